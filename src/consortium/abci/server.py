@@ -1,0 +1,102 @@
+"""An asyncio ABCI 2.0 socket server.
+
+CometBFT opens four connections (consensus, mempool, info, snapshot) and sends requests on
+each in order, answering Flush by flushing. The server reads the socket in large chunks,
+answers every complete frame, and writes the responses back in one go. All application calls
+happen on the event loop's one thread, so the application never sees two calls at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from consortium.abci.protocol import FramingError, Request, Response, frame, split_frames, types_pb2
+
+log = logging.getLogger("consortium.abci")
+
+READ_CHUNK = 1 << 16
+
+Handler = Callable[[Any], Any]
+
+
+class AbciServer:
+    """Serves an application object whose methods are named after the ABCI request fields
+    (`info`, `check_tx`, `finalize_block`, ...), each taking the request message and
+    returning the matching response message."""
+
+    def __init__(self, app: Any, socket_path: Path) -> None:
+        self.app = app
+        self.socket_path = socket_path
+        self._server: asyncio.base_events.Server | None = None
+        self._handlers: dict[str, Handler] = {}
+        for field in Request.DESCRIPTOR.oneofs_by_name["value"].fields:
+            handler = getattr(app, field.name, None)
+            if handler is None:
+                raise TypeError(f"ABCI application lacks a handler for {field.name}")
+            self._handlers[field.name] = handler
+        self.connections = 0
+
+    async def start(self) -> None:
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self.socket_path), limit=READ_CHUNK
+        )
+        os.chmod(self.socket_path, 0o600)
+        log.info("ABCI server listening on unix://%s", self.socket_path)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        buf = bytearray()
+        try:
+            while True:
+                chunk = await reader.read(READ_CHUNK)
+                if not chunk:
+                    return
+                buf += chunk
+                out = bytearray()
+                for raw in split_frames(buf):
+                    out += frame(self._answer(raw).SerializeToString())
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+        except FramingError as exc:
+            log.error("ABCI connection closed: %s", exc)
+        except (ConnectionResetError, BrokenPipeError):
+            log.info("ABCI connection closed by the engine")
+        finally:
+            self.connections -= 1
+            writer.close()
+
+    def _answer(self, raw: bytes) -> Any:
+        request = Request()
+        try:
+            request.ParseFromString(raw)
+        except Exception as exc:  # the engine sent something we cannot parse
+            log.error("ABCI: undecodable request (%s)", type(exc).__name__)
+            return Response(exception=types_pb2.ResponseException(error="undecodable ABCI request"))
+        kind = request.WhichOneof("value")
+        if kind is None:
+            return Response(exception=types_pb2.ResponseException(error="empty ABCI request"))
+        try:
+            result = self._handlers[kind](getattr(request, kind))
+            return Response(**{kind: result})
+        except Exception as exc:
+            log.exception("ABCI %s failed: %s", kind, exc)
+            return Response(
+                exception=types_pb2.ResponseException(error=f"{kind} failed: {type(exc).__name__}: {exc}")
+            )

@@ -1,0 +1,129 @@
+"""One hierarchy of errors for the whole node.
+
+Each error carries the ABCI code CheckTx/FinalizeBlock report and the JSON-RPC code the API
+answers with, so CheckTx, the RPC layer and the CLI name the same reason the same way.
+Codes are part of the protocol: never renumber one, only add.
+"""
+
+from __future__ import annotations
+
+
+class ConsortiumError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    abci_code: int = 1
+    rpc_code: int = -32000
+
+    def __init__(self, message: str, *, data: bytes | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+# --- set-up and operation (never reach the ledger) ------------------------------------------
+
+
+class ConfigError(ConsortiumError):
+    """A configuration file, genesis or CLI argument is malformed or inconsistent."""
+
+
+class EngineError(ConsortiumError):
+    """The CometBFT engine is missing, the wrong version, or could not be built."""
+
+
+class NetworkError(ConsortiumError):
+    """A local network cannot be created, started or reached (ports in use, no nodes live)."""
+
+
+# --- transactions (CheckTx and execution) ----------------------------------------------------
+
+
+class TxError(ConsortiumError):
+    """A transaction is refused; subclasses give the precise reason and code."""
+
+    abci_code = 2
+    rpc_code = -32000
+
+
+class MalformedTx(TxError):
+    """The bytes are not a decodable Ethereum signed transaction."""
+
+    abci_code = 2
+    rpc_code = -32602
+
+
+class UnsupportedTxType(TxError):
+    """A transaction type we do not accept (blob transactions, unknown types)."""
+
+    abci_code = 3
+    rpc_code = -32602
+
+
+class WrongChainId(TxError):
+    """Signed for another chain, or an unprotected (pre-EIP-155) legacy transaction."""
+
+    abci_code = 4
+    rpc_code = -32000
+
+
+class BadSignature(TxError):
+    """The signature does not recover to a valid sender."""
+
+    abci_code = 5
+    rpc_code = -32000
+
+
+class NonceTooLow(TxError):
+    """The nonce was already used (a replay), counting pending transactions."""
+
+    abci_code = 6
+    rpc_code = -32000
+
+
+class NonceTooHigh(TxError):
+    """The nonce leaves a gap after the sender's pending transactions."""
+
+    abci_code = 7
+    rpc_code = -32000
+
+
+class NotPermitted(TxError):
+    """The sender is not an active consortium account, is frozen, or lacks a role."""
+
+    abci_code = 8
+    rpc_code = -32003
+
+
+class GasLimitError(TxError):
+    """Gas limit below the intrinsic cost or above the block gas limit."""
+
+    abci_code = 9
+    rpc_code = -32000
+
+
+class TxTooLarge(TxError):
+    """The encoded transaction exceeds the size limit."""
+
+    abci_code = 10
+    rpc_code = -32000
+
+
+class InsufficientFunds(TxError):
+    """The sender's balance cannot cover the value transferred."""
+
+    abci_code = 11
+    rpc_code = -32000
+
+
+class ExecutionReverted(TxError):
+    """The EVM or a native contract reverted; `data` holds the revert bytes."""
+
+    abci_code = 20
+    rpc_code = 3
+
+
+class MempoolFull(TxError):
+    """The engine refused the transaction for capacity, not validity."""
+
+    abci_code = 30
+    rpc_code = -32005

@@ -1,0 +1,134 @@
+"""The values that cross the ledger's boundary: to the ABCI application and to the API.
+
+The ABCI layer turns these into protobuf; the API turns them into Ethereum JSON. Neither
+sees py-evm or LMDB objects, so the execution engine and the store can change behind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """Header fields that come from consensus, never from the local clock or randomness."""
+
+    height: int
+    time_ns: int  # CometBFT block time, nanoseconds since the Unix epoch
+    proposer: bytes  # 20-byte CometBFT address of the proposing validator
+    block_hash: bytes  # 32-byte CometBFT block hash; becomes the Ethereum block hash
+    prevrandao: bytes = b"\x00" * 32  # derived from consensus data by the caller
+
+
+@dataclass(frozen=True)
+class Event:
+    """An ABCI event: a type and ordered (key, value, index) attributes."""
+
+    type: str
+    attributes: tuple[tuple[str, str, bool], ...]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What CheckTx answers. code 0 admits the transaction to the mempool."""
+
+    code: int
+    log: str = ""
+    gas_wanted: int = 0
+    sender: str = ""  # 0x address, when known
+    nonce: int = -1
+    tx_hash: str = ""  # 0x keccak of the raw bytes
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    """One ExecTxResult. code 0 = executed with status 1; ExecutionReverted's code = status 0
+    (still in the Ethereum block, nonce used); any other code = skipped, not in the block."""
+
+    code: int
+    log: str = ""
+    data: bytes = b""
+    gas_wanted: int = 0
+    gas_used: int = 0
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidatorUpdate:
+    pub_key_ed25519: bytes  # 32 bytes
+    power: int  # 0 removes the validator
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    tx_results: tuple[TxOutcome, ...]
+    app_hash: bytes
+    validator_updates: tuple[ValidatorUpdate, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    address: str  # 0x, lower-case
+    topics: tuple[str, ...]  # 0x 32-byte hex
+    data: bytes
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    log_index: int  # position in the block
+
+
+@dataclass(frozen=True)
+class CallResult:
+    success: bool
+    output: bytes
+    gas_used: int
+    error: str = ""  # revert reason or error text when not successful
+
+
+@dataclass
+class TxFilter:
+    """eth_getLogs criteria. topics follow Ethereum's rules: position-wise, None = any,
+    a list = any of."""
+
+    from_block: int
+    to_block: int
+    addresses: Sequence[str] = ()
+    topics: Sequence[str | Sequence[str] | None] = field(default_factory=list)
+
+
+class LedgerReader(Protocol):
+    """What the API reads. Blocks, transactions and receipts are returned as Ethereum JSON-RPC
+    shaped dicts (hex strings), exactly as eth_getBlockByNumber etc. answer them."""
+
+    @property
+    def eth_chain_id(self) -> int: ...
+
+    def latest_height(self) -> int: ...
+
+    def get_balance(self, address: str, height: int | None = None) -> int: ...
+
+    def get_nonce(self, address: str, height: int | None = None) -> int: ...
+
+    def pending_nonce(self, address: str) -> int: ...
+
+    def get_code(self, address: str, height: int | None = None) -> bytes: ...
+
+    def get_storage_at(self, address: str, slot: int, height: int | None = None) -> bytes: ...
+
+    def get_block(self, height: int, full_transactions: bool = False) -> dict | None: ...
+
+    def get_block_by_hash(self, block_hash: str, full_transactions: bool = False) -> dict | None:
+        ...
+
+    def get_transaction(self, tx_hash: str) -> dict | None: ...
+
+    def get_receipt(self, tx_hash: str) -> dict | None: ...
+
+    def get_logs(self, flt: TxFilter) -> list[LogEntry]: ...
+
+    def call(self, tx: dict, height: int | None = None) -> CallResult: ...
+
+    def estimate_gas(self, tx: dict, height: int | None = None) -> int: ...

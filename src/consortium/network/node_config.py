@@ -1,0 +1,115 @@
+"""A node's own settings, `HOME/consortium.toml`, beside CometBFT's `HOME/config/`.
+
+Loaded and checked once at start, so a malformed file stops the node with one line naming
+the problem rather than a traceback after the engine has started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from consortium.errors import ConfigError
+
+CONFIG_FILE = "consortium.toml"
+MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, keep a margin
+ENGINES = ("py-evm",)
+
+
+@dataclass
+class NodeConfig:
+    home: Path
+    name: str
+    member: str
+    api_host: str = "127.0.0.1"
+    api_port: int = 8545
+    engine: str = "py-evm"
+    log_level: str = "info"
+
+    @property
+    def app_dir(self) -> Path:
+        return self.home / "app"
+
+    @property
+    def abci_socket(self) -> Path:
+        """The ABCI unix socket, inside the home unless that path is too long for a socket."""
+        path = self.home / "abci.sock"
+        if len(str(path)) <= MAX_UNIX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
+        return Path("/tmp") / f"consortium-{digest}.sock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "node.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "node.pid"
+
+    def save(self) -> None:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment("Consortium node settings; CometBFT's own are in config/"))
+        node = tomlkit.table()
+        node["name"] = self.name
+        node["member"] = self.member
+        node["engine"] = self.engine
+        node["log_level"] = self.log_level
+        api = tomlkit.table()
+        api["host"] = self.api_host
+        api["port"] = self.api_port
+        doc["node"] = node
+        doc["api"] = api
+        (self.home / CONFIG_FILE).write_text(tomlkit.dumps(doc))
+
+    @classmethod
+    def load(cls, home: Path) -> NodeConfig:
+        path = home / CONFIG_FILE
+        if not path.is_file():
+            raise ConfigError(f"{home} is not a node home: {CONFIG_FILE} is missing")
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        node = _table(data, "node", path)
+        api = _table(data, "api", path)
+        cfg = cls(
+            home=home,
+            name=_str(node, "name", path),
+            member=_str(node, "member", path),
+            api_host=_str(api, "host", path, "127.0.0.1"),
+            api_port=_port(api, "port", path),
+            engine=_str(node, "engine", path, "py-evm"),
+            log_level=_str(node, "log_level", path, "info"),
+        )
+        if cfg.engine not in ENGINES:
+            raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")
+        if cfg.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"{path}: node.log_level must be debug, info, warning or error")
+        return cfg
+
+
+def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: [{key}] must be a table")
+    return value
+
+
+def _str(table: dict[str, Any], key: str, path: Path, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: {key} must be a non-empty string")
+    return value
+
+
+def _port(table: dict[str, Any], key: str, path: Path) -> int:
+    value = table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigError(f"{path}: api.{key} must be a port number (1-65535), got {value!r}")
+    return value
