@@ -1,0 +1,181 @@
+"""The execution engine's one small interface: a world state you apply transactions to.
+
+The ledger talks to `WorldState` and `ExecResult` only; py-evm objects stay inside this
+package (transactions excepted: they are py-evm's signed-transaction objects, decoded once at
+admission). A faster engine can replace this module behind the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI
+from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
+from eth.exceptions import Revert
+from eth.vm.forks.london.transactions import UnsignedDynamicFeeTransaction
+from eth.vm.forks.prague.constants import STANDARD_TOKEN_COST, TOTAL_COST_FLOOR_PER_TOKEN
+from eth_typing import Address
+from eth_utils import ValidationError
+
+from consortium.evm.fork import ConsortiumState, ConsortiumTransactionExecutor
+from consortium.evm.header import BlockEnv
+
+EMPTY_ROOT = bytes(BLANK_ROOT_HASH)
+GAS_TX = 21_000
+
+LogRecord = tuple[bytes, tuple[bytes, ...], bytes]  # address, 32-byte topics, data
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The outcome of one transaction or call that ran (status 1) or failed in the EVM
+    (status 0: reverted, out of gas, invalid opcode…)."""
+
+    status: int
+    output: bytes  # return data, or the revert bytes when reverted
+    gas_used: int  # what the sender pays for: after refunds, with the EIP-7623 floor
+    logs: tuple[LogRecord, ...] = ()
+    contract_address: bytes | None = None  # set for a successful creation
+    error: str = ""  # "" on success; "execution reverted" or the EVM error's name
+
+    @property
+    def reverted(self) -> bool:
+        return self.status == 0
+
+
+class InvalidTransaction(Exception):
+    """py-evm refused the transaction before executing it (nonce, balance, fee rules)."""
+
+
+def data_floor_gas(data: bytes) -> int:
+    """EIP-7623: the least gas a transaction with this calldata may use."""
+    zeros = data.count(0)
+    tokens = zeros + (len(data) - zeros) * STANDARD_TOKEN_COST
+    return GAS_TX + TOTAL_COST_FLOOR_PER_TOKEN * tokens
+
+
+class _CallExecutor(ConsortiumTransactionExecutor):
+    """eth_call: no nonce or balance checks for the caller."""
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        pass
+
+
+class _CallTx:
+    """A transaction-shaped object for eth_call / estimate: unsigned, sender given."""
+
+    type_id = 2
+    gas_price = 0
+    max_fee_per_gas = 0
+    max_priority_fee_per_gas = 0
+    authorization_list: tuple[Any, ...] = ()
+    blob_versioned_hashes: tuple[bytes, ...] = ()
+
+    def __init__(self, sender: bytes, to: bytes, value: int, data: bytes, gas: int,
+                 nonce: int, access_list: tuple[Any, ...] = ()) -> None:
+        self.sender = Address(sender)
+        self.to = Address(to)
+        self.value = value
+        self.data = data
+        self.gas = gas
+        self.nonce = nonce
+        self.access_list = access_list
+        self.intrinsic_gas = UnsignedDynamicFeeTransaction(
+            0, nonce, 0, 0, gas, self.to, value, data, access_list
+        ).intrinsic_gas
+
+
+class WorldState:
+    """The EVM world state at `state_root`, executing in block environment `env`.
+
+    Writes stay in memory until `persist()`, which makes the new state root and writes the
+    trie nodes and code into `db` (py-evm's atomic database interface), nothing else.
+    """
+
+    def __init__(self, db: AtomicDatabaseAPI, state_root: bytes, env: BlockEnv) -> None:
+        self.env = env
+        self._state = ConsortiumState(db, env.execution_context(), state_root)
+
+    # --- reads -------------------------------------------------------------------------
+
+    def get_balance(self, address: bytes) -> int:
+        return self._state.get_balance(Address(address))
+
+    def get_nonce(self, address: bytes) -> int:
+        return self._state.get_nonce(Address(address))
+
+    def get_code(self, address: bytes) -> bytes:
+        return self._state.get_code(Address(address))
+
+    def get_storage(self, address: bytes, slot: int) -> int:
+        return self._state.get_storage(Address(address), slot)
+
+    # --- genesis writes ----------------------------------------------------------------
+
+    def set_balance(self, address: bytes, value: int) -> None:
+        self._state.set_balance(Address(address), value)
+
+    def set_nonce(self, address: bytes, nonce: int) -> None:
+        self._state.set_nonce(Address(address), nonce)
+
+    def set_code(self, address: bytes, code: bytes) -> None:
+        self._state.set_code(Address(address), code)
+
+    def set_storage(self, address: bytes, slot: int, value: int) -> None:
+        self._state.set_storage(Address(address), slot, value)
+
+    # --- execution ---------------------------------------------------------------------
+
+    def apply_transaction(self, tx: SignedTransactionAPI) -> ExecResult:
+        """Execute a signed transaction whose sender is already known (`tx.sender`).
+        Raises InvalidTransaction, with no state change, if py-evm refuses it."""
+        state = self._state
+        state.lock_changes()
+        try:
+            computation = state.apply_transaction(tx)
+        except ValidationError as exc:
+            raise InvalidTransaction(str(exc)) from None
+        return _result(tx, computation)
+
+    def call(self, sender: bytes, to: bytes | None, value: int, data: bytes, gas: int,
+             access_list: tuple[Any, ...] = ()) -> ExecResult:
+        """eth_call semantics on this (throwaway) state: gas price 0, no nonce or balance
+        check for the sender. The state is changed; don't persist it."""
+        state = self._state
+        state.lock_changes()
+        tx = _CallTx(sender, to or CREATE_CONTRACT_ADDRESS, value, data, gas,
+                     state.get_nonce(Address(sender)), access_list)
+        if gas < tx.intrinsic_gas:
+            return ExecResult(0, b"", gas, error="intrinsic gas too low")
+        executor = _CallExecutor(state)
+        computation = executor(tx)  # type: ignore[arg-type]
+        return _result(tx, computation)
+
+    # --- state root --------------------------------------------------------------------
+
+    def state_root(self) -> bytes:
+        """The state root with every change so far (trie nodes stay in memory)."""
+        return bytes(self._state.make_state_root())
+
+    def persist(self) -> bytes:
+        """Write the changed trie nodes and code into the database; returns the root."""
+        self._state.persist()
+        return bytes(self._state.state_root)
+
+
+def _result(tx: Any, computation: Any) -> ExecResult:
+    gas_used = tx.gas - computation.get_gas_remaining()
+    refund = ConsortiumTransactionExecutor.calculate_gas_refund(computation, gas_used)
+    gas_used = gas_used - refund + computation.data_floor_gas
+    if computation.is_success:
+        logs = tuple(
+            (bytes(addr), tuple(t.to_bytes(32, "big") for t in topics), bytes(data))
+            for addr, topics, data in computation.get_log_entries()
+        )
+        created = bytes(computation.msg.storage_address) if tx.to == b"" else None
+        return ExecResult(1, bytes(computation.output), gas_used, logs, created)
+    err = computation.error
+    if isinstance(err, Revert):
+        return ExecResult(0, bytes(computation.output), gas_used, error="execution reverted")
+    return ExecResult(0, b"", gas_used, error=type(err).__name__)

@@ -1,0 +1,109 @@
+"""Prague, as the consortium runs it: thin subclasses of py-evm's Prague classes.
+
+What changes from Ethereum's Prague, and why:
+- precompiles: Prague's, plus the consortium's native contracts, merged into one mapping the
+  native registry fills (`install_precompile`), the way Prague merges its own over Cancun's;
+- the transaction executor trusts the sender recovered (and the signature checked) once at
+  admission (`consortium.ledger.transactions`) instead of recovering and verifying again, and
+  skips py-evm's per-transaction debug formatting (it builds strings even when debug is off);
+- the account database does not keep py-evm's witness bookkeeping on code reads (it copied
+  the whole set of keys read so far on every `get_code`: quadratic over a block);
+- no system contracts (beacon roots, block-hash history) are written: the consortium has no
+  beacon chain, and BLOCKHASH is served from the execution context.
+Nothing in py-evm is edited; everything here is a subclass or a class attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eth._utils.address import generate_contract_address
+from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA3
+from eth.db.account import AccountDB
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.computation import PRAGUE_PRECOMPILES, PragueComputation
+from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
+from eth.vm.interrupt import MissingBytecode
+from eth.vm.message import Message
+from eth_typing import Address
+
+# Every precompile the consortium's EVM serves: Prague's, then the native contracts.
+PRECOMPILES: dict[Address, Callable[[ComputationAPI], Any]] = dict(PRAGUE_PRECOMPILES)
+
+
+def install_precompile(address: bytes, fn: Callable[[ComputationAPI], Any]) -> None:
+    """Serve `fn` at `address` (called by the native-contract registry at import)."""
+    if address in PRAGUE_PRECOMPILES:
+        raise ValueError(f"0x{address.hex()} is an Ethereum precompile")
+    PRECOMPILES[Address(address)] = fn
+
+
+class ConsortiumComputation(PragueComputation):
+    _precompiles = PRECOMPILES
+
+
+class ConsortiumAccountDB(AccountDB):
+    def get_code(self, address: Address) -> bytes:
+        code_hash = self.get_code_hash(address)
+        if code_hash == EMPTY_SHA3:
+            return b""
+        try:
+            return self._journaldb[code_hash]  # type: ignore[no-any-return]
+        except KeyError:
+            raise MissingBytecode(code_hash) from None
+
+
+class ConsortiumTransactionExecutor(PragueTransactionExecutor):
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        # Field ranges and the signature were checked when the transaction was decoded;
+        # what remains depends on state: nonce and balance (py-evm's own rules).
+        self.vm_state.validate_transaction(transaction)
+
+    def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
+        # Cancun's message building, without blob fees (blob transactions are refused)
+        # and without the debug log line.
+        state = self.vm_state
+        sender = transaction.sender
+        state.delta_balance(sender, -1 * transaction.gas * state.get_gas_price(transaction))
+        state.increment_nonce(sender)
+        msg_refund = self.calc_message_refund(transaction)
+        message_gas = transaction.gas - transaction.intrinsic_gas
+        if transaction.to == CREATE_CONTRACT_ADDRESS:
+            contract_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
+            data = b""
+            code = transaction.data
+            is_delegation = False
+        else:
+            contract_address = None
+            data = transaction.data
+            code, delegation_address = self.get_code_at_address(transaction.to)
+            is_delegation = delegation_address is not None
+        return Message(
+            gas=message_gas,
+            to=transaction.to,
+            sender=sender,
+            value=transaction.value,
+            data=data,
+            code=code,
+            create_address=contract_address,
+            refund=msg_refund,
+            is_delegation=is_delegation,
+        )
+
+
+class ConsortiumState(PragueState):
+    computation_class = ConsortiumComputation
+    transaction_executor_class = ConsortiumTransactionExecutor
+    account_db_class = ConsortiumAccountDB
+
+    def set_system_contracts(self) -> None:
+        pass
+
+
+class ConsortiumVM(PragueVM):
+    """The same fork as a py-evm VM, for tools that want chain-level objects."""
+
+    fork = "consortium-prague"
+    _state_class = ConsortiumState

@@ -1,0 +1,234 @@
+"""Blocks, transactions, receipts and logs as the ledger stores them, and their indexes.
+
+Records are RLP lists (compact, canonical). Everything of one block is written by
+`write_block` inside the caller's LMDB write transaction. Logs are indexed by address and by
+(topic position, topic), each key ending in (height, log index), so an eth_getLogs query over
+many blocks reads only the matching index entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import lmdb
+import rlp
+
+from consortium.ledger.state_store import StateStore, u32, u64
+
+ZERO_HASH = b"\x00" * 32
+
+
+def _int(b: bytes) -> int:
+    return int.from_bytes(b, "big")
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    number: int
+    hash: bytes
+    parent_hash: bytes
+    timestamp: int
+    miner: bytes
+    gas_limit: int
+    gas_used: int
+    state_root: bytes
+    prevrandao: bytes
+    bloom: bytes  # 256 bytes
+    tx_hashes: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        return rlp.encode([
+            self.number, self.hash, self.parent_hash, self.timestamp, self.miner,
+            self.gas_limit, self.gas_used, self.state_root, self.prevrandao, self.bloom,
+            list(self.tx_hashes),
+        ])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> BlockRecord:
+        f = rlp.decode(raw)
+        return cls(
+            _int(f[0]), f[1], f[2], _int(f[3]), f[4], _int(f[5]), _int(f[6]), f[7], f[8], f[9],
+            tuple(f[10]),
+        )
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """An executed transaction with its receipt fields (status 0 = failed / reverted)."""
+
+    hash: bytes
+    raw: bytes
+    sender: bytes
+    height: int
+    index: int
+    status: int
+    gas_used: int
+    cumulative_gas_used: int
+    contract_address: bytes  # b"" unless a successful creation
+    first_log: int  # block-level index of this transaction's first log
+    log_count: int
+    effective_gas_price: int
+
+    def encode(self) -> bytes:
+        return rlp.encode([
+            self.hash, self.raw, self.sender, self.status, self.gas_used,
+            self.cumulative_gas_used, self.contract_address, self.first_log, self.log_count,
+            self.effective_gas_price,
+        ])
+
+    @classmethod
+    def decode(cls, raw: bytes, height: int, index: int) -> TxRecord:
+        f = rlp.decode(raw)
+        return cls(
+            f[0], f[1], f[2], height, index, _int(f[3]), _int(f[4]), _int(f[5]), f[6],
+            _int(f[7]), _int(f[8]), _int(f[9]),
+        )
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    height: int
+    log_index: int
+    tx_index: int
+    tx_hash: bytes
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+
+    def encode(self) -> bytes:
+        return rlp.encode([self.address, list(self.topics), self.data, self.tx_index,
+                           self.tx_hash])
+
+    @classmethod
+    def decode(cls, raw: bytes, height: int, log_index: int) -> LogRecord:
+        f = rlp.decode(raw)
+        return cls(height, log_index, _int(f[3]), f[4], f[0], tuple(f[1]), f[2])
+
+
+def write_block(
+    store: StateStore,
+    txn: lmdb.Transaction,
+    block: BlockRecord,
+    txs: Sequence[TxRecord],
+    logs: Sequence[LogRecord],
+) -> None:
+    d = store.dbs
+    h = u64(block.number)
+    txn.put(h, block.encode(), db=d["blocks"])
+    txn.put(block.hash, h, db=d["block_hash"])
+    for tx in txs:
+        pos = h + u32(tx.index)
+        txn.put(pos, tx.encode(), db=d["txs"])
+        txn.put(tx.hash, pos, db=d["tx_hash"])
+    for log in logs:
+        pos = h + u32(log.log_index)
+        txn.put(pos, log.encode(), db=d["logs"])
+        txn.put(log.address + pos, b"", db=d["log_addr"])
+        for i, topic in enumerate(log.topics):
+            txn.put(bytes([i]) + topic + pos, b"", db=d["log_topic"])
+
+
+class ChainReader:
+    """Reads of committed blocks, transactions and logs (each in its own read txn)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def block(self, height: int) -> BlockRecord | None:
+        raw = self.store.get("blocks", u64(height))
+        return BlockRecord.decode(raw) if raw else None
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self.store.get("block_hash", block_hash)
+        return _int(raw) if raw else None
+
+    def recent_hashes(self, height: int, count: int) -> list[bytes]:
+        """Hashes of blocks height, height-1, … (newest first), at most `count`."""
+        out: list[bytes] = []
+        with self.store.env.begin(db=self.store.dbs["blocks"], buffers=False) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(u64(height + 1)):
+                if not cur.last():
+                    return out
+            elif not cur.prev():
+                return out
+            while len(out) < count:
+                out.append(BlockRecord.decode(cur.value()).hash)
+                if not cur.prev():
+                    break
+        return out
+
+    def tx_position(self, tx_hash: bytes) -> tuple[int, int] | None:
+        raw = self.store.get("tx_hash", tx_hash)
+        if raw is None:
+            return None
+        return _int(raw[:8]), _int(raw[8:])
+
+    def tx(self, height: int, index: int) -> TxRecord | None:
+        raw = self.store.get("txs", u64(height) + u32(index))
+        return TxRecord.decode(raw, height, index) if raw else None
+
+    def txs_of_block(self, height: int) -> list[TxRecord]:
+        prefix = u64(height)
+        out = []
+        with self.store.env.begin(db=self.store.dbs["txs"], buffers=False) as txn:
+            cur = txn.cursor()
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if key[:8] != prefix:
+                        break
+                    out.append(TxRecord.decode(value, height, _int(key[8:])))
+        return out
+
+    def logs_range(self, height: int, first: int, count: int) -> list[LogRecord]:
+        out = []
+        with self.store.env.begin(db=self.store.dbs["logs"], buffers=False) as txn:
+            for i in range(first, first + count):
+                raw = txn.get(u64(height) + u32(i))
+                if raw is not None:
+                    out.append(LogRecord.decode(raw, height, i))
+        return out
+
+    # --- eth_getLogs -----------------------------------------------------------------
+
+    def log_positions_by_address(self, address: bytes, lo: int, hi: int) -> Iterator[bytes]:
+        yield from self._scan("log_addr", address, lo, hi)
+
+    def log_positions_by_topic(self, position: int, topic: bytes, lo: int,
+                               hi: int) -> Iterator[bytes]:
+        yield from self._scan("log_topic", bytes([position]) + topic, lo, hi)
+
+    def _scan(self, db: str, prefix: bytes, lo: int, hi: int) -> Iterator[bytes]:
+        n = len(prefix)
+        start, end = prefix + u64(lo), prefix + u64(hi + 1)
+        with self.store.env.begin(db=self.store.dbs[db], buffers=False) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(start):
+                return
+            for key in cur.iternext(keys=True, values=False):
+                if key >= end:
+                    break
+                yield key[n:]
+
+    def logs_at(self, positions: Iterable[bytes]) -> list[LogRecord]:
+        out = []
+        with self.store.env.begin(db=self.store.dbs["logs"], buffers=False) as txn:
+            for pos in positions:
+                raw = txn.get(pos)
+                if raw is not None:
+                    out.append(LogRecord.decode(raw, _int(pos[:8]), _int(pos[8:])))
+        return out
+
+    def logs_in_heights(self, lo: int, hi: int) -> list[LogRecord]:
+        out = []
+        end = u64(hi + 1)
+        with self.store.env.begin(db=self.store.dbs["logs"], buffers=False) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(u64(lo)):
+                return out
+            for key, value in cur:
+                if key >= end:
+                    break
+                out.append(LogRecord.decode(value, _int(key[:8]), _int(key[8:])))
+        return out

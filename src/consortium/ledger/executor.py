@@ -1,0 +1,205 @@
+"""Block execution: a CometBFT block's transactions, in order, on the last committed state.
+
+One `WorldState` per block, one state-level `apply_transaction` per transaction, one state
+root per block (never py-evm's chain-level block building, which rebuilds tries after every
+transaction). A transaction that is invalid when its turn comes (decoding, chain id,
+signature, membership, gas, nonce, balance) is skipped with its error code and changes
+nothing, the same way on every node; one that fails inside the EVM stays in the block with
+status 0. Every input comes from the block and the committed state: no clock, no randomness,
+and iteration orders are the transactions' order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+from eth.db.trie import _make_trie_root_and_nodes
+from eth_bloom import BloomFilter
+from trie import HexaryTrie
+
+from consortium.errors import (
+    ExecutionReverted,
+    GasLimitError,
+    InsufficientFunds,
+    NonceTooHigh,
+    NonceTooLow,
+    NotPermitted,
+    TxError,
+)
+from consortium.evm.engine import ExecResult, InvalidTransaction, WorldState
+from consortium.evm.header import BlockEnv, as_address, block_timestamp
+from consortium.ledger.chain_store import BlockRecord, LogRecord, TxRecord
+from consortium.ledger.state_store import StateStore, TrieNodeDB
+from consortium.ledger.transactions import SenderCache, SignedTx, effective_gas_price
+from consortium.ledger.types import BlockContext, BlockOutcome, Event, TxOutcome
+
+
+@dataclass
+class PendingBlock:
+    """A finalized, not yet committed block: everything `commit()` writes."""
+
+    height: int
+    state_root: bytes
+    block: BlockRecord
+    txs: list[TxRecord]
+    logs: list[LogRecord]
+    trie_db: TrieNodeDB
+    outcome: BlockOutcome
+    senders_used: list[bytes] = field(default_factory=list)
+
+
+def hex0x(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+class BlockExecutor:
+    def __init__(self, store: StateStore, senders: SenderCache, chain_id: int,
+                 gas_limit: int) -> None:
+        self.store = store
+        self.senders = senders
+        self.chain_id = chain_id
+        self.gas_limit = gas_limit
+
+    def execute(
+        self,
+        ctx: BlockContext,
+        raw_txs: Sequence[bytes],
+        parent: BlockRecord,
+        prev_hashes: Sequence[bytes],
+        members: Collection[bytes],
+    ) -> PendingBlock:
+        env = BlockEnv(
+            number=ctx.height,
+            timestamp=block_timestamp(ctx.time_ns, parent.timestamp),
+            coinbase=as_address(ctx.proposer),
+            prevrandao=bytes(ctx.prevrandao).rjust(32, b"\x00")[-32:],
+            gas_limit=self.gas_limit,
+            chain_id=self.chain_id,
+            prev_hashes=tuple(prev_hashes),
+        )
+        trie_db = self.store.trie_db()
+        results: list[TxOutcome] = []
+        tx_records: list[TxRecord] = []
+        logs: list[LogRecord] = []
+        cumulative = 0
+        with self.store.read() as txn, trie_db.reading(txn):
+            world = WorldState(trie_db, parent.state_root, env)
+            for raw in raw_txs:
+                try:
+                    stx = self._admit(raw, world, members, cumulative)
+                    result = world.apply_transaction(stx.tx)
+                except TxError as err:
+                    results.append(TxOutcome(code=err.abci_code, log=err.message))
+                    continue
+                except InvalidTransaction as err:
+                    results.append(TxOutcome(code=TxError.abci_code, log=str(err)))
+                    continue
+                cumulative += result.gas_used
+                index = len(tx_records)
+                first_log = len(logs)
+                for address, topics, data in result.logs:
+                    logs.append(LogRecord(ctx.height, len(logs), index, stx.hash, address,
+                                          topics, data))
+                tx_records.append(TxRecord(
+                    hash=stx.hash, raw=stx.raw, sender=stx.sender, height=ctx.height,
+                    index=index, status=result.status, gas_used=result.gas_used,
+                    cumulative_gas_used=cumulative,
+                    contract_address=result.contract_address or b"",
+                    first_log=first_log, log_count=len(result.logs),
+                    effective_gas_price=effective_gas_price(stx.tx),
+                ))
+                results.append(_outcome(stx, result, logs[first_log:]))
+            state_root = world.persist()
+        _clear_caches()
+
+        bloom = BloomFilter()
+        for log in logs:
+            bloom.add(log.address)
+            for topic in log.topics:
+                bloom.add(topic)
+        block = BlockRecord(
+            number=ctx.height, hash=bytes(ctx.block_hash), parent_hash=parent.hash,
+            timestamp=env.timestamp, miner=env.coinbase, gas_limit=self.gas_limit,
+            gas_used=cumulative, state_root=state_root, prevrandao=env.prevrandao,
+            bloom=int(bloom).to_bytes(256, "big"), tx_hashes=tuple(t.hash for t in tx_records),
+        )
+        return PendingBlock(
+            height=ctx.height, state_root=state_root, block=block, txs=tx_records, logs=logs,
+            trie_db=trie_db,
+            outcome=BlockOutcome(tx_results=tuple(results), app_hash=state_root),
+            senders_used=[t.hash for t in tx_records],
+        )
+
+    def _admit(self, raw: bytes, world: WorldState, members: Collection[bytes],
+               cumulative: int) -> SignedTx:
+        """Execution-time checks: everything CheckTx checked, against the block's state."""
+        stx = self.senders.decode(raw, self.chain_id)
+        sender = stx.sender
+        if sender not in members:
+            raise NotPermitted(f"sender {hex0x(sender)} is not a consortium member account")
+        if stx.gas < stx.min_gas:
+            raise GasLimitError(f"gas limit {stx.gas} is below the intrinsic gas {stx.min_gas}")
+        if cumulative + stx.gas > self.gas_limit:
+            raise GasLimitError(
+                f"gas limit {stx.gas} does not fit in the block ({cumulative} of "
+                f"{self.gas_limit} used)"
+            )
+        nonce = world.get_nonce(sender)
+        if stx.nonce < nonce:
+            raise NonceTooLow(f"nonce {stx.nonce} already used (next nonce for "
+                              f"{hex0x(sender)} is {nonce})")
+        if stx.nonce > nonce:
+            raise NonceTooHigh(f"nonce {stx.nonce} is ahead of the next nonce {nonce} for "
+                               f"{hex0x(sender)}")
+        balance = world.get_balance(sender)
+        if stx.max_cost > balance:
+            raise InsufficientFunds(f"balance {balance} of {hex0x(sender)} does not cover "
+                                    f"{stx.max_cost} (value + gas * price)")
+        return stx
+
+
+def _outcome(stx: SignedTx, result: ExecResult, logs: Sequence[LogRecord]) -> TxOutcome:
+    events = [Event("tx", (
+        ("hash", hex0x(stx.hash), True),
+        ("sender", hex0x(stx.sender), True),
+        ("nonce", str(stx.nonce), False),
+    ))]
+    for log in logs:
+        attrs = [("address", hex0x(log.address), True)]
+        attrs += [(f"topic{i}", hex0x(t), True) for i, t in enumerate(log.topics)]
+        attrs.append(("data", hex0x(log.data), False))
+        events.append(Event("eth_log", tuple(attrs)))
+    if result.status == 1:
+        data = result.contract_address if result.contract_address else result.output
+        return TxOutcome(code=0, data=data, gas_wanted=stx.gas, gas_used=result.gas_used,
+                         events=tuple(events))
+    log_text = result.error
+    if result.error == "execution reverted" and result.output:
+        reason = decode_revert_reason(result.output)
+        if reason is not None:
+            log_text = f"execution reverted: {reason}"
+    return TxOutcome(code=ExecutionReverted.abci_code, log=log_text, data=result.output,
+                     gas_wanted=stx.gas, gas_used=result.gas_used, events=tuple(events))
+
+
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+
+def decode_revert_reason(output: bytes) -> str | None:
+    """The message of a Solidity-style Error(string) revert, if that is what `output` is."""
+    if output[:4] != ERROR_SELECTOR:
+        return None
+    try:
+        from eth_abi import decode
+
+        (reason,) = decode(["string"], output[4:])
+    except Exception:
+        return None
+    return str(reason)
+
+
+def _clear_caches() -> None:
+    """py-evm's and trie's module-level caches grow with every block: drop them."""
+    HexaryTrie._cached_create_node_to_db_mapping.cache_clear()
+    _make_trie_root_and_nodes.cache_clear()

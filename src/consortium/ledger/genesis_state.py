@@ -1,0 +1,27 @@
+"""The genesis world state: what `init_chain` builds from the genesis `app_state`."""
+
+from __future__ import annotations
+
+from consortium.evm.engine import EMPTY_ROOT, WorldState
+from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
+from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
+from consortium.ledger.genesis import AppState
+from consortium.ledger.state_store import TrieNodeDB
+
+
+def build_genesis(trie_db: TrieNodeDB, app_state: AppState) -> bytes:
+    """Write the genesis state into `trie_db` (in memory) and return its root.
+
+    Alloc balances are set in address order; every native contract gets nonce 1 and a
+    one-byte stub code, so it is never "empty" (EIP-161 would delete it) and Solidity's
+    extcodesize check before a call passes. The stub never runs: the precompile answers.
+    """
+    env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, app_state.block_gas_limit,
+                   app_state.eth_chain_id)
+    world = WorldState(trie_db, EMPTY_ROOT, env)
+    for address, wei in sorted(app_state.alloc.items()):
+        world.set_balance(bytes.fromhex(address[2:]), wei)
+    for address in sorted(registered_natives()):
+        world.set_nonce(address, 1)
+        world.set_code(address, NATIVE_STUB_CODE)
+    return world.persist()

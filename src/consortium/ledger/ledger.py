@@ -1,0 +1,254 @@
+"""The `Ledger`: what the ABCI application calls, in the order CometBFT calls it, and the
+reads the API makes.
+
+It owns the node's LMDB store and delegates: transaction checks to `transactions`, block
+execution to `executor`, storage to `state_store` / `chain_store`, JSON shapes to `eth_json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
+from consortium.errors import (
+    ConsortiumError,
+    GasLimitError,
+    InsufficientFunds,
+    NonceTooHigh,
+    NonceTooLow,
+    NotPermitted,
+    TxError,
+    TxTooLarge,
+)
+from consortium.evm.engine import EMPTY_ROOT, WorldState
+from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
+from consortium.ledger.chain_store import BlockRecord, ChainReader, write_block
+from consortium.ledger.executor import BlockExecutor, PendingBlock, hex0x
+from consortium.ledger.genesis import AppState
+from consortium.ledger.genesis_state import build_genesis
+from consortium.ledger.reads import LedgerReads
+from consortium.ledger.state_store import StateStore, u64
+from consortium.ledger.transactions import MAX_TX_BYTES, SenderCache, SignedTx
+from consortium.ledger.types import BlockContext, BlockOutcome, CheckOutcome
+
+log = logging.getLogger("consortium.ledger")
+
+BLOCKHASH_WINDOW = 256
+
+
+class Ledger(LedgerReads):
+    """One node's ledger: EVM state, blocks, receipts and indexes in one LMDB directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = StateStore(Path(path))
+        self.chain = ChainReader(self.store)
+        self.senders = SenderCache()
+        self._lock = threading.RLock()
+        self._pending: PendingBlock | None = None
+        self._pending_nonces: dict[bytes, int] = {}
+        self._members: frozenset[bytes] = frozenset()
+        self._node_ids: frozenset[str] = frozenset()
+        self._app_state: AppState | None = None
+        self._genesis_height = 0
+        self._executor: BlockExecutor | None = None
+        self._check_state: WorldState | None = None
+        self._recent_hashes: list[bytes] = []
+        self._load()
+
+    def _load(self) -> None:
+        raw = self.store.get("meta", b"genesis")
+        if raw is None:
+            return
+        doc = json.loads(raw)
+        app_state = AppState.from_json(doc["app_state"])
+        self._configure(app_state, int(doc["genesis_height"]))
+        height, _ = self.store.committed()
+        self._recent_hashes = self.chain.recent_hashes(self._last_height(), BLOCKHASH_WINDOW)
+        log.info("ledger opened at height %d", height)
+
+    def _configure(self, app_state: AppState, genesis_height: int) -> None:
+        self._app_state = app_state
+        self._genesis_height = genesis_height
+        self._members = frozenset(bytes.fromhex(a[2:]) for a in app_state.member_accounts())
+        self._node_ids = frozenset(app_state.node_ids())
+        self._executor = BlockExecutor(
+            self.store, self.senders, app_state.eth_chain_id, app_state.block_gas_limit
+        )
+        self._check_state = None
+
+    def _last_height(self) -> int:
+        """Height of the newest committed block, the genesis counting as its own height."""
+        height, _ = self.store.committed()
+        return height if height else self._genesis_height
+
+    # --- Info: on every start -----------------------------------------------------------
+
+    def info(self) -> tuple[int, bytes]:
+        """Last committed height (0 before the first block) and app hash (b"" before
+        InitChain), so CometBFT replays exactly the blocks not persisted here."""
+        return self.store.committed()
+
+    # --- InitChain: once, at genesis ----------------------------------------------------
+
+    def init_chain(self, app_state: AppState, initial_height: int) -> bytes:
+        """Build the genesis state: alloc balances and the native contracts' accounts.
+        Persisted at once (as the block before `initial_height`), so a node that dies before
+        its first Commit restarts initialised. Calling it again with the same genesis (the
+        engine does, if no block was committed) answers the same root."""
+        with self._lock:
+            height, app_hash = self.store.committed()
+            if height:
+                raise ConsortiumError(f"init_chain called on a ledger at height {height}")
+            genesis_height = max(initial_height - 1, 0)
+            trie_db = self.store.trie_db()
+            root = build_genesis(trie_db, app_state)
+            block = BlockRecord(
+                number=genesis_height, hash=ZERO_HASH, parent_hash=ZERO_HASH, timestamp=0,
+                miner=ZERO_ADDRESS, gas_limit=app_state.block_gas_limit, gas_used=0,
+                state_root=root, prevrandao=ZERO_HASH, bloom=b"\x00" * 256, tx_hashes=(),
+            )
+            doc = {"app_state": app_state.to_json(), "genesis_height": genesis_height}
+            with self.store.write() as txn:
+                trie_db.flush_into(txn, self.store)
+                d = self.store.dbs
+                txn.put(u64(genesis_height), root, db=d["roots"])
+                write_block(self.store, txn, block, (), ())
+                txn.put(b"genesis", json.dumps(doc, sort_keys=True).encode(), db=d["meta"])
+                txn.put(b"app_hash", root, db=d["meta"])
+            self._configure(app_state, genesis_height)
+            self._recent_hashes = []
+            self._pending = None
+            self._pending_nonces = {}
+            log.info("genesis at height %d, state root %s", genesis_height, root.hex())
+            return root
+
+    # --- CheckTx: before the mempool, and again after each block ------------------------
+
+    def check_tx(self, raw: bytes, *, recheck: bool = False) -> CheckOutcome:
+        """Admit a transaction to the mempool or say why not. Never executes code.
+        Accepted transactions bump the sender's pending nonce; Commit resets the pending
+        nonces and the engine's recheck of the remaining mempool rebuilds them in order."""
+        raw = bytes(raw)
+        if len(raw) > MAX_TX_BYTES:
+            return CheckOutcome(
+                code=TxTooLarge.abci_code,
+                log=f"transaction is {len(raw)} bytes, the limit is {MAX_TX_BYTES}",
+            )
+        with self._lock:
+            if self._app_state is None:
+                return CheckOutcome(code=TxError.abci_code, log="ledger not initialised")
+            tx_hash = ""
+            try:
+                stx = self.senders.decode(raw, self._app_state.eth_chain_id)
+                tx_hash = hex0x(stx.hash)
+                self._check(stx)
+            except TxError as err:
+                return CheckOutcome(code=err.abci_code, log=err.message, tx_hash=tx_hash)
+            self._pending_nonces[stx.sender] = stx.nonce + 1
+            return CheckOutcome(code=0, gas_wanted=stx.gas, sender=hex0x(stx.sender),
+                                nonce=stx.nonce, tx_hash=tx_hash)
+
+    def _check(self, stx: SignedTx) -> None:
+        assert self._app_state is not None
+        sender = stx.sender
+        if sender not in self._members:
+            raise NotPermitted(f"sender {hex0x(sender)} is not a consortium member account")
+        if stx.gas < stx.min_gas:
+            raise GasLimitError(f"gas limit {stx.gas} is below the intrinsic gas {stx.min_gas}")
+        limit = self._app_state.block_gas_limit
+        if stx.gas > limit:
+            raise GasLimitError(f"gas limit {stx.gas} is above the block gas limit {limit}")
+        state = self._committed_state()
+        expected = self._pending_nonces.get(sender)
+        if expected is None:
+            expected = state.get_nonce(sender)
+        if stx.nonce < expected:
+            raise NonceTooLow(f"nonce {stx.nonce} already used (next nonce for "
+                              f"{hex0x(sender)} is {expected})")
+        if stx.nonce > expected:
+            raise NonceTooHigh(f"nonce {stx.nonce} is ahead of the next nonce {expected} "
+                               f"for {hex0x(sender)}")
+        balance = state.get_balance(sender)
+        if stx.max_cost > balance:
+            raise InsufficientFunds(f"balance {balance} of {hex0x(sender)} does not cover "
+                                    f"{stx.max_cost} (value + gas * price)")
+
+    def _committed_state(self) -> WorldState:
+        if self._check_state is None:
+            root = self.store.root_at(self._last_height()) or EMPTY_ROOT
+            assert self._app_state is not None
+            env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
+                           self._app_state.eth_chain_id)
+            self._check_state = WorldState(self.store.trie_db(), root, env)
+        return self._check_state
+
+    # --- FinalizeBlock: a decided block ---------------------------------------------------
+
+    def finalize_block(self, ctx: BlockContext, txs: Sequence[bytes]) -> BlockOutcome:
+        """Execute the block on pending state derived from the last committed state.
+        Called again for a height that was not committed (crash and replay), it starts
+        over from the committed state and answers the same."""
+        with self._lock:
+            if self._executor is None:
+                raise ConsortiumError("finalize_block before init_chain")
+            last = self._last_height()
+            if ctx.height != last + 1:
+                raise ConsortiumError(
+                    f"finalize_block for height {ctx.height}, but the last committed height "
+                    f"is {last}"
+                )
+            parent = self.chain.block(last)
+            if parent is None:
+                raise ConsortiumError(f"block {last} is missing from the store")
+            self._pending = None
+            pending = self._executor.execute(ctx, txs, parent, self._recent_hashes,
+                                             self._members)
+            self._pending = pending
+            return pending.outcome
+
+    # --- Commit: persist the finalized block ---------------------------------------------
+
+    def commit(self) -> None:
+        """Write everything of the finalized block — state trie nodes, block, transactions,
+        receipts, indexes, height, app hash — in one LMDB write transaction. Then reset the
+        CheckTx view (pending nonces) to the committed state."""
+        with self._lock:
+            pending = self._pending
+            if pending is None:
+                log.warning("commit with no finalized block: nothing to persist")
+                return
+            d = self.store.dbs
+            with self.store.write() as txn:
+                pending.trie_db.flush_into(txn, self.store)
+                txn.put(u64(pending.height), pending.state_root, db=d["roots"])
+                write_block(self.store, txn, pending.block, pending.txs, pending.logs)
+                txn.put(b"height", u64(pending.height), db=d["meta"])
+                txn.put(b"app_hash", pending.state_root, db=d["meta"])
+            self._pending = None
+            self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
+            for tx_hash in pending.senders_used:
+                self.senders.pop(tx_hash)
+            self._pending_nonces = {}
+            self._check_state = None
+
+    # --- peers and accounts ----------------------------------------------------------------
+
+    def is_admitted_node(self, node_id: str) -> bool:
+        return node_id.lower() in self._node_ids
+
+    def is_member_account(self, address: str) -> bool:
+        try:
+            raw = bytes.fromhex(address.lower().removeprefix("0x"))
+        except ValueError:
+            return False
+        return raw in self._members
+
+    def close(self) -> None:
+        with self._lock:
+            self._pending = None
+            self._check_state = None
+            self.store.close()

@@ -1,0 +1,188 @@
+"""Decoding and stateless checks of Ethereum signed transactions, and the sender cache.
+
+Accepted: legacy transactions signed with EIP-155 replay protection (type 0), EIP-2930
+(type 1) and EIP-1559 (type 2). Refused: blob (type 3), set-code (type 4) and unknown types,
+unprotected legacy transactions, other chains. The sender is recovered once, with coincurve,
+and remembered by transaction hash so block execution does not recover it again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import coincurve
+from eth.abc import SignedTransactionAPI
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth_hash.auto import keccak
+
+from consortium.errors import (
+    BadSignature,
+    GasLimitError,
+    MalformedTx,
+    TxTooLarge,
+    UnsupportedTxType,
+    WrongChainId,
+)
+from consortium.evm.engine import data_floor_gas
+
+MAX_TX_BYTES = 128 * 1024
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+UINT256_LIMIT = 2**256
+UINT64_MAX = 2**64 - 1
+ACCEPTED_TYPES = {0: "legacy", 1: "EIP-2930", 2: "EIP-1559"}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    """A decoded, signature-checked transaction and what the ledger needs of it."""
+
+    hash: bytes
+    raw: bytes
+    tx: SignedTransactionAPI  # py-evm's object, its `sender` already set
+    sender: bytes
+    type_id: int  # 0 for legacy
+    chain_id: int
+    min_gas: int  # intrinsic gas, or the EIP-7623 calldata floor if higher
+
+    @property
+    def nonce(self) -> int:
+        return self.tx.nonce  # type: ignore[no-any-return]
+
+    @property
+    def gas(self) -> int:
+        return self.tx.gas  # type: ignore[no-any-return]
+
+    @property
+    def value(self) -> int:
+        return self.tx.value  # type: ignore[no-any-return]
+
+    @property
+    def max_cost(self) -> int:
+        """What the sender's balance must cover: value plus the gas at its maximum price
+        (the base fee is always 0, so the price paid is the priority fee, capped)."""
+        return self.tx.value + self.tx.gas * effective_gas_price(self.tx)  # type: ignore[no-any-return]
+
+
+def effective_gas_price(tx: Any) -> int:
+    """The price per gas the sender pays: base fee 0, so min(max fee, priority fee)."""
+    return min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas)  # type: ignore[no-any-return]
+
+
+def decode_transaction(raw: bytes, chain_id: int) -> SignedTx:
+    """Decode `raw` and check everything that does not depend on state. Raises a TxError."""
+    if len(raw) > MAX_TX_BYTES:
+        raise TxTooLarge(f"transaction is {len(raw)} bytes, the limit is {MAX_TX_BYTES}")
+    if not raw:
+        raise MalformedTx("empty transaction")
+    first = raw[0]
+    if first >= 0xC0:
+        type_id = 0
+    elif first <= 0x7F:
+        type_id = first
+        if type_id == 3:
+            raise UnsupportedTxType("blob transactions (type 3) are not accepted")
+        if type_id not in ACCEPTED_TYPES:
+            raise UnsupportedTxType(
+                f"transaction type {type_id} is not accepted (only legacy, 1 and 2)"
+            )
+    else:
+        raise MalformedTx("not an RLP-encoded transaction")
+    try:
+        tx = PragueTransactionBuilder.decode(raw)
+    except Exception as exc:
+        raise MalformedTx(f"cannot decode {ACCEPTED_TYPES[type_id]} transaction: "
+                          f"{type(exc).__name__}") from None
+
+    if type_id == 0:
+        v = tx.v
+        if v in (27, 28):
+            raise WrongChainId("unprotected legacy transaction (no EIP-155 chain id): "
+                               "sign it for chain id " f"{chain_id}")
+        if v < 35:
+            raise BadSignature(f"invalid legacy signature v={v}")
+        tx_chain_id = (v - 35) // 2
+    else:
+        tx_chain_id = tx.chain_id
+        if tx.y_parity not in (0, 1):
+            raise BadSignature(f"invalid signature y parity {tx.y_parity}")
+    if tx_chain_id != chain_id:
+        raise WrongChainId(f"transaction is for chain id {tx_chain_id}, this chain is "
+                           f"{chain_id}")
+    _check_ranges(tx, type_id)
+
+    tx_hash = keccak(raw)
+    sender = recover_sender(tx)
+    tx.__dict__["sender"] = sender  # py-evm's cached `sender`: never recovered again
+    min_gas = max(tx.intrinsic_gas, data_floor_gas(tx.data))
+    return SignedTx(tx_hash, raw, tx, sender, type_id, tx_chain_id, min_gas)
+
+
+def _check_ranges(tx: Any, type_id: int) -> None:
+    if tx.nonce >= UINT64_MAX:
+        raise MalformedTx("nonce out of range")
+    if tx.gas > UINT64_MAX:
+        raise GasLimitError("gas limit out of range")
+    for name in ("value", "max_fee_per_gas", "max_priority_fee_per_gas"):
+        if getattr(tx, name) >= UINT256_LIMIT:
+            raise MalformedTx(f"{name} out of range")
+    if type_id == 2 and tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+        raise MalformedTx("maxPriorityFeePerGas is above maxFeePerGas")
+    for _address, slots in tx.access_list:
+        for slot in slots:
+            if slot >= UINT256_LIMIT:
+                raise MalformedTx("access list storage key out of range")
+    if not (1 <= tx.r < SECP256K1_N) or not (1 <= tx.s <= SECP256K1_N // 2):
+        raise BadSignature("signature r or s out of range (s must be in the lower half)")
+
+
+def recover_sender(tx: Any) -> bytes:
+    # Legacy EIP-155: v = 35 + 2 * chain_id + parity. Typed: y_parity is a field.
+    y_parity = (tx.v - 35) % 2 if getattr(tx, "type_id", None) is None else tx.y_parity
+    msg_hash = keccak(tx.get_message_for_signing())
+    signature = tx.r.to_bytes(32, "big") + tx.s.to_bytes(32, "big") + bytes([y_parity])
+    try:
+        public = coincurve.PublicKey.from_signature_and_message(signature, msg_hash,
+                                                                hasher=None)
+    except Exception:
+        raise BadSignature("the signature does not recover to a public key") from None
+    return keccak(public.format(compressed=False)[1:])[-20:]
+
+
+class SenderCache:
+    """Bounded LRU of decoded transactions by hash (thread-safe)."""
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[bytes, SignedTx] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, tx_hash: bytes) -> SignedTx | None:
+        with self._lock:
+            item = self._items.get(tx_hash)
+            if item is not None:
+                self._items.move_to_end(tx_hash)
+            return item
+
+    def put(self, item: SignedTx) -> None:
+        with self._lock:
+            self._items[item.hash] = item
+            self._items.move_to_end(item.hash)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def pop(self, tx_hash: bytes) -> None:
+        with self._lock:
+            self._items.pop(tx_hash, None)
+
+    def decode(self, raw: bytes, chain_id: int) -> SignedTx:
+        """The cached decoding of `raw`, or decode (and cache) it now."""
+        tx_hash = keccak(raw)
+        item = self.get(tx_hash)
+        if item is not None and item.raw == raw and item.chain_id == chain_id:
+            return item
+        item = decode_transaction(raw, chain_id)
+        self.put(item)
+        return item

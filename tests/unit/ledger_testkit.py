@@ -1,0 +1,80 @@
+"""Shared helpers for the ledger's unit tests: a genesis, signed transactions, blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+
+from consortium.ledger.genesis import AppState
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.types import BlockContext, BlockOutcome
+
+CHAIN_ID = 20251
+GAS_LIMIT = 1_000_000_000
+T0 = 1_700_000_000 * 10**9
+KEYS = [Account.from_key(bytes([i]) * 32) for i in range(1, 5)]
+ALICE, BOB, CAROL, MALLORY = KEYS  # MALLORY is not a member
+NODE_ID = "ab" * 20
+
+
+def app_state(**overrides: Any) -> AppState:
+    doc: dict[str, Any] = {
+        "eth_chain_id": CHAIN_ID,
+        "block_gas_limit": GAS_LIMIT,
+        "members": [
+            {"name": "Bank A", "accounts": [ALICE.address.lower(), BOB.address.lower()],
+             "nodes": [NODE_ID]},
+            {"name": "Bank C", "tier": "ordinary", "accounts": [CAROL.address.lower()]},
+        ],
+        "alloc": {
+            ALICE.address.lower(): {"balance": hex(10**24)},
+            BOB.address.lower(): {"balance": hex(10**20)},
+            MALLORY.address.lower(): {"balance": hex(10**20)},
+        },
+    }
+    doc.update(overrides)
+    return AppState.from_json(doc)
+
+
+def new_ledger(path: Path, **overrides: Any) -> Ledger:
+    ledger = Ledger(path)
+    ledger.init_chain(app_state(**overrides), 1)
+    return ledger
+
+
+def ctx(height: int, *, seconds: float | None = None) -> BlockContext:
+    time_ns = T0 + int((seconds if seconds is not None else height) * 10**9)
+    return BlockContext(
+        height=height,
+        time_ns=time_ns,
+        proposer=bytes([0xAA]) * 20,
+        block_hash=height.to_bytes(32, "big"),
+        prevrandao=bytes([height % 256]) * 32,
+    )
+
+
+def sign(account: Any, *, nonce: int, to: str | None = None, value: int = 0,
+         data: bytes = b"", gas: int = 100_000, tx_type: int = 2,
+         chain_id: int = CHAIN_ID, gas_price: int = 0, **extra: Any) -> bytes:
+    tx: dict[str, Any] = {"nonce": nonce, "gas": gas, "value": value, "data": data,
+                          "chainId": chain_id}
+    if to is not None:
+        tx["to"] = to
+    if tx_type == 2:
+        tx.update(type=2, maxFeePerGas=gas_price, maxPriorityFeePerGas=gas_price)
+    elif tx_type == 1:
+        tx.update(type=1, gasPrice=gas_price, accessList=extra.pop("accessList", []))
+    else:
+        tx["gasPrice"] = gas_price
+    tx.update(extra)
+    return bytes(account.sign_transaction(tx).raw_transaction)
+
+
+def run_block(ledger: Ledger, txs: list[bytes], *, commit: bool = True) -> BlockOutcome:
+    height = ledger.info()[0] + 1
+    out = ledger.finalize_block(ctx(height), txs)
+    if commit:
+        ledger.commit()
+    return out
