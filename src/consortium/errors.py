@@ -127,3 +127,22 @@ class MempoolFull(TxError):
 
     abci_code = 30
     rpc_code = -32005
+
+
+def tx_error_classes() -> list[type[TxError]]:
+    """Every transaction error class, for mapping codes back to errors."""
+    found: list[type[TxError]] = []
+    stack: list[type[TxError]] = [TxError]
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def error_for_abci_code(code: int, message: str, data: bytes | None = None) -> TxError:
+    """The error a CheckTx/ExecTxResult code stands for (the RPC layer answers with it)."""
+    for cls in tx_error_classes():
+        if cls.abci_code == code and cls is not TxError:
+            return cls(message, data=data)
+    return TxError(message, data=data)

@@ -98,5 +98,7 @@ class AbciServer:
         except Exception as exc:
             log.exception("ABCI %s failed: %s", kind, exc)
             return Response(
-                exception=types_pb2.ResponseException(error=f"{kind} failed: {type(exc).__name__}: {exc}")
+                exception=types_pb2.ResponseException(
+                    error=f"{kind} failed: {type(exc).__name__}: {exc}"
+                )
             )

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh machine: a virtual environment with the package and its test
+# dependencies, the pinned CometBFT engine and the generated ABCI protobuf classes.
+# Idempotent: re-running skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' \
+  || { echo "error: Python 3.11 is required (found $("$PYTHON" --version 2>&1))" >&2; exit 1; }
+command -v go >/dev/null || { echo "error: Go 1.22+ is required to build CometBFT (install golang)" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  echo "· creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+echo "· installing Python packages"
+.venv/bin/python -m pip install --quiet -e ".[test]"
+echo "· installing the consensus engine"
+.venv/bin/consortium engine install

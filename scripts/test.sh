@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install (if needed) and run the default test suite: unit tests and real multi-node
+# integration tests. Slow tests are marked and run with: scripts/test.sh -m slow
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export ETH_HASH_BACKEND=pysha3
+.venv/bin/ruff check src tests bench
+if [ "$#" -eq 0 ]; then set -- -m "not slow"; fi
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

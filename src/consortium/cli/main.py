@@ -1,0 +1,62 @@
+"""The `consortium` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+# typer 0.29 carries its own copy of click; its usage errors are not exported publicly.
+from typer._click.exceptions import UsageError
+
+from consortium.cli import demo, engine, network
+from consortium.errors import ConsortiumError
+
+app = typer.Typer(
+    name="consortium",
+    help="Consortium: a permissioned blockchain for financial institutions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(engine.app, name="engine")
+for command in (
+    demo.demo,
+    network.init,
+    network.node,
+    network.up,
+    network.down,
+    network.status,
+    network.logs,
+):
+    app.command()(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every error is one line on stderr and a non-zero exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="consortium", standalone_mode=False)
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "consortium"
+        if not exc.format_message():  # bare group: help was already printed
+            return 2
+        sys.stderr.write(f"error: {exc.format_message()} (see `{where} --help`)\n")
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except ConsortiumError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,186 @@
+"""Commands that create and run a local network: init, node, up, down, status, logs."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from consortium.cli.common import (
+    DirOption,
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    resolve_dir,
+    table,
+)
+from consortium.errors import ConfigError
+from consortium.network import supervisor
+from consortium.network.layout import Network
+
+
+def _progress(message: str) -> None:
+    err_console.print(f"[dim]·[/dim] {message}")
+
+
+def init(
+    validators: int = typer.Option(4, "--validators", "-n", help="Number of validator nodes."),
+    members: str = typer.Option(
+        "", "--members", help='Comma-separated member institutions, e.g. "Bank A,Bank B".'
+    ),
+    dir: Path = DirOption,
+    chain_id: str = typer.Option("consortium-local", "--chain-id", help="CometBFT chain id."),
+    eth_chain_id: int = typer.Option(20251, "--eth-chain-id", help="EIP-155 chain id."),
+    base_port: int = typer.Option(26650, "--base-port", help="First CometBFT port."),
+    api_port: int = typer.Option(8545, "--api-port", help="API port of the first node."),
+    timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
+    production: bool = typer.Option(
+        False, "--production", help="No dev keys; password-protected keystores only."
+    ),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="File holding the keystore password."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
+) -> None:
+    """Create a local network: node homes, keys, member accounts and one genesis."""
+    from consortium.network.init import init_network
+
+    names = [m for m in members.split(",")] if members.strip() else None
+    password = ""
+    if password_file is not None:
+        try:
+            password = password_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --password-file {password_file}: {exc}") from None
+    elif production:
+        password = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True)
+    if not 1 <= base_port <= 65000 or not 1 <= api_port <= 65000:
+        raise ConfigError("--base-port and --api-port must be between 1 and 65000")
+    network = init_network(
+        resolve_dir(dir),
+        validators=validators,
+        members=names,
+        chain_id=chain_id,
+        eth_chain_id=eth_chain_id,
+        base_port=base_port,
+        api_port=api_port,
+        production=production,
+        password=password,
+        force=force,
+        timeout_commit=timeout_commit,
+        progress=_progress,
+    )
+    table(
+        f"Network {network.chain_id} in {network.root}",
+        ["node", "member", "node id", "p2p", "rpc", "API"],
+        [[n.name, n.member, n.node_id, n.p2p_port, n.rpc_port, n.api_url] for n in network.nodes],
+    )
+    table(
+        "Members",
+        ["member", "account", "keystore"],
+        [[m.name, m.address, m.keystore] for m in network.members],
+    )
+    if not production:
+        err_console.print(
+            "[yellow]dev-accounts.json holds INSECURE private keys for local use only[/yellow]"
+        )
+
+
+def node(
+    home: Path = typer.Option(..., "--home", help="The node's home folder."),
+) -> None:
+    """Run one node in the foreground: ABCI server, API and its CometBFT engine."""
+    import logging
+
+    from consortium.network.node import run_node
+    from consortium.network.node_config import NodeConfig
+
+    level = NodeConfig.load(home.resolve()).log_level.upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    raise typer.Exit(run_node(home))
+
+
+def up(
+    dir: Path = DirOption,
+    nodes: list[str] | None = typer.Argument(None, help="Node names (default: all)."),
+) -> None:
+    """Start the nodes of a local network in the background."""
+    network = Network.load(resolve_dir(dir))
+    started = supervisor.up(network, nodes or None, progress=_progress)
+    console.print(f"{len(started)} node(s) started; `consortium status --dir {dir}` shows them")
+
+
+def down(
+    dir: Path = DirOption,
+    nodes: list[str] | None = typer.Argument(None, help="Node names (default: all)."),
+) -> None:
+    """Stop the nodes of a local network."""
+    network = Network.load(resolve_dir(dir))
+    stopped = supervisor.down(network, nodes or None, progress=_progress)
+    console.print(f"{len(stopped)} node(s) stopped")
+
+
+def status(dir: Path = DirOption, json: bool = JsonOption) -> None:
+    """Height, app hash, peers, voting power and API of every node."""
+    network = Network.load(resolve_dir(dir))
+    rows = supervisor.network_status(network)
+    if json:
+        print_json({"chain_id": network.chain_id, "nodes": [r.to_json() for r in rows]})
+        return
+    table(
+        f"{network.chain_id} ({network.root})",
+        ["node", "member", "state", "height", "app hash", "peers", "power", "catching up", "API"],
+        [
+            [
+                r.name,
+                r.member,
+                "up" if r.height is not None else ("starting" if r.running else "down"),
+                r.height,
+                (r.app_hash or "")[:16] or None,
+                r.peers,
+                r.voting_power,
+                r.catching_up,
+                r.api_url,
+            ]
+            for r in rows
+        ],
+    )
+
+
+def logs(
+    node_name: str = typer.Argument("node0", metavar="NODE", help="Node name."),
+    dir: Path = DirOption,
+    lines: int = typer.Option(40, "--lines", "-n", help="Lines to show."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+) -> None:
+    """Show a node's log."""
+    network = Network.load(resolve_dir(dir))
+    path = network.node_home(network.node(node_name)) / "node.log"
+    if not path.is_file():
+        raise ConfigError(f"{node_name} has no log yet ({path})")
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt):
+            subprocess.run(["tail", "-n", str(lines), "-F", str(path)])
+        return
+    for line in path.read_text(errors="replace").splitlines()[-lines:]:
+        sys.stdout.write(line + "\n")
+
+
+def wait_height(network: Network, height: int, timeout: float = 60.0) -> None:
+    """Block until every running node has reached `height` (used by the demo)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heights = [s.height or 0 for s in supervisor.network_status(network) if s.running]
+        if heights and min(heights) >= height:
+            return
+        time.sleep(0.3)
+    raise ConfigError(f"nodes did not reach height {height} within {timeout:.0f}s")

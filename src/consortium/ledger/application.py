@@ -1,0 +1,192 @@
+"""The ABCI application: every call CometBFT makes, in the order it makes them.
+
+Each method says when the engine calls it and what the application must guarantee there;
+the real work (transaction checks, block execution, storage) is the `Ledger`'s. This module
+only translates between protobuf and the ledger's plain values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from consortium import __version__
+from consortium.abci.protocol import types_pb2 as abci
+from consortium.errors import ConfigError
+from consortium.ledger.genesis import AppState
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.types import BlockContext, Event
+
+log = logging.getLogger("consortium.app")
+
+APP_VERSION = 1
+CODESPACE = "consortium"
+
+
+def _keys_pb2() -> Any:
+    from tendermint.crypto import keys_pb2  # type: ignore[import-not-found]
+
+    return keys_pb2
+
+
+class ConsortiumApp:
+    """Maps ABCI 2.0 requests onto the ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._keys = _keys_pb2()
+
+    # --- info connection ---------------------------------------------------------------------
+
+    def echo(self, req: Any) -> Any:
+        return abci.ResponseEcho(message=req.message)
+
+    def flush(self, req: Any) -> Any:
+        return abci.ResponseFlush()
+
+    def info(self, req: Any) -> Any:
+        """Handshake, on every start: report the last *committed* height and app hash, so the
+        engine replays exactly the blocks this application has not persisted."""
+        height, app_hash = self.ledger.info()
+        log.info("info: last committed height %d app hash %s", height, app_hash.hex() or "-")
+        return abci.ResponseInfo(
+            data="consortium",
+            version=__version__,
+            app_version=APP_VERSION,
+            last_block_height=height,
+            last_block_app_hash=app_hash,
+        )
+
+    def query(self, req: Any) -> Any:
+        """Reads through the engine. With `filter_peers = true` the engine asks here, for
+        every connection, whether the peer's address and then its node id may connect."""
+        path = req.path
+        if path.startswith("/p2p/filter/addr/"):
+            return abci.ResponseQuery(code=0)
+        if path.startswith("/p2p/filter/id/"):
+            node_id = path.removeprefix("/p2p/filter/id/").lower()
+            if self.ledger.is_admitted_node(node_id):
+                return abci.ResponseQuery(code=0, log="admitted")
+            reason = f"peer {node_id} refused: not an admitted consortium node"
+            log.warning(reason)
+            return abci.ResponseQuery(code=1, log=reason, codespace=CODESPACE)
+        return abci.ResponseQuery(code=1, log=f"unknown query path {path!r}", codespace=CODESPACE)
+
+    # --- consensus connection, at genesis -------------------------------------------------
+
+    def init_chain(self, req: Any) -> Any:
+        """Once, at genesis: build the initial state from app_state. The validators the
+        engine proposes (from genesis.json) are accepted as they are."""
+        try:
+            raw = json.loads(req.app_state_bytes or b"{}")
+        except ValueError as exc:
+            raise ConfigError(f"genesis app_state is not valid JSON: {exc}") from None
+        app_state = AppState.from_json(raw)
+        app_hash = self.ledger.init_chain(app_state, req.initial_height or 1)
+        log.info(
+            "init_chain: chain %s, %d members, app hash %s",
+            req.chain_id,
+            len(app_state.members),
+            app_hash.hex(),
+        )
+        return abci.ResponseInitChain(app_hash=app_hash)
+
+    # --- mempool connection -------------------------------------------------------------------
+
+    def check_tx(self, req: Any) -> Any:
+        """Before a transaction enters the mempool, and again (recheck) after each block for
+        those still waiting. Stateless and quick: checks, never executes contract code."""
+        out = self.ledger.check_tx(req.tx, recheck=req.type == abci.CHECK_TX_TYPE_RECHECK)
+        if out.code:
+            log.info("check_tx refused %s: %s", out.tx_hash or "-", out.log)
+            return abci.ResponseCheckTx(code=out.code, log=out.log, codespace=CODESPACE)
+        return abci.ResponseCheckTx(code=0, gas_wanted=out.gas_wanted)
+
+    # --- consensus connection, per block -----------------------------------------------------
+
+    def prepare_proposal(self, req: Any) -> Any:
+        """When this node proposes: take the mempool's transactions in order, up to the size
+        limit the engine gives."""
+        txs, total = [], 0
+        for tx in req.txs:
+            total += len(tx)
+            if req.max_tx_bytes and total > req.max_tx_bytes:
+                break
+            txs.append(tx)
+        return abci.ResponsePrepareProposal(txs=txs)
+
+    def process_proposal(self, req: Any) -> Any:
+        """Another validator's proposal: invalid transactions are skipped deterministically
+        at execution, so every proposal is acceptable."""
+        return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
+
+    def extend_vote(self, req: Any) -> Any:
+        return abci.ResponseExtendVote()
+
+    def verify_vote_extension(self, req: Any) -> Any:
+        return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.ACCEPT)
+
+    def finalize_block(self, req: Any) -> Any:
+        """A decided block: execute its transactions in order on pending state and return one
+        result per transaction and the new app hash. Nothing is persisted until Commit; after
+        a crash the engine calls this again for the same height."""
+        ctx = BlockContext(
+            height=req.height,
+            time_ns=req.time.seconds * 1_000_000_000 + req.time.nanos,
+            proposer=bytes(req.proposer_address),
+            block_hash=bytes(req.hash),
+            prevrandao=hashlib.sha256(b"prevrandao" + bytes(req.hash)).digest(),
+        )
+        outcome = self.ledger.finalize_block(ctx, list(req.txs))
+        results = [
+            abci.ExecTxResult(
+                code=r.code,
+                log=r.log,
+                data=r.data,
+                gas_wanted=r.gas_wanted,
+                gas_used=r.gas_used,
+                events=[self._event(e) for e in r.events],
+                codespace=CODESPACE if r.code else "",
+            )
+            for r in outcome.tx_results
+        ]
+        updates = [
+            abci.ValidatorUpdate(
+                pub_key=self._keys.PublicKey(ed25519=u.pub_key_ed25519), power=u.power
+            )
+            for u in outcome.validator_updates
+        ]
+        return abci.ResponseFinalizeBlock(
+            tx_results=results, validator_updates=updates, app_hash=outcome.app_hash
+        )
+
+    def commit(self, req: Any) -> Any:
+        """Persist the finalized block — state, receipts, indexes, height and app hash — in
+        one database transaction. After this returns, a crash loses nothing."""
+        self.ledger.commit()
+        return abci.ResponseCommit(retain_height=0)
+
+    # --- snapshot connection: no snapshots offered yet -----------------------------------
+
+    def list_snapshots(self, req: Any) -> Any:
+        return abci.ResponseListSnapshots()
+
+    def offer_snapshot(self, req: Any) -> Any:
+        return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+
+    def load_snapshot_chunk(self, req: Any) -> Any:
+        return abci.ResponseLoadSnapshotChunk()
+
+    def apply_snapshot_chunk(self, req: Any) -> Any:
+        return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)
+
+    @staticmethod
+    def _event(event: Event) -> Any:
+        return abci.Event(
+            type=event.type,
+            attributes=[
+                abci.EventAttribute(key=k, value=v, index=i) for k, v, i in event.attributes
+            ],
+        )

@@ -1,0 +1,181 @@
+"""`consortium node --home DIR`: one node as one process tree.
+
+The Python process serves ABCI on a unix socket and the HTTP/WebSocket API, and supervises
+its `cometbft` child with the same home. SIGTERM or SIGINT stops the engine first (so it
+sends nothing more to the application), then the servers, then closes the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import logging
+import os
+import signal
+import tomllib
+from collections.abc import Generator
+from pathlib import Path
+from typing import IO
+
+import uvicorn
+
+from consortium.errors import ConfigError, NetworkError
+from consortium.network.engine import require_cometbft
+from consortium.network.init import port_free
+from consortium.network.node_config import NodeConfig
+
+log = logging.getLogger("consortium.node")
+
+ENGINE_STOP_TIMEOUT = 15.0
+PR_SET_PDEATHSIG = 1
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the node owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def engine_ports(home: Path) -> dict[str, int]:
+    """The TCP ports CometBFT will listen on, from its config.toml."""
+    path = home / "config" / "config.toml"
+    if not path.is_file():
+        raise ConfigError(f"{home} has no CometBFT config ({path} is missing)")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    ports = {}
+    for section in ("rpc", "p2p"):
+        laddr = doc.get(section, {}).get("laddr", "")
+        if not isinstance(laddr, str) or not laddr.startswith("tcp://") or ":" not in laddr[6:]:
+            raise ConfigError(f"{path}: [{section}] laddr must look like tcp://HOST:PORT")
+        try:
+            ports[section] = int(laddr.rsplit(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"{path}: [{section}] laddr has no valid port") from None
+    return ports
+
+
+def _die_with_parent() -> None:
+    """In the engine child: get SIGTERM if the node process dies, even by SIGKILL."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _lock_home(cfg: NodeConfig) -> IO[str]:
+    """An exclusive lock so two processes never open one node's database."""
+    handle = open(cfg.home / "node.lock", "w")  # noqa: SIM115 - held for the process lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise NetworkError(f"another node process is already running on {cfg.home}") from None
+    return handle
+
+
+def preflight(home: Path) -> NodeConfig:
+    """Every check that can fail before anything starts: config, engine, ports."""
+    cfg = NodeConfig.load(home)
+    if not (home / "config" / "genesis.json").is_file():
+        raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
+    ports = engine_ports(home)
+    require_cometbft()
+    for what, port in (("API", cfg.api_port), ("RPC", ports["rpc"]), ("P2P", ports["p2p"])):
+        if not port_free(port):
+            raise NetworkError(f"{what} port {port} of node {cfg.name} is already in use")
+    return cfg
+
+
+def run_node(home: Path) -> int:
+    """Run a node until it is told to stop or its engine dies; returns the exit code."""
+    home = home.resolve()
+    cfg = preflight(home)
+    lock = _lock_home(cfg)
+    try:
+        return asyncio.run(_run(cfg))
+    finally:
+        lock.close()
+
+
+async def _run(cfg: NodeConfig) -> int:
+    # Imported here: loading the ledger pulls in py-evm and the generated protobuf classes.
+    from consortium.abci.server import AbciServer
+    from consortium.api.app import create_app
+    from consortium.ledger.application import ConsortiumApp
+    from consortium.ledger.ledger import Ledger
+
+    binary = require_cometbft()
+    engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
+    ledger = Ledger(cfg.app_dir)
+    abci_server = AbciServer(ConsortiumApp(ledger), cfg.abci_socket)
+    api = _ApiServer(
+        uvicorn.Config(
+            create_app(ledger, engine_rpc, node_name=cfg.name),
+            host=cfg.api_host,
+            port=cfg.api_port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    cfg.pid_file.write_text(f"{os.getpid()}\n")
+    await abci_server.start()
+    api_task = asyncio.create_task(api.serve())
+    engine = await asyncio.create_subprocess_exec(
+        str(binary),
+        "start",
+        "--home",
+        str(cfg.home),
+        stdin=asyncio.subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
+    log.info(
+        "node %s (%s) started: engine pid %d, API http://%s:%d",
+        cfg.name,
+        cfg.member,
+        engine.pid,
+        cfg.api_host,
+        cfg.api_port,
+    )
+    engine_done = asyncio.create_task(engine.wait())
+    stop_wait = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait(
+        {engine_done, stop_wait, api_task}, return_when=asyncio.FIRST_COMPLETED
+    )
+    code = 0
+    if engine_done in done:
+        code = engine.returncode or 1
+        log.error("engine exited with code %s; stopping node %s", engine.returncode, cfg.name)
+    elif api_task in done:
+        code = 1
+        log.error("API server stopped unexpectedly; stopping node %s", cfg.name)
+    else:
+        log.info("stopping node %s", cfg.name)
+    if engine.returncode is None:
+        engine.terminate()
+        try:
+            await asyncio.wait_for(engine.wait(), ENGINE_STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("engine did not stop in %.0fs; killing it", ENGINE_STOP_TIMEOUT)
+            engine.kill()
+            await engine.wait()
+    stop_wait.cancel()
+    api.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(api_task, 5)
+    await abci_server.stop()
+    ledger.close()
+    with contextlib.suppress(FileNotFoundError):
+        cfg.pid_file.unlink()
+    log.info("node %s stopped", cfg.name)
+    return code

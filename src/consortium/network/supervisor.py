@@ -1,0 +1,208 @@
+"""Start, stop and inspect the nodes of a local network (`consortium up / down / status`).
+
+Each node runs as its own background process (`consortium node --home …`) writing to its
+`node.log`; its pid file says it is running. Status comes from each engine's RPC.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+from consortium.errors import NetworkError
+from consortium.network.layout import Network, NodeEntry
+from consortium.network.node import preflight
+from consortium.network.node_config import NodeConfig
+
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 30.0
+
+Progress = Callable[[str], None]
+
+
+def node_pid(home: Path) -> int | None:
+    """The pid of the node process running on `home`, if one is alive."""
+    pid_file = home / "node.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if not any(part == "node" for part in proc.cmdline()):
+            return None
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return pid
+
+
+def running_nodes(network: Network) -> list[str]:
+    return [n.name for n in network.nodes if node_pid(network.node_home(n)) is not None]
+
+
+def start_node(network: Network, node: NodeEntry) -> subprocess.Popen[bytes]:
+    """Start one node in the background, its output appended to its node.log."""
+    home = network.node_home(node)
+    preflight(home)
+    log_file = NodeConfig.load(home).log_file
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consortium.cli.main", "node", "--home", str(home)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+    return proc
+
+
+def up(
+    network: Network, names: list[str] | None = None, *, progress: Progress = lambda _m: None
+) -> list[str]:
+    """Start the named nodes (default: all not yet running) and wait until each API answers."""
+    nodes = [network.node(n) for n in names] if names else network.nodes
+    to_start = []
+    for node in nodes:
+        if node_pid(network.node_home(node)) is not None:
+            progress(f"{node.name} is already running")
+        else:
+            preflight(network.node_home(node))  # every check before anything starts
+            to_start.append(node)
+    started: list[tuple[NodeEntry, subprocess.Popen[bytes]]] = []
+    for node in to_start:
+        started.append((node, start_node(network, node)))
+        progress(f"starting {node.name} ({node.member})")
+    deadline = time.monotonic() + START_TIMEOUT
+    for node, proc in started:
+        while True:
+            if proc.poll() is not None:
+                raise NetworkError(
+                    f"{node.name} exited with code {proc.returncode}: "
+                    f"{last_log_line(network.node_home(node))}"
+                )
+            if _api_alive(node):
+                progress(f"{node.name} is up: API {node.api_url}")
+                break
+            if time.monotonic() > deadline:
+                raise NetworkError(f"{node.name} did not answer within {START_TIMEOUT:.0f}s")
+            time.sleep(0.2)
+    return [n.name for n, _ in started]
+
+
+def down(
+    network: Network, names: list[str] | None = None, *, progress: Progress = lambda _m: None
+) -> list[str]:
+    """Stop nodes with SIGTERM (SIGKILL after a timeout); returns the names stopped."""
+    nodes = [network.node(n) for n in names] if names else network.nodes
+    pids = {}
+    for node in nodes:
+        pid = node_pid(network.node_home(node))
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            pids[node.name] = pid
+            progress(f"stopping {node.name}")
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for name, pid in pids.items():
+        try:
+            proc = psutil.Process(pid)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            progress(f"{name} did not stop in time; killing it")
+            _kill_tree(pid)
+    return list(pids)
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        proc = psutil.Process(pid)
+        for child in proc.children(recursive=True):
+            child.kill()
+        proc.kill()
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _api_alive(node: NodeEntry) -> bool:
+    try:
+        return httpx.get(f"{node.api_url}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def last_log_line(home: Path) -> str:
+    try:
+        lines = (home / "node.log").read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    member: str
+    running: bool
+    height: int | None = None
+    app_hash: str | None = None
+    peers: int | None = None
+    voting_power: int | None = None
+    catching_up: bool | None = None
+    api_url: str = ""
+    rpc_url: str = ""
+    node_id: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def node_status(network: Network, node: NodeEntry, timeout: float = 2.0) -> NodeStatus:
+    status = NodeStatus(
+        name=node.name,
+        member=node.member,
+        running=node_pid(network.node_home(node)) is not None,
+        api_url=node.api_url,
+        rpc_url=node.rpc_url,
+        node_id=node.node_id,
+    )
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            info = client.get(f"{node.rpc_url}/status").json()["result"]
+            net = client.get(f"{node.rpc_url}/net_info").json()["result"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return status
+    sync = info["sync_info"]
+    status.height = int(sync["latest_block_height"])
+    status.app_hash = sync["latest_app_hash"].lower()
+    status.catching_up = bool(sync["catching_up"])
+    status.voting_power = int(info["validator_info"]["voting_power"])
+    status.peers = int(net["n_peers"])
+    return status
+
+
+def network_status(network: Network) -> list[NodeStatus]:
+    return [node_status(network, n) for n in network.nodes]
+
+
+def first_live_node(network: Network) -> NodeEntry:
+    """The first node whose API answers: what `--dir` commands talk to."""
+    for node in network.nodes:
+        if _api_alive(node):
+            return node
+    raise NetworkError(
+        f"no node of {network.root} is running; "
+        f"start them with `consortium up --dir {network.root}`"
+    )

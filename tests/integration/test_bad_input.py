@@ -1,0 +1,114 @@
+"""Issue 3, "must show" 5: bad input gives one clear line, a non-zero exit, and no damage."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from consortium.network.init import init_network
+from localnet import free_base_port
+
+CLI = [sys.executable, "-m", "consortium.cli.main"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name not in ("node.log",):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one error line, got: {proc.stderr!r}"
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def net_dir(tmp_path: Path) -> Path:
+    base = free_base_port()
+    init_network(tmp_path / "net", validators=2, base_port=base, api_port=base + 90)
+    return tmp_path / "net"
+
+
+def test_unknown_cli_option():
+    proc = run("status", "--no-such-flag")
+    assert proc.returncode == 2
+    one_error_line(proc, "--no-such-flag")
+
+
+def test_malformed_node_config(net_dir: Path):
+    home = net_dir / "nodes" / "node0"
+    (home / "consortium.toml").write_text("[node\nname = ")
+    before = tree_digest(net_dir)
+    proc = run("node", "--home", str(home))
+    one_error_line(proc, "consortium.toml", "not valid TOML")
+    assert tree_digest(net_dir) == before
+
+
+def test_malformed_engine_config(net_dir: Path):
+    home = net_dir / "nodes" / "node1"
+    cfg = home / "config" / "config.toml"
+    cfg.write_text(cfg.read_text().replace('laddr = "tcp://127.0.0.1:', 'laddr = "tcp://nowhere'))
+    before = tree_digest(net_dir)
+    proc = run("up", "--dir", str(net_dir))
+    one_error_line(proc, "laddr")
+    assert tree_digest(net_dir) == before
+
+
+def test_occupied_port(net_dir: Path):
+    import json
+
+    api_port = json.loads((net_dir / "network.json").read_text())["nodes"][0]["api_port"]
+    before = tree_digest(net_dir)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", api_port))
+        blocker.listen()
+        proc = run("up", "--dir", str(net_dir))
+    one_error_line(proc, f"port {api_port}", "in use")
+    assert tree_digest(net_dir) == before
+
+
+def test_missing_engine_binary(net_dir: Path, tmp_path: Path):
+    before = tree_digest(net_dir)
+    proc = run("up", "--dir", str(net_dir), env={"CONSORTIUM_COMETBFT": str(tmp_path / "nope")})
+    one_error_line(proc, "CometBFT engine not found", "consortium engine install")
+    assert tree_digest(net_dir) == before
+
+
+def test_existing_dir_needs_force(net_dir: Path):
+    before = tree_digest(net_dir)
+    proc = run("init", "--dir", str(net_dir), "--validators", "1")
+    one_error_line(proc, "already exists", "--force")
+    assert tree_digest(net_dir) == before
+
+
+def test_malformed_genesis_app_state_is_refused(net_dir: Path):
+    from consortium.errors import ConfigError
+    from consortium.ledger.genesis import AppState
+
+    with pytest.raises(ConfigError, match="members"):
+        AppState.from_json({"members": []})
+    with pytest.raises(ConfigError, match=r"accounts.*not a 20-byte"):
+        AppState.from_json({"members": [{"name": "A", "accounts": ["0x12"]}]})

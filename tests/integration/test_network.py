@@ -1,0 +1,130 @@
+"""Issue 3: a real 4-validator CometBFT network on loopback, driven through the CLI's code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from consortium.network.engine import require_cometbft
+from consortium.network.init import node_id_from_key, write_cometbft_config
+from consortium.network.layout import NodeEntry
+from consortium.network.node_config import NodeConfig
+from localnet import wait_for
+
+CLI = [sys.executable, "-m", "consortium.cli.main"]
+
+
+def _hashes_agree(net, height: int) -> set[str]:
+    return {net.app_hash_at(n.name, height) for n in net.network.nodes}
+
+
+def test_four_validators_commit_and_agree(localnet):
+    net = localnet(validators=4)
+    net.wait_height(5)
+    for h in (2, 4):
+        hashes = _hashes_agree(net, h)
+        assert len(hashes) == 1 and "" not in hashes, f"app hashes differ at {h}: {hashes}"
+    out = subprocess.run(
+        [*CLI, "status", "--dir", str(net.root), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    status = json.loads(out.stdout)
+    assert [n["name"] for n in status["nodes"]] == ["node0", "node1", "node2", "node3"]
+    for node in status["nodes"]:
+        assert node["running"] and node["height"] >= 5
+        assert node["peers"] == 3
+        assert node["voting_power"] == 10
+        assert node["api_url"].startswith("http://127.0.0.1:")
+    health = httpx.get(f"{net.node('node2').api_url}/health", timeout=5).json()
+    assert health["ok"] and health["height"] >= 5
+
+
+def test_crash_tolerance_and_catch_up(localnet):
+    net = localnet(validators=4)
+    net.wait_height(3)
+    net.kill("node3")
+    h = max(net.height(n) for n in ("node0", "node1", "node2"))
+    net.wait_height(h + 3, ["node0", "node1", "node2"])  # 3 of 4 keep committing
+
+    net.kill("node2")
+    wait_for(lambda: net.height("node0") >= 0, 5, "node0 status")
+    stalled = net.height("node0")
+    # With 2 of 4 voting power gone no block can gather +2/3: the height stays put.
+    with pytest.raises(AssertionError):
+        wait_for(lambda: net.height("node0") > stalled + 1, 6, "a block without quorum")
+
+    net.up(["node2", "node3"])
+    net.wait_height(stalled + 3, timeout=90)
+    top = min(net.height(n.name) for n in net.network.nodes) - 1
+    for h in (stalled - 1, stalled, top):
+        assert len(_hashes_agree(net, h)) == 1
+
+
+def test_unregistered_node_is_refused(localnet, tmp_path):
+    net = localnet(validators=2)
+    net.wait_height(2)
+    # An outsider: its own keys, the consortium's genesis, node0 as its peer.
+    home = tmp_path / "outsider"
+    subprocess.run(
+        [str(require_cometbft()), "init", "--home", str(home)], capture_output=True, check=True
+    )
+    (home / "config" / "genesis.json").write_text(
+        (net.network.node_home(net.node("node0")) / "config" / "genesis.json").read_text()
+    )
+    from consortium.network.init import _PortPicker
+
+    ports = _PortPicker()
+    entry = NodeEntry(
+        name="outsider",
+        member="Nobody",
+        home=str(home),
+        node_id=node_id_from_key(home / "config" / "node_key.json"),
+        validator_pub_key="",
+        p2p_port=ports.pick(net.node("node1").p2p_port + 3),
+        rpc_port=ports.pick(net.node("node1").rpc_port + 3),
+        api_port=ports.pick(net.node("node1").api_port + 3),
+    )
+    write_cometbft_config(home, entry, [net.node("node0")])
+    NodeConfig(home=home, name="outsider", member="Nobody", api_port=entry.api_port).save()
+    with open(home / "node.log", "wb") as log:
+        proc = subprocess.Popen(
+            [*CLI, "node", "--home", str(home)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(
+            lambda: f"peer {entry.node_id} refused" in net.log("node0"),
+            60,
+            "node0 to log the refusal",
+        )
+        peers = httpx.get(f"{net.node('node0').rpc_url}/net_info", timeout=5).json()["result"]
+        assert entry.node_id not in [p["node_info"]["id"] for p in peers["peers"]]
+        assert "not an admitted consortium node" in net.log("node0")
+        out = httpx.get(f"http://127.0.0.1:{entry.rpc_port}/net_info", timeout=5).json()
+        assert out["result"]["n_peers"] == "0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_whole_network_restarts_from_last_height(localnet):
+    net = localnet(validators=4)
+    net.wait_height(4)
+    net.down()
+    last = {n.name: net.height(n.name) for n in net.network.nodes}
+    assert all(h == -1 for h in last.values())  # really stopped
+    net.up()
+    net.wait_height(6)
+    # The pre-stop heights are still there with the same app hashes on every node.
+    for h in (1, 3):
+        assert len(_hashes_agree(net, h)) == 1
+    first = httpx.get(f"{net.node('node1').rpc_url}/block", params={"height": 1}, timeout=5)
+    assert first.json()["result"]["block"]["header"]["height"] == "1"
