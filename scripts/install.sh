@@ -18,5 +18,13 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "· installing Python packages"
 .venv/bin/python -m pip install --quiet -e ".[test]"
+if command -v npm >/dev/null; then
+  if [ ! -d node_modules/solc ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "· installing Node packages (solc-js, ethers)"
+    npm ci --no-audit --no-fund --silent
+  fi
+else
+  echo "· Node.js not found: Solidity compilation and ethers.js tests are unavailable" >&2
+fi
 echo "· installing the consensus engine"
 .venv/bin/consortium engine install

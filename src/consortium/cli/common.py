@@ -37,3 +37,35 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 def resolve_dir(path: Path) -> Path:
     return path.expanduser().resolve()
+
+
+RpcOption = typer.Option(None, "--rpc", help="A node's API URL (instead of --dir).")
+FromOption = typer.Option(
+    ..., "--from", help="Signer: a member name, an address whose keystore is in DIR, or a file."
+)
+PasswordFileOption = typer.Option(None, "--password-file", help="File with the key's password.")
+
+
+def endpoint(rpc: str | None, dir: Path) -> str:
+    """The API URL a command talks to: --rpc, else the first live node of --dir."""
+    if rpc:
+        if not rpc.startswith(("http://", "https://")):
+            from consortium.errors import ConfigError
+
+            raise ConfigError(f"--rpc must be an http(s) URL, got {rpc!r}")
+        return rpc.rstrip("/")
+    from consortium.network.layout import Network
+    from consortium.network.supervisor import first_live_node
+
+    return first_live_node(Network.load(resolve_dir(dir))).api_url
+
+
+def read_password(password_file: Path | None) -> str | None:
+    if password_file is None:
+        return None
+    try:
+        return password_file.read_text().rstrip("\n")
+    except OSError as exc:
+        from consortium.errors import ConfigError
+
+        raise ConfigError(f"cannot read --password-file {password_file}: {exc}") from None

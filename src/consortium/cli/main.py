@@ -9,7 +9,7 @@ import typer
 # typer 0.29 carries its own copy of click; its usage errors are not exported publicly.
 from typer._click.exceptions import UsageError
 
-from consortium.cli import demo, engine, network
+from consortium.cli import accounts, contracts, demo, engine, network
 from consortium.errors import ConsortiumError
 
 app = typer.Typer(
@@ -20,6 +20,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(engine.app, name="engine")
+app.add_typer(accounts.app, name="account")
+app.add_typer(contracts.app, name="contract")
 for command in (
     demo.demo,
     network.init,

@@ -1,0 +1,98 @@
+"""`consortium account new / list`: keystores of a network folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from eth_account import Account
+
+from consortium.cli.common import (
+    DirOption,
+    JsonOption,
+    PasswordFileOption,
+    console,
+    print_json,
+    read_password,
+    resolve_dir,
+    table,
+)
+from consortium.errors import ConfigError
+
+app = typer.Typer(help="Accounts and their keystores.", no_args_is_help=True)
+
+
+@app.command()
+def new(
+    name: str = typer.Option("", "--name", help="A label for the keystore file name."),
+    dir: Path = DirOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Create an account and write its V3 keystore into DIR/keystores/."""
+    root = resolve_dir(dir)
+    if not root.is_dir():
+        raise ConfigError(f"{root} does not exist; create a network with `consortium init`")
+    password = read_password(password_file)
+    if password is None:
+        dev = (root / "dev-accounts.json").is_file()
+        password = "" if dev else typer.prompt("Password", hide_input=True,
+                                               confirmation_prompt=True)
+    acct = Account.create()
+    folder = root / "keystores"
+    folder.mkdir(exist_ok=True)
+    stem = name or acct.address.lower()
+    path = folder / f"{stem}.json"
+    if path.exists():
+        raise ConfigError(f"{path} already exists")
+    path.write_text(json.dumps(Account.encrypt(acct.key, password), indent=2) + "\n")
+    path.chmod(0o600)
+    if json_out:
+        print_json({"address": acct.address, "keystore": str(path)})
+    else:
+        console.print(f"account {acct.address}\nkeystore {path}")
+
+
+@app.command("list")
+def list_(
+    dir: Path = DirOption,
+    rpc: str | None = typer.Option(None, "--rpc", help="Node API URL for balances."),
+    json_out: bool = JsonOption,
+) -> None:
+    """The accounts whose keystores are in DIR, with members and balances."""
+    from consortium.network.layout import Network
+
+    root = resolve_dir(dir)
+    network = Network.load(root)
+    by_address = {m.address.lower(): m.name for m in network.members}
+    rows = []
+    for file in sorted((root / "keystores").glob("*.json")):
+        try:
+            address = "0x" + json.loads(file.read_text())["address"].lower().removeprefix("0x")
+        except (ValueError, KeyError):
+            continue
+        rows.append({"address": address, "member": by_address.get(address),
+                     "keystore": str(file.relative_to(root))})
+    _add_balances(rows, rpc, dir)
+    if json_out:
+        print_json(rows)
+        return
+    table("Accounts", ["address", "member", "balance (wei)", "nonce", "keystore"],
+          [[r["address"], r["member"], r.get("balance"), r.get("nonce"), r["keystore"]]
+           for r in rows])
+
+
+def _add_balances(rows: list[dict], rpc: str | None, dir: Path) -> None:
+    from consortium.cli.common import endpoint
+    from consortium.errors import NetworkError
+    from consortium.sdk import ConsortiumClient
+
+    try:
+        client = ConsortiumClient(endpoint(rpc, dir), timeout=5)
+        for row in rows:
+            address = client.w3.to_checksum_address(row["address"])
+            row["balance"] = client.w3.eth.get_balance(address)
+            row["nonce"] = client.w3.eth.get_transaction_count(address)
+    except (NetworkError, OSError, ValueError):
+        pass  # no live node: show keystores only

@@ -1,0 +1,1 @@
+"""Compiling user contracts: Vyper (Python package) and Solidity (solc-js from npm)."""

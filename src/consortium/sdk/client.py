@@ -1,0 +1,103 @@
+"""`ConsortiumClient`: web3.py set up for a Consortium node, plus the few things every
+application repeats — send a signed transaction and wait for its receipt, deploy, call."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from consortium.errors import ConsortiumError, ExecutionReverted, NetworkError, TxError
+
+
+class TxFailed(TxError):
+    """A transaction was included but reverted (receipt status 0)."""
+
+
+class ConsortiumClient:
+    def __init__(self, rpc_url: str, timeout: float = 30.0) -> None:
+        self.rpc_url = rpc_url
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+
+    @property
+    def chain_id(self) -> int:
+        return self._rpc(lambda: self.w3.eth.chain_id)
+
+    def _rpc(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except ContractLogicError as exc:
+            raise ExecutionReverted(str(exc.message or exc), data=None) from None
+        except Web3RPCError as exc:
+            message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else None
+            raise TxError(message or str(exc)) from None
+        except (ConnectionError, OSError) as exc:
+            raise NetworkError(f"cannot reach {self.rpc_url}: {exc}") from None
+
+    def send(
+        self, account: LocalAccount, tx: dict[str, Any], *, wait: bool = True, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Fill nonce, chain id, gas and fees; sign; submit; wait for the receipt."""
+        tx = dict(tx)
+        tx.setdefault("from", account.address)
+        tx.setdefault("chainId", self.chain_id)
+        tx.setdefault("nonce", self._rpc(
+            lambda: self.w3.eth.get_transaction_count(account.address, "pending")))
+        tx.setdefault("maxFeePerGas", 0)
+        tx.setdefault("maxPriorityFeePerGas", 0)
+        if "gas" not in tx:
+            estimate = self._rpc(lambda: self.w3.eth.estimate_gas(tx))
+            tx["gas"] = int(estimate * 1.2) + 10_000
+        signed = account.sign_transaction(tx)
+        tx_hash = self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        if not wait:
+            return {"transactionHash": tx_hash}
+        receipt = self.wait_receipt(tx_hash, timeout)
+        if receipt["status"] != 1:
+            raise TxFailed(f"transaction {tx_hash.hex()} reverted in block "
+                           f"{receipt['blockNumber']}")
+        return receipt
+
+    def wait_receipt(self, tx_hash: Any, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt = self._rpc(lambda: self._receipt_or_none(tx_hash))
+            if receipt is not None:
+                return dict(receipt)
+            if time.monotonic() > deadline:
+                raise NetworkError(f"no receipt for {Web3.to_hex(tx_hash)} after {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def _receipt_or_none(self, tx_hash: Any) -> Any:
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def deploy(
+        self, account: LocalAccount, abi: list[dict[str, Any]], bytecode: bytes, *args: Any
+    ) -> tuple[str, dict[str, Any]]:
+        factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
+        data = factory.constructor(*args)._encode_transaction_data()
+        receipt = self.send(account, {"data": data})
+        return receipt["contractAddress"], receipt
+
+    def contract(self, address: str, abi: list[dict[str, Any]]) -> Any:
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+
+    def call(self, address: str, abi: list[dict[str, Any]], fn: str, *args: Any) -> Any:
+        return self._rpc(lambda: getattr(self.contract(address, abi).functions, fn)(*args).call())
+
+    def transact(
+        self, account: LocalAccount, address: str, abi: list[dict[str, Any]], fn: str, *args: Any
+    ) -> dict[str, Any]:
+        data = getattr(self.contract(address, abi).functions, fn)(*args)._encode_transaction_data()
+        return self.send(account, {"to": Web3.to_checksum_address(address), "data": data})
+
+
+__all__ = ["ConsortiumClient", "TxFailed", "ConsortiumError"]
