@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
+import rlp
+from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
 
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
@@ -61,7 +66,7 @@ def sign(account: Any, *, nonce: int, to: str | None = None, value: int = 0,
     tx: dict[str, Any] = {"nonce": nonce, "gas": gas, "value": value, "data": data,
                           "chainId": chain_id}
     if to is not None:
-        tx["to"] = to
+        tx["to"] = to_checksum_address(to)
     if tx_type == 2:
         tx.update(type=2, maxFeePerGas=gas_price, maxPriorityFeePerGas=gas_price)
     elif tx_type == 1:
@@ -78,3 +83,55 @@ def run_block(ledger: Ledger, txs: list[bytes], *, commit: bool = True) -> Block
     if commit:
         ledger.commit()
     return out
+
+
+TOKEN_SOURCE = """
+# pragma version ^0.4.0
+event Transfer:
+    sender: indexed(address)
+    receiver: indexed(address)
+    value: uint256
+
+balanceOf: public(HashMap[address, uint256])
+totalSupply: public(uint256)
+
+@deploy
+def __init__(supply: uint256):
+    self.balanceOf[msg.sender] = supply
+    self.totalSupply = supply
+    log Transfer(sender=empty(address), receiver=msg.sender, value=supply)
+
+@external
+def transfer(to: address, amount: uint256) -> bool:
+    assert self.balanceOf[msg.sender] >= amount, "insufficient balance"
+    self.balanceOf[msg.sender] -= amount
+    self.balanceOf[to] += amount
+    log Transfer(sender=msg.sender, receiver=to, value=amount)
+    return True
+"""
+
+
+@functools.cache
+def compile_vyper(source: str) -> tuple[bytes, list[dict[str, Any]]]:
+    """Creation bytecode and ABI of a Vyper contract (cached per test session)."""
+    import vyper
+
+    out = vyper.compile_code(source, output_formats=["bytecode", "abi"])
+    return bytes.fromhex(out["bytecode"].removeprefix("0x")), out["abi"]
+
+
+def selector(signature: str) -> bytes:
+    return keccak(signature.encode())[:4]
+
+
+def calldata(signature: str, types: list[str], args: list[Any]) -> bytes:
+    return selector(signature) + abi_encode(types, args)
+
+
+def token_deploy_data(supply: int) -> bytes:
+    code, _ = compile_vyper(TOKEN_SOURCE)
+    return code + abi_encode(["uint256"], [supply])
+
+
+def contract_address(sender: str, nonce: int) -> str:
+    return "0x" + keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:].hex()

@@ -12,7 +12,7 @@ from typing import Any
 
 from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
-from eth.exceptions import Revert
+from eth.exceptions import Revert, VMError
 from eth.vm.forks.london.transactions import UnsignedDynamicFeeTransaction
 from eth.vm.forks.prague.constants import STANDARD_TOKEN_COST, TOTAL_COST_FLOOR_PER_TOKEN
 from eth_typing import Address
@@ -132,10 +132,13 @@ class WorldState:
         Raises InvalidTransaction, with no state change, if py-evm refuses it."""
         state = self._state
         state.lock_changes()
+        snapshot = state.snapshot()
         try:
             computation = state.apply_transaction(tx)
-        except ValidationError as exc:
-            raise InvalidTransaction(str(exc)) from None
+        except (ValidationError, VMError) as exc:
+            state.revert(snapshot)
+            raise InvalidTransaction(f"{type(exc).__name__}: {exc}") from None
+        state.commit(snapshot)
         return _result(tx, computation)
 
     def call(self, sender: bytes, to: bytes | None, value: int, data: bytes, gas: int,
@@ -149,7 +152,10 @@ class WorldState:
         if gas < tx.intrinsic_gas:
             return ExecResult(0, b"", gas, error="intrinsic gas too low")
         executor = _CallExecutor(state)
-        computation = executor(tx)  # type: ignore[arg-type]
+        try:
+            computation = executor(tx)  # type: ignore[arg-type]
+        except VMError as exc:  # the top-level value transfer: caller lacks the value
+            return ExecResult(0, b"", tx.intrinsic_gas, error=type(exc).__name__)
         return _result(tx, computation)
 
     # --- state root --------------------------------------------------------------------

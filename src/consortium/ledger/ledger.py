@@ -44,6 +44,7 @@ class Ledger(LedgerReads):
     """One node's ledger: EVM state, blocks, receipts and indexes in one LMDB directory."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.store = StateStore(Path(path))
         self.chain = ChainReader(self.store)
         self.senders = SenderCache()

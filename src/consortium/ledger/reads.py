@@ -1,7 +1,359 @@
-"""The ledger's reads for the API (the `LedgerReader` protocol)."""
+"""The ledger's reads for the API: the `LedgerReader` protocol of `ledger.types`.
+
+Every read sees committed data only. `height=None` means the latest committed block; a past
+height reads the state root stored for it (trie nodes are never pruned). eth_call and gas
+estimation run on a throwaway state that is never persisted.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from consortium.errors import ConsortiumError, ExecutionReverted, GasLimitError
+from consortium.evm.engine import ExecResult, WorldState
+from consortium.evm.header import BlockEnv
+from consortium.ledger.chain_store import BlockRecord, ChainReader, LogRecord
+from consortium.ledger.eth_json import (
+    block_json,
+    encode_receipt,
+    hx,
+    receipt_json,
+    trie_root,
+    tx_json,
+    tx_type,
+)
+from consortium.ledger.executor import decode_revert_reason
+from consortium.ledger.genesis import AppState
+from consortium.ledger.state_store import StateStore
+from consortium.ledger.types import CallResult, LogEntry, TxFilter
+
+MAX_LOG_RESULTS = 10_000
+ROOTS_CACHE_SIZE = 64
+
 
 class LedgerReads:
-    pass
+    """Mixed into `Ledger`; relies on the attributes below, which `Ledger` sets."""
+
+    store: StateStore
+    chain: ChainReader
+    _app_state: AppState | None
+    _pending_nonces: dict[bytes, int]
+    _genesis_height: int
+
+    def __init__(self) -> None:
+        self._roots_cache = _RootsCache()
+
+    def _last_height(self) -> int:  # provided by Ledger
+        raise NotImplementedError
+
+    # --- chain facts ---------------------------------------------------------------------
+
+    @property
+    def eth_chain_id(self) -> int:
+        return self._app().eth_chain_id
+
+    @property
+    def block_gas_limit(self) -> int:
+        return self._app().block_gas_limit
+
+    def latest_height(self) -> int:
+        return self._last_height()
+
+    # --- account state -------------------------------------------------------------------
+
+    def get_balance(self, address: str, height: int | None = None) -> int:
+        return self._state_at(height).get_balance(_address(address))
+
+    def get_nonce(self, address: str, height: int | None = None) -> int:
+        return self._state_at(height).get_nonce(_address(address))
+
+    def pending_nonce(self, address: str) -> int:
+        """The next nonce counting transactions admitted to this node's mempool."""
+        raw = _address(address)
+        pending = self._pending_nonces.get(raw)
+        return pending if pending is not None else self.get_nonce(address)
+
+    def get_code(self, address: str, height: int | None = None) -> bytes:
+        return self._state_at(height).get_code(_address(address))
+
+    def get_storage_at(self, address: str, slot: int, height: int | None = None) -> bytes:
+        value = self._state_at(height).get_storage(_address(address), slot)
+        return value.to_bytes(32, "big")
+
+    # --- blocks, transactions, receipts ---------------------------------------------------
+
+    def get_block(self, height: int, full_transactions: bool = False) -> dict | None:
+        if height > self._last_height():
+            return None
+        block = self.chain.block(height)
+        if block is None:
+            return None
+        txs = self.chain.txs_of_block(height) if block.tx_hashes else []
+        return block_json(block, txs, self._roots(block, txs), full_transactions)
+
+    def get_block_by_hash(self, block_hash: str, full_transactions: bool = False) -> dict | None:
+        height = self.chain.height_of(_hash(block_hash))
+        return None if height is None else self.get_block(height, full_transactions)
+
+    def get_transaction(self, tx_hash: str) -> dict | None:
+        found = self._tx(tx_hash)
+        return None if found is None else tx_json(*found)
+
+    def get_receipt(self, tx_hash: str) -> dict | None:
+        found = self._tx(tx_hash)
+        if found is None:
+            return None
+        rec, block = found
+        logs = self.chain.logs_range(rec.height, rec.first_log, rec.log_count)
+        return receipt_json(rec, block, logs)
+
+    def _tx(self, tx_hash: str) -> Any:
+        pos = self.chain.tx_position(_hash(tx_hash))
+        if pos is None or pos[0] > self._last_height():
+            return None
+        rec = self.chain.tx(*pos)
+        block = self.chain.block(pos[0])
+        if rec is None or block is None:
+            return None
+        return rec, block
+
+    def _roots(self, block: BlockRecord, txs: list[Any]) -> tuple[bytes, bytes]:
+        """transactionsRoot and receiptsRoot, computed on first read and cached."""
+        cache = self._roots_cache
+        with cache.lock:
+            hit = cache.items.get(block.hash)
+        if hit is not None:
+            return hit
+        logs = self.chain.logs_in_heights(block.number, block.number) if txs else []
+        receipts = [
+            encode_receipt(t, tx_type(t.raw), logs[t.first_log:t.first_log + t.log_count])
+            for t in txs
+        ]
+        roots = (trie_root([t.raw for t in txs]), trie_root(receipts))
+        with cache.lock:
+            cache.items[block.hash] = roots
+            while len(cache.items) > ROOTS_CACHE_SIZE:
+                cache.items.popitem(last=False)
+        return roots
+
+    # --- logs ------------------------------------------------------------------------------
+
+    def get_logs(self, flt: TxFilter) -> list[LogEntry]:
+        """eth_getLogs from the log indexes: with addresses, only those addresses' entries
+        in the height range are read; else with a topic, only that topic's entries."""
+        lo = max(flt.from_block, self._genesis_height)
+        hi = min(flt.to_block, self._last_height())
+        if lo > hi:
+            return []
+        addresses = [_address(a) for a in flt.addresses]
+        topics: list[list[bytes] | None] = []
+        for t in flt.topics:
+            if t is None:
+                topics.append(None)
+            elif isinstance(t, str):
+                topics.append([_hash(t)])
+            else:
+                topics.append([_hash(x) for x in t] or None)
+        if addresses:
+            positions = _union(self.chain.log_positions_by_address(a, lo, hi)
+                               for a in addresses)
+            records = self.chain.logs_at(positions)
+        elif any(t is not None for t in topics):
+            pos_i = next(i for i, t in enumerate(topics) if t is not None)
+            wanted = topics[pos_i] or []
+            positions = _union(self.chain.log_positions_by_topic(pos_i, t, lo, hi)
+                               for t in wanted)
+            records = self.chain.logs_at(positions)
+        else:
+            records = self.chain.logs_in_heights(lo, hi)
+        address_set = set(addresses)
+        out: list[LogEntry] = []
+        block_hashes: dict[int, bytes] = {}
+        for log in records:
+            if address_set and log.address not in address_set:
+                continue
+            if not _topics_match(log, topics):
+                continue
+            if len(out) >= MAX_LOG_RESULTS:
+                raise ConsortiumError(
+                    f"query returns more than {MAX_LOG_RESULTS} logs; narrow the block range"
+                )
+            bh = block_hashes.get(log.height)
+            if bh is None:
+                block = self.chain.block(log.height)
+                bh = block_hashes[log.height] = block.hash if block else b"\x00" * 32
+            out.append(LogEntry(
+                address=hx(log.address), topics=tuple(hx(t) for t in log.topics),
+                data=log.data, block_number=log.height, block_hash=hx(bh),
+                tx_hash=hx(log.tx_hash), tx_index=log.tx_index, log_index=log.log_index,
+            ))
+        return out
+
+    # --- eth_call and gas estimation ------------------------------------------------------
+
+    def call(self, tx: dict, height: int | None = None) -> CallResult:
+        """eth_call: `tx` holds JSON-RPC call fields (hex strings or ints): from (default
+        the zero address), to (absent = create), gas (default the block gas limit), value,
+        data or input, accessList. No nonce or balance check for the caller; gas price 0."""
+        result = self._run_call(tx, height, _gas(tx, self.block_gas_limit))
+        return _call_result(result)
+
+    def estimate_gas(self, tx: dict, height: int | None = None) -> int:
+        """The least gas limit with which `tx` succeeds (binary search above the gas the
+        call used with the most gas: refunds and the 63/64 rule can make it need more). Raises
+        ExecutionReverted (data = revert bytes) if it reverts even with the most gas."""
+        cap = _gas(tx, self.block_gas_limit)
+        first = self._run_call(tx, height, cap)
+        if first.status != 1:
+            if first.error == "execution reverted":
+                res = _call_result(first)
+                raise ExecutionReverted(res.error, data=first.output)
+            raise GasLimitError(f"gas required exceeds allowance ({cap}): {first.error}")
+        used = first.gas_used
+        if used <= cap and self._run_call(tx, height, used).status == 1:
+            return used
+        lo, hi = used, min(cap, used * 64 // 63 + 2_300)
+        if hi <= lo or self._run_call(tx, height, hi).status != 1:
+            lo, hi = max(lo, hi), cap
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._run_call(tx, height, mid).status == 1:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def _run_call(self, tx: dict, height: int | None, gas: int) -> ExecResult:
+        h = self._height(height)
+        block = self.chain.block(h)
+        root = self.store.root_at(h)
+        if block is None or root is None:
+            raise ConsortiumError(f"no state at height {h}")
+        app = self._app()
+        env = BlockEnv(
+            number=block.number, timestamp=block.timestamp, coinbase=block.miner,
+            prevrandao=block.prevrandao, gas_limit=app.block_gas_limit,
+            chain_id=app.eth_chain_id,
+            prev_hashes=tuple(self.chain.recent_hashes(h - 1, 256)) if h > 0 else (),
+        )
+        trie_db = self.store.trie_db()
+        data = tx.get("data", tx.get("input")) or "0x"
+        to = tx.get("to")
+        access = tuple(
+            (_address(e["address"]), tuple(_int(k) for k in e.get("storageKeys", ())))
+            for e in tx.get("accessList") or ()
+        )
+        with self.store.read() as txn, trie_db.reading(txn):
+            world = WorldState(trie_db, root, env)
+            return world.call(
+                sender=_address(tx.get("from") or "0x" + "00" * 20),
+                to=_address(to) if to else None,
+                value=_int(tx.get("value", 0)),
+                data=_bytes(data),
+                gas=gas,
+                access_list=access,
+            )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _app(self) -> AppState:
+        if self._app_state is None:
+            raise ConsortiumError("the ledger has no genesis yet")
+        return self._app_state
+
+    def _height(self, height: int | None) -> int:
+        last = self._last_height()
+        if height is None:
+            return last
+        if height > last or height < self._genesis_height:
+            raise ConsortiumError(f"no block at height {height} (latest is {last})")
+        return height
+
+    def _state_at(self, height: int | None) -> WorldState:
+        h = self._height(height)
+        root = self.store.root_at(h)
+        if root is None:
+            raise ConsortiumError(f"no state at height {h}")
+        app = self._app()
+        env = BlockEnv(h, 0, b"\x00" * 20, b"\x00" * 32, app.block_gas_limit,
+                       app.eth_chain_id)
+        return WorldState(self.store.trie_db(), root, env)
+
+
+class _RootsCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[bytes, tuple[bytes, bytes]] = OrderedDict()
+
+
+def _call_result(result: ExecResult) -> CallResult:
+    if result.status == 1:
+        return CallResult(True, result.output, result.gas_used)
+    error = result.error
+    if error == "execution reverted":
+        reason = decode_revert_reason(result.output)
+        if reason is not None:
+            error = f"execution reverted: {reason}"
+    return CallResult(False, result.output, result.gas_used, error)
+
+
+def _topics_match(log: LogRecord, topics: Sequence[list[bytes] | None]) -> bool:
+    for i, wanted in enumerate(topics):
+        if wanted is None:
+            continue
+        if i >= len(log.topics) or log.topics[i] not in wanted:
+            return False
+    return True
+
+
+def _union(streams: Iterable[Iterable[bytes]]) -> list[bytes]:
+    seen: set[bytes] = set()
+    for stream in streams:
+        seen.update(stream)
+    return sorted(seen)
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    text = str(value)
+    if text.startswith(("0x", "0X")):
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ConsortiumError(f"invalid hex data {value!r}") from None
+
+
+def _address(value: Any) -> bytes:
+    raw = _bytes(value)
+    if len(raw) != 20:
+        raise ConsortiumError(f"invalid address {value!r}")
+    return raw
+
+
+def _hash(value: Any) -> bytes:
+    raw = _bytes(value)
+    if len(raw) != 32:
+        raise ConsortiumError(f"invalid 32-byte hash {value!r}")
+    return raw
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return int.from_bytes(value, "big")
+    text = str(value)
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        raise ConsortiumError(f"invalid quantity {value!r}") from None
+
+
+def _gas(tx: dict, default: int) -> int:
+    gas = tx.get("gas")
+    return default if gas is None else min(_int(gas), default)

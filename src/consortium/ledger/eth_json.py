@@ -1,0 +1,179 @@
+"""Blocks, transactions, receipts and logs in Ethereum JSON-RPC shape (as geth answers
+eth_getBlockByNumber, eth_getTransactionByHash and eth_getTransactionReceipt): hex
+quantities with 0x, lower-case addresses, null where Ethereum has null.
+
+Header fields with no CometBFT counterpart are fixed: nonce 0, difficulty 0, no uncles,
+no withdrawals, no blobs, baseFeePerGas 0, mixHash = prevrandao. transactionsRoot and
+receiptsRoot are computed from the stored transactions and receipts when a block is read
+(Ethereum's tries), not at execution: CometBFT already commits to the block's transactions.
+`size` is the sum of the transactions' sizes plus a fixed 540-byte header estimate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rlp
+from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth_bloom import BloomFilter
+from trie import HexaryTrie
+
+from consortium.ledger.chain_store import BlockRecord, LogRecord, TxRecord
+
+HEADER_SIZE_ESTIMATE = 540
+ZERO32 = "0x" + "00" * 32
+
+
+def hx(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+def qty(n: int) -> str:
+    return hex(n)
+
+
+def trie_root(items: list[bytes]) -> bytes:
+    if not items:
+        return bytes(BLANK_ROOT_HASH)
+    db: dict[bytes, bytes] = {}
+    trie = HexaryTrie(db, BLANK_ROOT_HASH)
+    with trie.squash_changes() as memory_trie:
+        for index, item in enumerate(items):
+            memory_trie[rlp.encode(index)] = item
+    return bytes(trie.root_hash)
+
+
+def receipt_bloom(logs: list[LogRecord]) -> bytes:
+    bloom = BloomFilter()
+    for log in logs:
+        bloom.add(log.address)
+        for topic in log.topics:
+            bloom.add(topic)
+    return int(bloom).to_bytes(256, "big")
+
+
+def encode_receipt(tx: TxRecord, type_id: int, logs: list[LogRecord]) -> bytes:
+    payload = rlp.encode([
+        tx.status, tx.cumulative_gas_used, receipt_bloom(logs),
+        [[log.address, list(log.topics), log.data] for log in logs],
+    ])
+    return payload if type_id == 0 else bytes([type_id]) + payload
+
+
+def tx_type(raw: bytes) -> int:
+    return 0 if raw[0] >= 0xC0 else raw[0]
+
+
+def block_json(
+    block: BlockRecord,
+    txs: list[TxRecord] | None,
+    roots: tuple[bytes, bytes],
+    full_transactions: bool,
+) -> dict[str, Any]:
+    """`txs` are needed (in order) when `full_transactions`; `roots` is (transactionsRoot,
+    receiptsRoot)."""
+    size = HEADER_SIZE_ESTIMATE + sum(len(t.raw) for t in txs or ())
+    if full_transactions:
+        transactions: list[Any] = [tx_json(t, block) for t in txs or ()]
+    else:
+        transactions = [hx(h) for h in block.tx_hashes]
+    return {
+        "number": qty(block.number),
+        "hash": hx(block.hash),
+        "parentHash": hx(block.parent_hash),
+        "nonce": "0x0000000000000000",
+        "sha3Uncles": hx(EMPTY_UNCLE_HASH),
+        "logsBloom": hx(block.bloom),
+        "transactionsRoot": hx(roots[0]),
+        "stateRoot": hx(block.state_root),
+        "receiptsRoot": hx(roots[1]),
+        "miner": hx(block.miner),
+        "difficulty": "0x0",
+        "totalDifficulty": "0x0",
+        "extraData": "0x",
+        "size": qty(size),
+        "gasLimit": qty(block.gas_limit),
+        "gasUsed": qty(block.gas_used),
+        "timestamp": qty(block.timestamp),
+        "transactions": transactions,
+        "uncles": [],
+        "baseFeePerGas": "0x0",
+        "mixHash": hx(block.prevrandao),
+        "withdrawals": [],
+        "withdrawalsRoot": hx(BLANK_ROOT_HASH),
+        "blobGasUsed": "0x0",
+        "excessBlobGas": "0x0",
+        "parentBeaconBlockRoot": ZERO32,
+    }
+
+
+def tx_json(rec: TxRecord, block: BlockRecord | None) -> dict[str, Any]:
+    tx: Any = PragueTransactionBuilder.decode(rec.raw)
+    type_id = tx_type(rec.raw)
+    out: dict[str, Any] = {
+        "blockHash": hx(block.hash) if block else None,
+        "blockNumber": qty(rec.height),
+        "from": hx(rec.sender),
+        "gas": qty(tx.gas),
+        "gasPrice": qty(rec.effective_gas_price),
+        "hash": hx(rec.hash),
+        "input": hx(tx.data),
+        "nonce": qty(tx.nonce),
+        "to": hx(tx.to) if tx.to else None,
+        "transactionIndex": qty(rec.index),
+        "value": qty(tx.value),
+        "type": qty(type_id),
+    }
+    if type_id == 0:
+        out["chainId"] = qty((tx.v - 35) // 2)
+        out["v"] = qty(tx.v)
+    else:
+        out["chainId"] = qty(tx.chain_id)
+        out["accessList"] = [
+            {"address": hx(addr), "storageKeys": ["0x" + k.to_bytes(32, "big").hex()
+                                                  for k in keys]}
+            for addr, keys in tx.access_list
+        ]
+        out["v"] = qty(tx.y_parity)
+        out["yParity"] = qty(tx.y_parity)
+        if type_id == 2:
+            out["maxFeePerGas"] = qty(tx.max_fee_per_gas)
+            out["maxPriorityFeePerGas"] = qty(tx.max_priority_fee_per_gas)
+    out["r"] = qty(tx.r)
+    out["s"] = qty(tx.s)
+    return out
+
+
+def log_json(log: LogRecord, block_hash: bytes) -> dict[str, Any]:
+    return {
+        "address": hx(log.address),
+        "topics": [hx(t) for t in log.topics],
+        "data": hx(log.data),
+        "blockNumber": qty(log.height),
+        "blockHash": hx(block_hash),
+        "transactionHash": hx(log.tx_hash),
+        "transactionIndex": qty(log.tx_index),
+        "logIndex": qty(log.log_index),
+        "removed": False,
+    }
+
+
+def receipt_json(rec: TxRecord, block: BlockRecord, logs: list[LogRecord]) -> dict[str, Any]:
+    tx: Any = PragueTransactionBuilder.decode(rec.raw)
+    return {
+        "transactionHash": hx(rec.hash),
+        "transactionIndex": qty(rec.index),
+        "blockHash": hx(block.hash),
+        "blockNumber": qty(rec.height),
+        "from": hx(rec.sender),
+        "to": hx(tx.to) if tx.to else None,
+        "cumulativeGasUsed": qty(rec.cumulative_gas_used),
+        "gasUsed": qty(rec.gas_used),
+        "effectiveGasPrice": qty(rec.effective_gas_price),
+        "contractAddress": hx(rec.contract_address) if rec.contract_address else None,
+        "logs": [log_json(log, block.hash) for log in logs],
+        "logsBloom": hx(receipt_bloom(logs)),
+        "status": qty(rec.status),
+        "type": qty(tx_type(rec.raw)),
+    }
