@@ -1,22 +1,78 @@
-"""The node's HTTP API: one ASGI app serving JSON-RPC (POST /) and a small REST surface.
+"""The node's API: one ASGI app serving Ethereum JSON-RPC over HTTP (POST /) and WebSocket
+(/, with eth_subscribe), the REST routes (/api/v1/…), /health and /openapi.json.
 
-The full Ethereum JSON-RPC lives in `consortium.api.jsonrpc`; this module wires routes.
+This module wires routes and the app's lifetime (the subscription poller, the engine
+client); the methods live in `consortium.api.jsonrpc`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from consortium import __version__
+from consortium.api.engine_client import EngineClient
+from consortium.api.filters import FilterRegistry
+from consortium.api.jsonrpc import JsonRpc, error_response
+from consortium.api.rest import openapi_schema, rest_routes
+from consortium.api.rpc_error import PARSE_ERROR, RpcError
+from consortium.api.subscriptions import Connection, SubscriptionHub
+
+log = logging.getLogger("consortium.api")
+
+T = TypeVar("T")
+MAX_BODY_BYTES = 64 * 1024 * 1024  # as CometBFT's rpc.max_body_bytes in the node config
+LEDGER_THREADS = 8  # ledger reads (py-evm, LMDB) run in at most this many worker threads
+WS_IN_FLIGHT = 32  # requests of one WebSocket connection answered concurrently
+
+
+class LedgerOffload:
+    """Runs blocking ledger reads in worker threads, so the event loop (which also serves
+    ABCI) keeps serving. One thread limiter per event loop."""
+
+    def __init__(self, threads: int = LEDGER_THREADS) -> None:
+        self.threads = threads
+        self._limiters: dict[int, anyio.CapacityLimiter] = {}
+
+    async def __call__(self, fn: Callable[[], T]) -> T:
+        key = id(asyncio.get_running_loop())
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            self._limiters = {key: anyio.CapacityLimiter(self.threads)}
+            limiter = self._limiters[key]
+        return await anyio.to_thread.run_sync(fn, limiter=limiter)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _parse_error(message: str) -> dict[str, Any]:
+    return error_response(None, RpcError(message, code=PARSE_ERROR))
 
 
 def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address."""
+    offload = LedgerOffload()
+    engine = EngineClient(engine_rpc)
+    filters = FilterRegistry()
+    hub = SubscriptionHub(ledger, offload)
+    hub.on_tick.append(filters.expire)
+    api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name)
+    schema = openapi_schema(node_name)
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
@@ -24,37 +80,118 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
             {"ok": True, "node": node_name, "height": height, "app_hash": app_hash.hex()}
         )
 
-    async def rpc(request: Request) -> JSONResponse:
+    async def openapi(_: Request) -> JSONResponse:
+        return JSONResponse(schema)
+
+    async def rpc_http(request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return _json(_parse_error(f"request body over {MAX_BODY_BYTES} bytes"), 413)
+        body = await request.body()
         try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse(_error(None, -32700, "parse error: body is not JSON"))
-        if isinstance(body, list):
-            if not body:
-                return JSONResponse(_error(None, -32600, "invalid request: empty batch"))
-            return JSONResponse([_dispatch(ledger, item) for item in body])
-        return JSONResponse(_dispatch(ledger, body))
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _json(_parse_error("parse error: the body is not valid JSON"))
+        answer = await api.handle(payload)
+        if answer is None:
+            return Response(status_code=204)
+        return _json(answer)
 
-    return Starlette(
+    async def rpc_ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        conn = Connection()
+        hub.attach(conn)
+        writer = asyncio.create_task(_pump(websocket, conn))
+        slots = asyncio.Semaphore(WS_IN_FLIGHT)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def answer(payload: Any) -> None:
+            try:
+                result = await api.handle(payload, conn)
+                if result is not None:
+                    conn.send(_dumps(result))
+            except Exception:
+                log.exception("WebSocket request failed")
+            finally:
+                slots.release()
+
+        try:
+            while not writer.done():
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    raw = message.get("bytes") or b""
+                    try:
+                        text = raw.decode()
+                    except UnicodeDecodeError:
+                        conn.send(_dumps(_parse_error("parse error: binary frame is not UTF-8")))
+                        continue
+                try:
+                    payload = json.loads(text)
+                except ValueError:
+                    conn.send(_dumps(_parse_error("parse error: the message is not valid JSON")))
+                    continue
+                await slots.acquire()
+                task = asyncio.create_task(answer(payload))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.detach(conn)
+            for task in list(tasks):
+                task.cancel()
+            conn.close()
+            writer.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        poller = asyncio.create_task(hub.run())
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            await engine.aclose()
+
+    app = Starlette(
         routes=[
+            Route("/", rpc_http, methods=["POST"]),
+            WebSocketRoute("/", rpc_ws),
             Route("/health", health, methods=["GET"]),
-            Route("/", rpc, methods=["POST"]),
-        ]
+            Route("/openapi.json", openapi, methods=["GET"]),
+            *rest_routes(ledger, offload, node_name),
+        ],
+        middleware=[Middleware(CORSMiddleware, allow_origins=["*"],
+                               allow_methods=["GET", "POST"], allow_headers=["*"])],
+        lifespan=lifespan,
     )
+    app.state.jsonrpc = api
+    app.state.engine = engine
+    app.state.hub = hub
+    return app
 
 
-def _error(req_id: Any, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(_dumps(value), status_code=status, media_type="application/json")
 
 
-def _dispatch(ledger: Any, req: Any) -> dict[str, Any]:
-    if not isinstance(req, dict) or not isinstance(req.get("method"), str):
-        return _error(None, -32600, "invalid request: not a JSON-RPC 2.0 object")
-    req_id, method = req.get("id"), req["method"]
-    if method == "web3_clientVersion":
-        result: Any = f"consortium/{__version__}"
-    elif method == "eth_blockNumber":
-        result = hex(ledger.info()[0])
-    else:
-        return _error(req_id, -32601, f"method {method} not found")
-    return {"jsonrpc": "2.0", "id": req_id, "result": result}
+async def _pump(websocket: WebSocket, conn: Connection) -> None:
+    """The connection's one writer: answers and notifications, in queue order."""
+    while True:
+        text = await conn.queue.get()
+        if text is None:
+            if conn.overflowed:
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=1008, reason="subscription backlog too large")
+            return
+        try:
+            await websocket.send_text(text)
+        except Exception:
+            return
+

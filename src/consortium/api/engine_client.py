@@ -1,0 +1,213 @@
+"""The API's client of its own CometBFT engine's RPC (`broadcast_tx_sync`, `status`,
+`net_info`), over one pooled HTTP connection set.
+
+Transactions are forwarded in JSON-RPC batches: every transaction submitted during one turn
+of the event loop (a client's whole batch, and concurrent single submissions) leaves in one
+HTTP POST, since one request per transaction caps the engine at a few hundred tx/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from consortium.errors import (
+    ConsortiumError,
+    MempoolFull,
+    NetworkError,
+    TxError,
+    TxTooLarge,
+    error_for_abci_code,
+)
+
+log = logging.getLogger("consortium.api.engine")
+
+MAX_ENGINE_BATCH = 1000  # the node config sets rpc.max_request_batch_size = 1000
+ALREADY_KNOWN = "tx already exists in cache"
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """The engine's answer to one transaction: accepted (error None) or refused."""
+
+    error: ConsortiumError | None = None
+    already_known: bool = False
+
+
+@dataclass
+class _Pending:
+    raw: bytes
+    future: asyncio.Future[Broadcast]
+
+
+class EngineClient:
+    """One node's connection to its CometBFT RPC. Safe to share across requests; the HTTP
+    client is made per event loop (tests start several)."""
+
+    def __init__(self, url: str, *, timeout: float = 15.0, status_ttl: float = 1.0) -> None:
+        self.url = url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.status_ttl = status_ttl
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[_Pending] = []
+        self._flush_scheduled = False
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._next_id = 0
+        self.posts = 0  # HTTP requests sent, for tests and metrics
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            )
+            self._loop = loop
+            self._queue = []
+            self._flush_scheduled = False
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client, self._loop = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+    async def _post(self, payload: Any) -> Any:
+        client = self._http()
+        self.posts += 1
+        try:
+            response = await client.post(self.url, json=payload)
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"engine RPC {self.url} unreachable: {exc or type(exc).__name__}")\
+                from None
+        try:
+            return response.json()
+        except ValueError:
+            raise NetworkError(
+                f"engine RPC answered HTTP {response.status_code} with a non-JSON body"
+            ) from None
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """One engine RPC call; its `result`, or NetworkError with the engine's message."""
+        answer = await self._post(
+            {"jsonrpc": "2.0", "id": self._id(), "method": method, "params": params or {}}
+        )
+        if not isinstance(answer, dict):
+            raise NetworkError(f"engine RPC {method}: unexpected answer")
+        if "error" in answer:
+            err = answer["error"] or {}
+            raise NetworkError(f"engine RPC {method}: {err.get('data') or err.get('message')}")
+        return answer.get("result")
+
+    async def cached(self, method: str) -> Any:
+        """`call(method)` answered from a cache at most `status_ttl` seconds old."""
+        hit = self._cache.get(method)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.status_ttl:
+            return hit[1]
+        result = await self.call(method)
+        self._cache[method] = (now, result)
+        return result
+
+    # --- transactions ------------------------------------------------------------------------
+
+    async def broadcast(self, raws: Sequence[bytes]) -> list[Broadcast]:
+        """Submit transactions with `broadcast_tx_sync` (CheckTx); one answer per tx, in
+        order. Every submission of the same loop turn shares one HTTP POST."""
+        if not raws:
+            return []
+        self._http()
+        loop = asyncio.get_running_loop()
+        items = [_Pending(raw, loop.create_future()) for raw in raws]
+        self._queue.extend(items)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._start_flush)
+        return list(await asyncio.gather(*(item.future for item in items)))
+
+    def _start_flush(self) -> None:
+        queue, self._queue = self._queue, []
+        self._flush_scheduled = False
+        for start in range(0, len(queue), MAX_ENGINE_BATCH):
+            chunk = queue[start:start + MAX_ENGINE_BATCH]
+            task = asyncio.ensure_future(self._send(chunk))
+            task.add_done_callback(_log_unexpected)
+
+    async def _send(self, chunk: list[_Pending]) -> None:
+        first = self._next_id + 1
+        self._next_id += len(chunk)
+        payload = [
+            {
+                "jsonrpc": "2.0",
+                "id": first + i,
+                "method": "broadcast_tx_sync",
+                "params": {"tx": base64.b64encode(item.raw).decode()},
+            }
+            for i, item in enumerate(chunk)
+        ]
+        try:
+            answer = await self._post(payload)
+        except ConsortiumError as exc:
+            for item in chunk:
+                _settle(item, Broadcast(error=exc))
+            return
+        except Exception as exc:  # never leave a client waiting forever
+            log.exception("engine broadcast failed")
+            for item in chunk:
+                _settle(item, Broadcast(error=NetworkError(f"engine broadcast failed: {exc}")))
+            return
+        answers = answer if isinstance(answer, list) else [answer]
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        for i, item in enumerate(chunk):
+            _settle(item, _outcome(by_id.get(first + i)))
+
+
+def _settle(item: _Pending, result: Broadcast) -> None:
+    if not item.future.done():
+        item.future.set_result(result)
+
+
+def _log_unexpected(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("engine broadcast task failed", exc_info=task.exception())
+
+
+def _outcome(answer: dict[str, Any] | None) -> Broadcast:
+    """Map one broadcast_tx_sync answer to accepted / already known / a typed error."""
+    if answer is None:
+        return Broadcast(error=NetworkError("engine RPC gave no answer for the transaction"))
+    if "error" in answer and answer["error"]:
+        err = answer["error"]
+        text = str(err.get("data") or err.get("message") or "engine refused the transaction")
+        return Broadcast(error=engine_refusal(text), already_known=ALREADY_KNOWN in text)
+    result = answer.get("result") or {}
+    code = int(result.get("code", 0) or 0)
+    if code == 0:
+        return Broadcast()
+    return Broadcast(error=error_for_abci_code(code, str(result.get("log") or "")))
+
+
+def engine_refusal(text: str) -> TxError:
+    """The error for a transaction the engine's mempool refused before CheckTx."""
+    lowered = text.lower()
+    if ALREADY_KNOWN in lowered:
+        return TxError("already known")
+    if "mempool is full" in lowered:
+        return MempoolFull(text)
+    if "tx too large" in lowered:
+        return TxTooLarge(text)
+    return TxError(text)

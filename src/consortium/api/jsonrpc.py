@@ -1,0 +1,798 @@
+"""The Ethereum JSON-RPC method table and its dispatcher.
+
+`JsonRpc.handle(body)` answers one request or a whole batch in one go: the calls that read
+the ledger run together in one worker thread (py-evm and LMDB reads block), the
+eth_sendRawTransaction calls of the batch leave for the engine in one HTTP POST, and the
+rest run on the event loop. Every failure becomes a JSON-RPC error object; unexpected ones
+are logged with their traceback and answered as -32603 without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eth_hash.auto import keccak
+
+from consortium import __version__
+from consortium.api import encoding as enc
+from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
+from consortium.api.engine_client import EngineClient
+from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
+from consortium.api.rpc_error import (
+    INTERNAL_ERROR,
+    ExecutionRevertedError,
+    InvalidParams,
+    InvalidRequest,
+    LimitExceeded,
+    MethodNotFound,
+    RpcError,
+    rpc_error_for,
+)
+from consortium.api.subscriptions import Connection, SubscriptionHub
+from consortium.errors import ConsortiumError
+from consortium.ledger.types import LedgerReader
+
+log = logging.getLogger("consortium.api.jsonrpc")
+
+T = TypeVar("T")
+RunSync = Callable[[Callable[[], T]], Awaitable[T]]
+
+CLIENT_VERSION = f"consortium/v{__version__}/python"
+MAX_BATCH = 1000
+MAX_LOG_BLOCK_RANGE = 100_000
+MAX_LOG_RESULTS = 10_000
+MAX_FEE_HISTORY = 1024
+
+# How a method runs: on the event loop (no I/O), in the ledger worker thread, against the
+# engine (async), only over WebSocket, or batched to the engine (eth_sendRawTransaction).
+INLINE, LEDGER, ENGINE, SOCKET, SEND = "inline", "ledger", "engine", "socket", "send"
+
+_TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
+
+NOT_OFFERED = {
+    "eth_sendTransaction": "this node holds no keys: sign locally and use "
+                           "eth_sendRawTransaction",
+    "eth_sign": "this node holds no keys: sign locally",
+    "eth_signTransaction": "this node holds no keys: sign locally",
+    "eth_signTypedData_v4": "this node holds no keys: sign locally",
+    "eth_mining": None, "eth_getWork": None, "eth_submitWork": None,
+}
+
+
+def rpc(name: str, kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a handler of `JsonRpc` under its JSON-RPC method name."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _TABLE[name] = (fn.__name__, kind)
+        return fn
+
+    return register
+
+
+def method_names() -> list[str]:
+    return sorted(_TABLE)
+
+
+@dataclass
+class _Call:
+    index: int
+    id: Any
+    method: str
+    params: Any
+    notification: bool
+    kind: str
+    fn: Callable[..., Any]
+
+
+def _result(req_id: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "result": result}
+
+
+def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
+
+
+class JsonRpc:
+    """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
+
+    def __init__(
+        self,
+        ledger: LedgerReader,
+        engine: EngineClient,
+        run_sync: RunSync[Any],
+        *,
+        hub: SubscriptionHub | None = None,
+        filters: FilterRegistry | None = None,
+        node_name: str = "node",
+    ) -> None:
+        self.ledger = ledger
+        self.engine = engine
+        self.run_sync = run_sync
+        self.hub = hub
+        self.filters = filters or FilterRegistry()
+        self.node_name = node_name
+        self._chain_id: int | None = None
+
+    # --- dispatch -----------------------------------------------------------------------------
+
+    async def handle(self, body: Any, conn: Connection | None = None) -> Any:
+        """The answer to a parsed JSON body: a response object, a list of them for a
+        batch, or None when there is nothing to answer (notifications only)."""
+        if isinstance(body, list):
+            if not body:
+                return error_response(None, InvalidRequest("invalid request: empty batch"))
+            if len(body) > MAX_BATCH:
+                return error_response(None, InvalidRequest(
+                    f"batch of {len(body)} requests is over the limit of {MAX_BATCH}; "
+                    "split it"))
+            answers = await self._run(body, conn)
+            out = [a for a in answers if a is not None]
+            return out or None
+        return (await self._run([body], conn))[0]
+
+    async def _run(self, items: list[Any], conn: Connection | None) -> list[Any]:
+        answers: list[Any] = [None] * len(items)
+        ledger_calls: list[_Call] = []
+        sends: list[tuple[_Call, bytes]] = []
+        waits: list[Awaitable[None]] = []
+        for index, item in enumerate(items):
+            call = self._parse(index, item, answers)
+            if call is None:
+                continue
+            if call.kind == INLINE:
+                self._finish(call, answers, lambda c=call: c.fn(Params(c.params, c.method)))
+            elif call.kind == SOCKET:
+                if conn is None:
+                    self._fail(call, answers, MethodNotFound(
+                        f"{call.method} is only available over WebSocket (ws:// on this port)"))
+                else:
+                    self._finish(call, answers,
+                                 lambda c=call: c.fn(Params(c.params, c.method), conn))
+            elif call.kind == LEDGER:
+                ledger_calls.append(call)
+            elif call.kind == SEND:
+                try:
+                    raw = self.parse_raw_transaction(Params(call.params, call.method))
+                except RpcError as err:
+                    self._fail(call, answers, err)
+                    continue
+                sends.append((call, raw))
+            else:
+                waits.append(self._run_async(call, answers))
+        if ledger_calls:
+            waits.append(self._run_ledger(ledger_calls, answers))
+        if sends:
+            waits.append(self._send_raw(sends, answers))
+        if len(waits) == 1:
+            await waits[0]
+        elif waits:
+            await asyncio.gather(*waits)
+        return answers
+
+    def _parse(self, index: int, item: Any, answers: list[Any]) -> _Call | None:
+        if not isinstance(item, dict):
+            answers[index] = error_response(None, InvalidRequest(
+                "invalid request: expected a JSON-RPC 2.0 object"))
+            return None
+        notification = "id" not in item
+        req_id = item.get("id")
+        if req_id is not None and (isinstance(req_id, bool)
+                                   or not isinstance(req_id, str | int | float)):
+            answers[index] = error_response(None, InvalidRequest(
+                "invalid request: id must be a string, a number or null"))
+            return None
+        if item.get("jsonrpc", "2.0") != "2.0":
+            answers[index] = error_response(req_id, InvalidRequest(
+                'invalid request: "jsonrpc" must be "2.0"'))
+            return None
+        method = item.get("method")
+        if not isinstance(method, str):
+            answers[index] = error_response(req_id, InvalidRequest(
+                "invalid request: method must be a string"))
+            return None
+        entry = _TABLE.get(method)
+        if entry is None:
+            if notification:
+                return None
+            if method in NOT_OFFERED:
+                why = NOT_OFFERED[method]
+                err = MethodNotFound(f"method {method} is not supported" + (
+                    f": {why}" if why else ""))
+            else:
+                err = MethodNotFound(f"the method {method} does not exist/is not available")
+            answers[index] = error_response(req_id, err)
+            return None
+        attr, kind = entry
+        return _Call(index, req_id, method, item.get("params"), notification, kind,
+                     getattr(self, attr))
+
+    def _finish(self, call: _Call, answers: list[Any], invoke: Callable[[], Any]) -> None:
+        try:
+            result = invoke()
+        except Exception as exc:  # every failure becomes an error object
+            self._fail(call, answers, self._to_rpc_error(call, exc))
+            return
+        if not call.notification:
+            answers[call.index] = _result(call.id, result)
+
+    @staticmethod
+    def _fail(call: _Call, answers: list[Any], err: RpcError) -> None:
+        if not call.notification:
+            answers[call.index] = error_response(call.id, err)
+
+    @staticmethod
+    def _to_rpc_error(call: _Call, exc: BaseException) -> RpcError:
+        if isinstance(exc, RpcError):
+            return exc
+        if isinstance(exc, ConsortiumError):
+            return rpc_error_for(exc)
+        log.error("%s failed", call.method, exc_info=exc)
+        return RpcError(f"internal error in {call.method}", code=INTERNAL_ERROR)
+
+    async def _run_ledger(self, calls: list[_Call], answers: list[Any]) -> None:
+        def work() -> None:
+            for call in calls:
+                self._finish(call, answers, lambda c=call: c.fn(Params(c.params, c.method)))
+
+        await self.run_sync(work)
+
+    async def _run_async(self, call: _Call, answers: list[Any]) -> None:
+        try:
+            result = await call.fn(Params(call.params, call.method))
+        except Exception as exc:
+            self._fail(call, answers, self._to_rpc_error(call, exc))
+            return
+        if not call.notification:
+            answers[call.index] = _result(call.id, result)
+
+    # --- web3, net ------------------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.ledger.eth_chain_id)
+        return self._chain_id
+
+    @rpc("web3_clientVersion", INLINE)
+    def web3_client_version(self, p: Params) -> str:
+        p.at_most(0)
+        return CLIENT_VERSION
+
+    @rpc("web3_sha3", INLINE)
+    def web3_sha3(self, p: Params) -> str:
+        p.at_most(1)
+        return hex_data(keccak(p.required(0, enc.data)))
+
+    @rpc("net_version", INLINE)
+    def net_version(self, p: Params) -> str:
+        p.at_most(0)
+        return str(self.chain_id)
+
+    @rpc("net_listening", INLINE)
+    def net_listening(self, p: Params) -> bool:
+        p.at_most(0)
+        return True
+
+    @rpc("net_peerCount", ENGINE)
+    async def net_peer_count(self, p: Params) -> str:
+        p.at_most(0)
+        info = await self.engine.cached("net_info")
+        return hex_quantity(int(info.get("n_peers", 0)))
+
+    # --- chain ------------------------------------------------------------------------------
+
+    @rpc("eth_chainId", INLINE)
+    def eth_chain_id(self, p: Params) -> str:
+        p.at_most(0)
+        return hex_quantity(self.chain_id)
+
+    @rpc("eth_blockNumber", INLINE)
+    def eth_block_number(self, p: Params) -> str:
+        p.at_most(0)
+        return hex_quantity(self.ledger.latest_height())
+
+    @rpc("eth_syncing", ENGINE)
+    async def eth_syncing(self, p: Params) -> Any:
+        p.at_most(0)
+        status = await self.engine.cached("status")
+        sync = (status or {}).get("sync_info", {})
+        if not sync.get("catching_up"):
+            return False
+        current = self.ledger.latest_height()
+        return {
+            "startingBlock": hex_quantity(int(sync.get("earliest_block_height", 0) or 0)),
+            "currentBlock": hex_quantity(current),
+            "highestBlock": hex_quantity(max(current, int(sync.get("latest_block_height", 0)
+                                                          or 0))),
+        }
+
+    @rpc("eth_accounts", INLINE)
+    def eth_accounts(self, p: Params) -> list[str]:
+        p.at_most(0)
+        return []
+
+    @rpc("eth_gasPrice", INLINE)
+    def eth_gas_price(self, p: Params) -> str:
+        p.at_most(0)
+        return "0x0"
+
+    @rpc("eth_maxPriorityFeePerGas", INLINE)
+    def eth_max_priority_fee(self, p: Params) -> str:
+        p.at_most(0)
+        return "0x0"
+
+    @rpc("eth_blobBaseFee", INLINE)
+    def eth_blob_base_fee(self, p: Params) -> str:
+        p.at_most(0)
+        return "0x0"
+
+    @rpc("eth_mining", INLINE)
+    def eth_mining(self, p: Params) -> bool:
+        p.at_most(0)
+        return False
+
+    @rpc("eth_hashrate", INLINE)
+    def eth_hashrate(self, p: Params) -> str:
+        p.at_most(0)
+        return "0x0"
+
+    @rpc("eth_feeHistory", LEDGER)
+    def eth_fee_history(self, p: Params) -> dict[str, Any]:
+        p.at_most(3)
+        count = p.required(0, enc.quantity)
+        newest = self._block_number(p.required(1, enc.block_ref), "params[1]")
+        percentiles = p.optional(2, _percentiles, None)
+        count = min(count, MAX_FEE_HISTORY, newest + 1)
+        oldest = newest - count + 1
+        history: dict[str, Any] = {
+            "oldestBlock": hex_quantity(oldest if count else newest),
+            "baseFeePerGas": ["0x0"] * (count + 1),
+            "gasUsedRatio": [0.0] * count,
+            "baseFeePerBlobGas": ["0x0"] * (count + 1),
+            "blobGasUsedRatio": [0.0] * count,
+        }
+        if percentiles is not None:
+            history["reward"] = [["0x0"] * len(percentiles) for _ in range(count)]
+        return history
+
+    # --- state --------------------------------------------------------------------------------
+
+    @rpc("eth_getBalance", LEDGER)
+    def eth_get_balance(self, p: Params) -> str:
+        p.at_most(2)
+        addr = p.required(0, enc.address)
+        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
+        return hex_quantity(self.ledger.get_balance(addr, height))
+
+    @rpc("eth_getTransactionCount", LEDGER)
+    def eth_get_transaction_count(self, p: Params) -> str:
+        p.at_most(2)
+        addr = p.required(0, enc.address)
+        ref = p.optional(1, enc.block_ref, enc.LATEST)
+        if ref.tag == "pending":
+            return hex_quantity(self.ledger.pending_nonce(addr))
+        return hex_quantity(self.ledger.get_nonce(addr, self._state_height(ref, "params[1]")))
+
+    @rpc("eth_getCode", LEDGER)
+    def eth_get_code(self, p: Params) -> str:
+        p.at_most(2)
+        addr = p.required(0, enc.address)
+        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
+        return hex_data(self.ledger.get_code(addr, height))
+
+    @rpc("eth_getStorageAt", LEDGER)
+    def eth_get_storage_at(self, p: Params) -> str:
+        p.at_most(3)
+        addr = p.required(0, enc.address)
+        slot = p.required(1, _storage_slot)
+        height = self._state_height(p.optional(2, enc.block_ref, enc.LATEST), "params[2]")
+        value = self.ledger.get_storage_at(addr, slot, height)
+        return hex_data(bytes(value).rjust(32, b"\x00"))
+
+    @rpc("eth_call", LEDGER)
+    def eth_call(self, p: Params) -> str:
+        p.at_most(3)
+        tx = p.required(0, enc.call_object)
+        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
+        if len(p) > 2 and p.items[2] not in (None, {}):
+            raise InvalidParams("params[2]: state overrides are not supported")
+        result = self.ledger.call(tx, height)
+        if result.success:
+            return hex_data(result.output)
+        if not result.error or result.error.startswith("execution reverted"):
+            raise ExecutionRevertedError(result.output, result.error)
+        raise RpcError(result.error)
+
+    @rpc("eth_estimateGas", LEDGER)
+    def eth_estimate_gas(self, p: Params) -> str:
+        p.at_most(3)
+        tx = p.required(0, enc.call_object)
+        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
+        if len(p) > 2 and p.items[2] not in (None, {}):
+            raise InvalidParams("params[2]: state overrides are not supported")
+        return hex_quantity(self.ledger.estimate_gas(tx, height))
+
+    # --- blocks -----------------------------------------------------------------------------
+
+    @rpc("eth_getBlockByNumber", LEDGER)
+    def eth_get_block_by_number(self, p: Params) -> dict[str, Any] | None:
+        p.at_most(2)
+        ref = p.required(0, _block_no_hash)
+        full = p.optional(1, enc.boolean, False)
+        return _with_base_fee(self._block_at(ref, full))
+
+    @rpc("eth_getBlockByHash", LEDGER)
+    def eth_get_block_by_hash(self, p: Params) -> dict[str, Any] | None:
+        p.at_most(2)
+        block_hash = p.required(0, _block_hash)
+        full = p.optional(1, enc.boolean, False)
+        return _with_base_fee(self.ledger.get_block_by_hash(block_hash, full))
+
+    @rpc("eth_getBlockTransactionCountByNumber", LEDGER)
+    def eth_get_block_tx_count_by_number(self, p: Params) -> str | None:
+        p.at_most(1)
+        block = self._block_at(p.required(0, _block_no_hash), False)
+        return None if block is None else hex_quantity(len(block.get("transactions", ())))
+
+    @rpc("eth_getBlockTransactionCountByHash", LEDGER)
+    def eth_get_block_tx_count_by_hash(self, p: Params) -> str | None:
+        p.at_most(1)
+        block = self.ledger.get_block_by_hash(p.required(0, _block_hash), False)
+        return None if block is None else hex_quantity(len(block.get("transactions", ())))
+
+    @rpc("eth_getTransactionByBlockNumberAndIndex", LEDGER)
+    def eth_get_tx_by_block_number_and_index(self, p: Params) -> dict[str, Any] | None:
+        p.at_most(2)
+        block = self._block_at(p.required(0, _block_no_hash), True)
+        return _tx_at(block, p.required(1, enc.quantity))
+
+    @rpc("eth_getTransactionByBlockHashAndIndex", LEDGER)
+    def eth_get_tx_by_block_hash_and_index(self, p: Params) -> dict[str, Any] | None:
+        p.at_most(2)
+        block = self.ledger.get_block_by_hash(p.required(0, _block_hash), True)
+        return _tx_at(block, p.required(1, enc.quantity))
+
+    @rpc("eth_getBlockReceipts", LEDGER)
+    def eth_get_block_receipts(self, p: Params) -> list[dict[str, Any]] | None:
+        p.at_most(1)
+        ref = p.required(0, enc.block_ref)
+        block = (self.ledger.get_block_by_hash(ref.hash, False) if ref.hash
+                 else self._block_at(ref, False))
+        if block is None:
+            return None
+        receipts = []
+        for tx in block.get("transactions", ()):
+            tx_hash = tx if isinstance(tx, str) else tx["hash"]
+            receipt = self.ledger.get_receipt(tx_hash)
+            if receipt is not None:
+                receipts.append(receipt)
+        return receipts
+
+    @rpc("eth_getUncleCountByBlockNumber", INLINE)
+    def eth_get_uncle_count_by_number(self, p: Params) -> str:
+        p.at_most(1)
+        p.required(0, _block_no_hash)
+        return "0x0"
+
+    @rpc("eth_getUncleCountByBlockHash", INLINE)
+    def eth_get_uncle_count_by_hash(self, p: Params) -> str:
+        p.at_most(1)
+        p.required(0, _block_hash)
+        return "0x0"
+
+    @rpc("eth_getUncleByBlockNumberAndIndex", INLINE)
+    def eth_get_uncle_by_number(self, p: Params) -> None:
+        p.at_most(2)
+        p.required(0, _block_no_hash)
+        p.required(1, enc.quantity)
+        return None
+
+    @rpc("eth_getUncleByBlockHashAndIndex", INLINE)
+    def eth_get_uncle_by_hash(self, p: Params) -> None:
+        p.at_most(2)
+        p.required(0, _block_hash)
+        p.required(1, enc.quantity)
+        return None
+
+    # --- transactions -------------------------------------------------------------------------
+
+    @rpc("eth_getTransactionByHash", LEDGER)
+    def eth_get_transaction_by_hash(self, p: Params) -> dict[str, Any] | None:
+        p.at_most(1)
+        return self.ledger.get_transaction(p.required(0, _tx_hash))
+
+    @rpc("eth_getTransactionReceipt", LEDGER)
+    def eth_get_transaction_receipt(self, p: Params) -> dict[str, Any] | None:
+        p.at_most(1)
+        return self.ledger.get_receipt(p.required(0, _tx_hash))
+
+    @rpc("eth_sendRawTransaction", SEND)
+    def parse_raw_transaction(self, p: Params) -> bytes:
+        """Validated here; submitted by `_send_raw` with the rest of the batch."""
+        p.at_most(1)
+        raw = p.required(0, lambda v, w: enc.data(v, w, what="raw transaction"))
+        if not raw:
+            raise InvalidParams("params[0]: raw transaction is empty")
+        return raw
+
+    async def _send_raw(self, sends: list[tuple[_Call, bytes]], answers: list[Any]) -> None:
+        try:
+            outcomes = await self.engine.broadcast([raw for _, raw in sends])
+        except Exception as exc:
+            log.error("broadcast failed", exc_info=exc)
+            for call, _ in sends:
+                self._fail(call, answers, RpcError("internal error submitting the transaction",
+                                                   code=INTERNAL_ERROR))
+            return
+        for (call, raw), outcome in zip(sends, outcomes, strict=True):
+            if outcome.error is None or outcome.already_known:
+                if not call.notification:
+                    answers[call.index] = _result(call.id, hex_data(keccak(raw)))
+            else:
+                self._fail(call, answers, rpc_error_for(outcome.error))
+
+    # --- logs and filters -----------------------------------------------------------------
+
+    @rpc("eth_getLogs", LEDGER)
+    def eth_get_logs(self, p: Params) -> list[dict[str, Any]]:
+        p.at_most(1)
+        spec = p.required(0, _log_filter)
+        if spec.block_hash is not None:
+            block = self.ledger.get_block_by_hash(spec.block_hash, False)
+            if block is None:
+                raise RpcError(f"block {spec.block_hash} not found", code=-32000)
+            number = enc.quantity(block["number"], "block.number")
+            start, end = number, number
+        else:
+            latest = self.ledger.latest_height()
+            start = self._log_bound(spec.from_block, latest)
+            end = self._log_bound(spec.to_block, latest)
+            if start > end:
+                if start > latest:
+                    return []
+                raise InvalidParams("params[0]: fromBlock is after toBlock")
+            end = min(end, latest)
+        return self._logs(spec.criteria, start, end)
+
+    def _logs(self, criteria: LogCriteria, start: int, end: int) -> list[dict[str, Any]]:
+        if end < start:
+            return []
+        span = end - start + 1
+        if span > MAX_LOG_BLOCK_RANGE:
+            raise LimitExceeded(
+                f"block range of {span} blocks is over the limit of {MAX_LOG_BLOCK_RANGE}; "
+                "query a smaller range"
+            )
+        entries = self.ledger.get_logs(criteria.tx_filter(start, end))
+        if len(entries) > MAX_LOG_RESULTS:
+            raise LimitExceeded(
+                f"query returned more than {MAX_LOG_RESULTS} logs; narrow the block range or "
+                "the address/topics filter"
+            )
+        return [log_json(e) for e in entries]
+
+    def _log_bound(self, ref: BlockRef, latest: int) -> int:
+        if ref.number is not None:
+            return ref.number
+        return 0 if ref.tag == "earliest" else latest
+
+    @rpc("eth_newFilter", LEDGER)
+    def eth_new_filter(self, p: Params) -> str:
+        p.at_most(1)
+        spec = p.required(0, _log_filter)
+        if spec.block_hash is not None:
+            raise InvalidParams("params[0]: blockHash is not supported in filters; use "
+                                "eth_getLogs")
+        return self.filters.install(LOGS, self.ledger.latest_height(), criteria=spec.criteria,
+                                    from_block=spec.from_block, to_block=spec.to_block)
+
+    @rpc("eth_newBlockFilter", LEDGER)
+    def eth_new_block_filter(self, p: Params) -> str:
+        p.at_most(0)
+        return self.filters.install(BLOCKS, self.ledger.latest_height())
+
+    @rpc("eth_newPendingTransactionFilter", LEDGER)
+    def eth_new_pending_tx_filter(self, p: Params) -> str:
+        p.at_most(1)
+        return self.filters.install(PENDING, self.ledger.latest_height())
+
+    @rpc("eth_uninstallFilter", INLINE)
+    def eth_uninstall_filter(self, p: Params) -> bool:
+        p.at_most(1)
+        return self.filters.uninstall(p.required(0, _filter_id))
+
+    @rpc("eth_getFilterChanges", LEDGER)
+    def eth_get_filter_changes(self, p: Params) -> list[Any]:
+        p.at_most(1)
+        filter_id = p.required(0, _filter_id)
+        flt = self.filters.get(filter_id)
+        if flt.kind == PENDING:
+            return []
+        latest = self.ledger.latest_height()
+        start, end = flt.last_height + 1, latest
+        if flt.kind == BLOCKS:
+            start = max(start, end - MAX_LOG_RESULTS + 1)
+            hashes = []
+            for height in range(start, end + 1):
+                block = self.ledger.get_block(height, False)
+                if block is not None:
+                    hashes.append(block["hash"])
+            self.filters.advance(filter_id, end)
+            return hashes
+        if flt.from_block is not None and flt.from_block.number is not None:
+            start = max(start, flt.from_block.number)
+        if flt.to_block is not None and flt.to_block.number is not None:
+            end = min(end, flt.to_block.number)
+        logs = self._logs(flt.criteria, start, end)
+        self.filters.advance(filter_id, latest)
+        return logs
+
+    @rpc("eth_getFilterLogs", LEDGER)
+    def eth_get_filter_logs(self, p: Params) -> list[Any]:
+        p.at_most(1)
+        flt = self.filters.get(p.required(0, _filter_id))
+        if flt.kind != LOGS:
+            raise InvalidParams("params[0]: not a log filter (eth_getFilterLogs needs one "
+                                "made by eth_newFilter)")
+        latest = self.ledger.latest_height()
+        start = self._log_bound(flt.from_block or enc.LATEST, latest)
+        end = min(self._log_bound(flt.to_block or enc.LATEST, latest), latest)
+        return self._logs(flt.criteria, start, end)
+
+    # --- subscriptions (WebSocket) ------------------------------------------------------------
+
+    @rpc("eth_subscribe", SOCKET)
+    def eth_subscribe(self, p: Params, conn: Connection) -> str:
+        p.at_most(2)
+        if self.hub is None:
+            raise MethodNotFound("subscriptions are not enabled on this node")
+        kind = p.required(0, _string)
+        criteria = LogCriteria()
+        if len(p) > 1 and p.items[1] is not None:
+            if kind != "logs":
+                raise InvalidParams(f"params[1]: {kind} takes no options")
+            spec = p.required(1, _log_filter)
+            if spec.block_hash or spec.given_range:
+                raise InvalidParams("params[1]: logs subscriptions take address and topics "
+                                    "only")
+            criteria = spec.criteria
+        return self.hub.subscribe(conn, kind, criteria)
+
+    @rpc("eth_unsubscribe", SOCKET)
+    def eth_unsubscribe(self, p: Params, conn: Connection) -> bool:
+        p.at_most(1)
+        if self.hub is None:
+            return False
+        return self.hub.unsubscribe(conn, p.required(0, _filter_id))
+
+    # --- block resolution ---------------------------------------------------------------------
+
+    def _block_number(self, ref: BlockRef, where: str) -> int:
+        """The height a block parameter names (it must exist)."""
+        if ref.hash is not None:
+            block = self.ledger.get_block_by_hash(ref.hash, False)
+            if block is None:
+                raise RpcError(f"{where}: block {ref.hash} not found", code=-32000)
+            return enc.quantity(block["number"], "block.number")
+        latest = self.ledger.latest_height()
+        if ref.number is None:
+            return 0 if ref.tag == "earliest" else latest
+        if ref.number > latest:
+            raise RpcError(f"{where}: block {ref.number} not found (latest is {latest})",
+                           code=-32000)
+        return ref.number
+
+    def _state_height(self, ref: BlockRef, where: str) -> int | None:
+        """The height to read state at: None for the latest (the ledger's fast path)."""
+        if ref.tag is not None and ref.tag != "earliest":
+            return None
+        return self._block_number(ref, where)
+
+    def _block_at(self, ref: BlockRef, full: bool) -> dict[str, Any] | None:
+        if ref.hash is not None:
+            return self.ledger.get_block_by_hash(ref.hash, full)
+        if ref.number is not None:
+            number = ref.number
+        elif ref.tag == "earliest":
+            number = 0
+        else:
+            number = self.ledger.latest_height()
+        return self.ledger.get_block(number, full)
+
+
+# --- parameter parsers specific to methods ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _LogFilterSpec:
+    criteria: LogCriteria
+    from_block: BlockRef
+    to_block: BlockRef
+    block_hash: str | None
+    given_range: bool
+
+
+def _log_filter(value: Any, where: str) -> _LogFilterSpec:
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{where}: filter must be an object")
+    known = {"fromBlock", "toBlock", "address", "topics", "blockHash"}
+    unknown = set(value) - known
+    if unknown:
+        raise InvalidParams(f"{where}: unknown filter field {sorted(unknown)[0]}")
+    block_hash = None
+    if value.get("blockHash") is not None:
+        if value.get("fromBlock") is not None or value.get("toBlock") is not None:
+            raise InvalidParams(f"{where}: blockHash excludes fromBlock and toBlock")
+        block_hash = enc.hash32(value["blockHash"], f"{where}.blockHash", what="block hash")
+    addresses = ([] if value.get("address") is None
+                 else enc.list_of(enc.address)(value["address"], f"{where}.address"))
+    topics = enc.topics(value.get("topics"), f"{where}.topics")
+    return _LogFilterSpec(
+        LogCriteria.of(addresses, topics),
+        enc.block_ref(value.get("fromBlock"), f"{where}.fromBlock", allow_hash=False),
+        enc.block_ref(value.get("toBlock"), f"{where}.toBlock", allow_hash=False),
+        block_hash,
+        value.get("fromBlock") is not None or value.get("toBlock") is not None,
+    )
+
+
+def _block_no_hash(value: Any, where: str) -> BlockRef:
+    return enc.block_ref(value, where, allow_hash=False)
+
+
+def _block_hash(value: Any, where: str) -> str:
+    return enc.hash32(value, where, what="block hash")
+
+
+def _tx_hash(value: Any, where: str) -> str:
+    return enc.hash32(value, where, what="transaction hash")
+
+
+def _filter_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) > 66:
+        raise InvalidParams(f"{where}: expected a 0x id")
+    return value.lower()
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidParams(f"{where}: expected a string")
+    return value
+
+
+def _storage_slot(value: Any, where: str) -> int:
+    if isinstance(value, str) and len(value) == 66:
+        return int.from_bytes(enc.data(value, where, size=32, what="storage slot"), "big")
+    return enc.quantity(value, where)
+
+
+def _percentiles(value: Any, where: str) -> list[float]:
+    if not isinstance(value, list):
+        raise InvalidParams(f"{where}: reward percentiles must be an array of numbers")
+    if len(value) > 100:
+        raise InvalidParams(f"{where}: at most 100 reward percentiles")
+    last = -1.0
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100:
+            raise InvalidParams(f"{where}[{i}]: percentile must be a number from 0 to 100")
+        if v < last:
+            raise InvalidParams(f"{where}: percentiles must be increasing")
+        last = float(v)
+    return [float(v) for v in value]
+
+
+def _with_base_fee(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    if block is not None and "baseFeePerGas" not in block:
+        block = {**block, "baseFeePerGas": "0x0"}
+    return block
+
+
+def _tx_at(block: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
+    if block is None:
+        return None
+    txs = block.get("transactions", [])
+    return txs[index] if index < len(txs) else None

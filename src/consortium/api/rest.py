@@ -1,0 +1,206 @@
+"""The small REST surface (`/api/v1/…`) for dashboards and scripts, and its OpenAPI schema.
+
+Blocks and transactions are the same Ethereum-shaped JSON the JSON-RPC answers; accounts and
+status use plain numbers (big amounts as decimal strings, so JavaScript loses no precision).
+Errors answer {"error": "<reason>"} with 400 (bad input) or 404 (not found).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from consortium import __version__
+from consortium.api import encoding as enc
+from consortium.api.rpc_error import RpcError
+from consortium.ledger.types import LedgerReader
+
+T = TypeVar("T")
+RunSync = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) -> list[Route]:
+    """The /api/v1 routes of one node."""
+
+    async def status(_: Request) -> JSONResponse:
+        def read() -> dict[str, Any]:
+            height = ledger.latest_height()
+            block = ledger.get_block(height, False)
+            _, app_hash = ledger.info()  # type: ignore[attr-defined]
+            return {
+                "node": node_name,
+                "version": __version__,
+                "chain_id": int(ledger.eth_chain_id),
+                "height": height,
+                "app_hash": app_hash.hex(),
+                "latest_block_hash": block["hash"] if block else None,
+                "latest_block_time": (int(block["timestamp"], 16) if block else None),
+            }
+
+        return JSONResponse(await run_sync(read))
+
+    async def block(request: Request) -> JSONResponse:
+        ident = request.path_params["ident"]
+        full = request.query_params.get("full", "false").lower() in ("1", "true", "yes")
+
+        def read() -> dict[str, Any] | None:
+            if ident.startswith("0x") and len(ident) == 66:
+                return ledger.get_block_by_hash(enc.hash32(ident, "hash"), full)
+            if ident == "latest":
+                height = ledger.latest_height()
+            elif ident.isdigit():
+                height = int(ident)
+            else:
+                raise RpcError(f"block {ident!r}: give a decimal height, 'latest' or a 0x hash")
+            return ledger.get_block(height, full)
+
+        try:
+            found = await run_sync(read)
+        except RpcError as err:
+            return _error(400, err.message)
+        if found is None:
+            return _error(404, f"block {ident} not found")
+        return JSONResponse(found)
+
+    async def transaction(request: Request) -> JSONResponse:
+        try:
+            tx_hash = enc.hash32(request.path_params["hash"], "hash", what="transaction hash")
+        except RpcError as err:
+            return _error(400, err.message)
+
+        def read() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            return ledger.get_transaction(tx_hash), ledger.get_receipt(tx_hash)
+
+        tx, receipt = await run_sync(read)
+        if tx is None:
+            return _error(404, f"transaction {tx_hash} not found")
+        return JSONResponse({"transaction": tx, "receipt": receipt})
+
+    async def account(request: Request) -> JSONResponse:
+        try:
+            address = enc.address(request.path_params["address"], "address")
+        except RpcError as err:
+            return _error(400, err.message)
+
+        def read() -> dict[str, Any]:
+            return {
+                "address": address,
+                "balance": str(ledger.get_balance(address)),
+                "nonce": ledger.get_nonce(address),
+                "pending_nonce": ledger.pending_nonce(address),
+                "code_size": len(ledger.get_code(address)),
+                "height": ledger.latest_height(),
+            }
+
+        return JSONResponse(await run_sync(read))
+
+    return [
+        Route("/api/v1/status", status, methods=["GET"]),
+        Route("/api/v1/blocks/{ident}", block, methods=["GET"]),
+        Route("/api/v1/tx/{hash}", transaction, methods=["GET"]),
+        Route("/api/v1/accounts/{address}", account, methods=["GET"]),
+    ]
+
+
+def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_NOT_FOUND = _ok("not found", _ERROR)
+_BAD = _ok("malformed parameter", _ERROR)
+
+
+def openapi_schema(node_name: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the REST routes and the JSON-RPC endpoint."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"Consortium node API ({node_name})",
+            "version": __version__,
+            "description": (
+                "Ethereum JSON-RPC 2.0 on POST / and WebSocket / (eth_subscribe), plus "
+                "the read-only REST routes below. Amounts are in wei, as decimal strings."
+            ),
+        },
+        "paths": {
+            "/": {"post": {
+                "summary": "Ethereum JSON-RPC 2.0 (single request or batch of up to 1000)",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"oneOf": [
+                        {"$ref": "#/components/schemas/JsonRpcRequest"},
+                        {"type": "array", "maxItems": 1000,
+                         "items": {"$ref": "#/components/schemas/JsonRpcRequest"}},
+                    ]}}}},
+                "responses": {"200": {"description": "JSON-RPC response(s)"},
+                              "204": {"description": "only notifications were sent"}},
+            }},
+            "/health": {"get": {
+                "summary": "Liveness: the node's name, height and app hash",
+                "responses": {"200": _ok("healthy", {"type": "object", "properties": {
+                    "ok": {"type": "boolean"}, "node": {"type": "string"},
+                    "height": {"type": "integer"}, "app_hash": {"type": "string"}}})},
+            }},
+            "/api/v1/status": {"get": {
+                "summary": "Chain status seen by this node",
+                "responses": {"200": _ok("status", {"$ref": "#/components/schemas/Status"})},
+            }},
+            "/api/v1/blocks/{ident}": {"get": {
+                "summary": "A block by decimal height, 'latest', or 0x hash",
+                "parameters": [
+                    {"name": "ident", "in": "path", "required": True,
+                     "schema": {"type": "string"}, "example": "latest"},
+                    {"name": "full", "in": "query", "required": False,
+                     "schema": {"type": "boolean", "default": False},
+                     "description": "include whole transactions instead of hashes"},
+                ],
+                "responses": {"200": _ok("the block, Ethereum JSON-RPC shaped",
+                                         {"type": "object"}),
+                              "400": _BAD, "404": _NOT_FOUND},
+            }},
+            "/api/v1/tx/{hash}": {"get": {
+                "summary": "A transaction and its receipt",
+                "parameters": [{"name": "hash", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}}],
+                "responses": {"200": _ok("transaction and receipt", {
+                    "type": "object", "properties": {
+                        "transaction": {"type": "object"},
+                        "receipt": {"type": ["object", "null"]}}}),
+                              "400": _BAD, "404": _NOT_FOUND},
+            }},
+            "/api/v1/accounts/{address}": {"get": {
+                "summary": "An account's balance, nonce and code size at the latest block",
+                "parameters": [{"name": "address", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}}],
+                "responses": {"200": _ok("account", {"$ref": "#/components/schemas/Account"}),
+                              "400": _BAD},
+            }},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error"],
+                      "properties": {"error": {"type": "string"}}},
+            "JsonRpcRequest": {"type": "object", "required": ["jsonrpc", "method"],
+                               "properties": {"jsonrpc": {"const": "2.0"},
+                                              "id": {"type": ["string", "integer", "null"]},
+                                              "method": {"type": "string"},
+                                              "params": {"type": "array"}}},
+            "Status": {"type": "object", "properties": {
+                "node": {"type": "string"}, "version": {"type": "string"},
+                "chain_id": {"type": "integer"}, "height": {"type": "integer"},
+                "app_hash": {"type": "string"},
+                "latest_block_hash": {"type": ["string", "null"]},
+                "latest_block_time": {"type": ["integer", "null"]}}},
+            "Account": {"type": "object", "properties": {
+                "address": {"type": "string"}, "balance": {"type": "string"},
+                "nonce": {"type": "integer"}, "pending_nonce": {"type": "integer"},
+                "code_size": {"type": "integer"}, "height": {"type": "integer"}}},
+        }},
+    }

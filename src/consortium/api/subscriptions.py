@@ -1,0 +1,191 @@
+"""eth_subscribe over WebSocket: the connections, their subscriptions, and the background
+task that watches the ledger for new blocks and pushes `newHeads` and `logs` notifications.
+
+Each connection has one outgoing queue drained by one writer, so responses and
+notifications never interleave mid-message. A client that stops reading is disconnected
+once its backlog passes `max_backlog`, instead of growing the node's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from consortium.api.encoding import log_json
+from consortium.api.filters import LogCriteria
+from consortium.api.rpc_error import InvalidParams, LimitExceeded
+from consortium.ledger.types import LedgerReader, LogEntry
+
+log = logging.getLogger("consortium.api.subscriptions")
+
+T = TypeVar("T")
+NEW_HEADS, LOGS = "newHeads", "logs"
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
+MAX_BACKLOG = 10_000  # queued messages before a slow client is disconnected
+MAX_CATCH_UP = 1000  # blocks pushed per poll when the poller falls behind
+HEADER_DROP = ("transactions", "uncles", "size", "totalDifficulty")
+
+
+@dataclass
+class Subscription:
+    id: str
+    kind: str
+    criteria: LogCriteria
+    after: int  # the height when it was made: events of later blocks only
+    ready: bool = False  # set once the eth_subscribe answer is queued ahead of any event
+
+
+class Connection:
+    """One WebSocket client: its outgoing messages and its subscriptions."""
+
+    def __init__(self, *, max_backlog: int = MAX_BACKLOG) -> None:
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.subscriptions: dict[str, Subscription] = {}
+        self.max_backlog = max_backlog
+        self.overflowed = False
+
+    def send(self, text: str) -> None:
+        """Queue an answer to the client's request (never dropped) and arm the
+        subscriptions it may have created."""
+        self.queue.put_nowait(text)
+        for sub in self.subscriptions.values():
+            sub.ready = True
+
+    def notify(self, text: str) -> None:
+        """Queue a notification; past the backlog limit, close the connection instead."""
+        if self.overflowed:
+            return
+        if self.queue.qsize() >= self.max_backlog:
+            self.overflowed = True
+            self.subscriptions.clear()
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(text)
+
+    def close(self) -> None:
+        self.subscriptions.clear()
+        self.queue.put_nowait(None)
+
+
+class SubscriptionHub:
+    """The subscriptions of every connection, fed by one poller of the ledger."""
+
+    def __init__(
+        self,
+        ledger: LedgerReader,
+        run_sync: Callable[[Callable[[], T]], Awaitable[T]],
+        *,
+        interval: float = 0.1,
+    ) -> None:
+        self.ledger = ledger
+        self._run_sync = run_sync
+        self.interval = interval
+        self.connections: set[Connection] = set()
+        self.last_height: int | None = None
+        self.on_tick: list[Callable[[], None]] = []  # housekeeping run every ~10 s
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def attach(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def detach(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        conn.subscriptions.clear()
+
+    def subscribe(self, conn: Connection, kind: str, criteria: LogCriteria) -> str:
+        if kind not in (NEW_HEADS, LOGS):
+            raise InvalidParams(
+                f"params[0]: unsupported subscription {kind!r}; this node offers "
+                f"{NEW_HEADS!r} and {LOGS!r}"
+            )
+        if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+            raise LimitExceeded(
+                f"at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection"
+            )
+        sub_id = "0x" + secrets.token_hex(16)
+        conn.subscriptions[sub_id] = Subscription(sub_id, kind, criteria,
+                                                  self.ledger.latest_height())
+        return sub_id
+
+    @staticmethod
+    def unsubscribe(conn: Connection, sub_id: str) -> bool:
+        return conn.subscriptions.pop(sub_id.lower(), None) is not None
+
+    # --- the poller ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Poll the ledger's height every `interval` seconds until cancelled."""
+        ticks = 0
+        ticks_per_housekeeping = max(int(10 / self.interval), 1)
+        while True:
+            try:
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("subscription poll failed; retrying")
+            ticks += 1
+            if ticks % ticks_per_housekeeping == 0:
+                for job in self.on_tick:
+                    try:
+                        job()
+                    except Exception:
+                        log.exception("API housekeeping failed")
+            await asyncio.sleep(self.interval)
+
+    async def poll(self) -> None:
+        """Push notifications for every block committed since the last poll."""
+        latest = self.ledger.latest_height()
+        last = self.last_height
+        self.last_height = latest
+        if last is None or latest <= last:
+            return
+        subs = [(c, s) for c in self.connections if not c.overflowed
+                for s in c.subscriptions.values() if s.ready]
+        if not subs:
+            return
+        start = max(last + 1, latest - MAX_CATCH_UP + 1)
+        want_heads = any(s.kind == NEW_HEADS for _, s in subs)
+        want_logs = any(s.kind == LOGS for _, s in subs)
+        heads, logs = await self._run_sync(
+            lambda: self._read(start, latest, want_heads, want_logs)
+        )
+        for conn, sub in subs:
+            prefix = ('{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
+                      + sub.id + '","result":')
+            if sub.kind == NEW_HEADS:
+                for height, head in heads:
+                    if height > sub.after:
+                        conn.notify(prefix + head + "}}")
+            else:
+                for entry, text in logs:
+                    if entry.block_number > sub.after and sub.criteria.matches(entry):
+                        conn.notify(prefix + text + "}}")
+
+    def _read(self, start: int, end: int, want_heads: bool, want_logs: bool
+              ) -> tuple[list[tuple[int, str]], list[tuple[LogEntry, str]]]:
+        """The new blocks' headers and logs, each serialized once for all subscribers."""
+        heads: list[tuple[int, str]] = []
+        if want_heads:
+            for height in range(start, end + 1):
+                block = self.ledger.get_block(height)
+                if block is not None:
+                    heads.append((height, json.dumps(header_json(block), separators=(",", ":"))))
+        logs: list[tuple[LogEntry, str]] = []
+        if want_logs:
+            for entry in self.ledger.get_logs(LogCriteria().tx_filter(start, end)):
+                logs.append((entry, json.dumps(log_json(entry), separators=(",", ":"))))
+        return heads, logs
+
+
+def header_json(block: dict[str, Any]) -> dict[str, Any]:
+    """A block as a newHeads notification carries it: the header fields only."""
+    head = {k: v for k, v in block.items() if k not in HEADER_DROP}
+    head.setdefault("baseFeePerGas", "0x0")
+    return head

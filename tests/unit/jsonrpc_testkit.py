@@ -1,0 +1,139 @@
+"""Shared helpers for the API's unit tests: a node API over a real Ledger in tmp_path, and
+a stub CometBFT RPC (a real HTTP server) whose broadcast_tx_sync runs the ledger's CheckTx."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from ledger_testkit import new_ledger, run_block
+from starlette.testclient import TestClient
+
+from consortium.api.app import create_app
+from consortium.ledger.ledger import Ledger
+
+
+class StubEngine:
+    """A CometBFT RPC stand-in: broadcast_tx_sync -> ledger.check_tx, answered as CometBFT
+    v0.38 does (a batch of one is answered with a single object; a resubmitted tx is
+    refused with "tx already exists in cache"), plus status and net_info."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.posts: list[Any] = []
+        self.mempool: list[bytes] = []
+        self.seen: set[bytes] = set()
+        self.catching_up = False
+        self.peers = 3
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.posts.append(body)
+                requests = body if isinstance(body, list) else [body]
+                answers = [stub.answer(r) for r in requests]
+                out = json.dumps(answers[0] if len(answers) == 1 else answers).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, req: dict[str, Any]) -> dict[str, Any]:
+        rid = req.get("id")
+        if req["method"] == "status":
+            return {"jsonrpc": "2.0", "id": rid, "result": {"sync_info": {
+                "catching_up": self.catching_up, "latest_block_height": "50",
+                "earliest_block_height": "1"}}}
+        if req["method"] == "net_info":
+            return {"jsonrpc": "2.0", "id": rid,
+                    "result": {"listening": True, "n_peers": str(self.peers), "peers": []}}
+        if req["method"] != "broadcast_tx_sync":
+            return {"jsonrpc": "2.0", "id": rid,
+                    "error": {"code": -32601, "message": "Method not found"}}
+        raw = base64.b64decode(req["params"]["tx"])
+        if raw in self.seen:
+            return {"jsonrpc": "2.0", "id": rid, "error": {
+                "code": -32603, "message": "Internal error", "data": "tx already exists in cache"}}
+        outcome = self.ledger.check_tx(raw)
+        if outcome.code == 0:
+            self.seen.add(raw)
+            self.mempool.append(raw)
+        return {"jsonrpc": "2.0", "id": rid, "result": {
+            "code": outcome.code, "data": "", "log": outcome.log, "codespace": "",
+            "hash": hashlib.sha256(raw).hexdigest().upper()}}
+
+    def commit_block(self) -> None:
+        """Put the mempool in a block (as consensus would) and commit it."""
+        txs, self.mempool = self.mempool, []
+        run_block(self.ledger, txs)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Node:
+    """A ledger, its stub engine and a TestClient on the node's API."""
+
+    def __init__(self, path: Path) -> None:
+        self.ledger = new_ledger(path)
+        self.engine = StubEngine(self.ledger)
+        self.app = create_app(self.ledger, self.engine.url, node_name="test-node")
+        self.client = TestClient(self.app)
+        self._ids = 0
+
+    def rpc_raw(self, method: str, *params: Any) -> dict[str, Any]:
+        self._ids += 1
+        answer = self.client.post("/", json={"jsonrpc": "2.0", "id": self._ids,
+                                             "method": method, "params": list(params)})
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        assert body["id"] == self._ids
+        return body
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        body = self.rpc_raw(method, *params)
+        assert "error" not in body, body
+        return body["result"]
+
+    def rpc_error(self, method: str, *params: Any) -> dict[str, Any]:
+        body = self.rpc_raw(method, *params)
+        assert "error" in body, body
+        err: dict[str, Any] = body["error"]
+        return err
+
+    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                   for i, (m, p) in enumerate(calls)]
+        answer = self.client.post("/", json=payload)
+        assert answer.status_code == 200, answer.text
+        out: list[dict[str, Any]] = answer.json()
+        return out
+
+
+@contextmanager
+def node(path: Path) -> Iterator[Node]:
+    n = Node(path)
+    try:
+        with n.client:
+            yield n
+    finally:
+        n.engine.close()
+        n.ledger.close()
