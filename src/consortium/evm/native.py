@@ -1,11 +1,311 @@
-"""Native contracts: Python classes served at fixed addresses as EVM precompiles."""
+"""Native contracts: Python classes served at fixed addresses as EVM precompiles.
+
+A native contract subclasses `NativeContract`, sets its `address`, and declares its methods
+with their Solidity signature:
+
+    @register
+    class Crypto(NativeContract):
+        address = native_address(0x1003)
+
+        @method("sm3(bytes)", returns="bytes32", view=True)
+        def sm3(self, data: bytes) -> bytes: ...
+
+Calls arrive ABI-encoded (eth-abi) and answers leave ABI-encoded, so web3 tools and EVM
+contracts call natives like any contract. A native sees only its `Host` (`consortium.evm.
+host`): caller, value, block facts, typed storage over its own EVM storage slots (so the
+state root covers it), logs, revert with a reason, calls to other contracts. It never sees
+py-evm objects, so the engine behind the host can be replaced.
+
+Errors: `self.revert("reason")` reverts with Solidity's Error(string) encoding; any other
+Python exception reverts with the exception's type name only (its text may hold memory
+addresses, which would differ between nodes). Gas follows `NATIVE_GAS`.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NoReturn
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak
+
 NATIVE_STUB_CODE = b"\xfe"  # INVALID: never executed, the precompile answers first
+ERROR_SELECTOR = keccak(b"Error(string)")[:4]
 
-_REGISTRY: dict[bytes, type] = {}
+# The gas schedule of every native contract: simple, deterministic, in one place.
+NATIVE_GAS: dict[str, int] = {
+    "call": 700,  # every call into a native
+    "word": 3,  # per 32-byte word of input and of output
+    "sload": 2_100,
+    "sstore": 20_000,  # any write, zero or not: simple and conservative
+    "log": 375,
+    "log_topic": 375,
+    "log_byte": 8,
+    "subcall": 2_600,  # a call from a native to another contract (plus the gas it uses)
+    # Crypto
+    "keccak": 30,
+    "keccak_word": 6,
+    "sm3": 60,
+    "sm3_word": 12,
+    # gmssl's pure-Python SM2 verification takes ~10 ms here; py-evm executes ~50 M gas/s,
+    # so a verification is priced like 10 ms of EVM work
+    "sm2_verify": 500_000,
+}
 
 
-def registered_natives() -> dict[bytes, type]:
+def native_address(n: int) -> bytes:
+    """The 20-byte address 0x000…n (natives sit at small, fixed addresses)."""
+    return n.to_bytes(20, "big")
+
+
+class NativeRevert(Exception):
+    """Raised by `NativeContract.revert`: the call reverts with `reason` (Error(string))."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def error_data(reason: str) -> bytes:
+    """Solidity's revert encoding of a reason string."""
+    return ERROR_SELECTOR + abi_encode(["string"], [reason])
+
+
+def split_types(inner: str) -> list[str]:
+    """Top-level comma split of an ABI type list ("uint256,(bytes,bool)[]" -> two types)."""
+    out, depth, cur = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _parse_signature(signature: str) -> tuple[str, list[str]]:
+    signature = signature.replace(" ", "")
+    name, _, rest = signature.partition("(")
+    if not name or not rest.endswith(")"):
+        raise ValueError(f"not a Solidity signature: {signature!r}")
+    return name, split_types(rest[:-1])
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    signature: str
+    selector: bytes
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    view: bool
+    payable: bool
+    fn: Callable[..., Any]
+
+    def abi(self) -> dict[str, Any]:
+        params = list(inspect.signature(self.fn).parameters)[1:]
+        names = params if len(params) == len(self.inputs) else [""] * len(self.inputs)
+        mutability = "view" if self.view else ("payable" if self.payable else "nonpayable")
+        return {
+            "type": "function",
+            "name": self.name,
+            "inputs": [_abi_param(t, n) for t, n in zip(self.inputs, names, strict=True)],
+            "outputs": [_abi_param(t, "") for t in self.outputs],
+            "stateMutability": mutability,
+        }
+
+
+def _abi_param(type_str: str, name: str) -> dict[str, Any]:
+    if type_str.startswith("("):
+        close = type_str.rindex(")")
+        inner, suffix = type_str[1:close], type_str[close + 1:]
+        return {"name": name, "type": "tuple" + suffix,
+                "components": [_abi_param(t, "") for t in split_types(inner)]}
+    return {"name": name, "type": type_str}
+
+
+def method(signature: str, *, returns: str | Sequence[str] = (), view: bool = False,
+           payable: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a native method by its Solidity signature and return type(s)."""
+    name, inputs = _parse_signature(signature)
+    canonical = f"{name}({','.join(inputs)})"
+    outputs = (returns,) if isinstance(returns, str) else tuple(returns)
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__native_method__ = MethodSpec(  # type: ignore[attr-defined]
+            name, canonical, keccak(canonical.encode())[:4], tuple(inputs), outputs, view,
+            payable, fn,
+        )
+        return fn
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """An event declared like Solidity: `event("Verified(address indexed caller, bool ok)")`."""
+
+    name: str
+    params: tuple[tuple[str, str, bool], ...]  # (type, name, indexed)
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(t for t, _, _ in self.params)})"
+
+    @property
+    def topic0(self) -> bytes:
+        return keccak(self.signature.encode())
+
+    def encode(self, *args: Any) -> tuple[list[bytes], bytes]:
+        if len(args) != len(self.params):
+            raise TypeError(f"{self.name} takes {len(self.params)} values")
+        topics, data_types, data_values = [self.topic0], [], []
+        for (type_str, _, indexed), value in zip(self.params, args, strict=True):
+            if indexed:
+                if type_str in ("bytes", "string") or type_str.endswith("]"):
+                    encoded = value.encode() if isinstance(value, str) else bytes(value)
+                    topics.append(keccak(encoded))
+                else:
+                    topics.append(abi_encode([type_str], [value]))
+            else:
+                data_types.append(type_str)
+                data_values.append(value)
+        return topics, abi_encode(data_types, data_values)
+
+    def abi(self) -> dict[str, Any]:
+        return {
+            "type": "event",
+            "name": self.name,
+            "anonymous": False,
+            "inputs": [{"name": n, "type": t, "indexed": i} for t, n, i in self.params],
+        }
+
+
+def event(declaration: str) -> EventSpec:
+    name, _, rest = declaration.strip().partition("(")
+    params = []
+    for part in split_types(rest.rstrip().removesuffix(")")):
+        words = part.split()
+        indexed = "indexed" in words
+        words = [w for w in words if w != "indexed"]
+        params.append((words[0], words[1] if len(words) > 1 else "", indexed))
+    return EventSpec(name.strip(), tuple(params))
+
+
+class NativeContract:
+    """Base of every native contract. Subclasses set `address` and declare methods."""
+
+    address: ClassVar[bytes]
+    _methods: ClassVar[dict[bytes, MethodSpec]] = {}
+
+    def __init__(self, host: Any) -> None:
+        from consortium.evm.host import Host, Storage
+
+        self.host: Host = host
+        self.storage = Storage(host)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        methods: dict[bytes, MethodSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                spec = getattr(attr, "__native_method__", None)
+                if spec is not None:
+                    methods[spec.selector] = spec
+        cls._methods = methods
+
+    # --- what subclasses use ---------------------------------------------------------------
+
+    def revert(self, reason: str) -> NoReturn:
+        raise NativeRevert(reason)
+
+    def require(self, condition: bool, reason: str) -> None:
+        if not condition:
+            raise NativeRevert(reason)
+
+    def emit(self, spec: EventSpec, *args: Any) -> None:
+        topics, data = spec.encode(*args)
+        self.host.emit(topics, data)
+
+    # --- description -----------------------------------------------------------------------
+
+    @classmethod
+    def methods(cls) -> dict[bytes, MethodSpec]:
+        return dict(cls._methods)
+
+    @classmethod
+    def events(cls) -> list[EventSpec]:
+        return [v for k in reversed(cls.__mro__) for v in vars(k).values()
+                if isinstance(v, EventSpec)]
+
+    @classmethod
+    def abi(cls) -> list[dict[str, Any]]:
+        """The contract's ABI, as solc/vyper would emit it (functions, then events)."""
+        functions = sorted((m.abi() for m in cls._methods.values()), key=lambda f: f["name"])
+        return functions + [e.abi() for e in cls.events()]
+
+    # --- dispatch (called by the host adapter) ---------------------------------------------
+
+    def dispatch(self, calldata: bytes) -> bytes:
+        host = self.host
+        host.charge(NATIVE_GAS["call"] + NATIVE_GAS["word"] * _words(len(calldata)))
+        if len(calldata) < 4:
+            self.revert(f"{type(self).__name__}: no method selector in call data")
+        spec = self._methods.get(bytes(calldata[:4]))
+        if spec is None:
+            self.revert(f"{type(self).__name__}: unknown method 0x{bytes(calldata[:4]).hex()}")
+        if host.value and not spec.payable:
+            self.revert(f"{spec.signature} is not payable")
+        try:
+            args = abi_decode(list(spec.inputs), bytes(calldata[4:]))
+        except Exception:
+            self.revert(f"bad arguments for {spec.signature}")
+        result = spec.fn(self, *args)
+        if not spec.outputs:
+            return b""
+        values = (result,) if len(spec.outputs) == 1 else tuple(result)
+        output = abi_encode(list(spec.outputs), list(values))
+        host.charge(NATIVE_GAS["word"] * _words(len(output)))
+        return output
+
+
+def _words(n: int) -> int:
+    return (n + 31) // 32
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+_REGISTRY: dict[bytes, type[NativeContract]] = {}
+
+
+def register(cls: type[NativeContract]) -> type[NativeContract]:
+    """Serve `cls` at `cls.address` (class decorator; idempotent for the same class)."""
+    from consortium.evm.fork import install_precompile
+    from consortium.evm.host import make_precompile
+
+    address = bytes(cls.address)
+    if len(address) != 20:
+        raise ValueError(f"{cls.__name__}.address must be 20 bytes")
+    existing = _REGISTRY.get(address)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"0x{address.hex()} is already {existing.__name__}")
+    _REGISTRY[address] = cls
+    install_precompile(address, make_precompile(cls))
+    return cls
+
+
+def registered_natives() -> dict[bytes, type[NativeContract]]:
+    """Every registered native, by address."""
     return dict(_REGISTRY)
+
+
+def native_abi(address: bytes) -> list[dict[str, Any]] | None:
+    cls = _REGISTRY.get(bytes(address))
+    return None if cls is None else cls.abi()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
+import consortium.system  # noqa: F401  (registers the system native contracts)
 from consortium.errors import (
     ConsortiumError,
     GasLimitError,

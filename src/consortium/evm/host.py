@@ -1,0 +1,273 @@
+"""The narrow interface a native contract sees (`Host`), its typed storage helper
+(`Storage`), and the adapter that serves a native as a py-evm precompile.
+
+Only `PyEvmHost` and `make_precompile` know py-evm; a different engine provides its own
+`Host` and the natives run unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eth.abc import ComputationAPI
+from eth.exceptions import Revert, VMError, WriteProtection
+from eth_hash.auto import keccak
+from eth_typing import Address
+
+from consortium.evm.native import (
+    NATIVE_GAS,
+    NativeContract,
+    NativeRevert,
+    error_data,
+)
+
+UINT256 = 2**256
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    number: int
+    timestamp: int
+    coinbase: bytes
+    chain_id: int
+    prevrandao: bytes
+    gas_limit: int
+
+
+class Host(Protocol):
+    """What a native contract may know and do during one call."""
+
+    @property
+    def address(self) -> bytes: ...  # the native's own address
+
+    @property
+    def caller(self) -> bytes: ...  # msg.sender
+
+    @property
+    def origin(self) -> bytes: ...  # tx.origin
+
+    @property
+    def value(self) -> int: ...  # wei sent with the call
+
+    @property
+    def is_static(self) -> bool: ...  # inside STATICCALL: writes fail
+
+    @property
+    def block(self) -> BlockInfo: ...
+
+    def charge(self, gas: int) -> None: ...
+
+    def sload(self, slot: int) -> int: ...
+
+    def sstore(self, slot: int, value: int) -> None: ...
+
+    def emit(self, topics: Sequence[bytes], data: bytes) -> None: ...
+
+    def call(self, to: bytes, data: bytes, value: int = 0,
+             gas: int | None = None) -> tuple[bool, bytes]: ...
+
+
+class Storage:
+    """Typed values over the native's EVM storage slots, laid out as Solidity does:
+    `at(slot, key, …)` is the slot of mapping entry [key]…; dynamic bytes/strings keep their
+    length at the slot and their data from keccak(slot) on."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    @staticmethod
+    def at(slot: int, *keys: int | bytes | str | bool) -> int:
+        for key in keys:
+            slot = int.from_bytes(keccak(_word(key) + slot.to_bytes(32, "big")), "big")
+        return slot
+
+    def get_uint(self, slot: int) -> int:
+        return self.host.sload(slot)
+
+    def set_uint(self, slot: int, value: int) -> None:
+        if not 0 <= value < UINT256:
+            raise ValueError("uint256 out of range")
+        self.host.sstore(slot, value)
+
+    def get_int(self, slot: int) -> int:
+        raw = self.host.sload(slot)
+        return raw - UINT256 if raw >= UINT256 // 2 else raw
+
+    def set_int(self, slot: int, value: int) -> None:
+        if not -(UINT256 // 2) <= value < UINT256 // 2:
+            raise ValueError("int256 out of range")
+        self.host.sstore(slot, value % UINT256)
+
+    def get_bool(self, slot: int) -> bool:
+        return self.host.sload(slot) != 0
+
+    def set_bool(self, slot: int, value: bool) -> None:
+        self.host.sstore(slot, 1 if value else 0)
+
+    def get_address(self, slot: int) -> bytes:
+        return (self.host.sload(slot) % 2**160).to_bytes(20, "big")
+
+    def set_address(self, slot: int, value: bytes) -> None:
+        if len(value) != 20:
+            raise ValueError("address must be 20 bytes")
+        self.host.sstore(slot, int.from_bytes(value, "big"))
+
+    def get_bytes32(self, slot: int) -> bytes:
+        return self.host.sload(slot).to_bytes(32, "big")
+
+    def set_bytes32(self, slot: int, value: bytes) -> None:
+        if len(value) != 32:
+            raise ValueError("bytes32 must be 32 bytes")
+        self.host.sstore(slot, int.from_bytes(value, "big"))
+
+    def get_bytes(self, slot: int) -> bytes:
+        length = self.host.sload(slot)
+        base = int.from_bytes(keccak(slot.to_bytes(32, "big")), "big")
+        data = b"".join(self.host.sload(base + i).to_bytes(32, "big")
+                        for i in range((length + 31) // 32))
+        return data[:length]
+
+    def set_bytes(self, slot: int, value: bytes) -> None:
+        old_length = self.host.sload(slot)
+        base = int.from_bytes(keccak(slot.to_bytes(32, "big")), "big")
+        words = (len(value) + 31) // 32
+        padded = value.ljust(words * 32, b"\x00")
+        for i in range(words):
+            self.host.sstore(base + i, int.from_bytes(padded[32 * i:32 * i + 32], "big"))
+        for i in range(words, (old_length + 31) // 32):
+            self.host.sstore(base + i, 0)
+        self.host.sstore(slot, len(value))
+
+    def get_string(self, slot: int) -> str:
+        return self.get_bytes(slot).decode("utf-8", errors="replace")
+
+    def set_string(self, slot: int, value: str) -> None:
+        self.set_bytes(slot, value.encode("utf-8"))
+
+
+def _word(key: int | bytes | str | bool) -> bytes:
+    """A mapping key as Solidity hashes it: value types as 32-byte words (20-byte keys are
+    addresses, left-padded), strings and other bytes as their raw bytes."""
+    if isinstance(key, bool):
+        return (1 if key else 0).to_bytes(32, "big")
+    if isinstance(key, int):
+        return (key % UINT256).to_bytes(32, "big")
+    if isinstance(key, str):
+        return key.encode("utf-8")
+    key = bytes(key)
+    return key.rjust(32, b"\x00") if len(key) == 20 else key
+
+
+class PyEvmHost:
+    """`Host` over a py-evm computation."""
+
+    def __init__(self, computation: ComputationAPI) -> None:
+        self._c = computation
+        self._msg = computation.msg
+        self._state = computation.state
+
+    @property
+    def address(self) -> bytes:
+        return bytes(self._msg.storage_address)
+
+    @property
+    def caller(self) -> bytes:
+        return bytes(self._msg.sender)
+
+    @property
+    def origin(self) -> bytes:
+        return bytes(self._c.transaction_context.origin)
+
+    @property
+    def value(self) -> int:
+        return int(self._msg.value)
+
+    @property
+    def is_static(self) -> bool:
+        return bool(self._msg.is_static)
+
+    @property
+    def block(self) -> BlockInfo:
+        ctx = self._state.execution_context
+        return BlockInfo(
+            number=ctx.block_number, timestamp=ctx.timestamp, coinbase=bytes(ctx.coinbase),
+            chain_id=ctx.chain_id, prevrandao=bytes(ctx.mix_hash), gas_limit=ctx.gas_limit,
+        )
+
+    def charge(self, gas: int) -> None:
+        self._c.consume_gas(gas, reason="native contract")
+
+    def sload(self, slot: int) -> int:
+        self.charge(NATIVE_GAS["sload"])
+        return int(self._state.get_storage(self._msg.storage_address, slot))
+
+    def sstore(self, slot: int, value: int) -> None:
+        if self._msg.is_static:
+            raise WriteProtection("native contract write inside a static call")
+        self.charge(NATIVE_GAS["sstore"])
+        self._state.set_storage(self._msg.storage_address, slot, value)
+
+    def emit(self, topics: Sequence[bytes], data: bytes) -> None:
+        if self._msg.is_static:
+            raise WriteProtection("native contract log inside a static call")
+        if len(topics) > 4:
+            raise ValueError("at most 4 topics")
+        self.charge(NATIVE_GAS["log"] + NATIVE_GAS["log_topic"] * len(topics)
+                    + NATIVE_GAS["log_byte"] * len(data))
+        self._c.add_log_entry(
+            self._msg.storage_address,
+            tuple(int.from_bytes(t, "big") for t in topics),
+            bytes(data),
+        )
+
+    def call(self, to: bytes, data: bytes, value: int = 0,
+             gas: int | None = None) -> tuple[bool, bytes]:
+        """Call another contract (EVM or native) as this native. Returns (success, output);
+        a failed call does not revert the caller."""
+        c = self._c
+        self.charge(NATIVE_GAS["subcall"])
+        available = c.get_gas_remaining()
+        child_gas = available - available // 64
+        if gas is not None:
+            child_gas = min(child_gas, gas)
+        c.consume_gas(child_gas, reason="native contract subcall")
+        target = Address(bytes(to))
+        child_msg = c.prepare_child_message(
+            gas=child_gas, to=target, value=value, data=bytes(data),
+            code=self._state.get_code(target), code_address=target,
+            is_static=self._msg.is_static,
+        )
+        child = c.apply_child_computation(child_msg)
+        c.return_gas(child.get_gas_remaining())
+        return child.is_success, bytes(child.output)
+
+
+def make_precompile(cls: type[NativeContract]) -> Callable[[ComputationAPI], Any]:
+    """The py-evm precompile function that serves native contract `cls`."""
+
+    def precompile(computation: ComputationAPI) -> ComputationAPI:
+        msg = computation.msg
+        if bytes(msg.storage_address) != bytes(cls.address):
+            output = error_data(f"{cls.__name__} cannot be called with DELEGATECALL or "
+                                "CALLCODE")
+            computation.output = output
+            raise Revert(output)
+        contract = cls(PyEvmHost(computation))
+        try:
+            computation.output = contract.dispatch(bytes(msg.data))
+        except NativeRevert as exc:
+            output = error_data(exc.reason)
+            computation.output = output
+            raise Revert(output) from None
+        except VMError:
+            raise  # out of gas, write protection, depth: the EVM's own errors
+        except Exception as exc:  # any bug in a native reverts, the same on every node
+            output = error_data(type(exc).__name__)
+            computation.output = output
+            raise Revert(output) from None
+        return computation
+
+    precompile.__name__ = f"native_{cls.__name__}"
+    return precompile
