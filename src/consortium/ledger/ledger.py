@@ -49,7 +49,11 @@ class Ledger(LedgerReads):
         self.store = StateStore(Path(path))
         self.chain = ChainReader(self.store)
         self.senders = SenderCache()
+        # Consensus calls (init_chain, finalize_block, commit) and mempool calls (check_tx)
+        # may come from different threads: CheckTx only reads committed state, so it waits
+        # only while Commit swaps that state, not while a block executes.
         self._lock = threading.RLock()
+        self._mempool_lock = threading.Lock()
         self._pending: PendingBlock | None = None
         self._pending_nonces: dict[bytes, int] = {}
         self._members: frozenset[bytes] = frozenset()
@@ -121,10 +125,11 @@ class Ledger(LedgerReads):
                 write_block(self.store, txn, block, (), ())
                 txn.put(b"genesis", json.dumps(doc, sort_keys=True).encode(), db=d["meta"])
                 txn.put(b"app_hash", root, db=d["meta"])
-            self._configure(app_state, genesis_height)
+            with self._mempool_lock:
+                self._configure(app_state, genesis_height)
+                self._pending_nonces = {}
             self._recent_hashes = []
             self._pending = None
-            self._pending_nonces = {}
             log.info("genesis at height %d, state root %s", genesis_height, root.hex())
             return root
 
@@ -140,7 +145,7 @@ class Ledger(LedgerReads):
                 code=TxTooLarge.abci_code,
                 log=f"transaction is {len(raw)} bytes, the limit is {MAX_TX_BYTES}",
             )
-        with self._lock:
+        with self._mempool_lock:
             if self._app_state is None:
                 return CheckOutcome(code=TxError.abci_code, log="ledger not initialised")
             tx_hash = ""
@@ -234,8 +239,9 @@ class Ledger(LedgerReads):
             self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
             for tx_hash in pending.senders_used:
                 self.senders.pop(tx_hash)
-            self._pending_nonces = {}
-            self._check_state = None
+            with self._mempool_lock:
+                self._pending_nonces = {}
+                self._check_state = None
 
     # --- peers and accounts ----------------------------------------------------------------
 
@@ -250,7 +256,7 @@ class Ledger(LedgerReads):
         return raw in self._members
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._mempool_lock:
             self._pending = None
             self._check_state = None
             self.store.close()
