@@ -139,3 +139,56 @@ def test_pending_nonce(ledger: Ledger) -> None:
     ledger.check_tx(sign(ALICE, nonce=0, to=BOB.address, gas=21_000))
     assert ledger.pending_nonce(ALICE.address) == 1
     assert ledger.pending_nonce(BOB.address) == 0
+
+
+def test_block_roots_match_ethereum_tries(ledger: Ledger) -> None:
+    from eth.db.trie import make_trie_root_and_nodes
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    token = contract_address(ALICE.address.lower(), 0)
+    transfer = calldata("transfer(address,uint256)", ["address", "uint256"], [BOB.address, 1])
+    too_much = calldata("transfer(address,uint256)", ["address", "uint256"], [BOB.address, 99])
+    txs = [sign(ALICE, nonce=0, data=token_deploy_data(10), gas=2_000_000, tx_type=0),
+           sign(ALICE, nonce=1, to=token, data=transfer),
+           sign(ALICE, nonce=2, to=token, data=too_much, tx_type=1)]  # reverts
+    run_block(ledger, txs)
+    block = ledger.get_block(1)
+    objects = [PragueTransactionBuilder.decode(raw) for raw in txs]
+    assert block["transactionsRoot"] == "0x" + make_trie_root_and_nodes(objects)[0].hex()
+    receipts = []
+    for obj, raw in zip(objects, txs, strict=True):
+        r = ledger.get_receipt(h(raw))
+        logs = [(bytes.fromhex(lg["address"][2:]), tuple(int(t, 16) for t in lg["topics"]),
+                 bytes.fromhex(lg["data"][2:])) for lg in r["logs"]]
+        receipt = obj.make_receipt(b"\x01" if r["status"] == "0x1" else b"",
+                                   int(r["cumulativeGasUsed"], 16), logs)
+        assert r["logsBloom"] == "0x" + int(receipt.bloom).to_bytes(256, "big").hex()
+        receipts.append(receipt)
+    assert block["receiptsRoot"] == "0x" + make_trie_root_and_nodes(receipts)[0].hex()
+
+
+def test_get_logs_reads_only_the_index(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consortium.ledger.types import TxFilter
+
+    token = contract_address(ALICE.address.lower(), 0)
+    run_block(ledger, [sign(ALICE, nonce=0, data=token_deploy_data(10), gas=2_000_000)])
+    for _ in range(20):
+        run_block(ledger, [sign(BOB, nonce=ledger.get_nonce(BOB.address), to=CAROL.address,
+                                value=1, gas=21_000)])
+    read: list[bytes] = []
+    real_logs_at = ledger.chain.logs_at
+
+    def logs_at(positions):  # type: ignore[no-untyped-def]
+        positions = list(positions)
+        read.extend(positions)
+        return real_logs_at(positions)
+
+    def no_scan(*_: object) -> None:
+        raise AssertionError("scanned blocks")
+
+    monkeypatch.setattr(ledger.chain, "logs_at", logs_at)
+    monkeypatch.setattr(ledger.chain, "logs_in_heights", no_scan)
+    entries = ledger.get_logs(TxFilter(0, 10_000, addresses=[token]))
+    assert len(entries) == 1 and len(read) == 1
+    mint_topic = entries[0].topics[0]
+    assert len(ledger.get_logs(TxFilter(0, 10_000, topics=[mint_topic]))) == 1
