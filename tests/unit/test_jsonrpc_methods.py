@@ -355,3 +355,41 @@ def test_block_and_pending_filters(n: Node) -> None:
 def test_subscribe_needs_websocket(n: Node) -> None:
     err = n.rpc_error("eth_subscribe", "newHeads")
     assert err["code"] == -32601 and "WebSocket" in err["message"]
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000,  # would overflow the C stack: py_ecc sets the recursion limit to 100,000
+    b'[{"a": "' + b"[" * 5000 + b'"}]',  # brackets inside strings are not nesting
+    b'{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"',
+    b"",
+    b"NaN",
+    b'"just a string"',
+    b'{"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance", "params": [1e400, null]}',
+    b'{"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [[], {}]}',
+    b'{"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": ["0x", "0x", "0x"]}',
+    b'{"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{"topics": {}}]}',
+    b'{"jsonrpc": "2.0", "id": 1, "method": "eth_feeHistory", "params": ["0x1", "0x0", 5]}',
+])
+def test_garbage_never_crashes(n: Node, body: bytes) -> None:
+    answer = n.client.post("/", content=body)
+    assert answer.status_code == 200
+    out = answer.json()
+    out = out[0] if isinstance(out, list) else out
+    assert out["error"]["code"] in (-32700, -32600, -32602)
+    assert n.rpc("eth_chainId") == hex(CHAIN_ID)
+
+
+def test_oversized_body_is_refused(n: Node, monkeypatch) -> None:
+    import consortium.api.app as app_module
+
+    monkeypatch.setattr(app_module, "MAX_BODY_BYTES", 1000)
+    big = [{"jsonrpc": "2.0", "id": i, "method": "eth_chainId"} for i in range(100)]
+    answer = n.client.post("/", json=big)
+    assert answer.status_code == 413 and "over 1000 bytes" in answer.json()["error"]["message"]
+
+    def chunks():
+        yield b"[" + b" " * 900
+        yield b" " * 900 + b"]"
+
+    streamed = n.client.post("/", content=chunks())
+    assert streamed.status_code == 413

@@ -37,6 +37,9 @@ def test_requests_and_batches_over_websocket(n: Node) -> None:
         assert [a["id"] for a in ws.receive_json()] == [0, 1, 2]
         ws.send_text("{not json")
         assert ws.receive_json()["error"]["code"] == -32700
+        ws.send_text("[" * 200_000)
+        deep = ws.receive_json()["error"]
+        assert deep["code"] == -32700 and "deeper" in deep["message"]
         ws.send_bytes(b"\xff\xfe")
         assert ws.receive_json()["error"]["code"] == -32700
         ws.send_text("[]")

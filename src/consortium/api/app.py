@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
+from itertools import accumulate
 from typing import Any, TypeVar
 
 import anyio
@@ -28,7 +30,7 @@ from consortium.api.engine_client import EngineClient
 from consortium.api.filters import FilterRegistry
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.rest import openapi_schema, rest_routes
-from consortium.api.rpc_error import PARSE_ERROR, RpcError
+from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError
 from consortium.api.subscriptions import Connection, SubscriptionHub
 
 log = logging.getLogger("consortium.api")
@@ -37,6 +39,8 @@ T = TypeVar("T")
 MAX_BODY_BYTES = 64 * 1024 * 1024  # as CometBFT's rpc.max_body_bytes in the node config
 LEDGER_THREADS = 8  # ledger reads (py-evm, LMDB) run in at most this many worker threads
 WS_IN_FLIGHT = 32  # requests of one WebSocket connection answered concurrently
+MAX_JSON_DEPTH = 64  # arrays/objects nested in one request
+MAX_JSON_BRACKETS = 1_000_000  # arrays/objects in one request (a 1000-call batch: ~10,000)
 
 
 class LedgerOffload:
@@ -84,14 +88,12 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
         return JSONResponse(schema)
 
     async def rpc_http(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        body = await _read_body(request)
+        if body is None:
             return _json(_parse_error(f"request body over {MAX_BODY_BYTES} bytes"), 413)
-        body = await request.body()
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _json(_parse_error("parse error: the body is not valid JSON"))
+        payload = _loads(body)
+        if isinstance(payload, _Unparsable):
+            return _json(_parse_error(payload.reason))
         answer = await api.handle(payload)
         if answer is None:
             return Response(status_code=204)
@@ -109,7 +111,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
             try:
                 result = await api.handle(payload, conn)
                 if result is not None:
-                    conn.send(_dumps(result))
+                    conn.send(_encode(result))
             except Exception:
                 log.exception("WebSocket request failed")
             finally:
@@ -128,10 +130,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
                     except UnicodeDecodeError:
                         conn.send(_dumps(_parse_error("parse error: binary frame is not UTF-8")))
                         continue
-                try:
-                    payload = json.loads(text)
-                except ValueError:
-                    conn.send(_dumps(_parse_error("parse error: the message is not valid JSON")))
+                payload = _loads(text)
+                if isinstance(payload, _Unparsable):
+                    conn.send(_dumps(_parse_error(payload.reason)))
                     continue
                 await slots.acquire()
                 task = asyncio.create_task(answer(payload))
@@ -177,8 +178,67 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
     return app
 
 
+class _Unparsable:
+    """What `_loads` answers for input that is not JSON (or is nested too deeply)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _loads(text: str | bytes) -> Any:
+    raw = text.encode() if isinstance(text, str) else text
+    if _too_deep(raw):
+        return _Unparsable(f"parse error: arrays and objects nest deeper than {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return _Unparsable("parse error: not valid JSON")
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether arrays/objects nest deeper than MAX_JSON_DEPTH. Checked before json.loads:
+    py-evm's dependencies raise the recursion limit to 100,000, so the C decoder would
+    overflow the thread's stack (a segfault, taking the node down) before raising
+    RecursionError on input like "[[[[...". No legitimate request nests more than ~8."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    if len(brackets) > MAX_JSON_BRACKETS:
+        return True
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The request body, or None once it passes MAX_BODY_BYTES (declared or streamed)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _encode(value: Any) -> str:
+    """An answer as compact JSON; an internal error if something in it is not JSON."""
+    try:
+        return _dumps(value)
+    except (TypeError, ValueError):
+        log.exception("an answer could not be serialized")
+        return _dumps(error_response(None, RpcError("internal error", code=INTERNAL_ERROR)))
+
+
 def _json(value: Any, status: int = 200) -> Response:
-    return Response(_dumps(value), status_code=status, media_type="application/json")
+    return Response(_encode(value), status_code=status, media_type="application/json")
 
 
 async def _pump(websocket: WebSocket, conn: Connection) -> None:
