@@ -18,20 +18,17 @@ from eth.db.trie import _make_trie_root_and_nodes
 from eth_bloom import BloomFilter
 from trie import HexaryTrie
 
-from consortium.errors import (
-    ExecutionReverted,
-    GasLimitError,
-    InsufficientFunds,
-    NonceTooHigh,
-    NonceTooLow,
-    NotPermitted,
-    TxError,
-)
+from consortium.errors import ExecutionReverted, TxError
 from consortium.evm.engine import ExecResult, InvalidTransaction, WorldState
 from consortium.evm.header import BlockEnv, as_address, block_timestamp
 from consortium.ledger.chain_store import BlockRecord, LogRecord, TxRecord
 from consortium.ledger.state_store import StateStore, TrieNodeDB
-from consortium.ledger.transactions import SenderCache, SignedTx, effective_gas_price
+from consortium.ledger.transactions import (
+    SenderCache,
+    SignedTx,
+    check_admission,
+    effective_gas_price,
+)
 from consortium.ledger.types import BlockContext, BlockOutcome, Event, TxOutcome
 
 
@@ -135,27 +132,10 @@ class BlockExecutor:
                cumulative: int) -> SignedTx:
         """Execution-time checks: everything CheckTx checked, against the block's state."""
         stx = self.senders.decode(raw, self.chain_id)
-        sender = stx.sender
-        if sender not in members:
-            raise NotPermitted(f"sender {hex0x(sender)} is not a consortium member account")
-        if stx.gas < stx.min_gas:
-            raise GasLimitError(f"gas limit {stx.gas} is below the intrinsic gas {stx.min_gas}")
-        if cumulative + stx.gas > self.gas_limit:
-            raise GasLimitError(
-                f"gas limit {stx.gas} does not fit in the block ({cumulative} of "
-                f"{self.gas_limit} used)"
-            )
-        nonce = world.get_nonce(sender)
-        if stx.nonce < nonce:
-            raise NonceTooLow(f"nonce {stx.nonce} already used (next nonce for "
-                              f"{hex0x(sender)} is {nonce})")
-        if stx.nonce > nonce:
-            raise NonceTooHigh(f"nonce {stx.nonce} is ahead of the next nonce {nonce} for "
-                               f"{hex0x(sender)}")
-        balance = world.get_balance(sender)
-        if stx.max_cost > balance:
-            raise InsufficientFunds(f"balance {balance} of {hex0x(sender)} does not cover "
-                                    f"{stx.max_cost} (value + gas * price)")
+        check_admission(
+            stx, members=members, block_gas_limit=self.gas_limit, block_gas_used=cumulative,
+            next_nonce=world.get_nonce(stx.sender), balance=world.get_balance(stx.sender),
+        )
         return stx
 
 

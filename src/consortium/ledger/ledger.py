@@ -15,16 +15,7 @@ from pathlib import Path
 
 import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
 import consortium.system  # noqa: F401  (registers the system native contracts)
-from consortium.errors import (
-    ConsortiumError,
-    GasLimitError,
-    InsufficientFunds,
-    NonceTooHigh,
-    NonceTooLow,
-    NotPermitted,
-    TxError,
-    TxTooLarge,
-)
+from consortium.errors import ConsortiumError, TxError, TxTooLarge
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
 from consortium.ledger.chain_store import BlockRecord, ChainReader, write_block
@@ -33,7 +24,12 @@ from consortium.ledger.genesis import AppState
 from consortium.ledger.genesis_state import build_genesis
 from consortium.ledger.reads import LedgerReads
 from consortium.ledger.state_store import StateStore, u64
-from consortium.ledger.transactions import MAX_TX_BYTES, SenderCache, SignedTx
+from consortium.ledger.transactions import (
+    MAX_TX_BYTES,
+    SenderCache,
+    SignedTx,
+    check_admission,
+)
 from consortium.ledger.types import BlockContext, BlockOutcome, CheckOutcome
 
 log = logging.getLogger("consortium.ledger")
@@ -148,41 +144,30 @@ class Ledger(LedgerReads):
         with self._mempool_lock:
             if self._app_state is None:
                 return CheckOutcome(code=TxError.abci_code, log="ledger not initialised")
-            tx_hash = ""
             try:
                 stx = self.senders.decode(raw, self._app_state.eth_chain_id)
-                tx_hash = hex0x(stx.hash)
+            except TxError as err:
+                return CheckOutcome(code=err.abci_code, log=err.message)
+            tx_hash = hex0x(stx.hash)
+            try:
                 self._check(stx)
             except TxError as err:
-                return CheckOutcome(code=err.abci_code, log=err.message, tx_hash=tx_hash)
+                return CheckOutcome(code=err.abci_code, log=err.message, sender=hex0x(stx.sender),
+                                    nonce=stx.nonce, tx_hash=tx_hash)
             self._pending_nonces[stx.sender] = stx.nonce + 1
             return CheckOutcome(code=0, gas_wanted=stx.gas, sender=hex0x(stx.sender),
                                 nonce=stx.nonce, tx_hash=tx_hash)
 
     def _check(self, stx: SignedTx) -> None:
         assert self._app_state is not None
-        sender = stx.sender
-        if sender not in self._members:
-            raise NotPermitted(f"sender {hex0x(sender)} is not a consortium member account")
-        if stx.gas < stx.min_gas:
-            raise GasLimitError(f"gas limit {stx.gas} is below the intrinsic gas {stx.min_gas}")
-        limit = self._app_state.block_gas_limit
-        if stx.gas > limit:
-            raise GasLimitError(f"gas limit {stx.gas} is above the block gas limit {limit}")
         state = self._committed_state()
-        expected = self._pending_nonces.get(sender)
-        if expected is None:
-            expected = state.get_nonce(sender)
-        if stx.nonce < expected:
-            raise NonceTooLow(f"nonce {stx.nonce} already used (next nonce for "
-                              f"{hex0x(sender)} is {expected})")
-        if stx.nonce > expected:
-            raise NonceTooHigh(f"nonce {stx.nonce} is ahead of the next nonce {expected} "
-                               f"for {hex0x(sender)}")
-        balance = state.get_balance(sender)
-        if stx.max_cost > balance:
-            raise InsufficientFunds(f"balance {balance} of {hex0x(sender)} does not cover "
-                                    f"{stx.max_cost} (value + gas * price)")
+        next_nonce = self._pending_nonces.get(stx.sender)
+        if next_nonce is None:
+            next_nonce = state.get_nonce(stx.sender)
+        check_admission(
+            stx, members=self._members, block_gas_limit=self._app_state.block_gas_limit,
+            block_gas_used=0, next_nonce=next_nonce, balance=state.get_balance(stx.sender),
+        )
 
     def _committed_state(self) -> WorldState:
         if self._check_state is None:

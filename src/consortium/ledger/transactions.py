@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,11 @@ from eth_hash.auto import keccak
 from consortium.errors import (
     BadSignature,
     GasLimitError,
+    InsufficientFunds,
     MalformedTx,
+    NonceTooHigh,
+    NonceTooLow,
+    NotPermitted,
     TxTooLarge,
     UnsupportedTxType,
     WrongChainId,
@@ -118,6 +123,40 @@ def decode_transaction(raw: bytes, chain_id: int) -> SignedTx:
     tx.__dict__["sender"] = sender  # py-evm's cached `sender`: never recovered again
     min_gas = max(tx.intrinsic_gas, data_floor_gas(tx.data))
     return SignedTx(tx_hash, raw, tx, sender, type_id, tx_chain_id, min_gas)
+
+
+def check_admission(
+    stx: SignedTx,
+    *,
+    members: Collection[bytes],
+    block_gas_limit: int,
+    block_gas_used: int,
+    next_nonce: int,
+    balance: int,
+) -> None:
+    """The checks that depend on state, shared by CheckTx (against the committed state and
+    the pending nonces) and execution (against the block's state so far). Raises a TxError.
+    """
+    sender = "0x" + stx.sender.hex()
+    if stx.sender not in members:
+        raise NotPermitted(f"sender {sender} is not a consortium member account")
+    if stx.gas < stx.min_gas:
+        raise GasLimitError(f"gas limit {stx.gas} is below the intrinsic gas {stx.min_gas}")
+    if stx.gas > block_gas_limit:
+        raise GasLimitError(f"gas limit {stx.gas} is above the block gas limit "
+                            f"{block_gas_limit}")
+    if block_gas_used + stx.gas > block_gas_limit:
+        raise GasLimitError(f"gas limit {stx.gas} does not fit in the block "
+                            f"({block_gas_used} of {block_gas_limit} used)")
+    if stx.nonce < next_nonce:
+        raise NonceTooLow(f"nonce {stx.nonce} already used (next nonce for {sender} is "
+                          f"{next_nonce})")
+    if stx.nonce > next_nonce:
+        raise NonceTooHigh(f"nonce {stx.nonce} is ahead of the next nonce {next_nonce} for "
+                           f"{sender}")
+    if stx.max_cost > balance:
+        raise InsufficientFunds(f"balance {balance} of {sender} does not cover "
+                                f"{stx.max_cost} (value + gas * price)")
 
 
 def _check_ranges(tx: Any, type_id: int) -> None:
