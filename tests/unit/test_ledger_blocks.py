@@ -116,3 +116,36 @@ def test_initial_height_above_one(tmp_path: Path) -> None:
     ledger.commit()
     assert ledger.info()[0] == 100
     ledger.close()
+
+
+def test_check_tx_from_another_thread_while_blocks_commit(tmp_path: Path) -> None:
+    import threading
+
+    from ledger_testkit import BOB, sign
+
+    ledger = new_ledger(tmp_path)
+    txs = [sign(ALICE, nonce=n, to=BOB.address, value=1, gas=21_000) for n in range(40)]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def mempool() -> None:
+        try:
+            while not stop.is_set():
+                for raw in txs:
+                    ledger.check_tx(raw)
+                ledger.get_balance(BOB.address)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=mempool)
+    worker.start()
+    try:
+        for start in range(0, 40, 4):
+            out = run_block(ledger, txs[start:start + 4])
+            assert [r.code for r in out.tx_results] == [0, 0, 0, 0]
+    finally:
+        stop.set()
+        worker.join()
+    assert not errors
+    assert ledger.get_nonce(ALICE.address) == 40
+    ledger.close()
