@@ -32,6 +32,7 @@ class StubEngine:
         self.seen: set[bytes] = set()
         self.catching_up = False
         self.peers = 3
+        self.max_batch = 1000  # CometBFT's rpc.max_request_batch_size in the node config
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,7 +40,13 @@ class StubEngine:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.posts.append(body)
                 requests = body if isinstance(body, list) else [body]
-                answers = [stub.answer(r) for r in requests]
+                if len(requests) > stub.max_batch:
+                    answers = [{"jsonrpc": "2.0", "id": None, "error": {
+                        "code": -32600, "message": "Invalid Request",
+                        "data": f"batch request exceeds maximum ({stub.max_batch}) allowed "
+                                "number of requests"}}]
+                else:
+                    answers = [stub.answer(r) for r in requests]
                 out = json.dumps(answers[0] if len(answers) == 1 else answers).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

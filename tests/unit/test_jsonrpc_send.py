@@ -58,6 +58,17 @@ def test_batch_is_one_engine_post(n: Node) -> None:
     assert n.rpc("eth_getTransactionCount", ALICE.address) == hex(50)
 
 
+def test_engine_batch_limits(n: Node) -> None:
+    raws = ["0x" + sign(ALICE, nonce=i, to=BOB.address, gas=21_000).hex() for i in range(5)]
+    n.engine.max_batch = 3
+    out = n.batch([("eth_sendRawTransaction", [r]) for r in raws])
+    assert all("batch request exceeds maximum (3)" in a["error"]["message"] for a in out)
+    n.app.state.engine.max_batch = 3  # the API splits to the engine's limit
+    out = n.batch([("eth_sendRawTransaction", [r]) for r in raws])
+    assert [a.get("result") for a in out] == [h(bytes.fromhex(r[2:])) for r in raws]
+    assert [len(p) for p in n.engine.posts] == [5, 3, 2]
+
+
 def test_check_tx_refusals_become_errors(n: Node) -> None:
     stranger = sign(MALLORY, nonce=0, to=BOB.address, gas=21_000)
     err = n.rpc_error("eth_sendRawTransaction", "0x" + stranger.hex())
@@ -115,3 +126,28 @@ def test_engine_client_maps_refusals() -> None:
     known = _outcome({"id": 1, "error": {"data": "tx already exists in cache"}})
     assert known.already_known and known.error is not None
     assert _outcome(None).error is not None
+
+
+def test_concurrent_sends_share_posts_and_keep_order(n: Node) -> None:
+    import asyncio
+
+    from consortium.api.engine_client import EngineClient
+
+    raws = [sign(ALICE, nonce=i, to=BOB.address, gas=21_000) for i in range(120)]
+
+    async def scenario() -> list:
+        client = EngineClient(n.engine.url, max_batch=50)
+        try:
+            # one at a time as separate callers, each a turn later than the previous one
+            tasks = []
+            for raw in raws:
+                tasks.append(asyncio.create_task(client.broadcast([raw])))
+                await asyncio.sleep(0)
+            return [r for (r,) in await asyncio.gather(*tasks)]
+        finally:
+            await client.aclose()
+
+    outcomes = asyncio.run(scenario())
+    assert [o.error for o in outcomes] == [None] * 120  # nonces arrived in order
+    assert len(n.engine.posts) < 20
+    assert max(len(p) if isinstance(p, list) else 1 for p in n.engine.posts) <= 50

@@ -1,9 +1,10 @@
 """The API's client of its own CometBFT engine's RPC (`broadcast_tx_sync`, `status`,
 `net_info`), over one pooled HTTP connection set.
 
-Transactions are forwarded in JSON-RPC batches: every transaction submitted during one turn
-of the event loop (a client's whole batch, and concurrent single submissions) leaves in one
-HTTP POST, since one request per transaction caps the engine at a few hundred tx/s.
+Transactions are forwarded in JSON-RPC batches, one POST in flight at a time: a client's
+whole batch leaves in one HTTP POST, and submissions that arrive while a POST is in flight
+share the next one (one request per transaction caps the engine at a few hundred tx/s).
+Keeping one POST in flight also keeps submission order, which CheckTx's nonce rule needs.
 """
 
 from __future__ import annotations
@@ -51,14 +52,16 @@ class EngineClient:
     """One node's connection to its CometBFT RPC. Safe to share across requests; the HTTP
     client is made per event loop (tests start several)."""
 
-    def __init__(self, url: str, *, timeout: float = 15.0, status_ttl: float = 1.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 15.0, status_ttl: float = 1.0,
+                 max_batch: int = MAX_ENGINE_BATCH) -> None:
         self.url = url.rstrip("/") + "/"
+        self.max_batch = max_batch
         self.timeout = timeout
         self.status_ttl = status_ttl
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[_Pending] = []
-        self._flush_scheduled = False
+        self._sending = False
         self._cache: dict[str, tuple[float, Any]] = {}
         self._next_id = 0
         self.posts = 0  # HTTP requests sent, for tests and metrics
@@ -74,7 +77,7 @@ class EngineClient:
             )
             self._loop = loop
             self._queue = []
-            self._flush_scheduled = False
+            self._sending = False
         return self._client
 
     async def aclose(self) -> None:
@@ -87,9 +90,14 @@ class EngineClient:
         self.posts += 1
         try:
             response = await client.post(self.url, json=payload)
+        except httpx.TimeoutException:
+            raise NetworkError(
+                f"engine RPC {self.url} did not answer within {self.timeout:g} s"
+            ) from None
         except httpx.HTTPError as exc:
-            raise NetworkError(f"engine RPC {self.url} unreachable: {exc or type(exc).__name__}")\
-                from None
+            raise NetworkError(
+                f"engine RPC {self.url} unreachable: {exc or type(exc).__name__}"
+            ) from None
         try:
             return response.json()
         except ValueError:
@@ -127,25 +135,30 @@ class EngineClient:
 
     async def broadcast(self, raws: Sequence[bytes]) -> list[Broadcast]:
         """Submit transactions with `broadcast_tx_sync` (CheckTx); one answer per tx, in
-        order. Every submission of the same loop turn shares one HTTP POST."""
+        order. Transactions reach the engine in the order submitted: one POST at a time,
+        each carrying everything queued meanwhile (up to `max_batch`)."""
         if not raws:
             return []
         self._http()
         loop = asyncio.get_running_loop()
         items = [_Pending(raw, loop.create_future()) for raw in raws]
         self._queue.extend(items)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._start_flush)
+        if not self._sending:
+            self._sending = True
+            task = asyncio.ensure_future(self._drain())  # starts next turn: same-turn
+            task.add_done_callback(_log_unexpected)  # submissions join the first POST
         return list(await asyncio.gather(*(item.future for item in items)))
 
-    def _start_flush(self) -> None:
-        queue, self._queue = self._queue, []
-        self._flush_scheduled = False
-        for start in range(0, len(queue), MAX_ENGINE_BATCH):
-            chunk = queue[start:start + MAX_ENGINE_BATCH]
-            task = asyncio.ensure_future(self._send(chunk))
-            task.add_done_callback(_log_unexpected)
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                chunk = self._queue[:self.max_batch]
+                del self._queue[:self.max_batch]
+                await self._send(chunk)
+        finally:
+            self._sending = False
+            for item in self._queue:  # only if cancelled: never leave a client waiting
+                _settle(item, Broadcast(error=NetworkError("the API is shutting down")))
 
     async def _send(self, chunk: list[_Pending]) -> None:
         first = self._next_id + 1
@@ -172,6 +185,15 @@ class EngineClient:
             return
         answers = answer if isinstance(answer, list) else [answer]
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        if len(chunk) > 1 and len(by_id) == 1 and first not in by_id:
+            # one error for the whole batch (e.g. over the engine's batch size limit)
+            (whole,) = by_id.values()
+            err = whole.get("error") or {}
+            refusal = NetworkError(f"engine refused the batch: "
+                                   f"{err.get('data') or err.get('message') or whole}")
+            for item in chunk:
+                _settle(item, Broadcast(error=refusal))
+            return
         for i, item in enumerate(chunk):
             _settle(item, _outcome(by_id.get(first + i)))
 
