@@ -98,7 +98,13 @@ class ConsortiumApp:
     def check_tx(self, req: Any) -> Any:
         """Before a transaction enters the mempool, and again (recheck) after each block for
         those still waiting. Stateless and quick: checks, never executes contract code."""
-        out = self.ledger.check_tx(req.tx, recheck=req.type == abci.CHECK_TX_TYPE_RECHECK)
+        try:
+            out = self.ledger.check_tx(req.tx, recheck=req.type == abci.RECHECK)
+        except Exception as exc:  # a bug must not take the mempool connection down
+            log.exception("check_tx failed unexpectedly")
+            return abci.ResponseCheckTx(
+                code=1, log=f"internal error: {type(exc).__name__}", codespace=CODESPACE
+            )
         if out.code:
             log.info("check_tx refused %s: %s", out.tx_hash or "-", out.log)
             return abci.ResponseCheckTx(code=out.code, log=out.log, codespace=CODESPACE)

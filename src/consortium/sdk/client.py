@@ -44,8 +44,10 @@ class ConsortiumClient:
         tx = dict(tx)
         tx.setdefault("from", account.address)
         tx.setdefault("chainId", self.chain_id)
-        tx.setdefault("nonce", self._rpc(
-            lambda: self.w3.eth.get_transaction_count(account.address, "pending")))
+        tx.setdefault(
+            "nonce",
+            self._rpc(lambda: self.w3.eth.get_transaction_count(account.address, "pending")),
+        )
         tx.setdefault("maxFeePerGas", 0)
         tx.setdefault("maxPriorityFeePerGas", 0)
         if "gas" not in tx:
@@ -57,8 +59,9 @@ class ConsortiumClient:
             return {"transactionHash": tx_hash}
         receipt = self.wait_receipt(tx_hash, timeout)
         if receipt["status"] != 1:
-            raise TxFailed(f"transaction {tx_hash.hex()} reverted in block "
-                           f"{receipt['blockNumber']}")
+            raise TxFailed(
+                f"transaction {tx_hash.hex()} reverted in block {receipt['blockNumber']}"
+            )
         return receipt
 
     def wait_receipt(self, tx_hash: Any, timeout: float = 60) -> dict[str, Any]:
@@ -83,7 +86,17 @@ class ConsortiumClient:
         self, account: LocalAccount, abi: list[dict[str, Any]], bytecode: bytes, *args: Any
     ) -> tuple[str, dict[str, Any]]:
         factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
-        data = factory.constructor(*args)._encode_transaction_data()
+        # build_transaction with every field given only encodes (no node round trip)
+        data = factory.constructor(*args).build_transaction(
+            {
+                "from": account.address,
+                "nonce": 0,
+                "gas": 1,
+                "chainId": 1,
+                "maxFeePerGas": 0,
+                "maxPriorityFeePerGas": 0,
+            }
+        )["data"]
         receipt = self.send(account, {"data": data})
         return receipt["contractAddress"], receipt
 
@@ -96,7 +109,7 @@ class ConsortiumClient:
     def transact(
         self, account: LocalAccount, address: str, abi: list[dict[str, Any]], fn: str, *args: Any
     ) -> dict[str, Any]:
-        data = getattr(self.contract(address, abi).functions, fn)(*args)._encode_transaction_data()
+        data = self.contract(address, abi).encode_abi(fn, args=list(args))
         return self.send(account, {"to": Web3.to_checksum_address(address), "data": data})
 
 
