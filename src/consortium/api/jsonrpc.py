@@ -144,14 +144,13 @@ class JsonRpc:
             if call is None:
                 continue
             if call.kind == INLINE:
-                self._finish(call, answers, lambda c=call: c.fn(Params(c.params, c.method)))
+                self._finish(call, answers)
             elif call.kind == SOCKET:
                 if conn is None:
                     self._fail(call, answers, MethodNotFound(
                         f"{call.method} is only available over WebSocket (ws:// on this port)"))
                 else:
-                    self._finish(call, answers,
-                                 lambda c=call: c.fn(Params(c.params, c.method), conn))
+                    self._finish(call, answers, conn)
             elif call.kind == LEDGER:
                 ledger_calls.append(call)
             elif call.kind == SEND:
@@ -210,9 +209,10 @@ class JsonRpc:
         return _Call(index, req_id, method, item.get("params"), notification, kind,
                      getattr(self, attr))
 
-    def _finish(self, call: _Call, answers: list[Any], invoke: Callable[[], Any]) -> None:
+    def _finish(self, call: _Call, answers: list[Any], *extra: Any) -> None:
+        """Run a synchronous handler and store its answer (or error) at its place."""
         try:
-            result = invoke()
+            result = call.fn(Params(call.params, call.method), *extra)
         except Exception as exc:  # every failure becomes an error object
             self._fail(call, answers, self._to_rpc_error(call, exc))
             return
@@ -236,7 +236,7 @@ class JsonRpc:
     async def _run_ledger(self, calls: list[_Call], answers: list[Any]) -> None:
         def work() -> None:
             for call in calls:
-                self._finish(call, answers, lambda c=call: c.fn(Params(c.params, c.method)))
+                self._finish(call, answers)
 
         await self.run_sync(work)
 

@@ -109,7 +109,7 @@ def revert_reason(output: bytes) -> str | None:
     selector, body = output[:4], output[4:]
     if selector == ERROR_SELECTOR:
         try:
-            from eth_abi import decode
+            from eth_abi.abi import decode
 
             (reason,) = decode(["string"], body)
         except Exception:

@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from consortium.api.encoding import log_json
 from consortium.api.filters import LogCriteria
@@ -23,7 +23,6 @@ from consortium.ledger.types import LedgerReader, LogEntry
 
 log = logging.getLogger("consortium.api.subscriptions")
 
-T = TypeVar("T")
 NEW_HEADS, LOGS = "newHeads", "logs"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
 MAX_BACKLOG = 10_000  # queued messages before a slow client is disconnected
@@ -78,7 +77,7 @@ class SubscriptionHub:
     def __init__(
         self,
         ledger: LedgerReader,
-        run_sync: Callable[[Callable[[], T]], Awaitable[T]],
+        run_sync: Callable[[Callable[[], Any]], Awaitable[Any]],
         *,
         interval: float = 0.1,
     ) -> None:
@@ -87,7 +86,7 @@ class SubscriptionHub:
         self.interval = interval
         self.connections: set[Connection] = set()
         self.last_height: int | None = None
-        self.on_tick: list[Callable[[], None]] = []  # housekeeping run every ~10 s
+        self.on_tick: list[Callable[[], object]] = []  # housekeeping run every ~10 s
 
     # --- bookkeeping ------------------------------------------------------------------------
 
