@@ -35,6 +35,12 @@ class NetworkError(ConsortiumError):
     """A local network cannot be created, started or reached (ports in use, no nodes live)."""
 
 
+class LimitExceeded(ConsortiumError):
+    """A read asks for more than a node serves in one answer (e.g. eth_getLogs results)."""
+
+    rpc_code = -32005
+
+
 # --- transactions (CheckTx and execution) ----------------------------------------------------
 
 

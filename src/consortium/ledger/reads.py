@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from consortium.errors import ConsortiumError, ExecutionReverted, GasLimitError
+from consortium.errors import ConsortiumError, ExecutionReverted, GasLimitError, LimitExceeded
 from consortium.evm.engine import ExecResult, WorldState
 from consortium.evm.header import BlockEnv
 from consortium.ledger.chain_store import BlockRecord, ChainReader, LogRecord
@@ -178,7 +178,7 @@ class LedgerReads:
             if not _topics_match(log, topics):
                 continue
             if len(out) >= MAX_LOG_RESULTS:
-                raise ConsortiumError(
+                raise LimitExceeded(
                     f"query returns more than {MAX_LOG_RESULTS} logs; narrow the block range"
                 )
             bh = block_hashes.get(log.height)
