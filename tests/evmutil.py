@@ -11,15 +11,18 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+import consortium.contracts
 from consortium.contracts.compiler import CompiledContract, compile_file
 from localnet import LocalNet, wait_for
 
 CONTRACTS = Path(__file__).parent / "contracts"
+EXAMPLES = Path(consortium.contracts.__file__).parent / "examples"
 
 
 @cache
 def compiled(name: str) -> CompiledContract:
-    return compile_file(CONTRACTS / name)
+    path = CONTRACTS / name
+    return compile_file(path if path.is_file() else EXAMPLES / name)
 
 
 def dev_accounts(net: LocalNet) -> dict[str, LocalAccount]:

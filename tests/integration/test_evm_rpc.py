@@ -8,7 +8,8 @@ import pytest
 from eth_account import Account
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
+from evmutil import CONTRACTS as CONTRACTS_DIR
+from evmutil import EXAMPLES, compiled, deploy, dev_accounts, receipt, send, web3_for
 from localnet import wait_for
 
 SM3_ABC = bytes.fromhex("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
@@ -213,3 +214,56 @@ def test_ethers_js_flow(net, tmp_path):
     assert out["logs"] == [{"from": accts["Bank A"].address, "value": "777"}]
     assert out["balanceNow"] == "777" and out["balanceBefore"] == "0"
     assert out["revert"] and "insufficient balance" in out["revert"]
+
+
+def _cli(*args: str) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "consortium.cli.main", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_cli_accounts_and_contracts(net):
+    d = str(net.root)
+    new = _cli("account", "new", "--name", "ops", "--dir", d)
+    listed = _cli("account", "list", "--dir", d)
+    by_addr = {row["address"]: row for row in listed}
+    assert new["address"].lower() in by_addr
+    assert by_addr[dev_accounts(net)["Bank A"].address.lower()]["member"] == "Bank A"
+    assert by_addr[dev_accounts(net)["Bank A"].address.lower()]["balance"] > 0
+
+    token = str(EXAMPLES / "Token.vy")
+    deployed = _cli(
+        "contract", "deploy", token, "CLI Coin", "CLI", "1000", "--from", "Bank A", "--dir", d
+    )
+    address = deployed["address"]
+    bank_b = dev_accounts(net)["Bank B"].address
+    sent = _cli(
+        "contract",
+        "send",
+        address,
+        "transfer",
+        bank_b,
+        "250",
+        "--from",
+        "Bank A",
+        "--rpc",
+        net.node("node2").api_url,
+        "--dir",
+        d,
+    )
+    assert sent["status"] == 1 and sent["logs"] == 1
+    assert _cli("contract", "call", address, "balanceOf", bank_b, "--dir", d)["result"] == 250
+    solidity = _cli(
+        "contract", "deploy", str(CONTRACTS_DIR / "Notary.sol"), "--from", "Bank C", "--dir", d
+    )
+    digest = _cli("contract", "call", solidity["address"], "sm3Of", "0x616263", "--dir", d)
+    assert digest["result"] is not None

@@ -128,3 +128,18 @@ def test_whole_network_restarts_from_last_height(localnet):
         assert len(_hashes_agree(net, h)) == 1
     first = httpx.get(f"{net.node('node1').rpc_url}/block", params={"height": 1}, timeout=5)
     assert first.json()["result"]["block"]["header"]["height"] == "1"
+
+
+def test_demo_command_runs_end_to_end(tmp_path):
+    """The README's first command: a local consortium with its demo scenario."""
+    net_dir = tmp_path / "demo-net"
+    try:
+        proc = subprocess.run(
+            [*CLI, "demo", "--dir", str(net_dir)], capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "4 validators committing; app hashes seen: 1" in proc.stdout
+        assert "deployed a Vyper ERC-20" in proc.stdout
+        assert "Token balances read through node3" in proc.stdout
+    finally:
+        subprocess.run([*CLI, "down", "--dir", str(net_dir)], capture_output=True, timeout=120)

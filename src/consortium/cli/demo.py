@@ -36,9 +36,63 @@ def demo(
     show_status(dir=root, json=False)
     hashes = {s.app_hash for s in supervisor.network_status(network) if s.height}
     console.print(f"{len(network.nodes)} validators committing; app hashes seen: {len(hashes)}")
+    if not network.production:
+        _evm_scenario(network)
     console.print(
         f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
         f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
+    )
+
+
+def _evm_scenario(network: Network) -> None:
+    """Members transact through different nodes, as their own institutions would."""
+    import json
+
+    from eth_account import Account
+
+    from consortium.contracts.compiler import compile_file
+    from consortium.sdk import ConsortiumClient
+
+    console.rule("[bold]Ethereum transactions")
+    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
+    members = [m.name for m in network.members]
+    accounts = {name: Account.from_key(keys[name]["private_key"]) for name in members}
+    nodes = network.nodes
+    a, b = members[0], members[1 % len(members)]
+    via = [ConsortiumClient(nodes[i % len(nodes)].api_url) for i in range(4)]
+
+    receipt = via[1 % len(via)].send(
+        accounts[a], {"to": accounts[b].address, "value": 10**18, "gas": 21000}
+    )
+    console.print(
+        f"{a} paid {b} 1 unit through {nodes[1 % len(nodes)].name}: block {receipt['blockNumber']}"
+    )
+    token = compile_file(Path(__file__).resolve().parents[1] / "contracts/examples/Token.vy")
+    address, receipt = via[0].deploy(
+        accounts[a], token.abi, token.bytecode, "Consortium Deposit Token", "CDT", 10**9
+    )
+    console.print(f"{a} deployed a Vyper ERC-20 at {address} through {nodes[0].name}")
+    rows = []
+    for i, name in enumerate(members[1:4], start=1):
+        client = via[(i + 1) % len(via)]
+        client.transact(
+            accounts[a], address, token.abi, "transfer", accounts[name].address, 1000 * i
+        )
+        rows.append(name)
+    reader = via[3 % len(via)]
+    from consortium.cli.common import table
+
+    table(
+        f"Token balances read through {nodes[3 % len(nodes)].name}",
+        ["member", "address", "CDT"],
+        [
+            [
+                n,
+                accounts[n].address,
+                reader.call(address, token.abi, "balanceOf", accounts[n].address),
+            ]
+            for n in [a, *rows]
+        ],
     )
 
 
