@@ -267,3 +267,54 @@ def test_cli_accounts_and_contracts(net):
     )
     digest = _cli("contract", "call", solidity["address"], "sm3Of", "0x616263", "--dir", d)
     assert digest["result"] is not None
+
+
+def test_websocket_subscriptions(net):
+    import asyncio
+    import json
+
+    import websockets
+
+    accts = dev_accounts(net)
+    a = accts["Bank A"]
+    w1 = web3_for(net, "node1")
+    token_addr = deploy(w1, a, compiled("Token.vy"), "WS Coin", "WS", 10**6)
+    token = w1.eth.contract(address=token_addr, abi=compiled("Token.vy").abi)
+    ws_url = net.node("node3").api_url.replace("http://", "ws://")
+
+    async def run() -> tuple[dict, dict]:
+        async with websockets.connect(ws_url) as ws:
+            await ws.send(
+                json.dumps(
+                    {"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}
+                )
+            )
+            heads_id = json.loads(await ws.recv())["result"]
+            await ws.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 2,
+                        "method": "eth_subscribe",
+                        "params": ["logs", {"address": token_addr}],
+                    }
+                )
+            )
+            logs_id = json.loads(await ws.recv())["result"]
+            send(
+                w1, a, {"to": token_addr, "data": token.encode_abi("transfer", args=[a.address, 9])}
+            )
+            head = log = None
+            while head is None or log is None:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                sub = msg["params"]["subscription"]
+                if sub == heads_id and head is None:
+                    head = msg["params"]["result"]
+                elif sub == logs_id:
+                    log = msg["params"]["result"]
+            return head, log
+
+    head, log = asyncio.run(run())
+    assert int(head["number"], 16) > 0 and head["baseFeePerGas"] == "0x0"
+    assert log["address"].lower() == token_addr.lower()
+    assert int(log["data"], 16) == 9
