@@ -112,3 +112,13 @@ def test_malformed_genesis_app_state_is_refused(net_dir: Path):
         AppState.from_json({"members": []})
     with pytest.raises(ConfigError, match=r"accounts.*not a 20-byte"):
         AppState.from_json({"members": [{"name": "A", "accounts": ["0x12"]}]})
+
+
+def test_missing_go_for_engine_install(tmp_path: Path):
+    proc = run(
+        "engine",
+        "install",
+        env={"PATH": str(tmp_path), "CONSORTIUM_ENGINE_DIR": str(tmp_path / "engine")},
+    )
+    one_error_line(proc, "Go is not installed", "1.22")
+    assert not (tmp_path / "engine").exists()
