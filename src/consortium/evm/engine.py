@@ -111,6 +111,11 @@ class WorldState:
     def get_storage(self, address: bytes, slot: int) -> int:
         return self._state.get_storage(Address(address), slot)
 
+    def storage_root(self, address: bytes) -> bytes:
+        """The root of an account's storage trie as of the last `persist()` (or of the state
+        root this world was opened at): equal roots, equal storage."""
+        return bytes(self._state._account_db._get_storage_root(Address(address)))
+
     # --- genesis writes ----------------------------------------------------------------
 
     def set_balance(self, address: bytes, value: int) -> None:

@@ -9,7 +9,11 @@ What changes from Ethereum's Prague, and why:
 - the account database does not keep py-evm's witness bookkeeping on code reads (it copied
   the whole set of keys read so far on every `get_code`: quadratic over a block);
 - no system contracts (beacon roots, block-hash history) are written: the consortium has no
-  beacon chain, and BLOCKHASH is served from the execution context.
+  beacon chain, and BLOCKHASH is served from the execution context;
+- call guards (`install_call_guard`): before any message call runs — a transaction's, a
+  contract's CALL, DELEGATECALL…, eth_call's — each guard may refuse it with a reason, and the
+  call reverts with that reason (Error(string)) without moving value or running code. The
+  Permissions contract uses this for frozen contracts.
 Nothing in py-evm is edited; everything here is a subclass or a class attribute.
 """
 
@@ -22,6 +26,7 @@ from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA3
 from eth.db.account import AccountDB
+from eth.exceptions import Revert
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PRAGUE_PRECOMPILES, PragueComputation
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
@@ -32,6 +37,12 @@ from eth_typing import Address
 # Every precompile the consortium's EVM serves: Prague's, then the native contracts.
 PRECOMPILES: dict[Address, Callable[[ComputationAPI], Any]] = dict(PRAGUE_PRECOMPILES)
 
+# A call guard sees storage (read(address, slot) -> int) and the called address; it answers
+# a reason to refuse the call, or None.
+SlotReader = Callable[[bytes, int], int]
+CallGuard = Callable[[SlotReader, bytes], "str | None"]
+CALL_GUARDS: list[CallGuard] = []
+
 
 def install_precompile(address: bytes, fn: Callable[[ComputationAPI], Any]) -> None:
     """Serve `fn` at `address` (called by the native-contract registry at import)."""
@@ -40,8 +51,50 @@ def install_precompile(address: bytes, fn: Callable[[ComputationAPI], Any]) -> N
     PRECOMPILES[Address(address)] = fn
 
 
+def install_call_guard(guard: CallGuard) -> None:
+    """Check every message call with `guard` (idempotent for the same function)."""
+    if guard not in CALL_GUARDS:
+        CALL_GUARDS.append(guard)
+
+
 class ConsortiumComputation(PragueComputation):
     _precompiles = PRECOMPILES
+
+    @classmethod
+    def apply_message(
+        cls,
+        state: Any,
+        message: MessageAPI,
+        transaction_context: Any,
+        parent_computation: ComputationAPI | None = None,
+    ) -> ComputationAPI:
+        if CALL_GUARDS:
+            reason = _guard_reason(state, message)
+            if reason is not None:
+                from eth_abi import encode
+
+                output = ERROR_SELECTOR + encode(["string"], [reason])
+                with cls(state, message, transaction_context) as computation:
+                    computation.output = output
+                    raise Revert(output)
+                return computation
+        return super().apply_message(state, message, transaction_context, parent_computation)
+
+
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+
+def _guard_reason(state: Any, message: MessageAPI) -> str | None:
+    def read(address: bytes, slot: int) -> int:
+        return int(state.get_storage(Address(address), slot))
+
+    targets = {bytes(message.storage_address), bytes(message.code_address)}
+    for guard in CALL_GUARDS:
+        for target in sorted(targets):
+            reason = guard(read, target)
+            if reason is not None:
+                return reason
+    return None
 
 
 class ConsortiumAccountDB(AccountDB):

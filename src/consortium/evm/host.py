@@ -63,6 +63,8 @@ class Host(Protocol):
 
     def sstore(self, slot: int, value: int) -> None: ...
 
+    def sload_at(self, address: bytes, slot: int) -> int: ...  # another account's storage
+
     def emit(self, topics: Sequence[bytes], data: bytes) -> None: ...
 
     def call(self, to: bytes, data: bytes, value: int = 0,
@@ -72,10 +74,13 @@ class Host(Protocol):
 class Storage:
     """Typed values over the native's EVM storage slots, laid out as Solidity does:
     `at(slot, key, …)` is the slot of mapping entry [key]…; dynamic bytes/strings keep their
-    length at the slot and their data from keccak(slot) on."""
+    length at the slot and their data from keccak(slot) on.
 
-    def __init__(self, host: Host) -> None:
-        self.host = host
+    `Storage(host, address)` reads another account's storage (another native's state, say)
+    through the same typed getters; it is read-only: setters raise `ReadOnlyStorage`."""
+
+    def __init__(self, host: Host, address: bytes | None = None) -> None:
+        self.host: Any = host if address is None else _ForeignSlots(host, bytes(address))
 
     @staticmethod
     def at(slot: int, *keys: int | bytes | str | bool) -> int:
@@ -147,6 +152,47 @@ class Storage:
         self.set_bytes(slot, value.encode("utf-8"))
 
 
+class ReadOnlyStorage(Exception):
+    """A write through a `Storage` over another account's slots."""
+
+
+class _ForeignSlots:
+    """Another account's slots, as `Storage` wants them: reads only."""
+
+    def __init__(self, host: Host, address: bytes) -> None:
+        self._host = host
+        self._address = address
+
+    def sload(self, slot: int) -> int:
+        return self._host.sload_at(self._address, slot)
+
+    def sstore(self, slot: int, value: int) -> None:
+        raise ReadOnlyStorage(f"0x{self._address.hex()}'s storage is read-only here")
+
+
+class SlotHost:
+    """The storage part of a `Host` outside any EVM call: one account's slots over a
+    world state's `get_storage` (and, when building genesis, `set_storage`). No gas, no
+    logs. The ledger reads the system natives' state through it; genesis writes it."""
+
+    def __init__(self, address: bytes, get_storage: Callable[[bytes, int], int],
+                 set_storage: Callable[[bytes, int, int], None] | None = None) -> None:
+        self.address = bytes(address)
+        self._get = get_storage
+        self._set = set_storage
+
+    def sload(self, slot: int) -> int:
+        return self._get(self.address, slot)
+
+    def sload_at(self, address: bytes, slot: int) -> int:
+        return self._get(bytes(address), slot)
+
+    def sstore(self, slot: int, value: int) -> None:
+        if self._set is None:
+            raise ReadOnlyStorage(f"0x{self.address.hex()}'s storage is read-only here")
+        self._set(self.address, slot, value)
+
+
 def _word(key: int | bytes | str | bool) -> bytes:
     """A mapping key as Solidity hashes it: value types as 32-byte words (20-byte keys are
     addresses, left-padded), strings and other bytes as their raw bytes."""
@@ -203,6 +249,10 @@ class PyEvmHost:
         self.charge(NATIVE_GAS["sload"])
         return int(self._state.get_storage(self._msg.storage_address, slot))
 
+    def sload_at(self, address: bytes, slot: int) -> int:
+        self.charge(NATIVE_GAS["sload"])
+        return int(self._state.get_storage(Address(bytes(address)), slot))
+
     def sstore(self, slot: int, value: int) -> None:
         if self._msg.is_static:
             raise WriteProtection("native contract write inside a static call")
@@ -258,7 +308,7 @@ def make_precompile(cls: type[NativeContract]) -> Callable[[ComputationAPI], Any
         try:
             computation.output = contract.dispatch(bytes(msg.data))
         except NativeRevert as exc:
-            output = error_data(exc.reason)
+            output = error_data(exc.reason) if exc.data is None else exc.data
             computation.output = output
             raise Revert(output) from None
         except VMError:

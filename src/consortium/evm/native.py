@@ -62,11 +62,13 @@ def native_address(n: int) -> bytes:
 
 
 class NativeRevert(Exception):
-    """Raised by `NativeContract.revert`: the call reverts with `reason` (Error(string))."""
+    """Raised by `NativeContract.revert`: the call reverts with `reason` (Error(string)),
+    or with the raw revert bytes `data` when given (b"": a revert without a reason)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, data: bytes | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.data = data
 
 
 def error_data(reason: str) -> bytes:
@@ -225,6 +227,11 @@ class NativeContract:
 
     def revert(self, reason: str) -> NoReturn:
         raise NativeRevert(reason)
+
+    def fail_without_reason(self) -> NoReturn:
+        """Revert with empty revert data, as the EVM does when a call runs out of gas: for
+        passing on a failure that had no reason."""
+        raise NativeRevert("", data=b"")
 
     def require(self, condition: bool, reason: str) -> None:
         if not condition:
