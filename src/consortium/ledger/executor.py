@@ -11,7 +11,7 @@ and iteration orders are the transactions' order.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eth.db.trie import _make_trie_root_and_nodes
@@ -29,7 +29,15 @@ from consortium.ledger.transactions import (
     check_admission,
     effective_gas_price,
 )
-from consortium.ledger.types import BlockContext, BlockOutcome, Event, TxOutcome
+from consortium.ledger.types import (
+    BlockContext,
+    BlockOutcome,
+    Event,
+    TxOutcome,
+    ValidatorUpdate,
+)
+from consortium.system.access import AccessView, touches_system, validator_updates
+from consortium.system.model import SYSTEM_ADDRESSES
 
 
 @dataclass
@@ -44,6 +52,7 @@ class PendingBlock:
     trie_db: TrieNodeDB
     outcome: BlockOutcome
     senders_used: list[bytes] = field(default_factory=list)
+    system_changed: bool = False  # the block changed the system contracts' storage
 
 
 def hex0x(b: bytes) -> str:
@@ -64,7 +73,6 @@ class BlockExecutor:
         raw_txs: Sequence[bytes],
         parent: BlockRecord,
         prev_hashes: Sequence[bytes],
-        members: Collection[bytes],
     ) -> PendingBlock:
         env = BlockEnv(
             number=ctx.height,
@@ -82,9 +90,11 @@ class BlockExecutor:
         cumulative = 0
         with self.store.read() as txn, trie_db.reading(txn):
             world = WorldState(trie_db, parent.state_root, env)
+            system_before = [world.storage_root(a) for a in SYSTEM_ADDRESSES]
+            access = AccessView(world.get_storage)
             for raw in raw_txs:
                 try:
-                    stx = self._admit(raw, world, members, cumulative)
+                    stx = self._admit(raw, world, access, cumulative)
                     result = world.apply_transaction(stx.tx)
                 except TxError as err:
                     results.append(TxOutcome(code=err.abci_code, log=err.message))
@@ -92,6 +102,8 @@ class BlockExecutor:
                 except InvalidTransaction as err:
                     results.append(TxOutcome(code=TxError.abci_code, log=str(err)))
                     continue
+                if touches_system(result.logs):
+                    access.forget()
                 cumulative += result.gas_used
                 index = len(tx_records)
                 first_log = len(logs)
@@ -108,7 +120,12 @@ class BlockExecutor:
                 ))
                 results.append(_outcome(stx, result, logs[first_log:]))
             state_root = world.persist()
+            system_changed = system_before != [world.storage_root(a) for a in SYSTEM_ADDRESSES]
         _clear_caches()
+        updates = tuple(
+            ValidatorUpdate(key, power)
+            for key, power in validator_updates((g.address, g.topics, g.data) for g in logs)
+        )
 
         bloom = BloomFilter()
         for log in logs:
@@ -124,16 +141,19 @@ class BlockExecutor:
         return PendingBlock(
             height=ctx.height, state_root=state_root, block=block, txs=tx_records, logs=logs,
             trie_db=trie_db,
-            outcome=BlockOutcome(tx_results=tuple(results), app_hash=state_root),
+            outcome=BlockOutcome(tx_results=tuple(results), app_hash=state_root,
+                                 validator_updates=updates),
             senders_used=[t.hash for t in tx_records],
+            system_changed=system_changed,
         )
 
-    def _admit(self, raw: bytes, world: WorldState, members: Collection[bytes],
+    def _admit(self, raw: bytes, world: WorldState, access: AccessView,
                cumulative: int) -> SignedTx:
         """Execution-time checks: everything CheckTx checked, against the block's state."""
         stx = self.senders.decode(raw, self.chain_id)
         check_admission(
-            stx, members=members, block_gas_limit=self.gas_limit, block_gas_used=cumulative,
+            stx, permission=access.refusal, block_gas_limit=self.gas_limit,
+            block_gas_used=cumulative,
             next_nonce=world.get_nonce(stx.sender), balance=world.get_balance(stx.sender),
         )
         return stx

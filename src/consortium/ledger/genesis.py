@@ -3,10 +3,21 @@
 `consortium init` writes it and the ledger reads it in InitChain. It is parsed into typed,
 validated objects here, once, so a malformed genesis fails with a message naming the field
 instead of a KeyError deep inside the node.
+
+Governance fields (all optional, so older genesis files still load):
+- per member: `weight` (its committee weight; default 1, observers 0) and `validators`
+  (`[{"pub_key": "<base64 ed25519>", "power": 10}]`: the consensus keys of its validator
+  nodes, as in genesis.json's own `validators`);
+- `governance`: `rules` (per proposal kind: `{"participation": bp, "win_rate": bp,
+  "period": blocks}`, replacing the defaults), `roles` (`{"0x…": ["regulator"]}`, beyond the
+  `member` and `committee` roles every member account gets) and `deploy_allowlist`.
+The ledger moves all of it into the system contracts' storage at genesis.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +26,20 @@ from consortium.errors import ConfigError
 DEFAULT_ETH_CHAIN_ID = 20251
 DEFAULT_BLOCK_GAS_LIMIT = 1_000_000_000
 MEMBER_TIERS = ("founding", "ordinary", "observer")
+ROLE_NAMES = ("committee", "member", "operator", "regulator", "auditor")
+MAX_VALIDATOR_POWER = 2**60
+
+
+@dataclass(frozen=True)
+class GenesisValidator:
+    """A validator at genesis, named by its ed25519 consensus public key."""
+
+    pub_key: str  # base64 of the 32-byte key, as in priv_validator_key.json
+    power: int
+
+    @property
+    def pub_key_bytes(self) -> bytes:
+        return base64.b64decode(self.pub_key)
 
 
 @dataclass(frozen=True)
@@ -25,6 +50,41 @@ class GenesisMember:
     tier: str
     accounts: tuple[str, ...]  # 0x-prefixed, lower-case addresses
     nodes: tuple[str, ...]  # CometBFT node ids (40 lower-case hex chars)
+    weight: int | None = None  # committee weight; None: 1, or 0 for observers
+    validators: tuple[GenesisValidator, ...] = ()
+
+    @property
+    def voting_weight(self) -> int:
+        if self.weight is not None:
+            return self.weight
+        return 0 if self.tier == "observer" else 1
+
+
+@dataclass(frozen=True)
+class GenesisRule:
+    participation: int  # basis points
+    win_rate: int  # basis points
+    period: int  # blocks
+
+
+@dataclass(frozen=True)
+class GovernanceGenesis:
+    rules: dict[str, GenesisRule] = field(default_factory=dict)  # proposal kind -> rule
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)  # address -> roles
+    deploy_allowlist: tuple[str, ...] = ()
+
+    def is_default(self) -> bool:
+        return not self.rules and not self.roles and not self.deploy_allowlist
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rules": {
+                k: {"participation": r.participation, "win_rate": r.win_rate, "period": r.period}
+                for k, r in sorted(self.rules.items())
+            },
+            "roles": {a: list(r) for a, r in sorted(self.roles.items())},
+            "deploy_allowlist": list(self.deploy_allowlist),
+        }
 
 
 @dataclass(frozen=True)
@@ -35,6 +95,7 @@ class AppState:
     block_gas_limit: int
     members: tuple[GenesisMember, ...]
     alloc: dict[str, int] = field(default_factory=dict)  # address -> wei
+    governance: GovernanceGenesis = field(default_factory=GovernanceGenesis)
 
     def member_accounts(self) -> set[str]:
         return {a for m in self.members for a in m.accounts}
@@ -43,20 +104,15 @@ class AppState:
         return {n for m in self.members for n in m.nodes}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "eth_chain_id": self.eth_chain_id,
             "block_gas_limit": self.block_gas_limit,
-            "members": [
-                {
-                    "name": m.name,
-                    "tier": m.tier,
-                    "accounts": list(m.accounts),
-                    "nodes": list(m.nodes),
-                }
-                for m in self.members
-            ],
+            "members": [_member_json(m) for m in self.members],
             "alloc": {addr: {"balance": hex(wei)} for addr, wei in sorted(self.alloc.items())},
         }
+        if not self.governance.is_default():
+            doc["governance"] = self.governance.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, data: Any) -> AppState:
@@ -86,7 +142,22 @@ class AppState:
                 raise ConfigError(f"{where}.tier must be one of {', '.join(MEMBER_TIERS)}")
             accounts = tuple(_address(a, f"{where}.accounts") for a in m.get("accounts", []))
             nodes = tuple(_node_id(n, f"{where}.nodes") for n in m.get("nodes", []))
-            members.append(GenesisMember(name, tier, accounts, nodes))
+            weight = None
+            if m.get("weight") is not None:
+                weight = _int(m["weight"], f"{where}.weight")
+                if tier == "observer" and weight:
+                    raise ConfigError(f"{where}.weight must be 0 for an observer")
+            validators = tuple(
+                _validator(v, f"{where}.validators[{j}]")
+                for j, v in enumerate(_list(m.get("validators", []), f"{where}.validators"))
+            )
+            members.append(GenesisMember(name, tier, accounts, nodes, weight, validators))
+        _check_unique([a for m in members for a in m.accounts], "an account is listed twice: {}")
+        _check_unique([n for m in members for n in m.nodes], "a node id is listed twice: {}")
+        _check_unique(
+            [v.pub_key for m in members for v in m.validators],
+            "a validator key is listed twice: {}",
+        )
         alloc_raw = data.get("alloc", {})
         if not isinstance(alloc_raw, dict):
             raise ConfigError("genesis app_state.alloc must be an object")
@@ -96,7 +167,102 @@ class AppState:
             if not isinstance(entry, dict):
                 raise ConfigError(f"{where} must be an object with a balance")
             alloc[_address(addr, where)] = _int(entry.get("balance", 0), f"{where}.balance")
-        return cls(chain_id, gas_limit, tuple(members), alloc)
+        governance = _governance(data.get("governance", {}))
+        return cls(chain_id, gas_limit, tuple(members), alloc, governance)
+
+
+def _member_json(m: GenesisMember) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": m.name,
+        "tier": m.tier,
+        "accounts": list(m.accounts),
+        "nodes": list(m.nodes),
+    }
+    if m.weight is not None:
+        doc["weight"] = m.weight
+    if m.validators:
+        doc["validators"] = [{"pub_key": v.pub_key, "power": v.power} for v in m.validators]
+    return doc
+
+
+def _governance(raw: Any) -> GovernanceGenesis:
+    where = "app_state.governance"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"genesis {where} must be an object")
+    from consortium.system.model import KIND_BY_NAME, Rule
+
+    rules = {}
+    rules_raw = raw.get("rules", {})
+    if not isinstance(rules_raw, dict):
+        raise ConfigError(f"genesis {where}.rules must be an object")
+    for kind, r in rules_raw.items():
+        at = f"{where}.rules[{kind}]"
+        if kind not in KIND_BY_NAME:
+            raise ConfigError(
+                f"genesis {at}: unknown proposal kind (kinds: {', '.join(KIND_BY_NAME)})"
+            )
+        if not isinstance(r, dict):
+            raise ConfigError(f"genesis {at} must be an object")
+        rule = GenesisRule(
+            _int(r.get("participation"), f"{at}.participation"),
+            _int(r.get("win_rate"), f"{at}.win_rate"),
+            _int(r.get("period"), f"{at}.period"),
+        )
+        problem = Rule(rule.participation, rule.win_rate, rule.period).problem()
+        if problem:
+            raise ConfigError(f"genesis {at}: {problem}")
+        rules[kind] = rule
+    roles: dict[str, tuple[str, ...]] = {}
+    roles_raw = raw.get("roles", {})
+    if not isinstance(roles_raw, dict):
+        raise ConfigError(f"genesis {where}.roles must be an object")
+    for addr, names in roles_raw.items():
+        at = f"{where}.roles[{addr}]"
+        names = _list(names, at)
+        for name in names:
+            if name not in ROLE_NAMES:
+                raise ConfigError(
+                    f"genesis {at}: unknown role {name!r} (roles: {', '.join(ROLE_NAMES)})"
+                )
+        roles[_address(addr, at)] = tuple(names)
+    allow = tuple(
+        _address(a, f"{where}.deploy_allowlist")
+        for a in _list(raw.get("deploy_allowlist", []), f"{where}.deploy_allowlist")
+    )
+    _check_unique(list(allow), "the deploy allowlist lists an account twice: {}")
+    return GovernanceGenesis(rules, roles, allow)
+
+
+def _validator(value: Any, where: str) -> GenesisValidator:
+    if not isinstance(value, dict):
+        raise ConfigError(f"genesis {where} must be an object with pub_key and power")
+    key = value.get("pub_key")
+    if isinstance(key, dict):  # genesis.json's own shape: {"type": …, "value": …}
+        key = key.get("value")
+    try:
+        raw = base64.b64decode(key, validate=True) if isinstance(key, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigError(f"genesis {where}.pub_key must be a base64 ed25519 public key")
+    power = _int(value.get("power", 0), f"{where}.power")
+    if not 1 <= power <= MAX_VALIDATOR_POWER:
+        raise ConfigError(f"genesis {where}.power must be 1..{MAX_VALIDATOR_POWER}")
+    return GenesisValidator(base64.b64encode(raw).decode(), power)
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"genesis {where} must be a list")
+    return value
+
+
+def _check_unique(values: list[str], message: str) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ConfigError(f"genesis app_state: {message.format(v)}")
+        seen.add(v)
 
 
 def _int(value: Any, where: str) -> int:

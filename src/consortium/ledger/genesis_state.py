@@ -7,6 +7,7 @@ from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
 from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
 from consortium.ledger.genesis import AppState
 from consortium.ledger.state_store import TrieNodeDB
+from consortium.system.genesis import write_system_genesis
 
 
 def build_genesis(trie_db: TrieNodeDB, app_state: AppState) -> bytes:
@@ -15,6 +16,8 @@ def build_genesis(trie_db: TrieNodeDB, app_state: AppState) -> bytes:
     Alloc balances are set in address order; every native contract gets nonce 1 and a
     one-byte stub code, so it is never "empty" (EIP-161 would delete it) and Solidity's
     extcodesize check before a call passes. The stub never runs: the precompile answers.
+    Then the members, their accounts, nodes and validators, and the governance rules go into
+    the system contracts' storage, so the state root covers them.
     """
     env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, app_state.block_gas_limit,
                    app_state.eth_chain_id)
@@ -24,4 +27,5 @@ def build_genesis(trie_db: TrieNodeDB, app_state: AppState) -> bytes:
     for address in sorted(registered_natives()):
         world.set_nonce(address, 1)
         world.set_code(address, NATIVE_STUB_CODE)
+    write_system_genesis(app_state, world.get_storage, world.set_storage)
     return world.persist()

@@ -31,6 +31,7 @@ from consortium.ledger.transactions import (
     check_admission,
 )
 from consortium.ledger.types import BlockContext, BlockOutcome, CheckOutcome
+from consortium.system.access import AccessView
 
 log = logging.getLogger("consortium.ledger")
 
@@ -52,8 +53,9 @@ class Ledger(LedgerReads):
         self._mempool_lock = threading.Lock()
         self._pending: PendingBlock | None = None
         self._pending_nonces: dict[bytes, int] = {}
-        self._members: frozenset[bytes] = frozenset()
-        self._node_ids: frozenset[str] = frozenset()
+        # The system contracts' answers (member accounts, frozen accounts, admitted nodes) as
+        # of the committed state; kept across blocks that do not change those contracts.
+        self._access: AccessView | None = None
         self._app_state: AppState | None = None
         self._genesis_height = 0
         self._executor: BlockExecutor | None = None
@@ -75,8 +77,7 @@ class Ledger(LedgerReads):
     def _configure(self, app_state: AppState, genesis_height: int) -> None:
         self._app_state = app_state
         self._genesis_height = genesis_height
-        self._members = frozenset(bytes.fromhex(a[2:]) for a in app_state.member_accounts())
-        self._node_ids = frozenset(app_state.node_ids())
+        self._access = None
         self._executor = BlockExecutor(
             self.store, self.senders, app_state.eth_chain_id, app_state.block_gas_limit
         )
@@ -165,7 +166,8 @@ class Ledger(LedgerReads):
         if next_nonce is None:
             next_nonce = state.get_nonce(stx.sender)
         check_admission(
-            stx, members=self._members, block_gas_limit=self._app_state.block_gas_limit,
+            stx, permission=self._committed_access().refusal,
+            block_gas_limit=self._app_state.block_gas_limit,
             block_gas_used=0, next_nonce=next_nonce, balance=state.get_balance(stx.sender),
         )
 
@@ -177,6 +179,16 @@ class Ledger(LedgerReads):
                            self._app_state.eth_chain_id)
             self._check_state = WorldState(self.store.trie_db(), root, env)
         return self._check_state
+
+    def _committed_access(self) -> AccessView:
+        """The system contracts' view of the committed state (call with the mempool lock)."""
+        if self._access is None:
+            root = self.store.root_at(self._last_height()) or EMPTY_ROOT
+            assert self._app_state is not None
+            env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
+                           self._app_state.eth_chain_id)
+            self._access = AccessView(WorldState(self.store.trie_db(), root, env).get_storage)
+        return self._access
 
     # --- FinalizeBlock: a decided block ---------------------------------------------------
 
@@ -197,8 +209,7 @@ class Ledger(LedgerReads):
             if parent is None:
                 raise ConsortiumError(f"block {last} is missing from the store")
             self._pending = None
-            pending = self._executor.execute(ctx, txs, parent, self._recent_hashes,
-                                             self._members)
+            pending = self._executor.execute(ctx, txs, parent, self._recent_hashes)
             self._pending = pending
             return pending.outcome
 
@@ -227,21 +238,34 @@ class Ledger(LedgerReads):
             with self._mempool_lock:
                 self._pending_nonces = {}
                 self._check_state = None
+                if pending.system_changed:
+                    self._access = None
 
     # --- peers and accounts ----------------------------------------------------------------
 
     def is_admitted_node(self, node_id: str) -> bool:
-        return node_id.lower() in self._node_ids
+        """The peer filter: whether the Nodes contract admits `node_id` (committed state)."""
+        with self._mempool_lock:
+            if self._app_state is None:
+                return False
+            return self._committed_access().is_admitted_node(node_id)
 
     def is_member_account(self, address: str) -> bool:
+        """Whether `address` is an account of an active member (committed state)."""
         try:
             raw = bytes.fromhex(address.lower().removeprefix("0x"))
         except ValueError:
             return False
-        return raw in self._members
+        if len(raw) != 20:
+            return False
+        with self._mempool_lock:
+            if self._app_state is None:
+                return False
+            return self._committed_access().is_member_account(raw)
 
     def close(self) -> None:
         with self._lock, self._mempool_lock:
             self._pending = None
             self._check_state = None
+            self._access = None
             self.store.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,10 +125,14 @@ def decode_transaction(raw: bytes, chain_id: int) -> SignedTx:
     return SignedTx(tx_hash, raw, tx, sender, type_id, tx_chain_id, min_gas)
 
 
+# Why a sender may not send a transaction (creating a contract or not), or None if it may.
+Permission = Callable[[bytes, bool], "str | None"]
+
+
 def check_admission(
     stx: SignedTx,
     *,
-    members: Collection[bytes],
+    permission: Permission,
     block_gas_limit: int,
     block_gas_used: int,
     next_nonce: int,
@@ -136,10 +140,13 @@ def check_admission(
 ) -> None:
     """The checks that depend on state, shared by CheckTx (against the committed state and
     the pending nonces) and execution (against the block's state so far). Raises a TxError.
+    `permission` answers from the system contracts: an active member's account, not frozen,
+    and for a deployment, on the deploy allowlist when there is one.
     """
     sender = "0x" + stx.sender.hex()
-    if stx.sender not in members:
-        raise NotPermitted(f"sender {sender} is not a consortium member account")
+    refusal = permission(stx.sender, stx.tx.to == b"")
+    if refusal is not None:
+        raise NotPermitted(refusal)
     if stx.gas < stx.min_gas:
         raise GasLimitError(f"gas limit {stx.gas} is below the intrinsic gas {stx.min_gas}")
     if stx.gas > block_gas_limit:

@@ -7,5 +7,18 @@ executing a block), so every node serves the same set at the same addresses.
 from __future__ import annotations
 
 from consortium.system.crypto import CRYPTO_ADDRESS, Crypto
+from consortium.system.governance import Governance
+from consortium.system.model import GOVERNANCE_ADDRESS, NODES_ADDRESS, PERMISSIONS_ADDRESS
+from consortium.system.nodes import Nodes
+from consortium.system.permissions import Permissions
 
-__all__ = ["CRYPTO_ADDRESS", "Crypto"]
+__all__ = [
+    "CRYPTO_ADDRESS",
+    "GOVERNANCE_ADDRESS",
+    "NODES_ADDRESS",
+    "PERMISSIONS_ADDRESS",
+    "Crypto",
+    "Governance",
+    "Nodes",
+    "Permissions",
+]

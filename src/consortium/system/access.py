@@ -1,0 +1,110 @@
+"""What the ledger asks the system contracts' state, outside the EVM: may this sender send a
+transaction (and deploy a contract)? may this node peer? which validator updates did a block
+make?
+
+`AccessView` reads Governance and Permissions storage through a world state (committed state
+for CheckTx and the peer filter, the block's own state during execution) and remembers its
+answers until `forget()`: the ledger keeps one per committed state and drops it when a block
+changes the system contracts' storage, and during execution drops it after any transaction that
+changed them (each change emits an event from the contract that changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from eth_abi import decode as abi_decode
+
+from consortium.evm.host import SlotHost, Storage
+from consortium.system.model import (
+    GOVERNANCE_ADDRESS,
+    NODES_ADDRESS,
+    PERMISSIONS_ADDRESS,
+    SYSTEM_ADDRESSES,
+)
+from consortium.system.nodes import Nodes
+from consortium.system.state import (
+    GovernanceState,
+    NodesState,
+    PermissionsState,
+    address_word,
+    word_address,
+)
+
+GetStorage = Callable[[bytes, int], int]
+LogTuple = tuple[bytes, Sequence[bytes], bytes]  # address, topics, data
+
+_VALIDATOR_UPDATED = Nodes.ValidatorUpdated.topic0
+
+
+class AccessView:
+    def __init__(self, get_storage: GetStorage) -> None:
+        def storage(address: bytes) -> Storage:
+            return Storage(SlotHost(address, get_storage))  # type: ignore[arg-type]
+
+        self.gov = GovernanceState(storage(GOVERNANCE_ADDRESS))
+        self.perms = PermissionsState(storage(PERMISSIONS_ADDRESS))
+        self.nodes = NodesState(storage(NODES_ADDRESS))
+        self._refusals: dict[tuple[bytes, bool], str | None] = {}
+        self._node_ids: frozenset[str] | None = None
+
+    def forget(self) -> None:
+        self._refusals = {}
+        self._node_ids = None
+
+    def refusal(self, sender: bytes, creates: bool = False) -> str | None:
+        """Why `sender` may not send this transaction, or None if it may."""
+        key = (sender, creates)
+        if key in self._refusals:
+            return self._refusals[key]
+        reason = self._refusal(sender, creates)
+        self._refusals[key] = reason
+        return reason
+
+    def _refusal(self, sender: bytes, creates: bool) -> str | None:
+        who = "0x" + sender.hex()
+        member_id = self.gov.member_of(sender)
+        if member_id == 0:
+            return f"sender {who} is not a consortium account (not a consortium member's account)"
+        status = self.gov.status(member_id)
+        if status != "active":
+            name = self.gov.name(member_id)
+            return f"sender {who} refused: member {status} ({name!r} is {status})"
+        if self.perms.is_frozen(sender):
+            return f"sender {who} refused: account frozen"
+        if creates:
+            allowlist = self.perms.allowlist()
+            if len(allowlist) and address_word(sender) not in allowlist:
+                return f"sender {who} may not deploy contracts: it is not on the deploy allowlist"
+        return None
+
+    def is_member_account(self, account: bytes) -> bool:
+        """An account of an active member (frozen or not)."""
+        member_id = self.gov.member_of(account)
+        return member_id != 0 and self.gov.status(member_id) == "active"
+
+    def is_admitted_node(self, node_id: str) -> bool:
+        if self._node_ids is None:
+            self._node_ids = frozenset(word_address(w).hex() for w in self.nodes.nodes())
+        return node_id.lower() in self._node_ids
+
+
+def touches_system(logs: Iterable[LogTuple]) -> bool:
+    """Whether these logs record a change to a system contract's state."""
+    return any(bytes(log[0]) in SYSTEM_ADDRESSES for log in logs)
+
+
+def validator_updates(logs: Iterable[LogTuple]) -> list[tuple[bytes, int]]:
+    """The (ed25519 public key, power) changes a block's logs record, each key once with its
+    last power, in the order keys first changed (power 0 removes the validator)."""
+    final: dict[bytes, int] = {}
+    order: list[bytes] = []
+    for address, topics, data in logs:
+        if bytes(address) != NODES_ADDRESS or not topics or bytes(topics[0]) != _VALIDATOR_UPDATED:
+            continue
+        key = bytes(topics[1])
+        (power,) = abi_decode(["uint256"], bytes(data))
+        if key not in final:
+            order.append(key)
+        final[key] = int(power)
+    return [(key, final[key]) for key in order]

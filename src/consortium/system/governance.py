@@ -1,0 +1,791 @@
+"""The Governance native contract (0x…1000): members, proposals and votes, rules, officers
+and task forces. Every state-changing consortium decision is a proposal.
+
+Proposing: a `propose…` method per kind (`model.PROPOSAL_KINDS`), e.g.
+`proposeAdmitMember(string name, string tier, uint256 weight, address[] accounts,
+bytes20[] nodeIds) returns (uint256 id)`. It checks the proposal now (a proposal that could not
+execute is refused with the reason), snapshots its kind's rule (participation, win rate,
+period) and expires `period` blocks later.
+
+Voting: `vote(uint256 id, bool support)`, one vote per member, with the member's weight. Who
+may propose and vote: an account holding the committee role, of an active member whose weight
+is above 0 (observers have weight 0). The target of an expulsion cannot vote on it, and its
+weight is left out of the total. After each vote the proposal is decided, in integers:
+
+    passes   when voted * 10000 >= total * participation and yes * 10000 >= voted * winRate
+    rejected when even all the remaining weight voting yes could no longer pass it
+
+A proposal that passes executes at once, in the transaction of the vote that passed it, and
+only then (`executeProposal` is Governance's own entry point: it runs the proposal in a child
+call so that, if its effect is impossible by now — say its account joined another member
+meanwhile — the effect is undone and the proposal is marked failed with the reason, while
+the vote stands). `revoke(uint256 id)` lets the proposer withdraw an open proposal.
+
+Admin mode: while one member holds all the voting weight, its proposals pass when proposed.
+
+Reads: `members()`, `member(id)`, `memberOf(address)`, `memberByName(string)`,
+`proposals()`, `proposal(id)`, `voteOf(id, member)`, `rules()`, `rule(kind)`, `officers()`,
+`officer(office)`, `taskForces()`, `taskForce(name)`, `totalWeight()`, `adminMode()`.
+Statuses are strings; an open proposal reads as "expired" from its expiry height on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak
+
+from consortium.evm.host import Storage
+from consortium.evm.native import (
+    ERROR_SELECTOR,
+    NativeContract,
+    event,
+    method,
+    register,
+    registered_natives,
+)
+from consortium.system.model import (
+    BASIS_POINTS,
+    EXPIRED,
+    GOVERNANCE_ADDRESS,
+    KIND_BY_NAME,
+    MAX_LIST,
+    MAX_NAME,
+    MAX_PERIOD,
+    MAX_POWER,
+    MAX_TEXT,
+    NODES_ADDRESS,
+    PERMISSIONS_ADDRESS,
+    PROPOSAL_KINDS,
+    ROLES,
+    SUPERMAJORITY,
+    TIERS,
+    ProposalKind,
+    Rule,
+    role_bit,
+)
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import (
+    GovernanceState,
+    MemberRecord,
+    NodesState,
+    OfficeRecord,
+    PermissionsState,
+    ProposalRecord,
+    TaskForceRecord,
+    address_word,
+)
+
+MEMBER = "(uint256,string,string,string,uint256,address[],bytes20[],uint256)"
+PROPOSAL = (
+    "(uint256,string,address,uint256,string,uint256,uint256,uint256,uint256,uint256,"
+    "uint256,bytes,uint256,string,uint256)"
+)
+OFFICER = "(string,address,uint256,uint256,bool)"
+TASK_FORCE = "(string,string,address,address[],uint256)"
+RULE = "(string,uint256,uint256,uint256)"
+
+EXECUTE = "executeProposal(uint256)"
+MAX_WEIGHT = 10**6
+ZERO_ADDRESS = b"\x00" * 20
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(signature.encode())[:4]
+
+
+def _revert_reason(output: bytes) -> str | None:
+    if output[:4] != ERROR_SELECTOR:
+        return None
+    try:
+        (reason,) = abi_decode(["string"], output[4:])
+    except Exception:
+        return None
+    return str(reason)
+
+
+def _proposer(kind: ProposalKind) -> Any:
+    """The `propose…` method of one proposal kind."""
+
+    def propose(self: Governance, *args: Any) -> int:
+        return self._propose(kind, args)
+
+    propose.__name__ = kind.method
+    propose.__qualname__ = f"Governance.{kind.method}"
+    # parameter names for the ABI: the kind's, after self
+    propose.__signature__ = _signature(kind.params)  # type: ignore[attr-defined]
+    return method(kind.signature, returns="uint256")(propose)
+
+
+def _signature(params: tuple[str, ...]) -> Any:
+    import inspect
+
+    p = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    p += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in params]
+    return inspect.Signature(p)
+
+
+@register
+class Governance(NativeContract):
+    address = GOVERNANCE_ADDRESS
+
+    MemberAdmitted = event(
+        "MemberAdmitted(uint256 indexed member, string name, string tier, "
+        "uint256 weight, address[] accounts, bytes20[] nodeIds)"
+    )
+    MemberStatusChanged = event("MemberStatusChanged(uint256 indexed member, string status)")
+    MemberNodeAdded = event("MemberNodeAdded(uint256 indexed member, bytes20 nodeId)")
+    MemberNodeRemoved = event("MemberNodeRemoved(uint256 indexed member, bytes20 nodeId)")
+    ProposalCreated = event(
+        "ProposalCreated(uint256 indexed id, string kind, "
+        "address indexed proposer, uint256 expiresAt)"
+    )
+    VoteCast = event(
+        "VoteCast(uint256 indexed id, uint256 indexed member, address voter, "
+        "bool support, uint256 weight)"
+    )
+    ProposalExecuted = event("ProposalExecuted(uint256 indexed id)")
+    ProposalFailed = event("ProposalFailed(uint256 indexed id, string reason)")
+    ProposalRejected = event("ProposalRejected(uint256 indexed id)")
+    ProposalRevoked = event("ProposalRevoked(uint256 indexed id)")
+    RuleChanged = event(
+        "RuleChanged(string kind, uint256 participation, uint256 winRate, uint256 period)"
+    )
+    OfficerElected = event("OfficerElected(string office, address indexed holder, uint256 termEnd)")
+    TaskForceFormed = event("TaskForceFormed(string name, string charter)")
+    TaskForceMembersSet = event("TaskForceMembersSet(string name, address lead, address[] members)")
+    TaskForceDissolved = event("TaskForceDissolved(string name)")
+
+    @property
+    def gov(self) -> GovernanceState:
+        return GovernanceState(self.storage)
+
+    @property
+    def perms(self) -> PermissionsState:
+        return PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS))
+
+    @property
+    def node_set(self) -> NodesState:
+        return NodesState(Storage(self.host, NODES_ADDRESS))
+
+    @property
+    def height(self) -> int:
+        return self.host.block.number
+
+    # --- reads: members ------------------------------------------------------------------
+
+    @method("memberCount()", returns="uint256", view=True)
+    def member_count(self) -> int:
+        return self.gov.member_count()
+
+    @method("member(uint256)", returns=MEMBER, view=True)
+    def member(self, member_id: int) -> tuple[Any, ...]:
+        self._require_member(member_id)
+        return _member_tuple(self.gov.member(member_id))
+
+    @method("members()", returns=MEMBER + "[]", view=True)
+    def members(self) -> list[tuple[Any, ...]]:
+        gov = self.gov
+        return [_member_tuple(gov.member(i)) for i in range(1, gov.member_count() + 1)]
+
+    @method("memberOf(address)", returns="uint256", view=True)
+    def member_of(self, account: str) -> int:
+        return self.gov.member_of(as_address(account))
+
+    @method("memberByName(string)", returns="uint256", view=True)
+    def member_by_name(self, name: str) -> int:
+        return self.gov.member_named(name)
+
+    @method("totalWeight()", returns="uint256", view=True)
+    def total_weight(self) -> int:
+        return sum(w for _, w in self.gov.voting_members())
+
+    @method("adminMode()", returns="bool", view=True)
+    def admin_mode(self) -> bool:
+        return len(self.gov.voting_members()) == 1
+
+    # --- reads: proposals and rules ------------------------------------------------------
+
+    @method("proposalCount()", returns="uint256", view=True)
+    def proposal_count(self) -> int:
+        return self.gov.proposal_count()
+
+    @method("proposal(uint256)", returns=PROPOSAL, view=True)
+    def proposal(self, proposal_id: int) -> tuple[Any, ...]:
+        self._require_proposal(proposal_id)
+        return self._proposal_tuple(self.gov.proposal(proposal_id))
+
+    @method("proposals()", returns=PROPOSAL + "[]", view=True)
+    def proposals(self) -> list[tuple[Any, ...]]:
+        gov = self.gov
+        return [self._proposal_tuple(gov.proposal(i)) for i in range(1, gov.proposal_count() + 1)]
+
+    @method("voteOf(uint256,uint256)", returns=("bool", "bool"), view=True)
+    def vote_of(self, proposal_id: int, member_id: int) -> tuple[bool, bool]:
+        vote = self.gov.vote_of(proposal_id, member_id)
+        return vote != 0, vote == 1
+
+    @method("rule(string)", returns=RULE, view=True)
+    def rule(self, kind: str) -> tuple[Any, ...]:
+        k = self._kind(kind)
+        r = self.gov.rule(k)
+        return k.name, r.participation, r.win_rate, r.period
+
+    @method("rules()", returns=RULE + "[]", view=True)
+    def rules(self) -> list[tuple[Any, ...]]:
+        out = []
+        for k in PROPOSAL_KINDS:
+            r = self.gov.rule(k)
+            out.append((k.name, r.participation, r.win_rate, r.period))
+        return out
+
+    # --- reads: officers and task forces --------------------------------------------------
+
+    @method("officers()", returns=OFFICER + "[]", view=True)
+    def officers(self) -> list[tuple[Any, ...]]:
+        gov = self.gov
+        return [self._officer_tuple(gov.office(o)) for o in gov.offices()]
+
+    @method("officer(string)", returns=OFFICER, view=True)
+    def officer(self, office: str) -> tuple[Any, ...]:
+        self.require(office in self.gov.offices(), f"no office named {office!r}")
+        return self._officer_tuple(self.gov.office(office))
+
+    @method("taskForces()", returns=TASK_FORCE + "[]", view=True)
+    def task_forces(self) -> list[tuple[Any, ...]]:
+        gov = self.gov
+        return [_task_force_tuple(gov.task_force(n)) for n in gov.task_forces()]
+
+    @method("taskForce(string)", returns=TASK_FORCE, view=True)
+    def task_force(self, name: str) -> tuple[Any, ...]:
+        self.require(name in self.gov.task_forces(), f"no task force named {name!r}")
+        return _task_force_tuple(self.gov.task_force(name))
+
+    # --- proposing -----------------------------------------------------------------------
+
+    def _propose(self, kind: ProposalKind, args: tuple[Any, ...]) -> int:
+        gov = self.gov
+        proposer = self.host.caller
+        member_id = self._voter(proposer)
+        target = self._check(kind, args, proposing=member_id)
+        rule = gov.rule(kind)
+        payload = abi_encode(list(kind.types), list(args))
+        proposal_id = gov.add_proposal(
+            kind, proposer, member_id, self.height, rule, payload, target
+        )
+        self.emit(self.ProposalCreated, proposal_id, kind.name, proposer, self.height + rule.period)
+        voting = gov.voting_members()
+        if len(voting) == 1 and voting[0][0] == member_id:  # admin mode
+            self._cast(proposal_id, member_id, proposer, True, voting[0][1])
+        return proposal_id
+
+    # one `propose…` method per kind, declared from the kinds' table
+    for _kind in PROPOSAL_KINDS:
+        vars()[_kind.method] = _proposer(_kind)
+    del _kind
+
+    # --- voting --------------------------------------------------------------------------
+
+    @method("vote(uint256,bool)", returns="string")
+    def vote(self, proposal_id: int, support: bool) -> str:
+        """Vote; answers the proposal's status after the vote (open, executed, failed,
+        rejected)."""
+        gov = self.gov
+        self._require_open(proposal_id)
+        voter = self.host.caller
+        record = gov.proposal(proposal_id)
+        member_id = gov.member_of(voter)
+        if member_id and member_id == record.target:
+            self.revert(
+                f"member {gov.name(member_id)!r} is the target of expulsion proposal "
+                f"{proposal_id} and cannot vote on it"
+            )
+        member_id = self._voter(voter)
+        if gov.vote_of(proposal_id, member_id):
+            self.revert(f"member {gov.name(member_id)!r} already voted on proposal {proposal_id}")
+        self._cast(proposal_id, member_id, voter, support, gov.weight(member_id))
+        return gov.proposal_status(proposal_id)
+
+    @method("revoke(uint256)")
+    def revoke(self, proposal_id: int) -> None:
+        self._require_open(proposal_id)
+        record = self.gov.proposal(proposal_id)
+        self.require(
+            self.host.caller == record.proposer,
+            f"only its proposer {hex_address(record.proposer)} may revoke proposal {proposal_id}",
+        )
+        self.gov.close(proposal_id, "revoked", self.height)
+        self.emit(self.ProposalRevoked, proposal_id)
+
+    @method(EXECUTE)
+    def execute_proposal(self, proposal_id: int) -> None:
+        self.require(
+            self.host.caller == self.address, "proposals execute only in the vote that passes them"
+        )
+        gov = self.gov
+        record = gov.proposal(proposal_id)
+        self.require(record.status == "open", f"proposal {proposal_id} is {record.status}")
+        args = abi_decode(list(record.kind.types), record.payload)
+        self._check(record.kind, args, proposing=0)
+        self._apply(record.kind, args, proposal_id)
+        gov.close(proposal_id, "executed", self.height)
+        self.emit(self.ProposalExecuted, proposal_id)
+
+    def _cast(
+        self, proposal_id: int, member_id: int, voter: bytes, support: bool, weight: int
+    ) -> None:
+        gov = self.gov
+        gov.add_vote(proposal_id, member_id, support, weight)
+        self.emit(self.VoteCast, proposal_id, member_id, voter, support, weight)
+        self._decide(gov.proposal(proposal_id))
+
+    def _decide(self, p: ProposalRecord) -> None:
+        total = sum(w for m, w in self.gov.voting_members() if m != p.target)
+        voted = p.yes + p.no
+        rule = p.rule
+        if (
+            total > 0
+            and p.yes > 0
+            and voted * BASIS_POINTS >= total * rule.participation
+            and p.yes * BASIS_POINTS >= voted * rule.win_rate
+        ):
+            self._execute(p.id)
+            return
+        remaining = max(total - voted, 0)
+        if (p.yes + remaining) * BASIS_POINTS < (voted + remaining) * rule.win_rate:
+            self.gov.close(p.id, "rejected", self.height)
+            self.emit(self.ProposalRejected, p.id)
+
+    def _execute(self, proposal_id: int) -> None:
+        data = _selector(EXECUTE) + abi_encode(["uint256"], [proposal_id])
+        ok, output = self.host.call(self.address, data)
+        if ok:
+            return
+        reason = _revert_reason(output)
+        if reason is None:
+            self.revert(
+                f"proposal {proposal_id} passed but its execution ran out of gas: "
+                "send the vote with a higher gas limit"
+            )
+        self.gov.close(proposal_id, "failed", self.height, reason)
+        self.emit(self.ProposalFailed, proposal_id, reason)
+
+    # --- who may propose and vote ----------------------------------------------------------
+
+    def _voter(self, account: bytes) -> int:
+        gov = self.gov
+        member_id = gov.member_of(account)
+        self.require(member_id != 0, f"{hex_address(account)} is not a consortium account")
+        name = gov.name(member_id)
+        status = gov.status(member_id)
+        self.require(status == "active", f"member {name!r} is {status}")
+        self.require(gov.weight(member_id) > 0, f"member {name!r} has no voting weight (observer)")
+        self.require(
+            bool(self.perms.role_bits(account) & role_bit("committee")),
+            f"{hex_address(account)} does not hold the committee role of {name!r}",
+        )
+        return member_id
+
+    def _require_open(self, proposal_id: int) -> None:
+        self._require_proposal(proposal_id)
+        gov = self.gov
+        record = gov.proposal(proposal_id)
+        if record.status != "open":
+            note = f": {record.note}" if record.note else ""
+            self.revert(
+                f"proposal {proposal_id} was already {record.status} at height "
+                f"{record.closed}{note}"
+            )
+        self.require(
+            self.height < record.expires,
+            f"proposal {proposal_id} expired at height {record.expires}",
+        )
+
+    def _require_proposal(self, proposal_id: int) -> None:
+        self.require(1 <= proposal_id <= self.gov.proposal_count(), f"no proposal {proposal_id}")
+
+    def _require_member(self, member_id: int) -> None:
+        self.require(1 <= member_id <= self.gov.member_count(), f"no member {member_id}")
+
+    def _kind(self, name: str) -> ProposalKind:
+        kind = KIND_BY_NAME.get(name)
+        if kind is None:
+            self.revert(
+                f"unknown proposal kind {name!r} (kinds: "
+                f"{', '.join(k.name for k in PROPOSAL_KINDS)})"
+            )
+        return kind
+
+    # --- what each kind checks (when proposed, and again when it executes) ---------------
+
+    def _check(self, kind: ProposalKind, args: tuple[Any, ...], *, proposing: int) -> int:
+        """Refuse a proposal whose effect is impossible; answers the expulsion target."""
+        name = kind.name
+        gov = self.gov
+        if name == "admit-member":
+            member_name, tier, weight, accounts, node_ids = args
+            self._check_name(member_name, "member name")
+            self.require(
+                gov.member_named(member_name) == 0,
+                f"a member named {member_name.strip()!r} already exists",
+            )
+            self.require(tier in TIERS, f"tier must be one of {', '.join(TIERS)}")
+            self.require(weight <= MAX_WEIGHT, f"weight must be at most {MAX_WEIGHT}")
+            self.require(
+                tier != "observer" or weight == 0, "an observer has no vote: its weight must be 0"
+            )
+            self.require(1 <= len(accounts) <= MAX_LIST, f"a member needs 1 to {MAX_LIST} accounts")
+            self._distinct(accounts, "account")
+            for account in accounts:
+                raw = as_address(account)
+                self.require(
+                    raw != ZERO_ADDRESS and raw not in registered_natives(),
+                    f"{account} cannot be a member account",
+                )
+                owner = gov.member_of(raw)
+                self.require(owner == 0, f"{account} already belongs to member {gov.name(owner)!r}")
+            self.require(len(node_ids) <= MAX_LIST, f"at most {MAX_LIST} node ids")
+            self._distinct(node_ids, "node id")
+            for node_id in node_ids:
+                self._check_new_node(node_id)
+            return 0
+        if name in ("suspend-member", "reinstate-member", "expel-member"):
+            (member_id,) = args
+            self._require_member(member_id)
+            status = gov.status(member_id)
+            member_name = gov.name(member_id)
+            if name == "suspend-member":
+                self.require(status == "active", f"member {member_name!r} is {status}")
+            elif name == "reinstate-member":
+                self.require(
+                    status == "suspended", f"member {member_name!r} is {status}, not suspended"
+                )
+            else:
+                self.require(status != "expelled", f"member {member_name!r} is already expelled")
+                self.require(member_id != proposing, "a member cannot propose its own expulsion")
+                return member_id
+            return 0
+        if name == "add-validator":
+            pub_key, power = args
+            self.require(pub_key != b"\x00" * 32, "a validator public key cannot be zero")
+            self.require(1 <= power <= MAX_POWER, f"power must be 1..{MAX_POWER}")
+            return 0
+        if name == "remove-validator":
+            (pub_key,) = args
+            nodes = self.node_set
+            self.require(nodes.power(pub_key) > 0, f"0x{pub_key.hex()} is not a validator")
+            self.require(len(nodes.validators()) > 1, "cannot remove the last validator")
+            return 0
+        if name == "admit-node":
+            member_id, node_id = args
+            self._require_member(member_id)
+            status = gov.status(member_id)
+            self.require(status == "active", f"member {gov.name(member_id)!r} is {status}")
+            self._check_new_node(node_id)
+            return 0
+        if name == "remove-node":
+            (node_id,) = args
+            self.require(
+                self.node_set.is_admitted(node_id), f"node {node_id.hex()} is not admitted"
+            )
+            return 0
+        if name in ("grant-role", "revoke-role"):
+            account, role = args
+            self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+            raw = as_address(account)
+            self.require(gov.member_of(raw) != 0, f"{account} is not a consortium account")
+            holds = bool(self.perms.role_bits(raw) & role_bit(role))
+            if name == "grant-role":
+                self.require(not holds, f"{account} already holds the {role} role")
+            else:
+                self.require(holds, f"{account} does not hold the {role} role")
+            return 0
+        if name == "elect-officer":
+            office, holder, term_blocks = args
+            self._check_name(office, "office")
+            self._require_active_account(holder, "officer")
+            self.require(1 <= term_blocks <= MAX_PERIOD, f"the term must be 1..{MAX_PERIOD} blocks")
+            return 0
+        if name == "form-taskforce":
+            tf_name, charter, lead, members = args
+            self._check_name(tf_name, "task force name")
+            self.require(
+                tf_name not in gov.task_forces(), f"a task force named {tf_name!r} already exists"
+            )
+            self.require(
+                len(charter.encode()) <= MAX_TEXT, f"the charter is longer than {MAX_TEXT} bytes"
+            )
+            self._check_task_force_members(lead, members)
+            return 0
+        if name == "set-taskforce-members":
+            tf_name, lead, members = args
+            self.require(tf_name in gov.task_forces(), f"no task force named {tf_name!r}")
+            self._check_task_force_members(lead, members)
+            return 0
+        if name == "dissolve-taskforce":
+            (tf_name,) = args
+            self.require(tf_name in gov.task_forces(), f"no task force named {tf_name!r}")
+            return 0
+        if name == "change-rule":
+            kind_name, participation, win_rate, period = args
+            changed = self._kind(kind_name)
+            problem = Rule(participation, win_rate, period).problem()
+            self.require(problem is None, str(problem))
+            if changed.supermajority:
+                self.require(
+                    win_rate >= SUPERMAJORITY.win_rate,
+                    f"{changed.name} needs a supermajority: its win rate must be at "
+                    f"least {SUPERMAJORITY.win_rate} basis points",
+                )
+            return 0
+        if name in ("freeze", "unfreeze"):
+            (target,) = args
+            raw = as_address(target)
+            self.require(raw != ZERO_ADDRESS, "cannot freeze the zero address")
+            self.require(
+                raw not in registered_natives(),
+                f"{target} is a system contract and cannot be frozen",
+            )
+            frozen = self.perms.is_frozen(raw)
+            if name == "freeze":
+                self.require(not frozen, f"{target} is already frozen")
+            else:
+                self.require(frozen, f"{target} is not frozen")
+            return 0
+        if name == "set-deploy-allowlist":
+            (accounts,) = args
+            self.require(len(accounts) <= MAX_LIST, f"at most {MAX_LIST} accounts")
+            self._distinct(accounts, "account")
+            for account in accounts:
+                self.require(
+                    gov.member_of(as_address(account)) != 0,
+                    f"{account} is not a consortium account",
+                )
+            return 0
+        self.revert(f"unknown proposal kind {name!r}")
+
+    def _check_name(self, name: str, what: str) -> None:
+        self.require(bool(name.strip()), f"the {what} is empty")
+        self.require(len(name.encode()) <= MAX_NAME, f"the {what} is longer than {MAX_NAME} bytes")
+
+    def _check_new_node(self, node_id: bytes) -> None:
+        self.require(node_id != ZERO_ADDRESS, "a node id cannot be zero")
+        self.require(
+            not self.node_set.is_admitted(node_id), f"node {node_id.hex()} is already admitted"
+        )
+
+    def _require_active_account(self, account: str, what: str) -> None:
+        gov = self.gov
+        member_id = gov.member_of(as_address(account))
+        self.require(member_id != 0, f"{what} {account} is not a consortium account")
+        status = gov.status(member_id)
+        self.require(
+            status == "active",
+            f"{what} {account} belongs to member {gov.name(member_id)!r}, which is {status}",
+        )
+
+    def _check_task_force_members(self, lead: str, members: tuple[str, ...]) -> None:
+        self.require(1 <= len(members) <= MAX_LIST, f"a task force needs 1 to {MAX_LIST} members")
+        self._distinct(members, "task force member")
+        self.require(lead in members, f"the lead {lead} must be one of the task force's members")
+        for account in members:
+            self._require_active_account(account, "task force member")
+
+    def _distinct(self, values: tuple[Any, ...], what: str) -> None:
+        seen: list[Any] = []
+        for value in values:
+            key = value.lower() if isinstance(value, str) else value
+            self.require(key not in seen, f"{what} {_show(value)} is listed twice")
+            seen.append(key)
+
+    # --- what each kind does -------------------------------------------------------------
+
+    def _apply(self, kind: ProposalKind, args: tuple[Any, ...], proposal_id: int) -> None:
+        name = kind.name
+        gov = self.gov
+        height = self.height
+        if name == "admit-member":
+            member_name, tier, weight, accounts, node_ids = args
+            member_id = gov.add_member(member_name.strip(), tier, weight, height)
+            raws = [as_address(a) for a in accounts]
+            for raw in raws:
+                gov.add_account(member_id, raw)
+                self._call_system(
+                    PERMISSIONS_ADDRESS,
+                    "grantRole(address,string)",
+                    ["address", "string"],
+                    [raw, "member"],
+                )
+                if weight > 0:
+                    self._call_system(
+                        PERMISSIONS_ADDRESS,
+                        "grantRole(address,string)",
+                        ["address", "string"],
+                        [raw, "committee"],
+                    )
+            for node_id in node_ids:
+                self._add_node(member_id, node_id)
+            self.emit(
+                self.MemberAdmitted,
+                member_id,
+                member_name.strip(),
+                tier,
+                weight,
+                raws,
+                list(node_ids),
+            )
+        elif name in ("suspend-member", "reinstate-member", "expel-member"):
+            (member_id,) = args
+            status = {
+                "suspend-member": "suspended",
+                "reinstate-member": "active",
+                "expel-member": "expelled",
+            }[name]
+            gov.set_status(member_id, status)
+            if status == "expelled":
+                for word in list(gov.nodes(member_id)):
+                    node_id = word.to_bytes(32, "big")[12:]
+                    if self.node_set.is_admitted(node_id):
+                        self._call_system(
+                            NODES_ADDRESS, "removeNode(bytes20)", ["bytes20"], [node_id]
+                        )
+            self.emit(self.MemberStatusChanged, member_id, status)
+        elif name == "add-validator":
+            pub_key, power = args
+            self._call_system(
+                NODES_ADDRESS,
+                "setValidatorPower(bytes32,uint256)",
+                ["bytes32", "uint256"],
+                [pub_key, power],
+            )
+        elif name == "remove-validator":
+            (pub_key,) = args
+            self._call_system(
+                NODES_ADDRESS,
+                "setValidatorPower(bytes32,uint256)",
+                ["bytes32", "uint256"],
+                [pub_key, 0],
+            )
+        elif name == "admit-node":
+            member_id, node_id = args
+            self._add_node(member_id, node_id)
+        elif name == "remove-node":
+            (node_id,) = args
+            owner = self.node_set.node_member(node_id)
+            self._call_system(NODES_ADDRESS, "removeNode(bytes20)", ["bytes20"], [node_id])
+            if owner and gov.nodes(owner).remove(address_word(node_id)):
+                self.emit(self.MemberNodeRemoved, owner, node_id)
+        elif name in ("grant-role", "revoke-role"):
+            account, role = args
+            signature = (
+                "grantRole(address,string)"
+                if name == "grant-role"
+                else "revokeRole(address,string)"
+            )
+            self._call_system(
+                PERMISSIONS_ADDRESS, signature, ["address", "string"], [as_address(account), role]
+            )
+        elif name == "elect-officer":
+            office, holder, term_blocks = args
+            record = OfficeRecord(
+                office, as_address(holder), height + term_blocks, height, proposal_id
+            )
+            gov.set_office(record)
+            self.emit(self.OfficerElected, office, record.holder, record.term_end)
+        elif name in ("form-taskforce", "set-taskforce-members"):
+            if name == "form-taskforce":
+                tf_name, charter, lead, members = args
+                gov.form_task_force(tf_name, charter, height)
+                self.emit(self.TaskForceFormed, tf_name, charter)
+            else:
+                tf_name, lead, members = args
+            raws = [as_address(m) for m in members]
+            gov.set_task_force_members(tf_name, as_address(lead), raws)
+            self.emit(self.TaskForceMembersSet, tf_name, as_address(lead), raws)
+        elif name == "dissolve-taskforce":
+            (tf_name,) = args
+            gov.dissolve_task_force(tf_name)
+            self.emit(self.TaskForceDissolved, tf_name)
+        elif name == "change-rule":
+            kind_name, participation, win_rate, period = args
+            gov.set_rule(KIND_BY_NAME[kind_name], Rule(participation, win_rate, period))
+            self.emit(self.RuleChanged, kind_name, participation, win_rate, period)
+        elif name in ("freeze", "unfreeze"):
+            (target,) = args
+            self._call_system(
+                PERMISSIONS_ADDRESS,
+                "setFrozen(address,bool)",
+                ["address", "bool"],
+                [as_address(target), name == "freeze"],
+            )
+        elif name == "set-deploy-allowlist":
+            (accounts,) = args
+            self._call_system(
+                PERMISSIONS_ADDRESS,
+                "setDeployAllowlist(address[])",
+                ["address[]"],
+                [[as_address(a) for a in accounts]],
+            )
+        else:
+            self.revert(f"unknown proposal kind {name!r}")
+
+    def _add_node(self, member_id: int, node_id: bytes) -> None:
+        self._call_system(
+            NODES_ADDRESS,
+            "admitNode(bytes20,uint256)",
+            ["bytes20", "uint256"],
+            [node_id, member_id],
+        )
+        self.gov.nodes(member_id).add(address_word(node_id))
+        self.emit(self.MemberNodeAdded, member_id, node_id)
+
+    def _call_system(self, to: bytes, signature: str, types: list[str], values: list[Any]) -> None:
+        """Call Permissions or Nodes as Governance; their refusal is ours."""
+        ok, output = self.host.call(to, _selector(signature) + abi_encode(types, values))
+        if not ok:
+            reason = _revert_reason(output)
+            if reason is None:
+                self.fail_without_reason()
+            self.revert(reason)
+
+    # --- answer shapes ---------------------------------------------------------------------
+
+    def _proposal_tuple(self, p: ProposalRecord) -> tuple[Any, ...]:
+        status = p.status
+        if status == "open" and self.height >= p.expires:
+            status = EXPIRED
+        return (
+            p.id,
+            p.kind.name,
+            p.proposer,
+            p.proposer_member,
+            status,
+            p.created,
+            p.expires,
+            p.rule.participation,
+            p.rule.win_rate,
+            p.yes,
+            p.no,
+            p.payload,
+            p.target,
+            p.note,
+            p.closed,
+        )
+
+    def _officer_tuple(self, o: OfficeRecord) -> tuple[Any, ...]:
+        vacant = self.height >= o.term_end
+        return o.office, o.holder, o.term_end, o.elected, vacant
+
+
+def _member_tuple(m: MemberRecord) -> tuple[Any, ...]:
+    return (m.id, m.name, m.tier, m.status, m.weight, list(m.accounts), list(m.nodes), m.since)
+
+
+def _task_force_tuple(t: TaskForceRecord) -> tuple[Any, ...]:
+    return t.name, t.charter, t.lead, list(t.members), t.formed
+
+
+def _show(value: Any) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,164 @@
+"""The vocabulary of consortium governance, shared by the system contracts, the ledger's
+permission checks, the typed client, the API and the CLI: addresses, member tiers and
+statuses, roles, proposal kinds with their parameters, and the default voting rules.
+
+Rates are integers in basis points (10,000 = 100%); heights are block numbers. Nothing here
+reads state: it is the one table every layer agrees on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consortium.evm.native import native_address
+
+GOVERNANCE_ADDRESS = native_address(0x1000)
+PERMISSIONS_ADDRESS = native_address(0x1001)
+NODES_ADDRESS = native_address(0x1002)
+SYSTEM_ADDRESSES = (GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, NODES_ADDRESS)
+
+BASIS_POINTS = 10_000
+
+# --- members ---------------------------------------------------------------------------------
+
+TIERS = ("founding", "ordinary", "observer")  # stored as index + 1
+MEMBER_STATUSES = ("active", "suspended", "expelled")  # stored as index + 1
+DEFAULT_WEIGHT = {"founding": 1, "ordinary": 1, "observer": 0}
+
+# --- roles (a bit each, per account) --------------------------------------------------------
+
+ROLES = ("committee", "member", "operator", "regulator", "auditor")
+
+
+def role_bit(role: str) -> int:
+    return 1 << ROLES.index(role)
+
+
+def roles_of(mask: int) -> list[str]:
+    return [r for i, r in enumerate(ROLES) if mask >> i & 1]
+
+
+# --- proposals ----------------------------------------------------------------------------------
+
+PROPOSAL_STATUSES = ("open", "executed", "failed", "rejected", "revoked")  # stored as index + 1
+EXPIRED = "expired"  # an open proposal at or past its expiry height (derived, never stored)
+
+
+@dataclass(frozen=True)
+class ProposalKind:
+    """One type of proposal: its number, its name, the method that proposes it and the ABI
+    types and names of its parameters (the proposal's stored payload is their ABI encoding)."""
+
+    number: int
+    name: str  # as the CLI and the rules name it: "admit-member"
+    method: str  # Governance's method: "proposeAdmitMember"
+    types: tuple[str, ...]
+    params: tuple[str, ...]
+    supermajority: bool = False
+
+    @property
+    def signature(self) -> str:
+        return f"{self.method}({','.join(self.types)})"
+
+
+PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
+    ProposalKind(
+        1,
+        "admit-member",
+        "proposeAdmitMember",
+        ("string", "string", "uint256", "address[]", "bytes20[]"),
+        ("name", "tier", "weight", "accounts", "nodeIds"),
+    ),
+    ProposalKind(2, "suspend-member", "proposeSuspendMember", ("uint256",), ("member",)),
+    ProposalKind(3, "reinstate-member", "proposeReinstateMember", ("uint256",), ("member",)),
+    ProposalKind(
+        4, "expel-member", "proposeExpelMember", ("uint256",), ("member",), supermajority=True
+    ),
+    ProposalKind(
+        5, "add-validator", "proposeAddValidator", ("bytes32", "uint256"), ("pubKey", "power")
+    ),
+    ProposalKind(6, "remove-validator", "proposeRemoveValidator", ("bytes32",), ("pubKey",)),
+    ProposalKind(7, "admit-node", "proposeAdmitNode", ("uint256", "bytes20"), ("member", "nodeId")),
+    ProposalKind(8, "remove-node", "proposeRemoveNode", ("bytes20",), ("nodeId",)),
+    ProposalKind(9, "grant-role", "proposeGrantRole", ("address", "string"), ("account", "role")),
+    ProposalKind(
+        10, "revoke-role", "proposeRevokeRole", ("address", "string"), ("account", "role")
+    ),
+    ProposalKind(
+        11,
+        "elect-officer",
+        "proposeElectOfficer",
+        ("string", "address", "uint256"),
+        ("office", "holder", "termBlocks"),
+    ),
+    ProposalKind(
+        12,
+        "form-taskforce",
+        "proposeFormTaskForce",
+        ("string", "string", "address", "address[]"),
+        ("name", "charter", "lead", "members"),
+    ),
+    ProposalKind(
+        13,
+        "set-taskforce-members",
+        "proposeSetTaskForceMembers",
+        ("string", "address", "address[]"),
+        ("name", "lead", "members"),
+    ),
+    ProposalKind(14, "dissolve-taskforce", "proposeDissolveTaskForce", ("string",), ("name",)),
+    ProposalKind(
+        15,
+        "change-rule",
+        "proposeChangeRule",
+        ("string", "uint256", "uint256", "uint256"),
+        ("kind", "participation", "winRate", "period"),
+        supermajority=True,
+    ),
+    ProposalKind(16, "freeze", "proposeFreeze", ("address",), ("target",)),
+    ProposalKind(17, "unfreeze", "proposeUnfreeze", ("address",), ("target",)),
+    ProposalKind(
+        18, "set-deploy-allowlist", "proposeSetDeployAllowlist", ("address[]",), ("accounts",)
+    ),
+)
+KIND_BY_NAME = {k.name: k for k in PROPOSAL_KINDS}
+KIND_BY_NUMBER = {k.number: k for k in PROPOSAL_KINDS}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a kind of proposal is decided: it passes once voted weight / total weight ≥
+    `participation` and yes weight / voted weight ≥ `win_rate` (basis points), and expires
+    `period` blocks after it was proposed."""
+
+    participation: int
+    win_rate: int
+    period: int
+
+    def problem(self) -> str | None:
+        """Why these numbers cannot be a rule, or None."""
+        if not 1 <= self.participation <= BASIS_POINTS:
+            return f"participation must be 1..{BASIS_POINTS} basis points"
+        if not 1 <= self.win_rate <= BASIS_POINTS:
+            return f"win rate must be 1..{BASIS_POINTS} basis points"
+        if not 1 <= self.period <= MAX_PERIOD:
+            return f"voting period must be 1..{MAX_PERIOD} blocks"
+        return None
+
+
+MAX_PERIOD = 10**9
+DEFAULT_PERIOD = 10_000  # blocks: about 1.5 hours at 0.5 s blocks, a day at 9 s
+# More than half of the voting weight takes part, more than half of it says yes: with four
+# equal members, three yes votes pass a proposal and two do not.
+SIMPLE_MAJORITY = Rule(participation=5001, win_rate=5001, period=DEFAULT_PERIOD)
+# Rule changes and expulsions: two thirds take part and two thirds of them say yes.
+SUPERMAJORITY = Rule(participation=6667, win_rate=6667, period=DEFAULT_PERIOD)
+
+
+def default_rule(kind: ProposalKind) -> Rule:
+    return SUPERMAJORITY if kind.supermajority else SIMPLE_MAJORITY
+
+
+MAX_NAME = 128  # member, office and task force names, in bytes
+MAX_TEXT = 4096  # a task force's charter
+MAX_LIST = 256  # accounts, node ids or task force members in one proposal
+MAX_POWER = 2**60  # a validator's voting power (CometBFT's total must fit an int64)

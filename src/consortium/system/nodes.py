@@ -1,0 +1,100 @@
+"""The Nodes native contract (0x…1002): the validator set with its voting power, and the
+node ids admitted as peers.
+
+    validators() returns ((bytes32 pubKey, uint256 power)[])
+    validatorPower(bytes32 pubKey) returns (uint256)
+    nodes() returns ((bytes20 nodeId, uint256 member)[])
+    isAdmitted(bytes20 nodeId) returns (bool)
+    -- Governance only (proposals that passed):
+    setValidatorPower(bytes32 pubKey, uint256 power)   (power 0 removes it)
+    admitNode(bytes20 nodeId, uint256 member) / removeNode(bytes20 nodeId)
+
+A validator is named by its ed25519 consensus public key (from the node's
+`priv_validator_key.json`); every change emits `ValidatorUpdated`, which the ledger turns into
+the block's `validator_updates` (CometBFT applies them two heights later). A peer is named by
+its node id (from `node_key.json`): the node's peer filter admits exactly the ids listed here.
+"""
+
+from __future__ import annotations
+
+from consortium.evm.native import NativeContract, event, method, register
+from consortium.system.model import GOVERNANCE_ADDRESS, MAX_POWER, NODES_ADDRESS
+from consortium.system.state import NodesState, word_address
+
+
+@register
+class Nodes(NativeContract):
+    address = NODES_ADDRESS
+
+    ValidatorUpdated = event("ValidatorUpdated(bytes32 indexed pubKey, uint256 power)")
+    NodeAdmitted = event("NodeAdmitted(bytes20 indexed nodeId, uint256 member)")
+    NodeRemoved = event("NodeRemoved(bytes20 indexed nodeId, uint256 member)")
+
+    @property
+    def state(self) -> NodesState:
+        return NodesState(self.storage)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    @method("validators()", returns="(bytes32,uint256)[]", view=True)
+    def validators(self) -> list[tuple[bytes, int]]:
+        out = []
+        for word in self.state.validators():
+            key = word.to_bytes(32, "big")
+            out.append((key, self.state.power(key)))
+        return out
+
+    @method("validatorPower(bytes32)", returns="uint256", view=True)
+    def validator_power(self, pub_key: bytes) -> int:
+        return self.state.power(pub_key)
+
+    @method("nodes()", returns="(bytes20,uint256)[]", view=True)
+    def nodes(self) -> list[tuple[bytes, int]]:
+        out = []
+        for word in self.state.nodes():
+            node_id = word_address(word)
+            out.append((node_id, self.state.node_member(node_id)))
+        return out
+
+    @method("isAdmitted(bytes20)", returns="bool", view=True)
+    def is_admitted(self, node_id: bytes) -> bool:
+        return self.state.is_admitted(node_id)
+
+    # --- Governance's decisions ----------------------------------------------------------
+
+    @method("setValidatorPower(bytes32,uint256)")
+    def set_validator_power(self, pub_key: bytes, power: int) -> None:
+        self._only_governance()
+        self.require(pub_key != b"\x00" * 32, "a validator public key cannot be zero")
+        self.require(power <= MAX_POWER, f"power must be at most {MAX_POWER}")
+        state = self.state
+        current = state.power(pub_key)
+        if power == 0:
+            self.require(current > 0, f"0x{pub_key.hex()} is not a validator")
+            self.require(len(state.validators()) > 1, "cannot remove the last validator")
+        state.set_power(pub_key, power)
+        self.emit(self.ValidatorUpdated, pub_key, power)
+
+    @method("admitNode(bytes20,uint256)")
+    def admit_node(self, node_id: bytes, member: int) -> None:
+        self._only_governance()
+        self.require(node_id != b"\x00" * 20, "a node id cannot be zero")
+        self.require(
+            not self.state.is_admitted(node_id), f"node {node_id.hex()} is already admitted"
+        )
+        self.state.admit(node_id, member)
+        self.emit(self.NodeAdmitted, node_id, member)
+
+    @method("removeNode(bytes20)")
+    def remove_node(self, node_id: bytes) -> None:
+        self._only_governance()
+        self.require(self.state.is_admitted(node_id), f"node {node_id.hex()} is not admitted")
+        member = self.state.node_member(node_id)
+        self.state.remove(node_id)
+        self.emit(self.NodeRemoved, node_id, member)
+
+    def _only_governance(self) -> None:
+        self.require(
+            self.host.caller == GOVERNANCE_ADDRESS,
+            "only the Governance contract may change this (propose it)",
+        )

@@ -1,0 +1,210 @@
+"""The Permissions native contract (0x…1001): account roles, frozen accounts and contracts,
+and the contract-deployment allowlist.
+
+    roles(address account) returns (string[])
+    hasRole(address account, string role) returns (bool)
+    accountsWithRole(string role) returns (address[])
+    isFrozen(address target) returns (bool)
+    frozen() returns (address[])
+    deployAllowlist() returns (address[])
+    canDeploy(address account) returns (bool)
+    -- Governance only (proposals that passed):
+    grantRole(address, string) / revokeRole(address, string)
+    setFrozen(address, bool) / setDeployAllowlist(address[])
+    -- an account holding the regulator role, directly (no vote):
+    freeze(address target) / unfreeze(address target)
+
+Roles: `committee` (may propose and vote for its member), `member` (an account of a member),
+`operator` (runs the member's nodes), `regulator` (may freeze and unfreeze directly),
+`auditor` (recorded for applications; every read is open to every caller anyway).
+
+Frozen: the ledger refuses transactions from a frozen account (CheckTx and execution), and any
+call to a frozen address — a transaction's or a contract's — reverts with "contract frozen".
+The system contracts cannot be frozen. An empty deploy allowlist lets every member account
+deploy; otherwise only the listed accounts may send contract-creating transactions (contracts
+creating contracts are not limited).
+"""
+
+from __future__ import annotations
+
+from consortium.evm.fork import SlotReader, install_call_guard
+from consortium.evm.host import Storage
+from consortium.evm.native import (
+    NativeContract,
+    event,
+    method,
+    register,
+    registered_natives,
+)
+from consortium.system.model import (
+    GOVERNANCE_ADDRESS,
+    MAX_LIST,
+    PERMISSIONS_ADDRESS,
+    ROLES,
+    role_bit,
+    roles_of,
+)
+from consortium.system.state import PermissionsState, address_word, word_address
+
+
+def as_address(value: str | bytes) -> bytes:
+    """An ABI-decoded address (eth-abi answers 0x strings) as 20 bytes."""
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
+def hex_address(address: bytes) -> str:
+    return "0x" + address.hex()
+
+
+def frozen_reason(read: SlotReader, address: bytes) -> str | None:
+    """The call guard: calls to a frozen address revert with "contract frozen"."""
+    frozen_count = read(PERMISSIONS_ADDRESS, PermissionsState.FROZEN)
+    if frozen_count == 0:
+        return None
+    position = read(
+        PERMISSIONS_ADDRESS, Storage.at(PermissionsState.FROZEN + 1, address_word(address))
+    )
+    return f"contract frozen: {hex_address(address)}" if position else None
+
+
+@register
+class Permissions(NativeContract):
+    address = PERMISSIONS_ADDRESS
+
+    RoleGranted = event("RoleGranted(address indexed account, string role, address by)")
+    RoleRevoked = event("RoleRevoked(address indexed account, string role, address by)")
+    Frozen = event("Frozen(address indexed target, address by)")
+    Unfrozen = event("Unfrozen(address indexed target, address by)")
+    DeployAllowlistSet = event("DeployAllowlistSet(address[] accounts)")
+
+    @property
+    def state(self) -> PermissionsState:
+        return PermissionsState(self.storage)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    @method("roles(address)", returns="string[]", view=True)
+    def roles(self, account: str) -> list[str]:
+        return roles_of(self.state.role_bits(as_address(account)))
+
+    @method("hasRole(address,string)", returns="bool", view=True)
+    def has_role(self, account: str, role: str) -> bool:
+        self._check_role(role)
+        return bool(self.state.role_bits(as_address(account)) & role_bit(role))
+
+    @method("accountsWithRole(string)", returns="address[]", view=True)
+    def accounts_with_role(self, role: str) -> list[bytes]:
+        self._check_role(role)
+        bit = role_bit(role)
+        out = []
+        for word in self.state.role_holders():
+            account = word_address(word)
+            if self.state.role_bits(account) & bit:
+                out.append(account)
+        return out
+
+    @method("isFrozen(address)", returns="bool", view=True)
+    def is_frozen(self, target: str) -> bool:
+        return self.state.is_frozen(as_address(target))
+
+    @method("frozen()", returns="address[]", view=True)
+    def frozen(self) -> list[bytes]:
+        return [word_address(w) for w in self.state.frozen()]
+
+    @method("deployAllowlist()", returns="address[]", view=True)
+    def deploy_allowlist(self) -> list[bytes]:
+        return [word_address(w) for w in self.state.allowlist()]
+
+    @method("canDeploy(address)", returns="bool", view=True)
+    def can_deploy(self, account: str) -> bool:
+        """Whether the allowlist lets `account` deploy (it must also be an active member's
+        account to send any transaction at all)."""
+        allowlist = self.state.allowlist()
+        return len(allowlist) == 0 or address_word(as_address(account)) in allowlist
+
+    # --- Governance's decisions ----------------------------------------------------------
+
+    @method("grantRole(address,string)")
+    def grant_role(self, account: str, role: str) -> None:
+        self._only_governance()
+        self._check_role(role)
+        raw = as_address(account)
+        bits = self.state.role_bits(raw)
+        self.require(not bits & role_bit(role), f"{account} already holds the {role} role")
+        self.state.set_role_bits(raw, bits | role_bit(role))
+        self.emit(self.RoleGranted, raw, role, self.host.caller)
+
+    @method("revokeRole(address,string)")
+    def revoke_role(self, account: str, role: str) -> None:
+        self._only_governance()
+        self._check_role(role)
+        raw = as_address(account)
+        bits = self.state.role_bits(raw)
+        self.require(bool(bits & role_bit(role)), f"{account} does not hold the {role} role")
+        self.state.set_role_bits(raw, bits & ~role_bit(role))
+        self.emit(self.RoleRevoked, raw, role, self.host.caller)
+
+    @method("setFrozen(address,bool)")
+    def set_frozen(self, target: str, frozen: bool) -> None:
+        self._only_governance()
+        self._set_frozen(as_address(target), frozen)
+
+    @method("setDeployAllowlist(address[])")
+    def set_deploy_allowlist(self, accounts: list[str]) -> None:
+        self._only_governance()
+        self.require(len(accounts) <= MAX_LIST, f"at most {MAX_LIST} accounts")
+        allowlist = self.state.allowlist()
+        allowlist.clear()
+        raws = [as_address(a) for a in accounts]
+        for raw in raws:
+            allowlist.add(address_word(raw))
+        self.emit(self.DeployAllowlistSet, raws)
+
+    # --- the regulator, directly -----------------------------------------------------------
+
+    @method("freeze(address)")
+    def freeze(self, target: str) -> None:
+        self._only_regulator()
+        self._set_frozen(as_address(target), True)
+
+    @method("unfreeze(address)")
+    def unfreeze(self, target: str) -> None:
+        self._only_regulator()
+        self._set_frozen(as_address(target), False)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _set_frozen(self, target: bytes, frozen: bool) -> None:
+        self.require(target != b"\x00" * 20, "cannot freeze the zero address")
+        self.require(
+            target not in registered_natives(),
+            f"{hex_address(target)} is a system contract and cannot be frozen",
+        )
+        current = self.state.is_frozen(target)
+        if frozen:
+            self.require(not current, f"{hex_address(target)} is already frozen")
+            self.state.frozen().add(address_word(target))
+            self.emit(self.Frozen, target, self.host.caller)
+        else:
+            self.require(current, f"{hex_address(target)} is not frozen")
+            self.state.frozen().remove(address_word(target))
+            self.emit(self.Unfrozen, target, self.host.caller)
+
+    def _only_governance(self) -> None:
+        self.require(
+            self.host.caller == GOVERNANCE_ADDRESS,
+            "only the Governance contract may change this (propose it)",
+        )
+
+    def _only_regulator(self) -> None:
+        caller = self.host.caller
+        self.require(
+            bool(self.state.role_bits(caller) & role_bit("regulator")),
+            f"{hex_address(caller)} does not hold the regulator role",
+        )
+
+    def _check_role(self, role: str) -> None:
+        self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+
+
+install_call_guard(frozen_reason)
