@@ -149,6 +149,8 @@ def tx_error_classes() -> list[type[TxError]]:
 def error_for_abci_code(code: int, message: str, data: bytes | None = None) -> TxError:
     """The error a CheckTx/ExecTxResult code stands for (the RPC layer answers with it)."""
     for cls in tx_error_classes():
-        if cls.abci_code == code and cls is not TxError:
+        # only the protocol's own classes: a subclass elsewhere (the SDK's TxFailed) inherits
+        # a code without standing for it
+        if cls.abci_code == code and cls is not TxError and cls.__module__ == __name__:
             return cls(message, data=data)
     return TxError(message, data=data)

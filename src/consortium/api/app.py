@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import FilterRegistry
+from consortium.api.governance_rest import governance_openapi_paths, governance_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError
@@ -77,6 +78,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
     hub.on_tick.append(filters.expire)
     api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name)
     schema = openapi_schema(node_name)
+    schema["paths"].update(governance_openapi_paths())
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
@@ -167,6 +169,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *rest_routes(ledger, offload, node_name),
+            *governance_routes(ledger, offload),
         ],
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"],
                                allow_methods=["GET", "POST"], allow_headers=["*"])],

@@ -19,6 +19,7 @@ from eth_hash.auto import keccak
 
 from consortium import __version__
 from consortium.api import encoding as enc
+from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
@@ -52,6 +53,7 @@ MAX_FEE_HISTORY = 1024
 INLINE, LEDGER, ENGINE, SOCKET, SEND = "inline", "ledger", "engine", "socket", "send"
 
 _TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
+_TABLE.update({name: (attr, LEDGER) for name, attr in CONSORTIUM_METHODS.items()})
 
 NOT_OFFERED = {
     "eth_sendTransaction": "this node holds no keys: sign locally and use "
@@ -96,7 +98,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc:
+class JsonRpc(ConsortiumMethods):
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
     def __init__(

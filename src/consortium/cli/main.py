@@ -9,7 +9,7 @@ import typer
 # typer 0.29 carries its own copy of click; its usage errors are not exported publicly.
 from typer._click.exceptions import UsageError
 
-from consortium.cli import accounts, contracts, demo, engine, network
+from consortium.cli import accounts, contracts, demo, engine, governance, join, network
 from consortium.errors import ConsortiumError
 
 app = typer.Typer(
@@ -22,6 +22,10 @@ app = typer.Typer(
 app.add_typer(engine.app, name="engine")
 app.add_typer(accounts.app, name="account")
 app.add_typer(contracts.app, name="contract")
+app.add_typer(governance.member_app, name="member")
+app.add_typer(governance.propose_app, name="propose")
+app.add_typer(governance.taskforce_app, name="taskforce")
+app.add_typer(governance.regulator_app, name="regulator")
 for command in (
     demo.demo,
     network.init,
@@ -30,6 +34,12 @@ for command in (
     network.down,
     network.status,
     network.logs,
+    join.join,
+    governance.vote,
+    governance.revoke,
+    governance.proposals,
+    governance.officers,
+    governance.roles,
 ):
     app.command()(command)
 

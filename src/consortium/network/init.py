@@ -26,6 +26,7 @@ from consortium.ledger.genesis import (
     DEFAULT_ETH_CHAIN_ID,
     AppState,
     GenesisMember,
+    GenesisValidator,
 )
 from consortium.network.engine import require_cometbft
 from consortium.network.layout import MemberEntry, Network, NodeEntry
@@ -33,6 +34,7 @@ from consortium.network.node_config import NodeConfig
 
 DEFAULT_BASE_PORT = 26650
 DEFAULT_API_PORT = 8545
+VALIDATOR_POWER = 10  # every genesis validator's voting power
 DEV_BALANCE_WEI = 10**24  # one million ether-units per member account on a local network
 DEV_KDF_ITERATIONS = 2  # scrypt cost for *development* keystores only (log2 n is tiny)
 
@@ -170,6 +172,11 @@ def init_network(
                 tier="founding",
                 accounts=(m.address.lower(),),
                 nodes=tuple(n.node_id for n in node_entries if n.member == m.name),
+                validators=tuple(
+                    GenesisValidator(n.validator_pub_key, VALIDATOR_POWER)
+                    for n in node_entries
+                    if n.member == m.name
+                ),
             )
             for m in member_entries
         ),
@@ -206,7 +213,7 @@ def _genesis(
             {
                 "address": pv["address"],
                 "pub_key": pv["pub_key"],
-                "power": "10",
+                "power": str(VALIDATOR_POWER),
                 "name": node.name,
             }
         )

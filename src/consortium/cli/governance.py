@@ -1,0 +1,735 @@
+"""Governance commands: members, proposals and votes, officers, task forces, roles.
+
+Reads go through the system contracts (eth_call with their shipped ABIs) and print a table,
+or JSON with --json. Signing commands take --from (a member name of the local network, an
+address with a keystore in DIR, or a keystore file), wait for the receipt and print the
+proposal's id and status; a refusal prints the contract's reason.
+
+    consortium member list / show REF
+    consortium propose KIND …           one subcommand per kind of proposal
+    consortium vote ID yes|no
+    consortium revoke ID
+    consortium proposals [--open] [ID]
+    consortium officers
+    consortium taskforce list / show NAME
+    consortium roles [ACCOUNT]
+    consortium regulator freeze / unfreeze TARGET
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from consortium.cli.common import (
+    DirOption,
+    FromOption,
+    JsonOption,
+    PasswordFileOption,
+    RpcOption,
+    console,
+    endpoint,
+    print_json,
+    read_password,
+    resolve_dir,
+    table,
+)
+from consortium.errors import ConfigError
+
+member_app = typer.Typer(help="Consortium members.", no_args_is_help=True)
+propose_app = typer.Typer(
+    help="Propose a consortium decision (one subcommand per kind); members then vote.",
+    no_args_is_help=True,
+)
+taskforce_app = typer.Typer(help="Task forces.", no_args_is_help=True)
+regulator_app = typer.Typer(
+    help="What a regulator does directly, without a vote.", no_args_is_help=True
+)
+
+
+def _client(rpc: str | None, dir: Path) -> Any:
+    from consortium.system.client import GovernanceClient
+
+    return GovernanceClient(endpoint(rpc, dir))
+
+
+def _signer(from_: str, dir: Path, password_file: Path | None) -> Any:
+    from consortium.sdk import resolve_signer
+
+    return resolve_signer(from_, resolve_dir(dir), read_password(password_file))
+
+
+# --- members ------------------------------------------------------------------------------------
+
+
+@member_app.command("list")
+def member_list(
+    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
+) -> None:
+    """Every member: tier, status, weight, accounts and nodes."""
+    members = _client(rpc, dir).members()
+    if json_out:
+        print_json(members)
+        return
+    table(
+        "Members",
+        ["id", "name", "tier", "status", "weight", "accounts", "nodes"],
+        [
+            [
+                m["id"],
+                m["name"],
+                m["tier"],
+                m["status"],
+                m["weight"],
+                "\n".join(m["accounts"]),
+                "\n".join(m["nodes"]) or None,
+            ]
+            for m in members
+        ],
+    )
+
+
+@member_app.command("show")
+def member_show(
+    ref: str = typer.Argument(..., help="Member id, name or one of its accounts."),
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """One member, with each account's roles."""
+    client = _client(rpc, dir)
+    member = client.member(ref)
+    if member is None:
+        raise ConfigError(f"no member {ref!r}")
+    member["roles"] = {a: client.roles(a)["roles"] for a in member["accounts"]}
+    if json_out:
+        print_json(member)
+        return
+    table(
+        f"Member {member['id']}: {member['name']}",
+        ["field", "value"],
+        [
+            ["tier", member["tier"]],
+            ["status", member["status"]],
+            ["weight", member["weight"]],
+            ["admitted at height", member["since"]],
+            [
+                "accounts",
+                "\n".join(
+                    f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()
+                ),
+            ],
+            ["nodes", "\n".join(member["nodes"]) or None],
+        ],
+    )
+
+
+# --- proposing ---------------------------------------------------------------------------------
+
+
+def _rate(text: str, what: str) -> int:
+    """Basis points from "6667" or a percentage like "66.67%"."""
+    try:
+        if text.endswith("%"):
+            value = Decimal(text[:-1]) * 100
+            if value != value.to_integral_value():
+                raise ConfigError(f"{what} {text} is finer than a basis point (0.01%)")
+            return int(value)
+        return int(text)
+    except (InvalidOperation, ValueError):
+        raise ConfigError(
+            f"{what} must be basis points (6667) or a percentage (66.67%), got {text!r}"
+        ) from None
+
+
+def _submit(
+    kind: str,
+    from_: str,
+    dir: Path,
+    rpc: str | None,
+    password_file: Path | None,
+    json_out: bool,
+    call: Any,
+) -> None:
+    signer = _signer(from_, dir, password_file)
+    outcome = call(_client(rpc, dir), signer)
+    _print_outcome(f"Proposal ({kind})", outcome, json_out)
+
+
+def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(outcome)
+        return
+    if "proposal" in outcome:
+        table(
+            title,
+            ["proposal", "kind", "status", "block", "tx"],
+            [
+                [
+                    outcome["proposal"],
+                    outcome["kind"],
+                    outcome["status"],
+                    outcome["block"],
+                    outcome["txHash"],
+                ]
+            ],
+        )
+    else:
+        table(title, ["block", "tx"], [[outcome["block"], outcome["txHash"]]])
+
+
+@propose_app.command("admit-member")
+def propose_admit_member(
+    name: str = typer.Option(..., "--name", help="The institution's name."),
+    account: list[str] = typer.Option(..., "--account", help="Its account (repeatable)."),
+    node_id: list[str] | None = typer.Option(None, "--node-id", help="Its node id (repeatable)."),
+    tier: str = typer.Option("ordinary", "--tier", help="founding, ordinary or observer."),
+    weight: int | None = typer.Option(
+        None, "--weight", help="Committee weight (default 1; observers 0)."
+    ),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Admit an institution with its accounts and node ids (the node may then peer)."""
+    _submit(
+        "admit-member",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_admit_member(s, name, tier, account, node_id or [], weight),
+    )
+
+
+def _member_command(kind: str, doc: str) -> None:
+    def command(
+        member: str = typer.Option(..., "--member", help="Member id, name or account."),
+        from_: str = FromOption,
+        dir: Path = DirOption,
+        rpc: str | None = RpcOption,
+        password_file: Path | None = PasswordFileOption,
+        json_out: bool = JsonOption,
+    ) -> None:
+        method = f"propose_{kind.replace('-', '_')}"
+        _submit(
+            kind,
+            from_,
+            dir,
+            rpc,
+            password_file,
+            json_out,
+            lambda c, s: getattr(c, method)(s, member),
+        )
+
+    command.__doc__ = doc
+    propose_app.command(kind)(command)
+
+
+_member_command("suspend-member", "Suspend a member: its accounts may not transact.")
+_member_command("reinstate-member", "Reinstate a suspended member.")
+_member_command(
+    "expel-member", "Expel a member (supermajority; it cannot vote on it; its nodes go)."
+)
+
+
+@propose_app.command("add-validator")
+def propose_add_validator(
+    pub_key: str = typer.Option(
+        ..., "--pub-key", help="ed25519 consensus key, base64 (as `consortium join` prints it)."
+    ),
+    power: int = typer.Option(10, "--power", help="Voting power."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Make a node a validator (or change its power)."""
+    _submit(
+        "add-validator",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_add_validator(s, pub_key, power),
+    )
+
+
+@propose_app.command("remove-validator")
+def propose_remove_validator(
+    pub_key: str = typer.Option(..., "--pub-key", help="ed25519 consensus key, base64."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Remove a validator from the validator set."""
+    _submit(
+        "remove-validator",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_remove_validator(s, pub_key),
+    )
+
+
+@propose_app.command("admit-node")
+def propose_admit_node(
+    member: str = typer.Option(..., "--member", help="Member id, name or account."),
+    node_id: str = typer.Option(..., "--node-id", help="The node id (40 hex digits)."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Admit another node of a member as a peer."""
+    _submit(
+        "admit-node",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_admit_node(s, member, node_id),
+    )
+
+
+@propose_app.command("remove-node")
+def propose_remove_node(
+    node_id: str = typer.Option(..., "--node-id", help="The node id (40 hex digits)."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Stop admitting a node as a peer."""
+    _submit(
+        "remove-node",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_remove_node(s, node_id),
+    )
+
+
+def _role_command(kind: str, doc: str) -> None:
+    def command(
+        account: str = typer.Option(..., "--account", help="The account."),
+        role: str = typer.Option(
+            ..., "--role", help="committee, member, operator, regulator or auditor."
+        ),
+        from_: str = FromOption,
+        dir: Path = DirOption,
+        rpc: str | None = RpcOption,
+        password_file: Path | None = PasswordFileOption,
+        json_out: bool = JsonOption,
+    ) -> None:
+        method = f"propose_{kind.replace('-', '_')}"
+        _submit(
+            kind,
+            from_,
+            dir,
+            rpc,
+            password_file,
+            json_out,
+            lambda c, s: getattr(c, method)(s, account, role),
+        )
+
+    command.__doc__ = doc
+    propose_app.command(kind)(command)
+
+
+_role_command("grant-role", "Grant a role to a member's account.")
+_role_command("revoke-role", "Revoke a role from an account.")
+
+
+@propose_app.command("elect-officer")
+def propose_elect_officer(
+    office: str = typer.Option(..., "--office", help='The office, e.g. "chair".'),
+    holder: str = typer.Option(..., "--holder", help="The member account that holds it."),
+    term_blocks: int = typer.Option(
+        ..., "--term-blocks", help="Term length in blocks, from the election."
+    ),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Elect an officer for a term; the office is vacant once the term's height passes."""
+    _submit(
+        "elect-officer",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_elect_officer(s, office, holder, term_blocks),
+    )
+
+
+@propose_app.command("form-taskforce")
+def propose_form_taskforce(
+    name: str = typer.Option(..., "--name", help="The task force's name."),
+    charter: str = typer.Option("", "--charter", help="What it is for."),
+    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members)."),
+    member: list[str] = typer.Option(..., "--member", help="A member account in it (repeatable)."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Form a task force of consortium members' accounts."""
+    _submit(
+        "form-taskforce",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_form_task_force(s, name, charter, lead, member),
+    )
+
+
+@propose_app.command("set-taskforce-members")
+def propose_set_taskforce_members(
+    name: str = typer.Option(..., "--name", help="The task force's name."),
+    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members)."),
+    member: list[str] = typer.Option(..., "--member", help="A member account (repeatable)."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Replace a task force's lead and members."""
+    _submit(
+        "set-taskforce-members",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_set_task_force_members(s, name, lead, member),
+    )
+
+
+@propose_app.command("dissolve-taskforce")
+def propose_dissolve_taskforce(
+    name: str = typer.Option(..., "--name", help="The task force's name."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Dissolve a task force."""
+    _submit(
+        "dissolve-taskforce",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_dissolve_task_force(s, name),
+    )
+
+
+@propose_app.command("change-rule")
+def propose_change_rule(
+    type_: str = typer.Option(..., "--type", help="The proposal kind, e.g. grant-role."),
+    participation: str = typer.Option(
+        ...,
+        "--participation",
+        help="Share of the weight that must vote: basis points (5001) or percent (50.01%).",
+    ),
+    win_rate: str = typer.Option(..., "--win-rate", help="Share of the votes that must say yes."),
+    period: int = typer.Option(..., "--period", help="Voting period in blocks."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Change how a kind of proposal is decided (needs a supermajority). Open proposals
+    keep the rule they were proposed under."""
+    _submit(
+        "change-rule",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_change_rule(
+            s, type_, _rate(participation, "--participation"), _rate(win_rate, "--win-rate"), period
+        ),
+    )
+
+
+def _target_command(kind: str, doc: str) -> None:
+    def command(
+        target: str = typer.Option(..., "--target", help="An account or contract address."),
+        from_: str = FromOption,
+        dir: Path = DirOption,
+        rpc: str | None = RpcOption,
+        password_file: Path | None = PasswordFileOption,
+        json_out: bool = JsonOption,
+    ) -> None:
+        method = f"propose_{kind}"
+        _submit(
+            kind,
+            from_,
+            dir,
+            rpc,
+            password_file,
+            json_out,
+            lambda c, s: getattr(c, method)(s, target),
+        )
+
+    command.__doc__ = doc
+    propose_app.command(kind)(command)
+
+
+_target_command(
+    "freeze", "Freeze an account (its transactions are refused) or a contract (calls to it revert)."
+)
+_target_command("unfreeze", "Unfreeze an account or contract.")
+
+
+@propose_app.command("set-deploy-allowlist")
+def propose_set_deploy_allowlist(
+    account: list[str] | None = typer.Option(
+        None, "--account", help="An account that may deploy (repeatable; none: every member may)."
+    ),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Set the accounts that may deploy contracts (empty: every member account may)."""
+    _submit(
+        "set-deploy-allowlist",
+        from_,
+        dir,
+        rpc,
+        password_file,
+        json_out,
+        lambda c, s: c.propose_set_deploy_allowlist(s, account or []),
+    )
+
+
+# --- voting ------------------------------------------------------------------------------------
+
+
+def vote(
+    proposal: int = typer.Argument(..., help="The proposal id."),
+    choice: str = typer.Argument(..., help="yes or no."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Vote on a proposal; the vote that passes it executes it."""
+    if choice.lower() not in ("yes", "no"):
+        raise ConfigError(f"vote yes or no, not {choice!r}")
+    signer = _signer(from_, dir, password_file)
+    outcome = _client(rpc, dir).vote(signer, proposal, choice.lower() == "yes")
+    _print_outcome("Vote", outcome, json_out)
+
+
+def revoke(
+    proposal: int = typer.Argument(..., help="The proposal id."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Withdraw your own open proposal."""
+    signer = _signer(from_, dir, password_file)
+    _print_outcome("Revoked", _client(rpc, dir).revoke(signer, proposal), json_out)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def proposals(
+    proposal: int | None = typer.Argument(None, help="Show this proposal with its votes."),
+    open_only: bool = typer.Option(False, "--open", help="Only the open ones."),
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Proposals with their status, tallies and expiry heights."""
+    client = _client(rpc, dir)
+    if proposal is not None:
+        found = client.proposal(proposal)
+        if found is None:
+            raise ConfigError(f"no proposal {proposal}")
+        found["votes"] = client.read.votes(proposal)
+        if json_out:
+            print_json(found)
+            return
+        rule = found["rule"]
+        table(
+            f"Proposal {proposal}: {found['kind']}",
+            ["field", "value"],
+            [
+                ["status", found["status"] + (f" ({found['note']})" if found["note"] else "")],
+                ["params", _params(found["params"])],
+                ["proposer", found["proposer"]],
+                ["proposed / expires", f"{found['createdAt']} / {found['expiresAt']}"],
+                [
+                    "rule",
+                    f"participation {rule['participation']} bp, win rate {rule['winRate']} bp",
+                ],
+                ["yes / no weight", f"{found['yesWeight']} / {found['noWeight']}"],
+                ["votes", "\n".join(f"{v['name']}: {v['vote']}" for v in found["votes"]) or None],
+            ],
+        )
+        return
+    items = client.proposals(open_only)
+    if json_out:
+        print_json(items)
+        return
+    table(
+        "Proposals" + (" (open)" if open_only else ""),
+        ["id", "kind", "status", "params", "yes", "no", "expires"],
+        [
+            [
+                p["id"],
+                p["kind"],
+                p["status"],
+                _params(p["params"]),
+                p["yesWeight"],
+                p["noWeight"],
+                p["expiresAt"],
+            ]
+            for p in items
+        ],
+    )
+
+
+# --- officers, task forces, roles ------------------------------------------------------------
+
+
+def officers(
+    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
+) -> None:
+    """Offices with their holders and terms (vacant once the term's height has passed)."""
+    items = _client(rpc, dir).officers()
+    if json_out:
+        print_json(items)
+        return
+    table(
+        "Officers",
+        ["office", "holder", "term ends at", "elected at"],
+        [
+            [
+                o["office"],
+                o["holder"] or f"vacant (was {o['lastHolder']})",
+                o["termEnd"],
+                o["electedAt"],
+            ]
+            for o in items
+        ],
+    )
+
+
+@taskforce_app.command("list")
+def taskforce_list(
+    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
+) -> None:
+    """Every task force."""
+    items = _client(rpc, dir).task_forces()
+    if json_out:
+        print_json(items)
+        return
+    table(
+        "Task forces",
+        ["name", "lead", "members", "charter"],
+        [[t["name"], t["lead"], len(t["members"]), t["charter"]] for t in items],
+    )
+
+
+@taskforce_app.command("show")
+def taskforce_show(
+    name: str = typer.Argument(..., help="The task force's name."),
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """One task force with its members."""
+    found = _client(rpc, dir).task_force(name)
+    if found is None:
+        raise ConfigError(f"no task force named {name!r}")
+    if json_out:
+        print_json(found)
+        return
+    table(
+        f"Task force {name}",
+        ["field", "value"],
+        [
+            ["charter", found["charter"]],
+            ["lead", found["lead"]],
+            ["members", "\n".join(found["members"])],
+            ["formed at", found["formedAt"]],
+        ],
+    )
+
+
+def roles(
+    account: str | None = typer.Argument(None, help="One account's roles."),
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """The accounts holding each role (or one account's roles)."""
+    found = _client(rpc, dir).roles(account)
+    if json_out:
+        print_json(found)
+        return
+    if account is not None:
+        console.print(f"{found['account']}: {', '.join(found['roles']) or 'no roles'}")
+        return
+    table("Roles", ["role", "accounts"], [[r, "\n".join(a) or None] for r, a in found.items()])
+
+
+def _regulator_command(name: str, frozen: bool, doc: str) -> None:
+    def command(
+        target: str = typer.Argument(..., help="An account or contract address."),
+        from_: str = FromOption,
+        dir: Path = DirOption,
+        rpc: str | None = RpcOption,
+        password_file: Path | None = PasswordFileOption,
+        json_out: bool = JsonOption,
+    ) -> None:
+        signer = _signer(from_, dir, password_file)
+        outcome = _client(rpc, dir).regulator_freeze(signer, target, frozen)
+        _print_outcome(f"{name.capitalize()} {target}", outcome, json_out)
+
+    command.__doc__ = doc
+    regulator_app.command(name)(command)
+
+
+_regulator_command("freeze", True, "Freeze an account or contract now (regulator role, no vote).")
+_regulator_command("unfreeze", False, "Unfreeze an account or contract now (regulator role).")

@@ -1,0 +1,100 @@
+"""`consortium join`: set up a new institution's node and account to join a running consortium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from consortium.cli.common import (
+    JsonOption,
+    PasswordFileOption,
+    console,
+    print_json,
+    read_password,
+    resolve_dir,
+    table,
+)
+
+
+def join(
+    genesis: Path = typer.Option(..., "--genesis", help="The consortium's genesis.json."),
+    peer: str = typer.Option(
+        ..., "--peer", help="An existing node: NODE_ID@HOST:PORT (its P2P address)."
+    ),
+    dir: Path = typer.Option(..., "--dir", help="The new institution's folder (created)."),
+    name: str = typer.Option(..., "--name", help='The institution, e.g. "Bank E".'),
+    p2p_port: int | None = typer.Option(None, "--p2p-port", help="P2P port (default: free)."),
+    rpc_port: int | None = typer.Option(
+        None, "--rpc-port", help="CometBFT RPC port (default: free)."
+    ),
+    api_port: int | None = typer.Option(
+        None, "--api-port", help="JSON-RPC/REST API port (default: free)."
+    ),
+    listen: str | None = typer.Option(
+        None,
+        "--listen",
+        help="P2P listen host (default: 127.0.0.1 for a loopback peer, else 0.0.0.0).",
+    ),
+    external_address: str = typer.Option(
+        "", "--external-address", help="HOST:PORT other machines reach this node's P2P at."
+    ),
+    timeout_commit: str = typer.Option(
+        "500ms", "--timeout-commit", help="Block interval; use the consortium's."
+    ),
+    password_file: Path | None = PasswordFileOption,
+    force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Create a node home (keys, the genesis, the peer) and an account for a new institution,
+    and print what its admission proposals need: node id, validator key, account."""
+    from consortium.network.join import join_network
+
+    password = read_password(password_file)
+    if password is None:
+        password = typer.prompt(
+            "Password for the new account's keystore", hide_input=True, confirmation_prompt=True
+        )
+    result = join_network(
+        resolve_dir(dir),
+        genesis_file=genesis,
+        peer=peer,
+        name=name,
+        p2p_port=p2p_port,
+        rpc_port=rpc_port,
+        api_port=api_port,
+        listen=listen,
+        external_address=external_address,
+        password=password,
+        timeout_commit=timeout_commit,
+        force=force,
+    )
+    if json_out:
+        print_json(result.to_json())
+        return
+    table(
+        f"{result.name} is ready to join {result.chain_id}",
+        ["", ""],
+        [
+            ["node id", result.node_id],
+            ["validator public key (ed25519, base64)", result.validator_pub_key],
+            ["validator address", result.validator_address],
+            ["account", result.account],
+            ["keystore", result.keystore],
+            ["node home", result.home],
+            [
+                "ports (p2p / rpc / api)",
+                f"{result.p2p_port} / {result.rpc_port} / {result.api_port}",
+            ],
+            ["peer", result.peer],
+        ],
+    )
+    console.print(
+        "\nNext: a member proposes the admission, the members vote, then start the node:\n"
+        f'  consortium propose admit-member --name "{result.name}" --account {result.account} '
+        f"--node-id {result.node_id} --from <member>\n"
+        f"  consortium up --dir {result.root}\n"
+        "and, to make it a validator:\n"
+        f"  consortium propose add-validator --pub-key {result.validator_pub_key} --power 10 "
+        "--from <member>"
+    )

@@ -1,0 +1,261 @@
+"""Governance through the node's API: the consortium_* JSON-RPC methods and REST routes,
+the typed GovernanceClient over HTTP, and the CLI commands — on a real Ledger behind a real
+API server, with a stub engine that commits whatever CheckTx admitted."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from eth_account import Account
+from governance_testkit import BANKS, OUTSIDER, governed_ledger, node_id
+from jsonrpc_testkit import StubEngine
+from starlette.testclient import TestClient
+
+from consortium.api.app import create_app
+from consortium.cli.main import main
+from consortium.errors import ExecutionReverted
+from consortium.system.client import GovernanceClient
+
+A, B, C, D = (b.address.lower() for b in BANKS[:4])
+
+
+class LiveNode:
+    """A governed ledger, its API on a loopback port, and blocks made every 50 ms."""
+
+    def __init__(self, path: Path) -> None:
+        self.ledger = governed_ledger(path / "ledger")
+        self.engine = StubEngine(self.ledger)
+        self.app = create_app(self.ledger, self.engine.url, node_name="gov-node")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        self.stop = threading.Event()
+        self.threads = [
+            threading.Thread(target=self.server.run, daemon=True),
+            threading.Thread(target=self._blocks, daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "API server did not start"
+            time.sleep(0.02)
+        self.keystores = path / "keys"
+        self.keystores.mkdir()
+        (path / "empty-password").write_text("")
+        self.password_file = path / "empty-password"
+        for i, acct in enumerate(BANKS[:4]):
+            keystore = Account.encrypt(acct.key, "", kdf="pbkdf2", iterations=2)
+            (self.keystores / f"bank{i}.json").write_text(json.dumps(keystore))
+
+    def _blocks(self) -> None:
+        while not self.stop.is_set():
+            if self.engine.mempool:
+                self.engine.commit_block()
+            time.sleep(0.05)
+
+    def keystore(self, i: int) -> str:
+        return str(self.keystores / f"bank{i}.json")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.should_exit = True
+        for t in self.threads:
+            t.join(timeout=10)
+        self.engine.close()
+        self.ledger.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
+    node = LiveNode(tmp_path_factory.mktemp("gov-api"))
+    yield node
+    node.close()
+
+
+def rpc(live: LiveNode, method: str, *params: Any) -> dict[str, Any]:
+    client = TestClient(live.app)
+    answer = client.post(
+        "/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    )
+    assert answer.status_code == 200
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_consortium_rpc_reads(live: LiveNode) -> None:
+    members = rpc(live, "consortium_members")["result"]
+    assert [m["name"] for m in members] == ["Bank A", "Bank B", "Bank C", "Bank D"]
+    assert rpc(live, "consortium_member", "Bank B")["result"]["accounts"] == [B]
+    assert rpc(live, "consortium_member", 3)["result"]["name"] == "Bank C"
+    assert rpc(live, "consortium_member", D)["result"]["id"] == 4
+    assert rpc(live, "consortium_member", "nobody")["result"] is None
+    assert rpc(live, "consortium_proposal", 999)["result"] is None
+    assert len(rpc(live, "consortium_rules")["result"]) == 18
+    assert rpc(live, "consortium_roles", A)["result"] == {
+        "account": A,
+        "roles": ["committee", "member"],
+    }
+    assert rpc(live, "consortium_roles")["result"]["regulator"] == []
+    assert [n["nodeId"] for n in rpc(live, "consortium_nodes")["result"]][0] == node_id(0)
+    validators = rpc(live, "consortium_validators")["result"]
+    assert len(validators) == 4 and len(validators[0]["address"]) == 40
+    assert rpc(live, "consortium_frozen")["result"] == []
+    assert rpc(live, "consortium_deployAllowlist")["result"] == []
+    assert rpc(live, "consortium_officers")["result"] == []
+    assert rpc(live, "consortium_taskForces")["result"] == []
+    assert rpc(live, "consortium_taskForce", "none")["result"] is None
+    bad = rpc(live, "consortium_proposals", "everything")["error"]
+    assert bad["code"] == -32602
+    assert rpc(live, "consortium_roles", "0x12")["error"]["code"] == -32602
+
+
+def test_rest_routes(live: LiveNode) -> None:
+    client = TestClient(live.app)
+    assert [m["id"] for m in client.get("/api/v1/members").json()] == [1, 2, 3, 4]
+    assert client.get("/api/v1/members/Bank%20A").json()["accounts"] == [A]
+    assert client.get("/api/v1/members/nobody").status_code == 404
+    assert client.get("/api/v1/proposals/x").status_code == 400
+    assert client.get("/api/v1/proposals/999").status_code == 404
+    assert client.get(f"/api/v1/roles/{B}").json()["roles"] == ["committee", "member"]
+    assert len(client.get("/api/v1/validators").json()) == 4
+    assert client.get("/api/v1/rules").json()[0]["kind"] == "admit-member"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/proposals/{id}" in paths and "/api/v1/status" in paths
+
+
+def test_client_proposes_votes_and_sees_reasons(live: LiveNode) -> None:
+    gov = GovernanceClient(live.url)
+    out = gov.propose_grant_role(BANKS[0], C, "auditor")
+    assert out["kind"] == "grant-role" and out["status"] == "open"
+    pid = out["proposal"]
+    assert gov.vote(BANKS[0], pid, True)["status"] == "open"
+    with pytest.raises(ExecutionReverted) as refused:
+        gov.vote(BANKS[0], pid, True)
+    assert f"member 'Bank A' already voted on proposal {pid}" in refused.value.message
+    assert gov.vote(BANKS[1], pid, True)["status"] == "open"
+    assert gov.vote(BANKS[2], pid, True)["status"] == "executed"
+    assert "auditor" in gov.roles(C)["roles"]
+    with pytest.raises(ExecutionReverted) as refused:
+        gov.vote(BANKS[3], pid, False)
+    assert f"proposal {pid} was already executed" in refused.value.message
+    proposal = rpc(live, "consortium_proposal", pid)["result"]
+    assert proposal["status"] == "executed"
+    assert [v["vote"] for v in proposal["votes"]] == ["yes", "yes", "yes"]
+    with pytest.raises(ExecutionReverted) as refused:
+        gov.propose_form_task_force(BANKS[0], "Ops", "", A, [A, OUTSIDER.address])
+    assert f"{OUTSIDER.address.lower()} is not a consortium account" in refused.value.message
+
+
+def test_cli_commands(live: LiveNode, capsys: pytest.CaptureFixture[str]) -> None:
+    url = live.url
+    code, out, _ = cli(capsys, "member", "list", "--rpc", url, "--json")
+    assert code == 0 and len(json.loads(out)) == 4
+    code, out, _ = cli(capsys, "member", "show", "Bank B", "--rpc", url)
+    assert code == 0 and "Bank B" in out and B in out
+    signer = ["--from", live.keystore(0), "--password-file", str(live.password_file)]
+    code, out, err = cli(
+        capsys,
+        "propose",
+        "elect-officer",
+        "--office",
+        "chair",
+        "--holder",
+        B,
+        "--term-blocks",
+        "1000",
+        "--rpc",
+        url,
+        *signer,
+        "--json",
+    )
+    assert code == 0, err
+    pid = json.loads(out)["proposal"]
+    for i in (0, 1, 2):
+        code, out, err = cli(
+            capsys,
+            "vote",
+            str(pid),
+            "yes",
+            "--rpc",
+            url,
+            "--from",
+            live.keystore(i),
+            "--password-file",
+            str(live.password_file),
+            "--json",
+        )
+        assert code == 0, err
+    assert json.loads(out)["status"] == "executed"
+    code, out, _ = cli(capsys, "officers", "--rpc", url, "--json")
+    assert json.loads(out)[0]["holder"] == B
+    code, out, _ = cli(capsys, "officers", "--rpc", url)
+    assert "chair" in out
+    code, out, _ = cli(capsys, "proposals", "--rpc", url)
+    assert "elect-officer" in out
+    code, out, _ = cli(capsys, "proposals", str(pid), "--rpc", url, "--json")
+    assert json.loads(out)["votes"][0]["name"] == "Bank A"
+    code, out, err = cli(capsys, "vote", str(pid), "yes", "--rpc", url, *signer)
+    assert code == 1 and "already executed" in err
+    code, out, err = cli(
+        capsys,
+        "propose",
+        "change-rule",
+        "--type",
+        "grant-role",
+        "--participation",
+        "50.01%",
+        "--win-rate",
+        "6667",
+        "--period",
+        "20",
+        "--rpc",
+        url,
+        *signer,
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["status"] == "open"
+    code, out, _ = cli(capsys, "proposals", "--open", "--rpc", url, "--json")
+    assert [p["kind"] for p in json.loads(out)] == ["change-rule"]
+    code, out, err = cli(capsys, "revoke", str(json.loads(out)[0]["id"]), "--rpc", url, *signer)
+    assert code == 0, err
+    code, out, err = cli(
+        capsys,
+        "propose",
+        "form-taskforce",
+        "--name",
+        "Ops",
+        "--lead",
+        A,
+        "--member",
+        A,
+        "--member",
+        OUTSIDER.address,
+        "--rpc",
+        url,
+        *signer,
+    )
+    assert code == 1 and "is not a consortium account" in err
+    code, out, _ = cli(capsys, "roles", "--rpc", url)
+    assert code == 0 and "committee" in out
+    code, out, _ = cli(capsys, "taskforce", "list", "--rpc", url, "--json")
+    assert json.loads(out) == []
