@@ -46,11 +46,21 @@ def init(
         None, "--password-file", help="File holding the keystore password."
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
+    role: list[str] = typer.Option(
+        [], "--role", help='Genesis roles of a member\'s account, e.g. "Bank A=financing_bank" '
+        '(repeatable; several roles comma-separated).'
+    ),
 ) -> None:
     """Create a local network: node homes, keys, member accounts and one genesis."""
     from consortium.network.init import init_network
 
     names = [m for m in members.split(",")] if members.strip() else None
+    roles: dict[str, list[str]] = {}
+    for entry in role:
+        member, sep, wanted = entry.partition("=")
+        if not sep or not member.strip() or not wanted.strip():
+            raise ConfigError(f"--role {entry!r}: expected MEMBER=ROLE[,ROLE…]")
+        roles.setdefault(member.strip(), []).extend(r.strip() for r in wanted.split(","))
     password = ""
     if password_file is not None:
         try:
@@ -73,6 +83,7 @@ def init(
         password=password,
         force=force,
         timeout_commit=timeout_commit,
+        roles=roles,
         progress=_progress,
     )
     table(

@@ -26,7 +26,6 @@ from consortium.errors import ConfigError
 DEFAULT_ETH_CHAIN_ID = 20251
 DEFAULT_BLOCK_GAS_LIMIT = 1_000_000_000
 MEMBER_TIERS = ("founding", "ordinary", "observer")
-ROLE_NAMES = ("committee", "member", "operator", "regulator", "auditor")
 MAX_VALIDATOR_POWER = 2**60
 
 
@@ -189,7 +188,7 @@ def _governance(raw: Any) -> GovernanceGenesis:
     where = "app_state.governance"
     if not isinstance(raw, dict):
         raise ConfigError(f"genesis {where} must be an object")
-    from consortium.system.model import KIND_BY_NAME, Rule
+    from consortium.system.model import KIND_BY_NAME, ROLES, Rule
 
     rules = {}
     rules_raw = raw.get("rules", {})
@@ -220,9 +219,9 @@ def _governance(raw: Any) -> GovernanceGenesis:
         at = f"{where}.roles[{addr}]"
         names = _list(names, at)
         for name in names:
-            if name not in ROLE_NAMES:
+            if name not in ROLES:
                 raise ConfigError(
-                    f"genesis {at}: unknown role {name!r} (roles: {', '.join(ROLE_NAMES)})"
+                    f"genesis {at}: unknown role {name!r} (roles: {', '.join(ROLES)})"
                 )
         roles[_address(addr, at)] = tuple(names)
     allow = tuple(

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import consortium.apps  # noqa: F401  (registers the finance services' contracts)
 import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
 import consortium.system  # noqa: F401  (registers the system native contracts)
 from consortium.errors import ConsortiumError, TxError, TxTooLarge

@@ -20,6 +20,7 @@ from pathlib import Path
 import tomlkit
 from eth_account import Account
 
+from consortium.apps.invoices.fingerprint import KEY_FILE_NAME, new_key, write_key
 from consortium.errors import ConfigError, EngineError, NetworkError
 from consortium.ledger.genesis import (
     DEFAULT_BLOCK_GAS_LIMIT,
@@ -27,6 +28,7 @@ from consortium.ledger.genesis import (
     AppState,
     GenesisMember,
     GenesisValidator,
+    GovernanceGenesis,
 )
 from consortium.network.engine import require_cometbft
 from consortium.network.layout import MemberEntry, Network, NodeEntry
@@ -95,9 +97,15 @@ def init_network(
     password: str = "",
     force: bool = False,
     timeout_commit: str = "500ms",
+    roles: dict[str, list[str]] | None = None,
     progress: Progress = lambda _msg: None,
 ) -> Network:
-    """Create every node home, key and account of a local network under `root`."""
+    """Create every node home, key and account of a local network under `root`.
+
+    `roles` gives members' accounts roles at genesis beyond `member` and `committee`
+    (member name -> roles, e.g. {"Bank A": ["financing_bank"]}); later changes are
+    grant-role / revoke-role proposals. Every node home gets the same consortium key
+    (`consortium.key`, named by `[consortium] key_file` in consortium.toml)."""
     if validators < 1 or validators > 64:
         raise ConfigError("--validators must be between 1 and 64")
     names = members if members else default_member_names(validators)
@@ -110,6 +118,7 @@ def init_network(
         raise ConfigError("--members has names that differ only in punctuation or case")
     if production and not password:
         raise ConfigError("--production needs a keystore password (--password-file)")
+    roles = _check_roles(roles or {}, names)
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,50}", chain_id):
         raise ConfigError("--chain-id may use letters, digits, '.', '_' and '-' (at most 50)")
     root = root.resolve()
@@ -181,15 +190,21 @@ def init_network(
             for m in member_entries
         ),
         alloc={} if production else {m.address.lower(): DEV_BALANCE_WEI for m in member_entries},
+        governance=_genesis_roles(roles, member_entries),
     )
     genesis = _genesis(root, chain_id, node_entries, app_state)
+    consortium_key = new_key()  # shared by the members, never on chain
     network = Network(root, chain_id, eth_chain_id, production, node_entries, member_entries)
     for node in node_entries:
         home = network.node_home(node)
         (home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
         peers = [p for p in node_entries if p is not node]
         write_cometbft_config(home, node, peers, timeout_commit=timeout_commit)
-        NodeConfig(home=home, name=node.name, member=node.member, api_port=node.api_port).save()
+        write_key(home / KEY_FILE_NAME, consortium_key)
+        NodeConfig(
+            home=home, name=node.name, member=node.member, api_port=node.api_port,
+            consortium_key_file=KEY_FILE_NAME,
+        ).save()
     network.save()
     if not production:
         dev = {
@@ -200,6 +215,31 @@ def init_network(
         (root / "dev-accounts.json").write_text(json.dumps(dev, indent=2) + "\n")
     progress(f"network {chain_id} with {validators} validators written to {root}")
     return network
+
+
+def _check_roles(roles: dict[str, list[str]], names: list[str]) -> dict[str, list[str]]:
+    """Genesis roles by member name, checked (names as `names` spells them)."""
+    from consortium.system.model import ROLES
+
+    out: dict[str, list[str]] = {}
+    for name, wanted in roles.items():
+        member = next((n for n in names if n.lower() == name.strip().lower()), None)
+        if member is None:
+            raise ConfigError(f"--role names no member {name!r} (members: {', '.join(names)})")
+        for role in wanted:
+            if role not in ROLES:
+                raise ConfigError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        out[member] = list(dict.fromkeys([*out.get(member, []), *wanted]))
+    return out
+
+
+def _genesis_roles(
+    roles: dict[str, list[str]], members: list[MemberEntry]
+) -> GovernanceGenesis:
+    """The genesis' extra roles, by account."""
+    return GovernanceGenesis(
+        roles={m.address.lower(): tuple(roles[m.name]) for m in members if roles.get(m.name)}
+    )
 
 
 def _genesis(

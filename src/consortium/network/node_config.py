@@ -2,6 +2,10 @@
 
 Loaded and checked once at start, so a malformed file stops the node with one line naming
 the problem rather than a traceback after the engine has started.
+
+`[consortium] key_file` names the consortium key (relative to the home): the secret the
+members share for invoice fingerprints (`consortium.apps.invoices.fingerprint`). It stays off
+chain; `consortium init` writes the same key into every node home of a local network.
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ class NodeConfig:
     api_port: int = 8545
     engine: str = "py-evm"
     log_level: str = "info"
+    consortium_key_file: str | None = None  # relative to home
+
+    @property
+    def consortium_key_path(self) -> Path:
+        return self.home / (self.consortium_key_file or "consortium.key")
 
     @property
     def app_dir(self) -> Path:
@@ -65,6 +74,10 @@ class NodeConfig:
         api["port"] = self.api_port
         doc["node"] = node
         doc["api"] = api
+        if self.consortium_key_file is not None:
+            members = tomlkit.table()
+            members["key_file"] = self.consortium_key_file
+            doc["consortium"] = members
         (self.home / CONFIG_FILE).write_text(tomlkit.dumps(doc))
 
     @classmethod
@@ -78,6 +91,7 @@ class NodeConfig:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
         node = _table(data, "node", path)
         api = _table(data, "api", path)
+        shared = _table(data, "consortium", path)
         cfg = cls(
             home=home,
             name=_str(node, "name", path),
@@ -86,6 +100,9 @@ class NodeConfig:
             api_port=_port(api, "port", path),
             engine=_str(node, "engine", path, "py-evm"),
             log_level=_str(node, "log_level", path, "info"),
+            consortium_key_file=(
+                _str(shared, "key_file", path) if "key_file" in shared else None
+            ),
         )
         if cfg.engine not in ENGINES:
             raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")

@@ -27,7 +27,19 @@ DEFAULT_WEIGHT = {"founding": 1, "ordinary": 1, "observer": 0}
 
 # --- roles (a bit each, per account) --------------------------------------------------------
 
-ROLES = ("committee", "member", "operator", "regulator", "auditor")
+# Append only: an account's roles are stored as these bits. The finance services' roles
+# follow the system's (invoices: seller, buyer, financing_bank, tax_authority).
+ROLES = (
+    "committee",
+    "member",
+    "operator",
+    "regulator",
+    "auditor",
+    "seller",
+    "buyer",
+    "financing_bank",
+    "tax_authority",
+)
 
 
 def role_bit(role: str) -> int:

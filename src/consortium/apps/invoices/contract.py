@@ -1,0 +1,429 @@
+"""The Invoices native contract (0x…2004): invoice management and financing.
+
+An invoice is keyed by its fingerprint (bytes32: HMAC-SHA256 of its identifying fields under
+the consortium key, computed off chain, see `fingerprint.py`); the chain never sees the fields.
+
+    issue(bytes32 fingerprint, address seller, address buyer, uint256 amount,
+          string currency, uint256 dueDate)
+    confirm(bytes32)                         issued -> confirmed            the buyer
+    requestFinancing(bytes32)                confirmed -> financing_requested   the seller
+    finance(bytes32, uint256 amount) returns (uint256 tranche)
+                                             financing_requested / financed -> financed
+                                             a financing bank; one call per tranche
+    repay(bytes32)                           financed -> repaid             the buyer, at
+                                             maturity: each tranche is paid to its bank,
+                                             what is left of the face amount to the seller
+    markDefaulted(bytes32, string reason)    financed -> defaulted          a bank with an
+                                             active tranche, after the due date
+    cancel(bytes32, string reason)           issued / confirmed / financing_requested ->
+                                             cancelled                      the seller
+    reimburse(bytes32)                       issued -> reimbursed (once)    the buyer
+    setTaxVerified(bytes32, bool, string)    the tax authority only
+
+Issuing: by the seller itself (role `seller`), or by a financing bank entering its client's
+invoice (role `financing_bank`; it is recorded as the registrant). The seller must hold the
+`seller` role, the buyer the `buyer` role. A fingerprint is registered once: entering the same
+invoice again, by anyone, is refused as a duplicate.
+
+Invariants, each checked here: a fingerprint is registered once; the financing of an invoice
+(the sum of its active tranches) never exceeds its face amount; a financed invoice cannot be
+cancelled; payment at maturity goes to the assignees (each tranche's bank); an invoice is
+reimbursed once; only the tax authority sets "tax verified"; every write checks the caller's
+role in Permissions (0x…1001). Every write emits `InvoiceTransition(fingerprint, actor,
+fromState, toState, reason)` (from = to for a further tranche or a tax verification), plus
+the detail events below.
+
+Due dates are yyyymmdd integers; the chain's today is the UTC date of the block time
+(`today()`). Amounts are integers in the currency's smallest unit; currencies are ISO 4217
+alphabetic codes. Reads: `invoice(fp)`, `invoicesOf(fp[])`, `isRegistered(fp)`,
+`invoiceCount()`, `invoiceList(offset, limit)`, `invoicesBySeller(a)`, `invoicesByBuyer(a)`,
+`invoicesByBank(a)`, `invoicesByState(s)`, `tranches(fp)`, `payments(fp)`, `today()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.apps.invoices.model import (
+    BUYER,
+    CANCELLABLE,
+    FINANCING_BANK,
+    INVOICES_ADDRESS,
+    MAX_AMOUNT,
+    MAX_BATCH_READ,
+    MAX_REASON,
+    SELLER,
+    STATES,
+    TAX_AUTHORITY,
+    currency_problem,
+    currency_word,
+    date_problem,
+    show_date,
+    utc_date,
+)
+from consortium.apps.invoices.state import InvoiceRecord, InvoiceState
+from consortium.evm.host import Storage
+from consortium.evm.native import NativeContract, event, method, register
+from consortium.system.model import PERMISSIONS_ADDRESS, role_bit
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import PermissionsState
+
+ZERO = b"\x00" * 20
+INVOICE = (
+    "(bytes32,address,address,uint256,string,uint256,bool,string,address,address,uint256,"
+    "uint256,uint256)"
+)
+TRANCHE = "(address,uint256,string,uint256)"
+PAYMENT = "(address,uint256,uint256)"
+
+
+def fp_hex(fingerprint: bytes) -> str:
+    return "0x" + fingerprint.hex()
+
+
+@register
+class Invoices(NativeContract):
+    address = INVOICES_ADDRESS
+
+    InvoiceTransition = event(
+        "InvoiceTransition(bytes32 indexed fingerprint, address indexed actor, string fromState,"
+        " string toState, string reason)"
+    )
+    InvoiceIssued = event(
+        "InvoiceIssued(bytes32 indexed fingerprint, address indexed seller, address indexed "
+        "buyer, uint256 amount, string currency, uint256 dueDate)"
+    )
+    TrancheFinanced = event(
+        "TrancheFinanced(bytes32 indexed fingerprint, address indexed bank, uint256 tranche, "
+        "uint256 amount, uint256 financed)"
+    )
+    PaymentMade = event(
+        "PaymentMade(bytes32 indexed fingerprint, address indexed payee, uint256 amount, "
+        "string currency)"
+    )
+    TaxVerification = event(
+        "TaxVerification(bytes32 indexed fingerprint, address indexed authority, bool verified, "
+        "string reason)"
+    )
+
+    @property
+    def state(self) -> InvoiceState:
+        return InvoiceState(self.storage)
+
+    @property
+    def height(self) -> int:
+        return self.host.block.number
+
+    # --- reads -----------------------------------------------------------------------------
+
+    @method("today()", returns="uint256", view=True)
+    def today(self) -> int:
+        """The chain's date: the UTC date of this block's time, yyyymmdd."""
+        return utc_date(self.host.block.timestamp)
+
+    @method("isRegistered(bytes32)", returns="bool", view=True)
+    def is_registered(self, fingerprint: bytes) -> bool:
+        return self.state.exists(bytes(fingerprint))
+
+    @method("invoice(bytes32)", returns=INVOICE, view=True)
+    def invoice(self, fingerprint: bytes) -> tuple[Any, ...]:
+        return _invoice_tuple(self._require_invoice(bytes(fingerprint)))
+
+    @method("invoicesOf(bytes32[])", returns=INVOICE + "[]", view=True)
+    def invoices_of(self, fingerprints: list[bytes]) -> list[tuple[Any, ...]]:
+        self.require(len(fingerprints) <= MAX_BATCH_READ,
+                     f"at most {MAX_BATCH_READ} invoices in one read")
+        return [_invoice_tuple(self._require_invoice(bytes(f))) for f in fingerprints]
+
+    @method("invoiceCount()", returns="uint256", view=True)
+    def invoice_count(self) -> int:
+        return len(self.state.all())
+
+    @method("invoiceList(uint256,uint256)", returns="bytes32[]", view=True)
+    def invoice_list(self, offset: int, limit: int) -> list[bytes]:
+        every = self.state.all()
+        end = min(len(every), offset + min(limit, MAX_BATCH_READ))
+        return [every.item(i).to_bytes(32, "big") for i in range(offset, end)]
+
+    @method("invoicesBySeller(address)", returns="bytes32[]", view=True)
+    def invoices_by_seller(self, seller: str) -> list[bytes]:
+        return _words(self.state.by_seller(as_address(seller)))
+
+    @method("invoicesByBuyer(address)", returns="bytes32[]", view=True)
+    def invoices_by_buyer(self, buyer: str) -> list[bytes]:
+        return _words(self.state.by_buyer(as_address(buyer)))
+
+    @method("invoicesByBank(address)", returns="bytes32[]", view=True)
+    def invoices_by_bank(self, bank: str) -> list[bytes]:
+        return _words(self.state.by_bank(as_address(bank)))
+
+    @method("invoicesByState(string)", returns="bytes32[]", view=True)
+    def invoices_by_state(self, state: str) -> list[bytes]:
+        self.require(state in STATES, f"unknown state {state!r} (states: {', '.join(STATES)})")
+        return _words(self.state.by_state(state))
+
+    @method("tranches(bytes32)", returns=TRANCHE + "[]", view=True)
+    def tranches(self, fingerprint: bytes) -> list[tuple[Any, ...]]:
+        inv = self._require_invoice(bytes(fingerprint))
+        out = []
+        for i in range(inv.tranche_count):
+            t = self.state.tranche(inv.fingerprint, i)
+            out.append((t.bank, t.amount, t.state, t.height))
+        return out
+
+    @method("payments(bytes32)", returns=PAYMENT + "[]", view=True)
+    def payments(self, fingerprint: bytes) -> list[tuple[Any, ...]]:
+        inv = self._require_invoice(bytes(fingerprint))
+        out = []
+        for i in range(inv.payment_count):
+            p = self.state.payment(inv.fingerprint, i)
+            out.append((p.payee, p.amount, p.height))
+        return out
+
+    # --- writes ----------------------------------------------------------------------------
+
+    @method("issue(bytes32,address,address,uint256,string,uint256)")
+    def issue(self, fingerprint: bytes, seller: str, buyer: str, amount: int, currency: str,
+              due_date: int) -> None:
+        fp = bytes(fingerprint)
+        caller = self.host.caller
+        seller_raw, buyer_raw = as_address(seller), as_address(buyer)
+        if caller == seller_raw:
+            self._require_role(caller, SELLER, "issue an invoice")
+        else:
+            self.require(
+                self._has_role(caller, FINANCING_BANK),
+                f"{hex_address(caller)} may not issue an invoice for {hex_address(seller_raw)}: "
+                "an invoice is issued by its seller, or entered by a financing bank",
+            )
+        self.require(fp != b"\x00" * 32, "the fingerprint is zero")
+        st = self.state
+        existing = st.state(fp)
+        self.require(
+            not existing,
+            f"invoice {fp_hex(fp)} is already registered (a duplicate; it is {existing})",
+        )
+        self.require(seller_raw != ZERO and buyer_raw != ZERO, "seller and buyer are required")
+        self.require(seller_raw != buyer_raw, "the seller and the buyer are the same account")
+        self.require(self._has_role(seller_raw, SELLER),
+                     f"seller {hex_address(seller_raw)} does not hold the seller role")
+        self.require(self._has_role(buyer_raw, BUYER),
+                     f"buyer {hex_address(buyer_raw)} does not hold the buyer role")
+        self.require(0 < amount < MAX_AMOUNT, "the face amount must be above 0 and below 2**128")
+        problem = currency_problem(currency) or date_problem(due_date)
+        if problem:
+            self.revert(problem)
+
+        word = int.from_bytes(fp, "big")
+        F = InvoiceState
+        st.set_address(fp, F.SELLER, seller_raw)
+        st.set_address(fp, F.BUYER, buyer_raw)
+        st.set(fp, F.AMOUNT, amount)
+        st.set(fp, F.CURRENCY, currency_word(currency))
+        st.set(fp, F.DUE, due_date)
+        st.set_address(fp, F.ASSIGNEE, seller_raw)
+        st.set_address(fp, F.REGISTRANT, caller)
+        st.set(fp, F.ISSUED_AT, self.height)
+        st.all().add(word)
+        st.by_seller(seller_raw).add(word)
+        st.by_buyer(buyer_raw).add(word)
+        st.set_state(fp, "", "issued", self.height)
+        self.emit(self.InvoiceIssued, fp, seller_raw, buyer_raw, amount, currency, due_date)
+        reason = (
+            "issued by the seller"
+            if caller == seller_raw
+            else f"entered by financing bank {hex_address(caller)} for the seller"
+        )
+        self.emit(self.InvoiceTransition, fp, caller, "", "issued", reason)
+
+    @method("confirm(bytes32)")
+    def confirm(self, fingerprint: bytes) -> None:
+        inv = self._party(bytes(fingerprint), BUYER, "confirm it")
+        self._require_state(inv, ("issued",), "be confirmed")
+        self._move(inv, "confirmed", "confirmed by the buyer")
+
+    @method("requestFinancing(bytes32)")
+    def request_financing(self, fingerprint: bytes) -> None:
+        inv = self._party(bytes(fingerprint), SELLER, "request financing")
+        self._require_state(inv, ("confirmed",), "be offered for financing (the buyer must "
+                                                 "confirm it first)")
+        self._move(inv, "financing_requested", "financing requested by the seller")
+
+    @method("finance(bytes32,uint256)", returns="uint256")
+    def finance(self, fingerprint: bytes, amount: int) -> int:
+        caller = self.host.caller
+        self._require_role(caller, FINANCING_BANK, "finance an invoice")
+        inv = self._require_invoice(bytes(fingerprint))
+        fp = inv.fingerprint
+        self._require_state(inv, ("financing_requested", "financed"), "be financed")
+        self.require(caller not in (inv.seller, inv.buyer),
+                     "the seller or the buyer cannot finance its own invoice")
+        self.require(amount > 0, "a tranche must be above 0")
+        total = inv.financed + amount
+        self.require(
+            total <= inv.amount,
+            f"a tranche of {amount} would bring the financing of invoice {fp_hex(fp)} to "
+            f"{total}, over its face amount {inv.amount} ({inv.amount - inv.financed} left)",
+        )
+        st = self.state
+        tranche = st.add_tranche(fp, caller, amount, self.height)
+        st.set(fp, InvoiceState.FINANCED, total)
+        st.by_bank(caller).add(int.from_bytes(fp, "big"))
+        if inv.state != "financed":
+            st.set_address(fp, InvoiceState.ASSIGNEE, caller)  # the receivable is assigned
+        self.emit(self.TrancheFinanced, fp, caller, tranche, amount, total)
+        self._move(inv, "financed",
+                   f"tranche {tranche}: {amount} {inv.currency} by {hex_address(caller)}")
+        return tranche
+
+    @method("repay(bytes32)")
+    def repay(self, fingerprint: bytes) -> None:
+        inv = self._party(bytes(fingerprint), BUYER, "repay it")
+        self._require_state(inv, ("financed",), "be repaid")
+        today = self.today()
+        self.require(
+            today >= inv.due_date,
+            f"invoice {fp_hex(inv.fingerprint)} is not due until {show_date(inv.due_date)} "
+            f"(today is {show_date(today)})",
+        )
+        st = self.state
+        fp = inv.fingerprint
+        paid = []
+        for i in range(inv.tranche_count):
+            t = st.tranche(fp, i)
+            if t.state != "active":
+                continue
+            st.set_tranche_state(fp, i, "repaid")
+            self._pay(inv, t.bank, t.amount)
+            paid.append(f"{t.amount} to {hex_address(t.bank)}")
+        rest = inv.amount - inv.financed
+        if rest:
+            self._pay(inv, inv.seller, rest)
+            paid.append(f"{rest} to the seller")
+        self._move(inv, "repaid", f"repaid at maturity ({inv.currency}): {', '.join(paid)}")
+
+    @method("markDefaulted(bytes32,string)")
+    def mark_defaulted(self, fingerprint: bytes, reason: str) -> None:
+        caller = self.host.caller
+        self._require_role(caller, FINANCING_BANK, "mark an invoice defaulted")
+        inv = self._require_invoice(bytes(fingerprint))
+        self._require_state(inv, ("financed",), "be marked defaulted")
+        self._require_reason(reason)
+        st = self.state
+        fp = inv.fingerprint
+        active = [i for i in range(inv.tranche_count) if st.tranche(fp, i).state == "active"]
+        self.require(any(st.tranche(fp, i).bank == caller for i in active),
+                     f"{hex_address(caller)} holds no tranche of invoice {fp_hex(fp)}")
+        today = self.today()
+        self.require(
+            today > inv.due_date,
+            f"invoice {fp_hex(fp)} is not overdue: due {show_date(inv.due_date)}, "
+            f"today is {show_date(today)}",
+        )
+        for i in active:
+            st.set_tranche_state(fp, i, "defaulted")
+        self._move(inv, "defaulted", reason)
+
+    @method("cancel(bytes32,string)")
+    def cancel(self, fingerprint: bytes, reason: str) -> None:
+        inv = self._party(bytes(fingerprint), SELLER, "cancel it")
+        self.require(
+            inv.state != "financed",
+            f"invoice {fp_hex(inv.fingerprint)} is financed: a financed invoice cannot be "
+            "cancelled",
+        )
+        self._require_state(inv, CANCELLABLE, "be cancelled")
+        self._require_reason(reason)
+        self._move(inv, "cancelled", reason)
+
+    @method("reimburse(bytes32)")
+    def reimburse(self, fingerprint: bytes) -> None:
+        inv = self._party(bytes(fingerprint), BUYER, "reimburse it")
+        self.require(
+            inv.state != "reimbursed",
+            f"invoice {fp_hex(inv.fingerprint)} was already reimbursed: an invoice is "
+            "reimbursed once",
+        )
+        self._require_state(inv, ("issued",), "be reimbursed")
+        self._move(inv, "reimbursed", "reimbursed to the consumer")
+
+    @method("setTaxVerified(bytes32,bool,string)")
+    def set_tax_verified(self, fingerprint: bytes, verified: bool, reason: str) -> None:
+        caller = self.host.caller
+        self._require_role(caller, TAX_AUTHORITY, "set an invoice's tax verification")
+        inv = self._require_invoice(bytes(fingerprint))
+        self.require(
+            inv.tax_verified != verified,
+            f"invoice {fp_hex(inv.fingerprint)} is already "
+            f"{'tax verified' if verified else 'not tax verified'}",
+        )
+        self.require(len(reason.encode()) <= MAX_REASON, f"at most {MAX_REASON} bytes of reason")
+        self.state.set(inv.fingerprint, InvoiceState.TAX, 1 if verified else 0)
+        self.state.set(inv.fingerprint, InvoiceState.UPDATED_AT, self.height)
+        self.emit(self.TaxVerification, inv.fingerprint, caller, verified, reason)
+        what = "tax verified" if verified else "tax verification withdrawn"
+        self.emit(self.InvoiceTransition, inv.fingerprint, caller, inv.state, inv.state,
+                  f"{what}: {reason}" if reason else what)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _pay(self, inv: InvoiceRecord, payee: bytes, amount: int) -> None:
+        self.state.add_payment(inv.fingerprint, payee, amount, self.height)
+        self.emit(self.PaymentMade, inv.fingerprint, payee, amount, inv.currency)
+
+    def _move(self, inv: InvoiceRecord, new: str, reason: str) -> None:
+        if new != inv.state:
+            self.state.set_state(inv.fingerprint, inv.state, new, self.height)
+        else:
+            self.state.set(inv.fingerprint, InvoiceState.UPDATED_AT, self.height)
+        self.emit(self.InvoiceTransition, inv.fingerprint, self.host.caller, inv.state, new,
+                  reason)
+
+    def _has_role(self, account: bytes, role: str) -> bool:
+        perms = PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS))
+        return bool(perms.role_bits(account) & role_bit(role))
+
+    def _require_role(self, account: bytes, role: str, action: str) -> None:
+        self.require(
+            self._has_role(account, role),
+            f"{hex_address(account)} does not hold the {role} role needed to {action}",
+        )
+
+    def _require_invoice(self, fingerprint: bytes) -> InvoiceRecord:
+        self.require(self.state.exists(fingerprint), f"no invoice {fp_hex(fingerprint)}")
+        return self.state.invoice(fingerprint)
+
+    def _party(self, fingerprint: bytes, role: str, action: str) -> InvoiceRecord:
+        """The invoice, when the caller holds `role` and is the invoice's seller or buyer."""
+        caller = self.host.caller
+        self._require_role(caller, role, action)
+        inv = self._require_invoice(fingerprint)
+        party = inv.seller if role == SELLER else inv.buyer
+        self.require(
+            caller == party,
+            f"only the invoice's {role} {hex_address(party)} may {action}; "
+            f"{hex_address(caller)} is not",
+        )
+        return inv
+
+    def _require_state(self, inv: InvoiceRecord, allowed: tuple[str, ...], action: str) -> None:
+        self.require(
+            inv.state in allowed,
+            f"invoice {fp_hex(inv.fingerprint)} is {inv.state}: it cannot {action}",
+        )
+
+    def _require_reason(self, reason: str) -> None:
+        self.require(bool(reason.strip()), "a reason is required")
+        self.require(len(reason.encode()) <= MAX_REASON, f"at most {MAX_REASON} bytes of reason")
+
+
+def _words(words: Any) -> list[bytes]:
+    return [w.to_bytes(32, "big") for w in words]
+
+
+def _invoice_tuple(inv: InvoiceRecord) -> tuple[Any, ...]:
+    return (
+        inv.fingerprint, inv.seller, inv.buyer, inv.amount, inv.currency, inv.due_date,
+        inv.tax_verified, inv.state, inv.assignee, inv.registrant, inv.financed, inv.issued_at,
+        inv.updated_at,
+    )

@@ -1,0 +1,229 @@
+"""Invoice fingerprints: HMAC-SHA256 over an invoice's identifying fields with the
+consortium key, so the same invoice entered by two members collides on chain while its fields
+stay off chain.
+
+    fingerprint = HMAC-SHA256(key, "consortium-invoice-v1" 0x1F tax_id 0x1F number 0x1F
+                              issue_date 0x1F amount)
+
+Normalisation (`normalise`), so the same invoice typed by two people gives the same bytes:
+
+- seller tax id: Unicode NFKC, every whitespace character removed, upper-case
+  (" 91310000 mA1fl4xx7j " -> "91310000MA1FL4XX7J");
+- invoice number: NFKC, trimmed, inner runs of whitespace made one space, upper-case
+  ("inv-0042 " -> "INV-0042");
+- issue date: ISO 8601 `YYYY-MM-DD` (accepted: a `date`, "2025-03-01", "20250301",
+  "2025/03/01", the integer 20250301);
+- amount: the integer amount in the currency's smallest unit, in decimal without leading
+  zeros (accepted: an int or a string of digits; a fraction is refused, never rounded).
+
+Fields may not contain control characters. The key is 32 random bytes that consortium members
+hold in their node configuration (`consortium.toml`, `[consortium] key_file`, written by
+`consortium init`); it never goes on chain: without it, nobody can link a fingerprint to an
+invoice by guessing fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from consortium.errors import ConfigError
+
+KEY_BYTES = 32
+DOMAIN = "consortium-invoice-v1"
+SEPARATOR = "\x1f"
+KEY_ENV = "CONSORTIUM_KEY_FILE"
+KEY_FILE_NAME = "consortium.key"
+
+_DATE_FORMS = (
+    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
+    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+
+
+class FieldError(ValueError):
+    """An invoice field that cannot be normalised; the message names the field."""
+
+
+@dataclass(frozen=True)
+class InvoiceFields:
+    """The fields that identify an invoice, normalised."""
+
+    seller_tax_id: str
+    invoice_number: str
+    issue_date: str  # YYYY-MM-DD
+    amount: int
+
+    def message(self) -> bytes:
+        parts = (DOMAIN, self.seller_tax_id, self.invoice_number, self.issue_date,
+                 str(self.amount))
+        return SEPARATOR.join(parts).encode("utf-8")
+
+
+def _no_controls(text: str, what: str) -> None:
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise FieldError(f"{what} contains a control character")
+
+
+def normalise_tax_id(value: str) -> str:
+    if not isinstance(value, str):
+        raise FieldError("seller tax id must be text")
+    text = "".join(unicodedata.normalize("NFKC", value).split()).upper()
+    _no_controls(text, "seller tax id")
+    if not text:
+        raise FieldError("seller tax id is empty")
+    if len(text) > 64:
+        raise FieldError("seller tax id is longer than 64 characters")
+    return text
+
+
+def normalise_invoice_number(value: str) -> str:
+    if not isinstance(value, str):
+        raise FieldError("invoice number must be text")
+    text = " ".join(unicodedata.normalize("NFKC", value).split()).upper()
+    _no_controls(text, "invoice number")
+    if not text:
+        raise FieldError("invoice number is empty")
+    if len(text) > 128:
+        raise FieldError("invoice number is longer than 128 characters")
+    return text
+
+
+def parse_date(value: str | int | date, what: str = "date") -> date:
+    """A calendar date from a `date`, an ISO / slashed / compact string, or yyyymmdd."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, bool):
+        raise FieldError(f"{what} must be a date")
+    text = str(value).strip()
+    for form in _DATE_FORMS:
+        m = form.fullmatch(text)
+        if m:
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                break
+    raise FieldError(f"{what} {text!r} is not a date (YYYY-MM-DD)")
+
+
+def normalise_date(value: str | int | date) -> str:
+    return parse_date(value, "issue date").isoformat()
+
+
+def date_number(value: str | int | date, what: str = "due date") -> int:
+    """A date as the yyyymmdd integer the contract stores (20250630)."""
+    d = parse_date(value, what)
+    return d.year * 10_000 + d.month * 100 + d.day
+
+
+def normalise_amount(value: str | int) -> int:
+    if isinstance(value, bool):
+        raise FieldError("amount must be an integer")
+    if isinstance(value, int):
+        amount = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        amount = int(value)
+    else:
+        raise FieldError(
+            f"amount {value!r} is not an integer in the currency's smallest unit (no fractions)"
+        )
+    if amount <= 0:
+        raise FieldError("amount must be above 0")
+    if amount >= 2**128:
+        raise FieldError("amount is too large")
+    return amount
+
+
+def normalise(
+    seller_tax_id: str, invoice_number: str, issue_date: str | int | date, amount: str | int
+) -> InvoiceFields:
+    return InvoiceFields(
+        normalise_tax_id(seller_tax_id),
+        normalise_invoice_number(invoice_number),
+        normalise_date(issue_date),
+        normalise_amount(amount),
+    )
+
+
+def fingerprint(key: bytes, fields: InvoiceFields) -> bytes:
+    """The invoice's 32-byte fingerprint under the consortium key."""
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"the consortium key must be {KEY_BYTES} bytes")
+    return hmac.new(key, fields.message(), hashlib.sha256).digest()
+
+
+def compute(
+    key: bytes,
+    seller_tax_id: str,
+    invoice_number: str,
+    issue_date: str | int | date,
+    amount: str | int,
+) -> bytes:
+    return fingerprint(key, normalise(seller_tax_id, invoice_number, issue_date, amount))
+
+
+# --- the key -------------------------------------------------------------------------------
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def write_key(path: Path, key: bytes) -> None:
+    """Write a key file (hex, one line), readable by its owner only."""
+    path.write_text(key.hex() + "\n")
+    path.chmod(0o600)
+
+
+def read_key(path: Path) -> bytes:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the consortium key {path}: {exc}") from None
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"{path} does not hold a consortium key ({KEY_BYTES} bytes in hex)")
+    return key
+
+
+def key_from_node_home(home: Path) -> bytes:
+    """The consortium key a node's `consortium.toml` refers to."""
+    from consortium.network.node_config import NodeConfig
+
+    cfg = NodeConfig.load(home)
+    if cfg.consortium_key_file is None:
+        raise ConfigError(f"{home / 'consortium.toml'} names no [consortium] key_file")
+    return read_key(cfg.consortium_key_path)
+
+
+def find_key(key_file: Path | None = None, network_dir: Path | None = None) -> bytes:
+    """The consortium key: `key_file`, else $CONSORTIUM_KEY_FILE, else the key of the local
+    network in `network_dir` (its first node's configuration)."""
+    if key_file is not None:
+        return read_key(key_file.expanduser())
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return read_key(Path(env).expanduser())
+    if network_dir is not None and (network_dir / "network.json").is_file():
+        from consortium.network.layout import Network
+
+        network = Network.load(network_dir)
+        for node in network.nodes:
+            home = network.node_home(node)
+            if (home / "consortium.toml").is_file():
+                return key_from_node_home(home)
+    raise ConfigError(
+        "no consortium key: pass --key-file, set $CONSORTIUM_KEY_FILE, or use --dir with a "
+        "local network made by `consortium init`"
+    )

@@ -1,0 +1,96 @@
+"""The vocabulary of invoice financing, shared by the contract, the typed client, the API and
+the CLI: the contract's address, invoice and tranche states, the roles each step needs, and the
+calendar arithmetic of due dates.
+
+Due dates are calendar dates written as yyyymmdd integers (20250630). The chain's "today" is
+the UTC date of the block's timestamp (CometBFT's BFT time, the same on every node), computed
+here in integers: an invoice is at maturity when today >= its due date.
+"""
+
+from __future__ import annotations
+
+import re
+
+from consortium.evm.native import native_address
+
+INVOICES_ADDRESS = native_address(0x2004)
+
+# Invoice states, stored as index + 1 (0: no such invoice). Append only.
+STATES = (
+    "issued",
+    "confirmed",
+    "financing_requested",
+    "financed",
+    "repaid",
+    "defaulted",
+    "cancelled",
+    "reimbursed",
+)
+FINAL_STATES = ("repaid", "defaulted", "cancelled", "reimbursed")
+CANCELLABLE = ("issued", "confirmed", "financing_requested")  # never once financed
+
+# Tranche states, stored as index + 1. A tranche is "active" until the invoice is repaid or
+# defaulted; only active tranches count against the face amount.
+TRANCHE_STATES = ("active", "repaid", "defaulted")
+
+# The roles of Permissions each step checks (system/model.py ROLES holds them).
+SELLER, BUYER, FINANCING_BANK, TAX_AUTHORITY = "seller", "buyer", "financing_bank", "tax_authority"
+INVOICE_ROLES = (SELLER, BUYER, FINANCING_BANK, TAX_AUTHORITY)
+
+MAX_REASON = 256  # bytes of a reason string
+MAX_AMOUNT = 2**128  # face amounts and tranches are below this
+MAX_BATCH_READ = 1000  # invoices read in one call
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def currency_problem(code: str) -> str | None:
+    """Why `code` is not an ISO 4217 alphabetic code (three upper-case letters), or None."""
+    if not _CURRENCY.fullmatch(code):
+        return f"currency {code!r} is not an ISO 4217 code (three capital letters, e.g. CNY)"
+    return None
+
+
+def currency_word(code: str) -> int:
+    return int.from_bytes(code.encode("ascii"), "big")
+
+
+def currency_text(word: int) -> str:
+    return word.to_bytes(3, "big").decode("ascii", errors="replace") if word else ""
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        return 29 if leap else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def date_problem(yyyymmdd: int) -> str | None:
+    """Why `yyyymmdd` is not a calendar date between 1900-01-01 and 9999-12-31, or None."""
+    year, month, day = yyyymmdd // 10_000, yyyymmdd // 100 % 100, yyyymmdd % 100
+    if not 1900 <= year <= 9999 or not 1 <= month <= 12:
+        return f"due date {yyyymmdd} is not a date (yyyymmdd)"
+    if not 1 <= day <= _days_in_month(year, month):
+        return f"due date {yyyymmdd} is not a date (yyyymmdd)"
+    return None
+
+
+def utc_date(timestamp: int) -> int:
+    """The UTC calendar date of a Unix timestamp, as yyyymmdd (integers only: Howard
+    Hinnant's days-to-civil algorithm)."""
+    z = timestamp // 86_400 + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year * 10_000 + month * 100 + day
+
+
+def show_date(yyyymmdd: int) -> str:
+    """20250630 -> "2025-06-30"."""
+    return f"{yyyymmdd // 10_000:04d}-{yyyymmdd // 100 % 100:02d}-{yyyymmdd % 100:02d}"
