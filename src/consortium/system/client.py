@@ -87,9 +87,13 @@ class GovernanceClient:
         self.client = client if isinstance(client, ConsortiumClient) else ConsortiumClient(client)
         self.read = SystemReader(self._call)
 
-    def _call(self, to: bytes, data: bytes, block: Any = "latest") -> bytes:
+    def _call(
+        self, to: bytes, data: bytes, block: Any = "latest", sender: str | None = None
+    ) -> bytes:
         w3 = self.client.w3
         tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
+        if sender is not None:
+            tx["from"] = Web3.to_checksum_address(sender)
         return bytes(self.client._rpc(lambda: w3.eth.call(tx, block)))  # type: ignore[arg-type]
 
     # --- reads (see SystemReader) ------------------------------------------------------------
@@ -158,10 +162,10 @@ class GovernanceClient:
         return receipt
 
     def _replay_reason(self, tx: dict[str, Any], number: int) -> str:
-        """Why a sent transaction reverted: the same call on the state before its block
-        (another transaction of the block may have changed that state meanwhile)."""
+        """Why a sent transaction reverted: the same call again at its block's height, on
+        the state after that block (the transaction reverted, so it changed nothing there)."""
         try:
-            self._call(address_bytes(tx["to"]), bytes.fromhex(tx["data"][2:]), number - 1)
+            self._call(address_bytes(tx["to"]), bytes.fromhex(tx["data"][2:]), number, tx["from"])
         except ExecutionReverted as err:
             return err.message
         except Exception:
