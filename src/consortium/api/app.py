@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import FilterRegistry
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
+from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError
@@ -79,6 +80,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
     api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name)
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
+    schema["paths"].update(invoice_openapi_paths())
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
@@ -170,6 +172,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
             Route("/openapi.json", openapi, methods=["GET"]),
             *rest_routes(ledger, offload, node_name),
             *governance_routes(ledger, offload),
+            *invoice_routes(ledger, offload),
         ],
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"],
                                allow_methods=["GET", "POST"], allow_headers=["*"])],

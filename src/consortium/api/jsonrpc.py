@@ -19,6 +19,7 @@ from eth_hash.auto import keccak
 
 from consortium import __version__
 from consortium.api import encoding as enc
+from consortium.api.apps_rpc import APPS_METHODS, AppsMethods
 from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
@@ -54,6 +55,7 @@ INLINE, LEDGER, ENGINE, SOCKET, SEND = "inline", "ledger", "engine", "socket", "
 
 _TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
 _TABLE.update({name: (attr, LEDGER) for name, attr in CONSORTIUM_METHODS.items()})
+_TABLE.update({name: (attr, LEDGER) for name, attr in APPS_METHODS.items()})
 
 NOT_OFFERED = {
     "eth_sendTransaction": "this node holds no keys: sign locally and use "
@@ -98,7 +100,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods):
+class JsonRpc(ConsortiumMethods, AppsMethods):
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
     def __init__(

@@ -9,7 +9,7 @@ import typer
 # typer 0.29 carries its own copy of click; its usage errors are not exported publicly.
 from typer._click.exceptions import UsageError
 
-from consortium.cli import accounts, contracts, demo, engine, governance, join, network
+from consortium.cli import accounts, contracts, demo, engine, governance, invoices, join, network
 from consortium.errors import ConsortiumError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(governance.member_app, name="member")
 app.add_typer(governance.propose_app, name="propose")
 app.add_typer(governance.taskforce_app, name="taskforce")
 app.add_typer(governance.regulator_app, name="regulator")
+app.add_typer(invoices.app, name="invoice")
 for command in (
     demo.demo,
     network.init,

@@ -1,0 +1,250 @@
+"""Import invoices from a CSV file: every row is checked before anything is sent.
+
+The file has a header row naming its columns (any order, case-insensitive; UTF-8, an Excel
+BOM is fine):
+
+    seller_tax_id,invoice_number,issue_date,amount,currency,due_date,buyer[,seller]
+
+`amount` is an integer in the currency's smallest unit; dates are YYYY-MM-DD (or yyyymmdd);
+`buyer` and `seller` are 0x accounts (or names the caller's `resolve` knows, e.g. member
+names of a local network); `seller` defaults to the signer. Other columns are ignored.
+
+Semantics — each row is imported whole or not at all, and the whole file is checked first:
+
+1. every row is validated off chain: required fields, normalisation (see `fingerprint.py`),
+   currency, dates, accounts; a row whose fingerprint repeats an earlier row's is refused
+   ("the same invoice as line N");
+2. every remaining row is checked on chain before anything is sent: a fingerprint already
+   registered is refused as a duplicate, and the issue call is dry-run (eth_estimateGas) so
+   role or party problems are refused with the contract's reason;
+3. then the good rows are sent, one transaction per row (an invoice is registered by its own
+   transaction, so no row is ever half-imported), and their receipts awaited. A row that
+   still fails then (another member registered the same invoice meanwhile) is reported with
+   the contract's reason.
+
+With `strict=True` nothing is sent when any row is refused in steps 1–2. The report lists
+the imported rows and the refused ones with their line numbers (the header is line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from consortium.apps.invoices.client import GAS_MARGIN, InvoiceClient
+from consortium.apps.invoices.fingerprint import (
+    FieldError,
+    date_number,
+    fingerprint,
+    normalise,
+)
+from consortium.apps.invoices.model import currency_problem
+from consortium.errors import ConfigError, ConsortiumError
+
+REQUIRED = ("seller_tax_id", "invoice_number", "issue_date", "amount", "currency", "due_date",
+            "buyer")
+OPTIONAL = ("seller",)
+MAX_ROWS = 100_000
+
+# stage ("checking", "sending", "confirming"), done, total
+Progress = Callable[[str, int, int], None]
+Resolve = Callable[[str], str | None]  # a name -> its 0x account, or None
+
+
+@dataclass(frozen=True)
+class CsvInvoice:
+    """One valid row: where it is, its fingerprint and the issue call's arguments."""
+
+    line: int
+    number: str  # the invoice number, normalised (for reports only: never sent)
+    fingerprint: bytes
+    seller: str
+    buyer: str
+    amount: int
+    currency: str
+    due_date: int
+
+
+@dataclass(frozen=True)
+class Refusal:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    imported: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    sent: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "imported": self.imported,
+            "refused": [{"line": r.line, "reason": r.reason} for r in self.refused],
+            "sent": self.sent,
+        }
+
+
+def _account(value: str, what: str, resolve: Resolve | None) -> str:
+    text = value.strip()
+    if text.lower().startswith("0x"):
+        try:
+            int(text, 16)
+            ok = len(text) == 42
+        except ValueError:
+            ok = False
+        if ok:
+            return text.lower()
+        raise FieldError(f"{what} {text!r} is not a 0x account address")
+    found = resolve(text) if resolve is not None and text else None
+    if found is None:
+        raise FieldError(f"{what} {text!r} is not a 0x account address or a known name")
+    return found.lower()
+
+
+def read_rows(
+    text: str, key: bytes, signer: str, resolve: Resolve | None = None
+) -> tuple[list[CsvInvoice], list[Refusal], int]:
+    """Validate every row off chain: (valid rows, refusals, number of data rows)."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ConfigError("the CSV file is empty (it needs a header row)") from None
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise ConfigError(
+            f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(REQUIRED)}"
+            f"[, {', '.join(OPTIONAL)}])"
+        )
+    where = {c: columns.index(c) for c in (*REQUIRED, *OPTIONAL) if c in columns}
+    rows: list[CsvInvoice] = []
+    refused: list[Refusal] = []
+    seen: dict[bytes, int] = {}
+    count = 0
+    end = reader.line_num
+    for record in reader:
+        line, end = end + 1, reader.line_num
+        if not record or all(not v.strip() for v in record):
+            continue  # blank line
+        count += 1
+        if count > MAX_ROWS:
+            raise ConfigError(f"the CSV file has more than {MAX_ROWS} rows: split it")
+        if len(record) != len(columns):
+            refused.append(Refusal(line, f"expected {len(columns)} fields, found {len(record)}"))
+            continue
+        value = {c: record[i] for c, i in where.items()}
+        try:
+            empty = [c for c in REQUIRED if not value[c].strip()]
+            if empty:
+                raise FieldError(f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty")
+            fields = normalise(value["seller_tax_id"], value["invoice_number"],
+                               value["issue_date"], value["amount"])
+            currency = value["currency"].strip().upper()
+            problem = currency_problem(currency)
+            if problem:
+                raise FieldError(problem)
+            due = date_number(value["due_date"], "due date")
+            seller_text = value.get("seller", "").strip()
+            seller = _account(seller_text, "seller", resolve) if seller_text else signer.lower()
+            buyer = _account(value["buyer"], "buyer", resolve)
+        except FieldError as exc:
+            refused.append(Refusal(line, str(exc)))
+            continue
+        fp = fingerprint(key, fields)
+        if fp in seen:
+            refused.append(Refusal(line, f"the same invoice as line {seen[fp]} (fingerprint "
+                                         f"0x{fp.hex()[:16]}…)"))
+            continue
+        seen[fp] = line
+        rows.append(CsvInvoice(line, fields.invoice_number, fp, seller, buyer, fields.amount,
+                               currency, due))
+    return rows, refused, count
+
+
+def import_csv(
+    invoices: InvoiceClient,
+    account: LocalAccount,
+    source: Path | str,
+    *,
+    key: bytes,
+    resolve: Resolve | None = None,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Check every row of the CSV file (a path, or its text), then issue the good ones as
+    `account`. See the module's docstring for the semantics."""
+    if isinstance(source, Path):
+        try:
+            text = source.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {source}: {exc}") from None
+    else:
+        text = source.removeprefix("\ufeff")
+    step = progress or (lambda _stage, _done, _total: None)
+    rows, refused, count = read_rows(text, key, account.address, resolve)
+    report = ImportReport(rows=count, refused=list(refused))
+
+    # On chain, before sending anything: duplicates, then a dry run of each issue call.
+    ready: list[tuple[CsvInvoice, tuple[Any, ...], int]] = []
+    for done, row in enumerate(rows, start=1):
+        args = (row.fingerprint, row.seller, row.buyer, row.amount, row.currency, row.due_date)
+        try:
+            if invoices.is_registered(row.fingerprint):
+                report.refused.append(Refusal(
+                    row.line, f"invoice {row.number} is already registered on chain "
+                              f"(a duplicate; fingerprint 0x{row.fingerprint.hex()[:16]}…)"))
+            else:
+                gas = invoices.check(account, "issue", *args)
+                ready.append((row, args, gas + GAS_MARGIN))
+        except ConsortiumError as exc:
+            report.refused.append(Refusal(row.line, _reason(exc)))
+        step("checking", done, len(rows))
+    report.refused.sort(key=lambda r: r.line)
+    if strict and report.refused:
+        return report
+
+    # Send every good row (consecutive nonces), then wait for the receipts.
+    nonce = invoices.client._rpc(
+        lambda: invoices.client.w3.eth.get_transaction_count(account.address, "pending")
+    )
+    sent: list[tuple[CsvInvoice, tuple[Any, ...], bytes]] = []
+    for done, (row, args, gas) in enumerate(ready, start=1):
+        try:
+            tx_hash = invoices.submit(account, "issue", *args, gas=gas, nonce=nonce)
+            nonce += 1
+            sent.append((row, args, tx_hash))
+        except ConsortiumError as exc:
+            report.refused.append(Refusal(row.line, _reason(exc)))
+        step("sending", done, len(ready))
+    report.sent = bool(sent)
+    for done, (row, args, tx_hash) in enumerate(sent, start=1):
+        try:
+            out = invoices.outcome(tx_hash, "issue", args)
+            report.imported.append({
+                "line": row.line,
+                "invoiceNumber": row.number,
+                "fingerprint": out["fingerprint"],
+                "txHash": out["txHash"],
+                "block": out["block"],
+            })
+        except ConsortiumError as exc:
+            report.refused.append(Refusal(row.line, _reason(exc)))
+        step("confirming", done, len(sent))
+    report.refused.sort(key=lambda r: r.line)
+    return report
+
+
+def _reason(exc: ConsortiumError) -> str:
+    message = exc.message
+    marker = "execution reverted: "
+    return message.split(marker, 1)[1] if marker in message else message

@@ -1,0 +1,408 @@
+"""`consortium invoice …`: invoice management and financing.
+
+Fingerprints are computed here, with the consortium key (`--key-file`, else
+$CONSORTIUM_KEY_FILE, else the key of the local network in --dir); only the fingerprint,
+the parties, the amount, the currency and the due date reach the chain. Accounts (--buyer,
+--seller, filters) are 0x addresses or member names of the local network in --dir.
+
+    consortium invoice fingerprint --tax-id … --number … --issue-date … --amount …
+    consortium invoice issue --tax-id … --number … --issue-date … --amount … --currency CNY
+                             --due 2025-06-30 --buyer "Bank D" --from "Bank C"
+    consortium invoice confirm FP --from BUYER
+    consortium invoice request-financing FP --from SELLER
+    consortium invoice finance FP AMOUNT --from BANK           one tranche
+    consortium invoice repay FP --from BUYER                   at maturity
+    consortium invoice default FP --reason … --from BANK
+    consortium invoice cancel FP --reason … --from SELLER
+    consortium invoice reimburse FP --from BUYER
+    consortium invoice verify-tax FP [--revoke] --from TAX_AUTHORITY
+    consortium invoice show FP / list [--seller --buyer --bank --state]
+    consortium invoice import FILE.csv --from SELLER [--strict]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from consortium.cli.common import (
+    DirOption,
+    FromOption,
+    JsonOption,
+    PasswordFileOption,
+    RpcOption,
+    console,
+    endpoint,
+    err_console,
+    print_json,
+    read_password,
+    resolve_dir,
+    table,
+)
+from consortium.errors import ConfigError
+
+app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True)
+
+KeyFileOption = typer.Option(
+    None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
+)
+FingerprintArg = typer.Argument(..., help="The invoice's fingerprint (0x + 64 hex digits).")
+TaxIdOption = typer.Option(..., "--tax-id", help="The seller's tax id.")
+NumberOption = typer.Option(..., "--number", help="The invoice number.")
+IssueDateOption = typer.Option(..., "--issue-date", help="Issue date, YYYY-MM-DD.")
+AmountOption = typer.Option(..., "--amount", help="Face amount, integer smallest unit.")
+
+
+def _client(rpc: str | None, dir: Path, key: bytes | None = None) -> Any:
+    from consortium.apps.invoices.client import InvoiceClient
+
+    return InvoiceClient(endpoint(rpc, dir), key=key)
+
+
+def _key(key_file: Path | None, dir: Path) -> bytes:
+    from consortium.apps.invoices.fingerprint import find_key
+
+    return find_key(key_file, resolve_dir(dir))
+
+
+def _signer(from_: str, dir: Path, password_file: Path | None) -> Any:
+    from consortium.sdk import resolve_signer
+
+    return resolve_signer(from_, resolve_dir(dir), read_password(password_file))
+
+
+def _members(dir: Path) -> dict[str, str]:
+    """Member name -> account, from the local network in `dir` (empty without one)."""
+    from consortium.network.layout import Network
+
+    root = resolve_dir(dir)
+    if not (root / "network.json").is_file():
+        return {}
+    return {m.name: m.address.lower() for m in Network.load(root).members}
+
+
+def _account(value: str | None, dir: Path, what: str) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower().startswith("0x") and len(text) == 42:
+        return text.lower()
+    for name, address in _members(dir).items():
+        if name.lower() == text.lower():
+            return address
+    raise ConfigError(f"{what} {value!r} is not a 0x account or a member name in {dir}")
+
+
+def _resolver(dir: Path) -> Any:
+    members = {name.lower(): address for name, address in _members(dir).items()}
+    return lambda name: members.get(name.strip().lower())
+
+
+def _show(address: str, names: dict[str, str]) -> str:
+    return names.get(address, address)
+
+
+def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
+    if json_out:
+        print_json(out)
+        return
+    extra = f", tranche {out['tranche']}" if "tranche" in out else ""
+    console.print(
+        f"invoice {out['fingerprint']} {what}: now {out.get('state', '?')}{extra} "
+        f"(block {out['block']}, tx {out['txHash']})"
+    )
+
+
+# --- fingerprints and issuing ------------------------------------------------------------
+
+
+@app.command("fingerprint")
+def fingerprint_(
+    tax_id: str = TaxIdOption,
+    number: str = NumberOption,
+    issue_date: str = IssueDateOption,
+    amount: str = AmountOption,
+    key_file: Path | None = KeyFileOption,
+    dir: Path = DirOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Compute an invoice's fingerprint locally (nothing is sent)."""
+    from consortium.apps.invoices.fingerprint import FieldError, fingerprint, normalise
+
+    try:
+        fields = normalise(tax_id, number, issue_date, amount)
+    except FieldError as exc:
+        raise ConfigError(str(exc)) from None
+    fp = "0x" + fingerprint(_key(key_file, dir), fields).hex()
+    if json_out:
+        print_json({"fingerprint": fp, "normalised": {
+            "sellerTaxId": fields.seller_tax_id, "invoiceNumber": fields.invoice_number,
+            "issueDate": fields.issue_date, "amount": fields.amount}})
+        return
+    console.print(fp)
+
+
+@app.command("issue")
+def issue(
+    tax_id: str = typer.Option(None, "--tax-id", help="The seller's tax id."),
+    number: str = typer.Option(None, "--number", help="The invoice number."),
+    issue_date: str = typer.Option(None, "--issue-date", help="Issue date, YYYY-MM-DD."),
+    amount: str = AmountOption,
+    currency: str = typer.Option(..., "--currency", help="ISO 4217 code, e.g. CNY."),
+    due: str = typer.Option(..., "--due", help="Due date, YYYY-MM-DD."),
+    buyer: str = typer.Option(..., "--buyer", help="The buyer: 0x account or member name."),
+    seller: str | None = typer.Option(
+        None, "--seller", help="The seller, when a financing bank enters it (default: --from)."
+    ),
+    fingerprint: str | None = typer.Option(
+        None, "--fingerprint", help="A fingerprint computed elsewhere (instead of the fields)."
+    ),
+    from_: str = FromOption,
+    key_file: Path | None = KeyFileOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Register an invoice by its fingerprint (refused if the same invoice is registered)."""
+    from consortium.apps.invoices.fingerprint import FieldError, compute, normalise_amount
+
+    try:
+        face = normalise_amount(amount)
+        if fingerprint is None:
+            if not (tax_id and number and issue_date):
+                raise ConfigError("give --tax-id, --number and --issue-date (or --fingerprint)")
+            fp = "0x" + compute(_key(key_file, dir), tax_id, number, issue_date, face).hex()
+        else:
+            fp = fingerprint
+    except FieldError as exc:
+        raise ConfigError(str(exc)) from None
+    client = _client(rpc, dir)
+    account = _signer(from_, dir, password_file)
+    out = client.issue(
+        account, fp, buyer=_account(buyer, dir, "--buyer"), amount=face,
+        currency=currency, due_date=due, seller=_account(seller, dir, "--seller"),
+    )
+    _done(out, json_out, "issued")
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+
+def _step(method: str, what: str, fp: str, from_: str, dir: Path, rpc: str | None,
+          password_file: Path | None, json_out: bool, *args: Any) -> None:
+    client = _client(rpc, dir)
+    account = _signer(from_, dir, password_file)
+    _done(getattr(client, method)(account, fp, *args), json_out, what)
+
+
+@app.command("confirm")
+def confirm(fp: str = FingerprintArg, from_: str = FromOption, dir: Path = DirOption,
+            rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
+            json_out: bool = JsonOption) -> None:
+    """The buyer confirms the invoice."""
+    _step("confirm", "confirmed", fp, from_, dir, rpc, password_file, json_out)
+
+
+@app.command("request-financing")
+def request_financing(fp: str = FingerprintArg, from_: str = FromOption,
+                      dir: Path = DirOption, rpc: str | None = RpcOption,
+                      password_file: Path | None = PasswordFileOption,
+                      json_out: bool = JsonOption) -> None:
+    """The seller offers a confirmed invoice for financing."""
+    _step("request_financing", "offered for financing", fp, from_, dir, rpc, password_file,
+          json_out)
+
+
+@app.command("finance")
+def finance(fp: str = FingerprintArg,
+            amount: int = typer.Argument(..., help="This tranche's amount (smallest unit)."),
+            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+            password_file: Path | None = PasswordFileOption,
+            json_out: bool = JsonOption) -> None:
+    """A financing bank finances the invoice, whole or one tranche."""
+    _step("finance", "financed", fp, from_, dir, rpc, password_file, json_out, amount)
+
+
+@app.command("repay")
+def repay(fp: str = FingerprintArg, from_: str = FromOption, dir: Path = DirOption,
+          rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
+          json_out: bool = JsonOption) -> None:
+    """The buyer pays at maturity: each tranche to its bank, the rest to the seller."""
+    _step("repay", "repaid", fp, from_, dir, rpc, password_file, json_out)
+
+
+@app.command("default")
+def default(fp: str = FingerprintArg,
+            reason: str = typer.Option(..., "--reason", help="Why (kept in the event)."),
+            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+            password_file: Path | None = PasswordFileOption,
+            json_out: bool = JsonOption) -> None:
+    """A financing bank marks an overdue financed invoice defaulted."""
+    _step("mark_defaulted", "marked defaulted", fp, from_, dir, rpc, password_file, json_out,
+          reason)
+
+
+@app.command("cancel")
+def cancel(fp: str = FingerprintArg,
+           reason: str = typer.Option(..., "--reason", help="Why (kept in the event)."),
+           from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+           password_file: Path | None = PasswordFileOption,
+           json_out: bool = JsonOption) -> None:
+    """The seller reverses an invoice that is not financed."""
+    _step("cancel", "cancelled", fp, from_, dir, rpc, password_file, json_out, reason)
+
+
+@app.command("reimburse")
+def reimburse(fp: str = FingerprintArg, from_: str = FromOption, dir: Path = DirOption,
+              rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
+              json_out: bool = JsonOption) -> None:
+    """The buyer marks a consumer invoice reimbursed (once)."""
+    _step("reimburse", "reimbursed", fp, from_, dir, rpc, password_file, json_out)
+
+
+@app.command("verify-tax")
+def verify_tax(fp: str = FingerprintArg,
+               revoke: bool = typer.Option(False, "--revoke", help="Withdraw the verification."),
+               reason: str = typer.Option("", "--reason", help="A note kept in the event."),
+               from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+               password_file: Path | None = PasswordFileOption,
+               json_out: bool = JsonOption) -> None:
+    """The tax authority marks the invoice tax verified (or withdraws it)."""
+    _step("set_tax_verified", "tax verification set", fp, from_, dir, rpc, password_file,
+          json_out, not revoke, reason)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+@app.command("show")
+def show(fp: str = FingerprintArg, dir: Path = DirOption, rpc: str | None = RpcOption,
+         json_out: bool = JsonOption) -> None:
+    """One invoice: its fields, tranches, payments and history."""
+    client = _client(rpc, dir)
+    inv = client.invoice(fp)
+    if inv is None:
+        raise ConfigError(f"no invoice {fp}")
+    inv["history"] = client.history(fp)
+    if json_out:
+        print_json(inv)
+        return
+    names = {a: n for n, a in _members(dir).items()}
+    table(
+        f"Invoice {inv['fingerprint']}",
+        ["field", "value"],
+        [
+            ["state", inv["state"]],
+            ["seller", _show(inv["seller"], names)],
+            ["buyer", _show(inv["buyer"], names)],
+            ["face amount", f"{inv['amount']} {inv['currency']}"],
+            ["due date", inv["dueDate"]],
+            ["tax verified", "yes" if inv["taxVerified"] else "no"],
+            ["financed", f"{inv['financed']} {inv['currency']}"],
+            ["assignee", _show(inv["assignee"], names)],
+            ["entered by", _show(inv["registrant"], names)],
+            ["issued at height", inv["issuedAt"]],
+        ],
+    )
+    if inv["tranches"]:
+        table("Financing", ["tranche", "bank", "amount", "state", "height"], [
+            [t["tranche"], _show(t["bank"], names), t["amount"], t["state"], t["height"]]
+            for t in inv["tranches"]
+        ])
+    if inv["payments"]:
+        table("Payments at maturity", ["payee", "amount", "height"], [
+            [_show(p["payee"], names), p["amount"], p["height"]] for p in inv["payments"]
+        ])
+    table("History", ["block", "actor", "from", "to", "reason"], [
+        [h["block"], _show(h["actor"], names), h["from"] or None, h["to"], h["reason"]]
+        for h in inv["history"]
+    ])
+
+
+@app.command("list")
+def list_(
+    seller: str | None = typer.Option(None, "--seller", help="Account or member name."),
+    buyer: str | None = typer.Option(None, "--buyer", help="Account or member name."),
+    bank: str | None = typer.Option(None, "--bank", help="A financing bank."),
+    state: str | None = typer.Option(None, "--state", help="e.g. issued, financed, repaid."),
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Invoices matching every filter given."""
+    client = _client(rpc, dir)
+    found = client.invoices(
+        seller=_account(seller, dir, "--seller"), buyer=_account(buyer, dir, "--buyer"),
+        bank=_account(bank, dir, "--bank"), state=state,
+    )
+    if json_out:
+        print_json(found)
+        return
+    names = {a: n for n, a in _members(dir).items()}
+    table(
+        f"Invoices ({len(found)})",
+        ["fingerprint", "state", "seller", "buyer", "amount", "due", "financed", "tax"],
+        [
+            [i["fingerprint"], i["state"], _show(i["seller"], names), _show(i["buyer"], names),
+             f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
+             "yes" if i["taxVerified"] else "no"]
+            for i in found
+        ],
+    )
+
+
+# --- CSV import --------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="CSV: seller_tax_id, invoice_number, issue_date, "
+                                          "amount, currency, due_date, buyer[, seller]."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Send nothing when any row is refused."
+    ),
+    from_: str = FromOption,
+    key_file: Path | None = KeyFileOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Check every row (off chain, then duplicates and a dry run on chain), then issue the
+    good rows, one transaction each; report the refused rows with their line numbers."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from consortium.apps.invoices.csv_import import import_csv
+
+    client = _client(rpc, dir)
+    account = _signer(from_, dir, password_file)
+    key = _key(key_file, dir)
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, transient=json_out) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = import_csv(client, account, file, key=key, resolve=_resolver(dir),
+                            strict=strict, progress=progress)
+    if json_out:
+        print_json(report.to_json())
+    else:
+        if report.imported:
+            table(f"Imported ({len(report.imported)} of {report.rows} rows)",
+                  ["line", "invoice", "fingerprint", "block"],
+                  [[r["line"], r["invoiceNumber"], r["fingerprint"], r["block"]]
+                   for r in report.imported])
+        if report.refused:
+            table(f"Refused ({len(report.refused)} rows)", ["line", "reason"],
+                  [[r.line, r.reason] for r in report.refused])
+        if strict and report.refused and not report.sent:
+            err_console.print("--strict: nothing was sent")
+    if report.refused:
+        raise typer.Exit(1)
