@@ -48,6 +48,7 @@ class LocalNet:
         validators: int = 4,
         members: list[str] | None = None,
         timeout_commit: str = "300ms",
+        roles: dict[str, list[str]] | None = None,
     ) -> None:
         base = free_base_port()
         self.network: Network = init_network(
@@ -57,6 +58,7 @@ class LocalNet:
             base_port=base,
             api_port=base + 90,
             timeout_commit=timeout_commit,
+            roles=roles,
         )
         self.root = root
 
