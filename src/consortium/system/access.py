@@ -35,6 +35,7 @@ GetStorage = Callable[[bytes, int], int]
 LogTuple = tuple[bytes, Sequence[bytes], bytes]  # address, topics, data
 
 _VALIDATOR_UPDATED = Nodes.ValidatorUpdated.topic0
+MAX_REMEMBERED = 100_000  # answers kept per view (refused strangers must not grow it forever)
 
 
 class AccessView:
@@ -58,6 +59,8 @@ class AccessView:
         if key in self._refusals:
             return self._refusals[key]
         reason = self._refusal(sender, creates)
+        if len(self._refusals) >= MAX_REMEMBERED:
+            self._refusals = {}
         self._refusals[key] = reason
         return reason
 
