@@ -26,7 +26,7 @@ from consortium.errors import ConfigError
 DEFAULT_ETH_CHAIN_ID = 20251
 DEFAULT_BLOCK_GAS_LIMIT = 1_000_000_000
 MEMBER_TIERS = ("founding", "ordinary", "observer")
-MAX_VALIDATOR_POWER = 2**60
+MAX_VALIDATOR_POWER = 10**12  # as consortium.system.model.MAX_POWER
 
 
 @dataclass(frozen=True)
