@@ -11,7 +11,7 @@ from consortium.cli.common import DirOption, console, err_console, resolve_dir
 from consortium.cli.network import status as show_status
 from consortium.errors import NetworkError
 from consortium.network import supervisor
-from consortium.network.init import init_network
+from consortium.network.init import default_member_names, init_network
 from consortium.network.layout import Network
 
 
@@ -26,7 +26,12 @@ def demo(
         if fresh and (root / "network.json").is_file():
             supervisor.down(Network.load(root))
         init_network(
-            root, validators=validators, force=True, progress=lambda m: err_console.print(f"· {m}")
+            root,
+            validators=validators,
+            members=[*default_member_names(validators), *INVOICE_PARTIES],
+            roles=INVOICE_ROLES,
+            force=True,
+            progress=lambda m: err_console.print(f"· {m}"),
         )
     network = Network.load(root)
     supervisor.up(network, progress=lambda m: err_console.print(f"· {m}"))
@@ -38,6 +43,7 @@ def demo(
     console.print(f"{len(network.nodes)} validators committing; app hashes seen: {len(hashes)}")
     if not network.production:
         _evm_scenario(network)
+        _invoice_scenario(network)
     console.print(
         f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
         f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
@@ -94,6 +100,156 @@ def _evm_scenario(network: Network) -> None:
             for n in [a, *rows]
         ],
     )
+
+
+# The invoice-financing scenario's parties besides the banks (members without nodes: they
+# use their banks' nodes), and everyone's genesis roles on a network the demo creates.
+INVOICE_PARTIES = {
+    "Acme Trading": "seller",
+    "Globex Retail": "buyer",
+    "Tax Bureau": "tax_authority",
+}
+INVOICE_ROLES = {
+    "Bank A": ["financing_bank"],
+    "Bank B": ["financing_bank"],
+    **{name: [role] for name, role in INVOICE_PARTIES.items()},
+}
+
+
+def _invoice_scenario(network: Network) -> None:
+    """Invoice financing across member banks: a seller issues an invoice, the buyer confirms,
+    two banks finance it in tranches, another bank's attempt to finance the same invoice again
+    is refused as a duplicate, the seller cannot cancel it, and the buyer's payment at
+    maturity goes to the banks — each party through a different node."""
+    import json
+
+    from eth_account import Account
+
+    from consortium.apps.invoices import InvoiceClient
+    from consortium.apps.invoices.fingerprint import key_from_node_home
+    from consortium.apps.invoices.model import show_date
+    from consortium.cli.common import table
+    from consortium.errors import ExecutionReverted
+
+    console.rule("[bold]Invoice financing")
+    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
+    names = [m.name for m in network.members]
+    # Who plays which part: the demo's own parties, else other members stand in for them.
+    banks = [n for n in names if n not in INVOICE_PARTIES]
+    spare = iter(banks[2:])
+    seller = "Acme Trading" if "Acme Trading" in names else next(spare, None)
+    buyer = "Globex Retail" if "Globex Retail" in names else next(spare, None)
+    if len(banks) < 2 or seller is None or buyer is None:
+        console.print("(the invoice scenario needs four members: run `consortium demo --fresh`)")
+        return
+    tax = "Tax Bureau" if "Tax Bureau" in names else buyer
+    bank_a, bank_b = banks[0], banks[1]
+    nodes = network.nodes
+    via = {name: nodes[i % len(nodes)] for i, name in enumerate(
+        [bank_a, bank_b, seller, buyer, tax])}
+    tip = [0]
+
+    def client(name: str) -> InvoiceClient:
+        node = via[name]
+        out = InvoiceClient(node.api_url, key=key_from_node_home(network.node_home(node)))
+        _wait_block(out, tip[0])
+        return out
+
+    accounts = {n: Account.from_key(keys[n]["private_key"]) for n in names}
+
+    def step(name: str, what: str, fn: str, *args: object, **kw: object) -> dict[str, object]:
+        out: dict[str, object] = getattr(client(name), fn)(accounts[name], *args, **kw)
+        tip[0] = max(tip[0], int(str(out["block"])))
+        console.print(f"{name} {what} (through {via[name].name}): {out.get('state')} "
+                      f"(block {out['block']})")
+        return out
+
+    def refused(name: str, what: str, fn: str, *args: object, **kw: object) -> None:
+        try:
+            getattr(client(name), fn)(accounts[name], *args, **kw)
+        except ExecutionReverted as exc:
+            reason = exc.message.split("execution reverted: ", 1)[-1]
+            console.print(
+                f"{name} {what} (through {via[name].name}): [red]refused[/red] — {reason}"
+            )
+            return
+        raise RuntimeError(f"{name} {what}: not refused")
+
+    wanted = [(bank_a, "financing_bank"), (bank_b, "financing_bank"), (seller, "seller"),
+              (buyer, "buyer"), (tax, "tax_authority")]
+    tip[0] = _grant_missing_roles(network, accounts, wanted)
+    issuer = client(seller)
+    number = f"INV-2025-{len(issuer.invoices()) + 1:05d}"
+    amount = 100_000_000  # 1,000,000.00 CNY in fen
+    fp = issuer.fingerprint("91310000MA1FL4XX7J", number, "2025-08-15", amount)
+    today = show_date(issuer.today())
+    console.print(f"{seller} fingerprints invoice {number} with the consortium key from its node's "
+                  f"configuration: {fp[:18]}… (the fields stay off chain)")
+    step(seller, f"issues it to {buyer} for {amount} fen, due {today}", "issue", fp,
+         buyer=accounts[buyer].address, amount=amount, currency="CNY", due_date=today)
+    step(tax, "verifies it against the tax records", "set_tax_verified", fp, True, "matches")
+    step(buyer, "confirms it", "confirm", fp)
+    step(seller, "asks for financing", "request_financing", fp)
+    step(bank_a, f"finances a first tranche of {amount * 6 // 10}", "finance", fp,
+         amount * 6 // 10)
+    refused(bank_b, "enters the same invoice, typed its own way", "issue",
+            client(bank_b).fingerprint(" 91310000ma1fl4xx7j", number.lower(), "20250815",
+                                       str(amount)),
+            seller=accounts[seller].address, buyer=accounts[buyer].address, amount=amount,
+            currency="CNY", due_date=today)
+    refused(bank_b, f"offers a tranche of {amount // 2}", "finance", fp, amount // 2)
+    step(bank_b, f"finances the remaining {amount * 4 // 10}", "finance", fp, amount * 4 // 10)
+    refused(seller, "tries to cancel it", "cancel", fp, "reversal")
+    step(buyer, "pays at maturity", "repay", fp)
+
+    reader = client(bank_b)
+    inv = reader.invoice(fp)
+    assert inv is not None
+    label = {str(accounts[n].address).lower(): n for n in names}
+    table(f"Invoice {number} read through {via[bank_b].name}", ["field", "value"], [
+        ["state", inv["state"]],
+        ["tax verified", "yes" if inv["taxVerified"] else "no"],
+        ["financing", ", ".join(f"{label[t['bank']]} {t['amount']} ({t['state']})"
+                                for t in inv["tranches"])],
+        ["paid at maturity", ", ".join(f"{p['amount']} to {label[p['payee']]}"
+                                       for p in inv["payments"])],
+    ])
+    table("Its history (one event per transition)", ["block", "actor", "from", "to", "reason"], [
+        [h["block"], label.get(h["actor"], h["actor"]), h["from"] or None, h["to"], h["reason"]]
+        for h in reader.history(fp)
+    ])
+
+
+def _grant_missing_roles(network: Network, accounts: dict[str, object],
+                         wanted: list[tuple[str, str]]) -> int:
+    """Roles a reused network lacks are granted the consortium's way: a grant-role proposal
+    each, passed by the members' votes. Answers the last block it used (0: none)."""
+    from consortium.system.client import GovernanceClient
+
+    gov = GovernanceClient(network.nodes[0].api_url)
+    last = 0
+    for name, role in wanted:
+        address = str(accounts[name].address).lower()  # type: ignore[attr-defined]
+        if role in gov.roles(address)["roles"]:
+            continue
+        voters = [m["name"] for m in gov.members() if m["weight"] and m["status"] == "active"]
+        out = gov.propose_grant_role(accounts[voters[0]], address, role)  # type: ignore[arg-type]
+        for voter in voters:
+            if gov.proposal(out["proposal"])["status"] != "open":  # type: ignore[index]
+                break
+            last = int(gov.vote(accounts[voter], out["proposal"], True)["block"])  # type: ignore[arg-type]
+        console.print(f"governance granted {name} the {role} role (proposal {out['proposal']})")
+    return last
+
+
+def _wait_block(client: object, number: int, timeout: float = 30) -> None:
+    """Wait until the client's node has block `number` (another node may have made it)."""
+    w3 = client.client.w3  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while w3.eth.block_number < number:
+        if time.monotonic() > deadline:
+            raise NetworkError(f"a node did not reach block {number} in {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 def _min_height(network: Network) -> int:
