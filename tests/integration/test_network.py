@@ -141,5 +141,9 @@ def test_demo_command_runs_end_to_end(tmp_path):
         assert "4 validators committing; app hashes seen: 1" in proc.stdout
         assert "deployed a Vyper ERC-20" in proc.stdout
         assert "Token balances read through node3" in proc.stdout
+        # The invoice-financing scenario: the duplicate is refused, the banks are paid.
+        words = " ".join(proc.stdout.split())
+        assert "already registered (a duplicate" in words
+        assert "60000000 to Bank A, 40000000 to Bank B" in words
     finally:
         subprocess.run([*CLI, "down", "--dir", str(net_dir)], capture_output=True, timeout=120)
