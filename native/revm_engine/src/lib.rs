@@ -1,0 +1,483 @@
+//! `consortium_revm`: the consortium's fast execution engine — revm (Prague) behind the
+//! world-state interface of `consortium.evm.engine`, native contracts served from Python.
+//!
+//! - `Engine`: what outlives blocks (decoded trie nodes, analysed code, the flat cache of the
+//!   newest state root); one per process is enough, it is content-addressed.
+//! - `World`: the state at one root in one block environment; transactions applied to it
+//!   stay in memory until `persist()`, which answers the new root, the trie nodes and code to
+//!   store, and the diff. Python owns the database: the world reads misses through `fetch`.
+
+mod conv;
+mod natives;
+mod rlp;
+mod state;
+mod trie;
+mod txs;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, Output};
+use revm::context::{BlockEnv, CfgEnv, Context, Evm, TxEnv};
+use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::handler::instructions::EthInstructions;
+use revm::handler::EthFrame;
+use revm::interpreter::interpreter::EthInterpreter;
+use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{Address, Bytes, TxKind, B256, U256};
+use revm::{ExecuteEvm, MainBuilder, MainContext};
+
+use natives::{Ctx, NativeTable, Natives};
+use state::{BlockDb, Chain, Shared};
+
+create_exception!(consortium_revm, InvalidTransaction, PyException);
+
+type Revm = Evm<Ctx, (), EthInstructions<EthInterpreter, Ctx>, Natives, EthFrame<EthInterpreter>>;
+
+/// The caches that outlive a block.
+#[pyclass(frozen)]
+struct Engine {
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new() -> Self {
+        Engine { shared: Arc::new(Shared::default()) }
+    }
+
+    /// Sizes of the caches: decoded trie nodes, analysed code.
+    fn stats(&self) -> (usize, usize) {
+        let nodes = self.shared.nodes.lock().unwrap().len();
+        let codes = self.shared.codes.lock().unwrap().len();
+        (nodes, codes)
+    }
+}
+
+/// One transaction's outcome, as Python's `ExecResult` wants it.
+type PyResult6<'py> =
+    (u8, Bound<'py, PyBytes>, u64, Bound<'py, PyList>, Option<Bound<'py, PyBytes>>, String);
+
+#[pyclass(unsendable)]
+struct World {
+    evm: Revm,
+}
+
+impl World {
+    fn db(&mut self) -> &mut BlockDb {
+        &mut self.evm.ctx.journaled_state.database
+    }
+
+    fn run<'py>(&mut self, py: Python<'py>, tx: TxEnv) -> PyResult<PyResult6<'py>> {
+        match self.evm.transact(tx) {
+            Ok(done) => {
+                let db = self.db();
+                if let Err(e) = db.commit_tx(done.state) {
+                    return Err(db.py_error(e));
+                }
+                outcome(py, done.result)
+            }
+            Err(EVMError::Transaction(e)) => Err(InvalidTransaction::new_err(e.to_string())),
+            Err(EVMError::Header(e)) => Err(InvalidTransaction::new_err(e.to_string())),
+            Err(e) => {
+                let message = e.to_string();
+                Err(self.db().py_error(message))
+            }
+        }
+    }
+}
+
+fn halt_name(reason: &HaltReason) -> String {
+    // py-evm's names for the same failures, where there is one
+    match reason {
+        HaltReason::OutOfGas(_) => "OutOfGas",
+        HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode | HaltReason::NotActivated => {
+            "InvalidInstruction"
+        }
+        HaltReason::InvalidJump => "InvalidJumpDestination",
+        HaltReason::StackUnderflow => "InsufficientStack",
+        HaltReason::StackOverflow => "FullStack",
+        HaltReason::CreateCollision => "ContractCreationCollision",
+        HaltReason::StateChangeDuringStaticCall | HaltReason::CallNotAllowedInsideStatic => {
+            "WriteProtection"
+        }
+        HaltReason::OutOfFunds => "InsufficientFunds",
+        HaltReason::CallTooDeep => "StackDepthLimit",
+        HaltReason::OutOfOffset => "OutOfBoundsRead",
+        HaltReason::PrecompileError | HaltReason::PrecompileErrorWithContext(_) => {
+            "PrecompileError"
+        }
+        other => return format!("{other:?}"),
+    }
+    .to_string()
+}
+
+fn outcome(py: Python<'_>, result: ExecutionResult) -> PyResult<PyResult6<'_>> {
+    let gas_used = result.tx_gas_used();
+    Ok(match result {
+        ExecutionResult::Success { logs, output, .. } => {
+            let items = PyList::empty(py);
+            for log in &logs {
+                let topics =
+                    PyTuple::new(py, log.topics().iter().map(|t| PyBytes::new(py, t.as_slice())))?;
+                items.append((
+                    PyBytes::new(py, log.address.as_slice()),
+                    topics,
+                    PyBytes::new(py, &log.data.data),
+                ))?;
+            }
+            let (data, created) = match output {
+                Output::Call(data) => (data, None),
+                Output::Create(data, address) => {
+                    (data, address.map(|a| PyBytes::new(py, a.as_slice())))
+                }
+            };
+            (1, PyBytes::new(py, &data), gas_used, items, created, String::new())
+        }
+        ExecutionResult::Revert { output, .. } => (
+            0,
+            PyBytes::new(py, &output),
+            gas_used,
+            PyList::empty(py),
+            None,
+            "execution reverted".into(),
+        ),
+        ExecutionResult::Halt { reason, .. } => {
+            (0, PyBytes::new(py, b""), gas_used, PyList::empty(py), None, halt_name(&reason))
+        }
+    })
+}
+
+#[pymethods]
+impl World {
+    /// The state at `root` for a block with these consensus facts. `fetch(key)` reads a trie
+    /// node or code by hash from the store (None if absent); `natives` maps addresses to
+    /// their `serve(frame)`; `guard(read, storage_address, code_address)` may refuse a call.
+    #[new]
+    #[pyo3(signature = (engine, fetch, root, number, timestamp, coinbase, prevrandao, gas_limit,
+                        chain_id, prev_hashes, natives, guard=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        engine: &Engine,
+        fetch: Py<PyAny>,
+        root: &[u8],
+        number: u64,
+        timestamp: u64,
+        coinbase: &[u8],
+        prevrandao: &[u8],
+        gas_limit: u64,
+        chain_id: u64,
+        prev_hashes: Vec<Vec<u8>>,
+        natives: &Bound<'_, PyDict>,
+        guard: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let prev_hashes =
+            prev_hashes.iter().map(|h| conv::b256(h)).collect::<PyResult<Vec<B256>>>()?;
+        let mut serve = HashMap::new();
+        for (address, f) in natives.iter() {
+            serve.insert(conv::address(&address.extract::<Vec<u8>>()?)?, f.unbind());
+        }
+        let table = Arc::new(NativeTable { serve, guard });
+        let db = BlockDb::new(
+            engine.shared.clone(),
+            fetch,
+            conv::b256(root)?,
+            Chain { number, prev_hashes },
+        );
+        let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+        cfg.chain_id = chain_id;
+        let block = BlockEnv {
+            number: U256::from(number),
+            beneficiary: conv::address(coinbase)?,
+            timestamp: U256::from(timestamp),
+            gas_limit,
+            basefee: 0,
+            difficulty: U256::ZERO,
+            prevrandao: Some(conv::b256(prevrandao)?),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+                0,
+                BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
+            )),
+            ..Default::default()
+        };
+        let ctx = Context::mainnet().with_db(db).with_cfg(cfg).with_block(block);
+        let evm = ctx.build_mainnet().with_precompiles(Natives::new(table));
+        Ok(World { evm })
+    }
+
+    // --- reads ---------------------------------------------------------------------------
+
+    fn get_balance<'py>(&mut self, py: Python<'py>, address: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let a = conv::address(address)?;
+        let db = self.db();
+        let acct = db.account(&a).map_err(|e| db.py_error(e))?;
+        conv::u256_to_py(py, &acct.map_or(U256::ZERO, |a| a.balance))
+    }
+
+    fn get_nonce(&mut self, address: &[u8]) -> PyResult<u64> {
+        let a = conv::address(address)?;
+        let db = self.db();
+        let acct = db.account(&a).map_err(|e| db.py_error(e))?;
+        Ok(acct.map_or(0, |a| a.nonce))
+    }
+
+    fn get_code<'py>(&mut self, py: Python<'py>, address: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let a = conv::address(address)?;
+        let db = self.db();
+        let acct = db.account(&a).map_err(|e| db.py_error(e))?;
+        let Some(acct) = acct else { return Ok(PyBytes::new(py, b"")) };
+        let code = db.code(&acct.code_hash).map_err(|e| db.py_error(e))?;
+        Ok(PyBytes::new(py, &code.original_bytes()))
+    }
+
+    fn get_storage<'py>(
+        &mut self,
+        py: Python<'py>,
+        address: &[u8],
+        slot: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let a = conv::address(address)?;
+        let key = conv::u256_from_py(slot)?;
+        let db = self.db();
+        let value = db.slot(&a, &key).map_err(|e| db.py_error(e))?;
+        conv::u256_to_py(py, &value)
+    }
+
+    /// An account's storage root as of the root the world sits on (the last `persist()`).
+    fn storage_root<'py>(&mut self, py: Python<'py>, address: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let a = conv::address(address)?;
+        let db = self.db();
+        let root = db.storage_root(&a).map_err(|e| db.py_error(e))?;
+        Ok(PyBytes::new(py, root.as_slice()))
+    }
+
+    // --- writes outside transactions (genesis) ---------------------------------------------
+
+    fn set_balance(&mut self, address: &[u8], value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (a, v) = (conv::address(address)?, conv::u256_from_py(value)?);
+        let db = self.db();
+        db.set_balance(a, v).map_err(|e| db.py_error(e))
+    }
+
+    fn set_nonce(&mut self, address: &[u8], nonce: u64) -> PyResult<()> {
+        let a = conv::address(address)?;
+        let db = self.db();
+        db.set_nonce(a, nonce).map_err(|e| db.py_error(e))
+    }
+
+    fn set_code(&mut self, address: &[u8], code: &[u8]) -> PyResult<()> {
+        let a = conv::address(address)?;
+        let db = self.db();
+        db.set_code(a, Bytes::copy_from_slice(code)).map_err(|e| db.py_error(e))
+    }
+
+    fn set_storage(
+        &mut self,
+        address: &[u8],
+        slot: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let a = conv::address(address)?;
+        let (k, v) = (conv::u256_from_py(slot)?, conv::u256_from_py(value)?);
+        let db = self.db();
+        db.set_slot(a, k, v).map_err(|e| db.py_error(e))
+    }
+
+    // --- execution -------------------------------------------------------------------------
+
+    /// Applies a py-evm signed transaction whose `sender` is known. Raises
+    /// InvalidTransaction (nothing changed) when revm refuses it before execution.
+    fn apply<'py>(&mut self, py: Python<'py>, tx: &Bound<'py, PyAny>) -> PyResult<PyResult6<'py>> {
+        let env = txs::from_pyevm(tx)?;
+        self.run(py, env)
+    }
+
+    /// Applies a raw signed transaction; `sender` skips recovery when already known.
+    #[pyo3(signature = (raw, sender=None))]
+    fn apply_raw<'py>(
+        &mut self,
+        py: Python<'py>,
+        raw: &[u8],
+        sender: Option<&[u8]>,
+    ) -> PyResult<PyResult6<'py>> {
+        let sender = sender.map(conv::address).transpose()?;
+        let (_, env) = txs::from_raw(raw, sender).map_err(InvalidTransaction::new_err)?;
+        self.run(py, env)
+    }
+
+    /// Applies a block's raw transactions in order (senders None: recover here). Each answer
+    /// is an outcome tuple, or a string saying why the transaction was refused.
+    fn apply_block<'py>(
+        &mut self,
+        py: Python<'py>,
+        raws: Vec<Vec<u8>>,
+        senders: Vec<Option<Vec<u8>>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (i, raw) in raws.iter().enumerate() {
+            let sender = match senders.get(i).and_then(|s| s.as_deref()) {
+                Some(s) => Some(conv::address(s)?),
+                None => None,
+            };
+            let env = match txs::from_raw(raw, sender) {
+                Ok((_, env)) => env,
+                Err(why) => {
+                    out.append(why)?;
+                    continue;
+                }
+            };
+            match self.run(py, env) {
+                Ok(r) => out.append(r)?,
+                Err(e) if e.is_instance_of::<InvalidTransaction>(py) => {
+                    out.append(e.value(py).to_string())?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// eth_call: gas price 0, no nonce check; the state changes (do not persist it).
+    #[pyo3(signature = (sender, to, value, data, gas, access_list=None))]
+    fn call<'py>(
+        &mut self,
+        py: Python<'py>,
+        sender: &[u8],
+        to: Option<&[u8]>,
+        value: &Bound<'py, PyAny>,
+        data: &[u8],
+        gas: u64,
+        access_list: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyResult6<'py>> {
+        let caller = conv::address(sender)?;
+        let nonce = {
+            let db = self.db();
+            db.account(&caller).map_err(|e| db.py_error(e))?.map_or(0, |a| a.nonce)
+        };
+        let env = TxEnv {
+            tx_type: if access_list.is_some() { 1 } else { 0 },
+            caller,
+            gas_limit: gas,
+            gas_price: 0,
+            kind: match to {
+                Some(t) if !t.is_empty() => TxKind::Call(conv::address(t)?),
+                _ => TxKind::Create,
+            },
+            value: conv::u256_from_py(value)?,
+            data: Bytes::copy_from_slice(data),
+            nonce,
+            chain_id: Some(self.evm.ctx.cfg.chain_id),
+            access_list: match access_list {
+                Some(a) => txs::access_list(a)?,
+                None => Default::default(),
+            },
+            ..Default::default()
+        };
+        self.evm.ctx.cfg.disable_nonce_check = true;
+        let result = self.run(py, env);
+        self.evm.ctx.cfg.disable_nonce_check = false;
+        match result {
+            Err(e) if e.is_instance_of::<InvalidTransaction>(py) => Ok((
+                0,
+                PyBytes::new(py, b""),
+                gas,
+                PyList::empty(py),
+                None,
+                e.value(py).to_string(),
+            )),
+            other => other,
+        }
+    }
+
+    // --- the state root ----------------------------------------------------------------------
+
+    /// The state root with every change so far (new nodes stay in memory).
+    fn state_root<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let db = self.db();
+        let (root, _, _) = db.compute_root().map_err(|e| db.py_error(e))?;
+        Ok(PyBytes::new(py, root.as_slice()))
+    }
+
+    /// Makes the changes so far the world's base. Answers the new root, the trie nodes and
+    /// code to store [(key, value)], and the diff [(address, None | (nonce, balance,
+    /// code_hash, storage_root, storage_cleared, [(slot, value)]))].
+    fn persist<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let db = self.db();
+        let (root, nodes, storage_roots) = db.compute_root().map_err(|e| db.py_error(e))?;
+        let stored = PyList::empty(py);
+        for (k, v) in &nodes {
+            stored.append((PyBytes::new(py, k.as_slice()), PyBytes::new(py, v)))?;
+        }
+        let diff = PyList::empty(py);
+        let mut addresses: Vec<&Address> = db.accounts.keys().collect();
+        addresses.sort();
+        for address in addresses {
+            let entry = match db.accounts[address] {
+                None => py.None().into_bound(py),
+                Some(a) => {
+                    let (cleared, slots) = match db.storage.get(address) {
+                        None => (false, PyList::empty(py)),
+                        Some(o) => {
+                            let mut sorted: Vec<_> = o.slots.iter().collect();
+                            sorted.sort();
+                            let slots = PyList::empty(py);
+                            for (k, v) in sorted {
+                                slots.append((conv::u256_to_py(py, k)?, conv::u256_to_py(py, v)?))?;
+                            }
+                            (o.cleared, slots)
+                        }
+                    };
+                    let storage_root = storage_roots.get(address).copied().unwrap_or(a.storage_root);
+                    (
+                        a.nonce,
+                        conv::u256_to_py(py, &a.balance)?,
+                        PyBytes::new(py, a.code_hash.as_slice()),
+                        PyBytes::new(py, storage_root.as_slice()),
+                        cleared,
+                        slots,
+                    )
+                        .into_pyobject(py)?
+                        .into_any()
+                }
+            };
+            diff.append((PyBytes::new(py, address.as_slice()), entry))?;
+        }
+        db.rebase(root, &storage_roots);
+        Ok((PyBytes::new(py, root.as_slice()), stored, diff))
+    }
+
+    /// The state root recomputed from every stored leaf with alloy-trie's HashBuilder (every
+    /// storage root checked the same way): the oracle for the incremental trie. Slow.
+    fn full_root<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let db = self.db();
+        let root = db.full_root().map_err(|e| db.py_error(e))?;
+        Ok(PyBytes::new(py, root.as_slice()))
+    }
+}
+
+/// The sender of a raw signed transaction (decoded and recovered in Rust).
+#[pyfunction]
+fn recover_sender<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let sender = txs::recover(raw).map_err(PyValueError::new_err)?;
+    Ok(PyBytes::new(py, sender.as_slice()))
+}
+
+#[pymodule]
+fn consortium_revm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add_class::<World>()?;
+    m.add_class::<natives::NativeFrame>()?;
+    m.add_function(wrap_pyfunction!(recover_sender, m)?)?;
+    m.add("InvalidTransaction", m.py().get_type::<InvalidTransaction>())?;
+    m.add("REVM_VERSION", "43.0.3")?;
+    Ok(())
+}

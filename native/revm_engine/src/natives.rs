@@ -1,0 +1,504 @@
+//! Native contracts (Python classes) served as revm precompiles, and the call guards.
+//!
+//! For every message call revm asks the precompile provider first, after taking the call's
+//! journal checkpoint and moving its value. The provider here:
+//! 1. runs the call guards (Python): a refusal reverts the call with the guard's revert data
+//!    and all its gas returned — the checkpoint revert undoes the value transfer;
+//! 2. serves a native contract's address by calling its Python `serve(frame)`, where `frame`
+//!    (`NativeFrame`) is the native's narrow view of the EVM: caller, value, block, gas,
+//!    journaled storage and logs, calls to other natives. Success keeps the changes; a revert
+//!    or a halt makes revm revert the checkpoint;
+//! 3. otherwise hands the call to Ethereum's precompiles (or to the interpreter).
+//!
+//! A `NativeFrame` holds a raw pointer to the EVM context, valid only while its call runs:
+//! every method checks the frame is still live.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use revm::context::{BlockEnv, CfgEnv, Context, Journal, TxEnv};
+use revm::context_interface::{ContextTr, JournalTr};
+use revm::database_interface::Database;
+use revm::handler::{EthPrecompiles, PrecompileProvider};
+use revm::interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult};
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{Address, AddressSet, Bytes, Log, B256, U256};
+
+use crate::conv;
+use crate::state::BlockDb;
+
+pub type Ctx = Context<BlockEnv, TxEnv, CfgEnv, BlockDb, Journal<BlockDb>, ()>;
+
+const STACK_DEPTH_LIMIT: usize = 1024;
+
+/// The natives by address (their Python `serve` functions) and the call guard.
+pub struct NativeTable {
+    pub serve: HashMap<Address, Py<PyAny>>,
+    pub guard: Option<Py<PyAny>>,
+}
+
+pub struct Natives {
+    table: Arc<NativeTable>,
+    eth: EthPrecompiles,
+    warm: AddressSet,
+}
+
+impl Natives {
+    pub fn new(table: Arc<NativeTable>) -> Self {
+        let eth = EthPrecompiles::new(SpecId::PRAGUE);
+        let mut warm = eth.warm_addresses().clone();
+        warm.extend(table.serve.keys().copied());
+        Natives { table, eth, warm }
+    }
+}
+
+fn frame_gas(limit: u64, reservoir: u64, remaining: u64) -> Gas {
+    let mut gas = Gas::new_with_regular_gas_and_reservoir(limit, reservoir);
+    let _ = gas.record_regular_cost(limit.saturating_sub(remaining));
+    gas
+}
+
+/// Keeps a Python error for the caller of `transact` and aborts the transaction.
+fn fatal(ctx: *mut Ctx, err: PyErr) -> String {
+    let message = err.to_string();
+    // SAFETY: called from `run`, which holds the only reference to the context.
+    unsafe { (*ctx).journal_mut().db_mut().err = Some(err) };
+    message
+}
+
+impl PrecompileProvider<Ctx> for Natives {
+    type Output = InterpreterResult;
+
+    fn set_spec(&mut self, spec: SpecId) -> bool {
+        <EthPrecompiles as PrecompileProvider<Ctx>>::set_spec(&mut self.eth, spec);
+        let mut warm = self.eth.warm_addresses().clone();
+        warm.extend(self.table.serve.keys().copied());
+        self.warm = warm;
+        true
+    }
+
+    fn run(
+        &mut self,
+        context: &mut Ctx,
+        inputs: &CallInputs,
+    ) -> Result<Option<InterpreterResult>, String> {
+        let ctx: *mut Ctx = context;
+        if let Some(guard) = &self.table.guard {
+            let refused = Python::attach(|py| {
+                call_guard(py, ctx, guard, inputs.target_address, inputs.bytecode_address)
+            });
+            match refused {
+                Ok(None) => {}
+                Ok(Some(output)) => {
+                    let gas = frame_gas(inputs.gas_limit, inputs.reservoir, inputs.gas_limit);
+                    return Ok(Some(InterpreterResult::new(
+                        InstructionResult::Revert,
+                        output.into(),
+                        gas,
+                    )));
+                }
+                Err(e) => return Err(fatal(ctx, e)),
+            }
+            // SAFETY: as in `fatal`.
+            if unsafe { (*ctx).journal_mut().db_mut().err.is_some() } {
+                return Err("a call guard's storage read failed".into());
+            }
+        }
+        let Some(serve) = self.table.serve.get(&inputs.bytecode_address) else {
+            return <EthPrecompiles as PrecompileProvider<Ctx>>::run(&mut self.eth, context, inputs);
+        };
+        let input = Bytes::copy_from_slice(&inputs.input.as_bytes(context));
+        let call = Call {
+            address: inputs.target_address,
+            code_address: inputs.bytecode_address,
+            caller: inputs.caller,
+            value: inputs.value.get(),
+            is_static: inputs.is_static,
+            input,
+            gas: inputs.gas_limit,
+        };
+        let outcome = Python::attach(|py| run_native(py, ctx, &self.table, serve, call));
+        let (status, output, remaining) = match outcome {
+            Ok(o) => o,
+            Err(e) => return Err(fatal(ctx, e)),
+        };
+        // SAFETY: as in `fatal`.
+        if unsafe { (*ctx).journal_mut().db_mut().err.is_some() } {
+            return Err("a native contract's storage read failed".into());
+        }
+        let result = match status {
+            0 => InterpreterResult::new(
+                InstructionResult::Return,
+                output.into(),
+                frame_gas(inputs.gas_limit, inputs.reservoir, remaining),
+            ),
+            1 => InterpreterResult::new(
+                InstructionResult::Revert,
+                output.into(),
+                frame_gas(inputs.gas_limit, inputs.reservoir, remaining),
+            ),
+            _ => {
+                let mut gas = frame_gas(inputs.gas_limit, inputs.reservoir, 0);
+                gas.spend_all();
+                InterpreterResult::new(InstructionResult::PrecompileError, Bytes::new(), gas)
+            }
+        };
+        Ok(Some(result))
+    }
+
+    fn warm_addresses(&self) -> &AddressSet {
+        &self.warm
+    }
+
+    fn contains(&self, address: &Address) -> bool {
+        self.warm.contains(address)
+    }
+}
+
+/// Storage as the running transaction sees it, without warming anything (EIP-2929 warmth is
+/// the EVM code's business; py-evm's natives and guards do not warm either).
+fn peek(ctx: &mut Ctx, address: Address, key: U256) -> Result<U256, String> {
+    if let Some(account) = ctx.journal_ref().evm_state().get(&address) {
+        if let Some(slot) = account.storage.get(&key) {
+            return Ok(slot.present_value);
+        }
+        if account.is_created() {
+            return Ok(U256::ZERO);
+        }
+    }
+    ctx.journal_mut().db_mut().storage(address, key).map_err(|e| e.to_string())
+}
+
+/// Asks the guard whether this call may run: None, or the revert data refusing it.
+fn call_guard(
+    py: Python<'_>,
+    ctx: *mut Ctx,
+    guard: &Py<PyAny>,
+    storage_address: Address,
+    code_address: Address,
+) -> PyResult<Option<Vec<u8>>> {
+    let reader = Py::new(py, SlotReader { ctx, live: Cell::new(true) })?;
+    let answer = guard.call1(
+        py,
+        (
+            reader.clone_ref(py),
+            PyBytes::new(py, storage_address.as_slice()),
+            PyBytes::new(py, code_address.as_slice()),
+        ),
+    );
+    reader.borrow(py).live.set(false);
+    let answer = answer?;
+    if answer.is_none(py) {
+        Ok(None)
+    } else {
+        Ok(Some(answer.extract::<Vec<u8>>(py)?))
+    }
+}
+
+/// `read(address, slot) -> int` for call guards.
+#[pyclass(unsendable)]
+pub struct SlotReader {
+    ctx: *mut Ctx,
+    live: Cell<bool>,
+}
+
+#[pymethods]
+impl SlotReader {
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        address: &[u8],
+        slot: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !self.live.get() {
+            return Err(PyRuntimeError::new_err("this storage reader's call has ended"));
+        }
+        let address = conv::address(address)?;
+        let key = conv::u256_from_py(slot)?;
+        // SAFETY: live, so the provider's `run` is on the stack and the context is valid.
+        let ctx = unsafe { &mut *self.ctx };
+        let value = peek(ctx, address, key).map_err(PyRuntimeError::new_err)?;
+        conv::u256_to_py(py, &value)
+    }
+}
+
+struct Call {
+    address: Address,
+    code_address: Address,
+    caller: Address,
+    value: U256,
+    is_static: bool,
+    input: Bytes,
+    gas: u64,
+}
+
+/// Runs a native's `serve(frame)`: (status 0 success / 1 revert / 2 halt, output, gas left).
+fn run_native(
+    py: Python<'_>,
+    ctx: *mut Ctx,
+    table: &Arc<NativeTable>,
+    serve: &Py<PyAny>,
+    call: Call,
+) -> PyResult<(u8, Vec<u8>, u64)> {
+    let frame = Py::new(
+        py,
+        NativeFrame {
+            ctx,
+            table: table.clone(),
+            live: Cell::new(true),
+            remaining: Cell::new(call.gas),
+            call,
+        },
+    )?;
+    let answer = serve.call1(py, (frame.clone_ref(py),));
+    let remaining = {
+        let f = frame.borrow(py);
+        f.live.set(false);
+        f.remaining.get()
+    };
+    let (status, output): (u8, Vec<u8>) = answer?.extract(py)?;
+    match status {
+        0 | 1 => Ok((status, output, remaining)),
+        _ => Ok((2, Vec::new(), 0)),
+    }
+}
+
+/// A native contract's view of its call (see `consortium.evm.revm_engine.RevmHost`).
+#[pyclass(unsendable)]
+pub struct NativeFrame {
+    ctx: *mut Ctx,
+    table: Arc<NativeTable>,
+    live: Cell<bool>,
+    remaining: Cell<u64>,
+    call: Call,
+}
+
+impl NativeFrame {
+    fn ctx(&self) -> PyResult<&mut Ctx> {
+        if !self.live.get() {
+            return Err(PyRuntimeError::new_err("this native contract call has ended"));
+        }
+        // SAFETY: live, so the call that made this frame is on the stack and owns the context.
+        Ok(unsafe { &mut *self.ctx })
+    }
+
+    fn db_error(&self, e: impl std::fmt::Display) -> PyErr {
+        PyRuntimeError::new_err(format!("engine storage read failed: {e}"))
+    }
+}
+
+#[pymethods]
+impl NativeFrame {
+    #[getter]
+    fn address<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.call.address.as_slice())
+    }
+
+    #[getter]
+    fn code_address<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.call.code_address.as_slice())
+    }
+
+    #[getter]
+    fn caller<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.call.caller.as_slice())
+    }
+
+    #[getter]
+    fn origin<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let ctx = self.ctx()?;
+        Ok(PyBytes::new(py, ctx.tx.caller.as_slice()))
+    }
+
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::u256_to_py(py, &self.call.value)
+    }
+
+    #[getter]
+    fn is_static(&self) -> bool {
+        self.call.is_static
+    }
+
+    #[getter]
+    fn input<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.call.input)
+    }
+
+    /// (number, timestamp, coinbase, chain id, prevrandao, gas limit)
+    #[getter]
+    fn block<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(u64, u64, Bound<'py, PyBytes>, u64, Bound<'py, PyBytes>, u64)> {
+        let ctx = self.ctx()?;
+        let b = &ctx.block;
+        Ok((
+            b.number.to::<u64>(),
+            b.timestamp.to::<u64>(),
+            PyBytes::new(py, b.beneficiary.as_slice()),
+            ctx.cfg.chain_id,
+            PyBytes::new(py, b.prevrandao.unwrap_or_default().as_slice()),
+            b.gas_limit,
+        ))
+    }
+
+    fn gas_left(&self) -> u64 {
+        self.remaining.get()
+    }
+
+    /// Takes `gas`; False (and nothing taken) when there is not that much left.
+    fn charge(&self, gas: u128) -> bool {
+        let left = self.remaining.get();
+        if gas > left as u128 {
+            return false;
+        }
+        self.remaining.set(left - gas as u64);
+        true
+    }
+
+    /// Gives back gas a sub-call did not use.
+    fn refund(&self, gas: u64) {
+        self.remaining.set(self.remaining.get() + gas);
+    }
+
+    /// A slot of the native's own storage (journaled).
+    fn sload<'py>(&self, py: Python<'py>, slot: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let key = conv::u256_from_py(slot)?;
+        let ctx = self.ctx()?;
+        let journal = ctx.journal_mut();
+        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
+        let value = journal.sload(self.call.address, key).map_err(|e| self.db_error(e))?.data;
+        conv::u256_to_py(py, &value)
+    }
+
+    /// A slot of any account, as the transaction sees it (nothing warmed).
+    fn peek<'py>(
+        &self,
+        py: Python<'py>,
+        address: &[u8],
+        slot: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let address = conv::address(address)?;
+        let key = conv::u256_from_py(slot)?;
+        let value = peek(self.ctx()?, address, key).map_err(|e| self.db_error(e))?;
+        conv::u256_to_py(py, &value)
+    }
+
+    fn sstore(&self, slot: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key = conv::u256_from_py(slot)?;
+        let value = conv::u256_from_py(value)?;
+        let ctx = self.ctx()?;
+        let journal = ctx.journal_mut();
+        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
+        journal.sstore(self.call.address, key, value).map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+
+    fn log(&self, topics: Vec<Vec<u8>>, data: &[u8]) -> PyResult<()> {
+        let topics = topics.iter().map(|t| conv::b256(t)).collect::<PyResult<Vec<B256>>>()?;
+        let ctx = self.ctx()?;
+        ctx.journal_mut().log(Log::new_unchecked(
+            self.call.address,
+            topics,
+            Bytes::copy_from_slice(data),
+        ));
+        Ok(())
+    }
+
+    /// Calls another contract as this native with `gas` (already taken from this frame).
+    /// Answers (status, output, gas left): 0 success, 1 failure (revert or halt), 2 stack
+    /// depth limit, 3 insufficient balance for `value`, 4 a target this engine cannot call
+    /// from a native (EVM code, Ethereum precompiles).
+    fn subcall<'py>(
+        &self,
+        py: Python<'py>,
+        to: &[u8],
+        data: &[u8],
+        value: &Bound<'py, PyAny>,
+        gas: u64,
+    ) -> PyResult<(u8, Bound<'py, PyBytes>, u64)> {
+        let to = conv::address(to)?;
+        let value = conv::u256_from_py(value)?;
+        let ctx_ptr = self.ctx;
+        let ctx = self.ctx()?;
+        let me = self.call.address;
+        let empty = |py| PyBytes::new(py, b"");
+        if let Some(guard) = &self.table.guard {
+            if let Some(output) = call_guard(py, ctx_ptr, guard, to, to)? {
+                return Ok((1, PyBytes::new(py, &output), gas));
+            }
+        }
+        if ctx.journal_ref().depth() > STACK_DEPTH_LIMIT {
+            return Ok((2, empty(py), 0));
+        }
+        let journal = ctx.journal_mut();
+        let checkpoint = journal.checkpoint();
+        let loaded = journal
+            .load_account(me)
+            .map(|a| a.data.info.balance)
+            .and_then(|balance| journal.load_account(to).map(|_| balance));
+        let balance = match loaded {
+            Ok(b) => b,
+            Err(e) => {
+                journal.checkpoint_revert(checkpoint);
+                return Err(self.db_error(e));
+            }
+        };
+        if !value.is_zero() {
+            if balance < value {
+                journal.checkpoint_revert(checkpoint);
+                return Ok((3, empty(py), 0));
+            }
+            if journal.transfer_loaded(me, to, value).is_some() {
+                journal.checkpoint_revert(checkpoint);
+                return Ok((3, empty(py), 0));
+            }
+        }
+        journal.touch_account(to);
+        if let Some(serve) = self.table.serve.get(&to) {
+            let call = Call {
+                address: to,
+                code_address: to,
+                caller: me,
+                value,
+                is_static: self.call.is_static,
+                input: Bytes::copy_from_slice(data),
+                gas,
+            };
+            let outcome = run_native(py, ctx_ptr, &self.table, serve, call);
+            // SAFETY: the child frame has ended; this frame is live and owns the context.
+            let journal = unsafe { (*ctx_ptr).journal_mut() };
+            let (status, output, left) = match outcome {
+                Ok(o) => o,
+                Err(e) => {
+                    journal.checkpoint_revert(checkpoint);
+                    return Err(e);
+                }
+            };
+            if status == 0 {
+                journal.checkpoint_commit();
+                return Ok((0, PyBytes::new(py, &output), left));
+            }
+            journal.checkpoint_revert(checkpoint);
+            return Ok((1, PyBytes::new(py, &output), left));
+        }
+        let code_empty = match journal.load_account_with_code(to) {
+            Ok(a) => a.data.info.code.as_ref().is_none_or(|c| c.is_empty()),
+            Err(e) => {
+                journal.checkpoint_revert(checkpoint);
+                return Err(self.db_error(e));
+            }
+        };
+        if code_empty && !journal.precompile_addresses().contains(&to) {
+            journal.checkpoint_commit();
+            return Ok((0, empty(py), gas));
+        }
+        journal.checkpoint_revert(checkpoint);
+        Ok((4, empty(py), 0))
+    }
+}

@@ -1,0 +1,370 @@
+"""The fast execution engine: revm (Rust, Prague) behind the world-state interface of
+`consortium.evm.engine`, from the `consortium_revm` extension (native/revm_engine).
+
+`RevmWorldState(db, state_root, env)` answers like `WorldState`: reads, genesis writes,
+`apply_transaction`, `call`, `state_root`, `persist`. Python keeps the database: the engine
+reads trie nodes and code it has not cached through `db` (py-evm's atomic database interface
+over LMDB, as `WorldState` does) and `persist()` puts the new nodes and code into `db`, so the
+stored trie is node for node the one py-evm would read (historical reads keep using py-evm).
+
+The native contracts are the same Python classes py-evm serves (`consortium.evm.native`),
+called by revm through the narrow `Host` interface: `RevmHost` here, over the extension's
+journal-backed `NativeFrame`. Gas follows `NATIVE_GAS`; reverts and errors map as in
+`consortium.evm.host.make_precompile`. The call guards of `consortium.evm.fork` run before
+every message call, as in py-evm.
+
+Differences from py-evm that remain (documented, not silent): a native may call other natives
+and accounts without code, but not EVM contract code or Ethereum's precompiles
+(NotImplementedError, so the native reverts); the call guards see calls, not creations.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI
+from eth.exceptions import InsufficientFunds, OutOfGas, StackDepthLimit, VMError, WriteProtection
+from eth_abi import encode as abi_encode
+
+from consortium.evm.engine import EMPTY_ROOT, ExecResult, InvalidTransaction, WorldState
+from consortium.evm.fork import CALL_GUARDS, ERROR_SELECTOR
+from consortium.evm.header import BLOCKHASH_WINDOW, BlockEnv
+from consortium.evm.host import BlockInfo
+from consortium.evm.native import (
+    NATIVE_GAS,
+    NativeContract,
+    NativeRevert,
+    error_data,
+    registered_natives,
+)
+
+log = logging.getLogger("consortium.evm")
+
+try:
+    import consortium_revm as _native
+except ImportError as exc:  # not built: the node runs py-evm
+    _native = None
+    UNAVAILABLE = f"the consortium_revm extension is not installed ({exc})"
+else:
+    UNAVAILABLE = ""
+
+ENGINES = ("revm", "py-evm")
+
+StateDiff = list[tuple[bytes, Any]]
+
+
+def available() -> bool:
+    """Whether the revm engine can run here (the extension is built and importable)."""
+    return _native is not None
+
+
+_engine: Any = None
+_engine_lock = threading.Lock()
+
+
+def shared_engine() -> Any:
+    """The process's engine caches (trie nodes, code, the newest root's accounts and slots).
+    They are content-addressed, so every ledger of the process may share them."""
+    global _engine
+    if _native is None:
+        raise RuntimeError(UNAVAILABLE)
+    with _engine_lock:
+        if _engine is None:
+            _engine = _native.Engine()
+        return _engine
+
+
+# --- the Host a native contract sees -------------------------------------------------------
+
+
+class RevmHost:
+    """`consortium.evm.host.Host` over a revm call (the extension's `NativeFrame`)."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, frame: Any) -> None:
+        self._f = frame
+
+    @property
+    def address(self) -> bytes:
+        return self._f.address  # type: ignore[no-any-return]
+
+    @property
+    def caller(self) -> bytes:
+        return self._f.caller  # type: ignore[no-any-return]
+
+    @property
+    def origin(self) -> bytes:
+        return self._f.origin  # type: ignore[no-any-return]
+
+    @property
+    def value(self) -> int:
+        return self._f.value  # type: ignore[no-any-return]
+
+    @property
+    def is_static(self) -> bool:
+        return self._f.is_static  # type: ignore[no-any-return]
+
+    @property
+    def block(self) -> BlockInfo:
+        number, timestamp, coinbase, chain_id, prevrandao, gas_limit = self._f.block
+        return BlockInfo(number=number, timestamp=timestamp, coinbase=coinbase,
+                         chain_id=chain_id, prevrandao=prevrandao, gas_limit=gas_limit)
+
+    def charge(self, gas: int) -> None:
+        f = self._f
+        if not 0 <= gas <= f.gas_left():
+            raise OutOfGas("native contract")
+        f.charge(gas)
+
+    def sload(self, slot: int) -> int:
+        self.charge(NATIVE_GAS["sload"])
+        return self._f.sload(slot)  # type: ignore[no-any-return]
+
+    def sload_at(self, address: bytes, slot: int) -> int:
+        self.charge(NATIVE_GAS["sload"])
+        return self._f.peek(bytes(address), slot)  # type: ignore[no-any-return]
+
+    def sstore(self, slot: int, value: int) -> None:
+        if self._f.is_static:
+            raise WriteProtection("native contract write inside a static call")
+        self.charge(NATIVE_GAS["sstore"])
+        self._f.sstore(slot, value)
+
+    def emit(self, topics: Sequence[bytes], data: bytes) -> None:
+        if self._f.is_static:
+            raise WriteProtection("native contract log inside a static call")
+        if len(topics) > 4:
+            raise ValueError("at most 4 topics")
+        self.charge(NATIVE_GAS["log"] + NATIVE_GAS["log_topic"] * len(topics)
+                    + NATIVE_GAS["log_byte"] * len(data))
+        # as py-evm does: a topic is a 256-bit number
+        words = [int.from_bytes(t, "big").to_bytes(32, "big") for t in topics]
+        self._f.log(words, bytes(data))
+
+    def call(self, to: bytes, data: bytes, value: int = 0,
+             gas: int | None = None) -> tuple[bool, bytes]:
+        """Call another contract as this native. Returns (success, output); a failed call
+        does not revert the caller."""
+        f = self._f
+        self.charge(NATIVE_GAS["subcall"])
+        available_gas = f.gas_left()
+        child_gas = available_gas - available_gas // 64
+        if gas is not None:
+            child_gas = min(child_gas, gas)
+        self.charge(child_gas)
+        status, output, left = f.subcall(bytes(to), bytes(data), value, child_gas)
+        if status == 2:
+            raise StackDepthLimit("Stack depth limit reached")
+        if status == 3:
+            raise InsufficientFunds(f"Insufficient funds for a call of {value} wei")
+        if status == 4:
+            raise NotImplementedError(
+                "the revm engine runs native calls to natives and plain accounts only"
+            )
+        f.refund(left)
+        return status == 0, output
+
+
+def _server(cls: type[NativeContract]) -> Callable[[Any], tuple[int, bytes]]:
+    """The function the extension calls to run native `cls`: (0 success | 1 revert |
+    2 halt, output) — the mapping of `consortium.evm.host.make_precompile`."""
+    address = bytes(cls.address)
+    refusal = error_data(f"{cls.__name__} cannot be called with DELEGATECALL or CALLCODE")
+
+    def serve(frame: Any) -> tuple[int, bytes]:
+        if frame.address != address:
+            return 1, refusal
+        contract = cls(RevmHost(frame))
+        try:
+            return 0, contract.dispatch(frame.input)
+        except NativeRevert as exc:
+            return 1, (error_data(exc.reason) if exc.data is None else exc.data)
+        except VMError:  # out of gas, write protection, depth: the EVM's own errors
+            return 2, b""
+        except Exception as exc:  # any bug in a native reverts, the same on every node
+            return 1, error_data(type(exc).__name__)
+
+    serve.__name__ = f"serve_{cls.__name__}"
+    return serve
+
+
+_servers: dict[type[NativeContract], Callable[[Any], tuple[int, bytes]]] = {}
+
+
+def _natives() -> dict[bytes, Callable[[Any], tuple[int, bytes]]]:
+    out = {}
+    for address, cls in registered_natives().items():
+        serve = _servers.get(cls)
+        if serve is None:
+            serve = _servers[cls] = _server(cls)
+        out[address] = serve
+    return out
+
+
+def _guard(read: Callable[[bytes, int], int], storage_address: bytes,
+           code_address: bytes) -> bytes | None:
+    """The call guards of `consortium.evm.fork`, as py-evm runs them before a message."""
+    targets = sorted({storage_address, code_address})
+    for guard in CALL_GUARDS:
+        for target in targets:
+            reason = guard(read, target)
+            if reason is not None:
+                return ERROR_SELECTOR + abi_encode(["string"], [reason])
+    return None
+
+
+# --- the world state -------------------------------------------------------------------------
+
+
+def _fetcher(db: AtomicDatabaseAPI) -> Callable[[bytes], bytes | None]:
+    def fetch(key: bytes) -> bytes | None:
+        try:
+            return bytes(db[key])
+        except KeyError:
+            return None
+
+    return fetch
+
+
+class RevmWorldState:
+    """The EVM world state at `state_root`, executing in block environment `env`, on revm.
+    The same interface as `consortium.evm.engine.WorldState`."""
+
+    def __init__(self, db: AtomicDatabaseAPI, state_root: bytes, env: BlockEnv,
+                 engine: Any = None) -> None:
+        self.env = env
+        self._db = db
+        self._world = _native.World(  # type: ignore[union-attr]
+            engine if engine is not None else shared_engine(),
+            _fetcher(db),
+            bytes(state_root),
+            env.number,
+            env.timestamp,
+            bytes(env.coinbase),
+            bytes(env.prevrandao),
+            env.gas_limit,
+            env.chain_id,
+            [bytes(h) for h in env.prev_hashes[:BLOCKHASH_WINDOW]],
+            _natives(),
+            _guard if CALL_GUARDS else None,
+        )
+        self.last_diff: StateDiff = []
+
+    # --- reads -------------------------------------------------------------------------
+
+    def get_balance(self, address: bytes) -> int:
+        return self._world.get_balance(bytes(address))  # type: ignore[no-any-return]
+
+    def get_nonce(self, address: bytes) -> int:
+        return self._world.get_nonce(bytes(address))  # type: ignore[no-any-return]
+
+    def get_code(self, address: bytes) -> bytes:
+        return self._world.get_code(bytes(address))  # type: ignore[no-any-return]
+
+    def get_storage(self, address: bytes, slot: int) -> int:
+        return self._world.get_storage(bytes(address), slot)  # type: ignore[no-any-return]
+
+    def storage_root(self, address: bytes) -> bytes:
+        """The root of an account's storage trie as of the last `persist()` (or of the state
+        root this world was opened at)."""
+        return self._world.storage_root(bytes(address))  # type: ignore[no-any-return]
+
+    # --- genesis writes ----------------------------------------------------------------
+
+    def set_balance(self, address: bytes, value: int) -> None:
+        self._world.set_balance(bytes(address), value)
+
+    def set_nonce(self, address: bytes, nonce: int) -> None:
+        self._world.set_nonce(bytes(address), nonce)
+
+    def set_code(self, address: bytes, code: bytes) -> None:
+        self._world.set_code(bytes(address), bytes(code))
+
+    def set_storage(self, address: bytes, slot: int, value: int) -> None:
+        self._world.set_storage(bytes(address), slot, value)
+
+    # --- execution ---------------------------------------------------------------------
+
+    def apply_transaction(self, tx: SignedTransactionAPI) -> ExecResult:
+        """Execute a signed transaction whose sender is already known (`tx.sender`).
+        Raises InvalidTransaction, with no state change, if revm refuses it."""
+        try:
+            status, output, gas, logs, created, error = self._world.apply(tx)
+        except _native.InvalidTransaction as exc:  # type: ignore[union-attr]
+            raise InvalidTransaction(str(exc)) from None
+        return ExecResult(status, output, gas, tuple(logs), created, error)
+
+    def apply_raw(self, raw: bytes, sender: bytes | None = None) -> ExecResult:
+        """Execute a raw signed transaction, decoded in Rust (sender recovered there unless
+        given). No chain-id or admission checks: those are the ledger's."""
+        try:
+            status, output, gas, logs, created, error = self._world.apply_raw(raw, sender)
+        except _native.InvalidTransaction as exc:  # type: ignore[union-attr]
+            raise InvalidTransaction(str(exc)) from None
+        return ExecResult(status, output, gas, tuple(logs), created, error)
+
+    def call(self, sender: bytes, to: bytes | None, value: int, data: bytes, gas: int,
+             access_list: tuple[Any, ...] = ()) -> ExecResult:
+        """eth_call semantics on this (throwaway) state: gas price 0, no nonce check for the
+        sender. The state is changed; don't persist it."""
+        status, output, gas_used, logs, created, error = self._world.call(
+            bytes(sender), bytes(to) if to else None, value, bytes(data), gas,
+            access_list if access_list else None,
+        )
+        return ExecResult(status, output, gas_used, tuple(logs), created, error)
+
+    # --- state root --------------------------------------------------------------------
+
+    def state_root(self) -> bytes:
+        """The state root with every change so far (trie nodes stay in the engine)."""
+        return self._world.state_root()  # type: ignore[no-any-return]
+
+    def persist(self) -> bytes:
+        """Write the changed trie nodes and code into the database; returns the root.
+        The block's state diff is kept in `last_diff`."""
+        root, nodes, diff = self._world.persist()
+        pending = getattr(self._db, "pending", None)
+        if isinstance(pending, dict):
+            pending.update(nodes)
+        else:
+            for key, value in nodes:
+                self._db[key] = value
+        self.last_diff = diff
+        return root  # type: ignore[no-any-return]
+
+    def full_root(self) -> bytes:
+        """The state root recomputed from scratch from every stored node (alloy-trie's
+        HashBuilder), every storage root checked: the oracle for the incremental trie."""
+        return self._world.full_root()  # type: ignore[no-any-return]
+
+
+WorldFactory = Callable[[AtomicDatabaseAPI, bytes, BlockEnv], Any]
+
+
+def world_factory(engine: str) -> tuple[WorldFactory, str]:
+    """The world-state class for engine setting `engine` ("revm" or "py-evm"), and the
+    engine actually used: revm falls back to py-evm, with a log line, when the extension is
+    not built."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
+    if engine == "revm":
+        if _native is not None:
+            return RevmWorldState, "revm"
+        log.warning("engine revm is not available, falling back to py-evm: %s "
+                    "(build it with `pip install ./native/revm_engine`)", UNAVAILABLE)
+    return WorldState, "py-evm"
+
+
+__all__ = [
+    "EMPTY_ROOT",
+    "ENGINES",
+    "RevmHost",
+    "RevmWorldState",
+    "available",
+    "shared_engine",
+    "world_factory",
+]
