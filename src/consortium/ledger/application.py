@@ -7,6 +7,7 @@ only translates between protobuf and the ledger's plain values.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -84,6 +85,7 @@ class ConsortiumApp:
         except ValueError as exc:
             raise ConfigError(f"genesis app_state is not valid JSON: {exc}") from None
         app_state = AppState.from_json(raw)
+        self._check_genesis_validators(app_state, req.validators)
         app_hash = self.ledger.init_chain(app_state, req.initial_height or 1)
         log.info(
             "init_chain: chain %s, %d members, app hash %s",
@@ -92,6 +94,22 @@ class ConsortiumApp:
             app_hash.hex(),
         )
         return abci.ResponseInitChain(app_hash=app_hash)
+
+    @staticmethod
+    def _check_genesis_validators(app_state: AppState, validators: Any) -> None:
+        """The members' validators in app_state must be exactly genesis.json's validators,
+        or a later governance vote could name a key the engine does not know and halt it."""
+        listed = {(v.pub_key, v.power) for m in app_state.members for v in m.validators}
+        if not listed:
+            return  # an app_state that names no validators leaves the set to the engine
+        engine = {
+            (base64.b64encode(bytes(v.pub_key.ed25519)).decode(), v.power) for v in validators
+        }
+        if listed != engine:
+            raise ConfigError(
+                "genesis app_state validators do not match genesis.json validators "
+                f"({len(listed)} vs {len(engine)} keys, or different powers)"
+            )
 
     # --- mempool connection -------------------------------------------------------------------
 
