@@ -9,7 +9,7 @@ import typer
 # typer 0.29 carries its own copy of click; its usage errors are not exported publicly.
 from typer._click.exceptions import UsageError
 
-from consortium.cli import accounts, contracts, demo, engine, governance, invoices, join, network
+from consortium.cli import accounts, bench, contracts, demo, engine, governance, invoices, join, network
 from consortium.errors import ConsortiumError
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ for command in (
     network.down,
     network.status,
     network.logs,
+    bench.bench,
     join.join,
     governance.vote,
     governance.revoke,

@@ -1,0 +1,145 @@
+"""The execution ceiling: the same pre-signed transactions applied straight to a fresh
+py-evm state, with no consensus, no RPC and no disk.
+
+py-evm's own Prague state (`PragueState`) executes them with `state.apply_transaction` in a
+loop, from a genesis of the bench accounts' balances, in memory, making a state root every
+1,000 transactions (a block's worth of trie work). The only addition to py-evm as shipped is
+the precompile table: it serves the consortium's native contracts, so the `native` workload
+runs the same code as on the ledger. Transactions are decoded before the clock starts (a node
+decodes them at CheckTx); py-evm recovers and checks each signature itself, as shipped.
+
+`fork=True` runs the consortium's own Prague subclass instead (`ConsortiumState`: senders
+recovered once before the loop, no second signature check, no witness bookkeeping): what the
+ledger's execution could reach with nothing around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth.constants import BLANK_ROOT_HASH
+from eth.db.atomic import AtomicDB
+from eth.db.trie import _make_trie_root_and_nodes
+from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.prague.state import PragueState
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth_typing import Address
+from trie import HexaryTrie
+
+from consortium.bench.workloads import PreSigned
+
+GENESIS_BALANCE = 10**24  # what `consortium init` gives every member account
+ROOT_EVERY = 1_000
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    engine: str  # "py-evm" or "consortium-fork"
+    txs: int
+    failed: int  # transactions that failed in the EVM (should be 0)
+    seconds: float
+    roots: int
+    gas_used: int
+
+    @property
+    def tps(self) -> float:
+        return self.txs / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine, "txs": self.txs, "failed": self.failed,
+            "seconds": round(self.seconds, 3), "tps": round(self.tps, 1), "roots": self.roots,
+            "root_every": ROOT_EVERY,
+            "gas_per_tx": round(self.gas_used / self.txs) if self.txs else 0,
+        }
+
+
+def _stock_state_class() -> type[PragueState]:
+    """py-evm's Prague state, its precompile table extended with the native contracts."""
+    import consortium.system  # noqa: F401  (registers the native contracts)
+    from consortium.evm.fork import PRECOMPILES
+
+    computation = type("PragueWithNatives", (PragueComputation,), {"_precompiles": PRECOMPILES})
+    return type("PragueStateWithNatives", (PragueState,), {"computation_class": computation})
+
+
+def _genesis(state: Any, senders: Sequence[bytes]) -> None:
+    import consortium.system  # noqa: F401
+    from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
+
+    for address in senders:
+        state.set_balance(Address(address), GENESIS_BALANCE)
+    for address in sorted(registered_natives()):  # as the ledger's genesis does
+        state.set_nonce(Address(address), 1)
+        state.set_code(Address(address), NATIVE_STUB_CODE)
+    state.persist()
+
+
+def _clear_caches() -> None:
+    HexaryTrie._cached_create_node_to_db_mapping.cache_clear()
+    _make_trie_root_and_nodes.cache_clear()
+
+
+def execution_ceiling(
+    senders: Sequence[bytes],
+    setup: Sequence[PreSigned],
+    txs: Sequence[PreSigned],
+    chain_id: int,
+    *,
+    fork: bool = False,
+    profile_html: Path | None = None,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> ExecutionResult:
+    """Apply `setup` then (timed) `txs` to a fresh in-memory state; see the module doc."""
+    from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
+
+    env = BlockEnv(1, 1, ZERO_ADDRESS, ZERO_HASH, 1_000_000_000, chain_id)
+    if fork:
+        from consortium.evm.fork import ConsortiumState
+        from consortium.ledger.transactions import decode_transaction
+
+        state: Any = ConsortiumState(AtomicDB(), env.execution_context(), BLANK_ROOT_HASH)
+        decode: Callable[[bytes], Any] = lambda raw: decode_transaction(raw, chain_id).tx  # noqa: E731
+    else:
+        state = _stock_state_class()(AtomicDB(), env.execution_context(), BLANK_ROOT_HASH)
+        decode = PragueTransactionBuilder.decode
+    _genesis(state, senders)
+    for item in setup:
+        state.lock_changes()
+        computation = state.apply_transaction(decode(item.raw))
+        if not computation.is_success:
+            raise RuntimeError(f"setup transaction failed in the EVM: {computation.error!r}")
+    state.persist()
+    _clear_caches()
+    decoded = [decode(t.raw) for t in txs]
+
+    profiler = None
+    if profile_html is not None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    failed = roots = gas = 0
+    start = time.perf_counter()
+    for i, tx in enumerate(decoded, 1):
+        state.lock_changes()
+        computation = state.apply_transaction(tx)
+        if not computation.is_success:
+            failed += 1
+        gas += tx.gas - computation.get_gas_remaining()
+        if i % ROOT_EVERY == 0 or i == len(decoded):
+            state.persist()
+            _clear_caches()
+            roots += 1
+            progress(ROOT_EVERY if i % ROOT_EVERY == 0 else i % ROOT_EVERY)
+    seconds = time.perf_counter() - start
+    if profiler is not None and profile_html is not None:
+        profiler.stop()
+        profile_html.parent.mkdir(parents=True, exist_ok=True)
+        profile_html.write_text(profiler.output_html())
+    return ExecutionResult("consortium-fork" if fork else "py-evm", len(decoded), failed,
+                           seconds, roots, gas)

@@ -1,0 +1,164 @@
+"""Throwaway local networks for a benchmark run, on free loopback ports.
+
+`LedgerNet` is a consortium network made by `init_network`, with one member per bench
+account (so every sender is a consortium member) and run by the supervisor like `consortium
+up`. `KvstoreNet` is the engine reference: homes made the same way (same validator count,
+keys, genesis, config), whose `cometbft` runs CometBFT's built-in kvstore application
+instead of ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import tomlkit
+
+from consortium.bench.workloads import BenchAccount
+from consortium.errors import NetworkError
+from consortium.network import supervisor
+from consortium.network.engine import require_cometbft
+from consortium.network.init import init_network
+from consortium.network.layout import Network
+
+START_TIMEOUT = 90.0
+
+
+def free_base_port() -> int:
+    """A random base in a high range; init skips any port found in use."""
+    return random.randrange(20000, 55000, 100)
+
+
+def bench_member_names(count: int) -> list[str]:
+    return [f"Bench {i:04d}" for i in range(count)]
+
+
+def wait_height(urls: list[str], height: int, timeout: float = START_TIMEOUT) -> None:
+    """Wait until every CometBFT RPC in `urls` has committed `height`."""
+    deadline = time.monotonic() + timeout
+    pending = list(urls)
+    while pending:
+        url = pending[0]
+        try:
+            r = httpx.get(f"{url}/status", timeout=2)
+            if int(r.json()["result"]["sync_info"]["latest_block_height"]) >= height:
+                pending.pop(0)
+                continue
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        if time.monotonic() > deadline:
+            raise NetworkError(f"{url} did not reach height {height} in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+class LedgerNet:
+    """A consortium network whose member accounts are the bench accounts."""
+
+    def __init__(self, root: Path, *, validators: int, accounts: int,
+                 timeout_commit: str) -> None:
+        base = free_base_port()
+        self.network: Network = init_network(
+            root, validators=validators, members=bench_member_names(accounts),
+            base_port=base, api_port=base + 90, timeout_commit=timeout_commit,
+        )
+
+    def accounts(self) -> list[BenchAccount]:
+        """The members' accounts (from dev-accounts.json), in member order."""
+        doc = json.loads((self.network.root / "dev-accounts.json").read_text())
+        out = []
+        for member in self.network.members:
+            key = doc["accounts"][member.name]["private_key"]
+            out.append(BenchAccount.from_key(bytes.fromhex(key.removeprefix("0x"))))
+        return out
+
+    @property
+    def api_urls(self) -> list[str]:
+        return [n.api_url for n in self.network.nodes]
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        return [n.rpc_url for n in self.network.nodes]
+
+    def up(self) -> None:
+        supervisor.up(self.network)
+        wait_height(self.rpc_urls, 1)
+
+    def pids(self) -> dict[str, int]:
+        out = {}
+        for node in self.network.nodes:
+            pid = supervisor.node_pid(self.network.node_home(node))
+            if pid is not None:
+                out[node.name] = pid
+        return out
+
+    def down(self) -> None:
+        try:
+            supervisor.down(self.network)
+        finally:
+            for pid in self.pids().values():
+                _kill_group(pid)
+
+
+class KvstoreNet:
+    """CometBFT's kvstore app on homes made like the consortium's."""
+
+    def __init__(self, root: Path, *, validators: int, timeout_commit: str) -> None:
+        base = free_base_port()
+        self.network: Network = init_network(
+            root, validators=validators, base_port=base, api_port=base + 90,
+            timeout_commit=timeout_commit,
+        )
+        for node in self.network.nodes:
+            path = self.network.node_home(node) / "config" / "config.toml"
+            doc = tomlkit.parse(path.read_text())
+            doc["proxy_app"] = "kvstore"
+            doc["filter_peers"] = False  # the kvstore app does not answer peer filters
+            path.write_text(tomlkit.dumps(doc))
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        return [n.rpc_url for n in self.network.nodes]
+
+    def up(self) -> None:
+        binary = require_cometbft()
+        for node in self.network.nodes:
+            home = self.network.node_home(node)
+            with open(home / "cometbft.log", "ab") as log:
+                self.procs[node.name] = subprocess.Popen(
+                    [str(binary), "start", "--home", str(home)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        wait_height(self.rpc_urls, 1)
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.procs.items() if p.poll() is None}
+
+    def down(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL a node's process group (its Python process and its engine) if still alive."""
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+        psutil.wait_procs(procs, timeout=10)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pass

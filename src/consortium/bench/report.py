@@ -1,0 +1,202 @@
+"""A benchmark's report: the JSON document, its summary table rows, and the PNG plot.
+
+The JSON (`<out>/<timestamp>-<workload>.json`) holds everything measured, small enough to
+commit; the plot (`.png` beside it) shows the ledger's throughput and latency over time
+against the execution ceiling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from consortium.bench.load import LoadResult
+from consortium.bench.resources import ProcessUsage
+from consortium.bench.stats import LatencySummary, rate, steady_rate, time_series
+
+SCHEMA = "consortium-bench/1"
+
+
+def checkout_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def default_out() -> Path:
+    """bench/results of this checkout, else ./bench-results."""
+    bench = checkout_root() / "bench"
+    return bench / "results" if bench.is_dir() else Path("bench-results")
+
+
+def flamegraph_dir(out: Path) -> Path:
+    """bench/flamegraphs beside bench/results, else <out>/flamegraphs."""
+    if out.resolve() == (checkout_root() / "bench" / "results").resolve():
+        return out.parent / "flamegraphs"
+    return out / "flamegraphs"
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor()
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+    try:
+        import psutil
+
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except Exception:
+        pass
+    root = checkout_root()
+    if (root / ".git").exists():
+        try:
+            info["git_commit"] = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
+                 "src"], capture_output=True, text=True, timeout=10).stdout.strip()
+            info["git_dirty"] = bool(dirty)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return info
+
+
+def run_summary(result: LoadResult, txs: int,
+                processes: dict[str, ProcessUsage] | None = None,
+                machine_load: dict[str, float] | None = None) -> dict[str, Any]:
+    """What one load run measured: throughput, latency, blocks, processes."""
+    committed = len(result.committed)
+    first_submit = min(result.submitted.values(), default=0.0)
+    seconds = result.ended - first_submit if committed else 0.0
+    per_block = [b.txs for b in result.blocks]
+    out: dict[str, Any] = {
+        "txs": txs,
+        "committed": committed,
+        "refused": len(result.refused),
+        "seconds": round(seconds, 3),
+        "tps": round(rate(committed, seconds), 1),
+        "tps_steady": round(steady_rate(list(result.committed.values())), 1),
+        "latency_ms": LatencySummary.of(result.latencies()).to_json(),
+        "blocks": len(result.blocks),
+        "txs_per_block": {
+            "mean": round(sum(per_block) / len(per_block), 1) if per_block else 0,
+            "max": max(per_block, default=0),
+        },
+    }
+    if result.refused:
+        out["refused_examples"] = sorted(set(result.refused.values()))[:3]
+    if result.aborted:
+        out["aborted"] = result.aborted
+    if processes is not None:
+        out["processes"] = {name: p.to_json() for name, p in processes.items()}
+    if machine_load:
+        out["machine_load"] = machine_load
+    return out
+
+
+def series(result: LoadResult, width: float = 1.0) -> list[dict[str, Any]]:
+    def num(v: float) -> float | None:
+        return None if math.isnan(v) else round(v, 1)
+
+    return [{"t": b.start, "tps": b.tps, "p50_ms": num(b.p50_ms), "p99_ms": num(b.p99_ms)}
+            for b in time_series(result.commits(), width)]
+
+
+def write_json(report: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
+    return path
+
+
+def summary_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Rows of the summary table: one per measured system."""
+    rows = []
+    ratios = report.get("ratios") or {}
+
+    def fmt(v: Any, spec: str = ",.0f") -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        return format(v, spec)
+
+    ledger = report["ledger"]
+    lat = ledger["latency_ms"]
+    rows.append([
+        f"consortium ({report['config']['validators']} val.)", fmt(ledger["tps"]),
+        fmt(ledger["tps_steady"]), fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
+        f"{ledger['committed']}/{ledger['txs']}",
+        fmt(ratios.get("vs_execution_ceiling"), ".2f"), fmt(ratios.get("vs_engine_ceiling"), ".3f"),
+    ])
+    engine = report.get("engine_ceiling")
+    if engine:
+        lat = engine["latency_ms"]
+        rows.append([
+            "engine ceiling (kvstore)", fmt(engine["tps"]), fmt(engine["tps_steady"]),
+            fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
+            f"{engine['committed']}/{engine['txs']}", "", "",
+        ])
+    for key, label in (("execution_ceiling", "execution ceiling (py-evm)"),
+                       ("execution_fork", "execution, consortium fork")):
+        ex = report.get(key)
+        if ex:
+            rows.append([label, fmt(ex["tps"]), "", "", "", "", f"{ex['txs'] - ex['failed']}/"
+                         f"{ex['txs']}", "", ""])
+    return rows
+
+
+TABLE_COLUMNS = ["system", "tx/s", "steady tx/s", "p50 ms", "p95 ms", "p99 ms", "committed",
+                 "× execution", "× engine"]
+
+
+def plot(report: dict[str, Any], path: Path) -> Path | None:
+    """Throughput and latency of the ledger over time; None when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    points = report.get("series", {}).get("ledger", [])
+    if not points:
+        return None
+    t = [p["t"] for p in points]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    top.step(t, [p["tps"] for p in points], where="post", label="consortium, committed tx/s")
+    ex = report.get("execution_ceiling")
+    if ex:
+        top.axhline(ex["tps"], linestyle="--", color="tab:red",
+                    label=f"execution ceiling {ex['tps']:,.0f} tx/s")
+    top.axhline(report["ledger"]["tps"], linestyle=":", color="tab:green",
+                label=f"run average {report['ledger']['tps']:,.0f} tx/s")
+    top.set_ylabel("tx/s (1 s bins)")
+    top.legend(loc="lower right", fontsize=8)
+    cfg = report["config"]
+    top.set_title(f"{report['workload']['name']}: {cfg['txs']} txs, {cfg['validators']} "
+                  f"validator(s), batch {cfg['batch']}, "
+                  + (f"rate {cfg['rate']:g} tx/s" if cfg.get("rate")
+                     else f"concurrency {cfg['concurrency']}"))
+    for key, style in (("p50_ms", "-"), ("p99_ms", "--")):
+        bottom.plot(t, [p[key] if p[key] is not None else float("nan") for p in points],
+                    style, label=key.replace("_ms", ""), marker=".")
+    bottom.set_ylabel("submit → visible latency (ms)")
+    bottom.set_xlabel("seconds since the first submission")
+    bottom.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,308 @@
+"""One benchmark run, start to finish: networks, references, load, report.
+
+Order, so that no two measured systems share the two cores: sign the workload; run the
+execution ceiling (in this process, nothing else running); start the kvstore network, load
+it, stop it; start the consortium network, commit the workload's setup, load it (sampling
+CPU and memory, and with `profile` recording the node with py-spy), stop it; write the
+report. Every network lives in a temporary folder removed at the end, and every process
+started is stopped, whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from consortium.bench import profiling
+from consortium.bench.execution import ExecutionResult, execution_ceiling
+from consortium.bench.load import (
+    CometTarget,
+    EngineSubmitTarget,
+    EthTarget,
+    LoadResult,
+    LoadRun,
+    eth_txs,
+    kv_txs,
+    plan_lanes,
+)
+from consortium.bench.networks import KvstoreNet, LedgerNet
+from consortium.bench.report import (
+    SCHEMA,
+    default_out,
+    flamegraph_dir,
+    machine,
+    plot,
+    run_summary,
+    series,
+    write_json,
+)
+from consortium.bench.resources import ResourceMonitor, process_tree
+from consortium.bench.stats import ratio
+from consortium.bench.workloads import PreSigned, make_workload, presign
+from consortium.errors import ConfigError, NetworkError
+
+
+@dataclass
+class BenchConfig:
+    workload: str = "erc20"
+    validators: int = 1
+    txs: int = 5_000
+    batch: int = 100
+    concurrency: int = 8
+    rate: float | None = None
+    senders: int = 64
+    references: bool = True
+    profile: bool = False
+    out: Path = field(default_factory=default_out)
+    timeout_commit: str = "500ms"
+    submit: str = "api"  # "engine": straight to CometBFT's RPC (diagnostics)
+
+    def check(self) -> None:
+        if not 1 <= self.validators <= 16:
+            raise ConfigError("--validators must be between 1 and 16")
+        if self.txs < 1:
+            raise ConfigError("--txs must be at least 1")
+        if not 1 <= self.batch <= 1000:
+            raise ConfigError("--batch must be between 1 and 1000 (the API's batch limit)")
+        if self.concurrency < 1:
+            raise ConfigError("--concurrency must be at least 1")
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigError("--rate must be positive")
+        if self.senders < 1:
+            raise ConfigError("--senders must be at least 1")
+        if self.submit not in ("api", "engine"):
+            raise ConfigError("--submit must be api or engine")
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["out"] = str(self.out)
+        return doc
+
+
+class Ui:
+    """What a run tells its user; the CLI draws it with rich, tests ignore it."""
+
+    def step(self, text: str) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def bar(self, text: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda _n: None
+
+
+@dataclass
+class BenchOutcome:
+    report: dict[str, Any]
+    json_path: Path
+    png_path: Path | None
+    flamegraphs: list[Path] = field(default_factory=list)
+
+
+def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
+    cfg.check()
+    ui = ui or Ui()
+    workload = make_workload(cfg.workload)
+    started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    flames = flamegraph_dir(cfg.out)
+    lanes = cfg.concurrency
+    senders = max(cfg.senders, lanes)
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "started": started.isoformat(timespec="seconds"),
+        "workload": {"name": workload.name, "description": workload.description,
+                     "gas_limit": workload.gas},
+        "config": cfg.to_json() | {"senders": senders},
+        "machine": machine(),
+    }
+    outcome_flames: list[Path] = []
+    work = Path(tempfile.mkdtemp(prefix="consortium-bench-"))
+    try:
+        ui.step(f"creating a {cfg.validators}-validator consortium network, "
+                f"{senders} member accounts")
+        net = LedgerNet(work / "ledger", validators=cfg.validators, accounts=senders,
+                        timeout_commit=cfg.timeout_commit)
+        chain_id = net.network.eth_chain_id
+        accounts = net.accounts()
+        setup = workload.prepare(accounts, chain_id)
+        with ui.bar(f"signing {cfg.txs:,} {workload.name} transactions", cfg.txs) as advance:
+            txs = presign(workload, accounts, cfg.txs, chain_id,
+                          setup.next_nonces(len(accounts)), advance)
+
+        execution: ExecutionResult | None = None
+        if cfg.references:
+            addresses = [a.address for a in accounts]
+            html = flames / f"{stamp}-{workload.name}-execution.html" if cfg.profile else None
+            with ui.bar("execution ceiling: py-evm, in memory", cfg.txs) as advance:
+                execution = execution_ceiling(addresses, setup.txs, txs, chain_id,
+                                              profile_html=html, progress=advance)
+            if html is not None:
+                outcome_flames.append(html)
+            with ui.bar("execution, consortium fork, in memory", cfg.txs) as advance:
+                fork = execution_ceiling(addresses, setup.txs, txs, chain_id, fork=True,
+                                         progress=advance)
+            report["execution_ceiling"] = execution.to_json()
+            report["execution_fork"] = fork.to_json()
+            ui.step(f"starting the kvstore reference ({cfg.validators} validator(s))")
+            report["engine_ceiling"] = _kvstore_run(cfg, work / "kvstore", stamp, ui)
+
+        ui.step("starting the consortium network")
+        net.up()
+        try:
+            _commit_setup(net, setup.txs, ui)
+            result, monitor, stacks, err = _ledger_run(cfg, net, txs, workload.name, ui,
+                                                       flames / f"{stamp}-{workload.name}")
+            report["ledger"] = run_summary(result, cfg.txs, monitor.usage,
+                                           monitor.machine)
+            report["ledger"]["receipts_checked"] = _check_receipts(net, result)
+        finally:
+            ui.step("stopping the consortium network")
+            net.down()
+        report["series"] = {
+            "ledger": series(result),
+            "ledger_blocks": [[b.height, b.txs, round(b.at, 3)] for b in result.blocks],
+        }
+        if cfg.profile:
+            report["profile"] = _profile_report(stacks, err, flames, stamp, workload.name,
+                                                outcome_flames)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    ledger_tps = report["ledger"]["tps"]
+    engine = report.get("engine_ceiling")
+    report["ratios"] = {
+        "vs_execution_ceiling": _round(ratio(ledger_tps, execution.tps if execution else None)),
+        "vs_engine_ceiling": _round(ratio(ledger_tps, engine["tps"] if engine else None)),
+    }
+    name = f"{stamp}-{workload.name}"
+    json_path = write_json(report, cfg.out / f"{name}.json")
+    png = plot(report, cfg.out / f"{name}.png")
+    return BenchOutcome(report, json_path, png, outcome_flames)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _usage(pids: dict[str, int]) -> dict[str, psutil.Process]:
+    procs: dict[str, psutil.Process] = {}
+    for name, pid in pids.items():
+        procs |= process_tree(name, pid)
+    procs["bench client"] = psutil.Process(os.getpid())
+    return procs
+
+
+def _kvstore_run(cfg: BenchConfig, root: Path, stamp: str, ui: Ui) -> dict[str, Any]:
+    kv = KvstoreNet(root, validators=cfg.validators, timeout_commit=cfg.timeout_commit)
+    try:
+        kv.up()
+        items = kv_txs(cfg.txs, max(cfg.senders, cfg.concurrency), stamp)
+        target = CometTarget()
+        lanes = plan_lanes(target, items, kv.rpc_urls, cfg.concurrency, cfg.batch)
+        monitor = ResourceMonitor(_usage(kv.pids()))
+        with ui.bar("engine ceiling: CometBFT kvstore", cfg.txs) as advance:
+            run = LoadRun(target, lanes, kv.rpc_urls[0], on_commit=advance,
+                          on_start=monitor.start)
+            result = _run(run)
+        processes = monitor.stop()
+        return run_summary(result, cfg.txs, processes, monitor.machine)
+    finally:
+        kv.down()
+
+
+def _run(run: LoadRun) -> LoadResult:
+    import asyncio
+
+    return asyncio.run(run.run())
+
+
+def _commit_setup(net: LedgerNet, setup: list[PreSigned], ui: Ui) -> None:
+    if not setup:
+        return
+    ui.step(f"committing {len(setup)} setup transaction(s)")
+    target = EthTarget(net.rpc_urls[0])
+    url = net.api_urls[0]
+    lanes = plan_lanes(target, eth_txs([(t.raw, t.hash, t.sender) for t in setup]), [url], 1,
+                       100)
+    result = _run(LoadRun(target, lanes, url, stall_timeout=60))
+    if result.refused or result.aborted or len(result.committed) != len(setup):
+        raise NetworkError(f"setup transactions did not commit: "
+                           f"{result.aborted or next(iter(result.refused.values()), '')}")
+    for tx in setup:
+        receipt = _rpc(url, "eth_getTransactionReceipt", ["0x" + tx.hash.hex()])
+        if not receipt or receipt.get("status") != "0x1":
+            raise NetworkError(f"setup transaction 0x{tx.hash.hex()} failed: {receipt}")
+
+
+def _ledger_run(cfg: BenchConfig, net: LedgerNet, txs: list[PreSigned], name: str, ui: Ui,
+                flame_base: Path
+                ) -> tuple[LoadResult, ResourceMonitor, profiling.Stacks, str]:
+    target = EthTarget(net.rpc_urls[0])
+    urls = net.api_urls
+    if cfg.submit == "engine":
+        target, urls = EngineSubmitTarget(net.rpc_urls[0]), net.rpc_urls
+    items = eth_txs([(t.raw, t.hash, t.sender) for t in txs])
+    lanes = plan_lanes(target, items, urls, cfg.concurrency, cfg.batch)
+    pids = net.pids()
+    monitor = ResourceMonitor(_usage(pids))
+    profiler = None
+    if cfg.profile:
+        profiler = profiling.NodeProfiler(pids["node0"], flame_base.with_suffix(".node0.txt"))
+
+    def start() -> None:
+        monitor.start()
+        if profiler is not None:
+            profiler.start()
+
+    what = f"consortium: {name}, " + (f"{cfg.rate:g} tx/s" if cfg.rate
+                                      else f"concurrency {cfg.concurrency}")
+    with ui.bar(what, cfg.txs) as advance:
+        result = _run(LoadRun(target, lanes, net.api_urls[0], rate=cfg.rate,
+                              on_commit=advance, on_start=start))
+    monitor.stop()
+    stacks = profiler.stop() if profiler is not None else {}
+    return result, monitor, stacks, profiler.error if profiler is not None else ""
+
+
+def _rpc(url: str, method: str, params: list[Any]) -> Any:
+    r = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+                   timeout=30)
+    return r.json().get("result")
+
+
+def _check_receipts(net: LedgerNet, result: LoadResult, sample: int = 50) -> dict[str, int]:
+    """Receipts of a sample of committed transactions: how many succeeded (status 1)."""
+    keys = sorted(result.committed)
+    chosen = random.Random(0).sample(keys, min(sample, len(keys)))
+    body = [{"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [k]}
+            for i, k in enumerate(chosen)]
+    ok = 0
+    if body:
+        answers = httpx.post(net.api_urls[0], json=body, timeout=60).json()
+        ok = sum(1 for a in answers if (a.get("result") or {}).get("status") == "0x1")
+    return {"sampled": len(chosen), "status_1": ok}
+
+
+def _profile_report(stacks: profiling.Stacks, error: str, flames: Path, stamp: str,
+                    name: str, written: list[Path]) -> dict[str, Any]:
+    if not stacks:
+        return {"error": error or "no samples"}
+    svg = flames / f"{stamp}-{name}.node0.svg"
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    svg.write_text(profiling.flamegraph_svg(stacks, f"consortium node0, {name} ({stamp})"))
+    written.append(svg)
+    doc = profiling.summarize(stacks).to_json()
+    doc["flamegraph"] = str(svg)
+    doc["execution_html"] = next((str(p) for p in written if p.suffix == ".html"), None)
+    return doc

@@ -1,0 +1,118 @@
+"""`consortium bench`: measure the ledger's throughput and latency beside its own limits."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from consortium.cli.common import console, err_console, print_json, table
+
+
+class _RichUi:
+    """Steps as dim lines, each measured stage as a progress bar (on stderr)."""
+
+    def step(self, text: str) -> None:
+        err_console.print(f"[dim]·[/dim] {text}")
+
+    @contextlib.contextmanager
+    def bar(self, text: str, total: int) -> Iterator[Callable[[int], None]]:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            console=err_console, transient=False,
+        ) as progress:
+            task = progress.add_task(text, total=total, rate="")
+            t0 = progress.get_time()
+            done = 0
+
+            def advance(n: int) -> None:
+                nonlocal done
+                done += n
+                spent = progress.get_time() - t0
+                shown = f"{done / spent:,.0f} tx/s" if spent > 0 else ""
+                progress.update(task, advance=n, rate=shown)
+
+            yield advance
+
+
+def bench(
+    workload: str = typer.Option("erc20", "--workload", "-w",
+                                 help="transfer | erc20 | native"),
+    validators: int = typer.Option(1, "--validators", "-n", help="Validator nodes."),
+    txs: int = typer.Option(5_000, "--txs", help="Transactions in the measured run."),
+    batch: int = typer.Option(100, "--batch", help="eth_sendRawTransaction calls per request."),
+    concurrency: int = typer.Option(
+        8, "--concurrency", "-c",
+        help="Submitting lanes; without --rate each sends its next batch once the last is "
+             "answered."),
+    rate: float | None = typer.Option(
+        None, "--rate", "-r", help="Submit at this many tx/s (open loop) instead."),
+    senders: int = typer.Option(64, "--senders", help="Sending accounts (consortium members)."),
+    no_references: bool = typer.Option(
+        False, "--no-references", help="Skip the kvstore and py-evm reference runs."),
+    profile: bool = typer.Option(
+        False, "--profile", help="Record node0 with py-spy, the execution run with pyinstrument."),
+    timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
+    submit: str = typer.Option(
+        "api", "--submit",
+        help="api: eth_sendRawTransaction to the nodes' JSON-RPC; engine: broadcast_tx_sync "
+             "straight to CometBFT (diagnostics: the API's share)."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Benchmark a local network: committed tx/s and latency, beside the engine's and
+    py-evm's own ceilings measured in the same run."""
+    from consortium.bench import BenchConfig, run_bench
+
+    cfg = BenchConfig(
+        workload=workload, validators=validators, txs=txs, batch=batch,
+        concurrency=concurrency, rate=rate, senders=senders, references=not no_references,
+        profile=profile, timeout_commit=timeout_commit, submit=submit,
+    )
+    if out is not None:
+        cfg.out = out
+    outcome = run_bench(cfg, _RichUi())
+    report = outcome.report
+    if json_out:
+        print_json(report)
+        return
+    from consortium.bench.report import TABLE_COLUMNS, summary_rows
+
+    table(f"{report['workload']['description']}, {txs:,} txs", TABLE_COLUMNS,
+          summary_rows(report))
+    ledger = report["ledger"]
+    procs = ledger.get("processes", {})
+    if procs:
+        table("processes during the consortium run", ["process", "CPU %", "peak RSS MB"],
+              [[n, f"{p['cpu_percent']:.0f}", f"{p['peak_rss_mb']:.0f}"]
+               for n, p in procs.items()])
+    prof = report.get("profile")
+    if prof and prof.get("phases"):
+        table("node0: where the time goes (py-spy samples)", ["phase", "%"],
+              [[p["name"], f"{p['percent']:.1f}"] for p in prof["phases"]])
+        table("node0: by component (leaf frame)", ["component", "%"],
+              [[p["name"], f"{p['percent']:.1f}"] for p in prof["components"][:12]])
+    elif prof:
+        err_console.print(f"[yellow]profile:[/yellow] {prof.get('error')}")
+    others = (ledger.get("machine_load") or {}).get("others_cpu_percent", 0)
+    if others > 20:
+        err_console.print(f"[yellow]other processes used {others:.0f}% CPU during the run: "
+                          "the figures are not this system's alone[/yellow]")
+    if ledger.get("refused"):
+        err_console.print(f"[yellow]{ledger['refused']} transactions refused:[/yellow] "
+                          f"{'; '.join(ledger.get('refused_examples', []))}")
+    console.print(f"report: {outcome.json_path}")
+    if outcome.png_path is not None:
+        console.print(f"plot:   {outcome.png_path}")
+    for path in outcome.flamegraphs:
+        console.print(f"profile: {path}")
