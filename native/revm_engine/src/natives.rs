@@ -6,9 +6,14 @@
 //!    and all its gas returned — the checkpoint revert undoes the value transfer;
 //! 2. serves a native contract's address by calling its Python `serve(frame)`, where `frame`
 //!    (`NativeFrame`) is the native's narrow view of the EVM: caller, value, block, gas,
-//!    journaled storage and logs, calls to other natives. Success keeps the changes; a revert
-//!    or a halt makes revm revert the checkpoint;
+//!    journaled storage and logs, calls to other contracts. Success keeps the changes; a
+//!    revert or a halt makes revm revert the checkpoint;
 //! 3. otherwise hands the call to Ethereum's precompiles (or to the interpreter).
+//!
+//! A native's call to another contract runs as a nested frame loop on the same context and
+//! journal (revm 43's precompiles cannot return a sub-call to the interpreter), so it goes
+//! through the same call machinery as an EVM CALL: checkpoint, value, guards, natives,
+//! Ethereum's precompiles, or EVM code.
 //!
 //! A `NativeFrame` holds a raw pointer to the EVM context, valid only while its call runs:
 //! every method checks the frame is still live.
@@ -20,11 +25,18 @@ use std::sync::Arc;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use revm::context::{BlockEnv, CfgEnv, Context, Journal, TxEnv};
-use revm::context_interface::{ContextTr, JournalTr};
+use revm::context::{BlockEnv, CfgEnv, Context, Evm, Journal, TxEnv};
+use revm::context_interface::context::ContextError;
+use revm::context_interface::{ContextTr, FrameStack, JournalTr};
 use revm::database_interface::Database;
-use revm::handler::{EthPrecompiles, PrecompileProvider};
-use revm::interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult};
+use revm::handler::instructions::EthInstructions;
+use revm::handler::{EthFrame, EthPrecompiles, EvmTr, FrameResult, ItemOrResult, PrecompileProvider};
+use revm::interpreter::interpreter::EthInterpreter;
+use revm::interpreter::{
+    CallInput, CallInputs, CallScheme, CallValue, FrameInput, Gas, InstructionResult,
+    InterpreterResult, SharedMemory,
+};
+use revm::interpreter::interpreter_action::FrameInit;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, AddressSet, Bytes, Log, B256, U256};
 
@@ -32,6 +44,31 @@ use crate::conv;
 use crate::state::BlockDb;
 
 pub type Ctx = Context<BlockEnv, TxEnv, CfgEnv, BlockDb, Journal<BlockDb>, ()>;
+
+/// The context behind a precompile call: the block's own, or a native's nested frames'.
+pub trait CtxPtr {
+    fn ctx_ptr(&mut self) -> *mut Ctx;
+}
+
+impl CtxPtr for Ctx {
+    fn ctx_ptr(&mut self) -> *mut Ctx {
+        self
+    }
+}
+
+impl CtxPtr for &mut Ctx {
+    fn ctx_ptr(&mut self) -> *mut Ctx {
+        &mut **self
+    }
+}
+
+type Nested<'a> = Evm<
+    &'a mut Ctx,
+    (),
+    EthInstructions<EthInterpreter, &'a mut Ctx>,
+    Natives,
+    EthFrame<EthInterpreter>,
+>;
 
 const STACK_DEPTH_LIMIT: usize = 1024;
 
@@ -62,6 +99,46 @@ fn frame_gas(limit: u64, reservoir: u64, remaining: u64) -> Gas {
     gas
 }
 
+/// Runs a call as its own frame loop on `ctx` (a native's call to another contract).
+fn run_nested(
+    ctx: &mut Ctx,
+    table: &Arc<NativeTable>,
+    inputs: CallInputs,
+    depth: usize,
+) -> Result<InterpreterResult, ContextError<crate::state::DbError>> {
+    let mut evm: Nested<'_> = Evm {
+        ctx,
+        inspector: (),
+        instruction: EthInstructions::new_mainnet_with_spec(SpecId::PRAGUE),
+        precompiles: Natives::new(table.clone()),
+        frame_stack: FrameStack::new_prealloc(4),
+    };
+    let init = FrameInit {
+        depth,
+        memory: SharedMemory::new(),
+        frame_input: FrameInput::Call(Box::new(inputs)),
+    };
+    let result = match evm.frame_init(init)? {
+        ItemOrResult::Result(result) => result,
+        ItemOrResult::Item(_) => loop {
+            let result = match evm.frame_run()? {
+                ItemOrResult::Item(next) => match evm.frame_init(next)? {
+                    ItemOrResult::Item(_) => continue,
+                    ItemOrResult::Result(result) => result,
+                },
+                ItemOrResult::Result(result) => result,
+            };
+            if let Some(result) = evm.frame_return_result(result)? {
+                break result;
+            }
+        },
+    };
+    match result {
+        FrameResult::Call(outcome) => Ok(outcome.result),
+        FrameResult::Create(outcome) => Ok(outcome.result),
+    }
+}
+
 /// Keeps a Python error for the caller of `transact` and aborts the transaction.
 fn fatal(ctx: *mut Ctx, err: PyErr) -> String {
     let message = err.to_string();
@@ -70,11 +147,11 @@ fn fatal(ctx: *mut Ctx, err: PyErr) -> String {
     message
 }
 
-impl PrecompileProvider<Ctx> for Natives {
+impl<C: ContextTr + CtxPtr> PrecompileProvider<C> for Natives {
     type Output = InterpreterResult;
 
-    fn set_spec(&mut self, spec: SpecId) -> bool {
-        <EthPrecompiles as PrecompileProvider<Ctx>>::set_spec(&mut self.eth, spec);
+    fn set_spec(&mut self, spec: <C::Cfg as revm::context::Cfg>::Spec) -> bool {
+        <EthPrecompiles as PrecompileProvider<C>>::set_spec(&mut self.eth, spec);
         let mut warm = self.eth.warm_addresses().clone();
         warm.extend(self.table.serve.keys().copied());
         self.warm = warm;
@@ -83,10 +160,10 @@ impl PrecompileProvider<Ctx> for Natives {
 
     fn run(
         &mut self,
-        context: &mut Ctx,
+        context: &mut C,
         inputs: &CallInputs,
     ) -> Result<Option<InterpreterResult>, String> {
-        let ctx: *mut Ctx = context;
+        let ctx: *mut Ctx = context.ctx_ptr();
         if let Some(guard) = &self.table.guard {
             let refused = Python::attach(|py| {
                 call_guard(py, ctx, guard, inputs.target_address, inputs.bytecode_address)
@@ -109,7 +186,7 @@ impl PrecompileProvider<Ctx> for Natives {
             }
         }
         let Some(serve) = self.table.serve.get(&inputs.bytecode_address) else {
-            return <EthPrecompiles as PrecompileProvider<Ctx>>::run(&mut self.eth, context, inputs);
+            return <EthPrecompiles as PrecompileProvider<C>>::run(&mut self.eth, context, inputs);
         };
         let input = Bytes::copy_from_slice(&inputs.input.as_bytes(context));
         let call = Call {
@@ -122,7 +199,7 @@ impl PrecompileProvider<Ctx> for Natives {
             gas: inputs.gas_limit,
         };
         let outcome = Python::attach(|py| run_native(py, ctx, &self.table, serve, call));
-        let (status, output, remaining) = match outcome {
+        let (status, output, remaining, refunded) = match outcome {
             Ok(o) => o,
             Err(e) => return Err(fatal(ctx, e)),
         };
@@ -131,11 +208,11 @@ impl PrecompileProvider<Ctx> for Natives {
             return Err("a native contract's storage read failed".into());
         }
         let result = match status {
-            0 => InterpreterResult::new(
-                InstructionResult::Return,
-                output.into(),
-                frame_gas(inputs.gas_limit, inputs.reservoir, remaining),
-            ),
+            0 => {
+                let mut gas = frame_gas(inputs.gas_limit, inputs.reservoir, remaining);
+                gas.record_refund(refunded);
+                InterpreterResult::new(InstructionResult::Return, output.into(), gas)
+            }
             1 => InterpreterResult::new(
                 InstructionResult::Revert,
                 output.into(),
@@ -236,14 +313,15 @@ struct Call {
     gas: u64,
 }
 
-/// Runs a native's `serve(frame)`: (status 0 success / 1 revert / 2 halt, output, gas left).
+/// Runs a native's `serve(frame)`: (status 0 success / 1 revert / 2 halt, output, gas left,
+/// gas refund earned by its sub-calls).
 fn run_native(
     py: Python<'_>,
     ctx: *mut Ctx,
     table: &Arc<NativeTable>,
     serve: &Py<PyAny>,
     call: Call,
-) -> PyResult<(u8, Vec<u8>, u64)> {
+) -> PyResult<(u8, Vec<u8>, u64, i64)> {
     let frame = Py::new(
         py,
         NativeFrame {
@@ -251,19 +329,21 @@ fn run_native(
             table: table.clone(),
             live: Cell::new(true),
             remaining: Cell::new(call.gas),
+            refunded: Cell::new(0),
             call,
         },
     )?;
     let answer = serve.call1(py, (frame.clone_ref(py),));
-    let remaining = {
+    let (remaining, refunded) = {
         let f = frame.borrow(py);
         f.live.set(false);
-        f.remaining.get()
+        (f.remaining.get(), f.refunded.get())
     };
     let (status, output): (u8, Vec<u8>) = answer?.extract(py)?;
     match status {
-        0 | 1 => Ok((status, output, remaining)),
-        _ => Ok((2, Vec::new(), 0)),
+        0 => Ok((0, output, remaining, refunded)),
+        1 => Ok((1, output, remaining, 0)),
+        _ => Ok((2, Vec::new(), 0, 0)),
     }
 }
 
@@ -274,6 +354,7 @@ pub struct NativeFrame {
     table: Arc<NativeTable>,
     live: Cell<bool>,
     remaining: Cell<u64>,
+    refunded: Cell<i64>,
     call: Call,
 }
 
@@ -410,10 +491,10 @@ impl NativeFrame {
         Ok(())
     }
 
-    /// Calls another contract as this native with `gas` (already taken from this frame).
-    /// Answers (status, output, gas left): 0 success, 1 failure (revert or halt), 2 stack
-    /// depth limit, 3 insufficient balance for `value`, 4 a target this engine cannot call
-    /// from a native (EVM code, Ethereum precompiles).
+    /// Calls another contract as this native with `gas` (already taken from this frame),
+    /// as an EVM CALL would (STATICCALL inside a static call). Answers (status, output, gas
+    /// left): 0 success, 1 failure (revert or halt), 2 stack depth limit, 3 insufficient
+    /// balance for `value` (py-evm raises for those two).
     fn subcall<'py>(
         &self,
         py: Python<'py>,
@@ -424,81 +505,63 @@ impl NativeFrame {
     ) -> PyResult<(u8, Bound<'py, PyBytes>, u64)> {
         let to = conv::address(to)?;
         let value = conv::u256_from_py(value)?;
-        let ctx_ptr = self.ctx;
         let ctx = self.ctx()?;
         let me = self.call.address;
         let empty = |py| PyBytes::new(py, b"");
-        if let Some(guard) = &self.table.guard {
-            if let Some(output) = call_guard(py, ctx_ptr, guard, to, to)? {
-                return Ok((1, PyBytes::new(py, &output), gas));
-            }
-        }
-        if ctx.journal_ref().depth() > STACK_DEPTH_LIMIT {
+        let depth = ctx.journal_ref().depth();
+        if depth > STACK_DEPTH_LIMIT {
             return Ok((2, empty(py), 0));
         }
+        let tx_id = ctx.journaled_state.inner.transaction_id;
+        let was_warm = ctx
+            .journal_ref()
+            .evm_state()
+            .get(&to)
+            .is_some_and(|a| !a.is_cold_transaction_id(tx_id));
         let journal = ctx.journal_mut();
-        let checkpoint = journal.checkpoint();
-        let loaded = journal
-            .load_account(me)
-            .map(|a| a.data.info.balance)
-            .and_then(|balance| journal.load_account(to).map(|_| balance));
-        let balance = match loaded {
-            Ok(b) => b,
-            Err(e) => {
-                journal.checkpoint_revert(checkpoint);
-                return Err(self.db_error(e));
-            }
+        let balance = journal.load_account(me).map_err(|e| self.db_error(e))?.data.info.balance;
+        if !value.is_zero() && balance < value {
+            return Ok((3, empty(py), 0));
+        }
+        let known_bytecode = {
+            let account = journal.load_account_with_code(to).map_err(|e| self.db_error(e))?;
+            let info = &account.data.info;
+            (info.code_hash, info.code.clone().unwrap_or_default())
         };
-        if !value.is_zero() {
-            if balance < value {
-                journal.checkpoint_revert(checkpoint);
-                return Ok((3, empty(py), 0));
-            }
-            if journal.transfer_loaded(me, to, value).is_some() {
-                journal.checkpoint_revert(checkpoint);
-                return Ok((3, empty(py), 0));
+        if !was_warm {
+            // a native's call does not warm its target (as in py-evm): only EVM opcodes do
+            if let Some(account) = journal.evm_state_mut().get_mut(&to) {
+                account.mark_cold();
             }
         }
-        journal.touch_account(to);
-        if let Some(serve) = self.table.serve.get(&to) {
-            let call = Call {
-                address: to,
-                code_address: to,
-                caller: me,
-                value,
-                is_static: self.call.is_static,
-                input: Bytes::copy_from_slice(data),
-                gas,
-            };
-            let outcome = run_native(py, ctx_ptr, &self.table, serve, call);
-            // SAFETY: the child frame has ended; this frame is live and owns the context.
-            let journal = unsafe { (*ctx_ptr).journal_mut() };
-            let (status, output, left) = match outcome {
-                Ok(o) => o,
-                Err(e) => {
-                    journal.checkpoint_revert(checkpoint);
-                    return Err(e);
-                }
-            };
-            if status == 0 {
-                journal.checkpoint_commit();
-                return Ok((0, PyBytes::new(py, &output), left));
-            }
-            journal.checkpoint_revert(checkpoint);
-            return Ok((1, PyBytes::new(py, &output), left));
-        }
-        let code_empty = match journal.load_account_with_code(to) {
-            Ok(a) => a.data.info.code.as_ref().is_none_or(|c| c.is_empty()),
-            Err(e) => {
-                journal.checkpoint_revert(checkpoint);
-                return Err(self.db_error(e));
-            }
+        let inputs = CallInputs {
+            input: CallInput::Bytes(Bytes::copy_from_slice(data)),
+            return_memory_offset: 0..0,
+            gas_limit: gas,
+            reservoir: 0,
+            bytecode_address: to,
+            known_bytecode,
+            target_address: to,
+            caller: me,
+            value: CallValue::Transfer(value),
+            scheme: if self.call.is_static { CallScheme::StaticCall } else { CallScheme::Call },
+            is_static: self.call.is_static,
+            charged_new_account_state_gas: false,
         };
-        if code_empty && !journal.precompile_addresses().contains(&to) {
-            journal.checkpoint_commit();
-            return Ok((0, empty(py), gas));
+        let result = run_nested(ctx, &self.table, inputs, depth).map_err(|e| {
+            let db = &mut ctx.journal_mut().database;
+            db.err.take().unwrap_or_else(|| PyRuntimeError::new_err(format!("{e:?}")))
+        })?;
+        if ctx.journal_mut().db_mut().err.is_some() {
+            return Err(PyRuntimeError::new_err("engine storage read failed in a sub-call"));
         }
-        journal.checkpoint_revert(checkpoint);
-        Ok((4, empty(py), 0))
+        if result.result.is_ok() {
+            self.refunded.set(self.refunded.get() + result.gas.refunded());
+            return Ok((0, PyBytes::new(py, &result.output), result.gas.remaining()));
+        }
+        if result.result.is_revert() {
+            return Ok((1, PyBytes::new(py, &result.output), result.gas.remaining()));
+        }
+        Ok((1, empty(py), 0))
     }
 }

@@ -13,9 +13,10 @@ journal-backed `NativeFrame`. Gas follows `NATIVE_GAS`; reverts and errors map a
 `consortium.evm.host.make_precompile`. The call guards of `consortium.evm.fork` run before
 every message call, as in py-evm.
 
-Differences from py-evm that remain (documented, not silent): a native may call other natives
-and accounts without code, but not EVM contract code or Ethereum's precompiles
-(NotImplementedError, so the native reverts); the call guards see calls, not creations.
+A native's `Host.call` runs as a nested frame on the same journal, like an EVM CALL (any
+target: natives, Ethereum's precompiles, EVM code). A difference from py-evm that remains:
+the call guards see calls, not creations (py-evm also asks them about a new contract's
+address).
 """
 
 from __future__ import annotations
@@ -161,10 +162,6 @@ class RevmHost:
             raise StackDepthLimit("Stack depth limit reached")
         if status == 3:
             raise InsufficientFunds(f"Insufficient funds for a call of {value} wei")
-        if status == 4:
-            raise NotImplementedError(
-                "the revm engine runs native calls to natives and plain accounts only"
-            )
         f.refund(left)
         return status == 0, output
 
