@@ -22,22 +22,24 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, Output};
-use revm::context::{BlockEnv, CfgEnv, Context, Evm, TxEnv};
+use revm::context::result::ResultAndState;
+use revm::context::{BlockEnv, CfgEnv, Context, ContextSetters, TxEnv};
+use revm::context_interface::{ContextTr, JournalTr};
 use revm::context_interface::block::BlobExcessGasAndPrice;
-use revm::handler::instructions::EthInstructions;
-use revm::handler::EthFrame;
+use revm::handler::{EthFrame, Handler, MainnetHandler};
 use revm::interpreter::interpreter::EthInterpreter;
 use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, Bytes, TxKind, B256, U256};
-use revm::{ExecuteEvm, MainBuilder, MainContext};
+use revm::MainContext;
 
-use natives::{Ctx, NativeTable, Natives};
+use natives::{Ctx, Guarded, NativeTable};
 use state::{BlockDb, Chain, Shared};
 
 create_exception!(consortium_revm, InvalidTransaction, PyException);
 
-type Revm = Evm<Ctx, (), EthInstructions<EthInterpreter, Ctx>, Natives, EthFrame<EthInterpreter>>;
+type DbErr = state::DbError;
+type Handled = MainnetHandler<Guarded<Ctx>, EVMError<DbErr>, EthFrame<EthInterpreter>>;
 
 /// The caches that outlive a block.
 #[pyclass(frozen)]
@@ -66,16 +68,27 @@ type PyResult6<'py> =
 
 #[pyclass(unsendable)]
 struct World {
-    evm: Revm,
+    evm: Guarded<Ctx>,
 }
 
 impl World {
     fn db(&mut self) -> &mut BlockDb {
-        &mut self.evm.ctx.journaled_state.database
+        &mut self.evm.evm.ctx.journaled_state.database
+    }
+
+    fn ctx(&mut self) -> &mut Ctx {
+        &mut self.evm.evm.ctx
+    }
+
+    fn transact(&mut self, tx: TxEnv) -> Result<ResultAndState, EVMError<DbErr>> {
+        self.ctx().set_tx(tx);
+        let result = Handled::default().run(&mut self.evm);
+        let state = self.ctx().journal_mut().finalize();
+        result.map(|r| ResultAndState::new(r, state))
     }
 
     fn run<'py>(&mut self, py: Python<'py>, tx: TxEnv) -> PyResult<PyResult6<'py>> {
-        match self.evm.transact(tx) {
+        match self.transact(tx) {
             Ok(done) => {
                 let db = self.db();
                 if let Err(e) = db.commit_tx(done.state) {
@@ -207,8 +220,7 @@ impl World {
             ..Default::default()
         };
         let ctx = Context::mainnet().with_db(db).with_cfg(cfg).with_block(block);
-        let evm = ctx.build_mainnet().with_precompiles(Natives::new(table));
-        Ok(World { evm })
+        Ok(World { evm: Guarded::new(ctx, table) })
     }
 
     // --- reads ---------------------------------------------------------------------------
@@ -372,16 +384,16 @@ impl World {
             value: conv::u256_from_py(value)?,
             data: Bytes::copy_from_slice(data),
             nonce,
-            chain_id: Some(self.evm.ctx.cfg.chain_id),
+            chain_id: Some(self.ctx().cfg.chain_id),
             access_list: match access_list {
                 Some(a) => txs::access_list(a)?,
                 None => Default::default(),
             },
             ..Default::default()
         };
-        self.evm.ctx.cfg.disable_nonce_check = true;
+        self.ctx().cfg.disable_nonce_check = true;
         let result = self.run(py, env);
-        self.evm.ctx.cfg.disable_nonce_check = false;
+        self.ctx().cfg.disable_nonce_check = false;
         match result {
             Err(e) if e.is_instance_of::<InvalidTransaction>(py) => Ok((
                 0,

@@ -10,6 +10,11 @@
 //!    revert or a halt makes revm revert the checkpoint;
 //! 3. otherwise hands the call to Ethereum's precompiles (or to the interpreter).
 //!
+//! Creations do not reach the precompile provider: `Guarded` wraps the EVM and asks the
+//! guards about each new contract's address as its frame starts (py-evm asks them about every
+//! message, creations included); a refusal reverts the creation before its init code runs,
+//! with all its gas returned.
+//!
 //! A native's call to another contract runs as a nested frame loop on the same context and
 //! journal (revm 43's precompiles cannot return a sub-call to the interpreter), so it goes
 //! through the same call machinery as an EVM CALL: checkpoint, value, guards, natives,
@@ -30,7 +35,10 @@ use revm::context_interface::context::ContextError;
 use revm::context_interface::{ContextTr, FrameStack, JournalTr};
 use revm::database_interface::Database;
 use revm::handler::instructions::EthInstructions;
-use revm::handler::{EthFrame, EthPrecompiles, EvmTr, FrameResult, ItemOrResult, PrecompileProvider};
+use revm::handler::evm::{ContextDbError, FrameInitResult};
+use revm::handler::{
+    EthFrame, EthPrecompiles, EvmTr, FrameData, FrameResult, ItemOrResult, PrecompileProvider,
+};
 use revm::interpreter::interpreter::EthInterpreter;
 use revm::interpreter::{
     CallInput, CallInputs, CallScheme, CallValue, FrameInput, Gas, InstructionResult,
@@ -62,13 +70,127 @@ impl CtxPtr for &mut Ctx {
     }
 }
 
-type Nested<'a> = Evm<
-    &'a mut Ctx,
-    (),
-    EthInstructions<EthInterpreter, &'a mut Ctx>,
-    Natives,
-    EthFrame<EthInterpreter>,
->;
+/// revm's EVM over context `C`, with the natives, and the guards asked about creations.
+pub struct Guarded<C: ContextTr + CtxPtr> {
+    pub evm: Evm<C, (), EthInstructions<EthInterpreter, C>, Natives, EthFrame<EthInterpreter>>,
+    table: Arc<NativeTable>,
+}
+
+impl<C: ContextTr + CtxPtr> Guarded<C>
+where
+    EthInstructions<EthInterpreter, C>: revm::handler::instructions::InstructionProvider<
+        Context = C,
+        InterpreterTypes = EthInterpreter,
+    >,
+{
+    pub fn new(ctx: C, table: Arc<NativeTable>) -> Self {
+        let evm = Evm {
+            ctx,
+            inspector: (),
+            instruction: EthInstructions::new_mainnet_with_spec(SpecId::PRAGUE),
+            precompiles: Natives::new(table.clone()),
+            frame_stack: FrameStack::new_prealloc(8),
+        };
+        Guarded { evm, table }
+    }
+}
+
+impl<C: ContextTr + CtxPtr> EvmTr for Guarded<C>
+where
+    EthInstructions<EthInterpreter, C>: revm::handler::instructions::InstructionProvider<
+        Context = C,
+        InterpreterTypes = EthInterpreter,
+    >,
+{
+    type Context = C;
+    type Instructions = EthInstructions<EthInterpreter, C>;
+    type Precompiles = Natives;
+    type Frame = EthFrame<EthInterpreter>;
+
+    fn all(
+        &self,
+    ) -> (&Self::Context, &Self::Instructions, &Self::Precompiles, &FrameStack<Self::Frame>) {
+        self.evm.all()
+    }
+
+    fn all_mut(
+        &mut self,
+    ) -> (
+        &mut Self::Context,
+        &mut Self::Instructions,
+        &mut Self::Precompiles,
+        &mut FrameStack<Self::Frame>,
+    ) {
+        self.evm.all_mut()
+    }
+
+    fn frame_init(
+        &mut self,
+        frame_input: FrameInit,
+    ) -> Result<FrameInitResult<'_, Self::Frame>, ContextDbError<C>> {
+        let is_create = matches!(frame_input.frame_input, FrameInput::Create(_));
+        if let ItemOrResult::Result(result) = self.evm.frame_init(frame_input)? {
+            return Ok(ItemOrResult::Result(result));
+        }
+        let Some(guard) = self.table.guard.as_ref().filter(|_| is_create) else {
+            return Ok(ItemOrResult::Item(self.evm.frame_stack.get()));
+        };
+        let created = match &self.evm.frame_stack.get().data {
+            FrameData::Create(frame) => frame.created_address,
+            FrameData::Call(_) => return Ok(ItemOrResult::Item(self.evm.frame_stack.get())),
+        };
+        let ctx = self.evm.ctx.ctx_ptr();
+        let refusal = Python::attach(|py| call_guard(py, ctx, guard, created, None));
+        // SAFETY: the context outlives this call; nothing else borrows it now.
+        let failed = unsafe { (*ctx).journal_mut().db_mut().err.is_some() };
+        let refusal = match refusal {
+            Ok(r) if !failed => r,
+            Ok(_) => return Err(ContextError::Custom("a call guard's read failed".into())),
+            Err(e) => return Err(ContextError::Custom(fatal(ctx, e))),
+        };
+        let Some(output) = refusal else {
+            return Ok(ItemOrResult::Item(self.evm.frame_stack.get()));
+        };
+        // End the new frame at once, as init code reverting would: its checkpoint is
+        // reverted (value, the new account) and all its gas goes back.
+        let frame = self.evm.frame_stack.get();
+        let mut gas = frame.interpreter.gas;
+        if let (0, FrameInput::Create(inputs)) = (frame.depth, &frame.input) {
+            // py-evm charges a creation transaction's EIP-3860 initcode cost inside the
+            // creation (revm: up front), so a refused one does not pay it: give it back.
+            let initcode_cost = 2 * (inputs.init_code().len() as u64).div_ceil(32);
+            gas = Gas::new_with_regular_gas_and_reservoir(
+                gas.limit() + initcode_cost,
+                gas.reservoir(),
+            );
+        }
+        let action = revm::interpreter::InterpreterAction::Return(InterpreterResult::new(
+            InstructionResult::Revert,
+            output.into(),
+            gas,
+        ));
+        let result = frame.process_next_action::<C, ContextDbError<C>>(&mut self.evm.ctx, action)?;
+        frame.set_finished(true);
+        self.evm.frame_stack.pop();
+        match result {
+            ItemOrResult::Result(result) => Ok(ItemOrResult::Result(result)),
+            ItemOrResult::Item(_) => Err(ContextError::Custom("a refused creation continued".into())),
+        }
+    }
+
+    fn frame_run(
+        &mut self,
+    ) -> Result<revm::handler::FrameInitOrResult<Self::Frame>, ContextDbError<C>> {
+        self.evm.frame_run()
+    }
+
+    fn frame_return_result(
+        &mut self,
+        result: FrameResult,
+    ) -> Result<Option<FrameResult>, ContextDbError<C>> {
+        self.evm.frame_return_result(result)
+    }
+}
 
 const STACK_DEPTH_LIMIT: usize = 1024;
 
@@ -106,13 +228,7 @@ fn run_nested(
     inputs: CallInputs,
     depth: usize,
 ) -> Result<InterpreterResult, ContextError<crate::state::DbError>> {
-    let mut evm: Nested<'_> = Evm {
-        ctx,
-        inspector: (),
-        instruction: EthInstructions::new_mainnet_with_spec(SpecId::PRAGUE),
-        precompiles: Natives::new(table.clone()),
-        frame_stack: FrameStack::new_prealloc(4),
-    };
+    let mut evm = Guarded::new(ctx, table.clone());
     let init = FrameInit {
         depth,
         memory: SharedMemory::new(),
@@ -166,7 +282,7 @@ impl<C: ContextTr + CtxPtr> PrecompileProvider<C> for Natives {
         let ctx: *mut Ctx = context.ctx_ptr();
         if let Some(guard) = &self.table.guard {
             let refused = Python::attach(|py| {
-                call_guard(py, ctx, guard, inputs.target_address, inputs.bytecode_address)
+                call_guard(py, ctx, guard, inputs.target_address, Some(inputs.bytecode_address))
             });
             match refused {
                 Ok(None) => {}
@@ -256,7 +372,7 @@ fn call_guard(
     ctx: *mut Ctx,
     guard: &Py<PyAny>,
     storage_address: Address,
-    code_address: Address,
+    code_address: Option<Address>,
 ) -> PyResult<Option<Vec<u8>>> {
     let reader = Py::new(py, SlotReader { ctx, live: Cell::new(true) })?;
     let answer = guard.call1(
@@ -264,7 +380,8 @@ fn call_guard(
         (
             reader.clone_ref(py),
             PyBytes::new(py, storage_address.as_slice()),
-            PyBytes::new(py, code_address.as_slice()),
+            // a creation's code address is py-evm's CREATE_CONTRACT_ADDRESS, b""
+            PyBytes::new(py, code_address.as_ref().map_or(&[][..], |a| a.as_slice())),
         ),
     );
     reader.borrow(py).live.set(false);

@@ -14,9 +14,8 @@ journal-backed `NativeFrame`. Gas follows `NATIVE_GAS`; reverts and errors map a
 every message call, as in py-evm.
 
 A native's `Host.call` runs as a nested frame on the same journal, like an EVM CALL (any
-target: natives, Ethereum's precompiles, EVM code). A difference from py-evm that remains:
-the call guards see calls, not creations (py-evm also asks them about a new contract's
-address).
+target: natives, Ethereum's precompiles, EVM code). The guards are asked about creations too
+(the new address, and b"" as py-evm's code address of a creation).
 """
 
 from __future__ import annotations
