@@ -76,6 +76,24 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Leaf frames that are a thread waiting, not working (py-spy counts some blocking calls as
+# active): left out of the shares, reported as the idle share.
+IDLE_LEAVES: tuple[tuple[str, str], ...] = (
+    ("selectors.py", "select"),
+    ("asyncio/unix_events.py", "_do_waitpid"),
+    ("threading.py", "wait"),
+    ("queue.py", "get"),
+    ("anyio/_backends/_asyncio.py", "run"),
+)
+
+
+def is_idle(frame: str) -> bool:
+    """A leaf frame where a thread waits (in select, waitpid, a lock or a queue)."""
+    name, path = _split(frame)
+    short = name.rsplit(".", 1)[-1]
+    return any(module in path and short == fn for module, fn in IDLE_LEAVES)
+
+
 def parse_collapsed(text: str) -> Stacks:
     """py-spy's raw output: one `frame;frame;… count` line per distinct stack."""
     stacks: Counter[tuple[str, ...]] = Counter()
@@ -105,7 +123,7 @@ def _phase(stack: tuple[str, ...]) -> str:
         for name, path in frames:
             if module in path and (not fn or name == fn or name.endswith("." + fn)):
                 return label
-    return "other (event loop, idle threads)"
+    return "other (event loop, threads)"
 
 
 def _component(frame: str) -> str:
@@ -128,7 +146,8 @@ def _short(frame: str) -> str:
 
 @dataclass
 class ProfileSummary:
-    samples: int
+    samples: int  # busy samples: the shares below are of these
+    idle: float = 0.0  # share of all samples that were a thread waiting
     phases: list[tuple[str, float]] = field(default_factory=list)  # label, share 0-1
     components: list[tuple[str, float]] = field(default_factory=list)
     top_self: list[tuple[str, float]] = field(default_factory=list)
@@ -137,18 +156,22 @@ class ProfileSummary:
         def pct(items: list[tuple[str, float]]) -> list[dict[str, Any]]:
             return [{"name": n, "percent": round(100 * s, 1)} for n, s in items]
 
-        return {"samples": self.samples, "phases": pct(self.phases),
+        return {"samples": self.samples, "idle_percent": round(100 * self.idle, 1),
+                "phases": pct(self.phases),
                 "components": pct(self.components), "top_self": pct(self.top_self)}
 
 
 def summarize(stacks: Stacks, top: int = 15) -> ProfileSummary:
-    total = sum(stacks.values())
+    """Shares of the busy samples by phase, component and function (self time)."""
+    everything = sum(stacks.values())
+    busy = {k: n for k, n in stacks.items() if k and not is_idle(k[-1])}
+    total = sum(busy.values())
     if not total:
-        return ProfileSummary(0)
+        return ProfileSummary(0, 1.0 if everything else 0.0)
     phases: Counter[str] = Counter()
     components: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
-    for stack, n in stacks.items():
+    for stack, n in busy.items():
         phases[_phase(stack)] += n
         if stack:
             components[_component(stack[-1])] += n
@@ -157,7 +180,8 @@ def summarize(stacks: Stacks, top: int = 15) -> ProfileSummary:
     def share(c: Counter[str], k: int | None = None) -> list[tuple[str, float]]:
         return [(name, n / total) for name, n in c.most_common(k)]
 
-    return ProfileSummary(total, share(phases), share(components), share(leaves, top))
+    return ProfileSummary(total, 1 - total / everything, share(phases), share(components),
+                          share(leaves, top))
 
 
 # --- flame graph ---------------------------------------------------------------------------

@@ -83,13 +83,14 @@ def run_summary(result: LoadResult, txs: int,
     first_submit = min(result.submitted.values(), default=0.0)
     seconds = result.ended - first_submit if committed else 0.0
     per_block = [b.txs for b in result.blocks]
+    steady = steady_rate(list(result.committed.values()))
     out: dict[str, Any] = {
         "txs": txs,
         "committed": committed,
         "refused": len(result.refused),
         "seconds": round(seconds, 3),
         "tps": round(rate(committed, seconds), 1),
-        "tps_steady": round(steady_rate(list(result.committed.values())), 1),
+        "tps_steady": round(steady, 1) if steady else None,
         "latency_ms": LatencySummary.of(result.latencies()).to_json(),
         "blocks": len(result.blocks),
         "txs_per_block": {
@@ -135,7 +136,7 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
     ledger = report["ledger"]
     lat = ledger["latency_ms"]
     rows.append([
-        f"consortium ({report['config']['validators']} val.)", fmt(ledger["tps"]),
+        f"consortium, {report['config']['validators']} val.", fmt(ledger["tps"]),
         fmt(ledger["tps_steady"]), fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
         f"{ledger['committed']}/{ledger['txs']}",
         fmt(ratios.get("vs_execution_ceiling"), ".2f"), fmt(ratios.get("vs_engine_ceiling"), ".3f"),
@@ -144,12 +145,12 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
     if engine:
         lat = engine["latency_ms"]
         rows.append([
-            "engine ceiling (kvstore)", fmt(engine["tps"]), fmt(engine["tps_steady"]),
+            "kvstore (engine)", fmt(engine["tps"]), fmt(engine["tps_steady"]),
             fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
             f"{engine['committed']}/{engine['txs']}", "", "",
         ])
-    for key, label in (("execution_ceiling", "execution ceiling (py-evm)"),
-                       ("execution_fork", "execution, consortium fork")):
+    for key, label in (("execution_ceiling", "py-evm (execution)"),
+                       ("execution_fork", "py-evm, our fork")):
         ex = report.get(key)
         if ex:
             rows.append([label, fmt(ex["tps"]), "", "", "", "", f"{ex['txs'] - ex['failed']}/"
@@ -157,8 +158,8 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-TABLE_COLUMNS = ["system", "tx/s", "steady tx/s", "p50 ms", "p95 ms", "p99 ms", "committed",
-                 "× execution", "× engine"]
+TABLE_COLUMNS = ["system", "tx/s", "steady", "p50 ms", "p95 ms", "p99 ms", "committed",
+                 "×exec", "×engine"]
 
 
 def plot(report: dict[str, Any], path: Path) -> Path | None:
