@@ -371,8 +371,11 @@ def import_(
     password_file: Path | None = PasswordFileOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Check every row (off chain, then duplicates and a dry run on chain), then issue the
-    good rows, one transaction each; report the refused rows with their line numbers."""
+    """Import a CSV file: check every row, then issue the good ones; report refused rows.
+
+    Rows are checked off chain, then on chain (duplicates, a dry run) before anything is
+    sent; each good row is then one transaction. Refused rows are listed with their line
+    numbers (exit code 1)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from consortium.apps.invoices.csv_import import import_csv
