@@ -21,6 +21,7 @@ from trie import HexaryTrie
 from consortium.errors import ExecutionReverted, TxError
 from consortium.evm.engine import ExecResult, InvalidTransaction, WorldState
 from consortium.evm.header import BlockEnv, as_address, block_timestamp
+from consortium.evm.revm_engine import WorldFactory
 from consortium.ledger.chain_store import BlockRecord, LogRecord, TxRecord
 from consortium.ledger.state_store import StateStore, TrieNodeDB
 from consortium.ledger.transactions import (
@@ -61,8 +62,9 @@ def hex0x(b: bytes) -> str:
 
 class BlockExecutor:
     def __init__(self, store: StateStore, senders: SenderCache, chain_id: int,
-                 gas_limit: int) -> None:
+                 gas_limit: int, world: WorldFactory = WorldState) -> None:
         self.store = store
+        self.world = world  # the engine: WorldState (py-evm) or RevmWorldState
         self.senders = senders
         self.chain_id = chain_id
         self.gas_limit = gas_limit
@@ -89,7 +91,7 @@ class BlockExecutor:
         logs: list[LogRecord] = []
         cumulative = 0
         with self.store.read() as txn, trie_db.reading(txn):
-            world = WorldState(trie_db, parent.state_root, env)
+            world = self.world(trie_db, parent.state_root, env)
             system_before = [world.storage_root(a) for a in SYSTEM_ADDRESSES]
             access = AccessView(world.get_storage)
             for raw in raw_txs:

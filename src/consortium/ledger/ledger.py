@@ -19,6 +19,7 @@ import consortium.system  # noqa: F401  (registers the system native contracts)
 from consortium.errors import ConsortiumError, TxError, TxTooLarge
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
+from consortium.evm.revm_engine import world_factory
 from consortium.ledger.chain_store import BlockRecord, ChainReader, write_block
 from consortium.ledger.executor import BlockExecutor, PendingBlock, hex0x
 from consortium.ledger.genesis import AppState
@@ -42,8 +43,10 @@ BLOCKHASH_WINDOW = 256
 class Ledger(LedgerReads):
     """One node's ledger: EVM state, blocks, receipts and indexes in one LMDB directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, engine: str = "py-evm") -> None:
         super().__init__()
+        # The execution engine ("revm" or "py-evm"); revm falls back to py-evm if not built.
+        self._world, self.engine = world_factory(engine)
         self.store = StateStore(Path(path))
         self.chain = ChainReader(self.store)
         self.senders = SenderCache()
@@ -73,14 +76,15 @@ class Ledger(LedgerReads):
         self._configure(app_state, int(doc["genesis_height"]))
         height, _ = self.store.committed()
         self._recent_hashes = self.chain.recent_hashes(self._last_height(), BLOCKHASH_WINDOW)
-        log.info("ledger opened at height %d", height)
+        log.info("ledger opened at height %d (engine %s)", height, self.engine)
 
     def _configure(self, app_state: AppState, genesis_height: int) -> None:
         self._app_state = app_state
         self._genesis_height = genesis_height
         self._access = None
         self._executor = BlockExecutor(
-            self.store, self.senders, app_state.eth_chain_id, app_state.block_gas_limit
+            self.store, self.senders, app_state.eth_chain_id, app_state.block_gas_limit,
+            self._world,
         )
         self._check_state = None
 

@@ -112,7 +112,7 @@ async def _run(cfg: NodeConfig) -> int:
 
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
-    ledger = Ledger(cfg.app_dir)
+    ledger = Ledger(cfg.app_dir, engine=cfg.engine)
     abci_server = AbciServer(ConsortiumApp(ledger), cfg.abci_socket)
     api = _ApiServer(
         uvicorn.Config(

@@ -22,7 +22,8 @@ from consortium.errors import ConfigError
 
 CONFIG_FILE = "consortium.toml"
 MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, keep a margin
-ENGINES = ("py-evm",)
+ENGINES = ("revm", "py-evm")  # revm falls back to py-evm, with a log line, if not built
+DEFAULT_ENGINE = "py-evm"
 
 
 @dataclass
@@ -32,7 +33,7 @@ class NodeConfig:
     member: str
     api_host: str = "127.0.0.1"
     api_port: int = 8545
-    engine: str = "py-evm"
+    engine: str = DEFAULT_ENGINE
     log_level: str = "info"
     consortium_key_file: str | None = None  # relative to home
 
@@ -98,7 +99,7 @@ class NodeConfig:
             member=_str(node, "member", path),
             api_host=_str(api, "host", path, "127.0.0.1"),
             api_port=_port(api, "port", path),
-            engine=_str(node, "engine", path, "py-evm"),
+            engine=_str(node, "engine", path, DEFAULT_ENGINE),
             log_level=_str(node, "log_level", path, "info"),
             consortium_key_file=(
                 _str(shared, "key_file", path) if "key_file" in shared else None
