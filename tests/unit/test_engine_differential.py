@@ -528,7 +528,7 @@ def outcome(result: ExecResult) -> tuple[Any, ...]:
     kind = "ok" if result.status else ("revert" if result.error == "execution reverted"
                                        else "halt")
     return (result.status, kind, result.gas_used, result.output, result.logs,
-            result.contract_address)
+            result.contract_address, result.error)
 
 
 def genesis(stream: Stream) -> tuple[bytes, dict[bytes, bytes]]:
@@ -676,3 +676,42 @@ def test_genesis_built_by_revm_matches_py_evm() -> None:
             else:
                 w.set_storage(address, value % 7, value)
     assert worlds[0].persist() == worlds[1].persist()
+
+
+def test_ledgers_agree(tmp_path: Any) -> None:
+    """Two ledgers, one per engine, through FinalizeBlock and Commit: the same outcome for
+    every transaction (code, log, data, gas, events), the same app hash per block."""
+    from consortium.errors import ExecutionReverted
+    from consortium.ledger.ledger import Ledger
+    from ledger_testkit import NODE_ID, ctx
+
+    seed = _seed()
+    print(f"\nledger differential: seed={seed}")
+    stream = Stream(seed)
+    members = [{"name": "Bank A", "nodes": [NODE_ID],
+                "accounts": ["0x" + s.address.hex() for s in stream.senders]}]
+    state = app_state(alloc=stream.alloc(), members=members)
+    ledgers = [Ledger(tmp_path / "py-evm", engine="py-evm"), Ledger(tmp_path / "revm",
+                                                                     engine="revm")]
+    try:
+        assert ledgers[1].engine == "revm"
+        roots = {ledger.init_chain(state, 1) for ledger in ledgers}
+        assert len(roots) == 1
+        for height in range(1, 6):
+            batch = [stream.next() for _ in range(60)]
+            outs = [ledger.finalize_block(ctx(height), [stx.raw for _, stx, _ in batch])
+                    for ledger in ledgers]
+            for i, (a, b) in enumerate(zip(outs[0].tx_results, outs[1].tx_results,
+                                           strict=True)):
+                assert b == a, f"seed {seed}, block {height}, tx {i} ({batch[i][0]})"
+            assert outs[1].app_hash == outs[0].app_hash, f"seed {seed}, block {height}"
+            assert outs[1].validator_updates == outs[0].validator_updates
+            for ledger in ledgers:
+                ledger.commit()
+            for (_, _, sender), result in zip(batch, outs[0].tx_results, strict=True):
+                if sender is not None and result.code in (0, ExecutionReverted.abci_code):
+                    sender.nonce += 1
+        assert ledgers[0].info() == ledgers[1].info()
+    finally:
+        for ledger in ledgers:
+            ledger.close()

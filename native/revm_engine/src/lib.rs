@@ -123,9 +123,8 @@ fn halt_name(reason: &HaltReason) -> String {
         HaltReason::OutOfFunds => "InsufficientFunds",
         HaltReason::CallTooDeep => "StackDepthLimit",
         HaltReason::OutOfOffset => "OutOfBoundsRead",
-        HaltReason::PrecompileError | HaltReason::PrecompileErrorWithContext(_) => {
-            "PrecompileError"
-        }
+        HaltReason::PrecompileErrorWithContext(name) => return name.clone(),
+        HaltReason::PrecompileError => "PrecompileError",
         other => return format!("{other:?}"),
     }
     .to_string()

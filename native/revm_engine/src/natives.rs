@@ -32,7 +32,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use revm::context::{BlockEnv, CfgEnv, Context, Evm, Journal, TxEnv};
 use revm::context_interface::context::ContextError;
-use revm::context_interface::{ContextTr, FrameStack, JournalTr};
+use revm::context_interface::{ContextTr, FrameStack, JournalTr, LocalContextTr};
 use revm::database_interface::Database;
 use revm::handler::instructions::EthInstructions;
 use revm::handler::evm::{ContextDbError, FrameInitResult};
@@ -335,6 +335,11 @@ impl<C: ContextTr + CtxPtr> PrecompileProvider<C> for Natives {
                 frame_gas(inputs.gas_limit, inputs.reservoir, remaining),
             ),
             _ => {
+                if context.journal().depth() == 1 {
+                    // the transaction's error: py-evm's name for what stopped the native
+                    let name = String::from_utf8_lossy(&output).into_owned();
+                    context.local_mut().set_precompile_error_context(name);
+                }
                 let mut gas = frame_gas(inputs.gas_limit, inputs.reservoir, 0);
                 gas.spend_all();
                 InterpreterResult::new(InstructionResult::PrecompileError, Bytes::new(), gas)
@@ -460,7 +465,7 @@ fn run_native(
     match status {
         0 => Ok((0, output, remaining, refunded)),
         1 => Ok((1, output, remaining, 0)),
-        _ => Ok((2, Vec::new(), 0, 0)),
+        _ => Ok((2, output, 0, 0)),
     }
 }
 

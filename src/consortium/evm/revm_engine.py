@@ -167,7 +167,8 @@ class RevmHost:
 
 def _server(cls: type[NativeContract]) -> Callable[[Any], tuple[int, bytes]]:
     """The function the extension calls to run native `cls`: (0 success | 1 revert |
-    2 halt, output) — the mapping of `consortium.evm.host.make_precompile`."""
+    2 halt, output) — the mapping of `consortium.evm.host.make_precompile`. A halt's output
+    is the EVM error's name (the transaction's error when the native was called by it)."""
     address = bytes(cls.address)
     refusal = error_data(f"{cls.__name__} cannot be called with DELEGATECALL or CALLCODE")
 
@@ -179,8 +180,8 @@ def _server(cls: type[NativeContract]) -> Callable[[Any], tuple[int, bytes]]:
             return 0, contract.dispatch(frame.input)
         except NativeRevert as exc:
             return 1, (error_data(exc.reason) if exc.data is None else exc.data)
-        except VMError:  # out of gas, write protection, depth: the EVM's own errors
-            return 2, b""
+        except VMError as exc:  # out of gas, write protection, depth: the EVM's own errors
+            return 2, type(exc).__name__.encode()
         except Exception as exc:  # any bug in a native reverts, the same on every node
             return 1, error_data(type(exc).__name__)
 
