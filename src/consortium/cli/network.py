@@ -22,6 +22,7 @@ from consortium.cli.common import (
 from consortium.errors import ConfigError
 from consortium.network import supervisor
 from consortium.network.layout import Network
+from consortium.network.node_config import DEFAULT_ENGINE
 
 
 def _progress(message: str) -> None:
@@ -49,6 +50,9 @@ def init(
     role: list[str] = typer.Option(
         [], "--role", help='Genesis roles of a member\'s account, e.g. "Bank A=financing_bank" '
         '(repeatable; several roles comma-separated).'
+    ),
+    engine: str = typer.Option(
+        DEFAULT_ENGINE, "--engine", help="Execution engine of every node: revm or py-evm."
     ),
 ) -> None:
     """Create a local network: node homes, keys, member accounts and one genesis."""
@@ -84,6 +88,7 @@ def init(
         force=force,
         timeout_commit=timeout_commit,
         roles=roles,
+        engine=engine,
         progress=_progress,
     )
     table(

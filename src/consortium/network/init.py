@@ -32,7 +32,7 @@ from consortium.ledger.genesis import (
 )
 from consortium.network.engine import require_cometbft
 from consortium.network.layout import MemberEntry, Network, NodeEntry
-from consortium.network.node_config import NodeConfig
+from consortium.network.node_config import DEFAULT_ENGINE, ENGINES, NodeConfig
 
 DEFAULT_BASE_PORT = 26650
 DEFAULT_API_PORT = 8545
@@ -98,6 +98,7 @@ def init_network(
     force: bool = False,
     timeout_commit: str = "500ms",
     roles: dict[str, list[str]] | None = None,
+    engine: str = DEFAULT_ENGINE,
     progress: Progress = lambda _msg: None,
 ) -> Network:
     """Create every node home, key and account of a local network under `root`.
@@ -105,9 +106,12 @@ def init_network(
     `roles` gives members' accounts roles at genesis beyond `member` and `committee`
     (member name -> roles, e.g. {"Bank A": ["financing_bank"]}); later changes are
     grant-role / revoke-role proposals. Every node home gets the same consortium key
-    (`consortium.key`, named by `[consortium] key_file` in consortium.toml)."""
+    (`consortium.key`, named by `[consortium] key_file` in consortium.toml). `engine` is every
+    node's execution engine (`[node] engine`: "revm" or "py-evm")."""
     if validators < 1 or validators > 64:
         raise ConfigError("--validators must be between 1 and 64")
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}")
     names = members if members else default_member_names(validators)
     names = [n.strip() for n in names]
     if any(not n for n in names):
@@ -203,7 +207,7 @@ def init_network(
         write_key(home / KEY_FILE_NAME, consortium_key)
         NodeConfig(
             home=home, name=node.name, member=node.member, api_port=node.api_port,
-            consortium_key_file=KEY_FILE_NAME,
+            consortium_key_file=KEY_FILE_NAME, engine=engine,
         ).save()
     network.save()
     if not production:
