@@ -9,7 +9,17 @@ import typer
 # typer 0.29 carries its own copy of click; its usage errors are not exported publicly.
 from typer._click.exceptions import UsageError
 
-from consortium.cli import accounts, bench, contracts, demo, engine, governance, invoices, join, network
+from consortium.cli import (
+    accounts,
+    bench,
+    contracts,
+    demo,
+    engine,
+    governance,
+    invoices,
+    join,
+    network,
+)
 from consortium.errors import ConsortiumError
 
 app = typer.Typer(
