@@ -28,7 +28,8 @@ DEFAULT_WEIGHT = {"founding": 1, "ordinary": 1, "observer": 0}
 # --- roles (a bit each, per account) --------------------------------------------------------
 
 # Append only: an account's roles are stored as these bits. The finance services' roles
-# follow the system's (invoices: seller, buyer, financing_bank, tax_authority).
+# follow the system's (invoices: seller, buyer, financing_bank, tax_authority; securities:
+# issuer_agent, investor, custodian, cash_bank, market_operator).
 ROLES = (
     "committee",
     "member",
@@ -39,6 +40,12 @@ ROLES = (
     "buyer",
     "financing_bank",
     "tax_authority",
+    # securities trading and settlement
+    "issuer_agent",
+    "investor",
+    "custodian",
+    "cash_bank",
+    "market_operator",
 )
 
 
