@@ -23,6 +23,7 @@ from consortium.api.app import create_app
 from consortium.cli.main import main
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
+from consortium.system.model import PROPOSAL_KINDS
 
 A, B, C, D = (b.address.lower() for b in BANKS[:4])
 
@@ -109,7 +110,7 @@ def test_consortium_rpc_reads(live: LiveNode) -> None:
     assert rpc(live, "consortium_member", D)["result"]["id"] == 4
     assert rpc(live, "consortium_member", "nobody")["result"] is None
     assert rpc(live, "consortium_proposal", 999)["result"] is None
-    assert len(rpc(live, "consortium_rules")["result"]) == 18
+    assert len(rpc(live, "consortium_rules")["result"]) == len(PROPOSAL_KINDS)
     assert rpc(live, "consortium_roles", A)["result"] == {
         "account": A,
         "roles": ["committee", "member"],

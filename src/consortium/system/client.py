@@ -324,5 +324,11 @@ class GovernanceClient:
     ) -> dict[str, Any]:
         return self.propose(account, "set-deploy-allowlist", [address_bytes(a) for a in accounts])
 
+    def propose_app_call(self, account: LocalAccount, contract: str | bytes,
+                         data: bytes) -> dict[str, Any]:
+        """Propose that Governance call a finance service's contract (`data`: the ABI-encoded
+        call, e.g. from `consortium.apps.registry`); refused now if the call would fail."""
+        return self.propose(account, "app-call", address_bytes(contract), bytes(data))
+
 
 __all__ = ["GovernanceClient", "address_bytes", "node_id_bytes", "pub_key_bytes"]

@@ -23,6 +23,12 @@ the vote stands). `revoke(uint256 id)` lets the proposer withdraw an open propos
 
 Admin mode: while one member holds all the voting weight, its proposals pass when proposed.
 
+App calls: the finance services keep their consortium-level decisions (creating an asset
+class, lifting a blacklisting…) for Governance's address. `proposeAppCall(address contract,
+bytes call)` names a non-view method of a service's contract (0x…2000 to 0x…2fff); when
+proposed the call is dry-run (made and undone), so a call that would fail is refused with
+the service's reason; when it passes, Governance makes the call.
+
 Reads: `members()`, `member(id)`, `memberOf(address)`, `memberByName(string)`,
 `proposals()`, `proposal(id)`, `voteOf(id, member)`, `rules()`, `rule(kind)`, `officers()`,
 `officer(office)`, `taskForces()`, `taskForce(name)`, `totalWeight()`, `adminMode()`.
@@ -64,6 +70,7 @@ from consortium.system.model import (
     TIERS,
     ProposalKind,
     Rule,
+    is_app_address,
     role_bit,
 )
 from consortium.system.permissions import as_address, hex_address
@@ -88,6 +95,8 @@ TASK_FORCE = "(string,string,address,address[],uint256)"
 RULE = "(string,uint256,uint256,uint256)"
 
 EXECUTE = "executeProposal(uint256)"
+DRY_RUN = "dryRunAppCall(address,bytes)"
+DRY_RUN_OK = "app call dry run: ok"
 MAX_WEIGHT = 10**6
 ZERO_ADDRESS = b"\x00" * 20
 
@@ -333,6 +342,19 @@ class Governance(NativeContract):
         gov.close(proposal_id, "executed", self.height)
         self.emit(self.ProposalExecuted, proposal_id)
 
+    @method(DRY_RUN)
+    def dry_run_app_call(self, target: str, data: bytes) -> None:
+        """Governance's own: make an app-call proposal's call now and undo it (always
+        reverts: with DRY_RUN_OK when the call would succeed, else with the call's reason)."""
+        self.require(self.host.caller == self.address, "only Governance dry-runs its calls")
+        ok, output = self.host.call(as_address(target), bytes(data))
+        if ok:
+            self.revert(DRY_RUN_OK)
+        reason = _revert_reason(output)
+        if reason is None:
+            self.fail_without_reason()
+        self.revert(reason)
+
     def _cast(
         self, proposal_id: int, member_id: int, voter: bytes, support: bool, weight: int
     ) -> None:
@@ -564,7 +586,32 @@ class Governance(NativeContract):
                     f"{account} is not a consortium account",
                 )
             return 0
+        if name == "app-call":
+            self._check_app_call(*args, dry_run=proposing != 0)
+            return 0
         self.revert(f"unknown proposal kind {name!r}")
+
+    def _check_app_call(self, contract: str, data: bytes, *, dry_run: bool) -> None:
+        """An app-call names a method of a finance service's contract; when proposed, the
+        call is also made and undone, so a call that would fail now is refused now."""
+        raw = as_address(contract)
+        cls = registered_natives().get(raw)
+        self.require(
+            is_app_address(raw) and cls is not None,
+            f"{contract} is not a finance service's contract (0x…2000 to 0x…2fff)",
+        )
+        spec = cls.methods().get(bytes(data[:4])) if len(data) >= 4 else None
+        self.require(spec is not None, f"the call names no method of {cls.__name__}")
+        self.require(not spec.view, f"{cls.__name__}.{spec.signature} is a read, not an action")
+        if not dry_run:
+            return
+        ok, output = self.host.call(
+            self.address, _selector(DRY_RUN) + abi_encode(["address", "bytes"], [raw, data])
+        )
+        reason = None if ok else _revert_reason(output)
+        if reason is None:
+            self.fail_without_reason()
+        self.require(reason == DRY_RUN_OK, f"{cls.__name__}.{spec.name} would fail: {reason}")
 
     def _check_name(self, name: str, what: str) -> None:
         self.require(bool(name.strip()), f"the {what} is empty")
@@ -728,6 +775,14 @@ class Governance(NativeContract):
                 ["address[]"],
                 [[as_address(a) for a in accounts]],
             )
+        elif name == "app-call":
+            contract, data = args
+            ok, output = self.host.call(as_address(contract), bytes(data))
+            if not ok:
+                reason = _revert_reason(output)
+                if reason is None:
+                    self.fail_without_reason()
+                self.revert(reason)
         else:
             self.revert(f"unknown proposal kind {name!r}")
 

@@ -16,6 +16,13 @@ GOVERNANCE_ADDRESS = native_address(0x1000)
 PERMISSIONS_ADDRESS = native_address(0x1001)
 NODES_ADDRESS = native_address(0x1002)
 SYSTEM_ADDRESSES = (GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, NODES_ADDRESS)
+# The finance services' contracts sit at 0x…2000 to 0x…2fff (APPS.md); an `app-call`
+# proposal may call only those.
+APP_ADDRESS_RANGE = range(0x2000, 0x3000)
+
+
+def is_app_address(address: bytes) -> bool:
+    return len(address) == 20 and int.from_bytes(address, "big") in APP_ADDRESS_RANGE
 
 BASIS_POINTS = 10_000
 
@@ -29,7 +36,8 @@ DEFAULT_WEIGHT = {"founding": 1, "ordinary": 1, "observer": 0}
 
 # Append only: an account's roles are stored as these bits. The finance services' roles
 # follow the system's (invoices: seller, buyer, financing_bank, tax_authority; securities:
-# issuer_agent, investor, custodian, cash_bank, market_operator).
+# issuer_agent, investor, custodian, cash_bank, market_operator; credit: lender,
+# credit_agency, mediator; registry: registrar, court).
 ROLES = (
     "committee",
     "member",
@@ -46,6 +54,13 @@ ROLES = (
     "custodian",
     "cash_bank",
     "market_operator",
+    # credit information sharing
+    "lender",
+    "credit_agency",
+    "mediator",
+    # digital asset registry
+    "registrar",
+    "court",
 )
 
 
@@ -138,6 +153,9 @@ PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
     ProposalKind(
         18, "set-deploy-allowlist", "proposeSetDeployAllowlist", ("address[]",), ("accounts",)
     ),
+    # A finance service's governed action (create an asset class, lift a blacklisting…):
+    # Governance calls the service's contract with `call`, as the caller the service trusts.
+    ProposalKind(19, "app-call", "proposeAppCall", ("address", "bytes"), ("contract", "call")),
 )
 KIND_BY_NAME = {k.name: k for k in PROPOSAL_KINDS}
 KIND_BY_NUMBER = {k.number: k for k in PROPOSAL_KINDS}

@@ -64,7 +64,36 @@ def member_json(t: Any) -> dict[str, Any]:
 def params_json(kind: ProposalKind, payload: bytes) -> dict[str, Any]:
     """A proposal's parameters by name, from its ABI-encoded payload."""
     values = abi_decode(list(kind.types), payload)
-    return {name: _param(t, v) for name, t, v in zip(kind.params, kind.types, values, strict=True)}
+    out = {name: _param(t, v) for name, t, v in zip(kind.params, kind.types, values, strict=True)}
+    if kind.name == "app-call":
+        out["method"] = describe_call(values[0], bytes(values[1]))
+    return out
+
+
+def describe_call(contract: str | bytes, data: bytes) -> str:
+    """A finance service's call as a reader sees it: "Registry.createClass('Land', …)"."""
+    import consortium.apps  # noqa: F401  (registers the services' contracts)
+    from consortium.evm.native import registered_natives
+
+    raw = bytes.fromhex(contract[2:]) if isinstance(contract, str) else bytes(contract)
+    cls = registered_natives().get(raw)
+    spec = cls.methods().get(data[:4]) if cls is not None else None
+    if cls is None or spec is None:
+        return "0x" + data[:4].hex() + " (unknown method)"
+    try:
+        args = abi_decode(list(spec.inputs), data[4:])
+    except Exception:
+        return f"{cls.__name__}.{spec.name}(<malformed arguments>)"
+    shown = ", ".join(_shown(v) for v in args)
+    return f"{cls.__name__}.{spec.name}({shown})"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return repr(value)
 
 
 def _param(type_str: str, value: Any) -> Any:
@@ -76,6 +105,8 @@ def _param(type_str: str, value: Any) -> Any:
         return bytes(value).hex()
     if type_str == "bytes32":
         return base64.b64encode(bytes(value)).decode()
+    if type_str == "bytes":
+        return "0x" + bytes(value).hex()
     return value
 
 
