@@ -6,7 +6,21 @@ genesis or executing a block), so every node serves the same services at the sam
 
 from __future__ import annotations
 
+from consortium.apps.credit.contract import Credit
+from consortium.apps.credit.model import CREDIT_ADDRESS
 from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.model import INVOICES_ADDRESS
+from consortium.apps.securities.cash import CashTokens
+from consortium.apps.securities.contract import Securities
+from consortium.apps.securities.model import CASH_ADDRESS, SECURITIES_ADDRESS
 
-__all__ = ["INVOICES_ADDRESS", "Invoices"]
+__all__ = [
+    "CASH_ADDRESS",
+    "CREDIT_ADDRESS",
+    "INVOICES_ADDRESS",
+    "SECURITIES_ADDRESS",
+    "CashTokens",
+    "Credit",
+    "Invoices",
+    "Securities",
+]

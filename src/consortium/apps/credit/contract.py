@@ -1,0 +1,510 @@
+"""The Credit native contract (0x…2002): credit information sharing.
+
+Consents — a data subject lets one lender query its credit, for one purpose, until a height:
+
+    grantConsent(address grantee, string purpose, uint256 expiresAt, uint256 maxUses)
+        returns (uint256 consent)                 -> granted        the subject's own account
+    revokeConsent(uint256 consent, string reason) granted -> revoked   the subject
+
+A consent serves `maxUses` queries (1 unless it says otherwise): the query that uses the last
+one moves it to `used`. From its expiry height on a granted consent reads as `expired`.
+Used, revoked and expired consents serve no query.
+
+Credit records — append-only, reported by lenders (role `lender`):
+
+    report(address subject, string kind, bytes32 recordHash) returns (uint256 record)
+    correct(uint256 original, string kind, bytes32 recordHash, string reason)
+        returns (uint256 record)                  the original's reporter; the new record
+                                                  links to the original, which stays
+                                                  readable (superseded, linked both ways)
+
+Kinds: loan_opened, repaid, overdue, default. The record hash is the SHA-256 (or any 32-byte
+digest) of the record kept off chain.
+
+Query orders — a lender asks a licensed agency (role `credit_agency`, granted by vote) for a
+subject's report under a live consent matching the lender and the purpose:
+
+    createQuery(address agency, uint256 consent, string purpose) returns (uint256 query)
+                                                  -> created        the consent's grantee
+    acceptQuery(uint256)                          created -> accepted             the agency
+    rejectQuery(uint256, string reason)           created / accepted -> rejected  the agency
+    deliverReport(uint256, bytes32 reportHash, string location)
+                                                  accepted -> delivered           the agency
+    confirmReport(uint256)                        delivered -> confirmed          the lender
+    disputeReport(uint256, string reason)         delivered -> disputed           the lender
+    resolveDispute(uint256, string resolution)    disputed -> resolved   a mediator (role
+                                                                          `mediator`)
+
+Report contents never reach the chain: the agency delivers the report off chain (a file or a
+URL, `location`) and the chain keeps its SHA-256, which the lender's client checks.
+
+Blacklist — subjects in default, shared by the members:
+
+    blacklistSubject(uint256 record, string reason)   a lender, for its own current
+                                                       `default` record
+    unlistSubject(address subject, string reason)     the reporting lender, or Governance
+                                                       (an app-call proposal that passed)
+
+Every write emits a transition (`ConsentTransition`, `RecordTransition`, `QueryTransition`,
+`BlacklistTransition`: object id, actor, from-state, to-state, reason; the written object's
+is the last of its transaction) and the detail events below. Reads are open to every caller
+(the regulator reads everything): `consent(id)`, `consentsOf(ids)`, `consentCount()`, `consentsBySubject(a)`, `consentsByGrantee(a)`,
+`record(id)`, `recordsOf(ids)`, `recordCount()`, `recordsBySubject(a)`,
+`recordsByReporter(a)`, `query(id)`, `queriesOf(ids)`, `queryCount()`, `queriesBySubject(a)`
+(every query about a subject: who asked and why), `queriesByLender(a)`, `queriesByAgency(a)`,
+`queriesByState(s)`, `isBlacklisted(a)`, `blacklistEntry(a)`, `blacklist()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.apps.credit.model import (
+    CREDIT_ADDRESS,
+    CREDIT_AGENCY,
+    CURRENT,
+    EXPIRED,
+    LENDER,
+    LISTED,
+    MAX_BATCH_READ,
+    MAX_LOCATION,
+    MAX_PURPOSE,
+    MAX_USES,
+    MEDIATOR,
+    QUERY_STATES,
+    RECORD_KINDS,
+    REJECTABLE,
+    REMOVED,
+    SUPERSEDED,
+)
+from consortium.apps.credit.state import (
+    BlacklistEntry,
+    ConsentRecord,
+    CreditRecord,
+    CreditState,
+    QueryRecord,
+)
+from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract
+from consortium.evm.native import event, method, register
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import word_address
+
+CONSENT = "(uint256,address,address,string,uint256,uint256,uint256,string,uint256,uint256)"
+RECORD = "(uint256,address,address,string,bytes32,uint256,uint256,uint256,string)"
+QUERY = "(uint256,address,address,uint256,address,string,string,bytes32,string,uint256,uint256)"
+ENTRY = "(address,address,uint256,string,uint256)"
+
+
+@register
+class Credit(ServiceContract):
+    address = CREDIT_ADDRESS
+
+    ConsentTransition = event(
+        "ConsentTransition(uint256 indexed consent, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    RecordTransition = event(
+        "RecordTransition(uint256 indexed record, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    QueryTransition = event(
+        "QueryTransition(uint256 indexed query, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    BlacklistTransition = event(
+        "BlacklistTransition(address indexed subject, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    ConsentGranted = event(
+        "ConsentGranted(uint256 indexed consent, address indexed subject, address indexed "
+        "grantee, string purpose, uint256 expiresAt, uint256 maxUses)"
+    )
+    CreditReported = event(
+        "CreditReported(uint256 indexed record, address indexed subject, address indexed "
+        "reporter, string kind, bytes32 recordHash, uint256 supersedes)"
+    )
+    QueryCreated = event(
+        "QueryCreated(uint256 indexed query, address indexed subject, address indexed lender, "
+        "address agency, uint256 consent, string purpose)"
+    )
+    ReportDelivered = event(
+        "ReportDelivered(uint256 indexed query, address indexed agency, bytes32 reportHash, "
+        "string location)"
+    )
+
+    @property
+    def state(self) -> CreditState:
+        return CreditState(self.storage)
+
+    # --- reads: consents ---------------------------------------------------------------------
+
+    @method("consentCount()", returns="uint256", view=True)
+    def consent_count(self) -> int:
+        return self.state.consent_count()
+
+    @method("consent(uint256)", returns=CONSENT, view=True)
+    def consent(self, consent_id: int) -> tuple[Any, ...]:
+        return self._consent_tuple(self._require_consent(consent_id))
+
+    @method("consentsOf(uint256[])", returns=CONSENT + "[]", view=True)
+    def consents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self._batch(ids)
+        return [self._consent_tuple(self._require_consent(i)) for i in ids]
+
+    @method("consentsBySubject(address)", returns="uint256[]", view=True)
+    def consents_by_subject(self, subject: str) -> list[int]:
+        return list(self.state.consents_by_subject(as_address(subject)))
+
+    @method("consentsByGrantee(address)", returns="uint256[]", view=True)
+    def consents_by_grantee(self, grantee: str) -> list[int]:
+        return list(self.state.consents_by_grantee(as_address(grantee)))
+
+    # --- reads: records ----------------------------------------------------------------------
+
+    @method("recordCount()", returns="uint256", view=True)
+    def record_count(self) -> int:
+        return self.state.record_count()
+
+    @method("record(uint256)", returns=RECORD, view=True)
+    def record(self, record_id: int) -> tuple[Any, ...]:
+        return _record_tuple(self._require_record(record_id))
+
+    @method("recordsOf(uint256[])", returns=RECORD + "[]", view=True)
+    def records_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self._batch(ids)
+        return [_record_tuple(self._require_record(i)) for i in ids]
+
+    @method("recordsBySubject(address)", returns="uint256[]", view=True)
+    def records_by_subject(self, subject: str) -> list[int]:
+        return list(self.state.records_by_subject(as_address(subject)))
+
+    @method("recordsByReporter(address)", returns="uint256[]", view=True)
+    def records_by_reporter(self, reporter: str) -> list[int]:
+        return list(self.state.records_by_reporter(as_address(reporter)))
+
+    # --- reads: queries ----------------------------------------------------------------------
+
+    @method("queryCount()", returns="uint256", view=True)
+    def query_count(self) -> int:
+        return self.state.query_count()
+
+    @method("query(uint256)", returns=QUERY, view=True)
+    def query(self, query_id: int) -> tuple[Any, ...]:
+        return _query_tuple(self._require_query(query_id))
+
+    @method("queriesOf(uint256[])", returns=QUERY + "[]", view=True)
+    def queries_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self._batch(ids)
+        return [_query_tuple(self._require_query(i)) for i in ids]
+
+    @method("queriesBySubject(address)", returns="uint256[]", view=True)
+    def queries_by_subject(self, subject: str) -> list[int]:
+        return list(self.state.queries_by_subject(as_address(subject)))
+
+    @method("queriesByLender(address)", returns="uint256[]", view=True)
+    def queries_by_lender(self, lender: str) -> list[int]:
+        return list(self.state.queries_by_lender(as_address(lender)))
+
+    @method("queriesByAgency(address)", returns="uint256[]", view=True)
+    def queries_by_agency(self, agency: str) -> list[int]:
+        return list(self.state.queries_by_agency(as_address(agency)))
+
+    @method("queriesByState(string)", returns="uint256[]", view=True)
+    def queries_by_state(self, state: str) -> list[int]:
+        self.require(state in QUERY_STATES,
+                     f"unknown query state {state!r} (states: {', '.join(QUERY_STATES)})")
+        return sorted(self.state.queries_by_state(state))
+
+    # --- reads: the blacklist ----------------------------------------------------------------
+
+    @method("isBlacklisted(address)", returns="bool", view=True)
+    def is_blacklisted(self, subject: str) -> bool:
+        return self.state.is_blacklisted(as_address(subject))
+
+    @method("blacklistEntry(address)", returns=ENTRY, view=True)
+    def blacklist_entry(self, subject: str) -> tuple[Any, ...]:
+        raw = as_address(subject)
+        self.require(self.state.is_blacklisted(raw), f"{hex_address(raw)} is not blacklisted")
+        return _entry_tuple(self.state.entry(raw))
+
+    @method("blacklist()", returns=ENTRY + "[]", view=True)
+    def blacklist(self) -> list[tuple[Any, ...]]:
+        st = self.state
+        return [_entry_tuple(st.entry(word_address(w))) for w in st.blacklist()]
+
+    # --- writes: consents --------------------------------------------------------------------
+
+    @method("grantConsent(address,string,uint256,uint256)", returns="uint256")
+    def grant_consent(self, grantee: str, purpose: str, expires_at: int, max_uses: int) -> int:
+        subject = self.caller
+        grantee_raw = as_address(grantee)
+        self.require(grantee_raw != ZERO_ADDRESS, "a consent needs a grantee")
+        self.require(grantee_raw != subject, "a subject does not need its own consent")
+        self.require(self.has_role(grantee_raw, LENDER),
+                     f"grantee {hex_address(grantee_raw)} does not hold the lender role")
+        self.require_text(purpose, "purpose", MAX_PURPOSE)
+        self.require(
+            expires_at > self.height,
+            f"expiry height {expires_at} is not above the current height {self.height}",
+        )
+        self.require(1 <= max_uses <= MAX_USES, f"a consent serves 1 to {MAX_USES} queries")
+        consent_id = self.state.add_consent(subject, grantee_raw, purpose, expires_at, max_uses,
+                                            self.height)
+        self.emit(self.ConsentGranted, consent_id, subject, grantee_raw, purpose, expires_at,
+                  max_uses)
+        uses = "one query" if max_uses == 1 else f"{max_uses} queries"
+        self.emit(self.ConsentTransition, consent_id, subject, "", "granted",
+                  f"{purpose}: {uses} by {hex_address(grantee_raw)} until height {expires_at}")
+        return consent_id
+
+    @method("revokeConsent(uint256,string)")
+    def revoke_consent(self, consent_id: int, reason: str) -> None:
+        c = self._require_consent(consent_id)
+        self.require(
+            self.caller == c.subject,
+            f"only consent {consent_id}'s subject {hex_address(c.subject)} may revoke it",
+        )
+        state = c.state_at(self.height)
+        self.require(state == "granted", f"consent {consent_id} is {state}: it cannot be revoked")
+        self.require_text(reason, "reason", required=False)
+        self.state.use_consent(consent_id, c.uses, "revoked", self.height)
+        self.emit(self.ConsentTransition, consent_id, self.caller, "granted", "revoked",
+                  reason or "revoked by the subject")
+
+    # --- writes: credit records --------------------------------------------------------------
+
+    @method("report(address,string,bytes32)", returns="uint256")
+    def report(self, subject: str, kind: str, record_hash: bytes) -> int:
+        reporter = self.caller
+        self.require_role(reporter, LENDER, "report a credit record")
+        subject_raw = as_address(subject)
+        self.require(subject_raw != ZERO_ADDRESS, "a credit record needs a subject")
+        self._check_record(kind, bytes(record_hash))
+        return self._add_record(reporter, subject_raw, kind, bytes(record_hash), 0,
+                                f"{kind} reported")
+
+    @method("correct(uint256,string,bytes32,string)", returns="uint256")
+    def correct(self, original: int, kind: str, record_hash: bytes, reason: str) -> int:
+        reporter = self.caller
+        self.require_role(reporter, LENDER, "correct a credit record")
+        old = self._require_record(original)
+        self.require(
+            old.reporter == reporter,
+            f"record {original} was reported by {hex_address(old.reporter)}: only its reporter "
+            "may correct it",
+        )
+        self.require(
+            not old.superseded_by,
+            f"record {original} is already superseded by record {old.superseded_by}: correct "
+            "the latest one",
+        )
+        self._check_record(kind, bytes(record_hash))
+        self.require_text(reason, "reason")
+        new_id = self.state.record_count() + 1
+        self.emit(self.RecordTransition, original, reporter, CURRENT, SUPERSEDED,
+                  f"superseded by record {new_id}: {reason}")
+        return self._add_record(reporter, old.subject, kind, bytes(record_hash), original,
+                                f"corrects record {original}: {reason}")
+
+    # --- writes: query orders ----------------------------------------------------------------
+
+    @method("createQuery(address,uint256,string)", returns="uint256")
+    def create_query(self, agency: str, consent_id: int, purpose: str) -> int:
+        lender = self.caller
+        self.require_role(lender, LENDER, "order a credit query")
+        agency_raw = as_address(agency)
+        self.require(
+            self.has_role(agency_raw, CREDIT_AGENCY),
+            f"{hex_address(agency_raw)} is not a licensed credit agency (role credit_agency)",
+        )
+        c = self._require_consent(consent_id)
+        self.require(
+            c.grantee == lender,
+            f"consent {consent_id} was granted to {hex_address(c.grantee)}, not to "
+            f"{hex_address(lender)}",
+        )
+        self.require(
+            purpose == c.purpose,
+            f"consent {consent_id} is for the purpose {c.purpose!r}, not {purpose!r}",
+        )
+        state = c.state_at(self.height)
+        if state == EXPIRED:
+            self.revert(f"consent {consent_id} expired at height {c.expires_at}: it cannot "
+                        "serve a query")
+        if state == "used":
+            self.revert(f"consent {consent_id} was used ({c.uses} of {c.max_uses} queries): it "
+                        "cannot serve another query")
+        if state == "revoked":
+            self.revert(f"consent {consent_id} was revoked by its subject at height "
+                        f"{c.updated_at}: it cannot serve a query")
+        st = self.state
+        query_id = st.add_query(lender, agency_raw, consent_id, c.subject, purpose, self.height)
+        uses = c.uses + 1
+        after = "used" if uses == c.max_uses else "granted"
+        st.use_consent(consent_id, uses, after, self.height)
+        self.emit(self.ConsentTransition, consent_id, lender, "granted", after,
+                  f"served query {query_id} ({uses} of {c.max_uses})")
+        self.emit(self.QueryCreated, query_id, c.subject, lender, agency_raw, consent_id,
+                  purpose)
+        self.emit(self.QueryTransition, query_id, lender, "", "created",
+                  f"{purpose} (consent {consent_id}), to agency {hex_address(agency_raw)}")
+        return query_id
+
+    @method("acceptQuery(uint256)")
+    def accept_query(self, query_id: int) -> None:
+        q = self._as_agency(query_id, "accept it")
+        self._require_state(q, ("created",), "be accepted")
+        self._move(q, "accepted", "accepted by the agency")
+
+    @method("rejectQuery(uint256,string)")
+    def reject_query(self, query_id: int, reason: str) -> None:
+        q = self._as_agency(query_id, "reject it")
+        self._require_state(q, REJECTABLE, "be rejected")
+        self.require_text(reason, "reason")
+        self._move(q, "rejected", reason)
+
+    @method("deliverReport(uint256,bytes32,string)")
+    def deliver_report(self, query_id: int, report_hash: bytes, location: str) -> None:
+        q = self._as_agency(query_id, "deliver its report")
+        self._require_state(q, ("accepted",), "be delivered (accept it first)")
+        self.require(bytes(report_hash) != ZERO_HASH, "the report hash is zero")
+        self.require_text(location, "report location", MAX_LOCATION, required=False)
+        self.state.set_report(query_id, bytes(report_hash), location)
+        self.emit(self.ReportDelivered, query_id, self.caller, bytes(report_hash), location)
+        self._move(q, "delivered", f"report sha256 0x{bytes(report_hash).hex()} delivered "
+                                   f"off chain{f' at {location}' if location else ''}")
+
+    @method("confirmReport(uint256)")
+    def confirm_report(self, query_id: int) -> None:
+        q = self._as_lender(query_id, "confirm its report")
+        self._require_state(q, ("delivered",), "be confirmed")
+        self._move(q, "confirmed", "report received and confirmed by the lender")
+
+    @method("disputeReport(uint256,string)")
+    def dispute_report(self, query_id: int, reason: str) -> None:
+        q = self._as_lender(query_id, "dispute its report")
+        self._require_state(q, ("delivered",), "be disputed")
+        self.require_text(reason, "reason")
+        self._move(q, "disputed", reason)
+
+    @method("resolveDispute(uint256,string)")
+    def resolve_dispute(self, query_id: int, resolution: str) -> None:
+        self.require_role(self.caller, MEDIATOR, "resolve a dispute")
+        q = self._require_query(query_id)
+        self.require(self.caller not in (q.lender, q.agency),
+                     "a party to the query cannot mediate its dispute")
+        self._require_state(q, ("disputed",), "be resolved")
+        self.require_text(resolution, "resolution")
+        self._move(q, "resolved", resolution)
+
+    # --- writes: the blacklist ---------------------------------------------------------------
+
+    @method("blacklistSubject(uint256,string)")
+    def blacklist_subject(self, record_id: int, reason: str) -> None:
+        reporter = self.caller
+        self.require_role(reporter, LENDER, "blacklist a subject")
+        r = self._require_record(record_id)
+        self.require(r.reporter == reporter,
+                     f"record {record_id} was reported by {hex_address(r.reporter)}, not by "
+                     f"{hex_address(reporter)}")
+        self.require(r.kind == "default", f"record {record_id} is {r.kind}, not a default")
+        self.require(not r.superseded_by,
+                     f"record {record_id} was superseded by record {r.superseded_by}")
+        st = self.state
+        if st.is_blacklisted(r.subject):
+            entry = st.entry(r.subject)
+            self.revert(f"{hex_address(r.subject)} is already blacklisted by "
+                        f"{hex_address(entry.reporter)} (record {entry.record})")
+        self.require_text(reason, "reason")
+        st.list_subject(r.subject, reporter, record_id, reason, self.height)
+        self.emit(self.BlacklistTransition, r.subject, reporter, "", LISTED,
+                  f"{reason} (record {record_id})")
+
+    @method("unlistSubject(address,string)")
+    def unlist_subject(self, subject: str, reason: str) -> None:
+        raw = as_address(subject)
+        st = self.state
+        self.require(st.is_blacklisted(raw), f"{hex_address(raw)} is not blacklisted")
+        entry = st.entry(raw)
+        self.require(
+            self.caller == entry.reporter or self.by_governance(),
+            f"only the reporting lender {hex_address(entry.reporter)} or a vote (an app-call "
+            f"proposal) may remove {hex_address(raw)} from the blacklist",
+        )
+        self.require_text(reason, "reason")
+        st.unlist_subject(raw)
+        by = "by vote" if self.by_governance() else "by the reporting lender"
+        self.emit(self.BlacklistTransition, raw, self.caller, LISTED, REMOVED,
+                  f"{reason} ({by})")
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _batch(self, ids: list[int]) -> None:
+        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} objects in one read")
+
+    def _check_record(self, kind: str, record_hash: bytes) -> None:
+        self.require(kind in RECORD_KINDS,
+                     f"unknown record kind {kind!r} (kinds: {', '.join(RECORD_KINDS)})")
+        self.require(record_hash != ZERO_HASH, "the record hash is zero")
+
+    def _add_record(self, reporter: bytes, subject: bytes, kind: str, record_hash: bytes,
+                    supersedes: int, reason: str) -> int:
+        record_id = self.state.add_record(reporter, subject, kind, record_hash, supersedes,
+                                          self.height)
+        self.emit(self.CreditReported, record_id, subject, reporter, kind, record_hash,
+                  supersedes)
+        self.emit(self.RecordTransition, record_id, reporter, "", CURRENT, reason)
+        return record_id
+
+    def _move(self, q: QueryRecord, new: str, reason: str) -> None:
+        self.state.set_query_state(q.id, q.state, new, self.height)
+        self.emit(self.QueryTransition, q.id, self.caller, q.state, new, reason)
+
+    def _require_consent(self, consent_id: int) -> ConsentRecord:
+        self.require(1 <= consent_id <= self.state.consent_count(), f"no consent {consent_id}")
+        return self.state.consent(consent_id)
+
+    def _require_record(self, record_id: int) -> CreditRecord:
+        self.require(1 <= record_id <= self.state.record_count(), f"no credit record {record_id}")
+        return self.state.record(record_id)
+
+    def _require_query(self, query_id: int) -> QueryRecord:
+        self.require(1 <= query_id <= self.state.query_count(), f"no query {query_id}")
+        return self.state.query(query_id)
+
+    def _as_agency(self, query_id: int, action: str) -> QueryRecord:
+        self.require_role(self.caller, CREDIT_AGENCY, action)
+        q = self._require_query(query_id)
+        self.require(self.caller == q.agency,
+                     f"query {query_id} was ordered from agency {hex_address(q.agency)}: only "
+                     f"it may {action}")
+        return q
+
+    def _as_lender(self, query_id: int, action: str) -> QueryRecord:
+        self.require_role(self.caller, LENDER, action)
+        q = self._require_query(query_id)
+        self.require(self.caller == q.lender,
+                     f"query {query_id} was ordered by {hex_address(q.lender)}: only it may "
+                     f"{action}")
+        return q
+
+    def _require_state(self, q: QueryRecord, allowed: tuple[str, ...], action: str) -> None:
+        self.require(q.state in allowed, f"query {q.id} is {q.state}: it cannot {action}")
+
+    def _consent_tuple(self, c: ConsentRecord) -> tuple[Any, ...]:
+        return (c.id, c.subject, c.grantee, c.purpose, c.expires_at, c.max_uses, c.uses,
+                c.state_at(self.height), c.created_at, c.updated_at)
+
+
+def _record_tuple(r: CreditRecord) -> tuple[Any, ...]:
+    return (r.id, r.reporter, r.subject, r.kind, r.record_hash, r.supersedes, r.superseded_by,
+            r.height, r.state)
+
+
+def _query_tuple(q: QueryRecord) -> tuple[Any, ...]:
+    return (q.id, q.lender, q.agency, q.consent, q.subject, q.purpose, q.state, q.report_hash,
+            q.location, q.created_at, q.updated_at)
+
+
+def _entry_tuple(e: BlacklistEntry) -> tuple[Any, ...]:
+    return e.subject, e.reporter, e.record, e.reason, e.height
