@@ -1,0 +1,283 @@
+"""The CashTokens native contract (0x…2000): tokenised deposits that settle the cash leg.
+
+A member bank holding the `cash_bank` role creates the token of a currency (an ISO 4217
+code; one issuing bank per currency) and alone mints and burns it. Balances are per account
+and currency; part of a balance may be locked by a holder the owner allowed (the Securities
+contract locks a buyer's cash for an order, then pays it to the seller at settlement).
+
+    createToken(string currency, string name)            a cash bank; the currency is free
+    mint(string currency, address to, uint256 amount)    the currency's issuing bank only
+    burn(string currency, uint256 amount)                the issuing bank, from its free cash
+    transfer(string currency, address to, uint256 amount) returns (bool)   free cash only
+    approve(string currency, address spender, uint256 amount) returns (bool)
+    -- a spender the owner approved (the settlement contract):
+    lock(string currency, address owner, uint256 amount)        uses the allowance
+    unlock(string currency, address owner, uint256 amount)      what this caller locked
+    transferLocked(string currency, address from, address to, uint256 amount)
+                                                         pays out what this caller locked
+
+Invariants, each kept here: a currency's supply is the sum of its balances and changes only
+by its issuing bank's mint and burn; an account's locked cash never exceeds its balance and is
+the sum of what each holder locked; only free cash (balance - locked) moves by `transfer`.
+An allowance of 2**256 - 1 is never used up (ERC-20's convention). Reads: `currencies()`,
+`token(c)`, `totalSupply(c)`, `balanceOf(c, a)`, `lockedOf(c, a)`, `freeBalanceOf(c, a)`,
+`allowance(c, owner, spender)`, `lockedBy(c, owner, holder)`, `holders(c)`, `balancesOf(a)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.apps.securities.base import ZERO, ServiceNative
+from consortium.apps.securities.model import (
+    CASH_ADDRESS,
+    CASH_BANK,
+    MAX_AMOUNT,
+    MAX_READ,
+    UNLIMITED,
+    currency_problem,
+    currency_text,
+    currency_word,
+)
+from consortium.apps.securities.state import CashState
+from consortium.evm.native import event, method, register
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import word_address
+
+TOKEN = "(string,string,address,uint256,uint256)"
+
+
+@register
+class CashTokens(ServiceNative):
+    address = CASH_ADDRESS
+
+    TokenCreated = event("TokenCreated(string currency, address indexed issuer, string name)")
+    Transfer = event(
+        "Transfer(address indexed from, address indexed to, string currency, uint256 amount)"
+    )
+    Approval = event(
+        "Approval(address indexed owner, address indexed spender, string currency, "
+        "uint256 amount)"
+    )
+    Locked = event(
+        "Locked(address indexed owner, address indexed holder, string currency, uint256 amount)"
+    )
+    Unlocked = event(
+        "Unlocked(address indexed owner, address indexed holder, string currency, "
+        "uint256 amount)"
+    )
+
+    @property
+    def state(self) -> CashState:
+        return CashState(self.storage)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    @method("currencies()", returns="string[]", view=True)
+    def currencies(self) -> list[str]:
+        return [currency_text(w) for w in self.state.currencies()]
+
+    @method("token(string)", returns=TOKEN, view=True)
+    def token(self, currency: str) -> tuple[Any, ...]:
+        t = self.state.token(self._require_token(currency))
+        return (t.currency, t.name, t.issuer, t.supply, t.created_at)
+
+    @method("totalSupply(string)", returns="uint256", view=True)
+    def total_supply(self, currency: str) -> int:
+        return self.state.supply(self._require_token(currency))
+
+    @method("balanceOf(string,address)", returns="uint256", view=True)
+    def balance_of(self, currency: str, account: str) -> int:
+        return self.state.balance(self._require_token(currency), as_address(account))
+
+    @method("lockedOf(string,address)", returns="uint256", view=True)
+    def locked_of(self, currency: str, account: str) -> int:
+        return self.state.locked(self._require_token(currency), as_address(account))
+
+    @method("freeBalanceOf(string,address)", returns="uint256", view=True)
+    def free_balance_of(self, currency: str, account: str) -> int:
+        c, a = self._require_token(currency), as_address(account)
+        return self.state.balance(c, a) - self.state.locked(c, a)
+
+    @method("allowance(string,address,address)", returns="uint256", view=True)
+    def allowance(self, currency: str, owner: str, spender: str) -> int:
+        return self.state.allowance(self._require_token(currency), as_address(owner),
+                                    as_address(spender))
+
+    @method("lockedBy(string,address,address)", returns="uint256", view=True)
+    def locked_by(self, currency: str, owner: str, holder: str) -> int:
+        return self.state.locked_by(self._require_token(currency), as_address(owner),
+                                    as_address(holder))
+
+    @method("holders(string)", returns="(address,uint256,uint256)[]", view=True)
+    def holders(self, currency: str) -> list[tuple[bytes, int, int]]:
+        """Accounts with a balance: (account, balance, locked)."""
+        c = self._require_token(currency)
+        st = self.state
+        out = []
+        for word in st.holders(c):
+            account = word_address(word)
+            balance = st.balance(c, account)
+            if balance:
+                out.append((account, balance, st.locked(c, account)))
+        return out
+
+    @method("balancesOf(address)", returns="(string,uint256,uint256)[]", view=True)
+    def balances_of(self, account: str) -> list[tuple[str, int, int]]:
+        """An account's cash: (currency, balance, locked) for each currency it holds."""
+        a = as_address(account)
+        st = self.state
+        out = []
+        for c in st.held(a):
+            balance = st.balance(c, a)
+            if balance:
+                out.append((currency_text(c), balance, st.locked(c, a)))
+        return out[:MAX_READ]
+
+    # --- the issuing bank --------------------------------------------------------------------
+
+    @method("createToken(string,string)")
+    def create_token(self, currency: str, name: str) -> None:
+        caller = self.caller
+        self.require_role(caller, CASH_BANK, "issue a cash token")
+        problem = currency_problem(currency)
+        if problem:
+            self.revert(problem)
+        self.require_text(name, "token name", required=False)
+        c = currency_word(currency)
+        st = self.state
+        if st.exists(c):
+            self.revert(f"the {currency} cash token already exists, issued by "
+                        f"{hex_address(st.issuer(c))}")
+        st.create(c, caller, name, self.height)
+        self.emit(self.TokenCreated, currency, caller, name)
+
+    @method("mint(string,address,uint256)")
+    def mint(self, currency: str, to: str, amount: int) -> None:
+        c = self._require_issuer(currency, "mint")
+        dest = as_address(to)
+        self.require(dest != ZERO, "cannot mint to the zero address")
+        self.require(amount > 0, "the amount must be above 0")
+        st = self.state
+        supply = st.supply(c) + amount
+        self.require(supply < MAX_AMOUNT, "the supply would reach 2**128")
+        st.set_supply(c, supply)
+        st.set_balance(c, dest, st.balance(c, dest) + amount)
+        self.emit(self.Transfer, ZERO, dest, currency, amount)
+
+    @method("burn(string,uint256)")
+    def burn(self, currency: str, amount: int) -> None:
+        c = self._require_issuer(currency, "burn")
+        caller = self.caller
+        self.require(amount > 0, "the amount must be above 0")
+        self._require_free(c, currency, caller, amount)
+        st = self.state
+        st.set_balance(c, caller, st.balance(c, caller) - amount)
+        st.set_supply(c, st.supply(c) - amount)
+        self.emit(self.Transfer, caller, ZERO, currency, amount)
+
+    # --- holders -----------------------------------------------------------------------------
+
+    @method("transfer(string,address,uint256)", returns="bool")
+    def transfer(self, currency: str, to: str, amount: int) -> bool:
+        c = self._require_token(currency)
+        caller, dest = self.caller, as_address(to)
+        self.require(dest != ZERO, "cannot transfer to the zero address")
+        self._require_free(c, currency, caller, amount)
+        self._move(c, currency, caller, dest, amount)
+        return True
+
+    @method("approve(string,address,uint256)", returns="bool")
+    def approve(self, currency: str, spender: str, amount: int) -> bool:
+        c = self._require_token(currency)
+        who = as_address(spender)
+        self.require(who != ZERO, "cannot approve the zero address")
+        self.state.set_allowance(c, self.caller, who, amount)
+        self.emit(self.Approval, self.caller, who, currency, amount)
+        return True
+
+    # --- a lock holder (the settlement contract) ---------------------------------------------
+
+    @method("lock(string,address,uint256)")
+    def lock(self, currency: str, owner: str, amount: int) -> None:
+        c = self._require_token(currency)
+        holder, who = self.caller, as_address(owner)
+        self.require(amount > 0, "the amount must be above 0")
+        st = self.state
+        allowed = st.allowance(c, who, holder)
+        self.require(
+            allowed >= amount,
+            f"{hex_address(who)} allows {hex_address(holder)} {allowed} {currency}, "
+            f"{amount} needed: approve the settlement contract first",
+        )
+        self._require_free(c, currency, who, amount)
+        if allowed != UNLIMITED:
+            st.set_allowance(c, who, holder, allowed - amount)
+        st.set_locked(c, who, st.locked(c, who) + amount)
+        st.set_locked_by(c, who, holder, st.locked_by(c, who, holder) + amount)
+        self.emit(self.Locked, who, holder, currency, amount)
+
+    @method("unlock(string,address,uint256)")
+    def unlock(self, currency: str, owner: str, amount: int) -> None:
+        c = self._require_token(currency)
+        who = as_address(owner)
+        self._release(c, currency, who, amount)
+        self.emit(self.Unlocked, who, self.caller, currency, amount)
+
+    @method("transferLocked(string,address,address,uint256)")
+    def transfer_locked(self, currency: str, from_: str, to: str, amount: int) -> None:
+        c = self._require_token(currency)
+        src, dest = as_address(from_), as_address(to)
+        self.require(dest != ZERO, "cannot transfer to the zero address")
+        self._release(c, currency, src, amount)
+        self._move(c, currency, src, dest, amount)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _release(self, c: int, currency: str, owner: bytes, amount: int) -> None:
+        holder = self.caller
+        st = self.state
+        held = st.locked_by(c, owner, holder)
+        self.require(
+            held >= amount,
+            f"{hex_address(holder)} holds {held} {currency} of {hex_address(owner)} locked, "
+            f"not {amount}",
+        )
+        st.set_locked_by(c, owner, holder, held - amount)
+        st.set_locked(c, owner, st.locked(c, owner) - amount)
+
+    def _move(self, c: int, currency: str, src: bytes, dest: bytes, amount: int) -> None:
+        st = self.state
+        if src != dest and amount:
+            st.set_balance(c, src, st.balance(c, src) - amount)
+            st.set_balance(c, dest, st.balance(c, dest) + amount)
+        self.emit(self.Transfer, src, dest, currency, amount)
+
+    def _require_free(self, c: int, currency: str, account: bytes, amount: int) -> None:
+        st = self.state
+        free = st.balance(c, account) - st.locked(c, account)
+        self.require(
+            free >= amount,
+            f"{hex_address(account)} has {free} {currency} free (balance {st.balance(c, account)}"
+            f", locked {st.locked(c, account)}), {amount} needed",
+        )
+
+    def _require_token(self, currency: str) -> int:
+        problem = currency_problem(currency)
+        if problem:
+            self.revert(problem)
+        c = currency_word(currency)
+        self.require(self.state.exists(c), f"no {currency} cash token")
+        return c
+
+    def _require_issuer(self, currency: str, action: str) -> int:
+        c = self._require_token(currency)
+        caller = self.caller
+        issuer = self.state.issuer(c)
+        self.require(
+            caller == issuer,
+            f"only the {currency} token's issuing bank {hex_address(issuer)} may {action} it; "
+            f"{hex_address(caller)} is not",
+        )
+        self.require_role(caller, CASH_BANK, f"{action} a cash token")
+        return c

@@ -1,0 +1,1232 @@
+"""The Securities native contract (0x…2001): instruments, holdings, the investor eligibility
+registry, order books, bilateral trades, delivery-versus-payment settlement, forced transfers
+and cash dividends. Cash moves in the CashTokens contract (0x…2000), which this contract calls
+as the holder of the locks its users allowed it (`CashTokens.approve(currency, 0x…2001, n)`).
+
+    -- the issuer agent (role issuer_agent; the instrument's own agent for the rest)
+    issue(string isin, string name, address issuer, uint256 supply, bytes32 documentHash,
+          string currency, uint256 settlementCycle)           supply credited to `issuer`
+    mint(string isin, address to, uint256 amount) / redeem(string isin, address holder,
+          uint256 amount)                                     redeem: from its free balance
+    pause(string isin, string reason) / unpause(…)            also the regulator
+    setSettlementCycle(string isin, uint256 cycle, uint256 window)   also a market operator
+    setJurisdictions(string isin, string[] allowed)           empty: every jurisdiction
+    declareDividend(string isin, uint256 recordHeight, string currency, uint256 perShare)
+    -- a custodian (role custodian): the eligibility registry
+    setInvestor(address account, uint256 kycExpiry, string jurisdiction, bool frozen)
+    -- holders
+    transfer(string isin, address to, uint256 amount)         checked like every transfer
+    -- investors (role investor): the order book
+    placeOrder(string isin, uint8 side, uint256 price, uint256 quantity, uint256 expiry)
+        returns (uint256 orderId)                             side 1 buy, 2 sell
+    cancelOrder(uint256 orderId)          the owner, a market operator or the regulator
+    expireOrder(uint256 orderId)          anyone, from the order's expiry height
+    -- investors: bilateral trades
+    propose(string isin, address counterparty, uint8 side, uint256 quantity, uint256 price,
+            uint256 deadline) returns (uint256 proposalId)    side: the proposer's
+    accept(uint256 proposalId) / cancelProposal(uint256) / expireProposal(uint256)
+    -- anyone
+    settle(uint256 tradeId)               from its settlement height, before its deadline
+    expireTrade(uint256 tradeId)          from its deadline: both locks released
+    claimDividend(uint256 id) / distributeDividend(uint256 id, uint256 maxHolders)
+    -- the regulator (role regulator)
+    forceTransfer(string isin, address from, address to, uint256 amount, string reason)
+    freezeInvestor(address account, string reason) / unfreezeInvestor(…)
+
+Transfers. Every transfer of a security (a direct transfer, an order-book or bilateral
+settlement) passes `detectTransferRestriction(isin, from, to, value)` (ERC-1404 style, with the
+instrument first since this contract holds every instrument): 0 means allowed, any other code
+refuses with `messageForTransferRestriction(code)` in the revert reason. Only the regulator's
+`forceTransfer` skips it, with a reason, an event and a stored record.
+
+Orders. A limit order locks what it may deliver: a sell its quantity of the seller's free
+securities, a buy price × quantity of the buyer's free cash (in CashTokens). It then matches
+the other side of the book in price-time priority, each fill at the resting order's price (a
+buy filled below its limit gets the difference unlocked); what is left rests on the book.
+Matching takes at most `MAX_MATCH_STEPS` steps, a step filling one resting order or removing
+one that cannot trade (expired, the placer's own — self-trade prevention cancels the resting
+one — or an owner no longer eligible); an order still crossing the book after that has its
+rest cancelled, so the book never rests crossed and gas stays bounded.
+
+Settlement. With the instrument's settlement cycle 0 (the default, T+0) a fill settles in the
+same transaction: securities and cash move together or not at all (delivery versus payment).
+With a cycle of n blocks a fill becomes a pending trade that keeps both locks, settles by an
+explicit `settle(tradeId)` — anyone may call it — from height + n, re-checking eligibility,
+and expires from height + n + window (`expireTrade`, anyone), releasing both locks. A trade
+settles at most once.
+
+Dividends. `declareDividend` (the instrument's agent) takes a record height before the
+current block, locks per-share × supply-at-record-height of the issuer's cash (the issuer
+approved this contract) and pays each holder per-share × its balance at the record height
+(`balanceOfAt`, from the per-account checkpoints kept at every balance change), whoever holds
+the shares now; each holder is paid once, by `claimDividend` or `distributeDividend`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.apps.securities.base import ZERO, ServiceNative
+from consortium.apps.securities.book import BookFull, OrderBook
+from consortium.apps.securities.cash import CashTokens
+from consortium.apps.securities.model import (
+    BUY,
+    CASH_ADDRESS,
+    CUSTODIAN,
+    DEFAULT_SETTLEMENT_WINDOW,
+    INSUFFICIENT,
+    INVESTOR,
+    ISSUER_AGENT,
+    JURISDICTION,
+    MARKET_OPERATOR,
+    MAX_AMOUNT,
+    MAX_CYCLE,
+    MAX_DISTRIBUTE,
+    MAX_LEVELS,
+    MAX_MATCH_STEPS,
+    MAX_READ,
+    ORDER_STATES,
+    PAUSED,
+    PROPOSAL_STATES,
+    RECIPIENT_FROZEN,
+    RECIPIENT_KYC_EXPIRED,
+    RECIPIENT_NOT_REGISTERED,
+    REGULATOR,
+    SECURITIES_ADDRESS,
+    SELL,
+    SENDER_FROZEN,
+    SENDER_KYC_EXPIRED,
+    SENDER_NOT_REGISTERED,
+    SUCCESS,
+    TRADE_STATES,
+    UNKNOWN_INSTRUMENT,
+    currency_problem,
+    currency_word,
+    isin_problem,
+    isin_text,
+    isin_word,
+    jurisdiction_problem,
+    jurisdiction_text,
+    jurisdiction_word,
+    restriction_message,
+    side_text,
+)
+from consortium.apps.securities.state import (
+    CashState,
+    DividendRecord,
+    InstrumentRecord,
+    OrderRecord,
+    ProposalRecord,
+    SecuritiesState,
+    TradeRecord,
+)
+from consortium.evm.host import Storage
+from consortium.evm.native import event, method, register
+from consortium.system.model import PERMISSIONS_ADDRESS
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import PermissionsState, address_word, word_address
+
+INSTRUMENT = ("(string,string,address,address,uint256,bool,bytes32,string,uint256,uint256,"
+              "uint256)")
+INVESTOR_T = "(address,address,uint256,string,bool,bool,uint256,uint8)"
+ORDER = ("(uint256,string,address,uint8,uint256,uint256,uint256,uint256,uint256,string,"
+         "uint256,uint256)")
+TRADE = ("(uint256,string,address,address,uint256,uint256,uint256,uint256,string,uint256,"
+         "uint256,uint256,uint256,uint256)")
+PROPOSAL = ("(uint256,string,address,address,uint8,uint256,uint256,uint256,string,uint256,"
+            "uint256,uint256)")
+DIVIDEND = "(uint256,string,uint256,string,uint256,uint256,uint256,string,uint256,uint256,address)"
+FORCED = "(uint256,string,address,address,uint256,address,uint256,string)"
+LEVEL = "(uint256,uint256,uint256)"
+HOLDING = "(address,uint256,uint256)"
+
+_CASH = {spec.name: spec for spec in CashTokens.methods().values()}
+S = SecuritiesState
+
+
+def _state_number(states: tuple[str, ...], name: str) -> int:
+    return states.index(name) + 1
+
+
+@register
+class Securities(ServiceNative):
+    address = SECURITIES_ADDRESS
+
+    Transition = event(
+        "Transition(string kind, uint256 indexed id, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    InstrumentIssued = event(
+        "InstrumentIssued(string isin, address indexed agent, address indexed issuer, "
+        "uint256 supply, string currency, bytes32 documentHash, string name)"
+    )
+    SecurityTransfer = event(
+        "SecurityTransfer(string isin, address indexed from, address indexed to, uint256 amount)"
+    )
+    OrderPlaced = event(
+        "OrderPlaced(uint256 indexed orderId, address indexed owner, string isin, string side, "
+        "uint256 price, uint256 quantity, uint256 expiry)"
+    )
+    TradeExecuted = event(
+        "TradeExecuted(uint256 indexed tradeId, address indexed buyer, address indexed seller, "
+        "string isin, uint256 price, uint256 quantity, uint256 buyOrder, uint256 sellOrder, "
+        "uint256 settleHeight)"
+    )
+    ForcedTransfer = event(
+        "ForcedTransfer(uint256 indexed id, address indexed from, address indexed to, "
+        "string isin, uint256 amount, address regulator, string reason)"
+    )
+    InvestorUpdated = event(
+        "InvestorUpdated(address indexed account, address indexed by, uint256 kycExpiry, "
+        "string jurisdiction, bool frozen, bool regulatorFrozen)"
+    )
+    DividendDeclared = event(
+        "DividendDeclared(uint256 indexed dividendId, string isin, uint256 recordHeight, "
+        "string currency, uint256 perShare, uint256 total)"
+    )
+    DividendPaid = event(
+        "DividendPaid(uint256 indexed dividendId, address indexed holder, uint256 shares, "
+        "uint256 amount)"
+    )
+
+    @property
+    def state(self) -> SecuritiesState:
+        return SecuritiesState(self.storage)
+
+    # =========================================================================================
+    # reads
+    # =========================================================================================
+
+    @method("instruments()", returns="string[]", view=True)
+    def instruments(self) -> list[str]:
+        return [isin_text(w) for w in self.state.instruments()]
+
+    @method("instrument(string)", returns=INSTRUMENT, view=True)
+    def instrument(self, isin: str) -> tuple[Any, ...]:
+        i = self._instrument(isin)
+        return (i.isin, i.name, i.agent, i.issuer, i.supply, i.paused, i.document_hash,
+                i.currency, i.cycle, i.window, i.created_at)
+
+    @method("jurisdictions(string)", returns="string[]", view=True)
+    def jurisdictions(self, isin: str) -> list[str]:
+        self._instrument(isin)
+        return [jurisdiction_text(w) for w in self.state.jurisdictions(isin_word(isin))]
+
+    @method("balanceOf(string,address)", returns="uint256", view=True)
+    def balance_of(self, isin: str, account: str) -> int:
+        return self.state.balance(self._isin(isin), as_address(account))
+
+    @method("holding(string,address)", returns=("uint256", "uint256"), view=True)
+    def holding(self, isin: str, account: str) -> tuple[int, int]:
+        w, a = self._isin(isin), as_address(account)
+        return self.state.balance(w, a), self.state.locked(w, a)
+
+    @method("balanceOfAt(string,address,uint256)", returns="uint256", view=True)
+    def balance_of_at(self, isin: str, account: str, height: int) -> int:
+        """The account's balance at the end of block `height`."""
+        return self.state.balance_at(self._isin(isin), as_address(account), height)
+
+    @method("totalSupplyAt(string,uint256)", returns="uint256", view=True)
+    def total_supply_at(self, isin: str, height: int) -> int:
+        return self.state.supply_at(self._isin(isin), height)
+
+    @method("holders(string)", returns=HOLDING + "[]", view=True)
+    def holders(self, isin: str) -> list[tuple[bytes, int, int]]:
+        """Accounts holding the instrument now: (account, balance, locked)."""
+        w = self._isin(isin)
+        st = self.state
+        out = []
+        for word in st.holders(w):
+            a = word_address(word)
+            balance = st.balance(w, a)
+            if balance:
+                out.append((a, balance, st.locked(w, a)))
+        return out
+
+    @method("holdersAt(string,uint256)", returns="(address,uint256)[]", view=True)
+    def holders_at(self, isin: str, height: int) -> list[tuple[bytes, int]]:
+        """The record-date snapshot: accounts holding at the end of block `height`."""
+        w = self._isin(isin)
+        st = self.state
+        out = []
+        for word in st.holders(w):
+            a = word_address(word)
+            balance = st.balance_at(w, a, height)
+            if balance:
+                out.append((a, balance))
+        return out
+
+    @method("holdingsOf(address)", returns="(string,uint256,uint256)[]", view=True)
+    def holdings_of(self, account: str) -> list[tuple[str, int, int]]:
+        a = as_address(account)
+        st = self.state
+        out = []
+        for w in st.held(a):
+            balance = st.balance(w, a)
+            if balance:
+                out.append((isin_text(w), balance, st.locked(w, a)))
+        return out
+
+    @method("investor(address)", returns=INVESTOR_T, view=True)
+    def investor(self, account: str) -> tuple[Any, ...]:
+        a = as_address(account)
+        v = self.state.investor(a)
+        return (a, v.custodian, v.kyc_expiry, v.jurisdiction, v.frozen, v.regulator_frozen,
+                v.updated_at, self._sender_code(a))
+
+    @method("investors()", returns="address[]", view=True)
+    def investors(self) -> list[bytes]:
+        return [word_address(w) for w in self.state.investors()]
+
+    @method("detectTransferRestriction(string,address,address,uint256)", returns="uint8",
+            view=True)
+    def detect_transfer_restriction(self, isin: str, from_: str, to: str, value: int) -> int:
+        if isin_problem(isin) or not self.state.instrument_exists(isin_word(isin)):
+            return UNKNOWN_INSTRUMENT
+        return self._restriction(isin_word(isin), as_address(from_), as_address(to), value)
+
+    @method("messageForTransferRestriction(uint8)", returns="string", view=True)
+    def message_for_transfer_restriction(self, code: int) -> str:
+        return restriction_message(code)
+
+    @method("orderCount()", returns="uint256", view=True)
+    def order_count(self) -> int:
+        return self.state.count(S.ORDER_COUNT)
+
+    @method("order(uint256)", returns=ORDER, view=True)
+    def order(self, order_id: int) -> tuple[Any, ...]:
+        return _order_tuple(self._order(order_id))
+
+    @method("orders(uint256[])", returns=ORDER + "[]", view=True)
+    def orders(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self.require(len(ids) <= MAX_READ, f"at most {MAX_READ} orders in one read")
+        return [_order_tuple(self._order(i)) for i in ids]
+
+    @method("ordersOf(address)", returns="uint256[]", view=True)
+    def orders_of(self, account: str) -> list[int]:
+        return list(self.state.orders_of(as_address(account)))
+
+    @method("bookOrders(string,uint8,uint256)", returns="uint256[]", view=True)
+    def book_orders(self, isin: str, side: int, limit: int) -> list[int]:
+        """The resting orders of a side in priority order (at most `limit`)."""
+        book = OrderBook(self.state, self._isin(isin), self._side(side))
+        limit = min(limit, MAX_READ)
+        out: list[int] = []
+        for price in book.prices(MAX_LEVELS):
+            out += book.orders_at(price, limit - len(out))
+            if len(out) >= limit:
+                break
+        return out
+
+    @method("depth(string,uint8,uint256)", returns=LEVEL + "[]", view=True)
+    def depth(self, isin: str, side: int, levels: int) -> list[tuple[int, int, int]]:
+        """The best `levels` price levels of a side: (price, quantity, orders), counting only
+        orders that can still trade (not past their expiry)."""
+        st = self.state
+        book = OrderBook(st, self._isin(isin), self._side(side))
+        out = []
+        for price in book.prices(min(levels, MAX_LEVELS)):
+            quantity = count = 0
+            for order_id in book.orders_at(price, MAX_READ):
+                o = st.order(order_id)
+                if not o.expired_at(self.height):
+                    quantity += o.remaining
+                    count += 1
+            if count:
+                out.append((price, quantity, count))
+        return out
+
+    @method("tradeCount()", returns="uint256", view=True)
+    def trade_count(self) -> int:
+        return self.state.count(S.TRADE_COUNT)
+
+    @method("trade(uint256)", returns=TRADE, view=True)
+    def trade(self, trade_id: int) -> tuple[Any, ...]:
+        return _trade_tuple(self._trade(trade_id))
+
+    @method("trades(uint256[])", returns=TRADE + "[]", view=True)
+    def trades(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self.require(len(ids) <= MAX_READ, f"at most {MAX_READ} trades in one read")
+        return [_trade_tuple(self._trade(i)) for i in ids]
+
+    @method("tradesOf(address)", returns="uint256[]", view=True)
+    def trades_of(self, account: str) -> list[int]:
+        return list(self.state.trades_of(as_address(account)))
+
+    @method("tradesOfInstrument(string)", returns="uint256[]", view=True)
+    def trades_of_instrument(self, isin: str) -> list[int]:
+        return list(self.state.trades_of_isin(self._isin(isin)))
+
+    @method("pendingTrades(string)", returns="uint256[]", view=True)
+    def pending_trades(self, isin: str) -> list[int]:
+        return sorted(self.state.pending(self._isin(isin)))
+
+    @method("proposalCount()", returns="uint256", view=True)
+    def proposal_count(self) -> int:
+        return self.state.count(S.PROPOSAL_COUNT)
+
+    @method("proposal(uint256)", returns=PROPOSAL, view=True)
+    def proposal(self, proposal_id: int) -> tuple[Any, ...]:
+        return _proposal_tuple(self._proposal(proposal_id))
+
+    @method("proposalsOf(address)", returns="uint256[]", view=True)
+    def proposals_of(self, account: str) -> list[int]:
+        return list(self.state.proposals_of(as_address(account)))
+
+    @method("dividendCount()", returns="uint256", view=True)
+    def dividend_count(self) -> int:
+        return self.state.count(S.DIVIDEND_COUNT)
+
+    @method("dividend(uint256)", returns=DIVIDEND, view=True)
+    def dividend(self, dividend_id: int) -> tuple[Any, ...]:
+        d = self._dividend(dividend_id)
+        return (d.id, d.isin, d.record_height, d.currency, d.per_share, d.total, d.paid,
+                d.state, d.declared_at, d.cursor, d.payer)
+
+    @method("dividendsOf(string)", returns="uint256[]", view=True)
+    def dividends_of(self, isin: str) -> list[int]:
+        return list(self.state.dividends_of(self._isin(isin)))
+
+    @method("dividendOf(uint256,address)", returns=("uint256", "uint256", "bool"), view=True)
+    def dividend_of(self, dividend_id: int, account: str) -> tuple[int, int, bool]:
+        """(shares at the record height, amount due, paid) of one holder."""
+        d = self._dividend(dividend_id)
+        a = as_address(account)
+        shares = self.state.balance_at(isin_word(d.isin), a, d.record_height)
+        return shares, shares * d.per_share, self.state.dividend_paid(d.id, a) is not None
+
+    @method("forcedTransferCount()", returns="uint256", view=True)
+    def forced_transfer_count(self) -> int:
+        return self.state.count(S.FORCED_COUNT)
+
+    @method("forcedTransfer(uint256)", returns=FORCED, view=True)
+    def forced_transfer(self, forced_id: int) -> tuple[Any, ...]:
+        self.require(1 <= forced_id <= self.state.count(S.FORCED_COUNT),
+                     f"no forced transfer {forced_id}")
+        f = self.state.forced(forced_id)
+        return (f.id, f.isin, f.from_, f.to, f.amount, f.regulator, f.height, f.reason)
+
+    # =========================================================================================
+    # the issuer agent
+    # =========================================================================================
+
+    @method("issue(string,string,address,uint256,bytes32,string,uint256)")
+    def issue(self, isin: str, name: str, issuer: str, supply: int, document_hash: bytes,
+              currency: str, cycle: int) -> None:
+        caller = self.caller
+        self.require_role(caller, ISSUER_AGENT, "issue an instrument")
+        problem = isin_problem(isin) or currency_problem(currency)
+        if problem:
+            self.revert(problem)
+        w = isin_word(isin)
+        st = self.state
+        if st.instrument_exists(w):
+            self.revert(f"instrument {isin} is already issued (agent "
+                        f"{hex_address(st.instrument(w).agent)})")
+        self.require_text(name, "name")
+        holder = as_address(issuer)
+        self.require(holder != ZERO, "the issuer account is required")
+        self.require(0 < supply < MAX_AMOUNT, "the supply must be above 0 and below 2**128")
+        self.require(bytes(document_hash) != b"\x00" * 32, "the document hash is required")
+        self.require(CashState(Storage(self.host, CASH_ADDRESS)).exists(currency_word(currency)),
+                     f"no {currency} cash token: a cash bank creates it first")
+        self.require(cycle <= MAX_CYCLE, f"the settlement cycle is at most {MAX_CYCLE} blocks")
+        b = st.instrument_base(w)
+        st.put_addr(b, S.I_AGENT, caller)
+        st.put_addr(b, S.I_ISSUER, holder)
+        st.s.set_bytes32(b + S.I_DOC, bytes(document_hash))
+        st.put(b, S.I_CURRENCY, currency_word(currency))
+        st.put(b, S.I_CYCLE, cycle)
+        st.put(b, S.I_WINDOW, DEFAULT_SETTLEMENT_WINDOW)
+        st.put(b, S.I_CREATED, self.height)
+        st.s.set_string(b + S.I_NAME, name)
+        st.instruments().add(w)
+        st.set_supply(w, supply, self.height)
+        st.set_balance(w, holder, supply, self.height)
+        self.emit(self.InstrumentIssued, isin, caller, holder, supply, currency,
+                  bytes(document_hash), name)
+        self.emit(self.SecurityTransfer, isin, ZERO, holder, supply)
+        self._transition("instrument", w, "", "active",
+                         f"issued: {supply} units to {hex_address(holder)}, T+{cycle}")
+
+    @method("mint(string,address,uint256)")
+    def mint(self, isin: str, to: str, amount: int) -> None:
+        inst = self._as_agent(isin, "mint")
+        w = isin_word(isin)
+        dest = as_address(to)
+        self.require(dest != ZERO, "cannot mint to the zero address")
+        self.require(amount > 0, "the amount must be above 0")
+        self.require(inst.supply + amount < MAX_AMOUNT, "the supply would reach 2**128")
+        st = self.state
+        st.set_supply(w, inst.supply + amount, self.height)
+        st.set_balance(w, dest, st.balance(w, dest) + amount, self.height)
+        self.emit(self.SecurityTransfer, isin, ZERO, dest, amount)
+
+    @method("redeem(string,address,uint256)")
+    def redeem(self, isin: str, holder: str, amount: int) -> None:
+        inst = self._as_agent(isin, "redeem")
+        w = isin_word(isin)
+        who = as_address(holder)
+        self.require(amount > 0, "the amount must be above 0")
+        self._require_free(w, isin, who, amount, "redemption")
+        st = self.state
+        st.set_balance(w, who, st.balance(w, who) - amount, self.height)
+        st.set_supply(w, inst.supply - amount, self.height)
+        self.emit(self.SecurityTransfer, isin, who, ZERO, amount)
+
+    @method("pause(string,string)")
+    def pause(self, isin: str, reason: str) -> None:
+        self._set_paused(isin, True, reason)
+
+    @method("unpause(string,string)")
+    def unpause(self, isin: str, reason: str) -> None:
+        self._set_paused(isin, False, reason)
+
+    @method("setSettlementCycle(string,uint256,uint256)")
+    def set_settlement_cycle(self, isin: str, cycle: int, window: int) -> None:
+        inst = self._instrument(isin)
+        caller = self.caller
+        self.require(
+            (caller == inst.agent and self.has_role(caller, ISSUER_AGENT))
+            or self.has_role(caller, MARKET_OPERATOR),
+            f"only {isin}'s issuer agent or a market operator may set its settlement cycle",
+        )
+        self.require(cycle <= MAX_CYCLE, f"the settlement cycle is at most {MAX_CYCLE} blocks")
+        self.require(0 < window <= MAX_CYCLE, f"the window must be 1..{MAX_CYCLE} blocks")
+        b = self.state.instrument_base(isin_word(isin))
+        self.state.put(b, S.I_CYCLE, cycle)
+        self.state.put(b, S.I_WINDOW, window)
+        state = "paused" if inst.paused else "active"
+        self._transition("instrument", isin_word(isin), state, state,
+                         f"settlement T+{cycle}, window {window} blocks (new trades)")
+
+    @method("setJurisdictions(string,string[])")
+    def set_jurisdictions(self, isin: str, allowed: list[str]) -> None:
+        inst = self._as_agent(isin, "set the jurisdictions of")
+        self.require(len(allowed) <= 64, "at most 64 jurisdictions")
+        for code in allowed:
+            problem = jurisdiction_problem(code)
+            if problem:
+                self.revert(problem)
+        js = self.state.jurisdictions(isin_word(isin))
+        js.clear()
+        for code in allowed:
+            js.add(jurisdiction_word(code))
+        state = "paused" if inst.paused else "active"
+        self._transition("instrument", isin_word(isin), state, state,
+                         "jurisdictions: " + (", ".join(allowed) if allowed else "any"))
+
+    # =========================================================================================
+    # the eligibility registry
+    # =========================================================================================
+
+    @method("setInvestor(address,uint256,string,bool)")
+    def set_investor(self, account: str, kyc_expiry: int, jurisdiction: str,
+                     frozen: bool) -> None:
+        caller = self.caller
+        self.require_role(caller, CUSTODIAN, "keep the investor registry")
+        a = as_address(account)
+        self.require(a != ZERO, "the zero address cannot be an investor")
+        problem = jurisdiction_problem(jurisdiction)
+        if problem:
+            self.revert(problem)
+        st = self.state
+        v = st.investor(a)
+        self.require(
+            not v.registered or v.custodian == caller,
+            f"investor {hex_address(a)} is kept by custodian {hex_address(v.custodian)}",
+        )
+        b = st.investor_base(a)
+        st.put_addr(b, S.V_CUSTODIAN, caller)
+        st.put(b, S.V_EXPIRY, kyc_expiry)
+        st.put(b, S.V_JURISDICTION, jurisdiction_word(jurisdiction))
+        st.put(b, S.V_FROZEN, 1 if frozen else 0)
+        st.put(b, S.V_UPDATED, self.height)
+        st.investors().add(address_word(a))
+        self.emit(self.InvestorUpdated, a, caller, kyc_expiry, jurisdiction, frozen,
+                  v.regulator_frozen)
+        old = "" if not v.registered else ("frozen" if v.frozen else "active")
+        self._transition("investor", address_word(a), old, "frozen" if frozen else "active",
+                         f"KYC until height {kyc_expiry}, jurisdiction {jurisdiction}")
+
+    @method("freezeInvestor(address,string)")
+    def freeze_investor(self, account: str, reason: str) -> None:
+        self._regulator_freeze(as_address(account), True, reason)
+
+    @method("unfreezeInvestor(address,string)")
+    def unfreeze_investor(self, account: str, reason: str) -> None:
+        self._regulator_freeze(as_address(account), False, reason)
+
+    # =========================================================================================
+    # transfers
+    # =========================================================================================
+
+    @method("transfer(string,address,uint256)", returns="bool")
+    def transfer(self, isin: str, to: str, amount: int) -> bool:
+        w = self._isin(isin)
+        src, dest = self.caller, as_address(to)
+        self.require(amount > 0, "the amount must be above 0")
+        self._require_allowed("transfer", w, src, dest, amount)
+        self._move(w, isin, src, dest, amount, from_locked=False)
+        return True
+
+    @method("forceTransfer(string,address,address,uint256,string)", returns="uint256")
+    def force_transfer(self, isin: str, from_: str, to: str, amount: int, reason: str) -> int:
+        caller = self.caller
+        self.require_role(caller, REGULATOR, "force a transfer")
+        w = self._isin(isin)
+        src, dest = as_address(from_), as_address(to)
+        self.require_text(reason, "reason")
+        self.require(dest != ZERO and src != dest, "a forced transfer needs two distinct accounts")
+        self.require(amount > 0, "the amount must be above 0")
+        self._require_free(w, isin, src, amount, "forced transfer (cancel its orders first)")
+        self._move(w, isin, src, dest, amount, from_locked=False)
+        st = self.state
+        n = st.next_id(S.FORCED_COUNT)
+        b = Storage.at(S.FORCED, n)
+        st.put(b, S.F_ISIN, w)
+        st.put_addr(b, S.F_FROM, src)
+        st.put_addr(b, S.F_TO, dest)
+        st.put(b, S.F_AMOUNT, amount)
+        st.put_addr(b, S.F_REGULATOR, caller)
+        st.put(b, S.F_HEIGHT, self.height)
+        st.s.set_string(b + S.F_REASON, reason)
+        self.emit(self.ForcedTransfer, n, src, dest, isin, amount, caller, reason)
+        return n
+
+    # =========================================================================================
+    # the order book
+    # =========================================================================================
+
+    @method("placeOrder(string,uint8,uint256,uint256,uint256)", returns="uint256")
+    def place_order(self, isin: str, side: int, price: int, quantity: int, expiry: int) -> int:
+        caller = self.caller
+        self.require_role(caller, INVESTOR, "place an order")
+        w = self._isin(isin)
+        inst = self.state.instrument(w)
+        self._side(side)
+        self.require(0 < price < MAX_AMOUNT, "the price must be above 0 and below 2**128")
+        self.require(0 < quantity < MAX_AMOUNT, "the quantity must be above 0 and below 2**128")
+        self.require(expiry == 0 or expiry > self.height,
+                     f"expiry height {expiry} has passed (the chain is at {self.height})")
+        self._lock_leg("order", inst, w, caller, side, price, quantity)
+        st = self.state
+        order_id = st.next_id(S.ORDER_COUNT)
+        b = st.order_base(order_id)
+        st.put(b, S.O_ISIN, w)
+        st.put_addr(b, S.O_OWNER, caller)
+        st.put(b, S.O_SIDE, side)
+        st.put(b, S.O_PRICE, price)
+        st.put(b, S.O_QTY, quantity)
+        st.put(b, S.O_EXPIRY, expiry)
+        st.put(b, S.O_PLACED, self.height)
+        st.orders_of(caller).add(order_id)
+        self.emit(self.OrderPlaced, order_id, caller, isin, side_text(side), price, quantity,
+                  expiry)
+        self._transition("order", order_id, "", "open",
+                         f"{side_text(side)} {quantity} {isin} at {price}")
+        self._match(inst, order_id, caller, side, price, quantity)
+        return order_id
+
+    @method("cancelOrder(uint256)")
+    def cancel_order(self, order_id: int) -> None:
+        o = self._order(order_id)
+        caller = self.caller
+        self.require(
+            caller == o.owner or self.has_role(caller, MARKET_OPERATOR)
+            or self.has_role(caller, REGULATOR),
+            f"only the order's owner {hex_address(o.owner)}, a market operator or the regulator "
+            f"may cancel order {order_id}; {hex_address(caller)} may not",
+        )
+        self.require(o.state == "open", f"order {order_id} is {o.state}: nothing to cancel")
+        who = "its owner" if caller == o.owner else hex_address(caller)
+        self._close_order(o, "cancelled", f"cancelled by {who}", on_book=True)
+
+    @method("expireOrder(uint256)")
+    def expire_order(self, order_id: int) -> None:
+        o = self._order(order_id)
+        self.require(o.state == "open", f"order {order_id} is {o.state}")
+        self.require(o.expired_at(self.height),
+                     f"order {order_id} expires at height {o.expiry}" if o.expiry
+                     else f"order {order_id} has no expiry")
+        self._close_order(o, "expired", f"expired at height {o.expiry}", on_book=True)
+
+    # =========================================================================================
+    # settlement
+    # =========================================================================================
+
+    @method("settle(uint256)")
+    def settle(self, trade_id: int) -> None:
+        t = self._trade(trade_id)
+        self.require(t.state == "pending",
+                     f"trade {trade_id} is {t.state}: a trade settles once")
+        self.require(self.height >= t.settle_height,
+                     f"trade {trade_id} settles from height {t.settle_height} (now {self.height})")
+        self.require(self.height < t.deadline,
+                     f"trade {trade_id} passed its deadline {t.deadline}: it can only expire")
+        w = isin_word(t.isin)
+        code = self._restriction(w, t.seller, t.buyer, t.quantity, locked=True)
+        if code:
+            self.revert(f"trade {trade_id} cannot settle: transfer restricted (code {code}): "
+                        f"{restriction_message(code)}")
+        self._deliver(self.state.instrument(w), t)
+        self.state.pending(w).remove(trade_id)
+        self._set_trade_state(t, "settled", "delivery versus payment")
+
+    @method("expireTrade(uint256)")
+    def expire_trade(self, trade_id: int) -> None:
+        t = self._trade(trade_id)
+        self.require(t.state == "pending", f"trade {trade_id} is {t.state}")
+        self.require(self.height >= t.deadline,
+                     f"trade {trade_id} can settle until height {t.deadline}")
+        w = isin_word(t.isin)
+        st = self.state
+        st.set_locked(w, t.seller, st.locked(w, t.seller) - t.quantity)
+        inst = st.instrument(w)
+        self._cash("unlock", inst.currency, t.buyer, t.cash)
+        st.pending(w).remove(trade_id)
+        self._set_trade_state(t, "expired",
+                              f"unsettled at its deadline {t.deadline}: both locks released")
+
+    # =========================================================================================
+    # bilateral trades
+    # =========================================================================================
+
+    @method("propose(string,address,uint8,uint256,uint256,uint256)", returns="uint256")
+    def propose(self, isin: str, counterparty: str, side: int, quantity: int, price: int,
+                deadline: int) -> int:
+        caller = self.caller
+        self.require_role(caller, INVESTOR, "propose a trade")
+        w = self._isin(isin)
+        inst = self.state.instrument(w)
+        other = as_address(counterparty)
+        self._side(side)
+        self.require(other not in (ZERO, caller), "the counterparty must be another account")
+        self.require(0 < price < MAX_AMOUNT, "the price must be above 0 and below 2**128")
+        self.require(0 < quantity < MAX_AMOUNT, "the quantity must be above 0 and below 2**128")
+        self.require(deadline > self.height,
+                     f"deadline {deadline} has passed (the chain is at {self.height})")
+        code = (self._recipient_code(w, other) if side == SELL
+                else self._sender_code(other))
+        if code:
+            self.revert(f"proposal refused (code {code}): {restriction_message(code)} "
+                        f"({hex_address(other)}, the counterparty)")
+        self._lock_leg("proposal", inst, w, caller, side, price, quantity)
+        st = self.state
+        n = st.next_id(S.PROPOSAL_COUNT)
+        b = st.proposal_base(n)
+        st.put(b, S.P_ISIN, w)
+        st.put_addr(b, S.P_PROPOSER, caller)
+        st.put_addr(b, S.P_COUNTERPARTY, other)
+        st.put(b, S.P_SIDE, side)
+        st.put(b, S.P_QTY, quantity)
+        st.put(b, S.P_PRICE, price)
+        st.put(b, S.P_DEADLINE, deadline)
+        st.put(b, S.P_STATE, _state_number(PROPOSAL_STATES, "proposed"))
+        st.put(b, S.P_CREATED, self.height)
+        st.proposals_of(caller).add(n)
+        st.proposals_of(other).add(n)
+        self._transition("proposal", n, "", "proposed",
+                         f"{side_text(side)} {quantity} {isin} at {price} with "
+                         f"{hex_address(other)} until height {deadline}")
+        return n
+
+    @method("accept(uint256)", returns="uint256")
+    def accept(self, proposal_id: int) -> int:
+        p = self._proposal(proposal_id)
+        caller = self.caller
+        self.require(caller == p.counterparty,
+                     f"only the counterparty {hex_address(p.counterparty)} may accept "
+                     f"proposal {proposal_id}")
+        self.require_role(caller, INVESTOR, "accept a trade")
+        self.require(p.state == "proposed", f"proposal {proposal_id} is {p.state}")
+        self.require(self.height < p.deadline,
+                     f"proposal {proposal_id} passed its deadline {p.deadline}")
+        w = isin_word(p.isin)
+        inst = self.state.instrument(w)
+        code = (self._sender_code(p.proposer) if p.side == SELL
+                else self._recipient_code(w, p.proposer))
+        if code:
+            self.revert(f"acceptance refused (code {code}): {restriction_message(code)} "
+                        f"({hex_address(p.proposer)}, the proposer)")
+        self._lock_leg("acceptance", inst, w, caller, 3 - p.side, p.price, p.quantity)
+        trade_id = self._new_trade(inst, w, p.buyer, p.seller, p.price, p.quantity, 0, 0,
+                                   proposal_id)
+        b = self.state.proposal_base(proposal_id)
+        self.state.put(b, S.P_TRADE, trade_id)
+        self._set_proposal_state(p, "accepted", f"accepted: trade {trade_id}")
+        return trade_id
+
+    @method("cancelProposal(uint256)")
+    def cancel_proposal(self, proposal_id: int) -> None:
+        p = self._proposal(proposal_id)
+        caller = self.caller
+        self.require(caller in (p.proposer, p.counterparty),
+                     f"only the parties to proposal {proposal_id} may cancel it")
+        self.require(p.state == "proposed", f"proposal {proposal_id} is {p.state}")
+        self._release_proposal(p)
+        who = "the proposer" if caller == p.proposer else "the counterparty (declined)"
+        self._set_proposal_state(p, "cancelled", f"cancelled by {who}")
+
+    @method("expireProposal(uint256)")
+    def expire_proposal(self, proposal_id: int) -> None:
+        p = self._proposal(proposal_id)
+        self.require(p.state == "proposed", f"proposal {proposal_id} is {p.state}")
+        self.require(self.height >= p.deadline,
+                     f"proposal {proposal_id} is open until height {p.deadline}")
+        self._release_proposal(p)
+        self._set_proposal_state(p, "expired",
+                                 f"not accepted by its deadline {p.deadline}: nothing moved")
+
+    # =========================================================================================
+    # dividends
+    # =========================================================================================
+
+    @method("declareDividend(string,uint256,string,uint256)", returns="uint256")
+    def declare_dividend(self, isin: str, record_height: int, currency: str,
+                         per_share: int) -> int:
+        inst = self._as_agent(isin, "declare a dividend on")
+        w = isin_word(isin)
+        self.require(record_height < self.height,
+                     f"the record height must be a past block (the chain is at {self.height})")
+        self.require(record_height >= inst.created_at,
+                     f"{isin} was issued at height {inst.created_at}")
+        problem = currency_problem(currency)
+        if problem:
+            self.revert(problem)
+        self.require(0 < per_share < MAX_AMOUNT, "the amount per share must be above 0")
+        st = self.state
+        total = per_share * st.supply_at(w, record_height)
+        self._cash("lock", currency, inst.issuer, total)
+        n = st.next_id(S.DIVIDEND_COUNT)
+        b = st.dividend_base(n)
+        st.put(b, S.D_ISIN, w)
+        st.put(b, S.D_RECORD, record_height)
+        st.put(b, S.D_CURRENCY, currency_word(currency))
+        st.put(b, S.D_PER_SHARE, per_share)
+        st.put(b, S.D_TOTAL, total)
+        st.put(b, S.D_STATE, 1)
+        st.put(b, S.D_DECLARED, self.height)
+        st.put_addr(b, S.D_PAYER, inst.issuer)
+        st.dividends_of(w).add(n)
+        self.emit(self.DividendDeclared, n, isin, record_height, currency, per_share, total)
+        self._transition("dividend", n, "", "declared",
+                         f"{per_share} {currency} per share of {isin} held at height "
+                         f"{record_height}: {total} locked from {hex_address(inst.issuer)}")
+        return n
+
+    @method("claimDividend(uint256)", returns="uint256")
+    def claim_dividend(self, dividend_id: int) -> int:
+        d = self._dividend(dividend_id)
+        caller = self.caller
+        self.require(self.state.dividend_paid(d.id, caller) is None,
+                     f"dividend {dividend_id} was already paid to {hex_address(caller)}")
+        shares = self.state.balance_at(isin_word(d.isin), caller, d.record_height)
+        self.require(shares > 0, f"{hex_address(caller)} held no {d.isin} at height "
+                                 f"{d.record_height}")
+        return self._pay_dividend(d, caller)
+
+    @method("distributeDividend(uint256,uint256)", returns="uint256")
+    def distribute_dividend(self, dividend_id: int, max_holders: int) -> int:
+        """Pay the next holders in the instrument's holder list (at most `max_holders`,
+        capped); answers how many were paid."""
+        d = self._dividend(dividend_id)
+        self.require(d.state == "declared", f"dividend {dividend_id} is fully paid")
+        st = self.state
+        holders = st.holders(isin_word(d.isin))
+        end = min(len(holders), d.cursor + min(max_holders, MAX_DISTRIBUTE))
+        paid = 0
+        for i in range(d.cursor, end):
+            account = word_address(holders.item(i))
+            if st.dividend_paid(d.id, account) is None:
+                self._pay_dividend(st.dividend(d.id), account)
+                paid += 1
+        st.put(st.dividend_base(d.id), S.D_CURSOR, end)
+        return paid
+
+    # =========================================================================================
+    # helpers: eligibility
+    # =========================================================================================
+
+    def _frozen(self, account: bytes) -> bool:
+        v = self.state.investor(account)
+        if v.frozen or v.regulator_frozen:
+            return True
+        return PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS)).is_frozen(account)
+
+    def _sender_code(self, account: bytes) -> int:
+        v = self.state.investor(account)
+        if not v.registered:
+            return SENDER_NOT_REGISTERED
+        if self.height >= v.kyc_expiry:
+            return SENDER_KYC_EXPIRED
+        if self._frozen(account):
+            return SENDER_FROZEN
+        return SUCCESS
+
+    def _recipient_code(self, w: int, account: bytes) -> int:
+        v = self.state.investor(account)
+        if not v.registered:
+            return RECIPIENT_NOT_REGISTERED
+        if self.height >= v.kyc_expiry:
+            return RECIPIENT_KYC_EXPIRED
+        if self._frozen(account):
+            return RECIPIENT_FROZEN
+        allowed = self.state.jurisdictions(w)
+        if len(allowed) and jurisdiction_word(v.jurisdiction) not in allowed:
+            return JURISDICTION
+        return SUCCESS
+
+    def _restriction(self, w: int, src: bytes, dest: bytes, value: int, *,
+                     locked: bool = False) -> int:
+        """The ERC-1404 code of moving `value` of instrument `w` from `src` to `dest`
+        (`locked`: the units are already locked for this move)."""
+        st = self.state
+        if st.get(st.instrument_base(w), S.I_PAUSED):
+            return PAUSED
+        code = self._sender_code(src) or self._recipient_code(w, dest)
+        if code:
+            return code
+        if not locked and st.balance(w, src) - st.locked(w, src) < value:
+            return INSUFFICIENT
+        return SUCCESS
+
+    def _require_allowed(self, what: str, w: int, src: bytes, dest: bytes, value: int) -> None:
+        code = self._restriction(w, src, dest, value)
+        if code:
+            detail = ""
+            if code == INSUFFICIENT:
+                detail = self._free_detail(w, src, value)
+            self.revert(f"{what} refused: transfer restricted (code {code}): "
+                        f"{restriction_message(code)}{detail}")
+
+    def _free_detail(self, w: int, account: bytes, value: int) -> str:
+        st = self.state
+        balance, locked = st.balance(w, account), st.locked(w, account)
+        return (f" ({hex_address(account)} holds {balance} {isin_text(w)}, {locked} locked, "
+                f"{balance - locked} free; {value} needed)")
+
+    def _require_free(self, w: int, isin: str, account: bytes, amount: int, what: str) -> None:
+        st = self.state
+        free = st.balance(w, account) - st.locked(w, account)
+        if free < amount:
+            detail = self._free_detail(w, account, amount)
+            self.revert(f"{what} refused (code {INSUFFICIENT}): "
+                        f"{restriction_message(INSUFFICIENT)}{detail}")
+
+    # =========================================================================================
+    # helpers: locks, matching, settlement
+    # =========================================================================================
+
+    def _lock_leg(self, what: str, inst: InstrumentRecord, w: int, account: bytes, side: int,
+                  price: int, quantity: int) -> None:
+        """Check `account` may take this side and lock what it delivers."""
+        if inst.paused:
+            self.revert(f"{what} refused (code {PAUSED}): {restriction_message(PAUSED)} "
+                        f"({inst.isin})")
+        if side == SELL:
+            code = self._sender_code(account)
+            if not code and self.state.balance(w, account) - self.state.locked(w, account) \
+                    < quantity:
+                code = INSUFFICIENT
+        else:
+            code = self._recipient_code(w, account)
+        if code:
+            detail = self._free_detail(w, account, quantity) if code == INSUFFICIENT else \
+                f" ({hex_address(account)})"
+            self.revert(f"{what} refused (code {code}): {restriction_message(code)}{detail}")
+        if side == SELL:
+            self.state.set_locked(w, account, self.state.locked(w, account) + quantity)
+        else:
+            self._cash("lock", inst.currency, account, price * quantity)
+
+    def _match(self, inst: InstrumentRecord, order_id: int, owner: bytes, side: int,
+               limit: int, quantity: int) -> None:
+        st = self.state
+        w = isin_word(inst.isin)
+        other = OrderBook(st, w, BUY if side == SELL else SELL)
+        remaining = quantity
+        cash = limit * quantity if side == BUY else 0
+        steps = 0
+        note = ""
+        while remaining:
+            best = other.best()
+            if not best or (best > limit if side == BUY else best < limit):
+                break
+            if steps == MAX_MATCH_STEPS:
+                note = f"matching stopped after {MAX_MATCH_STEPS} steps"
+                break
+            steps += 1
+            r = st.order(other.head(best))
+            stale = self._stale(w, r, owner)
+            if stale:
+                state, reason = stale
+                self._close_order(r, state, reason, on_book=True)
+                continue
+            q = min(remaining, r.remaining)
+            rb = st.order_base(r.id)
+            st.put(rb, S.O_REMAINING, r.remaining - q)
+            if r.side == BUY:
+                st.put(rb, S.O_CASH, r.cash_locked - r.price * q)
+            if r.remaining == q:
+                other.remove(r.id, r.price, q)
+                st.put(rb, S.O_STATE, _state_number(ORDER_STATES, "filled"))
+                st.put(rb, S.O_CLOSED, self.height)
+                self._transition("order", r.id, "open", "filled", f"filled by order {order_id}")
+            else:
+                other.reduce(r.price, q)
+            remaining -= q
+            if side == BUY:
+                cash -= limit * q
+                if limit > r.price:  # filled below the limit: the difference is unlocked
+                    self._cash("unlock", inst.currency, owner, (limit - r.price) * q)
+                buyer, seller, buy_id, sell_id = owner, r.owner, order_id, r.id
+            else:
+                buyer, seller, buy_id, sell_id = r.owner, owner, r.id, order_id
+            self._new_trade(inst, w, buyer, seller, r.price, q, buy_id, sell_id, 0)
+        b = st.order_base(order_id)
+        st.put(b, S.O_REMAINING, remaining)
+        st.put(b, S.O_CASH, cash)
+        if not remaining:
+            st.put(b, S.O_STATE, _state_number(ORDER_STATES, "filled"))
+            st.put(b, S.O_CLOSED, self.height)
+            self._transition("order", order_id, "open", "filled", "filled on placement")
+            return
+        st.put(b, S.O_STATE, _state_number(ORDER_STATES, "open"))
+        if not note:
+            try:
+                OrderBook(st, w, side).append(order_id, limit, remaining)
+                return
+            except BookFull:
+                note = f"the {side_text(side)} side has {MAX_LEVELS} price levels"
+        self._close_order(st.order(order_id), "cancelled", f"{note}: the rest ({remaining}) "
+                          "is cancelled, place it again", on_book=False)
+
+    def _stale(self, w: int, r: OrderRecord, placer: bytes) -> tuple[str, str] | None:
+        """Why a resting order cannot trade now (its new state and the reason), or None."""
+        if r.expired_at(self.height):
+            return "expired", f"expired at height {r.expiry}"
+        if r.owner == placer:
+            return "cancelled", "self-trade prevention: the owner's new order crossed it"
+        code = self._sender_code(r.owner) if r.side == SELL else self._recipient_code(w, r.owner)
+        if code:
+            return "cancelled", (f"removed while matching: transfer restricted (code {code}): "
+                                 f"{restriction_message(code)}")
+        return None
+
+    def _close_order(self, o: OrderRecord, state: str, reason: str, *, on_book: bool) -> None:
+        """Take an open order off the book (when on it) and release what it still locks."""
+        st = self.state
+        w = isin_word(o.isin)
+        if on_book:
+            OrderBook(st, w, o.side).remove(o.id, o.price, o.remaining)
+        if o.side == SELL:
+            st.set_locked(w, o.owner, st.locked(w, o.owner) - o.remaining)
+        elif o.cash_locked:
+            self._cash("unlock", st.instrument(w).currency, o.owner, o.cash_locked)
+            st.put(st.order_base(o.id), S.O_CASH, 0)
+        b = st.order_base(o.id)
+        st.put(b, S.O_STATE, _state_number(ORDER_STATES, state))
+        st.put(b, S.O_CLOSED, self.height)
+        self._transition("order", o.id, "open", state, reason)
+
+    def _new_trade(self, inst: InstrumentRecord, w: int, buyer: bytes, seller: bytes,
+                   price: int, quantity: int, buy_order: int, sell_order: int,
+                   proposal: int) -> int:
+        """Record a fill; settle it now (T+0) or leave it pending with both legs locked."""
+        st = self.state
+        n = st.next_id(S.TRADE_COUNT)
+        b = st.trade_base(n)
+        st.put(b, S.T_ISIN, w)
+        st.put_addr(b, S.T_BUYER, buyer)
+        st.put_addr(b, S.T_SELLER, seller)
+        st.put(b, S.T_PRICE, price)
+        st.put(b, S.T_QTY, quantity)
+        st.put(b, S.T_BUY, buy_order)
+        st.put(b, S.T_SELL, sell_order)
+        st.put(b, S.T_TRADED, self.height)
+        if proposal:
+            st.put(b, S.T_PROPOSAL, proposal)
+        settle_at = self.height + inst.cycle
+        deadline = settle_at + inst.window if inst.cycle else self.height
+        st.put(b, S.T_SETTLE, settle_at)
+        st.put(b, S.T_DEADLINE, deadline)
+        st.trades_of_isin(w).add(n)
+        st.trades_of(buyer).add(n)
+        st.trades_of(seller).add(n)
+        self.emit(self.TradeExecuted, n, buyer, seller, inst.isin, price, quantity, buy_order,
+                  sell_order, settle_at)
+        t = st.trade(n)
+        if inst.cycle == 0:
+            self._deliver(inst, t)
+            self._set_trade_state(t, "settled", "T+0: delivery versus payment in the matching "
+                                                "transaction")
+        else:
+            st.put(b, S.T_STATE, _state_number(TRADE_STATES, "pending"))
+            st.pending(w).add(n)
+            self._transition("trade", n, "", "pending",
+                             f"T+{inst.cycle}: settles from height {settle_at}, expires at "
+                             f"{deadline}")
+        return n
+
+    def _deliver(self, inst: InstrumentRecord, t: TradeRecord) -> None:
+        """Delivery versus payment: the seller's locked units to the buyer, the buyer's
+        locked cash to the seller — both in this transaction, or neither."""
+        w = isin_word(t.isin)
+        self._move(w, t.isin, t.seller, t.buyer, t.quantity, from_locked=True)
+        self._cash("transferLocked", inst.currency, t.buyer, t.seller, t.cash)
+
+    def _move(self, w: int, isin: str, src: bytes, dest: bytes, amount: int, *,
+              from_locked: bool) -> None:
+        st = self.state
+        if from_locked:
+            st.set_locked(w, src, st.locked(w, src) - amount)
+        if src != dest:
+            st.set_balance(w, src, st.balance(w, src) - amount, self.height)
+            st.set_balance(w, dest, st.balance(w, dest) + amount, self.height)
+        self.emit(self.SecurityTransfer, isin, src, dest, amount)
+
+    def _set_trade_state(self, t: TradeRecord, state: str, reason: str) -> None:
+        b = self.state.trade_base(t.id)
+        self.state.put(b, S.T_STATE, _state_number(TRADE_STATES, state))
+        self.state.put(b, S.T_CLOSED, self.height)
+        self._transition("trade", t.id, t.state, state, reason)
+
+    def _release_proposal(self, p: ProposalRecord) -> None:
+        w = isin_word(p.isin)
+        st = self.state
+        if p.side == SELL:
+            st.set_locked(w, p.proposer, st.locked(w, p.proposer) - p.quantity)
+        else:
+            self._cash("unlock", st.instrument(w).currency, p.proposer, p.price * p.quantity)
+
+    def _set_proposal_state(self, p: ProposalRecord, state: str, reason: str) -> None:
+        b = self.state.proposal_base(p.id)
+        self.state.put(b, S.P_STATE, _state_number(PROPOSAL_STATES, state))
+        self.state.put(b, S.P_CLOSED, self.height)
+        self._transition("proposal", p.id, p.state, state, reason)
+
+    def _pay_dividend(self, d: DividendRecord, account: bytes) -> int:
+        st = self.state
+        shares = st.balance_at(isin_word(d.isin), account, d.record_height)
+        amount = shares * d.per_share
+        st.set_dividend_paid(d.id, account, amount)
+        if amount:
+            if account == d.payer:
+                self._cash("unlock", d.currency, account, amount)
+            else:
+                self._cash("transferLocked", d.currency, d.payer, account, amount)
+            self.emit(self.DividendPaid, d.id, account, shares, amount)
+        paid = d.paid + amount
+        st.put(st.dividend_base(d.id), S.D_PAID, paid)
+        if amount and paid == d.total:
+            st.put(st.dividend_base(d.id), S.D_STATE, 2)
+            self._transition("dividend", d.id, "declared", "paid",
+                             f"{paid} {d.currency} paid to the holders at height "
+                             f"{d.record_height}")
+        return amount
+
+    def _cash(self, name: str, *args: Any) -> Any:
+        return self.call_native(CASH_ADDRESS, _CASH[name], *args)
+
+    # =========================================================================================
+    # helpers: lookups and roles
+    # =========================================================================================
+
+    def _transition(self, kind: str, object_id: int, old: str, new: str, reason: str) -> None:
+        self.emit(self.Transition, kind, object_id, self.caller, old, new, reason)
+
+    def _isin(self, isin: str) -> int:
+        problem = isin_problem(isin)
+        if problem:
+            self.revert(problem)
+        w = isin_word(isin)
+        self.require(self.state.instrument_exists(w), f"no instrument {isin}")
+        return w
+
+    def _instrument(self, isin: str) -> InstrumentRecord:
+        return self.state.instrument(self._isin(isin))
+
+    def _as_agent(self, isin: str, action: str) -> InstrumentRecord:
+        inst = self._instrument(isin)
+        caller = self.caller
+        self.require(
+            caller == inst.agent and self.has_role(caller, ISSUER_AGENT),
+            f"only {isin}'s issuer agent {hex_address(inst.agent)} may {action} it; "
+            f"{hex_address(caller)} is not",
+        )
+        return inst
+
+    def _side(self, side: int) -> int:
+        self.require(side in (BUY, SELL), "side must be 1 (buy) or 2 (sell)")
+        return side
+
+    def _order(self, order_id: int) -> OrderRecord:
+        self.require(1 <= order_id <= self.state.count(S.ORDER_COUNT), f"no order {order_id}")
+        return self.state.order(order_id)
+
+    def _trade(self, trade_id: int) -> TradeRecord:
+        self.require(1 <= trade_id <= self.state.count(S.TRADE_COUNT), f"no trade {trade_id}")
+        return self.state.trade(trade_id)
+
+    def _proposal(self, proposal_id: int) -> ProposalRecord:
+        self.require(1 <= proposal_id <= self.state.count(S.PROPOSAL_COUNT),
+                     f"no proposal {proposal_id}")
+        return self.state.proposal(proposal_id)
+
+    def _dividend(self, dividend_id: int) -> DividendRecord:
+        self.require(1 <= dividend_id <= self.state.count(S.DIVIDEND_COUNT),
+                     f"no dividend {dividend_id}")
+        return self.state.dividend(dividend_id)
+
+    def _set_paused(self, isin: str, paused: bool, reason: str) -> None:
+        inst = self._instrument(isin)
+        caller = self.caller
+        self.require(
+            (caller == inst.agent and self.has_role(caller, ISSUER_AGENT))
+            or self.has_role(caller, REGULATOR),
+            f"only {isin}'s issuer agent or the regulator may "
+            f"{'pause' if paused else 'unpause'} it",
+        )
+        self.require(inst.paused != paused, f"{isin} is already "
+                                            f"{'paused' if paused else 'trading'}")
+        self.require_text(reason, "reason", required=False)
+        self.state.put(self.state.instrument_base(isin_word(isin)), S.I_PAUSED, int(paused))
+        old, new = ("active", "paused") if paused else ("paused", "active")
+        self._transition("instrument", isin_word(isin), old, new, reason)
+
+    def _regulator_freeze(self, account: bytes, frozen: bool, reason: str) -> None:
+        caller = self.caller
+        self.require_role(caller, REGULATOR, "freeze an investor" if frozen
+                          else "unfreeze an investor")
+        self.require(account != ZERO, "the zero address is not an investor")
+        self.require_text(reason, "reason")
+        st = self.state
+        v = st.investor(account)
+        self.require(v.regulator_frozen != frozen,
+                     f"{hex_address(account)} is already "
+                     f"{'frozen' if frozen else 'not frozen'} by the regulator")
+        b = st.investor_base(account)
+        st.put(b, S.V_REG_FROZEN, int(frozen))
+        st.put(b, S.V_UPDATED, self.height)
+        st.investors().add(address_word(account))
+        self.emit(self.InvestorUpdated, account, caller, v.kyc_expiry, v.jurisdiction or "",
+                  v.frozen, frozen)
+        old, new = ("active", "frozen") if frozen else ("frozen", "active")
+        self._transition("investor", address_word(account), old, new,
+                         f"{'frozen' if frozen else 'unfrozen'} by the regulator: {reason}")
+
+
+def _order_tuple(o: OrderRecord) -> tuple[Any, ...]:
+    return (o.id, o.isin, o.owner, o.side, o.price, o.quantity, o.remaining, o.cash_locked,
+            o.expiry, o.state, o.placed_at, o.closed_at)
+
+
+def _trade_tuple(t: TradeRecord) -> tuple[Any, ...]:
+    return (t.id, t.isin, t.buyer, t.seller, t.price, t.quantity, t.buy_order, t.sell_order,
+            t.state, t.traded_at, t.settle_height, t.deadline, t.closed_at, t.proposal)
+
+
+def _proposal_tuple(p: ProposalRecord) -> tuple[Any, ...]:
+    return (p.id, p.isin, p.proposer, p.counterparty, p.side, p.quantity, p.price, p.deadline,
+            p.state, p.created_at, p.closed_at, p.trade)

@@ -1,0 +1,153 @@
+"""The vocabulary of securities trading and settlement, shared by the two contracts, the typed
+client, the API and the CLI: addresses, roles, ISIN and code checks, transfer-restriction
+codes, order / trade / proposal states and the bounds that keep gas predictable.
+
+Amounts are integers: a quantity counts units of an instrument, a price is the cash token's
+smallest unit per unit of the instrument, so a fill of q at p moves q units and p × q cash.
+Heights are block numbers. Nothing here reads state.
+"""
+
+from __future__ import annotations
+
+import re
+
+from consortium.evm.native import native_address
+
+CASH_ADDRESS = native_address(0x2000)
+SECURITIES_ADDRESS = native_address(0x2001)
+
+# --- roles (in Permissions; system/model.py ROLES holds them) --------------------------------
+
+ISSUER_AGENT = "issuer_agent"  # issues instruments, mints, redeems, pauses, declares dividends
+INVESTOR = "investor"  # places orders and takes part in bilateral trades
+CUSTODIAN = "custodian"  # keeps the investor eligibility registry
+CASH_BANK = "cash_bank"  # issues a tokenised deposit (cash token) per currency
+MARKET_OPERATOR = "market_operator"  # sets settlement cycles, cancels any order
+REGULATOR = "regulator"  # forced transfers, freezes investors, cancels any order
+SECURITIES_ROLES = (ISSUER_AGENT, INVESTOR, CUSTODIAN, CASH_BANK, MARKET_OPERATOR)
+
+# --- sides and states (stored as index + 1; 0: none). Append only. ----------------------------
+
+SIDES = ("buy", "sell")
+BUY, SELL = 1, 2
+ORDER_STATES = ("open", "filled", "cancelled", "expired")
+TRADE_STATES = ("pending", "settled", "expired")
+PROPOSAL_STATES = ("proposed", "accepted", "cancelled", "expired")
+DIVIDEND_STATES = ("declared", "paid")
+
+# --- bounds ----------------------------------------------------------------------------------
+
+MAX_AMOUNT = 2**128  # quantities, prices, supplies and per-share amounts stay below
+UNLIMITED = 2**256 - 1  # an allowance that is never used up (ERC-20's convention)
+# Matching work per order: each step fills one resting order, or removes one that cannot
+# trade (expired, the placer's own, an owner no longer eligible). When an order still crosses
+# the book after this many steps, its unfilled rest is cancelled (never left crossing).
+MAX_MATCH_STEPS = 16
+MAX_LEVELS = 256  # price levels per side of a book (placing walks them)
+DEFAULT_SETTLEMENT_WINDOW = 100  # blocks after the settlement height before a trade expires
+MAX_CYCLE = 1_000_000  # a settlement cycle or window, in blocks
+MAX_DISTRIBUTE = 200  # holders paid in one distributeDividend call
+MAX_READ = 1000  # items in one list read
+MAX_TEXT = 256  # bytes of a name or reason
+
+# --- transfer restrictions (ERC-1404 style codes) --------------------------------------------
+
+SUCCESS = 0
+RESTRICTIONS: tuple[str, ...] = (
+    "no restriction",  # 0
+    "sender is not a registered investor",  # 1
+    "recipient is not a registered investor",  # 2
+    "sender's KYC has expired",  # 3
+    "recipient's KYC has expired",  # 4
+    "sender is frozen",  # 5
+    "recipient is frozen",  # 6
+    "the instrument is paused",  # 7
+    "recipient's jurisdiction is not allowed for this instrument",  # 8
+    "sender's free balance is insufficient",  # 9
+    "unknown instrument",  # 10
+)
+SENDER_NOT_REGISTERED, RECIPIENT_NOT_REGISTERED = 1, 2
+SENDER_KYC_EXPIRED, RECIPIENT_KYC_EXPIRED = 3, 4
+SENDER_FROZEN, RECIPIENT_FROZEN = 5, 6
+PAUSED, JURISDICTION, INSUFFICIENT, UNKNOWN_INSTRUMENT = 7, 8, 9, 10
+
+
+def restriction_message(code: int) -> str:
+    return RESTRICTIONS[code] if 0 <= code < len(RESTRICTIONS) else f"unknown code {code}"
+
+
+# --- ISINs, currencies, jurisdictions --------------------------------------------------------
+
+_ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_JURISDICTION = re.compile(r"[A-Z]{2}")
+
+
+def isin_check_digit(first11: str) -> int:
+    """ISO 6166's check digit: letters become 10..35, then Luhn over the digit string."""
+    digits = "".join(str(int(ch, 36)) for ch in first11)
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:  # the rightmost digit is doubled (the check digit comes after it)
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return (10 - total % 10) % 10
+
+
+def isin_problem(isin: str) -> str | None:
+    """Why `isin` is not an ISIN (2 letters, 9 letters or digits, a check digit), or None."""
+    if not _ISIN.fullmatch(isin):
+        return (f"{isin!r} is not an ISIN (two capital letters, nine letters or digits and a "
+                "check digit, e.g. US0378331005)")
+    expected = isin_check_digit(isin[:11])
+    if int(isin[11]) != expected:
+        return f"{isin!r} fails its ISIN check digit (expected {expected}, got {isin[11]})"
+    return None
+
+
+def isin_word(isin: str) -> int:
+    return int.from_bytes(isin.encode("ascii"), "big")
+
+
+def isin_text(word: int) -> str:
+    return word.to_bytes(12, "big").decode("ascii", errors="replace") if word else ""
+
+
+def currency_problem(code: str) -> str | None:
+    if not _CURRENCY.fullmatch(code):
+        return f"currency {code!r} is not an ISO 4217 code (three capital letters, e.g. CNY)"
+    return None
+
+
+def currency_word(code: str) -> int:
+    return int.from_bytes(code.encode("ascii"), "big")
+
+
+def currency_text(word: int) -> str:
+    return word.to_bytes(3, "big").decode("ascii", errors="replace") if word else ""
+
+
+def jurisdiction_problem(code: str) -> str | None:
+    if not _JURISDICTION.fullmatch(code):
+        return f"jurisdiction {code!r} is not an ISO 3166 code (two capital letters, e.g. CN)"
+    return None
+
+
+def jurisdiction_word(code: str) -> int:
+    return int.from_bytes(code.encode("ascii"), "big")
+
+
+def jurisdiction_text(word: int) -> str:
+    return word.to_bytes(2, "big").decode("ascii", errors="replace") if word else ""
+
+
+def side_number(side: str) -> int:
+    if side not in SIDES:
+        raise ValueError(f"side must be buy or sell, not {side!r}")
+    return SIDES.index(side) + 1
+
+
+def side_text(number: int) -> str:
+    return SIDES[number - 1] if 1 <= number <= len(SIDES) else ""
