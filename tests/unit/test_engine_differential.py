@@ -336,7 +336,7 @@ class Stream:
         stx = decode_transaction(raw, CHAIN_ID)
         if stx.gas < stx.min_gas:  # the ledger refuses these before execution
             return self.sign(sender, to=to, data=data, value=value,
-                             gas=stx.min_gas + rng.randrange(0, 5_000), nonce=nonce)
+                             gas=stx.min_gas + rng.choice((0, rng.randrange(5_000))), nonce=nonce)
         return stx
 
     # --- the stream ----------------------------------------------------------------------

@@ -66,23 +66,34 @@ impl Engine {
 type PyResult6<'py> =
     (u8, Bound<'py, PyBytes>, u64, Bound<'py, PyList>, Option<Bound<'py, PyBytes>>, String);
 
-#[pyclass(unsendable)]
+/// revm's EVM holds `Rc`s and raw pointers that never leave a `transact` call; a `World`
+/// is only used with the GIL held (CPython 3.11, not free-threaded) and PyO3's borrow flag
+/// gives each call exclusive access, so it may move between threads (a ledger builds its
+/// CheckTx world on the mempool thread and drops it on the consensus thread).
+struct EvmCell(Guarded<Ctx>);
+
+// SAFETY: see `EvmCell`: access is serialised by the GIL and PyO3's borrow checking, and
+// nothing in the cell is shared outside it.
+unsafe impl Send for EvmCell {}
+unsafe impl Sync for EvmCell {}
+
+#[pyclass]
 struct World {
-    evm: Guarded<Ctx>,
+    evm: EvmCell,
 }
 
 impl World {
     fn db(&mut self) -> &mut BlockDb {
-        &mut self.evm.evm.ctx.journaled_state.database
+        &mut self.evm.0.evm.ctx.journaled_state.database
     }
 
     fn ctx(&mut self) -> &mut Ctx {
-        &mut self.evm.evm.ctx
+        &mut self.evm.0.evm.ctx
     }
 
     fn transact(&mut self, tx: TxEnv) -> Result<ResultAndState, EVMError<DbErr>> {
         self.ctx().set_tx(tx);
-        let result = Handled::default().run(&mut self.evm);
+        let result = Handled::default().run(&mut self.evm.0);
         let state = self.ctx().journal_mut().finalize();
         result.map(|r| ResultAndState::new(r, state))
     }
@@ -204,6 +215,7 @@ impl World {
         );
         let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
         cfg.chain_id = chain_id;
+        cfg.set_gas_params(natives::gas_params());
         let block = BlockEnv {
             number: U256::from(number),
             beneficiary: conv::address(coinbase)?,
@@ -219,7 +231,7 @@ impl World {
             ..Default::default()
         };
         let ctx = Context::mainnet().with_db(db).with_cfg(cfg).with_block(block);
-        Ok(World { evm: Guarded::new(ctx, table) })
+        Ok(World { evm: EvmCell(Guarded::new(ctx, table)) })
     }
 
     // --- reads ---------------------------------------------------------------------------
@@ -482,12 +494,29 @@ fn recover_sender<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyByt
     Ok(PyBytes::new(py, sender.as_slice()))
 }
 
+/// `raw` decoded and its sender recovered: (transaction, sender), or None when py-evm's
+/// decoder should decide (not canonical, another type, a signature that does not recover).
+#[pyfunction]
+fn decode_tx<'py>(
+    py: Python<'py>,
+    raw: &[u8],
+) -> PyResult<Option<(Bound<'py, txs::RawTx>, Bound<'py, PyBytes>)>> {
+    match txs::decode(raw) {
+        None => Ok(None),
+        Some((tx, sender)) => {
+            Ok(Some((Bound::new(py, tx)?, PyBytes::new(py, sender.as_slice()))))
+        }
+    }
+}
+
 #[pymodule]
 fn consortium_revm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<World>()?;
     m.add_class::<natives::NativeFrame>()?;
     m.add_function(wrap_pyfunction!(recover_sender, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_tx, m)?)?;
+    m.add_class::<txs::RawTx>()?;
     m.add("InvalidTransaction", m.py().get_type::<InvalidTransaction>())?;
     m.add("REVM_VERSION", "43.0.3")?;
     Ok(())

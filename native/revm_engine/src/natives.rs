@@ -13,7 +13,10 @@
 //! Creations do not reach the precompile provider: `Guarded` wraps the EVM and asks the
 //! guards about each new contract's address as its frame starts (py-evm asks them about every
 //! message, creations included); a refusal reverts the creation before its init code runs,
-//! with all its gas returned.
+//! with all its gas returned. It also charges a creation transaction's EIP-3860 initcode cost
+//! where py-evm does, in the creation's frame after the guards (the world's gas parameters
+//! leave it out of the intrinsic gas), so py-evm's intrinsic gas is revm's and a creation
+//! that cannot pay it runs out of gas in the EVM rather than being refused.
 //!
 //! A native's call to another contract runs as a nested frame loop on the same context and
 //! journal (revm 43's precompiles cannot return a sub-call to the interpreter), so it goes
@@ -132,15 +135,15 @@ where
         if let ItemOrResult::Result(result) = self.evm.frame_init(frame_input)? {
             return Ok(ItemOrResult::Result(result));
         }
-        let Some(guard) = self.table.guard.as_ref().filter(|_| is_create) else {
-            return Ok(ItemOrResult::Item(self.evm.frame_stack.get()));
-        };
         let created = match &self.evm.frame_stack.get().data {
-            FrameData::Create(frame) => frame.created_address,
-            FrameData::Call(_) => return Ok(ItemOrResult::Item(self.evm.frame_stack.get())),
+            FrameData::Create(frame) if is_create => frame.created_address,
+            _ => return Ok(ItemOrResult::Item(self.evm.frame_stack.get())),
         };
         let ctx = self.evm.ctx.ctx_ptr();
-        let refusal = Python::attach(|py| call_guard(py, ctx, guard, created, None));
+        let refusal = match &self.table.guard {
+            Some(guard) => Python::attach(|py| call_guard(py, ctx, guard, created, None)),
+            None => Ok(None),
+        };
         // SAFETY: the context outlives this call; nothing else borrows it now.
         let failed = unsafe { (*ctx).journal_mut().db_mut().err.is_some() };
         let refusal = match refusal {
@@ -148,27 +151,23 @@ where
             Ok(_) => return Err(ContextError::Custom("a call guard's read failed".into())),
             Err(e) => return Err(ContextError::Custom(fatal(ctx, e))),
         };
-        let Some(output) = refusal else {
-            return Ok(ItemOrResult::Item(self.evm.frame_stack.get()));
-        };
-        // End the new frame at once, as init code reverting would: its checkpoint is
-        // reverted (value, the new account) and all its gas goes back.
         let frame = self.evm.frame_stack.get();
         let mut gas = frame.interpreter.gas;
-        if let (0, FrameInput::Create(inputs)) = (frame.depth, &frame.input) {
-            // py-evm charges a creation transaction's EIP-3860 initcode cost inside the
-            // creation (revm: up front), so a refused one does not pay it: give it back.
-            let initcode_cost = 2 * (inputs.init_code().len() as u64).div_ceil(32);
-            gas = Gas::new_with_regular_gas_and_reservoir(
-                gas.limit() + initcode_cost,
-                gas.reservoir(),
-            );
-        }
-        let action = revm::interpreter::InterpreterAction::Return(InterpreterResult::new(
-            InstructionResult::Revert,
-            output.into(),
-            gas,
-        ));
+        let result = match refusal {
+            // End the new frame at once, as init code reverting would: its checkpoint is
+            // reverted (value, the new account) and all its gas goes back.
+            Some(output) => InterpreterResult::new(InstructionResult::Revert, output.into(), gas),
+            None => {
+                let FrameInput::Create(inputs) = &frame.input else { unreachable!() };
+                let initcode_cost = 2 * (inputs.init_code().len() as u64).div_ceil(32);
+                if frame.depth != 0 || frame.interpreter.gas.record_regular_cost(initcode_cost) {
+                    return Ok(ItemOrResult::Item(self.evm.frame_stack.get()));
+                }
+                gas.spend_all();
+                InterpreterResult::new(InstructionResult::OutOfGas, Bytes::new(), gas)
+            }
+        };
+        let action = revm::interpreter::InterpreterAction::Return(result);
         let result = frame.process_next_action::<C, ContextDbError<C>>(&mut self.evm.ctx, action)?;
         frame.set_finished(true);
         self.evm.frame_stack.pop();
@@ -213,6 +212,15 @@ impl Natives {
         warm.extend(table.serve.keys().copied());
         Natives { table, eth, warm }
     }
+}
+
+/// Prague's gas, but a creation transaction's EIP-3860 initcode cost is not intrinsic: as in
+/// py-evm, the creation's frame pays it (`Guarded::frame_init`).
+pub fn gas_params() -> revm::context_interface::cfg::GasParams {
+    use revm::context_interface::cfg::{GasId, GasParams};
+    let mut params = GasParams::new_spec(SpecId::PRAGUE);
+    params.override_gas([(GasId::tx_initcode_cost(), 0)]);
+    params
 }
 
 fn frame_gas(limit: u64, reservoir: u64, remaining: u64) -> Gas {

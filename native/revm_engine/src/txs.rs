@@ -7,9 +7,10 @@ use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip2718::Decodable2718;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
 use revm::context::TxEnv;
 use revm::context_interface::transaction::{AccessList, AccessListItem};
-use revm::primitives::{keccak256, Address, Bytes, TxKind, B256};
+use revm::primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 
 use crate::conv;
 
@@ -102,3 +103,140 @@ pub fn recover(raw: &[u8]) -> Result<Address, String> {
     envelope.recover_signer().map_err(|e| format!("bad signature: {e}"))
 }
 
+
+/// A decoded signed transaction with the attributes of py-evm's transaction objects that the
+/// ledger reads (for CheckTx without py-evm's decoder): `decode_tx` makes it, `sender` is
+/// the recovered sender (py-evm's code sets it as `tx.__dict__["sender"]` too).
+#[pyclass(dict, module = "consortium_revm")]
+pub struct RawTx {
+    #[pyo3(get)]
+    type_id: Option<u8>,
+    #[pyo3(get)]
+    nonce: u64,
+    #[pyo3(get)]
+    gas: u64,
+    to: Option<Address>,
+    value: U256,
+    data: Bytes,
+    #[pyo3(get)]
+    chain_id: Option<u64>,
+    #[pyo3(get)]
+    gas_price: u128,
+    #[pyo3(get)]
+    max_fee_per_gas: u128,
+    #[pyo3(get)]
+    max_priority_fee_per_gas: u128,
+    access: Vec<(Address, Vec<B256>)>,
+    r: U256,
+    s: U256,
+    #[pyo3(get)]
+    v: u64,
+    #[pyo3(get)]
+    y_parity: u8,
+    #[pyo3(get)]
+    intrinsic_gas: u64,
+}
+
+#[pymethods]
+impl RawTx {
+    #[getter]
+    fn to<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.to.as_ref().map_or(&[][..], |a| a.as_slice()))
+    }
+
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::u256_to_py(py, &self.value)
+    }
+
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.data)
+    }
+
+    #[getter]
+    fn r<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::u256_to_py(py, &self.r)
+    }
+
+    #[getter]
+    fn s<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        conv::u256_to_py(py, &self.s)
+    }
+
+    /// ((address, (slot, …)), …), as py-evm's transactions answer it.
+    #[getter]
+    fn access_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let mut items = Vec::with_capacity(self.access.len());
+        for (address, keys) in &self.access {
+            let slots = keys
+                .iter()
+                .map(|k| conv::u256_to_py(py, &U256::from_be_bytes(k.0)))
+                .collect::<PyResult<Vec<_>>>()?;
+            items.push((PyBytes::new(py, address.as_slice()), PyTuple::new(py, slots)?));
+        }
+        PyTuple::new(py, items)
+    }
+}
+
+/// `raw` decoded and its sender recovered in Rust: (transaction, sender), or None when the
+/// bytes are not the canonical encoding of an accepted transaction type or the signature does
+/// not recover (the caller then takes py-evm's path, which says why).
+pub fn decode(raw: &[u8]) -> Option<(RawTx, Address)> {
+    use alloy_eips::eip2718::Encodable2718;
+
+    let envelope = TxEnvelope::decode_2718(&mut &raw[..]).ok()?;
+    let type_id = envelope.tx_type() as u8;
+    if type_id > 2 || envelope.encoded_2718() != raw {
+        return None; // other types, or not canonical: py-evm's decoder decides
+    }
+    let sender = envelope.recover_signer().ok()?;
+    let signature = envelope.signature();
+    let chain_id = envelope.chain_id();
+    let parity = signature.v() as u8;
+    let access: Vec<(Address, Vec<B256>)> = envelope
+        .access_list()
+        .map(|list| list.iter().map(|i| (i.address, i.storage_keys.clone())).collect())
+        .unwrap_or_default();
+    let slots = access.iter().map(|(_, k)| k.len() as u64).sum();
+    let to = envelope.to();
+    let intrinsic = crate::natives::gas_params().initial_tx_gas(
+        envelope.input(),
+        to.is_none(),
+        access.len() as u64,
+        slots,
+        0,
+        None,
+    );
+    let (gas_price, max_fee, priority) = match envelope.max_priority_fee_per_gas() {
+        Some(p) if type_id == 2 => (envelope.max_fee_per_gas(), envelope.max_fee_per_gas(), p),
+        _ => {
+            let price = envelope.gas_price().unwrap_or_default();
+            (price, price, price)
+        }
+    };
+    let v = match (type_id, chain_id) {
+        (0, Some(id)) => 35 + 2 * id + parity as u64,
+        (0, None) => 27 + parity as u64,
+        _ => parity as u64,
+    };
+    let tx = RawTx {
+        type_id: if type_id == 0 { None } else { Some(type_id) },
+        nonce: envelope.nonce(),
+        gas: envelope.gas_limit(),
+        to,
+        value: envelope.value(),
+        data: envelope.input().clone(),
+        chain_id,
+        gas_price,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: priority,
+        access,
+        r: signature.r(),
+        s: signature.s(),
+        v,
+        y_parity: parity,
+        intrinsic_gas: intrinsic.initial_regular_gas,
+    };
+    Some((tx, sender))
+}

@@ -342,6 +342,21 @@ class RevmWorldState:
 WorldFactory = Callable[[AtomicDatabaseAPI, bytes, BlockEnv], Any]
 
 
+def parse_transaction(raw: bytes) -> tuple[Any, bytes] | None:
+    """A raw transaction decoded and its sender recovered in Rust, for
+    `consortium.ledger.transactions.decode_transaction(parse=...)`: (transaction, sender),
+    the transaction answering the attributes of py-evm's that the ledger and this engine
+    read; None (py-evm's decoder decides) unless `raw` is the canonical encoding of a legacy,
+    EIP-2930 or EIP-1559 transaction whose signature recovers."""
+    return _native.decode_tx(raw)  # type: ignore[union-attr,no-any-return]
+
+
+def transaction_parser(engine: str) -> Callable[[bytes], tuple[Any, bytes] | None] | None:
+    """The decoder to use with engine `engine` (as `world_factory` answered it): revm's
+    transactions need not be py-evm objects, py-evm's must."""
+    return parse_transaction if engine == "revm" and _native is not None else None
+
+
 def world_factory(engine: str) -> tuple[WorldFactory, str]:
     """The world-state class for engine setting `engine` ("revm" or "py-evm"), and the
     engine actually used: revm falls back to py-evm, with a log line, when the extension is
@@ -362,6 +377,8 @@ __all__ = [
     "RevmHost",
     "RevmWorldState",
     "available",
+    "parse_transaction",
     "shared_engine",
+    "transaction_parser",
     "world_factory",
 ]
