@@ -19,7 +19,7 @@ import consortium.system  # noqa: F401  (registers the system native contracts)
 from consortium.errors import ConsortiumError, TxError, TxTooLarge
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
-from consortium.evm.revm_engine import world_factory
+from consortium.evm.revm_engine import transaction_parser, world_factory
 from consortium.ledger.chain_store import BlockRecord, ChainReader, write_block
 from consortium.ledger.executor import BlockExecutor, PendingBlock, hex0x
 from consortium.ledger.genesis import AppState
@@ -49,7 +49,7 @@ class Ledger(LedgerReads):
         self._world, self.engine = world_factory(engine)
         self.store = StateStore(Path(path))
         self.chain = ChainReader(self.store)
-        self.senders = SenderCache()
+        self.senders = SenderCache(parse=transaction_parser(self.engine))
         # Consensus calls (init_chain, finalize_block, commit) and mempool calls (check_tx)
         # may come from different threads: CheckTx only reads committed state, so it waits
         # only while Commit swaps that state, not while a block executes.
@@ -182,7 +182,7 @@ class Ledger(LedgerReads):
             assert self._app_state is not None
             env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
                            self._app_state.eth_chain_id)
-            self._check_state = WorldState(self.store.trie_db(), root, env)
+            self._check_state = self._world(self.store.trie_db(), root, env)
         return self._check_state
 
     def _committed_access(self) -> AccessView:
@@ -192,7 +192,7 @@ class Ledger(LedgerReads):
             assert self._app_state is not None
             env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
                            self._app_state.eth_chain_id)
-            self._access = AccessView(WorldState(self.store.trie_db(), root, env).get_storage)
+            self._access = AccessView(self._world(self.store.trie_db(), root, env).get_storage)
         return self._access
 
     # --- FinalizeBlock: a decided block ---------------------------------------------------

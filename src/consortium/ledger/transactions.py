@@ -76,7 +76,13 @@ def effective_gas_price(tx: Any) -> int:
     return min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas)  # type: ignore[no-any-return]
 
 
-def decode_transaction(raw: bytes, chain_id: int) -> SignedTx:
+# A faster decoder (the revm engine's, in Rust): (transaction, recovered sender) with the
+# attributes of py-evm's transaction objects, or None to take py-evm's path. It must accept
+# only what py-evm decodes to the same fields; every check below still runs on its answer.
+Parser = Callable[[bytes], "tuple[Any, bytes] | None"]
+
+
+def decode_transaction(raw: bytes, chain_id: int, parse: Parser | None = None) -> SignedTx:
     """Decode `raw` and check everything that does not depend on state. Raises a TxError."""
     if len(raw) > MAX_TX_BYTES:
         raise TxTooLarge(f"transaction is {len(raw)} bytes, the limit is {MAX_TX_BYTES}")
@@ -95,11 +101,16 @@ def decode_transaction(raw: bytes, chain_id: int) -> SignedTx:
             )
     else:
         raise MalformedTx("not an RLP-encoded transaction")
-    try:
-        tx = PragueTransactionBuilder.decode(raw)
-    except Exception as exc:
-        raise MalformedTx(f"cannot decode {ACCEPTED_TYPES[type_id]} transaction: "
-                          f"{type(exc).__name__}") from None
+    parsed = parse(raw) if parse is not None else None
+    if parsed is None:
+        try:
+            tx = PragueTransactionBuilder.decode(raw)
+        except Exception as exc:
+            raise MalformedTx(f"cannot decode {ACCEPTED_TYPES[type_id]} transaction: "
+                              f"{type(exc).__name__}") from None
+        recovered = None
+    else:
+        tx, recovered = parsed
 
     if type_id == 0:
         v = tx.v
@@ -119,7 +130,7 @@ def decode_transaction(raw: bytes, chain_id: int) -> SignedTx:
     _check_ranges(tx, type_id)
 
     tx_hash = keccak(raw)
-    sender = recover_sender(tx)
+    sender = recovered if recovered is not None else recover_sender(tx)
     tx.__dict__["sender"] = sender  # py-evm's cached `sender`: never recovered again
     min_gas = max(tx.intrinsic_gas, data_floor_gas(tx.data))
     return SignedTx(tx_hash, raw, tx, sender, type_id, tx_chain_id, min_gas)
@@ -200,8 +211,9 @@ def recover_sender(tx: Any) -> bytes:
 class SenderCache:
     """Bounded LRU of decoded transactions by hash (thread-safe)."""
 
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = 50_000, parse: Parser | None = None) -> None:
         self.capacity = capacity
+        self.parse = parse  # a faster decoder (see `decode_transaction`), if any
         self._items: OrderedDict[bytes, SignedTx] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -229,6 +241,6 @@ class SenderCache:
         item = self.get(tx_hash)
         if item is not None and item.raw == raw and item.chain_id == chain_id:
             return item
-        item = decode_transaction(raw, chain_id)
+        item = decode_transaction(raw, chain_id, self.parse)
         self.put(item)
         return item
