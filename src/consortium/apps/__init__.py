@@ -10,6 +10,8 @@ from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.model import CREDIT_ADDRESS
 from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.model import INVOICES_ADDRESS
+from consortium.apps.registry.contract import Registry
+from consortium.apps.registry.model import REGISTRY_ADDRESS
 from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.contract import Securities
 from consortium.apps.securities.model import CASH_ADDRESS, SECURITIES_ADDRESS
@@ -18,9 +20,11 @@ __all__ = [
     "CASH_ADDRESS",
     "CREDIT_ADDRESS",
     "INVOICES_ADDRESS",
+    "REGISTRY_ADDRESS",
     "SECURITIES_ADDRESS",
     "CashTokens",
     "Credit",
     "Invoices",
+    "Registry",
     "Securities",
 ]

@@ -48,11 +48,12 @@ Blacklist — subjects in default, shared by the members:
 Every write emits a transition (`ConsentTransition`, `RecordTransition`, `QueryTransition`,
 `BlacklistTransition`: object id, actor, from-state, to-state, reason; the written object's
 is the last of its transaction) and the detail events below. Reads are open to every caller
-(the regulator reads everything): `consent(id)`, `consentsOf(ids)`, `consentCount()`, `consentsBySubject(a)`, `consentsByGrantee(a)`,
-`record(id)`, `recordsOf(ids)`, `recordCount()`, `recordsBySubject(a)`,
-`recordsByReporter(a)`, `query(id)`, `queriesOf(ids)`, `queryCount()`, `queriesBySubject(a)`
-(every query about a subject: who asked and why), `queriesByLender(a)`, `queriesByAgency(a)`,
-`queriesByState(s)`, `isBlacklisted(a)`, `blacklistEntry(a)`, `blacklist()`.
+(the regulator reads everything): `consent(id)`, `consentsOf(ids)`, `consentCount()`,
+`consentsBySubject(a)`, `consentsByGrantee(a)`, `record(id)`, `recordsOf(ids)`,
+`recordCount()`, `recordsBySubject(a)`, `recordsByReporter(a)`, `query(id)`,
+`queriesOf(ids)`, `queryCount()`, `queriesBySubject(a)` (every query about a subject: who
+asked and why), `queriesByLender(a)`, `queriesByAgency(a)`, `queriesByState(s)`,
+`isBlacklisted(a)`, `blacklistEntry(a)`, `blacklist()`.
 """
 
 from __future__ import annotations

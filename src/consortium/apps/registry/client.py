@@ -1,0 +1,174 @@
+"""`RegistryClient`: the digital asset registry from Python, over a node's JSON-RPC.
+
+Reads are eth_calls to the Registry contract (0x…2003) and answer the dicts of
+`consortium.apps.registry.reader`. Writes check first (a refusal raises `ExecutionReverted`
+with the contract's reason, and nothing is sent), send, wait and answer what happened
+(`consortium.apps.service_client`):
+
+    registry = RegistryClient(url, key=find_key(network_dir=Path("net")))
+    registry.propose_class(bank_a, "Land title", schema=b"…", registrars=[r1, r2, r3], k=2)
+    asset = registry.apply(owner, 1, "PARCEL-0042", metadata=b"…")      # {"id": 1, …}
+    registry.approve_registration(r1, asset["id"]); registry.approve_registration(r2, …)
+    registry.pledge(owner, asset["id"], bank.address)
+    registry.asset(asset["id"])      # with approvals, pledges and the full history
+
+External ids are hashed here, under the consortium key (`external_id.py`); metadata and
+schemas are referenced by their SHA-256 (give bytes, a file, or a 0x hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from consortium.apps.registry.external_id import external_id_hash
+from consortium.apps.registry.model import REGISTRY_ADDRESS
+from consortium.apps.registry.reader import CALLS, HISTORY_EVENTS, RegistryReader
+from consortium.apps.service_client import ServiceClient, account_hex, hash_bytes
+from consortium.errors import ConfigError
+from consortium.sdk.client import ConsortiumClient
+
+
+def document_hash(source: str | bytes | Path) -> bytes:
+    """A document's reference: a 0x hash as given, else the SHA-256 of bytes or a file."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).digest()
+    if isinstance(source, str) and source.strip().lower().startswith("0x"):
+        return hash_bytes(source)
+    try:
+        return hashlib.sha256(Path(source).read_bytes()).digest()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {source}: {exc}") from None
+
+
+class RegistryClient(ServiceClient):
+    """The Registry contract through one node's API."""
+
+    address = REGISTRY_ADDRESS
+    calls = CALLS
+    transitions = HISTORY_EVENTS
+
+    def __init__(self, client: ConsortiumClient | str, key: bytes | None = None) -> None:
+        super().__init__(client)
+        self.key = key
+        self.read = RegistryReader(self._call, self._logs)
+
+    def external_id_hash(self, external_id: str) -> bytes:
+        """An external id's hash under the consortium key (computed here)."""
+        if self.key is None:
+            raise ConfigError("hashing an external id needs the consortium key (key=…)")
+        return external_id_hash(self.key, external_id)
+
+    def _external(self, external_id: str | bytes) -> bytes:
+        if isinstance(external_id, bytes):
+            return hash_bytes(external_id, "external id hash")
+        return self.external_id_hash(external_id)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def classes(self) -> list[dict[str, Any]]:
+        return self.read.classes()
+
+    def asset_class(self, ref: int | str) -> dict[str, Any] | None:
+        return self.read.asset_class(ref)
+
+    def class_id(self, ref: int | str) -> int:
+        found = self.read.asset_class(int(ref) if str(ref).isdigit() else ref)
+        if found is None:
+            raise ConfigError(f"no asset class {ref!r}")
+        return int(found["id"])
+
+    def asset(self, asset_id: int) -> dict[str, Any] | None:
+        return self.read.asset(int(asset_id))
+
+    def assets(self, *, asset_class: int | str | None = None, owner: str | None = None,
+               state: str | None = None,
+               secured_party: str | None = None) -> list[dict[str, Any]]:
+        class_id = None if asset_class is None else self.class_id(asset_class)
+        try:
+            return self.read.assets(asset_class=class_id, owner=owner, state=state,
+                                    secured_party=secured_party)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def find(self, asset_class: int | str, external_id: str | bytes) -> dict[str, Any] | None:
+        """The asset holding an external id (plain, hashed here; or its 0x hash as bytes)."""
+        asset_id = self.read.asset_by_external_id(self.class_id(asset_class),
+                                                  self._external(external_id))
+        return self.read.asset(asset_id) if asset_id else None
+
+    def history(self, asset_id: int) -> list[dict[str, Any]]:
+        return self.read.history("asset", int(asset_id))
+
+    # --- classes, by vote --------------------------------------------------------------------
+
+    def propose_class(self, committee: LocalAccount, name: str, *, schema: str | bytes | Path,
+                      registrars: list[str], k: int) -> dict[str, Any]:
+        """Propose an asset class (an app-call proposal; members then vote)."""
+        return self.propose(committee, "createClass", name, document_hash(schema),
+                            [account_hex(r) for r in registrars], int(k))
+
+    def propose_registrars(self, committee: LocalAccount, asset_class: int | str,
+                           registrars: list[str], k: int) -> dict[str, Any]:
+        return self.propose(committee, "setClassRegistrars", self.class_id(asset_class),
+                            [account_hex(r) for r in registrars], int(k))
+
+    # --- assets ------------------------------------------------------------------------------
+
+    def apply(self, account: LocalAccount, asset_class: int | str, external_id: str | bytes, *,
+              metadata: str | bytes | Path, owner: str | None = None) -> dict[str, Any]:
+        """Apply for an asset's registration: by its owner (`owner` defaults to the signer),
+        or by a registrar of the class for the owner. `external_id` is hashed here (or give
+        its 32-byte hash as bytes)."""
+        return self.transact(account, "apply", self.class_id(asset_class),
+                             self._external(external_id), document_hash(metadata),
+                             account_hex(owner or account.address))
+
+    def approve_registration(self, registrar: LocalAccount, asset_id: int) -> dict[str, Any]:
+        return self.transact(registrar, "approveRegistration", int(asset_id))
+
+    def reject_application(self, registrar: LocalAccount, asset_id: int,
+                           reason: str) -> dict[str, Any]:
+        return self.transact(registrar, "rejectApplication", int(asset_id), reason)
+
+    def approve_retirement(self, registrar: LocalAccount, asset_id: int) -> dict[str, Any]:
+        return self.transact(registrar, "approveRetirement", int(asset_id))
+
+    def request_transfer(self, owner: LocalAccount, asset_id: int,
+                         new_owner: str) -> dict[str, Any]:
+        return self.transact(owner, "requestTransfer", int(asset_id), account_hex(new_owner))
+
+    def accept_transfer(self, new_owner: LocalAccount, asset_id: int) -> dict[str, Any]:
+        return self.transact(new_owner, "acceptTransfer", int(asset_id))
+
+    def cancel_transfer(self, account: LocalAccount, asset_id: int,
+                        reason: str = "") -> dict[str, Any]:
+        return self.transact(account, "cancelTransfer", int(asset_id), reason)
+
+    def pledge(self, owner: LocalAccount, asset_id: int, secured_party: str) -> dict[str, Any]:
+        return self.transact(owner, "pledge", int(asset_id), account_hex(secured_party))
+
+    def release(self, secured_party: LocalAccount, asset_id: int,
+                pledge: int | None = None) -> dict[str, Any]:
+        """Release a pledge (by default the signer's first active pledge on the asset)."""
+        if pledge is None:
+            found = self.read.asset(int(asset_id), history=False)
+            me = secured_party.address.lower()
+            mine = [p["pledge"] for p in (found or {}).get("pledges", [])
+                    if p["securedParty"] == me and p["state"] == "active"]
+            if not mine:
+                raise ConfigError(f"{me} holds no active pledge of asset {asset_id}")
+            pledge = mine[0]
+        return self.transact(secured_party, "release", int(asset_id), int(pledge))
+
+    def freeze(self, authority: LocalAccount, asset_id: int, reason: str) -> dict[str, Any]:
+        return self.transact(authority, "freeze", int(asset_id), reason)
+
+    def unfreeze(self, authority: LocalAccount, asset_id: int, reason: str) -> dict[str, Any]:
+        return self.transact(authority, "unfreeze", int(asset_id), reason)
+
+
+__all__ = ["RegistryClient", "document_hash"]

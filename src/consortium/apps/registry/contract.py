@@ -1,0 +1,434 @@
+"""The Registry native contract (0x…2003): the digital asset registry.
+
+Asset classes are created by vote (Governance only, through an app-call proposal):
+
+    createClass(string name, bytes32 schemaHash, address[] registrars, uint256 k)
+        returns (uint256 class)           k of the class's registrars (role `registrar`)
+                                          register and retire its assets
+    setClassRegistrars(uint256 class, address[] registrars, uint256 k)
+
+Assets {class, external id hash, metadata hash, owner, state, encumbrances}:
+
+    apply(uint256 class, bytes32 externalIdHash, bytes32 metadataHash, address owner)
+        returns (uint256 asset)           -> applied      the owner, or a class registrar
+                                          for the owner; the external id is unique within
+                                          its class (a second application is refused)
+    approveRegistration(uint256)          applied -> registered at the k-th distinct
+                                          approval of the class's registrars
+    rejectApplication(uint256, string)    applied -> rejected   a class registrar (frees the
+                                          external id)
+    requestTransfer(uint256, address to)  registered -> transfer_pending    the owner
+    acceptTransfer(uint256)               transfer_pending -> registered    the new owner
+    cancelTransfer(uint256, string)       transfer_pending -> registered    either of them
+    pledge(uint256, address securedParty) returns (uint256 pledge)
+                                          registered / encumbered -> encumbered   the owner
+    release(uint256, uint256 pledge)      the pledge's secured party only; encumbered ->
+                                          registered when no pledge is left
+    freeze(uint256, string reason)        any state -> frozen        the authority (role
+    unfreeze(uint256, string reason)      frozen -> its former state  `court`) only
+    approveRetirement(uint256)            registered -> retired at the k-th distinct approval
+
+Checked here, each with a reason: k distinct registrar approvals (the same registrar's
+second approval is refused and counts once); an external id is unique within its class; an
+asset has exactly one owner; no transfer while encumbered or frozen, no pledge or retirement
+while frozen; only the authority freezes; every write checks roles in Permissions. Every
+write emits `AssetTransition(asset, actor, fromState, toState, reason)` (or
+`ClassTransition` for classes; an approval short of k moves applied -> applied), plus the
+detail events below; the history of an asset is its transitions, in order.
+
+Reads (open to every caller; the regulator reads everything): `classCount()`,
+`assetClass(id)`, `classes()`, `classByName(name)`, `assetCount()`, `asset(id)`,
+`assetsOf(ids)`, `assetsByOwner(a)`, `assetsByClass(id)`, `assetsByState(s)`,
+`assetsBySecuredParty(a)`, `assetByExternalId(class, hash)`, `approvals(id)`, `pledges(id)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.apps.registry.model import (
+    ACTIVE,
+    ASSET_STATES,
+    COURT,
+    MAX_BATCH_READ,
+    MAX_NAME,
+    MAX_REGISTRARS,
+    REGISTRAR,
+    REGISTRY_ADDRESS,
+)
+from consortium.apps.registry.state import AssetRecord, ClassRecord, RegistryState
+from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract
+from consortium.evm.native import event, method, register
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import address_word, word_address
+
+CLASS = "(uint256,string,bytes32,address[],uint256,uint256)"
+ASSET = (
+    "(uint256,uint256,bytes32,bytes32,address,string,string,address,uint256,uint256,uint256,"
+    "address,uint256,uint256)"
+)
+PLEDGE = "(uint256,address,string,uint256,uint256)"
+
+
+@register
+class Registry(ServiceContract):
+    address = REGISTRY_ADDRESS
+
+    AssetTransition = event(
+        "AssetTransition(uint256 indexed asset, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    ClassTransition = event(
+        "ClassTransition(uint256 indexed assetClass, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    ClassCreated = event(
+        "ClassCreated(uint256 indexed assetClass, string name, bytes32 schemaHash, "
+        "address[] registrars, uint256 k)"
+    )
+    AssetApplied = event(
+        "AssetApplied(uint256 indexed asset, uint256 indexed assetClass, address indexed owner, "
+        "bytes32 externalIdHash, bytes32 metadataHash)"
+    )
+    RegistrarApproval = event(
+        "RegistrarApproval(uint256 indexed asset, address indexed registrar, string action, "
+        "uint256 approvals, uint256 k)"
+    )
+    OwnerChanged = event(
+        "OwnerChanged(uint256 indexed asset, address indexed previousOwner, address indexed "
+        "newOwner)"
+    )
+    Pledged = event(
+        "Pledged(uint256 indexed asset, address indexed securedParty, uint256 pledge)"
+    )
+    Released = event(
+        "Released(uint256 indexed asset, address indexed securedParty, uint256 pledge)"
+    )
+
+    @property
+    def state(self) -> RegistryState:
+        return RegistryState(self.storage)
+
+    # --- reads: classes ------------------------------------------------------------------------
+
+    @method("classCount()", returns="uint256", view=True)
+    def class_count(self) -> int:
+        return self.state.class_count()
+
+    @method("assetClass(uint256)", returns=CLASS, view=True)
+    def asset_class(self, class_id: int) -> tuple[Any, ...]:
+        return _class_tuple(self._require_class(class_id))
+
+    @method("classes()", returns=CLASS + "[]", view=True)
+    def classes(self) -> list[tuple[Any, ...]]:
+        st = self.state
+        return [_class_tuple(st.asset_class(i)) for i in range(1, st.class_count() + 1)]
+
+    @method("classByName(string)", returns="uint256", view=True)
+    def class_by_name(self, name: str) -> int:
+        return self.state.class_named(name)
+
+    # --- reads: assets -------------------------------------------------------------------------
+
+    @method("assetCount()", returns="uint256", view=True)
+    def asset_count(self) -> int:
+        return self.state.asset_count()
+
+    @method("asset(uint256)", returns=ASSET, view=True)
+    def asset(self, asset_id: int) -> tuple[Any, ...]:
+        return self._asset_tuple(self._require_asset(asset_id))
+
+    @method("assetsOf(uint256[])", returns=ASSET + "[]", view=True)
+    def assets_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} assets in one read")
+        return [self._asset_tuple(self._require_asset(i)) for i in ids]
+
+    @method("assetsByOwner(address)", returns="uint256[]", view=True)
+    def assets_by_owner(self, owner: str) -> list[int]:
+        return sorted(self.state.by_owner(as_address(owner)))
+
+    @method("assetsByClass(uint256)", returns="uint256[]", view=True)
+    def assets_by_class(self, class_id: int) -> list[int]:
+        return list(self.state.by_class(class_id))
+
+    @method("assetsByState(string)", returns="uint256[]", view=True)
+    def assets_by_state(self, state: str) -> list[int]:
+        self.require(state in ASSET_STATES,
+                     f"unknown asset state {state!r} (states: {', '.join(ASSET_STATES)})")
+        return sorted(self.state.by_state(state))
+
+    @method("assetsBySecuredParty(address)", returns="uint256[]", view=True)
+    def assets_by_secured_party(self, party: str) -> list[int]:
+        return list(self.state.by_secured_party(as_address(party)))
+
+    @method("assetByExternalId(uint256,bytes32)", returns="uint256", view=True)
+    def asset_by_external_id(self, class_id: int, external_id_hash: bytes) -> int:
+        return self.state.claimant(class_id, bytes(external_id_hash))
+
+    @method("approvals(uint256)", returns="address[]", view=True)
+    def approvals(self, asset_id: int) -> list[bytes]:
+        a = self._require_asset(asset_id)
+        return [word_address(w) for w in self.state.approvals(a.id, a.round)]
+
+    @method("pledges(uint256)", returns=PLEDGE + "[]", view=True)
+    def pledges(self, asset_id: int) -> list[tuple[Any, ...]]:
+        a = self._require_asset(asset_id)
+        st = self.state
+        out = []
+        for i in range(a.pledge_count):
+            p = st.pledge(a.id, i)
+            out.append((p.index, p.secured_party, p.state, p.pledged_at, p.released_at))
+        return out
+
+    # --- writes: classes (by vote) -------------------------------------------------------------
+
+    @method("createClass(string,bytes32,address[],uint256)", returns="uint256")
+    def create_class(self, name: str, schema_hash: bytes, registrars: list[str], k: int) -> int:
+        self.require_governance("create an asset class")
+        self.require_text(name, "class name", MAX_NAME)
+        existing = self.state.class_named(name)
+        self.require(existing == 0, f"an asset class named {name.strip()!r} already exists "
+                                    f"(class {existing})")
+        self.require(bytes(schema_hash) != ZERO_HASH, "the schema hash is zero")
+        raws = self._check_registrars(registrars, k)
+        st = self.state
+        class_id = st.add_class(name.strip(), bytes(schema_hash), self.height)
+        st.set_registrars(class_id, raws, k)
+        self.emit(self.ClassCreated, class_id, name.strip(), bytes(schema_hash), raws, k)
+        self.emit(self.ClassTransition, class_id, self.caller, "", ACTIVE,
+                  f"created by vote: {k} of {len(raws)} registrars")
+        return class_id
+
+    @method("setClassRegistrars(uint256,address[],uint256)")
+    def set_class_registrars(self, class_id: int, registrars: list[str], k: int) -> None:
+        self.require_governance("change a class's registrars")
+        self._require_class(class_id)
+        raws = self._check_registrars(registrars, k)
+        self.state.set_registrars(class_id, raws, k)
+        self.emit(self.ClassTransition, class_id, self.caller, ACTIVE, ACTIVE,
+                  f"registrars set by vote: {k} of {len(raws)}")
+
+    # --- writes: registration ------------------------------------------------------------------
+
+    @method("apply(uint256,bytes32,bytes32,address)", returns="uint256")
+    def apply(self, class_id: int, external_id_hash: bytes, metadata_hash: bytes,
+              owner: str) -> int:
+        cls = self._require_class(class_id)
+        caller = self.caller
+        owner_raw = as_address(owner)
+        self.require(owner_raw != ZERO_ADDRESS, "an asset needs an owner")
+        if caller != owner_raw:
+            self.require(
+                caller in cls.registrars and self.has_role(caller, REGISTRAR),
+                f"{hex_address(caller)} may not apply for {hex_address(owner_raw)}: an asset "
+                f"is applied for by its owner, or by a registrar of class {cls.name!r}",
+            )
+        ext, meta = bytes(external_id_hash), bytes(metadata_hash)
+        self.require(ext != ZERO_HASH, "the external id hash is zero")
+        self.require(meta != ZERO_HASH, "the metadata hash is zero")
+        st = self.state
+        holder = st.claimant(class_id, ext)
+        if holder:
+            self.revert(f"external id 0x{ext.hex()} is already registered in class "
+                        f"{cls.name!r} (asset {holder}, {st.asset(holder).state})")
+        asset_id = st.add_asset(class_id, ext, meta, owner_raw, caller, self.height)
+        self.emit(self.AssetApplied, asset_id, class_id, owner_raw, ext, meta)
+        by = "the owner" if caller == owner_raw else f"registrar {hex_address(caller)}"
+        self.emit(self.AssetTransition, asset_id, caller, "", "applied",
+                  f"applied for by {by} in class {cls.name!r}")
+        return asset_id
+
+    @method("approveRegistration(uint256)")
+    def approve_registration(self, asset_id: int) -> None:
+        a, cls = self._as_registrar(asset_id, "approve its registration")
+        self._require_state(a, ("applied",), "be registered")
+        self._approve(a, cls, "registration", "registered")
+
+    @method("rejectApplication(uint256,string)")
+    def reject_application(self, asset_id: int, reason: str) -> None:
+        a, _ = self._as_registrar(asset_id, "reject its application")
+        self._require_state(a, ("applied",), "be rejected")
+        self.require_text(reason, "reason")
+        self.state.set_claimant(a.class_id, a.external_id_hash, 0)
+        self._move(a, "rejected", reason)
+
+    @method("approveRetirement(uint256)")
+    def approve_retirement(self, asset_id: int) -> None:
+        a, cls = self._as_registrar(asset_id, "approve its retirement")
+        self._require_state(a, ("registered",), "be retired")
+        self._approve(a, cls, "retirement", "retired")
+
+    # --- writes: ownership and pledges ---------------------------------------------------------
+
+    @method("requestTransfer(uint256,address)")
+    def request_transfer(self, asset_id: int, new_owner: str) -> None:
+        a = self._as_owner(asset_id, "transfer it")
+        self._require_state(a, ("registered",), "be transferred")
+        to = as_address(new_owner)
+        self.require(to != ZERO_ADDRESS, "a transfer needs a new owner")
+        self.require(to != a.owner, f"{hex_address(to)} already owns asset {a.id}")
+        self.state.set_address(a.id, RegistryState.PENDING_OWNER, to)
+        self._move(a, "transfer_pending", f"transfer to {hex_address(to)} requested")
+
+    @method("acceptTransfer(uint256)")
+    def accept_transfer(self, asset_id: int) -> None:
+        a = self._require_asset(asset_id)
+        self._require_state(a, ("transfer_pending",), "be accepted")
+        self.require(
+            self.caller == a.pending_owner,
+            f"asset {a.id} is offered to {hex_address(a.pending_owner)}: only it may accept",
+        )
+        st = self.state
+        st.set_owner(a.id, a.owner, a.pending_owner)
+        st.set_address(a.id, RegistryState.PENDING_OWNER, ZERO_ADDRESS)
+        self.emit(self.OwnerChanged, a.id, a.owner, a.pending_owner)
+        self._move(a, "registered", f"owner {hex_address(a.owner)} -> "
+                                    f"{hex_address(a.pending_owner)}")
+
+    @method("cancelTransfer(uint256,string)")
+    def cancel_transfer(self, asset_id: int, reason: str) -> None:
+        a = self._require_asset(asset_id)
+        self._require_state(a, ("transfer_pending",), "have its transfer cancelled")
+        self.require(self.caller in (a.owner, a.pending_owner),
+                     f"only asset {a.id}'s owner or its proposed new owner may cancel the "
+                     "transfer")
+        self.require_text(reason, "reason", required=False)
+        self.state.set_address(a.id, RegistryState.PENDING_OWNER, ZERO_ADDRESS)
+        self._move(a, "registered", reason or "transfer cancelled")
+
+    @method("pledge(uint256,address)", returns="uint256")
+    def pledge(self, asset_id: int, secured_party: str) -> int:
+        a = self._as_owner(asset_id, "pledge it")
+        self._require_state(a, ("registered", "encumbered"), "be pledged")
+        party = as_address(secured_party)
+        self.require(party != ZERO_ADDRESS, "a pledge needs a secured party")
+        self.require(party != a.owner, "an owner cannot pledge an asset to itself")
+        index = self.state.add_pledge(a.id, party, self.height)
+        self.emit(self.Pledged, a.id, party, index)
+        self._move(a, "encumbered", f"pledge {index} to {hex_address(party)}")
+        return index
+
+    @method("release(uint256,uint256)")
+    def release(self, asset_id: int, pledge_index: int) -> None:
+        a = self._require_asset(asset_id)
+        self.require(pledge_index < a.pledge_count, f"asset {a.id} has no pledge {pledge_index}")
+        st = self.state
+        p = st.pledge(a.id, pledge_index)
+        self.require(
+            self.caller == p.secured_party,
+            f"only the secured party {hex_address(p.secured_party)} may release pledge "
+            f"{pledge_index} of asset {a.id}",
+        )
+        self.require(p.state == "active", f"pledge {pledge_index} of asset {a.id} is {p.state}")
+        self._require_state(a, ("encumbered",), "have a pledge released")
+        st.release_pledge(a.id, pledge_index, self.height)
+        self.emit(self.Released, a.id, p.secured_party, pledge_index)
+        left = len(st.active_pledges(a.id))
+        self._move(a, "encumbered" if left else "registered",
+                   f"pledge {pledge_index} released by {hex_address(p.secured_party)}"
+                   + (f" ({left} left)" if left else ""))
+
+    # --- writes: the authority -----------------------------------------------------------------
+
+    @method("freeze(uint256,string)")
+    def freeze(self, asset_id: int, reason: str) -> None:
+        self.require_role(self.caller, COURT, "freeze an asset")
+        a = self._require_asset(asset_id)
+        self.require(a.state != "frozen", f"asset {a.id} is already frozen")
+        self.require_text(reason, "reason")
+        self.state.set(a.id, RegistryState.FROZEN_FROM, ASSET_STATES.index(a.state) + 1)
+        self._move(a, "frozen", reason)
+
+    @method("unfreeze(uint256,string)")
+    def unfreeze(self, asset_id: int, reason: str) -> None:
+        self.require_role(self.caller, COURT, "unfreeze an asset")
+        a = self._require_asset(asset_id)
+        self.require(a.state == "frozen", f"asset {a.id} is not frozen")
+        self.require_text(reason, "reason")
+        self.state.set(a.id, RegistryState.FROZEN_FROM, 0)
+        self._move(a, a.frozen_from, reason)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _check_registrars(self, registrars: list[str], k: int) -> list[bytes]:
+        raws = [as_address(r) for r in registrars]
+        self.require(1 <= len(raws) <= MAX_REGISTRARS,
+                     f"a class has 1 to {MAX_REGISTRARS} registrars")
+        self.require(len({address_word(r) for r in raws}) == len(raws),
+                     "a registrar is listed twice")
+        for r in raws:
+            self.require(self.has_role(r, REGISTRAR),
+                         f"{hex_address(r)} does not hold the registrar role")
+        self.require(1 <= k <= len(raws), f"k must be 1 to {len(raws)} (the registrars)")
+        return raws
+
+    def _approve(self, a: AssetRecord, cls: ClassRecord, action: str, target: str) -> None:
+        caller = self.caller
+        approvals = self.state.approvals(a.id, a.round)
+        self.require(
+            address_word(caller) not in approvals,
+            f"registrar {hex_address(caller)} already approved the {action} of asset {a.id} "
+            f"({len(approvals)} of {cls.k}): each registrar counts once",
+        )
+        approvals.add(address_word(caller))
+        count = len(approvals)
+        self.emit(self.RegistrarApproval, a.id, caller, action, count, cls.k)
+        if count >= cls.k:
+            self._move(a, target, f"{action} approved by {count} of {cls.k} registrars")
+        else:
+            self._move(a, a.state, f"{action} approval {count} of {cls.k}")
+
+    def _move(self, a: AssetRecord, new: str, reason: str) -> None:
+        if new != a.state:
+            self.state.set_state(a.id, a.state, new, self.height)
+        else:
+            self.state.set(a.id, RegistryState.UPDATED, self.height)
+        self.emit(self.AssetTransition, a.id, self.caller, a.state, new, reason)
+
+    def _require_class(self, class_id: int) -> ClassRecord:
+        self.require(1 <= class_id <= self.state.class_count(), f"no asset class {class_id}")
+        return self.state.asset_class(class_id)
+
+    def _require_asset(self, asset_id: int) -> AssetRecord:
+        self.require(1 <= asset_id <= self.state.asset_count(), f"no asset {asset_id}")
+        return self.state.asset(asset_id)
+
+    def _as_registrar(self, asset_id: int, action: str) -> tuple[AssetRecord, ClassRecord]:
+        self.require_role(self.caller, REGISTRAR, action)
+        a = self._require_asset(asset_id)
+        cls = self.state.asset_class(a.class_id)
+        self.require(self.caller in cls.registrars,
+                     f"{hex_address(self.caller)} is not a registrar of class {cls.name!r}")
+        return a, cls
+
+    def _as_owner(self, asset_id: int, action: str) -> AssetRecord:
+        a = self._require_asset(asset_id)
+        self.require(self.caller == a.owner,
+                     f"only asset {a.id}'s owner {hex_address(a.owner)} may {action}")
+        return a
+
+    def _require_state(self, a: AssetRecord, allowed: tuple[str, ...], action: str) -> None:
+        if a.state in allowed:
+            return
+        if a.state == "frozen":
+            self.revert(f"asset {a.id} is frozen by the authority: it cannot {action} until "
+                        "unfrozen")
+        if a.state == "encumbered":
+            parties = ", ".join(hex_address(p.secured_party)
+                                for p in self.state.active_pledges(a.id))
+            self.revert(f"asset {a.id} is encumbered (pledged to {parties}): it cannot {action} "
+                        "until the secured party releases it")
+        self.revert(f"asset {a.id} is {a.state}: it cannot {action}")
+
+    def _asset_tuple(self, a: AssetRecord) -> tuple[Any, ...]:
+        k = self.state.class_k(a.class_id)
+        approvals = len(self.state.approvals(a.id, a.round))
+        active = len(self.state.active_pledges(a.id))
+        return (a.id, a.class_id, a.external_id_hash, a.metadata_hash, a.owner, a.state,
+                a.frozen_from, a.pending_owner, approvals, k, active, a.applicant, a.created_at,
+                a.updated_at)
+
+
+def _class_tuple(c: ClassRecord) -> tuple[Any, ...]:
+    return c.id, c.name, c.schema_hash, list(c.registrars), c.k, c.created_at
+

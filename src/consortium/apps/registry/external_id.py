@@ -1,0 +1,41 @@
+"""External id hashes: an asset's external identifier (a land parcel number, a vehicle
+identification number, a patent number…) reaches the chain only as
+
+    HMAC-SHA256(consortium key, "consortium-asset-v1" 0x1F normalised external id)
+
+normalised (Unicode NFKC, trimmed, inner runs of whitespace made one space, upper-case) so the
+same id typed by two members collides — the registry refuses a second asset with the same
+external id in a class — while, without the consortium key (`consortium.key`, shared off chain
+like the invoice fingerprints' key), nobody links a hash to an id by guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import unicodedata
+
+from consortium.apps.invoices.fingerprint import KEY_BYTES, SEPARATOR
+from consortium.errors import ConfigError
+
+DOMAIN = "consortium-asset-v1"
+MAX_EXTERNAL_ID = 256  # characters
+
+
+def normalise_external_id(value: str) -> str:
+    text = " ".join(unicodedata.normalize("NFKC", value).split()).upper()
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise ConfigError("the external id contains a control character")
+    if not text:
+        raise ConfigError("the external id is empty")
+    if len(text) > MAX_EXTERNAL_ID:
+        raise ConfigError(f"the external id is longer than {MAX_EXTERNAL_ID} characters")
+    return text
+
+
+def external_id_hash(key: bytes, external_id: str) -> bytes:
+    """The 32-byte hash of an external id under the consortium key."""
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"the consortium key must be {KEY_BYTES} bytes")
+    message = (DOMAIN + SEPARATOR + normalise_external_id(external_id)).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).digest()

@@ -1,0 +1,45 @@
+"""The vocabulary of the digital asset registry, shared by the contract, the typed client,
+the API and the CLI: the contract's address, asset and pledge states, the roles each step
+needs, and the limits.
+
+States of an asset:
+
+    applied --k registrar approvals--> registered --pledge--> encumbered --last release-->
+    registered --transfer requested--> transfer_pending --accepted--> registered (new owner)
+    registered --k registrar approvals--> retired          applied --a registrar--> rejected
+    any state --the authority--> frozen --the authority--> the state it was frozen in
+
+An external id stays claimed within its class for good (retired assets included), unless
+its application is rejected.
+"""
+
+from __future__ import annotations
+
+from consortium.evm.native import native_address
+
+REGISTRY_ADDRESS = native_address(0x2003)
+
+# Asset states, stored as index + 1 (0: no such asset). Append only.
+ASSET_STATES = (
+    "applied",
+    "registered",
+    "transfer_pending",
+    "encumbered",
+    "frozen",
+    "retired",
+    "rejected",
+)
+# Pledge states, stored as index + 1.
+PLEDGE_STATES = ("active", "released")
+
+# Asset classes have one state (the transitions of their events: "" -> active -> active).
+ACTIVE = "active"
+
+# The roles of Permissions each step checks (system/model.py ROLES holds them). Owners and
+# secured parties need no role: they are the asset's own accounts.
+REGISTRAR, COURT = "registrar", "court"
+REGISTRY_ROLES = (REGISTRAR, COURT)
+
+MAX_NAME = 128  # bytes of a class name
+MAX_REGISTRARS = 32  # registrars of one class
+MAX_BATCH_READ = 1000  # assets read in one call

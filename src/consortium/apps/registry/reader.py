@@ -1,0 +1,132 @@
+"""Reads of the Registry contract as plain JSON-ready dicts, over any way of making an
+eth_call (and, for histories, of reading logs): the typed client, the node's API
+(`consortium_asset*` JSON-RPC and REST, straight on the ledger) and the CLI tables all answer
+the same shapes.
+
+    class  {"id": 1, "name": "Land title", "schemaHash": "0x…", "registrars": ["0x…", …],
+            "k": 2, "createdAt": 7}
+    asset  {"id": 4, "class": 1, "externalIdHash": "0x…", "metadataHash": "0x…",
+            "owner": "0x…", "state": "encumbered", "frozenFrom": null,
+            "pendingOwner": null, "approvals": 0, "k": 2, "activePledges": 1,
+            "applicant": "0x…", "createdAt": 9, "updatedAt": 14}
+
+`asset(id)` adds its current round's approvals (registrars), its pledges ({"pledge",
+"securedParty", "state", "pledgedAt", "releasedAt"}) and, when the reader has a log source,
+its full history, oldest first ({"block", "txHash", "actor", "from", "to", "reason"}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from consortium.apps.registry.contract import Registry
+from consortium.apps.registry.model import ASSET_STATES, MAX_BATCH_READ, REGISTRY_ADDRESS
+from consortium.apps.service import LogSource, NativeCalls, hex_of, transition_history
+
+# (to, calldata) -> return data; raises the caller's error when the call reverts
+Call = Callable[[bytes, bytes], bytes]
+
+CALLS = NativeCalls(Registry)
+encode_call = CALLS.encode
+decode_result = CALLS.decode
+HISTORY_EVENTS = {"asset": Registry.AssetTransition, "class": Registry.ClassTransition}
+ASSET_FILTERS = ("class", "owner", "state", "securedParty")
+ZERO = "0x" + "00" * 20
+
+
+def class_json(t: Any) -> dict[str, Any]:
+    cid, name, schema, registrars, k, created = t
+    return {"id": cid, "name": name, "schemaHash": hex_of(schema),
+            "registrars": [hex_of(r) for r in registrars], "k": k, "createdAt": created}
+
+
+def asset_json(t: Any) -> dict[str, Any]:
+    (aid, class_id, ext, meta, owner, state, frozen_from, pending, approvals, k, pledges,
+     applicant, created, updated) = t
+    pending_owner = hex_of(pending)
+    return {"id": aid, "class": class_id, "externalIdHash": hex_of(ext),
+            "metadataHash": hex_of(meta), "owner": hex_of(owner), "state": state,
+            "frozenFrom": frozen_from or None,
+            "pendingOwner": None if pending_owner == ZERO else pending_owner,
+            "approvals": approvals, "k": k, "activePledges": pledges,
+            "applicant": hex_of(applicant), "createdAt": created, "updatedAt": updated}
+
+
+class RegistryReader:
+    """Typed reads of the Registry contract through `call` (and `logs` for histories)."""
+
+    def __init__(self, call: Call, logs: LogSource | None = None) -> None:
+        self._call = call
+        self._logs = logs
+
+    def _read(self, name: str, *args: Any) -> Any:
+        return decode_result(name, self._call(REGISTRY_ADDRESS, encode_call(name, *args)))
+
+    # --- classes -----------------------------------------------------------------------------
+
+    def classes(self) -> list[dict[str, Any]]:
+        return [class_json(t) for t in self._read("classes")]
+
+    def asset_class(self, ref: int | str) -> dict[str, Any] | None:
+        """A class by id or by name."""
+        class_id = ref if isinstance(ref, int) else int(self._read("classByName", ref))
+        if not 1 <= class_id <= int(self._read("classCount")):
+            return None
+        return class_json(self._read("assetClass", class_id))
+
+    # --- assets ------------------------------------------------------------------------------
+
+    def asset(self, asset_id: int, *, history: bool = True) -> dict[str, Any] | None:
+        """One asset with its approvals, pledges and (given a log source) history."""
+        if not 1 <= asset_id <= int(self._read("assetCount")):
+            return None
+        out = asset_json(self._read("asset", asset_id))
+        out["approvedBy"] = [hex_of(a) for a in self._read("approvals", asset_id)]
+        out["pledges"] = [
+            {"pledge": i, "securedParty": hex_of(p), "state": s, "pledgedAt": at,
+             "releasedAt": released or None}
+            for i, p, s, at, released in self._read("pledges", asset_id)
+        ]
+        if history and self._logs is not None:
+            out["history"] = self.history("asset", asset_id)
+        return out
+
+    def asset_by_external_id(self, class_id: int, external_id_hash: bytes) -> int:
+        """The asset holding an external id hash in a class, or 0."""
+        return int(self._read("assetByExternalId", class_id, external_id_hash))
+
+    def assets(self, *, asset_class: int | None = None, owner: str | None = None,
+               state: str | None = None,
+               secured_party: str | None = None) -> list[dict[str, Any]]:
+        """Assets matching every filter given (all without filters), in id order."""
+        if state is not None and state not in ASSET_STATES:
+            raise ValueError(f"unknown asset state {state!r} (states: {', '.join(ASSET_STATES)})")
+        lists: list[list[int]] = []
+        if asset_class is not None:
+            lists.append(list(self._read("assetsByClass", asset_class)))
+        if owner is not None:
+            lists.append(list(self._read("assetsByOwner", owner.lower())))
+        if state is not None:
+            lists.append(list(self._read("assetsByState", state)))
+        if secured_party is not None:
+            lists.append(list(self._read("assetsBySecuredParty", secured_party.lower())))
+        if lists:
+            ids = sorted(set(lists[0]).intersection(*lists[1:]))
+        else:
+            ids = list(range(1, int(self._read("assetCount")) + 1))
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), MAX_BATCH_READ):
+            batch = ids[start:start + MAX_BATCH_READ]
+            out += [asset_json(t) for t in self._read("assetsOf", batch)]
+        return out
+
+    def history(self, kind: str, object_id: int) -> list[dict[str, Any]]:
+        """The transitions of an "asset" or a "class", oldest first."""
+        if self._logs is None:
+            raise ValueError("this reader has no log source for histories")
+        return transition_history(self._logs, REGISTRY_ADDRESS, HISTORY_EVENTS[kind], object_id)
+
+
+__all__ = ["CALLS", "RegistryReader", "asset_json", "class_json", "decode_result",
+           "encode_call"]
