@@ -26,13 +26,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from consortium.api.credit_rest import credit_openapi_paths, credit_routes
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import FilterRegistry
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
 from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
+from consortium.api.registry_rest import registry_openapi_paths, registry_routes
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError
+from consortium.api.securities_rest import securities_openapi_paths, securities_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
 
 log = logging.getLogger("consortium.api")
@@ -81,6 +84,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
     schema["paths"].update(invoice_openapi_paths())
+    schema["paths"].update(securities_openapi_paths())
+    schema["paths"].update(credit_openapi_paths())
+    schema["paths"].update(registry_openapi_paths())
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
@@ -173,6 +179,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
             *rest_routes(ledger, offload, node_name),
             *governance_routes(ledger, offload),
             *invoice_routes(ledger, offload),
+            *securities_routes(ledger, offload),
+            *credit_routes(ledger, offload),
+            *registry_routes(ledger, offload),
         ],
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"],
                                allow_methods=["GET", "POST"], allow_headers=["*"])],

@@ -21,9 +21,11 @@ from consortium import __version__
 from consortium.api import encoding as enc
 from consortium.api.apps_rpc import APPS_METHODS, AppsMethods
 from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
+from consortium.api.credit_rpc import CreditMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
+from consortium.api.registry_rpc import RegistryMethods
 from consortium.api.rpc_error import (
     INTERNAL_ERROR,
     ExecutionRevertedError,
@@ -34,6 +36,7 @@ from consortium.api.rpc_error import (
     RpcError,
     rpc_error_for,
 )
+from consortium.api.securities_rpc import SecuritiesMethods
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.errors import ConsortiumError
 from consortium.ledger.types import LedgerReader
@@ -100,7 +103,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods, AppsMethods):
+class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, SecuritiesMethods):
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
     def __init__(

@@ -1,0 +1,119 @@
+"""What the credit and registry services' JSON-RPC methods and REST routes share: reading the
+ledger's log index for histories, parsing ids, accounts and filter objects (one message for
+both transports), and a REST endpoint around a read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from consortium.api.rpc_error import InvalidParams, RpcError
+from consortium.apps.service import LogSource
+from consortium.ledger.types import LedgerReader, TxFilter
+
+T = TypeVar("T")
+RunSync = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+def ledger_logs(ledger: LedgerReader) -> LogSource:
+    """A reader's log source over the ledger's log index (every block to the latest)."""
+
+    def logs(address: bytes, topics: list[bytes | None]) -> list[dict[str, Any]]:
+        found = ledger.get_logs(TxFilter(
+            from_block=0, to_block=ledger.latest_height(), addresses=["0x" + address.hex()],
+            topics=[None if t is None else "0x" + t.hex() for t in topics],
+        ))
+        return [{"block": e.block_number, "txHash": e.tx_hash,
+                 "topics": [bytes.fromhex(t[2:]) for t in e.topics], "data": e.data}
+                for e in found]
+
+    return logs
+
+
+def object_id(value: Any, where: str) -> int:
+    """A positive integer id (a number or a decimal string)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value >= 2**256:
+        raise InvalidParams(f"{where}: expected an id (a positive integer)")
+    return value
+
+
+def account(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 42:
+        raise InvalidParams(f"{where}: expected a 0x account address")
+    try:
+        int(value, 16)
+    except ValueError:
+        raise InvalidParams(f"{where}: expected a 0x account address") from None
+    return value.lower()
+
+
+def filter_object(value: Any, where: str, accounts: tuple[str, ...],
+                  states: tuple[str, ...] = (), ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A filter object: account keys, an optional "state" among `states`, id keys."""
+    known = (*accounts, *(("state",) if states else ()), *ids)
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{where}: expected a filter object ({', '.join(known)})")
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise InvalidParams(f"{where}: unknown filter {unknown[0]!r} (filters: "
+                            f"{', '.join(known)})")
+    out: dict[str, Any] = {}
+    for key in accounts:
+        if value.get(key) is not None:
+            out[key] = account(value[key], f"{where}.{key}")
+    for key in ids:
+        if value.get(key) is not None:
+            out[key] = object_id(value[key], f"{where}.{key}")
+    state = value.get("state")
+    if states and state is not None:
+        if state not in states:
+            raise InvalidParams(f"{where}.state: one of {', '.join(states)}")
+        out["state"] = state
+    return out
+
+
+def rest_read(run_sync: RunSync[Any], read: Callable[[Request], Any],
+              what: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """A GET handler: the read's JSON; 400 with the reason for bad input, 404 for None."""
+
+    async def handle(request: Request) -> JSONResponse:
+        try:
+            found = await run_sync(lambda: read(request))
+        except (RpcError, ValueError) as err:
+            return JSONResponse({"error": getattr(err, "message", str(err))}, status_code=400)
+        if found is None:
+            return JSONResponse({"error": f"{what} not found"}, status_code=404)
+        return JSONResponse(found)
+
+    return handle
+
+
+def openapi_get(summary: str, tag: str, params: list[dict[str, Any]],
+                not_found: bool = False) -> dict[str, Any]:
+    """The OpenAPI entry of one read-only route."""
+    ok = {"content": {"application/json": {"schema": {"type": ["object", "array"]}}}}
+    responses: dict[str, Any] = {"200": {"description": summary, **ok},
+                                 "400": {"description": "malformed input"}}
+    if not_found:
+        responses["404"] = {"description": "not found"}
+    return {"get": {"summary": summary, "tags": [tag], "parameters": params,
+                    "responses": responses}}
+
+
+def query_param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+ADDRESS_SCHEMA = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+ID_SCHEMA = {"type": "integer", "minimum": 1}
