@@ -1,0 +1,355 @@
+"""`consortium registry …`: the digital asset registry.
+
+Accounts (--owner, --to, --registrar, filters) are 0x addresses or member names of the local
+network in --dir; classes are ids or names. External ids are hashed here with the consortium
+key (`--key-file`, else $CONSORTIUM_KEY_FILE, else the key of the local network in --dir);
+metadata and schemas are referenced by SHA-256 (a file, hashed here, or a 0x hash).
+
+    consortium registry propose-class --name "Land title" --schema schema.json
+        --registrar R1 --registrar R2 --registrar R3 --k 2 --from COMMITTEE   (by vote)
+    consortium registry classes / class REF
+    consortium registry apply --class "Land title" --external-id PARCEL-0042
+        --metadata deed.pdf [--owner …] --from OWNER
+    consortium registry approve ID / reject ID --reason … / retire ID --from REGISTRAR
+    consortium registry transfer ID --to NEW_OWNER --from OWNER ; accept ID --from NEW_OWNER
+    consortium registry cancel-transfer ID --from OWNER
+    consortium registry pledge ID --to SECURED_PARTY --from OWNER ; release ID --from PARTY
+    consortium registry freeze ID --reason … / unfreeze ID --reason … --from COURT
+    consortium registry assets [--class … --owner … --state … --secured-party …]
+    consortium registry show ID        approvals, pledges and the full history, in order
+    consortium registry find --class … --external-id …
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from consortium.cli.common import (
+    DirOption,
+    FromOption,
+    JsonOption,
+    PasswordFileOption,
+    RpcOption,
+    endpoint,
+    print_json,
+    resolve_dir,
+    table,
+)
+from consortium.cli.services import (
+    account,
+    done,
+    history_table,
+    namer,
+    proposed,
+    required_account,
+    signer,
+)
+from consortium.errors import ConfigError
+
+app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
+                  no_args_is_help=True)
+
+IdArg = typer.Argument(..., help="The asset id.")
+ReasonOption = typer.Option(..., "--reason", help="Why (kept in the event).")
+KeyFileOption = typer.Option(
+    None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
+)
+
+
+def _client(rpc: str | None, dir: Path, key: bytes | None = None) -> Any:
+    from consortium.apps.registry.client import RegistryClient
+
+    return RegistryClient(endpoint(rpc, dir), key=key)
+
+
+def _key(key_file: Path | None, dir: Path) -> bytes:
+    from consortium.apps.invoices.fingerprint import find_key
+
+    return find_key(key_file, resolve_dir(dir))
+
+
+def _write(method: str, what: str, from_: str, dir: Path, rpc: str | None,
+           password_file: Path | None, json_out: bool, *args: Any) -> None:
+    client = _client(rpc, dir)
+    done(getattr(client, method)(signer(from_, dir, password_file), *args), json_out, what)
+
+
+def _external(external_id: str | None, external_id_hash: str | None, key_file: Path | None,
+              dir: Path) -> bytes:
+    from consortium.apps.registry.external_id import external_id_hash as hash_of
+    from consortium.apps.service_client import hash_bytes
+
+    if (external_id is None) == (external_id_hash is None):
+        raise ConfigError("give either --external-id or --external-id-hash")
+    if external_id_hash is not None:
+        return hash_bytes(external_id_hash, "external id hash")
+    return hash_of(_key(key_file, dir), str(external_id))
+
+
+# --- classes -----------------------------------------------------------------------------------
+
+
+@app.command("propose-class")
+def propose_class(
+    name: str = typer.Option(..., "--name", help="The class name, e.g. 'Land title'."),
+    schema: str = typer.Option(..., "--schema", help="The schema document or its 0x SHA-256."),
+    registrar: list[str] = typer.Option(..., "--registrar", help="A registrar (repeatable)."),
+    k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
+    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
+) -> None:
+    """Propose an asset class (created when the members' vote passes it)."""
+    registrars = [required_account(r, dir, "--registrar") for r in registrar]
+    out = _client(rpc, dir).propose_class(signer(from_, dir, password_file), name,
+                                          schema=schema, registrars=registrars, k=k)
+    proposed(out, json_out)
+
+
+@app.command("propose-registrars")
+def propose_registrars(
+    asset_class: str = typer.Argument(..., help="The class id or name."),
+    registrar: list[str] = typer.Option(..., "--registrar", help="A registrar (repeatable)."),
+    k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
+    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
+) -> None:
+    """Propose new registrars and k for a class (by vote)."""
+    registrars = [required_account(r, dir, "--registrar") for r in registrar]
+    out = _client(rpc, dir).propose_registrars(signer(from_, dir, password_file), asset_class,
+                                               registrars, k)
+    proposed(out, json_out)
+
+
+def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
+    return [[c["id"], c["name"], f"{c['k']} of {len(c['registrars'])}",
+             ", ".join(str(show(r)) for r in c["registrars"]), c["schemaHash"]] for c in found]
+
+
+@app.command("classes")
+def classes(dir: Path = DirOption, rpc: str | None = RpcOption,
+            json_out: bool = JsonOption) -> None:
+    """Every asset class."""
+    found = _client(rpc, dir).classes()
+    if json_out:
+        print_json(found)
+        return
+    table(f"Asset classes ({len(found)})", ["id", "name", "k", "registrars", "schema"],
+          _class_rows(found, namer(dir)))
+
+
+@app.command("class")
+def class_(ref: str = typer.Argument(..., help="The class id or name."), dir: Path = DirOption,
+           rpc: str | None = RpcOption, json_out: bool = JsonOption) -> None:
+    """One asset class."""
+    found = _client(rpc, dir).asset_class(int(ref) if ref.isdigit() else ref)
+    if found is None:
+        raise ConfigError(f"no asset class {ref!r}")
+    if json_out:
+        print_json(found)
+        return
+    table(f"Asset class {found['name']}", ["id", "name", "k", "registrars", "schema"],
+          _class_rows([found], namer(dir)))
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+@app.command("apply")
+def apply(
+    asset_class: str = typer.Option(..., "--class", help="The class id or name."),
+    external_id: str | None = typer.Option(None, "--external-id",
+                                           help="The external id (hashed here)."),
+    external_id_hash: str | None = typer.Option(None, "--external-id-hash",
+                                                help="Or its hash, computed elsewhere."),
+    metadata: str = typer.Option(..., "--metadata", help="Metadata file or its 0x SHA-256."),
+    owner: str | None = typer.Option(None, "--owner",
+                                     help="The owner, when a registrar applies for it."),
+    from_: str = FromOption, key_file: Path | None = KeyFileOption, dir: Path = DirOption,
+    rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Apply for an asset's registration (refused if its external id is taken)."""
+    ext = _external(external_id, external_id_hash, key_file, dir)
+    client = _client(rpc, dir)
+    out = client.apply(signer(from_, dir, password_file), asset_class, ext, metadata=metadata,
+                       owner=account(owner, dir, "--owner"))
+    done(out, json_out, "applied")
+
+
+@app.command("approve")
+def approve(asset_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
+            rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
+            json_out: bool = JsonOption) -> None:
+    """A registrar of the class approves the registration (registered at k)."""
+    _write("approve_registration", "approved", from_, dir, rpc, password_file, json_out,
+           asset_id)
+
+
+@app.command("reject")
+def reject(asset_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
+           dir: Path = DirOption, rpc: str | None = RpcOption,
+           password_file: Path | None = PasswordFileOption,
+           json_out: bool = JsonOption) -> None:
+    """A registrar rejects an application (its external id is freed)."""
+    _write("reject_application", "rejected", from_, dir, rpc, password_file, json_out,
+           asset_id, reason)
+
+
+@app.command("retire")
+def retire(asset_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
+           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
+           json_out: bool = JsonOption) -> None:
+    """A registrar approves the asset's retirement (retired at k)."""
+    _write("approve_retirement", "retirement approved", from_, dir, rpc, password_file,
+           json_out, asset_id)
+
+
+# --- ownership and pledges ---------------------------------------------------------------------
+
+
+@app.command("transfer")
+def transfer(asset_id: int = IdArg,
+             to: str = typer.Option(..., "--to", help="The new owner: account or member."),
+             from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+             password_file: Path | None = PasswordFileOption,
+             json_out: bool = JsonOption) -> None:
+    """The owner offers the asset to a new owner (who must accept)."""
+    _write("request_transfer", "offered", from_, dir, rpc, password_file, json_out, asset_id,
+           required_account(to, dir, "--to"))
+
+
+@app.command("accept")
+def accept(asset_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
+           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
+           json_out: bool = JsonOption) -> None:
+    """The new owner accepts a transfer."""
+    _write("accept_transfer", "accepted", from_, dir, rpc, password_file, json_out, asset_id)
+
+
+@app.command("cancel-transfer")
+def cancel_transfer(asset_id: int = IdArg,
+                    reason: str = typer.Option("", "--reason", help="Why (kept in the event)."),
+                    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+                    password_file: Path | None = PasswordFileOption,
+                    json_out: bool = JsonOption) -> None:
+    """The owner or the proposed new owner cancels a pending transfer."""
+    _write("cancel_transfer", "transfer cancelled", from_, dir, rpc, password_file, json_out,
+           asset_id, reason)
+
+
+@app.command("pledge")
+def pledge(asset_id: int = IdArg,
+           to: str = typer.Option(..., "--to", help="The secured party: account or member."),
+           from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+           password_file: Path | None = PasswordFileOption,
+           json_out: bool = JsonOption) -> None:
+    """The owner pledges the asset to a secured party."""
+    _write("pledge", "pledged", from_, dir, rpc, password_file, json_out, asset_id,
+           required_account(to, dir, "--to"))
+
+
+@app.command("release")
+def release(asset_id: int = IdArg,
+            pledge_index: int | None = typer.Option(None, "--pledge",
+                                                    help="The pledge (default: your first)."),
+            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+            password_file: Path | None = PasswordFileOption,
+            json_out: bool = JsonOption) -> None:
+    """The secured party releases its pledge."""
+    _write("release", "released", from_, dir, rpc, password_file, json_out, asset_id,
+           pledge_index)
+
+
+@app.command("freeze")
+def freeze(asset_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
+           dir: Path = DirOption, rpc: str | None = RpcOption,
+           password_file: Path | None = PasswordFileOption,
+           json_out: bool = JsonOption) -> None:
+    """The authority (court) freezes an asset, whatever its state."""
+    _write("freeze", "frozen", from_, dir, rpc, password_file, json_out, asset_id, reason)
+
+
+@app.command("unfreeze")
+def unfreeze(asset_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
+             dir: Path = DirOption, rpc: str | None = RpcOption,
+             password_file: Path | None = PasswordFileOption,
+             json_out: bool = JsonOption) -> None:
+    """The authority unfreezes an asset (back to the state it was frozen in)."""
+    _write("unfreeze", "unfrozen", from_, dir, rpc, password_file, json_out, asset_id, reason)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+@app.command("assets")
+def assets(
+    asset_class: str | None = typer.Option(None, "--class", help="Class id or name."),
+    owner: str | None = typer.Option(None, "--owner", help="Account or member name."),
+    state: str | None = typer.Option(None, "--state", help="e.g. applied, encumbered."),
+    secured_party: str | None = typer.Option(None, "--secured-party",
+                                             help="Assets ever pledged to this account."),
+    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption,
+) -> None:
+    """Assets matching every filter given."""
+    found = _client(rpc, dir).assets(
+        asset_class=asset_class, owner=account(owner, dir, "--owner"), state=state,
+        secured_party=account(secured_party, dir, "--secured-party"))
+    if json_out:
+        print_json(found)
+        return
+    show = namer(dir)
+    table(f"Assets ({len(found)})",
+          ["id", "class", "owner", "state", "approvals", "pledges", "external id hash"],
+          [[a["id"], a["class"], show(a["owner"]), a["state"], f"{a['approvals']} of {a['k']}",
+            a["activePledges"] or None, a["externalIdHash"]] for a in found])
+
+
+def _show_asset(found: dict[str, Any], dir: Path, json_out: bool) -> None:
+    if json_out:
+        print_json(found)
+        return
+    show = namer(dir)
+    table(f"Asset {found['id']}", ["field", "value"], [
+        ["state", found["state"] + (f" (from {found['frozenFrom']})"
+                                    if found["frozenFrom"] else "")],
+        ["class", found["class"]], ["owner", show(found["owner"])],
+        ["pending owner", show(found["pendingOwner"])],
+        ["approvals", f"{found['approvals']} of {found['k']}: "
+                      + ", ".join(str(show(a)) for a in found["approvedBy"])],
+        ["external id hash", found["externalIdHash"]],
+        ["metadata hash", found["metadataHash"]], ["applicant", show(found["applicant"])],
+    ])
+    if found["pledges"]:
+        table("Pledges", ["pledge", "secured party", "state", "pledged at", "released at"],
+              [[p["pledge"], show(p["securedParty"]), p["state"], p["pledgedAt"],
+                p["releasedAt"]] for p in found["pledges"]])
+    history_table("History", found.get("history", []), show)
+
+
+@app.command("show")
+def show_(asset_id: int = IdArg, dir: Path = DirOption, rpc: str | None = RpcOption,
+          json_out: bool = JsonOption) -> None:
+    """One asset: its fields, approvals, pledges and full history, in order."""
+    found = _client(rpc, dir).asset(asset_id)
+    if found is None:
+        raise ConfigError(f"no asset {asset_id}")
+    _show_asset(found, dir, json_out)
+
+
+@app.command("find")
+def find(
+    asset_class: str = typer.Option(..., "--class", help="The class id or name."),
+    external_id: str | None = typer.Option(None, "--external-id", help="Hashed here."),
+    external_id_hash: str | None = typer.Option(None, "--external-id-hash", help="Or its hash."),
+    key_file: Path | None = KeyFileOption, dir: Path = DirOption, rpc: str | None = RpcOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """The asset holding an external id in a class."""
+    ext = _external(external_id, external_id_hash, key_file, dir)
+    found = _client(rpc, dir).find(asset_class, ext)
+    if found is None:
+        raise ConfigError(f"no asset holds that external id in class {asset_class!r}")
+    _show_asset(found, dir, json_out)

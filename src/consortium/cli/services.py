@@ -1,0 +1,79 @@
+"""What the `consortium credit …` and `consortium registry …` commands share: signers,
+accounts given as 0x addresses or member names of the local network in --dir, names in
+tables, and how a write's outcome is printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from consortium.cli.common import console, print_json, read_password, resolve_dir, table
+from consortium.errors import ConfigError
+
+
+def signer(from_: str, dir: Path, password_file: Path | None) -> Any:
+    from consortium.sdk import resolve_signer
+
+    return resolve_signer(from_, resolve_dir(dir), read_password(password_file))
+
+
+def members(dir: Path) -> dict[str, str]:
+    """Member name -> account, from the local network in `dir` (empty without one)."""
+    from consortium.network.layout import Network
+
+    root = resolve_dir(dir)
+    if not (root / "network.json").is_file():
+        return {}
+    return {m.name: m.address.lower() for m in Network.load(root).members}
+
+
+def account(value: str | None, dir: Path, what: str) -> str | None:
+    """A 0x account, or the account of a member name; None stays None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower().startswith("0x") and len(text) == 42:
+        return text.lower()
+    for name, address in members(dir).items():
+        if name.lower() == text.lower():
+            return address
+    raise ConfigError(f"{what} {value!r} is not a 0x account or a member name in {dir}")
+
+
+def required_account(value: str, dir: Path, what: str) -> str:
+    found = account(value, dir, what)
+    assert found is not None
+    return found
+
+
+def namer(dir: Path) -> Any:
+    """account -> its member's name (the account itself when unknown)."""
+    names = {a: n for n, a in members(dir).items()}
+    return lambda address: None if address is None else names.get(address, address)
+
+
+def done(out: dict[str, Any], json_out: bool, what: str) -> None:
+    """Print a write's outcome: one line, or its JSON."""
+    if json_out:
+        print_json(out)
+        return
+    moved = f"{out.get('from') or '-'} -> {out.get('state', '?')}"
+    console.print(f"{what} {out.get('object', '')} {out.get('id', '')}: {moved} "
+                  f"(block {out['block']}, tx {out['txHash']})")
+
+
+def proposed(out: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(out)
+        return
+    table("Proposal (app-call)", ["proposal", "status", "block", "tx"],
+          [[out["proposal"], out["status"], out["block"], out["txHash"]]])
+    if out.get("status") == "open":
+        console.print(f"members vote with: consortium vote {out['proposal']} yes --from …")
+
+
+def history_table(title: str, history: list[dict[str, Any]], show: Any) -> None:
+    table(title, ["block", "actor", "from", "to", "reason"], [
+        [h["block"], show(h["actor"]), h["from"] or None, h["to"], h["reason"]]
+        for h in history
+    ])
