@@ -1,0 +1,50 @@
+"""Benchmark workload of the credit service: lenders reporting credit records (`report`, one
+transaction each), pre-signed for `consortium bench`.
+
+    txs = signed_report_txs(accounts, 10_000, chain_id)      # list[PreSigned]
+    register_workload("credit-report", CreditReport)         # or as a bench workload
+
+The senders must hold the `lender` role (e.g. genesis roles: `init_network(roles={name:
+["lender"] for name in bench_member_names(n)})`); subjects and record hashes are
+deterministic and distinct per transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eth_hash.auto import keccak
+
+from consortium.apps.credit.model import CREDIT_ADDRESS
+from consortium.apps.credit.reader import encode_call
+from consortium.bench.workloads import BenchAccount, PreSigned, Workload, presign
+
+REPORT_GAS = 400_000  # a report writes ~9 slots and 2 logs (~260k gas at NATIVE_GAS prices)
+KINDS = ("loan_opened", "repaid", "overdue", "default")
+
+
+def report_call(i: int) -> bytes:
+    """The i-th report: subject and record hash derived from i."""
+    subject = keccak(b"consortium-bench-subject" + (i % 4096).to_bytes(4, "big"))[-20:]
+    record_hash = keccak(b"consortium-bench-record" + i.to_bytes(8, "big"))
+    return encode_call("report", "0x" + subject.hex(), KINDS[i % len(KINDS)], record_hash)
+
+
+class CreditReport(Workload):
+    name = "credit-report"
+    description = "credit record report (Credit.report, native contract 0x…2002)"
+    gas = REPORT_GAS
+
+    def call(self, i: int) -> tuple[bytes, int, bytes]:
+        return CREDIT_ADDRESS, 0, report_call(i)
+
+
+def signed_report_txs(accounts: Sequence[BenchAccount], n: int, chain_id: int,
+                      start_nonces: Sequence[int] | None = None) -> list[PreSigned]:
+    """`n` signed `report` transactions, round-robin over `accounts` (lenders), each
+    account's nonces consecutive from its start nonce (0 by default)."""
+    nonces = list(start_nonces) if start_nonces is not None else [0] * len(accounts)
+    return presign(CreditReport(), accounts, n, chain_id, nonces)
+
+
+__all__ = ["CreditReport", "report_call", "signed_report_txs"]
