@@ -35,6 +35,7 @@ from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.registry_rest import registry_openapi_paths, registry_routes
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError
+from consortium.api.securities_rest import securities_openapi_paths, securities_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
 
 log = logging.getLogger("consortium.api")
@@ -83,6 +84,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
     schema["paths"].update(invoice_openapi_paths())
+    schema["paths"].update(securities_openapi_paths())
     schema["paths"].update(credit_openapi_paths())
     schema["paths"].update(registry_openapi_paths())
 
@@ -177,6 +179,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Star
             *rest_routes(ledger, offload, node_name),
             *governance_routes(ledger, offload),
             *invoice_routes(ledger, offload),
+            *securities_routes(ledger, offload),
             *credit_routes(ledger, offload),
             *registry_routes(ledger, offload),
         ],

@@ -36,6 +36,7 @@ from consortium.api.rpc_error import (
     RpcError,
     rpc_error_for,
 )
+from consortium.api.securities_rpc import SecuritiesMethods
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.errors import ConsortiumError
 from consortium.ledger.types import LedgerReader
@@ -102,7 +103,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods):
+class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, SecuritiesMethods):
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
     def __init__(

@@ -21,6 +21,7 @@ from consortium.cli import (
     join,
     network,
     registry,
+    securities,
 )
 from consortium.errors import ConsortiumError
 
@@ -39,6 +40,7 @@ app.add_typer(governance.propose_app, name="propose")
 app.add_typer(governance.taskforce_app, name="taskforce")
 app.add_typer(governance.regulator_app, name="regulator")
 app.add_typer(invoices.app, name="invoice")
+app.add_typer(securities.app, name="securities")
 app.add_typer(credit.app, name="credit")
 app.add_typer(registry.app, name="registry")
 for command in (
