@@ -266,7 +266,7 @@ class NodeProfiler:
         self.raw_path.parent.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
-             "--full-filenames", "--nonblocking", "--output", str(self.raw_path)],
+             "--full-filenames", "--output", str(self.raw_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         return True

@@ -33,8 +33,9 @@ def default_out() -> Path:
 
 
 def flamegraph_dir(out: Path) -> Path:
-    """bench/flamegraphs beside bench/results, else <out>/flamegraphs."""
-    if out.resolve() == (checkout_root() / "bench" / "results").resolve():
+    """`flamegraphs` beside a `results` folder (bench/results -> bench/flamegraphs), else
+    inside the output folder."""
+    if out.name == "results":
         return out.parent / "flamegraphs"
     return out / "flamegraphs"
 
@@ -61,7 +62,9 @@ def machine() -> dict[str, Any]:
     except Exception:
         pass
     root = checkout_root()
-    if (root / ".git").exists():
+    if os.environ.get("CONSORTIUM_GIT_COMMIT"):  # a run from an exported tree
+        info["git_commit"] = os.environ["CONSORTIUM_GIT_COMMIT"]
+    elif (root / ".git").exists():
         try:
             info["git_commit"] = subprocess.run(
                 ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
@@ -103,7 +106,12 @@ def run_summary(result: LoadResult, txs: int,
     if result.aborted:
         out["aborted"] = result.aborted
     if processes is not None:
-        out["processes"] = {name: p.to_json() for name, p in processes.items()}
+        out["processes"] = {}
+        for name, p in processes.items():
+            doc = p.to_json()
+            if committed:  # CPU per transaction: robust to other load on the machine
+                doc["cpu_ms_per_tx"] = round(10 * p.cpu_percent * seconds / committed, 3)
+            out["processes"][name] = doc
     if machine_load:
         out["machine_load"] = machine_load
     return out
