@@ -19,9 +19,9 @@ use revm::state::{AccountInfo, EvmState};
 use crate::rlp;
 use crate::trie::{self, Child, Node, NodeSource, TrieError, EMPTY_ROOT};
 
-const NODE_CACHE_GENERATION: usize = 1 << 20;
-const CODE_CACHE_LIMIT: usize = 20_000;
-const FLAT_CACHE_LIMIT: usize = 2_000_000;
+const NODE_CACHE_GENERATION: usize = 1 << 18; // two generations: at most ~0.5 M decoded nodes
+const CODE_CACHE_LIMIT: usize = 4_096;
+const FLAT_CACHE_LIMIT: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Acct {
