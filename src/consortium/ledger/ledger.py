@@ -43,7 +43,7 @@ BLOCKHASH_WINDOW = 256
 class Ledger(LedgerReads):
     """One node's ledger: EVM state, blocks, receipts and indexes in one LMDB directory."""
 
-    def __init__(self, path: Path, engine: str = "py-evm") -> None:
+    def __init__(self, path: Path, engine: str = "revm") -> None:
         super().__init__()
         # The execution engine ("revm" or "py-evm"); revm falls back to py-evm if not built.
         self._world, self.engine = world_factory(engine)

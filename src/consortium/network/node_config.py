@@ -23,7 +23,7 @@ from consortium.errors import ConfigError
 CONFIG_FILE = "consortium.toml"
 MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, keep a margin
 ENGINES = ("revm", "py-evm")  # revm falls back to py-evm, with a log line, if not built
-DEFAULT_ENGINE = "py-evm"
+DEFAULT_ENGINE = "revm"  # the differential suite (tests/unit/test_engine_differential.py) passes
 
 
 @dataclass
