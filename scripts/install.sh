@@ -26,5 +26,22 @@ if command -v npm >/dev/null; then
 else
   echo "· Node.js not found: Solidity compilation and ethers.js tests are unavailable" >&2
 fi
+# The revm execution engine (Rust, native/revm_engine): built when cargo is present (Rust
+# >= 1.94.1; ~2 min on 2 cores the first time), rebuilt only when its sources change. Without
+# it, nodes set to engine = "revm" run py-evm and say so in their log.
+if command -v cargo >/dev/null; then
+  stamp=.venv/.revm-engine-stamp
+  sources=$(cat native/revm_engine/Cargo.toml native/revm_engine/Cargo.lock \
+    native/revm_engine/pyproject.toml native/revm_engine/src/*.rs | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$sources" ] \
+      || ! .venv/bin/python -c 'import consortium_revm' 2>/dev/null; then
+    echo "· building the revm execution engine (Rust)"
+    CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" \
+      .venv/bin/python -m pip install --quiet ./native/revm_engine
+    echo "$sources" > "$stamp"
+  fi
+else
+  echo "· cargo not found: the revm execution engine is not built (nodes run py-evm)" >&2
+fi
 echo "· installing the consensus engine"
 .venv/bin/consortium engine install
