@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 
 from consortium.apps.invoices.fingerprint import write_key
 from consortium.apps.registry import RegistryClient
+from consortium.apps.registry.reader import CALLS
 from consortium.errors import ConfigError, ExecutionReverted
 from consortium.system.client import GovernanceClient
 
@@ -161,6 +162,15 @@ def test_cli_commands(live: LiveNode, registry: RegistryClient, tmp_path: Path,
                               "--schema", "0x" + "11" * 32, "--registrar", REGISTRAR_1.address,
                               "--k", "1", *live.signed("Bank A"), "--json")
     assert code == 0 and json.loads(out)["status"] == "open", err
+    proposal = json.loads(out)["proposal"]
+    code, out, _ = live.cli(capsys, "proposals", str(proposal), "--json")
+    assert json.loads(out)["params"]["method"].startswith("Registry.createClass('Vehicles', ")
+    # The generic form: any finance service's call, built elsewhere.
+    data = CALLS.encode("createClass", "Ships", b"\x22" * 32, [REGISTRAR_2.address], 1)
+    code, out, err = live.cli(capsys, "propose", "app-call", "--contract", "0x" + "00" * 18
+                              + "2003", "--data", "0x" + data.hex(), *live.signed("Bank B"),
+                              "--json")
+    assert code == 0 and json.loads(out)["kind"] == "app-call", err
     code, _, err = live.cli(capsys, "registry", "propose-class", "--name", "Land Title",
                             "--schema", "0x" + "11" * 32, "--registrar", REGISTRAR_1.address,
                             "--k", "1", *live.signed("Bank A"))

@@ -535,6 +535,26 @@ def propose_set_deploy_allowlist(
     )
 
 
+@propose_app.command("app-call")
+def propose_app_call(
+    contract: str = typer.Option(..., "--contract", help="A finance service's contract."),
+    data: str = typer.Option(..., "--data", help="The ABI-encoded call, 0x hex."),
+    from_: str = FromOption,
+    dir: Path = DirOption,
+    rpc: str | None = RpcOption,
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Have Governance call a finance service's contract (e.g. create an asset class; the
+    services' own commands, like `consortium registry propose-class`, build the call)."""
+    try:
+        call = bytes.fromhex(data.strip().removeprefix("0x"))
+    except ValueError:
+        raise ConfigError(f"--data {data!r} is not hex") from None
+    _submit("app-call", from_, dir, rpc, password_file, json_out,
+            lambda c, s: c.propose_app_call(s, contract, call))
+
+
 # --- voting ------------------------------------------------------------------------------------
 
 
