@@ -145,5 +145,8 @@ def test_demo_command_runs_end_to_end(tmp_path):
         words = " ".join(proc.stdout.split())
         assert "already registered (a duplicate" in words
         assert "60000000 to Bank A, 40000000 to Bank B" in words
+        # The securities scenario: price-time priority, DvP, a restricted transfer refused.
+        assert "trade 1: 40 at 100 settled; trade 2: 30 at 101 settled" in words
+        assert "(code 2): recipient is not a registered investor" in words
     finally:
         subprocess.run([*CLI, "down", "--dir", str(net_dir)], capture_output=True, timeout=120)

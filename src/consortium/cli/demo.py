@@ -29,7 +29,7 @@ def demo(
             root,
             validators=validators,
             members=[*default_member_names(validators), *INVOICE_PARTIES],
-            roles=INVOICE_ROLES,
+            roles=DEMO_ROLES,
             force=True,
             progress=lambda m: err_console.print(f"· {m}"),
         )
@@ -44,6 +44,7 @@ def demo(
     if not network.production:
         _evm_scenario(network)
         _invoice_scenario(network)
+        _securities_scenario(network)
     console.print(
         f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
         f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
@@ -114,6 +115,18 @@ INVOICE_ROLES = {
     "Bank B": ["financing_bank"],
     **{name: [role] for name, role in INVOICE_PARTIES.items()},
 }
+
+
+# The securities scenario's roles: Bank A issues the CNY deposit token and keeps the investor
+# registry, Bank B is an issuer agent, the invoice parties also invest.
+SECURITIES_ROLES = {
+    "Bank A": ["cash_bank", "custodian"],
+    "Bank B": ["issuer_agent", "investor"],
+    "Acme Trading": ["investor"],
+    "Globex Retail": ["investor"],
+}
+DEMO_ROLES = {name: INVOICE_ROLES.get(name, []) + SECURITIES_ROLES.get(name, [])
+              for name in [*INVOICE_ROLES, *SECURITIES_ROLES]}
 
 
 def _invoice_scenario(network: Network) -> None:
@@ -218,6 +231,92 @@ def _invoice_scenario(network: Network) -> None:
         [h["block"], label.get(h["actor"], h["actor"]), h["from"] or None, h["to"], h["reason"]]
         for h in reader.history(fp)
     ])
+
+
+def _securities_scenario(network: Network) -> None:
+    """Securities trading across member banks: Bank A issues digital CNY and registers the
+    investors, Bank B issues an instrument, a seller's two orders meet a buyer's order by
+    price-time priority and settle delivery versus payment in the matching transaction, the
+    rest rests on the book, and a transfer to an account no custodian registered is refused
+    with its ERC-1404 reason code — each member through a different node."""
+    import json
+
+    from eth_account import Account
+
+    from consortium.apps.securities import SecuritiesClient
+    from consortium.apps.securities.model import isin_check_digit
+    from consortium.cli.common import table
+    from consortium.errors import ExecutionReverted
+
+    console.rule("[bold]Securities trading and settlement")
+    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
+    names = [m.name for m in network.members]
+    banks = [n for n in names if n not in INVOICE_PARTIES]
+    seller = "Acme Trading" if "Acme Trading" in names else None
+    buyer = "Globex Retail" if "Globex Retail" in names else None
+    outsider = "Tax Bureau" if "Tax Bureau" in names else None
+    if len(banks) < 2 or seller is None or buyer is None or outsider is None:
+        console.print("(the securities scenario needs the demo's members: run "
+                      "`consortium demo --fresh`)")
+        return
+    bank_a, bank_b = banks[0], banks[1]
+    nodes = network.nodes
+    via = {name: nodes[i % len(nodes)] for i, name in enumerate([bank_a, bank_b, seller, buyer])}
+    accounts = {n: Account.from_key(keys[n]["private_key"]) for n in names}
+    address = {n: str(a.address).lower() for n, a in accounts.items()}
+    label = {a: n for n, a in address.items()}
+    wanted = [(bank_a, "cash_bank"), (bank_a, "custodian"), (bank_b, "issuer_agent"),
+              (bank_b, "investor"), (seller, "investor"), (buyer, "investor")]
+    tip = [_grant_missing_roles(network, accounts, wanted)]
+
+    def client(name: str) -> SecuritiesClient:
+        out = SecuritiesClient(via[name].api_url)
+        _wait_block(out, tip[0])
+        return out
+
+    def step(name: str, what: str, fn: str, *args: object, **kw: object) -> dict[str, object]:
+        out: dict[str, object] = getattr(client(name), fn)(accounts[name], *args, **kw)
+        tip[0] = max(tip[0], int(str(out["block"])))
+        fills = "".join(f"; trade {t['id']}: {t['quantity']} at {t['price']} {t['state']}"
+                        for t in out["trades"])  # type: ignore[attr-defined]
+        console.print(f"{name} {what} (through {via[name].name}): block {out['block']}{fills}")
+        return out
+
+    reader = client(bank_a).read
+    if "CNY" not in [t["currency"] for t in reader.cash_tokens()]:
+        step(bank_a, "issues digital CNY", "create_token", "CNY", f"{bank_a} digital CNY")
+    for name in (bank_b, seller, buyer):
+        if not reader.investor(address[name])["eligible"]:
+            step(bank_a, f"registers {name} (KYC, CN)", "set_investor", address[name],
+                 kyc_expiry=10**12, jurisdiction="CN")
+    step(bank_a, f"mints 1,000,000 CNY to {buyer}", "mint_cash", "CNY", address[buyer],
+         1_000_000)
+    step(buyer, "lets the settlement contract lock its CNY", "approve", "CNY")
+    stem = f"CNDEMO{len(reader.isins()) + 1:05d}"
+    isin = stem + str(isin_check_digit(stem))
+    step(bank_b, f"issues {isin} (10,000 units, T+0)", "issue", isin, "Demo Bank B bond", 10_000,
+         currency="CNY", document=b"Demo Bank B bond prospectus")
+    step(bank_b, f"places 100 units with {seller}", "transfer", isin, address[seller], 100)
+    step(seller, "sells 60 at 101", "sell", isin, 60, price=101)
+    step(seller, "sells 40 at 100", "sell", isin, 40, price=100)
+    step(buyer, "buys 70 at up to 101", "buy", isin, 70, price=101)
+    try:
+        client(buyer).transfer(accounts[buyer], isin, address[outsider], 5)
+        raise RuntimeError("a transfer to an unregistered account was not refused")
+    except ExecutionReverted as exc:
+        reason = exc.message.split("execution reverted: ", 1)[-1]
+        console.print(f"{buyer} transfers 5 to {outsider} (through {via[buyer].name}): "
+                      f"[red]refused[/red] — {reason}")
+    read = client(seller).read
+    book = read.book(isin)
+    table(f"{isin} order book read through {via[seller].name}",
+          ["bid qty", "bid", "ask", "ask qty"],
+          [[None, None, a["price"], a["quantity"]] for a in book["asks"]]
+          + [[b["quantity"], b["price"], None, None] for b in book["bids"]])
+    table("Trades (each settled with its cash in one transaction)",
+          ["trade", "seller", "buyer", "qty", "price", "CNY", "state"],
+          [[t["id"], label.get(t["seller"]), label.get(t["buyer"]), t["quantity"], t["price"],
+            t["amount"], t["state"]] for t in read.trades(isin=isin)])
 
 
 def _grant_missing_roles(network: Network, accounts: dict[str, object],
