@@ -368,6 +368,7 @@ impl World {
 
     /// eth_call: gas price 0, no nonce check; the state changes (do not persist it).
     #[pyo3(signature = (sender, to, value, data, gas, access_list=None))]
+    #[allow(clippy::too_many_arguments)]
     fn call<'py>(
         &mut self,
         py: Python<'py>,

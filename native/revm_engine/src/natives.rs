@@ -489,6 +489,8 @@ pub struct NativeFrame {
 }
 
 impl NativeFrame {
+    // the context is reached through the frame's raw pointer, not through `self`
+    #[allow(clippy::mut_from_ref)]
     fn ctx(&self) -> PyResult<&mut Ctx> {
         if !self.live.get() {
             return Err(PyRuntimeError::new_err("this native contract call has ended"));
@@ -542,6 +544,7 @@ impl NativeFrame {
 
     /// (number, timestamp, coinbase, chain id, prevrandao, gas limit)
     #[getter]
+    #[allow(clippy::type_complexity)]
     fn block<'py>(
         &self,
         py: Python<'py>,

@@ -169,7 +169,7 @@ fn fetch_raw(
             if v.is_none(py) {
                 Ok(None)
             } else {
-                v.extract::<Vec<u8>>(py).map(Some).map_err(Into::into)
+                v.extract::<Vec<u8>>(py).map(Some)
             }
         });
         got.map_err(|e| {
@@ -428,6 +428,7 @@ impl BlockDb {
     // --- the state root --------------------------------------------------------------------
 
     /// Applies the overlay to the tries: the new root, and every node and code to store.
+    #[allow(clippy::type_complexity)]
     pub fn compute_root(
         &mut self,
     ) -> Result<(B256, Vec<(B256, Vec<u8>)>, HashMap<Address, B256>), TrieError> {
@@ -438,7 +439,7 @@ impl BlockDb {
             .iter()
             .map(|(a, acct)| (keccak256(a), *a, *acct))
             .collect();
-        changes.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+        changes.sort_unstable_by_key(|c| c.0);
         let root = Child::from_root(self.root);
         let shared = self.shared.clone();
         let mut src = Source { shared: &shared, fetch: &self.fetch, err: &mut self.err };
@@ -463,7 +464,7 @@ impl BlockDb {
                                 .iter()
                                 .map(|(k, v)| (keccak256(k.to_be_bytes::<32>()), *v))
                                 .collect();
-                            slots.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+                            slots.sort_unstable_by_key(|s| s.0);
                             let mut st = Child::from_root(storage_root);
                             for (hk, v) in slots {
                                 let p = trie::key_nibbles(&hk);

@@ -148,7 +148,7 @@ fn branch(children: Box<[Child; 16]>) -> Child {
 }
 
 fn empty_children() -> Box<[Child; 16]> {
-    Box::new(Default::default())
+    Box::default()
 }
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
