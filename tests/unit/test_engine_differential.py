@@ -681,9 +681,10 @@ def test_genesis_built_by_revm_matches_py_evm() -> None:
 def test_ledgers_agree(tmp_path: Any) -> None:
     """Two ledgers, one per engine, through FinalizeBlock and Commit: the same outcome for
     every transaction (code, log, data, gas, events), the same app hash per block."""
+    from ledger_testkit import NODE_ID, ctx
+
     from consortium.errors import ExecutionReverted
     from consortium.ledger.ledger import Ledger
-    from ledger_testkit import NODE_ID, ctx
 
     seed = _seed()
     print(f"\nledger differential: seed={seed}")
