@@ -34,6 +34,8 @@ def test_a_few_hundred_erc20_transfers(tmp_path: Path) -> None:
     assert report["engine_ceiling"]["committed"] == 300
     assert report["execution_ceiling"]["failed"] == 0
     assert report["execution_ceiling"]["txs"] == 300
+    assert report["execution_engine"]["failed"] == 0
+    assert report["execution_engine"]["engine"] == report["config"]["node_engine"]
     assert report["ratios"]["vs_execution_ceiling"] > 0
     assert outcome.json_path.is_file() and outcome.json_path.parent == tmp_path / "results"
     assert not _our_processes(), "the benchmark left processes running"

@@ -1,16 +1,18 @@
 """The execution ceiling: the same pre-signed transactions applied straight to a fresh
-py-evm state, with no consensus, no RPC and no disk.
+state, with no consensus, no RPC and no disk.
 
-py-evm's own Prague state (`PragueState`) executes them with `state.apply_transaction` in a
-loop, from a genesis of the bench accounts' balances, in memory, making a state root every
-1,000 transactions (a block's worth of trie work). The only addition to py-evm as shipped is
-the precompile table: it serves the consortium's native contracts, so the `native` workload
-runs the same code as on the ledger. Transactions are decoded before the clock starts (a node
-decodes them at CheckTx); py-evm recovers and checks each signature itself, as shipped.
+`execution_ceiling` is py-evm's own Prague state (`PragueState`) executing them with
+`state.apply_transaction` in a loop, from a genesis of the bench accounts' balances, in
+memory, making a state root every 1,000 transactions (a block's worth of trie work). The only
+addition to py-evm as shipped is the precompile table: it serves the consortium's native
+contracts, so the `native` workload runs the same code as on the ledger. Transactions are
+decoded before the clock starts (a node decodes them at CheckTx); py-evm recovers and checks
+each signature itself, as shipped.
 
-`fork=True` runs the consortium's own Prague subclass instead (`ConsortiumState`: senders
-recovered once before the loop, no second signature check, no witness bookkeeping): what the
-ledger's execution could reach with nothing around it.
+`engine_execution` runs the same loop through the ledger's own world-state interface with
+the engine a node runs (`revm`, or `py-evm`: the consortium's Prague subclass), senders
+recovered before the clock as CheckTx does: what the ledger's execution reaches with nothing
+around it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ ROOT_EVERY = 1_000
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    engine: str  # "py-evm" or "consortium-fork"
+    engine: str  # "py-evm" (as shipped), or the node engine: "revm" / "py-evm" (our fork)
     txs: int
     failed: int  # transactions that failed in the EVM (should be 0)
     seconds: float
@@ -90,33 +92,95 @@ def execution_ceiling(
     txs: Sequence[PreSigned],
     chain_id: int,
     *,
-    fork: bool = False,
     profile_html: Path | None = None,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> ExecutionResult:
-    """Apply `setup` then (timed) `txs` to a fresh in-memory state; see the module doc."""
+    """Apply `setup` then (timed) `txs` to a fresh in-memory py-evm state; see the module
+    doc."""
     from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
 
     env = BlockEnv(1, 1, ZERO_ADDRESS, ZERO_HASH, 1_000_000_000, chain_id)
-    if fork:
-        from consortium.evm.fork import ConsortiumState
-        from consortium.ledger.transactions import decode_transaction
-
-        state: Any = ConsortiumState(AtomicDB(), env.execution_context(), BLANK_ROOT_HASH)
-        decode: Callable[[bytes], Any] = lambda raw: decode_transaction(raw, chain_id).tx  # noqa: E731
-    else:
-        state = _stock_state_class()(AtomicDB(), env.execution_context(), BLANK_ROOT_HASH)
-        decode = PragueTransactionBuilder.decode
+    state: Any = _stock_state_class()(AtomicDB(), env.execution_context(), BLANK_ROOT_HASH)
     _genesis(state, senders)
     for item in setup:
         state.lock_changes()
-        computation = state.apply_transaction(decode(item.raw))
+        computation = state.apply_transaction(PragueTransactionBuilder.decode(item.raw))
         if not computation.is_success:
             raise RuntimeError(f"setup transaction failed in the EVM: {computation.error!r}")
     state.persist()
     _clear_caches()
-    decoded = [decode(t.raw) for t in txs]
+    decoded = [PragueTransactionBuilder.decode(t.raw) for t in txs]
 
+    def apply(tx: Any) -> tuple[bool, int]:
+        state.lock_changes()
+        computation = state.apply_transaction(tx)
+        return computation.is_success, tx.gas - computation.get_gas_remaining()
+
+    def root() -> None:
+        state.persist()
+        _clear_caches()
+
+    return _timed("py-evm", decoded, apply, root, profile_html, progress)
+
+
+def engine_execution(
+    engine: str,
+    senders: Sequence[bytes],
+    setup: Sequence[PreSigned],
+    txs: Sequence[PreSigned],
+    chain_id: int,
+    *,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> ExecutionResult:
+    """The same transactions on the ledger's world state with engine `engine` ("revm" or
+    "py-evm"; revm falls back to py-evm when not built), in memory."""
+    import consortium.system  # noqa: F401
+    from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
+    from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
+    from consortium.evm.revm_engine import EMPTY_ROOT, transaction_parser, world_factory
+    from consortium.ledger.transactions import decode_transaction
+
+    factory, used = world_factory(engine)
+    parse = transaction_parser(used)
+    env = BlockEnv(1, 1, ZERO_ADDRESS, ZERO_HASH, 1_000_000_000, chain_id)
+    db = AtomicDB()
+    world = factory(db, EMPTY_ROOT, env)
+    for address in senders:
+        world.set_balance(address, GENESIS_BALANCE)
+    for address in sorted(registered_natives()):
+        world.set_nonce(address, 1)
+        world.set_code(address, NATIVE_STUB_CODE)
+    root = world.persist()
+    world = factory(db, root, env)
+    for item in setup:
+        result = world.apply_transaction(decode_transaction(item.raw, chain_id, parse).tx)
+        if result.status != 1:
+            raise RuntimeError(f"setup transaction failed in the EVM: {result.error}")
+    root = world.persist()
+    _clear_caches()
+    decoded = [decode_transaction(t.raw, chain_id, parse).tx for t in txs]
+    holder = [factory(db, root, env)]
+
+    def apply(tx: Any) -> tuple[bool, int]:
+        result = holder[0].apply_transaction(tx)
+        return result.status == 1, int(result.gas_used)
+
+    def persist() -> None:
+        new_root = holder[0].persist()
+        _clear_caches()
+        holder[0] = factory(db, new_root, env)  # the next "block", as the ledger does
+
+    return _timed(used, decoded, apply, persist, None, progress)
+
+
+def _timed(
+    engine: str,
+    decoded: Sequence[Any],
+    apply: Callable[[Any], tuple[bool, int]],
+    root: Callable[[], None],
+    profile_html: Path | None,
+    progress: Callable[[int], None],
+) -> ExecutionResult:
     profiler = None
     if profile_html is not None:
         from pyinstrument import Profiler
@@ -126,14 +190,11 @@ def execution_ceiling(
     failed = roots = gas = 0
     start = time.perf_counter()
     for i, tx in enumerate(decoded, 1):
-        state.lock_changes()
-        computation = state.apply_transaction(tx)
-        if not computation.is_success:
-            failed += 1
-        gas += tx.gas - computation.get_gas_remaining()
+        ok, used = apply(tx)
+        failed += not ok
+        gas += used
         if i % ROOT_EVERY == 0 or i == len(decoded):
-            state.persist()
-            _clear_caches()
+            root()
             roots += 1
             progress(ROOT_EVERY if i % ROOT_EVERY == 0 else i % ROOT_EVERY)
     seconds = time.perf_counter() - start
@@ -141,5 +202,4 @@ def execution_ceiling(
         profiler.stop()
         profile_html.parent.mkdir(parents=True, exist_ok=True)
         profile_html.write_text(profiler.output_html())
-    return ExecutionResult("consortium-fork" if fork else "py-evm", len(decoded), failed,
-                           seconds, roots, gas)
+    return ExecutionResult(engine, len(decoded), failed, seconds, roots, gas)

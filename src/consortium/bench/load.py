@@ -122,14 +122,20 @@ class EthTarget(Target):
 
 
 class EngineSubmitTarget(EthTarget):
-    """Diagnostics: the same transactions sent straight to the node's CometBFT RPC with
-    broadcast_tx_sync, bypassing its JSON-RPC API (lanes still keep each sender's order)."""
+    """Diagnostics: the same transactions sent straight to the node's CometBFT RPC,
+    bypassing its JSON-RPC API (lanes still keep each sender's order). With
+    `broadcast_tx_sync` each transaction waits for its CheckTx answer; with
+    `broadcast_tx_async` the engine queues every CheckTx of a batch at once and answers
+    before they run (refusals are then not seen: the run stalls on them)."""
 
-    name = "consortium (engine RPC)"
+    def __init__(self, engine_rpc: str, method: str = "broadcast_tx_sync") -> None:
+        super().__init__(engine_rpc)
+        self.method = method
+        self.name = f"consortium ({method} to the engine)"
 
     def submit_body(self, txs: Sequence[LoadTx]) -> bytes:
         return json.dumps([
-            {"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_sync",
+            {"jsonrpc": "2.0", "id": i, "method": self.method,
              "params": {"tx": base64.b64encode(bytes.fromhex(t.payload[2:])).decode()}}
             for i, t in enumerate(txs)
         ], separators=(",", ":")).encode()

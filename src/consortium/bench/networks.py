@@ -69,6 +69,14 @@ class LedgerNet:
             base_port=base, api_port=base + 90, timeout_commit=timeout_commit,
         )
 
+    def set_engine(self, engine: str) -> None:
+        """Run every node with execution engine `engine` (its consortium.toml setting)."""
+        for node in self.network.nodes:
+            path = self.network.node_home(node) / "consortium.toml"
+            doc = tomlkit.parse(path.read_text())
+            doc["node"]["engine"] = engine  # type: ignore[index]
+            path.write_text(tomlkit.dumps(doc))
+
     def accounts(self) -> list[BenchAccount]:
         """The members' accounts (from dev-accounts.json), in member order."""
         doc = json.loads((self.network.root / "dev-accounts.json").read_text())

@@ -143,8 +143,10 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
 
     ledger = report["ledger"]
     lat = ledger["latency_ms"]
+    engine_name = report["config"].get("node_engine", "")
     rows.append([
-        f"consortium, {report['config']['validators']} val.", fmt(ledger["tps"]),
+        f"consortium{f' ({engine_name})' if engine_name else ''}, "
+        f"{report['config']['validators']} val.", fmt(ledger["tps"]),
         fmt(ledger["tps_steady"]), fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
         f"{ledger['committed']}/{ledger['txs']}",
         fmt(ratios.get("vs_execution_ceiling"), ".2f"), fmt(ratios.get("vs_engine_ceiling"), ".3f"),
@@ -157,10 +159,11 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
             fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
             f"{engine['committed']}/{engine['txs']}", "", "",
         ])
-    for key, label in (("execution_ceiling", "py-evm (execution)"),
-                       ("execution_fork", "py-evm, our fork")):
+    for key in ("execution_ceiling", "execution_engine"):
         ex = report.get(key)
         if ex:
+            label = ("py-evm (execution)" if key == "execution_ceiling"
+                     else f"{ex['engine']}, in memory")
             rows.append([label, fmt(ex["tps"]), "", "", "", "", f"{ex['txs'] - ex['failed']}/"
                          f"{ex['txs']}", "", ""])
     return rows

@@ -25,7 +25,7 @@ import httpx
 import psutil
 
 from consortium.bench import profiling
-from consortium.bench.execution import ExecutionResult, execution_ceiling
+from consortium.bench.execution import ExecutionResult, engine_execution, execution_ceiling
 from consortium.bench.load import (
     CometTarget,
     EngineSubmitTarget,
@@ -51,6 +51,10 @@ from consortium.bench.resources import ResourceMonitor, process_tree
 from consortium.bench.stats import ratio
 from consortium.bench.workloads import PreSigned, make_workload, presign
 from consortium.errors import ConfigError, NetworkError
+from consortium.network.node_config import DEFAULT_ENGINE, ENGINES
+
+# --submit: how transactions reach the nodes besides their JSON-RPC API (diagnostics)
+SUBMIT_METHODS = {"engine": "broadcast_tx_sync", "engine-async": "broadcast_tx_async"}
 
 
 @dataclass
@@ -66,7 +70,8 @@ class BenchConfig:
     profile: bool = False
     out: Path = field(default_factory=default_out)
     timeout_commit: str = "500ms"
-    submit: str = "api"  # "engine": straight to CometBFT's RPC (diagnostics)
+    submit: str = "api"  # or straight to CometBFT's RPC (SUBMIT_METHODS; diagnostics)
+    engine: str = DEFAULT_ENGINE  # the nodes' execution engine: "revm" or "py-evm"
 
     def check(self) -> None:
         if not 1 <= self.validators <= 16:
@@ -81,8 +86,10 @@ class BenchConfig:
             raise ConfigError("--rate must be positive")
         if self.senders < 1:
             raise ConfigError("--senders must be at least 1")
-        if self.submit not in ("api", "engine"):
-            raise ConfigError("--submit must be api or engine")
+        if self.submit != "api" and self.submit not in SUBMIT_METHODS:
+            raise ConfigError("--submit must be api, engine or engine-async")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}")
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -118,12 +125,15 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
     flames = flamegraph_dir(cfg.out)
     lanes = cfg.concurrency
     senders = max(cfg.senders, lanes)
+    from consortium.evm.revm_engine import world_factory
+
+    node_engine = world_factory(cfg.engine)[1]  # what the nodes will run (same Python)
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "started": started.isoformat(timespec="seconds"),
         "workload": {"name": workload.name, "description": workload.description,
                      "gas_limit": workload.gas},
-        "config": cfg.to_json() | {"senders": senders},
+        "config": cfg.to_json() | {"senders": senders, "node_engine": node_engine},
         "machine": machine(),
     }
     outcome_flames: list[Path] = []
@@ -133,6 +143,7 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
                 f"{senders} member accounts")
         net = LedgerNet(work / "ledger", validators=cfg.validators, accounts=senders,
                         timeout_commit=cfg.timeout_commit)
+        net.set_engine(cfg.engine)
         chain_id = net.network.eth_chain_id
         accounts = net.accounts()
         setup = workload.prepare(accounts, chain_id)
@@ -149,11 +160,12 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
                                               profile_html=html, progress=advance)
             if html is not None:
                 outcome_flames.append(html)
-            with ui.bar("execution, consortium fork, in memory", cfg.txs) as advance:
-                fork = execution_ceiling(addresses, setup.txs, txs, chain_id, fork=True,
-                                         progress=advance)
+            with ui.bar(f"execution: the nodes' engine ({node_engine}), in memory",
+                        cfg.txs) as advance:
+                own = engine_execution(node_engine, addresses, setup.txs, txs, chain_id,
+                                       progress=advance)
             report["execution_ceiling"] = execution.to_json()
-            report["execution_fork"] = fork.to_json()
+            report["execution_engine"] = own.to_json()
             ui.step(f"starting the kvstore reference ({cfg.validators} validator(s))")
             report["engine_ceiling"] = _kvstore_run(cfg, work / "kvstore", stamp, ui)
 
@@ -181,9 +193,11 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
 
     ledger_tps = report["ledger"]["tps"]
     engine = report.get("engine_ceiling")
+    own_tps = (report.get("execution_engine") or {}).get("tps")
     report["ratios"] = {
         "vs_execution_ceiling": _round(ratio(ledger_tps, execution.tps if execution else None)),
         "vs_engine_ceiling": _round(ratio(ledger_tps, engine["tps"] if engine else None)),
+        "vs_node_engine_in_memory": _round(ratio(ledger_tps, own_tps)),
     }
     name = f"{stamp}-{workload.name}"
     json_path = write_json(report, cfg.out / f"{name}.json")
@@ -250,8 +264,9 @@ def _ledger_run(cfg: BenchConfig, net: LedgerNet, txs: list[PreSigned], name: st
                 ) -> tuple[LoadResult, ResourceMonitor, profiling.Stacks, str]:
     target = EthTarget(net.rpc_urls[0])
     urls = net.api_urls
-    if cfg.submit == "engine":
-        target, urls = EngineSubmitTarget(net.rpc_urls[0]), net.rpc_urls
+    if cfg.submit in SUBMIT_METHODS:
+        target = EngineSubmitTarget(net.rpc_urls[0], SUBMIT_METHODS[cfg.submit])
+        urls = net.rpc_urls
     items = eth_txs([(t.raw, t.hash, t.sender) for t in txs])
     lanes = plan_lanes(target, items, urls, cfg.concurrency, cfg.batch)
     pids = net.pids()

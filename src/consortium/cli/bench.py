@@ -65,8 +65,11 @@ def bench(
     timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
     submit: str = typer.Option(
         "api", "--submit",
-        help="api: eth_sendRawTransaction to the nodes' JSON-RPC; engine: broadcast_tx_sync "
-             "straight to CometBFT (diagnostics: the API's share)."),
+        help="api: eth_sendRawTransaction batches to the nodes' JSON-RPC; engine / "
+             "engine-async: broadcast_tx_sync / _async straight to CometBFT (diagnostics: "
+             "what the API's path costs)."),
+    engine: str = typer.Option("revm", "--engine",
+                               help="The nodes' execution engine: revm or py-evm."),
     out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -77,7 +80,7 @@ def bench(
     cfg = BenchConfig(
         workload=workload, validators=validators, txs=txs, batch=batch,
         concurrency=concurrency, rate=rate, senders=senders, references=not no_references,
-        profile=profile, timeout_commit=timeout_commit, submit=submit,
+        profile=profile, timeout_commit=timeout_commit, submit=submit, engine=engine,
     )
     if out is not None:
         cfg.out = out
