@@ -10,13 +10,14 @@ flame graphs live in the checkout's `bench/` folder.
 
 from __future__ import annotations
 
-from consortium.bench.runner import BenchConfig, BenchOutcome, Ui, run_bench
+from consortium.bench.runner import BenchConfig, BenchOutcome, QuietUi, Ui, run_bench
 from consortium.bench.workloads import WORKLOADS, Workload, register_workload
 
 __all__ = [
     "WORKLOADS",
     "BenchConfig",
     "BenchOutcome",
+    "QuietUi",
     "Ui",
     "Workload",
     "register_workload",

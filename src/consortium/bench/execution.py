@@ -30,7 +30,7 @@ from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_typing import Address
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from consortium.bench.workloads import PreSigned
 

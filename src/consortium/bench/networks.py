@@ -74,7 +74,7 @@ class LedgerNet:
         for node in self.network.nodes:
             path = self.network.node_home(node) / "consortium.toml"
             doc = tomlkit.parse(path.read_text())
-            doc["node"]["engine"] = engine  # type: ignore[index]
+            doc["node"]["engine"] = engine
             path.write_text(tomlkit.dumps(doc))
 
     def accounts(self) -> list[BenchAccount]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psutil
@@ -97,8 +97,18 @@ class BenchConfig:
         return doc
 
 
-class Ui:
-    """What a run tells its user; the CLI draws it with rich, tests ignore it."""
+class Ui(Protocol):
+    """What a run tells its user: steps, and a progress bar per measured stage (the CLI
+    draws them with rich)."""
+
+    def step(self, text: str) -> None: ...
+
+    def bar(self, text: str,
+            total: int) -> contextlib.AbstractContextManager[Callable[[int], None]]: ...
+
+
+class QuietUi:
+    """A Ui that says nothing (tests, library use)."""
 
     def step(self, text: str) -> None:
         pass
@@ -118,7 +128,7 @@ class BenchOutcome:
 
 def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
     cfg.check()
-    ui = ui or Ui()
+    ui = ui or QuietUi()
     workload = make_workload(cfg.workload)
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

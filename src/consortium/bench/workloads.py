@@ -24,9 +24,10 @@ from pathlib import Path
 
 from eth._utils.address import generate_contract_address
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 from eth_hash.auto import keccak
-from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
+from eth_typing import Address
 
 from consortium.errors import ConfigError
 
@@ -44,7 +45,7 @@ class BenchAccount:
 
     @classmethod
     def from_key(cls, key: bytes) -> BenchAccount:
-        private = keys.PrivateKey(key)
+        private = PrivateKey(key)
         return cls(bytes(private.public_key.to_canonical_address()), key)
 
 
@@ -74,11 +75,11 @@ def recipient(i: int) -> bytes:
     return keccak(b"consortium-bench-recipient" + (i % RECIPIENTS).to_bytes(4, "big"))[-20:]
 
 
-def sign(key: keys.PrivateKey, index: int, nonce: int, chain_id: int, to: bytes, value: int,
+def sign(key: PrivateKey, index: int, nonce: int, chain_id: int, to: bytes, value: int,
          data: bytes, gas: int) -> PreSigned:
     """An EIP-1559 transaction at gas price 0 (the consortium's base fee is 0)."""
     unsigned = PragueTransactionBuilder.new_unsigned_dynamic_fee_transaction(
-        chain_id, nonce, 0, 0, gas, to, value, data, ()
+        chain_id, nonce, 0, 0, gas, Address(to), value, data, ()
     )
     raw = unsigned.as_signed_transaction(key).encode()
     return PreSigned(raw, keccak(raw), index, nonce)
@@ -138,9 +139,9 @@ class TokenTransfer(Workload):
         holders = ["0x" + a.address.hex() for a in accounts]
         init = self.bytecode() + abi_encode(["address[]", "uint256"], [holders, TOKEN_AMOUNT])
         deployer = accounts[0]
-        self.token = generate_contract_address(deployer.address, 0)
+        self.token = generate_contract_address(Address(deployer.address), 0)
         gas = 200_000 + 60_000 * len(accounts)
-        return Setup([sign(keys.PrivateKey(deployer.key), 0, 0, chain_id, b"", 0, init, gas)])
+        return Setup([sign(PrivateKey(deployer.key), 0, 0, chain_id, b"", 0, init, gas)])
 
     def call(self, i: int) -> tuple[bytes, int, bytes]:
         if not self.token:
@@ -194,7 +195,7 @@ def presign(
         raise ConfigError("the benchmark needs at least one account")
     out = []
     n = len(accounts)
-    private = [keys.PrivateKey(a.key) for a in accounts]
+    private = [PrivateKey(a.key) for a in accounts]
     for j in range(count):
         s = j % n
         to, value, data = workload.call(j)
