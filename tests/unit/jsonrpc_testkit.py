@@ -1,8 +1,10 @@
 """Shared helpers for the API's unit tests: a node API over a real Ledger in tmp_path, and
-a stub CometBFT RPC (a real HTTP server) whose broadcast_tx_sync runs the ledger's CheckTx."""
+a stub CometBFT RPC (a real HTTP server) whose broadcast_tx_sync/async run the ledger's
+CheckTx (async mode: the answer reaches the API through its CheckTxWatch, as in a node)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -17,6 +19,7 @@ from ledger_testkit import new_ledger, run_block
 from starlette.testclient import TestClient
 
 from consortium.api.app import create_app
+from consortium.api.engine_client import CheckTxWatch
 from consortium.ledger.ledger import Ledger
 
 
@@ -25,8 +28,11 @@ class StubEngine:
     v0.38 does (a batch of one is answered with a single object; a resubmitted tx is
     refused with "tx already exists in cache"), plus status and net_info."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, watch: CheckTxWatch | None = None) -> None:
         self.ledger = ledger
+        self.watch = watch
+        self.loop: asyncio.AbstractEventLoop | None = None  # the API's, in async mode
+        self.silent = False  # async mode: accept but never tell the CheckTx answer
         self.posts: list[Any] = []
         self.mempool: list[bytes] = []
         self.seen: set[bytes] = set()
@@ -71,7 +77,7 @@ class StubEngine:
         if req["method"] == "net_info":
             return {"jsonrpc": "2.0", "id": rid,
                     "result": {"listening": True, "n_peers": str(self.peers), "peers": []}}
-        if req["method"] != "broadcast_tx_sync":
+        if req["method"] not in ("broadcast_tx_sync", "broadcast_tx_async"):
             return {"jsonrpc": "2.0", "id": rid,
                     "error": {"code": -32601, "message": "Method not found"}}
         raw = base64.b64decode(req["params"]["tx"])
@@ -82,6 +88,13 @@ class StubEngine:
         if outcome.code == 0:
             self.seen.add(raw)
             self.mempool.append(raw)
+        if req["method"] == "broadcast_tx_async":
+            assert self.watch is not None and self.loop is not None
+            if not self.silent:
+                self.loop.call_soon_threadsafe(self.watch.resolve, raw, outcome.code, outcome.log)
+            return {"jsonrpc": "2.0", "id": rid, "result": {
+                "code": 0, "data": "", "log": "", "codespace": "",
+                "hash": hashlib.sha256(raw).hexdigest().upper()}}
         return {"jsonrpc": "2.0", "id": rid, "result": {
             "code": outcome.code, "data": "", "log": outcome.log, "codespace": "",
             "hash": hashlib.sha256(raw).hexdigest().upper()}}
@@ -99,10 +112,11 @@ class StubEngine:
 class Node:
     """A ledger, its stub engine and a TestClient on the node's API."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, async_checks: bool = False) -> None:
         self.ledger = new_ledger(path)
-        self.engine = StubEngine(self.ledger)
-        self.app = create_app(self.ledger, self.engine.url, node_name="test-node")
+        watch = CheckTxWatch() if async_checks else None
+        self.engine = StubEngine(self.ledger, watch)
+        self.app = create_app(self.ledger, self.engine.url, node_name="test-node", checks=watch)
         self.client = TestClient(self.app)
         self._ids = 0
 
@@ -136,10 +150,12 @@ class Node:
 
 
 @contextmanager
-def node(path: Path) -> Iterator[Node]:
-    n = Node(path)
+def node(path: Path, *, async_checks: bool = False) -> Iterator[Node]:
+    n = Node(path, async_checks=async_checks)
     try:
         with n.client:
+            if async_checks:  # the loop the API runs on, for the stub to answer into
+                n.engine.loop = n.client.portal.call(asyncio.get_running_loop)
             yield n
     finally:
         n.engine.close()

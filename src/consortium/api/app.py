@@ -27,7 +27,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from consortium.api.credit_rest import credit_openapi_paths, credit_routes
-from consortium.api.engine_client import EngineClient
+from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.filters import FilterRegistry
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
 from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
@@ -73,10 +73,13 @@ def _parse_error(message: str) -> dict[str, Any]:
     return error_response(None, RpcError(message, code=PARSE_ERROR))
 
 
-def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node") -> Starlette:
-    """Build the API of one node around its ledger and its engine's RPC address."""
+def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
+               checks: CheckTxWatch | None = None) -> Starlette:
+    """Build the API of one node around its ledger and its engine's RPC address. `checks`
+    carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
+    with broadcast_tx_async); without it they go with broadcast_tx_sync."""
     offload = LedgerOffload()
-    engine = EngineClient(engine_rpc)
+    engine = EngineClient(engine_rpc, checks=checks)
     filters = FilterRegistry()
     hub = SubscriptionHub(ledger, offload)
     hub.on_tick.append(filters.expire)

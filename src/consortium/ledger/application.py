@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from consortium import __version__
@@ -35,8 +36,12 @@ def _keys_pb2() -> Any:
 class ConsortiumApp:
     """Maps ABCI 2.0 requests onto the ledger."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger,
+                 on_check: Callable[[bytes, int, str], None] | None = None) -> None:
         self.ledger = ledger
+        # told (raw tx, code, log) of every first CheckTx: how this node's API learns the
+        # answer to a transaction it forwarded with broadcast_tx_async
+        self.on_check = on_check
         self._keys = _keys_pb2()
 
     # --- info connection ---------------------------------------------------------------------
@@ -116,17 +121,20 @@ class ConsortiumApp:
     def check_tx(self, req: Any) -> Any:
         """Before a transaction enters the mempool, and again (recheck) after each block for
         those still waiting. Stateless and quick: checks, never executes contract code."""
+        recheck = req.type == abci.RECHECK
+        gas_wanted, tx_hash = 0, "-"
         try:
-            out = self.ledger.check_tx(req.tx, recheck=req.type == abci.RECHECK)
+            out = self.ledger.check_tx(req.tx, recheck=recheck)
+            code, text, gas_wanted, tx_hash = out.code, out.log, out.gas_wanted, out.tx_hash
         except Exception as exc:  # a bug must not take the mempool connection down
             log.exception("check_tx failed unexpectedly")
-            return abci.ResponseCheckTx(
-                code=1, log=f"internal error: {type(exc).__name__}", codespace=CODESPACE
-            )
-        if out.code:
-            log.info("check_tx refused %s: %s", out.tx_hash or "-", out.log)
-            return abci.ResponseCheckTx(code=out.code, log=out.log, codespace=CODESPACE)
-        return abci.ResponseCheckTx(code=0, gas_wanted=out.gas_wanted)
+            code, text = 1, f"internal error: {type(exc).__name__}"
+        if self.on_check is not None and not recheck:
+            self.on_check(bytes(req.tx), code, text)
+        if code:
+            log.info("check_tx refused %s: %s", tx_hash or "-", text)
+            return abci.ResponseCheckTx(code=code, log=text, codespace=CODESPACE)
+        return abci.ResponseCheckTx(code=0, gas_wanted=gas_wanted)
 
     # --- consensus connection, per block -----------------------------------------------------
 

@@ -107,16 +107,18 @@ async def _run(cfg: NodeConfig) -> int:
     # Imported here: loading the ledger pulls in py-evm and the generated protobuf classes.
     from consortium.abci.server import AbciServer
     from consortium.api.app import create_app
+    from consortium.api.engine_client import CheckTxWatch
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
 
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
     ledger = Ledger(cfg.app_dir, engine=cfg.engine)
-    abci_server = AbciServer(ConsortiumApp(ledger), cfg.abci_socket)
+    checks = CheckTxWatch()  # the API learns CheckTx answers from the ABCI app directly
+    abci_server = AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket)
     api = _ApiServer(
         uvicorn.Config(
-            create_app(ledger, engine_rpc, node_name=cfg.name),
+            create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks),
             host=cfg.api_host,
             port=cfg.api_port,
             log_level="warning",
