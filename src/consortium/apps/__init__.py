@@ -1,4 +1,4 @@
-"""The consortium's finance services, as native contracts at 0x…2000… (APPS.md).
+"""The consortium's finance services and its forum, as native contracts at 0x…2000… (APPS.md).
 
 Importing this package registers their contracts (the ledger imports it before building
 genesis or executing a block), so every node serves the same services at the same addresses.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.model import CREDIT_ADDRESS
+from consortium.apps.forum.contract import Forum
+from consortium.apps.forum.model import FORUM_ADDRESS
 from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.model import INVOICES_ADDRESS
 from consortium.apps.registry.contract import Registry
@@ -19,11 +21,13 @@ from consortium.apps.securities.model import CASH_ADDRESS, SECURITIES_ADDRESS
 __all__ = [
     "CASH_ADDRESS",
     "CREDIT_ADDRESS",
+    "FORUM_ADDRESS",
     "INVOICES_ADDRESS",
     "REGISTRY_ADDRESS",
     "SECURITIES_ADDRESS",
     "CashTokens",
     "Credit",
+    "Forum",
     "Invoices",
     "Registry",
     "Securities",

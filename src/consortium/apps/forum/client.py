@@ -1,0 +1,387 @@
+"""`ForumClient`: the consortium forum from Python, over a node's JSON-RPC (and, for anchored
+documents, its REST API).
+
+Writes check first (a refusal raises `ExecutionReverted` with the contract's reason, and
+nothing is sent), send, wait and answer what happened (`consortium.apps.service_client`).
+In a task force's channel the client does the cryptography the contract cannot: it registers
+the writer's public key once, publishes a new key epoch whenever the channel's current one
+was not wrapped for the task force's current members (a fresh random key, ECIES-wrapped for
+each member), and seals content under the epoch's key. Reads open what the reader's own key
+can open and mark the rest unreadable.
+
+    forum = ForumClient("http://127.0.0.1:8546")
+    forum.post(bank_b, "Risk", "Scenario B results", title="Stress test")   # {"id": 5, …}
+    forum.read(bank_c, "Risk")          # decrypted for Bank C, if it holds the epoch's key
+    forum.attach(bank_b, "Risk", Path("paper.pdf"), post=5)
+    forum.fetch(bank_c, 1)              # the bytes, checked against their SHA-256
+    forum.search(bank_c, "scenario", index=Path("net/forum-index/0x….sqlite"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account.signers.local import LocalAccount
+
+from consortium.apps.forum.blobs import BlobMismatch, read_source, sha256_hex, verify_blob
+from consortium.apps.forum.envelope import document_meta, parse_meta, parse_post, post_content
+from consortium.apps.forum.model import CONSORTIUM_CHANNEL, FORUM_ADDRESS
+from consortium.apps.forum.reader import CALLS, HISTORY_EVENTS, ForumReader
+from consortium.apps.forum.sealing import (
+    SealError,
+    context,
+    new_channel_key,
+    open_sealed,
+    public_key_of,
+    seal,
+    unwrap_key,
+    wrap_key,
+)
+from consortium.apps.forum.search import ForumIndex
+from consortium.apps.service_client import ServiceClient
+from consortium.errors import ConfigError, ExecutionReverted
+from consortium.sdk.client import ConsortiumClient
+
+BLOBS_PATH = "/api/v1/forum/blobs"
+# another writer rotated the key first
+STALE_EPOCH = ("is not the current epoch", "changed since key epoch")
+
+
+def _address(account: LocalAccount) -> str:
+    return str(account.address).lower()
+
+
+class ForumClient(ServiceClient):
+    """The Forum contract through one node's API."""
+
+    address = FORUM_ADDRESS
+    calls = CALLS
+    transitions = HISTORY_EVENTS
+
+    def __init__(self, client: ConsortiumClient | str, timeout: float = 30.0) -> None:
+        super().__init__(client)
+        self.read = ForumReader(self._call)
+        self.timeout = timeout
+        self._keys: dict[tuple[str, str, int], bytes] = {}  # (reader, channel, epoch) -> key
+
+    @property
+    def api_url(self) -> str:
+        """The node's API (JSON-RPC at /, REST under /api/v1)."""
+        return str(self.client.rpc_url).rstrip("/")
+
+    # --- member keys ---------------------------------------------------------------------------
+
+    def register_key(self, account: LocalAccount) -> dict[str, Any]:
+        """Register the account's public key, so members can wrap channel keys for it."""
+        return self.transact(account, "registerKey", public_key_of(account.key))
+
+    def ensure_key(self, account: LocalAccount) -> None:
+        if not self.read.key_of(_address(account)):
+            self.register_key(account)
+
+    def channel_key(self, account: LocalAccount, channel: str, epoch: int) -> bytes:
+        """The channel key of an epoch, unwrapped with the account's own key; SealError if
+        the account was not a member when that epoch was published."""
+        me = _address(account)
+        cached = self._keys.get((me, channel, epoch))
+        if cached is not None:
+            return cached
+        wrapped = self.read.wrapped_key(channel, epoch, me)
+        if not wrapped:
+            raise SealError(f"{me} holds no key for channel {channel!r} epoch {epoch}: it was "
+                            "not a member of the task force when that key was published")
+        key = unwrap_key(wrapped, account.key)
+        self._keys[(me, channel, epoch)] = key
+        return key
+
+    def rotate_key(self, account: LocalAccount, channel: str) -> dict[str, Any]:
+        """Publish a new key epoch for the task force's current members (a fresh random
+        key, wrapped for each member's registered public key)."""
+        self.ensure_key(account)
+        found = self._channel(channel)
+        members = list(found["members"])
+        public_keys = {m: self.read.key_of(m) for m in members}
+        missing = sorted(m for m, k in public_keys.items() if not k)
+        if missing:
+            raise ConfigError(
+                f"cannot publish a key for channel {channel!r}: {', '.join(missing)} "
+                "registered no forum key yet (each member runs `consortium forum register-key` "
+                "once, or any forum write registers it)")
+        key = new_channel_key()
+        wrapped = [wrap_key(key, public_keys[m]) for m in members]
+        out = self.transact(account, "rotateKey", channel, members, wrapped)
+        self._keys[(_address(account), channel, int(out["id"]))] = key
+        return out
+
+    def current_epoch(self, account: LocalAccount, channel: str) -> int:
+        """The epoch a write to `channel` is sealed under now: 0 for the consortium channel;
+        in a task force's channel the latest epoch, rotated first if it was not wrapped for
+        the current members. A non-member gets the contract's refusal."""
+        found = self._channel(channel)
+        if not found["private"]:
+            return 0
+        me = _address(account)
+        if me not in found["members"]:
+            self.check(account, "post", channel, found["epoch"], b"\x00")  # the reason
+            raise ConfigError(f"{me} is not a member of task force {channel!r}")
+        epoch = int(found["epoch"])
+        if epoch:
+            current = self.read.epoch(channel, epoch)
+            if current is not None and sorted(current["members"]) == sorted(found["members"]):
+                return epoch
+        return int(self.rotate_key(account, channel)["id"])
+
+    def _channel(self, channel: str) -> dict[str, Any]:
+        found = self.read.channel(channel)
+        if found is None:
+            raise ConfigError(f"no channel {channel!r} (channels: "
+                              f"{', '.join(c['name'] for c in self.read.channels())})")
+        return found
+
+    def _sealed(self, account: LocalAccount, channel: str,
+                write: Callable[[int, Callable[[bytes, str], bytes]], dict[str, Any]],
+                ) -> dict[str, Any]:
+        """Run a write sealed under the channel's current epoch (`write(epoch, seal_fn)`);
+        retried once if another member rotated the key meanwhile."""
+        for attempt in (1, 2):
+            epoch = self.current_epoch(account, channel)
+            if epoch == 0:
+                return write(0, lambda data, _purpose: data)
+            key = self.channel_key(account, channel, epoch)
+
+            def sealer(data: bytes, purpose: str, key: bytes = key, epoch: int = epoch) -> bytes:
+                return seal(key, data, context(channel, epoch, purpose))
+
+            try:
+                return write(epoch, sealer)
+            except ExecutionReverted as err:
+                if attempt == 2 or not any(s in err.message for s in STALE_EPOCH):
+                    raise
+        raise AssertionError("unreachable")
+
+    # --- posts ---------------------------------------------------------------------------------
+
+    def post(self, account: LocalAccount, channel: str, body: str, *,
+             title: str = "") -> dict[str, Any]:
+        """Open a thread in a channel (encrypted in a task force's)."""
+        content = post_content(title, body)
+        return self._sealed(account, channel, lambda epoch, sealer: self.transact(
+            account, "post", channel, epoch, sealer(content, "post")))
+
+    def reply(self, account: LocalAccount, post_id: int, body: str) -> dict[str, Any]:
+        """Reply in the thread of `post_id` (a thread's opening post or one of its replies)."""
+        found = self.read.post(int(post_id))
+        if found is None:
+            raise ConfigError(f"no post {post_id}")
+        thread = int(found["parent"] or found["id"])
+        content = post_content("", body)
+        return self._sealed(account, found["channel"], lambda epoch, sealer: self.transact(
+            account, "reply", thread, epoch, sealer(content, "post")))
+
+    def post_minutes(self, account: LocalAccount, channel: str, body: str,
+                     proposals: list[int], *, title: str = "Minutes") -> dict[str, Any]:
+        """Meeting minutes linking the proposals whose decisions they record."""
+        content = post_content(title, body)
+        links = [int(p) for p in proposals]
+        return self._sealed(account, channel, lambda epoch, sealer: self.transact(
+            account, "postMinutes", channel, epoch, sealer(content, "post"), links))
+
+    def pin(self, officer: LocalAccount, post_id: int) -> dict[str, Any]:
+        """Pin a post as an announcement (an officer in office)."""
+        return self.transact(officer, "pin", int(post_id))
+
+    def unpin(self, officer: LocalAccount, post_id: int) -> dict[str, Any]:
+        return self.transact(officer, "unpin", int(post_id))
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def open_post(self, account: LocalAccount | None, post: dict[str, Any]) -> dict[str, Any]:
+        """A post as `account` reads it: plaintext opened, or `readable` false and why."""
+        out = dict(post)
+        if not post["encrypted"]:
+            out["readable"] = True
+            return out
+        out["title"], out["body"] = "", ""
+        if account is None:
+            out.update(readable=False, why="no reader account given")
+            return out
+        try:
+            key = self.channel_key(account, post["channel"], int(post["epoch"]))
+            sealed = bytes.fromhex(post["content"][2:])
+            opened = open_sealed(key, sealed, context(post["channel"], int(post["epoch"]),
+                                                      "post"))
+        except SealError as err:
+            out.update(readable=False, why=err.message)
+            return out
+        out.update(parse_post(opened))
+        out["readable"] = True
+        return out
+
+    def channels(self) -> list[dict[str, Any]]:
+        return self.read.channels()
+
+    def read_channel(self, account: LocalAccount | None, channel: str, *,
+                     threads_only: bool = False) -> list[dict[str, Any]]:
+        """A channel's posts, oldest first, opened for `account`."""
+        self._channel(channel)
+        return [self.open_post(account, p)
+                for p in self.read.posts(channel, threads_only=threads_only)]
+
+    def thread(self, account: LocalAccount | None, post_id: int) -> list[dict[str, Any]]:
+        found = self.read.thread(int(post_id))
+        if found is None:
+            raise ConfigError(f"no post {post_id}")
+        return [self.open_post(account, p) for p in found]
+
+    def pinned(self, account: LocalAccount | None, channel: str) -> list[dict[str, Any]]:
+        return [self.open_post(account, p) for p in self.read.pinned(channel)]
+
+    # --- documents -----------------------------------------------------------------------------
+
+    def attach(self, account: LocalAccount, channel: str, source: str | Path | bytes, *,
+               name: str | None = None, media_type: str | None = None, post: int = 0,
+               keep: str = "auto") -> dict[str, Any]:
+        """Attach a document to a channel (and a post): kept on chain up to the forum's
+        rule, else (or with keep="node") anchored by its SHA-256 and kept by this node.
+        keep="chain" insists on the chain (the contract refuses what is over the rule)."""
+        if keep not in ("auto", "chain", "node"):
+            raise ConfigError("keep is auto, chain or node")
+        plain, default_name = read_source(source)
+        name = name or default_name
+        media_type = media_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        limit = self.read.max_attachment()
+
+        def write(epoch: int, sealer: Callable[[bytes, str], bytes]) -> dict[str, Any]:
+            blob = sealer(plain, "document")
+            on_chain = keep == "chain" or (keep == "auto" and len(blob) <= limit)
+            meta = document_meta(name, media_type, len(plain), sha256_hex(plain),
+                                 None if on_chain else self.api_url)
+            sealed_meta = sealer(meta, "document-meta")
+            if on_chain:
+                out = self.transact(account, "attach", channel, int(post), epoch, sealed_meta,
+                                    blob)
+            else:
+                digest = hashlib.sha256(blob).digest()
+                out = self.transact(account, "anchor", channel, int(post), epoch, sealed_meta,
+                                    digest, len(blob))
+                self.upload(blob)
+            out.update(document=out["id"], sha256=sha256_hex(blob), onChain=on_chain,
+                       size=len(blob))
+            return out
+
+        return self._sealed(account, channel, write)
+
+    def upload(self, blob: bytes) -> None:
+        """Give an anchored document's bytes to this node, which keeps and serves them."""
+        url = f"{self.api_url}{BLOBS_PATH}/{sha256_hex(blob)}"
+        try:
+            answer = httpx.put(url, content=blob, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"cannot upload the document to {self.api_url}: {exc}") from None
+        if answer.status_code >= 300:
+            raise ConfigError(f"{self.api_url} refused the document: "
+                              f"{answer.json().get('error', answer.text)}")
+
+    def document(self, account: LocalAccount | None, document_id: int) -> dict[str, Any]:
+        """A document's record with its metadata opened for `account` (name, type, size,
+        plaintext SHA-256, where it is kept)."""
+        found = self.read.document(int(document_id))
+        if found is None:
+            raise ConfigError(f"no document {document_id}")
+        if "meta" in found:
+            return found
+        if account is None:
+            raise SealError(f"document {document_id} is in private channel "
+                            f"{found['channel']!r}: give a member's account to open it")
+        key = self.channel_key(account, found["channel"], int(found["epoch"]))
+        opened = open_sealed(key, bytes.fromhex(found.pop("sealedMeta")[2:]),
+                             context(found["channel"], int(found["epoch"]), "document-meta"))
+        found["meta"] = parse_meta(opened)
+        return found
+
+    def fetch(self, account: LocalAccount | None, document_id: int,
+              sources: tuple[str, ...] = ()) -> tuple[bytes, dict[str, Any]]:
+        """A document's bytes (decrypted in a private channel) and its record. Every
+        download is checked against the SHA-256 on chain: BlobMismatch refuses altered
+        bytes. On-chain documents come from this node; anchored ones from the node that
+        keeps them (its API is in the metadata), this node, or `sources`."""
+        doc = self.document(account, document_id)
+        sha = str(doc["sha256"])
+        if doc["onChain"]:
+            raw = self.read.blob(bytes.fromhex(sha[2:]))
+            if raw is None:
+                raise ConfigError(f"document {document_id}'s blob is not on chain")
+            data = verify_blob(raw, sha, f"{self.api_url} (on chain)")
+        else:
+            data = self._download(sha, [doc["meta"].get("location"), self.api_url, *sources])
+        if doc["epoch"]:
+            assert account is not None
+            key = self.channel_key(account, doc["channel"], int(doc["epoch"]))
+            data = open_sealed(key, data, context(doc["channel"], int(doc["epoch"]),
+                                                  "document"))
+        expected = doc["meta"].get("sha256")
+        if isinstance(expected, str):
+            verify_blob(data, expected, f"document {document_id} once decrypted")
+        return data, doc
+
+    def _download(self, sha: str, sources: list[Any]) -> bytes:
+        tried: list[str] = []
+        refused: list[BlobMismatch] = []
+        for source in dict.fromkeys(s.rstrip("/") for s in sources if s):
+            tried.append(source)
+            try:
+                answer = httpx.get(f"{source}{BLOBS_PATH}/{sha}", timeout=self.timeout)
+            except httpx.HTTPError:
+                continue
+            if answer.status_code != 200:
+                continue
+            try:
+                return verify_blob(answer.content, sha, source)
+            except BlobMismatch as err:
+                refused.append(err)
+        if refused:
+            raise refused[0]
+        raise ConfigError(f"no node has the document {sha} (tried {', '.join(tried)})")
+
+    # --- search --------------------------------------------------------------------------------
+
+    def update_index(self, account: LocalAccount | None, index: ForumIndex) -> int:
+        """Index the posts published since the index was last brought up to date that
+        `account` can read; answers how many were added."""
+        added = 0
+        last = index.last_post()
+        for post in self.read.posts_since(last):
+            opened = self.open_post(account, post)
+            if opened["readable"]:
+                index.add(post_id=post["id"], channel=post["channel"], author=post["author"],
+                          title=opened["title"], body=opened["body"], height=post["height"])
+                added += 1
+            last = max(last, int(post["id"]))
+        index.set_last_post(last)
+        return added
+
+    def search(self, account: LocalAccount | None, text: str, *, index: Path,
+               rebuild: bool = False, channel: str | None = None,
+               limit: int = 20) -> list[dict[str, Any]]:
+        """Posts `account` can read that hold every word of `text`, from its local index
+        (brought up to date first; rebuilt from the chain with rebuild=True)."""
+        reader = _address(account) if account is not None else "nobody"
+        with ForumIndex(index, reader) as found:
+            if rebuild:
+                found.clear()
+            self.update_index(account, found)
+            return found.search(text, channel=channel, limit=limit)
+
+    # --- the rule, by vote ---------------------------------------------------------------------
+
+    def propose_max_attachment(self, committee: LocalAccount, value: int) -> dict[str, Any]:
+        """Propose a new forum.max_attachment_bytes (an app-call proposal; members vote)."""
+        return self.propose(committee, "setMaxAttachmentBytes", int(value))
+
+
+__all__ = ["CONSORTIUM_CHANNEL", "ForumClient"]

@@ -1,0 +1,477 @@
+"""The Forum native contract (0x…2005): the consortium's channels, threads, announcements,
+minutes and research documents, on the same ledger and with the same identities.
+
+Channels: `consortium` (plaintext; every active consortium account posts) and one per task
+force of Governance, named like it, existing while the task force does and with its members
+(read live from Governance's storage, so a channel follows its task force with no hook).
+
+Private channels: nothing readable goes on chain. A member publishes a key epoch —
+
+    rotateKey(string channel, address[] members, bytes[] wrappedKeys) returns (uint256 epoch)
+
+— a fresh channel key (made by the client, never here) wrapped with ECIES for each member's
+registered public key. The member list must be exactly the task force's current members, so
+a post or document names its epoch and is refused unless that epoch is the channel's latest
+and was wrapped for the current membership: after any membership change the next writer
+rotates first, and a removed member never receives a key for what follows.
+
+    registerKey(bytes publicKey)     64-byte secp256k1 key; stored under the address it hashes
+                                     to (anyone may register any account's key: the hash
+                                     binds it), for consortium accounts only
+    post(string channel, uint256 epoch, bytes content) returns (uint256)      a new thread
+    reply(uint256 thread, uint256 epoch, bytes content) returns (uint256)
+    postMinutes(string channel, uint256 epoch, bytes content, uint256[] proposals)
+                                     minutes linking the Governance proposals they record
+    pin(uint256 post) / unpin(uint256 post)   an officer in office (announcements)
+    attach(string channel, uint256 post, uint256 epoch, bytes meta, bytes blob)
+                                     a document kept on chain, content-addressed by SHA-256
+                                     (computed here), up to the rule forum.max_attachment_bytes
+    anchor(string channel, uint256 post, uint256 epoch, bytes meta, bytes32 sha256,
+           uint256 size)             a larger document: its hash only; the bytes stay with
+                                     the author's node
+    setMaxAttachmentBytes(uint256)   by vote only (an app-call proposal)
+
+Epoch 0 means plaintext (the consortium channel). Every write emits a transition event
+(`PostTransition`, `DocumentTransition`, `EpochTransition`) plus detail events. Reads are
+open to every caller — in private channels they return ciphertext and wrapped keys only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from consortium.apps.forum.model import (
+    CONSORTIUM_CHANNEL,
+    FORUM_ADDRESS,
+    MAX_ATTACHMENT_CEILING,
+    MAX_ATTACHMENT_RULE,
+    MAX_BATCH_READ,
+    MAX_CONTENT,
+    MAX_LINKS,
+    MAX_META,
+    MAX_WRAPPED_KEY,
+    PUBLIC_KEY_BYTES,
+)
+from consortium.apps.forum.state import DocumentRecord, ForumState, PostRecord, member_digest
+from consortium.apps.service import ZERO_HASH, ServiceContract
+from consortium.evm.host import Storage
+from consortium.evm.native import event, method, register
+from consortium.system.model import GOVERNANCE_ADDRESS
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import GovernanceState, address_word
+
+CHANNEL = "(string,bool,uint256,uint256,uint256,uint256,address[])"
+POST = "(uint256,string,address,string,uint256,uint256,bytes,uint256,bool,uint256,uint256," \
+       "uint256[])"
+EPOCH = "(uint256,address[],uint256,address,bytes32)"
+DOCUMENT = "(uint256,string,uint256,address,uint256,bytes32,uint256,bool,bytes,uint256)"
+
+
+def public_key_address(public_key: bytes) -> bytes:
+    """The account a 64-byte secp256k1 public key belongs to (Ethereum's derivation)."""
+    return keccak(public_key)[12:]
+
+
+@register
+class Forum(ServiceContract):
+    address = FORUM_ADDRESS
+
+    PostTransition = event(
+        "PostTransition(uint256 indexed post, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    DocumentTransition = event(
+        "DocumentTransition(uint256 indexed document, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    EpochTransition = event(
+        "EpochTransition(uint256 indexed epoch, address indexed actor, string fromState, "
+        "string toState, string reason)"
+    )
+    Posted = event(
+        "Posted(uint256 indexed post, address indexed author, string channel, string kind, "
+        "uint256 parent, uint256 epoch)"
+    )
+    KeyRotated = event(
+        "KeyRotated(string channel, uint256 epoch, address indexed actor, address[] members)"
+    )
+    KeyRegistered = event("KeyRegistered(address indexed account)")
+    DocumentAdded = event(
+        "DocumentAdded(uint256 indexed document, address indexed author, string channel, "
+        "bytes32 sha256, uint256 size, bool onChain)"
+    )
+    MinutesLinked = event("MinutesLinked(uint256 indexed post, uint256 indexed proposal)")
+    RuleChanged = event("RuleChanged(string rule, uint256 value)")
+
+    @property
+    def state(self) -> ForumState:
+        return ForumState(self.storage)
+
+    @property
+    def gov(self) -> GovernanceState:
+        return GovernanceState(Storage(self.host, GOVERNANCE_ADDRESS))
+
+    # --- reads -------------------------------------------------------------------------------
+
+    @method("maxAttachmentBytes()", returns="uint256", view=True)
+    def max_attachment_bytes(self) -> int:
+        return self.state.max_attachment()
+
+    @method("keyOf(address)", returns="bytes", view=True)
+    def key_of(self, account: str) -> bytes:
+        return self.state.public_key(as_address(account))
+
+    @method("channels()", returns=CHANNEL + "[]", view=True)
+    def channels(self) -> list[tuple[Any, ...]]:
+        names = [CONSORTIUM_CHANNEL, *self.gov.task_forces()]
+        return [self._channel_tuple(n) for n in names]
+
+    @method("channel(string)", returns=CHANNEL, view=True)
+    def channel(self, name: str) -> tuple[Any, ...]:
+        self.require(
+            self._is_live(name) or len(self.state.channel_posts(name)) > 0,
+            f"no channel {name!r}: channels are {CONSORTIUM_CHANNEL!r} and one per task force",
+        )
+        return self._channel_tuple(name)
+
+    @method("postCount()", returns="uint256", view=True)
+    def post_count(self) -> int:
+        return self.state.post_count()
+
+    @method("getPost(uint256)", returns=POST, view=True)
+    def post(self, post_id: int) -> tuple[Any, ...]:
+        return self._post_tuple(self._require_post(post_id))
+
+    @method("postsOf(uint256[])", returns=POST + "[]", view=True)
+    def posts_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} posts in one read")
+        return [self._post_tuple(self._require_post(i)) for i in ids]
+
+    @method("channelPosts(string)", returns="uint256[]", view=True)
+    def channel_posts(self, name: str) -> list[int]:
+        return list(self.state.channel_posts(name))
+
+    @method("threads(string)", returns="uint256[]", view=True)
+    def threads(self, name: str) -> list[int]:
+        return list(self.state.threads(name))
+
+    @method("replies(uint256)", returns="uint256[]", view=True)
+    def replies(self, post_id: int) -> list[int]:
+        return list(self.state.replies(self._require_post(post_id).id))
+
+    @method("pinned(string)", returns="uint256[]", view=True)
+    def pinned(self, name: str) -> list[int]:
+        return sorted(self.state.pinned(name))
+
+    @method("minutesOf(uint256)", returns="uint256[]", view=True)
+    def minutes_of(self, proposal: int) -> list[int]:
+        return list(self.state.minutes_of(proposal))
+
+    @method("epoch(string,uint256)", returns=EPOCH, view=True)
+    def epoch(self, name: str, number: int) -> tuple[Any, ...]:
+        self.require(1 <= number <= self.state.epoch_count(name),
+                     f"channel {name!r} has no key epoch {number}")
+        e = self.state.epoch(name, number)
+        return e.number, list(e.members), e.height, e.rotated_by, e.digest
+
+    @method("wrappedKey(string,uint256,address)", returns="bytes", view=True)
+    def wrapped_key(self, name: str, number: int, member: str) -> bytes:
+        return self.state.wrapped_key(name, number, as_address(member))
+
+    @method("documentCount()", returns="uint256", view=True)
+    def document_count(self) -> int:
+        return self.state.document_count()
+
+    @method("document(uint256)", returns=DOCUMENT, view=True)
+    def document(self, document_id: int) -> tuple[Any, ...]:
+        return _document_tuple(self._require_document(document_id))
+
+    @method("documentsOf(uint256[])", returns=DOCUMENT + "[]", view=True)
+    def documents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        self.require(len(ids) <= MAX_BATCH_READ,
+                     f"at most {MAX_BATCH_READ} documents in one read")
+        return [_document_tuple(self._require_document(i)) for i in ids]
+
+    @method("channelDocuments(string)", returns="uint256[]", view=True)
+    def channel_documents(self, name: str) -> list[int]:
+        return list(self.state.channel_documents(name))
+
+    @method("postDocuments(uint256)", returns="uint256[]", view=True)
+    def post_documents(self, post_id: int) -> list[int]:
+        return list(self.state.post_documents(post_id))
+
+    @method("documentByHash(bytes32)", returns="uint256", view=True)
+    def document_by_hash(self, sha256: bytes) -> int:
+        return self.state.document_by_hash(bytes(sha256))
+
+    @method("hasBlob(bytes32)", returns="bool", view=True)
+    def has_blob(self, sha256: bytes) -> bool:
+        return self.state.has_blob(bytes(sha256))
+
+    @method("blob(bytes32)", returns="bytes", view=True)
+    def blob(self, sha256: bytes) -> bytes:
+        self.require(self.state.has_blob(bytes(sha256)),
+                     f"no blob 0x{bytes(sha256).hex()} is kept on chain")
+        return self.state.blob(bytes(sha256))
+
+    # --- writes: keys ------------------------------------------------------------------------
+
+    @method("registerKey(bytes)")
+    def register_key(self, public_key: bytes) -> None:
+        key = bytes(public_key)
+        self.require(len(key) == PUBLIC_KEY_BYTES,
+                     f"a public key is {PUBLIC_KEY_BYTES} bytes (secp256k1, uncompressed, "
+                     f"without the 04 prefix), not {len(key)}")
+        account = public_key_address(key)
+        self.require(self.gov.member_of(account) != 0,
+                     f"{hex_address(account)} is not a consortium account")
+        st = self.state
+        self.require(not st.public_key(account),
+                     f"the forum key of {hex_address(account)} is already registered")
+        st.set_public_key(account, key)
+        self.emit(self.KeyRegistered, account)
+
+    @method("rotateKey(string,address[],bytes[])", returns="uint256")
+    def rotate_key(self, name: str, members: list[str], wrapped: list[bytes]) -> int:
+        current = self._require_task_force_member(name, "publish its channel key")
+        raws = [as_address(m) for m in members]
+        self.require(len(raws) == len(wrapped),
+                     f"{len(raws)} members but {len(wrapped)} wrapped keys")
+        self.require(len({address_word(r) for r in raws}) == len(raws),
+                     "a member is listed twice")
+        self.require(
+            member_digest(raws) == member_digest(current),
+            f"a key epoch of channel {name!r} is wrapped for exactly the task force's "
+            f"{len(current)} current members "
+            f"({', '.join(sorted(hex_address(m) for m in current))})",
+        )
+        st = self.state
+        for member, key in zip(raws, wrapped, strict=True):
+            self.require(bool(st.public_key(member)),
+                         f"{hex_address(member)} has registered no forum key (registerKey): "
+                         "no channel key can be wrapped for it")
+            self.require(0 < len(key) <= MAX_WRAPPED_KEY,
+                         f"a wrapped key is 1 to {MAX_WRAPPED_KEY} bytes")
+        number = st.add_epoch(name, raws, [bytes(k) for k in wrapped], self.caller,
+                              self.height)
+        self.emit(self.KeyRotated, name, number, self.caller, raws)
+        self.emit(self.EpochTransition, number, self.caller, "", "active",
+                  f"channel {name}: key epoch {number} for {len(raws)} members")
+        return number
+
+    # --- writes: posts -----------------------------------------------------------------------
+
+    @method("post(string,uint256,bytes)", returns="uint256")
+    def post_thread(self, name: str, epoch: int, content: bytes) -> int:
+        self._require_writer(name, epoch, "post")
+        return self._add_post(name, "post", 0, epoch, bytes(content), [])
+
+    @method("reply(uint256,uint256,bytes)", returns="uint256")
+    def reply(self, thread: int, epoch: int, content: bytes) -> int:
+        root = self._require_post(thread)
+        self.require(root.parent == 0,
+                     f"post {thread} is a reply: answer its thread, post {root.parent}")
+        self._require_writer(root.channel, epoch, "reply")
+        return self._add_post(root.channel, "reply", root.id, epoch, bytes(content), [])
+
+    @method("postMinutes(string,uint256,bytes,uint256[])", returns="uint256")
+    def post_minutes(self, name: str, epoch: int, content: bytes, proposals: list[int]) -> int:
+        self._require_writer(name, epoch, "post minutes")
+        self.require(1 <= len(proposals) <= MAX_LINKS,
+                     f"minutes link 1 to {MAX_LINKS} proposals (the decisions they record)")
+        self.require(len(set(proposals)) == len(proposals), "a proposal is linked twice")
+        count = self.gov.proposal_count()
+        for p in proposals:
+            self.require(1 <= p <= count, f"no proposal {p} to link (there are {count})")
+        return self._add_post(name, "minutes", 0, epoch, bytes(content), list(proposals))
+
+    @method("pin(uint256)")
+    def pin(self, post_id: int) -> None:
+        self._set_pin(post_id, True)
+
+    @method("unpin(uint256)")
+    def unpin(self, post_id: int) -> None:
+        self._set_pin(post_id, False)
+
+    # --- writes: documents -------------------------------------------------------------------
+
+    @method("attach(string,uint256,uint256,bytes,bytes)", returns="uint256")
+    def attach(self, name: str, post_id: int, epoch: int, meta: bytes, blob: bytes) -> int:
+        self._require_writer(name, epoch, "attach a document")
+        self._check_document(name, post_id, bytes(meta))
+        data = bytes(blob)
+        limit = self.state.max_attachment()
+        self.require(len(data) > 0, "the document is empty")
+        self.require(
+            len(data) <= limit,
+            f"the attachment is {len(data)} bytes, over the forum's limit of {limit} bytes "
+            f"(rule {MAX_ATTACHMENT_RULE}): anchor it by its hash instead",
+        )
+        sha = hashlib.sha256(data).digest()
+        st = self.state
+        if not st.has_blob(sha):
+            st.store_blob(sha, data)
+        return self._add_document(name, post_id, epoch, sha, len(data), True, bytes(meta))
+
+    @method("anchor(string,uint256,uint256,bytes,bytes32,uint256)", returns="uint256")
+    def anchor(self, name: str, post_id: int, epoch: int, meta: bytes, sha256: bytes,
+               size: int) -> int:
+        self._require_writer(name, epoch, "anchor a document")
+        self._check_document(name, post_id, bytes(meta))
+        self.require(bytes(sha256) != ZERO_HASH, "the document's SHA-256 is zero")
+        self.require(size > 0, "the document is empty")
+        return self._add_document(name, post_id, epoch, bytes(sha256), size, False,
+                                  bytes(meta))
+
+    # --- writes: the rule (by vote) ----------------------------------------------------------
+
+    @method("setMaxAttachmentBytes(uint256)")
+    def set_max_attachment_bytes(self, value: int) -> None:
+        self.require_governance(f"change the rule {MAX_ATTACHMENT_RULE}")
+        self.require(1 <= value <= MAX_ATTACHMENT_CEILING,
+                     f"{MAX_ATTACHMENT_RULE} must be 1 to {MAX_ATTACHMENT_CEILING} bytes "
+                     "(a transaction is at most 128 KiB)")
+        self.state.set_max_attachment(value)
+        self.emit(self.RuleChanged, MAX_ATTACHMENT_RULE, value)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _is_live(self, name: str) -> bool:
+        return name == CONSORTIUM_CHANNEL or name in self.gov.task_forces()
+
+    def _members(self, name: str) -> tuple[bytes, ...]:
+        """A private channel's members: its task force's, now."""
+        return self.gov.task_force(name).members
+
+    def _require_task_force_member(self, name: str, action: str) -> tuple[bytes, ...]:
+        self.require(name != CONSORTIUM_CHANNEL,
+                     f"the {CONSORTIUM_CHANNEL!r} channel is not encrypted: it has no keys")
+        self.require(name in self.gov.task_forces(),
+                     f"no channel {name!r}: no task force has that name (channels are "
+                     f"{CONSORTIUM_CHANNEL!r} and one per task force)")
+        members = self._members(name)
+        self.require(self.caller in members,
+                     f"{hex_address(self.caller)} is not a member of task force {name!r}: "
+                     f"only its members {action} in its channel")
+        return members
+
+    def _require_writer(self, name: str, epoch: int, action: str) -> None:
+        """The caller may write to the channel now, under `epoch`."""
+        if name == CONSORTIUM_CHANNEL:
+            gov = self.gov
+            member_id = gov.member_of(self.caller)
+            self.require(member_id != 0,
+                         f"{hex_address(self.caller)} is not a consortium account")
+            status = gov.status(member_id)
+            self.require(status == "active",
+                         f"{hex_address(self.caller)} belongs to member "
+                         f"{gov.name(member_id)!r}, which is {status}")
+            self.require(epoch == 0, f"the {CONSORTIUM_CHANNEL!r} channel is not encrypted: "
+                                     "its posts name epoch 0")
+            return
+        members = self._require_task_force_member(name, action)
+        st = self.state
+        current = st.epoch_count(name)
+        self.require(current > 0, f"channel {name!r} has no key yet: a member publishes the "
+                                  "first one (rotateKey)")
+        self.require(epoch == current,
+                     f"key epoch {epoch} is not the current epoch ({current}) of channel {name!r}")
+        self.require(
+            st.epoch_digest(name, current) == member_digest(members),
+            f"the members of task force {name!r} changed since key epoch {current}: rotate "
+            "the channel key for its current members (rotateKey) first",
+        )
+
+    def _add_post(self, name: str, kind: str, parent: int, epoch: int, content: bytes,
+                  proposals: list[int]) -> int:
+        self.require(0 < len(content) <= MAX_CONTENT,
+                     f"a post's content is 1 to {MAX_CONTENT} bytes, not {len(content)}")
+        if epoch == 0:
+            try:
+                content.decode("utf-8")
+            except UnicodeDecodeError:
+                self.revert("a plaintext post must be UTF-8")
+        post_id = self.state.add_post(name, self.caller, kind, parent, epoch, content,
+                                      self.height, proposals)
+        self.emit(self.Posted, post_id, self.caller, name, kind, parent, epoch)
+        for p in proposals:
+            self.emit(self.MinutesLinked, post_id, p)
+        where = f"in {name}" + (f", thread {parent}" if parent else "")
+        self.emit(self.PostTransition, post_id, self.caller, "", "posted", f"{kind} {where}")
+        return post_id
+
+    def _set_pin(self, post_id: int, pinned: bool) -> None:
+        action = "pin" if pinned else "unpin"
+        self.require(self._in_office(self.caller),
+                     f"{hex_address(self.caller)} holds no office: only officers {action} "
+                     "announcements")
+        p = self._require_post(post_id)
+        if p.channel != CONSORTIUM_CHANNEL:
+            self._require_task_force_member(p.channel, f"{action} posts")
+        self.require(p.pinned != pinned,
+                     f"post {p.id} is {'already' if pinned else 'not'} pinned")
+        self.state.set_pinned(p.id, p.channel, pinned)
+        old, new = ("posted", "pinned") if pinned else ("pinned", "posted")
+        self.emit(self.PostTransition, p.id, self.caller, old, new,
+                  f"{action}ned in {p.channel} by an officer")
+
+    def _in_office(self, account: bytes) -> bool:
+        gov, height = self.gov, self.height
+        for office in gov.offices():
+            record = gov.office(office)
+            if record.holder == account and record.term_end > height:
+                return True
+        return False
+
+    def _check_document(self, name: str, post_id: int, meta: bytes) -> None:
+        self.require(0 < len(meta) <= MAX_META,
+                     f"a document's metadata is 1 to {MAX_META} bytes, not {len(meta)}")
+        if post_id:
+            self.require(1 <= post_id <= self.state.post_count(), f"no post {post_id}")
+            self.require(self.state.post_channel(post_id) == name,
+                         f"post {post_id} is not in channel {name!r}")
+
+    def _add_document(self, name: str, post_id: int, epoch: int, sha: bytes, size: int,
+                      on_chain: bool, meta: bytes) -> int:
+        document_id = self.state.add_document(name, post_id, self.caller, epoch, sha, size,
+                                              on_chain, meta, self.height)
+        self.emit(self.DocumentAdded, document_id, self.caller, name, sha, size, on_chain)
+        state = "stored" if on_chain else "anchored"
+        self.emit(self.DocumentTransition, document_id, self.caller, "", state,
+                  f"{size} bytes in {name}" + ("" if on_chain else ", kept by the author's node"))
+        return document_id
+
+    def _require_post(self, post_id: int) -> PostRecord:
+        self.require(1 <= post_id <= self.state.post_count(), f"no post {post_id}")
+        return self.state.post(post_id)
+
+    def _require_document(self, document_id: int) -> DocumentRecord:
+        self.require(1 <= document_id <= self.state.document_count(),
+                     f"no document {document_id}")
+        return self.state.document(document_id)
+
+    def _channel_tuple(self, name: str) -> tuple[Any, ...]:
+        st = self.state
+        private = name != CONSORTIUM_CHANNEL
+        live = name in self.gov.task_forces() if private else True
+        members = list(self._members(name)) if private and live else []
+        return (name, private, st.epoch_count(name) if private else 0,
+                len(st.channel_posts(name)), len(st.threads(name)),
+                len(st.channel_documents(name)), members)
+
+    def _post_tuple(self, p: PostRecord) -> tuple[Any, ...]:
+        st = self.state
+        return (p.id, p.channel, p.author, p.kind, p.parent, p.epoch, p.content, p.height,
+                p.pinned, len(st.replies(p.id)), len(st.post_documents(p.id)),
+                list(p.proposals))
+
+
+def _document_tuple(d: DocumentRecord) -> tuple[Any, ...]:
+    return (d.id, d.channel, d.post, d.author, d.epoch, d.sha256, d.size, d.on_chain, d.meta,
+            d.height)
+
+
+__all__ = ["Forum", "public_key_address"]
