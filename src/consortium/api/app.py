@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from consortium.api.credit_rest import credit_openapi_paths, credit_routes
 from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.filters import FilterRegistry
+from consortium.api.forum_rest import forum_openapi_paths, forum_routes
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
 from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
@@ -90,6 +91,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     schema["paths"].update(securities_openapi_paths())
     schema["paths"].update(credit_openapi_paths())
     schema["paths"].update(registry_openapi_paths())
+    schema["paths"].update(forum_openapi_paths())
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
@@ -185,6 +187,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             *securities_routes(ledger, offload),
             *credit_routes(ledger, offload),
             *registry_routes(ledger, offload),
+            *forum_routes(ledger, offload),
         ],
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"],
                                allow_methods=["GET", "POST"], allow_headers=["*"])],

@@ -25,6 +25,7 @@ from consortium.api.credit_rpc import CreditMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
+from consortium.api.forum_rpc import ForumMethods
 from consortium.api.registry_rpc import RegistryMethods
 from consortium.api.rpc_error import (
     INTERNAL_ERROR,
@@ -103,7 +104,8 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, SecuritiesMethods):
+class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, SecuritiesMethods,
+              ForumMethods):
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
     def __init__(

@@ -16,6 +16,7 @@ from consortium.cli import (
     credit,
     demo,
     engine,
+    forum,
     governance,
     invoices,
     join,
@@ -43,6 +44,7 @@ app.add_typer(invoices.app, name="invoice")
 app.add_typer(securities.app, name="securities")
 app.add_typer(credit.app, name="credit")
 app.add_typer(registry.app, name="registry")
+app.add_typer(forum.app, name="forum")
 for command in (
     demo.demo,
     network.init,
