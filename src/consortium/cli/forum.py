@@ -20,6 +20,7 @@ are 0x addresses or member names of the local network in --dir.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,16 @@ def _posts_table(title: str, posts: list[dict[str, Any]], dir: Path) -> None:
                   "proposals"], rows)
 
 
-def _show_posts(title: str, posts: list[dict[str, Any]], dir: Path, json_out: bool) -> None:
+def _show(found: Any, json_out: bool, render: Callable[[], None]) -> None:
+    """Print `found` as JSON, or render it (a table, a line)."""
     if json_out:
-        print_json(posts)
+        print_json(found)
     else:
-        _posts_table(title, posts, dir)
+        render()
+
+
+def _show_posts(title: str, posts: list[dict[str, Any]], dir: Path, json_out: bool) -> None:
+    _show(posts, json_out, lambda: _posts_table(title, posts, dir))
 
 
 # --- channels and keys -------------------------------------------------------------------------
@@ -93,16 +99,14 @@ def channels(dir: Path = DirOption, rpc: str | None = RpcOption,
              json_out: bool = JsonOption) -> None:
     """Every channel: the consortium's and one per task force."""
     found = _client(rpc, dir).channels()
-    if json_out:
-        print_json(found)
-        return
     show = namer(dir)
-    table(f"Channels ({len(found)})",
-          ["channel", "private", "key epoch", "members", "threads", "posts", "documents"],
-          [[c["name"], "yes" if c["private"] else "no", c["epoch"] if c["private"] else None,
-            ", ".join(str(show(m)) for m in c["members"]) or ("everyone" if not c["private"]
-                                                               else None),
-            c["threads"], c["posts"], c["documents"]] for c in found])
+    _show(found, json_out, lambda: table(
+        f"Channels ({len(found)})",
+        ["channel", "private", "key epoch", "members", "threads", "posts", "documents"],
+        [[c["name"], "yes" if c["private"] else "no", c["epoch"] if c["private"] else None,
+          ", ".join(str(show(m)) for m in c["members"]) or ("everyone" if not c["private"]
+                                                             else None),
+          c["threads"], c["posts"], c["documents"]] for c in found]))
 
 
 @app.command("register-key")
@@ -232,12 +236,10 @@ def attach(channel: str = ChannelArg, file: Path = typer.Argument(..., help="The
     keep = "chain" if on_chain else "node" if on_node else "auto"
     out = _client(rpc, dir).attach(signer(from_, dir, password_file), channel, file,
                                    name=name, media_type=media_type, post=post_id, keep=keep)
-    if json_out:
-        print_json(out)
-        return
     where = "on chain" if out["onChain"] else "anchored, kept by this node"
-    console.print(f"document {out['document']}: {out['size']} bytes {where}, SHA-256 "
-                  f"{out['sha256']} (block {out['block']}, tx {out['txHash']})")
+    _show(out, json_out, lambda: console.print(
+        f"document {out['document']}: {out['size']} bytes {where}, SHA-256 {out['sha256']} "
+        f"(block {out['block']}, tx {out['txHash']})"))
 
 
 @app.command("documents")
@@ -256,15 +258,13 @@ def documents(channel: str | None = typer.Argument(None, help="A channel (defaul
             found.append(client.document(account, d["id"]))
         except SealError:
             found.append(d)
-    if json_out:
-        print_json(found)
-        return
     show = namer(dir)
-    table(f"Documents ({len(found)})",
-          ["id", "channel", "post", "author", "name", "bytes", "kept", "sha256"],
-          [[d["id"], d["channel"], d["post"], show(d["author"]),
-            d.get("meta", {}).get("name") or "(encrypted)", d["size"],
-            "chain" if d["onChain"] else "author's node", d["sha256"]] for d in found])
+    _show(found, json_out, lambda: table(
+        f"Documents ({len(found)})",
+        ["id", "channel", "post", "author", "name", "bytes", "kept", "sha256"],
+        [[d["id"], d["channel"], d["post"], show(d["author"]),
+          d.get("meta", {}).get("name") or "(encrypted)", d["size"],
+          "chain" if d["onChain"] else "author's node", d["sha256"]] for d in found]))
 
 
 @app.command("fetch")
@@ -281,11 +281,9 @@ def fetch(document_id: int = typer.Argument(..., help="The document id."),
     out.write_bytes(data)
     result = {"document": document_id, "file": str(out), "bytes": len(data),
               "sha256": doc["sha256"], "name": doc["meta"].get("name"), "verified": True}
-    if json_out:
-        print_json(result)
-        return
-    console.print(f"document {document_id} ({result['name']}): {len(data)} bytes written to "
-                  f"{out}, SHA-256 verified")
+    _show(result, json_out, lambda: console.print(
+        f"document {document_id} ({result['name']}): {len(data)} bytes written to {out}, "
+        "SHA-256 verified"))
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -308,13 +306,11 @@ def search(text: str = typer.Argument(..., help="Words that must all occur."),
     path = index or default_index_path(resolve_dir(dir), account.address)
     hits = _client(rpc, dir).search(account, text, index=path, rebuild=rebuild,
                                     channel=channel, limit=limit)
-    if json_out:
-        print_json(hits)
-        return
     show = namer(dir)
-    table(f"Search {text!r} ({len(hits)})", ["post", "channel", "author", "title", "match"],
-          [[h["post"], h["channel"], show(h["author"]), h["title"] or None, h["snippet"]]
-           for h in hits])
+    _show(hits, json_out, lambda: table(
+        f"Search {text!r} ({len(hits)})", ["post", "channel", "author", "title", "match"],
+        [[h["post"], h["channel"], show(h["author"]), h["title"] or None, h["snippet"]]
+         for h in hits]))
 
 
 # --- the rule ----------------------------------------------------------------------------------
@@ -325,10 +321,8 @@ def rules(dir: Path = DirOption, rpc: str | None = RpcOption,
           json_out: bool = JsonOption) -> None:
     """The forum's rules (changed by vote)."""
     found = _client(rpc, dir).read.rules()
-    if json_out:
-        print_json(found)
-        return
-    table("Forum rules", ["rule", "value"], [[k, v] for k, v in found.items()])
+    _show(found, json_out, lambda: table("Forum rules", ["rule", "value"],
+                                         [[k, v] for k, v in found.items()]))
 
 
 @app.command("propose-max-attachment")
