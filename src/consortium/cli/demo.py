@@ -45,6 +45,7 @@ def demo(
         _evm_scenario(network)
         _invoice_scenario(network)
         _securities_scenario(network)
+        _forum_scenario(network)
     console.print(
         f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
         f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
@@ -317,6 +318,65 @@ def _securities_scenario(network: Network) -> None:
           ["trade", "seller", "buyer", "qty", "price", "CNY", "state"],
           [[t["id"], label.get(t["seller"]), label.get(t["buyer"]), t["quantity"], t["price"],
             t["amount"], t["state"]] for t in read.trades(isin=isin)])
+
+
+def _forum_scenario(network: Network) -> None:
+    """The forum: an announcement in the consortium channel, and a task force's private
+    channel, formed by vote, whose post one member reads decrypted through its node while a
+    non-member's node shows only ciphertext."""
+    import json
+
+    from eth_account import Account
+
+    from consortium.apps.forum import ForumClient
+    from consortium.system.client import GovernanceClient
+
+    console.rule("[bold]Forum")
+    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
+    banks = [m.name for m in network.members if m.name not in INVOICE_PARTIES]
+    if len(banks) < 3:
+        console.print("(the forum scenario needs three member banks)")
+        return
+    a, b, c = banks[:3]
+    nodes = network.nodes
+    via = {name: nodes[i % len(nodes)] for i, name in enumerate((a, b, c))}
+    accounts = {n: Account.from_key(keys[n]["private_key"]) for n in (a, b, c)}
+    address = {n: str(acct.address).lower() for n, acct in accounts.items()}
+    gov = GovernanceClient(via[a].api_url)
+    tip = [0]
+    if gov.task_force("Research") is None:
+        voters = [m["name"] for m in gov.members() if m["weight"] and m["status"] == "active"]
+        out = gov.propose_form_task_force(accounts[a], "Research", "joint PoC work",
+                                          address[a], [address[a], address[b]])
+        for voter in voters:
+            if gov.proposal(out["proposal"])["status"] != "open":  # type: ignore[index]
+                break
+            voter_key = Account.from_key(keys[voter]["private_key"])
+            tip[0] = int(gov.vote(voter_key, out["proposal"], True)["block"])
+        console.print(f"governance formed the task force Research ({a}, {b}): its channel "
+                      "exists")
+
+    def forum(name: str) -> ForumClient:
+        out = ForumClient(via[name].api_url)
+        _wait_block(out, tip[0])
+        return out
+
+    for name in (a, b):
+        forum(name).ensure_key(accounts[name])
+    out = forum(a).post(accounts[a], "consortium", "The AGM is on 3 March.", title="AGM")
+    tip[0] = int(out["block"])
+    console.print(f"{a} announces the AGM in #consortium (through {via[a].name}): post "
+                  f"{out['id']}")
+    out = forum(a).post(accounts[a], "Research", "Settlement PoC: 412 ms median",
+                        title="PoC results")
+    tip[0] = int(out["block"])
+    post_id = int(out["id"])
+    console.print(f"{a} posts in #Research, encrypted (through {via[a].name}): post {post_id}")
+    as_b = forum(b).open_post(accounts[b], forum(b).read.post(post_id))  # type: ignore[arg-type]
+    console.print(f"{b} reads it through {via[b].name}: {as_b['body']!r}")
+    raw = forum(c).read.post(post_id)
+    console.print(f"{c}, not in the task force, sees through {via[c].name} only ciphertext: "
+                  f"{str(raw['content'])[:34]}…")  # type: ignore[index]
 
 
 def _grant_missing_roles(network: Network, accounts: dict[str, object],
