@@ -183,3 +183,35 @@ def test_bad_input_gets_a_reason(chain: ForumChain) -> None:
 
     assert "bad arguments for post(string,uint256,bytes)" in str(decode_revert_reason(bad.data))
     assert "no post 5" in chain.refused(BANK_A, "reply", 5, 0, b"x")
+
+
+def test_the_search_index_takes_any_text_and_keeps_readers_apart(tmp_path: Path) -> None:
+    from consortium.apps.forum.search import ForumIndex
+
+    path = tmp_path / "index.sqlite"
+    with ForumIndex(path, "0xaa") as index:
+        index.add(post_id=3, channel="Risk", author="0xbb", title="Stress",
+                  body='liquidity "AND" NEAR(x) * café', height=9)
+        index.set_last_post(3)
+        assert [h["post"] for h in index.search("liquidity")] == [3]
+        assert [h["post"] for h in index.search('"AND" NEAR(x) *')] == [3]
+        assert [h["post"] for h in index.search("cafe")] == [3]  # diacritics folded
+        assert index.search("liquidity", channel="consortium") == []
+        assert index.search("   ") == []
+    assert path.stat().st_mode & 0o077 == 0  # decrypted text: the owner's only
+    with ForumIndex(path, "0xcc") as other:  # another reader never sees the first's text
+        assert other.search("liquidity") == [] and other.last_post() == 0
+
+
+def test_the_blob_store_keeps_only_what_matches_its_hash(tmp_path: Path) -> None:
+    from consortium.apps.forum.blobs import BlobMismatch, BlobStore, sha256_hex
+
+    store = BlobStore(tmp_path / "blobs")
+    data = b"PoC spec v1"
+    store.put(sha256_hex(data), data)
+    assert store.get(sha256_hex(data)) == data
+    with pytest.raises(BlobMismatch, match=f"the chain records {sha256_hex(b'other')}"):
+        store.put(sha256_hex(b"other"), data)
+    assert store.get(sha256_hex(b"other")) is None
+    with pytest.raises(ValueError, match="not a SHA-256"):
+        store.get("0x1234")

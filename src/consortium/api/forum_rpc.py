@@ -28,6 +28,8 @@ from consortium.apps.forum.reader import ForumReader
 from consortium.ledger.types import LedgerReader
 
 MAX_CHANNEL = 256  # bytes of a channel name in a request
+NO_OPTIONS: dict[str, bool] = {}
+NO_FILTER: dict[str, Any] = {}
 
 
 def forum_reader(ledger: LedgerReader) -> ForumReader:
@@ -88,7 +90,7 @@ class ForumMethods:
     def consortium_forum_posts(self, p: Params) -> list[dict[str, Any]]:
         p.at_most(2)
         return forum_reader(self.ledger).posts(p.required(0, channel_name),
-                                               **p.optional(1, posts_options, {}))
+                                               **p.optional(1, posts_options, NO_OPTIONS))
 
     @apps_rpc("consortium_forumPost")
     def consortium_forum_post(self, p: Params) -> dict[str, Any] | None:
@@ -119,7 +121,7 @@ class ForumMethods:
     @apps_rpc("consortium_forumDocuments")
     def consortium_forum_documents(self, p: Params) -> list[dict[str, Any]]:
         p.at_most(1)
-        return forum_reader(self.ledger).documents(**p.optional(0, document_filter, {}))
+        return forum_reader(self.ledger).documents(**p.optional(0, document_filter, NO_FILTER))
 
     @apps_rpc("consortium_forumDocument")
     def consortium_forum_document(self, p: Params) -> dict[str, Any] | None:

@@ -130,10 +130,8 @@ class ForumClient(ServiceClient):
             self.check(account, "post", channel, found["epoch"], b"\x00")  # the reason
             raise ConfigError(f"{me} is not a member of task force {channel!r}")
         epoch = int(found["epoch"])
-        if epoch:
-            current = self.read.epoch(channel, epoch)
-            if current is not None and sorted(current["members"]) == sorted(found["members"]):
-                return epoch
+        if epoch and sorted(self.read.epoch_members(channel, epoch)) == sorted(found["members"]):
+            return epoch
         return int(self.rotate_key(account, channel)["id"])
 
     def _channel(self, channel: str) -> dict[str, Any]:

@@ -108,6 +108,10 @@ class ForumReader:
                 "wrappedKeys": {m: hex_of(self.wrapped_key(channel, number, m))
                                 for m in members}}
 
+    def epoch_members(self, channel: str, number: int) -> list[str]:
+        """The members an existing epoch was wrapped for (one call, no keys)."""
+        return [hex_of(m) for m in self._read("epoch", channel, number)[1]]
+
     def wrapped_key(self, channel: str, epoch: int, account: str) -> bytes:
         return bytes(self._read("wrappedKey", channel, epoch, account.lower()))
 

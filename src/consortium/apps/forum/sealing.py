@@ -16,7 +16,7 @@ import secrets
 
 import ecies
 from Crypto.Cipher import AES
-from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 
 from consortium.errors import ConsortiumError
 
@@ -37,7 +37,7 @@ def new_channel_key() -> bytes:
 
 def public_key_of(private_key: bytes) -> bytes:
     """An account's 64-byte public key (what the Forum contract registers)."""
-    return keys.PrivateKey(bytes(private_key)).public_key.to_bytes()
+    return PrivateKey(bytes(private_key)).public_key.to_bytes()
 
 
 def wrap_key(channel_key: bytes, public_key: bytes) -> bytes:

@@ -23,6 +23,7 @@ its slot and item i at at(slot, i); ids count from 1):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from eth_hash.auto import keccak
@@ -84,7 +85,7 @@ class WordList:
     def __len__(self) -> int:
         return self.s.get_uint(self.slot)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[int]:
         return (self.s.get_uint(Storage.at(self.slot, i)) for i in range(len(self)))
 
     def append(self, word: int) -> None:
