@@ -510,6 +510,27 @@ fn decode_tx<'py>(
     }
 }
 
+/// `decode_tx` for a whole batch, with the GIL released while it decodes and recovers: the
+/// node's API primes CheckTx's sender cache from a worker thread this way, so signature
+/// recovery runs beside the event loop instead of on it.
+#[pyfunction]
+fn decode_txs<'py>(
+    py: Python<'py>,
+    raws: Vec<Vec<u8>>,
+) -> PyResult<Vec<Option<(Bound<'py, txs::RawTx>, Bound<'py, PyBytes>)>>> {
+    let decoded: Vec<Option<(txs::RawTx, revm::primitives::Address)>> =
+        py.detach(|| raws.iter().map(|raw| txs::decode(raw)).collect());
+    decoded
+        .into_iter()
+        .map(|item| match item {
+            None => Ok(None),
+            Some((tx, sender)) => {
+                Ok(Some((Bound::new(py, tx)?, PyBytes::new(py, sender.as_slice()))))
+            }
+        })
+        .collect()
+}
+
 #[pymodule]
 fn consortium_revm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
@@ -517,6 +538,7 @@ fn consortium_revm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<natives::NativeFrame>()?;
     m.add_function(wrap_pyfunction!(recover_sender, m)?)?;
     m.add_function(wrap_pyfunction!(decode_tx, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_txs, m)?)?;
     m.add_class::<txs::RawTx>()?;
     m.add("InvalidTransaction", m.py().get_type::<InvalidTransaction>())?;
     m.add("REVM_VERSION", "43.0.3")?;

@@ -80,7 +80,11 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
     with broadcast_tx_async); without it they go with broadcast_tx_sync."""
     offload = LedgerOffload()
-    engine = EngineClient(engine_rpc, checks=checks)
+    prime = getattr(ledger, "prime_senders", None)
+    engine = EngineClient(
+        engine_rpc, checks=checks,
+        prepare=None if prime is None else lambda raws: offload(lambda: prime(raws)),
+    )
     filters = FilterRegistry()
     hub = SubscriptionHub(ledger, offload)
     hub.on_tick.append(filters.expire)

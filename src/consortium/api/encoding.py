@@ -7,6 +7,7 @@ so a client reads "params[1]: block number must be a hex quantity" instead of a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ T = TypeVar("T")
 UINT256_MAX = (1 << 256) - 1
 UINT64_MAX = (1 << 64) - 1
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 
 
 # --- output ------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def log_json(entry: LogEntry, *, removed: bool = False) -> dict[str, Any]:
 
 
 def _is_hex(text: str) -> bool:
-    return all(c in _HEX for c in text)
+    return _HEX_DIGITS.fullmatch(text) is not None
 
 
 def quantity(value: Any, where: str, *, maximum: int = UINT256_MAX) -> int:

@@ -20,7 +20,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +90,12 @@ class EngineClient:
     client is made per event loop (tests start several)."""
 
     def __init__(self, url: str, *, timeout: float = 15.0, status_ttl: float = 1.0,
-                 max_batch: int = MAX_ENGINE_BATCH, checks: CheckTxWatch | None = None) -> None:
+                 max_batch: int = MAX_ENGINE_BATCH, checks: CheckTxWatch | None = None,
+                 prepare: Callable[[list[bytes]], Awaitable[object]] | None = None) -> None:
         self.checks = checks
+        # run on each batch before it is posted, in order (the node primes CheckTx's
+        # sender cache: signatures recovered in a worker thread, not on the event loop)
+        self.prepare = prepare
         self.url = url.rstrip("/") + "/"
         self.max_batch = max_batch
         self.timeout = timeout
@@ -199,6 +203,11 @@ class EngineClient:
                 _settle(item, Broadcast(error=NetworkError("the API is shutting down")))
 
     async def _send(self, chunk: list[_Pending]) -> None:
+        if self.prepare is not None:
+            try:
+                await self.prepare([item.raw for item in chunk])
+            except Exception:  # only an optimisation: CheckTx decodes what was not primed
+                log.exception("preparing a batch for the engine failed")
         first = self._next_id + 1
         self._next_id += len(chunk)
         watch = self.checks

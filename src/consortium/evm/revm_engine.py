@@ -351,6 +351,19 @@ def parse_transaction(raw: bytes) -> tuple[Any, bytes] | None:
     return _native.decode_tx(raw)  # type: ignore[union-attr,no-any-return]
 
 
+def parse_transactions(raws: list[bytes]) -> list[tuple[Any, bytes] | None]:
+    """`parse_transaction` for a batch, with the GIL released while Rust decodes and
+    recovers (from a worker thread this runs beside the event loop)."""
+    return _native.decode_txs(raws)  # type: ignore[union-attr,no-any-return]
+
+
+def transaction_batch_parser(
+    engine: str,
+) -> Callable[[list[bytes]], list[tuple[Any, bytes] | None]] | None:
+    """The batch decoder to prime the sender cache with, for engine `engine`, or None."""
+    return parse_transactions if engine == "revm" and _native is not None else None
+
+
 def transaction_parser(engine: str) -> Callable[[bytes], tuple[Any, bytes] | None] | None:
     """The decoder to use with engine `engine` (as `world_factory` answered it): revm's
     transactions need not be py-evm objects, py-evm's must."""
@@ -378,7 +391,9 @@ __all__ = [
     "RevmWorldState",
     "available",
     "parse_transaction",
+    "parse_transactions",
     "shared_engine",
+    "transaction_batch_parser",
     "transaction_parser",
     "world_factory",
 ]

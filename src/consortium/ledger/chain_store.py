@@ -1,13 +1,15 @@
 """Blocks, transactions, receipts and logs as the ledger stores them, and their indexes.
 
-Records are RLP lists (compact, canonical). Everything of one block is written by
-`write_block` inside the caller's LMDB write transaction. Logs are indexed by address and by
-(topic position, topic), each key ending in (height, log index), so an eth_getLogs query over
-many blocks reads only the matching index entries.
+Blocks are RLP lists; transactions and logs, written thousands per block, are fixed-layout
+binary records (`struct`), several times cheaper to encode than RLP in Python. Everything of
+one block is written by `write_block` inside the caller's LMDB write transaction. Logs are
+indexed by address and by (topic position, topic), each key ending in (height, log index), so
+an eth_getLogs query over many blocks reads only the matching index entries.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +23,13 @@ ZERO_HASH = b"\x00" * 32
 
 def _int(b: bytes) -> int:
     return int.from_bytes(b, "big")
+
+
+# hash, sender, status, gas used, cumulative gas used, first log, log count, effective gas
+# price (uint256), contract address length (0 or 20); then the address and the raw tx
+_TX = struct.Struct(">32s20sBQQII32sB")
+# address, transaction index, transaction hash, topic count; then the topics and the data
+_LOG = struct.Struct(">20sI32sB")
 
 
 @dataclass(frozen=True)
@@ -71,18 +80,20 @@ class TxRecord:
     effective_gas_price: int
 
     def encode(self) -> bytes:
-        return rlp.encode([
-            self.hash, self.raw, self.sender, self.status, self.gas_used,
-            self.cumulative_gas_used, self.contract_address, self.first_log, self.log_count,
-            self.effective_gas_price,
-        ])
+        return _TX.pack(
+            self.hash, self.sender, self.status, self.gas_used, self.cumulative_gas_used,
+            self.first_log, self.log_count, self.effective_gas_price.to_bytes(32, "big"),
+            len(self.contract_address),
+        ) + self.contract_address + self.raw
 
     @classmethod
     def decode(cls, raw: bytes, height: int, index: int) -> TxRecord:
-        f = rlp.decode(raw)
+        (tx_hash, sender, status, gas_used, cumulative, first_log, log_count, price,
+         address_len) = _TX.unpack_from(raw)
+        end = _TX.size + address_len
         return cls(
-            f[0], f[1], f[2], height, index, _int(f[3]), _int(f[4]), _int(f[5]), f[6],
-            _int(f[7]), _int(f[8]), _int(f[9]),
+            tx_hash, raw[end:], sender, height, index, status, gas_used, cumulative,
+            raw[_TX.size:end], first_log, log_count, _int(price),
         )
 
 
@@ -97,13 +108,15 @@ class LogRecord:
     data: bytes
 
     def encode(self) -> bytes:
-        return rlp.encode([self.address, list(self.topics), self.data, self.tx_index,
-                           self.tx_hash])
+        return (_LOG.pack(self.address, self.tx_index, self.tx_hash, len(self.topics))
+                + b"".join(self.topics) + self.data)
 
     @classmethod
     def decode(cls, raw: bytes, height: int, log_index: int) -> LogRecord:
-        f = rlp.decode(raw)
-        return cls(height, log_index, _int(f[3]), f[4], f[0], tuple(f[1]), f[2])
+        address, tx_index, tx_hash, count = _LOG.unpack_from(raw)
+        end = _LOG.size + 32 * count
+        topics = tuple(raw[i:i + 32] for i in range(_LOG.size, end, 32))
+        return cls(height, log_index, tx_index, tx_hash, address, topics, raw[end:])
 
 
 def write_block(

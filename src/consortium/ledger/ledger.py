@@ -19,7 +19,11 @@ import consortium.system  # noqa: F401  (registers the system native contracts)
 from consortium.errors import ConsortiumError, TxError, TxTooLarge
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
-from consortium.evm.revm_engine import transaction_parser, world_factory
+from consortium.evm.revm_engine import (
+    transaction_batch_parser,
+    transaction_parser,
+    world_factory,
+)
 from consortium.ledger.chain_store import BlockRecord, ChainReader, write_block
 from consortium.ledger.executor import BlockExecutor, PendingBlock, hex0x
 from consortium.ledger.genesis import AppState
@@ -49,7 +53,8 @@ class Ledger(LedgerReads):
         self._world, self.engine = world_factory(engine)
         self.store = StateStore(Path(path))
         self.chain = ChainReader(self.store)
-        self.senders = SenderCache(parse=transaction_parser(self.engine))
+        self.senders = SenderCache(parse=transaction_parser(self.engine),
+                                   parse_many=transaction_batch_parser(self.engine))
         # Consensus calls (init_chain, finalize_block, commit) and mempool calls (check_tx)
         # may come from different threads: CheckTx only reads committed state, so it waits
         # only while Commit swaps that state, not while a block executes.
@@ -163,6 +168,14 @@ class Ledger(LedgerReads):
             self._pending_nonces[stx.sender] = stx.nonce + 1
             return CheckOutcome(code=0, gas_wanted=stx.gas, sender=hex0x(stx.sender),
                                 nonce=stx.nonce, tx_hash=tx_hash)
+
+    def prime_senders(self, raws: Sequence[bytes]) -> int:
+        """Decode and recover transactions about to be submitted, off the event loop (see
+        `SenderCache.prime`); thread-safe."""
+        app_state = self._app_state
+        if app_state is None:
+            return 0
+        return self.senders.prime(raws, app_state.eth_chain_id)
 
     def _check(self, stx: SignedTx) -> None:
         assert self._app_state is not None

@@ -3,7 +3,7 @@ writes through.
 
 Databases (LMDB "sub-databases"), keys big-endian so ranges sort by height:
   meta        b"height" -> u64 last committed height; b"app_hash"; b"genesis" -> JSON;
-              b"initial_height" -> u64
+              b"initial_height" -> u64; b"format" -> the record format (FORMAT)
   state       keccak -> trie node or contract code (never deleted: every past root readable)
   roots       u64 height -> 32-byte state root (the genesis root at initial_height - 1)
   blocks      u64 height -> block record         (see chain_store)
@@ -33,6 +33,9 @@ from eth.db.backends.base import BaseDB
 
 from consortium.errors import ConsortiumError
 
+# The layout of stored records; bumped when it changes. A data folder written with another
+# layout is refused at open (re-initialise the node, or sync it again from its peers).
+FORMAT = b"2"
 MAP_SIZE = 64 << 30  # 64 GiB of address space; the file is sparse and grows as used
 DB_NAMES = (
     "meta", "state", "roots", "blocks", "block_hash", "txs", "tx_hash", "logs", "log_addr",
@@ -73,6 +76,21 @@ class StateStore:
                 _open_paths.discard(key)
             raise
         self.dbs: dict[str, Any] = {name: self.env.open_db(name.encode()) for name in DB_NAMES}
+        self._check_format(path)
+
+    def _check_format(self, path: Path) -> None:
+        with self.env.begin(db=self.dbs["meta"], write=True, buffers=False) as txn:
+            found = txn.get(b"format")
+            if found is None and txn.get(b"height") is None:
+                txn.put(b"format", FORMAT)  # a new ledger
+                return
+        if found != FORMAT:
+            self.close()
+            raise ConsortiumError(
+                f"the ledger at {path} was written in record format "
+                f"{(found or b'1').decode()}, this version reads format {FORMAT.decode()}: "
+                "initialise the node again (its chain is re-synced from the peers)"
+            )
 
     def close(self) -> None:
         if self._key is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from consortium.errors import (
     NonceTooHigh,
     NonceTooLow,
     NotPermitted,
+    TxError,
     TxTooLarge,
     UnsupportedTxType,
     WrongChainId,
@@ -80,6 +81,8 @@ def effective_gas_price(tx: Any) -> int:
 # attributes of py-evm's transaction objects, or None to take py-evm's path. It must accept
 # only what py-evm decodes to the same fields; every check below still runs on its answer.
 Parser = Callable[[bytes], "tuple[Any, bytes] | None"]
+# The same for a batch, releasing the GIL while it recovers (see `SenderCache.prime`).
+BatchParser = Callable[[list[bytes]], "list[tuple[Any, bytes] | None]"]
 
 
 def decode_transaction(raw: bytes, chain_id: int, parse: Parser | None = None) -> SignedTx:
@@ -211,9 +214,11 @@ def recover_sender(tx: Any) -> bytes:
 class SenderCache:
     """Bounded LRU of decoded transactions by hash (thread-safe)."""
 
-    def __init__(self, capacity: int = 50_000, parse: Parser | None = None) -> None:
+    def __init__(self, capacity: int = 50_000, parse: Parser | None = None,
+                 parse_many: BatchParser | None = None) -> None:
         self.capacity = capacity
         self.parse = parse  # a faster decoder (see `decode_transaction`), if any
+        self.parse_many = parse_many
         self._items: OrderedDict[bytes, SignedTx] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -234,6 +239,24 @@ class SenderCache:
     def pop(self, tx_hash: bytes) -> None:
         with self._lock:
             self._items.pop(tx_hash, None)
+
+    def prime(self, raws: Sequence[bytes], chain_id: int) -> int:
+        """Decode `raws` ahead of CheckTx, so CheckTx finds them here: the node's API calls
+        this from a worker thread, where the batch parser recovers signatures with the GIL
+        released, beside the event loop that runs CheckTx. Returns how many were cached;
+        a transaction that does not decode is left for CheckTx to refuse with its reason."""
+        if self.parse_many is None or not raws:
+            return 0
+        cached = 0
+        for raw, parsed in zip(raws, self.parse_many(list(raws)), strict=True):
+            if parsed is None:
+                continue
+            try:
+                self.put(decode_transaction(raw, chain_id, lambda _raw, p=parsed: p))
+            except TxError:
+                continue
+            cached += 1
+        return cached
 
     def decode(self, raw: bytes, chain_id: int) -> SignedTx:
         """The cached decoding of `raw`, or decode (and cache) it now."""
