@@ -25,6 +25,11 @@ log = logging.getLogger("consortium.app")
 
 APP_VERSION = 1
 CODESPACE = "consortium"
+# The events handed to the engine: one "tx" event per transaction (hash, sender, nonce).
+# Contract logs ("eth_log" events in the ledger's outcome) stay out: the ledger indexes them
+# itself (eth_getLogs, eth_subscribe), the engine's indexer is off, and building a protobuf
+# event per log cost the node more than executing the transaction.
+ENGINE_EVENTS = frozenset({"tx"})
 
 
 def _keys_pb2() -> Any:
@@ -179,7 +184,7 @@ class ConsortiumApp:
                 data=r.data,
                 gas_wanted=r.gas_wanted,
                 gas_used=r.gas_used,
-                events=[self._event(e) for e in r.events],
+                events=[self._event(e) for e in r.events if e.type in ENGINE_EVENTS],
                 codespace=CODESPACE if r.code else "",
             )
             for r in outcome.tx_results
