@@ -2,12 +2,13 @@
 state, with no consensus, no RPC and no disk.
 
 `execution_ceiling` is py-evm's own Prague state (`PragueState`) executing them with
-`state.apply_transaction` in a loop, from a genesis of the bench accounts' balances, in
-memory, making a state root every 1,000 transactions (a block's worth of trie work). The only
-addition to py-evm as shipped is the precompile table: it serves the consortium's native
-contracts, so the `native` workload runs the same code as on the ledger. Transactions are
-decoded before the clock starts (a node decodes them at CheckTx); py-evm recovers and checks
-each signature itself, as shipped.
+`state.apply_transaction` in a loop, from the network's genesis (the bench accounts'
+balances, and the members and roles in the system contracts' storage, which the finance
+services' workloads check), in memory, making a state root every 1,000 transactions (a
+block's worth of trie work). The only addition to py-evm as shipped is the precompile
+table: it serves the consortium's native contracts, so the `native` and service workloads
+run the same code as on the ledger. Transactions are decoded before the clock starts (a node
+decodes them at CheckTx); py-evm recovers and checks each signature itself, as shipped.
 
 `engine_execution` runs the same loop through the ledger's own world-state interface with
 the engine a node runs (`revm`, or `py-evm`: the consortium's Prague subclass), senders
@@ -70,7 +71,10 @@ def _stock_state_class() -> type[PragueState]:
     return type("PragueStateWithNatives", (PragueState,), {"computation_class": computation})
 
 
-def _genesis(state: Any, senders: Sequence[bytes]) -> None:
+def _genesis(state: Any, senders: Sequence[bytes], app_state: dict[str, Any] | None) -> None:
+    """The bench accounts funded, the natives' accounts made, and with `app_state` (the
+    genesis `app_state` JSON) the members and roles written as the ledger's genesis does."""
+    import consortium.apps  # noqa: F401  (registers the finance services' contracts)
     import consortium.system  # noqa: F401
     from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
 
@@ -79,7 +83,12 @@ def _genesis(state: Any, senders: Sequence[bytes]) -> None:
     for address in sorted(registered_natives()):  # as the ledger's genesis does
         state.set_nonce(Address(address), 1)
         state.set_code(Address(address), NATIVE_STUB_CODE)
-    state.persist()
+    if app_state is not None:
+        from consortium.ledger.genesis import AppState
+        from consortium.system.genesis import write_system_genesis
+
+        write_system_genesis(AppState.from_json(app_state), state.get_storage,
+                             state.set_storage)
 
 
 def _clear_caches() -> None:
@@ -93,15 +102,17 @@ def execution_ceiling(
     txs: Sequence[PreSigned],
     chain_id: int,
     *,
+    app_state: dict[str, Any] | None = None,
     profile_html: Path | None = None,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> ExecutionResult:
     """Apply `setup` then (timed) `txs` to a fresh in-memory py-evm state; see the module
     doc. With `profile_html`, a second pass over the first PROFILE_TXS transactions runs
     under pyinstrument (the measured pass never does)."""
-    result = _py_evm(senders, setup, txs, chain_id, None, progress)
+    result = _py_evm(senders, setup, txs, chain_id, app_state, None, progress)
     if profile_html is not None:
-        _py_evm(senders, setup, txs[:PROFILE_TXS], chain_id, profile_html, lambda _n: None)
+        _py_evm(senders, setup, txs[:PROFILE_TXS], chain_id, app_state, profile_html,
+                lambda _n: None)
     return result
 
 
@@ -110,6 +121,7 @@ def _py_evm(
     setup: Sequence[PreSigned],
     txs: Sequence[PreSigned],
     chain_id: int,
+    app_state: dict[str, Any] | None,
     profile_html: Path | None,
     progress: Callable[[int], None],
 ) -> ExecutionResult:
@@ -117,7 +129,8 @@ def _py_evm(
 
     env = BlockEnv(1, 1, ZERO_ADDRESS, ZERO_HASH, 1_000_000_000, chain_id)
     state: Any = _stock_state_class()(AtomicDB(), env.execution_context(), BLANK_ROOT_HASH)
-    _genesis(state, senders)
+    _genesis(state, senders, app_state)
+    state.persist()
     for item in setup:
         state.lock_changes()
         computation = state.apply_transaction(PragueTransactionBuilder.decode(item.raw))
@@ -146,13 +159,12 @@ def engine_execution(
     txs: Sequence[PreSigned],
     chain_id: int,
     *,
+    app_state: dict[str, Any] | None = None,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> ExecutionResult:
     """The same transactions on the ledger's world state with engine `engine` ("revm" or
     "py-evm"; revm falls back to py-evm when not built), in memory."""
-    import consortium.system  # noqa: F401
     from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
-    from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
     from consortium.evm.revm_engine import EMPTY_ROOT, transaction_parser, world_factory
     from consortium.ledger.transactions import decode_transaction
 
@@ -161,11 +173,7 @@ def engine_execution(
     env = BlockEnv(1, 1, ZERO_ADDRESS, ZERO_HASH, 1_000_000_000, chain_id)
     db = AtomicDB()
     world = factory(db, EMPTY_ROOT, env)
-    for address in senders:
-        world.set_balance(address, GENESIS_BALANCE)
-    for address in sorted(registered_natives()):
-        world.set_nonce(address, 1)
-        world.set_code(address, NATIVE_STUB_CODE)
+    _genesis(world, senders, app_state)
     root = world.persist()
     world = factory(db, root, env)
     for item in setup:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -62,12 +63,21 @@ class LedgerNet:
     """A consortium network whose member accounts are the bench accounts."""
 
     def __init__(self, root: Path, *, validators: int, accounts: int,
-                 timeout_commit: str) -> None:
+                 timeout_commit: str, roles: dict[str, list[str]] | None = None) -> None:
+        """`roles`: genesis roles by member name (`bench_member_names`), as `consortium init
+        --role` grants them."""
         base = free_base_port()
         self.network: Network = init_network(
             root, validators=validators, members=bench_member_names(accounts),
             base_port=base, api_port=base + 90, timeout_commit=timeout_commit,
+            roles=roles or None,
         )
+
+    def app_state(self) -> dict[str, Any]:
+        """The genesis `app_state` the nodes start from (members, roles, alloc)."""
+        home = self.network.node_home(self.network.nodes[0])
+        doc: dict[str, Any] = json.loads((home / "config" / "genesis.json").read_text())
+        return doc["app_state"]  # type: ignore[no-any-return]
 
     def set_engine(self, engine: str) -> None:
         """Run every node with execution engine `engine` (its consortium.toml setting)."""

@@ -131,41 +131,68 @@ def write_json(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _fmt(v: Any, spec: str = ",.0f") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return format(v, spec)
+
+
+def _ledger_row(label: str, ledger: dict[str, Any], ratios: dict[str, Any]) -> list[str]:
+    lat = ledger["latency_ms"]
+    return [
+        label, _fmt(ledger["tps"]), _fmt(ledger["tps_steady"]), _fmt(lat["p50"]),
+        _fmt(lat["p95"]), _fmt(lat["p99"]), f"{ledger['committed']}/{ledger['txs']}",
+        _fmt(ratios.get("vs_execution_ceiling"), ".2f"),
+        _fmt(ratios.get("vs_engine_ceiling"), ".3f"),
+    ]
+
+
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
-    """Rows of the summary table: one per measured system."""
+    """Rows of the summary table: one per measured system (with `--engine both`, one per
+    engine and their ratio)."""
     rows = []
     ratios = report.get("ratios") or {}
-
-    def fmt(v: Any, spec: str = ",.0f") -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return "-"
-        return format(v, spec)
-
-    ledger = report["ledger"]
-    lat = ledger["latency_ms"]
-    engine_name = report["config"].get("node_engine", "")
-    rows.append([
-        f"consortium{f' ({engine_name})' if engine_name else ''}, "
-        f"{report['config']['validators']} val.", fmt(ledger["tps"]),
-        fmt(ledger["tps_steady"]), fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
-        f"{ledger['committed']}/{ledger['txs']}",
-        fmt(ratios.get("vs_execution_ceiling"), ".2f"), fmt(ratios.get("vs_engine_ceiling"), ".3f"),
-    ])
+    validators = report["config"]["validators"]
+    engines: dict[str, Any] = report.get("engines") or {}
+    ex_ceiling = (report.get("execution_ceiling") or {}).get("tps")
+    kv = (report.get("engine_ceiling") or {}).get("tps")
+    if engines:
+        for name, run in engines.items():
+            tps = run["ledger"]["tps"]
+            own = {"vs_execution_ceiling": tps / ex_ceiling if ex_ceiling else None,
+                   "vs_engine_ceiling": tps / kv if kv else None}
+            rows.append(_ledger_row(f"consortium ({name}), {validators} val.", run["ledger"],
+                                    own))
+        first, second = list(engines)[:2]
+        key = f"{first}_vs_{second}".replace("-", "_")
+        rows.append([f"{first} / {second}", _fmt(ratios.get(key), ".2f"), "", "", "", "", "",
+                     "", ""])
+    else:
+        engine_name = report["config"].get("node_engine", "")
+        rows.append(_ledger_row(
+            f"consortium{f' ({engine_name})' if engine_name else ''}, {validators} val.",
+            report["ledger"], ratios))
     engine = report.get("engine_ceiling")
     if engine:
         lat = engine["latency_ms"]
         rows.append([
-            "kvstore (engine)", fmt(engine["tps"]), fmt(engine["tps_steady"]),
-            fmt(lat["p50"]), fmt(lat["p95"]), fmt(lat["p99"]),
+            "kvstore (engine)", _fmt(engine["tps"]), _fmt(engine["tps_steady"]),
+            _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]),
             f"{engine['committed']}/{engine['txs']}", "", "",
         ])
-    for key in ("execution_ceiling", "execution_engine"):
-        ex = report.get(key)
+    if report.get("execution_ceiling_error"):
+        rows.append(["py-evm (execution)", "-", "", "", "", "", "-", "", ""])
+    in_memory = ([run.get("execution_engine") for run in engines.values()] if engines
+                 else [report.get("execution_engine")])
+    for ex in [report.get("execution_ceiling"), *in_memory]:
         if ex:
-            label = ("py-evm (execution)" if key == "execution_ceiling"
+            label = ("py-evm (execution)" if ex is report.get("execution_ceiling")
                      else f"{ex['engine']}, in memory")
-            rows.append([label, fmt(ex["tps"]), "", "", "", "", f"{ex['txs'] - ex['failed']}/"
+            rows.append([label, _fmt(ex["tps"]), "", "", "", "", f"{ex['txs'] - ex['failed']}/"
                          f"{ex['txs']}", "", ""])
+    if engines and ratios.get(f"{key}_in_memory") is not None:
+        rows.append([f"{first} / {second}, in memory", _fmt(ratios[f"{key}_in_memory"], ".2f"),
+                     "", "", "", "", "", "", ""])
     return rows
 
 

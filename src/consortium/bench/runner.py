@@ -36,7 +36,7 @@ from consortium.bench.load import (
     kv_txs,
     plan_lanes,
 )
-from consortium.bench.networks import KvstoreNet, LedgerNet
+from consortium.bench.networks import KvstoreNet, LedgerNet, bench_member_names
 from consortium.bench.report import (
     SCHEMA,
     default_out,
@@ -52,6 +52,8 @@ from consortium.bench.stats import ratio
 from consortium.bench.workloads import PreSigned, make_workload, presign
 from consortium.errors import ConfigError, NetworkError
 from consortium.network.node_config import DEFAULT_ENGINE, ENGINES
+
+BOTH = "both"  # --engine both: revm, then py-evm
 
 # --submit: how transactions reach the nodes besides their JSON-RPC API (diagnostics)
 SUBMIT_METHODS = {"engine": "broadcast_tx_sync", "engine-async": "broadcast_tx_async"}
@@ -71,7 +73,9 @@ class BenchConfig:
     out: Path = field(default_factory=default_out)
     timeout_commit: str = "500ms"
     submit: str = "api"  # or straight to CometBFT's RPC (SUBMIT_METHODS; diagnostics)
-    engine: str = DEFAULT_ENGINE  # the nodes' execution engine: "revm" or "py-evm"
+    # the nodes' execution engine: "revm", "py-evm", or "both" (a network run on each,
+    # revm first, the same signed transactions)
+    engine: str = DEFAULT_ENGINE
 
     def check(self) -> None:
         if not 1 <= self.validators <= 16:
@@ -88,8 +92,12 @@ class BenchConfig:
             raise ConfigError("--senders must be at least 1")
         if self.submit != "api" and self.submit not in SUBMIT_METHODS:
             raise ConfigError("--submit must be api, engine or engine-async")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}")
+        if self.engine not in (*ENGINES, BOTH):
+            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)} or {BOTH}")
+
+    def engines(self) -> list[str]:
+        """The engines to run the network with, in order."""
+        return ["revm", "py-evm"] if self.engine == BOTH else [self.engine]
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -137,82 +145,119 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
     senders = max(cfg.senders, lanes)
     from consortium.evm.revm_engine import world_factory
 
-    node_engine = world_factory(cfg.engine)[1]  # what the nodes will run (same Python)
+    # what the nodes will run (same Python), in order: one network run each
+    node_engines = [world_factory(e)[1] for e in cfg.engines()]
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "started": started.isoformat(timespec="seconds"),
         "workload": {"name": workload.name, "description": workload.description,
                      "gas_limit": workload.gas},
-        "config": cfg.to_json() | {"senders": senders, "node_engine": node_engine},
+        "config": cfg.to_json() | {"senders": senders, "node_engine": node_engines[0]},
         "machine": machine(),
     }
     outcome_flames: list[Path] = []
+    runs: dict[str, dict[str, Any]] = {}
     work = Path(tempfile.mkdtemp(prefix="consortium-bench-"))
     try:
         ui.step(f"creating a {cfg.validators}-validator consortium network, "
                 f"{senders} member accounts")
+        roles = workload.genesis_roles(bench_member_names(senders))
         net = LedgerNet(work / "ledger", validators=cfg.validators, accounts=senders,
-                        timeout_commit=cfg.timeout_commit)
-        net.set_engine(cfg.engine)
+                        timeout_commit=cfg.timeout_commit, roles=roles)
         chain_id = net.network.eth_chain_id
         accounts = net.accounts()
         setup = workload.prepare(accounts, chain_id)
         with ui.bar(f"signing {cfg.txs:,} {workload.name} transactions", cfg.txs) as advance:
             txs = presign(workload, accounts, cfg.txs, chain_id,
                           setup.next_nonces(len(accounts)), advance)
+        if len(node_engines) > 1:  # every engine's network starts from the same homes
+            shutil.copytree(net.network.root, work / "pristine", symlinks=True)
 
         execution: ExecutionResult | None = None
         if cfg.references:
             addresses = [a.address for a in accounts]
+            app_state = net.app_state()
             html = flames / f"{stamp}-{workload.name}-execution.html" if cfg.profile else None
-            with ui.bar("execution ceiling: py-evm, in memory", cfg.txs) as advance:
-                execution = execution_ceiling(addresses, setup.txs, txs, chain_id,
-                                              profile_html=html, progress=advance)
-            if html is not None:
+            try:
+                with ui.bar("execution ceiling: py-evm, in memory", cfg.txs) as advance:
+                    execution = execution_ceiling(addresses, setup.txs, txs, chain_id,
+                                                  app_state=app_state, profile_html=html,
+                                                  progress=advance)
+                report["execution_ceiling"] = execution.to_json()
+            except Exception as exc:  # a workload py-evm as shipped cannot run: "-"
+                report["execution_ceiling_error"] = f"{type(exc).__name__}: {exc}"
+                ui.step(f"execution ceiling not measured: {exc}")
+            if html is not None and html.exists():
                 outcome_flames.append(html)
-            with ui.bar(f"execution: the nodes' engine ({node_engine}), in memory",
-                        cfg.txs) as advance:
-                own = engine_execution(node_engine, addresses, setup.txs, txs, chain_id,
-                                       progress=advance)
-            report["execution_ceiling"] = execution.to_json()
-            report["execution_engine"] = own.to_json()
+            for engine in node_engines:
+                with ui.bar(f"execution: the nodes' engine ({engine}), in memory",
+                            cfg.txs) as advance:
+                    own = engine_execution(engine, addresses, setup.txs, txs, chain_id,
+                                           app_state=app_state, progress=advance)
+                runs.setdefault(engine, {})["execution_engine"] = own.to_json()
+            report["execution_engine"] = runs[node_engines[0]]["execution_engine"]
             ui.step(f"starting the kvstore reference ({cfg.validators} validator(s))")
             report["engine_ceiling"] = _kvstore_run(cfg, work / "kvstore", stamp, ui)
 
-        ui.step("starting the consortium network")
-        net.up()
-        try:
-            _commit_setup(net, setup.txs, ui)
-            result, monitor, stacks, err = _ledger_run(cfg, net, txs, workload.name, ui,
-                                                       flames / f"{stamp}-{workload.name}")
-            report["ledger"] = run_summary(result, cfg.txs, monitor.usage,
-                                           monitor.machine)
-            report["ledger"]["receipts_checked"] = _check_receipts(net, result)
-        finally:
-            ui.step("stopping the consortium network")
-            net.down()
-        report["series"] = {
-            "ledger": series(result),
-            "ledger_blocks": [[b.height, b.txs, round(b.at, 3)] for b in result.blocks],
-        }
-        if cfg.profile:
-            report["profile"] = _profile_report(stacks, err, flames, stamp, workload.name,
-                                                outcome_flames)
+        for n, engine in enumerate(node_engines):
+            if n:
+                shutil.rmtree(net.network.root)
+                shutil.copytree(work / "pristine", net.network.root, symlinks=True)
+            net.set_engine(engine)
+            profiled = cfg.profile and n == 0
+            ui.step(f"starting the consortium network ({engine})")
+            net.up()
+            try:
+                _commit_setup(net, setup.txs, ui)
+                result, monitor, stacks, err = _ledger_run(
+                    cfg, net, txs, f"{workload.name} on {engine}", ui,
+                    flames / f"{stamp}-{workload.name}", profiled)
+                summary = run_summary(result, cfg.txs, monitor.usage, monitor.machine)
+                summary["receipts_checked"] = _check_receipts(net, result)
+            finally:
+                ui.step("stopping the consortium network")
+                net.down()
+            run = runs.setdefault(engine, {})
+            run["ledger"] = summary
+            run["ledger_blocks"] = [[b.height, b.txs, round(b.at, 3)] for b in result.blocks]
+            if n == 0:
+                report["ledger"] = summary
+                report["series"] = {"ledger": series(result),
+                                    "ledger_blocks": run["ledger_blocks"]}
+                if profiled:
+                    report["profile"] = _profile_report(stacks, err, flames, stamp,
+                                                        workload.name, outcome_flames)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     ledger_tps = report["ledger"]["tps"]
-    engine = report.get("engine_ceiling")
+    engine_ref = report.get("engine_ceiling")
     own_tps = (report.get("execution_engine") or {}).get("tps")
     report["ratios"] = {
         "vs_execution_ceiling": _round(ratio(ledger_tps, execution.tps if execution else None)),
-        "vs_engine_ceiling": _round(ratio(ledger_tps, engine["tps"] if engine else None)),
+        "vs_engine_ceiling": _round(ratio(ledger_tps, engine_ref["tps"] if engine_ref else None)),
         "vs_node_engine_in_memory": _round(ratio(ledger_tps, own_tps)),
     }
+    if len(node_engines) > 1:
+        report["engines"] = {e: runs[e] for e in node_engines}
+        report["ratios"] |= engine_ratios(runs, node_engines[0], node_engines[1])
     name = f"{stamp}-{workload.name}"
     json_path = write_json(report, cfg.out / f"{name}.json")
     png = plot(report, cfg.out / f"{name}.png")
     return BenchOutcome(report, json_path, png, outcome_flames)
+
+
+def engine_ratios(runs: dict[str, dict[str, Any]], first: str,
+                  second: str) -> dict[str, float | None]:
+    """`first` / `second` (e.g. revm / py-evm): committed tx/s, and in memory."""
+    key = f"{first}_vs_{second}".replace("-", "_")
+
+    def tps(engine: str, part: str) -> float | None:
+        return (runs.get(engine, {}).get(part) or {}).get("tps")
+
+    return {key: _round(ratio(tps(first, "ledger"), tps(second, "ledger"))),
+            f"{key}_in_memory": _round(ratio(tps(first, "execution_engine"),
+                                             tps(second, "execution_engine")))}
 
 
 def _round(v: float | None) -> float | None:
@@ -270,7 +315,7 @@ def _commit_setup(net: LedgerNet, setup: list[PreSigned], ui: Ui) -> None:
 
 
 def _ledger_run(cfg: BenchConfig, net: LedgerNet, txs: list[PreSigned], name: str, ui: Ui,
-                flame_base: Path
+                flame_base: Path, profile: bool
                 ) -> tuple[LoadResult, ResourceMonitor, profiling.Stacks, str]:
     target = EthTarget(net.rpc_urls[0])
     urls = net.api_urls
@@ -282,7 +327,7 @@ def _ledger_run(cfg: BenchConfig, net: LedgerNet, txs: list[PreSigned], name: st
     pids = net.pids()
     monitor = ResourceMonitor(_usage(pids))
     profiler = None
-    if cfg.profile:
+    if profile:
         profiler = profiling.NodeProfiler(pids["node0"], flame_base.with_suffix(".node0.txt"))
 
     def start() -> None:

@@ -8,16 +8,20 @@ transactions arrive out of order.
 
 Workloads: `transfer` (value transfers), `erc20` (solc-optimized token transfers of
 `bench/contracts/BenchToken.sol`), `native` (a state-less call of the Crypto native
-contract's `keccak(bytes)` at 0x…1003).
+contract's `keccak(bytes)` at 0x…1003), and the finance services' writes, whose generators
+live beside each service (`consortium.apps.<service>.bench`, imported when chosen):
+`invoice` (Invoices.issue), `securities` (matching orders settled T+0), `credit`
+(Credit.report), `registry` (Registry.apply).
 
-Adding one (e.g. `invoice`, once the invoice service exists): subclass `Workload`, make
-`prepare` return the setup transactions it needs (say, registering the bench accounts as
-invoice issuers) and `call` the i-th invoice-issue call, then `register_workload("invoice",
-InvoiceIssue)`. Nothing else in the bench changes.
+Adding one: subclass `Workload`, make `prepare` return the setup transactions it needs,
+`genesis_roles` the roles its senders need at genesis (as `consortium init --role` grants
+them) and `call` the i-th call, then `register_workload("name", Factory)`. Nothing else in
+the bench changes.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +96,12 @@ class Workload:
     description = ""
     gas = 21_000
 
+    def genesis_roles(self, names: Sequence[str]) -> dict[str, list[str]]:
+        """Roles the senders need at genesis, by member name (`init_network(roles=…)`, as
+        `consortium init --role` grants them); none by default. `names` are the bench
+        members in account order."""
+        return {}
+
     def prepare(self, accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
         """Setup transactions, committed before the run (none by default)."""
         return Setup()
@@ -160,10 +170,25 @@ class NativeCall(Workload):
         return CRYPTO_ADDRESS, 0, self.selector + abi_encode(["bytes"], [i.to_bytes(32, "big")])
 
 
+def _service(module: str, cls: str) -> Callable[[], Workload]:
+    """A finance service's workload, imported when chosen (the services import this
+    module)."""
+
+    def make() -> Workload:
+        factory: Callable[[], Workload] = getattr(importlib.import_module(module), cls)
+        return factory()
+
+    return make
+
+
 WORKLOADS: dict[str, Callable[[], Workload]] = {
     "transfer": ValueTransfer,
     "erc20": TokenTransfer,
     "native": NativeCall,
+    "invoice": _service("consortium.apps.invoices.bench", "InvoiceIssue"),
+    "securities": _service("consortium.apps.securities.bench", "SecuritiesOrders"),
+    "credit": _service("consortium.apps.credit.bench", "CreditReport"),
+    "registry": _service("consortium.apps.registry.bench", "AssetApply"),
 }
 
 

@@ -46,8 +46,9 @@ class _RichUi:
 
 
 def bench(
-    workload: str = typer.Option("erc20", "--workload", "-w",
-                                 help="transfer | erc20 | native"),
+    workload: str = typer.Option(
+        "erc20", "--workload", "-w",
+        help="transfer | erc20 | native | invoice | securities | credit | registry"),
     validators: int = typer.Option(1, "--validators", "-n", help="Validator nodes."),
     txs: int = typer.Option(5_000, "--txs", help="Transactions in the measured run."),
     batch: int = typer.Option(100, "--batch", help="eth_sendRawTransaction calls per request."),
@@ -68,8 +69,10 @@ def bench(
         help="api: eth_sendRawTransaction batches to the nodes' JSON-RPC; engine / "
              "engine-async: broadcast_tx_sync / _async straight to CometBFT (diagnostics: "
              "what the API's path costs)."),
-    engine: str = typer.Option("revm", "--engine",
-                               help="The nodes' execution engine: revm or py-evm."),
+    engine: str = typer.Option(
+        "revm", "--engine",
+        help="The nodes' execution engine: revm, py-evm, or both (a network run on each, "
+             "the same signed transactions, one table with their ratio)."),
     out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -111,6 +114,12 @@ def bench(
     if others > 20:
         err_console.print(f"[yellow]other processes used {others:.0f}% CPU during the run: "
                           "the figures are not this system's alone[/yellow]")
+    for name, run in (report.get("engines") or {"": {"ledger": ledger}}).items():
+        checked = run["ledger"].get("receipts_checked") or {}
+        if checked.get("status_1", 0) < checked.get("sampled", 0):
+            err_console.print(f"[yellow]{name + ': ' if name else ''}only "
+                              f"{checked['status_1']} of {checked['sampled']} sampled receipts "
+                              "have status 1: the workload's transactions failed[/yellow]")
     if ledger.get("refused"):
         err_console.print(f"[yellow]{ledger['refused']} transactions refused:[/yellow] "
                           f"{'; '.join(ledger.get('refused_examples', []))}")

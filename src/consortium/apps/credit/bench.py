@@ -2,11 +2,11 @@
 transaction each), pre-signed for `consortium bench`.
 
     txs = signed_report_txs(accounts, 10_000, chain_id)      # list[PreSigned]
-    register_workload("credit-report", CreditReport)         # or as a bench workload
+    consortium bench --workload credit                       # as a bench workload
 
-The senders must hold the `lender` role (e.g. genesis roles: `init_network(roles={name:
-["lender"] for name in bench_member_names(n)})`); subjects and record hashes are
-deterministic and distinct per transaction.
+The senders must hold the `lender` role at genesis (`CreditReport().genesis_roles(names)`
+gives `init_network(roles=…)` exactly that); subjects and record hashes are deterministic and
+distinct per transaction.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ def report_call(i: int) -> bytes:
 
 
 class CreditReport(Workload):
-    name = "credit-report"
+    name = "credit"
     description = "credit record report (Credit.report, native contract 0x…2002)"
     gas = REPORT_GAS
+
+    def genesis_roles(self, names: Sequence[str]) -> dict[str, list[str]]:
+        return {name: ["lender"] for name in names}
 
     def call(self, i: int) -> tuple[bytes, int, bytes]:
         return CREDIT_ADDRESS, 0, report_call(i)

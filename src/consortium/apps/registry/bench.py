@@ -3,7 +3,7 @@ transaction each), pre-signed for `consortium bench`.
 
     setup = class_setup(accounts, chain_id)                   # committed before the run
     txs = signed_apply_txs(accounts, 10_000, chain_id, start_nonces=setup.next_nonces(n))
-    register_workload("registry-apply", AssetApply)           # or as a bench workload
+    consortium bench --workload registry                      # as a bench workload
 
 The setup passes, on a fresh network whose members are the bench accounts (one vote each),
 two proposals: granting accounts[0] the registrar role (proposal 1), then an asset class
@@ -62,7 +62,7 @@ def class_setup(accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
 
 
 class AssetApply(Workload):
-    name = "registry-apply"
+    name = "registry"
     description = "asset application (Registry.apply, native contract 0x…2003)"
     gas = APPLY_GAS
 

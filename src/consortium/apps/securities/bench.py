@@ -9,7 +9,7 @@ placement, a fill, delivery versus payment (a cross-contract call to CashTokens)
     txs = presign(workload, accounts, 10_000, chain_id, setup.next_nonces(len(accounts)))
     # or in one call:
     setup_txs, order_txs = signed_order_txs(accounts, 10_000, chain_id)
-    register_workload("securities", SecuritiesOrders)        # for --workload securities
+    consortium bench --workload securities                   # as a bench workload
 
 Roles: the first account issues the cash token and the instrument and keeps the registry,
 so it needs `cash_bank`, `custodian` and `issuer_agent`; every account trades, so each needs
@@ -62,6 +62,9 @@ class SecuritiesOrders(Workload):
     name = "securities"
     description = "matching limit orders, T+0 delivery versus payment (Securities 0x…2001)"
     gas = ORDER_GAS
+
+    def genesis_roles(self, names: Sequence[str]) -> dict[str, list[str]]:
+        return genesis_roles(names)
 
     def prepare(self, accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
         """The cash token, every account registered and funded with cash and units, every

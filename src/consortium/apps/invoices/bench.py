@@ -1,0 +1,70 @@
+"""Benchmark workload of the invoice service: sellers issuing invoices (`issue`, one
+transaction each), pre-signed for `consortium bench --workload invoice`.
+
+    workload = InvoiceIssue()
+    roles = workload.genesis_roles(names)            # init_network(roles=roles)
+    txs = signed_issue_txs(accounts, 10_000, chain_id)
+
+Every bench account is a seller issuing its own invoices and the buyer of the next account's,
+so every account holds both roles at genesis (what `consortium init --role "NAME=seller,buyer"`
+grants). Fingerprints are distinct per transaction, so no issue is a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eth_hash.auto import keccak
+
+from consortium.apps.invoices.model import BUYER, INVOICES_ADDRESS, SELLER
+from consortium.apps.invoices.reader import encode_call
+from consortium.bench.workloads import BenchAccount, PreSigned, Setup, Workload, presign
+
+ISSUE_GAS = 600_000  # an issue writes ~12 slots and 2 logs: ~0.5 M gas at NATIVE_GAS prices
+AMOUNT = 1_000_000
+CURRENCY = "CNY"
+DUE_DATE = 20_991_231  # far beyond any benchmark
+
+
+def fingerprint(i: int) -> bytes:
+    """The i-th invoice's fingerprint: distinct per i, never zero."""
+    return keccak(b"consortium-bench-invoice" + i.to_bytes(8, "big"))
+
+
+class InvoiceIssue(Workload):
+    name = "invoice"
+    description = "invoice issue by its seller (Invoices.issue, native contract 0x…2004)"
+    gas = ISSUE_GAS
+
+    def __init__(self) -> None:
+        self.parties: list[str] = []
+
+    def genesis_roles(self, names: Sequence[str]) -> dict[str, list[str]]:
+        return {name: [SELLER, BUYER] for name in names}
+
+    def prepare(self, accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
+        if len(accounts) < 2:
+            raise ValueError("the invoice workload needs at least two accounts "
+                             "(a seller cannot be its own buyer)")
+        self.parties = ["0x" + a.address.hex() for a in accounts]
+        return Setup()
+
+    def call(self, i: int) -> tuple[bytes, int, bytes]:
+        if not self.parties:
+            raise RuntimeError("prepare() the invoice workload before signing issues")
+        n = len(self.parties)
+        seller, buyer = self.parties[i % n], self.parties[(i + 1) % n]  # presign's sender
+        return INVOICES_ADDRESS, 0, encode_call("issue", fingerprint(i), seller, buyer, AMOUNT,
+                                                CURRENCY, DUE_DATE)
+
+
+def signed_issue_txs(accounts: Sequence[BenchAccount], n: int,
+                     chain_id: int) -> list[PreSigned]:
+    """`n` signed `issue` transactions, round-robin over `accounts` (sellers and buyers),
+    nonces consecutive from 0."""
+    workload = InvoiceIssue()
+    setup = workload.prepare(accounts, chain_id)
+    return presign(workload, accounts, n, chain_id, setup.next_nonces(len(accounts)))
+
+
+__all__ = ["InvoiceIssue", "fingerprint", "signed_issue_txs"]
