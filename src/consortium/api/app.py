@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from consortium.api import json_codec
 from consortium.api.credit_rest import credit_openapi_paths, credit_routes
 from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.filters import FilterRegistry
@@ -67,7 +68,7 @@ class LedgerOffload:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return json_codec.dumps(value).decode()
 
 
 def _parse_error(message: str) -> dict[str, Any]:
@@ -130,7 +131,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             try:
                 result = await api.handle(payload, conn)
                 if result is not None:
-                    conn.send(_encode(result))
+                    conn.send(_encode(result).decode())
             except Exception:
                 log.exception("WebSocket request failed")
             finally:
@@ -212,6 +213,9 @@ class _Unparsable:
 
 def _loads(text: str | bytes) -> Any:
     raw = text.encode() if isinstance(text, str) else text
+    value = json_codec.fast_loads(raw)
+    if value is not json_codec.UNPARSED:
+        return value
     if _too_deep(raw):
         return _Unparsable(f"parse error: arrays and objects nest deeper than {MAX_JSON_DEPTH}")
     try:
@@ -253,13 +257,14 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def _encode(value: Any) -> str:
+def _encode(value: Any) -> bytes:
     """An answer as compact JSON; an internal error if something in it is not JSON."""
     try:
-        return _dumps(value)
+        return json_codec.dumps(value)
     except (TypeError, ValueError):
         log.exception("an answer could not be serialized")
-        return _dumps(error_response(None, RpcError("internal error", code=INTERNAL_ERROR)))
+        return json_codec.dumps(
+            error_response(None, RpcError("internal error", code=INTERNAL_ERROR)))
 
 
 def _json(value: Any, status: int = 200) -> Response:

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from consortium.api import json_codec
 from consortium.errors import (
     ConsortiumError,
     MempoolFull,
@@ -131,7 +132,9 @@ class EngineClient:
         client = self._http()
         self.posts += 1
         try:
-            response = await client.post(self.url, json=payload)
+            response = await client.post(
+                self.url, content=json_codec.dumps(payload),
+                headers={"Content-Type": "application/json"})
         except httpx.TimeoutException:
             raise NetworkError(
                 f"engine RPC {self.url} did not answer within {self.timeout:g} s"
@@ -141,7 +144,7 @@ class EngineClient:
                 f"engine RPC {self.url} unreachable: {exc or type(exc).__name__}"
             ) from None
         try:
-            return response.json()
+            return json_codec.loads(response.content)
         except ValueError:
             raise NetworkError(
                 f"engine RPC answered HTTP {response.status_code} with a non-JSON body"

@@ -25,11 +25,6 @@ log = logging.getLogger("consortium.app")
 
 APP_VERSION = 1
 CODESPACE = "consortium"
-# The events handed to the engine: one "tx" event per transaction (hash, sender, nonce).
-# Contract logs ("eth_log" events in the ledger's outcome) stay out: the ledger indexes them
-# itself (eth_getLogs, eth_subscribe), the engine's indexer is off, and building a protobuf
-# event per log cost the node more than executing the transaction.
-ENGINE_EVENTS = frozenset({"tx"})
 
 
 def _keys_pb2() -> Any:
@@ -167,8 +162,11 @@ class ConsortiumApp:
 
     def finalize_block(self, req: Any) -> Any:
         """A decided block: execute its transactions in order on pending state and return one
-        result per transaction and the new app hash. Nothing is persisted until Commit; after
-        a crash the engine calls this again for the same height."""
+        result per transaction and the new app hash. Each result carries one "tx" event
+        (hash, sender, nonce); contract logs stay out: the ledger indexes them itself
+        (eth_getLogs, eth_subscribe), the engine's indexer is off, and a protobuf event per
+        log cost the node more than executing the transaction. Nothing is persisted until
+        Commit; after a crash the engine calls this again for the same height."""
         ctx = BlockContext(
             height=req.height,
             time_ns=req.time.seconds * 1_000_000_000 + req.time.nanos,
@@ -184,7 +182,7 @@ class ConsortiumApp:
                 data=r.data,
                 gas_wanted=r.gas_wanted,
                 gas_used=r.gas_used,
-                events=[self._event(e) for e in r.events if e.type in ENGINE_EVENTS],
+                events=[self._event(e) for e in (r.tx_event,) if e is not None],
                 codespace=CODESPACE if r.code else "",
             )
             for r in outcome.tx_results

@@ -33,7 +33,6 @@ from consortium.ledger.transactions import (
 from consortium.ledger.types import (
     BlockContext,
     BlockOutcome,
-    Event,
     TxOutcome,
     ValidatorUpdate,
 )
@@ -130,10 +129,8 @@ class BlockExecutor:
         )
 
         bloom = BloomFilter()
-        for log in logs:
-            bloom.add(log.address)
-            for topic in log.topics:
-                bloom.add(topic)
+        for item in {part for log in logs for part in (log.address, *log.topics)}:
+            bloom.add(item)  # each distinct address/topic once: a block repeats most of them
         block = BlockRecord(
             number=ctx.height, hash=bytes(ctx.block_hash), parent_hash=parent.hash,
             timestamp=env.timestamp, miner=env.coinbase, gas_limit=self.gas_limit,
@@ -162,27 +159,20 @@ class BlockExecutor:
 
 
 def _outcome(stx: SignedTx, result: ExecResult, logs: Sequence[LogRecord]) -> TxOutcome:
-    events = [Event("tx", (
-        ("hash", hex0x(stx.hash), True),
-        ("sender", hex0x(stx.sender), True),
-        ("nonce", str(stx.nonce), False),
-    ))]
-    for log in logs:
-        attrs = [("address", hex0x(log.address), True)]
-        attrs += [(f"topic{i}", hex0x(t), True) for i, t in enumerate(log.topics)]
-        attrs.append(("data", hex0x(log.data), False))
-        events.append(Event("eth_log", tuple(attrs)))
+    ref = (stx.hash, stx.sender, stx.nonce)
+    log_tuples = tuple((log.address, log.topics, log.data) for log in logs)
     if result.status == 1:
         data = result.contract_address if result.contract_address else result.output
         return TxOutcome(code=0, data=data, gas_wanted=stx.gas, gas_used=result.gas_used,
-                         events=tuple(events))
+                         tx_ref=ref, logs=log_tuples)
     log_text = result.error
     if result.error == "execution reverted" and result.output:
         reason = decode_revert_reason(result.output)
         if reason is not None:
             log_text = f"execution reverted: {reason}"
     return TxOutcome(code=ExecutionReverted.abci_code, log=log_text, data=result.output,
-                     gas_wanted=stx.gas, gas_used=result.gas_used, events=tuple(events))
+                     gas_wanted=stx.gas, gas_used=result.gas_used, tx_ref=ref,
+                     logs=log_tuples)
 
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)

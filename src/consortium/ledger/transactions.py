@@ -211,6 +211,11 @@ def recover_sender(tx: Any) -> bytes:
     return keccak(public.format(compressed=False)[1:])[-20:]
 
 
+def _given(parsed: tuple[Any, bytes]) -> Parser:
+    """A parser that answers what was already parsed."""
+    return lambda _raw: parsed
+
+
 class SenderCache:
     """Bounded LRU of decoded transactions by hash (thread-safe)."""
 
@@ -252,7 +257,7 @@ class SenderCache:
             if parsed is None:
                 continue
             try:
-                self.put(decode_transaction(raw, chain_id, lambda _raw, p=parsed: p))
+                self.put(decode_transaction(raw, chain_id, _given(parsed)))
             except TxError:
                 continue
             cached += 1

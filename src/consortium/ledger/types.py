@@ -52,7 +52,33 @@ class TxOutcome:
     data: bytes = b""
     gas_wanted: int = 0
     gas_used: int = 0
-    events: tuple[Event, ...] = ()
+    tx_ref: tuple[bytes, bytes, int] | None = None  # (hash, sender, nonce) when executed
+    logs: tuple[tuple[bytes, tuple[bytes, ...], bytes], ...] = ()  # (address, topics, data)
+
+    @property
+    def tx_event(self) -> Event | None:
+        """The "tx" event (hash, sender, nonce): the one event handed to the engine."""
+        if self.tx_ref is None:
+            return None
+        tx_hash, sender, nonce = self.tx_ref
+        return Event("tx", (("hash", "0x" + tx_hash.hex(), True),
+                            ("sender", "0x" + sender.hex(), True),
+                            ("nonce", str(nonce), False)))
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The "tx" event, then an "eth_log" event per contract log. Built on demand: the
+        engine gets only the tx event, the logs are served from the ledger's own index."""
+        first = self.tx_event
+        if first is None:
+            return ()
+        events = [first]
+        for address, topics, data in self.logs:
+            attrs = [("address", "0x" + address.hex(), True)]
+            attrs += [(f"topic{i}", "0x" + t.hex(), True) for i, t in enumerate(topics)]
+            attrs.append(("data", "0x" + data.hex(), False))
+            events.append(Event("eth_log", tuple(attrs)))
+        return tuple(events)
 
 
 @dataclass(frozen=True)
