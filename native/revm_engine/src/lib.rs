@@ -181,10 +181,11 @@ fn outcome(py: Python<'_>, result: ExecutionResult) -> PyResult<PyResult6<'_>> {
 impl World {
     /// The state at `root` for a block with these consensus facts. `fetch(key)` reads a trie
     /// node or code by hash from the store (None if absent); `natives` maps addresses to
-    /// their `serve(frame)`; `guard(read, storage_address, code_address)` may refuse a call.
+    /// their `serve(frame)`; `guard(read, storage_address, code_address)` may refuse a call,
+    /// and is not asked while every `guard_gates` slot ((address, slot), …) holds zero.
     #[new]
     #[pyo3(signature = (engine, fetch, root, number, timestamp, coinbase, prevrandao, gas_limit,
-                        chain_id, prev_hashes, natives, guard=None))]
+                        chain_id, prev_hashes, natives, guard=None, guard_gates=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         engine: &Engine,
@@ -199,6 +200,7 @@ impl World {
         prev_hashes: Vec<Vec<u8>>,
         natives: &Bound<'_, PyDict>,
         guard: Option<Py<PyAny>>,
+        guard_gates: Vec<(Vec<u8>, Bound<'_, PyAny>)>,
     ) -> PyResult<Self> {
         let prev_hashes =
             prev_hashes.iter().map(|h| conv::b256(h)).collect::<PyResult<Vec<B256>>>()?;
@@ -206,7 +208,11 @@ impl World {
         for (address, f) in natives.iter() {
             serve.insert(conv::address(&address.extract::<Vec<u8>>()?)?, f.unbind());
         }
-        let table = Arc::new(NativeTable { serve, guard });
+        let gates = guard_gates
+            .iter()
+            .map(|(address, slot)| Ok((conv::address(address)?, conv::u256_from_py(slot)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let table = Arc::new(NativeTable { serve, guard, gates });
         let db = BlockDb::new(
             engine.shared.clone(),
             fetch,

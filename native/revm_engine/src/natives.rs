@@ -140,7 +140,7 @@ where
             _ => return Ok(ItemOrResult::Item(self.evm.frame_stack.get())),
         };
         let ctx = self.evm.ctx.ctx_ptr();
-        let refusal = match &self.table.guard {
+        let refusal = match self.table.guard_for(ctx) {
             Some(guard) => Python::attach(|py| call_guard(py, ctx, guard, created, None)),
             None => Ok(None),
         };
@@ -197,6 +197,27 @@ const STACK_DEPTH_LIMIT: usize = 1024;
 pub struct NativeTable {
     pub serve: HashMap<Address, Py<PyAny>>,
     pub guard: Option<Py<PyAny>>,
+    /// Storage slots that are all zero whenever the guard would let every call through (no
+    /// contract frozen, say): then the guard is not asked. Empty: always ask.
+    pub gates: Vec<(Address, U256)>,
+}
+
+impl NativeTable {
+    /// The guard to ask about this call, or None when there is none or its gates say it
+    /// would not refuse (a gate that cannot be read leaves the decision to the guard).
+    fn guard_for(&self, ctx: *mut Ctx) -> Option<&Py<PyAny>> {
+        let guard = self.guard.as_ref()?;
+        if self.gates.is_empty() {
+            return Some(guard);
+        }
+        // SAFETY: called from the provider's `run` / `frame_init`, which hold the context.
+        let ctx = unsafe { &mut *ctx };
+        let open = self
+            .gates
+            .iter()
+            .any(|(address, slot)| peek(ctx, *address, *slot).map_or(true, |v| !v.is_zero()));
+        open.then_some(guard)
+    }
 }
 
 pub struct Natives {
@@ -288,7 +309,7 @@ impl<C: ContextTr + CtxPtr> PrecompileProvider<C> for Natives {
         inputs: &CallInputs,
     ) -> Result<Option<InterpreterResult>, String> {
         let ctx: *mut Ctx = context.ctx_ptr();
-        if let Some(guard) = &self.table.guard {
+        if let Some(guard) = self.table.guard_for(ctx) {
             let refused = Python::attach(|py| {
                 call_guard(py, ctx, guard, inputs.target_address, Some(inputs.bytecode_address))
             });

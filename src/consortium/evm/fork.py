@@ -42,6 +42,9 @@ PRECOMPILES: dict[Address, Callable[[ComputationAPI], Any]] = dict(PRAGUE_PRECOM
 SlotReader = Callable[[bytes, int], int]
 CallGuard = Callable[[SlotReader, bytes], "str | None"]
 CALL_GUARDS: list[CallGuard] = []
+# (address, slot) per guard: a slot that holds zero whenever the guard lets every call
+# through, so the engines skip asking it (a Python call per message) while it is zero.
+CALL_GUARD_GATES: dict[CallGuard, tuple[bytes, int]] = {}
 
 
 def install_precompile(address: bytes, fn: Callable[[ComputationAPI], Any]) -> None:
@@ -51,10 +54,20 @@ def install_precompile(address: bytes, fn: Callable[[ComputationAPI], Any]) -> N
     PRECOMPILES[Address(address)] = fn
 
 
-def install_call_guard(guard: CallGuard) -> None:
-    """Check every message call with `guard` (idempotent for the same function)."""
+def install_call_guard(guard: CallGuard, *, gate: tuple[bytes, int] | None = None) -> None:
+    """Check every message call with `guard` (idempotent for the same function). `gate`:
+    a storage slot (address, slot) that is zero whenever `guard` would answer None."""
     if guard not in CALL_GUARDS:
         CALL_GUARDS.append(guard)
+    if gate is not None:
+        CALL_GUARD_GATES[guard] = gate
+
+
+def call_guard_gates() -> list[tuple[bytes, int]] | None:
+    """The gates of all guards, or None if some guard has none (then always ask)."""
+    if any(guard not in CALL_GUARD_GATES for guard in CALL_GUARDS):
+        return None
+    return [CALL_GUARD_GATES[guard] for guard in CALL_GUARDS]
 
 
 class ConsortiumComputation(PragueComputation):
@@ -88,6 +101,9 @@ def _guard_reason(state: Any, message: MessageAPI) -> str | None:
     def read(address: bytes, slot: int) -> int:
         return int(state.get_storage(Address(address), slot))
 
+    gates = call_guard_gates()
+    if gates is not None and not any(read(address, slot) for address, slot in gates):
+        return None
     targets = {bytes(message.storage_address), bytes(message.code_address)}
     for guard in CALL_GUARDS:
         for target in sorted(targets):

@@ -30,7 +30,7 @@ from eth.exceptions import InsufficientFunds, OutOfGas, StackDepthLimit, VMError
 from eth_abi import encode as abi_encode
 
 from consortium.evm.engine import EMPTY_ROOT, ExecResult, InvalidTransaction, WorldState
-from consortium.evm.fork import CALL_GUARDS, ERROR_SELECTOR
+from consortium.evm.fork import CALL_GUARDS, ERROR_SELECTOR, call_guard_gates
 from consortium.evm.header import BLOCKHASH_WINDOW, BlockEnv
 from consortium.evm.host import BlockInfo
 from consortium.evm.native import (
@@ -248,6 +248,7 @@ class RevmWorldState:
             [bytes(h) for h in env.prev_hashes[:BLOCKHASH_WINDOW]],
             _natives(),
             _guard if CALL_GUARDS else None,
+            call_guard_gates() or [],
         )
         self.last_diff: StateDiff = []
 

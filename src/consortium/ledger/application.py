@@ -19,7 +19,7 @@ from consortium.abci.protocol import types_pb2 as abci
 from consortium.errors import ConfigError
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
-from consortium.ledger.types import BlockContext, Event
+from consortium.ledger.types import BlockContext
 
 log = logging.getLogger("consortium.app")
 
@@ -162,11 +162,11 @@ class ConsortiumApp:
 
     def finalize_block(self, req: Any) -> Any:
         """A decided block: execute its transactions in order on pending state and return one
-        result per transaction and the new app hash. Each result carries one "tx" event
-        (hash, sender, nonce); contract logs stay out: the ledger indexes them itself
-        (eth_getLogs, eth_subscribe), the engine's indexer is off, and a protobuf event per
-        log cost the node more than executing the transaction. Nothing is persisted until
-        Commit; after a crash the engine calls this again for the same height."""
+        result per transaction and the new app hash. The results carry no ABCI events: the
+        ledger indexes transactions and logs itself (eth_getTransactionReceipt, eth_getLogs,
+        eth_subscribe), the engine's indexer is off, and building protobuf events cost the
+        node more than executing the transactions. Nothing is persisted until Commit; after
+        a crash the engine calls this again for the same height."""
         ctx = BlockContext(
             height=req.height,
             time_ns=req.time.seconds * 1_000_000_000 + req.time.nanos,
@@ -182,7 +182,6 @@ class ConsortiumApp:
                 data=r.data,
                 gas_wanted=r.gas_wanted,
                 gas_used=r.gas_used,
-                events=[self._event(e) for e in (r.tx_event,) if e is not None],
                 codespace=CODESPACE if r.code else "",
             )
             for r in outcome.tx_results
@@ -216,12 +215,3 @@ class ConsortiumApp:
 
     def apply_snapshot_chunk(self, req: Any) -> Any:
         return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)
-
-    @staticmethod
-    def _event(event: Event) -> Any:
-        return abci.Event(
-            type=event.type,
-            attributes=[
-                abci.EventAttribute(key=k, value=v, index=i) for k, v, i in event.attributes
-            ],
-        )

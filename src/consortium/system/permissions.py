@@ -207,4 +207,4 @@ class Permissions(NativeContract):
         self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")
 
 
-install_call_guard(frozen_reason)
+install_call_guard(frozen_reason, gate=(PERMISSIONS_ADDRESS, PermissionsState.FROZEN))
