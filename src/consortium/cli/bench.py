@@ -1,4 +1,5 @@
-"""`consortium bench`: measure the ledger's throughput and latency beside its own limits."""
+"""`consortium bench`: measure the ledger's throughput and latency beside its own limits;
+`consortium bench state`: block time and throughput with a large state."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from rich.progress import (
 )
 
 from consortium.cli.common import console, err_console, print_json, table
+
+app = typer.Typer(help="Benchmark the ledger.", add_completion=False)
 
 
 class _RichUi:
@@ -45,7 +48,9 @@ class _RichUi:
             yield advance
 
 
+@app.callback(invoke_without_command=True)
 def bench(
+    ctx: typer.Context,
     workload: str = typer.Option(
         "erc20", "--workload", "-w",
         help="transfer | erc20 | native | invoice | securities | credit | registry"),
@@ -77,7 +82,9 @@ def bench(
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Benchmark a local network: committed tx/s and latency, beside the engine's and
-    py-evm's own ceilings measured in the same run."""
+    py-evm's own ceilings measured in the same run. `consortium bench state`: large state."""
+    if ctx.invoked_subcommand is not None:
+        return
     from consortium.bench import BenchConfig, run_bench
 
     cfg = BenchConfig(
@@ -128,3 +135,44 @@ def bench(
         console.print(f"plot:   {outcome.png_path}")
     for path in outcome.flamegraphs:
         console.print(f"profile: {path}")
+
+
+@app.command("state")
+def state(
+    accounts: int = typer.Option(
+        100_000, "--accounts", help="Accounts in the large state (issue #11: 1000000)."),
+    small: int = typer.Option(1_000, "--small", help="Accounts in the small state compared."),
+    blocks: int = typer.Option(5, "--blocks", help="Measured blocks per state."),
+    block_txs: int = typer.Option(1_000, "--block-txs", help="Value transfers per block."),
+    senders: int = typer.Option(64, "--senders", help="Sending accounts (members)."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Large state, in process (real LMDB, revm): a block's state root and the ledger's
+    throughput (finalize + commit) with many accounts, beside a small state."""
+    from consortium.bench.state import TABLE_COLUMNS, StateConfig, run_state_bench, summary_rows
+
+    cfg = StateConfig(accounts=accounts, small=small, blocks=blocks, block_txs=block_txs,
+                      senders=senders)
+    if out is not None:
+        cfg.out = out
+    outcome = run_state_bench(cfg, _RichUi())
+    report = outcome.report
+    if json_out:
+        print_json(report)
+        return
+    table(f"{block_txs:,}-transfer blocks, {blocks} per state (medians)", TABLE_COLUMNS,
+          summary_rows(report))
+    t = report["target"]
+    verdict = [
+        f"state root at {t['accounts']:,} accounts: {t['root_ms_median']:.1f} ms "
+        f"(target ≤ {t['root_ms_limit']:.0f} ms: {'met' if t['root_met'] else 'missed'})",
+        f"throughput (finalize + commit, warm) vs the small state: ×{t['tps_ratio']} "
+        f"(target ≥ 0.70: {'met' if t['tps_met'] else 'missed'})",
+    ]
+    for line in verdict:
+        console.print(line)
+    load = report["machine"]
+    console.print(f"load average at start / end: {load['loadavg_at_start'][0]} / "
+                  f"{load['loadavg_at_end'][0]}")
+    console.print(f"report: {outcome.json_path}")

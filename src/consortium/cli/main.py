@@ -45,6 +45,7 @@ app.add_typer(securities.app, name="securities")
 app.add_typer(credit.app, name="credit")
 app.add_typer(registry.app, name="registry")
 app.add_typer(forum.app, name="forum")
+app.add_typer(bench.app, name="bench")
 for command in (
     demo.demo,
     network.init,
@@ -53,7 +54,6 @@ for command in (
     network.down,
     network.status,
     network.logs,
-    bench.bench,
     join.join,
     governance.vote,
     governance.revoke,
