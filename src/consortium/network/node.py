@@ -142,10 +142,11 @@ async def _run(cfg: NodeConfig) -> int:
         preexec_fn=_die_with_parent,
     )
     log.info(
-        "node %s (%s) started: engine pid %d, API http://%s:%d",
+        "node %s (%s) started: engine pid %d, execution on %s, API http://%s:%d",
         cfg.name,
         cfg.member,
         engine.pid,
+        ledger.engine,
         cfg.api_host,
         cfg.api_port,
     )
