@@ -252,12 +252,11 @@ def engine_ratios(runs: dict[str, dict[str, Any]], first: str,
     """`first` / `second` (e.g. revm / py-evm): committed tx/s, and in memory."""
     key = f"{first}_vs_{second}".replace("-", "_")
 
-    def tps(engine: str, part: str) -> float | None:
-        return (runs.get(engine, {}).get(part) or {}).get("tps")
+    def of(part: str) -> float | None:
+        a, b = ((runs.get(e, {}).get(part) or {}).get("tps") for e in (first, second))
+        return None if a is None else _round(ratio(a, b))
 
-    return {key: _round(ratio(tps(first, "ledger"), tps(second, "ledger"))),
-            f"{key}_in_memory": _round(ratio(tps(first, "execution_engine"),
-                                             tps(second, "execution_engine")))}
+    return {key: of("ledger"), f"{key}_in_memory": of("execution_engine")}
 
 
 def _round(v: float | None) -> float | None:
