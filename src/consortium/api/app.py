@@ -213,9 +213,6 @@ class _Unparsable:
 
 def _loads(text: str | bytes) -> Any:
     raw = text.encode() if isinstance(text, str) else text
-    value = json_codec.fast_loads(raw)
-    if value is not json_codec.UNPARSED:
-        return value
     if _too_deep(raw):
         return _Unparsable(f"parse error: arrays and objects nest deeper than {MAX_JSON_DEPTH}")
     try:

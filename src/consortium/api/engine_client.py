@@ -144,7 +144,7 @@ class EngineClient:
                 f"engine RPC {self.url} unreachable: {exc or type(exc).__name__}"
             ) from None
         try:
-            return json_codec.loads(response.content)
+            return json_codec.engine_loads(response.content)
         except ValueError:
             raise NetworkError(
                 f"engine RPC answered HTTP {response.status_code} with a non-JSON body"
