@@ -66,6 +66,7 @@ def test_a_tiny_run_reports_both_states(tmp_path: Path) -> None:
         assert run["tps"] > 0 and run["tps_warm"] > 0
     assert set(report["target"]) >= {"root_ms_median", "root_met", "tps_ratio", "tps_met"}
     assert len(report["machine"]["loadavg_at_start"]) == 3
+    assert "others_cpu_percent" in report["machine_load"] and report["peak_rss_mb"] > 0
     assert [row[0] for row in summary_rows(report)] == ["20", "400"]
 
 

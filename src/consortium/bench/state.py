@@ -36,9 +36,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from eth_hash.auto import keccak
 
 from consortium.bench.report import default_out, machine, write_json
+from consortium.bench.resources import ResourceMonitor
 from consortium.bench.runner import QuietUi, Ui
 from consortium.bench.workloads import BenchAccount, PreSigned, Workload, presign
 from consortium.errors import ConfigError
@@ -326,13 +328,18 @@ def run_state_bench(cfg: StateConfig, ui: Ui | None = None) -> StateOutcome:
         "machine": machine() | {"loadavg_at_start": [round(v, 2) for v in os.getloadavg()]},
     }
     work = Path(tempfile.mkdtemp(prefix="consortium-bench-state-"))
+    monitor = ResourceMonitor({"bench": psutil.Process()})
+    monitor.start()
     try:
         runs = [run_size(n, cfg, senders, work, ui) for n in (cfg.small, cfg.accounts)]
     finally:
+        monitor.stop()
         shutil.rmtree(work, ignore_errors=True)
     small, large = runs
     report["runs"] = [r.to_json() for r in runs]
     report["machine"]["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    report["machine_load"] = monitor.machine  # others_cpu_percent: anyone else busy meanwhile
+    report["peak_rss_mb"] = round(monitor.usage["bench"].peak_rss_mb)
     report["target"] = target(small, large)
     path = write_json(report, cfg.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}-state.json")
     return StateOutcome(report, path)

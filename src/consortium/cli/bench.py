@@ -173,6 +173,8 @@ def state(
     for line in verdict:
         console.print(line)
     load = report["machine"]
+    others = report.get("machine_load", {}).get("others_cpu_percent", 0.0)
     console.print(f"load average at start / end: {load['loadavg_at_start'][0]} / "
-                  f"{load['loadavg_at_end'][0]}")
+                  f"{load['loadavg_at_end'][0]}; other processes' CPU meanwhile: {others:.0f} %; "
+                  f"peak RSS {report['peak_rss_mb']:,} MB")
     console.print(f"report: {outcome.json_path}")
