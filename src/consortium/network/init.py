@@ -294,10 +294,15 @@ def write_cometbft_config(
     p2p["addr_book_strict"] = False
     p2p["allow_duplicate_ip"] = True
     p2p["persistent_peers_max_dial_period"] = "2s"
+    # Consensus messages wait for these before leaving (CometBFT's defaults: 100 ms each),
+    # which at a few validators made up most of a block's time; 10 ms halves submit-to-
+    # receipt latency for a little more CPU on the p2p threads.
+    p2p["flush_throttle_timeout"] = "10ms"
     mempool = doc["mempool"]
     mempool["size"] = 50000
     mempool["cache_size"] = 100000
     consensus = doc["consensus"]
+    consensus["peer_gossip_sleep_duration"] = "10ms"
     consensus["timeout_propose"] = "1s"
     consensus["timeout_prevote"] = "300ms"
     consensus["timeout_precommit"] = "300ms"
