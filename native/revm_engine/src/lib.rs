@@ -323,7 +323,14 @@ impl World {
     /// Applies a py-evm signed transaction whose `sender` is known. Raises
     /// InvalidTransaction (nothing changed) when revm refuses it before execution.
     fn apply<'py>(&mut self, py: Python<'py>, tx: &Bound<'py, PyAny>) -> PyResult<PyResult6<'py>> {
-        let env = txs::from_pyevm(tx)?;
+        let env = match tx.cast::<txs::RawTx>() {
+            // decoded in Rust at CheckTx: its fields are here already, only the sender is not
+            Ok(raw) => {
+                let sender: Vec<u8> = tx.getattr(pyo3::intern!(py, "sender"))?.extract()?;
+                raw.borrow().to_env(conv::address(&sender)?)
+            }
+            Err(_) => txs::from_pyevm(tx)?,
+        };
         self.run(py, env)
     }
 

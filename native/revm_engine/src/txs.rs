@@ -179,6 +179,45 @@ impl RawTx {
     }
 }
 
+impl RawTx {
+    /// The `TxEnv` of this transaction sent by `caller`: what `from_pyevm` builds from a
+    /// py-evm object, without a Python attribute read per field.
+    pub fn to_env(&self, caller: Address) -> TxEnv {
+        let mut env = TxEnv {
+            tx_type: self.type_id.unwrap_or(0),
+            caller,
+            gas_limit: self.gas,
+            kind: match self.to {
+                Some(to) => TxKind::Call(to),
+                None => TxKind::Create,
+            },
+            value: self.value,
+            data: self.data.clone(),
+            nonce: self.nonce,
+            chain_id: self.chain_id,
+            ..Default::default()
+        };
+        if self.type_id == Some(2) {
+            env.gas_price = self.max_fee_per_gas;
+            env.gas_priority_fee = Some(self.max_priority_fee_per_gas);
+        } else {
+            env.gas_price = self.gas_price;
+        }
+        if self.type_id.is_some() {
+            env.access_list = AccessList(
+                self.access
+                    .iter()
+                    .map(|(address, keys)| AccessListItem {
+                        address: *address,
+                        storage_keys: keys.clone(),
+                    })
+                    .collect(),
+            );
+        }
+        env
+    }
+}
+
 /// `raw` decoded and its sender recovered in Rust: (transaction, sender), or None when the
 /// bytes are not the canonical encoding of an accepted transaction type or the signature does
 /// not recover (the caller then takes py-evm's path, which says why).
