@@ -1,5 +1,8 @@
-"""The credit and registry parties' ledger behind a real API server on a loopback port, with a
-stub engine that commits what CheckTx admits every 50 ms; keystores for the CLI."""
+"""A service's ledger behind a real API server on a loopback port, with a stub engine that
+commits what CheckTx admits every 50 ms, and keystores for the CLI.
+
+`LiveNode(path)` serves the credit and registry parties' ledger; the invoices, securities
+and governance API tests give their own ledger, parties and engine."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,8 @@ from consortium.cli.main import main
 
 class SerialEngine(StubEngine):
     """The stub engine with CometBFT's ordering: CheckTx never runs while a block commits,
-    and the transactions left in the mempool are rechecked after it."""
+    and the transactions left in the mempool are rechecked after it (the ledger rebuilds its
+    pending nonces from that recheck)."""
 
     def __init__(self, ledger: Any) -> None:
         self.lock = threading.Lock()
@@ -40,13 +45,34 @@ class SerialEngine(StubEngine):
                 self.ledger.check_tx(raw, recheck=True)
 
 
-class LiveNode:
-    """The services' ledger, its API on a loopback port, and blocks made every 50 ms."""
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`consortium ARGV`: its exit code, stdout and stderr."""
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
-    def __init__(self, path: Path) -> None:
-        self.ledger = services_ledger(path / "ledger")
-        self.engine = SerialEngine(self.ledger)
-        self.app = create_app(self.ledger, self.engine.url, node_name="services-node")
+
+class LiveNode:
+    """A ledger, its API on a loopback port, and blocks made every 50 ms (only when the
+    mempool holds something, unless `empty_blocks`); a keystore `<name>.json` for each party,
+    all with the empty password in `password_file`."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ledger: Callable[[Path], Any] = services_ledger,
+        parties: Mapping[str, Any] | None = None,
+        node_name: str = "services-node",
+        engine: Callable[[Any], StubEngine] = SerialEngine,
+        empty_blocks: bool = False,
+    ) -> None:
+        if parties is None:
+            parties = {name: acct for name, (acct, _, _) in PARTIES.items()}
+        self.empty_blocks = empty_blocks
+        self.ledger = ledger(path / "ledger")
+        self.engine = engine(self.ledger)
+        self.app = create_app(self.ledger, self.engine.url, node_name=node_name)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -69,20 +95,23 @@ class LiveNode:
         self.keys.mkdir()
         self.password_file = path / "empty-password"
         self.password_file.write_text("")
-        for name, (acct, _, _) in PARTIES.items():
+        for name, acct in parties.items():
             keystore = Account.encrypt(acct.key, "", kdf="pbkdf2", iterations=2)
             (self.keys / f"{name}.json").write_text(json.dumps(keystore))
 
     def _blocks(self) -> None:
         while not self.stop.is_set():
-            if self.engine.mempool:
+            if self.empty_blocks or self.engine.mempool:
                 self.engine.commit_block()
             time.sleep(0.05)
 
+    def keystore(self, name: str) -> str:
+        """The keystore file of party `name`."""
+        return str(self.keys / f"{name}.json")
+
     def signed(self, name: str) -> list[str]:
         """The CLI options that sign as party `name`."""
-        return ["--from", str(self.keys / f"{name}.json"), "--password-file",
-                str(self.password_file)]
+        return ["--from", self.keystore(name), "--password-file", str(self.password_file)]
 
     def rpc(self, method: str, *params: Any) -> dict[str, Any]:
         answer = TestClient(self.app).post(
@@ -92,9 +121,8 @@ class LiveNode:
         return body
 
     def cli(self, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-        code = main([*argv, "--rpc", self.url])
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        """`consortium ARGV --rpc` this node."""
+        return run_cli(capsys, *argv, "--rpc", self.url)
 
     def close(self) -> None:
         self.stop.set()

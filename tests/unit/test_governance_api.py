@@ -5,22 +5,15 @@ API server, with a stub engine that commits whatever CheckTx admitted."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
-from eth_account import Account
 from governance_testkit import BANKS, OUTSIDER, governed_ledger, node_id
 from jsonrpc_testkit import StubEngine
+from services_api_testkit import LiveNode
+from services_api_testkit import run_cli as cli
 from starlette.testclient import TestClient
 
-from consortium.api.app import create_app
-from consortium.cli.main import main
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
 from consortium.system.model import PROPOSAL_KINDS
@@ -28,105 +21,41 @@ from consortium.system.model import PROPOSAL_KINDS
 A, B, C, D = (b.address.lower() for b in BANKS[:4])
 
 
-class LiveNode:
-    """A governed ledger, its API on a loopback port, and blocks made every 50 ms."""
-
-    def __init__(self, path: Path) -> None:
-        self.ledger = governed_ledger(path / "ledger")
-        self.engine = StubEngine(self.ledger)
-        self.app = create_app(self.ledger, self.engine.url, node_name="gov-node")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.stop = threading.Event()
-        self.threads = [
-            threading.Thread(target=self.server.run, daemon=True),
-            threading.Thread(target=self._blocks, daemon=True),
-        ]
-        for t in self.threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "API server did not start"
-            time.sleep(0.02)
-        self.keystores = path / "keys"
-        self.keystores.mkdir()
-        (path / "empty-password").write_text("")
-        self.password_file = path / "empty-password"
-        for i, acct in enumerate(BANKS[:4]):
-            keystore = Account.encrypt(acct.key, "", kdf="pbkdf2", iterations=2)
-            (self.keystores / f"bank{i}.json").write_text(json.dumps(keystore))
-
-    def _blocks(self) -> None:
-        while not self.stop.is_set():
-            if self.engine.mempool:
-                self.engine.commit_block()
-            time.sleep(0.05)
-
-    def keystore(self, i: int) -> str:
-        return str(self.keystores / f"bank{i}.json")
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.should_exit = True
-        for t in self.threads:
-            t.join(timeout=10)
-        self.engine.close()
-        self.ledger.close()
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
-    node = LiveNode(tmp_path_factory.mktemp("gov-api"))
+    """A governed ledger behind the API (the plain stub engine), keystores bank0 … bank3."""
+    node = LiveNode(tmp_path_factory.mktemp("gov-api"), ledger=governed_ledger,
+                    parties={f"bank{i}": acct for i, acct in enumerate(BANKS[:4])},
+                    node_name="gov-node", engine=StubEngine)
     yield node
     node.close()
 
 
-def rpc(live: LiveNode, method: str, *params: Any) -> dict[str, Any]:
-    client = TestClient(live.app)
-    answer = client.post(
-        "/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    )
-    assert answer.status_code == 200
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_consortium_rpc_reads(live: LiveNode) -> None:
-    members = rpc(live, "consortium_members")["result"]
+    members = live.rpc("consortium_members")["result"]
     assert [m["name"] for m in members] == ["Bank A", "Bank B", "Bank C", "Bank D"]
-    assert rpc(live, "consortium_member", "Bank B")["result"]["accounts"] == [B]
-    assert rpc(live, "consortium_member", 3)["result"]["name"] == "Bank C"
-    assert rpc(live, "consortium_member", D)["result"]["id"] == 4
-    assert rpc(live, "consortium_member", "nobody")["result"] is None
-    assert rpc(live, "consortium_proposal", 999)["result"] is None
-    assert len(rpc(live, "consortium_rules")["result"]) == len(PROPOSAL_KINDS)
-    assert rpc(live, "consortium_roles", A)["result"] == {
+    assert live.rpc("consortium_member", "Bank B")["result"]["accounts"] == [B]
+    assert live.rpc("consortium_member", 3)["result"]["name"] == "Bank C"
+    assert live.rpc("consortium_member", D)["result"]["id"] == 4
+    assert live.rpc("consortium_member", "nobody")["result"] is None
+    assert live.rpc("consortium_proposal", 999)["result"] is None
+    assert len(live.rpc("consortium_rules")["result"]) == len(PROPOSAL_KINDS)
+    assert live.rpc("consortium_roles", A)["result"] == {
         "account": A,
         "roles": ["committee", "member"],
     }
-    assert rpc(live, "consortium_roles")["result"]["regulator"] == []
-    assert [n["nodeId"] for n in rpc(live, "consortium_nodes")["result"]][0] == node_id(0)
-    validators = rpc(live, "consortium_validators")["result"]
+    assert live.rpc("consortium_roles")["result"]["regulator"] == []
+    assert [n["nodeId"] for n in live.rpc("consortium_nodes")["result"]][0] == node_id(0)
+    validators = live.rpc("consortium_validators")["result"]
     assert len(validators) == 4 and len(validators[0]["address"]) == 40
-    assert rpc(live, "consortium_frozen")["result"] == []
-    assert rpc(live, "consortium_deployAllowlist")["result"] == []
-    assert rpc(live, "consortium_officers")["result"] == []
-    assert rpc(live, "consortium_taskForces")["result"] == []
-    assert rpc(live, "consortium_taskForce", "none")["result"] is None
-    bad = rpc(live, "consortium_proposals", "everything")["error"]
+    assert live.rpc("consortium_frozen")["result"] == []
+    assert live.rpc("consortium_deployAllowlist")["result"] == []
+    assert live.rpc("consortium_officers")["result"] == []
+    assert live.rpc("consortium_taskForces")["result"] == []
+    assert live.rpc("consortium_taskForce", "none")["result"] is None
+    bad = live.rpc("consortium_proposals", "everything")["error"]
     assert bad["code"] == -32602
-    assert rpc(live, "consortium_roles", "0x12")["error"]["code"] == -32602
+    assert live.rpc("consortium_roles", "0x12")["error"]["code"] == -32602
 
 
 def test_rest_routes(live: LiveNode) -> None:
@@ -158,7 +87,7 @@ def test_client_proposes_votes_and_sees_reasons(live: LiveNode) -> None:
     with pytest.raises(ExecutionReverted) as refused:
         gov.vote(BANKS[3], pid, False)
     assert f"proposal {pid} was already executed" in refused.value.message
-    proposal = rpc(live, "consortium_proposal", pid)["result"]
+    proposal = live.rpc("consortium_proposal", pid)["result"]
     assert proposal["status"] == "executed"
     assert [v["vote"] for v in proposal["votes"]] == ["yes", "yes", "yes"]
     with pytest.raises(ExecutionReverted) as refused:
@@ -172,7 +101,7 @@ def test_cli_commands(live: LiveNode, capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0 and len(json.loads(out)) == 4
     code, out, _ = cli(capsys, "member", "show", "Bank B", "--rpc", url)
     assert code == 0 and "Bank B" in out and B in out
-    signer = ["--from", live.keystore(0), "--password-file", str(live.password_file)]
+    signer = live.signed("bank0")
     code, out, err = cli(
         capsys,
         "propose",
@@ -198,10 +127,7 @@ def test_cli_commands(live: LiveNode, capsys: pytest.CaptureFixture[str]) -> Non
             "yes",
             "--rpc",
             url,
-            "--from",
-            live.keystore(i),
-            "--password-file",
-            str(live.password_file),
+            *live.signed(f"bank{i}"),
             "--json",
         )
         assert code == 0, err

@@ -5,16 +5,10 @@ real Ledger behind a real API server, with a stub engine that commits what Check
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
-from eth_account import Account
 from invoices_testkit import (
     BANK_A,
     BANK_B,
@@ -26,10 +20,9 @@ from invoices_testkit import (
     TAX,
     invoice_ledger,
 )
-from jsonrpc_testkit import StubEngine
+from services_api_testkit import LiveNode
 from starlette.testclient import TestClient
 
-from consortium.api.app import create_app
 from consortium.apps.invoices import InvoiceClient, import_csv
 from consortium.apps.invoices.fingerprint import write_key
 from consortium.cli.main import main
@@ -39,107 +32,24 @@ PARTIES = {"seller": SELLER, "buyer": BUYER, "bank-a": BANK_A, "bank-b": BANK_B,
            "nobody": NOBODY, "buyer-2": BUYER_2}
 
 
-class SerialEngine(StubEngine):
-    """The stub engine, with CometBFT's ordering: CheckTx never runs while a block commits,
-    and the transactions left in the mempool are rechecked after it (the ledger rebuilds its
-    pending nonces from that recheck)."""
-
-    def __init__(self, ledger: Any) -> None:
-        self.lock = threading.Lock()
-        super().__init__(ledger)
-
-    def answer(self, req: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return super().answer(req)
-
-    def commit_block(self) -> None:
-        with self.lock:
-            super().commit_block()
-            for raw in self.mempool:
-                self.ledger.check_tx(raw, recheck=True)
-
-
-class LiveNode:
-    """An invoice ledger, its API on a loopback port, and blocks made every 50 ms."""
+class InvoiceNode(LiveNode):
+    """An invoice ledger behind the API, the consortium key in a file, and an InvoiceClient."""
 
     def __init__(self, path: Path) -> None:
-        self.ledger = invoice_ledger(path / "ledger")
-        self.engine = SerialEngine(self.ledger)
-        self.app = create_app(self.ledger, self.engine.url, node_name="invoice-node")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.stop = threading.Event()
-        self.threads = [
-            threading.Thread(target=self.server.run, daemon=True),
-            threading.Thread(target=self._blocks, daemon=True),
-        ]
-        for t in self.threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "API server did not start"
-            time.sleep(0.02)
-        self.keys = path / "keys"
-        self.keys.mkdir()
-        self.password_file = path / "empty-password"
-        self.password_file.write_text("")
-        for name, acct in PARTIES.items():
-            keystore = Account.encrypt(acct.key, "", kdf="pbkdf2", iterations=2)
-            (self.keys / f"{name}.json").write_text(json.dumps(keystore))
+        super().__init__(path, ledger=invoice_ledger, parties=PARTIES, node_name="invoice-node")
         self.key_file = path / "consortium.key"
         write_key(self.key_file, KEY)
         self.client = InvoiceClient(self.url, key=KEY)
 
-    def _blocks(self) -> None:
-        while not self.stop.is_set():
-            if self.engine.mempool:
-                self.engine.commit_block()
-            time.sleep(0.05)
-
-    def keystore(self, name: str) -> str:
-        return str(self.keys / f"{name}.json")
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.should_exit = True
-        for t in self.threads:
-            t.join(timeout=10)
-        self.engine.close()
-        self.ledger.close()
-
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
-    node = LiveNode(tmp_path_factory.mktemp("invoice-api"))
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InvoiceNode]:
+    node = InvoiceNode(tmp_path_factory.mktemp("invoice-api"))
     yield node
     node.close()
 
 
-def rpc(live: LiveNode, method: str, *params: Any) -> dict[str, Any]:
-    answer = TestClient(live.app).post(
-        "/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    )
-    assert answer.status_code == 200
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def cli(capsys: pytest.CaptureFixture[str], live: LiveNode, *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--rpc", live.url])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def signed(live: LiveNode, name: str) -> list[str]:
-    return ["--from", live.keystore(name), "--password-file", str(live.password_file)]
-
-
-def test_client_flow_and_refusal_reasons(live: LiveNode) -> None:
+def test_client_flow_and_refusal_reasons(live: InvoiceNode) -> None:
     inv = live.client
     fp = inv.fingerprint(" 91310000ma1fl4xx7j ", "API-1", "2023-10-01", 500)
     out = inv.issue(SELLER, fp, buyer=BUYER.address, amount=500, currency="cny",
@@ -171,21 +81,21 @@ def test_client_flow_and_refusal_reasons(live: LiveNode) -> None:
     assert inv.invoices(bank=BANK_B.address)[0]["fingerprint"] == fp
 
 
-def test_json_rpc_and_rest(live: LiveNode) -> None:
+def test_json_rpc_and_rest(live: InvoiceNode) -> None:
     inv = live.client
     fp = inv.fingerprint("91310000MA1FL4XX7J", "API-2", "2023-10-02", 700)
     inv.issue(SELLER, fp, buyer=BUYER_2.address, amount=700, currency="USD",
               due_date="2024-01-31")
-    found = rpc(live, "consortium_invoice", fp)["result"]
+    found = live.rpc("consortium_invoice", fp)["result"]
     assert found["buyer"] == BUYER_2.address.lower() and found["dueDate"] == "2024-01-31"
     assert found["tranches"] == [] and found["payments"] == []
-    assert rpc(live, "consortium_invoice", "0x" + "00" * 32)["result"] is None
-    listed = rpc(live, "consortium_invoices", {"buyer": BUYER_2.address, "state": "issued"})
+    assert live.rpc("consortium_invoice", "0x" + "00" * 32)["result"] is None
+    listed = live.rpc("consortium_invoices", {"buyer": BUYER_2.address, "state": "issued"})
     assert fp in [i["fingerprint"] for i in listed["result"]]
-    assert rpc(live, "consortium_invoice", "0x12")["error"]["code"] == -32602
-    bad = rpc(live, "consortium_invoices", {"state": "paid"})["error"]
+    assert live.rpc("consortium_invoice", "0x12")["error"]["code"] == -32602
+    bad = live.rpc("consortium_invoices", {"state": "paid"})["error"]
     assert bad["code"] == -32602 and "state" in bad["message"]
-    assert rpc(live, "consortium_invoices", {"colour": "red"})["error"]["code"] == -32602
+    assert live.rpc("consortium_invoices", {"colour": "red"})["error"]["code"] == -32602
 
     http = TestClient(live.app)
     assert http.get(f"/api/v1/invoices/{fp}").json()["currency"] == "USD"
@@ -197,7 +107,7 @@ def test_json_rpc_and_rest(live: LiveNode) -> None:
     assert "/api/v1/invoices/{fingerprint}" in http.get("/openapi.json").json()["paths"]
 
 
-def test_cli_commands(live: LiveNode, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_commands(live: InvoiceNode, capsys: pytest.CaptureFixture[str]) -> None:
     fields = ["--tax-id", "91310000MA1FL4XX7J", "--number", "CLI-1", "--issue-date",
               "2023-10-03", "--amount", "900"]
     code = main(["invoice", "fingerprint", *fields, "--key-file", str(live.key_file), "--json"])
@@ -206,29 +116,29 @@ def test_cli_commands(live: LiveNode, capsys: pytest.CaptureFixture[str]) -> Non
     fp = json.loads(out)["fingerprint"]
     assert fp == live.client.fingerprint("91310000MA1FL4XX7J", "CLI-1", "2023-10-03", 900)
 
-    code, out, err = cli(capsys, live, "invoice", "issue", *fields, "--currency", "CNY",
-                         "--due", "2023-11-14", "--buyer", BUYER.address, "--key-file",
-                         str(live.key_file), *signed(live, "seller"), "--json")
+    code, out, err = live.cli(capsys, "invoice", "issue", *fields, "--currency", "CNY",
+                              "--due", "2023-11-14", "--buyer", BUYER.address, "--key-file",
+                              str(live.key_file), *live.signed("seller"), "--json")
     assert code == 0, err
     assert json.loads(out)["state"] == "issued"
     # The buyer's role is checked; the refusal is one line with the contract's reason.
-    code, _, err = cli(capsys, live, "invoice", "confirm", fp, *signed(live, "bank-a"))
+    code, _, err = live.cli(capsys, "invoice", "confirm", fp, *live.signed("bank-a"))
     assert code == 1 and "does not hold the buyer role" in err and err.count("\n") == 1
-    code, out, err = cli(capsys, live, "invoice", "confirm", fp, *signed(live, "buyer"))
+    code, out, err = live.cli(capsys, "invoice", "confirm", fp, *live.signed("buyer"))
     assert code == 0 and "confirmed" in out, err
-    code, _, err = cli(capsys, live, "invoice", "cancel", fp, "--reason", "wrong buyer",
-                       *signed(live, "seller"))
+    code, _, err = live.cli(capsys, "invoice", "cancel", fp, "--reason", "wrong buyer",
+                            *live.signed("seller"))
     assert code == 0, err
-    code, out, _ = cli(capsys, live, "invoice", "show", fp, "--json")
+    code, out, _ = live.cli(capsys, "invoice", "show", fp, "--json")
     shown = json.loads(out)
     assert shown["state"] == "cancelled" and shown["history"][-1]["reason"] == "wrong buyer"
-    code, out, _ = cli(capsys, live, "invoice", "show", fp)
+    code, out, _ = live.cli(capsys, "invoice", "show", fp)
     assert code == 0 and "cancelled" in out and "History" in out
-    code, out, _ = cli(capsys, live, "invoice", "list", "--state", "cancelled", "--json")
+    code, out, _ = live.cli(capsys, "invoice", "list", "--state", "cancelled", "--json")
     assert fp in [i["fingerprint"] for i in json.loads(out)]
-    code, out, _ = cli(capsys, live, "invoice", "list", "--seller", SELLER.address)
+    code, out, _ = live.cli(capsys, "invoice", "list", "--seller", SELLER.address)
     assert code == 0 and "Invoices" in out
-    code, _, err = cli(capsys, live, "invoice", "list", "--state", "paid")
+    code, _, err = live.cli(capsys, "invoice", "list", "--state", "paid")
     assert code == 1 and "unknown state" in err
 
 
@@ -248,7 +158,7 @@ CSV = """seller_tax_id,invoice_number,issue_date,amount,currency,due_date,buyer
 """
 
 
-def test_csv_import_reports_bad_rows_by_line(live: LiveNode, tmp_path: Path) -> None:
+def test_csv_import_reports_bad_rows_by_line(live: InvoiceNode, tmp_path: Path) -> None:
     inv = live.client
     pre = inv.fingerprint("91310000MA1FL4XX7J", "API-PRE", "2023-10-07", 7000)
     inv.issue(SELLER, pre, buyer=BUYER.address, amount=7000, currency="CNY",
@@ -286,15 +196,15 @@ def test_csv_import_reports_bad_rows_by_line(live: LiveNode, tmp_path: Path) -> 
     assert again.imported == [] and {r.line for r in again.refused} >= {2, 5, 13}
 
 
-def test_cli_import(live: LiveNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_import(live: InvoiceNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "two.csv"
     path.write_text(
         "invoice_number,seller_tax_id,issue_date,amount,currency,due_date,buyer,note\n"
         f"CLI-CSV-1,91310000MA1FL4XX7J,2023-10-11,100,EUR,2024-03-31,{BUYER.address},a\n"
         f"CLI-CSV-2,91310000MA1FL4XX7J,2023-10-12,-5,EUR,2024-03-31,{BUYER.address},b\n"
     )
-    code, out, err = cli(capsys, live, "invoice", "import", str(path), "--key-file",
-                         str(live.key_file), *signed(live, "seller"), "--json")
+    code, out, err = live.cli(capsys, "invoice", "import", str(path), "--key-file",
+                              str(live.key_file), *live.signed("seller"), "--json")
     assert code == 1, err
     report = json.loads(out)
     assert [r["line"] for r in report["imported"]] == [2]

@@ -5,17 +5,10 @@ behind a real API server, with a stub engine that commits what CheckTx admits.""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
-from eth_account import Account
-from jsonrpc_testkit import StubEngine
 from securities_testkit import (
     AGENT,
     ALICE,
@@ -29,11 +22,10 @@ from securities_testkit import (
     low,
     securities_ledger,
 )
+from services_api_testkit import LiveNode
 from starlette.testclient import TestClient
 
-from consortium.api.app import create_app
 from consortium.apps.securities import SecuritiesClient
-from consortium.cli.main import main
 from consortium.errors import ExecutionReverted
 
 PARTIES = {"bank": BANK, "agent": AGENT, "alice": ALICE, "bob": BOB, "carol": CAROL,
@@ -41,101 +33,24 @@ PARTIES = {"bank": BANK, "agent": AGENT, "alice": ALICE, "bob": BOB, "carol": CA
 ISIN = "GB0002634946"
 
 
-class SerialEngine(StubEngine):
-    """The stub engine with CometBFT's ordering: CheckTx never runs while a block commits,
-    and what is left in the mempool is rechecked after it."""
-
-    def __init__(self, ledger: Any) -> None:
-        self.lock = threading.Lock()
-        super().__init__(ledger)
-
-    def answer(self, req: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return super().answer(req)
-
-    def commit_block(self) -> None:
-        with self.lock:
-            super().commit_block()
-            for raw in self.mempool:
-                self.ledger.check_tx(raw, recheck=True)
-
-
-class LiveNode:
-    """A securities ledger, its API on a loopback port, and blocks made every 50 ms."""
+class SecuritiesNode(LiveNode):
+    """A securities ledger behind the API, with a SecuritiesClient; every 50 ms a block, empty
+    blocks too (heights advance: settlement cycles and deadlines are heights)."""
 
     def __init__(self, path: Path) -> None:
-        self.ledger = securities_ledger(path / "ledger")
-        self.engine = SerialEngine(self.ledger)
-        self.app = create_app(self.ledger, self.engine.url, node_name="securities-node")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.server.run, daemon=True),
-                        threading.Thread(target=self._blocks, daemon=True)]
-        for t in self.threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "API server did not start"
-            time.sleep(0.02)
-        self.keys = path / "keys"
-        self.keys.mkdir()
-        self.password_file = path / "empty-password"
-        self.password_file.write_text("")
-        for name, acct in PARTIES.items():
-            keystore = Account.encrypt(acct.key, "", kdf="pbkdf2", iterations=2)
-            (self.keys / f"{name}.json").write_text(json.dumps(keystore))
+        super().__init__(path, ledger=securities_ledger, parties=PARTIES,
+                         node_name="securities-node", empty_blocks=True)
         self.client = SecuritiesClient(self.url)
-
-    def _blocks(self) -> None:
-        while not self.stop.is_set():
-            self.engine.commit_block()  # empty blocks too: heights advance
-            time.sleep(0.05)
-
-    def keystore(self, name: str) -> str:
-        return str(self.keys / f"{name}.json")
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.should_exit = True
-        for t in self.threads:
-            t.join(timeout=10)
-        self.engine.close()
-        self.ledger.close()
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
-    node = LiveNode(tmp_path_factory.mktemp("securities-api"))
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuritiesNode]:
+    node = SecuritiesNode(tmp_path_factory.mktemp("securities-api"))
     yield node
     node.close()
 
 
-def rpc(live: LiveNode, method: str, *params: Any) -> dict[str, Any]:
-    answer = TestClient(live.app).post(
-        "/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    )
-    assert answer.status_code == 200
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def cli(capsys: pytest.CaptureFixture[str], live: LiveNode, *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--rpc", live.url])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def signed(live: LiveNode, name: str) -> list[str]:
-    return ["--from", live.keystore(name), "--password-file", str(live.password_file)]
-
-
-def test_client_flow_and_refusal_reasons(live: LiveNode) -> None:
+def test_client_flow_and_refusal_reasons(live: SecuritiesNode) -> None:
     sec = live.client
     sec.create_token(BANK, "CNY", "Bank A digital CNY")
     for acct in (AGENT, ALICE, BOB):
@@ -163,27 +78,27 @@ def test_client_flow_and_refusal_reasons(live: LiveNode) -> None:
     assert [h["to"] for h in sec.history("order", sell_id)] == ["open", "cancelled"]
 
 
-def test_json_rpc_and_rest(live: LiveNode) -> None:
+def test_json_rpc_and_rest(live: SecuritiesNode) -> None:
     sec = live.client
     if not sec.read.isins():
         test_client_flow_and_refusal_reasons(live)
-    body = rpc(live, "consortium_instrument", ISIN)["result"]
+    body = live.rpc("consortium_instrument", ISIN)["result"]
     assert body["isin"] == ISIN and body["currency"] == "CNY"
-    assert rpc(live, "consortium_instrument", "US0378331005")["result"] is None
-    assert "expected an ISIN" in rpc(live, "consortium_instrument", "nope")["error"]["message"]
-    book = rpc(live, "consortium_orderBook", ISIN, 5)["result"]
+    assert live.rpc("consortium_instrument", "US0378331005")["result"] is None
+    assert "expected an ISIN" in live.rpc("consortium_instrument", "nope")["error"]["message"]
+    book = live.rpc("consortium_orderBook", ISIN, 5)["result"]
     assert set(book) >= {"bids", "asks"}
-    trades = rpc(live, "consortium_trades", {"isin": ISIN})["result"]
+    trades = live.rpc("consortium_trades", {"isin": ISIN})["result"]
     assert trades and trades[0]["state"] == "settled"
-    assert rpc(live, "consortium_trades", {"colour": "red"})["error"]["code"] == -32602
-    holdings = rpc(live, "consortium_holdings", low(BOB))["result"]
+    assert live.rpc("consortium_trades", {"colour": "red"})["error"]["code"] == -32602
+    holdings = live.rpc("consortium_holdings", low(BOB))["result"]
     assert holdings == [{"isin": ISIN, "account": low(BOB), "balance": 4, "locked": 0,
                          "free": 4}]
-    restriction = rpc(live, "consortium_transferRestriction", ISIN, low(ALICE), low(DAVE), 1)
+    restriction = live.rpc("consortium_transferRestriction", ISIN, low(ALICE), low(DAVE), 1)
     assert restriction["result"] == {"code": 2,
                                      "message": "recipient is not a registered investor"}
-    assert rpc(live, "consortium_cashBalances", low(BOB))["result"][0]["currency"] == "CNY"
-    assert rpc(live, "consortium_investor", low(ALICE))["result"]["eligible"] is True
+    assert live.rpc("consortium_cashBalances", low(BOB))["result"][0]["currency"] == "CNY"
+    assert live.rpc("consortium_investor", low(ALICE))["result"]["eligible"] is True
 
     http = TestClient(live.app)
     assert http.get(f"/api/v1/securities/instruments/{ISIN}").json()["name"] == "BP plc"
@@ -202,65 +117,65 @@ def test_json_rpc_and_rest(live: LiveNode) -> None:
     assert "/api/v1/securities/instruments/{isin}/book" in paths
 
 
-def test_cli_commands(live: LiveNode, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_commands(live: SecuritiesNode, capsys: pytest.CaptureFixture[str]) -> None:
     sec = live.client
     if not sec.read.isins():
         test_client_flow_and_refusal_reasons(live)
-    code, out, err = cli(capsys, live, "securities", "investor", "set", CAROL.address,
-                         "--kyc-blocks", "100000", "--jurisdiction", "HK",
-                         *signed(live, "bank"))
+    code, out, err = live.cli(capsys, "securities", "investor", "set", CAROL.address,
+                              "--kyc-blocks", "100000", "--jurisdiction", "HK",
+                              *live.signed("bank"))
     assert code == 0, err
     sec.mint_cash(BANK, "CNY", CAROL.address, 50_000)
-    code, out, err = cli(capsys, live, "securities", "cash", "approve", "CNY",
-                         *signed(live, "carol"))
+    code, out, err = live.cli(capsys, "securities", "cash", "approve", "CNY",
+                              *live.signed("carol"))
     assert code == 0, err
-    code, out, err = cli(capsys, live, "securities", "order", "sell", ISIN, "5", "--price",
-                         "99", "--json", *signed(live, "alice"))
+    code, out, err = live.cli(capsys, "securities", "order", "sell", ISIN, "5", "--price",
+                              "99", "--json", *live.signed("alice"))
     assert code == 0, err
     placed = json.loads(out)
-    code, out, err = cli(capsys, live, "securities", "order", "buy", ISIN, "2", "--price",
-                         "100", *signed(live, "carol"))
+    code, out, err = live.cli(capsys, "securities", "order", "buy", ISIN, "2", "--price",
+                              "100", *live.signed("carol"))
     assert code == 0, err
     assert "trade" in out
-    code, out, err = cli(capsys, live, "securities", "book", ISIN, "--json")
+    code, out, err = live.cli(capsys, "securities", "book", ISIN, "--json")
     assert json.loads(out)["asks"][0] == {"price": 99, "quantity": 3, "orders": 1}
-    code, out, err = cli(capsys, live, "securities", "book", ISIN)
+    code, out, err = live.cli(capsys, "securities", "book", ISIN)
     assert code == 0 and "ask" in out
-    code, out, err = cli(capsys, live, "securities", "cancel", str(placed["orderId"]),
-                         *signed(live, "stranger"))
+    code, out, err = live.cli(capsys, "securities", "cancel", str(placed["orderId"]),
+                              *live.signed("stranger"))
     assert code == 1 and "only the order's owner" in err
-    code, out, err = cli(capsys, live, "securities", "trades", "--isin", ISIN, "--json")
+    code, out, err = live.cli(capsys, "securities", "trades", "--isin", ISIN, "--json")
     assert any(t["buyer"] == low(CAROL) for t in json.loads(out))
-    code, out, err = cli(capsys, live, "securities", "holdings", CAROL.address, "--json")
+    code, out, err = live.cli(capsys, "securities", "holdings", CAROL.address, "--json")
     assert json.loads(out)[0]["balance"] == 2
-    code, out, err = cli(capsys, live, "securities", "check", ISIN, ALICE.address,
-                         DAVE.address, "1")
+    code, out, err = live.cli(capsys, "securities", "check", ISIN, ALICE.address,
+                              DAVE.address, "1")
     assert code == 1 and "code 2" in out
-    code, out, err = cli(capsys, live, "securities", "force-transfer", ISIN, ALICE.address,
-                         DAVE.address, "1", "--reason", "court order", "--json",
-                         *signed(live, "regulator"))
+    code, out, err = live.cli(capsys, "securities", "force-transfer", ISIN, ALICE.address,
+                              DAVE.address, "1", "--reason", "court order", "--json",
+                              *live.signed("regulator"))
     assert code == 0, err
     assert json.loads(out)["forcedTransferId"] == 1
-    code, out, err = cli(capsys, live, "securities", "forced-transfers", "--json")
+    code, out, err = live.cli(capsys, "securities", "forced-transfers", "--json")
     assert json.loads(out)[0]["reason"] == "court order"
     height = sec.height()
-    code, out, err = cli(capsys, live, "securities", "dividend", "declare", ISIN,
-                         "--record-height", str(height), "--currency", "CNY", "--per-share",
-                         "2", "--json", *signed(live, "agent"))
+    code, out, err = live.cli(capsys, "securities", "dividend", "declare", ISIN,
+                              "--record-height", str(height), "--currency", "CNY", "--per-share",
+                              "2", "--json", *live.signed("agent"))
     assert code == 0, err
     dividend = json.loads(out)["dividendId"]
-    code, out, err = cli(capsys, live, "securities", "dividend", "distribute", str(dividend),
-                         *signed(live, "stranger"))
+    code, out, err = live.cli(capsys, "securities", "dividend", "distribute", str(dividend),
+                              *live.signed("stranger"))
     assert code == 0, err
-    code, out, err = cli(capsys, live, "securities", "dividend", "show", str(dividend), "--json")
+    code, out, err = live.cli(capsys, "securities", "dividend", "show", str(dividend), "--json")
     shown = json.loads(out)
     assert shown["state"] == "paid" and all(h["paid"] for h in shown["holders"])
     for cmd in (["instruments"], ["show", ISIN], ["orders", "--state", "open"],
                 ["investor", "list"], ["cash", "tokens"], ["cash", "balances", "--currency",
                                                             "CNY"],
                 ["bilateral"], ["dividend", "list"], ["history", "instrument", ISIN]):
-        code, out, err = cli(capsys, live, "securities", *cmd, "--json")
+        code, out, err = live.cli(capsys, "securities", *cmd, "--json")
         assert code == 0, (cmd, err)
         json.loads(out)
-        code, out, err = cli(capsys, live, "securities", *cmd)
+        code, out, err = live.cli(capsys, "securities", *cmd)
         assert code == 0, (cmd, err)
