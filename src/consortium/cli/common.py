@@ -1,9 +1,14 @@
-"""What every command shares: consoles, JSON output, the network folder option."""
+"""What every command shares: consoles, JSON output, the network folder option, and the
+options of a command that signs."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +74,61 @@ def read_password(password_file: Path | None) -> str | None:
         from consortium.errors import ConfigError
 
         raise ConfigError(f"cannot read --password-file {password_file}: {exc}") from None
+
+
+ReasonOption = typer.Option(..., "--reason", help="Why (kept in the event).")
+
+
+@dataclass(frozen=True)
+class Signing:
+    """The options of a command that signs a transaction: who signs (--from, with the key's
+    password in --password-file), which node (--rpc, else the first live node of --dir) and
+    how the outcome is printed (--json)."""
+
+    from_: str
+    dir: Path
+    rpc: str | None
+    password_file: Path | None
+    json_out: bool
+
+    def signer(self) -> Any:
+        """The --from account, its key unlocked."""
+        from consortium.sdk import resolve_signer
+
+        return resolve_signer(self.from_, resolve_dir(self.dir), read_password(self.password_file))
+
+
+_SIGNING_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                      annotation=annotation)
+    for name, default, annotation in (
+        ("from_", FromOption, str),
+        ("dir", DirOption, Path),
+        ("rpc", RpcOption, str | None),
+        ("password_file", PasswordFileOption, Path | None),
+        ("json_out", JsonOption, bool),
+    )
+]
+
+
+def with_signing(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the signing options after its own (--from, --dir, --rpc,
+    --password-file, --json, in that order) and hand them to it as its keyword `signing`.
+
+        @app.command("accept")
+        @with_signing
+        def accept(query_id: int = IdArg, *, signing: Signing) -> None: ...
+    """
+    own = inspect.signature(command, eval_str=True)
+    parameters = [p for p in own.parameters.values() if p.name != "signing"]
+
+    @functools.wraps(command)
+    def run(**options: Any) -> Any:
+        signing = Signing(*(options.pop(p.name) for p in _SIGNING_PARAMETERS))
+        return command(**options, signing=signing)
+
+    signature = own.replace(parameters=[*parameters, *_SIGNING_PARAMETERS])
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    run.__annotations__["return"] = own.return_annotation
+    return run

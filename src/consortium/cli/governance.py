@@ -26,16 +26,14 @@ import typer
 
 from consortium.cli.common import (
     DirOption,
-    FromOption,
     JsonOption,
-    PasswordFileOption,
     RpcOption,
+    Signing,
     console,
     endpoint,
     print_json,
-    read_password,
-    resolve_dir,
     table,
+    with_signing,
 )
 from consortium.errors import ConfigError
 
@@ -54,12 +52,6 @@ def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.system.client import GovernanceClient
 
     return GovernanceClient(endpoint(rpc, dir))
-
-
-def _signer(from_: str, dir: Path, password_file: Path | None) -> Any:
-    from consortium.sdk import resolve_signer
-
-    return resolve_signer(from_, resolve_dir(dir), read_password(password_file))
 
 
 # --- members ------------------------------------------------------------------------------------
@@ -145,18 +137,11 @@ def _rate(text: str, what: str) -> int:
         ) from None
 
 
-def _submit(
-    kind: str,
-    from_: str,
-    dir: Path,
-    rpc: str | None,
-    password_file: Path | None,
-    json_out: bool,
-    call: Any,
-) -> None:
-    signer = _signer(from_, dir, password_file)
-    outcome = call(_client(rpc, dir), signer)
-    _print_outcome(f"Proposal ({kind})", outcome, json_out)
+def _submit(kind: str, signing: Signing, call: Any) -> None:
+    """Sign and send a proposal: `call(client, signer)` makes it; print its id and status."""
+    signer = signing.signer()
+    outcome = call(_client(signing.rpc, signing.dir), signer)
+    _print_outcome(f"Proposal ({kind})", outcome, signing.json_out)
 
 
 def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
@@ -182,6 +167,7 @@ def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
 
 
 @propose_app.command("admit-member")
+@with_signing
 def propose_admit_member(
     name: str = typer.Option(..., "--name", help="The institution's name."),
     account: list[str] = typer.Option(..., "--account", help="Its account (repeatable)."),
@@ -190,20 +176,13 @@ def propose_admit_member(
     weight: int | None = typer.Option(
         None, "--weight", help="Committee weight (default 1; observers 0)."
     ),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Admit an institution with its accounts and node ids (the node may then peer)."""
     _submit(
         "admit-member",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
+        signing,
         lambda c, s: c.propose_admit_member(s, name, tier, account, node_id or [], weight),
     )
 
@@ -211,25 +190,14 @@ def propose_admit_member(
 def _member_command(kind: str, doc: str) -> None:
     def command(
         member: str = typer.Option(..., "--member", help="Member id, name or account."),
-        from_: str = FromOption,
-        dir: Path = DirOption,
-        rpc: str | None = RpcOption,
-        password_file: Path | None = PasswordFileOption,
-        json_out: bool = JsonOption,
+        *,
+        signing: Signing,
     ) -> None:
         method = f"propose_{kind.replace('-', '_')}"
-        _submit(
-            kind,
-            from_,
-            dir,
-            rpc,
-            password_file,
-            json_out,
-            lambda c, s: getattr(c, method)(s, member),
-        )
+        _submit(kind, signing, lambda c, s: getattr(c, method)(s, member))
 
     command.__doc__ = doc
-    propose_app.command(kind)(command)
+    propose_app.command(kind)(with_signing(command))
 
 
 _member_command("suspend-member", "Suspend a member: its accounts may not transact.")
@@ -240,91 +208,51 @@ _member_command(
 
 
 @propose_app.command("add-validator")
+@with_signing
 def propose_add_validator(
     pub_key: str = typer.Option(
         ..., "--pub-key", help="ed25519 consensus key, base64 (as `consortium join` prints it)."
     ),
     power: int = typer.Option(10, "--power", help="Voting power."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Make a node a validator (or change its power)."""
-    _submit(
-        "add-validator",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
-        lambda c, s: c.propose_add_validator(s, pub_key, power),
-    )
+    _submit("add-validator", signing, lambda c, s: c.propose_add_validator(s, pub_key, power))
 
 
 @propose_app.command("remove-validator")
+@with_signing
 def propose_remove_validator(
     pub_key: str = typer.Option(..., "--pub-key", help="ed25519 consensus key, base64."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Remove a validator from the validator set."""
-    _submit(
-        "remove-validator",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
-        lambda c, s: c.propose_remove_validator(s, pub_key),
-    )
+    _submit("remove-validator", signing, lambda c, s: c.propose_remove_validator(s, pub_key))
 
 
 @propose_app.command("admit-node")
+@with_signing
 def propose_admit_node(
     member: str = typer.Option(..., "--member", help="Member id, name or account."),
     node_id: str = typer.Option(..., "--node-id", help="The node id (40 hex digits)."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Admit another node of a member as a peer."""
-    _submit(
-        "admit-node",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
-        lambda c, s: c.propose_admit_node(s, member, node_id),
-    )
+    _submit("admit-node", signing, lambda c, s: c.propose_admit_node(s, member, node_id))
 
 
 @propose_app.command("remove-node")
+@with_signing
 def propose_remove_node(
     node_id: str = typer.Option(..., "--node-id", help="The node id (40 hex digits)."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Stop admitting a node as a peer."""
-    _submit(
-        "remove-node",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
-        lambda c, s: c.propose_remove_node(s, node_id),
-    )
+    _submit("remove-node", signing, lambda c, s: c.propose_remove_node(s, node_id))
 
 
 def _role_command(kind: str, doc: str) -> None:
@@ -333,25 +261,14 @@ def _role_command(kind: str, doc: str) -> None:
         role: str = typer.Option(
             ..., "--role", help="committee, member, operator, regulator or auditor."
         ),
-        from_: str = FromOption,
-        dir: Path = DirOption,
-        rpc: str | None = RpcOption,
-        password_file: Path | None = PasswordFileOption,
-        json_out: bool = JsonOption,
+        *,
+        signing: Signing,
     ) -> None:
         method = f"propose_{kind.replace('-', '_')}"
-        _submit(
-            kind,
-            from_,
-            dir,
-            rpc,
-            password_file,
-            json_out,
-            lambda c, s: getattr(c, method)(s, account, role),
-        )
+        _submit(kind, signing, lambda c, s: getattr(c, method)(s, account, role))
 
     command.__doc__ = doc
-    propose_app.command(kind)(command)
+    propose_app.command(kind)(with_signing(command))
 
 
 _role_command("grant-role", "Grant a role to a member's account.")
@@ -359,99 +276,72 @@ _role_command("revoke-role", "Revoke a role from an account.")
 
 
 @propose_app.command("elect-officer")
+@with_signing
 def propose_elect_officer(
     office: str = typer.Option(..., "--office", help='The office, e.g. "chair".'),
     holder: str = typer.Option(..., "--holder", help="The member account that holds it."),
     term_blocks: int = typer.Option(
         ..., "--term-blocks", help="Term length in blocks, from the election."
     ),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Elect an officer for a term; the office is vacant once the term's height passes."""
     _submit(
         "elect-officer",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
+        signing,
         lambda c, s: c.propose_elect_officer(s, office, holder, term_blocks),
     )
 
 
 @propose_app.command("form-taskforce")
+@with_signing
 def propose_form_taskforce(
     name: str = typer.Option(..., "--name", help="The task force's name."),
     charter: str = typer.Option("", "--charter", help="What it is for."),
     lead: str = typer.Option(..., "--lead", help="Its lead (one of its members)."),
     member: list[str] = typer.Option(..., "--member", help="A member account in it (repeatable)."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Form a task force of consortium members' accounts."""
     _submit(
         "form-taskforce",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
+        signing,
         lambda c, s: c.propose_form_task_force(s, name, charter, lead, member),
     )
 
 
 @propose_app.command("set-taskforce-members")
+@with_signing
 def propose_set_taskforce_members(
     name: str = typer.Option(..., "--name", help="The task force's name."),
     lead: str = typer.Option(..., "--lead", help="Its lead (one of its members)."),
     member: list[str] = typer.Option(..., "--member", help="A member account (repeatable)."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Replace a task force's lead and members."""
     _submit(
         "set-taskforce-members",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
+        signing,
         lambda c, s: c.propose_set_task_force_members(s, name, lead, member),
     )
 
 
 @propose_app.command("dissolve-taskforce")
+@with_signing
 def propose_dissolve_taskforce(
     name: str = typer.Option(..., "--name", help="The task force's name."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Dissolve a task force."""
-    _submit(
-        "dissolve-taskforce",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
-        lambda c, s: c.propose_dissolve_task_force(s, name),
-    )
+    _submit("dissolve-taskforce", signing, lambda c, s: c.propose_dissolve_task_force(s, name))
 
 
 @propose_app.command("change-rule")
+@with_signing
 def propose_change_rule(
     type_: str = typer.Option(..., "--type", help="The proposal kind, e.g. grant-role."),
     participation: str = typer.Option(
@@ -461,21 +351,14 @@ def propose_change_rule(
     ),
     win_rate: str = typer.Option(..., "--win-rate", help="Share of the votes that must say yes."),
     period: int = typer.Option(..., "--period", help="Voting period in blocks."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Change how a kind of proposal is decided (needs a supermajority). Open proposals
     keep the rule they were proposed under."""
     _submit(
         "change-rule",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
+        signing,
         lambda c, s: c.propose_change_rule(
             s, type_, _rate(participation, "--participation"), _rate(win_rate, "--win-rate"), period
         ),
@@ -485,25 +368,14 @@ def propose_change_rule(
 def _target_command(kind: str, doc: str) -> None:
     def command(
         target: str = typer.Option(..., "--target", help="An account or contract address."),
-        from_: str = FromOption,
-        dir: Path = DirOption,
-        rpc: str | None = RpcOption,
-        password_file: Path | None = PasswordFileOption,
-        json_out: bool = JsonOption,
+        *,
+        signing: Signing,
     ) -> None:
         method = f"propose_{kind}"
-        _submit(
-            kind,
-            from_,
-            dir,
-            rpc,
-            password_file,
-            json_out,
-            lambda c, s: getattr(c, method)(s, target),
-        )
+        _submit(kind, signing, lambda c, s: getattr(c, method)(s, target))
 
     command.__doc__ = doc
-    propose_app.command(kind)(command)
+    propose_app.command(kind)(with_signing(command))
 
 
 _target_command(
@@ -513,37 +385,29 @@ _target_command("unfreeze", "Unfreeze an account or contract.")
 
 
 @propose_app.command("set-deploy-allowlist")
+@with_signing
 def propose_set_deploy_allowlist(
     account: list[str] | None = typer.Option(
         None, "--account", help="An account that may deploy (repeatable; none: every member may)."
     ),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Set the accounts that may deploy contracts (empty: every member account may)."""
     _submit(
         "set-deploy-allowlist",
-        from_,
-        dir,
-        rpc,
-        password_file,
-        json_out,
+        signing,
         lambda c, s: c.propose_set_deploy_allowlist(s, account or []),
     )
 
 
 @propose_app.command("app-call")
+@with_signing
 def propose_app_call(
     contract: str = typer.Option(..., "--contract", help="A finance service's contract."),
     data: str = typer.Option(..., "--data", help="The ABI-encoded call, 0x hex."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Have Governance call a finance service's contract (e.g. create an asset class; the
     services' own commands, like `consortium registry propose-class`, build the call)."""
@@ -551,41 +415,37 @@ def propose_app_call(
         call = bytes.fromhex(data.strip().removeprefix("0x"))
     except ValueError:
         raise ConfigError(f"--data {data!r} is not hex") from None
-    _submit("app-call", from_, dir, rpc, password_file, json_out,
-            lambda c, s: c.propose_app_call(s, contract, call))
+    _submit("app-call", signing, lambda c, s: c.propose_app_call(s, contract, call))
 
 
 # --- voting ------------------------------------------------------------------------------------
 
 
+@with_signing
 def vote(
     proposal: int = typer.Argument(..., help="The proposal id."),
     choice: str = typer.Argument(..., help="yes or no."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Vote on a proposal; the vote that passes it executes it."""
     if choice.lower() not in ("yes", "no"):
         raise ConfigError(f"vote yes or no, not {choice!r}")
-    signer = _signer(from_, dir, password_file)
-    outcome = _client(rpc, dir).vote(signer, proposal, choice.lower() == "yes")
-    _print_outcome("Vote", outcome, json_out)
+    signer = signing.signer()
+    outcome = _client(signing.rpc, signing.dir).vote(signer, proposal, choice.lower() == "yes")
+    _print_outcome("Vote", outcome, signing.json_out)
 
 
+@with_signing
 def revoke(
     proposal: int = typer.Argument(..., help="The proposal id."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *,
+    signing: Signing,
 ) -> None:
     """Withdraw your own open proposal."""
-    signer = _signer(from_, dir, password_file)
-    _print_outcome("Revoked", _client(rpc, dir).revoke(signer, proposal), json_out)
+    signer = signing.signer()
+    _print_outcome("Revoked", _client(signing.rpc, signing.dir).revoke(signer, proposal),
+                   signing.json_out)
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -737,18 +597,15 @@ def roles(
 def _regulator_command(name: str, frozen: bool, doc: str) -> None:
     def command(
         target: str = typer.Argument(..., help="An account or contract address."),
-        from_: str = FromOption,
-        dir: Path = DirOption,
-        rpc: str | None = RpcOption,
-        password_file: Path | None = PasswordFileOption,
-        json_out: bool = JsonOption,
+        *,
+        signing: Signing,
     ) -> None:
-        signer = _signer(from_, dir, password_file)
-        outcome = _client(rpc, dir).regulator_freeze(signer, target, frozen)
-        _print_outcome(f"{name.capitalize()} {target}", outcome, json_out)
+        signer = signing.signer()
+        outcome = _client(signing.rpc, signing.dir).regulator_freeze(signer, target, frozen)
+        _print_outcome(f"{name.capitalize()} {target}", outcome, signing.json_out)
 
     command.__doc__ = doc
-    regulator_app.command(name)(command)
+    regulator_app.command(name)(with_signing(command))
 
 
 _regulator_command("freeze", True, "Freeze an account or contract now (regulator role, no vote).")
