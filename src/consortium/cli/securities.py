@@ -37,16 +37,16 @@ import typer
 
 from consortium.cli.common import (
     DirOption,
-    FromOption,
     JsonOption,
-    PasswordFileOption,
+    ReasonOption,
     RpcOption,
+    Signing,
     console,
     endpoint,
     print_json,
-    read_password,
     resolve_dir,
     table,
+    with_signing,
 )
 from consortium.errors import ConfigError
 
@@ -70,7 +70,7 @@ IdArg = typer.Argument(..., help="The id.")
 
 
 class Ctx:
-    """What a command needs: the client, member names, the signer."""
+    """What a command needs: the client and member names."""
 
     def __init__(self, rpc: str | None, dir: Path) -> None:
         from consortium.apps.securities.client import SecuritiesClient
@@ -106,10 +106,6 @@ class Ctx:
         names = {a: n for n, a in self.members().items()}
         return names.get(address, address)
 
-    def signer(self, from_: str, password_file: Path | None) -> Any:
-        from consortium.sdk import resolve_signer
-
-        return resolve_signer(from_, resolve_dir(self.dir), read_password(password_file))
 
 
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
@@ -129,11 +125,11 @@ def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     console.print(f"{what}{detail} (block {out['block']}, tx {out['txHash']})")
 
 
-def _write(rpc: str | None, dir: Path, from_: str, password_file: Path | None,
-           json_out: bool, what: str, method: str, *args: Any, **kwargs: Any) -> None:
-    ctx = Ctx(rpc, dir)
-    account = ctx.signer(from_, password_file)
-    _done(getattr(ctx.client, method)(account, *args, **kwargs), json_out, what)
+def _write(signing: Signing, what: str, method: str, *args: Any, **kwargs: Any) -> None:
+    """Sign and send `client.method(signer, *args, **kwargs)`; print `what` it did."""
+    ctx = Ctx(signing.rpc, signing.dir)
+    account = signing.signer()
+    _done(getattr(ctx.client, method)(account, *args, **kwargs), signing.json_out, what)
 
 
 def _isin(value: str) -> str:
@@ -150,65 +146,56 @@ def _isin(value: str) -> str:
 
 
 @cash_app.command("create")
+@with_signing
 def cash_create(currency: str = typer.Argument(..., help="ISO 4217 code, e.g. CNY."),
                 name: str = typer.Option("", "--name", help="The token's name."),
-                from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-                password_file: Path | None = PasswordFileOption,
-                json_out: bool = JsonOption) -> None:
+                *, signing: Signing) -> None:
     """A cash bank issues the tokenised deposit of a currency (one issuer per currency)."""
-    _write(rpc, dir, from_, password_file, json_out, f"{currency.upper()} cash token created",
-           "create_token", currency, name)
+    _write(signing, f"{currency.upper()} cash token created", "create_token", currency, name)
 
 
 @cash_app.command("mint")
+@with_signing
 def cash_mint(currency: str = typer.Argument(..., help="ISO 4217 code."),
               amount: int = typer.Argument(..., help="Smallest units."),
               to: str = typer.Option(..., "--to", help="Account or member name."),
-              from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-              password_file: Path | None = PasswordFileOption,
-              json_out: bool = JsonOption) -> None:
+              *, signing: Signing) -> None:
     """The issuing bank mints cash to an account."""
-    dest = Ctx(rpc, dir).account(to, "--to")
-    _write(rpc, dir, from_, password_file, json_out, f"minted {amount} {currency.upper()}",
-           "mint_cash", currency, dest, amount)
+    dest = Ctx(signing.rpc, signing.dir).account(to, "--to")
+    _write(signing, f"minted {amount} {currency.upper()}", "mint_cash", currency, dest, amount)
 
 
 @cash_app.command("burn")
+@with_signing
 def cash_burn(currency: str = typer.Argument(..., help="ISO 4217 code."),
               amount: int = typer.Argument(..., help="Smallest units."),
-              from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-              password_file: Path | None = PasswordFileOption,
-              json_out: bool = JsonOption) -> None:
+              *, signing: Signing) -> None:
     """The issuing bank burns cash from its own free balance."""
-    _write(rpc, dir, from_, password_file, json_out, f"burnt {amount} {currency.upper()}",
-           "burn_cash", currency, amount)
+    _write(signing, f"burnt {amount} {currency.upper()}", "burn_cash", currency, amount)
 
 
 @cash_app.command("transfer")
+@with_signing
 def cash_transfer(currency: str = typer.Argument(..., help="ISO 4217 code."),
                   to: str = typer.Argument(..., help="Account or member name."),
                   amount: int = typer.Argument(..., help="Smallest units."),
-                  from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-                  password_file: Path | None = PasswordFileOption,
-                  json_out: bool = JsonOption) -> None:
+                  *, signing: Signing) -> None:
     """Transfer free cash."""
-    dest = Ctx(rpc, dir).account(to, "recipient")
-    _write(rpc, dir, from_, password_file, json_out,
-           f"transferred {amount} {currency.upper()}", "transfer_cash", currency, dest, amount)
+    dest = Ctx(signing.rpc, signing.dir).account(to, "recipient")
+    _write(signing, f"transferred {amount} {currency.upper()}", "transfer_cash", currency, dest,
+           amount)
 
 
 @cash_app.command("approve")
+@with_signing
 def cash_approve(currency: str = typer.Argument(..., help="ISO 4217 code."),
                  amount: int | None = typer.Option(
                      None, "--amount", help="At most this much (default: unlimited)."),
-                 from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-                 password_file: Path | None = PasswordFileOption,
-                 json_out: bool = JsonOption) -> None:
+                 *, signing: Signing) -> None:
     """Let the settlement contract lock this account's cash for its orders and trades."""
     from consortium.apps.securities.model import UNLIMITED
 
-    _write(rpc, dir, from_, password_file, json_out,
-           f"the settlement contract may lock {amount if amount is not None else 'any'} "
+    _write(signing, f"the settlement contract may lock {amount if amount is not None else 'any'} "
            f"{currency.upper()}", "approve", currency,
            UNLIMITED if amount is None else amount)
 
@@ -258,6 +245,7 @@ def cash_balances(account: str | None = typer.Argument(
 
 
 @app.command("issue")
+@with_signing
 def issue(isin: str = IsinArg,
           name: str = typer.Option(..., "--name", help="The instrument's name."),
           supply: int = typer.Option(..., "--supply", help="Units issued to --issuer."),
@@ -267,9 +255,7 @@ def issue(isin: str = IsinArg,
           issuer: str | None = typer.Option(None, "--issuer",
                                             help="Receives the supply (default: --from)."),
           cycle: int = typer.Option(0, "--cycle", help="Settlement cycle in blocks (0: T+0)."),
-          from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-          password_file: Path | None = PasswordFileOption,
-          json_out: bool = JsonOption) -> None:
+          *, signing: Signing) -> None:
     """An issuer agent issues an instrument (ISIN check digit verified)."""
     if (doc is None) == (doc_hash is None):
         raise ConfigError("give --doc FILE or --doc-hash 0x…")
@@ -287,8 +273,8 @@ def issue(isin: str = IsinArg,
             document = doc.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read --doc {doc}: {exc}") from None
-    ctx = Ctx(rpc, dir)
-    _write(rpc, dir, from_, password_file, json_out, f"{_isin(isin)} issued", "issue",
+    ctx = Ctx(signing.rpc, signing.dir)
+    _write(signing, f"{_isin(isin)} issued", "issue",
            _isin(isin), name, supply, currency=currency, document=document,
            document_hash_=raw, issuer=ctx.maybe(issuer, "--issuer"), cycle=cycle)
 
@@ -335,83 +321,71 @@ def show(isin: str = IsinArg, dir: Path = DirOption, rpc: str | None = RpcOption
            for h in inst["holders"]])
 
 
-def _agent_step(method: str, what: str, rpc: str | None, dir: Path, from_: str,
-                password_file: Path | None, json_out: bool, *args: Any) -> None:
-    _write(rpc, dir, from_, password_file, json_out, what, method, *args)
-
-
 @app.command("mint")
+@with_signing
 def mint(isin: str = IsinArg, amount: int = typer.Argument(..., help="Units."),
          to: str = typer.Option(..., "--to", help="Account or member name."),
-         from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-         password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption) -> None:
+         *, signing: Signing) -> None:
     """The instrument's issuer agent issues more units."""
-    dest = Ctx(rpc, dir).account(to, "--to")
-    _agent_step("mint", f"minted {amount} {_isin(isin)}", rpc, dir, from_, password_file,
-                json_out, _isin(isin), dest, amount)
+    dest = Ctx(signing.rpc, signing.dir).account(to, "--to")
+    _write(signing, f"minted {amount} {_isin(isin)}", "mint", _isin(isin), dest, amount)
 
 
 @app.command("redeem")
+@with_signing
 def redeem(isin: str = IsinArg, amount: int = typer.Argument(..., help="Units."),
            holder: str = typer.Option(..., "--holder", help="Account or member name."),
-           from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-           password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+           *, signing: Signing) -> None:
     """The instrument's issuer agent redeems (burns) a holder's free units."""
-    who = Ctx(rpc, dir).account(holder, "--holder")
-    _agent_step("redeem", f"redeemed {amount} {_isin(isin)}", rpc, dir, from_, password_file,
-                json_out, _isin(isin), who, amount)
+    who = Ctx(signing.rpc, signing.dir).account(holder, "--holder")
+    _write(signing, f"redeemed {amount} {_isin(isin)}", "redeem", _isin(isin), who, amount)
 
 
 @app.command("pause")
+@with_signing
 def pause(isin: str = IsinArg, reason: str = typer.Option("", "--reason", help="Why."),
-          from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-          password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption) -> None:
+          *, signing: Signing) -> None:
     """Stop trading and transfers (the issuer agent or the regulator)."""
-    _agent_step("pause", f"{_isin(isin)} paused", rpc, dir, from_, password_file, json_out,
-                _isin(isin), reason)
+    _write(signing, f"{_isin(isin)} paused", "pause", _isin(isin), reason)
 
 
 @app.command("unpause")
+@with_signing
 def unpause(isin: str = IsinArg, reason: str = typer.Option("", "--reason", help="Why."),
-            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-            password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+            *, signing: Signing) -> None:
     """Resume trading (the issuer agent or the regulator)."""
-    _agent_step("unpause", f"{_isin(isin)} trading again", rpc, dir, from_, password_file,
-                json_out, _isin(isin), reason)
+    _write(signing, f"{_isin(isin)} trading again", "unpause", _isin(isin), reason)
 
 
 @app.command("set-cycle")
+@with_signing
 def set_cycle(isin: str = IsinArg,
               cycle: int = typer.Argument(..., help="Blocks from trade to settlement (0: T+0)."),
               window: int = typer.Option(100, "--window",
                                          help="Blocks after the settlement height before an "
                                               "unsettled trade expires."),
-              from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-              password_file: Path | None = PasswordFileOption,
-              json_out: bool = JsonOption) -> None:
+              *, signing: Signing) -> None:
     """Set the settlement cycle of new trades (issuer agent or market operator)."""
-    _agent_step("set_settlement_cycle", f"{_isin(isin)} settles T+{cycle}", rpc, dir, from_,
-                password_file, json_out, _isin(isin), cycle, window)
+    _write(signing, f"{_isin(isin)} settles T+{cycle}", "set_settlement_cycle", _isin(isin),
+           cycle, window)
 
 
 @app.command("jurisdictions")
+@with_signing
 def jurisdictions(isin: str = IsinArg,
                   allowed: list[str] = typer.Argument(
                       None, help="ISO 3166 codes that may hold it (none: any)."),
-                  from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-                  password_file: Path | None = PasswordFileOption,
-                  json_out: bool = JsonOption) -> None:
+                  *, signing: Signing) -> None:
     """Set the jurisdictions whose investors may receive the instrument."""
-    _agent_step("set_jurisdictions", f"{_isin(isin)} jurisdictions set", rpc, dir, from_,
-                password_file, json_out, _isin(isin), list(allowed or []))
+    _write(signing, f"{_isin(isin)} jurisdictions set", "set_jurisdictions", _isin(isin),
+           list(allowed or []))
 
 
 # --- eligibility -----------------------------------------------------------------------------
 
 
 @investor_app.command("set")
+@with_signing
 def investor_set(account: str = typer.Argument(..., help="Account or member name."),
                  kyc_expiry: int | None = typer.Option(None, "--kyc-expiry",
                                                        help="KYC valid below this height."),
@@ -419,18 +393,16 @@ def investor_set(account: str = typer.Argument(..., help="Account or member name
                                                        help="Or: valid this many blocks."),
                  jurisdiction: str = typer.Option(..., "--jurisdiction", help="e.g. CN."),
                  frozen: bool = typer.Option(False, "--frozen", help="Freeze it."),
-                 from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-                 password_file: Path | None = PasswordFileOption,
-                 json_out: bool = JsonOption) -> None:
+                 *, signing: Signing) -> None:
     """A custodian registers or updates an investor's eligibility."""
     if (kyc_expiry is None) == (kyc_blocks is None):
         raise ConfigError("give --kyc-expiry HEIGHT or --kyc-blocks N")
-    ctx = Ctx(rpc, dir)
+    ctx = Ctx(signing.rpc, signing.dir)
     expiry = kyc_expiry if kyc_expiry is not None else ctx.client.height() + int(kyc_blocks or 0)
     who = ctx.account(account, "account")
-    _done(ctx.client.set_investor(ctx.signer(from_, password_file), who, kyc_expiry=expiry,
+    _done(ctx.client.set_investor(signing.signer(), who, kyc_expiry=expiry,
                                   jurisdiction=jurisdiction, frozen=frozen),
-          json_out, f"{ctx.show(who)}: KYC until height {expiry}, {jurisdiction.upper()}"
+          signing.json_out, f"{ctx.show(who)}: KYC until height {expiry}, {jurisdiction.upper()}"
                     f"{', frozen' if frozen else ''}")
 
 
@@ -471,41 +443,36 @@ def investor_list(dir: Path = DirOption, rpc: str | None = RpcOption,
 
 
 @app.command("freeze")
+@with_signing
 def freeze(account: str = typer.Argument(..., help="Account or member name."),
-           reason: str = typer.Option(..., "--reason", help="Why (kept in the event)."),
-           from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-           password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption) -> None:
+           reason: str = ReasonOption,
+           *, signing: Signing) -> None:
     """The regulator freezes an investor: no order, trade or transfer until unfrozen."""
-    who = Ctx(rpc, dir).account(account, "account")
-    _write(rpc, dir, from_, password_file, json_out, f"{account} frozen", "freeze_investor",
-           who, reason)
+    who = Ctx(signing.rpc, signing.dir).account(account, "account")
+    _write(signing, f"{account} frozen", "freeze_investor", who, reason)
 
 
 @app.command("unfreeze")
+@with_signing
 def unfreeze(account: str = typer.Argument(..., help="Account or member name."),
-             reason: str = typer.Option(..., "--reason", help="Why (kept in the event)."),
-             from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-             password_file: Path | None = PasswordFileOption,
-             json_out: bool = JsonOption) -> None:
+             reason: str = ReasonOption,
+             *, signing: Signing) -> None:
     """The regulator lifts its freeze."""
-    who = Ctx(rpc, dir).account(account, "account")
-    _write(rpc, dir, from_, password_file, json_out, f"{account} unfrozen",
-           "unfreeze_investor", who, reason)
+    who = Ctx(signing.rpc, signing.dir).account(account, "account")
+    _write(signing, f"{account} unfrozen", "unfreeze_investor", who, reason)
 
 
 # --- transfers -------------------------------------------------------------------------------
 
 
 @app.command("transfer")
+@with_signing
 def transfer(isin: str = IsinArg, to: str = typer.Argument(..., help="Account or member."),
              amount: int = typer.Argument(..., help="Units."),
-             from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-             password_file: Path | None = PasswordFileOption,
-             json_out: bool = JsonOption) -> None:
+             *, signing: Signing) -> None:
     """Transfer free units (refused with an ERC-1404 reason code when restricted)."""
-    dest = Ctx(rpc, dir).account(to, "recipient")
-    _write(rpc, dir, from_, password_file, json_out, f"transferred {amount} {_isin(isin)}",
-           "transfer", _isin(isin), dest, amount)
+    dest = Ctx(signing.rpc, signing.dir).account(to, "recipient")
+    _write(signing, f"transferred {amount} {_isin(isin)}", "transfer", _isin(isin), dest, amount)
 
 
 @app.command("check")
@@ -527,17 +494,16 @@ def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: accoun
 
 
 @app.command("force-transfer")
+@with_signing
 def force_transfer(isin: str = IsinArg,
                    src: str = typer.Argument(..., help="From: account or member."),
                    dest: str = typer.Argument(..., help="To: account or member."),
                    amount: int = typer.Argument(..., help="Units."),
                    reason: str = typer.Option(..., "--reason", help="Why (logged)."),
-                   from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-                   password_file: Path | None = PasswordFileOption,
-                   json_out: bool = JsonOption) -> None:
+                   *, signing: Signing) -> None:
     """The regulator moves units without the eligibility check; the reason is logged."""
-    ctx = Ctx(rpc, dir)
-    _write(rpc, dir, from_, password_file, json_out, f"forced transfer of {amount}",
+    ctx = Ctx(signing.rpc, signing.dir)
+    _write(signing, f"forced transfer of {amount}",
            "force_transfer", _isin(isin), ctx.account(src, "from"), ctx.account(dest, "to"),
            amount, reason)
 
@@ -561,41 +527,37 @@ def forced_transfers(dir: Path = DirOption, rpc: str | None = RpcOption,
 
 
 @app.command("order")
+@with_signing
 def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = IsinArg,
           quantity: int = typer.Argument(..., help="Units."),
           price: int = typer.Option(..., "--price", help="Limit: cash units per unit."),
           expiry: int = typer.Option(0, "--expiry", help="Expires at this height (0: never)."),
           expires_in: int | None = typer.Option(None, "--expires-in",
                                                 help="Or: expires in this many blocks."),
-          from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-          password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption) -> None:
+          *, signing: Signing) -> None:
     """Place a limit order: it locks what it delivers, matches, and the rest rests."""
     if side not in ("buy", "sell"):
         raise ConfigError(f"side must be buy or sell, not {side!r}")
-    ctx = Ctx(rpc, dir)
+    ctx = Ctx(signing.rpc, signing.dir)
     if expires_in is not None:
         expiry = ctx.client.height() + expires_in
-    _done(ctx.client.place_order(ctx.signer(from_, password_file), _isin(isin), side,
+    _done(ctx.client.place_order(signing.signer(), _isin(isin), side,
                                  quantity, price, expiry),
-          json_out, f"{side} {quantity} {_isin(isin)} at {price}")
+          signing.json_out, f"{side} {quantity} {_isin(isin)} at {price}")
 
 
 @app.command("cancel")
-def cancel(order_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def cancel(order_id: int = IdArg, *, signing: Signing) -> None:
     """Cancel an open order (its owner, a market operator or the regulator)."""
-    _write(rpc, dir, from_, password_file, json_out, f"order {order_id} cancelled",
-           "cancel_order", order_id)
+    _write(signing, f"order {order_id} cancelled", "cancel_order", order_id)
 
 
 @app.command("expire-order")
-def expire_order(order_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-                 rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-                 json_out: bool = JsonOption) -> None:
+@with_signing
+def expire_order(order_id: int = IdArg, *, signing: Signing) -> None:
     """Close an order past its expiry height, releasing its lock (anyone)."""
-    _write(rpc, dir, from_, password_file, json_out, f"order {order_id} expired",
-           "expire_order", order_id)
+    _write(signing, f"order {order_id} expired", "expire_order", order_id)
 
 
 @app.command("book")
@@ -672,31 +634,26 @@ def trades(isin: str | None = typer.Option(None, "--isin", help="An instrument."
 
 
 @app.command("settle")
-def settle(trade_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def settle(trade_id: int = IdArg, *, signing: Signing) -> None:
     """Settle a pending trade at or after its settlement height (anyone)."""
-    _write(rpc, dir, from_, password_file, json_out, f"trade {trade_id} settled", "settle",
-           trade_id)
+    _write(signing, f"trade {trade_id} settled", "settle", trade_id)
 
 
 @app.command("expire-trade")
-def expire_trade(trade_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-                 rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-                 json_out: bool = JsonOption) -> None:
+@with_signing
+def expire_trade(trade_id: int = IdArg, *, signing: Signing) -> None:
     """Expire an unsettled trade past its deadline: both locks are released (anyone)."""
-    _write(rpc, dir, from_, password_file, json_out, f"trade {trade_id} expired",
-           "expire_trade", trade_id)
+    _write(signing, f"trade {trade_id} expired", "expire_trade", trade_id)
 
 
 @app.command("settle-due")
-def settle_due(isin: str = IsinArg, from_: str = FromOption, dir: Path = DirOption,
-               rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-               json_out: bool = JsonOption) -> None:
+@with_signing
+def settle_due(isin: str = IsinArg, *, signing: Signing) -> None:
     """Settle every due pending trade of an instrument; expire those past their deadline."""
-    ctx = Ctx(rpc, dir)
-    done = ctx.client.settle_due(ctx.signer(from_, password_file), _isin(isin))
-    if json_out:
+    ctx = Ctx(signing.rpc, signing.dir)
+    done = ctx.client.settle_due(signing.signer(), _isin(isin))
+    if signing.json_out:
         print_json([{k: v for k, v in d.items() if k != "events"} for d in done])
         return
     table(f"Due trades of {_isin(isin)} ({len(done)})", ["trade", "action", "outcome"],
@@ -707,53 +664,45 @@ def settle_due(isin: str = IsinArg, from_: str = FromOption, dir: Path = DirOpti
 
 
 @app.command("propose")
+@with_signing
 def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units."),
             price: int = typer.Option(..., "--price", help="Cash units per unit."),
             side: str = typer.Option(..., "--side", help="Your side: buy or sell."),
             with_: str = typer.Option(..., "--with", help="The counterparty."),
             deadline: int | None = typer.Option(None, "--deadline", help="Accept before."),
             within: int | None = typer.Option(None, "--within", help="Or: blocks from now."),
-            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-            password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+            *, signing: Signing) -> None:
     """Propose a bilateral trade; your leg is locked until accepted, cancelled or expired."""
     if (deadline is None) == (within is None):
         raise ConfigError("give --deadline HEIGHT or --within BLOCKS")
-    ctx = Ctx(rpc, dir)
+    ctx = Ctx(signing.rpc, signing.dir)
     if within is not None:
         deadline = ctx.client.height() + within
-    _done(ctx.client.propose(ctx.signer(from_, password_file), _isin(isin),
+    _done(ctx.client.propose(signing.signer(), _isin(isin),
                              ctx.account(with_, "--with"), side, quantity, price,
                              int(deadline or 0)),
-          json_out, f"proposed to {side} {quantity} {_isin(isin)} at {price}")
+          signing.json_out, f"proposed to {side} {quantity} {_isin(isin)} at {price}")
 
 
 @app.command("accept")
-def accept(proposal_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def accept(proposal_id: int = IdArg, *, signing: Signing) -> None:
     """The counterparty accepts: its leg is locked and the trade settles (T+0) or pends."""
-    _write(rpc, dir, from_, password_file, json_out, f"proposal {proposal_id} accepted",
-           "accept", proposal_id)
+    _write(signing, f"proposal {proposal_id} accepted", "accept", proposal_id)
 
 
 @app.command("decline")
-def decline(proposal_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-            rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+@with_signing
+def decline(proposal_id: int = IdArg, *, signing: Signing) -> None:
     """Cancel (the proposer) or decline (the counterparty) an open proposal."""
-    _write(rpc, dir, from_, password_file, json_out, f"proposal {proposal_id} cancelled",
-           "cancel_proposal", proposal_id)
+    _write(signing, f"proposal {proposal_id} cancelled", "cancel_proposal", proposal_id)
 
 
 @app.command("expire-proposal")
-def expire_proposal(proposal_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-                    rpc: str | None = RpcOption,
-                    password_file: Path | None = PasswordFileOption,
-                    json_out: bool = JsonOption) -> None:
+@with_signing
+def expire_proposal(proposal_id: int = IdArg, *, signing: Signing) -> None:
     """Expire a proposal past its deadline, releasing the proposer's lock (anyone)."""
-    _write(rpc, dir, from_, password_file, json_out, f"proposal {proposal_id} expired",
-           "expire_proposal", proposal_id)
+    _write(signing, f"proposal {proposal_id} expired", "expire_proposal", proposal_id)
 
 
 @app.command("bilateral")
@@ -814,6 +763,7 @@ def holdings(account: str | None = typer.Argument(None, help="Account or member 
 
 
 @dividend_app.command("declare")
+@with_signing
 def dividend_declare(isin: str = IsinArg,
                      record_height: int = typer.Option(..., "--record-height",
                                                        help="Holders at the end of this "
@@ -821,34 +771,27 @@ def dividend_declare(isin: str = IsinArg,
                      currency: str = typer.Option(..., "--currency", help="The cash token."),
                      per_share: int = typer.Option(..., "--per-share",
                                                    help="Cash units per unit held."),
-                     from_: str = FromOption, dir: Path = DirOption,
-                     rpc: str | None = RpcOption,
-                     password_file: Path | None = PasswordFileOption,
-                     json_out: bool = JsonOption) -> None:
+                     *, signing: Signing) -> None:
     """The issuer agent declares a cash dividend; the issuer's cash for it is locked."""
-    _write(rpc, dir, from_, password_file, json_out, "dividend declared", "declare_dividend",
+    _write(signing, "dividend declared", "declare_dividend",
            _isin(isin), record_height=record_height, currency=currency, per_share=per_share)
 
 
 @dividend_app.command("distribute")
+@with_signing
 def dividend_distribute(dividend_id: int = IdArg,
                         max_holders: int = typer.Option(200, "--max", help="Holders per tx."),
-                        from_: str = FromOption, dir: Path = DirOption,
-                        rpc: str | None = RpcOption,
-                        password_file: Path | None = PasswordFileOption,
-                        json_out: bool = JsonOption) -> None:
+                        *, signing: Signing) -> None:
     """Pay the record-date holders not yet paid (anyone; repeat until fully paid)."""
-    _write(rpc, dir, from_, password_file, json_out, f"dividend {dividend_id} distributed",
+    _write(signing, f"dividend {dividend_id} distributed",
            "distribute_dividend", dividend_id, max_holders)
 
 
 @dividend_app.command("claim")
-def dividend_claim(dividend_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-                   rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-                   json_out: bool = JsonOption) -> None:
+@with_signing
+def dividend_claim(dividend_id: int = IdArg, *, signing: Signing) -> None:
     """A record-date holder claims its dividend."""
-    _write(rpc, dir, from_, password_file, json_out, f"dividend {dividend_id} claimed",
-           "claim_dividend", dividend_id)
+    _write(signing, f"dividend {dividend_id} claimed", "claim_dividend", dividend_id)
 
 
 @dividend_app.command("list")
