@@ -31,15 +31,16 @@ import typer
 
 from consortium.cli.common import (
     DirOption,
-    FromOption,
     JsonOption,
-    PasswordFileOption,
+    ReasonOption,
     RpcOption,
+    Signing,
     console,
     endpoint,
     err_console,
     print_json,
     table,
+    with_signing,
 )
 from consortium.cli.services import (
     account,
@@ -48,7 +49,6 @@ from consortium.cli.services import (
     namer,
     proposed,
     required_account,
-    signer,
 )
 from consortium.errors import ConfigError
 
@@ -56,7 +56,6 @@ app = typer.Typer(help="Credit information sharing: consents, records, queries, 
                   no_args_is_help=True)
 
 IdArg = typer.Argument(..., help="The id (a number).")
-ReasonOption = typer.Option(..., "--reason", help="Why (kept in the event).")
 RecordOption = typer.Option(..., "--record",
                             help="The record document (hashed here) or its 0x SHA-256.")
 
@@ -67,47 +66,44 @@ def _client(rpc: str | None, dir: Path) -> Any:
     return CreditClient(endpoint(rpc, dir))
 
 
-def _write(method: str, what: str, from_: str, dir: Path, rpc: str | None,
-           password_file: Path | None, json_out: bool, *args: Any, **kwargs: Any) -> None:
-    client = _client(rpc, dir)
-    account_ = signer(from_, dir, password_file)
-    done(getattr(client, method)(account_, *args, **kwargs), json_out, what)
+def _write(signing: Signing, method: str, what: str, *args: Any, **kwargs: Any) -> None:
+    """Sign and send `client.method(signer, *args, **kwargs)`; print `what` it did."""
+    client = _client(signing.rpc, signing.dir)
+    account_ = signing.signer()
+    done(getattr(client, method)(account_, *args, **kwargs), signing.json_out, what)
 
 
 # --- consents ----------------------------------------------------------------------------------
 
 
 @app.command("consent")
+@with_signing
 def consent(
     grantee: str = typer.Option(..., "--grantee", help="The lender: 0x account or member."),
     purpose: str = typer.Option(..., "--purpose", help="What the query is for."),
     blocks: int | None = typer.Option(None, "--blocks", help="Valid for this many blocks."),
     expires_at: int | None = typer.Option(None, "--expires-at", help="Or: expiry height."),
     uses: int = typer.Option(1, "--uses", help="Queries it serves (default one)."),
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """The data subject consents to a lender querying its credit."""
     if (blocks is None) == (expires_at is None):
         raise ConfigError("give either --blocks or --expires-at")
-    client = _client(rpc, dir)
+    client = _client(signing.rpc, signing.dir)
     expiry = expires_at if expires_at is not None else client.height() + 1 + int(blocks or 0)
-    out = client.grant_consent(signer(from_, dir, password_file),
-                               required_account(grantee, dir, "--grantee"), purpose,
+    out = client.grant_consent(signing.signer(),
+                               required_account(grantee, signing.dir, "--grantee"), purpose,
                                expires_at=expiry, max_uses=uses)
-    done(out, json_out, "granted")
+    done(out, signing.json_out, "granted")
 
 
 @app.command("revoke-consent")
+@with_signing
 def revoke_consent(
     consent_id: int = IdArg,
     reason: str = typer.Option("", "--reason", help="Why (kept in the event)."),
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """The subject revokes a consent that is still live."""
-    _write("revoke_consent", "revoked", from_, dir, rpc, password_file, json_out, consent_id,
-           reason)
+    _write(signing, "revoke_consent", "revoked", consent_id, reason)
 
 
 @app.command("consents")
@@ -133,29 +129,26 @@ def consents(
 
 
 @app.command("report")
+@with_signing
 def report(
     subject: str = typer.Option(..., "--subject", help="The borrower: account or member."),
     kind: str = typer.Option(..., "--kind", help="loan_opened, repaid, overdue or default."),
     record: str = RecordOption,
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """A lender reports a credit record (its hash; the record stays off chain)."""
-    _write("report", "reported", from_, dir, rpc, password_file, json_out,
-           required_account(subject, dir, "--subject"), kind, record)
+    _write(signing, "report", "reported", required_account(subject, signing.dir, "--subject"),
+           kind, record)
 
 
 @app.command("correct")
+@with_signing
 def correct(
     original: int = typer.Argument(..., help="The record to correct."),
     kind: str = typer.Option(..., "--kind", help="The corrected kind."),
     record: str = RecordOption, reason: str = ReasonOption,
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """Its reporter corrects a record: a new record linked to the original (kept)."""
-    _write("correct", "corrected", from_, dir, rpc, password_file, json_out, original, kind,
-           record, reason)
+    _write(signing, "correct", "corrected", original, kind, record, reason)
 
 
 @app.command("records")
@@ -211,75 +204,64 @@ def record_(record_id: int = IdArg, dir: Path = DirOption, rpc: str | None = Rpc
 
 
 @app.command("order")
+@with_signing
 def order(
     agency: str = typer.Option(..., "--agency", help="A licensed credit agency."),
     consent_id: int = typer.Option(..., "--consent", help="The subject's consent id."),
     purpose: str = typer.Option(..., "--purpose", help="As the consent states it."),
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """A lender orders a credit report from an agency, under a live consent."""
-    _write("create_query", "ordered", from_, dir, rpc, password_file, json_out,
-           required_account(agency, dir, "--agency"), consent_id, purpose)
+    _write(signing, "create_query", "ordered",
+           required_account(agency, signing.dir, "--agency"), consent_id, purpose)
 
 
 @app.command("accept")
-def accept(query_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def accept(query_id: int = IdArg, *, signing: Signing) -> None:
     """The agency accepts a query order."""
-    _write("accept", "accepted", from_, dir, rpc, password_file, json_out, query_id)
+    _write(signing, "accept", "accepted", query_id)
 
 
 @app.command("reject")
-def reject(query_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
-           dir: Path = DirOption, rpc: str | None = RpcOption,
-           password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def reject(query_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
     """The agency rejects a query order."""
-    _write("reject", "rejected", from_, dir, rpc, password_file, json_out, query_id, reason)
+    _write(signing, "reject", "rejected", query_id, reason)
 
 
 @app.command("deliver")
+@with_signing
 def deliver(
     query_id: int = IdArg,
     report_file: str = typer.Argument(..., help="The report file (hashed here) or 0x hash."),
     location: str = typer.Option("", "--location",
                                  help="Where the lender fetches it (URL or file)."),
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """The agency delivers a report: its SHA-256 on chain, the file off chain."""
-    _write("deliver", "delivered", from_, dir, rpc, password_file, json_out, query_id,
-           report_file, location)
+    _write(signing, "deliver", "delivered", query_id, report_file, location)
 
 
 @app.command("confirm")
-def confirm(query_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-            rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+@with_signing
+def confirm(query_id: int = IdArg, *, signing: Signing) -> None:
     """The lender confirms the delivered report."""
-    _write("confirm", "confirmed", from_, dir, rpc, password_file, json_out, query_id)
+    _write(signing, "confirm", "confirmed", query_id)
 
 
 @app.command("dispute")
-def dispute(query_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
-            dir: Path = DirOption, rpc: str | None = RpcOption,
-            password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+@with_signing
+def dispute(query_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
     """The lender disputes the delivered report."""
-    _write("dispute", "disputed", from_, dir, rpc, password_file, json_out, query_id, reason)
+    _write(signing, "dispute", "disputed", query_id, reason)
 
 
 @app.command("resolve")
+@with_signing
 def resolve(query_id: int = IdArg,
             resolution: str = typer.Option(..., "--resolution", help="The mediator's ruling."),
-            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-            password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+            *, signing: Signing) -> None:
     """A mediator resolves a disputed query."""
-    _write("resolve", "resolved", from_, dir, rpc, password_file, json_out, query_id,
-           resolution)
+    _write(signing, "resolve", "resolved", query_id, resolution)
 
 
 @app.command("queries")
@@ -390,33 +372,28 @@ def blacklist(dir: Path = DirOption, rpc: str | None = RpcOption,
 
 
 @app.command("blacklist-add")
+@with_signing
 def blacklist_add(record_id: int = typer.Argument(..., help="The lender's default record."),
-                  reason: str = ReasonOption, from_: str = FromOption, dir: Path = DirOption,
-                  rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-                  json_out: bool = JsonOption) -> None:
+                  reason: str = ReasonOption, *, signing: Signing) -> None:
     """A lender blacklists the subject of its own default record."""
-    _write("blacklist_subject", "blacklisted", from_, dir, rpc, password_file, json_out,
-           record_id, reason)
+    _write(signing, "blacklist_subject", "blacklisted", record_id, reason)
 
 
 @app.command("unlist")
+@with_signing
 def unlist(subject: str = typer.Argument(..., help="Account or member name."),
-           reason: str = ReasonOption, from_: str = FromOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+           reason: str = ReasonOption, *, signing: Signing) -> None:
     """The reporting lender removes a subject from the blacklist."""
-    _write("unlist_subject", "removed", from_, dir, rpc, password_file, json_out,
-           required_account(subject, dir, "SUBJECT"), reason)
+    _write(signing, "unlist_subject", "removed",
+           required_account(subject, signing.dir, "SUBJECT"), reason)
 
 
 @app.command("propose-unlist")
+@with_signing
 def propose_unlist(subject: str = typer.Argument(..., help="Account or member name."),
-                   reason: str = ReasonOption, from_: str = FromOption,
-                   dir: Path = DirOption, rpc: str | None = RpcOption,
-                   password_file: Path | None = PasswordFileOption,
-                   json_out: bool = JsonOption) -> None:
+                   reason: str = ReasonOption, *, signing: Signing) -> None:
     """Propose removing a subject from the blacklist by vote (members then vote)."""
-    client = _client(rpc, dir)
-    out = client.propose_unlist(signer(from_, dir, password_file),
-                                required_account(subject, dir, "SUBJECT"), reason)
-    proposed(out, json_out)
+    client = _client(signing.rpc, signing.dir)
+    out = client.propose_unlist(signing.signer(),
+                                required_account(subject, signing.dir, "SUBJECT"), reason)
+    proposed(out, signing.json_out)

@@ -32,11 +32,14 @@ from consortium.cli.common import (
     FromOption,
     JsonOption,
     PasswordFileOption,
+    ReasonOption,
     RpcOption,
+    Signing,
     endpoint,
     print_json,
     resolve_dir,
     table,
+    with_signing,
 )
 from consortium.cli.services import (
     account,
@@ -53,7 +56,6 @@ app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pled
                   no_args_is_help=True)
 
 IdArg = typer.Argument(..., help="The asset id.")
-ReasonOption = typer.Option(..., "--reason", help="Why (kept in the event).")
 KeyFileOption = typer.Option(
     None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
 )
@@ -71,10 +73,10 @@ def _key(key_file: Path | None, dir: Path) -> bytes:
     return find_key(key_file, resolve_dir(dir))
 
 
-def _write(method: str, what: str, from_: str, dir: Path, rpc: str | None,
-           password_file: Path | None, json_out: bool, *args: Any) -> None:
-    client = _client(rpc, dir)
-    done(getattr(client, method)(signer(from_, dir, password_file), *args), json_out, what)
+def _write(signing: Signing, method: str, what: str, *args: Any) -> None:
+    """Sign and send `client.method(signer, *args)`; print `what` it did."""
+    client = _client(signing.rpc, signing.dir)
+    done(getattr(client, method)(signing.signer(), *args), signing.json_out, what)
 
 
 def _external(external_id: str | None, external_id_hash: str | None, key_file: Path | None,
@@ -93,34 +95,32 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
 
 
 @app.command("propose-class")
+@with_signing
 def propose_class(
     name: str = typer.Option(..., "--name", help="The class name, e.g. 'Land title'."),
     schema: str = typer.Option(..., "--schema", help="The schema document or its 0x SHA-256."),
     registrar: list[str] = typer.Option(..., "--registrar", help="A registrar (repeatable)."),
     k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """Propose an asset class (created when the members' vote passes it)."""
-    registrars = [required_account(r, dir, "--registrar") for r in registrar]
-    out = _client(rpc, dir).propose_class(signer(from_, dir, password_file), name,
+    registrars = [required_account(r, signing.dir, "--registrar") for r in registrar]
+    out = _client(signing.rpc, signing.dir).propose_class(signing.signer(), name,
                                           schema=schema, registrars=registrars, k=k)
-    proposed(out, json_out)
+    proposed(out, signing.json_out)
 
 
 @app.command("propose-registrars")
+@with_signing
 def propose_registrars(
     asset_class: str = typer.Argument(..., help="The class id or name."),
     registrar: list[str] = typer.Option(..., "--registrar", help="A registrar (repeatable)."),
     k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
-    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption,
-) -> None:
+    *, signing: Signing) -> None:
     """Propose new registrars and k for a class (by vote)."""
-    registrars = [required_account(r, dir, "--registrar") for r in registrar]
-    out = _client(rpc, dir).propose_registrars(signer(from_, dir, password_file), asset_class,
+    registrars = [required_account(r, signing.dir, "--registrar") for r in registrar]
+    out = _client(signing.rpc, signing.dir).propose_registrars(signing.signer(), asset_class,
                                                registrars, k)
-    proposed(out, json_out)
+    proposed(out, signing.json_out)
 
 
 def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
@@ -180,105 +180,86 @@ def apply(
 
 
 @app.command("approve")
-def approve(asset_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-            rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+@with_signing
+def approve(asset_id: int = IdArg, *, signing: Signing) -> None:
     """A registrar of the class approves the registration (registered at k)."""
-    _write("approve_registration", "approved", from_, dir, rpc, password_file, json_out,
-           asset_id)
+    _write(signing, "approve_registration", "approved", asset_id)
 
 
 @app.command("reject")
-def reject(asset_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
-           dir: Path = DirOption, rpc: str | None = RpcOption,
-           password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def reject(asset_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
     """A registrar rejects an application (its external id is freed)."""
-    _write("reject_application", "rejected", from_, dir, rpc, password_file, json_out,
-           asset_id, reason)
+    _write(signing, "reject_application", "rejected", asset_id, reason)
 
 
 @app.command("retire")
-def retire(asset_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def retire(asset_id: int = IdArg, *, signing: Signing) -> None:
     """A registrar approves the asset's retirement (retired at k)."""
-    _write("approve_retirement", "retirement approved", from_, dir, rpc, password_file,
-           json_out, asset_id)
+    _write(signing, "approve_retirement", "retirement approved", asset_id)
 
 
 # --- ownership and pledges ---------------------------------------------------------------------
 
 
 @app.command("transfer")
+@with_signing
 def transfer(asset_id: int = IdArg,
              to: str = typer.Option(..., "--to", help="The new owner: account or member."),
-             from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-             password_file: Path | None = PasswordFileOption,
-             json_out: bool = JsonOption) -> None:
+             *, signing: Signing) -> None:
     """The owner offers the asset to a new owner (who must accept)."""
-    _write("request_transfer", "offered", from_, dir, rpc, password_file, json_out, asset_id,
-           required_account(to, dir, "--to"))
+    _write(signing, "request_transfer", "offered", asset_id,
+           required_account(to, signing.dir, "--to"))
 
 
 @app.command("accept")
-def accept(asset_id: int = IdArg, from_: str = FromOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def accept(asset_id: int = IdArg, *, signing: Signing) -> None:
     """The new owner accepts a transfer."""
-    _write("accept_transfer", "accepted", from_, dir, rpc, password_file, json_out, asset_id)
+    _write(signing, "accept_transfer", "accepted", asset_id)
 
 
 @app.command("cancel-transfer")
+@with_signing
 def cancel_transfer(asset_id: int = IdArg,
                     reason: str = typer.Option("", "--reason", help="Why (kept in the event)."),
-                    from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-                    password_file: Path | None = PasswordFileOption,
-                    json_out: bool = JsonOption) -> None:
+                    *, signing: Signing) -> None:
     """The owner or the proposed new owner cancels a pending transfer."""
-    _write("cancel_transfer", "transfer cancelled", from_, dir, rpc, password_file, json_out,
-           asset_id, reason)
+    _write(signing, "cancel_transfer", "transfer cancelled", asset_id, reason)
 
 
 @app.command("pledge")
+@with_signing
 def pledge(asset_id: int = IdArg,
            to: str = typer.Option(..., "--to", help="The secured party: account or member."),
-           from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-           password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+           *, signing: Signing) -> None:
     """The owner pledges the asset to a secured party."""
-    _write("pledge", "pledged", from_, dir, rpc, password_file, json_out, asset_id,
-           required_account(to, dir, "--to"))
+    _write(signing, "pledge", "pledged", asset_id, required_account(to, signing.dir, "--to"))
 
 
 @app.command("release")
+@with_signing
 def release(asset_id: int = IdArg,
             pledge_index: int | None = typer.Option(None, "--pledge",
                                                     help="The pledge (default: your first)."),
-            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-            password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
+            *, signing: Signing) -> None:
     """The secured party releases its pledge."""
-    _write("release", "released", from_, dir, rpc, password_file, json_out, asset_id,
-           pledge_index)
+    _write(signing, "release", "released", asset_id, pledge_index)
 
 
 @app.command("freeze")
-def freeze(asset_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
-           dir: Path = DirOption, rpc: str | None = RpcOption,
-           password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_signing
+def freeze(asset_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
     """The authority (court) freezes an asset, whatever its state."""
-    _write("freeze", "frozen", from_, dir, rpc, password_file, json_out, asset_id, reason)
+    _write(signing, "freeze", "frozen", asset_id, reason)
 
 
 @app.command("unfreeze")
-def unfreeze(asset_id: int = IdArg, reason: str = ReasonOption, from_: str = FromOption,
-             dir: Path = DirOption, rpc: str | None = RpcOption,
-             password_file: Path | None = PasswordFileOption,
-             json_out: bool = JsonOption) -> None:
+@with_signing
+def unfreeze(asset_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
     """The authority unfreezes an asset (back to the state it was frozen in)."""
-    _write("unfreeze", "unfrozen", from_, dir, rpc, password_file, json_out, asset_id, reason)
+    _write(signing, "unfreeze", "unfrozen", asset_id, reason)
 
 
 # --- reads -------------------------------------------------------------------------------------
