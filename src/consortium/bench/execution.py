@@ -91,7 +91,8 @@ def _genesis(state: Any, senders: Sequence[bytes], app_state: dict[str, Any] | N
                              state.set_storage)
 
 
-def _clear_caches() -> None:
+def clear_caches() -> None:
+    """py-evm's and trie's module-level caches grow with every state root: drop them."""
     HexaryTrie._cached_create_node_to_db_mapping.cache_clear()
     _make_trie_root_and_nodes.cache_clear()
 
@@ -137,7 +138,7 @@ def _py_evm(
         if not computation.is_success:
             raise RuntimeError(f"setup transaction failed in the EVM: {computation.error!r}")
     state.persist()
-    _clear_caches()
+    clear_caches()
     decoded = [PragueTransactionBuilder.decode(t.raw) for t in txs]
 
     def apply(tx: Any) -> tuple[bool, int]:
@@ -147,7 +148,7 @@ def _py_evm(
 
     def root() -> None:
         state.persist()
-        _clear_caches()
+        clear_caches()
 
     return _timed("py-evm", decoded, apply, root, profile_html, progress)
 
@@ -181,7 +182,7 @@ def engine_execution(
         if result.status != 1:
             raise RuntimeError(f"setup transaction failed in the EVM: {result.error}")
     root = world.persist()
-    _clear_caches()
+    clear_caches()
     decoded = [decode_transaction(t.raw, chain_id, parse).tx for t in txs]
     holder = [factory(db, root, env)]
 
@@ -191,7 +192,7 @@ def engine_execution(
 
     def persist() -> None:
         new_root = holder[0].persist()
-        _clear_caches()
+        clear_caches()
         holder[0] = factory(db, new_root, env)  # the next "block", as the ledger does
 
     return _timed(used, decoded, apply, persist, None, progress)
