@@ -29,28 +29,14 @@ from web3 import Web3
 from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.fingerprint import compute, date_number
 from consortium.apps.invoices.model import INVOICES_ADDRESS
-from consortium.apps.invoices.reader import (
-    InvoiceReader,
-    encode_call,
-    fingerprint_bytes,
-)
+from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
+from consortium.apps.service import NativeCalls, transition_history
+from consortium.apps.service_client import GAS_MARGIN, ServiceClient, account_hex
 from consortium.errors import ConfigError, ExecutionReverted
 from consortium.sdk.client import ConsortiumClient
 
-GAS_MARGIN = 200_000  # state may move between the estimate and the block (index sets)
 _TRANSITION = Invoices.InvoiceTransition.topic0
 _TRANCHE = Invoices.TrancheFinanced.topic0
-
-
-def _address(value: str) -> str:
-    text = value.strip().lower()
-    if not text.startswith("0x") or len(text) != 42:
-        raise ConfigError(f"{value!r} is not a 0x account address")
-    try:
-        int(text, 16)
-    except ValueError:
-        raise ConfigError(f"{value!r} is not a 0x account address") from None
-    return text
 
 
 def _fp(value: str | bytes) -> bytes:
@@ -60,18 +46,19 @@ def _fp(value: str | bytes) -> bytes:
         raise ConfigError(str(exc)) from None
 
 
-class InvoiceClient:
-    """The Invoices contract through one node's API."""
+class InvoiceClient(ServiceClient):
+    """The Invoices contract through one node's API. Calls, checks and sending are the
+    services' (`ServiceClient`); a write answers the invoice's fingerprint, its new state and
+    reason, and a financed tranche."""
+
+    address = INVOICES_ADDRESS
+    calls = NativeCalls(Invoices)
+    transitions = {"invoice": Invoices.InvoiceTransition}
 
     def __init__(self, client: ConsortiumClient | str, key: bytes | None = None) -> None:
-        self.client = client if isinstance(client, ConsortiumClient) else ConsortiumClient(client)
+        super().__init__(client)
         self.key = key
         self.read = InvoiceReader(self._call)
-
-    def _call(self, to: bytes, data: bytes, block: Any = "latest") -> bytes:
-        w3 = self.client.w3
-        tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
-        return bytes(self.client._rpc(lambda: w3.eth.call(tx, block)))  # type: ignore[arg-type]
 
     # --- fingerprints ---------------------------------------------------------------------
 
@@ -104,50 +91,10 @@ class InvoiceClient:
 
     def history(self, fingerprint: str | bytes) -> list[dict[str, Any]]:
         """Every transition of an invoice, oldest first, from the InvoiceTransition events."""
-        fp = _fp(fingerprint)
-        logs = self.client._rpc(lambda: self.client.w3.eth.get_logs({
-            "address": Web3.to_checksum_address(INVOICES_ADDRESS),
-            "fromBlock": 0,
-            "toBlock": "latest",
-            "topics": [Web3.to_hex(_TRANSITION), Web3.to_hex(fp)],
-        }))
-        out = []
-        for log in logs:
-            old, new, reason = abi_decode(["string", "string", "string"], bytes(log["data"]))
-            out.append({
-                "block": log["blockNumber"],
-                "txHash": Web3.to_hex(log["transactionHash"]),
-                "actor": "0x" + bytes(log["topics"][2])[12:].hex(),
-                "from": old,
-                "to": new,
-                "reason": reason,
-            })
-        return out
+        return transition_history(self._logs, INVOICES_ADDRESS, Invoices.InvoiceTransition,
+                                  _fp(fingerprint))
 
     # --- sending ----------------------------------------------------------------------------
-
-    def check(self, account: LocalAccount, name: str, *args: Any) -> int:
-        """Would `account` calling `name(*args)` succeed now? Answers the gas estimate, or
-        raises ExecutionReverted with the contract's reason."""
-        tx = self._tx(account, name, *args)
-        return int(self.client._rpc(lambda: self.client.w3.eth.estimate_gas(tx)))  # type: ignore[arg-type]
-
-    def _tx(self, account: LocalAccount, name: str, *args: Any) -> dict[str, Any]:
-        return {
-            "to": Web3.to_checksum_address(INVOICES_ADDRESS),
-            "data": Web3.to_hex(encode_call(name, *args)),
-            "from": account.address,
-        }
-
-    def submit(self, account: LocalAccount, name: str, *args: Any, gas: int,
-               nonce: int | None = None) -> bytes:
-        """Sign and send without waiting; answers the transaction hash."""
-        tx = self._tx(account, name, *args)
-        tx["gas"] = gas
-        if nonce is not None:
-            tx["nonce"] = nonce
-        sent = self.client.send(account, tx, wait=False)
-        return bytes(sent["transactionHash"])
 
     def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
                 timeout: float = 60) -> dict[str, Any]:
@@ -175,27 +122,6 @@ class InvoiceClient:
                 out["tranche"] = tranche
                 out["financed"] = financed
         return out
-
-    def _replay_reason(self, receipt: dict[str, Any], name: str, args: tuple[Any, ...],
-                       number: int) -> str:
-        """Why a sent transaction reverted: the same call on the state before its block."""
-        tx = {
-            "to": Web3.to_checksum_address(INVOICES_ADDRESS),
-            "from": receipt["from"],
-            "data": Web3.to_hex(encode_call(name, *args)),
-        }
-        try:
-            self.client._rpc(lambda: self.client.w3.eth.call(tx, number - 1))  # type: ignore[arg-type]
-        except ExecutionReverted as err:
-            return err.message
-        except Exception:
-            pass
-        return "execution reverted"
-
-    def transact(self, account: LocalAccount, name: str, *args: Any) -> dict[str, Any]:
-        """Check, send and wait for one call of the contract."""
-        gas = self.check(account, name, *args) + GAS_MARGIN
-        return self.outcome(self.submit(account, name, *args, gas=gas), name, args)
 
     # --- the steps of an invoice ----------------------------------------------------------
 
@@ -231,8 +157,8 @@ class InvoiceClient:
         due = date_number(due_date) if not isinstance(due_date, int) else due_date
         return (
             _fp(fingerprint),
-            _address(seller or account.address),
-            _address(buyer),
+            account_hex(seller or account.address),
+            account_hex(buyer),
             int(amount),
             currency.strip().upper(),
             due,
@@ -268,4 +194,4 @@ class InvoiceClient:
         return self.transact(account, "setTaxVerified", _fp(fingerprint), verified, reason)
 
 
-__all__ = ["InvoiceClient"]
+__all__ = ["GAS_MARGIN", "InvoiceClient"]
