@@ -120,9 +120,10 @@ class ServiceClient:
         sent = self.client.send(account, tx, wait=False)
         return bytes(sent["transactionHash"])
 
-    def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
-                timeout: float = 60) -> dict[str, Any]:
-        """Wait for a sent call's receipt: what happened, or ExecutionReverted with why."""
+    def receipt(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
+                timeout: float = 60) -> tuple[dict[str, Any], int]:
+        """Wait for a sent call's receipt: it and its block number, or ExecutionReverted with
+        why the call failed."""
         receipt = self.client.wait_receipt(tx_hash, timeout)
         number = int(receipt["blockNumber"])
         if receipt["status"] != 1:
@@ -130,6 +131,12 @@ class ServiceClient:
             raise ExecutionReverted(
                 f"transaction {Web3.to_hex(tx_hash)} reverted in block {number}: {reason}"
             )
+        return receipt, number
+
+    def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
+                timeout: float = 60) -> dict[str, Any]:
+        """Wait for a sent call's receipt: what happened, or ExecutionReverted with why."""
+        receipt, number = self.receipt(tx_hash, name, args, timeout)
         transitions = []
         for log in receipt["logs"]:
             topics = [bytes(t) for t in log["topics"]]

@@ -32,7 +32,7 @@ from consortium.apps.invoices.model import INVOICES_ADDRESS
 from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
 from consortium.apps.service import NativeCalls, transition_history
 from consortium.apps.service_client import GAS_MARGIN, ServiceClient, account_hex
-from consortium.errors import ConfigError, ExecutionReverted
+from consortium.errors import ConfigError
 from consortium.sdk.client import ConsortiumClient
 
 _TRANSITION = Invoices.InvoiceTransition.topic0
@@ -99,13 +99,7 @@ class InvoiceClient(ServiceClient):
     def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
                 timeout: float = 60) -> dict[str, Any]:
         """Wait for a sent call's receipt: what happened, or ExecutionReverted with why."""
-        receipt = self.client.wait_receipt(tx_hash, timeout)
-        number = int(receipt["blockNumber"])
-        if receipt["status"] != 1:
-            reason = self._replay_reason(receipt, name, args, number)
-            raise ExecutionReverted(
-                f"transaction {Web3.to_hex(tx_hash)} reverted in block {number}: {reason}"
-            )
+        receipt, number = self.receipt(tx_hash, name, args, timeout)
         out: dict[str, Any] = {
             "fingerprint": "0x" + bytes(args[0]).hex(),
             "txHash": Web3.to_hex(tx_hash),
