@@ -51,7 +51,7 @@ class PendingBlock:
     logs: list[LogRecord]
     trie_db: TrieNodeDB
     outcome: BlockOutcome
-    senders_used: list[bytes] = field(default_factory=list)
+    senders_used: list[bytes] = field(default_factory=list)  # raw txs, to drop from the cache
     system_changed: bool = False  # the block changed the system contracts' storage
 
 
@@ -142,7 +142,7 @@ class BlockExecutor:
             trie_db=trie_db,
             outcome=BlockOutcome(tx_results=tuple(results), app_hash=state_root,
                                  validator_updates=updates),
-            senders_used=[t.hash for t in tx_records],
+            senders_used=[t.raw for t in tx_records],
             system_changed=system_changed,
         )
 

@@ -251,8 +251,8 @@ class Ledger(LedgerReads):
                 txn.put(b"app_hash", pending.state_root, db=d["meta"])
             self._pending = None
             self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
-            for tx_hash in pending.senders_used:
-                self.senders.pop(tx_hash)
+            for raw in pending.senders_used:
+                self.senders.pop(raw)
             with self._mempool_lock:
                 self._pending_nonces = {}
                 self._check_state = None
