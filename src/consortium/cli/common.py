@@ -124,7 +124,7 @@ def with_signing(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def run(**options: Any) -> Any:
-        signing = Signing(*(options.pop(p.name) for p in _SIGNING_PARAMETERS))
+        signing = Signing(**{p.name: options.pop(p.name) for p in _SIGNING_PARAMETERS})
         return command(**options, signing=signing)
 
     signature = own.replace(parameters=[*parameters, *_SIGNING_PARAMETERS])
