@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Reproduce the Performance table of the README: about 15 minutes on 2 cores.
+# Reproduce the Performance table of the README (about 15 minutes on 2 cores), then the
+# finance services' workloads, both engines side by side and the large-state bench (about 8
+# more minutes).
 # Each run writes bench/results/<UTC time>-<workload>.json (and a .png with the bench extra).
 # Run it on an otherwise idle machine: every report says how much CPU other processes used.
 set -euo pipefail
@@ -14,3 +16,14 @@ export ETH_HASH_BACKEND=${ETH_HASH_BACKEND:-pysha3}
 "$BIN" bench --workload erc20 --validators 4 --txs 5000
 "$BIN" bench --workload erc20 --validators 4 --txs 3000 --rate 100 --batch 10 --no-references
 "$BIN" bench --workload erc20 --validators 4 --txs 4000 --rate 200 --batch 10 --no-references
+
+# The finance services' writes (native contracts), with both references.
+"$BIN" bench --workload invoice --txs 5000
+"$BIN" bench --workload securities --txs 3000
+"$BIN" bench --workload credit --txs 5000
+"$BIN" bench --workload registry --txs 5000
+# The same signed transactions on a revm network, then a py-evm one: one table, their ratio.
+"$BIN" bench --workload erc20 --txs 5000 --engine both --no-references
+# Issue #11's large state: 1,000,000 accounts against 1,000, in process (real LMDB, revm);
+# about a minute and 2 GB of memory. For a quick look: --accounts 100000.
+"$BIN" bench state --accounts 1000000
