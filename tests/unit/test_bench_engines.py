@@ -73,3 +73,18 @@ def test_invoices_on_both_engines(tmp_path: Path) -> None:
         assert checked["status_1"] == checked["sampled"] > 0
     assert report["ratios"]["revm_vs_py_evm"] > 0
     assert not psutil.Process().children(recursive=True)
+
+
+def test_bench_networks_cap_block_gas_at_the_ledgers_limit(tmp_path: Path) -> None:
+    import json
+
+    from consortium.bench.networks import LedgerNet
+
+    net = LedgerNet(tmp_path / "net", validators=2, accounts=2, timeout_commit="200ms",
+                    roles={"Bench 0001": ["seller"]})
+    for node in net.network.nodes:
+        doc = json.loads((net.network.node_home(node) / "config" / "genesis.json").read_text())
+        assert doc["consensus_params"]["block"]["max_gas"] == str(
+            doc["app_state"]["block_gas_limit"])
+    assert net.app_state()["governance"]["roles"] == {
+        "0x" + net.accounts()[1].address.hex(): ["seller"]}

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +21,12 @@ from rich.progress import (
 from consortium.cli.common import console, err_console, print_json, table
 
 app = typer.Typer(help="Benchmark the ledger.", add_completion=False)
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (e.g. `timeout`) exits through the run's `finally` blocks, so the networks it
+    started are stopped and their folders removed, as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
 
 
 class _RichUi:
@@ -94,6 +102,7 @@ def bench(
     )
     if out is not None:
         cfg.out = out
+    _stop_cleanly_on_sigterm()
     outcome = run_bench(cfg, _RichUi())
     report = outcome.report
     if json_out:
@@ -156,6 +165,7 @@ def state(
                       senders=senders)
     if out is not None:
         cfg.out = out
+    _stop_cleanly_on_sigterm()
     outcome = run_state_bench(cfg, _RichUi())
     report = outcome.report
     if json_out:
