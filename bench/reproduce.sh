@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the Performance table of the README (about 15 minutes on 2 cores), then the
-# finance services' workloads, both engines side by side and the large-state bench (about 8
+# finance services' workloads, both engines side by side and the large-state bench (about 5
 # more minutes).
 # Each run writes bench/results/<UTC time>-<workload>.json (and a .png with the bench extra).
 # Run it on an otherwise idle machine: every report says how much CPU other processes used.

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import (
@@ -27,6 +28,19 @@ def _stop_cleanly_on_sigterm() -> None:
     """SIGTERM (e.g. `timeout`) exits through the run's `finally` blocks, so the networks it
     started are stopped and their folders removed, as on Ctrl-C."""
     signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
+
+
+def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool) -> Any:
+    """Run a benchmark with the rich UI, its results in `out` if given; with `json_out`
+    print the report as JSON and answer None (nothing more to show)."""
+    if out is not None:
+        cfg.out = out
+    _stop_cleanly_on_sigterm()
+    outcome = run(cfg, _RichUi())
+    if json_out:
+        print_json(outcome.report)
+        return None
+    return outcome
 
 
 class _RichUi:
@@ -100,14 +114,10 @@ def bench(
         concurrency=concurrency, rate=rate, senders=senders, references=not no_references,
         profile=profile, timeout_commit=timeout_commit, submit=submit, engine=engine,
     )
-    if out is not None:
-        cfg.out = out
-    _stop_cleanly_on_sigterm()
-    outcome = run_bench(cfg, _RichUi())
-    report = outcome.report
-    if json_out:
-        print_json(report)
+    outcome = _run(cfg, out, run_bench, json_out)
+    if outcome is None:
         return
+    report = outcome.report
     from consortium.bench.report import TABLE_COLUMNS, summary_rows
 
     table(f"{report['workload']['description']}, {txs:,} txs", TABLE_COLUMNS,
@@ -163,14 +173,10 @@ def state(
 
     cfg = StateConfig(accounts=accounts, small=small, blocks=blocks, block_txs=block_txs,
                       senders=senders)
-    if out is not None:
-        cfg.out = out
-    _stop_cleanly_on_sigterm()
-    outcome = run_state_bench(cfg, _RichUi())
-    report = outcome.report
-    if json_out:
-        print_json(report)
+    outcome = _run(cfg, out, run_state_bench, json_out)
+    if outcome is None:
         return
+    report = outcome.report
     table(f"{block_txs:,}-transfer blocks, {blocks} per state (medians)", TABLE_COLUMNS,
           summary_rows(report))
     t = report["target"]
