@@ -75,7 +75,7 @@ def test_invoices_on_both_engines(tmp_path: Path) -> None:
     assert not psutil.Process().children(recursive=True)
 
 
-def test_bench_networks_cap_block_gas_at_the_ledgers_limit(tmp_path: Path) -> None:
+def test_networks_cap_block_gas_at_the_ledgers_limit(tmp_path: Path) -> None:
     import json
 
     from consortium.bench.networks import LedgerNet

@@ -72,19 +72,6 @@ class LedgerNet:
             base_port=base, api_port=base + 90, timeout_commit=timeout_commit,
             roles=roles or None,
         )
-        self._cap_block_gas()
-
-    def _cap_block_gas(self) -> None:
-        """Make CometBFT's proposals respect the ledger's block gas limit (consensus param
-        `block.max_gas`, which `init_network` leaves unlimited): the mempool then reaps
-        transactions whose gas limits fit, instead of proposing a block whose tail execution
-        refuses (and whose senders' later nonces the mempool then drops). Heavy workloads
-        (the services', ~0.3-1 M gas each) hit that at ~1,000-2,000 transactions a block."""
-        for node in self.network.nodes:
-            path = self.network.node_home(node) / "config" / "genesis.json"
-            doc = json.loads(path.read_text())
-            doc["consensus_params"]["block"]["max_gas"] = str(doc["app_state"]["block_gas_limit"])
-            path.write_text(json.dumps(doc, indent=2) + "\n")
 
     def app_state(self) -> dict[str, Any]:
         """The genesis `app_state` the nodes start from (members, roles, alloc)."""

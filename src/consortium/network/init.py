@@ -261,11 +261,17 @@ def _genesis(
                 "name": node.name,
             }
         )
+    params = first["consensus_params"]
+    # Proposals must fit the ledger's block gas limit: CometBFT's mempool reaps by the gas
+    # each CheckTx wanted (the transaction's gas limit). Unlimited (its default), a block of
+    # heavy transactions overran it, execution refused the tail, and the mempool then dropped
+    # those senders' later nonces.
+    params["block"]["max_gas"] = str(app_state.block_gas_limit)
     return {
         "genesis_time": first["genesis_time"],
         "chain_id": chain_id,
         "initial_height": "1",
-        "consensus_params": first["consensus_params"],
+        "consensus_params": params,
         "validators": validators,
         "app_hash": "",
         "app_state": app_state.to_json(),
