@@ -16,6 +16,7 @@ from consortium.api.rpc_error import InvalidParams
 from consortium.ledger.types import LogEntry
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 UINT256_MAX = (1 << 256) - 1
 UINT64_MAX = (1 << 64) - 1
@@ -240,7 +241,7 @@ class Params:
             raise InvalidParams(f"params[{index}]: missing value for required argument")
         return parse(self.items[index], f"params[{index}]")
 
-    def optional(self, index: int, parse: Callable[[Any, str], T], default: T) -> T:
+    def optional(self, index: int, parse: Callable[[Any, str], T], default: D) -> T | D:
         if index >= len(self.items) or self.items[index] is None:
             return default
         return parse(self.items[index], f"params[{index}]")

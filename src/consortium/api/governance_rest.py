@@ -85,8 +85,12 @@ def governance_routes(ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Rout
         "/api/v1/frozen": SystemReader.frozen,
         "/api/v1/deploy-allowlist": SystemReader.deploy_allowlist,
     }
+
+    def without_request(fn: Callable[[SystemReader], Any]) -> Read:
+        return lambda reader, _request: fn(reader)
+
     routes = [
-        Route(path, endpoint(lambda r, _req, f=fn: f(r), path), methods=["GET"])
+        Route(path, endpoint(without_request(fn), path), methods=["GET"])
         for path, fn in simple.items()
     ]
     routes += [

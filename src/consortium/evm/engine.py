@@ -8,17 +8,21 @@ admission). A faster engine can replace this module behind the same names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert, VMError
 from eth.vm.forks.london.transactions import UnsignedDynamicFeeTransaction
 from eth.vm.forks.prague.constants import STANDARD_TOKEN_COST, TOTAL_COST_FLOOR_PER_TOKEN
-from eth_typing import Address
+from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
-from consortium.evm.fork import ConsortiumState, ConsortiumTransactionExecutor
+from consortium.evm.fork import (
+    ConsortiumAccountDB,
+    ConsortiumState,
+    ConsortiumTransactionExecutor,
+)
 from consortium.evm.header import BlockEnv
 
 EMPTY_ROOT = bytes(BLANK_ROOT_HASH)
@@ -95,7 +99,7 @@ class WorldState:
 
     def __init__(self, db: AtomicDatabaseAPI, state_root: bytes, env: BlockEnv) -> None:
         self.env = env
-        self._state = ConsortiumState(db, env.execution_context(), state_root)
+        self._state = ConsortiumState(db, env.execution_context(), Hash32(state_root))
 
     # --- reads -------------------------------------------------------------------------
 
@@ -114,7 +118,8 @@ class WorldState:
     def storage_root(self, address: bytes) -> bytes:
         """The root of an account's storage trie as of the last `persist()` (or of the state
         root this world was opened at): equal roots, equal storage."""
-        return bytes(self._state._account_db._get_storage_root(Address(address)))
+        account_db = cast(ConsortiumAccountDB, self._state._account_db)  # its account_db_class
+        return bytes(account_db._get_storage_root(Address(address)))
 
     # --- genesis writes ----------------------------------------------------------------
 

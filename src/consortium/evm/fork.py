@@ -20,7 +20,7 @@ Nothing in py-evm is edited; everything here is a subclass or a class attribute.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
@@ -156,7 +156,8 @@ class ConsortiumTransactionExecutor(PragueTransactionExecutor):
             value=transaction.value,
             data=data,
             code=code,
-            create_address=contract_address,
+            # None for a call, as in py-evm, whose annotation says Address but defaults to None
+            create_address=cast(Address, contract_address),
             refund=msg_refund,
             is_delegation=is_delegation,
         )

@@ -234,7 +234,7 @@ class ChainReader:
         return out
 
     def logs_in_heights(self, lo: int, hi: int) -> list[LogRecord]:
-        out = []
+        out: list[LogRecord] = []
         end = u64(hi + 1)
         with self.store.env.begin(db=self.store.dbs["logs"], buffers=False) as txn:
             cur = txn.cursor()

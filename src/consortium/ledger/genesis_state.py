@@ -24,8 +24,8 @@ def build_genesis(trie_db: TrieNodeDB, app_state: AppState) -> bytes:
     world = WorldState(trie_db, EMPTY_ROOT, env)
     for address, wei in sorted(app_state.alloc.items()):
         world.set_balance(bytes.fromhex(address[2:]), wei)
-    for address in sorted(registered_natives()):
-        world.set_nonce(address, 1)
-        world.set_code(address, NATIVE_STUB_CODE)
+    for native in sorted(registered_natives()):
+        world.set_nonce(native, 1)
+        world.set_code(native, NATIVE_STUB_CODE)
     write_system_genesis(app_state, world.get_storage, world.set_storage)
     return world.persist()

@@ -12,10 +12,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import coincurve
-from eth.abc import SignedTransactionAPI
+from eth.abc import LegacyTransactionFieldsAPI, SignedTransactionAPI
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_hash.auto import keccak
 
@@ -116,7 +116,7 @@ def decode_transaction(raw: bytes, chain_id: int, parse: Parser | None = None) -
         tx, recovered = parsed
 
     if type_id == 0:
-        v = tx.v
+        v = cast(LegacyTransactionFieldsAPI, tx).v  # type 0: a legacy transaction
         if v in (27, 28):
             raise WrongChainId("unprotected legacy transaction (no EIP-155 chain id): "
                                "sign it for chain id " f"{chain_id}")
@@ -124,7 +124,7 @@ def decode_transaction(raw: bytes, chain_id: int, parse: Parser | None = None) -
             raise BadSignature(f"invalid legacy signature v={v}")
         tx_chain_id = (v - 35) // 2
     else:
-        tx_chain_id = tx.chain_id
+        tx_chain_id = cast(int, tx.chain_id)  # types 1 and 2 always carry a chain id
         if tx.y_parity not in (0, 1):
             raise BadSignature(f"invalid signature y parity {tx.y_parity}")
     if tx_chain_id != chain_id:

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 from eth_account import Account
@@ -157,7 +158,9 @@ def join_network(
     NodeConfig(home=home, name=entry.name, member=name, api_port=entry.api_port).save()
 
     acct = Account.create()
-    kdf = {"kdf": "pbkdf2", "iterations": DEV_KDF_ITERATIONS} if not password else {}
+    kdf: dict[str, Any] = (
+        {"kdf": "pbkdf2", "iterations": DEV_KDF_ITERATIONS} if not password else {}
+    )
     keystore = f"keystores/{node_name}.json"
     (root / "keystores").mkdir()
     (root / keystore).write_text(

@@ -4,11 +4,12 @@ application repeats — send a signed transaction and wait for its receipt, depl
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.types import TxParams
 
 from consortium.errors import ConsortiumError, ExecutionReverted, NetworkError, TxError
 
@@ -51,7 +52,7 @@ class ConsortiumClient:
         tx.setdefault("maxFeePerGas", 0)
         tx.setdefault("maxPriorityFeePerGas", 0)
         if "gas" not in tx:
-            estimate = self._rpc(lambda: self.w3.eth.estimate_gas(tx))
+            estimate = self._rpc(lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)))
             tx["gas"] = int(estimate * 1.2) + 10_000
         signed = account.sign_transaction(tx)
         tx_hash = self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))

@@ -291,9 +291,9 @@ class Governance(NativeContract):
         return proposal_id
 
     # one `propose…` method per kind, declared from the kinds' table
-    for _kind in PROPOSAL_KINDS:
-        vars()[_kind.method] = _proposer(_kind)
-    del _kind
+    for _proposal_kind in PROPOSAL_KINDS:
+        vars()[_proposal_kind.method] = _proposer(_proposal_kind)
+    del _proposal_kind
 
     # --- voting --------------------------------------------------------------------------
 
@@ -600,8 +600,10 @@ class Governance(NativeContract):
             is_app_address(raw) and cls is not None,
             f"{contract} is not a finance service's contract (0x…2000 to 0x…2fff)",
         )
+        assert cls is not None  # the require above reverts when it is None
         spec = cls.methods().get(bytes(data[:4])) if len(data) >= 4 else None
         self.require(spec is not None, f"the call names no method of {cls.__name__}")
+        assert spec is not None  # the require above reverts when it is None
         self.require(not spec.view, f"{cls.__name__}.{spec.signature} is a read, not an action")
         if not dry_run:
             return
