@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export ETH_HASH_BACKEND=pysha3
 .venv/bin/ruff check .
+.venv/bin/mypy src
 if [ "$#" -eq 0 ]; then set -- -m "not slow"; fi
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
