@@ -1,35 +1,16 @@
-"""The Credit contract's ABI, shipped as JSON (`abi/Credit.json`) for any Ethereum tool
-(web3.py, ethers, cast). Generated from the class; after changing its methods or events run
-
-    python -m consortium.apps.credit.abi
-
-and commit the result (a unit test checks the shipped file equals the class's ABI).
-"""
+"""The Credit contract's ABI, shipped as JSON (`abi/Credit.json`); see
+`consortium.apps.shipped_abi`. Regenerate with `python -m consortium.apps.credit.abi`."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 from consortium.apps.credit.contract import Credit
+from consortium.apps.shipped_abi import shipped, write_all
 
-ABI_FILE = Path(__file__).parent / "abi" / "Credit.json"
-
-
-def render_abi() -> str:
-    return json.dumps(Credit.abi(), indent=2) + "\n"
-
-
-def load_abi() -> list[dict[str, Any]]:
-    return json.loads(ABI_FILE.read_text())  # type: ignore[no-any-return]
-
-
-def write_abi() -> Path:
-    ABI_FILE.parent.mkdir(parents=True, exist_ok=True)
-    ABI_FILE.write_text(render_abi())
-    return ABI_FILE
-
+SHIPPED = shipped(Credit, __file__)
+ABI_FILE = SHIPPED.path
+render_abi = SHIPPED.render
+load_abi = SHIPPED.load
+write_abi = SHIPPED.write
 
 if __name__ == "__main__":
-    print(write_abi())
+    write_all([SHIPPED])

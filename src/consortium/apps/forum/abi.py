@@ -1,21 +1,16 @@
-"""The Forum contract's ABI, shipped as JSON (`abi/Forum.json`) for any Ethereum tool.
-Generated from the class: after changing its methods or events run
-`python -m consortium.apps.forum.abi` and commit the file (a unit test compares them)."""
+"""The Forum contract's ABI, shipped as JSON (`abi/Forum.json`); see
+`consortium.apps.shipped_abi`. Regenerate with `python -m consortium.apps.forum.abi`."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from consortium.apps.forum.contract import Forum
+from consortium.apps.shipped_abi import shipped, write_all
 
-ABI_FILE = Path(__file__).parent / "abi" / "Forum.json"
-
-
-def render_abi() -> str:
-    return json.dumps(Forum.abi(), indent=2) + "\n"
-
+SHIPPED = shipped(Forum, __file__)
+ABI_FILE = SHIPPED.path
+render_abi = SHIPPED.render
+load_abi = SHIPPED.load
+write_abi = SHIPPED.write
 
 if __name__ == "__main__":
-    ABI_FILE.write_text(render_abi())
-    print(ABI_FILE)
+    write_all([SHIPPED])

@@ -1,47 +1,33 @@
 """The CashTokens and Securities contracts' ABIs, shipped as JSON (`abi/CashTokens.json`,
-`abi/Securities.json`) for any Ethereum tool (web3.py, ethers, cast). Generated from the
-classes; after changing their methods or events run
-
-    python -m consortium.apps.securities.abi
-
-and commit the result (a unit test checks the shipped files equal the classes' ABIs).
-"""
+`abi/Securities.json`); see `consortium.apps.shipped_abi`. Regenerate with
+`python -m consortium.apps.securities.abi`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.contract import Securities
+from consortium.apps.shipped_abi import ShippedAbi, shipped, write_all
 from consortium.evm.native import NativeContract
 
-ABI_DIR = Path(__file__).parent / "abi"
-CONTRACTS: dict[str, type[NativeContract]] = {"CashTokens": CashTokens, "Securities": Securities}
+SHIPPED: dict[str, ShippedAbi] = {
+    cls.__name__: shipped(cls, __file__) for cls in (CashTokens, Securities)}
+CONTRACTS: dict[str, type[NativeContract]] = {n: s.contract for n, s in SHIPPED.items()}
 
 
 def abi_file(name: str) -> Path:
-    return ABI_DIR / f"{name}.json"
+    return SHIPPED[name].path
 
 
 def render_abi(name: str) -> str:
-    return json.dumps(CONTRACTS[name].abi(), indent=2) + "\n"
+    return SHIPPED[name].render()
 
 
 def load_abi(name: str) -> list[dict[str, Any]]:
-    return json.loads(abi_file(name).read_text())  # type: ignore[no-any-return]
-
-
-def write_abis() -> list[Path]:
-    ABI_DIR.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name in CONTRACTS:
-        abi_file(name).write_text(render_abi(name))
-        out.append(abi_file(name))
-    return out
+    return SHIPPED[name].load()
 
 
 if __name__ == "__main__":
-    for path in write_abis():
-        print(path)
+    write_all(SHIPPED.values())
