@@ -9,8 +9,9 @@ here in integers: an invoice is at maturity when today >= its due date.
 
 from __future__ import annotations
 
-import re
-
+from consortium.apps.currency import currency_problem as currency_problem  # re-exported
+from consortium.apps.currency import currency_text as currency_text
+from consortium.apps.currency import currency_word as currency_word
 from consortium.evm.native import native_address
 
 INVOICES_ADDRESS = native_address(0x2004)
@@ -41,22 +42,7 @@ MAX_REASON = 256  # bytes of a reason string
 MAX_AMOUNT = 2**128  # face amounts and tranches are below this
 MAX_BATCH_READ = 1000  # invoices read in one call
 
-_CURRENCY = re.compile(r"[A-Z]{3}")
 
-
-def currency_problem(code: str) -> str | None:
-    """Why `code` is not an ISO 4217 alphabetic code (three upper-case letters), or None."""
-    if not _CURRENCY.fullmatch(code):
-        return f"currency {code!r} is not an ISO 4217 code (three capital letters, e.g. CNY)"
-    return None
-
-
-def currency_word(code: str) -> int:
-    return int.from_bytes(code.encode("ascii"), "big")
-
-
-def currency_text(word: int) -> str:
-    return word.to_bytes(3, "big").decode("ascii", errors="replace") if word else ""
 
 
 def _days_in_month(year: int, month: int) -> int:

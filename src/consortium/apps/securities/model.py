@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 
+from consortium.apps.currency import currency_problem as currency_problem  # re-exported
+from consortium.apps.currency import currency_text as currency_text
+from consortium.apps.currency import currency_word as currency_word
 from consortium.evm.native import native_address
 
 CASH_ADDRESS = native_address(0x2000)
@@ -79,7 +82,6 @@ def restriction_message(code: int) -> str:
 # --- ISINs, currencies, jurisdictions --------------------------------------------------------
 
 _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
-_CURRENCY = re.compile(r"[A-Z]{3}")
 _JURISDICTION = re.compile(r"[A-Z]{2}")
 
 
@@ -114,19 +116,6 @@ def isin_word(isin: str) -> int:
 def isin_text(word: int) -> str:
     return word.to_bytes(12, "big").decode("ascii", errors="replace") if word else ""
 
-
-def currency_problem(code: str) -> str | None:
-    if not _CURRENCY.fullmatch(code):
-        return f"currency {code!r} is not an ISO 4217 code (three capital letters, e.g. CNY)"
-    return None
-
-
-def currency_word(code: str) -> int:
-    return int.from_bytes(code.encode("ascii"), "big")
-
-
-def currency_text(word: int) -> str:
-    return word.to_bytes(3, "big").decode("ascii", errors="replace") if word else ""
 
 
 def jurisdiction_problem(code: str) -> str | None:
