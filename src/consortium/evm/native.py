@@ -26,11 +26,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NoReturn
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
+
+from consortium.evm.abi_codec import decode as abi_decode
+from consortium.evm.abi_codec import encode as abi_encode
+
+if TYPE_CHECKING:
+    from consortium.evm.host import Host, Storage
 
 NATIVE_STUB_CODE = b"\xfe"  # INVALID: never executed, the precompile answers first
 ERROR_SELECTOR = keccak(b"Error(string)")[:4]
@@ -207,11 +212,16 @@ class NativeContract:
     address: ClassVar[bytes]
     _methods: ClassVar[dict[bytes, MethodSpec]] = {}
 
-    def __init__(self, host: Any) -> None:
-        from consortium.evm.host import Host, Storage
+    def __init__(self, host: Host) -> None:
+        self.host = host
 
-        self.host: Host = host
-        self.storage = Storage(host)
+    @cached_property
+    def storage(self) -> Storage:
+        """Typed access to this native's own storage slots (made on first use: a call
+        that reads no storage pays nothing for it)."""
+        from consortium.evm.host import Storage
+
+        return Storage(self.host)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -271,14 +281,14 @@ class NativeContract:
         if host.value and not spec.payable:
             self.revert(f"{spec.signature} is not payable")
         try:
-            args = abi_decode(list(spec.inputs), bytes(calldata[4:]))
+            args = abi_decode(spec.inputs, calldata[4:])
         except Exception:
             self.revert(f"bad arguments for {spec.signature}")
         result = spec.fn(self, *args)
         if not spec.outputs:
             return b""
         values = (result,) if len(spec.outputs) == 1 else tuple(result)
-        output = abi_encode(list(spec.outputs), list(values))
+        output = abi_encode(spec.outputs, values)
         host.charge(NATIVE_GAS["word"] * _words(len(output)))
         return output
 
@@ -316,3 +326,4 @@ def registered_natives() -> dict[bytes, type[NativeContract]]:
 def native_abi(address: bytes) -> list[dict[str, Any]] | None:
     cls = _REGISTRY.get(bytes(address))
     return None if cls is None else cls.abi()
+

@@ -115,10 +115,8 @@ class RevmHost:
                          chain_id=chain_id, prevrandao=prevrandao, gas_limit=gas_limit)
 
     def charge(self, gas: int) -> None:
-        f = self._f
-        if not 0 <= gas <= f.gas_left():
+        if not 0 <= gas < 1 << 64 or not self._f.charge(gas):  # taken only if it is there
             raise OutOfGas("native contract")
-        f.charge(gas)
 
     def sload(self, slot: int) -> int:
         self.charge(NATIVE_GAS["sload"])

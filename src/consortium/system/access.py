@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from eth_abi import decode as abi_decode
-
+from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import SlotHost, Storage
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,

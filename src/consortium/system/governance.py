@@ -39,10 +39,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
 
+from consortium.evm.abi_codec import decode as abi_decode
+from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
 from consortium.evm.native import (
     ERROR_SELECTOR,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-
 from consortium.apps.securities.model import MAX_TEXT
+from consortium.evm.abi_codec import decode as abi_decode
+from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
 from consortium.evm.native import ERROR_SELECTOR, MethodSpec, NativeContract
 from consortium.system.model import PERMISSIONS_ADDRESS, role_bit
