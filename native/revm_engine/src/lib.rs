@@ -2,10 +2,11 @@
 //! world-state interface of `consortium.evm.engine`, native contracts served from Python.
 //!
 //! - `Engine`: what outlives blocks (decoded trie nodes, analysed code, the flat cache of the
-//!   newest state root); one per process is enough, it is content-addressed.
+//!   newest state root); one per store: decoded nodes carry their children's places in it.
 //! - `World`: the state at one root in one block environment; transactions applied to it
-//!   stay in memory until `persist()`, which answers the new root, the trie nodes and code to
-//!   store, and the diff. Python owns the database: the world reads misses through `fetch`.
+//!   stay in memory until `persist(height)`, which answers the new root, the trie nodes (to
+//!   store under that height) and code, and the diff. Python owns the database: the world
+//!   reads misses through `fetch`.
 
 mod conv;
 mod natives;
@@ -179,18 +180,23 @@ fn outcome(py: Python<'_>, result: ExecutionResult) -> PyResult<PyResult6<'_>> {
 
 #[pymethods]
 impl World {
-    /// The state at `root` for a block with these consensus facts. `fetch(key)` reads a trie
-    /// node or code by hash from the store (None if absent); `natives` maps addresses to
-    /// their `serve(frame)`; `guard(read, storage_address, code_address)` may refuse a call,
-    /// and is not asked while every `guard_gates` slot ((address, slot), …) holds zero.
+    /// The state at `root` (its node stored at height `root_at`) for a block with these
+    /// consensus facts. `fetch(key)` reads from the store (None if absent): a trie node by its
+    /// 40-byte place (height, big-endian, then hash), code by its 32-byte hash; `natives` maps
+    /// addresses to their `serve(frame)`; `guard(read, storage_address, code_address)` may
+    /// refuse a call, and is not asked while every `guard_gates` slot ((address, slot), …)
+    /// holds zero. `fetch_many(keys) -> [bytes | None]`, if given, reads nodes in batches
+    /// (`prefetch`, `warm`).
     #[new]
-    #[pyo3(signature = (engine, fetch, root, number, timestamp, coinbase, prevrandao, gas_limit,
-                        chain_id, prev_hashes, natives, guard=None, guard_gates=Vec::new()))]
+    #[pyo3(signature = (engine, fetch, root, root_at, number, timestamp, coinbase, prevrandao,
+                        gas_limit, chain_id, prev_hashes, natives, guard=None,
+                        guard_gates=Vec::new(), fetch_many=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         engine: &Engine,
         fetch: Py<PyAny>,
         root: &[u8],
+        root_at: u64,
         number: u64,
         timestamp: u64,
         coinbase: &[u8],
@@ -201,6 +207,7 @@ impl World {
         natives: &Bound<'_, PyDict>,
         guard: Option<Py<PyAny>>,
         guard_gates: Vec<(Vec<u8>, Bound<'_, PyAny>)>,
+        fetch_many: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let prev_hashes =
             prev_hashes.iter().map(|h| conv::b256(h)).collect::<PyResult<Vec<B256>>>()?;
@@ -213,12 +220,14 @@ impl World {
             .map(|(address, slot)| Ok((conv::address(address)?, conv::u256_from_py(slot)?)))
             .collect::<PyResult<Vec<_>>>()?;
         let table = Arc::new(NativeTable { serve, guard, gates });
-        let db = BlockDb::new(
+        let mut db = BlockDb::new(
             engine.shared.clone(),
             fetch,
             conv::b256(root)?,
+            root_at,
             Chain { number, prev_hashes },
         );
+        db.fetch_many = fetch_many;
         let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
         cfg.chain_id = chain_id;
         cfg.set_gas_params(natives::gas_params());
@@ -284,6 +293,22 @@ impl World {
         let db = self.db();
         let root = db.storage_root(&a).map_err(|e| db.py_error(e))?;
         Ok(PyBytes::new(py, root.as_slice()))
+    }
+
+    /// Loads into the engine's caches, in a few batched reads, the trie paths of `addresses`
+    /// (a block's senders and recipients, before it runs). Answers how many nodes it read.
+    fn prefetch(&mut self, addresses: Vec<Vec<u8>>) -> PyResult<usize> {
+        let addresses =
+            addresses.iter().map(|a| conv::address(a)).collect::<PyResult<Vec<Address>>>()?;
+        let db = self.db();
+        db.prefetch(&addresses).map_err(|e| db.py_error(e))
+    }
+
+    /// Loads the top of the state trie into the engine's caches, breadth first, up to
+    /// `budget` nodes (a node opening a large state). Answers how many it read.
+    fn warm(&mut self, budget: usize) -> PyResult<usize> {
+        let db = self.db();
+        db.warm(budget).map_err(|e| db.py_error(e))
     }
 
     // --- writes outside transactions (genesis) ---------------------------------------------
@@ -434,28 +459,49 @@ impl World {
 
     // --- the state root ----------------------------------------------------------------------
 
-    /// The state root with every change so far (new nodes stay in memory).
+    /// The state root with every change so far (nothing stored, nothing remembered).
     fn state_root<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let db = self.db();
-        let (root, _, _) = db.compute_root().map_err(|e| db.py_error(e))?;
+        let (root, _, _, _) = db.compute_root(0).map_err(|e| db.py_error(e))?;
         Ok(PyBytes::new(py, root.as_slice()))
     }
 
-    /// Makes the changes so far the world's base. Answers the new root, the trie nodes and
-    /// code to store [(key, value)], and the diff [(address, None | (nonce, balance,
-    /// code_hash, storage_root, storage_cleared, [(slot, value)]))].
+    /// Makes the changes so far the world's base, their new trie nodes stored at `height`.
+    /// Answers the new root, the height its node is stored at, the nodes to store [(place,
+    /// record)] (places as `fetch` takes them, ascending), the new code [(hash, code)], and
+    /// with `diff` the diff [(address, None | (nonce, balance, code_hash, storage_root,
+    /// storage_cleared, [(slot, value)]))] (else an empty list).
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (height, diff=false))]
     fn persist<'py>(
         &mut self,
         py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>, Bound<'py, PyList>)> {
+        height: u64,
+        diff: bool,
+    ) -> PyResult<(
+        Bound<'py, PyBytes>,
+        u64,
+        Bound<'py, PyList>,
+        Bound<'py, PyList>,
+        Bound<'py, PyList>,
+    )> {
         let db = self.db();
-        let (root, nodes, storage_roots) = db.compute_root().map_err(|e| db.py_error(e))?;
+        let (root, root_at, mut nodes, storage_roots) =
+            db.compute_root(height).map_err(|e| db.py_error(e))?;
+        nodes.sort_unstable_by_key(|n| n.hash);
+        nodes.dedup_by_key(|n| n.hash);
         let stored = PyList::empty(py);
-        for (k, v) in &nodes {
-            stored.append((PyBytes::new(py, k.as_slice()), PyBytes::new(py, v)))?;
+        for n in &nodes {
+            let key = state::node_key(&n.hash, height);
+            stored.append((PyBytes::new(py, &key), PyBytes::new(py, &n.record)))?;
         }
-        let diff = PyList::empty(py);
-        let mut addresses: Vec<&Address> = db.accounts.keys().collect();
+        let codes = PyList::empty(py);
+        for (h, code) in db.new_code() {
+            codes.append((PyBytes::new(py, h.as_slice()), PyBytes::new(py, code)))?;
+        }
+        let changes = PyList::empty(py);
+        let mut addresses: Vec<&Address> =
+            if diff { db.accounts.keys().collect() } else { Vec::new() };
         addresses.sort();
         for address in addresses {
             let entry = match db.accounts[address] {
@@ -473,7 +519,8 @@ impl World {
                             (o.cleared, slots)
                         }
                     };
-                    let storage_root = storage_roots.get(address).copied().unwrap_or(a.storage_root);
+                    let storage_root =
+                        storage_roots.get(address).map_or(a.storage_root, |(root, _)| *root);
                     (
                         a.nonce,
                         conv::u256_to_py(py, &a.balance)?,
@@ -486,10 +533,16 @@ impl World {
                         .into_any()
                 }
             };
-            diff.append((PyBytes::new(py, address.as_slice()), entry))?;
+            changes.append((PyBytes::new(py, address.as_slice()), entry))?;
         }
-        db.rebase(root, &storage_roots);
-        Ok((PyBytes::new(py, root.as_slice()), stored, diff))
+        db.rebase(root, root_at, nodes, storage_roots);
+        Ok((PyBytes::new(py, root.as_slice()), root_at, stored, codes, changes))
+    }
+
+    /// Lets the shared caches learn the last `persist` (its nodes, its accounts and slots):
+    /// call it once those nodes are in the store, so later worlds find them by place.
+    fn keep(&mut self) {
+        self.db().keep();
     }
 
     /// The state root recomputed from every stored leaf with alloy-trie's HashBuilder (every

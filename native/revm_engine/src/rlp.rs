@@ -58,6 +58,8 @@ pub struct RlpError(pub &'static str);
 pub struct Item<'a> {
     pub is_list: bool,
     pub payload: &'a [u8],
+    /// The item with its header (a node's RLP without what follows it).
+    #[allow(dead_code)]
     pub raw: &'a [u8],
 }
 

@@ -2,7 +2,8 @@
 //! the block's changes so far (an overlay), and the caches that outlive a block.
 //!
 //! Reads: the overlay, then the flat cache of the state root the overlay sits on, then the
-//! trie (nodes from the shared node cache, misses read through Python's `fetch(key)`).
+//! trie (nodes from the shared node cache, misses read through Python's `fetch(key)`: a node
+//! by its 40-byte place, height and hash, code by its 32-byte hash).
 //! `commit_tx` folds one transaction's revm state into the overlay; `compute_root` applies the
 //! overlay to the tries and returns the new root with every new node and code to store.
 
@@ -13,15 +14,18 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use revm::bytecode::Bytecode;
 use revm::database_interface::{DBErrorMarker, Database};
+use revm::primitives::map::{AddressMap, B256Map};
 use revm::primitives::{keccak256, Address, Bytes, B256, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, EvmState};
 
 use crate::rlp;
-use crate::trie::{self, Child, Node, NodeSource, TrieError, EMPTY_ROOT};
+use crate::trie::{self, Child, Height, NewNode, Node, NodeSource, TrieError, EMPTY_ROOT};
 
 const NODE_CACHE_GENERATION: usize = 1 << 18; // two generations: at most ~0.5 M decoded nodes
 const CODE_CACHE_LIMIT: usize = 4_096;
 const FLAT_CACHE_LIMIT: usize = 1_000_000;
+/// A trie with at least this many changed keys encodes its root's two halves on two threads.
+const PARALLEL_COMMIT: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Acct {
@@ -29,11 +33,19 @@ pub struct Acct {
     pub balance: U256,
     pub code_hash: B256,
     pub storage_root: B256,
+    /// Where the storage trie's root node is stored (meaningless for an empty storage).
+    pub storage_at: Height,
 }
 
 impl Default for Acct {
     fn default() -> Self {
-        Acct { nonce: 0, balance: U256::ZERO, code_hash: KECCAK_EMPTY, storage_root: EMPTY_ROOT }
+        Acct {
+            nonce: 0,
+            balance: U256::ZERO,
+            code_hash: KECCAK_EMPTY,
+            storage_root: EMPTY_ROOT,
+            storage_at: 0,
+        }
     }
 }
 
@@ -47,7 +59,7 @@ impl Acct {
         rlp::list(&payload)
     }
 
-    fn decode(raw: &[u8]) -> Result<Acct, TrieError> {
+    fn decode(raw: &[u8], storage_at: Option<Height>) -> Result<Acct, TrieError> {
         let (it, _) = rlp::item(raw)?;
         let items = rlp::items(it.payload)?;
         if !it.is_list || items.len() != 4 {
@@ -58,16 +70,39 @@ impl Acct {
             balance: rlp::as_u256(items[1].payload)?,
             storage_root: rlp::as_b256(items[2].payload)?,
             code_hash: rlp::as_b256(items[3].payload)?,
+            storage_at: storage_at.unwrap_or(0),
         })
+    }
+
+    /// Its leaf's `sub`: where its storage trie is, when it has one.
+    fn sub(&self) -> Option<Height> {
+        (self.storage_root != EMPTY_ROOT).then_some(self.storage_at)
+    }
+
+    fn storage(&self) -> Child {
+        Child::from_root(self.storage_root, self.storage_at)
     }
 }
 
 /// Decoded trie nodes by hash, in two generations: when the young one is full the old one is
 /// dropped, so the nodes in use stay and memory stays bounded.
-#[derive(Default)]
+/// (Keys are keccak hashes: their first bytes are as good a hash as any.)
 pub struct NodeCache {
-    young: HashMap<B256, Arc<Node>>,
-    old: HashMap<B256, Arc<Node>>,
+    young: B256Map<Arc<Node>>,
+    old: B256Map<Arc<Node>>,
+}
+
+impl Default for NodeCache {
+    fn default() -> Self {
+        // the first generation grows as used (a small state never needs the room)
+        NodeCache { young: B256Map::default(), old: B256Map::default() }
+    }
+}
+
+/// A full-size generation at once: the young one is replaced when full, and growing the
+/// replacement from nothing would rehash it a dozen times.
+fn new_generation() -> B256Map<Arc<Node>> {
+    B256Map::with_capacity_and_hasher(NODE_CACHE_GENERATION, Default::default())
 }
 
 impl NodeCache {
@@ -82,9 +117,13 @@ impl NodeCache {
 
     fn insert(&mut self, h: B256, n: Arc<Node>) {
         if self.young.len() >= NODE_CACHE_GENERATION {
-            self.old = std::mem::take(&mut self.young);
+            self.old = std::mem::replace(&mut self.young, new_generation());
         }
         self.young.insert(h, n);
+    }
+
+    fn contains(&self, h: &B256) -> bool {
+        self.young.contains_key(h) || self.old.contains_key(h)
     }
 
     pub fn len(&self) -> usize {
@@ -96,8 +135,8 @@ impl NodeCache {
 #[derive(Default)]
 pub struct FlatCache {
     pub root: B256,
-    accounts: HashMap<Address, Option<Acct>>,
-    slots: HashMap<Address, HashMap<U256, U256>>,
+    accounts: AddressMap<Option<Acct>>,
+    slots: AddressMap<HashMap<U256, U256>>,
     entries: usize,
 }
 
@@ -144,28 +183,173 @@ struct Source<'a> {
 }
 
 impl NodeSource for Source<'_> {
-    fn load(&mut self, hash: &B256) -> Result<Arc<Node>, TrieError> {
+    fn load(&mut self, hash: &B256, at: Height) -> Result<Arc<Node>, TrieError> {
         if let Some(n) = self.shared.nodes.lock().unwrap().get(hash) {
             return Ok(n);
         }
-        let raw = fetch_raw(self.fetch, hash, self.err)?.ok_or(TrieError::Missing(*hash))?;
+        let raw = fetch_raw(self.fetch, &node_key(hash, at), self.err)?
+            .ok_or(TrieError::Missing(*hash, at))?;
         let node = Arc::new(trie::decode_node(&raw)?);
         self.shared.nodes.lock().unwrap().insert(*hash, node.clone());
         Ok(node)
     }
+}
 
-    fn remember(&mut self, hash: B256, node: Arc<Node>) {
-        self.shared.nodes.lock().unwrap().insert(hash, node);
+/// A stored node's place: its height (8 bytes, big-endian) then its hash.
+pub fn node_key(hash: &B256, at: Height) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(&at.to_be_bytes());
+    key[8..].copy_from_slice(hash.as_slice());
+    key
+}
+
+/// Reads many places at once through Python's `fetch_many(keys) -> [bytes | None]`, decodes
+/// what it finds and puts it in the node cache: one Python call for a whole batch.
+fn fetch_into_cache(
+    shared: &Shared,
+    fetch_many: &Py<PyAny>,
+    wanted: &[(B256, Height)],
+    err: &mut Option<PyErr>,
+) -> Result<(), TrieError> {
+    let keys: Vec<[u8; 40]> = wanted.iter().map(|(h, at)| node_key(h, *at)).collect();
+    let found: Vec<Option<Vec<u8>>> = Python::attach(|py| {
+        let keys: Vec<Bound<'_, PyBytes>> = keys.iter().map(|k| PyBytes::new(py, k)).collect();
+        fetch_many.call1(py, (keys,)).and_then(|v| v.extract(py))
+    })
+    .map_err(|e| {
+        *err = Some(e);
+        TrieError::Source
+    })?;
+    if found.len() != wanted.len() {
+        return Err(TrieError::Corrupt("fetch_many answered another number of nodes"));
     }
+    let mut cache = shared.nodes.lock().unwrap();
+    for ((h, at), raw) in wanted.iter().zip(found) {
+        let raw = raw.ok_or(TrieError::Missing(*h, *at))?;
+        cache.insert(*h, Arc::new(trie::decode_node(&raw)?));
+    }
+    Ok(())
+}
+
+/// The stored nodes among `children` the cache lacks (at most `limit`), each once.
+fn missing_from<'a>(
+    cache: &NodeCache,
+    children: impl Iterator<Item = &'a Child>,
+    limit: usize,
+) -> Vec<(B256, Height)> {
+    let mut missing: Vec<(B256, Height)> = children
+        .filter_map(|c| match c {
+            Child::Stored(h, at) if !cache.contains(h) => Some((*h, *at)),
+            _ => None,
+        })
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing.truncate(limit);
+    missing
+}
+
+/// The node `child` is, if it is in memory or in the cache.
+fn cached(cache: &mut NodeCache, child: &Child) -> Option<Arc<Node>> {
+    match child {
+        Child::Empty => None,
+        Child::Stored(h, _) => cache.get(h),
+        Child::Node(n) => Some(n.clone()),
+    }
+}
+
+/// Loads into the node cache every stored node on the paths to `paths` under `root` (none
+/// of it changes anything), a level at a time: one `fetch_many` per level for all the paths'
+/// misses. What a block's reads and its state root will need, at the cost of a few Python
+/// calls instead of one per node.
+pub fn prefetch_paths(
+    shared: &Shared,
+    fetch_many: &Py<PyAny>,
+    root: Child,
+    paths: Vec<trie::Nibbles>,
+    err: &mut Option<PyErr>,
+) -> Result<usize, TrieError> {
+    // each walk: where it is (a child), its path, and how much of the path is behind it
+    let mut walks: Vec<(Child, trie::Nibbles, usize)> =
+        paths.into_iter().map(|p| (root.clone(), p, 0)).collect();
+    let mut fetched = 0;
+    while !walks.is_empty() {
+        let missing = {
+            let cache = shared.nodes.lock().unwrap();
+            missing_from(&cache, walks.iter().map(|w| &w.0), usize::MAX)
+        };
+        if !missing.is_empty() {
+            fetched += missing.len();
+            fetch_into_cache(shared, fetch_many, &missing, err)?;
+        }
+        let mut next = Vec::with_capacity(walks.len());
+        let mut cache = shared.nodes.lock().unwrap();
+        for (child, path, pos) in walks {
+            let Some(node) = cached(&mut cache, &child) else { continue };
+            match &*node {
+                Node::Leaf { .. } => {}
+                Node::Ext { key, child } => {
+                    if path[pos..].starts_with(key) {
+                        next.push((child.clone(), path, pos + key.len()));
+                    }
+                }
+                Node::Branch { children } => {
+                    if let Some(&i) = path.get(pos) {
+                        next.push((children[i as usize].clone(), path, pos + 1));
+                    }
+                }
+            }
+        }
+        walks = next;
+    }
+    Ok(fetched)
+}
+
+/// Loads the top of the trie under `root` into the node cache, breadth first, until
+/// `budget` nodes are in (one `fetch_many` per level): what a node restarted on a large state
+/// would otherwise fetch one node at a time during its first blocks.
+pub fn warm(
+    shared: &Shared,
+    fetch_many: &Py<PyAny>,
+    root: Child,
+    budget: usize,
+    err: &mut Option<PyErr>,
+) -> Result<usize, TrieError> {
+    let mut level = vec![root];
+    let mut loaded = 0;
+    while !level.is_empty() && loaded < budget {
+        let missing = {
+            let cache = shared.nodes.lock().unwrap();
+            missing_from(&cache, level.iter(), budget - loaded)
+        };
+        if !missing.is_empty() {
+            loaded += missing.len();
+            fetch_into_cache(shared, fetch_many, &missing, err)?;
+        }
+        let mut next = Vec::new();
+        let mut cache = shared.nodes.lock().unwrap();
+        for child in level {
+            let Some(node) = cached(&mut cache, &child) else { continue };
+            match &*node {
+                Node::Leaf { .. } => {}
+                Node::Ext { child, .. } => next.push(child.clone()),
+                Node::Branch { children } => {
+                    next.extend(children.iter().filter(|c| !matches!(c, Child::Empty)).cloned())
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(loaded)
 }
 
 fn fetch_raw(
     fetch: &Py<PyAny>,
-    key: &B256,
+    key: &[u8],
     err: &mut Option<PyErr>,
 ) -> Result<Option<Vec<u8>>, TrieError> {
     Python::attach(|py| {
-        let got = fetch.call1(py, (PyBytes::new(py, key.as_slice()),)).and_then(|v| {
+        let got = fetch.call1(py, (PyBytes::new(py, key),)).and_then(|v| {
             if v.is_none(py) {
                 Ok(None)
             } else {
@@ -195,30 +379,80 @@ pub struct Chain {
 pub struct BlockDb {
     pub shared: Arc<Shared>,
     pub fetch: Py<PyAny>,
+    /// `fetch_many(keys) -> [bytes | None]`: nodes in batches (prefetching), if given.
+    pub fetch_many: Option<Py<PyAny>>,
     /// A Python error raised by a callback during execution, re-raised when it returns.
     pub err: Option<PyErr>,
-    /// The state root the overlay sits on.
+    /// The state root the overlay sits on, and where its root node is stored.
     pub root: B256,
-    pub accounts: HashMap<Address, Option<Acct>>,
-    pub storage: HashMap<Address, SlotOverlay>,
+    pub root_at: Height,
+    pub accounts: AddressMap<Option<Acct>>,
+    pub storage: AddressMap<SlotOverlay>,
     pub new_code: BTreeMap<B256, Bytes>,
-    base: HashMap<Address, Option<Acct>>,
+    base: AddressMap<Option<Acct>>,
     pub chain: Chain,
+    /// The last rebase, not yet kept in the shared caches.
+    unkept: Option<Unkept>,
+}
+
+/// What a rebase teaches the shared caches once its nodes are stored (`BlockDb::keep`).
+struct Unkept {
+    from_root: B256,
+    root: B256,
+    nodes: Vec<NewNode>,
+    accounts: AddressMap<Option<Acct>>,
+    storage: AddressMap<SlotOverlay>,
+    storage_roots: HashMap<Address, (B256, Height)>,
 }
 
 impl BlockDb {
-    pub fn new(shared: Arc<Shared>, fetch: Py<PyAny>, root: B256, chain: Chain) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        fetch: Py<PyAny>,
+        root: B256,
+        root_at: Height,
+        chain: Chain,
+    ) -> Self {
         BlockDb {
             shared,
             fetch,
+            fetch_many: None,
             err: None,
             root,
-            accounts: HashMap::new(),
-            storage: HashMap::new(),
+            root_at,
+            accounts: AddressMap::default(),
+            storage: AddressMap::default(),
             new_code: BTreeMap::new(),
-            base: HashMap::new(),
+            base: AddressMap::default(),
             chain,
+            unkept: None,
         }
+    }
+
+    /// Loads what reading `addresses` will need (their accounts' trie paths) in a few
+    /// batched reads; nothing without `fetch_many`. Answers how many nodes it fetched.
+    pub fn prefetch(&mut self, addresses: &[Address]) -> Result<usize, TrieError> {
+        let Some(fetch_many) = self.fetch_many.as_ref() else { return Ok(0) };
+        let paths: Vec<trie::Nibbles> = {
+            let flat = self.shared.flat.lock().unwrap();
+            let cached = |a: &Address| flat.root == self.root && flat.accounts.contains_key(a);
+            let mut seen: Vec<&Address> = addresses.iter().filter(|a| !cached(a)).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            seen.into_iter().map(|a| trie::key_nibbles(&keccak256(a))).collect()
+        };
+        if paths.is_empty() {
+            return Ok(0);
+        }
+        let root = Child::from_root(self.root, self.root_at);
+        prefetch_paths(&self.shared, fetch_many, root, paths, &mut self.err)
+    }
+
+    /// `warm` from the root the world sits on.
+    pub fn warm(&mut self, budget: usize) -> Result<usize, TrieError> {
+        let Some(fetch_many) = self.fetch_many.as_ref() else { return Ok(0) };
+        let root = Child::from_root(self.root, self.root_at);
+        warm(&self.shared, fetch_many, root, budget, &mut self.err)
     }
 
     fn source(&mut self) -> Source<'_> {
@@ -249,10 +483,10 @@ impl BlockDb {
                 }
             }
         }
-        let root = Child::from_root(self.root);
+        let root = Child::from_root(self.root, self.root_at);
         let path = trie::key_nibbles(&keccak256(address));
         let raw = trie::get(&mut self.source(), &root, &path)?;
-        let acct = raw.map(|r| Acct::decode(&r)).transpose()?;
+        let acct = raw.map(|(r, sub)| Acct::decode(&r, sub)).transpose()?;
         self.base.insert(*address, acct);
         let mut flat = self.shared.flat.lock().unwrap();
         if flat.root == self.root && flat.entries < FLAT_CACHE_LIMIT {
@@ -293,10 +527,10 @@ impl BlockDb {
             }
         }
         let path = trie::key_nibbles(&keccak256(key.to_be_bytes::<32>()));
-        let raw = trie::get(&mut self.source(), &Child::Hash(acct.storage_root), &path)?;
+        let raw = trie::get(&mut self.source(), &acct.storage(), &path)?;
         let value = match raw {
             None => U256::ZERO,
-            Some(r) => {
+            Some((r, _)) => {
                 let (it, _) = rlp::item(&r)?;
                 rlp::as_u256(it.payload)?
             }
@@ -316,8 +550,8 @@ impl BlockDb {
         if let Some(c) = self.shared.codes.lock().unwrap().get(code_hash) {
             return Ok(c.clone());
         }
-        let raw = fetch_raw(&self.fetch, code_hash, &mut self.err)?
-            .ok_or(TrieError::Missing(*code_hash))?;
+        let raw = fetch_raw(&self.fetch, code_hash.as_slice(), &mut self.err)?
+            .ok_or(TrieError::Missing(*code_hash, 0))?;
         let code = Bytecode::new_raw(Bytes::from(raw));
         self.remember_code(*code_hash, code.clone());
         Ok(code)
@@ -401,6 +635,7 @@ impl BlockDb {
             if account.is_created() {
                 self.wipe(address);
                 acct.storage_root = EMPTY_ROOT;
+                acct.storage_at = 0;
             }
             acct.nonce = account.info.nonce;
             acct.balance = account.info.balance;
@@ -427,12 +662,15 @@ impl BlockDb {
 
     // --- the state root --------------------------------------------------------------------
 
-    /// Applies the overlay to the tries: the new root, and every node and code to store.
+    /// Applies the overlay to the tries, new nodes stored at height `at`: the new root and
+    /// where it is stored, every new node, and each changed account's storage root and its
+    /// place. Nothing is remembered: `rebase` does that once the caller keeps the nodes.
     #[allow(clippy::type_complexity)]
     pub fn compute_root(
         &mut self,
-    ) -> Result<(B256, Vec<(B256, Vec<u8>)>, HashMap<Address, B256>), TrieError> {
-        let mut out: Vec<(B256, Vec<u8>)> = Vec::new();
+        at: Height,
+    ) -> Result<(B256, Height, Vec<NewNode>, HashMap<Address, (B256, Height)>), TrieError> {
+        let mut out: Vec<NewNode> = Vec::new();
         let mut storage_roots = HashMap::new();
         let mut changes: Vec<(B256, Address, Option<Acct>)> = self
             .accounts
@@ -440,10 +678,9 @@ impl BlockDb {
             .map(|(a, acct)| (keccak256(a), *a, *acct))
             .collect();
         changes.sort_unstable_by_key(|c| c.0);
-        let root = Child::from_root(self.root);
         let shared = self.shared.clone();
         let mut src = Source { shared: &shared, fetch: &self.fetch, err: &mut self.err };
-        let mut trie = root;
+        let mut trie = Child::from_root(self.root, self.root_at);
         for (hashed, address, acct) in changes {
             let path = trie::key_nibbles(&hashed);
             match acct {
@@ -452,11 +689,11 @@ impl BlockDb {
                         trie = t;
                     }
                 }
-                Some(a) => {
-                    let mut storage_root = a.storage_root;
+                Some(mut a) => {
                     if let Some(o) = self.storage.get(&address) {
                         if o.cleared {
-                            storage_root = EMPTY_ROOT;
+                            a.storage_root = EMPTY_ROOT;
+                            a.storage_at = 0;
                         }
                         if !o.slots.is_empty() {
                             let mut slots: Vec<(B256, U256)> = o
@@ -465,7 +702,7 @@ impl BlockDb {
                                 .map(|(k, v)| (keccak256(k.to_be_bytes::<32>()), *v))
                                 .collect();
                             slots.sort_unstable_by_key(|s| s.0);
-                            let mut st = Child::from_root(storage_root);
+                            let mut st = a.storage();
                             for (hk, v) in slots {
                                 let p = trie::key_nibbles(&hk);
                                 if v.is_zero() {
@@ -473,43 +710,84 @@ impl BlockDb {
                                         st = t;
                                     }
                                 } else {
-                                    st = trie::insert(&mut src, &st, &p, rlp::encode_u256(&v))?;
+                                    let value = rlp::encode_u256(&v);
+                                    st = trie::insert(&mut src, &st, &p, value, None)?;
                                 }
                             }
-                            storage_root = trie::commit(&mut src, &st, &mut out);
+                            let parallel = o.slots.len() >= PARALLEL_COMMIT;
+                            (a.storage_root, a.storage_at) =
+                                trie::commit(&st, at, &mut out, parallel)?;
                         }
                     }
-                    storage_roots.insert(address, storage_root);
-                    trie = trie::insert(&mut src, &trie, &path, a.encode(storage_root))?;
+                    storage_roots.insert(address, (a.storage_root, a.storage_at));
+                    let leaf = a.encode(a.storage_root);
+                    trie = trie::insert(&mut src, &trie, &path, leaf, a.sub())?;
                 }
             }
         }
-        let new_root = trie::commit(&mut src, &trie, &mut out);
-        for (h, code) in &self.new_code {
-            out.push((*h, code.to_vec()));
-        }
-        Ok((new_root, out, storage_roots))
+        let parallel = self.accounts.len() >= PARALLEL_COMMIT;
+        let (new_root, new_root_at) = trie::commit(&trie, at, &mut out, parallel)?;
+        Ok((new_root, new_root_at, out, storage_roots))
     }
 
-    /// Makes the overlay part of the base: the world now sits on `new_root`. The flat cache
-    /// moves to the new root, carrying the block's changes.
-    pub fn rebase(&mut self, new_root: B256, storage_roots: &HashMap<Address, B256>) {
+    /// The code the overlay added (hash, code), for the store.
+    pub fn new_code(&self) -> &BTreeMap<B256, Bytes> {
+        &self.new_code
+    }
+
+    /// Makes the overlay part of the base: the world now sits on `new_root` (stored at
+    /// `new_root_at`). What the shared caches would learn from it — the new nodes, the
+    /// block's accounts and slots for the flat cache — waits for `keep`: the caller keeps it
+    /// once the nodes are in the store (a node's children are read back by their place).
+    pub fn rebase(
+        &mut self,
+        new_root: B256,
+        new_root_at: Height,
+        nodes: Vec<NewNode>,
+        storage_roots: HashMap<Address, (B256, Height)>,
+    ) {
+        self.unkept = Some(Unkept {
+            from_root: self.root,
+            root: new_root,
+            nodes,
+            accounts: std::mem::take(&mut self.accounts),
+            storage: std::mem::take(&mut self.storage),
+            storage_roots,
+        });
+        self.root = new_root;
+        self.root_at = new_root_at;
+        self.base.clear();
+        self.new_code.clear();
+    }
+
+    /// The last `rebase` made known to the shared caches: its nodes to the node cache, and
+    /// the flat cache moved to its root, carrying its changes.
+    pub fn keep(&mut self) {
+        let Some(u) = self.unkept.take() else { return };
+        {
+            let mut cache = self.shared.nodes.lock().unwrap();
+            for n in u.nodes {
+                cache.insert(n.hash, n.node);
+            }
+        }
         let mut guard = self.shared.flat.lock().unwrap();
         let flat = &mut *guard;
-        if flat.root != self.root || flat.entries >= FLAT_CACHE_LIMIT {
-            flat.reset(new_root);
+        if flat.root != u.from_root || flat.entries >= FLAT_CACHE_LIMIT {
+            flat.reset(u.root);
         } else {
-            flat.root = new_root;
+            flat.root = u.root;
         }
-        for (address, acct) in self.accounts.drain() {
+        for (address, acct) in u.accounts {
             let acct = acct.map(|mut a| {
-                a.storage_root = storage_roots.get(&address).copied().unwrap_or(a.storage_root);
+                if let Some((root, at)) = u.storage_roots.get(&address) {
+                    (a.storage_root, a.storage_at) = (*root, *at);
+                }
                 a
             });
             flat.accounts.insert(address, acct);
             flat.entries += 1;
         }
-        for (address, o) in self.storage.drain() {
+        for (address, o) in u.storage {
             if o.cleared {
                 flat.slots.remove(&address);
             }
@@ -517,25 +795,21 @@ impl BlockDb {
             flat.entries += o.slots.len();
             entry.extend(o.slots);
         }
-        drop(guard);
-        self.root = new_root;
-        self.base.clear();
-        self.new_code.clear();
     }
 
     /// Every account under the root, with its storage root recomputed from scratch with
     /// alloy-trie and checked: the full-recompute oracle. Returns the recomputed state root.
     pub fn full_root(&mut self) -> Result<B256, TrieError> {
-        let root = Child::from_root(self.root);
+        let root = Child::from_root(self.root, self.root_at);
         let accounts = trie::leaves(&mut self.source(), &root)?;
-        for (_, raw) in &accounts {
-            let acct = Acct::decode(raw)?;
-            let slots = trie::leaves(&mut self.source(), &Child::from_root(acct.storage_root))?;
-            if trie::full_root(&slots) != acct.storage_root {
+        for (_, raw, sub) in &accounts {
+            let acct = Acct::decode(raw, *sub)?;
+            let slots = trie::leaves(&mut self.source(), &acct.storage())?;
+            if trie::full_root(slots.iter().map(|(k, v, _)| (k, v))) != acct.storage_root {
                 return Err(TrieError::Corrupt("a storage root does not match its slots"));
             }
         }
-        Ok(trie::full_root(&accounts))
+        Ok(trie::full_root(accounts.iter().map(|(k, v, _)| (k, v))))
     }
 }
 

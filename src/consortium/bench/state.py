@@ -203,9 +203,9 @@ def _timed_world(engine: Any, root_times: list[float]) -> type:
         def __init__(self, db: Any, state_root: bytes, env: Any, _engine: Any = None) -> None:
             super().__init__(db, state_root, env, engine)
 
-        def persist(self) -> bytes:
+        def persist(self, diff: bool = False) -> bytes:
             start = time.perf_counter()
-            root = super().persist()
+            root = super().persist(diff)
             root_times.append(time.perf_counter() - start)
             return root
 

@@ -99,6 +99,7 @@ class WorldState:
 
     def __init__(self, db: AtomicDatabaseAPI, state_root: bytes, env: BlockEnv) -> None:
         self.env = env
+        self._db = db
         self._state = ConsortiumState(db, env.execution_context(), Hash32(state_root))
 
     # --- reads -------------------------------------------------------------------------
@@ -175,9 +176,17 @@ class WorldState:
         return bytes(self._state.make_state_root())
 
     def persist(self) -> bytes:
-        """Write the changed trie nodes and code into the database; returns the root."""
+        """Write the changed trie nodes and code into the database; returns the root. Into
+        the ledger's store (`TrieNodeDB`), they are then sealed: stored by place."""
         self._state.persist()
-        return bytes(self._state.state_root)
+        root = bytes(self._state.state_root)
+        seal = getattr(self._db, "seal", None)
+        if seal is not None:
+            seal(root)
+        return root
+
+    def keep(self) -> None:
+        """The last `persist` is in the store (py-evm keeps no caches across blocks)."""
 
 
 def _result(tx: Any, computation: Any) -> ExecResult:

@@ -40,6 +40,7 @@ from consortium.evm.native import (
     error_data,
     registered_natives,
 )
+from consortium.evm.trie_records import rlp_length
 
 log = logging.getLogger("consortium.evm")
 
@@ -65,15 +66,22 @@ _engine: Any = None
 _engine_lock = threading.Lock()
 
 
-def shared_engine() -> Any:
-    """The process's engine caches (trie nodes, code, the newest root's accounts and slots).
-    They are content-addressed, so every ledger of the process may share them."""
-    global _engine
+def new_engine() -> Any:
+    """Fresh engine caches (decoded trie nodes, code, the newest root's accounts and slots)
+    for one store: a decoded node knows where its children are stored, so a store's caches
+    are its own (`StateStore.revm_engine`)."""
     if _native is None:
         raise RuntimeError(UNAVAILABLE)
+    return _native.Engine()
+
+
+def shared_engine() -> Any:
+    """The process's engine caches for content-addressed databases (py-evm's in-memory
+    `AtomicDB`: any node of a hash will do), shared by every world over one."""
+    global _engine
     with _engine_lock:
         if _engine is None:
-            _engine = _native.Engine()
+            _engine = new_engine()
         return _engine
 
 
@@ -216,13 +224,24 @@ def _guard(read: Callable[[bytes, int], int], storage_address: bytes,
 
 
 def _fetcher(db: AtomicDatabaseAPI) -> Callable[[bytes], bytes | None]:
+    """The engine's reads: the store's own `fetch` (nodes by place, code by hash), or over a
+    content-addressed database, everything by hash (a node's height does not matter)."""
+    located = getattr(db, "fetch", None)
+    if located is not None:
+        return located  # type: ignore[no-any-return]
+
     def fetch(key: bytes) -> bytes | None:
         try:
-            return bytes(db[key])
+            return bytes(db[key[-32:]])
         except KeyError:
             return None
 
     return fetch
+
+
+def _located(db: AtomicDatabaseAPI) -> bool:
+    """Whether `db` stores nodes by place (the ledger's `TrieNodeDB`)."""
+    return hasattr(db, "add_sealed")
 
 
 class RevmWorldState:
@@ -233,10 +252,14 @@ class RevmWorldState:
                  engine: Any = None) -> None:
         self.env = env
         self._db = db
+        located = _located(db)
+        if engine is None:
+            engine = db.revm_engine if located else shared_engine()  # type: ignore[attr-defined]
         self._world = _native.World(  # type: ignore[union-attr]
-            engine if engine is not None else shared_engine(),
+            engine,
             _fetcher(db),
             bytes(state_root),
+            db.location(bytes(state_root)) if located else 0,  # type: ignore[attr-defined]
             env.number,
             env.timestamp,
             bytes(env.coinbase),
@@ -247,6 +270,7 @@ class RevmWorldState:
             _natives(),
             _guard if CALL_GUARDS else None,
             call_guard_gates() or [],
+            getattr(db, "fetch_many", None),
         )
         self.last_diff: StateDiff = []
 
@@ -319,18 +343,43 @@ class RevmWorldState:
         """The state root with every change so far (trie nodes stay in the engine)."""
         return self._world.state_root()  # type: ignore[no-any-return]
 
-    def persist(self) -> bytes:
+    def prefetch(self, addresses: Sequence[bytes]) -> int:
+        """Load the state-trie paths of `addresses` into the engine's caches in a few batched
+        reads (a block's senders and recipients, before it runs); how many nodes it read."""
+        return self._world.prefetch([bytes(a) for a in addresses])  # type: ignore[no-any-return]
+
+    def warm(self, budget: int) -> int:
+        """Load the top of the state trie into the engine's caches, breadth first, up to
+        `budget` nodes; how many it read."""
+        return self._world.warm(budget)  # type: ignore[no-any-return]
+
+    def persist(self, diff: bool = False) -> bytes:
         """Write the changed trie nodes and code into the database; returns the root.
-        The block's state diff is kept in `last_diff`."""
-        root, nodes, diff = self._world.persist()
-        pending = getattr(self._db, "pending", None)
-        if isinstance(pending, dict):
-            pending.update(nodes)
+        With `diff`, the block's state diff is kept in `last_diff`.
+
+        Into the ledger's store the nodes go by place, under the database's write height, and
+        the engine's shared caches learn them only at `keep()`, once the block is committed.
+        Into a content-addressed database (tests, the bench) they go by hash, kept at once."""
+        db = self._db
+        if _located(db):
+            height = db.write_height  # type: ignore[attr-defined]
+            if height is None:
+                raise RuntimeError("this world's database was opened read-only")
+            root, root_at, nodes, codes, changes = self._world.persist(height, diff)
+            db.add_sealed(root, root_at, nodes, codes)  # type: ignore[attr-defined]
         else:
-            for key, value in nodes:
-                self._db[key] = value
-        self.last_diff = diff
+            root, _, nodes, codes, changes = self._world.persist(0, diff)
+            for key, record in nodes:
+                db[key[8:]] = record[:rlp_length(record)]
+            for key, code in codes:
+                db[key] = code
+            self._world.keep()
+        self.last_diff = changes
         return root  # type: ignore[no-any-return]
+
+    def keep(self) -> None:
+        """The last `persist` is in the store: let the engine's caches learn it."""
+        self._world.keep()
 
     def full_root(self) -> bytes:
         """The state root recomputed from scratch from every stored node (alloy-trie's
@@ -389,6 +438,7 @@ __all__ = [
     "RevmHost",
     "RevmWorldState",
     "available",
+    "new_engine",
     "parse_transaction",
     "parse_transactions",
     "shared_engine",

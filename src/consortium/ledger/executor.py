@@ -11,7 +11,7 @@ and iteration orders are the transactions' order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eth.db.trie import _make_trie_root_and_nodes
@@ -51,6 +51,8 @@ class PendingBlock:
     logs: list[LogRecord]
     trie_db: TrieNodeDB
     outcome: BlockOutcome
+    # the engine's caches learn the block's state once it is committed (`world.keep`)
+    keep: Callable[[], None] = lambda: None
     senders_used: list[bytes] = field(default_factory=list)  # raw txs, to drop from the cache
     system_changed: bool = False  # the block changed the system contracts' storage
 
@@ -84,18 +86,25 @@ class BlockExecutor:
             chain_id=self.chain_id,
             prev_hashes=tuple(prev_hashes),
         )
-        trie_db = self.store.trie_db()
+        trie_db = self.store.trie_db(parent.number, write_height=ctx.height)
         results: list[TxOutcome] = []
         tx_records: list[TxRecord] = []
         logs: list[LogRecord] = []
         cumulative = 0
+        decoded = [self._decode(raw) for raw in raw_txs]
         with self.store.read() as txn, trie_db.reading(txn):
             world = self.world(trie_db, parent.state_root, env)
+            prefetch = getattr(world, "prefetch", None)
+            if prefetch is not None:  # the block's accounts' trie paths, in a few reads
+                prefetch([a for d in decoded if isinstance(d, SignedTx)
+                          for a in (d.sender, d.tx.to) if a])
             system_before = [world.storage_root(a) for a in SYSTEM_ADDRESSES]
             access = AccessView(world.get_storage)
-            for raw in raw_txs:
+            for stx in decoded:
                 try:
-                    stx = self._admit(raw, world, access, cumulative)
+                    if isinstance(stx, TxError):
+                        raise stx
+                    self._admit(stx, world, access, cumulative)
                     result = world.apply_transaction(stx.tx)
                 except TxError as err:
                     results.append(TxOutcome(code=err.abci_code, log=err.message))
@@ -140,22 +149,29 @@ class BlockExecutor:
         return PendingBlock(
             height=ctx.height, state_root=state_root, block=block, txs=tx_records, logs=logs,
             trie_db=trie_db,
+            keep=world.keep,
             outcome=BlockOutcome(tx_results=tuple(results), app_hash=state_root,
                                  validator_updates=updates),
             senders_used=[t.raw for t in tx_records],
             system_changed=system_changed,
         )
 
-    def _admit(self, raw: bytes, world: WorldState, access: AccessView,
-               cumulative: int) -> SignedTx:
+    def _decode(self, raw: bytes) -> SignedTx | TxError:
+        """A block's transaction decoded (its sender recovered, or found recovered at
+        CheckTx), or why it does not decode."""
+        try:
+            return self.senders.decode(raw, self.chain_id)
+        except TxError as err:
+            return err
+
+    def _admit(self, stx: SignedTx, world: WorldState, access: AccessView,
+               cumulative: int) -> None:
         """Execution-time checks: everything CheckTx checked, against the block's state."""
-        stx = self.senders.decode(raw, self.chain_id)
         check_admission(
             stx, permission=access.refusal, block_gas_limit=self.gas_limit,
             block_gas_used=cumulative,
             next_nonce=world.get_nonce(stx.sender), balance=world.get_balance(stx.sender),
         )
-        return stx
 
 
 def _outcome(stx: SignedTx, result: ExecResult, logs: Sequence[LogRecord]) -> TxOutcome:

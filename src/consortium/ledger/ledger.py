@@ -29,7 +29,7 @@ from consortium.ledger.executor import BlockExecutor, PendingBlock, hex0x
 from consortium.ledger.genesis import AppState
 from consortium.ledger.genesis_state import build_genesis
 from consortium.ledger.reads import LedgerReads
-from consortium.ledger.state_store import StateStore, u64
+from consortium.ledger.state_store import StateStore, TrieNodeDB, u64
 from consortium.ledger.transactions import (
     MAX_TX_BYTES,
     SenderCache,
@@ -42,6 +42,10 @@ from consortium.system.access import AccessView
 log = logging.getLogger("consortium.ledger")
 
 BLOCKHASH_WINDOW = 256
+# Trie nodes loaded into the revm engine's cache when a ledger opens: the top of the state
+# trie, breadth first (at a million accounts its top five levels are ~70,000 nodes, ~60 MB),
+# so that a block's reads fetch little more than its accounts' leaves.
+WARM_NODES = 100_000
 
 
 class Ledger(LedgerReads):
@@ -70,7 +74,11 @@ class Ledger(LedgerReads):
         self._executor: BlockExecutor | None = None
         self._check_state: WorldState | None = None
         self._recent_hashes: list[bytes] = []
-        self._load()
+        try:
+            self._load()
+        except BaseException:
+            self.store.close()
+            raise
 
     def _load(self) -> None:
         raw = self.store.get("meta", b"genesis")
@@ -81,7 +89,9 @@ class Ledger(LedgerReads):
         self._configure(app_state, int(doc["genesis_height"]))
         height, _ = self.store.committed()
         self._recent_hashes = self.chain.recent_hashes(self._last_height(), BLOCKHASH_WINDOW)
-        log.info("ledger opened at height %d (engine %s)", height, self.engine)
+        warmed = self._warm()
+        log.info("ledger opened at height %d (engine %s%s)", height, self.engine,
+                 f", {warmed:,} trie nodes cached" if warmed else "")
 
     def _configure(self, app_state: AppState, genesis_height: int) -> None:
         self._app_state = app_state
@@ -117,7 +127,7 @@ class Ledger(LedgerReads):
             if height:
                 raise ConsortiumError(f"init_chain called on a ledger at height {height}")
             genesis_height = max(initial_height - 1, 0)
-            trie_db = self.store.trie_db()
+            trie_db = self.store.trie_db(write_height=genesis_height)
             root = build_genesis(trie_db, app_state)
             block = BlockRecord(
                 number=genesis_height, hash=ZERO_HASH, parent_hash=ZERO_HASH, timestamp=0,
@@ -128,7 +138,7 @@ class Ledger(LedgerReads):
             with self.store.write() as txn:
                 trie_db.flush_into(txn, self.store)
                 d = self.store.dbs
-                txn.put(u64(genesis_height), root, db=d["roots"])
+                self.store.put_root(txn, genesis_height, root, trie_db.location(root))
                 write_block(self.store, txn, block, (), ())
                 txn.put(b"genesis", json.dumps(doc, sort_keys=True).encode(), db=d["meta"])
                 txn.put(b"app_hash", root, db=d["meta"])
@@ -191,22 +201,34 @@ class Ledger(LedgerReads):
 
     def _committed_state(self) -> WorldState:
         if self._check_state is None:
-            root = self.store.root_at(self._last_height()) or EMPTY_ROOT
-            assert self._app_state is not None
-            env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
-                           self._app_state.eth_chain_id)
-            self._check_state = self._world(self.store.trie_db(), root, env)
+            self._check_state = self._committed_world()
         return self._check_state
 
     def _committed_access(self) -> AccessView:
         """The system contracts' view of the committed state (call with the mempool lock)."""
         if self._access is None:
-            root = self.store.root_at(self._last_height()) or EMPTY_ROOT
-            assert self._app_state is not None
-            env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
-                           self._app_state.eth_chain_id)
-            self._access = AccessView(self._world(self.store.trie_db(), root, env).get_storage)
+            self._access = AccessView(self._committed_world().get_storage)
         return self._access
+
+    def _warm(self) -> int:
+        """Load the top of the committed state trie into the engine's cache (revm only)."""
+        if self.engine != "revm":
+            return 0
+        db = self.store.trie_db(self._last_height())
+        world = self._committed_world(db)
+        with self.store.read() as txn, db.reading(txn):
+            return world.warm(WARM_NODES)  # type: ignore[attr-defined,no-any-return]
+
+    def _committed_world(self, db: TrieNodeDB | None = None) -> WorldState:
+        """A read-only world at the committed state root (over `db` if given)."""
+        height = self._last_height()
+        if db is None:
+            db = self.store.trie_db(height)
+        root = self.store.root_at(height) or EMPTY_ROOT
+        assert self._app_state is not None
+        env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
+                       self._app_state.eth_chain_id)
+        return self._world(db, root, env)  # type: ignore[no-any-return]
 
     # --- FinalizeBlock: a decided block ---------------------------------------------------
 
@@ -245,11 +267,13 @@ class Ledger(LedgerReads):
             d = self.store.dbs
             with self.store.write() as txn:
                 pending.trie_db.flush_into(txn, self.store)
-                txn.put(u64(pending.height), pending.state_root, db=d["roots"])
+                self.store.put_root(txn, pending.height, pending.state_root,
+                                    pending.trie_db.location(pending.state_root))
                 write_block(self.store, txn, pending.block, pending.txs, pending.logs)
                 txn.put(b"height", u64(pending.height), db=d["meta"])
                 txn.put(b"app_hash", pending.state_root, db=d["meta"])
             self._pending = None
+            pending.keep()
             self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
             for raw in pending.senders_used:
                 self.senders.pop(raw)

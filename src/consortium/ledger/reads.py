@@ -15,6 +15,7 @@ from typing import Any
 from consortium.errors import ConsortiumError, ExecutionReverted, GasLimitError, LimitExceeded
 from consortium.evm.engine import ExecResult, WorldState
 from consortium.evm.header import BlockEnv
+from consortium.evm.revm_engine import WorldFactory
 from consortium.ledger.chain_store import BlockRecord, ChainReader, LogRecord
 from consortium.ledger.eth_json import (
     block_json,
@@ -42,6 +43,7 @@ class LedgerReads:
     _app_state: AppState | None
     _pending_nonces: dict[bytes, int]
     _genesis_height: int
+    _world: WorldFactory  # the node's engine (revm or py-evm): reads run on it too
 
     def __init__(self) -> None:
         self._roots_cache = _RootsCache()
@@ -239,7 +241,7 @@ class LedgerReads:
             chain_id=app.eth_chain_id,
             prev_hashes=tuple(self.chain.recent_hashes(h - 1, 256)) if h > 0 else (),
         )
-        trie_db = self.store.trie_db()
+        trie_db = self.store.trie_db(h)
         data = tx.get("data", tx.get("input")) or "0x"
         to = tx.get("to")
         access = tuple(
@@ -247,8 +249,8 @@ class LedgerReads:
             for e in tx.get("accessList") or ()
         )
         with self.store.read() as txn, trie_db.reading(txn):
-            world = WorldState(trie_db, root, env)
-            return world.call(
+            world = self._world(trie_db, root, env)
+            return world.call(  # type: ignore[no-any-return]
                 sender=_address(tx.get("from") or "0x" + "00" * 20),
                 to=_address(to) if to else None,
                 value=_int(tx.get("value", 0)),
@@ -280,7 +282,7 @@ class LedgerReads:
         app = self._app()
         env = BlockEnv(h, 0, b"\x00" * 20, b"\x00" * 32, app.block_gas_limit,
                        app.eth_chain_id)
-        return WorldState(self.store.trie_db(), root, env)
+        return self._world(self.store.trie_db(h), root, env)  # type: ignore[no-any-return]
 
 
 class _RootsCache:
