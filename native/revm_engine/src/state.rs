@@ -711,22 +711,22 @@ impl BlockDb {
                                     }
                                 } else {
                                     let value = rlp::encode_u256(&v);
-                                    st = trie::insert(&mut src, &st, &p, value, None)?;
+                                    st = trie::insert(&mut src, st, &p, value, None)?;
                                 }
                             }
                             let parallel = o.slots.len() >= PARALLEL_COMMIT;
                             (a.storage_root, a.storage_at) =
-                                trie::commit(&st, at, &mut out, parallel)?;
+                                trie::commit(st, at, &mut out, parallel)?;
                         }
                     }
                     storage_roots.insert(address, (a.storage_root, a.storage_at));
                     let leaf = a.encode(a.storage_root);
-                    trie = trie::insert(&mut src, &trie, &path, leaf, a.sub())?;
+                    trie = trie::insert(&mut src, trie, &path, leaf, a.sub())?;
                 }
             }
         }
         let parallel = self.accounts.len() >= PARALLEL_COMMIT;
-        let (new_root, new_root_at) = trie::commit(&trie, at, &mut out, parallel)?;
+        let (new_root, new_root_at) = trie::commit(trie, at, &mut out, parallel)?;
         Ok((new_root, new_root_at, out, storage_roots))
     }
 

@@ -58,7 +58,7 @@ impl From<rlp::RlpError> for TrieError {
 
 pub type Nibbles = Vec<u8>;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Node {
     /// `sub`: where the trie the value roots is stored (an account leaf's storage root).
     Leaf { key: Nibbles, value: Vec<u8>, sub: Option<Height> },
@@ -178,15 +178,37 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// The trie `child` with `path` set to `value` (whose own trie, if any, is stored at `sub`).
+///
+/// A node only this trie holds — one an earlier insert of the same update made — is changed
+/// in place; a node the cache or another trie shares is copied first. So a block's sorted
+/// inserts copy each branch above them once, not once per key that passes through it.
 pub fn insert<S: NodeSource>(
     src: &mut S,
-    child: &Child,
+    child: Child,
     path: &[u8],
     value: Vec<u8>,
     sub: Option<Height>,
 ) -> Result<Child, TrieError> {
-    let Some(node) = resolve(src, child)? else {
-        return Ok(leaf(path, value, sub));
+    let node = match child {
+        Child::Empty => return Ok(leaf(path, value, sub)),
+        Child::Stored(h, at) => src.load(&h, at)?,
+        Child::Node(n) => n,
+    };
+    let node = match Arc::try_unwrap(node) {
+        Ok(Node::Branch { mut children }) => {
+            let Some((&i, rest)) = path.split_first() else {
+                return Err(TrieError::Corrupt("keys of different lengths"));
+            };
+            let slot = std::mem::take(&mut children[i as usize]);
+            children[i as usize] = insert(src, slot, rest, value, sub)?;
+            return Ok(branch(children));
+        }
+        Ok(Node::Ext { key, child: next }) if path.starts_with(&key) => {
+            let rest = &path[key.len()..];
+            return Ok(ext(&key, insert(src, next, rest, value, sub)?));
+        }
+        Ok(owned) => Arc::new(owned),
+        Err(shared) => shared,
     };
     Ok(match &*node {
         Node::Leaf { key, value: old, sub: old_sub } => {
@@ -206,7 +228,7 @@ pub fn insert<S: NodeSource>(
         Node::Ext { key, child: next } => {
             let p = common_prefix(key, path);
             if p == key.len() {
-                ext(key, insert(src, next, &path[p..], value, sub)?)
+                ext(key, insert(src, next.clone(), &path[p..], value, sub)?)
             } else {
                 if p >= path.len() {
                     return Err(TrieError::Corrupt("keys of different lengths"));
@@ -223,7 +245,8 @@ pub fn insert<S: NodeSource>(
                 return Err(TrieError::Corrupt("keys of different lengths"));
             };
             let mut children = children.clone();
-            children[i as usize] = insert(src, &children[i as usize], rest, value, sub)?;
+            let slot = std::mem::take(&mut children[i as usize]);
+            children[i as usize] = insert(src, slot, rest, value, sub)?;
             branch(children)
         }
     })
@@ -366,20 +389,21 @@ fn put_enc(out: &mut Vec<u8>, locator: &mut Vec<u8>, enc: &Enc) {
 /// Encodes the new nodes under `root` as stored at height `at`, passes each stored one to
 /// `out`, and returns the root and where it is stored. The root node is stored whatever its
 /// size. Encoding reads nothing from the store (every node it encodes is in memory), so a
-/// root branch's two halves are encoded on two threads when `parallel`.
+/// root branch's two halves are encoded on two threads when `parallel`. The trie is consumed:
+/// its new nodes become the stored ones (their memory reused, not copied).
 pub fn commit(
-    root: &Child,
+    root: Child,
     at: Height,
     out: &mut Vec<NewNode>,
     parallel: bool,
 ) -> Result<(B256, Height), TrieError> {
     match root {
         Child::Empty => Ok((EMPTY_ROOT, 0)),
-        Child::Stored(h, stored_at) => Ok((*h, *stored_at)),
+        Child::Stored(h, stored_at) => Ok((h, stored_at)),
         Child::Node(n) => {
-            let (canon, mut record, locator) = match &**n {
+            let (canon, mut record, locator) = match own(n) {
                 Node::Branch { children } if parallel => encode_branch_parallel(children, at, out)?,
-                _ => encode_tree(n, at, out)?,
+                node => encode_tree(node, at, out)?,
             };
             let h = keccak256(&record);
             record.extend_from_slice(&locator);
@@ -391,12 +415,18 @@ pub fn commit(
 
 type Encoded = (Arc<Node>, Vec<u8>, Vec<u8>);
 
-fn child_ref(child: &Child, at: Height, out: &mut Vec<NewNode>) -> Result<(Child, Enc), TrieError> {
+/// The node itself: taken when this trie alone holds it (the nodes an update made), copied
+/// when shared (an embedded node of a stored one, say: small).
+fn own(n: Arc<Node>) -> Node {
+    Arc::try_unwrap(n).unwrap_or_else(|shared| (*shared).clone())
+}
+
+fn child_ref(child: Child, at: Height, out: &mut Vec<NewNode>) -> Result<(Child, Enc), TrieError> {
     Ok(match child {
         Child::Empty => (Child::Empty, Enc::Empty),
-        Child::Stored(h, stored_at) => (Child::Stored(*h, *stored_at), Enc::Stored(*h, *stored_at)),
+        Child::Stored(h, stored_at) => (Child::Stored(h, stored_at), Enc::Stored(h, stored_at)),
         Child::Node(n) => {
-            let (canon, mut raw, locator) = encode_tree(n, at, out)?;
+            let (canon, mut raw, locator) = encode_tree(own(n), at, out)?;
             if raw.len() < 32 {
                 if !locator.is_empty() {
                     return Err(TrieError::Corrupt("an embedded node refers to stored ones"));
@@ -413,59 +443,59 @@ fn child_ref(child: &Child, at: Height, out: &mut Vec<NewNode>) -> Result<(Child
 }
 
 /// A node's RLP and locator, and the node as stored (children by location or embedded).
-fn encode_tree(node: &Arc<Node>, at: Height, out: &mut Vec<NewNode>) -> Result<Encoded, TrieError> {
+fn encode_tree(node: Node, at: Height, out: &mut Vec<NewNode>) -> Result<Encoded, TrieError> {
     let mut locator = Vec::new();
-    Ok(match &**node {
+    Ok(match node {
         Node::Leaf { key, value, sub } => {
             let mut payload = Vec::with_capacity(key.len() / 2 + value.len() + 8);
-            rlp::put_str(&mut payload, &hex_prefix(key, true));
-            rlp::put_str(&mut payload, value);
+            rlp::put_str(&mut payload, &hex_prefix(&key, true));
+            rlp::put_str(&mut payload, &value);
             if let Some(sub) = sub {
-                put_varint(&mut locator, *sub);
+                put_varint(&mut locator, sub);
             }
-            (node.clone(), rlp::list(&payload), locator)
+            (Arc::new(Node::Leaf { key, value, sub }), rlp::list(&payload), locator)
         }
         Node::Ext { key, child } => {
             let (canon, enc) = child_ref(child, at, out)?;
             let mut payload = Vec::with_capacity(key.len() / 2 + 40);
-            rlp::put_str(&mut payload, &hex_prefix(key, false));
+            rlp::put_str(&mut payload, &hex_prefix(&key, false));
             put_enc(&mut payload, &mut locator, &enc);
-            let stored = Arc::new(Node::Ext { key: key.clone(), child: canon });
-            (stored, rlp::list(&payload), locator)
+            (Arc::new(Node::Ext { key, child: canon }), rlp::list(&payload), locator)
         }
-        Node::Branch { children } => {
-            let refs = children
-                .iter()
-                .map(|c| child_ref(c, at, out))
-                .collect::<Result<Vec<_>, _>>()?;
-            branch_encoding(refs)
+        Node::Branch { mut children } => {
+            let mut encs = Vec::with_capacity(16);
+            for c in children.iter_mut() {
+                let (canon, enc) = child_ref(std::mem::take(c), at, out)?;
+                *c = canon;
+                encs.push(enc);
+            }
+            branch_encoding(children, &encs)
         }
     })
 }
 
-/// A branch from its 16 children's references.
-fn branch_encoding(refs: Vec<(Child, Enc)>) -> Encoded {
-    let mut canon_children = empty_children();
+/// A branch from its children (as stored) and their references.
+fn branch_encoding(children: Box<[Child; 16]>, encs: &[Enc]) -> Encoded {
     let mut payload = Vec::with_capacity(17 * 33);
     let mut locator = Vec::new();
-    for (i, (canon, enc)) in refs.into_iter().enumerate() {
-        put_enc(&mut payload, &mut locator, &enc);
-        canon_children[i] = canon;
+    for enc in encs {
+        put_enc(&mut payload, &mut locator, enc);
     }
     payload.push(0x80);
-    (Arc::new(Node::Branch { children: canon_children }), rlp::list(&payload), locator)
+    (Arc::new(Node::Branch { children }), rlp::list(&payload), locator)
 }
 
 /// `encode_tree` of a branch, its children 8..16 encoded on a second thread.
 fn encode_branch_parallel(
-    children: &[Child; 16],
+    children: Box<[Child; 16]>,
     at: Height,
     out: &mut Vec<NewNode>,
 ) -> Result<Encoded, TrieError> {
-    let (low, high) = children.split_at(8);
-    let encode_half = |half: &[Child]| {
+    let mut low: Vec<Child> = Vec::from(children as Box<[Child]>);
+    let high = low.split_off(8);
+    let encode_half = |half: Vec<Child>| {
         let mut out = Vec::new();
-        let refs = half.iter().map(|c| child_ref(c, at, &mut out)).collect::<Result<Vec<_>, _>>();
+        let refs = half.into_iter().map(|c| child_ref(c, at, &mut out)).collect::<Result<Vec<_>, _>>();
         refs.map(|r| (r, out))
     };
     let (first, second) = std::thread::scope(|scope| {
@@ -473,12 +503,14 @@ fn encode_branch_parallel(
         let first = encode_half(low);
         (first, other.join().expect("trie encoding thread panicked"))
     });
-    let (mut refs, out_low) = first?;
+    let (refs_low, out_low) = first?;
     let (refs_high, out_high) = second?;
     out.extend(out_low);
     out.extend(out_high);
-    refs.extend(refs_high);
-    Ok(branch_encoding(refs))
+    let (canon, encs): (Vec<Child>, Vec<Enc>) = refs_low.into_iter().chain(refs_high).unzip();
+    let children: Box<[Child; 16]> =
+        canon.into_boxed_slice().try_into().expect("a branch has 16 children");
+    Ok(branch_encoding(children, &encs))
 }
 
 /// Decodes a stored record: the node's RLP, then its locator (none: every height 0).
@@ -643,12 +675,12 @@ mod tests {
                     let len = 1 + (rng.next() % 40) as usize;
                     let value: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
                     let sub = (len >= 32 && rng.next() % 2 == 0).then(|| rng.next() % 1000);
-                    trie = insert(&mut store, &trie, &key, value.clone(), sub).unwrap();
+                    trie = insert(&mut store, trie, &key, value.clone(), sub).unwrap();
                     model.insert(key, (value, sub));
                 }
             }
             let mut out = Vec::new();
-            (root, root_at) = commit(&trie, height, &mut out, height % 2 == 0).unwrap();
+            (root, root_at) = commit(trie, height, &mut out, height % 2 == 0).unwrap();
             for n in out {
                 let (it, _) = rlp::item(&n.record).unwrap();
                 assert_eq!(keccak256(it.raw), n.hash);
@@ -674,10 +706,10 @@ mod tests {
         let mut trie = Child::Empty;
         for i in 0..50u64 {
             let key = key_nibbles(&keccak256(i.to_be_bytes()));
-            trie = insert(&mut store, &trie, &key, vec![7u8; 40], None).unwrap();
+            trie = insert(&mut store, trie, &key, vec![7u8; 40], None).unwrap();
         }
         let mut out = Vec::new();
-        let (root, _) = commit(&trie, 9, &mut out, false).unwrap();
+        let (root, _) = commit(trie, 9, &mut out, false).unwrap();
         for n in out {
             let (it, _) = rlp::item(&n.record).unwrap();
             store.records.insert((0, n.hash), it.raw.to_vec());
@@ -691,10 +723,10 @@ mod tests {
         let mut store = MemStore::default();
         for i in 0..20u64 {
             let key = key_nibbles(&keccak256(i.to_be_bytes()));
-            trie = insert(&mut store, &trie, &key, vec![1u8; 40], None).unwrap();
+            trie = insert(&mut store, trie, &key, vec![1u8; 40], None).unwrap();
         }
         let mut out = Vec::new();
-        commit(&trie, 3, &mut out, true).unwrap();
+        commit(trie, 3, &mut out, true).unwrap();
         let root = out.last().unwrap();
         let mut long = root.record.clone();
         long.push(5);
@@ -719,10 +751,10 @@ mod tests {
         assert_eq!(full_root(std::iter::empty()), EMPTY_ROOT);
         let mut store = MemStore::default();
         let key = key_nibbles(&keccak256([1u8]));
-        let t = insert(&mut store, &Child::Empty, &key, vec![1], None).unwrap();
+        let t = insert(&mut store, Child::Empty, &key, vec![1], None).unwrap();
         let t = delete(&mut store, &t, &key).unwrap().unwrap();
         let mut out = Vec::new();
-        assert_eq!(commit(&t, 1, &mut out, false).unwrap().0, EMPTY_ROOT);
+        assert_eq!(commit(t, 1, &mut out, false).unwrap().0, EMPTY_ROOT);
         assert!(out.is_empty());
     }
 }

@@ -24,6 +24,7 @@ and the ledger's world factory are swapped while it is made.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random
 import shutil
@@ -273,6 +274,8 @@ def measure_blocks(path: Path, blocks: list[list[PreSigned]],
     with _swapped(ledger_module, "world_factory", lambda _engine: (world, "revm")):
         ledger = ledger_module.Ledger(path, engine="revm")
     out = []
+    gc.collect()
+    gc.freeze()  # as a node does once started: the bench's own big lists are not scanned
     try:
         for block in blocks:
             raws = [t.raw for t in block]
@@ -292,6 +295,7 @@ def measure_blocks(path: Path, blocks: list[list[PreSigned]],
                                    sum(root_times[seen:]), committed - finalized))
             progress(len(raws))
     finally:
+        gc.unfreeze()
         ledger.close()
     return out
 
