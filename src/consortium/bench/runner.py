@@ -80,16 +80,9 @@ class BenchConfig:
     def check(self) -> None:
         if not 1 <= self.validators <= 16:
             raise ConfigError("--validators must be between 1 and 16")
-        if self.txs < 1:
-            raise ConfigError("--txs must be at least 1")
-        if not 1 <= self.batch <= 1000:
-            raise ConfigError("--batch must be between 1 and 1000 (the API's batch limit)")
-        if self.concurrency < 1:
-            raise ConfigError("--concurrency must be at least 1")
+        check_load(self.txs, self.batch, self.concurrency, self.senders)
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("--rate must be positive")
-        if self.senders < 1:
-            raise ConfigError("--senders must be at least 1")
         if self.submit != "api" and self.submit not in SUBMIT_METHODS:
             raise ConfigError("--submit must be api, engine or engine-async")
         if self.engine not in (*ENGINES, BOTH):
@@ -103,6 +96,18 @@ class BenchConfig:
         doc = asdict(self)
         doc["out"] = str(self.out)
         return doc
+
+
+def check_load(txs: int, batch: int, concurrency: int, senders: int) -> None:
+    """The load options every network bench takes, each with its error."""
+    if txs < 1:
+        raise ConfigError("--txs must be at least 1")
+    if not 1 <= batch <= 1000:
+        raise ConfigError("--batch must be between 1 and 1000 (the API's batch limit)")
+    if concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    if senders < 1:
+        raise ConfigError("--senders must be at least 1")
 
 
 class Ui(Protocol):
@@ -208,12 +213,12 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
             ui.step(f"starting the consortium network ({engine})")
             net.up()
             try:
-                _commit_setup(net, setup.txs, ui)
+                commit_setup(net, setup.txs, ui)
                 result, monitor, stacks, err = _ledger_run(
                     cfg, net, txs, f"{workload.name} on {engine}", ui,
                     flames / f"{stamp}-{workload.name}", profiled)
                 summary = run_summary(result, cfg.txs, monitor.usage, monitor.machine)
-                summary["receipts_checked"] = _check_receipts(net, result)
+                summary["receipts_checked"] = check_receipts(net, result)
             finally:
                 ui.step("stopping the consortium network")
                 net.down()
@@ -263,7 +268,8 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
 
 
-def _usage(pids: dict[str, int]) -> dict[str, psutil.Process]:
+def node_processes(pids: dict[str, int]) -> dict[str, psutil.Process]:
+    """The processes to sample during a run: each node with its children, and this one."""
     procs: dict[str, psutil.Process] = {}
     for name, pid in pids.items():
         procs |= process_tree(name, pid)
@@ -278,7 +284,7 @@ def _kvstore_run(cfg: BenchConfig, root: Path, stamp: str, ui: Ui) -> dict[str, 
         items = kv_txs(cfg.txs, max(cfg.senders, cfg.concurrency), stamp)
         target = CometTarget()
         lanes = plan_lanes(target, items, kv.rpc_urls, cfg.concurrency, cfg.batch)
-        monitor = ResourceMonitor(_usage(kv.pids()))
+        monitor = ResourceMonitor(node_processes(kv.pids()))
         with ui.bar("engine ceiling: CometBFT kvstore", cfg.txs) as advance:
             run = LoadRun(target, lanes, kv.rpc_urls[0], on_commit=advance,
                           on_start=monitor.start)
@@ -295,7 +301,9 @@ def _run(run: LoadRun) -> LoadResult:
     return asyncio.run(run.run())
 
 
-def _commit_setup(net: LedgerNet, setup: list[PreSigned], ui: Ui) -> None:
+def commit_setup(net: LedgerNet, setup: list[PreSigned], ui: Ui) -> None:
+    """Commit a workload's setup transactions; raises NetworkError unless every one
+    committed with status 1."""
     if not setup:
         return
     ui.step(f"committing {len(setup)} setup transaction(s)")
@@ -324,7 +332,7 @@ def _ledger_run(cfg: BenchConfig, net: LedgerNet, txs: list[PreSigned], name: st
     items = eth_txs([(t.raw, t.hash, t.sender) for t in txs])
     lanes = plan_lanes(target, items, urls, cfg.concurrency, cfg.batch)
     pids = net.pids()
-    monitor = ResourceMonitor(_usage(pids))
+    monitor = ResourceMonitor(node_processes(pids))
     profiler = None
     if profile:
         profiler = profiling.NodeProfiler(pids["node0"], flame_base.with_suffix(".node0.txt"))
@@ -350,7 +358,7 @@ def _rpc(url: str, method: str, params: list[Any]) -> Any:
     return r.json().get("result")
 
 
-def _check_receipts(net: LedgerNet, result: LoadResult, sample: int = 50) -> dict[str, int]:
+def check_receipts(net: LedgerNet, result: LoadResult, sample: int = 50) -> dict[str, int]:
     """Receipts of a sample of committed transactions: how many succeeded (status 1)."""
     keys = sorted(result.committed)
     chosen = random.Random(0).sample(keys, min(sample, len(keys)))

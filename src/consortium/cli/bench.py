@@ -1,5 +1,6 @@
 """`consortium bench`: measure the ledger's throughput and latency beside its own limits;
-`consortium bench state`: block time and throughput with a large state."""
+`consortium bench state`: block time and throughput with a large state (in process, or with
+`--network` end to end)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rich.progress import (
 )
 
 from consortium.cli.common import console, err_console, print_json, table
+from consortium.errors import ConfigError
 
 app = typer.Typer(help="Benchmark the ledger.", add_completion=False)
 
@@ -136,19 +138,8 @@ def bench(
               [[p["name"], f"{p['percent']:.1f}"] for p in prof["components"][:12]])
     elif prof:
         err_console.print(f"[yellow]profile:[/yellow] {prof.get('error')}")
-    others = (ledger.get("machine_load") or {}).get("others_cpu_percent", 0)
-    if others > 20:
-        err_console.print(f"[yellow]other processes used {others:.0f}% CPU during the run: "
-                          "the figures are not this system's alone[/yellow]")
     for name, run in (report.get("engines") or {"": {"ledger": ledger}}).items():
-        checked = run["ledger"].get("receipts_checked") or {}
-        if checked.get("status_1", 0) < checked.get("sampled", 0):
-            err_console.print(f"[yellow]{name + ': ' if name else ''}only "
-                              f"{checked['status_1']} of {checked['sampled']} sampled receipts "
-                              "have status 1: the workload's transactions failed[/yellow]")
-    if ledger.get("refused"):
-        err_console.print(f"[yellow]{ledger['refused']} transactions refused:[/yellow] "
-                          f"{'; '.join(ledger.get('refused_examples', []))}")
+        _warn_run(name, run["ledger"])
     console.print(f"report: {outcome.json_path}")
     if outcome.png_path is not None:
         console.print(f"plot:   {outcome.png_path}")
@@ -158,26 +149,65 @@ def bench(
 
 @app.command("state")
 def state(
-    accounts: int = typer.Option(
-        100_000, "--accounts", help="Accounts in the large state (issue #11: 1000000)."),
+    accounts: int | None = typer.Option(
+        None, "--accounts",
+        help="Accounts in the large state (default 100000; with --network 1000000; "
+             "issue #11: 1000000)."),
     small: int = typer.Option(1_000, "--small", help="Accounts in the small state compared."),
-    blocks: int = typer.Option(5, "--blocks", help="Measured blocks per state."),
-    block_txs: int = typer.Option(1_000, "--block-txs", help="Value transfers per block."),
+    blocks: int | None = typer.Option(
+        None, "--blocks", help="Measured blocks per state (in process; default 5)."),
+    block_txs: int | None = typer.Option(
+        None, "--block-txs", help="Value transfers per block (in process; default 1000)."),
     senders: int = typer.Option(64, "--senders", help="Sending accounts (members)."),
+    network: bool = typer.Option(
+        False, "--network",
+        help="End to end instead: 1-validator networks filled through the chain, the node's "
+             "committed tx/s through JSON-RPC at each state size."),
+    txs: int | None = typer.Option(
+        None, "--txs", help="--network: value transfers per measured run (default 20000)."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", "-c", help="--network: submitting lanes (default 32)."),
+    batch: int | None = typer.Option(
+        None, "--batch", help="--network: eth_sendRawTransaction calls per request (100)."),
+    fill_per_tx: int | None = typer.Option(
+        None, "--fill-per-tx", help="--network: accounts each fill transaction creates (500)."),
+    restart: bool = typer.Option(
+        False, "--restart", help="--network: restart the node after the fill (cold caches)."),
+    timeout_commit: str | None = typer.Option(
+        None, "--timeout-commit", help="--network: block interval (default 500ms)."),
+    engine: str | None = typer.Option(
+        None, "--engine", help="--network: the node's execution engine, revm or py-evm."),
     out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Large state, in process (real LMDB, revm): a block's state root and the ledger's
-    throughput (finalize + commit) with many accounts, beside a small state."""
+    throughput (finalize + commit) with many accounts, beside a small state. With
+    --network: the node's own throughput through JSON-RPC, end to end."""
+    network_only = {"--txs": txs, "--concurrency": concurrency, "--batch": batch,
+                    "--fill-per-tx": fill_per_tx, "--timeout-commit": timeout_commit,
+                    "--engine": engine, "--restart": restart or None}
+    if network:
+        if blocks is not None or block_txs is not None:
+            raise ConfigError("--blocks and --block-txs are for the in-process bench, "
+                              "not --network (it measures --txs transfers)")
+        _state_network(accounts, small, senders, txs, concurrency, batch, fill_per_tx,
+                       restart, timeout_commit, engine, out, json_out)
+        return
+    given = [name for name, value in network_only.items() if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: only with --network")
     from consortium.bench.state import TABLE_COLUMNS, StateConfig, run_state_bench, summary_rows
 
-    cfg = StateConfig(accounts=accounts, small=small, blocks=blocks, block_txs=block_txs,
+    defaults = StateConfig()
+    cfg = StateConfig(accounts=defaults.accounts if accounts is None else accounts,
+                      small=small, blocks=defaults.blocks if blocks is None else blocks,
+                      block_txs=defaults.block_txs if block_txs is None else block_txs,
                       senders=senders)
     outcome = _run(cfg, out, run_state_bench, json_out)
     if outcome is None:
         return
     report = outcome.report
-    table(f"{block_txs:,}-transfer blocks, {blocks} per state (medians)", TABLE_COLUMNS,
+    table(f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)", TABLE_COLUMNS,
           summary_rows(report))
     t = report["target"]
     verdict = [
@@ -194,3 +224,73 @@ def state(
                   f"{load['loadavg_at_end'][0]}; other processes' CPU meanwhile: {others:.0f} %; "
                   f"peak RSS {report['peak_rss_mb']:,} MB")
     console.print(f"report: {outcome.json_path}")
+
+
+def _state_network(accounts: int | None, small: int, senders: int, txs: int | None,
+                   concurrency: int | None, batch: int | None, fill_per_tx: int | None,
+                   restart: bool, timeout_commit: str | None, engine: str | None,
+                   out: Path | None, json_out: bool) -> None:
+    """`consortium bench state --network`: run it, print its table and verdict."""
+    from consortium.bench.state_network import (
+        TABLE_COLUMNS,
+        StateNetworkConfig,
+        run_state_network_bench,
+        summary_rows,
+    )
+
+    d = StateNetworkConfig()
+    cfg = StateNetworkConfig(
+        accounts=d.accounts if accounts is None else accounts, small=small,
+        txs=d.txs if txs is None else txs,
+        concurrency=d.concurrency if concurrency is None else concurrency,
+        batch=d.batch if batch is None else batch, senders=senders,
+        fill_per_tx=d.fill_per_tx if fill_per_tx is None else fill_per_tx, restart=restart,
+        timeout_commit=d.timeout_commit if timeout_commit is None else timeout_commit,
+        engine=d.engine if engine is None else engine,
+    )
+    cfg.check()  # before the UI starts
+    outcome = _run(cfg, out, run_state_network_bench, json_out)
+    if outcome is None:
+        return
+    report = outcome.report
+    table(f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, concurrency "
+          f"{cfg.concurrency}, per state size", TABLE_COLUMNS, summary_rows(report))
+    rows = [[f"{r['accounts']:,}", name, f"{p['cpu_percent']:.0f}", f"{p['peak_rss_mb']:.0f}",
+             f"{p.get('cpu_ms_per_tx', 0):.3f}"]
+            for r in report["runs"] for name, p in r["ledger"].get("processes", {}).items()]
+    if rows:
+        table("processes during the measured runs",
+              ["accounts", "process", "CPU %", "peak RSS MB", "CPU ms / tx"], rows)
+    t = report["target"]
+    console.print(f"fill: {', '.join(_fill_line(r) for r in report['runs'])}")
+    console.print(f"throughput at {t['accounts']:,} accounts vs {t['small']:,}: "
+                  f"{t['large_tps']:,.0f} / {t['small_tps']:,.0f} tx/s = ×{t['tps_ratio']} "
+                  f"(target ≥ {t['tps_ratio_limit']:.2f}: {'met' if t['tps_met'] else 'missed'});"
+                  f" steady ×{t['tps_steady_ratio']}")
+    for r in report["runs"]:
+        _warn_run(f"{r['accounts']:,} accounts", r["ledger"])
+    console.print(f"report: {outcome.json_path}")
+
+
+def _fill_line(run: dict[str, Any]) -> str:
+    f = run["fill"]
+    return (f"{f['accounts']:,} accounts in {f['seconds']:,.1f} s ({f['txs']:,} txs, "
+            f"{f['blocks']} blocks, LMDB {f['disk_mb']:,.0f} MB)")
+
+
+def _warn_run(label: str, ledger: dict[str, Any]) -> None:
+    """What makes a measured run's figures doubtful, on stderr: sampled receipts that failed,
+    refused transactions, other processes busy meanwhile. `label` names the run (or "")."""
+    where = f"{label}: " if label else ""
+    checked = ledger.get("receipts_checked") or {}
+    if checked.get("status_1", 0) < checked.get("sampled", 0):
+        err_console.print(f"[yellow]{where}only {checked['status_1']} of {checked['sampled']} "
+                          "sampled receipts have status 1: the workload's transactions "
+                          "failed[/yellow]")
+    if ledger.get("refused"):
+        err_console.print(f"[yellow]{where}{ledger['refused']} transactions refused:[/yellow] "
+                          f"{'; '.join(ledger.get('refused_examples', []))}")
+    others = (ledger.get("machine_load") or {}).get("others_cpu_percent", 0)
+    if others > 20:
+        err_console.print(f"[yellow]{where}other processes used {others:.0f}% CPU during the "
+                          "run: the figures are not this system's alone[/yellow]")
