@@ -311,30 +311,54 @@ def _codec(types: tuple[str, ...]) -> _Codec | None:
     return _sequence_codec(lambda _n: parts, len(parts))
 
 
+class TypeList:
+    """The codec of one list of ABI types: `encode` and `decode` as `eth_abi.encode(types,
+    …)` / `eth_abi.decode(types, …)` answer (a native method keeps one for its arguments and
+    one for its results)."""
+
+    __slots__ = ("types", "_fast")
+
+    def __init__(self, types: Sequence[str]) -> None:
+        self.types = list(types)
+        self._fast = _codec(tuple(types))
+
+    def encode(self, values: Sequence[Any]) -> bytes:
+        fast = self._fast
+        if fast is not None:
+            try:
+                return fast.encode(values)
+            except _NotCanonical:
+                pass
+        return _eth_encode(self.types, list(values))
+
+    def decode(self, data: bytes) -> tuple[Any, ...]:
+        fast = self._fast
+        if type(data) is not bytes:
+            data = bytes(data)
+        if fast is not None:
+            try:
+                values, end = fast.decode(data, 0)
+            except (_NotCanonical, IndexError, OverflowError):
+                pass
+            else:
+                if end == len(data):
+                    return values  # type: ignore[no-any-return]
+        return tuple(_eth_decode(self.types, data))
+
+
+@lru_cache(maxsize=4096)
+def type_list(types: tuple[str, ...]) -> TypeList:
+    return TypeList(types)
+
+
 def encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
     """`eth_abi.encode(types, values)`."""
-    codec = _codec(tuple(types))
-    if codec is not None:
-        try:
-            return codec.encode(values)
-        except _NotCanonical:
-            pass
-    return _eth_encode(list(types), list(values))
+    return type_list(tuple(types)).encode(values)
 
 
 def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
     """`eth_abi.decode(types, data)`."""
-    data = bytes(data)
-    codec = _codec(tuple(types))
-    if codec is not None:
-        try:
-            values, end = codec.decode(data, 0)
-        except (_NotCanonical, IndexError, OverflowError):
-            pass
-        else:
-            if end == len(data):
-                return values
-    return tuple(_eth_decode(list(types), data))
+    return type_list(tuple(types)).decode(data)
 
 
-__all__ = ["decode", "encode"]
+__all__ = ["TypeList", "decode", "encode", "type_list"]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from eth_hash.auto import keccak
 
-from consortium.evm.abi_codec import decode as abi_decode
+from consortium.evm.abi_codec import TypeList, type_list
 from consortium.evm.abi_codec import encode as abi_encode
 
 if TYPE_CHECKING:
@@ -115,6 +115,8 @@ class MethodSpec:
     view: bool
     payable: bool
     fn: Callable[..., Any]
+    args: TypeList  # the arguments' codec
+    results: TypeList  # the answer's codec
 
     def abi(self) -> dict[str, Any]:
         params = list(inspect.signature(self.fn).parameters)[1:]
@@ -148,7 +150,7 @@ def method(signature: str, *, returns: str | Sequence[str] = (), view: bool = Fa
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         fn.__native_method__ = MethodSpec(  # type: ignore[attr-defined]
             name, canonical, keccak(canonical.encode())[:4], tuple(inputs), outputs, view,
-            payable, fn,
+            payable, fn, type_list(tuple(inputs)), type_list(outputs),
         )
         return fn
 
@@ -275,20 +277,21 @@ class NativeContract:
         host.charge(NATIVE_GAS["call"] + NATIVE_GAS["word"] * _words(len(calldata)))
         if len(calldata) < 4:
             self.revert(f"{type(self).__name__}: no method selector in call data")
-        spec = self._methods.get(bytes(calldata[:4]))
+        calldata = bytes(calldata)
+        spec = self._methods.get(calldata[:4])
         if spec is None:
-            self.revert(f"{type(self).__name__}: unknown method 0x{bytes(calldata[:4]).hex()}")
-        if host.value and not spec.payable:
+            self.revert(f"{type(self).__name__}: unknown method 0x{calldata[:4].hex()}")
+        if not spec.payable and host.value:
             self.revert(f"{spec.signature} is not payable")
         try:
-            args = abi_decode(spec.inputs, calldata[4:])
+            args = spec.args.decode(calldata[4:])
         except Exception:
             self.revert(f"bad arguments for {spec.signature}")
         result = spec.fn(self, *args)
         if not spec.outputs:
             return b""
         values = (result,) if len(spec.outputs) == 1 else tuple(result)
-        output = abi_encode(spec.outputs, values)
+        output = spec.results.encode(values)
         host.charge(NATIVE_GAS["word"] * _words(len(output)))
         return output
 
