@@ -177,6 +177,11 @@ def test_presign_spreads_senders_with_consecutive_nonces() -> None:
 
 def test_workload_registry() -> None:
     assert isinstance(make_workload("native"), NativeCall)
+    # the size-controlled native call has an ERC-20 transfer's calldata length
+    small, token = make_workload("native-small"), make_workload("erc20")
+    token.token = b"\x01" * 20  # type: ignore[attr-defined]
+    assert len(small.call(0)[2]) == len(token.call(0)[2]) == 68
+    assert len(make_workload("native").call(0)[2]) == 100
     with pytest.raises(ConfigError, match="unknown workload"):
         make_workload("invoice-someday")
     assert Setup().next_nonces(2) == [0, 0]

@@ -38,7 +38,7 @@ def genesis(workload: Workload) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", [*SERVICES, "native", "native-small"])
 def test_service_workload_commits_on_a_ledger(tmp_path: Path, name: str) -> None:
     workload = make_workload(name)
     assert workload.name == name
@@ -84,7 +84,7 @@ def test_invoice_workload_needs_a_buyer() -> None:
 def test_genesis_roles_are_what_init_accepts() -> None:
     from consortium.system.model import ROLES
 
-    for name in (*SERVICES, "transfer", "native"):
+    for name in (*SERVICES, "transfer", "native", "native-small"):
         roles = make_workload(name).genesis_roles(NAMES)
         assert set(roles) <= set(NAMES)
         assert all(r in ROLES for wanted in roles.values() for r in wanted)

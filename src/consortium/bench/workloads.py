@@ -170,6 +170,18 @@ class NativeCall(Workload):
         return CRYPTO_ADDRESS, 0, self.selector + abi_encode(["bytes"], [i.to_bytes(32, "big")])
 
 
+class NativeCallSmall(NativeCall):
+    """The native call with an ERC-20 transfer's calldata size (68 bytes: keccak of empty
+    bytes), so the two compare at equal transaction size: a node's cost per transaction
+    grows with its bytes (CometBFT's above all), and the 32-byte variant's calldata is 100."""
+
+    name = "native-small"
+    description = "native contract call (Crypto.keccak(bytes), empty: 68-byte calldata)"
+
+    def call(self, i: int) -> tuple[bytes, int, bytes]:
+        return CRYPTO_ADDRESS, 0, self.selector + abi_encode(["bytes"], [b""])
+
+
 def _service(module: str, cls: str) -> Callable[[], Workload]:
     """A finance service's workload, imported when chosen (the services import this
     module)."""
@@ -185,6 +197,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "transfer": ValueTransfer,
     "erc20": TokenTransfer,
     "native": NativeCall,
+    "native-small": NativeCallSmall,
     "invoice": _service("consortium.apps.invoices.bench", "InvoiceIssue"),
     "securities": _service("consortium.apps.securities.bench", "SecuritiesOrders"),
     "credit": _service("consortium.apps.credit.bench", "CreditReport"),
