@@ -111,6 +111,13 @@ class Probe(NativeContract):
         ok, _ = self.host.call(bytes.fromhex(to[2:]), b"", value=self.host.value // 2)
         self.require(ok, "payment failed")
 
+    @method("payOne(address)", returns="bool")
+    def pay_one(self, to: str) -> bool:
+        """1 wei of its own balance: a write (WriteProtection) inside a static call, a
+        failure when it has none, a guard's refusal when `to` is frozen."""
+        ok, _ = self.host.call(bytes.fromhex(to[2:]), b"", value=1)
+        return ok
+
     @method("deposit()", payable=True)
     def deposit(self) -> None:
         self.storage.set_uint(6, self.storage.get_uint(6) + self.host.value)
@@ -454,7 +461,9 @@ class Stream:
 
     def _probe_call(self) -> tuple[bytes, int]:
         rng = self.rng
-        choice = rng.randrange(12)
+        choice = rng.randrange(13)
+        if choice == 12:
+            return call_data("payOne(address)", "0x" + self._target().hex()), 0
         if choice == 0:
             return call_data("put(uint256,uint256)", rng.randrange(5), rng.randrange(3)), 0
         if choice == 1:
@@ -652,6 +661,59 @@ def test_genesis_root_and_reads_match() -> None:
         assert rv_world.storage_root(address) == py_world.storage_root(address)
         for slot in range(4):
             assert rv_world.get_storage(address, slot) == py_world.get_storage(address, slot)
+
+
+def test_native_calls_with_value_and_frozen_targets_agree() -> None:
+    """A native's call with value: inside a static call it is a write (WriteProtection), to
+    a frozen address the guard refuses it before the balance is looked at, otherwise it needs
+    the balance. Each case, through both engines: the same outcome and state root."""
+    from consortium.evm.host import SlotHost
+    from consortium.system.state import PermissionsState, address_word
+
+    stream = Stream(3)
+    root, kv = genesis(stream)
+    frozen = keccak(b"a frozen contract")[12:]
+    env = block_env(random.Random(1), 1, [])
+    db = AtomicDB()
+    db.wrapped_db.kv_store.update(kv)  # type: ignore[attr-defined]
+    world = WorldState(db, root, env)
+    PermissionsState(Storage(SlotHost(PERMISSIONS_ADDRESS, world.get_storage,
+                                      world.set_storage))).frozen().add(address_word(frozen))
+    root = world.persist()
+    kv = dict(db.wrapped_db.kv_store)  # type: ignore[attr-defined]
+    worlds = []
+    for make in (lambda d: WorldState(d, root, env),
+                 lambda d: revm.RevmWorldState(d, root, env,
+                                               engine=revm._native.Engine())):  # type: ignore[union-attr]
+        d = AtomicDB()
+        d.wrapped_db.kv_store.update(kv)  # type: ignore[attr-defined]
+        worlds.append(make(d))
+    s = stream.senders[0]
+    lab = contract_address("0x" + s.address.hex(), 0)
+    cases = [stream.sign(s, to=None, data=lab_code(), gas=1_500_000)]  # the lab, to relay
+    for target, mode, fund in ((frozen, 0, 0), (frozen, 0, 5), (stream.senders[1].address, 0, 0),
+                               (stream.senders[1].address, 0, 5),
+                               (stream.senders[1].address, 1, 5)):
+        inner = call_data("payOne(address)", "0x" + target.hex())
+        if fund:
+            cases.append(stream.sign(s, to=PROBE_ADDRESS, data=call_data("deposit()"),
+                                     value=fund, nonce=len(cases)))
+        cases.append(stream.sign(s, to=bytes.fromhex(lab[2:]), nonce=len(cases), gas=3_000_000,
+                                 data=call_data("relay(address,bytes,uint256,uint256)",
+                                                "0x" + PROBE_ADDRESS.hex(), inner, 0, mode)))
+    payee = stream.senders[1].address
+    received = []
+    for i, stx in enumerate(cases):
+        before = worlds[0].get_balance(payee)
+        got = [outcome(w.apply_transaction(stx.tx)) for w in worlds]
+        assert got[1] == got[0], f"case {i}"
+        assert got[0][0] == 1, f"case {i}: {got[0]}"  # the lab's relay itself succeeds
+        received.append(worlds[0].get_balance(payee) - before)
+    assert worlds[1].persist() == worlds[0].persist()
+    # the frozen target received nothing, funded or not (refused before the balance is
+    # looked at); the payee got a wei from each plain call, none from the static one
+    assert worlds[0].get_balance(frozen) == 0
+    assert received == [0, 0, 0, 0, 1, 0, 1, 0, 0], received
 
 
 def test_genesis_built_by_revm_matches_py_evm() -> None:

@@ -648,7 +648,8 @@ impl NativeFrame {
     /// Calls another contract as this native with `gas` (already taken from this frame),
     /// as an EVM CALL would (STATICCALL inside a static call). Answers (status, output, gas
     /// left): 0 success, 1 failure (revert or halt), 2 stack depth limit, 3 insufficient
-    /// balance for `value` (py-evm raises for those two).
+    /// balance for `value` (py-evm raises for those two). As in py-evm, the call guards are
+    /// asked first: a refused call reverts (all its gas back) whatever its depth or value.
     fn subcall<'py>(
         &self,
         py: Python<'py>,
@@ -659,6 +660,17 @@ impl NativeFrame {
     ) -> PyResult<(u8, Bound<'py, PyBytes>, u64)> {
         let to = conv::address(to)?;
         let value = conv::u256_from_py(value)?;
+        self.ctx()?; // still live
+        if let Some(guard) = self.table.guard_for(self.ctx) {
+            let refused = call_guard(py, self.ctx, guard, to, Some(to))?;
+            // SAFETY: live (checked above), so the context is valid.
+            if unsafe { (*self.ctx).journal_mut().db_mut().err.is_some() } {
+                return Err(PyRuntimeError::new_err("a call guard's storage read failed"));
+            }
+            if let Some(output) = refused {
+                return Ok((1, PyBytes::new(py, &output), gas));
+            }
+        }
         let ctx = self.ctx()?;
         let me = self.call.address;
         let empty = |py| PyBytes::new(py, b"");

@@ -277,6 +277,8 @@ class PyEvmHost:
         """Call another contract (EVM or native) as this native. Returns (success, output);
         a failed call does not revert the caller."""
         c = self._c
+        if value and self._msg.is_static:
+            raise WriteProtection("a native contract's call with value inside a static call")
         self.charge(NATIVE_GAS["subcall"])
         available = c.get_gas_remaining()
         child_gas = available - available // 64

@@ -156,6 +156,8 @@ class RevmHost:
         """Call another contract as this native. Returns (success, output); a failed call
         does not revert the caller."""
         f = self._f
+        if value and f.is_static:
+            raise WriteProtection("a native contract's call with value inside a static call")
         self.charge(NATIVE_GAS["subcall"])
         available_gas = f.gas_left()
         child_gas = available_gas - available_gas // 64
