@@ -135,6 +135,27 @@ class MempoolFull(TxError):
     rpc_code = -32005
 
 
+class SenderHasCode(TxError):
+    """EIP-3607: the sender's account has code, so it is not an externally owned account."""
+
+    abci_code = 12
+    rpc_code = -32000
+
+
+class InitcodeTooLarge(TxError):
+    """EIP-3860: a creation transaction's initcode exceeds 49,152 bytes."""
+
+    abci_code = 13
+    rpc_code = -32000
+
+
+class FeeCapTooLow(TxError):
+    """maxFeePerGas (gasPrice) is below the block's base fee (EIP-1559)."""
+
+    abci_code = 14
+    rpc_code = -32000
+
+
 def tx_error_classes() -> list[type[TxError]]:
     """Every transaction error class, for mapping codes back to errors."""
     found: list[type[TxError]] = []
