@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -60,16 +61,29 @@ class _Pending:
 
 
 class CheckTxWatch:
-    """CheckTx answers for this node's own submissions. The ABCI application of the same
-    process calls `resolve` from its check_tx, on the same event loop as the API."""
+    """CheckTx answers for this node's own submissions. The ABCI application calls `resolve`
+    from its check_tx — in a node, on the consensus thread's own event loop (see
+    `consortium.abci.consensus_thread`), not on the API's. The answers are handed to the
+    API's loop in one `call_soon_threadsafe` per burst (a wake-up costs a pipe write; a
+    batch of 100 answers pays one), and only that loop touches the waiting futures."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._waiting: dict[bytes, list[asyncio.Future[Broadcast]]] = {}
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._told: list[tuple[bytes, int, str]] = []
+        self._scheduled = False
 
     def __len__(self) -> int:
         return len(self._waiting)
 
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop the waiting futures live on (the API's); set when the API starts."""
+        self._loop = loop
+
     def expect(self, raw: bytes, fut: asyncio.Future[Broadcast]) -> None:
+        if self._loop is None:
+            self._loop = fut.get_loop()
         self._waiting.setdefault(raw, []).append(fut)
 
     def forget(self, raw: bytes, fut: asyncio.Future[Broadcast]) -> None:
@@ -80,6 +94,33 @@ class CheckTxWatch:
                 del self._waiting[raw]
 
     def resolve(self, raw: bytes, code: int, log_text: str) -> None:
+        """Told by CheckTx, from any thread."""
+        loop = self._loop
+        if loop is None:
+            return  # nothing was ever submitted through this node's API
+        if _running_loop() is loop:
+            self._settle(raw, code, log_text)
+            return
+        with self._lock:
+            self._told.append((raw, code, log_text))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._drain_told)
+        except RuntimeError:  # the API's loop is closed: the node is stopping
+            with self._lock:
+                self._told.clear()
+                self._scheduled = False
+
+    def _drain_told(self) -> None:
+        with self._lock:
+            told, self._told = self._told, []
+            self._scheduled = False
+        for raw, code, log_text in told:
+            self._settle(raw, code, log_text)
+
+    def _settle(self, raw: bytes, code: int, log_text: str) -> None:
         futs = self._waiting.pop(raw, None)
         if not futs:
             return  # a transaction from a peer, or one whose wait already expired
@@ -87,6 +128,13 @@ class CheckTxWatch:
         for fut in futs:
             if not fut.done():
                 fut.set_result(result)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class EngineClient:

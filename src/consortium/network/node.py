@@ -106,6 +106,7 @@ def run_node(home: Path) -> int:
 
 async def _run(cfg: NodeConfig) -> int:
     # Imported here: loading the ledger pulls in py-evm and the generated protobuf classes.
+    from consortium.abci.consensus_thread import ConsensusThread
     from consortium.abci.server import AbciServer
     from consortium.api.app import create_app
     from consortium.api.engine_client import CheckTxWatch
@@ -115,8 +116,11 @@ async def _run(cfg: NodeConfig) -> int:
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
     ledger = Ledger(cfg.app_dir, engine=cfg.engine)
-    checks = CheckTxWatch()  # the API learns CheckTx answers from the ABCI app directly
-    abci_server = AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket)
+    # The API (this loop) learns CheckTx answers from the ABCI app directly; the ABCI app
+    # runs on its own thread and loop, so no client of the API can delay consensus.
+    checks = CheckTxWatch(asyncio.get_running_loop())
+    consensus = ConsensusThread(
+        AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket))
     api = _ApiServer(
         uvicorn.Config(
             create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks),
@@ -137,7 +141,7 @@ async def _run(cfg: NodeConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     cfg.pid_file.write_text(f"{os.getpid()}\n")
-    await abci_server.start()
+    await asyncio.to_thread(consensus.start)
     api_task = asyncio.create_task(api.serve())
     engine = await asyncio.create_subprocess_exec(
         str(binary),
@@ -182,7 +186,7 @@ async def _run(cfg: NodeConfig) -> int:
     api.should_exit = True
     with contextlib.suppress(Exception):
         await asyncio.wait_for(api_task, 5)
-    await abci_server.stop()
+    await asyncio.to_thread(consensus.stop)
     ledger.close()
     with contextlib.suppress(FileNotFoundError):
         cfg.pid_file.unlink()
