@@ -5,6 +5,12 @@ binary records (`struct`), several times cheaper to encode than RLP in Python. E
 one block is written by `write_block` inside the caller's LMDB write transaction. Logs are
 indexed by address and by (topic position, topic), each key ending in (height, log index), so
 an eth_getLogs query over many blocks reads only the matching index entries.
+
+A transaction a block carried but execution refused (it became invalid after CheckTx admitted
+it: a nonce taken by another node's transaction, a balance spent meanwhile) leaves a
+rejection record under its hash — where it was, the ABCI code and the reason — written with
+the block, so a client holding its hash learns why instead of meeting silence. Rejections are
+not part of the state root.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ def _int(b: bytes) -> int:
 _TX = struct.Struct(">32s20sBQQII32sB")
 # address, transaction index, transaction hash, topic count; then the topics and the data
 _LOG = struct.Struct(">20sI32sB")
+# height, index in the block's transaction list, ABCI code; then the reason (UTF-8)
+_REJECTION = struct.Struct(">QII")
 
 
 @dataclass(frozen=True)
@@ -119,14 +127,38 @@ class LogRecord:
         return cls(height, log_index, tx_index, tx_hash, address, topics, raw[end:])
 
 
+@dataclass(frozen=True)
+class RejectionRecord:
+    """A transaction a block carried that execution refused: nothing of it is in the state
+    or the Ethereum block; `index` is its place in the consensus block's transaction list."""
+
+    hash: bytes
+    height: int
+    index: int
+    code: int  # the ABCI code of the refusal (consortium.errors)
+    reason: str
+
+    def encode(self) -> bytes:
+        return _REJECTION.pack(self.height, self.index, self.code) + self.reason.encode()
+
+    @classmethod
+    def decode(cls, tx_hash: bytes, raw: bytes) -> RejectionRecord:
+        height, index, code = _REJECTION.unpack_from(raw)
+        return cls(tx_hash, height, index, code,
+                   raw[_REJECTION.size:].decode("utf-8", "replace"))
+
+
 def write_block(
     store: StateStore,
     txn: lmdb.Transaction,
     block: BlockRecord,
     txs: Sequence[TxRecord],
     logs: Sequence[LogRecord],
+    rejections: Sequence[RejectionRecord] = (),
 ) -> None:
     d = store.dbs
+    for rejected in rejections:  # a later rejection of the same hash replaces an earlier one
+        txn.put(rejected.hash, rejected.encode(), db=d["rejections"])
     h = u64(block.number)
     txn.put(h, block.encode(), db=d["blocks"])
     txn.put(block.hash, h, db=d["block_hash"])
@@ -177,6 +209,15 @@ class ChainReader:
         if raw is None:
             return None
         return _int(raw[:8]), _int(raw[8:])
+
+    def rejection(self, tx_hash: bytes) -> RejectionRecord | None:
+        """Why a block's execution refused this transaction — unless a block committed the
+        same hash (resubmitted, then valid): a committed transaction wins."""
+        with self.store.env.begin(buffers=False) as txn:
+            if txn.get(tx_hash, db=self.store.dbs["tx_hash"]) is not None:
+                return None
+            raw = txn.get(tx_hash, db=self.store.dbs["rejections"])
+        return RejectionRecord.decode(tx_hash, raw) if raw is not None else None
 
     def tx(self, height: int, index: int) -> TxRecord | None:
         raw = self.store.get("txs", u64(height) + u32(index))

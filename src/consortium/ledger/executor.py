@@ -2,11 +2,12 @@
 
 One `WorldState` per block, one state-level `apply_transaction` per transaction, one state
 root per block (never py-evm's chain-level block building, which rebuilds tries after every
-transaction). A transaction that is invalid when its turn comes (decoding, chain id,
-signature, membership, gas, nonce, balance) is skipped with its error code and changes
-nothing, the same way on every node; one that fails inside the EVM stays in the block with
-status 0. Every input comes from the block and the committed state: no clock, no randomness,
-and iteration orders are the transactions' order.
+transaction). A transaction that is invalid when its turn comes (the validity rules of
+`transactions`, checked here before the engine runs it, the same for both engines) is skipped
+with its error code and changes nothing, the same way on every node, and leaves a rejection
+record (hash -> where, code, reason) written with the block; one that fails inside the EVM
+stays in the block with status 0. Every input comes from the block and the committed state:
+no clock, no randomness, and iteration orders are the transactions' order.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass, field
 
 from eth.db.trie import _make_trie_root_and_nodes
 from eth_bloom import BloomFilter
+from eth_hash.auto import keccak
 from trie import HexaryTrie
 
 from consortium.errors import ExecutionReverted, TxError
 from consortium.evm.engine import ExecResult, InvalidTransaction, WorldState
 from consortium.evm.header import BlockEnv, as_address, block_timestamp
 from consortium.evm.revm_engine import WorldFactory
-from consortium.ledger.chain_store import BlockRecord, LogRecord, TxRecord
+from consortium.ledger.chain_store import BlockRecord, LogRecord, RejectionRecord, TxRecord
 from consortium.ledger.state_store import StateStore, TrieNodeDB
 from consortium.ledger.transactions import (
     SenderCache,
@@ -55,6 +57,7 @@ class PendingBlock:
     keep: Callable[[], None] = lambda: None
     senders_used: list[bytes] = field(default_factory=list)  # raw txs, to drop from the cache
     system_changed: bool = False  # the block changed the system contracts' storage
+    rejections: list[RejectionRecord] = field(default_factory=list)  # refused transactions
 
 
 def hex0x(b: bytes) -> str:
@@ -90,6 +93,7 @@ class BlockExecutor:
         results: list[TxOutcome] = []
         tx_records: list[TxRecord] = []
         logs: list[LogRecord] = []
+        rejections: list[RejectionRecord] = []
         cumulative = 0
         decoded = [self._decode(raw) for raw in raw_txs]
         with self.store.read() as txn, trie_db.reading(txn):
@@ -100,17 +104,18 @@ class BlockExecutor:
                           for a in (d.sender, d.tx.to) if a])
             system_before = [world.storage_root(a) for a in SYSTEM_ADDRESSES]
             access = AccessView(world.get_storage)
-            for stx in decoded:
+            for position, stx in enumerate(decoded):
                 try:
                     if isinstance(stx, TxError):
                         raise stx
                     self._admit(stx, world, access, cumulative)
                     result = world.apply_transaction(stx.tx)
-                except TxError as err:
-                    results.append(TxOutcome(code=err.abci_code, log=err.message))
-                    continue
-                except InvalidTransaction as err:
-                    results.append(TxOutcome(code=TxError.abci_code, log=str(err)))
+                except (TxError, InvalidTransaction) as err:
+                    code, reason = ((err.abci_code, err.message) if isinstance(err, TxError)
+                                    else (TxError.abci_code, str(err)))
+                    results.append(TxOutcome(code=code, log=reason))
+                    tx_hash = stx.hash if isinstance(stx, SignedTx) else keccak(raw_txs[position])
+                    rejections.append(RejectionRecord(tx_hash, ctx.height, position, code, reason))
                     continue
                 if touches_system(result.logs):
                     access.forget()
@@ -154,6 +159,7 @@ class BlockExecutor:
                                  validator_updates=updates),
             senders_used=[t.raw for t in tx_records],
             system_changed=system_changed,
+            rejections=rejections,
         )
 
     def _decode(self, raw: bytes) -> SignedTx | TxError:
@@ -166,11 +172,12 @@ class BlockExecutor:
 
     def _admit(self, stx: SignedTx, world: WorldState, access: AccessView,
                cumulative: int) -> None:
-        """Execution-time checks: everything CheckTx checked, against the block's state."""
+        """Execution-time checks: the rules CheckTx applied, against the block's state."""
         check_admission(
             stx, permission=access.refusal, block_gas_limit=self.gas_limit,
             block_gas_used=cumulative,
             next_nonce=world.get_nonce(stx.sender), balance=world.get_balance(stx.sender),
+            sender_has_code=bool(world.get_code(stx.sender)),
         )
 
 

@@ -66,6 +66,9 @@ class Ledger(LedgerReads):
         self._mempool_lock = threading.Lock()
         self._pending: PendingBlock | None = None
         self._pending_nonces: dict[bytes, int] = {}
+        # what each sender's admitted, uncommitted transactions may spend (gas × fee cap +
+        # value): a balance that covers one of them is not counted again for the next
+        self._pending_costs: dict[bytes, int] = {}
         # The system contracts' answers (member accounts, frozen accounts, admitted nodes) as
         # of the committed state; kept across blocks that do not change those contracts.
         self._access: AccessView | None = None
@@ -145,6 +148,7 @@ class Ledger(LedgerReads):
             with self._mempool_lock:
                 self._configure(app_state, genesis_height)
                 self._pending_nonces = {}
+                self._pending_costs = {}
             self._recent_hashes = []
             self._pending = None
             log.info("genesis at height %d, state root %s", genesis_height, root.hex())
@@ -176,6 +180,7 @@ class Ledger(LedgerReads):
                 return CheckOutcome(code=err.abci_code, log=err.message, sender=hex0x(stx.sender),
                                     nonce=stx.nonce, tx_hash=tx_hash)
             self._pending_nonces[stx.sender] = stx.nonce + 1
+            self._pending_costs[stx.sender] = self._pending_costs.get(stx.sender, 0) + stx.max_cost
             return CheckOutcome(code=0, gas_wanted=stx.gas, sender=hex0x(stx.sender),
                                 nonce=stx.nonce, tx_hash=tx_hash)
 
@@ -197,6 +202,8 @@ class Ledger(LedgerReads):
             stx, permission=self._committed_access().refusal,
             block_gas_limit=self._app_state.block_gas_limit,
             block_gas_used=0, next_nonce=next_nonce, balance=state.get_balance(stx.sender),
+            sender_has_code=bool(state.get_code(stx.sender)),
+            pending_cost=self._pending_costs.get(stx.sender, 0),
         )
 
     def _committed_state(self) -> WorldState:
@@ -269,7 +276,8 @@ class Ledger(LedgerReads):
                 pending.trie_db.flush_into(txn, self.store)
                 self.store.put_root(txn, pending.height, pending.state_root,
                                     pending.trie_db.location(pending.state_root))
-                write_block(self.store, txn, pending.block, pending.txs, pending.logs)
+                write_block(self.store, txn, pending.block, pending.txs, pending.logs,
+                            pending.rejections)
                 txn.put(b"height", u64(pending.height), db=d["meta"])
                 txn.put(b"app_hash", pending.state_root, db=d["meta"])
             self._pending = None
@@ -279,9 +287,28 @@ class Ledger(LedgerReads):
                 self.senders.pop(raw)
             with self._mempool_lock:
                 self._pending_nonces = {}
+                self._pending_costs = {}
                 self._check_state = None
                 if pending.system_changed:
                     self._access = None
+
+    # --- transactions a block refused -------------------------------------------------------
+
+    def transaction_rejection(self, tx_hash: str) -> dict | None:
+        """Why a block's execution refused the transaction `tx_hash` (0x hex), or None if no
+        block refused it or one committed it since: {"hash", "blockNumber", "index" (in the
+        consensus block's transaction list), "code" (ABCI), "reason"}, numbers as ints."""
+        try:
+            raw = bytes.fromhex(tx_hash.removeprefix("0x"))
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ConsortiumError(f"invalid 32-byte hash {tx_hash!r}")
+        found = self.chain.rejection(raw)
+        return None if found is None else {
+            "hash": hex0x(found.hash), "blockNumber": found.height, "index": found.index,
+            "code": found.code, "reason": found.reason,
+        }
 
     # --- peers and accounts ----------------------------------------------------------------
 

@@ -15,6 +15,9 @@ Databases (LMDB "sub-databases"), keys big-endian so ranges sort by height:
   logs        u64 height + u32 log index -> log record
   log_addr    20-byte address + u64 height + u32 log index -> b""
   log_topic   u8 position + 32-byte topic + u64 height + u32 log index -> b""
+  rejections  32-byte tx hash -> u64 height + u32 index + u32 ABCI code + reason (a
+              transaction a block carried and execution refused; see chain_store). Added
+              after format 3 without changing it: opening a folder creates it, empty
 
 A block's writes reach LMDB in one write transaction (`StateStore.write()`), so a crash
 leaves either all of a block or none of it.
@@ -58,7 +61,7 @@ FORMAT = b"3"
 MAP_SIZE = 64 << 30  # 64 GiB of address space; the file is sparse and grows as used
 DB_NAMES = (
     "meta", "nodes", "code", "roots", "blocks", "block_hash", "txs", "tx_hash", "logs",
-    "log_addr", "log_topic",
+    "log_addr", "log_topic", "rejections",
 )
 
 _open_paths: set[str] = set()

@@ -4,6 +4,20 @@ Accepted: legacy transactions signed with EIP-155 replay protection (type 0), EI
 (type 1) and EIP-1559 (type 2). Refused: blob (type 3), set-code (type 4) and unknown types,
 unprotected legacy transactions, other chains. The sender is recovered once, with coincurve,
 and remembered by transaction hash so block execution does not recover it again.
+
+The validity rules are written here once and applied, in this order, by CheckTx (committed
+state and the pending nonces) and by block execution (the block's state so far), before
+either engine (revm, py-evm) runs the transaction, so nothing CheckTx admits is refused by an
+engine for a rule CheckTx did not check:
+
+  decode (stateless)   size ≤ 128 KiB; type 0 with EIP-155, 1 or 2; chain id; field ranges;
+                       maxPriorityFeePerGas ≤ maxFeePerGas; signature (low s)
+  check_admission      sender permitted (member account, not frozen, may deploy);
+                       sender has no code (EIP-3607); initcode ≤ 49,152 bytes (EIP-3860);
+                       gas ≥ intrinsic gas (with EIP-3860's initcode words) and ≥ the EIP-7623
+                       calldata floor; gas ≤ block gas limit and fits the block;
+                       maxFeePerGas ≥ base fee (0 here); nonce = next nonce;
+                       balance ≥ gas × maxFeePerGas + value (legacy/2930: gasPrice)
 """
 
 from __future__ import annotations
@@ -21,12 +35,15 @@ from eth_hash.auto import keccak
 
 from consortium.errors import (
     BadSignature,
+    FeeCapTooLow,
     GasLimitError,
+    InitcodeTooLarge,
     InsufficientFunds,
     MalformedTx,
     NonceTooHigh,
     NonceTooLow,
     NotPermitted,
+    SenderHasCode,
     TxError,
     TxTooLarge,
     UnsupportedTxType,
@@ -39,6 +56,9 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 UINT256_LIMIT = 2**256
 UINT64_MAX = 2**64 - 1
 ACCEPTED_TYPES = {0: "legacy", 1: "EIP-2930", 2: "EIP-1559"}
+MAX_INITCODE_BYTES = 2 * 24_576  # EIP-3860: twice EIP-170's code size limit
+INITCODE_WORD_GAS = 2  # EIP-3860: per 32-byte word of initcode, part of the intrinsic gas
+BASE_FEE = 0  # this chain's base fee per gas: fees are priority fees only
 
 
 @dataclass(slots=True)  # not frozen: made per transaction, 5x cheaper
@@ -51,7 +71,7 @@ class SignedTx:
     sender: bytes
     type_id: int  # 0 for legacy
     chain_id: int
-    min_gas: int  # intrinsic gas, or the EIP-7623 calldata floor if higher
+    min_gas: int  # intrinsic gas (with initcode words), or the EIP-7623 floor if higher
 
     @property
     def nonce(self) -> int:
@@ -66,15 +86,21 @@ class SignedTx:
         return self.tx.value  # type: ignore[no-any-return]
 
     @property
+    def is_creation(self) -> bool:
+        return self.tx.to == b""  # type: ignore[no-any-return]
+
+    @property
     def max_cost(self) -> int:
-        """What the sender's balance must cover: value plus the gas at its maximum price
-        (the base fee is always 0, so the price paid is the priority fee, capped)."""
-        return self.tx.value + self.tx.gas * effective_gas_price(self.tx)  # type: ignore[no-any-return]
+        """What the sender's balance must cover (EIP-1559): value plus all the gas at the
+        fee cap, maxFeePerGas (gasPrice for legacy and EIP-2930), whatever price is paid."""
+        return self.tx.value + self.tx.gas * self.tx.max_fee_per_gas  # type: ignore[no-any-return]
 
 
 def effective_gas_price(tx: Any) -> int:
-    """The price per gas the sender pays: base fee 0, so min(max fee, priority fee)."""
-    return min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas)  # type: ignore[no-any-return]
+    """The price per gas the sender pays: the base fee plus the priority fee, capped by the
+    fee cap; the base fee being 0, min(max fee, priority fee)."""
+    return BASE_FEE + min(tx.max_fee_per_gas - BASE_FEE,  # type: ignore[no-any-return]
+                          tx.max_priority_fee_per_gas)
 
 
 # A faster decoder (the revm engine's, in Rust): (transaction, recovered sender) with the
@@ -135,8 +161,18 @@ def decode_transaction(raw: bytes, chain_id: int, parse: Parser | None = None) -
     tx_hash = keccak(raw)
     sender = recovered if recovered is not None else recover_sender(tx)
     tx.__dict__["sender"] = sender  # py-evm's cached `sender`: never recovered again
-    min_gas = max(tx.intrinsic_gas, data_floor_gas(tx.data))
+    min_gas = max(intrinsic_gas(tx), data_floor_gas(tx.data))
     return SignedTx(tx_hash, raw, tx, sender, type_id, tx_chain_id, min_gas)
+
+
+def intrinsic_gas(tx: Any) -> int:
+    """The gas a transaction costs before it runs: py-evm's intrinsic gas, plus EIP-3860's
+    initcode words for a creation (py-evm charges those when the creation starts, revm
+    up front: counted here, a transaction short of them is refused by both alike)."""
+    gas: int = tx.intrinsic_gas
+    if tx.to == b"":
+        gas += INITCODE_WORD_GAS * ((len(tx.data) + 31) // 32)
+    return gas
 
 
 # Why a sender may not send a transaction (creating a contract or not), or None if it may.
@@ -151,16 +187,28 @@ def check_admission(
     block_gas_used: int,
     next_nonce: int,
     balance: int,
+    sender_has_code: bool,
+    pending_cost: int = 0,
+    base_fee: int = BASE_FEE,
 ) -> None:
-    """The checks that depend on state, shared by CheckTx (against the committed state and
-    the pending nonces) and execution (against the block's state so far). Raises a TxError.
+    """The validity rules that depend on state (see the module's docstring), shared by
+    CheckTx (against the committed state and the pending nonces) and execution (against the
+    block's state so far). Raises a TxError.
     `permission` answers from the system contracts: an active member's account, not frozen,
-    and for a deployment, on the deploy allowlist when there is one.
+    and for a deployment, on the deploy allowlist when there is one. `pending_cost` is what
+    the sender's transactions admitted before this one may spend (CheckTx; 0 in a block,
+    where `balance` is already after them).
     """
     sender = "0x" + stx.sender.hex()
-    refusal = permission(stx.sender, stx.tx.to == b"")
+    refusal = permission(stx.sender, stx.is_creation)
     if refusal is not None:
         raise NotPermitted(refusal)
+    if sender_has_code:
+        raise SenderHasCode(f"sender {sender} has code: only externally owned accounts may "
+                            "send transactions (EIP-3607)")
+    if stx.is_creation and len(stx.tx.data) > MAX_INITCODE_BYTES:
+        raise InitcodeTooLarge(f"initcode is {len(stx.tx.data)} bytes, the limit is "
+                               f"{MAX_INITCODE_BYTES} (EIP-3860)")
     if stx.gas < stx.min_gas:
         raise GasLimitError(f"gas limit {stx.gas} is below the intrinsic gas {stx.min_gas}")
     if stx.gas > block_gas_limit:
@@ -169,15 +217,19 @@ def check_admission(
     if block_gas_used + stx.gas > block_gas_limit:
         raise GasLimitError(f"gas limit {stx.gas} does not fit in the block "
                             f"({block_gas_used} of {block_gas_limit} used)")
+    if stx.tx.max_fee_per_gas < base_fee:
+        raise FeeCapTooLow(f"maxFeePerGas {stx.tx.max_fee_per_gas} is below the base fee "
+                           f"{base_fee}")
     if stx.nonce < next_nonce:
         raise NonceTooLow(f"nonce {stx.nonce} already used (next nonce for {sender} is "
                           f"{next_nonce})")
     if stx.nonce > next_nonce:
         raise NonceTooHigh(f"nonce {stx.nonce} is ahead of the next nonce {next_nonce} for "
                            f"{sender}")
-    if stx.max_cost > balance:
+    if pending_cost + stx.max_cost > balance:
+        pending = f" after {pending_cost} for its pending transactions" if pending_cost else ""
         raise InsufficientFunds(f"balance {balance} of {sender} does not cover "
-                                f"{stx.max_cost} (value + gas * price)")
+                                f"{stx.max_cost} (gas * maxFeePerGas + value){pending}")
 
 
 def _check_ranges(tx: Any, type_id: int) -> None:
