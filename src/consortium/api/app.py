@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Callable
 from itertools import accumulate
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -121,9 +123,12 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
 
     async def rpc_ws(websocket: WebSocket) -> None:
         await websocket.accept()
-        conn = Connection()
+        peer = websocket.client
+        conn = Connection(max_backlog=hub.max_backlog,
+                          client=f"{peer.host}:{peer.port}" if peer else "client")
         hub.attach(conn)
-        writer = asyncio.create_task(_pump(websocket, conn))
+        writer = asyncio.create_task(_pump(websocket, conn, hub))
+        conn.on_overflow = writer.cancel  # the writer closes the connection (1008)
         slots = asyncio.Semaphore(WS_IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
 
@@ -211,14 +216,59 @@ class _Unparsable:
         self.reason = reason
 
 
+class _NotJson(ValueError):
+    """Raised by the decoder's hooks for what Python's json accepts but RFC 8259 does not."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if value in (math.inf, -math.inf):
+        raise _NotJson(f"number {literal[:40]} is out of range")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _NotJson(f"duplicate key {json.dumps(key)[:60]} in an object")
+            seen.add(key)
+    return obj
+
+
+# Python's json plus hooks, so that only RFC 8259 JSON passes: no NaN/Infinity, no number
+# that overflows a double, no duplicate keys (parsers disagree on which one wins, so a
+# request could mean one thing to a proxy and another to the node). Integers stay exact:
+# clients send wei amounts beyond 64 bits as plain numbers, which orjson would round.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite,
+                            object_pairs_hook=_unique_keys)
+
+
 def _loads(text: str | bytes) -> Any:
-    raw = text.encode() if isinstance(text, str) else text
+    """A request body (HTTP) or text message (WebSocket) as JSON, or `_Unparsable` with
+    the reason: strictly RFC 8259 (UTF-8, no NaN/Infinity, no lone surrogates, no
+    duplicate keys), nested at most MAX_JSON_DEPTH deep."""
+    raw = text.encode(errors="surrogatepass") if isinstance(text, str) else text
     if _too_deep(raw):
         return _Unparsable(f"parse error: arrays and objects nest deeper than {MAX_JSON_DEPTH}")
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return _Unparsable("parse error: not valid JSON")
+        doc = raw.decode()
+    except UnicodeDecodeError as exc:
+        return _Unparsable(f"parse error: not UTF-8 (byte {exc.start})")
+    try:
+        if b"\\u" in raw:  # an escape may be a lone surrogate: orjson refuses those
+            orjson.loads(raw)
+        return _DECODER.decode(doc)
+    except _NotJson as exc:
+        return _Unparsable(f"parse error: {exc}")
+    except (ValueError, RecursionError) as exc:  # orjson.JSONDecodeError is a ValueError
+        return _Unparsable(f"parse error: not valid JSON: {str(exc)[:200]}")
 
 
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -275,17 +325,25 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(_encode(value), status_code=status, media_type="application/json")
 
 
-async def _pump(websocket: WebSocket, conn: Connection) -> None:
-    """The connection's one writer: answers and notifications, in queue order."""
-    while True:
-        text = await conn.queue.get()
-        if text is None:
-            if conn.overflowed:
-                with contextlib.suppress(Exception):
-                    await websocket.close(code=1008, reason="subscription backlog too large")
-            return
-        try:
+async def _pump(websocket: WebSocket, conn: Connection, hub: SubscriptionHub) -> None:
+    """The connection's one writer: answers and notifications, in queue order. It ends at
+    the queue's end marker; when a write fails (the client is gone: its subscriptions go at
+    once, nothing more is queued, one log line); or when cancelled because the backlog
+    overflowed (`Connection.on_overflow`: closed with 1008, one log line)."""
+    try:
+        while (text := await conn.queue.get()) is not None:
             await websocket.send_text(text)
-        except Exception:
-            return
+    except asyncio.CancelledError:
+        if not conn.overflowed:
+            raise
+        hub.detach(conn)
+        log.warning("WebSocket client %s dropped: more than %d messages waited for it",
+                    conn.client, conn.max_backlog)
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1008, reason="backlog too large: read faster")
+    except Exception as exc:
+        conn.close()
+        hub.detach(conn)
+        log.info("WebSocket client %s is gone (%s); its subscriptions are removed",
+                 conn.client, type(exc).__name__)
 

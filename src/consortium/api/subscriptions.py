@@ -3,7 +3,8 @@ task that watches the ledger for new blocks and pushes `newHeads` and `logs` not
 
 Each connection has one outgoing queue drained by one writer, so responses and
 notifications never interleave mid-message. A client that stops reading is disconnected
-once its backlog passes `max_backlog`, instead of growing the node's memory.
+once its backlog passes `max_backlog`, instead of growing the node's memory; a client that
+is gone (a write failed) loses its subscriptions at once, and nothing more is queued for it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from consortium.ledger.types import LedgerReader, LogEntry
 log = logging.getLogger("consortium.api.subscriptions")
 
 NEW_HEADS, LOGS = "newHeads", "logs"
-MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000
-MAX_BACKLOG = 10_000  # queued messages before a slow client is disconnected
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 256  # geth: none; Infura/Alchemy: a few hundred
+MAX_BACKLOG = 10_000  # queued messages before a slow client is disconnected (geth: 20,000)
 MAX_CATCH_UP = 1000  # blocks pushed per poll when the poller falls behind
 HEADER_DROP = ("transactions", "uncles", "size", "totalDifficulty")
 
@@ -42,33 +43,48 @@ class Subscription:
 class Connection:
     """One WebSocket client: its outgoing messages and its subscriptions."""
 
-    def __init__(self, *, max_backlog: int = MAX_BACKLOG) -> None:
+    def __init__(self, *, max_backlog: int = MAX_BACKLOG, client: str = "client",
+                 on_overflow: Callable[[], object] | None = None) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.subscriptions: dict[str, Subscription] = {}
         self.max_backlog = max_backlog
+        self.client = client  # host:port, for the one log line a dropped client gets
+        self.on_overflow = on_overflow  # told once, when the backlog overflows
         self.overflowed = False
+        self.gone = False  # closed, dropped, or a write to it failed: nothing more is queued
 
     def send(self, text: str) -> None:
-        """Queue an answer to the client's request (never dropped) and arm the
-        subscriptions it may have created."""
+        """Queue an answer to the client's request and arm the subscriptions it may have
+        created. Answers count toward the backlog too: a client that sends requests and
+        never reads the answers is dropped like one that never reads notifications."""
+        if self._full():
+            return
         self.queue.put_nowait(text)
         for sub in self.subscriptions.values():
             sub.ready = True
 
     def notify(self, text: str) -> None:
-        """Queue a notification; past the backlog limit, close the connection instead."""
-        if self.overflowed:
-            return
-        if self.queue.qsize() >= self.max_backlog:
-            self.overflowed = True
-            self.subscriptions.clear()
-            self.queue.put_nowait(None)
-            return
-        self.queue.put_nowait(text)
+        """Queue a notification; past the backlog limit, drop the connection instead."""
+        if not self._full():
+            self.queue.put_nowait(text)
+
+    def _full(self) -> bool:
+        if self.gone:
+            return True
+        if self.queue.qsize() < self.max_backlog:
+            return False
+        self.overflowed = True
+        self.close()
+        if self.on_overflow is not None:
+            self.on_overflow()
+        return True
 
     def close(self) -> None:
-        self.subscriptions.clear()
-        self.queue.put_nowait(None)
+        """Stop queueing: the writer ends at the marker, the subscriptions are dropped."""
+        if not self.gone:
+            self.gone = True
+            self.subscriptions.clear()
+            self.queue.put_nowait(None)
 
 
 class SubscriptionHub:
@@ -85,6 +101,8 @@ class SubscriptionHub:
         self._run_sync = run_sync
         self.interval = interval
         self.connections: set[Connection] = set()
+        self.max_subscriptions = MAX_SUBSCRIPTIONS_PER_CONNECTION
+        self.max_backlog = MAX_BACKLOG  # for the connections made from now on
         self.last_height: int | None = None
         self.on_tick: list[Callable[[], object]] = []  # housekeeping run every ~10 s
 
@@ -97,15 +115,21 @@ class SubscriptionHub:
         self.connections.discard(conn)
         conn.subscriptions.clear()
 
+    @property
+    def subscription_count(self) -> int:
+        """Subscriptions of all connections (what a dropped client must not leave behind)."""
+        return sum(len(c.subscriptions) for c in self.connections)
+
     def subscribe(self, conn: Connection, kind: str, criteria: LogCriteria) -> str:
         if kind not in (NEW_HEADS, LOGS):
             raise InvalidParams(
                 f"params[0]: unsupported subscription {kind!r}; this node offers "
                 f"{NEW_HEADS!r} and {LOGS!r}"
             )
-        if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+        if len(conn.subscriptions) >= self.max_subscriptions:
             raise LimitExceeded(
-                f"at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection"
+                f"at most {self.max_subscriptions} subscriptions per connection; "
+                "eth_unsubscribe one first"
             )
         sub_id = "0x" + secrets.token_hex(16)
         conn.subscriptions[sub_id] = Subscription(sub_id, kind, criteria,
@@ -145,7 +169,7 @@ class SubscriptionHub:
         self.last_height = latest
         if last is None or latest <= last:
             return
-        subs = [(c, s) for c in self.connections if not c.overflowed
+        subs = [(c, s) for c in self.connections if not c.gone
                 for s in c.subscriptions.values() if s.ready]
         if not subs:
             return
@@ -158,6 +182,8 @@ class SubscriptionHub:
         for conn, sub in subs:
             prefix = ('{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
                       + sub.id + '","result":')
+            if conn.gone:  # dropped by an earlier notification of this poll
+                continue
             if sub.kind == NEW_HEADS:
                 for height, head in heads:
                     if height > sub.after:

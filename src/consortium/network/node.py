@@ -17,11 +17,8 @@ import logging
 import os
 import signal
 import tomllib
-from collections.abc import Generator
 from pathlib import Path
 from typing import IO
-
-import uvicorn
 
 from consortium.errors import ConfigError, NetworkError
 from consortium.network.engine import require_cometbft
@@ -32,14 +29,6 @@ log = logging.getLogger("consortium.node")
 
 ENGINE_STOP_TIMEOUT = 15.0
 PR_SET_PDEATHSIG = 1
-
-
-class _ApiServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the node owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def engine_ports(home: Path) -> dict[str, int]:
@@ -110,6 +99,7 @@ async def _run(cfg: NodeConfig) -> int:
     from consortium.abci.server import AbciServer
     from consortium.api.app import create_app
     from consortium.api.engine_client import CheckTxWatch
+    from consortium.api.http_server import api_server
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
 
@@ -121,15 +111,8 @@ async def _run(cfg: NodeConfig) -> int:
     checks = CheckTxWatch(asyncio.get_running_loop())
     consensus = ConsensusThread(
         AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket))
-    api = _ApiServer(
-        uvicorn.Config(
-            create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks),
-            host=cfg.api_host,
-            port=cfg.api_port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
+    api = api_server(create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks),
+                     cfg.api_host, cfg.api_port, cfg.api_limits)  # owns no signal handlers
     # Everything made so far (modules, py-evm's classes, the app) lives as long as the node:
     # out of the cyclic collector's way, so its collections during blocks scan only what the
     # blocks allocate.

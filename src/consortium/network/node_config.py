@@ -6,18 +6,23 @@ the problem rather than a traceback after the engine has started.
 `[consortium] key_file` names the consortium key (relative to the home): the secret the
 members share for invoice fingerprints (`consortium.apps.invoices.fingerprint`). It stays off
 chain; `consortium init` writes the same key into every node home of a local network.
+
+`[api]` holds, beside `host` and `port`, the limits on what clients may hold of the API
+server (`consortium.api.http_server.ApiLimits`: timeouts, connection and WebSocket caps),
+each optional with a safe default.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import tomlkit
 
+from consortium.api.http_server import ApiLimits
 from consortium.errors import ConfigError
 
 CONFIG_FILE = "consortium.toml"
@@ -36,6 +41,7 @@ class NodeConfig:
     engine: str = DEFAULT_ENGINE
     log_level: str = "info"
     consortium_key_file: str | None = None  # relative to home
+    api_limits: ApiLimits = field(default_factory=ApiLimits)
 
     @property
     def consortium_key_path(self) -> Path:
@@ -104,6 +110,7 @@ class NodeConfig:
             consortium_key_file=(
                 _str(shared, "key_file", path) if "key_file" in shared else None
             ),
+            api_limits=_api_limits(api, path),
         )
         if cfg.engine not in ENGINES:
             raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")
@@ -131,3 +138,29 @@ def _port(table: dict[str, Any], key: str, path: Path) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise ConfigError(f"{path}: api.{key} must be a port number (1-65535), got {value!r}")
     return value
+
+
+PER_CLIENT_CAPS = ("max_connections_per_client", "max_websockets_per_client")  # 0: no cap
+
+
+def _api_limits(api: dict[str, Any], path: Path) -> ApiLimits:
+    """The `[api]` limits the file sets, the defaults for the others."""
+    limits = ApiLimits()
+    changes: dict[str, Any] = {}
+    for spec in fields(ApiLimits):
+        if spec.name not in api:
+            continue
+        value = api[spec.name]
+        default = getattr(limits, spec.name)
+        least = 0 if spec.name in PER_CLIENT_CAPS else 1
+        if isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"{path}: api.{spec.name} must be a number of seconds "
+                                  f"above 0 (default {default:g}), got {value!r}")
+            changes[spec.name] = float(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{path}: api.{spec.name} must be an integer of at least "
+                                  f"{least} (default {default}), got {value!r}")
+            changes[spec.name] = value
+    return replace(limits, **changes)

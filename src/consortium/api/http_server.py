@@ -1,0 +1,353 @@
+"""The API's HTTP server: uvicorn (h11, websockets) with limits on what a client can hold.
+
+Stock uvicorn times nothing out until a first response: a connection that sends half a
+request, or nothing, is kept for ever, and a request body may trickle in for ever. It has
+no cap on connections per client or in all. A WebSocket client that vanishes while the
+node writes to it gets every queued message written to the dead socket (asyncio logs each
+one). These subclasses add, per server:
+
+- a deadline for a request's headers (from the connection opening or the request's first
+  byte) and one for its whole body, answered 408 and closed;
+- a node-wide cap on HTTP connections, closing the longest idle keep-alive connection to
+  make room and answering 503 when none is idle; uvicorn's keep-alive timeout after that;
+- a cap on connections (HTTP and WebSocket) per client address, answered 429;
+- caps on WebSocket connections per client address and in all, the handshake answered 429;
+  a maximum WebSocket message size (uvicorn's `ws_max_size`: the client gets close 1009);
+- for WebSockets: nothing more is written once a write has failed, and a close asked for
+  while the client is not reading aborts the connection instead of waiting behind what
+  the client never reads.
+
+The per-connection subscription and queue limits live in the subscription hub
+(`consortium.api.subscriptions`); `api_server` sets them from the same `ApiLimits`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+from collections import Counter, OrderedDict
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+import uvicorn
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.http11 import Request as WsRequest
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """What one client, and all of them, may hold of the API server. The field names are
+    the keys of the node's `[api]` settings; a per-client cap of 0 means none (for a node
+    behind a proxy, where every client has the proxy's address)."""
+
+    header_timeout: float = 10.0  # s from connecting, or from a request's first byte
+    body_timeout: float = 30.0  # s for a request's whole body, from the end of its headers
+    keep_alive_timeout: float = 5.0  # s an idle keep-alive connection is kept
+    max_connections: int = 1000  # HTTP connections in all; the oldest idle one makes room
+    max_connections_per_client: int = 256  # HTTP and WebSocket connections of one address
+    max_websockets: int = 1000  # WebSocket connections in all
+    max_websockets_per_client: int = 64
+    websocket_max_message_bytes: int = 16 * 1024 * 1024  # as uvicorn's default
+    max_subscriptions_per_websocket: int = 256
+    websocket_max_backlog: int = 10_000  # queued messages before a client is dropped (1008)
+
+
+def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = None, *,
+               log_level: str = "warning") -> uvicorn.Server:
+    """A uvicorn server for `app` on host:port that enforces `limits`, without signal
+    handlers of its own (the node owns SIGTERM/SIGINT; set `should_exit` to stop it). The
+    limits of the app's subscription hub (`app.state.hub`), if it has one, are set too."""
+    limits = limits or ApiLimits()
+    state = getattr(app, "state", None)
+    hub = getattr(state, "hub", None) if state is not None else None
+    if hub is not None:
+        hub.max_subscriptions = limits.max_subscriptions_per_websocket
+        hub.max_backlog = limits.websocket_max_backlog
+    config = _LimitedConfig(
+        _QuietDisconnects(app),
+        limits,
+        host=host,
+        port=port,
+        http=LimitedH11Protocol,
+        ws=LimitedWebSocketProtocol,
+        ws_max_size=limits.websocket_max_message_bytes,
+        timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]  # any number
+        log_level=log_level,
+        lifespan="on",
+    )
+    return _ApiServer(config)
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class _LimitedConfig(uvicorn.Config):
+    """uvicorn's settings plus the limits, and the one admission record of the server's
+    connections that its protocol instances share."""
+
+    def __init__(self, app: ASGIApp, limits: ApiLimits, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.limits = limits
+        self.admission = Admission(limits)
+
+
+class _QuietDisconnects:
+    """Starlette raises ClientDisconnect when a request's body stops coming (the client
+    left, or its body timed out); uvicorn would log that as an application error, once per
+    such client. It is the client's doing, so it ends the request quietly."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            if scope["type"] != "http":
+                raise
+
+
+def _refuse(transport: asyncio.BaseTransport, status: int, text: str) -> None:
+    """Answer `status` with `text` outside any request cycle, and close."""
+    body = text.encode() + b"\n"
+    phrase = http.HTTPStatus(status).phrase.encode()
+    head = (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n" % (status, phrase, len(body)))
+    if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+        transport.write(head + body)
+    transport.close()
+
+
+def _client_host(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
+
+class Admission:
+    """The server's open connections: per client address, HTTP and WebSocket, and the idle
+    HTTP ones in the order they went idle. Keyed by transport, which a connection keeps
+    when it is upgraded to a WebSocket."""
+
+    def __init__(self, limits: ApiLimits) -> None:
+        self.limits = limits
+        self.hosts: dict[asyncio.BaseTransport, str] = {}
+        self.per_client: Counter[str] = Counter()
+        self.http: dict[asyncio.BaseTransport, LimitedH11Protocol] = {}
+        self.idle: OrderedDict[asyncio.BaseTransport, LimitedH11Protocol] = OrderedDict()
+        self.websockets: set[asyncio.BaseTransport] = set()
+        self.websockets_per_client: Counter[str] = Counter()
+
+    def admit_http(self, proto: LimitedH11Protocol, transport: asyncio.BaseTransport
+                   ) -> tuple[int, str] | None:
+        """Record a new connection, or say why not (status, text)."""
+        host = _client_host(transport)
+        cap = self.limits.max_connections_per_client
+        if cap and self.per_client[host] >= cap:
+            return 429, f"too many connections from {host} (limit {cap})"
+        if len(self.http) >= self.limits.max_connections:
+            if not self.idle:
+                return 503, f"too many connections (limit {self.limits.max_connections})"
+            oldest_transport, oldest = self.idle.popitem(last=False)
+            self.release(oldest_transport)
+            oldest.evict()
+        self.hosts[transport] = host
+        self.per_client[host] += 1
+        self.http[transport] = proto
+        self.idle[transport] = proto
+        return None
+
+    def admit_websocket(self, transport: asyncio.BaseTransport) -> str | None:
+        """Move an upgraded connection to the WebSocket count, or say why not."""
+        self.http.pop(transport, None)
+        self.idle.pop(transport, None)
+        host = self.hosts.get(transport, _client_host(transport))
+        cap = self.limits.max_websockets_per_client
+        if cap and self.websockets_per_client[host] >= cap:
+            return f"too many WebSocket connections from {host} (limit {cap})"
+        if len(self.websockets) >= self.limits.max_websockets:
+            return f"too many WebSocket connections (limit {self.limits.max_websockets})"
+        self.websockets.add(transport)
+        self.websockets_per_client[host] += 1
+        return None
+
+    def went_idle(self, transport: asyncio.BaseTransport) -> None:
+        proto = self.http.get(transport)
+        if proto is not None:
+            self.idle[transport] = proto
+            self.idle.move_to_end(transport)
+
+    def went_busy(self, transport: asyncio.BaseTransport) -> None:
+        self.idle.pop(transport, None)
+
+    def is_idle(self, transport: asyncio.BaseTransport) -> bool:
+        return transport in self.idle
+
+    def release(self, transport: asyncio.BaseTransport) -> None:
+        """Forget a closed (or closing) connection; a second call does nothing."""
+        host = self.hosts.pop(transport, None)
+        if host is None:
+            return
+        self.per_client[host] -= 1
+        if self.per_client[host] <= 0:
+            del self.per_client[host]
+        self.http.pop(transport, None)
+        self.idle.pop(transport, None)
+        if transport in self.websockets:
+            self.websockets.discard(transport)
+            self.websockets_per_client[host] -= 1
+            if self.websockets_per_client[host] <= 0:
+                del self.websockets_per_client[host]
+
+
+HEADERS, BODY = "headers", "body"
+
+
+class LimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with header and body deadlines and the connection caps."""
+
+    def __init__(self, config: uvicorn.Config, server_state: ServerState,
+                 app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None
+                 ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        assert isinstance(config, _LimitedConfig), "built by api_server"
+        self.limits = config.limits
+        self.admission = config.admission
+        self.reading: str | None = None  # HEADERS or BODY while a deadline runs
+        self.deadline: asyncio.TimerHandle | None = None
+        self.upgraded = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        refusal = self.admission.admit_http(self, transport)
+        if refusal is not None:
+            _refuse(transport, *refusal)
+            return
+        self._expect(HEADERS)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._expect(None)
+        self.admission.release(self.transport)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.admission.went_busy(self.transport)
+        if self.reading is None and self.conn.their_state is h11.IDLE:
+            self._expect(HEADERS)  # a later request on a keep-alive connection
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        self._follow()
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self.upgraded = True
+        self._expect(None)
+        super().handle_websocket_upgrade(event)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing() or self.upgraded:
+            return
+        if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+            self._expect(None)  # idle: uvicorn's keep-alive timeout runs from here
+            self.admission.went_idle(self.transport)
+        else:
+            self._follow()
+
+    def evict(self) -> None:
+        """Close this idle connection to make room for a new one."""
+        self._expect(None)
+        self.timeout_keep_alive_handler()
+
+    def _follow(self) -> None:
+        """Keep the deadline that fits what the client is sending now."""
+        if self.upgraded or self.transport.is_closing():
+            return
+        state = self.conn.their_state
+        want = HEADERS if state is h11.IDLE else BODY if state is h11.SEND_BODY else None
+        if want != self.reading:
+            self._expect(want)
+
+    def _expect(self, what: str | None) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        self.reading = what
+        if what is not None:
+            delay = self.limits.header_timeout if what == HEADERS else self.limits.body_timeout
+            self.deadline = self.loop.call_later(delay, self._timed_out)
+
+    def _timed_out(self) -> None:
+        what, self.reading, self.deadline = self.reading, None, None
+        if self.transport.is_closing():
+            return
+        if what == HEADERS and self.admission.is_idle(self.transport):
+            self.timeout_keep_alive_handler()  # nothing of a request came: close quietly
+            return
+        cycle = self.cycle if what == BODY else None
+        if cycle is not None:  # the app waits for the rest of the body: it gets a disconnect
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if cycle is None or not cycle.response_started:
+            limit = self.limits.header_timeout if what == HEADERS else self.limits.body_timeout
+            _refuse(self.transport, 408, f"request {what} not received within {limit:g} s")
+        else:
+            self.transport.close()
+
+
+class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol with the connection caps, and no writes to a
+    connection once it is failing."""
+
+    def __init__(self, config: uvicorn.Config, server_state: ServerState,
+                 app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None
+                 ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        assert isinstance(config, _LimitedConfig), "built by api_server"
+        self.admission = config.admission
+
+    def handle_connect(self, event: WsRequest) -> None:
+        refusal = self.admission.admit_websocket(self.transport)
+        if refusal is None:
+            super().handle_connect(event)
+            return
+        self.handshake_initiated = self.handshake_complete = self.close_sent = True
+        self.conn.send_response(self.conn.reject(http.HTTPStatus.TOO_MANY_REQUESTS,
+                                                 refusal + "\n"))
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.admission.release(self.transport)
+        super().connection_lost(exc)
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "websocket.send" and self.transport.is_closing():
+            # A write failed (the client is gone) or the connection is closing: asyncio
+            # would log every further write to it, and none can arrive.
+            raise ClientDisconnected()
+        if (message["type"] == "websocket.close" and self.handshake_complete
+                and not self.writable.is_set()):
+            # The client is not reading: a close frame would wait behind what it never
+            # reads, and the connection with it.
+            self.transport.abort()
+            raise ClientDisconnected()
+        await super().send(message)
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        if self.transport.get_write_buffer_size():  # unanswered pings and unread writes
+            self.transport.abort()
