@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Callable
 from itertools import accumulate
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -36,11 +37,13 @@ from consortium.api.forum_rest import forum_openapi_paths, forum_routes
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
 from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
+from consortium.api.local_txs import LocalTransactions
 from consortium.api.registry_rest import registry_openapi_paths, registry_routes
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError
 from consortium.api.securities_rest import securities_openapi_paths, securities_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
+from consortium.api.tx_journal import TxJournal
 
 log = logging.getLogger("consortium.api")
 
@@ -78,20 +81,21 @@ def _parse_error(message: str) -> dict[str, Any]:
 
 
 def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
-               checks: CheckTxWatch | None = None) -> Starlette:
+               checks: CheckTxWatch | None = None,
+               journal: Path | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
-    with broadcast_tx_async); without it they go with broadcast_tx_sync."""
+    with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
+    directory of the durable journal of accepted transactions (in memory without it)."""
     offload = LedgerOffload()
-    prime = getattr(ledger, "prime_senders", None)
-    engine = EngineClient(
-        engine_rpc, checks=checks,
-        prepare=None if prime is None else lambda raws: offload(lambda: prime(raws)),
-    )
+    # no `prepare`: LocalTransactions decodes each batch (priming CheckTx's sender cache)
+    engine = EngineClient(engine_rpc, checks=checks)
+    local_txs = LocalTransactions(ledger, engine, offload, journal=TxJournal(journal))
     filters = FilterRegistry()
     hub = SubscriptionHub(ledger, offload)
     hub.on_tick.append(filters.expire)
-    api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name)
+    api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name,
+                  local_txs=local_txs)
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
     schema["paths"].update(invoice_openapi_paths())
@@ -177,12 +181,17 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         poller = asyncio.create_task(hub.run())
+        keeper = asyncio.create_task(local_txs.run())  # resubmits the journal, then prunes
         try:
             yield
         finally:
             poller.cancel()
+            keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await local_txs.aclose()
             await engine.aclose()
 
     app = Starlette(
@@ -205,6 +214,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     )
     app.state.jsonrpc = api
     app.state.engine = engine
+    app.state.local_txs = local_txs
     app.state.hub = hub
     return app
 

@@ -26,6 +26,7 @@ from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, lo
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
 from consortium.api.forum_rpc import ForumMethods
+from consortium.api.local_txs import LocalTransactions
 from consortium.api.registry_rpc import RegistryMethods
 from consortium.api.rpc_error import (
     INTERNAL_ERROR,
@@ -117,10 +118,13 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         hub: SubscriptionHub | None = None,
         filters: FilterRegistry | None = None,
         node_name: str = "node",
+        local_txs: LocalTransactions | None = None,
     ) -> None:
         self.ledger = ledger
         self.engine = engine
         self.run_sync = run_sync
+        # what this node accepted and has not committed: journal, held nonces, drop reasons
+        self.local_txs = local_txs or LocalTransactions(ledger, engine, run_sync)
         self.hub = hub
         self.filters = filters or FilterRegistry()
         self.node_name = node_name
@@ -382,8 +386,9 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         p.at_most(2)
         addr = p.required(0, enc.address)
         ref = p.optional(1, enc.block_ref, enc.LATEST)
-        if ref.tag == "pending":
-            return hex_quantity(self.ledger.pending_nonce(addr))
+        if ref.tag == "pending":  # counting held transactions that follow without a gap
+            return hex_quantity(self.local_txs.pending_count(
+                bytes.fromhex(addr[2:]), self.ledger.pending_nonce(addr)))
         return hex_quantity(self.ledger.get_nonce(addr, self._state_height(ref, "params[1]")))
 
     @rpc("eth_getCode", LEDGER)
@@ -511,13 +516,33 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
 
     @rpc("eth_getTransactionByHash", LEDGER)
     def eth_get_transaction_by_hash(self, p: Params) -> dict[str, Any] | None:
+        """A committed transaction, or one this node accepted and has not committed yet
+        (journalled or held: answered as pending, blockNumber null)."""
         p.at_most(1)
-        return self.ledger.get_transaction(p.required(0, _tx_hash))
+        tx_hash = p.required(0, _tx_hash)
+        found = self.ledger.get_transaction(tx_hash)
+        if found is None:
+            found = self.local_txs.pending_transaction(bytes.fromhex(tx_hash[2:]))
+        return found
 
     @rpc("eth_getTransactionReceipt", LEDGER)
     def eth_get_transaction_receipt(self, p: Params) -> dict[str, Any] | None:
+        """The receipt; null while pending; an error naming the reason for a transaction a
+        block refused or this node dropped, so a client waiting on a receipt learns why."""
         p.at_most(1)
-        return self.ledger.get_receipt(p.required(0, _tx_hash))
+        tx_hash = p.required(0, _tx_hash)
+        receipt = self.ledger.get_receipt(tx_hash)
+        if receipt is None:
+            why = self.local_txs.refusal(bytes.fromhex(tx_hash[2:]))
+            if why is not None:
+                raise RpcError(why, code=-32000)
+        return receipt
+
+    @rpc("consortium_getTransactionStatus", LEDGER)
+    def consortium_get_transaction_status(self, p: Params) -> dict[str, Any]:
+        """{"status": committed|pending|queued|rejected|unknown, "blockNumber", "reason"}."""
+        p.at_most(1)
+        return self.local_txs.status(bytes.fromhex(p.required(0, _tx_hash)[2:]))
 
     @rpc("eth_sendRawTransaction", SEND)
     def parse_raw_transaction(self, p: Params) -> bytes:
@@ -529,20 +554,22 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         return raw
 
     async def _send_raw(self, sends: list[tuple[_Call, bytes]], answers: list[Any]) -> None:
+        """The batch's transactions go through `LocalTransactions.submit`: journalled (or
+        held for an earlier nonce) before their hashes are answered."""
         try:
-            outcomes = await self.engine.broadcast([raw for _, raw in sends])
+            errors = await self.local_txs.submit([raw for _, raw in sends])
         except Exception as exc:
             log.error("broadcast failed", exc_info=exc)
             for call, _ in sends:
                 self._fail(call, answers, RpcError("internal error submitting the transaction",
                                                    code=INTERNAL_ERROR))
             return
-        for (call, raw), outcome in zip(sends, outcomes, strict=True):
-            if outcome.error is None or outcome.already_known:
+        for (call, raw), error in zip(sends, errors, strict=True):
+            if error is None:
                 if not call.notification:
                     answers[call.index] = _result(call.id, hex_data(keccak(raw)))
             else:
-                self._fail(call, answers, rpc_error_for(outcome.error))
+                self._fail(call, answers, rpc_error_for(error))
 
     # --- logs and filters -----------------------------------------------------------------
 

@@ -1,0 +1,468 @@
+"""The transactions this node's API accepted, from the hash it answers until a block
+commits them or the client can learn why not ("accepted means committed or told").
+
+`submit` is eth_sendRawTransaction's path to the engine: it decodes and checks each
+transaction statelessly (off the event loop), refuses one already committed ("nonce too
+low") or already held/known ("already known"), forwards the rest to CheckTx, holds the ones
+CheckTx finds ahead of their sender's next nonce (`NonceQueue`), and writes what it accepted
+to the durable `TxJournal` before the hashes are answered: one write per batch, with
+concurrent batches sharing one write. A held transaction goes to the engine as soon as its
+gap fills: after the filling transaction's CheckTx accepts it, and on every new block.
+
+`run` (a task of the API's lifetime) first resubmits what the journal kept across a restart,
+once the engine's RPC answers, in nonce order per sender, dropping what a block made invalid
+meanwhile; then, on every new block, it prunes committed and invalid entries, expires held
+transactions and releases the ones whose gap filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from consortium.api.engine_client import EngineClient
+from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
+from consortium.api.tx_journal import JournalEntry, TxJournal
+from consortium.errors import ConsortiumError, NonceTooHigh, NonceTooLow, TxError
+from consortium.ledger.chain_store import TxRecord
+from consortium.ledger.eth_json import tx_json
+from consortium.ledger.transactions import SignedTx, decode_transaction
+from consortium.ledger.types import LedgerReader
+
+log = logging.getLogger("consortium.api.txs")
+
+T = TypeVar("T")
+RunSync = Callable[[Callable[[], T]], Awaitable[T]]
+
+BLOCK_POLL_SECONDS = 0.2
+STALE_SECONDS = 5.0  # an entry not committed this long after acceptance is checked for validity
+CATCH_UP_WAIT_SECONDS = 120.0  # resubmission waits this long at most for the engine to sync
+REBROADCAST_SECONDS = 60.0  # an entry still pending this long is sent to the engine again
+MAX_DROPPED = 10_000  # reasons kept (in memory) for transactions dropped after acceptance
+
+COMMITTED, PENDING, QUEUED, REJECTED, UNKNOWN = (
+    "committed", "pending", "queued", "rejected", "unknown")
+
+
+def hx(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def _entry(tx: SignedTx | HeldTx | JournalEntry, at: float) -> JournalEntry:
+    return JournalEntry(tx.hash, tx.raw, tx.sender, tx.nonce, at)
+
+
+class LocalTransactions:
+    """The node's own accepted transactions: journal, held future nonces, drop reasons."""
+
+    def __init__(self, ledger: LedgerReader, engine: EngineClient, run_sync: RunSync[Any], *,
+                 journal: TxJournal | None = None, queue: NonceQueue | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ledger = ledger
+        self.engine = engine
+        self.run_sync = run_sync
+        self.journal = journal if journal is not None else TxJournal()
+        self.queue = queue if queue is not None else NonceQueue()
+        self.clock = clock
+        self.dropped: OrderedDict[bytes, str] = OrderedDict()  # hash -> why
+        self._writes: list[tuple[dict[bytes, JournalEntry | None], asyncio.Future[None]]] = []
+        self._writing = False
+        self._drain: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._height: int | None = None
+        self._sent_at: dict[bytes, float] = {}  # rebroadcasts, by hash
+
+    # --- eth_sendRawTransaction ---------------------------------------------------------
+
+    async def submit(self, raws: Sequence[bytes]) -> list[ConsortiumError | None]:
+        """Submit a client's transactions; per transaction None (accepted or held: answer
+        its hash) or the error to answer."""
+        inspected = await self.run_sync(lambda: self._inspect(raws))
+        out: list[ConsortiumError | None] = []
+        fresh: list[tuple[int, SignedTx]] = []
+        for i, item in enumerate(inspected):
+            if isinstance(item, ConsortiumError):
+                out.append(item)
+            elif self.queue.get(item.hash) is not None:
+                out.append(TxError(f"already known: transaction {hx(item.hash)} waits for "
+                                   f"an earlier nonce of {hx(item.sender)}"))
+            else:
+                out.append(None)
+                fresh.append((i, item))
+        if fresh:
+            results = await self._forward([tx for _, tx in fresh], journalled=False)
+            for (i, _), result in zip(fresh, results, strict=True):
+                out[i] = result
+        return out
+
+    def _inspect(self, raws: Sequence[bytes]) -> list[SignedTx | ConsortiumError]:
+        """Decode and check statelessly (in a worker thread: signature recovery); refuse
+        what a block already committed. Decoded transactions stay in the ledger's sender
+        cache, so CheckTx does not recover them again."""
+        try:
+            chain_id = self.ledger.eth_chain_id
+        except ConsortiumError as exc:
+            return [exc for _ in raws]
+        prime = getattr(self.ledger, "prime_senders", None)
+        cache = getattr(self.ledger, "senders", None)
+        if prime is not None:
+            try:
+                prime(list(raws))
+            except Exception:  # only an optimisation: decoding below says what is wrong
+                log.exception("decoding a batch ahead of CheckTx failed")
+        out: list[SignedTx | ConsortiumError] = []
+        for raw in raws:
+            try:
+                stx = (cache.decode(raw, chain_id) if cache is not None
+                       else decode_transaction(raw, chain_id))
+            except TxError as err:
+                out.append(err)
+                continue
+            height = self._committed_height(stx.hash)
+            if height is not None:
+                out.append(NonceTooLow(
+                    f"nonce too low: transaction {hx(stx.hash)} (nonce {stx.nonce}) is already "
+                    f"committed in block {height}"))
+                continue
+            out.append(stx)
+        return out
+
+    async def _forward(self, txs: Sequence[SignedTx | HeldTx | JournalEntry], *,
+                       journalled: bool, still_pending_if_nonce_low: bool = False
+                       ) -> list[ConsortiumError | None]:
+        """Send to CheckTx; journal what it accepted and hold what is ahead of its nonce.
+        `journalled` transactions (resubmitted, released) leave the journal if refused —
+        but for "nonce too low" with `still_pending_if_nonce_low`: a rebroadcast one may
+        be that nonce's pending transaction itself, out of the engine's cache."""
+        outcomes = await self.engine.broadcast([tx.raw for tx in txs])
+        changes: dict[bytes, JournalEntry | None] = {}
+        touched: set[bytes] = set()
+        out: list[ConsortiumError | None] = []
+        now = self.clock()
+        for tx, outcome in zip(txs, outcomes, strict=True):
+            known = self.journal.get(tx.hash)
+            since = known.accepted_at if known is not None else now
+            error = outcome.error
+            if error is None:
+                out.append(None)
+                touched.add(tx.sender)
+                if known is None:
+                    changes[tx.hash] = _entry(tx, since)
+                continue
+            if isinstance(error, NonceTooHigh):
+                try:
+                    replaced = self.queue.hold(HeldTx(tx.hash, tx.raw, tx.sender, tx.nonce,
+                                                      since))
+                except QueueFull as full:
+                    error = full
+                else:
+                    out.append(None)
+                    touched.add(tx.sender)
+                    if known is None:
+                        changes[tx.hash] = _entry(tx, since)
+                    if replaced is not None and replaced.hash != tx.hash:
+                        self._drop(replaced.hash, f"replaced by {hx(tx.hash)} (same nonce "
+                                                  f"{tx.nonce})")
+                        changes[replaced.hash] = None
+                    continue
+            if outcome.already_known:
+                out.append(TxError(f"already known: transaction {hx(tx.hash)} is in the "
+                                   "mempool"))
+                continue  # in the mempool: a journalled one stays journalled
+            out.append(error)
+            if still_pending_if_nonce_low and isinstance(error, NonceTooLow):
+                continue  # the nonce check of `_settled` decides once a block uses it
+            if journalled or known is not None:
+                self._drop(tx.hash, error.message or type(error).__name__)
+                changes[tx.hash] = None
+        if changes:
+            try:
+                await self._write(changes)
+            except ConsortiumError as exc:
+                out = [exc if e is None else e for e in out]
+            except Exception:
+                log.exception("writing the transaction journal failed")
+                failure = TxError("the node could not journal the transaction; send it again")
+                out = [failure if e is None else e for e in out]
+        if touched:
+            self._spawn(self._release(touched))
+        return out
+
+    def _drop(self, tx_hash: bytes, why: str) -> None:
+        self.dropped[tx_hash] = why
+        self.dropped.move_to_end(tx_hash)
+        while len(self.dropped) > MAX_DROPPED:
+            self.dropped.popitem(last=False)
+
+    # --- the journal's group commit ------------------------------------------------------
+
+    async def _write(self, changes: dict[bytes, JournalEntry | None]) -> None:
+        """Apply `changes` (hash -> entry, or None to remove) durably. Writes requested
+        while one is on its way share the next."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append((changes, fut))
+        if not self._writing:
+            self._writing = True
+            self._drain = asyncio.ensure_future(self._drain_writes())
+            self._drain.add_done_callback(self._finished)
+        await fut
+
+    async def _drain_writes(self) -> None:
+        try:
+            while self._writes:
+                group, self._writes = self._writes, []
+                merged: dict[bytes, JournalEntry | None] = {}
+                for changes, _ in group:
+                    merged.update(changes)  # in request order: the last word wins
+                add = [e for e in merged.values() if e is not None]
+                remove = [h for h, e in merged.items() if e is None]
+                try:
+                    await self.run_sync(partial(self.journal.update, add, remove))
+                except Exception as exc:
+                    for _, fut in group:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_result(None)
+        finally:
+            self._writing = False
+
+    # --- held transactions -----------------------------------------------------------------
+
+    async def _release(self, senders: Iterable[bytes]) -> None:
+        """Send the held transactions of `senders` whose gap has filled, in nonce order."""
+        waiting = [s for s in senders if self.queue.holds(s)]
+        if not waiting:
+            return
+        nexts = await self.run_sync(
+            lambda: {s: self.ledger.pending_nonce(hx(s)) for s in waiting})
+        ready: list[HeldTx] = []
+        for sender, next_nonce in nexts.items():
+            ready.extend(self.queue.release(sender, next_nonce))
+        if ready:
+            await self._forward(ready, journalled=True)
+
+    def pending_count(self, address: bytes, pending_nonce: int) -> int:
+        """The sender's next nonce counting the held transactions that follow without a gap
+        (as geth's pending nonce does)."""
+        return pending_nonce + self.queue.contiguous(address, pending_nonce)
+
+    # --- the node's lifetime ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Resubmit the journal (after a restart), then follow new blocks until cancelled."""
+        try:
+            await self.resubmit()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("resubmitting the transaction journal failed")
+        while True:
+            await asyncio.sleep(BLOCK_POLL_SECONDS)
+            try:
+                height = self.ledger.latest_height()
+                if height != self._height:
+                    self._height = height
+                    await self.on_block()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("transaction journal housekeeping failed; retrying")
+
+    async def resubmit(self) -> None:
+        """Send the journal's entries to the engine again once its RPC answers: CometBFT's
+        mempool did not survive the restart. Entries a block committed or made invalid
+        (their nonce used) meanwhile are dropped."""
+        entries = self.journal.entries()
+        if not entries:
+            return
+        await self._engine_ready()
+        live, done = await self._settle(entries, stale_after=None)
+        if done:
+            await self._write({h: None for h in done})
+        results = await self._forward(live, journalled=True) if live else []
+        kept = sum(1 for r in results if r is None or "already known" in str(r))
+        log.info("transaction journal: %d entries; %d resubmitted, %d committed or made "
+                 "invalid meanwhile, %d refused now", len(entries), kept, len(done),
+                 len(results) - kept)
+
+    async def _engine_ready(self) -> None:
+        """Wait until the engine's RPC answers and (for a bounded time) has caught up."""
+        started = time.monotonic()
+        while True:
+            try:
+                status = await self.engine.call("status")
+            except ConsortiumError:
+                status = None
+            if status is not None:
+                syncing = bool((status.get("sync_info") or {}).get("catching_up"))
+                if not syncing or time.monotonic() - started > CATCH_UP_WAIT_SECONDS:
+                    return
+            await asyncio.sleep(0.5)
+
+    async def on_block(self) -> None:
+        """After a new block: drop expired held transactions, prune the journal, release
+        held transactions whose gap the block filled."""
+        changes: dict[bytes, JournalEntry | None] = {}
+        hold = self.queue.hold_seconds
+        for tx in self.queue.expire(self.clock()):
+            self._drop(tx.hash, f"held {hold:g} s waiting for an earlier nonce of "
+                                f"{hx(tx.sender)} (nonce {tx.nonce}); dropped")
+            changes[tx.hash] = None
+        entries = [e for e in self.journal.entries() if e.hash not in changes]
+        live: list[JournalEntry] = []
+        if entries:
+            live, done = await self._settle(entries, stale_after=STALE_SECONDS)
+            changes.update({h: None for h in done})
+        if changes:
+            await self._write(changes)
+        if self.queue.senders():
+            await self._release(self.queue.senders())
+        await self._rebroadcast(live)
+
+    async def _rebroadcast(self, live: list[JournalEntry]) -> None:
+        """Send again what has waited REBROADCAST_SECONDS and is not held: the engine's
+        recheck after a block may have evicted it from the mempool without telling the
+        API. Still there: "already known", nothing changes; evicted and now valid: back in
+        the mempool; now invalid: dropped, and its status and receipt say why."""
+        now = self.clock()
+        self._sent_at = {h: t for h, t in self._sent_at.items() if h in self.journal}
+        again = [e for e in live
+                 if now - max(e.accepted_at, self._sent_at.get(e.hash, 0.0))
+                 >= REBROADCAST_SECONDS and e.hash in self.journal
+                 and self.queue.get(e.hash) is None]
+        if again:
+            for e in again:
+                self._sent_at[e.hash] = now
+            await self._forward(again, journalled=True, still_pending_if_nonce_low=True)
+
+    async def _settle(self, entries: list[JournalEntry], *, stale_after: float | None
+                      ) -> tuple[list[JournalEntry], list[bytes]]:
+        """`_settled` in a worker thread; the reasons recorded on the event loop."""
+        live, done, reasons = await self.run_sync(
+            lambda: self._settled(entries, stale_after=stale_after))
+        for tx_hash, why in reasons.items():
+            self._drop(tx_hash, why)
+        return live, done
+
+    def _settled(self, entries: list[JournalEntry], *, stale_after: float | None
+                 ) -> tuple[list[JournalEntry], list[bytes], dict[bytes, str]]:
+        """Split entries into those still waiting and those done with: committed, refused by
+        a block, or invalid (the sender's nonce used by another transaction). An entry
+        younger than `stale_after` seconds is only looked up by hash (cheap)."""
+        now = self.clock()
+        nonces: dict[bytes, int] = {}
+        live: list[JournalEntry] = []
+        done: list[bytes] = []
+        reasons: dict[bytes, str] = {}
+        for entry in entries:
+            if self._committed_height(entry.hash) is not None:
+                done.append(entry.hash)
+                continue
+            if stale_after is not None and now - entry.accepted_at < stale_after:
+                live.append(entry)
+                continue
+            rejection = self._rejection(entry.hash)
+            if rejection is not None:
+                done.append(entry.hash)
+                continue
+            if entry.sender not in nonces:
+                nonces[entry.sender] = self.ledger.get_nonce(hx(entry.sender))
+            if entry.nonce < nonces[entry.sender]:
+                reasons[entry.hash] = (f"nonce {entry.nonce} of {hx(entry.sender)} was used by "
+                                       "another transaction")
+                done.append(entry.hash)
+                continue
+            live.append(entry)
+        return live, done, reasons
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def _committed_height(self, tx_hash: bytes) -> int | None:
+        chain = getattr(self.ledger, "chain", None)
+        if chain is not None:
+            pos = chain.tx_position(tx_hash)
+            return None if pos is None or pos[0] > self.ledger.latest_height() else int(pos[0])
+        receipt = self.ledger.get_receipt(hx(tx_hash))
+        return None if receipt is None else int(receipt["blockNumber"], 16)
+
+    def _rejection(self, tx_hash: bytes) -> dict[str, Any] | None:
+        find = getattr(self.ledger, "transaction_rejection", None)
+        return None if find is None else find(hx(tx_hash))  # type: ignore[no-any-return]
+
+    def status(self, tx_hash: bytes) -> dict[str, Any]:
+        """consortium_getTransactionStatus: where a transaction is, and why if it failed."""
+        height = self._committed_height(tx_hash)
+        if height is not None:
+            return {"status": COMMITTED, "blockNumber": hex(height), "reason": None}
+        rejection = self._rejection(tx_hash)
+        if rejection is not None:
+            return {"status": REJECTED, "blockNumber": hex(int(rejection["blockNumber"])),
+                    "reason": rejection["reason"]}
+        held = self.queue.get(tx_hash)
+        if held is not None:
+            return {"status": QUEUED, "blockNumber": None,
+                    "reason": f"waiting for an earlier nonce of {hx(held.sender)} "
+                              f"(this one is {held.nonce})"}
+        if tx_hash in self.journal:
+            return {"status": PENDING, "blockNumber": None, "reason": None}
+        why = self.dropped.get(tx_hash)
+        if why is not None:
+            return {"status": REJECTED, "blockNumber": None, "reason": why}
+        return {"status": UNKNOWN, "blockNumber": None, "reason": None}
+
+    def refusal(self, tx_hash: bytes) -> str | None:
+        """Why a transaction accepted here will not commit (for eth_getTransactionReceipt),
+        or None."""
+        rejection = self._rejection(tx_hash)
+        if rejection is not None:
+            return (f"transaction {hx(tx_hash)} was rejected in block "
+                    f"{int(rejection['blockNumber'])}: {rejection['reason']}")
+        why = self.dropped.get(tx_hash)
+        if why is not None and tx_hash not in self.journal and self.queue.get(tx_hash) is None:
+            return f"transaction {hx(tx_hash)} was dropped: {why}"
+        return None
+
+    def pending_transaction(self, tx_hash: bytes) -> dict[str, Any] | None:
+        """A journalled or held transaction as eth_getTransactionByHash answers a pending
+        one (blockHash, blockNumber and transactionIndex null), or None."""
+        entry: JournalEntry | HeldTx | None = self.journal.get(tx_hash) or self.queue.get(tx_hash)
+        if entry is None:
+            return None
+        stx = decode_transaction(entry.raw, self.ledger.eth_chain_id)
+        price = min(stx.tx.max_fee_per_gas, stx.tx.max_priority_fee_per_gas)
+        record = TxRecord(entry.hash, entry.raw, entry.sender, 0, 0, 0, 0, 0, b"", 0, 0, price)
+        out = tx_json(record, None)
+        out["blockNumber"] = None
+        out["transactionIndex"] = None
+        return out
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("transaction housekeeping failed", exc_info=task.exception())
+
+    async def aclose(self) -> None:
+        """Let journal writes finish (a cancelled write would lose an answer's promise),
+        cancel the rest, close the journal."""
+        if self._drain is not None and not self._drain.done():
+            await asyncio.wait([self._drain], timeout=5)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        self.journal.close()
