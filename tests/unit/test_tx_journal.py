@@ -23,6 +23,7 @@ from consortium.api.engine_client import EngineClient
 from consortium.api.local_txs import REBROADCAST_SECONDS, STALE_SECONDS, LocalTransactions
 from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
 from consortium.api.tx_journal import JournalEntry, TxJournal
+from consortium.errors import ConfigError
 
 
 def h(raw: bytes) -> str:
@@ -74,6 +75,7 @@ def test_journal_orders_entries_by_sender_then_nonce(tmp_path: Path) -> None:
 CRASH_WRITER = """
 import os, signal, sys
 from consortium.api.tx_journal import JournalEntry, TxJournal
+from consortium.errors import ConfigError
 journal = TxJournal(__import__("pathlib").Path(sys.argv[1]))
 for i in range(20):
     raw = bytes([i]) * 100
@@ -366,3 +368,11 @@ def test_restart_resubmits_valid_entries_in_nonce_order(tmp_path: Path) -> None:
 
 def _entry(stx: Any) -> JournalEntry:
     return JournalEntry(stx.hash, stx.raw, stx.sender, stx.nonce, time.time())
+
+
+def test_an_unreadable_journal_is_a_clear_startup_error(tmp_path: Path) -> None:
+    path = tmp_path / "tx-journal"
+    path.mkdir()
+    (path / "data.mdb").write_bytes(b"not an lmdb file" * 512)
+    with pytest.raises(ConfigError, match="cannot open the transaction journal .*move it aside"):
+        TxJournal(path)

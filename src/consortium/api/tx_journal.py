@@ -20,7 +20,7 @@ from pathlib import Path
 
 import lmdb
 
-from consortium.errors import MempoolFull
+from consortium.errors import ConfigError, MempoolFull
 
 MAP_SIZE = 1 << 30  # 1 GiB of address space (sparse): ~8,000 transactions of the 128 KiB limit
 _HEAD = struct.Struct(">20sQd")  # sender, nonce, accepted at (unix seconds)
@@ -55,13 +55,20 @@ class TxJournal:
         self._entries: dict[bytes, JournalEntry] = {}
         self._env: lmdb.Environment | None = None
         if path is not None:
-            path.mkdir(parents=True, exist_ok=True)
-            self._env = lmdb.open(str(path), map_size=MAP_SIZE, subdir=True, sync=True,
-                                  metasync=True, max_dbs=0, readahead=False)
-            with self._env.begin() as txn:
-                for key, value in txn.cursor():
-                    entry = JournalEntry.decode(bytes(key), bytes(value))
-                    self._entries[entry.hash] = entry
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                self._env = lmdb.open(str(path), map_size=MAP_SIZE, subdir=True, sync=True,
+                                      metasync=True, max_dbs=0, readahead=False)
+                with self._env.begin() as txn:
+                    for key, value in txn.cursor():
+                        entry = JournalEntry.decode(bytes(key), bytes(value))
+                        self._entries[entry.hash] = entry
+            except (OSError, lmdb.Error, struct.error) as exc:
+                if self._env is not None:
+                    self._env.close()
+                raise ConfigError(
+                    f"cannot open the transaction journal {path}: {exc}; move it aside to "
+                    "start without the transactions it kept") from None
 
     def __len__(self) -> int:
         return len(self._entries)
