@@ -7,7 +7,8 @@ node writes to it gets every queued message written to the dead socket (asyncio 
 one). These subclasses add, per server:
 
 - a deadline for a request's headers (from the connection opening or the request's first
-  byte) and one for its whole body, answered 408 and closed;
+  byte) and one for its whole body, answered 408 and closed; a connection whose client
+  stops reading a response is aborted once writing to it has waited `write_timeout`;
 - a node-wide cap on HTTP connections, closing the longest idle keep-alive connection to
   make room and answering 503 when none is idle; uvicorn's keep-alive timeout after that;
 - a cap on connections (HTTP and WebSocket) per client address, answered 429;
@@ -50,6 +51,7 @@ class ApiLimits:
 
     header_timeout: float = 10.0  # s from connecting, or from a request's first byte
     body_timeout: float = 30.0  # s for a request's whole body, from the end of its headers
+    write_timeout: float = 30.0  # s a response may wait on a client that does not read it
     keep_alive_timeout: float = 5.0  # s an idle keep-alive connection is kept
     max_connections: int = 1000  # HTTP connections in all; the oldest idle one makes room
     max_connections_per_client: int = 256  # HTTP and WebSocket connections of one address
@@ -227,6 +229,7 @@ class LimitedH11Protocol(H11Protocol):
         self.admission = config.admission
         self.reading: str | None = None  # HEADERS or BODY while a deadline runs
         self.deadline: asyncio.TimerHandle | None = None
+        self.write_stall: asyncio.TimerHandle | None = None
         self.upgraded = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -239,8 +242,23 @@ class LimitedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._expect(None)
+        self.resume_writing()
         self.admission.release(self.transport)
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The client reads slower than the node answers: it has `write_timeout` to catch
+        up before the connection is aborted (its answer waits in memory till then)."""
+        super().pause_writing()
+        if self.write_stall is None:
+            self.write_stall = self.loop.call_later(self.limits.write_timeout,
+                                                    self.transport.abort)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.write_stall is not None:
+            self.write_stall.cancel()
+            self.write_stall = None
 
     def data_received(self, data: bytes) -> None:
         self.admission.went_busy(self.transport)
