@@ -286,9 +286,11 @@ class LimitedH11Protocol(H11Protocol):
             self._follow()
 
     def evict(self) -> None:
-        """Close this idle connection to make room for a new one."""
+        """Close this idle connection to make room for a new one (as keep-alive would)."""
         self._expect(None)
-        self.timeout_keep_alive_handler()
+        with contextlib.suppress(h11.LocalProtocolError):
+            self.conn.send(h11.ConnectionClosed())
+        self.transport.close()
 
     def _follow(self) -> None:
         """Keep the deadline that fits what the client is sending now."""
