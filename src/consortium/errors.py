@@ -175,3 +175,19 @@ def error_for_abci_code(code: int, message: str, data: bytes | None = None) -> T
         if cls.abci_code == code and cls is not TxError and cls.__module__ == __name__:
             return cls(message, data=data)
     return TxError(message, data=data)
+
+
+# --- bounded reads (eth_call, eth_estimateGas, eth_getLogs) ----------------------------------
+
+
+class CallTimeout(ConsortiumError):
+    """A read ran past its wall-clock budget and was stopped (geth: "execution aborted
+    (timeout = 5s)")."""
+
+    rpc_code = -32000
+
+
+class CallCancelled(ConsortiumError):
+    """A read was stopped because its client went away (or the node is stopping)."""
+
+    rpc_code = -32000

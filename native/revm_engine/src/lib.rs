@@ -8,6 +8,7 @@
 //!   store under that height) and code, and the diff. Python owns the database: the world
 //!   reads misses through `fetch`.
 
+mod budget;
 mod conv;
 mod natives;
 mod rlp;
@@ -38,6 +39,8 @@ use natives::{Ctx, Guarded, NativeTable};
 use state::{BlockDb, Chain, Shared};
 
 create_exception!(consortium_revm, InvalidTransaction, PyException);
+// A budgeted call stopped before its end: its message is the reason, "timeout" or "cancelled".
+create_exception!(consortium_revm, Interrupted, PyException);
 
 /// The engine's own allocations (trie nodes above all: thousands made and dropped a block)
 /// come from mimalloc; Python's are untouched.
@@ -72,14 +75,18 @@ impl Engine {
 type PyResult6<'py> =
     (u8, Bound<'py, PyBytes>, u64, Bound<'py, PyList>, Option<Bound<'py, PyBytes>>, String);
 
-/// revm's EVM holds `Rc`s and raw pointers that never leave a `transact` call; a `World`
-/// is only used with the GIL held (CPython 3.11, not free-threaded) and PyO3's borrow flag
-/// gives each call exclusive access, so it may move between threads (a ledger builds its
-/// CheckTx world on the mempool thread and drops it on the consensus thread).
+/// revm's EVM holds `Rc`s and raw pointers that never leave a `transact` call. A `World` is
+/// reached only through its methods, and PyO3's borrow flag gives each method exclusive
+/// access (`&mut self`) for its whole run, GIL released or not: a second thread reaching the
+/// same world meanwhile gets "already borrowed", never the cell. So it may move between
+/// threads (a ledger builds its CheckTx world on the mempool thread and drops it on the
+/// consensus thread) and run with the GIL released (`py.detach`): the only Python objects it
+/// holds are `Py` handles, used under `Python::attach` in the callbacks, and every `Rc` and
+/// pointer in it stays on the thread running the method.
 struct EvmCell(Guarded<Ctx>);
 
-// SAFETY: see `EvmCell`: access is serialised by the GIL and PyO3's borrow checking, and
-// nothing in the cell is shared outside it.
+// SAFETY: see `EvmCell`: access is serialised by PyO3's borrow checking, and nothing in the
+// cell is shared outside it.
 unsafe impl Send for EvmCell {}
 unsafe impl Sync for EvmCell {}
 
@@ -104,23 +111,47 @@ impl World {
         result.map(|r| ResultAndState::new(r, state))
     }
 
-    fn run<'py>(&mut self, py: Python<'py>, tx: TxEnv) -> PyResult<PyResult6<'py>> {
+    /// Runs a transaction and keeps its changes; needs no GIL (callbacks attach).
+    fn execute(&mut self, tx: TxEnv) -> Result<ExecutionResult, Failure> {
         match self.transact(tx) {
             Ok(done) => {
-                let db = self.db();
-                if let Err(e) = db.commit_tx(done.state) {
-                    return Err(db.py_error(e));
+                if self.db().budget.as_ref().is_some_and(|b| b.stopped.is_some()) {
+                    return Ok(done.result); // a stopped call's state is thrown away
                 }
-                outcome(py, done.result)
+                self.db().commit_tx(done.state).map_err(|e| Failure::Fatal(e.to_string()))?;
+                Ok(done.result)
             }
-            Err(EVMError::Transaction(e)) => Err(InvalidTransaction::new_err(e.to_string())),
-            Err(EVMError::Header(e)) => Err(InvalidTransaction::new_err(e.to_string())),
-            Err(e) => {
-                let message = e.to_string();
-                Err(self.db().py_error(message))
-            }
+            Err(EVMError::Transaction(e)) => Err(Failure::Invalid(e.to_string())),
+            Err(EVMError::Header(e)) => Err(Failure::Invalid(e.to_string())),
+            Err(e) => Err(Failure::Fatal(e.to_string())),
         }
     }
+
+    /// `execute`, the outcome for Python. With `detach` the GIL is released meanwhile:
+    /// for calls, not for a block's transactions one by one (`apply`), where handing the GIL
+    /// over and back for each transaction made a block 2.5 times slower while another Python
+    /// thread was busy (`apply_block` releases it once for the whole block).
+    fn run<'py>(&mut self, py: Python<'py>, tx: TxEnv, detach: bool) -> PyResult<PyResult6<'py>> {
+        let done = if detach { py.detach(|| self.execute(tx)) } else { self.execute(tx) };
+        match done {
+            Ok(result) => outcome(py, result),
+            Err(failure) => Err(self.failure(failure)),
+        }
+    }
+
+    fn failure(&mut self, failure: Failure) -> PyErr {
+        match failure {
+            Failure::Invalid(why) => InvalidTransaction::new_err(why),
+            Failure::Fatal(why) => self.db().py_error(why),
+        }
+    }
+}
+
+/// Why a transaction did not run: refused before execution (nothing changed), or a store or
+/// callback failure (the Python error a callback raised is in the database's `err`).
+enum Failure {
+    Invalid(String),
+    Fatal(String),
 }
 
 fn halt_name(reason: &HaltReason) -> String {
@@ -361,7 +392,7 @@ impl World {
             }
             Err(_) => txs::from_pyevm(tx)?,
         };
-        self.run(py, env)
+        self.run(py, env, false)
     }
 
     /// Applies a raw signed transaction; `sender` skips recovery when already known.
@@ -374,7 +405,7 @@ impl World {
     ) -> PyResult<PyResult6<'py>> {
         let sender = sender.map(conv::address).transpose()?;
         let (_, env) = txs::from_raw(raw, sender).map_err(InvalidTransaction::new_err)?;
-        self.run(py, env)
+        self.run(py, env, false)
     }
 
     /// Applies a block's raw transactions in order (senders None: recover here). Each answer
@@ -385,32 +416,39 @@ impl World {
         raws: Vec<Vec<u8>>,
         senders: Vec<Option<Vec<u8>>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let senders = (0..raws.len())
+            .map(|i| senders.get(i).and_then(|s| s.as_deref()).map(conv::address).transpose())
+            .collect::<PyResult<Vec<Option<Address>>>>()?;
+        // the whole block runs with the GIL released
+        let done = py.detach(|| {
+            let mut done = Vec::with_capacity(raws.len());
+            for (raw, sender) in raws.iter().zip(senders) {
+                done.push(match txs::from_raw(raw, sender) {
+                    Ok((_, env)) => match self.execute(env) {
+                        Ok(result) => Ok(result),
+                        Err(Failure::Invalid(why)) => Err(why),
+                        Err(fatal) => return Err(fatal),
+                    },
+                    Err(why) => Err(why),
+                });
+            }
+            Ok(done)
+        });
+        let done = done.map_err(|f| self.failure(f))?;
         let out = PyList::empty(py);
-        for (i, raw) in raws.iter().enumerate() {
-            let sender = match senders.get(i).and_then(|s| s.as_deref()) {
-                Some(s) => Some(conv::address(s)?),
-                None => None,
-            };
-            let env = match txs::from_raw(raw, sender) {
-                Ok((_, env)) => env,
-                Err(why) => {
-                    out.append(why)?;
-                    continue;
-                }
-            };
-            match self.run(py, env) {
-                Ok(r) => out.append(r)?,
-                Err(e) if e.is_instance_of::<InvalidTransaction>(py) => {
-                    out.append(e.value(py).to_string())?
-                }
-                Err(e) => return Err(e),
+        for item in done {
+            match item {
+                Ok(result) => out.append(outcome(py, result)?)?,
+                Err(why) => out.append(why)?,
             }
         }
         Ok(out)
     }
 
-    /// eth_call: gas price 0, no nonce check; the state changes (do not persist it).
-    #[pyo3(signature = (sender, to, value, data, gas, access_list=None))]
+    /// eth_call: gas price 0, no nonce check; the state changes (do not persist it). Runs
+    /// with the GIL released. With `budget` (a `CallBudget`), raises Interrupted("timeout" or
+    /// "cancelled") once its deadline passes or it is cancelled, whatever the call did.
+    #[pyo3(signature = (sender, to, value, data, gas, access_list=None, budget=None))]
     #[allow(clippy::too_many_arguments)]
     fn call<'py>(
         &mut self,
@@ -421,6 +459,7 @@ impl World {
         data: &[u8],
         gas: u64,
         access_list: Option<&Bound<'py, PyAny>>,
+        budget: Option<&Bound<'py, budget::CallBudget>>,
     ) -> PyResult<PyResult6<'py>> {
         let caller = conv::address(sender)?;
         let nonce = {
@@ -446,9 +485,18 @@ impl World {
             },
             ..Default::default()
         };
+        let budgeted = budget.is_some();
+        self.db().budget = budget.map(|b| b.get().start());
+        self.evm.0.set_budgeted(budgeted);
         self.ctx().cfg.disable_nonce_check = true;
-        let result = self.run(py, env);
+        let result = self.run(py, env, true);
         self.ctx().cfg.disable_nonce_check = false;
+        self.evm.0.set_budgeted(false);
+        let stopped = self.db().budget.take().and_then(|b| b.stopped);
+        if let Some(stop) = stopped {
+            self.db().err = None; // a callback's error on the way out says nothing more
+            return Err(Interrupted::new_err(stop.name()));
+        }
         match result {
             Err(e) if e.is_instance_of::<InvalidTransaction>(py) => Ok((
                 0,
@@ -467,7 +515,7 @@ impl World {
     /// The state root with every change so far (nothing stored, nothing remembered).
     fn state_root<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let db = self.db();
-        let (root, _, _, _) = db.compute_root(0).map_err(|e| db.py_error(e))?;
+        let (root, _, _, _) = py.detach(|| db.compute_root(0)).map_err(|e| db.py_error(e))?;
         Ok(PyBytes::new(py, root.as_slice()))
     }
 
@@ -491,10 +539,15 @@ impl World {
         Bound<'py, PyList>,
     )> {
         let db = self.db();
-        let (root, root_at, mut nodes, storage_roots) =
-            db.compute_root(height).map_err(|e| db.py_error(e))?;
-        nodes.sort_unstable_by_key(|n| n.hash);
-        nodes.dedup_by_key(|n| n.hash);
+        // the root is computed with the GIL released (node misses attach to fetch)
+        let (root, root_at, nodes, storage_roots) = py
+            .detach(|| {
+                let (root, root_at, mut nodes, storage_roots) = db.compute_root(height)?;
+                nodes.sort_unstable_by_key(|n| n.hash);
+                nodes.dedup_by_key(|n| n.hash);
+                Ok::<_, trie::TrieError>((root, root_at, nodes, storage_roots))
+            })
+            .map_err(|e| db.py_error(e))?;
         let stored = PyList::empty(py);
         for n in &nodes {
             let key = state::node_key(&n.hash, height);
@@ -606,12 +659,14 @@ fn decode_txs<'py>(
 fn consortium_revm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<World>()?;
+    m.add_class::<budget::CallBudget>()?;
     m.add_class::<natives::NativeFrame>()?;
     m.add_function(wrap_pyfunction!(recover_sender, m)?)?;
     m.add_function(wrap_pyfunction!(decode_tx, m)?)?;
     m.add_function(wrap_pyfunction!(decode_txs, m)?)?;
     m.add_class::<txs::RawTx>()?;
     m.add("InvalidTransaction", m.py().get_type::<InvalidTransaction>())?;
+    m.add("Interrupted", m.py().get_type::<Interrupted>())?;
     m.add("REVM_VERSION", "43.0.3")?;
     Ok(())
 }

@@ -43,9 +43,11 @@ use revm::handler::{
     EthFrame, EthPrecompiles, EvmTr, FrameData, FrameResult, ItemOrResult, PrecompileProvider,
 };
 use revm::interpreter::interpreter::EthInterpreter;
+use revm::bytecode::opcode::JUMPDEST;
 use revm::interpreter::{
-    CallInput, CallInputs, CallScheme, CallValue, FrameInput, Gas, InstructionResult,
-    InterpreterResult, SharedMemory,
+    CallInput, CallInputs, CallScheme, CallValue, FrameInput, Gas, Instruction,
+    InstructionContext, InstructionExecResult, InstructionResult, InterpreterResult,
+    SharedMemory,
 };
 use revm::interpreter::interpreter_action::FrameInit;
 use revm::primitives::hardfork::SpecId;
@@ -59,11 +61,15 @@ pub type Ctx = Context<BlockEnv, TxEnv, CfgEnv, BlockDb, Journal<BlockDb>, ()>;
 /// The context behind a precompile call: the block's own, or a native's nested frames'.
 pub trait CtxPtr {
     fn ctx_ptr(&mut self) -> *mut Ctx;
+    fn block_db(&mut self) -> &mut BlockDb;
 }
 
 impl CtxPtr for Ctx {
     fn ctx_ptr(&mut self) -> *mut Ctx {
         self
+    }
+    fn block_db(&mut self) -> &mut BlockDb {
+        &mut self.journaled_state.database
     }
 }
 
@@ -71,6 +77,24 @@ impl CtxPtr for &mut Ctx {
     fn ctx_ptr(&mut self) -> *mut Ctx {
         &mut **self
     }
+    fn block_db(&mut self) -> &mut BlockDb {
+        &mut self.journaled_state.database
+    }
+}
+
+/// What a frame or a native stops with when its call's budget is spent (`budget`).
+pub const OUT_OF_BUDGET: &str = "the call's budget is spent";
+
+/// JUMPDEST for budgeted calls: a no-op that also ticks the budget and halts the frame once
+/// it is spent (every loop passes a JUMPDEST, so this bounds a loop's wall-clock time).
+fn budgeted_jumpdest<C: CtxPtr>(
+    ic: InstructionContext<'_, C, EthInterpreter>,
+) -> InstructionExecResult {
+    let spent = ic.host.block_db().budget.as_mut().is_some_and(|b| b.tick());
+    if spent {
+        return Err(InstructionResult::OutOfGas);
+    }
+    Ok(())
 }
 
 /// revm's EVM over context `C`, with the natives, and the guards asked about creations.
@@ -95,6 +119,17 @@ where
             frame_stack: FrameStack::new_prealloc(8),
         };
         Guarded { evm, table }
+    }
+
+    /// Runs JUMPDEST as `budgeted_jumpdest` (on) or as the stock no-op (off): only budgeted
+    /// calls pay for the check.
+    pub fn set_budgeted(&mut self, on: bool) {
+        let jumpdest = if on {
+            Instruction::new(budgeted_jumpdest::<C>)
+        } else {
+            Instruction::new(revm::interpreter::instructions::control::jumpdest::<EthInterpreter, C>)
+        };
+        self.evm.instruction.instruction_table_mut()[JUMPDEST as usize] = jumpdest;
     }
 }
 
@@ -131,6 +166,9 @@ where
         &mut self,
         frame_input: FrameInit,
     ) -> Result<FrameInitResult<'_, Self::Frame>, ContextDbError<C>> {
+        if self.evm.ctx.block_db().out_of_budget() {
+            return Err(ContextError::Custom(OUT_OF_BUDGET.into()));
+        }
         let is_create = matches!(frame_input.frame_input, FrameInput::Create(_));
         if let ItemOrResult::Result(result) = self.evm.frame_init(frame_input)? {
             return Ok(ItemOrResult::Result(result));
@@ -257,7 +295,9 @@ fn run_nested(
     inputs: CallInputs,
     depth: usize,
 ) -> Result<InterpreterResult, ContextError<crate::state::DbError>> {
+    let budgeted = ctx.journaled_state.database.budget.is_some();
     let mut evm = Guarded::new(ctx, table.clone());
+    evm.set_budgeted(budgeted);
     let init = FrameInit {
         depth,
         memory: SharedMemory::new(),
@@ -586,14 +626,18 @@ impl NativeFrame {
         self.remaining.get()
     }
 
-    /// Takes `gas`; False (and nothing taken) when there is not that much left.
-    fn charge(&self, gas: u128) -> bool {
+    /// Takes `gas`; False (and nothing taken) when there is not that much left, or when the
+    /// call's budget is spent (the native then stops as out of gas).
+    fn charge(&self, gas: u128) -> PyResult<bool> {
         let left = self.remaining.get();
+        if self.ctx()?.journaled_state.database.out_of_budget() {
+            return Ok(false);
+        }
         if gas > left as u128 {
-            return false;
+            return Ok(false);
         }
         self.remaining.set(left - gas as u64);
-        true
+        Ok(true)
     }
 
     /// Gives back gas a sub-call did not use.

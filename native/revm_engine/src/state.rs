@@ -393,6 +393,8 @@ pub struct BlockDb {
     pub chain: Chain,
     /// The last rebase, not yet kept in the shared caches.
     unkept: Option<Unkept>,
+    /// The running call's budget (eth_call only; never during a block).
+    pub budget: Option<crate::budget::Budget>,
 }
 
 /// What a rebase teaches the shared caches once its nodes are stored (`BlockDb::keep`).
@@ -426,6 +428,7 @@ impl BlockDb {
             base: AddressMap::default(),
             chain,
             unkept: None,
+            budget: None,
         }
     }
 
@@ -457,6 +460,11 @@ impl BlockDb {
 
     fn source(&mut self) -> Source<'_> {
         Source { shared: &self.shared, fetch: &self.fetch, err: &mut self.err }
+    }
+
+    /// Whether a budgeted call must stop now (never, without a budget).
+    pub fn out_of_budget(&mut self) -> bool {
+        self.budget.as_mut().is_some_and(|b| b.check())
     }
 
     /// Takes the Python error a callback raised, or makes one from `e`.

@@ -18,7 +18,9 @@ from eth.vm.forks.prague.constants import STANDARD_TOKEN_COST, TOTAL_COST_FLOOR_
 from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
+from consortium.evm.budget import CallBudget
 from consortium.evm.fork import (
+    BudgetedComputation,
     ConsortiumAccountDB,
     ConsortiumState,
     ConsortiumTransactionExecutor,
@@ -153,9 +155,11 @@ class WorldState:
         return _result(tx, computation)
 
     def call(self, sender: bytes, to: bytes | None, value: int, data: bytes, gas: int,
-             access_list: tuple[Any, ...] = ()) -> ExecResult:
+             access_list: tuple[Any, ...] = (), *,
+             budget: CallBudget | None = None) -> ExecResult:
         """eth_call semantics on this (throwaway) state: gas price 0, no nonce or balance
-        check for the sender. The state is changed; don't persist it."""
+        check for the sender. The state is changed; don't persist it. With `budget`, raises
+        CallTimeout / CallCancelled when it is spent (checked every message and JUMPDEST)."""
         state = self._state
         state.lock_changes()
         tx = _CallTx(sender, to or CREATE_CONTRACT_ADDRESS, value, data, gas,
@@ -163,10 +167,19 @@ class WorldState:
         if gas < tx.intrinsic_gas:
             return ExecResult(0, b"", gas, error="intrinsic gas too low")
         executor = _CallExecutor(state)
+        if budget is not None:  # on this state only: its class serves blocks unchecked
+            state.call_budget = budget
+            state.computation_class = BudgetedComputation
         try:
             computation = executor(tx)  # type: ignore[arg-type]
         except VMError as exc:  # the top-level value transfer: caller lacks the value
             return ExecResult(0, b"", tx.intrinsic_gas, error=type(exc).__name__)
+        finally:
+            if budget is not None:
+                del state.computation_class
+                del state.call_budget
+        if budget is not None:
+            budget.check()  # stopped inside a native, which turned it into a revert
         return _result(tx, computation)
 
     # --- state root --------------------------------------------------------------------

@@ -13,7 +13,10 @@ What changes from Ethereum's Prague, and why:
 - call guards (`install_call_guard`): before any message call runs — a transaction's, a
   contract's CALL, DELEGATECALL…, eth_call's — each guard may refuse it with a reason, and the
   call reverts with that reason (Error(string)) without moving value or running code. The
-  Permissions contract uses this for frozen contracts.
+  Permissions contract uses this for frozen contracts;
+- a budgeted computation for eth_call (`BudgetedComputation`): the state's `call_budget`
+  (`consortium.evm.budget.CallBudget`) is checked at every message and every JUMPDEST, so a
+  call stops within one loop iteration of its deadline or cancellation.
 Nothing in py-evm is edited; everything here is a subclass or a class attribute.
 """
 
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from eth._utils.address import generate_contract_address
-from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
+from eth.abc import ComputationAPI, MessageAPI, OpcodeAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA3
 from eth.db.account import AccountDB
 from eth.exceptions import Revert
@@ -32,6 +35,7 @@ from eth.vm.forks.prague.computation import PRAGUE_PRECOMPILES, PragueComputatio
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 from eth.vm.interrupt import MissingBytecode
 from eth.vm.message import Message
+from eth.vm.opcode_values import JUMPDEST
 from eth_typing import Address
 
 # Every precompile the consortium's EVM serves: Prague's, then the native contracts.
@@ -81,6 +85,9 @@ class ConsortiumComputation(PragueComputation):
         transaction_context: Any,
         parent_computation: ComputationAPI | None = None,
     ) -> ComputationAPI:
+        budget = getattr(state, "call_budget", None)  # eth_call's: before every message
+        if budget is not None:
+            budget.check()
         if CALL_GUARDS:
             reason = _guard_reason(state, message)
             if reason is not None:
@@ -95,6 +102,29 @@ class ConsortiumComputation(PragueComputation):
 
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+
+class _BudgetedOpcode:
+    """An opcode that first checks the running call's budget (raises when it is spent)."""
+
+    def __init__(self, opcode: Any) -> None:
+        self._opcode = opcode
+        self.mnemonic = opcode.mnemonic
+        self.gas_cost = opcode.gas_cost
+
+    def __call__(self, computation: ComputationAPI) -> None:
+        computation.state.call_budget.check()  # type: ignore[attr-defined]
+        self._opcode(computation=computation)
+
+
+class BudgetedComputation(ConsortiumComputation):
+    """eth_call's computation on a state with a `call_budget`: checked at every JUMPDEST
+    (every loop passes one) as well as before every message. The budget's CallTimeout /
+    CallCancelled is not a VMError: it leaves py-evm's computations unhandled and ends the
+    call."""
+
+    opcodes = {**ConsortiumComputation.opcodes,  # called as an opcode: duck-typed
+               JUMPDEST: cast(OpcodeAPI, _BudgetedOpcode(ConsortiumComputation.opcodes[JUMPDEST]))}
 
 
 def _guard_reason(state: Any, message: MessageAPI) -> str | None:
@@ -167,6 +197,9 @@ class ConsortiumState(PragueState):
     computation_class = ConsortiumComputation
     transaction_executor_class = ConsortiumTransactionExecutor
     account_db_class = ConsortiumAccountDB
+    # eth_call's `consortium.evm.budget.CallBudget`, set on a call's own state (never a
+    # block's: the wall clock must not decide state)
+    call_budget: Any = None
 
     def set_system_contracts(self) -> None:
         pass

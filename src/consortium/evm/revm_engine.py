@@ -29,6 +29,7 @@ from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI
 from eth.exceptions import InsufficientFunds, OutOfGas, StackDepthLimit, VMError, WriteProtection
 from eth_abi import encode as abi_encode
 
+from consortium.evm.budget import CallBudget
 from consortium.evm.engine import EMPTY_ROOT, ExecResult, InvalidTransaction, WorldState
 from consortium.evm.fork import CALL_GUARDS, ERROR_SELECTOR, call_guard_gates
 from consortium.evm.header import BLOCKHASH_WINDOW, BlockEnv
@@ -330,13 +331,27 @@ class RevmWorldState:
         return ExecResult(status, output, gas, tuple(logs), created, error)
 
     def call(self, sender: bytes, to: bytes | None, value: int, data: bytes, gas: int,
-             access_list: tuple[Any, ...] = ()) -> ExecResult:
+             access_list: tuple[Any, ...] = (), *,
+             budget: CallBudget | None = None) -> ExecResult:
         """eth_call semantics on this (throwaway) state: gas price 0, no nonce check for the
-        sender. The state is changed; don't persist it."""
-        status, output, gas_used, logs, created, error = self._world.call(
-            bytes(sender), bytes(to) if to else None, value, bytes(data), gas,
-            access_list if access_list else None,
-        )
+        sender. The state is changed; don't persist it. Runs with the GIL released. With
+        `budget`, raises CallTimeout / CallCancelled when it is spent (checked every frame,
+        native gas charge and 128 JUMPDESTs, by a native token `budget.cancel()` reaches)."""
+        token = None
+        if budget is not None:
+            token = _native.CallBudget(budget.remaining())  # type: ignore[union-attr]
+            budget.link(token)
+        try:
+            status, output, gas_used, logs, created, error = self._world.call(
+                bytes(sender), bytes(to) if to else None, value, bytes(data), gas,
+                access_list if access_list else None, token,
+            )
+        except _native.Interrupted as exc:  # type: ignore[union-attr]
+            assert budget is not None
+            raise budget.error(cancelled=str(exc) == "cancelled") from None
+        finally:
+            if budget is not None:
+                budget.unlink(token)  # type: ignore[arg-type]
         return ExecResult(status, output, gas_used, tuple(logs), created, error)
 
     # --- state root --------------------------------------------------------------------

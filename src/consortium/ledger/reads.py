@@ -3,16 +3,22 @@
 Every read sees committed data only. `height=None` means the latest committed block; a past
 height reads the state root stored for it (trie nodes are never pruned). eth_call and gas
 estimation run on a throwaway state that is never persisted.
+
+Reads a client can make expensive are bounded: eth_call and gas estimation by a gas cap
+(`RPC_GAS_CAP` unless the caller gives one; a larger gas limit is lowered to it, as geth
+does) and, with a `CallBudget`, by its deadline and cancel flag (one budget for a whole
+estimate's search); eth_getLogs by `MAX_LOG_RESULTS` and the budget, checked as it scans.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from consortium.errors import ConsortiumError, ExecutionReverted, GasLimitError, LimitExceeded
+from consortium.evm.budget import CallBudget
 from consortium.evm.engine import ExecResult, WorldState
 from consortium.evm.header import BlockEnv
 from consortium.evm.revm_engine import WorldFactory
@@ -33,6 +39,15 @@ from consortium.ledger.types import CallResult, LogEntry, TxFilter
 
 MAX_LOG_RESULTS = 10_000
 ROOTS_CACHE_SIZE = 64
+# The most gas one eth_call or estimate step may use (geth's default RPCGasCap); 0: no cap
+# below the block gas limit.
+RPC_GAS_CAP = 50_000_000
+# Heights of logs read at once when no index narrows eth_getLogs (the budget is checked
+# between slices), and records between two checks of it.
+LOG_SCAN_HEIGHTS = 256
+BUDGET_CHECK_EVERY = 256
+
+T = TypeVar("T")
 
 
 class LedgerReads:
@@ -143,9 +158,11 @@ class LedgerReads:
 
     # --- logs ------------------------------------------------------------------------------
 
-    def get_logs(self, flt: TxFilter) -> list[LogEntry]:
+    def get_logs(self, flt: TxFilter, *, budget: CallBudget | None = None) -> list[LogEntry]:
         """eth_getLogs from the log indexes: with addresses, only those addresses' entries
-        in the height range are read; else with a topic, only that topic's entries."""
+        in the height range are read; else with a topic, only that topic's entries. With
+        `budget`, raises CallTimeout / CallCancelled once it is spent (checked every
+        `BUDGET_CHECK_EVERY` index entries or records)."""
         lo = max(flt.from_block, self._genesis_height)
         hi = min(flt.to_block, self._last_height())
         if lo > hi:
@@ -159,18 +176,20 @@ class LedgerReads:
                 topics.append([_hash(t)])
             else:
                 topics.append([_hash(x) for x in t] or None)
+        records: Iterable[LogRecord]
         if addresses:
-            positions = _union(self.chain.log_positions_by_address(a, lo, hi)
+            positions = _union(_checked(self.chain.log_positions_by_address(a, lo, hi), budget)
                                for a in addresses)
-            records = self.chain.logs_at(positions)
+            records = self._logs_at(positions, budget)
         elif any(t is not None for t in topics):
             pos_i = next(i for i, t in enumerate(topics) if t is not None)
             wanted = topics[pos_i] or []
-            positions = _union(self.chain.log_positions_by_topic(pos_i, t, lo, hi)
-                               for t in wanted)
-            records = self.chain.logs_at(positions)
+            positions = _union(
+                _checked(self.chain.log_positions_by_topic(pos_i, t, lo, hi), budget)
+                for t in wanted)
+            records = self._logs_at(positions, budget)
         else:
-            records = self.chain.logs_in_heights(lo, hi)
+            records = self._logs_in_heights(lo, hi, budget)
         address_set = set(addresses)
         out: list[LogEntry] = []
         block_hashes: dict[int, bytes] = {}
@@ -194,41 +213,85 @@ class LedgerReads:
             ))
         return out
 
+    def _logs_at(self, positions: list[bytes], budget: CallBudget | None) -> Iterator[LogRecord]:
+        """The log records at `positions`, read a slice at a time, the budget checked
+        between slices."""
+        for start in range(0, len(positions), BUDGET_CHECK_EVERY):
+            if budget is not None:
+                budget.check()
+            yield from self.chain.logs_at(positions[start:start + BUDGET_CHECK_EVERY])
+
+    def _logs_in_heights(self, lo: int, hi: int,
+                         budget: CallBudget | None) -> Iterator[LogRecord]:
+        """Every log record from height `lo` to `hi`, `LOG_SCAN_HEIGHTS` heights at a time
+        (the caller stops early at MAX_LOG_RESULTS), the budget checked between slices."""
+        for start in range(lo, hi + 1, LOG_SCAN_HEIGHTS):
+            if budget is not None:
+                budget.check()
+            yield from _checked(
+                self.chain.logs_in_heights(start, min(hi, start + LOG_SCAN_HEIGHTS - 1)),
+                budget)
+
     # --- eth_call and gas estimation ------------------------------------------------------
 
-    def call(self, tx: dict, height: int | None = None) -> CallResult:
+    def call(self, tx: dict, height: int | None = None, *, budget: CallBudget | None = None,
+             gas_cap: int | None = None) -> CallResult:
         """eth_call: `tx` holds JSON-RPC call fields (hex strings or ints): from (default
-        the zero address), to (absent = create), gas (default the block gas limit), value,
-        data or input, accessList. No nonce or balance check for the caller; gas price 0."""
-        result = self._run_call(tx, height, _gas(tx, self.block_gas_limit))
-        return _call_result(result)
+        the zero address), to (absent = create), gas (default and most: the gas cap, and the
+        block gas limit), value, data or input, accessList. No nonce or balance check for
+        the caller; gas price 0. `gas_cap`: the node's RPC gas cap (None: `RPC_GAS_CAP`, 0:
+        none). With `budget`, raises CallTimeout / CallCancelled when it is spent."""
+        gas, capped = self._call_gas(tx, gas_cap)
+        result = self._run_call(tx, height, gas, budget)
+        out = _call_result(result)
+        if capped and result.error == "OutOfGas":
+            out = CallResult(False, out.output, out.gas_used,
+                             f"{out.error} (gas limited to the node's RPC gas cap of {gas})")
+        return out
 
-    def estimate_gas(self, tx: dict, height: int | None = None) -> int:
+    def estimate_gas(self, tx: dict, height: int | None = None, *,
+                     budget: CallBudget | None = None, gas_cap: int | None = None) -> int:
         """The least gas limit with which `tx` succeeds (binary search above the gas the
         call used with the most gas: refunds and the 63/64 rule can make it need more). Raises
-        ExecutionReverted (data = revert bytes) if it reverts even with the most gas."""
-        cap = _gas(tx, self.block_gas_limit)
-        first = self._run_call(tx, height, cap)
+        ExecutionReverted (data = revert bytes) if it reverts even with the most gas. The
+        most gas is `tx`'s gas, the gas cap and the block gas limit, whichever is least; every
+        step of the search draws on one `budget` (CallTimeout / CallCancelled when spent)."""
+        cap, capped = self._call_gas(tx, gas_cap)
+        first = self._run_call(tx, height, cap, budget)
         if first.status != 1:
             if first.error == "execution reverted":
                 res = _call_result(first)
                 raise ExecutionReverted(res.error, data=first.output)
-            raise GasLimitError(f"gas required exceeds allowance ({cap}): {first.error}")
+            why = " (the node's RPC gas cap)" if capped else ""
+            raise GasLimitError(f"gas required exceeds allowance ({cap}){why}: {first.error}")
         used = first.gas_used
-        if used <= cap and self._run_call(tx, height, used).status == 1:
+        if used <= cap and self._run_call(tx, height, used, budget).status == 1:
             return used
         lo, hi = used, min(cap, used * 64 // 63 + 2_300)
-        if hi <= lo or self._run_call(tx, height, hi).status != 1:
+        if hi <= lo or self._run_call(tx, height, hi, budget).status != 1:
             lo, hi = max(lo, hi), cap
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if self._run_call(tx, height, mid).status == 1:
+            if self._run_call(tx, height, mid, budget).status == 1:
                 hi = mid
             else:
                 lo = mid
         return hi
 
-    def _run_call(self, tx: dict, height: int | None, gas: int) -> ExecResult:
+    def _call_gas(self, tx: dict, gas_cap: int | None) -> tuple[int, bool]:
+        """The gas a call runs with: its own (default: the most), at most the block gas
+        limit and the gas cap; and whether the gas cap is what limits it."""
+        cap = RPC_GAS_CAP if gas_cap is None else gas_cap
+        most = self.block_gas_limit
+        by_cap = 0 < cap < most
+        if by_cap:
+            most = cap
+        asked = tx.get("gas")
+        gas = most if asked is None else min(_int(asked), most)
+        return gas, by_cap and gas == most and (asked is None or _int(asked) > most)
+
+    def _run_call(self, tx: dict, height: int | None, gas: int,
+                  budget: CallBudget | None = None) -> ExecResult:
         h = self._height(height)
         block = self.chain.block(h)
         root = self.store.root_at(h)
@@ -257,6 +320,7 @@ class LedgerReads:
                 data=_bytes(data),
                 gas=gas,
                 access_list=access,
+                budget=budget,
             )
 
     # --- helpers ---------------------------------------------------------------------------
@@ -311,6 +375,17 @@ def _topics_match(log: LogRecord, topics: Sequence[list[bytes] | None]) -> bool:
     return True
 
 
+def _checked(items: Iterable[T], budget: CallBudget | None) -> Iterator[T]:
+    """`items`, the budget checked every `BUDGET_CHECK_EVERY` of them."""
+    if budget is None:
+        yield from items
+        return
+    for i, item in enumerate(items):
+        if i % BUDGET_CHECK_EVERY == 0:
+            budget.check()
+        yield item
+
+
 def _union(streams: Iterable[Iterable[bytes]]) -> list[bytes]:
     seen: set[bytes] = set()
     for stream in streams:
@@ -355,7 +430,3 @@ def _int(value: Any) -> int:
     except ValueError:
         raise ConsortiumError(f"invalid quantity {value!r}") from None
 
-
-def _gas(tx: dict, default: int) -> int:
-    gas = tx.get("gas")
-    return default if gas is None else min(_int(gas), default)
