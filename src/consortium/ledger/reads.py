@@ -223,14 +223,22 @@ class LedgerReads:
 
     def _logs_in_heights(self, lo: int, hi: int,
                          budget: CallBudget | None) -> Iterator[LogRecord]:
-        """Every log record from height `lo` to `hi`, `LOG_SCAN_HEIGHTS` heights at a time
-        (the caller stops early at MAX_LOG_RESULTS), the budget checked between slices."""
-        for start in range(lo, hi + 1, LOG_SCAN_HEIGHTS):
-            if budget is not None:
-                budget.check()
-            yield from _checked(
-                self.chain.logs_in_heights(start, min(hi, start + LOG_SCAN_HEIGHTS - 1)),
-                budget)
+        """Every log record from height `lo` to `hi`, a slice of heights at a time (the
+        caller stops early at MAX_LOG_RESULTS), the budget checked between slices. A slice
+        starts at `LOG_SCAN_HEIGHTS` heights and doubles while slices hold few records, so a
+        long stretch without logs takes a few reads, not one per slice."""
+        if budget is None:
+            yield from self.chain.logs_in_heights(lo, hi)
+            return
+        start, step = lo, LOG_SCAN_HEIGHTS
+        while start <= hi:
+            budget.check()
+            end = min(hi, start + step - 1)
+            found = self.chain.logs_in_heights(start, end)
+            yield from _checked(found, budget)
+            if len(found) < BUDGET_CHECK_EVERY:
+                step *= 2
+            start = end + 1
 
     # --- eth_call and gas estimation ------------------------------------------------------
 
