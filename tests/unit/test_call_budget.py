@@ -139,6 +139,17 @@ def test_budgeted_calls_reach_native_contracts(chain: Chain) -> None:
         chain.ledger.call(tx, budget=CallBudget(0))
 
 
+def test_the_deadline_stops_a_loop_a_native_contract_calls(chain: Chain) -> None:
+    # the test natives' Probe forwards a call: a native's nested frames are budgeted too
+    from test_natives import PROBE_HEX
+
+    data = calldata("forward(address,bytes)", ["address", "bytes"], [chain.loop, b""])
+    tx = {"to": PROBE_HEX, "data": "0x" + data.hex()}
+    assert chain.ledger.call({**tx, "gas": hex(10**6)}).success  # the loop ran out of gas
+    err, elapsed = timed_error(lambda: chain.ledger.call(tx, budget=CallBudget(0.3), gas_cap=0))
+    assert isinstance(err, CallTimeout) and 0.3 <= elapsed < 0.3 * 1.1 + 0.25
+
+
 # --- the gas cap ---------------------------------------------------------------------------
 
 
