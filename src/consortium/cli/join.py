@@ -6,15 +6,8 @@ from pathlib import Path
 
 import typer
 
-from consortium.cli.common import (
-    JsonOption,
-    PasswordFileOption,
-    console,
-    print_json,
-    read_password,
-    resolve_dir,
-    table,
-)
+from consortium.cli.ceremony import password_or_prompt, report
+from consortium.cli.common import JsonOption, PasswordFileOption, console, print_json, resolve_dir
 
 
 def join(
@@ -50,11 +43,9 @@ def join(
     and print what its admission proposals need: node id, validator key, account."""
     from consortium.network.join import join_network
 
-    password = read_password(password_file)
-    if password is None:
-        password = typer.prompt(
-            "Password for the new account's keystore", hide_input=True, confirmation_prompt=True
-        )
+    password = password_or_prompt(
+        password_file, "Password for the new account's keystore", confirm=True
+    )
     result = join_network(
         resolve_dir(dir),
         genesis_file=genesis,
@@ -69,32 +60,29 @@ def join(
         timeout_commit=timeout_commit,
         force=force,
     )
-    if json_out:
-        print_json(result.to_json())
+    rows = [
+        ["node id", result.node_id],
+        ["validator public key (ed25519, base64)", result.validator_pub_key],
+        ["validator address", result.validator_address],
+        ["account", result.account],
+        ["keystore", result.keystore],
+        ["node home", result.home],
+        ["ports (p2p / rpc / api)", f"{result.p2p_port} / {result.rpc_port} / {result.api_port}"],
+        ["peer", result.peer],
+        ["member card", result.card_file],
+    ]
+    title = f"{result.name} is ready to join {result.chain_id}"
+    if report(result.to_json(), json_out, title, rows):
         return
-    table(
-        f"{result.name} is ready to join {result.chain_id}",
-        ["", ""],
-        [
-            ["node id", result.node_id],
-            ["validator public key (ed25519, base64)", result.validator_pub_key],
-            ["validator address", result.validator_address],
-            ["account", result.account],
-            ["keystore", result.keystore],
-            ["node home", result.home],
-            [
-                "ports (p2p / rpc / api)",
-                f"{result.p2p_port} / {result.rpc_port} / {result.api_port}",
-            ],
-            ["peer", result.peer],
-        ],
-    )
+    print_json(result.card)
     console.print(
-        "\nNext: a member proposes the admission, the members vote, then start the node:\n"
+        f"\nSend {result.card_file} to the consortium (the other files stay here). "
+        "Next: a member proposes the admission, the members vote, then start the node:\n"
         f'  consortium propose admit-member --name "{result.name}" --account {result.account} '
         f"--node-id {result.node_id} --from <member>\n"
         f"  consortium up --dir {result.root}\n"
         "and, to make it a validator:\n"
         f"  consortium propose add-validator --pub-key {result.validator_pub_key} --power 10 "
-        "--from <member>"
+        "--from <member>",
+        soft_wrap=True,
     )

@@ -12,6 +12,7 @@ from typer._click.exceptions import UsageError
 from consortium.cli import (
     accounts,
     bench,
+    ceremony,
     contracts,
     credit,
     demo,
@@ -46,10 +47,12 @@ app.add_typer(credit.app, name="credit")
 app.add_typer(registry.app, name="registry")
 app.add_typer(forum.app, name="forum")
 app.add_typer(bench.app, name="bench")
+app.add_typer(ceremony.node_app, name="node")
 for command in (
     demo.demo,
     network.init,
-    network.node,
+    ceremony.keygen,
+    ceremony.genesis,
     network.up,
     network.down,
     network.status,

@@ -56,15 +56,10 @@ def init(
     ),
 ) -> None:
     """Create a local network: node homes, keys, member accounts and one genesis."""
-    from consortium.network.init import init_network
+    from consortium.network.init import init_network, parse_roles
 
     names = [m for m in members.split(",")] if members.strip() else None
-    roles: dict[str, list[str]] = {}
-    for entry in role:
-        member, sep, wanted = entry.partition("=")
-        if not sep or not member.strip() or not wanted.strip():
-            raise ConfigError(f"--role {entry!r}: expected MEMBER=ROLE[,ROLE…]")
-        roles.setdefault(member.strip(), []).extend(r.strip() for r in wanted.split(","))
+    roles = parse_roles(role)
     password = ""
     if password_file is not None:
         try:

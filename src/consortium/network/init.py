@@ -8,14 +8,17 @@ members, their accounts and their nodes, is written into every home.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 from eth_account import Account
@@ -38,7 +41,8 @@ DEFAULT_BASE_PORT = 26650
 DEFAULT_API_PORT = 8545
 VALIDATOR_POWER = 10  # every genesis validator's voting power
 DEV_BALANCE_WEI = 10**24  # one million ether-units per member account on a local network
-DEV_KDF_ITERATIONS = 2  # scrypt cost for *development* keystores only (log2 n is tiny)
+DEV_KDF_ITERATIONS = 2  # pbkdf2 cost for *development* keystores only
+ED25519_KEY_TYPE = "tendermint/PubKeyEd25519"
 
 Progress = Callable[[str], None]
 
@@ -123,100 +127,82 @@ def init_network(
     if production and not password:
         raise ConfigError("--production needs a keystore password (--password-file)")
     roles = _check_roles(roles or {}, names)
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,50}", chain_id):
-        raise ConfigError("--chain-id may use letters, digits, '.', '_' and '-' (at most 50)")
+    check_chain_id(chain_id)
     root = root.resolve()
-    if root.exists() and any(root.iterdir()):
-        if not force:
-            raise NetworkError(f"{root} already exists; pass --force to replace it")
-        if (root / "network.json").is_file():
-            _refuse_if_running(root)
-        shutil.rmtree(root)
-    binary = require_cometbft()
-    root.mkdir(parents=True, exist_ok=True)
+    with fresh_folder(root, force=force):
+        # Members and their accounts.
+        (root / "keystores").mkdir()
+        dev_accounts: dict[str, dict[str, str]] = {}
+        member_entries: list[MemberEntry] = []
+        for name in names:
+            acct = Account.create()
+            rel = f"keystores/{slug(name)}.json"
+            write_keystore(root / rel, acct.key, password, fast=not production)
+            member_entries.append(MemberEntry(name=name, address=acct.address, keystore=rel))
+            dev_accounts[name] = {"address": acct.address, "private_key": acct.key.hex()}
+            progress(f"account {acct.address} for {name}")
 
-    # Members and their accounts.
-    (root / "keystores").mkdir()
-    dev_accounts: dict[str, dict[str, str]] = {}
-    member_entries: list[MemberEntry] = []
-    for name in names:
-        acct = Account.create()
-        kdf = {"iterations": DEV_KDF_ITERATIONS} if not production else {}
-        keystore = Account.encrypt(acct.key, password, kdf="pbkdf2", **kdf)
-        rel = f"keystores/{slug(name)}.json"
-        (root / rel).write_text(json.dumps(keystore, indent=2) + "\n")
-        (root / rel).chmod(0o600)
-        member_entries.append(MemberEntry(name=name, address=acct.address, keystore=rel))
-        dev_accounts[name] = {"address": acct.address, "private_key": acct.key.hex()}
-        progress(f"account {acct.address} for {name}")
-
-    # Node homes: keys from `cometbft init`, ports picked free.
-    ports = _PortPicker()
-    node_entries: list[NodeEntry] = []
-    for i in range(validators):
-        name = f"node{i}"
-        home = root / "nodes" / name
-        result = subprocess.run(
-            [str(binary), "init", "--home", str(home)], capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise EngineError(f"cometbft init failed for {name}: {result.stderr.strip()[-200:]}")
-        pv = json.loads((home / "config" / "priv_validator_key.json").read_text())
-        node_entries.append(
-            NodeEntry(
-                name=name,
-                member=names[i % len(names)],
-                home=f"nodes/{name}",
-                node_id=node_id_from_key(home / "config" / "node_key.json"),
-                validator_pub_key=pv["pub_key"]["value"],
-                p2p_port=ports.pick(base_port + 10 * i),
-                rpc_port=ports.pick(base_port + 10 * i + 1),
-                api_port=ports.pick(api_port + i),
+        # Node homes: keys from `cometbft init`, ports picked free.
+        ports = _PortPicker()
+        node_entries: list[NodeEntry] = []
+        for i in range(validators):
+            name = f"node{i}"
+            home = root / "nodes" / name
+            cometbft_init(home, name)
+            pv = json.loads((home / "config" / "priv_validator_key.json").read_text())
+            node_entries.append(
+                NodeEntry(
+                    name=name,
+                    member=names[i % len(names)],
+                    home=f"nodes/{name}",
+                    node_id=node_id_from_key(home / "config" / "node_key.json"),
+                    validator_pub_key=pv["pub_key"]["value"],
+                    p2p_port=ports.pick(base_port + 10 * i),
+                    rpc_port=ports.pick(base_port + 10 * i + 1),
+                    api_port=ports.pick(api_port + i),
+                )
             )
-        )
-        progress(f"node {name} for {node_entries[-1].member}")
+            progress(f"node {name} for {node_entries[-1].member}")
 
-    app_state = AppState(
-        eth_chain_id=eth_chain_id,
-        block_gas_limit=DEFAULT_BLOCK_GAS_LIMIT,
-        members=tuple(
-            GenesisMember(
-                name=m.name,
-                tier="founding",
-                accounts=(m.address.lower(),),
-                nodes=tuple(n.node_id for n in node_entries if n.member == m.name),
-                validators=tuple(
-                    GenesisValidator(n.validator_pub_key, VALIDATOR_POWER)
-                    for n in node_entries
-                    if n.member == m.name
-                ),
-            )
-            for m in member_entries
-        ),
-        alloc={} if production else {m.address.lower(): DEV_BALANCE_WEI for m in member_entries},
-        governance=_genesis_roles(roles, member_entries),
-    )
-    genesis = _genesis(root, chain_id, node_entries, app_state)
-    consortium_key = new_key()  # shared by the members, never on chain
-    network = Network(root, chain_id, eth_chain_id, production, node_entries, member_entries)
-    for node in node_entries:
-        home = network.node_home(node)
-        (home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
-        peers = [p for p in node_entries if p is not node]
-        write_cometbft_config(home, node, peers, timeout_commit=timeout_commit)
-        write_key(home / KEY_FILE_NAME, consortium_key)
-        NodeConfig(
-            home=home, name=node.name, member=node.member, api_port=node.api_port,
-            consortium_key_file=KEY_FILE_NAME, engine=engine,
-        ).save()
-    network.save()
-    if not production:
-        dev = {
-            "WARNING": "INSECURE development keys of a local network. Never use them elsewhere.",
-            "chain_id": eth_chain_id,
-            "accounts": dev_accounts,
-        }
-        (root / "dev-accounts.json").write_text(json.dumps(dev, indent=2) + "\n")
+        app_state = genesis_app_state(
+            [
+                FoundingMember(
+                    m.name,
+                    m.address,
+                    tuple(n.node_id for n in node_entries if n.member == m.name),
+                    tuple(n.validator_pub_key for n in node_entries if n.member == m.name),
+                )
+                for m in member_entries
+            ],
+            eth_chain_id=eth_chain_id,
+            roles=roles,
+            dev_balances=not production,
+        )
+        template = json.loads((root / node_entries[0].home / "config" / "genesis.json").read_text())
+        genesis = genesis_document(
+            template, chain_id, [(n.name, n.validator_pub_key) for n in node_entries], app_state
+        )
+        consortium_key = new_key()  # shared by the members, never on chain
+        network = Network(root, chain_id, eth_chain_id, production, node_entries, member_entries)
+        for node in node_entries:
+            home = network.node_home(node)
+            (home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
+            peers = [p for p in node_entries if p is not node]
+            write_cometbft_config(home, node, peers, timeout_commit=timeout_commit)
+            write_key(home / KEY_FILE_NAME, consortium_key)
+            NodeConfig(
+                home=home, name=node.name, member=node.member, api_port=node.api_port,
+                consortium_key_file=KEY_FILE_NAME, engine=engine,
+            ).save()
+        network.save()
+        if not production:
+            dev = {
+                "WARNING": "INSECURE development keys of a local network. "
+                "Never use them elsewhere.",
+                "chain_id": eth_chain_id,
+                "accounts": dev_accounts,
+            }
+            (root / "dev-accounts.json").write_text(json.dumps(dev, indent=2) + "\n")
     progress(f"network {chain_id} with {validators} validators written to {root}")
     return network
 
@@ -237,51 +223,166 @@ def _check_roles(roles: dict[str, list[str]], names: list[str]) -> dict[str, lis
     return out
 
 
-def _genesis_roles(
-    roles: dict[str, list[str]], members: list[MemberEntry]
-) -> GovernanceGenesis:
-    """The genesis' extra roles, by account."""
-    return GovernanceGenesis(
-        roles={m.address.lower(): tuple(roles[m.name]) for m in members if roles.get(m.name)}
+def check_chain_id(chain_id: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,50}", chain_id):
+        raise ConfigError("--chain-id may use letters, digits, '.', '_' and '-' (at most 50)")
+
+
+def parse_roles(entries: Sequence[str]) -> dict[str, list[str]]:
+    """`--role "Bank A=regulator,financing_bank"` options, by member name (unchecked)."""
+    roles: dict[str, list[str]] = {}
+    for entry in entries:
+        member, sep, wanted = entry.partition("=")
+        if not sep or not member.strip() or not wanted.strip():
+            raise ConfigError(f"--role {entry!r}: expected MEMBER=ROLE[,ROLE…]")
+        roles.setdefault(member.strip(), []).extend(r.strip() for r in wanted.split(","))
+    return roles
+
+
+@dataclass(frozen=True)
+class FoundingMember:
+    """What the genesis says of a member present from the start: public parts only."""
+
+    name: str
+    account: str  # 0x address
+    node_ids: tuple[str, ...]
+    validator_pub_keys: tuple[str, ...]  # base64 ed25519
+
+
+def genesis_app_state(
+    members: Sequence[FoundingMember],
+    *,
+    eth_chain_id: int,
+    roles: dict[str, list[str]],
+    dev_balances: bool,
+) -> AppState:
+    """The ledger's `app_state`: the members, their accounts, nodes and validators, their
+    genesis roles (checked by name) and, on a development network, a balance per account."""
+    roles = _check_roles(roles, [m.name for m in members])
+    return AppState(
+        eth_chain_id=eth_chain_id,
+        block_gas_limit=DEFAULT_BLOCK_GAS_LIMIT,
+        members=tuple(
+            GenesisMember(
+                name=m.name,
+                tier="founding",
+                accounts=(m.account.lower(),),
+                nodes=m.node_ids,
+                validators=tuple(
+                    GenesisValidator(key, VALIDATOR_POWER) for key in m.validator_pub_keys
+                ),
+            )
+            for m in members
+        ),
+        alloc={m.account.lower(): DEV_BALANCE_WEI for m in members} if dev_balances else {},
+        governance=GovernanceGenesis(
+            roles={m.account.lower(): tuple(roles[m.name]) for m in members if roles.get(m.name)}
+        ),
     )
 
 
-def _genesis(
-    root: Path, chain_id: str, nodes: list[NodeEntry], app_state: AppState
+def validator_address(pub_key: str) -> str:
+    """CometBFT's address of an ed25519 key: the first 20 bytes of its SHA-256, upper hex."""
+    return hashlib.sha256(base64.b64decode(pub_key)).digest()[:20].hex().upper()
+
+
+def genesis_document(
+    template: dict[str, Any],
+    chain_id: str,
+    validators: Sequence[tuple[str, str]],
+    app_state: AppState,
 ) -> dict[str, object]:
-    first = json.loads((root / nodes[0].home / "config" / "genesis.json").read_text())
-    validators = []
-    for node in nodes:
-        pv = json.loads((root / node.home / "config" / "priv_validator_key.json").read_text())
-        validators.append(
-            {
-                "address": pv["address"],
-                "pub_key": pv["pub_key"],
-                "power": str(VALIDATOR_POWER),
-                "name": node.name,
-            }
-        )
-    params = first["consensus_params"]
+    """genesis.json: `template` (a genesis `cometbft init` wrote, for its time and consensus
+    parameters), the validators as (name, base64 ed25519 key) at equal power, the app state."""
+    params = template["consensus_params"]
     # Proposals must fit the ledger's block gas limit: CometBFT's mempool reaps by the gas
     # each CheckTx wanted (the transaction's gas limit). Unlimited (its default), a block of
     # heavy transactions overran it, execution refused the tail, and the mempool then dropped
     # those senders' later nonces.
     params["block"]["max_gas"] = str(app_state.block_gas_limit)
     return {
-        "genesis_time": first["genesis_time"],
+        "genesis_time": template["genesis_time"],
         "chain_id": chain_id,
         "initial_height": "1",
         "consensus_params": params,
-        "validators": validators,
+        "validators": [
+            {
+                "address": validator_address(key),
+                "pub_key": {"type": ED25519_KEY_TYPE, "value": key},
+                "power": str(VALIDATOR_POWER),
+                "name": name,
+            }
+            for name, key in validators
+        ],
         "app_hash": "",
         "app_state": app_state.to_json(),
     }
 
 
+def cometbft_init(home: Path, what: str) -> None:
+    """CometBFT's own `init`: config.toml, a genesis template, a node key, a validator key."""
+    binary = require_cometbft()
+    result = subprocess.run(
+        [str(binary), "init", "--home", str(home)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise EngineError(f"cometbft init failed for {what}: {result.stderr.strip()[-200:]}")
+
+
+def write_keystore(path: Path, private_key: bytes, password: str, *, fast: bool) -> str:
+    """A V3 keystore (eth-account) readable by its owner only; `fast` is a trivial KDF cost,
+    for development keys. Returns the key's address."""
+    kdf: dict[str, Any] = {"kdf": "pbkdf2", "iterations": DEV_KDF_ITERATIONS} if fast else {}
+    keystore = Account.encrypt(private_key, password, **kdf)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(keystore, indent=2) + "\n")
+    path.chmod(0o600)
+    return Account.from_key(private_key).address
+
+
+@contextlib.contextmanager
+def fresh_folder(root: Path, *, force: bool = False, mode: int = 0o755) -> Iterator[Path]:
+    """Make `root` for a command to fill, and leave nothing behind if the command fails.
+
+    An existing non-empty folder is refused unless `force` (and never while nodes run in
+    it); on any error what was written is removed, so bad input leaves no partial folder."""
+    if root.exists() and not root.is_dir():
+        raise NetworkError(f"{root} exists and is not a folder")
+    existed = root.exists()
+    if existed and any(root.iterdir()):
+        if not force:
+            raise NetworkError(f"{root} already exists; pass --force to replace it")
+        if (root / "network.json").is_file():
+            _refuse_if_running(root)
+        shutil.rmtree(root)
+        existed = False
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(mode)
+    try:
+        yield root
+    except BaseException:
+        if existed:  # it was an empty folder: empty it again
+            for child in root.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
 def write_cometbft_config(
-    home: Path, node: NodeEntry, peers: list[NodeEntry], *, timeout_commit: str = "500ms"
+    home: Path,
+    node: NodeEntry,
+    peers: Sequence[NodeEntry | str],
+    *,
+    timeout_commit: str = "500ms",
+    listen_host: str = "127.0.0.1",
+    external_address: str = "",
 ) -> None:
-    """Set what a local consortium node needs in CometBFT's config.toml, keeping the rest."""
+    """Set what a consortium node needs in CometBFT's config.toml, keeping the rest.
+
+    `peers` are the nodes of a local network (on loopback) or ID@HOST:PORT addresses;
+    `listen_host` is where P2P listens and `external_address` the HOST:PORT other machines
+    dial back (none on a local network)."""
     path = home / "config" / "config.toml"
     doc = tomlkit.parse(path.read_text())
     cfg = NodeConfig(home=home, name=node.name, member=node.member)
@@ -295,8 +396,12 @@ def write_cometbft_config(
     rpc["max_body_bytes"] = 64 * 1024 * 1024
     rpc["timeout_broadcast_tx_commit"] = "30s"
     p2p = doc["p2p"]
-    p2p["laddr"] = f"tcp://127.0.0.1:{node.p2p_port}"
-    p2p["persistent_peers"] = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in peers)
+    p2p["laddr"] = f"tcp://{listen_host}:{node.p2p_port}"
+    p2p["persistent_peers"] = ",".join(
+        p if isinstance(p, str) else f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in peers
+    )
+    if external_address:
+        p2p["external_address"] = external_address
     p2p["addr_book_strict"] = False
     p2p["allow_duplicate_ip"] = True
     p2p["persistent_peers_max_dial_period"] = "2s"

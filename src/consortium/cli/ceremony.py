@@ -1,0 +1,202 @@
+"""The key ceremony across hosts: `consortium keygen` (each member), `consortium genesis`
+(the coordinator) and `consortium node setup` (each member); see docs/ceremony.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from consortium.cli.common import (
+    JsonOption,
+    PasswordFileOption,
+    console,
+    print_json,
+    read_password,
+    resolve_dir,
+    table,
+)
+from consortium.errors import ConfigError
+
+node_app = typer.Typer(
+    help="Run a node (`consortium node --home HOME`) or set one up (`consortium node setup`).",
+    invoke_without_command=True,
+)
+
+
+def password_or_prompt(password_file: Path | None, prompt: str, confirm: bool) -> str:
+    password = read_password(password_file)
+    if password is None:
+        password = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return password
+
+
+def report(data: dict[str, object], json_out: bool, title: str, rows: list[list[Any]]) -> bool:
+    """A command's result as JSON (then True: nothing more to print) or as a table."""
+    if json_out:
+        print_json(data)
+        return True
+    table(title, ["", ""], rows)
+    return False
+
+
+def keygen(
+    name: str = typer.Option(..., "--name", help='The member institution, e.g. "Bank A".'),
+    out: Path = typer.Option(..., "--out", help="The keys folder to create (mode 700)."),
+    external: str | None = typer.Option(
+        None,
+        "--external",
+        help="HOST:PORT the other nodes dial (default: this host's address, port 26656).",
+    ),
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Make this member's keys on its own host (node, validator, account, encryption) and
+    its card, card.json: the only file to send to the coordinator."""
+    from consortium.network.cards import CARD_FILE
+    from consortium.network.cards import keygen as make_keys
+
+    password = password_or_prompt(password_file, "Password for the keys", confirm=True)
+    folder = resolve_dir(out)
+    card = make_keys(folder, name=name, p2p_address=external, password=password)
+    rows = [
+        ["node id", card.node_id],
+        ["validator public key", card.validator_pub_key],
+        ["account", card.account],
+        ["encryption public key", card.encryption_pub_key],
+        ["p2p address", card.p2p_address],
+    ]
+    if report(card.to_json(), json_out, f"Keys of {card.name} in {folder}", rows):
+        return
+    console.print(
+        f"\nSend {folder / CARD_FILE} (and only it) to the coordinator. The other files stay "
+        "on this host; the password opens the account and encryption keystores.",
+        soft_wrap=True,
+    )
+
+
+def genesis(
+    card: list[Path] = typer.Option(..., "--card", help="A member's card.json (repeat)."),
+    chain_id: str = typer.Option(..., "--chain-id", help="The CometBFT chain id."),
+    eth_chain_id: int = typer.Option(20251, "--eth-chain-id", help="EIP-155 chain id."),
+    role: list[str] = typer.Option(
+        [], "--role", help='Genesis roles of a member, e.g. "Bank A=regulator" (repeatable).'
+    ),
+    timeout_commit: str = typer.Option(
+        "500ms", "--timeout-commit", help="The block interval the members set up with."
+    ),
+    out: Path = typer.Option(..., "--out", help="The folder to create."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Assemble genesis.json from the members' cards, make the consortium key and seal it to
+    each member; print the genesis hash every member must compare."""
+    from consortium.network.ceremony import write_genesis
+    from consortium.network.init import parse_roles
+
+    result = write_genesis(
+        resolve_dir(out), card, chain_id=chain_id, eth_chain_id=eth_chain_id,
+        roles=parse_roles(role),
+    )
+    if json_out:
+        print_json({**result.to_json(), "timeout_commit": timeout_commit})
+        return
+    table(
+        f"Genesis of {result.chain_id} in {result.out}",
+        ["member", "consortium key envelope"],
+        [[name, path] for name, path in result.envelopes.items()],
+    )
+    console.print(
+        f"\ngenesis sha256: [bold]{result.genesis_sha256}[/bold]\n"
+        "Announce this hash to every member by a channel other than the one that carries the "
+        "files. Send each member genesis.json, peers.txt and its own envelope; each runs:\n"
+        f"  consortium node setup --genesis genesis.json --genesis-hash {result.genesis_sha256} "
+        "--keys KEYS --consortium-key-envelope ENVELOPE --listen 0.0.0.0:26656 "
+        f'--peers "$(paste -sd, peers.txt)" --timeout-commit {timeout_commit} --out HOME',
+        soft_wrap=True,
+    )
+
+
+@node_app.callback(invoke_without_command=True)
+def node(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(None, "--home", help="The node's home folder."),
+) -> None:
+    """Run one node in the foreground: ABCI server, API and its CometBFT engine."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if home is None:
+        raise ConfigError("consortium node needs --home HOME (or a subcommand: setup)")
+    from consortium.cli.network import node as run
+
+    run(home)
+
+
+@node_app.command("setup")
+def setup(
+    genesis_file: Path = typer.Option(..., "--genesis", help="genesis.json from the coordinator."),
+    genesis_hash: str = typer.Option(
+        ..., "--genesis-hash", help="The SHA-256 the coordinator announced."
+    ),
+    keys: Path = typer.Option(..., "--keys", help="This member's keys folder (from keygen)."),
+    envelope: Path = typer.Option(
+        ..., "--consortium-key-envelope", help="This member's consortium-key.<member>.enc."
+    ),
+    listen: str = typer.Option("0.0.0.0:26656", "--listen", help="P2P listen HOST:PORT."),
+    external: str | None = typer.Option(
+        None, "--external", help="HOST:PORT peers dial (default: the card's p2p_address)."
+    ),
+    peers: str = typer.Option(
+        "", "--peers", help="NODE_ID@HOST:PORT,… (this node's own entry is skipped)."
+    ),
+    rpc_port: int | None = typer.Option(
+        None, "--rpc-port", help="CometBFT RPC port on 127.0.0.1 (default: free from 26657)."
+    ),
+    api_host: str = typer.Option("127.0.0.1", "--api-host", help="API listen host."),
+    api_port: int | None = typer.Option(
+        None, "--api-port", help="API port (default: free from 8545)."
+    ),
+    timeout_commit: str = typer.Option(
+        "500ms", "--timeout-commit", help="Block interval; the coordinator's."
+    ),
+    out: Path = typer.Option(..., "--out", help="The node home to create (mode 700)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing home."),
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Write this member's node home from the agreed genesis, its keys and its consortium key
+    envelope, after checking the genesis hash and that the genesis holds its card."""
+    from consortium.network.ceremony import setup_node
+
+    password = password_or_prompt(password_file, "Password of the keys", confirm=False)
+    result = setup_node(
+        resolve_dir(out),
+        genesis_file=genesis_file,
+        announced_hash=genesis_hash,
+        keys_dir=resolve_dir(keys),
+        envelope_file=envelope,
+        password=password,
+        listen=listen,
+        external=external,
+        peers=peers.split(","),
+        rpc_port=rpc_port,
+        api_host=api_host,
+        api_port=api_port,
+        timeout_commit=timeout_commit,
+        force=force,
+    )
+    rows = [
+        ["node id", result.node_id],
+        ["genesis sha256", result.genesis_sha256],
+        ["p2p listen / external", f"{result.listen} / {result.external}"],
+        ["peers", ", ".join(result.peers) or "-"],
+        ["rpc / api", f"127.0.0.1:{result.rpc_port} / {result.api_host}:{result.api_port}"],
+    ]
+    title = f"{result.name}'s node of {result.chain_id} in {result.root}"
+    if report(result.to_json(), json_out, title, rows):
+        return
+    console.print(
+        f"\nStart it: consortium up --dir {result.root}   (or, in the foreground: "
+        f"consortium node --home {result.root})",
+        soft_wrap=True,
+    )

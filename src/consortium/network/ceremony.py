@@ -1,0 +1,357 @@
+"""The key ceremony across the members' own hosts: no one ever holds another member's secret.
+
+1. Each member, on its own host: `consortium keygen` (`consortium.network.cards`) makes its
+   keys and a card, the one file it sends to the coordinator.
+2. The coordinator: `consortium genesis` (`write_genesis`) assembles genesis.json from the
+   cards alone, makes the shared consortium key (invoice fingerprints, asset ids) in memory
+   and writes it only inside one envelope per member, ECIES-encrypted to the card's
+   encryption key; it prints the genesis hash for the members to compare.
+3. Each member: `consortium node setup` (`setup_node`) checks the announced hash, refuses a
+   genesis without its own card, opens its envelope and writes its node home.
+
+An envelope (`consortium-key.<member slug>.enc`, JSON) names its member, chain and genesis
+hash in clear; the ciphertext holds the same names beside the key, so an envelope cannot be
+opened as another member's or for another genesis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import ecies
+
+from consortium.apps.invoices.fingerprint import KEY_BYTES, new_key
+from consortium.errors import ConfigError
+from consortium.ledger.genesis import DEFAULT_ETH_CHAIN_ID, AppState
+from consortium.network.cards import (
+    ACCOUNT_FILE,
+    CARD_FILE,
+    NODE_KEY_FILE,
+    VALIDATOR_KEY_FILE,
+    MemberCard,
+    MemberKeys,
+    check_distinct,
+    dialable_address,
+    open_member_keys,
+    parse_host_port,
+    parse_peer,
+    read_json,
+)
+from consortium.network.init import (
+    DEFAULT_API_PORT,
+    FoundingMember,
+    _PortPicker,
+    check_chain_id,
+    cometbft_init,
+    fresh_folder,
+    genesis_app_state,
+    genesis_document,
+    slug,
+)
+from consortium.network.join import port_option, write_node_home
+from consortium.network.layout import MemberEntry, Network, NodeEntry
+
+ENVELOPE_VERSION = 1
+ENVELOPE_KIND = "consortium-key"
+GENESIS_FILE = "genesis.json"
+PEERS_FILE = "peers.txt"
+DEFAULT_RPC_PORT = 26657
+
+
+def envelope_file_name(member: str) -> str:
+    return f"consortium-key.{slug(member)}.enc"
+
+
+def genesis_hash(data: bytes) -> str:
+    """What members compare out of band: SHA-256 of the genesis file's bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- envelopes -----------------------------------------------------------------------------
+
+
+def seal_key(key: bytes, card: MemberCard, *, chain_id: str, genesis_sha256: str) -> dict[str, Any]:
+    """The consortium key, encrypted to one member's encryption key (ECIES, secp256k1)."""
+    names = {"chain_id": chain_id, "genesis_sha256": genesis_sha256, "node_id": card.node_id}
+    payload = json.dumps({**names, "key": key.hex()}, sort_keys=True).encode()
+    return {
+        "version": ENVELOPE_VERSION,
+        "kind": ENVELOPE_KIND,
+        "member": card.name,
+        "encryption_pub_key": card.encryption_pub_key,
+        **names,
+        "ciphertext": bytes(ecies.encrypt(bytes.fromhex(card.encryption_pub_key), payload)).hex(),
+    }
+
+
+def open_envelope(
+    path: Path, keys: MemberKeys, *, chain_id: str, genesis_sha256: str
+) -> bytes:
+    """The consortium key in this member's envelope, after checking it is this member's and
+    this genesis'."""
+    envelope = read_json(path, "the envelope")
+    if not isinstance(envelope, dict) or envelope.get("kind") != ENVELOPE_KIND:
+        raise ConfigError(f"{path} is not a consortium key envelope")
+    if envelope.get("version") != ENVELOPE_VERSION:
+        raise ConfigError(f"{path}: envelope version {envelope.get('version')!r} is unknown")
+    card = keys.card
+    if envelope.get("encryption_pub_key") != card.encryption_pub_key:
+        raise ConfigError(
+            f"{path} is the envelope of {envelope.get('member')!r}, not of {card.name!r}"
+        )
+    try:
+        payload = json.loads(
+            bytes(ecies.decrypt(keys.encryption_secret, bytes.fromhex(envelope["ciphertext"])))
+        )
+        key = bytes.fromhex(payload["key"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"{path} does not open with {card.name}'s encryption key") from None
+    if payload.get("node_id") != card.node_id:
+        raise ConfigError(f"{path} was sealed for node {payload.get('node_id')}, not this one")
+    if payload.get("chain_id") != chain_id or payload.get("genesis_sha256") != genesis_sha256:
+        raise ConfigError(
+            f"{path} belongs to another genesis (chain {payload.get('chain_id')!r}, hash "
+            f"{str(payload.get('genesis_sha256'))[:16]}…)"
+        )
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"{path} does not hold a {KEY_BYTES}-byte consortium key")
+    return key
+
+
+# --- genesis -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenesisResult:
+    out: str
+    chain_id: str
+    genesis: str
+    genesis_sha256: str
+    peers: list[str]
+    envelopes: dict[str, str]  # member name -> envelope file
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def read_cards(files: Sequence[Path]) -> list[MemberCard]:
+    """The cards, each checked, none naming a member, node or key another names."""
+    if not files:
+        raise ConfigError("give at least one --card")
+    cards = [(str(f), MemberCard.load(f)) for f in files]
+    check_distinct(cards)
+    return [card for _, card in cards]
+
+
+def assemble_genesis(
+    cards: Sequence[MemberCard],
+    *,
+    chain_id: str,
+    eth_chain_id: int = DEFAULT_ETH_CHAIN_ID,
+    roles: dict[str, list[str]] | None = None,
+) -> bytes:
+    """genesis.json's bytes from the cards: every card a founding member with its account,
+    node and validator (equal power), CometBFT's default consensus parameters."""
+    check_chain_id(chain_id)
+    if not 1 <= eth_chain_id < 2**63:
+        raise ConfigError("--eth-chain-id must be a positive integer")
+    app_state = genesis_app_state(
+        [
+            FoundingMember(c.name, c.account, (c.node_id,), (c.validator_pub_key,))
+            for c in cards
+        ],
+        eth_chain_id=eth_chain_id,
+        roles=roles or {},
+        dev_balances=False,
+    )
+    with tempfile.TemporaryDirectory(prefix="consortium-genesis-") as scratch:
+        cometbft_init(Path(scratch), "the genesis template")  # its keys are thrown away
+        template = json.loads((Path(scratch) / "config" / "genesis.json").read_text())
+    document = genesis_document(
+        template, chain_id, [(c.name, c.validator_pub_key) for c in cards], app_state
+    )
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def write_genesis(
+    out: Path,
+    card_files: Sequence[Path],
+    *,
+    chain_id: str,
+    eth_chain_id: int = DEFAULT_ETH_CHAIN_ID,
+    roles: dict[str, list[str]] | None = None,
+) -> GenesisResult:
+    """The coordinator's output folder: genesis.json, peers.txt and one envelope per member.
+    The consortium key exists only in memory here and inside the envelopes."""
+    cards = read_cards(card_files)
+    genesis = assemble_genesis(cards, chain_id=chain_id, eth_chain_id=eth_chain_id, roles=roles)
+    digest = genesis_hash(genesis)
+    key = new_key()
+    envelopes: dict[str, str] = {}
+    with fresh_folder(out):
+        (out / GENESIS_FILE).write_bytes(genesis)
+        (out / PEERS_FILE).write_text("".join(f"{c.peer}\n" for c in cards))
+        for card in cards:
+            sealed = seal_key(key, card, chain_id=chain_id, genesis_sha256=digest)
+            path = out / envelope_file_name(card.name)
+            path.write_text(json.dumps(sealed, indent=2) + "\n")
+            envelopes[card.name] = str(path)
+    return GenesisResult(
+        str(out), chain_id, str(out / GENESIS_FILE), digest, [c.peer for c in cards], envelopes
+    )
+
+
+# --- a member's node -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    name: str
+    root: str
+    chain_id: str
+    genesis_sha256: str
+    node_id: str
+    listen: str
+    external: str
+    peers: list[str]
+    p2p_port: int
+    rpc_port: int
+    api_host: str
+    api_port: int
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def setup_node(
+    out: Path,
+    *,
+    genesis_file: Path,
+    announced_hash: str,
+    keys_dir: Path,
+    envelope_file: Path,
+    password: str,
+    listen: str = "0.0.0.0:26656",
+    external: str | None = None,
+    peers: Sequence[str] = (),
+    rpc_port: int | None = None,
+    api_host: str = "127.0.0.1",
+    api_port: int | None = None,
+    timeout_commit: str = "500ms",
+    force: bool = False,
+) -> SetupResult:
+    """A member's node home at `out`, a one-node network folder (`consortium up --dir OUT`)
+    that is itself the node home (`consortium node --home OUT`)."""
+    genesis = _read_bytes(genesis_file, "--genesis")
+    digest = genesis_hash(genesis)
+    wanted = announced_hash.strip().lower().removeprefix("0x")
+    if not re.fullmatch(r"[0-9a-f]{64}", wanted):
+        raise ConfigError("--genesis-hash must be the 64-hex-digit SHA-256 the coordinator printed")
+    if digest != wanted:
+        raise ConfigError(
+            f"{genesis_file} has hash {digest}, not the announced {wanted}: it is not the "
+            "genesis the members agreed on"
+        )
+    document = _genesis_json(genesis, genesis_file)
+    app_state = AppState.from_json(document["app_state"])
+    keys = open_member_keys(keys_dir, password)
+    card = keys.card
+    _require_own_card(document, app_state, card, genesis_file)
+    chain_id = str(document["chain_id"])
+    consortium_key = open_envelope(
+        envelope_file, keys, chain_id=chain_id, genesis_sha256=digest
+    )
+    listen_host, p2p_port = parse_host_port(listen, "--listen")
+    external_address = dialable_address(external, "--external") if external else card.p2p_address
+    dialled = [parse_peer(text, "--peers") for text in peers if text.strip()]
+    others = [str(peer) for peer in dialled if peer.node_id != card.node_id]
+    ports = _PortPicker()
+    ports.taken.add(p2p_port)
+    with fresh_folder(out, force=force, mode=0o700):
+        cometbft_init(out, card.name)
+        for file in (NODE_KEY_FILE, VALIDATOR_KEY_FILE):
+            shutil.copyfile(keys_dir / file, out / "config" / file)
+            (out / "config" / file).chmod(0o600)
+        entry = NodeEntry(
+            name=keys.slug,
+            member=card.name,
+            home=".",
+            node_id=card.node_id,
+            validator_pub_key=card.validator_pub_key,
+            p2p_port=p2p_port,
+            rpc_port=port_option(rpc_port, DEFAULT_RPC_PORT, "--rpc-port", ports),
+            api_port=port_option(api_port, DEFAULT_API_PORT, "--api-port", ports),
+        )
+        write_node_home(
+            out, entry, genesis, others, listen_host=listen_host,
+            external_address=external_address, timeout_commit=timeout_commit,
+            api_host=api_host, consortium_key=consortium_key,
+        )
+        keystore = f"keystores/{keys.slug}.json"
+        (out / "keystores").mkdir()
+        shutil.copyfile(keys_dir / ACCOUNT_FILE, out / keystore)
+        (out / keystore).chmod(0o600)
+        shutil.copyfile(keys_dir / CARD_FILE, out / CARD_FILE)
+        Network(
+            out, chain_id, app_state.eth_chain_id, True, [entry],
+            [MemberEntry(name=card.name, address=card.account, keystore=keystore)],
+        ).save()
+    return SetupResult(
+        card.name, str(out), chain_id, digest, card.node_id, f"{listen_host}:{p2p_port}",
+        external_address, others, p2p_port, entry.rpc_port, api_host, entry.api_port,
+    )
+
+
+def _read_bytes(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {option} {path}: {exc.strerror or exc}") from None
+
+
+def _genesis_json(data: bytes, path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict) or "chain_id" not in document \
+            or "app_state" not in document or not isinstance(document.get("validators"), list):
+        raise ConfigError(f"{path} is not a consortium genesis.json")
+    return document
+
+
+def _require_own_card(
+    document: dict[str, Any], app_state: AppState, card: MemberCard, path: Path
+) -> None:
+    """Refuse a genesis that leaves out, or changes, any public part of this member's card."""
+    member = next((m for m in app_state.members if card.node_id in m.nodes), None)
+    if member is None:
+        raise ConfigError(
+            f"{path} does not contain {card.name}'s card: no member has node id {card.node_id}"
+        )
+    if card.account not in member.accounts:
+        raise ConfigError(
+            f"{path} does not contain {card.name}'s card: its node is listed with accounts "
+            f"{', '.join(member.accounts) or 'none'}, not {card.account}"
+        )
+    if card.validator_pub_key not in [v.pub_key for v in member.validators] or not any(
+        isinstance(v, dict) and isinstance(v.get("pub_key"), dict)
+        and v["pub_key"].get("value") == card.validator_pub_key
+        for v in document["validators"]
+    ):
+        raise ConfigError(
+            f"{path} does not contain {card.name}'s card: validator key "
+            f"{card.validator_pub_key} is not a genesis validator"
+        )
+    if member.name != card.name:
+        raise ConfigError(
+            f"{path} does not contain {card.name}'s card: its node is listed as {member.name!r}"
+        )
