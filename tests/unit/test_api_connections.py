@@ -440,6 +440,27 @@ def test_a_subscriber_that_stops_reading_is_dropped_at_once(tmp_path: Path) -> N
         sock.close()
 
 
+def test_a_websocket_client_that_stops_reading_is_found_by_the_ping(tmp_path: Path) -> None:
+    """Its answers still fit in the socket buffers, so nothing backs up in the node: the
+    unanswered ping finds it (stock uvicorn: 20 + 20 s)."""
+    with serving(tmp_path, websocket_ping_interval=1.0) as (srv, records):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", srv.port))
+        ws = connect(f"ws://127.0.0.1:{srv.port}/", sock=sock, max_queue=1,
+                     ping_interval=None, legacy=True)
+        for i in range(2000):  # answered, never read (nor the pings behind them)
+            ws_call(ws, i, "eth_chainId")
+        wait_for(lambda: srv.hub.connections, 10, "the connection")
+        t0 = time.monotonic()
+        wait_for(lambda: not srv.hub.connections and not srv.server.server_state.connections,
+                 20, "the client to be dropped")
+        assert time.monotonic() - t0 < 15
+        assert len(records.lines()) <= 1, records.lines()
+        sock.close()
+
+
 def test_websocket_connections_and_messages_are_capped(tmp_path: Path) -> None:
     with serving(tmp_path, max_websockets_per_client=2, max_websockets=3,
                  websocket_max_message_bytes=1000) as (srv, _):

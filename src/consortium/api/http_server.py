@@ -16,7 +16,9 @@ one). These subclasses add, per server:
   a maximum WebSocket message size (uvicorn's `ws_max_size`: the client gets close 1009);
 - for WebSockets: nothing more is written once a write has failed, and a close asked for
   while the client is not reading aborts the connection instead of waiting behind what
-  the client never reads.
+  the client never reads. A client that stops reading while the socket buffers still
+  absorb what the node writes (a few MB) is found by the ping: no pong within
+  `websocket_ping_interval` of a ping, and the connection is closed (1011).
 
 The per-connection subscription and queue limits live in the subscription hub
 (`consortium.api.subscriptions`); `api_server` sets them from the same `ApiLimits`.
@@ -58,6 +60,7 @@ class ApiLimits:
     max_websockets: int = 1000  # WebSocket connections in all
     max_websockets_per_client: int = 64
     websocket_max_message_bytes: int = 16 * 1024 * 1024  # as uvicorn's default
+    websocket_ping_interval: float = 10.0  # s between pings; as long to answer (uvicorn: 20)
     max_subscriptions_per_websocket: int = 256
     websocket_max_backlog: int = 10_000  # queued messages before a client is dropped (1008)
 
@@ -81,6 +84,8 @@ def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = No
         http=LimitedH11Protocol,
         ws=LimitedWebSocketProtocol,
         ws_max_size=limits.websocket_max_message_bytes,
+        ws_ping_interval=limits.websocket_ping_interval,
+        ws_ping_timeout=limits.websocket_ping_interval,
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]  # any number
         log_level=log_level,
         lifespan="on",
