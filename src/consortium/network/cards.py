@@ -302,7 +302,8 @@ def keygen(out: Path, *, name: str, p2p_address: str | None, password: str) -> M
     )
     if not password:
         raise ConfigError("the keystore password must not be empty (it protects the keys)")
-    with fresh_folder(out, mode=0o700):
+    refusal = "keys are never overwritten, choose another folder"
+    with fresh_folder(out, mode=0o700, refusal=refusal):
         scratch = out / ".cometbft-init"
         cometbft_init(scratch, name)
         for file in (NODE_KEY_FILE, VALIDATOR_KEY_FILE):

@@ -196,7 +196,7 @@ def write_genesis(
     digest = genesis_hash(genesis)
     key = new_key()
     envelopes: dict[str, str] = {}
-    with fresh_folder(out):
+    with fresh_folder(out, refusal="choose another folder for a new genesis"):
         (out / GENESIS_FILE).write_bytes(genesis)
         (out / PEERS_FILE).write_text("".join(f"{c.peer}\n" for c in cards))
         for card in cards:

@@ -341,17 +341,24 @@ def write_keystore(path: Path, private_key: bytes, password: str, *, fast: bool)
 
 
 @contextlib.contextmanager
-def fresh_folder(root: Path, *, force: bool = False, mode: int = 0o755) -> Iterator[Path]:
+def fresh_folder(
+    root: Path,
+    *,
+    force: bool = False,
+    mode: int = 0o755,
+    refusal: str = "pass --force to replace it",
+) -> Iterator[Path]:
     """Make `root` for a command to fill, and leave nothing behind if the command fails.
 
-    An existing non-empty folder is refused unless `force` (and never while nodes run in
-    it); on any error what was written is removed, so bad input leaves no partial folder."""
+    An existing non-empty folder is refused (with `refusal` as advice) unless `force`, and
+    never replaced while nodes run in it; on any error what was written is removed, so bad
+    input leaves no partial folder."""
     if root.exists() and not root.is_dir():
         raise NetworkError(f"{root} exists and is not a folder")
     existed = root.exists()
     if existed and any(root.iterdir()):
         if not force:
-            raise NetworkError(f"{root} already exists; pass --force to replace it")
+            raise NetworkError(f"{root} already exists; {refusal}")
         if (root / "network.json").is_file():
             _refuse_if_running(root)
         shutil.rmtree(root)
