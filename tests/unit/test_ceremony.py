@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import socket
 import stat
 import tomllib
@@ -465,3 +466,18 @@ def test_join_writes_a_member_card(tmp_path: Path, ceremony: Ceremony) -> None:
     )
     node = Network.load(tmp_path / "bank-e").nodes[0]
     assert card.p2p_address == f"127.0.0.1:{node.p2p_port}"
+
+
+def test_setup_refuses_a_card_that_does_not_match_its_keys(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(ceremony.keys["Bank A"], keys)
+    card = _card(ceremony, "Bank A")
+    card["node_id"] = _card(ceremony, "Bank B")["node_id"]
+    (keys / CARD_FILE).write_text(json.dumps(card))
+    argv = _setup_argv(ceremony, tmp_path, **{"--keys": str(keys)})
+    _fails(capsys, argv, "card.json does not match the keys beside it (node_id differs)")
+    (keys / ENCRYPTION_KEY_FILE).unlink()
+    _fails(capsys, argv, "is not a keys folder made by `consortium keygen`", ENCRYPTION_KEY_FILE)
+    assert not (tmp_path / "home").exists()
