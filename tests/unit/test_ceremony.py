@@ -322,7 +322,8 @@ def _setup_argv(
         "--out": str(tmp_path / "home"),
         **changes,
     }
-    return ["node", "setup", *(x for item in options.items() for x in item)]
+    flags = (((k,) if v == "" else (k, v)) for k, v in options.items())  # "": a flag
+    return ["node", "setup", *(x for item in flags for x in item)]
 
 
 def test_setup_refuses_a_genesis_whose_hash_differs(
@@ -393,6 +394,12 @@ def test_setup_that_fails_midway_leaves_no_partial_home(
     assert list((tmp_path / "home").iterdir()) == []
     _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--peers": "nobody@somewhere"}),
            "--peers must look like NODE_ID@HOST:PORT")
+    _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--timeout-commit": "soon"}),
+           "--timeout-commit must be a duration")
+    keys = str(ceremony.keys["Bank A"])
+    _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--out": keys, "--force": ""}),
+           "--out must not be or hold the --keys folder")
+    assert (ceremony.keys["Bank A"] / NODE_KEY_FILE).is_file()
 
 
 def test_keygen_refusals(

@@ -92,8 +92,9 @@ def genesis(
     """Assemble genesis.json from the members' cards, make the consortium key and seal it to
     each member; print the genesis hash every member must compare."""
     from consortium.network.ceremony import write_genesis
-    from consortium.network.init import parse_roles
+    from consortium.network.init import check_timeout_commit, parse_roles
 
+    check_timeout_commit(timeout_commit)
     result = write_genesis(
         resolve_dir(out), card, chain_id=chain_id, eth_chain_id=eth_chain_id,
         roles=parse_roles(role),

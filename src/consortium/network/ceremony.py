@@ -50,6 +50,7 @@ from consortium.network.init import (
     FoundingMember,
     _PortPicker,
     check_chain_id,
+    check_timeout_commit,
     cometbft_init,
     fresh_folder,
     genesis_app_state,
@@ -250,6 +251,9 @@ def setup_node(
 ) -> SetupResult:
     """A member's node home at `out`, a one-node network folder (`consortium up --dir OUT`)
     that is itself the node home (`consortium node --home OUT`)."""
+    check_timeout_commit(timeout_commit)
+    if out.resolve() == keys_dir.resolve() or out.resolve() in keys_dir.resolve().parents:
+        raise ConfigError("--out must not be or hold the --keys folder: keep the keys apart")
     genesis = _read_bytes(genesis_file, "--genesis")
     digest = genesis_hash(genesis)
     wanted = announced_hash.strip().lower().removeprefix("0x")

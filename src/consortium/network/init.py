@@ -128,6 +128,7 @@ def init_network(
         raise ConfigError("--production needs a keystore password (--password-file)")
     roles = _check_roles(roles or {}, names)
     check_chain_id(chain_id)
+    check_timeout_commit(timeout_commit)
     root = root.resolve()
     with fresh_folder(root, force=force):
         # Members and their accounts.
@@ -221,6 +222,12 @@ def _check_roles(roles: dict[str, list[str]], names: list[str]) -> dict[str, lis
                 raise ConfigError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         out[member] = list(dict.fromkeys([*out.get(member, []), *wanted]))
     return out
+
+
+def check_timeout_commit(value: str) -> None:
+    """A Go duration CometBFT reads, e.g. "500ms" or "1s"."""
+    if not re.fullmatch(r"0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", value):
+        raise ConfigError(f"--timeout-commit must be a duration like 500ms or 1s, got {value!r}")
 
 
 def check_chain_id(chain_id: str) -> None:

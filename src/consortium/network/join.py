@@ -41,6 +41,7 @@ from consortium.network.init import (
     DEFAULT_API_PORT,
     DEFAULT_BASE_PORT,
     _PortPicker,
+    check_timeout_commit,
     cometbft_init,
     fresh_folder,
     node_id_from_key,
@@ -95,6 +96,7 @@ def join_network(
     """Create the institution's network folder at `root` (see the module's description)."""
     name = check_member_name(name, "--name")
     the_peer = parse_peer(peer)
+    check_timeout_commit(timeout_commit)
     genesis = _read_genesis(genesis_file)
     app_state = AppState.from_json(genesis.get("app_state", {}))
     for member in app_state.members:
