@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -35,6 +36,7 @@ ERROR = "error"  # a JSON-RPC error object (or an HTTP error status) with its me
 CLOSED = "closed"  # the server closed the connection
 ANSWER = "answer"  # a result: the input was taken
 TIMEOUT = "timeout"  # no answer within the client's timeout
+CANCELLED = "cancelled"  # the client gave up, and the node stopped the work
 FAILED = "failed"  # a side condition broke (a node slowed down, log flooded, ...)
 NOT_RUN = "not run"  # the input cannot be made on this network, or would harm the machine
 
@@ -247,9 +249,10 @@ def high_s(t: Target) -> bytes:
 # --- issue 17's classes -------------------------------------------------------------------------
 
 
-def endless_call(t: Target) -> Outcome:
-    """eth_call of a loop with no gas given; meanwhile eth_blockNumber is timed on the same
-    node. Right: an error within the timeout, and the node answering others fast."""
+def endless_call(t: Target, concurrent: int = 8) -> Outcome:
+    """`concurrent` eth_calls of a loop with no gas given, at once (one client, as the issue's
+    eight); meanwhile eth_blockNumber is timed on the same node. Right: each an error (or 429)
+    within the timeout, and the node answering others fast."""
     latencies: list[float] = []
     done = threading.Event()
 
@@ -263,38 +266,63 @@ def endless_call(t: Target) -> Outcome:
 
     prober = threading.Thread(target=probe, daemon=True)
     prober.start()
-    got = post(t.api, request("eth_call", {"data": LOOP_INITCODE}, "latest"), timeout=60)
+    body = request("eth_call", {"data": LOOP_INITCODE}, "latest")
+    with ThreadPoolExecutor(concurrent) as pool:
+        answers = list(pool.map(lambda _: post(t.api, body, timeout=60), range(concurrent)))
     done.set()
     prober.join(35)
-    t.notes["endless_call_s"] = got.seconds
+    slowest = max(answers, key=lambda o: o.seconds)
+    t.notes["endless_calls_slowest_s"] = round(slowest.seconds, 3)
     worst = max(latencies, default=0.0)
     t.notes["block_number_worst_s"] = round(worst, 3)
-    if got.kind == ERROR and worst > 0.5:
-        return Outcome(FAILED, f"{got.message}; but eth_blockNumber on {t.node} took "
-                               f"{worst:.2f}s meanwhile (limit 0.5s)", got.seconds)
-    if got.kind == ERROR and got.seconds > 6:
-        return Outcome(FAILED, f"{got.message}; answered after {got.seconds:.1f}s (limit 6s)",
-                       got.seconds)
-    return got
+    wrong = [o for o in answers if o.kind != ERROR]
+    if wrong:
+        return wrong[0]
+    if worst > 0.5:
+        return Outcome(FAILED, f"{slowest.message}; but eth_blockNumber on {t.node} took "
+                               f"{worst:.2f}s meanwhile (limit 0.5s)", slowest.seconds)
+    if slowest.seconds > 6:
+        return Outcome(FAILED, f"{slowest.message}; answered after {slowest.seconds:.1f}s "
+                               "(limit 6s)", slowest.seconds)
+    return slowest
 
 
-def heavy_batch(t: Target) -> Outcome:
-    """1,000 endless eth_calls in one batch: right is an answer (errors or 429) within a
-    minute, and consensus going on meanwhile. Not run while one endless call still takes the
-    whole block gas limit: the node would be held for many minutes."""
-    single = t.notes.get("endless_call_s")
-    if single is None or single > 0.5:
-        return Outcome(NOT_RUN, f"one endless eth_call took {single}s (no gas cap / timeout "
-                                "yet): a batch of 1,000 would hold the node for minutes")
-    before = t.net.height(t.node)
+def heavy_batch(t: Target, give_up_s: float = 15) -> Outcome:
+    """1,000 endless eth_calls in one batch. Right: an answer (errors, or 429) before the
+    client gives up after `give_up_s`; or, once it has given up, the node stopping the work
+    (its process no busier than its peers within 10 s). Run last: a node that does neither
+    stays busy until the network is torn down."""
     calls = [{"jsonrpc": "2.0", "id": i, "method": "eth_call",
               "params": [{"data": LOOP_INITCODE}, "latest"]} for i in range(1000)]
-    got = post(t.api, json.dumps(calls), timeout=90)
-    if got.kind in (ERROR, ANSWER) and t.net.height(t.node) <= before:
-        return Outcome(FAILED, f"no block committed while the batch ran ({got.seconds:.1f}s)")
-    if got.kind == ANSWER:  # a list with some results: the calls that did not error
-        return Outcome(ERROR if "error" in got.message else ANSWER, got.message, got.seconds)
-    return got
+    got = post(t.api, json.dumps(calls), timeout=give_up_s)
+    t.notes["heavy_batch"] = f"{got.kind} after {got.seconds:.1f}s: {got.message[:100]}"
+    if got.kind != TIMEOUT:
+        return got
+    deadline = time.monotonic() + 10
+    busy, others = 100.0, 0.0
+    while time.monotonic() < deadline:
+        busy, others = _cpu_against_peers(t)
+        if busy < max(30.0, 3 * others):
+            return Outcome(CANCELLED, f"no answer within {give_up_s:.0f}s; the node stopped "
+                                      f"the work once the client had gone (CPU {busy:.0f}%, "
+                                      f"its peers {others:.0f}%)", got.seconds)
+    return Outcome(FAILED, f"no answer within {give_up_s:.0f}s, and the node still busy "
+                           f"({busy:.0f}% CPU, its peers {others:.0f}%) 10s after the client "
+                           "had gone: the work is not cancelled", got.seconds)
+
+
+def _cpu_against_peers(t: Target, seconds: float = 1.0) -> tuple[float, float]:
+    """The CPU % of the target node's process and the highest of its peers' over the same
+    second (a share, on a machine others load too, so only the comparison says much)."""
+    procs = {}
+    for node in t.net.network.nodes:
+        pid = supervisor.node_pid(t.net.network.node_home(node))
+        if pid is not None:
+            procs[node.name] = psutil.Process(pid)
+            procs[node.name].cpu_percent(None)
+    time.sleep(seconds)
+    cpu = {name: p.cpu_percent(None) for name, p in procs.items()}
+    return cpu.pop(t.node, 0.0), max(cpu.values(), default=0.0)
 
 
 def balance_edge(t: Target) -> bytes:
@@ -547,10 +575,8 @@ CHAIN = ("chain id", "chain", "eip-155", "unprotected")
 
 CATALOGUE: list[Entry] = [
     # issue 17, weakness 1: one unauthenticated eth_call stalls the node
-    Entry("eth_call endless loop", "stalling reads", endless_call,
-          refused("gas", "timeout", "timed out", "time limit")),
-    Entry("batch of 1,000 endless eth_calls", "stalling reads", heavy_batch,
-          Expect((ERROR,), ("gas", "timeout", "timed out", "too many", "429", "busy"))),
+    Entry("8 concurrent eth_calls of an endless loop", "stalling reads", endless_call,
+          refused("gas", "timeout", "timed out", "time limit", "too many", "429", "busy")),
     # weakness 5: admission and execution disagree
     Entry("EIP-1559 balance edge (gas x maxFee > balance, tip 0)", "validity rules",
           raw_tx(balance_edge), refused("balance", "insufficient", "funds")),
@@ -725,6 +751,10 @@ CATALOGUE: list[Entry] = [
     Entry("WebSocket: NaN id", "WebSocket abuse",
           lambda t: ws_exchange(t, '{"jsonrpc":"2.0","id":NaN,"method":"eth_chainId"}'),
           refused_or_closed(*PARSE, "nan")),
+    # last: a node that neither answers nor cancels this stays busy for many minutes
+    Entry("batch of 1,000 endless eth_calls", "stalling reads", heavy_batch,
+          Expect((ERROR, CANCELLED), ("gas", "timeout", "timed out", "too many", "429", "busy",
+                                      "stopped the work"))),
 ]
 
 ACCOUNTS = ["Bank A", "Bank B", "Bank C", "Bank D", "Bank E", "Bank F", "Bank G", "Bank H"]

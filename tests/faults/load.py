@@ -142,8 +142,8 @@ def settle(url: str, hashes: list[str], timeout: float = 60) -> Settled:
         time.sleep(1.0)
 
 
-def describe_lost(load: Load, lost: dict[str, str],
-                  events: list[tuple[float, str]]) -> dict[str, str]:
+def describe_lost(load: Load, lost: dict[str, str], events: list[tuple[float, str]],
+                  names: dict[str, str] | None = None) -> dict[str, str]:
     """The lost transactions by sender and accepting node: their nonces, what that node says
     of them now, and the perturbation that followed their acceptance most closely."""
     groups: dict[tuple[str, str], list[tuple[str, Sent]]] = {}
@@ -154,11 +154,12 @@ def describe_lost(load: Load, lost: dict[str, str],
     for (sender, node), items in sorted(groups.items()):
         nonces = sorted(s.nonce for _, s in items)
         seen = rpc.statuses(node, [h for h, _ in items])
-        said = sorted({f"{st}{' (' + why + ')' if why else ''}" for st, why in seen.values()})
+        said = sorted({st for st, _ in seen.values()})
+        why = next((w for _, w in seen.values() if w), "")
         last = max(s.at for _, s in items)
         after = [(t - last, name) for t, name in events if t >= last]
         near = f"{after[0][0]:.2f}s before '{after[0][1]}'" if after else "after the schedule"
-        out[f"{sender[:10]} via {node}"] = (
+        out[f"{sender[:10]} via {(names or {}).get(node, node)}"] = (
             f"{len(nonces)} lost, nonces {nonces[0]}..{nonces[-1]}; that node says "
-            f"{', '.join(said)}; last accepted {near}")
+            f"{', '.join(said)}{f' ({why[:120]})' if why else ''}; last accepted {near}")
     return out

@@ -11,10 +11,12 @@ import pytest
 
 
 def emit(title: str, figures: dict[str, Any], tmp_path: Path,
-         capsys: pytest.CaptureFixture[str]) -> Path:
-    """Print `figures` under `title` and write them to `tmp_path`/fault-figures.json."""
+         capsys: pytest.CaptureFixture[str], details: dict[str, Any] | None = None) -> Path:
+    """Print `figures` under `title` and write them, with `details` (JSON only), to
+    `tmp_path`/fault-figures.json."""
     out = tmp_path / "fault-figures.json"
-    out.write_text(json.dumps({"title": title, **figures}, indent=2, default=str) + "\n")
+    doc = {"title": title, **figures, "details": details or {}}
+    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     width = max(len(k) for k in figures)
     lines = [f"\n== {title} =="]
     for key, value in figures.items():

@@ -62,8 +62,21 @@ def figures(load: Load, done: Settled, schedule: Schedule, heights: int) -> dict
         "perturbations survived": len(schedule.survived),
         "recovery times (s)": {p.name: p.recovery_s for p in schedule.survived},
         "heights compared (no fork)": heights,
-        "lost, by sender and accepting node": describe_lost(load, done.lost, schedule.events()),
+        "lost, by sender and accepting node": describe_lost(
+            load, done.lost, schedule.events(),
+            {n.api_url: n.name for n in schedule.net.network.nodes}),
     }
+
+
+def journal_lines(net: LocalNet, last: int = 15) -> str:
+    """What each node logged about its journal of accepted transactions (the logs go with
+    pytest's tmp dirs)."""
+    out = []
+    for node in net.network.nodes:
+        lines = [ln for ln in net.log(node.name).splitlines()
+                 if "journal" in ln.lower() or "resubmit" in ln.lower()]
+        out += [f"{node.name}: {ln}" for ln in lines[-last:]]
+    return "\n".join(out)
 
 
 def finish(load: Load, schedule: Schedule, title: str, tmp_path: Path,
@@ -75,10 +88,10 @@ def finish(load: Load, schedule: Schedule, title: str, tmp_path: Path,
     done = settle(net.node("node0").api_url, load.hashes(), timeout=settle_s)
     heights = schedule.assert_no_fork()
     emit(title, figures(load, done, schedule, heights), tmp_path, capsys)
-    sample = sorted(done.lost.items())[:5]
     assert not done.lost, (
         f"{len(done.lost)} of {len(load.accepted)} accepted transactions neither committed nor "
-        f"rejected with a reason, e.g. {sample}; refused at submission: {load.refused[:3]}")
+        f"rejected with a reason (see the figures); refused at submission: "
+        f"{load.refused[:2]}; the nodes' journal lines:\n{journal_lines(net)}")
     assert load.accepted, "the load got no transaction accepted"
 
 

@@ -64,5 +64,7 @@ def test_no_node_crashed(target: Target, tmp_path: Path, capsys) -> None:
         "unexpected": {e.name: p for e, _, p in tried if p is not None},
         "notes": target.notes,
     }
-    emit("hostile inputs", figures, tmp_path, capsys)
+    answers = {e.name: {"class": e.kind, "got": o.kind, "message": o.message,
+                        "seconds": round(o.seconds, 3)} for e, o, _ in RESULTS.values()}
+    emit("hostile inputs", figures, tmp_path, capsys, details=answers)
     assert crashes == 0
