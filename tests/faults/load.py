@@ -74,6 +74,16 @@ class Load:
         with self._lock:
             return list(self.accepted)
 
+    def burst(self, acct: LocalAccount, url: str, count: int) -> int:
+        """One batch of `count` transfers from `acct` (not one of the load's senders) through
+        `url`, recorded with the load's; returns how many were accepted."""
+        first = int(rpc.result(url, "eth_getTransactionCount", acct.address, "pending"), 16)
+        nonces = range(first, first + count)
+        answers = rpc.batch(url, [("eth_sendRawTransaction", ["0x" + self._sign(acct, n).hex()])
+                                  for n in nonces], timeout=60)
+        self._record(acct.address, nonces, answers, url)
+        return sum("result" in a for a in answers)
+
     def _run(self, index: int, acct: LocalAccount, first: int) -> None:
         url_at = index
         for start in range(first, first + self.per_sender, self.batch):
