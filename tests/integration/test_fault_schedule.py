@@ -71,6 +71,7 @@ def figures(load: Load, done: Settled, schedule: Schedule, heights: int) -> dict
         "rejected with a reason": len(done.rejected),
         "lost": len(done.lost),
         "refused at submission": len(load.refused),
+        "first refusal": load.refused[0][2][:160] if load.refused else "",
         "batches no node answered": load.unanswered,
         "perturbations survived": len(schedule.survived),
         "recovery times (s)": {p.name: p.recovery_s for p in schedule.survived},
