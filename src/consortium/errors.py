@@ -41,6 +41,15 @@ class LimitExceeded(ConsortiumError):
     rpc_code = -32005
 
 
+class TooManyRequests(LimitExceeded):
+    """A client, or the node as a whole, has as many expensive reads in progress as it may
+    (HTTP 429, with Retry-After); nothing of the refused request ran."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 # --- transactions (CheckTx and execution) ----------------------------------------------------
 
 

@@ -38,12 +38,14 @@ from consortium.api.governance_rest import governance_openapi_paths, governance_
 from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
+from consortium.api.read_gate import ReadGate, ReadLimits, current_client, current_disconnect
 from consortium.api.registry_rest import registry_openapi_paths, registry_routes
 from consortium.api.rest import openapi_schema, rest_routes
-from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError
+from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError, rpc_error_for
 from consortium.api.securities_rest import securities_openapi_paths, securities_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.api.tx_journal import TxJournal
+from consortium.errors import CallCancelled, CallTimeout, TooManyRequests
 
 log = logging.getLogger("consortium.api")
 
@@ -82,12 +84,15 @@ def _parse_error(message: str) -> dict[str, Any]:
 
 def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                checks: CheckTxWatch | None = None,
-               journal: Path | None = None) -> Starlette:
+               journal: Path | None = None,
+               read_limits: ReadLimits | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
     with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
-    directory of the durable journal of accepted transactions (in memory without it)."""
+    directory of the durable journal of accepted transactions (in memory without it). `read_limits`
+    bound the expensive reads (gas cap, timeout, concurrency: `ReadGate`)."""
     offload = LedgerOffload()
+    gate = ReadGate(read_limits)
     # no `prepare`: LocalTransactions decodes each batch (priming CheckTx's sender cache)
     engine = EngineClient(engine_rpc, checks=checks)
     local_txs = LocalTransactions(ledger, engine, offload, journal=TxJournal(journal))
@@ -95,7 +100,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     hub = SubscriptionHub(ledger, offload)
     hub.on_tick.append(filters.expire)
     api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name,
-                  local_txs=local_txs)
+                  gate=gate, local_txs=local_txs)
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
     schema["paths"].update(invoice_openapi_paths())
@@ -120,7 +125,13 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         payload = _loads(body)
         if isinstance(payload, _Unparsable):
             return _json(_parse_error(payload.reason))
-        answer = await api.handle(payload)
+        current_client.set(_client_of(request))
+        current_disconnect.set(lambda: _disconnected(request))
+        try:
+            answer = await api.handle(payload)
+        except TooManyRequests as err:
+            req_id = payload.get("id") if isinstance(payload, dict) else None
+            return _too_many(error_response(req_id, rpc_error_for(err)), err)
         if answer is None:
             return Response(status_code=204)
         return _json(answer)
@@ -138,7 +149,11 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
 
         async def answer(payload: Any) -> None:
             try:
-                result = await api.handle(payload, conn)
+                try:
+                    result = await api.handle(payload, conn)
+                except TooManyRequests as err:
+                    req_id = payload.get("id") if isinstance(payload, dict) else None
+                    result = error_response(req_id, rpc_error_for(err))
                 if result is not None:
                     conn.send(_encode(result).decode())
             except Exception:
@@ -193,6 +208,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                 await keeper
             await local_txs.aclose()
             await engine.aclose()
+            gate.close()
 
     app = Starlette(
         routes=[
@@ -201,13 +217,16 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *rest_routes(ledger, offload, node_name),
-            *governance_routes(ledger, offload),
-            *invoice_routes(ledger, offload),
-            *securities_routes(ledger, offload),
-            *credit_routes(ledger, offload),
-            *registry_routes(ledger, offload),
-            *forum_routes(ledger, offload),
+            # the services' reads scan their records: admitted like eth_call
+            *governance_routes(ledger, gate.run_admitted),
+            *invoice_routes(ledger, gate.run_admitted),
+            *securities_routes(ledger, gate.run_admitted),
+            *credit_routes(ledger, gate.run_admitted),
+            *registry_routes(ledger, gate.run_admitted),
+            *forum_routes(ledger, gate.run_admitted),
         ],
+        exception_handlers={TooManyRequests: _rest_too_many, CallTimeout: _rest_timeout,
+                            CallCancelled: _rest_timeout},
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"],
                                allow_methods=["GET", "POST"], allow_headers=["*"])],
         lifespan=lifespan,
@@ -216,7 +235,35 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     app.state.engine = engine
     app.state.local_txs = local_txs
     app.state.hub = hub
+    app.state.gate = gate
     return app
+
+
+def _client_of(request: Request) -> str:
+    """Who a request counts against in the read limits: its peer address."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the HTTP client has gone (its body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _too_many(body: Any, err: TooManyRequests) -> Response:
+    return Response(_encode(body), status_code=429, media_type="application/json",
+                    headers={"Retry-After": str(err.retry_after)})
+
+
+async def _rest_too_many(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooManyRequests)
+    return _too_many({"error": exc.message}, exc)
+
+
+async def _rest_timeout(request: Request, exc: Exception) -> Response:
+    """A REST read stopped by its budget (timeout, or its client left)."""
+    assert isinstance(exc, CallTimeout | CallCancelled)
+    return JSONResponse({"error": exc.message}, status_code=503)
 
 
 class _Unparsable:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from consortium.api.encoding import Params
-from consortium.api.rpc_error import ExecutionRevertedError, InvalidParams
+from consortium.api.rpc_error import InvalidParams
+from consortium.api.service_reads import ledger_call
 from consortium.apps.invoices.model import STATES
 from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
 from consortium.ledger.types import LedgerReader
@@ -32,18 +33,6 @@ def apps_rpc(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return fn
 
     return register
-
-
-def ledger_call(ledger: LedgerReader) -> Callable[[bytes, bytes], bytes]:
-    """eth_call on the ledger at the latest block, reverts raised as JSON-RPC errors."""
-
-    def call(to: bytes, data: bytes) -> bytes:
-        result = ledger.call({"to": "0x" + to.hex(), "data": "0x" + data.hex()})
-        if not result.success:
-            raise ExecutionRevertedError(result.output, result.error)
-        return result.output
-
-    return call
 
 
 def invoice_reader(ledger: LedgerReader) -> InvoiceReader:

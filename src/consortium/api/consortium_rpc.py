@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from consortium.api.encoding import Params
-from consortium.api.rpc_error import ExecutionRevertedError, InvalidParams
+from consortium.api.rpc_error import InvalidParams
+from consortium.api.service_reads import ledger_call
 from consortium.ledger.types import LedgerReader
 from consortium.system.reader import SystemReader
 
@@ -43,13 +44,7 @@ def consortium_rpc(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
 def system_reader(ledger: LedgerReader) -> SystemReader:
     """Reads of the system contracts through the ledger's eth_call at the latest block."""
 
-    def call(to: bytes, data: bytes) -> bytes:
-        result = ledger.call({"to": "0x" + to.hex(), "data": "0x" + data.hex()})
-        if not result.success:
-            raise ExecutionRevertedError(result.output, result.error)
-        return result.output
-
-    return SystemReader(call)
+    return SystemReader(ledger_call(ledger))
 
 
 def _member_ref(value: Any, where: str) -> str | int:

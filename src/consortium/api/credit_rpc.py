@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.api.apps_rpc import apps_rpc, ledger_call
+from consortium.api.apps_rpc import apps_rpc
 from consortium.api.encoding import Params
-from consortium.api.service_reads import filter_object, ledger_logs, object_id
+from consortium.api.service_reads import filter_object, ledger_call, ledger_logs, object_id
 from consortium.apps.credit.model import QUERY_STATES
 from consortium.apps.credit.reader import CreditReader
 from consortium.ledger.types import LedgerReader

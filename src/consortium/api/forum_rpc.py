@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.api.apps_rpc import apps_rpc, ledger_call
+from consortium.api.apps_rpc import apps_rpc
 from consortium.api.encoding import Params
 from consortium.api.rpc_error import InvalidParams
-from consortium.api.service_reads import account, object_id
+from consortium.api.service_reads import account, ledger_call, object_id
 from consortium.apps.forum.reader import ForumReader
 from consortium.ledger.types import LedgerReader
 

@@ -27,6 +27,7 @@ from consortium.api.engine_client import EngineClient
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
 from consortium.api.forum_rpc import ForumMethods
 from consortium.api.local_txs import LocalTransactions
+from consortium.api.read_gate import ReadGate, current_budget
 from consortium.api.registry_rpc import RegistryMethods
 from consortium.api.rpc_error import (
     INTERNAL_ERROR,
@@ -86,6 +87,24 @@ def method_names() -> list[str]:
     return sorted(_TABLE)
 
 
+# Reads that may cost seconds of CPU (EVM execution, scans of the log index or of a
+# service's records): admitted through the node's `ReadGate`.
+HEAVY_METHODS = frozenset({"eth_call", "eth_estimateGas", "eth_getLogs", "eth_getFilterLogs",
+                           "eth_getFilterChanges"})
+LIGHT_CONSORTIUM_METHODS = frozenset({"consortium_getTransactionStatus"})
+
+
+def _is_heavy(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    method = item.get("method")
+    if not isinstance(method, str):
+        return False
+    # the services' reads (consortium_*) scan their records and histories
+    return method in HEAVY_METHODS or (method.startswith("consortium_")
+                                       and method not in LIGHT_CONSORTIUM_METHODS)
+
+
 @dataclass
 class _Call:
     index: int
@@ -118,6 +137,7 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         hub: SubscriptionHub | None = None,
         filters: FilterRegistry | None = None,
         node_name: str = "node",
+        gate: ReadGate | None = None,
         local_txs: LocalTransactions | None = None,
     ) -> None:
         self.ledger = ledger
@@ -125,6 +145,8 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         self.run_sync = run_sync
         # what this node accepted and has not committed: journal, held nonces, drop reasons
         self.local_txs = local_txs or LocalTransactions(ledger, engine, run_sync)
+        # heavy reads (HEAVY_METHODS): admitted, timed and run on low-priority threads
+        self.gate = gate if gate is not None else ReadGate()
         self.hub = hub
         self.filters = filters or FilterRegistry()
         self.node_name = node_name
@@ -148,6 +170,17 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         return (await self._run([body], conn))[0]
 
     async def _run(self, items: list[Any], conn: Connection | None) -> list[Any]:
+        # A request with an expensive read is admitted whole or refused whole (429) before
+        # any of it runs, so a refused batch has done nothing.
+        release = self.gate.acquire() if any(map(_is_heavy, items)) else None
+        try:
+            return await self._dispatch(items, conn, release)
+        finally:
+            if release is not None:
+                release()  # a no-op if its reads' thread already released it
+
+    async def _dispatch(self, items: list[Any], conn: Connection | None,
+                        release: Callable[[], None] | None) -> list[Any]:
         answers: list[Any] = [None] * len(items)
         ledger_calls: list[_Call] = []
         sends: list[tuple[_Call, bytes]] = []
@@ -176,7 +209,7 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
             else:
                 waits.append(self._run_async(call, answers))
         if ledger_calls:
-            waits.append(self._run_ledger(ledger_calls, answers))
+            waits.append(self._run_ledger(ledger_calls, answers, release))
         if sends:
             waits.append(self._send_raw(sends, answers))
         if len(waits) == 1:
@@ -246,12 +279,16 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         log.error("%s failed", call.method, exc_info=exc)
         return RpcError(f"internal error in {call.method}", code=INTERNAL_ERROR)
 
-    async def _run_ledger(self, calls: list[_Call], answers: list[Any]) -> None:
+    async def _run_ledger(self, calls: list[_Call], answers: list[Any],
+                          release: Callable[[], None] | None = None) -> None:
         def work() -> None:
             for call in calls:
                 self._finish(call, answers)
 
-        await self.run_sync(work)
+        if release is None:
+            await self.run_sync(work)
+        else:  # the request was admitted as heavy: its one budget bounds all its reads
+            await self.gate.run(work, release)
 
     async def _run_async(self, call: _Call, answers: list[Any]) -> None:
         try:
@@ -414,7 +451,8 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
         if len(p) > 2 and p.items[2] not in (None, {}):
             raise InvalidParams("params[2]: state overrides are not supported")
-        result = self.ledger.call(tx, height)
+        result = self.ledger.call(tx, height, budget=current_budget.get(),
+                                  gas_cap=self.gate.limits.rpc_gas_cap)
         if result.success:
             return hex_data(result.output)
         if not result.error or result.error.startswith("execution reverted"):
@@ -428,7 +466,8 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
         if len(p) > 2 and p.items[2] not in (None, {}):
             raise InvalidParams("params[2]: state overrides are not supported")
-        return hex_quantity(self.ledger.estimate_gas(tx, height))
+        return hex_quantity(self.ledger.estimate_gas(tx, height, budget=current_budget.get(),
+                                                     gas_cap=self.gate.limits.rpc_gas_cap))
 
     # --- blocks -----------------------------------------------------------------------------
 
@@ -603,7 +642,8 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
                 f"block range of {span} blocks is over the limit of {MAX_LOG_BLOCK_RANGE}; "
                 "query a smaller range"
             )
-        entries = self.ledger.get_logs(criteria.tx_filter(start, end))
+        entries = self.ledger.get_logs(criteria.tx_filter(start, end),
+                                       budget=current_budget.get())
         if len(entries) > MAX_LOG_RESULTS:
             raise LimitExceeded(
                 f"query returned more than {MAX_LOG_RESULTS} logs; narrow the block range or "

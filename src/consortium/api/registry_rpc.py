@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.api.apps_rpc import apps_rpc, ledger_call
+from consortium.api.apps_rpc import apps_rpc
 from consortium.api.encoding import Params
 from consortium.api.rpc_error import InvalidParams
-from consortium.api.service_reads import filter_object, ledger_logs, object_id
+from consortium.api.service_reads import filter_object, ledger_call, ledger_logs, object_id
 from consortium.apps.registry.model import ASSET_STATES
 from consortium.apps.registry.reader import RegistryReader
 from consortium.ledger.types import LedgerReader

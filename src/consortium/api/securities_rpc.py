@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.api.apps_rpc import apps_rpc, ledger_call
+from consortium.api.apps_rpc import apps_rpc
 from consortium.api.encoding import Params
 from consortium.api.rpc_error import InvalidParams
+from consortium.api.service_reads import ledger_call
 from consortium.apps.securities.model import (
     MAX_LEVELS,
     ORDER_STATES,

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from consortium.api.rpc_error import InvalidParams, RpcError
+from consortium.api.read_gate import current_budget
+from consortium.api.rpc_error import ExecutionRevertedError, InvalidParams, RpcError
 from consortium.apps.service import LogSource
 from consortium.ledger.types import LedgerReader, TxFilter
 
@@ -26,12 +27,26 @@ def ledger_logs(ledger: LedgerReader) -> LogSource:
         found = ledger.get_logs(TxFilter(
             from_block=0, to_block=ledger.latest_height(), addresses=["0x" + address.hex()],
             topics=[None if t is None else "0x" + t.hex() for t in topics],
-        ))
+        ), budget=current_budget.get())  # a history scan is bounded like eth_getLogs
         return [{"block": e.block_number, "txHash": e.tx_hash,
                  "topics": [bytes.fromhex(t[2:]) for t in e.topics], "data": e.data}
                 for e in found]
 
     return logs
+
+
+def ledger_call(ledger: LedgerReader) -> Callable[[bytes, bytes], bytes]:
+    """eth_call on the ledger at the latest block for a service's reader, within the
+    request's budget (`ReadGate`); reverts raised as JSON-RPC errors."""
+
+    def call(to: bytes, data: bytes) -> bytes:
+        result = ledger.call({"to": "0x" + to.hex(), "data": "0x" + data.hex()},
+                             budget=current_budget.get())
+        if not result.success:
+            raise ExecutionRevertedError(result.output, result.error)
+        return result.output
+
+    return call
 
 
 def object_id(value: Any, where: str) -> int:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from consortium.evm.budget import CallBudget
+
 
 @dataclass(frozen=True)
 class BlockContext:
@@ -156,8 +158,11 @@ class LedgerReader(Protocol):
 
     def get_receipt(self, tx_hash: str) -> dict | None: ...
 
-    def get_logs(self, flt: TxFilter) -> list[LogEntry]: ...
+    def get_logs(self, flt: TxFilter, *, budget: CallBudget | None = None
+                 ) -> list[LogEntry]: ...
 
-    def call(self, tx: dict, height: int | None = None) -> CallResult: ...
+    def call(self, tx: dict, height: int | None = None, *, budget: CallBudget | None = None,
+             gas_cap: int | None = None) -> CallResult: ...
 
-    def estimate_gas(self, tx: dict, height: int | None = None) -> int: ...
+    def estimate_gas(self, tx: dict, height: int | None = None, *,
+                     budget: CallBudget | None = None, gas_cap: int | None = None) -> int: ...

@@ -112,7 +112,8 @@ async def _run(cfg: NodeConfig) -> int:
     consensus = ConsensusThread(
         AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket))
     api = api_server(create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks,
-                                journal=cfg.app_dir / "tx-journal"),
+                                journal=cfg.app_dir / "tx-journal",
+                                read_limits=cfg.read_limits),
                      cfg.api_host, cfg.api_port, cfg.api_limits)  # owns no signal handlers
     # Everything made so far (modules, py-evm's classes, the app) lives as long as the node:
     # out of the cyclic collector's way, so its collections during blocks scan only what the

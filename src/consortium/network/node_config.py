@@ -8,8 +8,9 @@ members share for invoice fingerprints (`consortium.apps.invoices.fingerprint`).
 chain; `consortium init` writes the same key into every node home of a local network.
 
 `[api]` holds, beside `host` and `port`, the limits on what clients may hold of the API
-server (`consortium.api.http_server.ApiLimits`: timeouts, connection and WebSocket caps),
-each optional with a safe default.
+server (`consortium.api.http_server.ApiLimits`: timeouts, connection and WebSocket caps)
+and on expensive reads (`consortium.api.read_gate.ReadLimits`: gas cap, call timeout,
+concurrency), each optional with a safe default.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import hashlib
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomlkit
 
 from consortium.api.http_server import ApiLimits
+from consortium.api.read_gate import ReadLimits
 from consortium.errors import ConfigError
 
 CONFIG_FILE = "consortium.toml"
@@ -42,6 +44,7 @@ class NodeConfig:
     log_level: str = "info"
     consortium_key_file: str | None = None  # relative to home
     api_limits: ApiLimits = field(default_factory=ApiLimits)
+    read_limits: ReadLimits = field(default_factory=ReadLimits)
 
     @property
     def consortium_key_path(self) -> Path:
@@ -110,7 +113,8 @@ class NodeConfig:
             consortium_key_file=(
                 _str(shared, "key_file", path) if "key_file" in shared else None
             ),
-            api_limits=_api_limits(api, path),
+            api_limits=_limits(ApiLimits, api, path),
+            read_limits=_limits(ReadLimits, api, path),
         )
         if cfg.engine not in ENGINES:
             raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")
@@ -140,14 +144,16 @@ def _port(table: dict[str, Any], key: str, path: Path) -> int:
     return value
 
 
+L = TypeVar("L", ApiLimits, ReadLimits)
 PER_CLIENT_CAPS = ("max_connections_per_client", "max_websockets_per_client")  # 0: no cap
 
 
-def _api_limits(api: dict[str, Any], path: Path) -> ApiLimits:
-    """The `[api]` limits the file sets, the defaults for the others."""
-    limits = ApiLimits()
+def _limits(cls: type[L], api: dict[str, Any], path: Path) -> L:
+    """The `[api]` limits of dataclass `cls` that the file sets, the defaults for the
+    others (`ApiLimits`: connections; `ReadLimits`: expensive reads)."""
+    limits = cls()
     changes: dict[str, Any] = {}
-    for spec in fields(ApiLimits):
+    for spec in fields(cls):
         if spec.name not in api:
             continue
         value = api[spec.name]

@@ -1,0 +1,162 @@
+"""Admission for the reads that can cost seconds of CPU: `eth_call`, `eth_estimateGas`,
+`eth_getLogs` and the services' scans.
+
+Unbounded, one client could keep a node's cores busy for minutes (a batch of 1,000 endless
+`eth_call`s was ~15 minutes of CPU) and slow the validator it runs beside. Here:
+
+- a node-wide bound on such requests running or waiting, and one per client address; past
+  either, the request is refused at once with 429 and a Retry-After, before any of it runs;
+- they run on a few worker threads of their own, below consensus: nice +10, and
+  SCHED_IDLE while revm executes a call without the interpreter lock, so that CometBFT and
+  the ledger's consensus thread take the cores the moment they need them when a flood
+  arrives;
+- each request carries one `CallBudget`: the wall-clock timeout for all its heavy reads,
+  cancelled when its client disconnects (see `consortium.evm.budget`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from consortium.errors import TooManyRequests
+from consortium.evm.budget import CallBudget
+
+log = logging.getLogger("consortium.api")
+
+T = TypeVar("T")
+
+LOW_PRIORITY = 10  # nice value of the heavy-read threads
+RPC_GAS_CAP = 50_000_000  # as geth's --rpc.gascap
+CALL_TIMEOUT = 5.0  # as geth's --rpc.evmtimeout
+
+# The client a request comes from (its address; later, its credential), set per request.
+current_client: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_client", default="local")
+# Awaits the HTTP client's disconnect (set per request by the HTTP handler).
+current_disconnect: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = (
+    contextvars.ContextVar("current_disconnect", default=None))
+# The budget of the request being served, if it was admitted through the gate.
+current_budget: contextvars.ContextVar[CallBudget | None] = contextvars.ContextVar(
+    "current_budget", default=None)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The node's bounds on heavy reads (node config `[api]`, see `NodeConfig`)."""
+
+    rpc_gas_cap: int = RPC_GAS_CAP  # gas of one eth_call / eth_estimateGas, at most
+    call_timeout: float = CALL_TIMEOUT  # seconds for all the heavy reads of one request
+    heavy_read_threads: int = 4  # heavy requests running at once
+    max_heavy_reads: int = 32  # running + waiting, node-wide
+    max_heavy_reads_per_client: int = 8  # running + waiting, per client address
+    retry_after: int = 1  # seconds, in the 429's Retry-After
+
+
+class ReadGate:
+    """Admits, times and runs heavy reads (see the module's docstring)."""
+
+    def __init__(self, limits: ReadLimits | None = None) -> None:
+        self.limits = limits or ReadLimits()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._by_client: Counter[str] = Counter()
+        self._pool = ThreadPoolExecutor(max_workers=self.limits.heavy_read_threads,
+                                        thread_name_prefix="heavy-read",
+                                        initializer=_lower_priority)
+        self.refused = 0  # requests answered 429, for tests and metrics
+
+    def acquire(self, client: str | None = None) -> Callable[[], None]:
+        """Hold a place for one request, or raise TooManyRequests; returns its release."""
+        who = client if client is not None else current_client.get()
+        limits = self.limits
+        with self._lock:
+            if self._pending >= limits.max_heavy_reads:
+                self.refused += 1
+                raise TooManyRequests(
+                    f"too many expensive reads in progress on this node ({self._pending}); "
+                    f"retry in {limits.retry_after} s", retry_after=limits.retry_after)
+            if self._by_client[who] >= limits.max_heavy_reads_per_client:
+                self.refused += 1
+                raise TooManyRequests(
+                    f"too many expensive reads in progress for client {who} "
+                    f"(at most {limits.max_heavy_reads_per_client}); "
+                    f"retry in {limits.retry_after} s",
+                    retry_after=limits.retry_after)
+            self._pending += 1
+            self._by_client[who] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._lock:
+                if released:
+                    return
+                released = True
+                self._pending -= 1
+                self._by_client[who] -= 1
+                if self._by_client[who] <= 0:
+                    del self._by_client[who]
+
+        return release
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def run(self, fn: Callable[[], T], release: Callable[[], None]) -> T:
+        """Run `fn` (the heavy reads of a request admitted by `acquire`, which find their
+        budget in `current_budget`) on a low-priority thread; `release` is called when the
+        thread has really finished. If the caller is cancelled, or its HTTP client goes
+        away (`current_disconnect`), the budget is cancelled, which stops the EVM at its
+        next check."""
+        budget = current_budget.get() or CallBudget(self.limits.call_timeout)
+        ctx = contextvars.copy_context()
+        ctx.run(current_budget.set, budget)
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._pool, ctx.run, fn)
+        except BaseException:
+            release()
+            raise
+        future.add_done_callback(lambda _: release())
+        gone = current_disconnect.get()
+        watcher: asyncio.Future[None] | None = (
+            None if gone is None else asyncio.ensure_future(gone()))
+        try:
+            if watcher is not None:
+                waits: set[asyncio.Future[Any]] = {future, watcher}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if not future.done():  # the client left: stop its work
+                    budget.cancel()
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            budget.cancel()
+            raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def run_admitted(self, fn: Callable[[], T]) -> T:
+        """`acquire` then `run`: one heavy read from a REST route."""
+        return await self.run(fn, self.acquire())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority() -> None:
+    """Rank this worker thread below the node's consensus threads (Linux niceness is per
+    thread). While a call executes in revm the engine lowers the thread further, to
+    SCHED_IDLE, and raises it back here whenever it takes the GIL, so a worker never holds
+    the GIL that the consensus thread waits for at idle priority (`priority.rs`)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
