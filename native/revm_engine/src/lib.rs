@@ -11,6 +11,7 @@
 mod budget;
 mod conv;
 mod natives;
+mod priority;
 mod rlp;
 mod state;
 mod trie;
@@ -131,8 +132,22 @@ impl World {
     /// for calls, not for a block's transactions one by one (`apply`), where handing the GIL
     /// over and back for each transaction made a block 2.5 times slower while another Python
     /// thread was busy (`apply_block` releases it once for the whole block).
-    fn run<'py>(&mut self, py: Python<'py>, tx: TxEnv, detach: bool) -> PyResult<PyResult6<'py>> {
-        let done = if detach { py.detach(|| self.execute(tx)) } else { self.execute(tx) };
+    /// With `lower` too, the thread runs at SCHED_IDLE while detached (`priority`).
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        tx: TxEnv,
+        detach: bool,
+        lower: bool,
+    ) -> PyResult<PyResult6<'py>> {
+        let done = match (detach, lower) {
+            (false, _) => self.execute(tx),
+            (true, false) => py.detach(|| self.execute(tx)),
+            (true, true) => py.detach(|| {
+                let _idle = priority::lower();
+                self.execute(tx)
+            }),
+        };
         match done {
             Ok(result) => outcome(py, result),
             Err(failure) => Err(self.failure(failure)),
@@ -392,7 +407,7 @@ impl World {
             }
             Err(_) => txs::from_pyevm(tx)?,
         };
-        self.run(py, env, false)
+        self.run(py, env, false, false)
     }
 
     /// Applies a raw signed transaction; `sender` skips recovery when already known.
@@ -405,7 +420,7 @@ impl World {
     ) -> PyResult<PyResult6<'py>> {
         let sender = sender.map(conv::address).transpose()?;
         let (_, env) = txs::from_raw(raw, sender).map_err(InvalidTransaction::new_err)?;
-        self.run(py, env, false)
+        self.run(py, env, false, false)
     }
 
     /// Applies a block's raw transactions in order (senders None: recover here). Each answer
@@ -489,7 +504,7 @@ impl World {
         self.db().budget = budget.map(|b| b.get().start());
         self.evm.0.set_budgeted(budgeted);
         self.ctx().cfg.disable_nonce_check = true;
-        let result = self.run(py, env, true);
+        let result = self.run(py, env, true, budgeted);
         self.ctx().cfg.disable_nonce_check = false;
         self.evm.0.set_budgeted(false);
         let stopped = self.db().budget.take().and_then(|b| b.stopped);

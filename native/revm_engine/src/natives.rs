@@ -179,7 +179,7 @@ where
         };
         let ctx = self.evm.ctx.ctx_ptr();
         let refusal = match self.table.guard_for(ctx) {
-            Some(guard) => Python::attach(|py| call_guard(py, ctx, guard, created, None)),
+            Some(guard) => crate::priority::attach(|py| call_guard(py, ctx, guard, created, None)),
             None => Ok(None),
         };
         // SAFETY: the context outlives this call; nothing else borrows it now.
@@ -350,7 +350,7 @@ impl<C: ContextTr + CtxPtr> PrecompileProvider<C> for Natives {
     ) -> Result<Option<InterpreterResult>, String> {
         let ctx: *mut Ctx = context.ctx_ptr();
         if let Some(guard) = self.table.guard_for(ctx) {
-            let refused = Python::attach(|py| {
+            let refused = crate::priority::attach(|py| {
                 call_guard(py, ctx, guard, inputs.target_address, Some(inputs.bytecode_address))
             });
             match refused {
@@ -383,7 +383,7 @@ impl<C: ContextTr + CtxPtr> PrecompileProvider<C> for Natives {
             input,
             gas: inputs.gas_limit,
         };
-        let outcome = Python::attach(|py| run_native(py, ctx, &self.table, serve, call));
+        let outcome = crate::priority::attach(|py| run_native(py, ctx, &self.table, serve, call));
         let (status, output, remaining, refunded) = match outcome {
             Ok(o) => o,
             Err(e) => return Err(fatal(ctx, e)),

@@ -212,7 +212,7 @@ fn fetch_into_cache(
     err: &mut Option<PyErr>,
 ) -> Result<(), TrieError> {
     let keys: Vec<[u8; 40]> = wanted.iter().map(|(h, at)| node_key(h, *at)).collect();
-    let found: Vec<Option<Vec<u8>>> = Python::attach(|py| {
+    let found: Vec<Option<Vec<u8>>> = crate::priority::attach(|py| {
         let keys: Vec<Bound<'_, PyBytes>> = keys.iter().map(|k| PyBytes::new(py, k)).collect();
         fetch_many.call1(py, (keys,)).and_then(|v| v.extract(py))
     })
@@ -348,7 +348,7 @@ fn fetch_raw(
     key: &[u8],
     err: &mut Option<PyErr>,
 ) -> Result<Option<Vec<u8>>, TrieError> {
-    Python::attach(|py| {
+    crate::priority::attach(|py| {
         let got = fetch.call1(py, (PyBytes::new(py, key),)).and_then(|v| {
             if v.is_none(py) {
                 Ok(None)
