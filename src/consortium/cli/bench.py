@@ -45,6 +45,16 @@ def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: b
     return outcome
 
 
+def _run_table(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool,
+               title: str, columns: list[str],
+               rows: Callable[[dict[str, Any]], list[list[str]]]) -> Any:
+    """`_run`, then its report's summary table; None with `json_out`."""
+    outcome = _run(cfg, out, run, json_out)
+    if outcome is not None:
+        table(title, columns, rows(outcome.report))
+    return outcome
+
+
 class _RichUi:
     """Steps as dim lines, each measured stage as a progress bar (on stderr)."""
 
@@ -146,6 +156,42 @@ def bench(
         console.print(f"plot:   {outcome.png_path}")
     for path in outcome.flamegraphs:
         console.print(f"profile: {path}")
+
+
+@app.command("call-flood")
+def call_flood(
+    window: float = typer.Option(30.0, "--window", help="Seconds per measured window."),
+    clients: int = typer.Option(8, "--clients", help="Flooding threads per flooded node."),
+    batch: int = typer.Option(20, "--batch", help="eth_calls per flooding request."),
+    validators: int = typer.Option(4, "--validators", help="Validators in the network."),
+    flooded: int = typer.Option(2, "--flooded", help="Validators flooded."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Block rate of a network while worst-case eth_calls flood some of its validators,
+    against quiet windows before and after, in the same run (issue 17: goal ≥ 0.9×)."""
+    from consortium.bench.call_flood import (
+        TABLE_COLUMNS,
+        FloodConfig,
+        run_call_flood_bench,
+        summary_rows,
+    )
+
+    if not 0 < flooded <= validators:
+        raise ConfigError(f"--flooded must be between 1 and --validators ({validators})")
+    if window <= 0 or clients < 1 or batch < 1:
+        raise ConfigError("--window, --clients and --batch must be positive")
+    cfg = FloodConfig(window=window, clients=clients, batch=batch, validators=validators,
+                      flooded=flooded)
+    outcome = _run_table(cfg, out, run_call_flood_bench, json_out,
+                         f"{validators} validators, {flooded} flooded by {clients} clients "
+                         f"each (batches of {batch} eth_calls)", TABLE_COLUMNS, summary_rows)
+    if outcome is None:
+        return
+    report = outcome.report
+    console.print(f"block rate flooded / quiet: ×{report['ratio']} (goal ≥ 0.9: "
+                  f"{'met' if report['met'] else 'missed'})")
+    console.print(f"report: {outcome.json_path}")
 
 
 @app.command("state")
@@ -250,12 +296,13 @@ def _state_network(accounts: int | None, small: int, senders: int, txs: int | No
         engine=d.engine if engine is None else engine,
     )
     cfg.check()  # before the UI starts
-    outcome = _run(cfg, out, run_state_network_bench, json_out)
+    outcome = _run_table(cfg, out, run_state_network_bench, json_out,
+                         f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, "
+                         f"concurrency {cfg.concurrency}, per state size", TABLE_COLUMNS,
+                         summary_rows)
     if outcome is None:
         return
     report = outcome.report
-    table(f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, concurrency "
-          f"{cfg.concurrency}, per state size", TABLE_COLUMNS, summary_rows(report))
     rows = [[f"{r['accounts']:,}", name, f"{p['cpu_percent']:.0f}", f"{p['peak_rss_mb']:.0f}",
              f"{p.get('cpu_ms_per_tx', 0):.3f}"]
             for r in report["runs"] for name, p in r["ledger"].get("processes", {}).items()]
