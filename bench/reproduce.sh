@@ -43,3 +43,6 @@ export ETH_HASH_BACKEND=${ETH_HASH_BACKEND:-pysha3}
 # ... and end to end: two 1-validator networks, one filled through the chain to 1,000,000
 # accounts, the same 20,000 transfers through JSON-RPC on each (about 4 minutes).
 "$BIN" bench state --network --accounts 1000000
+# Issue 17: the block rate of 4 validators while 2 are flooded with worst-case eth_calls,
+# against quiet windows before and after (about 2 minutes).
+"$BIN" bench call-flood
