@@ -203,6 +203,26 @@ def test_pending_count_stops_at_a_gap(n: Node) -> None:
     assert n.rpc("eth_getTransactionCount", CAROL.address, "pending") == "0x4"
 
 
+def test_the_pending_block_lists_waiting_transactions_not_gapped_ones(n: Node) -> None:
+    raws = [sign(CAROL, nonce=i, to=BOB.address, gas=21_000) for i in range(4)]
+    latest = n.rpc("eth_getBlockByNumber", "latest", False)
+    for raw in (raws[0], raws[1], raws[3]):  # nonce 2 missing: 3 is held
+        send(n, raw)
+    pending = n.rpc("eth_getBlockByNumber", "pending", False)
+    assert pending["hash"] is None and pending["parentHash"] == latest["hash"]
+    assert int(pending["number"], 16) == int(latest["number"], 16) + 1
+    assert pending["transactions"] == [h(raws[0]), h(raws[1])]
+    full = n.rpc("eth_getBlockByNumber", "pending", True)
+    assert [t["nonce"] for t in full["transactions"]] == ["0x0", "0x1"]
+    assert n.rpc("eth_getBlockTransactionCountByNumber", "pending") == "0x2"
+    send(n, raws[2])  # the gap fills: all four wait in the mempool
+    wait_for(lambda: len(n.engine.mempool) == 4)
+    assert n.rpc("eth_getBlockByNumber", "pending", False)["transactions"] == [h(r) for r in raws]
+    n.engine.commit_block()
+    n.client.portal.call(local(n).on_block)
+    assert n.rpc("eth_getBlockByNumber", "pending", False)["transactions"] == []
+
+
 def test_concurrent_out_of_order_sends_all_land(n: Node) -> None:
     """viem's nonce manager: five writes with nonces n..n+4 sent at once."""
     raws = [sign(ALICE, nonce=i, to=BOB.address, gas=21_000) for i in range(5)]

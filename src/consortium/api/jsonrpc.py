@@ -514,7 +514,7 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         p.at_most(1)
         ref = p.required(0, enc.block_ref)
         block = (self.ledger.get_block_by_hash(ref.hash, False) if ref.hash
-                 else self._block_at(ref, False))
+                 else self._block_at(ref, False, pending_view=False))
         if block is None:
             return None
         receipts = []
@@ -768,7 +768,8 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
             return None
         return self._block_number(ref, where)
 
-    def _block_at(self, ref: BlockRef, full: bool) -> dict[str, Any] | None:
+    def _block_at(self, ref: BlockRef, full: bool,
+                  pending_view: bool = True) -> dict[str, Any] | None:
         if ref.hash is not None:
             return self.ledger.get_block_by_hash(ref.hash, full)
         if ref.number is not None:
@@ -777,7 +778,19 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
             number = 0
         else:
             number = self.ledger.latest_height()
-        return self.ledger.get_block(number, full)
+        block = self.ledger.get_block(number, full)
+        if ref.tag == "pending" and pending_view and block is not None:
+            return self._pending_block(block, full)
+        return block
+
+    def _pending_block(self, latest: dict[str, Any], full: bool) -> dict[str, Any]:
+        """The block after `latest` as this node would propose it: the transactions its API
+        accepted that wait in the mempool (not those held for a nonce gap), in nonce order
+        per sender; hash and nonce null, as geth answers a pending block."""
+        txs = self.local_txs.pending_block_transactions(full)
+        return {**latest, "number": hex_quantity(int(latest["number"], 16) + 1), "hash": None,
+                "parentHash": latest["hash"], "nonce": None, "gasUsed": "0x0",
+                "transactions": txs}
 
 
 # --- parameter parsers specific to methods ------------------------------------------------------

@@ -444,6 +444,14 @@ class LocalTransactions:
         out["transactionIndex"] = None
         return out
 
+    def pending_block_transactions(self, full: bool) -> list[Any]:
+        """The journalled transactions not held for a nonce gap (they wait in the mempool),
+        in (sender, nonce) order: hashes, or pending transaction objects with `full`."""
+        ready = [e for e in self.journal.entries() if self.queue.get(e.hash) is None]
+        if not full:
+            return [hx(e.hash) for e in ready]
+        return [tx for e in ready if (tx := self.pending_transaction(e.hash)) is not None]
+
     # --- tasks ------------------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
