@@ -64,8 +64,9 @@ def test_openapi_describes_the_routes(n: Node) -> None:
             "/api/v1/accounts/{address}"} <= set(doc["paths"])
 
 
-def test_cors_for_browser_wallets(n: Node) -> None:
+def test_cors_is_same_origin_unless_configured(n: Node) -> None:
+    # [api] cors_origins allows browser origins (tests/unit/test_api_auth.py); none by default
     answer = n.client.options("/", headers={"Origin": "http://localhost:3000",
                                             "Access-Control-Request-Method": "POST"})
-    assert answer.status_code == 200
-    assert answer.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")
+    assert answer.status_code == 400
+    assert "access-control-allow-origin" not in answer.headers

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,16 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from consortium.api import json_codec
+from consortium.api.auth import (
+    FORBIDDEN,
+    BearerAuth,
+    TokenCheck,
+    covers,
+    forbidden_message,
+    granted,
+    needed_for_call,
+    refusal_body,
+)
 from consortium.api.credit_rest import credit_openapi_paths, credit_routes
 from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.filters import FilterRegistry
@@ -85,12 +95,17 @@ def _parse_error(message: str) -> dict[str, Any]:
 def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                checks: CheckTxWatch | None = None,
                journal: Path | None = None,
-               read_limits: ReadLimits | None = None) -> Starlette:
+               read_limits: ReadLimits | None = None,
+               tokens: TokenCheck | None = None,
+               cors_origins: Sequence[str] = ()) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
     with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
     directory of the durable journal of accepted transactions (in memory without it). `read_limits`
-    bound the expensive reads (gas cap, timeout, concurrency: `ReadGate`)."""
+    bound the expensive reads (gas cap, timeout, concurrency: `ReadGate`). With `tokens`
+    every route but /health needs a bearer token of a scope that covers it
+    (`consortium.api.auth`); `cors_origins` are the browser origins allowed (none: same
+    origin only)."""
     offload = LedgerOffload()
     gate = ReadGate(read_limits)
     # no `prepare`: LocalTransactions decodes each batch (priming CheckTx's sender cache)
@@ -125,6 +140,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         payload = _loads(body)
         if isinstance(payload, _Unparsable):
             return _json(_parse_error(payload.reason))
+        refused = _beyond_scope(request.scope, payload)
+        if refused is not None:
+            return _json(refused, 403)
         current_client.set(_client_of(request))
         current_disconnect.set(lambda: _disconnected(request))
         try:
@@ -178,6 +196,10 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                 if isinstance(payload, _Unparsable):
                     conn.send(_dumps(_parse_error(payload.reason)))
                     continue
+                refused = _beyond_scope(websocket.scope, payload)
+                if refused is not None:
+                    conn.send(_dumps(refused))
+                    continue
                 await slots.acquire()
                 task = asyncio.create_task(answer(payload))
                 tasks.add(task)
@@ -227,8 +249,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         ],
         exception_handlers={TooManyRequests: _rest_too_many, CallTimeout: _rest_timeout,
                             CallCancelled: _rest_timeout},
-        middleware=[Middleware(CORSMiddleware, allow_origins=["*"],
-                               allow_methods=["GET", "POST"], allow_headers=["*"])],
+        middleware=[Middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                               allow_methods=["GET", "POST", "PUT"], allow_headers=["*"]),
+                    *([Middleware(BearerAuth, check=tokens)] if tokens is not None else [])],
         lifespan=lifespan,
     )
     app.state.jsonrpc = api
@@ -237,6 +260,16 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     app.state.hub = hub
     app.state.gate = gate
     return app
+
+
+def _beyond_scope(scope: Any, payload: Any) -> dict[str, Any] | None:
+    """The 403 answer to a JSON-RPC request (a batch: whole) that needs more than the
+    scope of its token, or None."""
+    has, needed = granted(scope), needed_for_call(payload)
+    if covers(has, needed):
+        return None
+    req_id = payload.get("id") if isinstance(payload, dict) else None
+    return refusal_body(FORBIDDEN, forbidden_message(needed, has), req_id)
 
 
 def _client_of(request: Request) -> str:

@@ -66,10 +66,12 @@ class ApiLimits:
 
 
 def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = None, *,
-               log_level: str = "warning") -> uvicorn.Server:
+               log_level: str = "warning", tls_cert: str | None = None,
+               tls_key: str | None = None) -> uvicorn.Server:
     """A uvicorn server for `app` on host:port that enforces `limits`, without signal
     handlers of its own (the node owns SIGTERM/SIGINT; set `should_exit` to stop it). The
-    limits of the app's subscription hub (`app.state.hub`), if it has one, are set too."""
+    limits of the app's subscription hub (`app.state.hub`), if it has one, are set too.
+    With `tls_cert` and `tls_key` (PEM files) it serves HTTPS and WSS only."""
     limits = limits or ApiLimits()
     state = getattr(app, "state", None)
     hub = getattr(state, "hub", None) if state is not None else None
@@ -89,6 +91,8 @@ def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = No
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]  # any number
         log_level=log_level,
         lifespan="on",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
     )
     return _ApiServer(config)
 

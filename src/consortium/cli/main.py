@@ -11,6 +11,7 @@ from typer._click.exceptions import UsageError
 
 from consortium.cli import (
     accounts,
+    api_access,
     bench,
     ceremony,
     contracts,
@@ -48,6 +49,8 @@ app.add_typer(registry.app, name="registry")
 app.add_typer(forum.app, name="forum")
 app.add_typer(bench.app, name="bench")
 app.add_typer(ceremony.node_app, name="node")
+app.add_typer(api_access.token_app, name="api-token")
+app.add_typer(api_access.tls_app, name="tls")
 for command in (
     demo.demo,
     network.init,

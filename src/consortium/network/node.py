@@ -72,6 +72,7 @@ def _lock_home(cfg: NodeConfig) -> IO[str]:
 def preflight(home: Path) -> NodeConfig:
     """Every check that can fail before anything starts: config, engine, ports."""
     cfg = NodeConfig.load(home)
+    check_api_access(cfg)
     if not (home / "config" / "genesis.json").is_file():
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
     ports = engine_ports(home)
@@ -80,6 +81,19 @@ def preflight(home: Path) -> NodeConfig:
         if not port_free(port):
             raise NetworkError(f"{what} port {port} of node {cfg.name} is already in use")
     return cfg
+
+
+def check_api_access(cfg: NodeConfig) -> None:
+    """Refuse an API open beyond loopback without auth (unless `api.allow_open`), and a
+    TLS certificate and key that do not load or do not match."""
+    from consortium.api.auth import check_exposure
+
+    access = cfg.api_access
+    check_exposure(cfg.api_host, access, cfg.home / "consortium.toml")
+    if access.tls_cert is not None and access.tls_key is not None:
+        from consortium.network.tls import check_server_files
+
+        check_server_files(cfg.home / access.tls_cert, cfg.home / access.tls_key)
 
 
 def run_node(home: Path) -> int:
@@ -98,6 +112,7 @@ async def _run(cfg: NodeConfig) -> int:
     from consortium.abci.consensus_thread import ConsensusThread
     from consortium.abci.server import AbciServer
     from consortium.api.app import create_app
+    from consortium.api.auth import TokenCheck
     from consortium.api.engine_client import CheckTxWatch
     from consortium.api.http_server import api_server
     from consortium.ledger.application import ConsortiumApp
@@ -111,10 +126,15 @@ async def _run(cfg: NodeConfig) -> int:
     checks = CheckTxWatch(asyncio.get_running_loop())
     consensus = ConsensusThread(
         AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket))
+    access = cfg.api_access
+    tokens = TokenCheck(cfg.home) if access.mode(cfg.api_host) == "token" else None
+    tls = [str(cfg.home / p) if p else None for p in (access.tls_cert, access.tls_key)]
     api = api_server(create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks,
                                 journal=cfg.app_dir / "tx-journal",
-                                read_limits=cfg.read_limits),
-                     cfg.api_host, cfg.api_port, cfg.api_limits)  # owns no signal handlers
+                                read_limits=cfg.read_limits, tokens=tokens,
+                                cors_origins=access.cors_origins),
+                     cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
+                     tls_cert=tls[0], tls_key=tls[1])
     # Everything made so far (modules, py-evm's classes, the app) lives as long as the node:
     # out of the cyclic collector's way, so its collections during blocks scan only what the
     # blocks allocate.
@@ -137,13 +157,15 @@ async def _run(cfg: NodeConfig) -> int:
         preexec_fn=_die_with_parent,
     )
     log.info(
-        "node %s (%s) started: engine pid %d, execution on %s, API http://%s:%d",
+        "node %s (%s) started: engine pid %d, execution on %s, API %s://%s:%d (auth %s)",
         cfg.name,
         cfg.member,
         engine.pid,
         ledger.engine,
+        "https" if access.tls_cert else "http",
         cfg.api_host,
         cfg.api_port,
+        access.mode(cfg.api_host),
     )
     engine_done = asyncio.create_task(engine.wait())
     stop_wait = asyncio.create_task(stop.wait())

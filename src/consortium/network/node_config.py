@@ -10,7 +10,9 @@ chain; `consortium init` writes the same key into every node home of a local net
 `[api]` holds, beside `host` and `port`, the limits on what clients may hold of the API
 server (`consortium.api.http_server.ApiLimits`: timeouts, connection and WebSocket caps)
 and on expensive reads (`consortium.api.read_gate.ReadLimits`: gas cap, call timeout,
-concurrency), each optional with a safe default.
+concurrency), each optional with a safe default; and who may reach the API and how
+(`consortium.api.auth.ApiAccess`: `auth`, `allow_open`, `tls_cert`, `tls_key`,
+`cors_origins`; docs/api-access.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 
 import tomlkit
 
+from consortium.api.auth import ApiAccess, parse_access
 from consortium.api.http_server import ApiLimits
 from consortium.api.read_gate import ReadLimits
 from consortium.errors import ConfigError
@@ -45,6 +48,7 @@ class NodeConfig:
     consortium_key_file: str | None = None  # relative to home
     api_limits: ApiLimits = field(default_factory=ApiLimits)
     read_limits: ReadLimits = field(default_factory=ReadLimits)
+    api_access: ApiAccess = field(default_factory=ApiAccess)
 
     @property
     def consortium_key_path(self) -> Path:
@@ -82,6 +86,14 @@ class NodeConfig:
         api = tomlkit.table()
         api["host"] = self.api_host
         api["port"] = self.api_port
+        access = self.api_access
+        for key, value, default in (("auth", access.auth, None),
+                                    ("allow_open", access.allow_open, False),
+                                    ("tls_cert", access.tls_cert, None),
+                                    ("tls_key", access.tls_key, None),
+                                    ("cors_origins", list(access.cors_origins), [])):
+            if value != default:
+                api[key] = value
         doc["node"] = node
         doc["api"] = api
         if self.consortium_key_file is not None:
@@ -115,6 +127,7 @@ class NodeConfig:
             ),
             api_limits=_limits(ApiLimits, api, path),
             read_limits=_limits(ReadLimits, api, path),
+            api_access=parse_access(api, path),
         )
         if cfg.engine not in ENGINES:
             raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")

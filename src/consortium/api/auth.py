@@ -1,0 +1,353 @@
+"""Who may use a node's API: bearer tokens with a scope, kept hashed in the node home.
+
+`HOME/api-tokens.json` (mode 600) lists the tokens `consortium api-token create` made: name,
+scope, SHA-256 of the secret, created, expires, revoked. The secret itself is printed once
+and stored nowhere. SHA-256 suffices: a token is 32 random bytes (256 bits), so no
+dictionary or brute-force search can find a secret from its hash; slow password hashes
+(bcrypt, argon2) exist for guessable passwords and would cost milliseconds per request.
+
+The node reads the file again whenever it changes (its inode, size or mtime, checked per
+request: one `stat`), so a revocation or a new token takes effect without a restart.
+
+Scopes nest: `read` (every read: JSON-RPC reads, REST GETs, WebSocket subscriptions) <
+`submit` (read, `eth_sendRawTransaction`, the forum's blob PUT) < `admin` (everything,
+including `admin_*` methods and any future admin route). `/health` needs nothing.
+
+Refusals carry a JSON-RPC error body on every route: 401 (`UNAUTHORIZED`, with
+`WWW-Authenticate: Bearer`) for a missing, malformed, unknown, expired or revoked token;
+403 (`FORBIDDEN`) naming the scope needed when the token's scope is too small. A batch is
+refused whole if any of its calls needs more than the token's scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import re
+import secrets
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from consortium.errors import ConfigError
+
+log = logging.getLogger("consortium.api.auth")
+
+TOKENS_FILE = "api-tokens.json"
+TOKEN_PREFIX = "cst_"
+SCOPES = ("read", "submit", "admin")  # each includes the ones before it
+AUTH_MODES = ("off", "token")
+UNAUTHORIZED = -40100  # as Besu answers a JSON-RPC call without a valid credential (401)
+FORBIDDEN = -40300  # a valid credential whose scope does not cover the call (403)
+SUBMIT_METHODS = frozenset({"eth_sendRawTransaction"})
+ADMIN_PREFIXES = ("admin_",)
+OPEN_PATHS = frozenset({"/health"})
+SCOPE_KEY = "consortium.api_scope"  # where the middleware leaves the token's scope
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    return None if when is None else when.isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def covers(granted: str, needed: str) -> bool:
+    return SCOPES.index(granted) >= SCOPES.index(needed)
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token's record (never its secret)."""
+
+    name: str
+    scope: str
+    sha256: str
+    created: str
+    expires: str | None = None
+    revoked: str | None = None
+
+    def state(self, now: dt.datetime | None = None) -> str:
+        """"active", "revoked" or "expired"."""
+        if self.revoked is not None:
+            return "revoked"
+        expires = _parse_time(self.expires)
+        if expires is not None and (now or _now()) >= expires:
+            return "expired"
+        return "active"
+
+
+class TokenFile:
+    """`HOME/api-tokens.json`: what the CLI writes and the node reads."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / TOKENS_FILE
+
+    def load(self) -> list[Token]:
+        if not self.path.exists():
+            return []
+        try:
+            doc = json.loads(self.path.read_text())
+            tokens = [Token(**entry) for entry in doc["tokens"]]
+            for token in tokens:
+                if token.scope not in SCOPES:
+                    raise ValueError(f"token {token.name!r} has an unknown scope {token.scope!r}")
+                _parse_time(token.expires)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{self.path} is not a valid token file: {exc}") from None
+        return tokens
+
+    def create(self, name: str, scope: str, expires_days: int | None = None) -> str:
+        """A new token's secret (returned once; only its hash is kept)."""
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"token name {name!r} must be 1-64 letters, digits, '.', '_' "
+                              "or '-', starting with a letter or digit")
+        if scope not in SCOPES:
+            raise ConfigError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+        if expires_days is not None and expires_days < 1:
+            raise ConfigError(f"--expires must be a number of days of at least 1, "
+                              f"got {expires_days}")
+        tokens = self.load()
+        if any(t.name == name for t in tokens):
+            raise ConfigError(f"a token named {name!r} exists already in {self.path} "
+                              "(revoked tokens keep their name)")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        created = _now()
+        expires = None if expires_days is None else created + dt.timedelta(days=expires_days)
+        tokens.append(Token(name, scope, hash_secret(secret), _iso(created) or "",
+                            _iso(expires)))
+        self._save(tokens)
+        return secret
+
+    def revoke(self, name: str) -> Token:
+        tokens = self.load()
+        for i, token in enumerate(tokens):
+            if token.name == name:
+                if token.revoked is not None:
+                    raise ConfigError(f"token {name!r} was revoked already ({token.revoked})")
+                tokens[i] = replace(token, revoked=_iso(_now()))
+                self._save(tokens)
+                return tokens[i]
+        raise ConfigError(f"no token named {name!r} in {self.path}")
+
+    def _save(self, tokens: list[Token]) -> None:
+        """Write the whole file anew (mode 600) and swap it in: never a partial file."""
+        body = json.dumps({"tokens": [asdict(t) for t in tokens]}, indent=2) + "\n"
+        tmp = self.path.with_name(f".{TOKENS_FILE}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+
+
+class TokenCheck:
+    """The node's view of its token file, read again when the file changes."""
+
+    def __init__(self, home: Path) -> None:
+        self.file = TokenFile(home)
+        self._seen: tuple[int, int, int] | None = None
+        self._by_hash: dict[str, Token] = {}
+
+    def _current(self) -> dict[str, Token]:
+        try:
+            st = os.stat(self.file.path)
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            key = (0, 0, 0)
+        if key != self._seen:
+            self._seen = key
+            try:
+                self._by_hash = {t.sha256: t for t in self.file.load()}
+            except ConfigError as exc:  # refuse every token until the file is mended
+                log.error("%s; every token is refused until it is fixed", exc.message)
+                self._by_hash = {}
+        return self._by_hash
+
+    def scope_of(self, authorization: str | None) -> tuple[str | None, str]:
+        """The scope a credential grants, or (None, why it is refused)."""
+        if not authorization:
+            return None, "a bearer token is required (Authorization: Bearer <token>)"
+        kind, _, secret = authorization.strip().partition(" ")
+        secret = secret.strip()
+        if kind.lower() != "bearer" or not secret or " " in secret:
+            return None, "malformed Authorization header: expected 'Bearer <token>'"
+        token = self._current().get(hash_secret(secret))
+        if token is None:
+            return None, "unknown token"
+        state = token.state()
+        if state != "active":
+            return None, f"token {token.name!r} is {state}"
+        return token.scope, ""
+
+
+def needed_for_call(payload: Any) -> str:
+    """The scope a parsed JSON-RPC request (one call or a batch) needs: the largest of its
+    calls'. Malformed calls need `read` (they get their JSON-RPC error)."""
+    calls = payload if isinstance(payload, list) else [payload]
+    needed = "read"
+    for call in calls:
+        method = call.get("method") if isinstance(call, dict) else None
+        if not isinstance(method, str):
+            continue
+        if method.startswith(ADMIN_PREFIXES):
+            return "admin"
+        if method in SUBMIT_METHODS:
+            needed = "submit"
+    return needed
+
+
+def needed_for_route(method: str, path: str) -> str:
+    """The scope an HTTP request to a route other than JSON-RPC's POST / needs."""
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return "read"
+    if method == "PUT" and path.startswith("/api/v1/forum/blobs/"):
+        return "submit"
+    return "admin"
+
+
+def granted(scope: Scope) -> str:
+    """The scope the request's credential grants (`admin` when auth is off)."""
+    return str(scope.get(SCOPE_KEY, "admin"))
+
+
+def refusal_body(code: int, message: str, req_id: Any = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
+
+
+def forbidden_message(needed: str, has: str) -> str:
+    return f"forbidden: this call needs the {needed!r} scope; the token has {has!r}"
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request and WebSocket handshake but `/health` must carry
+    a valid token (401 otherwise); REST routes are checked for scope here (403), JSON-RPC
+    calls by the app once parsed (`needed_for_call`). WebSockets take the token from the
+    handshake's Authorization header or, for browsers (which cannot set headers on a
+    WebSocket), from a `?token=` query parameter."""
+
+    def __init__(self, app: ASGIApp, check: TokenCheck) -> None:
+        self.app = app
+        self.check = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        authorization = headers.get("authorization")
+        if authorization is None and scope["type"] == "websocket":
+            authorization = _query_token(scope.get("query_string", b""))
+        has, why = self.check.scope_of(authorization)
+        if has is None:
+            await _deny(scope, send, 401, refusal_body(UNAUTHORIZED, f"unauthorized: {why}"))
+            return
+        if scope["type"] == "http" and not (scope["method"] == "POST" and scope["path"] == "/"):
+            needed = needed_for_route(scope["method"], scope["path"])
+            if not covers(has, needed):
+                await _deny(scope, send, 403,
+                            refusal_body(FORBIDDEN, forbidden_message(needed, has)))
+                return
+        scope[SCOPE_KEY] = has
+        await self.app(scope, receive, send)
+
+
+def _query_token(query: bytes) -> str | None:
+    values = parse_qs(query.decode("latin-1")).get("token")
+    return f"Bearer {values[0]}" if values else None
+
+
+async def _deny(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(data)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="consortium"'))
+    prefix = "websocket." if scope["type"] == "websocket" else ""
+    await send({"type": f"{prefix}http.response.start", "status": status, "headers": headers})
+    await send({"type": f"{prefix}http.response.body", "body": data})
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """The `[api]` settings of who may reach the API and how: `auth` ("off" or "token";
+    None: "off" on loopback, "token" beyond), `allow_open` (listen beyond loopback with
+    auth off), `tls_cert`/`tls_key` (paths relative to the home: HTTPS and WSS), and
+    `cors_origins` (browser origins allowed; none: same origin only)."""
+
+    auth: str | None = None
+    allow_open: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+
+    def mode(self, host: str) -> str:
+        return self.auth if self.auth is not None else ("off" if is_loopback(host) else "token")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve beyond loopback
+
+
+def parse_access(api: dict[str, Any], where: Path) -> ApiAccess:
+    """The access settings of an `[api]` table, checked."""
+    auth = api.get("auth")
+    if auth is not None and auth not in AUTH_MODES:
+        raise ConfigError(f"{where}: api.auth must be one of {', '.join(AUTH_MODES)}, "
+                          f"got {auth!r}")
+    allow_open = api.get("allow_open", False)
+    if not isinstance(allow_open, bool):
+        raise ConfigError(f"{where}: api.allow_open must be true or false, got {allow_open!r}")
+    paths = {}
+    for key in ("tls_cert", "tls_key"):
+        value = api.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{where}: api.{key} must be a file path, got {value!r}")
+        paths[key] = value
+    if (paths["tls_cert"] is None) != (paths["tls_key"] is None):
+        raise ConfigError(f"{where}: api.tls_cert and api.tls_key go together: set both")
+    origins = api.get("cors_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) and o for o in origins):
+        raise ConfigError(f"{where}: api.cors_origins must be a list of origins like "
+                          f"\"https://app.example\", got {origins!r}")
+    return ApiAccess(auth, allow_open, paths["tls_cert"], paths["tls_key"], tuple(origins))
+
+
+def check_exposure(host: str, access: ApiAccess, where: Path) -> None:
+    """Refuse an API that anyone beyond this host could use without a credential."""
+    if access.mode(host) == "off" and not is_loopback(host) and not access.allow_open:
+        raise ConfigError(f"{where}: the API listens on {host}, beyond loopback, with "
+                          "api.auth = \"off\": set api.auth = \"token\", or api.allow_open "
+                          "= true to serve everyone")
