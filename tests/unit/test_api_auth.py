@@ -26,7 +26,13 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from consortium.api.app import create_app
-from consortium.api.auth import FORBIDDEN, UNAUTHORIZED, TokenCheck, TokenFile
+from consortium.api.auth import (
+    FORBIDDEN,
+    UNAUTHORIZED,
+    TokenCheck,
+    TokenFile,
+    scope_of_certificate,
+)
 from consortium.api.http_server import api_server
 from consortium.cli.main import main as cli
 from consortium.errors import ConfigError
@@ -43,11 +49,12 @@ class Server:
     """The node's app with token auth (if `home`), CORS and TLS, served in a thread."""
 
     def __init__(self, path: Path, *, home: Path | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, client_ca: Path | None = None) -> None:
         self.ledger = new_ledger(path / "ledger")
         self.engine = StubEngine(self.ledger)
         self.app = create_app(self.ledger, self.engine.url, node_name="test-node",
                               tokens=TokenCheck(home) if home else None,
+                              client_certificates=client_ca is not None,
                               cors_origins=[ALLOWED])
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -56,7 +63,8 @@ class Server:
         self.url = f"{scheme}://127.0.0.1:{self.port}/"
         self.server = api_server(self.app, "127.0.0.1", self.port,
                                  tls_cert=str(tls[0]) if tls else None,
-                                 tls_key=str(tls[1]) if tls else None)
+                                 tls_key=str(tls[1]) if tls else None,
+                                 tls_client_ca=str(client_ca) if client_ca else None)
         self.thread = threading.Thread(
             target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
 
@@ -272,6 +280,52 @@ def test_https_with_the_consortium_ca_and_not_another(tmp_path: Path) -> None:
             assert json.loads(ws.recv(timeout=10))["result"]
 
 
+def test_client_certificates_of_the_ca_are_credentials_with_their_scope(
+        tmp_path: Path) -> None:
+    ca, other = tmp_path / "ca", tmp_path / "other"
+    make_ca(ca)
+    make_ca(other)
+    certs = tmp_path / "certs"
+    server = make_cert(ca, "node0", ["127.0.0.1"], certs)
+    assert cli(["tls", "cert", "--ca", str(ca), "--name", "reader", "--client-scope", "read",
+                "--out", str(certs)]) == 0
+    writer = make_cert(ca, "writer", [], certs, client_scope="submit")
+    stranger = make_cert(other, "stranger", [], certs, client_scope="admin")
+    node1 = make_cert(ca, "node1", ["127.0.0.1"], certs)  # a server's: not for clients
+
+    def client(pair: tuple[Path, Path] | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(ca / "ca.pem"))
+        if pair is not None:
+            context.load_cert_chain(pair[1], pair[0])
+        return context
+
+    with serving(tmp_path, tls=(server[1], server[0]), client_ca=ca / "ca.pem") as s:
+        reader = (certs / "reader.key", certs / "reader.pem")
+        assert call(s.url, "eth_chainId", verify=client(reader)).json()["result"]
+        refused = call(s.url, "eth_sendRawTransaction", raw_tx(), verify=client(reader))
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == FORBIDDEN
+        sent = call(s.url, "eth_sendRawTransaction", raw_tx(), verify=client(writer))
+        assert sent.status_code == 200 and sent.json()["result"].startswith("0x")
+        for pair in (None, stranger, node1):  # the TLS handshake refuses them
+            with pytest.raises(httpx.TransportError):
+                call(s.url, "eth_chainId", verify=client(pair))
+        with connect(s.url.replace("https", "wss"), ssl=client(reader), open_timeout=10) as ws:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                                "params": [raw_tx()]}))
+            assert json.loads(ws.recv(timeout=10))["error"]["code"] == FORBIDDEN
+
+
+def test_a_client_certificate_grants_the_one_scope_it_names() -> None:
+    def subject(*units: str) -> dict[str, Any]:
+        return {"subject": ((("commonName", "app"),),
+                            *((("organizationalUnitName", u),) for u in units))}
+
+    assert scope_of_certificate(subject("submit")) == ("submit", "")
+    for cert in (subject(), subject("root"), subject("read", "admin"), None):
+        scope, why = scope_of_certificate(cert)
+        assert scope is None and why
+
+
 def test_bad_tls_material_is_refused_in_one_line(tmp_path: Path, capsys: Any) -> None:
     ca, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other")
     key0, cert0 = make_cert(tmp_path / "ca", "node0", ["127.0.0.1"], tmp_path / "c")
@@ -283,6 +337,9 @@ def test_bad_tls_material_is_refused_in_one_line(tmp_path: Path, capsys: Any) ->
         check_server_files(tmp_path / "junk.pem", key0)
     with pytest.raises(ConfigError, match="does not exist"):
         check_server_files(tmp_path / "none.pem", key0)
+    with pytest.raises(ConfigError, match="tls_client_ca .* is not a PEM CA"):
+        check_server_files(cert0, key0, tmp_path / "junk.pem")
+    check_server_files(cert0, key0, ca[1])
     # no overwrite, and no partial files
     assert cli(["tls", "ca", "--out", str(tmp_path / "ca")]) == 1
     assert "exists already" in capsys.readouterr().err
@@ -316,7 +373,9 @@ def test_loopback_is_open_and_beyond_loopback_needs_auth_or_allow_open(tmp_path:
     check_api_access(NodeConfig.load(home))
     for bad, named in (('auth = "jwt"', "api.auth"), ("allow_open = 1", "allow_open"),
                        ('tls_cert = "a.pem"', "go together"),
-                       ('cors_origins = "*"', "cors_origins")):
+                       ('cors_origins = "*"', "cors_origins"),
+                       ('auth = "mtls"', "needs api.tls_cert"),
+                       ('tls_client_ca = "ca.pem"', "only with")):
         node_home(tmp_path, bad + "\n")
         with pytest.raises(ConfigError, match=named):
             NodeConfig.load(home)

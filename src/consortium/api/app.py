@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from consortium.api import json_codec
 from consortium.api.auth import (
     FORBIDDEN,
-    BearerAuth,
+    ApiAuth,
     TokenCheck,
     covers,
     forbidden_message,
@@ -97,6 +97,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                journal: Path | None = None,
                read_limits: ReadLimits | None = None,
                tokens: TokenCheck | None = None,
+               client_certificates: bool = False,
                cors_origins: Sequence[str] = ()) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
@@ -104,8 +105,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     directory of the durable journal of accepted transactions (in memory without it). `read_limits`
     bound the expensive reads (gas cap, timeout, concurrency: `ReadGate`). With `tokens`
     every route but /health needs a bearer token of a scope that covers it
-    (`consortium.api.auth`); `cors_origins` are the browser origins allowed (none: same
-    origin only)."""
+    (`consortium.api.auth`), with `client_certificates` a TLS client certificate whose
+    scope covers it (the server verifies it: `api_server(tls_client_ca=…)`);
+    `cors_origins` are the browser origins allowed (none: same origin only)."""
     offload = LedgerOffload()
     gate = ReadGate(read_limits)
     # no `prepare`: LocalTransactions decodes each batch (priming CheckTx's sender cache)
@@ -251,7 +253,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                             CallCancelled: _rest_timeout},
         middleware=[Middleware(CORSMiddleware, allow_origins=list(cors_origins),
                                allow_methods=["GET", "POST", "PUT"], allow_headers=["*"]),
-                    *([Middleware(BearerAuth, check=tokens)] if tokens is not None else [])],
+                    *([Middleware(ApiAuth, check=tokens)]
+                      if tokens is not None or client_certificates else [])],
         lifespan=lifespan,
     )
     app.state.jsonrpc = api

@@ -13,6 +13,10 @@ Scopes nest: `read` (every read: JSON-RPC reads, REST GETs, WebSocket subscripti
 `submit` (read, `eth_sendRawTransaction`, the forum's blob PUT) < `admin` (everything,
 including `admin_*` methods and any future admin route). `/health` needs nothing.
 
+With `auth = "mtls"` the credential is instead a TLS client certificate issued by the
+consortium CA (`consortium tls cert --client --scope …`): the TLS handshake refuses a client
+without one, and the certificate's organizational unit names its scope.
+
 Refusals carry a JSON-RPC error body on every route: 401 (`UNAUTHORIZED`, with
 `WWW-Authenticate: Bearer`) for a missing, malformed, unknown, expired or revoked token;
 403 (`FORBIDDEN`) naming the scope needed when the token's scope is too small. A batch is
@@ -44,13 +48,14 @@ log = logging.getLogger("consortium.api.auth")
 TOKENS_FILE = "api-tokens.json"
 TOKEN_PREFIX = "cst_"
 SCOPES = ("read", "submit", "admin")  # each includes the ones before it
-AUTH_MODES = ("off", "token")
+AUTH_MODES = ("off", "token", "mtls")
 UNAUTHORIZED = -40100  # as Besu answers a JSON-RPC call without a valid credential (401)
 FORBIDDEN = -40300  # a valid credential whose scope does not cover the call (403)
 SUBMIT_METHODS = frozenset({"eth_sendRawTransaction"})
 ADMIN_PREFIXES = ("admin_",)
 OPEN_PATHS = frozenset({"/health"})
 SCOPE_KEY = "consortium.api_scope"  # where the middleware leaves the token's scope
+PEER_CERT = "consortium.peer_cert"  # the client certificate, in the ASGI scope's state
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -207,6 +212,19 @@ class TokenCheck:
         return token.scope, ""
 
 
+def scope_of_certificate(cert: dict[str, Any] | None) -> tuple[str | None, str]:
+    """The scope a verified client certificate grants (its organizational unit), or
+    (None, why not). `cert` is `ssl.SSLObject.getpeercert()`."""
+    if not cert:
+        return None, "a client certificate from the consortium CA is required"
+    units = [value for rdn in cert.get("subject", ()) for key, value in rdn
+             if key == "organizationalUnitName"]
+    scopes = [u for u in units if u in SCOPES]
+    if len(scopes) != 1:
+        return None, "the client certificate names no API scope (read, submit or admin)"
+    return scopes[0], ""
+
+
 def needed_for_call(payload: Any) -> str:
     """The scope a parsed JSON-RPC request (one call or a batch) needs: the largest of its
     calls'. Malformed calls need `read` (they get their JSON-RPC error)."""
@@ -245,14 +263,15 @@ def forbidden_message(needed: str, has: str) -> str:
     return f"forbidden: this call needs the {needed!r} scope; the token has {has!r}"
 
 
-class BearerAuth:
+class ApiAuth:
     """ASGI middleware: every HTTP request and WebSocket handshake but `/health` must carry
     a valid token (401 otherwise); REST routes are checked for scope here (403), JSON-RPC
     calls by the app once parsed (`needed_for_call`). WebSockets take the token from the
     handshake's Authorization header or, for browsers (which cannot set headers on a
-    WebSocket), from a `?token=` query parameter."""
+    WebSocket), from a `?token=` query parameter. With `check` None the credential is the
+    connection's client certificate (`PEER_CERT`, put there by the API server)."""
 
-    def __init__(self, app: ASGIApp, check: TokenCheck) -> None:
+    def __init__(self, app: ASGIApp, check: TokenCheck | None) -> None:
         self.app = app
         self.check = check
 
@@ -260,12 +279,15 @@ class BearerAuth:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
-        authorization = headers.get("authorization")
-        if authorization is None and scope["type"] == "websocket":
-            authorization = _query_token(scope.get("query_string", b""))
-        has, why = self.check.scope_of(authorization)
+        if self.check is None:
+            has, why = scope_of_certificate(scope.get("state", {}).get(PEER_CERT))
+        else:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope.get("headers", [])}
+            authorization = headers.get("authorization")
+            if authorization is None and scope["type"] == "websocket":
+                authorization = _query_token(scope.get("query_string", b""))
+            has, why = self.check.scope_of(authorization)
         if has is None:
             await _deny(scope, send, 401, refusal_body(UNAUTHORIZED, f"unauthorized: {why}"))
             return
@@ -297,16 +319,18 @@ async def _deny(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> 
 
 @dataclass(frozen=True)
 class ApiAccess:
-    """The `[api]` settings of who may reach the API and how: `auth` ("off" or "token";
-    None: "off" on loopback, "token" beyond), `allow_open` (listen beyond loopback with
-    auth off), `tls_cert`/`tls_key` (paths relative to the home: HTTPS and WSS), and
-    `cors_origins` (browser origins allowed; none: same origin only)."""
+    """The `[api]` settings of who may reach the API and how: `auth` ("off", "token" or
+    "mtls"; None: "off" on loopback, "token" beyond), `allow_open` (listen beyond loopback
+    with auth off), `tls_cert`/`tls_key` (paths relative to the home: HTTPS and WSS),
+    `tls_client_ca` (the CA certificate that client certificates must chain to: "mtls"),
+    and `cors_origins` (browser origins allowed; none: same origin only)."""
 
     auth: str | None = None
     allow_open: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
     cors_origins: tuple[str, ...] = ()
+    tls_client_ca: str | None = None
 
     def mode(self, host: str) -> str:
         return self.auth if self.auth is not None else ("off" if is_loopback(host) else "token")
@@ -331,7 +355,7 @@ def parse_access(api: dict[str, Any], where: Path) -> ApiAccess:
     if not isinstance(allow_open, bool):
         raise ConfigError(f"{where}: api.allow_open must be true or false, got {allow_open!r}")
     paths = {}
-    for key in ("tls_cert", "tls_key"):
+    for key in ("tls_cert", "tls_key", "tls_client_ca"):
         value = api.get(key)
         if value is not None and (not isinstance(value, str) or not value):
             raise ConfigError(f"{where}: api.{key} must be a file path, got {value!r}")
@@ -342,7 +366,13 @@ def parse_access(api: dict[str, Any], where: Path) -> ApiAccess:
     if not isinstance(origins, list) or not all(isinstance(o, str) and o for o in origins):
         raise ConfigError(f"{where}: api.cors_origins must be a list of origins like "
                           f"\"https://app.example\", got {origins!r}")
-    return ApiAccess(auth, allow_open, paths["tls_cert"], paths["tls_key"], tuple(origins))
+    if auth == "mtls" and (paths["tls_cert"] is None or paths["tls_client_ca"] is None):
+        raise ConfigError(f"{where}: api.auth = \"mtls\" needs api.tls_cert, api.tls_key "
+                          "and api.tls_client_ca (the CA of the clients' certificates)")
+    if paths["tls_client_ca"] is not None and auth != "mtls":
+        raise ConfigError(f"{where}: api.tls_client_ca is used only with api.auth = \"mtls\"")
+    return ApiAccess(auth, allow_open, paths["tls_cert"], paths["tls_key"], tuple(origins),
+                     paths["tls_client_ca"])
 
 
 def check_exposure(host: str, access: ApiAccess, where: Path) -> None:

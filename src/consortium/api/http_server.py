@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import ssl
 from collections import Counter, OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.http11 import Request as WsRequest
+
+from consortium.api.auth import PEER_CERT
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,14 @@ class ApiLimits:
 
 def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = None, *,
                log_level: str = "warning", tls_cert: str | None = None,
-               tls_key: str | None = None) -> uvicorn.Server:
+               tls_key: str | None = None, tls_client_ca: str | None = None
+               ) -> uvicorn.Server:
     """A uvicorn server for `app` on host:port that enforces `limits`, without signal
     handlers of its own (the node owns SIGTERM/SIGINT; set `should_exit` to stop it). The
     limits of the app's subscription hub (`app.state.hub`), if it has one, are set too.
-    With `tls_cert` and `tls_key` (PEM files) it serves HTTPS and WSS only."""
+    With `tls_cert` and `tls_key` (PEM files) it serves HTTPS and WSS only; with
+    `tls_client_ca` too, only to clients with a certificate that CA issued (the app finds
+    it in its ASGI scope's state under `consortium.api.auth.PEER_CERT`)."""
     limits = limits or ApiLimits()
     state = getattr(app, "state", None)
     hub = getattr(state, "hub", None) if state is not None else None
@@ -93,6 +99,8 @@ def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = No
         lifespan="on",
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
+        ssl_ca_certs=tls_client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if tls_client_ca else ssl.CERT_NONE,
     )
     return _ApiServer(config)
 
@@ -243,6 +251,10 @@ class LimitedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        tls = transport.get_extra_info("ssl_object")
+        peer = tls.getpeercert() if tls is not None else None
+        if peer:  # verified against the client CA; the app reads it from the scope's state
+            self.app_state = {**self.app_state, PEER_CERT: peer}
         refusal = self.admission.admit_http(self, transport)
         if refusal is not None:
             _refuse(transport, *refusal)

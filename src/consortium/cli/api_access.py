@@ -80,15 +80,21 @@ def ca(out: Path = typer.Option(..., "--out", help="Folder for ca.key (600) and 
 def cert(
     ca_dir: Path = typer.Option(..., "--ca", help="The CA folder (from `consortium tls ca`)."),
     name: str = typer.Option(..., "--name", help="The node's name: NAME.key and NAME.pem."),
-    host: list[str] = typer.Option(..., "--host", help="A host name or IP address clients "
-                                   "dial (repeat)."),
+    host: list[str] = typer.Option([], "--host", help="A host name or IP address clients "
+                                   "dial (repeat; a node certificate needs one)."),
     out: Path = typer.Option(..., "--out", help="Folder for the key and certificate."),
+    client_scope: str | None = typer.Option(
+        None, "--client-scope", help="Make a client certificate for `auth = \"mtls\"` "
+        "instead, granting this API scope: read, submit or admin."),
 ) -> None:
-    """Create a node certificate signed by the CA, valid for the given hosts."""
+    """Create a node certificate signed by the CA, valid for the given hosts (or, with
+    --client-scope, a client certificate)."""
     from consortium.network.tls import make_cert
 
-    key, crt = make_cert(ca_dir.expanduser(), name, host, out.expanduser())
-    console.print(f"key {key}, certificate {crt}; set [api] tls_cert and tls_key to them")
+    key, crt = make_cert(ca_dir.expanduser(), name, host, out.expanduser(), client_scope)
+    use = ("give them to the client" if client_scope
+           else "set [api] tls_cert and tls_key to them")
+    console.print(f"key {key}, certificate {crt}; {use}")
 
 
 @tls_app.command("check")

@@ -93,7 +93,8 @@ def check_api_access(cfg: NodeConfig) -> None:
     if access.tls_cert is not None and access.tls_key is not None:
         from consortium.network.tls import check_server_files
 
-        check_server_files(cfg.home / access.tls_cert, cfg.home / access.tls_key)
+        check_server_files(cfg.home / access.tls_cert, cfg.home / access.tls_key,
+                           cfg.home / access.tls_client_ca if access.tls_client_ca else None)
 
 
 def run_node(home: Path) -> int:
@@ -127,14 +128,17 @@ async def _run(cfg: NodeConfig) -> int:
     consensus = ConsensusThread(
         AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket))
     access = cfg.api_access
-    tokens = TokenCheck(cfg.home) if access.mode(cfg.api_host) == "token" else None
-    tls = [str(cfg.home / p) if p else None for p in (access.tls_cert, access.tls_key)]
+    mode = access.mode(cfg.api_host)
+    tokens = TokenCheck(cfg.home) if mode == "token" else None
+    tls = [str(cfg.home / p) if p else None
+           for p in (access.tls_cert, access.tls_key, access.tls_client_ca)]
     api = api_server(create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks,
                                 journal=cfg.app_dir / "tx-journal",
                                 read_limits=cfg.read_limits, tokens=tokens,
+                                client_certificates=mode == "mtls",
                                 cors_origins=access.cors_origins),
                      cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
-                     tls_cert=tls[0], tls_key=tls[1])
+                     tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
     # Everything made so far (modules, py-evm's classes, the app) lives as long as the node:
     # out of the cyclic collector's way, so its collections during blocks scan only what the
     # blocks allocate.
@@ -165,7 +169,7 @@ async def _run(cfg: NodeConfig) -> int:
         "https" if access.tls_cert else "http",
         cfg.api_host,
         cfg.api_port,
-        access.mode(cfg.api_host),
+        mode,
     )
     engine_done = asyncio.create_task(engine.wait())
     stop_wait = asyncio.create_task(stop.wait())

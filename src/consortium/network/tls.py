@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from consortium.api.auth import SCOPES
 from consortium.errors import ConfigError
 
 CA_KEY, CA_CERT = "ca.key", "ca.pem"
@@ -105,10 +106,15 @@ def load_ca(ca_dir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
     return key, cert
 
 
-def make_cert(ca_dir: Path, name: str, hosts: list[str], out: Path) -> tuple[Path, Path]:
+def make_cert(ca_dir: Path, name: str, hosts: list[str], out: Path,
+              client_scope: str | None = None) -> tuple[Path, Path]:
     """A server certificate for `name`, valid for `hosts` (names or IP addresses), signed
-    by the CA in `ca_dir`: (key path, certificate path) in `out`."""
-    if not hosts:
+    by the CA in `ca_dir`: (key path, certificate path) in `out`. With `client_scope`, a
+    client certificate instead, whose organizational unit is that API scope (`auth =
+    "mtls"`); `hosts` may then be empty."""
+    if client_scope is not None and client_scope not in SCOPES:
+        raise ConfigError(f"--scope must be one of {', '.join(SCOPES)}, got {client_scope!r}")
+    if not hosts and client_scope is None:
         raise ConfigError("give at least one --host (a name or IP address clients dial)")
     if not name or "/" in name or name.startswith("."):
         raise ConfigError(f"--name must be a plain file name, got {name!r}")
@@ -125,17 +131,20 @@ def make_cert(ca_dir: Path, name: str, hosts: list[str], out: Path) -> tuple[Pat
     out.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(_name(name)).issuer_name(ca_cert.subject)
+    subject = _name(name) if client_scope is None else x509.Name(
+        [*_name(name), x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, client_scope)])
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client_scope else ExtendedKeyUsageOID.SERVER_AUTH
+    builder = x509.CertificateBuilder()
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = (builder
+            .subject_name(subject).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(min(now + dt.timedelta(days=CERT_DAYS),
                                  ca_cert.not_valid_after_utc))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                  ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
@@ -158,10 +167,11 @@ def check_signed_by(cert_path: Path, ca_dir: Path) -> None:
         raise ConfigError(f"{cert_path} is not signed by the CA in {ca_dir}") from None
 
 
-def check_server_files(cert: Path, key: Path) -> None:
-    """Refuse a certificate and key that do not load or do not belong together, before a
-    server starts with them."""
-    for what, path in (("api.tls_cert", cert), ("api.tls_key", key)):
+def check_server_files(cert: Path, key: Path, client_ca: Path | None = None) -> None:
+    """Refuse a certificate and key that do not load or do not belong together, or a
+    client CA that does not load, before a server starts with them."""
+    named = [("api.tls_cert", cert), ("api.tls_key", key)]
+    for what, path in named + ([("api.tls_client_ca", client_ca)] if client_ca else []):
         if not path.is_file():
             raise ConfigError(f"{what} {path} does not exist")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -171,3 +181,9 @@ def check_server_files(cert: Path, key: Path) -> None:
         why = "the key does not match the certificate" if "KEY_VALUES_MISMATCH" in str(exc) \
             else f"they do not load ({exc.reason or exc})"
         raise ConfigError(f"api.tls_cert {cert} and api.tls_key {key}: {why}") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"api.tls_client_ca {client_ca} is not a PEM CA certificate "
+                              f"({exc.reason or exc})") from None
