@@ -249,6 +249,18 @@ def test_token_cli_creates_lists_and_revokes(tmp_path: Path, capsys: Any) -> Non
     assert sorted(p.name for p in home.iterdir()) == ["api-tokens.json", "consortium.toml"]
 
 
+def test_tokens_created_at_once_are_all_kept(tmp_path: Path) -> None:
+    home = node_home(tmp_path)
+    tokens = TokenFile(home)
+    workers = [threading.Thread(target=tokens.create, args=(f"app{i}", "read"))
+               for i in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert sorted(t.name for t in tokens.load()) == [f"app{i}" for i in range(8)]
+
+
 # --- TLS --------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -34,6 +35,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -132,28 +134,43 @@ class TokenFile:
         if expires_days is not None and expires_days < 1:
             raise ConfigError(f"--expires must be a number of days of at least 1, "
                               f"got {expires_days}")
-        tokens = self.load()
-        if any(t.name == name for t in tokens):
-            raise ConfigError(f"a token named {name!r} exists already in {self.path} "
-                              "(revoked tokens keep their name)")
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        created = _now()
-        expires = None if expires_days is None else created + dt.timedelta(days=expires_days)
-        tokens.append(Token(name, scope, hash_secret(secret), _iso(created) or "",
-                            _iso(expires)))
-        self._save(tokens)
+        with self._locked():
+            tokens = self.load()
+            if any(t.name == name for t in tokens):
+                raise ConfigError(f"a token named {name!r} exists already in {self.path} "
+                                  "(revoked tokens keep their name)")
+            secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+            created = _now()
+            expires = (None if expires_days is None
+                       else created + dt.timedelta(days=expires_days))
+            tokens.append(Token(name, scope, hash_secret(secret), _iso(created) or "",
+                                _iso(expires)))
+            self._save(tokens)
         return secret
 
     def revoke(self, name: str) -> Token:
-        tokens = self.load()
-        for i, token in enumerate(tokens):
-            if token.name == name:
-                if token.revoked is not None:
-                    raise ConfigError(f"token {name!r} was revoked already ({token.revoked})")
-                tokens[i] = replace(token, revoked=_iso(_now()))
-                self._save(tokens)
-                return tokens[i]
+        with self._locked():
+            tokens = self.load()
+            for i, token in enumerate(tokens):
+                if token.name == name:
+                    if token.revoked is not None:
+                        raise ConfigError(f"token {name!r} was revoked already "
+                                          f"({token.revoked})")
+                    tokens[i] = replace(token, revoked=_iso(_now()))
+                    self._save(tokens)
+                    return tokens[i]
         raise ConfigError(f"no token named {name!r} in {self.path}")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time (two `api-token` commands at once would lose one's change):
+        an exclusive lock on the home folder."""
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _save(self, tokens: list[Token]) -> None:
         """Write the whole file anew (mode 600) and swap it in: never a partial file."""
