@@ -151,6 +151,9 @@ def test_a_token_is_needed_and_its_scope_decides(tmp_path: Path) -> None:
                          headers={"Authorization": f"Bearer {reader}"})
         assert blob.status_code == 403
 
+        blob = httpx.put(s.url + "api/v1/forum/blobs/" + "00" * 32, content=b"x",
+                         headers={"Authorization": f"Bearer {submitter}"})
+        assert blob.status_code not in (401, 403)  # refused by the forum, not by auth
         sent = call(s.url, "eth_sendRawTransaction", raw_tx(), token=submitter)
         assert sent.status_code == 200 and sent.json()["result"].startswith("0x")
         assert len(s.engine.posts) == 1
