@@ -239,8 +239,11 @@ def test_estimate_gas(n: Node, token: str) -> None:
 def test_blocks(n: Node, token: str) -> None:
     latest = n.rpc("eth_getBlockByNumber", "latest", False)
     assert latest["number"] == "0x2" and latest["baseFeePerGas"] == "0x0"
-    for tag in ("safe", "finalized", "pending"):
+    for tag in ("safe", "finalized"):
         assert n.rpc("eth_getBlockByNumber", tag, False)["hash"] == latest["hash"]
+    pending = n.rpc("eth_getBlockByNumber", "pending", False)  # the next block: nothing waits
+    assert pending["number"] == "0x3" and pending["parentHash"] == latest["hash"]
+    assert pending["hash"] is None and pending["transactions"] == []
     assert n.rpc("eth_getBlockByNumber", "earliest", False)["number"] == "0x0"
     assert n.rpc("eth_getBlockByNumber", "0x63", False) is None
     by_hash = n.rpc("eth_getBlockByHash", latest["hash"], True)
