@@ -108,8 +108,15 @@ def test_unregistered_node_is_refused(localnet, tmp_path):
         peers = httpx.get(f"{net.node('node0').rpc_url}/net_info", timeout=5).json()["result"]
         assert entry.node_id not in [p["node_info"]["id"] for p in peers["peers"]]
         assert "not an admitted consortium node" in net.log("node0")
-        out = httpx.get(f"http://127.0.0.1:{entry.rpc_port}/net_info", timeout=5).json()
-        assert out["result"]["n_peers"] == "0"
+        # the outsider may list node0 for a moment, until node0's refusal reaches it
+        wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{entry.rpc_port}/net_info",
+                              timeout=5).json()["result"]["n_peers"] == "0",
+            30,
+            "the outsider to hold no peer",
+        )
+        peers = httpx.get(f"{net.node('node0').rpc_url}/net_info", timeout=5).json()["result"]
+        assert entry.node_id not in [p["node_info"]["id"] for p in peers["peers"]]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
