@@ -34,6 +34,7 @@ from consortium.api.auth import (
     scope_of_certificate,
 )
 from consortium.api.http_server import api_server
+from consortium.api.rate_limits import ClientLimits
 from consortium.cli.main import main as cli
 from consortium.errors import ConfigError
 from consortium.network.node import check_api_access
@@ -49,13 +50,14 @@ class Server:
     """The node's app with token auth (if `home`), CORS and TLS, served in a thread."""
 
     def __init__(self, path: Path, *, home: Path | None = None,
-                 tls: tuple[Path, Path] | None = None, client_ca: Path | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, client_ca: Path | None = None,
+                 client_limits: ClientLimits | None = None) -> None:
         self.ledger = new_ledger(path / "ledger")
         self.engine = StubEngine(self.ledger)
         self.app = create_app(self.ledger, self.engine.url, node_name="test-node",
                               tokens=TokenCheck(home) if home else None,
                               client_certificates=client_ca is not None,
-                              cors_origins=[ALLOWED])
+                              cors_origins=[ALLOWED], client_limits=client_limits)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]

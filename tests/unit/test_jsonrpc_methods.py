@@ -383,9 +383,10 @@ def test_garbage_never_crashes(n: Node, body: bytes) -> None:
 
 
 def test_oversized_body_is_refused(n: Node, monkeypatch) -> None:
-    import consortium.api.app as app_module
+    import dataclasses
 
-    monkeypatch.setattr(app_module, "MAX_BODY_BYTES", 1000)
+    clients = n.client.app.state.clients
+    monkeypatch.setattr(clients, "limits", dataclasses.replace(clients.limits, max_body_bytes=1000))
     big = [{"jsonrpc": "2.0", "id": i, "method": "eth_chainId"} for i in range(100)]
     answer = n.client.post("/", json=big)
     assert answer.status_code == 413 and "over 1000 bytes" in answer.json()["error"]["message"]

@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from consortium.api import json_codec
 from consortium.api.auth import (
+    CREDENTIAL_KEY,
     FORBIDDEN,
     ApiAuth,
     TokenCheck,
@@ -48,6 +49,13 @@ from consortium.api.governance_rest import governance_openapi_paths, governance_
 from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
+from consortium.api.rate_limits import (
+    LIMIT_EXCEEDED,
+    ClientGate,
+    ClientLimits,
+    RateLimited,
+    too_many_body,
+)
 from consortium.api.read_gate import ReadGate, ReadLimits, current_client, current_disconnect
 from consortium.api.registry_rest import registry_openapi_paths, registry_routes
 from consortium.api.rest import openapi_schema, rest_routes
@@ -60,7 +68,6 @@ from consortium.errors import CallCancelled, CallTimeout, TooManyRequests
 log = logging.getLogger("consortium.api")
 
 T = TypeVar("T")
-MAX_BODY_BYTES = 64 * 1024 * 1024  # as CometBFT's rpc.max_body_bytes in the node config
 LEDGER_THREADS = 8  # ledger reads (py-evm, LMDB) run in at most this many worker threads
 WS_IN_FLIGHT = 32  # requests of one WebSocket connection answered concurrently
 MAX_JSON_DEPTH = 64  # arrays/objects nested in one request
@@ -98,7 +105,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                read_limits: ReadLimits | None = None,
                tokens: TokenCheck | None = None,
                client_certificates: bool = False,
-               cors_origins: Sequence[str] = ()) -> Starlette:
+               cors_origins: Sequence[str] = (),
+               client_limits: ClientLimits | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
     with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
@@ -107,17 +115,21 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     every route but /health needs a bearer token of a scope that covers it
     (`consortium.api.auth`), with `client_certificates` a TLS client certificate whose
     scope covers it (the server verifies it: `api_server(tls_client_ca=…)`);
-    `cors_origins` are the browser origins allowed (none: same origin only)."""
+    `cors_origins` are the browser origins allowed (none: same origin only);
+    `client_limits` bound what one client address or credential may ask (`rate_limits`)."""
     offload = LedgerOffload()
+    clients = ClientGate(client_limits)
     gate = ReadGate(read_limits)
     # no `prepare`: LocalTransactions decodes each batch (priming CheckTx's sender cache)
     engine = EngineClient(engine_rpc, checks=checks)
     local_txs = LocalTransactions(ledger, engine, offload, journal=TxJournal(journal))
     filters = FilterRegistry()
     hub = SubscriptionHub(ledger, offload)
+    hub.max_subscriptions_per_credential = clients.limits.max_subscriptions_per_credential
     hub.on_tick.append(filters.expire)
     api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name,
                   gate=gate, local_txs=local_txs)
+    api.max_batch = clients.limits.max_batch
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
     schema["paths"].update(invoice_openapi_paths())
@@ -136,15 +148,21 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         return JSONResponse(schema)
 
     async def rpc_http(request: Request) -> Response:
-        body = await _read_body(request)
+        max_body = clients.limits.max_body_bytes
+        body = await _read_body(request, max_body)
         if body is None:
-            return _json(_parse_error(f"request body over {MAX_BODY_BYTES} bytes"), 413)
+            return _json(_parse_error(f"request body over {max_body} bytes"), 413)
         payload = _loads(body)
         if isinstance(payload, _Unparsable):
             return _json(_parse_error(payload.reason))
         refused = _beyond_scope(request.scope, payload)
         if refused is not None:
             return _json(refused, 403)
+        try:
+            clients.charge(request.scope, len(payload) if isinstance(payload, list) else 1)
+        except TooManyRequests as err:
+            req_id = payload.get("id") if isinstance(payload, dict) else None
+            return _too_many(too_many_body(err, req_id), err)
         current_client.set(_client_of(request))
         current_disconnect.set(lambda: _disconnected(request))
         try:
@@ -157,10 +175,22 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         return _json(answer)
 
     async def rpc_ws(websocket: WebSocket) -> None:
+        refusal = clients.open_websocket(websocket.scope)
+        if refusal is not None:
+            await websocket.send_denial_response(
+                JSONResponse(refusal_body(LIMIT_EXCEEDED, refusal), status_code=429))
+            return
+        try:
+            await _serve_ws(websocket)
+        finally:
+            clients.close_websocket(websocket.scope)
+
+    async def _serve_ws(websocket: WebSocket) -> None:
         await websocket.accept()
         peer = websocket.client
         conn = Connection(max_backlog=hub.max_backlog,
-                          client=f"{peer.host}:{peer.port}" if peer else "client")
+                          client=f"{peer.host}:{peer.port}" if peer else "client",
+                          credential=str(websocket.scope.get(CREDENTIAL_KEY) or ""))
         hub.attach(conn)
         writer = asyncio.create_task(_pump(websocket, conn, hub))
         conn.on_overflow = writer.cancel  # the writer closes the connection (1008)
@@ -201,6 +231,13 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                 refused = _beyond_scope(websocket.scope, payload)
                 if refused is not None:
                     conn.send(_dumps(refused))
+                    continue
+                try:
+                    clients.charge(websocket.scope,
+                                   len(payload) if isinstance(payload, list) else 1)
+                except TooManyRequests as err:
+                    req_id = payload.get("id") if isinstance(payload, dict) else None
+                    conn.send(_dumps(too_many_body(err, req_id)))
                     continue
                 await slots.acquire()
                 task = asyncio.create_task(answer(payload))
@@ -254,7 +291,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         middleware=[Middleware(CORSMiddleware, allow_origins=list(cors_origins),
                                allow_methods=["GET", "POST", "PUT"], allow_headers=["*"]),
                     *([Middleware(ApiAuth, check=tokens)]
-                      if tokens is not None or client_certificates else [])],
+                      if tokens is not None or client_certificates else []),
+                    Middleware(RateLimited, gate=clients)],
         lifespan=lifespan,
     )
     app.state.jsonrpc = api
@@ -262,6 +300,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     app.state.local_txs = local_txs
     app.state.hub = hub
     app.state.gate = gate
+    app.state.clients = clients
     return app
 
 
@@ -389,16 +428,16 @@ def _too_deep(raw: bytes) -> bool:
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
 
 
-async def _read_body(request: Request) -> bytes | None:
-    """The request body, or None once it passes MAX_BODY_BYTES (declared or streamed)."""
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it passes `limit` bytes (declared or streamed)."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    if length is not None and length.isdigit() and int(length) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
     return b"".join(chunks)

@@ -57,6 +57,7 @@ SUBMIT_METHODS = frozenset({"eth_sendRawTransaction"})
 ADMIN_PREFIXES = ("admin_",)
 OPEN_PATHS = frozenset({"/health"})
 SCOPE_KEY = "consortium.api_scope"  # where the middleware leaves the token's scope
+CREDENTIAL_KEY = "consortium.api_credential"  # and who it is: "token:NAME" or "cert:SUBJECT"
 PEER_CERT = "consortium.peer_cert"  # the client certificate, in the ASGI scope's state
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -214,6 +215,11 @@ class TokenCheck:
 
     def scope_of(self, authorization: str | None) -> tuple[str | None, str]:
         """The scope a credential grants, or (None, why it is refused)."""
+        token, why = self.token_of(authorization)
+        return (None, why) if token is None else (token.scope, "")
+
+    def token_of(self, authorization: str | None) -> tuple[Token | None, str]:
+        """The active token an Authorization header carries, or (None, why not)."""
         if not authorization:
             return None, "a bearer token is required (Authorization: Bearer <token>)"
         kind, _, secret = authorization.strip().partition(" ")
@@ -226,7 +232,7 @@ class TokenCheck:
         state = token.state()
         if state != "active":
             return None, f"token {token.name!r} is {state}"
-        return token.scope, ""
+        return token, ""
 
 
 def scope_of_certificate(cert: dict[str, Any] | None) -> tuple[str | None, str]:
@@ -240,6 +246,14 @@ def scope_of_certificate(cert: dict[str, Any] | None) -> tuple[str | None, str]:
     if len(scopes) != 1:
         return None, "the client certificate names no API scope (read, submit or admin)"
     return scopes[0], ""
+
+
+def certificate_name(cert: dict[str, Any] | None) -> str:
+    """Who a verified client certificate names (its subject's common name and serial):
+    what its requests count against in the rate limits."""
+    names = [value for rdn in (cert or {}).get("subject", ()) for key, value in rdn
+             if key == "commonName"]
+    return f"cert:{names[0] if names else '?'}#{(cert or {}).get('serialNumber', '?')}"
 
 
 def needed_for_call(payload: Any) -> str:
@@ -297,24 +311,30 @@ class ApiAuth:
             await self.app(scope, receive, send)
             return
         if self.check is None:
-            has, why = scope_of_certificate(scope.get("state", {}).get(PEER_CERT))
+            cert = scope.get("state", {}).get(PEER_CERT)
+            has, why = scope_of_certificate(cert)
+            credential = certificate_name(cert)
         else:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                        for k, v in scope.get("headers", [])}
             authorization = headers.get("authorization")
             if authorization is None and scope["type"] == "websocket":
                 authorization = _query_token(scope.get("query_string", b""))
-            has, why = self.check.scope_of(authorization)
+            token, why = self.check.token_of(authorization)
+            has = None if token is None else token.scope
+            credential = "" if token is None else f"token:{token.name}"
         if has is None:
-            await _deny(scope, send, 401, refusal_body(UNAUTHORIZED, f"unauthorized: {why}"))
+            await deny(scope, send, 401, refusal_body(UNAUTHORIZED, f"unauthorized: {why}"),
+                       [(b"www-authenticate", b'Bearer realm="consortium"')])
             return
         if scope["type"] == "http" and not (scope["method"] == "POST" and scope["path"] == "/"):
             needed = needed_for_route(scope["method"], scope["path"])
             if not covers(has, needed):
-                await _deny(scope, send, 403,
-                            refusal_body(FORBIDDEN, forbidden_message(needed, has)))
+                await deny(scope, send, 403,
+                           refusal_body(FORBIDDEN, forbidden_message(needed, has)))
                 return
         scope[SCOPE_KEY] = has
+        scope[CREDENTIAL_KEY] = credential
         await self.app(scope, receive, send)
 
 
@@ -323,12 +343,13 @@ def _query_token(query: bytes) -> str | None:
     return f"Bearer {values[0]}" if values else None
 
 
-async def _deny(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> None:
+async def deny(scope: Scope, send: Send, status: int, body: dict[str, Any],
+               extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer an HTTP request, or refuse a WebSocket handshake (ASGI's denial response,
+    which uvicorn supports), with `status` and a JSON body."""
     data = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(data)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="consortium"'))
+               (b"content-length", str(len(data)).encode()), *(extra_headers or [])]
     prefix = "websocket." if scope["type"] == "websocket" else ""
     await send({"type": f"{prefix}http.response.start", "status": status, "headers": headers})
     await send({"type": f"{prefix}http.response.body", "body": data})

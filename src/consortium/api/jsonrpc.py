@@ -151,6 +151,7 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         self.filters = filters or FilterRegistry()
         self.node_name = node_name
         self._chain_id: int | None = None
+        self.max_batch = MAX_BATCH  # `[api] max_batch`
 
     # --- dispatch -----------------------------------------------------------------------------
 
@@ -160,9 +161,9 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         if isinstance(body, list):
             if not body:
                 return error_response(None, InvalidRequest("invalid request: empty batch"))
-            if len(body) > MAX_BATCH:
+            if len(body) > self.max_batch:
                 return error_response(None, InvalidRequest(
-                    f"batch of {len(body)} requests is over the limit of {MAX_BATCH}; "
+                    f"batch of {len(body)} requests is over the limit of {self.max_batch}; "
                     "split it"))
             answers = await self._run(body, conn)
             out = [a for a in answers if a is not None]

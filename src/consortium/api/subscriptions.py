@@ -44,11 +44,12 @@ class Connection:
     """One WebSocket client: its outgoing messages and its subscriptions."""
 
     def __init__(self, *, max_backlog: int = MAX_BACKLOG, client: str = "client",
-                 on_overflow: Callable[[], object] | None = None) -> None:
+                 on_overflow: Callable[[], object] | None = None, credential: str = "") -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.subscriptions: dict[str, Subscription] = {}
         self.max_backlog = max_backlog
         self.client = client  # host:port, for the one log line a dropped client gets
+        self.credential = credential  # the token or certificate it connected with, if any
         self.on_overflow = on_overflow  # told once, when the backlog overflows
         self.overflowed = False
         self.gone = False  # closed, dropped, or a write to it failed: nothing more is queued
@@ -102,6 +103,7 @@ class SubscriptionHub:
         self.interval = interval
         self.connections: set[Connection] = set()
         self.max_subscriptions = MAX_SUBSCRIPTIONS_PER_CONNECTION
+        self.max_subscriptions_per_credential = 0  # over all its connections; 0: no cap
         self.max_backlog = MAX_BACKLOG  # for the connections made from now on
         self.last_height: int | None = None
         self.on_tick: list[Callable[[], object]] = []  # housekeeping run every ~10 s
@@ -129,6 +131,14 @@ class SubscriptionHub:
         if len(conn.subscriptions) >= self.max_subscriptions:
             raise LimitExceeded(
                 f"at most {self.max_subscriptions} subscriptions per connection; "
+                "eth_unsubscribe one first"
+            )
+        cap = self.max_subscriptions_per_credential
+        if cap and conn.credential and sum(
+                len(c.subscriptions) for c in self.connections
+                if c.credential == conn.credential) >= cap:
+            raise LimitExceeded(
+                f"at most {cap} subscriptions per credential ({conn.credential}); "
                 "eth_unsubscribe one first"
             )
         sub_id = "0x" + secrets.token_hex(16)

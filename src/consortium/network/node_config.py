@@ -9,9 +9,11 @@ chain; `consortium init` writes the same key into every node home of a local net
 
 `[api]` holds, beside `host` and `port`, the limits on what clients may hold of the API
 server (`consortium.api.http_server.ApiLimits`: timeouts, connection and WebSocket caps)
-and on expensive reads (`consortium.api.read_gate.ReadLimits`: gas cap, call timeout,
-concurrency), each optional with a safe default; and who may reach the API and how
-(`consortium.api.auth.ApiAccess`: `auth`, `allow_open`, `tls_cert`, `tls_key`,
+on expensive reads (`consortium.api.read_gate.ReadLimits`: gas cap, call timeout,
+concurrency) and on what one client address or credential may ask
+(`consortium.api.rate_limits.ClientLimits`: request rates, batch and body sizes, WebSockets
+and subscriptions per credential), each optional with a safe default; and who may reach
+the API and how (`consortium.api.auth.ApiAccess`: `auth`, `allow_open`, `tls_cert`, `tls_key`,
 `cors_origins`; docs/api-access.md).
 """
 
@@ -27,6 +29,7 @@ import tomlkit
 
 from consortium.api.auth import ApiAccess, parse_access
 from consortium.api.http_server import ApiLimits
+from consortium.api.rate_limits import ClientLimits
 from consortium.api.read_gate import ReadLimits
 from consortium.errors import ConfigError
 
@@ -48,6 +51,7 @@ class NodeConfig:
     consortium_key_file: str | None = None  # relative to home
     api_limits: ApiLimits = field(default_factory=ApiLimits)
     read_limits: ReadLimits = field(default_factory=ReadLimits)
+    client_limits: ClientLimits = field(default_factory=ClientLimits)
     api_access: ApiAccess = field(default_factory=ApiAccess)
 
     @property
@@ -127,6 +131,7 @@ class NodeConfig:
             ),
             api_limits=_limits(ApiLimits, api, path),
             read_limits=_limits(ReadLimits, api, path),
+            client_limits=_limits(ClientLimits, api, path),
             api_access=parse_access(api, path),
         )
         if cfg.engine not in ENGINES:
@@ -157,13 +162,16 @@ def _port(table: dict[str, Any], key: str, path: Path) -> int:
     return value
 
 
-L = TypeVar("L", ApiLimits, ReadLimits)
-PER_CLIENT_CAPS = ("max_connections_per_client", "max_websockets_per_client")  # 0: no cap
+L = TypeVar("L", ApiLimits, ReadLimits, ClientLimits)
+PER_CLIENT_CAPS = ("max_connections_per_client", "max_websockets_per_client",  # 0: no cap
+                   "requests_per_second_per_client", "requests_per_second_per_credential",
+                   "max_websockets_per_credential", "max_subscriptions_per_credential")
 
 
 def _limits(cls: type[L], api: dict[str, Any], path: Path) -> L:
     """The `[api]` limits of dataclass `cls` that the file sets, the defaults for the
-    others (`ApiLimits`: connections; `ReadLimits`: expensive reads)."""
+    others (`ApiLimits`: connections; `ReadLimits`: expensive reads; `ClientLimits`: rates
+    and sizes)."""
     limits = cls()
     changes: dict[str, Any] = {}
     for spec in fields(cls):
@@ -172,7 +180,12 @@ def _limits(cls: type[L], api: dict[str, Any], path: Path) -> L:
         value = api[spec.name]
         default = getattr(limits, spec.name)
         least = 0 if spec.name in PER_CLIENT_CAPS else 1
-        if isinstance(default, float):
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: api.{spec.name} must be true or false "
+                                  f"(default {str(default).lower()}), got {value!r}")
+            changes[spec.name] = value
+        elif isinstance(default, float):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ConfigError(f"{path}: api.{spec.name} must be a number of seconds "
                                   f"above 0 (default {default:g}), got {value!r}")
