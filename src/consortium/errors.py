@@ -200,3 +200,8 @@ class CallCancelled(ConsortiumError):
     """A read was stopped because its client went away (or the node is stopping)."""
 
     rpc_code = -32000
+
+
+class HistoryNotHere(ConsortiumError):
+    """A read of a height before the snapshot this node was restored from by state sync:
+    the blocks and states before it were never on this node (docs/state-sync.md)."""

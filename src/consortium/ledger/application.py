@@ -19,6 +19,8 @@ from consortium.abci.protocol import types_pb2 as abci
 from consortium.errors import ConfigError
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
+from consortium.ledger.snapshots import FORMAT as SNAPSHOT_FORMAT
+from consortium.ledger.snapshots import NodeSnapshots, SnapshotRefused, SnapshotRestore
 from consortium.ledger.types import BlockContext
 
 log = logging.getLogger("consortium.app")
@@ -35,6 +37,11 @@ def _keys_pb2() -> Any:
 
 class ConsortiumApp:
     """Maps ABCI 2.0 requests onto the ledger."""
+
+    # The node's state-sync snapshots (set by the node; None: none taken, offered or
+    # restored), and the restore in progress while this node state-syncs.
+    snapshots: NodeSnapshots | None = None
+    _restore: SnapshotRestore | None = None
 
     def __init__(self, ledger: Ledger,
                  on_check: Callable[[bytes, int, str], None] | None = None) -> None:
@@ -75,9 +82,13 @@ class ConsortiumApp:
             node_id = path.removeprefix("/p2p/filter/id/").lower()
             if self.ledger.is_admitted_node(node_id):
                 return abci.ResponseQuery(code=0, log="admitted")
+            if self._bootstrap_peer(node_id):
+                return abci.ResponseQuery(code=0, log="state-sync peer, until state is here")
             reason = f"peer {node_id} refused: not an admitted consortium node"
             log.warning(reason)
             return abci.ResponseQuery(code=1, log=reason, codespace=CODESPACE)
+        if path == "/snapshots":
+            return self._query_snapshots()
         return abci.ResponseQuery(code=1, log=f"unknown query path {path!r}", codespace=CODESPACE)
 
     # --- consensus connection, at genesis -------------------------------------------------
@@ -200,18 +211,97 @@ class ConsortiumApp:
         """Persist the finalized block — state, receipts, indexes, height and app hash — in
         one database transaction. After this returns, a crash loses nothing."""
         self.ledger.commit()
+        if self.snapshots is not None:
+            self.snapshots.after_commit(self.ledger.info()[0])
         return abci.ResponseCommit(retain_height=0)
 
-    # --- snapshot connection: no snapshots offered yet -----------------------------------
+    # --- snapshot connection: state sync (consortium.ledger.snapshots) -------------------
 
     def list_snapshots(self, req: Any) -> Any:
-        return abci.ResponseListSnapshots()
-
-    def offer_snapshot(self, req: Any) -> Any:
-        return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+        """The snapshots this node keeps, newest first, for peers that state-sync."""
+        if self.snapshots is None:
+            return abci.ResponseListSnapshots()
+        return abci.ResponseListSnapshots(snapshots=[
+            abci.Snapshot(height=s.height, format=s.format, chunks=s.chunks, hash=s.hash,
+                          metadata=s.metadata)
+            for s in self.snapshots.list()
+        ])
 
     def load_snapshot_chunk(self, req: Any) -> Any:
-        return abci.ResponseLoadSnapshotChunk()
+        chunk = b""
+        if self.snapshots is not None:
+            chunk = self.snapshots.load_chunk(req.height, req.format, req.chunk)
+        return abci.ResponseLoadSnapshotChunk(chunk=chunk)
+
+    def offer_snapshot(self, req: Any) -> Any:
+        """A peer's snapshot, with the app hash the light client verified for its height:
+        accepted only by an empty ledger, in our format, whose metadata names that hash as
+        its state root and matches the snapshot's hash."""
+        result = abci.ResponseOfferSnapshot
+        snap = req.snapshot
+        if self.ledger.info()[0] and self._restore is None:
+            log.warning("snapshot of height %d refused: this ledger already has state",
+                        snap.height)
+            return result(result=result.ABORT)
+        if snap.format != SNAPSHOT_FORMAT:
+            return result(result=result.REJECT_FORMAT)
+        if hashlib.sha256(snap.metadata).digest() != bytes(snap.hash):
+            log.warning("snapshot of height %d refused: its metadata does not match its hash",
+                        snap.height)
+            return result(result=result.REJECT)
+        try:
+            restore = SnapshotRestore(
+                self.ledger.store, bytes(snap.metadata), bytes(req.app_hash),
+                self.snapshots.genesis_app_state if self.snapshots is not None else None)
+        except SnapshotRefused as err:
+            log.warning("snapshot of height %d refused: %s", snap.height, err.message)
+            return result(result=result.REJECT)
+        if restore.height != snap.height or restore.chunks != snap.chunks:
+            log.warning("snapshot of height %d refused: its metadata says height %d, %d "
+                        "chunks", snap.height, restore.height, restore.chunks)
+            return result(result=result.REJECT)
+        self._restore = restore
+        log.info("restoring snapshot of height %d (%d chunks, app hash %s)", snap.height,
+                 restore.chunks, bytes(req.app_hash).hex())
+        return result(result=result.ACCEPT)
 
     def apply_snapshot_chunk(self, req: Any) -> Any:
-        return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)
+        """A chunk of the accepted snapshot, in order: a chunk that does not match its hash
+        is fetched again from another peer; one whose content does not prove the verified
+        app hash refuses the whole snapshot. After the last, the ledger opens the state."""
+        result = abci.ResponseApplySnapshotChunk
+        restore = self._restore
+        if restore is None:
+            return result(result=result.ABORT)
+        try:
+            finished = restore.apply(req.index, bytes(req.chunk))
+        except SnapshotRefused as err:
+            if getattr(err, "chunk_corrupt", False):
+                log.warning("%s: fetching it again (refusing peer %s)", err.message, req.sender)
+                return result(result=result.RETRY, refetch_chunks=[req.index],
+                              reject_senders=[req.sender] if req.sender else [])
+            log.warning("snapshot of height %d refused: %s", restore.height, err.message)
+            self._restore = None
+            return result(result=result.REJECT_SNAPSHOT)
+        if finished:
+            self._restore = None
+            self.ledger.reload()
+            log.info("state restored from the snapshot of height %d, app hash %s",
+                     restore.height, restore.root.hex())
+        return result(result=result.ACCEPT)
+
+    def _bootstrap_peer(self, node_id: str) -> bool:
+        """A ledger with no state yet cannot tell who is admitted: while it has none, the
+        peers its config names (the node it trusts) may connect, so it can state-sync."""
+        if self.snapshots is None or self.ledger.info() != (0, b""):
+            return False
+        return node_id in self.snapshots.bootstrap_peers
+
+    def _query_snapshots(self) -> Any:
+        """`/snapshots`: the snapshots this node offers (JSON), so a joining node can tell
+        before it starts whether state sync will find one."""
+        snaps = self.snapshots.list() if self.snapshots is not None else []
+        doc = {"interval": self.snapshots.config.interval if self.snapshots else 0,
+               "snapshots": [{"height": s.height, "format": s.format, "chunks": s.chunks,
+                              "hash": s.hash.hex()} for s in snaps]}
+        return abci.ResponseQuery(code=0, value=json.dumps(doc).encode())

@@ -118,6 +118,12 @@ class Ledger(LedgerReads):
         InitChain), so CometBFT replays exactly the blocks not persisted here."""
         return self.store.committed()
 
+    def reload(self) -> None:
+        """Open what a state-sync snapshot restore just wrote, as a start would."""
+        with self._lock:
+            self._pending = None
+            self._load()
+
     # --- InitChain: once, at genesis ----------------------------------------------------
 
     def init_chain(self, app_state: AppState, initial_height: int) -> bytes:

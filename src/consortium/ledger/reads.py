@@ -17,7 +17,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from consortium.errors import ConsortiumError, ExecutionReverted, GasLimitError, LimitExceeded
+from consortium.errors import (
+    ConsortiumError,
+    ExecutionReverted,
+    GasLimitError,
+    HistoryNotHere,
+    LimitExceeded,
+)
 from consortium.evm.budget import CallBudget
 from consortium.evm.engine import ExecResult, WorldState
 from consortium.evm.header import BlockEnv
@@ -34,6 +40,7 @@ from consortium.ledger.eth_json import (
 )
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
+from consortium.ledger.snapshots import restored_height
 from consortium.ledger.state_store import StateStore
 from consortium.ledger.types import CallResult, LogEntry, TxFilter
 
@@ -105,6 +112,7 @@ class LedgerReads:
     def get_block(self, height: int, full_transactions: bool = False) -> dict | None:
         if height > self._last_height():
             return None
+        self._check_history(height)
         block = self.chain.block(height)
         if block is None:
             return None
@@ -167,6 +175,7 @@ class LedgerReads:
         hi = min(flt.to_block, self._last_height())
         if lo > hi:
             return []
+        self._check_history(lo)
         addresses = [_address(a) for a in flt.addresses]
         topics: list[list[bytes] | None] = []
         for t in flt.topics:
@@ -344,7 +353,15 @@ class LedgerReads:
             return last
         if height > last or height < self._genesis_height:
             raise ConsortiumError(f"no block at height {height} (latest is {last})")
+        self._check_history(height)
         return height
+
+    def _check_history(self, height: int) -> None:
+        """Refuse a height before the snapshot this node was restored from (state sync)."""
+        first = restored_height(self.store)
+        if height < first:
+            raise HistoryNotHere(f"state before height {first} is not on this node (it "
+                                 f"started from a state-sync snapshot of height {first})")
 
     def _state_at(self, height: int | None) -> WorldState:
         h = self._height(height)

@@ -118,6 +118,7 @@ async def _run(cfg: NodeConfig) -> int:
     from consortium.api.http_server import api_server
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
+    from consortium.ledger.snapshots import NodeSnapshots
 
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
@@ -127,6 +128,9 @@ async def _run(cfg: NodeConfig) -> int:
     checks = CheckTxWatch(asyncio.get_running_loop())
     consensus = ConsensusThread(
         AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket))
+    # state sync: snapshots every [state_sync] snapshot_interval blocks, served to peers
+    snapshots = NodeSnapshots.for_home(cfg.home, cfg.app_dir)
+    consensus.server.app.snapshots = snapshots
     access = cfg.api_access
     mode = access.mode(cfg.api_host)
     tokens = TokenCheck(cfg.home) if mode == "token" else None
@@ -199,6 +203,7 @@ async def _run(cfg: NodeConfig) -> int:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(api_task, 5)
     await asyncio.to_thread(consensus.stop)
+    snapshots.stop()
     ledger.close()
     with contextlib.suppress(FileNotFoundError):
         cfg.pid_file.unlink()
