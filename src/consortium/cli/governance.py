@@ -13,6 +13,7 @@ proposal's id and status; a refusal prints the contract's reason.
     consortium officers
     consortium taskforce list / show NAME
     consortium roles [ACCOUNT]
+    consortium upgrades                 the scheduled and applied software upgrades
     consortium regulator freeze / unfreeze TARGET
 """
 
@@ -416,6 +417,52 @@ def propose_app_call(
     except ValueError:
         raise ConfigError(f"--data {data!r} is not hex") from None
     _submit("app-call", signing, lambda c, s: c.propose_app_call(s, contract, call))
+
+
+@propose_app.command("software-upgrade")
+@with_signing
+def propose_software_upgrade(
+    name: str = typer.Option(..., "--name", help="The upgrade's name, as its handler knows it."),
+    height: int = typer.Option(..., "--height", help="The first block run by the new version."),
+    version: str = typer.Option(
+        ..., "--version", help="The consortium version that carries the upgrade (0.2.0)."
+    ),
+    *,
+    signing: Signing,
+) -> None:
+    """Schedule a software upgrade (supermajority): at HEIGHT, nodes without its handler
+    stop and say which version to install; the others migrate and go on."""
+    _submit("software-upgrade", signing,
+            lambda c, s: c.propose(s, "software-upgrade", name, height, version))
+
+
+@propose_app.command("cancel-software-upgrade")
+@with_signing
+def propose_cancel_software_upgrade(
+    name: str = typer.Option(..., "--name", help="The scheduled upgrade's name."),
+    *,
+    signing: Signing,
+) -> None:
+    """Cancel the scheduled software upgrade before its height."""
+    _submit("cancel-software-upgrade", signing,
+            lambda c, s: c.propose(s, "cancel-software-upgrade", name))
+
+
+def upgrades(
+    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
+) -> None:
+    """The scheduled software upgrade, the applied ones and the system contracts' versions."""
+    info = _client(rpc, dir).read.upgrades()
+    if json_out:
+        print_json(info)
+        return
+    plan = info["plan"]
+    rows = [["scheduled", plan["name"], plan["height"], plan["version"], plan["proposal"]]] if (
+        plan) else []
+    rows += [["applied", a["name"], a["height"], "", ""] for a in info["applied"]]
+    table("Software upgrades", ["state", "name", "height", "version", "proposal"], rows)
+    table("System contract versions", ["contract", "version"],
+          [[c, v] for c, v in info["nativeVersions"].items()])
 
 
 # --- voting ------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ for command in (
     governance.proposals,
     governance.officers,
     governance.roles,
+    governance.upgrades,
 ):
     app.command()(command)
 

@@ -22,6 +22,7 @@ from consortium.ledger.ledger import Ledger
 from consortium.ledger.snapshots import FORMAT as SNAPSHOT_FORMAT
 from consortium.ledger.snapshots import NodeSnapshots, SnapshotRefused, SnapshotRestore
 from consortium.ledger.types import BlockContext
+from consortium.ledger.upgrades import UpgradeRequired
 
 log = logging.getLogger("consortium.app")
 
@@ -44,8 +45,12 @@ class ConsortiumApp:
     _restore: SnapshotRestore | None = None
 
     def __init__(self, ledger: Ledger,
-                 on_check: Callable[[bytes, int, str], None] | None = None) -> None:
+                 on_check: Callable[[bytes, int, str], None] | None = None,
+                 on_halt: Callable[[str], None] | None = None) -> None:
         self.ledger = ledger
+        # told why, when the node must stop for a software upgrade it lacks (the node
+        # process then stops with consortium.ledger.upgrades.UPGRADE_EXIT_CODE)
+        self.on_halt = on_halt
         # told (raw tx, code, log) of every first CheckTx: how this node's API learns the
         # answer to a transaction it forwarded with broadcast_tx_async
         self.on_check = on_check
@@ -185,7 +190,15 @@ class ConsortiumApp:
             block_hash=bytes(req.hash),
             prevrandao=hashlib.sha256(b"prevrandao" + bytes(req.hash)).digest(),
         )
-        outcome = self.ledger.finalize_block(ctx, list(req.txs))
+        try:
+            outcome = self.ledger.finalize_block(ctx, list(req.txs))
+        except UpgradeRequired as halt:
+            # never answer this block: the engine stops, nothing is committed under the
+            # old rules, and the node process exits (see on_halt)
+            log.critical("%s", halt)
+            if self.on_halt is not None:
+                self.on_halt(str(halt))
+            raise
         results = [
             abci.ExecTxResult(
                 code=r.code,

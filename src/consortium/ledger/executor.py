@@ -38,6 +38,7 @@ from consortium.ledger.types import (
     TxOutcome,
     ValidatorUpdate,
 )
+from consortium.ledger.upgrades import apply_due_upgrade
 from consortium.system.access import AccessView, touches_system, validator_updates
 from consortium.system.model import SYSTEM_ADDRESSES
 
@@ -103,6 +104,8 @@ class BlockExecutor:
                 prefetch([a for d in decoded if isinstance(d, SignedTx)
                           for a in (d.sender, d.tx.to) if a])
             system_before = [world.storage_root(a) for a in SYSTEM_ADDRESSES]
+            # a software upgrade planned for this height: migrate first, or stop here
+            apply_due_upgrade(ctx.height, world.get_storage, world.set_storage)
             access = AccessView(world.get_storage)
             for position, stx in enumerate(decoded):
                 try:

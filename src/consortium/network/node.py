@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 import tomllib
 from pathlib import Path
 from typing import IO
@@ -73,6 +74,9 @@ def preflight(home: Path) -> NodeConfig:
     """Every check that can fail before anything starts: config, engine, ports."""
     cfg = NodeConfig.load(home)
     check_api_access(cfg)
+    from consortium.ledger.upgrades import load_upgrade_modules
+
+    load_upgrade_modules()  # CONSORTIUM_UPGRADE_MODULES: extra upgrade handlers
     if not (home / "config" / "genesis.json").is_file():
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
     ports = engine_ports(home)
@@ -126,8 +130,16 @@ async def _run(cfg: NodeConfig) -> int:
     # The API (this loop) learns CheckTx answers from the ABCI app directly; the ABCI app
     # runs on its own thread and loop, so no client of the API can delay consensus.
     checks = CheckTxWatch(asyncio.get_running_loop())
+    halted = asyncio.Event()  # set (from the ABCI thread) when an upgrade this node lacks is due
+    halt_loop = asyncio.get_running_loop()
+
+    def on_halt(reason: str) -> None:
+        print(f"consortium node {cfg.name} stopped: {reason}", file=sys.stderr, flush=True)
+        halt_loop.call_soon_threadsafe(halted.set)
+
     consensus = ConsensusThread(
-        AbciServer(ConsortiumApp(ledger, on_check=checks.resolve), cfg.abci_socket))
+        AbciServer(ConsortiumApp(ledger, on_check=checks.resolve, on_halt=on_halt),
+                   cfg.abci_socket))
     # state sync: snapshots every [state_sync] snapshot_interval blocks, served to peers
     snapshots = NodeSnapshots.for_home(cfg.home, cfg.app_dir)
     consensus.server.app.snapshots = snapshots
@@ -178,11 +190,17 @@ async def _run(cfg: NodeConfig) -> int:
     )
     engine_done = asyncio.create_task(engine.wait())
     stop_wait = asyncio.create_task(stop.wait())
+    halt_wait = asyncio.create_task(halted.wait())
     done, _ = await asyncio.wait(
-        {engine_done, stop_wait, api_task}, return_when=asyncio.FIRST_COMPLETED
+        {engine_done, stop_wait, api_task, halt_wait}, return_when=asyncio.FIRST_COMPLETED
     )
     code = 0
-    if engine_done in done:
+    if halted.is_set():  # the engine may have died of the unanswered block meanwhile
+        from consortium.ledger.upgrades import UPGRADE_EXIT_CODE
+
+        code = UPGRADE_EXIT_CODE
+        log.error("node %s stops for a software upgrade (exit code %d)", cfg.name, code)
+    elif engine_done in done:
         code = engine.returncode or 1
         log.error("engine exited with code %s; stopping node %s", engine.returncode, cfg.name)
     elif api_task in done:
@@ -199,6 +217,7 @@ async def _run(cfg: NodeConfig) -> int:
             engine.kill()
             await engine.wait()
     stop_wait.cancel()
+    halt_wait.cancel()
     api.should_exit = True
     with contextlib.suppress(Exception):
         await asyncio.wait_for(api_task, 5)

@@ -67,6 +67,8 @@ def write_system_genesis(app_state: AppState, get: GetStorage, set_: SetStorage)
         perms.allowlist().add(address_word(bytes.fromhex(account[2:])))
     for kind in PROPOSAL_KINDS:
         override = governance.rules.get(kind.name)
+        if override is None and kind.added_later:
+            continue  # read as its default rule (GovernanceState.rule)
         rule = (
             default_rule(kind)
             if override is None

@@ -84,6 +84,13 @@ from consortium.system.state import (
     TaskForceRecord,
     address_word,
 )
+from consortium.system.upgrade_plan import (
+    UpgradePlan,
+    UpgradeState,
+    native_version,
+    upgrade_name_problem,
+    version_problem,
+)
 
 MEMBER = "(uint256,string,string,string,uint256,address[],bytes20[],uint256)"
 PROPOSAL = (
@@ -166,6 +173,10 @@ class Governance(NativeContract):
     TaskForceFormed = event("TaskForceFormed(string name, string charter)")
     TaskForceMembersSet = event("TaskForceMembersSet(string name, address lead, address[] members)")
     TaskForceDissolved = event("TaskForceDissolved(string name)")
+    SoftwareUpgradeScheduled = event(
+        "SoftwareUpgradeScheduled(string name, uint256 height, string version)"
+    )
+    SoftwareUpgradeCancelled = event("SoftwareUpgradeCancelled(string name)")
 
     @property
     def gov(self) -> GovernanceState:
@@ -178,6 +189,10 @@ class Governance(NativeContract):
     @property
     def node_set(self) -> NodesState:
         return NodesState(Storage(self.host, NODES_ADDRESS))
+
+    @property
+    def upgrades(self) -> UpgradeState:
+        return UpgradeState(self.storage)
 
     @property
     def height(self) -> int:
@@ -271,6 +286,25 @@ class Governance(NativeContract):
     def task_force(self, name: str) -> tuple[Any, ...]:
         self.require(name in self.gov.task_forces(), f"no task force named {name!r}")
         return _task_force_tuple(self.gov.task_force(name))
+
+    # --- reads: software upgrades ----------------------------------------------------------
+
+    @method("upgradePlan()", returns=("string", "uint256", "string", "uint256"), view=True)
+    def upgrade_plan(self) -> tuple[str, int, str, int]:
+        """The scheduled upgrade (name, height, version, proposal); proposal 0: none."""
+        plan = self.upgrades.plan()
+        return ("", 0, "", 0) if plan is None else (
+            plan.name, plan.height, plan.version, plan.proposal)
+
+    @method("appliedUpgrades()", returns="(string,uint256)[]", view=True)
+    def applied_upgrades(self) -> list[tuple[str, int]]:
+        return self.upgrades.applied()
+
+    @method("nativeVersion(address)", returns="uint256", view=True)
+    def native_version(self, contract: str) -> int:
+        raw = as_address(contract)
+        self.require(raw in registered_natives(), f"{contract} is not a native contract")
+        return native_version(Storage(self.host, raw))
 
     # --- proposing -----------------------------------------------------------------------
 
@@ -589,7 +623,37 @@ class Governance(NativeContract):
         if name == "app-call":
             self._check_app_call(*args, dry_run=proposing != 0)
             return 0
+        if name == "software-upgrade":
+            self._check_upgrade_plan(*args)
+            return 0
+        if name == "cancel-software-upgrade":
+            (upgrade,) = args
+            plan = self.upgrades.plan()
+            self.require(
+                plan is not None and plan.name == upgrade,
+                f"no software upgrade named {upgrade!r} is scheduled",
+            )
+            return 0
         self.revert(f"unknown proposal kind {name!r}")
+
+    def _check_upgrade_plan(self, upgrade: str, height: int, version: str) -> None:
+        """A plan names a new upgrade, a height still ahead, and the version to install."""
+        problem = upgrade_name_problem(upgrade) or version_problem(version)
+        self.require(problem is None, str(problem))
+        self.require(
+            height > self.height,
+            f"the upgrade height {height} is not in the future (this block is {self.height})",
+        )
+        self.require(height <= MAX_PERIOD, f"the upgrade height must be at most {MAX_PERIOD}")
+        state = self.upgrades
+        done = state.applied_at(upgrade)
+        self.require(not done, f"upgrade {upgrade!r} was already applied at height {done}")
+        plan = state.plan()
+        self.require(
+            plan is None,
+            "" if plan is None else f"upgrade {plan.name!r} is already scheduled at height "
+            f"{plan.height}: cancel it first (cancel-software-upgrade)",
+        )
 
     def _check_app_call(self, contract: str, data: bytes, *, dry_run: bool) -> None:
         """An app-call names a method of a finance service's contract; when proposed, the
@@ -785,6 +849,14 @@ class Governance(NativeContract):
                 if reason is None:
                     self.fail_without_reason()
                 self.revert(reason)
+        elif name == "software-upgrade":
+            upgrade, upgrade_height, version = args
+            self.upgrades.set_plan(UpgradePlan(upgrade, upgrade_height, version, proposal_id))
+            self.emit(self.SoftwareUpgradeScheduled, upgrade, upgrade_height, version)
+        elif name == "cancel-software-upgrade":
+            (upgrade,) = args
+            self.upgrades.clear_plan()
+            self.emit(self.SoftwareUpgradeCancelled, upgrade)
         else:
             self.revert(f"unknown proposal kind {name!r}")
 

@@ -89,6 +89,10 @@ class ProposalKind:
     types: tuple[str, ...]
     params: tuple[str, ...]
     supermajority: bool = False
+    # Kinds added after chains were running: genesis writes no rule for them unless the
+    # genesis names one (writing one would change the genesis state root of every existing
+    # chain); their rule is then `default_rule`, read when the stored one is unset.
+    added_later: bool = False
 
     @property
     def signature(self) -> str:
@@ -156,6 +160,25 @@ PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
     # A finance service's governed action (create an asset class, lift a blacklisting…):
     # Governance calls the service's contract with `call`, as the caller the service trusts.
     ProposalKind(19, "app-call", "proposeAppCall", ("address", "bytes"), ("contract", "call")),
+    # Software upgrades (consortium.ledger.upgrades): the plan halts nodes without its
+    # handler at its height, so scheduling one needs a supermajority; cancelling does not.
+    ProposalKind(
+        20,
+        "software-upgrade",
+        "proposeSoftwareUpgrade",
+        ("string", "uint256", "string"),
+        ("name", "height", "version"),
+        supermajority=True,
+        added_later=True,
+    ),
+    ProposalKind(
+        21,
+        "cancel-software-upgrade",
+        "proposeCancelSoftwareUpgrade",
+        ("string",),
+        ("name",),
+        added_later=True,
+    ),
 )
 KIND_BY_NAME = {k.name: k for k in PROPOSAL_KINDS}
 KIND_BY_NUMBER = {k.number: k for k in PROPOSAL_KINDS}

@@ -211,6 +211,25 @@ class SystemReader:
     def admin_mode(self) -> bool:
         return bool(self._read("Governance", "adminMode"))
 
+    # --- software upgrades ---------------------------------------------------------------------
+
+    def upgrades(self) -> dict[str, Any]:
+        """The scheduled software upgrade (or None), the applied ones and the system
+        contracts' versions: {"plan": {"name", "height", "version", "proposal"} | None,
+        "applied": [{"name", "height"}], "nativeVersions": {"Governance": 1, …}}."""
+        name, height, version, proposal = self._read("Governance", "upgradePlan")
+        plan = (
+            {"name": name, "height": height, "version": version, "proposal": proposal}
+            if proposal
+            else None
+        )
+        applied = [{"name": n, "height": h} for n, h in self._read("Governance", "appliedUpgrades")]
+        versions = {
+            c: int(self._read("Governance", "nativeVersion", "0x" + _ADDRESSES[c].hex()))
+            for c in ("Governance", "Permissions", "Nodes")
+        }
+        return {"plan": plan, "applied": applied, "nativeVersions": versions}
+
     # --- proposals and rules -----------------------------------------------------------------
 
     def proposals(self, open_only: bool = False) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from consortium.system.model import (
     TIERS,
     ProposalKind,
     Rule,
+    default_rule,
 )
 
 
@@ -359,7 +360,10 @@ class GovernanceState:
 
     def rule(self, kind: ProposalKind) -> Rule:
         b = Storage.at(self.RULES, kind.number)
-        return Rule(self.s.get_uint(b), self.s.get_uint(b + 1), self.s.get_uint(b + 2))
+        rule = Rule(self.s.get_uint(b), self.s.get_uint(b + 1), self.s.get_uint(b + 2))
+        if kind.added_later and rule.period == 0:  # never written: genesis skips these
+            return default_rule(kind)
+        return rule
 
     def set_rule(self, kind: ProposalKind, rule: Rule) -> None:
         b = Storage.at(self.RULES, kind.number)

@@ -1,0 +1,183 @@
+"""Software upgrades without a fork, the Cosmos SDK x/upgrade way.
+
+A `software-upgrade` proposal that passes stores a plan on chain: a name, a height and the
+consortium version that carries the upgrade (`consortium.system.upgrade_plan`). Before a node
+executes the block at the plan's height it looks up the name in this module's registry:
+
+- a node that has a handler for it runs the handler's migration on the block's state, exactly
+  there and before the block's transactions, records the upgrade as applied and clears the
+  plan (the same writes on every node, so they are part of the block's app hash), then goes
+  on; a node restarted later finds the plan gone and never runs it again;
+- a node that has none stops before executing that block (`UpgradeRequired`): it commits
+  nothing under the old rules, says which version to install, and exits with
+  `UPGRADE_EXIT_CODE`. Started again without the handler, it stops again at the same block.
+
+Handlers live in code (`register_upgrade`); a release that needs a migration registers its
+handler in a module imported here. An operator test-drives an upgrade (or a release ships
+one as a plugin) by naming extra modules that register handlers in the environment variable
+`CONSORTIUM_UPGRADE_MODULES` (comma-separated module names, importable by the node's Python).
+
+A handler may move native contracts to a new version (`NativeMigration`): each contract's
+version is stored in its own storage, and a migration runs only from the version before its
+own, so the layout every version reads is known.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from consortium import __version__
+from consortium.errors import ConfigError, ConsortiumError
+from consortium.evm.host import SlotHost, Storage
+from consortium.system.model import GOVERNANCE_ADDRESS
+from consortium.system.upgrade_plan import (
+    UpgradePlan,
+    UpgradeState,
+    native_version,
+    set_native_version,
+    upgrade_name_problem,
+    version_problem,
+)
+
+log = logging.getLogger("consortium.upgrades")
+
+MODULES_ENV = "CONSORTIUM_UPGRADE_MODULES"
+# The node's exit code when it stops for an upgrade: a process manager must not restart it
+# (systemd: RestartPreventExitStatus=3) — it would only stop again at the same block.
+UPGRADE_EXIT_CODE = 3
+
+GetStorage = Callable[[bytes, int], int]
+SetStorage = Callable[[bytes, int, int], None]
+
+
+class UpgradeRequired(ConsortiumError):
+    """The block at an upgrade's height, on a node without the upgrade's handler."""
+
+    def __init__(self, plan: UpgradePlan) -> None:
+        self.plan = plan
+        super().__init__(
+            f"upgrade {plan.name!r} scheduled at height {plan.height} needs consortium >= "
+            f"{plan.version}; this node runs {__version__}; install it and restart"
+        )
+
+
+class UpgradeContext:
+    """What a migration sees: the block's height and the state as it stands before the
+    block's transactions, one contract's storage at a time (no gas, no logs)."""
+
+    def __init__(self, height: int, get: GetStorage, set_: SetStorage) -> None:
+        self.height = height
+        self._get = get
+        self._set = set_
+
+    def storage(self, address: bytes) -> Storage:
+        return Storage(SlotHost(address, self._get, self._set))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class NativeMigration:
+    """Moves one native contract from version `to_version - 1` to `to_version`."""
+
+    contract: bytes  # the native contract's address
+    to_version: int
+    migrate: Callable[[Storage, UpgradeContext], None]
+
+
+@dataclass(frozen=True)
+class UpgradeHandler:
+    name: str
+    version: str  # the consortium version that introduced the handler
+    migrate: Callable[[UpgradeContext], None] | None = None
+    natives: tuple[NativeMigration, ...] = field(default=())
+
+
+_HANDLERS: dict[str, UpgradeHandler] = {}
+
+
+def register_upgrade(
+    name: str,
+    version: str,
+    migrate: Callable[[UpgradeContext], None] | None = None,
+    natives: Iterable[NativeMigration] = (),
+) -> UpgradeHandler:
+    """Register the handler of upgrade `name` (what this software runs at its height)."""
+    problem = upgrade_name_problem(name) or version_problem(version)
+    if problem:
+        raise ConfigError(f"upgrade handler: {problem}")
+    existing = _HANDLERS.get(name)
+    handler = UpgradeHandler(name, version, migrate, tuple(natives))
+    if existing is not None and existing != handler:
+        raise ConfigError(f"two different handlers are registered for upgrade {name!r}")
+    _HANDLERS[name] = handler
+    return handler
+
+
+def unregister_upgrade(name: str) -> None:
+    """Forget a handler (tests that register their own)."""
+    _HANDLERS.pop(name, None)
+
+
+def handler_for(name: str) -> UpgradeHandler | None:
+    return _HANDLERS.get(name)
+
+
+def handlers() -> list[UpgradeHandler]:
+    return [_HANDLERS[n] for n in sorted(_HANDLERS)]
+
+
+def load_upgrade_modules(spec: str | None = None) -> list[str]:
+    """Import the modules that register extra handlers: `spec` (comma-separated module
+    names) or else `CONSORTIUM_UPGRADE_MODULES`. Answers the names imported."""
+    if spec is None:
+        spec = os.environ.get(MODULES_ENV, "")
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise ConfigError(
+                f"{MODULES_ENV} names module {name!r}, which does not import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+    return names
+
+
+def scheduled_plan(get: GetStorage) -> UpgradePlan | None:
+    """The plan stored in a world state (read-only)."""
+    return UpgradeState(Storage(SlotHost(GOVERNANCE_ADDRESS, get))).plan()  # type: ignore[arg-type]
+
+
+def apply_due_upgrade(height: int, get: GetStorage, set_: SetStorage) -> UpgradePlan | None:
+    """Before the transactions of block `height`: if an upgrade is planned for it, run its
+    handler (or raise `UpgradeRequired`), mark it applied and clear the plan. Answers the
+    plan applied, or None. Depends only on `height` and the state."""
+    plan = scheduled_plan(get)
+    if plan is None or plan.height != height:
+        return None
+    handler = _HANDLERS.get(plan.name)
+    if handler is None:
+        raise UpgradeRequired(plan)
+    ctx = UpgradeContext(height, get, set_)
+    for step in handler.natives:
+        storage = ctx.storage(step.contract)
+        current = native_version(storage)
+        if current != step.to_version - 1:
+            raise ConsortiumError(
+                f"upgrade {plan.name!r}: native contract 0x{step.contract.hex()} is at version "
+                f"{current}, its migration to {step.to_version} starts from "
+                f"{step.to_version - 1}"
+            )
+        step.migrate(storage, ctx)
+        set_native_version(storage, step.to_version)
+    if handler.migrate is not None:
+        handler.migrate(ctx)
+    state = UpgradeState(ctx.storage(GOVERNANCE_ADDRESS))
+    state.mark_applied(plan.name, height)
+    state.clear_plan()
+    log.warning("upgrade %r applied at height %d (plan of proposal %d)", plan.name, height,
+                plan.proposal)
+    return plan

@@ -1,0 +1,119 @@
+"""Where a software upgrade's plan, the upgrades already applied, and the native contracts'
+versions are kept on chain.
+
+A `software-upgrade` proposal that passes stores its plan (name, height, version, proposal)
+in Governance's storage; at the plan's height every node either runs the upgrade's handler
+or stops (`consortium.ledger.upgrades`). Applying it clears the plan and records the name
+with its height, so a node restarted later never runs it again and the name cannot be
+planned twice.
+
+Layout, in Governance's storage (0x…1000), beside `state.GovernanceState`'s slots 0-13:
+  20 plan: name (string), 21 height, 22 version (string), 23 proposal id (0: no plan)
+  24 applied upgrade name -> height it was applied at
+  25 applied upgrade names (string set, 25/26)
+A native contract's version sits in its own storage at `NATIVE_VERSION_SLOT`; unset (every
+chain created before versions existed) reads as version 1.
+
+Nothing here is written unless an upgrade is planned or applied: a chain that never plans
+one has exactly the state (and app hash) it had before this module existed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from eth_hash.auto import keccak
+
+from consortium.evm.host import Storage
+from consortium.system.state import StringSet
+
+# a hashed slot, like ERC-1967's, so it never meets a contract's numbered slots
+NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1
+MAX_UPGRADE_NAME = 64
+UPGRADE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# 1.2.3, optionally followed by a pre-release or local part: 1.2.3rc1, 1.2.3-beta.2, 1.2.3+abc
+VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+.]?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?$")
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    name: str
+    height: int  # the first block executed with the new software
+    version: str  # the consortium version that carries the upgrade's handler
+    proposal: int  # the proposal that scheduled it
+
+
+def upgrade_name_problem(name: str) -> str | None:
+    """Why `name` cannot name an upgrade, or None."""
+    if not name:
+        return "the upgrade name is empty"
+    if len(name.encode()) > MAX_UPGRADE_NAME:
+        return f"the upgrade name is longer than {MAX_UPGRADE_NAME} bytes"
+    if not UPGRADE_NAME.match(name):
+        return (
+            f"the upgrade name {name!r} may hold only letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit)"
+        )
+    return None
+
+
+def version_problem(version: str) -> str | None:
+    """Why `version` is not a release version (1.2.3, 1.2.3rc1…), or None."""
+    if len(version) > MAX_UPGRADE_NAME or not VERSION.match(version):
+        return f"the version {version!r} is not a release version like 0.2.0"
+    return None
+
+
+class UpgradeState:
+    """The plan and the applied upgrades, over Governance's storage."""
+
+    PLAN_NAME, PLAN_HEIGHT, PLAN_VERSION, PLAN_PROPOSAL = 20, 21, 22, 23
+    APPLIED, APPLIED_SET = 24, 25
+
+    def __init__(self, storage: Storage) -> None:
+        self.s = storage
+
+    def plan(self) -> UpgradePlan | None:
+        proposal = self.s.get_uint(self.PLAN_PROPOSAL)
+        if not proposal:
+            return None
+        return UpgradePlan(
+            name=self.s.get_string(self.PLAN_NAME),
+            height=self.s.get_uint(self.PLAN_HEIGHT),
+            version=self.s.get_string(self.PLAN_VERSION),
+            proposal=proposal,
+        )
+
+    def set_plan(self, plan: UpgradePlan) -> None:
+        self.s.set_string(self.PLAN_NAME, plan.name)
+        self.s.set_uint(self.PLAN_HEIGHT, plan.height)
+        self.s.set_string(self.PLAN_VERSION, plan.version)
+        self.s.set_uint(self.PLAN_PROPOSAL, plan.proposal)
+
+    def clear_plan(self) -> None:
+        self.s.set_string(self.PLAN_NAME, "")
+        self.s.set_uint(self.PLAN_HEIGHT, 0)
+        self.s.set_string(self.PLAN_VERSION, "")
+        self.s.set_uint(self.PLAN_PROPOSAL, 0)
+
+    def applied_at(self, name: str) -> int:
+        """The height upgrade `name` was applied at, or 0."""
+        return self.s.get_uint(Storage.at(self.APPLIED, name))
+
+    def applied(self) -> list[tuple[str, int]]:
+        """(name, height) of every applied upgrade, in the order they were applied."""
+        return [(n, self.applied_at(n)) for n in StringSet(self.s, self.APPLIED_SET)]
+
+    def mark_applied(self, name: str, height: int) -> None:
+        self.s.set_uint(Storage.at(self.APPLIED, name), height)
+        StringSet(self.s, self.APPLIED_SET).add(name)
+
+
+def native_version(storage: Storage) -> int:
+    """The version of the native contract whose storage this is (unset: 1)."""
+    return storage.get_uint(NATIVE_VERSION_SLOT) or 1
+
+
+def set_native_version(storage: Storage, version: int) -> None:
+    storage.set_uint(NATIVE_VERSION_SLOT, version)

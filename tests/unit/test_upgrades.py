@@ -1,0 +1,243 @@
+"""Software upgrades: the plan a vote stores, the halt of a node without the upgrade's
+handler at the plan's height, and the migration a node with it runs there, once."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from governance_testkit import BANKS, GOV, Gov, governed_ledger, governed_state
+from ledger_testkit import ctx, run_block
+
+from consortium.errors import ConfigError
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.upgrades import (
+    UpgradeRequired,
+    handler_for,
+    load_upgrade_modules,
+    register_upgrade,
+    unregister_upgrade,
+)
+from consortium.system.model import GOVERNANCE_ADDRESS
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+GOV_ADDRESS = "0x" + GOVERNANCE_ADDRESS.hex()
+
+
+@pytest.fixture
+def gov(tmp_path: Path) -> Iterator[Gov]:
+    ledger = governed_ledger(tmp_path)
+    yield Gov(ledger)
+    ledger.close()
+
+
+@pytest.fixture
+def v2() -> Iterator[object]:
+    """The tests' "new version": the handler of upgrade "v2" (tests/fixtures/upgrade_v2)."""
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        sys.modules.pop("upgrade_v2", None)  # importing it registers the handler
+        yield importlib.import_module("upgrade_v2")
+    finally:
+        unregister_upgrade("v2")
+        sys.modules.pop("upgrade_v2", None)
+        sys.path.remove(str(FIXTURES))
+
+
+def height(gov: Gov) -> int:
+    return gov.ledger.info()[0]
+
+
+def schedule(gov: Gov, name: str = "v2", at: int | None = None, version: str = "0.2.0") -> int:
+    at = height(gov) + 10 if at is None else at
+    return gov.pass_("software-upgrade", name, at, version)
+
+
+def slot(gov: Gov, number: int) -> int:
+    return int.from_bytes(gov.ledger.get_storage_at(GOV_ADDRESS, number), "big")
+
+
+# --- the plan ------------------------------------------------------------------------------
+
+
+def test_a_passed_proposal_stores_the_plan(gov: Gov) -> None:
+    assert gov.read.upgrades() == {
+        "plan": None, "applied": [],
+        "nativeVersions": {"Governance": 1, "Permissions": 1, "Nodes": 1},
+    }
+    proposal = gov.propose(BANKS[0], "software-upgrade", "v2", 100, "0.2.0")
+    gov.vote(BANKS[0], proposal)
+    gov.vote(BANKS[1], proposal)
+    assert gov.status(proposal) == "open"  # a supermajority: two of four do not pass it
+    gov.vote(BANKS[2], proposal)
+    assert gov.status(proposal) == "executed"
+    plan = gov.read.upgrades()["plan"]
+    assert plan == {"name": "v2", "height": 100, "version": "0.2.0", "proposal": proposal}
+
+
+@pytest.mark.parametrize(
+    ("name", "at", "version", "reason"),
+    [
+        ("", 100, "0.2.0", "the upgrade name is empty"),
+        ("v 2", 100, "0.2.0", "may hold only letters, digits"),
+        ("x" * 65, 100, "0.2.0", "longer than 64 bytes"),
+        ("v2", 100, "two", "'two' is not a release version like 0.2.0"),
+        ("v2", 100, "", "is not a release version"),
+        ("v2", 1, "0.2.0", "the upgrade height 1 is not in the future"),
+    ],
+)
+def test_a_bad_plan_is_refused_when_proposed(
+    gov: Gov, name: str, at: int, version: str, reason: str
+) -> None:
+    method = "proposeSoftwareUpgrade"
+    assert reason in gov.refused(BANKS[0], GOV, method, name, at, version)
+
+
+def test_one_plan_at_a_time_and_names_are_never_reused(gov: Gov, v2: object) -> None:
+    schedule(gov, at=height(gov) + 8)
+    at = gov.read.upgrades()["plan"]["height"]
+    reason = gov.refused(BANKS[0], GOV, "proposeSoftwareUpgrade", "v3", 500, "0.3.0")
+    assert reason == (f"upgrade 'v2' is already scheduled at height {at}: cancel it first "
+                      "(cancel-software-upgrade)")
+    gov.advance(at - height(gov))
+    assert gov.read.upgrades()["applied"] == [{"name": "v2", "height": at}]
+    reason = gov.refused(BANKS[0], GOV, "proposeSoftwareUpgrade", "v2", 500, "0.2.0")
+    assert reason == f"upgrade 'v2' was already applied at height {at}"
+
+
+def test_cancelling_the_plan(gov: Gov) -> None:
+    at = height(gov) + 12
+    schedule(gov, at=at)
+    assert "no software upgrade named 'v9'" in gov.refused(
+        BANKS[0], GOV, "proposeCancelSoftwareUpgrade", "v9")
+    gov.pass_("cancel-software-upgrade", "v2")
+    assert gov.read.upgrades()["plan"] is None
+    gov.advance(at + 1 - height(gov))  # no handler here, no halt: nothing is planned now
+
+
+# --- the halt --------------------------------------------------------------------------------
+
+
+def test_a_node_without_the_handler_stops_before_the_plan_height(gov: Gov) -> None:
+    at = height(gov) + 5
+    schedule(gov, at=at)
+    gov.advance(at - 1 - height(gov))
+    committed = gov.ledger.info()
+    assert committed[0] == at - 1
+    for _ in range(2):  # the engine replays the block after a restart: the same answer
+        with pytest.raises(UpgradeRequired) as halt:
+            gov.ledger.finalize_block(ctx(at), [])
+        assert str(halt.value) == (
+            f"upgrade 'v2' scheduled at height {at} needs consortium >= 0.2.0; "
+            "this node runs 0.1.0; install it and restart")
+        assert gov.ledger.info() == committed  # nothing executed, nothing committed
+
+
+def test_the_halt_survives_a_restart(tmp_path: Path) -> None:
+    ledger = governed_ledger(tmp_path)
+    gov = Gov(ledger)
+    at = height(gov) + 5
+    schedule(gov, at=at)
+    gov.advance(at - 1 - height(gov))
+    ledger.close()
+    reopened = Ledger(tmp_path)
+    try:
+        with pytest.raises(UpgradeRequired, match="needs consortium >= 0.2.0"):
+            reopened.finalize_block(ctx(at), [])
+    finally:
+        reopened.close()
+
+
+# --- the migration ---------------------------------------------------------------------------
+
+
+def test_the_handler_migrates_exactly_at_the_height_then_never_again(
+    tmp_path: Path, v2: object
+) -> None:
+    ledger = governed_ledger(tmp_path)
+    gov = Gov(ledger)
+    at = height(gov) + 5
+    schedule(gov, at=at)
+    gov.advance(at - 1 - height(gov))
+    assert slot(gov, 30) == 0 and gov.read.upgrades()["nativeVersions"]["Governance"] == 1
+    run_block(ledger, [])
+    assert height(gov) == at
+    assert slot(gov, 30) == 4  # the migration's record: four voting members
+    info = gov.read.upgrades()
+    assert info["plan"] is None
+    assert info["applied"] == [{"name": "v2", "height": at}]
+    assert info["nativeVersions"] == {"Governance": 2, "Permissions": 1, "Nodes": 1}
+    # the layout version 1 wrote reads as before
+    assert [m["name"] for m in gov.read.members()] == ["Bank A", "Bank B", "Bank C", "Bank D"]
+    ledger.close()
+    # restarted after the height (with or without the handler): nothing runs again
+    unregister_upgrade("v2")
+    reopened = Ledger(tmp_path)
+    gov = Gov(reopened)
+    gov.advance(3)
+    assert Gov(reopened).read.upgrades()["applied"] == [{"name": "v2", "height": at}]
+    reopened.close()
+
+
+def test_both_engines_reach_the_same_root_through_the_migration(
+    tmp_path: Path, v2: object
+) -> None:
+    roots = []
+    for engine in ("revm", "py-evm"):
+        ledger = Ledger(tmp_path / engine, engine=engine)
+        ledger.init_chain(governed_state(), 1)
+        gov = Gov(ledger)
+        schedule(gov, at=8)
+        gov.advance(8 - height(gov))
+        gov.pass_("grant-role", BANKS[1].address, "regulator")  # after it, as usual
+        roots.append(ledger.info())
+        ledger.close()
+    assert roots[0] == roots[1]
+
+
+def test_a_native_migration_runs_only_from_the_version_before_its_own(
+    gov: Gov, v2: object
+) -> None:
+    """A handler whose native step expects Governance at version 2 cannot run on 1."""
+    from consortium.ledger.upgrades import NativeMigration
+
+    register_upgrade("v3", "0.3.0", natives=[
+        NativeMigration(GOVERNANCE_ADDRESS, 3, lambda storage, ctx: None)])
+    try:
+        at = height(gov) + 5
+        schedule(gov, "v3", at=at, version="0.3.0")
+        gov.advance(at - 1 - height(gov))
+        with pytest.raises(Exception, match="is at version 1, its migration to 3 starts from 2"):
+            gov.ledger.finalize_block(ctx(at), [])
+    finally:
+        unregister_upgrade("v3")
+
+
+# --- the handlers a node has -------------------------------------------------------------
+
+
+def test_upgrade_modules_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setenv("CONSORTIUM_UPGRADE_MODULES", "upgrade_v2")
+    sys.modules.pop("upgrade_v2", None)
+    try:
+        assert load_upgrade_modules() == ["upgrade_v2"]
+        handler = handler_for("v2")
+        assert handler is not None and handler.version == "0.2.0"
+    finally:
+        unregister_upgrade("v2")
+        sys.modules.pop("upgrade_v2", None)
+    with pytest.raises(ConfigError, match="names module 'no_such_module', which does not"):
+        load_upgrade_modules("no_such_module")
+
+
+def test_a_handler_needs_a_valid_name_and_version() -> None:
+    with pytest.raises(ConfigError, match="is not a release version"):
+        register_upgrade("v9", "latest")
+    with pytest.raises(ConfigError, match="the upgrade name is empty"):
+        register_upgrade("", "1.0.0")
