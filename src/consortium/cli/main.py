@@ -12,6 +12,7 @@ from typer._click.exceptions import UsageError
 from consortium.cli import (
     accounts,
     api_access,
+    backup,
     bench,
     ceremony,
     contracts,
@@ -61,6 +62,8 @@ for command in (
     network.status,
     network.logs,
     join.join,
+    backup.backup,
+    backup.restore,
     governance.vote,
     governance.revoke,
     governance.proposals,

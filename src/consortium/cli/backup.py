@@ -1,0 +1,88 @@
+"""`consortium backup` and `consortium restore`: a node home to one archive file and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from consortium.cli.common import JsonOption, console, err_console, print_json
+
+
+def _progress(message: str) -> None:
+    err_console.print(f"· {message}", highlight=False)
+
+
+def backup(
+    home: Path = typer.Option(..., "--home", help="The node home to back up (may be running)."),
+    out: Path = typer.Option(..., "--out", help="The archive file to write (must not exist)."),
+    include_keys: bool = typer.Option(
+        False, "--include-keys",
+        help="Also archive the node key, validator key, consortium key and API tokens "
+             "(the archive is then as secret as the keys)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Archive a node's ledger, CometBFT data and configuration, consistently, while it runs."""
+    from consortium.network.backup import backup_node
+
+    manifest = backup_node(home.expanduser(), out.expanduser().resolve(),
+                           include_keys=include_keys, progress=_progress)
+    if json_out:
+        print_json({k: v for k, v in vars(manifest).items() if k != "files"}
+                   | {"archive": str(out), "members": len(manifest.files)})
+        return
+    size = sum(e["size"] for e in manifest.files.values())
+    console.print(
+        f"backup of {manifest.node} ({manifest.chain_id}) written to {out}: ledger at height "
+        f"{manifest.ledger_height}, engine at height {manifest.engine_height or '?'}, "
+        f"{len(manifest.files)} files, {size / (1 << 20):,.1f} MiB"
+        + ("; it holds the node's KEYS: keep it secret" if manifest.includes_keys else ""),
+        highlight=False)
+
+
+def restore(
+    archive: Path = typer.Argument(..., help="An archive made by `consortium backup`."),
+    home: Path | None = typer.Option(
+        None, "--home", help="The node home to create (absent or empty)."),
+    as_validator: bool = typer.Option(
+        False, "--as-validator",
+        help="Sign with the validator key (from the archive or --keys-from); the restored "
+             "node replaces the original, never runs beside it."),
+    validator_state: Path | None = typer.Option(
+        None, "--validator-state",
+        help="The replaced node's newest data/priv_validator_state.json (with --as-validator)."),
+    keys_from: Path | None = typer.Option(
+        None, "--keys-from",
+        help="A folder (or old node home) holding node_key.json, priv_validator_key.json, "
+             "consortium.key, api-tokens.json."),
+    chain_id: str | None = typer.Option(
+        None, "--chain-id", help="Refuse an archive of any other chain."),
+    check: bool = typer.Option(
+        False, "--check", help="Only verify the archive against its manifest; write nothing."),
+) -> None:
+    """Make a node home from a backup archive; on start it replays and catches up."""
+    from consortium.errors import ConfigError
+    from consortium.network.restore import check_archive, restore_node
+
+    if check:
+        manifest = check_archive(archive, progress=_progress)
+        console.print(
+            f"{archive} is intact: {manifest.node} of {manifest.chain_id}, ledger height "
+            f"{manifest.ledger_height}, engine height {manifest.engine_height or '?'}, taken "
+            f"{manifest.created_at}" + (", holds keys" if manifest.includes_keys else ""),
+            highlight=False)
+        return
+    if home is None:
+        raise ConfigError("restore needs --home NEW (or --check)")
+    done = restore_node(archive, home, as_validator=as_validator,
+                        validator_state=validator_state, keys_from=keys_from,
+                        chain_id=chain_id, progress=_progress)
+    for warning in done.warnings:
+        err_console.print(f"! {warning}", style="bold yellow", highlight=False)
+    m = done.manifest
+    console.print(
+        f"restored {m.node} of {m.chain_id} into {done.home}: ledger at height "
+        f"{m.ledger_height}, engine at {m.engine_height or '?'}; "
+        + ("it signs as the validator" if done.validator
+           else "it runs as a full node and signs nothing (--as-validator to sign)")
+        + f". Start it with `consortium node --home {done.home}`", highlight=False)

@@ -1,0 +1,206 @@
+"""Backup archives without a network: manifest, verification, refusals, keys and signing
+state on restore, and the copy of a goleveldb folder (tests/integration/test_backup_restore.py
+restores a running node)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import lmdb
+import pytest
+import tomlkit
+
+from consortium.cli.main import main
+from consortium.network.backup import backup_node, copy_leveldb
+from consortium.network.backup_archive import BackupError, read_manifest
+from consortium.network.node_config import NodeConfig
+from consortium.network.restore import check_archive, restore_node
+
+CHAIN = "backup-test"
+
+
+def _home(tmp_path: Path, height: int = 7) -> Path:
+    """A stopped node home: a ledger at `height`, CometBFT folders, configs and keys."""
+    home = tmp_path / "node0"
+    (home / "config").mkdir(parents=True)
+    NodeConfig(home=home, name="node0", member="Bank A").save()
+    (home / "config" / "genesis.json").write_text(json.dumps({"chain_id": CHAIN}))
+    (home / "config" / "config.toml").write_text(
+        '[rpc]\nladdr = "tcp://127.0.0.1:1"\n[p2p]\nladdr = "tcp://127.0.0.1:2"\n[consensus]\n')
+    (home / "config" / "node_key.json").write_text('{"priv_key": "node"}')
+    (home / "config" / "priv_validator_key.json").write_text('{"priv_key": "validator"}')
+    (home / "consortium.key").write_text("shared secret")
+    _state(home / "data" / "priv_validator_state.json", 40, 0, 3)
+    env = lmdb.open(str(home / "app"), max_dbs=4)
+    meta = env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        txn.put(b"height", height.to_bytes(8, "big"), db=meta)
+        txn.put(b"app_hash", b"\xab" * 32, db=meta)
+        txn.put(b"payload", b"x" * 100_000, db=meta)
+    env.close()
+    for db in ("blockstore.db", "state.db"):
+        folder = home / "data" / db
+        folder.mkdir(parents=True)
+        (folder / "CURRENT").write_text("MANIFEST-000002\n")
+        (folder / "MANIFEST-000002").write_bytes(b"manifest " + db.encode())
+        (folder / "000001.ldb").write_bytes(b"table " * 1000)
+        (folder / "000003.log").write_bytes(b"journal")
+        (folder / "LOCK").write_bytes(b"")
+        (folder / "LOG").write_text("text log")
+    return home
+
+
+def _state(path: Path, height: int, round_: int, step: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"height": str(height), "round": round_, "step": step}))
+
+
+def _member_offset(archive: Path, name: str) -> int:
+    with tarfile.open(archive) as tar:
+        return tar.getmember(name).offset_data
+
+
+def test_backup_writes_a_manifest_of_every_member_and_restores_them(tmp_path):
+    home = _home(tmp_path)
+    out = tmp_path / "node0.tar"
+    manifest = backup_node(home, out)
+    assert (manifest.chain_id, manifest.node, manifest.ledger_height) == (CHAIN, "node0", 7)
+    assert manifest.ledger_app_hash == "ab" * 32
+    assert manifest.engine_height is None  # taken offline: the engine's height is not read
+    assert not manifest.includes_keys
+    names = set(manifest.files)
+    assert {"home/app/data.mdb", "home/data/blockstore.db/000001.ldb",
+            "home/data/state.db/CURRENT", "home/config/genesis.json"} <= names
+    # no keys without --include-keys, and no goleveldb lock or text log
+    assert not names & {"home/config/node_key.json", "home/config/priv_validator_key.json",
+                        "home/consortium.key", "home/data/blockstore.db/LOCK",
+                        "home/data/blockstore.db/LOG"}
+    assert read_manifest(out) == check_archive(out) == manifest
+
+    new = tmp_path / "restored"
+    done = restore_node(out, new)
+    assert not done.validator
+    env = lmdb.open(str(new / "app"), max_dbs=4, readonly=True)
+    with env.begin(db=env.open_db(b"meta", create=False)) as txn:
+        assert int.from_bytes(txn.get(b"height"), "big") == 7
+        assert txn.get(b"payload") == b"x" * 100_000
+    env.close()
+    assert (new / "data" / "state.db" / "MANIFEST-000002").read_bytes() == b"manifest state.db"
+    assert not (new / "config" / "priv_validator_key.json").exists()  # CometBFT makes one
+    assert not (new / "data" / "priv_validator_state.json").exists()
+    assert any("new node id" in w for w in done.warnings)
+    assert (new / "app" / "data.mdb").stat().st_mode & 0o077 == 0
+
+
+def test_a_corrupt_or_truncated_archive_is_refused_and_nothing_is_left(tmp_path, capsys):
+    home = _home(tmp_path)
+    out = tmp_path / "node0.tar"
+    backup_node(home, out)
+    raw = bytearray(out.read_bytes())
+    at = _member_offset(out, "home/app/data.mdb") + 5000
+    raw[at] ^= 0xFF
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(bytes(raw))
+    new = tmp_path / "new"
+    assert main(["restore", str(bad), "--home", str(new)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "is corrupt: home/app/data.mdb does not match its manifest entry" in err
+    assert not new.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    short = tmp_path / "short.tar"
+    short.write_bytes(out.read_bytes()[: len(raw) // 2])
+    with pytest.raises(BackupError, match="damaged|is missing|does not match"):
+        check_archive(short)
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 100)
+    with pytest.raises(BackupError, match="not a backup archive|not a consortium backup"):
+        check_archive(junk)
+
+
+def test_restore_refuses_a_non_empty_home_another_chain_and_a_missing_validator_key(tmp_path):
+    home = _home(tmp_path)
+    out = tmp_path / "node0.tar"
+    backup_node(home, out)
+    with pytest.raises(BackupError, match="already exists"):
+        backup_node(home, out)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "something").write_text("")
+    with pytest.raises(BackupError, match="is not empty"):
+        restore_node(out, busy)
+    with pytest.raises(BackupError, match="is a backup of chain 'backup-test', not 'other'"):
+        restore_node(out, tmp_path / "a", chain_id="other")
+    other = tmp_path / "other-home"
+    (other / "config").mkdir(parents=True)
+    (other / "config" / "genesis.json").write_text(json.dumps({"chain_id": "other"}))
+    with pytest.raises(BackupError, match="belongs to chain 'other'"):
+        restore_node(out, tmp_path / "b", keys_from=other)
+    with pytest.raises(BackupError, match="needs the validator key"):
+        restore_node(out, tmp_path / "c", as_validator=True)
+    assert not any((tmp_path / n).exists() for n in ("a", "b", "c"))
+
+
+def test_a_validator_restore_keeps_the_newest_signing_state_or_checks_for_double_signs(
+        tmp_path):
+    home = _home(tmp_path)
+    out = tmp_path / "keys.tar"
+    assert backup_node(home, out, include_keys=True).includes_keys
+
+    newest = tmp_path / "live_state.json"
+    _state(newest, 45, 1, 2)
+    new = tmp_path / "with-state"
+    done = restore_node(out, new, as_validator=True, validator_state=newest)
+    assert done.validator and not done.warnings
+    state = json.loads((new / "data" / "priv_validator_state.json").read_text())
+    assert (state["height"], state["round"], state["step"]) == ("45", 1, 2)
+    assert (new / "config" / "priv_validator_key.json").read_text() == '{"priv_key": "validator"}'
+    config = tomlkit.parse((new / "config" / "config.toml").read_text())
+    assert "double_sign_check_height" not in config["consensus"]  # type: ignore[operator]
+
+    older = tmp_path / "older_state.json"
+    _state(older, 12, 0, 1)
+    blind = tmp_path / "blind"
+    done = restore_node(out, blind, as_validator=True)
+    assert any("WARNING" in w and "never run both" in w for w in done.warnings)
+    state = json.loads((blind / "data" / "priv_validator_state.json").read_text())
+    assert state["height"] == "40"
+    config = tomlkit.parse((blind / "config" / "config.toml").read_text())
+    assert config["consensus"]["double_sign_check_height"] == 10  # type: ignore[index]
+    kept = restore_node(out, tmp_path / "older", as_validator=True, validator_state=older)
+    assert json.loads((kept.home / "data" / "priv_validator_state.json").read_text())[
+        "height"] == "40"  # the archive's is newer than the one given
+
+    keys = tmp_path / "vault"
+    keys.mkdir()
+    (keys / "node_key.json").write_text('{"priv_key": "vault node"}')
+    plain = tmp_path / "plain.tar"
+    backup_node(home, plain)
+    restored = restore_node(plain, tmp_path / "from-vault", keys_from=keys)
+    assert (restored.home / "config" / "node_key.json").read_text() == '{"priv_key": "vault node"}'
+    assert not any("new node id" in w for w in restored.warnings)
+
+
+def test_copy_leveldb_reuses_tables_and_drops_what_compaction_removed(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "CURRENT").write_text("MANIFEST-000005\n")
+    (src / "MANIFEST-000005").write_bytes(b"m1")
+    (src / "000001.ldb").write_bytes(b"a" * 10)
+    (src / "000004.log").write_bytes(b"j1")
+    copy_leveldb(src, dst)
+    assert sorted(p.name for p in dst.iterdir()) == [
+        "000001.ldb", "000004.log", "CURRENT", "MANIFEST-000005"]
+    (dst / "000001.ldb").write_bytes(b"b" * 10)  # same size: kept, tables never change
+    (src / "000001.ldb").unlink()  # a compaction replaced it
+    (src / "000006.ldb").write_bytes(b"c" * 20)
+    (src / "000004.log").write_bytes(b"j1j2")
+    (src / "MANIFEST-000005").write_bytes(b"m1m2")
+    copy_leveldb(src, dst)
+    assert sorted(p.name for p in dst.iterdir()) == [
+        "000004.log", "000006.ldb", "CURRENT", "MANIFEST-000005"]
+    assert (dst / "000004.log").read_bytes() == b"j1j2"
+    assert (dst / "MANIFEST-000005").read_bytes() == b"m1m2"
