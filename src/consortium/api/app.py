@@ -49,6 +49,7 @@ from consortium.api.governance_rest import governance_openapi_paths, governance_
 from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
+from consortium.api.metrics import NodeMetrics, instrument
 from consortium.api.rate_limits import (
     LIMIT_EXCEEDED,
     ClientGate,
@@ -106,7 +107,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                tokens: TokenCheck | None = None,
                client_certificates: bool = False,
                cors_origins: Sequence[str] = (),
-               client_limits: ClientLimits | None = None) -> Starlette:
+               client_limits: ClientLimits | None = None,
+               metrics: NodeMetrics | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
     with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
@@ -116,7 +118,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     (`consortium.api.auth`), with `client_certificates` a TLS client certificate whose
     scope covers it (the server verifies it: `api_server(tls_client_ca=…)`);
     `cors_origins` are the browser origins allowed (none: same origin only);
-    `client_limits` bound what one client address or credential may ask (`rate_limits`)."""
+    `client_limits` bound what one client address or credential may ask (`rate_limits`);
+    `metrics` are the node's (`GET /metrics`, and the API counts its requests there)."""
     offload = LedgerOffload()
     clients = ClientGate(client_limits)
     gate = ReadGate(read_limits)
@@ -301,6 +304,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     app.state.hub = hub
     app.state.gate = gate
     app.state.clients = clients
+    if metrics is not None:
+        instrument(app, metrics)
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -152,6 +153,9 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         self.node_name = node_name
         self._chain_id: int | None = None
         self.max_batch = MAX_BATCH  # `[api] max_batch`
+        # told (calls, their answers or None if refused whole, seconds) of every request:
+        # the node's metrics (`consortium.api.metrics`)
+        self.on_calls: Callable[[list[Any], list[Any] | None, float], None] | None = None
 
     # --- dispatch -----------------------------------------------------------------------------
 
@@ -171,6 +175,18 @@ class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, Se
         return (await self._run([body], conn))[0]
 
     async def _run(self, items: list[Any], conn: Connection | None) -> list[Any]:
+        if self.on_calls is None:
+            return await self._admit_and_dispatch(items, conn)
+        started = time.perf_counter()
+        answers: list[Any] | None = None
+        try:
+            answers = await self._admit_and_dispatch(items, conn)
+            return answers
+        finally:
+            self.on_calls(items, answers, time.perf_counter() - started)
+
+    async def _admit_and_dispatch(self, items: list[Any],
+                                  conn: Connection | None) -> list[Any]:
         # A request with an expensive read is admitted whole or refused whole (429) before
         # any of it runs, so a refused batch has done nothing.
         release = self.gate.acquire() if any(map(_is_heavy, items)) else None

@@ -11,8 +11,9 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from consortium import __version__
 from consortium.abci.protocol import types_pb2 as abci
@@ -36,6 +37,17 @@ def _keys_pb2() -> Any:
     return keys_pb2
 
 
+class AbciObserver(Protocol):
+    """Told what the application did, for the node's metrics (`consortium.api.metrics`);
+    called on the consensus thread, so it must be quick."""
+
+    def checked(self, code: int) -> None: ...  # a first CheckTx, 0: accepted
+
+    def finalized(self, height: int, txs: int, time_ns: int, seconds: float) -> None: ...
+
+    def committed(self, seconds: float) -> None: ...
+
+
 class ConsortiumApp:
     """Maps ABCI 2.0 requests onto the ledger."""
 
@@ -54,6 +66,7 @@ class ConsortiumApp:
         # told (raw tx, code, log) of every first CheckTx: how this node's API learns the
         # answer to a transaction it forwarded with broadcast_tx_async
         self.on_check = on_check
+        self.observer: AbciObserver | None = None  # the node's metrics, if any
         self._keys = _keys_pb2()
 
     # --- info connection ---------------------------------------------------------------------
@@ -147,6 +160,8 @@ class ConsortiumApp:
             code, text = 1, f"internal error: {type(exc).__name__}"
         if self.on_check is not None and not recheck:
             self.on_check(bytes(req.tx), code, text)
+        if self.observer is not None and not recheck:
+            self.observer.checked(code)
         if code:
             log.info("check_tx refused %s: %s", tx_hash or "-", text)
             return abci.ResponseCheckTx(code=code, log=text, codespace=CODESPACE)
@@ -190,6 +205,7 @@ class ConsortiumApp:
             block_hash=bytes(req.hash),
             prevrandao=hashlib.sha256(b"prevrandao" + bytes(req.hash)).digest(),
         )
+        started = time.perf_counter()
         try:
             outcome = self.ledger.finalize_block(ctx, list(req.txs))
         except UpgradeRequired as halt:
@@ -199,6 +215,9 @@ class ConsortiumApp:
             if self.on_halt is not None:
                 self.on_halt(str(halt))
             raise
+        if self.observer is not None:
+            self.observer.finalized(req.height, len(req.txs), ctx.time_ns,
+                                    time.perf_counter() - started)
         results = [
             abci.ExecTxResult(
                 code=r.code,
@@ -223,7 +242,10 @@ class ConsortiumApp:
     def commit(self, req: Any) -> Any:
         """Persist the finalized block — state, receipts, indexes, height and app hash — in
         one database transaction. After this returns, a crash loses nothing."""
+        started = time.perf_counter()
         self.ledger.commit()
+        if self.observer is not None:
+            self.observer.committed(time.perf_counter() - started)
         if self.snapshots is not None:
             self.snapshots.after_commit(self.ledger.info()[0])
         return abci.ResponseCommit(retain_height=0)

@@ -161,6 +161,7 @@ def init_network(
                     p2p_port=ports.pick(base_port + 10 * i),
                     rpc_port=ports.pick(base_port + 10 * i + 1),
                     api_port=ports.pick(api_port + i),
+                    prometheus_port=ports.pick(base_port + 10 * i + 2),
                 )
             )
             progress(f"node {name} for {node_entries[-1].member}")
@@ -433,6 +434,12 @@ def write_cometbft_config(
     consensus["timeout_precommit"] = "300ms"
     consensus["timeout_commit"] = timeout_commit
     doc["tx_index"]["indexer"] = "null"  # the ledger keeps its own indexes
+    # CometBFT's own Prometheus metrics (consensus, p2p, mempool), on loopback: a node's
+    # metrics are scraped from its host (docs/operations.md)
+    instrumentation = doc["instrumentation"]
+    instrumentation["prometheus"] = True
+    instrumentation["prometheus_listen_addr"] = (
+        f"127.0.0.1:{node.prometheus_port or _PortPicker().pick(node.rpc_port + 1)}")
     path.write_text(tomlkit.dumps(doc))
 
 

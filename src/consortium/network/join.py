@@ -118,6 +118,7 @@ def join_network(
             rpc_port=port_option(rpc_port, DEFAULT_BASE_PORT + 1, "--rpc-port", ports),
             api_port=port_option(api_port, DEFAULT_API_PORT, "--api-port", ports),
             validator=False,
+            prometheus_port=ports.pick(DEFAULT_BASE_PORT + 2),
         )
         host = listen or ("127.0.0.1" if the_peer.is_loopback else "0.0.0.0")
         write_node_home(

@@ -33,6 +33,7 @@ class NodeEntry:
     rpc_port: int
     api_port: int
     validator: bool = True
+    prometheus_port: int = 0  # CometBFT's own metrics (0: a free port near rpc_port)
 
     @property
     def rpc_url(self) -> str:

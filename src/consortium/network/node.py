@@ -81,7 +81,9 @@ def preflight(home: Path) -> NodeConfig:
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
     ports = engine_ports(home)
     require_cometbft()
-    for what, port in (("API", cfg.api_port), ("RPC", ports["rpc"]), ("P2P", ports["p2p"])):
+    metrics = [("metrics", cfg.metrics_listen[1])] if cfg.metrics_listen else []
+    for what, port in (("API", cfg.api_port), ("RPC", ports["rpc"]), ("P2P", ports["p2p"]),
+                       *metrics):
         if not port_free(port):
             raise NetworkError(f"{what} port {port} of node {cfg.name} is already in use")
     return cfg
@@ -120,6 +122,7 @@ async def _run(cfg: NodeConfig) -> int:
     from consortium.api.auth import TokenCheck
     from consortium.api.engine_client import CheckTxWatch
     from consortium.api.http_server import api_server
+    from consortium.api.metrics_probe import node_metrics
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
     from consortium.ledger.snapshots import NodeSnapshots
@@ -127,6 +130,7 @@ async def _run(cfg: NodeConfig) -> int:
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
     ledger = Ledger(cfg.app_dir, engine=cfg.engine)
+    metrics = node_metrics(cfg.name, ledger, engine_rpc, cfg.home / "snapshots")
     # The API (this loop) learns CheckTx answers from the ABCI app directly; the ABCI app
     # runs on its own thread and loop, so no client of the API can delay consensus.
     checks = CheckTxWatch(asyncio.get_running_loop())
@@ -143,6 +147,7 @@ async def _run(cfg: NodeConfig) -> int:
     # state sync: snapshots every [state_sync] snapshot_interval blocks, served to peers
     snapshots = NodeSnapshots.for_home(cfg.home, cfg.app_dir)
     consensus.server.app.snapshots = snapshots
+    consensus.server.app.observer = metrics  # blocks and CheckTx answers, counted
     access = cfg.api_access
     mode = access.mode(cfg.api_host)
     tokens = TokenCheck(cfg.home) if mode == "token" else None
@@ -153,7 +158,7 @@ async def _run(cfg: NodeConfig) -> int:
                                 read_limits=cfg.read_limits, tokens=tokens,
                                 client_certificates=mode == "mtls",
                                 cors_origins=access.cors_origins,
-                                client_limits=cfg.client_limits),
+                                client_limits=cfg.client_limits, metrics=metrics),
                      cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
                      tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
     # Everything made so far (modules, py-evm's classes, the app) lives as long as the node:
@@ -166,6 +171,7 @@ async def _run(cfg: NodeConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    stop_metrics = metrics.serve(*cfg.metrics_listen) if cfg.metrics_listen else None
     cfg.pid_file.write_text(f"{os.getpid()}\n")
     await asyncio.to_thread(consensus.start)
     api_task = asyncio.create_task(api.serve())
@@ -222,6 +228,8 @@ async def _run(cfg: NodeConfig) -> int:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(api_task, 5)
     await asyncio.to_thread(consensus.stop)
+    if stop_metrics is not None:
+        stop_metrics()
     snapshots.stop()
     ledger.close()
     with contextlib.suppress(FileNotFoundError):

@@ -15,6 +15,9 @@ concurrency) and on what one client address or credential may ask
 and subscriptions per credential), each optional with a safe default; and who may reach
 the API and how (`consortium.api.auth.ApiAccess`: `auth`, `allow_open`, `tls_cert`, `tls_key`,
 `cors_origins`; docs/api-access.md).
+
+`[metrics] listen = "HOST:PORT"` serves the node's Prometheus metrics on a port of their own
+(without auth) besides the API's `/metrics` (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class NodeConfig:
     read_limits: ReadLimits = field(default_factory=ReadLimits)
     client_limits: ClientLimits = field(default_factory=ClientLimits)
     api_access: ApiAccess = field(default_factory=ApiAccess)
+    metrics_listen: tuple[str, int] | None = None  # `[metrics] listen`: a port of their own
 
     @property
     def consortium_key_path(self) -> Path:
@@ -133,6 +137,7 @@ class NodeConfig:
             read_limits=_limits(ReadLimits, api, path),
             client_limits=_limits(ClientLimits, api, path),
             api_access=parse_access(api, path),
+            metrics_listen=_listen(_table(data, "metrics", path), path),
         )
         if cfg.engine not in ENGINES:
             raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")
@@ -153,6 +158,19 @@ def _str(table: dict[str, Any], key: str, path: Path, default: str | None = None
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{path}: {key} must be a non-empty string")
     return value
+
+
+def _listen(metrics: dict[str, Any], path: Path) -> tuple[str, int] | None:
+    """`[metrics] listen = "HOST:PORT"`: where Prometheus may scrape the node's metrics
+    besides the API's /metrics (unset: nowhere else)."""
+    value = metrics.get("listen")
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"{path}: metrics.listen must look like \"127.0.0.1:9464\" "
+                          f"(HOST:PORT), got {value!r}")
+    return host.strip("[]"), int(port)
 
 
 def _port(table: dict[str, Any], key: str, path: Path) -> int:

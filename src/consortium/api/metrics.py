@@ -1,0 +1,272 @@
+"""The node's Prometheus metrics: what it counts while it runs, and where they are served.
+
+One `NodeMetrics` per node, on a registry of its own (several nodes may share a process in
+tests, and nothing here touches prometheus_client's global registry). Three kinds of figures:
+
+- counted where they happen, cheaply: blocks (execution and commit time, transactions per
+  block) and CheckTx answers, told by the ABCI application (`AbciObserver` in
+  `consortium.ledger.application`: one list increment per CheckTx, a few histogram updates
+  per block); JSON-RPC calls, counted once per request or batch by the dispatcher; HTTP
+  requests, by the `RequestMetrics` middleware;
+- read when Prometheus scrapes (`consortium.api.metrics_probe.NodeProbe`): height, LMDB
+  and disk sizes, the engine's mempool and peers, WebSocket connections and subscriptions,
+  the newest state-sync snapshot;
+- CometBFT's own metrics, on its own port (`[instrumentation]` in config.toml).
+
+`/metrics` on the API needs a `read` credential when the API has auth on, like every other
+GET route; `[metrics] listen` in consortium.toml serves the same registry on a port of its
+own (no auth: keep it on loopback or a monitoring network). docs/operations.md lists every
+metric and its labels.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any
+
+import anyio.to_thread
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consortium import __version__
+from consortium.errors import tx_error_classes
+
+PREFIX = "consortium"
+BLOCK_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BLOCK_TXS = (0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+REQUEST_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 5.0, 10.0, 30.0)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER = "other"  # the label of a JSON-RPC method or route this node does not serve
+BATCH = "batch"  # the latency label of a JSON-RPC batch (its calls are counted one by one)
+MAX_CODE = 64  # CheckTx codes counted one by one; above: "other"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def refusal_reasons() -> dict[int, str]:
+    """CheckTx refusal code -> reason label, from the protocol's own error classes
+    (`NonceTooLow` -> "nonce_too_low"); code 1 is an unexpected internal error."""
+    reasons = {1: "internal"}
+    for cls in tx_error_classes():
+        if cls.__module__ == "consortium.errors" and cls.__name__ != "TxError":
+            reasons[cls.abci_code] = _snake(cls.__name__.removesuffix("Tx"))
+    reasons.setdefault(2, "malformed")
+    return reasons
+
+
+class _CheckCounts(Collector):
+    """CheckTx answers by code: a plain list the consensus thread increments (its only
+    writer), turned into counters when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.by_code = [0] * (MAX_CODE + 1)
+        self.reasons = refusal_reasons()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = list(self.by_code)
+        accepted = CounterMetricFamily(
+            f"{PREFIX}_checktx_accepted", "Transactions CheckTx admitted to the mempool "
+            "(first checks; rechecks after a block are not counted).")
+        accepted.add_metric([], counts[0])
+        yield accepted
+        refused = CounterMetricFamily(
+            f"{PREFIX}_checktx_refused", "Transactions CheckTx refused, by reason (first "
+            "checks).", labels=["reason"])
+        totals: dict[str, int] = {name: 0 for name in sorted(set(self.reasons.values()))}
+        totals[OTHER] = 0
+        for code in range(1, len(counts)):
+            if counts[code]:
+                reason = self.reasons.get(code, OTHER)
+                totals[reason] += counts[code]
+        for reason, count in totals.items():
+            refused.add_metric([reason], count)
+        yield refused
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return self.collect()
+
+
+class NodeMetrics:
+    """The metrics of one node, on their own registry. Also the ABCI application's
+    observer (`checked`, `finalized`, `committed`) and the JSON-RPC dispatcher's
+    (`rpc_calls`)."""
+
+    def __init__(self, node_name: str, *, engine: str = "",
+                 rpc_methods: Collection[str] = ()) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.rpc_methods = frozenset(rpc_methods)
+        reg = self.registry
+        info = Gauge(f"{PREFIX}_node_info", "Always 1; the node's name, software version and "
+                     "execution engine as labels.", ["node", "version", "engine"], registry=reg)
+        info.labels(node_name, __version__, engine).set(1)
+        self.block_seconds = Histogram(
+            f"{PREFIX}_block_execution_seconds", "Time to execute a block's transactions "
+            "(FinalizeBlock).", buckets=BLOCK_SECONDS, registry=reg)
+        self.commit_seconds = Histogram(
+            f"{PREFIX}_block_commit_seconds", "Time to persist a block (Commit: one LMDB "
+            "transaction).", buckets=BLOCK_SECONDS, registry=reg)
+        self.block_txs = Histogram(
+            f"{PREFIX}_block_transactions", "Transactions per block.", buckets=BLOCK_TXS,
+            registry=reg)
+        self.txs = Counter(f"{PREFIX}_transactions", "Transactions in executed blocks "
+                           "(including those execution refused).", registry=reg)
+        self.checks = _CheckCounts()
+        reg.register(self.checks)
+        self.rpc_requests = Counter(
+            f"{PREFIX}_rpc_calls", "JSON-RPC calls (HTTP and WebSocket; each call of a batch), "
+            "by method (\"other\": a method this node does not serve) and status (ok, error, "
+            "refused: the request was refused whole, e.g. 429).", ["method", "status"],
+            registry=reg)
+        self.rpc_seconds = Histogram(
+            f"{PREFIX}_rpc_seconds", "Time to answer a JSON-RPC request, by method (\"batch\" "
+            "for a batch).", ["method"], buckets=REQUEST_SECONDS, registry=reg)
+        self.http_requests = Counter(
+            f"{PREFIX}_http_requests", "HTTP requests to the API, by route (\"GET "
+            "/api/v1/blocks/{number}\", \"POST /\" for JSON-RPC, \"other\" when none matched) "
+            "and HTTP status.", ["route", "status"], registry=reg)
+        self.http_seconds = Histogram(
+            f"{PREFIX}_http_request_seconds", "Time to answer an HTTP request to the API, by "
+            "route.", ["route"], buckets=REQUEST_SECONDS, registry=reg)
+        self._rpc_children: dict[tuple[str, str], Any] = {}
+        self._rpc_timers: dict[str, Any] = {}
+        self._block_time = 0.0
+        self.last_block_time = 0.0  # header time of the newest block committed (Unix s)
+        self.hub: Any = None  # the API's SubscriptionHub (`instrument`), for the probe
+
+    # --- the ABCI application's observer (consensus thread) ---------------------------
+
+    def checked(self, code: int) -> None:
+        """One first CheckTx answered with `code` (0: accepted)."""
+        self.checks.by_code[code if 0 <= code < MAX_CODE else MAX_CODE] += 1
+
+    def finalized(self, height: int, txs: int, time_ns: int, seconds: float) -> None:
+        """A block executed (not yet committed)."""
+        self.block_seconds.observe(seconds)
+        self.block_txs.observe(txs)
+        self.txs.inc(txs)
+        self._block_time = time_ns / 1e9
+
+    def committed(self, seconds: float) -> None:
+        self.commit_seconds.observe(seconds)
+        self.last_block_time = self._block_time
+
+    # --- the JSON-RPC dispatcher's observer (API loop) --------------------------------
+
+    def rpc_calls(self, items: Sequence[Any], answers: Sequence[Any] | None,
+                  seconds: float) -> None:
+        """One request (a call or a batch) answered: `answers` in the order of `items`
+        (None for a notification), or None if the request was refused whole."""
+        counts: dict[tuple[str, str], int] = {}
+        method = OTHER
+        for index, item in enumerate(items):
+            name = item.get("method") if isinstance(item, dict) else None
+            method = name if isinstance(name, str) and name in self.rpc_methods else OTHER
+            if answers is None:
+                status = "refused"
+            else:
+                answer = answers[index]
+                status = "error" if isinstance(answer, dict) and "error" in answer else "ok"
+            key = (method, status)
+            counts[key] = counts.get(key, 0) + 1
+        for key, count in counts.items():
+            child = self._rpc_children.get(key)
+            if child is None:
+                child = self._rpc_children[key] = self.rpc_requests.labels(*key)
+            child.inc(count)
+        label = method if len(items) == 1 else BATCH
+        timer = self._rpc_timers.get(label)
+        if timer is None:
+            timer = self._rpc_timers[label] = self.rpc_seconds.labels(label)
+        timer.observe(seconds)
+
+    # --- exposition ---------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The text format of every metric (runs the scrape-time probes: call it off the
+        event loop)."""
+        return generate_latest(self.registry)
+
+    def serve(self, host: str, port: int) -> Callable[[], None]:
+        """Serve the metrics on a port of their own (a daemon thread); returns the stop."""
+        from prometheus_client import start_http_server
+
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+        return stop
+
+
+def route_label(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
+    """A bounded label for an HTTP request: its method and route template ("POST /" for
+    JSON-RPC), or "other" when no route matches. A request refused before routing (401,
+    403, 429) is matched against `routes` here."""
+    method = scope.get("method", "")
+    if method not in HTTP_METHODS:
+        return OTHER
+    route = scope.get("route")
+    if route is None:
+        route = next((r for r in routes if r.matches(scope)[0] is not Match.NONE), None)
+    path = getattr(route, "path", None)
+    return f"{method} {path}" if isinstance(path, str) else OTHER
+
+
+class RequestMetrics:
+    """ASGI middleware: counts and times every HTTP request by route and status
+    (WebSockets are counted at scrape time, their calls by the dispatcher)."""
+
+    def __init__(self, app: ASGIApp, metrics: NodeMetrics,
+                 routes: Sequence[BaseRoute] = ()) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = route_label(scope, self.routes)
+            self.metrics.http_requests.labels(route, str(status)).inc()
+            self.metrics.http_seconds.labels(route).observe(time.perf_counter() - started)
+
+
+def instrument(app: Starlette, metrics: NodeMetrics) -> None:
+    """Give an API app (`consortium.api.app.create_app`) its metrics: `GET /metrics`,
+    request counts and latency, and the JSON-RPC dispatcher's calls."""
+
+    async def serve_metrics(_: Request) -> Response:
+        body = await anyio.to_thread.run_sync(metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    app.router.routes.insert(0, Route("/metrics", serve_metrics, methods=["GET"]))
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
+    app.state.jsonrpc.on_calls = metrics.rpc_calls
+    metrics.hub = app.state.hub
+    app.state.metrics = metrics
