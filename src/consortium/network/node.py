@@ -74,9 +74,6 @@ def preflight(home: Path) -> NodeConfig:
     """Every check that can fail before anything starts: config, engine, ports."""
     cfg = NodeConfig.load(home)
     check_api_access(cfg)
-    from consortium.ledger.upgrades import load_upgrade_modules
-
-    load_upgrade_modules()  # CONSORTIUM_UPGRADE_MODULES: extra upgrade handlers
     if not (home / "config" / "genesis.json").is_file():
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
     ports = engine_ports(home)
@@ -107,6 +104,9 @@ def run_node(home: Path) -> int:
     """Run a node until it is told to stop or its engine dies; returns the exit code."""
     home = home.resolve()
     cfg = preflight(home)
+    from consortium.ledger.upgrades import load_upgrade_modules
+
+    load_upgrade_modules()  # CONSORTIUM_UPGRADE_MODULES: extra upgrade handlers
     lock = _lock_home(cfg)
     try:
         return asyncio.run(_run(cfg))

@@ -1,0 +1,101 @@
+"""Issue 21: a software upgrade on a real 4-validator network.
+
+Three nodes are restarted on "the new version" (the same consortium plus the module
+tests/fixtures/upgrade_v2.py, named in CONSORTIUM_UPGRADE_MODULES: the way an operator
+test-drives an upgrade); node0 stays on the old one. The consortium votes upgrade "v2" at a
+height a little ahead. At that height node0 stops before executing the block, says which
+version to install and exits with code 3; the other three run the migration (Governance's
+version 1 -> 2 and its new record) and go on. node0 restarted unchanged stops again at the
+same block with the same message; restarted on the new version, it catches up and agrees.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from consortium.network import supervisor
+from consortium.system.client import GovernanceClient
+from consortium.system.model import GOVERNANCE_ADDRESS
+from evmutil import dev_accounts
+from localnet import LocalNet, wait_for
+
+pytestmark = pytest.mark.slow  # 30-45 s here
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+NEW = ["node1", "node2", "node3"]
+MESSAGE = ("upgrade 'v2' scheduled at height {h} needs consortium >= 0.2.0; "
+           "this node runs 0.1.0; install it and restart")
+
+
+def storage_word(net: LocalNet, node: str, slot: int) -> int:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getStorageAt",
+            "params": ["0x" + GOVERNANCE_ADDRESS.hex(), hex(slot), "latest"]}
+    return int(httpx.post(net.node(node).api_url, json=body, timeout=10).json()["result"], 16)
+
+
+def exit_code(pid: int, timeout: float) -> int | None:
+    return psutil.Process(pid).wait(timeout)  # type: ignore[no-any-return]
+
+
+def test_old_node_halts_at_the_height_new_nodes_migrate_and_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = LocalNet(tmp_path / "net", validators=4)
+    try:
+        net.up()
+        net.wait_height(2)
+        # the new version on three nodes (a rolling restart, one at a time)
+        path = os.environ.get("PYTHONPATH", "")
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(FIXTURES), path) if p))
+        monkeypatch.setenv("CONSORTIUM_UPGRADE_MODULES", "upgrade_v2")
+        for name in NEW:
+            net.down([name])
+            net.up([name])
+        monkeypatch.delenv("CONSORTIUM_UPGRADE_MODULES")
+
+        keys = dev_accounts(net)
+        gov = GovernanceClient(net.node("node1").api_url)
+        at = net.height("node1") + 25
+        outcome = gov.propose(keys["Bank A"], "software-upgrade", "v2", at, "0.2.0")
+        proposal = outcome["proposal"]
+        for member in ("Bank A", "Bank B", "Bank C"):
+            status = gov.vote(keys[member], proposal, True)["status"]
+        assert status == "executed", gov.proposal(proposal)
+        assert gov.read.upgrades()["plan"] == {
+            "name": "v2", "height": at, "version": "0.2.0", "proposal": proposal}
+        assert net.height("node1") < at - 2, "the vote took too long for the test's height"
+
+        # node0 (old version) stops at the height, before executing its block
+        home0 = net.network.node_home(net.node("node0"))
+        pid = supervisor.node_pid(home0)
+        assert pid is not None
+        assert exit_code(pid, 180) == 3
+        assert MESSAGE.format(h=at) in net.log("node0")
+        # the three others migrate there and go on
+        net.wait_height(at + 3, NEW, timeout=120)
+        info = gov.read.upgrades()
+        assert info["plan"] is None
+        assert info["applied"] == [{"name": "v2", "height": at}]
+        assert info["nativeVersions"]["Governance"] == 2
+        assert storage_word(net, "node1", 30) == 4  # upgrade_v2's record: 4 voting members
+        assert len({net.app_hash_at(n, at) for n in NEW}) == 1
+
+        # restarted unchanged, node0 stops again at the same block
+        proc = supervisor.start_node(net.network, net.node("node0"))
+        assert proc.wait(120) == 3
+        assert net.log("node0").count(MESSAGE.format(h=at)) >= 2
+        # restarted on the new version, it runs the migration, catches up and agrees
+        monkeypatch.setenv("CONSORTIUM_UPGRADE_MODULES", "upgrade_v2")
+        net.up(["node0"])
+        target = net.height("node1") + 2
+        net.wait_height(target, ["node0"], timeout=120)
+        assert net.app_hash_at("node0", at) == net.app_hash_at("node1", at)
+        assert net.app_hash_at("node0", target - 1) == net.app_hash_at("node1", target - 1)
+        wait_for(lambda: storage_word(net, "node0", 30) == 4, 30, "node0's migrated record")
+    finally:
+        net.cleanup()
