@@ -37,12 +37,28 @@ def join(
     ),
     password_file: Path | None = PasswordFileOption,
     force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
+    state_sync: bool = typer.Option(
+        False, "--state-sync",
+        help="Start from the trusted node's latest snapshot instead of replaying every block "
+             "from genesis (docs/state-sync.md).",
+    ),
+    trust_rpc: list[str] = typer.Option(
+        [], "--trust-rpc",
+        help="With --state-sync: the CometBFT RPC (http://HOST:PORT) of a node you trust, "
+             "which gives the block the light client starts from; once or twice.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Create a node home (keys, the genesis, the peer) and an account for a new institution,
     and print what its admission proposals need: node id, validator key, account."""
+    from consortium.errors import ConfigError
     from consortium.network.join import join_network
 
+    if state_sync and not trust_rpc:
+        raise ConfigError("--state-sync needs --trust-rpc http://HOST:PORT (the CometBFT RPC "
+                          "of a node you trust)")
+    if trust_rpc and not state_sync:
+        raise ConfigError("--trust-rpc is only used with --state-sync")
     password = password_or_prompt(
         password_file, "Password for the new account's keystore", confirm=True
     )
@@ -59,6 +75,7 @@ def join(
         password=password,
         timeout_commit=timeout_commit,
         force=force,
+        state_sync_rpc=trust_rpc,
     )
     rows = [
         ["node id", result.node_id],
@@ -71,6 +88,9 @@ def join(
         ["peer", result.peer],
         ["member card", result.card_file],
     ]
+    if result.state_sync_trust_height:
+        rows.append(["state sync", f"trusting block {result.state_sync_trust_height}; "
+                     f"snapshots at {', '.join(map(str, result.state_sync_snapshots))}"])
     title = f"{result.name} is ready to join {result.chain_id}"
     if report(result.to_json(), json_out, title, rows):
         return

@@ -52,6 +52,7 @@ from consortium.network.init import (
 )
 from consortium.network.layout import MemberEntry, Network, NodeEntry
 from consortium.network.node_config import DEFAULT_ENGINE, NodeConfig
+from consortium.network.state_sync import JoinSettings, fetch_trust, write_statesync
 
 __all__ = ["JoinResult", "Peer", "join_network", "parse_peer", "port_option", "write_node_home"]
 
@@ -73,6 +74,9 @@ class JoinResult:
     api_port: int
     card: dict[str, object]  # the member card (also in ROOT/card.json)
     card_file: str
+    # state sync: the trusted block (0: the node replays the chain from genesis)
+    state_sync_trust_height: int = 0
+    state_sync_snapshots: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -92,8 +96,12 @@ def join_network(
     password: str = "",
     timeout_commit: str = "500ms",
     force: bool = False,
+    state_sync_rpc: Sequence[str] = (),
 ) -> JoinResult:
-    """Create the institution's network folder at `root` (see the module's description)."""
+    """Create the institution's network folder at `root` (see the module's description).
+    With `state_sync_rpc` (the CometBFT RPC of a node the institution trusts, one or two),
+    the node starts from that node's latest snapshot instead of replaying from genesis
+    (`consortium.network.state_sync`)."""
     name = check_member_name(name, "--name")
     the_peer = parse_peer(peer)
     check_timeout_commit(timeout_commit)
@@ -102,6 +110,7 @@ def join_network(
     for member in app_state.members:
         if member.name.lower() == name.lower():
             raise ConfigError(f"the genesis already has a member named {member.name!r}")
+    trust = fetch_trust(state_sync_rpc) if state_sync_rpc else None
     root = root.expanduser().resolve()
     with fresh_folder(root, force=force):
         node_name = slug(name)
@@ -126,6 +135,9 @@ def join_network(
             listen_host=host, external_address=external_address,
             timeout_commit=timeout_commit,
         )
+        if trust is not None:
+            write_statesync(home, trust)
+            JoinSettings(True, trust.rpc_servers).save(home)
         keystore = f"keystores/{node_name}.json"
         account = write_keystore(root / keystore, Account.create().key, password, fast=not password)
         secret, public = new_encryption_key()
@@ -166,6 +178,8 @@ def join_network(
         api_port=entry.api_port,
         card=card.to_json(),
         card_file=str(root / CARD_FILE),
+        state_sync_trust_height=trust.height if trust else 0,
+        state_sync_snapshots=trust.snapshot_heights if trust else (),
     )
 
 

@@ -83,6 +83,12 @@ def preflight(home: Path) -> NodeConfig:
                        *metrics):
         if not port_free(port):
             raise NetworkError(f"{what} port {port} of node {cfg.name} is already in use")
+    from consortium.network.state_sync import prepare_state_sync
+
+    trust = prepare_state_sync(home, cfg.app_dir)  # [state_sync] enable, empty ledger
+    if trust is not None:
+        log.info("state sync from %s, trusting block %d (%s)", trust.rpc_servers[0],
+                 trust.height, trust.hash)
     return cfg
 
 
