@@ -5,6 +5,9 @@ Prometheus endpoint answers on the port the generated config gave it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -97,6 +100,19 @@ def test_metrics_move_under_a_small_load(localnet):
     assert _get(after, "consortium_lmdb_size_bytes") > 0
     assert ("consortium_mempool_transactions", ()) in after
     assert _get(after, "consortium_last_block_timestamp_seconds") > 1.7e9
+
+    # `consortium status` shows the key figures
+    proc = subprocess.run([sys.executable, "-m", "consortium.cli.main", "status", "--dir",
+                           str(net.root), "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (shown,) = json.loads(proc.stdout)["nodes"]
+    assert shown["height"] >= _get(after, "consortium_height")
+    assert shown["behind"] == 0 and shown["peers"] == 0
+    assert shown["refused"] == sum(v for (name, _), v in after.items()
+                                   if name == "consortium_checktx_refused_total")
+    assert shown["lmdb_bytes"] > 0 and shown["snapshot_height"] == 0
+    assert shown["mempool"] == 0 and shown["last_block_age_s"] < 60
+    assert shown["tx_per_s"] is not None  # (0 once 20 empty blocks follow the transfers)
 
     # CometBFT's own metrics, on the port network.json records for it
     assert node.prometheus_port

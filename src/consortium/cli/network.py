@@ -141,28 +141,39 @@ def down(
 
 
 def status(dir: Path = DirOption, json: bool = JsonOption) -> None:
-    """Height, app hash, peers, voting power and API of every node."""
+    """Every node's height (and how far behind the highest node), newest block's age,
+    peers, mempool, recent tx/s, CheckTx refusals, LMDB size, newest snapshot and API."""
+    from consortium.network.health import health_json, network_health
+
     network = Network.load(resolve_dir(dir))
-    rows = supervisor.network_status(network)
+    rows = network_health(network)
     if json:
-        print_json({"chain_id": network.chain_id, "nodes": [r.to_json() for r in rows]})
+        print_json({"chain_id": network.chain_id,
+                    "nodes": [health_json(r, h) for r, h in rows]})
         return
     table(
         f"{network.chain_id} ({network.root})",
-        ["node", "member", "state", "height", "app hash", "peers", "power", "catching up", "API"],
+        ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
+         "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
         [
             [
                 r.name,
                 r.member,
-                "up" if r.height is not None else ("starting" if r.running else "down"),
+                ("catching up" if r.catching_up else "up") if r.height is not None
+                else ("starting" if r.running else "down"),
                 r.height,
-                (r.app_hash or "")[:16] or None,
+                h.behind,
+                None if h.last_block_age_s is None else f"{h.last_block_age_s:g} s",
                 r.peers,
-                r.voting_power,
-                r.catching_up,
+                h.mempool,
+                h.tx_per_s,
+                h.refused,
+                None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",
+                h.snapshot_height or None,
+                (r.app_hash or "")[:12] or None,
                 r.api_url,
             ]
-            for r in rows
+            for r, h in rows
         ],
     )
 
