@@ -90,24 +90,19 @@ def _ceremony(hosts: Hosts, root: Path) -> Consortium:
         peers = send(coordinator / "out" / "peers.txt", inbox)
         envelope = send(Path(result["envelopes"][name]), inbox)
         address = hosts.address(i)
+        # The member's own CA for its staff's clients, and its node's API certificate.
+        hosts.run(i, [*CLI, "tls", "ca", "--out", str(host / "tls-ca"), "--name", f"{name} CA"])
+        hosts.run(i, [*CLI, "tls", "cert", "--ca", str(host / "tls-ca"), "--name", "node",
+                      "--host", address, "--out", str(host / "api-tls")])
         hosts.run(i, [
             *CLI, "node", "setup", "--genesis", str(genesis), "--genesis-hash", announced,
             "--keys", str(host / "keys"), "--consortium-key-envelope", str(envelope),
             "--listen", f"{address}:{P2P}", "--peers", ",".join(peers.read_text().split()),
             "--rpc-port", str(RPC), "--api-host", address, "--api-port", str(API),
             "--timeout-commit", TIMEOUT_COMMIT, "--password-file", str(host / "pw"),
-            "--out", str(host / "home"),
+            "--tls-cert", str(host / "api-tls" / "node.pem"),
+            "--tls-key", str(host / "api-tls" / "node.key"), "--out", str(host / "home"),
         ])
-        # The member's own CA for its staff's clients, and its node's certificate.
-        hosts.run(i, [*CLI, "tls", "ca", "--out", str(host / "tls-ca"), "--name", f"{name} CA"])
-        hosts.run(i, [*CLI, "tls", "cert", "--ca", str(host / "tls-ca"), "--name", "node",
-                      "--host", address, "--out", str(host / "home" / "tls")])
-        settings = host / "home" / "consortium.toml"
-        doc = tomlkit.parse(settings.read_text())
-        api = doc["api"]
-        assert isinstance(api, dict)
-        api["tls_cert"], api["tls_key"] = "tls/node.pem", "tls/node.key"
-        settings.write_text(tomlkit.dumps(doc))
     return net
 
 
@@ -135,7 +130,6 @@ def _app_warnings(net: Consortium, i: int) -> list[str]:
     return [line.split(marker, 1)[1] for line in log.splitlines() if marker in line]
 
 
-@pytest.mark.slow
 def test_four_hosts_commit_agree_and_keep_their_keys(consortium: Consortium) -> None:
     net = consortium
     start = net.heights()
@@ -171,7 +165,6 @@ def _call(url: str, method: str, params: list[Any], token: str | None,
                       headers=headers, verify=verify, timeout=30, trust_env=False)
 
 
-@pytest.mark.slow
 def test_api_from_outside_only_over_tls_with_a_token(consortium: Consortium) -> None:
     net = consortium
     i, home = 0, consortium.home(0)
@@ -221,7 +214,6 @@ def test_api_from_outside_only_over_tls_with_a_token(consortium: Consortium) -> 
     assert int(wait_for(mined, 60, f"the receipt of {tx_hash}")["status"], 16) == 1
 
 
-@pytest.mark.slow
 def test_a_node_outside_the_genesis_cannot_connect(consortium: Consortium) -> None:
     net = consortium
     x = net.hosts.add_host()
@@ -279,7 +271,6 @@ def _wait_steady(net: Consortium, seconds: float, timeout: float) -> list[int]:
     raise AssertionError(f"heights still moving after {timeout:.0f}s: {last}")
 
 
-@pytest.mark.slow
 def test_partitions_heal_onto_one_chain(consortium: Consortium) -> None:
     net = consortium
     hosts = net.hosts

@@ -269,7 +269,7 @@ def test_tokens_created_at_once_are_all_kept(tmp_path: Path) -> None:
 # --- TLS --------------------------------------------------------------------------------
 
 
-def test_https_with_the_consortium_ca_and_not_another(tmp_path: Path) -> None:
+def test_https_with_the_consortium_ca_and_not_another(tmp_path: Path, capsys: Any) -> None:
     assert cli(["tls", "ca", "--out", str(tmp_path / "ca")]) == 0
     assert cli(["tls", "cert", "--ca", str(tmp_path / "ca"), "--name", "node0",
                 "--host", "127.0.0.1", "--host", "node0.example",
@@ -295,6 +295,17 @@ def test_https_with_the_consortium_ca_and_not_another(tmp_path: Path) -> None:
                      additional_headers={"Authorization": f"Bearer {token}"}) as ws:
             ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}))
             assert json.loads(ws.recv(timeout=10))["result"]
+        # the CLI and SDK take the token and the CA from the environment
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("CONSORTIUM_API_CA", str(tmp_path / "ca" / "ca.pem"))
+            assert cli(["roles", "--rpc", s.url, "--json"]) != 0  # no token: 401
+            assert "HTTP 401: unauthorized" in capsys.readouterr().err
+            env.setenv("CONSORTIUM_API_TOKEN", token)
+            assert cli(["roles", "--rpc", s.url, "--json"]) == 0
+            env.setenv("CONSORTIUM_API_CA", str(tmp_path / "other" / "ca.pem"))
+            assert cli(["roles", "--rpc", s.url, "--json"]) != 0  # another CA's trust
+            env.setenv("CONSORTIUM_API_CA", str(tmp_path / "missing.pem"))
+            assert cli(["roles", "--rpc", s.url, "--json"]) != 0
 
 
 def test_client_certificates_of_the_ca_are_credentials_with_their_scope(

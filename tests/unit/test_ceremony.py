@@ -488,3 +488,26 @@ def test_setup_refuses_a_card_that_does_not_match_its_keys(
     (keys / ENCRYPTION_KEY_FILE).unlink()
     _fails(capsys, argv, "is not a keys folder made by `consortium keygen`", ENCRYPTION_KEY_FILE)
     assert not (tmp_path / "home").exists()
+
+
+def test_setup_installs_the_api_certificate_and_refuses_a_mismatched_pair(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from consortium.network.tls import make_ca, make_cert
+
+    make_ca(tmp_path / "ca")
+    key, cert = make_cert(tmp_path / "ca", "node", ["10.0.0.5"], tmp_path / "tls")
+    other_key, _ = make_cert(tmp_path / "ca", "other", ["10.0.0.6"], tmp_path / "tls2")
+    _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--tls-cert": str(cert)}),
+           "--tls-cert and --tls-key go together")
+    _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--tls-cert": str(cert),
+                                                      "--tls-key": str(other_key)}),
+           "the key does not match the certificate")
+    assert not (tmp_path / "home").exists()  # refused before anything is written
+    argv = _setup_argv(ceremony, tmp_path, **{"--tls-cert": str(cert), "--tls-key": str(key)})
+    assert main(argv) == 0, capsys.readouterr().err
+    home = tmp_path / "home"
+    access = NodeConfig.load(home).api_access
+    assert (access.tls_cert, access.tls_key) == ("tls/node.pem", "tls/node.key")
+    assert (home / "tls" / "node.pem").read_bytes() == cert.read_bytes()
+    assert _mode(home / "tls" / "node.key") == 0o600

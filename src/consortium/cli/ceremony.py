@@ -160,6 +160,10 @@ def setup(
     timeout_commit: str = typer.Option(
         "500ms", "--timeout-commit", help="Block interval; the coordinator's."
     ),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="The API's TLS certificate (PEM; `consortium tls cert`)."
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="Its private key (PEM)."),
     out: Path = typer.Option(..., "--out", help="The node home to create (mode 700)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing home."),
     password_file: Path | None = PasswordFileOption,
@@ -169,6 +173,8 @@ def setup(
     envelope, after checking the genesis hash and that the genesis holds its card."""
     from consortium.network.ceremony import setup_node
 
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together: give both, or neither")
     password = password_or_prompt(password_file, "Password of the keys", confirm=False)
     result = setup_node(
         resolve_dir(out),
@@ -185,6 +191,7 @@ def setup(
         api_port=api_port,
         timeout_commit=timeout_commit,
         force=force,
+        tls=(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None,
     )
     rows = [
         ["node id", result.node_id],

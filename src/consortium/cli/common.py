@@ -60,9 +60,10 @@ def endpoint(rpc: str | None, dir: Path) -> str:
             raise ConfigError(f"--rpc must be an http(s) URL, got {rpc!r}")
         return rpc.rstrip("/")
     from consortium.network.layout import Network
-    from consortium.network.supervisor import first_live_node
+    from consortium.network.supervisor import api_url_of, first_live_node
 
-    return first_live_node(Network.load(resolve_dir(dir))).api_url
+    network = Network.load(resolve_dir(dir))
+    return api_url_of(network, first_live_node(network))
 
 
 def read_password(password_file: Path | None) -> str | None:

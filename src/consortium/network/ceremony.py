@@ -16,6 +16,7 @@ opened as another member's or for another genesis.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -59,6 +60,8 @@ from consortium.network.init import (
 )
 from consortium.network.join import port_option, write_node_home
 from consortium.network.layout import MemberEntry, Network, NodeEntry
+from consortium.network.node_config import NodeConfig
+from consortium.network.tls import check_server_files
 
 ENVELOPE_VERSION = 1
 ENVELOPE_KIND = "consortium-key"
@@ -248,10 +251,15 @@ def setup_node(
     api_port: int | None = None,
     timeout_commit: str = "500ms",
     force: bool = False,
+    tls: tuple[Path, Path] | None = None,
 ) -> SetupResult:
     """A member's node home at `out`, a one-node network folder (`consortium up --dir OUT`)
-    that is itself the node home (`consortium node --home OUT`)."""
+    that is itself the node home (`consortium node --home OUT`). With `tls` (certificate,
+    key: PEM files, checked first) the API serves HTTPS and WSS only, from copies of them
+    in `OUT/tls/`."""
     check_timeout_commit(timeout_commit)
+    if tls is not None:
+        check_server_files(*tls)
     if out.resolve() == keys_dir.resolve() or out.resolve() in keys_dir.resolve().parents:
         raise ConfigError("--out must not be or hold the --keys folder: keep the keys apart")
     genesis = _read_bytes(genesis_file, "--genesis")
@@ -304,6 +312,8 @@ def setup_node(
         shutil.copyfile(keys_dir / ACCOUNT_FILE, out / keystore)
         (out / keystore).chmod(0o600)
         shutil.copyfile(keys_dir / CARD_FILE, out / CARD_FILE)
+        if tls is not None:
+            _install_api_tls(out, *tls)
         Network(
             out, chain_id, app_state.eth_chain_id, True, [entry],
             [MemberEntry(name=card.name, address=card.account, keystore=keystore)],
@@ -312,6 +322,19 @@ def setup_node(
         card.name, str(out), chain_id, digest, card.node_id, f"{listen_host}:{p2p_port}",
         external_address, others, p2p_port, entry.rpc_port, api_host, entry.api_port,
     )
+
+
+def _install_api_tls(home: Path, cert: Path, key: Path) -> None:
+    """Copy the API's certificate and key into HOME/tls/ (the key mode 600) and name them
+    in the node's `[api]` settings."""
+    folder = home / "tls"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    shutil.copyfile(cert, folder / "node.pem")
+    shutil.copyfile(key, folder / "node.key")
+    (folder / "node.key").chmod(0o600)
+    cfg = NodeConfig.load(home)
+    dataclasses.replace(cfg, api_access=dataclasses.replace(
+        cfg.api_access, tls_cert="tls/node.pem", tls_key="tls/node.key")).save()
 
 
 def _read_bytes(path: Path, option: str) -> bytes:

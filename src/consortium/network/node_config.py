@@ -63,6 +63,16 @@ class NodeConfig:
         return self.home / (self.consortium_key_file or "consortium.key")
 
     @property
+    def api_url(self) -> str:
+        """Where this host reaches the node's API: https when it serves TLS, loopback when
+        it listens on every address."""
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self.api_access.tls_cert else "http"
+        return f"{scheme}://{host}:{self.api_port}"
+
+    @property
     def app_dir(self) -> Path:
         return self.home / "app"
 

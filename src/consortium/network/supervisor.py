@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from consortium.errors import NetworkError
+from consortium.errors import ConfigError, NetworkError
 from consortium.network.layout import Network, NodeEntry
 from consortium.network.node import preflight
 from consortium.network.node_config import NodeConfig
@@ -98,8 +98,8 @@ def up(
                     f"{node.name} exited with code {proc.returncode}: "
                     f"{last_log_line(network.node_home(node))}"
                 )
-            if _api_alive(node):
-                progress(f"{node.name} is up: API {node.api_url}")
+            if _api_alive(network, node):
+                progress(f"{node.name} is up: API {api_url_of(network, node)}")
                 break
             if time.monotonic() > deadline:
                 raise NetworkError(f"{node.name} did not answer within {START_TIMEOUT:.0f}s")
@@ -142,9 +142,21 @@ def _kill_tree(pid: int) -> None:
         pass
 
 
-def _api_alive(node: NodeEntry) -> bool:
+def api_url_of(network: Network, node: NodeEntry) -> str:
+    """The node's API as its home's settings say (https with TLS, its listen address), or
+    the layout's loopback URL when they cannot be read."""
     try:
-        return httpx.get(f"{node.api_url}/health", timeout=1.0).status_code == 200
+        return NodeConfig.load(network.node_home(node)).api_url
+    except ConfigError:
+        return node.api_url
+
+
+def _api_alive(network: Network, node: NodeEntry) -> bool:
+    """Whether the node's API answers /health. Over TLS the certificate is not checked:
+    the probe sends no credential and trusts nothing but the status code."""
+    try:
+        return httpx.get(f"{api_url_of(network, node)}/health", timeout=1.0,
+                         verify=False).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -204,9 +216,10 @@ def network_status(network: Network) -> list[NodeStatus]:
 
 
 def first_live_node(network: Network) -> NodeEntry:
-    """The first node whose API answers: what `--dir` commands talk to."""
+    """The first node whose API answers: what `--dir` commands talk to
+    (at `api_url_of(network, node)`)."""
     for node in network.nodes:
-        if _api_alive(node):
+        if _api_alive(network, node):
             return node
     raise NetworkError(
         f"no node of {network.root} is running; "

@@ -6,22 +6,58 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
+import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import TxParams
 
 from consortium.errors import ConsortiumError, ExecutionReverted, NetworkError, TxError
+from consortium.sdk.credentials import TOKEN_ENV, ApiCredentials, same_origin
 
 
 class TxFailed(TxError):
     """A transaction was included but reverted (receipt status 0)."""
 
 
+def refusal_message(url: str, response: requests.Response | None) -> str:
+    """One line for an HTTP refusal: the node's own reason (its JSON-RPC error body) and
+    what to set when it is about the credential."""
+    if response is None:
+        return f"{url} refused the request"
+    try:
+        reason = str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        reason = response.reason or "refused"
+    hint = {401: f" (set {TOKEN_ENV} to a token of this node)",
+            403: " (a token of a larger scope is needed)"}.get(response.status_code, "")
+    return f"{url} answered HTTP {response.status_code}: {reason}{hint}"
+
+
 class ConsortiumClient:
-    def __init__(self, rpc_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, rpc_url: str, timeout: float = 30.0,
+                 credentials: ApiCredentials | None = None) -> None:
+        """`credentials`: the token and CA for a node whose API needs them (default: from
+        the environment, `CONSORTIUM_API_TOKEN` and `CONSORTIUM_API_CA`)."""
         self.rpc_url = rpc_url
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.credentials = credentials or ApiCredentials.from_env()
+        request: dict[str, Any] = {"timeout": timeout, "verify": self.credentials.verify()}
+        if self.credentials.token:
+            request["headers"] = {"Content-Type": "application/json",
+                                  **self.credentials.headers()}
+        # Retry what may pass on a second try (no connection yet, a timeout), not a refusal:
+        # web3 would repeat a 401 or 403 five times before saying so.
+        retry = ExceptionRetryConfiguration(errors=(requests.ConnectionError, requests.Timeout))
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs=request,
+                                         exception_retry_configuration=retry))
+
+    def http_options(self, url: str) -> dict[str, Any]:
+        """`httpx` options for a request to `url`: this client's credentials when `url` is
+        on its node, none for another node (a token is for its own node only)."""
+        if not same_origin(url, self.rpc_url):
+            return {}
+        return {"headers": self.credentials.headers(), "verify": self.credentials.verify()}
 
     @property
     def chain_id(self) -> int:
@@ -35,6 +71,8 @@ class ConsortiumClient:
         except Web3RPCError as exc:
             message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else None
             raise TxError(message or str(exc)) from None
+        except requests.HTTPError as exc:
+            raise NetworkError(refusal_message(self.rpc_url, exc.response)) from None
         except (ConnectionError, OSError) as exc:
             raise NetworkError(f"cannot reach {self.rpc_url}: {exc}") from None
 

@@ -278,7 +278,8 @@ class ForumClient(ServiceClient):
         """Give an anchored document's bytes to this node, which keeps and serves them."""
         url = f"{self.api_url}{BLOBS_PATH}/{sha256_hex(blob)}"
         try:
-            answer = httpx.put(url, content=blob, timeout=self.timeout)
+            answer = httpx.put(url, content=blob, timeout=self.timeout,
+                               **self.client.http_options(url))
         except httpx.HTTPError as exc:
             raise ConfigError(f"cannot upload the document to {self.api_url}: {exc}") from None
         if answer.status_code >= 300:
@@ -333,7 +334,8 @@ class ForumClient(ServiceClient):
         for source in dict.fromkeys(s.rstrip("/") for s in sources if s):
             tried.append(source)
             try:
-                answer = httpx.get(f"{source}{BLOBS_PATH}/{sha}", timeout=self.timeout)
+                url = f"{source}{BLOBS_PATH}/{sha}"
+                answer = httpx.get(url, timeout=self.timeout, **self.client.http_options(url))
             except httpx.HTTPError:
                 continue
             if answer.status_code != 200:
