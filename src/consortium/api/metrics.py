@@ -212,6 +212,16 @@ class NodeMetrics:
         return stop
 
 
+def exported_names(registry: CollectorRegistry) -> set[str]:
+    """Every sample name a registry can export (a counter's `_total`, a histogram's
+    `_bucket`, `_sum` and `_count`), whether or not it has samples yet: what dashboards and
+    alert rules may use."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
+                "summary": ("_sum", "_count", "")}
+    return {family.name + suffix for family in registry.collect()
+            for suffix in suffixes.get(family.type, ("",))}
+
+
 def route_label(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
     """A bounded label for an HTTP request: its method and route template ("POST /" for
     JSON-RPC), or "other" when no route matches. A request refused before routing (401,
