@@ -114,23 +114,38 @@ def write_archive(staging: Path, manifest: Manifest, out: Path, progress: Progre
             info.size = len(raw)
             info.mode = 0o600
             tar.addfile(info, _BytesReader(raw))
-            written = 0
+            counted = _Counted(lambda n: progress(f"archive: {_mib(n)} of {_mib(total)} written"))
             for path in files:
                 name = HOME_PREFIX + path.relative_to(staging).as_posix()
                 info = tarfile.TarInfo(name)
                 info.size = manifest.files[name]["size"]
                 info.mode = 0o600
                 with open(path, "rb") as f:
-                    tar.addfile(info, f)
-                before, written = written, written + info.size
-                if written // PROGRESS_STEP != before // PROGRESS_STEP:
-                    progress(f"archive: {_mib(written)} of {_mib(total)} written")
+                    counted.source = f
+                    tar.addfile(info, counted)
             tar.close()
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
+
+
+class _Counted:
+    """A file reader that reports every PROGRESS_STEP bytes read through it."""
+
+    def __init__(self, report: Callable[[int], None]) -> None:
+        self.source: IO[bytes] | None = None
+        self._report = report
+        self._done = 0
+
+    def read(self, n: int = -1) -> bytes:
+        assert self.source is not None
+        chunk = self.source.read(n)
+        before, self._done = self._done, self._done + len(chunk)
+        if self._done // PROGRESS_STEP != before // PROGRESS_STEP:
+            self._report(self._done)
+        return chunk
 
 
 class _BytesReader:
