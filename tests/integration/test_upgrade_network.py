@@ -12,6 +12,7 @@ same block with the same message; restarted on the new version, it catches up an
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -42,60 +43,88 @@ def exit_code(pid: int, timeout: float) -> int | None:
     return psutil.Process(pid).wait(timeout)  # type: ignore[no-any-return]
 
 
-def test_old_node_halts_at_the_height_new_nodes_migrate_and_go_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    net = LocalNet(tmp_path / "net", validators=4)
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
+    network = LocalNet(tmp_path_factory.mktemp("upgrade") / "net", validators=4)
     try:
-        net.up()
-        net.wait_height(2)
-        # the new version on three nodes (a rolling restart, one at a time)
-        path = os.environ.get("PYTHONPATH", "")
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(FIXTURES), path) if p))
-        monkeypatch.setenv("CONSORTIUM_UPGRADE_MODULES", "upgrade_v2")
-        for name in NEW:
-            net.down([name])
-            net.up([name])
-        monkeypatch.delenv("CONSORTIUM_UPGRADE_MODULES")
-
-        keys = dev_accounts(net)
-        gov = GovernanceClient(net.node("node1").api_url)
-        at = net.height("node1") + 25
-        outcome = gov.propose(keys["Bank A"], "software-upgrade", "v2", at, "0.2.0")
-        proposal = outcome["proposal"]
-        for member in ("Bank A", "Bank B", "Bank C"):
-            status = gov.vote(keys[member], proposal, True)["status"]
-        assert status == "executed", gov.proposal(proposal)
-        assert gov.read.upgrades()["plan"] == {
-            "name": "v2", "height": at, "version": "0.2.0", "proposal": proposal}
-        assert net.height("node1") < at - 2, "the vote took too long for the test's height"
-
-        # node0 (old version) stops at the height, before executing its block
-        home0 = net.network.node_home(net.node("node0"))
-        pid = supervisor.node_pid(home0)
-        assert pid is not None
-        assert exit_code(pid, 180) == 3
-        assert MESSAGE.format(h=at) in net.log("node0")
-        # the three others migrate there and go on
-        net.wait_height(at + 3, NEW, timeout=120)
-        info = gov.read.upgrades()
-        assert info["plan"] is None
-        assert info["applied"] == [{"name": "v2", "height": at}]
-        assert info["nativeVersions"]["Governance"] == 2
-        assert storage_word(net, "node1", 30) == 4  # upgrade_v2's record: 4 voting members
-        assert len({net.app_hash_at(n, at) for n in NEW}) == 1
-
-        # restarted unchanged, node0 stops again at the same block
-        proc = supervisor.start_node(net.network, net.node("node0"))
-        assert proc.wait(120) == 3
-        assert net.log("node0").count(MESSAGE.format(h=at)) >= 2
-        # restarted on the new version, it runs the migration, catches up and agrees
-        monkeypatch.setenv("CONSORTIUM_UPGRADE_MODULES", "upgrade_v2")
-        net.up(["node0"])
-        target = net.height("node1") + 2
-        net.wait_height(target, ["node0"], timeout=120)
-        assert net.app_hash_at("node0", at) == net.app_hash_at("node1", at)
-        assert net.app_hash_at("node0", target - 1) == net.app_hash_at("node1", target - 1)
-        wait_for(lambda: storage_word(net, "node0", 30) == 4, 30, "node0's migrated record")
+        network.up()
+        network.wait_height(2)
+        yield network
     finally:
-        net.cleanup()
+        network.cleanup()
+
+
+def test_old_node_halts_at_the_height_new_nodes_migrate_and_go_on(
+    net: LocalNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the new version on three nodes (a rolling restart, one at a time)
+    path = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(FIXTURES), path) if p))
+    monkeypatch.setenv("CONSORTIUM_UPGRADE_MODULES", "upgrade_v2")
+    for name in NEW:
+        net.down([name])
+        net.up([name])
+    monkeypatch.delenv("CONSORTIUM_UPGRADE_MODULES")
+
+    keys = dev_accounts(net)
+    gov = GovernanceClient(net.node("node1").api_url)
+    at = net.height("node1") + 25
+    outcome = gov.propose(keys["Bank A"], "software-upgrade", "v2", at, "0.2.0")
+    proposal = outcome["proposal"]
+    for member in ("Bank A", "Bank B", "Bank C"):
+        status = gov.vote(keys[member], proposal, True)["status"]
+    assert status == "executed", gov.proposal(proposal)
+    assert gov.read.upgrades()["plan"] == {
+        "name": "v2", "height": at, "version": "0.2.0", "proposal": proposal}
+    assert net.height("node1") < at - 2, "the vote took too long for the test's height"
+
+    # node0 (old version) stops at the height, before executing its block
+    home0 = net.network.node_home(net.node("node0"))
+    pid = supervisor.node_pid(home0)
+    assert pid is not None
+    assert exit_code(pid, 180) == 3
+    assert MESSAGE.format(h=at) in net.log("node0")
+    # the three others migrate there and go on
+    net.wait_height(at + 3, NEW, timeout=120)
+    info = gov.read.upgrades()
+    assert info["plan"] is None
+    assert info["applied"] == [{"name": "v2", "height": at}]
+    assert info["nativeVersions"]["Governance"] == 2
+    assert storage_word(net, "node1", 30) == 4  # upgrade_v2's record: 4 voting members
+    assert len({net.app_hash_at(n, at) for n in NEW}) == 1
+
+    # restarted unchanged, node0 stops again at the same block
+    proc = supervisor.start_node(net.network, net.node("node0"))
+    assert proc.wait(120) == 3
+    assert net.log("node0").count(MESSAGE.format(h=at)) >= 2
+    # restarted on the new version, it runs the migration, catches up and agrees
+    monkeypatch.setenv("CONSORTIUM_UPGRADE_MODULES", "upgrade_v2")
+    net.up(["node0"])
+    target = net.height("node1") + 2
+    net.wait_height(target, ["node0"], timeout=120)
+    assert net.app_hash_at("node0", at) == net.app_hash_at("node1", at)
+    assert net.app_hash_at("node0", target - 1) == net.app_hash_at("node1", target - 1)
+    wait_for(lambda: storage_word(net, "node0", 30) == 4, 30, "node0's migrated record")
+
+
+def test_expelling_a_member_takes_its_validator_out_of_the_set(net: LocalNet) -> None:
+    """Bank D's validator (node3) leaves CometBFT's validator set after the vote; the three
+    others go on committing."""
+    keys = dev_accounts(net)
+    gov = GovernanceClient(net.node("node1").api_url)
+
+    def validators() -> set[str]:
+        out = httpx.get(f"{net.node('node1').rpc_url}/validators", timeout=5).json()["result"]
+        return {v["address"] for v in out["validators"]}
+
+    before = validators()
+    assert len(before) == 4
+    outcome = gov.propose_expel_member(keys["Bank A"], "Bank D")
+    for member in ("Bank A", "Bank B", "Bank C"):
+        status = gov.vote(keys[member], outcome["proposal"], True)["status"]
+    assert status == "executed", gov.proposal(outcome["proposal"])
+    wait_for(lambda: len(validators()) == 3, 60, "the validator set to lose Bank D's validator")
+    node3 = net.engine_status("node3")["validator_info"]["address"]
+    assert validators() == before - {node3}
+    height = net.height("node1")
+    net.wait_height(height + 3, NEW[:2] + ["node0"], timeout=60)

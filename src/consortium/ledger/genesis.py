@@ -10,7 +10,11 @@ Governance fields (all optional, so older genesis files still load):
   nodes, as in genesis.json's own `validators`);
 - `governance`: `rules` (per proposal kind: `{"participation": bp, "win_rate": bp,
   "period": blocks}`, replacing the defaults), `roles` (`{"0x…": ["regulator"]}`, beyond the
-  `member` and `committee` roles every member account gets) and `deploy_allowlist`.
+  `member` and `committee` roles every member account gets) and `deploy_allowlist`;
+- `native_versions` (`{"Nodes": 2}`): the layout versions the system contracts start at
+  (unlisted: 1). Nodes 2 records which member owns each validator (so expelling a member
+  removes its validators); `consortium init` writes it, older genesis files lack it and
+  keep their genesis state.
 The ledger moves all of it into the system contracts' storage at genesis.
 """
 
@@ -95,6 +99,7 @@ class AppState:
     members: tuple[GenesisMember, ...]
     alloc: dict[str, int] = field(default_factory=dict)  # address -> wei
     governance: GovernanceGenesis = field(default_factory=GovernanceGenesis)
+    native_versions: dict[str, int] = field(default_factory=dict)  # contract -> version
 
     def member_accounts(self) -> set[str]:
         return {a for m in self.members for a in m.accounts}
@@ -111,6 +116,8 @@ class AppState:
         }
         if not self.governance.is_default():
             doc["governance"] = self.governance.to_json()
+        if self.native_versions:
+            doc["native_versions"] = dict(sorted(self.native_versions.items()))
         return doc
 
     @classmethod
@@ -167,7 +174,8 @@ class AppState:
                 raise ConfigError(f"{where} must be an object with a balance")
             alloc[_address(addr, where)] = _int(entry.get("balance", 0), f"{where}.balance")
         governance = _governance(data.get("governance", {}))
-        return cls(chain_id, gas_limit, tuple(members), alloc, governance)
+        versions = _native_versions(data.get("native_versions", {}))
+        return cls(chain_id, gas_limit, tuple(members), alloc, governance, versions)
 
 
 def _member_json(m: GenesisMember) -> dict[str, Any]:
@@ -230,6 +238,27 @@ def _governance(raw: Any) -> GovernanceGenesis:
     )
     _check_unique(list(allow), "the deploy allowlist lists an account twice: {}")
     return GovernanceGenesis(rules, roles, allow)
+
+
+def _native_versions(raw: Any) -> dict[str, int]:
+    where = "app_state.native_versions"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"genesis {where} must be an object")
+    from consortium.system.upgrade_plan import LATEST_NATIVE_VERSIONS
+
+    out = {}
+    for name, value in raw.items():
+        latest = LATEST_NATIVE_VERSIONS.get(name)
+        if latest is None:
+            raise ConfigError(
+                f"genesis {where}: no system contract {name!r} "
+                f"(contracts: {', '.join(LATEST_NATIVE_VERSIONS)})"
+            )
+        version = _int(value, f"{where}[{name}]")
+        if not 1 <= version <= latest:
+            raise ConfigError(f"genesis {where}[{name}]: versions 1 to {latest} exist")
+        out[name] = version
+    return out
 
 
 def _validator(value: Any, where: str) -> GenesisValidator:

@@ -28,9 +28,17 @@ from consortium.system.state import (
     PermissionsState,
     address_word,
 )
+from consortium.system.upgrade_plan import set_native_version
 
 GetStorage = Callable[[bytes, int], int]
 SetStorage = Callable[[bytes, int, int], None]
+
+
+NATIVE_ADDRESSES = {
+    "Governance": GOVERNANCE_ADDRESS,
+    "Permissions": PERMISSIONS_ADDRESS,
+    "Nodes": NODES_ADDRESS,
+}
 
 
 def write_system_genesis(app_state: AppState, get: GetStorage, set_: SetStorage) -> None:
@@ -55,6 +63,12 @@ def write_system_genesis(app_state: AppState, get: GetStorage, set_: SetStorage)
             nodes.admit(raw_node, member_id)
         for validator in member.validators:
             nodes.set_power(validator.pub_key_bytes, validator.power)
+            if app_state.native_versions.get("Nodes", 1) >= 2:
+                nodes.set_owner(validator.pub_key_bytes, member_id)
+
+    # only the versions the genesis lists: older genesis files keep their state root
+    for contract, version in sorted(app_state.native_versions.items()):
+        set_native_version(storage(NATIVE_ADDRESSES[contract]), version)
 
     governance = app_state.governance
     for account, roles in sorted(governance.roles.items()):

@@ -521,6 +521,7 @@ class Governance(NativeContract):
             else:
                 self.require(status != "expelled", f"member {member_name!r} is already expelled")
                 self.require(member_id != proposing, "a member cannot propose its own expulsion")
+                self._check_quorum_without(member_id, member_name)
                 return member_id
             return 0
         if name == "add-validator":
@@ -635,6 +636,22 @@ class Governance(NativeContract):
             )
             return 0
         self.revert(f"unknown proposal kind {name!r}")
+
+    def _check_quorum_without(self, member_id: int, member_name: str) -> None:
+        """An expelled member's validators leave the set, but only two heights later, and
+        its nodes are cut off at once: the validators that stay must hold more than two
+        thirds of today's power, or no block could commit meanwhile."""
+        nodes = self.node_set
+        removed = sum(power for _, power in nodes.member_validators(member_id))
+        if not removed:
+            return
+        total = nodes.total_power()
+        self.require(
+            (total - removed) * 3 > total * 2,
+            f"expelling {member_name!r} would remove validators holding {removed} of the "
+            f"{total} voting power; the validators that stay must hold more than two thirds "
+            "of it to keep committing blocks (add validators first)",
+        )
 
     def _check_upgrade_plan(self, upgrade: str, height: int, version: str) -> None:
         """A plan names a new upgrade, a height still ahead, and the version to install."""
@@ -764,6 +781,14 @@ class Governance(NativeContract):
                         self._call_system(
                             NODES_ADDRESS, "removeNode(bytes20)", ["bytes20"], [node_id]
                         )
+                # its validators leave the set in the same execution (power 0 updates)
+                for pub_key, _ in self.node_set.member_validators(member_id):
+                    self._call_system(
+                        NODES_ADDRESS,
+                        "setValidatorPower(bytes32,uint256)",
+                        ["bytes32", "uint256"],
+                        [pub_key, 0],
+                    )
             self.emit(self.MemberStatusChanged, member_id, status)
         elif name == "add-validator":
             pub_key, power = args

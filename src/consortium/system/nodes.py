@@ -3,6 +3,7 @@ node ids admitted as peers.
 
     validators() returns ((bytes32 pubKey, uint256 power)[])
     validatorPower(bytes32 pubKey) returns (uint256)
+    validatorOwner(bytes32 pubKey) returns (uint256 member)   (0: none recorded)
     nodes() returns ((bytes20 nodeId, uint256 member)[])
     isAdmitted(bytes20 nodeId) returns (bool)
     -- Governance only (proposals that passed):
@@ -47,6 +48,11 @@ class Nodes(NativeContract):
     @method("validatorPower(bytes32)", returns="uint256", view=True)
     def validator_power(self, pub_key: bytes) -> int:
         return self.state.power(pub_key)
+
+    @method("validatorOwner(bytes32)", returns="uint256", view=True)
+    def validator_owner(self, pub_key: bytes) -> int:
+        """The member whose validator this is (0: none recorded; see NodesState.owner)."""
+        return self.state.owner(pub_key)
 
     @method("nodes()", returns="(bytes20,uint256)[]", view=True)
     def nodes(self) -> list[tuple[bytes, int]]:

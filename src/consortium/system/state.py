@@ -27,6 +27,7 @@ Permissions (0x…1001)
 Nodes (0x…1002)
   0  validator public keys (set, 0/1) 2  public key -> power
   3  admitted node ids (set, 3/4)     5  node id -> member id
+  7  public key -> the member owning the validator (0: none recorded; version 2 on)
 """
 
 from __future__ import annotations
@@ -469,7 +470,7 @@ class PermissionsState:
 
 
 class NodesState:
-    VALIDATORS, POWER, NODES, NODE_MEMBER = 0, 2, 3, 5
+    VALIDATORS, POWER, NODES, NODE_MEMBER, OWNER = 0, 2, 3, 5, 7
 
     def __init__(self, storage: Storage) -> None:
         self.s = storage
@@ -487,6 +488,25 @@ class NodesState:
             self.validators().add(word)
         else:
             self.validators().remove(word)
+
+    def owner(self, pub_key: bytes) -> int:
+        """The member whose validator this is (0: none recorded)."""
+        return self.s.get_uint(Storage.at(self.OWNER, pub_key))
+
+    def set_owner(self, pub_key: bytes, member_id: int) -> None:
+        self.s.set_uint(Storage.at(self.OWNER, pub_key), member_id)
+
+    def member_validators(self, member_id: int) -> list[tuple[bytes, int]]:
+        """(public key, power) of the validators recorded as `member_id`'s, in set order."""
+        out = []
+        for word in self.validators():
+            key = word.to_bytes(32, "big")
+            if self.owner(key) == member_id:
+                out.append((key, self.power(key)))
+        return out
+
+    def total_power(self) -> int:
+        return sum(self.power(w.to_bytes(32, "big")) for w in self.validators())
 
     def nodes(self) -> WordSet:
         return WordSet(self.s, self.NODES)

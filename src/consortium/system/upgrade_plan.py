@@ -30,6 +30,9 @@ from consortium.system.state import StringSet
 
 # a hashed slot, like ERC-1967's, so it never meets a contract's numbered slots
 NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1
+# The newest layout version of each system contract, the one a new chain starts at.
+# Nodes 2 records each validator's owner (`NodesState.owner`).
+LATEST_NATIVE_VERSIONS = {"Governance": 1, "Permissions": 1, "Nodes": 2}
 MAX_UPGRADE_NAME = 64
 UPGRADE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # 1.2.3, optionally followed by a pre-release or local part: 1.2.3rc1, 1.2.3-beta.2, 1.2.3+abc
