@@ -279,8 +279,12 @@ class LoadRun:
                  rate: float | None = None, poll: float = POLL_INTERVAL,
                  stall_timeout: float = STALL_TIMEOUT, start_height: int | None = None,
                  on_commit: Progress = lambda _n: None,
-                 on_start: Callable[[], None] = lambda: None) -> None:
+                 on_start: Callable[[], None] = lambda: None,
+                 client_options: dict[str, Any] | None = None) -> None:
+        """`client_options`: more `httpx.AsyncClient` settings (a token's headers, the CA
+        that verifies an HTTPS node)."""
         self.target = target
+        self.client_options = client_options or {}
         self.lanes = lanes
         self.watch_url = watch_url
         self.rate = rate
@@ -296,7 +300,8 @@ class LoadRun:
     async def run(self) -> LoadResult:
         limits = httpx.Limits(max_connections=len(self.lanes) + 8,
                               max_keepalive_connections=len(self.lanes) + 8)
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=limits) as client:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=limits,
+                                     **self.client_options) as client:
             height = self.start_height
             if height is None:
                 height = await self.target.head(client, self.watch_url)

@@ -158,6 +158,40 @@ def bench(
         console.print(f"profile: {path}")
 
 
+@app.command("api-access")
+def api_access(
+    txs: int = typer.Option(20_000, "--txs", help="Transfers in each measured run."),
+    batch: int = typer.Option(100, "--batch", help="eth_sendRawTransaction calls per request."),
+    concurrency: int = typer.Option(8, "--concurrency", "-c", help="Submitting lanes."),
+    rounds: int = typer.Option(2, "--rounds", help="Rounds, each one run of each API."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """What HTTPS and a bearer token on every request cost the node's throughput: ERC-20
+    transfers on 1 validator over plain HTTP and over HTTPS + token, alternated in the same
+    run (issue 18: goal, under 5 %)."""
+    from consortium.bench.api_access import (
+        TABLE_COLUMNS,
+        AccessConfig,
+        run_api_access_bench,
+        summary_rows,
+    )
+
+    if txs < 1 or batch < 1 or concurrency < 1 or rounds < 1:
+        raise ConfigError("--txs, --batch, --concurrency and --rounds must be positive")
+    cfg = AccessConfig(txs=txs, batch=batch, concurrency=concurrency, rounds=rounds)
+    outcome = _run_table(cfg, out, run_api_access_bench, json_out,
+                         f"ERC-20 transfers on 1 validator, batches of {batch}, "
+                         f"{rounds} round(s)", TABLE_COLUMNS, summary_rows)
+    if outcome is None:
+        return
+    report = outcome.report
+    console.print(f"https + token / http: ×{report['ratio']} ({report['cost_percent']} % "
+                  f"cost; goal under 5 %: {'met' if report['met'] else 'missed'}); the token "
+                  f"check alone: {report['token_check_us_per_request']} µs a request")
+    console.print(f"report: {outcome.json_path}")
+
+
 @app.command("call-flood")
 def call_flood(
     window: float = typer.Option(30.0, "--window", help="Seconds per measured window."),
@@ -191,6 +225,39 @@ def call_flood(
     report = outcome.report
     console.print(f"block rate flooded / quiet: ×{report['ratio']} (goal ≥ 0.9: "
                   f"{'met' if report['met'] else 'missed'})")
+    console.print(f"report: {outcome.json_path}")
+
+
+@app.command("state-sync")
+def state_sync(
+    blocks: list[int] = typer.Option(
+        [20_000], "--blocks", help="Chain length to measure; repeat for several (flatness)."),
+    accounts: int = typer.Option(100_000, "--accounts", help="Accounts in the large state."),
+    snapshot_interval: int = typer.Option(
+        1_000, "--snapshot-interval", help="node0's [state_sync] snapshot_interval."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Join time of a new node on a long chain with a large state: state sync against
+    replay from genesis, in the same run (issue 21: goal ≥ 10× faster, flat in length)."""
+    from consortium.bench.state_sync import (
+        TABLE_COLUMNS,
+        StateSyncConfig,
+        run_state_sync_bench,
+        summary_rows,
+    )
+
+    cfg = StateSyncConfig(blocks=sorted(blocks), accounts=accounts,
+                          snapshot_interval=snapshot_interval)
+    outcome = _run_table(cfg, out, run_state_sync_bench, json_out,
+                         f"joining a 1-validator chain with {accounts:,} accounts",
+                         TABLE_COLUMNS, summary_rows)
+    if outcome is None:
+        return
+    goal = outcome.report["goal"]
+    growth = goal["state_sync_growth"]
+    console.print(f"state sync ≥ 10× faster than replay: {'met' if goal['met'] else 'missed'}"
+                  + (f"; state-sync time, longest / shortest chain: ×{growth}" if growth else ""))
     console.print(f"report: {outcome.json_path}")
 
 
