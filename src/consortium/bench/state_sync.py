@@ -1,0 +1,278 @@
+"""Join time of a new node: state sync against replay from genesis
+(`consortium bench state-sync`, issue 21).
+
+For each chain length asked, in the same run, on one machine:
+
+- A consortium network of three nodes, one of them (node0) the only validator; the other two
+  are admitted at genesis but hold no voting power, so they can join late. node0 takes a
+  snapshot every `snapshot_interval` blocks (`[state_sync]`).
+- node0 alone: a large state filled through the chain (the Airdrop fill of `consortium bench
+  state --network`: `accounts` accounts), then empty blocks at a short block interval until
+  the chain is `blocks` long and a snapshot of its last interval is written. node0 is then
+  restarted with a 1 s block interval, so the chain the joiners chase barely moves.
+- node1 joins by state sync (`[state_sync] enable`, trusting node0's RPC): the time from its
+  start until it has committed node0's height at that start. Then node2 joins the plain way,
+  replaying every block from genesis, measured the same way. Each joiner's app hash is
+  checked against node0's at the target height.
+
+Goal: state sync ≥ 10× faster than replay, and flat in the chain's length (the snapshot
+holds the state, not the history). Every network lives in a temporary folder removed at the
+end; every process started is stopped, whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import tomlkit
+
+from consortium.bench.networks import LedgerNet
+from consortium.bench.report import default_out, machine, write_json
+from consortium.bench.runner import QuietUi, Ui
+from consortium.bench.state_network import _disk_mb, _fill, airdrop_bytecode, plan_fill
+from consortium.errors import ConfigError, NetworkError
+from consortium.network import supervisor
+from consortium.network.state_sync import JoinSettings
+from consortium.network.supervisor import last_log_line
+
+SCHEMA = "consortium-bench-state-sync/1"
+BUILD_TIMEOUT_COMMIT = "1ms"  # empty blocks as fast as the node commits them
+JOIN_TIMEOUT_COMMIT = "1s"  # while the joiners catch up
+JOIN_TIMEOUT = 3600.0
+MEMBERS = 8  # bench member accounts (the fill's senders)
+TABLE_COLUMNS = ["chain (blocks)", "accounts", "state sync (s)", "restored at",
+                 "replay (s)", "× faster", "snapshot (MB)"]
+
+
+@dataclass
+class StateSyncConfig:
+    blocks: list[int] = field(default_factory=lambda: [20_000])  # chain lengths measured
+    accounts: int = 100_000  # the large state
+    snapshot_interval: int = 1_000
+    fill_per_tx: int = 500
+    out: Path = field(default_factory=default_out)
+
+    def check(self) -> None:
+        if not self.blocks or any(b < 10 for b in self.blocks):
+            raise ConfigError("--blocks must be at least 10 (one or more chain lengths)")
+        if self.accounts < 1:
+            raise ConfigError("--accounts must be at least 1")
+        if not 1 <= self.snapshot_interval <= min(self.blocks):
+            raise ConfigError("--snapshot-interval must be between 1 and the shortest chain")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"out": str(self.out)}
+
+
+@dataclass
+class StateSyncOutcome:
+    report: dict[str, Any]
+    json_path: Path
+
+
+def _status(url: str) -> dict[str, Any]:
+    return httpx.get(f"{url}/status", timeout=5).json()["result"]  # type: ignore[no-any-return]
+
+
+def _height(url: str) -> int:
+    try:
+        return int(_status(url)["sync_info"]["latest_block_height"])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return -1
+
+
+def _snapshot_heights(url: str) -> list[int]:
+    import base64
+
+    try:
+        r = httpx.get(f"{url}/abci_query", params={"path": '"/snapshots"'}, timeout=5)
+        doc = json.loads(base64.b64decode(r.json()["result"]["response"]["value"]))
+        return [int(s["height"]) for s in doc["snapshots"]]
+    except (httpx.HTTPError, KeyError, ValueError):
+        return []
+
+
+def _app_hash_after(url: str, height: int) -> str:
+    r = httpx.get(f"{url}/block", params={"height": height + 1}, timeout=5)
+    return str(r.json()["result"]["block"]["header"]["app_hash"])
+
+
+def _wait(condition: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise NetworkError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _one_validator(net: LedgerNet) -> None:
+    """Keep node0 the only validator: node1 and node2 stay admitted nodes, without power."""
+    network = net.network
+    home0 = network.node_home(network.nodes[0])
+    doc = json.loads((home0 / "config" / "genesis.json").read_text())
+    doc["validators"] = doc["validators"][:1]
+    for member in doc["app_state"]["members"][1:]:
+        member["validators"] = []
+    raw = json.dumps(doc, indent=2).encode()
+    for node in network.nodes:
+        (network.node_home(node) / "config" / "genesis.json").write_bytes(raw)
+
+
+def _set_timeout_commit(home: Path, value: str) -> None:
+    path = home / "config" / "config.toml"
+    doc = tomlkit.parse(path.read_text())
+    doc["consensus"]["timeout_commit"] = value
+    path.write_text(tomlkit.dumps(doc))
+
+
+def _set_snapshots(home: Path, interval: int) -> None:
+    path = home / "consortium.toml"
+    doc = tomlkit.parse(path.read_text())
+    table = tomlkit.table()
+    table["snapshot_interval"] = interval
+    table["snapshot_keep"] = 2
+    doc["state_sync"] = table
+    path.write_text(tomlkit.dumps(doc))
+
+
+def _join(net: LedgerNet, name: str, target: int, ui: Ui, label: str) -> dict[str, Any]:
+    """Start `name` and time it until it has committed `target`."""
+    network = net.network
+    node = network.node(name)
+    started = time.perf_counter()
+    supervisor.up(network, [name])
+    with ui.bar(f"{label}: {name} catching up to height {target:,}", target) as advance:
+        done = 0
+        while True:
+            h = _height(node.rpc_url)
+            if h > done:
+                advance(h - done)
+                done = h
+            if h >= target:
+                break
+            if time.perf_counter() - started > JOIN_TIMEOUT:
+                raise NetworkError(f"{name} did not reach height {target} in "
+                                   f"{JOIN_TIMEOUT:.0f} s")
+            time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    home = network.node_home(node)
+    log = (home / "node.log").read_text(errors="replace")
+    marker = "state restored from the snapshot of height "
+    restored = int(log.split(marker)[1].split(",")[0]) if marker in log else 0
+    ours = _app_hash_after(node.rpc_url, target - 1)
+    theirs = _app_hash_after(net.rpc_urls[0], target - 1)
+    if ours != theirs:
+        raise NetworkError(f"{name}'s app hash at {target - 1} differs from node0's")
+    earliest = int(_status(node.rpc_url)["sync_info"]["earliest_block_height"])
+    return {"seconds": round(seconds, 2), "target_height": target,
+            "restored_height": restored, "earliest_block": earliest,
+            "blocks_executed": target - restored, "app_hash_agrees": True}
+
+
+def run_length(cfg: StateSyncConfig, blocks: int, root: Path, ui: Ui) -> dict[str, Any]:
+    label = f"{blocks:,} blocks"
+    ui.step(f"{label}: a 3-node network (node0 the only validator), {MEMBERS} members")
+    net = LedgerNet(root, validators=3, accounts=MEMBERS, timeout_commit=BUILD_TIMEOUT_COMMIT)
+    _one_validator(net)
+    network = net.network
+    home0 = network.node_home(network.nodes[0])
+    _set_snapshots(home0, cfg.snapshot_interval)
+    chain_id = network.eth_chain_id
+    plan = plan_fill(net.accounts(), cfg.accounts, cfg.fill_per_tx, chain_id, airdrop_bytecode())
+    rpc0 = net.rpc_urls[0]
+    try:
+        supervisor.up(network, ["node0"])
+        _wait(lambda: _height(rpc0) >= 1, 90, "node0's first block")
+        fill = _fill(net, plan, cfg.accounts, ui)
+        ui.step(f"{label}: {cfg.accounts:,} accounts filled in {fill['seconds']:,.1f} s")
+        build_start = time.perf_counter()
+        with ui.bar(f"{label}: growing the chain", blocks) as advance:
+            done = 0
+            while done < blocks:
+                h = max(_height(rpc0), 0)
+                advance(min(h, blocks) - done)
+                done = min(h, blocks)
+                time.sleep(0.5)
+        last = blocks // cfg.snapshot_interval * cfg.snapshot_interval
+        ui.step(f"{label}: waiting for node0's snapshot of height {last:,}")
+        _wait(lambda: any(h >= last for h in _snapshot_heights(rpc0)), 600,
+              f"node0's snapshot of height {last}")
+        build_s = time.perf_counter() - build_start
+        snap_dir = home0 / "snapshots"
+        snap = max(_snapshot_heights(rpc0))
+        snapshot_mb = round(_disk_mb(snap_dir / str(snap)), 1)
+        ui.step(f"{label}: restarting node0 with a {JOIN_TIMEOUT_COMMIT} block interval")
+        supervisor.down(network, ["node0"])
+        _set_timeout_commit(home0, JOIN_TIMEOUT_COMMIT)
+        supervisor.up(network, ["node0"])
+        chain = _height(rpc0)
+        ledger_mb = round(_disk_mb(home0 / "app"), 1)
+
+        home1 = network.node_home(network.node("node1"))
+        JoinSettings(True, (rpc0,)).save(home1)
+        state_sync = _join(net, "node1", _height(rpc0), ui, f"{label}, state sync")
+        supervisor.down(network, ["node1"])
+        replay = _join(net, "node2", _height(rpc0), ui, f"{label}, replay")
+    except Exception:
+        for node in network.nodes:
+            ui.step(f"{label}: {node.name}'s log ends with: "
+                    f"{last_log_line(network.node_home(node))}")
+        raise
+    finally:
+        ui.step(f"{label}: stopping the network")
+        net.down()
+    speedup = replay["seconds"] / state_sync["seconds"] if state_sync["seconds"] else None
+    return {
+        "blocks": blocks, "chain_height_at_join": chain, "accounts": cfg.accounts,
+        "fill": fill, "build_seconds": round(build_s, 1),
+        "snapshot": {"height": snap, "mb": snapshot_mb}, "ledger_mb": ledger_mb,
+        "state_sync": state_sync, "replay": replay,
+        "speedup": round(speedup, 1) if speedup else None,
+    }
+
+
+def run_state_sync_bench(cfg: StateSyncConfig, ui: Ui | None = None) -> StateSyncOutcome:
+    cfg.check()
+    ui = ui or QuietUi()
+    airdrop_bytecode()  # a missing compiler fails before any network exists
+    started = datetime.now(UTC)
+    runs = []
+    for blocks in cfg.blocks:
+        root = Path(tempfile.mkdtemp(prefix="consortium-bench-state-sync-"))
+        try:
+            runs.append(run_length(cfg, blocks, root / "net", ui))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    syncs = [r["state_sync"]["seconds"] for r in runs]
+    report = {
+        "schema": SCHEMA,
+        "started": started.isoformat(timespec="seconds"),
+        "config": cfg.to_json(),
+        "machine": machine(),
+        "runs": runs,
+        "goal": {
+            "speedup_at_least": 10,
+            "met": all((r["speedup"] or 0) >= 10 for r in runs),
+            # flat: the longest chain's state-sync time over the shortest's
+            "state_sync_growth": round(syncs[-1] / syncs[0], 2) if len(runs) > 1 else None,
+        },
+    }
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    path = write_json(report, cfg.out / f"{stamp}-state-sync.json")
+    return StateSyncOutcome(report, path)
+
+
+def summary_rows(report: dict[str, Any]) -> list[list[str]]:
+    return [[f"{r['blocks']:,}", f"{r['accounts']:,}", f"{r['state_sync']['seconds']:,.1f}",
+             f"{r['state_sync']['restored_height']:,}", f"{r['replay']['seconds']:,.1f}",
+             f"{r['speedup']}", f"{r['snapshot']['mb']:,.1f}"] for r in report["runs"]]
