@@ -511,3 +511,36 @@ def test_setup_installs_the_api_certificate_and_refuses_a_mismatched_pair(
     assert (access.tls_cert, access.tls_key) == ("tls/node.pem", "tls/node.key")
     assert (home / "tls" / "node.pem").read_bytes() == cert.read_bytes()
     assert _mode(home / "tls" / "node.key") == 0o600
+
+
+def test_a_later_member_gets_the_consortium_key_sealed_to_its_card(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pw").write_text("joiner's password")
+    result = join_network(
+        tmp_path / "bank-e", genesis_file=ceremony.coordinator / "genesis.json",
+        peer=MemberCard.load(ceremony.keys["Bank A"] / CARD_FILE).peer, name="Bank E",
+        password="joiner's password",
+    )
+    card, bank_a = Path(result.card_file), ceremony.homes["Bank A"]
+    envelope = tmp_path / "for-bank-e.enc"
+    assert main(["key", "seal", "--home", str(bank_a), "--card", str(card),
+                 "--out", str(envelope), "--json"]) == 0
+    sealed = json.loads(capsys.readouterr().out)
+    assert sealed["member"] == "Bank E" and sealed["node_id"] == result.node_id
+    assert key_from_node_home(bank_a).hex() not in envelope.read_text()  # never in clear
+    _fails(capsys, ["key", "seal", "--home", str(bank_a), "--card", str(card),
+                    "--out", str(envelope)], "exists already")
+    # another member's envelope, and a wrong password, do not open
+    _fails(capsys, ["key", "open", "--dir", str(tmp_path / "bank-e"), "--envelope",
+                    str(ceremony.envelope("Bank B")), "--password-file", str(tmp_path / "pw")],
+           "is the envelope of 'Bank B', not of 'Bank E'")
+    (tmp_path / "bad").write_text("wrong")
+    argv = ["key", "open", "--dir", str(tmp_path / "bank-e"), "--envelope", str(envelope)]
+    assert main([*argv, "--password-file", str(tmp_path / "bad")]) != 0
+    capsys.readouterr()
+    assert main([*argv, "--password-file", str(tmp_path / "pw")]) == 0
+    home = Path(result.home)
+    assert key_from_node_home(home) == key_from_node_home(bank_a)
+    assert _mode(home / "consortium.key") == 0o600
+    assert main([*argv, "--password-file", str(tmp_path / "pw")]) == 0  # again: no change

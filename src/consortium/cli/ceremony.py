@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,11 @@ from consortium.cli.common import (
 )
 from consortium.errors import ConfigError
 
+key_app = typer.Typer(
+    help="The consortium key for a member admitted after the genesis: seal it to the "
+    "newcomer's card, open it into its node home.",
+    no_args_is_help=True,
+)
 node_app = typer.Typer(
     help="Run a node (`consortium node --home HOME`) or set one up (`consortium node setup`).",
     invoke_without_command=True,
@@ -208,3 +214,44 @@ def setup(
         f"consortium node --home {result.root})",
         soft_wrap=True,
     )
+
+
+@key_app.command("seal")
+def key_seal(
+    home: Path = typer.Option(..., "--home", help="Your node's home (it holds the key)."),
+    card: Path = typer.Option(..., "--card", help="The admitted newcomer's card.json."),
+    out: Path | None = typer.Option(
+        None, "--out", help="The envelope (default: consortium-key.<member>.enc by the card)."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """Seal your node's consortium key to a newly admitted member's card (after its admission
+    passed): only that member's encryption key opens it, for this chain and its node."""
+    from consortium.network.key_delivery import seal_for_card
+
+    result = seal_for_card(resolve_dir(home), card, out)
+    rows = [["member", result.member], ["node id", result.node_id],
+            ["chain / genesis", f"{result.chain_id} / {result.genesis_sha256[:16]}…"],
+            ["envelope", result.envelope]]
+    if report(dataclasses.asdict(result), json_out, "consortium key sealed", rows):
+        return
+    console.print(f"Send {result.envelope} to {result.member}; it runs `consortium key open`.",
+                  soft_wrap=True)
+
+
+@key_app.command("open")
+def key_open(
+    dir: Path = typer.Option(..., "--dir", help="The folder `consortium join` made."),
+    envelope: Path = typer.Option(..., "--envelope", help="The envelope a member sealed."),
+    password_file: Path | None = PasswordFileOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Open the consortium key sealed to you and install it in your node home."""
+    from consortium.network.key_delivery import open_into_join_dir
+
+    password = password_or_prompt(password_file, "Password of your keystores", confirm=False)
+    path = open_into_join_dir(resolve_dir(dir), envelope, password)
+    data: dict[str, object] = {"key_file": str(path)}
+    if report(data, json_out, "consortium key installed", [["key file", str(path)]]):
+        return
+    console.print("Restart the node to use it (invoice fingerprints, asset ids).")

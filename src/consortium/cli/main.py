@@ -36,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(ceremony.key_app, name="key")
 app.add_typer(engine.app, name="engine")
 app.add_typer(accounts.app, name="account")
 app.add_typer(contracts.app, name="contract")
