@@ -419,6 +419,23 @@ def propose_app_call(
     _submit("app-call", signing, lambda c, s: c.propose_app_call(s, contract, call))
 
 
+@propose_app.command("contract-call")
+@with_signing
+def propose_contract_call(
+    contract: str = typer.Option(..., "--contract", help="A user contract's address."),
+    data: str = typer.Option(..., "--data", help="The ABI-encoded call, 0x hex."),
+    *,
+    signing: Signing,
+) -> None:
+    """Have Governance call a user contract that trusts its address, e.g. upgrade an
+    ERC-1967 proxy whose admin it is (the call is tried when proposed)."""
+    try:
+        call = bytes.fromhex(data.strip().removeprefix("0x"))
+    except ValueError:
+        raise ConfigError(f"--data {data!r} is not hex") from None
+    _submit("contract-call", signing, lambda c, s: c.propose(s, "contract-call", contract, call))
+
+
 @propose_app.command("software-upgrade")
 @with_signing
 def propose_software_upgrade(

@@ -29,6 +29,16 @@ bytes call)` names a non-view method of a service's contract (0x…2000 to 0x…
 proposed the call is dry-run (made and undone), so a call that would fail is refused with
 the service's reason; when it passes, Governance makes the call.
 
+User contracts: `proposeContractCall(address contract, bytes call)` has Governance call a
+contract that trusts its address (say, an ERC-1967 proxy whose admin it is, upgraded by
+vote); dry-run when proposed, like an app call.
+
+Software upgrades: `proposeSoftwareUpgrade(string name, uint256 height, string version)`
+stores a plan that nodes act on at that height (`consortium.ledger.upgrades`);
+`proposeCancelSoftwareUpgrade(string name)` clears it; `upgradePlan()`,
+`appliedUpgrades()` and `nativeVersion(address)` read them. Expelling a member also sets
+its validators' power to 0 (those Nodes records as its own).
+
 Reads: `members()`, `member(id)`, `memberOf(address)`, `memberByName(string)`,
 `proposals()`, `proposal(id)`, `voteOf(id, member)`, `rules()`, `rule(kind)`, `officers()`,
 `officer(office)`, `taskForces()`, `taskForce(name)`, `totalWeight()`, `adminMode()`.
@@ -624,6 +634,17 @@ class Governance(NativeContract):
         if name == "app-call":
             self._check_app_call(*args, dry_run=proposing != 0)
             return 0
+        if name == "contract-call":
+            contract, data = args
+            raw = as_address(contract)
+            self.require(
+                raw != ZERO_ADDRESS and raw not in registered_natives(),
+                f"{contract} is not a user contract (system and service contracts have "
+                "proposal kinds of their own: app-call)",
+            )
+            if proposing:
+                self._dry_run(raw, bytes(data), "the call")
+            return 0
         if name == "software-upgrade":
             self._check_upgrade_plan(*args)
             return 0
@@ -688,13 +709,17 @@ class Governance(NativeContract):
         self.require(not spec.view, f"{cls.__name__}.{spec.signature} is a read, not an action")
         if not dry_run:
             return
+        self._dry_run(raw, bytes(data), f"{cls.__name__}.{spec.name}")
+
+    def _dry_run(self, target: bytes, data: bytes, what: str) -> None:
+        """Make Governance's call now and undo it: refuse, with its reason, if it fails."""
         ok, output = self.host.call(
-            self.address, _selector(DRY_RUN) + abi_encode(["address", "bytes"], [raw, data])
+            self.address, _selector(DRY_RUN) + abi_encode(["address", "bytes"], [target, data])
         )
         reason = None if ok else _revert_reason(output)
         if reason is None:
             self.fail_without_reason()
-        self.require(reason == DRY_RUN_OK, f"{cls.__name__}.{spec.name} would fail: {reason}")
+        self.require(reason == DRY_RUN_OK, f"{what} would fail: {reason}")
 
     def _check_name(self, name: str, what: str) -> None:
         self.require(bool(name.strip()), f"the {what} is empty")
@@ -866,7 +891,7 @@ class Governance(NativeContract):
                 ["address[]"],
                 [[as_address(a) for a in accounts]],
             )
-        elif name == "app-call":
+        elif name in ("app-call", "contract-call"):
             contract, data = args
             ok, output = self.host.call(as_address(contract), bytes(data))
             if not ok:

@@ -179,6 +179,16 @@ PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
         ("name",),
         added_later=True,
     ),
+    # The consortium acting on a user contract that trusts Governance's address: e.g. the
+    # admin of an ERC-1967 proxy upgrading it (docs/operations.md, Upgrades).
+    ProposalKind(
+        22,
+        "contract-call",
+        "proposeContractCall",
+        ("address", "bytes"),
+        ("contract", "call"),
+        added_later=True,
+    ),
 )
 KIND_BY_NAME = {k.name: k for k in PROPOSAL_KINDS}
 KIND_BY_NUMBER = {k.number: k for k in PROPOSAL_KINDS}
