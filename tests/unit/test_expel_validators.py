@@ -91,3 +91,18 @@ def test_native_versions_in_genesis_are_checked() -> None:
         doc["native_versions"] = bad
         with pytest.raises(ConfigError, match=message):
             AppState.from_json(doc)
+
+
+def test_a_validator_added_for_a_member_leaves_with_it(gov: Gov) -> None:
+    key = b"\x5b" * 32
+    gov.pass_("add-member-validator", 4, key, 4)  # 14 of 44: the 30 others are enough
+    assert gov.last is not None and gov.last.validator_updates == (ValidatorUpdate(key, 4),)
+    assert owner(gov, key) == 4
+    assert gov.refused(BANKS[0], GOV, "proposeAddMemberValidator", 3, key, 5) == (
+        f"0x{key.hex()} is a validator of member 'Bank D'")
+    assert "member 9" in gov.refused(BANKS[0], GOV, "proposeAddMemberValidator", 9, key, 5)
+    gov.pass_("expel-member", 4)
+    assert gov.last is not None
+    assert set(gov.last.validator_updates) == {ValidatorUpdate(pub_key(3), 0),
+                                               ValidatorUpdate(key, 0)}
+    assert [v["power"] for v in gov.read.validators()] == [10, 10, 10]

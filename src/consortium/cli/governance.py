@@ -215,11 +215,16 @@ def propose_add_validator(
         ..., "--pub-key", help="ed25519 consensus key, base64 (as `consortium join` prints it)."
     ),
     power: int = typer.Option(10, "--power", help="Voting power."),
+    member: str | None = typer.Option(
+        None, "--member",
+        help="The member whose validator it is (id, name or account): expelling it removes it.",
+    ),
     *,
     signing: Signing,
 ) -> None:
     """Make a node a validator (or change its power)."""
-    _submit("add-validator", signing, lambda c, s: c.propose_add_validator(s, pub_key, power))
+    kind = "add-validator" if member is None else "add-member-validator"
+    _submit(kind, signing, lambda c, s: c.propose_add_validator(s, pub_key, power, member))
 
 
 @propose_app.command("remove-validator")

@@ -256,8 +256,13 @@ class GovernanceClient:
         return self.propose(account, "expel-member", self.member_id(member))
 
     def propose_add_validator(
-        self, account: LocalAccount, pub_key: str, power: int
+        self, account: LocalAccount, pub_key: str, power: int, member: str | int | None = None
     ) -> dict[str, Any]:
+        """Add a validator; naming its `member` records it as theirs (add-member-validator),
+        so expelling that member removes it."""
+        if member is not None:
+            return self.propose(account, "add-member-validator", self.member_id(member),
+                                pub_key_bytes(pub_key), power)
         return self.propose(account, "add-validator", pub_key_bytes(pub_key), power)
 
     def propose_remove_validator(self, account: LocalAccount, pub_key: str) -> dict[str, Any]:

@@ -539,6 +539,18 @@ class Governance(NativeContract):
             self.require(pub_key != b"\x00" * 32, "a validator public key cannot be zero")
             self.require(1 <= power <= MAX_POWER, f"power must be 1..{MAX_POWER}")
             return 0
+        if name == "add-member-validator":
+            member_id, pub_key, power = args
+            self._require_member(member_id)
+            status = gov.status(member_id)
+            self.require(status == "active", f"member {gov.name(member_id)!r} is {status}")
+            nodes = self.node_set
+            owner = nodes.owner(pub_key) if nodes.power(pub_key) else 0
+            self.require(
+                owner in (0, member_id),
+                f"0x{pub_key.hex()} is a validator of member {gov.name(owner)!r}",
+            )
+            return self._check(KIND_BY_NAME["add-validator"], (pub_key, power), proposing=0)
         if name == "remove-validator":
             (pub_key,) = args
             nodes = self.node_set
@@ -822,6 +834,15 @@ class Governance(NativeContract):
                 "setValidatorPower(bytes32,uint256)",
                 ["bytes32", "uint256"],
                 [pub_key, power],
+            )
+        elif name == "add-member-validator":
+            member_id, pub_key, power = args
+            self._apply(KIND_BY_NAME["add-validator"], (pub_key, power), proposal_id)
+            self._call_system(
+                NODES_ADDRESS,
+                "setValidatorOwner(bytes32,uint256)",
+                ["bytes32", "uint256"],
+                [pub_key, member_id],
             )
         elif name == "remove-validator":
             (pub_key,) = args

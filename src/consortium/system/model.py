@@ -189,6 +189,15 @@ PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
         ("contract", "call"),
         added_later=True,
     ),
+    # add-validator, recording whose validator it is (an expulsion then removes it)
+    ProposalKind(
+        23,
+        "add-member-validator",
+        "proposeAddMemberValidator",
+        ("uint256", "bytes32", "uint256"),
+        ("member", "pubKey", "power"),
+        added_later=True,
+    ),
 )
 KIND_BY_NAME = {k.name: k for k in PROPOSAL_KINDS}
 KIND_BY_NUMBER = {k.number: k for k in PROPOSAL_KINDS}

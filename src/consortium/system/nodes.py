@@ -8,6 +8,7 @@ node ids admitted as peers.
     isAdmitted(bytes20 nodeId) returns (bool)
     -- Governance only (proposals that passed):
     setValidatorPower(bytes32 pubKey, uint256 power)   (power 0 removes it)
+    setValidatorOwner(bytes32 pubKey, uint256 member)
     admitNode(bytes20 nodeId, uint256 member) / removeNode(bytes20 nodeId)
 
 A validator is named by its ed25519 consensus public key (from the node's
@@ -80,6 +81,13 @@ class Nodes(NativeContract):
             self.require(len(state.validators()) > 1, "cannot remove the last validator")
         state.set_power(pub_key, power)
         self.emit(self.ValidatorUpdated, pub_key, power)
+
+    @method("setValidatorOwner(bytes32,uint256)")
+    def set_validator_owner(self, pub_key: bytes, member: int) -> None:
+        """Record whose validator this is (an expulsion of that member removes it)."""
+        self._only_governance()
+        self.require(self.state.power(pub_key) > 0, f"0x{pub_key.hex()} is not a validator")
+        self.state.set_owner(pub_key, member)
 
     @method("admitNode(bytes20,uint256)")
     def admit_node(self, node_id: bytes, member: int) -> None:
