@@ -509,7 +509,9 @@ class NodeSnapshots:
         cmd = [sys.executable, "-m", "consortium.ledger.snapshots", "--ledger",
                str(self.ledger_dir), "--height", str(height), "--folder", str(self.folder),
                "--keep", str(self.config.keep), "--chunk-bytes", str(self.config.chunk_bytes)]
-        self._writer = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_lower_priority)
+        # no preexec_fn: Popen can then vfork, which costs the node's thread nothing however
+        # large its heap (a fork copies its page tables); the child lowers its own priority
+        self._writer = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         self._writer_height = height
         log.info("snapshot of height %d started (pid %d)", height, self._writer.pid)
 
@@ -537,10 +539,6 @@ class NodeSnapshots:
                 return f.read()
         except OSError:
             return b""
-
-
-def _lower_priority() -> None:
-    os.nice(10)
 
 
 def list_snapshots(folder: Path) -> list[SnapshotInfo]:
@@ -586,8 +584,11 @@ class _ReadOnlyStore:
 
 def open_read_only(ledger_dir: Path) -> _ReadOnlyStore:
     """The ledger's LMDB opened for reading beside the node that writes it."""
+    from consortium.ledger.state_store import MAP_SIZE
+
+    # the node's own map size: a smaller one fails once the file grows past it
     env = lmdb.open(str(ledger_dir), readonly=True, lock=True, max_dbs=len(_DB_NAMES) + 2,
-                    subdir=True, readahead=False, max_readers=512)
+                    subdir=True, readahead=False, max_readers=512, map_size=MAP_SIZE)
     dbs = {}
     for name in _DB_NAMES:
         try:
@@ -606,14 +607,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP)
     parser.add_argument("--chunk-bytes", type=int, default=CHUNK_BYTES)
     args = parser.parse_args(argv)
+    os.nice(10)  # yield the cores to the node whose ledger this reads
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     store = open_read_only(args.ledger)
     try:
         info = take_snapshot(store, args.height, args.folder, keep=args.keep,
                              chunk_bytes=args.chunk_bytes)
-    except ConsortiumError as err:
-        log.error("snapshot of height %d failed: %s", args.height, err.message)
+    except (ConsortiumError, lmdb.Error, OSError) as err:
+        log.error("snapshot of height %d failed: %s", args.height,
+                  err.message if isinstance(err, ConsortiumError) else f"{type(err).__name__}: "
+                  f"{err}")
         return 1
     finally:
         store.env.close()
