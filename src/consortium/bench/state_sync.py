@@ -58,14 +58,20 @@ class StateSyncConfig:
     accounts: int = 100_000  # the large state
     snapshot_interval: int = 1_000
     fill_per_tx: int = 500
+    # the cost to commits of a snapshot being written (in process; 0 accounts: skipped)
+    overhead_accounts: int = 200_000
+    overhead_window: int = 10  # blocks per window (quiet, busy, quiet)
+    overhead_block_txs: int = 1_000
     out: Path = field(default_factory=default_out)
 
     def check(self) -> None:
-        if not self.blocks or any(b < 10 for b in self.blocks):
+        if any(b < 10 for b in self.blocks) or not (self.blocks or self.overhead_accounts):
             raise ConfigError("--blocks must be at least 10 (one or more chain lengths)")
         if self.accounts < 1:
             raise ConfigError("--accounts must be at least 1")
-        if not 1 <= self.snapshot_interval <= min(self.blocks):
+        if self.overhead_accounts < 0 or self.overhead_window < 1:
+            raise ConfigError("--overhead-accounts must be at least 0 (0: skip)")
+        if self.blocks and not 1 <= self.snapshot_interval <= min(self.blocks):
             raise ConfigError("--snapshot-interval must be between 1 and the shortest chain")
 
     def to_json(self) -> dict[str, Any]:
@@ -246,6 +252,15 @@ def run_state_sync_bench(cfg: StateSyncConfig, ui: Ui | None = None) -> StateSyn
     ui = ui or QuietUi()
     airdrop_bytecode()  # a missing compiler fails before any network exists
     started = datetime.now(UTC)
+    overhead = None
+    if cfg.overhead_accounts:
+        ui.step(f"commit time while a snapshot is written: {cfg.overhead_accounts:,} accounts")
+        work = Path(tempfile.mkdtemp(prefix="consortium-bench-snapshot-overhead-"))
+        try:
+            overhead = measure_commit_overhead(cfg.overhead_accounts, cfg.overhead_window,
+                                               cfg.overhead_block_txs, work, ui)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     runs = []
     for blocks in cfg.blocks:
         root = Path(tempfile.mkdtemp(prefix="consortium-bench-state-sync-"))
@@ -253,18 +268,20 @@ def run_state_sync_bench(cfg: StateSyncConfig, ui: Ui | None = None) -> StateSyn
             runs.append(run_length(cfg, blocks, root / "net", ui))
         finally:
             shutil.rmtree(root, ignore_errors=True)
-    syncs = [r["state_sync"]["seconds"] for r in runs]
+    syncs = [r["state_sync"]["seconds"] for r in runs] or [0.0]
     report = {
         "schema": SCHEMA,
         "started": started.isoformat(timespec="seconds"),
         "config": cfg.to_json(),
         "machine": machine(),
+        "commit_overhead": overhead,
         "runs": runs,
         "goal": {
             "speedup_at_least": 10,
-            "met": all((r["speedup"] or 0) >= 10 for r in runs),
+            "met": all((r["speedup"] or 0) >= 10 for r in runs) if runs else None,
             # flat: the longest chain's state-sync time over the shortest's
             "state_sync_growth": round(syncs[-1] / syncs[0], 2) if len(runs) > 1 else None,
+            "commit_overhead_at_most": 1.05,
         },
     }
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -276,3 +293,84 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
     return [[f"{r['blocks']:,}", f"{r['accounts']:,}", f"{r['state_sync']['seconds']:,.1f}",
              f"{r['state_sync']['restored_height']:,}", f"{r['replay']['seconds']:,.1f}",
              f"{r['speedup']}", f"{r['snapshot']['mb']:,.1f}"] for r in report["runs"]]
+
+
+# --- what a snapshot being written costs the node's commits ----------------------------------
+
+
+def measure_commit_overhead(accounts: int, window: int, block_txs: int, work: Path,
+                            ui: Ui) -> dict[str, Any]:
+    """Blocks of `block_txs` transfers on a ledger of `accounts` accounts (in process, as
+    `consortium bench state` runs them), timed as finalize + commit, in three windows of
+    `window` blocks: quiet, with a snapshot writer process (the node's own, at its lowered
+    priority) walking the whole state all along, quiet again. Answers the medians and the
+    busy / quiet ratio."""
+    import statistics
+    import subprocess
+    import sys
+
+    from consortium.bench.state import (
+        CHAIN_ID,
+        _ToAccounts,
+        build_ledger,
+        bulk_addresses,
+        measure_blocks,
+        members,
+    )
+    from consortium.bench.workloads import presign
+
+    path = work / "ledger"
+    senders = members(8)
+    addresses = bulk_addresses(accounts)
+    build_ledger(path, senders, addresses, ui)
+    warm = 3
+    total = (warm + 3 * window) * block_txs
+    with ui.bar(f"signing {total:,} transfers", total) as advance:
+        txs = presign(_ToAccounts(addresses, seed=1), senders, total, CHAIN_ID,
+                      [0] * len(senders), advance)
+    blocks = [txs[i:i + block_txs] for i in range(0, total, block_txs)]
+    busy = range(warm + window, warm + 2 * window)
+    writer: list[subprocess.Popen[bytes]] = []
+    snapshots_written = 0
+    done = 0
+
+    def start_writer() -> None:
+        folder = work / f"snapshots-{len(writer)}"
+        writer.append(subprocess.Popen(
+            [sys.executable, "-m", "consortium.ledger.snapshots", "--ledger", str(path),
+             "--height", "0", "--folder", str(folder), "--keep", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def after_block(_n: int) -> None:
+        nonlocal done, snapshots_written
+        done += 1
+        if done in busy and (not writer or writer[-1].poll() is not None):
+            if writer and writer[-1].returncode == 0:
+                snapshots_written += 1
+            start_writer()  # keep one walking the state through the whole busy window
+        if done == busy.stop and writer and writer[-1].poll() is None:
+            writer[-1].terminate()
+            writer[-1].wait(30)
+
+    try:
+        with ui.bar(f"{len(blocks)} blocks of {block_txs:,} at {accounts:,} accounts: quiet, "
+                    "snapshot being written, quiet", len(blocks)) as advance:
+            def progress(n: int) -> None:
+                after_block(n)
+                advance(1)
+
+            timings = measure_blocks(path, blocks, progress)
+    finally:
+        for proc in writer:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    per_block = [t.finalize_s + t.commit_s for t in timings]
+    quiet = per_block[warm:warm + window] + per_block[warm + 2 * window:]
+    loaded = per_block[warm + window:warm + 2 * window]
+    q, b = statistics.median(quiet), statistics.median(loaded)
+    return {"accounts": accounts, "block_txs": block_txs, "window_blocks": window,
+            "quiet_ms_median": round(q * 1000, 1), "busy_ms_median": round(b * 1000, 1),
+            "busy_over_quiet": round(b / q, 3), "writers_started": len(writer),
+            "snapshots_completed_in_window": snapshots_written,
+            "failed_txs": sum(t.failed for t in timings)}
