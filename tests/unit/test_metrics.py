@@ -23,7 +23,7 @@ from consortium.api.auth import TokenCheck, TokenFile
 from consortium.api.jsonrpc import method_names
 from consortium.api.metrics import NodeMetrics, refusal_reasons
 from consortium.api.metrics_probe import EngineView, node_metrics, parse_block_time
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, NetworkError
 from consortium.ledger.application import ConsortiumApp
 from consortium.network.init import port_free
 from consortium.network.node_config import NodeConfig
@@ -276,3 +276,9 @@ def test_metrics_listen_is_checked_and_serves_the_registry(tmp_path: Path) -> No
         stop()
     assert value(found, "consortium_checktx_accepted_total") == 1
     assert port_free(port)
+
+
+def test_a_metrics_port_that_cannot_be_opened_is_one_clear_error() -> None:
+    metrics = NodeMetrics("node0")
+    with pytest.raises(NetworkError, match="metrics.listen 192.0.2.1:9464 cannot be opened"):
+        metrics.serve("192.0.2.1", 9464)  # an address this host does not have

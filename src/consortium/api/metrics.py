@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consortium import __version__
-from consortium.errors import tx_error_classes
+from consortium.errors import NetworkError, tx_error_classes
 
 PREFIX = "consortium"
 BLOCK_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -202,7 +202,11 @@ class NodeMetrics:
         """Serve the metrics on a port of their own (a daemon thread); returns the stop."""
         from prometheus_client import start_http_server
 
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            server, thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise NetworkError(f"metrics.listen {host}:{port} cannot be opened: "
+                               f"{exc.strerror or exc}") from None
 
         def stop() -> None:
             server.shutdown()
