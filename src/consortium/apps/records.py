@@ -1,0 +1,362 @@
+"""A record declared once: its storage slots, its ABI tuple and its JSON.
+
+A service's records (an invoice, an asset, a pledge, a member …) were each described in five
+places: a dataclass, slot offsets with hand-written reads and writes, an ABI type string with
+its tuple packing, positional unpacking in the reader and a JSON shape. A `Record` subclass
+says it once:
+
+    class Pledge(Record):
+        index: int = key(UINT)                      # the mapping key: not stored
+        secured_party: bytes = field(ADDRESS)       # slot base + 0
+        state: str = field(Choice(PLEDGE_STATES))   # base + 1, stored as index + 1
+        pledged_at: int = field(UINT)               # base + 2
+        released_at: int = field(UINT, null_if_zero=True)
+
+    Pledge.load(storage, base, index=3)    # reads base+0 … base+3 (one sload each)
+    Pledge.put(storage, base, "state", "released")     # one field, one sstore
+    Pledge.abi_type()     # "(uint256,address,string,uint256,uint256)"
+    pledge.abi_tuple()    # packed as the ABI type says
+    Pledge.from_abi(t)    # and back
+    pledge.to_json()      # {"index": 3, "securedParty": "0x…", "state": "active", …}
+
+Fields sit at consecutive slots from the record's base in declaration order (a `Choice` one
+slot; a `SetOf` two: its count and its index mapping), unless `at=` pins an offset. The
+layout is consensus-critical: declaration order is storage order, so a field is only ever
+appended (or given an explicit `at=`). A field with `stored=False` is computed by the
+contract for its answer (ABI and JSON) and has no slot.
+
+Every load, get, store and put reads or writes exactly the slots it names and no other, so
+gas, and with it every receipt, stays what the hand-written accessors charged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from consortium.evm.host import Storage
+
+
+class FieldType:
+    """How one value is stored (in `slots` consecutive slots), ABI-typed and shown."""
+
+    abi: str = "uint256"
+    slots: int = 1
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_uint(slot)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_uint(slot, value)
+
+    def to_abi(self, value: Any) -> Any:
+        return value
+
+    def from_abi(self, value: Any) -> Any:
+        return value
+
+    def to_json(self, value: Any) -> Any:
+        return value
+
+    def is_zero(self, value: Any) -> bool:
+        return not value
+
+
+class _Uint(FieldType):
+    pass
+
+
+class _Int(FieldType):
+    abi = "int256"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_int(slot)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_int(slot, value)
+
+
+class _Bool(FieldType):
+    abi = "bool"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_bool(slot)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_bool(slot, bool(value))
+
+
+def hex0x(value: bytes | str) -> str:
+    """Bytes (or eth-abi's 0x address strings) as lower-case 0x hex."""
+    if isinstance(value, str):
+        return value.lower()
+    return "0x" + bytes(value).hex()
+
+
+class _Address(FieldType):
+    abi = "address"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_address(slot)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_address(slot, bytes(value))
+
+    def from_abi(self, value: Any) -> Any:
+        return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+    def to_json(self, value: Any) -> Any:
+        return hex0x(value)
+
+    def is_zero(self, value: Any) -> bool:
+        return not any(self.from_abi(value))
+
+
+class _Bytes32(_Address):
+    abi = "bytes32"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_bytes32(slot)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_bytes32(slot, bytes(value))
+
+
+class _Bytes(_Bytes32):
+    abi = "bytes"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_bytes(slot)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_bytes(slot, bytes(value))
+
+
+class _String(FieldType):
+    abi = "string"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_string(slot)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_string(slot, value)
+
+
+UINT: FieldType = _Uint()
+INT: FieldType = _Int()
+BOOL: FieldType = _Bool()
+ADDRESS: FieldType = _Address()
+BYTES32: FieldType = _Bytes32()
+BYTES: FieldType = _Bytes()
+STRING: FieldType = _String()
+
+
+class Choice(FieldType):
+    """One of `names`, stored as its index + 1 (0: none, answered as ""); a string in the
+    ABI and JSON. Names are only ever appended: their numbers are stored."""
+
+    abi = "string"
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def number(self, name: str) -> int:
+        return self.names.index(name) + 1 if name else 0
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        raw = storage.get_uint(slot)
+        return self.names[raw - 1] if raw else ""
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_uint(slot, self.number(value))
+
+
+class SetOf(FieldType):
+    """An enumerable set of addresses (or 32-byte words) kept at the field's two slots (a
+    `WordSet`): a tuple of the members in the ABI and JSON."""
+
+    slots = 2
+
+    def __init__(self, item: FieldType = ADDRESS) -> None:
+        self.item = item
+        self.abi = item.abi + "[]"
+
+    def words(self, storage: Storage, slot: int) -> Any:
+        from consortium.system.state import WordSet
+
+        return WordSet(storage, slot)
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        width = 20 if self.item is ADDRESS else 32
+        return tuple((w % 2 ** (8 * width)).to_bytes(width, "big")
+                     for w in self.words(storage, slot))
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        words = self.words(storage, slot)
+        words.clear()
+        for item in value:
+            words.add(int.from_bytes(bytes(item), "big"))
+
+    def to_abi(self, value: Any) -> Any:
+        return [self.item.to_abi(v) for v in value]
+
+    def from_abi(self, value: Any) -> Any:
+        return tuple(self.item.from_abi(v) for v in value)
+
+    def to_json(self, value: Any) -> Any:
+        return [self.item.to_json(v) for v in value]
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+    """One field of a record: its type, where it is stored, and how it is shown."""
+
+    type: FieldType
+    at: int | None = None  # offset from the record's base; None: after the previous field
+    stored: bool = True  # False: computed for answers (ABI, JSON), no slot
+    is_key: bool = False  # the mapping key the record is found by: not stored
+    json: str | None = None  # the JSON key (default: the name in camelCase)
+    null_if_zero: bool = False  # JSON null for a zero address, empty string, 0 …
+    in_abi: bool = True  # part of the ABI tuple
+    name: str = ""  # set when the record class is made
+    offset: int = -1  # the resolved offset (stored fields)
+
+    @property
+    def json_name(self) -> str:
+        if self.json is not None:
+            return self.json
+        head, *rest = self.name.split("_")
+        return head + "".join(w.capitalize() for w in rest)
+
+
+def field(type_: FieldType, *, at: int | None = None, stored: bool = True,
+          json: str | None = None, null_if_zero: bool = False, in_abi: bool = True) -> Any:
+    """A record field (see the module docstring)."""
+    return FieldSpec(type_, at, stored, False, json, null_if_zero, in_abi)
+
+
+def key(type_: FieldType = UINT, *, json: str | None = None, in_abi: bool = True) -> Any:
+    """The field that names the record (an id, a fingerprint): part of its answers, never
+    stored in it (it is the key of the mapping that holds it)."""
+    return FieldSpec(type_, None, False, True, json, False, in_abi)
+
+
+class Record:
+    """Base of declared records; subclasses become frozen dataclasses (see the module)."""
+
+    FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
+    BY_NAME: ClassVar[dict[str, FieldSpec]] = {}
+    SLOTS: ClassVar[int] = 0  # slots a stored record spans from its base
+
+    if TYPE_CHECKING:
+        def __init__(self, **values: Any) -> None: ...
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        specs: list[FieldSpec] = []
+        offset = 0
+        for name in cls.__dict__.get("__annotations__", {}):
+            spec = cls.__dict__.get(name)
+            if not isinstance(spec, FieldSpec):
+                raise TypeError(f"{cls.__name__}.{name} needs field(…) or key(…)")
+            resolved = -1
+            if spec.stored:
+                resolved = offset if spec.at is None else spec.at
+                offset = resolved + spec.type.slots
+            specs.append(dataclasses.replace(spec, name=name, offset=resolved))
+            delattr(cls, name)  # the dataclass sees a plain, required field
+        cls.FIELDS = tuple(specs)
+        cls.BY_NAME = {s.name: s for s in specs}
+        cls.SLOTS = max((s.offset + s.type.slots for s in specs if s.stored), default=0)
+        dataclasses.dataclass(frozen=True)(cls)
+
+    # --- storage -------------------------------------------------------------------------
+
+    @classmethod
+    def stored_fields(cls) -> Iterator[FieldSpec]:
+        return (s for s in cls.FIELDS if s.stored)
+
+    @classmethod
+    def load(cls, storage: Storage, base: int, **values: Any) -> Self:
+        """The record at `base`: every stored field read once; keys and computed fields
+        from `values`."""
+        for spec in cls.stored_fields():
+            values[spec.name] = spec.type.load(storage, base + spec.offset)
+        return cls(**values)
+
+    def store(self, storage: Storage, base: int) -> None:
+        """Write every stored field (a new record)."""
+        for spec in self.stored_fields():
+            spec.type.store(storage, base + spec.offset, getattr(self, spec.name))
+
+    @classmethod
+    def get(cls, storage: Storage, base: int, name: str) -> Any:
+        """One stored field (one read)."""
+        spec = cls.BY_NAME[name]
+        return spec.type.load(storage, base + spec.offset)
+
+    @classmethod
+    def put(cls, storage: Storage, base: int, name: str, value: Any) -> None:
+        """One stored field (one write)."""
+        spec = cls.BY_NAME[name]
+        spec.type.store(storage, base + spec.offset, value)
+
+    @classmethod
+    def slot(cls, base: int, name: str) -> int:
+        """Where a stored field is (for a `SetOf`: its `WordSet`'s slot)."""
+        return base + cls.BY_NAME[name].offset
+
+    # --- ABI -----------------------------------------------------------------------------
+
+    @classmethod
+    def abi_fields(cls) -> list[FieldSpec]:
+        return [s for s in cls.FIELDS if s.in_abi]
+
+    @classmethod
+    def abi_type(cls) -> str:
+        """The record as one ABI tuple type, e.g. "(uint256,address,string)"."""
+        return "(" + ",".join(s.type.abi for s in cls.abi_fields()) + ")"
+
+    def abi_tuple(self) -> tuple[Any, ...]:
+        return tuple(s.type.to_abi(getattr(self, s.name)) for s in self.abi_fields())
+
+    @classmethod
+    def from_abi(cls, values: Any, **extra: Any) -> Self:
+        """The record from its decoded ABI tuple (fields outside the ABI from `extra`)."""
+        fields = cls.abi_fields()
+        if len(values) != len(fields):
+            raise ValueError(f"{cls.__name__} has {len(fields)} ABI fields, got {len(values)}")
+        out = {s.name: s.type.from_abi(v) for s, v in zip(fields, values, strict=True)}
+        return cls(**out, **extra)
+
+    # --- JSON ----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for spec in self.FIELDS:
+            value = getattr(self, spec.name)
+            if spec.null_if_zero and spec.type.is_zero(value):
+                out[spec.json_name] = None
+            else:
+                out[spec.json_name] = spec.type.to_json(value)
+        return out
+
+
+__all__ = [
+    "ADDRESS",
+    "BOOL",
+    "BYTES",
+    "BYTES32",
+    "INT",
+    "STRING",
+    "UINT",
+    "Choice",
+    "FieldSpec",
+    "FieldType",
+    "Record",
+    "SetOf",
+    "field",
+    "hex0x",
+    "key",
+]

@@ -1,0 +1,119 @@
+"""Records declared once (`consortium.apps.records`): the slots they read and write are the
+ones a hand-written layout uses (one read or write per field, nothing else), and their ABI
+tuple and JSON follow the declaration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_abi import decode, encode
+
+from consortium.apps.records import (
+    ADDRESS,
+    BOOL,
+    BYTES32,
+    STRING,
+    UINT,
+    Choice,
+    Record,
+    SetOf,
+    field,
+    key,
+)
+from consortium.evm.host import SlotHost, Storage
+
+STATES = ("applied", "registered", "retired")
+A, B = b"\x11" * 20, b"\x22" * 20
+
+
+class Slots:
+    """A world's storage for one account, counting reads and writes."""
+
+    def __init__(self) -> None:
+        self.words: dict[int, int] = {}
+        self.reads: list[int] = []
+        self.writes: list[int] = []
+
+    def storage(self) -> Storage:
+        def get(_a: bytes, slot: int) -> int:
+            self.reads.append(slot)
+            return self.words.get(slot, 0)
+
+        def put(_a: bytes, slot: int, value: int) -> None:
+            self.writes.append(slot)
+            self.words[slot] = value
+
+        return Storage(SlotHost(b"\x00" * 20, get, put))  # type: ignore[arg-type]
+
+
+class Asset(Record):
+    id: int = key(UINT)
+    owner: bytes = field(ADDRESS)
+    state: str = field(Choice(STATES))
+    registrars: tuple[bytes, ...] = field(SetOf(ADDRESS))
+    name: str = field(STRING)
+    hash: bytes = field(BYTES32, json="docHash")
+    pending: bytes = field(ADDRESS, null_if_zero=True)
+    flagged: bool = field(BOOL, at=20)
+    approvals: int = field(UINT, stored=False)
+
+
+def test_fields_sit_in_declaration_order_and_sets_take_two_slots() -> None:
+    offsets = {f.name: f.offset for f in Asset.stored_fields()}
+    assert offsets == {"owner": 0, "state": 1, "registrars": 2, "name": 4, "hash": 5,
+                       "pending": 6, "flagged": 20}
+    assert Asset.SLOTS == 21
+    assert Asset.abi_type() == ("(uint256,address,string,address[],string,bytes32,address,bool,"
+                                "uint256)")
+
+
+def test_load_and_store_touch_exactly_their_slots() -> None:
+    slots = Slots()
+    s = slots.storage()
+    base = Storage.at(4, 7)
+    asset = Asset(id=7, owner=A, state="registered", registrars=(A, B), name="Parcel 42",
+                  hash=b"\x05" * 32, pending=b"\x00" * 20, flagged=True, approvals=2)
+    asset.store(s, base)
+    # the same words a hand-written layout writes
+    assert slots.words[base] == int.from_bytes(A, "big")
+    assert slots.words[base + 1] == 2  # "registered": index + 1
+    assert slots.words[base + 2] == 2  # the set's count
+    assert s.get_string(base + 4) == "Parcel 42"
+    assert s.get_bytes32(base + 5) == b"\x05" * 32
+    assert slots.words[base + 20] == 1
+    slots.reads.clear()
+    loaded = Asset.load(s, base, id=7, approvals=2)
+    assert loaded == asset
+    slots.reads.clear()
+    assert Asset.get(s, base, "state") == "registered" and slots.reads == [base + 1]
+    slots.writes.clear()
+    Asset.put(s, base, "state", "retired")
+    assert slots.writes == [base + 1] and slots.words[base + 1] == 3
+
+
+def test_abi_tuple_round_trips_and_json_follows_the_declaration() -> None:
+    asset = Asset(id=7, owner=A, state="applied", registrars=(B,), name="x",
+                  hash=b"\x05" * 32, pending=b"\x00" * 20, flagged=False, approvals=1)
+    data = encode([Asset.abi_type()], [asset.abi_tuple()])
+    (decoded,) = decode([Asset.abi_type()], data)
+    assert Asset.from_abi(decoded) == asset
+    assert asset.to_json() == {
+        "id": 7, "owner": "0x" + A.hex(), "state": "applied", "registrars": ["0x" + B.hex()],
+        "name": "x", "docHash": "0x" + "05" * 32, "pending": None, "flagged": False,
+        "approvals": 1,
+    }
+
+
+def test_a_field_without_a_declaration_is_refused() -> None:
+    with pytest.raises(TypeError, match="needs field"):
+        class Bad(Record):  # noqa: F841
+            amount: int = 5  # type: ignore[assignment]
+
+    def make() -> Any:
+        class Missing(Record):
+            amount: int  # type: ignore[misc]
+        return Missing
+
+    with pytest.raises(TypeError, match="needs field"):
+        make()
