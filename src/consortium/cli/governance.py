@@ -417,11 +417,15 @@ def propose_app_call(
 ) -> None:
     """Have Governance call a finance service's contract (e.g. create an asset class; the
     services' own commands, like `consortium registry propose-class`, build the call)."""
+    call = _call_data(data)
+    _submit("app-call", signing, lambda c, s: c.propose_app_call(s, contract, call))
+
+
+def _call_data(data: str) -> bytes:
     try:
-        call = bytes.fromhex(data.strip().removeprefix("0x"))
+        return bytes.fromhex(data.strip().removeprefix("0x"))
     except ValueError:
         raise ConfigError(f"--data {data!r} is not hex") from None
-    _submit("app-call", signing, lambda c, s: c.propose_app_call(s, contract, call))
 
 
 @propose_app.command("contract-call")
@@ -434,10 +438,7 @@ def propose_contract_call(
 ) -> None:
     """Have Governance call a user contract that trusts its address, e.g. upgrade an
     ERC-1967 proxy whose admin it is (the call is tried when proposed)."""
-    try:
-        call = bytes.fromhex(data.strip().removeprefix("0x"))
-    except ValueError:
-        raise ConfigError(f"--data {data!r} is not hex") from None
+    call = _call_data(data)
     _submit("contract-call", signing, lambda c, s: c.propose(s, "contract-call", contract, call))
 
 
