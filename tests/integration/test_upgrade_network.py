@@ -25,6 +25,7 @@ import pytest
 from eth_abi import encode
 from eth_hash.auto import keccak
 
+from consortium import __version__
 from consortium.cli.main import main
 from consortium.contracts.compiler import compile_file
 from consortium.network import supervisor
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.slow  # ~50 s here
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 NEW = ["node1", "node2", "node3"]
 MESSAGE = ("upgrade 'v2' scheduled at height {h} needs consortium >= 0.2.0; "
-           "this node runs 0.1.0; install it and restart")
+           f"this node runs {__version__}; install it and restart")
 
 
 def storage_word(net: LocalNet, node: str, slot: int) -> int:

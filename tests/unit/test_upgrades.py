@@ -12,6 +12,7 @@ import pytest
 from governance_testkit import BANKS, GOV, Gov, governed_ledger, governed_state
 from ledger_testkit import ctx, run_block
 
+from consortium import __version__
 from consortium.errors import ConfigError
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.upgrades import (
@@ -132,7 +133,7 @@ def test_a_node_without_the_handler_stops_before_the_plan_height(gov: Gov) -> No
             gov.ledger.finalize_block(ctx(at), [])
         assert str(halt.value) == (
             f"upgrade 'v2' scheduled at height {at} needs consortium >= 0.2.0; "
-            "this node runs 0.1.0; install it and restart")
+            f"this node runs {__version__}; install it and restart")
         assert gov.ledger.info() == committed  # nothing executed, nothing committed
 
 
@@ -241,3 +242,21 @@ def test_a_handler_needs_a_valid_name_and_version() -> None:
         register_upgrade("v9", "latest")
     with pytest.raises(ConfigError, match="the upgrade name is empty"):
         register_upgrade("", "1.0.0")
+
+
+def test_the_abci_app_tells_the_node_and_answers_no_block(gov: Gov) -> None:
+    """FinalizeBlock at the height: the node's on_halt hears why, the engine gets no result."""
+    from consortium.abci.protocol import types_pb2
+    from consortium.ledger.application import ConsortiumApp
+
+    at = height(gov) + 5
+    schedule(gov, at=at)
+    gov.advance(at - 1 - height(gov))
+    told: list[str] = []
+    app = ConsortiumApp(gov.ledger, on_halt=told.append)
+    request = types_pb2.RequestFinalizeBlock(height=at, hash=at.to_bytes(32, "big"))
+    with pytest.raises(UpgradeRequired):
+        app.finalize_block(request)
+    assert told == [f"upgrade 'v2' scheduled at height {at} needs consortium >= 0.2.0; "
+                    f"this node runs {__version__}; install it and restart"]
+    assert gov.ledger.info()[0] == at - 1
