@@ -1,0 +1,99 @@
+"""A service's JSON-RPC methods, REST routes and OpenAPI paths, built from its declared
+surface (`consortium.apps.surface.Service`): one declaration, every transport.
+
+JSON-RPC: `read.rpc(params…, [filter])`, a bad value answered -32602 naming it. REST: GET
+`/api/v1/<service><read.rest>`, path parameters in order, the filter as query keys; 400
+with the reason for bad input, 404 when a nullable read finds nothing. Reads run on the
+ledger within the request's budget (`service_reads.ledger_call`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from consortium.api.encoding import Params
+from consortium.api.rpc_error import InvalidParams
+from consortium.api.service_reads import (
+    RunSync,
+    ledger_call,
+    ledger_logs,
+    openapi_get,
+    path_param,
+    query_param,
+    rest_read,
+)
+from consortium.apps.surface import BadValue, Kind, Read, Service
+from consortium.ledger.types import LedgerReader
+
+RpcHandler = Callable[[LedgerReader, Params], Any]
+
+
+def _rpc_parser(kind: Kind) -> Callable[[Any, str], Any]:
+    def parse(value: Any, where: str) -> Any:
+        try:
+            return kind.parse(value, where)
+        except BadValue as err:
+            raise InvalidParams(err.message) from None
+
+    return parse
+
+
+def _rpc_filters(read: Read) -> Callable[[Any, str], dict[str, Any]]:
+    def parse(value: Any, where: str) -> dict[str, Any]:
+        try:
+            return read.parse_filters(value, where)
+        except BadValue as err:
+            raise InvalidParams(err.message) from None
+
+    return parse
+
+
+def rpc_handler(service: Service, read: Read) -> RpcHandler:
+    parsers = [_rpc_parser(p.kind) for p in read.params]
+    filters = _rpc_filters(read) if read.filters else None
+
+    def handle(ledger: LedgerReader, p: Params) -> Any:
+        p.at_most(len(parsers) + (1 if filters else 0))
+        args = [p.required(i, parse) for i, parse in enumerate(parsers)]
+        found = p.optional(len(parsers), filters, {}) if filters else {}
+        reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
+        return read.run(reader, args, found)
+
+    return handle
+
+
+def rpc_handlers(services: tuple[Service, ...]) -> dict[str, RpcHandler]:
+    """JSON-RPC method name -> handler, for every read of every service."""
+    return {read.rpc: rpc_handler(s, read) for s in services for read in s.reads}
+
+
+def rest_routes(service: Service, ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Route]:
+    routes = []
+    for read in service.reads:
+        def run(request: Request, read: Read = read) -> Any:
+            try:
+                args = [p.kind.parse(request.path_params[p.name], p.name) for p in read.params]
+                found = read.parse_filters(dict(request.query_params), "query")
+            except BadValue as err:
+                raise ValueError(err.message) from None
+            reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
+            return read.run(reader, args, found)
+
+        routes.append(Route(service.rest_base + read.rest,
+                            rest_read(run_sync, run, read.noun or read.name),
+                            methods=["GET"]))
+    return routes
+
+
+def openapi_paths(service: Service) -> dict[str, Any]:
+    out = {}
+    for read in service.reads:
+        params = [path_param(p.name, p.kind.schema) for p in read.params]
+        params += [query_param(f.name, f.doc, f.kind.schema) for f in read.filters]
+        out[service.rest_base + read.rest] = openapi_get(read.summary, service.name, params,
+                                                          read.nullable)
+    return out

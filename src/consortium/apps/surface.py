@@ -1,0 +1,173 @@
+"""A service's surface declared once: its reads (and their parameters), from which the API
+builds its JSON-RPC methods, REST routes and OpenAPI paths, the client its methods and the
+CLI its commands.
+
+    REGISTRY = Service(
+        name="registry", title="Digital asset registry", reader=registry_reader,
+        reads=(
+            Read("classes", "Every asset class", rpc="consortium_assetClasses",
+                 rest="/classes"),
+            Read("asset", "One asset with its approvals, pledges and full history",
+                 params=(Param("id", ID),), rpc="consortium_asset", rest="/assets/{id}",
+                 nullable=True),
+            Read("assets", "Assets matching every filter given", rpc="consortium_assets",
+                 rest="/assets", filters=(Param("class", ID), Param("owner", ACCOUNT), …)),
+        ))
+
+A read is a method of the service's reader (`Read.name`), called with its parameters
+parsed: positional `params`, then the filter object's keys as keyword arguments (under
+`Param.arg`). Parameter kinds parse what every transport hands them (JSON values, path and
+query strings, CLI text) with one message for a bad value, and describe themselves in
+OpenAPI. This layer knows no transport: a bad value raises `BadValue`, which each transport
+answers its own way (JSON-RPC -32602, REST 400, CLI exit 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from consortium.errors import ConsortiumError
+
+
+class BadValue(ConsortiumError):
+    """A parameter's value is malformed; the message names where and what was expected."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a parameter is: how a value of it is parsed, and its JSON schema."""
+
+    name: str
+    parse_value: Callable[[Any], Any]  # raises ValueError/TypeError for a bad value
+    refusal: str  # what a bad value is told, after "<where>: "
+    schema: dict[str, Any]
+
+    def parse(self, value: Any, where: str) -> Any:
+        try:
+            return self.parse_value(value)
+        except (ValueError, TypeError):
+            raise BadValue(f"{where}: {self.refusal}") from None
+
+
+def _id(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**256:
+        raise ValueError(value)
+    return value
+
+
+def _account(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 42:
+        raise ValueError(value)
+    int(value, 16)
+    return value.lower()
+
+
+def _hash32(value: Any) -> bytes:
+    if not isinstance(value, str) or not value.lower().startswith("0x") or len(value) != 66:
+        raise ValueError(value)
+    return bytes.fromhex(value[2:])
+
+
+def _id_or_name(value: Any) -> int | str:
+    if isinstance(value, str) and not value.strip().isdigit():
+        if not value.strip():
+            raise ValueError(value)
+        return value
+    return _id(value)
+
+
+ID = Kind("id", _id, "expected an id (a positive integer)", {"type": "integer", "minimum": 1})
+ACCOUNT = Kind("account", _account, "expected a 0x account address",
+               {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"})
+HASH32 = Kind("hash", _hash32, "expected a 0x hash (64 hex digits)",
+              {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"})
+
+
+def id_or_name(what: str) -> Kind:
+    """A `what`'s id, or its name ("a class id or name")."""
+    return Kind("id or name", _id_or_name, f"expected a {what} id or name",
+                {"type": "string"})
+
+
+def choice(names: tuple[str, ...]) -> Kind:
+    """One of `names` (a state, say)."""
+
+    def parse(value: Any) -> str:
+        if value not in names:
+            raise ValueError(value)
+        return str(value)
+
+    return Kind("choice", parse, "one of " + ", ".join(names),
+                {"type": "string", "enum": list(names)})
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a read: its public name (JSON-RPC docs, REST path or query key, CLI
+    option) and the reader's keyword for it (`arg`, default: the name)."""
+
+    name: str
+    kind: Kind
+    doc: str = ""
+    arg: str | None = None
+
+    @property
+    def keyword(self) -> str:
+        return self.arg or self.name
+
+
+@dataclass(frozen=True)
+class Read:
+    """One read of a service: a reader method with its parameters and where it is served."""
+
+    name: str  # the reader's method
+    summary: str
+    rpc: str  # the JSON-RPC method
+    rest: str  # the REST path under the service's base ("/assets/{id}")
+    params: tuple[Param, ...] = ()  # positional: JSON-RPC params[i], REST path parameters
+    filters: tuple[Param, ...] = ()  # one optional filter object: JSON-RPC params[-1], query
+    nullable: bool = False  # None means "not found" (REST 404, JSON-RPC null)
+    noun: str = ""  # what it finds, for "<noun> not found" (default: its name)
+
+    def parse_filters(self, value: Any, where: str) -> dict[str, Any]:
+        """A filter object's keys, parsed, as the reader's keyword arguments."""
+        known = [f.name for f in self.filters]
+        if not isinstance(value, dict):
+            raise BadValue(f"{where}: expected a filter object ({', '.join(known)})")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise BadValue(f"{where}: unknown filter {unknown[0]!r} (filters: "
+                           f"{', '.join(known)})")
+        return {f.keyword: f.kind.parse(value[f.name], f"{where}.{f.name}")
+                for f in self.filters if value.get(f.name) is not None}
+
+    def run(self, reader: Any, args: list[Any], filters: dict[str, Any]) -> Any:
+        return getattr(reader, self.name)(*args, **filters)
+
+
+# (to, calldata) -> return data, and (address, topics) -> logs: what a reader reads through
+Call = Callable[[bytes, bytes], bytes]
+Logs = Callable[[bytes, list[bytes | None]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service's surface: its name (REST base /api/v1/<name>, OpenAPI tag, CLI group),
+    how to make its reader, and its reads."""
+
+    name: str
+    title: str
+    reader: Callable[[Call, Logs | None], Any]
+    reads: tuple[Read, ...]
+
+    @property
+    def rest_base(self) -> str:
+        return f"/api/v1/{self.name}"
+
+
+__all__ = ["ACCOUNT", "HASH32", "ID", "BadValue", "Kind", "Param", "Read", "Service", "choice",
+           "id_or_name"]
