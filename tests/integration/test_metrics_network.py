@@ -14,6 +14,7 @@ import httpx
 from eth_account import Account
 from prometheus_client.parser import text_string_to_metric_families
 
+from consortium.network.init import port_free
 from evmutil import dev_accounts
 from localnet import wait_for
 
@@ -49,9 +50,14 @@ def _transfer(acct: Any, to: str, nonce: int) -> str:
 
 
 def test_metrics_move_under_a_small_load(localnet):
-    net = localnet(validators=1)
-    net.wait_height(2)
+    net = localnet(validators=1, start=False)
     node = net.node("node0")
+    metrics_port = next(p for p in range(node.api_port + 1000, node.api_port + 1100)
+                        if port_free(p))
+    config = net.network.node_home(node) / "consortium.toml"
+    config.write_text(config.read_text() + f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n')
+    net.up()
+    net.wait_height(2)
     url = node.api_url
     accts = dev_accounts(net)
     sender, to = accts["Bank A"], accts["Bank A"].address
@@ -100,6 +106,11 @@ def test_metrics_move_under_a_small_load(localnet):
     assert _get(after, "consortium_lmdb_size_bytes") > 0
     assert ("consortium_mempool_transactions", ()) in after
     assert _get(after, "consortium_last_block_timestamp_seconds") > 1.7e9
+
+    # [metrics] listen: the same registry on a port of its own
+    own_port = _scrape(f"http://127.0.0.1:{metrics_port}")
+    assert _get(own_port, "consortium_checktx_refused_total", reason="not_permitted") == _get(
+        after, "consortium_checktx_refused_total", reason="not_permitted")
 
     # `consortium status` shows the key figures
     proc = subprocess.run([sys.executable, "-m", "consortium.cli.main", "status", "--dir",
