@@ -1,7 +1,8 @@
 """The Grafana dashboard and the Prometheus files under deploy/ use only metrics the node
 exports (so neither can drift from the code), and are well formed: valid dashboard JSON,
-alert rules of the shape Prometheus loads (checked by promtool as well when it is
-installed), a scrape config that names the rules file."""
+alert rules of the shape Prometheus loads, a scrape config that names the rules file; where
+promtool is installed, it checks both files and runs the rules' own tests
+(deploy/prometheus/alerts_test.yml: the alerts fire on the figures they are for)."""
 
 from __future__ import annotations
 
@@ -104,9 +105,11 @@ def test_alert_rules_have_the_shape_prometheus_loads() -> None:
             assert rule["annotations"]["summary"]
     promtool = shutil.which("promtool")
     if promtool is not None:  # the real check, where Prometheus is installed
-        done = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True,
-                              text=True, timeout=60)
-        assert done.returncode == 0, done.stdout + done.stderr
+        for args in (["check", "rules", str(ALERTS)], ["check", "config", str(SCRAPE)],
+                     ["test", "rules", str(ALERTS.with_name("alerts_test.yml"))]):
+            done = subprocess.run([promtool, *args], capture_output=True, text=True,
+                                  timeout=60, cwd=ALERTS.parent)
+            assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_sample_scrape_config_names_the_rules_and_both_endpoints() -> None:
