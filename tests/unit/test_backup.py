@@ -15,6 +15,7 @@ import tomlkit
 from consortium.cli.main import main
 from consortium.network.backup import backup_node, copy_leveldb
 from consortium.network.backup_archive import BackupError, read_manifest
+from consortium.network.leveldb_manifest import live_tables
 from consortium.network.node_config import NodeConfig
 from consortium.network.restore import check_archive, restore_node
 
@@ -44,12 +45,52 @@ def _home(tmp_path: Path, height: int = 7) -> Path:
         folder = home / "data" / db
         folder.mkdir(parents=True)
         (folder / "CURRENT").write_text("MANIFEST-000002\n")
-        (folder / "MANIFEST-000002").write_bytes(b"manifest " + db.encode())
+        (folder / "MANIFEST-000002").write_bytes(_journal(_edit({1: 6000})))
         (folder / "000001.ldb").write_bytes(b"table " * 1000)
         (folder / "000003.log").write_bytes(b"journal")
         (folder / "LOCK").write_bytes(b"")
         (folder / "LOG").write_text("text log")
     return home
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+def _edit(added: dict[int, int], deleted: tuple[int, ...] = ()) -> bytes:
+    """A goleveldb version edit: the comparer, tables deleted and added at level 0."""
+    name = b"leveldb.BytewiseComparator"
+    body = _uvarint(1) + _uvarint(len(name)) + name + _uvarint(2) + _uvarint(3)
+    for number in deleted:
+        body += _uvarint(6) + _uvarint(0) + _uvarint(number)
+    for number, size in added.items():
+        body += (_uvarint(7) + _uvarint(0) + _uvarint(number) + _uvarint(size)
+                 + _uvarint(3) + b"abc" + _uvarint(3) + b"xyz")
+    return body
+
+
+def _journal(*records: bytes, chunk: int = 32 * 1024) -> bytes:
+    """goleveldb's journal framing: 32 KiB blocks, a record split into first/middle/last
+    chunks where it crosses a block (the CRC is not checked by the reader under test)."""
+    out = bytearray()
+    for record in records:
+        rest, first = record, True
+        while True:
+            room = chunk - len(out) % chunk
+            if room < 7:
+                out += bytes(room)
+                continue
+            part, rest = rest[: room - 7], rest[room - 7:]
+            kind = (1 if first else 4) if not rest else (2 if first else 3)
+            out += b"\0\0\0\0" + len(part).to_bytes(2, "little") + bytes([kind]) + part
+            first = False
+            if not rest:
+                break
+    return bytes(out)
 
 
 def _state(path: Path, height: int, round_: int, step: int) -> None:
@@ -87,7 +128,8 @@ def test_backup_writes_a_manifest_of_every_member_and_restores_them(tmp_path):
         assert int.from_bytes(txn.get(b"height"), "big") == 7
         assert txn.get(b"payload") == b"x" * 100_000
     env.close()
-    assert (new / "data" / "state.db" / "MANIFEST-000002").read_bytes() == b"manifest state.db"
+    assert (new / "data" / "state.db" / "MANIFEST-000002").read_bytes() == (
+        home / "data" / "state.db" / "MANIFEST-000002").read_bytes()
     assert not (new / "config" / "priv_validator_key.json").exists()  # CometBFT makes one
     assert not (new / "data" / "priv_validator_state.json").exists()
     assert any("new node id" in w for w in done.warnings)
@@ -188,7 +230,8 @@ def test_copy_leveldb_reuses_tables_and_drops_what_compaction_removed(tmp_path):
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     (src / "CURRENT").write_text("MANIFEST-000005\n")
-    (src / "MANIFEST-000005").write_bytes(b"m1")
+    m1 = _journal(_edit({1: 10}))
+    (src / "MANIFEST-000005").write_bytes(m1)
     (src / "000001.ldb").write_bytes(b"a" * 10)
     (src / "000004.log").write_bytes(b"j1")
     copy_leveldb(src, dst)
@@ -198,9 +241,26 @@ def test_copy_leveldb_reuses_tables_and_drops_what_compaction_removed(tmp_path):
     (src / "000001.ldb").unlink()  # a compaction replaced it
     (src / "000006.ldb").write_bytes(b"c" * 20)
     (src / "000004.log").write_bytes(b"j1j2")
-    (src / "MANIFEST-000005").write_bytes(b"m1m2")
+    m2 = _journal(_edit({1: 10}), _edit({6: 20}, deleted=(1,)))
+    (src / "MANIFEST-000005").write_bytes(m2 + b"\x12\x34")  # and a torn record
     copy_leveldb(src, dst)
     assert sorted(p.name for p in dst.iterdir()) == [
         "000004.log", "000006.ldb", "CURRENT", "MANIFEST-000005"]
     assert (dst / "000004.log").read_bytes() == b"j1j2"
-    assert (dst / "MANIFEST-000005").read_bytes() == b"m1m2"
+    assert (dst / "MANIFEST-000005").read_bytes() == m2 + b"\x12\x34"
+
+    (src / "MANIFEST-000005").write_bytes(_journal(_edit({6: 20, 7: 99})))  # 7 is not there
+    with pytest.raises(BackupError, match="kept changing"):
+        copy_leveldb(src, dst)
+    (src / "MANIFEST-000005").write_bytes(b"\0\0\0\0\x03\0\x01\x3f\0\0")
+    with pytest.raises(BackupError, match="unknown version-edit field 63"):
+        copy_leveldb(src, dst)
+
+
+def test_live_tables_follows_edits_across_blocks():
+    big = {n: n * 1000 for n in range(10, 6000)}  # one edit over several 32 KiB blocks
+    manifest = _journal(_edit(big), _edit({7000: 1}, deleted=tuple(range(10, 2000))))
+    assert len(manifest) > 2 * 32 * 1024
+    tables = live_tables(manifest)
+    assert tables == {n: n * 1000 for n in range(2000, 6000)} | {7000: 1}
+    assert live_tables(manifest[:-3]) == big  # the last edit torn: as goleveldb reads it

@@ -12,7 +12,8 @@ ahead of it, and needs its own block store and state within one height of each o
    written, the MANIFEST and journals only grow (a torn last record is dropped when the copy
    is opened). A folder is copied only when its listing and CURRENT are the same before
    and after its MANIFEST is read — then every table the MANIFEST names is in the copy; a
-   file removed by compaction meanwhile restarts that folder. The whole pass is repeated
+   file removed by compaction meanwhile restarts that folder, and so does a copy missing a
+   table its MANIFEST lists at that size (leveldb_manifest.py). The whole pass is repeated
    until the engine's block height (its RPC `/status`) is the same before and after it, so
    the block store holds exactly that height H' >= H and the state H' or H' - 1: the cases
    the handshake repairs. Table files already copied are kept between passes, so a repeat
@@ -39,6 +40,7 @@ import httpx
 import lmdb
 
 from consortium import __version__
+from consortium.ledger.state_store import MAP_SIZE
 from consortium.network.backup_archive import (
     PROGRESS_STEP,
     BackupError,
@@ -48,6 +50,7 @@ from consortium.network.backup_archive import (
     write_archive,
 )
 from consortium.network.engine import COMETBFT_VERSION
+from consortium.network.leveldb_manifest import ManifestError, live_tables, table_file_names
 from consortium.network.node import engine_ports
 from consortium.network.node_config import NodeConfig
 
@@ -113,8 +116,10 @@ def copy_ledger(app_dir: Path, dst: Path, progress: Progress) -> tuple[int, byte
         raise BackupError(f"{app_dir} holds no ledger (data.mdb is missing)")
     dst.mkdir(parents=True)
     try:
+        # The node's own map size: a map smaller than the file the node grows meanwhile
+        # would fail the read transaction (MDB_MAP_RESIZED).
         env = lmdb.open(str(app_dir), readonly=True, lock=True, subdir=True, max_dbs=32,
-                        max_readers=512)
+                        max_readers=512, map_size=MAP_SIZE)
     except lmdb.Error as exc:
         raise BackupError(f"cannot open the ledger at {app_dir}: {exc}") from None
     try:
@@ -236,8 +241,23 @@ def copy_leveldb(src: Path, dst: Path) -> None:
         (dst / "CURRENT").write_bytes(current)
         for stale in set(_listing(dst)) - listing:
             (dst / stale).unlink()
-        return
+        if _tables_present(dst, manifest_name, manifest):
+            return
     raise BackupError(f"{src} kept changing during {FOLDER_ATTEMPTS} copies; retry later")
+
+
+def _tables_present(dst: Path, manifest_name: str, manifest: bytes) -> bool:
+    """Whether every table the copied MANIFEST lists is in the copy at its size."""
+    try:
+        tables = live_tables(manifest)
+    except ManifestError as exc:
+        raise BackupError(f"cannot read {dst.name}/{manifest_name} ({exc}); is this "
+                          "CometBFT's goleveldb?") from None
+    for number, size in tables.items():
+        if not any((dst / name).is_file() and (dst / name).stat().st_size == size
+                   for name in table_file_names(number)):
+            return False
+    return True
 
 
 def _listing(folder: Path) -> set[str]:
