@@ -221,7 +221,8 @@ def run_length(cfg: StateSyncConfig, blocks: int, root: Path, ui: Ui) -> dict[st
         supervisor.down(network, ["node0"])
         _set_timeout_commit(home0, JOIN_TIMEOUT_COMMIT)
         supervisor.up(network, ["node0"])
-        chain = _height(rpc0)
+        # its API answers before its engine's RPC does: the joiners fetch their trust there
+        chain = _wait(lambda: max(_height(rpc0), 0), 120, "node0's RPC after its restart")
         ledger_mb = round(_disk_mb(home0 / "app"), 1)
 
         home1 = network.node_home(network.node("node1"))
