@@ -183,3 +183,50 @@ def test_cli_commands(live: LiveNode, credit: CreditClient, tmp_path: Path,
     assert credit.blacklist() == []
     code, out, _ = live.cli(capsys, "credit", "record", str(record))
     assert code == 0 and "History of record" in out
+
+
+def test_cli_download_writes_only_a_matching_report(
+    live: LiveNode, credit: CreditClient, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./consortium-net: member names are read from the chain
+    # Accounts by member name, as everywhere: "Bank A" and "Agency X" come from the chain.
+    code, out, err = live.cli(capsys, "credit", "consent", "--grantee", "Bank A", "--purpose",
+                              "lease", "--blocks", "100", *live.signed("Borrower 2"), "--json")
+    assert code == 0, err
+    consent = json.loads(out)["id"]
+    code, out, err = live.cli(capsys, "credit", "order", "--agency", "agency x", "--consent",
+                              str(consent), "--purpose", "lease", *live.signed("Bank A"),
+                              "--json")
+    assert code == 0, err
+    query = json.loads(out)["id"]
+    assert credit.query(query)["agency"] == low(AGENCY_X)  # type: ignore[index]
+    credit.accept(AGENCY_X, query)
+    report = tmp_path / "report.json"
+    report.write_text('{"score": 640}')
+    credit.deliver(AGENCY_X, query, report, location=str(report))
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text('{"score": 840}')
+    # A mismatch writes nothing at --out: no new file, and a file already there is kept.
+    fresh = tmp_path / "fresh.json"
+    code, out, err = live.cli(capsys, "credit", "download", str(query), "--out", str(fresh),
+                              "--source", str(tampered), "--json")
+    assert code == 1 and "MISMATCH" in err
+    assert json.loads(out)["match"] is False
+    assert not fresh.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    existing = tmp_path / "existing.json"
+    existing.write_text("mine")
+    code, _, err = live.cli(capsys, "credit", "download", str(query), "--out", str(existing),
+                            "--source", str(tampered))
+    assert code == 1 and "MISMATCH" in err
+    assert existing.read_text() == "mine"
+    with pytest.raises(ReportMismatch, match="nothing written"):
+        credit.download_report(query, fresh, source=str(tampered))
+    assert not fresh.exists()
+    # The report itself matches and replaces what was there.
+    code, out, err = live.cli(capsys, "credit", "download", str(query), "--out", str(existing),
+                              "--json")
+    assert code == 0, err
+    assert json.loads(out)["file"] == str(existing)
+    assert existing.read_text() == '{"score": 640}'

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from governance_testkit import BANKS, OUTSIDER, governed_ledger, node_id
@@ -186,3 +187,29 @@ def test_cli_commands(live: LiveNode, capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0 and "committee" in out
     code, out, _ = cli(capsys, "taskforce", "list", "--rpc", url, "--json")
     assert json.loads(out) == []
+
+
+def test_cli_task_force_members_by_name(
+    live: LiveNode, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--lead and --member take member names, like every other account option; the names
+    come from the chain's member registry (no local network folder here)."""
+    monkeypatch.chdir(tmp_path)
+    signer = [*live.signed("bank0"), "--rpc", live.url]
+    code, out, err = cli(capsys, "propose", "form-taskforce", "--name", "Risk", "--lead",
+                         "Bank B", "--member", "bank b", "--member", C, *signer, "--json")
+    assert code == 0, err
+    pid = json.loads(out)["proposal"]
+    code, out, _ = cli(capsys, "proposals", str(pid), "--rpc", live.url, "--json")
+    params = json.loads(out)["params"]
+    assert (params["lead"], params["members"]) == (B, [B, C])
+    code, _, err = cli(capsys, "revoke", str(pid), *signer)
+    assert code == 0, err
+    # No task force "Ops": the contract refuses, so the names were resolved to accounts.
+    code, _, err = cli(capsys, "propose", "set-taskforce-members", "--name", "Ops", "--lead",
+                       "Bank C", "--member", "Bank C", "--member", "Bank D", *signer)
+    assert code == 1 and "no task force named 'Ops'" in err, err
+    code, _, err = cli(capsys, "propose", "form-taskforce", "--name", "Risk", "--lead",
+                       "Bank Z", "--member", "Bank B", *signer)
+    assert code == 1 and "--lead 'Bank Z' is not a 0x account or a member name" in err

@@ -175,3 +175,43 @@ def test_cli_commands(live: LiveNode, registry: RegistryClient, tmp_path: Path,
                             "--schema", "0x" + "11" * 32, "--registrar", REGISTRAR_1.address,
                             "--k", "1", *live.signed("Bank A"))
     assert code == 1 and "already exists" in err
+
+
+def test_cli_show_reports_who_approved_and_release_gives_the_chains_reason(
+    live: LiveNode, registry: RegistryClient, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./consortium-net: member names are read from the chain
+    asset = str(registry.apply(OWNER, "Land title", "PARCEL-0007", metadata=b"deed 7")["id"])
+    for registrar in ("Registrar 2", "Registrar 1"):
+        code, _, err = live.cli(capsys, "registry", "approve", asset, *live.signed(registrar))
+        assert code == 0, err
+    # Registered: show names the registrars who approved, as the history does.
+    code, out, _ = live.cli(capsys, "registry", "show", asset, "--json")
+    shown = json.loads(out)
+    assert shown["state"] == "registered"
+    assert (shown["approvals"], shown["approvedBy"]) == (2, [low(REGISTRAR_2), low(REGISTRAR_1)])
+    approvers = [h["actor"] for h in shown["history"] if "approv" in h["reason"]]
+    assert approvers == shown["approvedBy"]
+    code, out, _ = live.cli(capsys, "registry", "show", asset)
+    assert code == 0 and "2 of 2" in out
+    # The secured party by member name; a release by someone else is the chain's refusal.
+    code, _, err = live.cli(capsys, "registry", "pledge", asset, "--to", "Bank B",
+                            *live.signed("Owner"))
+    assert code == 0, err
+    code, _, err = live.cli(capsys, "registry", "release", asset, *live.signed("Owner"))
+    assert code == 1 and err.count("\n") == 1
+    assert f"only the secured party {low(BANK_B)} may release pledge 0 of asset {asset}" in err
+    # Still encumbered: the registration approvals are still who registered it.
+    code, out, _ = live.cli(capsys, "registry", "show", asset, "--json")
+    shown = json.loads(out)
+    assert shown["state"] == "encumbered" and shown["approvals"] == 2
+    code, _, err = live.cli(capsys, "registry", "release", asset, *live.signed("Bank B"))
+    assert code == 0, err
+    # A retirement under way: the current round's approvals.
+    code, _, err = live.cli(capsys, "registry", "retire", asset, *live.signed("Registrar 3"))
+    assert code == 0, err
+    code, out, _ = live.cli(capsys, "registry", "show", asset, "--json")
+    shown = json.loads(out)
+    assert (shown["state"], shown["approvals"], shown["approvedBy"]) == (
+        "registered", 1, [low(REGISTRAR_3)])

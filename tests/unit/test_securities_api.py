@@ -179,3 +179,48 @@ def test_cli_commands(live: SecuritiesNode, capsys: pytest.CaptureFixture[str]) 
         json.loads(out)
         code, out, err = live.cli(capsys, "securities", *cmd)
         assert code == 0, (cmd, err)
+
+
+def test_cli_conventions(live: SecuritiesNode, capsys: pytest.CaptureFixture[str],
+                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exit codes agree with and without --json; member names resolve through the chain's
+    member registry (no local network folder here); transitions name investors by account
+    and instruments by ISIN."""
+    sec = live.client
+    if not sec.read.isins():
+        test_client_flow_and_refusal_reasons(live)
+    monkeypatch.chdir(tmp_path)  # no ./consortium-net: names are only on chain
+    # A restricted transfer exits 1 in both modes; the JSON is still printed.
+    code, out, err = live.cli(capsys, "securities", "check", ISIN, ALICE.address,
+                              STRANGER.address, "1", "--json")
+    assert code == 1 and json.loads(out)["code"] == 2, err
+    code, out, _ = live.cli(capsys, "securities", "check", ISIN, "Alice Fund", "Stranger", "1")
+    assert code == 1 and "code 2" in out
+    code, out, err = live.cli(capsys, "securities", "check", ISIN, "alice fund", "Bob Capital",
+                              "1", "--json")
+    assert code == 0 and json.loads(out)["code"] == 0, err
+    code, _, err = live.cli(capsys, "securities", "check", ISIN, "Alice Fund", "Nobody Ltd",
+                            "1", "--json")
+    assert code == 1 and "'Nobody Ltd' is not a 0x account or a member name" in err
+    assert err.count("\n") == 1
+    # An investor's transition is its account, an instrument's its ISIN.
+    code, out, err = live.cli(capsys, "securities", "investor", "set", "Stranger",
+                              "--kyc-blocks", "1000", "--jurisdiction", "CN", "--json",
+                              *live.signed("bank"))
+    assert code == 0, err
+    (moved,) = json.loads(out)["transitions"]
+    assert (moved["kind"], moved["id"]) == ("investor", low(STRANGER))
+    code, out, err = live.cli(capsys, "securities", "pause", ISIN, "--reason", "audit",
+                              "--json", *live.signed("agent"))
+    assert code == 0, err
+    assert [(t["kind"], t["id"]) for t in json.loads(out)["transitions"]] == [
+        ("instrument", ISIN)]
+    code, out, err = live.cli(capsys, "securities", "unpause", ISIN, "--json",
+                              *live.signed("agent"))
+    assert code == 0 and json.loads(out)["transitions"][0]["id"] == ISIN, err
+    # --from a member name needs its keystore: without one, the error names the options.
+    code, _, err = live.cli(capsys, "securities", "unpause", ISIN, "--from", "Issuer Agent",
+                            "--password-file", str(live.password_file))
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"account {low(AGENT)} on chain, but no keystore" in err
+    assert "--from KEY.json" in err and "--dir" in err

@@ -93,10 +93,11 @@ class Signing:
     json_out: bool
 
     def signer(self) -> Any:
-        """The --from account, its key unlocked."""
-        from consortium.sdk import resolve_signer
+        """The --from account, its key unlocked (a member name may come from the chain's
+        member registry; see `services.signer`)."""
+        from consortium.cli.services import signer
 
-        return resolve_signer(self.from_, resolve_dir(self.dir), read_password(self.password_file))
+        return signer(self.from_, self.dir, self.password_file, self.rpc)
 
 
 _SIGNING_PARAMETERS = [

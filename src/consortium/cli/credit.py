@@ -17,7 +17,7 @@ never leaves this machine) or a 0x hash.
     consortium credit resolve ID --resolution … --from MEDIATOR
     consortium credit queries [--subject … --lender … --agency … --state …] / query ID
     consortium credit verify ID FILE          check a received report against the chain
-    consortium credit download ID --out FILE  fetch the report from its location and check it
+    consortium credit download ID --out FILE  fetch the report, check it, write it if it matches
     consortium credit blacklist / blacklist-add RECORD --reason … / unlist SUBJECT --reason …
     consortium credit propose-unlist SUBJECT --reason … --from COMMITTEE   (by vote)
 """
@@ -47,8 +47,8 @@ from consortium.cli.services import (
     done,
     history_table,
     namer,
+    party,
     proposed,
-    required_account,
 )
 from consortium.errors import ConfigError
 
@@ -91,7 +91,7 @@ def consent(
     client = _client(signing.rpc, signing.dir)
     expiry = expires_at if expires_at is not None else client.height() + 1 + int(blocks or 0)
     out = client.grant_consent(signing.signer(),
-                               required_account(grantee, signing.dir, "--grantee"), purpose,
+                               party(grantee, signing, "--grantee"), purpose,
                                expires_at=expiry, max_uses=uses)
     done(out, signing.json_out, "granted")
 
@@ -113,8 +113,8 @@ def consents(
     dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption,
 ) -> None:
     """Consents matching every filter given."""
-    found = _client(rpc, dir).consents(subject=account(subject, dir, "--subject"),
-                                       grantee=account(grantee, dir, "--grantee"))
+    found = _client(rpc, dir).consents(subject=account(subject, dir, "--subject", rpc),
+                                       grantee=account(grantee, dir, "--grantee", rpc))
     if json_out:
         print_json(found)
         return
@@ -136,7 +136,7 @@ def report(
     record: str = RecordOption,
     *, signing: Signing) -> None:
     """A lender reports a credit record (its hash; the record stays off chain)."""
-    _write(signing, "report", "reported", required_account(subject, signing.dir, "--subject"),
+    _write(signing, "report", "reported", party(subject, signing, "--subject"),
            kind, record)
 
 
@@ -158,8 +158,8 @@ def records(
     dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption,
 ) -> None:
     """Credit records matching every filter given (corrections and originals alike)."""
-    found = _client(rpc, dir).records(subject=account(subject, dir, "--subject"),
-                                      reporter=account(reporter, dir, "--reporter"))
+    found = _client(rpc, dir).records(subject=account(subject, dir, "--subject", rpc),
+                                      reporter=account(reporter, dir, "--reporter", rpc))
     if json_out:
         print_json(found)
         return
@@ -212,7 +212,7 @@ def order(
     *, signing: Signing) -> None:
     """A lender orders a credit report from an agency, under a live consent."""
     _write(signing, "create_query", "ordered",
-           required_account(agency, signing.dir, "--agency"), consent_id, purpose)
+           party(agency, signing, "--agency"), consent_id, purpose)
 
 
 @app.command("accept")
@@ -275,8 +275,9 @@ def queries(
 ) -> None:
     """Query orders matching every filter given: who asked, why, and where they stand."""
     found = _client(rpc, dir).queries(
-        subject=account(subject, dir, "--subject"), lender=account(lender, dir, "--lender"),
-        agency=account(agency, dir, "--agency"), state=state)
+        subject=account(subject, dir, "--subject", rpc),
+        lender=account(lender, dir, "--lender", rpc),
+        agency=account(agency, dir, "--agency", rpc), state=state)
     if json_out:
         print_json(found)
         return
@@ -343,14 +344,14 @@ def download(
                                       help="Fetch from here instead of the location on chain."),
     dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption,
 ) -> None:
-    """Fetch a delivered report and check it against the chain (exit 1 on a mismatch)."""
+    """Fetch a delivered report and check it against the chain; it is written to --out only
+    when it matches (exit 1 on a mismatch, nothing written)."""
     from consortium.apps.credit.client import ReportMismatch
 
-    client = _client(rpc, dir)
     try:
-        result = client.download_report(query_id, out, source)
-    except ReportMismatch:
-        result = client.verify_report(query_id, out)
+        result = _client(rpc, dir).download_report(query_id, out, source)
+    except ReportMismatch as exc:
+        result = exc.result
     _verdict(result, json_out)
 
 
@@ -385,7 +386,7 @@ def unlist(subject: str = typer.Argument(..., help="Account or member name."),
            reason: str = ReasonOption, *, signing: Signing) -> None:
     """The reporting lender removes a subject from the blacklist."""
     _write(signing, "unlist_subject", "removed",
-           required_account(subject, signing.dir, "SUBJECT"), reason)
+           party(subject, signing, "SUBJECT"), reason)
 
 
 @app.command("propose-unlist")
@@ -395,5 +396,5 @@ def propose_unlist(subject: str = typer.Argument(..., help="Account or member na
     """Propose removing a subject from the blacklist by vote (members then vote)."""
     client = _client(signing.rpc, signing.dir)
     out = client.propose_unlist(signing.signer(),
-                                required_account(subject, signing.dir, "SUBJECT"), reason)
+                                party(subject, signing, "SUBJECT"), reason)
     proposed(out, signing.json_out)

@@ -305,16 +305,19 @@ def propose_elect_officer(
 def propose_form_taskforce(
     name: str = typer.Option(..., "--name", help="The task force's name."),
     charter: str = typer.Option("", "--charter", help="What it is for."),
-    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members)."),
-    member: list[str] = typer.Option(..., "--member", help="A member account in it (repeatable)."),
+    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members): account or name."),
+    member: list[str] = typer.Option(
+        ..., "--member", help="A member account or name in it (repeatable)."
+    ),
     *,
     signing: Signing,
 ) -> None:
     """Form a task force of consortium members' accounts."""
+    lead_, members = _task_force_accounts(lead, member, signing)
     _submit(
         "form-taskforce",
         signing,
-        lambda c, s: c.propose_form_task_force(s, name, charter, lead, member),
+        lambda c, s: c.propose_form_task_force(s, name, charter, lead_, members),
     )
 
 
@@ -322,17 +325,29 @@ def propose_form_taskforce(
 @with_signing
 def propose_set_taskforce_members(
     name: str = typer.Option(..., "--name", help="The task force's name."),
-    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members)."),
-    member: list[str] = typer.Option(..., "--member", help="A member account (repeatable)."),
+    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members): account or name."),
+    member: list[str] = typer.Option(
+        ..., "--member", help="A member account or name (repeatable)."
+    ),
     *,
     signing: Signing,
 ) -> None:
     """Replace a task force's lead and members."""
+    lead_, members = _task_force_accounts(lead, member, signing)
     _submit(
         "set-taskforce-members",
         signing,
-        lambda c, s: c.propose_set_task_force_members(s, name, lead, member),
+        lambda c, s: c.propose_set_task_force_members(s, name, lead_, members),
     )
+
+
+def _task_force_accounts(
+    lead: str, members: list[str], signing: Signing
+) -> tuple[str, list[str]]:
+    """--lead and --member as accounts: 0x addresses or member names, as everywhere."""
+    from consortium.cli.services import party
+
+    return party(lead, signing, "--lead"), [party(m, signing, "--member") for m in members]
 
 
 @propose_app.command("dissolve-taskforce")

@@ -46,8 +46,8 @@ from consortium.cli.services import (
     done,
     history_table,
     namer,
+    party,
     proposed,
-    required_account,
     signer,
 )
 from consortium.errors import ConfigError
@@ -103,7 +103,7 @@ def propose_class(
     k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
     *, signing: Signing) -> None:
     """Propose an asset class (created when the members' vote passes it)."""
-    registrars = [required_account(r, signing.dir, "--registrar") for r in registrar]
+    registrars = [party(r, signing, "--registrar") for r in registrar]
     out = _client(signing.rpc, signing.dir).propose_class(signing.signer(), name,
                                           schema=schema, registrars=registrars, k=k)
     proposed(out, signing.json_out)
@@ -117,7 +117,7 @@ def propose_registrars(
     k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
     *, signing: Signing) -> None:
     """Propose new registrars and k for a class (by vote)."""
-    registrars = [required_account(r, signing.dir, "--registrar") for r in registrar]
+    registrars = [party(r, signing, "--registrar") for r in registrar]
     out = _client(signing.rpc, signing.dir).propose_registrars(signing.signer(), asset_class,
                                                registrars, k)
     proposed(out, signing.json_out)
@@ -174,8 +174,8 @@ def apply(
     """Apply for an asset's registration (refused if its external id is taken)."""
     ext = _external(external_id, external_id_hash, key_file, dir)
     client = _client(rpc, dir)
-    out = client.apply(signer(from_, dir, password_file), asset_class, ext, metadata=metadata,
-                       owner=account(owner, dir, "--owner"))
+    out = client.apply(signer(from_, dir, password_file, rpc), asset_class, ext,
+                       metadata=metadata, owner=account(owner, dir, "--owner", rpc))
     done(out, json_out, "applied")
 
 
@@ -210,7 +210,7 @@ def transfer(asset_id: int = IdArg,
              *, signing: Signing) -> None:
     """The owner offers the asset to a new owner (who must accept)."""
     _write(signing, "request_transfer", "offered", asset_id,
-           required_account(to, signing.dir, "--to"))
+           party(to, signing, "--to"))
 
 
 @app.command("accept")
@@ -235,7 +235,7 @@ def pledge(asset_id: int = IdArg,
            to: str = typer.Option(..., "--to", help="The secured party: account or member."),
            *, signing: Signing) -> None:
     """The owner pledges the asset to a secured party."""
-    _write(signing, "pledge", "pledged", asset_id, required_account(to, signing.dir, "--to"))
+    _write(signing, "pledge", "pledged", asset_id, party(to, signing, "--to"))
 
 
 @app.command("release")
@@ -244,8 +244,15 @@ def release(asset_id: int = IdArg,
             pledge_index: int | None = typer.Option(None, "--pledge",
                                                     help="The pledge (default: your first)."),
             *, signing: Signing) -> None:
-    """The secured party releases its pledge."""
-    _write(signing, "release", "released", asset_id, pledge_index)
+    """The secured party releases its pledge (by default the signer's first active one, else
+    the asset's first active one: a refusal is the contract's reason)."""
+    client = _client(signing.rpc, signing.dir)
+    account = signing.signer()
+    if pledge_index is None:
+        active = client.active_pledges(asset_id)
+        mine = [p for p in active if p["securedParty"] == account.address.lower()]
+        pledge_index = (mine or active or [{"pledge": 0}])[0]["pledge"]
+    done(client.release(account, asset_id, pledge_index), signing.json_out, "released")
 
 
 @app.command("freeze")
@@ -276,8 +283,8 @@ def assets(
 ) -> None:
     """Assets matching every filter given."""
     found = _client(rpc, dir).assets(
-        asset_class=asset_class, owner=account(owner, dir, "--owner"), state=state,
-        secured_party=account(secured_party, dir, "--secured-party"))
+        asset_class=asset_class, owner=account(owner, dir, "--owner", rpc), state=state,
+        secured_party=account(secured_party, dir, "--secured-party", rpc))
     if json_out:
         print_json(found)
         return

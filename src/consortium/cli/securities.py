@@ -1,8 +1,9 @@
 """`consortium securities …`: cash tokens, instruments, eligibility, the order book, bilateral
 trades, settlement, forced transfers and dividends.
 
-Accounts (--to, --with, filters, arguments) are 0x addresses or member names of the local
-network in --dir; --from signs. Every list or show command takes --json.
+Accounts (--to, --with, filters, arguments) are 0x addresses or member names (of the local
+network in --dir, else of the chain's member registry); --from signs. Every list or show
+command takes --json. `check` exits 1 when the transfer is restricted, with or without --json.
 
     consortium securities cash create CNY --name "Bank A digital CNY" --from "Bank A"
     consortium securities cash mint CNY 1000000 --to "Alice Fund" --from "Bank A"
@@ -44,10 +45,10 @@ from consortium.cli.common import (
     console,
     endpoint,
     print_json,
-    resolve_dir,
     table,
     with_signing,
 )
+from consortium.cli.services import members, required_account
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Securities trading and settlement (cash tokens, order books, DvP).",
@@ -70,12 +71,14 @@ IdArg = typer.Argument(..., help="The id.")
 
 
 class Ctx:
-    """What a command needs: the client and member names."""
+    """What a command needs: the client and member names (the local network's in --dir,
+    else the chain's member registry)."""
 
     def __init__(self, rpc: str | None, dir: Path) -> None:
         from consortium.apps.securities.client import SecuritiesClient
 
         self.dir = dir
+        self.rpc = rpc
         self.client = SecuritiesClient(endpoint(rpc, dir))
         self.read = self.client.read
         self._names: dict[str, str] | None = None
@@ -83,21 +86,11 @@ class Ctx:
     def members(self) -> dict[str, str]:
         """Member name -> account, from the local network in --dir (empty without one)."""
         if self._names is None:
-            from consortium.network.layout import Network
-
-            root = resolve_dir(self.dir)
-            self._names = {} if not (root / "network.json").is_file() else {
-                m.name: m.address.lower() for m in Network.load(root).members}
+            self._names = members(self.dir)
         return self._names
 
     def account(self, value: str, what: str) -> str:
-        text = value.strip()
-        if text.lower().startswith("0x") and len(text) == 42:
-            return text.lower()
-        for name, address in self.members().items():
-            if name.lower() == text.lower():
-                return address
-        raise ConfigError(f"{what} {value!r} is not a 0x account or a member name in {self.dir}")
+        return required_account(value, self.dir, what, self.rpc)
 
     def maybe(self, value: str | None, what: str) -> str | None:
         return None if value is None else self.account(value, what)
@@ -105,7 +98,6 @@ class Ctx:
     def show(self, address: str) -> str:
         names = {a: n for n, a in self.members().items()}
         return names.get(address, address)
-
 
 
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
@@ -481,14 +473,15 @@ def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: accoun
           amount: int = typer.Argument(..., help="Units."),
           dir: Path = DirOption, rpc: str | None = RpcOption,
           json_out: bool = JsonOption) -> None:
-    """Would a transfer pass? detectTransferRestriction's code and message."""
+    """Would a transfer pass? detectTransferRestriction's code and message (exit 1 when
+    restricted, with or without --json)."""
     ctx = Ctx(rpc, dir)
     out = ctx.read.restriction(_isin(isin), ctx.account(src, "from"), ctx.account(dest, "to"),
                                amount)
     if json_out:
         print_json(out)
-        return
-    console.print(f"code {out['code']}: {out['message']}")
+    else:
+        console.print(f"code {out['code']}: {out['message']}")
     if out["code"]:
         raise typer.Exit(1)
 

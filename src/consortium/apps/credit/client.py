@@ -21,6 +21,7 @@ against the hash on chain and flag a mismatch (`ReportMismatch`).
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,12 @@ MAX_REPORT_BYTES = 256 * 1024 * 1024  # a downloaded report is read at most this
 
 class ReportMismatch(ConsortiumError):
     """A report file's SHA-256 differs from the hash its agency delivered on chain: the file
-    is not the report that was delivered (altered, truncated or another one)."""
+    is not the report that was delivered (altered, truncated or another one). `result` is
+    the check ({"query", "expected", "actual", "match": False, "location"})."""
+
+    def __init__(self, message: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result or {}
 
 
 def sha256_of(source: str | Path | bytes) -> bytes:
@@ -194,8 +200,9 @@ class CreditClient(ServiceClient):
     def download_report(self, query_id: int, dest: str | Path,
                         source: str | None = None) -> dict[str, Any]:
         """Fetch a delivered report (from `source`, else the location on chain: an http(s)
-        URL or a file) into `dest` and check it against the hash on chain. Raises
-        ReportMismatch (the file is still written, for the dispute) when they differ."""
+        URL or a file), check it against the hash on chain and only then write it to `dest`
+        (through a temporary file beside it, moved into place). Raises ReportMismatch when
+        they differ: nothing is written and a file already at `dest` is left as it was."""
         q = self.read.query(int(query_id))
         if q is None:
             raise ConfigError(f"no query {query_id}")
@@ -203,15 +210,14 @@ class CreditClient(ServiceClient):
         if not where:
             raise ConfigError(f"query {query_id} names no report location: give the source")
         data = _fetch(where)
-        Path(dest).write_bytes(data)
         result = self.verify_report(query_id, data)
-        result["file"] = str(dest)
         if not result["match"]:
             raise ReportMismatch(
                 f"REPORT MISMATCH for query {query_id}: {where} has SHA-256 {result['actual']}, "
                 f"but the agency delivered {result['expected']} on chain — this is not the "
-                f"delivered report (kept in {dest} for a dispute)"
-            )
+                f"delivered report (nothing written to {dest})", result)
+        _write_file(Path(dest), data)
+        result["file"] = str(dest)
         return result
 
     # --- the blacklist -----------------------------------------------------------------------
@@ -230,6 +236,18 @@ class CreditClient(ServiceClient):
                        reason: str) -> dict[str, Any]:
         """Propose removing a subject from the blacklist by vote (an app-call proposal)."""
         return self.propose(committee, "unlistSubject", account_hex(subject), reason)
+
+
+def _write_file(dest: Path, data: bytes) -> None:
+    """Write `data` to `dest` whole or not at all: a temporary file beside it, moved into
+    place."""
+    tmp = dest.with_name(f".{dest.name}.partial")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {dest}: {exc}") from None
 
 
 def _fetch(where: str) -> bytes:

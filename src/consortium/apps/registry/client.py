@@ -153,16 +153,21 @@ class RegistryClient(ServiceClient):
 
     def release(self, secured_party: LocalAccount, asset_id: int,
                 pledge: int | None = None) -> dict[str, Any]:
-        """Release a pledge (by default the signer's first active pledge on the asset)."""
+        """Release a pledge (by default the signer's first active pledge on the asset; a
+        signer with none is refused here: give `pledge` to have the contract say why)."""
         if pledge is None:
-            found = self.read.asset(int(asset_id), history=False)
             me = secured_party.address.lower()
-            mine = [p["pledge"] for p in (found or {}).get("pledges", [])
-                    if p["securedParty"] == me and p["state"] == "active"]
+            mine = [p["pledge"] for p in self.active_pledges(asset_id)
+                    if p["securedParty"] == me]
             if not mine:
                 raise ConfigError(f"{me} holds no active pledge of asset {asset_id}")
             pledge = mine[0]
         return self.transact(secured_party, "release", int(asset_id), int(pledge))
+
+    def active_pledges(self, asset_id: int) -> list[dict[str, Any]]:
+        """The asset's active pledges, oldest first ([] for no such asset)."""
+        found = self.read.asset(int(asset_id), history=False)
+        return [p for p in (found or {}).get("pledges", []) if p["state"] == "active"]
 
     def freeze(self, authority: LocalAccount, asset_id: int, reason: str) -> dict[str, Any]:
         return self.transact(authority, "freeze", int(asset_id), reason)

@@ -10,7 +10,9 @@ the same shapes.
             "pendingOwner": null, "approvals": 0, "k": 2, "activePledges": 1,
             "applicant": "0x…", "createdAt": 9, "updatedAt": 14}
 
-`asset(id)` adds its current round's approvals (registrars), its pledges ({"pledge",
+`asset(id)` adds the registrars who approved (`approvedBy`; with `approvals`, their count): those
+of the current round, else, given a log source, those whose approvals last completed its
+registration or retirement, as its history shows them. It also adds its pledges ({"pledge",
 "securedParty", "state", "pledgedAt", "releasedAt"}) and, when the reader has a log source,
 its full history, oldest first ({"block", "txHash", "actor", "from", "to", "reason"}).
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from eth_abi import decode as abi_decode
 
 from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.model import ASSET_STATES, MAX_BATCH_READ, REGISTRY_ADDRESS
@@ -83,6 +87,9 @@ class RegistryReader:
             return None
         out = asset_json(self._read("asset", asset_id))
         out["approvedBy"] = [hex_of(a) for a in self._read("approvals", asset_id)]
+        if history and not out["approvedBy"] and self._logs is not None:
+            out["approvedBy"] = self.last_approvals(asset_id)
+            out["approvals"] = len(out["approvedBy"])
         out["pledges"] = [
             {"pledge": i, "securedParty": hex_of(p), "state": s, "pledgedAt": at,
              "releasedAt": released or None}
@@ -91,6 +98,32 @@ class RegistryReader:
         if history and self._logs is not None:
             out["history"] = self.history("asset", asset_id)
         return out
+
+    def last_approvals(self, asset_id: int) -> list[str]:
+        """The registrars whose approvals last completed an action on the asset (its
+        registration or retirement), in order; [] when none has completed. The contract
+        counts approvals per round and a state change starts a new one, so a registered
+        asset's own count is 0: who registered it is read from its RegistrarApproval events."""
+        assert self._logs is not None
+        spec = Registry.RegistrarApproval
+        events = []
+        for log in self._logs(REGISTRY_ADDRESS, [spec.topic0, asset_id.to_bytes(32, "big")]):
+            action, count, k = abi_decode(["string", "uint256", "uint256"], bytes(log["data"]))
+            events.append((action, int(count), int(k),
+                           "0x" + bytes(log["topics"][2])[12:].hex()))
+        done = [i for i, (_, count, k, _) in enumerate(events) if count >= k]
+        if not done:
+            return []
+        # The completing approval was the count-th of its round: walk back through the
+        # approvals of the same action counted 1 less each.
+        last = done[-1]
+        run = [events[last]]
+        while run[0][1] > 1 and last - len(run) >= 0:
+            before = events[last - len(run)]
+            if before[0] != run[0][0] or before[1] != run[0][1] - 1:
+                break
+            run.insert(0, before)
+        return [registrar for _, _, _, registrar in run]
 
     def asset_by_external_id(self, class_id: int, external_id_hash: bytes) -> int:
         """The asset holding an external id hash in a class, or 0."""

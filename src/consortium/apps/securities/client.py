@@ -35,6 +35,7 @@ from consortium.apps.securities.model import (
     SECURITIES_ADDRESS,
     SELL,
     UNLIMITED,
+    isin_text,
 )
 from consortium.apps.securities.reader import CASH, SECURITIES, Codec, SecuritiesReader
 from consortium.errors import ConfigError, ExecutionReverted
@@ -78,7 +79,19 @@ def decode_event(topics: list[bytes], data: bytes) -> dict[str, Any] | None:
             elif type_str.startswith("bytes"):
                 value = "0x" + bytes(value).hex()
         out[name] = value
+    if spec.name == "Transition":
+        out["id"] = transition_id(out["kind"], out["id"])
     return out
+
+
+def transition_id(kind: str, word: int) -> int | str:
+    """A Transition's object id as users name it: an instrument's ISIN, an investor's
+    0x account, otherwise the number."""
+    if kind == "instrument":
+        return isin_text(word)
+    if kind == "investor":
+        return "0x" + word.to_bytes(32, "big")[12:].hex()
+    return word
 
 
 def _address(value: str) -> str:
@@ -399,4 +412,4 @@ def summarise(out: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, An
     return out
 
 
-__all__ = ["SecuritiesClient", "decode_event", "document_hash", "summarise"]
+__all__ = ["SecuritiesClient", "decode_event", "document_hash", "summarise", "transition_id"]
