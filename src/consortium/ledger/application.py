@@ -291,6 +291,10 @@ class ConsortiumApp:
         except SnapshotRefused as err:
             log.warning("snapshot of height %d refused: %s", snap.height, err.message)
             return result(result=result.REJECT)
+        except Exception:  # a local failure (the disk): state sync cannot go on here
+            log.exception("snapshot of height %d: the ledger could not be prepared",
+                          snap.height)
+            return result(result=result.ABORT)
         if restore.height != snap.height or restore.chunks != snap.chunks:
             log.warning("snapshot of height %d refused: its metadata says height %d, %d "
                         "chunks", snap.height, restore.height, restore.chunks)
@@ -318,6 +322,11 @@ class ConsortiumApp:
             log.warning("snapshot of height %d refused: %s", restore.height, err.message)
             self._restore = None
             return result(result=result.REJECT_SNAPSHOT)
+        except Exception:  # a local failure (the disk): state sync cannot go on here
+            log.exception("snapshot of height %d: chunk %d could not be stored",
+                          restore.height, req.index)
+            self._restore = None
+            return result(result=result.ABORT)
         if finished:
             self._restore = None
             self.ledger.reload()
