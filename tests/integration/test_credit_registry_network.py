@@ -337,3 +337,47 @@ def test_a_frozen_asset_stays_put_until_the_authority_unfreezes_it(c: Consortium
     answer = httpx.get(f"{c.urls['node2']}/api/v1/registry/assets/{asset}").json()
     assert [h["to"] for h in answer["history"]][-3:] == ["frozen", "registered", "encumbered"]
     assert answer["history"][-3]["actor"] == c.addr("Court")
+
+
+def test_cli_without_dir_names_members_from_the_chain(
+    c: Consortium, net: LocalNet, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--rpc URL` and no network folder: member names come from the chain's member
+    registry; `registry show` names who registered an asset; a release by someone other than
+    the secured party is the contract's refusal; `--from` a name without its keystore is one
+    clear error."""
+    monkeypatch.chdir(tmp_path)  # no ./consortium-net here
+    password = tmp_path / "empty-password"
+    password.write_text("")
+
+    def cli(*argv: str, via: str = "node2", signer: str | None = None) -> tuple[int, str, str]:
+        node = CreditClient(c.urls[via])
+        wait_for(lambda: node.height() >= c.tip[0], 30, f"{via} to reach block {c.tip[0]}")
+        signing = [] if signer is None else [
+            "--from", str(net.network.root / net.network.member(signer).keystore),  # type: ignore[union-attr]
+            "--password-file", str(password)]
+        code = main([*argv, *signing, "--rpc", c.urls[via]])
+        out = capsys.readouterr()
+        if code == 0 and argv[-1] == "--json" and signer is not None:
+            c.tip[0] = max(c.tip[0], int(json.loads(out.out)["block"]))
+        return code, out.out, out.err
+
+    asset = str(_registered(c, "PARCEL 31-0045"))
+    code, out, err = cli("registry", "show", asset, "--json", via="node1")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["approvals"], shown["approvedBy"]) == (
+        2, [c.addr("Registrar 1"), c.addr("Registrar 3")])
+    code, out, err = cli("registry", "pledge", asset, "--to", "Bank A", "--json",
+                         signer="Borrower")
+    assert code == 0 and json.loads(out)["state"] == "encumbered", err
+    code, _, err = cli("registry", "release", asset, signer="Bank B")
+    assert code == 1 and err.count("\n") == 1
+    assert f"only the secured party {c.addr('Bank A')} may release pledge 0" in err
+    code, _, err = cli("registry", "release", asset, "--from", "Bank A", "--password-file",
+                       str(password))
+    assert code == 1 and err.count("\n") == 1
+    assert f"account {c.addr('Bank A')} on chain, but no keystore" in err and "--dir" in err
+    code, out, err = cli("registry", "release", asset, "--json", signer="Bank A")
+    assert code == 0 and json.loads(out)["state"] == "registered", err
