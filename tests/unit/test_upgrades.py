@@ -260,3 +260,16 @@ def test_the_abci_app_tells_the_node_and_answers_no_block(gov: Gov) -> None:
     assert told == [f"upgrade 'v2' scheduled at height {at} needs consortium >= 0.2.0; "
                     f"this node runs {__version__}; install it and restart"]
     assert gov.ledger.info()[0] == at - 1
+
+
+def test_a_node_without_the_handler_says_so_when_it_starts(
+    gov: Gov, caplog: pytest.LogCaptureFixture
+) -> None:
+    from consortium.network.node import _warn_of_upgrade
+
+    _warn_of_upgrade(gov.ledger)
+    assert "scheduled" not in caplog.text  # nothing planned
+    schedule(gov, at=500)
+    _warn_of_upgrade(gov.ledger)
+    assert ("upgrade 'v2' is scheduled at height 500 and this node has no handler for it: it "
+            "will stop there; install consortium >= 0.2.0 before") in caplog.text

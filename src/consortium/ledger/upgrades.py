@@ -151,6 +151,12 @@ def scheduled_plan(get: GetStorage) -> UpgradePlan | None:
     return UpgradeState(Storage(SlotHost(GOVERNANCE_ADDRESS, get))).plan()  # type: ignore[arg-type]
 
 
+def unprepared_plan(get: GetStorage) -> UpgradePlan | None:
+    """The scheduled upgrade if this software has no handler for it (it will stop there)."""
+    plan = scheduled_plan(get)
+    return plan if plan is not None and plan.name not in _HANDLERS else None
+
+
 def apply_due_upgrade(height: int, get: GetStorage, set_: SetStorage) -> UpgradePlan | None:
     """Before the transactions of block `height`: if an upgrade is planned for it, run its
     handler (or raise `UpgradeRequired`), mark it applied and clear the plan. Answers the

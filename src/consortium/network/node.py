@@ -19,12 +19,15 @@ import signal
 import sys
 import tomllib
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from consortium.errors import ConfigError, NetworkError
 from consortium.network.engine import require_cometbft
 from consortium.network.init import port_free
 from consortium.network.node_config import NodeConfig
+
+if TYPE_CHECKING:
+    from consortium.ledger.ledger import Ledger
 
 log = logging.getLogger("consortium.node")
 
@@ -106,6 +109,20 @@ def check_api_access(cfg: NodeConfig) -> None:
                            cfg.home / access.tls_client_ca if access.tls_client_ca else None)
 
 
+def _warn_of_upgrade(ledger: Ledger) -> None:
+    """Say at start when a scheduled upgrade will stop this node (no handler for it)."""
+    from consortium.ledger.upgrades import unprepared_plan
+
+    if not ledger.info()[1]:  # before genesis: no state yet
+        return
+    plan = unprepared_plan(
+        lambda a, s: int.from_bytes(ledger.get_storage_at("0x" + a.hex(), s), "big"))
+    if plan is not None:
+        log.warning("upgrade %r is scheduled at height %d and this node has no handler for "
+                    "it: it will stop there; install consortium >= %s before", plan.name,
+                    plan.height, plan.version)
+
+
 def run_node(home: Path) -> int:
     """Run a node until it is told to stop or its engine dies; returns the exit code."""
     home = home.resolve()
@@ -136,6 +153,7 @@ async def _run(cfg: NodeConfig) -> int:
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
     ledger = Ledger(cfg.app_dir, engine=cfg.engine)
+    _warn_of_upgrade(ledger)
     metrics = node_metrics(cfg.name, ledger, engine_rpc, cfg.home / "snapshots")
     # The API (this loop) learns CheckTx answers from the ABCI app directly; the ABCI app
     # runs on its own thread and loop, so no client of the API can delay consensus.
