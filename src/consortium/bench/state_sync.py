@@ -300,12 +300,13 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
 
 
 def measure_commit_overhead(accounts: int, window: int, block_txs: int, work: Path,
-                            ui: Ui) -> dict[str, Any]:
+                            ui: Ui, rounds: int = 3) -> dict[str, Any]:
     """Blocks of `block_txs` transfers on a ledger of `accounts` accounts (in process, as
-    `consortium bench state` runs them), timed as finalize + commit, in three windows of
-    `window` blocks: quiet, with a snapshot writer process (the node's own, at its lowered
-    priority) walking the whole state all along, quiet again. Answers the medians and the
-    busy / quiet ratio."""
+    `consortium bench state` runs them), timed as finalize + commit, in windows of `window`
+    blocks alternating quiet and busy — busy: a snapshot writer process (the node's own, at
+    its lowered priority) walking the whole state all along — `rounds` times, then quiet
+    again (alternating cancels most of a shared machine's drift). Answers the medians and
+    the busy / quiet ratio."""
     import statistics
     import subprocess
     import sys
@@ -325,39 +326,46 @@ def measure_commit_overhead(accounts: int, window: int, block_txs: int, work: Pa
     addresses = bulk_addresses(accounts)
     build_ledger(path, senders, addresses, ui)
     warm = 3
-    total = (warm + 3 * window) * block_txs
+    count = warm + (2 * rounds + 1) * window
+    total = count * block_txs
     with ui.bar(f"signing {total:,} transfers", total) as advance:
         txs = presign(_ToAccounts(addresses, seed=1), senders, total, CHAIN_ID,
                       [0] * len(senders), advance)
     blocks = [txs[i:i + block_txs] for i in range(0, total, block_txs)]
-    busy = range(warm + window, warm + 2 * window)
+
+    def is_busy(n: int) -> bool:  # block n (0-based) is in a busy window
+        return n >= warm and ((n - warm) // window) % 2 == 1
+
     writer: list[subprocess.Popen[bytes]] = []
-    snapshots_written = 0
+    completed = 0
     done = 0
 
-    def start_writer() -> None:
-        folder = work / f"snapshots-{len(writer)}"
-        writer.append(subprocess.Popen(
-            [sys.executable, "-m", "consortium.ledger.snapshots", "--ledger", str(path),
-             "--height", "0", "--folder", str(folder), "--keep", "1"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-
-    def after_block(_n: int) -> None:
-        nonlocal done, snapshots_written
-        done += 1
-        if done in busy and (not writer or writer[-1].poll() is not None):
-            if writer and writer[-1].returncode == 0:
-                snapshots_written += 1
-            start_writer()  # keep one walking the state through the whole busy window
-        if done == busy.stop and writer and writer[-1].poll() is None:
+    def after_block() -> None:
+        """Before block `done` runs: a writer walking the state if it is a busy one."""
+        nonlocal completed
+        running = bool(writer) and writer[-1].poll() is None
+        if writer and not running and writer[-1].returncode == 0:
+            completed += 1
+        if done < count and is_busy(done) and not running:
+            folder = work / f"snapshots-{len(writer)}"
+            writer.append(subprocess.Popen(
+                [sys.executable, "-m", "consortium.ledger.snapshots", "--ledger", str(path),
+                 "--height", "0", "--folder", str(folder), "--keep", "1"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        elif (done >= count or not is_busy(done)) and running:
             writer[-1].terminate()
             writer[-1].wait(30)
+        for old in work.glob("snapshots-*"):
+            if old.name != f"snapshots-{len(writer) - 1}":
+                shutil.rmtree(old, ignore_errors=True)
 
     try:
-        with ui.bar(f"{len(blocks)} blocks of {block_txs:,} at {accounts:,} accounts: quiet, "
-                    "snapshot being written, quiet", len(blocks)) as advance:
-            def progress(n: int) -> None:
-                after_block(n)
+        with ui.bar(f"{count} blocks of {block_txs:,} at {accounts:,} accounts, quiet and "
+                    "with a snapshot being written in turn", count) as advance:
+            def progress(_n: int) -> None:
+                nonlocal done
+                done += 1
+                after_block()
                 advance(1)
 
             timings = measure_blocks(path, blocks, progress)
@@ -367,11 +375,12 @@ def measure_commit_overhead(accounts: int, window: int, block_txs: int, work: Pa
                 proc.kill()
                 proc.wait()
     per_block = [t.finalize_s + t.commit_s for t in timings]
-    quiet = per_block[warm:warm + window] + per_block[warm + 2 * window:]
-    loaded = per_block[warm + window:warm + 2 * window]
+    quiet = [t for n, t in enumerate(per_block) if n >= warm and not is_busy(n)]
+    loaded = [t for n, t in enumerate(per_block) if is_busy(n)]
     q, b = statistics.median(quiet), statistics.median(loaded)
     return {"accounts": accounts, "block_txs": block_txs, "window_blocks": window,
+            "rounds": rounds, "quiet_blocks": len(quiet), "busy_blocks": len(loaded),
             "quiet_ms_median": round(q * 1000, 1), "busy_ms_median": round(b * 1000, 1),
             "busy_over_quiet": round(b / q, 3), "writers_started": len(writer),
-            "snapshots_completed_in_window": snapshots_written,
+            "snapshots_completed_while_busy": completed,
             "failed_txs": sum(t.failed for t in timings)}
