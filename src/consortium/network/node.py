@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from consortium.errors import ConfigError, NetworkError
+from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.network.engine import require_cometbft
 from consortium.network.init import port_free
 from consortium.network.node_config import NodeConfig
@@ -115,8 +115,12 @@ def _warn_of_upgrade(ledger: Ledger) -> None:
 
     if not ledger.info()[1]:  # before genesis: no state yet
         return
-    plan = unprepared_plan(
-        lambda a, s: int.from_bytes(ledger.get_storage_at("0x" + a.hex(), s), "big"))
+    try:
+        plan = unprepared_plan(
+            lambda a, s: int.from_bytes(ledger.get_storage_at("0x" + a.hex(), s), "big"))
+    except ConsortiumError as exc:  # a warning never stops a node
+        log.warning("could not read the scheduled upgrade: %s", exc)
+        return
     if plan is not None:
         log.warning("upgrade %r is scheduled at height %d and this node has no handler for "
                     "it: it will stop there; install consortium >= %s before", plan.name,
