@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from consortium.cli.common import JsonOption, console, err_console, print_json
+from consortium.network.restore import DOUBLE_SIGN_CHECK_BLOCKS
 
 
 def _progress(message: str) -> None:
@@ -57,6 +58,10 @@ def restore(
              "consortium.key, api-tokens.json."),
     chain_id: str | None = typer.Option(
         None, "--chain-id", help="Refuse an archive of any other chain."),
+    double_sign_check: int = typer.Option(
+        DOUBLE_SIGN_CHECK_BLOCKS, "--double-sign-check", min=1,
+        help="With --as-validator and no --validator-state: refuse to start while the key "
+             "signed any of this many last blocks (consensus.double_sign_check_height)."),
     check: bool = typer.Option(
         False, "--check", help="Only verify the archive against its manifest; write nothing."),
 ) -> None:
@@ -76,7 +81,8 @@ def restore(
         raise ConfigError("restore needs --home NEW (or --check)")
     done = restore_node(archive, home, as_validator=as_validator,
                         validator_state=validator_state, keys_from=keys_from,
-                        chain_id=chain_id, progress=_progress)
+                        chain_id=chain_id, double_sign_check=double_sign_check,
+                        progress=_progress)
     for warning in done.warnings:
         err_console.print(f"! {warning}", style="bold yellow", highlight=False)
     m = done.manifest
