@@ -58,12 +58,14 @@ from consortium.api.rate_limits import (
     too_many_body,
 )
 from consortium.api.read_gate import ReadGate, ReadLimits, current_client, current_disconnect
-from consortium.api.registry_rest import registry_openapi_paths, registry_routes
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError, rpc_error_for
 from consortium.api.securities_rest import securities_openapi_paths, securities_routes
+from consortium.api.service_surface import openapi_paths
+from consortium.api.service_surface import rest_routes as service_rest_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.api.tx_journal import TxJournal
+from consortium.apps.services import SERVICES
 from consortium.errors import CallCancelled, CallTimeout, TooManyRequests
 
 log = logging.getLogger("consortium.api")
@@ -138,8 +140,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     schema["paths"].update(invoice_openapi_paths())
     schema["paths"].update(securities_openapi_paths())
     schema["paths"].update(credit_openapi_paths())
-    schema["paths"].update(registry_openapi_paths())
     schema["paths"].update(forum_openapi_paths())
+    for service in SERVICES:
+        schema["paths"].update(openapi_paths(service))
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
@@ -286,8 +289,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             *invoice_routes(ledger, gate.run_admitted),
             *securities_routes(ledger, gate.run_admitted),
             *credit_routes(ledger, gate.run_admitted),
-            *registry_routes(ledger, gate.run_admitted),
             *forum_routes(ledger, gate.run_admitted),
+            *(route for service in SERVICES
+              for route in service_rest_routes(service, ledger, gate.run_admitted)),
         ],
         exception_handlers={TooManyRequests: _rest_too_many, CallTimeout: _rest_timeout,
                             CallCancelled: _rest_timeout},

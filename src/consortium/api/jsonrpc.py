@@ -29,7 +29,6 @@ from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCri
 from consortium.api.forum_rpc import ForumMethods
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.read_gate import ReadGate, current_budget
-from consortium.api.registry_rpc import RegistryMethods
 from consortium.api.rpc_error import (
     INTERNAL_ERROR,
     ExecutionRevertedError,
@@ -41,7 +40,9 @@ from consortium.api.rpc_error import (
     rpc_error_for,
 )
 from consortium.api.securities_rpc import SecuritiesMethods
+from consortium.api.service_surface import rpc_mixin
 from consortium.api.subscriptions import Connection, SubscriptionHub
+from consortium.apps.services import SERVICES
 from consortium.errors import ConsortiumError
 from consortium.ledger.types import LedgerReader
 
@@ -63,6 +64,8 @@ INLINE, LEDGER, ENGINE, SOCKET, SEND = "inline", "ledger", "engine", "socket", "
 _TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
 _TABLE.update({name: (attr, LEDGER) for name, attr in CONSORTIUM_METHODS.items()})
 _TABLE.update({name: (attr, LEDGER) for name, attr in APPS_METHODS.items()})
+ServiceReads, SERVICE_METHODS = rpc_mixin(SERVICES)  # the declared services' reads
+_TABLE.update({name: (attr, LEDGER) for name, attr in SERVICE_METHODS.items()})
 
 NOT_OFFERED = {
     "eth_sendTransaction": "this node holds no keys: sign locally and use "
@@ -125,8 +128,8 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, RegistryMethods, SecuritiesMethods,
-              ForumMethods):
+class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, SecuritiesMethods, ForumMethods,
+              ServiceReads):  # type: ignore[valid-type,misc]  # made from the declarations
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
     def __init__(

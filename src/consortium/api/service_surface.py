@@ -71,7 +71,23 @@ def rpc_handlers(services: tuple[Service, ...]) -> dict[str, RpcHandler]:
     return {read.rpc: rpc_handler(s, read) for s in services for read in s.reads}
 
 
+def rpc_mixin(services: tuple[Service, ...]) -> tuple[type, dict[str, str]]:
+    """A class whose methods answer the services' reads (for `JsonRpc` to inherit: it sets
+    `ledger`), and its method table: JSON-RPC name -> attribute."""
+    attrs: dict[str, Any] = {}
+    table: dict[str, str] = {}
+    for name, handler in rpc_handlers(services).items():
+        def answer(self: Any, p: Params, handler: RpcHandler = handler) -> Any:
+            return handler(self.ledger, p)
+
+        attr = "read_" + name
+        attrs[attr] = answer
+        table[name] = attr
+    return type("ServiceReads", (), attrs), table
+
+
 def rest_routes(service: Service, ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Route]:
+    """The service's GET routes under /api/v1/<service>."""
     routes = []
     for read in service.reads:
         def run(request: Request, read: Read = read) -> Any:
@@ -90,6 +106,7 @@ def rest_routes(service: Service, ledger: LedgerReader, run_sync: RunSync[Any]) 
 
 
 def openapi_paths(service: Service) -> dict[str, Any]:
+    """The OpenAPI entries of the service's routes."""
     out = {}
     for read in service.reads:
         params = [path_param(p.name, p.kind.schema) for p in read.params]

@@ -1,0 +1,10 @@
+"""Every service whose surface is declared (`consortium.apps.surface`): the API serves
+their reads from these declarations. (The others still have hand-written methods and
+routes; issue 19 moves them here one by one.)"""
+
+from __future__ import annotations
+
+from consortium.apps.registry.surface import REGISTRY
+from consortium.apps.surface import Service
+
+SERVICES: tuple[Service, ...] = (REGISTRY,)
