@@ -10,10 +10,12 @@ import re
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from consortium.api.encoding import Params
 from consortium.api.rpc_error import InvalidParams
-from consortium.api.service_surface import openapi_paths, rpc_handlers, rpc_mixin
+from consortium.api.service_surface import openapi_paths, rest_routes, rpc_handlers, rpc_mixin
 from consortium.apps.registry.surface import REGISTRY
 from consortium.apps.surface import ACCOUNT, ID, BadValue, Param, Read, Service, choice
 
@@ -25,8 +27,8 @@ class FakeReader:
     def things(self, **filters: Any) -> list[Any]:
         return [filters]
 
-    def thing(self, thing_id: int) -> Any:
-        return None if thing_id > 5 else {"id": thing_id}
+    def thing(self, thing_id: int, depth: int = 10) -> Any:
+        return None if thing_id > 5 else {"id": thing_id, "depth": depth}
 
 
 THINGS = Service("things", "Things", FakeReader, (
@@ -34,7 +36,8 @@ THINGS = Service("things", "Things", FakeReader, (
         Param("owner", ACCOUNT, "its owner"), Param("state", choice(("new", "old")), "state"),
         Param("kind", ID, "its kind", arg="kind_id"))),
     Read("thing", "One thing", rpc="x_thing", rest="/things/{id}",
-         params=(Param("id", ID),), nullable=True, noun="thing"),
+         params=(Param("id", ID), Param("depth", ID, "how deep", default=10)),
+         nullable=True, noun="thing"),
 ))
 
 
@@ -68,7 +71,25 @@ def test_json_rpc_handlers_parse_params_and_filters() -> None:
     mixin, table = rpc_mixin((THINGS,))
     assert table == {"x_things": "read_x_things", "x_thing": "read_x_thing"}
     holder = type("Api", (mixin,), {"ledger": ledger})()
-    assert holder.read_x_thing(Params([2], "x_thing")) == {"id": 2}
+    assert holder.read_x_thing(Params([2], "x_thing")) == {"id": 2, "depth": 10}
+    assert holder.read_x_thing(Params([2, 3], "x_thing")) == {"id": 2, "depth": 3}
+    assert holder.read_x_thing(Params([2, None], "x_thing")) == {"id": 2, "depth": 10}
+
+
+def test_rest_routes_take_path_and_query_parameters() -> None:
+    async def run_sync(fn: Any) -> Any:
+        return fn()
+
+    http = TestClient(Starlette(routes=rest_routes(THINGS, object(), run_sync)))  # type: ignore[arg-type]
+    assert http.get("/api/v1/things/things/2").json() == {"id": 2, "depth": 10}
+    assert http.get("/api/v1/things/things/2?depth=4").json() == {"id": 2, "depth": 4}
+    assert http.get("/api/v1/things/things/9").status_code == 404
+    assert http.get("/api/v1/things/things/9").json() == {"error": "thing not found"}
+    bad = http.get("/api/v1/things/things/2?depth=x")
+    assert (bad.status_code, bad.json()) == (400, {"error": "depth: expected an id (a positive "
+                                                            "integer)"})
+    assert http.get("/api/v1/things/things?kind=3").json() == [{"kind_id": 3}]
+    assert http.get("/api/v1/things/things?colour=red").status_code == 400
 
 
 def test_openapi_paths_come_from_the_declaration() -> None:
@@ -77,7 +98,9 @@ def test_openapi_paths_come_from_the_declaration() -> None:
     listing = paths["/api/v1/things/things"]["get"]
     assert [p["name"] for p in listing["parameters"]] == ["owner", "state", "kind"]
     assert listing["parameters"][1]["schema"] == {"type": "string", "enum": ["new", "old"]}
-    assert "404" in paths["/api/v1/things/things/{id}"]["get"]["responses"]
+    one = paths["/api/v1/things/things/{id}"]["get"]
+    assert [(p["name"], p["in"]) for p in one["parameters"]] == [("id", "path"), ("depth", "query")]
+    assert "404" in one["responses"]
     assert "404" not in listing["responses"]
     registry = openapi_paths(REGISTRY)
     assert set(registry) == {"/api/v1/registry/classes", "/api/v1/registry/classes/{ref}",

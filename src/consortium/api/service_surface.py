@@ -53,12 +53,13 @@ def _rpc_filters(read: Read) -> Callable[[Any, str], dict[str, Any]]:
 
 
 def rpc_handler(service: Service, read: Read) -> RpcHandler:
-    parsers = [_rpc_parser(p.kind) for p in read.params]
+    parsers = [(param, _rpc_parser(param.kind)) for param in read.params]
     filters = _rpc_filters(read) if read.filters else None
 
     def handle(ledger: LedgerReader, p: Params) -> Any:
         p.at_most(len(parsers) + (1 if filters else 0))
-        args = [p.required(i, parse) for i, parse in enumerate(parsers)]
+        args = [p.required(i, parse) if param.required else p.optional(i, parse, param.default)
+                for i, (param, parse) in enumerate(parsers)]
         found = p.optional(len(parsers), filters, {}) if filters else {}
         reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
         return read.run(reader, args, found)
@@ -91,9 +92,12 @@ def rest_routes(service: Service, ledger: LedgerReader, run_sync: RunSync[Any]) 
     routes = []
     for read in service.reads:
         def run(request: Request, read: Read = read) -> Any:
+            query = dict(request.query_params)
             try:
-                args = [p.kind.parse(request.path_params[p.name], p.name) for p in read.params]
-                found = read.parse_filters(dict(request.query_params), "query")
+                args = [p.kind.parse(request.path_params[p.name], p.name) if p.required
+                        else p.kind.parse(query.pop(p.name), p.name) if p.name in query
+                        else p.default for p in read.params]
+                found = read.parse_filters(query, "query") if read.filters else {}
             except BadValue as err:
                 raise ValueError(err.message) from None
             reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
@@ -109,8 +113,8 @@ def openapi_paths(service: Service) -> dict[str, Any]:
     """The OpenAPI entries of the service's routes."""
     out = {}
     for read in service.reads:
-        params = [path_param(p.name, p.kind.schema) for p in read.params]
-        params += [query_param(f.name, f.doc, f.kind.schema) for f in read.filters]
+        params = [path_param(p.name, p.kind.schema) for p in read.path_params]
+        params += [query_param(f.name, f.doc, f.kind.schema) for f in read.query_params]
         out[service.rest_base + read.rest] = openapi_get(read.summary, service.name, params,
                                                           read.nullable)
     return out

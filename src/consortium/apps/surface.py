@@ -105,19 +105,29 @@ def choice(names: tuple[str, ...]) -> Kind:
                 {"type": "string", "enum": list(names)})
 
 
+REQUIRED: Any = object()  # a Param without a default
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of a read: its public name (JSON-RPC docs, REST path or query key, CLI
-    option) and the reader's keyword for it (`arg`, default: the name)."""
+    option) and the reader's keyword for it (`arg`, default: the name). A positional
+    parameter with a `default` is optional: JSON-RPC may leave it out (or send null), REST
+    takes it as a query key, not a path segment."""
 
     name: str
     kind: Kind
     doc: str = ""
     arg: str | None = None
+    default: Any = REQUIRED
 
     @property
     def keyword(self) -> str:
         return self.arg or self.name
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,15 @@ class Read:
 
     def run(self, reader: Any, args: list[Any], filters: dict[str, Any]) -> Any:
         return getattr(reader, self.name)(*args, **filters)
+
+    @property
+    def path_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.required)
+
+    @property
+    def query_params(self) -> tuple[Param, ...]:
+        """The optional positional parameters, then the filter's keys: REST query keys."""
+        return tuple(p for p in self.params if not p.required) + self.filters
 
 
 # (to, calldata) -> return data, and (address, topics) -> logs: what a reader reads through
