@@ -265,11 +265,17 @@ def test_the_abci_app_tells_the_node_and_answers_no_block(gov: Gov) -> None:
 def test_a_node_without_the_handler_says_so_when_it_starts(
     gov: Gov, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from consortium.network.node import _warn_of_upgrade
+    from consortium.network.node import _upgrade_stop
 
-    _warn_of_upgrade(gov.ledger)
+    assert _upgrade_stop(gov.ledger) is None
     assert "scheduled" not in caplog.text  # nothing planned
-    schedule(gov, at=500)
-    _warn_of_upgrade(gov.ledger)
-    assert ("upgrade 'v2' is scheduled at height 500 and this node has no handler for it: it "
-            "will stop there; install consortium >= 0.2.0 before") in caplog.text
+    at = height(gov) + 6
+    schedule(gov, at=at)
+    assert _upgrade_stop(gov.ledger) is None  # two blocks ahead: it may start, and is told
+    assert (f"upgrade 'v2' is scheduled at height {at} and this node has no handler for it: "
+            "it will stop there; install consortium >= 0.2.0 before") in caplog.text
+    gov.advance(1)
+    # the next block is the upgrade's: the node does not even start
+    assert _upgrade_stop(gov.ledger) == (
+        f"upgrade 'v2' scheduled at height {at} needs consortium >= 0.2.0; "
+        f"this node runs {__version__}; install it and restart")

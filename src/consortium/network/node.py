@@ -109,22 +109,30 @@ def check_api_access(cfg: NodeConfig) -> None:
                            cfg.home / access.tls_client_ca if access.tls_client_ca else None)
 
 
-def _warn_of_upgrade(ledger: Ledger) -> None:
-    """Say at start when a scheduled upgrade will stop this node (no handler for it)."""
-    from consortium.ledger.upgrades import unprepared_plan
+def _upgrade_stop(ledger: Ledger) -> str | None:
+    """At start, a scheduled upgrade this node has no handler for: why to stop at once if
+    the next block is the upgrade's (it could not execute it), else a warning."""
+    from consortium.ledger.upgrades import UpgradeRequired, unprepared_plan
 
-    if not ledger.info()[1]:  # before genesis: no state yet
-        return
+    height, app_hash = ledger.info()
+    if not app_hash:  # before genesis: no state yet
+        return None
     try:
         plan = unprepared_plan(
             lambda a, s: int.from_bytes(ledger.get_storage_at("0x" + a.hex(), s), "big"))
-    except ConsortiumError as exc:  # a warning never stops a node
+    except ConsortiumError as exc:  # reading it never stops a node
         log.warning("could not read the scheduled upgrade: %s", exc)
-        return
-    if plan is not None:
-        log.warning("upgrade %r is scheduled at height %d and this node has no handler for "
-                    "it: it will stop there; install consortium >= %s before", plan.name,
-                    plan.height, plan.version)
+        return None
+    if plan is None:
+        return None
+    if plan.height == height + 1:
+        reason = str(UpgradeRequired(plan))
+        log.critical("%s", reason)
+        return reason
+    log.warning("upgrade %r is scheduled at height %d and this node has no handler for it: "
+                "it will stop there; install consortium >= %s before", plan.name, plan.height,
+                plan.version)
+    return None
 
 
 def run_node(home: Path) -> int:
@@ -157,7 +165,13 @@ async def _run(cfg: NodeConfig) -> int:
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
     ledger = Ledger(cfg.app_dir, engine=cfg.engine)
-    _warn_of_upgrade(ledger)
+    stop_reason = _upgrade_stop(ledger)
+    if stop_reason is not None:  # the next block is an upgrade's this node cannot run
+        from consortium.ledger.upgrades import UPGRADE_EXIT_CODE
+
+        print(f"consortium node {cfg.name} stopped: {stop_reason}", file=sys.stderr, flush=True)
+        ledger.close()
+        return UPGRADE_EXIT_CODE
     metrics = node_metrics(cfg.name, ledger, engine_rpc, cfg.home / "snapshots")
     # The API (this loop) learns CheckTx answers from the ABCI app directly; the ABCI app
     # runs on its own thread and loop, so no client of the API can delay consensus.
