@@ -29,7 +29,8 @@ def _home(tmp_path: Path, height: int = 7) -> Path:
     NodeConfig(home=home, name="node0", member="Bank A").save()
     (home / "config" / "genesis.json").write_text(json.dumps({"chain_id": CHAIN}))
     (home / "config" / "config.toml").write_text(
-        '[rpc]\nladdr = "tcp://127.0.0.1:1"\n[p2p]\nladdr = "tcp://127.0.0.1:2"\n[consensus]\n')
+        f'proxy_app = "unix://{home}/abci.sock"\n[rpc]\nladdr = "tcp://127.0.0.1:1"\n'
+        '[p2p]\nladdr = "tcp://127.0.0.1:2"\n[consensus]\n')
     (home / "config" / "node_key.json").write_text('{"priv_key": "node"}')
     (home / "config" / "priv_validator_key.json").write_text('{"priv_key": "validator"}')
     (home / "consortium.key").write_text("shared secret")
@@ -134,6 +135,11 @@ def test_backup_writes_a_manifest_of_every_member_and_restores_them(tmp_path):
     assert not (new / "data" / "priv_validator_state.json").exists()
     assert any("new node id" in w for w in done.warnings)
     assert (new / "app" / "data.mdb").stat().st_mode & 0o077 == 0
+    # the engine is pointed at the new home's ABCI socket, not the backed-up home's
+    config = tomlkit.parse((new / "config" / "config.toml").read_text())
+    assert config["proxy_app"] == f"unix://{NodeConfig.load(new).abci_socket}"
+    assert str(home) not in (new / "config" / "config.toml").read_text()
+    assert config["rpc"]["laddr"] == "tcp://127.0.0.1:1"  # type: ignore[index]
 
 
 def test_a_corrupt_or_truncated_archive_is_refused_and_nothing_is_left(tmp_path, capsys):

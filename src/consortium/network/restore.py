@@ -26,7 +26,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +93,13 @@ def restore_node(
             warn(f"the archive was made by consortium {manifest.software_version}, "
                  f"this is {__version__}")
         _install_keys(staging, keys_from, as_validator, warn)
+        check: int | None = None
         if as_validator:
-            _install_signing_state(staging, validator_state, double_sign_check, warn)
+            if not _install_signing_state(staging, validator_state, double_sign_check, warn):
+                check = double_sign_check
         else:
             (staging / VALIDATOR_STATE).unlink(missing_ok=True)  # CometBFT makes both anew
+        _configure_engine(staging, home, check)
         if home.exists():
             home.rmdir()
         staging.rename(home)
@@ -157,10 +160,24 @@ def _consortium_key_file(staging: Path) -> str:
     return cfg.consortium_key_path.relative_to(staging).as_posix()
 
 
+def _configure_engine(staging: Path, home: Path, double_sign_check: int | None) -> None:
+    """Point CometBFT at the ABCI socket of the home it now lives in (config.toml names it
+    by absolute path), and set its double-sign check when asked."""
+    from consortium.network.node_config import NodeConfig
+
+    socket = replace(NodeConfig.load(staging), home=home).abci_socket
+    config = staging / "config" / "config.toml"
+    doc = tomlkit.parse(config.read_text())
+    doc["proxy_app"] = f"unix://{socket}"
+    if double_sign_check is not None:
+        doc["consensus"]["double_sign_check_height"] = double_sign_check  # type: ignore[index]
+    config.write_text(tomlkit.dumps(doc))
+
+
 def _install_signing_state(staging: Path, newer: Path | None, check_blocks: int,
-                           warn: Warn) -> None:
-    """The newest signing state known; without one from the replaced node, CometBFT's
-    double-sign check on start."""
+                           warn: Warn) -> bool:
+    """Install the newest signing state known; False (with a loud warning) when none came
+    from the replaced node, so CometBFT's double-sign check must guard the start."""
     state_path = staging / VALIDATOR_STATE
     given = _read_state(newer)
     if newer is not None and given is None:
@@ -172,16 +189,13 @@ def _install_signing_state(staging: Path, newer: Path | None, check_blocks: int,
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(newest, indent=2) + "\n")
     if newer is None:
-        config = staging / "config" / "config.toml"
-        doc = tomlkit.parse(config.read_text())
-        doc["consensus"]["double_sign_check_height"] = check_blocks  # type: ignore[index]
-        config.write_text(tomlkit.dumps(doc))
         warn(f"WARNING: restoring a validator without its newest signing state "
              f"(--validator-state): the archive's is from height {newest['height']}, and the "
              f"original node signed after it. The engine will refuse to start while this key "
              f"signed any of the last {check_blocks} blocks "
              f"(consensus.double_sign_check_height = {check_blocks}); make sure the original "
              "node is stopped for good — never run both")
+    return newer is not None
 
 
 def _read_state(path: Path | None) -> dict[str, Any] | None:
