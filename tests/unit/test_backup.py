@@ -108,6 +108,7 @@ def test_backup_writes_a_manifest_of_every_member_and_restores_them(tmp_path):
     home = _home(tmp_path)
     out = tmp_path / "node0.tar"
     manifest = backup_node(home, out)
+    assert out.stat().st_mode & 0o077 == 0
     assert (manifest.chain_id, manifest.node, manifest.ledger_height) == (CHAIN, "node0", 7)
     assert manifest.ledger_app_hash == "ab" * 32
     assert manifest.engine_height is None  # taken offline: the engine's height is not read

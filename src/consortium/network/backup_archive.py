@@ -108,7 +108,9 @@ def write_archive(staging: Path, manifest: Manifest, out: Path, progress: Progre
     partial = out.with_name(f".{out.name}.partial")
     raw = manifest.to_json()
     try:
-        with open(partial, "wb") as sink, tarfile.open(fileobj=sink, mode="w",
+        # owner-only: the archive may hold keys, and always holds the ledger's data
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as sink, tarfile.open(fileobj=sink, mode="w",
                                                        format=tarfile.PAX_FORMAT) as tar:
             info = tarfile.TarInfo(MANIFEST_NAME)
             info.size = len(raw)
