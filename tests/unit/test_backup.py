@@ -14,7 +14,12 @@ import tomlkit
 
 from consortium.cli.main import main
 from consortium.network.backup import backup_node, copy_leveldb
-from consortium.network.backup_archive import BackupError, read_manifest
+from consortium.network.backup_archive import (
+    BackupError,
+    read_archive,
+    read_manifest,
+    write_archive,
+)
 from consortium.network.leveldb_manifest import live_tables
 from consortium.network.node_config import NodeConfig
 from consortium.network.restore import check_archive, restore_node
@@ -190,7 +195,16 @@ def test_restore_refuses_a_non_empty_home_another_chain_and_a_missing_validator_
         restore_node(out, tmp_path / "b", keys_from=other)
     with pytest.raises(BackupError, match="needs the validator key"):
         restore_node(out, tmp_path / "c", as_validator=True)
-    assert not any((tmp_path / n).exists() for n in ("a", "b", "c"))
+    # a manifest whose chain is not its genesis's (hashes intact): refused as corrupt
+    staging = tmp_path / "staging"
+    manifest = read_archive(out, staging, lambda _: None)
+    manifest.chain_id, manifest.files = "forged", {}
+    forged = tmp_path / "forged.tar"
+    write_archive(staging, manifest, forged, lambda _: None)
+    with pytest.raises(BackupError, match="its genesis is of chain 'backup-test', its "
+                                          "manifest says 'forged'"):
+        restore_node(forged, tmp_path / "d")
+    assert not any((tmp_path / n).exists() for n in ("a", "b", "c", "d"))
 
 
 def test_a_validator_restore_keeps_the_newest_signing_state_or_checks_for_double_signs(

@@ -39,6 +39,7 @@ from consortium.network.backup_archive import (
     Progress,
     genesis_chain_id,
     read_archive,
+    read_manifest,
 )
 
 VALIDATOR_KEY = "config/priv_validator_key.json"
@@ -82,11 +83,15 @@ def restore_node(
         raise BackupError(f"--keys-from {keys_from} is not a folder")
     if validator_state is not None and not as_validator:
         raise BackupError("--validator-state only makes sense with --as-validator")
+    _check_chain(read_manifest(archive), keys_from, chain_id, archive)  # before any copy
     home.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restoring.", dir=home.parent))
     try:
         manifest = read_archive(archive, staging, progress)
-        _check_chain(manifest, staging, keys_from, chain_id, archive)
+        genesis = genesis_chain_id(staging / "config" / "genesis.json")
+        if genesis != manifest.chain_id:
+            raise BackupError(f"{archive} is corrupt: its genesis is of chain {genesis!r}, "
+                              f"its manifest says {manifest.chain_id!r}")
         restored = Restored(manifest, home, as_validator)
         warn = restored.warnings.append
         if manifest.software_version != __version__:
@@ -108,12 +113,8 @@ def restore_node(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_chain(manifest: Manifest, staging: Path, keys_from: Path | None,
-                 expected: str | None, archive: Path) -> None:
-    genesis = genesis_chain_id(staging / "config" / "genesis.json")
-    if genesis != manifest.chain_id:
-        raise BackupError(f"{archive} is corrupt: its genesis is of chain {genesis!r}, its "
-                          f"manifest says {manifest.chain_id!r}")
+def _check_chain(manifest: Manifest, keys_from: Path | None, expected: str | None,
+                 archive: Path) -> None:
     if expected is not None and expected != manifest.chain_id:
         raise BackupError(f"{archive} is a backup of chain {manifest.chain_id!r}, "
                           f"not {expected!r}")
