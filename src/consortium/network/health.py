@@ -50,11 +50,11 @@ def engine_health(rpc_url: str, height: int, now: float | None = None) -> NodeHe
             metas = client.get(f"{rpc_url}/blockchain",
                                params={"minHeight": low, "maxHeight": height}
                                ).json()["result"]["block_metas"]
+            health.mempool = int(pool["total"])
+            blocks = sorted((int(m["header"]["height"]), parse_block_time(m["header"]["time"]),
+                             int(m["num_txs"])) for m in metas)
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return health
-    health.mempool = int(pool["total"])
-    blocks = sorted((int(m["header"]["height"]), parse_block_time(m["header"]["time"]),
-                     int(m["num_txs"])) for m in metas)
     if blocks:
         health.last_block_age_s = round(max(0.0, now - blocks[-1][1]), 1)
     if len(blocks) >= 2 and blocks[-1][1] > blocks[0][1]:
@@ -73,15 +73,19 @@ def metrics_health(api_url: str, health: NodeHealth) -> None:
         return
     if answer.status_code != 200:
         return
+    try:
+        samples = [s for family in text_string_to_metric_families(answer.text)
+                   for s in family.samples]
+    except ValueError:  # not the node's metrics (a proxy's page?): leave them unknown
+        return
     refused = 0.0
-    for family in text_string_to_metric_families(answer.text):
-        for sample in family.samples:
-            if sample.name == "consortium_checktx_refused_total":
-                refused += sample.value
-            elif sample.name == "consortium_lmdb_size_bytes":
-                health.lmdb_bytes = int(sample.value)
-            elif sample.name == "consortium_snapshot_height":
-                health.snapshot_height = int(sample.value)
+    for sample in samples:
+        if sample.name == "consortium_checktx_refused_total":
+            refused += sample.value
+        elif sample.name == "consortium_lmdb_size_bytes":
+            health.lmdb_bytes = int(sample.value)
+        elif sample.name == "consortium_snapshot_height":
+            health.snapshot_height = int(sample.value)
     health.refused = int(refused)
 
 
