@@ -28,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from consortium.errors import ConsortiumError
+from consortium.errors import ConfigError
 
 
-class BadValue(ConsortiumError):
+class BadValue(ConfigError):
     """A parameter's value is malformed; the message names where and what was expected."""
 
 
@@ -87,6 +87,15 @@ HASH32 = Kind("hash", _hash32, "expected a 0x hash (64 hex digits)",
               {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"})
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+TEXT = Kind("text", _text, "expected a text", {"type": "string"})
+
+
 def id_or_name(what: str) -> Kind:
     """A `what`'s id, or its name ("a class id or name")."""
     return Kind("id or name", _id_or_name, f"expected a {what} id or name",
@@ -120,6 +129,13 @@ class Param:
     doc: str = ""
     arg: str | None = None
     default: Any = REQUIRED
+    flag: str | None = None  # the CLI option ("--to"); None: --<name in kebab case> (a
+    #                          write's first parameter, if required: a positional argument)
+
+    @property
+    def option(self) -> str:
+        return self.flag or "--" + "".join("-" + c.lower() if c.isupper() else c
+                                           for c in self.name).replace("_", "-")
 
     @property
     def keyword(self) -> str:
@@ -174,19 +190,64 @@ Logs = Callable[[bytes, list[bytes | None]], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
+class Write:
+    """One write of a service: a contract method, with its arguments as users give them,
+    served as a CLI command (`cli`) and a method of the Python client (`client`)."""
+
+    cli: str  # the command: "approve"
+    method: str  # the contract's method: "approveRegistration"
+    summary: str  # what it does, for whom (the command's help)
+    client: str  # the client's method: "approve_registration"
+    args: tuple[Param, ...] = ()  # in the contract method's order
+    done: str = "done"  # the outcome's first word in the CLI: "approved"
+
+    def call_args(self, values: tuple[Any, ...]) -> list[Any]:
+        """The contract call's arguments from a user's values (defaults filled, each parsed
+        by its kind)."""
+        if len(values) > len(self.args):
+            raise BadValue(f"{self.client} takes {len(self.args)} arguments, got {len(values)}")
+        out = []
+        for i, param in enumerate(self.args):
+            value = values[i] if i < len(values) else param.default
+            if value is REQUIRED:
+                raise BadValue(f"{self.client}: {param.name} is required")
+            out.append(param.kind.parse(value, param.name))
+        return out
+
+
+@dataclass(frozen=True)
 class Service:
     """A service's surface: its name (REST base /api/v1/<name>, OpenAPI tag, CLI group),
-    how to make its reader, and its reads."""
+    how to make its reader, its reads and its writes."""
 
     name: str
     title: str
     reader: Callable[[Call, Logs | None], Any]
     reads: tuple[Read, ...]
+    writes: tuple[Write, ...] = ()
 
     @property
     def rest_base(self) -> str:
         return f"/api/v1/{self.name}"
 
 
-__all__ = ["ACCOUNT", "HASH32", "ID", "BadValue", "Kind", "Param", "Read", "Service", "choice",
-           "id_or_name"]
+def with_writes(service: Service) -> Callable[[type[Any]], type[Any]]:
+    """A class decorator for a service's Python client (a `ServiceClient`): one method per
+    declared write, `client.<write.client>(account, *values)`, that checks, sends and waits
+    for the contract call (`ServiceClient.transact`)."""
+
+    def decorate(cls: type[Any]) -> type[Any]:
+        for write in service.writes:
+            def call(self: Any, account: Any, *values: Any, write: Write = write) -> Any:
+                return self.transact(account, write.method, *write.call_args(values))
+
+            call.__name__ = call.__qualname__ = write.client
+            call.__doc__ = write.summary
+            setattr(cls, write.client, call)
+        return cls
+
+    return decorate
+
+
+__all__ = ["ACCOUNT", "HASH32", "ID", "TEXT", "BadValue", "Kind", "Param", "Read", "Service",
+           "Write", "choice", "id_or_name", "with_writes"]

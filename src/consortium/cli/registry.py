@@ -27,12 +27,12 @@ from typing import Any
 
 import typer
 
+from consortium.apps.registry.surface import REGISTRY
 from consortium.cli.common import (
     DirOption,
     FromOption,
     JsonOption,
     PasswordFileOption,
-    ReasonOption,
     RpcOption,
     Signing,
     endpoint,
@@ -41,6 +41,7 @@ from consortium.cli.common import (
     table,
     with_signing,
 )
+from consortium.cli.service_commands import add_writes
 from consortium.cli.services import (
     account,
     done,
@@ -71,12 +72,6 @@ def _key(key_file: Path | None, dir: Path) -> bytes:
     from consortium.apps.invoices.fingerprint import find_key
 
     return find_key(key_file, resolve_dir(dir))
-
-
-def _write(signing: Signing, method: str, what: str, *args: Any) -> None:
-    """Sign and send `client.method(signer, *args)`; print `what` it did."""
-    client = _client(signing.rpc, signing.dir)
-    done(getattr(client, method)(signing.signer(), *args), signing.json_out, what)
 
 
 def _external(external_id: str | None, external_id_hash: str | None, key_file: Path | None,
@@ -179,63 +174,17 @@ def apply(
     done(out, json_out, "applied")
 
 
-@app.command("approve")
-@with_signing
-def approve(asset_id: int = IdArg, *, signing: Signing) -> None:
-    """A registrar of the class approves the registration (registered at k)."""
-    _write(signing, "approve_registration", "approved", asset_id)
 
 
-@app.command("reject")
-@with_signing
-def reject(asset_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
-    """A registrar rejects an application (its external id is freed)."""
-    _write(signing, "reject_application", "rejected", asset_id, reason)
 
 
-@app.command("retire")
-@with_signing
-def retire(asset_id: int = IdArg, *, signing: Signing) -> None:
-    """A registrar approves the asset's retirement (retired at k)."""
-    _write(signing, "approve_retirement", "retirement approved", asset_id)
 
 
 # --- ownership and pledges ---------------------------------------------------------------------
 
-
-@app.command("transfer")
-@with_signing
-def transfer(asset_id: int = IdArg,
-             to: str = typer.Option(..., "--to", help="The new owner: account or member."),
-             *, signing: Signing) -> None:
-    """The owner offers the asset to a new owner (who must accept)."""
-    _write(signing, "request_transfer", "offered", asset_id,
-           party(to, signing, "--to"))
-
-
-@app.command("accept")
-@with_signing
-def accept(asset_id: int = IdArg, *, signing: Signing) -> None:
-    """The new owner accepts a transfer."""
-    _write(signing, "accept_transfer", "accepted", asset_id)
-
-
-@app.command("cancel-transfer")
-@with_signing
-def cancel_transfer(asset_id: int = IdArg,
-                    reason: str = typer.Option("", "--reason", help="Why (kept in the event)."),
-                    *, signing: Signing) -> None:
-    """The owner or the proposed new owner cancels a pending transfer."""
-    _write(signing, "cancel_transfer", "transfer cancelled", asset_id, reason)
-
-
-@app.command("pledge")
-@with_signing
-def pledge(asset_id: int = IdArg,
-           to: str = typer.Option(..., "--to", help="The secured party: account or member."),
-           *, signing: Signing) -> None:
-    """The owner pledges the asset to a secured party."""
-    _write(signing, "pledge", "pledged", asset_id, party(to, signing, "--to"))
+# approve, reject, retire, transfer, accept, cancel-transfer, pledge, freeze and unfreeze: one
+# command each, from the registry's declared surface (apps/registry/surface.py)
+add_writes(app, REGISTRY, _client)
 
 
 @app.command("release")
@@ -255,18 +204,8 @@ def release(asset_id: int = IdArg,
     done(client.release(account, asset_id, pledge_index), signing.json_out, "released")
 
 
-@app.command("freeze")
-@with_signing
-def freeze(asset_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
-    """The authority (court) freezes an asset, whatever its state."""
-    _write(signing, "freeze", "frozen", asset_id, reason)
 
 
-@app.command("unfreeze")
-@with_signing
-def unfreeze(asset_id: int = IdArg, reason: str = ReasonOption, *, signing: Signing) -> None:
-    """The authority unfreezes an asset (back to the state it was frozen in)."""
-    _write(signing, "unfreeze", "unfrozen", asset_id, reason)
 
 
 # --- reads -------------------------------------------------------------------------------------

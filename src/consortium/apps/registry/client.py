@@ -27,7 +27,9 @@ from eth_account.signers.local import LocalAccount
 from consortium.apps.registry.external_id import external_id_hash
 from consortium.apps.registry.model import REGISTRY_ADDRESS
 from consortium.apps.registry.reader import CALLS, HISTORY_EVENTS, RegistryReader
+from consortium.apps.registry.surface import REGISTRY
 from consortium.apps.service_client import ServiceClient, account_hex, hash_bytes
+from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError
 from consortium.sdk.client import ConsortiumClient
 
@@ -44,8 +46,11 @@ def document_hash(source: str | bytes | Path) -> bytes:
         raise ConfigError(f"cannot read {source}: {exc}") from None
 
 
+@with_writes(REGISTRY)
 class RegistryClient(ServiceClient):
-    """The Registry contract through one node's API."""
+    """The Registry contract through one node's API; its plain writes (approve_registration,
+    reject_application, approve_retirement, request_transfer, accept_transfer,
+    cancel_transfer, pledge, freeze, unfreeze) come from its declared surface."""
 
     address = REGISTRY_ADDRESS
     calls = CALLS
@@ -127,30 +132,6 @@ class RegistryClient(ServiceClient):
                              self._external(external_id), document_hash(metadata),
                              account_hex(owner or account.address))
 
-    def approve_registration(self, registrar: LocalAccount, asset_id: int) -> dict[str, Any]:
-        return self.transact(registrar, "approveRegistration", int(asset_id))
-
-    def reject_application(self, registrar: LocalAccount, asset_id: int,
-                           reason: str) -> dict[str, Any]:
-        return self.transact(registrar, "rejectApplication", int(asset_id), reason)
-
-    def approve_retirement(self, registrar: LocalAccount, asset_id: int) -> dict[str, Any]:
-        return self.transact(registrar, "approveRetirement", int(asset_id))
-
-    def request_transfer(self, owner: LocalAccount, asset_id: int,
-                         new_owner: str) -> dict[str, Any]:
-        return self.transact(owner, "requestTransfer", int(asset_id), account_hex(new_owner))
-
-    def accept_transfer(self, new_owner: LocalAccount, asset_id: int) -> dict[str, Any]:
-        return self.transact(new_owner, "acceptTransfer", int(asset_id))
-
-    def cancel_transfer(self, account: LocalAccount, asset_id: int,
-                        reason: str = "") -> dict[str, Any]:
-        return self.transact(account, "cancelTransfer", int(asset_id), reason)
-
-    def pledge(self, owner: LocalAccount, asset_id: int, secured_party: str) -> dict[str, Any]:
-        return self.transact(owner, "pledge", int(asset_id), account_hex(secured_party))
-
     def release(self, secured_party: LocalAccount, asset_id: int,
                 pledge: int | None = None) -> dict[str, Any]:
         """Release a pledge (by default the signer's first active pledge on the asset; a
@@ -168,12 +149,6 @@ class RegistryClient(ServiceClient):
         """The asset's active pledges, oldest first ([] for no such asset)."""
         found = self.read.asset(int(asset_id), history=False)
         return [p for p in (found or {}).get("pledges", []) if p["state"] == "active"]
-
-    def freeze(self, authority: LocalAccount, asset_id: int, reason: str) -> dict[str, Any]:
-        return self.transact(authority, "freeze", int(asset_id), reason)
-
-    def unfreeze(self, authority: LocalAccount, asset_id: int, reason: str) -> dict[str, Any]:
-        return self.transact(authority, "unfreeze", int(asset_id), reason)
 
 
 __all__ = ["RegistryClient", "document_hash"]

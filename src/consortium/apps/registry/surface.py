@@ -1,12 +1,27 @@
 """The digital asset registry's surface (`consortium.apps.surface`): its reads, served as
 the `consortium_asset*` JSON-RPC methods, the /api/v1/registry REST routes and their
-OpenAPI paths."""
+OpenAPI paths, and its plain writes, served as `consortium registry …` commands and
+`RegistryClient` methods. (Applying, finding by external id, releasing and the class
+proposals have flows of their own: `client.py` and `cli/registry.py`.)"""
 
 from __future__ import annotations
 
 from consortium.apps.registry.model import ASSET_STATES
 from consortium.apps.registry.reader import RegistryReader
-from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, choice, id_or_name
+from consortium.apps.surface import (
+    ACCOUNT,
+    ID,
+    TEXT,
+    Param,
+    Read,
+    Service,
+    Write,
+    choice,
+    id_or_name,
+)
+
+ASSET = Param("id", ID, "The asset id.")
+REASON = Param("reason", TEXT, "Why (kept in the event).")
 
 REGISTRY = Service(
     name="registry",
@@ -28,5 +43,34 @@ REGISTRY = Service(
         Read("asset", "One asset with its approvals, pledges and full history",
              rpc="consortium_asset", rest="/assets/{id}", params=(Param("id", ID),),
              nullable=True),
+    ),
+    writes=(
+        Write("approve", "approveRegistration",
+              "A registrar of the class approves the registration (registered at k).",
+              "approve_registration", (ASSET,), "approved"),
+        Write("reject", "rejectApplication",
+              "A registrar rejects an application (its external id is freed).",
+              "reject_application", (ASSET, REASON), "rejected"),
+        Write("retire", "approveRetirement",
+              "A registrar approves the asset's retirement (retired at k).",
+              "approve_retirement", (ASSET,), "retirement approved"),
+        Write("transfer", "requestTransfer",
+              "The owner offers the asset to a new owner (who must accept).",
+              "request_transfer",
+              (ASSET, Param("to", ACCOUNT, "The new owner: account or member.")), "offered"),
+        Write("accept", "acceptTransfer", "The new owner accepts a transfer.",
+              "accept_transfer", (ASSET,), "accepted"),
+        Write("cancel-transfer", "cancelTransfer",
+              "The owner or the proposed new owner cancels a pending transfer.",
+              "cancel_transfer", (ASSET, Param("reason", TEXT, REASON.doc, default="")),
+              "transfer cancelled"),
+        Write("pledge", "pledge", "The owner pledges the asset to a secured party.", "pledge",
+              (ASSET, Param("to", ACCOUNT, "The secured party: account or member.")),
+              "pledged"),
+        Write("freeze", "freeze", "The authority (court) freezes an asset, whatever its state.",
+              "freeze", (ASSET, REASON), "frozen"),
+        Write("unfreeze", "unfreeze",
+              "The authority unfreezes an asset (back to the state it was frozen in).",
+              "unfreeze", (ASSET, REASON), "unfrozen"),
     ),
 )
