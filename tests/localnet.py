@@ -4,7 +4,6 @@ node processes on free loopback ports, and cleans them up."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import time
 from collections.abc import Callable
@@ -14,14 +13,10 @@ from typing import Any
 import httpx
 import psutil
 
+from consortium.bench.networks import free_base_port
 from consortium.network import supervisor
 from consortium.network.init import init_network
 from consortium.network.layout import Network, NodeEntry
-
-
-def free_base_port() -> int:
-    """A random base in a high range; init skips any port found in use."""
-    return random.randrange(20000, 55000, 100)
 
 
 def wait_for(
