@@ -41,12 +41,10 @@ from consortium.api.auth import (
     needed_for_call,
     refusal_body,
 )
-from consortium.api.credit_rest import credit_openapi_paths, credit_routes
 from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.filters import FilterRegistry
 from consortium.api.forum_rest import forum_openapi_paths, forum_routes
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
-from consortium.api.invoices_rest import invoice_openapi_paths, invoice_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.metrics import NodeMetrics, instrument
@@ -137,9 +135,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     api.max_batch = clients.limits.max_batch
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
-    schema["paths"].update(invoice_openapi_paths())
     schema["paths"].update(securities_openapi_paths())
-    schema["paths"].update(credit_openapi_paths())
     schema["paths"].update(forum_openapi_paths())
     for service in SERVICES:
         schema["paths"].update(openapi_paths(service))
@@ -286,9 +282,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             *rest_routes(ledger, offload, node_name),
             # the services' reads scan their records: admitted like eth_call
             *governance_routes(ledger, gate.run_admitted),
-            *invoice_routes(ledger, gate.run_admitted),
             *securities_routes(ledger, gate.run_admitted),
-            *credit_routes(ledger, gate.run_admitted),
             *forum_routes(ledger, gate.run_admitted),
             *(route for service in SERVICES
               for route in service_rest_routes(service, ledger, gate.run_admitted)),

@@ -20,9 +20,8 @@ from eth_hash.auto import keccak
 
 from consortium import __version__
 from consortium.api import encoding as enc
-from consortium.api.apps_rpc import APPS_METHODS, AppsMethods
+from consortium.api.apps_rpc import APPS_METHODS
 from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
-from consortium.api.credit_rpc import CreditMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
@@ -128,7 +127,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods, AppsMethods, CreditMethods, SecuritiesMethods, ForumMethods,
+class JsonRpc(ConsortiumMethods, SecuritiesMethods, ForumMethods,
               ServiceReads):  # type: ignore[valid-type,misc]  # made from the declarations
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 

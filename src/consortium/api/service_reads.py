@@ -1,6 +1,6 @@
-"""What the credit and registry services' JSON-RPC methods and REST routes share: reading the
-ledger's log index for histories, parsing ids, accounts and filter objects (one message for
-both transports), and a REST endpoint around a read.
+"""What the services' JSON-RPC methods and REST routes share: reading the ledger (its log
+index for histories), parsing ids and accounts (one message for both transports), and a REST
+endpoint around a read.
 """
 
 from __future__ import annotations
@@ -66,31 +66,6 @@ def account(value: Any, where: str) -> str:
     except ValueError:
         raise InvalidParams(f"{where}: expected a 0x account address") from None
     return value.lower()
-
-
-def filter_object(value: Any, where: str, accounts: tuple[str, ...],
-                  states: tuple[str, ...] = (), ids: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A filter object: account keys, an optional "state" among `states`, id keys."""
-    known = (*accounts, *(("state",) if states else ()), *ids)
-    if not isinstance(value, dict):
-        raise InvalidParams(f"{where}: expected a filter object ({', '.join(known)})")
-    unknown = sorted(set(value) - set(known))
-    if unknown:
-        raise InvalidParams(f"{where}: unknown filter {unknown[0]!r} (filters: "
-                            f"{', '.join(known)})")
-    out: dict[str, Any] = {}
-    for key in accounts:
-        if value.get(key) is not None:
-            out[key] = account(value[key], f"{where}.{key}")
-    for key in ids:
-        if value.get(key) is not None:
-            out[key] = object_id(value[key], f"{where}.{key}")
-    state = value.get("state")
-    if states and state is not None:
-        if state not in states:
-            raise InvalidParams(f"{where}.state: one of {', '.join(states)}")
-        out["state"] = state
-    return out
 
 
 def rest_read(run_sync: RunSync[Any], read: Callable[[Request], Any],
