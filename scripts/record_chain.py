@@ -5,8 +5,8 @@ must replay to the same app hash after it (tests/unit/test_recorded_chain.py). T
 makes such a chain on a real one-validator network: it runs `consortium init` and `consortium
 up` in a temporary folder, drives a scenario through the CLI and the Python clients against
 the node's API (governance, invoices, securities, credit, registry, forum, EVM), then reads
-every block and the app hash after it from CometBFT's RPC and writes them, with genesis.json,
-the commit and the engine, to a gzipped JSON file.
+every block, its transactions' results and the app hash after it from CometBFT's RPC and
+writes them, with genesis.json, the commit and the engine, to a gzipped JSON file.
 
 Run it from a clean checkout of the commit to record (tests/fixtures/README.md):
 
@@ -447,7 +447,8 @@ def run_scenario(root: Path, folder: Path) -> None:
 
 
 def read_chain(rpc: str) -> dict[str, Any]:
-    """Every block and the app hash after it, from CometBFT's RPC."""
+    """Every block, its transactions' results and the app hash after it, from CometBFT's
+    RPC."""
     with httpx.Client(base_url=rpc, timeout=30) as http:
         def get(path: str, **params: Any) -> Any:
             return http.get(path, params=params).raise_for_status().json()["result"]
@@ -467,12 +468,17 @@ def read_chain(rpc: str) -> dict[str, Any]:
             header = found["block"]["header"]
             headers[h] = header
             if h <= last:
+                results = get("/block_results", height=h)["txs_results"] or []
                 blocks.append({
                     "height": int(header["height"]),
                     "time": header["time"],
                     "proposer_address": header["proposer_address"].lower(),
                     "hash": found["block_id"]["hash"].lower(),
                     "txs": found["block"]["data"]["txs"] or [],
+                    # what the next header's last_results_hash covers, per transaction
+                    "results": [[int(r.get("code") or 0), r.get("data") or "",
+                                 int(r.get("gas_wanted") or 0), int(r.get("gas_used") or 0)]
+                                for r in results],
                 })
         genesis_app_hash = headers[1]["app_hash"].lower()
         for block in blocks:

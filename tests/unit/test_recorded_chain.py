@@ -2,8 +2,9 @@
 (tests/fixtures/recorded-chain.json.gz, made by scripts/record_chain.py: governance, invoices,
 securities, credit, registry, forum and EVM transactions) is replayed block by block through
 the ABCI application over a fresh ledger; after every block the app hash must be the one the
-network committed. A change to how any record is stored shows here as the first height whose
-app hash differs, with the transactions of that block."""
+network committed, and each transaction's result (code, data, gas) the one CometBFT hashed into
+the next header. A change to how any record is stored shows here as the first height that
+differs, with the transactions of that block."""
 
 from __future__ import annotations
 
@@ -79,14 +80,20 @@ def _describe(raw: bytes) -> str:
         return text
 
 
-def replay(path: Path, engine: str) -> list[tuple[int, str, str]]:
-    """Replay the recorded chain; answers (height, recorded, replayed) app hashes per block
-    (height 0: the genesis)."""
+# One block's outcome as compared: the app hash after it, and per transaction what CometBFT
+# hashes into the next header's last_results_hash (code, data, gas wanted, gas used).
+Outcome = tuple[str, list[list[Any]]]
+
+
+def replay(path: Path, engine: str) -> list[tuple[int, Outcome, Outcome]]:
+    """Replay the recorded chain; answers (height, recorded, replayed) per block (height 0:
+    the genesis), up to the first block that differs."""
     doc = recorded()
     ledger = Ledger(path, engine=engine)
     try:
         app = ConsortiumApp(ledger)
-        out = [(0, doc["genesis_app_hash"], _init_chain(app, doc["genesis"]).hex())]
+        genesis = _init_chain(app, doc["genesis"]).hex()
+        out = [(0, (doc["genesis_app_hash"], []), (genesis, []))]
         for block in doc["blocks"]:
             answer = app.finalize_block(abci.RequestFinalizeBlock(
                 height=block["height"],
@@ -96,25 +103,40 @@ def replay(path: Path, engine: str) -> list[tuple[int, str, str]]:
                 txs=[base64.b64decode(tx) for tx in block["txs"]],
             ))
             app.commit(abci.RequestCommit())
-            out.append((block["height"], block["app_hash"], bytes(answer.app_hash).hex()))
+            results = [[r.code, base64.b64encode(r.data).decode(), r.gas_wanted, r.gas_used]
+                       for r in answer.tx_results]
+            out.append((block["height"], (block["app_hash"], block["results"]),
+                        (bytes(answer.app_hash).hex(), results)))
             if out[-1][1] != out[-1][2]:
-                break  # every later hash differs too: the first one is the finding
+                break  # every later block differs too: the first one is the finding
         return out
     finally:
         ledger.close()
 
 
-def _first_difference(hashes: list[tuple[int, str, str]]) -> str | None:
-    for height, want, got in hashes:
-        if want != got:
-            if height == 0:
+def _first_difference(replayed: list[tuple[int, Outcome, Outcome]]) -> str | None:
+    for height, (want, want_results), (got, got_results) in replayed:
+        if height == 0:
+            if want != got:
                 return f"the genesis app hash differs: recorded {want}, replayed {got}"
-            block = next(b for b in recorded()["blocks"] if b["height"] == height)
-            txs = [_describe(base64.b64decode(tx)) for tx in block["txs"]]
-            listing = "".join(f"\n  {t}" for t in txs) or " (none: an empty block)"
-            return (f"the app hash first differs after block {height} (recorded at "
-                    f"{recorded()['commit'][:12]}): recorded {want}, replayed {got}; "
-                    f"its {len(txs)} transactions:{listing}")
+            continue
+        if (want, want_results) == (got, got_results):
+            continue
+        block = next(b for b in recorded()["blocks"] if b["height"] == height)
+        txs = [base64.b64decode(tx) for tx in block["txs"]]
+        lines = []
+        for i, tx in enumerate(txs):
+            a = want_results[i] if i < len(want_results) else None
+            b = got_results[i] if i < len(got_results) else None
+            changed = "" if a == b else (f" — result (code, data, gas wanted, gas used) "
+                                         f"recorded {a}, replayed {b}")
+            lines.append(f"\n  {_describe(tx)}{changed}")
+        what = (f"app hash recorded {want}, replayed {got}" if want != got
+                else "same app hash, but transaction results differ (the next header's "
+                     "last_results_hash)")
+        return (f"block {height} first differs from the chain recorded at "
+                f"{recorded()['commit'][:12]}: {what}; its {len(txs)} transactions:"
+                + ("".join(lines) or " (none: an empty block)"))
     return None
 
 
@@ -124,6 +146,8 @@ def test_the_fixture_covers_every_service_and_is_whole() -> None:
     doc = recorded()
     heights = [b["height"] for b in doc["blocks"]]
     assert heights == list(range(1, len(heights) + 1))
+    assert all(len(b["results"]) == len(b["txs"]) for b in doc["blocks"])
+    assert sum(1 for b in doc["blocks"] for r in b["results"] if r[0]) >= 3  # reverted
     assert doc["commit"] and doc["recorded_from_clean_tree"]
     txs = [base64.b64decode(tx) for b in doc["blocks"] for tx in b["txs"]]
     assert len(txs) == doc["transactions"] >= 150
@@ -136,7 +160,7 @@ def test_the_fixture_covers_every_service_and_is_whole() -> None:
     assert len(recipients - natives) >= 3  # user contracts and plain transfers
 
 
-Replayed = Callable[[str], list[tuple[int, str, str]]]
+Replayed = Callable[[str], list[tuple[int, Outcome, Outcome]]]
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +168,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Replayed:
     """The chain replayed once per engine in this module."""
 
     @functools.cache
-    def run(engine: str) -> list[tuple[int, str, str]]:
+    def run(engine: str) -> list[tuple[int, Outcome, Outcome]]:
         return replay(tmp_path_factory.mktemp(f"replay-{engine}") / "app", engine)
 
     return run
@@ -159,14 +183,26 @@ def test_the_recorded_chain_replays_to_the_same_app_hash(replayed: Replayed, eng
 
 
 def test_a_changed_layout_is_named_by_its_first_height(replayed: Replayed) -> None:
-    """The check can fail: a recorded hash altered at one height is reported there, with
+    """The check can fail: a recorded app hash altered at one height is reported there, with
     that block's transactions."""
     blocks = recorded()["blocks"]
     busy = next(b for b in blocks[len(blocks) // 2:] if b["txs"])
-    hashes = [(h, "00" * 32 if h == busy["height"] else want, got)
-              for h, want, got in replayed("revm")]
-    problem = _first_difference(hashes)
+    altered = [(h, ("00" * 32 if h == busy["height"] else want[0], want[1]), got)
+               for h, want, got in replayed("revm")]
+    problem = _first_difference(altered)
     assert problem is not None
-    assert f"after block {busy['height']} " in problem
+    assert problem.startswith(f"block {busy['height']} first differs") and "app hash" in problem
     first_tx = "0x" + keccak(base64.b64decode(busy["txs"][0])).hex()
     assert first_tx in problem and " from 0x" in problem
+
+
+def test_a_changed_gas_or_result_is_named_too(replayed: Replayed) -> None:
+    """Results are consensus as well (CometBFT hashes them into the next header): a gas used
+    that differs is reported at its transaction, even under the same app hash."""
+    busy = next(b for b in recorded()["blocks"] if len(b["txs"]) == 1 and b["results"][0][0])
+    altered = [(h, want, (got[0], [[*r[:3], r[3] + 1] for r in got[1]])
+                if h == busy["height"] else got) for h, want, got in replayed("revm")]
+    problem = _first_difference(altered)
+    assert problem is not None
+    assert problem.startswith(f"block {busy['height']} first differs")
+    assert "transaction results differ" in problem and "gas used) recorded [" in problem
