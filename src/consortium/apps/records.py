@@ -219,6 +219,7 @@ class FieldSpec:
     json: str | None = None  # the JSON key (default: the name in camelCase)
     null_if_zero: bool = False  # JSON null for a zero address, empty string, 0 …
     in_abi: bool = True  # part of the ABI tuple
+    in_json: bool = True  # part of the JSON
     name: str = ""  # set when the record class is made
     offset: int = -1  # the resolved offset (stored fields)
 
@@ -231,9 +232,10 @@ class FieldSpec:
 
 
 def field(type_: FieldType, *, at: int | None = None, stored: bool = True,
-          json: str | None = None, null_if_zero: bool = False, in_abi: bool = True) -> Any:
+          json: str | None = None, null_if_zero: bool = False, in_abi: bool = True,
+          in_json: bool = True) -> Any:
     """A record field (see the module docstring)."""
-    return FieldSpec(type_, at, stored, False, json, null_if_zero, in_abi)
+    return FieldSpec(type_, at, stored, False, json, null_if_zero, in_abi, in_json)
 
 
 def key(type_: FieldType = UINT, *, json: str | None = None, in_abi: bool = True) -> Any:
@@ -270,6 +272,10 @@ class Record:
         cls.BY_NAME = {s.name: s for s in specs}
         cls.SLOTS = max((s.offset + s.type.slots for s in specs if s.stored), default=0)
         dataclasses.dataclass(frozen=True)(cls)
+
+    def with_(self, **changes: Any) -> Self:
+        """A copy with some fields changed (the computed ones of an answer, say)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     # --- storage -------------------------------------------------------------------------
 
@@ -335,6 +341,8 @@ class Record:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for spec in self.FIELDS:
+            if not spec.in_json:
+                continue
             value = getattr(self, spec.name)
             if spec.null_if_zero and spec.type.is_zero(value):
                 out[spec.json_name] = None

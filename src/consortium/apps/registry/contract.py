@@ -56,18 +56,13 @@ from consortium.apps.registry.model import (
     REGISTRAR,
     REGISTRY_ADDRESS,
 )
-from consortium.apps.registry.state import AssetRecord, ClassRecord, RegistryState
+from consortium.apps.registry.state import Asset, AssetClass, Pledge, RegistryState
 from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract
 from consortium.evm.native import event, method, register
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import address_word, word_address
 
-CLASS = "(uint256,string,bytes32,address[],uint256,uint256)"
-ASSET = (
-    "(uint256,uint256,bytes32,bytes32,address,string,string,address,uint256,uint256,uint256,"
-    "address,uint256,uint256)"
-)
-PLEDGE = "(uint256,address,string,uint256,uint256)"
+CLASS, ASSET, PLEDGE = AssetClass.abi_type(), Asset.abi_type(), Pledge.abi_type()
 
 
 @register
@@ -174,11 +169,7 @@ class Registry(ServiceContract):
     def pledges(self, asset_id: int) -> list[tuple[Any, ...]]:
         a = self._require_asset(asset_id)
         st = self.state
-        out = []
-        for i in range(a.pledge_count):
-            p = st.pledge(a.id, i)
-            out.append((p.index, p.secured_party, p.state, p.pledged_at, p.released_at))
-        return out
+        return [st.pledge(a.id, i).abi_tuple() for i in range(a.pledge_count)]
 
     # --- writes: classes (by vote) -------------------------------------------------------------
 
@@ -267,7 +258,7 @@ class Registry(ServiceContract):
         to = as_address(new_owner)
         self.require(to != ZERO_ADDRESS, "a transfer needs a new owner")
         self.require(to != a.owner, f"{hex_address(to)} already owns asset {a.id}")
-        self.state.set_address(a.id, RegistryState.PENDING_OWNER, to)
+        self.state.set(a.id, "pending_owner", to)
         self._move(a, "transfer_pending", f"transfer to {hex_address(to)} requested")
 
     @method("acceptTransfer(uint256)")
@@ -280,7 +271,7 @@ class Registry(ServiceContract):
         )
         st = self.state
         st.set_owner(a.id, a.owner, a.pending_owner)
-        st.set_address(a.id, RegistryState.PENDING_OWNER, ZERO_ADDRESS)
+        st.set(a.id, "pending_owner", ZERO_ADDRESS)
         self.emit(self.OwnerChanged, a.id, a.owner, a.pending_owner)
         self._move(a, "registered", f"owner {hex_address(a.owner)} -> "
                                     f"{hex_address(a.pending_owner)}")
@@ -293,7 +284,7 @@ class Registry(ServiceContract):
                      f"only asset {a.id}'s owner or its proposed new owner may cancel the "
                      "transfer")
         self.require_text(reason, "reason", required=False)
-        self.state.set_address(a.id, RegistryState.PENDING_OWNER, ZERO_ADDRESS)
+        self.state.set(a.id, "pending_owner", ZERO_ADDRESS)
         self._move(a, "registered", reason or "transfer cancelled")
 
     @method("pledge(uint256,address)", returns="uint256")
@@ -336,7 +327,7 @@ class Registry(ServiceContract):
         a = self._require_asset(asset_id)
         self.require(a.state != "frozen", f"asset {a.id} is already frozen")
         self.require_text(reason, "reason")
-        self.state.set(a.id, RegistryState.FROZEN_FROM, ASSET_STATES.index(a.state) + 1)
+        self.state.set(a.id, "frozen_from", a.state)
         self._move(a, "frozen", reason)
 
     @method("unfreeze(uint256,string)")
@@ -345,7 +336,7 @@ class Registry(ServiceContract):
         a = self._require_asset(asset_id)
         self.require(a.state == "frozen", f"asset {a.id} is not frozen")
         self.require_text(reason, "reason")
-        self.state.set(a.id, RegistryState.FROZEN_FROM, 0)
+        self.state.set(a.id, "frozen_from", "")
         self._move(a, a.frozen_from, reason)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -362,7 +353,7 @@ class Registry(ServiceContract):
         self.require(1 <= k <= len(raws), f"k must be 1 to {len(raws)} (the registrars)")
         return raws
 
-    def _approve(self, a: AssetRecord, cls: ClassRecord, action: str, target: str) -> None:
+    def _approve(self, a: Asset, cls: AssetClass, action: str, target: str) -> None:
         caller = self.caller
         approvals = self.state.approvals(a.id, a.round)
         self.require(
@@ -378,22 +369,22 @@ class Registry(ServiceContract):
         else:
             self._move(a, a.state, f"{action} approval {count} of {cls.k}")
 
-    def _move(self, a: AssetRecord, new: str, reason: str) -> None:
+    def _move(self, a: Asset, new: str, reason: str) -> None:
         if new != a.state:
             self.state.set_state(a.id, a.state, new, self.height)
         else:
-            self.state.set(a.id, RegistryState.UPDATED, self.height)
+            self.state.set(a.id, "updated_at", self.height)
         self.emit(self.AssetTransition, a.id, self.caller, a.state, new, reason)
 
-    def _require_class(self, class_id: int) -> ClassRecord:
+    def _require_class(self, class_id: int) -> AssetClass:
         self.require(1 <= class_id <= self.state.class_count(), f"no asset class {class_id}")
         return self.state.asset_class(class_id)
 
-    def _require_asset(self, asset_id: int) -> AssetRecord:
+    def _require_asset(self, asset_id: int) -> Asset:
         self.require(1 <= asset_id <= self.state.asset_count(), f"no asset {asset_id}")
         return self.state.asset(asset_id)
 
-    def _as_registrar(self, asset_id: int, action: str) -> tuple[AssetRecord, ClassRecord]:
+    def _as_registrar(self, asset_id: int, action: str) -> tuple[Asset, AssetClass]:
         self.require_role(self.caller, REGISTRAR, action)
         a = self._require_asset(asset_id)
         cls = self.state.asset_class(a.class_id)
@@ -401,13 +392,13 @@ class Registry(ServiceContract):
                      f"{hex_address(self.caller)} is not a registrar of class {cls.name!r}")
         return a, cls
 
-    def _as_owner(self, asset_id: int, action: str) -> AssetRecord:
+    def _as_owner(self, asset_id: int, action: str) -> Asset:
         a = self._require_asset(asset_id)
         self.require(self.caller == a.owner,
                      f"only asset {a.id}'s owner {hex_address(a.owner)} may {action}")
         return a
 
-    def _require_state(self, a: AssetRecord, allowed: tuple[str, ...], action: str) -> None:
+    def _require_state(self, a: Asset, allowed: tuple[str, ...], action: str) -> None:
         if a.state in allowed:
             return
         if a.state == "frozen":
@@ -420,15 +411,15 @@ class Registry(ServiceContract):
                         "until the secured party releases it")
         self.revert(f"asset {a.id} is {a.state}: it cannot {action}")
 
-    def _asset_tuple(self, a: AssetRecord) -> tuple[Any, ...]:
+    def _asset_tuple(self, a: Asset) -> tuple[Any, ...]:
+        """The asset as answered: with its class's k, its current round's approvals and its
+        active pledges."""
         k = self.state.class_k(a.class_id)
         approvals = len(self.state.approvals(a.id, a.round))
         active = len(self.state.active_pledges(a.id))
-        return (a.id, a.class_id, a.external_id_hash, a.metadata_hash, a.owner, a.state,
-                a.frozen_from, a.pending_owner, approvals, k, active, a.applicant, a.created_at,
-                a.updated_at)
+        return a.with_(approvals=approvals, k=k, active_pledges=active).abi_tuple()
 
 
-def _class_tuple(c: ClassRecord) -> tuple[Any, ...]:
-    return c.id, c.name, c.schema_hash, list(c.registrars), c.k, c.created_at
+def _class_tuple(c: AssetClass) -> tuple[Any, ...]:
+    return c.abi_tuple()
 

@@ -26,6 +26,7 @@ from eth_abi import decode as abi_decode
 
 from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.model import ASSET_STATES, MAX_BATCH_READ, REGISTRY_ADDRESS
+from consortium.apps.registry.state import Asset, AssetClass, Pledge
 from consortium.apps.service import LogSource, NativeCalls, hex_of, transition_history
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
@@ -36,25 +37,14 @@ encode_call = CALLS.encode
 decode_result = CALLS.decode
 HISTORY_EVENTS = {"asset": Registry.AssetTransition, "class": Registry.ClassTransition}
 ASSET_FILTERS = ("class", "owner", "state", "securedParty")
-ZERO = "0x" + "00" * 20
 
 
 def class_json(t: Any) -> dict[str, Any]:
-    cid, name, schema, registrars, k, created = t
-    return {"id": cid, "name": name, "schemaHash": hex_of(schema),
-            "registrars": [hex_of(r) for r in registrars], "k": k, "createdAt": created}
+    return AssetClass.from_abi(t).to_json()
 
 
 def asset_json(t: Any) -> dict[str, Any]:
-    (aid, class_id, ext, meta, owner, state, frozen_from, pending, approvals, k, pledges,
-     applicant, created, updated) = t
-    pending_owner = hex_of(pending)
-    return {"id": aid, "class": class_id, "externalIdHash": hex_of(ext),
-            "metadataHash": hex_of(meta), "owner": hex_of(owner), "state": state,
-            "frozenFrom": frozen_from or None,
-            "pendingOwner": None if pending_owner == ZERO else pending_owner,
-            "approvals": approvals, "k": k, "activePledges": pledges,
-            "applicant": hex_of(applicant), "createdAt": created, "updatedAt": updated}
+    return Asset.from_abi(t, round=0, pledge_count=0).to_json()
 
 
 class RegistryReader:
@@ -90,11 +80,7 @@ class RegistryReader:
         if history and not out["approvedBy"] and self._logs is not None:
             out["approvedBy"] = self.last_approvals(asset_id)
             out["approvals"] = len(out["approvedBy"])
-        out["pledges"] = [
-            {"pledge": i, "securedParty": hex_of(p), "state": s, "pledgedAt": at,
-             "releasedAt": released or None}
-            for i, p, s, at, released in self._read("pledges", asset_id)
-        ]
+        out["pledges"] = [Pledge.from_abi(t).to_json() for t in self._read("pledges", asset_id)]
         if history and self._logs is not None:
             out["history"] = self.history("asset", asset_id)
         return out

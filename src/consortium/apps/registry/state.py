@@ -22,63 +22,74 @@ register never count toward retiring, nor approvals given before a freeze after 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from consortium.apps.records import (
+    ADDRESS,
+    BYTES32,
+    STRING,
+    UINT,
+    Choice,
+    Record,
+    SetOf,
+    field,
+    key,
+)
 from consortium.apps.registry.model import ASSET_STATES, PLEDGE_STATES
 from consortium.evm.host import Storage
-from consortium.system.state import WordSet, address_word, word_address
+from consortium.system.state import WordSet, address_word
 
 
-@dataclass(frozen=True)
-class ClassRecord:
-    id: int
-    name: str
-    schema_hash: bytes
-    k: int
-    created_at: int
-    registrars: tuple[bytes, ...]
+class AssetClass(Record):
+    """An asset class: declared in its answer's order, stored at the offsets its layout
+    has always had."""
+
+    id: int = key(UINT)
+    name: str = field(STRING, at=0)
+    schema_hash: bytes = field(BYTES32, at=1)
+    registrars: tuple[bytes, ...] = field(SetOf(ADDRESS), at=4)
+    k: int = field(UINT, at=2)
+    created_at: int = field(UINT, at=3)
 
 
-@dataclass(frozen=True)
-class AssetRecord:
-    id: int
-    class_id: int
-    external_id_hash: bytes
-    metadata_hash: bytes
-    owner: bytes
-    state: str
-    frozen_from: str
-    pending_owner: bytes
-    round: int
-    pledge_count: int
-    applicant: bytes
-    created_at: int
-    updated_at: int
+class Asset(Record):
+    """An asset. `approvals`, `k` and `active_pledges` are the contract's to fill in for
+    an answer (its current round's approvals, its class's k, its active pledges); `round`
+    and `pledge_count` are stored, but not answered."""
+
+    id: int = key(UINT)
+    class_id: int = field(UINT, at=0, json="class")
+    external_id_hash: bytes = field(BYTES32, at=1)
+    metadata_hash: bytes = field(BYTES32, at=2)
+    owner: bytes = field(ADDRESS, at=3)
+    state: str = field(Choice(ASSET_STATES), at=4)
+    frozen_from: str = field(Choice(ASSET_STATES), at=5, null_if_zero=True)
+    pending_owner: bytes = field(ADDRESS, at=6, null_if_zero=True)
+    approvals: int = field(UINT, stored=False)
+    k: int = field(UINT, stored=False)
+    active_pledges: int = field(UINT, stored=False)
+    applicant: bytes = field(ADDRESS, at=9)
+    created_at: int = field(UINT, at=10)
+    updated_at: int = field(UINT, at=11)
+    round: int = field(UINT, at=7, in_abi=False, in_json=False)
+    pledge_count: int = field(UINT, at=8, in_abi=False, in_json=False)
 
 
-@dataclass(frozen=True)
-class PledgeRecord:
-    index: int
-    secured_party: bytes
-    state: str
-    pledged_at: int
-    released_at: int
+class Pledge(Record):
+    index: int = key(UINT, json="pledge")
+    secured_party: bytes = field(ADDRESS)
+    state: str = field(Choice(PLEDGE_STATES))
+    pledged_at: int = field(UINT)
+    released_at: int = field(UINT, null_if_zero=True)
 
 
-def _state_name(raw: int) -> str:
-    return ASSET_STATES[raw - 1] if raw else ""
+# the records under their former names
+ClassRecord, AssetRecord, PledgeRecord = AssetClass, Asset, Pledge
+NOT_ANSWERED = {"approvals": 0, "k": 0, "active_pledges": 0}
 
 
 class RegistryState:
     CLASS_COUNT, CLASSES, CLASS_BY_NAME = 0, 1, 2
     ASSET_COUNT, ASSETS, BY_EXTERNAL_ID, APPROVALS, PLEDGES = 3, 4, 5, 6, 7
     BY_OWNER, BY_CLASS, BY_STATE, BY_SECURED_PARTY = 8, 9, 10, 11
-
-    # class fields
-    K_NAME, K_SCHEMA, K_K, K_CREATED, K_REGISTRARS = 0, 1, 2, 3, 4
-    # asset fields
-    CLASS, EXTERNAL, METADATA, OWNER, STATE, FROZEN_FROM, PENDING_OWNER = range(7)
-    ROUND, PLEDGE_COUNT, APPLICANT, CREATED, UPDATED = 7, 8, 9, 10, 11
 
     def __init__(self, storage: Storage) -> None:
         self.s = storage
@@ -95,29 +106,21 @@ class RegistryState:
         return self.s.get_uint(Storage.at(self.CLASS_BY_NAME, name.strip().lower()))
 
     def class_k(self, class_id: int) -> int:
-        return self.s.get_uint(Storage.at(self.CLASSES, class_id) + self.K_K)
+        return int(AssetClass.get(self.s, Storage.at(self.CLASSES, class_id), "k"))
 
     def registrars(self, class_id: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.CLASSES, class_id) + self.K_REGISTRARS)
+        return WordSet(self.s, AssetClass.slot(Storage.at(self.CLASSES, class_id), "registrars"))
 
-    def asset_class(self, class_id: int) -> ClassRecord:
-        b = Storage.at(self.CLASSES, class_id)
-        return ClassRecord(
-            id=class_id,
-            name=self.s.get_string(b + self.K_NAME),
-            schema_hash=self.s.get_bytes32(b + self.K_SCHEMA),
-            k=self.s.get_uint(b + self.K_K),
-            created_at=self.s.get_uint(b + self.K_CREATED),
-            registrars=tuple(word_address(w) for w in self.registrars(class_id)),
-        )
+    def asset_class(self, class_id: int) -> AssetClass:
+        return AssetClass.load(self.s, Storage.at(self.CLASSES, class_id), id=class_id)
 
     def add_class(self, name: str, schema_hash: bytes, height: int) -> int:
         class_id = self.class_count() + 1
         self.s.set_uint(self.CLASS_COUNT, class_id)
         b = Storage.at(self.CLASSES, class_id)
-        self.s.set_string(b + self.K_NAME, name)
-        self.s.set_bytes32(b + self.K_SCHEMA, schema_hash)
-        self.s.set_uint(b + self.K_CREATED, height)
+        AssetClass.put(self.s, b, "name", name)
+        AssetClass.put(self.s, b, "schema_hash", schema_hash)
+        AssetClass.put(self.s, b, "created_at", height)
         self.s.set_uint(Storage.at(self.CLASS_BY_NAME, name.strip().lower()), class_id)
         return class_id
 
@@ -126,7 +129,7 @@ class RegistryState:
         current.clear()
         for r in registrars:
             current.add(address_word(r))
-        self.s.set_uint(Storage.at(self.CLASSES, class_id) + self.K_K, k)
+        AssetClass.put(self.s, Storage.at(self.CLASSES, class_id), "k", k)
 
     # --- assets ------------------------------------------------------------------------------
 
@@ -152,45 +155,25 @@ class RegistryState:
     def set_claimant(self, class_id: int, external_id_hash: bytes, asset_id: int) -> None:
         self.s.set_uint(Storage.at(self.BY_EXTERNAL_ID, class_id, external_id_hash), asset_id)
 
-    def get(self, asset_id: int, field: int) -> int:
-        return self.s.get_uint(Storage.at(self.ASSETS, asset_id) + field)
+    def get(self, asset_id: int, field: str) -> int:
+        return int(Asset.get(self.s, Storage.at(self.ASSETS, asset_id), field))
 
-    def set(self, asset_id: int, field: int, value: int) -> None:
-        self.s.set_uint(Storage.at(self.ASSETS, asset_id) + field, value)
+    def set(self, asset_id: int, field: str, value: object) -> None:
+        """One stored field of an asset (a number, a state name, an address)."""
+        Asset.put(self.s, Storage.at(self.ASSETS, asset_id), field, value)
 
-    def set_address(self, asset_id: int, field: int, value: bytes) -> None:
-        self.s.set_address(Storage.at(self.ASSETS, asset_id) + field, value)
-
-    def asset(self, asset_id: int) -> AssetRecord:
-        b = Storage.at(self.ASSETS, asset_id)
-        g, a = self.s.get_uint, self.s.get_address
-        return AssetRecord(
-            id=asset_id,
-            class_id=g(b + self.CLASS),
-            external_id_hash=self.s.get_bytes32(b + self.EXTERNAL),
-            metadata_hash=self.s.get_bytes32(b + self.METADATA),
-            owner=a(b + self.OWNER),
-            state=_state_name(g(b + self.STATE)),
-            frozen_from=_state_name(g(b + self.FROZEN_FROM)),
-            pending_owner=a(b + self.PENDING_OWNER),
-            round=g(b + self.ROUND),
-            pledge_count=g(b + self.PLEDGE_COUNT),
-            applicant=a(b + self.APPLICANT),
-            created_at=g(b + self.CREATED),
-            updated_at=g(b + self.UPDATED),
-        )
+    def asset(self, asset_id: int) -> Asset:
+        return Asset.load(self.s, Storage.at(self.ASSETS, asset_id), id=asset_id, **NOT_ANSWERED)
 
     def add_asset(self, class_id: int, external_id_hash: bytes, metadata_hash: bytes,
                   owner: bytes, applicant: bytes, height: int) -> int:
         asset_id = self.asset_count() + 1
         self.s.set_uint(self.ASSET_COUNT, asset_id)
         b = Storage.at(self.ASSETS, asset_id)
-        self.s.set_uint(b + self.CLASS, class_id)
-        self.s.set_bytes32(b + self.EXTERNAL, external_id_hash)
-        self.s.set_bytes32(b + self.METADATA, metadata_hash)
-        self.s.set_address(b + self.OWNER, owner)
-        self.s.set_address(b + self.APPLICANT, applicant)
-        self.s.set_uint(b + self.CREATED, height)
+        for name, value in (("class_id", class_id), ("external_id_hash", external_id_hash),
+                            ("metadata_hash", metadata_hash), ("owner", owner),
+                            ("applicant", applicant), ("created_at", height)):
+            Asset.put(self.s, b, name, value)
         self.set_claimant(class_id, external_id_hash, asset_id)
         self.by_owner(owner).add(asset_id)
         self.by_class(class_id).add(asset_id)
@@ -202,14 +185,14 @@ class RegistryState:
         if old:
             self.by_state(old).remove(asset_id)
         self.by_state(new).add(asset_id)
-        self.set(asset_id, self.STATE, ASSET_STATES.index(new) + 1)
-        self.set(asset_id, self.ROUND, self.get(asset_id, self.ROUND) + 1)
-        self.set(asset_id, self.UPDATED, height)
+        self.set(asset_id, "state", new)
+        self.set(asset_id, "round", self.get(asset_id, "round") + 1)
+        self.set(asset_id, "updated_at", height)
 
     def set_owner(self, asset_id: int, old: bytes, new: bytes) -> None:
         self.by_owner(old).remove(asset_id)
         self.by_owner(new).add(asset_id)
-        self.set_address(asset_id, self.OWNER, new)
+        self.set(asset_id, "owner", new)
 
     # --- approvals ---------------------------------------------------------------------------
 
@@ -218,33 +201,25 @@ class RegistryState:
 
     # --- pledges -----------------------------------------------------------------------------
 
-    def pledge(self, asset_id: int, i: int) -> PledgeRecord:
-        b = Storage.at(self.PLEDGES, asset_id, i)
-        state = self.s.get_uint(b + 1)
-        return PledgeRecord(
-            index=i,
-            secured_party=self.s.get_address(b),
-            state=PLEDGE_STATES[state - 1] if state else "",
-            pledged_at=self.s.get_uint(b + 2),
-            released_at=self.s.get_uint(b + 3),
-        )
+    def pledge(self, asset_id: int, i: int) -> Pledge:
+        return Pledge.load(self.s, Storage.at(self.PLEDGES, asset_id, i), index=i)
 
     def add_pledge(self, asset_id: int, party: bytes, height: int) -> int:
-        i = self.get(asset_id, self.PLEDGE_COUNT)
+        i = self.get(asset_id, "pledge_count")
         b = Storage.at(self.PLEDGES, asset_id, i)
-        self.s.set_address(b, party)
-        self.s.set_uint(b + 1, PLEDGE_STATES.index("active") + 1)
-        self.s.set_uint(b + 2, height)
-        self.set(asset_id, self.PLEDGE_COUNT, i + 1)
+        Pledge.put(self.s, b, "secured_party", party)
+        Pledge.put(self.s, b, "state", "active")
+        Pledge.put(self.s, b, "pledged_at", height)
+        self.set(asset_id, "pledge_count", i + 1)
         self.by_secured_party(party).add(asset_id)
         return i
 
     def release_pledge(self, asset_id: int, i: int, height: int) -> None:
         b = Storage.at(self.PLEDGES, asset_id, i)
-        self.s.set_uint(b + 1, PLEDGE_STATES.index("released") + 1)
-        self.s.set_uint(b + 3, height)
+        Pledge.put(self.s, b, "state", "released")
+        Pledge.put(self.s, b, "released_at", height)
 
-    def active_pledges(self, asset_id: int) -> list[PledgeRecord]:
-        count = self.get(asset_id, self.PLEDGE_COUNT)
+    def active_pledges(self, asset_id: int) -> list[Pledge]:
+        count = self.get(asset_id, "pledge_count")
         return [p for p in (self.pledge(asset_id, i) for i in range(count))
                 if p.state == "active"]
