@@ -22,7 +22,9 @@ end; every process started is stopped, whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import shutil
 import tempfile
 import time
@@ -37,7 +39,14 @@ import tomlkit
 from consortium.bench.networks import LedgerNet
 from consortium.bench.report import default_out, machine, write_json
 from consortium.bench.runner import QuietUi, Ui
-from consortium.bench.state_network import _disk_mb, _fill, airdrop_bytecode, plan_fill
+from consortium.bench.state_network import (
+    ToFilled,
+    _disk_mb,
+    _fill,
+    airdrop_bytecode,
+    plan_fill,
+)
+from consortium.bench.workloads import presign
 from consortium.errors import ConfigError, NetworkError
 from consortium.network import supervisor
 from consortium.network.state_sync import JoinSettings
@@ -58,6 +67,8 @@ class StateSyncConfig:
     accounts: int = 100_000  # the large state
     snapshot_interval: int = 1_000
     fill_per_tx: int = 500
+    # value transfers per second sent while the chain grows (0: its blocks stay empty)
+    tx_rate: int = 0
     # the cost to commits of a snapshot being written (in process; 0 accounts: skipped)
     overhead_accounts: int = 200_000
     overhead_window: int = 10  # blocks per window (quiet, busy, quiet)
@@ -69,6 +80,8 @@ class StateSyncConfig:
             raise ConfigError("--blocks must be at least 10 (one or more chain lengths)")
         if self.accounts < 1:
             raise ConfigError("--accounts must be at least 1")
+        if self.tx_rate < 0:
+            raise ConfigError("--tx-rate must be at least 0")
         if self.overhead_accounts < 0 or self.overhead_window < 1:
             raise ConfigError("--overhead-accounts must be at least 0 (0: skip)")
         if self.blocks and not 1 <= self.snapshot_interval <= min(self.blocks):
@@ -151,11 +164,64 @@ def _set_snapshots(home: Path, interval: int) -> None:
     path.write_text(tomlkit.dumps(doc))
 
 
+class _Feeder:
+    """Sends pre-signed transactions to a node's API at about `rate` per second, in order
+    (one batch at a time), on a thread, until they run out or `stop` is called."""
+
+    def __init__(self, url: str, raws: list[bytes], rate: int) -> None:
+        import threading
+
+        self.url, self.raws, self.rate = url, raws, rate
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tx-feeder", daemon=True)
+
+    def start(self) -> None:
+        if self.raws and self.rate:
+            self._thread.start()
+
+    def _run(self) -> None:
+        tick = 0.1
+        per_tick = max(1, int(self.rate * tick))
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set() and self.sent < len(self.raws):
+                started = time.perf_counter()
+                batch = self.raws[self.sent:self.sent + per_tick]
+                body = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                         "params": ["0x" + raw.hex()]} for i, raw in enumerate(batch)]
+                with contextlib.suppress(httpx.HTTPError):  # counted as sent all the same
+                    client.post(self.url, json=body)
+                self.sent += len(batch)
+                self._stop.wait(max(0.0, tick - (time.perf_counter() - started)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(60)
+
+
+def _log_offsets(log: str, started_wall: float) -> dict[str, float]:
+    """Seconds from the joiner's start to its restore's first and last log lines."""
+    out = {}
+    for key, marker in (("restore_started_s", "restoring snapshot of height"),
+                        ("restore_done_s", "state restored from the snapshot")):
+        line = next((ln for ln in log.splitlines() if marker in ln), None)
+        if line is None:
+            continue
+        try:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+        except ValueError:
+            continue
+        out[key] = round(stamp.timestamp() - started_wall, 2)
+    return out
+
+
 def _join(net: LedgerNet, name: str, target: int, ui: Ui, label: str) -> dict[str, Any]:
     """Start `name` and time it until it has committed `target`."""
     network = net.network
     node = network.node(name)
     started = time.perf_counter()
+    started_wall = time.time()
     supervisor.up(network, [name])
     with ui.bar(f"{label}: {name} catching up to height {target:,}", target) as advance:
         done = 0
@@ -182,7 +248,22 @@ def _join(net: LedgerNet, name: str, target: int, ui: Ui, label: str) -> dict[st
     earliest = int(_status(node.rpc_url)["sync_info"]["earliest_block_height"])
     return {"seconds": round(seconds, 2), "target_height": target,
             "restored_height": restored, "earliest_block": earliest,
-            "blocks_executed": target - restored, "app_hash_agrees": True}
+            "blocks_executed": target - restored, "app_hash_agrees": True,
+            **_log_offsets(log, started_wall)}
+
+
+def _count_txs(url: str, blocks: int, sample: int = 200) -> int:
+    """Transactions in `sample` blocks spread over the chain, scaled to the whole chain."""
+    step = max(blocks // sample, 1)
+    heights = list(range(1, blocks + 1, step))
+    body = [{"jsonrpc": "2.0", "id": i, "method": "eth_getBlockTransactionCountByNumber",
+             "params": [hex(h)]} for i, h in enumerate(heights)]
+    try:
+        answers = httpx.post(url, json=body, timeout=60).json()
+        found = sum(int(a.get("result") or "0x0", 16) for a in answers)
+    except (httpx.HTTPError, ValueError, TypeError, AttributeError):
+        return 0
+    return found * blocks // len(heights)
 
 
 def run_length(cfg: StateSyncConfig, blocks: int, root: Path, ui: Ui) -> dict[str, Any]:
@@ -196,19 +277,32 @@ def run_length(cfg: StateSyncConfig, blocks: int, root: Path, ui: Ui) -> dict[st
     chain_id = network.eth_chain_id
     plan = plan_fill(net.accounts(), cfg.accounts, cfg.fill_per_tx, chain_id, airdrop_bytecode())
     rpc0 = net.rpc_urls[0]
+    raws: list[bytes] = []
+    if cfg.tx_rate:
+        count = min(cfg.tx_rate * max(blocks // 30, 10), 400_000)  # ~30 blocks/s at worst
+        with ui.bar(f"signing {count:,} transfers for the chain's blocks", count) as advance:
+            raws = [t.raw for t in presign(ToFilled(cfg.accounts, random.Random(blocks)),
+                                           net.accounts(), count, chain_id,
+                                           plan.next_nonces, advance)]
+    feeder = _Feeder(net.api_urls[0], raws, cfg.tx_rate)
     try:
         supervisor.up(network, ["node0"])
         _wait(lambda: _height(rpc0) >= 1, 90, "node0's first block")
         fill = _fill(net, plan, cfg.accounts, ui)
         ui.step(f"{label}: {cfg.accounts:,} accounts filled in {fill['seconds']:,.1f} s")
         build_start = time.perf_counter()
-        with ui.bar(f"{label}: growing the chain", blocks) as advance:
+        feeder.start()
+        with ui.bar(f"{label}: growing the chain"
+                    + (f" ({cfg.tx_rate} transfers/s)" if cfg.tx_rate else ""),
+                    blocks) as advance:
             done = 0
             while done < blocks:
                 h = max(_height(rpc0), 0)
                 advance(min(h, blocks) - done)
                 done = min(h, blocks)
                 time.sleep(0.5)
+        feeder.stop()
+        chain_txs = _count_txs(net.api_urls[0], blocks) if cfg.tx_rate else 0
         last = blocks // cfg.snapshot_interval * cfg.snapshot_interval
         ui.step(f"{label}: waiting for node0's snapshot of height {last:,}")
         _wait(lambda: any(h >= last for h in _snapshot_heights(rpc0)), 600,
@@ -236,12 +330,14 @@ def run_length(cfg: StateSyncConfig, blocks: int, root: Path, ui: Ui) -> dict[st
                     f"{last_log_line(network.node_home(node))}")
         raise
     finally:
+        feeder.stop()
         ui.step(f"{label}: stopping the network")
         net.down()
     speedup = replay["seconds"] / state_sync["seconds"] if state_sync["seconds"] else None
     return {
         "blocks": blocks, "chain_height_at_join": chain, "accounts": cfg.accounts,
         "fill": fill, "build_seconds": round(build_s, 1),
+        "tx_rate": cfg.tx_rate, "transfers_sent": feeder.sent, "chain_txs_sampled": chain_txs,
         "snapshot": {"height": snap, "mb": snapshot_mb}, "ledger_mb": ledger_mb,
         "state_sync": state_sync, "replay": replay,
         "speedup": round(speedup, 1) if speedup else None,

@@ -235,6 +235,9 @@ def state_sync(
     accounts: int = typer.Option(100_000, "--accounts", help="Accounts in the large state."),
     snapshot_interval: int = typer.Option(
         1_000, "--snapshot-interval", help="node0's [state_sync] snapshot_interval."),
+    tx_rate: int = typer.Option(
+        0, "--tx-rate", help="Value transfers per second while the chain grows (0: empty "
+                             "blocks)."),
     overhead_accounts: int = typer.Option(
         200_000, "--overhead-accounts",
         help="Also time 1,000-transfer blocks at this many accounts while a snapshot is "
@@ -254,7 +257,7 @@ def state_sync(
     )
 
     cfg = StateSyncConfig(blocks=[] if overhead_only else sorted(blocks), accounts=accounts,
-                          snapshot_interval=snapshot_interval,
+                          snapshot_interval=snapshot_interval, tx_rate=tx_rate,
                           overhead_accounts=overhead_accounts)
     outcome = _run(cfg, out, run_state_sync_bench, json_out)
     if outcome is None:
