@@ -131,6 +131,8 @@ class Param:
     default: Any = REQUIRED
     flag: str | None = None  # the CLI option ("--to"); None: --<name in kebab case> (a
     #                          write's first parameter, if required: a positional argument)
+    cli_kind: Kind | None = None  # what the CLI takes, when more than `kind` (a class's
+    #                               name besides its id: the client resolves it)
 
     @property
     def option(self) -> str:
@@ -158,6 +160,7 @@ class Read:
     filters: tuple[Param, ...] = ()  # one optional filter object: JSON-RPC params[-1], query
     nullable: bool = False  # None means "not found" (REST 404, JSON-RPC null)
     noun: str = ""  # what it finds, for "<noun> not found" (default: its name)
+    cli: str | None = None  # its command in the service's CLI group, if it has one
 
     def parse_filters(self, value: Any, where: str) -> dict[str, Any]:
         """A filter object's keys, parsed, as the reader's keyword arguments."""
@@ -176,12 +179,14 @@ class Read:
 
     @property
     def path_params(self) -> tuple[Param, ...]:
-        return tuple(p for p in self.params if p.required)
+        """The positional parameters the REST path names ("/assets/{id}")."""
+        return tuple(p for p in self.params if "{" + p.name + "}" in self.rest)
 
     @property
     def query_params(self) -> tuple[Param, ...]:
-        """The optional positional parameters, then the filter's keys: REST query keys."""
-        return tuple(p for p in self.params if not p.required) + self.filters
+        """The other positional parameters (optional, or required where the path names
+        none: "/restriction?isin=…"), then the filter's keys: REST query keys."""
+        return tuple(p for p in self.params if p not in self.path_params) + self.filters
 
 
 # (to, calldata) -> return data, and (address, topics) -> logs: what a reader reads through

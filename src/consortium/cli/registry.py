@@ -41,7 +41,7 @@ from consortium.cli.common import (
     table,
     with_signing,
 )
-from consortium.cli.service_commands import add_writes
+from consortium.cli.service_commands import add_reads, add_writes
 from consortium.cli.services import (
     account,
     done,
@@ -123,32 +123,6 @@ def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
              ", ".join(str(show(r)) for r in c["registrars"]), c["schemaHash"]] for c in found]
 
 
-@app.command("classes")
-def classes(dir: Path = DirOption, rpc: str | None = RpcOption,
-            json_out: bool = JsonOption) -> None:
-    """Every asset class."""
-    found = _client(rpc, dir).classes()
-    if json_out:
-        print_json(found)
-        return
-    table(f"Asset classes ({len(found)})", ["id", "name", "k", "registrars", "schema"],
-          _class_rows(found, namer(dir)))
-
-
-@app.command("class")
-def class_(ref: str = typer.Argument(..., help="The class id or name."), dir: Path = DirOption,
-           rpc: str | None = RpcOption, json_out: bool = JsonOption) -> None:
-    """One asset class."""
-    found = _client(rpc, dir).asset_class(int(ref) if ref.isdigit() else ref)
-    if found is None:
-        raise ConfigError(f"no asset class {ref!r}")
-    if json_out:
-        print_json(found)
-        return
-    table(f"Asset class {found['name']}", ["id", "name", "k", "registrars", "schema"],
-          _class_rows([found], namer(dir)))
-
-
 # --- registration ------------------------------------------------------------------------------
 
 
@@ -211,34 +185,7 @@ def release(asset_id: int = IdArg,
 # --- reads -------------------------------------------------------------------------------------
 
 
-@app.command("assets")
-def assets(
-    asset_class: str | None = typer.Option(None, "--class", help="Class id or name."),
-    owner: str | None = typer.Option(None, "--owner", help="Account or member name."),
-    state: str | None = typer.Option(None, "--state", help="e.g. applied, encumbered."),
-    secured_party: str | None = typer.Option(None, "--secured-party",
-                                             help="Assets ever pledged to this account."),
-    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption,
-) -> None:
-    """Assets matching every filter given."""
-    found = _client(rpc, dir).assets(
-        asset_class=asset_class, owner=account(owner, dir, "--owner", rpc), state=state,
-        secured_party=account(secured_party, dir, "--secured-party", rpc))
-    if json_out:
-        print_json(found)
-        return
-    show = namer(dir)
-    table(f"Assets ({len(found)})",
-          ["id", "class", "owner", "state", "approvals", "pledges", "external id hash"],
-          [[a["id"], a["class"], show(a["owner"]), a["state"], f"{a['approvals']} of {a['k']}",
-            a["activePledges"] or None, a["externalIdHash"]] for a in found])
-
-
-def _show_asset(found: dict[str, Any], dir: Path, json_out: bool) -> None:
-    if json_out:
-        print_json(found)
-        return
-    show = namer(dir)
+def _show_asset(found: dict[str, Any], show: Any) -> None:
     table(f"Asset {found['id']}", ["field", "value"], [
         ["state", found["state"] + (f" (from {found['frozenFrom']})"
                                     if found["frozenFrom"] else "")],
@@ -256,14 +203,27 @@ def _show_asset(found: dict[str, Any], dir: Path, json_out: bool) -> None:
     history_table("History", found.get("history", []), show)
 
 
-@app.command("show")
-def show_(asset_id: int = IdArg, dir: Path = DirOption, rpc: str | None = RpcOption,
-          json_out: bool = JsonOption) -> None:
-    """One asset: its fields, approvals, pledges and full history, in order."""
-    found = _client(rpc, dir).asset(asset_id)
-    if found is None:
-        raise ConfigError(f"no asset {asset_id}")
-    _show_asset(found, dir, json_out)
+def _classes(found: list[dict[str, Any]], show: Any) -> None:
+    table(f"Asset classes ({len(found)})", ["id", "name", "k", "registrars", "schema"],
+          _class_rows(found, show))
+
+
+def _assets(found: list[dict[str, Any]], show: Any) -> None:
+    table(f"Assets ({len(found)})",
+          ["id", "class", "owner", "state", "approvals", "pledges", "external id hash"],
+          [[a["id"], a["class"], show(a["owner"]), a["state"], f"{a['approvals']} of {a['k']}",
+            a["activePledges"] or None, a["externalIdHash"]] for a in found])
+
+
+# classes, class, assets and show: from the registry's declared reads, printed by these
+add_reads(app, REGISTRY, _client, tables={
+    "classes": _classes,
+    "asset_class": lambda found, show: table(
+        f"Asset class {found['name']}", ["id", "name", "k", "registrars", "schema"],
+        _class_rows([found], show)),
+    "assets": _assets,
+    "asset": _show_asset,
+})
 
 
 @app.command("find")
@@ -279,4 +239,7 @@ def find(
     found = _client(rpc, dir).find(asset_class, ext)
     if found is None:
         raise ConfigError(f"no asset holds that external id in class {asset_class!r}")
-    _show_asset(found, dir, json_out)
+    if json_out:
+        print_json(found)
+    else:
+        _show_asset(found, namer(dir))

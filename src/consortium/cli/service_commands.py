@@ -1,26 +1,44 @@
-"""A service's write commands built from its declared surface (`consortium.apps.surface`):
-one command per `Write`, with its arguments (the first, when required and without a `flag`,
-is positional: the object the command acts on; the others are options), the signing
-options (--from, --dir, --rpc, --password-file, --json), accounts given as 0x addresses or
-member names, and the outcome printed as one line or its JSON — the same for every service.
+"""A service's commands built from its declared surface (`consortium.apps.surface`), the
+same for every service:
 
-    add_writes(app, REGISTRY, lambda rpc, dir: RegistryClient(endpoint(rpc, dir)))
+- one per `Write`: its arguments (the first, when required and without a `flag`, is
+  positional: the object the command acts on; the others are options), the signing options
+  (--from, --dir, --rpc, --password-file, --json), accounts as 0x addresses or member
+  names, and the outcome printed as one line or its JSON;
+- one per `Read` with a `cli` name: its parameters (required ones positional, the rest and
+  the filter's keys options), --dir, --rpc, --json; the answer as JSON, or as the service's
+  own table (a hook per read) or a plain one; a read that finds nothing exits 1.
+
+    add_writes(app, REGISTRY, client)
+    add_reads(app, REGISTRY, client, tables={"asset": show_asset})
 """
 
 from __future__ import annotations
 
 import inspect
+import keyword
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from consortium.apps.surface import ACCOUNT, ID, Param, Service, Write
-from consortium.cli.common import Signing, with_signing
-from consortium.cli.services import done, party
+from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
+from consortium.cli.common import (
+    DirOption,
+    JsonOption,
+    RpcOption,
+    Signing,
+    print_json,
+    table,
+    with_signing,
+)
+from consortium.cli.services import account, done, namer, party
+from consortium.errors import ConfigError
 
 ClientFactory = Callable[[str | None, Path], Any]  # (--rpc, --dir) -> the service's client
+# (the answer, account -> member name) -> None: prints a read's answer as tables
+TableHook = Callable[[Any, Callable[[Any], Any]], None]
 
 
 def _parameter(param: Param, first: bool) -> inspect.Parameter:
@@ -58,3 +76,87 @@ def add_writes(app: typer.Typer, service: Service, client: ClientFactory) -> Non
     """Register one command per declared write of `service` on `app`."""
     for write in service.writes:
         app.command(write.cli)(write_command(write, client))
+
+
+def _read_parameter(param: Param, positional: bool) -> inspect.Parameter:
+    kind = param.cli_kind or param.kind
+    annotation: Any = int if kind is ID else str
+    doc = param.doc + (" (a 0x address or a member name)" if kind is ACCOUNT else "")
+    if positional:
+        default = typer.Argument(..., help=doc or None)
+    else:
+        annotation = annotation | None
+        default = typer.Option(None if param.required else param.default, param.option,
+                               help=doc or None)
+    return inspect.Parameter(_python_name(param), inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                             default=default, annotation=annotation)
+
+
+def _python_name(param: Param) -> str:
+    """The command function's name for a parameter (its reader keyword: a Python name)."""
+    name = param.keyword.replace("-", "_")
+    return name if name.isidentifier() and not keyword.iskeyword(name) else f"{name}_"
+
+
+def plain_table(found: Any, show: Callable[[Any], Any]) -> None:
+    """A list of records as rows of their plain fields, one record as field/value rows."""
+    if isinstance(found, list):
+        columns = [k for k, v in (found[0] if found else {}).items()
+                   if not isinstance(v, list | dict)]
+        table(f"{len(found)} found", columns, [[row[c] for c in columns] for row in found])
+    else:
+        table("", ["field", "value"], [[k, v] for k, v in found.items()
+                                        if not isinstance(v, list | dict)])
+
+
+def read_command(read: Read, client: ClientFactory,
+                 show_table: TableHook = plain_table) -> Callable[..., None]:
+    """The command that makes `read` through the service's client and prints its answer."""
+    positional = [p for p in read.params if p.required]
+    options = [p for p in read.params if not p.required] + list(read.filters)
+
+    def command(*, dir: Path, rpc: str | None, json_out: bool, **values: Any) -> None:
+        def given(param: Param) -> Any:
+            value = values[_python_name(param)]
+            if value is not None and (param.cli_kind or param.kind) is ACCOUNT:
+                return account(value, dir, param.option, rpc)
+            if value is not None and param.cli_kind is None:
+                return param.kind.parse(value, param.option)
+            return value
+
+        args = [given(p) for p in read.params]
+        filters = {f.keyword: value for f in read.filters if (value := given(f)) is not None}
+        service_client = client(rpc, dir)
+        fn = getattr(service_client, read.name, None) or getattr(service_client.read, read.name)
+        found = fn(*args, **filters)
+        if found is None:
+            shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
+            raise ConfigError(f"no {read.noun or read.name} {shown}".rstrip())
+        if json_out:
+            print_json(found)
+        else:
+            show_table(found, namer(dir))
+
+    params = ([_read_parameter(p, True) for p in positional]
+              + [_read_parameter(p, False) for p in options])
+    common = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                                annotation=annotation)
+              for name, default, annotation in (("dir", DirOption, Path),
+                                                ("rpc", RpcOption, str | None),
+                                                ("json_out", JsonOption, bool))]
+    command.__signature__ = inspect.Signature([*params, *common], return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in [*params, *common]} | {
+        "return": None}
+    command.__doc__ = read.summary + "."
+    command.__name__ = read.name
+    return command
+
+
+def add_reads(app: typer.Typer, service: Service, client: ClientFactory,
+              tables: dict[str, TableHook] | None = None) -> None:
+    """Register one command per declared read of `service` that has a `cli` name; `tables`
+    print a read's answer (by read name) where a plain table would not do."""
+    for read in service.reads:
+        if read.cli is not None:
+            app.command(read.cli)(read_command(read, client,
+                                               (tables or {}).get(read.name, plain_table)))

@@ -28,13 +28,15 @@ REGISTRY = Service(
     title="Digital asset registry",
     reader=RegistryReader,
     reads=(
-        Read("classes", "Every asset class", rpc="consortium_assetClasses", rest="/classes"),
+        Read("classes", "Every asset class", rpc="consortium_assetClasses", rest="/classes",
+             cli="classes"),
         Read("asset_class", "One asset class by id or name", rpc="consortium_assetClass",
              rest="/classes/{ref}", params=(Param("ref", id_or_name("class")),), nullable=True,
-             noun="asset class"),
+             noun="asset class", cli="class"),
         Read("assets", "Assets matching every filter given", rpc="consortium_assets",
-             rest="/assets", filters=(
-                 Param("class", ID, "the asset class id", arg="asset_class"),
+             rest="/assets", cli="assets", filters=(
+                 Param("class", ID, "the asset class id (the CLI takes its name too)",
+                       arg="asset_class", cli_kind=id_or_name("class")),
                  Param("owner", ACCOUNT, "the owner's account"),
                  Param("state", choice(ASSET_STATES), "the asset state"),
                  Param("securedParty", ACCOUNT, "a secured party's account",
@@ -42,7 +44,7 @@ REGISTRY = Service(
              )),
         Read("asset", "One asset with its approvals, pledges and full history",
              rpc="consortium_asset", rest="/assets/{id}", params=(Param("id", ID),),
-             nullable=True),
+             nullable=True, cli="show"),
     ),
     writes=(
         Write("approve", "approveRegistration",
