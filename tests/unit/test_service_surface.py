@@ -105,3 +105,36 @@ def test_openapi_paths_come_from_the_declaration() -> None:
     registry = openapi_paths(REGISTRY)
     assert set(registry) == {"/api/v1/registry/classes", "/api/v1/registry/classes/{ref}",
                              "/api/v1/registry/assets", "/api/v1/registry/assets/{id}"}
+
+
+def test_parameters_the_path_does_not_name_are_query_keys() -> None:
+    """A required positional parameter the REST path does not name is a query key, refused
+    when missing with its kind's message (JSON-RPC: positional as ever)."""
+
+    class Checker:
+        def __init__(self, _call: Any, _logs: Any) -> None:
+            pass
+
+        def check(self, src: str, dest: str, amount: int = 0) -> Any:
+            return [src[:4], dest[:4], amount]
+
+    checks = Service("checks", "Checks", Checker, (
+        Read("check", "A check", rpc="x_check", rest="/check", params=(
+            Param("from", ACCOUNT), Param("to", ACCOUNT), Param("amount", ID, default=0))),))
+    one, two = "0x" + "11" * 20, "0x" + "22" * 20
+
+    async def run_sync(fn: Any) -> Any:
+        return fn()
+
+    http = TestClient(Starlette(routes=rest_routes(checks, object(), run_sync)))  # type: ignore[arg-type]
+    assert http.get(f"/api/v1/checks/check?from={one}&to={two}&amount=3").json() == [
+        "0x11", "0x22", 3]
+    assert http.get(f"/api/v1/checks/check?to={two}&from={one}").json() == ["0x11", "0x22", 0]
+    missing = http.get(f"/api/v1/checks/check?from={one}")
+    assert (missing.status_code, missing.json()) == (
+        400, {"error": "to: expected a 0x account address"})
+    assert rpc_handlers((checks,))["x_check"](object(), Params([one, two], "x_check")) == [  # type: ignore[arg-type]
+        "0x11", "0x22", 0]
+    params = openapi_paths(checks)["/api/v1/checks/check"]["get"]["parameters"]
+    assert [(p["name"], p["in"]) for p in params] == [
+        ("from", "query"), ("to", "query"), ("amount", "query")]

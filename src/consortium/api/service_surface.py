@@ -26,7 +26,7 @@ from consortium.api.service_reads import (
     query_param,
     rest_read,
 )
-from consortium.apps.surface import BadValue, Kind, Read, Service
+from consortium.apps.surface import BadValue, Kind, Param, Read, Service
 from consortium.ledger.types import LedgerReader
 
 RpcHandler = Callable[[LedgerReader, Params], Any]
@@ -87,16 +87,25 @@ def rpc_mixin(services: tuple[Service, ...]) -> tuple[type, dict[str, str]]:
     return type("ServiceReads", (), attrs), table
 
 
+def _rest_arg(param: Param, found: dict[str, Any]) -> Any:
+    """A positional parameter from the path or the query (taken out of it: what is left
+    are filter keys); a missing one is its default, or refused if required."""
+    if param.name in found:
+        return param.kind.parse(found.pop(param.name), param.name)
+    if param.required:
+        raise BadValue(f"{param.name}: {param.kind.refusal}")
+    return param.default
+
+
 def rest_routes(service: Service, ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Route]:
     """The service's GET routes under /api/v1/<service>."""
     routes = []
     for read in service.reads:
         def run(request: Request, read: Read = read) -> Any:
-            query = dict(request.query_params)
+            path, query = dict(request.path_params), dict(request.query_params)
             try:
-                args = [p.kind.parse(request.path_params[p.name], p.name) if p.required
-                        else p.kind.parse(query.pop(p.name), p.name) if p.name in query
-                        else p.default for p in read.params]
+                args = [_rest_arg(p, path if p in read.path_params else query)
+                        for p in read.params]
                 found = read.parse_filters(query, "query") if read.filters else {}
             except BadValue as err:
                 raise ValueError(err.message) from None

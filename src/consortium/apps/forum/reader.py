@@ -118,6 +118,11 @@ class ForumReader:
     def key_of(self, account: str) -> bytes:
         return bytes(self._read("keyOf", account.lower()))
 
+    def public_key(self, account: str) -> str | None:
+        """An account's registered public key (0x hex), or None."""
+        key = self.key_of(account)
+        return "0x" + key.hex() if key else None
+
     def rules(self) -> dict[str, int]:
         return {MAX_ATTACHMENT_RULE: int(self._read("maxAttachmentBytes"))}
 

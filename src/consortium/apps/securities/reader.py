@@ -31,6 +31,7 @@ from consortium.apps.securities.contract import Securities
 from consortium.apps.securities.model import (
     BUY,
     CASH_ADDRESS,
+    MAX_LEVELS,
     MAX_READ,
     ORDER_STATES,
     SECURITIES_ADDRESS,
@@ -287,6 +288,19 @@ class SecuritiesReader:
         return {"isin": isin, "currency": inst["currency"], "paused": inst["paused"],
                 "bids": side(BUY), "asks": side(SELL)}
 
+    def order_book(self, isin: str, levels: int = 10) -> dict[str, Any] | None:
+        """The book's depth, at most MAX_LEVELS levels a side; None for an unknown ISIN."""
+        if isin not in self.isins():
+            return None
+        return self.book(isin, min(levels, MAX_LEVELS))
+
+    def holders_of(self, isin: str, height: int | None = None) -> list[dict[str, Any]] | None:
+        """Holders now, or at the end of block `height` (a record date); None for an
+        unknown ISIN."""
+        if isin not in self.isins():
+            return None
+        return self.holders(isin) if height is None else self.holders_at(isin, height)
+
     def book_orders(self, isin: str, side: str, limit: int = MAX_READ) -> list[dict[str, Any]]:
         ids = [int(i) for i in self._read("bookOrders", isin, BUY if side == "buy" else SELL,
                                           limit)]
@@ -325,7 +339,7 @@ class SecuritiesReader:
             return None
         return proposal_json(self._read("proposal", proposal_id))
 
-    def proposals(self, *, account: str | None = None) -> list[dict[str, Any]]:
+    def proposals(self, account: str | None = None) -> list[dict[str, Any]]:
         if account is not None:
             ids = sorted(int(i) for i in self._read("proposalsOf", account.lower()))
         else:
@@ -345,6 +359,12 @@ class SecuritiesReader:
         else:
             ids = list(range(1, int(self._read("dividendCount")) + 1))
         return [dividend_json(self._read("dividend", i)) for i in ids]
+
+    def dividends_listed(self, isin: str | None = None) -> list[dict[str, Any]] | None:
+        """Every dividend, or an instrument's; None for an unknown ISIN."""
+        if isin is not None and isin not in self.isins():
+            return None
+        return self.dividends(isin)
 
     def dividend_of(self, dividend_id: int, account: str) -> dict[str, Any]:
         shares, amount, paid = self._read("dividendOf", dividend_id, account.lower())
