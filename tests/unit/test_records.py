@@ -90,6 +90,9 @@ def test_load_and_store_touch_exactly_their_slots() -> None:
     slots.writes.clear()
     Asset.put(s, base, "state", "retired")
     assert slots.writes == [base + 1] and slots.words[base + 1] == 3
+    slots.writes.clear()
+    Asset.put_fields(s, base, flagged=False, owner=B)  # one write each, in the order given
+    assert slots.writes == [base + 20, base] and slots.words[base] == int.from_bytes(B, "big")
 
 
 def test_abi_tuple_round_trips_and_json_follows_the_declaration() -> None:

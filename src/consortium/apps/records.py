@@ -14,6 +14,7 @@ says it once:
 
     Pledge.load(storage, base, index=3)    # reads base+0 … base+3 (one sload each)
     Pledge.put(storage, base, "state", "released")     # one field, one sstore
+    Pledge.put_fields(storage, base, state="released", released_at=9)  # one sstore each
     Pledge.abi_type()     # "(uint256,address,string,uint256,uint256)"
     pledge.abi_tuple()    # packed as the ABI type says
     Pledge.from_abi(t)    # and back
@@ -307,6 +308,13 @@ class Record:
         """One stored field (one write)."""
         spec = cls.BY_NAME[name]
         spec.type.store(storage, base + spec.offset, value)
+
+    @classmethod
+    def put_fields(cls, storage: Storage, base: int, **values: Any) -> None:
+        """Some stored fields, one write each, in the order given (a record's first writes,
+        a transition's)."""
+        for name, value in values.items():
+            cls.put(storage, base, name, value)
 
     @classmethod
     def slot(cls, base: int, name: str) -> int:

@@ -90,10 +90,8 @@ from consortium.evm.native import event, method, register
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import word_address
 
-CONSENT = "(uint256,address,address,string,uint256,uint256,uint256,string,uint256,uint256)"
-RECORD = "(uint256,address,address,string,bytes32,uint256,uint256,uint256,string)"
-QUERY = "(uint256,address,address,uint256,address,string,string,bytes32,string,uint256,uint256)"
-ENTRY = "(address,address,uint256,string,uint256)"
+CONSENT, RECORD = ConsentRecord.abi_type(), CreditRecord.abi_type()
+QUERY, ENTRY = QueryRecord.abi_type(), BlacklistEntry.abi_type()
 
 
 @register
@@ -168,12 +166,12 @@ class Credit(ServiceContract):
 
     @method("record(uint256)", returns=RECORD, view=True)
     def record(self, record_id: int) -> tuple[Any, ...]:
-        return _record_tuple(self._require_record(record_id))
+        return self._require_record(record_id).abi_tuple()
 
     @method("recordsOf(uint256[])", returns=RECORD + "[]", view=True)
     def records_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
         self._batch(ids)
-        return [_record_tuple(self._require_record(i)) for i in ids]
+        return [self._require_record(i).abi_tuple() for i in ids]
 
     @method("recordsBySubject(address)", returns="uint256[]", view=True)
     def records_by_subject(self, subject: str) -> list[int]:
@@ -191,12 +189,12 @@ class Credit(ServiceContract):
 
     @method("query(uint256)", returns=QUERY, view=True)
     def query(self, query_id: int) -> tuple[Any, ...]:
-        return _query_tuple(self._require_query(query_id))
+        return self._require_query(query_id).abi_tuple()
 
     @method("queriesOf(uint256[])", returns=QUERY + "[]", view=True)
     def queries_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
         self._batch(ids)
-        return [_query_tuple(self._require_query(i)) for i in ids]
+        return [self._require_query(i).abi_tuple() for i in ids]
 
     @method("queriesBySubject(address)", returns="uint256[]", view=True)
     def queries_by_subject(self, subject: str) -> list[int]:
@@ -226,12 +224,12 @@ class Credit(ServiceContract):
     def blacklist_entry(self, subject: str) -> tuple[Any, ...]:
         raw = as_address(subject)
         self.require(self.state.is_blacklisted(raw), f"{hex_address(raw)} is not blacklisted")
-        return _entry_tuple(self.state.entry(raw))
+        return self.state.entry(raw).abi_tuple()
 
     @method("blacklist()", returns=ENTRY + "[]", view=True)
     def blacklist(self) -> list[tuple[Any, ...]]:
         st = self.state
-        return [_entry_tuple(st.entry(word_address(w))) for w in st.blacklist()]
+        return [st.entry(word_address(w)).abi_tuple() for w in st.blacklist()]
 
     # --- writes: consents --------------------------------------------------------------------
 
@@ -493,19 +491,5 @@ class Credit(ServiceContract):
         self.require(q.state in allowed, f"query {q.id} is {q.state}: it cannot {action}")
 
     def _consent_tuple(self, c: ConsentRecord) -> tuple[Any, ...]:
-        return (c.id, c.subject, c.grantee, c.purpose, c.expires_at, c.max_uses, c.uses,
-                c.state_at(self.height), c.created_at, c.updated_at)
-
-
-def _record_tuple(r: CreditRecord) -> tuple[Any, ...]:
-    return (r.id, r.reporter, r.subject, r.kind, r.record_hash, r.supersedes, r.superseded_by,
-            r.height, r.state)
-
-
-def _query_tuple(q: QueryRecord) -> tuple[Any, ...]:
-    return (q.id, q.lender, q.agency, q.consent, q.subject, q.purpose, q.state, q.report_hash,
-            q.location, q.created_at, q.updated_at)
-
-
-def _entry_tuple(e: BlacklistEntry) -> tuple[Any, ...]:
-    return e.subject, e.reporter, e.record, e.reason, e.height
+        """The consent as answered: in its state at the current height."""
+        return c.with_(state=c.state_at(self.height)).abi_tuple()

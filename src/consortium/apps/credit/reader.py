@@ -25,7 +25,8 @@ from typing import Any
 
 from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.model import CREDIT_ADDRESS, MAX_BATCH_READ, QUERY_STATES
-from consortium.apps.service import LogSource, NativeCalls, hex_of, transition_history
+from consortium.apps.credit.state import BlacklistEntry, ConsentRecord, CreditRecord, QueryRecord
+from consortium.apps.service import LogSource, NativeCalls, transition_history
 from consortium.evm.native import EventSpec
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
@@ -43,38 +44,20 @@ HISTORY_EVENTS: dict[str, EventSpec] = {
 QUERY_FILTERS = ("subject", "lender", "agency", "state")
 
 
-def _hash(value: Any) -> str | None:
-    raw = bytes(value)
-    return None if raw == b"\x00" * 32 else "0x" + raw.hex()
-
-
 def consent_json(t: Any) -> dict[str, Any]:
-    cid, subject, grantee, purpose, expires, max_uses, uses, state, created, updated = t
-    return {"id": cid, "subject": hex_of(subject), "grantee": hex_of(grantee),
-            "purpose": purpose, "expiresAt": expires, "maxUses": max_uses, "uses": uses,
-            "state": state, "createdAt": created, "updatedAt": updated}
+    return ConsentRecord.from_abi(t).to_json()
 
 
 def record_json(t: Any) -> dict[str, Any]:
-    rid, reporter, subject, kind, record_hash, supersedes, superseded_by, height, state = t
-    return {"id": rid, "reporter": hex_of(reporter), "subject": hex_of(subject), "kind": kind,
-            "recordHash": _hash(record_hash), "supersedes": supersedes,
-            "supersededBy": superseded_by, "height": height, "state": state}
+    return CreditRecord.from_abi(t).to_json()
 
 
 def query_json(t: Any) -> dict[str, Any]:
-    (qid, lender, agency, consent, subject, purpose, state, report_hash, location, created,
-     updated) = t
-    return {"id": qid, "lender": hex_of(lender), "agency": hex_of(agency), "consent": consent,
-            "subject": hex_of(subject), "purpose": purpose, "state": state,
-            "reportHash": _hash(report_hash), "location": location, "createdAt": created,
-            "updatedAt": updated}
+    return QueryRecord.from_abi(t).to_json()
 
 
 def entry_json(t: Any) -> dict[str, Any]:
-    subject, reporter, record, reason, height = t
-    return {"subject": hex_of(subject), "reporter": hex_of(reporter), "record": record,
-            "reason": reason, "height": height}
+    return BlacklistEntry.from_abi(t).to_json()
 
 
 class CreditReader:
