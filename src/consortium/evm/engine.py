@@ -26,6 +26,10 @@ from consortium.evm.fork import (
     ConsortiumTransactionExecutor,
 )
 from consortium.evm.header import BlockEnv
+from consortium.evm.host import serve_natives
+
+# py-evm serves the native contracts as precompiles: those registered so far and any later.
+serve_natives()
 
 EMPTY_ROOT = bytes(BLANK_ROOT_HASH)
 GAS_TX = 21_000

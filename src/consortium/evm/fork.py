@@ -2,7 +2,7 @@
 
 What changes from Ethereum's Prague, and why:
 - precompiles: Prague's, plus the consortium's native contracts, merged into one mapping the
-  native registry fills (`install_precompile`), the way Prague merges its own over Cancun's;
+  natives' adapter fills (`install_precompile`), the way Prague merges its own over Cancun's;
 - the transaction executor trusts the sender recovered (and the signature checked) once at
   admission (`consortium.ledger.transactions`) instead of recovering and verifying again, and
   skips py-evm's per-transaction debug formatting (it builds strings even when debug is off);
@@ -52,7 +52,7 @@ CALL_GUARD_GATES: dict[CallGuard, tuple[bytes, int]] = {}
 
 
 def install_precompile(address: bytes, fn: Callable[[ComputationAPI], Any]) -> None:
-    """Serve `fn` at `address` (called by the native-contract registry at import)."""
+    """Serve `fn` at `address` (`consortium.evm.host.serve_natives` does, per native)."""
     if address in PRAGUE_PRECOMPILES:
         raise ValueError(f"0x{address.hex()} is an Ethereum precompile")
     PRECOMPILES[Address(address)] = fn

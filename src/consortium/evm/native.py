@@ -12,7 +12,7 @@ with their Solidity signature:
 
 Calls arrive ABI-encoded (eth-abi) and answers leave ABI-encoded, so web3 tools and EVM
 contracts call natives like any contract. A native sees only its `Host` (`consortium.evm.
-host`): caller, value, block facts, typed storage over its own EVM storage slots (so the
+storage`): caller, value, block facts, typed storage over its own EVM storage slots (so the
 state root covers it), logs, revert with a reason, calls to other contracts. It never sees
 py-evm objects, so the engine behind the host can be replaced.
 
@@ -27,15 +27,13 @@ import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from eth_hash.auto import keccak
 
 from consortium.evm.abi_codec import TypeList, type_list
 from consortium.evm.abi_codec import encode as abi_encode
-
-if TYPE_CHECKING:
-    from consortium.evm.host import Host, Storage
+from consortium.evm.storage import Host, Storage
 
 NATIVE_STUB_CODE = b"\xfe"  # INVALID: never executed, the precompile answers first
 ERROR_SELECTOR = keccak(b"Error(string)")[:4]
@@ -221,8 +219,6 @@ class NativeContract:
     def storage(self) -> Storage:
         """Typed access to this native's own storage slots (made on first use: a call
         that reads no storage pays nothing for it)."""
-        from consortium.evm.host import Storage
-
         return Storage(self.host)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -303,13 +299,14 @@ def _words(n: int) -> int:
 # --- the registry ---------------------------------------------------------------------------
 
 _REGISTRY: dict[bytes, type[NativeContract]] = {}
+# Told of every native registered, before and after they subscribe: how an engine serves
+# the natives (py-evm installs precompiles, `consortium.evm.host.serve_natives`) without this
+# module knowing any engine.
+_LISTENERS: list[Callable[[type[NativeContract]], None]] = []
 
 
 def register(cls: type[NativeContract]) -> type[NativeContract]:
     """Serve `cls` at `cls.address` (class decorator; idempotent for the same class)."""
-    from consortium.evm.fork import install_precompile
-    from consortium.evm.host import make_precompile
-
     address = bytes(cls.address)
     if len(address) != 20:
         raise ValueError(f"{cls.__name__}.address must be 20 bytes")
@@ -317,8 +314,19 @@ def register(cls: type[NativeContract]) -> type[NativeContract]:
     if existing is not None and existing is not cls:
         raise ValueError(f"0x{address.hex()} is already {existing.__name__}")
     _REGISTRY[address] = cls
-    install_precompile(address, make_precompile(cls))
+    for listener in _LISTENERS:
+        listener(cls)
     return cls
+
+
+def on_register(listener: Callable[[type[NativeContract]], None]) -> None:
+    """Call `listener` with every native registered so far and every one registered later
+    (idempotent for the same function)."""
+    if listener in _LISTENERS:
+        return
+    _LISTENERS.append(listener)
+    for cls in list(_REGISTRY.values()):
+        listener(cls)
 
 
 def registered_natives() -> dict[bytes, type[NativeContract]]:
