@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from consortium.ledger.genesis import (
 from consortium.network.engine import require_cometbft
 from consortium.network.layout import MemberEntry, Network, NodeEntry
 from consortium.network.node_config import DEFAULT_ENGINE, ENGINES, NodeConfig
+from consortium.network.ports import port_free
 
 DEFAULT_BASE_PORT = 26650
 DEFAULT_API_PORT = 8545
@@ -53,16 +53,6 @@ def default_member_names(count: int) -> list[str]:
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "member"
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 class _PortPicker:

@@ -23,8 +23,8 @@ from typing import IO, TYPE_CHECKING
 
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.network.engine import require_cometbft
-from consortium.network.init import port_free
 from consortium.network.node_config import NodeConfig
+from consortium.network.ports import port_free
 
 if TYPE_CHECKING:
     from consortium.ledger.ledger import Ledger
