@@ -94,9 +94,7 @@ class Signing:
 
     def signer(self) -> Any:
         """The --from account, its key unlocked (a member name may come from the chain's
-        member registry; see `services.signer`)."""
-        from consortium.cli.services import signer
-
+        member registry; see `signer`)."""
         return signer(self.from_, self.dir, self.password_file, self.rpc)
 
 
@@ -134,3 +132,49 @@ def with_signing(command: Callable[..., Any]) -> Callable[..., Any]:
     run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
     run.__annotations__["return"] = own.return_annotation
     return run
+
+
+def signer(from_: str, dir: Path, password_file: Path | None,
+           rpc: str | None = None) -> Any:
+    """The --from account, its key unlocked: a keystore file, or a member name or address
+    whose keystore is in --dir. A name the local network does not know is looked up in the
+    chain's member registry and its account's keystore searched in --dir; without one, the
+    error says which options give it."""
+    from consortium.errors import ConfigError
+    from consortium.sdk import resolve_signer
+
+    root = resolve_dir(dir)
+    password = read_password(password_file)
+    try:
+        return resolve_signer(from_, root, password)
+    except ConfigError:
+        text = from_.strip()
+        if text.lower().startswith("0x") or text.endswith(".json") or text.isdigit():
+            raise
+        address = chain_member_account(text, dir, rpc)
+        if address is None:
+            raise
+    try:
+        return resolve_signer(address, root, password)
+    except ConfigError:
+        raise ConfigError(
+            f"--from {from_!r} is the member with account {address} on chain, but no keystore "
+            f"for it is in {root}: give --from with its keystore file (--from KEY.json), or "
+            "--dir with the network folder that holds its keystore"
+        ) from None
+
+
+def chain_member_account(name: str, dir: Path, rpc: str | None) -> str | None:
+    """The first account of the member called `name` in the chain's member registry (the
+    node of --rpc, else of --dir), or None when no member has that name or no node is
+    reachable."""
+    from consortium.errors import ConsortiumError
+    from consortium.system.client import GovernanceClient
+
+    try:
+        member = GovernanceClient(endpoint(rpc, dir)).member(name)
+    except (ConsortiumError, OSError, ValueError):
+        return None
+    if member is None or not member["accounts"] or member["name"].lower() != name.lower():
+        return None
+    return str(member["accounts"][0]).lower()

@@ -36,9 +36,10 @@ from consortium.cli.common import (
     endpoint,
     print_json,
     resolve_dir,
+    signer,
     table,
 )
-from consortium.cli.services import done, namer, proposed, signer
+from consortium.cli.services import done, namer, proposed
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="The consortium forum: channels, threads, announcements, minutes, "

@@ -1,5 +1,5 @@
 """What the service commands (credit, registry, securities, forum, task forces) share:
-signers, accounts given as 0x addresses or member names (of the local network in --dir,
+accounts given as 0x addresses or member names (of the local network in --dir,
 else of the chain's member registry), names in tables, and how a write's outcome is
 printed."""
 
@@ -10,42 +10,14 @@ from typing import Any
 
 from consortium.cli.common import (
     Signing,
+    chain_member_account,
     console,
     print_json,
-    read_password,
     resolve_dir,
     table,
 )
+from consortium.cli.common import signer as signer  # re-exported: where commands took it
 from consortium.errors import ConfigError
-
-
-def signer(from_: str, dir: Path, password_file: Path | None,
-           rpc: str | None = None) -> Any:
-    """The --from account, its key unlocked: a keystore file, or a member name or address
-    whose keystore is in --dir. A name the local network does not know is looked up in the
-    chain's member registry and its account's keystore searched in --dir; without one, the
-    error says which options give it."""
-    from consortium.sdk import resolve_signer
-
-    root = resolve_dir(dir)
-    password = read_password(password_file)
-    try:
-        return resolve_signer(from_, root, password)
-    except ConfigError:
-        text = from_.strip()
-        if text.lower().startswith("0x") or text.endswith(".json") or text.isdigit():
-            raise
-        address = chain_member_account(text, dir, rpc)
-        if address is None:
-            raise
-    try:
-        return resolve_signer(address, root, password)
-    except ConfigError:
-        raise ConfigError(
-            f"--from {from_!r} is the member with account {address} on chain, but no keystore "
-            f"for it is in {root}: give --from with its keystore file (--from KEY.json), or "
-            "--dir with the network folder that holds its keystore"
-        ) from None
 
 
 def members(dir: Path) -> dict[str, str]:
@@ -56,23 +28,6 @@ def members(dir: Path) -> dict[str, str]:
     if not (root / "network.json").is_file():
         return {}
     return {m.name: m.address.lower() for m in Network.load(root).members}
-
-
-def chain_member_account(name: str, dir: Path, rpc: str | None) -> str | None:
-    """The first account of the member called `name` in the chain's member registry (the
-    node of --rpc, else of --dir), or None when no member has that name or no node is
-    reachable."""
-    from consortium.cli.common import endpoint
-    from consortium.errors import ConsortiumError
-    from consortium.system.client import GovernanceClient
-
-    try:
-        member = GovernanceClient(endpoint(rpc, dir)).member(name)
-    except (ConsortiumError, OSError, ValueError):
-        return None
-    if member is None or not member["accounts"] or member["name"].lower() != name.lower():
-        return None
-    return str(member["accounts"][0]).lower()
 
 
 def account(value: str | None, dir: Path, what: str, rpc: str | None = None) -> str | None:
