@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from types import ModuleType
 
+from consortium.engine_paths import proto_dir
 from consortium.errors import EngineError
-from consortium.network.engine import proto_dir
 
 
 def _load_types() -> ModuleType:

@@ -1,4 +1,5 @@
-"""The pinned CometBFT engine: where it lives, how it is built, and its protobuf classes.
+"""The pinned CometBFT engine: how it is built, and its protobuf classes (where they live:
+`consortium.engine_paths`).
 
 The binary is built from source with `go install` at the pinned version into a project-local
 folder; the ABCI protobuf classes are generated from the same module's `.proto` files with
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from consortium.engine_paths import cometbft_path, proto_dir
 from consortium.errors import EngineError
 
 COMETBFT_MODULE = "github.com/cometbft/cometbft"
@@ -26,33 +28,6 @@ GOGOPROTO_VERSION = "v1.7.0"
 MIN_GO = (1, 22)
 
 Progress = Callable[[str], None]
-
-
-def engine_dir() -> Path:
-    """The folder holding the engine binary and generated code.
-
-    `CONSORTIUM_ENGINE_DIR` wins; in a source checkout it is `<checkout>/.engine`; otherwise a
-    per-user data folder.
-    """
-    env = os.environ.get("CONSORTIUM_ENGINE_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    checkout = Path(__file__).resolve().parents[3]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "src" / "consortium").is_dir():
-        return checkout / ".engine"
-    return Path.home() / ".local" / "share" / "consortium" / "engine"
-
-
-def cometbft_path() -> Path:
-    env = os.environ.get("CONSORTIUM_COMETBFT")
-    if env:
-        return Path(env)
-    return engine_dir() / "bin" / "cometbft"
-
-
-def proto_dir() -> Path:
-    """Where the generated `tendermint.*` Python modules live."""
-    return engine_dir() / "python"
 
 
 def installed_version(binary: Path | None = None) -> str | None:
