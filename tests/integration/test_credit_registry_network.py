@@ -1,7 +1,8 @@
 """Issue 9: credit information sharing and the digital asset registry on a real 3-node
-network, each party working through a node of its own: APPS.md stories 4 to 7, corrections,
-consents that serve no more queries, frozen assets, k-of-n approvals, and the lender's check
-of a delivered report against its on-chain hash."""
+network, each party working through a node of its own: the stories of
+docs/services/credit.md and registry.md, corrections, consents that serve no more queries,
+frozen assets, k-of-n approvals, and the lender's check of a delivered report against its
+on-chain hash."""
 
 from __future__ import annotations
 

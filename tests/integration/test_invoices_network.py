@@ -1,6 +1,6 @@
 """Issue 6: invoice management and financing on a real 3-node network, each party working
-through its own node (APPS.md stories 8 and 9, the invariants with their refusal reasons,
-the privacy of fingerprints, CSV import)."""
+through its own node (the stories of docs/services/invoices.md, the invariants with their
+refusal reasons, the privacy of fingerprints, CSV import)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Issue 8: securities trading and settlement on a real 3-node network, each member acting
-through its own node (APPS.md stories 1-3, price-time priority across three members, a
-record-date dividend after a sale, T+n settlement, refusals with their reason codes)."""
+through its own node (the stories of docs/services/securities.md, price-time priority across
+three members, a record-date dividend after a sale, T+n settlement, refusals with their
+reason codes)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """web3.py, unchanged, against one node's API served by uvicorn (HTTP and WebSocket), with a
-real Ledger and a stub engine: the compatibility points of DESIGN.md's "Known traps"."""
+real Ledger and a stub engine: the points where web3.py trips on a chain that differs from
+Ethereum's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The consortium's finance services and its forum, as native contracts at 0x…2000… (APPS.md).
+"""The consortium's finance services and its forum, as native contracts at 0x…2000…
+(docs/services/).
 
 Importing this package registers their contracts (the ledger imports it before building
 genesis or executing a block), so every node serves the same services at the same addresses.

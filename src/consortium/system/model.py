@@ -16,7 +16,7 @@ GOVERNANCE_ADDRESS = native_address(0x1000)
 PERMISSIONS_ADDRESS = native_address(0x1001)
 NODES_ADDRESS = native_address(0x1002)
 SYSTEM_ADDRESSES = (GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, NODES_ADDRESS)
-# The finance services' contracts sit at 0x…2000 to 0x…2fff (APPS.md); an `app-call`
+# The finance services' contracts sit at 0x…2000 to 0x…2fff (docs/services/); an `app-call`
 # proposal may call only those.
 APP_ADDRESS_RANGE = range(0x2000, 0x3000)
 

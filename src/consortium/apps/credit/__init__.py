@@ -1,6 +1,7 @@
-"""Credit information sharing (APPS.md section 2): the Credit native contract at 0x…2002 —
-consents, append-only credit records with corrections, query orders to licensed agencies
-(reports off chain, their SHA-256 on chain) and the shared blacklist — and a typed client.
+"""Credit information sharing (docs/services/credit.md): the Credit native contract at
+0x…2002 — consents, append-only credit records with corrections, query orders to licensed
+agencies (reports off chain, their SHA-256 on chain) and the shared blacklist — and a typed
+client.
 
     from consortium.apps.credit import CreditClient
 

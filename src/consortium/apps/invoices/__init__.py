@@ -1,5 +1,5 @@
-"""Invoice management and financing (APPS.md section 4): the Invoices native contract at
-0x…2004, fingerprints under the consortium key, a typed client and CSV import.
+"""Invoice management and financing (docs/services/invoices.md): the Invoices native
+contract at 0x…2004, fingerprints under the consortium key, a typed client and CSV import.
 
     from consortium.apps.invoices import InvoiceClient, find_key
 

@@ -1,5 +1,5 @@
-"""The digital asset registry (APPS.md section 3): the Registry native contract at 0x…2003 —
-asset classes created by vote, assets registered and retired by k of n registrars,
+"""The digital asset registry (docs/services/registry.md): the Registry native contract at
+0x…2003 — asset classes created by vote, assets registered and retired by k of n registrars,
 transfers, pledges, freezes by the authority — external id hashes under the consortium key,
 and a typed client.
 

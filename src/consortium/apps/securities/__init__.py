@@ -1,7 +1,8 @@
-"""Securities trading and settlement (APPS.md section 1): the CashTokens native contract at
-0x…2000 (tokenised deposits that settle the cash leg), the Securities native contract at
-0x…2001 (instruments, eligibility, order books, bilateral trades, delivery versus payment,
-forced transfers, dividends), a typed client and reader, and a benchmark workload.
+"""Securities trading and settlement (docs/services/securities.md): the CashTokens native
+contract at 0x…2000 (tokenised deposits that settle the cash leg), the Securities native
+contract at 0x…2001 (instruments, eligibility, order books, bilateral trades, delivery
+versus payment, forced transfers, dividends), a typed client and reader, and a benchmark
+workload.
 
     from consortium.apps.securities import SecuritiesClient
 
