@@ -138,3 +138,26 @@ def test_parameters_the_path_does_not_name_are_query_keys() -> None:
     params = openapi_paths(checks)["/api/v1/checks/check"]["get"]["parameters"]
     assert [(p["name"], p["in"]) for p in params] == [
         ("from", "query"), ("to", "query"), ("amount", "query")]
+
+
+def test_a_write_takes_its_values_by_position_or_by_name_and_its_cli_arguments() -> None:
+    import typer
+
+    from consortium.apps.surface import TEXT, Write
+    from consortium.cli.service_commands import add_writes
+
+    deliver = Write("deliver", "deliverReport", "Deliver.", "deliver", (
+        Param("id", ID), Param("report", TEXT, "the file", positional=True),
+        Param("location", TEXT, "where", default="")), "delivered")
+    assert deliver.call_args((3, "r"), {"location": "x"}) == [3, "r", "x"]
+    assert deliver.call_args(("3",), {"report": "r"}) == [3, "r", ""]
+    with pytest.raises(BadValue, match="deliver: unknown argument 'where'"):
+        deliver.call_args((3, "r"), {"where": "x"})
+    with pytest.raises(BadValue, match="deliver: report is required"):
+        deliver.call_args((3,))
+    app = typer.Typer()
+    app.command("other")(lambda: None)  # two commands: a group
+    add_writes(app, Service("things", "Things", FakeReader, (), (deliver,)), lambda *_: None)
+    params = typer.main.get_command(app).commands["deliver"].params  # type: ignore[attr-defined]
+    assert [p.name for p in params if p.param_type_name == "argument"] == ["id", "report"]
+    assert "--location" in [o for p in params for o in p.opts]

@@ -133,6 +133,7 @@ class Param:
     #                          write's first parameter, if required: a positional argument)
     cli_kind: Kind | None = None  # what the CLI takes, when more than `kind` (a class's
     #                               name besides its id: the client resolves it)
+    positional: bool = False  # a write's later parameter the CLI takes as an argument
 
     @property
     def option(self) -> str:
@@ -206,17 +207,21 @@ class Write:
     args: tuple[Param, ...] = ()  # in the contract method's order
     done: str = "done"  # the outcome's first word in the CLI: "approved"
 
-    def call_args(self, values: tuple[Any, ...]) -> list[Any]:
-        """The contract call's arguments from a user's values (defaults filled, each parsed
-        by its kind)."""
+    def call_args(self, values: tuple[Any, ...],
+                  named: dict[str, Any] | None = None) -> list[Any]:
+        """The contract call's arguments from a user's values, positional then by name
+        (defaults filled, each parsed by its kind)."""
         if len(values) > len(self.args):
             raise BadValue(f"{self.client} takes {len(self.args)} arguments, got {len(values)}")
+        named = dict(named or {})
         out = []
         for i, param in enumerate(self.args):
-            value = values[i] if i < len(values) else param.default
+            value = values[i] if i < len(values) else named.pop(param.name, param.default)
             if value is REQUIRED:
                 raise BadValue(f"{self.client}: {param.name} is required")
             out.append(param.kind.parse(value, param.name))
+        if named:
+            raise BadValue(f"{self.client}: unknown argument {sorted(named)[0]!r}")
         return out
 
 
@@ -238,13 +243,14 @@ class Service:
 
 def with_writes(service: Service) -> Callable[[type[Any]], type[Any]]:
     """A class decorator for a service's Python client (a `ServiceClient`): one method per
-    declared write, `client.<write.client>(account, *values)`, that checks, sends and waits
-    for the contract call (`ServiceClient.transact`)."""
+    declared write, `client.<write.client>(account, *values, **by_name)`, that checks,
+    sends and waits for the contract call (`ServiceClient.transact`)."""
 
     def decorate(cls: type[Any]) -> type[Any]:
         for write in service.writes:
-            def call(self: Any, account: Any, *values: Any, write: Write = write) -> Any:
-                return self.transact(account, write.method, *write.call_args(values))
+            def call(self: Any, account: Any, *values: Any, write: Write = write,
+                     **named: Any) -> Any:
+                return self.transact(account, write.method, *write.call_args(values, named))
 
             call.__name__ = call.__qualname__ = write.client
             call.__doc__ = write.summary

@@ -2,9 +2,9 @@
 same for every service:
 
 - one per `Write`: its arguments (the first, when required and without a `flag`, is
-  positional: the object the command acts on; the others are options), the signing options
-  (--from, --dir, --rpc, --password-file, --json), accounts as 0x addresses or member
-  names, and the outcome printed as one line or its JSON;
+  positional: the object the command acts on; the others are options unless declared
+  `positional`), the signing options (--from, --dir, --rpc, --password-file, --json),
+  accounts as 0x addresses or member names, and the outcome printed as one line or its JSON;
 - one per `Read` with a `cli` name: its parameters (required ones positional, the rest and
   the filter's keys options), --dir, --rpc, --json; the answer as JSON, or as the service's
   own table (a hook per read) or a plain one; a read that finds nothing exits 1.
@@ -41,9 +41,15 @@ ClientFactory = Callable[[str | None, Path], Any]  # (--rpc, --dir) -> the servi
 TableHook = Callable[[Any, Callable[[Any], Any]], None]
 
 
+def _positional(param: Param, first: bool) -> bool:
+    """A write's first parameter, when required and without a `flag`, is an argument (and
+    any declared `positional`)."""
+    return (first and param.required and param.flag is None) or param.positional
+
+
 def _parameter(param: Param, first: bool) -> inspect.Parameter:
     annotation: Any = int if param.kind is ID else str
-    if first and param.required and param.flag is None:
+    if _positional(param, first):
         default = typer.Argument(..., help=param.doc or None)
     elif param.required:
         default = typer.Option(..., param.option, help=param.doc or None)
@@ -57,8 +63,9 @@ def write_command(write: Write, client: ClientFactory) -> Callable[..., None]:
     """The command that signs and sends `write`, and prints what it did."""
 
     def command(*, signing: Signing, **values: Any) -> None:
-        args = [party(values[p.name], signing, p.option) if p.kind is ACCOUNT
-                else values[p.name] for p in write.args]
+        args = [party(values[p.name], signing,
+                      p.name.upper() if _positional(p, i == 0) else p.option)
+                if p.kind is ACCOUNT else values[p.name] for i, p in enumerate(write.args)]
         out = getattr(client(signing.rpc, signing.dir), write.client)(signing.signer(), *args)
         done(out, signing.json_out, write.done)
 

@@ -20,7 +20,6 @@ against the hash on chain and flag a mismatch (`ReportMismatch`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,11 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from consortium.apps.credit.contract import Credit
-from consortium.apps.credit.model import CREDIT_ADDRESS, record_kind
-from consortium.apps.credit.reader import CALLS, HISTORY_EVENTS, CreditReader
-from consortium.apps.service_client import ServiceClient, account_hex, hash_bytes
+from consortium.apps.credit.model import CREDIT_ADDRESS
+from consortium.apps.credit.reader import CALLS, HISTORY_EVENTS
+from consortium.apps.credit.surface import CREDIT, CreditDetails, sha256_of
+from consortium.apps.service_client import ServiceClient, account_hex
+from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.sdk.client import ConsortiumClient
 
@@ -47,31 +48,12 @@ class ReportMismatch(ConsortiumError):
         self.result = result or {}
 
 
-def sha256_of(source: str | Path | bytes) -> bytes:
-    """The SHA-256 of a file (path) or of bytes."""
-    if isinstance(source, bytes):
-        return hashlib.sha256(source).digest()
-    digest = hashlib.sha256()
-    try:
-        with open(source, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {source}: {exc}") from None
-    return digest.digest()
-
-
-def _hash_arg(value: str | bytes | Path) -> bytes:
-    """A record or report hash: 0x + 64 hex digits, or a file (its SHA-256)."""
-    if isinstance(value, Path):
-        return sha256_of(value)
-    if isinstance(value, str) and not value.strip().lower().startswith("0x"):
-        return sha256_of(value)
-    return hash_bytes(value)
-
-
+@with_writes(CREDIT)
 class CreditClient(ServiceClient):
-    """The Credit contract through one node's API."""
+    """The Credit contract through one node's API; its plain writes (revoke_consent, report,
+    correct, create_query, accept … resolve, blacklist_subject, unlist_subject) are made from
+    the declared surface (apps/credit/surface.py): `client.deliver(agency, query_id, report,
+    location=…)` with a record or report as a file (hashed here) or a 0x hash."""
 
     address = CREDIT_ADDRESS
     calls = CALLS
@@ -79,7 +61,7 @@ class CreditClient(ServiceClient):
 
     def __init__(self, client: ConsortiumClient | str) -> None:
         super().__init__(client)
-        self.read = CreditReader(self._call, self._logs)
+        self.read = CreditDetails(self._call, self._logs)
 
     def object_id(self, kind: str, topic: bytes) -> int | str:
         return "0x" + topic[12:].hex() if kind == "blacklist" else int.from_bytes(topic, "big")
@@ -135,54 +117,6 @@ class CreditClient(ServiceClient):
         return self.transact(subject, "grantConsent", account_hex(grantee), purpose,
                              int(expires_at), int(max_uses))
 
-    def revoke_consent(self, subject: LocalAccount, consent_id: int,
-                       reason: str = "") -> dict[str, Any]:
-        return self.transact(subject, "revokeConsent", int(consent_id), reason)
-
-    # --- credit records ----------------------------------------------------------------------
-
-    def report(self, lender: LocalAccount, subject: str, kind: str,
-               record: str | bytes | Path) -> dict[str, Any]:
-        """Report a credit record: its kind and hash (0x hex, or a file whose SHA-256 is
-        sent; the record itself stays with the lender)."""
-        return self.transact(lender, "report", account_hex(subject), record_kind(kind),
-                             _hash_arg(record))
-
-    def correct(self, lender: LocalAccount, original: int, kind: str,
-                record: str | bytes | Path, reason: str) -> dict[str, Any]:
-        """Report a correction of record `original` (which stays readable, linked)."""
-        return self.transact(lender, "correct", int(original), record_kind(kind),
-                             _hash_arg(record), reason)
-
-    # --- query orders ------------------------------------------------------------------------
-
-    def create_query(self, lender: LocalAccount, agency: str, consent_id: int,
-                     purpose: str) -> dict[str, Any]:
-        return self.transact(lender, "createQuery", account_hex(agency), int(consent_id),
-                             purpose)
-
-    def accept(self, agency: LocalAccount, query_id: int) -> dict[str, Any]:
-        return self.transact(agency, "acceptQuery", int(query_id))
-
-    def reject(self, agency: LocalAccount, query_id: int, reason: str) -> dict[str, Any]:
-        return self.transact(agency, "rejectQuery", int(query_id), reason)
-
-    def deliver(self, agency: LocalAccount, query_id: int, report: str | bytes | Path,
-                location: str = "") -> dict[str, Any]:
-        """Deliver a report: only its SHA-256 (of the file, or a 0x hash) and where the
-        lender fetches it (`location`, a URL or a file name) reach the chain."""
-        return self.transact(agency, "deliverReport", int(query_id), _hash_arg(report),
-                             location)
-
-    def confirm(self, lender: LocalAccount, query_id: int) -> dict[str, Any]:
-        return self.transact(lender, "confirmReport", int(query_id))
-
-    def dispute(self, lender: LocalAccount, query_id: int, reason: str) -> dict[str, Any]:
-        return self.transact(lender, "disputeReport", int(query_id), reason)
-
-    def resolve(self, mediator: LocalAccount, query_id: int, resolution: str) -> dict[str, Any]:
-        return self.transact(mediator, "resolveDispute", int(query_id), resolution)
-
     # --- the lender's check of a delivered report ---------------------------------------------
 
     def verify_report(self, query_id: int, report: str | Path | bytes) -> dict[str, Any]:
@@ -221,16 +155,6 @@ class CreditClient(ServiceClient):
         return result
 
     # --- the blacklist -----------------------------------------------------------------------
-
-    def blacklist_subject(self, lender: LocalAccount, record_id: int,
-                          reason: str) -> dict[str, Any]:
-        """Blacklist the subject of the lender's own current `default` record."""
-        return self.transact(lender, "blacklistSubject", int(record_id), reason)
-
-    def unlist_subject(self, reporter: LocalAccount, subject: str,
-                       reason: str) -> dict[str, Any]:
-        """The reporting lender removes a subject from the blacklist."""
-        return self.transact(reporter, "unlistSubject", account_hex(subject), reason)
 
     def propose_unlist(self, committee: LocalAccount, subject: str,
                        reason: str) -> dict[str, Any]:

@@ -1,16 +1,64 @@
 """Credit information sharing's surface (`consortium.apps.surface`): its reads, served as the
 `consortium_credit*` JSON-RPC methods, the /api/v1/credit REST routes and their OpenAPI
-paths. One consent, record or query comes with its history (a record also with its chain
-of corrections); every filter key is optional and all given must match; a subject's query
-filter lists every query about it."""
+paths and the `consortium credit` read commands, and its plain writes, served as
+`consortium credit …` commands and `CreditClient` methods. One consent, record or query
+comes with its history (a record also with its chain of corrections); every filter key is
+optional and all given must match; a subject's query filter lists every query about it.
+(Granting a consent, the report checks and the blacklist vote have flows of their own:
+`client.py` and `cli/credit.py`.)"""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
-from consortium.apps.credit.model import QUERY_STATES
+from consortium.apps.credit.model import QUERY_STATES, RECORD_KINDS, record_kind
 from consortium.apps.credit.reader import CreditReader
-from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, choice
+from consortium.apps.surface import (
+    ACCOUNT,
+    ID,
+    TEXT,
+    Kind,
+    Param,
+    Read,
+    Service,
+    Write,
+    choice,
+)
+from consortium.errors import ConfigError
+
+
+def sha256_of(source: str | Path | bytes) -> bytes:
+    """The SHA-256 of a file (path) or of bytes."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).digest()
+    digest = hashlib.sha256()
+    try:
+        with open(source, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {source}: {exc}") from None
+    return digest.digest()
+
+
+def digest(value: str | bytes | Path) -> bytes:
+    """A record or report hash: 0x + 64 hex digits (or 32 bytes), or a file (its SHA-256,
+    taken here: the file never leaves this machine)."""
+    from consortium.apps.service_client import hash_bytes  # the API's surface needs no web3
+
+    if isinstance(value, Path):
+        return sha256_of(value)
+    if isinstance(value, str) and not value.strip().lower().startswith("0x"):
+        return sha256_of(value)
+    return hash_bytes(value)
+
+
+DIGEST = Kind("hash or file", digest, "expected a 0x SHA-256 or a file", {"type": "string"})
+# a kind as typed ("Loan opened"); one the contract does not know reaches it, which names them
+RECORD_KIND = Kind("record kind", record_kind, "expected a record kind",
+                   {"type": "string", "enum": list(RECORD_KINDS)})
 
 
 class CreditDetails(CreditReader):
@@ -40,6 +88,9 @@ def _accounts(*names: str) -> tuple[Param, ...]:
 
 
 ONE = (Param("id", ID),)
+QUERY = Param("query_id", ID, "The id (a number).")
+REASON = Param("reason", TEXT, "Why (kept in the event).")
+RECORD = Param("record", DIGEST, "The record document (hashed here) or its 0x SHA-256.")
 
 CREDIT = Service(
     name="credit",
@@ -47,23 +98,66 @@ CREDIT = Service(
     reader=CreditDetails,
     reads=(
         Read("consents", "Consents matching every filter given", rpc="consortium_creditConsents",
-             rest="/consents", filters=_accounts("subject", "grantee")),
+             rest="/consents", filters=_accounts("subject", "grantee"), cli="consents"),
         Read("consent_detail", "One consent with its history", rpc="consortium_creditConsent",
              rest="/consents/{id}", params=ONE, nullable=True, noun="consent"),
         Read("records", "Credit records matching every filter given",
              rpc="consortium_creditRecords", rest="/records",
-             filters=_accounts("subject", "reporter")),
+             filters=_accounts("subject", "reporter"), cli="records"),
         Read("record_detail", "One credit record with its corrections and history",
              rpc="consortium_creditRecord", rest="/records/{id}", params=ONE, nullable=True,
-             noun="credit record"),
+             noun="credit record", cli="record"),
         Read("queries",
              "Query orders matching every filter given (a subject's: every query about it)",
-             rpc="consortium_creditQueries", rest="/queries", filters=(
+             rpc="consortium_creditQueries", rest="/queries", cli="queries", filters=(
                  *_accounts("subject", "lender", "agency"),
-                 Param("state", choice(QUERY_STATES), "the query state"))),
+                 # the CLI hands the client its text: an unknown state is named with the list
+                 Param("state", choice(QUERY_STATES), "the query state", cli_kind=TEXT))),
         Read("query_detail", "One query order with its history", rpc="consortium_creditQuery",
-             rest="/queries/{id}", params=ONE, nullable=True, noun="query"),
+             rest="/queries/{id}", params=ONE, nullable=True, noun="query", cli="query"),
         Read("blacklist", "Blacklisted subjects with the reporting member and reason",
-             rpc="consortium_creditBlacklist", rest="/blacklist"),
+             rpc="consortium_creditBlacklist", rest="/blacklist", cli="blacklist"),
+    ),
+    writes=(
+        Write("revoke-consent", "revokeConsent", "The subject revokes a consent that is still "
+              "live.", "revoke_consent",
+              (Param("consent_id", ID, QUERY.doc), Param("reason", TEXT, REASON.doc, default="")),
+              "revoked"),
+        Write("report", "report", "A lender reports a credit record (its hash; the record "
+              "stays off chain).", "report",
+              (Param("subject", ACCOUNT, "The borrower: account or member.", flag="--subject"),
+               Param("kind", RECORD_KIND, "loan_opened, repaid, overdue or default."), RECORD),
+              "reported"),
+        Write("correct", "correct", "Its reporter corrects a record: a new record linked to "
+              "the original (kept).", "correct",
+              (Param("original", ID, "The record to correct."),
+               Param("kind", RECORD_KIND, "The corrected kind."), RECORD, REASON), "corrected"),
+        Write("order", "createQuery", "A lender orders a credit report from an agency, under a "
+              "live consent.", "create_query",
+              (Param("agency", ACCOUNT, "A licensed credit agency.", flag="--agency"),
+               Param("consent_id", ID, "The subject's consent id.", flag="--consent"),
+               Param("purpose", TEXT, "As the consent states it.")), "ordered"),
+        Write("accept", "acceptQuery", "The agency accepts a query order.", "accept", (QUERY,),
+              "accepted"),
+        Write("reject", "rejectQuery", "The agency rejects a query order.", "reject",
+              (QUERY, REASON), "rejected"),
+        Write("deliver", "deliverReport", "The agency delivers a report: its SHA-256 on chain, "
+              "the file off chain.", "deliver",
+              (QUERY, Param("report", DIGEST, "The report file (hashed here) or 0x hash.",
+                            positional=True),
+               Param("location", TEXT, "Where the lender fetches it (URL or file).",
+                     default="")), "delivered"),
+        Write("confirm", "confirmReport", "The lender confirms the delivered report.", "confirm",
+              (QUERY,), "confirmed"),
+        Write("dispute", "disputeReport", "The lender disputes the delivered report.", "dispute",
+              (QUERY, REASON), "disputed"),
+        Write("resolve", "resolveDispute", "A mediator resolves a disputed query.", "resolve",
+              (QUERY, Param("resolution", TEXT, "The mediator's ruling.")), "resolved"),
+        Write("blacklist-add", "blacklistSubject", "A lender blacklists the subject of its own "
+              "default record.", "blacklist_subject",
+              (Param("record_id", ID, "The lender's default record."), REASON), "blacklisted"),
+        Write("unlist", "unlistSubject", "The reporting lender removes a subject from the "
+              "blacklist.", "unlist_subject",
+              (Param("subject", ACCOUNT, "Account or member name."), REASON), "removed"),
     ),
 )
