@@ -126,3 +126,55 @@ def test_links_in_the_readme_and_docs_lead_somewhere() -> None:
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text()):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, broken
+
+
+def _commands_in(text: str) -> list[str]:
+    """The `consortium …` command lines of a page: in its bash blocks (continuations joined,
+    comments cut, `;`/`&&` split) and in inline code."""
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").split("\n"):
+            line = re.split(r"\s#\s", " " + line)[0]
+            found += [part.strip() for part in re.split(r" ; | && ", line)]
+    found += re.findall(r"`((?:\.venv/bin/)?consortium [^`]*)`", text)
+    return [c.replace(".venv/bin/consortium", "consortium") for c in found
+            if c.startswith(("consortium ", ".venv/bin/consortium "))]
+
+
+def test_the_commands_in_the_readme_and_docs_exist_with_their_options() -> None:
+    """Every `consortium …` command the README and docs/ show names a real command, and
+    every --option it passes is one that command takes (the reference moved out of the
+    README must stay true to the CLI)."""
+    import shlex
+
+    import typer
+
+    from consortium.cli.main import app
+
+    root = typer.main.get_command(app)
+    wrong, checked = [], 0
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for line in _commands_in(page.read_text()):
+            try:
+                words = shlex.split(line.replace("…", "X").replace("$(", "X("))[1:]
+            except ValueError:
+                continue
+            command, path = root, ["consortium"]
+            while hasattr(command, "commands") and words and words[0] in command.commands:
+                command = command.commands[words[0]]
+                path.append(words.pop(0))
+            if hasattr(command, "commands"):
+                # a group: the next word must be one of its commands, unless it is a
+                # placeholder ("KIND", "up / down", "<node>", "…")
+                if words and re.fullmatch(r"[a-z][a-z-]*", words[0]):
+                    wrong.append(f"{page.name}: no command {' '.join(path)} {words[0]}: {line}")
+                continue
+            options = {"--help"}
+            for param in command.params:
+                options.update(param.opts)
+                options.update(param.secondary_opts)
+            for word in words:
+                if word.startswith("--") and word.split("=")[0] not in options:
+                    wrong.append(f"{page.name}: {' '.join(path)} takes no {word}: {line}")
+            checked += 1
+    assert checked > 200 and not wrong, wrong
