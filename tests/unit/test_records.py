@@ -13,6 +13,7 @@ from consortium.apps.records import (
     ADDRESS,
     BOOL,
     BYTES32,
+    CURRENCY,
     STRING,
     UINT,
     Choice,
@@ -120,3 +121,17 @@ def test_a_field_without_a_declaration_is_refused() -> None:
 
     with pytest.raises(TypeError, match="needs field"):
         make()
+
+
+def test_a_currency_is_one_word_of_ascii_and_a_string_outside() -> None:
+    class Price(Record):
+        amount: int = field(UINT)
+        currency: str = field(CURRENCY)
+
+    slots = Slots()
+    s = slots.storage()
+    Price(amount=5, currency="CNY").store(s, 100)
+    assert slots.words[101] == int.from_bytes(b"CNY", "big") and slots.writes == [100, 101]
+    price = Price.load(s, 100)
+    assert price.currency == "CNY" and Price.abi_type() == "(uint256,string)"
+    assert price.to_json() == {"amount": 5, "currency": "CNY"}

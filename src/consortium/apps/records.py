@@ -36,6 +36,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from consortium.apps.currency import currency_text, currency_word
 from consortium.evm.host import Storage
 
 
@@ -144,6 +145,18 @@ class _String(FieldType):
         storage.set_string(slot, value)
 
 
+class _Currency(FieldType):
+    """An ISO 4217 code, stored as its ASCII in one word (`consortium.apps.currency`)."""
+
+    abi = "string"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return currency_text(storage.get_uint(slot))
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_uint(slot, currency_word(value))
+
+
 UINT: FieldType = _Uint()
 INT: FieldType = _Int()
 BOOL: FieldType = _Bool()
@@ -151,6 +164,7 @@ ADDRESS: FieldType = _Address()
 BYTES32: FieldType = _Bytes32()
 BYTES: FieldType = _Bytes()
 STRING: FieldType = _String()
+CURRENCY: FieldType = _Currency()
 
 
 class Choice(FieldType):
@@ -364,6 +378,7 @@ __all__ = [
     "BOOL",
     "BYTES",
     "BYTES32",
+    "CURRENCY",
     "INT",
     "STRING",
     "UINT",

@@ -56,12 +56,16 @@ from consortium.apps.invoices.model import (
     STATES,
     TAX_AUTHORITY,
     currency_problem,
-    currency_word,
     date_problem,
     show_date,
     utc_date,
 )
-from consortium.apps.invoices.state import InvoiceRecord, InvoiceState
+from consortium.apps.invoices.state import (
+    InvoiceRecord,
+    InvoiceState,
+    PaymentRecord,
+    TrancheRecord,
+)
 from consortium.evm.host import Storage
 from consortium.evm.native import NativeContract, event, method, register
 from consortium.system.model import PERMISSIONS_ADDRESS, role_bit
@@ -69,12 +73,8 @@ from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import PermissionsState
 
 ZERO = b"\x00" * 20
-INVOICE = (
-    "(bytes32,address,address,uint256,string,uint256,bool,string,address,address,uint256,"
-    "uint256,uint256)"
-)
-TRANCHE = "(address,uint256,string,uint256)"
-PAYMENT = "(address,uint256,uint256)"
+INVOICE, TRANCHE = InvoiceRecord.abi_type(), TrancheRecord.abi_type()
+PAYMENT = PaymentRecord.abi_type()
 
 
 def fp_hex(fingerprint: bytes) -> str:
@@ -127,13 +127,13 @@ class Invoices(NativeContract):
 
     @method("invoice(bytes32)", returns=INVOICE, view=True)
     def invoice(self, fingerprint: bytes) -> tuple[Any, ...]:
-        return _invoice_tuple(self._require_invoice(bytes(fingerprint)))
+        return self._require_invoice(bytes(fingerprint)).abi_tuple()
 
     @method("invoicesOf(bytes32[])", returns=INVOICE + "[]", view=True)
     def invoices_of(self, fingerprints: list[bytes]) -> list[tuple[Any, ...]]:
         self.require(len(fingerprints) <= MAX_BATCH_READ,
                      f"at most {MAX_BATCH_READ} invoices in one read")
-        return [_invoice_tuple(self._require_invoice(bytes(f))) for f in fingerprints]
+        return [self._require_invoice(bytes(f)).abi_tuple() for f in fingerprints]
 
     @method("invoiceCount()", returns="uint256", view=True)
     def invoice_count(self) -> int:
@@ -165,20 +165,14 @@ class Invoices(NativeContract):
     @method("tranches(bytes32)", returns=TRANCHE + "[]", view=True)
     def tranches(self, fingerprint: bytes) -> list[tuple[Any, ...]]:
         inv = self._require_invoice(bytes(fingerprint))
-        out = []
-        for i in range(inv.tranche_count):
-            t = self.state.tranche(inv.fingerprint, i)
-            out.append((t.bank, t.amount, t.state, t.height))
-        return out
+        return [self.state.tranche(inv.fingerprint, i).abi_tuple()
+                for i in range(inv.tranche_count)]
 
     @method("payments(bytes32)", returns=PAYMENT + "[]", view=True)
     def payments(self, fingerprint: bytes) -> list[tuple[Any, ...]]:
         inv = self._require_invoice(bytes(fingerprint))
-        out = []
-        for i in range(inv.payment_count):
-            p = self.state.payment(inv.fingerprint, i)
-            out.append((p.payee, p.amount, p.height))
-        return out
+        return [self.state.payment(inv.fingerprint, i).abi_tuple()
+                for i in range(inv.payment_count)]
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -215,15 +209,8 @@ class Invoices(NativeContract):
             self.revert(problem)
 
         word = int.from_bytes(fp, "big")
-        F = InvoiceState
-        st.set_address(fp, F.SELLER, seller_raw)
-        st.set_address(fp, F.BUYER, buyer_raw)
-        st.set(fp, F.AMOUNT, amount)
-        st.set(fp, F.CURRENCY, currency_word(currency))
-        st.set(fp, F.DUE, due_date)
-        st.set_address(fp, F.ASSIGNEE, seller_raw)
-        st.set_address(fp, F.REGISTRANT, caller)
-        st.set(fp, F.ISSUED_AT, self.height)
+        st.add(fp, seller=seller_raw, buyer=buyer_raw, amount=amount, currency=currency,
+               due_date=due_date, assignee=seller_raw, registrant=caller, issued_at=self.height)
         st.all().add(word)
         st.by_seller(seller_raw).add(word)
         st.by_buyer(buyer_raw).add(word)
@@ -267,10 +254,10 @@ class Invoices(NativeContract):
         )
         st = self.state
         tranche = st.add_tranche(fp, caller, amount, self.height)
-        st.set(fp, InvoiceState.FINANCED, total)
+        st.set(fp, "financed", total)
         st.by_bank(caller).add(int.from_bytes(fp, "big"))
         if inv.state != "financed":
-            st.set_address(fp, InvoiceState.ASSIGNEE, caller)  # the receivable is assigned
+            st.set(fp, "assignee", caller)  # the receivable is assigned
         self.emit(self.TrancheFinanced, fp, caller, tranche, amount, total)
         self._move(inv, "financed",
                    f"tranche {tranche}: {amount} {inv.currency} by {hex_address(caller)}")
@@ -358,8 +345,8 @@ class Invoices(NativeContract):
             f"{'tax verified' if verified else 'not tax verified'}",
         )
         self.require(len(reason.encode()) <= MAX_REASON, f"at most {MAX_REASON} bytes of reason")
-        self.state.set(inv.fingerprint, InvoiceState.TAX, 1 if verified else 0)
-        self.state.set(inv.fingerprint, InvoiceState.UPDATED_AT, self.height)
+        self.state.set(inv.fingerprint, "tax_verified", verified)
+        self.state.set(inv.fingerprint, "updated_at", self.height)
         self.emit(self.TaxVerification, inv.fingerprint, caller, verified, reason)
         what = "tax verified" if verified else "tax verification withdrawn"
         self.emit(self.InvoiceTransition, inv.fingerprint, caller, inv.state, inv.state,
@@ -375,7 +362,7 @@ class Invoices(NativeContract):
         if new != inv.state:
             self.state.set_state(inv.fingerprint, inv.state, new, self.height)
         else:
-            self.state.set(inv.fingerprint, InvoiceState.UPDATED_AT, self.height)
+            self.state.set(inv.fingerprint, "updated_at", self.height)
         self.emit(self.InvoiceTransition, inv.fingerprint, self.host.caller, inv.state, new,
                   reason)
 
@@ -419,11 +406,3 @@ class Invoices(NativeContract):
 
 def _words(words: Any) -> list[bytes]:
     return [w.to_bytes(32, "big") for w in words]
-
-
-def _invoice_tuple(inv: InvoiceRecord) -> tuple[Any, ...]:
-    return (
-        inv.fingerprint, inv.seller, inv.buyer, inv.amount, inv.currency, inv.due_date,
-        inv.tax_verified, inv.state, inv.assignee, inv.registrant, inv.financed, inv.issued_at,
-        inv.updated_at,
-    )

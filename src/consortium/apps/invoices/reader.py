@@ -24,7 +24,8 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 
 from consortium.apps.invoices.contract import Invoices
-from consortium.apps.invoices.model import INVOICES_ADDRESS, MAX_BATCH_READ, STATES, show_date
+from consortium.apps.invoices.model import INVOICES_ADDRESS, MAX_BATCH_READ, STATES
+from consortium.apps.invoices.state import InvoiceRecord, PaymentRecord, TrancheRecord
 from consortium.evm.native import MethodSpec
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
@@ -48,12 +49,6 @@ def decode_result(name: str, output: bytes) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def hex_address(value: Any) -> str:
-    if isinstance(value, str):
-        return value.lower()
-    return "0x" + bytes(value).hex()
-
-
 def fingerprint_bytes(value: str | bytes) -> bytes:
     """A fingerprint from 0x-hex (64 digits) or 32 bytes; ValueError otherwise."""
     if isinstance(value, bytes):
@@ -69,23 +64,7 @@ def fingerprint_bytes(value: str | bytes) -> bytes:
 
 
 def invoice_json(t: Any) -> dict[str, Any]:
-    (fp, seller, buyer, amount, currency, due, tax, state, assignee, registrant, financed,
-     issued_at, updated_at) = t
-    return {
-        "fingerprint": "0x" + bytes(fp).hex(),
-        "seller": hex_address(seller),
-        "buyer": hex_address(buyer),
-        "amount": amount,
-        "currency": currency,
-        "dueDate": show_date(due),
-        "taxVerified": tax,
-        "state": state,
-        "assignee": hex_address(assignee),
-        "registrant": hex_address(registrant),
-        "financed": financed,
-        "issuedAt": issued_at,
-        "updatedAt": updated_at,
-    }
+    return InvoiceRecord.from_abi(t, tranche_count=0, payment_count=0).to_json()
 
 
 class InvoiceReader:
@@ -110,14 +89,9 @@ class InvoiceReader:
         if not self._read("isRegistered", fp):
             return None
         out = invoice_json(self._read("invoice", fp))
-        out["tranches"] = [
-            {"tranche": i, "bank": hex_address(b), "amount": a, "state": s, "height": h}
-            for i, (b, a, s, h) in enumerate(self._read("tranches", fp))
-        ]
-        out["payments"] = [
-            {"payee": hex_address(p), "amount": a, "height": h}
-            for p, a, h in self._read("payments", fp)
-        ]
+        out["tranches"] = [TrancheRecord.from_abi(t, index=i).to_json()
+                           for i, t in enumerate(self._read("tranches", fp))]
+        out["payments"] = [PaymentRecord.from_abi(t).to_json() for t in self._read("payments", fp)]
         return out
 
     def fingerprints(
