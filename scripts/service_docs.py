@@ -18,6 +18,9 @@ import argparse
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+import typer
 
 from consortium.apps.services import SERVICES
 from consortium.apps.surface import Param, Read, Service, Write
@@ -62,33 +65,55 @@ def _rest_route(service: Service, read: Read) -> str:
     return route
 
 
-def _cli_usage(service: Service, command: str, positional: Iterable[Param],
-               options: Iterable[Param]) -> str:
-    """`consortium <service> <command> <id> --to <to> [--reason <reason>]`, as
-    cli/service_commands.py builds the command."""
-    words = [f"consortium {service.name} {command}"]
-    words += [f"<{p.name}>" for p in positional]
-    words += [f"{p.option} <{p.name}>" if p.required else f"[{p.option} <{p.name}>]"
-              for p in options]
+SHARED_OPTIONS = {"--from", "--dir", "--rpc", "--password-file", "--json", "--help"}
+
+
+def _cli_group(service: Service) -> tuple[str, Any] | None:
+    """The `consortium …` group that serves `service`'s commands, found in the real CLI:
+    the group holding every declared command (`consortium invoice` for invoices,
+    `consortium securities cash` for cash), None if the service declares none."""
+    from consortium.cli.main import app
+
+    names = {w.cli for w in service.writes} | {r.cli for r in service.reads if r.cli}
+    if not names:
+        return None
+    found = []
+    groups: list[tuple[str, Any]] = [("consortium", typer.main.get_command(app))]
+    while groups:
+        path, group = groups.pop(0)
+        if names <= set(group.commands):
+            found.append((path, group))
+        groups += [(f"{path} {name}", cmd) for name, cmd in group.commands.items()
+                   if hasattr(cmd, "commands")]
+    stem = service.name.rstrip("s")
+    found.sort(key=lambda item: (not item[0].split()[-1].startswith(stem), len(item[0])))
+    return found[0] if found else None
+
+
+def _cli_usage(service: Service, command: str) -> str:
+    """`consortium <group> <command> ARG --option <option> [--optional <optional>]`, read
+    from the command the CLI really has (its arguments, then its options but the shared
+    signing and output ones); "—" when the CLI has no such command."""
+    group = _cli_group(service)
+    if group is None or command not in group[1].commands:
+        return "—"
+    words = [f"{group[0]} {command}"]
+    params = group[1].commands[command].params
+    words += [f"<{p.name}>" for p in params if p.param_type_name == "argument"]
+    for p in params:
+        if p.param_type_name == "option" and p.opts[0] not in SHARED_OPTIONS:
+            value = f"{p.opts[0]} <{p.opts[0].lstrip('-')}>"
+            words.append(value if p.required else f"[{value}]")
     return "`" + " ".join(words) + "`"
 
 
 def _read_cli(service: Service, read: Read) -> str:
-    """A read's command: its required parameters positional, the others and the filter's
-    keys options (`None` when the read has no command)."""
-    if not read.cli:
-        return "—"
-    optional = [p for p in read.params if not p.required]
-    filters = [Param(f.name, f.kind, f.doc, default=None, flag=f.flag) for f in read.filters]
-    return _cli_usage(service, read.cli, [p for p in read.params if p.required],
-                      [*optional, *filters])
+    return _cli_usage(service, read.cli) if read.cli else "—"
 
 
 def _write_row(service: Service, write: Write) -> str:
     args = [*write.args]
-    # the first argument, when required and without a flag, is the object acted on
-    first = args[:1] if args and args[0].required and args[0].flag is None else []
-    usage = _cli_usage(service, write.cli, first, args[len(first):])
+    usage = _cli_usage(service, write.cli)
     client = f"`{write.client}(account{''.join(', ' + p.name for p in args)})`"
     details = "; ".join(_param_doc(p) for p in args) or "—"
     return (f"| {_cell(usage)} | `{write.method}` | {_cell(client)} | {_cell(details)} "

@@ -72,8 +72,20 @@ def test_a_changed_declaration_makes_the_page_stale(tmp_path: Path) -> None:
     text = (tmp_path / "toy.md").read_text()
     assert "`consortium_thingsByDue([{\"before\"}])`" in text
     assert "`GET /api/v1/toy/things/due` (query: `before`)" in text
-    assert "| `consortium toy poke <id>` | `pokeThing` | `poke(account, id)` |" in text
+    assert "| — | `pokeThing` | `poke(account, id)` |" in text  # no such CLI command
     assert docs.stale([grown], tmp_path) == []
+
+
+def test_the_cli_column_is_the_command_the_cli_really_has() -> None:
+    """A write's or read's command is read from the CLI itself (its arguments, its options
+    but the shared ones), so the page shows what `consortium … --help` shows."""
+    from consortium.apps.registry.surface import REGISTRY
+
+    text = docs.render(REGISTRY)
+    assert "| `consortium registry transfer <id> --to <to>` | `requestTransfer` |" in text
+    assert "`consortium registry cancel-transfer <id> [--reason <reason>]`" in text
+    assert "`consortium registry assets [--class <class>] [--owner <owner>]" in text
+    assert "--from <" not in text and "[--json" not in text
 
 
 def test_the_hand_written_rest_of_a_page_is_kept(tmp_path: Path) -> None:
