@@ -43,7 +43,7 @@ from consortium.api.auth import (
 )
 from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.filters import FilterRegistry
-from consortium.api.forum_rest import forum_openapi_paths, forum_routes
+from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_routes
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
@@ -58,7 +58,6 @@ from consortium.api.rate_limits import (
 from consortium.api.read_gate import ReadGate, ReadLimits, current_client, current_disconnect
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError, rpc_error_for
-from consortium.api.securities_rest import securities_openapi_paths, securities_routes
 from consortium.api.service_surface import openapi_paths
 from consortium.api.service_surface import rest_routes as service_rest_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
@@ -135,8 +134,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     api.max_batch = clients.limits.max_batch
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
-    schema["paths"].update(securities_openapi_paths())
-    schema["paths"].update(forum_openapi_paths())
+    schema["paths"].update(forum_blob_openapi_paths())
     for service in SERVICES:
         schema["paths"].update(openapi_paths(service))
 
@@ -282,8 +280,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             *rest_routes(ledger, offload, node_name),
             # the services' reads scan their records: admitted like eth_call
             *governance_routes(ledger, gate.run_admitted),
-            *securities_routes(ledger, gate.run_admitted),
-            *forum_routes(ledger, gate.run_admitted),
+            *forum_blob_routes(ledger, gate.run_admitted),
             *(route for service in SERVICES
               for route in service_rest_routes(service, ledger, gate.run_admitted)),
         ],

@@ -20,12 +20,10 @@ from eth_hash.auto import keccak
 
 from consortium import __version__
 from consortium.api import encoding as enc
-from consortium.api.apps_rpc import APPS_METHODS
 from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
-from consortium.api.forum_rpc import ForumMethods
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.read_gate import ReadGate, current_budget
 from consortium.api.rpc_error import (
@@ -38,7 +36,6 @@ from consortium.api.rpc_error import (
     RpcError,
     rpc_error_for,
 )
-from consortium.api.securities_rpc import SecuritiesMethods
 from consortium.api.service_surface import rpc_mixin
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.apps.services import SERVICES
@@ -62,7 +59,6 @@ INLINE, LEDGER, ENGINE, SOCKET, SEND = "inline", "ledger", "engine", "socket", "
 
 _TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
 _TABLE.update({name: (attr, LEDGER) for name, attr in CONSORTIUM_METHODS.items()})
-_TABLE.update({name: (attr, LEDGER) for name, attr in APPS_METHODS.items()})
 ServiceReads, SERVICE_METHODS = rpc_mixin(SERVICES)  # the declared services' reads
 _TABLE.update({name: (attr, LEDGER) for name, attr in SERVICE_METHODS.items()})
 
@@ -127,7 +123,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods, SecuritiesMethods, ForumMethods,
+class JsonRpc(ConsortiumMethods,
               ServiceReads):  # type: ignore[valid-type,misc]  # made from the declarations
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 

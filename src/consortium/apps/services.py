@@ -5,8 +5,10 @@ routes; issue 19 moves them here one by one.)"""
 from __future__ import annotations
 
 from consortium.apps.credit.surface import CREDIT
+from consortium.apps.forum.surface import FORUM
 from consortium.apps.invoices.surface import INVOICES
 from consortium.apps.registry.surface import REGISTRY
+from consortium.apps.securities.surface import CASH, SECURITIES
 from consortium.apps.surface import Service
 
-SERVICES: tuple[Service, ...] = (REGISTRY, CREDIT, INVOICES)
+SERVICES: tuple[Service, ...] = (REGISTRY, CREDIT, INVOICES, SECURITIES, CASH, FORUM)
