@@ -1,13 +1,13 @@
-"""The execution engine's one small interface: a world state you apply transactions to.
+"""The py-evm execution engine: a world state you apply transactions to (`WorldState`, one
+implementation of `consortium.evm.abc.WorldStateAPI`; revm's is the other).
 
-The ledger talks to `WorldState` and `ExecResult` only; py-evm objects stay inside this
+The ledger talks to `WorldStateAPI` and `ExecResult` only; py-evm objects stay inside this
 package (transactions excepted: they are py-evm's signed-transaction objects, decoded once at
-admission). A faster engine can replace this module behind the same names.
+admission).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 
 from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI
@@ -18,6 +18,7 @@ from eth.vm.forks.prague.constants import STANDARD_TOKEN_COST, TOTAL_COST_FLOOR_
 from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
+from consortium.evm.abc import ExecResult, InvalidTransaction, LogRecord, WorldFactory
 from consortium.evm.budget import CallBudget
 from consortium.evm.fork import (
     BudgetedComputation,
@@ -33,30 +34,6 @@ serve_natives()
 
 EMPTY_ROOT = bytes(BLANK_ROOT_HASH)
 GAS_TX = 21_000
-
-LogRecord = tuple[bytes, tuple[bytes, ...], bytes]  # address, 32-byte topics, data
-
-
-@dataclass(slots=True)  # not frozen: made per transaction, 5x cheaper
-class ExecResult:
-    """The outcome of one transaction or call that ran (status 1) or failed in the EVM
-    (status 0: reverted, out of gas, invalid opcode…)."""
-
-    status: int
-    output: bytes  # return data, or the revert bytes when reverted
-    gas_used: int  # what the sender pays for: after refunds, with the EIP-7623 floor
-    logs: tuple[LogRecord, ...] = ()
-    contract_address: bytes | None = None  # set for a successful creation
-    error: str = ""  # "" on success; "execution reverted" or the EVM error's name
-
-    @property
-    def reverted(self) -> bool:
-        return self.status == 0
-
-
-class InvalidTransaction(Exception):
-    """py-evm refused the transaction before executing it (nonce, balance, fee rules)."""
-
 
 def data_floor_gas(data: bytes) -> int:
     """EIP-7623: the least gas a transaction with this calldata may use."""
@@ -221,3 +198,18 @@ def _result(tx: Any, computation: Any) -> ExecResult:
     if isinstance(err, Revert):
         return ExecResult(0, bytes(computation.output), gas_used, error="execution reverted")
     return ExecResult(0, b"", gas_used, error=type(err).__name__)
+
+
+# mypy checks the py-evm engine against the engine interface (`consortium.evm.abc`) here.
+PY_EVM_ENGINE: WorldFactory = WorldState
+
+__all__ = [
+    "EMPTY_ROOT",
+    "GAS_TX",
+    "PY_EVM_ENGINE",
+    "ExecResult",
+    "InvalidTransaction",
+    "LogRecord",
+    "WorldState",
+    "data_floor_gas",
+]

@@ -29,11 +29,16 @@ from eth.abc import AtomicDatabaseAPI, SignedTransactionAPI
 from eth.exceptions import InsufficientFunds, OutOfGas, StackDepthLimit, VMError, WriteProtection
 from eth_abi import encode as abi_encode
 
+from consortium.evm.abc import (
+    CachingWorldStateAPI,
+    ExecResult,
+    InvalidTransaction,
+    WorldFactory,
+)
 from consortium.evm.budget import CallBudget
-from consortium.evm.engine import EMPTY_ROOT, ExecResult, InvalidTransaction, WorldState
+from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.fork import CALL_GUARDS, ERROR_SELECTOR, call_guard_gates
 from consortium.evm.header import BLOCKHASH_WINDOW, BlockEnv
-from consortium.evm.host import BlockInfo
 from consortium.evm.native import (
     NATIVE_GAS,
     NativeContract,
@@ -41,6 +46,7 @@ from consortium.evm.native import (
     error_data,
     registered_natives,
 )
+from consortium.evm.storage import BlockInfo, Host
 from consortium.evm.trie_records import rlp_length
 
 log = logging.getLogger("consortium.evm")
@@ -248,8 +254,8 @@ def _located(db: AtomicDatabaseAPI) -> bool:
 
 
 class RevmWorldState:
-    """The EVM world state at `state_root`, executing in block environment `env`, on revm.
-    The same interface as `consortium.evm.engine.WorldState`."""
+    """The EVM world state at `state_root`, executing in block environment `env`, on revm:
+    `consortium.evm.abc.CachingWorldStateAPI`, as py-evm's `WorldState` is its base."""
 
     def __init__(self, db: AtomicDatabaseAPI, state_root: bytes, env: BlockEnv,
                  engine: Any = None) -> None:
@@ -404,7 +410,11 @@ class RevmWorldState:
         return self._world.full_root()  # type: ignore[no-any-return]
 
 
-WorldFactory = Callable[[AtomicDatabaseAPI, bytes, BlockEnv], Any]
+# mypy checks the revm engine against the engine interface (`consortium.evm.abc`) here,
+# its trie-cache warming included, and its native frames' host against `Host`.
+REVM_ENGINE: WorldFactory = RevmWorldState
+_CACHING: type[CachingWorldStateAPI] = RevmWorldState
+_HOST: type[Host] = RevmHost
 
 
 def parse_transaction(raw: bytes) -> tuple[Any, bytes] | None:
@@ -452,6 +462,7 @@ def world_factory(engine: str) -> tuple[WorldFactory, str]:
 __all__ = [
     "EMPTY_ROOT",
     "ENGINES",
+    "REVM_ENGINE",
     "RevmHost",
     "RevmWorldState",
     "available",
@@ -461,5 +472,6 @@ __all__ = [
     "shared_engine",
     "transaction_batch_parser",
     "transaction_parser",
+    "WorldFactory",
     "world_factory",
 ]

@@ -1,13 +1,14 @@
 """Block execution: a CometBFT block's transactions, in order, on the last committed state.
 
-One `WorldState` per block, one state-level `apply_transaction` per transaction, one state
-root per block (never py-evm's chain-level block building, which rebuilds tries after every
-transaction). A transaction that is invalid when its turn comes (the validity rules of
-`transactions`, checked here before the engine runs it, the same for both engines) is skipped
-with its error code and changes nothing, the same way on every node, and leaves a rejection
-record (hash -> where, code, reason) written with the block; one that fails inside the EVM
-stays in the block with status 0. Every input comes from the block and the committed state:
-no clock, no randomness, and iteration orders are the transactions' order.
+One world state (`consortium.evm.abc.WorldStateAPI`) per block, one state-level
+`apply_transaction` per transaction, one state root per block (never py-evm's chain-level
+block building, which rebuilds tries after every transaction). A transaction that is invalid
+when its turn comes (the validity rules of `transactions`, checked here before the engine
+runs it, the same for both engines) is skipped with its error code and changes nothing, the
+same way on every node, and leaves a rejection record (hash -> where, code, reason) written
+with the block; one that fails inside the EVM stays in the block with status 0. Every input
+comes from the block and the committed state: no clock, no randomness, and iteration orders
+are the transactions' order.
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ from eth_hash.auto import keccak
 from trie import HexaryTrie
 
 from consortium.errors import ExecutionReverted, TxError
-from consortium.evm.engine import ExecResult, InvalidTransaction, WorldState
+from consortium.evm.abc import (
+    CachingWorldStateAPI,
+    ExecResult,
+    InvalidTransaction,
+    WorldFactory,
+    WorldStateAPI,
+)
+from consortium.evm.engine import WorldState
 from consortium.evm.header import BlockEnv, as_address, block_timestamp
-from consortium.evm.revm_engine import WorldFactory
 from consortium.ledger.chain_store import BlockRecord, LogRecord, RejectionRecord, TxRecord
 from consortium.ledger.state_store import StateStore, TrieNodeDB
 from consortium.ledger.transactions import (
@@ -99,10 +106,9 @@ class BlockExecutor:
         decoded = [self._decode(raw) for raw in raw_txs]
         with self.store.read() as txn, trie_db.reading(txn):
             world = self.world(trie_db, parent.state_root, env)
-            prefetch = getattr(world, "prefetch", None)
-            if prefetch is not None:  # the block's accounts' trie paths, in a few reads
-                prefetch([a for d in decoded if isinstance(d, SignedTx)
-                          for a in (d.sender, d.tx.to) if a])
+            if isinstance(world, CachingWorldStateAPI):  # the block's accounts' trie paths
+                world.prefetch([a for d in decoded if isinstance(d, SignedTx)
+                                for a in (d.sender, d.tx.to) if a])
             system_before = [world.storage_root(a) for a in SYSTEM_ADDRESSES]
             # a software upgrade planned for this height: migrate first, or stop here
             apply_due_upgrade(ctx.height, world.get_storage, world.set_storage)
@@ -173,7 +179,7 @@ class BlockExecutor:
         except TxError as err:
             return err
 
-    def _admit(self, stx: SignedTx, world: WorldState, access: AccessView,
+    def _admit(self, stx: SignedTx, world: WorldStateAPI, access: AccessView,
                cumulative: int) -> None:
         """Execution-time checks: the rules CheckTx applied, against the block's state."""
         check_admission(

@@ -24,10 +24,9 @@ from consortium.errors import (
     HistoryNotHere,
     LimitExceeded,
 )
+from consortium.evm.abc import ExecResult, WorldFactory, WorldStateAPI
 from consortium.evm.budget import CallBudget
-from consortium.evm.engine import ExecResult, WorldState
 from consortium.evm.header import BlockEnv
-from consortium.evm.revm_engine import WorldFactory
 from consortium.ledger.chain_store import BlockRecord, ChainReader, LogRecord
 from consortium.ledger.eth_json import (
     block_json,
@@ -330,7 +329,7 @@ class LedgerReads:
         )
         with self.store.read() as txn, trie_db.reading(txn):
             world = self._world(trie_db, root, env)
-            return world.call(  # type: ignore[no-any-return]
+            return world.call(
                 sender=_address(tx.get("from") or "0x" + "00" * 20),
                 to=_address(to) if to else None,
                 value=_int(tx.get("value", 0)),
@@ -363,7 +362,7 @@ class LedgerReads:
             raise HistoryNotHere(f"state before height {first} is not on this node (it "
                                  f"started from a state-sync snapshot of height {first})")
 
-    def _state_at(self, height: int | None) -> WorldState:
+    def _state_at(self, height: int | None) -> WorldStateAPI:
         h = self._height(height)
         root = self.store.root_at(h)
         if root is None:
@@ -371,7 +370,7 @@ class LedgerReads:
         app = self._app()
         env = BlockEnv(h, 0, b"\x00" * 20, b"\x00" * 32, app.block_gas_limit,
                        app.eth_chain_id)
-        return self._world(self.store.trie_db(h), root, env)  # type: ignore[no-any-return]
+        return self._world(self.store.trie_db(h), root, env)
 
 
 class _RootsCache:
