@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import consortium.natives  # noqa: E402, F401  (every native registered, as a node's startup does)
 from localnet import LocalNet  # noqa: E402
 
 

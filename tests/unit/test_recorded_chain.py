@@ -28,6 +28,7 @@ from hexbytes import HexBytes
 from consortium.abci.protocol import types_pb2 as abci
 from consortium.ledger.application import ConsortiumApp
 from consortium.ledger.ledger import Ledger
+from consortium.natives import chain_natives
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "recorded-chain.json.gz"
 
@@ -89,7 +90,7 @@ def replay(path: Path, engine: str) -> list[tuple[int, Outcome, Outcome]]:
     """Replay the recorded chain; answers (height, recorded, replayed) per block (height 0:
     the genesis), up to the first block that differs."""
     doc = recorded()
-    ledger = Ledger(path, engine=engine)
+    ledger = Ledger(path, engine=engine, natives=chain_natives())  # as a node starts it
     try:
         app = ConsortiumApp(ledger)
         genesis = _init_chain(app, doc["genesis"]).hex()

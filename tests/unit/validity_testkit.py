@@ -52,8 +52,8 @@ def validity_app_state(gas_limit: int = GAS_LIMIT) -> AppState:
 @contextmanager
 def code_at_genesis(code: dict[bytes, bytes]) -> Iterator[None]:
     """While open, `Ledger.init_chain` builds a genesis whose accounts `code` have code."""
-    def build(trie_db: TrieNodeDB, app_state: AppState) -> bytes:
-        root = build_genesis(trie_db, app_state)
+    def build(trie_db: TrieNodeDB, app_state: AppState, natives: Any = None) -> bytes:
+        root = build_genesis(trie_db, app_state, natives)
         env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, app_state.block_gas_limit,
                        app_state.eth_chain_id)
         world = WorldState(trie_db, root, env)

@@ -85,7 +85,7 @@ def _genesis(state: Any, senders: Sequence[bytes], app_state: dict[str, Any] | N
         state.set_code(Address(address), NATIVE_STUB_CODE)
     if app_state is not None:
         from consortium.ledger.genesis import AppState
-        from consortium.system.genesis import write_system_genesis
+        from consortium.ledger.system_genesis import write_system_genesis
 
         write_system_genesis(AppState.from_json(app_state), state.get_storage,
                              state.set_storage)

@@ -235,8 +235,8 @@ def build_ledger(path: Path, senders: list[BenchAccount], addresses: list[bytes]
     engine = _new_engine()
     env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, GAS_LIMIT, CHAIN_ID)
 
-    def genesis(trie_db: Any, app_state: Any) -> bytes:
-        root = build_genesis(trie_db, app_state)  # the ledger's own genesis
+    def genesis(trie_db: Any, app_state: Any, natives: Any = None) -> bytes:
+        root = build_genesis(trie_db, app_state, natives)  # the ledger's own genesis
         with ui.bar(f"building the state: {len(addresses):,} accounts",
                     len(addresses)) as advance:
             for start in range(0, len(addresses), CHUNK):

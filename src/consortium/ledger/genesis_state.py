@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
 from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
 from consortium.ledger.genesis import AppState
 from consortium.ledger.state_store import TrieNodeDB
-from consortium.system.genesis import write_system_genesis
+from consortium.ledger.system_genesis import write_system_genesis
 
 
-def build_genesis(trie_db: TrieNodeDB, app_state: AppState) -> bytes:
+def build_genesis(trie_db: TrieNodeDB, app_state: AppState,
+                  natives: Iterable[bytes] | None = None) -> bytes:
     """Write the genesis state into `trie_db` (in memory) and return its root.
 
-    Alloc balances are set in address order; every native contract gets nonce 1 and a
-    one-byte stub code, so it is never "empty" (EIP-161 would delete it) and Solidity's
-    extcodesize check before a call passes. The stub never runs: the precompile answers.
-    Then the members, their accounts, nodes and validators, and the governance rules go into
-    the system contracts' storage, so the state root covers them.
+    Alloc balances are set in address order; every native contract (at `natives`, else every
+    one registered) gets nonce 1 and a one-byte stub code, so it is never "empty" (EIP-161
+    would delete it) and Solidity's extcodesize check before a call passes. The stub never
+    runs: the precompile answers. Then the members, their accounts, nodes and validators,
+    and the governance rules go into the system contracts' storage, so the state root
+    covers them.
     """
     env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, app_state.block_gas_limit,
                    app_state.eth_chain_id)
     world = WorldState(trie_db, EMPTY_ROOT, env)
     for address, wei in sorted(app_state.alloc.items()):
         world.set_balance(bytes.fromhex(address[2:]), wei)
-    for native in sorted(registered_natives()):
+    for native in sorted(registered_natives() if natives is None else natives):
         world.set_nonce(native, 1)
         world.set_code(native, NATIVE_STUB_CODE)
     write_system_genesis(app_state, world.get_storage, world.set_storage)

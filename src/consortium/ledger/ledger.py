@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import consortium.apps  # noqa: F401  (registers the finance services' contracts)
 import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
-import consortium.system  # noqa: F401  (registers the system native contracts)
+import consortium.system  # noqa: F401  (the system contracts: the chain's own rules)
 from consortium.errors import ConsortiumError, TxError, TxTooLarge
-from consortium.evm.engine import EMPTY_ROOT, WorldState
+from consortium.evm.abc import CachingWorldStateAPI, WorldStateAPI
+from consortium.evm.engine import EMPTY_ROOT
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
+from consortium.evm.native import NativeContract, register
 from consortium.evm.revm_engine import (
     transaction_batch_parser,
     transaction_parser,
@@ -51,8 +52,15 @@ WARM_NODES = 100_000
 class Ledger(LedgerReads):
     """One node's ledger: EVM state, blocks, receipts and indexes in one LMDB directory."""
 
-    def __init__(self, path: Path, engine: str = "revm") -> None:
+    def __init__(self, path: Path, engine: str = "revm",
+                 natives: Mapping[bytes, type[NativeContract]] | None = None) -> None:
         super().__init__()
+        # The native contracts this chain serves, handed in by the node's startup
+        # (`consortium.natives.chain_natives`); None: those registered in this process when
+        # genesis is built.
+        self._natives = None if natives is None else dict(natives)
+        for cls in (natives or {}).values():
+            register(cls)  # served by both engines from here on (idempotent)
         # The execution engine ("revm" or "py-evm"); revm falls back to py-evm if not built.
         self._world, self.engine = world_factory(engine)
         self.store = StateStore(Path(path))
@@ -75,7 +83,7 @@ class Ledger(LedgerReads):
         self._app_state: AppState | None = None
         self._genesis_height = 0
         self._executor: BlockExecutor | None = None
-        self._check_state: WorldState | None = None
+        self._check_state: WorldStateAPI | None = None
         self._recent_hashes: list[bytes] = []
         try:
             self._load()
@@ -137,7 +145,7 @@ class Ledger(LedgerReads):
                 raise ConsortiumError(f"init_chain called on a ledger at height {height}")
             genesis_height = max(initial_height - 1, 0)
             trie_db = self.store.trie_db(write_height=genesis_height)
-            root = build_genesis(trie_db, app_state)
+            root = build_genesis(trie_db, app_state, self._natives)
             block = BlockRecord(
                 number=genesis_height, hash=ZERO_HASH, parent_hash=ZERO_HASH, timestamp=0,
                 miner=ZERO_ADDRESS, gas_limit=app_state.block_gas_limit, gas_used=0,
@@ -212,7 +220,7 @@ class Ledger(LedgerReads):
             pending_cost=self._pending_costs.get(stx.sender, 0),
         )
 
-    def _committed_state(self) -> WorldState:
+    def _committed_state(self) -> WorldStateAPI:
         if self._check_state is None:
             self._check_state = self._committed_world()
         return self._check_state
@@ -229,10 +237,12 @@ class Ledger(LedgerReads):
             return 0
         db = self.store.trie_db(self._last_height())
         world = self._committed_world(db)
+        if not isinstance(world, CachingWorldStateAPI):
+            return 0
         with self.store.read() as txn, db.reading(txn):
-            return world.warm(WARM_NODES)  # type: ignore[attr-defined,no-any-return]
+            return world.warm(WARM_NODES)
 
-    def _committed_world(self, db: TrieNodeDB | None = None) -> WorldState:
+    def _committed_world(self, db: TrieNodeDB | None = None) -> WorldStateAPI:
         """A read-only world at the committed state root (over `db` if given)."""
         height = self._last_height()
         if db is None:
@@ -241,7 +251,7 @@ class Ledger(LedgerReads):
         assert self._app_state is not None
         env = BlockEnv(0, 0, ZERO_ADDRESS, ZERO_HASH, self._app_state.block_gas_limit,
                        self._app_state.eth_chain_id)
-        return self._world(db, root, env)  # type: ignore[no-any-return]
+        return self._world(db, root, env)
 
     # --- FinalizeBlock: a decided block ---------------------------------------------------
 

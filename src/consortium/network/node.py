@@ -161,10 +161,11 @@ async def _run(cfg: NodeConfig) -> int:
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
     from consortium.ledger.snapshots import NodeSnapshots
+    from consortium.natives import chain_natives
 
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
-    ledger = Ledger(cfg.app_dir, engine=cfg.engine)
+    ledger = Ledger(cfg.app_dir, engine=cfg.engine, natives=chain_natives())
     stop_reason = _upgrade_stop(ledger)
     if stop_reason is not None:  # the next block is an upgrade's this node cannot run
         from consortium.ledger.upgrades import UPGRADE_EXIT_CODE

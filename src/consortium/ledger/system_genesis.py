@@ -1,4 +1,6 @@
-"""The system contracts' state at genesis, from the genesis `app_state`.
+"""The system contracts' state at genesis, from the genesis `app_state` (written by the
+ledger's genesis, `genesis_state`; here rather than in `consortium.system` so that the system
+contracts never import the ledger's `AppState`).
 
 Members (ids in genesis order), their accounts, node ids and weights go to Governance; every
 member account gets the `member` role, and `committee` when its member has a vote, plus the
