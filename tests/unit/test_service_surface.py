@@ -157,7 +157,11 @@ def test_a_write_takes_its_values_by_position_or_by_name_and_its_cli_arguments()
         deliver.call_args((3,))
     app = typer.Typer()
     app.command("other")(lambda: None)  # two commands: a group
-    add_writes(app, Service("things", "Things", FakeReader, (), (deliver,)), lambda *_: None)
-    params = typer.main.get_command(app).commands["deliver"].params  # type: ignore[attr-defined]
+    client_only = Write("", "setFlag", "Set.", "set_flag", (Param("id", ID),))
+    add_writes(app, Service("things", "Things", FakeReader, (), (deliver, client_only)),
+               lambda *_: None)
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert sorted(commands) == ["deliver", "other"]  # a write without a cli name: no command
+    params = commands["deliver"].params
     assert [p.name for p in params if p.param_type_name == "argument"] == ["id", "report"]
     assert "--location" in [o for p in params for o in p.opts]

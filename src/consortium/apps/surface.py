@@ -200,7 +200,7 @@ class Write:
     """One write of a service: a contract method, with its arguments as users give them,
     served as a CLI command (`cli`) and a method of the Python client (`client`)."""
 
-    cli: str  # the command: "approve"
+    cli: str  # the command: "approve" ("": a client method only, its command hand-written)
     method: str  # the contract's method: "approveRegistration"
     summary: str  # what it does, for whom (the command's help)
     client: str  # the client's method: "approve_registration"

@@ -27,20 +27,25 @@ from typing import Any
 
 import typer
 
+from consortium.apps.invoices.surface import FP, INVOICES
 from consortium.cli.common import (
     DirOption,
     FromOption,
     JsonOption,
     PasswordFileOption,
     RpcOption,
+    Signing,
     console,
     endpoint,
     err_console,
     print_json,
-    read_password,
     resolve_dir,
+    signer,
     table,
+    with_signing,
 )
+from consortium.cli.service_commands import add_reads, add_writes
+from consortium.cli.services import account, history_table, members, namer
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True)
@@ -48,7 +53,7 @@ app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True
 KeyFileOption = typer.Option(
     None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
 )
-FingerprintArg = typer.Argument(..., help="The invoice's fingerprint (0x + 64 hex digits).")
+FingerprintArg = typer.Argument(..., help=FP.doc)
 TaxIdOption = typer.Option(..., "--tax-id", help="The seller's tax id.")
 NumberOption = typer.Option(..., "--number", help="The invoice number.")
 IssueDateOption = typer.Option(..., "--issue-date", help="Issue date, YYYY-MM-DD.")
@@ -67,41 +72,9 @@ def _key(key_file: Path | None, dir: Path) -> bytes:
     return find_key(key_file, resolve_dir(dir))
 
 
-def _signer(from_: str, dir: Path, password_file: Path | None) -> Any:
-    from consortium.sdk import resolve_signer
-
-    return resolve_signer(from_, resolve_dir(dir), read_password(password_file))
-
-
-def _members(dir: Path) -> dict[str, str]:
-    """Member name -> account, from the local network in `dir` (empty without one)."""
-    from consortium.network.layout import Network
-
-    root = resolve_dir(dir)
-    if not (root / "network.json").is_file():
-        return {}
-    return {m.name: m.address.lower() for m in Network.load(root).members}
-
-
-def _account(value: str | None, dir: Path, what: str) -> str | None:
-    if value is None:
-        return None
-    text = value.strip()
-    if text.lower().startswith("0x") and len(text) == 42:
-        return text.lower()
-    for name, address in _members(dir).items():
-        if name.lower() == text.lower():
-            return address
-    raise ConfigError(f"{what} {value!r} is not a 0x account or a member name in {dir}")
-
-
 def _resolver(dir: Path) -> Any:
-    members = {name.lower(): address for name, address in _members(dir).items()}
-    return lambda name: members.get(name.strip().lower())
-
-
-def _show(address: str, names: dict[str, str]) -> str:
-    return names.get(address, address)
+    known = {name.lower(): address for name, address in members(dir).items()}
+    return lambda name: known.get(name.strip().lower())
 
 
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
@@ -180,99 +153,31 @@ def issue(
     except FieldError as exc:
         raise ConfigError(str(exc)) from None
     client = _client(rpc, dir)
-    account = _signer(from_, dir, password_file)
     out = client.issue(
-        account, fp, buyer=_account(buyer, dir, "--buyer"), amount=face,
-        currency=currency, due_date=due, seller=_account(seller, dir, "--seller"),
+        signer(from_, dir, password_file, rpc), fp, buyer=account(buyer, dir, "--buyer", rpc),
+        amount=face, currency=currency, due_date=due,
+        seller=account(seller, dir, "--seller", rpc),
     )
     _done(out, json_out, "issued")
 
 
 # --- the steps -------------------------------------------------------------------------------
 
-
-def _step(method: str, what: str, fp: str, from_: str, dir: Path, rpc: str | None,
-          password_file: Path | None, json_out: bool, *args: Any) -> None:
-    client = _client(rpc, dir)
-    account = _signer(from_, dir, password_file)
-    _done(getattr(client, method)(account, fp, *args), json_out, what)
-
-
-@app.command("confirm")
-def confirm(fp: str = FingerprintArg, from_: str = FromOption, dir: Path = DirOption,
-            rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
-    """The buyer confirms the invoice."""
-    _step("confirm", "confirmed", fp, from_, dir, rpc, password_file, json_out)
-
-
-@app.command("request-financing")
-def request_financing(fp: str = FingerprintArg, from_: str = FromOption,
-                      dir: Path = DirOption, rpc: str | None = RpcOption,
-                      password_file: Path | None = PasswordFileOption,
-                      json_out: bool = JsonOption) -> None:
-    """The seller offers a confirmed invoice for financing."""
-    _step("request_financing", "offered for financing", fp, from_, dir, rpc, password_file,
-          json_out)
-
-
-@app.command("finance")
-def finance(fp: str = FingerprintArg,
-            amount: int = typer.Argument(..., help="This tranche's amount (smallest unit)."),
-            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-            password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
-    """A financing bank finances the invoice, whole or one tranche."""
-    _step("finance", "financed", fp, from_, dir, rpc, password_file, json_out, amount)
-
-
-@app.command("repay")
-def repay(fp: str = FingerprintArg, from_: str = FromOption, dir: Path = DirOption,
-          rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-          json_out: bool = JsonOption) -> None:
-    """The buyer pays at maturity: each tranche to its bank, the rest to the seller."""
-    _step("repay", "repaid", fp, from_, dir, rpc, password_file, json_out)
-
-
-@app.command("default")
-def default(fp: str = FingerprintArg,
-            reason: str = typer.Option(..., "--reason", help="Why (kept in the event)."),
-            from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-            password_file: Path | None = PasswordFileOption,
-            json_out: bool = JsonOption) -> None:
-    """A financing bank marks an overdue financed invoice defaulted."""
-    _step("mark_defaulted", "marked defaulted", fp, from_, dir, rpc, password_file, json_out,
-          reason)
-
-
-@app.command("cancel")
-def cancel(fp: str = FingerprintArg,
-           reason: str = typer.Option(..., "--reason", help="Why (kept in the event)."),
-           from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-           password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
-    """The seller reverses an invoice that is not financed."""
-    _step("cancel", "cancelled", fp, from_, dir, rpc, password_file, json_out, reason)
-
-
-@app.command("reimburse")
-def reimburse(fp: str = FingerprintArg, from_: str = FromOption, dir: Path = DirOption,
-              rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-              json_out: bool = JsonOption) -> None:
-    """The buyer marks a consumer invoice reimbursed (once)."""
-    _step("reimburse", "reimbursed", fp, from_, dir, rpc, password_file, json_out)
+# confirm, request-financing, finance, repay, default, cancel and reimburse: one command each,
+# from the invoices' declared surface (apps/invoices/surface.py)
+add_writes(app, INVOICES, _client, _done)
 
 
 @app.command("verify-tax")
+@with_signing
 def verify_tax(fp: str = FingerprintArg,
                revoke: bool = typer.Option(False, "--revoke", help="Withdraw the verification."),
                reason: str = typer.Option("", "--reason", help="A note kept in the event."),
-               from_: str = FromOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-               password_file: Path | None = PasswordFileOption,
-               json_out: bool = JsonOption) -> None:
+               *, signing: Signing) -> None:
     """The tax authority marks the invoice tax verified (or withdraws it)."""
-    _step("set_tax_verified", "tax verification set", fp, from_, dir, rpc, password_file,
-          json_out, not revoke, reason)
+    out = _client(signing.rpc, signing.dir).set_tax_verified(signing.signer(), fp, not revoke,
+                                                             reason)
+    _done(out, signing.json_out, "tax verification set")
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -290,68 +195,50 @@ def show(fp: str = FingerprintArg, dir: Path = DirOption, rpc: str | None = RpcO
     if json_out:
         print_json(inv)
         return
-    names = {a: n for n, a in _members(dir).items()}
+    name = namer(dir)
     table(
         f"Invoice {inv['fingerprint']}",
         ["field", "value"],
         [
             ["state", inv["state"]],
-            ["seller", _show(inv["seller"], names)],
-            ["buyer", _show(inv["buyer"], names)],
+            ["seller", name(inv["seller"])],
+            ["buyer", name(inv["buyer"])],
             ["face amount", f"{inv['amount']} {inv['currency']}"],
             ["due date", inv["dueDate"]],
             ["tax verified", "yes" if inv["taxVerified"] else "no"],
             ["financed", f"{inv['financed']} {inv['currency']}"],
-            ["assignee", _show(inv["assignee"], names)],
-            ["entered by", _show(inv["registrant"], names)],
+            ["assignee", name(inv["assignee"])],
+            ["entered by", name(inv["registrant"])],
             ["issued at height", inv["issuedAt"]],
         ],
     )
     if inv["tranches"]:
         table("Financing", ["tranche", "bank", "amount", "state", "height"], [
-            [t["tranche"], _show(t["bank"], names), t["amount"], t["state"], t["height"]]
+            [t["tranche"], name(t["bank"]), t["amount"], t["state"], t["height"]]
             for t in inv["tranches"]
         ])
     if inv["payments"]:
         table("Payments at maturity", ["payee", "amount", "height"], [
-            [_show(p["payee"], names), p["amount"], p["height"]] for p in inv["payments"]
+            [name(p["payee"]), p["amount"], p["height"]] for p in inv["payments"]
         ])
-    table("History", ["block", "actor", "from", "to", "reason"], [
-        [h["block"], _show(h["actor"], names), h["from"] or None, h["to"], h["reason"]]
-        for h in inv["history"]
-    ])
+    history_table("History", inv["history"], name)
 
 
-@app.command("list")
-def list_(
-    seller: str | None = typer.Option(None, "--seller", help="Account or member name."),
-    buyer: str | None = typer.Option(None, "--buyer", help="Account or member name."),
-    bank: str | None = typer.Option(None, "--bank", help="A financing bank."),
-    state: str | None = typer.Option(None, "--state", help="e.g. issued, financed, repaid."),
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    json_out: bool = JsonOption,
-) -> None:
-    """Invoices matching every filter given."""
-    client = _client(rpc, dir)
-    found = client.invoices(
-        seller=_account(seller, dir, "--seller"), buyer=_account(buyer, dir, "--buyer"),
-        bank=_account(bank, dir, "--bank"), state=state,
-    )
-    if json_out:
-        print_json(found)
-        return
-    names = {a: n for n, a in _members(dir).items()}
+def _list(found: list[dict[str, Any]], name: Any) -> None:
     table(
         f"Invoices ({len(found)})",
         ["fingerprint", "state", "seller", "buyer", "amount", "due", "financed", "tax"],
         [
-            [i["fingerprint"], i["state"], _show(i["seller"], names), _show(i["buyer"], names),
+            [i["fingerprint"], i["state"], name(i["seller"]), name(i["buyer"]),
              f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
              "yes" if i["taxVerified"] else "no"]
             for i in found
         ],
     )
+
+
+# list: from the invoices' declared reads, printed by this table
+add_reads(app, INVOICES, _client, tables={"invoices": _list})
 
 
 # --- CSV import --------------------------------------------------------------------------------
@@ -381,7 +268,7 @@ def import_(
     from consortium.apps.invoices.csv_import import import_csv
 
     client = _client(rpc, dir)
-    account = _signer(from_, dir, password_file)
+    sender = signer(from_, dir, password_file, rpc)
     key = _key(key_file, dir)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
                   console=err_console, transient=json_out) as bar:
@@ -392,7 +279,7 @@ def import_(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = import_csv(client, account, file, key=key, resolve=_resolver(dir),
+        report = import_csv(client, sender, file, key=key, resolve=_resolver(dir),
                             strict=strict, progress=progress)
     if json_out:
         print_json(report.to_json())

@@ -39,6 +39,8 @@ from consortium.errors import ConfigError
 ClientFactory = Callable[[str | None, Path], Any]  # (--rpc, --dir) -> the service's client
 # (the answer, account -> member name) -> None: prints a read's answer as tables
 TableHook = Callable[[Any, Callable[[Any], Any]], None]
+# (a write's outcome, --json, what it did: "approved") -> None: prints the outcome
+Outcome = Callable[[dict[str, Any], bool, str], None]
 
 
 def _positional(param: Param, first: bool) -> bool:
@@ -48,7 +50,7 @@ def _positional(param: Param, first: bool) -> bool:
 
 
 def _parameter(param: Param, first: bool) -> inspect.Parameter:
-    annotation: Any = int if param.kind is ID else str
+    annotation: Any = int if param.kind.schema.get("type") == "integer" else str
     if _positional(param, first):
         default = typer.Argument(..., help=param.doc or None)
     elif param.required:
@@ -59,15 +61,16 @@ def _parameter(param: Param, first: bool) -> inspect.Parameter:
                              default=default, annotation=annotation)
 
 
-def write_command(write: Write, client: ClientFactory) -> Callable[..., None]:
-    """The command that signs and sends `write`, and prints what it did."""
+def write_command(write: Write, client: ClientFactory,
+                  outcome: Outcome = done) -> Callable[..., None]:
+    """The command that signs and sends `write`, and prints what it did (`outcome`)."""
 
     def command(*, signing: Signing, **values: Any) -> None:
         args = [party(values[p.name], signing,
                       p.name.upper() if _positional(p, i == 0) else p.option)
                 if p.kind is ACCOUNT else values[p.name] for i, p in enumerate(write.args)]
         out = getattr(client(signing.rpc, signing.dir), write.client)(signing.signer(), *args)
-        done(out, signing.json_out, write.done)
+        outcome(out, signing.json_out, write.done)
 
     params = [_parameter(p, i == 0) for i, p in enumerate(write.args)]
     signing = inspect.Parameter("signing", inspect.Parameter.KEYWORD_ONLY, annotation=Signing)
@@ -79,10 +82,13 @@ def write_command(write: Write, client: ClientFactory) -> Callable[..., None]:
     return with_signing(command)
 
 
-def add_writes(app: typer.Typer, service: Service, client: ClientFactory) -> None:
-    """Register one command per declared write of `service` on `app`."""
+def add_writes(app: typer.Typer, service: Service, client: ClientFactory,
+               outcome: Outcome = done) -> None:
+    """Register one command per declared write of `service` that has a `cli` name on `app`;
+    `outcome` prints what a write did (default: the services' one line, or its JSON)."""
     for write in service.writes:
-        app.command(write.cli)(write_command(write, client))
+        if write.cli:
+            app.command(write.cli)(write_command(write, client, outcome))
 
 
 def _read_parameter(param: Param, positional: bool) -> inspect.Parameter:

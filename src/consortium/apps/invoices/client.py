@@ -29,9 +29,12 @@ from web3 import Web3
 from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.fingerprint import compute, date_number
 from consortium.apps.invoices.model import INVOICES_ADDRESS
-from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
+from consortium.apps.invoices.reader import InvoiceReader
+from consortium.apps.invoices.surface import INVOICES
+from consortium.apps.invoices.surface import fingerprint_arg as _fp
 from consortium.apps.service import NativeCalls, transition_history
 from consortium.apps.service_client import GAS_MARGIN, ServiceClient, account_hex
+from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError
 from consortium.sdk.client import ConsortiumClient
 
@@ -39,17 +42,13 @@ _TRANSITION = Invoices.InvoiceTransition.topic0
 _TRANCHE = Invoices.TrancheFinanced.topic0
 
 
-def _fp(value: str | bytes) -> bytes:
-    try:
-        return fingerprint_bytes(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
+@with_writes(INVOICES)
 class InvoiceClient(ServiceClient):
     """The Invoices contract through one node's API. Calls, checks and sending are the
     services' (`ServiceClient`); a write answers the invoice's fingerprint, its new state and
-    reason, and a financed tranche."""
+    reason, and a financed tranche. Its plain writes (confirm, request_financing, finance,
+    repay, mark_defaulted, cancel, reimburse, set_tax_verified) are made from the declared
+    surface (apps/invoices/surface.py)."""
 
     address = INVOICES_ADDRESS
     calls = NativeCalls(Invoices)
@@ -157,35 +156,6 @@ class InvoiceClient(ServiceClient):
             currency.strip().upper(),
             due,
         )
-
-    def confirm(self, account: LocalAccount, fingerprint: str | bytes) -> dict[str, Any]:
-        return self.transact(account, "confirm", _fp(fingerprint))
-
-    def request_financing(self, account: LocalAccount, fingerprint: str | bytes) -> dict[str, Any]:
-        return self.transact(account, "requestFinancing", _fp(fingerprint))
-
-    def finance(self, account: LocalAccount, fingerprint: str | bytes,
-                amount: int) -> dict[str, Any]:
-        """Finance one tranche of `amount` (the whole invoice: its face amount)."""
-        return self.transact(account, "finance", _fp(fingerprint), int(amount))
-
-    def repay(self, account: LocalAccount, fingerprint: str | bytes) -> dict[str, Any]:
-        return self.transact(account, "repay", _fp(fingerprint))
-
-    def mark_defaulted(self, account: LocalAccount, fingerprint: str | bytes,
-                       reason: str) -> dict[str, Any]:
-        return self.transact(account, "markDefaulted", _fp(fingerprint), reason)
-
-    def cancel(self, account: LocalAccount, fingerprint: str | bytes,
-               reason: str) -> dict[str, Any]:
-        return self.transact(account, "cancel", _fp(fingerprint), reason)
-
-    def reimburse(self, account: LocalAccount, fingerprint: str | bytes) -> dict[str, Any]:
-        return self.transact(account, "reimburse", _fp(fingerprint))
-
-    def set_tax_verified(self, account: LocalAccount, fingerprint: str | bytes,
-                         verified: bool = True, reason: str = "") -> dict[str, Any]:
-        return self.transact(account, "setTaxVerified", _fp(fingerprint), verified, reason)
 
 
 __all__ = ["GAS_MARGIN", "InvoiceClient"]
