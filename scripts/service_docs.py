@@ -74,7 +74,7 @@ def _cli_group(service: Service) -> tuple[str, Any] | None:
     `consortium securities cash` for cash), None if the service declares none."""
     from consortium.cli.main import app
 
-    names = {w.cli for w in service.writes} | {r.cli for r in service.reads if r.cli}
+    names = {w.cli for w in service.writes if w.cli} | {r.cli for r in service.reads if r.cli}
     if not names:
         return None
     found = []
