@@ -40,8 +40,9 @@ def test_blocks_txs_accounts(n: Node) -> None:
     full = n.client.get("/api/v1/blocks/1?full=true").json()
     assert full["transactions"][0]["hash"] == tx_hash
     assert n.client.get("/api/v1/blocks/99").status_code == 404
-    bad = n.client.get("/api/v1/blocks/one")
-    assert bad.status_code == 400 and "decimal height" in bad.json()["error"]
+    for ident in ("one", "²"):  # a digit to str.isdigit, not to int()
+        bad = n.client.get(f"/api/v1/blocks/{ident}")
+        assert bad.status_code == 400 and "decimal height" in bad.json()["error"]
 
     tx = n.client.get(f"/api/v1/tx/{tx_hash}").json()
     assert tx["transaction"]["hash"] == tx_hash and tx["receipt"]["status"] == "0x1"
