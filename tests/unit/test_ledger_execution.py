@@ -22,6 +22,7 @@ from ledger_testkit import (
     token_deploy_data,
 )
 
+from consortium.api.eth_json import EthReads
 from consortium.errors import (
     ExecutionReverted,
     GasLimitError,
@@ -81,7 +82,7 @@ def test_value_transfer(ledger: Ledger) -> None:
     # older heights keep their balances
     assert ledger.get_balance(CAROL.address, height=0) == 0
     assert ledger.get_balance(CAROL.address, height=1) == 12345
-    receipt = ledger.get_receipt(h(raw))
+    receipt = EthReads(ledger).get_receipt(h(raw))
     assert receipt is not None
     assert receipt["status"] == "0x1"
     assert receipt["gasUsed"] == hex(21_000)
@@ -98,7 +99,7 @@ def test_gas_fees_go_to_the_proposer(ledger: Ledger) -> None:
     run_block(ledger, [raw])
     assert ledger.get_balance(ALICE.address) == before - 1 - 21_000 * 7
     assert ledger.get_balance("0x" + "aa" * 20) == 21_000 * 7
-    assert ledger.get_receipt(h(raw))["effectiveGasPrice"] == "0x7"
+    assert EthReads(ledger).get_receipt(h(raw))["effectiveGasPrice"] == "0x7"
 
 
 def test_token_deploy_transfer_logs(ledger: Ledger) -> None:
@@ -115,7 +116,7 @@ def test_token_deploy_transfer_logs(ledger: Ledger) -> None:
     assert attrs["address"] == token
     assert attrs["topic0"] == TRANSFER_TOPIC
     assert attrs["topic2"] == topic(BOB.address)
-    receipt = ledger.get_receipt(h(raw))
+    receipt = EthReads(ledger).get_receipt(h(raw))
     assert receipt["logs"][0]["topics"] == [TRANSFER_TOPIC, topic(ALICE.address),
                                            topic(BOB.address)]
     assert receipt["logs"][0]["logIndex"] == "0x0"
@@ -125,7 +126,7 @@ def test_token_deploy_transfer_logs(ledger: Ledger) -> None:
     at_deploy = ledger.call({"to": token, "data": "0x" + balance.hex()}, height=1)
     assert abi_decode(["uint256"], at_deploy.output) == (0,)
     # deployment receipt
-    deploy_receipt = ledger.get_receipt(ledger.get_block(1)["transactions"][0])
+    deploy_receipt = EthReads(ledger).get_receipt(EthReads(ledger).get_block(1)["transactions"][0])
     assert deploy_receipt["contractAddress"] == token
     assert deploy_receipt["to"] is None
 
@@ -170,11 +171,11 @@ def test_revert_is_in_the_block_with_status_zero(ledger: Ledger) -> None:
     assert res.data[:4] == bytes.fromhex("08c379a0")
     assert abi_decode(["string"], res.data[4:]) == ("insufficient balance",)
     assert res.gas_used > 21_000
-    receipt = ledger.get_receipt(h(raw))
+    receipt = EthReads(ledger).get_receipt(h(raw))
     assert receipt["status"] == "0x0"
     assert receipt["logs"] == []
     assert ledger.get_nonce(ALICE.address) == 2  # nonce consumed
-    assert ledger.get_block(2)["transactions"] == [h(raw)]
+    assert EthReads(ledger).get_block(2)["transactions"] == [h(raw)]
     call = ledger.call({"from": ALICE.address, "to": token,
                         "data": "0x" + transfer_call(BOB.address, 6).hex()})
     assert not call.success
@@ -193,7 +194,7 @@ def test_out_of_gas_is_status_zero(ledger: Ledger) -> None:
     assert res.code == ExecutionReverted.abci_code
     assert res.gas_used == 23_000
     assert "OutOfGas" in res.log
-    assert ledger.get_receipt(h(raw))["status"] == "0x0"
+    assert EthReads(ledger).get_receipt(h(raw))["status"] == "0x0"
 
 
 def test_invalid_transactions_are_skipped_identically(tmp_path: Path) -> None:
@@ -219,10 +220,10 @@ def test_invalid_transactions_are_skipped_identically(tmp_path: Path) -> None:
                      NonceTooLow.abci_code, WrongChainId.abci_code,
                      InsufficientFunds.abci_code, GasLimitError.abci_code, 0]
     assert a.get_balance(BOB.address) == before + 2
-    block = a.get_block(1)
+    block = EthReads(a).get_block(1)
     assert block["transactions"] == [h(good), h(txs[-1])]
     assert block["gasUsed"] == hex(42_000)
-    assert a.get_transaction(h(txs[1])) is None
+    assert EthReads(a).get_transaction(h(txs[1])) is None
     a.close()
     b.close()
 
@@ -237,7 +238,7 @@ def test_finalize_twice_and_crash_before_commit(tmp_path: Path) -> None:
     reopened = Ledger(tmp_path)
     assert reopened.info()[0] == 0
     assert reopened.get_balance(CAROL.address) == 0
-    assert reopened.get_transaction(h(raw)) is None
+    assert EthReads(reopened).get_transaction(h(raw)) is None
     replayed = reopened.finalize_block(ctx(1), [raw])
     assert replayed == first
     reopened.commit()
@@ -254,7 +255,7 @@ def test_execution_is_deterministic_across_ledgers(tmp_path: Path) -> None:
                 data=transfer_call(BOB.address, i)) for i in range(5)]
     assert run_block(a, txs) == run_block(b, txs)
     assert a.info() == b.info()
-    assert a.get_block(2) == b.get_block(2)
+    assert EthReads(a).get_block(2) == EthReads(b).get_block(2)
     a.close()
     b.close()
 
@@ -263,11 +264,11 @@ def test_timestamps_strictly_increase(ledger: Ledger) -> None:
     for height in (1, 2, 3):
         ledger.finalize_block(ctx(height, seconds=0.2 * height), [])  # sub-second blocks
         ledger.commit()
-    stamps = [int(ledger.get_block(n)["timestamp"], 16) for n in (1, 2, 3)]
+    stamps = [int(EthReads(ledger).get_block(n)["timestamp"], 16) for n in (1, 2, 3)]
     assert stamps[1] == stamps[0] + 1 and stamps[2] == stamps[1] + 1
     ledger.finalize_block(ctx(4, seconds=100), [])
     ledger.commit()
-    assert int(ledger.get_block(4)["timestamp"], 16) == 1_700_000_100
+    assert int(EthReads(ledger).get_block(4)["timestamp"], 16) == 1_700_000_100
 
 
 def test_blocks_link_and_survive_reopening(tmp_path: Path) -> None:
@@ -277,7 +278,7 @@ def test_blocks_link_and_survive_reopening(tmp_path: Path) -> None:
     run_block(ledger, [])
     ledger.close()
     ledger = Ledger(tmp_path)
-    b1, b2 = ledger.get_block(1), ledger.get_block(2)
+    b1, b2 = EthReads(ledger).get_block(1), EthReads(ledger).get_block(2)
     assert b2["parentHash"] == b1["hash"]
     assert b1["parentHash"] == "0x" + "00" * 32
     assert b1["miner"] == "0x" + "aa" * 20
@@ -285,9 +286,9 @@ def test_blocks_link_and_survive_reopening(tmp_path: Path) -> None:
     assert b1["gasLimit"] == hex(1_000_000_000)
     assert b1["stateRoot"] == "0x" + ledger.info()[1].hex()
     assert b1["transactionsRoot"] != b2["transactionsRoot"]
-    assert ledger.get_block_by_hash(b1["hash"]) == b1
-    full = ledger.get_block(1, full_transactions=True)
+    assert EthReads(ledger).get_block_by_hash(b1["hash"]) == b1
+    full = EthReads(ledger).get_block(1, full_transactions=True)
     assert full["transactions"][0]["hash"] == h(raw)
-    assert ledger.get_block(3) is None
-    assert ledger.get_receipt(h(raw))["status"] == "0x1"
+    assert EthReads(ledger).get_block(3) is None
+    assert EthReads(ledger).get_receipt(h(raw))["status"] == "0x1"
     ledger.close()

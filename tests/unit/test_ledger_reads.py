@@ -20,6 +20,7 @@ from ledger_testkit import (
     token_deploy_data,
 )
 
+from consortium.api.eth_json import EthReads
 from consortium.errors import ConsortiumError
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import LedgerReader
@@ -50,7 +51,7 @@ def test_transaction_json_per_type(ledger: Ledger) -> None:
     dynamic = sign(ALICE, nonce=2, to=BOB.address, value=5, gas=21_000, gas_price=3,
                    data=b"")
     run_block(ledger, [legacy, access, dynamic])
-    t0, t1, t2 = (ledger.get_transaction(h(r)) for r in (legacy, access, dynamic))
+    t0, t1, t2 = (EthReads(ledger).get_transaction(h(r)) for r in (legacy, access, dynamic))
     common = {"blockHash", "blockNumber", "from", "gas", "gasPrice", "hash", "input", "nonce",
               "to", "transactionIndex", "value", "type", "chainId", "v", "r", "s"}
     assert common <= set(t0)
@@ -66,21 +67,21 @@ def test_transaction_json_per_type(ledger: Ledger) -> None:
     assert t2["transactionIndex"] == "0x2" and t2["nonce"] == "0x2"
     assert t2["value"] == "0x5" and t2["input"] == "0x"
     assert t2["from"] == ALICE.address.lower() and t2["to"] == BOB.address.lower()
-    receipt = ledger.get_receipt(h(access))
+    receipt = EthReads(ledger).get_receipt(h(access))
     assert receipt["type"] == "0x1"
     assert receipt["cumulativeGasUsed"] == hex(21_000 + int(receipt["gasUsed"], 16))
     assert len(receipt["logsBloom"]) == 2 + 512
 
 
 def test_unknown_things_are_none(ledger: Ledger) -> None:
-    assert ledger.get_transaction("0x" + "12" * 32) is None
-    assert ledger.get_receipt("0x" + "12" * 32) is None
-    assert ledger.get_block(5) is None
-    assert ledger.get_block_by_hash("0x" + "12" * 32) is None
+    assert EthReads(ledger).get_transaction("0x" + "12" * 32) is None
+    assert EthReads(ledger).get_receipt("0x" + "12" * 32) is None
+    assert EthReads(ledger).get_block(5) is None
+    assert EthReads(ledger).get_block_by_hash("0x" + "12" * 32) is None
 
 
 def test_genesis_block(ledger: Ledger) -> None:
-    block = ledger.get_block(0)
+    block = EthReads(ledger).get_block(0)
     assert block is not None
     assert block["number"] == "0x0"
     assert block["transactions"] == []
@@ -152,12 +153,12 @@ def test_block_roots_match_ethereum_tries(ledger: Ledger) -> None:
            sign(ALICE, nonce=1, to=token, data=transfer),
            sign(ALICE, nonce=2, to=token, data=too_much, tx_type=1)]  # reverts
     run_block(ledger, txs)
-    block = ledger.get_block(1)
+    block = EthReads(ledger).get_block(1)
     objects = [PragueTransactionBuilder.decode(raw) for raw in txs]
     assert block["transactionsRoot"] == "0x" + make_trie_root_and_nodes(objects)[0].hex()
     receipts = []
     for obj, raw in zip(objects, txs, strict=True):
-        r = ledger.get_receipt(h(raw))
+        r = EthReads(ledger).get_receipt(h(raw))
         logs = [(bytes.fromhex(lg["address"][2:]), tuple(int(t, 16) for t in lg["topics"]),
                  bytes.fromhex(lg["data"][2:])) for lg in r["logs"]]
         receipt = obj.make_receipt(b"\x01" if r["status"] == "0x1" else b"",

@@ -10,6 +10,7 @@ from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
 from ledger_testkit import ALICE, calldata, new_ledger, run_block, sign
 
+from consortium.api.eth_json import EthReads
 from consortium.errors import ExecutionReverted
 from consortium.evm.native import (
     NATIVE_STUB_CODE,
@@ -156,7 +157,7 @@ def test_storage_write_changes_the_state_root_and_emits(ledger: Ledger) -> None:
     out = ledger.call({"to": PROBE_HEX,
                        "data": calldata("load(address)", ["address"], [ALICE.address])})
     assert abi_decode(["uint256", "string", "uint256"], out.output) == (42, "hello native", 42)
-    receipt = ledger.get_receipt(h(raw))
+    receipt = EthReads(ledger).get_receipt(h(raw))
     (log,) = receipt["logs"]
     assert log["address"] == PROBE_HEX
     assert log["topics"] == ["0x" + Probe.Stored.topic0.hex(),
@@ -171,7 +172,7 @@ def test_python_exception_reverts_with_type_name_only(ledger: Ledger) -> None:
     assert res.code == ExecutionReverted.abci_code
     assert res.data == error_data("KeyError")
     assert res.log == "execution reverted: KeyError"
-    assert ledger.get_receipt(h(raw))["status"] == "0x0"
+    assert EthReads(ledger).get_receipt(h(raw))["status"] == "0x0"
 
 
 def test_revert_with_reason(ledger: Ledger) -> None:

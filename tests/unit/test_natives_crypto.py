@@ -11,6 +11,7 @@ from eth_hash.auto import keccak
 from gmssl import sm2
 from ledger_testkit import ALICE, calldata, new_ledger, run_block, sign
 
+from consortium.api.eth_json import EthReads
 from consortium.errors import ExecutionReverted
 from consortium.evm.native import error_data
 from consortium.ledger.ledger import Ledger
@@ -122,7 +123,7 @@ def test_crypto_through_signed_transactions(ledger: Ledger) -> None:
     assert results[2].code == 0 and abi_decode(["bool"], results[2].data) == (True,)
     assert results[2].gas_used > 500_000  # the SM2 price
     assert results[3].code == ExecutionReverted.abci_code  # not payable
-    assert ledger.get_receipt("0x" + keccak(txs[0]).hex())["status"] == "0x1"
+    assert EthReads(ledger).get_receipt("0x" + keccak(txs[0]).hex())["status"] == "0x1"
 
 
 def test_abi() -> None:

@@ -25,6 +25,7 @@ from ledger_testkit import (
 )
 
 from consortium.abci.protocol import types_pb2 as abci
+from consortium.api.eth_json import EthReads
 from consortium.errors import ConfigError, HistoryNotHere
 from consortium.ledger.application import ConsortiumApp
 from consortium.ledger.ledger import Ledger
@@ -113,17 +114,17 @@ def test_a_restored_ledger_has_the_same_state_and_carries_on(source, target) -> 
     call = {"to": token, "data": "0x" + bal.hex()}
     assert restored.call(call).output == ledger.call(call).output
     # block 8 with its transactions, receipts and logs is here; nothing before it
-    block = ledger.get_block(8, True)
-    assert restored.get_block(8, True) == block
+    block = EthReads(ledger).get_block(8, True)
+    assert EthReads(restored).get_block(8, True) == block
     tx_hash = block["transactions"][0]["hash"]
-    assert restored.get_receipt(tx_hash) == ledger.get_receipt(tx_hash)
+    assert EthReads(restored).get_receipt(tx_hash) == EthReads(ledger).get_receipt(tx_hash)
     assert restored.get_logs(TxFilter(from_block=8, to_block=8)) == \
         ledger.get_logs(TxFilter(from_block=8, to_block=8))
     message = "state before height 8 is not on this node"
     with pytest.raises(HistoryNotHere, match=message):
         restored.get_balance(ALICE.address, 7)
     with pytest.raises(HistoryNotHere, match=message):
-        restored.get_block(3)
+        EthReads(restored).get_block(3)
     with pytest.raises(HistoryNotHere, match=message):
         restored.get_logs(TxFilter(from_block=0, to_block=8))
     with pytest.raises(HistoryNotHere, match=message):

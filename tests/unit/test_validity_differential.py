@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from ledger_testkit import ALICE, BOB, CAROL, MALLORY, ctx, sign
 from validity_testkit import DAVE, POOR, validity_ledger
 
+from consortium.api.eth_json import EthReads
 from consortium.errors import ExecutionReverted, TxError
 from consortium.evm.revm_engine import UNAVAILABLE, available
 from consortium.ledger.ledger import Ledger
@@ -169,7 +170,7 @@ def run_example(draw: Any, revm: Ledger, pyevm: Ledger) -> None:
         tx_hash = "0x" + keccak(raw).hex()
         for ledger in (revm, pyevm):
             if result.code in EXECUTED:
-                assert ledger.get_receipt(tx_hash) is not None
+                assert EthReads(ledger).get_receipt(tx_hash) is not None
             elif keccak(raw) in committed:  # the same bytes twice: the committed one wins
                 assert ledger.transaction_rejection(tx_hash) is None
             else:

@@ -19,6 +19,7 @@ from validity_testkit import (
     validity_ledger,
 )
 
+from consortium.api.eth_json import EthReads
 from consortium.errors import (
     ConsortiumError,
     ExecutionReverted,
@@ -74,7 +75,7 @@ def refused_alike(ledger: Ledger, raw: bytes, error: type[TxError]) -> str:
     result = ledger.finalize_block(ctx(height), [raw]).tx_results[0]
     ledger.commit()
     assert (result.code, result.log) == (out.code, out.log)
-    assert ledger.get_receipt(h(raw)) is None
+    assert EthReads(ledger).get_receipt(h(raw)) is None
     rejection = ledger.transaction_rejection(h(raw))
     assert rejection == {"hash": h(raw), "blockNumber": height, "index": 0,
                          "code": error.abci_code, "reason": out.log}
@@ -86,7 +87,7 @@ def executed(ledger: Ledger, raw: bytes) -> dict:
     checked, result = admitted_and_executed(ledger, raw)
     assert checked == 0
     assert result in (0, ExecutionReverted.abci_code)
-    receipt = ledger.get_receipt(h(raw))
+    receipt = EthReads(ledger).get_receipt(h(raw))
     assert receipt is not None
     assert ledger.transaction_rejection(h(raw)) is None
     return receipt
@@ -270,7 +271,7 @@ def test_a_later_commit_of_the_same_hash_wins(tmp_path: Path) -> None:
     ledger.finalize_block(ctx(2), [sign(ALICE, nonce=0, to=BOB.address, gas=21_000), ahead])
     ledger.commit()
     assert ledger.transaction_rejection(h(ahead)) is None
-    assert ledger.get_receipt(h(ahead)) is not None
+    assert EthReads(ledger).get_receipt(h(ahead)) is not None
     ledger.close()
 
 

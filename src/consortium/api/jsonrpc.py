@@ -23,6 +23,7 @@ from consortium.api import encoding as enc
 from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
+from consortium.api.eth_json import EthReads
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.read_gate import ReadGate, current_budget
@@ -140,6 +141,7 @@ class JsonRpc(ConsortiumMethods,
         local_txs: LocalTransactions | None = None,
     ) -> None:
         self.ledger = ledger
+        self.eth = EthReads(ledger)  # blocks, transactions, receipts in Ethereum JSON
         self.engine = engine
         self.run_sync = run_sync
         # what this node accepted and has not committed: journal, held nonces, drop reasons
@@ -498,7 +500,7 @@ class JsonRpc(ConsortiumMethods,
         p.at_most(2)
         block_hash = p.required(0, _block_hash)
         full = p.optional(1, enc.boolean, False)
-        return _with_base_fee(self.ledger.get_block_by_hash(block_hash, full))
+        return _with_base_fee(self.eth.get_block_by_hash(block_hash, full))
 
     @rpc("eth_getBlockTransactionCountByNumber", LEDGER)
     def eth_get_block_tx_count_by_number(self, p: Params) -> str | None:
@@ -509,7 +511,7 @@ class JsonRpc(ConsortiumMethods,
     @rpc("eth_getBlockTransactionCountByHash", LEDGER)
     def eth_get_block_tx_count_by_hash(self, p: Params) -> str | None:
         p.at_most(1)
-        block = self.ledger.get_block_by_hash(p.required(0, _block_hash), False)
+        block = self.eth.get_block_by_hash(p.required(0, _block_hash), False)
         return None if block is None else hex_quantity(len(block.get("transactions", ())))
 
     @rpc("eth_getTransactionByBlockNumberAndIndex", LEDGER)
@@ -521,21 +523,21 @@ class JsonRpc(ConsortiumMethods,
     @rpc("eth_getTransactionByBlockHashAndIndex", LEDGER)
     def eth_get_tx_by_block_hash_and_index(self, p: Params) -> dict[str, Any] | None:
         p.at_most(2)
-        block = self.ledger.get_block_by_hash(p.required(0, _block_hash), True)
+        block = self.eth.get_block_by_hash(p.required(0, _block_hash), True)
         return _tx_at(block, p.required(1, enc.quantity))
 
     @rpc("eth_getBlockReceipts", LEDGER)
     def eth_get_block_receipts(self, p: Params) -> list[dict[str, Any]] | None:
         p.at_most(1)
         ref = p.required(0, enc.block_ref)
-        block = (self.ledger.get_block_by_hash(ref.hash, False) if ref.hash
+        block = (self.eth.get_block_by_hash(ref.hash, False) if ref.hash
                  else self._block_at(ref, False, pending_view=False))
         if block is None:
             return None
         receipts = []
         for tx in block.get("transactions", ()):
             tx_hash = tx if isinstance(tx, str) else tx["hash"]
-            receipt = self.ledger.get_receipt(tx_hash)
+            receipt = self.eth.get_receipt(tx_hash)
             if receipt is not None:
                 receipts.append(receipt)
         return receipts
@@ -574,7 +576,7 @@ class JsonRpc(ConsortiumMethods,
         (journalled or held: answered as pending, blockNumber null)."""
         p.at_most(1)
         tx_hash = p.required(0, _tx_hash)
-        found = self.ledger.get_transaction(tx_hash)
+        found = self.eth.get_transaction(tx_hash)
         if found is None:
             found = self.local_txs.pending_transaction(bytes.fromhex(tx_hash[2:]))
         return found
@@ -585,7 +587,7 @@ class JsonRpc(ConsortiumMethods,
         block refused or this node dropped, so a client waiting on a receipt learns why."""
         p.at_most(1)
         tx_hash = p.required(0, _tx_hash)
-        receipt = self.ledger.get_receipt(tx_hash)
+        receipt = self.eth.get_receipt(tx_hash)
         if receipt is None:
             why = self.local_txs.refusal(bytes.fromhex(tx_hash[2:]))
             if why is not None:
@@ -632,7 +634,7 @@ class JsonRpc(ConsortiumMethods,
         p.at_most(1)
         spec = p.required(0, _log_filter)
         if spec.block_hash is not None:
-            block = self.ledger.get_block_by_hash(spec.block_hash, False)
+            block = self.eth.get_block_by_hash(spec.block_hash, False)
             if block is None:
                 raise RpcError(f"block {spec.block_hash} not found", code=-32000)
             number = enc.quantity(block["number"], "block.number")
@@ -709,7 +711,7 @@ class JsonRpc(ConsortiumMethods,
             start = max(start, end - MAX_LOG_RESULTS + 1)
             hashes = []
             for height in range(start, end + 1):
-                block = self.ledger.get_block(height, False)
+                block = self.eth.get_block(height, False)
                 if block is not None:
                     hashes.append(block["hash"])
             self.filters.advance(filter_id, end)
@@ -765,7 +767,7 @@ class JsonRpc(ConsortiumMethods,
     def _block_number(self, ref: BlockRef, where: str) -> int:
         """The height a block parameter names (it must exist)."""
         if ref.hash is not None:
-            block = self.ledger.get_block_by_hash(ref.hash, False)
+            block = self.eth.get_block_by_hash(ref.hash, False)
             if block is None:
                 raise RpcError(f"{where}: block {ref.hash} not found", code=-32000)
             return enc.quantity(block["number"], "block.number")
@@ -786,14 +788,14 @@ class JsonRpc(ConsortiumMethods,
     def _block_at(self, ref: BlockRef, full: bool,
                   pending_view: bool = True) -> dict[str, Any] | None:
         if ref.hash is not None:
-            return self.ledger.get_block_by_hash(ref.hash, full)
+            return self.eth.get_block_by_hash(ref.hash, full)
         if ref.number is not None:
             number = ref.number
         elif ref.tag == "earliest":
             number = 0
         else:
             number = self.ledger.latest_height()
-        block = self.ledger.get_block(number, full)
+        block = self.eth.get_block(number, full)
         if ref.tag == "pending" and pending_view and block is not None:
             return self._pending_block(block, full)
         return block

@@ -26,11 +26,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 from consortium.api.engine_client import EngineClient
+from consortium.api.eth_json import EthReads, tx_json
 from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
 from consortium.api.tx_journal import JournalEntry, TxJournal
 from consortium.errors import ConsortiumError, NonceTooHigh, NonceTooLow, TxError
 from consortium.ledger.chain_store import TxRecord
-from consortium.ledger.eth_json import tx_json
 from consortium.ledger.transactions import SignedTx, decode_transaction
 from consortium.ledger.types import LedgerReader
 
@@ -390,7 +390,7 @@ class LocalTransactions:
         if chain is not None:
             pos = chain.tx_position(tx_hash)
             return None if pos is None or pos[0] > self.ledger.latest_height() else int(pos[0])
-        receipt = self.ledger.get_receipt(hx(tx_hash))
+        receipt = EthReads(self.ledger).get_receipt(hx(tx_hash))
         return None if receipt is None else int(receipt["blockNumber"], 16)
 
     def _rejection(self, tx_hash: bytes) -> dict[str, Any] | None:

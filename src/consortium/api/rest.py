@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from consortium import __version__
 from consortium.api import encoding as enc
+from consortium.api.eth_json import EthReads
 from consortium.api.rpc_error import RpcError
 from consortium.ledger.types import LedgerReader
 
@@ -29,11 +30,12 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) -> list[Route]:
     """The /api/v1 routes of one node."""
+    eth = EthReads(ledger)
 
     async def status(_: Request) -> JSONResponse:
         def read() -> dict[str, Any]:
             height = ledger.latest_height()
-            block = ledger.get_block(height, False)
+            block = eth.get_block(height, False)
             _, app_hash = ledger.info()  # type: ignore[attr-defined]
             return {
                 "node": node_name,
@@ -53,14 +55,14 @@ def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) ->
 
         def read() -> dict[str, Any] | None:
             if ident.startswith("0x") and len(ident) == 66:
-                return ledger.get_block_by_hash(enc.hash32(ident, "hash"), full)
+                return eth.get_block_by_hash(enc.hash32(ident, "hash"), full)
             if ident == "latest":
                 height = ledger.latest_height()
             elif ident.isascii() and ident.isdigit():  # not "²", which int() refuses
                 height = int(ident)
             else:
                 raise RpcError(f"block {ident!r}: give a decimal height, 'latest' or a 0x hash")
-            return ledger.get_block(height, full)
+            return eth.get_block(height, full)
 
         try:
             found = await run_sync(read)
@@ -77,7 +79,7 @@ def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) ->
             return _error(400, err.message)
 
         def read() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-            return ledger.get_transaction(tx_hash), ledger.get_receipt(tx_hash)
+            return eth.get_transaction(tx_hash), eth.get_receipt(tx_hash)
 
         tx, receipt = await run_sync(read)
         if tx is None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from consortium.api.encoding import log_json
+from consortium.api.eth_json import EthReads
 from consortium.api.filters import LogCriteria
 from consortium.api.rpc_error import InvalidParams, LimitExceeded
 from consortium.ledger.types import LedgerReader, LogEntry
@@ -209,7 +210,7 @@ class SubscriptionHub:
         heads: list[tuple[int, str]] = []
         if want_heads:
             for height in range(start, end + 1):
-                block = self.ledger.get_block(height)
+                block = EthReads(self.ledger).get_block(height)
                 if block is not None:
                     heads.append((height, json.dumps(header_json(block), separators=(",", ":"))))
         logs: list[tuple[LogEntry, str]] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import lmdb
 import rlp
@@ -125,6 +126,14 @@ class LogRecord:
         end = _LOG.size + 32 * count
         topics = tuple(raw[i:i + 32] for i in range(_LOG.size, end, 32))
         return cls(height, log_index, tx_index, tx_hash, address, topics, raw[end:])
+
+
+class BlockView(NamedTuple):
+    """A block as the ledger stores it, with what Ethereum's header adds when it is read."""
+
+    block: BlockRecord
+    txs: list[TxRecord]  # in order
+    roots: tuple[bytes, bytes]  # (transactionsRoot, receiptsRoot)
 
 
 @dataclass(frozen=True)

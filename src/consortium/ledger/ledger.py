@@ -2,7 +2,8 @@
 reads the API makes.
 
 It owns the node's LMDB store and delegates: transaction checks to `transactions`, block
-execution to `executor`, storage to `state_store` / `chain_store`, JSON shapes to `eth_json`.
+execution to `executor`, storage to `state_store` / `chain_store`. Its reads answer records;
+the API shapes them into Ethereum JSON (`consortium.api.eth_json`).
 """
 
 from __future__ import annotations

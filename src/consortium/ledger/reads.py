@@ -27,16 +27,14 @@ from consortium.errors import (
 from consortium.evm.abc import ExecResult, WorldFactory, WorldStateAPI
 from consortium.evm.budget import CallBudget
 from consortium.evm.header import BlockEnv
-from consortium.ledger.chain_store import BlockRecord, ChainReader, LogRecord
-from consortium.ledger.eth_json import (
-    block_json,
-    encode_receipt,
-    hx,
-    receipt_json,
-    trie_root,
-    tx_json,
-    tx_type,
+from consortium.ledger.chain_store import (
+    BlockRecord,
+    BlockView,
+    ChainReader,
+    LogRecord,
+    TxRecord,
 )
+from consortium.ledger.eth_encoding import encode_receipt, trie_root, tx_type
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.snapshots import restored_height
@@ -108,7 +106,9 @@ class LedgerReads:
 
     # --- blocks, transactions, receipts ---------------------------------------------------
 
-    def get_block(self, height: int, full_transactions: bool = False) -> dict | None:
+    def block_record(self, height: int) -> BlockView | None:
+        """A committed block, its transactions in order and its (transactionsRoot,
+        receiptsRoot); the API shapes them (`consortium.api.eth_json.EthReads`)."""
         if height > self._last_height():
             return None
         self._check_history(height)
@@ -116,25 +116,14 @@ class LedgerReads:
         if block is None:
             return None
         txs = self.chain.txs_of_block(height) if block.tx_hashes else []
-        return block_json(block, txs, self._roots(block, txs), full_transactions)
+        return BlockView(block, txs, self._roots(block, txs))
 
-    def get_block_by_hash(self, block_hash: str, full_transactions: bool = False) -> dict | None:
-        height = self.chain.height_of(_hash(block_hash))
-        return None if height is None else self.get_block(height, full_transactions)
+    def block_height(self, block_hash: str) -> int | None:
+        """The height of the block with this hash, if this node has it."""
+        return self.chain.height_of(_hash(block_hash))
 
-    def get_transaction(self, tx_hash: str) -> dict | None:
-        found = self._tx(tx_hash)
-        return None if found is None else tx_json(*found)
-
-    def get_receipt(self, tx_hash: str) -> dict | None:
-        found = self._tx(tx_hash)
-        if found is None:
-            return None
-        rec, block = found
-        logs = self.chain.logs_range(rec.height, rec.first_log, rec.log_count)
-        return receipt_json(rec, block, logs)
-
-    def _tx(self, tx_hash: str) -> Any:
+    def tx_record(self, tx_hash: str) -> tuple[TxRecord, BlockRecord] | None:
+        """A committed transaction and its block."""
         pos = self.chain.tx_position(_hash(tx_hash))
         if pos is None or pos[0] > self._last_height():
             return None
@@ -143,6 +132,15 @@ class LedgerReads:
         if rec is None or block is None:
             return None
         return rec, block
+
+    def receipt_record(self, tx_hash: str
+                       ) -> tuple[TxRecord, BlockRecord, list[LogRecord]] | None:
+        """A committed transaction, its block and its logs: what its receipt says."""
+        found = self.tx_record(tx_hash)
+        if found is None:
+            return None
+        rec, block = found
+        return rec, block, self.chain.logs_range(rec.height, rec.first_log, rec.log_count)
 
     def _roots(self, block: BlockRecord, txs: list[Any]) -> tuple[bytes, bytes]:
         """transactionsRoot and receiptsRoot, computed on first read and cached."""
@@ -215,9 +213,9 @@ class LedgerReads:
                 block = self.chain.block(log.height)
                 bh = block_hashes[log.height] = block.hash if block else b"\x00" * 32
             out.append(LogEntry(
-                address=hx(log.address), topics=tuple(hx(t) for t in log.topics),
-                data=log.data, block_number=log.height, block_hash=hx(bh),
-                tx_hash=hx(log.tx_hash), tx_index=log.tx_index, log_index=log.log_index,
+                address=_hx(log.address), topics=tuple(_hx(t) for t in log.topics),
+                data=log.data, block_number=log.height, block_hash=_hx(bh),
+                tx_hash=_hx(log.tx_hash), tx_index=log.tx_index, log_index=log.log_index,
             ))
         return out
 
@@ -454,3 +452,6 @@ def _int(value: Any) -> int:
     except ValueError:
         raise ConsortiumError(f"invalid quantity {value!r}") from None
 
+
+def _hx(b: bytes) -> str:
+    return "0x" + bytes(b).hex()

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from consortium.evm.budget import CallBudget
+
+if TYPE_CHECKING:
+    from consortium.ledger.chain_store import BlockRecord, BlockView, LogRecord, TxRecord
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,8 @@ class TxFilter:
 
 
 class LedgerReader(Protocol):
-    """What the API reads. Blocks, transactions and receipts are returned as Ethereum JSON-RPC
-    shaped dicts (hex strings), exactly as eth_getBlockByNumber etc. answer them."""
+    """What the API reads. Blocks, transactions and receipts are records; the API shapes
+    them into Ethereum JSON (`consortium.api.eth_json.EthReads`)."""
 
     @property
     def eth_chain_id(self) -> int: ...
@@ -148,15 +151,14 @@ class LedgerReader(Protocol):
 
     def get_storage_at(self, address: str, slot: int, height: int | None = None) -> bytes: ...
 
-    def get_block(self, height: int, full_transactions: bool = False) -> dict | None: ...
+    def block_record(self, height: int) -> BlockView | None: ...
 
-    def get_block_by_hash(
-        self, block_hash: str, full_transactions: bool = False
-    ) -> dict | None: ...
+    def block_height(self, block_hash: str) -> int | None: ...
 
-    def get_transaction(self, tx_hash: str) -> dict | None: ...
+    def tx_record(self, tx_hash: str) -> tuple[TxRecord, BlockRecord] | None: ...
 
-    def get_receipt(self, tx_hash: str) -> dict | None: ...
+    def receipt_record(self, tx_hash: str
+                       ) -> tuple[TxRecord, BlockRecord, list[LogRecord]] | None: ...
 
     def get_logs(self, flt: TxFilter, *, budget: CallBudget | None = None
                  ) -> list[LogEntry]: ...

@@ -4,22 +4,25 @@ quantities with 0x, lower-case addresses, null where Ethereum has null.
 
 Header fields with no CometBFT counterpart are fixed: nonce 0, difficulty 0, no uncles,
 no withdrawals, no blobs, baseFeePerGas 0, mixHash = prevrandao. transactionsRoot and
-receiptsRoot are computed from the stored transactions and receipts when a block is read
-(Ethereum's tries), not at execution: CometBFT already commits to the block's transactions.
-`size` is the sum of the transactions' sizes plus a fixed 540-byte header estimate.
+receiptsRoot are computed by the ledger from the stored transactions and receipts when a block
+is read (Ethereum's tries, `consortium.ledger.eth_encoding`), not at execution: CometBFT already
+commits to the block's transactions. `size` is the sum of the transactions' sizes plus a fixed
+540-byte header estimate.
+
+The ledger answers records (`LedgerReader.block_record` …); `EthReads` shapes them here, in the
+API, for JSON-RPC, REST and subscriptions.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
-from eth_bloom import BloomFilter
-from trie import HexaryTrie
 
 from consortium.ledger.chain_store import BlockRecord, LogRecord, TxRecord
+from consortium.ledger.eth_encoding import receipt_bloom, tx_type
+from consortium.ledger.types import LedgerReader
 
 HEADER_SIZE_ESTIMATE = 540
 ZERO32 = "0x" + "00" * 32
@@ -31,38 +34,6 @@ def hx(b: bytes) -> str:
 
 def qty(n: int) -> str:
     return hex(n)
-
-
-def trie_root(items: list[bytes]) -> bytes:
-    if not items:
-        return bytes(BLANK_ROOT_HASH)
-    db: dict[bytes, bytes] = {}
-    trie = HexaryTrie(db, BLANK_ROOT_HASH)
-    with trie.squash_changes() as memory_trie:
-        for index, item in enumerate(items):
-            memory_trie[rlp.encode(index)] = item
-    return bytes(trie.root_hash)
-
-
-def receipt_bloom(logs: list[LogRecord]) -> bytes:
-    bloom = BloomFilter()
-    for log in logs:
-        bloom.add(log.address)
-        for topic in log.topics:
-            bloom.add(topic)
-    return int(bloom).to_bytes(256, "big")
-
-
-def encode_receipt(tx: TxRecord, type_id: int, logs: list[LogRecord]) -> bytes:
-    payload = rlp.encode([
-        tx.status, tx.cumulative_gas_used, receipt_bloom(logs),
-        [[log.address, list(log.topics), log.data] for log in logs],
-    ])
-    return payload if type_id == 0 else bytes([type_id]) + payload
-
-
-def tx_type(raw: bytes) -> int:
-    return 0 if raw[0] >= 0xC0 else raw[0]
 
 
 def block_json(
@@ -177,3 +148,29 @@ def receipt_json(rec: TxRecord, block: BlockRecord, logs: list[LogRecord]) -> di
         "status": qty(rec.status),
         "type": qty(tx_type(rec.raw)),
     }
+
+
+class EthReads:
+    """A ledger's blocks, transactions and receipts as Ethereum JSON-RPC answers them
+    (eth_getBlockByNumber, eth_getTransactionByHash, eth_getTransactionReceipt); None when
+    not found."""
+
+    def __init__(self, ledger: LedgerReader) -> None:
+        self.ledger = ledger
+
+    def get_block(self, height: int, full_transactions: bool = False) -> dict[str, Any] | None:
+        found = self.ledger.block_record(height)
+        return None if found is None else block_json(*found, full_transactions)
+
+    def get_block_by_hash(self, block_hash: str,
+                          full_transactions: bool = False) -> dict[str, Any] | None:
+        height = self.ledger.block_height(block_hash)
+        return None if height is None else self.get_block(height, full_transactions)
+
+    def get_transaction(self, tx_hash: str) -> dict[str, Any] | None:
+        found = self.ledger.tx_record(tx_hash)
+        return None if found is None else tx_json(*found)
+
+    def get_receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        found = self.ledger.receipt_record(tx_hash)
+        return None if found is None else receipt_json(*found)
