@@ -1,8 +1,9 @@
 """The consortium's finance services and its forum, as native contracts at 0x…2000…
 (docs/services/).
 
-Importing this package registers their contracts (the ledger imports it before building
-genesis or executing a block), so every node serves the same services at the same addresses.
+Importing this package registers their contracts; the node's startup hands them to its ledger
+(`consortium.natives.chain_natives`), so every node serves the same services at the same
+addresses.
 """
 
 from __future__ import annotations

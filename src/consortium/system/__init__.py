@@ -1,7 +1,7 @@
 """The consortium's system contracts, as native contracts at fixed addresses.
 
-Importing this package registers them (the ledger imports it before building genesis or
-executing a block), so every node serves the same set at the same addresses.
+Importing this package registers them (the ledger imports it: they are the chain's own rules
+it applies), so every node serves the same set at the same addresses.
 """
 
 from __future__ import annotations
