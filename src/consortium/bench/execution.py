@@ -66,7 +66,9 @@ def _stock_state_class() -> type[PragueState]:
     """py-evm's Prague state, its precompile table extended with the native contracts."""
     import consortium.system  # noqa: F401  (registers the native contracts)
     from consortium.evm.fork import PRECOMPILES
+    from consortium.evm.host import serve_natives
 
+    serve_natives()  # the registered natives in PRECOMPILES (idempotent)
     computation = type("PragueWithNatives", (PragueComputation,), {"_precompiles": PRECOMPILES})
     return type("PragueStateWithNatives", (PragueState,), {"computation_class": computation})
 
