@@ -26,7 +26,7 @@ from consortium.network.state_sync import JoinSettings
 from evmutil import dev_accounts, receipt, send, web3_for
 from localnet import LocalNet, wait_for
 
-pytestmark = pytest.mark.slow
+# in the default run: the only end-to-end test of state sync (about 40 s)
 
 
 def _snapshots(rpc_url: str) -> list[int]:

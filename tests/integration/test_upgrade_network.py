@@ -35,7 +35,7 @@ from consortium.system.model import GOVERNANCE_ADDRESS
 from evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
 from localnet import LocalNet, wait_for
 
-pytestmark = pytest.mark.slow  # ~50 s here
+# in the default run (about 50 s): upgrades, the proxy vote and expel, end to end
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 NEW = ["node1", "node2", "node3"]
