@@ -46,3 +46,6 @@ export ETH_HASH_BACKEND=${ETH_HASH_BACKEND:-pysha3}
 # Issue 17: the block rate of 4 validators while 2 are flooded with worst-case eth_calls,
 # against quiet windows before and after (about 2 minutes).
 "$BIN" bench call-flood
+# Issue 18: what HTTPS and a bearer token on every request cost, against plain HTTP, the same
+# transfers alternated over two rounds (about 3 minutes).
+"$BIN" bench api-access
