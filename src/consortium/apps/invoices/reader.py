@@ -141,5 +141,11 @@ class InvoiceReader:
             out += [invoice_json(t) for t in self._read("invoicesOf", batch)]
         return out
 
+    def by_due_date(self, until: str, since: str | None = None) -> list[dict[str, Any]]:
+        """Invoices due on or before `until` (and on or after `since`), dates as yyyy-mm-dd,
+        soonest first: what falls due for a bank or a buyer."""
+        due = [i for i in self.invoices() if (since or "") <= i["dueDate"] <= until]
+        return sorted(due, key=lambda i: (i["dueDate"], i["fingerprint"]))
+
 
 __all__ = ["InvoiceReader", "decode_result", "encode_call", "fingerprint_bytes", "invoice_json"]

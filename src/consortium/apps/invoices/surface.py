@@ -8,6 +8,7 @@ and `cli/invoices.py`.)"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from consortium.apps.invoices.model import STATES
@@ -60,6 +61,15 @@ def _flag(value: Any) -> bool:
 AMOUNT = Kind("amount", _amount, "expected an amount (a whole number, 0 or more)",
               {"type": "integer", "minimum": 0})
 FLAG = Kind("flag", _flag, "expected true or false", {"type": "boolean"})
+
+
+def _day(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return date.fromisoformat(value).isoformat()
+
+
+DAY = Kind("date", _day, "expected a date (yyyy-mm-dd)", {"type": "string", "format": "date"})
 FP = Param("fingerprint", Kind("fingerprint", fingerprint_arg, FINGERPRINT.refusal,
                                FINGERPRINT.schema),
            "The invoice's fingerprint (0x + 64 hex digits).")
@@ -83,6 +93,10 @@ INVOICES = Service(
                  # the CLI hands the client its text: an unknown state is named with the list
                  Param("state", choice(STATES), "the invoice state", cli_kind=TEXT),
              ), cli="list"),
+        Read("by_due_date", "Invoices due by a date, soonest first",
+             rpc="consortium_invoicesByDueDate", rest="/due/{until}", cli="due",
+             params=(Param("until", DAY, "the last due date (yyyy-mm-dd)"),
+                     Param("since", DAY, "the first due date (yyyy-mm-dd)", default=None))),
         Read("invoice", "One invoice with its financing tranches and payments",
              rpc="consortium_invoice", rest="/{fingerprint}",
              params=(Param("fingerprint", FINGERPRINT),), nullable=True, noun="invoice"),
