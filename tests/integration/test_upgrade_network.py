@@ -13,20 +13,18 @@ a proxy in front of a user contract is upgraded by a contract-call vote.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
 import pytest
 from eth_abi import encode
 from eth_hash.auto import keccak
+from test_governance_network import cli
 
 from consortium import __version__
-from consortium.cli.main import main
 from consortium.contracts.compiler import compile_file
 from consortium.errors import NetworkError
 from consortium.network import supervisor
@@ -62,13 +60,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
         yield network
     finally:
         network.cleanup()
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out)
 
 
 def test_old_node_halts_at_the_height_new_nodes_migrate_and_go_on(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import ipaddress
 import json
@@ -374,7 +375,9 @@ class ApiAccess:
         return self.auth if self.auth is not None else ("off" if is_loopback(host) else "token")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback(host: str) -> bool:
+    """(Cached: the rate limits ask it of every request's client address.)"""
     if host == "localhost":
         return True
     try:

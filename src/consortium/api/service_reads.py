@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from consortium.api.read_gate import current_budget
-from consortium.api.rpc_error import ExecutionRevertedError, InvalidParams, RpcError
+from consortium.api.rpc_error import ExecutionRevertedError, RpcError
 from consortium.apps.service import LogSource
 from consortium.ledger.types import LedgerReader, TxFilter
 
@@ -47,25 +47,6 @@ def ledger_call(ledger: LedgerReader) -> Callable[[bytes, bytes], bytes]:
         return result.output
 
     return call
-
-
-def object_id(value: Any, where: str) -> int:
-    """A positive integer id (a number or a decimal string)."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value >= 2**256:
-        raise InvalidParams(f"{where}: expected an id (a positive integer)")
-    return value
-
-
-def account(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 42:
-        raise InvalidParams(f"{where}: expected a 0x account address")
-    try:
-        int(value, 16)
-    except ValueError:
-        raise InvalidParams(f"{where}: expected a 0x account address") from None
-    return value.lower()
 
 
 def rest_read(run_sync: RunSync[Any], read: Callable[[Request], Any],
@@ -105,5 +86,3 @@ def path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-ADDRESS_SCHEMA = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
-ID_SCHEMA = {"type": "integer", "minimum": 1}

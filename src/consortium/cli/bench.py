@@ -55,6 +55,15 @@ def _run_table(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_
     return outcome
 
 
+def _verdict(outcome: Any, line: Callable[[dict[str, Any]], str]) -> None:
+    """After a benchmark's table (none with --json): its figure against its goal, and where
+    its report is."""
+    if outcome is None:
+        return
+    console.print(line(outcome.report))
+    console.print(f"report: {outcome.json_path}")
+
+
 class _RichUi:
     """Steps as dim lines, each measured stage as a progress bar (on stderr)."""
 
@@ -183,13 +192,9 @@ def api_access(
     outcome = _run_table(cfg, out, run_api_access_bench, json_out,
                          f"ERC-20 transfers on 1 validator, batches of {batch}, "
                          f"{rounds} round(s)", TABLE_COLUMNS, summary_rows)
-    if outcome is None:
-        return
-    report = outcome.report
-    console.print(f"https + token / http: ×{report['ratio']} ({report['cost_percent']} % "
-                  f"cost; goal under 5 %: {'met' if report['met'] else 'missed'}); the token "
-                  f"check alone: {report['token_check_us_per_request']} µs a request")
-    console.print(f"report: {outcome.json_path}")
+    _verdict(outcome, lambda r: f"https + token / http: ×{r['ratio']} ({r['cost_percent']} % "
+             f"cost; goal under 5 %: {'met' if r['met'] else 'missed'}); the token check "
+             f"alone: {r['token_check_us_per_request']} µs a request")
 
 
 @app.command("call-flood")
@@ -220,12 +225,8 @@ def call_flood(
     outcome = _run_table(cfg, out, run_call_flood_bench, json_out,
                          f"{validators} validators, {flooded} flooded by {clients} clients "
                          f"each (batches of {batch} eth_calls)", TABLE_COLUMNS, summary_rows)
-    if outcome is None:
-        return
-    report = outcome.report
-    console.print(f"block rate flooded / quiet: ×{report['ratio']} (goal ≥ 0.9: "
-                  f"{'met' if report['met'] else 'missed'})")
-    console.print(f"report: {outcome.json_path}")
+    _verdict(outcome, lambda r: f"block rate flooded / quiet: ×{r['ratio']} (goal ≥ 0.9: "
+             f"{'met' if r['met'] else 'missed'})")
 
 
 @app.command("state-sync")
