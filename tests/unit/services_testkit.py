@@ -12,8 +12,8 @@ from typing import Any
 from eth_account import Account
 from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
-from consortium.apps.service import NativeCalls
 from consortium.errors import ExecutionReverted
+from consortium.evm.native import NativeCalls
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger

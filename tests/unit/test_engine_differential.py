@@ -668,7 +668,8 @@ def test_native_calls_with_value_and_frozen_targets_agree() -> None:
     a frozen address the guard refuses it before the balance is looked at, otherwise it needs
     the balance. Each case, through both engines: the same outcome and state root."""
     from consortium.evm.host import SlotHost
-    from consortium.system.state import PermissionsState, address_word
+    from consortium.evm.records import address_word
+    from consortium.system.state import PermissionsState
 
     stream = Stream(3)
     root, kv = genesis(stream)

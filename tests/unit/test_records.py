@@ -1,4 +1,4 @@
-"""Records declared once (`consortium.apps.records`): the slots they read and write are the
+"""Records declared once (`consortium.evm.records`): the slots they read and write are the
 ones a hand-written layout uses (one read or write per field, nothing else), and their ABI
 tuple and JSON follow the declaration."""
 
@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from eth_abi import decode, encode
 
-from consortium.apps.records import (
+from consortium.evm.host import SlotHost, Storage
+from consortium.evm.records import (
     ADDRESS,
     BOOL,
     BYTES32,
@@ -22,7 +23,6 @@ from consortium.apps.records import (
     field,
     key,
 )
-from consortium.evm.host import SlotHost, Storage
 
 STATES = ("applied", "registered", "retired")
 A, B = b"\x11" * 20, b"\x22" * 20

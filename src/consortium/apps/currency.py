@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from consortium.evm.records import currency_text, currency_word
+
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -15,9 +17,4 @@ def currency_problem(code: str) -> str | None:
     return None
 
 
-def currency_word(code: str) -> int:
-    return int.from_bytes(code.encode("ascii"), "big")
-
-
-def currency_text(word: int) -> str:
-    return word.to_bytes(3, "big").decode("ascii", errors="replace") if word else ""
+__all__ = ["currency_problem", "currency_text", "currency_word"]

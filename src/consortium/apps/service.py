@@ -16,10 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 
 from consortium.evm.host import Storage
-from consortium.evm.native import EventSpec, MethodSpec, NativeContract
+from consortium.evm.native import EventSpec, NativeContract
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, role_bit
 from consortium.system.permissions import hex_address
 from consortium.system.state import PermissionsState
@@ -68,23 +67,6 @@ class ServiceContract(NativeContract):
         self.require(len(text.encode()) <= limit, f"the {what} is longer than {limit} bytes")
 
 
-class NativeCalls:
-    """Encode calls to a native contract's methods by name, decode their answers."""
-
-    def __init__(self, cls: type[NativeContract]) -> None:
-        self.cls = cls
-        self.specs: dict[str, MethodSpec] = {s.name: s for s in cls.methods().values()}
-
-    def encode(self, name: str, *args: Any) -> bytes:
-        spec = self.specs[name]
-        return spec.selector + abi_encode(list(spec.inputs), list(args))
-
-    def decode(self, name: str, output: bytes) -> Any:
-        spec = self.specs[name]
-        values = abi_decode(list(spec.outputs), output)
-        return values[0] if len(values) == 1 else values
-
-
 # (contract address, topics position-wise: None = any) -> the matching logs, oldest first,
 # each {"block": int, "txHash": "0x…", "topics": [bytes, …], "data": bytes}
 LogSource = Callable[[bytes, list[bytes | None]], list[dict[str, Any]]]
@@ -122,7 +104,6 @@ __all__ = [
     "ZERO_ADDRESS",
     "ZERO_HASH",
     "LogSource",
-    "NativeCalls",
     "ServiceContract",
     "hex_of",
     "transition_history",

@@ -21,9 +21,8 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from consortium.apps.service import NativeCalls
 from consortium.errors import ConfigError, ExecutionReverted
-from consortium.evm.native import EventSpec
+from consortium.evm.native import EventSpec, NativeCalls
 from consortium.sdk.client import ConsortiumClient
 
 GAS_MARGIN = 200_000  # state may move between the estimate and the block (index sets)

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, NoReturn
 from eth_hash.auto import keccak
 
 from consortium.evm.abi_codec import TypeList, type_list
+from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.storage import Host, Storage
 
@@ -338,3 +339,19 @@ def native_abi(address: bytes) -> list[dict[str, Any]] | None:
     cls = _REGISTRY.get(bytes(address))
     return None if cls is None else cls.abi()
 
+
+class NativeCalls:
+    """Encode calls to a native contract's methods by name, decode their answers."""
+
+    def __init__(self, cls: type[NativeContract]) -> None:
+        self.cls = cls
+        self.specs: dict[str, MethodSpec] = {s.name: s for s in cls.methods().values()}
+
+    def encode(self, name: str, *args: Any) -> bytes:
+        spec = self.specs[name]
+        return spec.selector + abi_encode(list(spec.inputs), list(args))
+
+    def decode(self, name: str, output: bytes) -> Any:
+        spec = self.specs[name]
+        values = abi_decode(list(spec.outputs), output)
+        return values[0] if len(values) == 1 else values

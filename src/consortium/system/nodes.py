@@ -20,8 +20,9 @@ its node id (from `node_key.json`): the node's peer filter admits exactly the id
 from __future__ import annotations
 
 from consortium.evm.native import NativeContract, event, method, register
+from consortium.evm.records import word_address
 from consortium.system.model import GOVERNANCE_ADDRESS, MAX_POWER, NODES_ADDRESS
-from consortium.system.state import NodesState, word_address
+from consortium.system.state import NodesState
 
 
 @register

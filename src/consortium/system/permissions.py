@@ -36,6 +36,7 @@ from consortium.evm.native import (
     register,
     registered_natives,
 )
+from consortium.evm.records import address_word, word_address
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,
     MAX_LIST,
@@ -44,7 +45,7 @@ from consortium.system.model import (
     role_bit,
     roles_of,
 )
-from consortium.system.state import PermissionsState, address_word, word_address
+from consortium.system.state import PermissionsState
 
 
 def as_address(value: str | bytes) -> bytes:

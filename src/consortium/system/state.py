@@ -32,10 +32,10 @@ Nodes (0x…1002)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from consortium.evm.host import Storage
+from consortium.evm.records import StringSet, WordSet, address_word, word_address
 from consortium.system.model import (
     KIND_BY_NUMBER,
     MEMBER_STATUSES,
@@ -45,105 +45,6 @@ from consortium.system.model import (
     Rule,
     default_rule,
 )
-
-
-def address_word(address: bytes) -> int:
-    return int.from_bytes(address, "big")
-
-
-def word_address(word: int) -> bytes:
-    return (word % 2**160).to_bytes(20, "big")
-
-
-class WordSet:
-    """An enumerable set of 32-byte words (addresses, node ids, public keys) in storage."""
-
-    def __init__(self, storage: Storage, slot: int) -> None:
-        self.s = storage
-        self.slot = slot
-
-    def __len__(self) -> int:
-        return self.s.get_uint(self.slot)
-
-    def item(self, i: int) -> int:
-        return self.s.get_uint(Storage.at(self.slot, i))
-
-    def __iter__(self) -> Iterator[int]:
-        return (self.item(i) for i in range(len(self)))
-
-    def __contains__(self, word: int) -> bool:
-        return self.s.get_uint(Storage.at(self.slot + 1, word)) != 0
-
-    def add(self, word: int) -> bool:
-        if word in self:
-            return False
-        n = len(self)
-        self.s.set_uint(Storage.at(self.slot, n), word)
-        self.s.set_uint(Storage.at(self.slot + 1, word), n + 1)
-        self.s.set_uint(self.slot, n + 1)
-        return True
-
-    def remove(self, word: int) -> bool:
-        position = self.s.get_uint(Storage.at(self.slot + 1, word))
-        if position == 0:
-            return False
-        last = len(self) - 1
-        if position - 1 != last:
-            moved = self.item(last)
-            self.s.set_uint(Storage.at(self.slot, position - 1), moved)
-            self.s.set_uint(Storage.at(self.slot + 1, moved), position)
-        self.s.set_uint(Storage.at(self.slot, last), 0)
-        self.s.set_uint(Storage.at(self.slot + 1, word), 0)
-        self.s.set_uint(self.slot, last)
-        return True
-
-    def clear(self) -> None:
-        for word in list(self):
-            self.remove(word)
-
-
-class StringSet:
-    """An enumerable set of strings (office and task force names) in storage."""
-
-    def __init__(self, storage: Storage, slot: int) -> None:
-        self.s = storage
-        self.slot = slot
-
-    def __len__(self) -> int:
-        return self.s.get_uint(self.slot)
-
-    def item(self, i: int) -> str:
-        return self.s.get_string(Storage.at(self.slot, i))
-
-    def __iter__(self) -> Iterator[str]:
-        return (self.item(i) for i in range(len(self)))
-
-    def __contains__(self, key: str) -> bool:
-        return self.s.get_uint(Storage.at(self.slot + 1, key)) != 0
-
-    def add(self, key: str) -> bool:
-        if key in self:
-            return False
-        n = len(self)
-        self.s.set_string(Storage.at(self.slot, n), key)
-        self.s.set_uint(Storage.at(self.slot + 1, key), n + 1)
-        self.s.set_uint(self.slot, n + 1)
-        return True
-
-    def remove(self, key: str) -> bool:
-        position = self.s.get_uint(Storage.at(self.slot + 1, key))
-        if position == 0:
-            return False
-        last = len(self) - 1
-        if position - 1 != last:
-            moved = self.item(last)
-            self.s.set_string(Storage.at(self.slot, position - 1), moved)
-            self.s.set_uint(Storage.at(self.slot + 1, moved), position)
-        self.s.set_string(Storage.at(self.slot, last), "")
-        self.s.set_uint(Storage.at(self.slot + 1, key), 0)
-        self.s.set_uint(self.slot, last)
-        return True
-
 
 # --- Governance -------------------------------------------------------------------------------
 

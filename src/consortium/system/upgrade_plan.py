@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from eth_hash.auto import keccak
 
 from consortium.evm.host import Storage
-from consortium.system.state import StringSet
+from consortium.evm.records import StringSet
 
 # a hashed slot, like ERC-1967's, so it never meets a contract's numbered slots
 NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1

@@ -87,8 +87,8 @@ from consortium.apps.credit.state import (
 )
 from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract
 from consortium.evm.native import event, method, register
+from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
-from consortium.system.state import word_address
 
 CONSENT, RECORD = ConsentRecord.abi_type(), CreditRecord.abi_type()
 QUERY, ENTRY = QueryRecord.abi_type(), BlacklistEntry.abi_type()

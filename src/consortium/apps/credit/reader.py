@@ -26,8 +26,8 @@ from typing import Any
 from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.model import CREDIT_ADDRESS, MAX_BATCH_READ, QUERY_STATES
 from consortium.apps.credit.state import BlacklistEntry, ConsentRecord, CreditRecord, QueryRecord
-from consortium.apps.service import LogSource, NativeCalls, transition_history
-from consortium.evm.native import EventSpec
+from consortium.apps.service import LogSource, transition_history
+from consortium.evm.native import EventSpec, NativeCalls
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
 Call = Callable[[bytes, bytes], bytes]

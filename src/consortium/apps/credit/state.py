@@ -14,7 +14,7 @@ item i at at(s, i) and item k's position + 1 at at(s + 1, k); ids count from 1):
   14 blacklisted subjects (set, 14/15)   16 subject -> BlacklistEntry
 
 A record's fields sit at consecutive slots from its base, in declaration order
-(`consortium.apps.records`).
+(`consortium.evm.records`).
 
 Only hashes, accounts, kinds, purposes and heights are stored: never a report or a record's
 contents.
@@ -30,9 +30,19 @@ from consortium.apps.credit.model import (
     RECORD_KINDS,
     SUPERSEDED,
 )
-from consortium.apps.records import ADDRESS, BYTES32, STRING, UINT, Choice, Record, field, key
 from consortium.evm.host import Storage
-from consortium.system.state import WordSet, address_word
+from consortium.evm.records import (
+    ADDRESS,
+    BYTES32,
+    STRING,
+    UINT,
+    Choice,
+    Record,
+    WordSet,
+    address_word,
+    field,
+    key,
+)
 
 
 class ConsentRecord(Record):

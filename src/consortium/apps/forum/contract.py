@@ -59,9 +59,10 @@ from consortium.apps.forum.state import DocumentRecord, ForumState, PostRecord, 
 from consortium.apps.service import ZERO_HASH, ServiceContract
 from consortium.evm.host import Storage
 from consortium.evm.native import event, method, register
+from consortium.evm.records import address_word
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
-from consortium.system.state import GovernanceState, address_word
+from consortium.system.state import GovernanceState
 
 CHANNEL = "(string,bool,uint256,uint256,uint256,uint256,address[])"
 POST = "(uint256,string,address,string,uint256,uint256,bytes,uint256,bool,uint256,uint256," \

@@ -24,7 +24,8 @@ from typing import Any
 from consortium.apps.forum.contract import Forum
 from consortium.apps.forum.envelope import parse_meta, parse_post
 from consortium.apps.forum.model import FORUM_ADDRESS, MAX_ATTACHMENT_RULE, MAX_BATCH_READ
-from consortium.apps.service import NativeCalls, hex_of
+from consortium.apps.service import hex_of
+from consortium.evm.native import NativeCalls
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
 Call = Callable[[bytes, bytes], bytes]

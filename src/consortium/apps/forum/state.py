@@ -30,7 +30,7 @@ from eth_hash.auto import keccak
 
 from consortium.apps.forum.model import DEFAULT_MAX_ATTACHMENT, POST_KINDS
 from consortium.evm.host import Storage
-from consortium.system.state import WordSet, address_word, word_address
+from consortium.evm.records import WordSet, address_word, word_address
 
 
 @dataclass(frozen=True)

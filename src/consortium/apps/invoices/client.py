@@ -32,10 +32,11 @@ from consortium.apps.invoices.model import INVOICES_ADDRESS
 from consortium.apps.invoices.reader import InvoiceReader
 from consortium.apps.invoices.surface import INVOICES
 from consortium.apps.invoices.surface import fingerprint_arg as _fp
-from consortium.apps.service import NativeCalls, transition_history
+from consortium.apps.service import transition_history
 from consortium.apps.service_client import GAS_MARGIN, ServiceClient, account_hex
 from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError
+from consortium.evm.native import NativeCalls
 from consortium.sdk.client import ConsortiumClient
 
 _TRANSITION = Invoices.InvoiceTransition.topic0

@@ -13,7 +13,7 @@ item i at at(s, i) and item k's position + 1 at at(s + 1, k)):
   8  state number -> fingerprints in that state (set)
 
 A record's fields sit at consecutive slots from its base, in declaration order
-(`consortium.apps.records`).
+(`consortium.evm.records`).
 
 Only fingerprints, addresses, amounts, currency codes and dates are stored: never the fields
 a fingerprint is computed from.
@@ -24,7 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from consortium.apps.invoices.model import STATES, TRANCHE_STATES, show_date
-from consortium.apps.records import (
+from consortium.evm.host import Storage
+from consortium.evm.records import (
     ADDRESS,
     BOOL,
     BYTES32,
@@ -33,11 +34,10 @@ from consortium.apps.records import (
     Choice,
     FieldType,
     Record,
+    WordSet,
     field,
     key,
 )
-from consortium.evm.host import Storage
-from consortium.system.state import WordSet
 
 
 class _Date(FieldType):

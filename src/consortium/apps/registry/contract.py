@@ -59,8 +59,8 @@ from consortium.apps.registry.model import (
 from consortium.apps.registry.state import Asset, AssetClass, Pledge, RegistryState
 from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract
 from consortium.evm.native import event, method, register
+from consortium.evm.records import address_word, word_address
 from consortium.system.permissions import as_address, hex_address
-from consortium.system.state import address_word, word_address
 
 CLASS, ASSET, PLEDGE = AssetClass.abi_type(), Asset.abi_type(), Pledge.abi_type()
 

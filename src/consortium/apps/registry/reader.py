@@ -27,7 +27,8 @@ from eth_abi import decode as abi_decode
 from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.model import ASSET_STATES, MAX_BATCH_READ, REGISTRY_ADDRESS
 from consortium.apps.registry.state import Asset, AssetClass, Pledge
-from consortium.apps.service import LogSource, NativeCalls, hex_of, transition_history
+from consortium.apps.service import LogSource, hex_of, transition_history
+from consortium.evm.native import NativeCalls
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
 Call = Callable[[bytes, bytes], bytes]

@@ -22,7 +22,9 @@ register never count toward retiring, nor approvals given before a freeze after 
 
 from __future__ import annotations
 
-from consortium.apps.records import (
+from consortium.apps.registry.model import ASSET_STATES, PLEDGE_STATES
+from consortium.evm.host import Storage
+from consortium.evm.records import (
     ADDRESS,
     BYTES32,
     STRING,
@@ -30,12 +32,11 @@ from consortium.apps.records import (
     Choice,
     Record,
     SetOf,
+    WordSet,
+    address_word,
     field,
     key,
 )
-from consortium.apps.registry.model import ASSET_STATES, PLEDGE_STATES
-from consortium.evm.host import Storage
-from consortium.system.state import WordSet, address_word
 
 
 class AssetClass(Record):

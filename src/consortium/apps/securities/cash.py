@@ -41,8 +41,8 @@ from consortium.apps.securities.model import (
 )
 from consortium.apps.securities.state import CashState
 from consortium.evm.native import event, method, register
+from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
-from consortium.system.state import word_address
 
 TOKEN = "(string,string,address,uint256,uint256)"
 

@@ -122,9 +122,10 @@ from consortium.apps.securities.state import (
 )
 from consortium.evm.host import Storage
 from consortium.evm.native import event, method, register
+from consortium.evm.records import address_word, word_address
 from consortium.system.model import PERMISSIONS_ADDRESS
 from consortium.system.permissions import as_address, hex_address
-from consortium.system.state import PermissionsState, address_word, word_address
+from consortium.system.state import PermissionsState
 
 INSTRUMENT = ("(string,string,address,address,uint256,bool,bytes32,string,uint256,uint256,"
               "uint256)")

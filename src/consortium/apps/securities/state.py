@@ -51,7 +51,7 @@ from consortium.apps.securities.model import (
     jurisdiction_text,
 )
 from consortium.evm.host import Storage
-from consortium.system.state import WordSet, address_word
+from consortium.evm.records import WordSet, address_word
 
 # --- cash tokens -----------------------------------------------------------------------------
 
