@@ -37,8 +37,8 @@ import httpx
 FORMAT = 1
 CHECKOUT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = CHECKOUT / "tests/fixtures/recorded-chain.json.gz"
-sys.path.insert(0, str(CHECKOUT / "tests"))
-from localnet import wait_for  # noqa: E402  (the tests' polling helper)
+sys.path.insert(0, str(CHECKOUT))
+from tests.support.localnet import wait_for  # noqa: E402  (the tests' polling helper)
 
 # The demo's members and roles, plus a credit agency (licensed by vote) and a borrower;
 # Bank B and Bank C keep the land register, the Tax Bureau is also the court, the regulator

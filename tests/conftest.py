@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import consortium.natives  # noqa: E402, F401  (every native registered, as a node's startup does)
-from localnet import LocalNet  # noqa: E402
+import consortium.natives  # noqa: F401  (every native registered, as a node's startup does)
+from tests.support.localnet import LocalNet
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from consortium.errors import NetworkError
 from consortium.network import supervisor
 from consortium.network.backup import backup_node
 from consortium.network.restore import restore_node
-from evmutil import dev_accounts
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import LocalNet, wait_for
 
 BATCH = 10
 

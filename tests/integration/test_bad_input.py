@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from consortium.network.init import init_network
-from localnet import free_base_port
+from tests.support.localnet import free_base_port
 
 CLI = [sys.executable, "-m", "consortium.cli.main"]
 

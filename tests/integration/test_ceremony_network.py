@@ -20,7 +20,7 @@ import pytest
 from consortium.network import supervisor
 from consortium.network.init import _PortPicker
 from consortium.network.layout import Network
-from localnet import free_base_port, wait_for
+from tests.support.localnet import free_base_port, wait_for
 
 CLI = [sys.executable, "-m", "consortium.cli.main"]
 NAMES = ("Bank A", "Bank B", "Bank C", "Bank D")

@@ -7,8 +7,8 @@ import threading
 
 import httpx
 
-from evmutil import dev_accounts
-from localnet import wait_for
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import wait_for
 
 TOTAL = 1000
 BATCH = 50

@@ -21,8 +21,8 @@ from consortium.apps.registry import RegistryClient
 from consortium.cli.main import main
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
-from evmutil import dev_accounts
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import LocalNet, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Agency X", "Borrower", "Court", "Registrar 1", "Registrar 2",
            "Registrar 3"]

@@ -10,8 +10,8 @@ import tomlkit
 from eth_account import Account
 from web3 import Web3
 
-from evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
-from localnet import wait_for
+from tests.support.evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
+from tests.support.localnet import wait_for
 
 
 def _state_roots(w3: Web3, upto: int) -> list[str]:

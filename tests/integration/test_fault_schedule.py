@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faults.load import Load, Settled, describe_lost, settle
-from faults.report import emit
-from faults.schedule import Schedule
 
-from evmutil import dev_accounts
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts
+from tests.support.faults.load import Load, Settled, describe_lost, settle
+from tests.support.faults.report import emit
+from tests.support.faults.schedule import Schedule
+from tests.support.localnet import LocalNet, wait_for
 
 SINK = "0x000000000000000000000000000000000000dEaD"
 SENDERS = ["Bank A", "Bank B", "Bank C", "Bank D"]  # the load: one per node

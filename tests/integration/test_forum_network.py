@@ -19,8 +19,8 @@ from consortium.apps.forum.blobs import BLOB_DIR_NAME
 from consortium.apps.forum.sealing import SealError, unwrap_key
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
-from evmutil import dev_accounts
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import LocalNet, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Bank C", "Bank D"]
 VIA = {"Bank A": "node0", "Bank B": "node1", "Bank C": "node2", "Bank D": "node3"}

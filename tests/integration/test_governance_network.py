@@ -21,8 +21,8 @@ from consortium.errors import ExecutionReverted
 from consortium.network import supervisor
 from consortium.network.layout import Network
 from consortium.system.client import GovernanceClient
-from evmutil import dev_accounts, receipt, send, web3_for
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts, receipt, send, web3_for
+from tests.support.localnet import LocalNet, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Bank C", "Bank D"]
 OUTSIDER = "0x" + "5e" * 20

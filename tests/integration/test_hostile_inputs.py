@@ -1,4 +1,4 @@
-"""Issue 17, the hostile-input catalogue (tests/faults/catalogue.py) against one node of a
+"""Issue 17, the hostile-input catalogue (tests/support/faults/catalogue.py) against one node of a
 4-validator network: every input gets a clear error naming the problem (or a closed
 connection where that is right), and afterwards no node has crashed, heights advance and app
 hashes agree. The last test prints the figures: inputs tried, refused with a reason,
@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults.catalogue import ACCOUNTS, CATALOGUE, CLOSED, ERROR, NOT_RUN, Entry, Outcome, Target
-from faults.report import emit
-from faults.schedule import Schedule
 
-from evmutil import dev_accounts
-from localnet import LocalNet
+from tests.support.evmutil import dev_accounts
+from tests.support.faults.catalogue import (
+    ACCOUNTS,
+    CATALOGUE,
+    CLOSED,
+    ERROR,
+    NOT_RUN,
+    Entry,
+    Outcome,
+    Target,
+)
+from tests.support.faults.report import emit
+from tests.support.faults.schedule import Schedule
+from tests.support.localnet import LocalNet
 
 RESULTS: dict[str, tuple[Entry, Outcome, str | None]] = {}
 

@@ -22,8 +22,8 @@ from consortium.apps.invoices.reader import encode_call
 from consortium.cli.main import main
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
-from evmutil import dev_accounts, web3_for
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts, web3_for
+from tests.support.localnet import LocalNet, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Acme Trading", "Globex Retail", "Tax Bureau"]
 ROLES = {

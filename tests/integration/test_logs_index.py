@@ -6,7 +6,7 @@ import time
 
 from web3 import Web3
 
-from evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
+from tests.support.evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
 
 SPAN = 10_000
 

@@ -15,8 +15,8 @@ from eth_account import Account
 from prometheus_client.parser import text_string_to_metric_families
 
 from consortium.network.init import port_free
-from evmutil import dev_accounts
-from localnet import wait_for
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import wait_for
 
 CHAIN_ID = 20251
 TRANSFERS = 5

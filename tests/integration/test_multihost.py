@@ -18,10 +18,10 @@ import httpx
 import pytest
 import tomlkit
 from eth_account import Account
-from netns import Hosts, netns_unavailable
 from test_ceremony_network import CLI, NAMES, SECRET_FILES, cli, send
 
-from localnet import wait_for
+from tests.support.localnet import wait_for
+from tests.support.netns import Hosts, netns_unavailable
 
 P2P, RPC, API = 26656, 26657, 8545  # the same on every host: each has its own ports
 TIMEOUT_COMMIT = "500ms"

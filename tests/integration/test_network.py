@@ -13,7 +13,7 @@ from consortium.network.engine import require_cometbft
 from consortium.network.init import node_id_from_key, write_cometbft_config
 from consortium.network.layout import NodeEntry
 from consortium.network.node_config import NodeConfig
-from localnet import wait_for
+from tests.support.localnet import wait_for
 
 CLI = [sys.executable, "-m", "consortium.cli.main"]
 

@@ -15,8 +15,8 @@ from consortium.apps.securities import SecuritiesClient
 from consortium.apps.securities.model import SECURITIES_ADDRESS
 from consortium.apps.securities.reader import SECURITIES
 from consortium.errors import ExecutionReverted
-from evmutil import dev_accounts, web3_for
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts, web3_for
+from tests.support.localnet import LocalNet, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Issuer Co", "Alice Fund", "Bob Capital", "Carol Partners",
            "Regulator", "Dave Trading", "Erin Securities"]

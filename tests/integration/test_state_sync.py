@@ -23,8 +23,8 @@ import pytest
 
 from consortium.cli.main import main
 from consortium.network.state_sync import JoinSettings
-from evmutil import dev_accounts, receipt, send, web3_for
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import dev_accounts, receipt, send, web3_for
+from tests.support.localnet import LocalNet, wait_for
 
 # in the default run: the only end-to-end test of state sync (about 40 s)
 

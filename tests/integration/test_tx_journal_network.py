@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from evmutil import dev_accounts
-from localnet import wait_for
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import wait_for
 
 CHAIN_ID = 20251
 

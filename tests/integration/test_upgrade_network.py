@@ -30,8 +30,8 @@ from consortium.errors import NetworkError
 from consortium.network import supervisor
 from consortium.system.client import GovernanceClient
 from consortium.system.model import GOVERNANCE_ADDRESS
-from evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
-from localnet import LocalNet, wait_for
+from tests.support.evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
+from tests.support.localnet import LocalNet, wait_for
 
 # in the default run (about 50 s): upgrades, the proxy vote and expel, end to end
 

@@ -20,8 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from jsonrpc_testkit import StubEngine
-from ledger_testkit import KEYS, new_ledger, sign
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -40,6 +38,8 @@ from consortium.errors import ConfigError
 from consortium.network.node import check_api_access
 from consortium.network.node_config import NodeConfig
 from consortium.network.tls import check_server_files, check_signed_by, make_ca, make_cert
+from tests.support.jsonrpc_testkit import StubEngine
+from tests.support.ledger_testkit import KEYS, new_ledger, sign
 
 pytestmark = pytest.mark.timeout(120)
 

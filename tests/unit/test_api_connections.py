@@ -22,8 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-from jsonrpc_testkit import StubEngine
-from ledger_testkit import new_ledger, run_block
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -31,6 +29,8 @@ from consortium.api.app import create_app
 from consortium.api.http_server import ApiLimits, api_server
 from consortium.errors import ConfigError
 from consortium.network.node_config import NodeConfig
+from tests.support.jsonrpc_testkit import StubEngine
+from tests.support.ledger_testkit import new_ledger, run_block
 
 pytestmark = pytest.mark.timeout(180)
 

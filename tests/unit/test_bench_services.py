@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
 
 from consortium.bench.execution import engine_execution, execution_ceiling
 from consortium.bench.networks import bench_member_names
@@ -17,6 +16,7 @@ from consortium.evm.revm_engine import available
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
+from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
 
 ACCOUNTS = [BenchAccount.from_key(bytes([0xA0 + i]) * 32) for i in range(4)]
 NAMES = bench_member_names(len(ACCOUNTS))

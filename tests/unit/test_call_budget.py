@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 from eth_abi import decode as abi_decode
-from ledger_testkit import (
+
+from consortium.errors import CallCancelled, CallTimeout, GasLimitError
+from consortium.evm import revm_engine
+from consortium.evm.budget import CallBudget
+from consortium.ledger import reads
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.types import TxFilter
+from tests.support.ledger_testkit import (
     ALICE,
     BOB,
     app_state,
@@ -25,13 +32,6 @@ from ledger_testkit import (
     sign,
     token_deploy_data,
 )
-
-from consortium.errors import CallCancelled, CallTimeout, GasLimitError
-from consortium.evm import revm_engine
-from consortium.evm.budget import CallBudget
-from consortium.ledger import reads
-from consortium.ledger.ledger import Ledger
-from consortium.ledger.types import TxFilter
 
 LOOP_RUNTIME = bytes.fromhex("5b5f56")  # JUMPDEST PUSH0 JUMP
 # PUSH3 runtime, PUSH0, MSTORE, PUSH1 3, PUSH1 29, RETURN: deploys LOOP_RUNTIME

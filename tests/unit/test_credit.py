@@ -10,7 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services_testkit import (
+
+from consortium.apps.credit.abi import ABI_FILE, render_abi
+from consortium.apps.credit.model import CREDIT_ADDRESS, record_kind
+from consortium.apps.credit.reader import CALLS, CreditReader
+from tests.support.services_testkit import (
     AGENCY_X,
     AGENCY_Y,
     BANK_A,
@@ -25,10 +29,6 @@ from services_testkit import (
     low,
     services_ledger,
 )
-
-from consortium.apps.credit.abi import ABI_FILE, render_abi
-from consortium.apps.credit.model import CREDIT_ADDRESS, record_kind
-from consortium.apps.credit.reader import CALLS, CreditReader
 
 
 class CreditChain(ServiceChain):

@@ -9,13 +9,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services_api_testkit import LiveNode
-from services_testkit import AGENCY_X, BANK_A, BANK_B, BORROWER, BORROWER_2, MEDIATOR, low
 from starlette.testclient import TestClient
 
 from consortium.apps.credit import CreditClient, ReportMismatch, sha256_of
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
+from tests.support.services_api_testkit import LiveNode
+from tests.support.services_testkit import (
+    AGENCY_X,
+    BANK_A,
+    BANK_B,
+    BORROWER,
+    BORROWER_2,
+    MEDIATOR,
+    low,
+)
 
 
 @pytest.fixture(scope="module")

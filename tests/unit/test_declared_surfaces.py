@@ -27,7 +27,7 @@ READS = [(s, r) for s in SERVICES for r in s.reads]
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from ledger_testkit import new_ledger
+    from tests.support.ledger_testkit import new_ledger
 
     return create_app(new_ledger(tmp_path_factory.mktemp("surfaces")), "http://127.0.0.1:9")
 

@@ -27,14 +27,6 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
-from ledger_testkit import (
-    CHAIN_ID,
-    TOKEN_SOURCE,
-    app_state,
-    compile_vyper,
-    contract_address,
-    selector,
-)
 
 import consortium.evm  # noqa: F401  (keccak backend)
 import consortium.system  # noqa: F401  (system natives)
@@ -48,6 +40,14 @@ from consortium.ledger.genesis_state import build_genesis
 from consortium.ledger.transactions import SignedTx, decode_transaction
 from consortium.system.crypto import CRYPTO_ADDRESS
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS
+from tests.support.ledger_testkit import (
+    CHAIN_ID,
+    TOKEN_SOURCE,
+    app_state,
+    compile_vyper,
+    contract_address,
+    selector,
+)
 
 pytestmark = pytest.mark.skipif(not revm.available(), reason=revm.UNAVAILABLE)
 
@@ -744,10 +744,9 @@ def test_genesis_built_by_revm_matches_py_evm() -> None:
 def test_ledgers_agree(tmp_path: Any) -> None:
     """Two ledgers, one per engine, through FinalizeBlock and Commit: the same outcome for
     every transaction (code, log, data, gas, events), the same app hash per block."""
-    from ledger_testkit import NODE_ID, ctx
-
     from consortium.errors import ExecutionReverted
     from consortium.ledger.ledger import Ledger
+    from tests.support.ledger_testkit import NODE_ID, ctx
 
     seed = _seed()
     print(f"\nledger differential: seed={seed}")

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from governance_testkit import BANKS, GOV, Gov, governed_state, node_id, pub_key
 
 from consortium.errors import ConfigError
 from consortium.ledger.genesis import AppState
@@ -17,6 +16,7 @@ from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import ValidatorUpdate
 from consortium.system.abi_files import function
 from consortium.system.model import NODES_ADDRESS
+from tests.support.governance_testkit import BANKS, GOV, Gov, governed_state, node_id, pub_key
 
 
 def owned_state(members: int = 4) -> AppState:

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from forum_testkit import ForumChain
-from services_testkit import BANK_A, BANK_B, BANK_C, BORROWER, low, services_ledger
 
 from consortium.apps.forum.abi import ABI_FILE, render_abi
 from consortium.apps.forum.envelope import post_content
 from consortium.apps.forum.model import DEFAULT_MAX_ATTACHMENT, MAX_ATTACHMENT_CEILING
 from consortium.apps.forum.sealing import SealError, public_key_of, unwrap_key
 from consortium.apps.forum.state import member_digest
+from tests.support.forum_testkit import ForumChain
+from tests.support.services_testkit import BANK_A, BANK_B, BANK_C, BORROWER, low, services_ledger
 
 
 @pytest.fixture()

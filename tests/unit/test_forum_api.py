@@ -12,14 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from services_api_testkit import LiveNode
-from services_testkit import BANK_A, BANK_B, BANK_C, BORROWER, low
 
 from consortium.apps.forum import BlobMismatch, ForumClient
 from consortium.apps.forum.blobs import BLOB_DIR_NAME
 from consortium.apps.forum.sealing import SealError
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
+from tests.support.services_api_testkit import LiveNode
+from tests.support.services_testkit import BANK_A, BANK_B, BANK_C, BORROWER, low
 
 
 @pytest.fixture(scope="module")

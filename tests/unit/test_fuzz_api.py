@@ -1,5 +1,5 @@
 """Fuzzing of the node's HTTP surface (issue 17) over a real ledger in-process (the API of
-tests/unit/jsonrpc_testkit.py, its engine a stub that runs the ledger's CheckTx):
+tests/support/jsonrpc_testkit.py, its engine a stub that runs the ledger's CheckTx):
 
 - schemathesis against `/openapi.json`: every REST operation with generated parameters,
   checked for no server error and for answers that match the schema;
@@ -23,7 +23,6 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jsonrpc_testkit import Node
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -31,7 +30,8 @@ from schemathesis.checks import (
 )
 
 from consortium.api.jsonrpc import method_names
-from localnet import wait_for
+from tests.support.jsonrpc_testkit import Node
+from tests.support.localnet import wait_for
 
 
 @dataclass

@@ -14,13 +14,13 @@ import pytest
 import rlp
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from ledger_testkit import ALICE, BOB, CHAIN_ID, MALLORY, new_ledger, sign
 
 from consortium.errors import TxError
 from consortium.evm.revm_engine import available, parse_transaction
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.transactions import SignedTx, decode_transaction
 from consortium.ledger.types import CheckOutcome
+from tests.support.ledger_testkit import ALICE, BOB, CHAIN_ID, MALLORY, new_ledger, sign
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

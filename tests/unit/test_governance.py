@@ -8,7 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from governance_testkit import (
+
+from consortium.errors import NotPermitted
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.types import ValidatorUpdate
+from consortium.system.abi_files import ABI_DIR, contract_classes, function, render
+from consortium.system.access import validator_updates
+from consortium.system.model import KIND_BY_NAME, PROPOSAL_KINDS, SIMPLE_MAJORITY
+from tests.support.governance_testkit import (
     BANKS,
     GOV,
     NEWCOMER,
@@ -21,14 +28,7 @@ from governance_testkit import (
     node_id,
     pub_key,
 )
-from ledger_testkit import run_block, sign
-
-from consortium.errors import NotPermitted
-from consortium.ledger.ledger import Ledger
-from consortium.ledger.types import ValidatorUpdate
-from consortium.system.abi_files import ABI_DIR, contract_classes, function, render
-from consortium.system.access import validator_updates
-from consortium.system.model import KIND_BY_NAME, PROPOSAL_KINDS, SIMPLE_MAJORITY
+from tests.support.ledger_testkit import run_block, sign
 
 A, B, C, D = (b.address.lower() for b in BANKS[:4])
 
@@ -485,7 +485,7 @@ def test_a_frozen_account_in_the_same_block_is_refused_after_the_freeze(gov: Gov
 
 
 def test_frozen_contracts_revert_calls(gov: Gov) -> None:
-    from ledger_testkit import calldata, contract_address, token_deploy_data
+    from tests.support.ledger_testkit import calldata, contract_address, token_deploy_data
 
     deploy = sign(
         BANKS[0], nonce=gov.ledger.get_nonce(A), data=token_deploy_data(100), gas=2_000_000
@@ -505,7 +505,7 @@ def test_frozen_contracts_revert_calls(gov: Gov) -> None:
 
 
 def test_the_deploy_allowlist(gov: Gov) -> None:
-    from ledger_testkit import token_deploy_data
+    from tests.support.ledger_testkit import token_deploy_data
 
     def deploy(i: int) -> bytes:
         acct = BANKS[i]

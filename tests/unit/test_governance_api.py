@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from governance_testkit import BANKS, OUTSIDER, governed_ledger, node_id
-from jsonrpc_testkit import StubEngine
-from services_api_testkit import LiveNode
-from services_api_testkit import run_cli as cli
 from starlette.testclient import TestClient
 
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
 from consortium.system.model import PROPOSAL_KINDS
+from tests.support.governance_testkit import BANKS, OUTSIDER, governed_ledger, node_id
+from tests.support.jsonrpc_testkit import StubEngine
+from tests.support.services_api_testkit import LiveNode
+from tests.support.services_api_testkit import run_cli as cli
 
 A, B, C, D = (b.address.lower() for b in BANKS[:4])
 

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 from eth_abi import decode as abi_decode
-from invoices_testkit import (
+
+from consortium.apps.invoices.abi import ABI_FILE, render_abi
+from consortium.apps.invoices.contract import Invoices
+from consortium.apps.invoices.fingerprint import compute
+from consortium.apps.invoices.model import currency_problem, date_problem, utc_date
+from consortium.ledger.types import TxFilter
+from tests.support.invoices_testkit import (
     BANK_A,
     BANK_B,
     BUYER,
@@ -23,12 +29,6 @@ from invoices_testkit import (
     Chain,
     invoice_ledger,
 )
-
-from consortium.apps.invoices.abi import ABI_FILE, render_abi
-from consortium.apps.invoices.contract import Invoices
-from consortium.apps.invoices.fingerprint import compute
-from consortium.apps.invoices.model import currency_problem, date_problem, utc_date
-from consortium.ledger.types import TxFilter
 
 
 def fp_of(number: str, amount: int = 1_000_000) -> bytes:

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from invoices_testkit import (
+from starlette.testclient import TestClient
+
+from consortium.apps.invoices import InvoiceClient, import_csv
+from consortium.apps.invoices.fingerprint import write_key
+from consortium.cli.main import main
+from consortium.errors import ExecutionReverted
+from tests.support.invoices_testkit import (
     BANK_A,
     BANK_B,
     BUYER,
@@ -20,13 +26,7 @@ from invoices_testkit import (
     TAX,
     invoice_ledger,
 )
-from services_api_testkit import LiveNode
-from starlette.testclient import TestClient
-
-from consortium.apps.invoices import InvoiceClient, import_csv
-from consortium.apps.invoices.fingerprint import write_key
-from consortium.cli.main import main
-from consortium.errors import ExecutionReverted
+from tests.support.services_api_testkit import LiveNode
 
 PARTIES = {"seller": SELLER, "buyer": BUYER, "bank-a": BANK_A, "bank-b": BANK_B, "tax": TAX,
            "nobody": NOBODY, "buyer-2": BUYER_2}

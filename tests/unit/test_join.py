@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from governance_testkit import governed_state
 
 from consortium.cli.main import main
 from consortium.errors import ConfigError, NetworkError
 from consortium.network.join import join_network, parse_peer
 from consortium.network.layout import Network
+from tests.support.governance_testkit import governed_state
 
 PEER = "ab" * 20 + "@127.0.0.1:26656"
 

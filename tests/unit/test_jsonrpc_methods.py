@@ -10,8 +10,9 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
-from jsonrpc_testkit import Node, node
-from ledger_testkit import (
+
+from tests.support.jsonrpc_testkit import Node, node
+from tests.support.ledger_testkit import (
     ALICE,
     BOB,
     CAROL,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
-from jsonrpc_testkit import Node, node
-from ledger_testkit import ALICE, BOB, CHAIN_ID, contract_address, run_block, sign
-from ledger_testkit import token_deploy_data as deploy_data
+
+from tests.support.jsonrpc_testkit import Node, node
+from tests.support.ledger_testkit import ALICE, BOB, CHAIN_ID, contract_address, run_block, sign
+from tests.support.ledger_testkit import token_deploy_data as deploy_data
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
-from jsonrpc_testkit import Node, node
-from ledger_testkit import ALICE, BOB, CAROL, KEYS, sign
 from starlette.testclient import TestClient
 
 from consortium.api.app import create_app
+from tests.support.jsonrpc_testkit import Node, node
+from tests.support.ledger_testkit import ALICE, BOB, CAROL, KEYS, sign
 
 MALLORY = KEYS[3]
 
@@ -93,7 +93,7 @@ def test_resubmission_answers_already_known(n: Node) -> None:
 
 
 def test_engine_down_is_a_clear_error(tmp_path: Path) -> None:
-    from ledger_testkit import new_ledger
+    from tests.support.ledger_testkit import new_ledger
 
     ledger = new_ledger(tmp_path)
     try:

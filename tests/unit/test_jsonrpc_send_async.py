@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
-from jsonrpc_testkit import Node, node
-from ledger_testkit import ALICE, BOB, CAROL, KEYS, sign
+
+from tests.support.jsonrpc_testkit import Node, node
+from tests.support.ledger_testkit import ALICE, BOB, CAROL, KEYS, sign
 
 MALLORY = KEYS[3]
 

@@ -14,12 +14,19 @@ from typing import Any
 
 import pytest
 import uvicorn
-from jsonrpc_testkit import StubEngine
-from ledger_testkit import ALICE, BOB, TOKEN_SOURCE, compile_vyper, new_ledger, run_block
 from web3 import AsyncWeb3, Web3
 from web3.exceptions import ContractLogicError
 
 from consortium.api.app import create_app
+from tests.support.jsonrpc_testkit import StubEngine
+from tests.support.ledger_testkit import (
+    ALICE,
+    BOB,
+    TOKEN_SOURCE,
+    compile_vyper,
+    new_ledger,
+    run_block,
+)
 
 pytestmark = pytest.mark.timeout(120)
 

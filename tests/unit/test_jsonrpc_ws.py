@@ -9,9 +9,18 @@ from typing import Any
 
 import pytest
 from eth_hash.auto import keccak
-from jsonrpc_testkit import Node, node
-from ledger_testkit import ALICE, BOB, CAROL, calldata, contract_address, run_block, sign
-from ledger_testkit import token_deploy_data as deploy_data
+
+from tests.support.jsonrpc_testkit import Node, node
+from tests.support.ledger_testkit import (
+    ALICE,
+    BOB,
+    CAROL,
+    calldata,
+    contract_address,
+    run_block,
+    sign,
+)
+from tests.support.ledger_testkit import token_deploy_data as deploy_data
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ledger_testkit import ALICE, MALLORY, NODE_ID, app_state, ctx, new_ledger, run_block
 
 from consortium.errors import ConsortiumError
 from consortium.ledger.ledger import Ledger
+from tests.support.ledger_testkit import (
+    ALICE,
+    MALLORY,
+    NODE_ID,
+    app_state,
+    ctx,
+    new_ledger,
+    run_block,
+)
 
 
 def test_fresh_ledger_reports_nothing(tmp_path: Path) -> None:
@@ -121,7 +129,7 @@ def test_initial_height_above_one(tmp_path: Path) -> None:
 def test_check_tx_from_another_thread_while_blocks_commit(tmp_path: Path) -> None:
     import threading
 
-    from ledger_testkit import BOB, sign
+    from tests.support.ledger_testkit import BOB, sign
 
     ledger = new_ledger(tmp_path)
     txs = [sign(ALICE, nonce=n, to=BOB.address, value=1, gas=21_000) for n in range(40)]

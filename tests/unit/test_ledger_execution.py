@@ -8,19 +8,6 @@ from pathlib import Path
 import pytest
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
-from ledger_testkit import (
-    ALICE,
-    BOB,
-    CAROL,
-    MALLORY,
-    calldata,
-    contract_address,
-    ctx,
-    new_ledger,
-    run_block,
-    sign,
-    token_deploy_data,
-)
 
 from consortium.api.eth_json import EthReads
 from consortium.errors import (
@@ -35,6 +22,19 @@ from consortium.errors import (
 )
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import TxFilter
+from tests.support.ledger_testkit import (
+    ALICE,
+    BOB,
+    CAROL,
+    MALLORY,
+    calldata,
+    contract_address,
+    ctx,
+    new_ledger,
+    run_block,
+    sign,
+    token_deploy_data,
+)
 
 TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
 

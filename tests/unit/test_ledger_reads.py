@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
-from ledger_testkit import (
+
+from consortium.api.eth_json import EthReads
+from consortium.errors import ConsortiumError
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.types import LedgerReader
+from tests.support.ledger_testkit import (
     ALICE,
     BOB,
     CAROL,
@@ -19,11 +24,6 @@ from ledger_testkit import (
     sign,
     token_deploy_data,
 )
-
-from consortium.api.eth_json import EthReads
-from consortium.errors import ConsortiumError
-from consortium.ledger.ledger import Ledger
-from consortium.ledger.types import LedgerReader
 
 
 def h(raw: bytes) -> str:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from ledger_testkit import (
+
+from consortium.ledger.ledger import Ledger
+from tests.support.ledger_testkit import (
     ALICE,
     BOB,
     app_state,
@@ -19,8 +21,6 @@ from ledger_testkit import (
     sign,
     token_deploy_data,
 )
-
-from consortium.ledger.ledger import Ledger
 
 N = 1_000
 

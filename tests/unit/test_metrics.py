@@ -12,8 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from jsonrpc_testkit import StubEngine
-from ledger_testkit import KEYS, new_ledger, sign
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -27,6 +25,8 @@ from consortium.errors import ConfigError, NetworkError
 from consortium.ledger.application import ConsortiumApp
 from consortium.network.init import port_free
 from consortium.network.node_config import NodeConfig
+from tests.support.jsonrpc_testkit import StubEngine
+from tests.support.ledger_testkit import KEYS, new_ledger, sign
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from ledger_testkit import new_ledger
 
 from consortium.api.metrics import exported_names
 from consortium.api.metrics_probe import node_metrics
+from tests.support.ledger_testkit import new_ledger
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "consortium-dashboard.json"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
-from ledger_testkit import ALICE, calldata, new_ledger, run_block, sign
 
 from consortium.api.eth_json import EthReads
 from consortium.errors import ExecutionReverted
@@ -24,6 +23,7 @@ from consortium.evm.native import (
 )
 from consortium.ledger.ledger import Ledger
 from consortium.system.crypto import CRYPTO_ADDRESS
+from tests.support.ledger_testkit import ALICE, calldata, new_ledger, run_block, sign
 
 PROBE = native_address(0xFF01)
 PROBE_HEX = "0x" + PROBE.hex()
@@ -231,7 +231,7 @@ def test_out_of_gas_inside_a_native(ledger: Ledger) -> None:
 
 
 def test_evm_contracts_call_natives_atomically(ledger: Ledger) -> None:
-    from ledger_testkit import compile_vyper, contract_address
+    from tests.support.ledger_testkit import compile_vyper, contract_address
 
     code, _ = compile_vyper(CALLER_SOURCE)
     res, _ = send(ledger, code, to=None, gas=3_000_000)  # type: ignore[arg-type]

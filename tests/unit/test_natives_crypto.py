@@ -9,7 +9,6 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
 from gmssl import sm2
-from ledger_testkit import ALICE, calldata, new_ledger, run_block, sign
 
 from consortium.api.eth_json import EthReads
 from consortium.errors import ExecutionReverted
@@ -23,6 +22,7 @@ from consortium.system.crypto import (
     sm2_verify_digest,
     sm3_digest,
 )
+from tests.support.ledger_testkit import ALICE, calldata, new_ledger, run_block, sign
 
 CRYPTO = "0x" + CRYPTO_ADDRESS.hex()
 SM3_ABC = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"

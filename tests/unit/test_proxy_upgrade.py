@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from eth_abi import encode
 from eth_hash.auto import keccak
-from governance_testkit import BANKS, GOV, Gov, governed_ledger
-from ledger_testkit import run_block, sign
 
 from consortium.contracts.compiler import CompiledContract, compile_file, node_modules
 from consortium.system.model import GOVERNANCE_ADDRESS
+from tests.support.governance_testkit import BANKS, GOV, Gov, governed_ledger
+from tests.support.ledger_testkit import run_block, sign
 
 EXAMPLES = Path(__file__).parents[2] / "src" / "consortium" / "contracts" / "examples"
 COUNTERS = Path(__file__).parents[1] / "contracts" / "UpgradeableCounter.sol"

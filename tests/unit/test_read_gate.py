@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from ledger_testkit import ALICE, contract_address, new_ledger, run_block, sign
-from services_api_testkit import LiveNode
 
 from consortium.api.read_gate import ReadGate, ReadLimits, current_budget
 from consortium.errors import TooManyRequests
+from tests.support.ledger_testkit import ALICE, contract_address, new_ledger, run_block, sign
+from tests.support.services_api_testkit import LiveNode
 
 # JUMPDEST PUSH1 32 PUSH1 0 KECCAK256 POP PUSH1 0 JUMP: a loop that runs until its gas is
 # gone, ~4 ns of CPU a gas (a billion gas, the block gas limit, is seconds)

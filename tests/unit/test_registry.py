@@ -10,7 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services_testkit import (
+
+from consortium.apps.registry.abi import ABI_FILE, render_abi
+from consortium.apps.registry.external_id import external_id_hash, normalise_external_id
+from consortium.apps.registry.model import REGISTRY_ADDRESS
+from consortium.apps.registry.reader import CALLS, RegistryReader
+from consortium.errors import ConfigError
+from tests.support.services_testkit import (
     BANK_A,
     BANK_B,
     BANK_C,
@@ -26,12 +32,6 @@ from services_testkit import (
     low,
     services_ledger,
 )
-
-from consortium.apps.registry.abi import ABI_FILE, render_abi
-from consortium.apps.registry.external_id import external_id_hash, normalise_external_id
-from consortium.apps.registry.model import REGISTRY_ADDRESS
-from consortium.apps.registry.reader import CALLS, RegistryReader
-from consortium.errors import ConfigError
 
 KEY = bytes(range(32))
 SCHEMA = hashlib.sha256(b'{"parcel": "string", "area_m2": "integer"}').digest()

@@ -10,8 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services_api_testkit import LiveNode
-from services_testkit import (
+from starlette.testclient import TestClient
+
+from consortium.apps.invoices.fingerprint import write_key
+from consortium.apps.registry import RegistryClient
+from consortium.apps.registry.reader import CALLS
+from consortium.errors import ConfigError, ExecutionReverted
+from consortium.system.client import GovernanceClient
+from tests.support.services_api_testkit import LiveNode
+from tests.support.services_testkit import (
     BANK_A,
     BANK_B,
     COURT,
@@ -22,13 +29,6 @@ from services_testkit import (
     REGISTRAR_3,
     low,
 )
-from starlette.testclient import TestClient
-
-from consortium.apps.invoices.fingerprint import write_key
-from consortium.apps.registry import RegistryClient
-from consortium.apps.registry.reader import CALLS
-from consortium.errors import ConfigError, ExecutionReverted
-from consortium.system.client import GovernanceClient
 
 KEY = bytes(range(32))
 

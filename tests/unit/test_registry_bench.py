@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
-
 from consortium.apps.credit.bench import signed_report_txs
 from consortium.apps.credit.model import CREDIT_ADDRESS
 from consortium.apps.credit.reader import CreditReader
@@ -17,6 +15,7 @@ from consortium.bench.workloads import BenchAccount
 from consortium.errors import ExecutionReverted
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
+from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
 
 ACCOUNTS = [BenchAccount.from_key(bytes([0x90 + i]) * 32) for i in range(3)]
 

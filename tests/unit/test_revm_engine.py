@@ -15,16 +15,6 @@ import pytest
 from eth.db.atomic import AtomicDB
 from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
-from ledger_testkit import (
-    ALICE,
-    BOB,
-    CHAIN_ID,
-    app_state,
-    calldata,
-    contract_address,
-    sign,
-    token_deploy_data,
-)
 
 import consortium.evm  # noqa: F401
 import consortium.system  # noqa: F401
@@ -37,6 +27,16 @@ from consortium.ledger.genesis_state import build_genesis
 from consortium.ledger.transactions import decode_transaction, recover_sender
 from consortium.system.crypto import CRYPTO_ADDRESS
 from consortium.system.model import GOVERNANCE_ADDRESS
+from tests.support.ledger_testkit import (
+    ALICE,
+    BOB,
+    CHAIN_ID,
+    app_state,
+    calldata,
+    contract_address,
+    sign,
+    token_deploy_data,
+)
 
 pytestmark = pytest.mark.skipif(not revm.available(), reason=revm.UNAVAILABLE)
 

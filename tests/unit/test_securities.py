@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 from eth_abi import decode
-from securities_testkit import (
+
+from consortium.apps.securities.abi import CONTRACTS, abi_file, render_abi
+from consortium.apps.securities.model import (
+    MAX_MATCH_STEPS,
+    RESTRICTIONS,
+    isin_check_digit,
+    isin_problem,
+)
+from consortium.ledger.ledger import Ledger
+from tests.support.securities_testkit import (
     AGENT,
     ALICE,
     BANK,
@@ -29,15 +38,6 @@ from securities_testkit import (
     securities_ledger,
     securities_state,
 )
-
-from consortium.apps.securities.abi import CONTRACTS, abi_file, render_abi
-from consortium.apps.securities.model import (
-    MAX_MATCH_STEPS,
-    RESTRICTIONS,
-    isin_check_digit,
-    isin_problem,
-)
-from consortium.ledger.ledger import Ledger
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from securities_testkit import (
+from starlette.testclient import TestClient
+
+from consortium.apps.securities import SecuritiesClient
+from consortium.errors import ExecutionReverted
+from tests.support.securities_testkit import (
     AGENT,
     ALICE,
     BANK,
@@ -22,11 +26,7 @@ from securities_testkit import (
     low,
     securities_ledger,
 )
-from services_api_testkit import LiveNode
-from starlette.testclient import TestClient
-
-from consortium.apps.securities import SecuritiesClient
-from consortium.errors import ExecutionReverted
+from tests.support.services_api_testkit import LiveNode
 
 PARTIES = {"bank": BANK, "agent": AGENT, "alice": ALICE, "bob": BOB, "carol": CAROL,
            "regulator": REGULATOR, "operator": OPERATOR, "stranger": STRANGER, "dave": DAVE}

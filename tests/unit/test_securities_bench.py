@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
-from securities_testkit import Chain
 
 from consortium.apps.securities.bench import (
     ISIN,
@@ -20,6 +18,8 @@ from consortium.bench.workloads import BenchAccount
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
+from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
+from tests.support.securities_testkit import Chain
 
 ACCOUNTS = [BenchAccount.from_key(bytes([0x70 + i]) * 32) for i in range(4)]
 NAMES = [f"Bench {i}" for i in range(len(ACCOUNTS))]

@@ -22,7 +22,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from securities_testkit import (
+
+from consortium.apps.securities.client import decode_event
+from consortium.apps.securities.model import SECURITIES_ADDRESS, UNLIMITED
+from tests.support.securities_testkit import (
     AGENT,
     ALICE,
     BANK,
@@ -37,9 +40,6 @@ from securities_testkit import (
     low,
     securities_ledger,
 )
-
-from consortium.apps.securities.client import decode_event
-from consortium.apps.securities.model import SECURITIES_ADDRESS, UNLIMITED
 
 TRADERS = (AGENT, ALICE, BOB, CAROL)
 INSTRUMENTS = (ISIN, ISIN_2)  # ISIN settles T+0, ISIN_2 T+2 with a 3-block window

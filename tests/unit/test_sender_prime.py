@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ledger_testkit import ALICE, BOB, new_ledger, sign
 
 from consortium.evm import revm_engine
+from tests.support.ledger_testkit import ALICE, BOB, new_ledger, sign
 
 
 @pytest.mark.skipif(not revm_engine.available(), reason="revm extension not built")

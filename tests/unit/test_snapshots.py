@@ -11,18 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_testkit import (
-    ALICE,
-    BOB,
-    CAROL,
-    app_state,
-    calldata,
-    contract_address,
-    new_ledger,
-    run_block,
-    sign,
-    token_deploy_data,
-)
 
 from consortium.abci.protocol import types_pb2 as abci
 from consortium.api.eth_json import EthReads
@@ -40,6 +28,18 @@ from consortium.ledger.snapshots import (
     write_snapshot,
 )
 from consortium.ledger.types import TxFilter
+from tests.support.ledger_testkit import (
+    ALICE,
+    BOB,
+    CAROL,
+    app_state,
+    calldata,
+    contract_address,
+    new_ledger,
+    run_block,
+    sign,
+    token_deploy_data,
+)
 
 SMALL_CHUNKS = 4096  # several chunks even for a small state
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import tomlkit
-from ledger_testkit import new_ledger
 
 from consortium.errors import ConfigError, NetworkError
 from consortium.ledger.ledger import Ledger
@@ -20,6 +19,7 @@ from consortium.network.state_sync import (
     prepare_state_sync,
     write_statesync,
 )
+from tests.support.ledger_testkit import new_ledger
 
 
 def _home(tmp_path: Path) -> Path:

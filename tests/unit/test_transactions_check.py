@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import rlp
 from eth_account import Account
-from ledger_testkit import ALICE, BOB, CAROL, MALLORY, new_ledger, run_block, sign
 
 from consortium.errors import (
     BadSignature,
@@ -23,6 +22,7 @@ from consortium.errors import (
 )
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.transactions import SECP256K1_N, decode_transaction
+from tests.support.ledger_testkit import ALICE, BOB, CAROL, MALLORY, new_ledger, run_block, sign
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger_testkit import NODE_ID, ctx
 from test_engine_differential import Stream, app_state, probe_registered  # noqa: F401
 
 from consortium.errors import ConsortiumError, ExecutionReverted
@@ -20,6 +19,7 @@ from consortium.evm import revm_engine as revm
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.state_store import StateStore, u64
+from tests.support.ledger_testkit import NODE_ID, ctx
 
 pytestmark = pytest.mark.skipif(not revm.available(), reason=revm.UNAVAILABLE)
 

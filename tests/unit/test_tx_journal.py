@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 from eth_hash.auto import keccak
-from jsonrpc_testkit import Node, StubEngine, node
-from ledger_testkit import ALICE, BOB, CAROL, new_ledger, run_block, sign
 
 from consortium.api.engine_client import EngineClient
 from consortium.api.local_txs import REBROADCAST_SECONDS, STALE_SECONDS, LocalTransactions
 from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
 from consortium.api.tx_journal import JournalEntry, TxJournal
 from consortium.errors import ConfigError
+from tests.support.jsonrpc_testkit import Node, StubEngine, node
+from tests.support.ledger_testkit import ALICE, BOB, CAROL, new_ledger, run_block, sign
 
 
 def h(raw: bytes) -> str:

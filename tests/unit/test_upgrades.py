@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from governance_testkit import BANKS, GOV, Gov, governed_ledger, governed_state
-from ledger_testkit import ctx, run_block
 
 from consortium import __version__
 from consortium.errors import ConfigError
@@ -23,6 +21,8 @@ from consortium.ledger.upgrades import (
     unregister_upgrade,
 )
 from consortium.system.model import GOVERNANCE_ADDRESS
+from tests.support.governance_testkit import BANKS, GOV, Gov, governed_ledger, governed_state
+from tests.support.ledger_testkit import ctx, run_block
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 GOV_ADDRESS = "0x" + GOVERNANCE_ADDRESS.hex()

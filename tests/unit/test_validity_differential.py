@@ -31,14 +31,14 @@ import pytest
 from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from ledger_testkit import ALICE, BOB, CAROL, MALLORY, ctx, sign
-from validity_testkit import DAVE, POOR, validity_ledger
 
 from consortium.api.eth_json import EthReads
 from consortium.errors import ExecutionReverted, TxError
 from consortium.evm.revm_engine import UNAVAILABLE, available
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import BlockOutcome
+from tests.support.ledger_testkit import ALICE, BOB, CAROL, MALLORY, ctx, sign
+from tests.support.validity_testkit import DAVE, POOR, validity_ledger
 
 pytestmark = pytest.mark.skipif(not available(), reason=UNAVAILABLE)
 

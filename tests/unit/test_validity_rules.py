@@ -9,15 +9,6 @@ from pathlib import Path
 import lmdb
 import pytest
 from eth_hash.auto import keccak
-from ledger_testkit import ALICE, BOB, MALLORY, ctx, sign
-from validity_testkit import (
-    DAVE,
-    ENGINES,
-    GAS_LIMIT,
-    POOR,
-    POOR_BALANCE,
-    validity_ledger,
-)
 
 from consortium.api.eth_json import EthReads
 from consortium.errors import (
@@ -40,6 +31,15 @@ from consortium.ledger.transactions import (
     MAX_INITCODE_BYTES,
     check_admission,
     decode_transaction,
+)
+from tests.support.ledger_testkit import ALICE, BOB, MALLORY, ctx, sign
+from tests.support.validity_testkit import (
+    DAVE,
+    ENGINES,
+    GAS_LIMIT,
+    POOR,
+    POOR_BALANCE,
+    validity_ledger,
 )
 
 BOB_BALANCE = 10**20

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import uvicorn
 from eth_account import Account
-from jsonrpc_testkit import StubEngine
-from services_testkit import PARTIES, services_ledger
 from starlette.testclient import TestClient
 
 from consortium.api.app import create_app
 from consortium.cli.main import main
+from tests.support.jsonrpc_testkit import StubEngine
+from tests.support.services_testkit import PARTIES, services_ledger
 
 
 class SerialEngine(StubEngine):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from services_testkit import BANK_A, BANK_B, ServiceChain, low
-
 from consortium.apps.forum.model import FORUM_ADDRESS
 from consortium.apps.forum.reader import CALLS, ForumReader
 from consortium.apps.forum.sealing import (
@@ -23,6 +21,7 @@ from consortium.apps.forum.sealing import (
 from consortium.ledger.executor import decode_revert_reason
 from consortium.system.abi_files import function
 from consortium.system.model import GOVERNANCE_ADDRESS
+from tests.support.services_testkit import BANK_A, BANK_B, ServiceChain, low
 
 
 class ForumChain(ServiceChain):

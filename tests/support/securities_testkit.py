@@ -10,7 +10,6 @@ from typing import Any
 
 from eth_abi import decode
 from eth_account import Account
-from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 from consortium.apps.securities.model import (
     CASH_ADDRESS,
@@ -25,6 +24,7 @@ from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import BlockOutcome, TxOutcome
+from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 BANK = Account.from_key(b"\x61" * 32)  # cash bank (CNY) and custodian
 AGENT = Account.from_key(b"\x62" * 32)  # issuer agent and issuer

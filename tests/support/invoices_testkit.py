@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 from consortium.apps.invoices.model import INVOICES_ADDRESS
 from consortium.apps.invoices.reader import InvoiceReader, encode_call
@@ -17,6 +16,7 @@ from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import TxOutcome
+from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 SELLER = Account.from_key(b"\x51" * 32)
 BUYER = Account.from_key(b"\x52" * 32)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from faults import rpc
+from tests.support.faults import rpc
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from consortium.network import supervisor
-from localnet import LocalNet, wait_for
+from tests.support.localnet import LocalNet, wait_for
 
 RECOVERY_TIMEOUT = 180.0
 

@@ -15,12 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ledger_testkit import new_ledger, run_block
 from starlette.testclient import TestClient
 
 from consortium.api.app import create_app
 from consortium.api.engine_client import CheckTxWatch
 from consortium.ledger.ledger import Ledger
+from tests.support.ledger_testkit import new_ledger, run_block
 
 
 class StubEngine:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 from consortium.errors import ExecutionReverted
 from consortium.evm.native import NativeCalls
@@ -21,6 +20,7 @@ from consortium.ledger.types import TxFilter, TxOutcome
 from consortium.system.abi_files import function
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.reader import SystemReader
+from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 
 def _acct(n: int) -> Any:

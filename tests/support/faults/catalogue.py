@@ -25,8 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from consortium.network import supervisor
-from faults import rpc
-from localnet import LocalNet
+from tests.support.faults import rpc
+from tests.support.localnet import LocalNet
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 LOOP_INITCODE = "0x5b600056"  # JUMPDEST PUSH1 0 JUMP: runs until the gas is gone

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 from consortium.errors import ExecutionReverted
 from consortium.ledger.executor import decode_revert_reason
@@ -24,6 +23,7 @@ from consortium.system.model import (
     PERMISSIONS_ADDRESS,
 )
 from consortium.system.reader import SystemReader
+from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
 
 BANKS = [Account.from_key(bytes([0x40 + i]) * 32) for i in range(6)]
 OUTSIDER = Account.from_key(b"\x77" * 32)

@@ -13,9 +13,9 @@ from web3 import Web3
 
 import consortium.contracts
 from consortium.contracts.compiler import CompiledContract, compile_file
-from localnet import LocalNet, wait_for
+from tests.support.localnet import LocalNet, wait_for
 
-CONTRACTS = Path(__file__).parent / "contracts"
+CONTRACTS = Path(__file__).parent.parent / "contracts"
 EXAMPLES = Path(consortium.contracts.__file__).parent / "examples"
 
 

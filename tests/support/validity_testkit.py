@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from ledger_testkit import ALICE, BOB, CAROL, CHAIN_ID, MALLORY
 
 import consortium.ledger.ledger as ledger_module
 from consortium.evm.engine import WorldState
@@ -21,6 +20,7 @@ from consortium.ledger.genesis import AppState
 from consortium.ledger.genesis_state import build_genesis
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.state_store import TrieNodeDB
+from tests.support.ledger_testkit import ALICE, BOB, CAROL, CHAIN_ID, MALLORY
 
 DAVE = Account.from_key(b"\x05" * 32)  # a member whose account has code
 POOR = Account.from_key(b"\x06" * 32)  # a member with a small balance
