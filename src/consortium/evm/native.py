@@ -80,6 +80,17 @@ def error_data(reason: str) -> bytes:
     return ERROR_SELECTOR + abi_encode(["string"], [reason])
 
 
+def revert_reason(output: bytes) -> str | None:
+    """The reason of an Error(string) revert, or None (no reason, or not that encoding)."""
+    if output[:4] != ERROR_SELECTOR:
+        return None
+    try:
+        (reason,) = abi_decode(["string"], output[4:])
+    except Exception:
+        return None
+    return str(reason)
+
+
 def split_types(inner: str) -> list[str]:
     """Top-level comma split of an ABI type list ("uint256,(bytes,bool)[]" -> two types)."""
     out, depth, cur = [], 0, ""

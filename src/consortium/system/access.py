@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import SlotHost, Storage
+from consortium.evm.records import address_word, word_address
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,
     NODES_ADDRESS,
@@ -22,13 +23,7 @@ from consortium.system.model import (
     SYSTEM_ADDRESSES,
 )
 from consortium.system.nodes import Nodes
-from consortium.system.state import (
-    GovernanceState,
-    NodesState,
-    PermissionsState,
-    address_word,
-    word_address,
-)
+from consortium.system.state import GovernanceState, NodesState, PermissionsState
 
 GetStorage = Callable[[bytes, int], int]
 LogTuple = tuple[bytes, Sequence[bytes], bytes]  # address, topics, data

@@ -1,67 +1,41 @@
 """The Governance native contract (0x…1000): members, proposals and votes, rules, officers
 and task forces. Every state-changing consortium decision is a proposal.
 
-Proposing: a `propose…` method per kind (`model.PROPOSAL_KINDS`), e.g.
-`proposeAdmitMember(string name, string tier, uint256 weight, address[] accounts,
-bytes20[] nodeIds) returns (uint256 id)`. It checks the proposal now (a proposal that could not
-execute is refused with the reason), snapshots its kind's rule (participation, win rate,
-period) and expires `period` blocks later.
-
-Voting: `vote(uint256 id, bool support)`, one vote per member, with the member's weight. Who
-may propose and vote: an account holding the committee role, of an active member whose weight
-is above 0 (observers have weight 0). The target of an expulsion cannot vote on it, and its
-weight is left out of the total. After each vote the proposal is decided, in integers:
+A `propose…` method per kind (`model.PROPOSAL_KINDS`) checks the proposal now (one that could
+not execute is refused with the reason), snapshots its kind's rule and expires `period` blocks
+later. `vote(id, support)`: one vote per active member with weight, through an account holding
+the committee role (an expulsion's target cannot vote on it; its weight is left out). After
+each vote the proposal is decided, in integers:
 
     passes   when voted * 10000 >= total * participation and yes * 10000 >= voted * winRate
     rejected when even all the remaining weight voting yes could no longer pass it
 
-A proposal that passes executes at once, in the transaction of the vote that passed it, and
-only then (`executeProposal` is Governance's own entry point: it runs the proposal in a child
-call so that, if its effect is impossible by now — say its account joined another member
-meanwhile — the effect is undone and the proposal is marked failed with the reason, while
-the vote stands). `revoke(uint256 id)` lets the proposer withdraw an open proposal.
-
-Admin mode: while one member holds all the voting weight, its proposals pass when proposed.
-
-App calls: the finance services keep their consortium-level decisions (creating an asset
-class, lifting a blacklisting…) for Governance's address. `proposeAppCall(address contract,
-bytes call)` names a non-view method of a service's contract (0x…2000 to 0x…2fff); when
-proposed the call is dry-run (made and undone), so a call that would fail is refused with
-the service's reason; when it passes, Governance makes the call.
-
-User contracts: `proposeContractCall(address contract, bytes call)` has Governance call a
-contract that trusts its address (say, an ERC-1967 proxy whose admin it is, upgraded by
-vote); dry-run when proposed, like an app call.
-
-Software upgrades: `proposeSoftwareUpgrade(string name, uint256 height, string version)`
-stores a plan that nodes act on at that height (`consortium.ledger.upgrades`);
-`proposeCancelSoftwareUpgrade(string name)` clears it; `upgradePlan()`,
-`appliedUpgrades()` and `nativeVersion(address)` read them. Expelling a member also sets
-its validators' power to 0 (those Nodes records as its own).
-
-Reads: `members()`, `member(id)`, `memberOf(address)`, `memberByName(string)`,
-`proposals()`, `proposal(id)`, `voteOf(id, member)`, `rules()`, `rule(kind)`, `officers()`,
-`officer(office)`, `taskForces()`, `taskForce(name)`, `totalWeight()`, `adminMode()`.
-Statuses are strings; an open proposal reads as "expired" from its expiry height on.
+A passing proposal executes in the vote's transaction, in a child call (`executeProposal`), so
+that an effect impossible by now is undone and the proposal marked failed while the vote
+stands. While one member holds all the voting weight (admin mode) its proposals pass when
+proposed. App and contract calls are dry-run when proposed (made and undone) so a call that
+would fail is refused with its reason. Statuses are strings; an open proposal reads as
+"expired" from its expiry height on.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
-
-from eth_hash.auto import keccak
 
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
 from consortium.evm.native import (
-    ERROR_SELECTOR,
+    NativeCalls,
     NativeContract,
     event,
     method,
     register,
     registered_natives,
+    revert_reason,
 )
+from consortium.evm.records import address_word
 from consortium.system.model import (
     BASIS_POINTS,
     EXPIRED,
@@ -83,18 +57,19 @@ from consortium.system.model import (
     is_app_address,
     role_bit,
 )
-from consortium.system.permissions import as_address, hex_address
+from consortium.system.nodes import Nodes
+from consortium.system.permissions import Permissions, as_address, hex_address
 from consortium.system.state import (
     GovernanceState,
-    MemberRecord,
+    Member,
     NodesState,
-    OfficeRecord,
+    Office,
     PermissionsState,
-    ProposalRecord,
-    TaskForceRecord,
-    address_word,
+    Proposal,
+    TaskForce,
 )
 from consortium.system.upgrade_plan import (
+    NO_PLAN,
     UpgradePlan,
     UpgradeState,
     native_version,
@@ -102,55 +77,27 @@ from consortium.system.upgrade_plan import (
     version_problem,
 )
 
-MEMBER = "(uint256,string,string,string,uint256,address[],bytes20[],uint256)"
-PROPOSAL = (
-    "(uint256,string,address,uint256,string,uint256,uint256,uint256,uint256,uint256,"
-    "uint256,bytes,uint256,string,uint256)"
-)
-OFFICER = "(string,address,uint256,uint256,bool)"
-TASK_FORCE = "(string,string,address,address[],uint256)"
 RULE = "(string,uint256,uint256,uint256)"
-
-EXECUTE = "executeProposal(uint256)"
-DRY_RUN = "dryRunAppCall(address,bytes)"
 DRY_RUN_OK = "app call dry run: ok"
 MAX_WEIGHT = 10**6
 ZERO_ADDRESS = b"\x00" * 20
-
-
-def _selector(signature: str) -> bytes:
-    return keccak(signature.encode())[:4]
-
-
-def _revert_reason(output: bytes) -> str | None:
-    if output[:4] != ERROR_SELECTOR:
-        return None
-    try:
-        (reason,) = abi_decode(["string"], output[4:])
-    except Exception:
-        return None
-    return str(reason)
+STATUS_AFTER = {"suspend-member": "suspended", "reinstate-member": "active",
+                "expel-member": "expelled"}
+SYSTEM_CALLS = {PERMISSIONS_ADDRESS: NativeCalls(Permissions), NODES_ADDRESS: NativeCalls(Nodes)}
 
 
 def _proposer(kind: ProposalKind) -> Any:
-    """The `propose…` method of one proposal kind."""
+    """The `propose…` method of one proposal kind (its ABI names its parameters)."""
 
     def propose(self: Governance, *args: Any) -> int:
         return self._propose(kind, args)
 
     propose.__name__ = kind.method
     propose.__qualname__ = f"Governance.{kind.method}"
-    # parameter names for the ABI: the kind's, after self
-    propose.__signature__ = _signature(kind.params)  # type: ignore[attr-defined]
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    propose.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, positional) for n in ("self", *kind.params)])
     return method(kind.signature, returns="uint256")(propose)
-
-
-def _signature(params: tuple[str, ...]) -> Any:
-    import inspect
-
-    p = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    p += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in params]
-    return inspect.Signature(p)
 
 
 @register
@@ -208,21 +155,21 @@ class Governance(NativeContract):
     def height(self) -> int:
         return self.host.block.number
 
-    # --- reads: members ------------------------------------------------------------------
+    # --- reads ---------------------------------------------------------------------------
 
     @method("memberCount()", returns="uint256", view=True)
     def member_count(self) -> int:
         return self.gov.member_count()
 
-    @method("member(uint256)", returns=MEMBER, view=True)
+    @method("member(uint256)", returns=Member.abi_type(), view=True)
     def member(self, member_id: int) -> tuple[Any, ...]:
         self._require_member(member_id)
-        return _member_tuple(self.gov.member(member_id))
+        return self.gov.member(member_id).abi_tuple()
 
-    @method("members()", returns=MEMBER + "[]", view=True)
+    @method("members()", returns=Member.abi_type() + "[]", view=True)
     def members(self) -> list[tuple[Any, ...]]:
         gov = self.gov
-        return [_member_tuple(gov.member(i)) for i in range(1, gov.member_count() + 1)]
+        return [gov.member(i).abi_tuple() for i in range(1, gov.member_count() + 1)]
 
     @method("memberOf(address)", returns="uint256", view=True)
     def member_of(self, account: str) -> int:
@@ -240,21 +187,23 @@ class Governance(NativeContract):
     def admin_mode(self) -> bool:
         return len(self.gov.voting_members()) == 1
 
-    # --- reads: proposals and rules ------------------------------------------------------
-
     @method("proposalCount()", returns="uint256", view=True)
     def proposal_count(self) -> int:
         return self.gov.proposal_count()
 
-    @method("proposal(uint256)", returns=PROPOSAL, view=True)
+    @method("proposal(uint256)", returns=Proposal.abi_type(), view=True)
     def proposal(self, proposal_id: int) -> tuple[Any, ...]:
         self._require_proposal(proposal_id)
-        return self._proposal_tuple(self.gov.proposal(proposal_id))
+        return self._answer(self.gov.proposal(proposal_id))
 
-    @method("proposals()", returns=PROPOSAL + "[]", view=True)
+    @method("proposals()", returns=Proposal.abi_type() + "[]", view=True)
     def proposals(self) -> list[tuple[Any, ...]]:
         gov = self.gov
-        return [self._proposal_tuple(gov.proposal(i)) for i in range(1, gov.proposal_count() + 1)]
+        return [self._answer(gov.proposal(i)) for i in range(1, gov.proposal_count() + 1)]
+
+    def _answer(self, p: Proposal) -> tuple[Any, ...]:
+        expired = p.status == "open" and self.height >= p.expires
+        return (p.with_(status=EXPIRED) if expired else p).abi_tuple()
 
     @method("voteOf(uint256,uint256)", returns=("bool", "bool"), view=True)
     def vote_of(self, proposal_id: int, member_id: int) -> tuple[bool, bool]:
@@ -263,48 +212,40 @@ class Governance(NativeContract):
 
     @method("rule(string)", returns=RULE, view=True)
     def rule(self, kind: str) -> tuple[Any, ...]:
-        k = self._kind(kind)
-        r = self.gov.rule(k)
-        return k.name, r.participation, r.win_rate, r.period
+        return self._rule(self._kind(kind))
 
     @method("rules()", returns=RULE + "[]", view=True)
     def rules(self) -> list[tuple[Any, ...]]:
-        out = []
-        for k in PROPOSAL_KINDS:
-            r = self.gov.rule(k)
-            out.append((k.name, r.participation, r.win_rate, r.period))
-        return out
+        return [self._rule(k) for k in PROPOSAL_KINDS]
 
-    # --- reads: officers and task forces --------------------------------------------------
+    def _rule(self, kind: ProposalKind) -> tuple[Any, ...]:
+        r = self.gov.rule(kind)
+        return kind.name, r.participation, r.win_rate, r.period
 
-    @method("officers()", returns=OFFICER + "[]", view=True)
+    @method("officers()", returns=Office.abi_type() + "[]", view=True)
     def officers(self) -> list[tuple[Any, ...]]:
         gov = self.gov
-        return [self._officer_tuple(gov.office(o)) for o in gov.offices()]
+        return [gov.office(o, self.height).abi_tuple() for o in gov.offices()]
 
-    @method("officer(string)", returns=OFFICER, view=True)
+    @method("officer(string)", returns=Office.abi_type(), view=True)
     def officer(self, office: str) -> tuple[Any, ...]:
         self.require(office in self.gov.offices(), f"no office named {office!r}")
-        return self._officer_tuple(self.gov.office(office))
+        return self.gov.office(office, self.height).abi_tuple()
 
-    @method("taskForces()", returns=TASK_FORCE + "[]", view=True)
+    @method("taskForces()", returns=TaskForce.abi_type() + "[]", view=True)
     def task_forces(self) -> list[tuple[Any, ...]]:
         gov = self.gov
-        return [_task_force_tuple(gov.task_force(n)) for n in gov.task_forces()]
+        return [gov.task_force(n).abi_tuple() for n in gov.task_forces()]
 
-    @method("taskForce(string)", returns=TASK_FORCE, view=True)
+    @method("taskForce(string)", returns=TaskForce.abi_type(), view=True)
     def task_force(self, name: str) -> tuple[Any, ...]:
         self.require(name in self.gov.task_forces(), f"no task force named {name!r}")
-        return _task_force_tuple(self.gov.task_force(name))
-
-    # --- reads: software upgrades ----------------------------------------------------------
+        return self.gov.task_force(name).abi_tuple()
 
     @method("upgradePlan()", returns=("string", "uint256", "string", "uint256"), view=True)
-    def upgrade_plan(self) -> tuple[str, int, str, int]:
+    def upgrade_plan(self) -> tuple[Any, ...]:
         """The scheduled upgrade (name, height, version, proposal); proposal 0: none."""
-        plan = self.upgrades.plan()
-        return ("", 0, "", 0) if plan is None else (
-            plan.name, plan.height, plan.version, plan.proposal)
+        return (self.upgrades.plan() or NO_PLAN).abi_tuple()
 
     @method("appliedUpgrades()", returns="(string,uint256)[]", view=True)
     def applied_upgrades(self) -> list[tuple[str, int]]:
@@ -316,7 +257,7 @@ class Governance(NativeContract):
         self.require(raw in registered_natives(), f"{contract} is not a native contract")
         return native_version(Storage(self.host, raw))
 
-    # --- proposing -----------------------------------------------------------------------
+    # --- proposing and voting ------------------------------------------------------------
 
     def _propose(self, kind: ProposalKind, args: tuple[Any, ...]) -> int:
         gov = self.gov
@@ -338,8 +279,6 @@ class Governance(NativeContract):
     for _proposal_kind in PROPOSAL_KINDS:
         vars()[_proposal_kind.method] = _proposer(_proposal_kind)
     del _proposal_kind
-
-    # --- voting --------------------------------------------------------------------------
 
     @method("vote(uint256,bool)", returns="string")
     def vote(self, proposal_id: int, support: bool) -> str:
@@ -372,7 +311,7 @@ class Governance(NativeContract):
         self.gov.close(proposal_id, "revoked", self.height)
         self.emit(self.ProposalRevoked, proposal_id)
 
-    @method(EXECUTE)
+    @method("executeProposal(uint256)")
     def execute_proposal(self, proposal_id: int) -> None:
         self.require(
             self.host.caller == self.address, "proposals execute only in the vote that passes them"
@@ -380,24 +319,21 @@ class Governance(NativeContract):
         gov = self.gov
         record = gov.proposal(proposal_id)
         self.require(record.status == "open", f"proposal {proposal_id} is {record.status}")
-        args = abi_decode(list(record.kind.types), record.payload)
-        self._check(record.kind, args, proposing=0)
-        self._apply(record.kind, args, proposal_id)
+        args = abi_decode(list(record.spec.types), record.payload)
+        self._check(record.spec, args, proposing=0)
+        self._apply(record.spec, args, proposal_id)
         gov.close(proposal_id, "executed", self.height)
         self.emit(self.ProposalExecuted, proposal_id)
 
-    @method(DRY_RUN)
+    @method("dryRunAppCall(address,bytes)")
     def dry_run_app_call(self, target: str, data: bytes) -> None:
-        """Governance's own: make an app-call proposal's call now and undo it (always
-        reverts: with DRY_RUN_OK when the call would succeed, else with the call's reason)."""
+        """Governance's own: make a proposal's call now and undo it (always reverts: with
+        DRY_RUN_OK when the call would succeed, else with the call's reason)."""
         self.require(self.host.caller == self.address, "only Governance dry-runs its calls")
         ok, output = self.host.call(as_address(target), bytes(data))
         if ok:
             self.revert(DRY_RUN_OK)
-        reason = _revert_reason(output)
-        if reason is None:
-            self.fail_without_reason()
-        self.revert(reason)
+        self._pass_on(output)
 
     def _cast(
         self, proposal_id: int, member_id: int, voter: bytes, support: bool, weight: int
@@ -407,29 +343,27 @@ class Governance(NativeContract):
         self.emit(self.VoteCast, proposal_id, member_id, voter, support, weight)
         self._decide(gov.proposal(proposal_id))
 
-    def _decide(self, p: ProposalRecord) -> None:
+    def _decide(self, p: Proposal) -> None:
         total = sum(w for m, w in self.gov.voting_members() if m != p.target)
         voted = p.yes + p.no
-        rule = p.rule
         if (
             total > 0
             and p.yes > 0
-            and voted * BASIS_POINTS >= total * rule.participation
-            and p.yes * BASIS_POINTS >= voted * rule.win_rate
+            and voted * BASIS_POINTS >= total * p.participation
+            and p.yes * BASIS_POINTS >= voted * p.win_rate
         ):
             self._execute(p.id)
             return
         remaining = max(total - voted, 0)
-        if (p.yes + remaining) * BASIS_POINTS < (voted + remaining) * rule.win_rate:
+        if (p.yes + remaining) * BASIS_POINTS < (voted + remaining) * p.win_rate:
             self.gov.close(p.id, "rejected", self.height)
             self.emit(self.ProposalRejected, p.id)
 
     def _execute(self, proposal_id: int) -> None:
-        data = _selector(EXECUTE) + abi_encode(["uint256"], [proposal_id])
-        ok, output = self.host.call(self.address, data)
+        ok, output = self.host.call(self.address, CALLS.encode("executeProposal", proposal_id))
         if ok:
             return
-        reason = _revert_reason(output)
+        reason = revert_reason(output)
         if reason is None:
             self.revert(
                 f"proposal {proposal_id} passed but its execution ran out of gas: "
@@ -456,8 +390,7 @@ class Governance(NativeContract):
 
     def _require_open(self, proposal_id: int) -> None:
         self._require_proposal(proposal_id)
-        gov = self.gov
-        record = gov.proposal(proposal_id)
+        record = self.gov.proposal(proposal_id)
         if record.status != "open":
             note = f": {record.note}" if record.note else ""
             self.revert(
@@ -474,6 +407,11 @@ class Governance(NativeContract):
 
     def _require_member(self, member_id: int) -> None:
         self.require(1 <= member_id <= self.gov.member_count(), f"no member {member_id}")
+
+    def _require_active_member(self, member_id: int) -> None:
+        self._require_member(member_id)
+        status = self.gov.status(member_id)
+        self.require(status == "active", f"member {self.gov.name(member_id)!r} is {status}")
 
     def _kind(self, name: str) -> ProposalKind:
         kind = KIND_BY_NAME.get(name)
@@ -516,8 +454,7 @@ class Governance(NativeContract):
             self._distinct(node_ids, "node id")
             for node_id in node_ids:
                 self._check_new_node(node_id)
-            return 0
-        if name in ("suspend-member", "reinstate-member", "expel-member"):
+        elif name in STATUS_AFTER:
             (member_id,) = args
             self._require_member(member_id)
             status = gov.status(member_id)
@@ -532,18 +469,14 @@ class Governance(NativeContract):
                 self.require(status != "expelled", f"member {member_name!r} is already expelled")
                 self.require(member_id != proposing, "a member cannot propose its own expulsion")
                 self._check_quorum_without(member_id, member_name)
-                return member_id
-            return 0
-        if name == "add-validator":
+                return int(member_id)
+        elif name == "add-validator":
             pub_key, power = args
             self.require(pub_key != b"\x00" * 32, "a validator public key cannot be zero")
             self.require(1 <= power <= MAX_POWER, f"power must be 1..{MAX_POWER}")
-            return 0
-        if name == "add-member-validator":
+        elif name == "add-member-validator":
             member_id, pub_key, power = args
-            self._require_member(member_id)
-            status = gov.status(member_id)
-            self.require(status == "active", f"member {gov.name(member_id)!r} is {status}")
+            self._require_active_member(member_id)
             nodes = self.node_set
             owner = nodes.owner(pub_key) if nodes.power(pub_key) else 0
             self.require(
@@ -551,26 +484,21 @@ class Governance(NativeContract):
                 f"0x{pub_key.hex()} is a validator of member {gov.name(owner)!r}",
             )
             return self._check(KIND_BY_NAME["add-validator"], (pub_key, power), proposing=0)
-        if name == "remove-validator":
+        elif name == "remove-validator":
             (pub_key,) = args
             nodes = self.node_set
             self.require(nodes.power(pub_key) > 0, f"0x{pub_key.hex()} is not a validator")
             self.require(len(nodes.validators()) > 1, "cannot remove the last validator")
-            return 0
-        if name == "admit-node":
+        elif name == "admit-node":
             member_id, node_id = args
-            self._require_member(member_id)
-            status = gov.status(member_id)
-            self.require(status == "active", f"member {gov.name(member_id)!r} is {status}")
+            self._require_active_member(member_id)
             self._check_new_node(node_id)
-            return 0
-        if name == "remove-node":
+        elif name == "remove-node":
             (node_id,) = args
             self.require(
                 self.node_set.is_admitted(node_id), f"node {node_id.hex()} is not admitted"
             )
-            return 0
-        if name in ("grant-role", "revoke-role"):
+        elif name in ("grant-role", "revoke-role"):
             account, role = args
             self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")
             raw = as_address(account)
@@ -580,14 +508,12 @@ class Governance(NativeContract):
                 self.require(not holds, f"{account} already holds the {role} role")
             else:
                 self.require(holds, f"{account} does not hold the {role} role")
-            return 0
-        if name == "elect-officer":
+        elif name == "elect-officer":
             office, holder, term_blocks = args
             self._check_name(office, "office")
             self._require_active_account(holder, "officer")
             self.require(1 <= term_blocks <= MAX_PERIOD, f"the term must be 1..{MAX_PERIOD} blocks")
-            return 0
-        if name == "form-taskforce":
+        elif name == "form-taskforce":
             tf_name, charter, lead, members = args
             self._check_name(tf_name, "task force name")
             self.require(
@@ -597,17 +523,12 @@ class Governance(NativeContract):
                 len(charter.encode()) <= MAX_TEXT, f"the charter is longer than {MAX_TEXT} bytes"
             )
             self._check_task_force_members(lead, members)
-            return 0
-        if name == "set-taskforce-members":
-            tf_name, lead, members = args
+        elif name in ("set-taskforce-members", "dissolve-taskforce"):
+            tf_name = args[0]
             self.require(tf_name in gov.task_forces(), f"no task force named {tf_name!r}")
-            self._check_task_force_members(lead, members)
-            return 0
-        if name == "dissolve-taskforce":
-            (tf_name,) = args
-            self.require(tf_name in gov.task_forces(), f"no task force named {tf_name!r}")
-            return 0
-        if name == "change-rule":
+            if name == "set-taskforce-members":
+                self._check_task_force_members(*args[1:])
+        elif name == "change-rule":
             kind_name, participation, win_rate, period = args
             changed = self._kind(kind_name)
             problem = Rule(participation, win_rate, period).problem()
@@ -618,8 +539,7 @@ class Governance(NativeContract):
                     f"{changed.name} needs a supermajority: its win rate must be at "
                     f"least {SUPERMAJORITY.win_rate} basis points",
                 )
-            return 0
-        if name in ("freeze", "unfreeze"):
+        elif name in ("freeze", "unfreeze"):
             (target,) = args
             raw = as_address(target)
             self.require(raw != ZERO_ADDRESS, "cannot freeze the zero address")
@@ -632,8 +552,7 @@ class Governance(NativeContract):
                 self.require(not frozen, f"{target} is already frozen")
             else:
                 self.require(frozen, f"{target} is not frozen")
-            return 0
-        if name == "set-deploy-allowlist":
+        elif name == "set-deploy-allowlist":
             (accounts,) = args
             self.require(len(accounts) <= MAX_LIST, f"at most {MAX_LIST} accounts")
             self._distinct(accounts, "account")
@@ -642,11 +561,9 @@ class Governance(NativeContract):
                     gov.member_of(as_address(account)) != 0,
                     f"{account} is not a consortium account",
                 )
-            return 0
-        if name == "app-call":
+        elif name == "app-call":
             self._check_app_call(*args, dry_run=proposing != 0)
-            return 0
-        if name == "contract-call":
+        elif name == "contract-call":
             contract, data = args
             raw = as_address(contract)
             self.require(
@@ -656,19 +573,18 @@ class Governance(NativeContract):
             )
             if proposing:
                 self._dry_run(raw, bytes(data), "the call")
-            return 0
-        if name == "software-upgrade":
+        elif name == "software-upgrade":
             self._check_upgrade_plan(*args)
-            return 0
-        if name == "cancel-software-upgrade":
+        elif name == "cancel-software-upgrade":
             (upgrade,) = args
             plan = self.upgrades.plan()
             self.require(
                 plan is not None and plan.name == upgrade,
                 f"no software upgrade named {upgrade!r} is scheduled",
             )
-            return 0
-        self.revert(f"unknown proposal kind {name!r}")
+        else:
+            self.revert(f"unknown proposal kind {name!r}")
+        return 0
 
     def _check_quorum_without(self, member_id: int, member_name: str) -> None:
         """An expelled member's validators leave the set, but only two heights later, and
@@ -725,10 +641,8 @@ class Governance(NativeContract):
 
     def _dry_run(self, target: bytes, data: bytes, what: str) -> None:
         """Make Governance's call now and undo it: refuse, with its reason, if it fails."""
-        ok, output = self.host.call(
-            self.address, _selector(DRY_RUN) + abi_encode(["address", "bytes"], [target, data])
-        )
-        reason = None if ok else _revert_reason(output)
+        ok, output = self.host.call(self.address, CALLS.encode("dryRunAppCall", target, data))
+        reason = None if ok else revert_reason(output)
         if reason is None:
             self.fail_without_reason()
         self.require(reason == DRY_RUN_OK, f"{what} would fail: {reason}")
@@ -764,7 +678,8 @@ class Governance(NativeContract):
         seen: list[Any] = []
         for value in values:
             key = value.lower() if isinstance(value, str) else value
-            self.require(key not in seen, f"{what} {_show(value)} is listed twice")
+            shown = "0x" + value.hex() if isinstance(value, bytes) else str(value)
+            self.require(key not in seen, f"{what} {shown} is listed twice")
             seen.append(key)
 
     # --- what each kind does -------------------------------------------------------------
@@ -779,103 +694,51 @@ class Governance(NativeContract):
             raws = [as_address(a) for a in accounts]
             for raw in raws:
                 gov.add_account(member_id, raw)
-                self._call_system(
-                    PERMISSIONS_ADDRESS,
-                    "grantRole(address,string)",
-                    ["address", "string"],
-                    [raw, "member"],
-                )
-                if weight > 0:
-                    self._call_system(
-                        PERMISSIONS_ADDRESS,
-                        "grantRole(address,string)",
-                        ["address", "string"],
-                        [raw, "committee"],
-                    )
+                for role in ("member", "committee") if weight > 0 else ("member",):
+                    self._call_system(PERMISSIONS_ADDRESS, "grantRole", raw, role)
             for node_id in node_ids:
                 self._add_node(member_id, node_id)
-            self.emit(
-                self.MemberAdmitted,
-                member_id,
-                member_name.strip(),
-                tier,
-                weight,
-                raws,
-                list(node_ids),
-            )
-        elif name in ("suspend-member", "reinstate-member", "expel-member"):
+            self.emit(self.MemberAdmitted, member_id, member_name.strip(), tier, weight, raws,
+                      list(node_ids))
+        elif name in STATUS_AFTER:
             (member_id,) = args
-            status = {
-                "suspend-member": "suspended",
-                "reinstate-member": "active",
-                "expel-member": "expelled",
-            }[name]
+            status = STATUS_AFTER[name]
             gov.set_status(member_id, status)
             if status == "expelled":
                 for word in list(gov.nodes(member_id)):
                     node_id = word.to_bytes(32, "big")[12:]
                     if self.node_set.is_admitted(node_id):
-                        self._call_system(
-                            NODES_ADDRESS, "removeNode(bytes20)", ["bytes20"], [node_id]
-                        )
+                        self._call_system(NODES_ADDRESS, "removeNode", node_id)
                 # its validators leave the set in the same execution (power 0 updates)
                 for pub_key, _ in self.node_set.member_validators(member_id):
-                    self._call_system(
-                        NODES_ADDRESS,
-                        "setValidatorPower(bytes32,uint256)",
-                        ["bytes32", "uint256"],
-                        [pub_key, 0],
-                    )
+                    self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, 0)
             self.emit(self.MemberStatusChanged, member_id, status)
         elif name == "add-validator":
             pub_key, power = args
-            self._call_system(
-                NODES_ADDRESS,
-                "setValidatorPower(bytes32,uint256)",
-                ["bytes32", "uint256"],
-                [pub_key, power],
-            )
+            self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, power)
         elif name == "add-member-validator":
             member_id, pub_key, power = args
-            self._apply(KIND_BY_NAME["add-validator"], (pub_key, power), proposal_id)
-            self._call_system(
-                NODES_ADDRESS,
-                "setValidatorOwner(bytes32,uint256)",
-                ["bytes32", "uint256"],
-                [pub_key, member_id],
-            )
+            self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, power)
+            self._call_system(NODES_ADDRESS, "setValidatorOwner", pub_key, member_id)
         elif name == "remove-validator":
-            (pub_key,) = args
-            self._call_system(
-                NODES_ADDRESS,
-                "setValidatorPower(bytes32,uint256)",
-                ["bytes32", "uint256"],
-                [pub_key, 0],
-            )
+            self._call_system(NODES_ADDRESS, "setValidatorPower", args[0], 0)
         elif name == "admit-node":
-            member_id, node_id = args
-            self._add_node(member_id, node_id)
+            self._add_node(*args)
         elif name == "remove-node":
             (node_id,) = args
             owner = self.node_set.node_member(node_id)
-            self._call_system(NODES_ADDRESS, "removeNode(bytes20)", ["bytes20"], [node_id])
+            self._call_system(NODES_ADDRESS, "removeNode", node_id)
             if owner and gov.nodes(owner).remove(address_word(node_id)):
                 self.emit(self.MemberNodeRemoved, owner, node_id)
         elif name in ("grant-role", "revoke-role"):
             account, role = args
-            signature = (
-                "grantRole(address,string)"
-                if name == "grant-role"
-                else "revokeRole(address,string)"
-            )
-            self._call_system(
-                PERMISSIONS_ADDRESS, signature, ["address", "string"], [as_address(account), role]
-            )
+            method_name = "grantRole" if name == "grant-role" else "revokeRole"
+            self._call_system(PERMISSIONS_ADDRESS, method_name, as_address(account), role)
         elif name == "elect-officer":
             office, holder, term_blocks = args
-            record = OfficeRecord(
-                office, as_address(holder), height + term_blocks, height, proposal_id
-            )
+            record = Office(office=office, holder=as_address(holder),
+                            term_end=height + term_blocks, elected=height, vacant=False,
+                            proposal=proposal_id)
             gov.set_office(record)
             self.emit(self.OfficerElected, office, record.holder, record.term_end)
         elif name in ("form-taskforce", "set-taskforce-members"):
@@ -897,95 +760,44 @@ class Governance(NativeContract):
             gov.set_rule(KIND_BY_NAME[kind_name], Rule(participation, win_rate, period))
             self.emit(self.RuleChanged, kind_name, participation, win_rate, period)
         elif name in ("freeze", "unfreeze"):
-            (target,) = args
-            self._call_system(
-                PERMISSIONS_ADDRESS,
-                "setFrozen(address,bool)",
-                ["address", "bool"],
-                [as_address(target), name == "freeze"],
-            )
+            self._call_system(PERMISSIONS_ADDRESS, "setFrozen", as_address(args[0]),
+                              name == "freeze")
         elif name == "set-deploy-allowlist":
-            (accounts,) = args
-            self._call_system(
-                PERMISSIONS_ADDRESS,
-                "setDeployAllowlist(address[])",
-                ["address[]"],
-                [[as_address(a) for a in accounts]],
-            )
+            self._call_system(PERMISSIONS_ADDRESS, "setDeployAllowlist",
+                              [as_address(a) for a in args[0]])
         elif name in ("app-call", "contract-call"):
             contract, data = args
             ok, output = self.host.call(as_address(contract), bytes(data))
             if not ok:
-                reason = _revert_reason(output)
-                if reason is None:
-                    self.fail_without_reason()
-                self.revert(reason)
+                self._pass_on(output)
         elif name == "software-upgrade":
             upgrade, upgrade_height, version = args
-            self.upgrades.set_plan(UpgradePlan(upgrade, upgrade_height, version, proposal_id))
+            self.upgrades.set_plan(UpgradePlan(name=upgrade, height=upgrade_height,
+                                               version=version, proposal=proposal_id))
             self.emit(self.SoftwareUpgradeScheduled, upgrade, upgrade_height, version)
         elif name == "cancel-software-upgrade":
-            (upgrade,) = args
             self.upgrades.clear_plan()
-            self.emit(self.SoftwareUpgradeCancelled, upgrade)
+            self.emit(self.SoftwareUpgradeCancelled, args[0])
         else:
             self.revert(f"unknown proposal kind {name!r}")
 
     def _add_node(self, member_id: int, node_id: bytes) -> None:
-        self._call_system(
-            NODES_ADDRESS,
-            "admitNode(bytes20,uint256)",
-            ["bytes20", "uint256"],
-            [node_id, member_id],
-        )
+        self._call_system(NODES_ADDRESS, "admitNode", node_id, member_id)
         self.gov.nodes(member_id).add(address_word(node_id))
         self.emit(self.MemberNodeAdded, member_id, node_id)
 
-    def _call_system(self, to: bytes, signature: str, types: list[str], values: list[Any]) -> None:
+    def _call_system(self, to: bytes, name: str, *args: Any) -> None:
         """Call Permissions or Nodes as Governance; their refusal is ours."""
-        ok, output = self.host.call(to, _selector(signature) + abi_encode(types, values))
+        ok, output = self.host.call(to, SYSTEM_CALLS[to].encode(name, *args))
         if not ok:
-            reason = _revert_reason(output)
-            if reason is None:
-                self.fail_without_reason()
-            self.revert(reason)
+            self._pass_on(output)
 
-    # --- answer shapes ---------------------------------------------------------------------
-
-    def _proposal_tuple(self, p: ProposalRecord) -> tuple[Any, ...]:
-        status = p.status
-        if status == "open" and self.height >= p.expires:
-            status = EXPIRED
-        return (
-            p.id,
-            p.kind.name,
-            p.proposer,
-            p.proposer_member,
-            status,
-            p.created,
-            p.expires,
-            p.rule.participation,
-            p.rule.win_rate,
-            p.yes,
-            p.no,
-            p.payload,
-            p.target,
-            p.note,
-            p.closed,
-        )
-
-    def _officer_tuple(self, o: OfficeRecord) -> tuple[Any, ...]:
-        vacant = self.height >= o.term_end
-        return o.office, o.holder, o.term_end, o.elected, vacant
+    def _pass_on(self, output: bytes) -> None:
+        """Revert with a failed call's reason (without one, if it had none)."""
+        reason = revert_reason(output)
+        if reason is None:
+            self.fail_without_reason()
+        self.revert(reason)
 
 
-def _member_tuple(m: MemberRecord) -> tuple[Any, ...]:
-    return (m.id, m.name, m.tier, m.status, m.weight, list(m.accounts), list(m.nodes), m.since)
-
-
-def _task_force_tuple(t: TaskForceRecord) -> tuple[Any, ...]:
-    return t.name, t.charter, t.lead, list(t.members), t.formed
-
-
-def _show(value: Any) -> str:
-    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
+CALLS = NativeCalls(Governance)

@@ -1,4 +1,4 @@
-"""Where the system contracts keep their state: typed views over their EVM storage slots.
+"""Where the system contracts keep their state: records and sets over their EVM storage.
 
 `GovernanceState`, `PermissionsState` and `NodesState` each wrap a `Storage` (see
 `consortium.evm.host`). Inside a contract call that storage charges gas and writes through the
@@ -21,6 +21,7 @@ Governance (0x…1000)
   7  kind -> rule: participation, win rate, period
   8  offices (string set, 8/9)        10 office -> holder, term end, elected at, proposal
   11 task forces (string set, 11/12)  13 name -> charter, lead, formed at, members (set, +3/+4)
+  20-26 the software upgrade plan and the applied upgrades (`upgrade_plan`)
 Permissions (0x…1001)
   0  account -> role bits             1  accounts that ever held a role (set, 1/2)
   3  frozen addresses (set, 3/4)      5  deploy allowlist (set, 5/6)
@@ -32,13 +33,30 @@ Nodes (0x…1002)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 from consortium.evm.host import Storage
-from consortium.evm.records import StringSet, WordSet, address_word, word_address
+from consortium.evm.records import (
+    ADDRESS,
+    BOOL,
+    BYTES,
+    STRING,
+    UINT,
+    Choice,
+    FieldType,
+    Record,
+    SetOf,
+    StringSet,
+    WordSet,
+    address_word,
+    field,
+    key,
+    word_address,
+)
 from consortium.system.model import (
-    KIND_BY_NUMBER,
+    KIND_BY_NAME,
     MEMBER_STATUSES,
+    PROPOSAL_KINDS,
     PROPOSAL_STATUSES,
     TIERS,
     ProposalKind,
@@ -46,55 +64,84 @@ from consortium.system.model import (
     default_rule,
 )
 
-# --- Governance -------------------------------------------------------------------------------
+
+class _NodeId(FieldType):
+    """A CometBFT node id: 20 bytes, 40 hex digits in JSON (as in ID@HOST:PORT)."""
+
+    abi = "bytes20"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return storage.get_address(slot)
+
+    def from_abi(self, value: Any) -> Any:
+        return bytes(value)
+
+    def to_json(self, value: Any) -> Any:
+        return bytes(value).hex()
 
 
-@dataclass(frozen=True)
-class MemberRecord:
-    id: int
-    name: str
-    tier: str
-    status: str
-    weight: int
-    accounts: tuple[bytes, ...]
-    nodes: tuple[bytes, ...]  # 20-byte node ids
-    since: int  # height admitted (0 = genesis)
+class _NodeIds(SetOf):
+    def load(self, storage: Storage, slot: int) -> Any:
+        return tuple(word_address(w) for w in self.words(storage, slot))
 
 
-@dataclass(frozen=True)
-class ProposalRecord:
-    id: int
-    kind: ProposalKind
-    proposer: bytes
-    proposer_member: int
-    status: str  # a PROPOSAL_STATUSES entry (never "expired": that one is derived)
-    created: int
-    expires: int
-    rule: Rule  # the rule when it was proposed (period = expires - created)
-    yes: int
-    no: int
-    payload: bytes
-    target: int  # the member an expulsion targets, else 0
-    note: str  # why it failed, when it did
-    closed: int  # height it was executed, failed, rejected or revoked
+NODE_ID: FieldType = _NodeId()
+KIND = Choice(tuple(k.name for k in PROPOSAL_KINDS))  # stored as the kind's number
+assert all(KIND.number(k.name) == k.number for k in PROPOSAL_KINDS)
 
 
-@dataclass(frozen=True)
-class OfficeRecord:
-    office: str
-    holder: bytes
-    term_end: int  # the office is vacant from this height on
-    elected: int
-    proposal: int
+class Member(Record):
+    id: int = key(UINT)
+    name: str = field(STRING)
+    tier: str = field(Choice(TIERS))
+    status: str = field(Choice(MEMBER_STATUSES))
+    weight: int = field(UINT)
+    accounts: tuple[bytes, ...] = field(SetOf(ADDRESS))
+    nodes: tuple[bytes, ...] = field(_NodeIds(NODE_ID))
+    since: int = field(UINT)  # height admitted (0 = genesis)
 
 
-@dataclass(frozen=True)
-class TaskForceRecord:
-    name: str
-    charter: str
-    lead: bytes
-    members: tuple[bytes, ...]
-    formed: int
+class Proposal(Record):
+    id: int = key(UINT)
+    kind: str = field(KIND)
+    proposer: bytes = field(ADDRESS)
+    proposer_member: int = field(UINT)
+    status: str = field(Choice(PROPOSAL_STATUSES))  # stored never "expired": derived
+    created: int = field(UINT)
+    expires: int = field(UINT)
+    participation: int = field(UINT)  # the rule when it was proposed
+    win_rate: int = field(UINT)
+    yes: int = field(UINT)
+    no: int = field(UINT)
+    payload: bytes = field(BYTES)  # the ABI encoding of its kind's parameters
+    target: int = field(UINT)  # the member an expulsion targets, else 0
+    note: str = field(STRING)  # why it failed, when it did
+    closed: int = field(UINT)  # height it was executed, failed, rejected or revoked
+
+    @property
+    def spec(self) -> ProposalKind:
+        return KIND_BY_NAME[self.kind]
+
+    @property
+    def rule(self) -> Rule:
+        return Rule(self.participation, self.win_rate, self.expires - self.created)
+
+
+class Office(Record):
+    office: str = key(STRING)
+    holder: bytes = field(ADDRESS)
+    term_end: int = field(UINT)  # the office is vacant from this height on
+    elected: int = field(UINT)
+    vacant: bool = field(BOOL, stored=False)
+    proposal: int = field(UINT, in_abi=False, in_json=False)
+
+
+class TaskForce(Record):
+    name: str = key(STRING)
+    charter: str = field(STRING, at=0)
+    lead: bytes = field(ADDRESS, at=1)
+    members: tuple[bytes, ...] = field(SetOf(ADDRESS), at=3)
+    formed: int = field(UINT, at=2, json="formedAt")
 
 
 class GovernanceState:
@@ -110,7 +157,7 @@ class GovernanceState:
     def member_count(self) -> int:
         return self.s.get_uint(self.MEMBER_COUNT)
 
-    def _member_base(self, member_id: int) -> int:
+    def _member(self, member_id: int) -> int:
         return Storage.at(self.MEMBERS, member_id)
 
     def member_of(self, account: bytes) -> int:
@@ -121,43 +168,27 @@ class GovernanceState:
         return self.s.get_uint(Storage.at(self.NAME_MEMBER, name.strip().lower()))
 
     def status(self, member_id: int) -> str:
-        raw = self.s.get_uint(self._member_base(member_id) + 2)
-        return MEMBER_STATUSES[raw - 1] if raw else ""
+        return str(Member.get(self.s, self._member(member_id), "status"))
 
     def weight(self, member_id: int) -> int:
-        return self.s.get_uint(self._member_base(member_id) + 3)
+        return int(Member.get(self.s, self._member(member_id), "weight"))
 
     def name(self, member_id: int) -> str:
-        return self.s.get_string(self._member_base(member_id))
+        return str(Member.get(self.s, self._member(member_id), "name"))
 
     def accounts(self, member_id: int) -> WordSet:
-        return WordSet(self.s, self._member_base(member_id) + 4)
+        return WordSet(self.s, Member.slot(self._member(member_id), "accounts"))
 
     def nodes(self, member_id: int) -> WordSet:
-        return WordSet(self.s, self._member_base(member_id) + 6)
+        return WordSet(self.s, Member.slot(self._member(member_id), "nodes"))
 
-    def member(self, member_id: int) -> MemberRecord:
-        base = self._member_base(member_id)
-        tier = self.s.get_uint(base + 1)
-        return MemberRecord(
-            id=member_id,
-            name=self.s.get_string(base),
-            tier=TIERS[tier - 1] if tier else "",
-            status=self.status(member_id),
-            weight=self.s.get_uint(base + 3),
-            accounts=tuple(word_address(w) for w in self.accounts(member_id)),
-            nodes=tuple(word_address(w) for w in self.nodes(member_id)),
-            since=self.s.get_uint(base + 8),
-        )
+    def member(self, member_id: int) -> Member:
+        return Member.load(self.s, self._member(member_id), id=member_id)
 
     def add_member(self, name: str, tier: str, weight: int, since: int) -> int:
         member_id = self.member_count() + 1
-        base = self._member_base(member_id)
-        self.s.set_string(base, name)
-        self.s.set_uint(base + 1, TIERS.index(tier) + 1)
-        self.s.set_uint(base + 2, MEMBER_STATUSES.index("active") + 1)
-        self.s.set_uint(base + 3, weight)
-        self.s.set_uint(base + 8, since)
+        Member.put_fields(self.s, self._member(member_id), name=name, tier=tier,
+                          status="active", weight=weight, since=since)
         self.s.set_uint(Storage.at(self.NAME_MEMBER, name.strip().lower()), member_id)
         self.s.set_uint(self.MEMBER_COUNT, member_id)
         return member_id
@@ -167,17 +198,13 @@ class GovernanceState:
         self.s.set_uint(Storage.at(self.ACCOUNT_MEMBER, account), member_id)
 
     def set_status(self, member_id: int, status: str) -> None:
-        self.s.set_uint(self._member_base(member_id) + 2, MEMBER_STATUSES.index(status) + 1)
+        Member.put(self.s, self._member(member_id), "status", status)
 
     def voting_members(self) -> list[tuple[int, int]]:
         """(member id, weight) of every active member with a vote (weight > 0), by id."""
         out = []
         for member_id in range(1, self.member_count() + 1):
-            base = self._member_base(member_id)
-            if self.s.get_uint(base + 2) != 1:  # not active
-                continue
-            weight = self.s.get_uint(base + 3)
-            if weight:
+            if self.status(member_id) == "active" and (weight := self.weight(member_id)):
                 out.append((member_id, weight))
         return out
 
@@ -186,77 +213,42 @@ class GovernanceState:
     def proposal_count(self) -> int:
         return self.s.get_uint(self.PROPOSAL_COUNT)
 
-    def _proposal_base(self, proposal_id: int) -> int:
+    def _proposal(self, proposal_id: int) -> int:
         return Storage.at(self.PROPOSALS, proposal_id)
 
-    def proposal(self, proposal_id: int) -> ProposalRecord:
-        b = self._proposal_base(proposal_id)
-        g = self.s.get_uint
-        created, expires = g(b + 4), g(b + 5)
-        status = g(b + 3)
-        return ProposalRecord(
-            id=proposal_id,
-            kind=KIND_BY_NUMBER[g(b)],
-            proposer=self.s.get_address(b + 1),
-            proposer_member=g(b + 2),
-            status=PROPOSAL_STATUSES[status - 1],
-            created=created,
-            expires=expires,
-            rule=Rule(g(b + 6), g(b + 7), expires - created),
-            yes=g(b + 8),
-            no=g(b + 9),
-            payload=self.s.get_bytes(b + 10),
-            target=g(b + 11),
-            note=self.s.get_string(b + 12),
-            closed=g(b + 13),
-        )
+    def proposal(self, proposal_id: int) -> Proposal:
+        return Proposal.load(self.s, self._proposal(proposal_id), id=proposal_id)
 
     def proposal_status(self, proposal_id: int) -> str:
-        raw = self.s.get_uint(self._proposal_base(proposal_id) + 3)
-        return PROPOSAL_STATUSES[raw - 1] if raw else ""
+        return str(Proposal.get(self.s, self._proposal(proposal_id), "status"))
 
-    def add_proposal(
-        self,
-        kind: ProposalKind,
-        proposer: bytes,
-        proposer_member: int,
-        created: int,
-        rule: Rule,
-        payload: bytes,
-        target: int,
-    ) -> int:
+    def add_proposal(self, kind: ProposalKind, proposer: bytes, proposer_member: int,
+                     created: int, rule: Rule, payload: bytes, target: int) -> int:
         proposal_id = self.proposal_count() + 1
-        b = self._proposal_base(proposal_id)
-        s = self.s
-        s.set_uint(b, kind.number)
-        s.set_address(b + 1, proposer)
-        s.set_uint(b + 2, proposer_member)
-        s.set_uint(b + 3, PROPOSAL_STATUSES.index("open") + 1)
-        s.set_uint(b + 4, created)
-        s.set_uint(b + 5, created + rule.period)
-        s.set_uint(b + 6, rule.participation)
-        s.set_uint(b + 7, rule.win_rate)
-        s.set_bytes(b + 10, payload)
+        base = self._proposal(proposal_id)
+        Proposal.put_fields(
+            self.s, base, kind=kind.name, proposer=proposer, proposer_member=proposer_member,
+            status="open", created=created, expires=created + rule.period,
+            participation=rule.participation, win_rate=rule.win_rate, payload=payload)
         if target:
-            s.set_uint(b + 11, target)
-        s.set_uint(self.PROPOSAL_COUNT, proposal_id)
+            Proposal.put(self.s, base, "target", target)
+        self.s.set_uint(self.PROPOSAL_COUNT, proposal_id)
         return proposal_id
 
     def add_vote(self, proposal_id: int, member_id: int, support: bool, weight: int) -> None:
         self.s.set_uint(Storage.at(self.VOTES, proposal_id, member_id), 1 if support else 2)
-        b = self._proposal_base(proposal_id) + (8 if support else 9)
-        self.s.set_uint(b, self.s.get_uint(b) + weight)
+        base, tally = self._proposal(proposal_id), "yes" if support else "no"
+        Proposal.put(self.s, base, tally, Proposal.get(self.s, base, tally) + weight)
 
     def vote_of(self, proposal_id: int, member_id: int) -> int:
         """0 no vote, 1 yes, 2 no."""
         return self.s.get_uint(Storage.at(self.VOTES, proposal_id, member_id))
 
     def close(self, proposal_id: int, status: str, height: int, note: str = "") -> None:
-        b = self._proposal_base(proposal_id)
-        self.s.set_uint(b + 3, PROPOSAL_STATUSES.index(status) + 1)
-        self.s.set_uint(b + 13, height)
+        base = self._proposal(proposal_id)
+        Proposal.put_fields(self.s, base, status=status, closed=height)
         if note:
-            self.s.set_string(b + 12, note)
+            Proposal.put(self.s, base, "note", note)
 
     # --- rules ---------------------------------------------------------------------------
 
@@ -269,75 +261,44 @@ class GovernanceState:
 
     def set_rule(self, kind: ProposalKind, rule: Rule) -> None:
         b = Storage.at(self.RULES, kind.number)
-        self.s.set_uint(b, rule.participation)
-        self.s.set_uint(b + 1, rule.win_rate)
-        self.s.set_uint(b + 2, rule.period)
+        for i, value in enumerate((rule.participation, rule.win_rate, rule.period)):
+            self.s.set_uint(b + i, value)
 
-    # --- officers ------------------------------------------------------------------------
+    # --- officers and task forces --------------------------------------------------------
 
     def offices(self) -> StringSet:
         return StringSet(self.s, self.OFFICE_SET)
 
-    def office(self, office: str) -> OfficeRecord:
-        b = Storage.at(self.OFFICES, office)
-        return OfficeRecord(
-            office,
-            self.s.get_address(b),
-            self.s.get_uint(b + 1),
-            self.s.get_uint(b + 2),
-            self.s.get_uint(b + 3),
-        )
+    def office(self, office: str, height: int | None = None) -> Office:
+        """The office's record; vacant from its term's end on (given the `height`)."""
+        found = Office.load(self.s, Storage.at(self.OFFICES, office), office=office,
+                            vacant=False)
+        return found if height is None else found.with_(vacant=height >= found.term_end)
 
-    def set_office(self, record: OfficeRecord) -> None:
+    def set_office(self, record: Office) -> None:
         self.offices().add(record.office)
-        b = Storage.at(self.OFFICES, record.office)
-        self.s.set_address(b, record.holder)
-        self.s.set_uint(b + 1, record.term_end)
-        self.s.set_uint(b + 2, record.elected)
-        self.s.set_uint(b + 3, record.proposal)
-
-    # --- task forces ---------------------------------------------------------------------
+        record.store(self.s, Storage.at(self.OFFICES, record.office))
 
     def task_forces(self) -> StringSet:
         return StringSet(self.s, self.TASKFORCE_SET)
 
-    def _task_force_members(self, name: str) -> WordSet:
-        return WordSet(self.s, Storage.at(self.TASKFORCES, name) + 3)
-
-    def task_force(self, name: str) -> TaskForceRecord:
-        b = Storage.at(self.TASKFORCES, name)
-        return TaskForceRecord(
-            name=name,
-            charter=self.s.get_string(b),
-            lead=self.s.get_address(b + 1),
-            members=tuple(word_address(w) for w in self._task_force_members(name)),
-            formed=self.s.get_uint(b + 2),
-        )
+    def task_force(self, name: str) -> TaskForce:
+        return TaskForce.load(self.s, Storage.at(self.TASKFORCES, name), name=name)
 
     def form_task_force(self, name: str, charter: str, formed: int) -> None:
         self.task_forces().add(name)
-        b = Storage.at(self.TASKFORCES, name)
-        self.s.set_string(b, charter)
-        self.s.set_uint(b + 2, formed)
+        TaskForce.put_fields(self.s, Storage.at(self.TASKFORCES, name), charter=charter,
+                             formed=formed)
 
     def set_task_force_members(self, name: str, lead: bytes, members: list[bytes]) -> None:
-        b = Storage.at(self.TASKFORCES, name)
-        self.s.set_address(b + 1, lead)
-        group = self._task_force_members(name)
-        group.clear()
-        for account in members:
-            group.add(address_word(account))
+        TaskForce.put_fields(self.s, Storage.at(self.TASKFORCES, name), lead=lead,
+                             members=members)
 
     def dissolve_task_force(self, name: str) -> None:
-        b = Storage.at(self.TASKFORCES, name)
-        self._task_force_members(name).clear()
-        self.s.set_string(b, "")
-        self.s.set_uint(b + 1, 0)
-        self.s.set_uint(b + 2, 0)
+        base = Storage.at(self.TASKFORCES, name)
+        WordSet(self.s, TaskForce.slot(base, "members")).clear()
+        TaskForce.put_fields(self.s, base, charter="", lead=bytes(20), formed=0)
         self.task_forces().remove(name)
-
-
-# --- Permissions ------------------------------------------------------------------------------
 
 
 class PermissionsState:
@@ -367,9 +328,6 @@ class PermissionsState:
         return WordSet(self.s, self.ALLOWLIST)
 
 
-# --- Nodes ------------------------------------------------------------------------------------
-
-
 class NodesState:
     VALIDATORS, POWER, NODES, NODE_MEMBER, OWNER = 0, 2, 3, 5, 7
 
@@ -397,6 +355,10 @@ class NodesState:
     def set_owner(self, pub_key: bytes, member_id: int) -> None:
         self.s.set_uint(Storage.at(self.OWNER, pub_key), member_id)
 
+    def validator_powers(self) -> list[tuple[bytes, int]]:
+        """(public key, power) of every validator, in set order."""
+        return [(k, self.power(k)) for k in (w.to_bytes(32, "big") for w in self.validators())]
+
     def member_validators(self, member_id: int) -> list[tuple[bytes, int]]:
         """(public key, power) of the validators recorded as `member_id`'s, in set order."""
         out = []
@@ -407,7 +369,7 @@ class NodesState:
         return out
 
     def total_power(self) -> int:
-        return sum(self.power(w.to_bytes(32, "big")) for w in self.validators())
+        return sum(power for _, power in self.validator_powers())
 
     def nodes(self) -> WordSet:
         return WordSet(self.s, self.NODES)

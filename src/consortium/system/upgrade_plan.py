@@ -21,12 +21,11 @@ one has exactly the state (and app hash) it had before this module existed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from eth_hash.auto import keccak
 
 from consortium.evm.host import Storage
-from consortium.evm.records import StringSet
+from consortium.evm.records import STRING, UINT, Record, StringSet, field
 
 # a hashed slot, like ERC-1967's, so it never meets a contract's numbered slots
 NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1
@@ -39,12 +38,14 @@ UPGRADE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+.]?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?$")
 
 
-@dataclass(frozen=True)
-class UpgradePlan:
-    name: str
-    height: int  # the first block executed with the new software
-    version: str  # the consortium version that carries the upgrade's handler
-    proposal: int  # the proposal that scheduled it
+class UpgradePlan(Record):
+    name: str = field(STRING, at=20)
+    height: int = field(UINT, at=21)  # the first block executed with the new software
+    version: str = field(STRING, at=22)  # the consortium version with the upgrade's handler
+    proposal: int = field(UINT, at=23)  # the proposal that scheduled it (0: no plan)
+
+
+NO_PLAN = UpgradePlan(name="", height=0, version="", proposal=0)
 
 
 def upgrade_name_problem(name: str) -> str | None:
@@ -71,34 +72,23 @@ def version_problem(version: str) -> str | None:
 class UpgradeState:
     """The plan and the applied upgrades, over Governance's storage."""
 
-    PLAN_NAME, PLAN_HEIGHT, PLAN_VERSION, PLAN_PROPOSAL = 20, 21, 22, 23
     APPLIED, APPLIED_SET = 24, 25
 
     def __init__(self, storage: Storage) -> None:
         self.s = storage
 
     def plan(self) -> UpgradePlan | None:
-        proposal = self.s.get_uint(self.PLAN_PROPOSAL)
+        proposal = UpgradePlan.get(self.s, 0, "proposal")
         if not proposal:
             return None
-        return UpgradePlan(
-            name=self.s.get_string(self.PLAN_NAME),
-            height=self.s.get_uint(self.PLAN_HEIGHT),
-            version=self.s.get_string(self.PLAN_VERSION),
-            proposal=proposal,
-        )
+        return UpgradePlan(proposal=proposal, **{
+            n: UpgradePlan.get(self.s, 0, n) for n in ("name", "height", "version")})
 
     def set_plan(self, plan: UpgradePlan) -> None:
-        self.s.set_string(self.PLAN_NAME, plan.name)
-        self.s.set_uint(self.PLAN_HEIGHT, plan.height)
-        self.s.set_string(self.PLAN_VERSION, plan.version)
-        self.s.set_uint(self.PLAN_PROPOSAL, plan.proposal)
+        plan.store(self.s, 0)
 
     def clear_plan(self) -> None:
-        self.s.set_string(self.PLAN_NAME, "")
-        self.s.set_uint(self.PLAN_HEIGHT, 0)
-        self.s.set_string(self.PLAN_VERSION, "")
-        self.s.set_uint(self.PLAN_PROPOSAL, 0)
+        NO_PLAN.store(self.s, 0)
 
     def applied_at(self, name: str) -> int:
         """The height upgrade `name` was applied at, or 0."""
