@@ -2,38 +2,14 @@
 minutes and research documents, on the same ledger and with the same identities.
 
 Channels: `consortium` (plaintext; every active consortium account posts) and one per task
-force of Governance, named like it, existing while the task force does and with its members
-(read live from Governance's storage, so a channel follows its task force with no hook).
-
-Private channels: nothing readable goes on chain. A member publishes a key epoch —
-
-    rotateKey(string channel, address[] members, bytes[] wrappedKeys) returns (uint256 epoch)
-
-— a fresh channel key (made by the client, never here) wrapped with ECIES for each member's
-registered public key. The member list must be exactly the task force's current members, so
-a post or document names its epoch and is refused unless that epoch is the channel's latest
-and was wrapped for the current membership: after any membership change the next writer
-rotates first, and a removed member never receives a key for what follows.
-
-    registerKey(bytes publicKey)     64-byte secp256k1 key; stored under the address it hashes
-                                     to (anyone may register any account's key: the hash
-                                     binds it), for consortium accounts only
-    post(string channel, uint256 epoch, bytes content) returns (uint256)      a new thread
-    reply(uint256 thread, uint256 epoch, bytes content) returns (uint256)
-    postMinutes(string channel, uint256 epoch, bytes content, uint256[] proposals)
-                                     minutes linking the Governance proposals they record
-    pin(uint256 post) / unpin(uint256 post)   an officer in office (announcements)
-    attach(string channel, uint256 post, uint256 epoch, bytes meta, bytes blob)
-                                     a document kept on chain, content-addressed by SHA-256
-                                     (computed here), up to the rule forum.max_attachment_bytes
-    anchor(string channel, uint256 post, uint256 epoch, bytes meta, bytes32 sha256,
-           uint256 size)             a larger document: its hash only; the bytes stay with
-                                     the author's node
-    setMaxAttachmentBytes(uint256)   by vote only (an app-call proposal)
-
-Epoch 0 means plaintext (the consortium channel). Every write emits a transition event
-(`PostTransition`, `DocumentTransition`, `EpochTransition`) plus detail events. Reads are
-open to every caller — in private channels they return ciphertext and wrapped keys only.
+force, named like it and with its members (read live from Governance's storage). Nothing
+readable goes on chain in a task force's channel: a member publishes a key epoch (rotateKey:
+a fresh key made by the client, ECIES-wrapped for each member's registered key) for exactly
+the task force's current members, and a post or document names its epoch, refused unless it
+is the channel's latest and still wrapped for the current members — so a removed member never
+gets a key for what follows. Epoch 0 means plaintext. Documents are kept on chain up to the
+rule forum.max_attachment_bytes (set by vote), or anchored by their SHA-256. Every write emits
+a transition event; reads are open to every caller (ciphertext only in private channels).
 """
 
 from __future__ import annotations
@@ -55,7 +31,14 @@ from consortium.apps.forum.model import (
     MAX_WRAPPED_KEY,
     PUBLIC_KEY_BYTES,
 )
-from consortium.apps.forum.state import DocumentRecord, ForumState, PostRecord, member_digest
+from consortium.apps.forum.state import (
+    Channel,
+    Document,
+    ForumState,
+    KeyEpoch,
+    Post,
+    member_digest,
+)
 from consortium.apps.service import ZERO_HASH, ServiceContract
 from consortium.evm.host import Storage
 from consortium.evm.native import event, method, register
@@ -64,11 +47,8 @@ from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import GovernanceState
 
-CHANNEL = "(string,bool,uint256,uint256,uint256,uint256,address[])"
-POST = "(uint256,string,address,string,uint256,uint256,bytes,uint256,bool,uint256,uint256," \
-       "uint256[])"
-EPOCH = "(uint256,address[],uint256,address,bytes32)"
-DOCUMENT = "(uint256,string,uint256,address,uint256,bytes32,uint256,bool,bytes,uint256)"
+CHANNEL, POST = Channel.abi_type(), Post.abi_type()
+EPOCH, DOCUMENT = KeyEpoch.abi_type(), Document.abi_type()
 
 
 def public_key_address(public_key: bytes) -> bytes:
@@ -175,8 +155,7 @@ class Forum(ServiceContract):
     def epoch(self, name: str, number: int) -> tuple[Any, ...]:
         self.require(1 <= number <= self.state.epoch_count(name),
                      f"channel {name!r} has no key epoch {number}")
-        e = self.state.epoch(name, number)
-        return e.number, list(e.members), e.height, e.rotated_by, e.digest
+        return self.state.epoch(name, number).abi_tuple()
 
     @method("wrappedKey(string,uint256,address)", returns="bytes", view=True)
     def wrapped_key(self, name: str, number: int, member: str) -> bytes:
@@ -188,13 +167,13 @@ class Forum(ServiceContract):
 
     @method("document(uint256)", returns=DOCUMENT, view=True)
     def document(self, document_id: int) -> tuple[Any, ...]:
-        return _document_tuple(self._require_document(document_id))
+        return self._require_document(document_id).abi_tuple()
 
     @method("documentsOf(uint256[])", returns=DOCUMENT + "[]", view=True)
     def documents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
         self.require(len(ids) <= MAX_BATCH_READ,
                      f"at most {MAX_BATCH_READ} documents in one read")
-        return [_document_tuple(self._require_document(i)) for i in ids]
+        return [self._require_document(i).abi_tuple() for i in ids]
 
     @method("channelDocuments(string)", returns="uint256[]", view=True)
     def channel_documents(self, name: str) -> list[int]:
@@ -437,19 +416,20 @@ class Forum(ServiceContract):
 
     def _add_document(self, name: str, post_id: int, epoch: int, sha: bytes, size: int,
                       on_chain: bool, meta: bytes) -> int:
-        document_id = self.state.add_document(name, post_id, self.caller, epoch, sha, size,
-                                              on_chain, meta, self.height)
+        document_id = self.state.add_document(Document(
+            id=0, channel=name, post=post_id, author=self.caller, epoch=epoch, sha256=sha,
+            size=size, on_chain=on_chain, meta=meta, height=self.height))
         self.emit(self.DocumentAdded, document_id, self.caller, name, sha, size, on_chain)
         state = "stored" if on_chain else "anchored"
         self.emit(self.DocumentTransition, document_id, self.caller, "", state,
                   f"{size} bytes in {name}" + ("" if on_chain else ", kept by the author's node"))
         return document_id
 
-    def _require_post(self, post_id: int) -> PostRecord:
+    def _require_post(self, post_id: int) -> Post:
         self.require(1 <= post_id <= self.state.post_count(), f"no post {post_id}")
         return self.state.post(post_id)
 
-    def _require_document(self, document_id: int) -> DocumentRecord:
+    def _require_document(self, document_id: int) -> Document:
         self.require(1 <= document_id <= self.state.document_count(),
                      f"no document {document_id}")
         return self.state.document(document_id)
@@ -458,21 +438,15 @@ class Forum(ServiceContract):
         st = self.state
         private = name != CONSORTIUM_CHANNEL
         live = name in self.gov.task_forces() if private else True
-        members = list(self._members(name)) if private and live else []
-        return (name, private, st.epoch_count(name) if private else 0,
-                len(st.channel_posts(name)), len(st.threads(name)),
-                len(st.channel_documents(name)), members)
+        return Channel(name=name, private=private, epoch=st.epoch_count(name) if private else 0,
+                       posts=len(st.channel_posts(name)), threads=len(st.threads(name)),
+                       documents=len(st.channel_documents(name)),
+                       members=self._members(name) if private and live else ()).abi_tuple()
 
-    def _post_tuple(self, p: PostRecord) -> tuple[Any, ...]:
+    def _post_tuple(self, p: Post) -> tuple[Any, ...]:
         st = self.state
-        return (p.id, p.channel, p.author, p.kind, p.parent, p.epoch, p.content, p.height,
-                p.pinned, len(st.replies(p.id)), len(st.post_documents(p.id)),
-                list(p.proposals))
-
-
-def _document_tuple(d: DocumentRecord) -> tuple[Any, ...]:
-    return (d.id, d.channel, d.post, d.author, d.epoch, d.sha256, d.size, d.on_chain, d.meta,
-            d.height)
+        return p.with_(replies=len(st.replies(p.id)),
+                       documents=len(st.post_documents(p.id))).abi_tuple()
 
 
 __all__ = ["Forum", "public_key_address"]

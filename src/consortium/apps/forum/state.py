@@ -1,73 +1,47 @@
-"""Where the Forum contract keeps its state: a typed view over its EVM storage slots
-(`consortium.evm.host.Storage`), so the state root covers every post, key epoch and document.
+"""Where the Forum contract keeps its state: its records (`consortium.evm.records`) over the
+EVM storage of 0x…2005, so the state root covers every post, key epoch and document.
 
-Layout (slots of 0x…2005; `at(s, k…)` is Solidity's mapping slot; a list keeps its length at
-its slot and item i at at(slot, i); ids count from 1):
+Layout (`at(s, k…)` is Solidity's mapping slot; a list keeps its length at its slot and
+item i at at(slot, i); ids count from 1):
 
-  0  post count          1  post id -> channel, author, kind, parent, epoch, content,
-                            height, pinned, linked proposals (list, +8)
-  2  channel -> its post ids (list)      3  channel -> its thread ids (list)
-  4  thread id -> its reply ids (list)   5  channel -> pinned post ids (set, +1)
-  6  channel -> current key epoch (0: none yet)
-  7  (channel, epoch) -> member digest, height, rotated by, members (list, +3)
-  8  (channel, epoch, member) -> that member's wrapped channel key
+  0  post count          1  post id -> Post            2  channel -> its post ids (list)
+  3  channel -> its thread ids (list)     4  thread id -> its reply ids (list)
+  5  channel -> pinned post ids (set)     6  channel -> current key epoch (0: none yet)
+  7  (channel, epoch) -> KeyEpoch         8  (channel, epoch, member) -> its wrapped key
   9  account -> registered public key (64 bytes)
-  10 document count      11 document id -> channel, post, author, epoch, sha256, size,
-                            on chain, meta, height
-  12 sha256 -> blob (documents kept on chain)
-  13 channel -> its document ids (list)  14 post -> its document ids (list)
+  10 document count      11 document id -> Document    12 sha256 -> blob kept on chain
+  13 channel -> its document ids (list)   14 post -> its document ids (list)
   15 sha256 -> the first document with that hash
-  16 the forum rule forum.max_attachment_bytes (0: the default)
+  16 the rule forum.max_attachment_bytes (0: the default)
   17 proposal id -> minutes that link it (list)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import Any
 
 from eth_hash.auto import keccak
 
 from consortium.apps.forum.model import DEFAULT_MAX_ATTACHMENT, POST_KINDS
 from consortium.evm.host import Storage
-from consortium.evm.records import WordSet, address_word, word_address
-
-
-@dataclass(frozen=True)
-class PostRecord:
-    id: int
-    channel: str
-    author: bytes
-    kind: str
-    parent: int
-    epoch: int
-    content: bytes
-    height: int
-    pinned: bool
-    proposals: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    number: int
-    digest: bytes
-    height: int
-    rotated_by: bytes
-    members: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    id: int
-    channel: str
-    post: int
-    author: bytes
-    epoch: int
-    sha256: bytes
-    size: int
-    on_chain: bool
-    meta: bytes
-    height: int
+from consortium.evm.records import (
+    ADDRESS,
+    BOOL,
+    BYTES,
+    BYTES32,
+    STRING,
+    UINT,
+    Choice,
+    FieldType,
+    Record,
+    SetOf,
+    WordSet,
+    address_word,
+    field,
+    key,
+    word_address,
+)
 
 
 def member_digest(members: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -94,19 +68,91 @@ class WordList:
         self.s.set_uint(self.slot, n + 1)
 
 
+class ListOf(FieldType):
+    """A `WordList` of ids or addresses at one slot: an array in the ABI and JSON."""
+
+    def __init__(self, item: FieldType) -> None:
+        self.item = item
+        self.abi = item.abi + "[]"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        words = WordList(storage, slot)
+        if self.item is ADDRESS:
+            return tuple(word_address(w) for w in words)
+        return tuple(words)  # tuple() reads the length twice (hint, loop): the gas recorded
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        words = WordList(storage, slot)
+        for item in value:
+            words.append(address_word(item) if self.item is ADDRESS else item)
+
+    def to_abi(self, value: Any) -> Any:
+        return list(value)
+
+    def from_abi(self, value: Any) -> Any:
+        return tuple(self.item.from_abi(v) for v in value)
+
+    def to_json(self, value: Any) -> Any:
+        return [self.item.to_json(v) for v in value]
+
+
+class Channel(Record):
+    """A channel as answered (nothing of it is stored: the contract counts it)."""
+
+    name: str = field(STRING, stored=False)
+    private: bool = field(BOOL, stored=False)
+    epoch: int = field(UINT, stored=False)
+    posts: int = field(UINT, stored=False)
+    threads: int = field(UINT, stored=False)
+    documents: int = field(UINT, stored=False)
+    members: tuple[bytes, ...] = field(SetOf(ADDRESS), stored=False)
+
+
+class Post(Record):
+    """A post; `replies` and `documents` are counted by the contract for its answer."""
+
+    id: int = key(UINT)
+    channel: str = field(STRING)
+    author: bytes = field(ADDRESS)
+    kind: str = field(Choice(POST_KINDS))
+    parent: int = field(UINT, null_if_zero=True)
+    epoch: int = field(UINT)
+    content: bytes = field(BYTES)
+    height: int = field(UINT)
+    pinned: bool = field(BOOL)
+    replies: int = field(UINT, stored=False)
+    documents: int = field(UINT, stored=False)
+    proposals: tuple[int, ...] = field(ListOf(UINT))
+
+
+class KeyEpoch(Record):
+    """A key epoch: declared in its answer's order, stored at its layout's offsets."""
+
+    number: int = key(UINT, json="epoch")
+    members: tuple[bytes, ...] = field(ListOf(ADDRESS), at=3)
+    height: int = field(UINT, at=1)
+    rotated_by: bytes = field(ADDRESS, at=2)
+    digest: bytes = field(BYTES32, at=0)
+
+
+class Document(Record):
+    id: int = key(UINT)
+    channel: str = field(STRING)
+    post: int = field(UINT, null_if_zero=True)
+    author: bytes = field(ADDRESS)
+    epoch: int = field(UINT)
+    sha256: bytes = field(BYTES32)
+    size: int = field(UINT)
+    on_chain: bool = field(BOOL)
+    meta: bytes = field(BYTES)
+    height: int = field(UINT)
+
+
 class ForumState:
     POST_COUNT, POSTS, CHANNEL_POSTS, CHANNEL_THREADS, REPLIES, PINNED = 0, 1, 2, 3, 4, 5
     EPOCH_COUNT, EPOCHS, WRAPPED, PUBLIC_KEYS = 6, 7, 8, 9
     DOCUMENT_COUNT, DOCUMENTS, BLOBS, CHANNEL_DOCS, POST_DOCS, DOC_BY_HASH = 10, 11, 12, 13, 14, 15
     MAX_ATTACHMENT, MINUTES_OF = 16, 17
-
-    # post fields
-    P_CHANNEL, P_AUTHOR, P_KIND, P_PARENT, P_EPOCH, P_CONTENT, P_HEIGHT, P_PINNED = range(8)
-    P_PROPOSALS = 8
-    # epoch fields
-    E_DIGEST, E_HEIGHT, E_BY, E_MEMBERS = range(4)
-    # document fields
-    D_CHANNEL, D_POST, D_AUTHOR, D_EPOCH, D_SHA, D_SIZE, D_ON_CHAIN, D_META, D_HEIGHT = range(9)
 
     def __init__(self, storage: Storage) -> None:
         self.s = storage
@@ -114,107 +160,70 @@ class ForumState:
     def _list(self, mapping: int, *keys: bytes | int | str) -> WordList:
         return WordList(self.s, Storage.at(mapping, *keys))
 
-    # --- the rule ------------------------------------------------------------------------------
-
     def max_attachment(self) -> int:
         return self.s.get_uint(self.MAX_ATTACHMENT) or DEFAULT_MAX_ATTACHMENT
 
     def set_max_attachment(self, value: int) -> None:
         self.s.set_uint(self.MAX_ATTACHMENT, value)
 
-    # --- member keys ---------------------------------------------------------------------------
-
     def public_key(self, account: bytes) -> bytes:
         return self.s.get_bytes(Storage.at(self.PUBLIC_KEYS, account))
 
-    def set_public_key(self, account: bytes, key: bytes) -> None:
-        self.s.set_bytes(Storage.at(self.PUBLIC_KEYS, account), key)
+    def set_public_key(self, account: bytes, public_key: bytes) -> None:
+        self.s.set_bytes(Storage.at(self.PUBLIC_KEYS, account), public_key)
 
-    # --- key epochs ----------------------------------------------------------------------------
+    # --- key epochs ----------------------------------------------------------------------
 
     def epoch_count(self, channel: str) -> int:
         return self.s.get_uint(Storage.at(self.EPOCH_COUNT, channel))
 
     def epoch_digest(self, channel: str, epoch: int) -> bytes:
-        return self.s.get_bytes32(Storage.at(self.EPOCHS, channel, epoch) + self.E_DIGEST)
+        return bytes(KeyEpoch.get(self.s, Storage.at(self.EPOCHS, channel, epoch), "digest"))
 
-    def epoch(self, channel: str, epoch: int) -> EpochRecord:
-        b = Storage.at(self.EPOCHS, channel, epoch)
-        members = WordList(self.s, b + self.E_MEMBERS)
-        return EpochRecord(
-            number=epoch,
-            digest=self.s.get_bytes32(b + self.E_DIGEST),
-            height=self.s.get_uint(b + self.E_HEIGHT),
-            rotated_by=self.s.get_address(b + self.E_BY),
-            members=tuple(word_address(w) for w in members),
-        )
+    def epoch(self, channel: str, epoch: int) -> KeyEpoch:
+        return KeyEpoch.load(self.s, Storage.at(self.EPOCHS, channel, epoch), number=epoch)
 
     def add_epoch(self, channel: str, members: list[bytes], wrapped: list[bytes],
                   by: bytes, height: int) -> int:
         epoch = self.epoch_count(channel) + 1
         self.s.set_uint(Storage.at(self.EPOCH_COUNT, channel), epoch)
-        b = Storage.at(self.EPOCHS, channel, epoch)
-        self.s.set_bytes32(b + self.E_DIGEST, member_digest(members))
-        self.s.set_uint(b + self.E_HEIGHT, height)
-        self.s.set_address(b + self.E_BY, by)
-        listed = WordList(self.s, b + self.E_MEMBERS)
-        for member, key in zip(members, wrapped, strict=True):
-            listed.append(address_word(member))
-            self.s.set_bytes(Storage.at(self.WRAPPED, channel, epoch, member), key)
+        KeyEpoch.put_fields(self.s, Storage.at(self.EPOCHS, channel, epoch),
+                            digest=member_digest(members), height=height, rotated_by=by,
+                            members=members)
+        for member, wrapped_key in zip(members, wrapped, strict=True):
+            self.s.set_bytes(Storage.at(self.WRAPPED, channel, epoch, member), wrapped_key)
         return epoch
 
     def wrapped_key(self, channel: str, epoch: int, member: bytes) -> bytes:
         return self.s.get_bytes(Storage.at(self.WRAPPED, channel, epoch, member))
 
-    # --- posts ---------------------------------------------------------------------------------
+    # --- posts ---------------------------------------------------------------------------
 
     def post_count(self) -> int:
         return self.s.get_uint(self.POST_COUNT)
 
-    def post(self, post_id: int) -> PostRecord:
-        b = Storage.at(self.POSTS, post_id)
-        kind = self.s.get_uint(b + self.P_KIND)
-        return PostRecord(
-            id=post_id,
-            channel=self.s.get_string(b + self.P_CHANNEL),
-            author=self.s.get_address(b + self.P_AUTHOR),
-            kind=POST_KINDS[kind - 1] if kind else "",
-            parent=self.s.get_uint(b + self.P_PARENT),
-            epoch=self.s.get_uint(b + self.P_EPOCH),
-            content=self.s.get_bytes(b + self.P_CONTENT),
-            height=self.s.get_uint(b + self.P_HEIGHT),
-            pinned=self.s.get_bool(b + self.P_PINNED),
-            proposals=tuple(WordList(self.s, b + self.P_PROPOSALS)),
-        )
+    def post(self, post_id: int) -> Post:
+        return Post.load(self.s, Storage.at(self.POSTS, post_id), id=post_id, replies=0,
+                         documents=0)
 
     def post_channel(self, post_id: int) -> str:
-        return self.s.get_string(Storage.at(self.POSTS, post_id) + self.P_CHANNEL)
+        return str(Post.get(self.s, Storage.at(self.POSTS, post_id), "channel"))
 
     def add_post(self, channel: str, author: bytes, kind: str, parent: int, epoch: int,
                  content: bytes, height: int, proposals: list[int]) -> int:
         post_id = self.post_count() + 1
         self.s.set_uint(self.POST_COUNT, post_id)
-        b = Storage.at(self.POSTS, post_id)
-        self.s.set_string(b + self.P_CHANNEL, channel)
-        self.s.set_address(b + self.P_AUTHOR, author)
-        self.s.set_uint(b + self.P_KIND, POST_KINDS.index(kind) + 1)
-        self.s.set_uint(b + self.P_PARENT, parent)
-        self.s.set_uint(b + self.P_EPOCH, epoch)
-        self.s.set_bytes(b + self.P_CONTENT, content)
-        self.s.set_uint(b + self.P_HEIGHT, height)
-        links = WordList(self.s, b + self.P_PROPOSALS)
+        Post.put_fields(self.s, Storage.at(self.POSTS, post_id), channel=channel,
+                        author=author, kind=kind, parent=parent, epoch=epoch, content=content,
+                        height=height, proposals=proposals)
         for proposal in proposals:
-            links.append(proposal)
-            self._list(self.MINUTES_OF, proposal).append(post_id)
-        self._list(self.CHANNEL_POSTS, channel).append(post_id)
-        if parent:
-            self._list(self.REPLIES, parent).append(post_id)
-        else:
-            self._list(self.CHANNEL_THREADS, channel).append(post_id)
+            self.minutes_of(proposal).append(post_id)
+        self.channel_posts(channel).append(post_id)
+        (self.replies(parent) if parent else self.threads(channel)).append(post_id)
         return post_id
 
     def set_pinned(self, post_id: int, channel: str, pinned: bool) -> None:
-        self.s.set_bool(Storage.at(self.POSTS, post_id) + self.P_PINNED, pinned)
+        Post.put(self.s, Storage.at(self.POSTS, post_id), "pinned", pinned)
         group = self.pinned(channel)
         if pinned:
             group.add(post_id)
@@ -236,44 +245,23 @@ class ForumState:
     def minutes_of(self, proposal: int) -> WordList:
         return self._list(self.MINUTES_OF, proposal)
 
-    # --- documents -----------------------------------------------------------------------------
+    # --- documents -----------------------------------------------------------------------
 
     def document_count(self) -> int:
         return self.s.get_uint(self.DOCUMENT_COUNT)
 
-    def document(self, document_id: int) -> DocumentRecord:
-        b = Storage.at(self.DOCUMENTS, document_id)
-        return DocumentRecord(
-            id=document_id,
-            channel=self.s.get_string(b + self.D_CHANNEL),
-            post=self.s.get_uint(b + self.D_POST),
-            author=self.s.get_address(b + self.D_AUTHOR),
-            epoch=self.s.get_uint(b + self.D_EPOCH),
-            sha256=self.s.get_bytes32(b + self.D_SHA),
-            size=self.s.get_uint(b + self.D_SIZE),
-            on_chain=self.s.get_bool(b + self.D_ON_CHAIN),
-            meta=self.s.get_bytes(b + self.D_META),
-            height=self.s.get_uint(b + self.D_HEIGHT),
-        )
+    def document(self, document_id: int) -> Document:
+        return Document.load(self.s, Storage.at(self.DOCUMENTS, document_id), id=document_id)
 
-    def add_document(self, channel: str, post: int, author: bytes, epoch: int, sha256: bytes,
-                     size: int, on_chain: bool, meta: bytes, height: int) -> int:
+    def add_document(self, document: Document) -> int:
+        """Store a new document (its id is the next one) and index it."""
         document_id = self.document_count() + 1
         self.s.set_uint(self.DOCUMENT_COUNT, document_id)
-        b = Storage.at(self.DOCUMENTS, document_id)
-        self.s.set_string(b + self.D_CHANNEL, channel)
-        self.s.set_uint(b + self.D_POST, post)
-        self.s.set_address(b + self.D_AUTHOR, author)
-        self.s.set_uint(b + self.D_EPOCH, epoch)
-        self.s.set_bytes32(b + self.D_SHA, sha256)
-        self.s.set_uint(b + self.D_SIZE, size)
-        self.s.set_bool(b + self.D_ON_CHAIN, on_chain)
-        self.s.set_bytes(b + self.D_META, meta)
-        self.s.set_uint(b + self.D_HEIGHT, height)
-        self._list(self.CHANNEL_DOCS, channel).append(document_id)
-        if post:
-            self._list(self.POST_DOCS, post).append(document_id)
-        hash_slot = Storage.at(self.DOC_BY_HASH, sha256)
+        document.store(self.s, Storage.at(self.DOCUMENTS, document_id))
+        self.channel_documents(document.channel).append(document_id)
+        if document.post:
+            self.post_documents(document.post).append(document_id)
+        hash_slot = Storage.at(self.DOC_BY_HASH, document.sha256)
         if not self.s.get_uint(hash_slot):
             self.s.set_uint(hash_slot, document_id)
         return document_id
