@@ -43,5 +43,18 @@ if command -v cargo >/dev/null; then
 else
   echo "· cargo not found: the revm execution engine is not built (nodes run py-evm)" >&2
 fi
+# The console's third-party browser code (htmx, ethers): pinned npm tarballs checked against
+# their sha512, never committed (scripts/vendor_console.py)
+.venv/bin/python scripts/vendor_console.py
+# The console's browser tests drive Debian's chromium (Playwright's own browsers are not used)
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "· installing chromium (the console's browser tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "· /usr/bin/chromium not found: the console's browser tests will be skipped" \
+      "(apt-get install chromium)" >&2
+  fi
+fi
 echo "· installing the consensus engine"
 .venv/bin/consortium engine install

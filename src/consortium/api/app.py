@@ -63,6 +63,8 @@ from consortium.api.service_surface import rest_routes as service_rest_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.api.tx_journal import TxJournal
 from consortium.apps.services import SERVICES
+from consortium.console.app import Console
+from consortium.console.mount import console_mount
 from consortium.errors import CallCancelled, CallTimeout, TooManyRequests
 
 log = logging.getLogger("consortium.api")
@@ -107,7 +109,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                client_certificates: bool = False,
                cors_origins: Sequence[str] = (),
                client_limits: ClientLimits | None = None,
-               metrics: NodeMetrics | None = None) -> Starlette:
+               metrics: NodeMetrics | None = None,
+               console: bool = True) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
     with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
@@ -118,7 +121,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     scope covers it (the server verifies it: `api_server(tls_client_ca=…)`);
     `cors_origins` are the browser origins allowed (none: same origin only);
     `client_limits` bound what one client address or credential may ask (`rate_limits`);
-    `metrics` are the node's (`GET /metrics`, and the API counts its requests there)."""
+    `metrics` are the node's (`GET /metrics`, and the API counts its requests there);
+    `console` serves the web console at /console (`[console] enabled`)."""
     offload = LedgerOffload()
     clients = ClientGate(client_limits)
     gate = ReadGate(read_limits)
@@ -283,6 +287,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             *forum_blob_routes(ledger, gate.run_admitted),
             *(route for service in SERVICES
               for route in service_rest_routes(service, ledger, gate.run_admitted)),
+            *([console_mount(Console(api, node_name=node_name, tokens=tokens))]
+              if console else []),
         ],
         exception_handlers={TooManyRequests: _rest_too_many, CallTimeout: _rest_timeout,
                             CallCancelled: _rest_timeout},

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -57,6 +57,11 @@ FORBIDDEN = -40300  # a valid credential whose scope does not cover the call (40
 SUBMIT_METHODS = frozenset({"eth_sendRawTransaction"})
 ADMIN_PREFIXES = ("admin_",)
 OPEN_PATHS = frozenset({"/health"})
+# the console's sign-in and sign-out forms and its static files need no credential
+OPEN_PREFIXES = ("/console/login", "/console/logout", "/console/static/")
+# the console keeps the API token in this cookie (HttpOnly, SameSite=Strict), accepted only
+# from same-origin requests: the browser cannot set headers on its pages or WebSocket
+CONSOLE_COOKIE = "consortium_token"
 SCOPE_KEY = "consortium.api_scope"  # where the middleware leaves the token's scope
 CREDENTIAL_KEY = "consortium.api_credential"  # and who it is: "token:NAME" or "cert:SUBJECT"
 PEER_CERT = "consortium.peer_cert"  # the client certificate, in the ASGI scope's state
@@ -308,7 +313,8 @@ class ApiAuth:
         self.check = check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        if (scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS
+                or scope["path"].startswith(OPEN_PREFIXES)):
             await self.app(scope, receive, send)
             return
         if self.check is None:
@@ -321,9 +327,14 @@ class ApiAuth:
             authorization = headers.get("authorization")
             if authorization is None and scope["type"] == "websocket":
                 authorization = _query_token(scope.get("query_string", b""))
+            if authorization is None:
+                authorization = _cookie_token(headers)
             token, why = self.check.token_of(authorization)
             has = None if token is None else token.scope
             credential = "" if token is None else f"token:{token.name}"
+        if has is None and _console_page(scope):
+            await _to_sign_in(scope, send)
+            return
         if has is None:
             await deny(scope, send, 401, refusal_body(UNAUTHORIZED, f"unauthorized: {why}"),
                        [(b"www-authenticate", b'Bearer realm="consortium"')])
@@ -337,6 +348,33 @@ class ApiAuth:
         scope[SCOPE_KEY] = has
         scope[CREDENTIAL_KEY] = credential
         await self.app(scope, receive, send)
+
+
+def _cookie_token(headers: dict[str, str]) -> str | None:
+    """The console's cookie as a bearer credential, from a same-origin request only (no
+    Origin header, as on a page load, or one naming this host)."""
+    origin = headers.get("origin")
+    if origin is not None and origin.partition("://")[2] != headers.get("host"):
+        return None
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == CONSOLE_COOKIE and value:
+            return f"Bearer {value}"
+    return None
+
+
+def _console_page(scope: Scope) -> bool:
+    return (scope["type"] == "http" and scope["method"] == "GET"
+            and (scope["path"] == "/console" or scope["path"].startswith("/console/")))
+
+
+async def _to_sign_in(scope: Scope, send: Send) -> None:
+    """A console page asked for without a credential: the sign-in form, then back."""
+    target = quote(scope["path"], safe="/")
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", f"/console/login?next={target}".encode()),
+                            (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _query_token(query: bytes) -> str | None:

@@ -201,7 +201,8 @@ async def _run(cfg: NodeConfig) -> int:
                                 read_limits=cfg.read_limits, tokens=tokens,
                                 client_certificates=mode == "mtls",
                                 cors_origins=access.cors_origins,
-                                client_limits=cfg.client_limits, metrics=metrics),
+                                client_limits=cfg.client_limits, metrics=metrics,
+                                console=cfg.console_enabled),
                      cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
                      tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
     # Everything made so far (modules, py-evm's classes, the app) lives as long as the node:

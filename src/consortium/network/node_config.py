@@ -16,6 +16,9 @@ and subscriptions per credential), each optional with a safe default; and who ma
 the API and how (`consortium.api.auth.ApiAccess`: `auth`, `allow_open`, `tls_cert`, `tls_key`,
 `cors_origins`; docs/api-access.md).
 
+`[console] enabled` (default true) serves the web console at the API's `/console`; false
+answers 404 there.
+
 `[metrics] listen = "HOST:PORT"` serves the node's Prometheus metrics on a port of their own
 (without auth) besides the API's `/metrics` (docs/operations.md).
 """
@@ -57,6 +60,7 @@ class NodeConfig:
     client_limits: ClientLimits = field(default_factory=ClientLimits)
     api_access: ApiAccess = field(default_factory=ApiAccess)
     metrics_listen: tuple[str, int] | None = None  # `[metrics] listen`: a port of their own
+    console_enabled: bool = True  # `[console] enabled`: the web console at /console
 
     @property
     def consortium_key_path(self) -> Path:
@@ -118,6 +122,8 @@ class NodeConfig:
             members = tomlkit.table()
             members["key_file"] = self.consortium_key_file
             doc["consortium"] = members
+        if not self.console_enabled:
+            doc["console"] = {"enabled": False}
         (self.home / CONFIG_FILE).write_text(tomlkit.dumps(doc))
 
     @classmethod
@@ -148,6 +154,7 @@ class NodeConfig:
             client_limits=_limits(ClientLimits, api, path),
             api_access=parse_access(api, path),
             metrics_listen=_listen(_table(data, "metrics", path), path),
+            console_enabled=_enabled(_table(data, "console", path), path),
         )
         if cfg.engine not in ENGINES:
             raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")
@@ -181,6 +188,13 @@ def _listen(metrics: dict[str, Any], path: Path) -> tuple[str, int] | None:
         raise ConfigError(f"{path}: metrics.listen must look like \"127.0.0.1:9464\" "
                           f"(HOST:PORT), got {value!r}")
     return host.strip("[]"), int(port)
+
+
+def _enabled(console: dict[str, Any], path: Path) -> bool:
+    value = console.get("enabled", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: console.enabled must be true or false, got {value!r}")
+    return value
 
 
 def _port(table: dict[str, Any], key: str, path: Path) -> int:

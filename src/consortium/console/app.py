@@ -1,0 +1,201 @@
+"""The console's sub-app: what every page handler is given (`Console`), the Jinja2
+environment, the node sign-in form and the 404 page, mounted by the API at `/console`.
+
+Handlers read through the node's own JSON-RPC methods, called in process (`Console.rpc`):
+the same code, checks and limits as a client's call, and no second indexer to drift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from consortium.api.auth import CONSOLE_COOKIE, TokenCheck
+from consortium.api.jsonrpc import JsonRpc, method_names
+from consortium.api.read_gate import current_client
+
+log = logging.getLogger("consortium.console")
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+PREFIX = "/console"
+NAV = (("overview", "Overview", "/"), ("explorer", "Explorer", "/explorer"),
+       ("governance", "Governance", "/governance"), ("forum", "Forum", "/forum"),
+       ("services", "Services", "/services"))
+# Our pages load scripts only from the node itself (no inline script, no CDN): a page that
+# decrypts keystores in the browser must not run code injected into it.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+                                "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                                "connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'self'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class ConsoleRpcError(Exception):
+    """A JSON-RPC call the console made in process was answered with an error."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class Console:
+    """What the page handlers share: the node's JSON-RPC (called in process), its name,
+    its token check (None: the API asks no token) and the templates."""
+
+    jsonrpc: JsonRpc
+    node_name: str = "node"
+    tokens: TokenCheck | None = None
+    env: jinja2.Environment = field(default_factory=lambda: template_env())
+
+    @property
+    def ledger(self) -> Any:
+        return self.jsonrpc.ledger
+
+    @property
+    def run_sync(self) -> Callable[[Callable[[], Any]], Awaitable[Any]]:
+        return self.jsonrpc.run_sync
+
+    @staticmethod
+    def has_method(name: str) -> bool:
+        """Whether the node serves JSON-RPC method `name` (H6's explorer methods may not
+        have landed in every build)."""
+        return name in method_names()
+
+    async def rpc(self, method: str, *params: Any, request: Request | None = None) -> Any:
+        """Call one of the node's JSON-RPC methods in process; raises ConsoleRpcError."""
+        if request is not None and request.client is not None:
+            current_client.set(request.client.host)  # the heavy-read limits count per client
+        answer = await self.jsonrpc.handle(
+            {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+        if "error" in answer:
+            error = answer["error"]
+            raise ConsoleRpcError(str(error.get("message")), int(error.get("code", 0)))
+        return answer["result"]
+
+    async def engine(self, method: str) -> Any:
+        """A CometBFT RPC answer (status, net_info, validators), or None if it is down."""
+        try:
+            return await self.jsonrpc.engine.call(method)
+        except Exception as exc:  # the engine restarting must not break the page
+            log.info("console: engine %s failed: %s", method, exc)
+            return None
+
+    def page(self, request: Request, template: str, *, status: int = 200,
+             active: str = "", **context: Any) -> HTMLResponse:
+        """A page rendered from `template` with the shell's context."""
+        body = self.env.get_template(template).render(
+            request=request, node=self.node_name, nav=NAV, active=active, prefix=PREFIX,
+            node_auth=self.tokens is not None,
+            node_credential=_credential_name(request), **context)
+        return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+    def not_found(self, request: Request, what: str = "", searched: str = "") -> HTMLResponse:
+        """The 404 page, naming what was looked for."""
+        return self.page(request, "404.html", status=404, what=what, searched=searched)
+
+
+def template_env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=jinja2.select_autoescape(["html"]),
+                             trim_blocks=True, lstrip_blocks=True)
+    env.globals["url"] = lambda path="/": PREFIX + path
+    env.filters["short"] = short
+    env.filters["utc"] = utc
+    env.filters["hexint"] = hexint
+    env.filters["ether"] = ether
+    env.filters["quote"] = lambda s: quote(str(s), safe="")
+    return env
+
+
+def short(value: Any, keep: int = 10) -> str:
+    """0x1234abcd…cdef: a hash or address shortened for tables."""
+    text = str(value or "")
+    return text if len(text) <= keep + 6 else f"{text[:keep]}…{text[-4:]}"
+
+
+def hexint(value: Any) -> int:
+    """An Ethereum JSON quantity ("0x1f") as an int (ints pass through)."""
+    if isinstance(value, int):
+        return value
+    text = str(value or "0")
+    return int(text, 16) if text.startswith("0x") else int(text or 0)
+
+
+def utc(seconds: Any) -> str:
+    """A block timestamp (seconds or 0x quantity) as UTC text."""
+    when = dt.datetime.fromtimestamp(hexint(seconds), dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ether(wei: Any) -> str:
+    """An amount of wei shown in ether, exactly (no float rounding)."""
+    amount = hexint(wei)
+    whole, frac = divmod(amount, 10**18)
+    return f"{whole:,}" + (f".{frac:018d}".rstrip("0") if frac else "")
+
+
+def _credential_name(request: Request) -> str:
+    """The API credential the request came with ("token:NAME"), empty with auth off."""
+    from consortium.api.auth import CREDENTIAL_KEY
+
+    return str(request.scope.get(CREDENTIAL_KEY) or "")
+
+
+def login_routes(console: Console) -> list[BaseRoute]:
+    """Signing in to the node (`[api] auth = "token"`): the API token is kept in an
+    HttpOnly, SameSite=Strict cookie that the API accepts from same-origin requests
+    (pages, JSON-RPC, the WebSocket). Not the member's signing key: that stays in the page."""
+
+    async def login_form(request: Request) -> Response:
+        if console.tokens is None:
+            return RedirectResponse(PREFIX + "/", status_code=303)
+        return console.page(request, "login.html", next=_next(request.query_params.get("next")))
+
+    async def login(request: Request) -> Response:
+        if console.tokens is None:
+            return RedirectResponse(PREFIX + "/", status_code=303)
+        body = (await request.body())[:8192].decode("utf-8", "replace")
+        form = {k: v[0] for k, v in parse_qs(body).items()}
+        secret = form.get("token", "").strip()
+        target = _next(form.get("next"))
+        token, why = console.tokens.token_of(f"Bearer {secret}" if secret else None)
+        if token is None:
+            return console.page(request, "login.html", status=401, next=target,
+                                error=f"Not signed in: {why}.")
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(CONSOLE_COOKIE, secret, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", path="/")
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse(PREFIX + "/login", status_code=303)
+        response.delete_cookie(CONSOLE_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    return [Route("/login", login_form, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"])]
+
+
+def _next(target: str | None) -> str:
+    """Where to go after signing in: a console path only (no open redirect)."""
+    if target and target.startswith(PREFIX + "/") and not target.startswith("//"):
+        return target
+    return PREFIX + "/"

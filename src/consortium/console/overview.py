@@ -1,0 +1,93 @@
+"""The overview page: consensus (validators with power, heights, peers of this node), a
+block-time chart drawn server-side as SVG, chain health, and the latest blocks and
+transactions, which `static/js/overview.js` keeps live over the node's WebSocket."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from consortium.console.app import Console, hexint
+
+RECENT_BLOCKS = 20  # rows of the latest-blocks table
+CHART_BLOCKS = 60  # blocks in the block-time chart
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    async def overview(request: Request) -> Response:
+        latest = hexint(await console.rpc("eth_blockNumber", request=request))
+        blocks = await _recent_blocks(console, latest, max(RECENT_BLOCKS, CHART_BLOCKS + 1))
+        status = await console.engine("status") or {}
+        validators = await console.engine("validators") or {}
+        net_info = await console.engine("net_info") or {}
+        return console.page(
+            request, "overview.html", active="overview",
+            latest=latest, blocks=blocks[:RECENT_BLOCKS],
+            transactions=[tx for b in blocks[:RECENT_BLOCKS] for tx in b["transactions"]][:20],
+            chart=block_time_chart(blocks[: CHART_BLOCKS + 1]),
+            health=health(status, blocks[0] if blocks else None),
+            validators=validator_rows(validators), peers=peer_rows(net_info))
+
+    return [Route("/", overview, methods=["GET"])]
+
+
+async def _recent_blocks(console: Console, latest: int, count: int) -> list[dict[str, Any]]:
+    """The latest `count` blocks, newest first, with their transactions (one batch)."""
+    heights = list(range(latest, max(0, latest - count), -1))
+    if not heights:
+        return []
+    calls = [{"jsonrpc": "2.0", "id": h, "method": "eth_getBlockByNumber",
+              "params": [hex(h), True]} for h in heights]
+    answers = await console.jsonrpc.handle(calls)
+    by_height = {a["id"]: a.get("result") for a in answers or []}
+    return [by_height[h] for h in heights if by_height.get(h)]
+
+
+def health(status: dict[str, Any], last: dict[str, Any] | None) -> dict[str, Any]:
+    """Whether the node is catching up and how old its last block is."""
+    sync = status.get("sync_info", {})
+    age = None if last is None else max(0, int(time.time()) - hexint(last["timestamp"]))
+    return {"catching_up": bool(sync.get("catching_up")), "age": age,
+            "engine_height": int(sync.get("latest_block_height") or 0),
+            "engine_up": bool(status),
+            "moniker": status.get("node_info", {}).get("moniker", "")}
+
+
+def validator_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [{"address": v.get("address", ""), "power": int(v.get("voting_power") or 0),
+             "pub_key": (v.get("pub_key") or {}).get("value", "")}
+            for v in answer.get("validators", [])]
+    total = sum(r["power"] for r in rows) or 1
+    for row in rows:
+        row["share"] = 100.0 * row["power"] / total
+    return sorted(rows, key=lambda r: -r["power"])
+
+
+def peer_rows(net_info: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"moniker": p.get("node_info", {}).get("moniker", ""),
+             "id": p.get("node_info", {}).get("id", ""),
+             "address": p.get("remote_ip", ""),
+             "outbound": bool(p.get("is_outbound"))}
+            for p in net_info.get("peers", [])]
+
+
+def block_time_chart(blocks: list[dict[str, Any]], width: int = 600,
+                     height: int = 140) -> dict[str, Any]:
+    """Bars of seconds between consecutive blocks (oldest left), as SVG geometry."""
+    ordered = sorted(blocks, key=lambda b: hexint(b["number"]))
+    gaps = [(hexint(b["number"]), hexint(b["timestamp"]) - hexint(a["timestamp"]))
+            for a, b in zip(ordered, ordered[1:], strict=False)]
+    if not gaps:
+        return {"bars": [], "width": width, "height": height, "max": 0, "mean": 0.0}
+    top = max(max(g for _, g in gaps), 1)
+    step = width / len(gaps)
+    bars = [{"x": round(i * step, 1), "w": round(max(step - 1, 1), 1),
+             "h": round((height - 20) * g / top, 1), "y": round(height - 14 - (height - 20)
+                                                                * g / top, 1),
+             "number": n, "seconds": g} for i, (n, g) in enumerate(gaps)]
+    return {"bars": bars, "width": width, "height": height, "max": top,
+            "mean": sum(g for _, g in gaps) / len(gaps)}

@@ -1,0 +1,127 @@
+"""The console's shell over a real ledger and a stub engine: pages render, unknown routes
+and bad identifiers answer the 404 page (never a stack trace), `[console] enabled = false`
+removes it, and with token auth the sign-in form's HttpOnly cookie admits same-origin
+pages, JSON-RPC and WebSocket requests and nothing cross-origin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient, WebSocketDenialResponse
+
+from consortium.api.app import create_app
+from consortium.api.auth import CONSOLE_COOKIE, TokenCheck, TokenFile
+from consortium.errors import ConfigError
+from consortium.network.node_config import NodeConfig
+from tests.support.jsonrpc_testkit import Node, StubEngine, node
+from tests.support.ledger_testkit import new_ledger
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Node]:
+    with node(tmp_path) as n:
+        yield n
+
+
+def test_overview_renders_with_the_shell(api: Node) -> None:
+    page = api.client.get("/console/")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    for text in ("Overview", "Explorer", "Governance", "Forum", "Services", "Validators",
+                 "Latest blocks", 'id="signed-in"', "test-node"):
+        assert text in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    css = api.client.get("/console/static/css/console.css")
+    assert css.status_code == 200 and "--accent" in css.text
+
+
+def test_unknown_routes_get_the_404_page(api: Node) -> None:
+    for path in ("/console/no-such-page", "/console/static/js/nothing.js"):
+        page = api.client.get(path)
+        assert page.status_code == 404, path
+    page = api.client.get("/console/no-such-page")
+    assert "Not found" in page.text and "/no-such-page" in page.text
+    assert "Traceback" not in page.text
+
+
+def test_console_off_answers_404(tmp_path: Path) -> None:
+    ledger = new_ledger(tmp_path)
+    engine = StubEngine(ledger)
+    try:
+        app = create_app(ledger, engine.url, console=False)
+        with TestClient(app) as client:
+            assert client.get("/console/").status_code == 404
+            assert client.get("/health").status_code == 200
+    finally:
+        engine.close()
+        ledger.close()
+
+
+def test_console_setting_is_read_and_checked(tmp_path: Path) -> None:
+    cfg = NodeConfig(home=tmp_path, name="n0", member="m0")
+    cfg.save()
+    assert NodeConfig.load(tmp_path).console_enabled is True
+    cfg.console_enabled = False
+    cfg.save()
+    assert NodeConfig.load(tmp_path).console_enabled is False
+    text = (tmp_path / "consortium.toml").read_text().replace("enabled = false",
+                                                              'enabled = "no"')
+    (tmp_path / "consortium.toml").write_text(text)
+    with pytest.raises(ConfigError, match="console.enabled must be true or false"):
+        NodeConfig.load(tmp_path)
+
+
+def test_token_auth_signs_in_with_a_same_origin_cookie(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    secret = TokenFile(home).create("ops", "read")
+    ledger = new_ledger(tmp_path / "ledger")
+    engine = StubEngine(ledger)
+    try:
+        app = create_app(ledger, engine.url, node_name="n0", tokens=TokenCheck(home))
+        with TestClient(app, base_url="http://node.test") as client:
+            away = client.get("/console/explorer?x=1", follow_redirects=False)
+            assert away.status_code == 303
+            assert away.headers["location"] == "/console/login?next=/console/explorer"
+            assert client.get("/console/login").status_code == 200
+            assert client.get("/console/static/css/console.css").status_code == 200
+            wrong = client.post("/console/login", data={"token": "cst_nope"},
+                                follow_redirects=False)
+            assert wrong.status_code == 401 and "unknown token" in wrong.text
+            assert CONSOLE_COOKIE not in wrong.cookies
+            # an open redirect is refused: back to the console only
+            good = client.post("/console/login",
+                               data={"token": secret, "next": "https://evil.example/"},
+                               follow_redirects=False)
+            assert good.status_code == 303 and good.headers["location"] == "/console/"
+            cookie = good.headers["set-cookie"]
+            assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+            assert client.cookies.get(CONSOLE_COOKIE) == secret
+            page = client.get("/console/")
+            assert page.status_code == 200 and "token:ops" in page.text
+            call = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+            same = client.post("/", json=call, headers={"Origin": "http://node.test"})
+            assert same.status_code == 200 and "result" in same.json()
+            cross = client.post("/", json=call, headers={"Origin": "https://evil.example"})
+            assert cross.status_code == 401
+            # the browser sends the cookie on its WebSocket handshake (TestClient's does not;
+            # its handshakes go to host "testserver")
+            cookie = f"{CONSOLE_COOKIE}={secret}"
+            with client.websocket_connect("/", headers={
+                    "cookie": cookie, "origin": "http://testserver"}) as ws:
+                ws.send_json(call)
+                assert "result" in ws.receive_json()
+            with pytest.raises(WebSocketDenialResponse), client.websocket_connect(
+                    "/", headers={"cookie": cookie, "origin": "https://evil.example"}):
+                pass
+            out = client.post("/console/logout", follow_redirects=False)
+            assert out.status_code == 303
+            client.cookies.clear()
+            assert client.post("/", json=call).status_code == 401
+    finally:
+        engine.close()
+        ledger.close()
