@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.apps.securities.base import ZERO, ServiceNative
 from consortium.apps.securities.model import (
     CASH_ADDRESS,
     CASH_BANK,
@@ -39,16 +38,14 @@ from consortium.apps.securities.model import (
     currency_text,
     currency_word,
 )
-from consortium.apps.securities.state import CashState
+from consortium.apps.securities.state import ZERO, CashState, Token
+from consortium.apps.service import ServiceContract
 from consortium.evm.native import event, method, register
-from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
-
-TOKEN = "(string,string,address,uint256,uint256)"
 
 
 @register
-class CashTokens(ServiceNative):
+class CashTokens(ServiceContract):
     address = CASH_ADDRESS
 
     TokenCreated = event("TokenCreated(string currency, address indexed issuer, string name)")
@@ -77,10 +74,9 @@ class CashTokens(ServiceNative):
     def currencies(self) -> list[str]:
         return [currency_text(w) for w in self.state.currencies()]
 
-    @method("token(string)", returns=TOKEN, view=True)
+    @method("token(string)", returns=Token.abi_type(), view=True)
     def token(self, currency: str) -> tuple[Any, ...]:
-        t = self.state.token(self._require_token(currency))
-        return (t.currency, t.name, t.issuer, t.supply, t.created_at)
+        return self.state.token(self._require_token(currency)).abi_tuple()
 
     @method("totalSupply(string)", returns="uint256", view=True)
     def total_supply(self, currency: str) -> int:
@@ -112,27 +108,13 @@ class CashTokens(ServiceNative):
     @method("holders(string)", returns="(address,uint256,uint256)[]", view=True)
     def holders(self, currency: str) -> list[tuple[bytes, int, int]]:
         """Accounts with a balance: (account, balance, locked)."""
-        c = self._require_token(currency)
-        st = self.state
-        out = []
-        for word in st.holders(c):
-            account = word_address(word)
-            balance = st.balance(c, account)
-            if balance:
-                out.append((account, balance, st.locked(c, account)))
-        return out
+        return self.state.positions(self._require_token(currency))
 
     @method("balancesOf(address)", returns="(string,uint256,uint256)[]", view=True)
     def balances_of(self, account: str) -> list[tuple[str, int, int]]:
         """An account's cash: (currency, balance, locked) for each currency it holds."""
-        a = as_address(account)
-        st = self.state
-        out = []
-        for c in st.held(a):
-            balance = st.balance(c, a)
-            if balance:
-                out.append((currency_text(c), balance, st.locked(c, a)))
-        return out[:MAX_READ]
+        held = self.state.positions_of(as_address(account))
+        return [(currency_text(c), b, lk) for c, b, lk in held][:MAX_READ]
 
     # --- the issuing bank --------------------------------------------------------------------
 

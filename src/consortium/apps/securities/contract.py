@@ -1,72 +1,28 @@
 """The Securities native contract (0x…2001): instruments, holdings, the investor eligibility
 registry, order books, bilateral trades, delivery-versus-payment settlement, forced transfers
-and cash dividends. Cash moves in the CashTokens contract (0x…2000), which this contract calls
-as the holder of the locks its users allowed it (`CashTokens.approve(currency, 0x…2001, n)`).
+and cash dividends (docs/services/securities.md). Cash moves in CashTokens (0x…2000), which
+this contract calls as the holder of the locks its users allowed it.
 
-    -- the issuer agent (role issuer_agent; the instrument's own agent for the rest)
-    issue(string isin, string name, address issuer, uint256 supply, bytes32 documentHash,
-          string currency, uint256 settlementCycle)           supply credited to `issuer`
-    mint(string isin, address to, uint256 amount) / redeem(string isin, address holder,
-          uint256 amount)                                     redeem: from its free balance
-    pause(string isin, string reason) / unpause(…)            also the regulator
-    setSettlementCycle(string isin, uint256 cycle, uint256 window)   also a market operator
-    setJurisdictions(string isin, string[] allowed)           empty: every jurisdiction
-    declareDividend(string isin, uint256 recordHeight, string currency, uint256 perShare)
-    -- a custodian (role custodian): the eligibility registry
-    setInvestor(address account, uint256 kycExpiry, string jurisdiction, bool frozen)
-    -- holders
-    transfer(string isin, address to, uint256 amount)         checked like every transfer
-    -- investors (role investor): the order book
-    placeOrder(string isin, uint8 side, uint256 price, uint256 quantity, uint256 expiry)
-        returns (uint256 orderId)                             side 1 buy, 2 sell
-    cancelOrder(uint256 orderId)          the owner, a market operator or the regulator
-    expireOrder(uint256 orderId)          anyone, from the order's expiry height
-    -- investors: bilateral trades
-    propose(string isin, address counterparty, uint8 side, uint256 quantity, uint256 price,
-            uint256 deadline) returns (uint256 proposalId)    side: the proposer's
-    accept(uint256 proposalId) / cancelProposal(uint256) / expireProposal(uint256)
-    -- anyone
-    settle(uint256 tradeId)               from its settlement height, before its deadline
-    expireTrade(uint256 tradeId)          from its deadline: both locks released
-    claimDividend(uint256 id) / distributeDividend(uint256 id, uint256 maxHolders)
-    -- the regulator (role regulator)
-    forceTransfer(string isin, address from, address to, uint256 amount, string reason)
-    freezeInvestor(address account, string reason) / unfreezeInvestor(…)
+Transfers. Every transfer of a security but the regulator's `forceTransfer` passes
+`detectTransferRestriction(isin, from, to, value)` (ERC-1404 style): a non-zero code refuses
+with `messageForTransferRestriction(code)` in the revert reason.
 
-Transfers. Every transfer of a security (a direct transfer, an order-book or bilateral
-settlement) passes `detectTransferRestriction(isin, from, to, value)` (ERC-1404 style, with the
-instrument first since this contract holds every instrument): 0 means allowed, any other code
-refuses with `messageForTransferRestriction(code)` in the revert reason. Only the regulator's
-`forceTransfer` skips it, with a reason, an event and a stored record.
-
-Orders. A limit order locks what it may deliver: a sell its quantity of the seller's free
-securities, a buy price × quantity of the buyer's free cash (in CashTokens). It then matches
-the other side of the book in price-time priority, each fill at the resting order's price (a
-buy filled below its limit gets the difference unlocked); what is left rests on the book.
-Matching takes at most `MAX_MATCH_STEPS` steps, a step filling one resting order or removing
-one that cannot trade (expired, the placer's own — self-trade prevention cancels the resting
-one — or an owner no longer eligible); an order still crossing the book after that has its
+Orders lock what they may deliver (a sell its units, a buy price × quantity of cash), then
+match the other side in price-time priority at the resting order's price. Matching takes at
+most `MAX_MATCH_STEPS` steps (a fill, or the removal of an order that cannot trade: expired,
+the placer's own, an owner no longer eligible); an order still crossing after that has its
 rest cancelled, so the book never rests crossed and gas stays bounded.
 
-Settlement. With the instrument's settlement cycle 0 (the default, T+0) a fill settles in the
-same transaction: securities and cash move together or not at all (delivery versus payment).
-With a cycle of n blocks a fill becomes a pending trade that keeps both locks, settles by an
-explicit `settle(tradeId)` — anyone may call it — from height + n, re-checking eligibility,
-and expires from height + n + window (`expireTrade`, anyone), releasing both locks. A trade
-settles at most once.
-
-Dividends. `declareDividend` (the instrument's agent) takes a record height before the
-current block, locks per-share × supply-at-record-height of the issuer's cash (the issuer
-approved this contract) and pays each holder per-share × its balance at the record height
-(`balanceOfAt`, from the per-account checkpoints kept at every balance change), whoever holds
-the shares now; each holder is paid once, by `claimDividend` or `distributeDividend`.
+Settlement is T+0 by default (securities and cash move in the matching transaction); with a
+cycle of n blocks a fill pends with both locks, settles by `settle(id)` from height + n and
+expires from height + n + window. A dividend pays each holder per-share × its balance at the
+record height (checkpointed at every balance change), once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from consortium.apps.securities.base import ZERO, ServiceNative
 from consortium.apps.securities.book import BookFull, OrderBook
 from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.model import (
@@ -85,9 +41,7 @@ from consortium.apps.securities.model import (
     MAX_LEVELS,
     MAX_MATCH_STEPS,
     MAX_READ,
-    ORDER_STATES,
     PAUSED,
-    PROPOSAL_STATES,
     RECIPIENT_FROZEN,
     RECIPIENT_KYC_EXPIRED,
     RECIPIENT_NOT_REGISTERED,
@@ -98,59 +52,47 @@ from consortium.apps.securities.model import (
     SENDER_KYC_EXPIRED,
     SENDER_NOT_REGISTERED,
     SUCCESS,
-    TRADE_STATES,
     UNKNOWN_INSTRUMENT,
+    code_text,
     currency_problem,
     currency_word,
     isin_problem,
     isin_text,
     isin_word,
     jurisdiction_problem,
-    jurisdiction_text,
     jurisdiction_word,
     restriction_message,
     side_text,
 )
 from consortium.apps.securities.state import (
+    ZERO,
     CashState,
-    DividendRecord,
-    InstrumentRecord,
-    OrderRecord,
-    ProposalRecord,
+    Dividend,
+    Instrument,
+    Investor,
+    Order,
+    Proposal,
     SecuritiesState,
-    TradeRecord,
+    Trade,
+    answered,
 )
+from consortium.apps.securities.state import ForcedTransfer as ForcedRecord
+from consortium.apps.service import ServiceContract
+from consortium.evm.abi_codec import decode as abi_decode
+from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
-from consortium.evm.native import event, method, register
+from consortium.evm.native import ERROR_SELECTOR, event, method, register
 from consortium.evm.records import address_word, word_address
 from consortium.system.model import PERMISSIONS_ADDRESS
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import PermissionsState
 
-INSTRUMENT = ("(string,string,address,address,uint256,bool,bytes32,string,uint256,uint256,"
-              "uint256)")
-INVESTOR_T = "(address,address,uint256,string,bool,bool,uint256,uint8)"
-ORDER = ("(uint256,string,address,uint8,uint256,uint256,uint256,uint256,uint256,string,"
-         "uint256,uint256)")
-TRADE = ("(uint256,string,address,address,uint256,uint256,uint256,uint256,string,uint256,"
-         "uint256,uint256,uint256,uint256)")
-PROPOSAL = ("(uint256,string,address,address,uint8,uint256,uint256,uint256,string,uint256,"
-            "uint256,uint256)")
-DIVIDEND = "(uint256,string,uint256,string,uint256,uint256,uint256,string,uint256,uint256,address)"
-FORCED = "(uint256,string,address,address,uint256,address,uint256,string)"
-LEVEL = "(uint256,uint256,uint256)"
-HOLDING = "(address,uint256,uint256)"
-
 _CASH = {spec.name: spec for spec in CashTokens.methods().values()}
-S = SecuritiesState
-
-
-def _state_number(states: tuple[str, ...], name: str) -> int:
-    return states.index(name) + 1
+IDS = "uint256[]"
 
 
 @register
-class Securities(ServiceNative):
+class Securities(ServiceContract):
     address = SECURITIES_ADDRESS
 
     Transition = event(
@@ -202,16 +144,14 @@ class Securities(ServiceNative):
     def instruments(self) -> list[str]:
         return [isin_text(w) for w in self.state.instruments()]
 
-    @method("instrument(string)", returns=INSTRUMENT, view=True)
+    @method("instrument(string)", returns=Instrument.abi_type(), view=True)
     def instrument(self, isin: str) -> tuple[Any, ...]:
-        i = self._instrument(isin)
-        return (i.isin, i.name, i.agent, i.issuer, i.supply, i.paused, i.document_hash,
-                i.currency, i.cycle, i.window, i.created_at)
+        return self._instrument(isin).abi_tuple()
 
     @method("jurisdictions(string)", returns="string[]", view=True)
     def jurisdictions(self, isin: str) -> list[str]:
         self._instrument(isin)
-        return [jurisdiction_text(w) for w in self.state.jurisdictions(isin_word(isin))]
+        return [code_text(w, 2) for w in self.state.jurisdictions(isin_word(isin))]
 
     @method("balanceOf(string,address)", returns="uint256", view=True)
     def balance_of(self, isin: str, account: str) -> int:
@@ -231,18 +171,10 @@ class Securities(ServiceNative):
     def total_supply_at(self, isin: str, height: int) -> int:
         return self.state.supply_at(self._isin(isin), height)
 
-    @method("holders(string)", returns=HOLDING + "[]", view=True)
+    @method("holders(string)", returns="(address,uint256,uint256)[]", view=True)
     def holders(self, isin: str) -> list[tuple[bytes, int, int]]:
         """Accounts holding the instrument now: (account, balance, locked)."""
-        w = self._isin(isin)
-        st = self.state
-        out = []
-        for word in st.holders(w):
-            a = word_address(word)
-            balance = st.balance(w, a)
-            if balance:
-                out.append((a, balance, st.locked(w, a)))
-        return out
+        return self.state.positions(self._isin(isin))
 
     @method("holdersAt(string,uint256)", returns="(address,uint256)[]", view=True)
     def holders_at(self, isin: str, height: int) -> list[tuple[bytes, int]]:
@@ -259,21 +191,13 @@ class Securities(ServiceNative):
 
     @method("holdingsOf(address)", returns="(string,uint256,uint256)[]", view=True)
     def holdings_of(self, account: str) -> list[tuple[str, int, int]]:
-        a = as_address(account)
-        st = self.state
-        out = []
-        for w in st.held(a):
-            balance = st.balance(w, a)
-            if balance:
-                out.append((isin_text(w), balance, st.locked(w, a)))
-        return out
+        return [(isin_text(w), b, lk) for w, b, lk in self.state.positions_of(as_address(account))]
 
-    @method("investor(address)", returns=INVESTOR_T, view=True)
+    @method("investor(address)", returns=Investor.abi_type(), view=True)
     def investor(self, account: str) -> tuple[Any, ...]:
         a = as_address(account)
         v = self.state.investor(a)
-        return (a, v.custodian, v.kyc_expiry, v.jurisdiction, v.frozen, v.regulator_frozen,
-                v.updated_at, self._sender_code(a))
+        return v.with_(restriction=self._sender_code(a)).abi_tuple()
 
     @method("investors()", returns="address[]", view=True)
     def investors(self) -> list[bytes]:
@@ -292,22 +216,21 @@ class Securities(ServiceNative):
 
     @method("orderCount()", returns="uint256", view=True)
     def order_count(self) -> int:
-        return self.state.count(S.ORDER_COUNT)
+        return self.state.count("order")
 
-    @method("order(uint256)", returns=ORDER, view=True)
+    @method("order(uint256)", returns=Order.abi_type(), view=True)
     def order(self, order_id: int) -> tuple[Any, ...]:
-        return _order_tuple(self._order(order_id))
+        return self._numbered("order", order_id).abi_tuple()  # type: ignore[no-any-return]
 
-    @method("orders(uint256[])", returns=ORDER + "[]", view=True)
+    @method("orders(uint256[])", returns=Order.abi_type() + "[]", view=True)
     def orders(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require(len(ids) <= MAX_READ, f"at most {MAX_READ} orders in one read")
-        return [_order_tuple(self._order(i)) for i in ids]
+        return self._batch("order", ids)
 
-    @method("ordersOf(address)", returns="uint256[]", view=True)
+    @method("ordersOf(address)", returns=IDS, view=True)
     def orders_of(self, account: str) -> list[int]:
         return list(self.state.orders_of(as_address(account)))
 
-    @method("bookOrders(string,uint8,uint256)", returns="uint256[]", view=True)
+    @method("bookOrders(string,uint8,uint256)", returns=IDS, view=True)
     def book_orders(self, isin: str, side: int, limit: int) -> list[int]:
         """The resting orders of a side in priority order (at most `limit`)."""
         book = OrderBook(self.state, self._isin(isin), self._side(side))
@@ -319,7 +242,7 @@ class Securities(ServiceNative):
                 break
         return out
 
-    @method("depth(string,uint8,uint256)", returns=LEVEL + "[]", view=True)
+    @method("depth(string,uint8,uint256)", returns="(uint256,uint256,uint256)[]", view=True)
     def depth(self, isin: str, side: int, levels: int) -> list[tuple[int, int, int]]:
         """The best `levels` price levels of a side: (price, quantity, orders), counting only
         orders that can still trade (not past their expiry)."""
@@ -327,64 +250,57 @@ class Securities(ServiceNative):
         book = OrderBook(st, self._isin(isin), self._side(side))
         out = []
         for price in book.prices(min(levels, MAX_LEVELS)):
-            quantity = count = 0
-            for order_id in book.orders_at(price, MAX_READ):
-                o = st.order(order_id)
-                if not o.expired_at(self.height):
-                    quantity += o.remaining
-                    count += 1
-            if count:
-                out.append((price, quantity, count))
+            live = [o for o in map(st.order, book.orders_at(price, MAX_READ))
+                    if not o.expired_at(self.height)]
+            if live:
+                out.append((price, sum(o.remaining for o in live), len(live)))
         return out
 
     @method("tradeCount()", returns="uint256", view=True)
     def trade_count(self) -> int:
-        return self.state.count(S.TRADE_COUNT)
+        return self.state.count("trade")
 
-    @method("trade(uint256)", returns=TRADE, view=True)
+    @method("trade(uint256)", returns=Trade.abi_type(), view=True)
     def trade(self, trade_id: int) -> tuple[Any, ...]:
-        return _trade_tuple(self._trade(trade_id))
+        return self._numbered("trade", trade_id).abi_tuple()  # type: ignore[no-any-return]
 
-    @method("trades(uint256[])", returns=TRADE + "[]", view=True)
+    @method("trades(uint256[])", returns=Trade.abi_type() + "[]", view=True)
     def trades(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require(len(ids) <= MAX_READ, f"at most {MAX_READ} trades in one read")
-        return [_trade_tuple(self._trade(i)) for i in ids]
+        return self._batch("trade", ids)
 
-    @method("tradesOf(address)", returns="uint256[]", view=True)
+    @method("tradesOf(address)", returns=IDS, view=True)
     def trades_of(self, account: str) -> list[int]:
         return list(self.state.trades_of(as_address(account)))
 
-    @method("tradesOfInstrument(string)", returns="uint256[]", view=True)
+    @method("tradesOfInstrument(string)", returns=IDS, view=True)
     def trades_of_instrument(self, isin: str) -> list[int]:
         return list(self.state.trades_of_isin(self._isin(isin)))
 
-    @method("pendingTrades(string)", returns="uint256[]", view=True)
+    @method("pendingTrades(string)", returns=IDS, view=True)
     def pending_trades(self, isin: str) -> list[int]:
         return sorted(self.state.pending(self._isin(isin)))
 
     @method("proposalCount()", returns="uint256", view=True)
     def proposal_count(self) -> int:
-        return self.state.count(S.PROPOSAL_COUNT)
+        return self.state.count("proposal")
 
-    @method("proposal(uint256)", returns=PROPOSAL, view=True)
+    @method("proposal(uint256)", returns=Proposal.abi_type(), view=True)
     def proposal(self, proposal_id: int) -> tuple[Any, ...]:
-        return _proposal_tuple(self._proposal(proposal_id))
+        return self._numbered("proposal", proposal_id).abi_tuple()  # type: ignore[no-any-return]
 
-    @method("proposalsOf(address)", returns="uint256[]", view=True)
+    @method("proposalsOf(address)", returns=IDS, view=True)
     def proposals_of(self, account: str) -> list[int]:
         return list(self.state.proposals_of(as_address(account)))
 
     @method("dividendCount()", returns="uint256", view=True)
     def dividend_count(self) -> int:
-        return self.state.count(S.DIVIDEND_COUNT)
+        return self.state.count("dividend")
 
-    @method("dividend(uint256)", returns=DIVIDEND, view=True)
+    @method("dividend(uint256)", returns=Dividend.abi_type(), view=True)
     def dividend(self, dividend_id: int) -> tuple[Any, ...]:
-        d = self._dividend(dividend_id)
-        return (d.id, d.isin, d.record_height, d.currency, d.per_share, d.total, d.paid,
-                d.state, d.declared_at, d.cursor, d.payer)
+        return self._numbered("dividend", dividend_id).abi_tuple()  # type: ignore[no-any-return]
 
-    @method("dividendsOf(string)", returns="uint256[]", view=True)
+    @method("dividendsOf(string)", returns=IDS, view=True)
     def dividends_of(self, isin: str) -> list[int]:
         return list(self.state.dividends_of(self._isin(isin)))
 
@@ -398,14 +314,11 @@ class Securities(ServiceNative):
 
     @method("forcedTransferCount()", returns="uint256", view=True)
     def forced_transfer_count(self) -> int:
-        return self.state.count(S.FORCED_COUNT)
+        return self.state.count("forced transfer")
 
-    @method("forcedTransfer(uint256)", returns=FORCED, view=True)
+    @method("forcedTransfer(uint256)", returns=ForcedRecord.abi_type(), view=True)
     def forced_transfer(self, forced_id: int) -> tuple[Any, ...]:
-        self.require(1 <= forced_id <= self.state.count(S.FORCED_COUNT),
-                     f"no forced transfer {forced_id}")
-        f = self.state.forced(forced_id)
-        return (f.id, f.isin, f.from_, f.to, f.amount, f.regulator, f.height, f.reason)
+        return self._numbered("forced transfer", forced_id).abi_tuple()  # type: ignore[no-any-return]
 
     # =========================================================================================
     # the issuer agent
@@ -416,9 +329,7 @@ class Securities(ServiceNative):
               currency: str, cycle: int) -> None:
         caller = self.caller
         self.require_role(caller, ISSUER_AGENT, "issue an instrument")
-        problem = isin_problem(isin) or currency_problem(currency)
-        if problem:
-            self.revert(problem)
+        self._valid(isin_problem(isin) or currency_problem(currency))
         w = isin_word(isin)
         st = self.state
         if st.instrument_exists(w):
@@ -432,15 +343,9 @@ class Securities(ServiceNative):
         self.require(CashState(Storage(self.host, CASH_ADDRESS)).exists(currency_word(currency)),
                      f"no {currency} cash token: a cash bank creates it first")
         self.require(cycle <= MAX_CYCLE, f"the settlement cycle is at most {MAX_CYCLE} blocks")
-        b = st.instrument_base(w)
-        st.put_addr(b, S.I_AGENT, caller)
-        st.put_addr(b, S.I_ISSUER, holder)
-        st.s.set_bytes32(b + S.I_DOC, bytes(document_hash))
-        st.put(b, S.I_CURRENCY, currency_word(currency))
-        st.put(b, S.I_CYCLE, cycle)
-        st.put(b, S.I_WINDOW, DEFAULT_SETTLEMENT_WINDOW)
-        st.put(b, S.I_CREATED, self.height)
-        st.s.set_string(b + S.I_NAME, name)
+        st.set_instrument(w, agent=caller, issuer=holder, document_hash=bytes(document_hash),
+                          currency=currency, cycle=cycle, window=DEFAULT_SETTLEMENT_WINDOW,
+                          created_at=self.height, name=name)
         st.instruments().add(w)
         st.set_supply(w, supply, self.height)
         st.set_balance(w, holder, supply, self.height)
@@ -469,7 +374,7 @@ class Securities(ServiceNative):
         w = isin_word(isin)
         who = as_address(holder)
         self.require(amount > 0, "the amount must be above 0")
-        self._require_free(w, isin, who, amount, "redemption")
+        self._require_free(w, who, amount, "redemption")
         st = self.state
         st.set_balance(w, who, st.balance(w, who) - amount, self.height)
         st.set_supply(w, inst.supply - amount, self.height)
@@ -488,34 +393,25 @@ class Securities(ServiceNative):
         inst = self._instrument(isin)
         caller = self.caller
         self.require(
-            (caller == inst.agent and self.has_role(caller, ISSUER_AGENT))
-            or self.has_role(caller, MARKET_OPERATOR),
+            self._is_agent(caller, inst) or self.has_role(caller, MARKET_OPERATOR),
             f"only {isin}'s issuer agent or a market operator may set its settlement cycle",
         )
         self.require(cycle <= MAX_CYCLE, f"the settlement cycle is at most {MAX_CYCLE} blocks")
         self.require(0 < window <= MAX_CYCLE, f"the window must be 1..{MAX_CYCLE} blocks")
-        b = self.state.instrument_base(isin_word(isin))
-        self.state.put(b, S.I_CYCLE, cycle)
-        self.state.put(b, S.I_WINDOW, window)
-        state = "paused" if inst.paused else "active"
-        self._transition("instrument", isin_word(isin), state, state,
-                         f"settlement T+{cycle}, window {window} blocks (new trades)")
+        self.state.set_instrument(isin_word(isin), cycle=cycle, window=window)
+        self._unchanged(inst, f"settlement T+{cycle}, window {window} blocks (new trades)")
 
     @method("setJurisdictions(string,string[])")
     def set_jurisdictions(self, isin: str, allowed: list[str]) -> None:
         inst = self._as_agent(isin, "set the jurisdictions of")
         self.require(len(allowed) <= 64, "at most 64 jurisdictions")
         for code in allowed:
-            problem = jurisdiction_problem(code)
-            if problem:
-                self.revert(problem)
+            self._valid(jurisdiction_problem(code))
         js = self.state.jurisdictions(isin_word(isin))
         js.clear()
         for code in allowed:
             js.add(jurisdiction_word(code))
-        state = "paused" if inst.paused else "active"
-        self._transition("instrument", isin_word(isin), state, state,
-                         "jurisdictions: " + (", ".join(allowed) if allowed else "any"))
+        self._unchanged(inst, "jurisdictions: " + (", ".join(allowed) if allowed else "any"))
 
     # =========================================================================================
     # the eligibility registry
@@ -528,22 +424,15 @@ class Securities(ServiceNative):
         self.require_role(caller, CUSTODIAN, "keep the investor registry")
         a = as_address(account)
         self.require(a != ZERO, "the zero address cannot be an investor")
-        problem = jurisdiction_problem(jurisdiction)
-        if problem:
-            self.revert(problem)
+        self._valid(jurisdiction_problem(jurisdiction))
         st = self.state
         v = st.investor(a)
         self.require(
             not v.registered or v.custodian == caller,
             f"investor {hex_address(a)} is kept by custodian {hex_address(v.custodian)}",
         )
-        b = st.investor_base(a)
-        st.put_addr(b, S.V_CUSTODIAN, caller)
-        st.put(b, S.V_EXPIRY, kyc_expiry)
-        st.put(b, S.V_JURISDICTION, jurisdiction_word(jurisdiction))
-        st.put(b, S.V_FROZEN, 1 if frozen else 0)
-        st.put(b, S.V_UPDATED, self.height)
-        st.investors().add(address_word(a))
+        st.set_investor(a, custodian=caller, kyc_expiry=kyc_expiry, jurisdiction=jurisdiction,
+                        frozen=frozen, updated_at=self.height)
         self.emit(self.InvestorUpdated, a, caller, kyc_expiry, jurisdiction, frozen,
                   v.regulator_frozen)
         old = "" if not v.registered else ("frozen" if v.frozen else "active")
@@ -567,7 +456,10 @@ class Securities(ServiceNative):
         w = self._isin(isin)
         src, dest = self.caller, as_address(to)
         self.require(amount > 0, "the amount must be above 0")
-        self._require_allowed("transfer", w, src, dest, amount)
+        code = self._restriction(w, src, dest, amount)
+        if code:
+            self.revert(f"transfer refused: transfer restricted (code {code}): "
+                        f"{restriction_message(code)}{self._detail(code, w, src, amount)}")
         self._move(w, isin, src, dest, amount, from_locked=False)
         return True
 
@@ -580,18 +472,10 @@ class Securities(ServiceNative):
         self.require_text(reason, "reason")
         self.require(dest != ZERO and src != dest, "a forced transfer needs two distinct accounts")
         self.require(amount > 0, "the amount must be above 0")
-        self._require_free(w, isin, src, amount, "forced transfer (cancel its orders first)")
+        self._require_free(w, src, amount, "forced transfer (cancel its orders first)")
         self._move(w, isin, src, dest, amount, from_locked=False)
-        st = self.state
-        n = st.next_id(S.FORCED_COUNT)
-        b = Storage.at(S.FORCED, n)
-        st.put(b, S.F_ISIN, w)
-        st.put_addr(b, S.F_FROM, src)
-        st.put_addr(b, S.F_TO, dest)
-        st.put(b, S.F_AMOUNT, amount)
-        st.put_addr(b, S.F_REGULATOR, caller)
-        st.put(b, S.F_HEIGHT, self.height)
-        st.s.set_string(b + S.F_REASON, reason)
+        n = self.state.add("forced transfer", isin=isin, from_=src, to=dest, amount=amount,
+                           regulator=caller, height=self.height, reason=reason)
         self.emit(self.ForcedTransfer, n, src, dest, isin, amount, caller, reason)
         return n
 
@@ -606,21 +490,13 @@ class Securities(ServiceNative):
         w = self._isin(isin)
         inst = self.state.instrument(w)
         self._side(side)
-        self.require(0 < price < MAX_AMOUNT, "the price must be above 0 and below 2**128")
-        self.require(0 < quantity < MAX_AMOUNT, "the quantity must be above 0 and below 2**128")
+        self._require_terms(price, quantity)
         self.require(expiry == 0 or expiry > self.height,
                      f"expiry height {expiry} has passed (the chain is at {self.height})")
         self._lock_leg("order", inst, w, caller, side, price, quantity)
         st = self.state
-        order_id = st.next_id(S.ORDER_COUNT)
-        b = st.order_base(order_id)
-        st.put(b, S.O_ISIN, w)
-        st.put_addr(b, S.O_OWNER, caller)
-        st.put(b, S.O_SIDE, side)
-        st.put(b, S.O_PRICE, price)
-        st.put(b, S.O_QTY, quantity)
-        st.put(b, S.O_EXPIRY, expiry)
-        st.put(b, S.O_PLACED, self.height)
+        order_id = st.add("order", isin=isin, owner=caller, side=side, price=price,
+                          quantity=quantity, expiry=expiry, placed_at=self.height)
         st.orders_of(caller).add(order_id)
         self.emit(self.OrderPlaced, order_id, caller, isin, side_text(side), price, quantity,
                   expiry)
@@ -672,7 +548,7 @@ class Securities(ServiceNative):
                         f"{restriction_message(code)}")
         self._deliver(self.state.instrument(w), t)
         self.state.pending(w).remove(trade_id)
-        self._set_trade_state(t, "settled", "delivery versus payment")
+        self._close("trade", t, "settled", "delivery versus payment")
 
     @method("expireTrade(uint256)")
     def expire_trade(self, trade_id: int) -> None:
@@ -683,11 +559,10 @@ class Securities(ServiceNative):
         w = isin_word(t.isin)
         st = self.state
         st.set_locked(w, t.seller, st.locked(w, t.seller) - t.quantity)
-        inst = st.instrument(w)
-        self._cash("unlock", inst.currency, t.buyer, t.cash)
+        self._cash("unlock", st.instrument(w).currency, t.buyer, t.price * t.quantity)
         st.pending(w).remove(trade_id)
-        self._set_trade_state(t, "expired",
-                              f"unsettled at its deadline {t.deadline}: both locks released")
+        self._close("trade", t, "expired",
+                    f"unsettled at its deadline {t.deadline}: both locks released")
 
     # =========================================================================================
     # bilateral trades
@@ -703,8 +578,7 @@ class Securities(ServiceNative):
         other = as_address(counterparty)
         self._side(side)
         self.require(other not in (ZERO, caller), "the counterparty must be another account")
-        self.require(0 < price < MAX_AMOUNT, "the price must be above 0 and below 2**128")
-        self.require(0 < quantity < MAX_AMOUNT, "the quantity must be above 0 and below 2**128")
+        self._require_terms(price, quantity)
         self.require(deadline > self.height,
                      f"deadline {deadline} has passed (the chain is at {self.height})")
         code = (self._recipient_code(w, other) if side == SELL
@@ -714,17 +588,9 @@ class Securities(ServiceNative):
                         f"({hex_address(other)}, the counterparty)")
         self._lock_leg("proposal", inst, w, caller, side, price, quantity)
         st = self.state
-        n = st.next_id(S.PROPOSAL_COUNT)
-        b = st.proposal_base(n)
-        st.put(b, S.P_ISIN, w)
-        st.put_addr(b, S.P_PROPOSER, caller)
-        st.put_addr(b, S.P_COUNTERPARTY, other)
-        st.put(b, S.P_SIDE, side)
-        st.put(b, S.P_QTY, quantity)
-        st.put(b, S.P_PRICE, price)
-        st.put(b, S.P_DEADLINE, deadline)
-        st.put(b, S.P_STATE, _state_number(PROPOSAL_STATES, "proposed"))
-        st.put(b, S.P_CREATED, self.height)
+        n = st.add("proposal", isin=isin, proposer=caller, counterparty=other, side=side,
+                   quantity=quantity, price=price, deadline=deadline, state="proposed",
+                   created_at=self.height)
         st.proposals_of(caller).add(n)
         st.proposals_of(other).add(n)
         self._transition("proposal", n, "", "proposed",
@@ -751,11 +617,11 @@ class Securities(ServiceNative):
             self.revert(f"acceptance refused (code {code}): {restriction_message(code)} "
                         f"({hex_address(p.proposer)}, the proposer)")
         self._lock_leg("acceptance", inst, w, caller, 3 - p.side, p.price, p.quantity)
-        trade_id = self._new_trade(inst, w, p.buyer, p.seller, p.price, p.quantity, 0, 0,
-                                   proposal_id)
-        b = self.state.proposal_base(proposal_id)
-        self.state.put(b, S.P_TRADE, trade_id)
-        self._set_proposal_state(p, "accepted", f"accepted: trade {trade_id}")
+        parties = answered(p)
+        trade_id = self._new_trade(inst, w, parties.buyer, parties.seller, p.price, p.quantity,
+                                   0, 0, proposal_id)
+        self.state.put("proposal", proposal_id, trade=trade_id)
+        self._close("proposal", p, "accepted", f"accepted: trade {trade_id}")
         return trade_id
 
     @method("cancelProposal(uint256)")
@@ -767,7 +633,7 @@ class Securities(ServiceNative):
         self.require(p.state == "proposed", f"proposal {proposal_id} is {p.state}")
         self._release_proposal(p)
         who = "the proposer" if caller == p.proposer else "the counterparty (declined)"
-        self._set_proposal_state(p, "cancelled", f"cancelled by {who}")
+        self._close("proposal", p, "cancelled", f"cancelled by {who}")
 
     @method("expireProposal(uint256)")
     def expire_proposal(self, proposal_id: int) -> None:
@@ -776,8 +642,8 @@ class Securities(ServiceNative):
         self.require(self.height >= p.deadline,
                      f"proposal {proposal_id} is open until height {p.deadline}")
         self._release_proposal(p)
-        self._set_proposal_state(p, "expired",
-                                 f"not accepted by its deadline {p.deadline}: nothing moved")
+        self._close("proposal", p, "expired",
+                    f"not accepted by its deadline {p.deadline}: nothing moved")
 
     # =========================================================================================
     # dividends
@@ -792,23 +658,14 @@ class Securities(ServiceNative):
                      f"the record height must be a past block (the chain is at {self.height})")
         self.require(record_height >= inst.created_at,
                      f"{isin} was issued at height {inst.created_at}")
-        problem = currency_problem(currency)
-        if problem:
-            self.revert(problem)
+        self._valid(currency_problem(currency))
         self.require(0 < per_share < MAX_AMOUNT, "the amount per share must be above 0")
         st = self.state
         total = per_share * st.supply_at(w, record_height)
         self._cash("lock", currency, inst.issuer, total)
-        n = st.next_id(S.DIVIDEND_COUNT)
-        b = st.dividend_base(n)
-        st.put(b, S.D_ISIN, w)
-        st.put(b, S.D_RECORD, record_height)
-        st.put(b, S.D_CURRENCY, currency_word(currency))
-        st.put(b, S.D_PER_SHARE, per_share)
-        st.put(b, S.D_TOTAL, total)
-        st.put(b, S.D_STATE, 1)
-        st.put(b, S.D_DECLARED, self.height)
-        st.put_addr(b, S.D_PAYER, inst.issuer)
+        n = st.add("dividend", isin=isin, record_height=record_height, currency=currency,
+                   per_share=per_share, total=total, state="declared",
+                   declared_at=self.height, payer=inst.issuer)
         st.dividends_of(w).add(n)
         self.emit(self.DividendDeclared, n, isin, record_height, currency, per_share, total)
         self._transition("dividend", n, "", "declared",
@@ -842,7 +699,7 @@ class Securities(ServiceNative):
             if st.dividend_paid(d.id, account) is None:
                 self._pay_dividend(st.dividend(d.id), account)
                 paid += 1
-        st.put(st.dividend_base(d.id), S.D_CURSOR, end)
+        st.put("dividend", d.id, cursor=end)
         return paid
 
     # =========================================================================================
@@ -855,24 +712,25 @@ class Securities(ServiceNative):
             return True
         return PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS)).is_frozen(account)
 
-    def _sender_code(self, account: bytes) -> int:
+    def _eligibility(self, account: bytes, codes: tuple[int, int, int]) -> tuple[int, Investor]:
+        """The first of (not registered, KYC expired, frozen) that holds, else 0; and the
+        investor."""
         v = self.state.investor(account)
         if not v.registered:
-            return SENDER_NOT_REGISTERED
+            return codes[0], v
         if self.height >= v.kyc_expiry:
-            return SENDER_KYC_EXPIRED
-        if self._frozen(account):
-            return SENDER_FROZEN
-        return SUCCESS
+            return codes[1], v
+        return (codes[2] if self._frozen(account) else SUCCESS), v
+
+    def _sender_code(self, account: bytes) -> int:
+        return self._eligibility(account, (SENDER_NOT_REGISTERED, SENDER_KYC_EXPIRED,
+                                           SENDER_FROZEN))[0]
 
     def _recipient_code(self, w: int, account: bytes) -> int:
-        v = self.state.investor(account)
-        if not v.registered:
-            return RECIPIENT_NOT_REGISTERED
-        if self.height >= v.kyc_expiry:
-            return RECIPIENT_KYC_EXPIRED
-        if self._frozen(account):
-            return RECIPIENT_FROZEN
+        code, v = self._eligibility(account, (RECIPIENT_NOT_REGISTERED, RECIPIENT_KYC_EXPIRED,
+                                              RECIPIENT_FROZEN))
+        if code:
+            return code
         allowed = self.state.jurisdictions(w)
         if len(allowed) and jurisdiction_word(v.jurisdiction) not in allowed:
             return JURISDICTION
@@ -883,7 +741,7 @@ class Securities(ServiceNative):
         """The ERC-1404 code of moving `value` of instrument `w` from `src` to `dest`
         (`locked`: the units are already locked for this move)."""
         st = self.state
-        if st.get(st.instrument_base(w), S.I_PAUSED):
+        if Instrument.get(st.s, st.instrument_base(w), "paused"):
             return PAUSED
         code = self._sender_code(src) or self._recipient_code(w, dest)
         if code:
@@ -892,34 +750,27 @@ class Securities(ServiceNative):
             return INSUFFICIENT
         return SUCCESS
 
-    def _require_allowed(self, what: str, w: int, src: bytes, dest: bytes, value: int) -> None:
-        code = self._restriction(w, src, dest, value)
-        if code:
-            detail = ""
-            if code == INSUFFICIENT:
-                detail = self._free_detail(w, src, value)
-            self.revert(f"{what} refused: transfer restricted (code {code}): "
-                        f"{restriction_message(code)}{detail}")
-
-    def _free_detail(self, w: int, account: bytes, value: int) -> str:
+    def _detail(self, code: int, w: int, account: bytes, value: int) -> str:
+        """What a refusal adds to its code's message: the free balance when insufficient."""
+        if code != INSUFFICIENT:
+            return ""
         st = self.state
         balance, locked = st.balance(w, account), st.locked(w, account)
         return (f" ({hex_address(account)} holds {balance} {isin_text(w)}, {locked} locked, "
                 f"{balance - locked} free; {value} needed)")
 
-    def _require_free(self, w: int, isin: str, account: bytes, amount: int, what: str) -> None:
+    def _require_free(self, w: int, account: bytes, amount: int, what: str) -> None:
         st = self.state
-        free = st.balance(w, account) - st.locked(w, account)
-        if free < amount:
-            detail = self._free_detail(w, account, amount)
+        if st.balance(w, account) - st.locked(w, account) < amount:
             self.revert(f"{what} refused (code {INSUFFICIENT}): "
-                        f"{restriction_message(INSUFFICIENT)}{detail}")
+                        f"{restriction_message(INSUFFICIENT)}"
+                        f"{self._detail(INSUFFICIENT, w, account, amount)}")
 
     # =========================================================================================
     # helpers: locks, matching, settlement
     # =========================================================================================
 
-    def _lock_leg(self, what: str, inst: InstrumentRecord, w: int, account: bytes, side: int,
+    def _lock_leg(self, what: str, inst: Instrument, w: int, account: bytes, side: int,
                   price: int, quantity: int) -> None:
         """Check `account` may take this side and lock what it delivers."""
         if inst.paused:
@@ -933,15 +784,14 @@ class Securities(ServiceNative):
         else:
             code = self._recipient_code(w, account)
         if code:
-            detail = self._free_detail(w, account, quantity) if code == INSUFFICIENT else \
-                f" ({hex_address(account)})"
+            detail = self._detail(code, w, account, quantity) or f" ({hex_address(account)})"
             self.revert(f"{what} refused (code {code}): {restriction_message(code)}{detail}")
         if side == SELL:
             self.state.set_locked(w, account, self.state.locked(w, account) + quantity)
         else:
             self._cash("lock", inst.currency, account, price * quantity)
 
-    def _match(self, inst: InstrumentRecord, order_id: int, owner: bytes, side: int,
+    def _match(self, inst: Instrument, order_id: int, owner: bytes, side: int,
                limit: int, quantity: int) -> None:
         st = self.state
         w = isin_word(inst.isin)
@@ -965,15 +815,12 @@ class Securities(ServiceNative):
                 self._close_order(r, state, reason, on_book=True)
                 continue
             q = min(remaining, r.remaining)
-            rb = st.order_base(r.id)
-            st.put(rb, S.O_REMAINING, r.remaining - q)
+            st.put("order", r.id, remaining=r.remaining - q)
             if r.side == BUY:
-                st.put(rb, S.O_CASH, r.cash_locked - r.price * q)
+                st.put("order", r.id, cash_locked=r.cash_locked - r.price * q)
             if r.remaining == q:
                 other.remove(r.id, r.price, q)
-                st.put(rb, S.O_STATE, _state_number(ORDER_STATES, "filled"))
-                st.put(rb, S.O_CLOSED, self.height)
-                self._transition("order", r.id, "open", "filled", f"filled by order {order_id}")
+                self._close("order", r, "filled", f"filled by order {order_id}")
             else:
                 other.reduce(r.price, q)
             remaining -= q
@@ -985,15 +832,12 @@ class Securities(ServiceNative):
             else:
                 buyer, seller, buy_id, sell_id = r.owner, owner, r.id, order_id
             self._new_trade(inst, w, buyer, seller, r.price, q, buy_id, sell_id, 0)
-        b = st.order_base(order_id)
-        st.put(b, S.O_REMAINING, remaining)
-        st.put(b, S.O_CASH, cash)
+        st.put("order", order_id, remaining=remaining, cash_locked=cash)
         if not remaining:
-            st.put(b, S.O_STATE, _state_number(ORDER_STATES, "filled"))
-            st.put(b, S.O_CLOSED, self.height)
+            st.close("order", order_id, "filled", self.height)
             self._transition("order", order_id, "open", "filled", "filled on placement")
             return
-        st.put(b, S.O_STATE, _state_number(ORDER_STATES, "open"))
+        st.put("order", order_id, state="open")
         if not note:
             try:
                 OrderBook(st, w, side).append(order_id, limit, remaining)
@@ -1003,7 +847,7 @@ class Securities(ServiceNative):
         self._close_order(st.order(order_id), "cancelled", f"{note}: the rest ({remaining}) "
                           "is cancelled, place it again", on_book=False)
 
-    def _stale(self, w: int, r: OrderRecord, placer: bytes) -> tuple[str, str] | None:
+    def _stale(self, w: int, r: Order, placer: bytes) -> tuple[str, str] | None:
         """Why a resting order cannot trade now (its new state and the reason), or None."""
         if r.expired_at(self.height):
             return "expired", f"expired at height {r.expiry}"
@@ -1015,7 +859,7 @@ class Securities(ServiceNative):
                                  f"{restriction_message(code)}")
         return None
 
-    def _close_order(self, o: OrderRecord, state: str, reason: str, *, on_book: bool) -> None:
+    def _close_order(self, o: Order, state: str, reason: str, *, on_book: bool) -> None:
         """Take an open order off the book (when on it) and release what it still locks."""
         st = self.state
         w = isin_word(o.isin)
@@ -1025,33 +869,22 @@ class Securities(ServiceNative):
             st.set_locked(w, o.owner, st.locked(w, o.owner) - o.remaining)
         elif o.cash_locked:
             self._cash("unlock", st.instrument(w).currency, o.owner, o.cash_locked)
-            st.put(st.order_base(o.id), S.O_CASH, 0)
-        b = st.order_base(o.id)
-        st.put(b, S.O_STATE, _state_number(ORDER_STATES, state))
-        st.put(b, S.O_CLOSED, self.height)
-        self._transition("order", o.id, "open", state, reason)
+            st.put("order", o.id, cash_locked=0)
+        self._close("order", o, state, reason)
 
-    def _new_trade(self, inst: InstrumentRecord, w: int, buyer: bytes, seller: bytes,
+    def _new_trade(self, inst: Instrument, w: int, buyer: bytes, seller: bytes,
                    price: int, quantity: int, buy_order: int, sell_order: int,
                    proposal: int) -> int:
         """Record a fill; settle it now (T+0) or leave it pending with both legs locked."""
         st = self.state
-        n = st.next_id(S.TRADE_COUNT)
-        b = st.trade_base(n)
-        st.put(b, S.T_ISIN, w)
-        st.put_addr(b, S.T_BUYER, buyer)
-        st.put_addr(b, S.T_SELLER, seller)
-        st.put(b, S.T_PRICE, price)
-        st.put(b, S.T_QTY, quantity)
-        st.put(b, S.T_BUY, buy_order)
-        st.put(b, S.T_SELL, sell_order)
-        st.put(b, S.T_TRADED, self.height)
+        values: dict[str, Any] = dict(
+            isin=inst.isin, buyer=buyer, seller=seller, price=price, quantity=quantity,
+            buy_order=buy_order, sell_order=sell_order, traded_at=self.height)
         if proposal:
-            st.put(b, S.T_PROPOSAL, proposal)
+            values["proposal"] = proposal
         settle_at = self.height + inst.cycle
         deadline = settle_at + inst.window if inst.cycle else self.height
-        st.put(b, S.T_SETTLE, settle_at)
-        st.put(b, S.T_DEADLINE, deadline)
+        n = st.add("trade", **values, settle_height=settle_at, deadline=deadline)
         st.trades_of_isin(w).add(n)
         st.trades_of(buyer).add(n)
         st.trades_of(seller).add(n)
@@ -1060,22 +893,21 @@ class Securities(ServiceNative):
         t = st.trade(n)
         if inst.cycle == 0:
             self._deliver(inst, t)
-            self._set_trade_state(t, "settled", "T+0: delivery versus payment in the matching "
-                                                "transaction")
+            self._close("trade", t, "settled", "T+0: delivery versus payment in the matching "
+                                               "transaction")
         else:
-            st.put(b, S.T_STATE, _state_number(TRADE_STATES, "pending"))
+            st.put("trade", n, state="pending")
             st.pending(w).add(n)
             self._transition("trade", n, "", "pending",
                              f"T+{inst.cycle}: settles from height {settle_at}, expires at "
                              f"{deadline}")
         return n
 
-    def _deliver(self, inst: InstrumentRecord, t: TradeRecord) -> None:
+    def _deliver(self, inst: Instrument, t: Trade) -> None:
         """Delivery versus payment: the seller's locked units to the buyer, the buyer's
         locked cash to the seller — both in this transaction, or neither."""
-        w = isin_word(t.isin)
-        self._move(w, t.isin, t.seller, t.buyer, t.quantity, from_locked=True)
-        self._cash("transferLocked", inst.currency, t.buyer, t.seller, t.cash)
+        self._move(isin_word(t.isin), t.isin, t.seller, t.buyer, t.quantity, from_locked=True)
+        self._cash("transferLocked", inst.currency, t.buyer, t.seller, t.price * t.quantity)
 
     def _move(self, w: int, isin: str, src: bytes, dest: bytes, amount: int, *,
               from_locked: bool) -> None:
@@ -1087,13 +919,12 @@ class Securities(ServiceNative):
             st.set_balance(w, dest, st.balance(w, dest) + amount, self.height)
         self.emit(self.SecurityTransfer, isin, src, dest, amount)
 
-    def _set_trade_state(self, t: TradeRecord, state: str, reason: str) -> None:
-        b = self.state.trade_base(t.id)
-        self.state.put(b, S.T_STATE, _state_number(TRADE_STATES, state))
-        self.state.put(b, S.T_CLOSED, self.height)
-        self._transition("trade", t.id, t.state, state, reason)
+    def _close(self, what: str, record: Any, state: str, reason: str) -> None:
+        """Move an order, a trade or a proposal to a final state, with its transition."""
+        self.state.close(what, record.id, state, self.height)
+        self._transition(what, record.id, record.state, state, reason)
 
-    def _release_proposal(self, p: ProposalRecord) -> None:
+    def _release_proposal(self, p: Proposal) -> None:
         w = isin_word(p.isin)
         st = self.state
         if p.side == SELL:
@@ -1101,13 +932,7 @@ class Securities(ServiceNative):
         else:
             self._cash("unlock", st.instrument(w).currency, p.proposer, p.price * p.quantity)
 
-    def _set_proposal_state(self, p: ProposalRecord, state: str, reason: str) -> None:
-        b = self.state.proposal_base(p.id)
-        self.state.put(b, S.P_STATE, _state_number(PROPOSAL_STATES, state))
-        self.state.put(b, S.P_CLOSED, self.height)
-        self._transition("proposal", p.id, p.state, state, reason)
-
-    def _pay_dividend(self, d: DividendRecord, account: bytes) -> int:
+    def _pay_dividend(self, d: Dividend, account: bytes) -> int:
         st = self.state
         shares = st.balance_at(isin_word(d.isin), account, d.record_height)
         amount = shares * d.per_share
@@ -1119,16 +944,28 @@ class Securities(ServiceNative):
                 self._cash("transferLocked", d.currency, d.payer, account, amount)
             self.emit(self.DividendPaid, d.id, account, shares, amount)
         paid = d.paid + amount
-        st.put(st.dividend_base(d.id), S.D_PAID, paid)
+        st.put("dividend", d.id, paid=paid)
         if amount and paid == d.total:
-            st.put(st.dividend_base(d.id), S.D_STATE, 2)
+            st.put("dividend", d.id, state="paid")
             self._transition("dividend", d.id, "declared", "paid",
                              f"{paid} {d.currency} paid to the holders at height "
                              f"{d.record_height}")
         return amount
 
     def _cash(self, name: str, *args: Any) -> Any:
-        return self.call_native(CASH_ADDRESS, _CASH[name], *args)
+        """Call CashTokens as this contract; a refusal there reverts here with its reason."""
+        spec = _CASH[name]
+        ok, out = self.host.call(CASH_ADDRESS,
+                                 spec.selector + abi_encode(list(spec.inputs), list(args)))
+        if not ok:
+            if out[:4] == ERROR_SELECTOR:
+                try:
+                    (reason,) = abi_decode(["string"], out[4:])
+                except Exception:
+                    reason = f"{spec.name} failed"
+                self.revert(str(reason))
+            self.fail_without_reason()  # out of gas in the callee: pass it on
+        return None
 
     # =========================================================================================
     # helpers: lookups and roles
@@ -1137,62 +974,75 @@ class Securities(ServiceNative):
     def _transition(self, kind: str, object_id: int, old: str, new: str, reason: str) -> None:
         self.emit(self.Transition, kind, object_id, self.caller, old, new, reason)
 
-    def _isin(self, isin: str) -> int:
-        problem = isin_problem(isin)
+    def _unchanged(self, inst: Instrument, reason: str) -> None:
+        """A transition of an instrument that keeps its state (a new cycle, jurisdictions)."""
+        state = "paused" if inst.paused else "active"
+        self._transition("instrument", isin_word(inst.isin), state, state, reason)
+
+    def _valid(self, problem: str | None) -> None:
         if problem:
             self.revert(problem)
+
+    def _isin(self, isin: str) -> int:
+        self._valid(isin_problem(isin))
         w = isin_word(isin)
         self.require(self.state.instrument_exists(w), f"no instrument {isin}")
         return w
 
-    def _instrument(self, isin: str) -> InstrumentRecord:
+    def _instrument(self, isin: str) -> Instrument:
         return self.state.instrument(self._isin(isin))
 
-    def _as_agent(self, isin: str, action: str) -> InstrumentRecord:
+    def _is_agent(self, caller: bytes, inst: Instrument) -> bool:
+        return caller == inst.agent and self.has_role(caller, ISSUER_AGENT)
+
+    def _as_agent(self, isin: str, action: str) -> Instrument:
         inst = self._instrument(isin)
         caller = self.caller
-        self.require(
-            caller == inst.agent and self.has_role(caller, ISSUER_AGENT),
-            f"only {isin}'s issuer agent {hex_address(inst.agent)} may {action} it; "
-            f"{hex_address(caller)} is not",
-        )
+        self.require(self._is_agent(caller, inst),
+                     f"only {isin}'s issuer agent {hex_address(inst.agent)} may {action} it; "
+                     f"{hex_address(caller)} is not")
         return inst
 
     def _side(self, side: int) -> int:
         self.require(side in (BUY, SELL), "side must be 1 (buy) or 2 (sell)")
         return side
 
-    def _order(self, order_id: int) -> OrderRecord:
-        self.require(1 <= order_id <= self.state.count(S.ORDER_COUNT), f"no order {order_id}")
-        return self.state.order(order_id)
+    def _require_terms(self, price: int, quantity: int) -> None:
+        self.require(0 < price < MAX_AMOUNT, "the price must be above 0 and below 2**128")
+        self.require(0 < quantity < MAX_AMOUNT, "the quantity must be above 0 and below 2**128")
 
-    def _trade(self, trade_id: int) -> TradeRecord:
-        self.require(1 <= trade_id <= self.state.count(S.TRADE_COUNT), f"no trade {trade_id}")
-        return self.state.trade(trade_id)
+    def _numbered(self, what: str, n: int) -> Any:
+        self.require(1 <= n <= self.state.count(what), f"no {what} {n}")
+        return self.state.load(what, n)
 
-    def _proposal(self, proposal_id: int) -> ProposalRecord:
-        self.require(1 <= proposal_id <= self.state.count(S.PROPOSAL_COUNT),
-                     f"no proposal {proposal_id}")
-        return self.state.proposal(proposal_id)
+    def _batch(self, what: str, ids: list[int]) -> list[tuple[Any, ...]]:
+        self.require(len(ids) <= MAX_READ, f"at most {MAX_READ} {what}s in one read")
+        return [self._numbered(what, i).abi_tuple() for i in ids]
 
-    def _dividend(self, dividend_id: int) -> DividendRecord:
-        self.require(1 <= dividend_id <= self.state.count(S.DIVIDEND_COUNT),
-                     f"no dividend {dividend_id}")
-        return self.state.dividend(dividend_id)
+    def _order(self, order_id: int) -> Order:
+        return self._numbered("order", order_id)  # type: ignore[no-any-return]
+
+    def _trade(self, trade_id: int) -> Trade:
+        return self._numbered("trade", trade_id)  # type: ignore[no-any-return]
+
+    def _proposal(self, proposal_id: int) -> Proposal:
+        return self._numbered("proposal", proposal_id)  # type: ignore[no-any-return]
+
+    def _dividend(self, dividend_id: int) -> Dividend:
+        return self._numbered("dividend", dividend_id)  # type: ignore[no-any-return]
 
     def _set_paused(self, isin: str, paused: bool, reason: str) -> None:
         inst = self._instrument(isin)
         caller = self.caller
         self.require(
-            (caller == inst.agent and self.has_role(caller, ISSUER_AGENT))
-            or self.has_role(caller, REGULATOR),
+            self._is_agent(caller, inst) or self.has_role(caller, REGULATOR),
             f"only {isin}'s issuer agent or the regulator may "
             f"{'pause' if paused else 'unpause'} it",
         )
         self.require(inst.paused != paused, f"{isin} is already "
                                             f"{'paused' if paused else 'trading'}")
         self.require_text(reason, "reason", required=False)
-        self.state.put(self.state.instrument_base(isin_word(isin)), S.I_PAUSED, int(paused))
+        self.state.set_instrument(isin_word(isin), paused=paused)
         old, new = ("active", "paused") if paused else ("paused", "active")
         self._transition("instrument", isin_word(isin), old, new, reason)
 
@@ -1207,27 +1057,9 @@ class Securities(ServiceNative):
         self.require(v.regulator_frozen != frozen,
                      f"{hex_address(account)} is already "
                      f"{'frozen' if frozen else 'not frozen'} by the regulator")
-        b = st.investor_base(account)
-        st.put(b, S.V_REG_FROZEN, int(frozen))
-        st.put(b, S.V_UPDATED, self.height)
-        st.investors().add(address_word(account))
+        st.set_investor(account, regulator_frozen=frozen, updated_at=self.height)
         self.emit(self.InvestorUpdated, account, caller, v.kyc_expiry, v.jurisdiction or "",
                   v.frozen, frozen)
         old, new = ("active", "frozen") if frozen else ("frozen", "active")
         self._transition("investor", address_word(account), old, new,
                          f"{'frozen' if frozen else 'unfrozen'} by the regulator: {reason}")
-
-
-def _order_tuple(o: OrderRecord) -> tuple[Any, ...]:
-    return (o.id, o.isin, o.owner, o.side, o.price, o.quantity, o.remaining, o.cash_locked,
-            o.expiry, o.state, o.placed_at, o.closed_at)
-
-
-def _trade_tuple(t: TradeRecord) -> tuple[Any, ...]:
-    return (t.id, t.isin, t.buyer, t.seller, t.price, t.quantity, t.buy_order, t.sell_order,
-            t.state, t.traded_at, t.settle_height, t.deadline, t.closed_at, t.proposal)
-
-
-def _proposal_tuple(p: ProposalRecord) -> tuple[Any, ...]:
-    return (p.id, p.isin, p.proposer, p.counterparty, p.side, p.quantity, p.price, p.deadline,
-            p.state, p.created_at, p.closed_at, p.trade)

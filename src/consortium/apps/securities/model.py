@@ -109,27 +109,26 @@ def isin_problem(isin: str) -> str | None:
     return None
 
 
-def isin_word(isin: str) -> int:
-    return int.from_bytes(isin.encode("ascii"), "big")
+def code_word(code: str) -> int:
+    """An ISIN or a jurisdiction as stored: its ASCII, big-endian, in one word (0: none)."""
+    return int.from_bytes(code.encode("ascii"), "big")
+
+
+def code_text(word: int, width: int) -> str:
+    return word.to_bytes(width, "big").decode("ascii", errors="replace") if word else ""
 
 
 def isin_text(word: int) -> str:
-    return word.to_bytes(12, "big").decode("ascii", errors="replace") if word else ""
+    return code_text(word, 12)
 
+
+isin_word = jurisdiction_word = code_word
 
 
 def jurisdiction_problem(code: str) -> str | None:
     if not _JURISDICTION.fullmatch(code):
         return f"jurisdiction {code!r} is not an ISO 3166 code (two capital letters, e.g. CN)"
     return None
-
-
-def jurisdiction_word(code: str) -> int:
-    return int.from_bytes(code.encode("ascii"), "big")
-
-
-def jurisdiction_text(word: int) -> str:
-    return word.to_bytes(2, "big").decode("ascii", errors="replace") if word else ""
 
 
 def side_number(side: str) -> int:

@@ -1,9 +1,10 @@
-"""Where the CashTokens and Securities contracts keep their state: typed views over their EVM
-storage slots (`consortium.evm.host.Storage`), so the state root covers every balance, order
-and trade. The same views read a contract's slots from the other contract (read-only).
+"""Where the CashTokens and Securities contracts keep their state: records declared once
+(`consortium.evm.records`) over their EVM storage slots, so the state root covers every
+balance, order and trade. The same views read a contract's slots from the other contract
+(read-only).
 
 Conventions as in `consortium.system.state`: `at(s, k…)` is Solidity's mapping slot; a
-struct's fields sit at consecutive slots from its base; a set keeps its count at s, item i at
+record's fields sit at consecutive slots from its base; a set keeps its count at s, item i at
 at(s, i) and item k's position + 1 at at(s + 1, k). Keys: currencies, ISINs and
 jurisdictions as the integer of their ASCII bytes, accounts as 20 bytes.
 
@@ -38,93 +39,327 @@ Securities (0x…2001)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 from consortium.apps.securities.model import (
     DIVIDEND_STATES,
     ORDER_STATES,
     PROPOSAL_STATES,
+    SELL,
     TRADE_STATES,
+    code_text,
+    code_word,
     currency_text,
-    isin_text,
-    jurisdiction_text,
+    side_text,
 )
 from consortium.evm.host import Storage
-from consortium.evm.records import WordSet, address_word
+from consortium.evm.records import (
+    ADDRESS,
+    BOOL,
+    BYTES32,
+    CURRENCY,
+    STRING,
+    UINT,
+    Choice,
+    FieldType,
+    Record,
+    WordSet,
+    address_word,
+    field,
+    key,
+    word_address,
+)
 
-# --- cash tokens -----------------------------------------------------------------------------
+ZERO = b"\x00" * 20
 
 
-@dataclass(frozen=True)
-class TokenRecord:
-    currency: str
-    issuer: bytes
-    supply: int
-    created_at: int
-    name: str
+class Code(FieldType):
+    """An ISIN or a jurisdiction, stored as its ASCII in one word; a string in the ABI."""
+
+    abi = "string"
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return code_text(storage.get_uint(slot), self.width)
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        storage.set_uint(slot, code_word(value))
 
 
-class CashState:
-    CURRENCIES, TOKENS, BALANCES, ALLOWANCES, LOCKS, HOLDERS, HELD = 0, 2, 3, 4, 5, 6, 8
-    ISSUER, SUPPLY, CREATED_AT, NAME = 0, 1, 2, 3
+class Small(FieldType):
+    abi = "uint8"
+
+
+class Side(Small):
+    """1 buy, 2 sell: a number in the ABI, a word in JSON."""
+
+    def to_json(self, value: Any) -> Any:
+        return side_text(value)
+
+
+ISIN, JURISDICTION, SIDE, UINT8 = Code(12), Code(2), Side(), Small()
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+class Token(Record):
+    currency: str = key(CURRENCY)
+    name: str = field(STRING, at=3)
+    issuer: bytes = field(ADDRESS, at=0)
+    supply: int = field(UINT, at=1)
+    created_at: int = field(UINT, at=2)
+
+
+class Position(Record):
+    """What an account holds of a currency or an instrument, and how much of it is locked."""
+
+    balance: int = field(UINT)
+    locked: int = field(UINT)
+
+
+class Checkpoint(Record):
+    height: int = field(UINT)
+    value: int = field(UINT)
+
+
+class Instrument(Record):
+    isin: str = key(ISIN)
+    name: str = field(STRING, at=9)
+    agent: bytes = field(ADDRESS, at=0)
+    issuer: bytes = field(ADDRESS, at=1)
+    supply: int = field(UINT, at=2)
+    paused: bool = field(BOOL, at=3)
+    document_hash: bytes = field(BYTES32, at=4)
+    currency: str = field(CURRENCY, at=5)
+    cycle: int = field(UINT, at=6, json="settlementCycle")
+    window: int = field(UINT, at=7, json="settlementWindow")
+    created_at: int = field(UINT, at=8)
+
+
+class Investor(Record):
+    """`restriction` is the contract's to fill in: the account's sender code now."""
+
+    account: bytes = key(ADDRESS)
+    custodian: bytes = field(ADDRESS)
+    kyc_expiry: int = field(UINT)
+    jurisdiction: str = field(JURISDICTION)
+    frozen: bool = field(BOOL)  # by its custodian
+    regulator_frozen: bool = field(BOOL)
+    updated_at: int = field(UINT)
+    restriction: int = field(UINT8, stored=False)
+
+    @property
+    def registered(self) -> bool:
+        return self.custodian != ZERO
+
+
+class Order(Record):
+    id: int = key(UINT)
+    isin: str = field(ISIN)
+    owner: bytes = field(ADDRESS)
+    side: int = field(SIDE)
+    price: int = field(UINT)
+    quantity: int = field(UINT)
+    remaining: int = field(UINT)
+    filled: int = field(UINT, stored=False, in_abi=False)
+    cash_locked: int = field(UINT)
+    expiry: int = field(UINT)
+    state: str = field(Choice(ORDER_STATES))
+    placed_at: int = field(UINT)
+    closed_at: int = field(UINT)
+    next: int = field(UINT, in_abi=False, in_json=False)  # the order queued after it
+    prev: int = field(UINT, in_abi=False, in_json=False)
+
+    def expired_at(self, height: int) -> bool:
+        return self.expiry != 0 and height >= self.expiry
+
+
+class Trade(Record):
+    id: int = key(UINT)
+    isin: str = field(ISIN)
+    buyer: bytes = field(ADDRESS)
+    seller: bytes = field(ADDRESS)
+    price: int = field(UINT)
+    quantity: int = field(UINT)
+    amount: int = field(UINT, stored=False, in_abi=False)
+    buy_order: int = field(UINT)
+    sell_order: int = field(UINT)
+    state: str = field(Choice(TRADE_STATES))
+    traded_at: int = field(UINT)
+    settle_height: int = field(UINT)
+    deadline: int = field(UINT)
+    closed_at: int = field(UINT)
+    proposal: int = field(UINT)
+
+
+class Proposal(Record):
+    """A bilateral trade proposal; `side` is the proposer's."""
+
+    id: int = key(UINT)
+    isin: str = field(ISIN)
+    proposer: bytes = field(ADDRESS)
+    counterparty: bytes = field(ADDRESS)
+    side: int = field(SIDE)
+    seller: bytes = field(ADDRESS, stored=False, in_abi=False)
+    buyer: bytes = field(ADDRESS, stored=False, in_abi=False)
+    quantity: int = field(UINT)
+    price: int = field(UINT)
+    amount: int = field(UINT, stored=False, in_abi=False)
+    deadline: int = field(UINT)
+    state: str = field(Choice(PROPOSAL_STATES))
+    created_at: int = field(UINT)
+    closed_at: int = field(UINT)
+    trade: int = field(UINT)
+
+
+class Dividend(Record):
+    id: int = key(UINT)
+    isin: str = field(ISIN)
+    record_height: int = field(UINT)
+    currency: str = field(CURRENCY)
+    per_share: int = field(UINT)
+    total: int = field(UINT)
+    paid: int = field(UINT)
+    state: str = field(Choice(DIVIDEND_STATES))
+    declared_at: int = field(UINT)
+    cursor: int = field(UINT, json="distributed")  # holders distributed to so far
+    payer: bytes = field(ADDRESS)
+
+
+class ForcedTransfer(Record):
+    id: int = key(UINT)
+    isin: str = field(ISIN)
+    from_: bytes = field(ADDRESS, json="from")
+    to: bytes = field(ADDRESS)
+    amount: int = field(UINT)
+    regulator: bytes = field(ADDRESS)
+    height: int = field(UINT)
+    reason: str = field(STRING)
+
+
+class BookSide(Record):
+    best: int = field(UINT)  # the best price (0: empty)
+    levels: int = field(UINT)
+
+
+class Level(Record):
+    """A price level: neighbours on the side's list, and a FIFO queue of order ids."""
+
+    worse: int = field(UINT)
+    better: int = field(UINT)
+    head: int = field(UINT)
+    tail: int = field(UINT)
+    count: int = field(UINT)
+    quantity: int = field(UINT)
+
+
+def answered(record: Any) -> Any:
+    """A record with the fields computed from its others (an order's filled, a trade's or a
+    proposal's amount, a proposal's buyer and seller)."""
+    more: dict[str, Any] = {}
+    if isinstance(record, Order):
+        more["filled"] = record.quantity - record.remaining
+    if isinstance(record, Trade | Proposal):
+        more["amount"] = record.price * record.quantity
+    if isinstance(record, Proposal):
+        sells = record.side == SELL
+        more["seller"] = record.proposer if sells else record.counterparty
+        more["buyer"] = record.counterparty if sells else record.proposer
+    return record.with_(**more)
+
+
+# the computed fields' blanks, for a record as stored
+BLANK: dict[type[Record], dict[str, Any]] = {
+    Order: {"filled": 0}, Trade: {"amount": 0}, Investor: {"restriction": 0},
+    Proposal: {"seller": ZERO, "buyer": ZERO, "amount": 0}}
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+class Holdings:
+    """Positions per (currency or ISIN word, account), with who ever held what."""
+
+    POSITIONS, HOLDERS, HELD = 0, 0, 0
 
     def __init__(self, storage: Storage) -> None:
         self.s = storage
 
-    def currencies(self) -> WordSet:
-        return WordSet(self.s, self.CURRENCIES)
+    def _position(self, w: int, account: bytes) -> int:
+        return Storage.at(self.POSITIONS, w, account)
 
-    def holders(self, currency: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.HOLDERS, currency))
+    def balance(self, w: int, account: bytes) -> int:
+        return int(Position.get(self.s, self._position(w, account), "balance"))
+
+    def locked(self, w: int, account: bytes) -> int:
+        return int(Position.get(self.s, self._position(w, account), "locked"))
+
+    def set_locked(self, w: int, account: bytes, value: int) -> None:
+        Position.put(self.s, self._position(w, account), "locked", value)
+
+    def _set_balance(self, w: int, account: bytes, value: int) -> None:
+        Position.put(self.s, self._position(w, account), "balance", value)
+        self.holders(w).add(address_word(account))
+        self.held(account).add(w)
+
+    def holders(self, w: int) -> WordSet:
+        return WordSet(self.s, Storage.at(self.HOLDERS, w))
 
     def held(self, account: bytes) -> WordSet:
         return WordSet(self.s, Storage.at(self.HELD, account))
 
+    def positions(self, w: int) -> list[tuple[bytes, int, int]]:
+        """Accounts holding `w` now: (account, balance, locked)."""
+        out = []
+        for word in self.holders(w):
+            account = word_address(word)
+            balance = self.balance(w, account)
+            if balance:
+                out.append((account, balance, self.locked(w, account)))
+        return out
+
+    def positions_of(self, account: bytes) -> list[tuple[int, int, int]]:
+        """What `account` holds now: (word, balance, locked)."""
+        out = []
+        for w in self.held(account):
+            balance = self.balance(w, account)
+            if balance:
+                out.append((w, balance, self.locked(w, account)))
+        return out
+
+
+class CashState(Holdings):
+    CURRENCIES, TOKENS, POSITIONS, ALLOWANCES, LOCKS, HOLDERS, HELD = 0, 2, 3, 4, 5, 6, 8
+
+    def currencies(self) -> WordSet:
+        return WordSet(self.s, self.CURRENCIES)
+
     def exists(self, currency: int) -> bool:
         return currency in self.currencies()
 
-    def _token(self, currency: int) -> int:
-        return Storage.at(self.TOKENS, currency)
-
-    def token(self, currency: int) -> TokenRecord:
-        b = self._token(currency)
-        return TokenRecord(
-            currency_text(currency), self.s.get_address(b + self.ISSUER),
-            self.s.get_uint(b + self.SUPPLY), self.s.get_uint(b + self.CREATED_AT),
-            self.s.get_string(b + self.NAME),
-        )
+    def token(self, currency: int) -> Token:
+        return Token.load(self.s, Storage.at(self.TOKENS, currency),
+                          currency=currency_text(currency))
 
     def issuer(self, currency: int) -> bytes:
-        return self.s.get_address(self._token(currency) + self.ISSUER)
+        return bytes(Token.get(self.s, Storage.at(self.TOKENS, currency), "issuer"))
 
     def supply(self, currency: int) -> int:
-        return self.s.get_uint(self._token(currency) + self.SUPPLY)
+        return int(Token.get(self.s, Storage.at(self.TOKENS, currency), "supply"))
 
     def set_supply(self, currency: int, value: int) -> None:
-        self.s.set_uint(self._token(currency) + self.SUPPLY, value)
+        Token.put(self.s, Storage.at(self.TOKENS, currency), "supply", value)
 
     def create(self, currency: int, issuer: bytes, name: str, height: int) -> None:
-        b = self._token(currency)
-        self.s.set_address(b + self.ISSUER, issuer)
-        self.s.set_uint(b + self.CREATED_AT, height)
-        self.s.set_string(b + self.NAME, name)
+        Token.put_fields(self.s, Storage.at(self.TOKENS, currency), issuer=issuer,
+                         created_at=height, name=name)
         self.currencies().add(currency)
 
-    def balance(self, currency: int, account: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.BALANCES, currency, account))
-
-    def locked(self, currency: int, account: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.BALANCES, currency, account) + 1)
-
     def set_balance(self, currency: int, account: bytes, value: int) -> None:
-        self.s.set_uint(Storage.at(self.BALANCES, currency, account), value)
-        word = address_word(account)
-        self.holders(currency).add(word)
-        self.held(account).add(currency)
-
-    def set_locked(self, currency: int, account: bytes, value: int) -> None:
-        self.s.set_uint(Storage.at(self.BALANCES, currency, account) + 1, value)
+        self._set_balance(currency, account, value)
 
     def allowance(self, currency: int, owner: bytes, spender: bytes) -> int:
         return self.s.get_uint(Storage.at(self.ALLOWANCES, currency, owner, spender))
@@ -139,183 +374,64 @@ class CashState:
         self.s.set_uint(Storage.at(self.LOCKS, currency, owner, holder), value)
 
 
-# --- securities ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InstrumentRecord:
-    isin: str
-    agent: bytes
-    issuer: bytes
-    supply: int
-    paused: bool
-    document_hash: bytes
-    currency: str
-    cycle: int
-    window: int
-    created_at: int
-    name: str
-
-
-@dataclass(frozen=True)
-class InvestorRecord:
-    account: bytes
-    custodian: bytes
-    kyc_expiry: int
-    jurisdiction: str
-    frozen: bool  # by its custodian
-    regulator_frozen: bool
-    updated_at: int
-
-    @property
-    def registered(self) -> bool:
-        return self.custodian != b"\x00" * 20
-
-
-@dataclass(frozen=True)
-class OrderRecord:
-    id: int
-    isin: str
-    owner: bytes
-    side: int
-    price: int
-    quantity: int
-    remaining: int
-    cash_locked: int
-    expiry: int
-    state: str
-    placed_at: int
-    closed_at: int
-    next: int
-    prev: int
-
-    def expired_at(self, height: int) -> bool:
-        return self.expiry != 0 and height >= self.expiry
-
-
-@dataclass(frozen=True)
-class TradeRecord:
-    id: int
-    isin: str
-    buyer: bytes
-    seller: bytes
-    price: int
-    quantity: int
-    buy_order: int
-    sell_order: int
-    state: str
-    traded_at: int
-    settle_height: int
-    deadline: int
-    closed_at: int
-    proposal: int
-
-    @property
-    def cash(self) -> int:
-        return self.price * self.quantity
-
-
-@dataclass(frozen=True)
-class ProposalRecord:
-    id: int
-    isin: str
-    proposer: bytes
-    counterparty: bytes
-    side: int  # the proposer's side
-    quantity: int
-    price: int
-    deadline: int
-    state: str
-    created_at: int
-    closed_at: int
-    trade: int
-
-    @property
-    def seller(self) -> bytes:
-        return self.proposer if self.side == 2 else self.counterparty
-
-    @property
-    def buyer(self) -> bytes:
-        return self.counterparty if self.side == 2 else self.proposer
-
-
-@dataclass(frozen=True)
-class DividendRecord:
-    id: int
-    isin: str
-    record_height: int
-    currency: str
-    per_share: int
-    total: int
-    paid: int
-    state: str
-    declared_at: int
-    cursor: int
-    payer: bytes
-
-
-@dataclass(frozen=True)
-class ForcedTransferRecord:
-    id: int
-    isin: str
-    from_: bytes
-    to: bytes
-    amount: int
-    regulator: bytes
-    height: int
-    reason: str
-
-
-def _state(names: tuple[str, ...], raw: int) -> str:
-    return names[raw - 1] if 1 <= raw <= len(names) else ""
-
-
-class SecuritiesState:
-    INSTRUMENTS, INSTRUMENT, HOLDINGS, CHECKPOINTS, CHECKPOINT = 0, 2, 3, 4, 5
+class SecuritiesState(Holdings):
+    INSTRUMENTS, INSTRUMENT, POSITIONS, CHECKPOINTS, CHECKPOINT = 0, 2, 3, 4, 5
     SUPPLY_CHECKPOINTS, SUPPLY_CHECKPOINT, HOLDERS, HELD = 6, 7, 8, 10
-    INVESTOR, INVESTORS, JURISDICTION, JURISDICTIONS = 12, 13, 15, 16
+    INVESTOR, INVESTORS, JURISDICTIONS = 12, 13, 16
     ORDER_COUNT, ORDER, BOOK, LEVEL, ORDERS_OF = 18, 19, 20, 21, 22
     TRADE_COUNT, TRADE, TRADES_OF_ISIN, TRADES_OF, PENDING = 24, 25, 26, 28, 30
     PROPOSAL_COUNT, PROPOSAL, PROPOSALS_OF = 32, 33, 34
     DIVIDEND_COUNT, DIVIDEND, DIVIDEND_PAID, DIVIDENDS_OF = 36, 37, 38, 39
     FORCED_COUNT, FORCED = 41, 42
 
-    # instrument fields
-    I_AGENT, I_ISSUER, I_SUPPLY, I_PAUSED, I_DOC, I_CURRENCY, I_CYCLE, I_WINDOW = range(8)
-    I_CREATED, I_NAME = 8, 9
-    # investor fields
-    V_CUSTODIAN, V_EXPIRY, V_JURISDICTION, V_FROZEN, V_REG_FROZEN, V_UPDATED = range(6)
-    # order fields
-    (O_ISIN, O_OWNER, O_SIDE, O_PRICE, O_QTY, O_REMAINING, O_CASH, O_EXPIRY, O_STATE,
-     O_PLACED, O_CLOSED, O_NEXT, O_PREV) = range(13)
-    # trade fields
-    (T_ISIN, T_BUYER, T_SELLER, T_PRICE, T_QTY, T_BUY, T_SELL, T_STATE, T_TRADED, T_SETTLE,
-     T_DEADLINE, T_CLOSED, T_PROPOSAL) = range(13)
-    # proposal fields
-    (P_ISIN, P_PROPOSER, P_COUNTERPARTY, P_SIDE, P_QTY, P_PRICE, P_DEADLINE, P_STATE,
-     P_CREATED, P_CLOSED, P_TRADE) = range(11)
-    # dividend fields
-    (D_ISIN, D_RECORD, D_CURRENCY, D_PER_SHARE, D_TOTAL, D_PAID, D_STATE, D_DECLARED,
-     D_CURSOR, D_PAYER) = range(10)
-    # forced transfer fields
-    F_ISIN, F_FROM, F_TO, F_AMOUNT, F_REGULATOR, F_HEIGHT, F_REASON = range(7)
+    # numbered records: name -> (count slot, mapping slot, record)
+    NUMBERED: dict[str, tuple[int, int, type[Record]]] = {
+        "order": (ORDER_COUNT, ORDER, Order), "trade": (TRADE_COUNT, TRADE, Trade),
+        "proposal": (PROPOSAL_COUNT, PROPOSAL, Proposal),
+        "dividend": (DIVIDEND_COUNT, DIVIDEND, Dividend),
+        "forced transfer": (FORCED_COUNT, FORCED, ForcedTransfer)}
 
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
+    def _set(self, mapping: int, *keys: int | bytes) -> WordSet:
+        return WordSet(self.s, Storage.at(mapping, *keys))
 
-    # --- generic struct access ---------------------------------------------------------------
+    # --- numbered records: orders, trades, proposals, dividends, forced transfers -------------
 
-    def get(self, base: int, field: int) -> int:
-        return self.s.get_uint(base + field)
+    def count(self, what: str) -> int:
+        return self.s.get_uint(self.NUMBERED[what][0])
 
-    def put(self, base: int, field: int, value: int) -> None:
-        self.s.set_uint(base + field, value)
+    def base(self, what: str, n: int) -> int:
+        return Storage.at(self.NUMBERED[what][1], n)
 
-    def addr(self, base: int, field: int) -> bytes:
-        return self.s.get_address(base + field)
+    def load(self, what: str, n: int) -> Any:
+        cls = self.NUMBERED[what][2]
+        return cls.load(self.s, self.base(what, n), id=n, **BLANK.get(cls, {}))
 
-    def put_addr(self, base: int, field: int, value: bytes) -> None:
-        self.s.set_address(base + field, value)
+    def add(self, what: str, **values: Any) -> int:
+        """A new numbered record: its id, then the fields given, one write each."""
+        count_slot, _, cls = self.NUMBERED[what]
+        n = self.s.get_uint(count_slot) + 1
+        self.s.set_uint(count_slot, n)
+        cls.put_fields(self.s, self.base(what, n), **values)
+        return n
+
+    def order(self, n: int) -> Order:
+        return self.load("order", n)  # type: ignore[no-any-return]
+
+    def trade(self, n: int) -> Trade:
+        return self.load("trade", n)  # type: ignore[no-any-return]
+
+    def proposal(self, n: int) -> Proposal:
+        return self.load("proposal", n)  # type: ignore[no-any-return]
+
+    def dividend(self, n: int) -> Dividend:
+        return self.load("dividend", n)  # type: ignore[no-any-return]
+
+    def put(self, what: str, n: int, **values: Any) -> None:
+        """Some fields of a numbered record, one write each, in the order given."""
+        self.NUMBERED[what][2].put_fields(self.s, self.base(what, n), **values)
+
+    def close(self, what: str, n: int, state: str, height: int) -> None:
+        self.put(what, n, state=state, closed_at=height)
 
     # --- instruments -------------------------------------------------------------------------
 
@@ -328,190 +444,88 @@ class SecuritiesState:
     def instrument_exists(self, isin: int) -> bool:
         return isin in self.instruments()
 
-    def instrument(self, isin: int) -> InstrumentRecord:
-        b = self.instrument_base(isin)
-        g = self.s.get_uint
-        return InstrumentRecord(
-            isin=isin_text(isin), agent=self.addr(b, self.I_AGENT),
-            issuer=self.addr(b, self.I_ISSUER), supply=g(b + self.I_SUPPLY),
-            paused=g(b + self.I_PAUSED) != 0, document_hash=self.s.get_bytes32(b + self.I_DOC),
-            currency=currency_text(g(b + self.I_CURRENCY)), cycle=g(b + self.I_CYCLE),
-            window=g(b + self.I_WINDOW), created_at=g(b + self.I_CREATED),
-            name=self.s.get_string(b + self.I_NAME),
-        )
+    def instrument(self, isin: int) -> Instrument:
+        return Instrument.load(self.s, self.instrument_base(isin), isin=code_text(isin, 12))
 
-    def holders(self, isin: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.HOLDERS, isin))
-
-    def held(self, account: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.HELD, account))
+    def set_instrument(self, isin: int, **values: Any) -> None:
+        Instrument.put_fields(self.s, self.instrument_base(isin), **values)
 
     def jurisdictions(self, isin: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.JURISDICTIONS, isin))
+        return self._set(self.JURISDICTIONS, isin)
 
     # --- holdings and checkpoints ------------------------------------------------------------
 
-    def balance(self, isin: int, account: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.HOLDINGS, isin, account))
-
-    def locked(self, isin: int, account: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.HOLDINGS, isin, account) + 1)
-
-    def set_locked(self, isin: int, account: bytes, value: int) -> None:
-        self.s.set_uint(Storage.at(self.HOLDINGS, isin, account) + 1, value)
-
     def set_balance(self, isin: int, account: bytes, value: int, height: int) -> None:
         """Set a balance and record it as the account's balance at `height`."""
-        self.s.set_uint(Storage.at(self.HOLDINGS, isin, account), value)
-        self.holders(isin).add(address_word(account))
-        self.held(account).add(isin)
+        self._set_balance(isin, account, value)
         self._checkpoint(Storage.at(self.CHECKPOINTS, isin, account),
-                         lambda i: Storage.at(self.CHECKPOINT, isin, account, i), height, value)
+                         Storage.at(self.CHECKPOINT, isin, account), height, value)
 
     def set_supply(self, isin: int, value: int, height: int) -> None:
-        self.put(self.instrument_base(isin), self.I_SUPPLY, value)
+        self.set_instrument(isin, supply=value)
         self._checkpoint(Storage.at(self.SUPPLY_CHECKPOINTS, isin),
-                         lambda i: Storage.at(self.SUPPLY_CHECKPOINT, isin, i), height, value)
+                         Storage.at(self.SUPPLY_CHECKPOINT, isin), height, value)
 
-    def _checkpoint(self, count_slot: int, entry: Callable[[int], int], height: int,
-                    value: int) -> None:
-        at = entry  # i -> the base slot of checkpoint i: (height, value)
+    def _checkpoint(self, count_slot: int, entries: int, height: int, value: int) -> None:
+        """Record `value` at `height` (checkpoint i at at(entries, i): height, value)."""
         n = self.s.get_uint(count_slot)
-        if n and self.s.get_uint(at(n - 1)) == height:
-            self.s.set_uint(at(n - 1) + 1, value)
+        if n and Checkpoint.get(self.s, Storage.at(entries, n - 1), "height") == height:
+            Checkpoint.put(self.s, Storage.at(entries, n - 1), "value", value)
             return
-        base = at(n)
-        self.s.set_uint(base, height)
-        self.s.set_uint(base + 1, value)
+        Checkpoint.put_fields(self.s, Storage.at(entries, n), height=height, value=value)
         self.s.set_uint(count_slot, n + 1)
 
-    def _value_at(self, count_slot: int, entry: Callable[[int], int], height: int) -> int:
+    def _value_at(self, count_slot: int, entries: int, height: int) -> int:
         """The value of the last checkpoint at or before `height` (binary search)."""
-        at = entry
         lo, hi = 0, self.s.get_uint(count_slot)
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.s.get_uint(at(mid)) <= height:
+            if Checkpoint.get(self.s, Storage.at(entries, mid), "height") <= height:
                 lo = mid + 1
             else:
                 hi = mid
-        return self.s.get_uint(at(lo - 1) + 1) if lo else 0
+        return int(Checkpoint.get(self.s, Storage.at(entries, lo - 1), "value")) if lo else 0
 
     def balance_at(self, isin: int, account: bytes, height: int) -> int:
         return self._value_at(Storage.at(self.CHECKPOINTS, isin, account),
-                              lambda i: Storage.at(self.CHECKPOINT, isin, account, i), height)
+                              Storage.at(self.CHECKPOINT, isin, account), height)
 
     def supply_at(self, isin: int, height: int) -> int:
         return self._value_at(Storage.at(self.SUPPLY_CHECKPOINTS, isin),
-                              lambda i: Storage.at(self.SUPPLY_CHECKPOINT, isin, i), height)
+                              Storage.at(self.SUPPLY_CHECKPOINT, isin), height)
 
     # --- investors ---------------------------------------------------------------------------
 
     def investors(self) -> WordSet:
         return WordSet(self.s, self.INVESTORS)
 
-    def investor_base(self, account: bytes) -> int:
-        return Storage.at(self.INVESTOR, account)
+    def investor(self, account: bytes) -> Investor:
+        return Investor.load(self.s, Storage.at(self.INVESTOR, account), account=account,
+                             restriction=0)
 
-    def investor(self, account: bytes) -> InvestorRecord:
-        b = self.investor_base(account)
-        g = self.s.get_uint
-        return InvestorRecord(
-            account=account, custodian=self.addr(b, self.V_CUSTODIAN),
-            kyc_expiry=g(b + self.V_EXPIRY),
-            jurisdiction=jurisdiction_text(g(b + self.V_JURISDICTION)),
-            frozen=g(b + self.V_FROZEN) != 0, regulator_frozen=g(b + self.V_REG_FROZEN) != 0,
-            updated_at=g(b + self.V_UPDATED),
-        )
+    def set_investor(self, account: bytes, **values: Any) -> None:
+        Investor.put_fields(self.s, Storage.at(self.INVESTOR, account), **values)
+        self.investors().add(address_word(account))
 
-    # --- orders ------------------------------------------------------------------------------
-
-    def order_base(self, order_id: int) -> int:
-        return Storage.at(self.ORDER, order_id)
-
-    def order(self, order_id: int) -> OrderRecord:
-        b = self.order_base(order_id)
-        g = self.s.get_uint
-        return OrderRecord(
-            id=order_id, isin=isin_text(g(b + self.O_ISIN)), owner=self.addr(b, self.O_OWNER),
-            side=g(b + self.O_SIDE), price=g(b + self.O_PRICE), quantity=g(b + self.O_QTY),
-            remaining=g(b + self.O_REMAINING), cash_locked=g(b + self.O_CASH),
-            expiry=g(b + self.O_EXPIRY), state=_state(ORDER_STATES, g(b + self.O_STATE)),
-            placed_at=g(b + self.O_PLACED), closed_at=g(b + self.O_CLOSED),
-            next=g(b + self.O_NEXT), prev=g(b + self.O_PREV),
-        )
+    # --- sets of ids -------------------------------------------------------------------------
 
     def orders_of(self, account: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.ORDERS_OF, account))
-
-    # --- trades ------------------------------------------------------------------------------
-
-    def trade_base(self, trade_id: int) -> int:
-        return Storage.at(self.TRADE, trade_id)
-
-    def trade(self, trade_id: int) -> TradeRecord:
-        b = self.trade_base(trade_id)
-        g = self.s.get_uint
-        return TradeRecord(
-            id=trade_id, isin=isin_text(g(b + self.T_ISIN)), buyer=self.addr(b, self.T_BUYER),
-            seller=self.addr(b, self.T_SELLER), price=g(b + self.T_PRICE),
-            quantity=g(b + self.T_QTY), buy_order=g(b + self.T_BUY),
-            sell_order=g(b + self.T_SELL), state=_state(TRADE_STATES, g(b + self.T_STATE)),
-            traded_at=g(b + self.T_TRADED), settle_height=g(b + self.T_SETTLE),
-            deadline=g(b + self.T_DEADLINE), closed_at=g(b + self.T_CLOSED),
-            proposal=g(b + self.T_PROPOSAL),
-        )
+        return self._set(self.ORDERS_OF, account)
 
     def trades_of_isin(self, isin: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.TRADES_OF_ISIN, isin))
+        return self._set(self.TRADES_OF_ISIN, isin)
 
     def trades_of(self, account: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.TRADES_OF, account))
+        return self._set(self.TRADES_OF, account)
 
     def pending(self, isin: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.PENDING, isin))
-
-    # --- bilateral proposals -----------------------------------------------------------------
-
-    def proposal_base(self, proposal_id: int) -> int:
-        return Storage.at(self.PROPOSAL, proposal_id)
-
-    def proposal(self, proposal_id: int) -> ProposalRecord:
-        b = self.proposal_base(proposal_id)
-        g = self.s.get_uint
-        return ProposalRecord(
-            id=proposal_id, isin=isin_text(g(b + self.P_ISIN)),
-            proposer=self.addr(b, self.P_PROPOSER),
-            counterparty=self.addr(b, self.P_COUNTERPARTY), side=g(b + self.P_SIDE),
-            quantity=g(b + self.P_QTY), price=g(b + self.P_PRICE),
-            deadline=g(b + self.P_DEADLINE),
-            state=_state(PROPOSAL_STATES, g(b + self.P_STATE)),
-            created_at=g(b + self.P_CREATED), closed_at=g(b + self.P_CLOSED),
-            trade=g(b + self.P_TRADE),
-        )
+        return self._set(self.PENDING, isin)
 
     def proposals_of(self, account: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.PROPOSALS_OF, account))
-
-    # --- dividends ---------------------------------------------------------------------------
-
-    def dividend_base(self, dividend_id: int) -> int:
-        return Storage.at(self.DIVIDEND, dividend_id)
-
-    def dividend(self, dividend_id: int) -> DividendRecord:
-        b = self.dividend_base(dividend_id)
-        g = self.s.get_uint
-        return DividendRecord(
-            id=dividend_id, isin=isin_text(g(b + self.D_ISIN)), record_height=g(b + self.D_RECORD),
-            currency=currency_text(g(b + self.D_CURRENCY)), per_share=g(b + self.D_PER_SHARE),
-            total=g(b + self.D_TOTAL), paid=g(b + self.D_PAID),
-            state=_state(DIVIDEND_STATES, g(b + self.D_STATE)),
-            declared_at=g(b + self.D_DECLARED), cursor=g(b + self.D_CURSOR),
-            payer=self.addr(b, self.D_PAYER),
-        )
+        return self._set(self.PROPOSALS_OF, account)
 
     def dividends_of(self, isin: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.DIVIDENDS_OF, isin))
+        return self._set(self.DIVIDENDS_OF, isin)
 
     def dividend_paid(self, dividend_id: int, account: bytes) -> int | None:
         """What `account` was paid of a dividend, or None when not yet paid."""
@@ -520,25 +534,3 @@ class SecuritiesState:
 
     def set_dividend_paid(self, dividend_id: int, account: bytes, amount: int) -> None:
         self.s.set_uint(Storage.at(self.DIVIDEND_PAID, dividend_id, account), amount + 1)
-
-    # --- forced transfers --------------------------------------------------------------------
-
-    def forced(self, forced_id: int) -> ForcedTransferRecord:
-        b = Storage.at(self.FORCED, forced_id)
-        g = self.s.get_uint
-        return ForcedTransferRecord(
-            id=forced_id, isin=isin_text(g(b + self.F_ISIN)), from_=self.addr(b, self.F_FROM),
-            to=self.addr(b, self.F_TO), amount=g(b + self.F_AMOUNT),
-            regulator=self.addr(b, self.F_REGULATOR), height=g(b + self.F_HEIGHT),
-            reason=self.s.get_string(b + self.F_REASON),
-        )
-
-    # --- counters ----------------------------------------------------------------------------
-
-    def next_id(self, count_slot: int) -> int:
-        n = self.s.get_uint(count_slot) + 1
-        self.s.set_uint(count_slot, n)
-        return n
-
-    def count(self, count_slot: int) -> int:
-        return self.s.get_uint(count_slot)
