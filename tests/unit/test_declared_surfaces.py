@@ -20,7 +20,8 @@ CLI_GROUPS = {"registry": "registry", "credit": "credit", "invoices": "invoice",
               "securities": "securities", "cash": "securities", "forum": "forum"}
 CLIENTS = {"registry": "consortium.apps.registry.client:RegistryClient",
            "credit": "consortium.apps.credit.client:CreditClient",
-           "invoices": "consortium.apps.invoices.client:InvoiceClient"}
+           "invoices": "consortium.apps.invoices.client:InvoiceClient",
+           "forum": "consortium.apps.forum.client:ForumClient"}
 
 READS = [(s, r) for s in SERVICES for r in s.reads]
 

@@ -1,20 +1,13 @@
-"""`ForumClient`: the consortium forum from Python, over a node's JSON-RPC (and, for anchored
-documents, its REST API).
-
-Writes check first (a refusal raises `ExecutionReverted` with the contract's reason, and
-nothing is sent), send, wait and answer what happened (`consortium.apps.service_client`).
-In a task force's channel the client does the cryptography the contract cannot: it registers
-the writer's public key once, publishes a new key epoch whenever the channel's current one
-was not wrapped for the task force's current members (a fresh random key, ECIES-wrapped for
-each member), and seals content under the epoch's key. Reads open what the reader's own key
-can open and mark the rest unreadable.
+"""`ForumClient`: the forum from Python, over a node's JSON-RPC (and its REST API for anchored
+documents). In a task force's channel it does the cryptography the contract cannot: it
+registers the writer's key once, publishes a new key epoch whenever the current one was not
+wrapped for the current members, seals what it writes and opens what the reader's key opens.
 
     forum = ForumClient("http://127.0.0.1:8546")
     forum.post(bank_b, "Risk", "Scenario B results", title="Stress test")   # {"id": 5, …}
-    forum.read(bank_c, "Risk")          # decrypted for Bank C, if it holds the epoch's key
+    forum.read_channel(bank_c, "Risk")     # decrypted where Bank C holds the epoch's key
     forum.attach(bank_b, "Risk", Path("paper.pdf"), post=5)
-    forum.fetch(bank_c, 1)              # the bytes, checked against their SHA-256
-    forum.search(bank_c, "scenario", index=Path("net/forum-index/0x….sqlite"))
+    forum.fetch(bank_c, 1)                 # the bytes, checked against their SHA-256
 """
 
 from __future__ import annotations
@@ -30,7 +23,7 @@ from eth_account.signers.local import LocalAccount
 
 from consortium.apps.forum.blobs import BlobMismatch, read_source, sha256_hex, verify_blob
 from consortium.apps.forum.envelope import document_meta, parse_meta, parse_post, post_content
-from consortium.apps.forum.model import CONSORTIUM_CHANNEL, FORUM_ADDRESS
+from consortium.apps.forum.model import FORUM_ADDRESS
 from consortium.apps.forum.reader import CALLS, HISTORY_EVENTS, ForumReader
 from consortium.apps.forum.sealing import (
     SealError,
@@ -43,21 +36,20 @@ from consortium.apps.forum.sealing import (
     wrap_key,
 )
 from consortium.apps.forum.search import ForumIndex
-from consortium.apps.service_client import ServiceClient
+from consortium.apps.forum.surface import FORUM
+from consortium.apps.service_client import ServiceClient, account_hex
+from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError, ExecutionReverted
 from consortium.sdk.client import ConsortiumClient
 
 BLOBS_PATH = "/api/v1/forum/blobs"
-# another writer rotated the key first
-STALE_EPOCH = ("is not the current epoch", "changed since key epoch")
+STALE_EPOCH = ("is not the current epoch", "changed since key epoch")  # another rotated first
+Sealer = Callable[[bytes, str], bytes]  # (plaintext, purpose) -> what goes on chain
 
 
-def _address(account: LocalAccount) -> str:
-    return str(account.address).lower()
-
-
+@with_writes(FORUM)
 class ForumClient(ServiceClient):
-    """The Forum contract through one node's API."""
+    """The Forum contract through one node's API; pin and unpin come from its surface."""
 
     address = FORUM_ADDRESS
     calls = CALLS
@@ -71,40 +63,35 @@ class ForumClient(ServiceClient):
 
     @property
     def api_url(self) -> str:
-        """The node's API (JSON-RPC at /, REST under /api/v1)."""
         return str(self.client.rpc_url).rstrip("/")
 
-    # --- member keys ---------------------------------------------------------------------------
+    # --- keys ----------------------------------------------------------------------------
 
     def register_key(self, account: LocalAccount) -> dict[str, Any]:
         """Register the account's public key, so members can wrap channel keys for it."""
         return self.transact(account, "registerKey", public_key_of(account.key))
 
     def ensure_key(self, account: LocalAccount) -> None:
-        if not self.read.key_of(_address(account)):
+        if not self.read.key_of(account.address):
             self.register_key(account)
 
     def channel_key(self, account: LocalAccount, channel: str, epoch: int) -> bytes:
-        """The channel key of an epoch, unwrapped with the account's own key; SealError if
-        the account was not a member when that epoch was published."""
-        me = _address(account)
-        cached = self._keys.get((me, channel, epoch))
-        if cached is not None:
-            return cached
-        wrapped = self.read.wrapped_key(channel, epoch, me)
-        if not wrapped:
-            raise SealError(f"{me} holds no key for channel {channel!r} epoch {epoch}: it was "
-                            "not a member of the task force when that key was published")
-        key = unwrap_key(wrapped, account.key)
-        self._keys[(me, channel, epoch)] = key
-        return key
+        """An epoch's channel key, unwrapped with the account's key; SealError if the
+        account was not a member when that epoch was published."""
+        me = account_hex(account.address)
+        if (me, channel, epoch) not in self._keys:
+            wrapped = self.read.wrapped_key(channel, epoch, me)
+            if not wrapped:
+                raise SealError(f"{me} holds no key for channel {channel!r} epoch {epoch}: it "
+                                "was not a member of the task force when that key was "
+                                "published")
+            self._keys[(me, channel, epoch)] = unwrap_key(wrapped, account.key)
+        return self._keys[(me, channel, epoch)]
 
     def rotate_key(self, account: LocalAccount, channel: str) -> dict[str, Any]:
-        """Publish a new key epoch for the task force's current members (a fresh random
-        key, wrapped for each member's registered public key)."""
+        """Publish a new key epoch for the task force's current members."""
         self.ensure_key(account)
-        found = self._channel(channel)
-        members = list(found["members"])
+        members = list(self._channel(channel)["members"])
         public_keys = {m: self.read.key_of(m) for m in members}
         missing = sorted(m for m, k in public_keys.items() if not k)
         if missing:
@@ -113,19 +100,19 @@ class ForumClient(ServiceClient):
                 "registered no forum key yet (each member runs `consortium forum register-key` "
                 "once, or any forum write registers it)")
         key = new_channel_key()
-        wrapped = [wrap_key(key, public_keys[m]) for m in members]
-        out = self.transact(account, "rotateKey", channel, members, wrapped)
-        self._keys[(_address(account), channel, int(out["id"]))] = key
+        out = self.transact(account, "rotateKey", channel, members,
+                            [wrap_key(key, public_keys[m]) for m in members])
+        self._keys[(account_hex(account.address), channel, int(out["id"]))] = key
         return out
 
     def current_epoch(self, account: LocalAccount, channel: str) -> int:
-        """The epoch a write to `channel` is sealed under now: 0 for the consortium channel;
-        in a task force's channel the latest epoch, rotated first if it was not wrapped for
-        the current members. A non-member gets the contract's refusal."""
+        """The epoch a write is sealed under now: 0 in the consortium channel, else the
+        latest, rotated first if not wrapped for the current members. A non-member gets the
+        contract's refusal."""
         found = self._channel(channel)
         if not found["private"]:
             return 0
-        me = _address(account)
+        me = account_hex(account.address)
         if me not in found["members"]:
             self.check(account, "post", channel, found["epoch"], b"\x00")  # the reason
             raise ConfigError(f"{me} is not a member of task force {channel!r}")
@@ -135,17 +122,16 @@ class ForumClient(ServiceClient):
         return int(self.rotate_key(account, channel)["id"])
 
     def _channel(self, channel: str) -> dict[str, Any]:
-        found = self.read.channel(channel)
+        found: dict[str, Any] | None = self.read.channel(channel)
         if found is None:
             raise ConfigError(f"no channel {channel!r} (channels: "
                               f"{', '.join(c['name'] for c in self.read.channels())})")
         return found
 
     def _sealed(self, account: LocalAccount, channel: str,
-                write: Callable[[int, Callable[[bytes, str], bytes]], dict[str, Any]],
-                ) -> dict[str, Any]:
-        """Run a write sealed under the channel's current epoch (`write(epoch, seal_fn)`);
-        retried once if another member rotated the key meanwhile."""
+                write: Callable[[int, Sealer], dict[str, Any]]) -> dict[str, Any]:
+        """`write(epoch, sealer)` under the channel's current epoch; once more if another
+        member rotated the key meanwhile."""
         for attempt in (1, 2):
             epoch = self.current_epoch(account, channel)
             if epoch == 0:
@@ -162,7 +148,17 @@ class ForumClient(ServiceClient):
                     raise
         raise AssertionError("unreachable")
 
-    # --- posts ---------------------------------------------------------------------------------
+    def _opened(self, account: LocalAccount | None, record: dict[str, Any], sealed: bytes,
+                purpose: str) -> bytes:
+        """What a member's key opens of a post or document of a private channel."""
+        if account is None:
+            raise SealError(f"document {record['id']} is in private channel "
+                            f"{record['channel']!r}: give a member's account to open it")
+        key = self.channel_key(account, record["channel"], int(record["epoch"]))
+        return open_sealed(key, sealed, context(record["channel"], int(record["epoch"]),
+                                                purpose))
+
+    # --- posts ---------------------------------------------------------------------------
 
     def post(self, account: LocalAccount, channel: str, body: str, *,
              title: str = "") -> dict[str, Any]:
@@ -172,56 +168,34 @@ class ForumClient(ServiceClient):
             account, "post", channel, epoch, sealer(content, "post")))
 
     def reply(self, account: LocalAccount, post_id: int, body: str) -> dict[str, Any]:
-        """Reply in the thread of `post_id` (a thread's opening post or one of its replies)."""
+        """Reply in the thread of `post_id` (its opening post or one of its replies)."""
         found = self.read.post(int(post_id))
         if found is None:
             raise ConfigError(f"no post {post_id}")
-        thread = int(found["parent"] or found["id"])
-        content = post_content("", body)
+        thread, content = int(found["parent"] or found["id"]), post_content("", body)
         return self._sealed(account, found["channel"], lambda epoch, sealer: self.transact(
             account, "reply", thread, epoch, sealer(content, "post")))
 
     def post_minutes(self, account: LocalAccount, channel: str, body: str,
                      proposals: list[int], *, title: str = "Minutes") -> dict[str, Any]:
         """Meeting minutes linking the proposals whose decisions they record."""
-        content = post_content(title, body)
-        links = [int(p) for p in proposals]
+        content, links = post_content(title, body), [int(p) for p in proposals]
         return self._sealed(account, channel, lambda epoch, sealer: self.transact(
             account, "postMinutes", channel, epoch, sealer(content, "post"), links))
 
-    def pin(self, officer: LocalAccount, post_id: int) -> dict[str, Any]:
-        """Pin a post as an announcement (an officer in office)."""
-        return self.transact(officer, "pin", int(post_id))
-
-    def unpin(self, officer: LocalAccount, post_id: int) -> dict[str, Any]:
-        return self.transact(officer, "unpin", int(post_id))
-
-    # --- reading -------------------------------------------------------------------------------
-
     def open_post(self, account: LocalAccount | None, post: dict[str, Any]) -> dict[str, Any]:
-        """A post as `account` reads it: plaintext opened, or `readable` false and why."""
+        """A post as `account` reads it: opened, or `readable` false and why."""
         out = dict(post)
         if not post["encrypted"]:
-            out["readable"] = True
-            return out
+            return out | {"readable": True}
         out["title"], out["body"] = "", ""
         if account is None:
-            out.update(readable=False, why="no reader account given")
-            return out
+            return out | {"readable": False, "why": "no reader account given"}
         try:
-            key = self.channel_key(account, post["channel"], int(post["epoch"]))
-            sealed = bytes.fromhex(post["content"][2:])
-            opened = open_sealed(key, sealed, context(post["channel"], int(post["epoch"]),
-                                                      "post"))
+            opened = self._opened(account, post, bytes.fromhex(post["content"][2:]), "post")
         except SealError as err:
-            out.update(readable=False, why=err.message)
-            return out
-        out.update(parse_post(opened))
-        out["readable"] = True
-        return out
-
-    def channels(self) -> list[dict[str, Any]]:
-        return self.read.channels()
+            return out | {"readable": False, "why": err.message}
+        return out | parse_post(opened) | {"readable": True}
 
     def read_channel(self, account: LocalAccount | None, channel: str, *,
                      threads_only: bool = False) -> list[dict[str, Any]]:
@@ -239,14 +213,13 @@ class ForumClient(ServiceClient):
     def pinned(self, account: LocalAccount | None, channel: str) -> list[dict[str, Any]]:
         return [self.open_post(account, p) for p in self.read.pinned(channel)]
 
-    # --- documents -----------------------------------------------------------------------------
+    # --- documents -----------------------------------------------------------------------
 
     def attach(self, account: LocalAccount, channel: str, source: str | Path | bytes, *,
                name: str | None = None, media_type: str | None = None, post: int = 0,
                keep: str = "auto") -> dict[str, Any]:
-        """Attach a document to a channel (and a post): kept on chain up to the forum's
-        rule, else (or with keep="node") anchored by its SHA-256 and kept by this node.
-        keep="chain" insists on the chain (the contract refuses what is over the rule)."""
+        """Attach a document: kept on chain up to the forum's rule, else (or keep="node")
+        anchored by its SHA-256 and kept by this node; keep="chain" insists on the chain."""
         if keep not in ("auto", "chain", "node"):
             raise ConfigError("keep is auto, chain or node")
         plain, default_name = read_source(source)
@@ -254,23 +227,19 @@ class ForumClient(ServiceClient):
         media_type = media_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         limit = self.read.max_attachment()
 
-        def write(epoch: int, sealer: Callable[[bytes, str], bytes]) -> dict[str, Any]:
+        def write(epoch: int, sealer: Sealer) -> dict[str, Any]:
             blob = sealer(plain, "document")
             on_chain = keep == "chain" or (keep == "auto" and len(blob) <= limit)
-            meta = document_meta(name, media_type, len(plain), sha256_hex(plain),
-                                 None if on_chain else self.api_url)
-            sealed_meta = sealer(meta, "document-meta")
+            meta = sealer(document_meta(name, media_type, len(plain), sha256_hex(plain),
+                                        None if on_chain else self.api_url), "document-meta")
             if on_chain:
-                out = self.transact(account, "attach", channel, int(post), epoch, sealed_meta,
-                                    blob)
+                out = self.transact(account, "attach", channel, int(post), epoch, meta, blob)
             else:
-                digest = hashlib.sha256(blob).digest()
-                out = self.transact(account, "anchor", channel, int(post), epoch, sealed_meta,
-                                    digest, len(blob))
+                out = self.transact(account, "anchor", channel, int(post), epoch, meta,
+                                    hashlib.sha256(blob).digest(), len(blob))
                 self.upload(blob)
-            out.update(document=out["id"], sha256=sha256_hex(blob), onChain=on_chain,
-                       size=len(blob))
-            return out
+            return out | {"document": out["id"], "sha256": sha256_hex(blob),
+                          "onChain": on_chain, "size": len(blob)}
 
         return self._sealed(account, channel, write)
 
@@ -287,28 +256,21 @@ class ForumClient(ServiceClient):
                               f"{answer.json().get('error', answer.text)}")
 
     def document(self, account: LocalAccount | None, document_id: int) -> dict[str, Any]:
-        """A document's record with its metadata opened for `account` (name, type, size,
-        plaintext SHA-256, where it is kept)."""
-        found = self.read.document(int(document_id))
+        """A document's record, its metadata opened for `account`."""
+        found: dict[str, Any] | None = self.read.document(int(document_id))
         if found is None:
             raise ConfigError(f"no document {document_id}")
-        if "meta" in found:
-            return found
-        if account is None:
-            raise SealError(f"document {document_id} is in private channel "
-                            f"{found['channel']!r}: give a member's account to open it")
-        key = self.channel_key(account, found["channel"], int(found["epoch"]))
-        opened = open_sealed(key, bytes.fromhex(found.pop("sealedMeta")[2:]),
-                             context(found["channel"], int(found["epoch"]), "document-meta"))
-        found["meta"] = parse_meta(opened)
+        if "meta" not in found:
+            sealed = bytes.fromhex(found["sealedMeta"][2:])
+            found["meta"] = parse_meta(self._opened(account, found, sealed, "document-meta"))
+            del found["sealedMeta"]
         return found
 
     def fetch(self, account: LocalAccount | None, document_id: int,
               sources: tuple[str, ...] = ()) -> tuple[bytes, dict[str, Any]]:
-        """A document's bytes (decrypted in a private channel) and its record. Every
-        download is checked against the SHA-256 on chain: BlobMismatch refuses altered
-        bytes. On-chain documents come from this node; anchored ones from the node that
-        keeps them (its API is in the metadata), this node, or `sources`."""
+        """A document's bytes (decrypted in a private channel) and its record; every
+        download is checked against the SHA-256 on chain (BlobMismatch refuses it). Anchored
+        ones come from the node that keeps them, this node, or `sources`."""
         doc = self.document(account, document_id)
         sha = str(doc["sha256"])
         if doc["onChain"]:
@@ -319,10 +281,7 @@ class ForumClient(ServiceClient):
         else:
             data = self._download(sha, [doc["meta"].get("location"), self.api_url, *sources])
         if doc["epoch"]:
-            assert account is not None
-            key = self.channel_key(account, doc["channel"], int(doc["epoch"]))
-            data = open_sealed(key, data, context(doc["channel"], int(doc["epoch"]),
-                                                  "document"))
+            data = self._opened(account, doc, data, "document")
         expected = doc["meta"].get("sha256")
         if isinstance(expected, str):
             verify_blob(data, expected, f"document {document_id} once decrypted")
@@ -333,28 +292,25 @@ class ForumClient(ServiceClient):
         refused: list[BlobMismatch] = []
         for source in dict.fromkeys(s.rstrip("/") for s in sources if s):
             tried.append(source)
+            url = f"{source}{BLOBS_PATH}/{sha}"
             try:
-                url = f"{source}{BLOBS_PATH}/{sha}"
                 answer = httpx.get(url, timeout=self.timeout, **self.client.http_options(url))
             except httpx.HTTPError:
                 continue
-            if answer.status_code != 200:
-                continue
-            try:
-                return verify_blob(answer.content, sha, source)
-            except BlobMismatch as err:
-                refused.append(err)
+            if answer.status_code == 200:
+                try:
+                    return verify_blob(answer.content, sha, source)
+                except BlobMismatch as err:
+                    refused.append(err)
         if refused:
             raise refused[0]
         raise ConfigError(f"no node has the document {sha} (tried {', '.join(tried)})")
 
-    # --- search --------------------------------------------------------------------------------
+    # --- search and the rule -------------------------------------------------------------
 
     def update_index(self, account: LocalAccount | None, index: ForumIndex) -> int:
-        """Index the posts published since the index was last brought up to date that
-        `account` can read; answers how many were added."""
-        added = 0
-        last = index.last_post()
+        """Index the new posts `account` can read; answers how many were added."""
+        added, last = 0, index.last_post()
         for post in self.read.posts_since(last):
             opened = self.open_post(account, post)
             if opened["readable"]:
@@ -368,20 +324,15 @@ class ForumClient(ServiceClient):
     def search(self, account: LocalAccount | None, text: str, *, index: Path,
                rebuild: bool = False, channel: str | None = None,
                limit: int = 20) -> list[dict[str, Any]]:
-        """Posts `account` can read that hold every word of `text`, from its local index
+        """Posts `account` can read holding every word of `text`, from its local index
         (brought up to date first; rebuilt from the chain with rebuild=True)."""
-        reader = _address(account) if account is not None else "nobody"
+        reader = account_hex(account.address) if account is not None else "nobody"
         with ForumIndex(index, reader) as found:
             if rebuild:
                 found.clear()
             self.update_index(account, found)
             return found.search(text, channel=channel, limit=limit)
 
-    # --- the rule, by vote ---------------------------------------------------------------------
-
     def propose_max_attachment(self, committee: LocalAccount, value: int) -> dict[str, Any]:
         """Propose a new forum.max_attachment_bytes (an app-call proposal; members vote)."""
         return self.propose(committee, "setMaxAttachmentBytes", int(value))
-
-
-__all__ = ["CONSORTIUM_CHANNEL", "ForumClient"]

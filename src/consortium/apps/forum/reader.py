@@ -1,20 +1,7 @@
-"""Reads of the Forum contract as plain JSON-ready dicts, over any way of making an eth_call:
-the typed client, the node's API (`consortium_forum*` JSON-RPC and REST, straight on the
-ledger) and the CLI tables answer the same shapes. Nothing here decrypts: a private post
-reads as its ciphertext (`consortium.apps.forum.client` opens what a member may read).
-
-    channel   {"name": "Risk", "private": true, "epoch": 3, "posts": 12, "threads": 4,
-               "documents": 2, "members": ["0x…", …]}
-    post      {"id": 7, "channel": "Risk", "author": "0x…", "kind": "post", "parent": null,
-               "epoch": 3, "encrypted": true, "content": "0x…" (private) or "title"/"body"
-               (plaintext), "height": 41, "pinned": false, "replies": 2, "documents": 1,
-               "proposals": [4]}
-    epoch     {"channel": "Risk", "epoch": 3, "members": ["0x…"], "height": 40,
-               "rotatedBy": "0x…", "digest": "0x…", "wrappedKeys": {"0x…": "0x…"}}
-    document  {"id": 2, "channel": "Risk", "post": 7, "author": "0x…", "epoch": 3,
-               "sha256": "0x…", "size": 5120, "onChain": true, "meta": {…} (plaintext) or
-               "sealedMeta": "0x…", "height": 42}
-"""
+"""Reads of the Forum contract as JSON-ready dicts (the records' JSON), over any eth_call:
+the typed client, the node's API and the CLI answer the same shapes. Nothing here decrypts:
+a private post or document's metadata reads as its ciphertext (0x hex); the plaintext
+channel's read as {"title", "body"} and {"name", "type", "size", "sha256", …}."""
 
 from __future__ import annotations
 
@@ -24,55 +11,40 @@ from typing import Any
 from consortium.apps.forum.contract import Forum
 from consortium.apps.forum.envelope import parse_meta, parse_post
 from consortium.apps.forum.model import FORUM_ADDRESS, MAX_ATTACHMENT_RULE, MAX_BATCH_READ
-from consortium.apps.service import hex_of
+from consortium.apps.forum.state import Channel, Document, KeyEpoch, Post
 from consortium.evm.native import NativeCalls
+from consortium.evm.records import hex0x
 
-# (to, calldata) -> return data; raises the caller's error when the call reverts
-Call = Callable[[bytes, bytes], bytes]
+Call = Callable[[bytes, bytes], bytes]  # (to, calldata) -> return data; raises on a revert
 
 CALLS = NativeCalls(Forum)
 HISTORY_EVENTS = {"post": Forum.PostTransition, "document": Forum.DocumentTransition,
                   "epoch": Forum.EpochTransition}
 
 
-def channel_json(t: Any) -> dict[str, Any]:
-    name, private, epoch, posts, threads, documents, members = t
-    return {"name": name, "private": private, "epoch": epoch, "posts": posts,
-            "threads": threads, "documents": documents, "members": [hex_of(m) for m in members]}
-
-
 def post_json(t: Any) -> dict[str, Any]:
-    (pid, channel, author, kind, parent, epoch, content, height, pinned, replies, documents,
-     proposals) = t
-    out: dict[str, Any] = {"id": pid, "channel": channel, "author": hex_of(author),
-                           "kind": kind, "parent": parent or None, "epoch": epoch,
-                           "encrypted": epoch > 0}
-    if epoch:
-        out["content"] = hex_of(bytes(content))
-    else:
-        out.update(parse_post(bytes(content)))
-    out.update({"height": height, "pinned": pinned, "replies": replies,
-                "documents": documents, "proposals": list(proposals)})
-    return out
+    """A post; "encrypted" after its epoch, then its 0x ciphertext or its title and body."""
+    out = Post.from_abi(t).to_json()
+    content = out.pop("content")
+    head = {k: out.pop(k) for k in ("id", "channel", "author", "kind", "parent", "epoch")}
+    opened = {"content": content} if head["epoch"] else parse_post(bytes.fromhex(content[2:]))
+    return head | {"encrypted": head["epoch"] > 0} | opened | out
 
 
 def document_json(t: Any) -> dict[str, Any]:
-    did, channel, post, author, epoch, sha, size, on_chain, meta, height = t
-    out: dict[str, Any] = {"id": did, "channel": channel, "post": post or None,
-                           "author": hex_of(author), "epoch": epoch, "sha256": hex_of(sha),
-                           "size": size, "onChain": on_chain}
-    if epoch:
-        out["sealedMeta"] = hex_of(bytes(meta))
+    out = Document.from_abi(t).to_json()
+    height, meta = out.pop("height"), out.pop("meta")
+    if out["epoch"]:
+        out["sealedMeta"] = meta
     else:
-        out["meta"] = parse_meta(bytes(meta))
-    out["height"] = height
-    return out
+        out["meta"] = parse_meta(bytes.fromhex(meta[2:]))
+    return out | {"height": height}
 
 
 class ForumReader:
     """Typed reads of the Forum contract through `call`."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, _logs: Any = None) -> None:
         self._call = call
 
     def _read(self, name: str, *args: Any) -> Any:
@@ -84,10 +56,8 @@ class ForumReader:
             out += list(self._read(name, ids[start:start + MAX_BATCH_READ]))
         return out
 
-    # --- channels and keys ---------------------------------------------------------------------
-
     def channels(self) -> list[dict[str, Any]]:
-        return [channel_json(t) for t in self._read("channels")]
+        return [Channel.from_abi(t).to_json() for t in self._read("channels")]
 
     def channel(self, name: str) -> dict[str, Any] | None:
         """A live channel, or a dissolved task force's that has posts; None otherwise."""
@@ -96,22 +66,19 @@ class ForumReader:
                 return found
         if not self._read("channelPosts", name):
             return None
-        return channel_json(self._read("channel", name))
+        return Channel.from_abi(self._read("channel", name)).to_json()
 
     def epoch(self, channel: str, number: int) -> dict[str, Any] | None:
         found = self.channel(channel)
         if found is None or not 1 <= number <= found["epoch"]:
             return None
-        number, members, height, by, digest = self._read("epoch", channel, number)
-        members = [hex_of(m) for m in members]
-        return {"channel": channel, "epoch": number, "members": members, "height": height,
-                "rotatedBy": hex_of(by), "digest": hex_of(digest),
-                "wrappedKeys": {m: hex_of(self.wrapped_key(channel, number, m))
-                                for m in members}}
+        out = KeyEpoch.from_abi(self._read("epoch", channel, number)).to_json()
+        return {"channel": channel} | out | {"wrappedKeys": {
+            m: hex0x(self.wrapped_key(channel, number, m)) for m in out["members"]}}
 
     def epoch_members(self, channel: str, number: int) -> list[str]:
         """The members an existing epoch was wrapped for (one call, no keys)."""
-        return [hex_of(m) for m in self._read("epoch", channel, number)[1]]
+        return [hex0x(m) for m in self._read("epoch", channel, number)[1]]
 
     def wrapped_key(self, channel: str, epoch: int, account: str) -> bytes:
         return bytes(self._read("wrappedKey", channel, epoch, account.lower()))
@@ -122,15 +89,13 @@ class ForumReader:
     def public_key(self, account: str) -> str | None:
         """An account's registered public key (0x hex), or None."""
         key = self.key_of(account)
-        return "0x" + key.hex() if key else None
-
-    def rules(self) -> dict[str, int]:
-        return {MAX_ATTACHMENT_RULE: int(self._read("maxAttachmentBytes"))}
+        return hex0x(key) if key else None
 
     def max_attachment(self) -> int:
         return int(self._read("maxAttachmentBytes"))
 
-    # --- posts ---------------------------------------------------------------------------------
+    def rules(self) -> dict[str, int]:
+        return {MAX_ATTACHMENT_RULE: self.max_attachment()}
 
     def post_count(self) -> int:
         return int(self._read("postCount"))
@@ -145,8 +110,8 @@ class ForumReader:
 
     def posts(self, channel: str, *, threads_only: bool = False) -> list[dict[str, Any]]:
         """A channel's posts (or only its thread openers), oldest first."""
-        ids = list(self._read("threads" if threads_only else "channelPosts", channel))
-        return self.posts_by_id(ids)
+        return self.posts_by_id(list(self._read("threads" if threads_only else "channelPosts",
+                                                channel)))
 
     def posts_since(self, after: int) -> list[dict[str, Any]]:
         """Every post with an id above `after`, in every channel, oldest first."""
@@ -166,8 +131,6 @@ class ForumReader:
 
     def minutes_of(self, proposal: int) -> list[dict[str, Any]]:
         return self.posts_by_id(list(self._read("minutesOf", proposal)))
-
-    # --- documents -----------------------------------------------------------------------------
 
     def document(self, document_id: int) -> dict[str, Any] | None:
         if not 1 <= document_id <= int(self._read("documentCount")):
@@ -192,7 +155,3 @@ class ForumReader:
         if not self._read("hasBlob", sha256):
             return None
         return bytes(self._read("blob", sha256))
-
-
-__all__ = ["CALLS", "HISTORY_EVENTS", "ForumReader", "channel_json", "document_json",
-           "post_json"]

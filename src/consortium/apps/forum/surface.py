@@ -1,15 +1,15 @@
-"""The forum's surface (`consortium.apps.surface`): its reads, served as the
-`consortium_forum*` JSON-RPC methods, the /api/v1/forum REST routes and their OpenAPI paths,
-in the shapes of `ForumReader`. Private posts and documents answer their ciphertext only:
-decrypting is the member's client's business, with its own key. (The node's store of
-document bytes, /api/v1/forum/blobs, is not a read of the contract: api/forum_blobs.py.)"""
+"""The forum's surface (`consortium.apps.surface`): its reads (JSON-RPC consortium_forum*,
+REST /api/v1/forum, the channels and rules commands), ciphertext only in private channels
+(decrypting is the member's client's business), and its plain writes (pin, unpin). Writes
+that seal, rotate keys or upload are the client's own flows; the node's store of document
+bytes is api/forum_blobs.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from consortium.apps.forum.reader import ForumReader
-from consortium.apps.surface import ACCOUNT, ID, Call, Kind, Logs, Param, Read, Service
+from consortium.apps.surface import ACCOUNT, ID, Kind, Param, Read, Service, Write
 
 MAX_CHANNEL = 256  # bytes of a channel name in a request
 
@@ -33,20 +33,16 @@ CHANNEL = Kind("channel", _channel, "expected a channel name", {"type": "string"
 FLAG = Kind("flag", _flag, "expected true or false", {"type": "boolean"})
 
 
-def forum_reader(call: Call, _logs: Logs | None = None) -> ForumReader:
-    return ForumReader(call)
-
-
 NAME = (Param("channel", CHANNEL),)
 ONE = (Param("id", ID),)
 
 FORUM = Service(
     name="forum",
     title="Forum",
-    reader=forum_reader,
+    reader=ForumReader,
     reads=(
         Read("channels", "Every live channel", rpc="consortium_forumChannels",
-             rest="/channels"),
+             rest="/channels", cli="channels"),
         Read("channel", "One channel", rpc="consortium_forumChannel", rest="/channels/{channel}",
              params=NAME, nullable=True),
         Read("posts", "A channel's posts (ciphertext in private channels)",
@@ -71,6 +67,13 @@ FORUM = Service(
         Read("public_key", "An account's forum public key", rpc="consortium_forumKey",
              rest="/keys/{account}", params=(Param("account", ACCOUNT),), nullable=True,
              noun="forum key"),
-        Read("rules", "The forum's rules", rpc="consortium_forumRules", rest="/rules"),
+        Read("rules", "The forum's rules", rpc="consortium_forumRules", rest="/rules",
+             cli="rules"),
+    ),
+    writes=(
+        Write("pin", "pin", "Pin a post as an announcement (officers in office only).", "pin",
+              (Param("post_id", ID, "The post id."),), "pinned"),
+        Write("unpin", "unpin", "Unpin an announcement (officers in office only).", "unpin",
+              (Param("post_id", ID, "The post id."),), "unpinned"),
     ),
 )
