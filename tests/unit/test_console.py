@@ -9,14 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_hash.auto import keccak
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from consortium.api.app import create_app
 from consortium.api.auth import CONSOLE_COOKIE, TokenCheck, TokenFile
+from consortium.console.app import Console, ConsoleRpcError
 from consortium.errors import ConfigError
 from consortium.network.node_config import NodeConfig
 from tests.support.jsonrpc_testkit import Node, StubEngine, node
-from tests.support.ledger_testkit import new_ledger
+from tests.support.ledger_testkit import ALICE, BOB, new_ledger, run_block, sign
+from tests.support.ledger_testkit import token_deploy_data as deploy_data
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -125,3 +128,52 @@ def test_token_auth_signs_in_with_a_same_origin_cookie(tmp_path: Path) -> None:
     finally:
         engine.close()
         ledger.close()
+
+
+def test_explorer_search_and_pages(api: Node) -> None:
+    raw = sign(ALICE, nonce=0, data=deploy_data(5), gas=2_000_000)
+    run_block(api.ledger, [raw])
+    run_block(api.ledger, [sign(ALICE, nonce=1, to=BOB.address, value=3 * 10**18)])
+    tx_hash = "0x" + keccak(raw).hex()
+    block = api.rpc("eth_getBlockByNumber", "0x1", False)
+
+    def search(q: str) -> str:
+        answer = api.client.get("/console/search", params={"q": q}, follow_redirects=False)
+        assert answer.status_code == 303, (q, answer.status_code)
+        return str(answer.headers["location"])
+
+    assert search(tx_hash) == f"/console/tx/{tx_hash}"
+    assert search(tx_hash[2:].upper()) == f"/console/tx/{tx_hash}"
+    assert search(block["hash"]) == f"/console/block/{block['hash']}"
+    assert search("2") == "/console/block/2"
+    assert search(BOB.address.lower()) == f"/console/address/{BOB.address}"
+
+    page = api.client.get(f"/console/tx/{tx_hash}")
+    assert page.status_code == 200 and "success" in page.text and tx_hash in page.text
+    page = api.client.get("/console/block/2")
+    assert page.status_code == 200 and "Block 2" in page.text and "<td>3</td>" in page.text
+    assert "kind=transactions" in page.text  # its CSV export link
+    page = api.client.get(f"/console/address/{BOB.address}")
+    assert page.status_code == 200 and BOB.address in page.text and "103 ether" in page.text
+
+    for q in ("999999", "0x" + "ab" * 32, "no such member", "US0378331005"):
+        answer = api.client.get("/console/search", params={"q": q})
+        assert answer.status_code == 404 and "Not found" in answer.text, q
+        assert q in answer.text  # names what was searched
+    for path in ("/console/block/zzz", "/console/block/99", "/console/tx/0x12",
+                 "/console/tx/0x" + "00" * 32, "/console/address/0x12",
+                 f"/console/address/{BOB.address}?before=junk", "/console/member/nobody",
+                 "/console/isin/US0378331005", "/console/invoice/0x12", "/console/block/²"):
+        answer = api.client.get(path)
+        assert answer.status_code == 404 and "Not found" in answer.text, path
+        assert "Traceback" not in answer.text
+
+
+def test_a_failing_read_is_an_error_page(api: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def busy(*_: object, **__: object) -> None:
+        raise ConsoleRpcError("too many requests: retry in 1 s", -32005)
+
+    monkeypatch.setattr(Console, "rpc", busy)
+    page = api.client.get("/console/explorer")
+    assert page.status_code == 503
+    assert "could not answer" in page.text and "too many requests" in page.text

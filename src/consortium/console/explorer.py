@@ -1,0 +1,217 @@
+"""The explorer: the search box (a block number or hash, a transaction hash, an address, a
+member name, an ISIN, an invoice fingerprint), block, transaction and address pages, the
+member, instrument and invoice pages search lands on, and links to the CSV export.
+
+Everything is read through the node's JSON-RPC in process: the explorer methods
+(`consortium_decodeTransaction`, `consortium_getAddressTransactions`, the CSV route
+`/api/v1/explorer/export.csv`) when the node has them, the Ethereum and service reads
+otherwise. A bad or unknown identifier is the 404 page naming it, never an error trace.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from eth_utils import to_checksum_address
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from consortium.console.app import PREFIX, Console, ConsoleRpcError, hexint
+
+PAGE = 25  # an address page's transactions
+EXPORT = "/api/v1/explorer/export.csv"
+HASH = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
+ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
+HEIGHT = re.compile(r"[0-9]{1,19}")
+CURSOR = re.compile(r"[0-9]{1,19}:[0-9]{1,9}")
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    pages = ExplorerPages(console)
+    return [
+        Route("/explorer", pages.home, methods=["GET"]),
+        Route("/search", pages.search, methods=["GET"]),
+        Route("/block/{ident}", pages.block, methods=["GET"]),
+        Route("/tx/{hash}", pages.transaction, methods=["GET"]),
+        Route("/address/{address}", pages.address, methods=["GET"]),
+        Route("/member/{name}", pages.member, methods=["GET"]),
+        Route("/isin/{isin}", pages.instrument, methods=["GET"]),
+        Route("/invoice/{fingerprint}", pages.invoice, methods=["GET"]),
+    ]
+
+
+def _hash(text: str) -> str | None:
+    return ("0x" + text.removeprefix("0x").lower()) if HASH.fullmatch(text) else None
+
+
+def _address(text: str) -> str | None:
+    return to_checksum_address("0x" + text.removeprefix("0x")) if ADDRESS.fullmatch(text) else None
+
+
+def _known(status: Any) -> bool:
+    return isinstance(status, dict) and status.get("status") not in (None, "unknown")
+
+
+def export_url(kind: str, **query: Any) -> str:
+    """A link to the node's CSV export (the REST route, same origin)."""
+    params = {"kind": kind, **{k: v for k, v in query.items() if v not in (None, "")}}
+    return f"{EXPORT}?{urlencode(params)}"
+
+
+class ExplorerPages:
+    """The explorer's handlers over one node's console."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def _rpc(self, request: Request, method: str, *params: Any) -> Any:
+        """A read that answers None for a bad or unknown identifier (the node's refusal)
+        or a method the node does not have."""
+        if not self.console.has_method(method):
+            return None
+        try:
+            return await self.console.rpc(method, *params, request=request)
+        except ConsoleRpcError:
+            return None
+
+    # --- search -----------------------------------------------------------------------
+
+    async def search(self, request: Request) -> Response:
+        query = request.query_params.get("q", "").strip()
+        target = await self.resolve(request, query) if query else None
+        if target is None:
+            return self.console.not_found(request, what="block, transaction, address, member, "
+                                          "ISIN or invoice", searched=query)
+        return RedirectResponse(PREFIX + target, status_code=303)
+
+    async def resolve(self, request: Request, query: str) -> str | None:
+        """The console path `query` names, or None."""
+        if HEIGHT.fullmatch(query):
+            latest = hexint(await self.console.rpc("eth_blockNumber", request=request))
+            return f"/block/{int(query)}" if int(query) <= latest else None
+        if (digest := _hash(query)) is not None:
+            if (await self._rpc(request, "eth_getTransactionByHash", digest) is not None
+                    or await self._known_status(request, digest)):
+                return f"/tx/{digest}"
+            if await self._rpc(request, "eth_getBlockByHash", digest, False) is not None:
+                return f"/block/{digest}"
+            if await self._rpc(request, "consortium_invoice", digest) is not None:
+                return f"/invoice/{digest}"
+            return None
+        if (address := _address(query)) is not None:
+            return f"/address/{address}"
+        if ISIN.fullmatch(query.upper()) and await self._rpc(
+                request, "consortium_instrument", query.upper()) is not None:
+            return f"/isin/{query.upper()}"
+        member = await self._rpc(request, "consortium_member", query)
+        if member is not None:
+            return f"/member/{member.get('name', query)}"
+        return None
+
+    async def _known_status(self, request: Request, digest: str) -> bool:
+        """Whether this node knows the transaction (pending, queued or refused too)."""
+        return _known(await self._rpc(request, "consortium_getTransactionStatus", digest))
+
+    # --- pages --------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        latest = hexint(await self.console.rpc("eth_blockNumber", request=request))
+        calls = [{"jsonrpc": "2.0", "id": h, "method": "eth_getBlockByNumber",
+                  "params": [hex(h), False]} for h in range(latest, max(0, latest - 10), -1)]
+        answers = await self.console.jsonrpc.handle(calls) if calls else []
+        blocks = [a["result"] for a in answers or [] if a.get("result")]
+        return self.console.page(request, "explorer.html", active="explorer", latest=latest,
+                                 blocks=blocks, export=EXPORT)
+
+    async def block(self, request: Request) -> Response:
+        ident = request.path_params["ident"]
+        if HEIGHT.fullmatch(ident):
+            found = await self._rpc(request, "eth_getBlockByNumber", hex(int(ident)), True)
+        elif (digest := _hash(ident)) is not None:
+            found = await self._rpc(request, "eth_getBlockByHash", digest, True)
+        else:
+            found = None
+        if found is None:
+            return self.console.not_found(request, what="block", searched=ident)
+        number = hexint(found["number"])
+        latest = hexint(await self.console.rpc("eth_blockNumber", request=request))
+        return self.console.page(
+            request, "block.html", active="explorer", block=found, number=number,
+            latest=latest, csv=export_url("transactions", fromBlock=number, toBlock=number))
+
+    async def transaction(self, request: Request) -> Response:
+        ident = request.path_params["hash"]
+        digest = _hash(ident)
+        if digest is None:
+            return self.console.not_found(request, what="transaction", searched=ident)
+        tx = await self._rpc(request, "eth_getTransactionByHash", digest)
+        receipt = await self._rpc(request, "eth_getTransactionReceipt", digest)
+        decoded = await self._rpc(request, "consortium_decodeTransaction", digest)
+        status = await self._rpc(request, "consortium_getTransactionStatus", digest)
+        if tx is None and decoded is None and not _known(status):
+            return self.console.not_found(request, what="transaction", searched=ident)
+        return self.console.page(
+            request, "transaction.html", active="explorer", hash=digest, tx=tx or {},
+            receipt=receipt, decoded=decoded, tx_status=status or {},
+            decoding=self.console.has_method("consortium_decodeTransaction"))
+
+    async def address(self, request: Request) -> Response:
+        ident = request.path_params["address"]
+        address = _address(ident)
+        if address is None:
+            return self.console.not_found(request, what="address", searched=ident)
+        before = request.query_params.get("before")
+        if before is not None and not CURSOR.fullmatch(before):
+            return self.console.not_found(request, what="page of transactions", searched=before)
+        balance = await self.console.rpc("eth_getBalance", address, "latest", request=request)
+        nonce = await self.console.rpc("eth_getTransactionCount", address, "latest",
+                                       request=request)
+        code = await self.console.rpc("eth_getCode", address, "latest", request=request)
+        options: dict[str, Any] = {"limit": PAGE}
+        if before:
+            options["before"] = before
+        history = await self._rpc(request, "consortium_getAddressTransactions", address,
+                                  options)
+        return self.console.page(
+            request, "address.html", active="explorer", address=address,
+            balance=balance, nonce=hexint(nonce), code_size=(len(code) - 2) // 2,
+            member=await self._rpc(request, "consortium_member", address),
+            holdings=await self._rpc(request, "consortium_holdings", address),
+            cash=await self._rpc(request, "consortium_cashBalances", address),
+            abi=await self._rpc(request, "consortium_getAbi", address),
+            history=history, before=before,
+            indexed=self.console.has_method("consortium_getAddressTransactions"),
+            csv=export_url("transactions", address=address),
+            csv_events=export_url("events", address=address))
+
+    async def member(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        found = await self._rpc(request, "consortium_member", name)
+        if found is None:
+            return self.console.not_found(request, what="member", searched=name)
+        return self.console.page(request, "record.html", active="explorer",
+                                 kind="Member", title=found.get("name", name), record=found)
+
+    async def instrument(self, request: Request) -> Response:
+        isin = request.path_params["isin"].upper()
+        found = await self._rpc(request, "consortium_instrument", isin) if ISIN.fullmatch(
+            isin) else None
+        if found is None:
+            return self.console.not_found(request, what="instrument", searched=isin)
+        holders = await self._rpc(request, "consortium_holders", isin)
+        return self.console.page(request, "record.html", active="explorer",
+                                 kind="Instrument", title=isin, record=found,
+                                 extra={"holders": holders} if holders else None)
+
+    async def invoice(self, request: Request) -> Response:
+        ident = request.path_params["fingerprint"]
+        digest = _hash(ident)
+        found = await self._rpc(request, "consortium_invoice", digest) if digest else None
+        if found is None:
+            return self.console.not_found(request, what="invoice", searched=ident)
+        return self.console.page(request, "record.html", active="explorer", kind="Invoice",
+                                 title=digest, record=found)
