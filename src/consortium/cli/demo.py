@@ -50,6 +50,7 @@ def demo(
         f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
         f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
     )
+    console.print(f"Console: {network.nodes[0].api_url}/console/")
 
 
 def _evm_scenario(network: Network) -> None:
