@@ -31,17 +31,10 @@ from consortium.apps.forum.model import (
     MAX_WRAPPED_KEY,
     PUBLIC_KEY_BYTES,
 )
-from consortium.apps.forum.state import (
-    Channel,
-    Document,
-    ForumState,
-    KeyEpoch,
-    Post,
-    member_digest,
-)
+from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch, Post, member_digest
 from consortium.apps.service import ZERO_HASH, ServiceContract
 from consortium.evm.host import Storage
-from consortium.evm.native import event, method, register
+from consortium.evm.native import EventSpec, event, method, register
 from consortium.evm.records import address_word
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
@@ -56,34 +49,25 @@ def public_key_address(public_key: bytes) -> bytes:
     return keccak(public_key)[12:]
 
 
+def _transition(name: str, what: str) -> EventSpec:
+    return event(f"{name}(uint256 indexed {what}, address indexed actor, string fromState, "
+                 "string toState, string reason)")
+
+
 @register
 class Forum(ServiceContract):
     address = FORUM_ADDRESS
 
-    PostTransition = event(
-        "PostTransition(uint256 indexed post, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    DocumentTransition = event(
-        "DocumentTransition(uint256 indexed document, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    EpochTransition = event(
-        "EpochTransition(uint256 indexed epoch, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    Posted = event(
-        "Posted(uint256 indexed post, address indexed author, string channel, string kind, "
-        "uint256 parent, uint256 epoch)"
-    )
-    KeyRotated = event(
-        "KeyRotated(string channel, uint256 epoch, address indexed actor, address[] members)"
-    )
+    PostTransition = _transition("PostTransition", "post")
+    DocumentTransition = _transition("DocumentTransition", "document")
+    EpochTransition = _transition("EpochTransition", "epoch")
+    Posted = event("Posted(uint256 indexed post, address indexed author, string channel, "
+                   "string kind, uint256 parent, uint256 epoch)")
+    KeyRotated = event("KeyRotated(string channel, uint256 epoch, address indexed actor, "
+                       "address[] members)")
     KeyRegistered = event("KeyRegistered(address indexed account)")
-    DocumentAdded = event(
-        "DocumentAdded(uint256 indexed document, address indexed author, string channel, "
-        "bytes32 sha256, uint256 size, bool onChain)"
-    )
+    DocumentAdded = event("DocumentAdded(uint256 indexed document, address indexed author, "
+                          "string channel, bytes32 sha256, uint256 size, bool onChain)")
     MinutesLinked = event("MinutesLinked(uint256 indexed post, uint256 indexed proposal)")
     RuleChanged = event("RuleChanged(string rule, uint256 value)")
 
@@ -112,10 +96,10 @@ class Forum(ServiceContract):
 
     @method("channel(string)", returns=CHANNEL, view=True)
     def channel(self, name: str) -> tuple[Any, ...]:
-        self.require(
-            self._is_live(name) or len(self.state.channel_posts(name)) > 0,
-            f"no channel {name!r}: channels are {CONSORTIUM_CHANNEL!r} and one per task force",
-        )
+        live = name == CONSORTIUM_CHANNEL or name in self.gov.task_forces()
+        self.require(live or len(self.state.channel_posts(name)) > 0,
+                     f"no channel {name!r}: channels are {CONSORTIUM_CHANNEL!r} and one per "
+                     "task force")
         return self._channel_tuple(name)
 
     @method("postCount()", returns="uint256", view=True)
@@ -222,12 +206,10 @@ class Forum(ServiceContract):
                      f"{len(raws)} members but {len(wrapped)} wrapped keys")
         self.require(len({address_word(r) for r in raws}) == len(raws),
                      "a member is listed twice")
-        self.require(
-            member_digest(raws) == member_digest(current),
-            f"a key epoch of channel {name!r} is wrapped for exactly the task force's "
-            f"{len(current)} current members "
-            f"({', '.join(sorted(hex_address(m) for m in current))})",
-        )
+        self.require(member_digest(raws) == member_digest(current),
+                     f"a key epoch of channel {name!r} is wrapped for exactly the task "
+                     f"force's {len(current)} current members "
+                     f"({', '.join(sorted(hex_address(m) for m in current))})")
         st = self.state
         for member, key in zip(raws, wrapped, strict=True):
             self.require(bool(st.public_key(member)),
@@ -285,11 +267,9 @@ class Forum(ServiceContract):
         data = bytes(blob)
         limit = self.state.max_attachment()
         self.require(len(data) > 0, "the document is empty")
-        self.require(
-            len(data) <= limit,
-            f"the attachment is {len(data)} bytes, over the forum's limit of {limit} bytes "
-            f"(rule {MAX_ATTACHMENT_RULE}): anchor it by its hash instead",
-        )
+        self.require(len(data) <= limit,
+                     f"the attachment is {len(data)} bytes, over the forum's limit of {limit} "
+                     f"bytes (rule {MAX_ATTACHMENT_RULE}): anchor it by its hash instead")
         sha = hashlib.sha256(data).digest()
         st = self.state
         if not st.has_blob(sha):
@@ -318,9 +298,6 @@ class Forum(ServiceContract):
         self.emit(self.RuleChanged, MAX_ATTACHMENT_RULE, value)
 
     # --- helpers -------------------------------------------------------------------------------
-
-    def _is_live(self, name: str) -> bool:
-        return name == CONSORTIUM_CHANNEL or name in self.gov.task_forces()
 
     def _members(self, name: str) -> tuple[bytes, ...]:
         """A private channel's members: its task force's, now."""
@@ -359,11 +336,9 @@ class Forum(ServiceContract):
                                   "first one (rotateKey)")
         self.require(epoch == current,
                      f"key epoch {epoch} is not the current epoch ({current}) of channel {name!r}")
-        self.require(
-            st.epoch_digest(name, current) == member_digest(members),
-            f"the members of task force {name!r} changed since key epoch {current}: rotate "
-            "the channel key for its current members (rotateKey) first",
-        )
+        self.require(st.epoch_digest(name, current) == member_digest(members),
+                     f"the members of task force {name!r} changed since key epoch {current}: "
+                     "rotate the channel key for its current members (rotateKey) first")
 
     def _add_post(self, name: str, kind: str, parent: int, epoch: int, content: bytes,
                   proposals: list[int]) -> int:
@@ -400,11 +375,8 @@ class Forum(ServiceContract):
 
     def _in_office(self, account: bytes) -> bool:
         gov, height = self.gov, self.height
-        for office in gov.offices():
-            record = gov.office(office)
-            if record.holder == account and record.term_end > height:
-                return True
-        return False
+        return any(r.holder == account and r.term_end > height
+                   for r in map(gov.office, gov.offices()))
 
     def _check_document(self, name: str, post_id: int, meta: bytes) -> None:
         self.require(0 < len(meta) <= MAX_META,
@@ -448,5 +420,3 @@ class Forum(ServiceContract):
         return p.with_(replies=len(st.replies(p.id)),
                        documents=len(st.post_documents(p.id))).abi_tuple()
 
-
-__all__ = ["Forum", "public_key_address"]

@@ -18,7 +18,7 @@ item i at at(slot, i); ids count from 1):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -148,6 +148,11 @@ class Document(Record):
     height: int = field(UINT)
 
 
+def _lists(mapping: int) -> Callable[[ForumState, int | str], WordList]:
+    """The ids listed under a key (a channel, a post, a proposal) of `mapping`."""
+    return lambda state, key: WordList(state.s, Storage.at(mapping, key))
+
+
 class ForumState:
     POST_COUNT, POSTS, CHANNEL_POSTS, CHANNEL_THREADS, REPLIES, PINNED = 0, 1, 2, 3, 4, 5
     EPOCH_COUNT, EPOCHS, WRAPPED, PUBLIC_KEYS = 6, 7, 8, 9
@@ -157,8 +162,9 @@ class ForumState:
     def __init__(self, storage: Storage) -> None:
         self.s = storage
 
-    def _list(self, mapping: int, *keys: bytes | int | str) -> WordList:
-        return WordList(self.s, Storage.at(mapping, *keys))
+    channel_posts, threads = _lists(CHANNEL_POSTS), _lists(CHANNEL_THREADS)
+    replies, minutes_of = _lists(REPLIES), _lists(MINUTES_OF)
+    channel_documents, post_documents = _lists(CHANNEL_DOCS), _lists(POST_DOCS)
 
     def max_attachment(self) -> int:
         return self.s.get_uint(self.MAX_ATTACHMENT) or DEFAULT_MAX_ATTACHMENT
@@ -230,20 +236,8 @@ class ForumState:
         else:
             group.remove(post_id)
 
-    def channel_posts(self, channel: str) -> WordList:
-        return self._list(self.CHANNEL_POSTS, channel)
-
-    def threads(self, channel: str) -> WordList:
-        return self._list(self.CHANNEL_THREADS, channel)
-
-    def replies(self, post_id: int) -> WordList:
-        return self._list(self.REPLIES, post_id)
-
     def pinned(self, channel: str) -> WordSet:
         return WordSet(self.s, Storage.at(self.PINNED, channel))
-
-    def minutes_of(self, proposal: int) -> WordList:
-        return self._list(self.MINUTES_OF, proposal)
 
     # --- documents -----------------------------------------------------------------------
 
@@ -265,12 +259,6 @@ class ForumState:
         if not self.s.get_uint(hash_slot):
             self.s.set_uint(hash_slot, document_id)
         return document_id
-
-    def channel_documents(self, channel: str) -> WordList:
-        return self._list(self.CHANNEL_DOCS, channel)
-
-    def post_documents(self, post_id: int) -> WordList:
-        return self._list(self.POST_DOCS, post_id)
 
     def document_by_hash(self, sha256: bytes) -> int:
         return self.s.get_uint(Storage.at(self.DOC_BY_HASH, sha256))
