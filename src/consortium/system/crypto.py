@@ -125,7 +125,7 @@ class Crypto(NativeContract):
 
     @method("sm2Verify(bytes,bytes,bytes)", returns="bool", view=True)
     def sm2_verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        return self.sm2_verify_with_id(public_key, DEFAULT_SM2_USER_ID, message, signature)
+        return bool(self.sm2_verify_with_id(public_key, DEFAULT_SM2_USER_ID, message, signature))
 
     @method("sm2VerifyWithId(bytes,bytes,bytes,bytes)", returns="bool", view=True)
     def sm2_verify_with_id(self, public_key: bytes, user_id: bytes, message: bytes,
