@@ -61,3 +61,5 @@ sock.subscribe(['newHeads'], (head) => schedule(num(head.number)));
 sock.on('open', () => { liveState.textContent = 'live'; liveState.className = 'value live-state ok'; schedule(null); });
 sock.on('close', () => { liveState.textContent = 'reconnecting…'; liveState.className = 'value live-state warn'; });
 setInterval(tick, 1000);
+// for the browser tests (and curious users): the socket and the last block shown
+window.consoleLive = { socket: sock, get last() { return last; } };

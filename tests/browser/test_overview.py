@@ -1,0 +1,69 @@
+"""The overview in chromium, on a real 4-validator network: validators with their power,
+new blocks and a transaction arriving without a reload, and after the page's WebSocket drops
+it catches up from the last block it showed (the block numbers stay contiguous)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.evmutil import dev_accounts, send, web3_for
+from tests.support.localnet import LocalNet
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+def shown_blocks(page: Any) -> list[int]:
+    return [int(n) for n in page.locator("#latest-blocks tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.number)")]
+
+
+def test_overview_shows_validators_and_live_blocks(console_net: LocalNet, page: Any,
+                                                   shot: Callable[[Any, str], Path]) -> None:
+    node = console_net.node("node1")
+    page.goto(f"{node.api_url}/console/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    validators = page.locator("#validators tbody tr")
+    expect(validators).to_have_count(4)
+    expect(validators.first.locator("td").nth(1)).to_have_text("10")  # voting power
+    expect(page.locator("#peers tbody tr")).to_have_count(3)
+    expect(page.locator("#live-state")).to_have_text("live")
+    expect(page.get_by_text("in sync")).to_be_visible()
+    shot(page, "loaded")
+
+    first = max(shown_blocks(page))
+    # new blocks arrive over the WebSocket, no reload
+    expect(page.locator(f'#latest-blocks tr[data-number="{first + 2}"]')).to_be_visible(
+        timeout=30_000)
+    assert int(page.locator("#height").inner_text()) >= first + 2
+
+    # a transaction sent through another node shows up in the latest transactions
+    accounts = dev_accounts(console_net)
+    sender, receiver = list(accounts.values())[:2]
+    w3 = web3_for(console_net, "node2")
+    sent = send(w3, sender, {"to": receiver.address, "value": 12345}).hex()
+    tx_hash = sent if sent.startswith("0x") else "0x" + sent
+    row = page.locator("#latest-txs tbody tr", has=page.locator(f'a[href$="{tx_hash}"]'))
+    expect(row).to_be_visible(timeout=30_000)
+    expect(row.locator("td").nth(2)).to_contain_text(re.compile(sender.address[:10], re.I))
+    shot(page, "live-transaction")
+
+    # the socket drops for ~3 s (blocks keep coming); after it reopens the page fetches
+    # every block it missed
+    before = page.evaluate("window.consoleLive.last")
+    page.evaluate("s => { s.delay = 3000; s.ws.close(); }",
+                  page.evaluate_handle("window.consoleLive.socket"))
+    expect(page.locator("#live-state")).to_have_text(re.compile("reconnecting"))
+    expect(page.locator("#live-state")).to_have_text("live", timeout=20_000)
+    target = before + 6
+    expect(page.locator(f'#latest-blocks tr[data-number="{target}"]')).to_be_visible(
+        timeout=30_000)
+    numbers = shown_blocks(page)
+    newest = [n for n in numbers if n > before - 2]
+    assert newest == list(range(newest[0], newest[0] - len(newest), -1)), numbers
+    shot(page, "after-reconnect")
