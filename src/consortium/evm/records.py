@@ -94,6 +94,26 @@ class WordSet:
             self.remove(word)
 
 
+class WordList:
+    """An append-only list of 32-byte words in storage: its length at `slot`, item i at
+    at(slot, i)."""
+
+    def __init__(self, storage: Storage, slot: int) -> None:
+        self.s = storage
+        self.slot = slot
+
+    def __len__(self) -> int:
+        return self.s.get_uint(self.slot)
+
+    def __iter__(self) -> Iterator[int]:
+        return (self.s.get_uint(Storage.at(self.slot, i)) for i in range(len(self)))
+
+    def append(self, word: int) -> None:
+        n = len(self)
+        self.s.set_uint(Storage.at(self.slot, n), word)
+        self.s.set_uint(self.slot, n + 1)
+
+
 class StringSet:
     """An enumerable set of strings (office and task force names) in storage."""
 
@@ -327,6 +347,34 @@ class SetOf(FieldType):
         return [self.item.to_json(v) for v in value]
 
 
+class ListOf(FieldType):
+    """A `WordList` of ids or addresses at the field's slot: an array in the ABI and JSON."""
+
+    def __init__(self, item: FieldType = UINT) -> None:
+        self.item = item
+        self.abi = item.abi + "[]"
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        words = WordList(storage, slot)
+        if self.item is ADDRESS:
+            return tuple(word_address(w) for w in words)
+        return tuple(words)  # tuple() reads the length twice (hint, loop): the gas recorded
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        words = WordList(storage, slot)
+        for item in value:
+            words.append(address_word(item) if self.item is ADDRESS else item)
+
+    def to_abi(self, value: Any) -> Any:
+        return list(value)
+
+    def from_abi(self, value: Any) -> Any:
+        return tuple(self.item.from_abi(v) for v in value)
+
+    def to_json(self, value: Any) -> Any:
+        return [self.item.to_json(v) for v in value]
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldSpec:
     """One field of a record: its type, where it is stored, and how it is shown."""
@@ -489,8 +537,10 @@ __all__ = [
     "Choice",
     "FieldSpec",
     "FieldType",
+    "ListOf",
     "Record",
     "SetOf",
+    "WordList",
     "field",
     "hex0x",
     "key",

@@ -1,7 +1,6 @@
 """Documents' bytes off chain: the store a node keeps for documents anchored by hash only
 (`<node app dir>/forum-blobs/<sha256>`, served by its REST API), and the check every download
-passes — the bytes must have the SHA-256 the chain records, or they are refused.
-"""
+passes: the bytes must have the SHA-256 the chain records, or they are refused."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ BLOB_DIR_NAME = "forum-blobs"
 
 
 class BlobMismatch(ConsortiumError):
-    """Downloaded bytes whose SHA-256 is not the one the chain records for the document:
-    altered, truncated or another file. They are refused, never used."""
+    """Bytes whose SHA-256 is not the one the chain records: refused, never used."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -43,8 +41,8 @@ def parse_sha(value: str) -> str:
 
 
 class BlobStore:
-    """A node's folder of anchored documents, one file per SHA-256 (the bytes as anchored:
-    ciphertext for private channels)."""
+    """A node's folder of anchored documents, one file per SHA-256 (as anchored: ciphertext
+    for private channels)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -70,8 +68,7 @@ class BlobStore:
 
 
 def node_blob_store(ledger: Any) -> BlobStore | None:
-    """The blob store next to a node's ledger (its LMDB folder), or None for a ledger
-    without a folder."""
+    """The blob store next to a node's ledger (its LMDB folder); None without a folder."""
     store = getattr(ledger, "store", None)
     env = getattr(store, "env", None)
     if env is None:
@@ -88,6 +85,3 @@ def read_source(source: str | Path | bytes) -> tuple[bytes, str]:
     except OSError as exc:
         raise ConfigError(f"cannot read {source}: {exc}") from None
 
-
-__all__ = ["BLOB_DIR_NAME", "BlobMismatch", "BlobStore", "node_blob_store", "parse_sha",
-           "read_source", "sha256_hex", "verify_blob"]

@@ -1,14 +1,7 @@
 """The private channels' cryptography, on the client only (the contract never sees a key):
-a channel key is 32 random bytes, wrapped for each member with ECIES over the member's
-secp256k1 account key (`eciespy`), and content is sealed under it with AES-256-GCM
-(`pycryptodome`), bound to its channel, epoch and purpose so a ciphertext cannot be replayed
-elsewhere.
-
-    key = new_channel_key()
-    wrapped = wrap_key(key, public_key_of(member.key))      # one per member, on chain
-    sealed = seal(key, b"…", context("Risk", 3, "post"))     # on chain
-    open_sealed(unwrap_key(wrapped, member.key), sealed, context("Risk", 3, "post"))
-"""
+a channel key is 32 random bytes, wrapped for each member with ECIES over its secp256k1
+account key (`eciespy`); content is sealed under it with AES-256-GCM bound to its channel,
+epoch and purpose, so a ciphertext cannot be replayed elsewhere."""
 
 from __future__ import annotations
 
@@ -27,8 +20,8 @@ SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES
 
 
 class SealError(ConsortiumError):
-    """A wrapped key or a sealed content cannot be opened with the key given: it was made for
-    someone else, for another channel or epoch, or it was altered."""
+    """Not opened with the key given: made for someone else, another channel or epoch, or
+    altered."""
 
 
 def new_channel_key() -> bytes:
@@ -82,6 +75,3 @@ def open_sealed(channel_key: bytes, sealed: bytes, bound_to: bytes) -> bytes:
         raise SealError("the content does not open with this channel key (wrong key, channel "
                         "or epoch, or altered)") from None
 
-
-__all__ = ["SEAL_OVERHEAD", "SealError", "context", "new_channel_key", "open_sealed",
-           "public_key_of", "seal", "unwrap_key", "wrap_key"]

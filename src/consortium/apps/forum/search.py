@@ -1,13 +1,6 @@
-"""The forum's local full-text search: an SQLite FTS5 index, kept by the client per reader,
-over exactly what that reader can read (the consortium channel and the private posts its own
-key opens). Nothing else can leak through it: a reader who cannot decrypt a post never
-indexes it, so searching finds nothing there. It is a cache of the chain — rebuilt from the
-chain on demand (`rebuild`), brought up to date with the new posts before every search.
-
-    with ForumIndex(Path("net/forum-index/0xabc….sqlite"), reader="0xabc…") as index:
-        index.add(post_id=7, channel="Risk", author="0x…", title="…", body="…", height=41)
-        index.search("stress scenarios")        # [{"post": 7, "channel": "Risk", …}]
-"""
+"""The forum's local full-text search: an SQLite FTS5 index per reader, of exactly what that
+reader can read (a post its key cannot open is never indexed, so nothing leaks through a
+search). A cache of the chain: brought up to date before every search, rebuilt on demand."""
 
 from __future__ import annotations
 
@@ -109,5 +102,3 @@ def default_index_path(root: Path, account: str) -> Path:
     """Where the CLI keeps a reader's index: in the network folder, one file per reader."""
     return Path(root) / "forum-index" / f"{account.lower()}.sqlite"
 
-
-__all__ = ["ForumIndex", "default_index_path", "fts_query"]

@@ -18,8 +18,7 @@ item i at at(slot, i); ids count from 1):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 from eth_hash.auto import keccak
 
@@ -33,67 +32,19 @@ from consortium.evm.records import (
     STRING,
     UINT,
     Choice,
-    FieldType,
+    ListOf,
     Record,
     SetOf,
+    WordList,
     WordSet,
-    address_word,
     field,
     key,
-    word_address,
 )
 
 
 def member_digest(members: list[bytes] | tuple[bytes, ...]) -> bytes:
     """The digest of a member set, whatever its order: keccak of the sorted addresses."""
     return keccak(b"".join(sorted(bytes(m) for m in members)))
-
-
-class WordList:
-    """An append-only list of 32-byte words in storage (ids, addresses)."""
-
-    def __init__(self, storage: Storage, slot: int) -> None:
-        self.s = storage
-        self.slot = slot
-
-    def __len__(self) -> int:
-        return self.s.get_uint(self.slot)
-
-    def __iter__(self) -> Iterator[int]:
-        return (self.s.get_uint(Storage.at(self.slot, i)) for i in range(len(self)))
-
-    def append(self, word: int) -> None:
-        n = len(self)
-        self.s.set_uint(Storage.at(self.slot, n), word)
-        self.s.set_uint(self.slot, n + 1)
-
-
-class ListOf(FieldType):
-    """A `WordList` of ids or addresses at one slot: an array in the ABI and JSON."""
-
-    def __init__(self, item: FieldType) -> None:
-        self.item = item
-        self.abi = item.abi + "[]"
-
-    def load(self, storage: Storage, slot: int) -> Any:
-        words = WordList(storage, slot)
-        if self.item is ADDRESS:
-            return tuple(word_address(w) for w in words)
-        return tuple(words)  # tuple() reads the length twice (hint, loop): the gas recorded
-
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        words = WordList(storage, slot)
-        for item in value:
-            words.append(address_word(item) if self.item is ADDRESS else item)
-
-    def to_abi(self, value: Any) -> Any:
-        return list(value)
-
-    def from_abi(self, value: Any) -> Any:
-        return tuple(self.item.from_abi(v) for v in value)
-
-    def to_json(self, value: Any) -> Any:
-        return [self.item.to_json(v) for v in value]
 
 
 class Channel(Record):
