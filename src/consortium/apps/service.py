@@ -1,36 +1,33 @@
-"""What the credit and registry services' contracts and readers share: a native-contract base
-with the role checks every write makes, and a codec for calling a native by method name.
-
-    class Credit(ServiceContract):
-        address = CREDIT_ADDRESS
-        ...
-        self.require_role(caller, "lender", "report a credit record")
-
-    calls = NativeCalls(Credit)
-    data = calls.encode("report", subject, "default", record_hash)
-"""
+"""What every service's contract and reader share: a native-contract base with the role
+checks every write makes (`ServiceContract`), and reads by method name, batched, filtered
+and with histories (`ServiceReader`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
-from eth_abi import decode as abi_decode
-
+from consortium.apps.surface import Call, Logs
+from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
-from consortium.evm.native import EventSpec, NativeContract
+from consortium.evm.native import EventSpec, NativeCalls, NativeContract, method
+from consortium.evm.records import WordSet, hex0x
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, role_bit
-from consortium.system.permissions import hex_address
+from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import PermissionsState
 
 ZERO_ADDRESS = b"\x00" * 20
 ZERO_HASH = b"\x00" * 32
 MAX_REASON = 256  # bytes of a reason string
+MAX_BATCH_READ = 1000  # objects read in one call
+LogSource = Logs
+hex_of = hex0x  # an address or hash as lower-case 0x hex
 
 
 class ServiceContract(NativeContract):
-    """A finance service's contract: role checks against Permissions (0x…1001), the
-    Governance caller, bounded texts. Not registered itself (it has no address)."""
+    """A service's contract: role checks against Permissions (0x…1001), the Governance
+    caller, bounded texts. Not registered itself (it has no address)."""
 
     @property
     def height(self) -> int:
@@ -66,13 +63,32 @@ class ServiceContract(NativeContract):
             self.require(bool(text.strip()), f"a {what} is required")
         self.require(len(text.encode()) <= limit, f"the {what} is longer than {limit} bytes")
 
+    def require_batch(self, ids: list[Any], what: str = "objects") -> None:
+        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} {what} in one read")
 
-# (contract address, topics position-wise: None = any) -> the matching logs, oldest first,
-# each {"block": int, "txHash": "0x…", "topics": [bytes, …], "data": bytes}
-LogSource = Callable[[bytes, list[bytes | None]], list[dict[str, Any]]]
+    def require_known(self, value: str, names: tuple[str, ...], what: str) -> None:
+        self.require(value in names, f"unknown {what} {value!r} ({what.split()[-1]}s: "
+                                     f"{', '.join(names)})")
 
 
-def transition_history(logs: LogSource, address: bytes, spec: EventSpec,
+def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
+               returns: str = "uint256[]") -> Any:
+    """A view answering the members of the index (a `WordSet`) at `slot` keyed by its one
+    argument, `arg` (an address or a number): `consentsBySubject(address)`, say."""
+
+    def read(self: ServiceContract, key: Any) -> list[Any]:
+        found = WordSet(self.storage, Storage.at(slot, as_address(key) if isinstance(
+            key, str) else key))
+        ids = sorted(found) if sort else list(found)
+        return words(ids) if returns == "bytes32[]" else ids
+
+    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+              for n in ("self", arg)]
+    read.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return method(signature, returns=returns, view=True)(read)
+
+
+def transition_history(logs: Logs, address: bytes, spec: EventSpec,
                        object_id: int | bytes) -> list[dict[str, Any]]:
     """An object's transitions, oldest first, from its contract's transition events
     (`Name(<id> indexed, address indexed actor, string fromState, string toState,
@@ -81,30 +97,73 @@ def transition_history(logs: LogSource, address: bytes, spec: EventSpec,
     out = []
     for log in logs(address, [spec.topic0, word.rjust(32, b"\x00")]):
         old, new, reason = abi_decode(["string", "string", "string"], bytes(log["data"]))
-        out.append({
-            "block": log["block"],
-            "txHash": log["txHash"],
-            "actor": "0x" + bytes(log["topics"][2])[12:].hex(),
-            "from": old,
-            "to": new,
-            "reason": reason,
-        })
+        out.append({"block": log["block"], "txHash": log["txHash"],
+                    "actor": hex0x(bytes(log["topics"][2])[12:]), "from": old, "to": new,
+                    "reason": reason})
     return out
 
 
-def hex_of(value: Any) -> str:
-    """An address or hash as lower-case 0x hex (eth-abi answers addresses as 0x strings)."""
-    if isinstance(value, str):
-        return value.lower()
-    return "0x" + bytes(value).hex()
+class ServiceReader:
+    """Reads of one service's contract through `call` (an eth_call: the client's web3 or
+    the API's ledger) and `logs` (for histories), answered as JSON-ready dicts."""
+
+    address: ClassVar[bytes]
+    calls: ClassVar[NativeCalls]
+    histories: ClassVar[dict[str, EventSpec]] = {}
+
+    def __init__(self, call: Call, logs: Logs | None = None) -> None:
+        self._call = call
+        self._logs = logs
+
+    def _read(self, name: str, *args: Any) -> Any:
+        return self.calls.decode(name, self._call(self.address, self.calls.encode(name, *args)))
+
+    def _many(self, name: str, ids: list[Any], shape: Callable[[Any], dict[str, Any]]
+              ) -> list[dict[str, Any]]:
+        """The objects of `ids`, read `MAX_BATCH_READ` at a time by `name` (e.g. recordsOf)."""
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), MAX_BATCH_READ):
+            out += [shape(t) for t in self._read(name, ids[start:start + MAX_BATCH_READ])]
+        return out
+
+    def _exists(self, count: str, object_id: int) -> bool:
+        return 1 <= object_id <= int(self._read(count))
+
+    def _matching(self, count: str, indexes: dict[str, Any]) -> list[int]:
+        """Ids in every index given (method -> its argument; None: no filter), ascending;
+        every id 1..count() without one."""
+        lists = [self._read(m, lowered(arg)) for m, arg in indexes.items() if arg is not None]
+        if not lists:
+            return list(range(1, int(self._read(count)) + 1))
+        return sorted(set(lists[0]).intersection(*lists[1:]))
+
+    @staticmethod
+    def _check(value: str | None, names: tuple[str, ...], what: str) -> None:
+        if value is not None and value not in names:
+            raise ValueError(f"unknown {what} {value!r} ({what.split()[-1]}s: "
+                             f"{', '.join(names)})")
+
+    def history(self, kind: str, object_id: int | str | bytes) -> list[dict[str, Any]]:
+        """The transitions of one object of a kind (by its id, or its 0x address or 32-byte
+        key), oldest first: {"block", "txHash", "actor", "from", "to", "reason"}."""
+        if self._logs is None:
+            raise ValueError("this reader has no log source for histories")
+        if kind not in self.histories:
+            raise ValueError(f"unknown kind {kind!r} (kinds: {', '.join(self.histories)})")
+        key = bytes.fromhex(object_id[2:]) if isinstance(object_id, str) else object_id
+        return transition_history(self._logs, self.address, self.histories[kind], key)
 
 
-__all__ = [
-    "MAX_REASON",
-    "ZERO_ADDRESS",
-    "ZERO_HASH",
-    "LogSource",
-    "ServiceContract",
-    "hex_of",
-    "transition_history",
-]
+def lowered(arg: Any) -> Any:
+    """An account argument lower-case (others as they are)."""
+    return arg.lower() if isinstance(arg, str) and arg.startswith("0x") else arg
+
+
+def words(index: Iterable[int]) -> list[bytes]:
+    """An index of 32-byte keys (fingerprints) as bytes."""
+    return [w.to_bytes(32, "big") for w in index]
+
+
+__all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
+           "ServiceContract", "ServiceReader", "hex_of", "index_read", "transition_history",
+           "words"]

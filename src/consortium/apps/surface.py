@@ -1,31 +1,18 @@
-"""A service's surface declared once: its reads (and their parameters), from which the API
-builds its JSON-RPC methods, REST routes and OpenAPI paths, the client its methods and the
-CLI its commands.
+"""A service's surface declared once: its reads (reader method, parameters, JSON-RPC name,
+REST path, CLI name) and plain writes (contract method, arguments, CLI and client names).
+The API builds its JSON-RPC methods, REST routes and OpenAPI paths from it, the client its
+methods (`with_writes`) and the CLI its commands (`cli/service_commands.py`).
 
-    REGISTRY = Service(
-        name="registry", title="Digital asset registry", reader=registry_reader,
-        reads=(
-            Read("classes", "Every asset class", rpc="consortium_assetClasses",
-                 rest="/classes"),
-            Read("asset", "One asset with its approvals, pledges and full history",
-                 params=(Param("id", ID),), rpc="consortium_asset", rest="/assets/{id}",
-                 nullable=True),
-            Read("assets", "Assets matching every filter given", rpc="consortium_assets",
-                 rest="/assets", filters=(Param("class", ID), Param("owner", ACCOUNT), …)),
-        ))
-
-A read is a method of the service's reader (`Read.name`), called with its parameters
-parsed: positional `params`, then the filter object's keys as keyword arguments (under
-`Param.arg`). Parameter kinds parse what every transport hands them (JSON values, path and
-query strings, CLI text) with one message for a bad value, and describe themselves in
-OpenAPI. This layer knows no transport: a bad value raises `BadValue`, which each transport
-answers its own way (JSON-RPC -32602, REST 400, CLI exit 1).
+Kinds parse what every transport hands them with one message for a bad value; this layer
+knows no transport: a bad value raises `BadValue` (JSON-RPC -32602, REST 400, CLI exit 1).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from consortium.errors import ConfigError
@@ -47,7 +34,7 @@ class Kind:
     def parse(self, value: Any, where: str) -> Any:
         try:
             return self.parse_value(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, BadValue):
             raise BadValue(f"{where}: {self.refusal}") from None
 
 
@@ -59,17 +46,48 @@ def _id(value: Any) -> int:
     return value
 
 
-def _account(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 42:
-        raise ValueError(value)
-    int(value, 16)
-    return value.lower()
+def account_hex(value: Any) -> str:
+    """A 0x account address, lower-case: the one parser of accounts (BadValue otherwise)."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not text.startswith("0x") or len(text) != 42 or text[2:].strip(_HEX):
+        raise BadValue(f"{value!r} is not a 0x account address")
+    return text
 
 
-def _hash32(value: Any) -> bytes:
-    if not isinstance(value, str) or not value.lower().startswith("0x") or len(value) != 66:
-        raise ValueError(value)
-    return bytes.fromhex(value[2:])
+def hash_bytes(value: Any, what: str = "hash") -> bytes:
+    """A 32-byte hash from 0x hex (64 digits) or bytes: the one parser of hashes."""
+    raw = bytes(value) if isinstance(value, bytes) else b""
+    text = value.strip().lower().removeprefix("0x") if isinstance(value, str) else ""
+    if len(text) == 64 and not text.strip(_HEX):
+        raw = bytes.fromhex(text)
+    if len(raw) != 32:
+        raise BadValue(f"{value!r} is not a {what} (0x and 64 hex digits)")
+    return raw
+
+
+_HEX = "0123456789abcdef"
+
+
+def sha256_of(source: str | Path | bytes) -> bytes:
+    """The SHA-256 of a file (path) or of bytes."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).digest()
+    digest = hashlib.sha256()
+    try:
+        with open(source, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {source}: {exc}") from None
+    return digest.digest()
+
+
+def document_hash(source: str | Path | bytes) -> bytes:
+    """A document's reference: a 0x hash as given, else the SHA-256 of bytes or a file
+    (hashed here: the document never leaves this machine)."""
+    if isinstance(source, str) and source.strip().lower().startswith("0x"):
+        return hash_bytes(source)
+    return sha256_of(source)
 
 
 def _id_or_name(value: Any) -> int | str:
@@ -81,9 +99,9 @@ def _id_or_name(value: Any) -> int | str:
 
 
 ID = Kind("id", _id, "expected an id (a positive integer)", {"type": "integer", "minimum": 1})
-ACCOUNT = Kind("account", _account, "expected a 0x account address",
+ACCOUNT = Kind("account", account_hex, "expected a 0x account address",
                {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"})
-HASH32 = Kind("hash", _hash32, "expected a 0x hash (64 hex digits)",
+HASH32 = Kind("hash", hash_bytes, "expected a 0x hash (64 hex digits)",
               {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"})
 
 
@@ -94,6 +112,25 @@ def _text(value: Any) -> str:
 
 
 TEXT = Kind("text", _text, "expected a text", {"type": "string"})
+
+
+def _amount(value: Any) -> int:
+    if isinstance(value, bool) or int(value) < 0:
+        raise ValueError(value)
+    return int(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+AMOUNT = Kind("amount", _amount, "expected an amount (a whole number, 0 or more)",
+              {"type": "integer", "minimum": 0})
+FLAG = Kind("flag", _flag, "expected true or false", {"type": "boolean"})
+DOCUMENT = Kind("hash or file", document_hash, "expected a 0x SHA-256 or a file",
+                {"type": "string"})
 
 
 def id_or_name(what: str) -> Kind:
@@ -260,5 +297,6 @@ def with_writes(service: Service) -> Callable[[type[Any]], type[Any]]:
     return decorate
 
 
-__all__ = ["ACCOUNT", "HASH32", "ID", "TEXT", "BadValue", "Kind", "Param", "Read", "Service",
-           "Write", "choice", "id_or_name", "with_writes"]
+__all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "HASH32", "ID", "TEXT", "BadValue", "Kind",
+           "Param", "Read", "Service", "Write", "account_hex", "choice", "document_hash",
+           "hash_bytes", "id_or_name", "sha256_of", "with_writes"]

@@ -1,21 +1,13 @@
 """`CreditClient`: credit information sharing from Python, over a node's JSON-RPC.
 
-Reads are eth_calls to the Credit contract (0x…2002) and answer the dicts of
-`consortium.apps.credit.reader`. Writes check first (a refusal raises `ExecutionReverted`
-with the contract's reason, and nothing is sent), send, wait and answer what happened
-(`consortium.apps.service_client`):
-
     credit = CreditClient("http://127.0.0.1:8545")
     consent = credit.grant_consent(borrower, bank_a.address, "mortgage", expires_at=5_000)
     query = credit.create_query(bank_a, agency.address, consent["id"], "mortgage")
-    credit.accept(agency, query["id"])
     credit.deliver(agency, query["id"], report_file, location="https://agency.example/r/7")
     credit.verify_report(query["id"], downloaded_file)     # {"match": True, …}
-    credit.queries(subject=borrower.address)               # who asked about me, and why
 
-Report contents never leave the agency and the lender: `deliver` sends only the report's
-SHA-256 (and where to fetch it); `verify_report` / `download_report` check a received file
-against the hash on chain and flag a mismatch (`ReportMismatch`).
+Report contents never leave the agency and the lender: the chain holds their SHA-256, which
+`verify_report` / `download_report` check a received file against (`ReportMismatch`).
 """
 
 from __future__ import annotations
@@ -27,13 +19,11 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from consortium.apps.credit.contract import Credit
-from consortium.apps.credit.model import CREDIT_ADDRESS
-from consortium.apps.credit.reader import CALLS, HISTORY_EVENTS
-from consortium.apps.credit.surface import CREDIT, CreditDetails, sha256_of
-from consortium.apps.service_client import ServiceClient, account_hex
-from consortium.apps.surface import with_writes
+from consortium.apps.credit.reader import CreditReader
+from consortium.apps.credit.surface import CREDIT
+from consortium.apps.service_client import ServiceClient
+from consortium.apps.surface import account_hex, sha256_of, with_writes
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
-from consortium.sdk.client import ConsortiumClient
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a downloaded report is read at most this far
 
@@ -50,65 +40,16 @@ class ReportMismatch(ConsortiumError):
 
 @with_writes(CREDIT)
 class CreditClient(ServiceClient):
-    """The Credit contract through one node's API; its plain writes (revoke_consent, report,
-    correct, create_query, accept … resolve, blacklist_subject, unlist_subject) are made from
-    the declared surface (apps/credit/surface.py): `client.deliver(agency, query_id, report,
-    location=…)` with a record or report as a file (hashed here) or a 0x hash."""
+    """The Credit contract through one node's API; its plain writes come from its declared
+    surface (apps/credit/surface.py)."""
 
-    address = CREDIT_ADDRESS
-    calls = CALLS
-    transitions = HISTORY_EVENTS
-
-    def __init__(self, client: ConsortiumClient | str) -> None:
-        super().__init__(client)
-        self.read = CreditDetails(self._call, self._logs)
+    reader = CreditReader
+    reads = ("consent", "consents", "record", "records", "corrections", "query", "queries",
+             "blacklist", "blacklist_entry", "history")
+    read: CreditReader
 
     def object_id(self, kind: str, topic: bytes) -> int | str:
         return "0x" + topic[12:].hex() if kind == "blacklist" else int.from_bytes(topic, "big")
-
-    # --- reads -------------------------------------------------------------------------------
-
-    def consent(self, consent_id: int) -> dict[str, Any] | None:
-        return self.read.consent(consent_id)
-
-    def consents(self, *, subject: str | None = None,
-                 grantee: str | None = None) -> list[dict[str, Any]]:
-        return self.read.consents(subject=subject, grantee=grantee)
-
-    def record(self, record_id: int) -> dict[str, Any] | None:
-        return self.read.record(record_id)
-
-    def records(self, *, subject: str | None = None,
-                reporter: str | None = None) -> list[dict[str, Any]]:
-        return self.read.records(subject=subject, reporter=reporter)
-
-    def corrections(self, record_id: int) -> list[dict[str, Any]]:
-        return self.read.corrections(record_id)
-
-    def query(self, query_id: int) -> dict[str, Any] | None:
-        return self.read.query(query_id)
-
-    def queries(self, *, subject: str | None = None, lender: str | None = None,
-                agency: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        try:
-            return self.read.queries(subject=subject, lender=lender, agency=agency, state=state)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-
-    def blacklist(self) -> list[dict[str, Any]]:
-        return self.read.blacklist()
-
-    def blacklist_entry(self, subject: str) -> dict[str, Any] | None:
-        return self.read.blacklist_entry(account_hex(subject))
-
-    def history(self, kind: str, object_id: int | str) -> list[dict[str, Any]]:
-        """Transitions of a "consent", "record" or "query" (id) or of a subject's
-        "blacklist" entry (address), oldest first."""
-        if kind not in HISTORY_EVENTS:
-            raise ConfigError(f"unknown kind {kind!r} (kinds: {', '.join(HISTORY_EVENTS)})")
-        return self.read.history(kind, object_id)
-
-    # --- consents ----------------------------------------------------------------------------
 
     def grant_consent(self, subject: LocalAccount, grantee: str, purpose: str, *,
                       expires_at: int, max_uses: int = 1) -> dict[str, Any]:
@@ -117,14 +58,10 @@ class CreditClient(ServiceClient):
         return self.transact(subject, "grantConsent", account_hex(grantee), purpose,
                              int(expires_at), int(max_uses))
 
-    # --- the lender's check of a delivered report ---------------------------------------------
-
     def verify_report(self, query_id: int, report: str | Path | bytes) -> dict[str, Any]:
         """Check a received report (a file, or its bytes) against the hash its agency
         delivered on chain: {"query", "expected", "actual", "match"}."""
-        q = self.read.query(int(query_id))
-        if q is None:
-            raise ConfigError(f"no query {query_id}")
+        q = self._query(query_id)
         if q["reportHash"] is None:
             raise ConfigError(f"query {query_id} is {q['state']}: no report was delivered yet")
         actual = "0x" + sha256_of(report).hex()
@@ -137,10 +74,7 @@ class CreditClient(ServiceClient):
         URL or a file), check it against the hash on chain and only then write it to `dest`
         (through a temporary file beside it, moved into place). Raises ReportMismatch when
         they differ: nothing is written and a file already at `dest` is left as it was."""
-        q = self.read.query(int(query_id))
-        if q is None:
-            raise ConfigError(f"no query {query_id}")
-        where = source or q["location"]
+        where = source or self._query(query_id)["location"]
         if not where:
             raise ConfigError(f"query {query_id} names no report location: give the source")
         data = _fetch(where)
@@ -154,7 +88,11 @@ class CreditClient(ServiceClient):
         result["file"] = str(dest)
         return result
 
-    # --- the blacklist -----------------------------------------------------------------------
+    def _query(self, query_id: int) -> dict[str, Any]:
+        found = self.read.query(int(query_id))
+        if found is None:
+            raise ConfigError(f"no query {query_id}")
+        return found
 
     def propose_unlist(self, committee: LocalAccount, subject: str,
                        reason: str) -> dict[str, Any]:

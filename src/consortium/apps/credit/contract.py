@@ -1,59 +1,13 @@
-"""The Credit native contract (0x…2002): credit information sharing.
+"""The Credit native contract (0x…2002): credit information sharing (docs/services/credit.md).
 
-Consents — a data subject lets one lender query its credit, for one purpose, until a height:
-
-    grantConsent(address grantee, string purpose, uint256 expiresAt, uint256 maxUses)
-        returns (uint256 consent)                 -> granted        the subject's own account
-    revokeConsent(uint256 consent, string reason) granted -> revoked   the subject
-
-A consent serves `maxUses` queries (1 unless it says otherwise): the query that uses the last
-one moves it to `used`. From its expiry height on a granted consent reads as `expired`.
-Used, revoked and expired consents serve no query.
-
-Credit records — append-only, reported by lenders (role `lender`):
-
-    report(address subject, string kind, bytes32 recordHash) returns (uint256 record)
-    correct(uint256 original, string kind, bytes32 recordHash, string reason)
-        returns (uint256 record)                  the original's reporter; the new record
-                                                  links to the original, which stays
-                                                  readable (superseded, linked both ways)
-
-Kinds: loan_opened, repaid, overdue, default. The record hash is the SHA-256 (or any 32-byte
-digest) of the record kept off chain.
-
-Query orders — a lender asks a licensed agency (role `credit_agency`, granted by vote) for a
-subject's report under a live consent matching the lender and the purpose:
-
-    createQuery(address agency, uint256 consent, string purpose) returns (uint256 query)
-                                                  -> created        the consent's grantee
-    acceptQuery(uint256)                          created -> accepted             the agency
-    rejectQuery(uint256, string reason)           created / accepted -> rejected  the agency
-    deliverReport(uint256, bytes32 reportHash, string location)
-                                                  accepted -> delivered           the agency
-    confirmReport(uint256)                        delivered -> confirmed          the lender
-    disputeReport(uint256, string reason)         delivered -> disputed           the lender
-    resolveDispute(uint256, string resolution)    disputed -> resolved   a mediator (role
-                                                                          `mediator`)
-
-Report contents never reach the chain: the agency delivers the report off chain (a file or a
-URL, `location`) and the chain keeps its SHA-256, which the lender's client checks.
-
-Blacklist — subjects in default, shared by the members:
-
-    blacklistSubject(uint256 record, string reason)   a lender, for its own current
-                                                       `default` record
-    unlistSubject(address subject, string reason)     the reporting lender, or Governance
-                                                       (an app-call proposal that passed)
-
-Every write emits a transition (`ConsentTransition`, `RecordTransition`, `QueryTransition`,
-`BlacklistTransition`: object id, actor, from-state, to-state, reason; the written object's
-is the last of its transaction) and the detail events below. Reads are open to every caller
-(the regulator reads everything): `consent(id)`, `consentsOf(ids)`, `consentCount()`,
-`consentsBySubject(a)`, `consentsByGrantee(a)`, `record(id)`, `recordsOf(ids)`,
-`recordCount()`, `recordsBySubject(a)`, `recordsByReporter(a)`, `query(id)`,
-`queriesOf(ids)`, `queryCount()`, `queriesBySubject(a)` (every query about a subject: who
-asked and why), `queriesByLender(a)`, `queriesByAgency(a)`, `queriesByState(s)`,
-`isBlacklisted(a)`, `blacklistEntry(a)`, `blacklist()`.
+Consents: a data subject lets one lender query its credit, for one purpose, until a height,
+for `maxUses` queries. Credit records: append-only, reported by lenders; a correction is a new
+record linked both ways to the original. Query orders: a lender asks a licensed agency for a
+report under a live consent (created -> accepted -> delivered -> confirmed, or rejected,
+disputed -> resolved by a mediator); the report stays off chain, its SHA-256 on it. The
+blacklist: a lender lists the subject of its own default record; the lender or a vote unlists.
+Every write emits a transition (object id, actor, from-state, to-state, reason); reads are
+open to every caller (the regulator reads everything).
 """
 
 from __future__ import annotations
@@ -67,7 +21,6 @@ from consortium.apps.credit.model import (
     EXPIRED,
     LENDER,
     LISTED,
-    MAX_BATCH_READ,
     MAX_LOCATION,
     MAX_PURPOSE,
     MAX_USES,
@@ -85,11 +38,12 @@ from consortium.apps.credit.state import (
     CreditState,
     QueryRecord,
 )
-from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract
+from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read
 from consortium.evm.native import event, method, register
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
 
+S = CreditState
 CONSENT, RECORD = ConsentRecord.abi_type(), CreditRecord.abi_type()
 QUERY, ENTRY = QueryRecord.abi_type(), BlacklistEntry.abi_type()
 
@@ -139,7 +93,7 @@ class Credit(ServiceContract):
 
     @method("consentCount()", returns="uint256", view=True)
     def consent_count(self) -> int:
-        return self.state.consent_count()
+        return self.state.count(S.CONSENT_COUNT)
 
     @method("consent(uint256)", returns=CONSENT, view=True)
     def consent(self, consent_id: int) -> tuple[Any, ...]:
@@ -147,22 +101,17 @@ class Credit(ServiceContract):
 
     @method("consentsOf(uint256[])", returns=CONSENT + "[]", view=True)
     def consents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self._batch(ids)
+        self.require_batch(ids)
         return [self._consent_tuple(self._require_consent(i)) for i in ids]
 
-    @method("consentsBySubject(address)", returns="uint256[]", view=True)
-    def consents_by_subject(self, subject: str) -> list[int]:
-        return list(self.state.consents_by_subject(as_address(subject)))
-
-    @method("consentsByGrantee(address)", returns="uint256[]", view=True)
-    def consents_by_grantee(self, grantee: str) -> list[int]:
-        return list(self.state.consents_by_grantee(as_address(grantee)))
+    consents_by_subject = index_read("consentsBySubject(address)", "subject", S.CONSENTS_BY_SUBJECT)
+    consents_by_grantee = index_read("consentsByGrantee(address)", "grantee", S.CONSENTS_BY_GRANTEE)
 
     # --- reads: records ----------------------------------------------------------------------
 
     @method("recordCount()", returns="uint256", view=True)
     def record_count(self) -> int:
-        return self.state.record_count()
+        return self.state.count(S.RECORD_COUNT)
 
     @method("record(uint256)", returns=RECORD, view=True)
     def record(self, record_id: int) -> tuple[Any, ...]:
@@ -170,22 +119,18 @@ class Credit(ServiceContract):
 
     @method("recordsOf(uint256[])", returns=RECORD + "[]", view=True)
     def records_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self._batch(ids)
+        self.require_batch(ids)
         return [self._require_record(i).abi_tuple() for i in ids]
 
-    @method("recordsBySubject(address)", returns="uint256[]", view=True)
-    def records_by_subject(self, subject: str) -> list[int]:
-        return list(self.state.records_by_subject(as_address(subject)))
-
-    @method("recordsByReporter(address)", returns="uint256[]", view=True)
-    def records_by_reporter(self, reporter: str) -> list[int]:
-        return list(self.state.records_by_reporter(as_address(reporter)))
+    records_by_subject = index_read("recordsBySubject(address)", "subject", S.RECORDS_BY_SUBJECT)
+    records_by_reporter = index_read("recordsByReporter(address)", "reporter",
+                                     S.RECORDS_BY_REPORTER)
 
     # --- reads: queries ----------------------------------------------------------------------
 
     @method("queryCount()", returns="uint256", view=True)
     def query_count(self) -> int:
-        return self.state.query_count()
+        return self.state.count(S.QUERY_COUNT)
 
     @method("query(uint256)", returns=QUERY, view=True)
     def query(self, query_id: int) -> tuple[Any, ...]:
@@ -193,25 +138,16 @@ class Credit(ServiceContract):
 
     @method("queriesOf(uint256[])", returns=QUERY + "[]", view=True)
     def queries_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self._batch(ids)
+        self.require_batch(ids)
         return [self._require_query(i).abi_tuple() for i in ids]
 
-    @method("queriesBySubject(address)", returns="uint256[]", view=True)
-    def queries_by_subject(self, subject: str) -> list[int]:
-        return list(self.state.queries_by_subject(as_address(subject)))
-
-    @method("queriesByLender(address)", returns="uint256[]", view=True)
-    def queries_by_lender(self, lender: str) -> list[int]:
-        return list(self.state.queries_by_lender(as_address(lender)))
-
-    @method("queriesByAgency(address)", returns="uint256[]", view=True)
-    def queries_by_agency(self, agency: str) -> list[int]:
-        return list(self.state.queries_by_agency(as_address(agency)))
+    queries_by_subject = index_read("queriesBySubject(address)", "subject", S.QUERIES_BY_SUBJECT)
+    queries_by_lender = index_read("queriesByLender(address)", "lender", S.QUERIES_BY_LENDER)
+    queries_by_agency = index_read("queriesByAgency(address)", "agency", S.QUERIES_BY_AGENCY)
 
     @method("queriesByState(string)", returns="uint256[]", view=True)
     def queries_by_state(self, state: str) -> list[int]:
-        self.require(state in QUERY_STATES,
-                     f"unknown query state {state!r} (states: {', '.join(QUERY_STATES)})")
+        self.require_known(state, QUERY_STATES, "query state")
         return sorted(self.state.queries_by_state(state))
 
     # --- reads: the blacklist ----------------------------------------------------------------
@@ -299,7 +235,7 @@ class Credit(ServiceContract):
         )
         self._check_record(kind, bytes(record_hash))
         self.require_text(reason, "reason")
-        new_id = self.state.record_count() + 1
+        new_id = self.record_count() + 1
         self.emit(self.RecordTransition, original, reporter, CURRENT, SUPERSEDED,
                   f"superseded by record {new_id}: {reason}")
         return self._add_record(reporter, old.subject, kind, bytes(record_hash), original,
@@ -415,7 +351,7 @@ class Credit(ServiceContract):
             self.revert(f"{hex_address(r.subject)} is already blacklisted by "
                         f"{hex_address(entry.reporter)} (record {entry.record})")
         self.require_text(reason, "reason")
-        st.list_subject(r.subject, reporter, record_id, reason, self.height)
+        st.set_entry(r.subject, reporter, record_id, reason, self.height)
         self.emit(self.BlacklistTransition, r.subject, reporter, "", LISTED,
                   f"{reason} (record {record_id})")
 
@@ -431,19 +367,15 @@ class Credit(ServiceContract):
             f"proposal) may remove {hex_address(raw)} from the blacklist",
         )
         self.require_text(reason, "reason")
-        st.unlist_subject(raw)
+        st.set_entry(raw)
         by = "by vote" if self.by_governance() else "by the reporting lender"
         self.emit(self.BlacklistTransition, raw, self.caller, LISTED, REMOVED,
                   f"{reason} ({by})")
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _batch(self, ids: list[int]) -> None:
-        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} objects in one read")
-
     def _check_record(self, kind: str, record_hash: bytes) -> None:
-        self.require(kind in RECORD_KINDS,
-                     f"unknown record kind {kind!r} (kinds: {', '.join(RECORD_KINDS)})")
+        self.require_known(kind, RECORD_KINDS, "record kind")
         self.require(record_hash != ZERO_HASH, "the record hash is zero")
 
     def _add_record(self, reporter: bytes, subject: bytes, kind: str, record_hash: bytes,
@@ -460,15 +392,15 @@ class Credit(ServiceContract):
         self.emit(self.QueryTransition, q.id, self.caller, q.state, new, reason)
 
     def _require_consent(self, consent_id: int) -> ConsentRecord:
-        self.require(1 <= consent_id <= self.state.consent_count(), f"no consent {consent_id}")
+        self.require(1 <= consent_id <= self.consent_count(), f"no consent {consent_id}")
         return self.state.consent(consent_id)
 
     def _require_record(self, record_id: int) -> CreditRecord:
-        self.require(1 <= record_id <= self.state.record_count(), f"no credit record {record_id}")
+        self.require(1 <= record_id <= self.record_count(), f"no credit record {record_id}")
         return self.state.record(record_id)
 
     def _require_query(self, query_id: int) -> QueryRecord:
-        self.require(1 <= query_id <= self.state.query_count(), f"no query {query_id}")
+        self.require(1 <= query_id <= self.query_count(), f"no query {query_id}")
         return self.state.query(query_id)
 
     def _as_agency(self, query_id: int, action: str) -> QueryRecord:

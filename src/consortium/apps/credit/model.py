@@ -45,7 +45,6 @@ CREDIT_ROLES = (LENDER, CREDIT_AGENCY, MEDIATOR)
 MAX_PURPOSE = 128  # bytes of a consent's purpose
 MAX_LOCATION = 512  # bytes of a delivered report's location (a URL or file name)
 MAX_USES = 1_000  # queries one consent may serve
-MAX_BATCH_READ = 1000  # objects read in one call
 
 
 def record_kind(text: str) -> str:

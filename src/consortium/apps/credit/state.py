@@ -44,6 +44,8 @@ from consortium.evm.records import (
     key,
 )
 
+ZERO = b"\x00" * 20
+
 
 class ConsentRecord(Record):
     """A consent; `state` is the stored one (`state_at` answers it at a height)."""
@@ -112,24 +114,16 @@ class CreditState:
     def __init__(self, storage: Storage) -> None:
         self.s = storage
 
-    def _set(self, mapping: int, key: bytes | int) -> WordSet:
+    def index(self, mapping: int, key: bytes | int) -> WordSet:
         return WordSet(self.s, Storage.at(mapping, key))
+
+    def count(self, counter: int) -> int:
+        return self.s.get_uint(counter)
 
     def _next_id(self, counter: int) -> int:
         n = self.s.get_uint(counter) + 1
         self.s.set_uint(counter, n)
         return n
-
-    # --- consents --------------------------------------------------------------------------
-
-    def consent_count(self) -> int:
-        return self.s.get_uint(self.CONSENT_COUNT)
-
-    def consents_by_subject(self, subject: bytes) -> WordSet:
-        return self._set(self.CONSENTS_BY_SUBJECT, subject)
-
-    def consents_by_grantee(self, grantee: bytes) -> WordSet:
-        return self._set(self.CONSENTS_BY_GRANTEE, grantee)
 
     def consent(self, consent_id: int) -> ConsentRecord:
         return ConsentRecord.load(self.s, Storage.at(self.CONSENTS, consent_id), id=consent_id)
@@ -141,24 +135,13 @@ class CreditState:
             self.s, Storage.at(self.CONSENTS, consent_id), subject=subject, grantee=grantee,
             purpose=purpose, expires_at=expires_at, max_uses=max_uses, state="granted",
             created_at=height, updated_at=height)
-        self.consents_by_subject(subject).add(consent_id)
-        self.consents_by_grantee(grantee).add(consent_id)
+        self.index(self.CONSENTS_BY_SUBJECT, subject).add(consent_id)
+        self.index(self.CONSENTS_BY_GRANTEE, grantee).add(consent_id)
         return consent_id
 
     def use_consent(self, consent_id: int, uses: int, state: str, height: int) -> None:
         ConsentRecord.put_fields(self.s, Storage.at(self.CONSENTS, consent_id), uses=uses,
                                  state=state, updated_at=height)
-
-    # --- credit records ----------------------------------------------------------------------
-
-    def record_count(self) -> int:
-        return self.s.get_uint(self.RECORD_COUNT)
-
-    def records_by_subject(self, subject: bytes) -> WordSet:
-        return self._set(self.RECORDS_BY_SUBJECT, subject)
-
-    def records_by_reporter(self, reporter: bytes) -> WordSet:
-        return self._set(self.RECORDS_BY_REPORTER, reporter)
 
     def record(self, record_id: int) -> CreditRecord:
         r = CreditRecord.load(self.s, Storage.at(self.RECORDS, record_id), id=record_id,
@@ -174,26 +157,12 @@ class CreditState:
         if supersedes:
             CreditRecord.put(self.s, Storage.at(self.RECORDS, supersedes), "superseded_by",
                              record_id)
-        self.records_by_subject(subject).add(record_id)
-        self.records_by_reporter(reporter).add(record_id)
+        self.index(self.RECORDS_BY_SUBJECT, subject).add(record_id)
+        self.index(self.RECORDS_BY_REPORTER, reporter).add(record_id)
         return record_id
 
-    # --- query orders ------------------------------------------------------------------------
-
-    def query_count(self) -> int:
-        return self.s.get_uint(self.QUERY_COUNT)
-
-    def queries_by_subject(self, subject: bytes) -> WordSet:
-        return self._set(self.QUERIES_BY_SUBJECT, subject)
-
-    def queries_by_lender(self, lender: bytes) -> WordSet:
-        return self._set(self.QUERIES_BY_LENDER, lender)
-
-    def queries_by_agency(self, agency: bytes) -> WordSet:
-        return self._set(self.QUERIES_BY_AGENCY, agency)
-
     def queries_by_state(self, state: str) -> WordSet:
-        return self._set(self.QUERIES_BY_STATE, QUERY_STATES.index(state) + 1)
+        return self.index(self.QUERIES_BY_STATE, QUERY_STATES.index(state) + 1)
 
     def query(self, query_id: int) -> QueryRecord:
         return QueryRecord.load(self.s, Storage.at(self.QUERIES, query_id), id=query_id)
@@ -204,9 +173,10 @@ class CreditState:
         QueryRecord.put_fields(self.s, Storage.at(self.QUERIES, query_id), lender=lender,
                                agency=agency, consent=consent, subject=subject,
                                purpose=purpose, created_at=height)
-        self.queries_by_subject(subject).add(query_id)
-        self.queries_by_lender(lender).add(query_id)
-        self.queries_by_agency(agency).add(query_id)
+        for mapping, party in ((self.QUERIES_BY_SUBJECT, subject),
+                               (self.QUERIES_BY_LENDER, lender),
+                               (self.QUERIES_BY_AGENCY, agency)):
+            self.index(mapping, party).add(query_id)
         self.set_query_state(query_id, "", "created", height)
         return query_id
 
@@ -221,8 +191,6 @@ class CreditState:
         QueryRecord.put_fields(self.s, Storage.at(self.QUERIES, query_id),
                                report_hash=report_hash, location=location)
 
-    # --- the blacklist -----------------------------------------------------------------------
-
     def blacklist(self) -> WordSet:
         return WordSet(self.s, self.BLACKLIST)
 
@@ -233,14 +201,12 @@ class CreditState:
         return BlacklistEntry.load(self.s, Storage.at(self.BLACKLIST_ENTRIES, subject),
                                    subject=subject)
 
-    def list_subject(self, subject: bytes, reporter: bytes, record: int, reason: str,
-                     height: int) -> None:
+    def set_entry(self, subject: bytes, reporter: bytes = ZERO, record: int = 0,
+                  reason: str = "", height: int = 0) -> None:
+        """List a subject (a reporter given) or unlist it (the entry zeroed)."""
         BlacklistEntry(subject=subject, reporter=reporter, record=record, reason=reason,
                        height=height).store(self.s, Storage.at(self.BLACKLIST_ENTRIES, subject))
-        self.blacklist().add(address_word(subject))
-
-    def unlist_subject(self, subject: bytes) -> None:
-        BlacklistEntry(subject=subject, reporter=b"\x00" * 20, record=0, reason="",
-                       height=0).store(self.s, Storage.at(self.BLACKLIST_ENTRIES, subject))
-        self.blacklist().remove(address_word(subject))
-
+        if record:
+            self.blacklist().add(address_word(subject))
+        else:
+            self.blacklist().remove(address_word(subject))

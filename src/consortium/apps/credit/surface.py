@@ -1,22 +1,15 @@
-"""Credit information sharing's surface (`consortium.apps.surface`): its reads, served as the
-`consortium_credit*` JSON-RPC methods, the /api/v1/credit REST routes and their OpenAPI
-paths and the `consortium credit` read commands, and its plain writes, served as
-`consortium credit …` commands and `CreditClient` methods. One consent, record or query
-comes with its history (a record also with its chain of corrections); every filter key is
-optional and all given must match; a subject's query filter lists every query about it.
-(Granting a consent, the report checks and the blacklist vote have flows of their own:
-`client.py` and `cli/credit.py`.)"""
+"""Credit information sharing's surface: its reads (`consortium_credit*`, /api/v1/credit,
+`consortium credit …`; one object comes with its history) and plain writes. Granting a
+consent, the report checks and the blacklist vote have flows of their own (`client.py`,
+`cli/credit.py`)."""
 
 from __future__ import annotations
-
-import hashlib
-from pathlib import Path
-from typing import Any
 
 from consortium.apps.credit.model import QUERY_STATES, RECORD_KINDS, record_kind
 from consortium.apps.credit.reader import CreditReader
 from consortium.apps.surface import (
     ACCOUNT,
+    DOCUMENT,
     ID,
     TEXT,
     Kind,
@@ -26,61 +19,10 @@ from consortium.apps.surface import (
     Write,
     choice,
 )
-from consortium.errors import ConfigError
 
-
-def sha256_of(source: str | Path | bytes) -> bytes:
-    """The SHA-256 of a file (path) or of bytes."""
-    if isinstance(source, bytes):
-        return hashlib.sha256(source).digest()
-    digest = hashlib.sha256()
-    try:
-        with open(source, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {source}: {exc}") from None
-    return digest.digest()
-
-
-def digest(value: str | bytes | Path) -> bytes:
-    """A record or report hash: 0x + 64 hex digits (or 32 bytes), or a file (its SHA-256,
-    taken here: the file never leaves this machine)."""
-    from consortium.apps.service_client import hash_bytes  # the API's surface needs no web3
-
-    if isinstance(value, Path):
-        return sha256_of(value)
-    if isinstance(value, str) and not value.strip().lower().startswith("0x"):
-        return sha256_of(value)
-    return hash_bytes(value)
-
-
-DIGEST = Kind("hash or file", digest, "expected a 0x SHA-256 or a file", {"type": "string"})
 # a kind as typed ("Loan opened"); one the contract does not know reaches it, which names them
 RECORD_KIND = Kind("record kind", record_kind, "expected a record kind",
                    {"type": "string", "enum": list(RECORD_KINDS)})
-
-
-class CreditDetails(CreditReader):
-    """The reader the API serves: one object with its history (and a record's corrections)."""
-
-    def _with_history(self, kind: str, found: dict[str, Any] | None,
-                      object_id: int) -> dict[str, Any] | None:
-        if found is not None:
-            found["history"] = self.history(kind, object_id)
-        return found
-
-    def consent_detail(self, consent_id: int) -> dict[str, Any] | None:
-        return self._with_history("consent", self.consent(consent_id), consent_id)
-
-    def record_detail(self, record_id: int) -> dict[str, Any] | None:
-        found = self.record(record_id)
-        if found is not None:
-            found["corrections"] = self.corrections(record_id)
-        return self._with_history("record", found, record_id)
-
-    def query_detail(self, query_id: int) -> dict[str, Any] | None:
-        return self._with_history("query", self.query(query_id), query_id)
 
 
 def _accounts(*names: str) -> tuple[Param, ...]:
@@ -90,12 +32,12 @@ def _accounts(*names: str) -> tuple[Param, ...]:
 ONE = (Param("id", ID),)
 QUERY = Param("query_id", ID, "The id (a number).")
 REASON = Param("reason", TEXT, "Why (kept in the event).")
-RECORD = Param("record", DIGEST, "The record document (hashed here) or its 0x SHA-256.")
+RECORD = Param("record", DOCUMENT, "The record document (hashed here) or its 0x SHA-256.")
 
 CREDIT = Service(
     name="credit",
     title="Credit information sharing",
-    reader=CreditDetails,
+    reader=CreditReader,
     reads=(
         Read("consents", "Consents matching every filter given", rpc="consortium_creditConsents",
              rest="/consents", filters=_accounts("subject", "grantee"), cli="consents"),
@@ -143,7 +85,7 @@ CREDIT = Service(
               (QUERY, REASON), "rejected"),
         Write("deliver", "deliverReport", "The agency delivers a report: its SHA-256 on chain, "
               "the file off chain.", "deliver",
-              (QUERY, Param("report", DIGEST, "The report file (hashed here) or 0x hash.",
+              (QUERY, Param("report", DOCUMENT, "The report file (hashed here) or 0x hash.",
                             positional=True),
                Param("location", TEXT, "Where the lender fetches it (URL or file).",
                      default="")), "delivered"),

@@ -1,43 +1,15 @@
-"""The Invoices native contract (0x…2004): invoice management and financing.
+"""The Invoices native contract (0x…2004): invoice management and financing
+(docs/services/invoices.md).
 
-An invoice is keyed by its fingerprint (bytes32: HMAC-SHA256 of its identifying fields under
-the consortium key, computed off chain, see `fingerprint.py`); the chain never sees the fields.
-
-    issue(bytes32 fingerprint, address seller, address buyer, uint256 amount,
-          string currency, uint256 dueDate)
-    confirm(bytes32)                         issued -> confirmed            the buyer
-    requestFinancing(bytes32)                confirmed -> financing_requested   the seller
-    finance(bytes32, uint256 amount) returns (uint256 tranche)
-                                             financing_requested / financed -> financed
-                                             a financing bank; one call per tranche
-    repay(bytes32)                           financed -> repaid             the buyer, at
-                                             maturity: each tranche is paid to its bank,
-                                             what is left of the face amount to the seller
-    markDefaulted(bytes32, string reason)    financed -> defaulted          a bank with an
-                                             active tranche, after the due date
-    cancel(bytes32, string reason)           issued / confirmed / financing_requested ->
-                                             cancelled                      the seller
-    reimburse(bytes32)                       issued -> reimbursed (once)    the buyer
-    setTaxVerified(bytes32, bool, string)    the tax authority only
-
-Issuing: by the seller itself (role `seller`), or by a financing bank entering its client's
-invoice (role `financing_bank`; it is recorded as the registrant). The seller must hold the
-`seller` role, the buyer the `buyer` role. A fingerprint is registered once: entering the same
-invoice again, by anyone, is refused as a duplicate.
-
-Invariants, each checked here: a fingerprint is registered once; the financing of an invoice
-(the sum of its active tranches) never exceeds its face amount; a financed invoice cannot be
-cancelled; payment at maturity goes to the assignees (each tranche's bank); an invoice is
-reimbursed once; only the tax authority sets "tax verified"; every write checks the caller's
-role in Permissions (0x…1001). Every write emits `InvoiceTransition(fingerprint, actor,
-fromState, toState, reason)` (from = to for a further tranche or a tax verification), plus
-the detail events below.
-
-Due dates are yyyymmdd integers; the chain's today is the UTC date of the block time
-(`today()`). Amounts are integers in the currency's smallest unit; currencies are ISO 4217
-alphabetic codes. Reads: `invoice(fp)`, `invoicesOf(fp[])`, `isRegistered(fp)`,
-`invoiceCount()`, `invoiceList(offset, limit)`, `invoicesBySeller(a)`, `invoicesByBuyer(a)`,
-`invoicesByBank(a)`, `invoicesByState(s)`, `tranches(fp)`, `payments(fp)`, `today()`.
+An invoice is keyed by its fingerprint (HMAC-SHA256 of its identifying fields under the
+consortium key, computed off chain: `fingerprint.py`); the chain never sees the fields.
+issued -> confirmed (buyer) -> financing_requested (seller) -> financed (banks, one tranche
+each) -> repaid at maturity (buyer: each tranche to its bank, the rest to the seller) or
+defaulted (a bank, after the due date); cancelled (seller, never once financed); reimbursed
+(buyer, once); tax verified by the tax authority. Checked here: a fingerprint registered
+once, financing never over the face amount, every caller's role. Every write emits
+`InvoiceTransition` (from = to for a further tranche or a tax verification). Due dates are
+yyyymmdd; the chain's today is the UTC date of the block time.
 """
 
 from __future__ import annotations
@@ -50,8 +22,6 @@ from consortium.apps.invoices.model import (
     FINANCING_BANK,
     INVOICES_ADDRESS,
     MAX_AMOUNT,
-    MAX_BATCH_READ,
-    MAX_REASON,
     SELLER,
     STATES,
     TAX_AUTHORITY,
@@ -66,23 +36,25 @@ from consortium.apps.invoices.state import (
     PaymentRecord,
     TrancheRecord,
 )
-from consortium.evm.host import Storage
-from consortium.evm.native import NativeContract, event, method, register
-from consortium.system.model import PERMISSIONS_ADDRESS, role_bit
+from consortium.apps.service import (
+    MAX_BATCH_READ,
+    MAX_REASON,
+    ZERO_ADDRESS,
+    ServiceContract,
+    index_read,
+    words,
+)
+from consortium.evm.native import event, method, register
+from consortium.evm.records import hex0x as fp_hex
 from consortium.system.permissions import as_address, hex_address
-from consortium.system.state import PermissionsState
 
-ZERO = b"\x00" * 20
+S = InvoiceState
 INVOICE, TRANCHE = InvoiceRecord.abi_type(), TrancheRecord.abi_type()
 PAYMENT = PaymentRecord.abi_type()
 
 
-def fp_hex(fingerprint: bytes) -> str:
-    return "0x" + fingerprint.hex()
-
-
 @register
-class Invoices(NativeContract):
+class Invoices(ServiceContract):
     address = INVOICES_ADDRESS
 
     InvoiceTransition = event(
@@ -110,10 +82,6 @@ class Invoices(NativeContract):
     def state(self) -> InvoiceState:
         return InvoiceState(self.storage)
 
-    @property
-    def height(self) -> int:
-        return self.host.block.number
-
     # --- reads -----------------------------------------------------------------------------
 
     @method("today()", returns="uint256", view=True)
@@ -131,8 +99,7 @@ class Invoices(NativeContract):
 
     @method("invoicesOf(bytes32[])", returns=INVOICE + "[]", view=True)
     def invoices_of(self, fingerprints: list[bytes]) -> list[tuple[Any, ...]]:
-        self.require(len(fingerprints) <= MAX_BATCH_READ,
-                     f"at most {MAX_BATCH_READ} invoices in one read")
+        self.require_batch(fingerprints, "invoices")
         return [self._require_invoice(bytes(f)).abi_tuple() for f in fingerprints]
 
     @method("invoiceCount()", returns="uint256", view=True)
@@ -145,22 +112,17 @@ class Invoices(NativeContract):
         end = min(len(every), offset + min(limit, MAX_BATCH_READ))
         return [every.item(i).to_bytes(32, "big") for i in range(offset, end)]
 
-    @method("invoicesBySeller(address)", returns="bytes32[]", view=True)
-    def invoices_by_seller(self, seller: str) -> list[bytes]:
-        return _words(self.state.by_seller(as_address(seller)))
-
-    @method("invoicesByBuyer(address)", returns="bytes32[]", view=True)
-    def invoices_by_buyer(self, buyer: str) -> list[bytes]:
-        return _words(self.state.by_buyer(as_address(buyer)))
-
-    @method("invoicesByBank(address)", returns="bytes32[]", view=True)
-    def invoices_by_bank(self, bank: str) -> list[bytes]:
-        return _words(self.state.by_bank(as_address(bank)))
+    invoices_by_seller = index_read("invoicesBySeller(address)", "seller", S.BY_SELLER,
+                                    returns="bytes32[]")
+    invoices_by_buyer = index_read("invoicesByBuyer(address)", "buyer", S.BY_BUYER,
+                                   returns="bytes32[]")
+    invoices_by_bank = index_read("invoicesByBank(address)", "bank", S.BY_BANK,
+                                  returns="bytes32[]")
 
     @method("invoicesByState(string)", returns="bytes32[]", view=True)
     def invoices_by_state(self, state: str) -> list[bytes]:
-        self.require(state in STATES, f"unknown state {state!r} (states: {', '.join(STATES)})")
-        return _words(self.state.by_state(state))
+        self.require_known(state, STATES, "state")
+        return words(self.state.by_state(state))
 
     @method("tranches(bytes32)", returns=TRANCHE + "[]", view=True)
     def tranches(self, fingerprint: bytes) -> list[tuple[Any, ...]]:
@@ -180,13 +142,13 @@ class Invoices(NativeContract):
     def issue(self, fingerprint: bytes, seller: str, buyer: str, amount: int, currency: str,
               due_date: int) -> None:
         fp = bytes(fingerprint)
-        caller = self.host.caller
+        caller = self.caller
         seller_raw, buyer_raw = as_address(seller), as_address(buyer)
         if caller == seller_raw:
-            self._require_role(caller, SELLER, "issue an invoice")
+            self.require_role(caller, SELLER, "issue an invoice")
         else:
             self.require(
-                self._has_role(caller, FINANCING_BANK),
+                self.has_role(caller, FINANCING_BANK),
                 f"{hex_address(caller)} may not issue an invoice for {hex_address(seller_raw)}: "
                 "an invoice is issued by its seller, or entered by a financing bank",
             )
@@ -197,11 +159,11 @@ class Invoices(NativeContract):
             not existing,
             f"invoice {fp_hex(fp)} is already registered (a duplicate; it is {existing})",
         )
-        self.require(seller_raw != ZERO and buyer_raw != ZERO, "seller and buyer are required")
+        self.require(ZERO_ADDRESS not in (seller_raw, buyer_raw), "seller and buyer are required")
         self.require(seller_raw != buyer_raw, "the seller and the buyer are the same account")
-        self.require(self._has_role(seller_raw, SELLER),
+        self.require(self.has_role(seller_raw, SELLER),
                      f"seller {hex_address(seller_raw)} does not hold the seller role")
-        self.require(self._has_role(buyer_raw, BUYER),
+        self.require(self.has_role(buyer_raw, BUYER),
                      f"buyer {hex_address(buyer_raw)} does not hold the buyer role")
         self.require(0 < amount < MAX_AMOUNT, "the face amount must be above 0 and below 2**128")
         problem = currency_problem(currency) or date_problem(due_date)
@@ -212,8 +174,8 @@ class Invoices(NativeContract):
         st.add(fp, seller=seller_raw, buyer=buyer_raw, amount=amount, currency=currency,
                due_date=due_date, assignee=seller_raw, registrant=caller, issued_at=self.height)
         st.all().add(word)
-        st.by_seller(seller_raw).add(word)
-        st.by_buyer(buyer_raw).add(word)
+        st.index(S.BY_SELLER, seller_raw).add(word)
+        st.index(S.BY_BUYER, buyer_raw).add(word)
         st.set_state(fp, "", "issued", self.height)
         self.emit(self.InvoiceIssued, fp, seller_raw, buyer_raw, amount, currency, due_date)
         reason = (
@@ -238,8 +200,8 @@ class Invoices(NativeContract):
 
     @method("finance(bytes32,uint256)", returns="uint256")
     def finance(self, fingerprint: bytes, amount: int) -> int:
-        caller = self.host.caller
-        self._require_role(caller, FINANCING_BANK, "finance an invoice")
+        caller = self.caller
+        self.require_role(caller, FINANCING_BANK, "finance an invoice")
         inv = self._require_invoice(bytes(fingerprint))
         fp = inv.fingerprint
         self._require_state(inv, ("financing_requested", "financed"), "be financed")
@@ -255,7 +217,7 @@ class Invoices(NativeContract):
         st = self.state
         tranche = st.add_tranche(fp, caller, amount, self.height)
         st.set(fp, "financed", total)
-        st.by_bank(caller).add(int.from_bytes(fp, "big"))
+        st.index(S.BY_BANK, caller).add(int.from_bytes(fp, "big"))
         if inv.state != "financed":
             st.set(fp, "assignee", caller)  # the receivable is assigned
         self.emit(self.TrancheFinanced, fp, caller, tranche, amount, total)
@@ -291,8 +253,8 @@ class Invoices(NativeContract):
 
     @method("markDefaulted(bytes32,string)")
     def mark_defaulted(self, fingerprint: bytes, reason: str) -> None:
-        caller = self.host.caller
-        self._require_role(caller, FINANCING_BANK, "mark an invoice defaulted")
+        caller = self.caller
+        self.require_role(caller, FINANCING_BANK, "mark an invoice defaulted")
         inv = self._require_invoice(bytes(fingerprint))
         self._require_state(inv, ("financed",), "be marked defaulted")
         self._require_reason(reason)
@@ -336,8 +298,8 @@ class Invoices(NativeContract):
 
     @method("setTaxVerified(bytes32,bool,string)")
     def set_tax_verified(self, fingerprint: bytes, verified: bool, reason: str) -> None:
-        caller = self.host.caller
-        self._require_role(caller, TAX_AUTHORITY, "set an invoice's tax verification")
+        caller = self.caller
+        self.require_role(caller, TAX_AUTHORITY, "set an invoice's tax verification")
         inv = self._require_invoice(bytes(fingerprint))
         self.require(
             inv.tax_verified != verified,
@@ -363,18 +325,8 @@ class Invoices(NativeContract):
             self.state.set_state(inv.fingerprint, inv.state, new, self.height)
         else:
             self.state.set(inv.fingerprint, "updated_at", self.height)
-        self.emit(self.InvoiceTransition, inv.fingerprint, self.host.caller, inv.state, new,
+        self.emit(self.InvoiceTransition, inv.fingerprint, self.caller, inv.state, new,
                   reason)
-
-    def _has_role(self, account: bytes, role: str) -> bool:
-        perms = PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS))
-        return bool(perms.role_bits(account) & role_bit(role))
-
-    def _require_role(self, account: bytes, role: str, action: str) -> None:
-        self.require(
-            self._has_role(account, role),
-            f"{hex_address(account)} does not hold the {role} role needed to {action}",
-        )
 
     def _require_invoice(self, fingerprint: bytes) -> InvoiceRecord:
         self.require(self.state.exists(fingerprint), f"no invoice {fp_hex(fingerprint)}")
@@ -382,8 +334,8 @@ class Invoices(NativeContract):
 
     def _party(self, fingerprint: bytes, role: str, action: str) -> InvoiceRecord:
         """The invoice, when the caller holds `role` and is the invoice's seller or buyer."""
-        caller = self.host.caller
-        self._require_role(caller, role, action)
+        caller = self.caller
+        self.require_role(caller, role, action)
         inv = self._require_invoice(fingerprint)
         party = inv.seller if role == SELLER else inv.buyer
         self.require(
@@ -402,7 +354,3 @@ class Invoices(NativeContract):
     def _require_reason(self, reason: str) -> None:
         self.require(bool(reason.strip()), "a reason is required")
         self.require(len(reason.encode()) <= MAX_REASON, f"at most {MAX_REASON} bytes of reason")
-
-
-def _words(words: Any) -> list[bytes]:
-    return [w.to_bytes(32, "big") for w in words]

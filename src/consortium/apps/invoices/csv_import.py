@@ -9,21 +9,12 @@ BOM is fine):
 `buyer` and `seller` are 0x accounts (or names the caller's `resolve` knows, e.g. member
 names of a local network); `seller` defaults to the signer. Other columns are ignored.
 
-Semantics — each row is imported whole or not at all, and the whole file is checked first:
-
-1. every row is validated off chain: required fields, normalisation (see `fingerprint.py`),
-   currency, dates, accounts; a row whose fingerprint repeats an earlier row's is refused
-   ("the same invoice as line N");
-2. every remaining row is checked on chain before anything is sent: a fingerprint already
-   registered is refused as a duplicate, and the issue call is dry-run (eth_estimateGas) so
-   role or party problems are refused with the contract's reason;
-3. then the good rows are sent, one transaction per row (an invoice is registered by its own
-   transaction, so no row is ever half-imported), and their receipts awaited. A row that
-   still fails then (another member registered the same invoice meanwhile) is reported with
-   the contract's reason.
-
-With `strict=True` nothing is sent when any row is refused in steps 1–2. The report lists
-the imported rows and the refused ones with their line numbers (the header is line 1).
+Each row is imported whole or not at all, and the whole file is checked first: every row
+off chain (fields, normalisation, accounts; a repeated fingerprint is "the same invoice as
+line N"), then on chain before anything is sent (a registered fingerprint is a duplicate;
+the issue call is dry-run, so role or party problems get the contract's reason); then each
+good row is one transaction. With `strict=True` nothing is sent when any row is refused.
+The report lists imported and refused rows by line number (the header is line 1).
 """
 
 from __future__ import annotations
@@ -45,6 +36,8 @@ from consortium.apps.invoices.fingerprint import (
     normalise,
 )
 from consortium.apps.invoices.model import currency_problem
+from consortium.apps.service_client import revert_reason
+from consortium.apps.surface import BadValue, account_hex
 from consortium.errors import ConfigError, ConsortiumError
 
 REQUIRED = ("seller_tax_id", "invoice_number", "issue_date", "amount", "currency", "due_date",
@@ -97,13 +90,9 @@ def _account(value: str, what: str, resolve: Resolve | None) -> str:
     text = value.strip()
     if text.lower().startswith("0x"):
         try:
-            int(text, 16)
-            ok = len(text) == 42
-        except ValueError:
-            ok = False
-        if ok:
-            return text.lower()
-        raise FieldError(f"{what} {text!r} is not a 0x account address")
+            return account_hex(text)
+        except BadValue:
+            raise FieldError(f"{what} {text!r} is not a 0x account address") from None
     found = resolve(text) if resolve is not None and text else None
     if found is None:
         raise FieldError(f"{what} {text!r} is not a 0x account address or a known name")
@@ -199,7 +188,7 @@ def import_csv(
     for done, row in enumerate(rows, start=1):
         args = (row.fingerprint, row.seller, row.buyer, row.amount, row.currency, row.due_date)
         try:
-            if invoices.is_registered(row.fingerprint):
+            if invoices.read.is_registered(row.fingerprint):
                 report.refused.append(Refusal(
                     row.line, f"invoice {row.number} is already registered on chain "
                               f"(a duplicate; fingerprint 0x{row.fingerprint.hex()[:16]}…)"))
@@ -207,7 +196,7 @@ def import_csv(
                 gas = invoices.check(account, "issue", *args)
                 ready.append((row, args, gas + GAS_MARGIN))
         except ConsortiumError as exc:
-            report.refused.append(Refusal(row.line, _reason(exc)))
+            report.refused.append(Refusal(row.line, revert_reason(exc)))
         step("checking", done, len(rows))
     report.refused.sort(key=lambda r: r.line)
     if strict and report.refused:
@@ -224,7 +213,7 @@ def import_csv(
             nonce += 1
             sent.append((row, args, tx_hash))
         except ConsortiumError as exc:
-            report.refused.append(Refusal(row.line, _reason(exc)))
+            report.refused.append(Refusal(row.line, revert_reason(exc)))
         step("sending", done, len(ready))
     report.sent = bool(sent)
     for done, (row, args, tx_hash) in enumerate(sent, start=1):
@@ -238,13 +227,8 @@ def import_csv(
                 "block": out["block"],
             })
         except ConsortiumError as exc:
-            report.refused.append(Refusal(row.line, _reason(exc)))
+            report.refused.append(Refusal(row.line, revert_reason(exc)))
         step("confirming", done, len(sent))
     report.refused.sort(key=lambda r: r.line)
     return report
 
-
-def _reason(exc: ConsortiumError) -> str:
-    message = exc.message
-    marker = "execution reverted: "
-    return message.split(marker, 1)[1] if marker in message else message

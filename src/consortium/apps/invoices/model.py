@@ -38,11 +38,7 @@ TRANCHE_STATES = ("active", "repaid", "defaulted")
 SELLER, BUYER, FINANCING_BANK, TAX_AUTHORITY = "seller", "buyer", "financing_bank", "tax_authority"
 INVOICE_ROLES = (SELLER, BUYER, FINANCING_BANK, TAX_AUTHORITY)
 
-MAX_REASON = 256  # bytes of a reason string
 MAX_AMOUNT = 2**128  # face amounts and tranches are below this
-MAX_BATCH_READ = 1000  # invoices read in one call
-
-
 
 
 def _days_in_month(year: int, month: int) -> int:

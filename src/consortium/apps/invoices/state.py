@@ -95,24 +95,14 @@ class InvoiceState:
     def base(fingerprint: bytes) -> int:
         return Storage.at(InvoiceState.INVOICES, fingerprint)
 
-    # --- indexes -------------------------------------------------------------------------
-
     def all(self) -> WordSet:
         return WordSet(self.s, self.ALL)
 
-    def by_seller(self, seller: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.BY_SELLER, seller))
-
-    def by_buyer(self, buyer: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.BY_BUYER, buyer))
-
-    def by_bank(self, bank: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.BY_BANK, bank))
+    def index(self, mapping: int, key: bytes | int) -> WordSet:
+        return WordSet(self.s, Storage.at(mapping, key))
 
     def by_state(self, state: str) -> WordSet:
-        return WordSet(self.s, Storage.at(self.BY_STATE, STATES.index(state) + 1))
-
-    # --- invoices ------------------------------------------------------------------------
+        return self.index(self.BY_STATE, STATES.index(state) + 1)
 
     def exists(self, fingerprint: bytes) -> bool:
         return self.state(fingerprint) != ""
@@ -142,8 +132,6 @@ class InvoiceState:
         self.by_state(new).add(word)
         self.set(fingerprint, "state", new)
         self.set(fingerprint, "updated_at", height)
-
-    # --- tranches and payments -----------------------------------------------------------
 
     def tranche(self, fingerprint: bytes, i: int) -> TrancheRecord:
         return TrancheRecord.load(self.s, Storage.at(self.TRANCHES, fingerprint, i), index=i)

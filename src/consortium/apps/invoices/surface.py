@@ -1,10 +1,7 @@
-"""Invoices' surface (`consortium.apps.surface`): its reads, served as the
-`consortium_invoice*` JSON-RPC methods, the /api/v1/invoices REST routes and their OpenAPI
-paths (and `consortium invoice list`), and its plain writes, served as `consortium invoice …`
-commands and `InvoiceClient` methods. An invoice is found by its fingerprint, with its
-financing tranches and payments. (Issuing with its fingerprint, the CSV import, the tax
-verification's --revoke and `show` with its history have flows of their own: `client.py`
-and `cli/invoices.py`.)"""
+"""Invoices' surface: its reads (`consortium_invoice*`, /api/v1/invoices, `consortium invoice
+list|due`) and plain writes. Issuing with its fingerprint, the CSV import, the tax
+verification's --revoke and `show` with its history have flows of their own (`client.py`,
+`cli/invoices.py`)."""
 
 from __future__ import annotations
 
@@ -15,52 +12,20 @@ from consortium.apps.invoices.model import STATES
 from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
 from consortium.apps.surface import (
     ACCOUNT,
+    AMOUNT,
+    FLAG,
     TEXT,
-    Call,
     Kind,
-    Logs,
     Param,
     Read,
     Service,
     Write,
     choice,
 )
-from consortium.errors import ConfigError
 
-
-def _fingerprint(value: Any) -> bytes:
-    if not isinstance(value, str):
-        raise TypeError(value)
-    return fingerprint_bytes(value)
-
-
-FINGERPRINT = Kind("fingerprint", _fingerprint, "expected an invoice fingerprint (0x + 64 hex)",
+FINGERPRINT = Kind("fingerprint", fingerprint_bytes,
+                   "expected an invoice fingerprint (0x + 64 hex)",
                    {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"})
-
-
-def fingerprint_arg(value: str | bytes) -> bytes:
-    """A write's fingerprint: 0x hex or 32 bytes; ConfigError naming the value otherwise."""
-    try:
-        return fingerprint_bytes(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _amount(value: Any) -> int:
-    if isinstance(value, bool) or int(value) < 0:
-        raise ValueError(value)
-    return int(value)
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(value)
-    return value
-
-
-AMOUNT = Kind("amount", _amount, "expected an amount (a whole number, 0 or more)",
-              {"type": "integer", "minimum": 0})
-FLAG = Kind("flag", _flag, "expected true or false", {"type": "boolean"})
 
 
 def _day(value: Any) -> str:
@@ -70,20 +35,14 @@ def _day(value: Any) -> str:
 
 
 DAY = Kind("date", _day, "expected a date (yyyy-mm-dd)", {"type": "string", "format": "date"})
-FP = Param("fingerprint", Kind("fingerprint", fingerprint_arg, FINGERPRINT.refusal,
-                               FINGERPRINT.schema),
-           "The invoice's fingerprint (0x + 64 hex digits).")
+FP = Param("fingerprint", FINGERPRINT, "The invoice's fingerprint (0x + 64 hex digits).")
 REASON = Param("reason", TEXT, "Why (kept in the event).")
-
-
-def _reader(call: Call, _logs: Logs | None) -> InvoiceReader:
-    return InvoiceReader(call)  # invoices keep no history in the reader's answers
 
 
 INVOICES = Service(
     name="invoices",
     title="Invoices",
-    reader=_reader,
+    reader=InvoiceReader,
     reads=(
         Read("invoices", "Invoices matching every filter given", rpc="consortium_invoices",
              rest="", filters=(

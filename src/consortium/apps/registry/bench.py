@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eth_hash.auto import keccak
-from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 
 from consortium.apps.registry.model import REGISTRY_ADDRESS
 from consortium.apps.registry.reader import encode_call
@@ -49,7 +49,7 @@ def class_setup(accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
     txs: list[PreSigned] = []
 
     def send(index: int, data: bytes) -> None:
-        key = keys.PrivateKey(accounts[index].key)
+        key = PrivateKey(accounts[index].key)
         txs.append(sign(key, index, nonces[index], chain_id, GOVERNANCE_ADDRESS, 0, data,
                         SETUP_GAS))
         nonces[index] += 1

@@ -1,16 +1,9 @@
 """`RegistryClient`: the digital asset registry from Python, over a node's JSON-RPC.
 
-Reads are eth_calls to the Registry contract (0x…2003) and answer the dicts of
-`consortium.apps.registry.reader`. Writes check first (a refusal raises `ExecutionReverted`
-with the contract's reason, and nothing is sent), send, wait and answer what happened
-(`consortium.apps.service_client`):
-
     registry = RegistryClient(url, key=find_key(network_dir=Path("net")))
     registry.propose_class(bank_a, "Land title", schema=b"…", registrars=[r1, r2, r3], k=2)
     asset = registry.apply(owner, 1, "PARCEL-0042", metadata=b"…")      # {"id": 1, …}
-    registry.approve_registration(r1, asset["id"]); registry.approve_registration(r2, …)
-    registry.pledge(owner, asset["id"], bank.address)
-    registry.asset(asset["id"])      # with approvals, pledges and the full history
+    registry.approve_registration(r1, asset["id"])
 
 External ids are hashed here, under the consortium key (`external_id.py`); metadata and
 schemas are referenced by their SHA-256 (give bytes, a file, or a 0x hash).
@@ -18,48 +11,32 @@ schemas are referenced by their SHA-256 (give bytes, a file, or a 0x hash).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from consortium.apps.registry.external_id import external_id_hash
-from consortium.apps.registry.model import REGISTRY_ADDRESS
-from consortium.apps.registry.reader import CALLS, HISTORY_EVENTS, RegistryReader
+from consortium.apps.registry.reader import RegistryReader
 from consortium.apps.registry.surface import REGISTRY
-from consortium.apps.service_client import ServiceClient, account_hex, hash_bytes
-from consortium.apps.surface import with_writes
+from consortium.apps.service_client import ServiceClient
+from consortium.apps.surface import account_hex, document_hash, hash_bytes, with_writes
 from consortium.errors import ConfigError
 from consortium.sdk.client import ConsortiumClient
 
 
-def document_hash(source: str | bytes | Path) -> bytes:
-    """A document's reference: a 0x hash as given, else the SHA-256 of bytes or a file."""
-    if isinstance(source, bytes):
-        return hashlib.sha256(source).digest()
-    if isinstance(source, str) and source.strip().lower().startswith("0x"):
-        return hash_bytes(source)
-    try:
-        return hashlib.sha256(Path(source).read_bytes()).digest()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {source}: {exc}") from None
-
-
 @with_writes(REGISTRY)
 class RegistryClient(ServiceClient):
-    """The Registry contract through one node's API; its plain writes (approve_registration,
-    reject_application, approve_retirement, request_transfer, accept_transfer,
-    cancel_transfer, pledge, freeze, unfreeze) come from its declared surface."""
+    """The Registry contract through one node's API; its plain writes come from its
+    declared surface (apps/registry/surface.py)."""
 
-    address = REGISTRY_ADDRESS
-    calls = CALLS
-    transitions = HISTORY_EVENTS
+    reader = RegistryReader
+    reads = ("classes", "asset_class", "asset")
+    read: RegistryReader
 
     def __init__(self, client: ConsortiumClient | str, key: bytes | None = None) -> None:
         super().__init__(client)
         self.key = key
-        self.read = RegistryReader(self._call, self._logs)
 
     def external_id_hash(self, external_id: str) -> bytes:
         """An external id's hash under the consortium key (computed here)."""
@@ -71,14 +48,6 @@ class RegistryClient(ServiceClient):
         if isinstance(external_id, bytes):
             return hash_bytes(external_id, "external id hash")
         return self.external_id_hash(external_id)
-
-    # --- reads -------------------------------------------------------------------------------
-
-    def classes(self) -> list[dict[str, Any]]:
-        return self.read.classes()
-
-    def asset_class(self, ref: int | str) -> dict[str, Any] | None:
-        return self.read.asset_class(ref)
 
     def class_id(self, ref: int | str) -> int:
         found = self.read.asset_class(int(ref) if str(ref).isdigit() else ref)
@@ -108,8 +77,6 @@ class RegistryClient(ServiceClient):
     def history(self, asset_id: int) -> list[dict[str, Any]]:
         return self.read.history("asset", int(asset_id))
 
-    # --- classes, by vote --------------------------------------------------------------------
-
     def propose_class(self, committee: LocalAccount, name: str, *, schema: str | bytes | Path,
                       registrars: list[str], k: int) -> dict[str, Any]:
         """Propose an asset class (an app-call proposal; members then vote)."""
@@ -120,8 +87,6 @@ class RegistryClient(ServiceClient):
                            registrars: list[str], k: int) -> dict[str, Any]:
         return self.propose(committee, "setClassRegistrars", self.class_id(asset_class),
                             [account_hex(r) for r in registrars], int(k))
-
-    # --- assets ------------------------------------------------------------------------------
 
     def apply(self, account: LocalAccount, asset_class: int | str, external_id: str | bytes, *,
               metadata: str | bytes | Path, owner: str | None = None) -> dict[str, Any]:

@@ -1,45 +1,13 @@
-"""The Registry native contract (0x…2003): the digital asset registry.
+"""The Registry native contract (0x…2003): the digital asset registry
+(docs/services/registry.md).
 
-Asset classes are created by vote (Governance only, through an app-call proposal):
-
-    createClass(string name, bytes32 schemaHash, address[] registrars, uint256 k)
-        returns (uint256 class)           k of the class's registrars (role `registrar`)
-                                          register and retire its assets
-    setClassRegistrars(uint256 class, address[] registrars, uint256 k)
-
-Assets {class, external id hash, metadata hash, owner, state, encumbrances}:
-
-    apply(uint256 class, bytes32 externalIdHash, bytes32 metadataHash, address owner)
-        returns (uint256 asset)           -> applied      the owner, or a class registrar
-                                          for the owner; the external id is unique within
-                                          its class (a second application is refused)
-    approveRegistration(uint256)          applied -> registered at the k-th distinct
-                                          approval of the class's registrars
-    rejectApplication(uint256, string)    applied -> rejected   a class registrar (frees the
-                                          external id)
-    requestTransfer(uint256, address to)  registered -> transfer_pending    the owner
-    acceptTransfer(uint256)               transfer_pending -> registered    the new owner
-    cancelTransfer(uint256, string)       transfer_pending -> registered    either of them
-    pledge(uint256, address securedParty) returns (uint256 pledge)
-                                          registered / encumbered -> encumbered   the owner
-    release(uint256, uint256 pledge)      the pledge's secured party only; encumbered ->
-                                          registered when no pledge is left
-    freeze(uint256, string reason)        any state -> frozen        the authority (role
-    unfreeze(uint256, string reason)      frozen -> its former state  `court`) only
-    approveRetirement(uint256)            registered -> retired at the k-th distinct approval
-
-Checked here, each with a reason: k distinct registrar approvals (the same registrar's
-second approval is refused and counts once); an external id is unique within its class; an
-asset has exactly one owner; no transfer while encumbered or frozen, no pledge or retirement
-while frozen; only the authority freezes; every write checks roles in Permissions. Every
-write emits `AssetTransition(asset, actor, fromState, toState, reason)` (or
-`ClassTransition` for classes; an approval short of k moves applied -> applied), plus the
-detail events below; the history of an asset is its transitions, in order.
-
-Reads (open to every caller; the regulator reads everything): `classCount()`,
-`assetClass(id)`, `classes()`, `classByName(name)`, `assetCount()`, `asset(id)`,
-`assetsOf(ids)`, `assetsByOwner(a)`, `assetsByClass(id)`, `assetsByState(s)`,
-`assetsBySecuredParty(a)`, `assetByExternalId(class, hash)`, `approvals(id)`, `pledges(id)`.
+Asset classes are created by vote (Governance only). An asset is applied for by its owner
+(or a class registrar for it), registered or retired at the k-th distinct approval of its
+class's registrars, transferred (requested, accepted), pledged to secured parties (released
+by each), frozen and unfrozen by the authority (role `court`). Checked here, each with a
+reason: k distinct approvals per round (a state change starts a new one), external ids
+unique within a class, one owner, no transfer while encumbered or frozen. Every write emits
+`AssetTransition` (or `ClassTransition`) and detail events; reads are open to every caller.
 """
 
 from __future__ import annotations
@@ -50,18 +18,18 @@ from consortium.apps.registry.model import (
     ACTIVE,
     ASSET_STATES,
     COURT,
-    MAX_BATCH_READ,
     MAX_NAME,
     MAX_REGISTRARS,
     REGISTRAR,
     REGISTRY_ADDRESS,
 )
 from consortium.apps.registry.state import Asset, AssetClass, Pledge, RegistryState
-from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract
+from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read
 from consortium.evm.native import event, method, register
 from consortium.evm.records import address_word, word_address
 from consortium.system.permissions import as_address, hex_address
 
+S = RegistryState
 CLASS, ASSET, PLEDGE = AssetClass.abi_type(), Asset.abi_type(), Pledge.abi_type()
 
 
@@ -112,12 +80,12 @@ class Registry(ServiceContract):
 
     @method("assetClass(uint256)", returns=CLASS, view=True)
     def asset_class(self, class_id: int) -> tuple[Any, ...]:
-        return _class_tuple(self._require_class(class_id))
+        return self._require_class(class_id).abi_tuple()
 
     @method("classes()", returns=CLASS + "[]", view=True)
     def classes(self) -> list[tuple[Any, ...]]:
         st = self.state
-        return [_class_tuple(st.asset_class(i)) for i in range(1, st.class_count() + 1)]
+        return [st.asset_class(i).abi_tuple() for i in range(1, st.class_count() + 1)]
 
     @method("classByName(string)", returns="uint256", view=True)
     def class_by_name(self, name: str) -> int:
@@ -135,26 +103,19 @@ class Registry(ServiceContract):
 
     @method("assetsOf(uint256[])", returns=ASSET + "[]", view=True)
     def assets_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} assets in one read")
+        self.require_batch(ids, "assets")
         return [self._asset_tuple(self._require_asset(i)) for i in ids]
 
-    @method("assetsByOwner(address)", returns="uint256[]", view=True)
-    def assets_by_owner(self, owner: str) -> list[int]:
-        return sorted(self.state.by_owner(as_address(owner)))
-
-    @method("assetsByClass(uint256)", returns="uint256[]", view=True)
-    def assets_by_class(self, class_id: int) -> list[int]:
-        return list(self.state.by_class(class_id))
+    assets_by_owner = index_read("assetsByOwner(address)", "owner", S.BY_OWNER, sort=True)
+    assets_by_class = index_read("assetsByClass(uint256)", "class_id", S.BY_CLASS)
 
     @method("assetsByState(string)", returns="uint256[]", view=True)
     def assets_by_state(self, state: str) -> list[int]:
-        self.require(state in ASSET_STATES,
-                     f"unknown asset state {state!r} (states: {', '.join(ASSET_STATES)})")
+        self.require_known(state, ASSET_STATES, "asset state")
         return sorted(self.state.by_state(state))
 
-    @method("assetsBySecuredParty(address)", returns="uint256[]", view=True)
-    def assets_by_secured_party(self, party: str) -> list[int]:
-        return list(self.state.by_secured_party(as_address(party)))
+    assets_by_secured_party = index_read("assetsBySecuredParty(address)", "party",
+                                         S.BY_SECURED_PARTY)
 
     @method("assetByExternalId(uint256,bytes32)", returns="uint256", view=True)
     def asset_by_external_id(self, class_id: int, external_id_hash: bytes) -> int:
@@ -418,8 +379,4 @@ class Registry(ServiceContract):
         approvals = len(self.state.approvals(a.id, a.round))
         active = len(self.state.active_pledges(a.id))
         return a.with_(approvals=approvals, k=k, active_pledges=active).abi_tuple()
-
-
-def _class_tuple(c: AssetClass) -> tuple[Any, ...]:
-    return c.abi_tuple()
 

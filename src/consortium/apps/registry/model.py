@@ -42,4 +42,3 @@ REGISTRY_ROLES = (REGISTRAR, COURT)
 
 MAX_NAME = 128  # bytes of a class name
 MAX_REGISTRARS = 32  # registrars of one class
-MAX_BATCH_READ = 1000  # assets read in one call

@@ -1,43 +1,22 @@
-"""Reads of the Registry contract as plain JSON-ready dicts, over any way of making an
-eth_call (and, for histories, of reading logs): the typed client, the node's API
-(`consortium_asset*` JSON-RPC and REST, straight on the ledger) and the CLI tables all answer
-the same shapes.
-
-    class  {"id": 1, "name": "Land title", "schemaHash": "0x…", "registrars": ["0x…", …],
-            "k": 2, "createdAt": 7}
-    asset  {"id": 4, "class": 1, "externalIdHash": "0x…", "metadataHash": "0x…",
-            "owner": "0x…", "state": "encumbered", "frozenFrom": null,
-            "pendingOwner": null, "approvals": 0, "k": 2, "activePledges": 1,
-            "applicant": "0x…", "createdAt": 9, "updatedAt": 14}
-
-`asset(id)` adds the registrars who approved (`approvedBy`; with `approvals`, their count): those
-of the current round, else, given a log source, those whose approvals last completed its
-registration or retirement, as its history shows them. It also adds its pledges ({"pledge",
-"securedParty", "state", "pledgedAt", "releasedAt"}) and, when the reader has a log source,
-its full history, oldest first ({"block", "txHash", "actor", "from", "to", "reason"}).
-"""
+"""Reads of the Registry contract as JSON-ready dicts (the records' `to_json`), the same for
+the client, the API and the CLI. `asset(id)` adds its pledges, who approved (`approvedBy`:
+the current round's registrars, else those whose approvals last completed its registration
+or retirement) and, given a log source, its history, oldest first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from eth_abi import decode as abi_decode
-
 from consortium.apps.registry.contract import Registry
-from consortium.apps.registry.model import ASSET_STATES, MAX_BATCH_READ, REGISTRY_ADDRESS
+from consortium.apps.registry.model import ASSET_STATES, REGISTRY_ADDRESS
 from consortium.apps.registry.state import Asset, AssetClass, Pledge
-from consortium.apps.service import LogSource, hex_of, transition_history
+from consortium.apps.service import ServiceReader, hex_of
+from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import NativeCalls
-
-# (to, calldata) -> return data; raises the caller's error when the call reverts
-Call = Callable[[bytes, bytes], bytes]
 
 CALLS = NativeCalls(Registry)
 encode_call = CALLS.encode
-decode_result = CALLS.decode
 HISTORY_EVENTS = {"asset": Registry.AssetTransition, "class": Registry.ClassTransition}
-ASSET_FILTERS = ("class", "owner", "state", "securedParty")
 
 
 def class_json(t: Any) -> dict[str, Any]:
@@ -48,17 +27,8 @@ def asset_json(t: Any) -> dict[str, Any]:
     return Asset.from_abi(t, round=0, pledge_count=0).to_json()
 
 
-class RegistryReader:
-    """Typed reads of the Registry contract through `call` (and `logs` for histories)."""
-
-    def __init__(self, call: Call, logs: LogSource | None = None) -> None:
-        self._call = call
-        self._logs = logs
-
-    def _read(self, name: str, *args: Any) -> Any:
-        return decode_result(name, self._call(REGISTRY_ADDRESS, encode_call(name, *args)))
-
-    # --- classes -----------------------------------------------------------------------------
+class RegistryReader(ServiceReader):
+    address, calls, histories = REGISTRY_ADDRESS, CALLS, HISTORY_EVENTS
 
     def classes(self) -> list[dict[str, Any]]:
         return [class_json(t) for t in self._read("classes")]
@@ -66,15 +36,13 @@ class RegistryReader:
     def asset_class(self, ref: int | str) -> dict[str, Any] | None:
         """A class by id or by name."""
         class_id = ref if isinstance(ref, int) else int(self._read("classByName", ref))
-        if not 1 <= class_id <= int(self._read("classCount")):
+        if not self._exists("classCount", class_id):
             return None
         return class_json(self._read("assetClass", class_id))
 
-    # --- assets ------------------------------------------------------------------------------
-
     def asset(self, asset_id: int, *, history: bool = True) -> dict[str, Any] | None:
         """One asset with its approvals, pledges and (given a log source) history."""
-        if not 1 <= asset_id <= int(self._read("assetCount")):
+        if not self._exists("assetCount", asset_id):
             return None
         out = asset_json(self._read("asset", asset_id))
         out["approvedBy"] = [hex_of(a) for a in self._read("approvals", asset_id)]
@@ -120,33 +88,11 @@ class RegistryReader:
                state: str | None = None,
                secured_party: str | None = None) -> list[dict[str, Any]]:
         """Assets matching every filter given (all without filters), in id order."""
-        if state is not None and state not in ASSET_STATES:
-            raise ValueError(f"unknown asset state {state!r} (states: {', '.join(ASSET_STATES)})")
-        lists: list[list[int]] = []
-        if asset_class is not None:
-            lists.append(list(self._read("assetsByClass", asset_class)))
-        if owner is not None:
-            lists.append(list(self._read("assetsByOwner", owner.lower())))
-        if state is not None:
-            lists.append(list(self._read("assetsByState", state)))
-        if secured_party is not None:
-            lists.append(list(self._read("assetsBySecuredParty", secured_party.lower())))
-        if lists:
-            ids = sorted(set(lists[0]).intersection(*lists[1:]))
-        else:
-            ids = list(range(1, int(self._read("assetCount")) + 1))
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(ids), MAX_BATCH_READ):
-            batch = ids[start:start + MAX_BATCH_READ]
-            out += [asset_json(t) for t in self._read("assetsOf", batch)]
-        return out
-
-    def history(self, kind: str, object_id: int) -> list[dict[str, Any]]:
-        """The transitions of an "asset" or a "class", oldest first."""
-        if self._logs is None:
-            raise ValueError("this reader has no log source for histories")
-        return transition_history(self._logs, REGISTRY_ADDRESS, HISTORY_EVENTS[kind], object_id)
+        self._check(state, ASSET_STATES, "asset state")
+        ids = self._matching("assetCount", {
+            "assetsByClass": asset_class, "assetsByOwner": owner, "assetsByState": state,
+            "assetsBySecuredParty": secured_party})
+        return self._many("assetsOf", ids, asset_json)
 
 
-__all__ = ["CALLS", "RegistryReader", "asset_json", "class_json", "decode_result",
-           "encode_call"]
+__all__ = ["CALLS", "RegistryReader", "asset_json", "class_json", "encode_call"]

@@ -95,7 +95,7 @@ class RegistryState:
     def __init__(self, storage: Storage) -> None:
         self.s = storage
 
-    def _set(self, mapping: int, *keys: bytes | int) -> WordSet:
+    def index(self, mapping: int, *keys: bytes | int) -> WordSet:
         return WordSet(self.s, Storage.at(mapping, *keys))
 
     # --- classes -----------------------------------------------------------------------------
@@ -137,17 +137,8 @@ class RegistryState:
     def asset_count(self) -> int:
         return self.s.get_uint(self.ASSET_COUNT)
 
-    def by_owner(self, owner: bytes) -> WordSet:
-        return self._set(self.BY_OWNER, owner)
-
-    def by_class(self, class_id: int) -> WordSet:
-        return self._set(self.BY_CLASS, class_id)
-
     def by_state(self, state: str) -> WordSet:
-        return self._set(self.BY_STATE, ASSET_STATES.index(state) + 1)
-
-    def by_secured_party(self, party: bytes) -> WordSet:
-        return self._set(self.BY_SECURED_PARTY, party)
+        return self.index(self.BY_STATE, ASSET_STATES.index(state) + 1)
 
     def claimant(self, class_id: int, external_id_hash: bytes) -> int:
         """The asset holding an external id in a class (0: none)."""
@@ -176,8 +167,8 @@ class RegistryState:
                             ("applicant", applicant), ("created_at", height)):
             Asset.put(self.s, b, name, value)
         self.set_claimant(class_id, external_id_hash, asset_id)
-        self.by_owner(owner).add(asset_id)
-        self.by_class(class_id).add(asset_id)
+        self.index(self.BY_OWNER, owner).add(asset_id)
+        self.index(self.BY_CLASS, class_id).add(asset_id)
         self.set_state(asset_id, "", "applied", height)
         return asset_id
 
@@ -191,14 +182,14 @@ class RegistryState:
         self.set(asset_id, "updated_at", height)
 
     def set_owner(self, asset_id: int, old: bytes, new: bytes) -> None:
-        self.by_owner(old).remove(asset_id)
-        self.by_owner(new).add(asset_id)
+        self.index(self.BY_OWNER, old).remove(asset_id)
+        self.index(self.BY_OWNER, new).add(asset_id)
         self.set(asset_id, "owner", new)
 
     # --- approvals ---------------------------------------------------------------------------
 
     def approvals(self, asset_id: int, round_: int) -> WordSet:
-        return self._set(self.APPROVALS, asset_id, round_)
+        return self.index(self.APPROVALS, asset_id, round_)
 
     # --- pledges -----------------------------------------------------------------------------
 
@@ -212,7 +203,7 @@ class RegistryState:
         Pledge.put(self.s, b, "state", "active")
         Pledge.put(self.s, b, "pledged_at", height)
         self.set(asset_id, "pledge_count", i + 1)
-        self.by_secured_party(party).add(asset_id)
+        self.index(self.BY_SECURED_PARTY, party).add(asset_id)
         return i
 
     def release_pledge(self, asset_id: int, i: int, height: int) -> None:
