@@ -42,6 +42,7 @@ from consortium.api.auth import (
     refusal_body,
 )
 from consortium.api.engine_client import CheckTxWatch, EngineClient
+from consortium.api.explorer_rpc import explorer_routes
 from consortium.api.filters import FilterRegistry
 from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_routes
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
@@ -285,6 +286,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             # the services' reads scan their records: admitted like eth_call
             *governance_routes(ledger, gate.run_admitted),
             *forum_blob_routes(ledger, gate.run_admitted),
+            *explorer_routes(ledger, gate.run_admitted),  # the explorer's CSV export
             *(route for service in SERVICES
               for route in service_rest_routes(service, ledger, gate.run_admitted)),
             *([console_mount(Console(api, node_name=node_name, tokens=tokens))]

@@ -24,6 +24,7 @@ from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
 from consortium.api.eth_json import EthReads
+from consortium.api.explorer_rpc import EXPLORER_METHODS, ExplorerMethods
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.read_gate import ReadGate, current_budget
@@ -60,6 +61,7 @@ INLINE, LEDGER, ENGINE, SOCKET, SEND = "inline", "ledger", "engine", "socket", "
 
 _TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
 _TABLE.update({name: (attr, LEDGER) for name, attr in CONSORTIUM_METHODS.items()})
+_TABLE.update({name: (attr, LEDGER) for name, attr in EXPLORER_METHODS.items()})
 ServiceReads, SERVICE_METHODS = rpc_mixin(SERVICES)  # the declared services' reads
 _TABLE.update({name: (attr, LEDGER) for name, attr in SERVICE_METHODS.items()})
 
@@ -124,7 +126,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods,
+class JsonRpc(ConsortiumMethods, ExplorerMethods,
               ServiceReads):  # type: ignore[valid-type,misc]  # made from the declarations
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 

@@ -66,6 +66,7 @@ class PendingBlock:
     senders_used: list[bytes] = field(default_factory=list)  # raw txs, to drop from the cache
     system_changed: bool = False  # the block changed the system contracts' storage
     rejections: list[RejectionRecord] = field(default_factory=list)  # refused transactions
+    recipients: list[bytes] = field(default_factory=list)  # each of `txs`' `to` (b"": create)
 
 
 def hex0x(b: bytes) -> str:
@@ -102,6 +103,7 @@ class BlockExecutor:
         tx_records: list[TxRecord] = []
         logs: list[LogRecord] = []
         rejections: list[RejectionRecord] = []
+        recipients: list[bytes] = []
         cumulative = 0
         decoded = [self._decode(raw) for raw in raw_txs]
         with self.store.read() as txn, trie_db.reading(txn):
@@ -142,6 +144,7 @@ class BlockExecutor:
                     first_log=first_log, log_count=len(result.logs),
                     effective_gas_price=effective_gas_price(stx.tx),
                 ))
+                recipients.append(stx.tx.to)
                 results.append(_outcome(stx, result, logs[first_log:]))
             state_root = world.persist()
             system_changed = system_before != [world.storage_root(a) for a in SYSTEM_ADDRESSES]
@@ -169,6 +172,7 @@ class BlockExecutor:
             senders_used=[t.raw for t in tx_records],
             system_changed=system_changed,
             rejections=rejections,
+            recipients=recipients,
         )
 
     def _decode(self, raw: bytes) -> SignedTx | TxError:

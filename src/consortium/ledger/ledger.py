@@ -26,6 +26,7 @@ from consortium.evm.revm_engine import (
     transaction_parser,
     world_factory,
 )
+from consortium.ledger import address_index
 from consortium.ledger.chain_store import BlockRecord, ChainReader, write_block
 from consortium.ledger.executor import BlockExecutor, PendingBlock, hex0x
 from consortium.ledger.genesis import AppState
@@ -66,6 +67,8 @@ class Ledger(LedgerReads):
         self._world, self.engine = world_factory(engine)
         self.store = StateStore(Path(path))
         self.chain = ChainReader(self.store)
+        # the explorer's address index: on by default (the bench turns it off to compare)
+        self.index_addresses = True
         self.senders = SenderCache(parse=transaction_parser(self.engine),
                                    parse_many=transaction_batch_parser(self.engine))
         # Consensus calls (init_chain, finalize_block, commit) and mempool calls (check_tx)
@@ -93,6 +96,7 @@ class Ledger(LedgerReads):
             raise
 
     def _load(self) -> None:
+        address_index.prepare(self.store)
         raw = self.store.get("meta", b"genesis")
         if raw is None:
             return
@@ -295,6 +299,9 @@ class Ledger(LedgerReads):
                                     pending.trie_db.location(pending.state_root))
                 write_block(self.store, txn, pending.block, pending.txs, pending.logs,
                             pending.rejections)
+                if self.index_addresses:
+                    address_index.write_entries(self.store, txn, address_index.block_entries(
+                        pending.txs, pending.recipients))
                 txn.put(b"height", u64(pending.height), db=d["meta"])
                 txn.put(b"app_hash", pending.state_root, db=d["meta"])
             self._pending = None

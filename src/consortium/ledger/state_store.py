@@ -18,6 +18,11 @@ Databases (LMDB "sub-databases"), keys big-endian so ranges sort by height:
   rejections  32-byte tx hash -> u64 height + u32 index + u32 ABCI code + reason (a
               transaction a block carried and execution refused; see chain_store). Added
               after format 3 without changing it: opening a folder creates it, empty
+  addr_txs    20-byte address + u64 height + u32 index -> 32-byte tx hash + u8 roles (the
+              address index, see address_index; not part of the state root; added after
+              format 3 like rejections: meta b"addr_index_from" says where it starts)
+  abis        20-byte address -> a contract ABI (JSON) registered with this node (the
+              explorer's ABI registry: node-local, never part of consensus)
 
 A block's writes reach LMDB in one write transaction (`StateStore.write()`), so a crash
 leaves either all of a block or none of it.
@@ -61,7 +66,7 @@ FORMAT = b"3"
 MAP_SIZE = 64 << 30  # 64 GiB of address space; the file is sparse and grows as used
 DB_NAMES = (
     "meta", "nodes", "code", "roots", "blocks", "block_hash", "txs", "tx_hash", "logs",
-    "log_addr", "log_topic", "rejections",
+    "log_addr", "log_topic", "rejections", "addr_txs", "abis",
 )
 
 _open_paths: set[str] = set()
