@@ -1,0 +1,347 @@
+// Signing in and signing transactions in the page: the key never leaves it.
+//
+// Two ways in: an injected EIP-1193 wallet (window.ethereum, e.g. MetaMask), or a V3
+// keystore file the user picks, decrypted here. PBKDF2 keystores (what `consortium init`
+// writes for development) derive through WebCrypto: ethers' pure-JS PBKDF2 takes seconds
+// where WebCrypto takes a fraction of one. scrypt keystores (`init --production`, eth-account's
+// default) derive through ethers. The MAC is checked before the key is decrypted (AES-128-CTR,
+// WebCrypto). The key stays in this module's memory: not localStorage, not sessionStorage;
+// leaving the page signs out. The node receives signed transactions (eth_sendRawTransaction)
+// and reads, never a key or a password.
+//
+// A transaction: the dry run (eth_estimateGas, which answers the contract's revert reason),
+// then chain id (eth_chainId), nonce (eth_getTransactionCount "pending") and fee, signed here
+// and sent to the node's own JSON-RPC (same origin), then its receipt.
+
+const RPC_URL = document.querySelector('meta[name="consortium-rpc"]')?.content || "/";
+const RECEIPT_TIMEOUT_MS = 120_000;
+const DEFAULT_GAS_MARGIN = 200_000n; // state may move between the dry run and the block
+
+function ethers() {
+  const lib = globalThis.ethers;
+  if (!lib) throw new Error("ethers is not loaded (the console's static files are incomplete)");
+  return lib;
+}
+
+/** A JSON-RPC error answered by the node: its message is what the user is shown. */
+export class RpcError extends Error {
+  constructor(message, code = null, data = null) {
+    super(message);
+    this.name = "RpcError";
+    this.code = code;
+    this.data = data;
+  }
+}
+
+let rpcId = 0;
+
+/** Call the node's JSON-RPC; the result, or an RpcError with the node's message. */
+export async function rpc(method, params = []) {
+  let response;
+  try {
+    response = await fetch(RPC_URL, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
+    });
+  } catch (err) {
+    throw new RpcError(`the node did not answer (${err.message})`);
+  }
+  const text = await response.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new RpcError(`the node answered HTTP ${response.status}: ${text.slice(0, 200)}`);
+  }
+  if (body.error) throw new RpcError(body.error.message, body.error.code, body.error.data);
+  return body.result;
+}
+
+// --- keystores ---------------------------------------------------------------------------------
+
+function hexBytes(value, what) {
+  const text = String(value ?? "").replace(/^0x/i, "");
+  if (!/^([0-9a-fA-F]{2})*$/.test(text) || !text) {
+    throw new Error(`the keystore's ${what} is not hex`);
+  }
+  return ethers().getBytes("0x" + text);
+}
+
+/** The keystore's fields we need, or an error naming what is wrong with the file. */
+export function parseKeystore(text) {
+  let ks;
+  try {
+    ks = typeof text === "string" ? JSON.parse(text) : text;
+  } catch {
+    throw new Error("this file is not a keystore (it is not JSON)");
+  }
+  const c = ks && (ks.crypto || ks.Crypto);
+  if (!c || Number(ks.version) !== 3) {
+    throw new Error("this file is not a V3 keystore (no version 3 crypto section)");
+  }
+  if (String(c.cipher).toLowerCase() !== "aes-128-ctr") {
+    throw new Error(`keystore cipher ${c.cipher} is not supported (aes-128-ctr is)`);
+  }
+  const kdf = String(c.kdf).toLowerCase();
+  if (kdf !== "pbkdf2" && kdf !== "scrypt") {
+    throw new Error(`keystore KDF ${c.kdf} is not supported (pbkdf2 and scrypt are)`);
+  }
+  const p = c.kdfparams || {};
+  if (kdf === "pbkdf2" && String(p.prf || "hmac-sha256").toLowerCase() !== "hmac-sha256") {
+    throw new Error(`keystore PBKDF2 PRF ${p.prf} is not supported (hmac-sha256 is)`);
+  }
+  if (!(Number(p.dklen) >= 32)) throw new Error("the keystore's derived key is shorter than 32 bytes");
+  const address = ks.address ? ethers().getAddress("0x" + String(ks.address).replace(/^0x/i, "")) : null;
+  return {
+    address,
+    kdf,
+    params: p,
+    salt: hexBytes(p.salt, "salt"),
+    iv: hexBytes(c.cipherparams?.iv, "iv"),
+    ciphertext: hexBytes(c.ciphertext, "ciphertext"),
+    mac: hexBytes(c.mac, "mac"),
+  };
+}
+
+async function deriveKey(ks, password, progress) {
+  const pw = new TextEncoder().encode(password); // eth-account encrypts with the UTF-8 bytes
+  const dklen = Number(ks.params.dklen);
+  if (ks.kdf === "pbkdf2") {
+    const base = await crypto.subtle.importKey("raw", pw, "PBKDF2", false, ["deriveBits"]);
+    const bits = await crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-256", salt: ks.salt, iterations: Number(ks.params.c) },
+      base,
+      dklen * 8,
+    );
+    progress(1);
+    return new Uint8Array(bits);
+  }
+  const { n, r, p } = ks.params;
+  const key = await ethers().scrypt(pw, ks.salt, Number(n), Number(r), Number(p), dklen, progress);
+  return ethers().getBytes(key);
+}
+
+/**
+ * Decrypt a V3 keystore in the page: an ethers Wallet, or an Error saying why not ("wrong
+ * password" when the MAC does not match). `progress(fraction)` follows a slow KDF.
+ */
+export async function decryptKeystore(text, password, progress = () => {}) {
+  const ks = parseKeystore(text);
+  if (!globalThis.crypto?.subtle) {
+    // WebCrypto is there only in secure contexts (HTTPS, or loopback): ethers alone then.
+    const json = typeof text === "string" ? text : JSON.stringify(text);
+    try {
+      return await ethers().Wallet.fromEncryptedJson(json, password, progress);
+    } catch (err) {
+      throw new Error(/password/i.test(err.message) ? "wrong password for this keystore" : err.message);
+    }
+  }
+  const dk = await deriveKey(ks, password, progress);
+  const lib = ethers();
+  const mac = lib.getBytes(lib.keccak256(lib.concat([dk.slice(16, 32), ks.ciphertext])));
+  if (lib.hexlify(mac) !== lib.hexlify(ks.mac)) {
+    dk.fill(0);
+    throw new Error("wrong password for this keystore (its MAC does not match)");
+  }
+  const aesKey = await crypto.subtle.importKey("raw", dk.slice(0, 16), "AES-CTR", false, ["decrypt"]);
+  dk.fill(0);
+  const plain = new Uint8Array(
+    await crypto.subtle.decrypt({ name: "AES-CTR", counter: ks.iv, length: 128 }, aesKey, ks.ciphertext),
+  );
+  const wallet = new lib.Wallet(lib.hexlify(plain));
+  plain.fill(0);
+  if (ks.address && wallet.address !== ks.address) {
+    throw new Error(`the keystore's key is not that of its address ${ks.address}`);
+  }
+  return wallet;
+}
+
+// --- who is signed in ---------------------------------------------------------------------------
+
+let session = null; // {kind: "keystore"|"injected", address, wallet?, member, roles}
+
+/** The signed-in account with its member and roles, or null. */
+export function current() {
+  if (!session) return null;
+  const { kind, address, member, roles } = session;
+  return { kind, address, member, roles: [...roles] };
+}
+
+/** The member and roles of an account, as governance reads them. */
+export async function describe(address) {
+  const [member, roles] = await Promise.all([
+    rpc("consortium_member", [address.toLowerCase()]),
+    rpc("consortium_roles", [address.toLowerCase()]),
+  ]);
+  return { member, roles: roles?.roles || [] };
+}
+
+async function begin(kind, address, wallet = null) {
+  const { member, roles } = await describe(address);
+  session = { kind, address: ethers().getAddress(address), wallet, member, roles };
+  announce();
+  return current();
+}
+
+/** Refresh the signed-in account's member and roles (after a proposal changed them). */
+export async function refresh() {
+  if (!session) return null;
+  const { member, roles } = await describe(session.address);
+  session.member = member;
+  session.roles = roles;
+  announce();
+  return current();
+}
+
+/** Sign in with a keystore file's text and its password (decrypted here). */
+export async function signInWithKeystore(text, password, progress = () => {}) {
+  const wallet = await decryptKeystore(text, password, progress);
+  return begin("keystore", wallet.address, wallet);
+}
+
+/** Sign in with the injected EIP-1193 wallet (it asks its user). */
+export async function signInWithInjected() {
+  const provider = globalThis.ethereum;
+  if (!provider) throw new Error("no browser wallet found (window.ethereum is not there)");
+  const accounts = await provider.request({ method: "eth_requestAccounts" });
+  if (!accounts?.length) throw new Error("the browser wallet shared no account");
+  return begin("injected", accounts[0]);
+}
+
+export function hasInjectedWallet() {
+  return Boolean(globalThis.ethereum);
+}
+
+export function signOut() {
+  session = null; // the Wallet (and its key) is garbage once nothing refers to it
+  announce();
+}
+
+function announce() {
+  const who = current();
+  const body = document.body;
+  for (const cls of [...body.classList]) if (cls.startsWith("role-")) body.classList.remove(cls);
+  body.classList.toggle("with-signer", Boolean(who));
+  body.classList.toggle("without-signer", !who);
+  body.classList.toggle("member-active", who?.member?.status === "active");
+  for (const role of who?.roles || []) body.classList.add(`role-${role}`);
+  document.dispatchEvent(new CustomEvent("consortium:signer", { detail: who }));
+}
+
+// --- transactions --------------------------------------------------------------------------------
+
+/** A transaction that reached a block and reverted there (`reason` in words). */
+export class TxFailed extends Error {
+  constructor(message, receipt) {
+    super(message);
+    this.name = "TxFailed";
+    this.receipt = receipt;
+  }
+}
+
+function requireSession() {
+  if (!session) throw new Error("sign in first");
+  return session;
+}
+
+/** The dry run: the gas it needs, or an RpcError with the contract's reason. */
+export async function dryRun(to, data) {
+  const who = requireSession();
+  return BigInt(await rpc("eth_estimateGas", [{ from: who.address, to, data }]));
+}
+
+async function ensureChain(provider) {
+  const chainId = await rpc("eth_chainId");
+  const theirs = await provider.request({ method: "eth_chainId" });
+  if (BigInt(theirs) === BigInt(chainId)) return;
+  try {
+    await provider.request({ method: "wallet_switchEthereumChain", params: [{ chainId }] });
+  } catch (err) {
+    if (err.code !== 4902) throw err;
+    await provider.request({
+      method: "wallet_addEthereumChain",
+      params: [{
+        chainId,
+        chainName: `Consortium ${BigInt(chainId)}`,
+        rpcUrls: [new URL(RPC_URL, location.href).href],
+        nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+      }],
+    });
+  }
+}
+
+async function sign(who, to, data, gasLimit) {
+  const lib = ethers();
+  if (who.kind === "injected") {
+    await ensureChain(globalThis.ethereum);
+    return globalThis.ethereum.request({
+      method: "eth_sendTransaction",
+      params: [{ from: who.address, to, data, gas: lib.toQuantity(gasLimit) }],
+    });
+  }
+  const [chainId, nonce, gasPrice] = await Promise.all([
+    rpc("eth_chainId"),
+    rpc("eth_getTransactionCount", [who.address, "pending"]),
+    rpc("eth_gasPrice"),
+  ]);
+  const raw = await who.wallet.signTransaction({
+    type: 2,
+    chainId: BigInt(chainId),
+    nonce: Number(BigInt(nonce)),
+    to,
+    data,
+    value: 0n,
+    gasLimit,
+    maxFeePerGas: BigInt(gasPrice),
+    maxPriorityFeePerGas: 0n,
+  });
+  return rpc("eth_sendRawTransaction", [raw]);
+}
+
+/** Wait for a transaction's receipt (polling the node). */
+export async function waitReceipt(hash, timeoutMs = RECEIPT_TIMEOUT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 150;
+  while (Date.now() < deadline) {
+    const receipt = await rpc("eth_getTransactionReceipt", [hash]);
+    if (receipt) return receipt;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 1.5, 1000);
+  }
+  throw new Error(`transaction ${hash} has no receipt after ${timeoutMs / 1000} s`);
+}
+
+async function revertReason(from, to, data, block) {
+  try {
+    await rpc("eth_call", [{ from, to, data }, block]);
+  } catch (err) {
+    return err.message;
+  }
+  return "execution reverted";
+}
+
+/**
+ * Dry-run, sign, send and wait: the receipt of a transaction that succeeded. Throws an
+ * RpcError (the dry run's or the node's refusal: nothing was sent, or nothing accepted),
+ * or TxFailed (it reverted in a block; the reason replayed at that block).
+ * `stage(name)` follows the steps: "checking", "signing", "sent", "done".
+ */
+export async function transact(to, data, { margin = DEFAULT_GAS_MARGIN, stage = () => {} } = {}) {
+  const who = requireSession();
+  stage("checking");
+  const gas = await dryRun(to, data);
+  stage("signing");
+  const hash = await sign(who, to, data, gas + BigInt(margin));
+  stage("sent", hash);
+  const receipt = await waitReceipt(hash);
+  if (BigInt(receipt.status) !== 1n) {
+    const reason = await revertReason(who.address, to, data, receipt.blockNumber);
+    throw new TxFailed(
+      `transaction ${hash} reverted in block ${BigInt(receipt.blockNumber)}: ${reason}`,
+      receipt,
+    );
+  }
+  stage("done", hash);
+  return receipt;
+}

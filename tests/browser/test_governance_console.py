@@ -1,0 +1,134 @@
+"""Issue 20, browser test 1: governance through the console, on a real two-node network.
+
+Bank A signs in on node 0's console with its keystore file (decrypted in the page), proposes a
+role grant and votes for it; Bank B, signed in on node 1's console in a second browser
+context, votes; the proposal executes and both pages show it — and the role it granted —
+without a reload. On the way: a mistyped address is refused before anything is signed, and a
+second vote is refused by the contract's dry run, with its reason in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.localnet import LocalNet
+
+expect = pytest.importorskip("playwright.sync_api").expect
+WAIT_MS = 60_000  # a loaded 2-core machine: blocks still come every ~0.3 s, pages slower
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[LocalNet]:
+    """Two members, a validator each: a grant passes with both votes (more than half)."""
+    network = LocalNet(tmp_path_factory.mktemp("console-governance") / "net", validators=2)
+    try:
+        network.up()
+        network.wait_height(2, timeout=90)
+        yield network
+    finally:
+        network.cleanup()
+
+
+@pytest.fixture
+def console(browser: Any, net: LocalNet) -> Iterator[Callable[[str], Any]]:
+    """console("node0") opens that node's governance page in a browser context of its own
+    (a member each); an error raised in any of the pages fails the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page(node: str) -> Any:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{node}: {exc}"))
+        page.set_default_timeout(WAIT_MS)
+        page.goto(f"{net.node(node).api_url}/console/governance")
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads or navigates
+        return page
+
+    try:
+        yield open_page
+    finally:
+        for context in contexts:
+            context.close()
+    assert errors == [], f"the pages raised: {errors}"
+
+
+def sign_in(page: Any, keystore: Path, member: str) -> None:
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    dialog = page.locator("#sign-in-dialog")
+    dialog.locator("input[name=keystore]").set_input_files(str(keystore))
+    dialog.locator("input[name=password]").fill("")  # development keystores: empty password
+    dialog.get_by_role("button", name="Decrypt and sign in").click()
+    expect(page.locator("#signed-in .member")).to_have_text(member, timeout=WAIT_MS)
+    expect(page.locator("#signed-in .roles")).to_contain_text("committee")
+
+
+def mistyped(address: str) -> str:
+    """An EIP-55 address with one letter's case flipped: its checksum no longer holds."""
+    i = next(i for i, c in enumerate(address[2:], 2) if c.isalpha())
+    return address[:i] + address[i].swapcase() + address[i + 1:]
+
+
+def proposal_row(page: Any, pid: int) -> Any:
+    return page.locator(f"#proposal-{pid}")
+
+
+def test_propose_and_vote_from_two_nodes(console: Callable[[str], Any], net: LocalNet,
+                                         shot: Callable[[Any, str], Path]) -> None:
+    a = console("node0")
+    b = console("node1")
+    keystores = net.root / "keystores"
+    sign_in(a, keystores / "bank-a.json", "Bank A")
+    sign_in(b, keystores / "bank-b.json", "Bank B")
+    b_address = b.evaluate("document.querySelector('#signed-in .who').title")
+
+    # a mistyped (checksum-failing) address is refused in the page: nothing is signed
+    a.locator("#proposal-kind").select_option("governance.grant-role")
+    form = a.locator("form[data-key='governance.grant-role']")
+    form.get_by_label("account").fill(mistyped(b_address))
+    form.get_by_label("role").select_option("auditor")
+    form.get_by_role("button", name="Propose").click()
+    expect(form.locator(".outcome")).to_contain_text("fails its checksum", timeout=WAIT_MS)
+
+    # proposing with the member's name: resolved to its account, dry-run, signed, sent
+    form.get_by_label("account").fill("Bank B")
+    form.get_by_role("button", name="Propose").click()
+    expect(form.locator(".outcome")).to_contain_text("Proposed in block", timeout=WAIT_MS)
+    expect(form.locator(".outcome")).to_contain_text("ProposalCreated")
+    row_a = proposal_row(a, 1)
+    expect(row_a).to_contain_text("grant-role", timeout=WAIT_MS)
+    expect(row_a).to_contain_text("auditor")
+    expect(row_a.locator(".status")).to_have_text("open")
+
+    row_a.get_by_role("button", name="Vote yes").click()
+    expect(a.locator("#vote-outcome-text")).to_contain_text("Voted yes in block", timeout=WAIT_MS)
+    expect(row_a).to_contain_text("yes 1 · no 0 of 2", timeout=WAIT_MS)
+    # a second vote: the contract's dry run refuses it, in words, before anything is signed
+    proposal_row(a, 1).get_by_role("button", name="Vote yes").click()
+    expect(a.locator("#vote-outcome-text")).to_contain_text(
+        "Refused: execution reverted: member 'Bank A' already voted on proposal 1",
+        timeout=WAIT_MS)
+    shot(a, "a-proposed")
+
+    # B, on node 1, sees A's vote arrive live, then votes: the proposal executes
+    row_b = proposal_row(b, 1)
+    expect(row_b).to_contain_text("yes 1 · no 0 of 2", timeout=WAIT_MS)
+    expect(row_b.locator(".status")).to_have_text("open")
+    shot(b, "b-before-vote")
+    row_b.get_by_role("button", name="Vote yes").click()
+    expect(b.locator("#vote-outcome-text")).to_contain_text("Voted yes in block", timeout=WAIT_MS)
+    expect(b.locator("#vote-outcome-text")).to_contain_text("ProposalExecuted")
+
+    # both pages show it executed, and B's new role, without a reload
+    for page, name in ((a, "a"), (b, "b")):
+        expect(proposal_row(page, 1).locator(".status")).to_have_text("executed", timeout=WAIT_MS)
+        expect(page.locator("#roles")).to_contain_text("auditor")
+        expect(page.locator("#proposals")).to_contain_text("No open proposals.")
+        assert page.evaluate("window.__sameDocument") is True
+        shot(page, f"{name}-executed")
+    expect(b.locator("#signed-in .roles")).to_contain_text("auditor", timeout=WAIT_MS)
