@@ -1,19 +1,8 @@
-"""`consortium forum …`: the consortium's channels, threads, announcements, minutes and
-research documents. Channels are `consortium` (every member) and one per task force (its
-members; encrypted — reads with `--from` open what that member's key opens). Accounts are
-0x addresses or member names.
-
-    consortium forum channels ; rules
-    consortium forum post CHANNEL "text" [--title …] [--reply-to ID] --from MEMBER
-    consortium forum read CHANNEL [--threads] [--pinned] [--from MEMBER] ; thread ID
-    consortium forum minutes CHANNEL "text" --proposal 4 [--proposal 5] --from MEMBER
-    consortium forum pin ID / unpin ID --from OFFICER
-    consortium forum attach CHANNEL FILE [--post ID] [--on-chain | --on-node] --from MEMBER
-    consortium forum documents [CHANNEL] [--from MEMBER] ; fetch ID --out FILE [--from …]
-    consortium forum search WORDS --from MEMBER [--channel …] [--rebuild] [--index FILE]
-    consortium forum register-key / rotate-key CHANNEL --from MEMBER
-    consortium forum propose-max-attachment BYTES --from COMMITTEE
-"""
+"""`consortium forum …`: channels, threads, announcements, minutes, research documents and
+search. Channels are `consortium` (every member) and one per task force (its members,
+encrypted: reads with `--from` open what that member's key opens); accounts are 0x addresses
+or member names. Plain reads and writes (channels, rules, pin, unpin) come from the forum's
+declared surface; the commands that seal, open, upload or check hashes are written here."""
 
 from __future__ import annotations
 

@@ -21,20 +21,12 @@ from typing import Any
 import httpx
 from eth_account.signers.local import LocalAccount
 
+from consortium.apps.forum import sealing
 from consortium.apps.forum.blobs import BlobMismatch, read_source, sha256_hex, verify_blob
 from consortium.apps.forum.envelope import document_meta, parse_meta, parse_post, post_content
 from consortium.apps.forum.model import FORUM_ADDRESS
 from consortium.apps.forum.reader import CALLS, HISTORY_EVENTS, ForumReader
-from consortium.apps.forum.sealing import (
-    SealError,
-    context,
-    new_channel_key,
-    open_sealed,
-    public_key_of,
-    seal,
-    unwrap_key,
-    wrap_key,
-)
+from consortium.apps.forum.sealing import SealError, context
 from consortium.apps.forum.search import ForumIndex
 from consortium.apps.forum.surface import FORUM
 from consortium.apps.service_client import ServiceClient, account_hex
@@ -69,7 +61,7 @@ class ForumClient(ServiceClient):
 
     def register_key(self, account: LocalAccount) -> dict[str, Any]:
         """Register the account's public key, so members can wrap channel keys for it."""
-        return self.transact(account, "registerKey", public_key_of(account.key))
+        return self.transact(account, "registerKey", sealing.public_key_of(account.key))
 
     def ensure_key(self, account: LocalAccount) -> None:
         if not self.read.key_of(account.address):
@@ -85,7 +77,7 @@ class ForumClient(ServiceClient):
                 raise SealError(f"{me} holds no key for channel {channel!r} epoch {epoch}: it "
                                 "was not a member of the task force when that key was "
                                 "published")
-            self._keys[(me, channel, epoch)] = unwrap_key(wrapped, account.key)
+            self._keys[(me, channel, epoch)] = sealing.unwrap_key(wrapped, account.key)
         return self._keys[(me, channel, epoch)]
 
     def rotate_key(self, account: LocalAccount, channel: str) -> dict[str, Any]:
@@ -99,9 +91,9 @@ class ForumClient(ServiceClient):
                 f"cannot publish a key for channel {channel!r}: {', '.join(missing)} "
                 "registered no forum key yet (each member runs `consortium forum register-key` "
                 "once, or any forum write registers it)")
-        key = new_channel_key()
+        key = sealing.new_channel_key()
         out = self.transact(account, "rotateKey", channel, members,
-                            [wrap_key(key, public_keys[m]) for m in members])
+                            [sealing.wrap_key(key, public_keys[m]) for m in members])
         self._keys[(account_hex(account.address), channel, int(out["id"]))] = key
         return out
 
@@ -139,7 +131,7 @@ class ForumClient(ServiceClient):
             key = self.channel_key(account, channel, epoch)
 
             def sealer(data: bytes, purpose: str, key: bytes = key, epoch: int = epoch) -> bytes:
-                return seal(key, data, context(channel, epoch, purpose))
+                return sealing.seal(key, data, context(channel, epoch, purpose))
 
             try:
                 return write(epoch, sealer)
@@ -155,33 +147,34 @@ class ForumClient(ServiceClient):
             raise SealError(f"document {record['id']} is in private channel "
                             f"{record['channel']!r}: give a member's account to open it")
         key = self.channel_key(account, record["channel"], int(record["epoch"]))
-        return open_sealed(key, sealed, context(record["channel"], int(record["epoch"]),
+        return sealing.open_sealed(key, sealed, context(record["channel"], int(record["epoch"]),
                                                 purpose))
 
     # --- posts ---------------------------------------------------------------------------
 
+    def _post(self, account: LocalAccount, channel: str, method: str, first: Any,
+              content: bytes, *rest: Any) -> dict[str, Any]:
+        return self._sealed(account, channel, lambda epoch, sealer: self.transact(
+            account, method, first, epoch, sealer(content, "post"), *rest))
+
     def post(self, account: LocalAccount, channel: str, body: str, *,
              title: str = "") -> dict[str, Any]:
         """Open a thread in a channel (encrypted in a task force's)."""
-        content = post_content(title, body)
-        return self._sealed(account, channel, lambda epoch, sealer: self.transact(
-            account, "post", channel, epoch, sealer(content, "post")))
+        return self._post(account, channel, "post", channel, post_content(title, body))
 
     def reply(self, account: LocalAccount, post_id: int, body: str) -> dict[str, Any]:
         """Reply in the thread of `post_id` (its opening post or one of its replies)."""
         found = self.read.post(int(post_id))
         if found is None:
             raise ConfigError(f"no post {post_id}")
-        thread, content = int(found["parent"] or found["id"]), post_content("", body)
-        return self._sealed(account, found["channel"], lambda epoch, sealer: self.transact(
-            account, "reply", thread, epoch, sealer(content, "post")))
+        return self._post(account, found["channel"], "reply",
+                          int(found["parent"] or found["id"]), post_content("", body))
 
     def post_minutes(self, account: LocalAccount, channel: str, body: str,
                      proposals: list[int], *, title: str = "Minutes") -> dict[str, Any]:
         """Meeting minutes linking the proposals whose decisions they record."""
-        content, links = post_content(title, body), [int(p) for p in proposals]
-        return self._sealed(account, channel, lambda epoch, sealer: self.transact(
-            account, "postMinutes", channel, epoch, sealer(content, "post"), links))
+        return self._post(account, channel, "postMinutes", channel, post_content(title, body),
+                          [int(p) for p in proposals])
 
     def open_post(self, account: LocalAccount | None, post: dict[str, Any]) -> dict[str, Any]:
         """A post as `account` reads it: opened, or `readable` false and why."""

@@ -19,18 +19,8 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
-from consortium.apps.forum.model import (
-    CONSORTIUM_CHANNEL,
-    FORUM_ADDRESS,
-    MAX_ATTACHMENT_CEILING,
-    MAX_ATTACHMENT_RULE,
-    MAX_BATCH_READ,
-    MAX_CONTENT,
-    MAX_LINKS,
-    MAX_META,
-    MAX_WRAPPED_KEY,
-    PUBLIC_KEY_BYTES,
-)
+from consortium.apps.forum import model
+from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_ATTACHMENT_RULE
 from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch, Post, member_digest
 from consortium.apps.service import ZERO_HASH, ServiceContract
 from consortium.evm.host import Storage
@@ -56,7 +46,7 @@ def _transition(name: str, what: str) -> EventSpec:
 
 @register
 class Forum(ServiceContract):
-    address = FORUM_ADDRESS
+    address = model.FORUM_ADDRESS
 
     PostTransition = _transition("PostTransition", "post")
     DocumentTransition = _transition("DocumentTransition", "document")
@@ -112,7 +102,7 @@ class Forum(ServiceContract):
 
     @method("postsOf(uint256[])", returns=POST + "[]", view=True)
     def posts_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} posts in one read")
+        self._require_batch(ids, "posts")
         return [self._post_tuple(self._require_post(i)) for i in ids]
 
     @method("channelPosts(string)", returns="uint256[]", view=True)
@@ -155,8 +145,7 @@ class Forum(ServiceContract):
 
     @method("documentsOf(uint256[])", returns=DOCUMENT + "[]", view=True)
     def documents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require(len(ids) <= MAX_BATCH_READ,
-                     f"at most {MAX_BATCH_READ} documents in one read")
+        self._require_batch(ids, "documents")
         return [self._require_document(i).abi_tuple() for i in ids]
 
     @method("channelDocuments(string)", returns="uint256[]", view=True)
@@ -186,8 +175,8 @@ class Forum(ServiceContract):
     @method("registerKey(bytes)")
     def register_key(self, public_key: bytes) -> None:
         key = bytes(public_key)
-        self.require(len(key) == PUBLIC_KEY_BYTES,
-                     f"a public key is {PUBLIC_KEY_BYTES} bytes (secp256k1, uncompressed, "
+        self.require(len(key) == model.PUBLIC_KEY_BYTES,
+                     f"a public key is {model.PUBLIC_KEY_BYTES} bytes (secp256k1, uncompressed, "
                      f"without the 04 prefix), not {len(key)}")
         account = public_key_address(key)
         self.require(self.gov.member_of(account) != 0,
@@ -215,8 +204,8 @@ class Forum(ServiceContract):
             self.require(bool(st.public_key(member)),
                          f"{hex_address(member)} has registered no forum key (registerKey): "
                          "no channel key can be wrapped for it")
-            self.require(0 < len(key) <= MAX_WRAPPED_KEY,
-                         f"a wrapped key is 1 to {MAX_WRAPPED_KEY} bytes")
+            self.require(0 < len(key) <= model.MAX_WRAPPED_KEY,
+                         f"a wrapped key is 1 to {model.MAX_WRAPPED_KEY} bytes")
         number = st.add_epoch(name, raws, [bytes(k) for k in wrapped], self.caller,
                               self.height)
         self.emit(self.KeyRotated, name, number, self.caller, raws)
@@ -242,8 +231,8 @@ class Forum(ServiceContract):
     @method("postMinutes(string,uint256,bytes,uint256[])", returns="uint256")
     def post_minutes(self, name: str, epoch: int, content: bytes, proposals: list[int]) -> int:
         self._require_writer(name, epoch, "post minutes")
-        self.require(1 <= len(proposals) <= MAX_LINKS,
-                     f"minutes link 1 to {MAX_LINKS} proposals (the decisions they record)")
+        self.require(1 <= len(proposals) <= model.MAX_LINKS,
+                     f"minutes link 1 to {model.MAX_LINKS} proposals (the decisions they record)")
         self.require(len(set(proposals)) == len(proposals), "a proposal is linked twice")
         count = self.gov.proposal_count()
         for p in proposals:
@@ -291,8 +280,8 @@ class Forum(ServiceContract):
     @method("setMaxAttachmentBytes(uint256)")
     def set_max_attachment_bytes(self, value: int) -> None:
         self.require_governance(f"change the rule {MAX_ATTACHMENT_RULE}")
-        self.require(1 <= value <= MAX_ATTACHMENT_CEILING,
-                     f"{MAX_ATTACHMENT_RULE} must be 1 to {MAX_ATTACHMENT_CEILING} bytes "
+        self.require(1 <= value <= model.MAX_ATTACHMENT_CEILING,
+                     f"{MAX_ATTACHMENT_RULE} must be 1 to {model.MAX_ATTACHMENT_CEILING} bytes "
                      "(a transaction is at most 128 KiB)")
         self.state.set_max_attachment(value)
         self.emit(self.RuleChanged, MAX_ATTACHMENT_RULE, value)
@@ -342,8 +331,8 @@ class Forum(ServiceContract):
 
     def _add_post(self, name: str, kind: str, parent: int, epoch: int, content: bytes,
                   proposals: list[int]) -> int:
-        self.require(0 < len(content) <= MAX_CONTENT,
-                     f"a post's content is 1 to {MAX_CONTENT} bytes, not {len(content)}")
+        self.require(0 < len(content) <= model.MAX_CONTENT,
+                     f"a post's content is 1 to {model.MAX_CONTENT} bytes, not {len(content)}")
         if epoch == 0:
             try:
                 content.decode("utf-8")
@@ -379,8 +368,8 @@ class Forum(ServiceContract):
                    for r in map(gov.office, gov.offices()))
 
     def _check_document(self, name: str, post_id: int, meta: bytes) -> None:
-        self.require(0 < len(meta) <= MAX_META,
-                     f"a document's metadata is 1 to {MAX_META} bytes, not {len(meta)}")
+        self.require(0 < len(meta) <= model.MAX_META,
+                     f"a document's metadata is 1 to {model.MAX_META} bytes, not {len(meta)}")
         if post_id:
             self.require(1 <= post_id <= self.state.post_count(), f"no post {post_id}")
             self.require(self.state.post_channel(post_id) == name,
@@ -396,6 +385,10 @@ class Forum(ServiceContract):
         self.emit(self.DocumentTransition, document_id, self.caller, "", state,
                   f"{size} bytes in {name}" + ("" if on_chain else ", kept by the author's node"))
         return document_id
+
+    def _require_batch(self, ids: list[int], what: str) -> None:
+        self.require(len(ids) <= model.MAX_BATCH_READ,
+                     f"at most {model.MAX_BATCH_READ} {what} in one read")
 
     def _require_post(self, post_id: int) -> Post:
         self.require(1 <= post_id <= self.state.post_count(), f"no post {post_id}")
