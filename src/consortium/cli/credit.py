@@ -1,25 +1,10 @@
 """`consortium credit …`: credit information sharing.
 
-Accounts (--grantee, --subject, --agency, filters) are 0x addresses or member names of the
-local network in --dir. Record and report hashes are SHA-256s: give a file (hashed here; it
-never leaves this machine) or a 0x hash.
-
-    consortium credit consent --grantee "Bank A" --purpose mortgage --blocks 1000 --from BORROWER
-    consortium credit revoke-consent ID --from BORROWER
-    consortium credit consents [--subject … --grantee …]
-    consortium credit report --subject … --kind default --record FILE --from LENDER
-    consortium credit correct ID --kind repaid --record FILE --reason … --from LENDER
-    consortium credit records [--subject … --reporter …] / record ID
-    consortium credit order --agency "Agency X" --consent ID --purpose mortgage --from LENDER
-    consortium credit accept ID / reject ID --reason … / deliver ID FILE --location URL
-                                                                       --from AGENCY
-    consortium credit confirm ID / dispute ID --reason … --from LENDER
-    consortium credit resolve ID --resolution … --from MEDIATOR
-    consortium credit queries [--subject … --lender … --agency … --state …] / query ID
-    consortium credit verify ID FILE          check a received report against the chain
-    consortium credit download ID --out FILE  fetch the report, check it, write it if it matches
-    consortium credit blacklist / blacklist-add RECORD --reason … / unlist SUBJECT --reason …
-    consortium credit propose-unlist SUBJECT --reason … --from COMMITTEE   (by vote)
+Accounts are 0x addresses or member names; record and report hashes are SHA-256s of a file
+(hashed here: it never leaves this machine) or a 0x hash. The steps (revoke-consent, report,
+correct, order, accept … resolve, blacklist-add, unlist) and the reads (consents, records,
+record, queries, query, blacklist) come from the declared surface (apps/credit/surface.py);
+consent, verify, download (written only when it matches) and propose-unlist are their own.
 """
 
 from __future__ import annotations
@@ -59,9 +44,6 @@ def _client(rpc: str | None, dir: Path) -> Any:
     return CreditClient(endpoint(rpc, dir))
 
 
-# --- consents ----------------------------------------------------------------------------------
-
-
 @app.command("consent")
 @with_signing
 def consent(
@@ -82,14 +64,7 @@ def consent(
     done(out, signing.json_out, "granted")
 
 
-# revoke-consent, report, correct, order, accept, reject, deliver, confirm, dispute, resolve,
-# blacklist-add and unlist: one command each, from credit's declared surface
-# (apps/credit/surface.py)
 add_writes(app, CREDIT, _client)
-
-
-# --- reads: consents, records, record, queries, query and blacklist from the declared reads,
-# printed by these tables -----------------------------------------------------------------------
 
 
 def _consents(found: list[dict[str, Any]], show: Any) -> None:
@@ -152,9 +127,6 @@ add_reads(app, CREDIT, _client, tables={
 })
 
 
-# --- the lender's check of a delivered report ---------------------------------------------------
-
-
 def _verdict(result: dict[str, Any], json_out: bool) -> None:
     if json_out:
         print_json(result)
@@ -195,9 +167,6 @@ def download(
     except ReportMismatch as exc:
         result = exc.result
     _verdict(result, json_out)
-
-
-# --- the blacklist by vote ---------------------------------------------------------------------
 
 
 @app.command("propose-unlist")

@@ -1,23 +1,11 @@
 """`consortium registry …`: the digital asset registry.
 
-Accounts (--owner, --to, --registrar, filters) are 0x addresses or member names of the local
-network in --dir; classes are ids or names. External ids are hashed here with the consortium
-key (`--key-file`, else $CONSORTIUM_KEY_FILE, else the key of the local network in --dir);
-metadata and schemas are referenced by SHA-256 (a file, hashed here, or a 0x hash).
-
-    consortium registry propose-class --name "Land title" --schema schema.json
-        --registrar R1 --registrar R2 --registrar R3 --k 2 --from COMMITTEE   (by vote)
-    consortium registry classes / class REF
-    consortium registry apply --class "Land title" --external-id PARCEL-0042
-        --metadata deed.pdf [--owner …] --from OWNER
-    consortium registry approve ID / reject ID --reason … / retire ID --from REGISTRAR
-    consortium registry transfer ID --to NEW_OWNER --from OWNER ; accept ID --from NEW_OWNER
-    consortium registry cancel-transfer ID --from OWNER
-    consortium registry pledge ID --to SECURED_PARTY --from OWNER ; release ID --from PARTY
-    consortium registry freeze ID --reason … / unfreeze ID --reason … --from COURT
-    consortium registry assets [--class … --owner … --state … --secured-party …]
-    consortium registry show ID        approvals, pledges and the full history, in order
-    consortium registry find --class … --external-id …
+Accounts are 0x addresses or member names; classes are ids or names. External ids are
+hashed here with the consortium key (`--key-file`, else $CONSORTIUM_KEY_FILE, else the local
+network's in --dir); metadata and schemas are referenced by SHA-256 (a file, hashed here, or
+a 0x hash). The steps (approve … unfreeze) and the reads (classes, class, assets, show) come
+from the declared surface (apps/registry/surface.py); the class proposals, apply, release
+and find are their own.
 """
 
 from __future__ import annotations
@@ -30,9 +18,7 @@ import typer
 from consortium.apps.registry.surface import REGISTRY
 from consortium.cli.common import (
     DirOption,
-    FromOption,
     JsonOption,
-    PasswordFileOption,
     RpcOption,
     Signing,
     endpoint,
@@ -42,51 +28,36 @@ from consortium.cli.common import (
     with_signing,
 )
 from consortium.cli.service_commands import add_reads, add_writes
-from consortium.cli.services import (
-    account,
-    done,
-    history_table,
-    namer,
-    party,
-    proposed,
-    signer,
-)
+from consortium.cli.services import account, done, history_table, namer, party, proposed
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
                   no_args_is_help=True)
 
-IdArg = typer.Argument(..., help="The asset id.")
 KeyFileOption = typer.Option(
     None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
 )
+RegistrarOption = typer.Option(..., "--registrar", help="A registrar (repeatable).")
+KOption = typer.Option(..., "--k", help="Approvals needed to register or retire.")
 
 
-def _client(rpc: str | None, dir: Path, key: bytes | None = None) -> Any:
+def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.apps.registry.client import RegistryClient
 
-    return RegistryClient(endpoint(rpc, dir), key=key)
-
-
-def _key(key_file: Path | None, dir: Path) -> bytes:
-    from consortium.apps.invoices.fingerprint import find_key
-
-    return find_key(key_file, resolve_dir(dir))
+    return RegistryClient(endpoint(rpc, dir))
 
 
 def _external(external_id: str | None, external_id_hash: str | None, key_file: Path | None,
               dir: Path) -> bytes:
+    from consortium.apps.invoices.fingerprint import find_key
     from consortium.apps.registry.external_id import external_id_hash as hash_of
-    from consortium.apps.service_client import hash_bytes
+    from consortium.apps.surface import hash_bytes
 
     if (external_id is None) == (external_id_hash is None):
         raise ConfigError("give either --external-id or --external-id-hash")
     if external_id_hash is not None:
         return hash_bytes(external_id_hash, "external id hash")
-    return hash_of(_key(key_file, dir), str(external_id))
-
-
-# --- classes -----------------------------------------------------------------------------------
+    return hash_of(find_key(key_file, resolve_dir(dir)), str(external_id))
 
 
 @app.command("propose-class")
@@ -94,28 +65,22 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
 def propose_class(
     name: str = typer.Option(..., "--name", help="The class name, e.g. 'Land title'."),
     schema: str = typer.Option(..., "--schema", help="The schema document or its 0x SHA-256."),
-    registrar: list[str] = typer.Option(..., "--registrar", help="A registrar (repeatable)."),
-    k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
-    *, signing: Signing) -> None:
+    registrar: list[str] = RegistrarOption, k: int = KOption, *, signing: Signing) -> None:
     """Propose an asset class (created when the members' vote passes it)."""
     registrars = [party(r, signing, "--registrar") for r in registrar]
-    out = _client(signing.rpc, signing.dir).propose_class(signing.signer(), name,
-                                          schema=schema, registrars=registrars, k=k)
-    proposed(out, signing.json_out)
+    proposed(_client(signing.rpc, signing.dir).propose_class(
+        signing.signer(), name, schema=schema, registrars=registrars, k=k), signing.json_out)
 
 
 @app.command("propose-registrars")
 @with_signing
 def propose_registrars(
     asset_class: str = typer.Argument(..., help="The class id or name."),
-    registrar: list[str] = typer.Option(..., "--registrar", help="A registrar (repeatable)."),
-    k: int = typer.Option(..., "--k", help="Approvals needed to register or retire."),
-    *, signing: Signing) -> None:
+    registrar: list[str] = RegistrarOption, k: int = KOption, *, signing: Signing) -> None:
     """Propose new registrars and k for a class (by vote)."""
     registrars = [party(r, signing, "--registrar") for r in registrar]
-    out = _client(signing.rpc, signing.dir).propose_registrars(signing.signer(), asset_class,
-                                               registrars, k)
-    proposed(out, signing.json_out)
+    proposed(_client(signing.rpc, signing.dir).propose_registrars(
+        signing.signer(), asset_class, registrars, k), signing.json_out)
 
 
 def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
@@ -123,10 +88,8 @@ def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
              ", ".join(str(show(r)) for r in c["registrars"]), c["schemaHash"]] for c in found]
 
 
-# --- registration ------------------------------------------------------------------------------
-
-
 @app.command("apply")
+@with_signing
 def apply(
     asset_class: str = typer.Option(..., "--class", help="The class id or name."),
     external_id: str | None = typer.Option(None, "--external-id",
@@ -136,34 +99,23 @@ def apply(
     metadata: str = typer.Option(..., "--metadata", help="Metadata file or its 0x SHA-256."),
     owner: str | None = typer.Option(None, "--owner",
                                      help="The owner, when a registrar applies for it."),
-    from_: str = FromOption, key_file: Path | None = KeyFileOption, dir: Path = DirOption,
-    rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    key_file: Path | None = KeyFileOption, *, signing: Signing,
 ) -> None:
     """Apply for an asset's registration (refused if its external id is taken)."""
-    ext = _external(external_id, external_id_hash, key_file, dir)
-    client = _client(rpc, dir)
-    out = client.apply(signer(from_, dir, password_file, rpc), asset_class, ext,
-                       metadata=metadata, owner=account(owner, dir, "--owner", rpc))
-    done(out, json_out, "applied")
+    ext = _external(external_id, external_id_hash, key_file, signing.dir)
+    out = _client(signing.rpc, signing.dir).apply(
+        signing.signer(), asset_class, ext, metadata=metadata,
+        owner=account(owner, signing.dir, "--owner", signing.rpc))
+    done(out, signing.json_out, "applied")
 
 
-
-
-
-
-
-
-# --- ownership and pledges ---------------------------------------------------------------------
-
-# approve, reject, retire, transfer, accept, cancel-transfer, pledge, freeze and unfreeze: one
-# command each, from the registry's declared surface (apps/registry/surface.py)
+# approve, reject, retire, transfer, accept, cancel-transfer, pledge, freeze and unfreeze
 add_writes(app, REGISTRY, _client)
 
 
 @app.command("release")
 @with_signing
-def release(asset_id: int = IdArg,
+def release(asset_id: int = typer.Argument(..., help="The asset id."),
             pledge_index: int | None = typer.Option(None, "--pledge",
                                                     help="The pledge (default: your first)."),
             *, signing: Signing) -> None:
@@ -176,13 +128,6 @@ def release(asset_id: int = IdArg,
         mine = [p for p in active if p["securedParty"] == account.address.lower()]
         pledge_index = (mine or active or [{"pledge": 0}])[0]["pledge"]
     done(client.release(account, asset_id, pledge_index), signing.json_out, "released")
-
-
-
-
-
-
-# --- reads -------------------------------------------------------------------------------------
 
 
 def _show_asset(found: dict[str, Any], show: Any) -> None:
@@ -215,7 +160,6 @@ def _assets(found: list[dict[str, Any]], show: Any) -> None:
             a["activePledges"] or None, a["externalIdHash"]] for a in found])
 
 
-# classes, class, assets and show: from the registry's declared reads, printed by these
 add_reads(app, REGISTRY, _client, tables={
     "classes": _classes,
     "asset_class": lambda found, show: table(
