@@ -282,6 +282,40 @@ def state_sync(
     console.print(f"report: {outcome.json_path}")
 
 
+@app.command("explorer")
+def explorer(
+    cost_blocks: int = typer.Option(20, "--cost-blocks",
+                                    help="Blocks committed with and without the index."),
+    block_txs: int = typer.Option(1_000, "--block-txs", help="ERC-20 transfers per block."),
+    blocks: int = typer.Option(100_000, "--blocks", help="Length of the chain pages are read on."),
+    txs: int = typer.Option(1_000_000, "--txs", help="Transactions that chain carries."),
+    rounds: int = typer.Option(20, "--rounds", help="Fetches of each page."),
+    keep: Path | None = typer.Option(
+        None, "--keep", help="Keep the long chain's ledger in this folder (reused if there)."),
+    skip_cost: bool = typer.Option(False, "--skip-cost", help="Only the pages."),
+    skip_pages: bool = typer.Option(False, "--skip-pages", help="Only the index cost."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """The explorer's costs (issue 20): the address index's extra commit time per block
+    (goal under 5 %), and the console's and its reads' server time on a long chain (goal
+    under 300 ms each), in process."""
+    from consortium.bench.explorer import (
+        TABLE_COLUMNS,
+        ExplorerConfig,
+        run_explorer_bench,
+        summary_rows,
+    )
+
+    cfg = ExplorerConfig(cost_blocks=cost_blocks, block_txs=block_txs, blocks=blocks, txs=txs,
+                         rounds=rounds, keep=keep, skip_cost=skip_cost, skip_pages=skip_pages)
+    cfg.check()
+    outcome = _run_table(cfg, out, run_explorer_bench, json_out,
+                         f"explorer: index cost ({block_txs:,}-transfer blocks), pages on "
+                         f"{blocks:,} blocks", TABLE_COLUMNS, summary_rows)
+    _verdict(outcome, lambda r: "index cost and page times against issue 20's goals above")
+
+
 @app.command("state")
 def state(
     accounts: int | None = typer.Option(
