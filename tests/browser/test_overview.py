@@ -31,7 +31,10 @@ def test_overview_shows_validators_and_live_blocks(console_net: LocalNet, page: 
     validators = page.locator("#validators tbody tr")
     expect(validators).to_have_count(4)
     expect(validators.first.locator("td").nth(1)).to_have_text("10")  # voting power
-    expect(page.locator("#peers tbody tr")).to_have_count(3)
+    peers = page.locator("#peers tbody tr")
+    expect(peers).to_have_count(3)
+    expect(peers.first.locator("td").first).to_have_text(re.compile(r"^node[0-3]$"))
+    expect(peers.first.locator("td").nth(1)).to_have_text(re.compile(r"^\d+$"))  # its height
     expect(page.locator("#live-state")).to_have_text("live")
     expect(page.get_by_text("in sync")).to_be_visible()
     shot(page, "loaded")

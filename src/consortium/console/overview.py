@@ -24,13 +24,15 @@ def routes(console: Console) -> list[BaseRoute]:
         status = await console.engine("status") or {}
         validators = await console.engine("validators") or {}
         net_info = await console.engine("net_info") or {}
+        consensus = await console.engine("dump_consensus_state") or {}
         return console.page(
             request, "overview.html", active="overview",
             latest=latest, blocks=blocks[:RECENT_BLOCKS],
             transactions=[tx for b in blocks[:RECENT_BLOCKS] for tx in b["transactions"]][:20],
             chart=block_time_chart(blocks[: CHART_BLOCKS + 1]),
             health=health(status, blocks[0] if blocks else None),
-            validators=validator_rows(validators), peers=peer_rows(net_info))
+            validators=validator_rows(validators),
+            peers=peer_rows(net_info, peer_heights(consensus)))
 
     return [Route("/", overview, methods=["GET"])]
 
@@ -67,20 +69,35 @@ def validator_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["power"])
 
 
-def peer_rows(net_info: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"moniker": p.get("node_info", {}).get("moniker", ""),
-             "id": p.get("node_info", {}).get("id", ""),
-             "address": p.get("remote_ip", ""),
-             "outbound": bool(p.get("is_outbound"))}
-            for p in net_info.get("peers", [])]
+def peer_heights(consensus: dict[str, Any]) -> dict[str, int]:
+    """Each peer's consensus height as this node last heard it, by node id."""
+    heights = {}
+    for peer in consensus.get("peers", []):
+        node_id = str(peer.get("node_address", "")).partition("@")[0]
+        state = (peer.get("peer_state") or {}).get("round_state") or {}
+        if node_id and str(state.get("height", "")).isdigit():
+            heights[node_id] = int(state["height"])
+    return heights
+
+
+def peer_rows(net_info: dict[str, Any], heights: dict[str, int]) -> list[dict[str, Any]]:
+    rows = []
+    for peer in net_info.get("peers", []):
+        info = peer.get("node_info", {})
+        rows.append({"moniker": info.get("moniker", ""), "id": info.get("id", ""),
+                     "address": peer.get("remote_ip", ""),
+                     "outbound": bool(peer.get("is_outbound")),
+                     "height": heights.get(info.get("id", ""))})
+    return sorted(rows, key=lambda r: r["moniker"])
 
 
 def block_time_chart(blocks: list[dict[str, Any]], width: int = 600,
                      height: int = 140) -> dict[str, Any]:
     """Bars of seconds between consecutive blocks (oldest left), as SVG geometry."""
     ordered = sorted(blocks, key=lambda b: hexint(b["number"]))
+    # block 1 carries the genesis time, so its successor's gap is the network's start-up
     gaps = [(hexint(b["number"]), hexint(b["timestamp"]) - hexint(a["timestamp"]))
-            for a, b in zip(ordered, ordered[1:], strict=False)]
+            for a, b in zip(ordered, ordered[1:], strict=False) if hexint(a["number"]) > 1]
     if not gaps:
         return {"bars": [], "width": width, "height": height, "max": 0, "mean": 0.0}
     top = max(max(g for _, g in gaps), 1)
