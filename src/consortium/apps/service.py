@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
+from importlib import import_module
 from typing import Any, ClassVar
 
 from consortium.apps.surface import Call, Logs
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
-from consortium.evm.native import EventSpec, NativeCalls, NativeContract, method
+from consortium.evm.native import EventSpec, NativeCalls, NativeContract, event, method
 from consortium.evm.records import WordSet, hex0x
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, role_bit
 from consortium.system.permissions import as_address, hex_address
@@ -42,10 +43,8 @@ class ServiceContract(NativeContract):
         return bool(perms.role_bits(account) & role_bit(role))
 
     def require_role(self, account: bytes, role: str, action: str) -> None:
-        self.require(
-            self.has_role(account, role),
-            f"{hex_address(account)} does not hold the {role} role needed to {action}",
-        )
+        self.require(self.has_role(account, role),
+                     f"{hex_address(account)} does not hold the {role} role needed to {action}")
 
     def by_governance(self) -> bool:
         """Whether this call is Governance's (an app-call proposal that passed)."""
@@ -69,6 +68,14 @@ class ServiceContract(NativeContract):
     def require_known(self, value: str, names: tuple[str, ...], what: str) -> None:
         self.require(value in names, f"unknown {what} {value!r} ({what.split()[-1]}s: "
                                      f"{', '.join(names)})")
+
+
+def transition(name: str, key: str) -> EventSpec:
+    """A service's transition event, `Name(<type> indexed <arg>, address indexed actor,
+    string fromState, string toState, string reason)` for `key` "<type> <arg>"."""
+    type_, arg = key.split()
+    return event(f"{name}({type_} indexed {arg}, address indexed actor, string fromState, "
+                 "string toState, string reason)")
 
 
 def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
@@ -159,11 +166,23 @@ def lowered(arg: Any) -> Any:
     return arg.lower() if isinstance(arg, str) and arg.startswith("0x") else arg
 
 
+def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], Any]:
+    """A service package's `__getattr__`: its client side (web3) loads only when asked for,
+    so the ledger imports its contract alone. `where`: name -> the package's module."""
+
+    def get(name: str) -> Any:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(import_module(f"{package}.{where[name]}"), name)
+
+    return get
+
+
 def words(index: Iterable[int]) -> list[bytes]:
     """An index of 32-byte keys (fingerprints) as bytes."""
     return [w.to_bytes(32, "big") for w in index]
 
 
 __all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
-           "ServiceContract", "ServiceReader", "hex_of", "index_read", "transition_history",
-           "words"]
+           "ServiceContract", "ServiceReader", "hex_of", "index_read", "lazy_exports",
+           "transition", "transition_history", "words"]

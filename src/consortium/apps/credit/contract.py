@@ -38,7 +38,7 @@ from consortium.apps.credit.state import (
     CreditState,
     QueryRecord,
 )
-from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read
+from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read, transition
 from consortium.evm.native import event, method, register
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
@@ -52,22 +52,10 @@ QUERY, ENTRY = QueryRecord.abi_type(), BlacklistEntry.abi_type()
 class Credit(ServiceContract):
     address = CREDIT_ADDRESS
 
-    ConsentTransition = event(
-        "ConsentTransition(uint256 indexed consent, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    RecordTransition = event(
-        "RecordTransition(uint256 indexed record, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    QueryTransition = event(
-        "QueryTransition(uint256 indexed query, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    BlacklistTransition = event(
-        "BlacklistTransition(address indexed subject, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
+    ConsentTransition = transition("ConsentTransition", "uint256 consent")
+    RecordTransition = transition("RecordTransition", "uint256 record")
+    QueryTransition = transition("QueryTransition", "uint256 query")
+    BlacklistTransition = transition("BlacklistTransition", "address subject")
     ConsentGranted = event(
         "ConsentGranted(uint256 indexed consent, address indexed subject, address indexed "
         "grantee, string purpose, uint256 expiresAt, uint256 maxUses)"
@@ -178,10 +166,8 @@ class Credit(ServiceContract):
         self.require(self.has_role(grantee_raw, LENDER),
                      f"grantee {hex_address(grantee_raw)} does not hold the lender role")
         self.require_text(purpose, "purpose", MAX_PURPOSE)
-        self.require(
-            expires_at > self.height,
-            f"expiry height {expires_at} is not above the current height {self.height}",
-        )
+        self.require(expires_at > self.height,
+                     f"expiry height {expires_at} is not above the current height {self.height}")
         self.require(1 <= max_uses <= MAX_USES, f"a consent serves 1 to {MAX_USES} queries")
         consent_id = self.state.add_consent(subject, grantee_raw, purpose, expires_at, max_uses,
                                             self.height)
@@ -195,10 +181,8 @@ class Credit(ServiceContract):
     @method("revokeConsent(uint256,string)")
     def revoke_consent(self, consent_id: int, reason: str) -> None:
         c = self._require_consent(consent_id)
-        self.require(
-            self.caller == c.subject,
-            f"only consent {consent_id}'s subject {hex_address(c.subject)} may revoke it",
-        )
+        self.require(self.caller == c.subject,
+                     f"only consent {consent_id}'s subject {hex_address(c.subject)} may revoke it")
         state = c.state_at(self.height)
         self.require(state == "granted", f"consent {consent_id} is {state}: it cannot be revoked")
         self.require_text(reason, "reason", required=False)
@@ -253,15 +237,11 @@ class Credit(ServiceContract):
             f"{hex_address(agency_raw)} is not a licensed credit agency (role credit_agency)",
         )
         c = self._require_consent(consent_id)
-        self.require(
-            c.grantee == lender,
-            f"consent {consent_id} was granted to {hex_address(c.grantee)}, not to "
-            f"{hex_address(lender)}",
-        )
-        self.require(
-            purpose == c.purpose,
-            f"consent {consent_id} is for the purpose {c.purpose!r}, not {purpose!r}",
-        )
+        self.require(c.grantee == lender,
+                     f"consent {consent_id} was granted to {hex_address(c.grantee)}, not to "
+                     f"{hex_address(lender)}")
+        self.require(purpose == c.purpose,
+                     f"consent {consent_id} is for the purpose {c.purpose!r}, not {purpose!r}")
         state = c.state_at(self.height)
         if state == EXPIRED:
             self.revert(f"consent {consent_id} expired at height {c.expires_at}: it cannot "

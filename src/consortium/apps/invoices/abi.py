@@ -1,16 +1,11 @@
-"""The Invoices contract's ABI, shipped as JSON (`abi/Invoices.json`); see
-`consortium.apps.shipped_abi`. Regenerate with `python -m consortium.apps.invoices.abi`."""
-
-from __future__ import annotations
+"""Invoices's ABI shipped as JSON (abi/Invoices.json); rewrite it with
+`python -m consortium.apps.invoices.abi`."""
 
 from consortium.apps.invoices.contract import Invoices
-from consortium.apps.shipped_abi import shipped, write_all
+from consortium.apps.shipped_abi import shipped
 
 SHIPPED = shipped(Invoices, __file__)
-ABI_FILE = SHIPPED.path
-render_abi = SHIPPED.render
-load_abi = SHIPPED.load
-write_abi = SHIPPED.write
+ABI_FILE, render_abi = SHIPPED.path, SHIPPED.render
 
 if __name__ == "__main__":
-    write_all([SHIPPED])
+    print(SHIPPED.write())

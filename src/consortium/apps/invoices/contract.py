@@ -30,18 +30,14 @@ from consortium.apps.invoices.model import (
     show_date,
     utc_date,
 )
-from consortium.apps.invoices.state import (
-    InvoiceRecord,
-    InvoiceState,
-    PaymentRecord,
-    TrancheRecord,
-)
+from consortium.apps.invoices.state import InvoiceRecord, InvoiceState, PaymentRecord, TrancheRecord
 from consortium.apps.service import (
     MAX_BATCH_READ,
     MAX_REASON,
     ZERO_ADDRESS,
     ServiceContract,
     index_read,
+    transition,
     words,
 )
 from consortium.evm.native import event, method, register
@@ -57,10 +53,7 @@ PAYMENT = PaymentRecord.abi_type()
 class Invoices(ServiceContract):
     address = INVOICES_ADDRESS
 
-    InvoiceTransition = event(
-        "InvoiceTransition(bytes32 indexed fingerprint, address indexed actor, string fromState,"
-        " string toState, string reason)"
-    )
+    InvoiceTransition = transition("InvoiceTransition", "bytes32 fingerprint")
     InvoiceIssued = event(
         "InvoiceIssued(bytes32 indexed fingerprint, address indexed seller, address indexed "
         "buyer, uint256 amount, string currency, uint256 dueDate)"
@@ -155,10 +148,8 @@ class Invoices(ServiceContract):
         self.require(fp != b"\x00" * 32, "the fingerprint is zero")
         st = self.state
         existing = st.state(fp)
-        self.require(
-            not existing,
-            f"invoice {fp_hex(fp)} is already registered (a duplicate; it is {existing})",
-        )
+        self.require(not existing,
+                     f"invoice {fp_hex(fp)} is already registered (a duplicate; it is {existing})")
         self.require(ZERO_ADDRESS not in (seller_raw, buyer_raw), "seller and buyer are required")
         self.require(seller_raw != buyer_raw, "the seller and the buyer are the same account")
         self.require(self.has_role(seller_raw, SELLER),
@@ -178,11 +169,9 @@ class Invoices(ServiceContract):
         st.index(S.BY_BUYER, buyer_raw).add(word)
         st.set_state(fp, "", "issued", self.height)
         self.emit(self.InvoiceIssued, fp, seller_raw, buyer_raw, amount, currency, due_date)
-        reason = (
-            "issued by the seller"
-            if caller == seller_raw
-            else f"entered by financing bank {hex_address(caller)} for the seller"
-        )
+        reason = ("issued by the seller"
+                  if caller == seller_raw
+                  else f"entered by financing bank {hex_address(caller)} for the seller")
         self.emit(self.InvoiceTransition, fp, caller, "", "issued", reason)
 
     @method("confirm(bytes32)")
@@ -264,11 +253,9 @@ class Invoices(ServiceContract):
         self.require(any(st.tranche(fp, i).bank == caller for i in active),
                      f"{hex_address(caller)} holds no tranche of invoice {fp_hex(fp)}")
         today = self.today()
-        self.require(
-            today > inv.due_date,
-            f"invoice {fp_hex(fp)} is not overdue: due {show_date(inv.due_date)}, "
-            f"today is {show_date(today)}",
-        )
+        self.require(today > inv.due_date,
+                     f"invoice {fp_hex(fp)} is not overdue: due {show_date(inv.due_date)}, "
+                     f"today is {show_date(today)}")
         for i in active:
             st.set_tranche_state(fp, i, "defaulted")
         self._move(inv, "defaulted", reason)
@@ -276,11 +263,9 @@ class Invoices(ServiceContract):
     @method("cancel(bytes32,string)")
     def cancel(self, fingerprint: bytes, reason: str) -> None:
         inv = self._party(bytes(fingerprint), SELLER, "cancel it")
-        self.require(
-            inv.state != "financed",
-            f"invoice {fp_hex(inv.fingerprint)} is financed: a financed invoice cannot be "
-            "cancelled",
-        )
+        self.require(inv.state != "financed",
+                     f"invoice {fp_hex(inv.fingerprint)} is financed: a financed invoice cannot be "
+                     "cancelled")
         self._require_state(inv, CANCELLABLE, "be cancelled")
         self._require_reason(reason)
         self._move(inv, "cancelled", reason)
@@ -288,11 +273,9 @@ class Invoices(ServiceContract):
     @method("reimburse(bytes32)")
     def reimburse(self, fingerprint: bytes) -> None:
         inv = self._party(bytes(fingerprint), BUYER, "reimburse it")
-        self.require(
-            inv.state != "reimbursed",
-            f"invoice {fp_hex(inv.fingerprint)} was already reimbursed: an invoice is "
-            "reimbursed once",
-        )
+        self.require(inv.state != "reimbursed",
+                     f"invoice {fp_hex(inv.fingerprint)} was already reimbursed: an invoice is "
+                     "reimbursed once")
         self._require_state(inv, ("issued",), "be reimbursed")
         self._move(inv, "reimbursed", "reimbursed to the consumer")
 
@@ -301,11 +284,8 @@ class Invoices(ServiceContract):
         caller = self.caller
         self.require_role(caller, TAX_AUTHORITY, "set an invoice's tax verification")
         inv = self._require_invoice(bytes(fingerprint))
-        self.require(
-            inv.tax_verified != verified,
-            f"invoice {fp_hex(inv.fingerprint)} is already "
-            f"{'tax verified' if verified else 'not tax verified'}",
-        )
+        self.require(inv.tax_verified != verified, f"invoice {fp_hex(inv.fingerprint)} is already "
+                     f"{'tax verified' if verified else 'not tax verified'}")
         self.require(len(reason.encode()) <= MAX_REASON, f"at most {MAX_REASON} bytes of reason")
         self.state.set(inv.fingerprint, "tax_verified", verified)
         self.state.set(inv.fingerprint, "updated_at", self.height)
@@ -338,18 +318,14 @@ class Invoices(ServiceContract):
         self.require_role(caller, role, action)
         inv = self._require_invoice(fingerprint)
         party = inv.seller if role == SELLER else inv.buyer
-        self.require(
-            caller == party,
-            f"only the invoice's {role} {hex_address(party)} may {action}; "
-            f"{hex_address(caller)} is not",
-        )
+        self.require(caller == party,
+                     f"only the invoice's {role} {hex_address(party)} may {action}; "
+                     f"{hex_address(caller)} is not")
         return inv
 
     def _require_state(self, inv: InvoiceRecord, allowed: tuple[str, ...], action: str) -> None:
-        self.require(
-            inv.state in allowed,
-            f"invoice {fp_hex(inv.fingerprint)} is {inv.state}: it cannot {action}",
-        )
+        self.require(inv.state in allowed,
+                     f"invoice {fp_hex(inv.fingerprint)} is {inv.state}: it cannot {action}")
 
     def _require_reason(self, reason: str) -> None:
         self.require(bool(reason.strip()), "a reason is required")

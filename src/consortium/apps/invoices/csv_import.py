@@ -29,12 +29,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from consortium.apps.invoices.client import GAS_MARGIN, InvoiceClient
-from consortium.apps.invoices.fingerprint import (
-    FieldError,
-    date_number,
-    fingerprint,
-    normalise,
-)
+from consortium.apps.invoices.fingerprint import FieldError, date_number, fingerprint, normalise
 from consortium.apps.invoices.model import currency_problem
 from consortium.apps.service_client import revert_reason
 from consortium.apps.surface import BadValue, account_hex

@@ -42,11 +42,8 @@ SEPARATOR = "\x1f"
 KEY_ENV = "CONSORTIUM_KEY_FILE"
 KEY_FILE_NAME = "consortium.key"
 
-_DATE_FORMS = (
-    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
-    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
-    re.compile(r"(\d{4})(\d{2})(\d{2})"),
-)
+_DATE_FORMS = (re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
+               re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"), re.compile(r"(\d{4})(\d{2})(\d{2})"))
 
 
 class FieldError(ValueError):
@@ -145,12 +142,8 @@ def normalise_amount(value: str | int) -> int:
 def normalise(
     seller_tax_id: str, invoice_number: str, issue_date: str | int | date, amount: str | int
 ) -> InvoiceFields:
-    return InvoiceFields(
-        normalise_tax_id(seller_tax_id),
-        normalise_invoice_number(invoice_number),
-        normalise_date(issue_date),
-        normalise_amount(amount),
-    )
+    return InvoiceFields(normalise_tax_id(seller_tax_id), normalise_invoice_number(invoice_number),
+                         normalise_date(issue_date), normalise_amount(amount))
 
 
 def fingerprint(key: bytes, fields: InvoiceFields) -> bytes:

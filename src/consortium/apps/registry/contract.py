@@ -24,7 +24,7 @@ from consortium.apps.registry.model import (
     REGISTRY_ADDRESS,
 )
 from consortium.apps.registry.state import Asset, AssetClass, Pledge, RegistryState
-from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read
+from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read, transition
 from consortium.evm.native import event, method, register
 from consortium.evm.records import address_word, word_address
 from consortium.system.permissions import as_address, hex_address
@@ -37,14 +37,8 @@ CLASS, ASSET, PLEDGE = AssetClass.abi_type(), Asset.abi_type(), Pledge.abi_type(
 class Registry(ServiceContract):
     address = REGISTRY_ADDRESS
 
-    AssetTransition = event(
-        "AssetTransition(uint256 indexed asset, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    ClassTransition = event(
-        "ClassTransition(uint256 indexed assetClass, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
+    AssetTransition = transition("AssetTransition", "uint256 asset")
+    ClassTransition = transition("ClassTransition", "uint256 assetClass")
     ClassCreated = event(
         "ClassCreated(uint256 indexed assetClass, string name, bytes32 schemaHash, "
         "address[] registrars, uint256 k)"
@@ -61,9 +55,7 @@ class Registry(ServiceContract):
         "OwnerChanged(uint256 indexed asset, address indexed previousOwner, address indexed "
         "newOwner)"
     )
-    Pledged = event(
-        "Pledged(uint256 indexed asset, address indexed securedParty, uint256 pledge)"
-    )
+    Pledged = event("Pledged(uint256 indexed asset, address indexed securedParty, uint256 pledge)")
     Released = event(
         "Released(uint256 indexed asset, address indexed securedParty, uint256 pledge)"
     )
@@ -266,11 +258,9 @@ class Registry(ServiceContract):
         self.require(pledge_index < a.pledge_count, f"asset {a.id} has no pledge {pledge_index}")
         st = self.state
         p = st.pledge(a.id, pledge_index)
-        self.require(
-            self.caller == p.secured_party,
-            f"only the secured party {hex_address(p.secured_party)} may release pledge "
-            f"{pledge_index} of asset {a.id}",
-        )
+        self.require(self.caller == p.secured_party,
+                     f"only the secured party {hex_address(p.secured_party)} may release pledge "
+                     f"{pledge_index} of asset {a.id}")
         self.require(p.state == "active", f"pledge {pledge_index} of asset {a.id} is {p.state}")
         self._require_state(a, ("encumbered",), "have a pledge released")
         st.release_pledge(a.id, pledge_index, self.height)
