@@ -15,57 +15,15 @@ from typing import Any
 
 import pytest
 
+from tests.browser.signing import WAIT_MS, console, expect, same_document, sign_in, two_members
 from tests.support.localnet import LocalNet
 
-expect = pytest.importorskip("playwright.sync_api").expect
-WAIT_MS = 60_000  # a loaded 2-core machine: blocks still come every ~0.3 s, pages slower
+__all__ = ["console"]  # the fixture, imported for pytest
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[LocalNet]:
-    """Two members, a validator each: a grant passes with both votes (more than half)."""
-    network = LocalNet(tmp_path_factory.mktemp("console-governance") / "net", validators=2)
-    try:
-        network.up()
-        network.wait_height(2, timeout=90)
-        yield network
-    finally:
-        network.cleanup()
-
-
-@pytest.fixture
-def console(browser: Any, net: LocalNet) -> Iterator[Callable[[str], Any]]:
-    """console("node0") opens that node's governance page in a browser context of its own
-    (a member each); an error raised in any of the pages fails the test."""
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def open_page(node: str) -> Any:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{node}: {exc}"))
-        page.set_default_timeout(WAIT_MS)
-        page.goto(f"{net.node(node).api_url}/console/governance")
-        page.evaluate("window.__sameDocument = true")  # gone if the page reloads or navigates
-        return page
-
-    try:
-        yield open_page
-    finally:
-        for context in contexts:
-            context.close()
-    assert errors == [], f"the pages raised: {errors}"
-
-
-def sign_in(page: Any, keystore: Path, member: str) -> None:
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    dialog = page.locator("#sign-in-dialog")
-    dialog.locator("input[name=keystore]").set_input_files(str(keystore))
-    dialog.locator("input[name=password]").fill("")  # development keystores: empty password
-    dialog.get_by_role("button", name="Decrypt and sign in").click()
-    expect(page.locator("#signed-in .member")).to_have_text(member, timeout=WAIT_MS)
-    expect(page.locator("#signed-in .roles")).to_contain_text("committee")
+    yield from two_members(tmp_path_factory, "console-governance")
 
 
 def mistyped(address: str) -> str:
@@ -78,13 +36,14 @@ def proposal_row(page: Any, pid: int) -> Any:
     return page.locator(f"#proposal-{pid}")
 
 
-def test_propose_and_vote_from_two_nodes(console: Callable[[str], Any], net: LocalNet,
+def test_propose_and_vote_from_two_nodes(console: Callable[[str, str], Any], net: LocalNet,
                                          shot: Callable[[Any, str], Path]) -> None:
-    a = console("node0")
-    b = console("node1")
+    a = console("node0", "/governance")
+    b = console("node1", "/governance")
     keystores = net.root / "keystores"
-    sign_in(a, keystores / "bank-a.json", "Bank A")
-    sign_in(b, keystores / "bank-b.json", "Bank B")
+    for page, member in ((a, "Bank A"), (b, "Bank B")):
+        sign_in(page, keystores / f"{member.lower().replace(' ', '-')}.json", member)
+        expect(page.locator("#signed-in .roles")).to_contain_text("committee")
     b_address = b.evaluate("document.querySelector('#signed-in .who').title")
 
     # a mistyped (checksum-failing) address is refused in the page: nothing is signed
@@ -129,6 +88,6 @@ def test_propose_and_vote_from_two_nodes(console: Callable[[str], Any], net: Loc
         expect(proposal_row(page, 1).locator(".status")).to_have_text("executed", timeout=WAIT_MS)
         expect(page.locator("#roles")).to_contain_text("auditor")
         expect(page.locator("#proposals")).to_contain_text("No open proposals.")
-        assert page.evaluate("window.__sameDocument") is True
+        assert same_document(page)
         shot(page, f"{name}-executed")
     expect(b.locator("#signed-in .roles")).to_contain_text("auditor", timeout=WAIT_MS)

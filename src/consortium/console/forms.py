@@ -147,7 +147,9 @@ def write_form(service: Service, write: Write, contract: str,
     for param, entry in zip(write.args, fragment["inputs"], strict=True):
         choices = _choices(param)
         default = None if param.required else param.default
-        fields.append(Field(param.name, input_kind(entry["type"], param.kind.name, choices),
+        # a count named amount is money or units: said to be in the smallest unit
+        declared = "amount" if param.name == "amount" else param.kind.name
+        fields.append(Field(param.name, input_kind(entry["type"], declared, choices),
                             entry["type"], doc=param.doc, required=param.required,
                             default=default, choices=choices))
     key = f"{service.name}.{write.cli or write.client}"
@@ -191,6 +193,19 @@ WRITE_ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("invoices", "cancel"): ("seller",),
     ("invoices", "reimburse"): ("buyer",),
     ("invoices", "setTaxVerified"): ("tax_authority",),
+    ("cash", "createToken"): ("cash_bank",),
+    ("cash", "mint"): ("cash_bank",),
+    ("cash", "burn"): ("cash_bank",),
+    ("securities", "mint"): ("issuer_agent",),
+    ("securities", "redeem"): ("issuer_agent",),
+    ("securities", "pause"): ("issuer_agent", "regulator"),
+    ("securities", "unpause"): ("issuer_agent", "regulator"),
+    ("securities", "setSettlementCycle"): ("issuer_agent", "market_operator"),
+    ("securities", "freezeInvestor"): ("regulator",),
+    ("securities", "unfreezeInvestor"): ("regulator",),
+    ("securities", "forceTransfer"): ("regulator",),
+    ("securities", "setInvestor"): ("custodian",),
+    ("securities", "declareDividend"): ("issuer_agent",),
     ("credit", "createQuery"): ("lender",),
     ("credit", "acceptQuery"): ("credit_agency",),
     ("credit", "rejectQuery"): ("credit_agency",),

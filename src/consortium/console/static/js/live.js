@@ -1,0 +1,124 @@
+// Parts of a page kept live over the node's WebSocket, without a reload. An element with
+// `data-live-url` is re-read (its inner HTML, rendered by the server) when the node announces
+// what it depends on — `data-live-on="heads"`: every new block (eth_subscribe newHeads);
+// `data-live-on="logs"` with `data-live-address="0x… 0x…"`: a log of one of those contracts
+// (eth_subscribe logs) — and after this page's own transaction. After a reconnect every part
+// is read again whole, so nothing that happened meanwhile is missed. One read per part in
+// flight, at most one a second: a fast chain does not flood the node.
+
+import { applyRoles } from "./sign_forms.js";
+
+const MIN_INTERVAL_MS = 1000;
+const parts = new Map(); // element -> {busy, again, last, timer}
+
+function partState(el) {
+  if (!parts.has(el)) parts.set(el, { busy: false, again: false, last: 0, timer: null });
+  return parts.get(el);
+}
+
+/** Re-read one live part now (or as soon as its previous read and the interval allow). */
+export function refresh(el) {
+  const url = el.dataset.liveUrl;
+  if (!url) return;
+  const st = partState(el);
+  if (st.busy) {
+    st.again = true;
+    return;
+  }
+  const wait = st.last + MIN_INTERVAL_MS - Date.now();
+  if (wait > 0) {
+    if (!st.timer) st.timer = setTimeout(() => { st.timer = null; refresh(el); }, wait);
+    return;
+  }
+  st.busy = true;
+  st.last = Date.now();
+  (async () => {
+    try {
+      const response = await fetch(url, { headers: { accept: "text/html" } });
+      const html = await response.text();
+      if (url === el.dataset.liveUrl) {
+        el.innerHTML = html; // the server's answer, an error page's text included
+        applyRoles(el);
+        el.dispatchEvent(new CustomEvent("consortium:live-refreshed", { bubbles: true }));
+      }
+    } catch {
+      // the node restarting: the next event or the reconnect reads again
+    } finally {
+      st.busy = false;
+      if (st.again) {
+        st.again = false;
+        refresh(el);
+      }
+    }
+  })();
+}
+
+function liveParts() {
+  return [...document.querySelectorAll("[data-live-on]")];
+}
+
+export function refreshAll() {
+  for (const el of liveParts()) refresh(el);
+}
+
+function addressesOf(el) {
+  return (el.dataset.liveAddress || "").toLowerCase().split(/\s+/).filter(Boolean);
+}
+
+let delay = 500;
+const subscriptions = new Map(); // subscription id -> "heads" | "logs"
+
+function connect() {
+  const wanted = liveParts();
+  if (!wanted.length) return;
+  const heads = wanted.some((el) => el.dataset.liveOn === "heads");
+  const addresses = [...new Set(wanted.filter((el) => el.dataset.liveOn === "logs").flatMap(addressesOf))];
+  const url = new URL("/", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(url);
+  const pending = new Map(); // request id -> kind
+  socket.addEventListener("open", () => {
+    delay = 500;
+    document.body.dataset.live = "connected";
+    if (heads) {
+      pending.set(1, "heads");
+      socket.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
+    }
+    if (addresses.length) {
+      pending.set(2, "logs");
+      socket.send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "eth_subscribe", params: ["logs", { address: addresses }] }));
+    }
+    refreshAll(); // catch up on whatever happened while disconnected
+  });
+  socket.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (pending.has(message.id) && message.result) {
+      subscriptions.set(message.result, pending.get(message.id));
+      return;
+    }
+    if (message.method !== "eth_subscription") return;
+    const kind = subscriptions.get(message.params?.subscription);
+    if (kind === "heads") {
+      for (const el of liveParts()) if (el.dataset.liveOn === "heads") refresh(el);
+    } else if (kind === "logs") {
+      const address = String(message.params.result?.address || "").toLowerCase();
+      for (const el of liveParts()) {
+        if (el.dataset.liveOn === "logs" && addressesOf(el).includes(address)) refresh(el);
+      }
+    }
+  });
+  socket.addEventListener("close", () => {
+    document.body.dataset.live = "reconnecting";
+    subscriptions.clear();
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 10_000);
+  });
+}
+
+document.addEventListener("consortium:done", () => refreshAll());
+connect();

@@ -1,0 +1,68 @@
+"""What the console's signing tests share: a page per member in a browser context of its
+own, and signing in with a keystore file from the network's folder (decrypted in the page).
+Test modules import the `console` fixture from here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.localnet import LocalNet
+
+expect = pytest.importorskip("playwright.sync_api").expect
+WAIT_MS = 60_000  # a loaded 2-core machine: blocks still come every ~0.3 s, pages slower
+
+
+def two_members(tmp_path_factory: pytest.TempPathFactory, name: str,
+                roles: dict[str, list[str]] | None = None) -> Iterator[LocalNet]:
+    """Bank A and Bank B, a validator each (a proposal passes with both votes)."""
+    network = LocalNet(tmp_path_factory.mktemp(name) / "net", validators=2, roles=roles)
+    try:
+        network.up()
+        network.wait_height(2, timeout=90)
+        yield network
+    finally:
+        network.cleanup()
+
+
+@pytest.fixture
+def console(browser: Any, net: LocalNet) -> Iterator[Callable[[str, str], Any]]:
+    """console("node0", "/governance") opens that console page in a browser context of its
+    own (one per member); an error raised in any of the pages fails the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page(node: str, path: str) -> Any:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{node}: {exc}"))
+        page.set_default_timeout(WAIT_MS)
+        page.goto(f"{net.node(node).api_url}/console{path}")
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads or navigates
+        return page
+
+    try:
+        yield open_page
+    finally:
+        for context in contexts:
+            context.close()
+    assert errors == [], f"the pages raised: {errors}"
+
+
+def sign_in(page: Any, keystore: Path, member: str) -> None:
+    """Sign in with a development keystore (empty password), decrypted in the page."""
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    dialog = page.locator("#sign-in-dialog")
+    dialog.locator("input[name=keystore]").set_input_files(str(keystore))
+    dialog.locator("input[name=password]").fill("")
+    dialog.get_by_role("button", name="Decrypt and sign in").click()
+    expect(page.locator("#signed-in .member")).to_have_text(member, timeout=WAIT_MS)
+
+
+def same_document(page: Any) -> bool:
+    """Whether the page is still the one opened (no reload, no navigation)."""
+    return page.evaluate("window.__sameDocument") is True
