@@ -1,27 +1,10 @@
-"""Who may use a node's API: bearer tokens with a scope, kept hashed in the node home.
-
-`HOME/api-tokens.json` (mode 600) lists the tokens `consortium api-token create` made: name,
-scope, SHA-256 of the secret, created, expires, revoked. The secret itself is printed once
-and stored nowhere. SHA-256 suffices: a token is 32 random bytes (256 bits), so no
-dictionary or brute-force search can find a secret from its hash; slow password hashes
-(bcrypt, argon2) exist for guessable passwords and would cost milliseconds per request.
-
-The node reads the file again whenever it changes (its inode, size or mtime, checked per
-request: one `stat`), so a revocation or a new token takes effect without a restart.
-
-Scopes nest: `read` (every read: JSON-RPC reads, REST GETs, WebSocket subscriptions) <
-`submit` (read, `eth_sendRawTransaction`, the forum's blob PUT) < `admin` (everything,
-including `admin_*` methods and any future admin route). `/health` needs nothing.
-
-With `auth = "mtls"` the credential is instead a TLS client certificate issued by the
-consortium CA (`consortium tls cert --client --scope …`): the TLS handshake refuses a client
-without one, and the certificate's organizational unit names its scope.
-
-Refusals carry a JSON-RPC error body on every route: 401 (`UNAUTHORIZED`, with
-`WWW-Authenticate: Bearer`) for a missing, malformed, unknown, expired or revoked token;
-403 (`FORBIDDEN`) naming the scope needed when the token's scope is too small. A batch is
-refused whole if any of its calls needs more than the token's scope.
-"""
+"""Who may use a node's API: bearer tokens with a scope, kept hashed (SHA-256: a token is 256
+random bits, so a slow password hash would only cost time per request) in
+`HOME/api-tokens.json`, re-read when the file changes (one stat per request), so a revocation
+needs no restart; or, with `auth = "mtls"`, a consortium CA client certificate whose OU names
+its scope. Scopes nest: read < submit (eth_sendRawTransaction, the forum's blob PUT) < admin.
+Refusals carry a JSON-RPC error body: 401 (with `WWW-Authenticate: Bearer`) for a missing or
+bad token, 403 naming the scope needed; a batch is refused whole. docs/api-access.md."""
 
 from __future__ import annotations
 

@@ -1,20 +1,11 @@
 """The API's client of its own CometBFT engine's RPC (`broadcast_tx_async`, `status`,
-`net_info`), over one pooled HTTP connection set (aiohttp: a POST costs ~0.2 ms of CPU
-where httpx's async client took ~1.9 ms, which with small batches was a tenth of a
-node's work).
+`net_info`) over pooled aiohttp connections (a POST costs ~0.2 ms of CPU; httpx's took ~1.9).
 
-Transactions are forwarded in JSON-RPC batches, one POST in flight at a time: a client's
-whole batch leaves in one HTTP POST, and submissions that arrive while a POST is in flight
-share the next one (one request per transaction caps the engine at a few hundred tx/s).
-Keeping one POST in flight also keeps submission order, which CheckTx's nonce rule needs:
-the engine hands a batch's transactions to CheckTx in order over one ABCI connection.
-
-In a node, the batch goes out as `broadcast_tx_async` and each transaction's CheckTx answer
-comes back through `CheckTxWatch`, told by the ABCI application in the same process. With
-`broadcast_tx_sync` the engine would wait on each CheckTx in turn (and its socket client
-spins about 1.5 ms of CPU per wait), which capped a node at about 500 tx/s. Without a watch
-(an API not in the node's process) the client falls back to `broadcast_tx_sync`.
-"""
+Transactions leave in JSON-RPC batches, one POST in flight at a time: arrivals during a POST
+share the next one (a request per transaction caps the engine at a few hundred tx/s), and
+order is kept, which CheckTx's nonce rule needs. In a node the CheckTx answers come back
+through `CheckTxWatch` (`broadcast_tx_sync` waits on each in turn: ~500 tx/s); an API outside
+the node's process falls back to `broadcast_tx_sync`."""
 
 from __future__ import annotations
 

@@ -1,17 +1,8 @@
-"""Blocks, transactions, receipts and logs in Ethereum JSON-RPC shape (as geth answers
-eth_getBlockByNumber, eth_getTransactionByHash and eth_getTransactionReceipt): hex
-quantities with 0x, lower-case addresses, null where Ethereum has null.
-
-Header fields with no CometBFT counterpart are fixed: nonce 0, difficulty 0, no uncles,
-no withdrawals, no blobs, baseFeePerGas 0, mixHash = prevrandao. transactionsRoot and
-receiptsRoot are computed by the ledger from the stored transactions and receipts when a block
-is read (Ethereum's tries, `consortium.ledger.eth_encoding`), not at execution: CometBFT already
-commits to the block's transactions. `size` is the sum of the transactions' sizes plus a fixed
-540-byte header estimate.
-
-The ledger answers records (`LedgerReader.block_record` …); `EthReads` shapes them here, in the
-API, for JSON-RPC, REST and subscriptions.
-"""
+"""Blocks, transactions, receipts and logs in Ethereum JSON-RPC shape (as geth answers them),
+shaped here in the API from the ledger's records (`EthReads`) for JSON-RPC, REST and
+subscriptions. Header fields CometBFT has no counterpart for are fixed (nonce, difficulty,
+base fee 0, no uncles; mixHash = prevrandao); the transactions and receipts roots are the
+ledger's tries, computed when a block is read; `size` adds a fixed 540-byte header estimate."""
 
 from __future__ import annotations
 

@@ -1,15 +1,8 @@
-"""The node's store of anchored forum documents over REST: the bytes of documents too large
-for the chain, kept by the node of the member who anchored them. (Not reads of the contract:
-the forum's reads are declared in `consortium.apps.forum.surface`.)
-
-    GET /api/v1/forum/blobs/{sha256}     a document's bytes: kept here, or on chain (404)
-    PUT /api/v1/forum/blobs/{sha256}     keep an anchored document's bytes: refused unless
-                                         their SHA-256 is the path's and a document with
-                                         that hash and size is anchored on chain
-
-Errors answer {"error": "<reason>"} with 400 (bad hash), 404 (not kept), 409 (not
-anchored), 413 (too large) or 501 (this node keeps no files).
-"""
+"""The node's store of anchored forum documents over REST (not a read of the contract): GET
+/api/v1/forum/blobs/{sha256} answers a document's bytes (kept here, or on chain); PUT keeps
+an anchored document's bytes, refused unless their SHA-256 is the path's and a document of
+that hash and size is anchored. Errors: {"error"} with 400 (bad hash), 404, 409 (not
+anchored), 413 (too large) or 501 (this node keeps no files)."""
 
 from __future__ import annotations
 

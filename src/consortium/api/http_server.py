@@ -1,28 +1,12 @@
 """The API's HTTP server: uvicorn (h11, websockets) with limits on what a client can hold.
 
-Stock uvicorn times nothing out until a first response: a connection that sends half a
-request, or nothing, is kept for ever, and a request body may trickle in for ever. It has
-no cap on connections per client or in all. A WebSocket client that vanishes while the
-node writes to it gets every queued message written to the dead socket (asyncio logs each
-one). These subclasses add, per server:
-
-- a deadline for a request's headers (from the connection opening or the request's first
-  byte) and one for its whole body, answered 408 and closed; a connection whose client
-  stops reading a response is aborted once writing to it has waited `write_timeout`;
-- a node-wide cap on HTTP connections, closing the longest idle keep-alive connection to
-  make room and answering 503 when none is idle; uvicorn's keep-alive timeout after that;
-- a cap on connections (HTTP and WebSocket) per client address, answered 429;
-- caps on WebSocket connections per client address and in all, the handshake answered 429;
-  a maximum WebSocket message size (uvicorn's `ws_max_size`: the client gets close 1009);
-- for WebSockets: nothing more is written once a write has failed, and a close asked for
-  while the client is not reading aborts the connection instead of waiting behind what
-  the client never reads. A client that stops reading while the socket buffers still
-  absorb what the node writes (a few MB) is found by the ping: no pong within
-  `websocket_ping_interval` of a ping, and the connection is closed (1011).
-
-The per-connection subscription and queue limits live in the subscription hub
-(`consortium.api.subscriptions`); `api_server` sets them from the same `ApiLimits`.
-"""
+Stock uvicorn keeps a half-sent request, a trickling body or a vanished WebSocket reader for
+ever and caps nothing per client. These subclasses add deadlines for a request's headers and
+body (408) and for a client that stops reading; caps on connections node-wide (the longest
+idle keep-alive closed to make room, else 503) and per client address (429); caps on
+WebSockets (429 at the handshake, close 1009 over `ws_max_size`), no writes once one failed,
+and a ping that closes (1011) a client that stopped reading. Per-connection subscription
+limits are the subscription hub's, set from the same `ApiLimits`."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
-"""JSON on the API's hot path: orjson (several times faster than the standard library at
-writing) wherever its answer is exact, the standard library otherwise.
-
-Requests from clients are read by the standard library (`consortium.api.app`): orjson reads
-an integer beyond 64 bits as a float, and some clients send quantities such as wei amounts
-as plain JSON numbers. Answers are written by orjson unless they hold such an integer.
-The engine's RPC (CometBFT) writes every 64-bit number as a string, so its answers are read
-by orjson.
-"""
+"""JSON on the API's hot path: orjson (several times faster at writing) wherever its answer is
+exact. Requests are read by the standard library (orjson reads an integer beyond 64 bits as
+a float, and clients send wei amounts as numbers); answers holding such an integer are
+written by it too; the engine's answers (every 64-bit number a string) are read by orjson."""
 
 from __future__ import annotations
 

@@ -434,7 +434,7 @@ class JsonRpc(ConsortiumMethods, ExplorerMethods,
     def eth_get_balance(self, p: Params) -> str:
         p.at_most(2)
         addr = p.required(0, enc.address)
-        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
+        height = self._height_at(p, 1)
         return hex_quantity(self.ledger.get_balance(addr, height))
 
     @rpc("eth_getTransactionCount", LEDGER)
@@ -451,7 +451,7 @@ class JsonRpc(ConsortiumMethods, ExplorerMethods,
     def eth_get_code(self, p: Params) -> str:
         p.at_most(2)
         addr = p.required(0, enc.address)
-        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
+        height = self._height_at(p, 1)
         return hex_data(self.ledger.get_code(addr, height))
 
     @rpc("eth_getStorageAt", LEDGER)
@@ -459,17 +459,13 @@ class JsonRpc(ConsortiumMethods, ExplorerMethods,
         p.at_most(3)
         addr = p.required(0, enc.address)
         slot = p.required(1, _storage_slot)
-        height = self._state_height(p.optional(2, enc.block_ref, enc.LATEST), "params[2]")
+        height = self._height_at(p, 2)
         value = self.ledger.get_storage_at(addr, slot, height)
         return hex_data(bytes(value).rjust(32, b"\x00"))
 
     @rpc("eth_call", LEDGER)
     def eth_call(self, p: Params) -> str:
-        p.at_most(3)
-        tx = p.required(0, enc.call_object)
-        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
-        if len(p) > 2 and p.items[2] not in (None, {}):
-            raise InvalidParams("params[2]: state overrides are not supported")
+        tx, height = self._call_params(p)
         result = self.ledger.call(tx, height, budget=current_budget.get(),
                                   gas_cap=self.gate.limits.rpc_gas_cap)
         if result.success:
@@ -480,11 +476,7 @@ class JsonRpc(ConsortiumMethods, ExplorerMethods,
 
     @rpc("eth_estimateGas", LEDGER)
     def eth_estimate_gas(self, p: Params) -> str:
-        p.at_most(3)
-        tx = p.required(0, enc.call_object)
-        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
-        if len(p) > 2 and p.items[2] not in (None, {}):
-            raise InvalidParams("params[2]: state overrides are not supported")
+        tx, height = self._call_params(p)
         return hex_quantity(self.ledger.estimate_gas(tx, height, budget=current_budget.get(),
                                                      gas_cap=self.gate.limits.rpc_gas_cap))
 
@@ -780,6 +772,19 @@ class JsonRpc(ConsortiumMethods, ExplorerMethods,
             raise RpcError(f"{where}: block {ref.number} not found (latest is {latest})",
                            code=-32000)
         return ref.number
+
+    def _height_at(self, p: Params, i: int) -> int | None:
+        """The state height params[i] names (a block reference, default latest)."""
+        return self._state_height(p.optional(i, enc.block_ref, enc.LATEST), f"params[{i}]")
+
+    def _call_params(self, p: Params) -> tuple[dict[str, Any], int | None]:
+        """eth_call's and eth_estimateGas's call object and state height (no overrides)."""
+        p.at_most(3)
+        tx = p.required(0, enc.call_object)
+        height = self._height_at(p, 1)
+        if len(p) > 2 and p.items[2] not in (None, {}):
+            raise InvalidParams("params[2]: state overrides are not supported")
+        return tx, height
 
     def _state_height(self, ref: BlockRef, where: str) -> int | None:
         """The height to read state at: None for the latest (the ledger's fast path)."""

@@ -1,19 +1,10 @@
-"""The transactions this node's API accepted, from the hash it answers until a block
-commits them or the client can learn why not ("accepted means committed or told").
+"""The transactions this node's API accepted, from the hash it answers until a block commits
+them or the client can learn why not ("accepted means committed or told").
 
-`submit` is eth_sendRawTransaction's path to the engine: it decodes and checks each
-transaction statelessly (off the event loop), refuses one already committed ("nonce too
-low") or already held/known ("already known"), forwards the rest to CheckTx, holds the ones
-CheckTx finds ahead of their sender's next nonce (`NonceQueue`), and writes what it accepted
-to the durable `TxJournal` before the hashes are answered: one write per batch, with
-concurrent batches sharing one write. A held transaction goes to the engine as soon as its
-gap fills: after the filling transaction's CheckTx accepts it, and on every new block.
-
-`run` (a task of the API's lifetime) first resubmits what the journal kept across a restart,
-once the engine's RPC answers, in nonce order per sender, dropping what a block made invalid
-meanwhile; then, on every new block, it prunes committed and invalid entries, expires held
-transactions and releases the ones whose gap filled.
-"""
+`submit` checks each transaction statelessly, refuses known or committed ones, forwards the
+rest to CheckTx, holds those ahead of their sender's nonce (`NonceQueue`) and journals what
+it accepted (`TxJournal`, one write per batch) before answering. `run` resubmits the journal
+after a restart, then on every block prunes, expires and releases held transactions."""
 
 from __future__ import annotations
 

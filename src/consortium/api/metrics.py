@@ -1,23 +1,9 @@
-"""The node's Prometheus metrics: what it counts while it runs, and where they are served.
-
-One `NodeMetrics` per node, on a registry of its own (several nodes may share a process in
-tests, and nothing here touches prometheus_client's global registry). Three kinds of figures:
-
-- counted where they happen, cheaply: blocks (execution and commit time, transactions per
-  block) and CheckTx answers, told by the ABCI application (`AbciObserver` in
-  `consortium.ledger.application`: one list increment per CheckTx, a few histogram updates
-  per block); JSON-RPC calls, counted once per request or batch by the dispatcher; HTTP
-  requests, by the `RequestMetrics` middleware;
-- read when Prometheus scrapes (`consortium.api.metrics_probe.NodeProbe`): height, LMDB
-  and disk sizes, the engine's mempool and peers, WebSocket connections and subscriptions,
-  the newest state-sync snapshot;
-- CometBFT's own metrics, on its own port (`[instrumentation]` in config.toml).
-
-`/metrics` on the API needs a `read` credential when the API has auth on, like every other
-GET route; `[metrics] listen` in consortium.toml serves the same registry on a port of its
-own (no auth: keep it on loopback or a monitoring network). docs/operations.md lists every
-metric and its labels.
-"""
+"""The node's Prometheus metrics, on a registry of its own per node (several nodes may share a
+test process). Blocks and CheckTx answers are counted where they happen (the ABCI
+application's observer), JSON-RPC calls and HTTP requests by the dispatcher and middleware;
+sizes, mempool, peers and subscriptions are read at scrape time (`metrics_probe`). Served at
+/metrics (a read credential when auth is on) and on `[metrics] listen`; docs/operations.md
+lists them."""
 
 from __future__ import annotations
 

@@ -1,21 +1,10 @@
-"""How much of the API one client address, and one credential, may use: request rates,
-batch and body sizes, WebSockets and subscriptions.
-
-The connection caps (`http_server.ApiLimits`) bound what a client *holds*; these bound what
-it *asks*. A rate is kept as a token bucket per client address and per credential (a token's
-name, a client certificate's subject): each JSON-RPC call (a batch: each of its calls), REST
-request or WebSocket message takes one token; the bucket refills at the configured rate and
-holds at most `rate_burst_seconds` of it, so a client may send a burst and then its rate.
-A request over either rate is refused whole with HTTP 429 and a Retry-After (JSON-RPC error
--32005 in a body), before anything of it runs.
-
-Loopback clients are the node's own host (its operator, its scripts, the benchmark): they
-are not limited by address unless `rate_limit_loopback` is set; a credential is limited
-wherever it comes from. The defaults let one client use the whole node (about 6,000
-transactions/s on 2 cores) while keeping a flood of cheap calls from one address or one
-leaked token from owning the event loop: the expensive reads have their own gate
-(`read_gate`).
-"""
+"""How much of the API one client address, and one credential, may use: request rates, batch
+and body sizes, WebSockets and subscriptions (the connection caps of `http_server` bound what
+a client holds; these bound what it asks). Rates are token buckets per address and per
+credential, one token per call, request or WebSocket message, holding `rate_burst_seconds`
+of the rate; over either, the request is refused whole with 429 and Retry-After before it
+runs. Loopback clients (the node's operator, the benchmark) are limited by credential only
+unless `rate_limit_loopback`; expensive reads have their own gate (`read_gate`)."""
 
 from __future__ import annotations
 
@@ -108,13 +97,6 @@ class ClientGate:
             if wait:
                 raise TooManyRequests(f"too many requests {who}: the limit is {rate}/s; "
                                       "retry later", retry_after=math.ceil(wait))
-
-    def check_batch(self, size: int) -> str | None:
-        """Why a batch of `size` calls is refused, or None."""
-        if size > self.limits.max_batch:
-            return (f"batch of {size} requests is over the limit of {self.limits.max_batch}; "
-                    "split it")
-        return None
 
     def open_websocket(self, scope: Scope) -> str | None:
         """Count a WebSocket of the request's credential, or say why not."""

@@ -1,18 +1,9 @@
-"""Admission for the reads that can cost seconds of CPU: `eth_call`, `eth_estimateGas`,
-`eth_getLogs` and the services' scans.
-
-Unbounded, one client could keep a node's cores busy for minutes (a batch of 1,000 endless
-`eth_call`s was ~15 minutes of CPU) and slow the validator it runs beside. Here:
-
-- a node-wide bound on such requests running or waiting, and one per client address; past
-  either, the request is refused at once with 429 and a Retry-After, before any of it runs;
-- they run on a few worker threads of their own, below consensus: nice +10, and
-  SCHED_IDLE while revm executes a call without the interpreter lock, so that CometBFT and
-  the ledger's consensus thread take the cores the moment they need them when a flood
-  arrives;
-- each request carries one `CallBudget`: the wall-clock timeout for all its heavy reads,
-  cancelled when its client disconnects (see `consortium.evm.budget`).
-"""
+"""Admission for the reads that can cost seconds of CPU (`eth_call`, `eth_estimateGas`,
+`eth_getLogs`, the services' scans): unbounded, one client could keep a validator's cores
+busy for minutes. They are bounded node-wide and per client address (429 at once past
+either), run on worker threads of their own below consensus (nice +10, SCHED_IDLE while revm
+runs without the GIL), and share one `CallBudget` per request, cancelled when its client
+disconnects (`consortium.evm.budget`)."""
 
 from __future__ import annotations
 

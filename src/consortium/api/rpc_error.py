@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from consortium.errors import ConsortiumError
+from consortium.evm.native import revert_reason as error_reason
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -21,7 +22,6 @@ RESOURCE_NOT_FOUND = -32001
 LIMIT_EXCEEDED = -32005
 EXECUTION_REVERTED = 3
 
-ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 PANIC_REASONS = {
     0x00: "generic panic",
@@ -57,33 +57,23 @@ class RpcError(Exception):
 
 
 class InvalidRequest(RpcError):
-    """The request object is not JSON-RPC 2.0 (not an object, no method, bad id…)."""
-
-    code = INVALID_REQUEST
+    code = INVALID_REQUEST  # not JSON-RPC 2.0 (not an object, no method, bad id…)
 
 
 class MethodNotFound(RpcError):
-    """No such method, or one this node does not offer over this transport."""
-
-    code = METHOD_NOT_FOUND
+    code = METHOD_NOT_FOUND  # no such method, or not over this transport
 
 
 class InvalidParams(RpcError):
-    """A parameter is missing, of the wrong type, or out of range; the message names it."""
-
-    code = INVALID_PARAMS
+    code = INVALID_PARAMS  # missing, mistyped or out of range; the message names it
 
 
 class LimitExceeded(RpcError):
-    """A query would be too large (block range, result count, batch size)."""
-
-    code = LIMIT_EXCEEDED
+    code = LIMIT_EXCEEDED  # too large a query (block range, result count, batch size)
 
 
 class NotFound(RpcError):
-    """A block or transaction that a read needs does not exist (yet)."""
-
-    code = RESOURCE_NOT_FOUND
+    code = RESOURCE_NOT_FOUND  # a block or transaction a read needs does not exist (yet)
 
 
 class ExecutionRevertedError(RpcError):
@@ -104,21 +94,10 @@ class ExecutionRevertedError(RpcError):
 
 def revert_reason(output: bytes) -> str | None:
     """The human reason in revert bytes: Error(string) or Panic(uint256), else None."""
-    if len(output) < 4:
-        return None
-    selector, body = output[:4], output[4:]
-    if selector == ERROR_SELECTOR:
-        try:
-            from eth_abi.abi import decode
-
-            (reason,) = decode(["string"], body)
-        except Exception:
-            return None
-        return str(reason)
-    if selector == PANIC_SELECTOR and len(body) == 32:
-        code = int.from_bytes(body, "big")
+    if output[:4] == PANIC_SELECTOR and len(output) == 36:
+        code = int.from_bytes(output[4:], "big")
         return f"panic: {PANIC_REASONS.get(code, 'unknown panic code')} ({hex(code)})"
-    return None
+    return error_reason(output)
 
 
 def rpc_error_for(exc: ConsortiumError) -> RpcError:

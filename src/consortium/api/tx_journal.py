@@ -1,14 +1,8 @@
-"""The node's journal of transactions its API accepted (answered a hash for) and that are
-not yet committed, so that a restart does not lose them: CometBFT keeps its mempool in
-memory only.
-
-The journal is its own LMDB environment (`<home>/app/tx-journal`), written with sync
-commits: a write returns once it is on disk, and LMDB's copy-on-write pages make a commit
-atomic, so a kill -9 leaves either the batch or nothing. It is kept apart from the ledger's
-environment, whose one writer is the block commit. Entries are small (the raw transaction
-plus sender, nonce and the time it was accepted) and few (at most the mempool plus the
-held future nonces), so a copy of every entry is also kept in memory for reads.
-"""
+"""The node's journal of transactions its API accepted and that are not yet committed, so a
+restart loses none (CometBFT keeps its mempool in memory only): an LMDB environment of its
+own (`<home>/app/tx-journal`, apart from the ledger's, whose one writer is the block commit)
+written with sync commits, so a kill -9 leaves a batch or nothing; its few small entries are
+also kept in memory for reads."""
 
 from __future__ import annotations
 
