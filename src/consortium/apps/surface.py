@@ -171,6 +171,7 @@ class Param:
     cli_kind: Kind | None = None  # what the CLI takes, when more than `kind` (a class's
     #                               name besides its id: the client resolves it)
     positional: bool = False  # a write's later parameter the CLI takes as an argument
+    many: bool = False  # a list of values (the CLI's option repeated)
 
     @property
     def option(self) -> str:
@@ -243,6 +244,7 @@ class Write:
     client: str  # the client's method: "approve_registration"
     args: tuple[Param, ...] = ()  # in the contract method's order
     done: str = "done"  # the outcome's first word in the CLI: "approved"
+    propose: bool = False  # proposed to Governance (an app-call proposal members vote on)
 
     def call_args(self, values: tuple[Any, ...],
                   named: dict[str, Any] | None = None) -> list[Any]:
@@ -256,7 +258,10 @@ class Write:
             value = values[i] if i < len(values) else named.pop(param.name, param.default)
             if value is REQUIRED:
                 raise BadValue(f"{self.client}: {param.name} is required")
-            out.append(param.kind.parse(value, param.name))
+            if param.many:
+                out.append([param.kind.parse(v, param.name) for v in value])
+            else:
+                out.append(param.kind.parse(value, param.name))
         if named:
             raise BadValue(f"{self.client}: unknown argument {sorted(named)[0]!r}")
         return out
@@ -280,14 +285,19 @@ class Service:
 
 def with_writes(service: Service) -> Callable[[type[Any]], type[Any]]:
     """A class decorator for a service's Python client (a `ServiceClient`): one method per
-    declared write, `client.<write.client>(account, *values, **by_name)`, that checks,
-    sends and waits for the contract call (`ServiceClient.transact`)."""
+    declared write the class does not define, `client.<write.client>(account, *values,
+    **by_name)`, that checks, sends and waits for the contract call (`transact`), or
+    proposes it to Governance (`propose`)."""
 
     def decorate(cls: type[Any]) -> type[Any]:
         for write in service.writes:
+            if write.client in cls.__dict__:
+                continue
+
             def call(self: Any, account: Any, *values: Any, write: Write = write,
                      **named: Any) -> Any:
-                return self.transact(account, write.method, *write.call_args(values, named))
+                send = self.propose if write.propose else self.transact
+                return send(account, write.method, *write.call_args(values, named))
 
             call.__name__ = call.__qualname__ = write.client
             call.__doc__ = write.summary

@@ -2,9 +2,9 @@
 
 Accounts are 0x addresses or member names; record and report hashes are SHA-256s of a file
 (hashed here: it never leaves this machine) or a 0x hash. The steps (revoke-consent, report,
-correct, order, accept … resolve, blacklist-add, unlist) and the reads (consents, records,
-record, queries, query, blacklist) come from the declared surface (apps/credit/surface.py);
-consent, verify, download (written only when it matches) and propose-unlist are their own.
+correct, order, accept … resolve, blacklist-add, unlist, propose-unlist) and the reads
+(consents, records, record, queries, query, blacklist) come from the declared surface;
+consent, verify and download (written only when it matches) are their own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from consortium.apps.credit.surface import CREDIT
 from consortium.cli.common import (
     DirOption,
     JsonOption,
-    ReasonOption,
     RpcOption,
     Signing,
     console,
@@ -29,7 +28,7 @@ from consortium.cli.common import (
     with_signing,
 )
 from consortium.cli.service_commands import add_reads, add_writes
-from consortium.cli.services import done, history_table, party, proposed
+from consortium.cli.services import done, history_table, party
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Credit information sharing: consents, records, queries, blacklist.",
@@ -167,14 +166,3 @@ def download(
     except ReportMismatch as exc:
         result = exc.result
     _verdict(result, json_out)
-
-
-@app.command("propose-unlist")
-@with_signing
-def propose_unlist(subject: str = typer.Argument(..., help="Account or member name."),
-                   reason: str = ReasonOption, *, signing: Signing) -> None:
-    """Propose removing a subject from the blacklist by vote (members then vote)."""
-    client = _client(signing.rpc, signing.dir)
-    out = client.propose_unlist(signing.signer(),
-                                party(subject, signing, "SUBJECT"), reason)
-    proposed(out, signing.json_out)

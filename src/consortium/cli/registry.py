@@ -60,18 +60,6 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
     return hash_of(find_key(key_file, resolve_dir(dir)), str(external_id))
 
 
-@app.command("propose-class")
-@with_signing
-def propose_class(
-    name: str = typer.Option(..., "--name", help="The class name, e.g. 'Land title'."),
-    schema: str = typer.Option(..., "--schema", help="The schema document or its 0x SHA-256."),
-    registrar: list[str] = RegistrarOption, k: int = KOption, *, signing: Signing) -> None:
-    """Propose an asset class (created when the members' vote passes it)."""
-    registrars = [party(r, signing, "--registrar") for r in registrar]
-    proposed(_client(signing.rpc, signing.dir).propose_class(
-        signing.signer(), name, schema=schema, registrars=registrars, k=k), signing.json_out)
-
-
 @app.command("propose-registrars")
 @with_signing
 def propose_registrars(

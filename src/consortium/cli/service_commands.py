@@ -15,6 +15,7 @@ same for every service:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import keyword
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from consortium.cli.common import (
     table,
     with_signing,
 )
-from consortium.cli.services import account, done, namer, party
+from consortium.cli.services import account, done, namer, party, proposed
 from consortium.errors import ConfigError
 
 ClientFactory = Callable[[str | None, Path], Any]  # (--rpc, --dir) -> the service's client
@@ -51,6 +52,7 @@ def _positional(param: Param, first: bool) -> bool:
 
 def _parameter(param: Param, first: bool) -> inspect.Parameter:
     annotation: Any = int if param.kind.schema.get("type") == "integer" else str
+    annotation = list[annotation] if param.many else annotation
     if _positional(param, first):
         default = typer.Argument(..., help=param.doc or None)
     elif param.required:
@@ -66,11 +68,20 @@ def write_command(write: Write, client: ClientFactory,
     """The command that signs and sends `write`, and prints what it did (`outcome`)."""
 
     def command(*, signing: Signing, **values: Any) -> None:
-        args = [party(values[p.name], signing,
-                      p.name.upper() if _positional(p, i == 0) else p.option)
-                if p.kind is ACCOUNT else values[p.name] for i, p in enumerate(write.args)]
+        def given(param: Param, value: Any, first: bool) -> Any:
+            if param.kind is not ACCOUNT:
+                return value
+            if param.many:
+                return [given(dataclasses.replace(param, many=False), v, first) for v in value]
+            return party(value, signing, param.name.upper() if _positional(param, first)
+                         else param.option)
+
+        args = [given(p, values[p.name], i == 0) for i, p in enumerate(write.args)]
         out = getattr(client(signing.rpc, signing.dir), write.client)(signing.signer(), *args)
-        outcome(out, signing.json_out, write.done)
+        if write.propose:
+            proposed(out, signing.json_out)
+        else:
+            outcome(out, signing.json_out, write.done)
 
     params = [_parameter(p, i == 0) for i, p in enumerate(write.args)]
     signing = inspect.Parameter("signing", inspect.Parameter.KEYWORD_ONLY, annotation=Signing)

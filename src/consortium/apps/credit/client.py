@@ -94,10 +94,6 @@ class CreditClient(ServiceClient):
             raise ConfigError(f"no query {query_id}")
         return found
 
-    def propose_unlist(self, committee: LocalAccount, subject: str,
-                       reason: str) -> dict[str, Any]:
-        """Propose removing a subject from the blacklist by vote (an app-call proposal)."""
-        return self.propose(committee, "unlistSubject", account_hex(subject), reason)
 
 
 def _write_file(dest: Path, data: bytes) -> None:

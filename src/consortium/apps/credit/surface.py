@@ -101,5 +101,8 @@ CREDIT = Service(
         Write("unlist", "unlistSubject", "The reporting lender removes a subject from the "
               "blacklist.", "unlist_subject",
               (Param("subject", ACCOUNT, "Account or member name."), REASON), "removed"),
+        Write("propose-unlist", "unlistSubject", "Propose removing a subject from the "
+              "blacklist by vote (members then vote).", "propose_unlist",
+              (Param("subject", ACCOUNT, "Account or member name."), REASON), propose=True),
     ),
 )

@@ -77,12 +77,6 @@ class RegistryClient(ServiceClient):
     def history(self, asset_id: int) -> list[dict[str, Any]]:
         return self.read.history("asset", int(asset_id))
 
-    def propose_class(self, committee: LocalAccount, name: str, *, schema: str | bytes | Path,
-                      registrars: list[str], k: int) -> dict[str, Any]:
-        """Propose an asset class (an app-call proposal; members then vote)."""
-        return self.propose(committee, "createClass", name, document_hash(schema),
-                            [account_hex(r) for r in registrars], int(k))
-
     def propose_registrars(self, committee: LocalAccount, asset_class: int | str,
                            registrars: list[str], k: int) -> dict[str, Any]:
         return self.propose(committee, "setClassRegistrars", self.class_id(asset_class),

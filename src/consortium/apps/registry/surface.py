@@ -10,6 +10,8 @@ from consortium.apps.registry.model import ASSET_STATES
 from consortium.apps.registry.reader import RegistryReader
 from consortium.apps.surface import (
     ACCOUNT,
+    AMOUNT,
+    DOCUMENT,
     ID,
     TEXT,
     Param,
@@ -47,6 +49,15 @@ REGISTRY = Service(
              nullable=True, cli="show"),
     ),
     writes=(
+        Write("propose-class", "createClass", "Propose an asset class (created when the "
+              "members' vote passes it).", "propose_class",
+              (Param("name", TEXT, "The class name, e.g. 'Land title'.", flag="--name"),
+               Param("schema", DOCUMENT, "The schema document or its 0x SHA-256.",
+                     flag="--schema"),
+               Param("registrars", ACCOUNT, "A registrar (repeatable).", flag="--registrar",
+                     many=True),
+               Param("k", AMOUNT, "Approvals needed to register or retire.", flag="--k")),
+              propose=True),
         Write("approve", "approveRegistration",
               "A registrar of the class approves the registration (registered at k).",
               "approve_registration", (ASSET,), "approved"),
