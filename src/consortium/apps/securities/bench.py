@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 
 from consortium.apps.securities.model import (
     BUY,
@@ -72,7 +72,7 @@ class SecuritiesOrders(Workload):
         if len(accounts) < 2:
             raise ValueError("the securities workload needs at least two accounts "
                              "(an account's own orders never trade with each other)")
-        first = keys.PrivateKey(accounts[0].key)
+        first = PrivateKey(accounts[0].key)
         calls: list[tuple[bytes, bytes]] = [
             (CASH_ADDRESS, CASH.encode("createToken", CURRENCY, "bench cash")),
         ]
@@ -90,7 +90,7 @@ class SecuritiesOrders(Workload):
         approve = CASH.encode("approve", CURRENCY, "0x" + SECURITIES_ADDRESS.hex(), UNLIMITED)
         txs.append(sign(first, 0, len(calls), chain_id, CASH_ADDRESS, 0, approve, SETUP_GAS))
         for index, account in enumerate(accounts[1:], start=1):
-            txs.append(sign(keys.PrivateKey(account.key), index, 0, chain_id, CASH_ADDRESS, 0,
+            txs.append(sign(PrivateKey(account.key), index, 0, chain_id, CASH_ADDRESS, 0,
                             approve, SETUP_GAS))
         return Setup(txs)
 

@@ -77,7 +77,7 @@ from consortium.apps.securities.state import (
     answered,
 )
 from consortium.apps.securities.state import ForcedTransfer as ForcedRecord
-from consortium.apps.service import ServiceContract
+from consortium.apps.service import ServiceContract, index_read
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
@@ -226,9 +226,7 @@ class Securities(ServiceContract):
     def orders(self, ids: list[int]) -> list[tuple[Any, ...]]:
         return self._batch("order", ids)
 
-    @method("ordersOf(address)", returns=IDS, view=True)
-    def orders_of(self, account: str) -> list[int]:
-        return list(self.state.orders_of(as_address(account)))
+    orders_of = index_read("ordersOf(address)", "account", SecuritiesState.ORDERS_OF)
 
     @method("bookOrders(string,uint8,uint256)", returns=IDS, view=True)
     def book_orders(self, isin: str, side: int, limit: int) -> list[int]:
@@ -268,9 +266,7 @@ class Securities(ServiceContract):
     def trades(self, ids: list[int]) -> list[tuple[Any, ...]]:
         return self._batch("trade", ids)
 
-    @method("tradesOf(address)", returns=IDS, view=True)
-    def trades_of(self, account: str) -> list[int]:
-        return list(self.state.trades_of(as_address(account)))
+    trades_of = index_read("tradesOf(address)", "account", SecuritiesState.TRADES_OF)
 
     @method("tradesOfInstrument(string)", returns=IDS, view=True)
     def trades_of_instrument(self, isin: str) -> list[int]:
@@ -288,9 +284,7 @@ class Securities(ServiceContract):
     def proposal(self, proposal_id: int) -> tuple[Any, ...]:
         return self._numbered("proposal", proposal_id).abi_tuple()  # type: ignore[no-any-return]
 
-    @method("proposalsOf(address)", returns=IDS, view=True)
-    def proposals_of(self, account: str) -> list[int]:
-        return list(self.state.proposals_of(as_address(account)))
+    proposals_of = index_read("proposalsOf(address)", "account", SecuritiesState.PROPOSALS_OF)
 
     @method("dividendCount()", returns="uint256", view=True)
     def dividend_count(self) -> int:
@@ -1016,7 +1010,7 @@ class Securities(ServiceContract):
         return self.state.load(what, n)
 
     def _batch(self, what: str, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require(len(ids) <= MAX_READ, f"at most {MAX_READ} {what}s in one read")
+        self.require_batch(ids, what + "s")
         return [self._numbered(what, i).abi_tuple() for i in ids]
 
     def _order(self, order_id: int) -> Order:

@@ -273,7 +273,7 @@ def answered(record: Any) -> Any:
 
 # the computed fields' blanks, for a record as stored
 BLANK: dict[type[Record], dict[str, Any]] = {
-    Order: {"filled": 0}, Trade: {"amount": 0}, Investor: {"restriction": 0},
+    Order: {"filled": 0, "next": 0, "prev": 0}, Trade: {"amount": 0},
     Proposal: {"seller": ZERO, "buyer": ZERO, "amount": 0}}
 
 
