@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from consortium.apps.securities import SecuritiesClient
-from tests.support.evmutil import dev_accounts, receipt, send, web3_for
+from tests.support.evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
 from tests.support.localnet import LocalNet
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -47,8 +48,15 @@ def chain(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[di
         failed = send(w3, accounts["Issuer Co"], {"to": again["to"], "data": again["input"],
                                                   "gas": 500_000})
         assert receipt(w3, failed)["status"] == 0
+        # a user's contract: an ERC-20 whose ABI the node learns from the console's form
+        token = deploy(w3, accounts["Alice Fund"], compiled("Token.vy"), "Coin", "C", 10**6)
+        contract = w3.eth.contract(address=token, abi=compiled("Token.vy").abi)
+        paid = send(w3, accounts["Alice Fund"], {"to": token, "data": contract.encode_abi(
+            "transfer", args=[accounts["Bank A"].address, 5])})
+        assert receipt(w3, paid)["status"] == 1
         yield {"net": net, "issued": issued, "failed": "0x" + bytes(failed).hex(),
-               "issuer": accounts["Issuer Co"].address}
+               "issuer": accounts["Issuer Co"].address, "token": token,
+               "paid": "0x" + bytes(paid).hex(), "abi": compiled("Token.vy").abi}
     finally:
         net.cleanup()
 
@@ -108,6 +116,22 @@ def test_explorer_search_decode_and_export(chain: dict[str, Any], page: Any,
     expect(page).to_have_url(re.compile(f"/console/isin/{ISIN}$"))
     expect(page.locator("#record")).to_contain_text("Apple Inc. common")
     shot(page, "instrument")
+
+    # a user's contract: its ABI registered through the address page's form, checked by the
+    # node against the code; then its transactions decode under its name
+    page.goto(f"{base}/console/address/{chain['token']}")
+    form = page.locator("#register-abi form")
+    form.get_by_label("ABI (JSON)").fill('[{"type": "function", "name": "nope", "inputs": []}]')
+    form.get_by_role("button", name="Register").click()
+    expect(form.locator(".outcome")).to_contain_text("Refused: the code at")
+    form.get_by_label("Contract name").fill("Coin")
+    form.get_by_label("ABI (JSON)").fill(json.dumps(chain["abi"]))
+    form.get_by_role("button", name="Register").click()
+    expect(form.locator(".outcome")).to_contain_text("Registered:")
+    page.goto(f"{base}/console/tx/{chain['paid']}")
+    expect(page.locator("#decoded-call .contract")).to_have_text("Coin")
+    expect(page.locator("#decoded-call .method")).to_have_text("transfer")
+    shot(page, "registered-abi")
 
     # an unknown identifier: the 404 page naming it
     search(page, "XS0000000000")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from consortium.api.app import create_app
@@ -18,7 +19,17 @@ from consortium.console.app import Console, ConsoleRpcError
 from consortium.errors import ConfigError
 from consortium.network.node_config import NodeConfig
 from tests.support.jsonrpc_testkit import Node, StubEngine, node
-from tests.support.ledger_testkit import ALICE, BOB, new_ledger, run_block, sign
+from tests.support.ledger_testkit import (
+    ALICE,
+    BOB,
+    TOKEN_SOURCE,
+    calldata,
+    compile_vyper,
+    contract_address,
+    new_ledger,
+    run_block,
+    sign,
+)
 from tests.support.ledger_testkit import token_deploy_data as deploy_data
 
 pytestmark = pytest.mark.timeout(120)
@@ -177,3 +188,28 @@ def test_a_failing_read_is_an_error_page(api: Node, monkeypatch: pytest.MonkeyPa
     page = api.client.get("/console/explorer")
     assert page.status_code == 503
     assert "could not answer" in page.text and "too many requests" in page.text
+
+
+def test_address_history_and_a_registered_abi_decode(api: Node) -> None:
+    run_block(api.ledger, [sign(ALICE, nonce=0, data=deploy_data(5), gas=2_000_000)])
+    token = to_checksum_address(contract_address(ALICE.address.lower(), 0))
+    pay = sign(ALICE, nonce=1, to=token, gas=200_000,
+               data=calldata("transfer(address,uint256)", ["address", "uint256"],
+                             [BOB.address, 2]))
+    run_block(api.ledger, [pay])
+    pay_hash = "0x" + keccak(pay).hex()
+
+    page = api.client.get(f"/console/address/{token}")
+    assert page.status_code == 200 and 'id="register-abi"' in page.text
+    assert f"/console/tx/{pay_hash}" in page.text  # from the address index
+    # known by its ERC-20 selector before, by the contract's own name after
+    assert '<span class="contract">contract</span>' in api.client.get(
+        f"/console/tx/{pay_hash}").text
+
+    _, abi = compile_vyper(TOKEN_SOURCE)
+    assert api.rpc("consortium_registerAbi", token, abi, "Token")["functions"] >= 1
+    page = api.client.get(f"/console/tx/{pay_hash}")
+    assert '<strong class="method">transfer</strong>' in page.text
+    assert '<span class="contract">Token</span>' in page.text
+    assert BOB.address.lower() in page.text
+    assert '<strong class="event-name">Transfer</strong>' in page.text
