@@ -4,6 +4,7 @@ Test modules import the `console` fixture from here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,16 @@ def two_members(tmp_path_factory: pytest.TempPathFactory, name: str,
 @pytest.fixture
 def console(browser: Any, net: LocalNet) -> Iterator[Callable[[str, str], Any]]:
     """console("node0", "/governance") opens that console page in a browser context of its
-    own (one per member); an error raised in any of the pages fails the test."""
+    own (one per member), with a browser wallet holding `wallet_key` if given; an error
+    raised in any of the pages fails the test."""
     contexts: list[Any] = []
     errors: list[str] = []
 
-    def open_page(node: str, path: str) -> Any:
+    def open_page(node: str, path: str, wallet_key: str | None = None) -> Any:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         contexts.append(context)
+        if wallet_key is not None:
+            context.add_init_script(injected_wallet(wallet_key))
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{node}: {exc}"))
         page.set_default_timeout(WAIT_MS)
@@ -66,3 +70,42 @@ def sign_in(page: Any, keystore: Path, member: str) -> None:
 def same_document(page: Any) -> bool:
     """Whether the page is still the one opened (no reload, no navigation)."""
     return page.evaluate("window.__sameDocument") is True
+
+
+def injected_wallet(private_key: str) -> str:
+    """An EIP-1193 wallet injected as window.ethereum (what MetaMask does), holding one key:
+    it shares its account, answers its chain id and signs eth_sendTransaction itself, sending
+    through the page's node. window.__walletCalls lists the methods the page asked of it."""
+    return INJECTED_WALLET.replace("__KEY__", json.dumps(private_key))
+
+
+INJECTED_WALLET = """(() => {
+  const KEY = __KEY__;
+  window.__walletCalls = [];
+  const rpc = async (method, params) => {
+    const r = await fetch("/", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+    const body = await r.json();
+    if (body.error) throw Object.assign(new Error(body.error.message), { code: body.error.code });
+    return body.result;
+  };
+  window.ethereum = {
+    on() {},
+    async request({ method, params }) {
+      window.__walletCalls.push(method);
+      const wallet = new ethers.Wallet(KEY);
+      if (method === "eth_requestAccounts" || method === "eth_accounts") return [wallet.address];
+      if (method === "eth_chainId") return rpc("eth_chainId", []);
+      if (method === "eth_sendTransaction") {
+        const tx = params[0];
+        const nonce = await rpc("eth_getTransactionCount", [wallet.address, "pending"]);
+        const chainId = BigInt(await rpc("eth_chainId", []));
+        const raw = await wallet.signTransaction({ type: 2, chainId,
+          nonce: Number(BigInt(nonce)), to: tx.to, data: tx.data, gasLimit: BigInt(tx.gas),
+          maxFeePerGas: 0n, maxPriorityFeePerGas: 0n });
+        return rpc("eth_sendRawTransaction", [raw]);
+      }
+      throw Object.assign(new Error(`unsupported method ${method}`), { code: 4200 });
+    },
+  };
+})();"""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.browser.signing import WAIT_MS, console, expect, same_document, sign_in, two_members
+from tests.support.evmutil import dev_accounts
 from tests.support.localnet import LocalNet
 
 __all__ = ["console"]  # the fixture, imported for pytest
@@ -91,3 +92,41 @@ def test_propose_and_vote_from_two_nodes(console: Callable[[str, str], Any], net
         assert same_document(page)
         shot(page, f"{name}-executed")
     expect(b.locator("#signed-in .roles")).to_contain_text("auditor", timeout=WAIT_MS)
+
+
+def test_browser_wallet_proposes_and_only_its_proposer_revokes(
+        console: Callable[[str, str], Any], net: LocalNet,
+        shot: Callable[[Any, str], Path]) -> None:
+    """Bank B signs in with an injected EIP-1193 wallet (it signs, the page never holds the
+    key) and proposes electing itself chair; Bank A, on the other node, is offered no revoke
+    button for it; B revokes it, and both pages show it revoked."""
+    key = dev_accounts(net)["Bank B"].key.hex()
+    b = console("node1", "/governance", wallet_key=key)
+    a = console("node0", "/governance")
+    sign_in(a, net.root / "keystores" / "bank-a.json", "Bank A")
+    b.get_by_role("button", name="Sign in", exact=True).click()
+    b.get_by_role("button", name="Use the browser wallet").click()
+    expect(b.locator("#signed-in .member")).to_have_text("Bank B", timeout=WAIT_MS)
+
+    b.locator("#proposal-kind").select_option("governance.elect-officer")
+    form = b.locator("form[data-key='governance.elect-officer']")
+    form.get_by_label("office").fill("chair")
+    form.get_by_label("holder").fill("Bank B")
+    form.get_by_label("term blocks").fill("1000")
+    form.get_by_role("button", name="Propose").click()
+    expect(form.locator(".outcome")).to_contain_text("Proposed in block", timeout=WAIT_MS)
+    pid = int(form.locator(".outcome").inner_text().split("ProposalCreated(id=")[1].split(",")[0])
+    calls = b.evaluate("window.__walletCalls")
+    assert "eth_sendTransaction" in calls and "eth_requestAccounts" in calls
+
+    row_a, row_b = proposal_row(a, pid), proposal_row(b, pid)
+    expect(row_a).to_contain_text("chair", timeout=WAIT_MS)
+    expect(row_a.get_by_role("button", name="Vote yes")).to_be_visible()
+    expect(row_a.get_by_role("button", name="Revoke")).to_be_hidden()
+    row_b.get_by_role("button", name="Revoke").click()
+    expect(b.locator("#vote-outcome-text")).to_contain_text("Revoked in block", timeout=WAIT_MS)
+    for page in (a, b):
+        expect(proposal_row(page, pid).locator(".status")).to_have_text("revoked",
+                                                                        timeout=WAIT_MS)
+    shot(b, "b-revoked")
+    assert same_document(a) and same_document(b)

@@ -54,9 +54,14 @@ class Field:
     default: Any = None
     choices: tuple[str, ...] = ()
 
+    @property
+    def caption(self) -> str:
+        """What the input is called on the page: "term blocks" for termBlocks."""
+        return self.label or _words(self.name)
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "abi": self.abi,
-                "label": self.label or _words(self.name), "doc": self.doc,
+                "label": self.caption, "doc": self.doc,
                 "required": self.required, "default": self.default,
                 "choices": list(self.choices)}
 

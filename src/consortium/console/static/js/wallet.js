@@ -206,8 +206,18 @@ export async function signInWithInjected() {
   if (!provider) throw new Error("no browser wallet found (window.ethereum is not there)");
   const accounts = await provider.request({ method: "eth_requestAccounts" });
   if (!accounts?.length) throw new Error("the browser wallet shared no account");
+  if (!watching && provider.on) {
+    watching = true; // the wallet's user switched accounts, or disconnected this site
+    provider.on("accountsChanged", (now) => {
+      if (session?.kind !== "injected") return;
+      if (now?.length) begin("injected", now[0]).catch(() => signOut());
+      else signOut();
+    });
+  }
   return begin("injected", accounts[0]);
 }
+
+let watching = false;
 
 export function hasInjectedWallet() {
   return Boolean(globalThis.ethereum);
