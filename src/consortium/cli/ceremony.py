@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -13,8 +12,9 @@ from consortium.cli.common import (
     JsonOption,
     PasswordFileOption,
     console,
+    password_or_prompt,
     print_json,
-    read_password,
+    report,
     resolve_dir,
     table,
 )
@@ -29,22 +29,6 @@ node_app = typer.Typer(
     help="Run a node (`consortium node --home HOME`) or set one up (`consortium node setup`).",
     invoke_without_command=True,
 )
-
-
-def password_or_prompt(password_file: Path | None, prompt: str, confirm: bool) -> str:
-    password = read_password(password_file)
-    if password is None:
-        password = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
-    return password
-
-
-def report(data: dict[str, object], json_out: bool, title: str, rows: list[list[Any]]) -> bool:
-    """A command's result as JSON (then True: nothing more to print) or as a table."""
-    if json_out:
-        print_json(data)
-        return True
-    table(title, ["", ""], rows)
-    return False
 
 
 def keygen(

@@ -77,6 +77,23 @@ def read_password(password_file: Path | None) -> str | None:
         raise ConfigError(f"cannot read --password-file {password_file}: {exc}") from None
 
 
+def password_or_prompt(password_file: Path | None, prompt: str, confirm: bool) -> str:
+    """The --password-file's password, else asked for (hidden)."""
+    password = read_password(password_file)
+    if password is None:
+        password = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return password
+
+
+def report(data: dict[str, object], json_out: bool, title: str, rows: list[list[Any]]) -> bool:
+    """A command's result as JSON (then True: nothing more to print) or as a table."""
+    if json_out:
+        print_json(data)
+        return True
+    table(title, ["", ""], rows)
+    return False
+
+
 ReasonOption = typer.Option(..., "--reason", help="Why (kept in the event).")
 
 
@@ -113,12 +130,8 @@ _SIGNING_PARAMETERS = [
 
 def with_signing(command: Callable[..., Any]) -> Callable[..., Any]:
     """Give a command the signing options after its own (--from, --dir, --rpc,
-    --password-file, --json, in that order) and hand them to it as its keyword `signing`.
-
-        @app.command("accept")
-        @with_signing
-        def accept(query_id: int = IdArg, *, signing: Signing) -> None: ...
-    """
+    --password-file, --json) as its keyword `signing`: `def accept(query_id: int = IdArg, *,
+    signing: Signing)`."""
     own = inspect.signature(command, eval_str=True)
     parameters = [p for p in own.parameters.values() if p.name != "signing"]
 

@@ -10,16 +10,15 @@ import typer
 
 from consortium.cli.common import (
     DirOption,
-    FromOption,
     JsonOption,
-    PasswordFileOption,
     RpcOption,
+    Signing,
     console,
     endpoint,
     print_json,
-    read_password,
     resolve_dir,
     table,
+    with_signing,
 )
 from consortium.errors import ConfigError
 
@@ -85,28 +84,31 @@ def _args(entry: dict[str, Any] | None, args: list[str]) -> list[Any]:
     return [coerce(i["type"], a) for i, a in zip(inputs, args, strict=True)]
 
 
+def _print(result: dict[str, Any], json_out: bool, title: str, columns: list[str]) -> None:
+    if json_out:
+        print_json(result)
+    else:
+        table(title, columns, [list(result.values())])
+
+
 @app.command()
+@with_signing
 def deploy(
     source: Path = typer.Argument(..., help="A .vy or .sol file."),
     args: list[str] | None = typer.Argument(None, help="Constructor arguments."),
     contract: str | None = typer.Option(None, "--contract", help="Contract name in a .sol file."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *, signing: Signing,
 ) -> None:
     """Compile and deploy a contract; its ABI is kept in DIR/contracts/<address>.json."""
     from consortium.contracts.compiler import compile_file
-    from consortium.sdk import ConsortiumClient, resolve_signer
+    from consortium.sdk import ConsortiumClient
 
     compiled = compile_file(source, contract)
     ctor = next((e for e in compiled.abi if e.get("type") == "constructor"), None)
     values = _args(ctor, args or [])
-    signer = resolve_signer(from_, resolve_dir(dir), read_password(password_file))
-    client = ConsortiumClient(endpoint(rpc, dir))
-    address, receipt = client.deploy(signer, compiled.abi, compiled.bytecode, *values)
-    folder = _artifact_dir(dir)
+    client = ConsortiumClient(endpoint(signing.rpc, signing.dir))
+    address, receipt = client.deploy(signing.signer(), compiled.abi, compiled.bytecode, *values)
+    folder = _artifact_dir(signing.dir)
     if folder.parent.is_dir():
         folder.mkdir(exist_ok=True)
         (folder / f"{address.lower()}.json").write_text(
@@ -115,11 +117,7 @@ def deploy(
     result = {"contract": compiled.name, "address": address,
               "tx_hash": receipt["transactionHash"].hex(), "block": receipt["blockNumber"],
               "gas_used": receipt["gasUsed"]}
-    if json_out:
-        print_json(result)
-    else:
-        table("Deployed", ["contract", "address", "tx", "block", "gas"],
-              [list(result.values())])
+    _print(result, signing.json_out, "Deployed", ["contract", "address", "tx", "block", "gas"])
 
 
 @app.command()
@@ -146,29 +144,23 @@ def call(
 
 
 @app.command()
+@with_signing
 def send(
     address: str = typer.Argument(..., help="Contract address."),
     function: str = typer.Argument(..., help="Function name."),
     args: list[str] | None = typer.Argument(None, help="Arguments."),
     abi_file: Path | None = typer.Option(None, "--abi", help="ABI JSON or deploy artifact."),
-    from_: str = FromOption,
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    *, signing: Signing,
 ) -> None:
     """Send a transaction calling a contract function and wait for its receipt."""
-    from consortium.sdk import ConsortiumClient, resolve_signer
+    from consortium.sdk import ConsortiumClient
 
-    abi = _load_abi(address, abi_file, dir)
+    abi = _load_abi(address, abi_file, signing.dir)
     entry = _function(abi, function, len(args or []))
-    signer = resolve_signer(from_, resolve_dir(dir), read_password(password_file))
-    client = ConsortiumClient(endpoint(rpc, dir))
-    receipt = client.transact(signer, address, abi, function, *_args(entry, args or []))
+    client = ConsortiumClient(endpoint(signing.rpc, signing.dir))
+    receipt = client.transact(signing.signer(), address, abi, function,
+                              *_args(entry, args or []))
     result = {"tx_hash": receipt["transactionHash"].hex(), "block": receipt["blockNumber"],
               "status": receipt["status"], "gas_used": receipt["gasUsed"],
               "logs": len(receipt["logs"])}
-    if json_out:
-        print_json(result)
-    else:
-        table("Sent", ["tx", "block", "status", "gas", "logs"], [list(result.values())])
+    _print(result, signing.json_out, "Sent", ["tx", "block", "status", "gas", "logs"])

@@ -6,8 +6,15 @@ from pathlib import Path
 
 import typer
 
-from consortium.cli.ceremony import password_or_prompt, report
-from consortium.cli.common import JsonOption, PasswordFileOption, console, print_json, resolve_dir
+from consortium.cli.common import (
+    JsonOption,
+    PasswordFileOption,
+    console,
+    password_or_prompt,
+    print_json,
+    report,
+    resolve_dir,
+)
 
 
 def join(
@@ -59,24 +66,12 @@ def join(
                           "of a node you trust)")
     if trust_rpc and not state_sync:
         raise ConfigError("--trust-rpc is only used with --state-sync")
-    password = password_or_prompt(
-        password_file, "Password for the new account's keystore", confirm=True
-    )
+    password = password_or_prompt(password_file, "Password for the new account's keystore",
+                                  confirm=True)
     result = join_network(
-        resolve_dir(dir),
-        genesis_file=genesis,
-        peer=peer,
-        name=name,
-        p2p_port=p2p_port,
-        rpc_port=rpc_port,
-        api_port=api_port,
-        listen=listen,
-        external_address=external_address,
-        password=password,
-        timeout_commit=timeout_commit,
-        force=force,
-        state_sync_rpc=trust_rpc,
-    )
+        resolve_dir(dir), genesis_file=genesis, peer=peer, name=name, p2p_port=p2p_port,
+        rpc_port=rpc_port, api_port=api_port, listen=listen, external_address=external_address,
+        password=password, timeout_commit=timeout_commit, force=force, state_sync_rpc=trust_rpc)
     rows = [
         ["node id", result.node_id],
         ["validator public key (ed25519, base64)", result.validator_pub_key],

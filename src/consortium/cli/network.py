@@ -15,6 +15,7 @@ from consortium.cli.common import (
     JsonOption,
     console,
     err_console,
+    password_or_prompt,
     print_json,
     resolve_dir,
     table,
@@ -60,32 +61,15 @@ def init(
 
     names = [m for m in members.split(",")] if members.strip() else None
     roles = parse_roles(role)
-    password = ""
-    if password_file is not None:
-        try:
-            password = password_file.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --password-file {password_file}: {exc}") from None
-    elif production:
-        password = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True)
+    password = (password_or_prompt(password_file, "Keystore password", confirm=True)
+                if production or password_file is not None else "")
     if not 1 <= base_port <= 65000 or not 1 <= api_port <= 65000:
         raise ConfigError("--base-port and --api-port must be between 1 and 65000")
     network = init_network(
-        resolve_dir(dir),
-        validators=validators,
-        members=names,
-        chain_id=chain_id,
-        eth_chain_id=eth_chain_id,
-        base_port=base_port,
-        api_port=api_port,
-        production=production,
-        password=password,
-        force=force,
-        timeout_commit=timeout_commit,
-        roles=roles,
-        engine=engine,
-        progress=_progress,
-    )
+        resolve_dir(dir), validators=validators, members=names, chain_id=chain_id,
+        eth_chain_id=eth_chain_id, base_port=base_port, api_port=api_port,
+        production=production, password=password, force=force, timeout_commit=timeout_commit,
+        roles=roles, engine=engine, progress=_progress)
     table(
         f"Network {network.chain_id} in {network.root}",
         ["node", "member", "node id", "p2p", "rpc", "API"],
@@ -120,23 +104,18 @@ def node(
     raise typer.Exit(run_node(home))
 
 
-def up(
-    dir: Path = DirOption,
-    nodes: list[str] | None = typer.Argument(None, help="Node names (default: all)."),
-) -> None:
+NodesArg = typer.Argument(None, help="Node names (default: all).")
+
+
+def up(dir: Path = DirOption, nodes: list[str] | None = NodesArg) -> None:
     """Start the nodes of a local network in the background."""
-    network = Network.load(resolve_dir(dir))
-    started = supervisor.up(network, nodes or None, progress=_progress)
+    started = supervisor.up(Network.load(resolve_dir(dir)), nodes or None, progress=_progress)
     console.print(f"{len(started)} node(s) started; `consortium status --dir {dir}` shows them")
 
 
-def down(
-    dir: Path = DirOption,
-    nodes: list[str] | None = typer.Argument(None, help="Node names (default: all)."),
-) -> None:
+def down(dir: Path = DirOption, nodes: list[str] | None = NodesArg) -> None:
     """Stop the nodes of a local network."""
-    network = Network.load(resolve_dir(dir))
-    stopped = supervisor.down(network, nodes or None, progress=_progress)
+    stopped = supervisor.down(Network.load(resolve_dir(dir)), nodes or None, progress=_progress)
     console.print(f"{len(stopped)} node(s) stopped")
 
 
