@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 
+from consortium.network.init import write_keystore
 from tests.browser.signing import WAIT_MS, console, expect, same_document, sign_in, two_members
 from tests.support.evmutil import dev_accounts
 from tests.support.localnet import LocalNet
@@ -130,3 +132,17 @@ def test_browser_wallet_proposes_and_only_its_proposer_revokes(
                                                                         timeout=WAIT_MS)
     shot(b, "b-revoked")
     assert same_document(a) and same_document(b)
+
+
+def test_an_outsider_is_offered_nothing(console: Callable[[str, str], Any], net: LocalNet,
+                                        tmp_path: Path) -> None:
+    """A keystore of an account that belongs to no member signs in (it decrypts in the
+    page), is told it cannot transact, and is offered no form."""
+    keystore = tmp_path / "outsider.json"
+    address = write_keystore(keystore, Account.create().key, "", fast=True)
+    page = console("node0", "/governance")
+    sign_in(page, keystore, "not a member")
+    expect(page.locator("#signed-in .who")).to_have_attribute("title", address)
+    expect(page.locator("#signed-in .barred")).to_contain_text(
+        "cannot transact: not a consortium member's account")
+    expect(page.locator("form.sign-form:visible")).to_have_count(0)

@@ -6,7 +6,8 @@
 // encoded with ethers from the method's ABI fragment; then wallet.transact dry-runs it
 // (eth_estimateGas: the contract's refusal in words, nothing sent), signs, sends and waits.
 // A refusal from the node (not a member, frozen, nonce) is shown the same way. Elements with
-// `data-roles="a b"` show only to a signed-in account holding one of those roles,
+// `data-roles="a b"` show only to a signed-in account holding one of those roles (and able
+// to transact at all: an active member's, not frozen),
 // `data-lacks="a"` only to one that holds none of them, `data-account="0x…"` only to it.
 
 import * as wallet from "./wallet.js";
@@ -324,7 +325,8 @@ export function applyRoles(root = document) {
   const held = new Set(who?.roles || []);
   for (const el of root.querySelectorAll("[data-roles]")) {
     const wanted = el.dataset.roles.split(/\s+/).filter(Boolean);
-    const allowed = Boolean(who) && (wanted.length === 0 || wanted.some((r) => held.has(r)));
+    // every action is a transaction: none for an account the node would refuse outright
+    const allowed = Boolean(who) && !who.barred && (wanted.length === 0 || wanted.some((r) => held.has(r)));
     el.hidden = !allowed;
   }
   for (const el of root.querySelectorAll("[data-lacks]")) {

@@ -23,7 +23,8 @@ function render(box) {
       el("span", { className: "who", title: who.address },
         el("code", { className: "address", textContent: short(who.address) }), " · ",
         el("strong", { className: "member", textContent: member }), " · ",
-        el("span", { className: "roles", textContent: who.roles.length ? who.roles.join(", ") : "no roles" })),
+        el("span", { className: "roles", textContent: who.roles.length ? who.roles.join(", ") : "no roles" }),
+        who.barred ? el("span", { className: "barred error", textContent: ` · cannot transact: ${who.barred}` }) : ""),
       el("button", { type: "button", className: "sign-out", textContent: "Sign out", onclick: () => wallet.signOut() }),
     );
     return;

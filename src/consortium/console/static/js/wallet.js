@@ -159,37 +159,45 @@ export async function decryptKeystore(text, password, progress = () => {}) {
 
 // --- who is signed in ---------------------------------------------------------------------------
 
-let session = null; // {kind: "keystore"|"injected", address, wallet?, member, roles}
+let session = null; // {kind: "keystore"|"injected", address, wallet?, member, roles, frozen}
 
-/** The signed-in account with its member and roles, or null. */
-export function current() {
-  if (!session) return null;
-  const { kind, address, member, roles } = session;
-  return { kind, address, member, roles: [...roles] };
+/** Why an account's transactions would be refused by the node, or "" (the node checks). */
+function barred({ member, frozen }) {
+  if (!member) return "not a consortium member's account";
+  if (member.status !== "active") return `member ${member.name} is ${member.status}`;
+  if (frozen) return "this account is frozen";
+  return "";
 }
 
-/** The member and roles of an account, as governance reads them. */
+/** The signed-in account with its member, roles and whether it may transact, or null. */
+export function current() {
+  if (!session) return null;
+  const { kind, address, member, roles, frozen } = session;
+  return { kind, address, member, roles: [...roles], frozen, barred: barred(session) };
+}
+
+/** The member, roles and frozen state of an account, as governance reads them. */
 export async function describe(address) {
-  const [member, roles] = await Promise.all([
-    rpc("consortium_member", [address.toLowerCase()]),
-    rpc("consortium_roles", [address.toLowerCase()]),
+  const account = address.toLowerCase();
+  const [member, roles, frozen] = await Promise.all([
+    rpc("consortium_member", [account]),
+    rpc("consortium_roles", [account]),
+    rpc("consortium_frozen"),
   ]);
-  return { member, roles: roles?.roles || [] };
+  return { member, roles: roles?.roles || [], frozen: (frozen || []).includes(account) };
 }
 
 async function begin(kind, address, wallet = null) {
-  const { member, roles } = await describe(address);
-  session = { kind, address: ethers().getAddress(address), wallet, member, roles };
+  const about = await describe(address);
+  session = { kind, address: ethers().getAddress(address), wallet, ...about };
   announce();
   return current();
 }
 
-/** Refresh the signed-in account's member and roles (after a proposal changed them). */
+/** Read the signed-in account's member, roles and state again (a proposal changed them). */
 export async function refresh() {
   if (!session) return null;
-  const { member, roles } = await describe(session.address);
-  session.member = member;
-  session.roles = roles;
+  Object.assign(session, await describe(session.address));
   announce();
   return current();
 }
@@ -234,7 +242,7 @@ function announce() {
   for (const cls of [...body.classList]) if (cls.startsWith("role-")) body.classList.remove(cls);
   body.classList.toggle("with-signer", Boolean(who));
   body.classList.toggle("without-signer", !who);
-  body.classList.toggle("member-active", who?.member?.status === "active");
+  body.classList.toggle("can-transact", Boolean(who) && !who.barred);
   for (const role of who?.roles || []) body.classList.add(`role-${role}`);
   document.dispatchEvent(new CustomEvent("consortium:signer", { detail: who }));
 }
