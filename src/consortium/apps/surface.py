@@ -283,11 +283,12 @@ class Service:
         return f"/api/v1/{self.name}"
 
 
-def with_writes(service: Service) -> Callable[[type[Any]], type[Any]]:
+def with_writes(service: Service, *lead: Any) -> Callable[[type[Any]], type[Any]]:
     """A class decorator for a service's Python client (a `ServiceClient`): one method per
     declared write the class does not define, `client.<write.client>(account, *values,
     **by_name)`, that checks, sends and waits for the contract call (`transact`), or
-    proposes it to Governance (`propose`)."""
+    proposes it to Governance (`propose`); `lead`: what those take before the method (the
+    securities client's two contracts: which one)."""
 
     def decorate(cls: type[Any]) -> type[Any]:
         for write in service.writes:
@@ -297,7 +298,7 @@ def with_writes(service: Service) -> Callable[[type[Any]], type[Any]]:
             def call(self: Any, account: Any, *values: Any, write: Write = write,
                      **named: Any) -> Any:
                 send = self.propose if write.propose else self.transact
-                return send(account, write.method, *write.call_args(values, named))
+                return send(account, *lead, write.method, *write.call_args(values, named))
 
             call.__name__ = call.__qualname__ = write.client
             call.__doc__ = write.summary

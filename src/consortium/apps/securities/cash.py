@@ -49,20 +49,14 @@ class CashTokens(ServiceContract):
     address = CASH_ADDRESS
 
     TokenCreated = event("TokenCreated(string currency, address indexed issuer, string name)")
-    Transfer = event(
-        "Transfer(address indexed from, address indexed to, string currency, uint256 amount)"
-    )
-    Approval = event(
-        "Approval(address indexed owner, address indexed spender, string currency, "
-        "uint256 amount)"
-    )
-    Locked = event(
-        "Locked(address indexed owner, address indexed holder, string currency, uint256 amount)"
-    )
-    Unlocked = event(
-        "Unlocked(address indexed owner, address indexed holder, string currency, "
-        "uint256 amount)"
-    )
+    Transfer = event("Transfer(address indexed from, address indexed to, string currency, uint256 "
+                     "amount)")
+    Approval = event("Approval(address indexed owner, address indexed spender, string currency, "
+                     "uint256 amount)")
+    Locked = event("Locked(address indexed owner, address indexed holder, string currency, "
+                   "uint256 amount)")
+    Unlocked = event("Unlocked(address indexed owner, address indexed holder, string currency, "
+                     "uint256 amount)")
 
     @property
     def state(self) -> CashState:

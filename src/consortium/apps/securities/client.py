@@ -17,7 +17,6 @@ writes are generated from the declared surface (`surface.py`):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -29,7 +28,7 @@ from consortium.apps.securities.reader import CASH, SECURITIES, SecuritiesReader
 from consortium.apps.securities.surface import CASH as CASH_SURFACE
 from consortium.apps.securities.surface import SECURITIES as SECURITIES_SURFACE
 from consortium.apps.service_client import ServiceClient, account_hex
-from consortium.apps.surface import Service, Write
+from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError, ExecutionReverted
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import EventSpec, NativeCalls
@@ -93,27 +92,8 @@ class _Contract(ServiceClient):
         super().__init__(client)
 
 
-def _writes(*services: tuple[Service, NativeCalls]) -> Callable[[type[Any]], type[Any]]:
-    """`surface.with_writes` for a client of two contracts: one method per declared write,
-    sent to its own contract."""
-
-    def decorate(cls: type[Any]) -> type[Any]:
-        for service, calls in services:
-            for write in service.writes:
-                def call(self: Any, account: Any, *values: Any, write: Write = write,
-                         calls: NativeCalls = calls, **named: Any) -> Any:
-                    return self.transact(account, calls, write.method,
-                                         *write.call_args(values, named))
-
-                call.__name__ = call.__qualname__ = write.client
-                call.__doc__ = write.summary
-                setattr(cls, write.client, call)
-        return cls
-
-    return decorate
-
-
-@_writes((SECURITIES_SURFACE, SECURITIES), (CASH_SURFACE, CASH))
+@with_writes(SECURITIES_SURFACE, SECURITIES)
+@with_writes(CASH_SURFACE, CASH)
 class SecuritiesClient:
     """CashTokens and Securities through one node's API; the plain writes (create_token,
     mint_cash, burn_cash, transfer_cash, mint, redeem, pause, unpause, set_settlement_cycle,

@@ -21,6 +21,8 @@ record height (checkpointed at every balance change), once.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from consortium.apps.securities.book import BookFull, OrderBook
@@ -82,7 +84,7 @@ from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
 from consortium.evm.native import ERROR_SELECTOR, event, method, register
-from consortium.evm.records import address_word, word_address
+from consortium.evm.records import Record, WordSet, address_word, word_address
 from consortium.system.model import PERMISSIONS_ADDRESS
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import PermissionsState
@@ -91,90 +93,113 @@ _CASH = {spec.name: spec for spec in CashTokens.methods().values()}
 IDS = "uint256[]"
 
 
+def _view(signature: str, returns: str, args: tuple[str, ...],
+          answer: Callable[..., Any]) -> Any:
+    """A view answering `answer(contract, *arguments)`, its ABI inputs named `args`."""
+
+    def read(self: Securities, *values: Any) -> Any:
+        return answer(self, *values)
+
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *args)])
+    return method(signature, returns=returns, view=True)(read)
+
+
+def _camel(what: str) -> str:
+    head, *rest = what.split()
+    return head + "".join(w.capitalize() for w in rest)
+
+
+def _count(what: str) -> Any:
+    return _view(f"{_camel(what)}Count()", "uint256", (), lambda c: c.state.count(what))
+
+
+def _record(what: str, record: type[Record], arg: str = "") -> Any:
+    return _view(f"{_camel(what)}(uint256)", record.abi_type(), (arg or what + "_id",),
+                 lambda c, n: c._numbered(what, n).abi_tuple())
+
+
+def _batch(what: str, record: type[Record]) -> Any:
+    """`<what>s(uint256[] ids)`: several by id, at most a batch."""
+
+    def answer(c: Securities, ids: list[int]) -> list[tuple[Any, ...]]:
+        c.require_batch(ids, what + "s")
+        return [c._numbered(what, i).abi_tuple() for i in ids]
+
+    return _view(f"{what}s(uint256[])", record.abi_type() + "[]", ("ids",), answer)
+
+
+def _isin_index(name: str, slot: int, sort: bool = False) -> Any:
+    """An index of ids keyed by an instrument (which must exist)."""
+
+    def answer(c: Securities, isin: str) -> list[int]:
+        found = WordSet(c.storage, Storage.at(slot, c._isin(isin)))
+        return sorted(found) if sort else list(found)
+
+    return _view(f"{name}(string)", IDS, ("isin",), answer)
+
+
 @register
 class Securities(ServiceContract):
     address = SECURITIES_ADDRESS
 
-    Transition = event(
-        "Transition(string kind, uint256 indexed id, address indexed actor, string fromState, "
-        "string toState, string reason)"
-    )
-    InstrumentIssued = event(
-        "InstrumentIssued(string isin, address indexed agent, address indexed issuer, "
-        "uint256 supply, string currency, bytes32 documentHash, string name)"
-    )
-    SecurityTransfer = event(
-        "SecurityTransfer(string isin, address indexed from, address indexed to, uint256 amount)"
-    )
-    OrderPlaced = event(
-        "OrderPlaced(uint256 indexed orderId, address indexed owner, string isin, string side, "
-        "uint256 price, uint256 quantity, uint256 expiry)"
-    )
-    TradeExecuted = event(
-        "TradeExecuted(uint256 indexed tradeId, address indexed buyer, address indexed seller, "
-        "string isin, uint256 price, uint256 quantity, uint256 buyOrder, uint256 sellOrder, "
-        "uint256 settleHeight)"
-    )
-    ForcedTransfer = event(
-        "ForcedTransfer(uint256 indexed id, address indexed from, address indexed to, "
-        "string isin, uint256 amount, address regulator, string reason)"
-    )
-    InvestorUpdated = event(
-        "InvestorUpdated(address indexed account, address indexed by, uint256 kycExpiry, "
-        "string jurisdiction, bool frozen, bool regulatorFrozen)"
-    )
-    DividendDeclared = event(
-        "DividendDeclared(uint256 indexed dividendId, string isin, uint256 recordHeight, "
-        "string currency, uint256 perShare, uint256 total)"
-    )
-    DividendPaid = event(
-        "DividendPaid(uint256 indexed dividendId, address indexed holder, uint256 shares, "
-        "uint256 amount)"
-    )
+    Transition = event("Transition(string kind, uint256 indexed id, address indexed actor, string "
+                       "fromState, string toState, string reason)")
+    InstrumentIssued = event("InstrumentIssued(string isin, address indexed agent, address "
+                             "indexed issuer, uint256 supply, string currency, bytes32 "
+                             "documentHash, string name)")
+    SecurityTransfer = event("SecurityTransfer(string isin, address indexed from, address indexed "
+                             "to, uint256 amount)")
+    OrderPlaced = event("OrderPlaced(uint256 indexed orderId, address indexed owner, string isin, "
+                        "string side, uint256 price, uint256 quantity, uint256 expiry)")
+    TradeExecuted = event("TradeExecuted(uint256 indexed tradeId, address indexed buyer, address "
+                          "indexed seller, string isin, uint256 price, uint256 quantity, uint256 "
+                          "buyOrder, uint256 sellOrder, uint256 settleHeight)")
+    ForcedTransfer = event("ForcedTransfer(uint256 indexed id, address indexed from, address "
+                           "indexed to, string isin, uint256 amount, address regulator, string "
+                           "reason)")
+    InvestorUpdated = event("InvestorUpdated(address indexed account, address indexed by, uint256 "
+                            "kycExpiry, string jurisdiction, bool frozen, bool regulatorFrozen)")
+    DividendDeclared = event("DividendDeclared(uint256 indexed dividendId, string isin, uint256 "
+                             "recordHeight, string currency, uint256 perShare, uint256 total)")
+    DividendPaid = event("DividendPaid(uint256 indexed dividendId, address indexed holder, "
+                         "uint256 shares, uint256 amount)")
 
     @property
     def state(self) -> SecuritiesState:
         return SecuritiesState(self.storage)
 
-    # =========================================================================================
-    # reads
-    # =========================================================================================
+    # --- reads ---------------------------------------------------------------------------------
 
-    @method("instruments()", returns="string[]", view=True)
-    def instruments(self) -> list[str]:
-        return [isin_text(w) for w in self.state.instruments()]
-
-    @method("instrument(string)", returns=Instrument.abi_type(), view=True)
-    def instrument(self, isin: str) -> tuple[Any, ...]:
-        return self._instrument(isin).abi_tuple()
+    instruments = _view("instruments()", "string[]", (),
+                        lambda c: [isin_text(w) for w in c.state.instruments()])
+    instrument = _view("instrument(string)", Instrument.abi_type(), ("isin",),
+                       lambda c, isin: c._instrument(isin).abi_tuple())
+    balance_of = _view("balanceOf(string,address)", "uint256", ("isin", "account"),
+                       lambda c, isin, a: c.state.balance(c._isin(isin), as_address(a)))
+    balance_of_at = _view(  # at the end of block `height`
+        "balanceOfAt(string,address,uint256)", "uint256", ("isin", "account", "height"),
+        lambda c, isin, a, height: c.state.balance_at(c._isin(isin), as_address(a), height))
+    total_supply_at = _view("totalSupplyAt(string,uint256)", "uint256", ("isin", "height"),
+                            lambda c, isin, height: c.state.supply_at(c._isin(isin), height))
+    holders = _view(  # accounts holding it now: (account, balance, locked)
+        "holders(string)", "(address,uint256,uint256)[]", ("isin",),
+        lambda c, isin: c.state.positions(c._isin(isin)))
+    investors = _view("investors()", "address[]", (),
+                      lambda c: [word_address(w) for w in c.state.investors()])
+    message_for_transfer_restriction = _view(
+        "messageForTransferRestriction(uint8)", "string", ("code",),
+        lambda c, code: restriction_message(code))
 
     @method("jurisdictions(string)", returns="string[]", view=True)
     def jurisdictions(self, isin: str) -> list[str]:
         self._instrument(isin)
         return [code_text(w, 2) for w in self.state.jurisdictions(isin_word(isin))]
 
-    @method("balanceOf(string,address)", returns="uint256", view=True)
-    def balance_of(self, isin: str, account: str) -> int:
-        return self.state.balance(self._isin(isin), as_address(account))
-
     @method("holding(string,address)", returns=("uint256", "uint256"), view=True)
     def holding(self, isin: str, account: str) -> tuple[int, int]:
         w, a = self._isin(isin), as_address(account)
         return self.state.balance(w, a), self.state.locked(w, a)
-
-    @method("balanceOfAt(string,address,uint256)", returns="uint256", view=True)
-    def balance_of_at(self, isin: str, account: str, height: int) -> int:
-        """The account's balance at the end of block `height`."""
-        return self.state.balance_at(self._isin(isin), as_address(account), height)
-
-    @method("totalSupplyAt(string,uint256)", returns="uint256", view=True)
-    def total_supply_at(self, isin: str, height: int) -> int:
-        return self.state.supply_at(self._isin(isin), height)
-
-    @method("holders(string)", returns="(address,uint256,uint256)[]", view=True)
-    def holders(self, isin: str) -> list[tuple[bytes, int, int]]:
-        """Accounts holding the instrument now: (account, balance, locked)."""
-        return self.state.positions(self._isin(isin))
 
     @method("holdersAt(string,uint256)", returns="(address,uint256)[]", view=True)
     def holders_at(self, isin: str, height: int) -> list[tuple[bytes, int]]:
@@ -199,10 +224,6 @@ class Securities(ServiceContract):
         v = self.state.investor(a)
         return v.with_(restriction=self._sender_code(a)).abi_tuple()
 
-    @method("investors()", returns="address[]", view=True)
-    def investors(self) -> list[bytes]:
-        return [word_address(w) for w in self.state.investors()]
-
     @method("detectTransferRestriction(string,address,address,uint256)", returns="uint8",
             view=True)
     def detect_transfer_restriction(self, isin: str, from_: str, to: str, value: int) -> int:
@@ -210,23 +231,20 @@ class Securities(ServiceContract):
             return UNKNOWN_INSTRUMENT
         return self._restriction(isin_word(isin), as_address(from_), as_address(to), value)
 
-    @method("messageForTransferRestriction(uint8)", returns="string", view=True)
-    def message_for_transfer_restriction(self, code: int) -> str:
-        return restriction_message(code)
-
-    @method("orderCount()", returns="uint256", view=True)
-    def order_count(self) -> int:
-        return self.state.count("order")
-
-    @method("order(uint256)", returns=Order.abi_type(), view=True)
-    def order(self, order_id: int) -> tuple[Any, ...]:
-        return self._numbered("order", order_id).abi_tuple()  # type: ignore[no-any-return]
-
-    @method("orders(uint256[])", returns=Order.abi_type() + "[]", view=True)
-    def orders(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        return self._batch("order", ids)
-
+    # numbered records: how many, one by id, a batch; ISIN-keyed indexes
+    order_count, trade_count = _count("order"), _count("trade")
+    proposal_count, dividend_count = _count("proposal"), _count("dividend")
+    forced_transfer_count = _count("forced transfer")
+    order, trade = _record("order", Order), _record("trade", Trade)
+    proposal, dividend = _record("proposal", Proposal), _record("dividend", Dividend)
+    forced_transfer = _record("forced transfer", ForcedRecord, "forced_id")
+    orders, trades = _batch("order", Order), _batch("trade", Trade)
+    trades_of_instrument = _isin_index("tradesOfInstrument", SecuritiesState.TRADES_OF_ISIN)
+    pending_trades = _isin_index("pendingTrades", SecuritiesState.PENDING, sort=True)
+    dividends_of = _isin_index("dividendsOf", SecuritiesState.DIVIDENDS_OF)
     orders_of = index_read("ordersOf(address)", "account", SecuritiesState.ORDERS_OF)
+    trades_of = index_read("tradesOf(address)", "account", SecuritiesState.TRADES_OF)
+    proposals_of = index_read("proposalsOf(address)", "account", SecuritiesState.PROPOSALS_OF)
 
     @method("bookOrders(string,uint8,uint256)", returns=IDS, view=True)
     def book_orders(self, isin: str, side: int, limit: int) -> list[int]:
@@ -248,75 +266,21 @@ class Securities(ServiceContract):
         book = OrderBook(st, self._isin(isin), self._side(side))
         out = []
         for price in book.prices(min(levels, MAX_LEVELS)):
-            live = [o for o in map(st.order, book.orders_at(price, MAX_READ))
+            live = [o for o in (st.load("order", i) for i in book.orders_at(price, MAX_READ))
                     if not o.expired_at(self.height)]
             if live:
                 out.append((price, sum(o.remaining for o in live), len(live)))
         return out
 
-    @method("tradeCount()", returns="uint256", view=True)
-    def trade_count(self) -> int:
-        return self.state.count("trade")
-
-    @method("trade(uint256)", returns=Trade.abi_type(), view=True)
-    def trade(self, trade_id: int) -> tuple[Any, ...]:
-        return self._numbered("trade", trade_id).abi_tuple()  # type: ignore[no-any-return]
-
-    @method("trades(uint256[])", returns=Trade.abi_type() + "[]", view=True)
-    def trades(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        return self._batch("trade", ids)
-
-    trades_of = index_read("tradesOf(address)", "account", SecuritiesState.TRADES_OF)
-
-    @method("tradesOfInstrument(string)", returns=IDS, view=True)
-    def trades_of_instrument(self, isin: str) -> list[int]:
-        return list(self.state.trades_of_isin(self._isin(isin)))
-
-    @method("pendingTrades(string)", returns=IDS, view=True)
-    def pending_trades(self, isin: str) -> list[int]:
-        return sorted(self.state.pending(self._isin(isin)))
-
-    @method("proposalCount()", returns="uint256", view=True)
-    def proposal_count(self) -> int:
-        return self.state.count("proposal")
-
-    @method("proposal(uint256)", returns=Proposal.abi_type(), view=True)
-    def proposal(self, proposal_id: int) -> tuple[Any, ...]:
-        return self._numbered("proposal", proposal_id).abi_tuple()  # type: ignore[no-any-return]
-
-    proposals_of = index_read("proposalsOf(address)", "account", SecuritiesState.PROPOSALS_OF)
-
-    @method("dividendCount()", returns="uint256", view=True)
-    def dividend_count(self) -> int:
-        return self.state.count("dividend")
-
-    @method("dividend(uint256)", returns=Dividend.abi_type(), view=True)
-    def dividend(self, dividend_id: int) -> tuple[Any, ...]:
-        return self._numbered("dividend", dividend_id).abi_tuple()  # type: ignore[no-any-return]
-
-    @method("dividendsOf(string)", returns=IDS, view=True)
-    def dividends_of(self, isin: str) -> list[int]:
-        return list(self.state.dividends_of(self._isin(isin)))
-
     @method("dividendOf(uint256,address)", returns=("uint256", "uint256", "bool"), view=True)
     def dividend_of(self, dividend_id: int, account: str) -> tuple[int, int, bool]:
         """(shares at the record height, amount due, paid) of one holder."""
-        d = self._dividend(dividend_id)
+        d = self._numbered("dividend", dividend_id)
         a = as_address(account)
         shares = self.state.balance_at(isin_word(d.isin), a, d.record_height)
         return shares, shares * d.per_share, self.state.dividend_paid(d.id, a) is not None
 
-    @method("forcedTransferCount()", returns="uint256", view=True)
-    def forced_transfer_count(self) -> int:
-        return self.state.count("forced transfer")
-
-    @method("forcedTransfer(uint256)", returns=ForcedRecord.abi_type(), view=True)
-    def forced_transfer(self, forced_id: int) -> tuple[Any, ...]:
-        return self._numbered("forced transfer", forced_id).abi_tuple()  # type: ignore[no-any-return]
-
-    # =========================================================================================
-    # the issuer agent
-    # =========================================================================================
+    # --- the issuer agent ----------------------------------------------------------------------
 
     @method("issue(string,string,address,uint256,bytes32,string,uint256)")
     def issue(self, isin: str, name: str, issuer: str, supply: int, document_hash: bytes,
@@ -407,9 +371,7 @@ class Securities(ServiceContract):
             js.add(jurisdiction_word(code))
         self._unchanged(inst, "jurisdictions: " + (", ".join(allowed) if allowed else "any"))
 
-    # =========================================================================================
-    # the eligibility registry
-    # =========================================================================================
+    # --- the eligibility registry --------------------------------------------------------------
 
     @method("setInvestor(address,uint256,string,bool)")
     def set_investor(self, account: str, kyc_expiry: int, jurisdiction: str,
@@ -441,9 +403,7 @@ class Securities(ServiceContract):
     def unfreeze_investor(self, account: str, reason: str) -> None:
         self._regulator_freeze(as_address(account), False, reason)
 
-    # =========================================================================================
-    # transfers
-    # =========================================================================================
+    # --- transfers -----------------------------------------------------------------------------
 
     @method("transfer(string,address,uint256)", returns="bool")
     def transfer(self, isin: str, to: str, amount: int) -> bool:
@@ -473,9 +433,7 @@ class Securities(ServiceContract):
         self.emit(self.ForcedTransfer, n, src, dest, isin, amount, caller, reason)
         return n
 
-    # =========================================================================================
-    # the order book
-    # =========================================================================================
+    # --- the order book ------------------------------------------------------------------------
 
     @method("placeOrder(string,uint8,uint256,uint256,uint256)", returns="uint256")
     def place_order(self, isin: str, side: int, price: int, quantity: int, expiry: int) -> int:
@@ -501,7 +459,7 @@ class Securities(ServiceContract):
 
     @method("cancelOrder(uint256)")
     def cancel_order(self, order_id: int) -> None:
-        o = self._order(order_id)
+        o = self._numbered("order", order_id)
         caller = self.caller
         self.require(
             caller == o.owner or self.has_role(caller, MARKET_OPERATOR)
@@ -515,20 +473,18 @@ class Securities(ServiceContract):
 
     @method("expireOrder(uint256)")
     def expire_order(self, order_id: int) -> None:
-        o = self._order(order_id)
+        o = self._numbered("order", order_id)
         self.require(o.state == "open", f"order {order_id} is {o.state}")
         self.require(o.expired_at(self.height),
                      f"order {order_id} expires at height {o.expiry}" if o.expiry
                      else f"order {order_id} has no expiry")
         self._close_order(o, "expired", f"expired at height {o.expiry}", on_book=True)
 
-    # =========================================================================================
-    # settlement
-    # =========================================================================================
+    # --- settlement ----------------------------------------------------------------------------
 
     @method("settle(uint256)")
     def settle(self, trade_id: int) -> None:
-        t = self._trade(trade_id)
+        t = self._numbered("trade", trade_id)
         self.require(t.state == "pending",
                      f"trade {trade_id} is {t.state}: a trade settles once")
         self.require(self.height >= t.settle_height,
@@ -546,7 +502,7 @@ class Securities(ServiceContract):
 
     @method("expireTrade(uint256)")
     def expire_trade(self, trade_id: int) -> None:
-        t = self._trade(trade_id)
+        t = self._numbered("trade", trade_id)
         self.require(t.state == "pending", f"trade {trade_id} is {t.state}")
         self.require(self.height >= t.deadline,
                      f"trade {trade_id} can settle until height {t.deadline}")
@@ -558,9 +514,7 @@ class Securities(ServiceContract):
         self._close("trade", t, "expired",
                     f"unsettled at its deadline {t.deadline}: both locks released")
 
-    # =========================================================================================
-    # bilateral trades
-    # =========================================================================================
+    # --- bilateral trades ----------------------------------------------------------------------
 
     @method("propose(string,address,uint8,uint256,uint256,uint256)", returns="uint256")
     def propose(self, isin: str, counterparty: str, side: int, quantity: int, price: int,
@@ -594,7 +548,7 @@ class Securities(ServiceContract):
 
     @method("accept(uint256)", returns="uint256")
     def accept(self, proposal_id: int) -> int:
-        p = self._proposal(proposal_id)
+        p = self._numbered("proposal", proposal_id)
         caller = self.caller
         self.require(caller == p.counterparty,
                      f"only the counterparty {hex_address(p.counterparty)} may accept "
@@ -620,7 +574,7 @@ class Securities(ServiceContract):
 
     @method("cancelProposal(uint256)")
     def cancel_proposal(self, proposal_id: int) -> None:
-        p = self._proposal(proposal_id)
+        p = self._numbered("proposal", proposal_id)
         caller = self.caller
         self.require(caller in (p.proposer, p.counterparty),
                      f"only the parties to proposal {proposal_id} may cancel it")
@@ -631,7 +585,7 @@ class Securities(ServiceContract):
 
     @method("expireProposal(uint256)")
     def expire_proposal(self, proposal_id: int) -> None:
-        p = self._proposal(proposal_id)
+        p = self._numbered("proposal", proposal_id)
         self.require(p.state == "proposed", f"proposal {proposal_id} is {p.state}")
         self.require(self.height >= p.deadline,
                      f"proposal {proposal_id} is open until height {p.deadline}")
@@ -639,9 +593,7 @@ class Securities(ServiceContract):
         self._close("proposal", p, "expired",
                     f"not accepted by its deadline {p.deadline}: nothing moved")
 
-    # =========================================================================================
-    # dividends
-    # =========================================================================================
+    # --- dividends -----------------------------------------------------------------------------
 
     @method("declareDividend(string,uint256,string,uint256)", returns="uint256")
     def declare_dividend(self, isin: str, record_height: int, currency: str,
@@ -669,7 +621,7 @@ class Securities(ServiceContract):
 
     @method("claimDividend(uint256)", returns="uint256")
     def claim_dividend(self, dividend_id: int) -> int:
-        d = self._dividend(dividend_id)
+        d = self._numbered("dividend", dividend_id)
         caller = self.caller
         self.require(self.state.dividend_paid(d.id, caller) is None,
                      f"dividend {dividend_id} was already paid to {hex_address(caller)}")
@@ -682,7 +634,7 @@ class Securities(ServiceContract):
     def distribute_dividend(self, dividend_id: int, max_holders: int) -> int:
         """Pay the next holders in the instrument's holder list (at most `max_holders`,
         capped); answers how many were paid."""
-        d = self._dividend(dividend_id)
+        d = self._numbered("dividend", dividend_id)
         self.require(d.state == "declared", f"dividend {dividend_id} is fully paid")
         st = self.state
         holders = st.holders(isin_word(d.isin))
@@ -691,14 +643,12 @@ class Securities(ServiceContract):
         for i in range(d.cursor, end):
             account = word_address(holders.item(i))
             if st.dividend_paid(d.id, account) is None:
-                self._pay_dividend(st.dividend(d.id), account)
+                self._pay_dividend(st.load("dividend", d.id), account)
                 paid += 1
         st.put("dividend", d.id, cursor=end)
         return paid
 
-    # =========================================================================================
-    # helpers: eligibility
-    # =========================================================================================
+    # --- helpers: eligibility ------------------------------------------------------------------
 
     def _frozen(self, account: bytes) -> bool:
         v = self.state.investor(account)
@@ -760,9 +710,7 @@ class Securities(ServiceContract):
                         f"{restriction_message(INSUFFICIENT)}"
                         f"{self._detail(INSUFFICIENT, w, account, amount)}")
 
-    # =========================================================================================
-    # helpers: locks, matching, settlement
-    # =========================================================================================
+    # --- helpers: locks, matching, settlement --------------------------------------------------
 
     def _lock_leg(self, what: str, inst: Instrument, w: int, account: bytes, side: int,
                   price: int, quantity: int) -> None:
@@ -802,7 +750,7 @@ class Securities(ServiceContract):
                 note = f"matching stopped after {MAX_MATCH_STEPS} steps"
                 break
             steps += 1
-            r = st.order(other.head(best))
+            r = st.load("order", other.head(best))
             stale = self._stale(w, r, owner)
             if stale:
                 state, reason = stale
@@ -838,8 +786,9 @@ class Securities(ServiceContract):
                 return
             except BookFull:
                 note = f"the {side_text(side)} side has {MAX_LEVELS} price levels"
-        self._close_order(st.order(order_id), "cancelled", f"{note}: the rest ({remaining}) "
-                          "is cancelled, place it again", on_book=False)
+        self._close_order(st.load("order", order_id), "cancelled",
+                          f"{note}: the rest ({remaining}) is cancelled, place it again",
+                          on_book=False)
 
     def _stale(self, w: int, r: Order, placer: bytes) -> tuple[str, str] | None:
         """Why a resting order cannot trade now (its new state and the reason), or None."""
@@ -884,7 +833,7 @@ class Securities(ServiceContract):
         st.trades_of(seller).add(n)
         self.emit(self.TradeExecuted, n, buyer, seller, inst.isin, price, quantity, buy_order,
                   sell_order, settle_at)
-        t = st.trade(n)
+        t = st.load("trade", n)
         if inst.cycle == 0:
             self._deliver(inst, t)
             self._close("trade", t, "settled", "T+0: delivery versus payment in the matching "
@@ -961,9 +910,7 @@ class Securities(ServiceContract):
             self.fail_without_reason()  # out of gas in the callee: pass it on
         return None
 
-    # =========================================================================================
-    # helpers: lookups and roles
-    # =========================================================================================
+    # --- helpers: lookups and roles ------------------------------------------------------------
 
     def _transition(self, kind: str, object_id: int, old: str, new: str, reason: str) -> None:
         self.emit(self.Transition, kind, object_id, self.caller, old, new, reason)
@@ -1008,22 +955,6 @@ class Securities(ServiceContract):
     def _numbered(self, what: str, n: int) -> Any:
         self.require(1 <= n <= self.state.count(what), f"no {what} {n}")
         return self.state.load(what, n)
-
-    def _batch(self, what: str, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require_batch(ids, what + "s")
-        return [self._numbered(what, i).abi_tuple() for i in ids]
-
-    def _order(self, order_id: int) -> Order:
-        return self._numbered("order", order_id)  # type: ignore[no-any-return]
-
-    def _trade(self, trade_id: int) -> Trade:
-        return self._numbered("trade", trade_id)  # type: ignore[no-any-return]
-
-    def _proposal(self, proposal_id: int) -> Proposal:
-        return self._numbered("proposal", proposal_id)  # type: ignore[no-any-return]
-
-    def _dividend(self, dividend_id: int) -> Dividend:
-        return self._numbered("dividend", dividend_id)  # type: ignore[no-any-return]
 
     def _set_paused(self, isin: str, paused: bool, reason: str) -> None:
         inst = self._instrument(isin)

@@ -414,18 +414,6 @@ class SecuritiesState(Holdings):
         cls.put_fields(self.s, self.base(what, n), **values)
         return n
 
-    def order(self, n: int) -> Order:
-        return self.load("order", n)  # type: ignore[no-any-return]
-
-    def trade(self, n: int) -> Trade:
-        return self.load("trade", n)  # type: ignore[no-any-return]
-
-    def proposal(self, n: int) -> Proposal:
-        return self.load("proposal", n)  # type: ignore[no-any-return]
-
-    def dividend(self, n: int) -> Dividend:
-        return self.load("dividend", n)  # type: ignore[no-any-return]
-
     def put(self, what: str, n: int, **values: Any) -> None:
         """Some fields of a numbered record, one write each, in the order given."""
         self.NUMBERED[what][2].put_fields(self.s, self.base(what, n), **values)
