@@ -78,6 +78,15 @@ def transition(name: str, key: str) -> EventSpec:
                  "string toState, string reason)")
 
 
+def count_read(signature: str, slot: int) -> Any:
+    """A view answering the counter at `slot` (`consentCount()`, say)."""
+
+    def read(self: ServiceContract) -> int:
+        return self.storage.get_uint(slot)
+
+    return method(signature, returns="uint256", view=True)(read)
+
+
 def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
                returns: str = "uint256[]") -> Any:
     """A view answering the members of the index (a `WordSet`) at `slot` keyed by its one
@@ -184,5 +193,5 @@ def words(index: Iterable[int]) -> list[bytes]:
 
 
 __all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
-           "ServiceContract", "ServiceReader", "hex_of", "index_read", "lazy_exports",
+           "ServiceContract", "ServiceReader", "count_read", "hex_of", "index_read", "lazy_exports",
            "transition", "transition_history", "words"]

@@ -1,13 +1,9 @@
-"""A service's commands built from its declared surface (`consortium.apps.surface`), the
-same for every service:
-
-- one per `Write`: its arguments (the first, when required and without a `flag`, is
-  positional: the object the command acts on; the others are options unless declared
-  `positional`), the signing options (--from, --dir, --rpc, --password-file, --json),
-  accounts as 0x addresses or member names, and the outcome printed as one line or its JSON;
-- one per `Read` with a `cli` name: its parameters (required ones positional, the rest and
-  the filter's keys options), --dir, --rpc, --json; the answer as JSON, or as the service's
-  own table (a hook per read) or a plain one; a read that finds nothing exits 1.
+"""A service's commands built from its declared surface, the same for every service: one
+per `Write` (the first required argument without a `flag` positional, the rest options;
+the signing options; accounts as 0x addresses or member names; the outcome as one line or
+its JSON, or the proposal) and one per `Read` with a `cli` name (required parameters
+positional; --dir, --rpc, --json; the service's table hook or a plain one; nothing found
+exits 1).
 
     add_writes(app, REGISTRY, client)
     add_reads(app, REGISTRY, client, tables={"asset": show_asset})

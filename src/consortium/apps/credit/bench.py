@@ -1,13 +1,6 @@
-"""Benchmark workload of the credit service: lenders reporting credit records (`report`, one
-transaction each), pre-signed for `consortium bench`.
-
-    txs = signed_report_txs(accounts, 10_000, chain_id)      # list[PreSigned]
-    consortium bench --workload credit                       # as a bench workload
-
-The senders must hold the `lender` role at genesis (`CreditReport().genesis_roles(names)`
-gives `init_network(roles=…)` exactly that); subjects and record hashes are deterministic and
-distinct per transaction.
-"""
+"""Bench workload of credit: lenders reporting records (`report`), pre-signed for
+`consortium bench --workload credit`; senders hold the `lender` role at genesis
+(`genesis_roles`), subjects and hashes are distinct per transaction."""
 
 from __future__ import annotations
 

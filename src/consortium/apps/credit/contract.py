@@ -38,7 +38,14 @@ from consortium.apps.credit.state import (
     CreditState,
     QueryRecord,
 )
-from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read, transition
+from consortium.apps.service import (
+    ZERO_ADDRESS,
+    ZERO_HASH,
+    ServiceContract,
+    count_read,
+    index_read,
+    transition,
+)
 from consortium.evm.native import event, method, register
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
@@ -79,9 +86,7 @@ class Credit(ServiceContract):
 
     # --- reads: consents ---------------------------------------------------------------------
 
-    @method("consentCount()", returns="uint256", view=True)
-    def consent_count(self) -> int:
-        return self.state.count(S.CONSENT_COUNT)
+    consent_count = count_read("consentCount()", S.CONSENT_COUNT)
 
     @method("consent(uint256)", returns=CONSENT, view=True)
     def consent(self, consent_id: int) -> tuple[Any, ...]:
@@ -97,9 +102,7 @@ class Credit(ServiceContract):
 
     # --- reads: records ----------------------------------------------------------------------
 
-    @method("recordCount()", returns="uint256", view=True)
-    def record_count(self) -> int:
-        return self.state.count(S.RECORD_COUNT)
+    record_count = count_read("recordCount()", S.RECORD_COUNT)
 
     @method("record(uint256)", returns=RECORD, view=True)
     def record(self, record_id: int) -> tuple[Any, ...]:
@@ -116,9 +119,7 @@ class Credit(ServiceContract):
 
     # --- reads: queries ----------------------------------------------------------------------
 
-    @method("queryCount()", returns="uint256", view=True)
-    def query_count(self) -> int:
-        return self.state.count(S.QUERY_COUNT)
+    query_count = count_read("queryCount()", S.QUERY_COUNT)
 
     @method("query(uint256)", returns=QUERY, view=True)
     def query(self, query_id: int) -> tuple[Any, ...]:

@@ -1,10 +1,6 @@
-"""The vocabulary of credit information sharing, shared by the contract, the typed client, the
-API and the CLI: the contract's address, the states of consents and query orders, the kinds
-of credit records, the roles each step needs, and the limits.
-
-A consent is live while it is `granted` and the chain's height is below its expiry height;
-from that height on it reads as `expired` (derived, never stored, like an expired proposal).
-"""
+"""Credit's vocabulary (contract, client, API, CLI): its address, states, record kinds,
+roles and limits. A granted consent reads as `expired` from its expiry height (derived,
+never stored)."""
 
 from __future__ import annotations
 

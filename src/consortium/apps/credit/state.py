@@ -117,9 +117,6 @@ class CreditState:
     def index(self, mapping: int, key: bytes | int) -> WordSet:
         return WordSet(self.s, Storage.at(mapping, key))
 
-    def count(self, counter: int) -> int:
-        return self.s.get_uint(counter)
-
     def _next_id(self, counter: int) -> int:
         n = self.s.get_uint(counter) + 1
         self.s.set_uint(counter, n)

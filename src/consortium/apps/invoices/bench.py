@@ -1,14 +1,6 @@
-"""Benchmark workload of the invoice service: sellers issuing invoices (`issue`, one
-transaction each), pre-signed for `consortium bench --workload invoice`.
-
-    workload = InvoiceIssue()
-    roles = workload.genesis_roles(names)            # init_network(roles=roles)
-    txs = signed_issue_txs(accounts, 10_000, chain_id)
-
-Every bench account is a seller issuing its own invoices and the buyer of the next account's,
-so every account holds both roles at genesis (what `consortium init --role "NAME=seller,buyer"`
-grants). Fingerprints are distinct per transaction, so no issue is a duplicate.
-"""
+"""Bench workload of invoices: sellers issuing invoices (`issue`), pre-signed for
+`consortium bench --workload invoice`. Every account sells its own invoices and buys the
+next account's (both roles at genesis); fingerprints are distinct, so none is a duplicate."""
 
 from __future__ import annotations
 

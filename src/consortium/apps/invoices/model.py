@@ -1,11 +1,7 @@
-"""The vocabulary of invoice financing, shared by the contract, the typed client, the API and
-the CLI: the contract's address, invoice and tranche states, the roles each step needs, and the
-calendar arithmetic of due dates.
-
-Due dates are calendar dates written as yyyymmdd integers (20250630). The chain's "today" is
-the UTC date of the block's timestamp (CometBFT's BFT time, the same on every node), computed
-here in integers: an invoice is at maturity when today >= its due date.
-"""
+"""Invoices' vocabulary (contract, client, API, CLI): its address, invoice and tranche
+states, roles, and due-date arithmetic. Due dates are yyyymmdd integers; the chain's today
+is the UTC date of the block's BFT time, computed here in integers (the same on every
+node): an invoice is at maturity when today >= its due date."""
 
 from __future__ import annotations
 

@@ -1,15 +1,7 @@
-"""Benchmark workload of the registry: owners applying for asset registrations (`apply`, one
-transaction each), pre-signed for `consortium bench`.
-
-    setup = class_setup(accounts, chain_id)                   # committed before the run
-    txs = signed_apply_txs(accounts, 10_000, chain_id, start_nonces=setup.next_nonces(n))
-    consortium bench --workload registry                      # as a bench workload
-
-The setup passes, on a fresh network whose members are the bench accounts (one vote each),
-two proposals: granting accounts[0] the registrar role (proposal 1), then an asset class
-with it as registrar (proposal 2, class 1). Each application has its own external id hash;
-its owner is its sender.
-"""
+"""Bench workload of the registry: owners applying for assets (`apply`), pre-signed for
+`consortium bench --workload registry`. The setup passes two proposals on a fresh network of
+the bench accounts: accounts[0] a registrar (proposal 1), then class 1 with it as registrar
+(proposal 2); each application has its own external id hash, its sender as owner."""
 
 from __future__ import annotations
 

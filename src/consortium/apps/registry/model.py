@@ -1,16 +1,12 @@
-"""The vocabulary of the digital asset registry, shared by the contract, the typed client,
-the API and the CLI: the contract's address, asset and pledge states, the roles each step
-needs, and the limits.
+"""The registry's vocabulary (contract, client, API, CLI): its address, asset and pledge
+states, roles and limits.
 
-States of an asset:
-
-    applied --k registrar approvals--> registered --pledge--> encumbered --last release-->
+    applied --k approvals--> registered --pledge--> encumbered --last release--> registered
     registered --transfer requested--> transfer_pending --accepted--> registered (new owner)
-    registered --k registrar approvals--> retired          applied --a registrar--> rejected
+    registered --k approvals--> retired          applied --a registrar--> rejected
     any state --the authority--> frozen --the authority--> the state it was frozen in
 
-An external id stays claimed within its class for good (retired assets included), unless
-its application is rejected.
+An external id stays claimed within its class for good, unless its application is rejected.
 """
 
 from __future__ import annotations
