@@ -44,6 +44,10 @@ def test_overview_shows_validators_and_live_blocks(console_net: LocalNet, page: 
     expect(page.locator(f'#latest-blocks tr[data-number="{first + 2}"]')).to_be_visible(
         timeout=30_000)
     assert int(page.locator("#height").inner_text()) >= first + 2
+    # the consensus part refreshes itself (htmx): the peers' heights move on too
+    page.wait_for_function(
+        "n => Number(document.querySelector('#peers tbody td:nth-child(2)').textContent) > n",
+        arg=first + 3, timeout=30_000)
 
     # a transaction sent through another node shows up in the latest transactions
     accounts = dev_accounts(console_net)

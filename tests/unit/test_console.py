@@ -49,6 +49,11 @@ def test_overview_renders_with_the_shell(api: Node) -> None:
                  "Latest blocks", 'id="signed-in"', "test-node"):
         assert text in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert 'hx-get="/console/overview/consensus"' in page.text
+    part = api.client.get("/console/overview/consensus")  # what htmx fetches again
+    assert part.status_code == 200
+    assert 'id="consensus"' in part.text and "Validators" in part.text
+    assert "<html" not in part.text
     css = api.client.get("/console/static/css/console.css")
     assert css.status_code == 200 and "--accent" in css.text
 

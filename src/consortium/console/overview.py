@@ -20,30 +20,47 @@ CHART_BLOCKS = 60  # blocks in the block-time chart
 def routes(console: Console) -> list[BaseRoute]:
     async def overview(request: Request) -> Response:
         latest = hexint(await console.rpc("eth_blockNumber", request=request))
-        blocks = await _recent_blocks(console, latest, max(RECENT_BLOCKS, CHART_BLOCKS + 1))
-        status = await console.engine("status") or {}
-        validators = await console.engine("validators") or {}
-        net_info = await console.engine("net_info") or {}
-        consensus = await console.engine("dump_consensus_state") or {}
+        blocks = await _recent_blocks(console, latest, max(RECENT_BLOCKS, CHART_BLOCKS + 1),
+                                      full=True)
         return console.page(
-            request, "overview.html", active="overview",
-            latest=latest, blocks=blocks[:RECENT_BLOCKS],
+            request, "overview.html", active="overview", latest=latest,
+            blocks=blocks[:RECENT_BLOCKS],
             transactions=[tx for b in blocks[:RECENT_BLOCKS] for tx in b["transactions"]][:20],
-            chart=block_time_chart(blocks[: CHART_BLOCKS + 1]),
-            health=health(status, blocks[0] if blocks else None),
-            validators=validator_rows(validators),
-            peers=peer_rows(net_info, peer_heights(consensus)))
+            **await consensus(console, blocks))
 
-    return [Route("/", overview, methods=["GET"])]
+    async def consensus_part(request: Request) -> Response:
+        """The consensus part alone, for the page to refresh (htmx, every few seconds)."""
+        latest = hexint(await console.rpc("eth_blockNumber", request=request))
+        blocks = await _recent_blocks(console, latest, CHART_BLOCKS + 1, full=False)
+        return console.page(request, "overview_consensus.html", **await consensus(console,
+                                                                                   blocks))
+
+    return [Route("/", overview, methods=["GET"]),
+            Route("/overview/consensus", consensus_part, methods=["GET"])]
 
 
-async def _recent_blocks(console: Console, latest: int, count: int) -> list[dict[str, Any]]:
-    """The latest `count` blocks, newest first, with their transactions (one batch)."""
+async def consensus(console: Console, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the consensus part shows: sync state, validators, peers with their heights, the
+    block-time chart over `blocks` (newest first)."""
+    status = await console.engine("status") or {}
+    validators = await console.engine("validators") or {}
+    net_info = await console.engine("net_info") or {}
+    state = await console.engine("dump_consensus_state") or {}
+    return {"chart": block_time_chart(blocks[: CHART_BLOCKS + 1]),
+            "health": health(status, blocks[0] if blocks else None),
+            "validators": validator_rows(validators),
+            "peers": peer_rows(net_info, peer_heights(state))}
+
+
+async def _recent_blocks(console: Console, latest: int, count: int,
+                         full: bool) -> list[dict[str, Any]]:
+    """The latest `count` blocks, newest first, with their transactions if `full` (one
+    batch)."""
     heights = list(range(latest, max(0, latest - count), -1))
     if not heights:
         return []
     calls = [{"jsonrpc": "2.0", "id": h, "method": "eth_getBlockByNumber",
-              "params": [hex(h), True]} for h in heights]
+              "params": [hex(h), full]} for h in heights]
     answers = await console.jsonrpc.handle(calls)
     by_height = {a["id"]: a.get("result") for a in answers or []}
     return [by_height[h] for h in heights if by_height.get(h)]
