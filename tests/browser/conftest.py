@@ -57,7 +57,14 @@ def console_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
     """A real 4-validator network (the module's), its consoles on at /console."""
     if _missing() is not None:
         pytest.skip(_missing() or "")
-    net = LocalNet(tmp_path_factory.mktemp("console") / "net", validators=4)
+    yield from running_net(tmp_path_factory, "console", validators=4)
+
+
+def running_net(tmp_path_factory: pytest.TempPathFactory, name: str,
+                **kwargs: Any) -> Iterator[LocalNet]:
+    """A real local network (LocalNet's arguments) up at height 2, for a module fixture to
+    `yield from`; cleaned up after."""
+    net = LocalNet(tmp_path_factory.mktemp(name) / "net", **kwargs)
     try:
         net.up()
         net.wait_height(2, timeout=90)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import running_net
 from tests.support.localnet import LocalNet
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -20,13 +21,7 @@ WAIT_MS = 60_000  # a loaded 2-core machine: blocks still come every ~0.3 s, pag
 def two_members(tmp_path_factory: pytest.TempPathFactory, name: str,
                 roles: dict[str, list[str]] | None = None) -> Iterator[LocalNet]:
     """Bank A and Bank B, a validator each (a proposal passes with both votes)."""
-    network = LocalNet(tmp_path_factory.mktemp(name) / "net", validators=2, roles=roles)
-    try:
-        network.up()
-        network.wait_height(2, timeout=90)
-        yield network
-    finally:
-        network.cleanup()
+    yield from running_net(tmp_path_factory, name, validators=2, roles=roles)
 
 
 @pytest.fixture
