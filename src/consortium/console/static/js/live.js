@@ -6,6 +6,7 @@
 // is read again whole, so nothing that happened meanwhile is missed. One read per part in
 // flight, at most one a second: a fast chain does not flood the node.
 
+import { NodeSocket } from "./rpc.js";
 import { applyRoles } from "./sign_forms.js";
 
 const MIN_INTERVAL_MS = 1000;
@@ -65,59 +66,31 @@ function addressesOf(el) {
   return (el.dataset.liveAddress || "").toLowerCase().split(/\s+/).filter(Boolean);
 }
 
-let delay = 500;
-const subscriptions = new Map(); // subscription id -> "heads" | "logs"
-
 function connect() {
   const wanted = liveParts();
   if (!wanted.length) return;
-  const heads = wanted.some((el) => el.dataset.liveOn === "heads");
-  const addresses = [...new Set(wanted.filter((el) => el.dataset.liveOn === "logs").flatMap(addressesOf))];
-  const url = new URL("/", location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(url);
-  const pending = new Map(); // request id -> kind
-  socket.addEventListener("open", () => {
-    delay = 500;
+  const socket = new NodeSocket(); // reopens after a drop, renewing the subscriptions
+  socket.on("open", () => {
     document.body.dataset.live = "connected";
-    if (heads) {
-      pending.set(1, "heads");
-      socket.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_subscribe", params: ["newHeads"] }));
-    }
-    if (addresses.length) {
-      pending.set(2, "logs");
-      socket.send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "eth_subscribe", params: ["logs", { address: addresses }] }));
-    }
     refreshAll(); // catch up on whatever happened while disconnected
   });
-  socket.addEventListener("message", (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (pending.has(message.id) && message.result) {
-      subscriptions.set(message.result, pending.get(message.id));
-      return;
-    }
-    if (message.method !== "eth_subscription") return;
-    const kind = subscriptions.get(message.params?.subscription);
-    if (kind === "heads") {
+  socket.on("close", () => {
+    document.body.dataset.live = "reconnecting";
+  });
+  if (wanted.some((el) => el.dataset.liveOn === "heads")) {
+    socket.subscribe(["newHeads"], () => {
       for (const el of liveParts()) if (el.dataset.liveOn === "heads") refresh(el);
-    } else if (kind === "logs") {
-      const address = String(message.params.result?.address || "").toLowerCase();
+    });
+  }
+  const addresses = [...new Set(wanted.filter((el) => el.dataset.liveOn === "logs").flatMap(addressesOf))];
+  if (addresses.length) {
+    socket.subscribe(["logs", { address: addresses }], (log) => {
+      const address = String(log?.address || "").toLowerCase();
       for (const el of liveParts()) {
         if (el.dataset.liveOn === "logs" && addressesOf(el).includes(address)) refresh(el);
       }
-    }
-  });
-  socket.addEventListener("close", () => {
-    document.body.dataset.live = "reconnecting";
-    subscriptions.clear();
-    setTimeout(connect, delay);
-    delay = Math.min(delay * 2, 10_000);
-  });
+    });
+  }
 }
 
 document.addEventListener("consortium:done", () => refreshAll());
