@@ -103,7 +103,7 @@ class Signing:
     password in --password-file), which node (--rpc, else the first live node of --dir) and
     how the outcome is printed (--json)."""
 
-    from_: str
+    from_: str | None  # None: a read by nobody in particular (`with_reading`)
     dir: Path
     rpc: str | None
     password_file: Path | None
@@ -111,24 +111,31 @@ class Signing:
 
     def signer(self) -> Any:
         """The --from account, its key unlocked (a member name may come from the chain's
-        member registry; see `signer`)."""
+        member registry; see `signer`); None for a read without --from."""
+        if self.from_ is None:
+            return None
         return signer(self.from_, self.dir, self.password_file, self.rpc)
 
 
-_SIGNING_PARAMETERS = [
-    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
-                      annotation=annotation)
-    for name, default, annotation in (
-        ("from_", FromOption, str),
-        ("dir", DirOption, Path),
-        ("rpc", RpcOption, str | None),
-        ("password_file", PasswordFileOption, Path | None),
-        ("json_out", JsonOption, bool),
-    )
-]
+def _options(from_option: Any, from_type: Any) -> list[inspect.Parameter]:
+    return [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                              annotation=annotation)
+            for name, default, annotation in (
+                ("from_", from_option, from_type),
+                ("dir", DirOption, Path),
+                ("rpc", RpcOption, str | None),
+                ("password_file", PasswordFileOption, Path | None),
+                ("json_out", JsonOption, bool))]
 
 
-def with_signing(command: Callable[..., Any]) -> Callable[..., Any]:
+_SIGNING_PARAMETERS = _options(FromOption, str)
+_READING_PARAMETERS = _options(typer.Option(
+    None, "--from", help="Read as this member (its key opens what it may read)."), str | None)
+
+
+def with_signing(command: Callable[..., Any],
+                 _parameters: list[inspect.Parameter] = _SIGNING_PARAMETERS
+                 ) -> Callable[..., Any]:
     """Give a command the signing options after its own (--from, --dir, --rpc,
     --password-file, --json) as its keyword `signing`: `def accept(query_id: int = IdArg, *,
     signing: Signing)`."""
@@ -137,14 +144,20 @@ def with_signing(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def run(**options: Any) -> Any:
-        signing = Signing(**{p.name: options.pop(p.name) for p in _SIGNING_PARAMETERS})
+        signing = Signing(**{p.name: options.pop(p.name) for p in _parameters})
         return command(**options, signing=signing)
 
-    signature = own.replace(parameters=[*parameters, *_SIGNING_PARAMETERS])
+    signature = own.replace(parameters=[*parameters, *_parameters])
     run.__signature__ = signature  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
     run.__annotations__["return"] = own.return_annotation
     return run
+
+
+def with_reading(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`with_signing` for a read that may be made as someone (--from optional): the key of
+    `signing.signer()`, or None, opens what it may."""
+    return with_signing(command, _READING_PARAMETERS)
 
 
 def signer(from_: str, dir: Path, password_file: Path | None,

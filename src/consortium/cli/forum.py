@@ -14,17 +14,13 @@ import typer
 
 from consortium.apps.forum.surface import FORUM
 from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    PasswordFileOption,
-    RpcOption,
     Signing,
     console,
     endpoint,
     print_json,
     resolve_dir,
-    signer,
     table,
+    with_reading,
     with_signing,
 )
 from consortium.cli.service_commands import add_reads, add_writes
@@ -34,9 +30,6 @@ from consortium.errors import ConfigError
 app = typer.Typer(help="The consortium forum: channels, threads, announcements, minutes, "
                        "research documents, search.", no_args_is_help=True)
 
-ReaderOption = typer.Option(
-    None, "--from", help="Read as this member (its key opens its task forces' channels)."
-)
 ChannelArg = typer.Argument(..., help="'consortium' or a task force's name.")
 BODY_WIDTH = 60
 
@@ -45,10 +38,6 @@ def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.apps.forum.client import ForumClient
 
     return ForumClient(endpoint(rpc, dir))
-
-
-def _reader(from_: str | None, dir: Path, password_file: Path | None, rpc: str | None) -> Any:
-    return None if from_ is None else signer(from_, dir, password_file, rpc)
 
 
 def _short(text: str) -> str:
@@ -142,29 +131,30 @@ def minutes(channel: str = ChannelArg, text: str = typer.Argument(..., help="The
 
 
 @app.command("read")
+@with_reading
 def read(channel: str = ChannelArg,
          threads: bool = typer.Option(False, "--threads", help="Only thread openers."),
          pinned: bool = typer.Option(False, "--pinned", help="Only pinned announcements."),
-         from_: str | None = ReaderOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-         password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption) -> None:
+         *, signing: Signing) -> None:
     """A channel's posts, oldest first, opened with your key where it can."""
-    client, account = _client(rpc, dir), _reader(from_, dir, password_file, rpc)
+    client, account = _client(signing.rpc, signing.dir), signing.signer()
     posts = (client.pinned(account, channel) if pinned
              else client.read_channel(account, channel, threads_only=threads))
-    _show(posts, json_out, lambda: _posts_table(f"#{channel} ({len(posts)})", posts, namer(dir)))
+    _show(posts, signing.json_out,
+          lambda: _posts_table(f"#{channel} ({len(posts)})", posts, namer(signing.dir)))
 
 
 @app.command("thread")
-def thread(post_id: int = typer.Argument(..., help="The post id."),
-           from_: str | None = ReaderOption, dir: Path = DirOption,
-           rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-           json_out: bool = JsonOption) -> None:
+@with_reading
+def thread(post_id: int = typer.Argument(..., help="The post id."), *,
+           signing: Signing) -> None:
     """A thread: its opening post, then its replies."""
-    posts = _client(rpc, dir).thread(_reader(from_, dir, password_file, rpc), post_id)
-    if json_out:
+    posts = _client(signing.rpc, signing.dir).thread(signing.signer(), post_id)
+    if signing.json_out:
         print_json(posts)
         return
-    _posts_table(f"Thread {posts[0]['id']} in #{posts[0]['channel']}", posts, namer(dir))
+    _posts_table(f"Thread {posts[0]['id']} in #{posts[0]['channel']}", posts,
+                 namer(signing.dir))
     for p in posts:
         if p["readable"]:
             console.print(f"[bold]{p['id']}[/bold] {p['title']}\n{p['body']}\n")
@@ -196,22 +186,21 @@ def attach(channel: str = ChannelArg, file: Path = typer.Argument(..., help="The
 
 
 @app.command("documents")
+@with_reading
 def documents(channel: str | None = typer.Argument(None, help="A channel (default: all)."),
-              from_: str | None = ReaderOption, dir: Path = DirOption,
-              rpc: str | None = RpcOption, password_file: Path | None = PasswordFileOption,
-              json_out: bool = JsonOption) -> None:
+              *, signing: Signing) -> None:
     """Document records, with their names where your key opens them."""
     from consortium.apps.forum.sealing import SealError
 
-    client, account = _client(rpc, dir), _reader(from_, dir, password_file, rpc)
+    client, account = _client(signing.rpc, signing.dir), signing.signer()
     found = []
     for d in client.read.documents(channel=channel):
         try:
             found.append(client.document(account, d["id"]))
         except SealError:
             found.append(d)
-    show = namer(dir)
-    _show(found, json_out, lambda: table(
+    show = namer(signing.dir)
+    _show(found, signing.json_out, lambda: table(
         f"Documents ({len(found)})",
         ["id", "channel", "post", "author", "name", "bytes", "kept", "sha256"],
         [[d["id"], d["channel"], d["post"], show(d["author"]),
@@ -220,20 +209,20 @@ def documents(channel: str | None = typer.Argument(None, help="A channel (defaul
 
 
 @app.command("fetch")
+@with_reading
 def fetch(document_id: int = typer.Argument(..., help="The document id."),
           out: Path = typer.Option(..., "--out", help="Where to write it."),
           source: list[str] = typer.Option([], "--source",
                                            help="Another node's API URL to try (repeatable)."),
-          from_: str | None = ReaderOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-          password_file: Path | None = PasswordFileOption, json_out: bool = JsonOption) -> None:
+          *, signing: Signing) -> None:
     """Download a document, check it against its SHA-256 on chain (refused if it differs),
     decrypt it (task-force channels) and write it."""
-    data, doc = _client(rpc, dir).fetch(_reader(from_, dir, password_file, rpc), document_id,
-                                        tuple(source))
+    data, doc = _client(signing.rpc, signing.dir).fetch(signing.signer(), document_id,
+                                                        tuple(source))
     out.write_bytes(data)
     result = {"document": document_id, "file": str(out), "bytes": len(data),
               "sha256": doc["sha256"], "name": doc["meta"].get("name"), "verified": True}
-    _show(result, json_out, lambda: console.print(
+    _show(result, signing.json_out, lambda: console.print(
         f"document {document_id} ({result['name']}): {len(data)} bytes written to {out}, "
         "SHA-256 verified"))
 
