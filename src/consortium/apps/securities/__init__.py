@@ -1,43 +1,20 @@
-"""Securities trading and settlement (docs/services/securities.md): the CashTokens native
-contract at 0x…2000 (tokenised deposits that settle the cash leg), the Securities native
-contract at 0x…2001 (instruments, eligibility, order books, bilateral trades, delivery
-versus payment, forced transfers, dividends), a typed client and reader, and a benchmark
-workload.
-
-    from consortium.apps.securities import SecuritiesClient
-
-    sec = SecuritiesClient("http://127.0.0.1:8545")
-    sec.buy(alice, "US0378331005", 10, price=101)
-    sec.read.book("US0378331005")        # {"bids": [...], "asks": [...]}
-"""
+"""Securities trading and settlement (docs/services/securities.md): CashTokens at 0x…2000
+(tokenised deposits that settle the cash leg), Securities at 0x…2001 (instruments,
+eligibility, order books, bilateral trades, delivery versus payment, forced transfers,
+dividends), their reader, client (`SecuritiesClient`) and a benchmark workload."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from consortium.apps.securities.cash import CashTokens
-from consortium.apps.securities.contract import Securities
-from consortium.apps.securities.model import (
-    CASH_ADDRESS,
-    RESTRICTIONS,
-    SECURITIES_ADDRESS,
-    SECURITIES_ROLES,
-    isin_problem,
-)
-from consortium.apps.securities.reader import SecuritiesReader
-
-__all__ = [
-    "CASH_ADDRESS",
-    "RESTRICTIONS",
-    "SECURITIES_ADDRESS",
-    "SECURITIES_ROLES",
-    "CashTokens",
-    "Securities",
-    "SecuritiesClient",
-    "SecuritiesReader",
-    "document_hash",
-    "isin_problem",
-]
+from consortium.apps.securities.cash import CashTokens as CashTokens
+from consortium.apps.securities.contract import Securities as Securities
+from consortium.apps.securities.model import CASH_ADDRESS as CASH_ADDRESS
+from consortium.apps.securities.model import RESTRICTIONS as RESTRICTIONS
+from consortium.apps.securities.model import SECURITIES_ADDRESS as SECURITIES_ADDRESS
+from consortium.apps.securities.model import SECURITIES_ROLES as SECURITIES_ROLES
+from consortium.apps.securities.model import isin_problem as isin_problem
+from consortium.apps.securities.reader import SecuritiesReader as SecuritiesReader
 
 
 def __getattr__(name: str) -> Any:

@@ -1,20 +1,7 @@
-"""Benchmark workload of the securities service: limit orders that match, pre-signed for
-`consortium bench`. Even transactions sell 1 unit at 100, odd ones buy 1 unit at 100, so
-(with at least two senders) each buy meets a resting sell — or rests until the next sell
-meets it — and every pair settles T+0 in the transaction that matches it: an order
-placement, a fill, delivery versus payment (a cross-contract call to CashTokens) each.
-
-    workload = SecuritiesOrders()
-    setup = workload.prepare(accounts, chain_id)     # token, KYC, cash, an instrument, units
-    txs = presign(workload, accounts, 10_000, chain_id, setup.next_nonces(len(accounts)))
-    # or in one call:
-    setup_txs, order_txs = signed_order_txs(accounts, 10_000, chain_id)
-    consortium bench --workload securities                   # as a bench workload
-
-Roles: the first account issues the cash token and the instrument and keeps the registry,
-so it needs `cash_bank`, `custodian` and `issuer_agent`; every account trades, so each needs
-`investor` — `genesis_roles(names)` gives `init_network(roles=…)` exactly that.
-"""
+"""Benchmark workload of the securities service (`consortium bench --workload securities`):
+even transactions sell 1 unit at 100, odd ones buy 1 at 100, so with two or more senders each
+pair matches and settles T+0 (a placement, a fill, a cross-contract cash payment). The first
+account issues the cash token and the instrument and keeps the registry (`genesis_roles`)."""
 
 from __future__ import annotations
 

@@ -1,31 +1,17 @@
 """The CashTokens native contract (0x…2000): tokenised deposits that settle the cash leg.
 
-A member bank holding the `cash_bank` role creates the token of a currency (an ISO 4217
-code; one issuing bank per currency) and alone mints and burns it. Balances are per account
-and currency; part of a balance may be locked by a holder the owner allowed (the Securities
-contract locks a buyer's cash for an order, then pays it to the seller at settlement).
-
-    createToken(string currency, string name)            a cash bank; the currency is free
-    mint(string currency, address to, uint256 amount)    the currency's issuing bank only
-    burn(string currency, uint256 amount)                the issuing bank, from its free cash
-    transfer(string currency, address to, uint256 amount) returns (bool)   free cash only
-    approve(string currency, address spender, uint256 amount) returns (bool)
-    -- a spender the owner approved (the settlement contract):
-    lock(string currency, address owner, uint256 amount)        uses the allowance
-    unlock(string currency, address owner, uint256 amount)      what this caller locked
-    transferLocked(string currency, address from, address to, uint256 amount)
-                                                         pays out what this caller locked
-
-Invariants, each kept here: a currency's supply is the sum of its balances and changes only
-by its issuing bank's mint and burn; an account's locked cash never exceeds its balance and is
-the sum of what each holder locked; only free cash (balance - locked) moves by `transfer`.
-An allowance of 2**256 - 1 is never used up (ERC-20's convention). Reads: `currencies()`,
-`token(c)`, `totalSupply(c)`, `balanceOf(c, a)`, `lockedOf(c, a)`, `freeBalanceOf(c, a)`,
-`allowance(c, owner, spender)`, `lockedBy(c, owner, holder)`, `holders(c)`, `balancesOf(a)`.
+A `cash_bank` member creates its currency's token (one issuing bank per currency) and alone
+mints and burns it. Part of a balance may be locked by a holder the owner allowed (Securities
+locks a buyer's cash for an order and pays it to the seller at settlement). Kept here: a
+currency's supply is the sum of its balances; locked cash never exceeds the balance and is the
+sum of what each holder locked; only free cash moves by `transfer`; an allowance of 2**256 - 1
+is never used up (ERC-20's convention).
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from consortium.apps.securities.model import (
@@ -42,6 +28,20 @@ from consortium.apps.securities.state import ZERO, CashState, Token
 from consortium.apps.service import ServiceContract
 from consortium.evm.native import event, method, register
 from consortium.system.permissions import as_address, hex_address
+
+C = CashState
+
+
+def view(signature: str, returns: str, args: tuple[str, ...],
+         answer: Callable[..., Any]) -> Any:
+    """A view answering `answer(contract, *arguments)`, its ABI inputs named `args`."""
+
+    def read(self: ServiceContract, *values: Any) -> Any:
+        return answer(self, *values)
+
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *args)])
+    return method(signature, returns=returns, view=True)(read)
 
 
 @register
@@ -64,51 +64,35 @@ class CashTokens(ServiceContract):
 
     # --- reads -------------------------------------------------------------------------------
 
-    @method("currencies()", returns="string[]", view=True)
-    def currencies(self) -> list[str]:
-        return [currency_text(w) for w in self.state.currencies()]
-
-    @method("token(string)", returns=Token.abi_type(), view=True)
-    def token(self, currency: str) -> tuple[Any, ...]:
-        return self.state.token(self._require_token(currency)).abi_tuple()
-
-    @method("totalSupply(string)", returns="uint256", view=True)
-    def total_supply(self, currency: str) -> int:
-        return self.state.supply(self._require_token(currency))
-
-    @method("balanceOf(string,address)", returns="uint256", view=True)
-    def balance_of(self, currency: str, account: str) -> int:
-        return self.state.balance(self._require_token(currency), as_address(account))
-
-    @method("lockedOf(string,address)", returns="uint256", view=True)
-    def locked_of(self, currency: str, account: str) -> int:
-        return self.state.locked(self._require_token(currency), as_address(account))
+    currencies = view("currencies()", "string[]", (),
+                      lambda c: [currency_text(w) for w in c.state.index(C.CURRENCIES)])
+    token = view("token(string)", Token.abi_type(), ("currency",),
+                 lambda c, cur: c.state.token(c._require_token(cur)).abi_tuple())
+    total_supply = view("totalSupply(string)", "uint256", ("currency",),
+                        lambda c, cur: c.state.supply(c._require_token(cur)))
+    balance_of = view("balanceOf(string,address)", "uint256", ("currency", "account"),
+                      lambda c, cur, a: c.state.balance(c._require_token(cur), as_address(a)))
+    locked_of = view("lockedOf(string,address)", "uint256", ("currency", "account"),
+                     lambda c, cur, a: c.state.locked(c._require_token(cur), as_address(a)))
+    allowance = view("allowance(string,address,address)", "uint256",
+                     ("currency", "owner", "spender"), lambda c, cur, o, s: c.state.word(
+                         C.ALLOWANCES, c._require_token(cur), as_address(o), as_address(s)))
+    locked_by = view("lockedBy(string,address,address)", "uint256",
+                     ("currency", "owner", "holder"), lambda c, cur, o, h: c.state.word(
+                         C.LOCKS, c._require_token(cur), as_address(o), as_address(h)))
 
     @method("freeBalanceOf(string,address)", returns="uint256", view=True)
     def free_balance_of(self, currency: str, account: str) -> int:
         c, a = self._require_token(currency), as_address(account)
         return self.state.balance(c, a) - self.state.locked(c, a)
 
-    @method("allowance(string,address,address)", returns="uint256", view=True)
-    def allowance(self, currency: str, owner: str, spender: str) -> int:
-        return self.state.allowance(self._require_token(currency), as_address(owner),
-                                    as_address(spender))
-
-    @method("lockedBy(string,address,address)", returns="uint256", view=True)
-    def locked_by(self, currency: str, owner: str, holder: str) -> int:
-        return self.state.locked_by(self._require_token(currency), as_address(owner),
-                                    as_address(holder))
-
-    @method("holders(string)", returns="(address,uint256,uint256)[]", view=True)
-    def holders(self, currency: str) -> list[tuple[bytes, int, int]]:
-        """Accounts with a balance: (account, balance, locked)."""
-        return self.state.positions(self._require_token(currency))
-
-    @method("balancesOf(address)", returns="(string,uint256,uint256)[]", view=True)
-    def balances_of(self, account: str) -> list[tuple[str, int, int]]:
-        """An account's cash: (currency, balance, locked) for each currency it holds."""
-        held = self.state.positions_of(as_address(account))
-        return [(currency_text(c), b, lk) for c, b, lk in held][:MAX_READ]
+    holders = view(  # accounts with a balance: (account, balance, locked)
+        "holders(string)", "(address,uint256,uint256)[]", ("currency",),
+        lambda c, cur: c.state.positions(c._require_token(cur)))
+    balances_of = view(  # an account's cash: (currency, balance, locked)
+        "balancesOf(address)", "(string,uint256,uint256)[]", ("account",),
+        lambda c, a: [(currency_text(w), b, lk)
+                      for w, b, lk in c.state.positions_of(as_address(a))][:MAX_READ])
 
     # --- the issuing bank --------------------------------------------------------------------
 
@@ -168,7 +152,7 @@ class CashTokens(ServiceContract):
         c = self._require_token(currency)
         who = as_address(spender)
         self.require(who != ZERO, "cannot approve the zero address")
-        self.state.set_allowance(c, self.caller, who, amount)
+        self.state.set_word(amount, C.ALLOWANCES, c, self.caller, who)
         self.emit(self.Approval, self.caller, who, currency, amount)
         return True
 
@@ -180,7 +164,7 @@ class CashTokens(ServiceContract):
         holder, who = self.caller, as_address(owner)
         self.require(amount > 0, "the amount must be above 0")
         st = self.state
-        allowed = st.allowance(c, who, holder)
+        allowed = st.word(C.ALLOWANCES, c, who, holder)
         self.require(
             allowed >= amount,
             f"{hex_address(who)} allows {hex_address(holder)} {allowed} {currency}, "
@@ -188,9 +172,9 @@ class CashTokens(ServiceContract):
         )
         self._require_free(c, currency, who, amount)
         if allowed != UNLIMITED:
-            st.set_allowance(c, who, holder, allowed - amount)
+            st.set_word(allowed - amount, C.ALLOWANCES, c, who, holder)
         st.set_locked(c, who, st.locked(c, who) + amount)
-        st.set_locked_by(c, who, holder, st.locked_by(c, who, holder) + amount)
+        st.set_word(st.word(C.LOCKS, c, who, holder) + amount, C.LOCKS, c, who, holder)
         self.emit(self.Locked, who, holder, currency, amount)
 
     @method("unlock(string,address,uint256)")
@@ -213,13 +197,13 @@ class CashTokens(ServiceContract):
     def _release(self, c: int, currency: str, owner: bytes, amount: int) -> None:
         holder = self.caller
         st = self.state
-        held = st.locked_by(c, owner, holder)
+        held = st.word(C.LOCKS, c, owner, holder)
         self.require(
             held >= amount,
             f"{hex_address(holder)} holds {held} {currency} of {hex_address(owner)} locked, "
             f"not {amount}",
         )
-        st.set_locked_by(c, owner, holder, held - amount)
+        st.set_word(held - amount, C.LOCKS, c, owner, holder)
         st.set_locked(c, owner, st.locked(c, owner) - amount)
 
     def _move(self, c: int, currency: str, src: bytes, dest: bytes, amount: int) -> None:

@@ -21,12 +21,10 @@ record height (checkpointed at every balance change), once.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 from consortium.apps.securities.book import BookFull, OrderBook
-from consortium.apps.securities.cash import CashTokens
+from consortium.apps.securities.cash import CashTokens, view
 from consortium.apps.securities.model import (
     BUY,
     CASH_ADDRESS,
@@ -44,15 +42,11 @@ from consortium.apps.securities.model import (
     MAX_MATCH_STEPS,
     MAX_READ,
     PAUSED,
-    RECIPIENT_FROZEN,
-    RECIPIENT_KYC_EXPIRED,
-    RECIPIENT_NOT_REGISTERED,
+    RECIPIENT_CODES,
     REGULATOR,
     SECURITIES_ADDRESS,
     SELL,
-    SENDER_FROZEN,
-    SENDER_KYC_EXPIRED,
-    SENDER_NOT_REGISTERED,
+    SENDER_CODES,
     SUCCESS,
     UNKNOWN_INSTRUMENT,
     code_text,
@@ -89,20 +83,9 @@ from consortium.system.model import PERMISSIONS_ADDRESS
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import PermissionsState
 
+S = SecuritiesState
 _CASH = {spec.name: spec for spec in CashTokens.methods().values()}
 IDS = "uint256[]"
-
-
-def _view(signature: str, returns: str, args: tuple[str, ...],
-          answer: Callable[..., Any]) -> Any:
-    """A view answering `answer(contract, *arguments)`, its ABI inputs named `args`."""
-
-    def read(self: Securities, *values: Any) -> Any:
-        return answer(self, *values)
-
-    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *args)])
-    return method(signature, returns=returns, view=True)(read)
 
 
 def _camel(what: str) -> str:
@@ -111,11 +94,11 @@ def _camel(what: str) -> str:
 
 
 def _count(what: str) -> Any:
-    return _view(f"{_camel(what)}Count()", "uint256", (), lambda c: c.state.count(what))
+    return view(f"{_camel(what)}Count()", "uint256", (), lambda c: c.state.count(what))
 
 
 def _record(what: str, record: type[Record], arg: str = "") -> Any:
-    return _view(f"{_camel(what)}(uint256)", record.abi_type(), (arg or what + "_id",),
+    return view(f"{_camel(what)}(uint256)", record.abi_type(), (arg or what + "_id",),
                  lambda c, n: c._numbered(what, n).abi_tuple())
 
 
@@ -126,7 +109,7 @@ def _batch(what: str, record: type[Record]) -> Any:
         c.require_batch(ids, what + "s")
         return [c._numbered(what, i).abi_tuple() for i in ids]
 
-    return _view(f"{what}s(uint256[])", record.abi_type() + "[]", ("ids",), answer)
+    return view(f"{what}s(uint256[])", record.abi_type() + "[]", ("ids",), answer)
 
 
 def _isin_index(name: str, slot: int, sort: bool = False) -> Any:
@@ -136,7 +119,7 @@ def _isin_index(name: str, slot: int, sort: bool = False) -> Any:
         found = WordSet(c.storage, Storage.at(slot, c._isin(isin)))
         return sorted(found) if sort else list(found)
 
-    return _view(f"{name}(string)", IDS, ("isin",), answer)
+    return view(f"{name}(string)", IDS, ("isin",), answer)
 
 
 @register
@@ -171,30 +154,30 @@ class Securities(ServiceContract):
 
     # --- reads ---------------------------------------------------------------------------------
 
-    instruments = _view("instruments()", "string[]", (),
-                        lambda c: [isin_text(w) for w in c.state.instruments()])
-    instrument = _view("instrument(string)", Instrument.abi_type(), ("isin",),
+    instruments = view("instruments()", "string[]", (),
+                        lambda c: [isin_text(w) for w in c.state.index(S.INSTRUMENTS)])
+    instrument = view("instrument(string)", Instrument.abi_type(), ("isin",),
                        lambda c, isin: c._instrument(isin).abi_tuple())
-    balance_of = _view("balanceOf(string,address)", "uint256", ("isin", "account"),
+    balance_of = view("balanceOf(string,address)", "uint256", ("isin", "account"),
                        lambda c, isin, a: c.state.balance(c._isin(isin), as_address(a)))
-    balance_of_at = _view(  # at the end of block `height`
+    balance_of_at = view(  # at the end of block `height`
         "balanceOfAt(string,address,uint256)", "uint256", ("isin", "account", "height"),
         lambda c, isin, a, height: c.state.balance_at(c._isin(isin), as_address(a), height))
-    total_supply_at = _view("totalSupplyAt(string,uint256)", "uint256", ("isin", "height"),
+    total_supply_at = view("totalSupplyAt(string,uint256)", "uint256", ("isin", "height"),
                             lambda c, isin, height: c.state.supply_at(c._isin(isin), height))
-    holders = _view(  # accounts holding it now: (account, balance, locked)
+    holders = view(  # accounts holding it now: (account, balance, locked)
         "holders(string)", "(address,uint256,uint256)[]", ("isin",),
         lambda c, isin: c.state.positions(c._isin(isin)))
-    investors = _view("investors()", "address[]", (),
-                      lambda c: [word_address(w) for w in c.state.investors()])
-    message_for_transfer_restriction = _view(
+    investors = view("investors()", "address[]", (),
+                      lambda c: [word_address(w) for w in c.state.index(S.INVESTORS)])
+    message_for_transfer_restriction = view(
         "messageForTransferRestriction(uint8)", "string", ("code",),
         lambda c, code: restriction_message(code))
 
     @method("jurisdictions(string)", returns="string[]", view=True)
     def jurisdictions(self, isin: str) -> list[str]:
         self._instrument(isin)
-        return [code_text(w, 2) for w in self.state.jurisdictions(isin_word(isin))]
+        return [code_text(w, 2) for w in self.state.index(S.JURISDICTIONS, isin_word(isin))]
 
     @method("holding(string,address)", returns=("uint256", "uint256"), view=True)
     def holding(self, isin: str, account: str) -> tuple[int, int]:
@@ -239,12 +222,12 @@ class Securities(ServiceContract):
     proposal, dividend = _record("proposal", Proposal), _record("dividend", Dividend)
     forced_transfer = _record("forced transfer", ForcedRecord, "forced_id")
     orders, trades = _batch("order", Order), _batch("trade", Trade)
-    trades_of_instrument = _isin_index("tradesOfInstrument", SecuritiesState.TRADES_OF_ISIN)
-    pending_trades = _isin_index("pendingTrades", SecuritiesState.PENDING, sort=True)
-    dividends_of = _isin_index("dividendsOf", SecuritiesState.DIVIDENDS_OF)
-    orders_of = index_read("ordersOf(address)", "account", SecuritiesState.ORDERS_OF)
-    trades_of = index_read("tradesOf(address)", "account", SecuritiesState.TRADES_OF)
-    proposals_of = index_read("proposalsOf(address)", "account", SecuritiesState.PROPOSALS_OF)
+    trades_of_instrument = _isin_index("tradesOfInstrument", S.TRADES_OF_ISIN)
+    pending_trades = _isin_index("pendingTrades", S.PENDING, sort=True)
+    dividends_of = _isin_index("dividendsOf", S.DIVIDENDS_OF)
+    orders_of = index_read("ordersOf(address)", "account", S.ORDERS_OF)
+    trades_of = index_read("tradesOf(address)", "account", S.TRADES_OF)
+    proposals_of = index_read("proposalsOf(address)", "account", S.PROPOSALS_OF)
 
     @method("bookOrders(string,uint8,uint256)", returns=IDS, view=True)
     def book_orders(self, isin: str, side: int, limit: int) -> list[int]:
@@ -304,7 +287,7 @@ class Securities(ServiceContract):
         st.set_instrument(w, agent=caller, issuer=holder, document_hash=bytes(document_hash),
                           currency=currency, cycle=cycle, window=DEFAULT_SETTLEMENT_WINDOW,
                           created_at=self.height, name=name)
-        st.instruments().add(w)
+        st.index(S.INSTRUMENTS).add(w)
         st.set_supply(w, supply, self.height)
         st.set_balance(w, holder, supply, self.height)
         self.emit(self.InstrumentIssued, isin, caller, holder, supply, currency,
@@ -365,7 +348,7 @@ class Securities(ServiceContract):
         self.require(len(allowed) <= 64, "at most 64 jurisdictions")
         for code in allowed:
             self._valid(jurisdiction_problem(code))
-        js = self.state.jurisdictions(isin_word(isin))
+        js = self.state.index(S.JURISDICTIONS, isin_word(isin))
         js.clear()
         for code in allowed:
             js.add(jurisdiction_word(code))
@@ -449,7 +432,7 @@ class Securities(ServiceContract):
         st = self.state
         order_id = st.add("order", isin=isin, owner=caller, side=side, price=price,
                           quantity=quantity, expiry=expiry, placed_at=self.height)
-        st.orders_of(caller).add(order_id)
+        st.index(S.ORDERS_OF, caller).add(order_id)
         self.emit(self.OrderPlaced, order_id, caller, isin, side_text(side), price, quantity,
                   expiry)
         self._transition("order", order_id, "", "open",
@@ -497,7 +480,7 @@ class Securities(ServiceContract):
             self.revert(f"trade {trade_id} cannot settle: transfer restricted (code {code}): "
                         f"{restriction_message(code)}")
         self._deliver(self.state.instrument(w), t)
-        self.state.pending(w).remove(trade_id)
+        self.state.index(S.PENDING, w).remove(trade_id)
         self._close("trade", t, "settled", "delivery versus payment")
 
     @method("expireTrade(uint256)")
@@ -510,7 +493,7 @@ class Securities(ServiceContract):
         st = self.state
         st.set_locked(w, t.seller, st.locked(w, t.seller) - t.quantity)
         self._cash("unlock", st.instrument(w).currency, t.buyer, t.price * t.quantity)
-        st.pending(w).remove(trade_id)
+        st.index(S.PENDING, w).remove(trade_id)
         self._close("trade", t, "expired",
                     f"unsettled at its deadline {t.deadline}: both locks released")
 
@@ -539,8 +522,8 @@ class Securities(ServiceContract):
         n = st.add("proposal", isin=isin, proposer=caller, counterparty=other, side=side,
                    quantity=quantity, price=price, deadline=deadline, state="proposed",
                    created_at=self.height)
-        st.proposals_of(caller).add(n)
-        st.proposals_of(other).add(n)
+        for party in (caller, other):
+            st.index(S.PROPOSALS_OF, party).add(n)
         self._transition("proposal", n, "", "proposed",
                          f"{side_text(side)} {quantity} {isin} at {price} with "
                          f"{hex_address(other)} until height {deadline}")
@@ -612,7 +595,7 @@ class Securities(ServiceContract):
         n = st.add("dividend", isin=isin, record_height=record_height, currency=currency,
                    per_share=per_share, total=total, state="declared",
                    declared_at=self.height, payer=inst.issuer)
-        st.dividends_of(w).add(n)
+        st.index(S.DIVIDENDS_OF, w).add(n)
         self.emit(self.DividendDeclared, n, isin, record_height, currency, per_share, total)
         self._transition("dividend", n, "", "declared",
                          f"{per_share} {currency} per share of {isin} held at height "
@@ -656,7 +639,7 @@ class Securities(ServiceContract):
             return True
         return PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS)).is_frozen(account)
 
-    def _eligibility(self, account: bytes, codes: tuple[int, int, int]) -> tuple[int, Investor]:
+    def _eligibility(self, account: bytes, codes: tuple[int, ...]) -> tuple[int, Investor]:
         """The first of (not registered, KYC expired, frozen) that holds, else 0; and the
         investor."""
         v = self.state.investor(account)
@@ -667,15 +650,13 @@ class Securities(ServiceContract):
         return (codes[2] if self._frozen(account) else SUCCESS), v
 
     def _sender_code(self, account: bytes) -> int:
-        return self._eligibility(account, (SENDER_NOT_REGISTERED, SENDER_KYC_EXPIRED,
-                                           SENDER_FROZEN))[0]
+        return self._eligibility(account, SENDER_CODES)[0]
 
     def _recipient_code(self, w: int, account: bytes) -> int:
-        code, v = self._eligibility(account, (RECIPIENT_NOT_REGISTERED, RECIPIENT_KYC_EXPIRED,
-                                              RECIPIENT_FROZEN))
+        code, v = self._eligibility(account, RECIPIENT_CODES)
         if code:
             return code
-        allowed = self.state.jurisdictions(w)
+        allowed = self.state.index(S.JURISDICTIONS, w)
         if len(allowed) and jurisdiction_word(v.jurisdiction) not in allowed:
             return JURISDICTION
         return SUCCESS
@@ -828,9 +809,9 @@ class Securities(ServiceContract):
         settle_at = self.height + inst.cycle
         deadline = settle_at + inst.window if inst.cycle else self.height
         n = st.add("trade", **values, settle_height=settle_at, deadline=deadline)
-        st.trades_of_isin(w).add(n)
-        st.trades_of(buyer).add(n)
-        st.trades_of(seller).add(n)
+        st.index(S.TRADES_OF_ISIN, w).add(n)
+        for party in (buyer, seller):
+            st.index(S.TRADES_OF, party).add(n)
         self.emit(self.TradeExecuted, n, buyer, seller, inst.isin, price, quantity, buy_order,
                   sell_order, settle_at)
         t = st.load("trade", n)
@@ -840,7 +821,7 @@ class Securities(ServiceContract):
                                                "transaction")
         else:
             st.put("trade", n, state="pending")
-            st.pending(w).add(n)
+            st.index(S.PENDING, w).add(n)
             self._transition("trade", n, "", "pending",
                              f"T+{inst.cycle}: settles from height {settle_at}, expires at "
                              f"{deadline}")

@@ -1,11 +1,6 @@
-"""The vocabulary of securities trading and settlement, shared by the two contracts, the typed
-client, the API and the CLI: addresses, roles, ISIN and code checks, transfer-restriction
-codes, order / trade / proposal states and the bounds that keep gas predictable.
-
-Amounts are integers: a quantity counts units of an instrument, a price is the cash token's
-smallest unit per unit of the instrument, so a fill of q at p moves q units and p × q cash.
-Heights are block numbers. Nothing here reads state.
-"""
+"""The vocabulary of securities trading shared by the contracts, client, API and CLI. Amounts
+are integers: a price is the cash token's smallest unit per unit of the instrument, so a fill
+of q at p moves q units and p × q cash. Heights are block numbers."""
 
 from __future__ import annotations
 
@@ -51,7 +46,6 @@ DEFAULT_SETTLEMENT_WINDOW = 100  # blocks after the settlement height before a t
 MAX_CYCLE = 1_000_000  # a settlement cycle or window, in blocks
 MAX_DISTRIBUTE = 200  # holders paid in one distributeDividend call
 MAX_READ = 1000  # items in one list read
-MAX_TEXT = 256  # bytes of a name or reason
 
 # --- transfer restrictions (ERC-1404 style codes) --------------------------------------------
 
@@ -69,9 +63,8 @@ RESTRICTIONS: tuple[str, ...] = (
     "sender's free balance is insufficient",  # 9
     "unknown instrument",  # 10
 )
-SENDER_NOT_REGISTERED, RECIPIENT_NOT_REGISTERED = 1, 2
-SENDER_KYC_EXPIRED, RECIPIENT_KYC_EXPIRED = 3, 4
-SENDER_FROZEN, RECIPIENT_FROZEN = 5, 6
+# (not registered, KYC expired, frozen) for each end of a transfer
+SENDER_CODES, RECIPIENT_CODES = (1, 3, 5), (2, 4, 6)
 PAUSED, JURISDICTION, INSUFFICIENT, UNKNOWN_INSTRUMENT = 7, 8, 9, 10
 
 

@@ -305,11 +305,21 @@ class Holdings:
         self.holders(w).add(address_word(account))
         self.held(account).add(w)
 
+    def index(self, slot: int, *keys: int | bytes) -> WordSet:
+        """The set at `slot` (keyed: at(slot, keys…)): holders, orders of an account …"""
+        return WordSet(self.s, Storage.at(slot, *keys))
+
+    def word(self, slot: int, *keys: int | bytes) -> int:
+        return self.s.get_uint(Storage.at(slot, *keys))
+
+    def set_word(self, value: int, slot: int, *keys: int | bytes) -> None:
+        self.s.set_uint(Storage.at(slot, *keys), value)
+
     def holders(self, w: int) -> WordSet:
-        return WordSet(self.s, Storage.at(self.HOLDERS, w))
+        return self.index(self.HOLDERS, w)
 
     def held(self, account: bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(self.HELD, account))
+        return self.index(self.HELD, account)
 
     def positions(self, w: int) -> list[tuple[bytes, int, int]]:
         """Accounts holding `w` now: (account, balance, locked)."""
@@ -334,11 +344,8 @@ class Holdings:
 class CashState(Holdings):
     CURRENCIES, TOKENS, POSITIONS, ALLOWANCES, LOCKS, HOLDERS, HELD = 0, 2, 3, 4, 5, 6, 8
 
-    def currencies(self) -> WordSet:
-        return WordSet(self.s, self.CURRENCIES)
-
     def exists(self, currency: int) -> bool:
-        return currency in self.currencies()
+        return currency in self.index(self.CURRENCIES)
 
     def token(self, currency: int) -> Token:
         return Token.load(self.s, Storage.at(self.TOKENS, currency),
@@ -356,22 +363,11 @@ class CashState(Holdings):
     def create(self, currency: int, issuer: bytes, name: str, height: int) -> None:
         Token.put_fields(self.s, Storage.at(self.TOKENS, currency), issuer=issuer,
                          created_at=height, name=name)
-        self.currencies().add(currency)
+        self.index(self.CURRENCIES).add(currency)
 
     def set_balance(self, currency: int, account: bytes, value: int) -> None:
         self._set_balance(currency, account, value)
 
-    def allowance(self, currency: int, owner: bytes, spender: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.ALLOWANCES, currency, owner, spender))
-
-    def set_allowance(self, currency: int, owner: bytes, spender: bytes, value: int) -> None:
-        self.s.set_uint(Storage.at(self.ALLOWANCES, currency, owner, spender), value)
-
-    def locked_by(self, currency: int, owner: bytes, holder: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.LOCKS, currency, owner, holder))
-
-    def set_locked_by(self, currency: int, owner: bytes, holder: bytes, value: int) -> None:
-        self.s.set_uint(Storage.at(self.LOCKS, currency, owner, holder), value)
 
 
 class SecuritiesState(Holdings):
@@ -390,9 +386,6 @@ class SecuritiesState(Holdings):
         "proposal": (PROPOSAL_COUNT, PROPOSAL, Proposal),
         "dividend": (DIVIDEND_COUNT, DIVIDEND, Dividend),
         "forced transfer": (FORCED_COUNT, FORCED, ForcedTransfer)}
-
-    def _set(self, mapping: int, *keys: int | bytes) -> WordSet:
-        return WordSet(self.s, Storage.at(mapping, *keys))
 
     # --- numbered records: orders, trades, proposals, dividends, forced transfers -------------
 
@@ -423,23 +416,17 @@ class SecuritiesState(Holdings):
 
     # --- instruments -------------------------------------------------------------------------
 
-    def instruments(self) -> WordSet:
-        return WordSet(self.s, self.INSTRUMENTS)
-
     def instrument_base(self, isin: int) -> int:
         return Storage.at(self.INSTRUMENT, isin)
 
     def instrument_exists(self, isin: int) -> bool:
-        return isin in self.instruments()
+        return isin in self.index(self.INSTRUMENTS)
 
     def instrument(self, isin: int) -> Instrument:
         return Instrument.load(self.s, self.instrument_base(isin), isin=code_text(isin, 12))
 
     def set_instrument(self, isin: int, **values: Any) -> None:
         Instrument.put_fields(self.s, self.instrument_base(isin), **values)
-
-    def jurisdictions(self, isin: int) -> WordSet:
-        return self._set(self.JURISDICTIONS, isin)
 
     # --- holdings and checkpoints ------------------------------------------------------------
 
@@ -484,41 +471,18 @@ class SecuritiesState(Holdings):
 
     # --- investors ---------------------------------------------------------------------------
 
-    def investors(self) -> WordSet:
-        return WordSet(self.s, self.INVESTORS)
-
     def investor(self, account: bytes) -> Investor:
         return Investor.load(self.s, Storage.at(self.INVESTOR, account), account=account,
                              restriction=0)
 
     def set_investor(self, account: bytes, **values: Any) -> None:
         Investor.put_fields(self.s, Storage.at(self.INVESTOR, account), **values)
-        self.investors().add(address_word(account))
-
-    # --- sets of ids -------------------------------------------------------------------------
-
-    def orders_of(self, account: bytes) -> WordSet:
-        return self._set(self.ORDERS_OF, account)
-
-    def trades_of_isin(self, isin: int) -> WordSet:
-        return self._set(self.TRADES_OF_ISIN, isin)
-
-    def trades_of(self, account: bytes) -> WordSet:
-        return self._set(self.TRADES_OF, account)
-
-    def pending(self, isin: int) -> WordSet:
-        return self._set(self.PENDING, isin)
-
-    def proposals_of(self, account: bytes) -> WordSet:
-        return self._set(self.PROPOSALS_OF, account)
-
-    def dividends_of(self, isin: int) -> WordSet:
-        return self._set(self.DIVIDENDS_OF, isin)
+        self.index(self.INVESTORS).add(address_word(account))
 
     def dividend_paid(self, dividend_id: int, account: bytes) -> int | None:
         """What `account` was paid of a dividend, or None when not yet paid."""
-        raw = self.s.get_uint(Storage.at(self.DIVIDEND_PAID, dividend_id, account))
+        raw = self.word(self.DIVIDEND_PAID, dividend_id, account)
         return raw - 1 if raw else None
 
     def set_dividend_paid(self, dividend_id: int, account: bytes, amount: int) -> None:
-        self.s.set_uint(Storage.at(self.DIVIDEND_PAID, dividend_id, account), amount + 1)
+        self.set_word(amount + 1, self.DIVIDEND_PAID, dividend_id, account)
