@@ -132,6 +132,10 @@ def test_browser_wallet_proposes_and_only_its_proposer_revokes(
                                                                         timeout=WAIT_MS)
     shot(b, "b-revoked")
     assert same_document(a) and same_document(b)
+    # on the next page the wallet signs in again without asking (eth_accounts)
+    b.goto(f"{net.node('node1').api_url}/console/services/cash")
+    expect(b.locator("#signed-in .member")).to_have_text("Bank B", timeout=WAIT_MS)
+    assert b.evaluate("window.__walletCalls")[-2:] == ["eth_accounts", "eth_requestAccounts"]
 
 
 def test_an_outsider_is_offered_nothing(console: Callable[[str, str], Any], net: LocalNet,

@@ -96,4 +96,5 @@ const box = document.getElementById("signed-in");
 if (box) {
   render(box);
   document.addEventListener("consortium:signer", () => render(box));
+  wallet.resumeInjected().catch(() => {});
 }

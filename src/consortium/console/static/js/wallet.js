@@ -6,8 +6,9 @@
 // where WebCrypto takes a fraction of one. scrypt keystores (`init --production`, eth-account's
 // default) derive through ethers. The MAC is checked before the key is decrypted (AES-128-CTR,
 // WebCrypto). The key stays in this module's memory: not localStorage, not sessionStorage;
-// leaving the page signs out. The node receives signed transactions (eth_sendRawTransaction)
-// and reads, never a key or a password.
+// leaving the page signs a keystore out (a browser wallet, which keeps its own keys, signs
+// in again on the next page without asking). The node receives signed transactions
+// (eth_sendRawTransaction) and reads, never a key or a password.
 //
 // A transaction: the dry run (eth_estimateGas, which answers the contract's revert reason),
 // then chain id (eth_chainId), nonce (eth_getTransactionCount "pending") and fee, signed here
@@ -222,10 +223,22 @@ export async function signInWithInjected() {
       else signOut();
     });
   }
+  sessionStorage.setItem(REMEMBER, "injected");
   return begin("injected", accounts[0]);
 }
 
 let watching = false;
+
+const REMEMBER = "consortium.signer"; // "injected": only which way, never a key
+
+/** Sign in again with the browser wallet on a new page, if this tab chose it before and the
+ * wallet still shares an account with this site (eth_accounts: no prompt). */
+export async function resumeInjected() {
+  const provider = globalThis.ethereum;
+  if (!provider || sessionStorage.getItem(REMEMBER) !== "injected" || session) return null;
+  const accounts = await provider.request({ method: "eth_accounts" });
+  return accounts?.length ? signInWithInjected() : null;
+}
 
 export function hasInjectedWallet() {
   return Boolean(globalThis.ethereum);
@@ -233,6 +246,7 @@ export function hasInjectedWallet() {
 
 export function signOut() {
   session = null; // the Wallet (and its key) is garbage once nothing refers to it
+  sessionStorage.removeItem(REMEMBER);
   announce();
 }
 
