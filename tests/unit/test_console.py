@@ -112,6 +112,9 @@ def test_token_auth_signs_in_with_a_same_origin_cookie(tmp_path: Path) -> None:
                                 follow_redirects=False)
             assert wrong.status_code == 401 and "unknown token" in wrong.text
             assert CONSOLE_COOKIE not in wrong.cookies
+            away = client.post("/console/login", data={"token": secret},
+                               headers={"Origin": "https://evil.example"})
+            assert away.status_code == 403 and CONSOLE_COOKIE not in away.cookies
             # an open redirect is refused: back to the console only
             good = client.post("/console/login",
                                data={"token": secret, "next": "https://evil.example/"},

@@ -171,6 +171,11 @@ def login_routes(console: Console) -> list[BaseRoute]:
     async def login(request: Request) -> Response:
         if console.tokens is None:
             return RedirectResponse(PREFIX + "/", status_code=303)
+        origin = request.headers.get("origin")
+        if origin is not None and origin.partition("://")[2] != request.headers.get("host"):
+            # another site posting its own token here would sign this browser in as it
+            return console.page(request, "login.html", status=403, next=PREFIX + "/",
+                                error="Not signed in: the form was sent from another site.")
         body = (await request.body())[:8192].decode("utf-8", "replace")
         form = {k: v[0] for k, v in parse_qs(body).items()}
         secret = form.get("token", "").strip()
