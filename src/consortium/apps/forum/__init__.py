@@ -9,9 +9,6 @@ proposals, content-addressed documents) and a typed client with a local full-tex
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from consortium.apps.forum.contract import Forum
 from consortium.apps.forum.model import (
     CONSORTIUM_CHANNEL,
@@ -19,15 +16,11 @@ from consortium.apps.forum.model import (
     FORUM_ADDRESS,
     MAX_ATTACHMENT_RULE,
 )
+from consortium.apps.service import lazy_exports
 
 # the client side (web3, ECIES, SQLite) loads when asked for: the ledger needs the contract only
 _LAZY = {"ForumClient": "client", "ForumReader": "reader", "ForumIndex": "search",
          "BlobMismatch": "blobs"}
 __all__ = ["CONSORTIUM_CHANNEL", "DEFAULT_MAX_ATTACHMENT", "FORUM_ADDRESS",
            "MAX_ATTACHMENT_RULE", "Forum", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -24,8 +24,7 @@ from eth_account.signers.local import LocalAccount
 from consortium.apps.forum import sealing
 from consortium.apps.forum.blobs import BlobMismatch, read_source, sha256_hex, verify_blob
 from consortium.apps.forum.envelope import document_meta, parse_meta, parse_post, post_content
-from consortium.apps.forum.model import FORUM_ADDRESS
-from consortium.apps.forum.reader import CALLS, HISTORY_EVENTS, ForumReader
+from consortium.apps.forum.reader import ForumReader
 from consortium.apps.forum.sealing import SealError, context
 from consortium.apps.forum.search import ForumIndex
 from consortium.apps.forum.surface import FORUM
@@ -43,13 +42,11 @@ Sealer = Callable[[bytes, str], bytes]  # (plaintext, purpose) -> what goes on c
 class ForumClient(ServiceClient):
     """The Forum contract through one node's API; pin and unpin come from its surface."""
 
-    address = FORUM_ADDRESS
-    calls = CALLS
-    transitions = HISTORY_EVENTS
+    reader = ForumReader
+    read: ForumReader
 
     def __init__(self, client: ConsortiumClient | str, timeout: float = 30.0) -> None:
         super().__init__(client)
-        self.read = ForumReader(self._call)
         self.timeout = timeout
         self._keys: dict[tuple[str, str, int], bytes] = {}  # (reader, channel, epoch) -> key
 

@@ -22,9 +22,9 @@ from eth_hash.auto import keccak
 from consortium.apps.forum import model
 from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_ATTACHMENT_RULE
 from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch, Post, member_digest
-from consortium.apps.service import ZERO_HASH, ServiceContract
+from consortium.apps.service import ZERO_HASH, ServiceContract, count_read, transition
 from consortium.evm.host import Storage
-from consortium.evm.native import EventSpec, event, method, register
+from consortium.evm.native import event, method, register
 from consortium.evm.records import address_word
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
@@ -39,18 +39,13 @@ def public_key_address(public_key: bytes) -> bytes:
     return keccak(public_key)[12:]
 
 
-def _transition(name: str, what: str) -> EventSpec:
-    return event(f"{name}(uint256 indexed {what}, address indexed actor, string fromState, "
-                 "string toState, string reason)")
-
-
 @register
 class Forum(ServiceContract):
     address = model.FORUM_ADDRESS
 
-    PostTransition = _transition("PostTransition", "post")
-    DocumentTransition = _transition("DocumentTransition", "document")
-    EpochTransition = _transition("EpochTransition", "epoch")
+    PostTransition = transition("PostTransition", "uint256 post")
+    DocumentTransition = transition("DocumentTransition", "uint256 document")
+    EpochTransition = transition("EpochTransition", "uint256 epoch")
     Posted = event("Posted(uint256 indexed post, address indexed author, string channel, "
                    "string kind, uint256 parent, uint256 epoch)")
     KeyRotated = event("KeyRotated(string channel, uint256 epoch, address indexed actor, "
@@ -92,9 +87,7 @@ class Forum(ServiceContract):
                      "task force")
         return self._channel_tuple(name)
 
-    @method("postCount()", returns="uint256", view=True)
-    def post_count(self) -> int:
-        return self.state.post_count()
+    post_count = count_read("postCount()", ForumState.POST_COUNT)
 
     @method("getPost(uint256)", returns=POST, view=True)
     def post(self, post_id: int) -> tuple[Any, ...]:
@@ -135,9 +128,7 @@ class Forum(ServiceContract):
     def wrapped_key(self, name: str, number: int, member: str) -> bytes:
         return self.state.wrapped_key(name, number, as_address(member))
 
-    @method("documentCount()", returns="uint256", view=True)
-    def document_count(self) -> int:
-        return self.state.document_count()
+    document_count = count_read("documentCount()", ForumState.DOCUMENT_COUNT)
 
     @method("document(uint256)", returns=DOCUMENT, view=True)
     def document(self, document_id: int) -> tuple[Any, ...]:

@@ -5,17 +5,15 @@ channel's read as {"title", "body"} and {"name", "type", "size", "sha256", …}.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from consortium.apps.forum.contract import Forum
 from consortium.apps.forum.envelope import parse_meta, parse_post
 from consortium.apps.forum.model import FORUM_ADDRESS, MAX_ATTACHMENT_RULE, MAX_BATCH_READ
 from consortium.apps.forum.state import Channel, Document, KeyEpoch, Post
-from consortium.evm.native import NativeCalls
+from consortium.apps.service import ServiceReader
+from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x
-
-Call = Callable[[bytes, bytes], bytes]  # (to, calldata) -> return data; raises on a revert
 
 CALLS = NativeCalls(Forum)
 HISTORY_EVENTS = {"post": Forum.PostTransition, "document": Forum.DocumentTransition,
@@ -41,14 +39,13 @@ def document_json(t: Any) -> dict[str, Any]:
     return out | {"height": height}
 
 
-class ForumReader:
-    """Typed reads of the Forum contract through `call`."""
+class ForumReader(ServiceReader):
+    """Typed reads of the Forum contract (batches of the forum's own MAX_BATCH_READ: its
+    posts are up to 32 KiB each)."""
 
-    def __init__(self, call: Call, _logs: Any = None) -> None:
-        self._call = call
-
-    def _read(self, name: str, *args: Any) -> Any:
-        return CALLS.decode(name, self._call(FORUM_ADDRESS, CALLS.encode(name, *args)))
+    address: ClassVar[bytes] = FORUM_ADDRESS
+    calls: ClassVar[NativeCalls] = CALLS
+    histories: ClassVar[dict[str, EventSpec]] = HISTORY_EVENTS
 
     def _batched(self, name: str, ids: list[int]) -> list[Any]:
         out: list[Any] = []

@@ -76,9 +76,6 @@ class ForumIndex:
             "INSERT INTO posts (title, body, channel, post, author, height) "
             "VALUES (?, ?, ?, ?, ?, ?)", (title, body, channel, post_id, author, height))
 
-    def count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM posts").fetchone()[0])
-
     def search(self, text: str, *, channel: str | None = None,
                limit: int = 20) -> list[dict[str, Any]]:
         """Posts holding every word of `text`, best match first."""
