@@ -92,6 +92,13 @@ def test_explorer_search_decode_and_export(chain: dict[str, Any], page: Any,
     expect(page.locator("#revert-reason")).to_contain_text(f"instrument {ISIN} is already issued")
     shot(page, "failed-transaction")
 
+    # search by member name: the member, its account linked to its address page
+    search(page, "Issuer Co")
+    expect(page).to_have_url(re.compile(r"/console/member/Issuer%20Co$"))
+    expect(page.get_by_role("heading", name="Member Issuer Co")).to_be_visible()
+    expect(page.locator(f'#record a[href$="{chain["issuer"].lower()}"]').first).to_be_visible()
+    shot(page, "member")
+
     # search by address: the issuer's page lists both transactions
     search(page, chain["issuer"].lower())
     expect(page).to_have_url(re.compile(f"/console/address/{chain['issuer']}$"))
