@@ -92,7 +92,7 @@ GOVERNANCE = _Governance(
         Read("task_forces", "Task forces: charter, lead, members", rpc="consortium_taskForces",
              rest="/taskforces"),
         Read("task_force", "One task force", rpc="consortium_taskForce",
-             rest="/taskforces/{name}", params=(Param("name", TEXT, "its name"),),
+             rest="/taskforces/{name}", params=(Param("name", TEXT, "The task force's name."),),
              nullable=True, noun="task force"),
         # one JSON-RPC method, two routes: /roles/{account} and /roles (?account=)
         Read("roles", "One account's roles", rpc="consortium_roles", rest="/roles/{account}",

@@ -1,20 +1,11 @@
 """Governance commands: members, proposals and votes, officers, task forces, roles.
 
-Reads go through the system contracts (eth_call with their shipped ABIs) and print a table,
-or JSON with --json. Signing commands take --from (a member name of the local network, an
-address with a keystore in DIR, or a keystore file), wait for the receipt and print the
-proposal's id and status; a refusal prints the contract's reason.
-
-    consortium member list / show REF
-    consortium propose KIND …           one subcommand per kind of proposal
-    consortium vote ID yes|no
-    consortium revoke ID
-    consortium proposals [--open] [ID]
-    consortium officers
-    consortium taskforce list / show NAME
-    consortium roles [ACCOUNT]
-    consortium upgrades                 the scheduled and applied software upgrades
-    consortium regulator freeze / unfreeze TARGET
+The plain reads and writes are built from governance's declared surface
+(`consortium.apps.governance_surface`, by `cli/service_commands.py`); written here are the
+tables, the proposals that take lists or rates (admit-member, form-taskforce,
+set-taskforce-members, change-rule, set-deploy-allowlist), `member show` (with each
+account's roles), `proposals`, `roles`, `upgrades` and the regulator's direct freezes.
+Signing commands take --from and print the proposal's id and status (or its JSON).
 """
 
 from __future__ import annotations
@@ -36,6 +27,7 @@ from consortium.cli.common import (
     table,
     with_signing,
 )
+from consortium.cli.service_commands import read_command, write_command
 from consortium.errors import ConfigError
 
 member_app = typer.Typer(help="Consortium members.", no_args_is_help=True)
@@ -55,34 +47,86 @@ def _client(rpc: str | None, dir: Path) -> Any:
     return GovernanceClient(endpoint(rpc, dir))
 
 
-# --- members ------------------------------------------------------------------------------------
+def _surface() -> Any:
+    from consortium.apps.governance_surface import GOVERNANCE
+
+    return GOVERNANCE
 
 
-@member_app.command("list")
-def member_list(
-    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
-) -> None:
-    """Every member: tier, status, weight, accounts and nodes."""
-    members = _client(rpc, dir).members()
+def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
     if json_out:
-        print_json(members)
-        return
-    table(
-        "Members",
-        ["id", "name", "tier", "status", "weight", "accounts", "nodes"],
-        [
-            [
-                m["id"],
-                m["name"],
-                m["tier"],
-                m["status"],
-                m["weight"],
-                "\n".join(m["accounts"]),
-                "\n".join(m["nodes"]) or None,
-            ]
-            for m in members
-        ],
-    )
+        print_json(outcome)
+    elif "proposal" in outcome:
+        table(title, ["proposal", "kind", "status", "block", "tx"], [[
+            outcome["proposal"], outcome["kind"], outcome["status"], outcome["block"],
+            outcome["txHash"]]])
+    else:
+        table(title, ["block", "tx"], [[outcome["block"], outcome["txHash"]]])
+
+
+def _outcome(outcome: dict[str, Any], json_out: bool, what: str) -> None:
+    """A declared write's outcome: "Proposal (<kind>)", "Vote" or "Revoked"."""
+    title = f"Proposal ({outcome.get('kind')})" if what == "Proposal" else what
+    _print_outcome(title, outcome, json_out)
+
+
+def _submit(kind: str, signing: Signing, *args: Any) -> None:
+    """Sign and send a proposal of `kind` through the client's propose_<kind>."""
+    signer = signing.signer()
+    name = "propose_" + kind.replace("-", "_").replace("taskforce", "task_force")
+    method = getattr(_client(signing.rpc, signing.dir), name)
+    _print_outcome(f"Proposal ({kind})", method(signer, *args), signing.json_out)
+
+
+_WRITES = {w.cli: w for w in _surface().writes}
+_READS = {r.rest: r for r in _surface().reads}
+vote = write_command(_WRITES.pop("vote"), _client, _outcome)
+revoke = write_command(_WRITES.pop("revoke"), _client, _outcome)
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def _lines(values: list[str]) -> str | None:
+    return "\n".join(values) or None
+
+
+def _members_table(members: list[dict[str, Any]], show: Any) -> None:
+    table("Members", ["id", "name", "tier", "status", "weight", "accounts", "nodes"], [
+        [m["id"], m["name"], m["tier"], m["status"], m["weight"], "\n".join(m["accounts"]),
+         _lines(m["nodes"])] for m in members])
+
+
+def _officers_table(items: list[dict[str, Any]], show: Any) -> None:
+    table("Officers", ["office", "holder", "term ends at", "elected at"], [
+        [o["office"], o["holder"] or f"vacant (was {o['lastHolder']})", o["termEnd"],
+         o["electedAt"]] for o in items])
+
+
+def _task_forces_table(items: list[dict[str, Any]], show: Any) -> None:
+    table("Task forces", ["name", "lead", "members", "charter"],
+          [[t["name"], t["lead"], len(t["members"]), t["charter"]] for t in items])
+
+
+def _task_force_table(found: dict[str, Any], show: Any) -> None:
+    table(f"Task force {found['name']}", ["field", "value"], [
+        ["charter", found["charter"]], ["lead", found["lead"]],
+        ["members", "\n".join(found["members"])], ["formed at", found["formedAt"]]])
+
+
+def _read(rest: str, hook: Any, doc: str) -> Any:
+    command = read_command(_READS[rest], _client, hook)
+    command.__doc__ = doc
+    return command
+
+
+member_app.command("list")(_read("/members", _members_table,
+                                 "Every member: tier, status, weight, accounts and nodes."))
+taskforce_app.command("list")(_read("/taskforces", _task_forces_table, "Every task force."))
+taskforce_app.command("show")(_read("/taskforces/{name}", _task_force_table,
+                                    "One task force with its members."))
+officers = _read("/officers", _officers_table, "Offices with their holders and terms (vacant "
+                 "once the term's height has passed).")
 
 
 @member_app.command("show")
@@ -101,26 +145,64 @@ def member_show(
     if json_out:
         print_json(member)
         return
-    table(
-        f"Member {member['id']}: {member['name']}",
-        ["field", "value"],
-        [
-            ["tier", member["tier"]],
-            ["status", member["status"]],
-            ["weight", member["weight"]],
-            ["admitted at height", member["since"]],
-            [
-                "accounts",
-                "\n".join(
-                    f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()
-                ),
-            ],
-            ["nodes", "\n".join(member["nodes"]) or None],
-        ],
-    )
+    accounts = [f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()]
+    table(f"Member {member['id']}: {member['name']}", ["field", "value"], [
+        ["tier", member["tier"]], ["status", member["status"]], ["weight", member["weight"]],
+        ["admitted at height", member["since"]], ["accounts", "\n".join(accounts)],
+        ["nodes", _lines(member["nodes"])]])
 
 
-# --- proposing ---------------------------------------------------------------------------------
+# --- proposals with lists or rates -------------------------------------------------------------
+
+@with_signing
+def propose_admit_member(
+    name: str = typer.Option(..., "--name", help="The institution's name."),
+    account: list[str] = typer.Option(..., "--account", help="Its account (repeatable)."),
+    node_id: list[str] | None = typer.Option(None, "--node-id", help="Its node id (repeatable)."),
+    tier: str = typer.Option("ordinary", "--tier", help="founding, ordinary or observer."),
+    weight: int | None = typer.Option(
+        None, "--weight", help="Committee weight (default 1; observers 0)."
+    ),
+    *,
+    signing: Signing,
+) -> None:
+    """Admit an institution with its accounts and node ids (the node may then peer)."""
+    _submit("admit-member", signing, name, tier, account, node_id or [], weight)
+
+
+_NAME = typer.Option(..., "--name", help="The task force's name.")
+_LEAD = typer.Option(..., "--lead", help="Its lead (one of its members): account or name.")
+_MEMBERS = typer.Option(..., "--member", help="A member account or name in it (repeatable).")
+
+
+def _task_force(kind: str, signing: Signing, name: str, charter: tuple[str, ...], lead: str,
+                members: list[str]) -> None:
+    """--lead and --member take 0x addresses or member names, as every account option does."""
+    from consortium.cli.services import party
+
+    _submit(kind, signing, name, *charter, party(lead, signing, "--lead"),
+            [party(m, signing, "--member") for m in members])
+
+
+@with_signing
+def propose_form_taskforce(
+    name: str = _NAME,
+    charter: str = typer.Option("", "--charter", help="What it is for."),
+    lead: str = _LEAD,
+    member: list[str] = _MEMBERS,
+    *,
+    signing: Signing,
+) -> None:
+    """Form a task force of consortium members' accounts."""
+    _task_force("form-taskforce", signing, name, (charter,), lead, member)
+
+
+@with_signing
+def propose_set_taskforce_members(
+    name: str = _NAME, lead: str = _LEAD, member: list[str] = _MEMBERS, *, signing: Signing
+) -> None:
+    """Replace a task force's lead and members."""
+    _task_force("set-taskforce-members", signing, name, (), lead, member)
 
 
 def _rate(text: str, what: str) -> int:
@@ -138,230 +220,6 @@ def _rate(text: str, what: str) -> int:
         ) from None
 
 
-def _submit(kind: str, signing: Signing, call: Any) -> None:
-    """Sign and send a proposal: `call(client, signer)` makes it; print its id and status."""
-    signer = signing.signer()
-    outcome = call(_client(signing.rpc, signing.dir), signer)
-    _print_outcome(f"Proposal ({kind})", outcome, signing.json_out)
-
-
-def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(outcome)
-        return
-    if "proposal" in outcome:
-        table(
-            title,
-            ["proposal", "kind", "status", "block", "tx"],
-            [
-                [
-                    outcome["proposal"],
-                    outcome["kind"],
-                    outcome["status"],
-                    outcome["block"],
-                    outcome["txHash"],
-                ]
-            ],
-        )
-    else:
-        table(title, ["block", "tx"], [[outcome["block"], outcome["txHash"]]])
-
-
-@propose_app.command("admit-member")
-@with_signing
-def propose_admit_member(
-    name: str = typer.Option(..., "--name", help="The institution's name."),
-    account: list[str] = typer.Option(..., "--account", help="Its account (repeatable)."),
-    node_id: list[str] | None = typer.Option(None, "--node-id", help="Its node id (repeatable)."),
-    tier: str = typer.Option("ordinary", "--tier", help="founding, ordinary or observer."),
-    weight: int | None = typer.Option(
-        None, "--weight", help="Committee weight (default 1; observers 0)."
-    ),
-    *,
-    signing: Signing,
-) -> None:
-    """Admit an institution with its accounts and node ids (the node may then peer)."""
-    _submit(
-        "admit-member",
-        signing,
-        lambda c, s: c.propose_admit_member(s, name, tier, account, node_id or [], weight),
-    )
-
-
-def _member_command(kind: str, doc: str) -> None:
-    def command(
-        member: str = typer.Option(..., "--member", help="Member id, name or account."),
-        *,
-        signing: Signing,
-    ) -> None:
-        method = f"propose_{kind.replace('-', '_')}"
-        _submit(kind, signing, lambda c, s: getattr(c, method)(s, member))
-
-    command.__doc__ = doc
-    propose_app.command(kind)(with_signing(command))
-
-
-_member_command("suspend-member", "Suspend a member: its accounts may not transact.")
-_member_command("reinstate-member", "Reinstate a suspended member.")
-_member_command(
-    "expel-member", "Expel a member (supermajority; it cannot vote on it; its nodes go)."
-)
-
-
-@propose_app.command("add-validator")
-@with_signing
-def propose_add_validator(
-    pub_key: str = typer.Option(
-        ..., "--pub-key", help="ed25519 consensus key, base64 (as `consortium join` prints it)."
-    ),
-    power: int = typer.Option(10, "--power", help="Voting power."),
-    member: str | None = typer.Option(
-        None, "--member",
-        help="The member whose validator it is (id, name or account): expelling it removes it.",
-    ),
-    *,
-    signing: Signing,
-) -> None:
-    """Make a node a validator (or change its power)."""
-    kind = "add-validator" if member is None else "add-member-validator"
-    _submit(kind, signing, lambda c, s: c.propose_add_validator(s, pub_key, power, member))
-
-
-@propose_app.command("remove-validator")
-@with_signing
-def propose_remove_validator(
-    pub_key: str = typer.Option(..., "--pub-key", help="ed25519 consensus key, base64."),
-    *,
-    signing: Signing,
-) -> None:
-    """Remove a validator from the validator set."""
-    _submit("remove-validator", signing, lambda c, s: c.propose_remove_validator(s, pub_key))
-
-
-@propose_app.command("admit-node")
-@with_signing
-def propose_admit_node(
-    member: str = typer.Option(..., "--member", help="Member id, name or account."),
-    node_id: str = typer.Option(..., "--node-id", help="The node id (40 hex digits)."),
-    *,
-    signing: Signing,
-) -> None:
-    """Admit another node of a member as a peer."""
-    _submit("admit-node", signing, lambda c, s: c.propose_admit_node(s, member, node_id))
-
-
-@propose_app.command("remove-node")
-@with_signing
-def propose_remove_node(
-    node_id: str = typer.Option(..., "--node-id", help="The node id (40 hex digits)."),
-    *,
-    signing: Signing,
-) -> None:
-    """Stop admitting a node as a peer."""
-    _submit("remove-node", signing, lambda c, s: c.propose_remove_node(s, node_id))
-
-
-def _role_command(kind: str, doc: str) -> None:
-    def command(
-        account: str = typer.Option(..., "--account", help="The account."),
-        role: str = typer.Option(
-            ..., "--role", help="committee, member, operator, regulator or auditor."
-        ),
-        *,
-        signing: Signing,
-    ) -> None:
-        method = f"propose_{kind.replace('-', '_')}"
-        _submit(kind, signing, lambda c, s: getattr(c, method)(s, account, role))
-
-    command.__doc__ = doc
-    propose_app.command(kind)(with_signing(command))
-
-
-_role_command("grant-role", "Grant a role to a member's account.")
-_role_command("revoke-role", "Revoke a role from an account.")
-
-
-@propose_app.command("elect-officer")
-@with_signing
-def propose_elect_officer(
-    office: str = typer.Option(..., "--office", help='The office, e.g. "chair".'),
-    holder: str = typer.Option(..., "--holder", help="The member account that holds it."),
-    term_blocks: int = typer.Option(
-        ..., "--term-blocks", help="Term length in blocks, from the election."
-    ),
-    *,
-    signing: Signing,
-) -> None:
-    """Elect an officer for a term; the office is vacant once the term's height passes."""
-    _submit(
-        "elect-officer",
-        signing,
-        lambda c, s: c.propose_elect_officer(s, office, holder, term_blocks),
-    )
-
-
-@propose_app.command("form-taskforce")
-@with_signing
-def propose_form_taskforce(
-    name: str = typer.Option(..., "--name", help="The task force's name."),
-    charter: str = typer.Option("", "--charter", help="What it is for."),
-    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members): account or name."),
-    member: list[str] = typer.Option(
-        ..., "--member", help="A member account or name in it (repeatable)."
-    ),
-    *,
-    signing: Signing,
-) -> None:
-    """Form a task force of consortium members' accounts."""
-    lead_, members = _task_force_accounts(lead, member, signing)
-    _submit(
-        "form-taskforce",
-        signing,
-        lambda c, s: c.propose_form_task_force(s, name, charter, lead_, members),
-    )
-
-
-@propose_app.command("set-taskforce-members")
-@with_signing
-def propose_set_taskforce_members(
-    name: str = typer.Option(..., "--name", help="The task force's name."),
-    lead: str = typer.Option(..., "--lead", help="Its lead (one of its members): account or name."),
-    member: list[str] = typer.Option(
-        ..., "--member", help="A member account or name (repeatable)."
-    ),
-    *,
-    signing: Signing,
-) -> None:
-    """Replace a task force's lead and members."""
-    lead_, members = _task_force_accounts(lead, member, signing)
-    _submit(
-        "set-taskforce-members",
-        signing,
-        lambda c, s: c.propose_set_task_force_members(s, name, lead_, members),
-    )
-
-
-def _task_force_accounts(
-    lead: str, members: list[str], signing: Signing
-) -> tuple[str, list[str]]:
-    """--lead and --member as accounts: 0x addresses or member names, as everywhere."""
-    from consortium.cli.services import party
-
-    return party(lead, signing, "--lead"), [party(m, signing, "--member") for m in members]
-
-
-@propose_app.command("dissolve-taskforce")
-@with_signing
-def propose_dissolve_taskforce(
-    name: str = typer.Option(..., "--name", help="The task force's name."),
-    *,
-    signing: Signing,
-) -> None:
-    """Dissolve a task force."""
-    _submit("dissolve-taskforce", signing, lambda c, s: c.propose_dissolve_task_force(s, name))
-
-
-@propose_app.command("change-rule")
 @with_signing
 def propose_change_rule(
     type_: str = typer.Option(..., "--type", help="The proposal kind, e.g. grant-role."),
@@ -377,35 +235,10 @@ def propose_change_rule(
 ) -> None:
     """Change how a kind of proposal is decided (needs a supermajority). Open proposals
     keep the rule they were proposed under."""
-    _submit(
-        "change-rule",
-        signing,
-        lambda c, s: c.propose_change_rule(
-            s, type_, _rate(participation, "--participation"), _rate(win_rate, "--win-rate"), period
-        ),
-    )
+    _submit("change-rule", signing, type_, _rate(participation, "--participation"),
+            _rate(win_rate, "--win-rate"), period)
 
 
-def _target_command(kind: str, doc: str) -> None:
-    def command(
-        target: str = typer.Option(..., "--target", help="An account or contract address."),
-        *,
-        signing: Signing,
-    ) -> None:
-        method = f"propose_{kind}"
-        _submit(kind, signing, lambda c, s: getattr(c, method)(s, target))
-
-    command.__doc__ = doc
-    propose_app.command(kind)(with_signing(command))
-
-
-_target_command(
-    "freeze", "Freeze an account (its transactions are refused) or a contract (calls to it revert)."
-)
-_target_command("unfreeze", "Unfreeze an account or contract.")
-
-
-@propose_app.command("set-deploy-allowlist")
 @with_signing
 def propose_set_deploy_allowlist(
     account: list[str] | None = typer.Option(
@@ -415,75 +248,21 @@ def propose_set_deploy_allowlist(
     signing: Signing,
 ) -> None:
     """Set the accounts that may deploy contracts (empty: every member account may)."""
-    _submit(
-        "set-deploy-allowlist",
-        signing,
-        lambda c, s: c.propose_set_deploy_allowlist(s, account or []),
-    )
+    _submit("set-deploy-allowlist", signing, account or [])
 
 
-@propose_app.command("app-call")
-@with_signing
-def propose_app_call(
-    contract: str = typer.Option(..., "--contract", help="A finance service's contract."),
-    data: str = typer.Option(..., "--data", help="The ABI-encoded call, 0x hex."),
-    *,
-    signing: Signing,
-) -> None:
-    """Have Governance call a finance service's contract (e.g. create an asset class; the
-    services' own commands, like `consortium registry propose-class`, build the call)."""
-    call = _call_data(data)
-    _submit("app-call", signing, lambda c, s: c.propose_app_call(s, contract, call))
+_OWN = {"admit-member": propose_admit_member, "form-taskforce": propose_form_taskforce,
+        "set-taskforce-members": propose_set_taskforce_members,
+        "change-rule": propose_change_rule, "set-deploy-allowlist": propose_set_deploy_allowlist}
+for _kind in ("admit-member", "suspend-member", "reinstate-member", "expel-member",
+              "add-validator", "remove-validator", "admit-node", "remove-node", "grant-role",
+              "revoke-role", "elect-officer", "form-taskforce", "set-taskforce-members",
+              "dissolve-taskforce", "change-rule", "freeze", "unfreeze", "set-deploy-allowlist",
+              "app-call", "contract-call", "software-upgrade", "cancel-software-upgrade"):
+    propose_app.command(_kind)(_OWN.get(_kind) or write_command(_WRITES[_kind], _client, _outcome))
 
 
-def _call_data(data: str) -> bytes:
-    try:
-        return bytes.fromhex(data.strip().removeprefix("0x"))
-    except ValueError:
-        raise ConfigError(f"--data {data!r} is not hex") from None
-
-
-@propose_app.command("contract-call")
-@with_signing
-def propose_contract_call(
-    contract: str = typer.Option(..., "--contract", help="A user contract's address."),
-    data: str = typer.Option(..., "--data", help="The ABI-encoded call, 0x hex."),
-    *,
-    signing: Signing,
-) -> None:
-    """Have Governance call a user contract that trusts its address, e.g. upgrade an
-    ERC-1967 proxy whose admin it is (the call is tried when proposed)."""
-    call = _call_data(data)
-    _submit("contract-call", signing, lambda c, s: c.propose(s, "contract-call", contract, call))
-
-
-@propose_app.command("software-upgrade")
-@with_signing
-def propose_software_upgrade(
-    name: str = typer.Option(..., "--name", help="The upgrade's name, as its handler knows it."),
-    height: int = typer.Option(..., "--height", help="The first block run by the new version."),
-    version: str = typer.Option(
-        ..., "--version", help="The consortium version that carries the upgrade (0.2.0)."
-    ),
-    *,
-    signing: Signing,
-) -> None:
-    """Schedule a software upgrade (supermajority): at HEIGHT, nodes without its handler
-    stop and say which version to install; the others migrate and go on."""
-    _submit("software-upgrade", signing,
-            lambda c, s: c.propose(s, "software-upgrade", name, height, version))
-
-
-@propose_app.command("cancel-software-upgrade")
-@with_signing
-def propose_cancel_software_upgrade(
-    name: str = typer.Option(..., "--name", help="The scheduled upgrade's name."),
-    *,
-    signing: Signing,
-) -> None:
-    """Cancel the scheduled software upgrade before its height."""
-    _submit("cancel-software-upgrade", signing,
-            lambda c, s: c.propose(s, "cancel-software-upgrade", name))
+# --- reads with their own shapes ------------------------------------------------------------------
 
 
 def upgrades(
@@ -503,36 +282,6 @@ def upgrades(
           [[c, v] for c, v in info["nativeVersions"].items()])
 
 
-# --- voting ------------------------------------------------------------------------------------
-
-
-@with_signing
-def vote(
-    proposal: int = typer.Argument(..., help="The proposal id."),
-    choice: str = typer.Argument(..., help="yes or no."),
-    *,
-    signing: Signing,
-) -> None:
-    """Vote on a proposal; the vote that passes it executes it."""
-    if choice.lower() not in ("yes", "no"):
-        raise ConfigError(f"vote yes or no, not {choice!r}")
-    signer = signing.signer()
-    outcome = _client(signing.rpc, signing.dir).vote(signer, proposal, choice.lower() == "yes")
-    _print_outcome("Vote", outcome, signing.json_out)
-
-
-@with_signing
-def revoke(
-    proposal: int = typer.Argument(..., help="The proposal id."),
-    *,
-    signing: Signing,
-) -> None:
-    """Withdraw your own open proposal."""
-    signer = signing.signer()
-    _print_outcome("Revoked", _client(signing.rpc, signing.dir).revoke(signer, proposal),
-                   signing.json_out)
-
-
 def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
@@ -547,119 +296,31 @@ def proposals(
     """Proposals with their status, tallies and expiry heights."""
     client = _client(rpc, dir)
     if proposal is not None:
-        found = client.proposal(proposal)
+        found = client.read.proposal_with_votes(proposal)
         if found is None:
             raise ConfigError(f"no proposal {proposal}")
-        found["votes"] = client.read.votes(proposal)
         if json_out:
             print_json(found)
             return
-        rule = found["rule"]
-        table(
-            f"Proposal {proposal}: {found['kind']}",
-            ["field", "value"],
-            [
-                ["status", found["status"] + (f" ({found['note']})" if found["note"] else "")],
-                ["params", _params(found["params"])],
-                ["proposer", found["proposer"]],
-                ["proposed / expires", f"{found['createdAt']} / {found['expiresAt']}"],
-                [
-                    "rule",
-                    f"participation {rule['participation']} bp, win rate {rule['winRate']} bp",
-                ],
-                ["yes / no weight", f"{found['yesWeight']} / {found['noWeight']}"],
-                ["votes", "\n".join(f"{v['name']}: {v['vote']}" for v in found["votes"]) or None],
-            ],
-        )
+        rule, note = found["rule"], f" ({found['note']})" if found["note"] else ""
+        table(f"Proposal {proposal}: {found['kind']}", ["field", "value"], [
+            ["status", found["status"] + note],
+            ["params", _params(found["params"])],
+            ["proposer", found["proposer"]],
+            ["proposed / expires", f"{found['createdAt']} / {found['expiresAt']}"],
+            ["rule", f"participation {rule['participation']} bp, win rate {rule['winRate']} bp"],
+            ["yes / no weight", f"{found['yesWeight']} / {found['noWeight']}"],
+            ["votes", _lines([f"{v['name']}: {v['vote']}" for v in found["votes"]])],
+        ])
         return
     items = client.proposals(open_only)
     if json_out:
         print_json(items)
         return
-    table(
-        "Proposals" + (" (open)" if open_only else ""),
-        ["id", "kind", "status", "params", "yes", "no", "expires"],
-        [
-            [
-                p["id"],
-                p["kind"],
-                p["status"],
-                _params(p["params"]),
-                p["yesWeight"],
-                p["noWeight"],
-                p["expiresAt"],
-            ]
-            for p in items
-        ],
-    )
-
-
-# --- officers, task forces, roles ------------------------------------------------------------
-
-
-def officers(
-    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
-) -> None:
-    """Offices with their holders and terms (vacant once the term's height has passed)."""
-    items = _client(rpc, dir).officers()
-    if json_out:
-        print_json(items)
-        return
-    table(
-        "Officers",
-        ["office", "holder", "term ends at", "elected at"],
-        [
-            [
-                o["office"],
-                o["holder"] or f"vacant (was {o['lastHolder']})",
-                o["termEnd"],
-                o["electedAt"],
-            ]
-            for o in items
-        ],
-    )
-
-
-@taskforce_app.command("list")
-def taskforce_list(
-    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
-) -> None:
-    """Every task force."""
-    items = _client(rpc, dir).task_forces()
-    if json_out:
-        print_json(items)
-        return
-    table(
-        "Task forces",
-        ["name", "lead", "members", "charter"],
-        [[t["name"], t["lead"], len(t["members"]), t["charter"]] for t in items],
-    )
-
-
-@taskforce_app.command("show")
-def taskforce_show(
-    name: str = typer.Argument(..., help="The task force's name."),
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    json_out: bool = JsonOption,
-) -> None:
-    """One task force with its members."""
-    found = _client(rpc, dir).task_force(name)
-    if found is None:
-        raise ConfigError(f"no task force named {name!r}")
-    if json_out:
-        print_json(found)
-        return
-    table(
-        f"Task force {name}",
-        ["field", "value"],
-        [
-            ["charter", found["charter"]],
-            ["lead", found["lead"]],
-            ["members", "\n".join(found["members"])],
-            ["formed at", found["formedAt"]],
-        ],
-    )
+    table("Proposals" + (" (open)" if open_only else ""),
+          ["id", "kind", "status", "params", "yes", "no", "expires"],
+          [[p["id"], p["kind"], p["status"], _params(p["params"]), p["yesWeight"],
+            p["noWeight"], p["expiresAt"]] for p in items])
 
 
 def roles(
@@ -672,11 +333,10 @@ def roles(
     found = _client(rpc, dir).roles(account)
     if json_out:
         print_json(found)
-        return
-    if account is not None:
+    elif account is not None:
         console.print(f"{found['account']}: {', '.join(found['roles']) or 'no roles'}")
-        return
-    table("Roles", ["role", "accounts"], [[r, "\n".join(a) or None] for r, a in found.items()])
+    else:
+        table("Roles", ["role", "accounts"], [[r, _lines(a)] for r, a in found.items()])
 
 
 def _regulator_command(name: str, frozen: bool, doc: str) -> None:
