@@ -210,6 +210,12 @@ def test_address_history_and_a_registered_abi_decode(api: Node) -> None:
     page = api.client.get(f"/console/address/{token}")
     assert page.status_code == 200 and 'id="register-abi"' in page.text
     assert f"/console/tx/{pay_hash}" in page.text  # from the address index
+    # ERC-20 balances in the contracts the address's listed transactions went to: Alice
+    # sent the transfer, Bob is listed by its Transfer event
+    for who, left in ((ALICE, "3"), (BOB, "2")):
+        page = api.client.get(f"/console/address/{who.address}")
+        assert 'id="erc20"' in page.text, who.address
+        assert f'{token}</a></td><td class="mono">{left}</td>' in page.text
     # known by its ERC-20 selector before, by the contract's own name after
     assert '<span class="contract">contract</span>' in api.client.get(
         f"/console/tx/{pay_hash}").text

@@ -120,6 +120,7 @@ def template_env() -> jinja2.Environment:
     env.filters["utc"] = utc
     env.filters["hexint"] = hexint
     env.filters["ether"] = ether
+    env.filters["units"] = units
     env.filters["quote"] = lambda s: quote(str(s), safe="")
     return env
 
@@ -146,9 +147,13 @@ def utc(seconds: Any) -> str:
 
 def ether(wei: Any) -> str:
     """An amount of wei shown in ether, exactly (no float rounding)."""
-    amount = hexint(wei)
-    whole, frac = divmod(amount, 10**18)
-    return f"{whole:,}" + (f".{frac:018d}".rstrip("0") if frac else "")
+    return units(wei, 18)
+
+
+def units(amount: Any, decimals: int) -> str:
+    """A token amount in smallest units shown with its decimals, exactly."""
+    whole, frac = divmod(hexint(amount), 10**decimals)
+    return f"{whole:,}" + (f".{frac:0{decimals}d}".rstrip("0") if frac else "")
 
 
 def _credential_name(request: Request) -> str:

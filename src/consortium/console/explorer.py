@@ -14,6 +14,8 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+from eth_abi import decode
+from eth_abi.exceptions import DecodingError
 from eth_utils import to_checksum_address
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -28,6 +30,9 @@ ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
 ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
 HEIGHT = re.compile(r"[0-9]{1,19}")
 CURSOR = re.compile(r"[0-9]{1,19}:[0-9]{1,9}")
+NATIVE_LIMIT = 0x10000  # the native contracts' addresses are below this (their own pages)
+MAX_TOKENS = 10  # ERC-20 contracts asked for an address's balance
+BALANCE_OF, SYMBOL, DECIMALS = "0x70a08231", "0x95d89b41", "0x313ce567"
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -178,6 +183,7 @@ class ExplorerPages:
                                   options)
         return self.console.page(
             request, "address.html", active="explorer", address=address,
+            tokens=await self.token_balances(request, address, history),
             balance=balance, nonce=hexint(nonce), code_size=(len(code) - 2) // 2,
             member=await self._rpc(request, "consortium_member", address),
             holdings=await self._rpc(request, "consortium_holdings", address),
@@ -187,6 +193,40 @@ class ExplorerPages:
             indexed=self.console.has_method("consortium_getAddressTransactions"),
             csv=export_url("transactions", address=address),
             csv_events=export_url("events", address=address))
+
+    async def token_balances(self, request: Request, address: str,
+                             history: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """ERC-20 balances of `address` in the contracts its listed transactions went to
+        (its own transfers, and the token transfers to it the index lists by their event):
+        balanceOf, symbol and decimals read with eth_call; contracts that do not answer
+        them are left out."""
+        contracts = []
+        for tx in (history or {}).get("transactions", []):
+            to = tx.get("to")
+            if to and int(to, 16) >= NATIVE_LIMIT and to not in contracts:
+                contracts.append(to)
+        contracts = contracts[:MAX_TOKENS]
+        if not contracts:
+            return []
+        word = bytes.fromhex(address[2:]).rjust(32, b"\0").hex()
+        calls = [{"jsonrpc": "2.0", "id": i * 3 + k, "method": "eth_call",
+                  "params": [{"to": c, "data": data}, "latest"]}
+                 for i, c in enumerate(contracts)
+                 for k, data in enumerate((BALANCE_OF + word, SYMBOL, DECIMALS))]
+        answers = {a.get("id"): a.get("result") for a in
+                   await self.console.jsonrpc.handle(calls) or []}
+        out = []
+        for i, contract in enumerate(contracts):
+            balance, symbol, decimals = (answers.get(i * 3 + k) for k in range(3))
+            try:
+                amount = decode(["uint256"], bytes.fromhex(balance[2:]))[0]
+                name = decode(["string"], bytes.fromhex(symbol[2:]))[0] if symbol else ""
+                places = decode(["uint8"], bytes.fromhex(decimals[2:]))[0] if decimals else 0
+            except (TypeError, ValueError, DecodingError):
+                continue
+            out.append({"contract": to_checksum_address(contract), "symbol": name,
+                        "balance": amount, "decimals": places})
+        return out
 
     async def member(self, request: Request) -> Response:
         name = request.path_params["name"]
