@@ -218,6 +218,8 @@ class ExplorerPages:
         out = []
         for i, contract in enumerate(contracts):
             balance, symbol, decimals = (answers.get(i * 3 + k) for k in range(3))
+            if not isinstance(balance, str):  # not an ERC-20 (or the call was refused)
+                continue
             try:
                 amount = decode(["uint256"], bytes.fromhex(balance[2:]))[0]
                 name = decode(["string"], bytes.fromhex(symbol[2:]))[0] if symbol else ""
