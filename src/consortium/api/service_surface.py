@@ -26,41 +26,32 @@ from consortium.api.service_reads import (
     query_param,
     rest_read,
 )
-from consortium.apps.surface import BadValue, Kind, Param, Read, Service
+from consortium.apps.surface import BadValue, Param, Read, Service
 from consortium.ledger.types import LedgerReader
 
 RpcHandler = Callable[[LedgerReader, Params], Any]
 
 
-def _rpc_parser(kind: Kind) -> Callable[[Any, str], Any]:
-    def parse(value: Any, where: str) -> Any:
+def _rpc_parser(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """`parse` with its BadValue answered as JSON-RPC's invalid params (-32602)."""
+    def run(value: Any, where: str) -> Any:
         try:
-            return kind.parse(value, where)
+            return parse(value, where)
         except BadValue as err:
             raise InvalidParams(err.message) from None
 
-    return parse
-
-
-def _rpc_filters(read: Read) -> Callable[[Any, str], dict[str, Any]]:
-    def parse(value: Any, where: str) -> dict[str, Any]:
-        try:
-            return read.parse_filters(value, where)
-        except BadValue as err:
-            raise InvalidParams(err.message) from None
-
-    return parse
+    return run
 
 
 def rpc_handler(service: Service, read: Read) -> RpcHandler:
-    parsers = [(param, _rpc_parser(param.kind)) for param in read.params]
-    filters = _rpc_filters(read) if read.filters else None
+    parsers = [(param, _rpc_parser(param.kind.parse)) for param in read.params]
+    filters = _rpc_parser(read.parse_filters) if read.filters else None
 
     def handle(ledger: LedgerReader, p: Params) -> Any:
         p.at_most(len(parsers) + (1 if filters else 0))
         args = [p.required(i, parse) if param.required else p.optional(i, parse, param.default)
                 for i, (param, parse) in enumerate(parsers)]
-        found = p.optional(len(parsers), filters, {}) if filters else {}
+        found: dict[str, Any] = p.optional(len(parsers), filters, {}) if filters else {}
         reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
         return read.run(reader, args, found)
 
