@@ -34,33 +34,13 @@ DEFAULT_WEIGHT = {"founding": 1, "ordinary": 1, "observer": 0}
 
 # --- roles (a bit each, per account) --------------------------------------------------------
 
-# Append only: an account's roles are stored as these bits. The finance services' roles
-# follow the system's (invoices: seller, buyer, financing_bank, tax_authority; securities:
-# issuer_agent, investor, custodian, cash_bank, market_operator; credit: lender,
-# credit_agency, mediator; registry: registrar, court).
+# Append only: an account's roles are stored as these bits (the services' follow the system's).
 ROLES = (
-    "committee",
-    "member",
-    "operator",
-    "regulator",
-    "auditor",
-    "seller",
-    "buyer",
-    "financing_bank",
-    "tax_authority",
-    # securities trading and settlement
-    "issuer_agent",
-    "investor",
-    "custodian",
-    "cash_bank",
-    "market_operator",
-    # credit information sharing
-    "lender",
-    "credit_agency",
-    "mediator",
-    # digital asset registry
-    "registrar",
-    "court",
+    "committee", "member", "operator", "regulator", "auditor",
+    "seller", "buyer", "financing_bank", "tax_authority",  # invoices
+    "issuer_agent", "investor", "custodian", "cash_bank", "market_operator",  # securities
+    "lender", "credit_agency", "mediator",  # credit information sharing
+    "registrar", "court",  # digital asset registry
 )
 
 
@@ -99,106 +79,49 @@ class ProposalKind:
         return f"{self.method}({','.join(self.types)})"
 
 
+K = ProposalKind
 PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
-    ProposalKind(
-        1,
-        "admit-member",
-        "proposeAdmitMember",
-        ("string", "string", "uint256", "address[]", "bytes20[]"),
-        ("name", "tier", "weight", "accounts", "nodeIds"),
-    ),
-    ProposalKind(2, "suspend-member", "proposeSuspendMember", ("uint256",), ("member",)),
-    ProposalKind(3, "reinstate-member", "proposeReinstateMember", ("uint256",), ("member",)),
-    ProposalKind(
-        4, "expel-member", "proposeExpelMember", ("uint256",), ("member",), supermajority=True
-    ),
-    ProposalKind(
-        5, "add-validator", "proposeAddValidator", ("bytes32", "uint256"), ("pubKey", "power")
-    ),
-    ProposalKind(6, "remove-validator", "proposeRemoveValidator", ("bytes32",), ("pubKey",)),
-    ProposalKind(7, "admit-node", "proposeAdmitNode", ("uint256", "bytes20"), ("member", "nodeId")),
-    ProposalKind(8, "remove-node", "proposeRemoveNode", ("bytes20",), ("nodeId",)),
-    ProposalKind(9, "grant-role", "proposeGrantRole", ("address", "string"), ("account", "role")),
-    ProposalKind(
-        10, "revoke-role", "proposeRevokeRole", ("address", "string"), ("account", "role")
-    ),
-    ProposalKind(
-        11,
-        "elect-officer",
-        "proposeElectOfficer",
-        ("string", "address", "uint256"),
-        ("office", "holder", "termBlocks"),
-    ),
-    ProposalKind(
-        12,
-        "form-taskforce",
-        "proposeFormTaskForce",
-        ("string", "string", "address", "address[]"),
-        ("name", "charter", "lead", "members"),
-    ),
-    ProposalKind(
-        13,
-        "set-taskforce-members",
-        "proposeSetTaskForceMembers",
-        ("string", "address", "address[]"),
-        ("name", "lead", "members"),
-    ),
-    ProposalKind(14, "dissolve-taskforce", "proposeDissolveTaskForce", ("string",), ("name",)),
-    ProposalKind(
-        15,
-        "change-rule",
-        "proposeChangeRule",
-        ("string", "uint256", "uint256", "uint256"),
-        ("kind", "participation", "winRate", "period"),
-        supermajority=True,
-    ),
-    ProposalKind(16, "freeze", "proposeFreeze", ("address",), ("target",)),
-    ProposalKind(17, "unfreeze", "proposeUnfreeze", ("address",), ("target",)),
-    ProposalKind(
-        18, "set-deploy-allowlist", "proposeSetDeployAllowlist", ("address[]",), ("accounts",)
-    ),
+    K(1, "admit-member", "proposeAdmitMember", ("string", "string", "uint256", "address[]",
+      "bytes20[]"), ("name", "tier", "weight", "accounts", "nodeIds")),
+    K(2, "suspend-member", "proposeSuspendMember", ("uint256",), ("member",)),
+    K(3, "reinstate-member", "proposeReinstateMember", ("uint256",), ("member",)),
+    K(4, "expel-member", "proposeExpelMember", ("uint256",), ("member",), supermajority=True),
+    K(5, "add-validator", "proposeAddValidator", ("bytes32", "uint256"), ("pubKey", "power")),
+    K(6, "remove-validator", "proposeRemoveValidator", ("bytes32",), ("pubKey",)),
+    K(7, "admit-node", "proposeAdmitNode", ("uint256", "bytes20"), ("member", "nodeId")),
+    K(8, "remove-node", "proposeRemoveNode", ("bytes20",), ("nodeId",)),
+    K(9, "grant-role", "proposeGrantRole", ("address", "string"), ("account", "role")),
+    K(10, "revoke-role", "proposeRevokeRole", ("address", "string"), ("account", "role")),
+    K(11, "elect-officer", "proposeElectOfficer", ("string", "address", "uint256"),
+      ("office", "holder", "termBlocks")),
+    K(12, "form-taskforce", "proposeFormTaskForce", ("string", "string", "address", "address[]"),
+      ("name", "charter", "lead", "members")),
+    K(13, "set-taskforce-members", "proposeSetTaskForceMembers",
+      ("string", "address", "address[]"), ("name", "lead", "members")),
+    K(14, "dissolve-taskforce", "proposeDissolveTaskForce", ("string",), ("name",)),
+    K(15, "change-rule", "proposeChangeRule", ("string", "uint256", "uint256", "uint256"),
+      ("kind", "participation", "winRate", "period"), supermajority=True),
+    K(16, "freeze", "proposeFreeze", ("address",), ("target",)),
+    K(17, "unfreeze", "proposeUnfreeze", ("address",), ("target",)),
+    K(18, "set-deploy-allowlist", "proposeSetDeployAllowlist", ("address[]",), ("accounts",)),
     # A finance service's governed action (create an asset class, lift a blacklisting…):
     # Governance calls the service's contract with `call`, as the caller the service trusts.
-    ProposalKind(19, "app-call", "proposeAppCall", ("address", "bytes"), ("contract", "call")),
+    K(19, "app-call", "proposeAppCall", ("address", "bytes"), ("contract", "call")),
     # Software upgrades (consortium.ledger.upgrades): the plan halts nodes without its
     # handler at its height, so scheduling one needs a supermajority; cancelling does not.
-    ProposalKind(
-        20,
-        "software-upgrade",
-        "proposeSoftwareUpgrade",
-        ("string", "uint256", "string"),
-        ("name", "height", "version"),
-        supermajority=True,
-        added_later=True,
-    ),
-    ProposalKind(
-        21,
-        "cancel-software-upgrade",
-        "proposeCancelSoftwareUpgrade",
-        ("string",),
-        ("name",),
-        added_later=True,
-    ),
+    K(20, "software-upgrade", "proposeSoftwareUpgrade", ("string", "uint256", "string"),
+      ("name", "height", "version"), supermajority=True, added_later=True),
+    K(21, "cancel-software-upgrade", "proposeCancelSoftwareUpgrade", ("string",), ("name",),
+      added_later=True),
     # The consortium acting on a user contract that trusts Governance's address: e.g. the
     # admin of an ERC-1967 proxy upgrading it (docs/operations.md, Upgrades).
-    ProposalKind(
-        22,
-        "contract-call",
-        "proposeContractCall",
-        ("address", "bytes"),
-        ("contract", "call"),
-        added_later=True,
-    ),
+    K(22, "contract-call", "proposeContractCall", ("address", "bytes"), ("contract", "call"),
+      added_later=True),
     # add-validator, recording whose validator it is (an expulsion then removes it)
-    ProposalKind(
-        23,
-        "add-member-validator",
-        "proposeAddMemberValidator",
-        ("uint256", "bytes32", "uint256"),
-        ("member", "pubKey", "power"),
-        added_later=True,
-    ),
+    K(23, "add-member-validator", "proposeAddMemberValidator", ("uint256", "bytes32", "uint256"),
+      ("member", "pubKey", "power"), added_later=True),
 )
+del K
 KIND_BY_NAME = {k.name: k for k in PROPOSAL_KINDS}
 KIND_BY_NUMBER = {k.number: k for k in PROPOSAL_KINDS}
 

@@ -1,32 +1,22 @@
-"""The Nodes native contract (0x…1002): the validator set with its voting power, and the
-node ids admitted as peers.
+"""The Nodes native contract (0x…1002): the validator set with its voting power (and, from
+version 2, the member owning each validator), and the node ids admitted as peers.
 
-    validators() returns ((bytes32 pubKey, uint256 power)[])
-    validatorPower(bytes32 pubKey) returns (uint256)
-    validatorOwner(bytes32 pubKey) returns (uint256 member)   (0: none recorded)
-    nodes() returns ((bytes20 nodeId, uint256 member)[])
-    isAdmitted(bytes20 nodeId) returns (bool)
-    -- Governance only (proposals that passed):
-    setValidatorPower(bytes32 pubKey, uint256 power)   (power 0 removes it)
-    setValidatorOwner(bytes32 pubKey, uint256 member)
-    admitNode(bytes20 nodeId, uint256 member) / removeNode(bytes20 nodeId)
-
-A validator is named by its ed25519 consensus public key (from the node's
-`priv_validator_key.json`); every change emits `ValidatorUpdated`, which the ledger turns into
-the block's `validator_updates` (CometBFT applies them two heights later). A peer is named by
-its node id (from `node_key.json`): the node's peer filter admits exactly the ids listed here.
+A validator is named by its ed25519 consensus public key; every change emits
+`ValidatorUpdated`, which the ledger turns into the block's `validator_updates` (CometBFT
+applies them two heights later). The node's peer filter admits exactly the node ids here.
 """
 
 from __future__ import annotations
 
-from consortium.evm.native import NativeContract, event, method, register
+from consortium.evm.native import event, method, register
 from consortium.evm.records import word_address
-from consortium.system.model import GOVERNANCE_ADDRESS, MAX_POWER, NODES_ADDRESS
+from consortium.system.model import MAX_POWER, NODES_ADDRESS
+from consortium.system.permissions import GovernedNative
 from consortium.system.state import NodesState
 
 
 @register
-class Nodes(NativeContract):
+class Nodes(GovernedNative):
     address = NODES_ADDRESS
 
     ValidatorUpdated = event("ValidatorUpdated(bytes32 indexed pubKey, uint256 power)")
@@ -41,11 +31,7 @@ class Nodes(NativeContract):
 
     @method("validators()", returns="(bytes32,uint256)[]", view=True)
     def validators(self) -> list[tuple[bytes, int]]:
-        out = []
-        for word in self.state.validators():
-            key = word.to_bytes(32, "big")
-            out.append((key, self.state.power(key)))
-        return out
+        return self.state.validator_powers()
 
     @method("validatorPower(bytes32)", returns="uint256", view=True)
     def validator_power(self, pub_key: bytes) -> int:
@@ -108,8 +94,3 @@ class Nodes(NativeContract):
         self.state.remove(node_id)
         self.emit(self.NodeRemoved, node_id, member)
 
-    def _only_governance(self) -> None:
-        self.require(
-            self.host.caller == GOVERNANCE_ADDRESS,
-            "only the Governance contract may change this (propose it)",
-        )

@@ -1,28 +1,12 @@
 """The Permissions native contract (0x…1001): account roles, frozen accounts and contracts,
-and the contract-deployment allowlist.
+and the contract-deployment allowlist. Governance changes them when a proposal passes; an
+account holding the regulator role freezes and unfreezes directly, without a vote.
 
-    roles(address account) returns (string[])
-    hasRole(address account, string role) returns (bool)
-    accountsWithRole(string role) returns (address[])
-    isFrozen(address target) returns (bool)
-    frozen() returns (address[])
-    deployAllowlist() returns (address[])
-    canDeploy(address account) returns (bool)
-    -- Governance only (proposals that passed):
-    grantRole(address, string) / revokeRole(address, string)
-    setFrozen(address, bool) / setDeployAllowlist(address[])
-    -- an account holding the regulator role, directly (no vote):
-    freeze(address target) / unfreeze(address target)
-
-Roles: `committee` (may propose and vote for its member), `member` (an account of a member),
-`operator` (runs the member's nodes), `regulator` (may freeze and unfreeze directly),
-`auditor` (recorded for applications; every read is open to every caller anyway).
-
-Frozen: the ledger refuses transactions from a frozen account (CheckTx and execution), and any
-call to a frozen address — a transaction's or a contract's — reverts with "contract frozen".
-The system contracts cannot be frozen. An empty deploy allowlist lets every member account
-deploy; otherwise only the listed accounts may send contract-creating transactions (contracts
-creating contracts are not limited).
+Roles: `committee` (proposes and votes for its member), `member`, `operator`, `regulator`,
+`auditor`, then the services' own. The ledger refuses transactions from a frozen account,
+and any call to a frozen address reverts with "contract frozen" (system contracts cannot be
+frozen). An empty deploy allowlist lets every member account deploy; otherwise only the
+listed accounts may send contract-creating transactions.
 """
 
 from __future__ import annotations
@@ -68,8 +52,18 @@ def frozen_reason(read: SlotReader, address: bytes) -> str | None:
     return f"contract frozen: {hex_address(address)}" if position else None
 
 
+class GovernedNative(NativeContract):
+    """A system contract whose state Governance changes (Permissions, Nodes)."""
+
+    def _only_governance(self) -> None:
+        self.require(
+            self.host.caller == GOVERNANCE_ADDRESS,
+            "only the Governance contract may change this (propose it)",
+        )
+
+
 @register
-class Permissions(NativeContract):
+class Permissions(GovernedNative):
     address = PERMISSIONS_ADDRESS
 
     RoleGranted = event("RoleGranted(address indexed account, string role, address by)")
@@ -127,23 +121,24 @@ class Permissions(NativeContract):
 
     @method("grantRole(address,string)")
     def grant_role(self, account: str, role: str) -> None:
-        self._only_governance()
-        self._check_role(role)
-        raw = as_address(account)
-        bits = self.state.role_bits(raw)
-        self.require(not bits & role_bit(role), f"{account} already holds the {role} role")
-        self.state.set_role_bits(raw, bits | role_bit(role))
-        self.emit(self.RoleGranted, raw, role, self.host.caller)
+        self._set_role(account, role, True)
 
     @method("revokeRole(address,string)")
     def revoke_role(self, account: str, role: str) -> None:
+        self._set_role(account, role, False)
+
+    def _set_role(self, account: str, role: str, grant: bool) -> None:
         self._only_governance()
         self._check_role(role)
         raw = as_address(account)
         bits = self.state.role_bits(raw)
-        self.require(bool(bits & role_bit(role)), f"{account} does not hold the {role} role")
-        self.state.set_role_bits(raw, bits & ~role_bit(role))
-        self.emit(self.RoleRevoked, raw, role, self.host.caller)
+        holds = bool(bits & role_bit(role))
+        if grant:
+            self.require(not holds, f"{account} already holds the {role} role")
+        else:
+            self.require(holds, f"{account} does not hold the {role} role")
+        self.state.set_role_bits(raw, bits | role_bit(role) if grant else bits & ~role_bit(role))
+        self.emit(self.RoleGranted if grant else self.RoleRevoked, raw, role, self.host.caller)
 
     @method("setFrozen(address,bool)")
     def set_frozen(self, target: str, frozen: bool) -> None:
@@ -190,12 +185,6 @@ class Permissions(NativeContract):
             self.require(current, f"{hex_address(target)} is not frozen")
             self.state.frozen().remove(address_word(target))
             self.emit(self.Unfrozen, target, self.host.caller)
-
-    def _only_governance(self) -> None:
-        self.require(
-            self.host.caller == GOVERNANCE_ADDRESS,
-            "only the Governance contract may change this (propose it)",
-        )
 
     def _only_regulator(self) -> None:
         caller = self.host.caller
