@@ -18,6 +18,7 @@ from consortium.api.auth import CONSOLE_COOKIE, TokenCheck, TokenFile
 from consortium.console.app import Console, ConsoleRpcError
 from consortium.errors import ConfigError
 from consortium.network.node_config import NodeConfig
+from tests.support.invoices_testkit import SELLER, Chain, invoice_ledger
 from tests.support.jsonrpc_testkit import Node, StubEngine, node
 from tests.support.ledger_testkit import (
     ALICE,
@@ -227,3 +228,26 @@ def test_address_history_and_a_registered_abi_decode(api: Node) -> None:
     assert '<span class="contract">Token</span>' in page.text
     assert BOB.address.lower() in page.text
     assert '<strong class="event-name">Transfer</strong>' in page.text
+
+
+def test_search_finds_an_invoice_and_a_member(tmp_path: Path) -> None:
+    ledger = invoice_ledger(tmp_path)
+    engine = StubEngine(ledger)
+    try:
+        fp = bytes(range(100, 132))
+        Chain(ledger).issue(fp, 250_000)
+        with TestClient(create_app(ledger, engine.url)) as client:
+            found = client.get("/console/search", params={"q": fp.hex().upper()},
+                               follow_redirects=False)
+            assert found.headers["location"] == f"/console/invoice/0x{fp.hex()}"
+            page = client.get(found.headers["location"])
+            assert page.status_code == 200 and "250000" in page.text
+            assert SELLER.address.lower() in page.text
+            found = client.get("/console/search", params={"q": "Acme Trading"},
+                               follow_redirects=False)
+            assert found.headers["location"] == "/console/member/Acme%20Trading"
+            page = client.get(found.headers["location"])
+            assert "Member <span" in page.text and SELLER.address.lower() in page.text
+    finally:
+        engine.close()
+        ledger.close()
