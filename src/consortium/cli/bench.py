@@ -372,12 +372,12 @@ def state(
                       small=small, blocks=defaults.blocks if blocks is None else blocks,
                       block_txs=defaults.block_txs if block_txs is None else block_txs,
                       senders=senders)
-    outcome = _run(cfg, out, run_state_bench, json_out)
+    outcome = _run_table(cfg, out, run_state_bench, json_out,
+                         f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)",
+                         TABLE_COLUMNS, summary_rows)
     if outcome is None:
         return
     report = outcome.report
-    table(f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)", TABLE_COLUMNS,
-          summary_rows(report))
     t = report["target"]
     verdict = [
         f"state root at {t['accounts']:,} accounts: {t['root_ms_median']:.1f} ms "
