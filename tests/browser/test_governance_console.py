@@ -26,7 +26,8 @@ __all__ = ["console"]  # the fixture, imported for pytest
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[LocalNet]:
-    yield from two_members(tmp_path_factory, "console-governance")
+    yield from two_members(tmp_path_factory, "console-governance",
+                           roles={"Bank A": ["registrar"]})  # an asset class's registrar
 
 
 def mistyped(address: str) -> str:
@@ -150,3 +151,45 @@ def test_an_outsider_is_offered_nothing(console: Callable[[str, str], Any], net:
     expect(page.locator("#signed-in .barred")).to_contain_text(
         "cannot transact: not a consortium member's account")
     expect(page.locator("form.sign-form:visible")).to_have_count(0)
+
+
+def test_an_app_call_proposal_creates_an_asset_class(
+        console: Callable[[str, str], Any], net: LocalNet,
+        shot: Callable[[Any, str], Path]) -> None:
+    """Bank A builds an app-call from the registry's createClass (inputs from its ABI,
+    checked and encoded in the page), proposes and votes; Bank B votes on node 1; the class
+    exists and the registry's service page lists it."""
+    a = console("node0", "/governance")
+    b = console("node1", "/governance")
+    sign_in(a, net.root / "keystores" / "bank-a.json", "Bank A")
+    sign_in(b, net.root / "keystores" / "bank-b.json", "Bank B")
+    a.locator("#proposal-kind").select_option("governance.app-call")
+    a.locator("#app-call-method").select_option("registry/createClass")
+    build = a.locator("form.app-call-args")
+    build.get_by_label("name").fill("Land")
+    build.get_by_label("schema hash").fill("0x" + "ab" * 31)  # one byte short
+    build.get_by_label("registrars").fill("Bank A")
+    build.get_by_label("k").fill("1")
+    build.get_by_role("button").click()
+    expect(build.locator(".outcome")).to_contain_text("schema hash: expected a 0x hash",
+                                                      timeout=WAIT_MS)
+    build.get_by_label("schema hash").fill("0x" + "ab" * 32)
+    build.get_by_role("button").click()
+    expect(build.locator(".outcome")).to_contain_text("Encoded registry: createClass")
+    propose = a.locator("form[data-key='governance.app-call']")
+    assert propose.get_by_label("call").input_value().startswith("0x")
+    propose.get_by_role("button", name="Propose").click()
+    expect(propose.locator(".outcome")).to_contain_text("Proposed in block", timeout=WAIT_MS)
+    pid = int(propose.locator(".outcome").inner_text().split("ProposalCreated(id=")[1]
+              .split(",")[0])
+    expect(proposal_row(a, pid)).to_contain_text("Registry.createClass('Land'", timeout=WAIT_MS)
+    proposal_row(a, pid).get_by_role("button", name="Vote yes").click()
+    expect(a.locator("#vote-outcome-text")).to_contain_text("Voted yes", timeout=WAIT_MS)
+    expect(proposal_row(b, pid)).to_contain_text("yes 1", timeout=WAIT_MS)
+    proposal_row(b, pid).get_by_role("button", name="Vote yes").click()
+    for page in (a, b):
+        expect(proposal_row(page, pid).locator(".status")).to_have_text("executed",
+                                                                        timeout=WAIT_MS)
+    shot(a, "a-app-call-executed")
+    a.goto(f"{net.node('node0').api_url}/console/services/registry")
+    expect(a.locator("#result-classes")).to_contain_text("Land", timeout=WAIT_MS)

@@ -369,6 +369,34 @@ def regulator_forms() -> list[Form]:
     return out
 
 
+def app_call_forms(service: str) -> list[Form]:
+    """The calls an app-call proposal can make to a service's contract: one form per
+    state-changing method of its shipped ABI, inputs by ABI type (the page encodes the call
+    into the proposal; Governance dry-runs it when proposed, so a call the contract would
+    refuse is refused with its reason)."""
+    contract = service_contracts().get(service)
+    if contract is None:
+        return []
+    out = []
+    for entry in contract.abi:
+        if entry.get("type") != "function" or entry.get("stateMutability") in ("view", "pure"):
+            continue
+        try:
+            fields = tuple(Field(i["name"], input_kind(i["type"], _by_name(i["name"])),
+                                 i["type"]) for i in entry["inputs"])
+        except FormError:
+            continue  # a tuple argument: not offered
+        out.append(Form(f"app-call.{service}.{entry['name']}", entry["name"],
+                        f"{service}: {entry['name']}", contract.address, entry, fields,
+                        roles=("committee",), done="encoded"))
+    return out
+
+
+def _by_name(name: str) -> str:
+    """What an ABI input's name says its value is, where it says more than its type."""
+    return name if name in ("isin", "currency") else ""
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """One declared read as a table: what the page asks (its positional parameters and
@@ -474,6 +502,6 @@ def cell(value: Any) -> str:
 
 
 __all__ = ["INPUT_KINDS", "WRITE_ROLES", "Field", "Form", "FormError", "ServiceContract",
-           "TableSpec", "cell", "governance_abi", "input_kind", "permissions_abi",
+           "TableSpec", "app_call_forms", "cell", "governance_abi", "input_kind", "permissions_abi",
            "proposal_forms", "read_params", "read_table", "regulator_forms", "revoke_form",
            "script_json", "service_forms", "table_rows", "vote_form", "write_form"]

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from consortium.console.app import Console, hexint
 from consortium.console.forms import (
+    app_call_forms,
     governance_abi,
     permissions_abi,
     proposal_forms,
@@ -38,14 +39,29 @@ def routes(console: Console) -> list[BaseRoute]:
         return console.page(
             request, "governance.html", active="governance", **state,
             proposal_forms=proposal_forms(), regulator_forms=regulator_forms(),
-            events_json=events_json())
+            app_call_targets=app_call_targets(), events_json=events_json())
 
     async def live(request: Request) -> Response:
         state = await governance_state(console, request)
         return console.page(request, "governance_live.html", **state)
 
+    async def app_call(request: Request) -> Response:
+        service, method = request.path_params["service"], request.path_params["method"]
+        form = next((f for f in app_call_forms(service) if f.method == method), None)
+        if form is None:
+            return console.not_found(request, "contract method", f"{service}.{method}")
+        return console.page(request, "governance_app_call.html", form=form)
+
     return [Route("/governance", page, methods=["GET"]),
-            Route("/governance/live", live, methods=["GET"])]
+            Route("/governance/live", live, methods=["GET"]),
+            Route("/governance/app-call/{service}/{method}", app_call, methods=["GET"])]
+
+
+def app_call_targets() -> list[tuple[str, list[str]]]:
+    """Each service with the methods an app-call proposal can call, for the page's select."""
+    from consortium.console.forms import SERVICE_CONTRACTS
+
+    return [(name, [f.method for f in app_call_forms(name)]) for name in SERVICE_CONTRACTS]
 
 
 async def governance_state(console: Console, request: Request) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 // The governance page: its live part (#governance-live: proposals with their tallies,
 // members, roles, officers, task forces) is kept live by live.js on every new block; after
 // this page's own transaction the signed-in account's roles are read again (a granted role
-// shows in the header). Choosing a kind of proposal shows its form.
+// shows in the header). Choosing a kind of proposal shows its form; an app-call proposal's
+// call is built from the chosen service method's inputs (checked and encoded here, from the
+// method's ABI) into the proposal form's contract and call fields.
 
 import * as wallet from "./wallet.js";
+import { applyRoles, argumentsOf, encode } from "./sign_forms.js";
 import "./live.js";
 
 document.addEventListener("consortium:done", () => {
@@ -22,4 +25,33 @@ document.addEventListener("consortium:live-refreshed", () => {
 const kinds = document.getElementById("proposal-kind");
 kinds?.addEventListener("change", () => {
   for (const el of document.querySelectorAll(".proposal-form")) el.hidden = el.dataset.kind !== kinds.value;
+});
+
+const methods = document.getElementById("app-call-method");
+const args = document.getElementById("app-call-args");
+methods?.addEventListener("change", async () => {
+  args.replaceChildren();
+  if (!methods.value) return;
+  const response = await fetch(methods.dataset.url + methods.value, { headers: { accept: "text/html" } });
+  args.innerHTML = await response.text();
+  applyRoles(args);
+});
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.classList.contains("app-call-args")) return;
+  event.preventDefault();
+  const spec = JSON.parse(form.dataset.form);
+  const out = form.querySelector(".outcome");
+  try {
+    const data = encode(spec, await argumentsOf(spec, form));
+    const proposal = document.querySelector("form[data-key='governance.app-call']");
+    proposal.elements.namedItem("contract").value = spec.contract;
+    proposal.elements.namedItem("call").value = data;
+    out.textContent = `Encoded ${spec.summary} into the proposal below: propose it when ready.`;
+    out.dataset.state = "done";
+  } catch (err) {
+    out.textContent = `Not encoded, check: ${err.message}`;
+    out.dataset.state = "refused";
+  }
 });
