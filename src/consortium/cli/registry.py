@@ -28,7 +28,7 @@ from consortium.cli.common import (
     with_signing,
 )
 from consortium.cli.service_commands import add_reads, add_writes
-from consortium.cli.services import account, done, history_table, namer, party, proposed
+from consortium.cli.services import account, done, history_table, namer
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
@@ -58,17 +58,6 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
     if external_id_hash is not None:
         return hash_bytes(external_id_hash, "external id hash")
     return hash_of(find_key(key_file, resolve_dir(dir)), str(external_id))
-
-
-@app.command("propose-registrars")
-@with_signing
-def propose_registrars(
-    asset_class: str = typer.Argument(..., help="The class id or name."),
-    registrar: list[str] = RegistrarOption, k: int = KOption, *, signing: Signing) -> None:
-    """Propose new registrars and k for a class (by vote)."""
-    registrars = [party(r, signing, "--registrar") for r in registrar]
-    proposed(_client(signing.rpc, signing.dir).propose_registrars(
-        signing.signer(), asset_class, registrars, k), signing.json_out)
 
 
 def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:

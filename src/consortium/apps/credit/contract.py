@@ -84,8 +84,6 @@ class Credit(ServiceContract):
     def state(self) -> CreditState:
         return CreditState(self.storage)
 
-    # --- reads: consents ---------------------------------------------------------------------
-
     consent_count = count_read("consentCount()", S.CONSENT_COUNT)
 
     @method("consent(uint256)", returns=CONSENT, view=True)
@@ -99,8 +97,6 @@ class Credit(ServiceContract):
 
     consents_by_subject = index_read("consentsBySubject(address)", "subject", S.CONSENTS_BY_SUBJECT)
     consents_by_grantee = index_read("consentsByGrantee(address)", "grantee", S.CONSENTS_BY_GRANTEE)
-
-    # --- reads: records ----------------------------------------------------------------------
 
     record_count = count_read("recordCount()", S.RECORD_COUNT)
 
@@ -116,8 +112,6 @@ class Credit(ServiceContract):
     records_by_subject = index_read("recordsBySubject(address)", "subject", S.RECORDS_BY_SUBJECT)
     records_by_reporter = index_read("recordsByReporter(address)", "reporter",
                                      S.RECORDS_BY_REPORTER)
-
-    # --- reads: queries ----------------------------------------------------------------------
 
     query_count = count_read("queryCount()", S.QUERY_COUNT)
 
@@ -139,8 +133,6 @@ class Credit(ServiceContract):
         self.require_known(state, QUERY_STATES, "query state")
         return sorted(self.state.queries_by_state(state))
 
-    # --- reads: the blacklist ----------------------------------------------------------------
-
     @method("isBlacklisted(address)", returns="bool", view=True)
     def is_blacklisted(self, subject: str) -> bool:
         return self.state.is_blacklisted(as_address(subject))
@@ -155,8 +147,6 @@ class Credit(ServiceContract):
     def blacklist(self) -> list[tuple[Any, ...]]:
         st = self.state
         return [st.entry(word_address(w)).abi_tuple() for w in st.blacklist()]
-
-    # --- writes: consents --------------------------------------------------------------------
 
     @method("grantConsent(address,string,uint256,uint256)", returns="uint256")
     def grant_consent(self, grantee: str, purpose: str, expires_at: int, max_uses: int) -> int:
@@ -191,8 +181,6 @@ class Credit(ServiceContract):
         self.emit(self.ConsentTransition, consent_id, self.caller, "granted", "revoked",
                   reason or "revoked by the subject")
 
-    # --- writes: credit records --------------------------------------------------------------
-
     @method("report(address,string,bytes32)", returns="uint256")
     def report(self, subject: str, kind: str, record_hash: bytes) -> int:
         reporter = self.caller
@@ -225,8 +213,6 @@ class Credit(ServiceContract):
                   f"superseded by record {new_id}: {reason}")
         return self._add_record(reporter, old.subject, kind, bytes(record_hash), original,
                                 f"corrects record {original}: {reason}")
-
-    # --- writes: query orders ----------------------------------------------------------------
 
     @method("createQuery(address,uint256,string)", returns="uint256")
     def create_query(self, agency: str, consent_id: int, purpose: str) -> int:
@@ -268,20 +254,20 @@ class Credit(ServiceContract):
 
     @method("acceptQuery(uint256)")
     def accept_query(self, query_id: int) -> None:
-        q = self._as_agency(query_id, "accept it")
+        q = self._as_party(query_id, CREDIT_AGENCY, "accept it")
         self._require_state(q, ("created",), "be accepted")
         self._move(q, "accepted", "accepted by the agency")
 
     @method("rejectQuery(uint256,string)")
     def reject_query(self, query_id: int, reason: str) -> None:
-        q = self._as_agency(query_id, "reject it")
+        q = self._as_party(query_id, CREDIT_AGENCY, "reject it")
         self._require_state(q, REJECTABLE, "be rejected")
         self.require_text(reason, "reason")
         self._move(q, "rejected", reason)
 
     @method("deliverReport(uint256,bytes32,string)")
     def deliver_report(self, query_id: int, report_hash: bytes, location: str) -> None:
-        q = self._as_agency(query_id, "deliver its report")
+        q = self._as_party(query_id, CREDIT_AGENCY, "deliver its report")
         self._require_state(q, ("accepted",), "be delivered (accept it first)")
         self.require(bytes(report_hash) != ZERO_HASH, "the report hash is zero")
         self.require_text(location, "report location", MAX_LOCATION, required=False)
@@ -292,13 +278,13 @@ class Credit(ServiceContract):
 
     @method("confirmReport(uint256)")
     def confirm_report(self, query_id: int) -> None:
-        q = self._as_lender(query_id, "confirm its report")
+        q = self._as_party(query_id, LENDER, "confirm its report")
         self._require_state(q, ("delivered",), "be confirmed")
         self._move(q, "confirmed", "report received and confirmed by the lender")
 
     @method("disputeReport(uint256,string)")
     def dispute_report(self, query_id: int, reason: str) -> None:
-        q = self._as_lender(query_id, "dispute its report")
+        q = self._as_party(query_id, LENDER, "dispute its report")
         self._require_state(q, ("delivered",), "be disputed")
         self.require_text(reason, "reason")
         self._move(q, "disputed", reason)
@@ -312,8 +298,6 @@ class Credit(ServiceContract):
         self._require_state(q, ("disputed",), "be resolved")
         self.require_text(resolution, "resolution")
         self._move(q, "resolved", resolution)
-
-    # --- writes: the blacklist ---------------------------------------------------------------
 
     @method("blacklistSubject(uint256,string)")
     def blacklist_subject(self, record_id: int, reason: str) -> None:
@@ -353,8 +337,6 @@ class Credit(ServiceContract):
         self.emit(self.BlacklistTransition, raw, self.caller, LISTED, REMOVED,
                   f"{reason} ({by})")
 
-    # --- helpers -----------------------------------------------------------------------------
-
     def _check_record(self, kind: str, record_hash: bytes) -> None:
         self.require_known(kind, RECORD_KINDS, "record kind")
         self.require(record_hash != ZERO_HASH, "the record hash is zero")
@@ -384,20 +366,14 @@ class Credit(ServiceContract):
         self.require(1 <= query_id <= self.query_count(), f"no query {query_id}")
         return self.state.query(query_id)
 
-    def _as_agency(self, query_id: int, action: str) -> QueryRecord:
-        self.require_role(self.caller, CREDIT_AGENCY, action)
+    def _as_party(self, query_id: int, role: str, action: str) -> QueryRecord:
+        """The query, when the caller holds `role` and is its agency (or its lender)."""
+        self.require_role(self.caller, role, action)
         q = self._require_query(query_id)
-        self.require(self.caller == q.agency,
-                     f"query {query_id} was ordered from agency {hex_address(q.agency)}: only "
-                     f"it may {action}")
-        return q
-
-    def _as_lender(self, query_id: int, action: str) -> QueryRecord:
-        self.require_role(self.caller, LENDER, action)
-        q = self._require_query(query_id)
-        self.require(self.caller == q.lender,
-                     f"query {query_id} was ordered by {hex_address(q.lender)}: only it may "
-                     f"{action}")
+        party, how = ((q.agency, "ordered from agency") if role == CREDIT_AGENCY
+                      else (q.lender, "ordered by"))
+        self.require(self.caller == party, f"query {query_id} was {how} {hex_address(party)}: "
+                                           f"only it may {action}")
         return q
 
     def _require_state(self, q: QueryRecord, allowed: tuple[str, ...], action: str) -> None:

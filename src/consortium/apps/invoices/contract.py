@@ -75,8 +75,6 @@ class Invoices(ServiceContract):
     def state(self) -> InvoiceState:
         return InvoiceState(self.storage)
 
-    # --- reads -----------------------------------------------------------------------------
-
     @method("today()", returns="uint256", view=True)
     def today(self) -> int:
         """The chain's date: the UTC date of this block's time, yyyymmdd."""
@@ -128,8 +126,6 @@ class Invoices(ServiceContract):
         inv = self._require_invoice(bytes(fingerprint))
         return [self.state.payment(inv.fingerprint, i).abi_tuple()
                 for i in range(inv.payment_count)]
-
-    # --- writes ----------------------------------------------------------------------------
 
     @method("issue(bytes32,address,address,uint256,string,uint256)")
     def issue(self, fingerprint: bytes, seller: str, buyer: str, amount: int, currency: str,
@@ -293,8 +289,6 @@ class Invoices(ServiceContract):
         what = "tax verified" if verified else "tax verification withdrawn"
         self.emit(self.InvoiceTransition, inv.fingerprint, caller, inv.state, inv.state,
                   f"{what}: {reason}" if reason else what)
-
-    # --- helpers ---------------------------------------------------------------------------
 
     def _pay(self, inv: InvoiceRecord, payee: bytes, amount: int) -> None:
         self.state.add_payment(inv.fingerprint, payee, amount, self.height)

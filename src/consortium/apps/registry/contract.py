@@ -64,8 +64,6 @@ class Registry(ServiceContract):
     def state(self) -> RegistryState:
         return RegistryState(self.storage)
 
-    # --- reads: classes ------------------------------------------------------------------------
-
     @method("classCount()", returns="uint256", view=True)
     def class_count(self) -> int:
         return self.state.class_count()
@@ -82,8 +80,6 @@ class Registry(ServiceContract):
     @method("classByName(string)", returns="uint256", view=True)
     def class_by_name(self, name: str) -> int:
         return self.state.class_named(name)
-
-    # --- reads: assets -------------------------------------------------------------------------
 
     @method("assetCount()", returns="uint256", view=True)
     def asset_count(self) -> int:
@@ -124,8 +120,6 @@ class Registry(ServiceContract):
         st = self.state
         return [st.pledge(a.id, i).abi_tuple() for i in range(a.pledge_count)]
 
-    # --- writes: classes (by vote) -------------------------------------------------------------
-
     @method("createClass(string,bytes32,address[],uint256)", returns="uint256")
     def create_class(self, name: str, schema_hash: bytes, registrars: list[str], k: int) -> int:
         self.require_governance("create an asset class")
@@ -151,8 +145,6 @@ class Registry(ServiceContract):
         self.state.set_registrars(class_id, raws, k)
         self.emit(self.ClassTransition, class_id, self.caller, ACTIVE, ACTIVE,
                   f"registrars set by vote: {k} of {len(raws)}")
-
-    # --- writes: registration ------------------------------------------------------------------
 
     @method("apply(uint256,bytes32,bytes32,address)", returns="uint256")
     def apply(self, class_id: int, external_id_hash: bytes, metadata_hash: bytes,
@@ -201,8 +193,6 @@ class Registry(ServiceContract):
         a, cls = self._as_registrar(asset_id, "approve its retirement")
         self._require_state(a, ("registered",), "be retired")
         self._approve(a, cls, "retirement", "retired")
-
-    # --- writes: ownership and pledges ---------------------------------------------------------
 
     @method("requestTransfer(uint256,address)")
     def request_transfer(self, asset_id: int, new_owner: str) -> None:
@@ -270,8 +260,6 @@ class Registry(ServiceContract):
                    f"pledge {pledge_index} released by {hex_address(p.secured_party)}"
                    + (f" ({left} left)" if left else ""))
 
-    # --- writes: the authority -----------------------------------------------------------------
-
     @method("freeze(uint256,string)")
     def freeze(self, asset_id: int, reason: str) -> None:
         self.require_role(self.caller, COURT, "freeze an asset")
@@ -289,8 +277,6 @@ class Registry(ServiceContract):
         self.require_text(reason, "reason")
         self.state.set(a.id, "frozen_from", "")
         self._move(a, a.frozen_from, reason)
-
-    # --- helpers -------------------------------------------------------------------------------
 
     def _check_registrars(self, registrars: list[str], k: int) -> list[bytes]:
         raws = [as_address(r) for r in registrars]

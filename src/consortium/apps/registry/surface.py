@@ -24,6 +24,9 @@ from consortium.apps.surface import (
 
 ASSET = Param("id", ID, "The asset id.")
 REASON = Param("reason", TEXT, "Why (kept in the event).")
+REGISTRARS = Param("registrars", ACCOUNT, "A registrar (repeatable).", flag="--registrar",
+                   many=True)
+K = Param("k", AMOUNT, "Approvals needed to register or retire.", flag="--k")
 
 REGISTRY = Service(
     name="registry",
@@ -54,10 +57,11 @@ REGISTRY = Service(
               (Param("name", TEXT, "The class name, e.g. 'Land title'.", flag="--name"),
                Param("schema", DOCUMENT, "The schema document or its 0x SHA-256.",
                      flag="--schema"),
-               Param("registrars", ACCOUNT, "A registrar (repeatable).", flag="--registrar",
-                     many=True),
-               Param("k", AMOUNT, "Approvals needed to register or retire.", flag="--k")),
-              propose=True),
+               REGISTRARS, K), propose=True),
+        Write("propose-registrars", "setClassRegistrars", "Propose new registrars and k for "
+              "a class (by vote).", "propose_registrars",
+              (Param("asset_class", id_or_name("class"), "The class id or name."), REGISTRARS,
+               K), propose=True),
         Write("approve", "approveRegistration",
               "A registrar of the class approves the registration (registered at k).",
               "approve_registration", (ASSET,), "approved"),
