@@ -15,7 +15,7 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from consortium.api.app import create_app
 from consortium.api.auth import CONSOLE_COOKIE, TokenCheck, TokenFile
-from consortium.console.app import Console, ConsoleRpcError
+from consortium.console.app import NAV, Console, ConsoleRpcError
 from consortium.errors import ConfigError
 from consortium.network.node_config import NodeConfig
 from tests.support.invoices_testkit import SELLER, Chain, invoice_ledger
@@ -50,6 +50,8 @@ def test_overview_renders_with_the_shell(api: Node) -> None:
                  "Latest blocks", 'id="signed-in"', "test-node"):
         assert text in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+    for _, label, path in NAV:  # every page the nav links to is there
+        assert api.client.get(f"/console{path}").status_code == 200, label
     assert 'hx-get="/console/overview/consensus"' in page.text
     part = api.client.get("/console/overview/consensus")  # what htmx fetches again
     assert part.status_code == 200

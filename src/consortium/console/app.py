@@ -31,7 +31,8 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 PREFIX = "/console"
 NAV = (("overview", "Overview", "/"), ("explorer", "Explorer", "/explorer"),
-       ("governance", "Governance", "/governance"), ("forum", "Forum", "/forum"),
+       ("governance", "Governance", "/governance"),
+       ("forum", "Forum", "/services/forum"),  # the forum service's generated page, for now
        ("services", "Services", "/services"))
 # Our pages load scripts only from the node itself (no inline script, no CDN): a page that
 # decrypts keystores in the browser must not run code injected into it.
