@@ -1,27 +1,18 @@
 """`consortium securities …`: cash tokens, instruments, eligibility, the order book, bilateral
-trades, settlement, forced transfers and dividends.
-
-The plain writes and the reads are built from the declared surface
-(`apps/securities/surface.py`, `cli/service_commands.py`); the commands here have a table or
-a flow of their own. Accounts are 0x addresses or member names (of the local network in
---dir, else of the chain's member registry); --from signs; every list or show takes --json.
+trades, settlement, forced transfers and dividends. The plain writes and the reads come from
+the declared surface (apps/securities/surface.py) with their tables here; the other commands
+have flows of their own. Accounts are 0x addresses or member names (of the local network in
+--dir, else of the chain's member registry); --from signs; lists and shows take --json;
 `check` exits 1 when the transfer is restricted, with or without --json.
 
-    consortium securities cash create CNY --name "Bank A digital CNY" --from "Bank A"
     consortium securities cash mint CNY 1000000 --to "Alice Fund" --from "Bank A"
-    consortium securities cash approve CNY --from "Alice Fund"     settlement may lock cash
-    consortium securities investor set ACCOUNT --kyc-blocks 100000 --jurisdiction CN
-    consortium securities issue US0378331005 --name "Apple Inc." --supply 1000
-                                --currency CNY --doc prospectus.pdf --from AGENT
     consortium securities order sell US0378331005 10 --price 101 --from "Alice Fund"
     consortium securities book US0378331005            the depth table
-    consortium securities propose ISIN 10 --price 100 --side sell --with BUYER --within 20
-    consortium securities dividend declare ISIN --record-height H --currency CNY
-                                   --per-share 3 --from AGENT
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +102,10 @@ def _one_of(a: Any, b: Any, message: str) -> None:
 # --- the declared writes and reads, with their tables --------------------------------------
 
 
-def _instruments(found: list[dict[str, Any]], show: Show) -> None:
-    table(f"Instruments ({len(found)})",
-          ["isin", "name", "issuer", "supply", "currency", "settlement", "state"],
-          [[i["isin"], i["name"], show(i["issuer"]), i["supply"], i["currency"],
-            f"T+{i['settlementCycle']}", "paused" if i["paused"] else "trading"]
-           for i in found])
+def _list(title: str, columns: str, row: Callable[[Any, Show], list[Any]]) -> Any:
+    """A table hook: "<title> (n)" over one row per record found."""
+    return lambda found, show: table(f"{title} ({len(found)})", columns.split(","),
+                                     [row(x, show) for x in found])
 
 
 def _instrument(inst: dict[str, Any], show: Show) -> None:
@@ -140,80 +129,71 @@ def _positions(title: str, rows: list[dict[str, Any]], show: Show, key: str = ""
 
 
 def _book(b: dict[str, Any], show: Show) -> None:
-    rows = []
-    for i in range(max(len(b["bids"]), len(b["asks"]))):
-        bid = b["bids"][i] if i < len(b["bids"]) else None
-        ask = b["asks"][i] if i < len(b["asks"]) else None
-        rows.append([bid and bid["orders"], bid and bid["quantity"], bid and bid["price"],
-                     ask and ask["price"], ask and ask["quantity"], ask and ask["orders"]])
+    bids, asks = b["bids"], b["asks"]
+    rows = [[bid and bid["orders"], bid and bid["quantity"], bid and bid["price"],
+             ask and ask["price"], ask and ask["quantity"], ask and ask["orders"]]
+            for i in range(max(len(bids), len(asks)))
+            for bid, ask in [(bids[i] if i < len(bids) else None,
+                              asks[i] if i < len(asks) else None)]]
     state = " (paused)" if b["paused"] else ""
     table(f"{b['isin']} order book, prices in {b['currency']}{state}",
           ["orders", "bid qty", "bid", "ask", "ask qty", "orders"], rows)
 
 
-def _orders(found: list[dict[str, Any]], show: Show) -> None:
-    table(f"Orders ({len(found)})",
-          ["id", "isin", "owner", "side", "price", "qty", "filled", "left", "expiry", "state"],
-          [[o["id"], o["isin"], show(o["owner"]), o["side"], o["price"], o["quantity"],
-            o["filled"], o["remaining"], o["expiry"] or None, o["state"]] for o in found])
-
-
-def _trades(found: list[dict[str, Any]], show: Show) -> None:
-    table(f"Trades ({len(found)})",
-          ["id", "isin", "buyer", "seller", "qty", "price", "amount", "traded", "settles",
-           "state"],
-          [[t["id"], t["isin"], show(t["buyer"]), show(t["seller"]), t["quantity"],
-            t["price"], t["amount"], t["tradedAt"], t["settleHeight"], t["state"]]
-           for t in found])
-
-
-def _bilateral(found: list[dict[str, Any]], show: Show) -> None:
-    table(f"Bilateral trades ({len(found)})",
-          ["id", "isin", "seller", "buyer", "qty", "price", "deadline", "state", "trade"],
-          [[p["id"], p["isin"], show(p["seller"]), show(p["buyer"]), p["quantity"],
-            p["price"], p["deadline"], p["state"], p["trade"] or None] for p in found])
-
-
-def _forced(found: list[dict[str, Any]], show: Show) -> None:
-    table(f"Forced transfers ({len(found)})",
-          ["id", "isin", "from", "to", "amount", "regulator", "height", "reason"],
-          [[f["id"], f["isin"], show(f["from"]), show(f["to"]), f["amount"],
-            show(f["regulator"]), f["height"], f["reason"]] for f in found])
-
-
-def _investors(found: list[dict[str, Any]] | dict[str, Any], show: Show) -> None:
-    rows = found if isinstance(found, list) else [found]
-    table(f"Investors ({len(rows)})" if isinstance(found, list) else "Investor",
-          ["account", "custodian", "KYC until", "jurisdiction", "frozen", "eligible"],
-          [[show(v["account"]), show(v["custodian"]) if v["registered"] else None,
+def _investor(v: dict[str, Any], show: Show) -> list[Any]:
+    return [show(v["account"]), show(v["custodian"]) if v["registered"] else None,
             v["kycExpiry"], v["jurisdiction"] or None,
             "frozen" if v["frozen"] or v["regulatorFrozen"] else "-",
             "yes" if v["eligible"] else f"no ({v['restriction']}: {v['reason']})"]
-           for v in rows])
 
 
-def _dividends(found: list[dict[str, Any]], show: Show) -> None:
-    table(f"Dividends ({len(found)})",
-          ["id", "isin", "record height", "per share", "total", "paid", "state"],
-          [[d["id"], d["isin"], d["recordHeight"], f"{d['perShare']} {d['currency']}",
-            d["total"], d["paid"], d["state"]] for d in found])
-
+INVESTOR_COLUMNS = "account,custodian,KYC until,jurisdiction,frozen,eligible"
+TABLES = {
+    "instruments": _list(
+        "Instruments", "isin,name,issuer,supply,currency,settlement,state",
+        lambda i, show: [i["isin"], i["name"], show(i["issuer"]), i["supply"], i["currency"],
+                         f"T+{i['settlementCycle']}", "paused" if i["paused"] else "trading"]),
+    "instrument": _instrument, "order_book": _book,
+    "orders": _list("Orders", "id,isin,owner,side,price,qty,filled,left,expiry,state",
+                    lambda o, show: [o["id"], o["isin"], show(o["owner"]), o["side"],
+                                     o["price"], o["quantity"], o["filled"], o["remaining"],
+                                     o["expiry"] or None, o["state"]]),
+    "trades": _list("Trades", "id,isin,buyer,seller,qty,price,amount,traded,settles,state",
+                    lambda t, show: [t["id"], t["isin"], show(t["buyer"]), show(t["seller"]),
+                                     t["quantity"], t["price"], t["amount"], t["tradedAt"],
+                                     t["settleHeight"], t["state"]]),
+    "proposals": _list(
+        "Bilateral trades", "id,isin,seller,buyer,qty,price,deadline,state,trade",
+        lambda p, show: [p["id"], p["isin"], show(p["seller"]), show(p["buyer"]),
+                         p["quantity"], p["price"], p["deadline"], p["state"],
+                         p["trade"] or None]),
+    "forced_transfers": _list(
+        "Forced transfers", "id,isin,from,to,amount,regulator,height,reason",
+        lambda f, show: [f["id"], f["isin"], show(f["from"]), show(f["to"]), f["amount"],
+                         show(f["regulator"]), f["height"], f["reason"]]),
+    "investors": _list("Investors", INVESTOR_COLUMNS, _investor),
+    "investor": lambda v, show: table("Investor", INVESTOR_COLUMNS.split(","),
+                                      [_investor(v, show)]),
+    "dividends_listed": _list(
+        "Dividends", "id,isin,record height,per share,total,paid,state",
+        lambda d, show: [d["id"], d["isin"], d["recordHeight"],
+                         f"{d['perShare']} {d['currency']}", d["total"], d["paid"],
+                         d["state"]]),
+    "cash_tokens": _list("Cash tokens", "currency,name,issuer,supply,since",
+                         lambda t, show: [t["currency"], t["name"], show(t["issuer"]),
+                                          t["supply"], t["createdAt"]]),
+}
 
 add_writes(app, SECURITIES, _client, _done)
-add_reads(app, SECURITIES, _client, tables={
-    "instruments": _instruments, "instrument": _instrument, "order_book": _book,
-    "orders": _orders, "trades": _trades, "proposals": _bilateral, "forced_transfers": _forced})
+add_reads(app, SECURITIES, _client, tables=TABLES)
 add_writes(cash_app, CASH, _client, _done)
-add_reads(cash_app, CASH, _client, tables={"cash_tokens": lambda tokens, show: table(
-    f"Cash tokens ({len(tokens)})", ["currency", "name", "issuer", "supply", "since"],
-    [[t["currency"], t["name"], show(t["issuer"]), t["supply"], t["createdAt"]]
-     for t in tokens])})
-investor_app.command("show")(read_command(READS["investor"], _client, _investors))
-investor_app.command("list")(read_command(READS["investors"], _client, _investors))
-dividend_app.command("list")(read_command(READS["dividends_listed"], _client, _dividends))
-for name, command in (("declare", "declare_dividend"), ("distribute", "distribute_dividend"),
-                      ("claim", "claim_dividend")):
-    dividend_app.command(name)(write_command(WRITES[command], _client, _done))
+add_reads(cash_app, CASH, _client, tables=TABLES)
+for group, name, read in ((investor_app, "show", "investor"), (investor_app, "list", "investors"),
+                          (dividend_app, "list", "dividends_listed")):
+    group.command(name)(read_command(READS[read], _client, TABLES[read]))
+for name, write in (("declare", "declare_dividend"), ("distribute", "distribute_dividend"),
+                    ("claim", "claim_dividend")):
+    dividend_app.command(name)(write_command(WRITES[write], _client, _done))
 
 
 # --- cash ------------------------------------------------------------------------------------
@@ -457,15 +437,11 @@ def history(kind: str = typer.Argument(..., help="order, trade, proposal, divide
     kinds = ("order", "trade", "proposal", "dividend", "instrument", "investor")
     if kind not in kinds:
         raise ConfigError(f"kind must be one of {', '.join(kinds)}")
-    ref: int | str = object_id
-    if kind == "investor":
-        ref = required_account(object_id, dir, "account", rpc)
-    elif kind == "instrument":
-        ref = _isin(object_id)
-    elif not object_id.isdigit():
+    if kind not in ("instrument", "investor") and not object_id.isdigit():
         raise ConfigError(f"a {kind} id is a number, not {object_id!r}")
-    found = _client(rpc, dir).history(kind, ref if kind in ("investor", "instrument")
-                                      else int(object_id))
+    ref = (required_account(object_id, dir, "account", rpc) if kind == "investor"
+           else _isin(object_id) if kind == "instrument" else int(object_id))
+    found = _client(rpc, dir).history(kind, ref)
     if json_out:
         print_json(found)
         return

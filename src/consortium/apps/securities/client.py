@@ -1,16 +1,10 @@
 """`SecuritiesClient`: cash tokens and securities trading from Python, over a node's JSON-RPC.
-
-Reads answer the dicts of `consortium.apps.securities.reader`. A write is checked with
-eth_estimateGas first (a refusal raises `ExecutionReverted` with the contract's reason, and
-nothing is sent), sent, awaited and answered as what its events say happened; the plain
-writes are generated from the declared surface (`surface.py`):
+Reads answer `SecuritiesReader`'s dicts; a write is checked with eth_estimateGas first (a
+refusal raises `ExecutionReverted` with the contract's reason, nothing sent), sent, awaited and
+answered as what its events say happened. The plain writes come from `surface.py`:
 
     sec = SecuritiesClient("http://127.0.0.1:8545")
-    sec.create_token(bank, "CNY", "Bank A digital yuan")
-    sec.mint_cash(bank, "CNY", alice.address, 1_000_000)
-    sec.approve(alice, "CNY")                       # the settlement contract may lock cash
-    sec.set_investor(custodian, alice.address, kyc_expiry=10**9, jurisdiction="CN")
-    sec.issue(agent, "US0378331005", "Apple Inc.", 1_000, currency="CNY", document=b"…")
+    sec.mint_cash(bank, "CNY", alice.address, 1_000_000); sec.approve(alice, "CNY")
     sec.sell(alice, "US0378331005", 10, price=101)  # {"orderId": 1, "trades": [], …}
 """
 
@@ -95,12 +89,9 @@ class _Contract(ServiceClient):
 @with_writes(SECURITIES_SURFACE, SECURITIES)
 @with_writes(CASH_SURFACE, CASH)
 class SecuritiesClient:
-    """CashTokens and Securities through one node's API; the plain writes (create_token,
-    mint_cash, burn_cash, transfer_cash, mint, redeem, pause, unpause, set_settlement_cycle,
-    set_investor, freeze_investor, unfreeze_investor, transfer, force_transfer,
-    cancel_order, expire_order, settle, expire_trade, accept, cancel_proposal,
-    expire_proposal, declare_dividend, distribute_dividend, claim_dividend) come from the
-    declared surface."""
+    """CashTokens and Securities through one node's API (the declared writes: create_token,
+    mint_cash …, mint, redeem, pause, transfer, cancel_order, settle, accept, set_investor,
+    declare_dividend …)."""
 
     def __init__(self, client: ConsortiumClient | str) -> None:
         self.client = client if isinstance(client, ConsortiumClient) else ConsortiumClient(client)
@@ -243,6 +234,11 @@ def _side(side: str) -> int:
         raise ConfigError(str(exc)) from None
 
 
+# event -> the outcome's key for the id it created, and the event's field holding it
+CREATED = {"OrderPlaced": ("orderId", "orderId"), "DividendDeclared": ("dividendId", "dividendId"),
+           "ForcedTransfer": ("forcedTransferId", "id")}
+
+
 def summarise(out: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     """A transaction's outcome from its decoded events: the ids it created, its trades and
     transitions, and the events themselves."""
@@ -258,12 +254,9 @@ def summarise(out: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, An
         for e in events if e["event"] == "Transition"
     ]
     for e in events:
-        if e["event"] == "OrderPlaced":
-            out["orderId"] = e["orderId"]
-        elif e["event"] == "DividendDeclared":
-            out["dividendId"] = e["dividendId"]
-        elif e["event"] == "ForcedTransfer":
-            out["forcedTransferId"] = e["id"]
+        if e["event"] in CREATED:
+            key, name = CREATED[e["event"]]
+            out[key] = e[name]
         elif e["event"] == "Transition" and e["kind"] == "proposal" and not e["fromState"]:
             out["proposalId"] = e["id"]
     states = {(t["kind"], t["id"]): t["to"] for t in out["transitions"]}
@@ -273,5 +266,3 @@ def summarise(out: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, An
         out["orderState"] = states.get(("order", out["orderId"]), "open")
     return out
 
-
-__all__ = ["SecuritiesClient", "decode_event", "document_hash", "summarise", "transition_id"]

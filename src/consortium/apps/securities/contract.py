@@ -1,27 +1,20 @@
 """The Securities native contract (0x…2001): instruments, holdings, the investor eligibility
 registry, order books, bilateral trades, delivery-versus-payment settlement, forced transfers
-and cash dividends (docs/services/securities.md). Cash moves in CashTokens (0x…2000), which
-this contract calls as the holder of the locks its users allowed it.
+and cash dividends (docs/services/securities.md). Cash moves in CashTokens (0x…2000), called
+as the holder of the locks its users allowed this contract.
 
-Transfers. Every transfer of a security but the regulator's `forceTransfer` passes
-`detectTransferRestriction(isin, from, to, value)` (ERC-1404 style): a non-zero code refuses
-with `messageForTransferRestriction(code)` in the revert reason.
-
-Orders lock what they may deliver (a sell its units, a buy price × quantity of cash), then
-match the other side in price-time priority at the resting order's price. Matching takes at
-most `MAX_MATCH_STEPS` steps (a fill, or the removal of an order that cannot trade: expired,
-the placer's own, an owner no longer eligible); an order still crossing after that has its
-rest cancelled, so the book never rests crossed and gas stays bounded.
-
-Settlement is T+0 by default (securities and cash move in the matching transaction); with a
-cycle of n blocks a fill pends with both locks, settles by `settle(id)` from height + n and
-expires from height + n + window. A dividend pays each holder per-share × its balance at the
-record height (checkpointed at every balance change), once.
+Every transfer but the regulator's `forceTransfer` passes `detectTransferRestriction`
+(ERC-1404: a non-zero code refuses with its message). An order locks what it may deliver and
+matches the other side in price-time priority at the resting price, in at most
+`MAX_MATCH_STEPS` steps (its rest is cancelled if it still crosses: the book never rests
+crossed, gas stays bounded). Fills settle T+0 in the same transaction, or pend T+n with both
+locks until `settle` (from height + n) or `expireTrade` (from height + n + window). A dividend
+pays each holder per-share × its balance at the record height (checkpointed), once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from consortium.apps.securities.book import BookFull, OrderBook
 from consortium.apps.securities.cash import CashTokens, view
@@ -395,8 +388,8 @@ class Securities(ServiceContract):
         self.require(amount > 0, "the amount must be above 0")
         code = self._restriction(w, src, dest, amount)
         if code:
-            self.revert(f"transfer refused: transfer restricted (code {code}): "
-                        f"{restriction_message(code)}{self._detail(code, w, src, amount)}")
+            self._refuse("transfer refused: transfer restricted", code,
+                         self._detail(code, w, src, amount))
         self._move(w, isin, src, dest, amount, from_locked=False)
         return True
 
@@ -477,8 +470,7 @@ class Securities(ServiceContract):
         w = isin_word(t.isin)
         code = self._restriction(w, t.seller, t.buyer, t.quantity, locked=True)
         if code:
-            self.revert(f"trade {trade_id} cannot settle: transfer restricted (code {code}): "
-                        f"{restriction_message(code)}")
+            self._refuse(f"trade {trade_id} cannot settle: transfer restricted", code)
         self._deliver(self.state.instrument(w), t)
         self.state.index(S.PENDING, w).remove(trade_id)
         self._close("trade", t, "settled", "delivery versus payment")
@@ -515,8 +507,7 @@ class Securities(ServiceContract):
         code = (self._recipient_code(w, other) if side == SELL
                 else self._sender_code(other))
         if code:
-            self.revert(f"proposal refused (code {code}): {restriction_message(code)} "
-                        f"({hex_address(other)}, the counterparty)")
+            self._refuse("proposal refused", code, f" ({hex_address(other)}, the counterparty)")
         self._lock_leg("proposal", inst, w, caller, side, price, quantity)
         st = self.state
         n = st.add("proposal", isin=isin, proposer=caller, counterparty=other, side=side,
@@ -545,8 +536,7 @@ class Securities(ServiceContract):
         code = (self._sender_code(p.proposer) if p.side == SELL
                 else self._recipient_code(w, p.proposer))
         if code:
-            self.revert(f"acceptance refused (code {code}): {restriction_message(code)} "
-                        f"({hex_address(p.proposer)}, the proposer)")
+            self._refuse("acceptance refused", code, f" ({hex_address(p.proposer)}, the proposer)")
         self._lock_leg("acceptance", inst, w, caller, 3 - p.side, p.price, p.quantity)
         parties = answered(p)
         trade_id = self._new_trade(inst, w, parties.buyer, parties.seller, p.price, p.quantity,
@@ -675,6 +665,9 @@ class Securities(ServiceContract):
             return INSUFFICIENT
         return SUCCESS
 
+    def _refuse(self, what: str, code: int, detail: str = "") -> NoReturn:
+        self.revert(f"{what} (code {code}): {restriction_message(code)}{detail}")
+
     def _detail(self, code: int, w: int, account: bytes, value: int) -> str:
         """What a refusal adds to its code's message: the free balance when insufficient."""
         if code != INSUFFICIENT:
@@ -687,9 +680,8 @@ class Securities(ServiceContract):
     def _require_free(self, w: int, account: bytes, amount: int, what: str) -> None:
         st = self.state
         if st.balance(w, account) - st.locked(w, account) < amount:
-            self.revert(f"{what} refused (code {INSUFFICIENT}): "
-                        f"{restriction_message(INSUFFICIENT)}"
-                        f"{self._detail(INSUFFICIENT, w, account, amount)}")
+            self._refuse(f"{what} refused", INSUFFICIENT,
+                         self._detail(INSUFFICIENT, w, account, amount))
 
     # --- helpers: locks, matching, settlement --------------------------------------------------
 
@@ -697,8 +689,7 @@ class Securities(ServiceContract):
                   price: int, quantity: int) -> None:
         """Check `account` may take this side and lock what it delivers."""
         if inst.paused:
-            self.revert(f"{what} refused (code {PAUSED}): {restriction_message(PAUSED)} "
-                        f"({inst.isin})")
+            self._refuse(f"{what} refused", PAUSED, f" ({inst.isin})")
         if side == SELL:
             code = self._sender_code(account)
             if not code and self.state.balance(w, account) - self.state.locked(w, account) \
@@ -707,8 +698,8 @@ class Securities(ServiceContract):
         else:
             code = self._recipient_code(w, account)
         if code:
-            detail = self._detail(code, w, account, quantity) or f" ({hex_address(account)})"
-            self.revert(f"{what} refused (code {code}): {restriction_message(code)}{detail}")
+            self._refuse(f"{what} refused", code,
+                         self._detail(code, w, account, quantity) or f" ({hex_address(account)})")
         if side == SELL:
             self.state.set_locked(w, account, self.state.locked(w, account) + quantity)
         else:

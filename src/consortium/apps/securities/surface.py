@@ -8,11 +8,13 @@ their own (`client.py`, `cli/securities.py`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from consortium.apps.securities.model import (
     MAX_DISTRIBUTE,
     ORDER_STATES,
+    SIDES,
     TRADE_STATES,
     currency_problem,
     isin_problem,
@@ -53,10 +55,6 @@ def _count(value: Any) -> int:
     return number
 
 
-def _side(value: Any) -> str:
-    if value not in ("buy", "sell"):
-        raise ValueError(value)
-    return str(value)
 
 
 ISIN = Kind("isin", _code(isin_problem), "expected an ISIN (e.g. US0378331005)",
@@ -70,19 +68,20 @@ JURISDICTION = Kind("jurisdiction", _code(jurisdiction_problem),
 
 COUNT = Kind("count", _count, "expected a non-negative integer",
              {"type": "integer", "minimum": 0})
-SIDE = Kind("side", _side, "buy or sell", {"type": "string", "enum": ["buy", "sell"]})
 
 
-ONE_ISIN = (Param("isin", ISIN),)
+ISIN_ARG = Param("isin", ISIN, "The instrument's ISIN, e.g. US0378331005.")
+ONE_ISIN = (ISIN_ARG,)
 ONE = (Param("id", COUNT),)
 ONE_ACCOUNT = (Param("account", ACCOUNT),)
 WHO_WHAT = (Param("account", ACCOUNT, "A party"), Param("isin", ISIN, "An instrument"))
 
-ISIN_ARG = Param("isin", ISIN, "The instrument's ISIN, e.g. US0378331005.")
 UNITS = Param("amount", COUNT, "Units.", positional=True)
 WHY = Param("reason", TEXT, "Why.", default="")
 LOGGED = Param("reason", TEXT, "Why (kept in the event).")
 INVESTOR = Param("investor", ACCOUNT, "Account or member name.")
+TO = Param("to", ACCOUNT, "Account or member name.")
+TO_ARG = replace(TO, positional=True)
 
 
 def _id(name: str) -> tuple[Param]:
@@ -91,7 +90,7 @@ def _id(name: str) -> tuple[Param]:
 
 SECURITIES_WRITES = (
     Write("mint", "mint", "The instrument's issuer agent issues more units.", "mint",
-          (ISIN_ARG, Param("to", ACCOUNT, "Account or member name."), UNITS), "minted"),
+          (ISIN_ARG, TO, UNITS), "minted"),
     Write("redeem", "redeem", "The instrument's issuer agent redeems (burns) a holder's free "
           "units.", "redeem", (ISIN_ARG, Param("holder", ACCOUNT, "Account or member name."),
                                UNITS), "redeemed"),
@@ -112,7 +111,7 @@ SECURITIES_WRITES = (
           "unfreeze_investor", (INVESTOR, LOGGED), "unfrozen"),
     Write("transfer", "transfer", "Transfer free units (refused with an ERC-1404 reason code "
           "when restricted).", "transfer",
-          (ISIN_ARG, Param("to", ACCOUNT, "Account or member.", positional=True), UNITS),
+          (ISIN_ARG, TO_ARG, UNITS),
           "transferred"),
     Write("force-transfer", "forceTransfer", "The regulator moves units without the "
           "eligibility check; the reason is logged.", "force_transfer", (
@@ -162,12 +161,11 @@ CASH_WRITES = (
           (CURRENCY_ARG, Param("name", TEXT, "The token's name.", default="")),
           "cash token created"),
     Write("mint", "mint", "The issuing bank mints cash to an account.", "mint_cash",
-          (CURRENCY_ARG, Param("to", ACCOUNT, "Account or member name."), CASH_UNITS), "minted"),
+          (CURRENCY_ARG, TO, CASH_UNITS), "minted"),
     Write("burn", "burn", "The issuing bank burns cash from its own free balance.",
           "burn_cash", (CURRENCY_ARG, CASH_UNITS), "burnt"),
-    Write("transfer", "transfer", "Transfer free cash.", "transfer_cash", (
-        CURRENCY_ARG, Param("to", ACCOUNT, "Account or member name.", positional=True),
-        CASH_UNITS), "transferred"),
+    Write("transfer", "transfer", "Transfer free cash.", "transfer_cash",
+          (CURRENCY_ARG, TO_ARG, CASH_UNITS), "transferred"),
 )
 
 SECURITIES = Service(
@@ -190,7 +188,7 @@ SECURITIES = Service(
              noun="instrument"),
         Read("orders", "Orders matching every filter given", rpc="consortium_orders",
              rest="/orders", cli="orders", filters=(
-                 *WHO_WHAT, Param("state", choice(ORDER_STATES)), Param("side", SIDE))),
+                 *WHO_WHAT, Param("state", choice(ORDER_STATES)), Param("side", choice(SIDES)))),
         Read("order", "One order", rpc="consortium_order", rest="/orders/{id}", params=ONE,
              nullable=True, noun="order"),
         Read("trades", "Trades matching every filter given", rpc="consortium_trades",
