@@ -164,6 +164,9 @@ def test_explorer_search_and_pages(api: Node) -> None:
         assert answer.status_code == 303, (q, answer.status_code)
         return str(answer.headers["location"])
 
+    overview = api.client.get("/console/").text  # the latest transactions, whole
+    assert f"/console/tx/{tx_hash}" in overview and f"/console/address/{ALICE.address.lower()}" \
+        in overview
     assert search(tx_hash) == f"/console/tx/{tx_hash}"
     assert search(tx_hash[2:].upper()) == f"/console/tx/{tx_hash}"
     assert search(block["hash"]) == f"/console/block/{block['hash']}"

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from consortium.console.app import Console, hexint
 
 RECENT_BLOCKS = 20  # rows of the latest-blocks table
+RECENT_TXS = 20  # rows of the latest-transactions table
 CHART_BLOCKS = 60  # blocks in the block-time chart
 
 
@@ -21,11 +22,21 @@ def routes(console: Console) -> list[BaseRoute]:
     async def overview(request: Request) -> Response:
         latest = hexint(await console.rpc("eth_blockNumber", request=request))
         blocks = await _recent_blocks(console, latest, max(RECENT_BLOCKS, CHART_BLOCKS + 1),
-                                      full=True)
+                                      full=False)
+        # whole transactions only of the newest blocks that fill the table
+        wanted: list[int] = []
+        count = 0
+        for block in blocks[:RECENT_BLOCKS]:
+            if count >= RECENT_TXS:
+                break
+            if block["transactions"]:
+                wanted.append(hexint(block["number"]))
+                count += len(block["transactions"])
+        full = await _blocks(console, wanted, full=True)
         return console.page(
             request, "overview.html", active="overview", latest=latest,
             blocks=blocks[:RECENT_BLOCKS],
-            transactions=[tx for b in blocks[:RECENT_BLOCKS] for tx in b["transactions"]][:20],
+            transactions=[tx for b in full for tx in b["transactions"]][:RECENT_TXS],
             **await consensus(console, blocks))
 
     async def consensus_part(request: Request) -> Response:
@@ -54,9 +65,12 @@ async def consensus(console: Console, blocks: list[dict[str, Any]]) -> dict[str,
 
 async def _recent_blocks(console: Console, latest: int, count: int,
                          full: bool) -> list[dict[str, Any]]:
-    """The latest `count` blocks, newest first, with their transactions if `full` (one
-    batch)."""
-    heights = list(range(latest, max(0, latest - count), -1))
+    """The latest `count` blocks, newest first, with their transactions if `full`."""
+    return await _blocks(console, list(range(latest, max(0, latest - count), -1)), full)
+
+
+async def _blocks(console: Console, heights: list[int], full: bool) -> list[dict[str, Any]]:
+    """The blocks at `heights`, in that order, in one JSON-RPC batch."""
     if not heights:
         return []
     calls = [{"jsonrpc": "2.0", "id": h, "method": "eth_getBlockByNumber",
