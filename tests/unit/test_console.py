@@ -181,6 +181,15 @@ def test_explorer_search_and_pages(api: Node) -> None:
     page = api.client.get(f"/console/address/{BOB.address}")
     assert page.status_code == 200 and BOB.address in page.text and "103 ether" in page.text
 
+    # a transaction its block refused: found by search, its refusal in words
+    late = sign(ALICE, nonce=9, to=BOB.address, value=1)
+    run_block(api.ledger, [late])
+    late_hash = "0x" + keccak(late).hex()
+    assert search(late_hash) == f"/console/tx/{late_hash}"
+    page = api.client.get(f"/console/tx/{late_hash}")
+    assert page.status_code == 200 and "rejected" in page.text and "<dt>Refused</dt>" in page.text
+    assert "nonce" in page.text
+
     for q in ("999999", "0x" + "ab" * 32, "no such member", "US0378331005"):
         answer = api.client.get("/console/search", params={"q": q})
         assert answer.status_code == 404 and "Not found" in answer.text, q
