@@ -191,5 +191,12 @@ def test_an_app_call_proposal_creates_an_asset_class(
         expect(proposal_row(page, pid).locator(".status")).to_have_text("executed",
                                                                         timeout=WAIT_MS)
     shot(a, "a-app-call-executed")
+    # the vote's transaction in the explorer, decoded
+    link = a.locator("#vote-outcome-text a.tx-link")
+    tx_hash = link.get_attribute("href").rsplit("/", 1)[1]
+    link.click()
+    expect(a.locator("main")).to_contain_text(tx_hash, timeout=WAIT_MS)
+    expect(a.locator("main")).to_contain_text("vote")
+    shot(a, "a-vote-in-explorer")
     a.goto(f"{net.node('node0').api_url}/console/services/registry")
     expect(a.locator("#result-classes")).to_contain_text("Land", timeout=WAIT_MS)

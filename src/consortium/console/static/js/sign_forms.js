@@ -271,7 +271,7 @@ export function describeLogs(receipt) {
 
 // --- submitting ------------------------------------------------------------------------------------
 
-function say(form, text, state) {
+function say(form, text, state, tx = null) {
   // a form re-rendered live (a vote button) reports to a place of the page that stays
   const out = (form.dataset.outcome && document.querySelector(form.dataset.outcome)) ||
     form.querySelector(".outcome") ||
@@ -279,6 +279,15 @@ function say(form, text, state) {
   out.textContent = text;
   out.dataset.state = state;
   out.setAttribute("role", state === "refused" ? "alert" : "status");
+  if (tx) {
+    // the transaction's page in the explorer: its decoded call and events
+    const link = Object.assign(document.createElement("a"), {
+      href: `${document.body.dataset.prefix || "/console"}/tx/${tx}`,
+      textContent: " View the transaction",
+      className: "tx-link",
+    });
+    out.append(link);
+  }
 }
 
 /** Check, dry-run, sign, send and wait for one form; the receipt, or null if refused. */
@@ -305,13 +314,13 @@ export async function submit(form) {
     const events = describeLogs(receipt);
     const block = BigInt(receipt.blockNumber);
     say(form, `${spec.done[0].toUpperCase()}${spec.done.slice(1)} in block ${block} (tx ${receipt.transactionHash})` +
-      (events.length ? `: ${events.map((e) => e.text).join("; ")}` : ""), "done");
+      (events.length ? `: ${events.map((e) => e.text).join("; ")}.` : "."), "done", receipt.transactionHash);
     // on the document: a live part may have re-rendered (detached) the form meanwhile
     document.dispatchEvent(new CustomEvent("consortium:done", { detail: { form, spec, receipt, events } }));
     return receipt;
   } catch (err) {
     const where = err instanceof InputError ? "Not sent, check" : err instanceof wallet.TxFailed ? "Failed" : "Refused";
-    say(form, `${where}: ${err.message}`, "refused");
+    say(form, `${where}: ${err.message}`, "refused", err.receipt?.transactionHash || null);
     return null;
   } finally {
     if (button) button.disabled = false;
