@@ -290,10 +290,8 @@ class Governance(NativeContract):
         record = gov.proposal(proposal_id)
         member_id = gov.member_of(voter)
         if member_id and member_id == record.target:
-            self.revert(
-                f"member {gov.name(member_id)!r} is the target of expulsion proposal "
-                f"{proposal_id} and cannot vote on it"
-            )
+            self.revert(f"member {gov.name(member_id)!r} is the target of expulsion proposal "
+                        f"{proposal_id} and cannot vote on it")
         member_id = self._voter(voter)
         if gov.vote_of(proposal_id, member_id):
             self.revert(f"member {gov.name(member_id)!r} already voted on proposal {proposal_id}")
@@ -346,12 +344,10 @@ class Governance(NativeContract):
     def _decide(self, p: Proposal) -> None:
         total = sum(w for m, w in self.gov.voting_members() if m != p.target)
         voted = p.yes + p.no
-        if (
-            total > 0
+        if (total > 0
             and p.yes > 0
             and voted * BASIS_POINTS >= total * p.participation
-            and p.yes * BASIS_POINTS >= voted * p.win_rate
-        ):
+            and p.yes * BASIS_POINTS >= voted * p.win_rate):
             self._execute(p.id)
             return
         remaining = max(total - voted, 0)
@@ -365,10 +361,8 @@ class Governance(NativeContract):
             return
         reason = revert_reason(output)
         if reason is None:
-            self.revert(
-                f"proposal {proposal_id} passed but its execution ran out of gas: "
-                "send the vote with a higher gas limit"
-            )
+            self.revert(f"proposal {proposal_id} passed but its execution ran out of gas: "
+                        "send the vote with a higher gas limit")
         self.gov.close(proposal_id, "failed", self.height, reason)
         self.emit(self.ProposalFailed, proposal_id, reason)
 
@@ -382,10 +376,8 @@ class Governance(NativeContract):
         status = gov.status(member_id)
         self.require(status == "active", f"member {name!r} is {status}")
         self.require(gov.weight(member_id) > 0, f"member {name!r} has no voting weight (observer)")
-        self.require(
-            bool(self.perms.role_bits(account) & role_bit("committee")),
-            f"{hex_address(account)} does not hold the committee role of {name!r}",
-        )
+        self.require(bool(self.perms.role_bits(account) & role_bit("committee")),
+                     f"{hex_address(account)} does not hold the committee role of {name!r}")
         return member_id
 
     def _require_open(self, proposal_id: int) -> None:
@@ -393,14 +385,10 @@ class Governance(NativeContract):
         record = self.gov.proposal(proposal_id)
         if record.status != "open":
             note = f": {record.note}" if record.note else ""
-            self.revert(
-                f"proposal {proposal_id} was already {record.status} at height "
-                f"{record.closed}{note}"
-            )
-        self.require(
-            self.height < record.expires,
-            f"proposal {proposal_id} expired at height {record.expires}",
-        )
+            self.revert(f"proposal {proposal_id} was already {record.status} at height "
+                        f"{record.closed}{note}")
+        self.require(self.height < record.expires,
+                     f"proposal {proposal_id} expired at height {record.expires}")
 
     def _require_proposal(self, proposal_id: int) -> None:
         self.require(1 <= proposal_id <= self.gov.proposal_count(), f"no proposal {proposal_id}")
@@ -431,10 +419,8 @@ class Governance(NativeContract):
         if name == "admit-member":
             member_name, tier, weight, accounts, node_ids = args
             self._check_name(member_name, "member name")
-            self.require(
-                gov.member_named(member_name) == 0,
-                f"a member named {member_name.strip()!r} already exists",
-            )
+            self.require(gov.member_named(member_name) == 0,
+                         f"a member named {member_name.strip()!r} already exists")
             self.require(tier in TIERS, f"tier must be one of {', '.join(TIERS)}")
             self.require(weight <= MAX_WEIGHT, f"weight must be at most {MAX_WEIGHT}")
             self.require(
@@ -444,10 +430,8 @@ class Governance(NativeContract):
             self._distinct(accounts, "account")
             for account in accounts:
                 raw = as_address(account)
-                self.require(
-                    raw != ZERO_ADDRESS and raw not in registered_natives(),
-                    f"{account} cannot be a member account",
-                )
+                self.require(raw != ZERO_ADDRESS and raw not in registered_natives(),
+                             f"{account} cannot be a member account")
                 owner = gov.member_of(raw)
                 self.require(owner == 0, f"{account} already belongs to member {gov.name(owner)!r}")
             self.require(len(node_ids) <= MAX_LIST, f"at most {MAX_LIST} node ids")
@@ -479,10 +463,8 @@ class Governance(NativeContract):
             self._require_active_member(member_id)
             nodes = self.node_set
             owner = nodes.owner(pub_key) if nodes.power(pub_key) else 0
-            self.require(
-                owner in (0, member_id),
-                f"0x{pub_key.hex()} is a validator of member {gov.name(owner)!r}",
-            )
+            self.require(owner in (0, member_id),
+                         f"0x{pub_key.hex()} is a validator of member {gov.name(owner)!r}")
             return self._check(KIND_BY_NAME["add-validator"], (pub_key, power), proposing=0)
         elif name == "remove-validator":
             (pub_key,) = args
@@ -534,19 +516,15 @@ class Governance(NativeContract):
             problem = Rule(participation, win_rate, period).problem()
             self.require(problem is None, str(problem))
             if changed.supermajority:
-                self.require(
-                    win_rate >= SUPERMAJORITY.win_rate,
-                    f"{changed.name} needs a supermajority: its win rate must be at "
-                    f"least {SUPERMAJORITY.win_rate} basis points",
-                )
+                self.require(win_rate >= SUPERMAJORITY.win_rate,
+                             f"{changed.name} needs a supermajority: its win rate must be at "
+                             f"least {SUPERMAJORITY.win_rate} basis points")
         elif name in ("freeze", "unfreeze"):
             (target,) = args
             raw = as_address(target)
             self.require(raw != ZERO_ADDRESS, "cannot freeze the zero address")
-            self.require(
-                raw not in registered_natives(),
-                f"{target} is a system contract and cannot be frozen",
-            )
+            self.require(raw not in registered_natives(),
+                         f"{target} is a system contract and cannot be frozen")
             frozen = self.perms.is_frozen(raw)
             if name == "freeze":
                 self.require(not frozen, f"{target} is already frozen")
@@ -557,10 +535,8 @@ class Governance(NativeContract):
             self.require(len(accounts) <= MAX_LIST, f"at most {MAX_LIST} accounts")
             self._distinct(accounts, "account")
             for account in accounts:
-                self.require(
-                    gov.member_of(as_address(account)) != 0,
-                    f"{account} is not a consortium account",
-                )
+                self.require(gov.member_of(as_address(account)) != 0,
+                             f"{account} is not a consortium account")
         elif name == "app-call":
             self._check_app_call(*args, dry_run=proposing != 0)
         elif name == "contract-call":
@@ -578,10 +554,8 @@ class Governance(NativeContract):
         elif name == "cancel-software-upgrade":
             (upgrade,) = args
             plan = self.upgrades.plan()
-            self.require(
-                plan is not None and plan.name == upgrade,
-                f"no software upgrade named {upgrade!r} is scheduled",
-            )
+            self.require(plan is not None and plan.name == upgrade,
+                         f"no software upgrade named {upgrade!r} is scheduled")
         else:
             self.revert(f"unknown proposal kind {name!r}")
         return 0
@@ -626,10 +600,8 @@ class Governance(NativeContract):
         call is also made and undone, so a call that would fail now is refused now."""
         raw = as_address(contract)
         cls = registered_natives().get(raw)
-        self.require(
-            is_app_address(raw) and cls is not None,
-            f"{contract} is not a finance service's contract (0x…2000 to 0x…2fff)",
-        )
+        self.require(is_app_address(raw) and cls is not None,
+                     f"{contract} is not a finance service's contract (0x…2000 to 0x…2fff)")
         assert cls is not None  # the require above reverts when it is None
         spec = cls.methods().get(bytes(data[:4])) if len(data) >= 4 else None
         self.require(spec is not None, f"the call names no method of {cls.__name__}")

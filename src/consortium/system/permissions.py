@@ -56,10 +56,8 @@ class GovernedNative(NativeContract):
     """A system contract whose state Governance changes (Permissions, Nodes)."""
 
     def _only_governance(self) -> None:
-        self.require(
-            self.host.caller == GOVERNANCE_ADDRESS,
-            "only the Governance contract may change this (propose it)",
-        )
+        self.require(self.host.caller == GOVERNANCE_ADDRESS,
+                     "only the Governance contract may change this (propose it)")
 
 
 @register
@@ -172,10 +170,8 @@ class Permissions(GovernedNative):
 
     def _set_frozen(self, target: bytes, frozen: bool) -> None:
         self.require(target != b"\x00" * 20, "cannot freeze the zero address")
-        self.require(
-            target not in registered_natives(),
-            f"{hex_address(target)} is a system contract and cannot be frozen",
-        )
+        self.require(target not in registered_natives(),
+                     f"{hex_address(target)} is a system contract and cannot be frozen")
         current = self.state.is_frozen(target)
         if frozen:
             self.require(not current, f"{hex_address(target)} is already frozen")
@@ -188,10 +184,8 @@ class Permissions(GovernedNative):
 
     def _only_regulator(self) -> None:
         caller = self.host.caller
-        self.require(
-            bool(self.state.role_bits(caller) & role_bit("regulator")),
-            f"{hex_address(caller)} does not hold the regulator role",
-        )
+        self.require(bool(self.state.role_bits(caller) & role_bit("regulator")),
+                     f"{hex_address(caller)} does not hold the regulator role")
 
     def _check_role(self, role: str) -> None:
         self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")

@@ -55,10 +55,8 @@ def upgrade_name_problem(name: str) -> str | None:
     if len(name.encode()) > MAX_UPGRADE_NAME:
         return f"the upgrade name is longer than {MAX_UPGRADE_NAME} bytes"
     if not UPGRADE_NAME.match(name):
-        return (
-            f"the upgrade name {name!r} may hold only letters, digits, '.', '_' and '-' "
-            "(starting with a letter or digit)"
-        )
+        return (f"the upgrade name {name!r} may hold only letters, digits, '.', '_' and '-' "
+                "(starting with a letter or digit)")
     return None
 
 
