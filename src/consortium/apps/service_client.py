@@ -66,8 +66,6 @@ class ServiceClient:
             self.read = self.reader(self._call, self._logs)
         self._kinds = {spec.topic0: kind for kind, spec in self.transitions.items()}
 
-    # --- reads -------------------------------------------------------------------------------
-
     def _call(self, to: bytes, data: bytes, block: Any = "latest") -> bytes:
         tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
         return bytes(self.client._rpc(lambda: self.client.w3.eth.call(tx, block)))  # type: ignore[arg-type]
@@ -84,8 +82,6 @@ class ServiceClient:
     def height(self) -> int:
         """The latest block's height."""
         return int(self.client._rpc(lambda: self.client.w3.eth.block_number))
-
-    # --- sending -----------------------------------------------------------------------------
 
     def _tx(self, sender: LocalAccount | str, name: str, *args: Any) -> dict[str, Any]:
         return {"to": Web3.to_checksum_address(self.address),

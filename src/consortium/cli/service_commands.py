@@ -46,17 +46,25 @@ def _positional(param: Param, first: bool) -> bool:
     return (first and param.required and param.flag is None) or param.positional
 
 
-def _parameter(param: Param, first: bool) -> inspect.Parameter:
-    annotation: Any = int if param.kind.schema.get("type") == "integer" else str
-    annotation = list[annotation] if param.many else annotation
-    if _positional(param, first):
-        default = typer.Argument(..., help=param.doc or None)
-    elif param.required:
-        default = typer.Option(..., param.option, help=param.doc or None)
-    else:
-        default = typer.Option(param.default, param.option, help=param.doc or None)
-    return inspect.Parameter(param.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                             default=default, annotation=annotation)
+def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                             annotation=annotation)
+
+
+def _cli(param: Param, positional: bool, name: str, annotation: Any, doc: str,
+         default: Any) -> inspect.Parameter:
+    """A parameter as a Typer argument (positional) or option."""
+    return _parameter(name, annotation, typer.Argument(..., help=doc or None) if positional
+                      else typer.Option(default, param.option, help=doc or None))
+
+
+def _command(run: Callable[..., None], params: list[inspect.Parameter], doc: str,
+             name: str) -> Callable[..., None]:
+    """`run` with the signature Typer reads its options from."""
+    run.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    run.__doc__, run.__name__ = doc, name
+    return run
 
 
 def write_command(write: Write, client: ClientFactory,
@@ -79,14 +87,14 @@ def write_command(write: Write, client: ClientFactory,
         else:
             outcome(out, signing.json_out, write.done)
 
-    params = [_parameter(p, i == 0) for i, p in enumerate(write.args)]
+    params = []
+    for i, p in enumerate(write.args):
+        annotation: Any = int if p.kind.schema.get("type") == "integer" else str
+        params.append(_cli(p, _positional(p, i == 0), p.name,
+                           list[annotation] if p.many else annotation, p.doc,
+                           ... if p.required else p.default))
     signing = inspect.Parameter("signing", inspect.Parameter.KEYWORD_ONLY, annotation=Signing)
-    command.__signature__ = inspect.Signature([*params, signing], return_annotation=None)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params} | {
-        "signing": Signing, "return": None}
-    command.__doc__ = write.summary
-    command.__name__ = write.client
-    return with_signing(command)
+    return with_signing(_command(command, [*params, signing], write.summary, write.client))
 
 
 def add_writes(app: typer.Typer, service: Service, client: ClientFactory,
@@ -96,20 +104,6 @@ def add_writes(app: typer.Typer, service: Service, client: ClientFactory,
     for write in service.writes:
         if write.cli:
             app.command(write.cli)(write_command(write, client, outcome))
-
-
-def _read_parameter(param: Param, positional: bool) -> inspect.Parameter:
-    kind = param.cli_kind or param.kind
-    annotation: Any = int if kind is ID else str
-    doc = param.doc + (" (a 0x address or a member name)" if kind is ACCOUNT else "")
-    if positional:
-        default = typer.Argument(..., help=doc or None)
-    else:
-        annotation = annotation | None
-        default = typer.Option(None if param.required else param.default, param.option,
-                               help=doc or None)
-    return inspect.Parameter(_python_name(param), inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                             default=default, annotation=annotation)
 
 
 def _python_name(param: Param) -> str:
@@ -157,19 +151,17 @@ def read_command(read: Read, client: ClientFactory,
         else:
             show_table(found, namer(dir))
 
-    params = ([_read_parameter(p, True) for p in positional]
-              + [_read_parameter(p, False) for p in options])
-    common = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
-                                annotation=annotation)
-              for name, default, annotation in (("dir", DirOption, Path),
-                                                ("rpc", RpcOption, str | None),
-                                                ("json_out", JsonOption, bool))]
-    command.__signature__ = inspect.Signature([*params, *common], return_annotation=None)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in [*params, *common]} | {
-        "return": None}
-    command.__doc__ = read.summary + "."
-    command.__name__ = read.name
-    return command
+    params = []
+    for p in [*positional, *options]:
+        kind = p.cli_kind or p.kind
+        annotation: Any = int if kind is ID else str
+        doc = p.doc + (" (a 0x address or a member name)" if kind is ACCOUNT else "")
+        params.append(_cli(p, p in positional, _python_name(p),
+                           annotation if p in positional else annotation | None, doc,
+                           None if p.required else p.default))
+    common = [_parameter("dir", Path, DirOption), _parameter("rpc", str | None, RpcOption),
+              _parameter("json_out", bool, JsonOption)]
+    return _command(command, [*params, *common], read.summary + ".", read.name)
 
 
 def add_reads(app: typer.Typer, service: Service, client: ClientFactory,

@@ -95,7 +95,6 @@ class CreditClient(ServiceClient):
         return found
 
 
-
 def _write_file(dest: Path, data: bytes) -> None:
     """Write `data` to `dest` whole or not at all: a temporary file beside it, moved into
     place."""

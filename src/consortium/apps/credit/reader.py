@@ -87,8 +87,6 @@ class CreditReader(ServiceReader):
             return None
         return BlacklistEntry.from_abi(self._read("blacklistEntry", subject)).to_json()
 
-    # --- the API's: one object with its history (a record with its corrections too) -----
-
     def consent_detail(self, consent_id: int) -> dict[str, Any] | None:
         return self._detail("consent", self.consent(consent_id), consent_id)
 

@@ -163,9 +163,6 @@ def compute(
     return fingerprint(key, normalise(seller_tax_id, invoice_number, issue_date, amount))
 
 
-# --- the key -------------------------------------------------------------------------------
-
-
 def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 

@@ -33,7 +33,6 @@ from consortium.evm.records import (
     Record,
     SetOf,
     WordSet,
-    address_word,
     field,
     key,
 )
@@ -98,8 +97,6 @@ class RegistryState:
     def index(self, mapping: int, *keys: bytes | int) -> WordSet:
         return WordSet(self.s, Storage.at(mapping, *keys))
 
-    # --- classes -----------------------------------------------------------------------------
-
     def class_count(self) -> int:
         return self.s.get_uint(self.CLASS_COUNT)
 
@@ -118,21 +115,14 @@ class RegistryState:
     def add_class(self, name: str, schema_hash: bytes, height: int) -> int:
         class_id = self.class_count() + 1
         self.s.set_uint(self.CLASS_COUNT, class_id)
-        b = Storage.at(self.CLASSES, class_id)
-        AssetClass.put(self.s, b, "name", name)
-        AssetClass.put(self.s, b, "schema_hash", schema_hash)
-        AssetClass.put(self.s, b, "created_at", height)
+        AssetClass.put_fields(self.s, Storage.at(self.CLASSES, class_id), name=name,
+                              schema_hash=schema_hash, created_at=height)
         self.s.set_uint(Storage.at(self.CLASS_BY_NAME, name.strip().lower()), class_id)
         return class_id
 
     def set_registrars(self, class_id: int, registrars: list[bytes], k: int) -> None:
-        current = self.registrars(class_id)
-        current.clear()
-        for r in registrars:
-            current.add(address_word(r))
-        AssetClass.put(self.s, Storage.at(self.CLASSES, class_id), "k", k)
-
-    # --- assets ------------------------------------------------------------------------------
+        AssetClass.put_fields(self.s, Storage.at(self.CLASSES, class_id),
+                              registrars=registrars, k=k)
 
     def asset_count(self) -> int:
         return self.s.get_uint(self.ASSET_COUNT)
@@ -161,11 +151,9 @@ class RegistryState:
                   owner: bytes, applicant: bytes, height: int) -> int:
         asset_id = self.asset_count() + 1
         self.s.set_uint(self.ASSET_COUNT, asset_id)
-        b = Storage.at(self.ASSETS, asset_id)
-        for name, value in (("class_id", class_id), ("external_id_hash", external_id_hash),
-                            ("metadata_hash", metadata_hash), ("owner", owner),
-                            ("applicant", applicant), ("created_at", height)):
-            Asset.put(self.s, b, name, value)
+        Asset.put_fields(self.s, Storage.at(self.ASSETS, asset_id), class_id=class_id,
+                         external_id_hash=external_id_hash, metadata_hash=metadata_hash,
+                         owner=owner, applicant=applicant, created_at=height)
         self.set_claimant(class_id, external_id_hash, asset_id)
         self.index(self.BY_OWNER, owner).add(asset_id)
         self.index(self.BY_CLASS, class_id).add(asset_id)
@@ -186,30 +174,23 @@ class RegistryState:
         self.index(self.BY_OWNER, new).add(asset_id)
         self.set(asset_id, "owner", new)
 
-    # --- approvals ---------------------------------------------------------------------------
-
     def approvals(self, asset_id: int, round_: int) -> WordSet:
         return self.index(self.APPROVALS, asset_id, round_)
-
-    # --- pledges -----------------------------------------------------------------------------
 
     def pledge(self, asset_id: int, i: int) -> Pledge:
         return Pledge.load(self.s, Storage.at(self.PLEDGES, asset_id, i), index=i)
 
     def add_pledge(self, asset_id: int, party: bytes, height: int) -> int:
         i = self.get(asset_id, "pledge_count")
-        b = Storage.at(self.PLEDGES, asset_id, i)
-        Pledge.put(self.s, b, "secured_party", party)
-        Pledge.put(self.s, b, "state", "active")
-        Pledge.put(self.s, b, "pledged_at", height)
+        Pledge.put_fields(self.s, Storage.at(self.PLEDGES, asset_id, i), secured_party=party,
+                          state="active", pledged_at=height)
         self.set(asset_id, "pledge_count", i + 1)
         self.index(self.BY_SECURED_PARTY, party).add(asset_id)
         return i
 
     def release_pledge(self, asset_id: int, i: int, height: int) -> None:
-        b = Storage.at(self.PLEDGES, asset_id, i)
-        Pledge.put(self.s, b, "state", "released")
-        Pledge.put(self.s, b, "released_at", height)
+        Pledge.put_fields(self.s, Storage.at(self.PLEDGES, asset_id, i), state="released",
+                          released_at=height)
 
     def active_pledges(self, asset_id: int) -> list[Pledge]:
         count = self.get(asset_id, "pledge_count")
