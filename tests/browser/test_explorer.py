@@ -118,6 +118,19 @@ def test_explorer_search_decode_and_export(chain: dict[str, Any], page: Any,
     assert (table[tx_hash]["status"], table[chain["failed"]]["status"]) == ("success", "failed")
     assert "issue" in table[tx_hash]["method"]
 
+    # the explorer's export form: the events of the issue's block, as CSV
+    page.goto(f"{base}/console/explorer")
+    block = str(chain["issued"]["block"])
+    form = page.locator("form.export")
+    form.get_by_label("List").select_option("events")
+    form.get_by_label("From block").fill(block)
+    form.get_by_label("to block").fill(block)
+    with page.expect_download() as download:
+        form.get_by_role("button", name="Download CSV").click()
+    events = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert {"InstrumentIssued", "SecurityTransfer"} <= {e["event"] for e in events}, events
+    assert {e["transactionHash"] for e in events} == {tx_hash}
+
     # search by ISIN: the instrument
     search(page, ISIN.lower())
     expect(page).to_have_url(re.compile(f"/console/isin/{ISIN}$"))
