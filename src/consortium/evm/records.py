@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from consortium.evm.host import Storage
 
@@ -47,51 +47,87 @@ def word_address(word: int) -> bytes:
     return (word % 2**160).to_bytes(20, "big")
 
 
-class WordSet:
-    """An enumerable set of 32-byte words (addresses, node ids, public keys) in storage."""
+T = TypeVar("T", int, str)
+
+
+class _StoredSet(Generic[T]):
+    """An enumerable set in storage: its count at `slot`, item i at at(slot, i), item k's
+    position + 1 at at(slot + 1, k); removing moves the last item into the hole."""
+
+    EMPTY: T
 
     def __init__(self, storage: Storage, slot: int) -> None:
         self.s = storage
         self.slot = slot
 
+    def _get(self, slot: int) -> T:
+        raise NotImplementedError
+
+    def _put(self, slot: int, value: T) -> None:
+        raise NotImplementedError
+
     def __len__(self) -> int:
         return self.s.get_uint(self.slot)
 
-    def item(self, i: int) -> int:
-        return self.s.get_uint(Storage.at(self.slot, i))
+    def item(self, i: int) -> T:
+        return self._get(Storage.at(self.slot, i))
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[T]:
         return (self.item(i) for i in range(len(self)))
 
-    def __contains__(self, word: int) -> bool:
-        return self.s.get_uint(Storage.at(self.slot + 1, word)) != 0
+    def __contains__(self, key: T) -> bool:
+        return self.s.get_uint(Storage.at(self.slot + 1, key)) != 0
 
-    def add(self, word: int) -> bool:
-        if word in self:
+    def add(self, key: T) -> bool:
+        if key in self:
             return False
         n = len(self)
-        self.s.set_uint(Storage.at(self.slot, n), word)
-        self.s.set_uint(Storage.at(self.slot + 1, word), n + 1)
+        self._put(Storage.at(self.slot, n), key)
+        self.s.set_uint(Storage.at(self.slot + 1, key), n + 1)
         self.s.set_uint(self.slot, n + 1)
         return True
 
-    def remove(self, word: int) -> bool:
-        position = self.s.get_uint(Storage.at(self.slot + 1, word))
+    def remove(self, key: T) -> bool:
+        position = self.s.get_uint(Storage.at(self.slot + 1, key))
         if position == 0:
             return False
         last = len(self) - 1
         if position - 1 != last:
             moved = self.item(last)
-            self.s.set_uint(Storage.at(self.slot, position - 1), moved)
+            self._put(Storage.at(self.slot, position - 1), moved)
             self.s.set_uint(Storage.at(self.slot + 1, moved), position)
-        self.s.set_uint(Storage.at(self.slot, last), 0)
-        self.s.set_uint(Storage.at(self.slot + 1, word), 0)
+        self._put(Storage.at(self.slot, last), self.EMPTY)
+        self.s.set_uint(Storage.at(self.slot + 1, key), 0)
         self.s.set_uint(self.slot, last)
         return True
 
     def clear(self) -> None:
-        for word in list(self):
-            self.remove(word)
+        for key in list(self):
+            self.remove(key)
+
+
+class WordSet(_StoredSet[int]):
+    """An enumerable set of 32-byte words (addresses, node ids, public keys) in storage."""
+
+    EMPTY = 0
+
+    def _get(self, slot: int) -> int:
+        return self.s.get_uint(slot)
+
+    def _put(self, slot: int, value: int) -> None:
+        self.s.set_uint(slot, value)
+
+
+class StringSet(_StoredSet[str]):
+    """An enumerable set of strings (office and task force names) in storage."""
+
+    EMPTY = ""
+
+    def _get(self, slot: int) -> str:
+        return self.s.get_string(slot)
+
+    def _put(self, slot: int, value: str) -> None:
+        self.s.set_string(slot, value)
 
 
 class WordList:
@@ -112,49 +148,6 @@ class WordList:
         n = len(self)
         self.s.set_uint(Storage.at(self.slot, n), word)
         self.s.set_uint(self.slot, n + 1)
-
-
-class StringSet:
-    """An enumerable set of strings (office and task force names) in storage."""
-
-    def __init__(self, storage: Storage, slot: int) -> None:
-        self.s = storage
-        self.slot = slot
-
-    def __len__(self) -> int:
-        return self.s.get_uint(self.slot)
-
-    def item(self, i: int) -> str:
-        return self.s.get_string(Storage.at(self.slot, i))
-
-    def __iter__(self) -> Iterator[str]:
-        return (self.item(i) for i in range(len(self)))
-
-    def __contains__(self, key: str) -> bool:
-        return self.s.get_uint(Storage.at(self.slot + 1, key)) != 0
-
-    def add(self, key: str) -> bool:
-        if key in self:
-            return False
-        n = len(self)
-        self.s.set_string(Storage.at(self.slot, n), key)
-        self.s.set_uint(Storage.at(self.slot + 1, key), n + 1)
-        self.s.set_uint(self.slot, n + 1)
-        return True
-
-    def remove(self, key: str) -> bool:
-        position = self.s.get_uint(Storage.at(self.slot + 1, key))
-        if position == 0:
-            return False
-        last = len(self) - 1
-        if position - 1 != last:
-            moved = self.item(last)
-            self.s.set_string(Storage.at(self.slot, position - 1), moved)
-            self.s.set_uint(Storage.at(self.slot + 1, moved), position)
-        self.s.set_string(Storage.at(self.slot, last), "")
-        self.s.set_uint(Storage.at(self.slot + 1, key), 0)
-        self.s.set_uint(self.slot, last)
-        return True
 
 
 class FieldType:
