@@ -100,3 +100,15 @@ def test_unknown_services_and_reads_get_the_404_page(api: Node) -> None:
         page = api.client.get(path)
         assert page.status_code == 404, path
         assert "Not found" in page.text and "Traceback" not in page.text
+
+
+def test_forum_pages(api: Node) -> None:
+    index = api.client.get("/console/forum")
+    assert index.status_code == 200 and 'href="/console/forum/channel/consortium"' in index.text
+    channel = api.client.get("/console/forum/channel/consortium")
+    assert channel.status_code == 200 and "No posts yet." in channel.text
+    assert 'data-live-url="/console/forum/channel/consortium/posts"' in channel.text
+    part = api.client.get("/console/forum/channel/consortium/posts")
+    assert part.status_code == 200 and "<html" not in part.text
+    for path in ("/console/forum/channel/nope", "/console/forum/channel/nope/posts"):
+        assert api.client.get(path).status_code == 404, path

@@ -32,7 +32,7 @@ STATIC = HERE / "static"
 PREFIX = "/console"
 NAV = (("overview", "Overview", "/"), ("explorer", "Explorer", "/explorer"),
        ("governance", "Governance", "/governance"),
-       ("forum", "Forum", "/services/forum"),  # the forum service's generated page, for now
+       ("forum", "Forum", "/forum"),
        ("services", "Services", "/services"))
 # Our pages load scripts only from the node itself (no inline script, no CDN): a page that
 # decrypts keystores in the browser must not run code injected into it.

@@ -261,6 +261,36 @@ function announce() {
   document.dispatchEvent(new CustomEvent("consortium:signer", { detail: who }));
 }
 
+// --- decrypting for the signed-in account ------------------------------------------------------
+
+/**
+ * ECIES decryption with the signed-in keystore's key, as eciespy encrypts (secp256k1: the
+ * 65-byte ephemeral key, then a 16-byte nonce, the 16-byte tag and the ciphertext; the AES-256
+ * key is HKDF-SHA256 of the ephemeral key and the shared point, both uncompressed): what a
+ * task force's channel key is wrapped in for each member. The account key stays in here.
+ */
+export async function eciesDecrypt(data) {
+  const who = requireSession();
+  if (!who.wallet) {
+    throw new Error("a browser wallet does not lend its key for decrypting: sign in with your keystore file to read task-force posts");
+  }
+  const lib = ethers();
+  const bytes = lib.getBytes(data);
+  if (bytes.length < 65 + 32) throw new Error("the wrapped key is too short");
+  const ephemeral = bytes.slice(0, 65);
+  const shared = lib.getBytes(who.wallet.signingKey.computeSharedSecret(lib.hexlify(ephemeral)));
+  const master = await crypto.subtle.importKey("raw", lib.getBytes(lib.concat([ephemeral, shared])), "HKDF", false, ["deriveKey"]);
+  const key = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: new Uint8Array() },
+    master, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
+  const sealed = lib.getBytes(lib.concat([bytes.slice(97), bytes.slice(81, 97)])); // body ‖ tag
+  try {
+    return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.slice(65, 81) }, key, sealed));
+  } catch {
+    throw new Error("this account's key does not open it (wrapped for another account, or altered)");
+  }
+}
+
 // --- transactions --------------------------------------------------------------------------------
 
 /** A transaction that reached a block and reverted there (`reason` in words). */

@@ -1,0 +1,99 @@
+"""Issue 20's test 3: a task force's encrypted post, read in the browser.
+
+Three members, a node each. Bank A and Bank B form the task force "Risk" (a proposal both
+vote for); Bank A posts in it through the Python client, sealed for the two of them. On the
+console's forum page Bank B, signed in on node 1 with its keystore, reads the post —
+unwrapped and opened in the page, the node serving only ciphertext — and sees a reply
+arrive live; Bank C, signed in on node 2, sees it locked, saying why; nobody signed in sees
+it locked too. The consortium channel's plain post reads the same for everyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from consortium.apps.forum import ForumClient
+from consortium.system.client import GovernanceClient
+from tests.browser.conftest import running_net
+from tests.browser.signing import WAIT_MS, console, expect, same_document, sign_in
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import LocalNet, wait_for
+
+__all__ = ["console"]  # the fixture, imported for pytest
+
+MEMBERS = ["Bank A", "Bank B", "Bank C"]
+SECRET = "Counterparty X exposure is 12 % of capital; cut limits by Friday."
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[LocalNet]:
+    nets = running_net(tmp_path_factory, "console-forum", validators=3, members=MEMBERS)
+    network = next(nets)
+    try:
+        keys = dev_accounts(network)
+        url = network.node("node0").api_url
+        gov, forum = GovernanceClient(url), ForumClient(url)
+        a, b = (keys[m].address.lower() for m in ("Bank A", "Bank B"))
+        pid = gov.propose_form_task_force(keys["Bank A"], "Risk", "Limits", a, [a, b])["proposal"]
+        for member in ("Bank A", "Bank B"):
+            gov.vote(keys[member], pid, True)
+        assert gov.proposal(pid)["status"] == "executed"
+        forum.register_key(keys["Bank B"])
+        forum.post(keys["Bank A"], "Risk", SECRET, title="Q3 exposure")
+        forum.post(keys["Bank C"], "consortium", "Members' meeting on Monday.", title="Agenda")
+        height = int(gov.client.w3.eth.block_number)
+        for node in ("node1", "node2"):  # the posts reached the other consoles' nodes
+            wait_for(lambda n=node: network.height(n) >= height, 30, f"{node} at {height}")
+        yield network
+    finally:
+        nets.close()  # the network's cleanup
+
+
+def test_a_task_force_post_opens_for_its_members_only(
+        console: Callable[[str, str], Any], net: LocalNet,
+        shot: Callable[[Any, str], Path]) -> None:
+    keystores = net.root / "keystores"
+    b = console("node1", "/forum")
+    expect(b.locator("main")).to_contain_text("Risk")
+    expect(b.locator("main")).to_contain_text("task force, sealed")
+    b.get_by_role("link", name="Risk").click()
+    post = b.locator("article.post").first
+    expect(post.locator(".title")).to_have_text("Locked", timeout=WAIT_MS)
+    expect(post).to_contain_text("sign in with a member's keystore to read it")
+    sign_in(b, keystores / "bank-b.json", "Bank B")
+    b.evaluate("window.__sameDocument = true")
+    expect(post.locator(".title")).to_have_text("Q3 exposure", timeout=WAIT_MS)
+    expect(post.locator(".body")).to_have_text(SECRET)
+    shot(b, "b-reads")
+
+    c = console("node2", "/forum/channel/Risk")
+    sign_in(c, keystores / "bank-c.json", "Bank C")
+    locked = c.locator("article.post").first
+    expect(locked.locator(".title")).to_have_text("Locked", timeout=WAIT_MS)
+    expect(locked).to_contain_text("was not a member of task force Risk")
+    assert SECRET not in c.locator("main").inner_text()
+    shot(c, "c-locked")
+
+    # the node only ever served ciphertext
+    raw = httpx.post(net.node("node2").api_url, json={
+        "jsonrpc": "2.0", "id": 1, "method": "consortium_forumPosts", "params": ["Risk"]}).json()
+    assert raw["result"][0]["encrypted"] and "Counterparty" not in str(raw)
+
+    # a reply sealed by Bank A arrives live in B's page and opens there
+    keys = dev_accounts(net)
+    ForumClient(net.node("node0").api_url).reply(keys["Bank A"], raw["result"][0]["id"],
+                                                 "Done: limits cut.")
+    reply = b.locator(".reply article.post").first
+    expect(reply.locator(".body")).to_have_text("Done: limits cut.", timeout=WAIT_MS)
+    expect(c.locator(".reply article.post .title").first).to_have_text("Locked",
+                                                                       timeout=WAIT_MS)
+    assert same_document(b)
+
+    open_channel = console("node2", "/forum/channel/consortium")
+    expect(open_channel.locator("article.post .title").first).to_have_text("Agenda")
+    expect(open_channel.locator("main")).to_contain_text("Members' meeting on Monday.")
