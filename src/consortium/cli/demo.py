@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -55,17 +56,14 @@ def demo(
 
 def _evm_scenario(network: Network) -> None:
     """Members transact through different nodes, as their own institutions would."""
-    import json
 
-    from eth_account import Account
 
     from consortium.contracts.compiler import compile_file
     from consortium.sdk import ConsortiumClient
 
     console.rule("[bold]Ethereum transactions")
-    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
     members = [m.name for m in network.members]
-    accounts = {name: Account.from_key(keys[name]["private_key"]) for name in members}
+    accounts = _dev_accounts(network)
     nodes = network.nodes
     a, b = members[0], members[1 % len(members)]
     via = [ConsortiumClient(nodes[i % len(nodes)].api_url) for i in range(4)]
@@ -136,9 +134,7 @@ def _invoice_scenario(network: Network) -> None:
     two banks finance it in tranches, another bank's attempt to finance the same invoice again
     is refused as a duplicate, the seller cannot cancel it, and the buyer's payment at
     maturity goes to the banks — each party through a different node."""
-    import json
 
-    from eth_account import Account
 
     from consortium.apps.invoices import InvoiceClient
     from consortium.apps.invoices.fingerprint import key_from_node_home
@@ -147,7 +143,6 @@ def _invoice_scenario(network: Network) -> None:
     from consortium.errors import ExecutionReverted
 
     console.rule("[bold]Invoice financing")
-    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
     names = [m.name for m in network.members]
     # Who plays which part: the demo's own parties, else other members stand in for them.
     banks = [n for n in names if n not in INVOICE_PARTIES]
@@ -170,7 +165,7 @@ def _invoice_scenario(network: Network) -> None:
         _wait_block(out, tip[0])
         return out
 
-    accounts = {n: Account.from_key(keys[n]["private_key"]) for n in names}
+    accounts = _dev_accounts(network)
 
     def step(name: str, what: str, fn: str, *args: object, **kw: object) -> dict[str, object]:
         out: dict[str, object] = getattr(client(name), fn)(accounts[name], *args, **kw)
@@ -241,9 +236,7 @@ def _securities_scenario(network: Network) -> None:
     price-time priority and settle delivery versus payment in the matching transaction, the
     rest rests on the book, and a transfer to an account no custodian registered is refused
     with its ERC-1404 reason code — each member through a different node."""
-    import json
 
-    from eth_account import Account
 
     from consortium.apps.securities import SecuritiesClient
     from consortium.apps.securities.model import isin_check_digit
@@ -251,7 +244,6 @@ def _securities_scenario(network: Network) -> None:
     from consortium.errors import ExecutionReverted
 
     console.rule("[bold]Securities trading and settlement")
-    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
     names = [m.name for m in network.members]
     banks = [n for n in names if n not in INVOICE_PARTIES]
     seller = "Acme Trading" if "Acme Trading" in names else None
@@ -264,7 +256,7 @@ def _securities_scenario(network: Network) -> None:
     bank_a, bank_b = banks[0], banks[1]
     nodes = network.nodes
     via = {name: nodes[i % len(nodes)] for i, name in enumerate([bank_a, bank_b, seller, buyer])}
-    accounts = {n: Account.from_key(keys[n]["private_key"]) for n in names}
+    accounts = _dev_accounts(network)
     address = {n: str(a.address).lower() for n, a in accounts.items()}
     label = {a: n for n, a in address.items()}
     wanted = [(bank_a, "cash_bank"), (bank_a, "custodian"), (bank_b, "issuer_agent"),
@@ -325,15 +317,12 @@ def _forum_scenario(network: Network) -> None:
     """The forum: an announcement in the consortium channel, and a task force's private
     channel, formed by vote, whose post one member reads decrypted through its node while a
     non-member's node shows only ciphertext."""
-    import json
 
-    from eth_account import Account
 
     from consortium.apps.forum import ForumClient
     from consortium.system.client import GovernanceClient
 
     console.rule("[bold]Forum")
-    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
     banks = [m.name for m in network.members if m.name not in INVOICE_PARTIES]
     if len(banks) < 3:
         console.print("(the forum scenario needs three member banks)")
@@ -341,7 +330,7 @@ def _forum_scenario(network: Network) -> None:
     a, b, c = banks[:3]
     nodes = network.nodes
     via = {name: nodes[i % len(nodes)] for i, name in enumerate((a, b, c))}
-    accounts = {n: Account.from_key(keys[n]["private_key"]) for n in (a, b, c)}
+    accounts = _dev_accounts(network)
     address = {n: str(acct.address).lower() for n, acct in accounts.items()}
     gov = GovernanceClient(via[a].api_url)
     tip = [0]
@@ -352,7 +341,7 @@ def _forum_scenario(network: Network) -> None:
         for voter in voters:
             if gov.proposal(out["proposal"])["status"] != "open":  # type: ignore[index]
                 break
-            voter_key = Account.from_key(keys[voter]["private_key"])
+            voter_key = accounts[voter]
             tip[0] = int(gov.vote(voter_key, out["proposal"], True)["block"])
         console.print(f"governance formed the task force Research ({a}, {b}): its channel "
                       "exists")
@@ -378,6 +367,16 @@ def _forum_scenario(network: Network) -> None:
     raw = forum(c).read.post(post_id)
     console.print(f"{c}, not in the task force, sees through {via[c].name} only ciphertext: "
                   f"{str(raw['content'])[:34]}…")  # type: ignore[index]
+
+
+def _dev_accounts(network: Network) -> dict[str, Any]:
+    """Every member's account, from the dev network's keys (dev-accounts.json)."""
+    import json
+
+    from eth_account import Account
+
+    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
+    return {name: Account.from_key(key["private_key"]) for name, key in keys.items()}
 
 
 def _grant_missing_roles(network: Network, accounts: dict[str, object],
