@@ -47,16 +47,16 @@ Resolve = Callable[[str], str | None]  # a name -> its 0x account, or None
 
 @dataclass(frozen=True)
 class CsvInvoice:
-    """One valid row: where it is, its fingerprint and the issue call's arguments."""
+    """One valid row: where it is, its invoice number (for reports only: never sent) and
+    the issue call's arguments (fingerprint, seller, buyer, amount, currency, due date)."""
 
     line: int
-    number: str  # the invoice number, normalised (for reports only: never sent)
-    fingerprint: bytes
-    seller: str
-    buyer: str
-    amount: int
-    currency: str
-    due_date: int
+    number: str
+    args: tuple[bytes, str, str, int, str, int]
+
+    @property
+    def fingerprint(self) -> bytes:
+        return self.args[0]
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,9 @@ class ImportReport:
     sent: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "imported": self.imported,
-            "refused": [{"line": r.line, "reason": r.reason} for r in self.refused],
-            "sent": self.sent,
-        }
+        return {"rows": self.rows, "imported": self.imported,
+                "refused": [{"line": r.line, "reason": r.reason} for r in self.refused],
+                "sent": self.sent}
 
 
 def _account(value: str, what: str, resolve: Resolve | None) -> str:
@@ -94,9 +91,8 @@ def _account(value: str, what: str, resolve: Resolve | None) -> str:
     return found.lower()
 
 
-def read_rows(
-    text: str, key: bytes, signer: str, resolve: Resolve | None = None
-) -> tuple[list[CsvInvoice], list[Refusal], int]:
+def read_rows(text: str, key: bytes, signer: str, resolve: Resolve | None = None
+              ) -> tuple[list[CsvInvoice], list[Refusal], int]:
     """Validate every row off chain: (valid rows, refusals, number of data rows)."""
     reader = csv.reader(io.StringIO(text))
     try:
@@ -106,10 +102,8 @@ def read_rows(
     columns = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise ConfigError(
-            f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(REQUIRED)}"
-            f"[, {', '.join(OPTIONAL)}])"
-        )
+        raise ConfigError(f"the CSV header lacks {', '.join(missing)} (columns: "
+                          f"{', '.join(REQUIRED)}[, {', '.join(OPTIONAL)}])")
     where = {c: columns.index(c) for c in (*REQUIRED, *OPTIONAL) if c in columns}
     rows: list[CsvInvoice] = []
     refused: list[Refusal] = []
@@ -150,21 +144,14 @@ def read_rows(
                                          f"0x{fp.hex()[:16]}…)"))
             continue
         seen[fp] = line
-        rows.append(CsvInvoice(line, fields.invoice_number, fp, seller, buyer, fields.amount,
-                               currency, due))
+        rows.append(CsvInvoice(line, fields.invoice_number,
+                               (fp, seller, buyer, fields.amount, currency, due)))
     return rows, refused, count
 
 
-def import_csv(
-    invoices: InvoiceClient,
-    account: LocalAccount,
-    source: Path | str,
-    *,
-    key: bytes,
-    resolve: Resolve | None = None,
-    strict: bool = False,
-    progress: Progress | None = None,
-) -> ImportReport:
+def import_csv(invoices: InvoiceClient, account: LocalAccount, source: Path | str, *,
+               key: bytes, resolve: Resolve | None = None, strict: bool = False,
+               progress: Progress | None = None) -> ImportReport:
     """Check every row of the CSV file (a path, or its text), then issue the good ones as
     `account`. See the module's docstring for the semantics."""
     if isinstance(source, Path):
@@ -181,7 +168,7 @@ def import_csv(
     # On chain, before sending anything: duplicates, then a dry run of each issue call.
     ready: list[tuple[CsvInvoice, tuple[Any, ...], int]] = []
     for done, row in enumerate(rows, start=1):
-        args = (row.fingerprint, row.seller, row.buyer, row.amount, row.currency, row.due_date)
+        args = row.args
         try:
             if invoices.read.is_registered(row.fingerprint):
                 report.refused.append(Refusal(
@@ -199,8 +186,7 @@ def import_csv(
 
     # Send every good row (consecutive nonces), then wait for the receipts.
     nonce = invoices.client._rpc(
-        lambda: invoices.client.w3.eth.get_transaction_count(account.address, "pending")
-    )
+        lambda: invoices.client.w3.eth.get_transaction_count(account.address, "pending"))
     sent: list[tuple[CsvInvoice, tuple[Any, ...], bytes]] = []
     for done, (row, args, gas) in enumerate(ready, start=1):
         try:
@@ -214,13 +200,9 @@ def import_csv(
     for done, (row, args, tx_hash) in enumerate(sent, start=1):
         try:
             out = invoices.outcome(tx_hash, "issue", args)
-            report.imported.append({
-                "line": row.line,
-                "invoiceNumber": row.number,
-                "fingerprint": out["fingerprint"],
-                "txHash": out["txHash"],
-                "block": out["block"],
-            })
+            report.imported.append({"line": row.line, "invoiceNumber": row.number,
+                                    "fingerprint": out["fingerprint"], "txHash": out["txHash"],
+                                    "block": out["block"]})
         except ConsortiumError as exc:
             report.refused.append(Refusal(row.line, revert_reason(exc)))
         step("confirming", done, len(sent))

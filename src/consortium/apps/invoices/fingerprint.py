@@ -65,33 +65,27 @@ class InvoiceFields:
         return SEPARATOR.join(parts).encode("utf-8")
 
 
-def _no_controls(text: str, what: str) -> None:
+def normalised_text(value: str, what: str, sep: str, limit: int) -> str:
+    """NFKC, whitespace runs made `sep`, upper-case; no control characters, not empty, at
+    most `limit` characters (FieldError naming `what` otherwise)."""
+    if not isinstance(value, str):
+        raise FieldError(f"{what} must be text")
+    text = sep.join(unicodedata.normalize("NFKC", value).split()).upper()
     if any(unicodedata.category(ch) == "Cc" for ch in text):
         raise FieldError(f"{what} contains a control character")
+    if not text:
+        raise FieldError(f"{what} is empty")
+    if len(text) > limit:
+        raise FieldError(f"{what} is longer than {limit} characters")
+    return text
 
 
 def normalise_tax_id(value: str) -> str:
-    if not isinstance(value, str):
-        raise FieldError("seller tax id must be text")
-    text = "".join(unicodedata.normalize("NFKC", value).split()).upper()
-    _no_controls(text, "seller tax id")
-    if not text:
-        raise FieldError("seller tax id is empty")
-    if len(text) > 64:
-        raise FieldError("seller tax id is longer than 64 characters")
-    return text
+    return normalised_text(value, "seller tax id", "", 64)
 
 
 def normalise_invoice_number(value: str) -> str:
-    if not isinstance(value, str):
-        raise FieldError("invoice number must be text")
-    text = " ".join(unicodedata.normalize("NFKC", value).split()).upper()
-    _no_controls(text, "invoice number")
-    if not text:
-        raise FieldError("invoice number is empty")
-    if len(text) > 128:
-        raise FieldError("invoice number is longer than 128 characters")
-    return text
+    return normalised_text(value, "invoice number", " ", 128)
 
 
 def parse_date(value: str | int | date, what: str = "date") -> date:

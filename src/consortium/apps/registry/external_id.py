@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import unicodedata
 
-from consortium.apps.invoices.fingerprint import KEY_BYTES, SEPARATOR
+from consortium.apps.invoices.fingerprint import KEY_BYTES, SEPARATOR, FieldError, normalised_text
 from consortium.errors import ConfigError
 
 DOMAIN = "consortium-asset-v1"
@@ -23,14 +22,10 @@ MAX_EXTERNAL_ID = 256  # characters
 
 
 def normalise_external_id(value: str) -> str:
-    text = " ".join(unicodedata.normalize("NFKC", value).split()).upper()
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise ConfigError("the external id contains a control character")
-    if not text:
-        raise ConfigError("the external id is empty")
-    if len(text) > MAX_EXTERNAL_ID:
-        raise ConfigError(f"the external id is longer than {MAX_EXTERNAL_ID} characters")
-    return text
+    try:
+        return normalised_text(value, "the external id", " ", MAX_EXTERNAL_ID)
+    except FieldError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def external_id_hash(key: bytes, external_id: str) -> bytes:
