@@ -10,6 +10,7 @@ otherwise. A bad or unknown identifier is the 404 page naming it, never an error
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -245,8 +246,11 @@ class ExplorerPages:
         if found is None:
             return self.console.not_found(request, what="instrument", searched=isin)
         holders = await self._rpc(request, "consortium_holders", isin)
+        # the securities page (order book, trading) when this console has it
+        market = (f"/securities/{isin}"
+                  if importlib.util.find_spec("consortium.console.securities") else None)
         return self.console.page(request, "record.html", active="explorer",
-                                 kind="Instrument", title=isin, record=found,
+                                 kind="Instrument", title=isin, record=found, market=market,
                                  extra={"holders": holders} if holders else None)
 
     async def invoice(self, request: Request) -> Response:
