@@ -3,7 +3,8 @@
 Bank A (a cash bank) signs in on node 0's cash page: it creates the CNY token and mints to
 Bank B by name; a malformed currency is refused in the page before anything is signed.
 Bank B, on node 1, is not offered the cash bank's forms; it transfers part back, and an
-over-transfer is refused by the contract's dry run, in words. The declared reads' tables
+over-transfer is refused by the contract's dry run, in words; it sets an allowance through a
+method no declaration covers yet (its form from the contract's ABI). The declared reads' tables
 (tokens, balances) follow the contract's events live on both pages, without a reload.
 """
 
@@ -91,6 +92,15 @@ def test_cash_from_two_nodes(console: Callable[[str, str], Any], net: LocalNet,
     transfer.get_by_role("button").click()
     expect(transfer.locator(".outcome")).to_contain_text("in block", timeout=WAIT_MS)
     expect(b.locator("#result-cash_balances")).to_contain_text("750", timeout=WAIT_MS)
+    # a method no declaration covers yet, its form from the contract's ABI: an allowance
+    b.locator("#contract-method").select_option("approve")
+    approve = b.locator("form[data-key='call.cash.approve']")
+    approve.get_by_label("currency").fill("CNY")
+    approve.get_by_label("spender").fill("Bank A")
+    approve.get_by_label("amount").fill("100")
+    approve.get_by_role("button").click()
+    expect(approve.locator(".outcome")).to_contain_text("Done in block", timeout=WAIT_MS)
+    expect(approve.locator(".outcome")).to_contain_text("Approval(")
     shot(b, "b-transferred")
     shot(a, "a-bank")
     assert "10000" in refusal or "balance" in refusal.lower(), refusal

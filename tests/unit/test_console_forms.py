@@ -141,3 +141,9 @@ def test_table_rows_and_script_json() -> None:
     assert table_rows(5) == (["value"], [["5"]])
     assert "</script>" not in script_json({"s": "</script><b>"})
     assert json.loads(script_json({"s": "</script>"})) == {"s": "</script>"}
+
+
+def test_a_reads_filters_are_optional_inputs() -> None:
+    registry = next(s for s in SERVICES if s.name == "registry")
+    assets = read_table(registry, next(r for r in registry.reads if r.name == "assets"))
+    assert assets.filters and not any(f.required for f in assets.filters)

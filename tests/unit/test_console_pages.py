@@ -112,3 +112,14 @@ def test_forum_pages(api: Node) -> None:
     assert part.status_code == 200 and "<html" not in part.text
     for path in ("/console/forum/channel/nope", "/console/forum/channel/nope/posts"):
         assert api.client.get(path).status_code == 404, path
+
+
+def test_a_contract_method_no_declaration_covers_is_a_form(api: Node) -> None:
+    page = api.client.get("/console/services/invoices")
+    assert 'id="contract-method"' in page.text and '<option value="issue">' in page.text
+    form = api.client.get("/console/services/invoices/call/issue")
+    assert form.status_code == 200 and 'data-key="call.invoices.issue"' in form.text
+    assert "yyyy-mm-dd" in form.text  # the due date, taken as a date
+    declared = api.client.get("/console/services/invoices")
+    assert '<option value="confirm">' not in declared.text  # a declared write: its own form
+    assert api.client.get("/console/services/invoices/call/nope").status_code == 404

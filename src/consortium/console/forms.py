@@ -369,11 +369,12 @@ def regulator_forms() -> list[Form]:
     return out
 
 
-def app_call_forms(service: str) -> list[Form]:
-    """The calls an app-call proposal can make to a service's contract: one form per
-    state-changing method of its shipped ABI, inputs by ABI type (the page encodes the call
-    into the proposal; Governance dry-runs it when proposed, so a call the contract would
-    refuse is refused with its reason)."""
+def method_forms(service: str, *, purpose: str = "call", roles: tuple[str, ...] = (),
+                 done: str = "done") -> list[Form]:
+    """A form per state-changing method of a service contract's shipped ABI, inputs by ABI
+    type (and what an input's name says: an ISIN, a currency, a side): the methods no
+    declaration covers yet (placing an order, issuing an invoice) are callable from the page,
+    and an app-call proposal's call is built from them. Keys: "<purpose>.<service>.<method>"."""
     contract = service_contracts().get(service)
     if contract is None:
         return []
@@ -382,19 +383,32 @@ def app_call_forms(service: str) -> list[Form]:
         if entry.get("type") != "function" or entry.get("stateMutability") in ("view", "pure"):
             continue
         try:
-            fields = tuple(Field(i["name"], input_kind(i["type"], _by_name(i["name"])),
-                                 i["type"]) for i in entry["inputs"])
+            fields = tuple(_abi_field(i) for i in entry["inputs"])
         except FormError:
             continue  # a tuple argument: not offered
-        out.append(Form(f"app-call.{service}.{entry['name']}", entry["name"],
+        out.append(Form(f"{purpose}.{service}.{entry['name']}", entry["name"],
                         f"{service}: {entry['name']}", contract.address, entry, fields,
-                        roles=("committee",), done="encoded"))
+                        roles=roles, done=done))
     return out
 
 
-def _by_name(name: str) -> str:
-    """What an ABI input's name says its value is, where it says more than its type."""
-    return name if name in ("isin", "currency") else ""
+def app_call_forms(service: str) -> list[Form]:
+    """The calls an app-call proposal can make to a service's contract (the page encodes the
+    call into the proposal; Governance dry-runs it when proposed, so a call the contract would
+    refuse is refused with its reason)."""
+    return method_forms(service, purpose="app-call", roles=("committee",), done="encoded")
+
+
+# What an ABI input's name says its value is, where it says more than its type
+_NAMED_KINDS = {"isin": "isin", "currency": "currency", "due_date": "date"}
+_NAMED_CHOICES = {"side": ("buy", "sell")}  # stored as position + 1 (securities.model.SIDES)
+
+
+def _abi_field(entry: dict[str, Any]) -> Field:
+    name, abi_type = entry["name"], entry["type"]
+    choices = _NAMED_CHOICES.get(name, ()) if abi_type.startswith("uint") else ()
+    return Field(name, input_kind(abi_type, _NAMED_KINDS.get(name, ""), choices), abi_type,
+                 choices=choices)
 
 
 @dataclass(frozen=True)
@@ -415,17 +429,18 @@ class TableSpec:
 
 
 def read_table(service: Service, read: Read) -> TableSpec:
-    def as_field(param: Param) -> Field:
+    def as_field(param: Param, optional: bool = False) -> Field:
         choices = _choices(param)
         kind = "choice" if choices else {"id": "id", "account": "account", "isin": "isin",
                                          "currency": "currency", "date": "date",
                                          "count": "integer"}.get(param.kind.name, "text")
-        return Field(param.name, kind, "", doc=param.doc, required=param.required,
+        required = param.required and not optional  # a filter's keys are all optional
+        return Field(param.name, kind, "", doc=param.doc, required=required,
                      default=None if param.required else param.default, choices=choices)
 
     return TableSpec(f"{service.name}.{read.name}", read.summary, read.rpc,
                      tuple(as_field(p) for p in read.params),
-                     tuple(as_field(f) for f in read.filters), read.nullable)
+                     tuple(as_field(f, optional=True) for f in read.filters), read.nullable)
 
 
 def read_params(table: TableSpec, service: Service, query: dict[str, str]) -> list[Any]:
@@ -502,6 +517,7 @@ def cell(value: Any) -> str:
 
 
 __all__ = ["INPUT_KINDS", "WRITE_ROLES", "Field", "Form", "FormError", "ServiceContract",
-           "TableSpec", "app_call_forms", "cell", "governance_abi", "input_kind", "permissions_abi",
-           "proposal_forms", "read_params", "read_table", "regulator_forms", "revoke_form",
-           "script_json", "service_forms", "table_rows", "vote_form", "write_form"]
+           "TableSpec", "app_call_forms", "cell", "governance_abi", "input_kind",
+           "method_forms", "permissions_abi", "proposal_forms", "read_params", "read_table",
+           "regulator_forms", "revoke_form", "script_json", "service_forms", "table_rows",
+           "vote_form", "write_form"]

@@ -7,6 +7,8 @@ read or write declared next shows here with no page written for it.
     /services/{service}             its reads (tables) and writes (forms signed in the page)
     /services/{service}/read/{read} one read's table for the given parameters (a partial,
                                     re-read live when the service's contract logs)
+    /services/{service}/call/{method}  a form for a contract method no declaration covers
+                                    yet, its inputs from the shipped ABI (a partial)
 
 A read is answered by the node's own JSON-RPC method (in process); its parameters are parsed
 by their declared kinds first, so a bad value gets the same one-line message as anywhere.
@@ -24,6 +26,7 @@ from consortium.apps.surface import BadValue, Service
 from consortium.console.app import Console, ConsoleRpcError
 from consortium.console.forms import (
     TableSpec,
+    method_forms,
     read_params,
     read_table,
     script_json,
@@ -58,6 +61,7 @@ def routes(console: Console) -> list[BaseRoute]:
                   if contract else {})
         return console.page(request, "service.html", active="services", service=service,
                             tables=tables, initial=initial, forms=service_forms(service),
+                            other_methods=other_methods(service),
                             contract=contract.address if contract else "",
                             events_json=script_json(events))
 
@@ -71,9 +75,24 @@ def routes(console: Console) -> list[BaseRoute]:
         result = await answer(console, request, service, table, dict(request.query_params))
         return console.page(request, "service_table.html", table=table, result=result)
 
+    async def call(request: Request) -> Response:
+        service, method = request.path_params["service"], request.path_params["method"]
+        form = next((f for f in method_forms(service) if f.method == method), None)
+        if form is None:
+            return console.not_found(request, "contract method", f"{service}.{method}")
+        return console.page(request, "service_call.html", form=form)
+
     return [Route("/services", index, methods=["GET"]),
             Route("/services/{service}", page, methods=["GET"]),
-            Route("/services/{service}/read/{read}", read, methods=["GET"])]
+            Route("/services/{service}/read/{read}", read, methods=["GET"]),
+            Route("/services/{service}/call/{method}", call, methods=["GET"])]
+
+
+def other_methods(service: Service) -> list[str]:
+    """The contract's state-changing methods no declared write covers (callable from the
+    page with inputs from the ABI)."""
+    declared = {w.method for w in service.writes}
+    return [f.method for f in method_forms(service.name) if f.method not in declared]
 
 
 async def answer(console: Console, request: Request, service: Service, table: TableSpec,

@@ -2,7 +2,7 @@
 // parameters given (a partial the server renders from the node's JSON-RPC answer), which
 // live.js then keeps live on the service contract's logs.
 
-import "./sign_forms.js";
+import { applyRoles } from "./sign_forms.js";
 import { refresh } from "./live.js";
 
 document.addEventListener("submit", (event) => {
@@ -14,4 +14,15 @@ document.addEventListener("submit", (event) => {
   for (const [key, value] of new FormData(form)) if (String(value).trim()) query.set(key, String(value).trim());
   target.dataset.liveUrl = `${form.action}?${query}`;
   refresh(target);
+});
+
+// a contract method no declaration covers yet: its form, from the ABI, fetched on choice
+const methods = document.getElementById("contract-method");
+const holder = document.getElementById("contract-method-form");
+methods?.addEventListener("change", async () => {
+  holder.replaceChildren();
+  if (!methods.value) return;
+  const response = await fetch(methods.dataset.url + methods.value, { headers: { accept: "text/html" } });
+  holder.innerHTML = await response.text();
+  applyRoles(holder);
 });
