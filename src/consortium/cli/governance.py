@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 
+from consortium.apps.governance_surface import GOVERNANCE
 from consortium.cli.common import (
     DirOption,
     JsonOption,
@@ -47,12 +48,6 @@ def _client(rpc: str | None, dir: Path) -> Any:
     return GovernanceClient(endpoint(rpc, dir))
 
 
-def _surface() -> Any:
-    from consortium.apps.governance_surface import GOVERNANCE
-
-    return GOVERNANCE
-
-
 def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
     if json_out:
         print_json(outcome)
@@ -78,8 +73,8 @@ def _submit(kind: str, signing: Signing, *args: Any) -> None:
     _print_outcome(f"Proposal ({kind})", method(signer, *args), signing.json_out)
 
 
-_WRITES = {w.cli: w for w in _surface().writes}
-_READS = {r.rest: r for r in _surface().reads}
+_WRITES = {w.cli: w for w in GOVERNANCE.writes}
+_READS = {r.rest: r for r in GOVERNANCE.reads}
 vote = write_command(_WRITES.pop("vote"), _client, _outcome)
 revoke = write_command(_WRITES.pop("revoke"), _client, _outcome)
 
