@@ -15,6 +15,7 @@ a transition event; reads are open to every caller (ciphertext only in private c
 from __future__ import annotations
 
 import hashlib
+import inspect
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -25,7 +26,7 @@ from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch,
 from consortium.apps.service import ZERO_HASH, ServiceContract, count_read, transition
 from consortium.evm.host import Storage
 from consortium.evm.native import event, method, register
-from consortium.evm.records import address_word
+from consortium.evm.records import WordList, address_word
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import GovernanceState
@@ -37,6 +38,17 @@ EPOCH, DOCUMENT = KeyEpoch.abi_type(), Document.abi_type()
 def public_key_address(public_key: bytes) -> bytes:
     """The account a 64-byte secp256k1 public key belongs to (Ethereum's derivation)."""
     return keccak(public_key)[12:]
+
+
+def _ids(signature: str, arg: str, slot: int) -> Any:
+    """A view answering the ids listed under its one argument (`arg`) at `slot`."""
+
+    def read(self: ServiceContract, key: Any) -> list[int]:
+        return list(WordList(self.storage, Storage.at(slot, key)))
+
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", arg)])
+    return method(signature, returns="uint256[]", view=True)(read)
 
 
 @register
@@ -98,13 +110,8 @@ class Forum(ServiceContract):
         self._require_batch(ids, "posts")
         return [self._post_tuple(self._require_post(i)) for i in ids]
 
-    @method("channelPosts(string)", returns="uint256[]", view=True)
-    def channel_posts(self, name: str) -> list[int]:
-        return list(self.state.channel_posts(name))
-
-    @method("threads(string)", returns="uint256[]", view=True)
-    def threads(self, name: str) -> list[int]:
-        return list(self.state.threads(name))
+    channel_posts = _ids("channelPosts(string)", "name", ForumState.CHANNEL_POSTS)
+    threads = _ids("threads(string)", "name", ForumState.CHANNEL_THREADS)
 
     @method("replies(uint256)", returns="uint256[]", view=True)
     def replies(self, post_id: int) -> list[int]:
@@ -114,9 +121,7 @@ class Forum(ServiceContract):
     def pinned(self, name: str) -> list[int]:
         return sorted(self.state.pinned(name))
 
-    @method("minutesOf(uint256)", returns="uint256[]", view=True)
-    def minutes_of(self, proposal: int) -> list[int]:
-        return list(self.state.minutes_of(proposal))
+    minutes_of = _ids("minutesOf(uint256)", "proposal", ForumState.MINUTES_OF)
 
     @method("epoch(string,uint256)", returns=EPOCH, view=True)
     def epoch(self, name: str, number: int) -> tuple[Any, ...]:
@@ -139,13 +144,8 @@ class Forum(ServiceContract):
         self._require_batch(ids, "documents")
         return [self._require_document(i).abi_tuple() for i in ids]
 
-    @method("channelDocuments(string)", returns="uint256[]", view=True)
-    def channel_documents(self, name: str) -> list[int]:
-        return list(self.state.channel_documents(name))
-
-    @method("postDocuments(uint256)", returns="uint256[]", view=True)
-    def post_documents(self, post_id: int) -> list[int]:
-        return list(self.state.post_documents(post_id))
+    channel_documents = _ids("channelDocuments(string)", "name", ForumState.CHANNEL_DOCS)
+    post_documents = _ids("postDocuments(uint256)", "post_id", ForumState.POST_DOCS)
 
     @method("documentByHash(bytes32)", returns="uint256", view=True)
     def document_by_hash(self, sha256: bytes) -> int:
