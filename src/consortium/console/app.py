@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from consortium.api.auth import CONSOLE_COOKIE, TokenCheck
+from consortium.api.auth import CONSOLE_COOKIE, CREDENTIAL_KEY, TokenCheck
 from consortium.api.jsonrpc import JsonRpc, method_names
 from consortium.api.read_gate import current_client
 
@@ -63,7 +63,7 @@ class Console:
     jsonrpc: JsonRpc
     node_name: str = "node"
     tokens: TokenCheck | None = None
-    env: jinja2.Environment = field(default_factory=lambda: template_env())
+    env: jinja2.Environment = field(default_factory=lambda: template_env())  # defined below
 
     @property
     def ledger(self) -> Any:
@@ -75,8 +75,8 @@ class Console:
 
     @staticmethod
     def has_method(name: str) -> bool:
-        """Whether the node serves JSON-RPC method `name` (H6's explorer methods may not
-        have landed in every build)."""
+        """Whether the node serves JSON-RPC method `name` (pages degrade without the
+        optional ones, such as the explorer's decoding)."""
         return name in method_names()
 
     async def rpc(self, method: str, *params: Any, request: Request | None = None) -> Any:
@@ -100,7 +100,8 @@ class Console:
 
     def page(self, request: Request, template: str, *, status: int = 200,
              active: str = "", **context: Any) -> HTMLResponse:
-        """A page rendered from `template` with the shell's context."""
+        """A page rendered from `template` with the shell's context. (`status` is the HTTP
+        status: a template's own variables need other names.)"""
         body = self.env.get_template(template).render(
             request=request, node=self.node_name, nav=NAV, active=active, prefix=PREFIX,
             node_auth=self.tokens is not None,
@@ -159,8 +160,6 @@ def units(amount: Any, decimals: int) -> str:
 
 def _credential_name(request: Request) -> str:
     """The API credential the request came with ("token:NAME"), empty with auth off."""
-    from consortium.api.auth import CREDENTIAL_KEY
-
     return str(request.scope.get(CREDENTIAL_KEY) or "")
 
 
