@@ -4,7 +4,8 @@ Bank A (a cash bank) signs in on node 0's cash page: it creates the CNY token an
 Bank B by name; a malformed currency is refused in the page before anything is signed.
 Bank B, on node 1, is not offered the cash bank's forms; it transfers part back, and an
 over-transfer is refused by the contract's dry run, in words; it sets an allowance through a
-method no declaration covers yet (its form from the contract's ABI). The declared reads' tables
+method no declaration covers yet (its form from the contract's ABI); frozen by the regulator
+meanwhile, its next transfer is refused by the node, in words. The declared reads' tables
 (tokens, balances) follow the contract's events live on both pages, without a reload.
 """
 
@@ -16,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from consortium.system.client import GovernanceClient
 from tests.browser.signing import WAIT_MS, console, expect, same_document, sign_in, two_members
+from tests.support.evmutil import dev_accounts
 from tests.support.localnet import LocalNet
 
 __all__ = ["console"]  # the fixture, imported for pytest
@@ -24,7 +27,8 @@ __all__ = ["console"]  # the fixture, imported for pytest
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[LocalNet]:
-    yield from two_members(tmp_path_factory, "console-cash", roles={"Bank A": ["cash_bank"]})
+    yield from two_members(tmp_path_factory, "console-cash",
+                           roles={"Bank A": ["cash_bank", "regulator"]})
 
 
 def write(page: Any, key: str) -> Any:
@@ -102,6 +106,16 @@ def test_cash_from_two_nodes(console: Callable[[str, str], Any], net: LocalNet,
     expect(approve.locator(".outcome")).to_contain_text("Done in block", timeout=WAIT_MS)
     expect(approve.locator(".outcome")).to_contain_text("Approval(")
     shot(b, "b-transferred")
+
+    # the regulator freezes B meanwhile: the node refuses B's next transfer, said in words
+    keys = dev_accounts(net)
+    GovernanceClient(net.node("node0").api_url).regulator_freeze(
+        keys["Bank A"], keys["Bank B"].address)
+    transfer.get_by_label("amount").fill("1")
+    transfer.get_by_role("button").click()
+    expect(transfer.locator(".outcome")).to_contain_text("Refused:", timeout=WAIT_MS)
+    expect(transfer.locator(".outcome")).to_contain_text("account frozen")
+    expect(b.locator("#result-cash_balances")).to_contain_text("750")
     shot(a, "a-bank")
     assert "10000" in refusal or "balance" in refusal.lower(), refusal
     assert same_document(a) and same_document(b)
