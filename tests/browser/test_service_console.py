@@ -116,6 +116,8 @@ def test_cash_from_two_nodes(console: Callable[[str, str], Any], net: LocalNet,
     expect(transfer.locator(".outcome")).to_contain_text("Refused:", timeout=WAIT_MS)
     expect(transfer.locator(".outcome")).to_contain_text("account frozen")
     expect(b.locator("#result-cash_balances")).to_contain_text("750")
+    expect(b.locator("#signed-in .barred")).to_contain_text("this account is frozen")
+    expect(transfer).to_be_hidden()  # nothing more is offered to a frozen account
     shot(a, "a-bank")
     assert "10000" in refusal or "balance" in refusal.lower(), refusal
     assert same_document(a) and same_document(b)

@@ -321,6 +321,8 @@ export async function submit(form) {
   } catch (err) {
     const where = err instanceof InputError ? "Not sent, check" : err instanceof wallet.TxFailed ? "Failed" : "Refused";
     say(form, `${where}: ${err.message}`, "refused", err.receipt?.transactionHash || null);
+    // the node may have refused the account itself (frozen, suspended): read it again
+    if (!(err instanceof InputError)) wallet.refresh().catch(() => {});
     return null;
   } finally {
     if (button) button.disabled = false;
