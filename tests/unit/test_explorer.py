@@ -149,6 +149,29 @@ def test_a_folder_written_before_the_index_starts_it_at_the_next_block(tmp_path:
         ledger.close()
 
 
+def test_pages_inside_one_block_and_an_offline_rebuild(tmp_path: Path) -> None:
+    ledger = new_ledger(tmp_path / "l")
+    try:
+        ledger.index_addresses = False  # committed without the index: rebuilt below
+        run_block(ledger, [sign(ALICE, nonce=i, to=BOB.address, value=1) for i in range(3)]
+                  + [sign(BOB, nonce=0, to=BOB.address, value=1)])
+        run_block(ledger, [sign(ALICE, nonce=3, data=token_deploy_data(5), gas=2_000_000)])
+        assert address_index.rebuild(ledger.store) == 4  # ALICE, BOB; ALICE, the token
+        ex = Explorer(ledger)
+        first = ex.address_transactions(ALICE.address, limit=2)
+        assert _hashes(first) == [(2, 0), (1, 2)] and first["next"] == "1:2"
+        rest = ex.address_transactions(ALICE.address, limit=2, before=first["next"])
+        assert _hashes(rest) == [(1, 1), (1, 0)] and rest["next"] is None
+        bob = ex.address_transactions(BOB.address)
+        assert [t["roles"] for t in bob["transactions"]] == [["from", "to"], ["to"], ["to"],
+                                                             ["to"]]
+        token = contract_address(ALICE.address, 3)
+        assert ex.address_transactions(token)["transactions"][0]["roles"] == ["created"]
+        assert bob["indexedFrom"] == 0
+    finally:
+        ledger.close()
+
+
 def test_a_state_synced_ledger_indexes_from_after_its_snapshot(tmp_path: Path) -> None:
     ledger = new_ledger(tmp_path / "l")
     try:

@@ -1,8 +1,9 @@
 """The address → transaction index: which committed transactions touched an address.
 
-One LMDB database, `addr_txs`, keyed address (20) + height (u64) + transaction index (u32),
-its value a byte of roles (`FROM`, `TO`, `CREATED`): a transaction is listed under its
-sender, its recipient and the contract it created. The entries are written in the block's
+One LMDB database, `addr_txs`, keyed address (20) + height (u64), its value the items
+(u32 transaction index, u8 roles: `FROM`, `TO`, `CREATED`) of that block's transactions
+that touched the address: a transaction is listed under its sender, its recipient and the
+contract it created. The entries are written in the block's
 own LMDB write transaction (`Ledger.commit`), so the index never drifts from the chain; they
 are not part of the state root (like the rejection records), and every node writes the same
 ones from the same blocks (no clock, no dict order).
@@ -11,14 +12,15 @@ Addresses in events (ERC-20/721 `Transfer`'s from and to, any indexed address ar
 the commit nothing more: the log index the ledger already keeps (`log_topic`: topic position
 + topic + height + log index) finds them, and `address_entries` merges them in with the role
 `EVENT`. Building the entries is a few list comprehensions over what the block holds (no
-decoding, no per-entry dict), so the index adds about two LMDB puts per transaction.
+decoding), and a block writes one entry per address it touched, so a block of 1,000 token
+transfers from 64 senders adds 65 LMDB puts to its commit.
 
 The index starts where the ledger started writing it: `meta` key `addr_index_from` says the
 first height indexed. A new ledger indexes from its genesis; a data folder committed by an
 earlier version indexes from the first block after it was opened with this one (older
 heights answer "the index starts at height N": no backfill at open, which on a long chain
-would hold the node's start for minutes); a state-synced node indexes from the first block
-after its snapshot (nothing before the snapshot is on the node).
+would hold the node's start for minutes; `rebuild` backfills it offline); a state-synced
+node indexes from the first block after its snapshot (nothing before it is on the node).
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from __future__ import annotations
 import heapq
 import logging
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import lmdb
+import rlp
 
 from consortium.ledger.chain_store import TxRecord
 from consortium.ledger.state_store import StateStore, u64
@@ -40,8 +43,8 @@ DB = "addr_txs"
 FROM_KEY = b"addr_index_from"  # in `meta`: the first height the index covers
 RESTORED_KEY = b"restored_height"  # snapshots.RESTORED_KEY (not imported: no cycle)
 FROM, TO, CREATED, EVENT = 1, 2, 4, 8
-_FROM, _TO, _SELF, _CREATED = bytes([FROM]), bytes([TO]), bytes([FROM | TO]), bytes([CREATED])
-_POS = struct.Struct(">QI").pack
+_ITEM = struct.Struct(">IB").pack  # an entry's item: transaction index, roles
+_ITEMS = struct.Struct(">IB")
 _PAD = b"\x00" * 12
 _LOG = struct.Struct(">20sI")  # a log record's address and transaction index
 
@@ -56,16 +59,34 @@ class AddressEntry(NamedTuple):
 
 def block_entries(txs: Sequence[TxRecord],
                   recipients: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
-    """The index entries of one block: `recipients[i]` is `txs[i]`'s `to` (b"" for a
-    creation). A payment to oneself is one entry with both roles (written last, it replaces
-    the sender's)."""
-    pos = [_POS(t.height, t.index) for t in txs]
-    out = [(t.sender + p, _FROM) for t, p in zip(txs, pos, strict=True)]
-    out += [(to + p, _SELF if to == t.sender else _TO)
-            for t, to, p in zip(txs, recipients, pos, strict=True) if to]
-    out += [(t.contract_address + p, _CREATED)
-            for t, p in zip(txs, pos, strict=True) if t.contract_address]
-    return out
+    """The index entries of one block: one per address it touched, keyed address +
+    height, the value that address's (u32 transaction index, u8 roles) items in order.
+    `recipients[i]` is `txs[i]`'s `to` (b"" for a creation). One entry per address and
+    block instead of one per transaction: a block of 1,000 token transfers from 64 senders
+    writes 65 entries, not 2,000."""
+    if not txs:
+        return []
+    groups: dict[bytes, bytearray] = {}
+    get = groups.get
+    for t, to in zip(txs, recipients, strict=True):
+        sender, i = t.sender, t.index
+        g = get(sender)
+        if g is None:
+            g = groups[sender] = bytearray()
+        g += _ITEM(i, FROM | TO if to == sender else FROM)
+        if to and to != sender:
+            g = get(to)
+            if g is None:
+                g = groups[to] = bytearray()
+            g += _ITEM(i, TO)
+        created = t.contract_address
+        if created:
+            g = get(created)
+            if g is None:
+                g = groups[created] = bytearray()
+            g += _ITEM(i, CREATED)
+    height = u64(txs[0].height)
+    return [(address + height, bytes(items)) for address, items in groups.items()]
 
 
 def write_entries(store: StateStore, txn: lmdb.Transaction,
@@ -97,6 +118,49 @@ def prepare(store: StateStore) -> int:
                      "before this version kept it)", start)
         txn.put(FROM_KEY, u64(start))
     return start
+
+
+def recipient_of(raw: bytes) -> bytes:
+    """A raw transaction's `to` (b"" for a creation), without recovering its sender."""
+    if raw[:1] >= b"\xc0":  # legacy: [nonce, gasPrice, gas, to, …]
+        return bytes(rlp.decode(raw)[3])
+    fields = rlp.decode(raw[1:])  # typed: EIP-2930's to is 5th, 1559's and later 6th
+    return bytes(fields[4] if raw[0] == 1 else fields[5])
+
+
+def rebuild(store: StateStore, progress: Callable[[int], None] = lambda _n: None) -> int:
+    """Write the index again from the stored transactions (a backfill: the ledger must not
+    be committing meanwhile, i.e. the node stopped), a thousand heights per LMDB write
+    transaction; afterwards it covers every block this ledger holds. Returns the entries
+    written."""
+    dbs = store.dbs
+    height, _ = store.committed()
+    restored = store.get("meta", RESTORED_KEY)
+    start = int.from_bytes(restored, "big") + 1 if restored else 0
+    with store.env.begin(write=True, buffers=False) as txn:
+        txn.drop(dbs[DB], delete=False)
+        txn.put(FROM_KEY, u64(height + 1), db=dbs["meta"])  # nothing covered until done
+    written = 0
+    for first in range(start, height + 1, 1000):
+        last = min(height, first + 999)
+        with store.env.begin(write=True, buffers=False) as txn:
+            blocks: dict[int, list[TxRecord]] = {}
+            cur = txn.cursor(db=dbs["txs"])
+            if cur.set_range(u64(first)):
+                for key, value in cur:
+                    h = int.from_bytes(key[:8], "big")
+                    if h > last:
+                        break
+                    blocks.setdefault(h, []).append(
+                        TxRecord.decode(value, h, int.from_bytes(key[8:], "big")))
+            for recs in blocks.values():
+                entries = block_entries(recs, [recipient_of(r.raw) for r in recs])
+                write_entries(store, txn, entries)
+                written += len(entries)
+            if last == height:
+                txn.put(FROM_KEY, u64(start), db=dbs["meta"])
+        progress(last - first + 1)
+    return written
 
 
 def indexed_from(store: StateStore) -> int:
@@ -150,9 +214,14 @@ def _backwards(cur: lmdb.Cursor, upper: bytes, low: bytes) -> Iterator[tuple[byt
 
 def _indexed(cur: lmdb.Cursor, address: bytes, lo: int, hi: int,
              before: tuple[int, int] | None) -> Iterator[tuple[tuple[int, int], int]]:
-    upper = address + (_POS(*before) if before is not None else u64(hi + 1))
-    for key, value in _backwards(cur, upper, address + u64(lo)):
-        yield (int.from_bytes(key[20:28], "big"), int.from_bytes(key[28:32], "big")), value[0]
+    top = before[0] if before is not None else hi
+    for key, value in _backwards(cur, address + u64(top + 1), address + u64(lo)):
+        height = int.from_bytes(key[20:28], "big")
+        for offset in range(len(value) - _ITEMS.size, -1, -_ITEMS.size):
+            tx_index, roles = _ITEMS.unpack_from(value, offset)
+            if before is not None and (height, tx_index) >= before:
+                continue
+            yield (height, tx_index), roles
 
 
 def _in_events(cur: lmdb.Cursor, logs: lmdb.Cursor, prefix: bytes, lo: int, hi: int,

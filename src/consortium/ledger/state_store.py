@@ -18,9 +18,10 @@ Databases (LMDB "sub-databases"), keys big-endian so ranges sort by height:
   rejections  32-byte tx hash -> u64 height + u32 index + u32 ABCI code + reason (a
               transaction a block carried and execution refused; see chain_store). Added
               after format 3 without changing it: opening a folder creates it, empty
-  addr_txs    20-byte address + u64 height + u32 index -> 32-byte tx hash + u8 roles (the
-              address index, see address_index; not part of the state root; added after
-              format 3 like rejections: meta b"addr_index_from" says where it starts)
+  addr_txs    20-byte address + u64 height -> (u32 tx index + u8 roles) per transaction of
+              that block touching the address (the address index, see address_index; not
+              part of the state root; added after format 3 like rejections: meta
+              b"addr_index_from" says where it starts)
   abis        20-byte address -> a contract ABI (JSON) registered with this node (the
               explorer's ABI registry: node-local, never part of consensus)
 
