@@ -70,6 +70,32 @@ class ServiceContract(NativeContract):
                                      f"{', '.join(names)})")
 
 
+def _signature(arg: str) -> inspect.Signature:
+    """(self, arg): what a generated view's ABI names its input."""
+    return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                              for n in ("self", arg)])
+
+
+def keyed_reads(one: str, many: str, args: tuple[str, str], returns: str,
+                answer: Callable[[Any, Any], tuple[Any, ...]], what: str = "objects"
+                ) -> tuple[Any, Any]:
+    """A record's two views, `one(key)` and `many(keys)` (at most `MAX_BATCH_READ`), each
+    answering `answer(contract, key)`: `consent(uint256)` and `consentsOf(uint256[])`, say.
+    `args` names their parameters in the ABI."""
+
+    def get(self: ServiceContract, key: Any) -> tuple[Any, ...]:
+        return answer(self, key)
+
+    def get_many(self: ServiceContract, keys: list[Any]) -> list[tuple[Any, ...]]:
+        self.require_batch(keys, what)
+        return [answer(self, k) for k in keys]
+
+    get.__signature__ = _signature(args[0])  # type: ignore[attr-defined]
+    get_many.__signature__ = _signature(args[1])  # type: ignore[attr-defined]
+    return (method(one, returns=returns, view=True)(get),
+            method(many, returns=returns + "[]", view=True)(get_many))
+
+
 def transition(name: str, key: str) -> EventSpec:
     """A service's transition event, `Name(<type> indexed <arg>, address indexed actor,
     string fromState, string toState, string reason)` for `key` "<type> <arg>"."""
@@ -98,9 +124,7 @@ def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
         ids = sorted(found) if sort else list(found)
         return words(ids) if returns == "bytes32[]" else ids
 
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-              for n in ("self", arg)]
-    read.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    read.__signature__ = _signature(arg)  # type: ignore[attr-defined]
     return method(signature, returns=returns, view=True)(read)
 
 
@@ -193,5 +217,5 @@ def words(index: Iterable[int]) -> list[bytes]:
 
 
 __all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
-           "ServiceContract", "ServiceReader", "count_read", "hex_of", "index_read", "lazy_exports",
-           "transition", "transition_history", "words"]
+           "ServiceContract", "ServiceReader", "count_read", "hex_of", "index_read",
+           "keyed_reads", "lazy_exports", "transition", "transition_history", "words"]

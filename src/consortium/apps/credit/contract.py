@@ -44,6 +44,7 @@ from consortium.apps.service import (
     ServiceContract,
     count_read,
     index_read,
+    keyed_reads,
     transition,
 )
 from consortium.evm.native import event, method, register
@@ -86,28 +87,18 @@ class Credit(ServiceContract):
 
     consent_count = count_read("consentCount()", S.CONSENT_COUNT)
 
-    @method("consent(uint256)", returns=CONSENT, view=True)
-    def consent(self, consent_id: int) -> tuple[Any, ...]:
-        return self._consent_tuple(self._require_consent(consent_id))
-
-    @method("consentsOf(uint256[])", returns=CONSENT + "[]", view=True)
-    def consents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require_batch(ids)
-        return [self._consent_tuple(self._require_consent(i)) for i in ids]
+    consent, consents_of = keyed_reads(
+        "consent(uint256)", "consentsOf(uint256[])", ("consent_id", "ids"), CONSENT,
+        lambda c, i: c._consent_tuple(c._require_consent(i)))
 
     consents_by_subject = index_read("consentsBySubject(address)", "subject", S.CONSENTS_BY_SUBJECT)
     consents_by_grantee = index_read("consentsByGrantee(address)", "grantee", S.CONSENTS_BY_GRANTEE)
 
     record_count = count_read("recordCount()", S.RECORD_COUNT)
 
-    @method("record(uint256)", returns=RECORD, view=True)
-    def record(self, record_id: int) -> tuple[Any, ...]:
-        return self._require_record(record_id).abi_tuple()
-
-    @method("recordsOf(uint256[])", returns=RECORD + "[]", view=True)
-    def records_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require_batch(ids)
-        return [self._require_record(i).abi_tuple() for i in ids]
+    record, records_of = keyed_reads("record(uint256)", "recordsOf(uint256[])",
+                                     ("record_id", "ids"), RECORD,
+                                     lambda c, i: c._require_record(i).abi_tuple())
 
     records_by_subject = index_read("recordsBySubject(address)", "subject", S.RECORDS_BY_SUBJECT)
     records_by_reporter = index_read("recordsByReporter(address)", "reporter",
@@ -115,14 +106,9 @@ class Credit(ServiceContract):
 
     query_count = count_read("queryCount()", S.QUERY_COUNT)
 
-    @method("query(uint256)", returns=QUERY, view=True)
-    def query(self, query_id: int) -> tuple[Any, ...]:
-        return self._require_query(query_id).abi_tuple()
-
-    @method("queriesOf(uint256[])", returns=QUERY + "[]", view=True)
-    def queries_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require_batch(ids)
-        return [self._require_query(i).abi_tuple() for i in ids]
+    query, queries_of = keyed_reads("query(uint256)", "queriesOf(uint256[])",
+                                    ("query_id", "ids"), QUERY,
+                                    lambda c, i: c._require_query(i).abi_tuple())
 
     queries_by_subject = index_read("queriesBySubject(address)", "subject", S.QUERIES_BY_SUBJECT)
     queries_by_lender = index_read("queriesByLender(address)", "lender", S.QUERIES_BY_LENDER)

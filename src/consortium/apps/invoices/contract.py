@@ -37,6 +37,7 @@ from consortium.apps.service import (
     ZERO_ADDRESS,
     ServiceContract,
     index_read,
+    keyed_reads,
     transition,
     words,
 )
@@ -84,14 +85,9 @@ class Invoices(ServiceContract):
     def is_registered(self, fingerprint: bytes) -> bool:
         return self.state.exists(bytes(fingerprint))
 
-    @method("invoice(bytes32)", returns=INVOICE, view=True)
-    def invoice(self, fingerprint: bytes) -> tuple[Any, ...]:
-        return self._require_invoice(bytes(fingerprint)).abi_tuple()
-
-    @method("invoicesOf(bytes32[])", returns=INVOICE + "[]", view=True)
-    def invoices_of(self, fingerprints: list[bytes]) -> list[tuple[Any, ...]]:
-        self.require_batch(fingerprints, "invoices")
-        return [self._require_invoice(bytes(f)).abi_tuple() for f in fingerprints]
+    invoice, invoices_of = keyed_reads(
+        "invoice(bytes32)", "invoicesOf(bytes32[])", ("fingerprint", "fingerprints"), INVOICE,
+        lambda c, f: c._require_invoice(bytes(f)).abi_tuple(), "invoices")
 
     @method("invoiceCount()", returns="uint256", view=True)
     def invoice_count(self) -> int:

@@ -24,7 +24,14 @@ from consortium.apps.registry.model import (
     REGISTRY_ADDRESS,
 )
 from consortium.apps.registry.state import Asset, AssetClass, Pledge, RegistryState
-from consortium.apps.service import ZERO_ADDRESS, ZERO_HASH, ServiceContract, index_read, transition
+from consortium.apps.service import (
+    ZERO_ADDRESS,
+    ZERO_HASH,
+    ServiceContract,
+    index_read,
+    keyed_reads,
+    transition,
+)
 from consortium.evm.native import event, method, register
 from consortium.evm.records import address_word, word_address
 from consortium.system.permissions import as_address, hex_address
@@ -85,14 +92,9 @@ class Registry(ServiceContract):
     def asset_count(self) -> int:
         return self.state.asset_count()
 
-    @method("asset(uint256)", returns=ASSET, view=True)
-    def asset(self, asset_id: int) -> tuple[Any, ...]:
-        return self._asset_tuple(self._require_asset(asset_id))
-
-    @method("assetsOf(uint256[])", returns=ASSET + "[]", view=True)
-    def assets_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self.require_batch(ids, "assets")
-        return [self._asset_tuple(self._require_asset(i)) for i in ids]
+    asset, assets_of = keyed_reads("asset(uint256)", "assetsOf(uint256[])", ("asset_id", "ids"),
+                                   ASSET, lambda c, i: c._asset_tuple(c._require_asset(i)),
+                                   "assets")
 
     assets_by_owner = index_read("assetsByOwner(address)", "owner", S.BY_OWNER, sort=True)
     assets_by_class = index_read("assetsByClass(uint256)", "class_id", S.BY_CLASS)
