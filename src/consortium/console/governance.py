@@ -28,6 +28,7 @@ from consortium.console.forms import (
     script_json,
     vote_form,
 )
+from consortium.console.services import method_form_route
 
 BASIS_POINTS = 10_000
 CLOSED_SHOWN = 30  # decided proposals listed under the open ones, newest first
@@ -45,16 +46,12 @@ def routes(console: Console) -> list[BaseRoute]:
         state = await governance_state(console, request)
         return console.page(request, "governance_live.html", **state)
 
-    async def app_call(request: Request) -> Response:
-        service, method = request.path_params["service"], request.path_params["method"]
-        form = next((f for f in app_call_forms(service) if f.method == method), None)
-        if form is None:
-            return console.not_found(request, "contract method", f"{service}.{method}")
-        return console.page(request, "governance_app_call.html", form=form)
-
     return [Route("/governance", page, methods=["GET"]),
             Route("/governance/live", live, methods=["GET"]),
-            Route("/governance/app-call/{service}/{method}", app_call, methods=["GET"])]
+            # an app-call's call, built from the method's inputs (encoded, not signed, here)
+            method_form_route(console, "/governance/app-call/{service}/{method}",
+                              app_call_forms, cls="app-call-args",
+                              label="Put this call into the proposal")]
 
 
 def app_call_targets() -> list[tuple[str, list[str]]]:

@@ -16,6 +16,7 @@ by their declared kinds first, so a bad value gets the same one-line message as 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from consortium.apps.surface import BadValue, Service
 from consortium.console.app import Console, ConsoleRpcError
 from consortium.console.forms import (
+    Form,
     TableSpec,
     method_forms,
     read_params,
@@ -75,17 +77,24 @@ def routes(console: Console) -> list[BaseRoute]:
         result = await answer(console, request, service, table, dict(request.query_params))
         return console.page(request, "service_table.html", table=table, result=result)
 
-    async def call(request: Request) -> Response:
-        service, method = request.path_params["service"], request.path_params["method"]
-        form = next((f for f in method_forms(service) if f.method == method), None)
-        if form is None:
-            return console.not_found(request, "contract method", f"{service}.{method}")
-        return console.page(request, "service_call.html", form=form)
-
     return [Route("/services", index, methods=["GET"]),
             Route("/services/{service}", page, methods=["GET"]),
             Route("/services/{service}/read/{read}", read, methods=["GET"]),
-            Route("/services/{service}/call/{method}", call, methods=["GET"])]
+            method_form_route(console, "/services/{service}/call/{method}", method_forms)]
+
+
+def method_form_route(console: Console, path: str, forms_of: Callable[[str], list[Form]],
+                      cls: str = "sign-form", label: str = "") -> Route:
+    """GET `path` ({service}, {method}): that contract method's form, a partial the page
+    fetches when the method is chosen (`cls`: the form's class, `label`: its button's)."""
+    async def form(request: Request) -> Response:
+        service, method = request.path_params["service"], request.path_params["method"]
+        found = next((f for f in forms_of(service) if f.method == method), None)
+        if found is None:
+            return console.not_found(request, "contract method", f"{service}.{method}")
+        return console.page(request, "sign_form_part.html", form=found, cls=cls, label=label)
+
+    return Route(path, form, methods=["GET"])
 
 
 def other_methods(service: Service) -> list[str]:

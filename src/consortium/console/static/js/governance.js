@@ -6,7 +6,7 @@
 // method's ABI) into the proposal form's contract and call fields.
 
 import * as wallet from "./wallet.js";
-import { applyRoles, argumentsOf, encode } from "./sign_forms.js";
+import { argumentsOf, encode, formOnChoice } from "./sign_forms.js";
 import "./live.js";
 
 document.addEventListener("consortium:done", () => {
@@ -27,15 +27,7 @@ kinds?.addEventListener("change", () => {
   for (const el of document.querySelectorAll(".proposal-form")) el.hidden = el.dataset.kind !== kinds.value;
 });
 
-const methods = document.getElementById("app-call-method");
-const args = document.getElementById("app-call-args");
-methods?.addEventListener("change", async () => {
-  args.replaceChildren();
-  if (!methods.value) return;
-  const response = await fetch(methods.dataset.url + methods.value, { headers: { accept: "text/html" } });
-  args.innerHTML = await response.text();
-  applyRoles(args);
-});
+formOnChoice(document.getElementById("app-call-method"), document.getElementById("app-call-args"));
 
 document.addEventListener("submit", async (event) => {
   const form = event.target;

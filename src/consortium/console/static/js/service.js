@@ -2,7 +2,7 @@
 // parameters given (a partial the server renders from the node's JSON-RPC answer), which
 // live.js then keeps live on the service contract's logs.
 
-import { applyRoles } from "./sign_forms.js";
+import { formOnChoice } from "./sign_forms.js";
 import { refresh } from "./live.js";
 
 document.addEventListener("submit", (event) => {
@@ -17,12 +17,4 @@ document.addEventListener("submit", (event) => {
 });
 
 // a contract method no declaration covers yet: its form, from the ABI, fetched on choice
-const methods = document.getElementById("contract-method");
-const holder = document.getElementById("contract-method-form");
-methods?.addEventListener("change", async () => {
-  holder.replaceChildren();
-  if (!methods.value) return;
-  const response = await fetch(methods.dataset.url + methods.value, { headers: { accept: "text/html" } });
-  holder.innerHTML = await response.text();
-  applyRoles(holder);
-});
+formOnChoice(document.getElementById("contract-method"), document.getElementById("contract-method-form"));

@@ -350,6 +350,18 @@ export function applyRoles(root = document) {
   }
 }
 
+/** Show in `holder` the form of the contract method `select` picks (a partial the server
+ * renders at select.dataset.url + the method). */
+export function formOnChoice(select, holder) {
+  select?.addEventListener("change", async () => {
+    holder.replaceChildren();
+    if (!select.value) return;
+    const response = await fetch(select.dataset.url + select.value, { headers: { accept: "text/html" } });
+    holder.innerHTML = await response.text();
+    applyRoles(holder);
+  });
+}
+
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.classList.contains("sign-form")) return;
