@@ -49,3 +49,6 @@ export ETH_HASH_BACKEND=${ETH_HASH_BACKEND:-pysha3}
 # Issue 18: what HTTPS and a bearer token on every request cost, against plain HTTP, the same
 # transfers alternated over two rounds (about 3 minutes).
 "$BIN" bench api-access
+# Issue 20: the explorer's address index's cost per block, and the console's pages on a
+# 100,000-block, 1,000,000-transaction chain filled in process (about 25 minutes, ~3 GB).
+"$BIN" bench explorer
