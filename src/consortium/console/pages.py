@@ -11,7 +11,8 @@ from starlette.routing import BaseRoute
 
 from consortium.console.app import Console
 
-PAGE_MODULES = ("overview", "explorer", "governance", "services", "forum")
+PAGE_MODULES = ("overview", "explorer", "governance", "services", "forum", "securities",
+                "invoices")
 
 
 def page_routes(console: Console) -> list[BaseRoute]:
