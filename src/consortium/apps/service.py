@@ -26,6 +26,22 @@ LogSource = Logs
 hex_of = hex0x  # an address or hash as lower-case 0x hex
 
 
+class StateView:
+    """A service's typed view over its contract's storage: sets by key, counters."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.s = storage
+
+    def index(self, mapping: int, *keys: bytes | int) -> WordSet:
+        return WordSet(self.s, Storage.at(mapping, *keys))
+
+    def next_id(self, counter: int) -> int:
+        """A new object's id: the counter, one up (ids count from 1)."""
+        n = self.s.get_uint(counter) + 1
+        self.s.set_uint(counter, n)
+        return n
+
+
 class ServiceContract(NativeContract):
     """A service's contract: role checks against Permissions (0x…1001), the Governance
     caller, bounded texts. Not registered itself (it has no address)."""
@@ -217,5 +233,5 @@ def words(index: Iterable[int]) -> list[bytes]:
 
 
 __all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
-           "ServiceContract", "ServiceReader", "count_read", "hex_of", "index_read",
+           "ServiceContract", "ServiceReader", "StateView", "count_read", "hex_of", "index_read",
            "keyed_reads", "lazy_exports", "transition", "transition_history", "words"]

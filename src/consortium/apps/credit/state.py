@@ -30,6 +30,7 @@ from consortium.apps.credit.model import (
     RECORD_KINDS,
     SUPERSEDED,
 )
+from consortium.apps.service import StateView
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
@@ -104,30 +105,19 @@ class BlacklistEntry(Record):
     height: int = field(UINT)
 
 
-class CreditState:
+class CreditState(StateView):
     CONSENT_COUNT, CONSENTS, CONSENTS_BY_SUBJECT, CONSENTS_BY_GRANTEE = 0, 1, 2, 3
     RECORD_COUNT, RECORDS, RECORDS_BY_SUBJECT, RECORDS_BY_REPORTER = 4, 5, 6, 7
     QUERY_COUNT, QUERIES, QUERIES_BY_SUBJECT, QUERIES_BY_LENDER = 8, 9, 10, 11
     QUERIES_BY_AGENCY, QUERIES_BY_STATE = 12, 13
     BLACKLIST, BLACKLIST_ENTRIES = 14, 16
 
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
-
-    def index(self, mapping: int, key: bytes | int) -> WordSet:
-        return WordSet(self.s, Storage.at(mapping, key))
-
-    def _next_id(self, counter: int) -> int:
-        n = self.s.get_uint(counter) + 1
-        self.s.set_uint(counter, n)
-        return n
-
     def consent(self, consent_id: int) -> ConsentRecord:
         return ConsentRecord.load(self.s, Storage.at(self.CONSENTS, consent_id), id=consent_id)
 
     def add_consent(self, subject: bytes, grantee: bytes, purpose: str, expires_at: int,
                     max_uses: int, height: int) -> int:
-        consent_id = self._next_id(self.CONSENT_COUNT)
+        consent_id = self.next_id(self.CONSENT_COUNT)
         ConsentRecord.put_fields(
             self.s, Storage.at(self.CONSENTS, consent_id), subject=subject, grantee=grantee,
             purpose=purpose, expires_at=expires_at, max_uses=max_uses, state="granted",
@@ -147,7 +137,7 @@ class CreditState:
 
     def add_record(self, reporter: bytes, subject: bytes, kind: str, record_hash: bytes,
                    supersedes: int, height: int) -> int:
-        record_id = self._next_id(self.RECORD_COUNT)
+        record_id = self.next_id(self.RECORD_COUNT)
         CreditRecord.put_fields(
             self.s, Storage.at(self.RECORDS, record_id), reporter=reporter, subject=subject,
             kind=kind, record_hash=record_hash, supersedes=supersedes, height=height)
@@ -166,7 +156,7 @@ class CreditState:
 
     def add_query(self, lender: bytes, agency: bytes, consent: int, subject: bytes,
                   purpose: str, height: int) -> int:
-        query_id = self._next_id(self.QUERY_COUNT)
+        query_id = self.next_id(self.QUERY_COUNT)
         QueryRecord.put_fields(self.s, Storage.at(self.QUERIES, query_id), lender=lender,
                                agency=agency, consent=consent, subject=subject,
                                purpose=purpose, created_at=height)

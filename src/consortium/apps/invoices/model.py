@@ -5,6 +5,8 @@ node): an invoice is at maturity when today >= its due date."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from consortium.apps.currency import currency_problem as currency_problem  # re-exported
 from consortium.apps.currency import currency_text as currency_text
 from consortium.apps.currency import currency_word as currency_word
@@ -37,21 +39,15 @@ INVOICE_ROLES = (SELLER, BUYER, FINANCING_BANK, TAX_AUTHORITY)
 MAX_AMOUNT = 2**128  # face amounts and tranches are below this
 
 
-def _days_in_month(year: int, month: int) -> int:
-    if month == 2:
-        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-        return 29 if leap else 28
-    return 30 if month in (4, 6, 9, 11) else 31
-
-
 def date_problem(yyyymmdd: int) -> str | None:
     """Why `yyyymmdd` is not a calendar date between 1900-01-01 and 9999-12-31, or None."""
     year, month, day = yyyymmdd // 10_000, yyyymmdd // 100 % 100, yyyymmdd % 100
-    if not 1900 <= year <= 9999 or not 1 <= month <= 12:
-        return f"due date {yyyymmdd} is not a date (yyyymmdd)"
-    if not 1 <= day <= _days_in_month(year, month):
-        return f"due date {yyyymmdd} is not a date (yyyymmdd)"
-    return None
+    try:
+        if 1900 <= year <= 9999 and date(year, month, day):
+            return None
+    except ValueError:
+        pass
+    return f"due date {yyyymmdd} is not a date (yyyymmdd)"
 
 
 def utc_date(timestamp: int) -> int:

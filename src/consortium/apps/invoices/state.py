@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from consortium.apps.invoices.model import STATES, TRANCHE_STATES, show_date
+from consortium.apps.service import StateView
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
@@ -84,12 +85,9 @@ class PaymentRecord(Record):
     height: int = field(UINT)
 
 
-class InvoiceState:
+class InvoiceState(StateView):
     ALL, INVOICES, TRANCHES, PAYMENTS = 0, 2, 3, 4
     BY_SELLER, BY_BUYER, BY_BANK, BY_STATE = 5, 6, 7, 8
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
 
     @staticmethod
     def base(fingerprint: bytes) -> int:
@@ -97,9 +95,6 @@ class InvoiceState:
 
     def all(self) -> WordSet:
         return WordSet(self.s, self.ALL)
-
-    def index(self, mapping: int, key: bytes | int) -> WordSet:
-        return WordSet(self.s, Storage.at(mapping, key))
 
     def by_state(self, state: str) -> WordSet:
         return self.index(self.BY_STATE, STATES.index(state) + 1)

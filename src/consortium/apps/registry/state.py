@@ -23,6 +23,7 @@ register never count toward retiring, nor approvals given before a freeze after 
 from __future__ import annotations
 
 from consortium.apps.registry.model import ASSET_STATES, PLEDGE_STATES
+from consortium.apps.service import StateView
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
@@ -86,16 +87,10 @@ ClassRecord, AssetRecord, PledgeRecord = AssetClass, Asset, Pledge
 NOT_ANSWERED = {"approvals": 0, "k": 0, "active_pledges": 0}
 
 
-class RegistryState:
+class RegistryState(StateView):
     CLASS_COUNT, CLASSES, CLASS_BY_NAME = 0, 1, 2
     ASSET_COUNT, ASSETS, BY_EXTERNAL_ID, APPROVALS, PLEDGES = 3, 4, 5, 6, 7
     BY_OWNER, BY_CLASS, BY_STATE, BY_SECURED_PARTY = 8, 9, 10, 11
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
-
-    def index(self, mapping: int, *keys: bytes | int) -> WordSet:
-        return WordSet(self.s, Storage.at(mapping, *keys))
 
     def class_count(self) -> int:
         return self.s.get_uint(self.CLASS_COUNT)
@@ -113,8 +108,7 @@ class RegistryState:
         return AssetClass.load(self.s, Storage.at(self.CLASSES, class_id), id=class_id)
 
     def add_class(self, name: str, schema_hash: bytes, height: int) -> int:
-        class_id = self.class_count() + 1
-        self.s.set_uint(self.CLASS_COUNT, class_id)
+        class_id = self.next_id(self.CLASS_COUNT)
         AssetClass.put_fields(self.s, Storage.at(self.CLASSES, class_id), name=name,
                               schema_hash=schema_hash, created_at=height)
         self.s.set_uint(Storage.at(self.CLASS_BY_NAME, name.strip().lower()), class_id)
@@ -149,8 +143,7 @@ class RegistryState:
 
     def add_asset(self, class_id: int, external_id_hash: bytes, metadata_hash: bytes,
                   owner: bytes, applicant: bytes, height: int) -> int:
-        asset_id = self.asset_count() + 1
-        self.s.set_uint(self.ASSET_COUNT, asset_id)
+        asset_id = self.next_id(self.ASSET_COUNT)
         Asset.put_fields(self.s, Storage.at(self.ASSETS, asset_id), class_id=class_id,
                          external_id_hash=external_id_hash, metadata_hash=metadata_hash,
                          owner=owner, applicant=applicant, created_at=height)
