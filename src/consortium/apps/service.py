@@ -35,6 +35,14 @@ class StateView:
     def index(self, mapping: int, *keys: bytes | int) -> WordSet:
         return WordSet(self.s, Storage.at(mapping, *keys))
 
+    def restate(self, mapping: int, names: tuple[str, ...], member: int, old: str,
+                new: str) -> None:
+        """Move `member` from the set of its state `old` ("": none) to that of `new` (the
+        sets of `mapping` keyed by a state's number)."""
+        if old:
+            self.index(mapping, names.index(old) + 1).remove(member)
+        self.index(mapping, names.index(new) + 1).add(member)
+
     def next_id(self, counter: int) -> int:
         """A new object's id: the counter, one up (ids count from 1)."""
         n = self.s.get_uint(counter) + 1

@@ -168,9 +168,7 @@ class CreditState(StateView):
         return query_id
 
     def set_query_state(self, query_id: int, old: str, new: str, height: int) -> None:
-        if old:
-            self.queries_by_state(old).remove(query_id)
-        self.queries_by_state(new).add(query_id)
+        self.restate(self.QUERIES_BY_STATE, QUERY_STATES, query_id, old, new)
         QueryRecord.put_fields(self.s, Storage.at(self.QUERIES, query_id), state=new,
                                updated_at=height)
 

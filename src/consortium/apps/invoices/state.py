@@ -121,10 +121,7 @@ class InvoiceState(StateView):
         return InvoiceRecord.load(self.s, self.base(fingerprint), fingerprint=fingerprint)
 
     def set_state(self, fingerprint: bytes, old: str, new: str, height: int) -> None:
-        word = int.from_bytes(fingerprint, "big")
-        if old:
-            self.by_state(old).remove(word)
-        self.by_state(new).add(word)
+        self.restate(self.BY_STATE, STATES, int.from_bytes(fingerprint, "big"), old, new)
         self.set(fingerprint, "state", new)
         self.set(fingerprint, "updated_at", height)
 

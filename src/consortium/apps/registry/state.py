@@ -155,9 +155,7 @@ class RegistryState(StateView):
 
     def set_state(self, asset_id: int, old: str, new: str, height: int) -> None:
         """Move an asset to `new`: a new approval round starts."""
-        if old:
-            self.by_state(old).remove(asset_id)
-        self.by_state(new).add(asset_id)
+        self.restate(self.BY_STATE, ASSET_STATES, asset_id, old, new)
         self.set(asset_id, "state", new)
         self.set(asset_id, "round", self.get(asset_id, "round") + 1)
         self.set(asset_id, "updated_at", height)
