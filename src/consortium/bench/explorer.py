@@ -8,6 +8,7 @@
    included) of each, their difference, and that difference against the commit and against
    finalize + commit. Goal: under 5 % of a block's commit.
 2. **Pages on a long chain.** A ledger grown to `blocks` blocks carrying `txs` transactions
+   (after block 1, the token's deployment)
    (value transfers between 64 members and 1,024 recipients, and ERC-20 transfers every
    `token_every`-th), built by driving the ledger as the ABCI application does (FinalizeBlock,
    Commit; no CometBFT: nothing is measured while filling, and LMDB's fsync is skipped for
