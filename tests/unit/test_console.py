@@ -5,6 +5,7 @@ pages, JSON-RPC and WebSocket requests and nothing cross-origin."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from consortium.api.app import create_app
 from consortium.api.auth import CONSOLE_COOKIE, TokenCheck, TokenFile
+from consortium.console import explorer as console_explorer
 from consortium.console.app import NAV, Console, ConsoleRpcError
 from consortium.errors import ConfigError
 from consortium.network.node_config import NodeConfig
@@ -213,7 +215,8 @@ def test_a_failing_read_is_an_error_page(api: Node, monkeypatch: pytest.MonkeyPa
     assert "could not answer" in page.text and "too many requests" in page.text
 
 
-def test_address_history_and_a_registered_abi_decode(api: Node) -> None:
+def test_address_history_and_a_registered_abi_decode(api: Node,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     run_block(api.ledger, [sign(ALICE, nonce=0, data=deploy_data(5), gas=2_000_000)])
     token = to_checksum_address(contract_address(ALICE.address.lower(), 0))
     pay = sign(ALICE, nonce=1, to=token, gas=200_000,
@@ -231,6 +234,17 @@ def test_address_history_and_a_registered_abi_decode(api: Node) -> None:
         page = api.client.get(f"/console/address/{who.address}")
         assert 'id="erc20"' in page.text, who.address
         assert f'{token}</a></td><td class="mono">{left}</td>' in page.text
+    # paged, newest first: one a page, "Older" follows the index's cursor
+    monkeypatch.setattr(console_explorer, "PAGE", 1)
+    first = api.client.get(f"/console/address/{ALICE.address}").text
+    assert f"/console/tx/{pay_hash}" in first
+    older = re.search(r'href="(/console/address/[^"]+\?before=[0-9:]+)">Older', first)
+    assert older is not None, first
+    second = api.client.get(older.group(1)).text
+    assert f"/console/tx/{pay_hash}" not in second and ">Newest</a>" in second
+    assert 'id="address-txs"' in second and "created" in second  # the deployment
+    monkeypatch.undo()
+
     # known by its ERC-20 selector before, by the contract's own name after
     assert '<span class="contract">contract</span>' in api.client.get(
         f"/console/tx/{pay_hash}").text
