@@ -58,6 +58,9 @@ NODE_ID = _opt("node_id", TEXT, "The node id (40 hex digits).", "--node-id")
 NAME = _opt("name", TEXT, "The task force's name.", "--name")
 ROLE = (_opt("account", ACCOUNT, "The account.", "--account"),
         _opt("role", TEXT, "committee, member, operator, regulator or auditor.", "--role"))
+LEAD = _opt("lead", ACCOUNT, "Its lead (one of its members): account or name.", "--lead")
+MEMBERS = Param("members", ACCOUNT, "A member account or name in it (repeatable).",
+                flag="--member", many=True)
 TARGET = _opt("target", ACCOUNT, "An account or contract address.", "--target")
 DATA = _opt("data", TEXT, "The ABI-encoded call, 0x hex.", "--data")
 PROPOSAL = Param("proposal", ID, "The proposal id.")
@@ -134,10 +137,18 @@ GOVERNANCE = _Governance(
                  _opt("holder", ACCOUNT, "The member account that holds it.", "--holder"),
                  _opt("term_blocks", NUMBER, "Term length in blocks, from the election.",
                       "--term-blocks")),
+        _propose("form-taskforce", "Form a task force of consortium members' accounts.",
+                 NAME, _opt("charter", TEXT, "What it is for.", "--charter", ""), LEAD, MEMBERS),
+        _propose("set-taskforce-members", "Replace a task force's lead and members.", NAME,
+                 LEAD, MEMBERS),
         _propose("dissolve-taskforce", "Dissolve a task force.", NAME),
         _propose("freeze", "Freeze an account (its transactions are refused) or a contract "
                  "(calls to it revert).", TARGET),
         _propose("unfreeze", "Unfreeze an account or contract.", TARGET),
+        _propose("set-deploy-allowlist", "Set the accounts that may deploy contracts (empty: "
+                 "every member account may).",
+                 Param("accounts", ACCOUNT, "An account that may deploy (repeatable; none: "
+                       "every member may).", flag="--account", default=[], many=True)),
         _propose("app-call", "Have Governance call a finance service's contract (e.g. create "
                  "an asset class; the services' own commands, like `consortium registry "
                  "propose-class`, build the call).",

@@ -2,8 +2,8 @@
 
 The plain reads and writes are built from governance's declared surface
 (`consortium.apps.governance_surface`, by `cli/service_commands.py`); written here are the
-tables, the proposals that take lists or rates (admit-member, form-taskforce,
-set-taskforce-members, change-rule, set-deploy-allowlist), `member show` (with each
+tables, the proposals whose options the client takes in another order or form
+(admit-member, change-rule), `member show` (with each
 account's roles), `proposals`, `roles`, `upgrades` and the regulator's direct freezes.
 Signing commands take --from and print the proposal's id and status (or its JSON).
 """
@@ -68,8 +68,7 @@ def _outcome(outcome: dict[str, Any], json_out: bool, what: str) -> None:
 def _submit(kind: str, signing: Signing, *args: Any) -> None:
     """Sign and send a proposal of `kind` through the client's propose_<kind>."""
     signer = signing.signer()
-    name = "propose_" + kind.replace("-", "_").replace("taskforce", "task_force")
-    method = getattr(_client(signing.rpc, signing.dir), name)
+    method = getattr(_client(signing.rpc, signing.dir), "propose_" + kind.replace("-", "_"))
     _print_outcome(f"Proposal ({kind})", method(signer, *args), signing.json_out)
 
 
@@ -147,7 +146,7 @@ def member_show(
         ["nodes", _lines(member["nodes"])]])
 
 
-# --- proposals with lists or rates -------------------------------------------------------------
+# --- proposals the client takes in another order or form ---------------------------------------
 
 @with_signing
 def propose_admit_member(
@@ -163,41 +162,6 @@ def propose_admit_member(
 ) -> None:
     """Admit an institution with its accounts and node ids (the node may then peer)."""
     _submit("admit-member", signing, name, tier, account, node_id or [], weight)
-
-
-_NAME = typer.Option(..., "--name", help="The task force's name.")
-_LEAD = typer.Option(..., "--lead", help="Its lead (one of its members): account or name.")
-_MEMBERS = typer.Option(..., "--member", help="A member account or name in it (repeatable).")
-
-
-def _task_force(kind: str, signing: Signing, name: str, charter: tuple[str, ...], lead: str,
-                members: list[str]) -> None:
-    """--lead and --member take 0x addresses or member names, as every account option does."""
-    from consortium.cli.services import party
-
-    _submit(kind, signing, name, *charter, party(lead, signing, "--lead"),
-            [party(m, signing, "--member") for m in members])
-
-
-@with_signing
-def propose_form_taskforce(
-    name: str = _NAME,
-    charter: str = typer.Option("", "--charter", help="What it is for."),
-    lead: str = _LEAD,
-    member: list[str] = _MEMBERS,
-    *,
-    signing: Signing,
-) -> None:
-    """Form a task force of consortium members' accounts."""
-    _task_force("form-taskforce", signing, name, (charter,), lead, member)
-
-
-@with_signing
-def propose_set_taskforce_members(
-    name: str = _NAME, lead: str = _LEAD, member: list[str] = _MEMBERS, *, signing: Signing
-) -> None:
-    """Replace a task force's lead and members."""
-    _task_force("set-taskforce-members", signing, name, (), lead, member)
 
 
 def _rate(text: str, what: str) -> int:
@@ -234,21 +198,7 @@ def propose_change_rule(
             _rate(win_rate, "--win-rate"), period)
 
 
-@with_signing
-def propose_set_deploy_allowlist(
-    account: list[str] | None = typer.Option(
-        None, "--account", help="An account that may deploy (repeatable; none: every member may)."
-    ),
-    *,
-    signing: Signing,
-) -> None:
-    """Set the accounts that may deploy contracts (empty: every member account may)."""
-    _submit("set-deploy-allowlist", signing, account or [])
-
-
-_OWN = {"admit-member": propose_admit_member, "form-taskforce": propose_form_taskforce,
-        "set-taskforce-members": propose_set_taskforce_members,
-        "change-rule": propose_change_rule, "set-deploy-allowlist": propose_set_deploy_allowlist}
+_OWN = {"admit-member": propose_admit_member, "change-rule": propose_change_rule}
 for _kind in ("admit-member", "suspend-member", "reinstate-member", "expel-member",
               "add-validator", "remove-validator", "admit-node", "remove-node", "grant-role",
               "revoke-role", "elect-officer", "form-taskforce", "set-taskforce-members",
