@@ -28,6 +28,8 @@ __all__ = ["console"]  # the fixture, imported for pytest
 
 MEMBERS = ["Bank A", "Bank B", "Bank C"]
 SECRET = "Counterparty X exposure is 12 % of capital; cut limits by Friday."
+WRITTEN = "Stress scenario B: a 40 % haircut on the collateral; sealed in the page."
+PAPER = b"counterparty,limit\nX,1200000\nY,800000\n"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def net(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Loca
 
 def test_a_task_force_post_opens_for_its_members_only(
         console: Callable[[str, str], Any], net: LocalNet,
-        shot: Callable[[Any, str], Path]) -> None:
+        shot: Callable[[Any, str], Path], tmp_path: Path) -> None:
     keystores = net.root / "keystores"
     b = console("node1", "/forum")
     expect(b.locator("main")).to_contain_text("Risk")
@@ -93,6 +95,59 @@ def test_a_task_force_post_opens_for_its_members_only(
     expect(c.locator(".reply article.post .title").first).to_have_text("Locked",
                                                                        timeout=WAIT_MS)
     assert same_document(b)
+
+    # B writes in the task force from the page: sealed there, opened by A's Python client
+    b.locator("#forum-title").fill("Scenario B")
+    b.locator("#forum-body").fill(WRITTEN)
+    b.get_by_role("button", name="Seal and post").click()
+    expect(b.locator("#forum-post-outcome")).to_contain_text("sealed in this page",
+                                                             timeout=WAIT_MS)
+    expect(b.locator("article.post", has_text="Scenario B").locator(".body")).to_have_text(
+        WRITTEN, timeout=WAIT_MS)
+    forum = ForumClient(net.node("node0").api_url)
+    opened = [p for p in forum.read_channel(keys["Bank A"], "Risk") if p["title"] == "Scenario B"]
+    assert [p["body"] for p in opened] == [WRITTEN]
+    assert "haircut" not in str(forum.read.posts("Risk"))  # the node holds ciphertext
+    expect(c.locator("article.post .title").filter(has_text="Locked")).to_have_count(
+        3, timeout=WAIT_MS)  # the thread, A's reply and B's new thread: all locked for C
+
+    # a document sealed and attached in B's page; downloaded there checked against its hash
+    paper = tmp_path / "limits.csv"
+    paper.write_bytes(PAPER)
+    b.locator("#forum-file").set_input_files(str(paper))
+    b.get_by_role("button", name="Seal and attach").click()
+    expect(b.locator("#forum-attach-outcome")).to_contain_text("Attached limits.csv",
+                                                               timeout=WAIT_MS)
+    row = b.locator("table.forum-documents tr", has_text="limits.csv")
+    with b.expect_download() as download:
+        row.get_by_role("button", name="Download").click()
+    assert Path(download.value.path()).read_bytes() == PAPER
+    assert download.value.suggested_filename == "limits.csv"
+    expect(row.locator(".outcome")).to_contain_text("SHA-256 matches the chain")
+    doc_id = int(row.locator("td").first.inner_text())
+    assert forum.fetch(keys["Bank A"], doc_id)[0] == PAPER  # the page's sealing, opened in Python
+    c_row = c.locator("table.forum-documents tbody tr").first
+    expect(c_row.locator(".doc-name")).to_have_text("Locked", timeout=WAIT_MS)
+    c_row.get_by_role("button", name="Download").click()
+    expect(c_row.locator(".outcome")).to_contain_text("was not a member of task force Risk")
+    shot(b, "b-wrote")
+    shot(c, "c-still-locked")
+
+    # search runs in the page: B finds its task force's post; C, outside it, does not
+    for node, keystore, member, found in (("node1", "bank-b.json", "Bank B", 1),
+                                          ("node2", "bank-c.json", "Bank C", 0)):
+        page = console(node, "/forum")
+        sign_in(page, keystores / keystore, member)
+        page.locator("#forum-search input[name=q]").fill("HAIRCUT scenario")
+        page.get_by_role("button", name="Search the forum").click()
+        status = page.locator("#forum-search-status")
+        expect(status).to_contain_text(f"{found} post{'' if found == 1 else 's'} found")
+        if found:
+            expect(page.locator("#forum-results")).to_contain_text("Risk #")
+            expect(page.locator("#forum-results")).to_contain_text(WRITTEN[:30])
+        else:
+            expect(status).to_contain_text("sealed posts this page cannot open")
+        shot(page, f"search-{member.replace(' ', '-').lower()}")
 
     open_channel = console("node2", "/forum/channel/consortium")
     expect(open_channel.locator("article.post .title").first).to_have_text("Agenda")

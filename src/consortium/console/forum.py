@@ -3,7 +3,10 @@ force's, sealed for its members) and a channel's posts, threads first with their
 
 The node serves what the Forum contract holds: a task force's posts as ciphertext. The page
 opens them for a signed-in member of the task force (`static/js/forum.js`) and shows them
-locked to everyone else; a channel's posts follow the contract's logs live.
+locked to everyone else; a channel's posts follow the contract's logs live. Members write
+from the page (`static/js/forum_write.js`: sealed there in a task force's channel), attach
+documents and download them checked against their SHA-256; the channel list's search runs in
+the page over what the signed-in account can read, so no plaintext goes to the node.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ def routes(console: Console) -> list[BaseRoute]:
         state = await channel_state(console, request, name)
         if state is None:
             return console.not_found(request, "channel", name)
+        rules = await console.rpc("consortium_forumRules", request=request)
         return console.page(request, "forum_channel.html", active="forum", **state,
-                            forum=service_contracts()["forum"].address,
+                            forum=service_contracts()["forum"].address, rules=rules,
                             events_json=script_json({}))
 
     async def posts(request: Request) -> Response:
@@ -65,5 +69,8 @@ async def channel_state(console: Console, request: Request,
             threads[post["id"]] = {**post, "replies_shown": []}
         else:
             threads[post["parent"]]["replies_shown"].append(post)
+    documents = await console.rpc("consortium_forumDocuments", {"channel": name},
+                                  request=request)
     return {"channel": found, "threads": list(threads.values()),
+            "pinned": [p for p in posts if p.get("pinned")], "documents": documents,
             "names": await member_names(console, request)}

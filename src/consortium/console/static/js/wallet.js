@@ -291,6 +291,13 @@ export async function eciesDecrypt(data) {
   }
 }
 
+/** The signed-in keystore account's 64-byte public key (0x hex; what the Forum contract
+ * registers so members can wrap a task force's key for it), or null for a browser wallet. */
+export function publicKey() {
+  const who = requireSession();
+  return who.wallet ? ethers().dataSlice(who.wallet.signingKey.publicKey, 1) : null;
+}
+
 // --- transactions --------------------------------------------------------------------------------
 
 /** A transaction that reached a block and reverted there (`reason` in words). */
