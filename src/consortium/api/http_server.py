@@ -337,12 +337,10 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol with the connection caps, and no writes to a
     connection once it is failing."""
 
-    def __init__(self, config: uvicorn.Config, server_state: ServerState,
-                 app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None
-                 ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        assert isinstance(config, _LimitedConfig), "built by api_server"
-        self.admission = config.admission
+    @property
+    def admission(self) -> Admission:
+        assert isinstance(self.config, _LimitedConfig), "built by api_server"
+        return self.config.admission
 
     def handle_connect(self, event: WsRequest) -> None:
         refusal = self.admission.admit_websocket(self.transport)
