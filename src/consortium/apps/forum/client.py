@@ -1,14 +1,7 @@
-"""`ForumClient`: the forum from Python, over a node's JSON-RPC (and its REST API for anchored
-documents). In a task force's channel it does the cryptography the contract cannot: it
-registers the writer's key once, publishes a new key epoch whenever the current one was not
-wrapped for the current members, seals what it writes and opens what the reader's key opens.
-
-    forum = ForumClient("http://127.0.0.1:8546")
-    forum.post(bank_b, "Risk", "Scenario B results", title="Stress test")   # {"id": 5, …}
-    forum.read_channel(bank_c, "Risk")     # decrypted where Bank C holds the epoch's key
-    forum.attach(bank_b, "Risk", Path("paper.pdf"), post=5)
-    forum.fetch(bank_c, 1)                 # the bytes, checked against their SHA-256
-"""
+"""`ForumClient`: the forum from Python over a node's API. In a task force's channel it does
+the cryptography the contract cannot: it registers the writer's key once, publishes a new key
+epoch whenever the current one is not wrapped for the current members, seals what it writes
+and opens what the reader's key opens; documents are checked against their SHA-256 on chain."""
 
 from __future__ import annotations
 

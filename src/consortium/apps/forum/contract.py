@@ -1,16 +1,9 @@
-"""The Forum native contract (0x…2005): the consortium's channels, threads, announcements,
-minutes and research documents, on the same ledger and with the same identities.
-
-Channels: `consortium` (plaintext; every active consortium account posts) and one per task
-force, named like it and with its members (read live from Governance's storage). Nothing
-readable goes on chain in a task force's channel: a member publishes a key epoch (rotateKey:
-a fresh key made by the client, ECIES-wrapped for each member's registered key) for exactly
-the task force's current members, and a post or document names its epoch, refused unless it
-is the channel's latest and still wrapped for the current members — so a removed member never
-gets a key for what follows. Epoch 0 means plaintext. Documents are kept on chain up to the
-rule forum.max_attachment_bytes (set by vote), or anchored by their SHA-256. Every write emits
-a transition event; reads are open to every caller (ciphertext only in private channels).
-"""
+"""The Forum native contract (0x…2005): channels, threads, announcements, minutes and documents
+on the consortium's ledger. `consortium` is plaintext for every active member account; each
+task force has a private channel whose posts and documents name a key epoch, refused unless
+it is the latest and was wrapped for the task force's current members (so a removed member
+gets no key for what follows; the keys are the client's, never here). Documents are kept on
+chain up to the voted rule forum.max_attachment_bytes, or anchored by their SHA-256."""
 
 from __future__ import annotations
 
