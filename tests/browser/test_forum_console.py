@@ -10,6 +10,7 @@ it locked too. The consortium channel's plain post reads the same for everyone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -111,25 +112,20 @@ def test_a_task_force_post_opens_for_its_members_only(
     expect(c.locator("article.post .title").filter(has_text="Locked")).to_have_count(
         3, timeout=WAIT_MS)  # the thread, A's reply and B's new thread: all locked for C
 
-    # a document sealed and attached in B's page; downloaded there checked against its hash
-    paper = tmp_path / "limits.csv"
-    paper.write_bytes(PAPER)
-    b.locator("#forum-file").set_input_files(str(paper))
-    b.get_by_role("button", name="Seal and attach").click()
-    expect(b.locator("#forum-attach-outcome")).to_contain_text("Attached limits.csv",
-                                                               timeout=WAIT_MS)
-    row = b.locator("table.forum-documents tr", has_text="limits.csv")
-    with b.expect_download() as download:
-        row.get_by_role("button", name="Download").click()
-    assert Path(download.value.path()).read_bytes() == PAPER
-    assert download.value.suggested_filename == "limits.csv"
-    expect(row.locator(".outcome")).to_contain_text("SHA-256 matches the chain")
-    doc_id = int(row.locator("td").first.inner_text())
-    assert forum.fetch(keys["Bank A"], doc_id)[0] == PAPER  # the page's sealing, opened in Python
+    # documents sealed and attached in B's page, downloaded there checked against their hash
+    # and opened by A's Python client: one on chain, one too large for it (anchored by its
+    # hash, its bytes given to node 1, which A's client fetches them from)
+    paper = attach_and_download(b, tmp_path / "limits.csv", PAPER, "on chain")
+    assert forum.fetch(keys["Bank A"], paper)[0] == PAPER
+    scenario = os.urandom(70_000)
+    anchored = attach_and_download(b, tmp_path / "scenario.bin", scenario, "anchored")
+    assert forum.fetch(keys["Bank A"], anchored)[0] == scenario
     c_row = c.locator("table.forum-documents tbody tr").first
     expect(c_row.locator(".doc-name")).to_have_text("Locked", timeout=WAIT_MS)
     c_row.get_by_role("button", name="Download").click()
     expect(c_row.locator(".outcome")).to_contain_text("was not a member of task force Risk")
+    expect(c.locator("#forum-compose")).to_contain_text("Only task force Risk's members write")
+    expect(c.get_by_role("button", name="Seal and post")).to_be_hidden()
     shot(b, "b-wrote")
     shot(c, "c-still-locked")
 
@@ -152,3 +148,21 @@ def test_a_task_force_post_opens_for_its_members_only(
     open_channel = console("node2", "/forum/channel/consortium")
     expect(open_channel.locator("article.post .title").first).to_have_text("Agenda")
     expect(open_channel.locator("main")).to_contain_text("Members' meeting on Monday.")
+
+
+def attach_and_download(page: Any, path: Path, data: bytes, kept: str) -> int:
+    """Attach a file in the page's channel, download it back (checked in the page against
+    the chain's hash and opened there): its document id."""
+    path.write_bytes(data)
+    page.locator("#forum-file").set_input_files(str(path))
+    page.get_by_role("button", name="Seal and attach").click()
+    outcome = page.locator("#forum-attach-outcome")
+    expect(outcome).to_contain_text(f"Attached {path.name}", timeout=WAIT_MS)
+    expect(outcome).to_contain_text(kept)
+    row = page.locator("table.forum-documents tr", has_text=path.name)
+    with page.expect_download() as download:
+        row.get_by_role("button", name="Download").click()
+    assert Path(download.value.path()).read_bytes() == data
+    assert download.value.suggested_filename == path.name
+    expect(row.locator(".outcome")).to_contain_text("SHA-256 matches the chain")
+    return int(row.locator("td").first.inner_text())

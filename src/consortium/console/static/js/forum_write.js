@@ -222,3 +222,19 @@ document.addEventListener("click", (event) => {
   field.value = button.dataset.reply;
   document.getElementById("forum-body").focus();
 });
+
+/** A task force's channel offers writing to its members only (the contract refuses anyone
+ * else; the page says so up front instead of offering forms that cannot succeed). */
+function offer() {
+  const el = compose();
+  if (!el) return;
+  const who = wallet.current();
+  const members = el.dataset.members.split(" ").filter(Boolean);
+  const outsider = Boolean(who) && el.dataset.private === "true" && !members.includes(who.address.toLowerCase());
+  for (const form of el.querySelectorAll("form")) form.hidden = outsider;
+  el.querySelector(".outsider").hidden = !outsider;
+  for (const button of document.querySelectorAll("button.forum-reply")) button.hidden = outsider;
+}
+
+document.addEventListener("consortium:signer", offer);
+document.addEventListener("consortium:live-refreshed", offer);
