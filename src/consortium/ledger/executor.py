@@ -31,6 +31,7 @@ from consortium.evm.abc import (
 )
 from consortium.evm.engine import WorldState
 from consortium.evm.header import BlockEnv, as_address, block_timestamp
+from consortium.evm.native import revert_reason as decode_revert_reason  # one decoder
 from consortium.ledger.chain_store import BlockRecord, LogRecord, RejectionRecord, TxRecord
 from consortium.ledger.state_store import StateStore, TrieNodeDB
 from consortium.ledger.transactions import (
@@ -209,22 +210,6 @@ def _outcome(stx: SignedTx, result: ExecResult, logs: Sequence[LogRecord]) -> Tx
     return TxOutcome(code=ExecutionReverted.abci_code, log=log_text, data=result.output,
                      gas_wanted=stx.gas, gas_used=result.gas_used, tx_ref=ref,
                      logs=log_tuples)
-
-
-ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
-
-
-def decode_revert_reason(output: bytes) -> str | None:
-    """The message of a Solidity-style Error(string) revert, if that is what `output` is."""
-    if output[:4] != ERROR_SELECTOR:
-        return None
-    try:
-        from eth_abi import decode
-
-        (reason,) = decode(["string"], output[4:])
-    except Exception:
-        return None
-    return str(reason)
 
 
 def _clear_caches() -> None:
