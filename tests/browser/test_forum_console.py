@@ -30,6 +30,7 @@ __all__ = ["console"]  # the fixture, imported for pytest
 MEMBERS = ["Bank A", "Bank B", "Bank C"]
 SECRET = "Counterparty X exposure is 12 % of capital; cut limits by Friday."
 WRITTEN = "Stress scenario B: a 40 % haircut on the collateral; sealed in the page."
+JOINED = "Bank C here: glad to join; our exposure to X is 3 %."
 PAPER = b"counterparty,limit\nX,1200000\nY,800000\n"
 
 
@@ -166,3 +167,40 @@ def attach_and_download(page: Any, path: Path, data: bytes, kept: str) -> int:
     assert download.value.suggested_filename == path.name
     expect(row.locator(".outcome")).to_contain_text("SHA-256 matches the chain")
     return int(row.locator("td").first.inner_text())
+
+
+def test_a_joining_member_writes_under_a_key_its_page_publishes(
+        console: Callable[[str, str], Any], net: LocalNet,
+        shot: Callable[[Any, str], Path]) -> None:
+    """Bank C joins task force Risk; in its page it registers its forum key, publishes a new
+    key epoch wrapped for A, B and C (ECIES in the page) and posts under it: A's Python
+    client opens the post; the posts before C joined stay locked for C."""
+    keys = dev_accounts(net)
+    url = net.node("node0").api_url
+    gov, forum = GovernanceClient(url), ForumClient(url)
+    a, b, c = (keys[m].address.lower() for m in MEMBERS)
+    assert forum.read.public_key(c) is None
+    pid = gov.propose_set_task_force_members(keys["Bank A"], "Risk", a, [a, b, c])["proposal"]
+    for member in ("Bank A", "Bank B"):
+        gov.vote(keys[member], pid, True)
+    assert gov.proposal(pid)["status"] == "executed"
+    height = int(gov.client.w3.eth.block_number)
+    wait_for(lambda: net.height("node2") >= height, 30, f"node2 at {height}")
+
+    page = console("node2", "/forum/channel/Risk")
+    sign_in(page, net.root / "keystores" / "bank-c.json", "Bank C")
+    page.locator("#forum-title").fill("Joining")
+    page.locator("#forum-body").fill(JOINED)
+    page.get_by_role("button", name="Seal and post").click()
+    expect(page.locator("#forum-post-outcome")).to_contain_text("sealed in this page",
+                                                                timeout=WAIT_MS)
+    expect(page.locator("article.post", has_text="Joining").locator(".body")).to_have_text(
+        JOINED, timeout=WAIT_MS)
+    expect(page.locator("article.post").first.locator(".title")).to_have_text("Locked")
+    shot(page, "c-joined")
+
+    channel = forum.read.channel("Risk")
+    assert sorted(forum.read.epoch_members("Risk", channel["epoch"])) == sorted([a, b, c])
+    assert forum.read.public_key(c) is not None  # registered from the page
+    opened = [p for p in forum.read_channel(keys["Bank A"], "Risk") if p["title"] == "Joining"]
+    assert [(p["body"], p["epoch"]) for p in opened] == [(JOINED, channel["epoch"])]
