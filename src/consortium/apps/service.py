@@ -193,6 +193,12 @@ class ServiceReader:
     def _exists(self, count: str, object_id: int) -> bool:
         return 1 <= object_id <= int(self._read(count))
 
+    def _one(self, name: str, object_id: int, shape: Callable[[Any], dict[str, Any]]
+             ) -> dict[str, Any] | None:
+        """One object by id (`name(id)`), or None past its count (`<name>Count()`)."""
+        found = self._exists(name + "Count", object_id)
+        return shape(self._read(name, object_id)) if found else None
+
     def _matching(self, count: str, indexes: dict[str, Any]) -> list[int]:
         """Ids in every index given (method -> its argument; None: no filter), ascending;
         every id 1..count() without one."""

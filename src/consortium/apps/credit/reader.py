@@ -35,8 +35,7 @@ class CreditReader(ServiceReader):
     address, calls, histories = CREDIT_ADDRESS, CALLS, HISTORY_EVENTS
 
     def consent(self, consent_id: int) -> dict[str, Any] | None:
-        return consent_json(self._read("consent", consent_id)) \
-            if self._exists("consentCount", consent_id) else None
+        return self._one("consent", consent_id, consent_json)
 
     def consents(self, *, subject: str | None = None,
                  grantee: str | None = None) -> list[dict[str, Any]]:
@@ -45,8 +44,7 @@ class CreditReader(ServiceReader):
         return self._many("consentsOf", ids, consent_json)
 
     def record(self, record_id: int) -> dict[str, Any] | None:
-        return record_json(self._read("record", record_id)) \
-            if self._exists("recordCount", record_id) else None
+        return self._one("record", record_id, record_json)
 
     def records(self, *, subject: str | None = None,
                 reporter: str | None = None) -> list[dict[str, Any]]:
@@ -67,8 +65,7 @@ class CreditReader(ServiceReader):
         return chain
 
     def query(self, query_id: int) -> dict[str, Any] | None:
-        return query_json(self._read("query", query_id)) \
-            if self._exists("queryCount", query_id) else None
+        return self._one("query", query_id, query_json)
 
     def queries(self, *, subject: str | None = None, lender: str | None = None,
                 agency: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
