@@ -33,6 +33,7 @@ from consortium.apps.invoices.model import FINAL_STATES, STATES
 from consortium.apps.surface import BadValue, account_hex
 from consortium.console.app import SECURITY_HEADERS, Console, ConsoleRpcError
 from consortium.console.forms import Form, script_json, service_contracts, service_forms
+from consortium.errors import ConsortiumError
 
 MAX_CSV_BYTES = 2_000_000  # a larger file: the CLI's `invoice import`
 # read_rows computes fingerprints to find repeated rows; any fixed key finds the same
@@ -121,7 +122,7 @@ def routes(console: Console) -> list[BaseRoute]:
             return _json({"error": f"expected {{csv, signer}}: {exc}"}, 400)
         try:
             return _json(await check_csv(console, request, text, signer))
-        except (ValueError, ConsoleRpcError) as exc:  # ConfigError: a header lacking columns
+        except (ConsortiumError, ConsoleRpcError) as exc:  # a header lacking columns…
             return _json({"error": str(exc)}, 400)
 
     return [Route("/invoices", page, methods=["GET"]),
@@ -166,8 +167,8 @@ async def listing(console: Console, request: Request, query: dict[str, str]) -> 
 async def check_csv(console: Console, request: Request, text: str,
                     signer: str) -> dict[str, Any]:
     """The CLI's off-chain check of a CSV file (csv_import.read_rows), with each good row's
-    normalised fields (the page computes its fingerprint) and issue arguments. Raises
-    ValueError (the CLI's ConfigError) for a file it cannot read at all."""
+    normalised fields (the page computes its fingerprint) and issue arguments. Raises the
+    CLI's ConfigError for a file it cannot read at all (a header lacking columns)."""
     names = await _names(console, request, text)
     rows, refused, count = read_rows(text, CHECK_KEY, signer, names.get)
     fields = _fields_by_line(text)
