@@ -174,16 +174,19 @@ def test_a_joining_member_writes_under_a_key_its_page_publishes(
         shot: Callable[[Any, str], Path]) -> None:
     """Bank C joins task force Risk; in its page it registers its forum key, publishes a new
     key epoch wrapped for A, B and C (ECIES in the page) and posts under it: A's Python
-    client opens the post; the posts before C joined stay locked for C."""
+    client opens the post; the posts before C joined stay locked for C. Elected secretary,
+    C pins its post as an announcement."""
     keys = dev_accounts(net)
     url = net.node("node0").api_url
     gov, forum = GovernanceClient(url), ForumClient(url)
     a, b, c = (keys[m].address.lower() for m in MEMBERS)
     assert forum.read.public_key(c) is None
-    pid = gov.propose_set_task_force_members(keys["Bank A"], "Risk", a, [a, b, c])["proposal"]
-    for member in ("Bank A", "Bank B"):
-        gov.vote(keys[member], pid, True)
-    assert gov.proposal(pid)["status"] == "executed"
+    for pid in (
+            gov.propose_set_task_force_members(keys["Bank A"], "Risk", a, [a, b, c])["proposal"],
+            gov.propose_elect_officer(keys["Bank A"], "secretary", c, 100_000)["proposal"]):
+        for member in ("Bank A", "Bank B"):
+            gov.vote(keys[member], pid, True)
+        assert gov.proposal(pid)["status"] == "executed"
     height = int(gov.client.w3.eth.block_number)
     wait_for(lambda: net.height("node2") >= height, 30, f"node2 at {height}")
 
@@ -198,6 +201,15 @@ def test_a_joining_member_writes_under_a_key_its_page_publishes(
         JOINED, timeout=WAIT_MS)
     expect(page.locator("article.post").first.locator(".title")).to_have_text("Locked")
     shot(page, "c-joined")
+
+    # C, now the secretary, pins its post as an announcement from the page
+    joined = page.locator("#forum-posts .thread article.post", has_text="Joining")
+    joined.get_by_role("button", name="pin as announcement").click()
+    expect(page.locator("#forum-pin-outcome")).to_contain_text("pinned as an announcement",
+                                                               timeout=WAIT_MS)
+    expect(page.locator(".announcements article.post .body")).to_have_text(JOINED,
+                                                                           timeout=WAIT_MS)
+    shot(page, "c-pinned")
 
     channel = forum.read.channel("Risk")
     assert sorted(forum.read.epoch_members("Risk", channel["epoch"])) == sorted([a, b, c])

@@ -33,8 +33,10 @@ def routes(console: Console) -> list[BaseRoute]:
         if state is None:
             return console.not_found(request, "channel", name)
         rules = await console.rpc("consortium_forumRules", request=request)
+        officers = await console.rpc("consortium_officers", request=request)
         return console.page(request, "forum_channel.html", active="forum", **state,
                             forum=service_contracts()["forum"].address, rules=rules,
+                            officers=sorted({o["holder"] for o in officers if o["holder"]}),
                             events_json=script_json({}))
 
     async def posts(request: Request) -> Response:

@@ -17,6 +17,8 @@ const FORUM_ABI = [
   "function rotateKey(string name, address[] members, bytes[] wrapped)",
   "function attach(string name, uint256 post_id, uint256 epoch, bytes meta, bytes blob)",
   "function anchor(string name, uint256 post_id, uint256 epoch, bytes meta, bytes32 sha256, uint256 size)",
+  "function pin(uint256 post_id)",
+  "function unpin(uint256 post_id)",
 ];
 const STALE_EPOCH = ["is not the current epoch", "changed since key epoch"]; // another rotated first
 const BLOBS = "/api/v1/forum/blobs/";
@@ -211,11 +213,29 @@ document.addEventListener("submit", (event) => {
   (form.id === "forum-post" ? postFrom : attachFrom)(form);
 });
 
+/** Pin a post as an announcement, or unpin it (officers in office; the contract decides). */
+async function pin(button) {
+  const outcome = document.getElementById("forum-pin-outcome");
+  const pinned = button.dataset.pinned === "true";
+  const what = `${pinned ? "Unpinning" : "Pinning"} post #${button.dataset.post}`;
+  try {
+    const receipt = await send(pinned ? "unpin" : "pin", [BigInt(button.dataset.post)], outcome, what);
+    say(outcome, "done", `Post #${button.dataset.post} ${pinned ? "unpinned" : "pinned as an announcement"} in block ${BigInt(receipt.blockNumber)}.`);
+    document.dispatchEvent(new CustomEvent("consortium:done", { detail: { receipt } }));
+  } catch (err) {
+    say(outcome, "refused", `${what}: ${err.message}`);
+  }
+}
+
 document.addEventListener("click", (event) => {
-  const button = event.target.closest?.("button.forum-download, button.forum-reply");
+  const button = event.target.closest?.("button.forum-download, button.forum-reply, button.forum-pin");
   if (!button) return;
   if (button.classList.contains("forum-download")) {
     download(button);
+    return;
+  }
+  if (button.classList.contains("forum-pin")) {
+    pin(button);
     return;
   }
   const field = document.getElementById("forum-reply-to");
@@ -224,7 +244,8 @@ document.addEventListener("click", (event) => {
 });
 
 /** A task force's channel offers writing to its members only (the contract refuses anyone
- * else; the page says so up front instead of offering forms that cannot succeed). */
+ * else; the page says so up front instead of offering forms that cannot succeed); pinning
+ * is offered to officers in office. */
 function offer() {
   const el = compose();
   if (!el) return;
@@ -234,6 +255,8 @@ function offer() {
   for (const form of el.querySelectorAll("form")) form.hidden = outsider;
   el.querySelector(".outsider").hidden = !outsider;
   for (const button of document.querySelectorAll("button.forum-reply")) button.hidden = outsider;
+  const officer = Boolean(who) && !outsider && el.dataset.officers.split(" ").includes(who.address.toLowerCase());
+  for (const button of document.querySelectorAll("button.forum-pin")) button.hidden = !officer;
 }
 
 document.addEventListener("consortium:signer", offer);
