@@ -149,6 +149,23 @@ def test_a_task_force_post_opens_for_its_members_only(
     open_channel = console("node2", "/forum/channel/consortium")
     expect(open_channel.locator("article.post .title").first).to_have_text("Agenda")
     expect(open_channel.locator("main")).to_contain_text("Members' meeting on Monday.")
+    # minutes written in the open channel from the page: plain, linked to the proposal
+    sign_in(open_channel, keystores / "bank-c.json", "Bank C")
+    formed = int(gov_proposals(net)[0]["id"])
+    open_channel.locator("#forum-title").fill("Minutes of Monday")
+    open_channel.locator("#forum-body").fill("Risk was formed; Bank C abstained.")
+    open_channel.locator("#forum-minutes").fill(str(formed))
+    open_channel.get_by_role("button", name="Post", exact=True).click()
+    minutes = open_channel.locator("article.post", has_text="Minutes of Monday")
+    expect(minutes).to_contain_text(f"minutes of proposal #{formed}", timeout=WAIT_MS)
+    assert [m["body"] for m in forum.read.minutes_of(formed)] == [
+        "Risk was formed; Bank C abstained."]
+    missing = httpx.get(f"{net.node('node2').api_url}/console/forum/channel/Nowhere")
+    assert missing.status_code == 404 and "Nowhere" in missing.text
+
+
+def gov_proposals(net: LocalNet) -> list[dict[str, Any]]:
+    return list(GovernanceClient(net.node("node0").api_url).proposals())
 
 
 def attach_and_download(page: Any, path: Path, data: bytes, kept: str) -> int:
