@@ -55,22 +55,15 @@ class Invoices(ServiceContract):
     address = INVOICES_ADDRESS
 
     InvoiceTransition = transition("InvoiceTransition", "bytes32 fingerprint")
-    InvoiceIssued = event(
-        "InvoiceIssued(bytes32 indexed fingerprint, address indexed seller, address indexed "
-        "buyer, uint256 amount, string currency, uint256 dueDate)"
-    )
-    TrancheFinanced = event(
-        "TrancheFinanced(bytes32 indexed fingerprint, address indexed bank, uint256 tranche, "
-        "uint256 amount, uint256 financed)"
-    )
-    PaymentMade = event(
-        "PaymentMade(bytes32 indexed fingerprint, address indexed payee, uint256 amount, "
-        "string currency)"
-    )
-    TaxVerification = event(
-        "TaxVerification(bytes32 indexed fingerprint, address indexed authority, bool verified, "
-        "string reason)"
-    )
+    InvoiceIssued = event("InvoiceIssued(bytes32 indexed fingerprint, address indexed seller, "
+                          "address indexed buyer, uint256 amount, string currency, "
+                          "uint256 dueDate)")
+    TrancheFinanced = event("TrancheFinanced(bytes32 indexed fingerprint, address indexed bank, "
+                            "uint256 tranche, uint256 amount, uint256 financed)")
+    PaymentMade = event("PaymentMade(bytes32 indexed fingerprint, address indexed payee, "
+                        "uint256 amount, string currency)")
+    TaxVerification = event("TaxVerification(bytes32 indexed fingerprint, "
+                            "address indexed authority, bool verified, string reason)")
 
     @property
     def state(self) -> InvoiceState:

@@ -28,6 +28,7 @@ from consortium.apps.service import (
     ZERO_ADDRESS,
     ZERO_HASH,
     ServiceContract,
+    count_read,
     index_read,
     keyed_reads,
     transition,
@@ -46,34 +47,24 @@ class Registry(ServiceContract):
 
     AssetTransition = transition("AssetTransition", "uint256 asset")
     ClassTransition = transition("ClassTransition", "uint256 assetClass")
-    ClassCreated = event(
-        "ClassCreated(uint256 indexed assetClass, string name, bytes32 schemaHash, "
-        "address[] registrars, uint256 k)"
-    )
-    AssetApplied = event(
-        "AssetApplied(uint256 indexed asset, uint256 indexed assetClass, address indexed owner, "
-        "bytes32 externalIdHash, bytes32 metadataHash)"
-    )
-    RegistrarApproval = event(
-        "RegistrarApproval(uint256 indexed asset, address indexed registrar, string action, "
-        "uint256 approvals, uint256 k)"
-    )
-    OwnerChanged = event(
-        "OwnerChanged(uint256 indexed asset, address indexed previousOwner, address indexed "
-        "newOwner)"
-    )
+    ClassCreated = event("ClassCreated(uint256 indexed assetClass, string name, "
+                         "bytes32 schemaHash, address[] registrars, uint256 k)")
+    AssetApplied = event("AssetApplied(uint256 indexed asset, uint256 indexed assetClass, "
+                         "address indexed owner, bytes32 externalIdHash, bytes32 metadataHash)")
+    RegistrarApproval = event("RegistrarApproval(uint256 indexed asset, "
+                              "address indexed registrar, string action, uint256 approvals, "
+                              "uint256 k)")
+    OwnerChanged = event("OwnerChanged(uint256 indexed asset, address indexed previousOwner, "
+                         "address indexed newOwner)")
     Pledged = event("Pledged(uint256 indexed asset, address indexed securedParty, uint256 pledge)")
-    Released = event(
-        "Released(uint256 indexed asset, address indexed securedParty, uint256 pledge)"
-    )
+    Released = event("Released(uint256 indexed asset, address indexed securedParty, "
+                     "uint256 pledge)")
 
     @property
     def state(self) -> RegistryState:
         return RegistryState(self.storage)
 
-    @method("classCount()", returns="uint256", view=True)
-    def class_count(self) -> int:
-        return self.state.class_count()
+    class_count = count_read("classCount()", S.CLASS_COUNT)
 
     @method("assetClass(uint256)", returns=CLASS, view=True)
     def asset_class(self, class_id: int) -> tuple[Any, ...]:
@@ -82,15 +73,13 @@ class Registry(ServiceContract):
     @method("classes()", returns=CLASS + "[]", view=True)
     def classes(self) -> list[tuple[Any, ...]]:
         st = self.state
-        return [st.asset_class(i).abi_tuple() for i in range(1, st.class_count() + 1)]
+        return [st.asset_class(i).abi_tuple() for i in range(1, self.class_count() + 1)]
 
     @method("classByName(string)", returns="uint256", view=True)
     def class_by_name(self, name: str) -> int:
         return self.state.class_named(name)
 
-    @method("assetCount()", returns="uint256", view=True)
-    def asset_count(self) -> int:
-        return self.state.asset_count()
+    asset_count = count_read("assetCount()", S.ASSET_COUNT)
 
     asset, assets_of = keyed_reads("asset(uint256)", "assetsOf(uint256[])", ("asset_id", "ids"),
                                    ASSET, lambda c, i: c._asset_tuple(c._require_asset(i)),
@@ -316,11 +305,11 @@ class Registry(ServiceContract):
         self.emit(self.AssetTransition, a.id, self.caller, a.state, new, reason)
 
     def _require_class(self, class_id: int) -> AssetClass:
-        self.require(1 <= class_id <= self.state.class_count(), f"no asset class {class_id}")
+        self.require(1 <= class_id <= self.class_count(), f"no asset class {class_id}")
         return self.state.asset_class(class_id)
 
     def _require_asset(self, asset_id: int) -> Asset:
-        self.require(1 <= asset_id <= self.state.asset_count(), f"no asset {asset_id}")
+        self.require(1 <= asset_id <= self.asset_count(), f"no asset {asset_id}")
         return self.state.asset(asset_id)
 
     def _as_registrar(self, asset_id: int, action: str) -> tuple[Asset, AssetClass]:

@@ -92,9 +92,6 @@ class RegistryState(StateView):
     ASSET_COUNT, ASSETS, BY_EXTERNAL_ID, APPROVALS, PLEDGES = 3, 4, 5, 6, 7
     BY_OWNER, BY_CLASS, BY_STATE, BY_SECURED_PARTY = 8, 9, 10, 11
 
-    def class_count(self) -> int:
-        return self.s.get_uint(self.CLASS_COUNT)
-
     def class_named(self, name: str) -> int:
         return self.s.get_uint(Storage.at(self.CLASS_BY_NAME, name.strip().lower()))
 
@@ -117,9 +114,6 @@ class RegistryState(StateView):
     def set_registrars(self, class_id: int, registrars: list[bytes], k: int) -> None:
         AssetClass.put_fields(self.s, Storage.at(self.CLASSES, class_id),
                               registrars=registrars, k=k)
-
-    def asset_count(self) -> int:
-        return self.s.get_uint(self.ASSET_COUNT)
 
     def by_state(self, state: str) -> WordSet:
         return self.index(self.BY_STATE, ASSET_STATES.index(state) + 1)
