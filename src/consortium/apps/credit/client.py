@@ -1,14 +1,7 @@
-"""`CreditClient`: credit information sharing from Python, over a node's JSON-RPC.
-
-    credit = CreditClient("http://127.0.0.1:8545")
-    consent = credit.grant_consent(borrower, bank_a.address, "mortgage", expires_at=5_000)
-    query = credit.create_query(bank_a, agency.address, consent["id"], "mortgage")
-    credit.deliver(agency, query["id"], report_file, location="https://agency.example/r/7")
-    credit.verify_report(query["id"], downloaded_file)     # {"match": True, …}
-
-Report contents never leave the agency and the lender: the chain holds their SHA-256, which
-`verify_report` / `download_report` check a received file against (`ReportMismatch`).
-"""
+"""`CreditClient`: credit information sharing from Python, over a node's JSON-RPC
+(`CreditClient(url).create_query(bank_a, agency, consent_id, "mortgage")`). Reports never
+leave the agency and the lender: the chain holds their SHA-256, which `verify_report` and
+`download_report` check a received file against (`ReportMismatch`)."""
 
 from __future__ import annotations
 

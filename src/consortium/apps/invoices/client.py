@@ -1,14 +1,7 @@
-"""`InvoiceClient`: invoice management and financing from Python, over a node's JSON-RPC.
-
-    invoices = InvoiceClient("http://127.0.0.1:8545", key=find_key(network_dir=Path("net")))
-    fp = invoices.fingerprint("91310000MA1FL4XX7J", "INV-0042", "2025-03-01", 1_000_000)
-    invoices.issue(seller, fp, buyer=buyer.address, amount=1_000_000, currency="CNY",
-                   due_date="2025-06-30")                      # {"state": "issued", …}
-    invoices.finance(bank, fp, 600_000)                        # {"tranche": 0, …}
-
-The consortium key (needed only to compute fingerprints) stays on this machine: only the
-fingerprint, the parties, the amount, the currency and the due date are sent.
-"""
+"""`InvoiceClient`: invoice management and financing from Python, over a node's JSON-RPC
+(`InvoiceClient(url, key=find_key(…)).issue(seller, fp, buyer=…, amount=…, currency="CNY",
+due_date="2025-06-30")`). The consortium key, needed only to compute fingerprints, stays on
+this machine: only the fingerprint, parties, amount, currency and due date are sent."""
 
 from __future__ import annotations
 

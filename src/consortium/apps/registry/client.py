@@ -1,13 +1,7 @@
-"""`RegistryClient`: the digital asset registry from Python, over a node's JSON-RPC.
-
-    registry = RegistryClient(url, key=find_key(network_dir=Path("net")))
-    registry.propose_class(bank_a, "Land title", schema=b"…", registrars=[r1, r2, r3], k=2)
-    asset = registry.apply(owner, 1, "PARCEL-0042", metadata=b"…")      # {"id": 1, …}
-    registry.approve_registration(r1, asset["id"])
-
-External ids are hashed here, under the consortium key (`external_id.py`); metadata and
-schemas are referenced by their SHA-256 (give bytes, a file, or a 0x hash).
-"""
+"""`RegistryClient`: the digital asset registry from Python, over a node's JSON-RPC
+(`RegistryClient(url, key=…).apply(owner, "Land title", "PARCEL-0042", metadata=b"…")`).
+External ids are hashed here under the consortium key; metadata and schemas are referenced
+by their SHA-256 (bytes, a file, or a 0x hash)."""
 
 from __future__ import annotations
 
