@@ -10,6 +10,7 @@ it locked too. The consortium channel's plain post reads the same for everyone.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -138,13 +139,21 @@ def test_a_task_force_post_opens_for_its_members_only(
         page.locator("#forum-search input[name=q]").fill("HAIRCUT scenario")
         page.get_by_role("button", name="Search the forum").click()
         status = page.locator("#forum-search-status")
-        expect(status).to_contain_text(f"{found} post{'' if found == 1 else 's'} found")
+        expect(status).to_contain_text(
+            f"{found} post{'' if found == 1 else 's'} and 0 documents found")
         if found:
             expect(page.locator("#forum-results")).to_contain_text("Risk #")
             expect(page.locator("#forum-results")).to_contain_text(WRITTEN[:30])
         else:
             expect(status).to_contain_text("sealed posts this page cannot open")
         shot(page, f"search-{member.replace(' ', '-').lower()}")
+        # a document by the SHA-256 of its file, which only its sealed metadata names: found
+        # by B, not by C (who cannot open it)
+        page.locator("#forum-search input[name=q]").fill(hashlib.sha256(PAPER).hexdigest())
+        page.get_by_role("button", name="Search the forum").click()
+        expect(status).to_contain_text(f"0 posts and {found} document{'' if found else 's'} found")
+        if found:
+            expect(page.locator("#forum-results")).to_contain_text("Risk document #1 · limits.csv")
 
     open_channel = console("node2", "/forum/channel/consortium")
     expect(open_channel.locator("article.post .title").first).to_have_text("Agenda")
