@@ -106,6 +106,7 @@ def test_invoice_lifecycle(console: Callable[..., Any], net: LocalNet, tmp_path:
 
     # the buyer confirms; the seller offers it for financing (each page follows live)
     expect(state_of(buyer, fp)).to_have_text("issued", timeout=WAIT_MS)
+    expect(buyer.locator(f"tr[data-fingerprint='{fp}']")).to_contain_text("Globex Retail")
     expect(act(buyer, fp, "Confirm")).to_contain_text("Confirmed in block", timeout=WAIT_MS)
     expect(state_of(seller, fp)).to_have_text("confirmed", timeout=WAIT_MS)
     expect(seller.locator(f"tr[data-fingerprint='{fp}']").get_by_role(

@@ -104,6 +104,8 @@ def test_crossing_orders_live(console: Callable[..., Any], net: LocalNet,
     tape = watcher.locator("#trade-tape")
     expect(tape.locator("tr[data-trade='1']")).to_contain_text("101", timeout=WAIT_MS)
     expect(tape.locator("tr[data-trade='1'] td").nth(3)).to_have_text("10")
+    expect(tape.locator("tr[data-trade='1']")).to_contain_text("Bob Capital")  # the buyer
+    expect(tape.locator("tr[data-trade='1']")).to_contain_text("Alice Fund")
     expect(asks).to_contain_text("No asks.", timeout=WAIT_MS)
     shot(watcher, "watcher-trade")
 

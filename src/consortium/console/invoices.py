@@ -33,6 +33,7 @@ from consortium.apps.invoices.model import FINAL_STATES, STATES
 from consortium.apps.surface import BadValue, account_hex
 from consortium.console.app import SECURITY_HEADERS, Console, ConsoleRpcError
 from consortium.console.forms import Form, script_json, service_contracts, service_forms
+from consortium.console.securities import member_names
 from consortium.errors import ConsortiumError
 
 MAX_CSV_BYTES = 2_000_000  # a larger file: the CLI's `invoice import`
@@ -160,6 +161,7 @@ async def listing(console: Console, request: Request, query: dict[str, str]) -> 
         out["error"] = str(exc)
         return out
     out["rows"] = list(reversed(rows))
+    out["names"] = await member_names(console, request)
     out["actions"] = {i["fingerprint"]: row_actions(i) for i in out["rows"]}
     return out
 

@@ -135,11 +135,13 @@ def routes(console: Console) -> list[BaseRoute]:
         book = await book_context(console, request, isin)
         orders = await orders_context(console, request, isin)
         trades = await console.rpc("consortium_trades", {"isin": isin}, request=request)
+        names = await member_names(console, request)
         return console.page(request, "securities_instrument.html", active="services",
                             inst=found, isin=isin, book=book, orders=orders,
                             trades=list(reversed(trades))[:MAX_TRADES],
                             place=place_form(isin), approve=approve_form(found["currency"]),
-                            addresses=_addresses(),
+                            addresses=_addresses(), names=names,
+                            names_json=script_json(names),
                             height=hexint(await console.rpc("eth_blockNumber")),
                             events_json=events_json())
 
@@ -150,6 +152,7 @@ def routes(console: Console) -> list[BaseRoute]:
         if name == "book":
             return console.page(request, "securities_book.html",
                                 book=await book_context(console, request, isin))
+        # the open orders (their owners by name)
         return console.page(request, "securities_orders.html",
                             c=await orders_context(console, request, isin))
 
@@ -160,6 +163,15 @@ def routes(console: Console) -> list[BaseRoute]:
 
 
 MAX_TRADES = 50  # trades the tape shows (the newest)
+
+
+async def member_names(console: Console, request: Request) -> dict[str, str]:
+    """account (lower-case) -> its member's name, for the tables' parties."""
+    try:
+        members = await console.rpc("consortium_members", request=request)
+    except ConsoleRpcError:
+        return {}
+    return {str(a).lower(): str(m["name"]) for m in members or [] for a in m.get("accounts", [])}
 
 
 def _addresses() -> str:
@@ -180,6 +192,7 @@ async def orders_context(console: Console, request: Request, isin: str) -> dict[
     orders = await console.rpc("consortium_orders", {"isin": isin, "state": "open"},
                                request=request)
     return {"part": "orders", "rows": orders, "error": "",
+            "names": await member_names(console, request),
             "forms": {o["id"]: row_form("cancel", "cancelOrder", {"order_id": o["id"]},
                                         "Cancel") for o in orders}}
 
@@ -187,7 +200,8 @@ async def orders_context(console: Console, request: Request, isin: str) -> dict[
 async def part_context(console: Console, request: Request, name: str,
                        query: dict[str, str]) -> dict[str, Any]:
     """What one part's template shows: {"part", "error"} or its rows and forms."""
-    out: dict[str, Any] = {"part": name, "rows": [], "error": "", "forms": {}}
+    out: dict[str, Any] = {"part": name, "rows": [], "error": "", "forms": {},
+                           "names": await member_names(console, request)}
     try:
         if name in ACCOUNT_PARTS:
             text = (query.get("account") or "").strip()

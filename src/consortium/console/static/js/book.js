@@ -39,9 +39,12 @@ function eventsInterface() {
   return new globalThis.ethers.Interface(Object.values(byAddress).flat());
 }
 
-function short(address) {
-  const a = String(address).toLowerCase(); // as the server renders addresses
-  return `${a.slice(0, 10)}…${a.slice(-4)}`;
+let names = null; // account (lower-case) -> member name, as the server rendered them
+
+function party(address) {
+  const a = String(address).toLowerCase();
+  names ??= JSON.parse(document.getElementById("member-names")?.textContent || "{}");
+  return names[a] || `${a.slice(0, 10)}…${a.slice(-4)}`;
 }
 
 function cell(text) {
@@ -76,8 +79,8 @@ function tape(table) {
     const row = document.createElement("tr");
     row.dataset.trade = id;
     row.className = "new";
-    row.append(cell(id), cell(block), cell(a.price), cell(a.quantity), cell(short(a.buyer)),
-      cell(short(a.seller)), cell(a.settleHeight));
+    row.append(cell(id), cell(block), cell(a.price), cell(a.quantity), cell(party(a.buyer)),
+      cell(party(a.seller)), cell(a.settleHeight));
     // newest first: ahead of the first row with a smaller id
     const after = [...body.rows].find((r) => Number(r.dataset.trade) < Number(id));
     body.insertBefore(row, after || null);
