@@ -177,16 +177,10 @@ class Credit(ServiceContract):
         reporter = self.caller
         self.require_role(reporter, LENDER, "correct a credit record")
         old = self._require_record(original)
-        self.require(
-            old.reporter == reporter,
-            f"record {original} was reported by {hex_address(old.reporter)}: only its reporter "
-            "may correct it",
-        )
-        self.require(
-            not old.superseded_by,
-            f"record {original} is already superseded by record {old.superseded_by}: correct "
-            "the latest one",
-        )
+        self.require(old.reporter == reporter, f"record {original} was reported by "
+                     f"{hex_address(old.reporter)}: only its reporter may correct it")
+        self.require(not old.superseded_by, f"record {original} is already superseded by record "
+                     f"{old.superseded_by}: correct the latest one")
         self._check_record(kind, bytes(record_hash))
         self.require_text(reason, "reason")
         new_id = self.record_count() + 1
@@ -200,10 +194,8 @@ class Credit(ServiceContract):
         lender = self.caller
         self.require_role(lender, LENDER, "order a credit query")
         agency_raw = as_address(agency)
-        self.require(
-            self.has_role(agency_raw, CREDIT_AGENCY),
-            f"{hex_address(agency_raw)} is not a licensed credit agency (role credit_agency)",
-        )
+        self.require(self.has_role(agency_raw, CREDIT_AGENCY), f"{hex_address(agency_raw)} is not "
+                     "a licensed credit agency (role credit_agency)")
         c = self._require_consent(consent_id)
         self.require(c.grantee == lender,
                      f"consent {consent_id} was granted to {hex_address(c.grantee)}, not to "
@@ -307,11 +299,9 @@ class Credit(ServiceContract):
         st = self.state
         self.require(st.is_blacklisted(raw), f"{hex_address(raw)} is not blacklisted")
         entry = st.entry(raw)
-        self.require(
-            self.caller == entry.reporter or self.by_governance(),
-            f"only the reporting lender {hex_address(entry.reporter)} or a vote (an app-call "
-            f"proposal) may remove {hex_address(raw)} from the blacklist",
-        )
+        self.require(self.caller == entry.reporter or self.by_governance(), "only the reporting "
+                     f"lender {hex_address(entry.reporter)} or a vote (an app-call proposal) may "
+                     f"remove {hex_address(raw)} from the blacklist")
         self.require_text(reason, "reason")
         st.set_entry(raw)
         by = "by vote" if self.by_governance() else "by the reporting lender"

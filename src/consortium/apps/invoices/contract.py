@@ -125,11 +125,9 @@ class Invoices(ServiceContract):
         if caller == seller_raw:
             self.require_role(caller, SELLER, "issue an invoice")
         else:
-            self.require(
-                self.has_role(caller, FINANCING_BANK),
-                f"{hex_address(caller)} may not issue an invoice for {hex_address(seller_raw)}: "
-                "an invoice is issued by its seller, or entered by a financing bank",
-            )
+            self.require(self.has_role(caller, FINANCING_BANK), f"{hex_address(caller)} may not "
+                         f"issue an invoice for {hex_address(seller_raw)}: an invoice is issued "
+                         "by its seller, or entered by a financing bank")
         self.require(fp != b"\x00" * 32, "the fingerprint is zero")
         st = self.state
         existing = st.state(fp)
@@ -183,11 +181,9 @@ class Invoices(ServiceContract):
                      "the seller or the buyer cannot finance its own invoice")
         self.require(amount > 0, "a tranche must be above 0")
         total = inv.financed + amount
-        self.require(
-            total <= inv.amount,
-            f"a tranche of {amount} would bring the financing of invoice {fp_hex(fp)} to "
-            f"{total}, over its face amount {inv.amount} ({inv.amount - inv.financed} left)",
-        )
+        self.require(total <= inv.amount, f"a tranche of {amount} would bring the financing of "
+                     f"invoice {fp_hex(fp)} to {total}, over its face amount {inv.amount} "
+                     f"({inv.amount - inv.financed} left)")
         st = self.state
         tranche = st.add_tranche(fp, caller, amount, self.height)
         st.set(fp, "financed", total)
@@ -204,11 +200,8 @@ class Invoices(ServiceContract):
         inv = self._party(bytes(fingerprint), BUYER, "repay it")
         self._require_state(inv, ("financed",), "be repaid")
         today = self.today()
-        self.require(
-            today >= inv.due_date,
-            f"invoice {fp_hex(inv.fingerprint)} is not due until {show_date(inv.due_date)} "
-            f"(today is {show_date(today)})",
-        )
+        self.require(today >= inv.due_date, f"invoice {fp_hex(inv.fingerprint)} is not due until "
+                     f"{show_date(inv.due_date)} (today is {show_date(today)})")
         st = self.state
         fp = inv.fingerprint
         paid = []

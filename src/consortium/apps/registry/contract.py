@@ -145,11 +145,10 @@ class Registry(ServiceContract):
         owner_raw = as_address(owner)
         self.require(owner_raw != ZERO_ADDRESS, "an asset needs an owner")
         if caller != owner_raw:
-            self.require(
-                caller in cls.registrars and self.has_role(caller, REGISTRAR),
-                f"{hex_address(caller)} may not apply for {hex_address(owner_raw)}: an asset "
-                f"is applied for by its owner, or by a registrar of class {cls.name!r}",
-            )
+            self.require(caller in cls.registrars and self.has_role(caller, REGISTRAR),
+                         f"{hex_address(caller)} may not apply for {hex_address(owner_raw)}: an "
+                         "asset is applied for by its owner, or by a registrar of class "
+                         f"{cls.name!r}")
         ext, meta = bytes(external_id_hash), bytes(metadata_hash)
         self.require(ext != ZERO_HASH, "the external id hash is zero")
         self.require(meta != ZERO_HASH, "the metadata hash is zero")
@@ -199,10 +198,8 @@ class Registry(ServiceContract):
     def accept_transfer(self, asset_id: int) -> None:
         a = self._require_asset(asset_id)
         self._require_state(a, ("transfer_pending",), "be accepted")
-        self.require(
-            self.caller == a.pending_owner,
-            f"asset {a.id} is offered to {hex_address(a.pending_owner)}: only it may accept",
-        )
+        self.require(self.caller == a.pending_owner, f"asset {a.id} is offered to "
+                     f"{hex_address(a.pending_owner)}: only it may accept")
         st = self.state
         st.set_owner(a.id, a.owner, a.pending_owner)
         st.set(a.id, "pending_owner", ZERO_ADDRESS)
@@ -284,11 +281,9 @@ class Registry(ServiceContract):
     def _approve(self, a: Asset, cls: AssetClass, action: str, target: str) -> None:
         caller = self.caller
         approvals = self.state.approvals(a.id, a.round)
-        self.require(
-            address_word(caller) not in approvals,
-            f"registrar {hex_address(caller)} already approved the {action} of asset {a.id} "
-            f"({len(approvals)} of {cls.k}): each registrar counts once",
-        )
+        self.require(address_word(caller) not in approvals, f"registrar {hex_address(caller)} "
+                     f"already approved the {action} of asset {a.id} ({len(approvals)} of "
+                     f"{cls.k}): each registrar counts once")
         approvals.add(address_word(caller))
         count = len(approvals)
         self.emit(self.RegistrarApproval, a.id, caller, action, count, cls.k)
