@@ -18,9 +18,11 @@ from consortium.evm.fork import install_precompile
 from consortium.evm.native import (
     NATIVE_GAS,
     NativeContract,
-    NativeRevert,
-    error_data,
+    child_gas,
+    delegatecall_refusal,
+    log_gas,
     on_register,
+    revert_output,
 )
 from consortium.evm.storage import (
     UINT256,
@@ -45,32 +47,17 @@ __all__ = [
 
 
 class PyEvmHost:
-    """`Host` over a py-evm computation."""
+    """`Host` over a py-evm computation; a call's identity is fixed, so it is read once."""
 
     def __init__(self, computation: ComputationAPI) -> None:
         self._c = computation
-        self._msg = computation.msg
+        self._msg = msg = computation.msg
         self._state = computation.state
-
-    @property
-    def address(self) -> bytes:
-        return bytes(self._msg.storage_address)
-
-    @property
-    def caller(self) -> bytes:
-        return bytes(self._msg.sender)
-
-    @property
-    def origin(self) -> bytes:
-        return bytes(self._c.transaction_context.origin)
-
-    @property
-    def value(self) -> int:
-        return int(self._msg.value)
-
-    @property
-    def is_static(self) -> bool:
-        return bool(self._msg.is_static)
+        self.address = bytes(msg.storage_address)
+        self.caller = bytes(msg.sender)
+        self.origin = bytes(computation.transaction_context.origin)
+        self.value = int(msg.value)
+        self.is_static = bool(msg.is_static)
 
     @property
     def block(self) -> BlockInfo:
@@ -92,18 +79,15 @@ class PyEvmHost:
         return int(self._state.get_storage(Address(bytes(address)), slot))
 
     def sstore(self, slot: int, value: int) -> None:
-        if self._msg.is_static:
+        if self.is_static:
             raise WriteProtection("native contract write inside a static call")
         self.charge(NATIVE_GAS["sstore"])
         self._state.set_storage(self._msg.storage_address, slot, value)
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
-        if self._msg.is_static:
+        if self.is_static:
             raise WriteProtection("native contract log inside a static call")
-        if len(topics) > 4:
-            raise ValueError("at most 4 topics")
-        self.charge(NATIVE_GAS["log"] + NATIVE_GAS["log_topic"] * len(topics)
-                    + NATIVE_GAS["log_byte"] * len(data))
+        self.charge(log_gas(topics, data))
         self._c.add_log_entry(
             self._msg.storage_address,
             tuple(int.from_bytes(t, "big") for t in topics),
@@ -115,19 +99,16 @@ class PyEvmHost:
         """Call another contract (EVM or native) as this native. Returns (success, output);
         a failed call does not revert the caller."""
         c = self._c
-        if value and self._msg.is_static:
+        if value and self.is_static:
             raise WriteProtection("a native contract's call with value inside a static call")
         self.charge(NATIVE_GAS["subcall"])
-        available = c.get_gas_remaining()
-        child_gas = available - available // 64
-        if gas is not None:
-            child_gas = min(child_gas, gas)
-        c.consume_gas(child_gas, reason="native contract subcall")
+        gas = child_gas(c.get_gas_remaining(), gas)
+        c.consume_gas(gas, reason="native contract subcall")
         target = Address(bytes(to))
         child_msg = c.prepare_child_message(
-            gas=child_gas, to=target, value=value, data=bytes(data),
+            gas=gas, to=target, value=value, data=bytes(data),
             code=self._state.get_code(target), code_address=target,
-            is_static=self._msg.is_static,
+            is_static=self.is_static,
         )
         child = c.apply_child_computation(child_msg)
         c.return_gas(child.get_gas_remaining())
@@ -140,22 +121,15 @@ def make_precompile(cls: type[NativeContract]) -> Callable[[ComputationAPI], Any
     def precompile(computation: ComputationAPI) -> ComputationAPI:
         msg = computation.msg
         if bytes(msg.storage_address) != bytes(cls.address):
-            output = error_data(f"{cls.__name__} cannot be called with DELEGATECALL or "
-                                "CALLCODE")
-            computation.output = output
+            output = computation.output = delegatecall_refusal(cls)
             raise Revert(output)
         contract = cls(PyEvmHost(computation))
         try:
             computation.output = contract.dispatch(bytes(msg.data))
-        except NativeRevert as exc:
-            output = error_data(exc.reason) if exc.data is None else exc.data
-            computation.output = output
-            raise Revert(output) from None
         except VMError:
             raise  # out of gas, write protection, depth: the EVM's own errors
-        except Exception as exc:  # any bug in a native reverts, the same on every node
-            output = error_data(type(exc).__name__)
-            computation.output = output
+        except Exception as exc:  # a revert, or any bug in a native: the same on every node
+            output = computation.output = revert_output(exc)
             raise Revert(output) from None
         return computation
 

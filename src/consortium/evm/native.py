@@ -60,6 +60,21 @@ NATIVE_GAS: dict[str, int] = {
 }
 
 
+def log_gas(topics: Sequence[bytes], data: bytes) -> int:
+    """A native's log costs the same on both engines; at most 4 topics, as LOG4."""
+    if len(topics) > 4:
+        raise ValueError("at most 4 topics")
+    return (NATIVE_GAS["log"] + NATIVE_GAS["log_topic"] * len(topics)
+            + NATIVE_GAS["log_byte"] * len(data))
+
+
+def child_gas(available: int, asked: int | None) -> int:
+    """A native's subcall gets what EIP-150 leaves it (all but a 64th of what is left),
+    or less if the native asks for less: one rule for both engines."""
+    gas = available - available // 64
+    return gas if asked is None else min(gas, asked)
+
+
 def native_address(n: int) -> bytes:
     """The 20-byte address 0x000…n (natives sit at small, fixed addresses)."""
     return n.to_bytes(20, "big")
@@ -78,6 +93,19 @@ class NativeRevert(Exception):
 def error_data(reason: str) -> bytes:
     """Solidity's revert encoding of a reason string."""
     return ERROR_SELECTOR + abi_encode(["string"], [reason])
+
+
+def revert_output(exc: Exception) -> bytes:
+    """What a native's failed call returns, alike on both engines: a `NativeRevert`'s reason
+    or raw bytes; for a bug only the exception's type name (its text may differ by node)."""
+    if isinstance(exc, NativeRevert):
+        return error_data(exc.reason) if exc.data is None else exc.data
+    return error_data(type(exc).__name__)
+
+
+def delegatecall_refusal(cls: type[NativeContract]) -> bytes:
+    """A native answers only at its own address: DELEGATECALL or CALLCODE reverts so."""
+    return error_data(f"{cls.__name__} cannot be called with DELEGATECALL or CALLCODE")
 
 
 def revert_reason(output: bytes) -> str | None:

@@ -42,9 +42,11 @@ from consortium.evm.header import BLOCKHASH_WINDOW, BlockEnv
 from consortium.evm.native import (
     NATIVE_GAS,
     NativeContract,
-    NativeRevert,
-    error_data,
+    child_gas,
+    delegatecall_refusal,
+    log_gas,
     registered_natives,
+    revert_output,
 )
 from consortium.evm.storage import BlockInfo, Host
 from consortium.evm.trie_records import rlp_length
@@ -96,32 +98,18 @@ def shared_engine() -> Any:
 
 
 class RevmHost:
-    """`consortium.evm.host.Host` over a revm call (the extension's `NativeFrame`)."""
+    """`consortium.evm.host.Host` over a revm call (the extension's `NativeFrame`); a call's
+    identity is fixed, so it is read once (a write's static check then reads a slot)."""
 
-    __slots__ = ("_f",)
+    __slots__ = ("_f", "address", "caller", "origin", "value", "is_static")
 
     def __init__(self, frame: Any) -> None:
         self._f = frame
-
-    @property
-    def address(self) -> bytes:
-        return self._f.address  # type: ignore[no-any-return]
-
-    @property
-    def caller(self) -> bytes:
-        return self._f.caller  # type: ignore[no-any-return]
-
-    @property
-    def origin(self) -> bytes:
-        return self._f.origin  # type: ignore[no-any-return]
-
-    @property
-    def value(self) -> int:
-        return self._f.value  # type: ignore[no-any-return]
-
-    @property
-    def is_static(self) -> bool:
-        return self._f.is_static  # type: ignore[no-any-return]
+        self.address: bytes = frame.address
+        self.caller: bytes = frame.caller
+        self.origin: bytes = frame.origin
+        self.value: int = frame.value
+        self.is_static: bool = frame.is_static
 
     @property
     def block(self) -> BlockInfo:
@@ -142,18 +130,15 @@ class RevmHost:
         return self._f.peek(bytes(address), slot)  # type: ignore[no-any-return]
 
     def sstore(self, slot: int, value: int) -> None:
-        if self._f.is_static:
+        if self.is_static:
             raise WriteProtection("native contract write inside a static call")
         self.charge(NATIVE_GAS["sstore"])
         self._f.sstore(slot, value)
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
-        if self._f.is_static:
+        if self.is_static:
             raise WriteProtection("native contract log inside a static call")
-        if len(topics) > 4:
-            raise ValueError("at most 4 topics")
-        self.charge(NATIVE_GAS["log"] + NATIVE_GAS["log_topic"] * len(topics)
-                    + NATIVE_GAS["log_byte"] * len(data))
+        self.charge(log_gas(topics, data))
         # as py-evm does: a topic is a 256-bit number
         words = [int.from_bytes(t, "big").to_bytes(32, "big") for t in topics]
         self._f.log(words, bytes(data))
@@ -163,15 +148,12 @@ class RevmHost:
         """Call another contract as this native. Returns (success, output); a failed call
         does not revert the caller."""
         f = self._f
-        if value and f.is_static:
+        if value and self.is_static:
             raise WriteProtection("a native contract's call with value inside a static call")
         self.charge(NATIVE_GAS["subcall"])
-        available_gas = f.gas_left()
-        child_gas = available_gas - available_gas // 64
-        if gas is not None:
-            child_gas = min(child_gas, gas)
-        self.charge(child_gas)
-        status, output, left = f.subcall(bytes(to), bytes(data), value, child_gas)
+        gas = child_gas(f.gas_left(), gas)
+        self.charge(gas)
+        status, output, left = f.subcall(bytes(to), bytes(data), value, gas)
         if status == 2:
             raise StackDepthLimit("Stack depth limit reached")
         if status == 3:
@@ -185,7 +167,7 @@ def _server(cls: type[NativeContract]) -> Callable[[Any], tuple[int, bytes]]:
     2 halt, output) — the mapping of `consortium.evm.host.make_precompile`. A halt's output
     is the EVM error's name (the transaction's error when the native was called by it)."""
     address = bytes(cls.address)
-    refusal = error_data(f"{cls.__name__} cannot be called with DELEGATECALL or CALLCODE")
+    refusal = delegatecall_refusal(cls)
 
     def serve(frame: Any) -> tuple[int, bytes]:
         if frame.address != address:
@@ -193,12 +175,10 @@ def _server(cls: type[NativeContract]) -> Callable[[Any], tuple[int, bytes]]:
         contract = cls(RevmHost(frame))
         try:
             return 0, contract.dispatch(frame.input)
-        except NativeRevert as exc:
-            return 1, (error_data(exc.reason) if exc.data is None else exc.data)
         except VMError as exc:  # out of gas, write protection, depth: the EVM's own errors
             return 2, type(exc).__name__.encode()
-        except Exception as exc:  # any bug in a native reverts, the same on every node
-            return 1, error_data(type(exc).__name__)
+        except Exception as exc:  # a revert, or any bug in a native: the same on every node
+            return 1, revert_output(exc)
 
     serve.__name__ = f"serve_{cls.__name__}"
     return serve
