@@ -42,6 +42,13 @@ MEMBER_REF = Kind("member", id_or_name("member").parse_value, "a member id, name
                   {"type": "string"})
 PROPOSAL_ID = Kind("id", _proposal_id, "a proposal id", ID.schema)
 OPEN = Kind("open", _open, '"open" or "all"', {"type": "boolean", "default": False})
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(value)
+    return value
+
+
+NAME_TEXT = Kind("name", _name, "expected a non-empty string", {"type": "string"})
 NUMBER = Kind("number", int, "expected a whole number", {"type": "integer", "minimum": 0})
 
 
@@ -95,7 +102,8 @@ GOVERNANCE = _Governance(
         Read("task_forces", "Task forces: charter, lead, members", rpc="consortium_taskForces",
              rest="/taskforces"),
         Read("task_force", "One task force", rpc="consortium_taskForce",
-             rest="/taskforces/{name}", params=(Param("name", TEXT, "The task force's name."),),
+             rest="/taskforces/{name}",
+             params=(Param("name", NAME_TEXT, "The task force's name."),),
              nullable=True, noun="task force"),
         # one JSON-RPC method, two routes: /roles/{account} and /roles (?account=)
         Read("roles", "One account's roles", rpc="consortium_roles", rest="/roles/{account}",
