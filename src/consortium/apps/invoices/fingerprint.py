@@ -123,9 +123,8 @@ def normalise_amount(value: str | int) -> int:
     elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
         amount = int(value)
     else:
-        raise FieldError(
-            f"amount {value!r} is not an integer in the currency's smallest unit (no fractions)"
-        )
+        raise FieldError(f"amount {value!r} is not an integer in the currency's smallest unit (no "
+                         "fractions)")
     if amount <= 0:
         raise FieldError("amount must be above 0")
     if amount >= 2**128:
@@ -207,7 +206,5 @@ def find_key(key_file: Path | None = None, network_dir: Path | None = None) -> b
             home = network.node_home(node)
             if (home / "consortium.toml").is_file():
                 return key_from_node_home(home)
-    raise ConfigError(
-        "no consortium key: pass --key-file, set $CONSORTIUM_KEY_FILE, or use --dir with a "
-        "local network made by `consortium init`"
-    )
+    raise ConfigError("no consortium key: pass --key-file, set $CONSORTIUM_KEY_FILE, or use "
+                      "--dir with a local network made by `consortium init`")
