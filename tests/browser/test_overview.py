@@ -1,6 +1,7 @@
 """The overview in chromium, on a real 4-validator network: validators with their power,
-new blocks and a transaction arriving without a reload, and after the page's WebSocket drops
-it catches up from the last block it showed (the block numbers stay contiguous)."""
+new blocks, a transaction and a contract's event arriving without a reload, and after the
+page's WebSocket drops it catches up from the last block it showed: the block numbers stay
+contiguous and an event committed meanwhile is shown (eth_getLogs)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.evmutil import dev_accounts, send, web3_for
+from tests.support.evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
 from tests.support.localnet import LocalNet
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -60,13 +61,27 @@ def test_overview_shows_validators_and_live_blocks(console_net: LocalNet, page: 
     expect(row.locator("td").nth(2)).to_contain_text(re.compile(sender.address[:10], re.I))
     shot(page, "live-transaction")
 
-    # the socket drops for ~3 s (blocks keep coming); after it reopens the page fetches
-    # every block it missed
+    # a contract's event arrives over the logs subscription, named (ERC-20 Transfer)
+    token = deploy(w3, sender, compiled("Token.vy"), "Coin", "C", 10**6)
+    coin = w3.eth.contract(address=token, abi=compiled("Token.vy").abi)
+    minted = page.locator("#latest-events tbody tr",
+                          has=page.locator(f'a[href$="{token.lower()}"]'))
+    expect(minted.first.locator(".event")).to_have_text("Transfer", timeout=30_000)
+
+    # the socket drops for ~8 s while blocks keep coming and a token transfer commits; after
+    # it reopens the page fetches every block it missed and their logs
     before = page.evaluate("window.consoleLive.last")
-    page.evaluate("s => { s.delay = 3000; s.ws.close(); }",
+    page.evaluate("s => { s.delay = 8000; s.ws.close(); }",
                   page.evaluate_handle("window.consoleLive.socket"))
     expect(page.locator("#live-state")).to_have_text(re.compile("reconnecting"))
+    paid = send(w3, sender, {"to": token, "data": coin.encode_abi(
+        "transfer", args=[receiver.address, 7])})
+    assert receipt(w3, paid)["status"] == 1
+    assert "reconnecting" in page.locator("#live-state").inner_text()  # it came meanwhile
+    paid_hash = "0x" + bytes(paid).hex()
     expect(page.locator("#live-state")).to_have_text("live", timeout=20_000)
+    caught = page.locator("#latest-events tbody tr", has=page.locator(f'a[href$="{paid_hash}"]'))
+    expect(caught.locator(".event")).to_have_text("Transfer", timeout=20_000)
     target = before + 6
     expect(page.locator(f'#latest-blocks tr[data-number="{target}"]')).to_be_visible(
         timeout=30_000)

@@ -225,6 +225,9 @@ def test_address_history_and_a_registered_abi_decode(api: Node,
     run_block(api.ledger, [pay])
     pay_hash = "0x" + keccak(pay).hex()
 
+    overview = api.client.get("/console/").text  # the latest events, named
+    assert '<td class="event">Transfer</td>' in overview and f"/console/tx/{pay_hash}" in overview
+    assert '"Securities.InstrumentIssued"' in overview  # the names the page's script uses
     page = api.client.get(f"/console/address/{token}")
     assert page.status_code == 200 and 'id="register-abi"' in page.text
     assert f"/console/tx/{pay_hash}" in page.text  # from the address index

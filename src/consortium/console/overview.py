@@ -4,6 +4,7 @@ transactions, which `static/js/overview.js` keeps live over the node's WebSocket
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -11,10 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from consortium.console.app import Console, hexint
+from consortium.api.explorer import shipped_abis, standard_abis
+from consortium.console.app import Console, ConsoleRpcError, hexint
 
 RECENT_BLOCKS = 20  # rows of the latest-blocks table
 RECENT_TXS = 20  # rows of the latest-transactions table
+RECENT_EVENTS = 20  # rows of the latest-events table
+EVENT_BLOCKS = 20  # blocks whose logs the page starts with
 CHART_BLOCKS = 60  # blocks in the block-time chart
 
 
@@ -37,6 +41,7 @@ def routes(console: Console) -> list[BaseRoute]:
             request, "overview.html", active="overview", latest=latest,
             blocks=blocks[:RECENT_BLOCKS],
             transactions=[tx for b in full for tx in b["transactions"]][:RECENT_TXS],
+            events=await recent_events(console, latest), event_names=event_names(),
             **await consensus(console, blocks))
 
     async def consensus_part(request: Request) -> Response:
@@ -48,6 +53,37 @@ def routes(console: Console) -> list[BaseRoute]:
 
     return [Route("/", overview, methods=["GET"]),
             Route("/overview/consensus", consensus_part, methods=["GET"])]
+
+
+async def recent_events(console: Console, latest: int) -> list[dict[str, Any]]:
+    """The newest RECENT_EVENTS logs of the last EVENT_BLOCKS blocks, newest first, named
+    where the event is known."""
+    try:
+        logs = await console.rpc("eth_getLogs", {"fromBlock": hex(max(0, latest -
+                                                                    EVENT_BLOCKS + 1)),
+                                                 "toBlock": hex(latest)})
+    except ConsoleRpcError:  # more logs than one answer may carry: none shown at first
+        return []
+    names = event_names()
+    out = []
+    for log in reversed(logs[-RECENT_EVENTS:]):
+        topic = log["topics"][0] if log["topics"] else ""
+        out.append({**log, "name": names.get(f"{log['address']}:{topic}")
+                    or names.get(topic) or ""})
+    return out
+
+
+@functools.cache
+def event_names() -> dict[str, str]:
+    """What the page calls an event: "ADDRESS:TOPIC0" -> "Contract.Event" for the shipped
+    contracts, "TOPIC0" -> "Event" for the ERC-20 and ERC-721 events any contract emits."""
+    names = {}
+    for standard in reversed(standard_abis()):
+        names.update({"0x" + topic.hex(): ev.name for topic, ev in standard.events.items()})
+    for address, abi in shipped_abis().items():
+        names.update({f"0x{address.hex()}:0x{topic.hex()}": f"{abi.name}.{ev.name}"
+                      for topic, ev in abi.events.items()})
+    return names
 
 
 async def consensus(console: Console, blocks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 // The overview's live part: new blocks and their transactions arrive over eth_subscribe
-// (newHeads); after a reconnect the page fetches every block after the last it showed, so
-// nothing is missed (the tables keep the latest ROWS).
+// (newHeads), events over eth_subscribe (logs); after a reconnect the page fetches every
+// block after the last it showed, and their logs (eth_getLogs), so nothing is missed (the
+// tables keep the latest ROWS).
 import { NodeSocket, hex, num } from './rpc.js';
 import { el, link, prependRow, short, utc } from './dom.js';
 
@@ -10,6 +11,8 @@ const txs = document.querySelector('#latest-txs tbody');
 const height = document.getElementById('height');
 const age = document.getElementById('block-age');
 const liveState = document.getElementById('live-state');
+const events = document.querySelector('#latest-events tbody');
+const eventNames = JSON.parse(document.getElementById('event-names').textContent);
 
 let last = Math.max(0, ...[...blocks.rows].map((r) => Number(r.dataset.number || 0)),
   Number(height.textContent) || 0);
@@ -35,16 +38,45 @@ function showBlock(block) {
   tick();
 }
 
-// fetch and show every block after `last` up to `target` (the latest if null)
+// an event row, in (block, log index) order, once (the subscription and a catch-up may
+// both bring it)
+function showLog(log) {
+  const key = `${log.blockHash}:${num(log.logIndex)}`;
+  if ([...events.rows].some((r) => r.dataset.key === key)) return;
+  const topic = log.topics[0] || '';
+  const name = eventNames[`${log.address}:${topic}`] || eventNames[topic]
+    || (topic ? short(topic) : 'anonymous');
+  const order = num(log.blockNumber) * 1e6 + num(log.logIndex);
+  const row = el('tr', { 'data-key': key, 'data-order': order },
+    el('td', {}, num(log.blockNumber)), el('td', { class: 'event' }, name),
+    el('td', { class: 'mono' }, link(`/address/${log.address}`, short(log.address))),
+    el('td', { class: 'mono' }, link(`/tx/${log.transactionHash}`, short(log.transactionHash))));
+  const after = [...events.rows].find((r) => Number(r.dataset.order) < order);
+  row.classList.add('fresh');
+  events.insertBefore(row, after || null);
+  while (events.rows.length > ROWS) events.deleteRow(events.rows.length - 1);
+}
+
+// fetch and show every block after `last` up to `target` (the latest if null), and the
+// logs of those blocks
 async function catchUp(target) {
   if (target === null) target = num(await sock.call('eth_blockNumber'));
-  for (let n = Math.max(last + 1, target - ROWS + 1); n <= target; n++) {
+  const missed = last + 1; // the logs of every block missed, however many
+  const from = Math.max(missed, target - ROWS + 1); // the blocks the table can hold
+  if (from > target) return;
+  for (let n = from; n <= target; n++) {
     const block = await sock.call('eth_getBlockByNumber', [hex(n), true]);
-    if (!block) break;
+    if (!block) return;
     showBlock(block);
     last = n;
   }
-  last = Math.max(last, target);
+  let logs;
+  try {
+    logs = await sock.call('eth_getLogs', [{ fromBlock: hex(missed), toBlock: hex(target) }]);
+  } catch (err) { // more than one answer may carry: the blocks shown at least
+    logs = await sock.call('eth_getLogs', [{ fromBlock: hex(from), toBlock: hex(target) }]);
+  }
+  for (const log of logs.slice(-ROWS)) showLog(log);
 }
 
 function schedule(target) {
@@ -58,6 +90,7 @@ function tick() {
 
 const sock = new NodeSocket();
 sock.subscribe(['newHeads'], (head) => schedule(num(head.number)));
+sock.subscribe(['logs', {}], (log) => { if (!log.removed) showLog(log); });
 sock.on('open', () => { liveState.textContent = 'live'; liveState.className = 'value live-state ok'; schedule(null); });
 sock.on('close', () => { liveState.textContent = 'reconnecting…'; liveState.className = 'value live-state warn'; });
 setInterval(tick, 1000);
