@@ -17,13 +17,12 @@ import logging
 import os
 import signal
 import sys
-import tomllib
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.network.engine import require_cometbft
-from consortium.network.node_config import NodeConfig
+from consortium.network.node_config import NodeConfig, read_toml
 from consortium.network.ports import port_free
 
 if TYPE_CHECKING:
@@ -38,12 +37,7 @@ PR_SET_PDEATHSIG = 1
 def engine_ports(home: Path) -> dict[str, int]:
     """The TCP ports CometBFT will listen on, from its config.toml."""
     path = home / "config" / "config.toml"
-    if not path.is_file():
-        raise ConfigError(f"{home} has no CometBFT config ({path} is missing)")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    doc = read_toml(path, f"{home} has no CometBFT config ({path} is missing)")
     ports = {}
     for section in ("rpc", "p2p"):
         laddr = doc.get(section, {}).get("laddr", "")

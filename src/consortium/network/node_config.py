@@ -129,12 +129,7 @@ class NodeConfig:
     @classmethod
     def load(cls, home: Path) -> NodeConfig:
         path = home / CONFIG_FILE
-        if not path.is_file():
-            raise ConfigError(f"{home} is not a node home: {CONFIG_FILE} is missing")
-        try:
-            data = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        data = read_toml(path, f"{home} is not a node home: {CONFIG_FILE} is missing")
         node = _table(data, "node", path)
         api = _table(data, "api", path)
         shared = _table(data, "consortium", path)
@@ -161,6 +156,17 @@ class NodeConfig:
         if cfg.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"{path}: node.log_level must be debug, info, warning or error")
         return cfg
+
+
+def read_toml(path: Path, missing: str) -> dict[str, Any]:
+    """A config file's TOML, or ConfigError: `missing` if it is not there, else what is
+    wrong with it."""
+    if not path.is_file():
+        raise ConfigError(missing)
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
 def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
