@@ -3,11 +3,11 @@ banks, each a browser context signed in with its keystore through a node's conso
 
 Acme (seller, node 0) issues an invoice from the page — its fingerprint computed in the page
 with the consortium key file, equal to the CLI's; a fractional amount and a second copy are
-refused in words. Globex (buyer, node 1) confirms it, Acme offers it for financing, Bank A
-(node 0) finances 600, Bank B's 500 would over-finance it and is refused with the contract's
-reason, its 400 goes through, Globex repays; each page follows the states live. Then a CSV
-import: all or nothing refuses the whole file for its two bad rows (same report as the CLI's,
-by line), and without it the good row is imported.
+refused in words. Globex (buyer, node 1) confirms it, the Tax Bureau marks it tax verified,
+Acme offers it for financing, Bank A (node 0) finances 600, Bank B's 500 would over-finance
+it and is refused with the contract's reason, its 400 goes through, Globex repays; each page
+follows the states live. Then a CSV import: all or nothing refuses the whole file for its two
+bad rows (same report as the CLI's, by line), and without it the good row is imported.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from tests.support.localnet import LocalNet
 
 __all__ = ["console"]  # the fixture, imported for pytest
 
-MEMBERS = ["Bank A", "Bank B", "Acme Trading", "Globex Retail"]
+MEMBERS = ["Bank A", "Bank B", "Acme Trading", "Globex Retail", "Tax Bureau"]
 ROLES = {"Bank A": ["financing_bank"], "Bank B": ["financing_bank"],
-         "Acme Trading": ["seller"], "Globex Retail": ["buyer"]}
+         "Acme Trading": ["seller"], "Globex Retail": ["buyer"], "Tax Bureau": ["tax_authority"]}
 TAX_ID = "91310000MA1FL4XX7J"
 
 
@@ -83,9 +83,11 @@ def test_invoice_lifecycle(console: Callable[..., Any], net: LocalNet, tmp_path:
     buyer = console("node1", "/invoices")
     bank_a = console("node0", "/invoices")
     bank_b = console("node1", "/invoices")
+    tax = console("node1", "/invoices")
     for page, file, name in ((seller, "acme-trading", "Acme Trading"),
                              (buyer, "globex-retail", "Globex Retail"),
-                             (bank_a, "bank-a", "Bank A"), (bank_b, "bank-b", "Bank B")):
+                             (bank_a, "bank-a", "Bank A"), (bank_b, "bank-b", "Bank B"),
+                             (tax, "tax-bureau", "Tax Bureau")):
         sign_in(page, keystores / f"{file}.json", name)
     expect(buyer.locator("#issue-form")).to_be_hidden()  # a buyer does not issue
     choose_key(seller, net)
@@ -109,6 +111,12 @@ def test_invoice_lifecycle(console: Callable[..., Any], net: LocalNet, tmp_path:
     expect(buyer.locator(f"tr[data-fingerprint='{fp}']")).to_contain_text("Globex Retail")
     expect(act(buyer, fp, "Confirm")).to_contain_text("Confirmed in block", timeout=WAIT_MS)
     expect(state_of(seller, fp)).to_have_text("confirmed", timeout=WAIT_MS)
+    # the tax authority marks it verified (a seller is offered no such button)
+    expect(seller.get_by_role("button", name="Tax verified")).to_have_count(0)
+    expect(act(tax, fp, "Tax verified")).to_contain_text("Tax verification set in block",
+                                                         timeout=WAIT_MS)
+    expect(seller.locator(f"tr[data-fingerprint='{fp}'] td").nth(7)).to_have_text(
+        "verified", timeout=WAIT_MS)
     expect(seller.locator(f"tr[data-fingerprint='{fp}']").get_by_role(
         "button", name="Confirm", exact=True)).to_have_count(0)
     expect(act(seller, fp, "Request financing")).to_contain_text("Offered for financing",
@@ -158,4 +166,4 @@ def test_invoice_lifecycle(console: Callable[..., Any], net: LocalNet, tmp_path:
     expect(form.locator("table", has_text="Imported (1 of 3 rows)")).to_contain_text("INV-0002")
     expect(bank_a.locator("#invoice-list")).to_contain_text("2500 CNY", timeout=WAIT_MS)
     shot(seller, "imported")
-    assert all(same_document(p) for p in (seller, buyer, bank_a, bank_b))
+    assert all(same_document(p) for p in (seller, buyer, bank_a, bank_b, tax))
