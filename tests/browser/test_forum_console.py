@@ -130,6 +130,11 @@ def test_a_task_force_post_opens_for_its_members_only(
     expect(c.get_by_role("button", name="Seal and post")).to_be_hidden()
     shot(b, "b-wrote")
     shot(c, "c-still-locked")
+    # signing out locks B's page again (the unwrapped channel keys forgotten with the key)
+    b.get_by_role("button", name="Sign out", exact=True).click()
+    expect(post.locator(".title")).to_have_text("Locked", timeout=WAIT_MS)
+    expect(b.locator("table.forum-documents .doc-name").first).to_have_text("Locked")
+    assert SECRET not in b.locator("main").inner_text()
 
     # search runs in the page: B finds its task force's post; C, outside it, does not
     for node, keystore, member, found in (("node1", "bank-b.json", "Bank B", 1),

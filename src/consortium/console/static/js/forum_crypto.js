@@ -114,3 +114,8 @@ export const postContent = (title, body) => new TextEncoder().encode(JSON.string
 export async function openRecord({ channel, epoch }, purpose, sealed) {
   return openSealed(await channelKey(channel, epoch), channel, epoch, purpose, sealed);
 }
+
+// Signing out forgets the channel keys unwrapped for the account (they open its task forces).
+document.addEventListener("consortium:signer", (event) => {
+  if (!event.detail) keys.clear();
+});
