@@ -3,9 +3,9 @@
 The plain reads and writes are built from governance's declared surface
 (`consortium.apps.governance_surface`, by `cli/service_commands.py`); written here are the
 tables, the proposals whose options the client takes in another order or form
-(admit-member, change-rule), `member show` (with each
-account's roles), `proposals`, `roles`, `upgrades` and the regulator's direct freezes.
-Signing commands take --from and print the proposal's id and status (or its JSON).
+(admit-member, change-rule), `member show` (with each account's roles), `proposals`,
+`roles`, `upgrades` and the regulator's direct freezes. Signing commands take --from and
+print the proposal's id and status (or its JSON).
 """
 
 from __future__ import annotations
