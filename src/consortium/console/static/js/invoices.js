@@ -87,7 +87,11 @@ function table(caption, columns, rows) {
   const body = t.createTBody();
   for (const row of rows) {
     const tr = body.insertRow();
-    for (const value of row) tr.insertCell().textContent = String(value);
+    for (const value of row) {
+      const td = tr.insertCell();
+      if (value instanceof Node) td.append(value);
+      else td.textContent = String(value);
+    }
   }
   return t;
 }
@@ -146,13 +150,20 @@ async function importCsv(text, strict, form) {
   return report;
 }
 
+function invoiceLink(fp) {
+  // the invoice's explorer page, its fingerprint shortened (the title keeps it whole)
+  return Object.assign(document.createElement("a"), {
+    href: `${prefix()}/invoice/${fp}`, textContent: `${fp.slice(0, 12)}…${fp.slice(-4)}`, title: fp,
+  });
+}
+
 function showReport(form, report, strict) {
   const box = form.querySelector(".report");
   box.replaceChildren();
   if (report.imported.length) {
     box.append(table(`Imported (${report.imported.length} of ${report.rows} rows)`,
       ["line", "invoice", "fingerprint", "block"],
-      report.imported.map((r) => [r.line, r.number, r.fingerprint, r.block])));
+      report.imported.map((r) => [r.line, r.number, invoiceLink(r.fingerprint), r.block])));
   }
   if (report.refused.length) {
     box.append(table(`Refused (${report.refused.length} rows)`, ["line", "reason"],
