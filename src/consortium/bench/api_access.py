@@ -28,7 +28,7 @@ import tomlkit
 from consortium.api.auth import TokenCheck, TokenFile
 from consortium.bench.load import EthTarget, LoadRun, eth_txs, plan_lanes
 from consortium.bench.networks import LedgerNet, bench_member_names
-from consortium.bench.report import default_out, machine, run_summary, write_json
+from consortium.bench.report import RunOutcome, default_out, machine, run_summary, write_json
 from consortium.bench.runner import QuietUi, _run, commit_setup
 from consortium.bench.workloads import make_workload, presign
 from consortium.network.node_config import NodeConfig
@@ -51,12 +51,6 @@ class AccessConfig:
     rounds: int = 2
     timeout_commit: str = "500ms"
     out: Path = field(default_factory=default_out)
-
-
-@dataclass
-class AccessOutcome:
-    report: dict[str, Any]
-    json_path: Path
 
 
 def token_check_cost(home: Path, requests: int = 100_000) -> float:
@@ -88,7 +82,7 @@ def _secure(net: LedgerNet, tls_dir: Path) -> str:
     return secrets[0]
 
 
-def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> AccessOutcome:
+def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> RunOutcome:
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workload = make_workload("erc20")
     work = Path(tempfile.mkdtemp(prefix="consortium-bench-access-"))
@@ -152,7 +146,7 @@ def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> AccessOutcome:
         "goal": GOAL, "met": ratio >= GOAL,
     }
     path = write_json(report, Path(cfg.out) / f"{started}-api-access.json")
-    return AccessOutcome(report, path)
+    return RunOutcome(report, path)
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:

@@ -28,7 +28,7 @@ import httpx
 from eth_account import Account
 
 from consortium.bench.networks import LedgerNet
-from consortium.bench.report import default_out, machine, write_json
+from consortium.bench.report import RunOutcome, default_out, machine, write_json
 from consortium.bench.stats import LatencySummary
 
 # JUMPDEST PUSH1 32 PUSH1 0 KECCAK256 POP PUSH1 0 JUMP
@@ -52,12 +52,6 @@ class FloodConfig:
     tx_rate: float = 20.0  # value transfers per second, light load on every window
     timeout_commit: str = "500ms"
     out: Path = field(default_factory=default_out)
-
-
-@dataclass
-class FloodOutcome:
-    report: dict[str, Any]
-    json_path: Path
 
 
 @dataclass
@@ -194,7 +188,7 @@ def _measure(net: LedgerNet, cfg: FloodConfig, window: _Window,
     window.heights, window.seconds = (start_h, end_h), end - start
 
 
-def run_call_flood_bench(cfg: FloodConfig, ui: Ui) -> FloodOutcome:
+def run_call_flood_bench(cfg: FloodConfig, ui: Ui) -> RunOutcome:
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="consortium-flood-") as tmp:
         net = LedgerNet(Path(tmp) / "net", validators=cfg.validators, accounts=2,
@@ -238,7 +232,7 @@ def run_call_flood_bench(cfg: FloodConfig, ui: Ui) -> FloodOutcome:
         "goal": 0.9, "met": ratio >= 0.9,
     }
     path = write_json(report, Path(cfg.out) / f"{started}-call-flood.json")
-    return FloodOutcome(report, path)
+    return RunOutcome(report, path)
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:

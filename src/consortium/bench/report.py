@@ -12,6 +12,8 @@ import math
 import os
 import platform
 import subprocess
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,34 @@ def default_out() -> Path:
     """bench/results of this checkout, else ./bench-results."""
     bench = checkout_root() / "bench"
     return bench / "results" if bench.is_dir() else Path("bench-results")
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its report, and the JSON file it was written to."""
+
+    report: dict[str, Any]
+    json_path: Path
+
+
+class OutConfig:
+    """A bench config dataclass's `to_json`: its fields, the output folder as text."""
+
+    out: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"out": str(self.out)}  # type: ignore[call-overload]
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages: how busy the machine was around a run."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def report_head(schema: str, started: datetime, config: dict[str, Any]) -> dict[str, Any]:
+    """What a run's report opens with, the load average at its start included."""
+    return {"schema": schema, "started": started.isoformat(timespec="seconds"),
+            "config": config, "machine": machine() | {"loadavg_at_start": loadavg()}}
 
 
 def flamegraph_dir(out: Path) -> Path:

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import random
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,14 @@ import psutil
 from eth_hash.auto import keccak
 
 from consortium.bench.execution import clear_caches
-from consortium.bench.report import default_out, machine, write_json
+from consortium.bench.report import (
+    OutConfig,
+    RunOutcome,
+    default_out,
+    loadavg,
+    report_head,
+    write_json,
+)
 from consortium.bench.resources import ResourceMonitor
 from consortium.bench.runner import QuietUi, Ui
 from consortium.bench.workloads import BenchAccount, PreSigned, Workload, presign
@@ -59,7 +65,7 @@ T0_NS = 1_700_000_000 * 10**9
 
 
 @dataclass
-class StateConfig:
+class StateConfig(OutConfig):
     accounts: int = 100_000  # the large state (the target is 1,000,000)
     small: int = 1_000  # the small state it is compared with
     blocks: int = 5
@@ -74,9 +80,6 @@ class StateConfig:
             raise ConfigError("--blocks and --block-txs must be at least 1")
         if self.senders < 1:
             raise ConfigError("--senders must be at least 1")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"out": str(self.out)}
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,6 @@ def _tps(blocks: list[BlockTiming]) -> float:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
-
-
-@dataclass
-class StateOutcome:
-    report: dict[str, Any]
-    json_path: Path
 
 
 def bulk_addresses(count: int) -> list[bytes]:
@@ -324,17 +321,12 @@ def run_size(accounts: int, cfg: StateConfig, senders: list[BenchAccount], work:
     return run
 
 
-def run_state_bench(cfg: StateConfig, ui: Ui | None = None) -> StateOutcome:
+def run_state_bench(cfg: StateConfig, ui: Ui | None = None) -> RunOutcome:
     cfg.check()
     ui = ui or QuietUi()
     started = datetime.now(UTC)
     senders = members(cfg.senders)
-    report: dict[str, Any] = {
-        "schema": SCHEMA,
-        "started": started.isoformat(timespec="seconds"),
-        "config": cfg.to_json(),
-        "machine": machine() | {"loadavg_at_start": [round(v, 2) for v in os.getloadavg()]},
-    }
+    report = report_head(SCHEMA, started, cfg.to_json())
     work = Path(tempfile.mkdtemp(prefix="consortium-bench-state-"))
     monitor = ResourceMonitor({"bench": psutil.Process()})
     monitor.start()
@@ -345,12 +337,12 @@ def run_state_bench(cfg: StateConfig, ui: Ui | None = None) -> StateOutcome:
         shutil.rmtree(work, ignore_errors=True)
     small, large = runs
     report["runs"] = [r.to_json() for r in runs]
-    report["machine"]["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    report["machine"]["loadavg_at_end"] = loadavg()
     report["machine_load"] = monitor.machine  # others_cpu_percent: anyone else busy meanwhile
     report["peak_rss_mb"] = round(monitor.usage["bench"].peak_rss_mb)
     report["target"] = target(small, large)
     path = write_json(report, cfg.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}-state.json")
-    return StateOutcome(report, path)
+    return RunOutcome(report, path)
 
 
 def target(small: StateRun, large: StateRun) -> dict[str, Any]:

@@ -28,13 +28,12 @@ stopped, whatever happens.
 from __future__ import annotations
 
 import functools
-import os
 import random
 import re
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,15 @@ from eth_typing import Address
 
 from consortium.bench.load import EthTarget, LoadResult, eth_txs, plan_lanes, run_load
 from consortium.bench.networks import LedgerNet
-from consortium.bench.report import default_out, machine, run_summary, write_json
+from consortium.bench.report import (
+    OutConfig,
+    RunOutcome,
+    default_out,
+    loadavg,
+    report_head,
+    run_summary,
+    write_json,
+)
 from consortium.bench.resources import ResourceMonitor
 from consortium.bench.runner import (
     QuietUi,
@@ -82,7 +89,7 @@ RECIPIENT_SELECTOR = keccak(b"recipient(uint256,uint256)")[:4]
 
 
 @dataclass
-class StateNetworkConfig:
+class StateNetworkConfig(OutConfig):
     accounts: int = 1_000_000  # the large state (issue #11's target)
     small: int = 1_000  # the small state it is compared with, filled the same way
     txs: int = 20_000  # value transfers in each measured run
@@ -107,15 +114,6 @@ class StateNetworkConfig:
                               "(e.g. 500ms, 1s)")
         if self.engine not in ENGINES:
             raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"out": str(self.out)}
-
-
-@dataclass
-class StateNetworkOutcome:
-    report: dict[str, Any]
-    json_path: Path
 
 
 # --- the filled addresses and the Airdrop contract ---------------------------------------------
@@ -353,19 +351,16 @@ def run_size(cfg: StateNetworkConfig, count: int, root: Path, ui: Ui) -> dict[st
 
 
 def run_state_network_bench(cfg: StateNetworkConfig,
-                            ui: Ui | None = None) -> StateNetworkOutcome:
+                            ui: Ui | None = None) -> RunOutcome:
     cfg.check()
     ui = ui or QuietUi()
     airdrop_bytecode()  # a missing compiler fails before any network exists
     from consortium.evm.revm_engine import world_factory
 
     started = datetime.now(UTC)
-    report: dict[str, Any] = {
-        "schema": SCHEMA,
-        "started": started.isoformat(timespec="seconds"),
-        "config": cfg.to_json() | {"senders": max(cfg.senders, cfg.concurrency),
-                                   "node_engine": world_factory(cfg.engine)[1]},
-        "machine": machine() | {"loadavg_at_start": [round(v, 2) for v in os.getloadavg()]},
+    report = report_head(SCHEMA, started, cfg.to_json() | {
+        "senders": max(cfg.senders, cfg.concurrency), "node_engine": world_factory(cfg.engine)[1]})
+    report |= {
         "contract": {"source": "bench/contracts/Airdrop.sol", "seed": hex(SEED),
                      "fill_gas_limit": {"base": FILL_GAS_BASE,
                                         "per_account": FILL_GAS_PER_ACCOUNT}},
@@ -379,11 +374,11 @@ def run_state_network_bench(cfg: StateNetworkConfig,
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["runs"] = runs
-    report["machine"]["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    report["machine"]["loadavg_at_end"] = loadavg()
     report["target"] = target(runs[0], runs[1])
     path = write_json(report,
                       cfg.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}-state-network.json")
-    return StateNetworkOutcome(report, path)
+    return RunOutcome(report, path)
 
 
 def target(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import random
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ import httpx
 import tomlkit
 
 from consortium.bench.networks import LedgerNet
-from consortium.bench.report import default_out, machine, write_json
+from consortium.bench.report import OutConfig, RunOutcome, default_out, machine, write_json
 from consortium.bench.runner import QuietUi, Ui
 from consortium.bench.state_network import (
     ToFilled,
@@ -62,7 +62,7 @@ TABLE_COLUMNS = ["chain (blocks)", "accounts", "state sync (s)", "restored at",
 
 
 @dataclass
-class StateSyncConfig:
+class StateSyncConfig(OutConfig):
     blocks: list[int] = field(default_factory=lambda: [20_000])  # chain lengths measured
     accounts: int = 100_000  # the large state
     snapshot_interval: int = 1_000
@@ -86,15 +86,6 @@ class StateSyncConfig:
             raise ConfigError("--overhead-accounts must be at least 0 (0: skip)")
         if self.blocks and not 1 <= self.snapshot_interval <= min(self.blocks):
             raise ConfigError("--snapshot-interval must be between 1 and the shortest chain")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"out": str(self.out)}
-
-
-@dataclass
-class StateSyncOutcome:
-    report: dict[str, Any]
-    json_path: Path
 
 
 def _status(url: str) -> dict[str, Any]:
@@ -343,7 +334,7 @@ def run_length(cfg: StateSyncConfig, blocks: int, root: Path, ui: Ui) -> dict[st
     }
 
 
-def run_state_sync_bench(cfg: StateSyncConfig, ui: Ui | None = None) -> StateSyncOutcome:
+def run_state_sync_bench(cfg: StateSyncConfig, ui: Ui | None = None) -> RunOutcome:
     cfg.check()
     ui = ui or QuietUi()
     airdrop_bytecode()  # a missing compiler fails before any network exists
@@ -382,7 +373,7 @@ def run_state_sync_bench(cfg: StateSyncConfig, ui: Ui | None = None) -> StateSyn
     }
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     path = write_json(report, cfg.out / f"{stamp}-state-sync.json")
-    return StateSyncOutcome(report, path)
+    return RunOutcome(report, path)
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
