@@ -1,12 +1,7 @@
-"""What the ledger asks the system contracts' state, outside the EVM: may this sender send a
-transaction (and deploy a contract)? may this node peer? which validator updates did a block
-make?
-
-`AccessView` reads Governance and Permissions storage through a world state (committed state
-for CheckTx and the peer filter, the block's own state during execution) and remembers its
-answers until `forget()`: the ledger keeps one per committed state and drops it when a block
-changes the system contracts' storage, and during execution drops it after any transaction that
-changed them (each change emits an event from the contract that changed).
+"""What the ledger asks the system contracts' state outside the EVM: may this sender send a
+transaction (or deploy)? may this node peer? which validator updates did a block make?
+`AccessView` reads through a world state and remembers its answers until `forget()` (the
+ledger forgets after any block or transaction that changed the system contracts' storage).
 """
 
 from __future__ import annotations

@@ -1,21 +1,12 @@
 """The Crypto native contract (0x…1003): SM3, SM2 signature checks and keccak-256, for
 contracts that verify signatures from Chinese certificate authorities.
 
-    sm3(bytes data) returns (bytes32)
-    keccak(bytes data) returns (bytes32)
-    sm2Verify(bytes publicKey, bytes message, bytes signature) returns (bool)
-    sm2VerifyWithId(bytes publicKey, bytes userId, bytes message, bytes signature)
-        returns (bool)
-    sm2VerifyDigest(bytes publicKey, bytes32 digest, bytes signature) returns (bool)
-
-SM2 follows GB/T 32918 (GM/T 0003) on the recommended curve sm2p256v1: `sm2Verify` checks
-a signature over `message` with the standard's default user id "1234567812345678", i.e.
-over e = SM3(Z_A || message) with Z_A = SM3(ENTL || ID || a || b || xG || yG || xA || yA);
-`sm2VerifyWithId` takes the user id; `sm2VerifyDigest` takes e itself. `publicKey` is the
-uncompressed point: 64 bytes x || y, or 65 bytes 0x04 || x || y. `signature` is 64 bytes
-r || s. A malformed key or signature, or one that does not verify, answers false; wrong
-lengths revert with the reason. SM2 comes from `gmssl` (pure Python, deterministic);
-SM3 from OpenSSL through hashlib when available, else from `gmssl`.
+SM2 follows GB/T 32918 on the curve sm2p256v1: `sm2Verify` checks a signature over `message`
+with the default user id "1234567812345678" (e = SM3(Z_A || message)), `sm2VerifyWithId`
+takes the user id, `sm2VerifyDigest` takes e itself. Keys are the uncompressed point (64
+bytes x || y, or 65 with 0x04), signatures r || s (64 bytes). A malformed key or signature,
+or one that does not verify, answers false; wrong lengths revert with the reason. SM2 is
+gmssl's (pure Python, deterministic); SM3 OpenSSL's when available, else gmssl's.
 """
 
 from __future__ import annotations

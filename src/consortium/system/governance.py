@@ -104,35 +104,27 @@ def _proposer(kind: ProposalKind) -> Any:
 class Governance(NativeContract):
     address = GOVERNANCE_ADDRESS
 
-    MemberAdmitted = event(
-        "MemberAdmitted(uint256 indexed member, string name, string tier, "
-        "uint256 weight, address[] accounts, bytes20[] nodeIds)"
-    )
+    MemberAdmitted = event("MemberAdmitted(uint256 indexed member, string name, string tier, "
+                           "uint256 weight, address[] accounts, bytes20[] nodeIds)")
     MemberStatusChanged = event("MemberStatusChanged(uint256 indexed member, string status)")
     MemberNodeAdded = event("MemberNodeAdded(uint256 indexed member, bytes20 nodeId)")
     MemberNodeRemoved = event("MemberNodeRemoved(uint256 indexed member, bytes20 nodeId)")
-    ProposalCreated = event(
-        "ProposalCreated(uint256 indexed id, string kind, "
-        "address indexed proposer, uint256 expiresAt)"
-    )
-    VoteCast = event(
-        "VoteCast(uint256 indexed id, uint256 indexed member, address voter, "
-        "bool support, uint256 weight)"
-    )
+    ProposalCreated = event("ProposalCreated(uint256 indexed id, string kind, "
+                            "address indexed proposer, uint256 expiresAt)")
+    VoteCast = event("VoteCast(uint256 indexed id, uint256 indexed member, address voter, "
+                     "bool support, uint256 weight)")
     ProposalExecuted = event("ProposalExecuted(uint256 indexed id)")
     ProposalFailed = event("ProposalFailed(uint256 indexed id, string reason)")
     ProposalRejected = event("ProposalRejected(uint256 indexed id)")
     ProposalRevoked = event("ProposalRevoked(uint256 indexed id)")
-    RuleChanged = event(
-        "RuleChanged(string kind, uint256 participation, uint256 winRate, uint256 period)"
-    )
+    RuleChanged = event("RuleChanged(string kind, uint256 participation, uint256 winRate, "
+                        "uint256 period)")
     OfficerElected = event("OfficerElected(string office, address indexed holder, uint256 termEnd)")
     TaskForceFormed = event("TaskForceFormed(string name, string charter)")
     TaskForceMembersSet = event("TaskForceMembersSet(string name, address lead, address[] members)")
     TaskForceDissolved = event("TaskForceDissolved(string name)")
-    SoftwareUpgradeScheduled = event(
-        "SoftwareUpgradeScheduled(string name, uint256 height, string version)"
-    )
+    SoftwareUpgradeScheduled = event("SoftwareUpgradeScheduled(string name, uint256 height, "
+                                     "string version)")
     SoftwareUpgradeCancelled = event("SoftwareUpgradeCancelled(string name)")
 
     @property
@@ -311,9 +303,8 @@ class Governance(NativeContract):
 
     @method("executeProposal(uint256)")
     def execute_proposal(self, proposal_id: int) -> None:
-        self.require(
-            self.host.caller == self.address, "proposals execute only in the vote that passes them"
-        )
+        self.require(self.host.caller == self.address,
+                     "proposals execute only in the vote that passes them")
         gov = self.gov
         record = gov.proposal(proposal_id)
         self.require(record.status == "open", f"proposal {proposal_id} is {record.status}")
@@ -423,9 +414,8 @@ class Governance(NativeContract):
                          f"a member named {member_name.strip()!r} already exists")
             self.require(tier in TIERS, f"tier must be one of {', '.join(TIERS)}")
             self.require(weight <= MAX_WEIGHT, f"weight must be at most {MAX_WEIGHT}")
-            self.require(
-                tier != "observer" or weight == 0, "an observer has no vote: its weight must be 0"
-            )
+            self.require(tier != "observer" or weight == 0,
+                         "an observer has no vote: its weight must be 0")
             self.require(1 <= len(accounts) <= MAX_LIST, f"a member needs 1 to {MAX_LIST} accounts")
             self._distinct(accounts, "account")
             for account in accounts:
@@ -446,9 +436,8 @@ class Governance(NativeContract):
             if name == "suspend-member":
                 self.require(status == "active", f"member {member_name!r} is {status}")
             elif name == "reinstate-member":
-                self.require(
-                    status == "suspended", f"member {member_name!r} is {status}, not suspended"
-                )
+                self.require(status == "suspended",
+                             f"member {member_name!r} is {status}, not suspended")
             else:
                 self.require(status != "expelled", f"member {member_name!r} is already expelled")
                 self.require(member_id != proposing, "a member cannot propose its own expulsion")
@@ -477,9 +466,8 @@ class Governance(NativeContract):
             self._check_new_node(node_id)
         elif name == "remove-node":
             (node_id,) = args
-            self.require(
-                self.node_set.is_admitted(node_id), f"node {node_id.hex()} is not admitted"
-            )
+            self.require(self.node_set.is_admitted(node_id),
+                         f"node {node_id.hex()} is not admitted")
         elif name in ("grant-role", "revoke-role"):
             account, role = args
             self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")
@@ -498,12 +486,10 @@ class Governance(NativeContract):
         elif name == "form-taskforce":
             tf_name, charter, lead, members = args
             self._check_name(tf_name, "task force name")
-            self.require(
-                tf_name not in gov.task_forces(), f"a task force named {tf_name!r} already exists"
-            )
-            self.require(
-                len(charter.encode()) <= MAX_TEXT, f"the charter is longer than {MAX_TEXT} bytes"
-            )
+            self.require(tf_name not in gov.task_forces(),
+                         f"a task force named {tf_name!r} already exists")
+            self.require(len(charter.encode()) <= MAX_TEXT,
+                         f"the charter is longer than {MAX_TEXT} bytes")
             self._check_task_force_members(lead, members)
         elif name in ("set-taskforce-members", "dissolve-taskforce"):
             tf_name = args[0]
@@ -625,9 +611,8 @@ class Governance(NativeContract):
 
     def _check_new_node(self, node_id: bytes) -> None:
         self.require(node_id != ZERO_ADDRESS, "a node id cannot be zero")
-        self.require(
-            not self.node_set.is_admitted(node_id), f"node {node_id.hex()} is already admitted"
-        )
+        self.require(not self.node_set.is_admitted(node_id),
+                     f"node {node_id.hex()} is already admitted")
 
     def _require_active_account(self, account: str, what: str) -> None:
         gov = self.gov

@@ -80,9 +80,8 @@ class Nodes(GovernedNative):
     def admit_node(self, node_id: bytes, member: int) -> None:
         self._only_governance()
         self.require(node_id != b"\x00" * 20, "a node id cannot be zero")
-        self.require(
-            not self.state.is_admitted(node_id), f"node {node_id.hex()} is already admitted"
-        )
+        self.require(not self.state.is_admitted(node_id),
+                     f"node {node_id.hex()} is already admitted")
         self.state.admit(node_id, member)
         self.emit(self.NodeAdmitted, node_id, member)
 

@@ -1,21 +1,15 @@
 """Where a software upgrade's plan, the upgrades already applied, and the native contracts'
-versions are kept on chain.
-
-A `software-upgrade` proposal that passes stores its plan (name, height, version, proposal)
-in Governance's storage; at the plan's height every node either runs the upgrade's handler
-or stops (`consortium.ledger.upgrades`). Applying it clears the plan and records the name
-with its height, so a node restarted later never runs it again and the name cannot be
-planned twice.
+versions are kept on chain. A passed `software-upgrade` proposal stores its plan; at its
+height every node runs the upgrade's handler or stops (`consortium.ledger.upgrades`), and
+applying it clears the plan and records the name, so it never runs twice.
 
 Layout, in Governance's storage (0x…1000), beside `state.GovernanceState`'s slots 0-13:
   20 plan: name (string), 21 height, 22 version (string), 23 proposal id (0: no plan)
   24 applied upgrade name -> height it was applied at
   25 applied upgrade names (string set, 25/26)
 A native contract's version sits in its own storage at `NATIVE_VERSION_SLOT`; unset (every
-chain created before versions existed) reads as version 1.
-
-Nothing here is written unless an upgrade is planned or applied: a chain that never plans
-one has exactly the state (and app hash) it had before this module existed.
+chain created before versions existed) reads as version 1. Nothing here is written unless an
+upgrade is planned or applied: a chain that never plans one keeps its app hash.
 """
 
 from __future__ import annotations
