@@ -52,11 +52,9 @@ NAME_TEXT = Kind("name", _name, "expected a non-empty string", {"type": "string"
 NUMBER = Kind("number", int, "expected a whole number", {"type": "integer", "minimum": 0})
 
 
-def _opt(name: str, kind: Kind, doc: str, flag: str, default: Any = ...) -> Param:
+def _opt(name: str, kind: Kind, doc: str, flag: str, **default: Any) -> Param:
     """A propose option (--flag), required unless given a default."""
-    if default is ...:
-        return Param(name, kind, doc, flag=flag)
-    return Param(name, kind, doc, flag=flag, default=default)
+    return Param(name, kind, doc, flag=flag, **default)
 
 
 MEMBER = _opt("member", TEXT, "Member id, name or account.", "--member")
@@ -131,9 +129,9 @@ GOVERNANCE = _Governance(
         _propose("add-validator", "Make a node a validator (or change its power).",
                  _opt("pub_key", TEXT, "ed25519 consensus key, base64 (as `consortium join` "
                       "prints it).", "--pub-key"),
-                 _opt("power", NUMBER, "Voting power.", "--power", 10),
+                 _opt("power", NUMBER, "Voting power.", "--power", default=10),
                  _opt("member", TEXT, "The member whose validator it is (id, name or "
-                      "account): expelling it removes it.", "--member", None)),
+                      "account): expelling it removes it.", "--member", default=None)),
         _propose("remove-validator", "Remove a validator from the validator set.", PUB_KEY),
         _propose("admit-node", "Admit another node of a member as a peer.", MEMBER, NODE_ID),
         _propose("remove-node", "Stop admitting a node as a peer.", NODE_ID),
@@ -146,7 +144,8 @@ GOVERNANCE = _Governance(
                  _opt("term_blocks", NUMBER, "Term length in blocks, from the election.",
                       "--term-blocks")),
         _propose("form-taskforce", "Form a task force of consortium members' accounts.",
-                 NAME, _opt("charter", TEXT, "What it is for.", "--charter", ""), LEAD, MEMBERS),
+                 NAME, _opt("charter", TEXT, "What it is for.", "--charter", default=""), LEAD,
+                 MEMBERS),
         _propose("set-taskforce-members", "Replace a task force's lead and members.", NAME,
                  LEAD, MEMBERS),
         _propose("dissolve-taskforce", "Dissolve a task force.", NAME),

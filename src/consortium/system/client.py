@@ -127,9 +127,8 @@ class GovernanceClient:
             return partial(self._propose_values, *_PROPOSALS[name[8:]])
         raise AttributeError(name)
 
-    def _call(
-        self, to: bytes, data: bytes, block: Any = "latest", sender: str | None = None
-    ) -> bytes:
+    def _call(self, to: bytes, data: bytes, block: Any = "latest",
+              sender: str | None = None) -> bytes:
         w3 = self.client.w3
         tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
         if sender is not None:
@@ -211,9 +210,8 @@ class GovernanceClient:
         receipt = self.transact(account, GOVERNANCE_ADDRESS, "revoke", proposal_id)
         return self._outcome(receipt, proposal_id)
 
-    def regulator_freeze(
-        self, account: LocalAccount, target: str, frozen: bool = True
-    ) -> dict[str, Any]:
+    def regulator_freeze(self, account: LocalAccount, target: str,
+                         frozen: bool = True) -> dict[str, Any]:
         """A regulator freezes (or unfreezes) an account or contract directly, without a vote."""
         name = "freeze" if frozen else "unfreeze"
         receipt = self.transact(account, PERMISSIONS_ADDRESS, name, address_bytes(target))
@@ -228,9 +226,8 @@ class GovernanceClient:
         return self.propose(account, "admit-member", name, tier, weight, _addresses(accounts),
                             [node_id_bytes(n) for n in node_ids])
 
-    def propose_add_validator(
-        self, account: LocalAccount, pub_key: str, power: int, member: str | int | None = None
-    ) -> dict[str, Any]:
+    def propose_add_validator(self, account: LocalAccount, pub_key: str, power: int,
+                              member: str | int | None = None) -> dict[str, Any]:
         """Add a validator; naming its `member` records it as theirs (add-member-validator),
         so expelling that member removes it."""
         if member is not None:

@@ -324,9 +324,8 @@ class Governance(NativeContract):
             self.revert(DRY_RUN_OK)
         self._pass_on(output)
 
-    def _cast(
-        self, proposal_id: int, member_id: int, voter: bytes, support: bool, weight: int
-    ) -> None:
+    def _cast(self, proposal_id: int, member_id: int, voter: bytes, support: bool,
+              weight: int) -> None:
         gov = self.gov
         gov.add_vote(proposal_id, member_id, support, weight)
         self.emit(self.VoteCast, proposal_id, member_id, voter, support, weight)
