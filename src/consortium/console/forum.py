@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from consortium.apps.forum.model import MAX_BLOB_FILE
 from consortium.console.app import Console, ConsoleRpcError
 from consortium.console.forms import script_json, service_contracts
 
@@ -36,6 +37,7 @@ def routes(console: Console) -> list[BaseRoute]:
         officers = await console.rpc("consortium_officers", request=request)
         return console.page(request, "forum_channel.html", active="forum", **state,
                             forum=service_contracts()["forum"].address, rules=rules,
+                            max_file=MAX_BLOB_FILE,
                             officers=sorted({o["holder"] for o in officers if o["holder"]}),
                             events_json=script_json({}))
 

@@ -136,10 +136,13 @@ async function postFrom(form) {
 
 async function attachFrom(form) {
   const outcome = form.querySelector(".outcome");
-  const { channel, maxAttachment } = compose().dataset;
+  const { channel, maxAttachment, maxFile } = compose().dataset;
   try {
     const file = form.file.files[0];
     if (!file) throw new Error("File: pick a file first");
+    // a node keeps an anchored file of at most maxFile bytes: refused before anything is
+    // anchored, so no record is left on chain without its bytes
+    if (file.size + 64 > Number(maxFile)) throw new Error(`File: ${file.name} is ${file.size} bytes; a node keeps at most ${maxFile}`);
     const post = wholeNumber(form.post.value, "To post") ?? 0n;
     const plain = new Uint8Array(await file.arrayBuffer());
     const plainSha = await sha256Hex(plain);
@@ -172,12 +175,20 @@ async function attachFrom(form) {
 
 /** A document's bytes from this node, checked against the hash on chain, opened in a task
  * force's channel and checked again against the plaintext's hash; saved as its file. */
+const downloads = new Map(); // document id -> [state, text]: kept across live re-renders
+
+function downloadSays(id, state, text) {
+  downloads.set(id, [state, text]);
+  const outcome = document.querySelector(`#document-${id} .download-outcome`);
+  if (outcome) say(outcome, state, text);
+}
+
 async function download(button) {
-  const outcome = button.parentElement.querySelector(".outcome");
+  const id = button.dataset.document;
   try {
-    say(outcome, "checking", "Downloading…");
-    const doc = await wallet.rpc("consortium_forumDocument", [Number(button.dataset.document)]);
-    if (!doc) throw new Error(`no document ${button.dataset.document}`);
+    downloadSays(id, "checking", "Downloading…");
+    const doc = await wallet.rpc("consortium_forumDocument", [Number(id)]);
+    if (!doc) throw new Error(`no document ${id}`);
     const answer = await fetch(BLOBS + doc.sha256);
     let meta = doc.meta;
     if (doc.sealedMeta) meta = JSON.parse(new TextDecoder().decode(await openRecord(doc, "document-meta", doc.sealedMeta)));
@@ -200,9 +211,9 @@ async function download(button) {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-    say(outcome, "done", `${data.length} bytes, SHA-256 matches the chain`);
+    downloadSays(id, "done", `${data.length} bytes, SHA-256 matches the chain`);
   } catch (err) {
-    say(outcome, "refused", err.message);
+    downloadSays(id, "refused", err.message);
   }
 }
 
@@ -261,3 +272,6 @@ function offer() {
 
 document.addEventListener("consortium:signer", offer);
 document.addEventListener("consortium:live-refreshed", offer);
+document.addEventListener("consortium:live-refreshed", () => {
+  for (const [id, [state, text]] of downloads) downloadSays(id, state, text);
+});
