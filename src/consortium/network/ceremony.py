@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ from consortium.network.init import (
     slug,
 )
 from consortium.network.join import port_option, write_node_home
-from consortium.network.layout import MemberEntry, Network, NodeEntry
+from consortium.network.layout import JsonFields, MemberEntry, Network, NodeEntry
 from consortium.network.node_config import NodeConfig
 from consortium.network.tls import check_server_files
 
@@ -134,16 +134,13 @@ def open_envelope(
 
 
 @dataclass(frozen=True)
-class GenesisResult:
+class GenesisResult(JsonFields):
     out: str
     chain_id: str
     genesis: str
     genesis_sha256: str
     peers: list[str]
     envelopes: dict[str, str]  # member name -> envelope file
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def read_cards(files: Sequence[Path]) -> list[MemberCard]:
@@ -217,7 +214,7 @@ def write_genesis(
 
 
 @dataclass(frozen=True)
-class SetupResult:
+class SetupResult(JsonFields):
     name: str
     root: str
     chain_id: str
@@ -230,9 +227,6 @@ class SetupResult:
     rpc_port: int
     api_host: str
     api_port: int
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def setup_node(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from eth_account import Account
@@ -50,7 +50,7 @@ from consortium.network.init import (
     write_cometbft_config,
     write_keystore,
 )
-from consortium.network.layout import MemberEntry, Network, NodeEntry
+from consortium.network.layout import JsonFields, MemberEntry, Network, NodeEntry
 from consortium.network.node_config import DEFAULT_ENGINE, NodeConfig
 from consortium.network.state_sync import JoinSettings, fetch_trust, write_statesync
 
@@ -58,7 +58,7 @@ __all__ = ["JoinResult", "Peer", "join_network", "parse_peer", "port_option", "w
 
 
 @dataclass(frozen=True)
-class JoinResult:
+class JoinResult(JsonFields):
     name: str
     root: str
     home: str
@@ -77,9 +77,6 @@ class JoinResult:
     # state sync: the trusted block (0: the node replays the chain from genesis)
     state_sync_trust_height: int = 0
     state_sync_snapshots: tuple[int, ...] = ()
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def join_network(

@@ -22,6 +22,13 @@ DEFAULT_DIR = Path("consortium-net")
 NETWORK_FILE = "network.json"
 
 
+class JsonFields:
+    """A result whose JSON (what `--json` prints) is its dataclass fields."""
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass
 class NodeEntry:
     name: str

@@ -12,14 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
 
 from consortium.errors import ConfigError, NetworkError
-from consortium.network.layout import Network, NodeEntry
+from consortium.network.layout import JsonFields, Network, NodeEntry
 from consortium.network.node import preflight
 from consortium.network.node_config import NodeConfig
 
@@ -170,7 +170,7 @@ def last_log_line(home: Path) -> str:
 
 
 @dataclass
-class NodeStatus:
+class NodeStatus(JsonFields):
     name: str
     member: str
     running: bool
@@ -182,9 +182,6 @@ class NodeStatus:
     api_url: str = ""
     rpc_url: str = ""
     node_id: str = ""
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def node_status(network: Network, node: NodeEntry, timeout: float = 2.0) -> NodeStatus:
