@@ -1,28 +1,8 @@
-"""Large state, end to end: the node's throughput through JSON-RPC with many accounts
-(`consortium bench state --network`).
-
-Issue #11's target: with 1,000,000 accounts in state, a 1,000-transaction block's state root
-takes ≤ 50 ms and the throughput stays within 30 % of the small-state figure. `bench state`
-measures the ledger alone, in process; this measures the node as clients see it, on real
-1-validator networks made as `consortium bench` makes them, a small state and a large one
-in the same run (the small one first, as the baseline):
-
-- Fill, through the chain itself: an `Airdrop` contract (`bench/contracts/Airdrop.sol`,
-  funded with a wei per account at deployment) whose `fill(seed, start, count)` sends 1 wei
-  to each of `count` deterministic addresses keccak(abi.encode(seed, i))[12:]; fill
-  transactions of `fill_per_tx` accounts each, from a few senders, until `accounts`
-  accounts exist. Every fill receipt is checked (status 1), then a sample of the filled
-  accounts' balances (≥ 1 wei; the first address past the fill still empty) and the
-  contract's own `recipient(seed, i)` against the Python derivation.
-- Load: `txs` value transfers of 1 wei from the bench members to accounts picked at random
-  among the filled ones, pre-signed, submitted as `eth_sendRawTransaction` batches at
-  `concurrency` closed-loop lanes (the load machinery of `consortium bench`); committed tx/s
-  and submit-to-visible latency, CPU and memory of the node's processes, a sample of
-  receipts checked.
-- Verdict: large-state tx/s / small-state tx/s against 0.7.
-
-Every network lives in a temporary folder removed at the end, and every process started is
-stopped, whatever happens.
+"""Large state, end to end (`consortium bench state --network`): the node's throughput as
+clients see it with many accounts, filled through the chain by `bench/contracts/Airdrop.sol`,
+against a small state in the same run (issue #11: within 30 %). `bench state` measures the
+ledger alone, in process; the method is in bench/README.md. Every network and process started
+is removed and stopped, whatever happens.
 """
 
 from __future__ import annotations

@@ -1,23 +1,7 @@
-"""Join time of a new node: state sync against replay from genesis
-(`consortium bench state-sync`, issue 21).
-
-For each chain length asked, in the same run, on one machine:
-
-- A consortium network of three nodes, one of them (node0) the only validator; the other two
-  are admitted at genesis but hold no voting power, so they can join late. node0 takes a
-  snapshot every `snapshot_interval` blocks (`[state_sync]`).
-- node0 alone: a large state filled through the chain (the Airdrop fill of `consortium bench
-  state --network`: `accounts` accounts), then empty blocks at a short block interval until
-  the chain is `blocks` long and a snapshot of its last interval is written. node0 is then
-  restarted with a 1 s block interval, so the chain the joiners chase barely moves.
-- node1 joins by state sync (`[state_sync] enable`, trusting node0's RPC): the time from its
-  start until it has committed node0's height at that start. Then node2 joins the plain way,
-  replaying every block from genesis, measured the same way. Each joiner's app hash is
-  checked against node0's at the target height.
-
-Goal: state sync ≥ 10× faster than replay, and flat in the chain's length (the snapshot
-holds the state, not the history). Every network lives in a temporary folder removed at the
-end; every process started is stopped, whatever happens.
+"""Join time of a new node (`consortium bench state-sync`, issue 21): state sync against
+replay from genesis, for each chain length asked, on one machine (goal: ≥ 10× faster, flat
+in the chain's length); and what writing a snapshot costs commits. The method is in
+bench/README.md. Every network and process started is removed and stopped, whatever happens.
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
-"""The fast execution engine: revm (Rust, Prague) behind the world-state interface of
-`consortium.evm.engine`, from the `consortium_revm` extension (native/revm_engine).
+"""The fast engine: revm (Rust, Prague; the `consortium_revm` extension) behind the world-state
+interface of `consortium.evm.engine`: either engine computes the same state.
 
-`RevmWorldState(db, state_root, env)` answers like `WorldState`: reads, genesis writes,
-`apply_transaction`, `call`, `state_root`, `persist`. Python keeps the database: the engine
-reads trie nodes and code it has not cached through `db` (py-evm's atomic database interface
-over LMDB, as `WorldState` does) and `persist()` puts the new nodes and code into `db`, so the
-stored trie is node for node the one py-evm would read (historical reads keep using py-evm).
-
-The native contracts are the same Python classes py-evm serves (`consortium.evm.native`),
-called by revm through the narrow `Host` interface: `RevmHost` here, over the extension's
-journal-backed `NativeFrame`. Gas follows `NATIVE_GAS`; reverts and errors map as in
-`consortium.evm.host.make_precompile`. The call guards of `consortium.evm.fork` run before
-every message call, as in py-evm.
-
-A native's `Host.call` runs as a nested frame on the same journal, like an EVM CALL (any
-target: natives, Ethereum's precompiles, EVM code). The guards are asked about creations too
-(the new address, and b"" as py-evm's code address of a creation).
+Python keeps the database: revm reads nodes and code through `db` and `persist()` writes its
+new ones back, node for node the trie py-evm would read (historical reads stay on py-evm).
+The native contracts are py-evm's own Python classes, served through `RevmHost`, and the
+call guards of `consortium.evm.fork` run before every message (and creation) as in py-evm.
 """
 
 from __future__ import annotations
@@ -145,8 +134,8 @@ class RevmHost:
 
     def call(self, to: bytes, data: bytes, value: int = 0,
              gas: int | None = None) -> tuple[bool, bytes]:
-        """Call another contract as this native. Returns (success, output); a failed call
-        does not revert the caller."""
+        """Call another contract as this native, a nested frame on the same journal like an
+        EVM CALL. Returns (success, output); a failed call does not revert the caller."""
         f = self._f
         if value and self.is_static:
             raise WriteProtection("a native contract's call with value inside a static call")
