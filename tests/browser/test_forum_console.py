@@ -178,6 +178,10 @@ def test_a_task_force_post_opens_for_its_members_only(
     assert missing.status_code == 404 and "Nowhere" in missing.text
 
 
+def channel_epoch(net: LocalNet) -> int:
+    return int(ForumClient(net.node("node0").api_url).read.channel("Risk")["epoch"])
+
+
 def gov_proposals(net: LocalNet) -> list[dict[str, Any]]:
     return list(GovernanceClient(net.node("node0").api_url).proposals())
 
@@ -212,6 +216,9 @@ def test_a_joining_member_writes_under_a_key_its_page_publishes(
     gov, forum = GovernanceClient(url), ForumClient(url)
     a, b, c = (keys[m].address.lower() for m in MEMBERS)
     assert forum.read.public_key(c) is None
+    watcher = console("node0", "/forum")  # its channel list follows without a reload
+    risk = watcher.locator("#forum-channels tr", has_text="Risk")
+    expect(risk).not_to_contain_text("Bank C")
     for pid in (
             gov.propose_set_task_force_members(keys["Bank A"], "Risk", a, [a, b, c])["proposal"],
             gov.propose_elect_officer(keys["Bank A"], "secretary", c, 100_000)["proposal"]):
@@ -241,6 +248,9 @@ def test_a_joining_member_writes_under_a_key_its_page_publishes(
     expect(page.locator(".announcements article.post .body")).to_have_text(JOINED,
                                                                            timeout=WAIT_MS)
     shot(page, "c-pinned")
+    expect(risk).to_contain_text("Bank C")
+    expect(risk.locator("td").nth(6)).to_have_text(str(channel_epoch(net)))  # C's page's epoch
+    assert same_document(watcher)
 
     channel = forum.read.channel("Risk")
     assert sorted(forum.read.epoch_members("Risk", channel["epoch"])) == sorted([a, b, c])

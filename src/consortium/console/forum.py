@@ -20,13 +20,21 @@ from starlette.routing import BaseRoute, Route
 from consortium.apps.forum.model import MAX_BLOB_FILE
 from consortium.console.app import Console, ConsoleRpcError
 from consortium.console.forms import script_json, service_contracts
+from consortium.system.model import GOVERNANCE_ADDRESS
 
 
 def routes(console: Console) -> list[BaseRoute]:
     async def channels(request: Request) -> Response:
         found = await console.rpc("consortium_forumChannels", request=request)
+        live = f"{service_contracts()['forum'].address} 0x{GOVERNANCE_ADDRESS.hex()}"
         return console.page(request, "forum.html", active="forum", channels=found,
-                            names=await member_names(console, request), events_json="{}")
+                            names=await member_names(console, request), events_json="{}",
+                            live_addresses=live)
+
+    async def channel_list(request: Request) -> Response:
+        found = await console.rpc("consortium_forumChannels", request=request)
+        return console.page(request, "forum_channels.html", channels=found,
+                            names=await member_names(console, request))
 
     async def channel(request: Request) -> Response:
         name = request.path_params["name"]
@@ -48,6 +56,7 @@ def routes(console: Console) -> list[BaseRoute]:
         return console.page(request, "forum_posts.html", **state)
 
     return [Route("/forum", channels, methods=["GET"]),
+            Route("/forum/channels", channel_list, methods=["GET"]),
             Route("/forum/channel/{name}", channel, methods=["GET"]),
             Route("/forum/channel/{name}/posts", posts, methods=["GET"])]
 

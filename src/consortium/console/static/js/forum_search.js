@@ -7,6 +7,7 @@
 import * as wallet from "./wallet.js";
 import { openRecord, parsePost } from "./forum_crypto.js";
 import { prefix } from "./dom.js";
+import "./live.js"; // the channel list follows the Forum's and Governance's logs
 
 const words = (text) => text.toLowerCase().split(/\s+/).filter(Boolean);
 
