@@ -42,7 +42,7 @@ from consortium.api.auth import (
     refusal_body,
 )
 from consortium.api.engine_client import CheckTxWatch, EngineClient
-from consortium.api.explorer_rpc import explorer_routes
+from consortium.api.explorer_rpc import explorer_openapi_paths, explorer_routes
 from consortium.api.filters import FilterRegistry
 from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_routes
 from consortium.api.governance_rest import governance_openapi_paths, governance_routes
@@ -140,6 +140,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     schema = openapi_schema(node_name)
     schema["paths"].update(governance_openapi_paths())
     schema["paths"].update(forum_blob_openapi_paths())
+    schema["paths"].update(explorer_openapi_paths())
     for service in SERVICES:
         schema["paths"].update(openapi_paths(service))
 

@@ -136,6 +136,29 @@ def _int_query(request: Request, name: str) -> int | None:
     return value
 
 
+def explorer_openapi_paths() -> dict[str, Any]:
+    """The CSV export in the node's OpenAPI document."""
+    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description,
+                "schema": schema}
+
+    text = {"type": "string"}
+    return {EXPORT_PATH: {"get": {
+        "summary": "CSV of transactions, blocks or events over a block or date range",
+        "tags": ["explorer"],
+        "parameters": [
+            query("kind", "transactions (default), blocks or events",
+                  {"type": "string", "enum": ["transactions", "blocks", "events"]}),
+            query("address", "only this address's (not for blocks)", text),
+            query("fromBlock", "first height", text),
+            query("toBlock", "last height (default: the latest)", text),
+            query("fromDate", "first day, yyyy-mm-dd (UTC)", text),
+            query("toDate", "last day, yyyy-mm-dd (UTC), included", text)],
+        "responses": {"200": {"description": "CSV with a header row",
+                              "content": {"text/csv": {"schema": text}}},
+                      "400": {"description": "bad input or a range over 10,000 blocks"}}}}}
+
+
 def explorer_routes(ledger: Any, run: RunSync[Any]) -> list[Route]:
     """GET /api/v1/explorer/export.csv: CSV streamed a slice of heights at a time, each
     slice read in a worker thread through `run` (the node's heavy-read gate)."""
