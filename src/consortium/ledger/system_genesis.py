@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from consortium.evm.host import SlotHost, Storage
+from consortium.evm.records import address_word
 from consortium.ledger.genesis import AppState
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,
@@ -28,7 +29,6 @@ from consortium.system.state import (
     GovernanceState,
     NodesState,
     PermissionsState,
-    address_word,
 )
 from consortium.system.upgrade_plan import set_native_version
 
