@@ -90,6 +90,21 @@ class Console:
             raise ConsoleRpcError(str(error.get("message")), int(error.get("code", 0)))
         return answer["result"]
 
+    async def rpc_batch(self, calls: list[tuple[str, list[Any]]],
+                        request: Request | None = None) -> list[Any]:
+        """Several reads in one JSON-RPC batch (the ledger's run in one worker thread, one
+        hand-over instead of one each): each call's result, or None where it was refused
+        or the node lacks the method."""
+        if request is not None and request.client is not None:
+            current_client.set(request.client.host)
+        if not calls:
+            return []
+        answers = await self.jsonrpc.handle(
+            [{"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+             for i, (method, params) in enumerate(calls)])
+        by_id = {a.get("id"): a for a in answers or []}
+        return [by_id.get(i, {}).get("result") for i in range(len(calls))]
+
     async def engine(self, method: str) -> Any:
         """A CometBFT RPC answer (status, net_info, validators), or None if it is down."""
         try:

@@ -173,23 +173,26 @@ class ExplorerPages:
         before = request.query_params.get("before")
         if before is not None and not CURSOR.fullmatch(before):
             return self.console.not_found(request, what="page of transactions", searched=before)
-        balance = await self.console.rpc("eth_getBalance", address, "latest", request=request)
-        nonce = await self.console.rpc("eth_getTransactionCount", address, "latest",
-                                       request=request)
-        code = await self.console.rpc("eth_getCode", address, "latest", request=request)
         options: dict[str, Any] = {"limit": PAGE}
         if before:
             options["before"] = before
-        history = await self._rpc(request, "consortium_getAddressTransactions", address,
-                                  options)
+        # one batch: the ledger answers them all in one worker thread
+        balance, nonce, code, history, member, holdings, cash, abi = \
+            await self.console.rpc_batch([
+                ("eth_getBalance", [address, "latest"]),
+                ("eth_getTransactionCount", [address, "latest"]),
+                ("eth_getCode", [address, "latest"]),
+                ("consortium_getAddressTransactions", [address, options]),
+                ("consortium_member", [address]), ("consortium_holdings", [address]),
+                ("consortium_cashBalances", [address]), ("consortium_getAbi", [address]),
+            ], request=request)
+        if balance is None or nonce is None or code is None:
+            raise ConsoleRpcError(f"the node did not answer the reads of {address}", 0)
         return self.console.page(
             request, "address.html", active="explorer", address=address,
             tokens=await self.token_balances(request, address, history),
             balance=balance, nonce=hexint(nonce), code_size=(len(code) - 2) // 2,
-            member=await self._rpc(request, "consortium_member", address),
-            holdings=await self._rpc(request, "consortium_holdings", address),
-            cash=await self._rpc(request, "consortium_cashBalances", address),
-            abi=await self._rpc(request, "consortium_getAbi", address),
+            member=member, holdings=holdings, cash=cash, abi=abi,
             history=history, before=before,
             indexed=self.console.has_method("consortium_getAddressTransactions"),
             csv=export_url("transactions", address=address),
@@ -206,19 +209,20 @@ class ExplorerPages:
             to = tx.get("to")
             if to and int(to, 16) >= NATIVE_LIMIT and to not in contracts:
                 contracts.append(to)
-        contracts = contracts[:MAX_TOKENS]
+        # only those with code are asked (an account's eth_call costs as much as a contract's)
+        codes = await self.console.rpc_batch(
+            [("eth_getCode", [c, "latest"]) for c in contracts], request=request)
+        contracts = [c for c, code in zip(contracts, codes, strict=True)
+                     if isinstance(code, str) and code != "0x"][:MAX_TOKENS]
         if not contracts:
             return []
         word = bytes.fromhex(address[2:]).rjust(32, b"\0").hex()
-        calls = [{"jsonrpc": "2.0", "id": i * 3 + k, "method": "eth_call",
-                  "params": [{"to": c, "data": data}, "latest"]}
-                 for i, c in enumerate(contracts)
-                 for k, data in enumerate((BALANCE_OF + word, SYMBOL, DECIMALS))]
-        answers = {a.get("id"): a.get("result") for a in
-                   await self.console.jsonrpc.handle(calls) or []}
+        calls = [("eth_call", [{"to": c, "data": data}, "latest"]) for c in contracts
+                 for data in (BALANCE_OF + word, SYMBOL, DECIMALS)]
+        answers = await self.console.rpc_batch(calls, request=request)
         out = []
         for i, contract in enumerate(contracts):
-            balance, symbol, decimals = (answers.get(i * 3 + k) for k in range(3))
+            balance, symbol, decimals = answers[i * 3: i * 3 + 3]
             if not isinstance(balance, str):  # not an ERC-20 (or the call was refused)
                 continue
             try:
