@@ -26,7 +26,7 @@ from tests.browser.signing import WAIT_MS, console, expect, same_document, sign_
 from tests.support.localnet import LocalNet
 
 __all__ = ["console"]  # the fixture, imported for pytest
-pytestmark = [pytest.mark.timeout(240)]  # issue 20 test: in the default run (a network, four browser contexts: 40-60 s here)
+pytestmark = [pytest.mark.timeout(240)]  # issue 20: a network, four contexts, 40-60 s
 
 MEMBERS = ["Bank A", "Bank B", "Acme Trading", "Globex Retail", "Tax Bureau"]
 ROLES = {"Bank A": ["financing_bank"], "Bank B": ["financing_bank"],

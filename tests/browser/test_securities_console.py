@@ -23,7 +23,7 @@ from tests.support.evmutil import dev_accounts
 from tests.support.localnet import LocalNet
 
 __all__ = ["console"]  # the fixture, imported for pytest
-pytestmark = [pytest.mark.timeout(240)]  # issue 20 test: in the default run (a network, four browser contexts: 40-60 s here)
+pytestmark = [pytest.mark.timeout(240)]  # issue 20: a network, four contexts, 40-60 s
 
 ISIN = "US0378331005"
 MEMBERS = ["Bank A", "Bank B", "Issuer Co", "Alice Fund", "Bob Capital"]
