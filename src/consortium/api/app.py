@@ -45,7 +45,6 @@ from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.explorer_rpc import explorer_openapi_paths, explorer_routes
 from consortium.api.filters import FilterRegistry
 from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_routes
-from consortium.api.governance_rest import governance_openapi_paths, governance_routes
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.metrics import NodeMetrics, instrument
@@ -63,7 +62,7 @@ from consortium.api.service_surface import openapi_paths
 from consortium.api.service_surface import rest_routes as service_rest_routes
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.api.tx_journal import TxJournal
-from consortium.apps.services import SERVICES
+from consortium.apps.services import SURFACES
 from consortium.console.app import Console
 from consortium.console.mount import console_mount
 from consortium.errors import CallCancelled, CallTimeout, TooManyRequests
@@ -138,10 +137,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                   gate=gate, local_txs=local_txs)
     api.max_batch = clients.limits.max_batch
     schema = openapi_schema(node_name)
-    schema["paths"].update(governance_openapi_paths())
     schema["paths"].update(forum_blob_openapi_paths())
     schema["paths"].update(explorer_openapi_paths())
-    for service in SERVICES:
+    for service in SURFACES:
         schema["paths"].update(openapi_paths(service))
 
     async def health(_: Request) -> JSONResponse:
@@ -285,10 +283,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             Route("/openapi.json", openapi, methods=["GET"]),
             *rest_routes(ledger, offload, node_name),
             # the services' reads scan their records: admitted like eth_call
-            *governance_routes(ledger, gate.run_admitted),
             *forum_blob_routes(ledger, gate.run_admitted),
             *explorer_routes(ledger, gate.run_admitted),  # the explorer's CSV export
-            *(route for service in SERVICES
+            *(route for service in SURFACES
               for route in service_rest_routes(service, ledger, gate.run_admitted)),
             *([console_mount(Console(api, node_name=node_name, tokens=tokens))]
               if console else []),

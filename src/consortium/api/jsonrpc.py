@@ -20,7 +20,6 @@ from eth_hash.auto import keccak
 
 from consortium import __version__
 from consortium.api import encoding as enc
-from consortium.api.consortium_rpc import CONSORTIUM_METHODS, ConsortiumMethods
 from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
 from consortium.api.engine_client import EngineClient
 from consortium.api.eth_json import EthReads
@@ -40,7 +39,7 @@ from consortium.api.rpc_error import (
 )
 from consortium.api.service_surface import rpc_mixin
 from consortium.api.subscriptions import Connection, SubscriptionHub
-from consortium.apps.services import SERVICES
+from consortium.apps.services import SURFACES
 from consortium.errors import ConsortiumError
 from consortium.ledger.types import LedgerReader
 
@@ -60,9 +59,8 @@ MAX_FEE_HISTORY = 1024
 INLINE, LEDGER, ENGINE, SOCKET, SEND = "inline", "ledger", "engine", "socket", "send"
 
 _TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
-_TABLE.update({name: (attr, LEDGER) for name, attr in CONSORTIUM_METHODS.items()})
 _TABLE.update({name: (attr, LEDGER) for name, attr in EXPLORER_METHODS.items()})
-ServiceReads, SERVICE_METHODS = rpc_mixin(SERVICES)  # the declared services' reads
+ServiceReads, SERVICE_METHODS = rpc_mixin(SURFACES)  # governance's and the services' reads
 _TABLE.update({name: (attr, LEDGER) for name, attr in SERVICE_METHODS.items()})
 
 NOT_OFFERED = {
@@ -126,7 +124,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ConsortiumMethods, ExplorerMethods,
+class JsonRpc(ExplorerMethods,
               ServiceReads):  # type: ignore[valid-type,misc]  # made from the declarations
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
