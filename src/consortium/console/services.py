@@ -55,17 +55,8 @@ def routes(console: Console) -> list[BaseRoute]:
         service = declared().get(request.path_params["service"])
         if service is None:
             return console.not_found(request, "service", request.path_params["service"])
-        tables = [read_table(service, r) for r in service.reads]
-        initial = {t.key: await answer(console, request, service, t, {})
-                   for t in tables if not t.needs_input}
-        contract = service_contracts().get(service.name)
-        events = ({contract.address: [e for e in contract.abi if e["type"] == "event"]}
-                  if contract else {})
-        return console.page(request, "service.html", active="services", service=service,
-                            tables=tables, initial=initial, forms=service_forms(service),
-                            other_methods=other_methods(service),
-                            contract=contract.address if contract else "",
-                            events_json=script_json(events))
+        return console.page(request, "service.html", active="services",
+                            **await page_context(console, request, service))
 
     async def read(request: Request) -> Response:
         service = declared().get(request.path_params["service"])
@@ -81,6 +72,19 @@ def routes(console: Console) -> list[BaseRoute]:
             Route("/services/{service}", page, methods=["GET"]),
             Route("/services/{service}/read/{read}", read, methods=["GET"]),
             method_form_route(console, "/services/{service}/call/{method}", method_forms)]
+
+
+async def page_context(console: Console, request: Request, service: Service) -> dict[str, Any]:
+    """What service.html shows of a service (pages of their own extend it: credit, registry)."""
+    tables = [read_table(service, r) for r in service.reads]
+    initial = {t.key: await answer(console, request, service, t, {})
+               for t in tables if not t.needs_input}
+    contract = service_contracts().get(service.name)
+    events = ({contract.address: [e for e in contract.abi if e["type"] == "event"]}
+              if contract else {})
+    return {"service": service, "tables": tables, "initial": initial,
+            "forms": service_forms(service), "other_methods": other_methods(service),
+            "contract": contract.address if contract else "", "events_json": script_json(events)}
 
 
 def method_form_route(console: Console, path: str, forms_of: Callable[[str], list[Form]],

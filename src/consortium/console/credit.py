@@ -1,0 +1,50 @@
+"""The credit page (/console/credit): the generic service page (console/services.py: the
+declared reads and writes) and what it cannot do alone — giving a consent (its expiry counted
+in blocks from now, in the page) and checking a delivered report file against the hash its
+agency put on chain: hashed in the page (WebCrypto), a mismatch refused in words and nothing
+saved, as `consortium credit verify` / `download` do (static/js/credit.js)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from consortium.console.app import Console
+from consortium.console.forms import Form, method_forms
+from consortium.console.services import declared, page_context
+
+
+def consent_form() -> Form | None:
+    """grantConsent as the subject gives it (no role: the subject's own account)."""
+    found = next((f for f in method_forms("credit") if f.method == "grantConsent"), None)
+    if found is None:
+        return None
+    docs = {"grantee": ("lender", "The lender allowed to query: account or member."),
+            "purpose": ("purpose", "What the query is for (the order must state the same)."),
+            "expires_at": ("expires at block", "Filled from 'valid for' below, or a height."),
+            "max_uses": ("uses", "Queries it serves.")}
+    fields = tuple(replace(f, label=docs[f.name][0], doc=docs[f.name][1],
+                           default="1" if f.name == "max_uses" else f.default)
+                   if f.name in docs else f for f in found.fields)
+    return replace(found, key="credit.give-consent", title="Give consent",
+                   summary="The data subject lets a lender query its credit.",
+                   fields=fields, done="granted")
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    async def page(request: Request) -> Response:
+        service = declared()["credit"]
+        response = console.page(request, "credit.html", active="services",
+                                consent=consent_form(),
+                                **await page_context(console, request, service))
+        # the report's location is the agency's server: this page alone may fetch from
+        # http(s) origins (the server must allow it by CORS); scripts stay 'self' only
+        policy = response.headers["Content-Security-Policy"]
+        response.headers["Content-Security-Policy"] = policy.replace(
+            "connect-src 'self' ws: wss:", "connect-src 'self' ws: wss: http: https:")
+        return response
+
+    return [Route("/credit", page, methods=["GET"])]

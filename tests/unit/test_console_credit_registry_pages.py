@@ -1,0 +1,63 @@
+"""The console's credit and registry pages over a real ledger (stub engine), without a
+browser: they render with the generic service page's tables and forms plus their own (the
+report check, the consent and apply forms with their inputs), the credit page alone may fetch
+a report from an http(s) location, and the asset part is a partial refusing bad ids in a line."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from tests.support.jsonrpc_testkit import Node, node
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Node]:
+    with node(tmp_path) as n:
+        yield n
+
+
+def form_spec(html: str, key: str) -> dict:
+    found = re.search(r'data-form="([^"]+)"\s+data-key="' + re.escape(key) + '"', html)
+    assert found, key
+    return json.loads(unescape(found.group(1)))
+
+
+def test_credit_page(api: Node) -> None:
+    page = api.client.get("/console/credit")
+    assert page.status_code == 200, page.text
+    for text in ("Check a delivered report", "report-download", "credit.js", "Give a consent",
+                 'data-key="credit.deliver"', 'data-key="credit.revoke-consent"', "Blacklisted"):
+        assert text in page.text, text
+    consent = form_spec(page.text, "credit.give-consent")
+    assert consent["fragment"]["name"] == "grantConsent"
+    assert [f["label"] for f in consent["fields"]] == ["lender", "purpose", "expires at block",
+                                                      "uses"]
+    assert "connect-src 'self' ws: wss: http: https:" in page.headers["content-security-policy"]
+    # every other console page keeps to its own origin
+    other = api.client.get("/console/registry")
+    assert "http: https:" not in other.headers["content-security-policy"]
+
+
+def test_registry_page_and_asset_part(api: Node) -> None:
+    page = api.client.get("/console/registry")
+    assert page.status_code == 200, page.text
+    for text in ("Apply for an asset", "registry-key-file", "asset-detail", "registry.js",
+                 'data-key="registry.approve"', 'data-key="registry.freeze"'):
+        assert text in page.text, text
+    apply = form_spec(page.text, "registry.apply")
+    kinds = {f["name"]: f["kind"] for f in apply["fields"]}
+    assert kinds == {"class_id": "integer", "external_id_hash": "hash",
+                     "metadata_hash": "digest", "owner": "account"}
+    for bad, words in (("0", "expected a positive whole number"), ("x1", "expected a positive"),
+                       ("7", "no asset 7")):
+        answer = api.client.get(f"/console/registry/asset/{bad}")
+        assert answer.status_code == 404 and words in answer.text and "<html" not in answer.text
+    assert "/console/credit" in api.client.get("/console/services").text
