@@ -27,7 +27,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar, overload
 
 from eth_hash.auto import keccak
 
@@ -246,6 +246,24 @@ def event(declaration: str) -> EventSpec:
     return EventSpec(name.strip(), tuple(params))
 
 
+V = TypeVar("V")
+
+
+class StateOf(Generic[V]):
+    """`state = StateOf(InvoiceState)`: a contract's typed view of its storage slots, made
+    on each use from `contract.storage` (a view keeps nothing but the storage it reads)."""
+
+    def __init__(self, view: Callable[[Storage], V]) -> None:
+        self.view = view
+
+    @overload
+    def __get__(self, contract: None, owner: Any = None) -> StateOf[V]: ...
+    @overload
+    def __get__(self, contract: NativeContract, owner: Any = None) -> V: ...
+    def __get__(self, contract: NativeContract | None, owner: Any = None) -> V | StateOf[V]:
+        return self if contract is None else self.view(contract.storage)
+
+
 class NativeContract:
     """Base of every native contract. Subclasses set `address` and declare methods."""
 
@@ -284,6 +302,11 @@ class NativeContract:
     def require(self, condition: bool, reason: str) -> None:
         if not condition:
             raise NativeRevert(reason)
+
+    def require_id(self, ident: int, count: int, noun: str) -> int:
+        """`ident` if it names one of `count` objects numbered from 1, else "no <noun> <id>"."""
+        self.require(1 <= ident <= count, f"no {noun} {ident}")
+        return ident
 
     def emit(self, spec: EventSpec, *args: Any) -> None:
         topics, data = spec.encode(*args)

@@ -381,10 +381,10 @@ class Governance(NativeContract):
                      f"proposal {proposal_id} expired at height {record.expires}")
 
     def _require_proposal(self, proposal_id: int) -> None:
-        self.require(1 <= proposal_id <= self.gov.proposal_count(), f"no proposal {proposal_id}")
+        self.require_id(proposal_id, self.gov.proposal_count(), "proposal")
 
     def _require_member(self, member_id: int) -> None:
-        self.require(1 <= member_id <= self.gov.member_count(), f"no member {member_id}")
+        self.require_id(member_id, self.gov.member_count(), "member")
 
     def _require_active_member(self, member_id: int) -> None:
         self._require_member(member_id)

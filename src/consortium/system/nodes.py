@@ -8,7 +8,7 @@ applies them two heights later). The node's peer filter admits exactly the node 
 
 from __future__ import annotations
 
-from consortium.evm.native import event, method, register
+from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import word_address
 from consortium.system.model import MAX_POWER, NODES_ADDRESS
 from consortium.system.permissions import GovernedNative
@@ -23,9 +23,7 @@ class Nodes(GovernedNative):
     NodeAdmitted = event("NodeAdmitted(bytes20 indexed nodeId, uint256 member)")
     NodeRemoved = event("NodeRemoved(bytes20 indexed nodeId, uint256 member)")
 
-    @property
-    def state(self) -> NodesState:
-        return NodesState(self.storage)
+    state = StateOf(NodesState)
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from consortium.evm.fork import SlotReader, install_call_guard
 from consortium.evm.host import Storage
 from consortium.evm.native import (
     NativeContract,
+    StateOf,
     event,
     method,
     register,
@@ -70,9 +71,7 @@ class Permissions(GovernedNative):
     Unfrozen = event("Unfrozen(address indexed target, address by)")
     DeployAllowlistSet = event("DeployAllowlistSet(address[] accounts)")
 
-    @property
-    def state(self) -> PermissionsState:
-        return PermissionsState(self.storage)
+    state = StateOf(PermissionsState)
 
     # --- reads ---------------------------------------------------------------------------
 

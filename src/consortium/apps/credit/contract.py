@@ -47,7 +47,7 @@ from consortium.apps.service import (
     keyed_reads,
     transition,
 )
-from consortium.evm.native import event, method, register
+from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
 
@@ -76,9 +76,7 @@ class Credit(ServiceContract):
     ReportDelivered = event("ReportDelivered(uint256 indexed query, address indexed agency, "
                             "bytes32 reportHash, string location)")
 
-    @property
-    def state(self) -> CreditState:
-        return CreditState(self.storage)
+    state = StateOf(CreditState)
 
     consent_count = count_read("consentCount()", S.CONSENT_COUNT)
 
@@ -326,16 +324,13 @@ class Credit(ServiceContract):
         self.emit(self.QueryTransition, q.id, self.caller, q.state, new, reason)
 
     def _require_consent(self, consent_id: int) -> ConsentRecord:
-        self.require(1 <= consent_id <= self.consent_count(), f"no consent {consent_id}")
-        return self.state.consent(consent_id)
+        return self.state.consent(self.require_id(consent_id, self.consent_count(), "consent"))
 
     def _require_record(self, record_id: int) -> CreditRecord:
-        self.require(1 <= record_id <= self.record_count(), f"no credit record {record_id}")
-        return self.state.record(record_id)
+        return self.state.record(self.require_id(record_id, self.record_count(), "credit record"))
 
     def _require_query(self, query_id: int) -> QueryRecord:
-        self.require(1 <= query_id <= self.query_count(), f"no query {query_id}")
-        return self.state.query(query_id)
+        return self.state.query(self.require_id(query_id, self.query_count(), "query"))
 
     def _as_party(self, query_id: int, role: str, action: str) -> QueryRecord:
         """The query, when the caller holds `role` and is its agency (or its lender)."""

@@ -18,7 +18,7 @@ from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_ATTACHMENT_RULE
 from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch, Post, member_digest
 from consortium.apps.service import ZERO_HASH, ServiceContract, count_read, transition
 from consortium.evm.host import Storage
-from consortium.evm.native import event, method, register
+from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import WordList, address_word
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
@@ -61,9 +61,7 @@ class Forum(ServiceContract):
     MinutesLinked = event("MinutesLinked(uint256 indexed post, uint256 indexed proposal)")
     RuleChanged = event("RuleChanged(string rule, uint256 value)")
 
-    @property
-    def state(self) -> ForumState:
-        return ForumState(self.storage)
+    state = StateOf(ForumState)
 
     @property
     def gov(self) -> GovernanceState:

@@ -41,7 +41,7 @@ from consortium.apps.service import (
     transition,
     words,
 )
-from consortium.evm.native import event, method, register
+from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import hex0x as fp_hex
 from consortium.system.permissions import as_address, hex_address
 
@@ -65,9 +65,7 @@ class Invoices(ServiceContract):
     TaxVerification = event("TaxVerification(bytes32 indexed fingerprint, "
                             "address indexed authority, bool verified, string reason)")
 
-    @property
-    def state(self) -> InvoiceState:
-        return InvoiceState(self.storage)
+    state = StateOf(InvoiceState)
 
     @method("today()", returns="uint256", view=True)
     def today(self) -> int:

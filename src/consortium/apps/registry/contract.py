@@ -33,7 +33,7 @@ from consortium.apps.service import (
     keyed_reads,
     transition,
 )
-from consortium.evm.native import event, method, register
+from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import address_word, word_address
 from consortium.system.permissions import as_address, hex_address
 
@@ -60,9 +60,7 @@ class Registry(ServiceContract):
     Released = event("Released(uint256 indexed asset, address indexed securedParty, "
                      "uint256 pledge)")
 
-    @property
-    def state(self) -> RegistryState:
-        return RegistryState(self.storage)
+    state = StateOf(RegistryState)
 
     class_count = count_read("classCount()", S.CLASS_COUNT)
 
@@ -300,12 +298,10 @@ class Registry(ServiceContract):
         self.emit(self.AssetTransition, a.id, self.caller, a.state, new, reason)
 
     def _require_class(self, class_id: int) -> AssetClass:
-        self.require(1 <= class_id <= self.class_count(), f"no asset class {class_id}")
-        return self.state.asset_class(class_id)
+        return self.state.asset_class(self.require_id(class_id, self.class_count(), "asset class"))
 
     def _require_asset(self, asset_id: int) -> Asset:
-        self.require(1 <= asset_id <= self.asset_count(), f"no asset {asset_id}")
-        return self.state.asset(asset_id)
+        return self.state.asset(self.require_id(asset_id, self.asset_count(), "asset"))
 
     def _as_registrar(self, asset_id: int, action: str) -> tuple[Asset, AssetClass]:
         self.require_role(self.caller, REGISTRAR, action)

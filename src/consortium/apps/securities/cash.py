@@ -26,7 +26,7 @@ from consortium.apps.securities.model import (
 )
 from consortium.apps.securities.state import ZERO, CashState, Token
 from consortium.apps.service import ServiceContract
-from consortium.evm.native import event, method, register
+from consortium.evm.native import StateOf, event, method, register
 from consortium.system.permissions import as_address, hex_address
 
 C = CashState
@@ -58,9 +58,7 @@ class CashTokens(ServiceContract):
     Unlocked = event("Unlocked(address indexed owner, address indexed holder, string currency, "
                      "uint256 amount)")
 
-    @property
-    def state(self) -> CashState:
-        return CashState(self.storage)
+    state = StateOf(CashState)
 
     # --- reads -------------------------------------------------------------------------------
 

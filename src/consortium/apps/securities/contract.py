@@ -70,7 +70,7 @@ from consortium.apps.service import ServiceContract, index_read
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
-from consortium.evm.native import ERROR_SELECTOR, event, method, register
+from consortium.evm.native import ERROR_SELECTOR, StateOf, event, method, register
 from consortium.evm.records import Record, WordSet, address_word, word_address
 from consortium.system.model import PERMISSIONS_ADDRESS
 from consortium.system.permissions import as_address, hex_address
@@ -141,9 +141,7 @@ class Securities(ServiceContract):
     DividendPaid = event("DividendPaid(uint256 indexed dividendId, address indexed holder, "
                          "uint256 shares, uint256 amount)")
 
-    @property
-    def state(self) -> SecuritiesState:
-        return SecuritiesState(self.storage)
+    state = StateOf(SecuritiesState)
 
     # --- reads ---------------------------------------------------------------------------------
 
