@@ -30,6 +30,7 @@ from eth_abi.grammar import ABIType, BasicType, TupleType, parse
 from eth_hash.auto import keccak
 
 from consortium.api.rpc_error import revert_reason
+from consortium.evm.native import event
 from consortium.ledger import abi_registry, address_index
 from consortium.ledger.chain_store import LogRecord, TxRecord
 
@@ -138,36 +139,23 @@ def parse_abi(abi: Any, name: str | None = None) -> ContractAbi:
     return ContractAbi(name, functions, events, errors)
 
 
+def _entry(declaration: str, kind: str = "event") -> dict[str, Any]:
+    """An ABI entry from its declaration as Solidity writes it ("Transfer(address indexed
+    from, …)")."""
+    return {**event(declaration).abi(), "type": kind}
+
+
 ERC20_ABI: list[dict[str, Any]] = [
-    {"type": "function", "name": "transfer", "inputs": [
-        {"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}]},
-    {"type": "function", "name": "transferFrom", "inputs": [
-        {"name": "from", "type": "address"}, {"name": "to", "type": "address"},
-        {"name": "value", "type": "uint256"}]},
-    {"type": "function", "name": "approve", "inputs": [
-        {"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}]},
-    {"type": "event", "name": "Transfer", "inputs": [
-        {"name": "from", "type": "address", "indexed": True},
-        {"name": "to", "type": "address", "indexed": True},
-        {"name": "value", "type": "uint256", "indexed": False}]},
-    {"type": "event", "name": "Approval", "inputs": [
-        {"name": "owner", "type": "address", "indexed": True},
-        {"name": "spender", "type": "address", "indexed": True},
-        {"name": "value", "type": "uint256", "indexed": False}]},
+    _entry("transfer(address to, uint256 value)", "function"),
+    _entry("transferFrom(address from, address to, uint256 value)", "function"),
+    _entry("approve(address spender, uint256 value)", "function"),
+    _entry("Transfer(address indexed from, address indexed to, uint256 value)"),
+    _entry("Approval(address indexed owner, address indexed spender, uint256 value)"),
 ]
 ERC721_EVENTS: list[dict[str, Any]] = [
-    {"type": "event", "name": "Transfer", "inputs": [
-        {"name": "from", "type": "address", "indexed": True},
-        {"name": "to", "type": "address", "indexed": True},
-        {"name": "tokenId", "type": "uint256", "indexed": True}]},
-    {"type": "event", "name": "Approval", "inputs": [
-        {"name": "owner", "type": "address", "indexed": True},
-        {"name": "approved", "type": "address", "indexed": True},
-        {"name": "tokenId", "type": "uint256", "indexed": True}]},
-    {"type": "event", "name": "ApprovalForAll", "inputs": [
-        {"name": "owner", "type": "address", "indexed": True},
-        {"name": "operator", "type": "address", "indexed": True},
-        {"name": "approved", "type": "bool", "indexed": False}]},
+    _entry("Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"),
+    _entry("Approval(address indexed owner, address indexed approved, uint256 indexed tokenId)"),
+    _entry("ApprovalForAll(address indexed owner, address indexed operator, bool approved)"),
 ]
 
 
