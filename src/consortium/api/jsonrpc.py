@@ -430,10 +430,7 @@ class JsonRpc(ExplorerMethods,
 
     @rpc("eth_getBalance", LEDGER)
     def eth_get_balance(self, p: Params) -> str:
-        p.at_most(2)
-        addr = p.required(0, enc.address)
-        height = self._height_at(p, 1)
-        return hex_quantity(self.ledger.get_balance(addr, height))
+        return hex_quantity(self.ledger.get_balance(*self._account_at(p)))
 
     @rpc("eth_getTransactionCount", LEDGER)
     def eth_get_transaction_count(self, p: Params) -> str:
@@ -447,10 +444,7 @@ class JsonRpc(ExplorerMethods,
 
     @rpc("eth_getCode", LEDGER)
     def eth_get_code(self, p: Params) -> str:
-        p.at_most(2)
-        addr = p.required(0, enc.address)
-        height = self._height_at(p, 1)
-        return hex_data(self.ledger.get_code(addr, height))
+        return hex_data(self.ledger.get_code(*self._account_at(p)))
 
     @rpc("eth_getStorageAt", LEDGER)
     def eth_get_storage_at(self, p: Params) -> str:
@@ -774,6 +768,11 @@ class JsonRpc(ExplorerMethods,
     def _height_at(self, p: Params, i: int) -> int | None:
         """The state height params[i] names (a block reference, default latest)."""
         return self._state_height(p.optional(i, enc.block_ref, enc.LATEST), f"params[{i}]")
+
+    def _account_at(self, p: Params) -> tuple[str, int | None]:
+        """A state read's params [account, block]: the account and the height of the block."""
+        p.at_most(2)
+        return p.required(0, enc.address), self._height_at(p, 1)
 
     def _call_params(self, p: Params) -> tuple[dict[str, Any], int | None]:
         """eth_call's and eth_estimateGas's call object and state height (no overrides)."""

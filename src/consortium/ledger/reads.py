@@ -27,6 +27,7 @@ from consortium.errors import (
 from consortium.evm.abc import ExecResult, WorldFactory, WorldStateAPI
 from consortium.evm.budget import CallBudget
 from consortium.evm.header import BlockEnv
+from consortium.evm.native import revert_reason
 from consortium.ledger.chain_store import (
     BlockRecord,
     BlockView,
@@ -35,7 +36,6 @@ from consortium.ledger.chain_store import (
     TxRecord,
 )
 from consortium.ledger.eth_encoding import encode_receipt, trie_root, tx_type
-from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.snapshots import restored_height
 from consortium.ledger.state_store import StateStore
@@ -382,7 +382,7 @@ def _call_result(result: ExecResult) -> CallResult:
         return CallResult(True, result.output, result.gas_used)
     error = result.error
     if error == "execution reverted":
-        reason = decode_revert_reason(result.output)
+        reason = revert_reason(result.output)
         if reason is not None:
             error = f"execution reverted: {reason}"
     return CallResult(False, result.output, result.gas_used, error)
