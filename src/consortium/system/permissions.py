@@ -21,7 +21,7 @@ from consortium.evm.native import (
     register,
     registered_natives,
 )
-from consortium.evm.records import address_word, word_address
+from consortium.evm.records import address_word, hex0x, word_address
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,
     MAX_LIST,
@@ -38,8 +38,7 @@ def as_address(value: str | bytes) -> bytes:
     return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
 
 
-def hex_address(address: bytes) -> str:
-    return "0x" + address.hex()
+hex_address = hex0x  # an address in a message: the one formatter of 0x hex
 
 
 def frozen_reason(read: SlotReader, address: bytes) -> str | None:
