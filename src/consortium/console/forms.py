@@ -157,6 +157,10 @@ def write_form(service: Service, write: Write, contract: str,
         fields.append(Field(param.name, input_kind(entry["type"], declared, choices),
                             entry["type"], doc=param.doc, required=param.required,
                             default=default, choices=choices))
+    # the page matches inputs to fields by name: the declared names (id, to) stand for the
+    # ABI's (assetId, newOwner), which encoding by position does not need
+    fragment = {**fragment, "inputs": [{**entry, "name": param.name} for param, entry
+                                       in zip(write.args, fragment["inputs"], strict=True)]}
     key = f"{service.name}.{write.cli or write.client}"
     title = _words(write.cli or write.client).capitalize()
     return Form(key, title, write.summary, contract, fragment, tuple(fields),
