@@ -1,0 +1,215 @@
+"""The credit and registry console pages on a real 2-validator network, each party a browser
+context signed in with its keystore through a node's console.
+
+Credit: the Borrower gives Bank A a consent from its page (expiry counted in blocks); Bank A
+orders a report and Agency X accepts (SDK); Agency X delivers the report file from its page on
+node 1 (hashed there; the location an http server of the test's). Bank A's page on node 0 sees
+the query delivered live, downloads the report — it matches its hash and is saved — and a
+tampered copy (picked, or served at the location) is refused with both hashes, nothing saved.
+
+Registry: a class with one registrar is created by vote (SDK); the Borrower applies for an
+asset from its page (external id HMAC'd under the consortium key file and the deed hashed in
+the page: the chain's hash equals the CLI's), Registrar 1 approves from its page on node 1,
+and the Borrower's page shows the asset registered with its history, without a reload.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consortium.apps.credit import CreditClient
+from consortium.apps.invoices.fingerprint import key_from_node_home
+from consortium.apps.registry import RegistryClient
+from consortium.apps.registry.external_id import external_id_hash
+from consortium.system.client import GovernanceClient
+from tests.browser.conftest import running_net
+from tests.browser.signing import WAIT_MS, console, expect, same_document, sign_in
+from tests.support.evmutil import dev_accounts
+from tests.support.localnet import LocalNet
+
+__all__ = ["console"]  # the fixture, imported for pytest
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+
+MEMBERS = ["Bank A", "Agency X", "Borrower", "Registrar 1"]
+ROLES = {"Bank A": ["lender"], "Agency X": ["credit_agency"], "Registrar 1": ["registrar"]}
+REPORT = b"%PDF-1.7 Agency X credit report: 2 loans, no default, score 741\n"
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[LocalNet]:
+    yield from running_net(tmp_path_factory, "console-credit-registry", validators=2,
+                           members=MEMBERS, roles=ROLES)
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An agency's report server (CORS open, as a page on another origin needs): its base URL
+    and the folder it serves (the test changes what is in it)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def end_headers(self) -> None:
+            self.send_header("Access-Control-Allow-Origin", "*")
+            super().end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def write_form(page: Any, key: str) -> Any:
+    """A declared write's form, its <details> opened."""
+    form = page.locator(f'form[data-key="{key}"]')
+    details = page.locator("details.write", has=form)
+    if details.count() and details.get_attribute("open") is None:
+        details.locator("summary").click()
+    return form
+
+
+def test_credit_report_delivered_downloaded_and_checked(
+        console: Callable[..., Any], net: LocalNet, tmp_path: Path,
+        reports: tuple[str, Path], shot: Callable[[Any, str], Path]) -> None:
+    base, served = reports
+    accounts, keystores = dev_accounts(net), net.root / "keystores"
+    borrower = console("node0", "/credit")
+    bank = console("node0", "/credit")
+    agency = console("node1", "/credit")
+    for page, file, name in ((borrower, "borrower", "Borrower"), (bank, "bank-a", "Bank A"),
+                             (agency, "agency-x", "Agency X")):
+        sign_in(page, keystores / f"{file}.json", name)
+
+    # the Borrower gives Bank A a consent, valid for 1000 blocks from now
+    consent = borrower.locator("#consent form")
+    borrower.locator("#consent-blocks").fill("1000")
+    expect(borrower.locator("#consent-height")).to_contain_text("expires at")
+    consent.locator("input[name=grantee]").fill("Bank A")
+    consent.locator("input[name=purpose]").fill("mortgage")
+    consent.get_by_role("button", name="Give consent").click()
+    expect(consent.locator(".outcome")).to_contain_text("Granted in block", timeout=WAIT_MS)
+    expect(bank.locator("#result-consents")).to_contain_text("mortgage", timeout=WAIT_MS)
+
+    # Bank A orders, Agency X accepts (SDK, through node 0)
+    sdk = CreditClient(net.node("node0").api_url)
+    query = sdk.create_query(accounts["Bank A"], accounts["Agency X"].address, 1,
+                             "mortgage")["id"]
+    assert sdk.accept(accounts["Agency X"], query)["state"] == "accepted"
+
+    # Agency X delivers the file from its page: hashed there, its location the report server
+    report = tmp_path / "report-0001.pdf"
+    report.write_bytes(REPORT)
+    (served / "report-0001.pdf").write_bytes(REPORT)
+    deliver = write_form(agency, "credit.deliver")
+    deliver.locator("input[name=query_id]").fill(str(query))
+    deliver.locator("input[name=report__file]").set_input_files(str(report))
+    deliver.locator("input[name=location]").fill(f"{base}/report-0001.pdf")
+    deliver.get_by_role("button", name="Deliver").click()
+    expect(deliver.locator(".outcome")).to_contain_text("Delivered in block", timeout=WAIT_MS)
+    expect(bank.locator("#result-queries")).to_contain_text("delivered", timeout=WAIT_MS)
+    assert same_document(bank)
+
+    # Bank A downloads it in the page: it matches the chain's hash and is saved
+    bank.locator("#report-query").fill(str(query))
+    with bank.expect_download() as download:
+        bank.locator("#report-download").click()
+    saved = tmp_path / "saved.pdf"
+    download.value.save_as(saved)
+    assert saved.read_bytes() == REPORT
+    outcome = bank.locator("#report-outcome")
+    expect(outcome).to_contain_text(f"OK: the file at {base}/report-0001.pdf matches the "
+                                    f"report hash delivered for query {query}")
+    expect(outcome).to_contain_text("saved as report-0001.pdf")
+    shot(bank, "report-verified")
+
+    # a tampered copy, picked: refused with both hashes
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(REPORT.replace(b"score 741", b"score 841"))
+    bank.locator("#report-file").set_input_files(str(tampered))
+    bank.locator("#report-verify").click()
+    expect(outcome).to_contain_text("MISMATCH: the file tampered.pdf's SHA-256 is")
+    expect(outcome).to_contain_text("this is NOT the delivered report (nothing saved)")
+    shot(bank, "tampered-refused")
+    # ... and served at the location: refused, nothing downloaded
+    (served / "report-0001.pdf").write_bytes(tampered.read_bytes())
+    downloads: list[Any] = []
+    bank.on("download", lambda d: downloads.append(d))
+    bank.locator("#report-download").click()
+    expect(outcome).to_contain_text(f"MISMATCH: the file at {base}/report-0001.pdf's SHA-256")
+    assert downloads == []
+    # a query without a report yet is refused in words
+    bank.locator("#report-query").fill("99")
+    bank.locator("#report-verify").click()
+    expect(outcome).to_contain_text("Refused: no query 99")
+
+
+def test_registry_apply_approve_history_live(
+        console: Callable[..., Any], net: LocalNet, tmp_path: Path,
+        shot: Callable[[Any, str], Path]) -> None:
+    accounts, keystores = dev_accounts(net), net.root / "keystores"
+    url = net.node("node0").api_url
+    key_file = net.network.node_home(net.node("node0")) / "consortium.key"
+    key = key_from_node_home(net.network.node_home(net.node("node0")))
+    # the class, by vote: one registrar, k = 1
+    registry = RegistryClient(url, key=key)
+    out = registry.propose_class(accounts["Bank A"], "Land title", schema=b'{"parcel": "id"}',
+                                 registrars=[accounts["Registrar 1"].address], k=1)
+    gov = GovernanceClient(url)
+    for voter in MEMBERS:
+        if gov.vote(accounts[voter], out["proposal"], True)["status"] != "open":
+            break
+    assert registry.asset_class("Land title") is not None
+
+    owner = console("node0", "/registry")
+    registrar = console("node1", "/registry")
+    sign_in(owner, keystores / "borrower.json", "Borrower")
+    sign_in(registrar, keystores / "registrar-1.json", "Registrar 1")
+    expect(owner.locator("#apply")).to_be_visible()
+
+    apply = owner.locator("#apply form")
+    expect(apply.locator("input[name=owner]")).to_have_value(
+        accounts["Borrower"].address, timeout=WAIT_MS)
+    owner.locator("#external-id").fill("parcel  31-0042 ")
+    expect(owner.locator("#external-id-state")).to_contain_text("load the consortium key")
+    owner.locator("#registry-key-file").set_input_files(str(key_file))
+    expect(owner.locator("#external-id-state")).to_have_text("hashed as PARCEL 31-0042")
+    deed = tmp_path / "deed.txt"
+    deed.write_bytes(b"deed of parcel 31-0042")
+    apply.locator("input[name=class_id]").fill("1")
+    apply.locator("input[name=metadata_hash__file]").set_input_files(str(deed))
+    apply.get_by_role("button", name="Apply", exact=True).click()
+    expect(apply.locator(".outcome")).to_contain_text("Applied in block", timeout=WAIT_MS)
+    found = registry.find("Land title", "PARCEL 31-0042")
+    assert found is not None  # the page's HMAC is the CLI's external id hash
+    asset = found["id"]
+    assert external_id_hash(key, "parcel 31-0042").hex() in str(found).lower()
+
+    owner.locator("#asset-id").fill(str(asset))
+    owner.locator("#asset-form button").click()
+    detail = owner.locator("#asset-detail")
+    expect(detail.locator("[data-field=state]")).to_have_text("applied", timeout=WAIT_MS)
+
+    # Registrar 1 approves from its page on node 1; the owner's page follows live
+    approve = write_form(registrar, "registry.approve")
+    approve.locator("input[name=id]").fill(str(asset))
+    approve.get_by_role("button", name="Approve").click()
+    expect(approve.locator(".outcome")).to_contain_text("Approved in block", timeout=WAIT_MS)
+    expect(detail.locator("[data-field=state]")).to_have_text("registered", timeout=WAIT_MS)
+    history = detail.locator(".asset-history")
+    expect(history).to_contain_text("registered")
+    expect(history.locator("tbody tr")).to_have_count(2)
+    assert same_document(owner)
+    shot(owner, "asset-registered")
