@@ -27,6 +27,10 @@ class ConfigError(ConsortiumError):
     """A configuration file, genesis or CLI argument is malformed or inconsistent."""
 
 
+class BadValue(ConfigError):
+    """A value is malformed; the message names where and what was expected."""
+
+
 class EngineError(ConsortiumError):
     """The CometBFT engine is missing, the wrong version, or could not be built."""
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from consortium.errors import BadValue as BadValue
 from consortium.errors import ConfigError
-
-
-class BadValue(ConfigError):
-    """A parameter's value is malformed; the message names where and what was expected."""
+from consortium.evm.records import account_hex as account_hex
+from consortium.evm.records import hash_bytes as hash_bytes
 
 
 @dataclass(frozen=True)
@@ -46,26 +45,6 @@ def _id(value: Any) -> int:
     return value
 
 
-def account_hex(value: Any) -> str:
-    """A 0x account address, lower-case: the one parser of accounts (BadValue otherwise)."""
-    text = value.strip().lower() if isinstance(value, str) else ""
-    if not text.startswith("0x") or len(text) != 42 or text[2:].strip(_HEX):
-        raise BadValue(f"{value!r} is not a 0x account address")
-    return text
-
-
-def hash_bytes(value: Any, what: str = "hash") -> bytes:
-    """A 32-byte hash from 0x hex (64 digits) or bytes: the one parser of hashes."""
-    raw = bytes(value) if isinstance(value, bytes) else b""
-    text = value.strip().lower().removeprefix("0x") if isinstance(value, str) else ""
-    if len(text) == 64 and not text.strip(_HEX):
-        raw = bytes.fromhex(text)
-    if len(raw) != 32:
-        raise BadValue(f"{value!r} is not a {what} (0x and 64 hex digits)")
-    return raw
-
-
-_HEX = "0123456789abcdef"
 
 
 def sha256_of(source: str | Path | bytes) -> bytes:

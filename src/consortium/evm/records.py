@@ -36,6 +36,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
+from consortium.errors import BadValue
 from consortium.evm.host import Storage
 
 
@@ -197,6 +198,28 @@ class _Bool(FieldType):
 
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_bool(slot, bool(value))
+
+
+_HEX = "0123456789abcdef"
+
+
+def account_hex(value: Any) -> str:
+    """A 0x account address, lower-case: the one parser of accounts (BadValue otherwise)."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not text.startswith("0x") or len(text) != 42 or text[2:].strip(_HEX):
+        raise BadValue(f"{value!r} is not a 0x account address")
+    return text
+
+
+def hash_bytes(value: Any, what: str = "hash") -> bytes:
+    """A 32-byte hash from 0x hex (64 digits) or bytes: the one parser of hashes."""
+    raw = bytes(value) if isinstance(value, bytes) else b""
+    text = value.strip().lower().removeprefix("0x") if isinstance(value, str) else ""
+    if len(text) == 64 and not text.strip(_HEX):
+        raw = bytes.fromhex(text)
+    if len(raw) != 32:
+        raise BadValue(f"{value!r} is not a {what} (0x and 64 hex digits)")
+    return raw
 
 
 def hex0x(value: bytes | str) -> str:

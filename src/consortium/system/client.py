@@ -20,6 +20,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from consortium.errors import ConfigError, ExecutionReverted
+from consortium.evm.records import account_hex
 from consortium.sdk.client import ConsortiumClient
 from consortium.system.governance import Governance
 from consortium.system.model import GOVERNANCE_ADDRESS, KIND_BY_NAME, PERMISSIONS_ADDRESS, TIERS
@@ -47,8 +48,10 @@ def _raw(value: str | bytes, size: int, what: str) -> bytes:
 
 
 def address_bytes(value: str | bytes) -> bytes:
-    """A 0x address (any case) as 20 bytes."""
-    return _raw(value, 20, "a 20-byte 0x address")
+    """A 0x account address (any case; `account_hex` is the one parser) as 20 bytes."""
+    if isinstance(value, bytes) and len(value) == 20:
+        return value
+    return bytes.fromhex(account_hex(value)[2:])
 
 
 def node_id_bytes(value: str) -> bytes:
