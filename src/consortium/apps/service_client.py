@@ -16,7 +16,7 @@ from web3 import Web3
 
 from consortium.apps.service import ServiceReader
 from consortium.apps.surface import account_hex, hash_bytes
-from consortium.errors import ConfigError, ConsortiumError, ExecutionReverted
+from consortium.errors import ConfigError, ConsortiumError
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x
@@ -117,15 +117,8 @@ class ServiceClient:
         number = int(receipt["blockNumber"])
         if receipt["status"] != 1:
             tx = self._tx(receipt["from"], name, *args)
-            reason = "execution reverted"
-            try:
-                self.client._rpc(lambda: self.client.w3.eth.call(tx, number - 1))  # type: ignore[arg-type]
-            except ExecutionReverted as err:
-                reason = err.message
-            except Exception:
-                pass
-            raise ExecutionReverted(
-                f"transaction {Web3.to_hex(tx_hash)} reverted in block {number}: {reason}")
+            raise self.client.reverted(tx_hash, number, lambda: self.client._rpc(
+                lambda: self.client.w3.eth.call(tx, number - 1)))  # type: ignore[arg-type]
         return receipt, number
 
     def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],

@@ -4,6 +4,7 @@ application repeats — send a signed transaction and wait for its receipt, depl
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import requests
@@ -102,6 +103,19 @@ class ConsortiumClient:
                 f"transaction {tx_hash.hex()} reverted in block {receipt['blockNumber']}"
             )
         return receipt
+
+    def reverted(self, tx_hash: Any, number: int, replay: Callable[[], Any]) -> ExecutionReverted:
+        """The error of a transaction that reverted in block `number`, saying why: the
+        reason of its call replayed (`replay`), else only "execution reverted"."""
+        reason = "execution reverted"
+        try:
+            replay()
+        except ExecutionReverted as err:
+            reason = err.message
+        except Exception:
+            pass
+        return ExecutionReverted(
+            f"transaction {Web3.to_hex(tx_hash)} reverted in block {number}: {reason}")
 
     def wait_receipt(self, tx_hash: Any, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

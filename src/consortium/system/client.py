@@ -19,7 +19,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from consortium.errors import ConfigError, ExecutionReverted
+from consortium.errors import ConfigError
 from consortium.evm.records import account_hex
 from consortium.sdk.client import ConsortiumClient
 from consortium.system.governance import Governance
@@ -157,17 +157,10 @@ class GovernanceClient:
         tx["gas"] = int(estimate) + EXECUTION_GAS
         sent = self.client.send(account, tx, wait=False)
         receipt = self.client.wait_receipt(sent["transactionHash"])
-        if receipt["status"] != 1:
+        if receipt["status"] != 1:  # why: the same call on the state after its block (unchanged)
             number = int(receipt["blockNumber"])
-            try:  # the same call again on the state after its block: it changed nothing there
-                self._call(to, data, number, tx["from"])
-                reason = "execution reverted"
-            except ExecutionReverted as err:
-                reason = err.message
-            except Exception:
-                reason = "execution reverted"
-            raise ExecutionReverted(f"transaction {Web3.to_hex(sent['transactionHash'])} "
-                                    f"reverted in block {number}: {reason}")
+            raise self.client.reverted(sent["transactionHash"], number,
+                                       lambda: self._call(to, data, number, tx["from"]))
         return dict(receipt)
 
     def _outcome(self, receipt: dict[str, Any], proposal_id: int | None) -> dict[str, Any]:
