@@ -155,6 +155,43 @@ def test_credit_report_delivered_downloaded_and_checked(
     bank.locator("#report-verify").click()
     expect(outcome).to_contain_text("Refused: no query 99")
 
+    # the query whole: its transitions; Bank A confirms and the view follows live
+    bank.locator("#credit-id").fill(str(query))
+    bank.locator("#credit-whole-form button").click()
+    detail = bank.locator("#credit-detail")
+    expect(detail.locator("[data-field=state]")).to_have_text("delivered", timeout=WAIT_MS)
+    expect(detail.locator(".object-history tbody tr")).to_have_count(3)
+    confirm = write_form(bank, "credit.confirm")
+    confirm.locator("input[name=query_id]").fill(str(query))
+    confirm.get_by_role("button", name="Confirm").click()
+    expect(confirm.locator(".outcome")).to_contain_text("Confirmed in block", timeout=WAIT_MS)
+    expect(detail.locator("[data-field=state]")).to_have_text("confirmed", timeout=WAIT_MS)
+
+    # a record reported and corrected from the page: the record shows its correction
+    record = tmp_path / "record.json"
+    record.write_bytes(b'{"loan": 1, "overdue_days": 30}')
+    reported = write_form(bank, "credit.report")
+    reported.locator("input[name=subject]").fill("Borrower")
+    reported.locator("select[name=kind]").select_option("overdue")
+    reported.locator("input[name=record__file]").set_input_files(str(record))
+    reported.get_by_role("button", name="Report").click()
+    expect(reported.locator(".outcome")).to_contain_text("Reported in block", timeout=WAIT_MS)
+    record.write_bytes(b'{"loan": 1, "repaid": true}')
+    correct = write_form(bank, "credit.correct")
+    correct.locator("input[name=original]").fill("1")
+    correct.locator("select[name=kind]").select_option("repaid")
+    correct.locator("input[name=record__file]").set_input_files(str(record))
+    correct.locator("input[name=reason]").fill("repaid before the due date")
+    correct.get_by_role("button", name="Correct").click()
+    expect(correct.locator(".outcome")).to_contain_text("Corrected in block", timeout=WAIT_MS)
+    bank.locator("#credit-kind").select_option("record")
+    bank.locator("#credit-id").fill("1")
+    bank.locator("#credit-whole-form button").click()
+    expect(detail.locator(".object-corrections tbody tr")).to_have_count(2, timeout=WAIT_MS)
+    expect(detail.locator(".object-corrections")).to_contain_text("repaid")
+    assert same_document(bank)
+    shot(bank, "record-corrected")
+
 
 def test_registry_apply_approve_history_live(
         console: Callable[..., Any], net: LocalNet, tmp_path: Path,
@@ -208,7 +245,7 @@ def test_registry_apply_approve_history_live(
     approve.get_by_role("button", name="Approve").click()
     expect(approve.locator(".outcome")).to_contain_text("Approved in block", timeout=WAIT_MS)
     expect(detail.locator("[data-field=state]")).to_have_text("registered", timeout=WAIT_MS)
-    history = detail.locator(".asset-history")
+    history = detail.locator(".object-history")
     expect(history).to_contain_text("registered")
     expect(history.locator("tbody tr")).to_have_count(2)
     assert same_document(owner)

@@ -56,8 +56,23 @@ def test_registry_page_and_asset_part(api: Node) -> None:
     kinds = {f["name"]: f["kind"] for f in apply["fields"]}
     assert kinds == {"class_id": "integer", "external_id_hash": "hash",
                      "metadata_hash": "digest", "owner": "account"}
-    for bad, words in (("0", "expected a positive whole number"), ("x1", "expected a positive"),
+    for bad, words in (("0", "asset id: expected a positive"), ("x1", "expected a positive"),
                        ("7", "no asset 7")):
         answer = api.client.get(f"/console/registry/asset/{bad}")
         assert answer.status_code == 404 and words in answer.text and "<html" not in answer.text
     assert "/console/credit" in api.client.get("/console/services").text
+    for path, words in (("/console/credit/query/3", "no query 3"),
+                        ("/console/credit/record/x", "record id: expected a positive")):
+        answer = api.client.get(path)
+        assert answer.status_code == 404 and words in answer.text and "<html" not in answer.text
+    assert api.client.get("/console/credit/secrets/1").status_code == 404
+
+
+def test_whole_tables() -> None:
+    from consortium.console.registry import whole
+
+    out = whole({"id": 1, "state": "registered", "approvedBy": ["0xa", "0xb"], "pledges": [],
+                 "history": [{"block": 3, "to": "applied"}, {"block": 4, "to": "registered"}]})
+    assert ["approved by", "0xa, 0xb"] in out["fields"]
+    assert out["lists"]["pledges"] == ([], [])
+    assert out["lists"]["history"] == (["block", "to"], [["3", "applied"], ["4", "registered"]])

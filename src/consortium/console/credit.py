@@ -14,7 +14,12 @@ from starlette.routing import BaseRoute, Route
 
 from consortium.console.app import Console
 from consortium.console.forms import Form, method_forms
+from consortium.console.registry import whole_part
 from consortium.console.services import declared, page_context
+
+# what the page shows whole (fields, corrections, history), by the read answering it
+WHOLE = {"query": "consortium_creditQuery", "record": "consortium_creditRecord",
+         "consent": "consortium_creditConsent"}
 
 
 def consent_form() -> Form | None:
@@ -47,4 +52,11 @@ def routes(console: Console) -> list[BaseRoute]:
             "connect-src 'self' ws: wss:", "connect-src 'self' ws: wss: http: https:")
         return response
 
-    return [Route("/credit", page, methods=["GET"])]
+    async def one(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        if kind not in WHOLE:
+            return console.not_found(request, "credit object", kind)
+        return await whole_part(console, request, WHOLE[kind], kind, request.path_params["id"])
+
+    return [Route("/credit", page, methods=["GET"]),
+            Route("/credit/{kind}/{id}", one, methods=["GET"])]

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from consortium.console.app import Console, ConsoleRpcError
-from consortium.console.forms import Form, method_forms, service_contracts, table_rows
+from consortium.console.forms import Form, method_forms, table_rows
 from consortium.console.services import declared, page_context
 
 
@@ -37,13 +37,36 @@ def apply_form() -> Form | None:
                    fields=fields, done="applied")
 
 
-def asset_parts(found: dict[str, Any]) -> dict[str, Any]:
-    """An asset's answer as the page's tables: its fields, its pledges, its history."""
+def whole(found: dict[str, Any]) -> dict[str, Any]:
+    """One object's answer (an asset, a credit query or record) as the page's tables: its
+    fields, then each of its lists (pledges, corrections, history) as a table of its own."""
     scalars = {k: v for k, v in found.items() if not isinstance(v, list)}
-    scalars["approved by"] = ", ".join(found.get("approvedBy", [])) or None
-    return {"fields": table_rows(scalars)[1],
-            "pledges": table_rows(found.get("pledges", [])),
-            "history": table_rows(found.get("history", []))}
+    if "approvedBy" in found:
+        scalars["approved by"] = ", ".join(found["approvedBy"]) or None
+    lists = {k: table_rows(v) for k, v in found.items()
+             if isinstance(v, list) and k != "approvedBy"}
+    return {"fields": table_rows(scalars)[1], "lists": lists}
+
+
+LIST_TITLES = {"pledges": "Pledges", "corrections": "The record and its corrections (oldest first)",
+               "history": "History (every transition, oldest first)"}
+
+
+async def whole_part(console: Console, request: Request, rpc: str, noun: str,
+                     text: str) -> Response:
+    """The partial showing one object whole (read by `rpc` with its id `text`), or a line
+    saying why not (404: a bad id, none such)."""
+    if not text.isdigit() or int(text) < 1:
+        return console.page(request, "registry_asset.html", status=404,
+                            error=f"{noun} id: expected a positive whole number, got {text!r}")
+    try:
+        found = await console.rpc(rpc, int(text), request=request)
+    except ConsoleRpcError as exc:
+        return console.page(request, "registry_asset.html", error=str(exc))
+    if found is None:
+        return console.page(request, "registry_asset.html", status=404, error=f"no {noun} {text}")
+    return console.page(request, "registry_asset.html", title=f"{noun.capitalize()} {text}",
+                        whole=whole(found), titles=LIST_TITLES)
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -53,20 +76,8 @@ def routes(console: Console) -> list[BaseRoute]:
                             apply=apply_form(), **await page_context(console, request, service))
 
     async def asset(request: Request) -> Response:
-        text = request.path_params["id"]
-        if not text.isdigit() or int(text) < 1:
-            return console.page(request, "registry_asset.html", status=404, id=text,
-                                error=f"asset id: expected a positive whole number, got {text!r}")
-        try:
-            found = await console.rpc("consortium_asset", int(text), request=request)
-        except ConsoleRpcError as exc:
-            return console.page(request, "registry_asset.html", error=str(exc), id=text)
-        if found is None:
-            return console.page(request, "registry_asset.html", status=404, id=text,
-                                error=f"no asset {text}")
-        contract = service_contracts().get("registry")
-        return console.page(request, "registry_asset.html", id=text, asset=asset_parts(found),
-                            contract=contract.address if contract else "")
+        return await whole_part(console, request, "consortium_asset", "asset",
+                                request.path_params["id"])
 
     return [Route("/registry", page, methods=["GET"]),
             Route("/registry/asset/{id}", asset, methods=["GET"])]

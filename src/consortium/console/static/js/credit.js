@@ -7,6 +7,7 @@
 // `consortium credit verify` / `download`. The file never goes to the node.
 
 import "./sign_forms.js";
+import "./registry_whole.js"; // a query, record or consent shown whole
 import { rpc } from "./wallet.js";
 
 const form = document.getElementById("report-form");

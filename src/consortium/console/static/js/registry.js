@@ -5,10 +5,11 @@
 // the consortium key file picked here (WebCrypto), into the form's external id hash; the deed
 // is hashed by the form itself (a digest input). Neither the id, the key nor the deed reach the
 // node. The form is then checked, dry-run and signed like every other (sign_forms.js).
+// One asset whole: registry_whole.js.
 
 import "./sign_forms.js";
 import * as wallet from "./wallet.js";
-import { refresh } from "./live.js";
+import "./registry_whole.js";
 
 const DOMAIN = "consortium-asset-v1";
 const MAX_EXTERNAL_ID = 256;
@@ -70,21 +71,4 @@ document.addEventListener("consortium:signer", () => {
   const owner = applyForm()?.elements.namedItem("owner");
   const who = wallet.current();
   if (owner && who && !owner.value) owner.value = who.address;
-});
-
-// one asset whole, kept live on the registry's logs (live.js)
-document.getElementById("asset-form")?.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.target;
-  const id = form.elements.namedItem("id").value.trim();
-  const detail = document.getElementById("asset-detail");
-  if (!/^[1-9][0-9]*$/.test(id)) {
-    detail.removeAttribute("data-live-url");
-    detail.innerHTML = "";
-    detail.append(Object.assign(document.createElement("p"), {
-      className: "error", role: "alert", textContent: `asset id: expected a positive whole number, got "${id}"` }));
-    return;
-  }
-  detail.dataset.liveUrl = `${form.dataset.url}${id}`;
-  refresh(detail);
 });
