@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from consortium.apps.surface import Call, Logs
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
-from consortium.evm.native import EventSpec, NativeCalls, NativeContract, event, method
+from consortium.evm.native import EventSpec, NativeCalls, NativeContract, StateOf, event, method
 from consortium.evm.records import WordSet, hex0x
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, role_bit
 from consortium.system.permissions import as_address, hex_address
@@ -62,9 +62,10 @@ class ServiceContract(NativeContract):
     def caller(self) -> bytes:
         return self.host.caller
 
+    perms = StateOf(PermissionsState, PERMISSIONS_ADDRESS)  # roles and freezes, read-only
+
     def has_role(self, account: bytes, role: str) -> bool:
-        perms = PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS))
-        return bool(perms.role_bits(account) & role_bit(role))
+        return bool(self.perms.role_bits(account) & role_bit(role))
 
     def require_role(self, account: bytes, role: str, action: str) -> None:
         self.require(self.has_role(account, role),

@@ -251,17 +251,20 @@ V = TypeVar("V")
 
 class StateOf(Generic[V]):
     """`state = StateOf(InvoiceState)`: a contract's typed view of its storage slots, made
-    on each use from `contract.storage` (a view keeps nothing but the storage it reads)."""
+    on each use from `contract.storage` (a view keeps nothing but the storage it reads);
+    `StateOf(PermissionsState, PERMISSIONS_ADDRESS)`: another native's, read-only."""
 
-    def __init__(self, view: Callable[[Storage], V]) -> None:
-        self.view = view
+    def __init__(self, view: Callable[[Storage], V], at: bytes | None = None) -> None:
+        self.view, self.at = view, at
 
     @overload
     def __get__(self, contract: None, owner: Any = None) -> StateOf[V]: ...
     @overload
     def __get__(self, contract: NativeContract, owner: Any = None) -> V: ...
     def __get__(self, contract: NativeContract | None, owner: Any = None) -> V | StateOf[V]:
-        return self if contract is None else self.view(contract.storage)
+        if contract is None:
+            return self
+        return self.view(contract.storage if self.at is None else Storage(contract.host, self.at))
 
 
 class NativeContract:

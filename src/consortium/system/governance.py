@@ -29,6 +29,7 @@ from consortium.evm.host import Storage
 from consortium.evm.native import (
     NativeCalls,
     NativeContract,
+    StateOf,
     event,
     method,
     register,
@@ -127,21 +128,9 @@ class Governance(NativeContract):
                                      "string version)")
     SoftwareUpgradeCancelled = event("SoftwareUpgradeCancelled(string name)")
 
-    @property
-    def gov(self) -> GovernanceState:
-        return GovernanceState(self.storage)
-
-    @property
-    def perms(self) -> PermissionsState:
-        return PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS))
-
-    @property
-    def node_set(self) -> NodesState:
-        return NodesState(Storage(self.host, NODES_ADDRESS))
-
-    @property
-    def upgrades(self) -> UpgradeState:
-        return UpgradeState(self.storage)
+    gov, upgrades = StateOf(GovernanceState), StateOf(UpgradeState)
+    perms = StateOf(PermissionsState, PERMISSIONS_ADDRESS)
+    node_set = StateOf(NodesState, NODES_ADDRESS)
 
     @property
     def height(self) -> int:

@@ -63,9 +63,7 @@ class Forum(ServiceContract):
 
     state = StateOf(ForumState)
 
-    @property
-    def gov(self) -> GovernanceState:
-        return GovernanceState(Storage(self.host, GOVERNANCE_ADDRESS))
+    gov = StateOf(GovernanceState, GOVERNANCE_ADDRESS)
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -72,9 +72,7 @@ from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
 from consortium.evm.native import ERROR_SELECTOR, StateOf, event, method, register
 from consortium.evm.records import Record, WordSet, address_word, word_address
-from consortium.system.model import PERMISSIONS_ADDRESS
 from consortium.system.permissions import as_address, hex_address
-from consortium.system.state import PermissionsState
 
 S = SecuritiesState
 _CASH = {spec.name: spec for spec in CashTokens.methods().values()}
@@ -625,7 +623,7 @@ class Securities(ServiceContract):
         v = self.state.investor(account)
         if v.frozen or v.regulator_frozen:
             return True
-        return PermissionsState(Storage(self.host, PERMISSIONS_ADDRESS)).is_frozen(account)
+        return self.perms.is_frozen(account)
 
     def _eligibility(self, account: bytes, codes: tuple[int, ...]) -> tuple[int, Investor]:
         """The first of (not registered, KYC expired, frozen) that holds, else 0; and the
