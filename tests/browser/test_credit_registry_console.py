@@ -10,7 +10,8 @@ tampered copy (picked, or served at the location) is refused with both hashes, n
 Registry: a class with one registrar is created by vote (SDK); the Borrower applies for an
 asset from its page (external id HMAC'd under the consortium key file and the deed hashed in
 the page: the chain's hash equals the CLI's), Registrar 1 approves from its page on node 1,
-and the Borrower's page shows the asset registered with its history, without a reload.
+and the Borrower's page shows the asset registered with its history, without a reload; then
+pledged to Bank A, its transfer refused in words, and released by Bank A from its page.
 """
 
 from __future__ import annotations
@@ -248,5 +249,33 @@ def test_registry_apply_approve_history_live(
     history = detail.locator(".object-history")
     expect(history).to_contain_text("registered")
     expect(history.locator("tbody tr")).to_have_count(2)
-    assert same_document(owner)
     shot(owner, "asset-registered")
+
+    # pledged to Bank A: the asset is encumbered, its transfer refused in words until Bank A,
+    # on node 1, releases the pledge from its own view; the owner's page follows live
+    lender = console("node1", "/registry")
+    sign_in(lender, keystores / "bank-a.json", "Bank A")
+    pledge = write_form(owner, "registry.pledge")
+    pledge.locator("input[name=id]").fill(str(asset))
+    pledge.locator("input[name=to]").fill("Bank A")
+    pledge.get_by_role("button", name="Pledge").click()
+    expect(pledge.locator(".outcome")).to_contain_text("Pledged in block", timeout=WAIT_MS)
+    expect(detail.locator("[data-field=state]")).to_have_text("encumbered", timeout=WAIT_MS)
+    expect(detail.locator(".object-pledges")).to_contain_text("active")
+    transfer = write_form(owner, "registry.transfer")
+    transfer.locator("input[name=id]").fill(str(asset))
+    transfer.locator("input[name=to]").fill("Registrar 1")
+    transfer.get_by_role("button", name="Transfer").click()
+    expect(transfer.locator(".outcome")).to_contain_text("Refused:", timeout=WAIT_MS)
+    expect(transfer.locator(".outcome")).to_contain_text(f"asset {asset} is encumbered (pledged to")
+    shot(owner, "transfer-refused")
+    lender.locator("#asset-id").fill(str(asset))
+    lender.locator("#asset-form button").click()
+    lender.get_by_role("button", name="Release pledge 0").click()
+    expect(lender.locator("#asset-outcome")).to_contain_text("Released in block",
+                                                             timeout=WAIT_MS)
+    expect(detail.locator("[data-field=state]")).to_have_text("registered", timeout=WAIT_MS)
+    expect(detail.locator(".object-pledges")).to_contain_text("released")
+    expect(detail.locator(".object-history tbody tr")).to_have_count(4)
+    assert same_document(owner)
+    shot(owner, "pledge-released")

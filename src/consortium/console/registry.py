@@ -52,6 +52,19 @@ LIST_TITLES = {"pledges": "Pledges", "corrections": "The record and its correcti
                "history": "History (every transition, oldest first)"}
 
 
+def release_forms(found: dict[str, Any]) -> list[tuple[int, Form]]:
+    """A Release button per active pledge of an asset (any signed-in account is offered it:
+    the contract lets only that pledge's secured party release it, and says so)."""
+    release = next((f for f in method_forms("registry") if f.method == "release"), None)
+    if release is None:
+        return []
+    return [(int(p["pledge"]), replace(
+        release, key=f"registry.release-{p['pledge']}", title=f"Release pledge {p['pledge']}",
+        summary="The secured party releases its pledge.", fields=(), done="released",
+        fixed={"asset_id": str(found["id"]), "pledge_index": str(p["pledge"])}))
+        for p in found.get("pledges", []) if p.get("state") == "active"]
+
+
 async def whole_part(console: Console, request: Request, rpc: str, noun: str,
                      text: str) -> Response:
     """The partial showing one object whole (read by `rpc` with its id `text`), or a line
@@ -66,7 +79,8 @@ async def whole_part(console: Console, request: Request, rpc: str, noun: str,
     if found is None:
         return console.page(request, "registry_asset.html", status=404, error=f"no {noun} {text}")
     return console.page(request, "registry_asset.html", title=f"{noun.capitalize()} {text}",
-                        whole=whole(found), titles=LIST_TITLES)
+                        whole=whole(found), titles=LIST_TITLES,
+                        releases=release_forms(found) if noun == "asset" else [])
 
 
 def routes(console: Console) -> list[BaseRoute]:
