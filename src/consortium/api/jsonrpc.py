@@ -83,6 +83,26 @@ def rpc(name: str, kind: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return register
 
 
+def _constants(answers: dict[str, Any]) -> type:
+    """A class answering each of `answers`' methods (no parameters) with its value."""
+    attrs: dict[str, Any] = {}
+    for name, value in answers.items():
+        def answer(self: Any, p: Params, value: Any = value) -> Any:
+            p.at_most(0)
+            return value
+
+        attrs["constant_" + name] = answer
+        _TABLE[name] = ("constant_" + name, INLINE)
+    return type("Constants", (), attrs)
+
+
+# what never changes on this chain: no keys held here, no fees, no mining
+Constants = _constants({
+    "web3_clientVersion": CLIENT_VERSION, "net_listening": True, "eth_accounts": [],
+    "eth_gasPrice": "0x0", "eth_maxPriorityFeePerGas": "0x0", "eth_blobBaseFee": "0x0",
+    "eth_mining": False, "eth_hashrate": "0x0"})
+
+
 def method_names() -> list[str]:
     return sorted(_TABLE)
 
@@ -124,7 +144,7 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
-class JsonRpc(ExplorerMethods,
+class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
               ServiceReads):  # type: ignore[valid-type,misc]  # made from the declarations
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
@@ -324,11 +344,6 @@ class JsonRpc(ExplorerMethods,
             self._chain_id = int(self.ledger.eth_chain_id)
         return self._chain_id
 
-    @rpc("web3_clientVersion", INLINE)
-    def web3_client_version(self, p: Params) -> str:
-        p.at_most(0)
-        return CLIENT_VERSION
-
     @rpc("web3_sha3", INLINE)
     def web3_sha3(self, p: Params) -> str:
         p.at_most(1)
@@ -338,11 +353,6 @@ class JsonRpc(ExplorerMethods,
     def net_version(self, p: Params) -> str:
         p.at_most(0)
         return str(self.chain_id)
-
-    @rpc("net_listening", INLINE)
-    def net_listening(self, p: Params) -> bool:
-        p.at_most(0)
-        return True
 
     @rpc("net_peerCount", ENGINE)
     async def net_peer_count(self, p: Params) -> str:
@@ -376,36 +386,6 @@ class JsonRpc(ExplorerMethods,
             "highestBlock": hex_quantity(max(current, int(sync.get("latest_block_height", 0)
                                                           or 0))),
         }
-
-    @rpc("eth_accounts", INLINE)
-    def eth_accounts(self, p: Params) -> list[str]:
-        p.at_most(0)
-        return []
-
-    @rpc("eth_gasPrice", INLINE)
-    def eth_gas_price(self, p: Params) -> str:
-        p.at_most(0)
-        return "0x0"
-
-    @rpc("eth_maxPriorityFeePerGas", INLINE)
-    def eth_max_priority_fee(self, p: Params) -> str:
-        p.at_most(0)
-        return "0x0"
-
-    @rpc("eth_blobBaseFee", INLINE)
-    def eth_blob_base_fee(self, p: Params) -> str:
-        p.at_most(0)
-        return "0x0"
-
-    @rpc("eth_mining", INLINE)
-    def eth_mining(self, p: Params) -> bool:
-        p.at_most(0)
-        return False
-
-    @rpc("eth_hashrate", INLINE)
-    def eth_hashrate(self, p: Params) -> str:
-        p.at_most(0)
-        return "0x0"
 
     @rpc("eth_feeHistory", LEDGER)
     def eth_fee_history(self, p: Params) -> dict[str, Any]:
