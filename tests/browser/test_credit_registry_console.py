@@ -248,6 +248,7 @@ def test_registry_apply_approve_history_live(
     expect(detail.locator("[data-field=state]")).to_have_text("registered", timeout=WAIT_MS)
     history = detail.locator(".object-history")
     expect(history).to_contain_text("registered")
+    expect(history).to_contain_text("Registrar 1 (0x")  # accounts shown by their member
     expect(history.locator("tbody tr")).to_have_count(2)
     shot(owner, "asset-registered")
 

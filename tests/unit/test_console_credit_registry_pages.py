@@ -71,8 +71,9 @@ def test_registry_page_and_asset_part(api: Node) -> None:
 def test_whole_tables() -> None:
     from consortium.console.registry import whole
 
-    out = whole({"id": 1, "state": "registered", "approvedBy": ["0xa", "0xb"], "pledges": [],
-                 "history": [{"block": 3, "to": "applied"}, {"block": 4, "to": "registered"}]})
-    assert ["approved by", "0xa, 0xb"] in out["fields"]
+    out = whole({"id": 1, "state": "registered", "approvedBy": ["0xa", "0xB"], "pledges": [],
+                 "history": [{"block": 3, "to": "applied"}, {"block": 4, "to": "registered"}]},
+                {"0xb": "Registrar 1"})
+    assert ["approved by", "0xa, Registrar 1 (0xB)"] in out["fields"]
     assert out["lists"]["pledges"] == ([], [])
     assert out["lists"]["history"] == (["block", "to"], [["3", "applied"], ["4", "registered"]])

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from consortium.console.app import Console, ConsoleRpcError
 from consortium.console.forms import Form, method_forms, table_rows
+from consortium.console.securities import member_names
 from consortium.console.services import declared, page_context
 
 
@@ -37,15 +38,28 @@ def apply_form() -> Form | None:
                    fields=fields, done="applied")
 
 
-def whole(found: dict[str, Any]) -> dict[str, Any]:
+def whole(found: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:
     """One object's answer (an asset, a credit query or record) as the page's tables: its
-    fields, then each of its lists (pledges, corrections, history) as a table of its own."""
+    fields, then each of its lists (pledges, corrections, history) as a table of its own;
+    an account a member holds is shown with the member's name."""
+    found = named(found, names or {})
     scalars = {k: v for k, v in found.items() if not isinstance(v, list)}
     if "approvedBy" in found:
         scalars["approved by"] = ", ".join(found["approvedBy"]) or None
     lists = {k: table_rows(v) for k, v in found.items()
              if isinstance(v, list) and k != "approvedBy"}
     return {"fields": table_rows(scalars)[1], "lists": lists}
+
+
+def named(value: Any, names: dict[str, str]) -> Any:
+    """`value` with each account a member holds written "Name (0x…)"."""
+    if isinstance(value, dict):
+        return {k: named(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [named(v, names) for v in value]
+    if isinstance(value, str) and value.lower() in names:
+        return f"{names[value.lower()]} ({value})"
+    return value
 
 
 LIST_TITLES = {"pledges": "Pledges", "corrections": "The record and its corrections (oldest first)",
@@ -79,7 +93,8 @@ async def whole_part(console: Console, request: Request, rpc: str, noun: str,
     if found is None:
         return console.page(request, "registry_asset.html", status=404, error=f"no {noun} {text}")
     return console.page(request, "registry_asset.html", title=f"{noun.capitalize()} {text}",
-                        whole=whole(found), titles=LIST_TITLES,
+                        whole=whole(found, await member_names(console, request)),
+                        titles=LIST_TITLES,
                         releases=release_forms(found) if noun == "asset" else [])
 
 
