@@ -100,9 +100,12 @@ def _amount(value: Any) -> int:
 
 
 def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(value)
-    return value
+    """true or false: a JSON boolean, or the text of one (a REST query key)."""
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise ValueError(value)
 
 
 AMOUNT = Kind("amount", _amount, "expected an amount (a whole number, 0 or more)",

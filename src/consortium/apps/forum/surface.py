@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from consortium.apps.forum.reader import ForumReader
-from consortium.apps.surface import ACCOUNT, ID, Kind, Param, Read, Service, Write
+from consortium.apps.surface import ACCOUNT, FLAG, ID, Kind, Param, Read, Service, Write
 
 MAX_CHANNEL = 256  # bytes of a channel name in a request
 
@@ -20,17 +20,7 @@ def _channel(value: Any) -> str:
     return value
 
 
-def _flag(value: Any) -> bool:
-    """true or false: a JSON boolean, or the text of one (a query key)."""
-    if isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return bool(value == "true")
-    raise ValueError(value)
-
-
 CHANNEL = Kind("channel", _channel, "expected a channel name", {"type": "string"})
-FLAG = Kind("flag", _flag, "expected true or false", {"type": "boolean"})
 
 
 NAME = (Param("channel", CHANNEL),)
