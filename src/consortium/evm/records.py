@@ -222,6 +222,11 @@ def hash_bytes(value: Any, what: str = "hash") -> bytes:
     return raw
 
 
+def as_address(value: str | bytes) -> bytes:
+    """An ABI-decoded address (eth-abi answers 0x strings) as 20 bytes."""
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
 def hex0x(value: bytes | str) -> str:
     """Bytes (or eth-abi's 0x address strings) as lower-case 0x hex."""
     if isinstance(value, str):
@@ -239,7 +244,7 @@ class _Address(FieldType):
         storage.set_address(slot, bytes(value))
 
     def from_abi(self, value: Any) -> Any:
-        return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+        return as_address(value)
 
     def to_json(self, value: Any) -> Any:
         return hex0x(value)

@@ -22,6 +22,7 @@ from consortium.evm.native import (
     registered_natives,
 )
 from consortium.evm.records import address_word, hex0x, word_address
+from consortium.evm.records import as_address as as_address  # services import it from here
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,
     MAX_LIST,
@@ -31,12 +32,6 @@ from consortium.system.model import (
     roles_of,
 )
 from consortium.system.state import PermissionsState
-
-
-def as_address(value: str | bytes) -> bytes:
-    """An ABI-decoded address (eth-abi answers 0x strings) as 20 bytes."""
-    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
-
 
 hex_address = hex0x  # an address in a message: the one formatter of 0x hex
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import NativeCalls, NativeContract, registered_natives
-from consortium.evm.records import hex0x
+from consortium.evm.records import as_address, hex0x
 from consortium.system.governance import Governance
 from consortium.system.model import KIND_BY_NAME, ROLES, ProposalKind
 from consortium.system.nodes import Nodes
@@ -42,8 +42,7 @@ def params_json(kind: ProposalKind, payload: bytes) -> dict[str, Any]:
 
 def describe_call(contract: str | bytes, data: bytes) -> str:
     """A registered native's call as a reader sees it: "Registry.createClass('Land', …)"."""
-    raw = bytes.fromhex(contract[2:]) if isinstance(contract, str) else bytes(contract)
-    cls = registered_natives().get(raw)
+    cls = registered_natives().get(as_address(contract))
     spec = cls.methods().get(data[:4]) if cls is not None else None
     if cls is None or spec is None:
         return "0x" + data[:4].hex() + " (unknown method)"
