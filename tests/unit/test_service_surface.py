@@ -17,7 +17,17 @@ from consortium.api.encoding import Params
 from consortium.api.rpc_error import InvalidParams
 from consortium.api.service_surface import openapi_paths, rest_routes, rpc_handlers, rpc_mixin
 from consortium.apps.registry.surface import REGISTRY
-from consortium.apps.surface import ACCOUNT, ID, BadValue, Param, Read, Service, choice
+from consortium.apps.surface import (
+    ACCOUNT,
+    AMOUNT,
+    FLAG,
+    ID,
+    BadValue,
+    Param,
+    Read,
+    Service,
+    choice,
+)
 
 
 class FakeReader:
@@ -51,6 +61,19 @@ def test_kinds_parse_every_transport_s_values_with_one_message() -> None:
         ACCOUNT.parse("0x12", "a")
     with pytest.raises(BadValue, match="s: one of new, old"):
         choice(("new", "old")).parse("lost", "s")
+
+
+def test_one_parser_of_whole_numbers_and_of_flags() -> None:
+    """AMOUNT (and securities' COUNT) read JSON integers and decimal or 0x text; FLAG reads
+    a boolean or the text of one (a REST query key)."""
+    for given, want in ((5, 5), ("5", 5), (" 12 ", 12), ("0100", 100), ("0x10", 16), (0, 0)):
+        assert AMOUNT.parse(given, "n") == want
+    for bad in (-1, "-3", 1.5, True, "x", "0xzz", None):
+        with pytest.raises(BadValue, match="n: expected an amount"):
+            AMOUNT.parse(bad, "n")
+    assert FLAG.parse(True, "f") is True and FLAG.parse("false", "f") is False
+    with pytest.raises(BadValue, match="f: expected true or false"):
+        FLAG.parse("yes", "f")
 
 
 def test_json_rpc_handlers_parse_params_and_filters() -> None:

@@ -93,10 +93,15 @@ def _text(value: Any) -> str:
 TEXT = Kind("text", _text, "expected a text", {"type": "string"})
 
 
-def _amount(value: Any) -> int:
-    if isinstance(value, bool) or int(value) < 0:
+def whole_number(value: Any) -> int:
+    """0 or more: a JSON integer, or a decimal / 0x string (not a bool or a float)."""
+    if isinstance(value, bool | float):
         raise ValueError(value)
-    return int(value)
+    hexadecimal = isinstance(value, str) and value.strip().lower().startswith("0x")
+    number = int(value, 16) if hexadecimal else int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
 
 
 def _flag(value: Any) -> bool:
@@ -108,7 +113,7 @@ def _flag(value: Any) -> bool:
     raise ValueError(value)
 
 
-AMOUNT = Kind("amount", _amount, "expected an amount (a whole number, 0 or more)",
+AMOUNT = Kind("amount", whole_number, "expected an amount (a whole number, 0 or more)",
               {"type": "integer", "minimum": 0})
 FLAG = Kind("flag", _flag, "expected true or false", {"type": "boolean"})
 DOCUMENT = Kind("hash or file", document_hash, "expected a 0x SHA-256 or a file",

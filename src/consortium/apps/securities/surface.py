@@ -31,6 +31,7 @@ from consortium.apps.surface import (
     Service,
     Write,
     choice,
+    whole_number,
 )
 
 
@@ -45,18 +46,6 @@ def _code(problem: Callable[[str], str | None]) -> Callable[[Any], str]:
     return parse
 
 
-def _count(value: Any) -> int:
-    """A JSON number or a decimal / 0x string."""
-    if isinstance(value, bool | float):
-        raise ValueError(value)
-    number = int(value, 0) if isinstance(value, str) else int(value)
-    if number < 0:
-        raise ValueError(value)
-    return number
-
-
-
-
 ISIN = Kind("isin", _code(isin_problem), "expected an ISIN (e.g. US0378331005)",
             {"type": "string", "pattern": "^[A-Z]{2}[A-Z0-9]{9}[0-9]$"})
 CURRENCY = Kind("currency", _code(currency_problem),
@@ -66,7 +55,7 @@ JURISDICTION = Kind("jurisdiction", _code(jurisdiction_problem),
                     "expected an ISO 3166 code (e.g. CN)",
                     {"type": "string", "pattern": "^[A-Z]{2}$"})
 
-COUNT = Kind("count", _count, "expected a non-negative integer",
+COUNT = Kind("count", whole_number, "expected a non-negative integer",
              {"type": "integer", "minimum": 0})
 
 
