@@ -38,8 +38,9 @@ from tests.support.localnet import LocalNet
 __all__ = ["console"]  # the fixture, imported for pytest
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
-MEMBERS = ["Bank A", "Agency X", "Borrower", "Registrar 1"]
-ROLES = {"Bank A": ["lender"], "Agency X": ["credit_agency"], "Registrar 1": ["registrar"]}
+MEMBERS = ["Bank A", "Agency X", "Borrower", "Registrar 1", "Court"]
+ROLES = {"Bank A": ["lender"], "Agency X": ["credit_agency"], "Registrar 1": ["registrar"],
+         "Court": ["court"]}
 REPORT = b"%PDF-1.7 Agency X credit report: 2 loans, no default, score 741\n"
 
 
@@ -190,8 +191,25 @@ def test_credit_report_delivered_downloaded_and_checked(
     bank.locator("#credit-whole-form button").click()
     expect(detail.locator(".object-corrections tbody tr")).to_have_count(2, timeout=WAIT_MS)
     expect(detail.locator(".object-corrections")).to_contain_text("repaid")
-    assert same_document(bank)
     shot(bank, "record-corrected")
+
+    # a default record, and the Borrower blacklisted on it: the blacklist follows live
+    record.write_bytes(b'{"loan": 2, "default": true}')
+    reported.locator("input[name=subject]").fill("Borrower")
+    reported.locator("select[name=kind]").select_option("default")
+    reported.locator("input[name=record__file]").set_input_files(str(record))
+    before = reported.locator(".outcome").inner_text()  # the first report's outcome
+    reported.get_by_role("button", name="Report").click()
+    expect(reported.locator(".outcome")).not_to_have_text(before, timeout=WAIT_MS)
+    expect(reported.locator(".outcome")).to_contain_text("Reported in block", timeout=WAIT_MS)
+    listed = write_form(bank, "credit.blacklist-add")
+    listed.locator("input[name=record_id]").fill("3")
+    listed.locator("input[name=reason]").fill("90 days in default")
+    listed.get_by_role("button", name="Blacklist").click()
+    expect(listed.locator(".outcome")).to_contain_text("Blacklisted in block", timeout=WAIT_MS)
+    expect(borrower.locator("#result-blacklist")).to_contain_text("90 days in default",
+                                                                  timeout=WAIT_MS)
+    assert same_document(bank)
 
 
 def test_registry_apply_approve_history_live(
@@ -222,6 +240,9 @@ def test_registry_apply_approve_history_live(
         accounts["Borrower"].address, timeout=WAIT_MS)
     owner.locator("#external-id").fill("parcel  31-0042 ")
     expect(owner.locator("#external-id-state")).to_contain_text("load the consortium key")
+    apply.get_by_role("button", name="Apply", exact=True).click()  # checked before signing
+    expect(apply.locator(".outcome")).to_contain_text(
+        "Not sent, check: class id: required; external id hash: required; deed: required")
     owner.locator("#registry-key-file").set_input_files(str(key_file))
     expect(owner.locator("#external-id-state")).to_have_text("hashed as PARCEL 31-0042")
     deed = tmp_path / "deed.txt"
@@ -278,5 +299,16 @@ def test_registry_apply_approve_history_live(
     expect(detail.locator("[data-field=state]")).to_have_text("registered", timeout=WAIT_MS)
     expect(detail.locator(".object-pledges")).to_contain_text("released")
     expect(detail.locator(".object-history tbody tr")).to_have_count(4)
-    assert same_document(owner)
     shot(owner, "pledge-released")
+
+    # the court freezes it from its page on node 1: the owner's view shows it frozen
+    court = console("node1", "/registry")
+    sign_in(court, keystores / "court.json", "Court")
+    freeze = write_form(court, "registry.freeze")
+    freeze.locator("input[name=id]").fill(str(asset))
+    freeze.locator("input[name=reason]").fill("court order 12")
+    freeze.get_by_role("button", name="Freeze").click()
+    expect(freeze.locator(".outcome")).to_contain_text("Frozen in block", timeout=WAIT_MS)
+    expect(detail.locator("[data-field=state]")).to_have_text("frozen", timeout=WAIT_MS)
+    expect(history).to_contain_text("court order 12")
+    assert same_document(owner)
