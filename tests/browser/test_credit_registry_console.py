@@ -2,16 +2,19 @@
 context signed in with its keystore through a node's console.
 
 Credit: the Borrower gives Bank A a consent from its page (expiry counted in blocks); Bank A
-orders a report and Agency X accepts (SDK); Agency X delivers the report file from its page on
-node 1 (hashed there; the location an http server of the test's). Bank A's page on node 0 sees
-the query delivered live, downloads the report — it matches its hash and is saved — and a
-tampered copy (picked, or served at the location) is refused with both hashes, nothing saved.
+orders a report and Agency X (node 1) accepts, then delivers the report file, each from its
+page (the file hashed there; its location an http server of the test's). Bank A's page on
+node 0 sees the query delivered live, downloads the report — it matches its hash and is saved
+— and a tampered copy (picked, or served at the location) is refused with both hashes, nothing
+saved. Bank A confirms and sees the query's transitions; reports a record, corrects it, and
+blacklists the Borrower on a default record.
 
 Registry: a class with one registrar is created by vote (SDK); the Borrower applies for an
 asset from its page (external id HMAC'd under the consortium key file and the deed hashed in
 the page: the chain's hash equals the CLI's), Registrar 1 approves from its page on node 1,
 and the Borrower's page shows the asset registered with its history, without a reload; then
-pledged to Bank A, its transfer refused in words, and released by Bank A from its page.
+pledged to Bank A, its transfer refused in words, released by Bank A from its page, and
+frozen by the court.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from typing import Any
 
 import pytest
 
-from consortium.apps.credit import CreditClient
 from consortium.apps.invoices.fingerprint import key_from_node_home
 from consortium.apps.registry import RegistryClient
 from consortium.apps.registry.external_id import external_id_hash
@@ -87,7 +89,7 @@ def test_credit_report_delivered_downloaded_and_checked(
         console: Callable[..., Any], net: LocalNet, tmp_path: Path,
         reports: tuple[str, Path], shot: Callable[[Any, str], Path]) -> None:
     base, served = reports
-    accounts, keystores = dev_accounts(net), net.root / "keystores"
+    keystores = net.root / "keystores"
     borrower = console("node0", "/credit")
     bank = console("node0", "/credit")
     agency = console("node1", "/credit")
@@ -105,11 +107,19 @@ def test_credit_report_delivered_downloaded_and_checked(
     expect(consent.locator(".outcome")).to_contain_text("Granted in block", timeout=WAIT_MS)
     expect(bank.locator("#result-consents")).to_contain_text("mortgage", timeout=WAIT_MS)
 
-    # Bank A orders, Agency X accepts (SDK, through node 0)
-    sdk = CreditClient(net.node("node0").api_url)
-    query = sdk.create_query(accounts["Bank A"], accounts["Agency X"].address, 1,
-                             "mortgage")["id"]
-    assert sdk.accept(accounts["Agency X"], query)["state"] == "accepted"
+    # Bank A orders a report under it from its page, Agency X accepts from its own
+    order = write_form(bank, "credit.order")
+    order.locator("input[name=agency]").fill("Agency X")
+    order.locator("input[name=consent_id]").fill("1")
+    order.locator("input[name=purpose]").fill("mortgage")
+    order.get_by_role("button", name="Order").click()
+    expect(order.locator(".outcome")).to_contain_text("Ordered in block", timeout=WAIT_MS)
+    query = 1
+    expect(agency.locator("#result-queries")).to_contain_text("created", timeout=WAIT_MS)
+    accept = write_form(agency, "credit.accept")
+    accept.locator("input[name=query_id]").fill(str(query))
+    accept.get_by_role("button", name="Accept").click()
+    expect(accept.locator(".outcome")).to_contain_text("Accepted in block", timeout=WAIT_MS)
 
     # Agency X delivers the file from its page: hashed there, its location the report server
     report = tmp_path / "report-0001.pdf"
