@@ -61,8 +61,10 @@ def app_call_targets() -> list[tuple[str, list[str]]]:
     return [(name, [f.method for f in app_call_forms(name)]) for name in SERVICE_CONTRACTS]
 
 
-async def governance_state(console: Console, request: Request) -> dict[str, Any]:
-    """What the page shows, read at the node's latest block."""
+async def governance_state(console: Console, request: Request,
+                           all_proposals: bool = False) -> dict[str, Any]:
+    """What the page shows, read at the node's latest block (`all_proposals`: every decided
+    one, not the latest CLOSED_SHOWN: the CSV export)."""
     async def rpc(method: str, *params: Any) -> Any:
         return await console.rpc(method, *params, request=request)
 
@@ -77,8 +79,9 @@ async def governance_state(console: Console, request: Request) -> dict[str, Any]
     shown = sorted(proposals, key=lambda p: (p["status"] != "open", -p["id"]))
     open_rows = [proposal_row(p, members, votes.get(p["id"], []), names)
                  for p in shown if p["status"] == "open"]
+    closed = [p for p in shown if p["status"] != "open"]
     closed_rows = [proposal_row(p, members, [], names)
-                   for p in shown if p["status"] != "open"][:CLOSED_SHOWN]
+                   for p in (closed if all_proposals else closed[:CLOSED_SHOWN])]
     return {
         "height": height,
         "members": members,

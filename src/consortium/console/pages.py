@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from consortium.console.app import Console
 
 PAGE_MODULES = ("overview", "explorer", "governance", "services", "forum", "securities",
-                "invoices", "credit", "registry")
+                "invoices", "credit", "registry", "csv_export")
 
 
 def page_routes(console: Console) -> list[BaseRoute]:

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from consortium.apps.surface import BadValue, Service
-from consortium.console.app import Console, ConsoleRpcError
+from consortium.console.app import PREFIX, Console, ConsoleRpcError
 from consortium.console.forms import (
     Form,
     TableSpec,
@@ -66,7 +66,10 @@ def routes(console: Console) -> list[BaseRoute]:
         if service is None or table is None:
             return console.not_found(request, "read", key)
         result = await answer(console, request, service, table, dict(request.query_params))
-        return console.page(request, "service_table.html", table=table, result=result)
+        query = request.url.query
+        csv_url = f"{PREFIX}/csv/services/{key.replace('.', '/')}" + (f"?{query}" if query else "")
+        return console.page(request, "service_table.html", table=table, result=result,
+                            csv_url=csv_url)
 
     return [Route("/services", index, methods=["GET"]),
             Route("/services/{service}", page, methods=["GET"]),
@@ -109,8 +112,8 @@ def other_methods(service: Service) -> list[str]:
 
 
 async def answer(console: Console, request: Request, service: Service, table: TableSpec,
-                 query: dict[str, str]) -> dict[str, Any]:
-    """One read's answer as a table: {"columns", "rows", "more"} or {"error"}."""
+                 query: dict[str, str], limit: int = MAX_ROWS) -> dict[str, Any]:
+    """One read's answer as a table: {"columns", "rows", "more"} (past `limit`) or {"error"}."""
     try:
         query = await accounts_by_name(console, request, table, query)
         params = read_params(table, service, query)
@@ -120,7 +123,7 @@ async def answer(console: Console, request: Request, service: Service, table: Ta
     if value is None:
         return {"error": "not found"}
     columns, rows = table_rows(value)
-    return {"columns": columns, "rows": rows[:MAX_ROWS], "more": max(0, len(rows) - MAX_ROWS)}
+    return {"columns": columns, "rows": rows[:limit], "more": max(0, len(rows) - limit)}
 
 
 async def accounts_by_name(console: Console, request: Request, table: TableSpec,
