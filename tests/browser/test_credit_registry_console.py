@@ -221,6 +221,20 @@ def test_credit_report_delivered_downloaded_and_checked(
                                                                   timeout=WAIT_MS)
     assert same_document(bank)
 
+    # the Borrower gives a second consent and revokes it from its page
+    before = consent.locator(".outcome").inner_text()
+    consent.locator("input[name=purpose]").fill("credit card")
+    consent.get_by_role("button", name="Give consent").click()
+    expect(consent.locator(".outcome")).not_to_have_text(before, timeout=WAIT_MS)
+    expect(consent.locator(".outcome")).to_contain_text("Granted in block", timeout=WAIT_MS)
+    revoke = write_form(borrower, "credit.revoke-consent")
+    revoke.locator("input[name=consent_id]").fill("2")
+    revoke.locator("input[name=reason]").fill("changed my mind")
+    revoke.get_by_role("button", name="Revoke-consent").click()
+    expect(revoke.locator(".outcome")).to_contain_text("Revoked in block", timeout=WAIT_MS)
+    expect(bank.locator("#result-consents")).to_contain_text("revoked", timeout=WAIT_MS)
+    shot(borrower, "consent-revoked")
+
 
 def test_registry_apply_approve_history_live(
         console: Callable[..., Any], net: LocalNet, tmp_path: Path,
