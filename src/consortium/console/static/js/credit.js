@@ -84,7 +84,13 @@ document.getElementById("report-download")?.addEventListener("click", () => guar
   if (!response.ok) throw new Refused(`${url} answered HTTP ${response.status}`);
   const bytes = await response.arrayBuffer();
   if (!(await verdict(q, bytes, `the file at ${url}`))) return;
-  const name = decodeURIComponent(url.pathname.split("/").pop() || "") || `report-${q.id}`;
+  let name = url.pathname.split("/").pop() || "";
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    // a malformed %-escape: keep the name as written
+  }
+  name = name.replace(/[\\/:*?"<>|\x00-\x1f]/g, "_") || `report-${q.id}`;
   const link = Object.assign(document.createElement("a"), {
     href: URL.createObjectURL(new Blob([bytes])), download: name,
   });
