@@ -6,14 +6,12 @@ saved, as `consortium credit verify` / `download` do (static/js/credit.js)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from consortium.console.app import Console
-from consortium.console.forms import Form, method_forms
+from consortium.console.forms import Form, relabelled_form
 from consortium.console.registry import whole_part
 from consortium.console.services import declared, page_context
 
@@ -24,19 +22,14 @@ WHOLE = {"query": "consortium_creditQuery", "record": "consortium_creditRecord",
 
 def consent_form() -> Form | None:
     """grantConsent as the subject gives it (no role: the subject's own account)."""
-    found = next((f for f in method_forms("credit") if f.method == "grantConsent"), None)
-    if found is None:
-        return None
     docs = {"grantee": ("lender", "The lender allowed to query: account or member."),
             "purpose": ("purpose", "What the query is for (the order must state the same)."),
             "expires_at": ("expires at block", "Filled from 'valid for' below, or a height."),
             "max_uses": ("uses", "Queries it serves.")}
-    fields = tuple(replace(f, label=docs[f.name][0], doc=docs[f.name][1],
-                           default="1" if f.name == "max_uses" else f.default)
-                   if f.name in docs else f for f in found.fields)
-    return replace(found, key="credit.give-consent", title="Give consent",
-                   summary="The data subject lets a lender query its credit.",
-                   fields=fields, done="granted")
+    return relabelled_form("credit", "grantConsent", docs, {"max_uses": {"default": "1"}},
+                           key="credit.give-consent", title="Give consent",
+                           summary="The data subject lets a lender query its credit.",
+                           done="granted")
 
 
 def routes(console: Console) -> list[BaseRoute]:

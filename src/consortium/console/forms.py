@@ -16,7 +16,7 @@ and shows the answer (`table_rows`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -396,6 +396,22 @@ def method_forms(service: str, *, purpose: str = "call", roles: tuple[str, ...] 
     return out
 
 
+def relabelled_form(service: str, method: str, docs: dict[str, tuple[str, str]],
+                    field_changes: dict[str, dict[str, Any]] | None = None,
+                    **form_changes: Any) -> Form | None:
+    """A method's form as a page offers it apart from the generic one: the fields named in
+    `docs` with their own (label, doc) and `field_changes`, the form with `form_changes`
+    (key, title, summary, done); None where the contract lacks the method."""
+    found = next((f for f in method_forms(service) if f.method == method), None)
+    if found is None:
+        return None
+    changes = field_changes or {}
+    fields = tuple(replace(f, label=docs[f.name][0], doc=docs[f.name][1],
+                           **changes.get(f.name, {}))
+                   if f.name in docs else f for f in found.fields)
+    return replace(found, fields=fields, **form_changes)
+
+
 def app_call_forms(service: str) -> list[Form]:
     """The calls an app-call proposal can make to a service's contract (the page encodes the
     call into the proposal; Governance dry-runs it when proposed, so a call the contract would
@@ -523,5 +539,5 @@ def cell(value: Any) -> str:
 __all__ = ["INPUT_KINDS", "WRITE_ROLES", "Field", "Form", "FormError", "ServiceContract",
            "TableSpec", "app_call_forms", "cell", "governance_abi", "input_kind",
            "method_forms", "permissions_abi", "proposal_forms", "read_params", "read_table",
-           "regulator_forms", "revoke_form", "script_json", "service_forms", "table_rows",
-           "vote_form", "write_form"]
+           "regulator_forms", "relabelled_form", "revoke_form", "script_json", "service_forms",
+           "table_rows", "vote_form", "write_form"]

@@ -15,27 +15,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from consortium.console.app import Console, ConsoleRpcError
-from consortium.console.forms import Form, method_forms, table_rows
+from consortium.console.forms import Form, method_forms, relabelled_form, table_rows
 from consortium.console.securities import member_names
 from consortium.console.services import declared, page_context
 
 
 def apply_form() -> Form | None:
     """Registry.apply with the external id's hash filled in by the page and the deed a file."""
-    found = next((f for f in method_forms("registry") if f.method == "apply"), None)
-    if found is None:
-        return None
     docs = {"class_id": ("class id", "The class's id (Asset classes, below)."),
             "external_id_hash": ("external id hash",
                                  "Filled in from the external id and the key above."),
             "metadata_hash": ("deed", "The deed or metadata file (hashed here) or its 0x SHA-256."),
             "owner": ("owner", "You, unless a registrar applies for an owner.")}
-    fields = tuple(replace(f, label=docs[f.name][0], doc=docs[f.name][1],
-                           kind="digest" if f.name == "metadata_hash" else f.kind)
-                   if f.name in docs else f for f in found.fields)
-    return replace(found, key="registry.apply", title="Apply",
-                   summary="Apply for an asset's registration (k registrars then approve).",
-                   fields=fields, done="applied")
+    return relabelled_form("registry", "apply", docs, {"metadata_hash": {"kind": "digest"}},
+                           key="registry.apply", title="Apply",
+                           summary="Apply for an asset's registration (k registrars then approve).",
+                           done="applied")
 
 
 def whole(found: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:
