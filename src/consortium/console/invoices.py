@@ -22,6 +22,7 @@ import io
 import json
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -161,6 +162,8 @@ async def listing(console: Console, request: Request, query: dict[str, str]) -> 
         out["error"] = str(exc)
         return out
     out["rows"] = list(reversed(rows))
+    # the CSV link's read and query (console/csv_export.py): the same filters
+    out["csv"] = "services/invoices/invoices" + (f"?{urlencode(filters)}" if filters else "")
     out["names"] = await member_names(console, request)
     out["actions"] = {i["fingerprint"]: row_actions(i) for i in out["rows"]}
     return out

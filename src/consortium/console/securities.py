@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -179,6 +180,23 @@ def _addresses() -> str:
     return f"{contracts['securities'].address} {contracts['cash'].address}"
 
 
+# Each part's rows as the declared read that answers them (its CSV link, console/csv_export.py):
+# service/read and the query it takes ("account": the signed-in one's)
+CSV_READS = {"instruments": ("securities/instruments", {}),
+             "holdings": ("securities/holdings", {"account": ""}),
+             "cash": ("cash/cash_balances", {"account": ""}),
+             "orders": ("securities/orders", {"account": ""}),
+             "proposals": ("securities/proposals", {"account": ""}),
+             "due": ("securities/trades", {"state": "pending"}),
+             "dividends": ("securities/dividends_listed", {})}
+
+
+def csv_path(read: str, query: dict[str, str]) -> str:
+    """A read's CSV under /console/csv/ for a query (empty values left out)."""
+    kept = {k: v for k, v in query.items() if v}
+    return f"services/{read}" + (f"?{urlencode(kept)}" if kept else "")
+
+
 def _template(part: str) -> str:
     return "list" if part in ("instruments", "holdings", "cash") else part
 
@@ -192,6 +210,7 @@ async def orders_context(console: Console, request: Request, isin: str) -> dict[
     orders = await console.rpc("consortium_orders", {"isin": isin, "state": "open"},
                                request=request)
     return {"part": "orders", "rows": orders, "error": "",
+            "csv": csv_path("securities/orders", {"isin": isin, "state": "open"}),
             "names": await member_names(console, request),
             "forms": {o["id"]: row_form("cancel", "cancelOrder", {"order_id": o["id"]},
                                         "Cancel") for o in orders}}
@@ -250,6 +269,9 @@ async def part_context(console: Console, request: Request, name: str,
                             for d in out["rows"] if d.get("state") != "paid"}
     except (BadValue, ConsoleRpcError) as exc:
         out["error"] = str(exc)
+    if name in CSV_READS:
+        read, query = CSV_READS[name]
+        out["csv"] = csv_path(read, {k: v or out.get(k, "") for k, v in query.items()})
     return out
 
 
