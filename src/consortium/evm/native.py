@@ -206,25 +206,40 @@ class EventSpec:
     def signature(self) -> str:
         return f"{self.name}({','.join(t for t, _, _ in self.params)})"
 
-    @property
+    @cached_property
     def topic0(self) -> bytes:
         return keccak(self.signature.encode())
+
+    @cached_property
+    def _plan(self) -> tuple[tuple[tuple[int, TypeList | None], ...], TypeList]:
+        """Per parameter: 0 data, 1 an indexed value type (its codec), 2 an indexed
+        dynamic value (hashed); and the data's codec. Made once per event."""
+        kinds: list[tuple[int, TypeList | None]] = []
+        data_types = []
+        for type_str, _, indexed in self.params:
+            if not indexed:
+                kinds.append((0, None))
+                data_types.append(type_str)
+            elif type_str in ("bytes", "string") or type_str.endswith("]"):
+                kinds.append((2, None))
+            else:
+                kinds.append((1, type_list((type_str,))))
+        return tuple(kinds), type_list(tuple(data_types))
 
     def encode(self, *args: Any) -> tuple[list[bytes], bytes]:
         if len(args) != len(self.params):
             raise TypeError(f"{self.name} takes {len(self.params)} values")
-        topics, data_types, data_values = [self.topic0], [], []
-        for (type_str, _, indexed), value in zip(self.params, args, strict=True):
-            if indexed:
-                if type_str in ("bytes", "string") or type_str.endswith("]"):
-                    encoded = value.encode() if isinstance(value, str) else bytes(value)
-                    topics.append(keccak(encoded))
-                else:
-                    topics.append(abi_encode([type_str], [value]))
-            else:
-                data_types.append(type_str)
+        kinds, data = self._plan
+        topics, data_values = [self.topic0], []
+        for (kind, codec), value in zip(kinds, args, strict=True):
+            if kind == 0:
                 data_values.append(value)
-        return topics, abi_encode(data_types, data_values)
+            elif kind == 1:
+                topics.append(codec.encode((value,)))  # type: ignore[union-attr]
+            else:
+                encoded = value.encode() if isinstance(value, str) else bytes(value)
+                topics.append(keccak(encoded))
+        return topics, data.encode(data_values)
 
     def abi(self) -> dict[str, Any]:
         return {

@@ -438,6 +438,7 @@ class Record:
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
     BY_NAME: ClassVar[dict[str, FieldSpec]] = {}
     SLOTS: ClassVar[int] = 0  # slots a stored record spans from its base
+    STORED: ClassVar[tuple[FieldSpec, ...]] = ()  # the stored fields, in slot order
 
     if TYPE_CHECKING:
         def __init__(self, **values: Any) -> None: ...
@@ -458,6 +459,7 @@ class Record:
             delattr(cls, name)  # the dataclass sees a plain, required field
         cls.FIELDS = tuple(specs)
         cls.BY_NAME = {s.name: s for s in specs}
+        cls.STORED = tuple(s for s in specs if s.stored)
         cls.SLOTS = max((s.offset + s.type.slots for s in specs if s.stored), default=0)
         dataclasses.dataclass(frozen=True)(cls)
 
@@ -469,19 +471,19 @@ class Record:
 
     @classmethod
     def stored_fields(cls) -> Iterator[FieldSpec]:
-        return (s for s in cls.FIELDS if s.stored)
+        return iter(cls.STORED)
 
     @classmethod
     def load(cls, storage: Storage, base: int, **values: Any) -> Self:
         """The record at `base`: every stored field read once; keys and computed fields
         from `values`."""
-        for spec in cls.stored_fields():
+        for spec in cls.STORED:
             values[spec.name] = spec.type.load(storage, base + spec.offset)
         return cls(**values)
 
     def store(self, storage: Storage, base: int) -> None:
         """Write every stored field (a new record)."""
-        for spec in self.stored_fields():
+        for spec in self.STORED:
             spec.type.store(storage, base + spec.offset, getattr(self, spec.name))
 
     @classmethod

@@ -13,7 +13,15 @@ from typing import Any, Protocol
 
 from eth_hash.auto import keccak
 
+try:  # safe-pysha3 (a dependency) straight: eth_hash's wrappers cost 3x the hash itself
+    from sha3 import keccak_256 as _keccak_256  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover
+    _keccak_256 = None
+
 UINT256 = 2**256
+_SLOT_CACHE_MAX = 1 << 16  # mapping slots remembered (a pure function of slot and key)
+_slot_cache: dict[tuple[int, type, Any], int] = {}
+_HASHABLE = frozenset({int, bool, bytes, str})
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,19 @@ class Storage:
     @staticmethod
     def at(slot: int, *keys: int | bytes | str | bool) -> int:
         for key in keys:
-            slot = int.from_bytes(keccak(_word(key) + slot.to_bytes(32, "big")), "big")
+            # memoized: the same (slot, key) recurs within a call and across calls
+            kind = key.__class__
+            if kind not in _HASHABLE:  # a bytearray, memoryview …: not remembered
+                slot = int.from_bytes(_hash(_word(key) + slot.to_bytes(32, "big")), "big")
+                continue
+            entry = (slot, kind, key)
+            found = _slot_cache.get(entry)
+            if found is None:
+                found = int.from_bytes(_hash(_word(key) + slot.to_bytes(32, "big")), "big")
+                if len(_slot_cache) >= _SLOT_CACHE_MAX:
+                    _slot_cache.clear()
+                _slot_cache[entry] = found
+            slot = found
         return slot
 
     def get_uint(self, slot: int) -> int:
@@ -119,14 +139,14 @@ class Storage:
 
     def get_bytes(self, slot: int) -> bytes:
         length = self.host.sload(slot)
-        base = int.from_bytes(keccak(slot.to_bytes(32, "big")), "big")
+        base = int.from_bytes(_hash(slot.to_bytes(32, "big")), "big")
         data = b"".join(self.host.sload(base + i).to_bytes(32, "big")
                         for i in range((length + 31) // 32))
         return data[:length]
 
     def set_bytes(self, slot: int, value: bytes) -> None:
         old_length = self.host.sload(slot)
-        base = int.from_bytes(keccak(slot.to_bytes(32, "big")), "big")
+        base = int.from_bytes(_hash(slot.to_bytes(32, "big")), "big")
         words = (len(value) + 31) // 32
         padded = value.ljust(words * 32, b"\x00")
         for i in range(words):
@@ -181,6 +201,13 @@ class SlotHost:
         if self._set is None:
             raise ReadOnlyStorage(f"0x{self.address.hex()}'s storage is read-only here")
         self._set(self.address, slot, value)
+
+
+def _hash(data: bytes) -> bytes:
+    """keccak256 of `data` (safe-pysha3 directly when present)."""
+    if _keccak_256 is not None:
+        return _keccak_256(data).digest()  # type: ignore[no-any-return]
+    return keccak(data)
 
 
 def _word(key: int | bytes | str | bool) -> bytes:
