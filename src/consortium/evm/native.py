@@ -266,11 +266,15 @@ V = TypeVar("V")
 
 class StateOf(Generic[V]):
     """`state = StateOf(InvoiceState)`: a contract's typed view of its storage slots, made
-    on each use from `contract.storage` (a view keeps nothing but the storage it reads);
+    on first use from `contract.storage` (a view keeps nothing but the storage it reads);
     `StateOf(PermissionsState, PERMISSIONS_ADDRESS)`: another native's, read-only."""
 
     def __init__(self, view: Callable[[Storage], V], at: bytes | None = None) -> None:
         self.view, self.at = view, at
+        self.name = ""
+
+    def __set_name__(self, owner: Any, name: str) -> None:
+        self.name = name
 
     @overload
     def __get__(self, contract: None, owner: Any = None) -> StateOf[V]: ...
@@ -279,7 +283,10 @@ class StateOf(Generic[V]):
     def __get__(self, contract: NativeContract | None, owner: Any = None) -> V | StateOf[V]:
         if contract is None:
             return self
-        return self.view(contract.storage if self.at is None else Storage(contract.host, self.at))
+        view = self.view(contract.storage if self.at is None else Storage(contract.host, self.at))
+        if self.name:  # kept for the rest of the call, as cached_property does: a view is
+            contract.__dict__[self.name] = view  # stateless, and a contract lives one call
+        return view
 
 
 class NativeContract:
