@@ -179,3 +179,24 @@ def test_non_canonical_but_valid_layout_is_decoded_by_eth_abi() -> None:
 def test_huge_array_length_is_refused_without_allocating() -> None:
     data = (32).to_bytes(32, "big") + (2**200).to_bytes(32, "big")
     assert _ours_decode(["uint256[]"], data) == _eth_decode(["uint256[]"], data)
+
+
+def test_value_encoder_is_eth_abi_for_one_static_value() -> None:
+    """An indexed event topic's encoder: eth_abi's answer, or its error, for every value."""
+    from eth_abi import encode as eth_encode
+
+    from consortium.evm.abi_codec import value_encoder
+
+    def outcome(encode: Any, type_str: str, value: Any) -> Any:
+        try:
+            return encode(type_str, value)
+        except Exception as exc:  # noqa: BLE001  (the error's class is the answer)
+            return type(exc)
+
+    cases = [("uint256", 7), ("uint8", 255), ("int256", -3), ("address", bytes(range(20))),
+             ("bool", True), ("bytes32", b"\x01" * 32), ("bytes4", b"\xab"),
+             ("address", "0x" + "11" * 20),  # eth-abi's path: not the fast one's type
+             ("uint256", True), ("uint8", 256)]  # refused by eth-abi, the same way
+    for type_str, value in cases:
+        ours = outcome(lambda t, v: value_encoder(t)(v), type_str, value)
+        assert ours == outcome(lambda t, v: eth_encode([t], [v]), type_str, value), type_str

@@ -351,6 +351,29 @@ def type_list(types: tuple[str, ...]) -> TypeList:
     return TypeList(types)
 
 
+@lru_cache(maxsize=1024)
+def value_encoder(type_str: str) -> Encoder:
+    """`lambda v: eth_abi.encode([type_str], [v])` for one static type (an indexed event
+    topic): the element's own codec, without a one-item tuple around it."""
+    try:
+        t = parse(type_str)
+        t.validate()
+        codec = _compile(t)
+    except Exception:
+        codec = None
+    if codec is None or codec.dynamic:
+        return lambda v: type_list((type_str,)).encode((v,))
+    fast = codec.encode
+
+    def enc(v: Any) -> bytes:
+        try:
+            return fast(v)
+        except _NotCanonical:
+            return _eth_encode([type_str], [v])
+
+    return enc
+
+
 def encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
     """`eth_abi.encode(types, values)`."""
     return type_list(tuple(types)).encode(values)
@@ -361,4 +384,4 @@ def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
     return type_list(tuple(types)).decode(data)
 
 
-__all__ = ["TypeList", "decode", "encode", "type_list"]
+__all__ = ["TypeList", "decode", "encode", "type_list", "value_encoder"]

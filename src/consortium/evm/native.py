@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Generic, NoReturn, TypeVar, overload
 
 from eth_hash.auto import keccak
 
-from consortium.evm.abi_codec import TypeList, type_list
+from consortium.evm.abi_codec import Encoder, TypeList, type_list, value_encoder
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.storage import Host, Storage
@@ -211,10 +211,10 @@ class EventSpec:
         return keccak(self.signature.encode())
 
     @cached_property
-    def _plan(self) -> tuple[tuple[tuple[int, TypeList | None], ...], TypeList]:
+    def _plan(self) -> tuple[tuple[tuple[int, Encoder | None], ...], TypeList]:
         """Per parameter: 0 data, 1 an indexed value type (its codec), 2 an indexed
         dynamic value (hashed); and the data's codec. Made once per event."""
-        kinds: list[tuple[int, TypeList | None]] = []
+        kinds: list[tuple[int, Encoder | None]] = []
         data_types = []
         for type_str, _, indexed in self.params:
             if not indexed:
@@ -223,7 +223,7 @@ class EventSpec:
             elif type_str in ("bytes", "string") or type_str.endswith("]"):
                 kinds.append((2, None))
             else:
-                kinds.append((1, type_list((type_str,))))
+                kinds.append((1, value_encoder(type_str)))
         return tuple(kinds), type_list(tuple(data_types))
 
     def encode(self, *args: Any) -> tuple[list[bytes], bytes]:
@@ -235,7 +235,7 @@ class EventSpec:
             if kind == 0:
                 data_values.append(value)
             elif kind == 1:
-                topics.append(codec.encode((value,)))  # type: ignore[union-attr]
+                topics.append(codec(value))  # type: ignore[misc]
             else:
                 encoded = value.encode() if isinstance(value, str) else bytes(value)
                 topics.append(keccak(encoded))

@@ -93,7 +93,7 @@ class RevmHost:
     """`consortium.evm.host.Host` over a revm call (the extension's `NativeFrame`); a call's
     identity is fixed, so it is read once (a write's static check then reads a slot)."""
 
-    __slots__ = ("_f", "address", "caller", "origin", "value", "is_static")
+    __slots__ = ("_f", "address", "caller", "origin", "value", "is_static", "_block")
 
     def __init__(self, frame: Any) -> None:
         self._f = frame
@@ -102,12 +102,17 @@ class RevmHost:
         self.origin: bytes = frame.origin
         self.value: int = frame.value
         self.is_static: bool = frame.is_static
+        self._block: BlockInfo | None = None
 
     @property
     def block(self) -> BlockInfo:
-        number, timestamp, coinbase, chain_id, prevrandao, gas_limit = self._f.block
-        return BlockInfo(number=number, timestamp=timestamp, coinbase=coinbase,
-                         chain_id=chain_id, prevrandao=prevrandao, gas_limit=gas_limit)
+        """The block's fields, read once per call (they cannot change within it)."""
+        if self._block is None:
+            number, timestamp, coinbase, chain_id, prevrandao, gas_limit = self._f.block
+            self._block = BlockInfo(number=number, timestamp=timestamp, coinbase=coinbase,
+                                    chain_id=chain_id, prevrandao=prevrandao,
+                                    gas_limit=gas_limit)
+        return self._block
 
     def charge(self, gas: int) -> None:
         if not 0 <= gas < 1 << 64 or not self._f.charge(gas):  # taken only if it is there
