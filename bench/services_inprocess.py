@@ -1,0 +1,133 @@
+"""Issue 23, services: each service workload against ERC-20 on the ledger in this process.
+
+A fresh `Ledger` (revm, LMDB in a temporary folder) per workload, the bench's genesis (its
+members and the workload's roles), the setup committed, senders recovered before the clock
+(as CheckTx does on a node), then the timed part: FinalizeBlock + Commit of blocks of
+`--block` transactions. No network, no RPC: what the ledger's own work per transaction is.
+Rounds alternate the workloads so that a loaded machine weighs on all of them alike.
+
+    .venv/bin/python bench/services_inprocess.py [--txs 2000] [--rounds 3]
+        [--profile DIR]    # one more pass per workload under pyinstrument: DIR/<name>.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from consortium.bench.networks import bench_member_names
+from consortium.bench.workloads import BenchAccount, Workload, make_workload, presign
+from consortium.ledger.genesis import AppState
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.types import BlockContext
+
+CHAIN_ID = 20251
+GAS_LIMIT = 1_000_000_000
+WORKLOADS = ("erc20", "invoice", "securities", "credit", "registry")
+
+
+def genesis(workload: Workload, accounts: list[BenchAccount]) -> dict[str, Any]:
+    names = bench_member_names(len(accounts))
+    roles = workload.genesis_roles(names)
+    return {
+        "eth_chain_id": CHAIN_ID, "block_gas_limit": GAS_LIMIT,
+        "members": [{"name": n, "accounts": ["0x" + a.address.hex()]}
+                    for n, a in zip(names, accounts, strict=True)],
+        "alloc": {"0x" + a.address.hex(): {"balance": hex(10**24)} for a in accounts},
+        "governance": {"roles": {"0x" + a.address.hex(): roles[n]
+                                 for n, a in zip(names, accounts, strict=True) if n in roles}},
+    }
+
+
+def block_ctx(height: int) -> BlockContext:
+    return BlockContext(height=height, time_ns=1_700_000_000 * 10**9 + height * 10**9,
+                        proposer=bytes([0xAA]) * 20, block_hash=height.to_bytes(32, "big"),
+                        prevrandao=bytes([height % 256]) * 32)
+
+
+def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
+        profile: Path | None = None) -> tuple[float, float]:
+    """Committed tx/s of `txs` transactions of workload `name` (fresh ledger): by the wall
+    clock, and by this process's CPU time (steadier on a shared machine)."""
+    workload = make_workload(name)
+    with tempfile.TemporaryDirectory(prefix="svc-bench-") as tmp:
+        ledger = Ledger(Path(tmp) / "l", engine="revm")
+        try:
+            ledger.init_chain(AppState.from_json(genesis(workload, accounts)), 1)
+            height = 1
+            setup = workload.prepare(accounts, CHAIN_ID)
+            if setup.txs:
+                out = ledger.finalize_block(block_ctx(height), [t.raw for t in setup.txs])
+                ledger.commit()
+                height += 1
+                assert all(r.code == 0 for r in out.tx_results), "setup failed"
+            signed = [t.raw for t in presign(workload, accounts, txs, CHAIN_ID,
+                                             setup.next_nonces(len(accounts)))]
+            ledger.prime_senders(signed)
+            profiler = None
+            if profile is not None:
+                from pyinstrument import Profiler
+                profiler = Profiler(interval=0.002)
+                profiler.start()
+            failed = 0
+            start, cpu = time.perf_counter(), time.process_time()
+            for i in range(0, len(signed), block):
+                out = ledger.finalize_block(block_ctx(height), signed[i:i + block])
+                ledger.commit()
+                height += 1
+                failed += sum(r.code != 0 for r in out.tx_results)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            if profiler is not None and profile is not None:
+                profiler.stop()
+                profile.parent.mkdir(parents=True, exist_ok=True)
+                profile.write_text(profiler.output_html())
+                (profile.with_suffix(".txt")).write_text(
+                    profiler.output_text(unicode=False, color=False, show_all=False))
+            if failed:
+                raise RuntimeError(f"{name}: {failed} transactions failed")
+            return txs / seconds, txs / cpu
+        finally:
+            ledger.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--txs", type=int, default=2000)
+    p.add_argument("--block", type=int, default=500)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--senders", type=int, default=64)
+    p.add_argument("--only", nargs="*", default=list(WORKLOADS))
+    p.add_argument("--profile", type=Path)
+    p.add_argument("--json", action="store_true",
+                   help='print {"wall"|"cpu": {workload: [tx/s, …]}} only')
+    a = p.parse_args()
+    accounts = [BenchAccount.from_key((i + 1).to_bytes(32, "big")) for i in range(a.senders)]
+    rates: dict[str, list[float]] = {n: [] for n in a.only}
+    cpu_rates: dict[str, list[float]] = {n: [] for n in a.only}
+    for _ in range(a.rounds):
+        for name in a.only:
+            wall, cpu = run(name, a.txs, a.block, accounts)
+            rates[name].append(wall)
+            cpu_rates[name].append(cpu)
+    if a.json:
+        print(json.dumps({"wall": rates, "cpu": cpu_rates}))
+        return
+    for clock, table in (("wall", rates), ("cpu", cpu_rates)):
+        ref = statistics.median(table["erc20"]) if "erc20" in table else None
+        print(f"{'workload':<12}{'tx/s ' + clock:>15}{'x erc20':>9}   rounds")
+        for name, r in table.items():
+            med = statistics.median(r)
+            ratio = f"{med / ref:.2f}" if ref else "-"
+            print(f"{name:<12}{med:>15,.0f}{ratio:>9}   {', '.join(f'{x:,.0f}' for x in r)}")
+    if a.profile is not None:
+        for name in a.only:
+            run(name, a.txs, a.block, accounts, a.profile / f"{name}.html")
+
+
+if __name__ == "__main__":
+    main()
