@@ -16,7 +16,7 @@ from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import TxOutcome
-from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
+from tests.support.ledger_testkit import parties_ledger, parties_state, run_block, sign
 
 SELLER = Account.from_key(b"\x51" * 32)
 BUYER = Account.from_key(b"\x52" * 32)
@@ -41,24 +41,11 @@ PARTIES = {
 
 
 def invoice_state() -> AppState:
-    return AppState.from_json({
-        "eth_chain_id": CHAIN_ID,
-        "block_gas_limit": GAS_LIMIT,
-        "members": [
-            {"name": name, "accounts": [acct.address.lower()]}
-            for name, (acct, _) in PARTIES.items()
-        ],
-        "alloc": {},
-        "governance": {
-            "roles": {acct.address.lower(): roles for acct, roles in PARTIES.values() if roles}
-        },
-    })
+    return parties_state(PARTIES)
 
 
 def invoice_ledger(path: Path) -> Ledger:
-    ledger = Ledger(path)
-    ledger.init_chain(invoice_state(), 1)
-    return ledger
+    return parties_ledger(path, invoice_state())
 
 
 class Chain:

@@ -18,6 +18,32 @@ from consortium.ledger.types import BlockContext, BlockOutcome
 
 CHAIN_ID = 20251
 GAS_LIMIT = 1_000_000_000
+
+
+def parties_state(parties: dict[str, tuple[Any, list[str]]],
+                  observers: frozenset[str] = frozenset()) -> AppState:
+    """Genesis with one member per party (name -> (account, roles)), each holding its roles;
+    `observers` join without a vote."""
+    return AppState.from_json({
+        "eth_chain_id": CHAIN_ID,
+        "block_gas_limit": GAS_LIMIT,
+        "members": [
+            {"name": name, "accounts": [acct.address.lower()],
+             **({"tier": "observer"} if name in observers else {})}
+            for name, (acct, _) in parties.items()
+        ],
+        "alloc": {},
+        "governance": {
+            "roles": {acct.address.lower(): roles for acct, roles in parties.values() if roles}
+        },
+    })
+
+
+def parties_ledger(path: Path, state: AppState) -> Ledger:
+    """A fresh ledger at `path` with genesis `state`."""
+    ledger = Ledger(path)
+    ledger.init_chain(state, 1)
+    return ledger
 T0 = 1_700_000_000 * 10**9
 KEYS = [Account.from_key(bytes([i]) * 32) for i in range(1, 5)]
 ALICE, BOB, CAROL, MALLORY = KEYS  # MALLORY is not a member

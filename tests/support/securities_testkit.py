@@ -24,7 +24,7 @@ from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import BlockOutcome, TxOutcome
-from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
+from tests.support.ledger_testkit import parties_ledger, parties_state, run_block, sign
 
 BANK = Account.from_key(b"\x61" * 32)  # cash bank (CNY) and custodian
 AGENT = Account.from_key(b"\x62" * 32)  # issuer agent and issuer
@@ -57,24 +57,11 @@ PARTIES = {
 
 
 def securities_state() -> AppState:
-    return AppState.from_json({
-        "eth_chain_id": CHAIN_ID,
-        "block_gas_limit": GAS_LIMIT,
-        "members": [
-            {"name": name, "accounts": [acct.address.lower()]}
-            for name, (acct, _) in PARTIES.items()
-        ],
-        "alloc": {},
-        "governance": {
-            "roles": {acct.address.lower(): roles for acct, roles in PARTIES.values() if roles}
-        },
-    })
+    return parties_state(PARTIES)
 
 
 def securities_ledger(path: Path) -> Ledger:
-    ledger = Ledger(path)
-    ledger.init_chain(securities_state(), 1)
-    return ledger
+    return parties_ledger(path, securities_state())
 
 
 def low(acct: Any) -> str:

@@ -20,7 +20,7 @@ from consortium.ledger.types import TxFilter, TxOutcome
 from consortium.system.abi_files import function
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.reader import SystemReader
-from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block, sign
+from tests.support.ledger_testkit import parties_ledger, parties_state, run_block, sign
 
 
 def _acct(n: int) -> Any:
@@ -58,26 +58,12 @@ PARTIES: dict[str, tuple[Any, list[str], bool]] = {  # name: (account, roles, vo
 
 
 def services_state() -> AppState:
-    return AppState.from_json({
-        "eth_chain_id": CHAIN_ID,
-        "block_gas_limit": GAS_LIMIT,
-        "members": [
-            {"name": name, "accounts": [acct.address.lower()],
-             **({} if votes else {"tier": "observer"})}
-            for name, (acct, _, votes) in PARTIES.items()
-        ],
-        "alloc": {},
-        "governance": {
-            "roles": {acct.address.lower(): roles for acct, roles, _ in PARTIES.values()
-                      if roles}
-        },
-    })
+    return parties_state({name: (acct, roles) for name, (acct, roles, _) in PARTIES.items()},
+                         frozenset(name for name, (_, _, votes) in PARTIES.items() if not votes))
 
 
 def services_ledger(path: Path) -> Ledger:
-    ledger = Ledger(path)
-    ledger.init_chain(services_state(), 1)
-    return ledger
+    return parties_ledger(path, services_state())
 
 
 def low(acct: Any) -> str:
