@@ -7,9 +7,9 @@ says it once:
 
     class Pledge(Record):
         index: int = key(UINT)                      # the mapping key: not stored
-        secured_party: bytes = field(ADDRESS)       # slot base + 0
+        secured_party: Address                      # slot base + 0 (its type says it all)
         state: str = field(Choice(PLEDGE_STATES))   # base + 1, stored as index + 1
-        pledged_at: int = field(UINT)               # base + 2
+        pledged_at: Uint                            # base + 2
         released_at: int = field(UINT, null_if_zero=True)
 
     Pledge.load(storage, base, index=3)    # reads base+0 … base+3 (one sload each)
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeAlias, TypeVar
 
 from consortium.errors import BadValue
 from consortium.evm.host import Storage
@@ -313,6 +313,18 @@ BYTES: FieldType = _Bytes()
 STRING: FieldType = _String()
 CURRENCY: FieldType = _Currency()
 
+# A field annotated with one of these names and no `field(…)` is a plain stored field of that
+# type (`price: Uint` is `price: int = field(UINT)`); the names are aliases of Python's types.
+Uint: TypeAlias = int
+Int: TypeAlias = int
+Address: TypeAlias = bytes
+Bytes32: TypeAlias = bytes
+Text: TypeAlias = str
+Currency: TypeAlias = str
+Bool: TypeAlias = bool
+PLAIN: dict[str, FieldType] = {"Uint": UINT, "Int": INT, "Bool": BOOL, "Address": ADDRESS,
+                               "Bytes32": BYTES32, "Text": STRING, "Currency": CURRENCY}
+
 
 class Choice(FieldType):
     """One of `names`, stored as its index + 1 (0: none, answered as ""); a string in the
@@ -447,8 +459,10 @@ class Record:
         super().__init_subclass__(**kwargs)
         specs: list[FieldSpec] = []
         offset = 0
-        for name in cls.__dict__.get("__annotations__", {}):
+        for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             spec = cls.__dict__.get(name)
+            if spec is None and annotation in PLAIN:  # `price: Uint`: a plain stored field
+                spec = FieldSpec(PLAIN[annotation])
             if not isinstance(spec, FieldSpec):
                 raise TypeError(f"{cls.__name__}.{name} needs field(…) or key(…)")
             resolved = -1
@@ -456,7 +470,8 @@ class Record:
                 resolved = offset if spec.at is None else spec.at
                 offset = resolved + spec.type.slots
             specs.append(dataclasses.replace(spec, name=name, offset=resolved))
-            delattr(cls, name)  # the dataclass sees a plain, required field
+            if name in cls.__dict__:
+                delattr(cls, name)  # the dataclass sees a plain, required field
         cls.FIELDS = tuple(specs)
         cls.BY_NAME = {s.name: s for s in specs}
         cls.STORED = tuple(s for s in specs if s.stored)
@@ -550,6 +565,14 @@ class Record:
 
 __all__ = [
     "ADDRESS",
+    "PLAIN",
+    "Address",
+    "Bool",
+    "Bytes32",
+    "Currency",
+    "Int",
+    "Text",
+    "Uint",
     "BOOL",
     "BYTES",
     "BYTES32",

@@ -42,11 +42,14 @@ from consortium.evm.records import (
     BYTES,
     STRING,
     UINT,
+    Address,
     Choice,
     FieldType,
     Record,
     SetOf,
     StringSet,
+    Text,
+    Uint,
     WordSet,
     address_word,
     field,
@@ -92,31 +95,31 @@ assert all(KIND.number(k.name) == k.number for k in PROPOSAL_KINDS)
 
 class Member(Record):
     id: int = key(UINT)
-    name: str = field(STRING)
+    name: Text
     tier: str = field(Choice(TIERS))
     status: str = field(Choice(MEMBER_STATUSES))
-    weight: int = field(UINT)
+    weight: Uint
     accounts: tuple[bytes, ...] = field(SetOf(ADDRESS))
     nodes: tuple[bytes, ...] = field(_NodeIds(NODE_ID))
-    since: int = field(UINT)  # height admitted (0 = genesis)
+    since: Uint  # height admitted (0 = genesis)
 
 
 class Proposal(Record):
     id: int = key(UINT)
     kind: str = field(KIND)
-    proposer: bytes = field(ADDRESS)
-    proposer_member: int = field(UINT)
+    proposer: Address
+    proposer_member: Uint
     status: str = field(Choice(PROPOSAL_STATUSES))  # stored never "expired": derived
-    created: int = field(UINT)
-    expires: int = field(UINT)
-    participation: int = field(UINT)  # the rule when it was proposed
-    win_rate: int = field(UINT)
-    yes: int = field(UINT)
-    no: int = field(UINT)
+    created: Uint
+    expires: Uint
+    participation: Uint  # the rule when it was proposed
+    win_rate: Uint
+    yes: Uint
+    no: Uint
     payload: bytes = field(BYTES)  # the ABI encoding of its kind's parameters
-    target: int = field(UINT)  # the member an expulsion targets, else 0
-    note: str = field(STRING)  # why it failed, when it did
-    closed: int = field(UINT)  # height it was executed, failed, rejected or revoked
+    target: Uint  # the member an expulsion targets, else 0
+    note: Text  # why it failed, when it did
+    closed: Uint  # height it was executed, failed, rejected or revoked
 
     @property
     def spec(self) -> ProposalKind:
@@ -129,9 +132,9 @@ class Proposal(Record):
 
 class Office(Record):
     office: str = key(STRING)
-    holder: bytes = field(ADDRESS)
-    term_end: int = field(UINT)  # the office is vacant from this height on
-    elected: int = field(UINT)
+    holder: Address
+    term_end: Uint  # the office is vacant from this height on
+    elected: Uint
     vacant: bool = field(BOOL, stored=False)
     proposal: int = field(UINT, in_abi=False, in_json=False)
 

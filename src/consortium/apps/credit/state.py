@@ -37,8 +37,11 @@ from consortium.evm.records import (
     BYTES32,
     STRING,
     UINT,
+    Address,
     Choice,
     Record,
+    Text,
+    Uint,
     WordSet,
     address_word,
     field,
@@ -52,15 +55,15 @@ class ConsentRecord(Record):
     """A consent; `state` is the stored one (`state_at` answers it at a height)."""
 
     id: int = key(UINT)
-    subject: bytes = field(ADDRESS)
-    grantee: bytes = field(ADDRESS)
-    purpose: str = field(STRING)
-    expires_at: int = field(UINT)
-    max_uses: int = field(UINT)
-    uses: int = field(UINT)
+    subject: Address
+    grantee: Address
+    purpose: Text
+    expires_at: Uint
+    max_uses: Uint
+    uses: Uint
     state: str = field(Choice(CONSENT_STATES))
-    created_at: int = field(UINT)
-    updated_at: int = field(UINT)
+    created_at: Uint
+    updated_at: Uint
 
     def state_at(self, height: int) -> str:
         """The consent's state at `height`: a granted consent expires at its expiry height."""
@@ -73,36 +76,36 @@ class CreditRecord(Record):
     """A credit record; `state` (current or superseded) follows from `superseded_by`."""
 
     id: int = key(UINT)
-    reporter: bytes = field(ADDRESS)
-    subject: bytes = field(ADDRESS)
+    reporter: Address
+    subject: Address
     kind: str = field(Choice(RECORD_KINDS))
     record_hash: bytes = field(BYTES32, null_if_zero=True)
-    supersedes: int = field(UINT)
-    superseded_by: int = field(UINT)
-    height: int = field(UINT)
+    supersedes: Uint
+    superseded_by: Uint
+    height: Uint
     state: str = field(STRING, stored=False)
 
 
 class QueryRecord(Record):
     id: int = key(UINT)
-    lender: bytes = field(ADDRESS)
-    agency: bytes = field(ADDRESS)
-    consent: int = field(UINT)
-    subject: bytes = field(ADDRESS)
-    purpose: str = field(STRING)
+    lender: Address
+    agency: Address
+    consent: Uint
+    subject: Address
+    purpose: Text
     state: str = field(Choice(QUERY_STATES))
     report_hash: bytes = field(BYTES32, null_if_zero=True)
-    location: str = field(STRING)
-    created_at: int = field(UINT)
-    updated_at: int = field(UINT)
+    location: Text
+    created_at: Uint
+    updated_at: Uint
 
 
 class BlacklistEntry(Record):
     subject: bytes = key(ADDRESS)
-    reporter: bytes = field(ADDRESS)
-    record: int = field(UINT)
-    reason: str = field(STRING)
-    height: int = field(UINT)
+    reporter: Address
+    record: Uint
+    reason: Text
+    height: Uint
 
 
 class CreditState(StateView):

@@ -31,10 +31,15 @@ from consortium.evm.records import (
     BYTES32,
     STRING,
     UINT,
+    Address,
+    Bool,
+    Bytes32,
     Choice,
     ListOf,
     Record,
     SetOf,
+    Text,
+    Uint,
     WordList,
     WordSet,
     field,
@@ -63,14 +68,14 @@ class Post(Record):
     """A post; `replies` and `documents` are counted by the contract for its answer."""
 
     id: int = key(UINT)
-    channel: str = field(STRING)
-    author: bytes = field(ADDRESS)
+    channel: Text
+    author: Address
     kind: str = field(Choice(POST_KINDS))
     parent: int = field(UINT, null_if_zero=True)
-    epoch: int = field(UINT)
+    epoch: Uint
     content: bytes = field(BYTES)
-    height: int = field(UINT)
-    pinned: bool = field(BOOL)
+    height: Uint
+    pinned: Bool
     replies: int = field(UINT, stored=False)
     documents: int = field(UINT, stored=False)
     proposals: tuple[int, ...] = field(ListOf(UINT))
@@ -88,15 +93,15 @@ class KeyEpoch(Record):
 
 class Document(Record):
     id: int = key(UINT)
-    channel: str = field(STRING)
+    channel: Text
     post: int = field(UINT, null_if_zero=True)
-    author: bytes = field(ADDRESS)
-    epoch: int = field(UINT)
-    sha256: bytes = field(BYTES32)
-    size: int = field(UINT)
-    on_chain: bool = field(BOOL)
+    author: Address
+    epoch: Uint
+    sha256: Bytes32
+    size: Uint
+    on_chain: Bool
     meta: bytes = field(BYTES)
-    height: int = field(UINT)
+    height: Uint
 
 
 def _lists(mapping: int) -> Callable[[ForumState, int | str], WordList]:

@@ -27,14 +27,15 @@ from consortium.apps.invoices.model import STATES, TRANCHE_STATES, show_date
 from consortium.apps.service import StateView
 from consortium.evm.host import Storage
 from consortium.evm.records import (
-    ADDRESS,
-    BOOL,
     BYTES32,
-    CURRENCY,
     UINT,
+    Address,
+    Bool,
     Choice,
+    Currency,
     FieldType,
     Record,
+    Uint,
     WordSet,
     field,
     key,
@@ -55,34 +56,34 @@ class InvoiceRecord(Record):
     """An invoice; `tranche_count` and `payment_count` are stored, not answered."""
 
     fingerprint: bytes = key(BYTES32)
-    seller: bytes = field(ADDRESS)
-    buyer: bytes = field(ADDRESS)
-    amount: int = field(UINT)
-    currency: str = field(CURRENCY)
+    seller: Address
+    buyer: Address
+    amount: Uint
+    currency: Currency
     due_date: int = field(DATE)
-    tax_verified: bool = field(BOOL)
+    tax_verified: Bool
     state: str = field(Choice(STATES))
-    assignee: bytes = field(ADDRESS)
-    registrant: bytes = field(ADDRESS)
+    assignee: Address
+    registrant: Address
     tranche_count: int = field(UINT, in_abi=False, in_json=False)
-    financed: int = field(UINT)
-    issued_at: int = field(UINT)
-    updated_at: int = field(UINT)
+    financed: Uint
+    issued_at: Uint
+    updated_at: Uint
     payment_count: int = field(UINT, in_abi=False, in_json=False)
 
 
 class TrancheRecord(Record):
     index: int = key(UINT, json="tranche", in_abi=False)
-    bank: bytes = field(ADDRESS)
-    amount: int = field(UINT)
+    bank: Address
+    amount: Uint
     state: str = field(Choice(TRANCHE_STATES))
-    height: int = field(UINT)
+    height: Uint
 
 
 class PaymentRecord(Record):
-    payee: bytes = field(ADDRESS)
-    amount: int = field(UINT)
-    height: int = field(UINT)
+    payee: Address
+    amount: Uint
+    height: Uint
 
 
 class InvoiceState(StateView):

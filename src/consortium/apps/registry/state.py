@@ -30,9 +30,11 @@ from consortium.evm.records import (
     BYTES32,
     STRING,
     UINT,
+    Address,
     Choice,
     Record,
     SetOf,
+    Uint,
     WordSet,
     field,
     key,
@@ -76,9 +78,9 @@ class Asset(Record):
 
 class Pledge(Record):
     index: int = key(UINT, json="pledge")
-    secured_party: bytes = field(ADDRESS)
+    secured_party: Address
     state: str = field(Choice(PLEDGE_STATES))
-    pledged_at: int = field(UINT)
+    pledged_at: Uint
     released_at: int = field(UINT, null_if_zero=True)
 
 

@@ -60,9 +60,14 @@ from consortium.evm.records import (
     CURRENCY,
     STRING,
     UINT,
+    Address,
+    Bool,
     Choice,
+    Currency,
     FieldType,
     Record,
+    Text,
+    Uint,
     WordSet,
     address_word,
     field,
@@ -116,13 +121,13 @@ class Token(Record):
 class Position(Record):
     """What an account holds of a currency or an instrument, and how much of it is locked."""
 
-    balance: int = field(UINT)
-    locked: int = field(UINT)
+    balance: Uint
+    locked: Uint
 
 
 class Checkpoint(Record):
-    height: int = field(UINT)
-    value: int = field(UINT)
+    height: Uint
+    value: Uint
 
 
 class Instrument(Record):
@@ -143,12 +148,12 @@ class Investor(Record):
     """`restriction` is the contract's to fill in: the account's sender code now."""
 
     account: bytes = key(ADDRESS)
-    custodian: bytes = field(ADDRESS)
-    kyc_expiry: int = field(UINT)
+    custodian: Address
+    kyc_expiry: Uint
     jurisdiction: str = field(JURISDICTION)
-    frozen: bool = field(BOOL)  # by its custodian
-    regulator_frozen: bool = field(BOOL)
-    updated_at: int = field(UINT)
+    frozen: Bool  # by its custodian
+    regulator_frozen: Bool
+    updated_at: Uint
     restriction: int = field(UINT8, stored=False)
 
     @property
@@ -159,17 +164,17 @@ class Investor(Record):
 class Order(Record):
     id: int = key(UINT)
     isin: str = field(ISIN)
-    owner: bytes = field(ADDRESS)
+    owner: Address
     side: int = field(SIDE)
-    price: int = field(UINT)
-    quantity: int = field(UINT)
-    remaining: int = field(UINT)
+    price: Uint
+    quantity: Uint
+    remaining: Uint
     filled: int = field(UINT, stored=False, in_abi=False)
-    cash_locked: int = field(UINT)
-    expiry: int = field(UINT)
+    cash_locked: Uint
+    expiry: Uint
     state: str = field(Choice(ORDER_STATES))
-    placed_at: int = field(UINT)
-    closed_at: int = field(UINT)
+    placed_at: Uint
+    closed_at: Uint
     next: int = field(UINT, in_abi=False, in_json=False)  # the order queued after it
     prev: int = field(UINT, in_abi=False, in_json=False)
 
@@ -180,19 +185,19 @@ class Order(Record):
 class Trade(Record):
     id: int = key(UINT)
     isin: str = field(ISIN)
-    buyer: bytes = field(ADDRESS)
-    seller: bytes = field(ADDRESS)
-    price: int = field(UINT)
-    quantity: int = field(UINT)
+    buyer: Address
+    seller: Address
+    price: Uint
+    quantity: Uint
     amount: int = field(UINT, stored=False, in_abi=False)
-    buy_order: int = field(UINT)
-    sell_order: int = field(UINT)
+    buy_order: Uint
+    sell_order: Uint
     state: str = field(Choice(TRADE_STATES))
-    traded_at: int = field(UINT)
-    settle_height: int = field(UINT)
-    deadline: int = field(UINT)
-    closed_at: int = field(UINT)
-    proposal: int = field(UINT)
+    traded_at: Uint
+    settle_height: Uint
+    deadline: Uint
+    closed_at: Uint
+    proposal: Uint
 
 
 class Proposal(Record):
@@ -200,60 +205,60 @@ class Proposal(Record):
 
     id: int = key(UINT)
     isin: str = field(ISIN)
-    proposer: bytes = field(ADDRESS)
-    counterparty: bytes = field(ADDRESS)
+    proposer: Address
+    counterparty: Address
     side: int = field(SIDE)
     seller: bytes = field(ADDRESS, stored=False, in_abi=False)
     buyer: bytes = field(ADDRESS, stored=False, in_abi=False)
-    quantity: int = field(UINT)
-    price: int = field(UINT)
+    quantity: Uint
+    price: Uint
     amount: int = field(UINT, stored=False, in_abi=False)
-    deadline: int = field(UINT)
+    deadline: Uint
     state: str = field(Choice(PROPOSAL_STATES))
-    created_at: int = field(UINT)
-    closed_at: int = field(UINT)
-    trade: int = field(UINT)
+    created_at: Uint
+    closed_at: Uint
+    trade: Uint
 
 
 class Dividend(Record):
     id: int = key(UINT)
     isin: str = field(ISIN)
-    record_height: int = field(UINT)
-    currency: str = field(CURRENCY)
-    per_share: int = field(UINT)
-    total: int = field(UINT)
-    paid: int = field(UINT)
+    record_height: Uint
+    currency: Currency
+    per_share: Uint
+    total: Uint
+    paid: Uint
     state: str = field(Choice(DIVIDEND_STATES))
-    declared_at: int = field(UINT)
+    declared_at: Uint
     cursor: int = field(UINT, json="distributed")  # holders distributed to so far
-    payer: bytes = field(ADDRESS)
+    payer: Address
 
 
 class ForcedTransfer(Record):
     id: int = key(UINT)
     isin: str = field(ISIN)
     from_: bytes = field(ADDRESS, json="from")
-    to: bytes = field(ADDRESS)
-    amount: int = field(UINT)
-    regulator: bytes = field(ADDRESS)
-    height: int = field(UINT)
-    reason: str = field(STRING)
+    to: Address
+    amount: Uint
+    regulator: Address
+    height: Uint
+    reason: Text
 
 
 class BookSide(Record):
-    best: int = field(UINT)  # the best price (0: empty)
-    levels: int = field(UINT)
+    best: Uint  # the best price (0: empty)
+    levels: Uint
 
 
 class Level(Record):
     """A price level: neighbours on the side's list, and a FIFO queue of order ids."""
 
-    worse: int = field(UINT)
-    better: int = field(UINT)
-    head: int = field(UINT)
-    tail: int = field(UINT)
-    count: int = field(UINT)
-    quantity: int = field(UINT)
+    worse: Uint
+    better: Uint
+    head: Uint
+    tail: Uint
+    count: Uint
+    quantity: Uint
 
 
 def answered(record: Any) -> Any:
