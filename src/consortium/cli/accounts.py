@@ -8,16 +8,7 @@ from pathlib import Path
 import typer
 from eth_account import Account
 
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    PasswordFileOption,
-    console,
-    print_json,
-    read_password,
-    resolve_dir,
-    table,
-)
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Accounts and their keystores.", no_args_is_help=True)
@@ -26,15 +17,15 @@ app = typer.Typer(help="Accounts and their keystores.", no_args_is_help=True)
 @app.command()
 def new(
     name: str = typer.Option("", "--name", help="A label for the keystore file name."),
-    dir: Path = DirOption,
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    dir: Path = kit.DirOption,
+    password_file: Path | None = kit.PasswordFileOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Create an account and write its V3 keystore into DIR/keystores/."""
-    root = resolve_dir(dir)
+    root = kit.resolve_dir(dir)
     if not root.is_dir():
         raise ConfigError(f"{root} does not exist; create a network with `consortium init`")
-    password = read_password(password_file)
+    password = kit.read_password(password_file)
     if password is None:
         dev = (root / "dev-accounts.json").is_file()
         password = "" if dev else typer.prompt("Password", hide_input=True,
@@ -49,21 +40,21 @@ def new(
     path.write_text(json.dumps(Account.encrypt(acct.key, password), indent=2) + "\n")
     path.chmod(0o600)
     if json_out:
-        print_json({"address": acct.address, "keystore": str(path)})
+        kit.print_json({"address": acct.address, "keystore": str(path)})
     else:
-        console.print(f"account {acct.address}\nkeystore {path}")
+        kit.console.print(f"account {acct.address}\nkeystore {path}")
 
 
 @app.command("list")
 def list_(
-    dir: Path = DirOption,
+    dir: Path = kit.DirOption,
     rpc: str | None = typer.Option(None, "--rpc", help="Node API URL for balances."),
-    json_out: bool = JsonOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """The accounts whose keystores are in DIR, with members and balances."""
     from consortium.network.layout import Network
 
-    root = resolve_dir(dir)
+    root = kit.resolve_dir(dir)
     network = Network.load(root)
     by_address = {m.address.lower(): m.name for m in network.members}
     rows = []
@@ -76,11 +67,11 @@ def list_(
                      "keystore": str(file.relative_to(root))})
     _add_balances(rows, rpc, dir)
     if json_out:
-        print_json(rows)
+        kit.print_json(rows)
         return
-    table("Accounts", ["address", "member", "balance (wei)", "nonce", "keystore"],
-          [[r["address"], r["member"], r.get("balance"), r.get("nonce"), r["keystore"]]
-           for r in rows])
+    kit.table("Accounts", ["address", "member", "balance (wei)", "nonce", "keystore"],
+              [[r["address"], r["member"], r.get("balance"), r.get("nonce"), r["keystore"]]
+               for r in rows])
 
 
 def _add_balances(rows: list[dict], rpc: str | None, dir: Path) -> None:

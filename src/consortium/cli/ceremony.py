@@ -8,16 +8,7 @@ from pathlib import Path
 
 import typer
 
-from consortium.cli.common import (
-    JsonOption,
-    PasswordFileOption,
-    console,
-    password_or_prompt,
-    print_json,
-    report,
-    resolve_dir,
-    table,
-)
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 key_app = typer.Typer(
@@ -39,16 +30,16 @@ def keygen(
         "--external",
         help="HOST:PORT the other nodes dial (default: this host's address, port 26656).",
     ),
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    password_file: Path | None = kit.PasswordFileOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Make this member's keys on its own host (node, validator, account, encryption) and
     its card, card.json: the only file to send to the coordinator."""
     from consortium.network.cards import CARD_FILE
     from consortium.network.cards import keygen as make_keys
 
-    password = password_or_prompt(password_file, "Password for the keys", confirm=True)
-    folder = resolve_dir(out)
+    password = kit.password_or_prompt(password_file, "Password for the keys", confirm=True)
+    folder = kit.resolve_dir(out)
     card = make_keys(folder, name=name, p2p_address=external, password=password)
     rows = [
         ["node id", card.node_id],
@@ -57,9 +48,9 @@ def keygen(
         ["encryption public key", card.encryption_pub_key],
         ["p2p address", card.p2p_address],
     ]
-    if report(card.to_json(), json_out, f"Keys of {card.name} in {folder}", rows):
+    if kit.report(card.to_json(), json_out, f"Keys of {card.name} in {folder}", rows):
         return
-    console.print(
+    kit.console.print(
         f"\nSend {folder / CARD_FILE} (and only it) to the coordinator. The other files stay "
         "on this host; the password opens the account and encryption keystores.",
         soft_wrap=True,
@@ -77,7 +68,7 @@ def genesis(
         "500ms", "--timeout-commit", help="The block interval the members set up with."
     ),
     out: Path = typer.Option(..., "--out", help="The folder to create."),
-    json_out: bool = JsonOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Assemble genesis.json from the members' cards, make the consortium key and seal it to
     each member; print the genesis hash every member must compare."""
@@ -86,18 +77,18 @@ def genesis(
 
     check_timeout_commit(timeout_commit)
     result = write_genesis(
-        resolve_dir(out), card, chain_id=chain_id, eth_chain_id=eth_chain_id,
+        kit.resolve_dir(out), card, chain_id=chain_id, eth_chain_id=eth_chain_id,
         roles=parse_roles(role),
     )
     if json_out:
-        print_json({**result.to_json(), "timeout_commit": timeout_commit})
+        kit.print_json({**result.to_json(), "timeout_commit": timeout_commit})
         return
-    table(
+    kit.table(
         f"Genesis of {result.chain_id} in {result.out}",
         ["member", "consortium key envelope"],
         [[name, path] for name, path in result.envelopes.items()],
     )
-    console.print(
+    kit.console.print(
         f"\ngenesis sha256: [bold]{result.genesis_sha256}[/bold]\n"
         "Announce this hash to every member by a channel other than the one that carries the "
         "files. Send each member genesis.json, peers.txt and its own envelope; each runs:\n"
@@ -156,8 +147,8 @@ def setup(
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Its private key (PEM)."),
     out: Path = typer.Option(..., "--out", help="The node home to create (mode 700)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing home."),
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    password_file: Path | None = kit.PasswordFileOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Write this member's node home from the agreed genesis, its keys and its consortium key
     envelope, after checking the genesis hash and that the genesis holds its card."""
@@ -165,12 +156,12 @@ def setup(
 
     if (tls_cert is None) != (tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together: give both, or neither")
-    password = password_or_prompt(password_file, "Password of the keys", confirm=False)
+    password = kit.password_or_prompt(password_file, "Password of the keys", confirm=False)
     result = setup_node(
-        resolve_dir(out),
+        kit.resolve_dir(out),
         genesis_file=genesis_file,
         announced_hash=genesis_hash,
-        keys_dir=resolve_dir(keys),
+        keys_dir=kit.resolve_dir(keys),
         envelope_file=envelope,
         password=password,
         listen=listen,
@@ -191,9 +182,9 @@ def setup(
         ["rpc / api", f"127.0.0.1:{result.rpc_port} / {result.api_host}:{result.api_port}"],
     ]
     title = f"{result.name}'s node of {result.chain_id} in {result.root}"
-    if report(result.to_json(), json_out, title, rows):
+    if kit.report(result.to_json(), json_out, title, rows):
         return
-    console.print(
+    kit.console.print(
         f"\nStart it: consortium up --dir {result.root}   (or, in the foreground: "
         f"consortium node --home {result.root})",
         soft_wrap=True,
@@ -207,19 +198,19 @@ def key_seal(
     out: Path | None = typer.Option(
         None, "--out", help="The envelope (default: consortium-key.<member>.enc by the card)."
     ),
-    json_out: bool = JsonOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Seal your node's consortium key to a newly admitted member's card (after its admission
     passed): only that member's encryption key opens it, for this chain and its node."""
     from consortium.network.key_delivery import seal_for_card
 
-    result = seal_for_card(resolve_dir(home), card, out)
+    result = seal_for_card(kit.resolve_dir(home), card, out)
     rows = [["member", result.member], ["node id", result.node_id],
             ["chain / genesis", f"{result.chain_id} / {result.genesis_sha256[:16]}…"],
             ["envelope", result.envelope]]
-    if report(dataclasses.asdict(result), json_out, "consortium key sealed", rows):
+    if kit.report(dataclasses.asdict(result), json_out, "consortium key sealed", rows):
         return
-    console.print(f"Send {result.envelope} to {result.member}; it runs `consortium key open`.",
+    kit.console.print(f"Send {result.envelope} to {result.member}; it runs `consortium key open`.",
                   soft_wrap=True)
 
 
@@ -227,15 +218,15 @@ def key_seal(
 def key_open(
     dir: Path = typer.Option(..., "--dir", help="The folder `consortium join` made."),
     envelope: Path = typer.Option(..., "--envelope", help="The envelope a member sealed."),
-    password_file: Path | None = PasswordFileOption,
-    json_out: bool = JsonOption,
+    password_file: Path | None = kit.PasswordFileOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Open the consortium key sealed to you and install it in your node home."""
     from consortium.network.key_delivery import open_into_join_dir
 
-    password = password_or_prompt(password_file, "Password of your keystores", confirm=False)
-    path = open_into_join_dir(resolve_dir(dir), envelope, password)
+    password = kit.password_or_prompt(password_file, "Password of your keystores", confirm=False)
+    path = open_into_join_dir(kit.resolve_dir(dir), envelope, password)
     data: dict[str, object] = {"key_file": str(path)}
-    if report(data, json_out, "consortium key installed", [["key file", str(path)]]):
+    if kit.report(data, json_out, "consortium key installed", [["key file", str(path)]]):
         return
-    console.print("Restart the node to use it (invoice fingerprints, asset ids).")
+    kit.console.print("Restart the node to use it (invoice fingerprints, asset ids).")

@@ -8,25 +8,14 @@ from typing import Any
 
 import typer
 
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    RpcOption,
-    Signing,
-    console,
-    endpoint,
-    print_json,
-    resolve_dir,
-    table,
-    with_signing,
-)
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Deploy and use EVM contracts (Vyper, Solidity).", no_args_is_help=True)
 
 
 def _artifact_dir(dir: Path) -> Path:
-    return resolve_dir(dir) / "contracts"
+    return kit.resolve_dir(dir) / "contracts"
 
 
 def _load_abi(address: str, abi_file: Path | None, dir: Path) -> list[dict[str, Any]]:
@@ -86,18 +75,18 @@ def _args(entry: dict[str, Any] | None, args: list[str]) -> list[Any]:
 
 def _print(result: dict[str, Any], json_out: bool, title: str, columns: list[str]) -> None:
     if json_out:
-        print_json(result)
+        kit.print_json(result)
     else:
-        table(title, columns, [list(result.values())])
+        kit.table(title, columns, [list(result.values())])
 
 
 @app.command()
-@with_signing
+@kit.with_signing
 def deploy(
     source: Path = typer.Argument(..., help="A .vy or .sol file."),
     args: list[str] | None = typer.Argument(None, help="Constructor arguments."),
     contract: str | None = typer.Option(None, "--contract", help="Contract name in a .sol file."),
-    *, signing: Signing,
+    *, signing: kit.Signing,
 ) -> None:
     """Compile and deploy a contract; its ABI is kept in DIR/contracts/<address>.json."""
     from consortium.contracts.compiler import compile_file
@@ -106,7 +95,7 @@ def deploy(
     compiled = compile_file(source, contract)
     ctor = next((e for e in compiled.abi if e.get("type") == "constructor"), None)
     values = _args(ctor, args or [])
-    client = ConsortiumClient(endpoint(signing.rpc, signing.dir))
+    client = ConsortiumClient(kit.endpoint(signing.rpc, signing.dir))
     address, receipt = client.deploy(signing.signer(), compiled.abi, compiled.bytecode, *values)
     folder = _artifact_dir(signing.dir)
     if folder.parent.is_dir():
@@ -126,38 +115,38 @@ def call(
     function: str = typer.Argument(..., help="Function name."),
     args: list[str] | None = typer.Argument(None, help="Arguments."),
     abi_file: Path | None = typer.Option(None, "--abi", help="ABI JSON or deploy artifact."),
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    json_out: bool = JsonOption,
+    dir: Path = kit.DirOption,
+    rpc: str | None = kit.RpcOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Call a view function (no transaction)."""
     from consortium.sdk import ConsortiumClient
 
     abi = _load_abi(address, abi_file, dir)
     entry = _function(abi, function, len(args or []))
-    client = ConsortiumClient(endpoint(rpc, dir))
+    client = ConsortiumClient(kit.endpoint(rpc, dir))
     value = client.call(address, abi, function, *_args(entry, args or []))
     if json_out:
-        print_json({"result": value})
+        kit.print_json({"result": value})
     else:
-        console.print(value)
+        kit.console.print(value)
 
 
 @app.command()
-@with_signing
+@kit.with_signing
 def send(
     address: str = typer.Argument(..., help="Contract address."),
     function: str = typer.Argument(..., help="Function name."),
     args: list[str] | None = typer.Argument(None, help="Arguments."),
     abi_file: Path | None = typer.Option(None, "--abi", help="ABI JSON or deploy artifact."),
-    *, signing: Signing,
+    *, signing: kit.Signing,
 ) -> None:
     """Send a transaction calling a contract function and wait for its receipt."""
     from consortium.sdk import ConsortiumClient
 
     abi = _load_abi(address, abi_file, signing.dir)
     entry = _function(abi, function, len(args or []))
-    client = ConsortiumClient(endpoint(signing.rpc, signing.dir))
+    client = ConsortiumClient(kit.endpoint(signing.rpc, signing.dir))
     receipt = client.transact(signing.signer(), address, abi, function,
                               *_args(entry, args or []))
     result = {"tx_hash": receipt["transactionHash"].hex(), "block": receipt["blockNumber"],

@@ -15,20 +15,7 @@ from typing import Any
 import typer
 
 from consortium.apps.credit.surface import CREDIT
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    RpcOption,
-    Signing,
-    console,
-    endpoint,
-    err_console,
-    print_json,
-    table,
-    with_signing,
-)
-from consortium.cli.service_commands import add_reads, add_writes
-from consortium.cli.services import done, history_table, party
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Credit information sharing: consents, records, queries, blacklist.",
@@ -40,44 +27,44 @@ IdArg = typer.Argument(..., help="The id (a number).")
 def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.apps.credit.client import CreditClient
 
-    return CreditClient(endpoint(rpc, dir))
+    return CreditClient(kit.endpoint(rpc, dir))
 
 
 @app.command("consent")
-@with_signing
+@kit.with_signing
 def consent(
     grantee: str = typer.Option(..., "--grantee", help="The lender: 0x account or member."),
     purpose: str = typer.Option(..., "--purpose", help="What the query is for."),
     blocks: int | None = typer.Option(None, "--blocks", help="Valid for this many blocks."),
     expires_at: int | None = typer.Option(None, "--expires-at", help="Or: expiry height."),
     uses: int = typer.Option(1, "--uses", help="Queries it serves (default one)."),
-    *, signing: Signing) -> None:
+    *, signing: kit.Signing) -> None:
     """The data subject consents to a lender querying its credit."""
     if (blocks is None) == (expires_at is None):
         raise ConfigError("give either --blocks or --expires-at")
     client = _client(signing.rpc, signing.dir)
     expiry = expires_at if expires_at is not None else client.height() + 1 + int(blocks or 0)
     out = client.grant_consent(signing.signer(),
-                               party(grantee, signing, "--grantee"), purpose,
+                               kit.party(grantee, signing, "--grantee"), purpose,
                                expires_at=expiry, max_uses=uses)
-    done(out, signing.json_out, "granted")
+    kit.done(out, signing.json_out, "granted")
 
 
-add_writes(app, CREDIT, _client)
+kit.add_writes(app, CREDIT, _client)
 
 
 def _consents(found: list[dict[str, Any]], show: Any) -> None:
-    table(f"Consents ({len(found)})",
-          ["id", "subject", "grantee", "purpose", "state", "uses", "expires at"],
-          [[c["id"], show(c["subject"]), show(c["grantee"]), c["purpose"], c["state"],
-            f"{c['uses']} of {c['maxUses']}", c["expiresAt"]] for c in found])
+    kit.table(f"Consents ({len(found)})",
+              ["id", "subject", "grantee", "purpose", "state", "uses", "expires at"],
+              [[c["id"], show(c["subject"]), show(c["grantee"]), c["purpose"], c["state"],
+                f"{c['uses']} of {c['maxUses']}", c["expiresAt"]] for c in found])
 
 
 def _records(found: list[dict[str, Any]], show: Any) -> None:
-    table(f"Credit records ({len(found)})",
-          ["id", "subject", "kind", "reporter", "state", "links", "hash", "height"],
-          [[r["id"], show(r["subject"]), r["kind"], show(r["reporter"]), r["state"],
-            _links(r), r["recordHash"], r["height"]] for r in found])
+    kit.table(f"Credit records ({len(found)})",
+              ["id", "subject", "kind", "reporter", "state", "links", "hash", "height"],
+              [[r["id"], show(r["subject"]), r["kind"], show(r["reporter"]), r["state"],
+                _links(r), r["recordHash"], r["height"]] for r in found])
 
 
 def _links(r: dict[str, Any]) -> str | None:
@@ -90,37 +77,37 @@ def _links(r: dict[str, Any]) -> str | None:
 
 
 def _record(found: dict[str, Any], show: Any) -> None:
-    table("Record and its corrections (oldest first)",
-          ["id", "kind", "state", "reporter", "hash", "height"],
-          [[r["id"], r["kind"], r["state"], show(r["reporter"]), r["recordHash"], r["height"]]
-           for r in found["corrections"]])
-    history_table(f"History of record {found['id']}", found["history"], show)
+    kit.table("Record and its corrections (oldest first)",
+              ["id", "kind", "state", "reporter", "hash", "height"],
+              [[r["id"], r["kind"], r["state"], show(r["reporter"]), r["recordHash"], r["height"]]
+               for r in found["corrections"]])
+    kit.history_table(f"History of record {found['id']}", found["history"], show)
 
 
 def _queries(found: list[dict[str, Any]], show: Any) -> None:
-    table(f"Queries ({len(found)})",
-          ["id", "subject", "asked by", "why", "agency", "state", "consent", "height"],
-          [[q["id"], show(q["subject"]), show(q["lender"]), q["purpose"], show(q["agency"]),
-            q["state"], q["consent"], q["createdAt"]] for q in found])
+    kit.table(f"Queries ({len(found)})",
+              ["id", "subject", "asked by", "why", "agency", "state", "consent", "height"],
+              [[q["id"], show(q["subject"]), show(q["lender"]), q["purpose"], show(q["agency"]),
+                q["state"], q["consent"], q["createdAt"]] for q in found])
 
 
 def _query(found: dict[str, Any], show: Any) -> None:
-    table(f"Query {found['id']}", ["field", "value"], [
+    kit.table(f"Query {found['id']}", ["field", "value"], [
         ["state", found["state"]], ["subject", show(found["subject"])],
         ["lender", show(found["lender"])], ["purpose", found["purpose"]],
         ["agency", show(found["agency"])], ["consent", found["consent"]],
         ["report sha256", found["reportHash"]], ["location", found["location"] or None],
         ["created at height", found["createdAt"]]])
-    history_table("History", found["history"], show)
+    kit.history_table("History", found["history"], show)
 
 
 def _blacklist(found: list[dict[str, Any]], show: Any) -> None:
-    table(f"Blacklist ({len(found)})", ["subject", "reported by", "reason", "record", "height"],
-          [[show(e["subject"]), show(e["reporter"]), e["reason"], e["record"], e["height"]]
-           for e in found])
+    kit.table(f"Blacklist ({len(found)})", ["subject", "reported by", "reason", "record", "height"],
+              [[show(e["subject"]), show(e["reporter"]), e["reason"], e["record"], e["height"]]
+               for e in found])
 
 
-add_reads(app, CREDIT, _client, tables={
+kit.add_reads(app, CREDIT, _client, tables={
     "consents": _consents, "records": _records, "record_detail": _record,
     "queries": _queries, "query_detail": _query, "blacklist": _blacklist,
 })
@@ -128,12 +115,12 @@ add_reads(app, CREDIT, _client, tables={
 
 def _verdict(result: dict[str, Any], json_out: bool) -> None:
     if json_out:
-        print_json(result)
+        kit.print_json(result)
     elif result["match"]:
-        console.print(f"[green]OK[/green]: the file matches the report hash delivered for "
+        kit.console.print(f"[green]OK[/green]: the file matches the report hash delivered for "
                       f"query {result['query']} ({result['expected']})")
     if not result["match"]:
-        err_console.print(
+        kit.err_console.print(
             f"[bold red]MISMATCH[/bold red]: the file's SHA-256 is {result['actual']}, but the "
             f"agency delivered {result['expected']} on chain for query {result['query']}: "
             "this is NOT the delivered report")
@@ -143,8 +130,8 @@ def _verdict(result: dict[str, Any], json_out: bool) -> None:
 @app.command("verify")
 def verify(query_id: int = IdArg,
            file: Path = typer.Argument(..., help="The report file received off chain."),
-           dir: Path = DirOption, rpc: str | None = RpcOption,
-           json_out: bool = JsonOption) -> None:
+           dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
+           json_out: bool = kit.JsonOption) -> None:
     """Check a received report file against its hash on chain (exit 1 on a mismatch)."""
     _verdict(_client(rpc, dir).verify_report(query_id, file), json_out)
 
@@ -155,7 +142,7 @@ def download(
     out: Path = typer.Option(..., "--out", help="Where to save the report."),
     source: str | None = typer.Option(None, "--source",
                                       help="Fetch from here instead of the location on chain."),
-    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption,
+    dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption, json_out: bool = kit.JsonOption,
 ) -> None:
     """Fetch a delivered report and check it against the chain; it is written to --out only
     when it matches (exit 1 on a mismatch, nothing written)."""

@@ -13,18 +13,7 @@ from typing import Any
 import typer
 
 from consortium.apps.forum.surface import FORUM
-from consortium.cli.common import (
-    Signing,
-    console,
-    endpoint,
-    print_json,
-    resolve_dir,
-    table,
-    with_reading,
-    with_signing,
-)
-from consortium.cli.service_commands import add_reads, add_writes
-from consortium.cli.services import done, namer, proposed
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="The consortium forum: channels, threads, announcements, minutes, "
@@ -37,7 +26,7 @@ BODY_WIDTH = 60
 def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.apps.forum.client import ForumClient
 
-    return ForumClient(endpoint(rpc, dir))
+    return ForumClient(kit.endpoint(rpc, dir))
 
 
 def _short(text: str) -> str:
@@ -46,63 +35,63 @@ def _short(text: str) -> str:
 
 
 def _posts_table(title: str, posts: list[dict[str, Any]], show: Callable[[Any], Any]) -> None:
-    table(title, ["id", "kind", "thread", "author", "title", "body", "pinned", "replies",
-                  "proposals"],
-          [[p["id"], p["kind"], p["parent"], show(p["author"]), p["title"] or None,
-            _short(p["body"]) if p["readable"] else f"(encrypted: {p.get('why', '')})",
-            "yes" if p["pinned"] else None, p["replies"],
-            ", ".join(str(x) for x in p["proposals"]) or None] for p in posts])
+    kit.table(title, ["id", "kind", "thread", "author", "title", "body", "pinned", "replies",
+                      "proposals"],
+              [[p["id"], p["kind"], p["parent"], show(p["author"]), p["title"] or None,
+                _short(p["body"]) if p["readable"] else f"(encrypted: {p.get('why', '')})",
+                "yes" if p["pinned"] else None, p["replies"],
+                ", ".join(str(x) for x in p["proposals"]) or None] for p in posts])
 
 
 def _show(found: Any, json_out: bool, render: Callable[[], None]) -> None:
     """Print `found` as JSON, or render it (a table, a line)."""
     if json_out:
-        print_json(found)
+        kit.print_json(found)
     else:
         render()
 
 
 def _channels_table(found: list[dict[str, Any]], show: Callable[[Any], Any]) -> None:
-    table(f"Channels ({len(found)})",
-          ["channel", "private", "key epoch", "members", "threads", "posts", "documents"],
-          [[c["name"], "yes" if c["private"] else "no", c["epoch"] if c["private"] else None,
-            ", ".join(str(show(m)) for m in c["members"])
-            or (None if c["private"] else "everyone"),
-            c["threads"], c["posts"], c["documents"]] for c in found])
+    kit.table(f"Channels ({len(found)})",
+              ["channel", "private", "key epoch", "members", "threads", "posts", "documents"],
+              [[c["name"], "yes" if c["private"] else "no", c["epoch"] if c["private"] else None,
+                ", ".join(str(show(m)) for m in c["members"])
+                or (None if c["private"] else "everyone"),
+                c["threads"], c["posts"], c["documents"]] for c in found])
 
 
 def _rules_table(found: dict[str, int], _names: Callable[[Any], Any]) -> None:
-    table("Forum rules", ["rule", "value"], [[k, v] for k, v in found.items()])
+    kit.table("Forum rules", ["rule", "value"], [[k, v] for k, v in found.items()])
 
 
-add_reads(app, FORUM, _client, tables={"channels": _channels_table, "rules": _rules_table})
-add_writes(app, FORUM, _client)
+kit.add_reads(app, FORUM, _client, tables={"channels": _channels_table, "rules": _rules_table})
+kit.add_writes(app, FORUM, _client)
 
 
 @app.command("register-key")
-@with_signing
-def register_key(*, signing: Signing) -> None:
+@kit.with_signing
+def register_key(*, signing: kit.Signing) -> None:
     """Register your account's public key, so channel keys can be wrapped for you."""
     out = _client(signing.rpc, signing.dir).register_key(signing.signer())
-    done(out, signing.json_out, "registered key")
+    kit.done(out, signing.json_out, "registered key")
 
 
 @app.command("rotate-key")
-@with_signing
-def rotate_key(channel: str = ChannelArg, *, signing: Signing) -> None:
+@kit.with_signing
+def rotate_key(channel: str = ChannelArg, *, signing: kit.Signing) -> None:
     """Publish a new channel key for the task force's current members (writes do this
     themselves when membership changed)."""
     out = _client(signing.rpc, signing.dir).rotate_key(signing.signer(), channel)
-    done(out, signing.json_out, "rotated key")
+    kit.done(out, signing.json_out, "rotated key")
 
 
 @app.command("post")
-@with_signing
+@kit.with_signing
 def post(channel: str = ChannelArg, text: str = typer.Argument(..., help="The body."),
          title: str = typer.Option("", "--title", help="The thread's title."),
          reply_to: int | None = typer.Option(None, "--reply-to",
                                              help="Reply in this post's thread instead."),
-         *, signing: Signing) -> None:
+         *, signing: kit.Signing) -> None:
     """Open a thread in a channel, or reply in one (encrypted in a task force's channel)."""
     client = _client(signing.rpc, signing.dir)
     account = signing.signer()
@@ -115,53 +104,53 @@ def post(channel: str = ChannelArg, text: str = typer.Argument(..., help="The bo
         out = client.reply(account, reply_to, text)
     else:
         out = client.post(account, channel, text, title=title)
-    done(out, signing.json_out, "posted")
+    kit.done(out, signing.json_out, "posted")
 
 
 @app.command("minutes")
-@with_signing
+@kit.with_signing
 def minutes(channel: str = ChannelArg, text: str = typer.Argument(..., help="The minutes."),
             proposal: list[int] = typer.Option(..., "--proposal",
                                                help="A proposal they record (repeatable)."),
-            title: str = typer.Option("Minutes", "--title"), *, signing: Signing) -> None:
+            title: str = typer.Option("Minutes", "--title"), *, signing: kit.Signing) -> None:
     """Post meeting minutes linked to the proposals whose decisions they record."""
     out = _client(signing.rpc, signing.dir).post_minutes(signing.signer(), channel, text,
                                                          proposal, title=title)
-    done(out, signing.json_out, "minutes")
+    kit.done(out, signing.json_out, "minutes")
 
 
 @app.command("read")
-@with_reading
+@kit.with_reading
 def read(channel: str = ChannelArg,
          threads: bool = typer.Option(False, "--threads", help="Only thread openers."),
          pinned: bool = typer.Option(False, "--pinned", help="Only pinned announcements."),
-         *, signing: Signing) -> None:
+         *, signing: kit.Signing) -> None:
     """A channel's posts, oldest first, opened with your key where it can."""
     client, account = _client(signing.rpc, signing.dir), signing.signer()
     posts = (client.pinned(account, channel) if pinned
              else client.read_channel(account, channel, threads_only=threads))
     _show(posts, signing.json_out,
-          lambda: _posts_table(f"#{channel} ({len(posts)})", posts, namer(signing.dir)))
+          lambda: _posts_table(f"#{channel} ({len(posts)})", posts, kit.namer(signing.dir)))
 
 
 @app.command("thread")
-@with_reading
+@kit.with_reading
 def thread(post_id: int = typer.Argument(..., help="The post id."), *,
-           signing: Signing) -> None:
+           signing: kit.Signing) -> None:
     """A thread: its opening post, then its replies."""
     posts = _client(signing.rpc, signing.dir).thread(signing.signer(), post_id)
     if signing.json_out:
-        print_json(posts)
+        kit.print_json(posts)
         return
     _posts_table(f"Thread {posts[0]['id']} in #{posts[0]['channel']}", posts,
-                 namer(signing.dir))
+                 kit.namer(signing.dir))
     for p in posts:
         if p["readable"]:
-            console.print(f"[bold]{p['id']}[/bold] {p['title']}\n{p['body']}\n")
+            kit.console.print(f"[bold]{p['id']}[/bold] {p['title']}\n{p['body']}\n")
 
 
 @app.command("attach")
-@with_signing
+@kit.with_signing
 def attach(channel: str = ChannelArg, file: Path = typer.Argument(..., help="The document."),
            post_id: int = typer.Option(0, "--post", help="Attach it to this post."),
            name: str | None = typer.Option(None, "--name", help="Its name (default: file's)."),
@@ -170,7 +159,7 @@ def attach(channel: str = ChannelArg, file: Path = typer.Argument(..., help="The
                                          help="Keep it on chain (refused over the rule)."),
            on_node: bool = typer.Option(False, "--on-node",
                                         help="Anchor its hash; your node keeps the bytes."),
-           *, signing: Signing) -> None:
+           *, signing: kit.Signing) -> None:
     """Attach a research paper or PoC spec: on chain up to forum.max_attachment_bytes,
     else anchored by its SHA-256 and kept by your node (encrypted in a task force's)."""
     if on_chain and on_node:
@@ -180,15 +169,15 @@ def attach(channel: str = ChannelArg, file: Path = typer.Argument(..., help="The
                                                    media_type=media_type, post=post_id,
                                                    keep=keep)
     where = "on chain" if out["onChain"] else "anchored, kept by this node"
-    _show(out, signing.json_out, lambda: console.print(
+    _show(out, signing.json_out, lambda: kit.console.print(
         f"document {out['document']}: {out['size']} bytes {where}, SHA-256 {out['sha256']} "
         f"(block {out['block']}, tx {out['txHash']})"))
 
 
 @app.command("documents")
-@with_reading
+@kit.with_reading
 def documents(channel: str | None = typer.Argument(None, help="A channel (default: all)."),
-              *, signing: Signing) -> None:
+              *, signing: kit.Signing) -> None:
     """Document records, with their names where your key opens them."""
     from consortium.apps.forum.sealing import SealError
 
@@ -199,8 +188,8 @@ def documents(channel: str | None = typer.Argument(None, help="A channel (defaul
             found.append(client.document(account, d["id"]))
         except SealError:
             found.append(d)
-    show = namer(signing.dir)
-    _show(found, signing.json_out, lambda: table(
+    show = kit.namer(signing.dir)
+    _show(found, signing.json_out, lambda: kit.table(
         f"Documents ({len(found)})",
         ["id", "channel", "post", "author", "name", "bytes", "kept", "sha256"],
         [[d["id"], d["channel"], d["post"], show(d["author"]),
@@ -209,12 +198,12 @@ def documents(channel: str | None = typer.Argument(None, help="A channel (defaul
 
 
 @app.command("fetch")
-@with_reading
+@kit.with_reading
 def fetch(document_id: int = typer.Argument(..., help="The document id."),
           out: Path = typer.Option(..., "--out", help="Where to write it."),
           source: list[str] = typer.Option([], "--source",
                                            help="Another node's API URL to try (repeatable)."),
-          *, signing: Signing) -> None:
+          *, signing: kit.Signing) -> None:
     """Download a document, check it against its SHA-256 on chain (refused if it differs),
     decrypt it (task-force channels) and write it."""
     data, doc = _client(signing.rpc, signing.dir).fetch(signing.signer(), document_id,
@@ -222,38 +211,38 @@ def fetch(document_id: int = typer.Argument(..., help="The document id."),
     out.write_bytes(data)
     result = {"document": document_id, "file": str(out), "bytes": len(data),
               "sha256": doc["sha256"], "name": doc["meta"].get("name"), "verified": True}
-    _show(result, signing.json_out, lambda: console.print(
+    _show(result, signing.json_out, lambda: kit.console.print(
         f"document {document_id} ({result['name']}): {len(data)} bytes written to {out}, "
         "SHA-256 verified"))
 
 
 @app.command("search")
-@with_signing
+@kit.with_signing
 def search(text: str = typer.Argument(..., help="Words that must all occur."),
            channel: str | None = typer.Option(None, "--channel", help="Only this channel."),
            rebuild: bool = typer.Option(False, "--rebuild",
                                         help="Rebuild the index from the chain first."),
            index: Path | None = typer.Option(
                None, "--index", help="The index file (default: DIR/forum-index/<account>)."),
-           limit: int = typer.Option(20, "--limit"), *, signing: Signing) -> None:
+           limit: int = typer.Option(20, "--limit"), *, signing: kit.Signing) -> None:
     """Full-text search over what you can read, in your local index (SQLite FTS5)."""
     from consortium.apps.forum.search import default_index_path
 
     account = signing.signer()
-    path = index or default_index_path(resolve_dir(signing.dir), account.address)
+    path = index or default_index_path(kit.resolve_dir(signing.dir), account.address)
     hits = _client(signing.rpc, signing.dir).search(account, text, index=path, rebuild=rebuild,
                                                     channel=channel, limit=limit)
-    show = namer(signing.dir)
-    _show(hits, signing.json_out, lambda: table(
+    show = kit.namer(signing.dir)
+    _show(hits, signing.json_out, lambda: kit.table(
         f"Search {text!r} ({len(hits)})", ["post", "channel", "author", "title", "match"],
         [[h["post"], h["channel"], show(h["author"]), h["title"] or None, h["snippet"]]
          for h in hits]))
 
 
 @app.command("propose-max-attachment")
-@with_signing
+@kit.with_signing
 def propose_max_attachment(value: int = typer.Argument(..., help="The new limit in bytes."),
-                           *, signing: Signing) -> None:
+                           *, signing: kit.Signing) -> None:
     """Propose a new forum.max_attachment_bytes (an app-call proposal; members vote)."""
-    proposed(_client(signing.rpc, signing.dir).propose_max_attachment(signing.signer(), value),
-             signing.json_out)
+    kit.proposed(_client(signing.rpc, signing.dir).propose_max_attachment(signing.signer(), value),
+                 signing.json_out)

@@ -17,18 +17,7 @@ from typing import Any
 import typer
 
 from consortium.apps.governance_surface import GOVERNANCE
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    RpcOption,
-    Signing,
-    console,
-    endpoint,
-    print_json,
-    table,
-    with_signing,
-)
-from consortium.cli.service_commands import read_command, write_command
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 member_app = typer.Typer(help="Consortium members.", no_args_is_help=True)
@@ -45,18 +34,18 @@ regulator_app = typer.Typer(
 def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.system.client import GovernanceClient
 
-    return GovernanceClient(endpoint(rpc, dir))
+    return GovernanceClient(kit.endpoint(rpc, dir))
 
 
 def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
     if json_out:
-        print_json(outcome)
+        kit.print_json(outcome)
     elif "proposal" in outcome:
-        table(title, ["proposal", "kind", "status", "block", "tx"], [[
+        kit.table(title, ["proposal", "kind", "status", "block", "tx"], [[
             outcome["proposal"], outcome["kind"], outcome["status"], outcome["block"],
             outcome["txHash"]]])
     else:
-        table(title, ["block", "tx"], [[outcome["block"], outcome["txHash"]]])
+        kit.table(title, ["block", "tx"], [[outcome["block"], outcome["txHash"]]])
 
 
 def _outcome(outcome: dict[str, Any], json_out: bool, what: str) -> None:
@@ -65,7 +54,7 @@ def _outcome(outcome: dict[str, Any], json_out: bool, what: str) -> None:
     _print_outcome(title, outcome, json_out)
 
 
-def _submit(kind: str, signing: Signing, *args: Any) -> None:
+def _submit(kind: str, signing: kit.Signing, *args: Any) -> None:
     """Sign and send a proposal of `kind` through the client's propose_<kind>."""
     signer = signing.signer()
     method = getattr(_client(signing.rpc, signing.dir), "propose_" + kind.replace("-", "_"))
@@ -74,8 +63,8 @@ def _submit(kind: str, signing: Signing, *args: Any) -> None:
 
 _WRITES = {w.cli: w for w in GOVERNANCE.writes}
 _READS = {r.rest: r for r in GOVERNANCE.reads}
-vote = write_command(_WRITES.pop("vote"), _client, _outcome)
-revoke = write_command(_WRITES.pop("revoke"), _client, _outcome)
+vote = kit.write_command(_WRITES.pop("vote"), _client, _outcome)
+revoke = kit.write_command(_WRITES.pop("revoke"), _client, _outcome)
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -86,30 +75,30 @@ def _lines(values: list[str]) -> str | None:
 
 
 def _members_table(members: list[dict[str, Any]], show: Any) -> None:
-    table("Members", ["id", "name", "tier", "status", "weight", "accounts", "nodes"], [
+    kit.table("Members", ["id", "name", "tier", "status", "weight", "accounts", "nodes"], [
         [m["id"], m["name"], m["tier"], m["status"], m["weight"], "\n".join(m["accounts"]),
          _lines(m["nodes"])] for m in members])
 
 
 def _officers_table(items: list[dict[str, Any]], show: Any) -> None:
-    table("Officers", ["office", "holder", "term ends at", "elected at"], [
+    kit.table("Officers", ["office", "holder", "term ends at", "elected at"], [
         [o["office"], o["holder"] or f"vacant (was {o['lastHolder']})", o["termEnd"],
          o["electedAt"]] for o in items])
 
 
 def _task_forces_table(items: list[dict[str, Any]], show: Any) -> None:
-    table("Task forces", ["name", "lead", "members", "charter"],
-          [[t["name"], t["lead"], len(t["members"]), t["charter"]] for t in items])
+    kit.table("Task forces", ["name", "lead", "members", "charter"],
+              [[t["name"], t["lead"], len(t["members"]), t["charter"]] for t in items])
 
 
 def _task_force_table(found: dict[str, Any], show: Any) -> None:
-    table(f"Task force {found['name']}", ["field", "value"], [
+    kit.table(f"Task force {found['name']}", ["field", "value"], [
         ["charter", found["charter"]], ["lead", found["lead"]],
         ["members", "\n".join(found["members"])], ["formed at", found["formedAt"]]])
 
 
 def _read(rest: str, hook: Any, doc: str) -> Any:
-    command = read_command(_READS[rest], _client, hook)
+    command = kit.read_command(_READS[rest], _client, hook)
     command.__doc__ = doc
     return command
 
@@ -126,9 +115,9 @@ officers = _read("/officers", _officers_table, "Offices with their holders and t
 @member_app.command("show")
 def member_show(
     ref: str = typer.Argument(..., help="Member id, name or one of its accounts."),
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    json_out: bool = JsonOption,
+    dir: Path = kit.DirOption,
+    rpc: str | None = kit.RpcOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """One member, with each account's roles."""
     client = _client(rpc, dir)
@@ -137,10 +126,10 @@ def member_show(
         raise ConfigError(f"no member {ref!r}")
     member["roles"] = {a: client.roles(a)["roles"] for a in member["accounts"]}
     if json_out:
-        print_json(member)
+        kit.print_json(member)
         return
     accounts = [f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()]
-    table(f"Member {member['id']}: {member['name']}", ["field", "value"], [
+    kit.table(f"Member {member['id']}: {member['name']}", ["field", "value"], [
         ["tier", member["tier"]], ["status", member["status"]], ["weight", member["weight"]],
         ["admitted at height", member["since"]], ["accounts", "\n".join(accounts)],
         ["nodes", _lines(member["nodes"])]])
@@ -148,7 +137,7 @@ def member_show(
 
 # --- proposals the client takes in another order or form ---------------------------------------
 
-@with_signing
+@kit.with_signing
 def propose_admit_member(
     name: str = typer.Option(..., "--name", help="The institution's name."),
     account: list[str] = typer.Option(..., "--account", help="Its account (repeatable)."),
@@ -158,7 +147,7 @@ def propose_admit_member(
         None, "--weight", help="Committee weight (default 1; observers 0)."
     ),
     *,
-    signing: Signing,
+    signing: kit.Signing,
 ) -> None:
     """Admit an institution with its accounts and node ids (the node may then peer)."""
     _submit("admit-member", signing, name, tier, account, node_id or [], weight)
@@ -179,7 +168,7 @@ def _rate(text: str, what: str) -> int:
         ) from None
 
 
-@with_signing
+@kit.with_signing
 def propose_change_rule(
     type_: str = typer.Option(..., "--type", help="The proposal kind, e.g. grant-role."),
     participation: str = typer.Option(
@@ -190,7 +179,7 @@ def propose_change_rule(
     win_rate: str = typer.Option(..., "--win-rate", help="Share of the votes that must say yes."),
     period: int = typer.Option(..., "--period", help="Voting period in blocks."),
     *,
-    signing: Signing,
+    signing: kit.Signing,
 ) -> None:
     """Change how a kind of proposal is decided (needs a supermajority). Open proposals
     keep the rule they were proposed under."""
@@ -204,27 +193,28 @@ for _kind in ("admit-member", "suspend-member", "reinstate-member", "expel-membe
               "revoke-role", "elect-officer", "form-taskforce", "set-taskforce-members",
               "dissolve-taskforce", "change-rule", "freeze", "unfreeze", "set-deploy-allowlist",
               "app-call", "contract-call", "software-upgrade", "cancel-software-upgrade"):
-    propose_app.command(_kind)(_OWN.get(_kind) or write_command(_WRITES[_kind], _client, _outcome))
+    propose_app.command(_kind)(_OWN.get(_kind)
+                               or kit.write_command(_WRITES[_kind], _client, _outcome))
 
 
 # --- reads with their own shapes ------------------------------------------------------------------
 
 
 def upgrades(
-    dir: Path = DirOption, rpc: str | None = RpcOption, json_out: bool = JsonOption
+    dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption, json_out: bool = kit.JsonOption
 ) -> None:
     """The scheduled software upgrade, the applied ones and the system contracts' versions."""
     info = _client(rpc, dir).read.upgrades()
     if json_out:
-        print_json(info)
+        kit.print_json(info)
         return
     plan = info["plan"]
     rows = [["scheduled", plan["name"], plan["height"], plan["version"], plan["proposal"]]] if (
         plan) else []
     rows += [["applied", a["name"], a["height"], "", ""] for a in info["applied"]]
-    table("Software upgrades", ["state", "name", "height", "version", "proposal"], rows)
-    table("System contract versions", ["contract", "version"],
-          [[c, v] for c, v in info["nativeVersions"].items()])
+    kit.table("Software upgrades", ["state", "name", "height", "version", "proposal"], rows)
+    kit.table("System contract versions", ["contract", "version"],
+              [[c, v] for c, v in info["nativeVersions"].items()])
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -234,9 +224,9 @@ def _params(params: dict[str, Any]) -> str:
 def proposals(
     proposal: int | None = typer.Argument(None, help="Show this proposal with its votes."),
     open_only: bool = typer.Option(False, "--open", help="Only the open ones."),
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    json_out: bool = JsonOption,
+    dir: Path = kit.DirOption,
+    rpc: str | None = kit.RpcOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Proposals with their status, tallies and expiry heights."""
     client = _client(rpc, dir)
@@ -245,10 +235,10 @@ def proposals(
         if found is None:
             raise ConfigError(f"no proposal {proposal}")
         if json_out:
-            print_json(found)
+            kit.print_json(found)
             return
         rule, note = found["rule"], f" ({found['note']})" if found["note"] else ""
-        table(f"Proposal {proposal}: {found['kind']}", ["field", "value"], [
+        kit.table(f"Proposal {proposal}: {found['kind']}", ["field", "value"], [
             ["status", found["status"] + note],
             ["params", _params(found["params"])],
             ["proposer", found["proposer"]],
@@ -260,42 +250,42 @@ def proposals(
         return
     items = client.proposals(open_only)
     if json_out:
-        print_json(items)
+        kit.print_json(items)
         return
-    table("Proposals" + (" (open)" if open_only else ""),
-          ["id", "kind", "status", "params", "yes", "no", "expires"],
-          [[p["id"], p["kind"], p["status"], _params(p["params"]), p["yesWeight"],
-            p["noWeight"], p["expiresAt"]] for p in items])
+    kit.table("Proposals" + (" (open)" if open_only else ""),
+              ["id", "kind", "status", "params", "yes", "no", "expires"],
+              [[p["id"], p["kind"], p["status"], _params(p["params"]), p["yesWeight"],
+                p["noWeight"], p["expiresAt"]] for p in items])
 
 
 def roles(
     account: str | None = typer.Argument(None, help="One account's roles."),
-    dir: Path = DirOption,
-    rpc: str | None = RpcOption,
-    json_out: bool = JsonOption,
+    dir: Path = kit.DirOption,
+    rpc: str | None = kit.RpcOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """The accounts holding each role (or one account's roles)."""
     found = _client(rpc, dir).roles(account)
     if json_out:
-        print_json(found)
+        kit.print_json(found)
     elif account is not None:
-        console.print(f"{found['account']}: {', '.join(found['roles']) or 'no roles'}")
+        kit.console.print(f"{found['account']}: {', '.join(found['roles']) or 'no roles'}")
     else:
-        table("Roles", ["role", "accounts"], [[r, _lines(a)] for r, a in found.items()])
+        kit.table("Roles", ["role", "accounts"], [[r, _lines(a)] for r, a in found.items()])
 
 
 def _regulator_command(name: str, frozen: bool, doc: str) -> None:
     def command(
         target: str = typer.Argument(..., help="An account or contract address."),
         *,
-        signing: Signing,
+        signing: kit.Signing,
     ) -> None:
         signer = signing.signer()
         outcome = _client(signing.rpc, signing.dir).regulator_freeze(signer, target, frozen)
         _print_outcome(f"{name.capitalize()} {target}", outcome, signing.json_out)
 
     command.__doc__ = doc
-    regulator_app.command(name)(with_signing(command))
+    regulator_app.command(name)(kit.with_signing(command))
 
 
 _regulator_command("freeze", True, "Freeze an account or contract now (regulator role, no vote).")

@@ -15,21 +15,7 @@ from typing import Any
 import typer
 
 from consortium.apps.invoices.surface import FP, INVOICES
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    RpcOption,
-    Signing,
-    console,
-    endpoint,
-    err_console,
-    print_json,
-    resolve_dir,
-    table,
-    with_signing,
-)
-from consortium.cli.service_commands import add_reads, add_writes
-from consortium.cli.services import account, history_table, members, namer
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True)
@@ -44,21 +30,21 @@ AmountOption = typer.Option(..., "--amount", help="Face amount, integer smallest
 def _client(rpc: str | None, dir: Path, key: bytes | None = None) -> Any:
     from consortium.apps.invoices.client import InvoiceClient
 
-    return InvoiceClient(endpoint(rpc, dir), key=key)
+    return InvoiceClient(kit.endpoint(rpc, dir), key=key)
 
 
 def _key(key_file: Path | None, dir: Path) -> bytes:
     from consortium.apps.invoices.fingerprint import find_key
 
-    return find_key(key_file, resolve_dir(dir))
+    return find_key(key_file, kit.resolve_dir(dir))
 
 
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     if json_out:
-        print_json(out)
+        kit.print_json(out)
         return
     extra = f", tranche {out['tranche']}" if "tranche" in out else ""
-    console.print(f"invoice {out['fingerprint']} {what}: now {out.get('state', '?')}{extra} "
+    kit.console.print(f"invoice {out['fingerprint']} {what}: now {out.get('state', '?')}{extra} "
                   f"(block {out['block']}, tx {out['txHash']})")
 
 
@@ -67,8 +53,8 @@ def fingerprint_(
     tax_id: str = typer.Option(..., "--tax-id", help="The seller's tax id."),
     number: str = typer.Option(..., "--number", help="The invoice number."),
     issue_date: str = typer.Option(..., "--issue-date", help="Issue date, YYYY-MM-DD."),
-    amount: str = AmountOption, key_file: Path | None = KeyFileOption, dir: Path = DirOption,
-    json_out: bool = JsonOption,
+    amount: str = AmountOption, key_file: Path | None = KeyFileOption, dir: Path = kit.DirOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Compute an invoice's fingerprint locally (nothing is sent)."""
     from consortium.apps.invoices.fingerprint import FieldError, fingerprint, normalise
@@ -79,15 +65,15 @@ def fingerprint_(
         raise ConfigError(str(exc)) from None
     fp = "0x" + fingerprint(_key(key_file, dir), fields).hex()
     if json_out:
-        print_json({"fingerprint": fp, "normalised": {
+        kit.print_json({"fingerprint": fp, "normalised": {
             "sellerTaxId": fields.seller_tax_id, "invoiceNumber": fields.invoice_number,
             "issueDate": fields.issue_date, "amount": fields.amount}})
     else:
-        console.print(fp)
+        kit.console.print(fp)
 
 
 @app.command("issue")
-@with_signing
+@kit.with_signing
 def issue(
     tax_id: str = typer.Option(None, "--tax-id", help="The seller's tax id."),
     number: str = typer.Option(None, "--number", help="The invoice number."),
@@ -100,7 +86,7 @@ def issue(
         None, "--seller", help="The seller, when a financing bank enters it (default: --from)."),
     fingerprint: str | None = typer.Option(
         None, "--fingerprint", help="A fingerprint computed elsewhere (instead of the fields)."),
-    key_file: Path | None = KeyFileOption, *, signing: Signing,
+    key_file: Path | None = KeyFileOption, *, signing: kit.Signing,
 ) -> None:
     """Register an invoice by its fingerprint (refused if the same invoice is registered)."""
     from consortium.apps.invoices.fingerprint import FieldError, compute, normalise_amount
@@ -115,21 +101,21 @@ def issue(
     except FieldError as exc:
         raise ConfigError(str(exc)) from None
     out = _client(rpc, dir).issue(
-        signing.signer(), fp, buyer=account(buyer, dir, "--buyer", rpc), amount=face,
-        currency=currency, due_date=due, seller=account(seller, dir, "--seller", rpc))
+        signing.signer(), fp, buyer=kit.account(buyer, dir, "--buyer", rpc), amount=face,
+        currency=currency, due_date=due, seller=kit.account(seller, dir, "--seller", rpc))
     _done(out, signing.json_out, "issued")
 
 
 # confirm, request-financing, finance, repay, default, cancel and reimburse
-add_writes(app, INVOICES, _client, _done)
+kit.add_writes(app, INVOICES, _client, _done)
 
 
 @app.command("verify-tax")
-@with_signing
+@kit.with_signing
 def verify_tax(fp: str = FingerprintArg,
                revoke: bool = typer.Option(False, "--revoke", help="Withdraw the verification."),
                reason: str = typer.Option("", "--reason", help="A note kept in the event."),
-               *, signing: Signing) -> None:
+               *, signing: kit.Signing) -> None:
     """The tax authority marks the invoice tax verified (or withdraws it)."""
     out = _client(signing.rpc, signing.dir).set_tax_verified(signing.signer(), fp, not revoke,
                                                              reason)
@@ -137,8 +123,8 @@ def verify_tax(fp: str = FingerprintArg,
 
 
 @app.command("show")
-def show(fp: str = FingerprintArg, dir: Path = DirOption, rpc: str | None = RpcOption,
-         json_out: bool = JsonOption) -> None:
+def show(fp: str = FingerprintArg, dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
+         json_out: bool = kit.JsonOption) -> None:
     """One invoice: its fields, tranches, payments and history."""
     client = _client(rpc, dir)
     inv = client.invoice(fp)
@@ -146,10 +132,10 @@ def show(fp: str = FingerprintArg, dir: Path = DirOption, rpc: str | None = RpcO
         raise ConfigError(f"no invoice {fp}")
     inv["history"] = client.history(fp)
     if json_out:
-        print_json(inv)
+        kit.print_json(inv)
         return
-    name = namer(dir)
-    table(f"Invoice {inv['fingerprint']}", ["field", "value"], [
+    name = kit.namer(dir)
+    kit.table(f"Invoice {inv['fingerprint']}", ["field", "value"], [
         ["state", inv["state"]], ["seller", name(inv["seller"])], ["buyer", name(inv["buyer"])],
         ["face amount", f"{inv['amount']} {inv['currency']}"], ["due date", inv["dueDate"]],
         ["tax verified", "yes" if inv["taxVerified"] else "no"],
@@ -157,35 +143,35 @@ def show(fp: str = FingerprintArg, dir: Path = DirOption, rpc: str | None = RpcO
         ["assignee", name(inv["assignee"])], ["entered by", name(inv["registrant"])],
         ["issued at height", inv["issuedAt"]]])
     if inv["tranches"]:
-        table("Financing", ["tranche", "bank", "amount", "state", "height"], [
+        kit.table("Financing", ["tranche", "bank", "amount", "state", "height"], [
             [t["tranche"], name(t["bank"]), t["amount"], t["state"], t["height"]]
             for t in inv["tranches"]
         ])
     if inv["payments"]:
-        table("Payments at maturity", ["payee", "amount", "height"], [
+        kit.table("Payments at maturity", ["payee", "amount", "height"], [
             [name(p["payee"]), p["amount"], p["height"]] for p in inv["payments"]
         ])
-    history_table("History", inv["history"], name)
+    kit.history_table("History", inv["history"], name)
 
 
 def _list(found: list[dict[str, Any]], name: Any) -> None:
-    table(f"Invoices ({len(found)})",
-          ["fingerprint", "state", "seller", "buyer", "amount", "due", "financed", "tax"],
-          [[i["fingerprint"], i["state"], name(i["seller"]), name(i["buyer"]),
-            f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
-            "yes" if i["taxVerified"] else "no"] for i in found])
+    kit.table(f"Invoices ({len(found)})",
+              ["fingerprint", "state", "seller", "buyer", "amount", "due", "financed", "tax"],
+              [[i["fingerprint"], i["state"], name(i["seller"]), name(i["buyer"]),
+                f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
+                "yes" if i["taxVerified"] else "no"] for i in found])
 
 
-add_reads(app, INVOICES, _client, tables={"invoices": _list})
+kit.add_reads(app, INVOICES, _client, tables={"invoices": _list})
 
 
 @app.command("import")
-@with_signing
+@kit.with_signing
 def import_(
     file: Path = typer.Argument(..., help="CSV: seller_tax_id, invoice_number, issue_date, "
                                           "amount, currency, due_date, buyer[, seller]."),
     strict: bool = typer.Option(False, "--strict", help="Send nothing when any row is refused."),
-    key_file: Path | None = KeyFileOption, *, signing: Signing,
+    key_file: Path | None = KeyFileOption, *, signing: kit.Signing,
 ) -> None:
     """Import a CSV file: check every row, then issue the good ones; report refused rows.
 
@@ -199,7 +185,7 @@ def import_(
     dir, json_out = signing.dir, signing.json_out
     client, sender, key = _client(signing.rpc, dir), signing.signer(), _key(key_file, dir)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-                  console=err_console, transient=json_out) as bar:
+                  console=kit.err_console, transient=json_out) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -207,21 +193,21 @@ def import_(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        known = {name.lower(): address for name, address in members(dir).items()}
+        known = {name.lower(): address for name, address in kit.members(dir).items()}
         report = import_csv(client, sender, file, key=key, strict=strict, progress=progress,
                             resolve=lambda name: known.get(name.strip().lower()))
     if json_out:
-        print_json(report.to_json())
+        kit.print_json(report.to_json())
     else:
         if report.imported:
-            table(f"Imported ({len(report.imported)} of {report.rows} rows)",
-                  ["line", "invoice", "fingerprint", "block"],
-                  [[r["line"], r["invoiceNumber"], r["fingerprint"], r["block"]]
-                   for r in report.imported])
+            kit.table(f"Imported ({len(report.imported)} of {report.rows} rows)",
+                      ["line", "invoice", "fingerprint", "block"],
+                      [[r["line"], r["invoiceNumber"], r["fingerprint"], r["block"]]
+                       for r in report.imported])
         if report.refused:
-            table(f"Refused ({len(report.refused)} rows)", ["line", "reason"],
-                  [[r.line, r.reason] for r in report.refused])
+            kit.table(f"Refused ({len(report.refused)} rows)", ["line", "reason"],
+                      [[r.line, r.reason] for r in report.refused])
         if strict and report.refused and not report.sent:
-            err_console.print("--strict: nothing was sent")
+            kit.err_console.print("--strict: nothing was sent")
     if report.refused:
         raise typer.Exit(1)

@@ -6,15 +6,7 @@ from pathlib import Path
 
 import typer
 
-from consortium.cli.common import (
-    JsonOption,
-    PasswordFileOption,
-    console,
-    password_or_prompt,
-    print_json,
-    report,
-    resolve_dir,
-)
+from consortium.cli import kit
 
 
 def join(
@@ -42,7 +34,7 @@ def join(
     timeout_commit: str = typer.Option(
         "500ms", "--timeout-commit", help="Block interval; use the consortium's."
     ),
-    password_file: Path | None = PasswordFileOption,
+    password_file: Path | None = kit.PasswordFileOption,
     force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
     state_sync: bool = typer.Option(
         False, "--state-sync",
@@ -54,7 +46,7 @@ def join(
         help="With --state-sync: the CometBFT RPC (http://HOST:PORT) of a node you trust, "
              "which gives the block the light client starts from; once or twice.",
     ),
-    json_out: bool = JsonOption,
+    json_out: bool = kit.JsonOption,
 ) -> None:
     """Create a node home (keys, the genesis, the peer) and an account for a new institution,
     and print what its admission proposals need: node id, validator key, account."""
@@ -66,10 +58,10 @@ def join(
                           "of a node you trust)")
     if trust_rpc and not state_sync:
         raise ConfigError("--trust-rpc is only used with --state-sync")
-    password = password_or_prompt(password_file, "Password for the new account's keystore",
-                                  confirm=True)
+    password = kit.password_or_prompt(password_file, "Password for the new account's keystore",
+                                      confirm=True)
     result = join_network(
-        resolve_dir(dir), genesis_file=genesis, peer=peer, name=name, p2p_port=p2p_port,
+        kit.resolve_dir(dir), genesis_file=genesis, peer=peer, name=name, p2p_port=p2p_port,
         rpc_port=rpc_port, api_port=api_port, listen=listen, external_address=external_address,
         password=password, timeout_commit=timeout_commit, force=force, state_sync_rpc=trust_rpc)
     rows = [
@@ -87,10 +79,10 @@ def join(
         rows.append(["state sync", f"trusting block {result.state_sync_trust_height}; "
                      f"snapshots at {', '.join(map(str, result.state_sync_snapshots))}"])
     title = f"{result.name} is ready to join {result.chain_id}"
-    if report(result.to_json(), json_out, title, rows):
+    if kit.report(result.to_json(), json_out, title, rows):
         return
-    print_json(result.card)
-    console.print(
+    kit.print_json(result.card)
+    kit.console.print(
         f"\nSend {result.card_file} to the consortium (the other files stay here). "
         "Next: a member proposes the admission, the members vote, then start the node:\n"
         f'  consortium propose admit-member --name "{result.name}" --account {result.account} '

@@ -10,16 +10,7 @@ from pathlib import Path
 
 import typer
 
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    console,
-    err_console,
-    password_or_prompt,
-    print_json,
-    resolve_dir,
-    table,
-)
+from consortium.cli import kit
 from consortium.errors import ConfigError
 from consortium.network import supervisor
 from consortium.network.layout import Network
@@ -27,7 +18,7 @@ from consortium.network.node_config import DEFAULT_ENGINE
 
 
 def _progress(message: str) -> None:
-    err_console.print(f"[dim]·[/dim] {message}")
+    kit.err_console.print(f"[dim]·[/dim] {message}")
 
 
 def init(
@@ -35,7 +26,7 @@ def init(
     members: str = typer.Option(
         "", "--members", help='Comma-separated member institutions, e.g. "Bank A,Bank B".'
     ),
-    dir: Path = DirOption,
+    dir: Path = kit.DirOption,
     chain_id: str = typer.Option("consortium-local", "--chain-id", help="CometBFT chain id."),
     eth_chain_id: int = typer.Option(20251, "--eth-chain-id", help="EIP-155 chain id."),
     base_port: int = typer.Option(26650, "--base-port", help="First CometBFT port."),
@@ -61,27 +52,27 @@ def init(
 
     names = [m for m in members.split(",")] if members.strip() else None
     roles = parse_roles(role)
-    password = (password_or_prompt(password_file, "Keystore password", confirm=True)
+    password = (kit.password_or_prompt(password_file, "Keystore password", confirm=True)
                 if production or password_file is not None else "")
     if not 1 <= base_port <= 65000 or not 1 <= api_port <= 65000:
         raise ConfigError("--base-port and --api-port must be between 1 and 65000")
     network = init_network(
-        resolve_dir(dir), validators=validators, members=names, chain_id=chain_id,
+        kit.resolve_dir(dir), validators=validators, members=names, chain_id=chain_id,
         eth_chain_id=eth_chain_id, base_port=base_port, api_port=api_port,
         production=production, password=password, force=force, timeout_commit=timeout_commit,
         roles=roles, engine=engine, progress=_progress)
-    table(
+    kit.table(
         f"Network {network.chain_id} in {network.root}",
         ["node", "member", "node id", "p2p", "rpc", "API"],
         [[n.name, n.member, n.node_id, n.p2p_port, n.rpc_port, n.api_url] for n in network.nodes],
     )
-    table(
+    kit.table(
         "Members",
         ["member", "account", "keystore"],
         [[m.name, m.address, m.keystore] for m in network.members],
     )
     if not production:
-        err_console.print(
+        kit.err_console.print(
             "[yellow]dev-accounts.json holds INSECURE private keys for local use only[/yellow]"
         )
 
@@ -107,64 +98,64 @@ def node(
 NodesArg = typer.Argument(None, help="Node names (default: all).")
 
 
-def up(dir: Path = DirOption, nodes: list[str] | None = NodesArg) -> None:
+def up(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
     """Start the nodes of a local network in the background."""
-    started = supervisor.up(Network.load(resolve_dir(dir)), nodes or None, progress=_progress)
-    console.print(f"{len(started)} node(s) started; `consortium status --dir {dir}` shows them")
+    started = supervisor.up(Network.load(kit.resolve_dir(dir)), nodes or None, progress=_progress)
+    kit.console.print(f"{len(started)} node(s) started; `consortium status --dir {dir}` shows them")
 
 
-def down(dir: Path = DirOption, nodes: list[str] | None = NodesArg) -> None:
+def down(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
     """Stop the nodes of a local network."""
-    stopped = supervisor.down(Network.load(resolve_dir(dir)), nodes or None, progress=_progress)
-    console.print(f"{len(stopped)} node(s) stopped")
+    stopped = supervisor.down(Network.load(kit.resolve_dir(dir)), nodes or None, progress=_progress)
+    kit.console.print(f"{len(stopped)} node(s) stopped")
 
 
-def status(dir: Path = DirOption, json: bool = JsonOption) -> None:
+def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:
     """Every node's height (and how far behind the highest node), newest block's age,
     peers, mempool, recent tx/s, CheckTx refusals, LMDB size, newest snapshot and API."""
     from consortium.network.health import health_json, network_health
 
-    network = Network.load(resolve_dir(dir))
+    network = Network.load(kit.resolve_dir(dir))
     rows = network_health(network)
     if json:
-        print_json({"chain_id": network.chain_id,
-                    "nodes": [health_json(r, h) for r, h in rows]})
+        kit.print_json({"chain_id": network.chain_id,
+                        "nodes": [health_json(r, h) for r, h in rows]})
         return
-    table(
+    kit.table(
         f"{network.chain_id} ({network.root})",
         ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
          "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
         [
-            [
-                r.name,
-                r.member,
-                ("catching up" if r.catching_up else "up") if r.height is not None
-                else ("starting" if r.running else "down"),
-                r.height,
-                h.behind,
-                None if h.last_block_age_s is None else f"{h.last_block_age_s:g} s",
-                r.peers,
-                h.mempool,
-                h.tx_per_s,
-                h.refused,
-                None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",
-                h.snapshot_height or None,
-                (r.app_hash or "")[:12] or None,
-                r.api_url,
-            ]
-            for r, h in rows
+                [
+                    r.name,
+                    r.member,
+                    ("catching up" if r.catching_up else "up") if r.height is not None
+                    else ("starting" if r.running else "down"),
+                    r.height,
+                    h.behind,
+                    None if h.last_block_age_s is None else f"{h.last_block_age_s:g} s",
+                    r.peers,
+                    h.mempool,
+                    h.tx_per_s,
+                    h.refused,
+                    None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",
+                    h.snapshot_height or None,
+                    (r.app_hash or "")[:12] or None,
+                    r.api_url,
+                ]
+                for r, h in rows
         ],
     )
 
 
 def logs(
     node_name: str = typer.Argument("node0", metavar="NODE", help="Node name."),
-    dir: Path = DirOption,
+    dir: Path = kit.DirOption,
     lines: int = typer.Option(40, "--lines", "-n", help="Lines to show."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
 ) -> None:
     """Show a node's log."""
-    network = Network.load(resolve_dir(dir))
+    network = Network.load(kit.resolve_dir(dir))
     path = network.node_home(network.node(node_name)) / "node.log"
     if not path.is_file():
         raise ConfigError(f"{node_name} has no log yet ({path})")

@@ -16,19 +16,7 @@ from typing import Any
 import typer
 
 from consortium.apps.registry.surface import REGISTRY
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    RpcOption,
-    Signing,
-    endpoint,
-    print_json,
-    resolve_dir,
-    table,
-    with_signing,
-)
-from consortium.cli.service_commands import add_reads, add_writes
-from consortium.cli.services import account, done, history_table, namer
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
@@ -44,7 +32,7 @@ KOption = typer.Option(..., "--k", help="Approvals needed to register or retire.
 def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.apps.registry.client import RegistryClient
 
-    return RegistryClient(endpoint(rpc, dir))
+    return RegistryClient(kit.endpoint(rpc, dir))
 
 
 def _external(external_id: str | None, external_id_hash: str | None, key_file: Path | None,
@@ -57,7 +45,7 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
         raise ConfigError("give either --external-id or --external-id-hash")
     if external_id_hash is not None:
         return hash_bytes(external_id_hash, "external id hash")
-    return hash_of(find_key(key_file, resolve_dir(dir)), str(external_id))
+    return hash_of(find_key(key_file, kit.resolve_dir(dir)), str(external_id))
 
 
 def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
@@ -66,7 +54,7 @@ def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
 
 
 @app.command("apply")
-@with_signing
+@kit.with_signing
 def apply(
     asset_class: str = typer.Option(..., "--class", help="The class id or name."),
     external_id: str | None = typer.Option(None, "--external-id",
@@ -76,26 +64,26 @@ def apply(
     metadata: str = typer.Option(..., "--metadata", help="Metadata file or its 0x SHA-256."),
     owner: str | None = typer.Option(None, "--owner",
                                      help="The owner, when a registrar applies for it."),
-    key_file: Path | None = KeyFileOption, *, signing: Signing,
+    key_file: Path | None = KeyFileOption, *, signing: kit.Signing,
 ) -> None:
     """Apply for an asset's registration (refused if its external id is taken)."""
     ext = _external(external_id, external_id_hash, key_file, signing.dir)
     out = _client(signing.rpc, signing.dir).apply(
         signing.signer(), asset_class, ext, metadata=metadata,
-        owner=account(owner, signing.dir, "--owner", signing.rpc))
-    done(out, signing.json_out, "applied")
+        owner=kit.account(owner, signing.dir, "--owner", signing.rpc))
+    kit.done(out, signing.json_out, "applied")
 
 
 # approve, reject, retire, transfer, accept, cancel-transfer, pledge, freeze and unfreeze
-add_writes(app, REGISTRY, _client)
+kit.add_writes(app, REGISTRY, _client)
 
 
 @app.command("release")
-@with_signing
+@kit.with_signing
 def release(asset_id: int = typer.Argument(..., help="The asset id."),
             pledge_index: int | None = typer.Option(None, "--pledge",
                                                     help="The pledge (default: your first)."),
-            *, signing: Signing) -> None:
+            *, signing: kit.Signing) -> None:
     """The secured party releases its pledge (by default the signer's first active one, else
     the asset's first active one: a refusal is the contract's reason)."""
     client = _client(signing.rpc, signing.dir)
@@ -104,42 +92,42 @@ def release(asset_id: int = typer.Argument(..., help="The asset id."),
         active = client.active_pledges(asset_id)
         mine = [p for p in active if p["securedParty"] == account.address.lower()]
         pledge_index = (mine or active or [{"pledge": 0}])[0]["pledge"]
-    done(client.release(account, asset_id, pledge_index), signing.json_out, "released")
+    kit.done(client.release(account, asset_id, pledge_index), signing.json_out, "released")
 
 
 def _show_asset(found: dict[str, Any], show: Any) -> None:
-    table(f"Asset {found['id']}", ["field", "value"], [
+    kit.table(f"Asset {found['id']}", ["field", "value"], [
         ["state", found["state"] + (f" (from {found['frozenFrom']})"
-                                    if found["frozenFrom"] else "")],
+                                        if found["frozenFrom"] else "")],
         ["class", found["class"]], ["owner", show(found["owner"])],
         ["pending owner", show(found["pendingOwner"])],
         ["approvals", f"{found['approvals']} of {found['k']}: "
-                      + ", ".join(str(show(a)) for a in found["approvedBy"])],
+                          + ", ".join(str(show(a)) for a in found["approvedBy"])],
         ["external id hash", found["externalIdHash"]],
         ["metadata hash", found["metadataHash"]], ["applicant", show(found["applicant"])],
     ])
     if found["pledges"]:
-        table("Pledges", ["pledge", "secured party", "state", "pledged at", "released at"],
-              [[p["pledge"], show(p["securedParty"]), p["state"], p["pledgedAt"],
-                p["releasedAt"]] for p in found["pledges"]])
-    history_table("History", found.get("history", []), show)
+        kit.table("Pledges", ["pledge", "secured party", "state", "pledged at", "released at"],
+                  [[p["pledge"], show(p["securedParty"]), p["state"], p["pledgedAt"],
+                    p["releasedAt"]] for p in found["pledges"]])
+    kit.history_table("History", found.get("history", []), show)
 
 
 def _classes(found: list[dict[str, Any]], show: Any) -> None:
-    table(f"Asset classes ({len(found)})", ["id", "name", "k", "registrars", "schema"],
-          _class_rows(found, show))
+    kit.table(f"Asset classes ({len(found)})", ["id", "name", "k", "registrars", "schema"],
+              _class_rows(found, show))
 
 
 def _assets(found: list[dict[str, Any]], show: Any) -> None:
-    table(f"Assets ({len(found)})",
-          ["id", "class", "owner", "state", "approvals", "pledges", "external id hash"],
-          [[a["id"], a["class"], show(a["owner"]), a["state"], f"{a['approvals']} of {a['k']}",
-            a["activePledges"] or None, a["externalIdHash"]] for a in found])
+    kit.table(f"Assets ({len(found)})",
+              ["id", "class", "owner", "state", "approvals", "pledges", "external id hash"],
+              [[a["id"], a["class"], show(a["owner"]), a["state"], f"{a['approvals']} of {a['k']}",
+                a["activePledges"] or None, a["externalIdHash"]] for a in found])
 
 
-add_reads(app, REGISTRY, _client, tables={
+kit.add_reads(app, REGISTRY, _client, tables={
     "classes": _classes,
-    "asset_class": lambda found, show: table(
+    "asset_class": lambda found, show: kit.table(
         f"Asset class {found['name']}", ["id", "name", "k", "registrars", "schema"],
         _class_rows([found], show)),
     "assets": _assets,
@@ -152,8 +140,8 @@ def find(
     asset_class: str = typer.Option(..., "--class", help="The class id or name."),
     external_id: str | None = typer.Option(None, "--external-id", help="Hashed here."),
     external_id_hash: str | None = typer.Option(None, "--external-id-hash", help="Or its hash."),
-    key_file: Path | None = KeyFileOption, dir: Path = DirOption, rpc: str | None = RpcOption,
-    json_out: bool = JsonOption,
+    key_file: Path | None = KeyFileOption, dir: Path = kit.DirOption,
+    rpc: str | None = kit.RpcOption, json_out: bool = kit.JsonOption,
 ) -> None:
     """The asset holding an external id in a class."""
     ext = _external(external_id, external_id_hash, key_file, dir)
@@ -161,6 +149,6 @@ def find(
     if found is None:
         raise ConfigError(f"no asset holds that external id in class {asset_class!r}")
     if json_out:
-        print_json(found)
+        kit.print_json(found)
     else:
-        _show_asset(found, namer(dir))
+        _show_asset(found, kit.namer(dir))

@@ -19,20 +19,7 @@ from typing import Any
 import typer
 
 from consortium.apps.securities.surface import CASH, SECURITIES
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    RpcOption,
-    Signing,
-    console,
-    endpoint,
-    print_json,
-    table,
-    with_signing,
-)
-from consortium.cli.service_commands import add_reads, add_writes, read_command, write_command
-from consortium.cli.services import account as maybe_account
-from consortium.cli.services import history_table, namer, party, required_account
+from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Securities trading and settlement (cash tokens, order books, DvP).",
@@ -56,14 +43,14 @@ Show = Any  # account -> its member's name
 def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.apps.securities.client import SecuritiesClient
 
-    return SecuritiesClient(endpoint(rpc, dir))
+    return SecuritiesClient(kit.endpoint(rpc, dir))
 
 
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     """A write's outcome: its JSON (without the raw events), or one line naming what it
     created, its trades, or else the states it moved."""
     if json_out:
-        print_json({k: v for k, v in out.items() if k != "events"})
+        kit.print_json({k: v for k, v in out.items() if k != "events"})
         return
     extra = [f"order {out['orderId']} {out.get('orderState', '')}".rstrip()] \
         if "orderId" in out else []
@@ -75,10 +62,10 @@ def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     extra = extra or [f"{t['kind']} {t['id']}: {t['from'] or '-'} -> {t['to']}"
                       for t in out.get("transitions", [])]
     detail = f" — {'; '.join(extra)}" if extra else ""
-    console.print(f"{what}{detail} (block {out['block']}, tx {out['txHash']})")
+    kit.console.print(f"{what}{detail} (block {out['block']}, tx {out['txHash']})")
 
 
-def _send(signing: Signing, what: str, method: str, *args: Any, **kwargs: Any) -> None:
+def _send(signing: kit.Signing, what: str, method: str, *args: Any, **kwargs: Any) -> None:
     """Sign and send `client.method(signer, *args, **kwargs)`; print `what` it did."""
     client = _client(signing.rpc, signing.dir)
     _done(getattr(client, method)(signing.signer(), *args, **kwargs), signing.json_out, what)
@@ -104,12 +91,12 @@ def _one_of(a: Any, b: Any, message: str) -> None:
 
 def _list(title: str, columns: str, row: Callable[[Any, Show], list[Any]]) -> Any:
     """A table hook: "<title> (n)" over one row per record found."""
-    return lambda found, show: table(f"{title} ({len(found)})", columns.split(","),
-                                     [row(x, show) for x in found])
+    return lambda found, show: kit.table(f"{title} ({len(found)})", columns.split(","),
+                                         [row(x, show) for x in found])
 
 
 def _instrument(inst: dict[str, Any], show: Show) -> None:
-    table(f"Instrument {inst['isin']}", ["field", "value"], [
+    kit.table(f"Instrument {inst['isin']}", ["field", "value"], [
         ["name", inst["name"]], ["issuer agent", show(inst["agent"])],
         ["issuer", show(inst["issuer"])], ["supply", inst["supply"]],
         ["currency", inst["currency"]], ["document", inst["documentHash"]],
@@ -123,9 +110,9 @@ def _instrument(inst: dict[str, Any], show: Show) -> None:
 
 def _positions(title: str, rows: list[dict[str, Any]], show: Show, key: str = "") -> None:
     """Holdings or cash: who holds how much, locked and free (`key`: isin or currency)."""
-    table(title, ["account", *([key] if key else []), "balance", "locked", "free"],
-          [[show(r["account"]), *([r[key]] if key else []), r["balance"], r["locked"],
-            r["free"]] for r in rows])
+    kit.table(title, ["account", *([key] if key else []), "balance", "locked", "free"],
+              [[show(r["account"]), *([r[key]] if key else []), r["balance"], r["locked"],
+                r["free"]] for r in rows])
 
 
 def _book(b: dict[str, Any], show: Show) -> None:
@@ -136,8 +123,8 @@ def _book(b: dict[str, Any], show: Show) -> None:
             for bid, ask in [(bids[i] if i < len(bids) else None,
                               asks[i] if i < len(asks) else None)]]
     state = " (paused)" if b["paused"] else ""
-    table(f"{b['isin']} order book, prices in {b['currency']}{state}",
-          ["orders", "bid qty", "bid", "ask", "ask qty", "orders"], rows)
+    kit.table(f"{b['isin']} order book, prices in {b['currency']}{state}",
+              ["orders", "bid qty", "bid", "ask", "ask qty", "orders"], rows)
 
 
 def _investor(v: dict[str, Any], show: Show) -> list[Any]:
@@ -172,8 +159,8 @@ TABLES = {
         lambda f, show: [f["id"], f["isin"], show(f["from"]), show(f["to"]), f["amount"],
                          show(f["regulator"]), f["height"], f["reason"]]),
     "investors": _list("Investors", INVESTOR_COLUMNS, _investor),
-    "investor": lambda v, show: table("Investor", INVESTOR_COLUMNS.split(","),
-                                      [_investor(v, show)]),
+    "investor": lambda v, show: kit.table("Investor", INVESTOR_COLUMNS.split(","),
+                                          [_investor(v, show)]),
     "dividends_listed": _list(
         "Dividends", "id,isin,record height,per share,total,paid,state",
         lambda d, show: [d["id"], d["isin"], d["recordHeight"],
@@ -184,27 +171,27 @@ TABLES = {
                                           t["supply"], t["createdAt"]]),
 }
 
-add_writes(app, SECURITIES, _client, _done)
-add_reads(app, SECURITIES, _client, tables=TABLES)
-add_writes(cash_app, CASH, _client, _done)
-add_reads(cash_app, CASH, _client, tables=TABLES)
+kit.add_writes(app, SECURITIES, _client, _done)
+kit.add_reads(app, SECURITIES, _client, tables=TABLES)
+kit.add_writes(cash_app, CASH, _client, _done)
+kit.add_reads(cash_app, CASH, _client, tables=TABLES)
 for group, name, read in ((investor_app, "show", "investor"), (investor_app, "list", "investors"),
                           (dividend_app, "list", "dividends_listed")):
-    group.command(name)(read_command(READS[read], _client, TABLES[read]))
+    group.command(name)(kit.read_command(READS[read], _client, TABLES[read]))
 for name, write in (("declare", "declare_dividend"), ("distribute", "distribute_dividend"),
                     ("claim", "claim_dividend")):
-    dividend_app.command(name)(write_command(WRITES[write], _client, _done))
+    dividend_app.command(name)(kit.write_command(WRITES[write], _client, _done))
 
 
 # --- cash ------------------------------------------------------------------------------------
 
 
 @cash_app.command("approve")
-@with_signing
+@kit.with_signing
 def cash_approve(currency: str = typer.Argument(..., help="ISO 4217 code."),
                  amount: int | None = typer.Option(
                      None, "--amount", help="At most this much (default: unlimited)."),
-                 *, signing: Signing) -> None:
+                 *, signing: kit.Signing) -> None:
     """Let the settlement contract lock this account's cash for its orders and trades."""
     from consortium.apps.securities.model import UNLIMITED
 
@@ -216,12 +203,12 @@ def cash_approve(currency: str = typer.Argument(..., help="ISO 4217 code."),
 def cash_balances(account: str | None = typer.Argument(
                       None, help="An account (default: every holder of --currency)."),
                   currency: str | None = typer.Option(None, "--currency", help="ISO 4217."),
-                  dir: Path = DirOption, rpc: str | None = RpcOption,
-                  json_out: bool = JsonOption) -> None:
+                  dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
+                  json_out: bool = kit.JsonOption) -> None:
     """An account's cash, or every holder of a currency."""
     read = _client(rpc, dir).read
     if account is not None:
-        rows = read.cash_balances(required_account(account, dir, "account", rpc))
+        rows = read.cash_balances(kit.required_account(account, dir, "account", rpc))
         if currency is not None:
             rows = [r for r in rows if r["currency"] == currency.upper()]
     elif currency is not None:
@@ -232,16 +219,16 @@ def cash_balances(account: str | None = typer.Argument(
     else:
         raise ConfigError("give an account or --currency")
     if json_out:
-        print_json(rows)
+        kit.print_json(rows)
     else:
-        _positions("Cash", rows, namer(dir), "currency")
+        _positions("Cash", rows, kit.namer(dir), "currency")
 
 
 # --- instruments and eligibility -------------------------------------------------------------
 
 
 @app.command("issue")
-@with_signing
+@kit.with_signing
 def issue(isin: str = IsinArg,
           name: str = typer.Option(..., "--name", help="The instrument's name."),
           supply: int = typer.Option(..., "--supply", help="Units issued to --issuer."),
@@ -251,7 +238,7 @@ def issue(isin: str = IsinArg,
           issuer: str | None = typer.Option(None, "--issuer",
                                             help="Receives the supply (default: --from)."),
           cycle: int = typer.Option(0, "--cycle", help="Settlement cycle in blocks (0: T+0)."),
-          *, signing: Signing) -> None:
+          *, signing: kit.Signing) -> None:
     """An issuer agent issues an instrument (ISIN check digit verified)."""
     from consortium.apps.surface import hash_bytes, sha256_of
 
@@ -259,22 +246,22 @@ def issue(isin: str = IsinArg,
     raw = sha256_of(doc) if doc is not None else hash_bytes(doc_hash, "--doc-hash")
     _send(signing, f"{_isin(isin)} issued", "issue", _isin(isin), name, supply,
           currency=currency, document_hash_=raw, cycle=cycle,
-          issuer=maybe_account(issuer, signing.dir, "--issuer", signing.rpc))
+          issuer=kit.account(issuer, signing.dir, "--issuer", signing.rpc))
 
 
 @app.command("jurisdictions")
-@with_signing
+@kit.with_signing
 def jurisdictions(isin: str = IsinArg,
                   allowed: list[str] = typer.Argument(
                       None, help="ISO 3166 codes that may hold it (none: any)."),
-                  *, signing: Signing) -> None:
+                  *, signing: kit.Signing) -> None:
     """Set the jurisdictions whose investors may receive the instrument."""
     _send(signing, f"{_isin(isin)} jurisdictions set", "set_jurisdictions", _isin(isin),
           list(allowed or []))
 
 
 @investor_app.command("set")
-@with_signing
+@kit.with_signing
 def investor_set(account: str = typer.Argument(..., help="Account or member name."),
                  kyc_expiry: int | None = typer.Option(None, "--kyc-expiry",
                                                        help="KYC valid below this height."),
@@ -282,15 +269,15 @@ def investor_set(account: str = typer.Argument(..., help="Account or member name
                                                        help="Or: valid this many blocks."),
                  jurisdiction: str = typer.Option(..., "--jurisdiction", help="e.g. CN."),
                  frozen: bool = typer.Option(False, "--frozen", help="Freeze it."),
-                 *, signing: Signing) -> None:
+                 *, signing: kit.Signing) -> None:
     """A custodian registers or updates an investor's eligibility."""
     _one_of(kyc_expiry, kyc_blocks, "give --kyc-expiry HEIGHT or --kyc-blocks N")
     client = _client(signing.rpc, signing.dir)
     expiry = kyc_expiry if kyc_expiry is not None else client.height() + int(kyc_blocks or 0)
-    investor = party(account, signing, "account")
+    investor = kit.party(account, signing, "account")
     _done(client.set_investor(signing.signer(), investor, kyc_expiry=expiry,
                               jurisdiction=jurisdiction, frozen=frozen), signing.json_out,
-          f"{namer(signing.dir)(investor)}: KYC until height {expiry}, {jurisdiction.upper()}"
+          f"{kit.namer(signing.dir)(investor)}: KYC until height {expiry}, {jurisdiction.upper()}"
           f"{', frozen' if frozen else ''}")
 
 
@@ -298,17 +285,17 @@ def investor_set(account: str = typer.Argument(..., help="Account or member name
 def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: account or member."),
           dest: str = typer.Argument(..., help="To: account or member."),
           amount: int = typer.Argument(..., help="Units."),
-          dir: Path = DirOption, rpc: str | None = RpcOption,
-          json_out: bool = JsonOption) -> None:
+          dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
+          json_out: bool = kit.JsonOption) -> None:
     """Would a transfer pass? detectTransferRestriction's code and message (exit 1 when
     restricted, with or without --json)."""
     out = _client(rpc, dir).read.restriction(
-        _isin(isin), required_account(src, dir, "from", rpc),
-        required_account(dest, dir, "to", rpc), amount)
+        _isin(isin), kit.required_account(src, dir, "from", rpc),
+        kit.required_account(dest, dir, "to", rpc), amount)
     if json_out:
-        print_json(out)
+        kit.print_json(out)
     else:
-        console.print(f"code {out['code']}: {out['message']}")
+        kit.console.print(f"code {out['code']}: {out['message']}")
     if out["code"]:
         raise typer.Exit(1)
 
@@ -322,14 +309,14 @@ def _height_or(client: Any, height: int | None, blocks: int | None) -> int:
 
 
 @app.command("order")
-@with_signing
+@kit.with_signing
 def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = IsinArg,
           quantity: int = typer.Argument(..., help="Units."),
           price: int = typer.Option(..., "--price", help="Limit: cash units per unit."),
           expiry: int = typer.Option(0, "--expiry", help="Expires at this height (0: never)."),
           expires_in: int | None = typer.Option(None, "--expires-in",
                                                 help="Or: expires in this many blocks."),
-          *, signing: Signing) -> None:
+          *, signing: kit.Signing) -> None:
     """Place a limit order: it locks what it delivers, matches, and the rest rests."""
     if side not in ("buy", "sell"):
         raise ConfigError(f"side must be buy or sell, not {side!r}")
@@ -340,30 +327,30 @@ def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = Isin
 
 
 @app.command("settle-due")
-@with_signing
-def settle_due(isin: str = IsinArg, *, signing: Signing) -> None:
+@kit.with_signing
+def settle_due(isin: str = IsinArg, *, signing: kit.Signing) -> None:
     """Settle every due pending trade of an instrument; expire those past their deadline."""
     done = _client(signing.rpc, signing.dir).settle_due(signing.signer(), _isin(isin))
     if signing.json_out:
-        print_json([{k: v for k, v in d.items() if k != "events"} for d in done])
+        kit.print_json([{k: v for k, v in d.items() if k != "events"} for d in done])
         return
-    table(f"Due trades of {_isin(isin)} ({len(done)})", ["trade", "action", "outcome"],
-          [[d["trade"], d["action"], d.get("refused") or f"block {d['block']}"] for d in done])
+    kit.table(f"Due trades of {_isin(isin)} ({len(done)})", ["trade", "action", "outcome"],
+              [[d["trade"], d["action"], d.get("refused") or f"block {d['block']}"] for d in done])
 
 
 @app.command("propose")
-@with_signing
+@kit.with_signing
 def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units."),
             price: int = typer.Option(..., "--price", help="Cash units per unit."),
             side: str = typer.Option(..., "--side", help="Your side: buy or sell."),
             with_: str = typer.Option(..., "--with", help="The counterparty."),
             deadline: int | None = typer.Option(None, "--deadline", help="Accept before."),
             within: int | None = typer.Option(None, "--within", help="Or: blocks from now."),
-            *, signing: Signing) -> None:
+            *, signing: kit.Signing) -> None:
     """Propose a bilateral trade; your leg is locked until accepted, cancelled or expired."""
     _one_of(deadline, within, "give --deadline HEIGHT or --within BLOCKS")
     client = _client(signing.rpc, signing.dir)
-    _done(client.propose(signing.signer(), _isin(isin), party(with_, signing, "--with"), side,
+    _done(client.propose(signing.signer(), _isin(isin), kit.party(with_, signing, "--with"), side,
                          quantity, price, _height_or(client, deadline, within)),
           signing.json_out, f"proposed to {side} {quantity} {_isin(isin)} at {price}")
 
@@ -375,15 +362,15 @@ def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units
 def holdings(account: str | None = typer.Argument(None, help="Account or member name."),
              isin: str | None = typer.Option(None, "--isin", help="Holders of an instrument."),
              at: int | None = typer.Option(None, "--at", help="At the end of this height."),
-             dir: Path = DirOption, rpc: str | None = RpcOption,
-             json_out: bool = JsonOption) -> None:
+             dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
+             json_out: bool = kit.JsonOption) -> None:
     """An account's holdings, or an instrument's holders (now, or --at a record height)."""
     read = _client(rpc, dir).read
     if account is None and isin is None:
         raise ConfigError("give an account or --isin")
     rows: list[dict[str, Any]]
     if account is not None:
-        holder = required_account(account, dir, "account", rpc)
+        holder = kit.required_account(account, dir, "account", rpc)
         if at is not None:
             rows = [{"isin": i, "account": holder, "balance": read.balance_at(i, holder, at),
                      "height": at} for i in ([_isin(isin)] if isin else read.isins())]
@@ -393,22 +380,22 @@ def holdings(account: str | None = typer.Argument(None, help="Account or member 
     else:
         code = _isin(str(isin))
         rows = read.holders(code) if at is None else read.holders_at(code, at)
-    show = namer(dir)
+    show = kit.namer(dir)
     if json_out:
-        print_json(rows)
+        kit.print_json(rows)
     elif at is not None:
-        table(f"Holdings at height {at}", ["isin", "account", "balance"],
-              [[r["isin"], show(r["account"]), r["balance"]] for r in rows])
+        kit.table(f"Holdings at height {at}", ["isin", "account", "balance"],
+                  [[r["isin"], show(r["account"]), r["balance"]] for r in rows])
     else:
-        table("Holdings", ["isin", "account", "balance", "locked", "free"],
-              [[r["isin"], show(r["account"]), r["balance"], r["locked"], r["free"]]
-               for r in rows])
+        kit.table("Holdings", ["isin", "account", "balance", "locked", "free"],
+                  [[r["isin"], show(r["account"]), r["balance"], r["locked"], r["free"]]
+                   for r in rows])
 
 
 @dividend_app.command("show")
 def dividend_show(dividend_id: int = typer.Argument(..., help="The id."),
-                  dir: Path = DirOption, rpc: str | None = RpcOption,
-                  json_out: bool = JsonOption) -> None:
+                  dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
+                  json_out: bool = kit.JsonOption) -> None:
     """One dividend with each record-date holder's entitlement."""
     read = _client(rpc, dir).read
     d = read.dividend(dividend_id)
@@ -417,32 +404,32 @@ def dividend_show(dividend_id: int = typer.Argument(..., help="The id."),
     d["holders"] = [read.dividend_of(dividend_id, h["account"])
                     for h in read.holders_at(d["isin"], d["recordHeight"])]
     if json_out:
-        print_json(d)
+        kit.print_json(d)
         return
-    show = namer(dir)
-    table(f"Dividend {d['id']} on {d['isin']}: {d['perShare']} {d['currency']} per unit held "
-          f"at height {d['recordHeight']} ({d['state']}, {d['paid']} of {d['total']} paid)",
-          ["holder", "units at record", "amount", "paid"],
-          [[show(h["account"]), h["shares"], h["amount"], "yes" if h["paid"] else "no"]
-           for h in d["holders"]])
+    show = kit.namer(dir)
+    kit.table(f"Dividend {d['id']} on {d['isin']}: {d['perShare']} {d['currency']} per unit held "
+              f"at height {d['recordHeight']} ({d['state']}, {d['paid']} of {d['total']} paid)",
+              ["holder", "units at record", "amount", "paid"],
+              [[show(h["account"]), h["shares"], h["amount"], "yes" if h["paid"] else "no"]
+               for h in d["holders"]])
 
 
 @app.command("history")
 def history(kind: str = typer.Argument(..., help="order, trade, proposal, dividend, "
                                                  "instrument or investor."),
             object_id: str = typer.Argument(..., help="Its id, ISIN or account."),
-            dir: Path = DirOption, rpc: str | None = RpcOption,
-            json_out: bool = JsonOption) -> None:
+            dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
+            json_out: bool = kit.JsonOption) -> None:
     """Every state change of one object, with who made it and why."""
     kinds = ("order", "trade", "proposal", "dividend", "instrument", "investor")
     if kind not in kinds:
         raise ConfigError(f"kind must be one of {', '.join(kinds)}")
     if kind not in ("instrument", "investor") and not object_id.isdigit():
         raise ConfigError(f"a {kind} id is a number, not {object_id!r}")
-    ref = (required_account(object_id, dir, "account", rpc) if kind == "investor"
+    ref = (kit.required_account(object_id, dir, "account", rpc) if kind == "investor"
            else _isin(object_id) if kind == "instrument" else int(object_id))
     found = _client(rpc, dir).history(kind, ref)
     if json_out:
-        print_json(found)
+        kit.print_json(found)
         return
-    history_table(f"History of {kind} {object_id}", found, namer(dir))
+    kit.history_table(f"History of {kind} {object_id}", found, kit.namer(dir))

@@ -1,0 +1,45 @@
+"""One import for a command module: `from consortium.cli import kit`, then `kit.table`,
+`kit.Signing`, `kit.add_reads` — the shared options and consoles (`common`), accounts and
+outcomes (`services`) and the commands built from a service's declaration
+(`service_commands`)."""
+
+from consortium.cli.common import (
+    DirOption,
+    FromOption,
+    JsonOption,
+    PasswordFileOption,
+    ReasonOption,
+    RpcOption,
+    Signing,
+    chain_member_account,
+    console,
+    endpoint,
+    err_console,
+    password_or_prompt,
+    print_json,
+    read_password,
+    report,
+    resolve_dir,
+    signer,
+    table,
+    with_reading,
+    with_signing,
+)
+from consortium.cli.service_commands import add_reads, add_writes, read_command, write_command
+from consortium.cli.services import (
+    account,
+    done,
+    history_table,
+    members,
+    namer,
+    party,
+    proposed,
+    required_account,
+)
+
+__all__ = ["DirOption", "FromOption", "JsonOption", "PasswordFileOption", "ReasonOption",
+           "RpcOption", "Signing", "account", "add_reads", "add_writes", "chain_member_account",
+           "console", "done", "endpoint", "err_console", "history_table", "members", "namer",
+           "party", "password_or_prompt", "print_json", "proposed", "read_command",
+           "read_password", "report", "required_account", "resolve_dir", "signer", "table",
+           "with_reading", "with_signing", "write_command"]
