@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from consortium.errors import BadValue
 from consortium.evm.host import Storage
@@ -313,17 +313,6 @@ BYTES: FieldType = _Bytes()
 STRING: FieldType = _String()
 CURRENCY: FieldType = _Currency()
 
-# A field annotated with one of these names and no `field(…)` is a plain stored field of that
-# type (`price: Uint` is `price: int = field(UINT)`); the names are aliases of Python's types.
-Uint: TypeAlias = int
-Int: TypeAlias = int
-Address: TypeAlias = bytes
-Bytes32: TypeAlias = bytes
-Text: TypeAlias = str
-Currency: TypeAlias = str
-Bool: TypeAlias = bool
-PLAIN: dict[str, FieldType] = {"Uint": UINT, "Int": INT, "Bool": BOOL, "Address": ADDRESS,
-                               "Bytes32": BYTES32, "Text": STRING, "Currency": CURRENCY}
 
 
 class Choice(FieldType):
@@ -444,6 +433,16 @@ def key(type_: FieldType = UINT, *, json: str | None = None, in_abi: bool = True
     return FieldSpec(type_, None, False, True, json, False, in_abi)
 
 
+# A field annotated with one of these names (`consortium.evm.field_types`) and no `field(…)`
+# is a plain stored field of that type (`price: Uint` is `price: int = field(UINT)`), or the
+# uint256 key the record is found by (`id: Id` is `id: int = key(UINT)`).
+PLAIN: dict[str, FieldSpec] = {
+    name: FieldSpec(t) for name, t in (("Uint", UINT), ("Int", INT), ("Bool", BOOL),
+                                       ("Address", ADDRESS), ("Bytes32", BYTES32),
+                                       ("Text", STRING), ("Currency", CURRENCY))}
+PLAIN["Id"] = key()
+
+
 class Record:
     """Base of declared records; subclasses become frozen dataclasses (see the module)."""
 
@@ -462,7 +461,7 @@ class Record:
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             spec = cls.__dict__.get(name)
             if spec is None and annotation in PLAIN:  # `price: Uint`: a plain stored field
-                spec = FieldSpec(PLAIN[annotation])
+                spec = PLAIN[annotation]
             if not isinstance(spec, FieldSpec):
                 raise TypeError(f"{cls.__name__}.{name} needs field(…) or key(…)")
             resolved = -1
@@ -566,13 +565,6 @@ class Record:
 __all__ = [
     "ADDRESS",
     "PLAIN",
-    "Address",
-    "Bool",
-    "Bytes32",
-    "Currency",
-    "Int",
-    "Text",
-    "Uint",
     "BOOL",
     "BYTES",
     "BYTES32",

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consortium.evm.field_types import Address, Id, Text, Uint
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
@@ -42,14 +43,11 @@ from consortium.evm.records import (
     BYTES,
     STRING,
     UINT,
-    Address,
     Choice,
     FieldType,
     Record,
     SetOf,
     StringSet,
-    Text,
-    Uint,
     WordSet,
     address_word,
     field,
@@ -94,7 +92,7 @@ assert all(KIND.number(k.name) == k.number for k in PROPOSAL_KINDS)
 
 
 class Member(Record):
-    id: int = key(UINT)
+    id: Id
     name: Text
     tier: str = field(Choice(TIERS))
     status: str = field(Choice(MEMBER_STATUSES))
@@ -105,7 +103,7 @@ class Member(Record):
 
 
 class Proposal(Record):
-    id: int = key(UINT)
+    id: Id
     kind: str = field(KIND)
     proposer: Address
     proposer_member: Uint

@@ -31,17 +31,14 @@ from consortium.apps.credit.model import (
     SUPERSEDED,
 )
 from consortium.apps.service import StateView
+from consortium.evm.field_types import Address, Id, Text, Uint
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
     BYTES32,
     STRING,
-    UINT,
-    Address,
     Choice,
     Record,
-    Text,
-    Uint,
     WordSet,
     address_word,
     field,
@@ -54,7 +51,7 @@ ZERO = b"\x00" * 20
 class ConsentRecord(Record):
     """A consent; `state` is the stored one (`state_at` answers it at a height)."""
 
-    id: int = key(UINT)
+    id: Id
     subject: Address
     grantee: Address
     purpose: Text
@@ -75,7 +72,7 @@ class ConsentRecord(Record):
 class CreditRecord(Record):
     """A credit record; `state` (current or superseded) follows from `superseded_by`."""
 
-    id: int = key(UINT)
+    id: Id
     reporter: Address
     subject: Address
     kind: str = field(Choice(RECORD_KINDS))
@@ -87,7 +84,7 @@ class CreditRecord(Record):
 
 
 class QueryRecord(Record):
-    id: int = key(UINT)
+    id: Id
     lender: Address
     agency: Address
     consent: Uint

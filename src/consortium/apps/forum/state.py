@@ -23,6 +23,7 @@ from collections.abc import Callable
 from eth_hash.auto import keccak
 
 from consortium.apps.forum.model import DEFAULT_MAX_ATTACHMENT, POST_KINDS
+from consortium.evm.field_types import Address, Bool, Bytes32, Id, Text, Uint
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
@@ -31,15 +32,10 @@ from consortium.evm.records import (
     BYTES32,
     STRING,
     UINT,
-    Address,
-    Bool,
-    Bytes32,
     Choice,
     ListOf,
     Record,
     SetOf,
-    Text,
-    Uint,
     WordList,
     WordSet,
     field,
@@ -67,7 +63,7 @@ class Channel(Record):
 class Post(Record):
     """A post; `replies` and `documents` are counted by the contract for its answer."""
 
-    id: int = key(UINT)
+    id: Id
     channel: Text
     author: Address
     kind: str = field(Choice(POST_KINDS))
@@ -92,7 +88,7 @@ class KeyEpoch(Record):
 
 
 class Document(Record):
-    id: int = key(UINT)
+    id: Id
     channel: Text
     post: int = field(UINT, null_if_zero=True)
     author: Address

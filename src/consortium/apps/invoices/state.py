@@ -25,17 +25,14 @@ from typing import Any
 
 from consortium.apps.invoices.model import STATES, TRANCHE_STATES, show_date
 from consortium.apps.service import StateView
+from consortium.evm.field_types import Address, Bool, Currency, Uint
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     BYTES32,
     UINT,
-    Address,
-    Bool,
     Choice,
-    Currency,
     FieldType,
     Record,
-    Uint,
     WordSet,
     field,
     key,

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 from consortium.apps.registry.model import ASSET_STATES, PLEDGE_STATES
 from consortium.apps.service import StateView
+from consortium.evm.field_types import Address, Id, Uint
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
     BYTES32,
     STRING,
     UINT,
-    Address,
     Choice,
     Record,
     SetOf,
-    Uint,
     WordSet,
     field,
     key,
@@ -45,7 +44,7 @@ class AssetClass(Record):
     """An asset class: declared in its answer's order, stored at the offsets its layout
     has always had."""
 
-    id: int = key(UINT)
+    id: Id
     name: str = field(STRING, at=0)
     schema_hash: bytes = field(BYTES32, at=1)
     registrars: tuple[bytes, ...] = field(SetOf(ADDRESS), at=4)
@@ -58,7 +57,7 @@ class Asset(Record):
     an answer (its current round's approvals, its class's k, its active pledges); `round`
     and `pledge_count` are stored, but not answered."""
 
-    id: int = key(UINT)
+    id: Id
     class_id: int = field(UINT, at=0, json="class")
     external_id_hash: bytes = field(BYTES32, at=1)
     metadata_hash: bytes = field(BYTES32, at=2)

@@ -52,6 +52,7 @@ from consortium.apps.securities.model import (
     currency_text,
     side_text,
 )
+from consortium.evm.field_types import Address, Bool, Currency, Id, Text, Uint
 from consortium.evm.host import Storage
 from consortium.evm.records import (
     ADDRESS,
@@ -60,14 +61,9 @@ from consortium.evm.records import (
     CURRENCY,
     STRING,
     UINT,
-    Address,
-    Bool,
     Choice,
-    Currency,
     FieldType,
     Record,
-    Text,
-    Uint,
     WordSet,
     address_word,
     field,
@@ -162,7 +158,7 @@ class Investor(Record):
 
 
 class Order(Record):
-    id: int = key(UINT)
+    id: Id
     isin: str = field(ISIN)
     owner: Address
     side: int = field(SIDE)
@@ -183,7 +179,7 @@ class Order(Record):
 
 
 class Trade(Record):
-    id: int = key(UINT)
+    id: Id
     isin: str = field(ISIN)
     buyer: Address
     seller: Address
@@ -203,7 +199,7 @@ class Trade(Record):
 class Proposal(Record):
     """A bilateral trade proposal; `side` is the proposer's."""
 
-    id: int = key(UINT)
+    id: Id
     isin: str = field(ISIN)
     proposer: Address
     counterparty: Address
@@ -221,7 +217,7 @@ class Proposal(Record):
 
 
 class Dividend(Record):
-    id: int = key(UINT)
+    id: Id
     isin: str = field(ISIN)
     record_height: Uint
     currency: Currency
@@ -235,7 +231,7 @@ class Dividend(Record):
 
 
 class ForcedTransfer(Record):
-    id: int = key(UINT)
+    id: Id
     isin: str = field(ISIN)
     from_: bytes = field(ADDRESS, json="from")
     to: Address
