@@ -197,6 +197,32 @@ def api_access(
              f"alone: {r['token_check_us_per_request']} µs a request")
 
 
+@app.command("privacy")
+def privacy(
+    txs: int = typer.Option(2_000, "--txs", help="ERC-20 transfers in each run."),
+    batch: int = typer.Option(100, "--batch", help="JSON-RPC calls per request."),
+    timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Private ERC-20 transfers/s in a group of two against public ones, on one 2-validator
+    network in the same run (issue 22: goal ≥ 0.5×)."""
+    from consortium.bench.privacy import (
+        TABLE_COLUMNS,
+        PrivacyBenchConfig,
+        run_privacy_bench,
+        summary_rows,
+    )
+
+    cfg = PrivacyBenchConfig(txs=txs, batch=batch, timeout_commit=timeout_commit)
+    cfg.check()
+    outcome = _run_table(cfg, out, run_privacy_bench, json_out,
+                         f"ERC-20 transfers, {txs:,} each way, 2 members on 2 validators",
+                         TABLE_COLUMNS, summary_rows)
+    _verdict(outcome, lambda r: f"private / public: ×{r['ratio']} (goal ≥ {r['goal']}: "
+             f"{'met' if r['met'] else 'missed'})")
+
+
 @app.command("call-flood")
 def call_flood(
     window: float = typer.Option(30.0, "--window", help="Seconds per measured window."),
