@@ -1,15 +1,80 @@
 #!/usr/bin/env bash
-# Reproduce the Performance tables of the README: the main table (about 20 minutes on 2
-# cores), then the finance services' workloads, both engines side by side, py-evm nodes and
-# the large-state benches (about 20 more minutes).
-# Each run writes bench/results/<UTC time>-<workload>.json (and a .png with the bench extra).
-# Run it on an otherwise idle machine: every report says how much CPU other processes used.
+# Reruns issue 23's table, every row beside its reference measured in the same run, writes
+# each run's JSON report to bench/results/ and prints one table (also written as
+# bench/results/<UTC time>-reproduce.json):
+#   ERC-20, 1 validator, 30,000 txs, 32 lanes           against CometBFT's kvstore
+#   ERC-20, 4 validators, 20,000 txs, 8 lanes           against CometBFT's kvstore
+#   invoice, securities, credit, registry (1 validator)  against ERC-20 of this run (network,
+#                                                        and in process)
+#   20,000 transfers at 1,000,000 accounts               against 1,000 accounts (end to end)
+# About 15 minutes on 2 cores; --quick: small sizes, a smoke run of every row (~5 minutes).
+# --all then also reruns the other Performance tables (issues 11, 17, 18, 20: ~45 minutes).
+# On a shared machine compare the ratios, not the absolute figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CONSORTIUM:-.venv/bin/consortium}
 [ -x "$BIN" ] || BIN=consortium
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
 export ETH_HASH_BACKEND=${ETH_HASH_BACKEND:-pysha3}
 
+QUICK=0 ALL=0
+for arg in "$@"; do
+  case $arg in
+    --quick) QUICK=1 ;;
+    --all) ALL=1 ;;
+    *) echo "usage: bench/reproduce.sh [--quick] [--all]" >&2; exit 2 ;;
+  esac
+done
+if [ $QUICK = 1 ]; then
+  ERC1=5000 ERC4=3000 SVC=1000 STATE_ACCOUNTS=100000 STATE_TXS=5000 INPROC="--txs 500 --rounds 1"
+else
+  ERC1=30000 ERC4=20000 SVC=5000 STATE_ACCOUNTS=1000000 STATE_TXS=20000 INPROC="--txs 2000 --rounds 3"
+fi
+
+RESULTS=bench/results
+mkdir -p "$RESULTS"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+MANIFEST=$(mktemp -t consortium-reproduce-XXXXXX)
+trap 'rm -f "$MANIFEST"' EXIT
+
+# run KIND LABEL consortium-bench-args...: the run writes into a folder of its own, so the
+# report found there is this run's even if someone else writes to bench/results meanwhile.
+run() {
+  local kind=$1 label=$2 dir report
+  shift 2
+  dir=$(mktemp -d -t consortium-reproduce-run-XXXXXX)
+  "$BIN" bench "$@" --out "$dir"
+  report=$(ls "$dir"/*.json)
+  mv "$dir"/* "$RESULTS"/
+  rmdir "$dir"
+  printf '%s\t%s\t%s\n' "$kind" "$label" "$RESULTS/$(basename "$report")" >> "$MANIFEST"
+}
+
+run kvstore "ERC-20, 1 validator, $ERC1 txs, 32 lanes" \
+  --workload erc20 --txs "$ERC1" --concurrency 32
+run kvstore "ERC-20, 4 validators, $ERC4 txs, 8 lanes" \
+  --workload erc20 --validators 4 --txs "$ERC4" --concurrency 8
+# the services against ERC-20 at the same size and lanes (1 validator, 8 lanes)
+run erc20 "ERC-20, 1 validator, $SVC txs, 8 lanes (the services' reference)" \
+  --workload erc20 --txs "$SVC" --no-references
+for svc in invoice securities credit registry; do
+  run service "$svc, 1 validator, $SVC txs, 8 lanes" --workload "$svc" --txs "$SVC" --no-references
+done
+# the same workloads on a ledger in process (FinalizeBlock + Commit, no network), CPU tx/s
+INPROC_JSON="$RESULTS/$STAMP-services-inprocess.json"
+# shellcheck disable=SC2086
+"$PY" bench/services_inprocess.py $INPROC --json > "$INPROC_JSON"
+printf '%s\t%s\t%s\n' inprocess "in process, CPU tx/s" "$INPROC_JSON" >> "$MANIFEST"
+run state "$STATE_TXS transfers at $STATE_ACCOUNTS accounts, 1 validator" \
+  state --network --accounts "$STATE_ACCOUNTS" --txs "$STATE_TXS"
+
+echo
+"$PY" -m consortium.bench.reproduce "$MANIFEST" --out "$RESULTS/$STAMP-reproduce.json"
+echo "table: $RESULTS/$STAMP-reproduce.json"
+[ $ALL = 1 ] || exit 0
+
+# --all: the other Performance tables of docs/performance.md and bench/README.md.
 # 1 validator, closed loop: 32 lanes of 100-transaction batches keep admission busy.
 "$BIN" bench --workload erc20 --txs 50000 --concurrency 32
 "$BIN" bench --workload transfer --txs 20000 --concurrency 32
