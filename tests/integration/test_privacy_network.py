@@ -26,6 +26,7 @@ from tests.support.privacy_testkit import (
     answer_or_error,
     calldata,
     new_privacy_net,
+    quantity,
     search_named,
     unhex,
 )
@@ -79,14 +80,14 @@ def g(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
         name, status, epoch, members, created, active = p.group("Bank C", grp.id)
         assert (name, status, epoch, len(members)) == ("Deals", 2, 0, 2)
         grp.created = int(created)
-        assert int(rpc_chain_id(p, grp.id)) == grp.chain_id
+        assert rpc_chain_id(p, grp.id) == grp.chain_id
         yield grp
     finally:
         p.net.cleanup()
 
 
 def rpc_chain_id(p: PrivacyNet, group: str) -> int:
-    return int(p.rpc("Bank A", "priv_getChainId", group), 16)
+    return quantity(p.rpc("Bank A", "priv_getChainId", group))
 
 
 def test_1_a_private_token_only_its_group_reads(g: Group) -> None:

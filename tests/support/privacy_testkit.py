@@ -77,6 +77,11 @@ def unhex(text: str) -> bytes:
     return bytes.fromhex(text.removeprefix("0x"))
 
 
+def quantity(value: Any) -> int:
+    """A JSON-RPC quantity: 0x-hex text, decimal text or a number."""
+    return int(value, 0) if isinstance(value, str) else int(value)
+
+
 class RpcError(Exception):
     def __init__(self, method: str, error: dict[str, Any]) -> None:
         self.error = error
@@ -231,7 +236,7 @@ class PrivacyNet:
         made = self.rpc(founder, "priv_createPrivacyGroup",
                         {"name": name, "members": [self.addr(m) for m in members]})
         self.transact(founder, made["to"], unhex(made["data"]))
-        return str(made["privacyGroupId"]), int(made["chainId"])
+        return str(made["privacyGroupId"]), quantity(made["chainId"])
 
     def join(self, member: str, group: str) -> None:
         self.transact(member, PRIVACY, calldata("joinGroup(bytes32)", unhex(group)))

@@ -158,7 +158,7 @@ def _form_group(a: Member, b: Member, ui: Ui) -> tuple[str, int]:
         return int(abi_decode(types, out)[1]) == 2
 
     a.rpc.wait("the group to be active", active)
-    return group, int(made["chainId"])
+    return group, int(str(made["chainId"]), 0)
 
 
 def _deploy(members: Sequence[Member], group: str | None, chain_id: int, code: bytes) -> bytes:
