@@ -211,7 +211,7 @@ def key_seal(
     if kit.report(dataclasses.asdict(result), json_out, "consortium key sealed", rows):
         return
     kit.console.print(f"Send {result.envelope} to {result.member}; it runs `consortium key open`.",
-                  soft_wrap=True)
+                      soft_wrap=True)
 
 
 @key_app.command("open")

@@ -118,7 +118,7 @@ def _verdict(result: dict[str, Any], json_out: bool) -> None:
         kit.print_json(result)
     elif result["match"]:
         kit.console.print(f"[green]OK[/green]: the file matches the report hash delivered for "
-                      f"query {result['query']} ({result['expected']})")
+                          f"query {result['query']} ({result['expected']})")
     if not result["match"]:
         kit.err_console.print(
             f"[bold red]MISMATCH[/bold red]: the file's SHA-256 is {result['actual']}, but the "

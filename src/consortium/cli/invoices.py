@@ -45,7 +45,7 @@ def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
         return
     extra = f", tranche {out['tranche']}" if "tranche" in out else ""
     kit.console.print(f"invoice {out['fingerprint']} {what}: now {out.get('state', '?')}{extra} "
-                  f"(block {out['block']}, tx {out['txHash']})")
+                      f"(block {out['block']}, tx {out['txHash']})")
 
 
 @app.command("fingerprint")

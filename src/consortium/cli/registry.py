@@ -98,11 +98,11 @@ def release(asset_id: int = typer.Argument(..., help="The asset id."),
 def _show_asset(found: dict[str, Any], show: Any) -> None:
     kit.table(f"Asset {found['id']}", ["field", "value"], [
         ["state", found["state"] + (f" (from {found['frozenFrom']})"
-                                        if found["frozenFrom"] else "")],
+                                    if found["frozenFrom"] else "")],
         ["class", found["class"]], ["owner", show(found["owner"])],
         ["pending owner", show(found["pendingOwner"])],
         ["approvals", f"{found['approvals']} of {found['k']}: "
-                          + ", ".join(str(show(a)) for a in found["approvedBy"])],
+                      + ", ".join(str(show(a)) for a in found["approvedBy"])],
         ["external id hash", found["externalIdHash"]],
         ["metadata hash", found["metadataHash"]], ["applicant", show(found["applicant"])],
     ])
