@@ -1,5 +1,5 @@
 """Every native contract the chain serves, gathered above the ledger: the system contracts
-(governance, permissions, nodes, crypto) and the services' (credit, forum, invoices,
+(governance, permissions, nodes, crypto, privacy) and the services' (credit, forum, invoices,
 registry, securities and its cash tokens).
 
 The node's startup hands `chain_natives()` to its `Ledger`, so the ledger never imports the
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from consortium.apps import CashTokens, Credit, Forum, Invoices, Registry, Securities
 from consortium.evm.native import NativeContract, register
-from consortium.system import Crypto, Governance, Nodes, Permissions
+from consortium.system import Crypto, Governance, Nodes, Permissions, Privacy
 
-SYSTEM_NATIVES: tuple[type[NativeContract], ...] = (Crypto, Governance, Nodes, Permissions)
+SYSTEM_NATIVES: tuple[type[NativeContract], ...] = (
+    Crypto, Governance, Nodes, Permissions, Privacy,
+)
 SERVICE_NATIVES: tuple[type[NativeContract], ...] = (
     Credit, Forum, Invoices, Registry, Securities, CashTokens,
 )

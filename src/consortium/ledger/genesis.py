@@ -14,7 +14,8 @@ Governance fields (all optional, so older genesis files still load):
 - `native_versions` (`{"Nodes": 2}`): the layout versions the system contracts start at
   (unlisted: 1). Nodes 2 records which member owns each validator (so expelling a member
   removes its validators); `consortium init` writes it, older genesis files lack it and
-  keep their genesis state.
+  keep their genesis state. `{"Privacy": 1}` gives the chain the Privacy contract (privacy
+  groups); without it there is no account at its address and its calls revert.
 The ledger moves all of it into the system contracts' storage at genesis.
 """
 

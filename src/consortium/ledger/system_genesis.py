@@ -25,6 +25,7 @@ from consortium.system.model import (
     default_rule,
     role_bit,
 )
+from consortium.system.privacy import PRIVACY_ADDRESS
 from consortium.system.state import (
     GovernanceState,
     NodesState,
@@ -40,6 +41,7 @@ NATIVE_ADDRESSES = {
     "Governance": GOVERNANCE_ADDRESS,
     "Permissions": PERMISSIONS_ADDRESS,
     "Nodes": NODES_ADDRESS,
+    "Privacy": PRIVACY_ADDRESS,
 }
 
 

@@ -276,8 +276,9 @@ def genesis_app_state(
         governance=GovernanceGenesis(
             roles={m.account.lower(): tuple(roles[m.name]) for m in members if roles.get(m.name)}
         ),
-        # Nodes 2 records the founders' validators as theirs: expelling removes them
-        native_versions={"Nodes": 2},
+        # Nodes 2 records the founders' validators as theirs: expelling removes them;
+        # Privacy: the chain has privacy groups (docs/privacy.md)
+        native_versions={"Nodes": 2, "Privacy": 1},
     )
 
 

@@ -11,14 +11,17 @@ from consortium.system.governance import Governance
 from consortium.system.model import GOVERNANCE_ADDRESS, NODES_ADDRESS, PERMISSIONS_ADDRESS
 from consortium.system.nodes import Nodes
 from consortium.system.permissions import Permissions
+from consortium.system.privacy import PRIVACY_ADDRESS, Privacy
 
 __all__ = [
     "CRYPTO_ADDRESS",
     "GOVERNANCE_ADDRESS",
     "NODES_ADDRESS",
     "PERMISSIONS_ADDRESS",
+    "PRIVACY_ADDRESS",
     "Crypto",
     "Governance",
     "Nodes",
     "Permissions",
+    "Privacy",
 ]

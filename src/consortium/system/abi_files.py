@@ -16,9 +16,10 @@ ABI_DIR = Path(__file__).parent / "abi"
 
 
 def contract_classes() -> dict[str, type[NativeContract]]:
-    from consortium.system import Crypto, Governance, Nodes, Permissions
+    from consortium.system import Crypto, Governance, Nodes, Permissions, Privacy
 
-    return {"Governance": Governance, "Permissions": Permissions, "Nodes": Nodes, "Crypto": Crypto}
+    return {"Governance": Governance, "Permissions": Permissions, "Nodes": Nodes, "Crypto": Crypto,
+            "Privacy": Privacy}
 
 
 def render(abi: list[dict[str, Any]]) -> str:

@@ -24,8 +24,9 @@ from consortium.evm.records import STRING, UINT, Record, StringSet, field
 # a hashed slot, like ERC-1967's, so it never meets a contract's numbered slots
 NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1
 # The newest layout version of each system contract, the one a new chain starts at.
-# Nodes 2 records each validator's owner (`NodesState.owner`).
-LATEST_NATIVE_VERSIONS = {"Governance": 1, "Permissions": 1, "Nodes": 2}
+# Nodes 2 records each validator's owner (`NodesState.owner`). Privacy exists only on chains
+# whose genesis names it (`consortium.system.privacy`).
+LATEST_NATIVE_VERSIONS = {"Governance": 1, "Permissions": 1, "Nodes": 2, "Privacy": 1}
 MAX_UPGRADE_NAME = 64
 UPGRADE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # 1.2.3, optionally followed by a pre-release or local part: 1.2.3rc1, 1.2.3-beta.2, 1.2.3+abc

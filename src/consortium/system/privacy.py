@@ -1,0 +1,766 @@
+"""The Privacy native contract (0x…1004): privacy groups of consortium members (issue 22,
+docs/privacy.md).
+
+The contract keeps who may read what, never anything private: each member's privacy node
+key (its node account signs the group's markers, its public key is what group keys are
+wrapped to), each group's members, epoch and the epoch keys wrapped for each member's node,
+membership changes approved by every staying member (a new epoch and key each time; a member
+added later may be given every earlier key, re-wrapped, `historyKeys`), a count of the
+markers (`submit`: the group's private transactions sealed under its epoch key, kept only
+in the transaction's calldata) and the private state roots the members' nodes attest.
+
+The contract exists on a chain whose genesis names it (`native_versions: {"Privacy": 1}`,
+which `consortium init` writes): genesis then gives it its account and writes its version
+slot; on an older chain there is no account at its address and every call reverts, so older
+genesis files keep their state root.
+
+Layout (Privacy's storage; `at(s, k…)` is Solidity's mapping slot):
+  0  member id -> node key: node account (+0), public key (bytes, +1)
+  1  node account -> member id            2  group ids (list)
+  3  group id -> `Group`                  4  (group, member) -> joined
+  5  (group, change, member) -> the epoch key a change (0: the creation) wrapped for it
+  6  (group, epoch) -> `Epoch`: the change that began it, its first height
+  7  (group, member) -> `History`: the change that added it with history, last epoch covered
+  8  (group, change, member) -> the earlier epoch keys that change wrapped for it
+  9  (group, change) -> `Change`            10 (group, height) -> `Root`
+  11 (group, height, member) -> attested
+  NATIVE_VERSION_SLOT: 1 (genesis writes it: the contract is enabled)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from consortium.evm.host import SlotHost, Storage
+from consortium.evm.native import NativeContract, StateOf, event, method, native_address, register
+from consortium.evm.records import (
+    ADDRESS,
+    BOOL,
+    BYTES,
+    BYTES32,
+    STRING,
+    UINT,
+    ListOf,
+    Record,
+    SetOf,
+    WordList,
+    WordSet,
+    field,
+    key,
+)
+from consortium.system.model import GOVERNANCE_ADDRESS
+from consortium.system.permissions import as_address, hex_address
+from consortium.system.state import GovernanceState
+from consortium.system.upgrade_plan import NATIVE_VERSION_SLOT
+
+PRIVACY_ADDRESS = native_address(0x1004)
+
+GROUP_STATUSES = ("none", "pending", "active")  # stored as the index
+PUBLIC_KEY_BYTES = 64  # secp256k1, uncompressed, without the 04 prefix
+MAX_GROUP_NAME = 64  # bytes
+MIN_MEMBERS, MAX_MEMBERS = 2, 64
+MAX_WRAPPED_KEY = 512  # one ECIES-wrapped 32-byte key (129 bytes with eciespy)
+MAX_HISTORY_KEY = 64 * 1024  # every earlier epoch key wrapped at once (~2,000 epochs)
+MAX_PAYLOAD = 120 * 1024  # one marker's sealed batch
+ZERO_GROUP = bytes(32)
+
+# secp256k1: y² = x³ + 7 over p
+_P = 2**256 - 2**32 - 977
+
+
+def on_secp256k1(public_key: bytes) -> bool:
+    """Whether 64 bytes x ‖ y are a point of secp256k1 (integers only: deterministic)."""
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        return False
+    x, y = int.from_bytes(public_key[:32], "big"), int.from_bytes(public_key[32:], "big")
+    return x < _P and y < _P and (y * y - x * x * x - 7) % _P == 0
+
+
+def node_account_of(public_key: bytes) -> bytes:
+    """The account a node's 64-byte public key signs as (Ethereum's derivation)."""
+    return keccak(bytes(public_key))[12:]
+
+
+class _MemberIds(SetOf):
+    """A set of member ids (a `WordSet` at two slots), answered as ints."""
+
+    def __init__(self) -> None:
+        super().__init__(UINT)
+
+    def load(self, storage: Storage, slot: int) -> Any:
+        return tuple(WordSet(storage, slot))
+
+    def store(self, storage: Storage, slot: int, value: Any) -> None:
+        words = WordSet(storage, slot)
+        words.clear()
+        for item in value:
+            words.add(int(item))
+
+
+MEMBER_IDS = _MemberIds()
+
+
+class NodeKey(Record):
+    member: int = key(UINT)
+    account: bytes = field(ADDRESS)
+    public_key: bytes = field(BYTES)
+
+
+class Group(Record):
+    group_id: bytes = key(BYTES32)
+    name: str = field(STRING)
+    status: int = field(UINT)  # index in GROUP_STATUSES
+    epoch: int = field(UINT)
+    members: tuple[int, ...] = field(MEMBER_IDS)  # two slots
+    created_at: int = field(UINT)
+    active_at: int = field(UINT)
+    joined: int = field(UINT)  # founding members joined (the creator included)
+    changes: int = field(UINT)  # membership changes proposed so far (numbered from 1)
+    open_change: int = field(UINT)  # 0: none
+    batches: int = field(UINT)  # markers submitted
+
+
+class Epoch(Record):
+    change: int = field(UINT)
+    start: int = field(UINT)
+
+
+class History(Record):
+    change: int = field(UINT)  # 0: none
+    upto_epoch: int = field(UINT)
+
+
+class Change(Record):
+    proposer: int = field(UINT)
+    add: tuple[int, ...] = field(ListOf(UINT))
+    remove: tuple[int, ...] = field(ListOf(UINT))
+    approvals: tuple[int, ...] = field(MEMBER_IDS)
+
+
+class Root(Record):
+    first: bytes = field(BYTES32)
+    attestations: int = field(UINT)
+    mismatch: bool = field(BOOL)
+
+
+class PrivacyState:
+    NODES, NODE_MEMBER, GROUP_LIST, GROUPS, JOINED = 0, 1, 2, 3, 4
+    KEYS, EPOCHS, HISTORY, HISTORY_KEYS, CHANGES, ROOTS, ATTESTED = 5, 6, 7, 8, 9, 10, 11
+
+    def __init__(self, storage: Storage) -> None:
+        self.s = storage
+
+    def enabled(self) -> bool:
+        return self.s.get_uint(NATIVE_VERSION_SLOT) != 0
+
+    # --- node keys -------------------------------------------------------------------------
+
+    def node(self, member_id: int) -> NodeKey:
+        return NodeKey.load(self.s, Storage.at(self.NODES, member_id), member=member_id)
+
+    def node_account(self, member_id: int) -> bytes:
+        return bytes(NodeKey.get(self.s, Storage.at(self.NODES, member_id), "account"))
+
+    def member_of_node(self, account: bytes) -> int:
+        return self.s.get_uint(Storage.at(self.NODE_MEMBER, account))
+
+    def set_node(self, member_id: int, account: bytes, public_key: bytes) -> None:
+        old = self.node_account(member_id)
+        if any(old):
+            self.s.set_uint(Storage.at(self.NODE_MEMBER, old), 0)
+        NodeKey.put_fields(self.s, Storage.at(self.NODES, member_id), account=account,
+                           public_key=public_key)
+        self.s.set_uint(Storage.at(self.NODE_MEMBER, account), member_id)
+
+    # --- groups ----------------------------------------------------------------------------
+
+    def group_ids(self) -> WordList:
+        return WordList(self.s, self.GROUP_LIST)
+
+    def _group(self, group_id: bytes) -> int:
+        return Storage.at(self.GROUPS, group_id)
+
+    def group(self, group_id: bytes) -> Group:
+        return Group.load(self.s, self._group(group_id), group_id=group_id)
+
+    def status(self, group_id: bytes) -> int:
+        return int(Group.get(self.s, self._group(group_id), "status"))
+
+    def get(self, group_id: bytes, name: str) -> Any:
+        return Group.get(self.s, self._group(group_id), name)
+
+    def put(self, group_id: bytes, **values: Any) -> None:
+        Group.put_fields(self.s, self._group(group_id), **values)
+
+    def members(self, group_id: bytes) -> WordSet:
+        return WordSet(self.s, Group.slot(self._group(group_id), "members"))
+
+    def joined(self, group_id: bytes, member_id: int) -> bool:
+        return self.s.get_bool(Storage.at(self.JOINED, group_id, member_id))
+
+    def set_joined(self, group_id: bytes, member_id: int) -> None:
+        self.s.set_bool(Storage.at(self.JOINED, group_id, member_id), True)
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def wrapped_key(self, group_id: bytes, change: int, member_id: int) -> bytes:
+        return self.s.get_bytes(Storage.at(self.KEYS, group_id, change, member_id))
+
+    def set_wrapped_key(self, group_id: bytes, change: int, member_id: int,
+                        wrapped: bytes) -> None:
+        self.s.set_bytes(Storage.at(self.KEYS, group_id, change, member_id), wrapped)
+
+    def epoch(self, group_id: bytes, epoch: int) -> Epoch:
+        return Epoch.load(self.s, Storage.at(self.EPOCHS, group_id, epoch))
+
+    def set_epoch(self, group_id: bytes, epoch: int, change: int, start: int) -> None:
+        Epoch.put_fields(self.s, Storage.at(self.EPOCHS, group_id, epoch), change=change,
+                         start=start)
+
+    def history(self, group_id: bytes, member_id: int) -> History:
+        return History.load(self.s, Storage.at(self.HISTORY, group_id, member_id))
+
+    def set_history(self, group_id: bytes, member_id: int, change: int, upto: int) -> None:
+        History.put_fields(self.s, Storage.at(self.HISTORY, group_id, member_id),
+                           change=change, upto_epoch=upto)
+
+    def history_key(self, group_id: bytes, change: int, member_id: int) -> bytes:
+        return self.s.get_bytes(Storage.at(self.HISTORY_KEYS, group_id, change, member_id))
+
+    def set_history_key(self, group_id: bytes, change: int, member_id: int,
+                        wrapped: bytes) -> None:
+        self.s.set_bytes(Storage.at(self.HISTORY_KEYS, group_id, change, member_id), wrapped)
+
+    # --- changes and roots -----------------------------------------------------------------
+
+    def _change(self, group_id: bytes, change: int) -> int:
+        return Storage.at(self.CHANGES, group_id, change)
+
+    def change(self, group_id: bytes, change: int) -> Change:
+        return Change.load(self.s, self._change(group_id, change))
+
+    def approvals(self, group_id: bytes, change: int) -> WordSet:
+        return WordSet(self.s, Change.slot(self._change(group_id, change), "approvals"))
+
+    def add_change(self, group_id: bytes, change: int, proposer: int, add: list[int],
+                   remove: list[int]) -> None:
+        Change.put_fields(self.s, self._change(group_id, change), proposer=proposer, add=add,
+                          remove=remove)
+
+    def root(self, group_id: bytes, height: int) -> Root:
+        return Root.load(self.s, Storage.at(self.ROOTS, group_id, height))
+
+    def set_root(self, group_id: bytes, height: int, root: Root) -> None:
+        root.store(self.s, Storage.at(self.ROOTS, group_id, height))
+
+    def attested(self, group_id: bytes, height: int, member_id: int) -> bool:
+        return self.s.get_bool(Storage.at(self.ATTESTED, group_id, height, member_id))
+
+    def set_attested(self, group_id: bytes, height: int, member_id: int) -> None:
+        self.s.set_bool(Storage.at(self.ATTESTED, group_id, height, member_id), True)
+
+
+def _ids(values: Iterable[int]) -> list[int]:
+    return [int(v) for v in values]
+
+
+@register
+class Privacy(NativeContract):
+    address = PRIVACY_ADDRESS
+
+    NodeRegistered = event("NodeRegistered(uint256 indexed member, address nodeAccount, "
+                           "bytes publicKey)")
+    GroupCreated = event("GroupCreated(bytes32 indexed groupId, string name, uint256[] members)")
+    GroupJoined = event("GroupJoined(bytes32 indexed groupId, uint256 member)")
+    GroupActivated = event("GroupActivated(bytes32 indexed groupId, uint64 height)")
+    ChangeProposed = event("ChangeProposed(bytes32 indexed groupId, uint32 change, "
+                           "uint256[] add, uint256[] remove)")
+    ChangeApproved = event("ChangeApproved(bytes32 indexed groupId, uint32 change, "
+                           "uint256 member)")
+    ChangeCancelled = event("ChangeCancelled(bytes32 indexed groupId, uint32 change)")
+    MembersChanged = event("MembersChanged(bytes32 indexed groupId, uint32 epoch, "
+                           "uint256[] members, uint64 height)")
+    PrivateBatch = event("PrivateBatch(bytes32 indexed groupId, uint32 epoch, uint64 seq)")
+    RootAttested = event("RootAttested(bytes32 indexed groupId, uint64 height, uint256 member, "
+                         "bytes32 root)")
+    RootMismatch = event("RootMismatch(bytes32 indexed groupId, uint64 height, uint256 member, "
+                         "bytes32 root, bytes32 first)")
+
+    state = StateOf(PrivacyState)
+    gov = StateOf(GovernanceState, GOVERNANCE_ADDRESS)
+
+    def dispatch(self, calldata: bytes) -> bytes:
+        if not self.state.enabled():
+            self.revert("the Privacy contract is not enabled on this chain (its genesis does "
+                        "not name it in native_versions)")
+        return super().dispatch(calldata)
+
+    # --- who is who ------------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.host.block.number
+
+    def _member_name(self, member_id: int) -> str:
+        return repr(self.gov.name(member_id))
+
+    def _active_member(self, account: bytes, role: str) -> int:
+        """The active member holding `account` (its `role` in the message), or revert."""
+        member_id = self.gov.member_of(account)
+        self.require(member_id != 0, f"{role} {hex_address(account)} is not a consortium "
+                     "member's account")
+        status = self.gov.status(member_id)
+        self.require(status == "active", f"{role} {hex_address(account)} belongs to "
+                     f"{self._member_name(member_id)}, which is {status}")
+        return member_id
+
+    def _sender_member(self) -> int:
+        return self._active_member(self.host.caller, "sender")
+
+    def _sender_node_member(self) -> int:
+        """The member whose registered node account sent this call, or revert."""
+        caller = self.host.caller
+        member_id = self.state.member_of_node(caller)
+        self.require(member_id != 0, f"sender {hex_address(caller)} is not a registered "
+                     "privacy node account (registerNode)")
+        status = self.gov.status(member_id)
+        self.require(status == "active", f"the privacy node {hex_address(caller)} belongs "
+                     f"to {self._member_name(member_id)}, which is {status}")
+        return member_id
+
+    def _group_label(self, group_id: bytes) -> str:
+        name = self.state.get(group_id, "name")
+        return f"group {name!r}" if name else f"group 0x{bytes(group_id).hex()}"
+
+    def _require_group(self, group_id: bytes, status: str | None = "active") -> Group:
+        group = self.state.group(bytes(group_id))
+        self.require(group.status != 0, f"no privacy group 0x{bytes(group_id).hex()}")
+        if status is not None:
+            self.require(GROUP_STATUSES[group.status] == status,
+                         f"{self._group_label(group_id)} is {GROUP_STATUSES[group.status]}, "
+                         f"not {status}")
+        return group
+
+    def _require_in(self, group: Group, member_id: int, doing: str) -> None:
+        self.require(member_id in group.members, f"{self._member_name(member_id)} is not a "
+                     f"member of group {group.name!r}: it may not {doing}")
+
+    def _members_of(self, accounts: list[str], what: str) -> list[int]:
+        """The member ids of `accounts` (one account each), active, none twice."""
+        ids: list[int] = []
+        for account in accounts:
+            member_id = self._active_member(as_address(account), what)
+            self.require(member_id not in ids,
+                         f"{self._member_name(member_id)} is listed twice in {what}s")
+            ids.append(member_id)
+        return ids
+
+    def _require_node(self, member_id: int) -> None:
+        self.require(any(self.state.node_account(member_id)),
+                     f"{self._member_name(member_id)} has registered no privacy node key "
+                     "(registerNode): no group key can be wrapped for it")
+
+    def _require_wrapped(self, keys: list[bytes], limit: int, what: str,
+                         empty_ok: bool = False) -> None:
+        for wrapped in keys:
+            self.require((empty_ok and not wrapped) or 0 < len(wrapped) <= limit,
+                         f"a wrapped {what} is 1 to {limit} bytes, not {len(wrapped)}")
+
+    # --- node keys -------------------------------------------------------------------------
+
+    @method("registerNode(bytes)")
+    def register_node(self, public_key: bytes) -> None:
+        member_id = self._sender_member()
+        key_ = bytes(public_key)
+        self.require(len(key_) == PUBLIC_KEY_BYTES,
+                     f"a privacy node key is {PUBLIC_KEY_BYTES} bytes (secp256k1, "
+                     f"uncompressed, without the 04 prefix), not {len(key_)}")
+        self.require(on_secp256k1(key_), "the privacy node key is not a point of secp256k1")
+        account = node_account_of(key_)
+        holder = self.state.member_of_node(account)
+        self.require(holder in (0, member_id), f"the node account {hex_address(account)} is "
+                     f"already {self._member_name(holder)}'s privacy node")
+        owner = self.gov.member_of(account)
+        self.require(owner in (0, member_id), f"the node account {hex_address(account)} is "
+                     f"an account of {self._member_name(owner)}")
+        self.state.set_node(member_id, account, key_)
+        self.emit(self.NodeRegistered, member_id, account, key_)
+
+    @method("nodeOf(address)", returns=("address", "bytes"), view=True)
+    def node_of(self, account: str) -> tuple[bytes, bytes]:
+        raw = as_address(account)
+        member_id = self.gov.member_of(raw) or self.state.member_of_node(raw)
+        if member_id == 0:
+            return bytes(20), b""
+        node = self.state.node(member_id)
+        return node.account, node.public_key
+
+    @method("memberOfNode(address)", returns="uint256", view=True)
+    def member_of_node(self, node_account: str) -> int:
+        return self.state.member_of_node(as_address(node_account))
+
+    # --- groups ----------------------------------------------------------------------------
+
+    @method("createGroup(bytes32,string,address[],bytes[])")
+    def create_group(self, group_id: bytes, name: str, members: list[str],
+                     wrapped_keys: list[bytes]) -> None:
+        creator = self._sender_member()
+        gid = bytes(group_id)
+        self.require(gid != ZERO_GROUP, "a privacy group id cannot be zero")
+        self.require(self.state.status(gid) == 0,
+                     f"privacy group 0x{gid.hex()} already exists ({self._group_label(gid)})")
+        self.require(0 < len(name.encode()) <= MAX_GROUP_NAME,
+                     f"a privacy group name is 1 to {MAX_GROUP_NAME} bytes")
+        self.require(MIN_MEMBERS <= len(members) <= MAX_MEMBERS,
+                     f"a privacy group has {MIN_MEMBERS} to {MAX_MEMBERS} members, "
+                     f"not {len(members)}")
+        self.require(len(wrapped_keys) == len(members),
+                     f"{len(members)} members but {len(wrapped_keys)} wrapped keys")
+        ids = self._members_of(members, "member")
+        self.require(creator in ids, f"the creator {self._member_name(creator)} must be one "
+                     "of the group's members")
+        for member_id in ids:
+            self._require_node(member_id)
+        self._require_wrapped([bytes(k) for k in wrapped_keys], MAX_WRAPPED_KEY, "group key")
+        st = self.state
+        st.put(gid, name=name, status=1, epoch=0, members=ids, created_at=self.height,
+               joined=1)
+        st.set_joined(gid, creator)
+        for member_id, wrapped in zip(ids, wrapped_keys, strict=True):
+            st.set_wrapped_key(gid, 0, member_id, bytes(wrapped))
+        st.set_epoch(gid, 0, 0, self.height)
+        st.group_ids().append(int.from_bytes(gid, "big"))
+        self.emit(self.GroupCreated, gid, name, ids)
+
+    @method("joinGroup(bytes32)")
+    def join_group(self, group_id: bytes) -> None:
+        member_id = self._sender_member()
+        gid = bytes(group_id)
+        group = self._require_group(gid, "pending")
+        self._require_in(group, member_id, "join it")
+        st = self.state
+        self.require(not st.joined(gid, member_id),
+                     f"{self._member_name(member_id)} has already joined group {group.name!r}")
+        st.set_joined(gid, member_id)
+        joined = group.joined + 1
+        st.put(gid, joined=joined)
+        self.emit(self.GroupJoined, gid, member_id)
+        if joined == len(group.members):
+            st.put(gid, status=2, active_at=self.height)
+            self.emit(self.GroupActivated, gid, self.height)
+
+    # --- membership changes ----------------------------------------------------------------
+
+    @method("proposeChange(bytes32,address[],address[],address[],bytes[],bytes[])",
+            returns="uint32")
+    def propose_change(self, group_id: bytes, add: list[str], remove: list[str],
+                       key_holders: list[str], wrapped_keys: list[bytes],
+                       history_keys: list[bytes]) -> int:
+        proposer = self._sender_member()
+        gid = bytes(group_id)
+        group = self._require_group(gid)
+        self._require_in(group, proposer, "propose a change of its members")
+        self.require(group.open_change == 0, f"group {group.name!r} already has an open "
+                     f"change ({group.open_change}): approve or cancel it first")
+        added = self._members_of(add, "added member")
+        for member_id in added:
+            self.require(member_id not in group.members,
+                         f"{self._member_name(member_id)} is already in group {group.name!r}")
+            self._require_node(member_id)
+        removed: list[int] = []
+        for account in remove:
+            member_id = self.gov.member_of(as_address(account))
+            self.require(member_id in group.members, f"{hex_address(as_address(account))} is "
+                         f"not an account of a member of group {group.name!r}")
+            self.require(member_id not in removed,
+                         f"{self._member_name(member_id)} is listed twice in removed members")
+            removed.append(member_id)
+        self.require(bool(added or removed), "the change adds and removes no member")
+        after = [m for m in group.members if m not in removed] + added
+        self.require(MIN_MEMBERS <= len(after) <= MAX_MEMBERS,
+                     f"a privacy group has {MIN_MEMBERS} to {MAX_MEMBERS} members: the "
+                     f"change leaves {len(after)}")
+        holders = self._key_holders(key_holders, after)
+        self.require(len(wrapped_keys) == len(holders),
+                     f"{len(holders)} key holders but {len(wrapped_keys)} wrapped keys")
+        self.require(len(history_keys) in (0, len(added)), f"{len(added)} added members but "
+                     f"{len(history_keys)} history keys (give one per added member, or none)")
+        self._require_wrapped([bytes(k) for k in wrapped_keys], MAX_WRAPPED_KEY, "group key")
+        self._require_wrapped([bytes(k) for k in history_keys], MAX_HISTORY_KEY,
+                              "history key", empty_ok=True)
+        st = self.state
+        number = group.changes + 1
+        st.add_change(gid, number, proposer, added, removed)
+        for member_id, wrapped in zip(holders, wrapped_keys, strict=True):
+            st.set_wrapped_key(gid, number, member_id, bytes(wrapped))
+        for member_id, wrapped in zip(added, history_keys, strict=False):
+            if wrapped:
+                st.set_history_key(gid, number, member_id, bytes(wrapped))
+        st.put(gid, changes=number, open_change=number)
+        self.emit(self.ChangeProposed, gid, number, added, removed)
+        if proposer not in removed:
+            self._approve(gid, number, proposer)
+        return number
+
+    def _key_holders(self, accounts: list[str], after: list[int]) -> list[int]:
+        holders = self._members_of(accounts, "key holder")
+        self.require(sorted(holders) == sorted(after),
+                     "the key holders must be exactly the group's members after the change "
+                     f"({len(after)}), one account each")
+        return holders
+
+    @method("approveChange(bytes32)")
+    def approve_change(self, group_id: bytes) -> None:
+        member_id = self._sender_member()
+        gid = bytes(group_id)
+        group = self._require_group(gid)
+        self.require(group.open_change != 0, f"group {group.name!r} has no open change")
+        change = self.state.change(gid, group.open_change)
+        self.require(member_id in group.members and member_id not in change.remove,
+                     f"{self._member_name(member_id)} does not stay in group {group.name!r}: "
+                     "only staying members approve its change")
+        self.require(member_id not in change.approvals, f"{self._member_name(member_id)} "
+                     f"has already approved change {group.open_change} of group "
+                     f"{group.name!r}")
+        self._approve(gid, group.open_change, member_id)
+
+    def _approve(self, gid: bytes, number: int, member_id: int) -> None:
+        st = self.state
+        approvals = st.approvals(gid, number)
+        approvals.add(member_id)
+        self.emit(self.ChangeApproved, gid, number, member_id)
+        change = st.change(gid, number)
+        staying = [m for m in st.members(gid) if m not in change.remove]
+        if all(m in approvals for m in staying):
+            self._apply(gid, number, change)
+
+    def _apply(self, gid: bytes, number: int, change: Change) -> None:
+        st = self.state
+        members = st.members(gid)
+        for member_id in change.remove:
+            members.remove(member_id)
+        for member_id in change.add:
+            members.add(member_id)
+        epoch = int(st.get(gid, "epoch")) + 1
+        st.put(gid, epoch=epoch, open_change=0)
+        st.set_epoch(gid, epoch, number, self.height)
+        for member_id in change.add:
+            if st.history_key(gid, number, member_id):
+                st.set_history(gid, member_id, number, epoch - 1)
+        self.emit(self.MembersChanged, gid, epoch, _ids(members), self.height)
+
+    @method("cancelChange(bytes32)")
+    def cancel_change(self, group_id: bytes) -> None:
+        member_id = self._sender_member()
+        gid = bytes(group_id)
+        group = self._require_group(gid)
+        self.require(group.open_change != 0, f"group {group.name!r} has no open change")
+        proposer = self.state.change(gid, group.open_change).proposer
+        self.require(member_id == proposer, f"only {self._member_name(proposer)}, who "
+                     f"proposed change {group.open_change}, may cancel it")
+        self.state.put(gid, open_change=0)
+        self.emit(self.ChangeCancelled, gid, group.open_change)
+
+    # --- markers and roots (from the members' node accounts) -------------------------------
+
+    @method("submit(bytes32,uint32,bytes)")
+    def submit(self, group_id: bytes, epoch: int, payload: bytes) -> None:
+        member_id = self._sender_node_member()
+        gid = bytes(group_id)
+        group = self._require_group(gid)
+        self._require_in(group, member_id, "submit private transactions")
+        self.require(epoch == group.epoch, f"group {group.name!r} is at epoch {group.epoch}, "
+                     f"the batch is sealed for epoch {epoch}")
+        self.require(0 < len(payload) <= MAX_PAYLOAD,
+                     f"a batch is 1 to {MAX_PAYLOAD} bytes, not {len(payload)}")
+        seq = group.batches + 1
+        self.state.put(gid, batches=seq)
+        self.emit(self.PrivateBatch, gid, epoch, seq)
+
+    @method("attestRoot(bytes32,uint64,bytes32)")
+    def attest_root(self, group_id: bytes, height: int, root: bytes) -> None:
+        member_id = self._sender_node_member()
+        gid = bytes(group_id)
+        group = self._require_group(gid)
+        self._require_in(group, member_id, "attest its private roots")
+        self.require(group.created_at <= height < self.height, f"height {height} is not "
+                     f"between group {group.name!r}'s creation ({group.created_at}) and this "
+                     f"block ({self.height})")
+        st = self.state
+        self.require(not st.attested(gid, height, member_id),
+                     f"{self._member_name(member_id)} has already attested height {height} "
+                     f"of group {group.name!r}")
+        st.set_attested(gid, height, member_id)
+        found = st.root(gid, height)
+        root = bytes(root)
+        if found.attestations == 0:
+            found = Root(first=root, attestations=1, mismatch=False)
+        else:
+            differs = root != found.first
+            found = found.with_(attestations=found.attestations + 1,
+                                mismatch=found.mismatch or differs)
+            if differs:
+                self.emit(self.RootMismatch, gid, height, member_id, root, found.first)
+        st.set_root(gid, height, found)
+        self.emit(self.RootAttested, gid, height, member_id, root)
+
+    # --- views -----------------------------------------------------------------------------
+
+    @method("group(bytes32)", returns=("string", "uint8", "uint32", "uint256[]", "uint64",
+                                       "uint64"), view=True)
+    def group(self, group_id: bytes) -> tuple[Any, ...]:
+        g = self.state.group(bytes(group_id))
+        return g.name, g.status, g.epoch, list(g.members), g.created_at, g.active_at
+
+    @method("groupCount()", returns="uint256", view=True)
+    def group_count(self) -> int:
+        return len(self.state.group_ids())
+
+    @method("groupAt(uint256)", returns="bytes32", view=True)
+    def group_at(self, index: int) -> bytes:
+        ids = self.state.group_ids()
+        self.require(index < len(ids), f"no privacy group at index {index} "
+                     f"({len(ids)} groups)")
+        return self.state.s.get_uint(Storage.at(PrivacyState.GROUP_LIST, index)).to_bytes(
+            32, "big")
+
+    @method("epochKey(bytes32,uint32,uint256)", returns="bytes", view=True)
+    def epoch_key(self, group_id: bytes, epoch: int, member: int) -> bytes:
+        return _epoch_key(self.state, bytes(group_id), epoch, member) or b""
+
+    @method("epochStart(bytes32,uint32)", returns="uint64", view=True)
+    def epoch_start(self, group_id: bytes, epoch: int) -> int:
+        return _epoch_start(self.state, bytes(group_id), epoch)
+
+    @method("historyKey(bytes32,uint256)", returns=("uint32", "bytes"), view=True)
+    def history_key(self, group_id: bytes, member: int) -> tuple[int, bytes]:
+        return _history_key(self.state, bytes(group_id), member) or (0, b"")
+
+    @method("pendingChange(bytes32)", returns=("uint32", "uint256", "uint256[]", "uint256[]",
+                                               "uint256[]"), view=True)
+    def pending_change(self, group_id: bytes) -> tuple[Any, ...]:
+        gid = bytes(group_id)
+        number = int(self.state.get(gid, "open_change"))
+        if number == 0:
+            return 0, 0, [], [], []
+        change = self.state.change(gid, number)
+        return (number, change.proposer, list(change.add), list(change.remove),
+                list(change.approvals))
+
+    @method("rootAt(bytes32,uint64)", returns=("bytes32", "uint32", "bool"), view=True)
+    def root_at(self, group_id: bytes, height: int) -> tuple[bytes, int, bool]:
+        found = self.state.root(bytes(group_id), height)
+        return found.first, found.attestations, found.mismatch
+
+
+def _epoch_key(st: PrivacyState, gid: bytes, epoch: int, member_id: int) -> bytes | None:
+    """The epoch's key wrapped for `member_id`'s node, or None (no such epoch, or none for
+    it)."""
+    if st.status(gid) == 0 or epoch > int(st.get(gid, "epoch")):
+        return None
+    return st.wrapped_key(gid, st.epoch(gid, epoch).change, member_id) or None
+
+
+def _epoch_start(st: PrivacyState, gid: bytes, epoch: int) -> int:
+    if st.status(gid) == 0 or epoch > int(st.get(gid, "epoch")):
+        return 0
+    return int(st.epoch(gid, epoch).start)
+
+
+def _history_key(st: PrivacyState, gid: bytes, member_id: int) -> tuple[int, bytes] | None:
+    found = st.history(gid, member_id)
+    if found.change == 0:
+        return None
+    return int(found.upto_epoch), st.history_key(gid, found.change, member_id)
+
+
+# --- the node's view (no EVM) -----------------------------------------------------------------
+
+GetStorage = Callable[[bytes, int], int]
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    group_id: bytes
+    name: str
+    status: int  # 0 none, 1 pending, 2 active (GROUP_STATUSES)
+    epoch: int
+    members: tuple[int, ...]
+    created_at: int
+    active_at: int
+
+    @property
+    def status_name(self) -> str:
+        return GROUP_STATUSES[self.status]
+
+
+class PrivacyView:
+    """What a node reads of the Privacy contract and its members outside the EVM (the
+    private processor, the API), over a world state's `get_storage` at some height."""
+
+    def __init__(self, get_storage: GetStorage) -> None:
+        def storage(address: bytes) -> Storage:
+            return Storage(SlotHost(address, get_storage))  # type: ignore[arg-type]
+
+        self.state = PrivacyState(storage(PRIVACY_ADDRESS))
+        self.gov = GovernanceState(storage(GOVERNANCE_ADDRESS))
+
+    def enabled(self) -> bool:
+        """Whether this chain's genesis named the Privacy contract."""
+        return self.state.enabled()
+
+    def node_of_member(self, member_id: int) -> tuple[bytes, bytes] | None:
+        """(node account, 64-byte public key) the member registered, or None."""
+        node = self.state.node(member_id)
+        return (bytes(node.account), bytes(node.public_key)) if any(node.account) else None
+
+    def member_of_node(self, node_account: bytes) -> int:
+        return self.state.member_of_node(bytes(node_account))
+
+    def group(self, group_id: bytes) -> GroupInfo | None:
+        g = self.state.group(bytes(group_id))
+        if g.status == 0:
+            return None
+        return GroupInfo(bytes(group_id), g.name, g.status, g.epoch, tuple(g.members),
+                         g.created_at, g.active_at)
+
+    def groups(self) -> list[bytes]:
+        """Every group's id, in creation order."""
+        return [w.to_bytes(32, "big") for w in self.state.group_ids()]
+
+    def epoch_key(self, group_id: bytes, epoch: int, member_id: int) -> bytes | None:
+        return _epoch_key(self.state, bytes(group_id), epoch, member_id)
+
+    def epoch_start(self, group_id: bytes, epoch: int) -> int:
+        return _epoch_start(self.state, bytes(group_id), epoch)
+
+    def history_key(self, group_id: bytes, member_id: int) -> tuple[int, bytes] | None:
+        """(last epoch covered, the earlier epoch keys wrapped for the member's node) if a
+        change added the member with history, else None."""
+        return _history_key(self.state, bytes(group_id), member_id)
+
+    def pending_change(self, group_id: bytes) -> tuple[int, Change] | None:
+        number = int(self.state.get(bytes(group_id), "open_change"))
+        return None if number == 0 else (number, self.state.change(bytes(group_id), number))
+
+    def root_at(self, group_id: bytes, height: int) -> Root:
+        return self.state.root(bytes(group_id), height)
+
+    def batches(self, group_id: bytes) -> int:
+        return int(self.state.get(bytes(group_id), "batches"))
+
+    def member_accounts(self, member_id: int) -> list[bytes]:
+        return [w.to_bytes(32, "big")[12:] for w in self.gov.accounts(member_id)]
+
+    def member_of_account(self, account: bytes) -> int:
+        return self.gov.member_of(bytes(account))
+
+    def member_name(self, member_id: int) -> str:
+        return self.gov.name(member_id)
+
+    def member_status(self, member_id: int) -> str:
+        return self.gov.status(member_id)
