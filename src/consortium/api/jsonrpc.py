@@ -83,12 +83,17 @@ def rpc(name: str, kind: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return register
 
 
-def _constants(answers: dict[str, Any]) -> type:
-    """A class answering each of `answers`' methods (no parameters) with its value."""
+def _constants(answers: dict[str, Any],
+               params: dict[str, tuple[Callable[[Any, str], Any], ...]]) -> type:
+    """A class answering each of `answers`' methods with its value, once its `params` (each
+    required; none if not named) parse."""
     attrs: dict[str, Any] = {}
     for name, value in answers.items():
-        def answer(self: Any, p: Params, value: Any = value) -> Any:
-            p.at_most(0)
+        def answer(self: Any, p: Params, value: Any = value,
+                   parsers: tuple[Any, ...] = params.get(name, ())) -> Any:
+            p.at_most(len(parsers))
+            for i, parse in enumerate(parsers):
+                p.required(i, parse)
             return value
 
         attrs["constant_" + name] = answer
@@ -96,11 +101,26 @@ def _constants(answers: dict[str, Any]) -> type:
     return type("Constants", (), attrs)
 
 
-# what never changes on this chain: no keys held here, no fees, no mining
+def _block_no_hash(value: Any, where: str) -> BlockRef:
+    return enc.block_ref(value, where, allow_hash=False)
+
+
+def _block_hash(value: Any, where: str) -> str:
+    return enc.hash32(value, where, what="block hash")
+
+
+# what never changes on this chain: no keys held here, no fees, no mining, no uncles
 Constants = _constants({
     "web3_clientVersion": CLIENT_VERSION, "net_listening": True, "eth_accounts": [],
     "eth_gasPrice": "0x0", "eth_maxPriorityFeePerGas": "0x0", "eth_blobBaseFee": "0x0",
-    "eth_mining": False, "eth_hashrate": "0x0"})
+    "eth_mining": False, "eth_hashrate": "0x0", "eth_getUncleCountByBlockNumber": "0x0",
+    "eth_getUncleCountByBlockHash": "0x0", "eth_getUncleByBlockNumberAndIndex": None,
+    "eth_getUncleByBlockHashAndIndex": None,
+}, {
+    "eth_getUncleCountByBlockNumber": (_block_no_hash,),
+    "eth_getUncleCountByBlockHash": (_block_hash,),
+    "eth_getUncleByBlockNumberAndIndex": (_block_no_hash, enc.quantity),
+    "eth_getUncleByBlockHashAndIndex": (_block_hash, enc.quantity)})
 
 
 def method_names() -> list[str]:
@@ -508,32 +528,6 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                 receipts.append(receipt)
         return receipts
 
-    @rpc("eth_getUncleCountByBlockNumber", INLINE)
-    def eth_get_uncle_count_by_number(self, p: Params) -> str:
-        p.at_most(1)
-        p.required(0, _block_no_hash)
-        return "0x0"
-
-    @rpc("eth_getUncleCountByBlockHash", INLINE)
-    def eth_get_uncle_count_by_hash(self, p: Params) -> str:
-        p.at_most(1)
-        p.required(0, _block_hash)
-        return "0x0"
-
-    @rpc("eth_getUncleByBlockNumberAndIndex", INLINE)
-    def eth_get_uncle_by_number(self, p: Params) -> None:
-        p.at_most(2)
-        p.required(0, _block_no_hash)
-        p.required(1, enc.quantity)
-        return None
-
-    @rpc("eth_getUncleByBlockHashAndIndex", INLINE)
-    def eth_get_uncle_by_hash(self, p: Params) -> None:
-        p.at_most(2)
-        p.required(0, _block_hash)
-        p.required(1, enc.quantity)
-        return None
-
     # --- transactions -------------------------------------------------------------------------
 
     @rpc("eth_getTransactionByHash", LEDGER)
@@ -828,14 +822,6 @@ def _log_filter(value: Any, where: str) -> _LogFilterSpec:
         block_hash,
         value.get("fromBlock") is not None or value.get("toBlock") is not None,
     )
-
-
-def _block_no_hash(value: Any, where: str) -> BlockRef:
-    return enc.block_ref(value, where, allow_hash=False)
-
-
-def _block_hash(value: Any, where: str) -> str:
-    return enc.hash32(value, where, what="block hash")
 
 
 def _tx_hash(value: Any, where: str) -> str:
