@@ -48,6 +48,7 @@ from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_rout
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.metrics import NodeMetrics, instrument
+from consortium.api.private_submit import PrivacyNode, PrivateSubmitter
 from consortium.api.rate_limits import (
     LIMIT_EXCEEDED,
     ClientGate,
@@ -110,7 +111,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                cors_origins: Sequence[str] = (),
                client_limits: ClientLimits | None = None,
                metrics: NodeMetrics | None = None,
-               console: bool = True) -> Starlette:
+               console: bool = True,
+               privacy: PrivacyNode | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address. `checks`
     carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
     with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
@@ -122,7 +124,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     `cors_origins` are the browser origins allowed (none: same origin only);
     `client_limits` bound what one client address or credential may ask (`rate_limits`);
     `metrics` are the node's (`GET /metrics`, and the API counts its requests there);
-    `console` serves the web console at /console (`[console] enabled`)."""
+    `console` serves the web console at /console (`[console] enabled`); `privacy` (the
+    node's privacy key and group processor) serves the priv_ methods (docs/privacy.md)."""
     offload = LedgerOffload()
     clients = ClientGate(client_limits)
     gate = ReadGate(read_limits)
@@ -136,6 +139,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     api = JsonRpc(ledger, engine, offload, hub=hub, filters=filters, node_name=node_name,
                   gate=gate, local_txs=local_txs)
     api.max_batch = clients.limits.max_batch
+    if privacy is not None:
+        api.privacy = PrivateSubmitter(ledger, local_txs, privacy, offload)
     schema = openapi_schema(node_name)
     schema["paths"].update(forum_blob_openapi_paths())
     schema["paths"].update(explorer_openapi_paths())
@@ -262,11 +267,16 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         poller = asyncio.create_task(hub.run())
         keeper = asyncio.create_task(local_txs.run())  # resubmits the journal, then prunes
+        flusher = asyncio.create_task(api.privacy.run()) if api.privacy is not None else None
         try:
             yield
         finally:
             poller.cancel()
             keeper.cancel()
+            if flusher is not None:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             with contextlib.suppress(asyncio.CancelledError):

@@ -37,7 +37,9 @@ SCOPES = ("read", "submit", "admin")  # each includes the ones before it
 AUTH_MODES = ("off", "token", "mtls")
 UNAUTHORIZED = -40100  # as Besu answers a JSON-RPC call without a valid credential (401)
 FORBIDDEN = -40300  # a valid credential whose scope does not cover the call (403)
-SUBMIT_METHODS = frozenset({"eth_sendRawTransaction", "consortium_registerAbi"})
+SUBMIT_METHODS = frozenset({"eth_sendRawTransaction", "consortium_registerAbi",
+                            "priv_distributeRawTransaction", "priv_createPrivacyGroup",
+                            "priv_proposeMembersChange"})  # privacy groups (private_rpc)
 ADMIN_PREFIXES = ("admin_",)
 OPEN_PATHS = frozenset({"/health"})
 # the console's sign-in and sign-out forms and its static files need no credential

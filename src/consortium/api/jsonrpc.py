@@ -26,6 +26,7 @@ from consortium.api.eth_json import EthReads
 from consortium.api.explorer_rpc import EXPLORER_METHODS, ExplorerMethods
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
 from consortium.api.local_txs import LocalTransactions
+from consortium.api.private_rpc import PRIVATE_HEAVY_METHODS, PRIVATE_METHODS, PrivateMethods
 from consortium.api.read_gate import ReadGate, current_budget
 from consortium.api.rpc_error import (
     INTERNAL_ERROR,
@@ -62,6 +63,7 @@ _TABLE: dict[str, tuple[str, str]] = {}  # rpc name -> (attribute, kind)
 _TABLE.update({name: (attr, LEDGER) for name, attr in EXPLORER_METHODS.items()})
 ServiceReads, SERVICE_METHODS = rpc_mixin(SURFACES)  # governance's and the services' reads
 _TABLE.update({name: (attr, LEDGER) for name, attr in SERVICE_METHODS.items()})
+_TABLE.update(PRIVATE_METHODS)  # privacy groups' priv_* (api/private_rpc.py)
 
 NOT_OFFERED = {
     "eth_sendTransaction": "this node holds no keys: sign locally and use "
@@ -130,7 +132,7 @@ def method_names() -> list[str]:
 # Reads that may cost seconds of CPU (EVM execution, scans of the log index or of a
 # service's records): admitted through the node's `ReadGate`.
 HEAVY_METHODS = frozenset({"eth_call", "eth_estimateGas", "eth_getLogs", "eth_getFilterLogs",
-                           "eth_getFilterChanges"})
+                           "eth_getFilterChanges"}) | PRIVATE_HEAVY_METHODS
 LIGHT_CONSORTIUM_METHODS = frozenset({"consortium_getTransactionStatus"})
 
 
@@ -165,7 +167,8 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
 
 
 class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
-              ServiceReads):  # type: ignore[valid-type,misc]  # made from the declarations
+              ServiceReads,  # type: ignore[valid-type,misc]  # made from the declarations
+              PrivateMethods):
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
     def __init__(
@@ -610,7 +613,11 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             end = min(end, latest)
         return self._logs(spec.criteria, start, end)
 
-    def _logs(self, criteria: LogCriteria, start: int, end: int) -> list[dict[str, Any]]:
+    def _log_filter_param(self, value: Any, where: str) -> _LogFilterSpec:
+        return _log_filter(value, where)  # for priv_getLogs (api/private_rpc.py)
+
+    def _logs(self, criteria: LogCriteria, start: int, end: int,
+              ledger: LedgerReader | None = None) -> list[dict[str, Any]]:
         if end < start:
             return []
         span = end - start + 1
@@ -619,7 +626,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                 f"block range of {span} blocks is over the limit of {MAX_LOG_BLOCK_RANGE}; "
                 "query a smaller range"
             )
-        entries = self.ledger.get_logs(criteria.tx_filter(start, end),
+        entries = (ledger or self.ledger).get_logs(criteria.tx_filter(start, end),
                                        budget=current_budget.get())
         if len(entries) > MAX_LOG_RESULTS:
             raise LimitExceeded(

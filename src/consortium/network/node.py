@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from consortium.network.node_config import NodeConfig, read_toml
 from consortium.network.ports import port_free
 
 if TYPE_CHECKING:
+    from consortium.api.metrics import NodeMetrics
     from consortium.ledger.ledger import Ledger
 
 log = logging.getLogger("consortium.node")
@@ -75,6 +77,9 @@ def preflight(home: Path) -> NodeConfig:
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
     ports = engine_ports(home)
     require_cometbft()
+    from consortium.api.private_submit import load_privacy_key
+
+    load_privacy_key(home)  # made at the first start; a malformed one stops the node here
     metrics = [("metrics", cfg.metrics_listen[1])] if cfg.metrics_listen else []
     for what, port in (("API", cfg.api_port), ("RPC", ports["rpc"]), ("P2P", ports["p2p"]),
                        *metrics):
@@ -129,6 +134,25 @@ def _upgrade_stop(ledger: Ledger) -> str | None:
     return None
 
 
+class _Observer:
+    """The ABCI app's observer: the node's metrics count blocks and CheckTx answers, and
+    the privacy groups' processor hears of each commit (quick: it only wakes a thread)."""
+
+    def __init__(self, metrics: NodeMetrics, on_commit: Callable[[], None]) -> None:
+        self.metrics = metrics
+        self.on_commit = on_commit
+
+    def checked(self, code: int) -> None:
+        self.metrics.checked(code)
+
+    def finalized(self, height: int, txs: int, time_ns: int, seconds: float) -> None:
+        self.metrics.finalized(height, txs, time_ns, seconds)
+
+    def committed(self, seconds: float) -> None:
+        self.metrics.committed(seconds)
+        self.on_commit()
+
+
 def run_node(home: Path) -> int:
     """Run a node until it is told to stop or its engine dies; returns the exit code."""
     home = home.resolve()
@@ -152,6 +176,7 @@ async def _run(cfg: NodeConfig) -> int:
     from consortium.api.engine_client import CheckTxWatch
     from consortium.api.http_server import api_server
     from consortium.api.metrics_probe import node_metrics
+    from consortium.api.private_submit import load_privacy_key, privacy_node
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
     from consortium.ledger.snapshots import NodeSnapshots
@@ -168,6 +193,8 @@ async def _run(cfg: NodeConfig) -> int:
         ledger.close()
         return UPGRADE_EXIT_CODE
     metrics = node_metrics(cfg.name, ledger, engine_rpc, cfg.home / "snapshots")
+    # privacy groups: the processor follows committed blocks on its own thread
+    privacy = privacy_node(ledger, cfg.home, load_privacy_key(cfg.home))
     # The API (this loop) learns CheckTx answers from the ABCI app directly; the ABCI app
     # runs on its own thread and loop, so no client of the API can delay consensus.
     checks = CheckTxWatch(asyncio.get_running_loop())
@@ -184,7 +211,9 @@ async def _run(cfg: NodeConfig) -> int:
     # state sync: snapshots every [state_sync] snapshot_interval blocks, served to peers
     snapshots = NodeSnapshots.for_home(cfg.home, cfg.app_dir)
     consensus.server.app.snapshots = snapshots
-    consensus.server.app.observer = metrics  # blocks and CheckTx answers, counted
+    groups = privacy.groups  # None: this software has no privacy groups
+    consensus.server.app.observer = _Observer(
+        metrics, groups.notify if groups is not None else lambda: None)
     access = cfg.api_access
     mode = access.mode(cfg.api_host)
     tokens = TokenCheck(cfg.home) if mode == "token" else None
@@ -196,7 +225,8 @@ async def _run(cfg: NodeConfig) -> int:
                                 client_certificates=mode == "mtls",
                                 cors_origins=access.cors_origins,
                                 client_limits=cfg.client_limits, metrics=metrics,
-                                console=cfg.console_enabled),
+                                console=cfg.console_enabled,
+                                privacy=privacy if groups is not None else None),
                      cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
                      tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
     # Everything made so far (modules, py-evm's classes, the app) lives as long as the node:
@@ -211,6 +241,8 @@ async def _run(cfg: NodeConfig) -> int:
 
     stop_metrics = metrics.serve(*cfg.metrics_listen) if cfg.metrics_listen else None
     cfg.pid_file.write_text(f"{os.getpid()}\n")
+    if groups is not None:
+        groups.start()
     await asyncio.to_thread(consensus.start)
     api_task = asyncio.create_task(api.serve())
     engine = await asyncio.create_subprocess_exec(
@@ -266,6 +298,8 @@ async def _run(cfg: NodeConfig) -> int:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(api_task, 5)
     await asyncio.to_thread(consensus.stop)
+    if groups is not None:
+        await asyncio.to_thread(groups.stop)
     if stop_metrics is not None:
         stop_metrics()
     snapshots.stop()

@@ -1,0 +1,473 @@
+"""Private transactions on their way to the chain (privacy groups, docs/privacy.md).
+
+`PrivateSubmitter.distribute` checks a member's signed private transaction against its
+group (the group's chain id, fee 0, a sender of a group member, this node in the group with
+the current epoch key) and queues it; the flusher seals everything queued for a group into
+markers (`Privacy.submit`, at most MARKER_PLAINTEXT bytes of transactions each) that the
+node signs with its node account (its privacy key) and submits through the API's local
+transaction path (journal, CheckTx answer). Root attestations (`Privacy.attestRoot`) go out
+the same way, after each block in which a group had markers. The node's privacy key lives in
+`HOME/privacy_key.json` (mode 600), made at the first start like CometBFT's node key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_hash.auto import keccak
+
+from consortium.api.local_txs import LocalTransactions
+from consortium.errors import ConfigError, ConsortiumError, NonceTooLow, TxError
+from consortium.ledger.transactions import SignedTx, decode_transaction
+
+log = logging.getLogger("consortium.api.private")
+
+T = TypeVar("T")
+RunSync = Callable[[Callable[[], T]], Awaitable[T]]
+
+PRIVACY_KEY_FILE = "privacy_key.json"
+MARKER_PLAINTEXT = 100 * 1024  # private transactions sealed into one marker, at most
+FLUSH_SECONDS = 0.05  # what arrives within this of the first queued transaction shares a marker
+MARKER_GAS = 150_000  # Privacy.submit's own work; calldata costs the EIP-7623 floor on top
+ATTEST_GAS = 200_000
+ATTEST_WINDOW = 256  # heights further behind the chain's tip are not attested
+MAX_TRACKED = 100_000  # private transactions whose outcome this node remembers (in memory)
+QUEUED, PENDING, COMMITTED, REJECTED, UNKNOWN = (
+    "queued", "pending", "committed", "rejected", "unknown")
+
+
+def hx(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(signature.encode())[:4]
+
+
+SUBMIT = _selector("submit(bytes32,uint32,bytes)")
+ATTEST = _selector("attestRoot(bytes32,uint64,bytes32)")
+
+
+# --- the node's privacy key ------------------------------------------------------------------
+
+
+def load_privacy_key(home: Path, *, create: bool = True) -> bytes:
+    """The node's privacy key (32 bytes) from HOME/privacy_key.json, made (mode 600) if
+    absent and `create`. A file that is not {"private_key": "<64 hex>"} on secp256k1 is
+    refused with a ConfigError naming it."""
+    path = home / PRIVACY_KEY_FILE
+    if not path.exists():
+        if not create:
+            raise ConfigError(f"{path} does not exist (a node makes it at its first start)")
+        key = secrets.token_bytes(32)
+        Account.from_key(key)  # a valid scalar (the odds otherwise are nil, but check)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"private_key": key.hex()}, out)
+            out.write("\n")
+        os.replace(tmp, path)
+        log.info("made the node's privacy key %s", path)
+        return key
+    try:
+        doc = json.loads(path.read_text())
+        text = doc["private_key"] if isinstance(doc, dict) else None
+        if not isinstance(text, str):
+            raise ValueError("no private_key")
+        key = bytes.fromhex(text.removeprefix("0x"))
+        if len(key) != 32:
+            raise ValueError("not 32 bytes")
+        Account.from_key(key)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path} is not a privacy key ({{\"private_key\": \"<64 hex>\"}} "
+                          f"on secp256k1): {exc}") from None
+    return key
+
+
+def node_identity(key: bytes) -> tuple[bytes, bytes]:
+    """(node account, 64-byte public key) of a privacy key."""
+    public = Account.from_key(key)._key_obj.public_key.to_bytes()
+    return keccak(public)[12:], public
+
+
+@dataclass
+class PrivacyNode:
+    """What the node hands its API: the group processor (P2's `PrivateGroups`), the
+    privacy key, and who hears of each processed height (the submitter's attestations)."""
+
+    key: bytes
+    groups: Any = None
+    listeners: list[Callable[[bytes, int, bytes, bool], None]] = field(default_factory=list)
+
+    def on_block(self, group_id: bytes, height: int, root: bytes, had_markers: bool) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(group_id, height, root, had_markers)
+            except Exception:
+                log.exception("a private block listener failed")
+
+
+def privacy_node(ledger: Any, home: Path, key: bytes) -> PrivacyNode:
+    """The group processor over `ledger` (not started), its listeners hooked; without one
+    (software without it) `groups` stays None and the node serves no priv_ methods."""
+    node = PrivacyNode(key)
+    try:
+        from consortium.ledger.private_groups import PrivateGroups
+    except ImportError:
+        log.warning("this software has no privacy groups processor: priv_ methods are off")
+        return node
+    node.groups = PrivateGroups(ledger, home, key, on_block=node.on_block)
+    return node
+
+
+# --- the submitter ---------------------------------------------------------------------------
+
+
+@dataclass
+class PrivateEntry:
+    """A private transaction this node accepted, and where it is."""
+
+    hash: bytes
+    group_id: bytes
+    raw: bytes
+    sender: bytes
+    nonce: int
+    state: str = QUEUED
+    marker: bytes | None = None
+    reason: str | None = None
+
+
+class PrivateSubmitter:
+    """Queues private transactions per group and sends them sealed, in markers signed by
+    this node's node account; sends the node's root attestations."""
+
+    def __init__(self, ledger: Any, local_txs: LocalTransactions, node: PrivacyNode,
+                 run_sync: RunSync[Any], *, flush_seconds: float = FLUSH_SECONDS) -> None:
+        self.ledger = ledger
+        self.local_txs = local_txs
+        self.node = node
+        self.groups = node.groups
+        self.run_sync = run_sync
+        self.flush_seconds = flush_seconds
+        self.account = Account.from_key(node.key)
+        self.node_account, self.public_key = node_identity(node.key)
+        self.entries: OrderedDict[bytes, PrivateEntry] = OrderedDict()
+        self._queues: dict[bytes, list[PrivateEntry]] = {}
+        self._attestations: list[tuple[bytes, int, bytes]] = []
+        self._attest_lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._nonce: int | None = None
+        node.listeners.append(self.on_block)
+
+    # --- views of the public state ----------------------------------------------------------
+
+    def privacy_view(self) -> Any:
+        """P1's `PrivacyView` of the committed state (one height for all its reads)."""
+        from consortium.system.privacy import PrivacyView
+
+        height = self.ledger.latest_height()
+        ledger = self.ledger
+
+        def get_storage(address: bytes, slot: int) -> int:
+            return int.from_bytes(ledger.get_storage_at(hx(address), slot, height), "big")
+
+        return PrivacyView(get_storage)
+
+    def my_member(self, view: Any) -> int:
+        return int(view.member_of_node(self.node_account))
+
+    def group_chain_id(self, group_id: bytes) -> int:
+        from consortium.system.privacy_payload import group_chain_id
+
+        return int(group_chain_id(int(self.ledger.eth_chain_id), group_id))
+
+    # --- priv_distributeRawTransaction ------------------------------------------------------
+
+    def check(self, raw: bytes, group_id: bytes) -> SignedTx:
+        """The private transaction decoded and checked against its group (a worker thread:
+        signature recovery, state reads); raises TxError naming what is wrong."""
+        if len(raw) > MARKER_PLAINTEXT - 16:
+            raise TxError(f"private transaction is {len(raw)} bytes, the limit is "
+                          f"{MARKER_PLAINTEXT - 16}")
+        view = self.privacy_view()
+        group = view.group(group_id)
+        if group is None or int(group.status) == 0:
+            raise TxError(f"unknown privacy group {hx(group_id)}")
+        if int(group.status) != 2:
+            raise TxError(f"privacy group {hx(group_id)} is not active yet (every founding "
+                          "member must join)")
+        mine = self.my_member(view)
+        if mine == 0 or mine not in tuple(group.members):
+            raise TxError(f"this node is not a member's node of privacy group {hx(group_id)}; "
+                          "send the transaction to a node of a group member")
+        if self.groups.epoch_key(group_id, int(group.epoch)) is None:
+            raise TxError(f"this node cannot open epoch {group.epoch}'s key of privacy group "
+                          f"{hx(group_id)} yet; try again after the next block")
+        chain_id = self.group_chain_id(group_id)
+        senders = getattr(self.ledger, "senders", None)
+        stx = (senders.decode(raw, chain_id) if senders is not None
+               else decode_transaction(raw, chain_id))
+        if stx.tx.max_fee_per_gas != 0 or stx.tx.max_priority_fee_per_gas != 0:
+            raise TxError("a private transaction's gas price (max fee) must be 0: private "
+                          "state has no balances")
+        if stx.value != 0:
+            raise TxError("a private transaction carries no value (private state has no "
+                          "balances)")
+        member = int(view.member_of_account(stx.sender))
+        if member == 0 or member not in tuple(group.members):
+            raise TxError(f"sender {hx(stx.sender)} is not an account of a member of privacy "
+                          f"group {hx(group_id)}")
+        reader = self.groups.reader(group_id)
+        if reader is not None:
+            committed = int(reader.get_nonce(hx(stx.sender)))
+            if stx.nonce < committed:
+                raise NonceTooLow(f"nonce too low: {hx(stx.sender)}'s next private nonce in "
+                                  f"group {hx(group_id)} is {committed}, this one is "
+                                  f"{stx.nonce}")
+        return stx
+
+    async def distribute(self, raw: bytes, group_id: bytes) -> bytes:
+        """Check and queue one private transaction; its hash (already known: an error)."""
+        stx = await self.run_sync(lambda: self.check(raw, group_id))
+        known = self.entries.get(stx.hash)
+        if known is not None and known.state != REJECTED:
+            raise TxError(f"already known: private transaction {hx(stx.hash)}")
+        entry = PrivateEntry(stx.hash, group_id, raw, stx.sender, stx.nonce)
+        self._track(entry)
+        self._queues.setdefault(group_id, []).append(entry)
+        self._poke()
+        return stx.hash
+
+    def queued_nonce(self, group_id: bytes, sender: bytes, committed: int) -> int:
+        """The sender's next private nonce counting what waits here unprocessed."""
+        waiting = {e.nonce for e in self.entries.values()
+                   if e.group_id == group_id and e.sender == sender
+                   and e.state in (QUEUED, PENDING)}
+        nonce = committed
+        while nonce in waiting:
+            nonce += 1
+        return nonce
+
+    def _track(self, entry: PrivateEntry) -> None:
+        self.entries[entry.hash] = entry
+        self.entries.move_to_end(entry.hash)
+        while len(self.entries) > MAX_TRACKED:
+            self.entries.popitem(last=False)
+
+    # --- attestations (from the group processor's thread) ------------------------------------
+
+    def on_block(self, group_id: bytes, height: int, root: bytes, had_markers: bool) -> None:
+        """After the processor executed `height` of a group: attest its root if the group
+        had markers there."""
+        if not had_markers or height + ATTEST_WINDOW < self.ledger.latest_height():
+            return  # an old height replayed (a restart, a member added later): not attested
+        with self._attest_lock:
+            self._attestations.append((group_id, height, root))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._poke)
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # --- the flusher ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Seal and send what is queued, until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        if self._queues or self._attestations:
+            self._wake.set()
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.flush_seconds)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sending private markers failed; retrying on the next one")
+
+    async def flush(self) -> None:
+        """Send everything queued: per group, markers of at most MARKER_PLAINTEXT bytes of
+        private transactions; then the pending attestations."""
+        queues, self._queues = self._queues, {}
+        with self._attest_lock:
+            attestations, self._attestations = self._attestations, []
+        for group_id, entries in queues.items():
+            await self._send_group(group_id, entries)
+        for group_id, height, root in attestations:
+            data = ATTEST + abi_encode(["bytes32", "uint64", "bytes32"], [group_id, height, root])
+            error = await self._send_signed(data, ATTEST_GAS)
+            if error is not None:
+                log.warning("attesting group %s's root at height %d was refused: %s",
+                            hx(group_id), height, error)
+
+    async def _send_group(self, group_id: bytes, entries: list[PrivateEntry]) -> None:
+        try:
+            epoch, key = await self.run_sync(lambda: self._epoch_key(group_id))
+        except ConsortiumError as exc:
+            for entry in entries:
+                self._reject(entry, exc.message or str(exc))
+            return
+        for batch in _batches(entries):
+            from consortium.system.privacy_payload import seal_batch
+
+            payload = seal_batch(key, group_id, epoch, [e.raw for e in batch])
+            data = SUBMIT + abi_encode(["bytes32", "uint32", "bytes"], [group_id, epoch, payload])
+            gas = MARKER_GAS + 21_000 + 40 * len(data)
+            marker_hash: list[bytes] = []
+            error = await self._send_signed(data, gas, marker_hash)
+            for entry in batch:
+                entry.marker = marker_hash[0] if marker_hash else None
+                if error is None:
+                    entry.state = PENDING
+                else:
+                    self._reject(entry, f"its marker was refused: {error}")
+
+    def _epoch_key(self, group_id: bytes) -> tuple[int, bytes]:
+        group = self.privacy_view().group(group_id)
+        if group is None or int(group.status) != 2:
+            raise TxError(f"privacy group {hx(group_id)} is not active")
+        key = self.groups.epoch_key(group_id, int(group.epoch))
+        if key is None:
+            raise TxError(f"this node cannot open epoch {group.epoch}'s key of privacy group "
+                          f"{hx(group_id)}")
+        return int(group.epoch), bytes(key)
+
+    def _reject(self, entry: PrivateEntry, why: str) -> None:
+        entry.state = REJECTED
+        entry.reason = why
+
+    async def _send_signed(self, data: bytes, gas: int,
+                           hash_out: list[bytes] | None = None) -> str | None:
+        """Sign a call of Privacy from the node account and submit it locally; None when
+        accepted, else why not. A refused nonce is resynced from the chain and tried once
+        more."""
+        from consortium.system.privacy import PRIVACY_ADDRESS
+
+        for attempt in (1, 2):
+            nonce = await self._next_nonce()
+            signed = self.account.sign_transaction({
+                "to": "0x" + bytes(PRIVACY_ADDRESS).hex(), "data": data, "gas": gas,
+                "nonce": nonce, "chainId": int(self.ledger.eth_chain_id),
+                "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "value": 0})
+            raw = bytes(signed.raw_transaction)
+            if hash_out is not None:
+                hash_out[:] = [keccak(raw)]
+            [error] = await self.local_txs.submit([raw])
+            if error is None:
+                self._nonce = nonce + 1
+                return None
+            self._nonce = None  # resync from the chain
+            if attempt == 1 and _nonce_error(error):
+                continue
+            return error.message or type(error).__name__
+        return None  # unreachable: the second attempt returns
+
+    async def _next_nonce(self) -> int:
+        if self._nonce is None:
+            address = self.node_account
+            self._nonce = await self.run_sync(lambda: self.local_txs.pending_count(
+                address, int(self.ledger.pending_nonce(hx(address)))))
+        return self._nonce
+
+    # --- status -----------------------------------------------------------------------------
+
+    def status(self, tx_hash: bytes) -> dict[str, Any]:
+        """Where a private transaction is: committed (executed in the group's state),
+        pending (its marker sent), queued (waiting for the next marker), rejected (why),
+        unknown. Reads the group stores: call in a worker thread."""
+        entry = self.entries.get(tx_hash)
+        groups = [entry.group_id] if entry is not None else list(self.groups.group_ids())
+        for group_id in groups:
+            found = self._processed(group_id, tx_hash)
+            if found is not None:
+                return found
+        if entry is None:
+            return _status(UNKNOWN)
+        out = _status(entry.state, entry.group_id, entry.marker, reason=entry.reason)
+        if entry.state == PENDING and entry.marker is not None:
+            marker = self.local_txs.status(entry.marker)
+            if marker["status"] == REJECTED:
+                self._reject(entry, f"its marker {hx(entry.marker)} was rejected: "
+                                    f"{marker['reason']}")
+                out = _status(REJECTED, entry.group_id, entry.marker, reason=entry.reason)
+            elif marker["status"] == COMMITTED:
+                out["markerBlockNumber"] = marker["blockNumber"]
+        return out
+
+    def _processed(self, group_id: bytes, tx_hash: bytes) -> dict[str, Any] | None:
+        reader = self.groups.reader(group_id)
+        if reader is None:
+            return None
+        marker = self.marker_of(group_id, tx_hash)
+        found = reader.receipt_record(hx(tx_hash))
+        if found is not None:
+            return _status(COMMITTED, group_id, marker, block=int(found[0].height))
+        rejection = reader.transaction_rejection(hx(tx_hash))
+        if rejection is not None:
+            return _status(REJECTED, group_id, marker, block=int(rejection["blockNumber"]),
+                           reason=str(rejection["reason"]))
+        return None
+
+    def marker_of(self, group_id: bytes, tx_hash: bytes) -> bytes | None:
+        """The public marker transaction that carried a private one, if known."""
+        reader = self.groups.reader(group_id)
+        find = getattr(reader, "marker_of", None)
+        if find is not None:
+            found = find(tx_hash)
+            if found is not None:
+                return bytes(found)
+        entry = self.entries.get(tx_hash)
+        return entry.marker if entry is not None else None
+
+    def group_of(self, tx_hash: bytes) -> bytes | None:
+        """The group a private transaction belongs to (this node's groups only)."""
+        entry = self.entries.get(tx_hash)
+        if entry is not None:
+            return entry.group_id
+        for group_id in self.groups.group_ids():
+            reader = self.groups.reader(group_id)
+            if reader is not None and (reader.receipt_record(hx(tx_hash)) is not None or
+                                       reader.transaction_rejection(hx(tx_hash)) is not None):
+                return bytes(group_id)
+        return None
+
+
+def _status(state: str, group_id: bytes | None = None, marker: bytes | None = None, *,
+            block: int | None = None, reason: str | None = None) -> dict[str, Any]:
+    return {"status": state, "privacyGroupId": hx(group_id) if group_id else None,
+            "markerHash": hx(marker) if marker else None,
+            "blockNumber": hex(block) if block is not None else None, "reason": reason}
+
+
+def _nonce_error(error: ConsortiumError) -> bool:
+    return isinstance(error, NonceTooLow) or "nonce" in (error.message or "").lower()
+
+
+def _batches(entries: list[PrivateEntry]) -> list[list[PrivateEntry]]:
+    """Consecutive runs of at most MARKER_PLAINTEXT bytes (RLP list overhead counted)."""
+    out: list[list[PrivateEntry]] = []
+    size = 0
+    for entry in entries:
+        cost = len(entry.raw) + 4
+        if not out or size + cost > MARKER_PLAINTEXT:
+            out.append([])
+            size = 0
+        out[-1].append(entry)
+        size += cost
+    return out
