@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from consortium.apps.surface import ACCOUNT, ID, TEXT, Kind, Param, Read, Service, Write, id_or_name
+from consortium.apps import surface as kinds
+from consortium.apps.surface import Param, Read, Service, Write
 from consortium.system.model import KIND_BY_NAME
 from consortium.system.reader import SystemReader
 
@@ -25,7 +26,7 @@ class _Governance(Service):
 def _proposal_id(value: Any) -> int:
     if isinstance(value, str) and value.strip().lower().startswith("0x"):
         value = int(value, 16)
-    return int(ID.parse_value(value))
+    return int(kinds.ID.parse_value(value))
 
 
 def _open(value: Any) -> bool:
@@ -38,37 +39,37 @@ def _open(value: Any) -> bool:
     raise ValueError(value)
 
 
-MEMBER_REF = Kind("member", id_or_name("member").parse_value, "a member id, name or 0x account",
-                  {"type": "string"})
-PROPOSAL_ID = Kind("id", _proposal_id, "a proposal id", ID.schema)
-OPEN = Kind("open", _open, '"open" or "all"', {"type": "boolean", "default": False})
+MEMBER_REF = kinds.Kind("member", kinds.id_or_name("member").parse_value,
+                        "a member id, name or 0x account", {"type": "string"})
+PROPOSAL_ID = kinds.Kind("id", _proposal_id, "a proposal id", kinds.ID.schema)
+OPEN = kinds.Kind("open", _open, '"open" or "all"', {"type": "boolean", "default": False})
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(value)
     return value
 
 
-NAME_TEXT = Kind("name", _name, "expected a non-empty string", {"type": "string"})
-NUMBER = Kind("number", int, "expected a whole number", {"type": "integer", "minimum": 0})
+NAME_TEXT = kinds.Kind("name", _name, "expected a non-empty string", {"type": "string"})
+NUMBER = kinds.Kind("number", int, "expected a whole number", {"type": "integer", "minimum": 0})
 
 
-def _opt(name: str, kind: Kind, doc: str, flag: str, **default: Any) -> Param:
+def _opt(name: str, kind: kinds.Kind, doc: str, flag: str, **default: Any) -> Param:
     """A propose option (--flag), required unless given a default."""
     return Param(name, kind, doc, flag=flag, **default)
 
 
-MEMBER = _opt("member", TEXT, "Member id, name or account.", "--member")
-PUB_KEY = _opt("pub_key", TEXT, "ed25519 consensus key, base64.", "--pub-key")
-NODE_ID = _opt("node_id", TEXT, "The node id (40 hex digits).", "--node-id")
-NAME = _opt("name", TEXT, "The task force's name.", "--name")
-ROLE = (_opt("account", ACCOUNT, "The account.", "--account"),
-        _opt("role", TEXT, "committee, member, operator, regulator or auditor.", "--role"))
-LEAD = _opt("lead", ACCOUNT, "Its lead (one of its members): account or name.", "--lead")
-MEMBERS = Param("members", ACCOUNT, "A member account or name in it (repeatable).",
+MEMBER = _opt("member", kinds.TEXT, "Member id, name or account.", "--member")
+PUB_KEY = _opt("pub_key", kinds.TEXT, "ed25519 consensus key, base64.", "--pub-key")
+NODE_ID = _opt("node_id", kinds.TEXT, "The node id (40 hex digits).", "--node-id")
+NAME = _opt("name", kinds.TEXT, "The task force's name.", "--name")
+ROLE = (_opt("account", kinds.ACCOUNT, "The account.", "--account"),
+        _opt("role", kinds.TEXT, "committee, member, operator, regulator or auditor.", "--role"))
+LEAD = _opt("lead", kinds.ACCOUNT, "Its lead (one of its members): account or name.", "--lead")
+MEMBERS = Param("members", kinds.ACCOUNT, "A member account or name in it (repeatable).",
                 flag="--member", many=True)
-TARGET = _opt("target", ACCOUNT, "An account or contract address.", "--target")
-DATA = _opt("data", TEXT, "The ABI-encoded call, 0x hex.", "--data")
-PROPOSAL = Param("proposal", ID, "The proposal id.")
+TARGET = _opt("target", kinds.ACCOUNT, "An account or contract address.", "--target")
+DATA = _opt("data", kinds.TEXT, "The ABI-encoded call, 0x hex.", "--data")
+PROPOSAL = Param("proposal", kinds.ID, "The proposal id.")
 
 
 def _propose(kind: str, summary: str, *args: Param) -> Write:
@@ -105,9 +106,9 @@ GOVERNANCE = _Governance(
              nullable=True, noun="task force"),
         # one JSON-RPC method, two routes: /roles/{account} and /roles (?account=)
         Read("roles", "One account's roles", rpc="consortium_roles", rest="/roles/{account}",
-             params=(Param("account", ACCOUNT, "0x account"),)),
+             params=(Param("account", kinds.ACCOUNT, "0x account"),)),
         Read("roles", "The accounts holding each role", rpc="consortium_roles", rest="/roles",
-             params=(Param("account", ACCOUNT, "one account's roles", default=None),)),
+             params=(Param("account", kinds.ACCOUNT, "one account's roles", default=None),)),
         Read("validators", "Validators: ed25519 key, power, CometBFT address",
              rpc="consortium_validators", rest="/validators"),
         Read("nodes", "Admitted peer node ids and their members", rpc="consortium_nodes",
@@ -119,7 +120,7 @@ GOVERNANCE = _Governance(
     ),
     writes=(
         Write("vote", "vote", "Vote on a proposal; the vote that passes it executes it.", "vote",
-              (PROPOSAL, Param("choice", TEXT, "yes or no.", positional=True)), "Vote"),
+              (PROPOSAL, Param("choice", kinds.TEXT, "yes or no.", positional=True)), "Vote"),
         Write("revoke", "revoke", "Withdraw your own open proposal.", "revoke", (PROPOSAL,),
               "Revoked"),
         _propose("suspend-member", "Suspend a member: its accounts may not transact.", MEMBER),
@@ -127,10 +128,10 @@ GOVERNANCE = _Governance(
         _propose("expel-member",
                  "Expel a member (supermajority; it cannot vote on it; its nodes go).", MEMBER),
         _propose("add-validator", "Make a node a validator (or change its power).",
-                 _opt("pub_key", TEXT, "ed25519 consensus key, base64 (as `consortium join` "
+                 _opt("pub_key", kinds.TEXT, "ed25519 consensus key, base64 (as `consortium join` "
                       "prints it).", "--pub-key"),
                  _opt("power", NUMBER, "Voting power.", "--power", default=10),
-                 _opt("member", TEXT, "The member whose validator it is (id, name or "
+                 _opt("member", kinds.TEXT, "The member whose validator it is (id, name or "
                       "account): expelling it removes it.", "--member", default=None)),
         _propose("remove-validator", "Remove a validator from the validator set.", PUB_KEY),
         _propose("admit-node", "Admit another node of a member as a peer.", MEMBER, NODE_ID),
@@ -139,13 +140,13 @@ GOVERNANCE = _Governance(
         _propose("revoke-role", "Revoke a role from an account.", *ROLE),
         _propose("elect-officer", "Elect an officer for a term; the office is vacant once "
                  "the term's height passes.",
-                 _opt("office", TEXT, 'The office, e.g. "chair".', "--office"),
-                 _opt("holder", ACCOUNT, "The member account that holds it.", "--holder"),
+                 _opt("office", kinds.TEXT, 'The office, e.g. "chair".', "--office"),
+                 _opt("holder", kinds.ACCOUNT, "The member account that holds it.", "--holder"),
                  _opt("term_blocks", NUMBER, "Term length in blocks, from the election.",
                       "--term-blocks")),
         _propose("form-taskforce", "Form a task force of consortium members' accounts.",
-                 NAME, _opt("charter", TEXT, "What it is for.", "--charter", default=""), LEAD,
-                 MEMBERS),
+                 NAME, _opt("charter", kinds.TEXT, "What it is for.", "--charter", default=""),
+                 LEAD, MEMBERS),
         _propose("set-taskforce-members", "Replace a task force's lead and members.", NAME,
                  LEAD, MEMBERS),
         _propose("dissolve-taskforce", "Dissolve a task force.", NAME),
@@ -154,25 +155,26 @@ GOVERNANCE = _Governance(
         _propose("unfreeze", "Unfreeze an account or contract.", TARGET),
         _propose("set-deploy-allowlist", "Set the accounts that may deploy contracts (empty: "
                  "every member account may).",
-                 Param("accounts", ACCOUNT, "An account that may deploy (repeatable; none: "
+                 Param("accounts", kinds.ACCOUNT, "An account that may deploy (repeatable; none: "
                        "every member may).", flag="--account", default=[], many=True)),
         _propose("app-call", "Have Governance call a finance service's contract (e.g. create "
                  "an asset class; the services' own commands, like `consortium registry "
                  "propose-class`, build the call).",
-                 _opt("contract", ACCOUNT, "A finance service's contract.", "--contract"), DATA),
+                 _opt("contract", kinds.ACCOUNT, "A finance service's contract.", "--contract"),
+                 DATA),
         _propose("contract-call", "Have Governance call a user contract that trusts its "
                  "address, e.g. upgrade an ERC-1967 proxy whose admin it is (the call is "
                  "tried when proposed).",
-                 _opt("contract", ACCOUNT, "A user contract's address.", "--contract"), DATA),
+                 _opt("contract", kinds.ACCOUNT, "A user contract's address.", "--contract"), DATA),
         _propose("software-upgrade", "Schedule a software upgrade (supermajority): at HEIGHT, "
                  "nodes without its handler stop and say which version to install; the "
                  "others migrate and go on.",
-                 _opt("name", TEXT, "The upgrade's name, as its handler knows it.", "--name"),
+                 _opt("name", kinds.TEXT, "The upgrade's name, as its handler knows it.", "--name"),
                  _opt("height", NUMBER, "The first block run by the new version.", "--height"),
-                 _opt("version", TEXT, "The consortium version that carries the upgrade "
+                 _opt("version", kinds.TEXT, "The consortium version that carries the upgrade "
                       "(0.2.0).", "--version")),
         _propose("cancel-software-upgrade",
                  "Cancel the scheduled software upgrade before its height.",
-                 _opt("name", TEXT, "The scheduled upgrade's name.", "--name")),
+                 _opt("name", kinds.TEXT, "The scheduled upgrade's name.", "--name")),
     ),
 )

@@ -174,6 +174,9 @@ class Param:
         return self.default is REQUIRED
 
 
+REASON = Param("reason", TEXT, "Why (kept in the event).")  # a write's logged reason
+
+
 @dataclass(frozen=True)
 class Read:
     """One read of a service: a reader method with its parameters and where it is served."""
@@ -295,6 +298,6 @@ def with_writes(service: Service, *lead: Any) -> Callable[[type[Any]], type[Any]
     return decorate
 
 
-__all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "HASH32", "ID", "TEXT", "BadValue", "Kind",
-           "Param", "Read", "Service", "Write", "account_hex", "choice", "document_hash",
+__all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "HASH32", "ID", "REASON", "TEXT", "BadValue",
+           "Kind", "Param", "Read", "Service", "Write", "account_hex", "choice", "document_hash",
            "hash_bytes", "id_or_name", "sha256_of", "with_writes"]

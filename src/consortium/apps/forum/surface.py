@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from consortium.apps import surface as kinds
 from consortium.apps.forum.reader import ForumReader
-from consortium.apps.surface import ACCOUNT, FLAG, ID, Kind, Param, Read, Service, Write
+from consortium.apps.surface import Param, Read, Service, Write
 
 MAX_CHANNEL = 256  # bytes of a channel name in a request
 
@@ -20,50 +21,46 @@ def _channel(value: Any) -> str:
     return value
 
 
-CHANNEL = Kind("channel", _channel, "expected a channel name", {"type": "string"})
+CHANNEL = kinds.Kind("channel", _channel, "expected a channel name", {"type": "string"})
 
 
 NAME = (Param("channel", CHANNEL),)
-ONE = (Param("id", ID),)
+ONE = (Param("id", kinds.ID),)
 
-FORUM = Service(
-    name="forum",
-    title="Forum",
-    reader=ForumReader,
-    reads=(
+FORUM = Service("forum", "Forum", ForumReader, reads=(
         Read("channels", "Every live channel", rpc="consortium_forumChannels",
              rest="/channels", cli="channels"),
         Read("channel", "One channel", rpc="consortium_forumChannel", rest="/channels/{channel}",
              params=NAME, nullable=True),
         Read("posts", "A channel's posts (ciphertext in private channels)",
              rpc="consortium_forumPosts", rest="/channels/{channel}/posts", params=NAME,
-             filters=(Param("threads", FLAG, "only thread openers", arg="threads_only"),)),
+             filters=(Param("threads", kinds.FLAG, "only thread openers", arg="threads_only"),)),
         Read("pinned", "Pinned announcements", rpc="consortium_forumPinned",
              rest="/channels/{channel}/pinned", params=NAME, noun="pinned posts"),
         Read("epoch", "A key epoch: its members and wrapped keys", rpc="consortium_forumEpoch",
-             rest="/channels/{channel}/epochs/{epoch}", params=(*NAME, Param("epoch", ID)),
+             rest="/channels/{channel}/epochs/{epoch}", params=(*NAME, Param("epoch", kinds.ID)),
              nullable=True, noun="key epoch"),
         Read("post", "One post", rpc="consortium_forumPost", rest="/posts/{id}", params=ONE,
              nullable=True),
         Read("thread", "A thread", rpc="consortium_forumThread", rest="/threads/{id}",
              params=ONE, nullable=True),
         Read("minutes_of", "The minutes linking a proposal", rpc="consortium_forumMinutes",
-             rest="/minutes/{proposal}", params=(Param("proposal", ID),), noun="minutes"),
+             rest="/minutes/{proposal}", params=(Param("proposal", kinds.ID),), noun="minutes"),
         Read("documents", "Document records", rpc="consortium_forumDocuments",
              rest="/documents", filters=(Param("channel", CHANNEL, "a channel"),
-                                         Param("post", ID, "a post id"))),
+                                         Param("post", kinds.ID, "a post id"))),
         Read("document", "One document record", rpc="consortium_forumDocument",
              rest="/documents/{id}", params=ONE, nullable=True),
         Read("public_key", "An account's forum public key", rpc="consortium_forumKey",
-             rest="/keys/{account}", params=(Param("account", ACCOUNT),), nullable=True,
+             rest="/keys/{account}", params=(Param("account", kinds.ACCOUNT),), nullable=True,
              noun="forum key"),
         Read("rules", "The forum's rules", rpc="consortium_forumRules", rest="/rules",
              cli="rules"),
     ),
     writes=(
         Write("pin", "pin", "Pin a post as an announcement (officers in office only).", "pin",
-              (Param("post_id", ID, "The post id."),), "pinned"),
+              (Param("post_id", kinds.ID, "The post id."),), "pinned"),
         Write("unpin", "unpin", "Unpin an announcement (officers in office only).", "unpin",
-              (Param("post_id", ID, "The post id."),), "unpinned"),
+              (Param("post_id", kinds.ID, "The post id."),), "unpinned"),
     ),
 )

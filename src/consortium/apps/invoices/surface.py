@@ -8,24 +8,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from consortium.apps import surface as kinds
 from consortium.apps.invoices.model import STATES
 from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
-from consortium.apps.surface import (
-    ACCOUNT,
-    AMOUNT,
-    FLAG,
-    TEXT,
-    Kind,
-    Param,
-    Read,
-    Service,
-    Write,
-    choice,
-)
+from consortium.apps.surface import REASON, Param, Read, Service, Write
 
-FINGERPRINT = Kind("fingerprint", fingerprint_bytes,
-                   "expected an invoice fingerprint (0x + 64 hex)",
-                   {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"})
+FINGERPRINT = kinds.Kind("fingerprint", fingerprint_bytes,
+                         "expected an invoice fingerprint (0x + 64 hex)",
+                         {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"})
 
 
 def _day(value: Any) -> str:
@@ -34,23 +24,18 @@ def _day(value: Any) -> str:
     return date.fromisoformat(value).isoformat()
 
 
-DAY = Kind("date", _day, "expected a date (yyyy-mm-dd)", {"type": "string", "format": "date"})
+DAY = kinds.Kind("date", _day, "expected a date (yyyy-mm-dd)", {"type": "string", "format": "date"})
 FP = Param("fingerprint", FINGERPRINT, "The invoice's fingerprint (0x + 64 hex digits).")
-REASON = Param("reason", TEXT, "Why (kept in the event).")
 
 
-INVOICES = Service(
-    name="invoices",
-    title="Invoices",
-    reader=InvoiceReader,
-    reads=(
+INVOICES = Service("invoices", "Invoices", InvoiceReader, reads=(
         Read("invoices", "Invoices matching every filter given", rpc="consortium_invoices",
              rest="", filters=(
-                 Param("seller", ACCOUNT, "the seller's account"),
-                 Param("buyer", ACCOUNT, "the buyer's account"),
-                 Param("bank", ACCOUNT, "a financing bank's account"),
+                 Param("seller", kinds.ACCOUNT, "the seller's account"),
+                 Param("buyer", kinds.ACCOUNT, "the buyer's account"),
+                 Param("bank", kinds.ACCOUNT, "a financing bank's account"),
                  # the CLI hands the client its text: an unknown state is named with the list
-                 Param("state", choice(STATES), "the invoice state", cli_kind=TEXT),
+                 Param("state", kinds.choice(STATES), "the invoice state", cli_kind=kinds.TEXT),
              ), cli="list"),
         Read("by_due_date", "Invoices due by a date, soonest first",
              rpc="consortium_invoicesByDueDate", rest="/due/{until}", cli="due",
@@ -68,7 +53,7 @@ INVOICES = Service(
               (FP,), "offered for financing"),
         Write("finance", "finance", "A financing bank finances the invoice, whole or one "
               "tranche.", "finance",
-              (FP, Param("amount", AMOUNT, "This tranche's amount (smallest unit).",
+              (FP, Param("amount", kinds.AMOUNT, "This tranche's amount (smallest unit).",
                          positional=True)), "financed"),
         Write("repay", "repay", "The buyer pays at maturity: each tranche to its bank, the "
               "rest to the seller.", "repay", (FP,), "repaid"),
@@ -81,7 +66,8 @@ INVOICES = Service(
               "reimburse", (FP,), "reimbursed"),
         Write("", "setTaxVerified", "The tax authority marks the invoice tax verified (or "
               "withdraws it).", "set_tax_verified",
-              (FP, Param("verified", FLAG, default=True), Param("reason", TEXT, default="")),
+              (FP, Param("verified", kinds.FLAG, default=True),
+               Param("reason", kinds.TEXT, default="")),
               "tax verification set"),
     ),
 )

@@ -6,61 +6,45 @@ proposals have flows of their own: `client.py` and `cli/registry.py`.)"""
 
 from __future__ import annotations
 
+from consortium.apps import surface as kinds
 from consortium.apps.registry.model import ASSET_STATES
 from consortium.apps.registry.reader import RegistryReader
-from consortium.apps.surface import (
-    ACCOUNT,
-    AMOUNT,
-    DOCUMENT,
-    ID,
-    TEXT,
-    Param,
-    Read,
-    Service,
-    Write,
-    choice,
-    id_or_name,
-)
+from consortium.apps.surface import REASON, Param, Read, Service, Write
 
-ASSET = Param("id", ID, "The asset id.")
-REASON = Param("reason", TEXT, "Why (kept in the event).")
-REGISTRARS = Param("registrars", ACCOUNT, "A registrar (repeatable).", flag="--registrar",
+ASSET = Param("id", kinds.ID, "The asset id.")
+REGISTRARS = Param("registrars", kinds.ACCOUNT, "A registrar (repeatable).", flag="--registrar",
                    many=True)
-K = Param("k", AMOUNT, "Approvals needed to register or retire.", flag="--k")
+K = Param("k", kinds.AMOUNT, "Approvals needed to register or retire.", flag="--k")
 
-REGISTRY = Service(
-    name="registry",
-    title="Digital asset registry",
-    reader=RegistryReader,
-    reads=(
+REGISTRY = Service("registry", "Digital asset registry", RegistryReader, reads=(
         Read("classes", "Every asset class", rpc="consortium_assetClasses", rest="/classes",
              cli="classes"),
         Read("asset_class", "One asset class by id or name", rpc="consortium_assetClass",
-             rest="/classes/{ref}", params=(Param("ref", id_or_name("class")),), nullable=True,
-             noun="asset class", cli="class"),
+             rest="/classes/{ref}", params=(Param("ref", kinds.id_or_name("class")),),
+             nullable=True, noun="asset class", cli="class"),
         Read("assets", "Assets matching every filter given", rpc="consortium_assets",
              rest="/assets", cli="assets", filters=(
-                 Param("class", ID, "the asset class id (the CLI takes its name too)",
-                       arg="asset_class", cli_kind=id_or_name("class")),
-                 Param("owner", ACCOUNT, "the owner's account"),
-                 Param("state", choice(ASSET_STATES), "the asset state"),
-                 Param("securedParty", ACCOUNT, "a secured party's account",
+                 Param("class", kinds.ID, "the asset class id (the CLI takes its name too)",
+                       arg="asset_class", cli_kind=kinds.id_or_name("class")),
+                 Param("owner", kinds.ACCOUNT, "the owner's account"),
+                 Param("state", kinds.choice(ASSET_STATES), "the asset state"),
+                 Param("securedParty", kinds.ACCOUNT, "a secured party's account",
                        arg="secured_party"),
              )),
         Read("asset", "One asset with its approvals, pledges and full history",
-             rpc="consortium_asset", rest="/assets/{id}", params=(Param("id", ID),),
+             rpc="consortium_asset", rest="/assets/{id}", params=(Param("id", kinds.ID),),
              nullable=True, cli="show"),
     ),
     writes=(
         Write("propose-class", "createClass", "Propose an asset class (created when the "
               "members' vote passes it).", "propose_class",
-              (Param("name", TEXT, "The class name, e.g. 'Land title'.", flag="--name"),
-               Param("schema", DOCUMENT, "The schema document or its 0x SHA-256.",
+              (Param("name", kinds.TEXT, "The class name, e.g. 'Land title'.", flag="--name"),
+               Param("schema", kinds.DOCUMENT, "The schema document or its 0x SHA-256.",
                      flag="--schema"),
                REGISTRARS, K), propose=True),
         Write("propose-registrars", "setClassRegistrars", "Propose new registrars and k for "
               "a class (by vote).", "propose_registrars",
-              (Param("asset_class", id_or_name("class"), "The class id or name."), REGISTRARS,
+              (Param("asset_class", kinds.id_or_name("class"), "The class id or name."), REGISTRARS,
                K), propose=True),
         Write("approve", "approveRegistration",
               "A registrar of the class approves the registration (registered at k).",
@@ -74,15 +58,15 @@ REGISTRY = Service(
         Write("transfer", "requestTransfer",
               "The owner offers the asset to a new owner (who must accept).",
               "request_transfer",
-              (ASSET, Param("to", ACCOUNT, "The new owner: account or member.")), "offered"),
+              (ASSET, Param("to", kinds.ACCOUNT, "The new owner: account or member.")), "offered"),
         Write("accept", "acceptTransfer", "The new owner accepts a transfer.",
               "accept_transfer", (ASSET,), "accepted"),
         Write("cancel-transfer", "cancelTransfer",
               "The owner or the proposed new owner cancels a pending transfer.",
-              "cancel_transfer", (ASSET, Param("reason", TEXT, REASON.doc, default="")),
+              "cancel_transfer", (ASSET, Param("reason", kinds.TEXT, REASON.doc, default="")),
               "transfer cancelled"),
         Write("pledge", "pledge", "The owner pledges the asset to a secured party.", "pledge",
-              (ASSET, Param("to", ACCOUNT, "The secured party: account or member.")),
+              (ASSET, Param("to", kinds.ACCOUNT, "The secured party: account or member.")),
               "pledged"),
         Write("freeze", "freeze", "The authority (court) freezes an asset, whatever its state.",
               "freeze", (ASSET, REASON), "frozen"),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from consortium.apps import surface as kinds
 from consortium.apps.securities.model import (
     MAX_DISTRIBUTE,
     ORDER_STATES,
@@ -21,18 +22,7 @@ from consortium.apps.securities.model import (
     jurisdiction_problem,
 )
 from consortium.apps.securities.reader import SecuritiesReader
-from consortium.apps.surface import (
-    ACCOUNT,
-    FLAG,
-    TEXT,
-    Kind,
-    Param,
-    Read,
-    Service,
-    Write,
-    choice,
-    whole_number,
-)
+from consortium.apps.surface import REASON, Param, Read, Service, Write
 
 
 def _code(problem: Callable[[str], str | None]) -> Callable[[Any], str]:
@@ -46,30 +36,29 @@ def _code(problem: Callable[[str], str | None]) -> Callable[[Any], str]:
     return parse
 
 
-ISIN = Kind("isin", _code(isin_problem), "expected an ISIN (e.g. US0378331005)",
-            {"type": "string", "pattern": "^[A-Z]{2}[A-Z0-9]{9}[0-9]$"})
-CURRENCY = Kind("currency", _code(currency_problem),
-                "expected an ISO 4217 currency code (e.g. CNY)",
-                {"type": "string", "pattern": "^[A-Z]{3}$"})
-JURISDICTION = Kind("jurisdiction", _code(jurisdiction_problem),
-                    "expected an ISO 3166 code (e.g. CN)",
-                    {"type": "string", "pattern": "^[A-Z]{2}$"})
+ISIN = kinds.Kind("isin", _code(isin_problem), "expected an ISIN (e.g. US0378331005)",
+                  {"type": "string", "pattern": "^[A-Z]{2}[A-Z0-9]{9}[0-9]$"})
+CURRENCY = kinds.Kind("currency", _code(currency_problem),
+                      "expected an ISO 4217 currency code (e.g. CNY)",
+                      {"type": "string", "pattern": "^[A-Z]{3}$"})
+JURISDICTION = kinds.Kind("jurisdiction", _code(jurisdiction_problem),
+                          "expected an ISO 3166 code (e.g. CN)",
+                          {"type": "string", "pattern": "^[A-Z]{2}$"})
 
-COUNT = Kind("count", whole_number, "expected a non-negative integer",
-             {"type": "integer", "minimum": 0})
+COUNT = kinds.Kind("count", kinds.whole_number, "expected a non-negative integer",
+                   {"type": "integer", "minimum": 0})
 
 
 ISIN_ARG = Param("isin", ISIN, "The instrument's ISIN, e.g. US0378331005.")
 ONE_ISIN = (ISIN_ARG,)
 ONE = (Param("id", COUNT),)
-ONE_ACCOUNT = (Param("account", ACCOUNT),)
-WHO_WHAT = (Param("account", ACCOUNT, "A party"), Param("isin", ISIN, "An instrument"))
+ONE_ACCOUNT = (Param("account", kinds.ACCOUNT),)
+WHO_WHAT = (Param("account", kinds.ACCOUNT, "A party"), Param("isin", ISIN, "An instrument"))
 
 UNITS = Param("amount", COUNT, "Units.", positional=True)
-WHY = Param("reason", TEXT, "Why.", default="")
-LOGGED = Param("reason", TEXT, "Why (kept in the event).")
-INVESTOR = Param("investor", ACCOUNT, "Account or member name.")
-TO = Param("to", ACCOUNT, "Account or member name.")
+WHY = Param("reason", kinds.TEXT, "Why.", default="")
+INVESTOR = Param("investor", kinds.ACCOUNT, "Account or member name.")
+TO = Param("to", kinds.ACCOUNT, "Account or member name.")
 TO_ARG = replace(TO, positional=True)
 
 
@@ -81,7 +70,7 @@ SECURITIES_WRITES = (
     Write("mint", "mint", "The instrument's issuer agent issues more units.", "mint",
           (ISIN_ARG, TO, UNITS), "minted"),
     Write("redeem", "redeem", "The instrument's issuer agent redeems (burns) a holder's free "
-          "units.", "redeem", (ISIN_ARG, Param("holder", ACCOUNT, "Account or member name."),
+          "units.", "redeem", (ISIN_ARG, Param("holder", kinds.ACCOUNT, "Account or member name."),
                                UNITS), "redeemed"),
     Write("pause", "pause", "Stop trading and transfers (the issuer agent or the regulator).",
           "pause", (ISIN_ARG, WHY), "paused"),
@@ -95,18 +84,18 @@ SECURITIES_WRITES = (
               Param("window", COUNT, "Blocks after the settlement height before an unsettled "
                                      "trade expires.", default=100)), "settlement cycle set"),
     Write("freeze", "freezeInvestor", "The regulator freezes an investor: no order, trade or "
-          "transfer until unfrozen.", "freeze_investor", (INVESTOR, LOGGED), "frozen"),
+          "transfer until unfrozen.", "freeze_investor", (INVESTOR, REASON), "frozen"),
     Write("unfreeze", "unfreezeInvestor", "The regulator lifts its freeze.",
-          "unfreeze_investor", (INVESTOR, LOGGED), "unfrozen"),
+          "unfreeze_investor", (INVESTOR, REASON), "unfrozen"),
     Write("transfer", "transfer", "Transfer free units (refused with an ERC-1404 reason code "
           "when restricted).", "transfer",
           (ISIN_ARG, TO_ARG, UNITS),
           "transferred"),
     Write("force-transfer", "forceTransfer", "The regulator moves units without the "
           "eligibility check; the reason is logged.", "force_transfer", (
-              ISIN_ARG, Param("src", ACCOUNT, "From: account or member.", positional=True),
-              Param("dest", ACCOUNT, "To: account or member.", positional=True), UNITS,
-              LOGGED), "forced transfer"),
+              ISIN_ARG, Param("src", kinds.ACCOUNT, "From: account or member.", positional=True),
+              Param("dest", kinds.ACCOUNT, "To: account or member.", positional=True), UNITS,
+              REASON), "forced transfer"),
     Write("cancel", "cancelOrder", "Cancel an open order (its owner, a market operator or "
           "the regulator).", "cancel_order", _id("order_id"), "cancelled"),
     Write("expire-order", "expireOrder", "Close an order past its expiry height, releasing "
@@ -127,7 +116,7 @@ SECURITIES_WRITES = (
     Write("", "setInvestor", "A custodian registers or updates an investor's eligibility.",
           "set_investor", (INVESTOR, Param("kyc_expiry", COUNT, "KYC valid below this height."),
                            Param("jurisdiction", JURISDICTION, "e.g. CN."),
-                           Param("frozen", FLAG, "Freeze it.", default=False))),
+                           Param("frozen", kinds.FLAG, "Freeze it.", default=False))),
     Write("", "declareDividend", "The issuer agent declares a cash dividend; the issuer's "
           "cash for it is locked.", "declare_dividend", (
               ISIN_ARG, Param("record_height", COUNT, "Holders at the end of this (past) "
@@ -147,7 +136,7 @@ CASH_UNITS = Param("amount", COUNT, "Smallest units.", positional=True)
 CASH_WRITES = (
     Write("create", "createToken", "A cash bank issues the tokenised deposit of a currency "
           "(one issuer per currency).", "create_token",
-          (CURRENCY_ARG, Param("name", TEXT, "The token's name.", default="")),
+          (CURRENCY_ARG, Param("name", kinds.TEXT, "The token's name.", default="")),
           "cash token created"),
     Write("mint", "mint", "The issuing bank mints cash to an account.", "mint_cash",
           (CURRENCY_ARG, TO, CASH_UNITS), "minted"),
@@ -157,11 +146,7 @@ CASH_WRITES = (
           (CURRENCY_ARG, TO_ARG, CASH_UNITS), "transferred"),
 )
 
-SECURITIES = Service(
-    name="securities",
-    title="Securities",
-    reader=SecuritiesReader,
-    reads=(
+SECURITIES = Service("securities", "Securities", SecuritiesReader, reads=(
         Read("instruments", "Every instrument", rpc="consortium_instruments",
              rest="/instruments", cli="instruments"),
         Read("instrument", "One instrument", rpc="consortium_instrument",
@@ -177,12 +162,13 @@ SECURITIES = Service(
              noun="instrument"),
         Read("orders", "Orders matching every filter given", rpc="consortium_orders",
              rest="/orders", cli="orders", filters=(
-                 *WHO_WHAT, Param("state", choice(ORDER_STATES)), Param("side", choice(SIDES)))),
+                 *WHO_WHAT, Param("state", kinds.choice(ORDER_STATES)),
+                 Param("side", kinds.choice(SIDES)))),
         Read("order", "One order", rpc="consortium_order", rest="/orders/{id}", params=ONE,
              nullable=True, noun="order"),
         Read("trades", "Trades matching every filter given", rpc="consortium_trades",
              rest="/trades", cli="trades",
-             filters=(*WHO_WHAT, Param("state", choice(TRADE_STATES)))),
+             filters=(*WHO_WHAT, Param("state", kinds.choice(TRADE_STATES)))),
         Read("trade", "One trade", rpc="consortium_trade", rest="/trades/{id}", params=ONE,
              nullable=True, noun="trade"),
         Read("holdings", "An account's holdings", rpc="consortium_holdings",
@@ -194,11 +180,11 @@ SECURITIES = Service(
         Read("restriction",
              "detectTransferRestriction: the ERC-1404 code and message of a transfer",
              rpc="consortium_transferRestriction", rest="/restriction", params=(
-                 *ONE_ISIN, Param("from", ACCOUNT), Param("to", ACCOUNT),
+                 *ONE_ISIN, Param("from", kinds.ACCOUNT), Param("to", kinds.ACCOUNT),
                  Param("amount", COUNT, default=0))),
         Read("proposals", "Bilateral trade proposals", rpc="consortium_bilateralTrades",
              rest="/bilateral-trades", cli="bilateral",
-             params=(Param("account", ACCOUNT, "A party.", default=None),)),
+             params=(Param("account", kinds.ACCOUNT, "A party.", default=None),)),
         Read("proposal", "One bilateral trade proposal", rpc="consortium_bilateralTrade",
              rest="/bilateral-trades/{id}", params=ONE, nullable=True,
              noun="bilateral trade"),
@@ -212,11 +198,7 @@ SECURITIES = Service(
     writes=SECURITIES_WRITES,
 )
 
-CASH = Service(
-    name="cash",
-    title="Cash tokens",
-    reader=SecuritiesReader,
-    reads=(
+CASH = Service("cash", "Cash tokens", SecuritiesReader, reads=(
         Read("cash_tokens", "Every cash token", rpc="consortium_cashTokens", rest="/tokens",
              cli="tokens"),
         Read("cash_token", "One cash token with its holders", rpc="consortium_cashToken",
