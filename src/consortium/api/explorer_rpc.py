@@ -36,7 +36,6 @@ EXPLORER_METHODS: dict[str, str] = {
     "consortium_registerAbi": "consortium_register_abi",
     "consortium_getAbi": "consortium_get_abi",
 }
-WRITE_METHODS = frozenset({"consortium_registerAbi"})
 EXPORT_PATH = "/api/v1/explorer/export.csv"
 
 

@@ -30,7 +30,6 @@ BASIS_POINTS = 10_000
 
 TIERS = ("founding", "ordinary", "observer")  # stored as index + 1
 MEMBER_STATUSES = ("active", "suspended", "expelled")  # stored as index + 1
-DEFAULT_WEIGHT = {"founding": 1, "ordinary": 1, "observer": 0}
 
 # --- roles (a bit each, per account) --------------------------------------------------------
 
@@ -123,7 +122,6 @@ PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
 )
 del K
 KIND_BY_NAME = {k.name: k for k in PROPOSAL_KINDS}
-KIND_BY_NUMBER = {k.number: k for k in PROPOSAL_KINDS}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ QUERY_STATES = (
     "disputed",
     "resolved",
 )
-FINAL_QUERY_STATES = ("confirmed", "rejected", "resolved")
 REJECTABLE = ("created", "accepted")
 
 # Blacklist entries: listed, then removed (the states of its events).
