@@ -221,7 +221,7 @@ def test_fee_cap_below_a_base_fee() -> None:
     """The chain's base fee is 0, so the rule never refuses here; written for one that is not."""
     stx = decode_transaction(sign(ALICE, nonce=0, to=BOB.address, gas=21_000, gas_price=5),
                              CHAIN_ID)
-    rules = dict(permission=lambda _sender, _create: None, block_gas_limit=GAS_LIMIT,
+    rules = dict(permission=lambda _sender, _create, _to: None, block_gas_limit=GAS_LIMIT,
                  block_gas_used=0, next_nonce=0, balance=10**20, sender_has_code=False)
     check_admission(stx, **rules)  # type: ignore[arg-type]
     check_admission(stx, base_fee=5, **rules)  # type: ignore[arg-type]

@@ -175,8 +175,9 @@ def intrinsic_gas(tx: Any) -> int:
     return gas
 
 
-# Why a sender may not send a transaction (creating a contract or not), or None if it may.
-Permission = Callable[[bytes, bool], "str | None"]
+# Why a sender may not send a transaction (creating a contract or not, to whom: b"" for a
+# creation), or None if it may.
+Permission = Callable[[bytes, bool, bytes], "str | None"]
 
 
 def check_admission(
@@ -195,12 +196,13 @@ def check_admission(
     CheckTx (against the committed state and the pending nonces) and execution (against the
     block's state so far). Raises a TxError.
     `permission` answers from the system contracts: an active member's account, not frozen,
-    and for a deployment, on the deploy allowlist when there is one. `pending_cost` is what
+    and for a deployment, on the deploy allowlist when there is one (or a privacy node
+    account calling the Privacy contract). `pending_cost` is what
     the sender's transactions admitted before this one may spend (CheckTx; 0 in a block,
     where `balance` is already after them).
     """
     sender = "0x" + stx.sender.hex()
-    refusal = permission(stx.sender, stx.is_creation)
+    refusal = permission(stx.sender, stx.is_creation, stx.tx.to)
     if refusal is not None:
         raise NotPermitted(refusal)
     if sender_has_code:

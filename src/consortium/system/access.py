@@ -18,6 +18,7 @@ from consortium.system.model import (
     SYSTEM_ADDRESSES,
 )
 from consortium.system.nodes import Nodes
+from consortium.system.privacy import PRIVACY_ADDRESS, PrivacyState
 from consortium.system.state import GovernanceState, NodesState, PermissionsState
 
 GetStorage = Callable[[bytes, int], int]
@@ -35,29 +36,50 @@ class AccessView:
         self.gov = GovernanceState(storage(GOVERNANCE_ADDRESS))
         self.perms = PermissionsState(storage(PERMISSIONS_ADDRESS))
         self.nodes = NodesState(storage(NODES_ADDRESS))
-        self._refusals: dict[tuple[bytes, bool], str | None] = {}
+        self.privacy = PrivacyState(storage(PRIVACY_ADDRESS))
+        self._refusals: dict[tuple[bytes, bool, bool], str | None] = {}
         self._node_ids: frozenset[str] | None = None
 
     def forget(self) -> None:
         self._refusals = {}
         self._node_ids = None
 
-    def refusal(self, sender: bytes, creates: bool = False) -> str | None:
-        """Why `sender` may not send this transaction, or None if it may."""
-        key = (sender, creates)
+    def refusal(self, sender: bytes, creates: bool = False, to: bytes | None = None) -> str | None:
+        """Why `sender` may not send this transaction (to `to`), or None if it may."""
+        key = (sender, creates, to == PRIVACY_ADDRESS)
         if key in self._refusals:
             return self._refusals[key]
-        reason = self._refusal(sender, creates)
+        member_id = self.gov.member_of(sender)
+        if member_id == 0:
+            # not remembered: a privacy node account's answer follows Privacy's storage,
+            # which does not make the ledger forget (markers change it every block)
+            return self._node_refusal(sender, creates, key[2])
+        reason = self._refusal(sender, member_id, creates)
         if len(self._refusals) >= MAX_REMEMBERED:
             self._refusals = {}
         self._refusals[key] = reason
         return reason
 
-    def _refusal(self, sender: bytes, creates: bool) -> str | None:
+    def _node_refusal(self, sender: bytes, creates: bool, to_privacy: bool) -> str | None:
+        """A sender that is no member's account: a registered privacy node account of an
+        active member may call the Privacy contract, and nothing else."""
         who = "0x" + sender.hex()
-        member_id = self.gov.member_of(sender)
+        member_id = self.privacy.member_of_node(sender)
         if member_id == 0:
             return f"sender {who} is not a consortium account (not a consortium member's account)"
+        name = self.gov.name(member_id)
+        status = self.gov.status(member_id)
+        if status != "active":
+            return f"sender {who} refused: member {status} ({name!r}'s privacy node, {status})"
+        if self.perms.is_frozen(sender):
+            return f"sender {who} refused: account frozen"
+        if creates or not to_privacy:
+            return (f"{who} is the privacy node account of {name!r}: it may only call the "
+                    "Privacy contract")
+        return None
+
+    def _refusal(self, sender: bytes, member_id: int, creates: bool) -> str | None:
+        who = "0x" + sender.hex()
         status = self.gov.status(member_id)
         if status != "active":
             name = self.gov.name(member_id)
