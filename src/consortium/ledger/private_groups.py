@@ -1,0 +1,502 @@
+"""Private execution of privacy groups on a member's node (issue 22): `PrivateGroups`
+follows the committed public chain, off the consensus path, and for every group whose keys
+this node opens executes the group's private transactions against the group's own state.
+
+Per committed public block, in order: its *markers* (transactions to the Privacy contract
+that succeeded and call `submit(groupId, epoch, payload)`) are decrypted with the group's
+epoch key (this node's envelope, or the history a later member receives), each private
+transaction is decoded with the group's chain id and checked — sent by an account of one of
+the group's current members (and allowed to send at all: active, not frozen, may deploy),
+no fee, gas within the block gas limit, the private next nonce, not to a system contract —
+and executed with the ledger's engine and native contracts over the group's trie, in the
+public block's environment, the system contracts read from the public state of that block
+(`consortium.evm.public_reads`). A refused transaction leaves a rejection record with the
+reason. Every public height from the group's creation on gets one private block (empty ones
+carry the root), written with the public store's records (`StateStore`, `write_block`) into
+the group's LMDB environment `<ledger dir>/private/<group id hex>/` in one write transaction,
+its `meta height` being the public height processed: after a crash the processor resumes
+from there (the public chain keeps every marker). Nothing is written to the public store.
+
+A member whose node cannot open a marker's epoch key (it was removed: no envelope for the
+new epoch) stops before that block; a node that gets the key later (added with history)
+continues. Deterministic: every member's node computes the same private roots.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import lmdb
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth_abi import decode as abi_decode
+from eth_hash.auto import keccak
+
+from consortium.errors import ConsortiumError, MalformedTx, NotPermitted
+from consortium.evm.abc import WorldStateAPI
+from consortium.evm.engine import EMPTY_ROOT, WorldState
+from consortium.evm.header import BlockEnv
+from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
+from consortium.evm.public_reads import PublicReader, cached, public_reads
+from consortium.evm.revm_engine import transaction_parser
+from consortium.ledger.chain_store import BlockRecord, write_block
+from consortium.ledger.executor import BlockExecutor, PendingBlock
+from consortium.ledger.ledger import Ledger
+from consortium.ledger.private_ledger import (
+    GROUP_KEY,
+    MARKERS_DB,
+    PUBLIC_SYSTEM,
+    PrivateLedger,
+)
+from consortium.ledger.state_store import StateStore, u64
+from consortium.ledger.transactions import Permission, SenderCache, SignedTx, check_admission
+from consortium.ledger.types import BlockContext
+from consortium.system.access import AccessView
+from consortium.system.privacy import PRIVACY_ADDRESS, PrivacyView
+from consortium.system.privacy_payload import group_chain_id, open_batch, unpack_history
+from consortium.system.sealing import SealError, public_key_of, unwrap_key
+
+log = logging.getLogger("consortium.privacy")
+
+SUBMIT_SELECTOR = keccak(b"submit(bytes32,uint32,bytes)")[:4]
+FOLLOW_INTERVAL = 1.0  # seconds between two looks at the chain when not notified
+# on_block(group id, public height, private root, whether the group had markers there)
+OnBlock = Callable[[bytes, int, bytes, bool], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A committed `Privacy.submit`: one sealed batch of a group's private transactions."""
+
+    tx_hash: bytes
+    group_id: bytes
+    epoch: int
+    payload: bytes
+
+
+def block_markers(ledger: Ledger, height: int) -> list[Marker]:
+    """The markers of committed public block `height`, in block order."""
+    out = []
+    for rec in ledger.chain.txs_of_block(height):
+        if rec.status != 1 or PRIVACY_ADDRESS not in rec.raw or SUBMIT_SELECTOR not in rec.raw:
+            continue  # cheap filters: most transactions are not markers
+        tx = PragueTransactionBuilder.decode(rec.raw)  # committed: it decodes
+        data = bytes(tx.data)
+        if bytes(tx.to) != PRIVACY_ADDRESS or data[:4] != SUBMIT_SELECTOR:
+            continue
+        group_id, epoch, payload = abi_decode(["bytes32", "uint32", "bytes"], data[4:])
+        out.append(Marker(rec.hash, bytes(group_id), int(epoch), bytes(payload)))
+    return out
+
+
+class _PrivateExecutor(BlockExecutor):
+    """Block execution with the private admission rules: the sender's permission comes from
+    the public state (`permission`, set per block), and private transactions pay no fee."""
+
+    permission: Permission
+
+    def _admit(self, stx: SignedTx, world: WorldStateAPI, access: AccessView,
+               cumulative: int) -> None:
+        tx = stx.tx
+        if tx.max_fee_per_gas or tx.max_priority_fee_per_gas:
+            raise MalformedTx(f"a private transaction pays no fee: its gas price / "
+                              f"maxFeePerGas must be 0, not {tx.max_fee_per_gas}")
+        if bytes(tx.to) in PUBLIC_SYSTEM:
+            raise NotPermitted(f"0x{bytes(tx.to).hex()} is a public system contract: send "
+                               "this transaction on the public chain")
+        # only the gas limit of each transaction counts, not a private block's total: the
+        # markers already paid for their room in the public block
+        check_admission(
+            stx, permission=self.permission, block_gas_limit=self.gas_limit,
+            block_gas_used=0, next_nonce=world.get_nonce(stx.sender),
+            balance=world.get_balance(stx.sender),
+            sender_has_code=bool(world.get_code(stx.sender)),
+        )
+
+
+class _Group:
+    """One group's store on this node, its reads and its executor."""
+
+    def __init__(self, group_id: bytes, path: Path, ledger: Ledger) -> None:
+        app = ledger._app_state
+        assert app is not None
+        self.group_id = group_id
+        self.chain_id = group_chain_id(app.eth_chain_id, group_id)
+        self.store = StateStore(path)
+        try:
+            self.markers = self.store.env.open_db(MARKERS_DB)
+        except BaseException:
+            self.store.close()
+            raise
+        self.senders = SenderCache(capacity=4096, parse=transaction_parser(ledger.engine))
+        self.executor = _PrivateExecutor(self.store, self.senders, self.chain_id,
+                                         app.block_gas_limit, ledger._world)
+        self.app_state = replace(app, eth_chain_id=self.chain_id)
+        self.reader: PrivateLedger | None = None
+        self.stuck_at = 0  # a height whose marker this node cannot open (0: none)
+        self.created: int | None = None
+
+    def created_at(self) -> int | None:
+        """The group's creation height, where its store starts (None: not started)."""
+        if self.created is None:
+            raw = self.store.get("meta", GROUP_KEY)
+            if raw is not None:
+                self.created = int.from_bytes(raw[32:40], "big")
+        return self.created
+
+    def processed(self) -> int:
+        return self.store.committed()[0]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class PrivateGroups:
+    """The privacy groups this node is in: their stores, kept up to date with the committed
+    public chain by `follow()` (a thread of its own with `start()`)."""
+
+    def __init__(self, ledger: Ledger, home_dir: Path, privacy_key: bytes,
+                 on_block: OnBlock | None = None) -> None:
+        """`home_dir`: the directory holding `private/` (the ledger's own directory);
+        `privacy_key`: this node's 32-byte secp256k1 privacy key; `on_block(group id,
+        height, private root, had markers)` after each height a group's store processed."""
+        self.ledger = ledger
+        self.root = Path(home_dir) / "private"
+        self._key = bytes(privacy_key)
+        public_key = public_key_of(self._key)
+        self.node_account = keccak(public_key)[12:]
+        self.on_block = on_block
+        self._groups: dict[bytes, _Group] = {}
+        self._keys: dict[tuple[bytes, int], bytes] = {}
+        self._member = 0
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._open_existing()
+
+    # --- the interface ---------------------------------------------------------------------
+
+    def follow(self) -> None:
+        """Process every committed public block up to the ledger's height, for every group
+        this node is in (thread-safe; does nothing when up to date)."""
+        with self._lock:
+            if self._closed or self.ledger._app_state is None:
+                return
+            target = self.ledger.store.committed()[0]
+            if target == 0:
+                return
+            latest = self._view(target)
+            self._member = latest.member_of_node(self.node_account)
+            self._discover(latest)
+            groups = [g for g in self._groups.values() if g.created_at() is not None]
+            for group in groups:
+                group.stuck_at = 0
+            height = min((g.processed() for g in groups), default=target) + 1
+            while height <= target and not self._stopping:
+                due = [g for g in groups if not g.stuck_at and g.processed() == height - 1]
+                if due:
+                    self._process(height, due)
+                height += 1
+
+    def start(self) -> None:
+        """Follow the chain in a daemon thread: on `notify()`, and every second."""
+        if self._thread is not None:
+            return
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="private-groups", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A public block was committed (the node calls this after each Commit)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the thread (after the block it is processing) and close the stores."""
+        self._stopping = True
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=60)
+        with self._lock:
+            self._closed = True
+            for group in self._groups.values():
+                group.close()
+            self._groups = {}
+
+    close = stop
+
+    def group_ids(self) -> list[bytes]:
+        """The groups this node has a store for (it is or was in them)."""
+        with self._lock:
+            return sorted(self._groups)
+
+    def reader(self, group_id: bytes) -> PrivateLedger | None:
+        """The reads of one group's private store, or None if this node has none."""
+        with self._lock:
+            group = self._groups.get(bytes(group_id))
+            if group is None:
+                return None
+            if group.reader is None:
+                created = group.created_at()
+                if created is None:
+                    return None
+                group.reader = PrivateLedger(group.group_id, group.store, group.app_state,
+                                             created, self.ledger._world, self._public_reader)
+            return group.reader
+
+    def processed_height(self, group_id: bytes) -> int:
+        """The last public height this node's store of the group has processed (0: none)."""
+        with self._lock:
+            group = self._groups.get(bytes(group_id))
+            return 0 if group is None else group.processed()
+
+    def key_opens(self, group_id: bytes) -> bool:
+        """Whether this node opens the group's current epoch key."""
+        height = self.ledger.store.committed()[0]
+        if not height:
+            return False
+        info = self._view(height).group(bytes(group_id))
+        return info is not None and self.epoch_key(group_id, info.epoch) is not None
+
+    def epoch_key(self, group_id: bytes, epoch: int) -> bytes | None:
+        """This node's key of a group's epoch (to seal a batch), or None if it has none."""
+        group_id = bytes(group_id)
+        found = self._keys.get((group_id, epoch))
+        if found is not None:
+            return found
+        height = self.ledger.store.committed()[0]
+        if not height:
+            return None
+        view = self._view(height)
+        member = view.member_of_node(self.node_account)
+        if not member:
+            return None
+        wrapped = view.epoch_key(group_id, epoch, member)
+        if wrapped:
+            try:
+                key = unwrap_key(wrapped, self._key)
+            except SealError:
+                key = None
+            if key is not None:
+                self._keys[(group_id, epoch)] = key
+                return key
+        history = view.history_key(group_id, member)
+        if history is not None:
+            try:
+                keys = unpack_history(history[1], self._key)
+            except SealError:
+                keys = []
+            for i, key in enumerate(keys):
+                self._keys.setdefault((group_id, i), key)
+        return self._keys.get((group_id, epoch))
+
+    # --- the work ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            try:
+                self.follow()
+            except Exception:  # logged, retried: the next block may be readable
+                log.exception("private groups: following the chain failed")
+            self._wake.wait(FOLLOW_INTERVAL)
+            self._wake.clear()
+
+    def _open_existing(self) -> None:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.iterdir()):
+            try:
+                group_id = bytes.fromhex(path.name)
+            except ValueError:
+                continue
+            if len(group_id) == 32 and path.is_dir():
+                self._open(group_id)
+
+    def _open(self, group_id: bytes) -> _Group:
+        group = self._groups.get(group_id)
+        if group is None:
+            if self.ledger._app_state is None:
+                raise ConsortiumError("the ledger has no genesis yet")
+            group = self._groups[group_id] = _Group(
+                group_id, self.root / group_id.hex(), self.ledger)
+        return group
+
+    def _discover(self, latest: Any) -> None:
+        """Open a store for every group this node's member is in (at `latest`)."""
+        if not self._member:
+            return
+        for group_id in latest.groups():
+            group_id = bytes(group_id)
+            if group_id in self._groups and self._groups[group_id].created_at() is not None:
+                continue
+            info = latest.group(group_id)
+            if info is None or self._member not in info.members:
+                continue
+            group = self._open(group_id)
+            self._genesis(group, info.created_at)
+            log.info("privacy group 0x%s: following from height %d", group_id.hex(),
+                     info.created_at)
+
+    def _genesis(self, group: _Group, created_at: int) -> None:
+        """The group's first private block, at its creation height: an empty state but for
+        the native contracts' stub accounts that the public state has at that height (so a
+        private contract calling a native sees code there, as on the public chain)."""
+        if group.created_at() is not None:
+            return
+        public = self._public_world(created_at)
+        block = self.ledger.chain.block(created_at)
+        if block is None:
+            raise ConsortiumError(f"public block {created_at} is missing")
+        trie_db = group.store.trie_db(write_height=created_at)
+        env = BlockEnv(created_at, block.timestamp, block.miner, block.prevrandao,
+                       block.gas_limit, group.chain_id)
+        world = WorldState(trie_db, EMPTY_ROOT, env)
+        for address in sorted(registered_natives()):
+            if public.get_code(address):
+                world.set_nonce(address, 1)
+                world.set_code(address, NATIVE_STUB_CODE)
+        root = world.persist()
+        record = replace(block, state_root=root, gas_used=0, bloom=b"\x00" * 256,
+                         tx_hashes=())
+        with group.store.write() as txn:
+            trie_db.flush_into(txn, group.store)
+            write_block(group.store, txn, record, (), ())
+            self._write_head(group, txn, created_at, root, trie_db.location(root))
+            txn.put(GROUP_KEY, group.group_id + u64(created_at), db=group.store.dbs["meta"])
+        group.created = created_at
+
+    def _process(self, height: int, groups: Sequence[_Group]) -> None:
+        """Public block `height` for each of `groups` (all processed up to height - 1)."""
+        block = self.ledger.chain.block(height)
+        if block is None:
+            raise ConsortiumError(f"public block {height} is missing")
+        markers = block_markers(self.ledger, height)
+        for group in groups:
+            mine = [m for m in markers if m.group_id == group.group_id]
+            batches = self._open_markers(group, height, mine)
+            if batches is None:
+                group.stuck_at = height
+                continue
+            root = self._execute(group, block, batches) if batches else self._carry(group, block)
+            if self.on_block is not None:
+                try:
+                    self.on_block(group.group_id, height, root, bool(mine))
+                except Exception:
+                    log.exception("private groups: on_block failed")
+
+    def _open_markers(self, group: _Group, height: int, markers: list[Marker],
+                      ) -> list[tuple[Marker, list[bytes]]] | None:
+        """Each marker with its raw private transactions; None if a key is missing."""
+        out = []
+        for marker in markers:
+            key = self.epoch_key(group.group_id, marker.epoch)
+            if key is None:
+                log.info("privacy group 0x%s: no key of epoch %d at height %d, stopping here",
+                         group.group_id.hex(), marker.epoch, height)
+                return None
+            try:
+                raws = open_batch(key, group.group_id, marker.epoch, marker.payload)
+            except SealError as exc:  # sealed wrongly by a member: the same on every node
+                log.warning("privacy group 0x%s: marker 0x%s at height %d does not open (%s): "
+                            "skipped", group.group_id.hex(), marker.tx_hash.hex(), height, exc)
+                continue
+            out.append((marker, raws))
+        return out
+
+    def _carry(self, group: _Group, block: BlockRecord) -> bytes:
+        """A height without markers: the private block repeats the previous root."""
+        ref = group.store.root_ref(block.number - 1)
+        if ref is None:
+            raise ConsortiumError(f"group store has no root at {block.number - 1}")
+        root, root_at = ref
+        record = replace(block, state_root=root, gas_used=0, bloom=b"\x00" * 256,
+                         tx_hashes=())
+        with group.store.write() as txn:
+            write_block(group.store, txn, record, (), ())
+            self._write_head(group, txn, block.number, root, root_at)
+        return root
+
+    def _execute(self, group: _Group, block: BlockRecord,
+                 batches: list[tuple[Marker, list[bytes]]]) -> bytes:
+        height = block.number
+        raws = [raw for _, batch in batches for raw in batch]
+        carriers = [m.tx_hash for m, batch in batches for _ in batch]
+        parent = group.store.root_ref(height - 1)
+        previous = group.store.get("blocks", u64(height - 1))
+        if parent is None or previous is None:
+            raise ConsortiumError(f"group store has no block at {height - 1}")
+        parent_block = BlockRecord.decode(previous)
+        ctx = BlockContext(height=height, time_ns=block.timestamp * 1_000_000_000,
+                           proposer=block.miner, block_hash=block.hash,
+                           prevrandao=block.prevrandao)
+        public = self._public_world(height)
+        read = cached(public.get_storage)
+        view = PrivacyView(read)
+        info = view.group(group.group_id)
+        members = frozenset(info.members if info is not None else ())
+        access = AccessView(read)
+
+        def permission(sender: bytes, creates: bool, to: bytes = b"") -> str | None:
+            if view.member_of_account(sender) not in members:
+                return (f"sender 0x{sender.hex()} is not an account of a member of privacy "
+                        f"group 0x{group.group_id.hex()}")
+            return access.refusal(sender, creates)  # active, not frozen, may deploy
+
+        group.executor.permission = permission
+        recent = self.ledger.chain.recent_hashes(height - 1, 256)
+        with public_reads(PUBLIC_SYSTEM, read):
+            pending = group.executor.execute(ctx, raws, parent_block, recent)
+        self._commit(group, pending, raws, carriers)
+        return pending.state_root
+
+    def _commit(self, group: _Group, pending: PendingBlock, raws: list[bytes],
+                carriers: list[bytes]) -> None:
+        carrier_of = {keccak(raw): carrier for raw, carrier in zip(raws, carriers, strict=True)}
+        with group.store.write() as txn:
+            pending.trie_db.flush_into(txn, group.store)
+            write_block(group.store, txn, pending.block, pending.txs, pending.logs,
+                        pending.rejections)
+            self._write_head(group, txn, pending.height, pending.state_root,
+                             pending.trie_db.location(pending.state_root))
+            for rejected in pending.rejections:  # a hash's first marker is kept
+                if txn.get(rejected.hash, db=group.markers) is None:
+                    txn.put(rejected.hash, carrier_of[rejected.hash], db=group.markers)
+            for rec in pending.txs:
+                txn.put(rec.hash, carrier_of[rec.hash], db=group.markers)
+        pending.keep()
+        for raw in raws:
+            group.senders.pop(raw)
+
+    @staticmethod
+    def _write_head(group: _Group, txn: lmdb.Transaction, height: int, root: bytes,
+                    root_at: int) -> None:
+        """The root and processed height of one private block (its records written)."""
+        group.store.put_root(txn, height, root, root_at)
+        meta = group.store.dbs["meta"]
+        txn.put(b"height", u64(height), db=meta)
+        txn.put(b"app_hash", root, db=meta)
+
+    # --- the public state ---------------------------------------------------------------------
+
+    def _public_world(self, height: int) -> WorldStateAPI:
+        """A read-only world at the public state after block `height`."""
+        ledger = self.ledger
+        app = ledger._app_state
+        root = ledger.store.root_at(height)
+        if app is None or root is None:
+            raise ConsortiumError(f"no public state at height {height}")
+        env = BlockEnv(height, 0, b"\x00" * 20, b"\x00" * 32, app.block_gas_limit,
+                       app.eth_chain_id)
+        return ledger._world(ledger.store.trie_db(height), root, env)
+
+    def _public_reader(self, height: int) -> PublicReader:
+        return cached(self._public_world(height).get_storage)
+
+    def _view(self, height: int) -> Any:
+        return PrivacyView(self._public_reader(height))
