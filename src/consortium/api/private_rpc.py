@@ -204,6 +204,7 @@ class PrivateMethods:
         """Calldata of `Privacy.proposeChange` for a member's account to sign and send: the
         next epoch's key wrapped for every member after the change, and the earlier epochs'
         keys for each added member (history re-encrypted)."""
+        from consortium.system.privacy_payload import pack_history
         from consortium.system.sealing import new_key, wrap_key
 
         p.at_most(1)
@@ -241,12 +242,12 @@ class PrivateMethods:
         if any(k is None for k in epochs):
             raise RpcError(f"this node cannot open every earlier key of group {hx(group_id)}",
                            code=NOT_A_GROUP)
-        history = b"".join(bytes(k) for k in epochs if k is not None)
+        history = [bytes(k) for k in epochs if k is not None]
         key = new_key()
         added = dict(add)
         holders = [added.get(m) or _account_of(self.ledger, m) for m in after]
         wrapped = [wrap_key(key, self._node_key(view, m, "keyHolders")) for m in after]
-        histories = [wrap_key(history, self._node_key(view, m, "params[0].add"))
+        histories = [pack_history(history, self._node_key(view, m, "params[0].add"))
                      for m, _ in add]
         data = PROPOSE_CHANGE + abi_encode(
             ["bytes32", "address[]", "address[]", "address[]", "bytes[]", "bytes[]"],
@@ -448,7 +449,10 @@ def _account_of(ledger: Any, member: int) -> bytes:
 def _private_root(reader: Any, group_id: bytes, height: int) -> bytes | None:
     root_at = getattr(reader, "root_at", None)
     if root_at is not None:
-        found = root_at(height)
+        try:
+            found = root_at(height)
+        except ConsortiumError:  # no private state at that height
+            return None
         return None if found is None else bytes(found)
     block = reader.block_record(height)
     return None if block is None else bytes(block[0].state_root)

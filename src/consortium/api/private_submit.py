@@ -118,8 +118,9 @@ class PrivacyNode:
                 log.exception("a private block listener failed")
 
 
-def privacy_node(ledger: Any, home: Path, key: bytes) -> PrivacyNode:
-    """The group processor over `ledger` (not started), its listeners hooked; without one
+def privacy_node(ledger: Any, ledger_dir: Path, key: bytes) -> PrivacyNode:
+    """The group processor over `ledger` (not started; group stores in
+    `ledger_dir`/private/), its listeners hooked; without one
     (software without it) `groups` stays None and the node serves no priv_ methods."""
     node = PrivacyNode(key)
     try:
@@ -127,7 +128,7 @@ def privacy_node(ledger: Any, home: Path, key: bytes) -> PrivacyNode:
     except ImportError:
         log.warning("this software has no privacy groups processor: priv_ methods are off")
         return node
-    node.groups = PrivateGroups(ledger, home, key, on_block=node.on_block)
+    node.groups = PrivateGroups(ledger, ledger_dir, key, on_block=node.on_block)
     return node
 
 

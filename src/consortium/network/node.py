@@ -194,7 +194,7 @@ async def _run(cfg: NodeConfig) -> int:
         return UPGRADE_EXIT_CODE
     metrics = node_metrics(cfg.name, ledger, engine_rpc, cfg.home / "snapshots")
     # privacy groups: the processor follows committed blocks on its own thread
-    privacy = privacy_node(ledger, cfg.home, load_privacy_key(cfg.home))
+    privacy = privacy_node(ledger, cfg.app_dir, load_privacy_key(cfg.home))
     # The API (this loop) learns CheckTx answers from the ABCI app directly; the ABCI app
     # runs on its own thread and loop, so no client of the API can delay consensus.
     checks = CheckTxWatch(asyncio.get_running_loop())
