@@ -7,108 +7,79 @@ Errors answer {"error": "<reason>"} with 400 (bad input) or 404 (not found).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from consortium import __version__
 from consortium.api import encoding as enc
 from consortium.api.eth_json import EthReads
 from consortium.api.rpc_error import RpcError
+from consortium.api.service_reads import RunSync, rest_read
 from consortium.ledger.types import LedgerReader
-
-T = TypeVar("T")
-RunSync = Callable[[Callable[[], T]], Awaitable[T]]
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) -> list[Route]:
     """The /api/v1 routes of one node."""
     eth = EthReads(ledger)
 
-    async def status(_: Request) -> JSONResponse:
-        def read() -> dict[str, Any]:
-            height = ledger.latest_height()
-            block = eth.get_block(height, False)
-            _, app_hash = ledger.info()  # type: ignore[attr-defined]
-            return {
-                "node": node_name,
-                "version": __version__,
-                "chain_id": int(ledger.eth_chain_id),
-                "height": height,
-                "app_hash": app_hash.hex(),
-                "latest_block_hash": block["hash"] if block else None,
-                "latest_block_time": (int(block["timestamp"], 16) if block else None),
-            }
+    def status(request: Request) -> dict[str, Any]:
+        height = ledger.latest_height()
+        block = eth.get_block(height, False)
+        _, app_hash = ledger.info()  # type: ignore[attr-defined]
+        return {
+            "node": node_name,
+            "version": __version__,
+            "chain_id": int(ledger.eth_chain_id),
+            "height": height,
+            "app_hash": app_hash.hex(),
+            "latest_block_hash": block["hash"] if block else None,
+            "latest_block_time": (int(block["timestamp"], 16) if block else None),
+        }
 
-        return JSONResponse(await run_sync(read))
-
-    async def block(request: Request) -> JSONResponse:
+    def block(request: Request) -> dict[str, Any] | None:
         ident = request.path_params["ident"]
         full = request.query_params.get("full", "false").lower() in ("1", "true", "yes")
+        if ident.startswith("0x") and len(ident) == 66:
+            return eth.get_block_by_hash(enc.hash32(ident, "hash"), full)
+        if ident == "latest":
+            height = ledger.latest_height()
+        elif ident.isascii() and ident.isdigit():  # not "²", which int() refuses
+            height = int(ident)
+        else:
+            raise RpcError(f"block {ident!r}: give a decimal height, 'latest' or a 0x hash")
+        return eth.get_block(height, full)
 
-        def read() -> dict[str, Any] | None:
-            if ident.startswith("0x") and len(ident) == 66:
-                return eth.get_block_by_hash(enc.hash32(ident, "hash"), full)
-            if ident == "latest":
-                height = ledger.latest_height()
-            elif ident.isascii() and ident.isdigit():  # not "²", which int() refuses
-                height = int(ident)
-            else:
-                raise RpcError(f"block {ident!r}: give a decimal height, 'latest' or a 0x hash")
-            return eth.get_block(height, full)
+    def tx_hash(request: Request) -> str:
+        return enc.hash32(request.path_params["hash"], "hash", what="transaction hash")
 
-        try:
-            found = await run_sync(read)
-        except RpcError as err:
-            return _error(400, err.message)
-        if found is None:
-            return _error(404, f"block {ident} not found")
-        return JSONResponse(found)
+    def transaction(request: Request) -> dict[str, Any] | None:
+        hashed = tx_hash(request)
+        found = eth.get_transaction(hashed)
+        return None if found is None else {"transaction": found, "receipt": eth.get_receipt(hashed)}
 
-    async def transaction(request: Request) -> JSONResponse:
-        try:
-            tx_hash = enc.hash32(request.path_params["hash"], "hash", what="transaction hash")
-        except RpcError as err:
-            return _error(400, err.message)
+    def account(request: Request) -> dict[str, Any]:
+        address = enc.address(request.path_params["address"], "address")
+        return {
+            "address": address,
+            "balance": str(ledger.get_balance(address)),
+            "nonce": ledger.get_nonce(address),
+            "pending_nonce": ledger.pending_nonce(address),
+            "code_size": len(ledger.get_code(address)),
+            "height": ledger.latest_height(),
+        }
 
-        def read() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-            return eth.get_transaction(tx_hash), eth.get_receipt(tx_hash)
-
-        tx, receipt = await run_sync(read)
-        if tx is None:
-            return _error(404, f"transaction {tx_hash} not found")
-        return JSONResponse({"transaction": tx, "receipt": receipt})
-
-    async def account(request: Request) -> JSONResponse:
-        try:
-            address = enc.address(request.path_params["address"], "address")
-        except RpcError as err:
-            return _error(400, err.message)
-
-        def read() -> dict[str, Any]:
-            return {
-                "address": address,
-                "balance": str(ledger.get_balance(address)),
-                "nonce": ledger.get_nonce(address),
-                "pending_nonce": ledger.pending_nonce(address),
-                "code_size": len(ledger.get_code(address)),
-                "height": ledger.latest_height(),
-            }
-
-        return JSONResponse(await run_sync(read))
+    def route(path: str, read: Callable[[Request], Any],
+              what: Callable[[Request], str] | str = "") -> Route:
+        return Route(path, rest_read(run_sync, read, what), methods=["GET"])
 
     return [
-        Route("/api/v1/status", status, methods=["GET"]),
-        Route("/api/v1/blocks/{ident}", block, methods=["GET"]),
-        Route("/api/v1/tx/{hash}", transaction, methods=["GET"]),
-        Route("/api/v1/accounts/{address}", account, methods=["GET"]),
+        route("/api/v1/status", status),
+        route("/api/v1/blocks/{ident}", block, lambda r: f"block {r.path_params['ident']}"),
+        route("/api/v1/tx/{hash}", transaction, lambda r: f"transaction {tx_hash(r)}"),
+        route("/api/v1/accounts/{address}", account),
     ]
 
 

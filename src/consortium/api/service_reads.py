@@ -50,8 +50,9 @@ def ledger_call(ledger: LedgerReader) -> Callable[[bytes, bytes], bytes]:
 
 
 def rest_read(run_sync: RunSync[Any], read: Callable[[Request], Any],
-              what: str) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """A GET handler: the read's JSON; 400 with the reason for bad input, 404 for None."""
+              what: str | Callable[[Request], str]) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """A GET handler: the read's JSON; 400 with the reason for bad input, 404 for None
+    ("<what> not found"; `what` may name the object from the request)."""
 
     async def handle(request: Request) -> JSONResponse:
         try:
@@ -59,7 +60,8 @@ def rest_read(run_sync: RunSync[Any], read: Callable[[Request], Any],
         except (RpcError, ValueError) as err:
             return JSONResponse({"error": getattr(err, "message", str(err))}, status_code=400)
         if found is None:
-            return JSONResponse({"error": f"{what} not found"}, status_code=404)
+            named = what if isinstance(what, str) else what(request)
+            return JSONResponse({"error": f"{named} not found"}, status_code=404)
         return JSONResponse(found)
 
     return handle
