@@ -161,11 +161,13 @@ class PrivateGroups:
 
     def __init__(self, ledger: Ledger, home_dir: Path, privacy_key: bytes,
                  on_block: OnBlock | None = None) -> None:
-        """`home_dir`: the directory holding `private/` (the ledger's own directory);
-        `privacy_key`: this node's 32-byte secp256k1 privacy key; `on_block(group id,
-        height, private root, had markers)` after each height a group's store processed."""
+        """`home_dir`: the node's home (the group stores live beside the ledger's own store,
+        in `<ledger dir>/private/`, wherever that is); `privacy_key`: this node's 32-byte
+        secp256k1 privacy key; `on_block(group id, height, private root, had markers)` after
+        each height a group's store processed (from this object's thread)."""
         self.ledger = ledger
-        self.root = Path(home_dir) / "private"
+        self.home_dir = Path(home_dir)
+        self.root = Path(ledger.store.env.path()) / "private"
         self._key = bytes(privacy_key)
         public_key = public_key_of(self._key)
         self.node_account = keccak(public_key)[12:]
@@ -196,13 +198,14 @@ class PrivateGroups:
             self._discover(latest)
             groups = [g for g in self._groups.values() if g.created_at() is not None]
             for group in groups:
-                group.stuck_at = 0
-            height = min((g.processed() for g in groups), default=target) + 1
-            while height <= target and not self._stopping:
-                due = [g for g in groups if not g.stuck_at and g.processed() == height - 1]
-                if due:
-                    self._process(height, due)
-                height += 1
+                group.stuck_at = 0  # a key may have come: try again
+            while not self._stopping:
+                behind = [(g.processed(), g) for g in groups
+                          if not g.stuck_at and g.processed() < target]
+                if not behind:
+                    return
+                height = min(done for done, _ in behind) + 1
+                self._process(height, [g for done, g in behind if done == height - 1])
 
     def start(self) -> None:
         """Follow the chain in a daemon thread: on `notify()`, and every second."""
