@@ -24,6 +24,7 @@ from consortium.cli import (
     invoices,
     join,
     network,
+    privacy,
     registry,
     securities,
 )
@@ -49,6 +50,7 @@ app.add_typer(securities.app, name="securities")
 app.add_typer(credit.app, name="credit")
 app.add_typer(registry.app, name="registry")
 app.add_typer(forum.app, name="forum")
+app.add_typer(privacy.app, name="privacy")
 app.add_typer(bench.app, name="bench")
 app.add_typer(ceremony.node_app, name="node")
 app.add_typer(api_access.token_app, name="api-token")
