@@ -3,6 +3,7 @@ each group member's `PrivateGroups` processor following in-process ledgers."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -502,3 +503,21 @@ def test_member_added_later_replays_and_a_removed_one_stops(net: Net) -> None:
     assert b.reader().transaction_rejection("0x" + keccak(secret).hex()) is None
     b.close()
     assert not files_contain(b.dir, secret) and files_contain(a.dir / "private", secret)
+
+
+def test_the_thread_follows_commits(net: Net) -> None:
+    a = net.nodes["a"]
+    net.setup_group()
+    a.groups.start()
+    deploy = net.private(ALICE, data=token_deploy_data(5))
+    net.block([net.marker("a", [deploy])], follow=False)
+    a.groups.notify()
+    deadline = time.monotonic() + 60
+    while a.groups.processed_height(GROUP) < a.ledger.latest_height():
+        assert time.monotonic() < deadline, "the processor did not follow the commit"
+        time.sleep(0.02)
+    assert a.reader().private_receipt("0x" + keccak(deploy).hex()) is not None
+    a.groups.stop()
+    assert a.groups.group_ids() == []  # closed
+    a.groups.follow()  # after stop: nothing, no store reopened
+    assert a.groups.group_ids() == []

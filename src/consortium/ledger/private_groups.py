@@ -175,12 +175,15 @@ class PrivateGroups:
         self._groups: dict[bytes, _Group] = {}
         self._keys: dict[tuple[bytes, int], bytes] = {}
         self._member = 0
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # one follow() at a time
+        self._groups_lock = threading.Lock()  # the dict of groups: reads never wait on follow()
         self._wake = threading.Event()
         self._stopping = False
         self._closed = False
+        self._opened = False
         self._thread: threading.Thread | None = None
-        self._open_existing()
+        if ledger._app_state is not None:  # else at the first follow(), after InitChain
+            self._open_existing()
 
     # --- the interface ---------------------------------------------------------------------
 
@@ -190,13 +193,16 @@ class PrivateGroups:
         with self._lock:
             if self._closed or self.ledger._app_state is None:
                 return
+            if not self._opened:
+                self._open_existing()
             target = self.ledger.store.committed()[0]
             if target == 0:
                 return
             latest = self._view(target)
             self._member = latest.member_of_node(self.node_account)
             self._discover(latest)
-            groups = [g for g in self._groups.values() if g.created_at() is not None]
+            with self._groups_lock:
+                groups = [g for g in self._groups.values() if g.created_at() is not None]
             for group in groups:
                 group.stuck_at = 0  # a key may have come: try again
             while not self._stopping:
@@ -226,7 +232,7 @@ class PrivateGroups:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=60)
-        with self._lock:
+        with self._lock, self._groups_lock:
             self._closed = True
             for group in self._groups.values():
                 group.close()
@@ -236,12 +242,12 @@ class PrivateGroups:
 
     def group_ids(self) -> list[bytes]:
         """The groups this node has a store for (it is or was in them)."""
-        with self._lock:
+        with self._groups_lock:
             return sorted(self._groups)
 
     def reader(self, group_id: bytes) -> PrivateLedger | None:
         """The reads of one group's private store, or None if this node has none."""
-        with self._lock:
+        with self._groups_lock:
             group = self._groups.get(bytes(group_id))
             if group is None:
                 return None
@@ -255,7 +261,7 @@ class PrivateGroups:
 
     def processed_height(self, group_id: bytes) -> int:
         """The last public height this node's store of the group has processed (0: none)."""
-        with self._lock:
+        with self._groups_lock:
             group = self._groups.get(bytes(group_id))
             return 0 if group is None else group.processed()
 
@@ -303,14 +309,16 @@ class PrivateGroups:
 
     def _run(self) -> None:
         while not self._stopping:
+            self._wake.clear()
             try:
                 self.follow()
             except Exception:  # logged, retried: the next block may be readable
                 log.exception("private groups: following the chain failed")
             self._wake.wait(FOLLOW_INTERVAL)
-            self._wake.clear()
 
     def _open_existing(self) -> None:
+        """Open the stores a previous run made (before anything else reads them)."""
+        self._opened = True
         if not self.root.is_dir():
             return
         for path in sorted(self.root.iterdir()):
@@ -322,13 +330,12 @@ class PrivateGroups:
                 self._open(group_id)
 
     def _open(self, group_id: bytes) -> _Group:
-        group = self._groups.get(group_id)
-        if group is None:
-            if self.ledger._app_state is None:
-                raise ConsortiumError("the ledger has no genesis yet")
-            group = self._groups[group_id] = _Group(
-                group_id, self.root / group_id.hex(), self.ledger)
-        return group
+        with self._groups_lock:
+            group = self._groups.get(group_id)
+            if group is None:
+                group = self._groups[group_id] = _Group(
+                    group_id, self.root / group_id.hex(), self.ledger)
+            return group
 
     def _discover(self, latest: Any) -> None:
         """Open a store for every group this node's member is in (at `latest`)."""
