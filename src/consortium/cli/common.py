@@ -109,6 +109,13 @@ class Signing:
     password_file: Path | None
     json_out: bool
 
+    def show(self, found: Any, render: Callable[[], None]) -> None:
+        """Print `found` as JSON (--json), else render it (a table, a line)."""
+        if self.json_out:
+            print_json(found)
+        else:
+            render()
+
     def signer(self) -> Any:
         """The --from account, its key unlocked (a member name may come from the chain's
         member registry; see `signer`); None for a read without --from."""
@@ -133,25 +140,35 @@ _READING_PARAMETERS = _options(typer.Option(
     None, "--from", help="Read as this member (its key opens what it may read)."), str | None)
 
 
+_READ_PARAMETERS = [p for p in _SIGNING_PARAMETERS if p.name in ("dir", "rpc", "json_out")]
+
+
 def with_signing(command: Callable[..., Any],
-                 _parameters: list[inspect.Parameter] = _SIGNING_PARAMETERS
-                 ) -> Callable[..., Any]:
+                 _parameters: list[inspect.Parameter] = _SIGNING_PARAMETERS,
+                 _keyword: str = "signing") -> Callable[..., Any]:
     """Give a command the signing options after its own (--from, --dir, --rpc,
     --password-file, --json) as its keyword `signing`: `def accept(query_id: int = IdArg, *,
     signing: Signing)`."""
     own = inspect.signature(command, eval_str=True)
-    parameters = [p for p in own.parameters.values() if p.name != "signing"]
+    parameters = [p for p in own.parameters.values() if p.name != _keyword]
 
     @functools.wraps(command)
     def run(**options: Any) -> Any:
-        signing = Signing(**{p.name: options.pop(p.name) for p in _parameters})
-        return command(**options, signing=signing)
+        given = {"from_": None, "password_file": None} | {
+            p.name: options.pop(p.name) for p in _parameters}
+        return command(**options, **{_keyword: Signing(**given)})
 
     signature = own.replace(parameters=[*parameters, *_parameters])
     run.__signature__ = signature  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
     run.__annotations__["return"] = own.return_annotation
     return run
+
+
+def with_read_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a read command --dir, --rpc and --json after its own, as its keyword `opts` (a
+    `Signing` without a signer): `def show(ref: str = RefArg, *, opts: Signing)`."""
+    return with_signing(command, _READ_PARAMETERS, "opts")
 
 
 def with_reading(command: Callable[..., Any]) -> Callable[..., Any]:

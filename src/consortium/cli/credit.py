@@ -128,28 +128,29 @@ def _verdict(result: dict[str, Any], json_out: bool) -> None:
 
 
 @app.command("verify")
+@kit.with_read_options
 def verify(query_id: int = IdArg,
-           file: Path = typer.Argument(..., help="The report file received off chain."),
-           dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
-           json_out: bool = kit.JsonOption) -> None:
+           file: Path = typer.Argument(..., help="The report file received off chain."), *,
+           opts: kit.Signing) -> None:
     """Check a received report file against its hash on chain (exit 1 on a mismatch)."""
-    _verdict(_client(rpc, dir).verify_report(query_id, file), json_out)
+    _verdict(_client(opts.rpc, opts.dir).verify_report(query_id, file), opts.json_out)
 
 
 @app.command("download")
+@kit.with_read_options
 def download(
     query_id: int = IdArg,
     out: Path = typer.Option(..., "--out", help="Where to save the report."),
     source: str | None = typer.Option(None, "--source",
                                       help="Fetch from here instead of the location on chain."),
-    dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption, json_out: bool = kit.JsonOption,
+    *, opts: kit.Signing,
 ) -> None:
     """Fetch a delivered report and check it against the chain; it is written to --out only
     when it matches (exit 1 on a mismatch, nothing written)."""
     from consortium.apps.credit.client import ReportMismatch
 
     try:
-        result = _client(rpc, dir).download_report(query_id, out, source)
+        result = _client(opts.rpc, opts.dir).download_report(query_id, out, source)
     except ReportMismatch as exc:
         result = exc.result
-    _verdict(result, json_out)
+    _verdict(result, opts.json_out)

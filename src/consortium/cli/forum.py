@@ -43,14 +43,6 @@ def _posts_table(title: str, posts: list[dict[str, Any]], show: Callable[[Any], 
                 ", ".join(str(x) for x in p["proposals"]) or None] for p in posts])
 
 
-def _show(found: Any, json_out: bool, render: Callable[[], None]) -> None:
-    """Print `found` as JSON, or render it (a table, a line)."""
-    if json_out:
-        kit.print_json(found)
-    else:
-        render()
-
-
 def _channels_table(found: list[dict[str, Any]], show: Callable[[Any], Any]) -> None:
     kit.table(f"Channels ({len(found)})",
               ["channel", "private", "key epoch", "members", "threads", "posts", "documents"],
@@ -129,8 +121,8 @@ def read(channel: str = ChannelArg,
     client, account = _client(signing.rpc, signing.dir), signing.signer()
     posts = (client.pinned(account, channel) if pinned
              else client.read_channel(account, channel, threads_only=threads))
-    _show(posts, signing.json_out,
-          lambda: _posts_table(f"#{channel} ({len(posts)})", posts, kit.namer(signing.dir)))
+    signing.show(posts, lambda: _posts_table(f"#{channel} ({len(posts)})", posts,
+                                             kit.namer(signing.dir)))
 
 
 @app.command("thread")
@@ -169,7 +161,7 @@ def attach(channel: str = ChannelArg, file: Path = typer.Argument(..., help="The
                                                    media_type=media_type, post=post_id,
                                                    keep=keep)
     where = "on chain" if out["onChain"] else "anchored, kept by this node"
-    _show(out, signing.json_out, lambda: kit.console.print(
+    signing.show(out, lambda: kit.console.print(
         f"document {out['document']}: {out['size']} bytes {where}, SHA-256 {out['sha256']} "
         f"(block {out['block']}, tx {out['txHash']})"))
 
@@ -189,7 +181,7 @@ def documents(channel: str | None = typer.Argument(None, help="A channel (defaul
         except SealError:
             found.append(d)
     show = kit.namer(signing.dir)
-    _show(found, signing.json_out, lambda: kit.table(
+    signing.show(found, lambda: kit.table(
         f"Documents ({len(found)})",
         ["id", "channel", "post", "author", "name", "bytes", "kept", "sha256"],
         [[d["id"], d["channel"], d["post"], show(d["author"]),
@@ -211,7 +203,7 @@ def fetch(document_id: int = typer.Argument(..., help="The document id."),
     out.write_bytes(data)
     result = {"document": document_id, "file": str(out), "bytes": len(data),
               "sha256": doc["sha256"], "name": doc["meta"].get("name"), "verified": True}
-    _show(result, signing.json_out, lambda: kit.console.print(
+    signing.show(result, lambda: kit.console.print(
         f"document {document_id} ({result['name']}): {len(data)} bytes written to {out}, "
         "SHA-256 verified"))
 
@@ -233,7 +225,7 @@ def search(text: str = typer.Argument(..., help="Words that must all occur."),
     hits = _client(signing.rpc, signing.dir).search(account, text, index=path, rebuild=rebuild,
                                                     channel=channel, limit=limit)
     show = kit.namer(signing.dir)
-    _show(hits, signing.json_out, lambda: kit.table(
+    signing.show(hits, lambda: kit.table(
         f"Search {text!r} ({len(hits)})", ["post", "channel", "author", "title", "match"],
         [[h["post"], h["channel"], show(h["author"]), h["title"] or None, h["snippet"]]
          for h in hits]))

@@ -113,19 +113,16 @@ officers = _read("/officers", _officers_table, "Offices with their holders and t
 
 
 @member_app.command("show")
-def member_show(
-    ref: str = typer.Argument(..., help="Member id, name or one of its accounts."),
-    dir: Path = kit.DirOption,
-    rpc: str | None = kit.RpcOption,
-    json_out: bool = kit.JsonOption,
-) -> None:
+@kit.with_read_options
+def member_show(ref: str = typer.Argument(..., help="Member id, name or one of its accounts."),
+                *, opts: kit.Signing) -> None:
     """One member, with each account's roles."""
-    client = _client(rpc, dir)
+    client = _client(opts.rpc, opts.dir)
     member = client.member(ref)
     if member is None:
         raise ConfigError(f"no member {ref!r}")
     member["roles"] = {a: client.roles(a)["roles"] for a in member["accounts"]}
-    if json_out:
+    if opts.json_out:
         kit.print_json(member)
         return
     accounts = [f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()]
@@ -200,12 +197,11 @@ for _kind in ("admit-member", "suspend-member", "reinstate-member", "expel-membe
 # --- reads with their own shapes ------------------------------------------------------------------
 
 
-def upgrades(
-    dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption, json_out: bool = kit.JsonOption
-) -> None:
+@kit.with_read_options
+def upgrades(*, opts: kit.Signing) -> None:
     """The scheduled software upgrade, the applied ones and the system contracts' versions."""
-    info = _client(rpc, dir).read.upgrades()
-    if json_out:
+    info = _client(opts.rpc, opts.dir).read.upgrades()
+    if opts.json_out:
         kit.print_json(info)
         return
     plan = info["plan"]
@@ -221,20 +217,19 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+@kit.with_read_options
 def proposals(
     proposal: int | None = typer.Argument(None, help="Show this proposal with its votes."),
     open_only: bool = typer.Option(False, "--open", help="Only the open ones."),
-    dir: Path = kit.DirOption,
-    rpc: str | None = kit.RpcOption,
-    json_out: bool = kit.JsonOption,
+    *, opts: kit.Signing,
 ) -> None:
     """Proposals with their status, tallies and expiry heights."""
-    client = _client(rpc, dir)
+    client = _client(opts.rpc, opts.dir)
     if proposal is not None:
         found = client.read.proposal_with_votes(proposal)
         if found is None:
             raise ConfigError(f"no proposal {proposal}")
-        if json_out:
+        if opts.json_out:
             kit.print_json(found)
             return
         rule, note = found["rule"], f" ({found['note']})" if found["note"] else ""
@@ -249,24 +244,19 @@ def proposals(
         ])
         return
     items = client.proposals(open_only)
-    if json_out:
-        kit.print_json(items)
-        return
-    kit.table("Proposals" + (" (open)" if open_only else ""),
-              ["id", "kind", "status", "params", "yes", "no", "expires"],
-              [[p["id"], p["kind"], p["status"], _params(p["params"]), p["yesWeight"],
-                p["noWeight"], p["expiresAt"]] for p in items])
+    opts.show(items, lambda: kit.table(
+        "Proposals" + (" (open)" if open_only else ""),
+        ["id", "kind", "status", "params", "yes", "no", "expires"],
+        [[p["id"], p["kind"], p["status"], _params(p["params"]), p["yesWeight"], p["noWeight"],
+          p["expiresAt"]] for p in items]))
 
 
-def roles(
-    account: str | None = typer.Argument(None, help="One account's roles."),
-    dir: Path = kit.DirOption,
-    rpc: str | None = kit.RpcOption,
-    json_out: bool = kit.JsonOption,
-) -> None:
+@kit.with_read_options
+def roles(account: str | None = typer.Argument(None, help="One account's roles."), *,
+          opts: kit.Signing) -> None:
     """The accounts holding each role (or one account's roles)."""
-    found = _client(rpc, dir).roles(account)
-    if json_out:
+    found = _client(opts.rpc, opts.dir).roles(account)
+    if opts.json_out:
         kit.print_json(found)
     elif account is not None:
         kit.console.print(f"{found['account']}: {', '.join(found['roles']) or 'no roles'}")

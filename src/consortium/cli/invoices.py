@@ -123,18 +123,18 @@ def verify_tax(fp: str = FingerprintArg,
 
 
 @app.command("show")
-def show(fp: str = FingerprintArg, dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
-         json_out: bool = kit.JsonOption) -> None:
+@kit.with_read_options
+def show(fp: str = FingerprintArg, *, opts: kit.Signing) -> None:
     """One invoice: its fields, tranches, payments and history."""
-    client = _client(rpc, dir)
+    client = _client(opts.rpc, opts.dir)
     inv = client.invoice(fp)
     if inv is None:
         raise ConfigError(f"no invoice {fp}")
     inv["history"] = client.history(fp)
-    if json_out:
+    if opts.json_out:
         kit.print_json(inv)
         return
-    name = kit.namer(dir)
+    name = kit.namer(opts.dir)
     kit.table(f"Invoice {inv['fingerprint']}", ["field", "value"], [
         ["state", inv["state"]], ["seller", name(inv["seller"])], ["buyer", name(inv["buyer"])],
         ["face amount", f"{inv['amount']} {inv['currency']}"], ["due date", inv["dueDate"]],

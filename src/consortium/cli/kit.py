@@ -22,6 +22,7 @@ from consortium.cli.common import (
     resolve_dir,
     signer,
     table,
+    with_read_options,
     with_reading,
     with_signing,
 )
@@ -42,4 +43,4 @@ __all__ = ["DirOption", "FromOption", "JsonOption", "PasswordFileOption", "Reaso
            "console", "done", "endpoint", "err_console", "history_table", "members", "namer",
            "party", "password_or_prompt", "print_json", "proposed", "read_command",
            "read_password", "report", "required_account", "resolve_dir", "signer", "table",
-           "with_reading", "with_signing", "write_command"]
+           "with_read_options", "with_reading", "with_signing", "write_command"]

@@ -136,19 +136,16 @@ kit.add_reads(app, REGISTRY, _client, tables={
 
 
 @app.command("find")
+@kit.with_read_options
 def find(
     asset_class: str = typer.Option(..., "--class", help="The class id or name."),
     external_id: str | None = typer.Option(None, "--external-id", help="Hashed here."),
     external_id_hash: str | None = typer.Option(None, "--external-id-hash", help="Or its hash."),
-    key_file: Path | None = KeyFileOption, dir: Path = kit.DirOption,
-    rpc: str | None = kit.RpcOption, json_out: bool = kit.JsonOption,
+    key_file: Path | None = KeyFileOption, *, opts: kit.Signing,
 ) -> None:
     """The asset holding an external id in a class."""
-    ext = _external(external_id, external_id_hash, key_file, dir)
-    found = _client(rpc, dir).find(asset_class, ext)
+    ext = _external(external_id, external_id_hash, key_file, opts.dir)
+    found = _client(opts.rpc, opts.dir).find(asset_class, ext)
     if found is None:
         raise ConfigError(f"no asset holds that external id in class {asset_class!r}")
-    if json_out:
-        kit.print_json(found)
-    else:
-        _show_asset(found, kit.namer(dir))
+    opts.show(found, lambda: _show_asset(found, kit.namer(opts.dir)))

@@ -200,15 +200,15 @@ def cash_approve(currency: str = typer.Argument(..., help="ISO 4217 code."),
 
 
 @cash_app.command("balances")
+@kit.with_read_options
 def cash_balances(account: str | None = typer.Argument(
                       None, help="An account (default: every holder of --currency)."),
                   currency: str | None = typer.Option(None, "--currency", help="ISO 4217."),
-                  dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
-                  json_out: bool = kit.JsonOption) -> None:
+                  *, opts: kit.Signing) -> None:
     """An account's cash, or every holder of a currency."""
-    read = _client(rpc, dir).read
+    read = _client(opts.rpc, opts.dir).read
     if account is not None:
-        rows = read.cash_balances(kit.required_account(account, dir, "account", rpc))
+        rows = read.cash_balances(kit.party(account, opts, "account"))
         if currency is not None:
             rows = [r for r in rows if r["currency"] == currency.upper()]
     elif currency is not None:
@@ -218,10 +218,7 @@ def cash_balances(account: str | None = typer.Argument(
         rows = [h | {"currency": token["currency"]} for h in token["holders"]]
     else:
         raise ConfigError("give an account or --currency")
-    if json_out:
-        kit.print_json(rows)
-    else:
-        _positions("Cash", rows, kit.namer(dir), "currency")
+    opts.show(rows, lambda: _positions("Cash", rows, kit.namer(opts.dir), "currency"))
 
 
 # --- instruments and eligibility -------------------------------------------------------------
@@ -282,20 +279,15 @@ def investor_set(account: str = typer.Argument(..., help="Account or member name
 
 
 @app.command("check")
+@kit.with_read_options
 def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: account or member."),
           dest: str = typer.Argument(..., help="To: account or member."),
-          amount: int = typer.Argument(..., help="Units."),
-          dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
-          json_out: bool = kit.JsonOption) -> None:
+          amount: int = typer.Argument(..., help="Units."), *, opts: kit.Signing) -> None:
     """Would a transfer pass? detectTransferRestriction's code and message (exit 1 when
     restricted, with or without --json)."""
-    out = _client(rpc, dir).read.restriction(
-        _isin(isin), kit.required_account(src, dir, "from", rpc),
-        kit.required_account(dest, dir, "to", rpc), amount)
-    if json_out:
-        kit.print_json(out)
-    else:
-        kit.console.print(f"code {out['code']}: {out['message']}")
+    out = _client(opts.rpc, opts.dir).read.restriction(
+        _isin(isin), kit.party(src, opts, "from"), kit.party(dest, opts, "to"), amount)
+    opts.show(out, lambda: kit.console.print(f"code {out['code']}: {out['message']}"))
     if out["code"]:
         raise typer.Exit(1)
 
@@ -359,18 +351,18 @@ def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units
 
 
 @app.command("holdings")
+@kit.with_read_options
 def holdings(account: str | None = typer.Argument(None, help="Account or member name."),
              isin: str | None = typer.Option(None, "--isin", help="Holders of an instrument."),
              at: int | None = typer.Option(None, "--at", help="At the end of this height."),
-             dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
-             json_out: bool = kit.JsonOption) -> None:
+             *, opts: kit.Signing) -> None:
     """An account's holdings, or an instrument's holders (now, or --at a record height)."""
-    read = _client(rpc, dir).read
+    read = _client(opts.rpc, opts.dir).read
     if account is None and isin is None:
         raise ConfigError("give an account or --isin")
     rows: list[dict[str, Any]]
     if account is not None:
-        holder = kit.required_account(account, dir, "account", rpc)
+        holder = kit.party(account, opts, "account")
         if at is not None:
             rows = [{"isin": i, "account": holder, "balance": read.balance_at(i, holder, at),
                      "height": at} for i in ([_isin(isin)] if isin else read.isins())]
@@ -380,8 +372,8 @@ def holdings(account: str | None = typer.Argument(None, help="Account or member 
     else:
         code = _isin(str(isin))
         rows = read.holders(code) if at is None else read.holders_at(code, at)
-    show = kit.namer(dir)
-    if json_out:
+    show = kit.namer(opts.dir)
+    if opts.json_out:
         kit.print_json(rows)
     elif at is not None:
         kit.table(f"Holdings at height {at}", ["isin", "account", "balance"],
@@ -393,20 +385,20 @@ def holdings(account: str | None = typer.Argument(None, help="Account or member 
 
 
 @dividend_app.command("show")
-def dividend_show(dividend_id: int = typer.Argument(..., help="The id."),
-                  dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
-                  json_out: bool = kit.JsonOption) -> None:
+@kit.with_read_options
+def dividend_show(dividend_id: int = typer.Argument(..., help="The id."), *,
+                  opts: kit.Signing) -> None:
     """One dividend with each record-date holder's entitlement."""
-    read = _client(rpc, dir).read
+    read = _client(opts.rpc, opts.dir).read
     d = read.dividend(dividend_id)
     if d is None:
         raise ConfigError(f"no dividend {dividend_id}")
     d["holders"] = [read.dividend_of(dividend_id, h["account"])
                     for h in read.holders_at(d["isin"], d["recordHeight"])]
-    if json_out:
+    if opts.json_out:
         kit.print_json(d)
         return
-    show = kit.namer(dir)
+    show = kit.namer(opts.dir)
     kit.table(f"Dividend {d['id']} on {d['isin']}: {d['perShare']} {d['currency']} per unit held "
               f"at height {d['recordHeight']} ({d['state']}, {d['paid']} of {d['total']} paid)",
               ["holder", "units at record", "amount", "paid"],
@@ -415,21 +407,19 @@ def dividend_show(dividend_id: int = typer.Argument(..., help="The id."),
 
 
 @app.command("history")
+@kit.with_read_options
 def history(kind: str = typer.Argument(..., help="order, trade, proposal, dividend, "
                                                  "instrument or investor."),
-            object_id: str = typer.Argument(..., help="Its id, ISIN or account."),
-            dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
-            json_out: bool = kit.JsonOption) -> None:
+            object_id: str = typer.Argument(..., help="Its id, ISIN or account."), *,
+            opts: kit.Signing) -> None:
     """Every state change of one object, with who made it and why."""
     kinds = ("order", "trade", "proposal", "dividend", "instrument", "investor")
     if kind not in kinds:
         raise ConfigError(f"kind must be one of {', '.join(kinds)}")
     if kind not in ("instrument", "investor") and not object_id.isdigit():
         raise ConfigError(f"a {kind} id is a number, not {object_id!r}")
-    ref = (kit.required_account(object_id, dir, "account", rpc) if kind == "investor"
+    ref = (kit.party(object_id, opts, "account") if kind == "investor"
            else _isin(object_id) if kind == "instrument" else int(object_id))
-    found = _client(rpc, dir).history(kind, ref)
-    if json_out:
-        kit.print_json(found)
-        return
-    kit.history_table(f"History of {kind} {object_id}", found, kit.namer(dir))
+    found = _client(opts.rpc, opts.dir).history(kind, ref)
+    opts.show(found, lambda: kit.history_table(f"History of {kind} {object_id}", found,
+                                               kit.namer(opts.dir)))

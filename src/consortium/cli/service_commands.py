@@ -21,15 +21,7 @@ from typing import Any
 import typer
 
 from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
-from consortium.cli.common import (
-    DirOption,
-    JsonOption,
-    RpcOption,
-    Signing,
-    print_json,
-    table,
-    with_signing,
-)
+from consortium.cli.common import Signing, table, with_read_options, with_signing
 from consortium.cli.services import account, done, namer, party, proposed
 from consortium.errors import ConfigError
 
@@ -129,7 +121,9 @@ def read_command(read: Read, client: ClientFactory,
     positional = [p for p in read.params if p.required]
     options = [p for p in read.params if not p.required] + list(read.filters)
 
-    def command(*, dir: Path, rpc: str | None, json_out: bool, **values: Any) -> None:
+    def command(*, opts: Signing, **values: Any) -> None:
+        dir, rpc = opts.dir, opts.rpc
+
         def given(param: Param) -> Any:
             value = values[_python_name(param)]
             if value is not None and (param.cli_kind or param.kind) is ACCOUNT:
@@ -146,10 +140,7 @@ def read_command(read: Read, client: ClientFactory,
         if found is None:
             shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
             raise ConfigError(f"no {read.noun or read.name} {shown}".rstrip())
-        if json_out:
-            print_json(found)
-        else:
-            show_table(found, namer(dir))
+        opts.show(found, lambda: show_table(found, namer(dir)))
 
     params = []
     for p in [*positional, *options]:
@@ -159,9 +150,8 @@ def read_command(read: Read, client: ClientFactory,
         params.append(_cli(p, p in positional, _python_name(p),
                            annotation if p in positional else annotation | None, doc,
                            None if p.required else p.default))
-    common = [_parameter("dir", Path, DirOption), _parameter("rpc", str | None, RpcOption),
-              _parameter("json_out", bool, JsonOption)]
-    return _command(command, [*params, *common], read.summary + ".", read.name)
+    opts = inspect.Parameter("opts", inspect.Parameter.KEYWORD_ONLY, annotation=Signing)
+    return with_read_options(_command(command, [*params, opts], read.summary + ".", read.name))
 
 
 def add_reads(app: typer.Typer, service: Service, client: ClientFactory,
