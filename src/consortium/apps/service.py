@@ -95,10 +95,17 @@ class ServiceContract(NativeContract):
                                      f"{', '.join(names)})")
 
 
-def _signature(arg: str) -> inspect.Signature:
-    """(self, arg): what a generated view's ABI names its input."""
-    return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-                              for n in ("self", arg)])
+def view(signature: str, returns: str | tuple[str, ...], args: tuple[str, ...],
+         answer: Callable[..., Any]) -> Any:
+    """A view answering `answer(contract, *arguments)`, its ABI inputs named `args`: the one
+    builder of the services' declared reads."""
+
+    def read(self: ServiceContract, *values: Any) -> Any:
+        return answer(self, *values)
+
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *args)])
+    return method(signature, returns=returns, view=True)(read)
 
 
 def keyed_reads(one: str, many: str, args: tuple[str, str], returns: str,
@@ -108,17 +115,12 @@ def keyed_reads(one: str, many: str, args: tuple[str, str], returns: str,
     answering `answer(contract, key)`: `consent(uint256)` and `consentsOf(uint256[])`, say.
     `args` names their parameters in the ABI."""
 
-    def get(self: ServiceContract, key: Any) -> tuple[Any, ...]:
-        return answer(self, key)
-
     def get_many(self: ServiceContract, keys: list[Any]) -> list[tuple[Any, ...]]:
         self.require_batch(keys, what)
         return [answer(self, k) for k in keys]
 
-    get.__signature__ = _signature(args[0])  # type: ignore[attr-defined]
-    get_many.__signature__ = _signature(args[1])  # type: ignore[attr-defined]
-    return (method(one, returns=returns, view=True)(get),
-            method(many, returns=returns + "[]", view=True)(get_many))
+    return (view(one, returns, args[:1], answer),
+            view(many, returns + "[]", args[1:], get_many))
 
 
 def transition(name: str, key: str) -> EventSpec:
@@ -131,11 +133,7 @@ def transition(name: str, key: str) -> EventSpec:
 
 def count_read(signature: str, slot: int) -> Any:
     """A view answering the counter at `slot` (`consentCount()`, say)."""
-
-    def read(self: ServiceContract) -> int:
-        return self.storage.get_uint(slot)
-
-    return method(signature, returns="uint256", view=True)(read)
+    return view(signature, "uint256", (), lambda c: c.storage.get_uint(slot))
 
 
 def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
@@ -149,8 +147,7 @@ def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
         ids = sorted(found) if sort else list(found)
         return words(ids) if returns == "bytes32[]" else ids
 
-    read.__signature__ = _signature(arg)  # type: ignore[attr-defined]
-    return method(signature, returns=returns, view=True)(read)
+    return view(signature, returns, (arg,), read)
 
 
 def transition_history(logs: Logs, address: bytes, spec: EventSpec,
@@ -249,4 +246,4 @@ def words(index: Iterable[int]) -> list[bytes]:
 
 __all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
            "ServiceContract", "ServiceReader", "StateView", "count_read", "hex_of", "index_read",
-           "keyed_reads", "lazy_exports", "transition", "transition_history", "words"]
+           "keyed_reads", "lazy_exports", "transition", "transition_history", "view", "words"]

@@ -8,7 +8,6 @@ chain up to the voted rule forum.max_attachment_bytes, or anchored by their SHA-
 from __future__ import annotations
 
 import hashlib
-import inspect
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -16,7 +15,7 @@ from eth_hash.auto import keccak
 from consortium.apps.forum import model
 from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_ATTACHMENT_RULE
 from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch, Post, member_digest
-from consortium.apps.service import ZERO_HASH, ServiceContract, count_read, transition
+from consortium.apps.service import ZERO_HASH, ServiceContract, count_read, transition, view
 from consortium.evm.host import Storage
 from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import WordList, address_word
@@ -35,13 +34,8 @@ def public_key_address(public_key: bytes) -> bytes:
 
 def _ids(signature: str, arg: str, slot: int) -> Any:
     """A view answering the ids listed under its one argument (`arg`) at `slot`."""
-
-    def read(self: ServiceContract, key: Any) -> list[int]:
-        return list(WordList(self.storage, Storage.at(slot, key)))
-
-    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", arg)])
-    return method(signature, returns="uint256[]", view=True)(read)
+    return view(signature, "uint256[]", (arg,),
+                lambda c, key: list(WordList(c.storage, Storage.at(slot, key))))
 
 
 @register

@@ -10,10 +10,6 @@ is never used up (ERC-20's convention).
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from typing import Any
-
 from consortium.apps.securities.model import (
     CASH_ADDRESS,
     CASH_BANK,
@@ -25,23 +21,11 @@ from consortium.apps.securities.model import (
     currency_word,
 )
 from consortium.apps.securities.state import ZERO, CashState, Token
-from consortium.apps.service import ServiceContract
+from consortium.apps.service import ServiceContract, view
 from consortium.evm.native import StateOf, event, method, register
 from consortium.system.permissions import as_address, hex_address
 
 C = CashState
-
-
-def view(signature: str, returns: str, args: tuple[str, ...],
-         answer: Callable[..., Any]) -> Any:
-    """A view answering `answer(contract, *arguments)`, its ABI inputs named `args`."""
-
-    def read(self: ServiceContract, *values: Any) -> Any:
-        return answer(self, *values)
-
-    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *args)])
-    return method(signature, returns=returns, view=True)(read)
 
 
 @register

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from consortium.apps.securities.book import BookFull, OrderBook
-from consortium.apps.securities.cash import CashTokens, view
+from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.model import (
     BUY,
     CASH_ADDRESS,
@@ -66,7 +66,7 @@ from consortium.apps.securities.state import (
     answered,
 )
 from consortium.apps.securities.state import ForcedTransfer as ForcedRecord
-from consortium.apps.service import ServiceContract, index_read
+from consortium.apps.service import ServiceContract, index_read, view
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
