@@ -249,7 +249,8 @@ class Net:
         epoch = len(self.keys) - 1 if epoch is None else epoch
         payload = seal_batch(self.keys[epoch], GROUP, epoch, raws)
         return self.public(NODE_ACCOUNTS[node], "submit(bytes32,uint32,bytes)",
-                           ["bytes32", "uint32", "bytes"], [GROUP, epoch, payload])
+                           ["bytes32", "uint32", "bytes"], [GROUP, epoch, payload],
+                           gas=1_000_000 + 64 * len(payload))  # calldata floor: 40 a byte
 
     def close(self) -> None:
         for node in self.nodes.values():

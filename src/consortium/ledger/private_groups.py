@@ -42,7 +42,7 @@ from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import BlockEnv
 from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
 from consortium.evm.public_reads import PublicReader, cached, public_reads
-from consortium.evm.revm_engine import transaction_parser
+from consortium.evm.revm_engine import transaction_batch_parser, transaction_parser
 from consortium.ledger.chain_store import BlockRecord, write_block
 from consortium.ledger.executor import BlockExecutor, PendingBlock
 from consortium.ledger.ledger import Ledger
@@ -132,7 +132,8 @@ class _Group:
         except BaseException:
             self.store.close()
             raise
-        self.senders = SenderCache(capacity=4096, parse=transaction_parser(ledger.engine))
+        self.senders = SenderCache(capacity=4096, parse=transaction_parser(ledger.engine),
+                                   parse_many=transaction_batch_parser(ledger.engine))
         self.executor = _PrivateExecutor(self.store, self.senders, self.chain_id,
                                          app.block_gas_limit, ledger._world)
         self.app_state = replace(app, eth_chain_id=self.chain_id)
@@ -459,6 +460,7 @@ class PrivateGroups:
             return access.refusal(sender, creates)  # active, not frozen, may deploy
 
         group.executor.permission = permission
+        group.senders.prime(raws, group.chain_id)  # signatures recovered with the GIL released
         recent = self.ledger.chain.recent_hashes(height - 1, 256)
         with public_reads(PUBLIC_SYSTEM, read):
             pending = group.executor.execute(ctx, raws, parent_block, recent)
