@@ -13,7 +13,7 @@ from consortium.apps.surface import Call, Logs
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
 from consortium.evm.native import EventSpec, NativeCalls, NativeContract, StateOf, event, method
-from consortium.evm.records import WordSet, hex0x
+from consortium.evm.records import StateView, WordSet, hex0x
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, role_bit
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import PermissionsState
@@ -24,30 +24,6 @@ MAX_REASON = 256  # bytes of a reason string
 MAX_BATCH_READ = 1000  # objects read in one call
 LogSource = Logs
 hex_of = hex0x  # an address or hash as lower-case 0x hex
-
-
-class StateView:
-    """A service's typed view over its contract's storage: sets by key, counters."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
-
-    def index(self, mapping: int, *keys: bytes | int) -> WordSet:
-        return WordSet(self.s, Storage.at(mapping, *keys))
-
-    def restate(self, mapping: int, names: tuple[str, ...], member: int, old: str,
-                new: str) -> None:
-        """Move `member` from the set of its state `old` ("": none) to that of `new` (the
-        sets of `mapping` keyed by a state's number)."""
-        if old:
-            self.index(mapping, names.index(old) + 1).remove(member)
-        self.index(mapping, names.index(new) + 1).add(member)
-
-    def next_id(self, counter: int) -> int:
-        """A new object's id: the counter, one up (ids count from 1)."""
-        n = self.s.get_uint(counter) + 1
-        self.s.set_uint(counter, n)
-        return n
 
 
 class ServiceContract(NativeContract):

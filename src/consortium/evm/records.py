@@ -151,6 +151,31 @@ class WordList:
         self.s.set_uint(self.slot, n + 1)
 
 
+class StateView:
+    """A contract's typed view over its storage (`StateOf` makes one per call): sets by key,
+    counters."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.s = storage
+
+    def index(self, mapping: int, *keys: bytes | int) -> WordSet:
+        return WordSet(self.s, Storage.at(mapping, *keys))
+
+    def restate(self, mapping: int, names: tuple[str, ...], member: int, old: str,
+                new: str) -> None:
+        """Move `member` from the set of its state `old` ("": none) to that of `new` (the
+        sets of `mapping` keyed by a state's number)."""
+        if old:
+            self.index(mapping, names.index(old) + 1).remove(member)
+        self.index(mapping, names.index(new) + 1).add(member)
+
+    def next_id(self, counter: int) -> int:
+        """A new object's id: the counter, one up (ids count from 1)."""
+        n = self.s.get_uint(counter) + 1
+        self.s.set_uint(counter, n)
+        return n
+
+
 class FieldType:
     """How one value is stored (in `slots` consecutive slots), ABI-typed and shown."""
 
@@ -578,6 +603,7 @@ __all__ = [
     "ListOf",
     "Record",
     "SetOf",
+    "StateView",
     "WordList",
     "field",
     "hex0x",

@@ -47,6 +47,7 @@ from consortium.evm.records import (
     FieldType,
     Record,
     SetOf,
+    StateView,
     StringSet,
     WordSet,
     address_word,
@@ -145,13 +146,10 @@ class TaskForce(Record):
     formed: int = field(UINT, at=2, json="formedAt")
 
 
-class GovernanceState:
+class GovernanceState(StateView):
     MEMBER_COUNT, MEMBERS, ACCOUNT_MEMBER, NAME_MEMBER = 0, 1, 2, 3
     PROPOSAL_COUNT, PROPOSALS, VOTES, RULES = 4, 5, 6, 7
     OFFICE_SET, OFFICES, TASKFORCE_SET, TASKFORCES = 8, 10, 11, 13
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
 
     # --- members -----------------------------------------------------------------------
 
@@ -302,11 +300,8 @@ class GovernanceState:
         self.task_forces().remove(name)
 
 
-class PermissionsState:
+class PermissionsState(StateView):
     ROLES, ROLE_HOLDERS, FROZEN, ALLOWLIST = 0, 1, 3, 5
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
 
     def role_bits(self, account: bytes) -> int:
         return self.s.get_uint(Storage.at(self.ROLES, account))
@@ -329,11 +324,8 @@ class PermissionsState:
         return WordSet(self.s, self.ALLOWLIST)
 
 
-class NodesState:
+class NodesState(StateView):
     VALIDATORS, POWER, NODES, NODE_MEMBER, OWNER = 0, 2, 3, 5, 7
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
 
     def validators(self) -> WordSet:
         return WordSet(self.s, self.VALIDATORS)

@@ -36,6 +36,7 @@ from consortium.evm.records import (
     ListOf,
     Record,
     SetOf,
+    StateView,
     WordList,
     WordSet,
     field,
@@ -105,14 +106,11 @@ def _lists(mapping: int) -> Callable[[ForumState, int | str], WordList]:
     return lambda state, key: WordList(state.s, Storage.at(mapping, key))
 
 
-class ForumState:
+class ForumState(StateView):
     POST_COUNT, POSTS, CHANNEL_POSTS, CHANNEL_THREADS, REPLIES, PINNED = 0, 1, 2, 3, 4, 5
     EPOCH_COUNT, EPOCHS, WRAPPED, PUBLIC_KEYS = 6, 7, 8, 9
     DOCUMENT_COUNT, DOCUMENTS, BLOBS, CHANNEL_DOCS, POST_DOCS, DOC_BY_HASH = 10, 11, 12, 13, 14, 15
     MAX_ATTACHMENT, MINUTES_OF = 16, 17
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
 
     channel_posts, threads = _lists(CHANNEL_POSTS), _lists(CHANNEL_THREADS)
     replies, minutes_of = _lists(REPLIES), _lists(MINUTES_OF)

@@ -64,6 +64,7 @@ from consortium.evm.records import (
     Choice,
     FieldType,
     Record,
+    StateView,
     WordSet,
     address_word,
     field,
@@ -281,13 +282,10 @@ BLANK: dict[type[Record], dict[str, Any]] = {
 # --- views -------------------------------------------------------------------------------------
 
 
-class Holdings:
+class Holdings(StateView):
     """Positions per (currency or ISIN word, account), with who ever held what."""
 
     POSITIONS, HOLDERS, HELD = 0, 0, 0
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
 
     def _position(self, w: int, account: bytes) -> int:
         return Storage.at(self.POSITIONS, w, account)
@@ -305,10 +303,6 @@ class Holdings:
         Position.put(self.s, self._position(w, account), "balance", value)
         self.holders(w).add(address_word(account))
         self.held(account).add(w)
-
-    def index(self, slot: int, *keys: int | bytes) -> WordSet:
-        """The set at `slot` (keyed: at(slot, keys…)): holders, orders of an account …"""
-        return WordSet(self.s, Storage.at(slot, *keys))
 
     def word(self, slot: int, *keys: int | bytes) -> int:
         return self.s.get_uint(Storage.at(slot, *keys))
