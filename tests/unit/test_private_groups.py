@@ -321,6 +321,12 @@ def test_group_members_execute_privately_and_agree(net: Net, tmp_path: Path) -> 
                                         addresses=(token,), topics=("0x" + TRANSFER.hex(),)))
         assert [log.block_number for log in logs] == [marker_height - 1, marker_height,
                                                        marker_height]
+        view = reader.block_record(marker_height)
+        assert view is not None and view.block.hash == node.ledger.chain.block(
+            marker_height).hash  # a private block is its public block's
+        assert [t.hash for t in view.txs] == [keccak(transfer), keccak(back)]
+        gas = reader.estimate_gas({"from": ALICE.address, "to": token, "data": pay})
+        assert 21_000 < gas < 100_000
     assert roots(a) == roots(b)  # py-evm (b) and revm (a) agree at every height
     assert roots(a)[marker_height] != roots(a)[marker_height - 1]
     assert roots(a)[marker_height + 1] == roots(a)[marker_height]
