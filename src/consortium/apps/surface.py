@@ -47,6 +47,11 @@ def _id(value: Any) -> int:
 
 
 
+def json_of(record: Any, **blank: Any) -> Callable[[Any], dict[str, Any]]:
+    """A record's JSON from its ABI tuple (`blank`: the fields its tuple leaves out)."""
+    return lambda values: record.from_abi(values, **blank).to_json()
+
+
 def sha256_of(source: str | Path | bytes) -> bytes:
     """The SHA-256 of a file (path) or of bytes."""
     if isinstance(source, bytes):
@@ -300,4 +305,4 @@ def with_writes(service: Service, *lead: Any) -> Callable[[type[Any]], type[Any]
 
 __all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "HASH32", "ID", "REASON", "TEXT", "BadValue",
            "Kind", "Param", "Read", "Service", "Write", "account_hex", "choice", "document_hash",
-           "hash_bytes", "id_or_name", "sha256_of", "with_writes"]
+           "hash_bytes", "id_or_name", "json_of", "sha256_of", "with_writes"]

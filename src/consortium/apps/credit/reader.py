@@ -10,7 +10,7 @@ from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.model import CREDIT_ADDRESS, QUERY_STATES
 from consortium.apps.credit.state import BlacklistEntry, ConsentRecord, CreditRecord, QueryRecord
 from consortium.apps.service import ServiceReader
-from consortium.apps.surface import account_hex
+from consortium.apps.surface import account_hex, json_of
 from consortium.evm.native import NativeCalls
 
 CALLS = NativeCalls(Credit)
@@ -19,16 +19,8 @@ HISTORY_EVENTS = {"consent": Credit.ConsentTransition, "record": Credit.RecordTr
                   "query": Credit.QueryTransition, "blacklist": Credit.BlacklistTransition}
 
 
-def record_json(t: Any) -> dict[str, Any]:
-    return CreditRecord.from_abi(t).to_json()
-
-
-def consent_json(t: Any) -> dict[str, Any]:
-    return ConsentRecord.from_abi(t).to_json()
-
-
-def query_json(t: Any) -> dict[str, Any]:
-    return QueryRecord.from_abi(t).to_json()
+record_json, consent_json = json_of(CreditRecord), json_of(ConsentRecord)
+query_json, entry_json = json_of(QueryRecord), json_of(BlacklistEntry)
 
 
 class CreditReader(ServiceReader):
@@ -76,13 +68,13 @@ class CreditReader(ServiceReader):
         return self._many("queriesOf", ids, query_json)
 
     def blacklist(self) -> list[dict[str, Any]]:
-        return [BlacklistEntry.from_abi(t).to_json() for t in self._read("blacklist")]
+        return [entry_json(t) for t in self._read("blacklist")]
 
     def blacklist_entry(self, subject: str) -> dict[str, Any] | None:
         subject = account_hex(subject)
         if not self._read("isBlacklisted", subject):
             return None
-        return BlacklistEntry.from_abi(self._read("blacklistEntry", subject)).to_json()
+        return entry_json(self._read("blacklistEntry", subject))
 
     def consent_detail(self, consent_id: int) -> dict[str, Any] | None:
         return self._detail("consent", self.consent(consent_id), consent_id)

@@ -10,7 +10,7 @@ from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.model import INVOICES_ADDRESS, STATES
 from consortium.apps.invoices.state import InvoiceRecord, PaymentRecord, TrancheRecord
 from consortium.apps.service import MAX_BATCH_READ, ServiceReader, lowered
-from consortium.apps.surface import BadValue, hash_bytes
+from consortium.apps.surface import BadValue, hash_bytes, json_of
 from consortium.evm.native import NativeCalls
 
 CALLS = NativeCalls(Invoices)
@@ -25,8 +25,7 @@ def fingerprint_bytes(value: str | bytes) -> bytes:
         raise ValueError(exc.message) from None
 
 
-def invoice_json(t: Any) -> dict[str, Any]:
-    return InvoiceRecord.from_abi(t, tranche_count=0, payment_count=0).to_json()
+invoice_json = json_of(InvoiceRecord, tranche_count=0, payment_count=0)
 
 
 class InvoiceReader(ServiceReader):

@@ -11,6 +11,7 @@ from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.model import ASSET_STATES, REGISTRY_ADDRESS
 from consortium.apps.registry.state import Asset, AssetClass, Pledge
 from consortium.apps.service import ServiceReader, hex_of
+from consortium.apps.surface import json_of
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import NativeCalls
 
@@ -19,12 +20,7 @@ encode_call = CALLS.encode
 HISTORY_EVENTS = {"asset": Registry.AssetTransition, "class": Registry.ClassTransition}
 
 
-def class_json(t: Any) -> dict[str, Any]:
-    return AssetClass.from_abi(t).to_json()
-
-
-def asset_json(t: Any) -> dict[str, Any]:
-    return Asset.from_abi(t, round=0, pledge_count=0).to_json()
+class_json, asset_json = json_of(AssetClass), json_of(Asset, round=0, pledge_count=0)
 
 
 class RegistryReader(ServiceReader):
