@@ -40,7 +40,7 @@ from consortium.ledger.transactions import (
     check_admission,
 )
 from consortium.ledger.types import BlockContext, BlockOutcome, CheckOutcome
-from consortium.system.access import AccessView
+from consortium.system.access import AccessView, registers_node
 
 log = logging.getLogger("consortium.ledger")
 
@@ -313,7 +313,7 @@ class Ledger(LedgerReads):
                 self._pending_nonces = {}
                 self._pending_costs = {}
                 self._check_state = None
-                if pending.system_changed:
+                if pending.system_changed or registers_node(pending.logs):
                     self._access = None
 
     # --- transactions a block refused -------------------------------------------------------

@@ -1,12 +1,14 @@
 """What the ledger asks the system contracts' state outside the EVM: may this sender send a
 transaction (or deploy)? may this node peer? which validator updates did a block make?
 `AccessView` reads through a world state and remembers its answers until `forget()` (the
-ledger forgets after any block or transaction that changed the system contracts' storage).
-"""
+ledger forgets after any block or transaction that changed the system contracts' storage or
+registered a privacy node key). A privacy node account is no member's account: it may call
+the Privacy contract and nothing else."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import SlotHost, Storage
@@ -18,13 +20,14 @@ from consortium.system.model import (
     SYSTEM_ADDRESSES,
 )
 from consortium.system.nodes import Nodes
-from consortium.system.privacy import PRIVACY_ADDRESS, PrivacyState
+from consortium.system.privacy import PRIVACY_ADDRESS, Privacy, PrivacyState
 from consortium.system.state import GovernanceState, NodesState, PermissionsState
 
 GetStorage = Callable[[bytes, int], int]
 LogTuple = tuple[bytes, Sequence[bytes], bytes]  # address, topics, data
 
 _VALIDATOR_UPDATED = Nodes.ValidatorUpdated.topic0
+_NODE_REGISTERED = Privacy.NodeRegistered.topic0
 MAX_REMEMBERED = 100_000  # answers kept per view (refused strangers must not grow it forever)
 
 
@@ -51,10 +54,9 @@ class AccessView:
             return self._refusals[key]
         member_id = self.gov.member_of(sender)
         if member_id == 0:
-            # not remembered: a privacy node account's answer follows Privacy's storage,
-            # which does not make the ledger forget (markers change it every block)
-            return self._node_refusal(sender, creates, key[2])
-        reason = self._refusal(sender, member_id, creates)
+            reason = self._node_refusal(sender, creates, key[2])
+        else:
+            reason = self._refusal(sender, member_id, creates)
         if len(self._refusals) >= MAX_REMEMBERED:
             self._refusals = {}
         self._refusals[key] = reason
@@ -104,8 +106,21 @@ class AccessView:
 
 
 def touches_system(logs: Iterable[LogTuple]) -> bool:
-    """Whether these logs record a change to a system contract's state."""
-    return any(bytes(log[0]) in SYSTEM_ADDRESSES for log in logs)
+    """Whether these logs record a change to a system contract's state that admission reads
+    (Privacy's node keys included; its markers and groups are not)."""
+    return any(bytes(log[0]) in SYSTEM_ADDRESSES or _registers_node(log[0], log[1])
+               for log in logs)
+
+
+def registers_node(logs: Iterable[Any]) -> bool:
+    """Whether a block's log records (`.address`, `.topics`) register a privacy node key: the
+    ledger then forgets its admission answers, as it does when the system contracts'
+    storage changed."""
+    return any(_registers_node(log.address, log.topics) for log in logs)
+
+
+def _registers_node(address: bytes, topics: Sequence[bytes]) -> bool:
+    return bytes(address) == PRIVACY_ADDRESS and bool(topics) and topics[0] == _NODE_REGISTERED
 
 
 def validator_updates(logs: Iterable[LogTuple]) -> list[tuple[bytes, int]]:
