@@ -13,6 +13,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from consortium.apps.invoices.reader import InvoiceReader, encode_call
 from consortium.evm import revm_engine
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
@@ -37,6 +38,7 @@ from consortium.system.privacy import PRIVACY_ADDRESS
 from consortium.system.privacy_payload import group_chain_id, pack_history, seal_batch
 from consortium.system.sealing import new_key, public_key_of, wrap_key
 from consortium.system.state import PermissionsState
+from tests.support.invoices_testkit import INVOICES, TODAY
 from tests.support.ledger_testkit import (
     ALICE,
     BOB,
@@ -149,6 +151,8 @@ def privacy_state() -> AppState:
                     for n, acct in MEMBERS.items()],
         "alloc": {},
         "native_versions": {"Privacy": 1},
+        "governance": {"roles": {ALICE.address.lower(): ["seller"],
+                                 BOB.address.lower(): ["buyer"]}},
     })
 
 
@@ -528,3 +532,34 @@ def test_the_thread_follows_commits(net: Net) -> None:
     assert a.groups.group_ids() == []  # closed
     a.groups.follow()  # after stop: nothing, no store reopened
     assert a.groups.group_ids() == []
+
+
+def test_a_service_runs_inside_the_group(net: Net) -> None:
+    """Invoices, a real service, issued and confirmed privately: its role checks read the
+    public Permissions (Alice sells, Bob buys, Carol holds neither)."""
+    a, b = net.nodes["a"], net.nodes["b"]
+    net.setup_group()
+    fp, bad = keccak(b"invoice 1"), keccak(b"invoice 2")
+
+    def invoices(account: Any, name: str, *args: Any) -> bytes:
+        return net.private(account, to=INVOICES, data=encode_call(name, *args), gas=5_000_000)
+
+    issue = invoices(ALICE, "issue", fp, ALICE.address, BOB.address, 1_000, "CNY", TODAY)
+    refused = invoices(ALICE, "issue", bad, ALICE.address, CAROL.address, 5, "CNY", TODAY)
+    net.block([net.marker("a", [issue, refused])])
+    net.block([net.marker("b", [invoices(BOB, "confirm", fp)])])
+
+    def reader_of(ledger: Any) -> InvoiceReader:
+        def call(to: bytes, data: bytes) -> bytes:
+            out = ledger.call({"to": "0x" + to.hex(), "data": "0x" + data.hex()})
+            assert out.success, out.error
+            return bytes(out.output)
+        return InvoiceReader(call)
+
+    for node in (a, b):
+        found = reader_of(node.reader()).invoice(fp)
+        assert found is not None and found["state"] == "confirmed" and found["amount"] == 1_000
+        receipt = node.reader().private_receipt("0x" + keccak(refused).hex())
+        assert receipt is not None and receipt.tx.status == 0  # Carol is no buyer
+        assert reader_of(node.ledger).invoice(fp) is None  # nothing of it in public
+    assert roots(a) == roots(b)
