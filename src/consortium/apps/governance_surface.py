@@ -43,6 +43,8 @@ MEMBER_REF = kinds.Kind("member", kinds.id_or_name("member").parse_value,
                         "a member id, name or 0x account", {"type": "string"})
 PROPOSAL_ID = kinds.Kind("id", _proposal_id, "a proposal id", kinds.ID.schema)
 OPEN = kinds.Kind("open", _open, '"open" or "all"', {"type": "boolean", "default": False})
+
+
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(value)

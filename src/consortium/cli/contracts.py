@@ -110,26 +110,22 @@ def deploy(
 
 
 @app.command()
+@kit.with_read_options
 def call(
     address: str = typer.Argument(..., help="Contract address."),
     function: str = typer.Argument(..., help="Function name."),
     args: list[str] | None = typer.Argument(None, help="Arguments."),
     abi_file: Path | None = typer.Option(None, "--abi", help="ABI JSON or deploy artifact."),
-    dir: Path = kit.DirOption,
-    rpc: str | None = kit.RpcOption,
-    json_out: bool = kit.JsonOption,
+    *, opts: kit.Signing,
 ) -> None:
     """Call a view function (no transaction)."""
     from consortium.sdk import ConsortiumClient
 
-    abi = _load_abi(address, abi_file, dir)
+    abi = _load_abi(address, abi_file, opts.dir)
     entry = _function(abi, function, len(args or []))
-    client = ConsortiumClient(kit.endpoint(rpc, dir))
+    client = ConsortiumClient(kit.endpoint(opts.rpc, opts.dir))
     value = client.call(address, abi, function, *_args(entry, args or []))
-    if json_out:
-        kit.print_json({"result": value})
-    else:
-        kit.console.print(value)
+    opts.show({"result": value}, lambda: kit.console.print(value))
 
 
 @app.command()

@@ -335,14 +335,9 @@ def _forum_scenario(network: Network) -> None:
     gov = GovernanceClient(via[a].api_url)
     tip = [0]
     if gov.task_force("Research") is None:
-        voters = [m["name"] for m in gov.members() if m["weight"] and m["status"] == "active"]
         out = gov.propose_form_task_force(accounts[a], "Research", "joint PoC work",
                                           address[a], [address[a], address[b]])
-        for voter in voters:
-            if gov.proposal(out["proposal"])["status"] != "open":  # type: ignore[index]
-                break
-            voter_key = accounts[voter]
-            tip[0] = int(gov.vote(voter_key, out["proposal"], True)["block"])
+        tip[0] = _vote_through(gov, accounts, out["proposal"])
         console.print(f"governance formed the task force Research ({a}, {b}): its channel "
                       "exists")
 
@@ -391,13 +386,23 @@ def _grant_missing_roles(network: Network, accounts: dict[str, object],
         address = str(accounts[name].address).lower()  # type: ignore[attr-defined]
         if role in gov.roles(address)["roles"]:
             continue
-        voters = [m["name"] for m in gov.members() if m["weight"] and m["status"] == "active"]
-        out = gov.propose_grant_role(accounts[voters[0]], address, role)  # type: ignore[arg-type]
-        for voter in voters:
-            if gov.proposal(out["proposal"])["status"] != "open":  # type: ignore[index]
-                break
-            last = int(gov.vote(accounts[voter], out["proposal"], True)["block"])  # type: ignore[arg-type]
+        out = gov.propose_grant_role(accounts[_voters(gov)[0]], address, role)  # type: ignore[arg-type]
+        last = _vote_through(gov, accounts, out["proposal"])
         console.print(f"governance granted {name} the {role} role (proposal {out['proposal']})")
+    return last
+
+
+def _voters(gov: Any) -> list[str]:
+    return [m["name"] for m in gov.members() if m["weight"] and m["status"] == "active"]
+
+
+def _vote_through(gov: Any, accounts: dict[str, Any], proposal: int) -> int:
+    """The voting members vote yes until the proposal passes; answers the last vote's block."""
+    last = 0
+    for voter in _voters(gov):
+        if gov.proposal(proposal)["status"] != "open":
+            break
+        last = int(gov.vote(accounts[voter], proposal, True)["block"])
     return last
 
 
