@@ -294,6 +294,24 @@ def test_distribute_refusals(net: Net) -> None:
     assert not marker_sent(net)
 
 
+def test_a_batch_keeps_its_order(net: Net) -> None:
+    """A JSON-RPC batch's private transactions are checked in parallel threads, and still
+    sealed in the order they arrived: one sender's 40 nonces all execute."""
+    a = net.apis["a"]
+    register_all(net)
+    group, chain_id = make_group(net)
+    raws = [private("a", chain_id, n, data=bytes([n])) for n in range(40)]
+    answers = a.client.post("/", json=[
+        {"jsonrpc": "2.0", "id": n, "method": "priv_distributeRawTransaction",
+         "params": [raw, group]} for n, raw in enumerate(raws)]).json()
+    hashes = [answer["result"] for answer in answers]
+    wait(lambda: marker_sent(net) and not a.app.state.jsonrpc.privacy._queues, "the markers")
+    net.block()
+    statuses = [a.rpc("priv_getTransactionStatus", h)["status"] for h in hashes]
+    assert statuses == ["committed"] * 40
+    assert a.rpc("priv_getTransactionCount", ALICE.address, group) == hex(40)
+
+
 def test_refused_marker_rejects_its_private_transactions(net: Net) -> None:
     """A marker CheckTx refuses (here: Bank A registered another node key meanwhile, so
     node A's account may no longer submit) marks its private transactions rejected."""
@@ -361,6 +379,20 @@ def test_privacy_key_file(tmp_path: Path) -> None:
 def test_api_without_privacy_answers_method_not_found(tmp_path: Path) -> None:
     from tests.support.jsonrpc_testkit import node
 
-    with node(tmp_path) as n:
+    with node(tmp_path / "off") as n:
         err = n.rpc_error("priv_getNodeKey")
-        assert err["code"] == -32601 and "not enabled" in err["message"]
+        assert err["code"] == -32601 and "not enabled on this node" in err["message"]
+    # a chain whose genesis has no Privacy contract
+    ledger = Ledger(tmp_path / "old", engine=ENGINE)
+    ledger.init_chain(AppState.from_json({
+        "eth_chain_id": CHAIN_ID, "block_gas_limit": GAS_LIMIT, "alloc": {},
+        "members": [{"name": "Bank A", "accounts": [ALICE.address.lower()]}]}), 1)
+    node_a = PrivacyNode(NODE_KEYS["a"])
+    node_a.groups = PrivateGroups(ledger, tmp_path / "old", NODE_KEYS["a"])
+    api = Api(ledger, node_a.groups, node_a)
+    try:
+        with api.client:
+            assert "not enabled on this chain" in api.error("priv_getNodeKey")
+    finally:
+        api.engine.close()
+        ledger.close()

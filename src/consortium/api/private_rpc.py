@@ -90,9 +90,13 @@ class PrivateMethods:
 
     def _view(self) -> Any:
         try:
-            return self._submitter().privacy_view()
+            view = self._submitter().privacy_view()
         except ImportError:
             raise MethodNotFound("this node's software has no Privacy contract") from None
+        if not view.enabled():
+            raise MethodNotFound("privacy groups are not enabled on this chain (its genesis "
+                                 "does not name the Privacy contract)")
+        return view
 
     def _group(self, view: Any, group_id: bytes) -> Any:
         group = view.group(group_id)

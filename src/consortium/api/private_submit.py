@@ -147,6 +147,7 @@ class PrivateEntry:
     state: str = QUEUED
     marker: bytes | None = None
     reason: str | None = None
+    seq: int = 0  # arrival order on this node
 
 
 class PrivateSubmitter:
@@ -170,6 +171,10 @@ class PrivateSubmitter:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._nonce: int | None = None
+        self._memo_height = -1
+        self._seq = 0
+        self._checking: set[int] = set()  # sequence numbers of calls being checked
+        self._memo_values: dict[tuple[Any, ...], Any] = {}
         node.listeners.append(self.on_block)
 
     # --- views of the public state ----------------------------------------------------------
@@ -179,6 +184,9 @@ class PrivateSubmitter:
         from consortium.system.privacy import PrivacyView
 
         height = self.ledger.latest_height()
+        state_at = getattr(self.ledger, "_state_at", None)
+        if state_at is not None:  # one world for all the view's reads (one per thread)
+            return PrivacyView(state_at(height).get_storage)
         ledger = self.ledger
 
         def get_storage(address: bytes, slot: int) -> int:
@@ -188,6 +196,19 @@ class PrivateSubmitter:
 
     def my_member(self, view: Any) -> int:
         return int(view.member_of_node(self.node_account))
+
+    def _memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """`compute()` remembered until the next block (the answers of the committed
+        state a private transaction is checked against: one lookup per block, not per
+        transaction)."""
+        height = self.ledger.latest_height()
+        if self._memo_height != height:
+            self._memo_height, self._memo_values = height, {}
+        if key in self._memo_values:
+            return self._memo_values[key]  # type: ignore[no-any-return]
+        value = compute()
+        self._memo_values[key] = value
+        return value
 
     def group_chain_id(self, group_id: bytes) -> int:
         from consortium.system.privacy_payload import group_chain_id
@@ -202,14 +223,20 @@ class PrivateSubmitter:
         if len(raw) > MARKER_PLAINTEXT - 16:
             raise TxError(f"private transaction is {len(raw)} bytes, the limit is "
                           f"{MARKER_PLAINTEXT - 16}")
-        view = self.privacy_view()
-        group = view.group(group_id)
+        views: list[Any] = []
+
+        def view() -> Any:
+            if not views:
+                views.append(self.privacy_view())
+            return views[0]
+
+        group = self._memo(("group", group_id), lambda: view().group(group_id))
         if group is None or int(group.status) == 0:
             raise TxError(f"unknown privacy group {hx(group_id)}")
         if int(group.status) != 2:
             raise TxError(f"privacy group {hx(group_id)} is not active yet (every founding "
                           "member must join)")
-        mine = self.my_member(view)
+        mine = self._memo(("mine",), lambda: self.my_member(view()))
         if mine == 0 or mine not in tuple(group.members):
             raise TxError(f"this node is not a member's node of privacy group {hx(group_id)}; "
                           "send the transaction to a node of a group member")
@@ -226,7 +253,8 @@ class PrivateSubmitter:
         if stx.value != 0:
             raise TxError("a private transaction carries no value (private state has no "
                           "balances)")
-        member = int(view.member_of_account(stx.sender))
+        member = self._memo(("member", stx.sender),
+                            lambda: int(view().member_of_account(stx.sender)))
         if member == 0 or member not in tuple(group.members):
             raise TxError(f"sender {hx(stx.sender)} is not an account of a member of privacy "
                           f"group {hx(group_id)}")
@@ -240,15 +268,24 @@ class PrivateSubmitter:
         return stx
 
     async def distribute(self, raw: bytes, group_id: bytes) -> bytes:
-        """Check and queue one private transaction; its hash (already known: an error)."""
-        stx = await self.run_sync(lambda: self.check(raw, group_id))
-        known = self.entries.get(stx.hash)
-        if known is not None and known.state != REJECTED:
-            raise TxError(f"already known: private transaction {hx(stx.hash)}")
-        entry = PrivateEntry(stx.hash, group_id, raw, stx.sender, stx.nonce)
-        self._track(entry)
-        self._queues.setdefault(group_id, []).append(entry)
-        self._poke()
+        """Check and queue one private transaction; its hash (already known: an error).
+        Transactions keep the order they arrived in (a batch's calls are checked in
+        parallel threads): each takes a sequence number now, and a flush sends only what
+        arrived before the oldest one still being checked."""
+        seq = self._seq
+        self._seq += 1
+        self._checking.add(seq)
+        try:
+            stx = await self.run_sync(lambda: self.check(raw, group_id))
+            known = self.entries.get(stx.hash)
+            if known is not None and known.state != REJECTED:
+                raise TxError(f"already known: private transaction {hx(stx.hash)}")
+            entry = PrivateEntry(stx.hash, group_id, raw, stx.sender, stx.nonce, seq=seq)
+            self._track(entry)
+            self._queues.setdefault(group_id, []).append(entry)
+        finally:
+            self._checking.discard(seq)
+            self._poke()
         return stx.hash
 
     def queued_nonce(self, group_id: bytes, sender: bytes, committed: int) -> int:
@@ -305,7 +342,17 @@ class PrivateSubmitter:
     async def flush(self) -> None:
         """Send everything queued: per group, markers of at most MARKER_PLAINTEXT bytes of
         private transactions; then the pending attestations."""
-        queues, self._queues = self._queues, {}
+        horizon = min(self._checking, default=self._seq)
+        queues: dict[bytes, list[PrivateEntry]] = {}
+        for group_id, entries in list(self._queues.items()):
+            ready = sorted((e for e in entries if e.seq < horizon), key=lambda e: e.seq)
+            if ready:
+                queues[group_id] = ready
+                left = [e for e in entries if e.seq >= horizon]
+                if left:
+                    self._queues[group_id] = left
+                else:
+                    del self._queues[group_id]
         with self._attest_lock:
             attestations, self._attestations = self._attestations, []
         for group_id, entries in queues.items():
@@ -409,6 +456,12 @@ class PrivateSubmitter:
                 out = _status(REJECTED, entry.group_id, entry.marker, reason=entry.reason)
             elif marker["status"] == COMMITTED:
                 out["markerBlockNumber"] = marker["blockNumber"]
+                found = self.ledger.receipt_record(hx(entry.marker))
+                if found is not None and int(found[0].status) != 1:
+                    self._reject(entry, f"its marker {hx(entry.marker)} reverted in block "
+                                        f"{int(found[0].height)} (the group's epoch or "
+                                        "membership changed meanwhile?): send it again")
+                    out = _status(REJECTED, entry.group_id, entry.marker, reason=entry.reason)
         return out
 
     def _processed(self, group_id: bytes, tx_hash: bytes) -> dict[str, Any] | None:
