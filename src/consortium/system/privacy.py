@@ -567,33 +567,46 @@ class Privacy(NativeContract):
 
     # --- markers and roots (from the members' node accounts) -------------------------------
 
+    def _node_in_active_group(self, gid: bytes, doing: str) -> int:
+        """The member whose node sent this call, a member of active group `gid`. Reads the
+        few slots it needs, not the whole group (its members: one lookup), so a marker's gas
+        does not grow with the group."""
+        member_id = self._sender_node_member()
+        st = self.state
+        status = st.status(gid)
+        self.require(status != 0, f"no privacy group 0x{gid.hex()}")
+        self.require(status == 2, f"{self._group_label(gid)} is {GROUP_STATUSES[status]}, "
+                     "not active")
+        self.require(member_id in st.members(gid), f"{self._member_name(member_id)} is not "
+                     f"a member of {self._group_label(gid)}: it may not {doing}")
+        return member_id
+
     @method("submit(bytes32,uint32,bytes)")
     def submit(self, group_id: bytes, epoch: int, payload: bytes) -> None:
-        member_id = self._sender_node_member()
         gid = bytes(group_id)
-        group = self._require_group(gid)
-        self._require_in(group, member_id, "submit private transactions")
-        self.require(epoch == group.epoch, f"group {group.name!r} is at epoch {group.epoch}, "
+        self._node_in_active_group(gid, "submit private transactions")
+        st = self.state
+        current = int(st.get(gid, "epoch"))
+        self.require(epoch == current, f"{self._group_label(gid)} is at epoch {current}, "
                      f"the batch is sealed for epoch {epoch}")
         self.require(0 < len(payload) <= MAX_PAYLOAD,
                      f"a batch is 1 to {MAX_PAYLOAD} bytes, not {len(payload)}")
-        seq = group.batches + 1
-        self.state.put(gid, batches=seq)
+        seq = int(st.get(gid, "batches")) + 1
+        st.put(gid, batches=seq)
         self.emit(self.PrivateBatch, gid, epoch, seq)
 
     @method("attestRoot(bytes32,uint64,bytes32)")
     def attest_root(self, group_id: bytes, height: int, root: bytes) -> None:
-        member_id = self._sender_node_member()
         gid = bytes(group_id)
-        group = self._require_group(gid)
-        self._require_in(group, member_id, "attest its private roots")
-        self.require(group.created_at <= height < self.height, f"height {height} is not "
-                     f"between group {group.name!r}'s creation ({group.created_at}) and this "
-                     f"block ({self.height})")
+        member_id = self._node_in_active_group(gid, "attest its private roots")
         st = self.state
+        created = int(st.get(gid, "created_at"))
+        self.require(created <= height < self.height, f"height {height} is not between "
+                     f"{self._group_label(gid)}'s creation ({created}) and this block "
+                     f"({self.height})")
         self.require(not st.attested(gid, height, member_id),
                      f"{self._member_name(member_id)} has already attested height {height} "
-                     f"of group {group.name!r}")
+                     f"of {self._group_label(gid)}")
         st.set_attested(gid, height, member_id)
         found = st.root(gid, height)
         root = bytes(root)
