@@ -31,6 +31,7 @@ from eth_hash.auto import keccak
 
 from consortium.api.rpc_error import revert_reason
 from consortium.evm.native import event
+from consortium.evm.records import hex0x as _hx
 from consortium.ledger import abi_registry, address_index
 from consortium.ledger.chain_store import LogRecord, TxRecord
 
@@ -195,10 +196,6 @@ def selectors_in_code(code: bytes) -> set[bytes]:
 
 
 # --- value shaping -------------------------------------------------------------------------
-
-
-def _hx(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
 
 
 def _json_value(t: ABIType, value: Any) -> Any:

@@ -15,7 +15,7 @@ consortium_registerAbi writes (to this node's own registry), so it needs the `su
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -26,9 +26,9 @@ from consortium.api import encoding as enc
 from consortium.api.encoding import Params
 from consortium.api.explorer import DEFAULT_PAGE, Explorer, ExplorerError
 from consortium.api.rpc_error import InvalidParams
+from consortium.api.service_reads import RunSync
 
 T = TypeVar("T")
-RunSync = Callable[[Callable[[], T]], Awaitable[T]]
 
 EXPLORER_METHODS: dict[str, str] = {
     "consortium_decodeTransaction": "consortium_decode_transaction",

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from eth_hash.auto import keccak
 
@@ -38,6 +38,7 @@ from consortium.api.rpc_error import (
     RpcError,
     rpc_error_for,
 )
+from consortium.api.service_reads import RunSync
 from consortium.api.service_surface import rpc_mixin
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.apps.services import SURFACES
@@ -45,9 +46,6 @@ from consortium.errors import ConsortiumError
 from consortium.ledger.types import LedgerReader
 
 log = logging.getLogger("consortium.api.jsonrpc")
-
-T = TypeVar("T")
-RunSync = Callable[[Callable[[], T]], Awaitable[T]]
 
 CLIENT_VERSION = f"consortium/v{__version__}/python"
 MAX_BATCH = 1000
