@@ -47,6 +47,7 @@ from consortium.evm.records import (
     ListOf,
     Record,
     SetOf,
+    StateView,
     WordList,
     WordSet,
     field,
@@ -147,12 +148,9 @@ class Root(Record):
     mismatch: bool = field(BOOL)
 
 
-class PrivacyState:
+class PrivacyState(StateView):
     NODES, NODE_MEMBER, GROUP_LIST, GROUPS, JOINED = 0, 1, 2, 3, 4
     KEYS, EPOCHS, HISTORY, HISTORY_KEYS, CHANGES, ROOTS, ATTESTED = 5, 6, 7, 8, 9, 10, 11
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
 
     def enabled(self) -> bool:
         return self.s.get_uint(NATIVE_VERSION_SLOT) != 0
