@@ -64,6 +64,9 @@ log = logging.getLogger("consortium.privacy")
 
 SUBMIT_SELECTOR = keccak(b"submit(bytes32,uint32,bytes)")[:4]
 FOLLOW_INTERVAL = 1.0  # seconds between two looks at the chain when not notified
+# Heights without markers written in one LMDB transaction at most (a member added later
+# replays from the group's creation: mostly empty heights, one fsync per batch of them)
+CARRY_BATCH = 1024
 # on_block(group id, public height, private root, whether the group had markers there)
 OnBlock = Callable[[bytes, int, bytes, bool], None]
 
@@ -140,6 +143,8 @@ class _Group:
         self.reader: PrivateLedger | None = None
         self.stuck_at = 0  # a height whose marker this node cannot open (0: none)
         self.created: int | None = None
+        # heights without markers processed, not yet written: (private block, had markers)
+        self.carried: list[tuple[BlockRecord, bool]] = []
 
     def created_at(self) -> int | None:
         """The group's creation height, where its store starts (None: not started)."""
@@ -150,6 +155,11 @@ class _Group:
         return self.created
 
     def processed(self) -> int:
+        """The last height processed (written, or carried and about to be)."""
+        return self.carried[-1][0].number if self.carried else self.written()
+
+    def written(self) -> int:
+        """The last height in the store."""
         return self.store.committed()[0]
 
     def close(self) -> None:
@@ -206,13 +216,17 @@ class PrivateGroups:
                 groups = [g for g in self._groups.values() if g.created_at() is not None]
             for group in groups:
                 group.stuck_at = 0  # a key may have come: try again
-            while not self._stopping:
-                behind = [(g.processed(), g) for g in groups
-                          if not g.stuck_at and g.processed() < target]
-                if not behind:
-                    return
-                height = min(done for done, _ in behind) + 1
-                self._process(height, [g for done, g in behind if done == height - 1])
+            try:
+                while not self._stopping:
+                    behind = [(g.processed(), g) for g in groups
+                              if not g.stuck_at and g.processed() < target]
+                    if not behind:
+                        return
+                    height = min(done for done, _ in behind) + 1
+                    self._process(height, [g for done, g in behind if done == height - 1])
+            finally:
+                for group in groups:
+                    self._flush(group)
 
     def start(self) -> None:
         """Follow the chain in a daemon thread: on `notify()`, and every second."""
@@ -264,7 +278,7 @@ class PrivateGroups:
         """The last public height this node's store of the group has processed (0: none)."""
         with self._groups_lock:
             group = self._groups.get(bytes(group_id))
-            return 0 if group is None else group.processed()
+            return 0 if group is None else group.written()
 
     def key_opens(self, group_id: bytes) -> bool:
         """Whether this node opens the group's current epoch key."""
@@ -394,12 +408,18 @@ class PrivateGroups:
             if batches is None:
                 group.stuck_at = height
                 continue
-            root = self._execute(group, block, batches) if batches else self._carry(group, block)
-            if self.on_block is not None:
-                try:
-                    self.on_block(group.group_id, height, root, bool(mine))
-                except Exception:
-                    log.exception("private groups: on_block failed")
+            if not batches:
+                self._carry(group, block, bool(mine))
+                continue
+            self._flush(group)
+            self._announce(group, height, self._execute(group, block, batches), True)
+
+    def _announce(self, group: _Group, height: int, root: bytes, had_markers: bool) -> None:
+        if self.on_block is not None:
+            try:
+                self.on_block(group.group_id, height, root, had_markers)
+            except Exception:
+                log.exception("private groups: on_block failed")
 
     def _open_markers(self, group: _Group, height: int, markers: list[Marker],
                       ) -> list[tuple[Marker, list[bytes]]] | None:
@@ -420,18 +440,32 @@ class PrivateGroups:
             out.append((marker, raws))
         return out
 
-    def _carry(self, group: _Group, block: BlockRecord) -> bytes:
-        """A height without markers: the private block repeats the previous root."""
-        ref = group.store.root_ref(block.number - 1)
+    def _carry(self, group: _Group, block: BlockRecord, had_markers: bool) -> None:
+        """A height without markers (that open): its private block repeats the previous
+        root; written with the next ones (`_flush`)."""
+        group.carried.append((block, had_markers))
+        if len(group.carried) >= CARRY_BATCH:
+            self._flush(group)
+
+    def _flush(self, group: _Group) -> None:
+        """Write the carried heights in one transaction, then announce them."""
+        carried, group.carried = group.carried, []
+        if not carried:
+            return
+        first = carried[0][0].number
+        ref = group.store.root_ref(first - 1)
         if ref is None:
-            raise ConsortiumError(f"group store has no root at {block.number - 1}")
+            raise ConsortiumError(f"group store has no root at {first - 1}")
         root, root_at = ref
-        record = replace(block, state_root=root, gas_used=0, bloom=b"\x00" * 256,
-                         tx_hashes=())
         with group.store.write() as txn:
-            write_block(group.store, txn, record, (), ())
-            self._write_head(group, txn, block.number, root, root_at)
-        return root
+            for block, _ in carried:
+                write_block(group.store, txn, replace(
+                    block, state_root=root, gas_used=0, bloom=b"\x00" * 256, tx_hashes=()),
+                    (), ())
+                group.store.put_root(txn, block.number, root, root_at)
+            self._write_head(group, txn, carried[-1][0].number, root, root_at)
+        for block, had_markers in carried:
+            self._announce(group, block.number, root, had_markers)
 
     def _execute(self, group: _Group, block: BlockRecord,
                  batches: list[tuple[Marker, list[bytes]]]) -> bytes:
