@@ -53,20 +53,6 @@ def consent(
 kit.add_writes(app, CREDIT, _client)
 
 
-def _consents(found: list[dict[str, Any]], show: Any) -> None:
-    kit.table(f"Consents ({len(found)})",
-              ["id", "subject", "grantee", "purpose", "state", "uses", "expires at"],
-              [[c["id"], show(c["subject"]), show(c["grantee"]), c["purpose"], c["state"],
-                f"{c['uses']} of {c['maxUses']}", c["expiresAt"]] for c in found])
-
-
-def _records(found: list[dict[str, Any]], show: Any) -> None:
-    kit.table(f"Credit records ({len(found)})",
-              ["id", "subject", "kind", "reporter", "state", "links", "hash", "height"],
-              [[r["id"], show(r["subject"]), r["kind"], show(r["reporter"]), r["state"],
-                _links(r), r["recordHash"], r["height"]] for r in found])
-
-
 def _links(r: dict[str, Any]) -> str | None:
     parts = []
     if r["supersedes"]:
@@ -84,13 +70,6 @@ def _record(found: dict[str, Any], show: Any) -> None:
     kit.history_table(f"History of record {found['id']}", found["history"], show)
 
 
-def _queries(found: list[dict[str, Any]], show: Any) -> None:
-    kit.table(f"Queries ({len(found)})",
-              ["id", "subject", "asked by", "why", "agency", "state", "consent", "height"],
-              [[q["id"], show(q["subject"]), show(q["lender"]), q["purpose"], show(q["agency"]),
-                q["state"], q["consent"], q["createdAt"]] for q in found])
-
-
 def _query(found: dict[str, Any], show: Any) -> None:
     kit.table(f"Query {found['id']}", ["field", "value"], [
         ["state", found["state"]], ["subject", show(found["subject"])],
@@ -101,15 +80,25 @@ def _query(found: dict[str, Any], show: Any) -> None:
     kit.history_table("History", found["history"], show)
 
 
-def _blacklist(found: list[dict[str, Any]], show: Any) -> None:
-    kit.table(f"Blacklist ({len(found)})", ["subject", "reported by", "reason", "record", "height"],
-              [[show(e["subject"]), show(e["reporter"]), e["reason"], e["record"], e["height"]]
-               for e in found])
-
-
 kit.add_reads(app, CREDIT, _client, tables={
-    "consents": _consents, "records": _records, "record_detail": _record,
-    "queries": _queries, "query_detail": _query, "blacklist": _blacklist,
+    "consents": kit.rows(
+        "Consents", "id,subject,grantee,purpose,state,uses,expires at",
+        lambda c, show: [c["id"], show(c["subject"]), show(c["grantee"]), c["purpose"],
+                         c["state"], f"{c['uses']} of {c['maxUses']}", c["expiresAt"]]),
+    "records": kit.rows(
+        "Credit records", "id,subject,kind,reporter,state,links,hash,height",
+        lambda r, show: [r["id"], show(r["subject"]), r["kind"], show(r["reporter"]),
+                         r["state"], _links(r), r["recordHash"], r["height"]]),
+    "record_detail": _record,
+    "queries": kit.rows(
+        "Queries", "id,subject,asked by,why,agency,state,consent,height",
+        lambda q, show: [q["id"], show(q["subject"]), show(q["lender"]), q["purpose"],
+                         show(q["agency"]), q["state"], q["consent"], q["createdAt"]]),
+    "query_detail": _query,
+    "blacklist": kit.rows(
+        "Blacklist", "subject,reported by,reason,record,height",
+        lambda e, show: [show(e["subject"]), show(e["reporter"]), e["reason"], e["record"],
+                         e["height"]]),
 })
 
 

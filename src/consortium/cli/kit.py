@@ -26,7 +26,13 @@ from consortium.cli.common import (
     with_reading,
     with_signing,
 )
-from consortium.cli.service_commands import add_reads, add_writes, read_command, write_command
+from consortium.cli.service_commands import (
+    add_reads,
+    add_writes,
+    read_command,
+    rows,
+    write_command,
+)
 from consortium.cli.services import (
     account,
     done,
@@ -42,5 +48,5 @@ __all__ = ["DirOption", "FromOption", "JsonOption", "PasswordFileOption", "Reaso
            "RpcOption", "Signing", "account", "add_reads", "add_writes", "chain_member_account",
            "console", "done", "endpoint", "err_console", "history_table", "members", "namer",
            "party", "password_or_prompt", "print_json", "proposed", "read_command",
-           "read_password", "report", "required_account", "resolve_dir", "signer", "table",
+           "read_password", "report", "required_account", "resolve_dir", "rows", "signer", "table",
            "with_read_options", "with_reading", "with_signing", "write_command"]

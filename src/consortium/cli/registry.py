@@ -118,19 +118,15 @@ def _classes(found: list[dict[str, Any]], show: Any) -> None:
               _class_rows(found, show))
 
 
-def _assets(found: list[dict[str, Any]], show: Any) -> None:
-    kit.table(f"Assets ({len(found)})",
-              ["id", "class", "owner", "state", "approvals", "pledges", "external id hash"],
-              [[a["id"], a["class"], show(a["owner"]), a["state"], f"{a['approvals']} of {a['k']}",
-                a["activePledges"] or None, a["externalIdHash"]] for a in found])
-
-
 kit.add_reads(app, REGISTRY, _client, tables={
     "classes": _classes,
     "asset_class": lambda found, show: kit.table(
         f"Asset class {found['name']}", ["id", "name", "k", "registrars", "schema"],
         _class_rows([found], show)),
-    "assets": _assets,
+    "assets": kit.rows("Assets", "id,class,owner,state,approvals,pledges,external id hash",
+                       lambda a, show: [a["id"], a["class"], show(a["owner"]), a["state"],
+                                        f"{a['approvals']} of {a['k']}",
+                                        a["activePledges"] or None, a["externalIdHash"]]),
     "asset": _show_asset,
 })
 

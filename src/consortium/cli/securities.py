@@ -12,7 +12,6 @@ have flows of their own. Accounts are 0x addresses or member names (of the local
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +88,6 @@ def _one_of(a: Any, b: Any, message: str) -> None:
 # --- the declared writes and reads, with their tables --------------------------------------
 
 
-def _list(title: str, columns: str, row: Callable[[Any, Show], list[Any]]) -> Any:
-    """A table hook: "<title> (n)" over one row per record found."""
-    return lambda found, show: kit.table(f"{title} ({len(found)})", columns.split(","),
-                                         [row(x, show) for x in found])
-
-
 def _instrument(inst: dict[str, Any], show: Show) -> None:
     kit.table(f"Instrument {inst['isin']}", ["field", "value"], [
         ["name", inst["name"]], ["issuer agent", show(inst["agent"])],
@@ -136,37 +129,37 @@ def _investor(v: dict[str, Any], show: Show) -> list[Any]:
 
 INVESTOR_COLUMNS = "account,custodian,KYC until,jurisdiction,frozen,eligible"
 TABLES = {
-    "instruments": _list(
+    "instruments": kit.rows(
         "Instruments", "isin,name,issuer,supply,currency,settlement,state",
         lambda i, show: [i["isin"], i["name"], show(i["issuer"]), i["supply"], i["currency"],
                          f"T+{i['settlementCycle']}", "paused" if i["paused"] else "trading"]),
     "instrument": _instrument, "order_book": _book,
-    "orders": _list("Orders", "id,isin,owner,side,price,qty,filled,left,expiry,state",
+    "orders": kit.rows("Orders", "id,isin,owner,side,price,qty,filled,left,expiry,state",
                     lambda o, show: [o["id"], o["isin"], show(o["owner"]), o["side"],
                                      o["price"], o["quantity"], o["filled"], o["remaining"],
                                      o["expiry"] or None, o["state"]]),
-    "trades": _list("Trades", "id,isin,buyer,seller,qty,price,amount,traded,settles,state",
+    "trades": kit.rows("Trades", "id,isin,buyer,seller,qty,price,amount,traded,settles,state",
                     lambda t, show: [t["id"], t["isin"], show(t["buyer"]), show(t["seller"]),
                                      t["quantity"], t["price"], t["amount"], t["tradedAt"],
                                      t["settleHeight"], t["state"]]),
-    "proposals": _list(
+    "proposals": kit.rows(
         "Bilateral trades", "id,isin,seller,buyer,qty,price,deadline,state,trade",
         lambda p, show: [p["id"], p["isin"], show(p["seller"]), show(p["buyer"]),
                          p["quantity"], p["price"], p["deadline"], p["state"],
                          p["trade"] or None]),
-    "forced_transfers": _list(
+    "forced_transfers": kit.rows(
         "Forced transfers", "id,isin,from,to,amount,regulator,height,reason",
         lambda f, show: [f["id"], f["isin"], show(f["from"]), show(f["to"]), f["amount"],
                          show(f["regulator"]), f["height"], f["reason"]]),
-    "investors": _list("Investors", INVESTOR_COLUMNS, _investor),
+    "investors": kit.rows("Investors", INVESTOR_COLUMNS, _investor),
     "investor": lambda v, show: kit.table("Investor", INVESTOR_COLUMNS.split(","),
                                           [_investor(v, show)]),
-    "dividends_listed": _list(
+    "dividends_listed": kit.rows(
         "Dividends", "id,isin,record height,per share,total,paid,state",
         lambda d, show: [d["id"], d["isin"], d["recordHeight"],
                          f"{d['perShare']} {d['currency']}", d["total"], d["paid"],
                          d["state"]]),
-    "cash_tokens": _list("Cash tokens", "currency,name,issuer,supply,since",
+    "cash_tokens": kit.rows("Cash tokens", "currency,name,issuer,supply,since",
                          lambda t, show: [t["currency"], t["name"], show(t["issuer"]),
                                           t["supply"], t["createdAt"]]),
 }

@@ -115,6 +115,14 @@ def plain_table(found: Any, show: Callable[[Any], Any]) -> None:
                                         if not isinstance(v, list | dict)])
 
 
+def rows(title: str, columns: str, row: Callable[[Any, Callable[[Any], Any]], list[Any]]
+         ) -> TableHook:
+    """A table hook for a list: "<title> (n)" over `columns` (comma-separated), one
+    `row(record, show)` per record found."""
+    return lambda found, show: table(f"{title} ({len(found)})", columns.split(","),
+                                     [row(x, show) for x in found])
+
+
 def read_command(read: Read, client: ClientFactory,
                  show_table: TableHook = plain_table) -> Callable[..., None]:
     """The command that makes `read` through the service's client and prints its answer."""
