@@ -91,7 +91,12 @@ def block_markers(ledger: Ledger, height: int) -> list[Marker]:
         data = bytes(tx.data)
         if bytes(tx.to) != PRIVACY_ADDRESS or data[:4] != SUBMIT_SELECTOR:
             continue
-        group_id, epoch, payload = abi_decode(["bytes32", "uint32", "bytes"], data[4:])
+        try:
+            group_id, epoch, payload = abi_decode(["bytes32", "uint32", "bytes"], data[4:])
+        except Exception:  # accepted by the contract, so not expected: skipped on every node
+            log.warning("marker 0x%s at height %d does not decode: skipped", rec.hash.hex(),
+                        height)
+            continue
         out.append(Marker(rec.hash, bytes(group_id), int(epoch), bytes(payload)))
     return out
 
