@@ -39,6 +39,9 @@ class FramingError(Exception):
 
 
 def encode_varint(value: int) -> bytes:
+    if value < 0x4000:  # every CheckTx and most other frames: one or two bytes
+        return (bytes((value,)) if value < 0x80
+                else bytes(((value & 0x7F) | 0x80, value >> 7)))
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -52,6 +55,11 @@ def encode_varint(value: int) -> bytes:
 
 def decode_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     """(value, new position), or None when the buffer ends inside the varint."""
+    if pos + 1 < len(buf) and not buf[pos + 1] & 0x80:  # one or two bytes: the usual case
+        first = buf[pos]
+        if not first & 0x80:
+            return first, pos + 1
+        return (first & 0x7F) | (buf[pos + 1] << 7), pos + 2
     result = shift = 0
     while pos < len(buf):
         byte = buf[pos]

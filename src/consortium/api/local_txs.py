@@ -109,18 +109,17 @@ class LocalTransactions:
         out: list[SignedTx | ConsortiumError] = []
         for raw in raws:
             try:
-                stx = (cache.decode(raw, chain_id) if cache is not None
-                       else decode_transaction(raw, chain_id))
+                out.append(cache.decode(raw, chain_id) if cache is not None
+                           else decode_transaction(raw, chain_id))
             except TxError as err:
                 out.append(err)
-                continue
-            height = self._committed_height(stx.hash)
+        decoded = [(i, stx) for i, stx in enumerate(out) if isinstance(stx, SignedTx)]
+        heights = self._committed_heights([stx.hash for _, stx in decoded])
+        for (i, stx), height in zip(decoded, heights, strict=True):
             if height is not None:
-                out.append(NonceTooLow(
+                out[i] = NonceTooLow(
                     f"nonce too low: transaction {hx(stx.hash)} (nonce {stx.nonce}) is already "
-                    f"committed in block {height}"))
-                continue
-            out.append(stx)
+                    f"committed in block {height}")
         return out
 
     async def _forward(self, txs: Sequence[SignedTx | HeldTx | JournalEntry], *,
@@ -307,7 +306,7 @@ class LocalTransactions:
             self._drop(tx.hash, f"held {hold:g} s waiting for an earlier nonce of "
                                 f"{hx(tx.sender)} (nonce {tx.nonce}); dropped")
             changes[tx.hash] = None
-        entries = [e for e in self.journal.entries() if e.hash not in changes]
+        entries = [e for e in self.journal.entries(ordered=False) if e.hash not in changes]
         live: list[JournalEntry] = []
         if entries:
             live, done = await self._settle(entries, stale_after=STALE_SECONDS)
@@ -330,6 +329,7 @@ class LocalTransactions:
                  >= REBROADCAST_SECONDS and e.hash in self.journal
                  and self.queue.get(e.hash) is None]
         if again:
+            again.sort(key=lambda e: (e.sender, e.nonce))  # each sender's nonces in order
             for e in again:
                 self._sent_at[e.hash] = now
             await self._forward(again, journalled=True, still_pending_if_nonce_low=True)
@@ -353,8 +353,9 @@ class LocalTransactions:
         live: list[JournalEntry] = []
         done: list[bytes] = []
         reasons: dict[bytes, str] = {}
-        for entry in entries:
-            if self._committed_height(entry.hash) is not None:
+        heights = self._committed_heights([entry.hash for entry in entries])
+        for entry, height in zip(entries, heights, strict=True):
+            if height is not None:
                 done.append(entry.hash)
                 continue
             if stale_after is not None and now - entry.accepted_at < stale_after:
@@ -377,12 +378,21 @@ class LocalTransactions:
     # --- reads ------------------------------------------------------------------------------
 
     def _committed_height(self, tx_hash: bytes) -> int | None:
+        return self._committed_heights([tx_hash])[0]
+
+    def _committed_heights(self, tx_hashes: Sequence[bytes]) -> list[int | None]:
+        """The block that committed each transaction, None if none has: one read of the
+        chain for the batch (per hash it was two LMDB transactions on admission's path)."""
         chain = getattr(self.ledger, "chain", None)
-        if chain is not None:
-            pos = chain.tx_position(tx_hash)
-            return None if pos is None or pos[0] > self.ledger.latest_height() else int(pos[0])
-        receipt = EthReads(self.ledger).get_receipt(hx(tx_hash))
-        return None if receipt is None else int(receipt["blockNumber"], 16)
+        if chain is None:
+            reads = EthReads(self.ledger)
+            receipts = [reads.get_receipt(hx(h)) for h in tx_hashes]
+            return [None if r is None else int(r["blockNumber"], 16) for r in receipts]
+        if not tx_hashes:
+            return []
+        positions = chain.tx_positions(tx_hashes)
+        latest = self.ledger.latest_height()
+        return [None if pos is None or pos[0] > latest else int(pos[0]) for pos in positions]
 
     def _rejection(self, tx_hash: bytes) -> dict[str, Any] | None:
         find = getattr(self.ledger, "transaction_rejection", None)

@@ -10,6 +10,8 @@ self time. `flamegraph_svg` draws the stacks as a self-contained SVG.
 from __future__ import annotations
 
 import html
+import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -266,7 +268,9 @@ class NodeProfiler:
         self.raw_path.parent.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
-             "--full-filenames", "--output", str(self.raw_path)],
+             "--full-filenames", "--output", str(self.raw_path),
+             # e.g. "--gil": only the thread holding the GIL (what one interpreter waits on)
+             *shlex.split(os.environ.get("CONSORTIUM_PYSPY_ARGS", ""))],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         return True

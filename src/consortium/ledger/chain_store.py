@@ -214,10 +214,14 @@ class ChainReader:
         return out
 
     def tx_position(self, tx_hash: bytes) -> tuple[int, int] | None:
-        raw = self.store.get("tx_hash", tx_hash)
-        if raw is None:
-            return None
-        return _int(raw[:8]), _int(raw[8:])
+        return self.tx_positions([tx_hash])[0]
+
+    def tx_positions(self, tx_hashes: Iterable[bytes]) -> list[tuple[int, int] | None]:
+        """(height, index) of each committed transaction, None for the others: one read
+        transaction for a whole batch (admission looks up every submitted hash)."""
+        with self.store.env.begin(db=self.store.dbs["tx_hash"], buffers=False) as txn:
+            raws = [txn.get(h) for h in tx_hashes]
+        return [None if raw is None else (_int(raw[:8]), _int(raw[8:])) for raw in raws]
 
     def rejection(self, tx_hash: bytes) -> RejectionRecord | None:
         """Why a block's execution refused this transaction — unless a block committed the
