@@ -32,6 +32,7 @@ from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.private_groups import PrivateGroups
 from consortium.ledger.private_ledger import PrivateLedger
+from consortium.ledger.snapshots import RESTORED_KEY
 from consortium.ledger.types import TxFilter
 from consortium.system.model import PERMISSIONS_ADDRESS, role_bit
 from consortium.system.privacy import PRIVACY_ADDRESS
@@ -585,3 +586,13 @@ def test_a_service_runs_inside_the_group(net: Net) -> None:
         assert receipt is not None and receipt.tx.status == 0  # Carol is no buyer
         assert reader_of(node.ledger).invoice(fp) is None  # nothing of it in public
     assert roots(a) == roots(b)
+
+
+def test_a_state_synced_node_does_not_replay_an_older_group(net: Net) -> None:
+    c = net.nodes["c"]
+    with c.ledger.store.write() as txn:  # as a restore from a snapshot of height 50 leaves it
+        txn.put(RESTORED_KEY, (50).to_bytes(8, "big"), db=c.ledger.store.dbs["meta"])
+    net.setup_group(founders=("a", "c"))
+    net.block([net.marker("a", [net.private(ALICE, data=token_deploy_data(5))])])
+    assert c.groups.group_ids() == [] and not (c.dir / "private").exists()
+    assert net.nodes["a"].groups.group_ids() == [GROUP]

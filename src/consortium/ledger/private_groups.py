@@ -52,6 +52,7 @@ from consortium.ledger.private_ledger import (
     PUBLIC_SYSTEM,
     PrivateLedger,
 )
+from consortium.ledger.snapshots import restored_height
 from consortium.ledger.state_store import StateStore, u64
 from consortium.ledger.transactions import Permission, SenderCache, SignedTx, check_admission
 from consortium.ledger.types import BlockContext
@@ -191,6 +192,7 @@ class PrivateGroups:
         self._groups: dict[bytes, _Group] = {}
         self._keys: dict[tuple[bytes, int], bytes] = {}
         self._member = 0
+        self._unreachable: set[bytes] = set()  # groups older than this node's history
         self._lock = threading.RLock()  # one follow() at a time
         self._groups_lock = threading.Lock()  # the dict of groups: reads never wait on follow()
         self._wake = threading.Event()
@@ -367,6 +369,14 @@ class PrivateGroups:
                 continue
             info = latest.group(group_id)
             if info is None or self._member not in info.members:
+                continue
+            first = restored_height(self.ledger.store)
+            if info.created_at < first:  # state-synced: the group's markers are not here
+                if group_id not in self._unreachable:
+                    self._unreachable.add(group_id)
+                    log.warning("privacy group 0x%s began at height %d, before the snapshot "
+                                "this node started from (%d): it cannot replay the group",
+                                group_id.hex(), info.created_at, first)
                 continue
             group = self._open(group_id)
             self._genesis(group, info.created_at)
