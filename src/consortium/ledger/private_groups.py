@@ -148,6 +148,7 @@ class _Group:
         self.app_state = replace(app, eth_chain_id=self.chain_id)
         self.reader: PrivateLedger | None = None
         self.stuck_at = 0  # a height whose marker this node cannot open (0: none)
+        self.told = 0  # the height the log last said it stops at
         self.created: int | None = None
         # heights without markers processed, not yet written: (private block, had markers)
         self.carried: list[tuple[BlockRecord, bool]] = []
@@ -443,8 +444,10 @@ class PrivateGroups:
         for marker in markers:
             key = self.epoch_key(group.group_id, marker.epoch)
             if key is None:
-                log.info("privacy group 0x%s: no key of epoch %d at height %d, stopping here",
-                         group.group_id.hex(), marker.epoch, height)
+                if group.told != height:  # once, not at every retry
+                    group.told = height
+                    log.info("privacy group 0x%s: this node has no key of epoch %d (height "
+                             "%d): it stops here", group.group_id.hex(), marker.epoch, height)
                 return None
             try:
                 raws = open_batch(key, group.group_id, marker.epoch, marker.payload)
