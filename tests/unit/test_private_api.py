@@ -193,6 +193,24 @@ def marker_sent(net: Net) -> bool:
     return bool(net.apis["a"].engine.mempool)
 
 
+def in_marker(api: Api, tx_hash: str) -> None:
+    """Wait until the private transaction's marker is in the (stub) engine's mempool."""
+    wait(lambda: api.rpc("priv_getTransactionStatus", tx_hash)["status"] == "pending",
+         f"the marker of {tx_hash}")
+
+
+def attested(net: Net, group: str, height: int) -> dict[str, Any]:
+    """Blocks until node A's attestation of `height` is committed; what the chain says."""
+    api = net.apis["a"]
+
+    def done() -> Any:
+        net.block()
+        found = api.rpc("priv_getStateRoot", group, hex(height))
+        return found if found["attested"]["attestations"] else None
+
+    return dict(wait(done, f"node A's attestation of height {height}"))
+
+
 def test_distribute_marker_receipt_reads_and_attestation(net: Net) -> None:
     a, c = net.apis["a"], net.apis["c"]
     key = a.rpc("priv_getNodeKey")
@@ -216,7 +234,7 @@ def test_distribute_marker_receipt_reads_and_attestation(net: Net) -> None:
     deploy = private("a", chain_id, 0, data=token_deploy_data(1_000))
     tx_hash = a.rpc("priv_distributeRawTransaction", deploy, group)
     assert a.rpc("priv_getTransactionStatus", tx_hash)["status"] in ("queued", "pending")
-    wait(lambda: marker_sent(net), "node A's marker")
+    in_marker(a, tx_hash)
     [marker] = a.engine.mempool
     assert marker.hex().find(token_deploy_data(1_000)[-40:].hex()) < 0  # sealed
     status = a.rpc("priv_getTransactionStatus", tx_hash)
@@ -240,7 +258,7 @@ def test_distribute_marker_receipt_reads_and_attestation(net: Net) -> None:
     sent = a.rpc("priv_distributeRawTransaction", private("a", chain_id, 1, to=token, data=pay),
                  group)
     assert a.rpc("priv_getTransactionCount", ALICE.address, group) == "0x2"  # counts queued
-    wait(lambda: marker_sent(net), "the transfer's marker")
+    in_marker(a, sent)
     transfer_height = net.block()
     assert a.rpc("priv_getTransactionReceipt", sent)["status"] == "0x1"
     balance = calldata("balanceOf(address)", ["address"], [BOB.address])
@@ -251,9 +269,7 @@ def test_distribute_marker_receipt_reads_and_attestation(net: Net) -> None:
     assert {entry["topics"][0] for entry in logs} == {TRANSFER_TOPIC}
 
     # node A attests the roots of both marker heights in its next markers
-    wait(lambda: marker_sent(net), "node A's attestation")
-    net.block()
-    root = a.rpc("priv_getStateRoot", group, hex(transfer_height))
+    root = attested(net, group, transfer_height)
     assert root["height"] == transfer_height
     assert root["root"] == "0x" + net.groups["a"].reader(bytes.fromhex(group[2:]))\
         .root_at(transfer_height).hex()  # type: ignore[union-attr]
@@ -305,7 +321,7 @@ def test_a_batch_keeps_its_order(net: Net) -> None:
         {"jsonrpc": "2.0", "id": n, "method": "priv_distributeRawTransaction",
          "params": [raw, group]} for n, raw in enumerate(raws)]).json()
     hashes = [answer["result"] for answer in answers]
-    wait(lambda: marker_sent(net) and not a.app.state.jsonrpc.privacy._queues, "the markers")
+    in_marker(a, hashes[-1])  # markers go out in order: the earlier ones are sent too
     net.block()
     statuses = [a.rpc("priv_getTransactionStatus", h)["status"] for h in hashes]
     assert statuses == ["committed"] * 40

@@ -357,12 +357,23 @@ class PrivateSubmitter:
             attestations, self._attestations = self._attestations, []
         for group_id, entries in queues.items():
             await self._send_group(group_id, entries)
+        if attestations:
+            attestations = await self.run_sync(lambda: self._unattested(attestations))
         for group_id, height, root in attestations:
             data = ATTEST + abi_encode(["bytes32", "uint64", "bytes32"], [group_id, height, root])
             error = await self._send_signed(data, ATTEST_GAS)
             if error is not None:
                 log.warning("attesting group %s's root at height %d was refused: %s",
                             hx(group_id), height, error)
+
+    def _unattested(self, attestations: list[tuple[bytes, int, bytes]]
+                    ) -> list[tuple[bytes, int, bytes]]:
+        """Those this node's member has not attested yet (a restarted node replays heights
+        it attested before its crash)."""
+        view = self.privacy_view()
+        member = self.my_member(view)
+        return [(g, h, r) for g, h, r in attestations
+                if member and not view.state.attested(g, h, member)]
 
     async def _send_group(self, group_id: bytes, entries: list[PrivateEntry]) -> None:
         try:
@@ -427,10 +438,19 @@ class PrivateSubmitter:
         return None  # unreachable: the second attempt returns
 
     async def _next_nonce(self) -> int:
+        """The node account's next nonce: tracked here, else (at start, after a refusal)
+        the mempool's pending one, past any of its transactions still in the journal (after
+        a restart they are resubmitted meanwhile: a new marker must not take their nonce)."""
         if self._nonce is None:
             address = self.node_account
-            self._nonce = await self.run_sync(lambda: self.local_txs.pending_count(
-                address, int(self.ledger.pending_nonce(hx(address)))))
+
+            def pending() -> int:
+                journalled = [e.nonce + 1 for e in self.local_txs.journal.entries()
+                              if e.sender == address]
+                return max([self.local_txs.pending_count(
+                    address, int(self.ledger.pending_nonce(hx(address)))), *journalled])
+
+            self._nonce = await self.run_sync(pending)
         return self._nonce
 
     # --- status -----------------------------------------------------------------------------
