@@ -109,42 +109,41 @@ def deploy(
     _print(result, signing.json_out, "Deployed", ["contract", "address", "tx", "block", "gas"])
 
 
-@app.command()
-@kit.with_read_options
-def call(
-    address: str = typer.Argument(..., help="Contract address."),
-    function: str = typer.Argument(..., help="Function name."),
-    args: list[str] | None = typer.Argument(None, help="Arguments."),
-    abi_file: Path | None = typer.Option(None, "--abi", help="ABI JSON or deploy artifact."),
-    *, opts: kit.Signing,
-) -> None:
-    """Call a view function (no transaction)."""
+AddressArg = typer.Argument(..., help="Contract address.")
+FunctionArg = typer.Argument(..., help="Function name.")
+ArgsArg = typer.Argument(None, help="Arguments.")
+AbiOption = typer.Option(None, "--abi", help="ABI JSON or deploy artifact.")
+
+
+def _calling(address: str, function: str, args: list[str] | None, abi_file: Path | None,
+             opts: kit.Signing) -> tuple[Any, list[dict[str, Any]], list[Any]]:
+    """The node's client, the contract's ABI and the function's arguments, coerced."""
     from consortium.sdk import ConsortiumClient
 
     abi = _load_abi(address, abi_file, opts.dir)
     entry = _function(abi, function, len(args or []))
-    client = ConsortiumClient(kit.endpoint(opts.rpc, opts.dir))
-    value = client.call(address, abi, function, *_args(entry, args or []))
+    return ConsortiumClient(kit.endpoint(opts.rpc, opts.dir)), abi, _args(entry, args or [])
+
+
+@app.command()
+@kit.with_read_options
+def call(address: str = AddressArg, function: str = FunctionArg,
+         args: list[str] | None = ArgsArg, abi_file: Path | None = AbiOption, *,
+         opts: kit.Signing) -> None:
+    """Call a view function (no transaction)."""
+    client, abi, values = _calling(address, function, args, abi_file, opts)
+    value = client.call(address, abi, function, *values)
     opts.show({"result": value}, lambda: kit.console.print(value))
 
 
 @app.command()
 @kit.with_signing
-def send(
-    address: str = typer.Argument(..., help="Contract address."),
-    function: str = typer.Argument(..., help="Function name."),
-    args: list[str] | None = typer.Argument(None, help="Arguments."),
-    abi_file: Path | None = typer.Option(None, "--abi", help="ABI JSON or deploy artifact."),
-    *, signing: kit.Signing,
-) -> None:
+def send(address: str = AddressArg, function: str = FunctionArg,
+         args: list[str] | None = ArgsArg, abi_file: Path | None = AbiOption, *,
+         signing: kit.Signing) -> None:
     """Send a transaction calling a contract function and wait for its receipt."""
-    from consortium.sdk import ConsortiumClient
-
-    abi = _load_abi(address, abi_file, signing.dir)
-    entry = _function(abi, function, len(args or []))
-    client = ConsortiumClient(kit.endpoint(signing.rpc, signing.dir))
-    receipt = client.transact(signing.signer(), address, abi, function,
-                              *_args(entry, args or []))
+    client, abi, values = _calling(address, function, args, abi_file, signing)
+    receipt = client.transact(signing.signer(), address, abi, function, *values)
     result = {"tx_hash": receipt["transactionHash"].hex(), "block": receipt["blockNumber"],
               "status": receipt["status"], "gas_used": receipt["gasUsed"],
               "logs": len(receipt["logs"])}
