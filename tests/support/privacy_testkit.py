@@ -282,9 +282,13 @@ class PrivacyNet:
 
     def private_receipt(self, member: str, tx_hash: str, timeout: float = 90) -> dict[str, Any]:
         url = self.url(member)
-        found: dict[str, Any] = wait_for(
-            lambda: rpc(url, "priv_getTransactionReceipt", tx_hash), timeout,
-            f"{VIA[member]}'s private receipt of {tx_hash}")
+        try:
+            found: dict[str, Any] = wait_for(
+                lambda: rpc(url, "priv_getTransactionReceipt", tx_hash), timeout,
+                f"{VIA[member]}'s private receipt of {tx_hash}")
+        except AssertionError as exc:
+            status = answer_or_error(url, "priv_getTransactionStatus", tx_hash)
+            raise AssertionError(f"{exc}; its status there: {status}") from None
         marker = found.get("markerHash")
         if marker:  # the public block that carried it: later steps wait for it
             mined = self.w3(member).eth.get_transaction_receipt(marker)
