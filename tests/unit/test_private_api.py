@@ -258,6 +258,8 @@ def test_distribute_marker_receipt_reads_and_attestation(net: Net) -> None:
     sent = a.rpc("priv_distributeRawTransaction", private("a", chain_id, 1, to=token, data=pay),
                  group)
     assert a.rpc("priv_getTransactionCount", ALICE.address, group) == "0x2"  # counts queued
+    assert "is taken by" in a.error("priv_distributeRawTransaction",
+                                    private("a", chain_id, 1, to=token), group)
     in_marker(a, sent)
     transfer_height = net.block()
     assert a.rpc("priv_getTransactionReceipt", sent)["status"] == "0x1"
@@ -326,6 +328,19 @@ def test_a_batch_keeps_its_order(net: Net) -> None:
     statuses = [a.rpc("priv_getTransactionStatus", h)["status"] for h in hashes]
     assert statuses == ["committed"] * 40
     assert a.rpc("priv_getTransactionCount", ALICE.address, group) == hex(40)
+
+    # a nonce ahead: the group's execution refuses it; the count goes back; 40 is free
+    ahead = a.rpc("priv_distributeRawTransaction", private("a", chain_id, 45), group)
+    assert a.rpc("priv_getTransactionCount", ALICE.address, group) == hex(40)
+    in_marker(a, ahead)
+    net.block()
+    status = a.rpc("priv_getTransactionStatus", ahead)
+    assert status["status"] == "rejected" and "ahead" in status["reason"], status
+    assert "rejected" in a.error("priv_getTransactionReceipt", ahead)
+    again = a.rpc("priv_distributeRawTransaction", private("a", chain_id, 40), group)
+    in_marker(a, again)
+    net.block()
+    assert a.rpc("priv_getTransactionReceipt", again)["status"] == "0x1"
 
 
 def test_refused_marker_rejects_its_private_transactions(net: Net) -> None:

@@ -174,6 +174,8 @@ class PrivateSubmitter:
         self._memo_height = -1
         self._seq = 0
         self._checking: set[int] = set()  # sequence numbers of calls being checked
+        # per (group, sender): the nonces of its private transactions not executed yet
+        self._waiting: dict[tuple[bytes, bytes], dict[int, PrivateEntry]] = {}
         self._memo_values: dict[tuple[Any, ...], Any] = {}
         node.listeners.append(self.on_block)
 
@@ -276,10 +278,7 @@ class PrivateSubmitter:
         self._seq += 1
         self._checking.add(seq)
         try:
-            stx = await self.run_sync(lambda: self.check(raw, group_id))
-            known = self.entries.get(stx.hash)
-            if known is not None and known.state != REJECTED:
-                raise TxError(f"already known: private transaction {hx(stx.hash)}")
+            stx = await self.run_sync(lambda: self._check_new(raw, group_id))
             entry = PrivateEntry(stx.hash, group_id, raw, stx.sender, stx.nonce, seq=seq)
             self._track(entry)
             self._queues.setdefault(group_id, []).append(entry)
@@ -288,11 +287,43 @@ class PrivateSubmitter:
             self._poke()
         return stx.hash
 
+    def _check_new(self, raw: bytes, group_id: bytes) -> SignedTx:
+        """`check`, and refuse what this node already holds: the same transaction, or
+        another one with its nonce still waiting here."""
+        stx = self.check(raw, group_id)
+        known = self.entries.get(stx.hash)
+        if known is not None and known.state != REJECTED:
+            raise TxError(f"already known: private transaction {hx(stx.hash)}")
+        same = self._waiting.get((group_id, stx.sender), {}).get(stx.nonce)
+        if same is not None:
+            self._settle(same)
+            if same.state in (QUEUED, PENDING):
+                raise NonceTooLow(f"nonce too low: private nonce {stx.nonce} of "
+                                  f"{hx(stx.sender)} is taken by {hx(same.hash)}, which waits "
+                                  "on this node")
+        return stx
+
+    def _settle(self, entry: PrivateEntry) -> None:
+        """Mark a sent transaction the group's execution refused as rejected (a read of
+        the group's store)."""
+        if entry.state != PENDING:
+            return
+        reader = self.groups.reader(entry.group_id)
+        rejection = None if reader is None else reader.transaction_rejection(hx(entry.hash))
+        if rejection is not None:
+            self._reject(entry, str(rejection["reason"]))
+
     def queued_nonce(self, group_id: bytes, sender: bytes, committed: int) -> int:
-        """The sender's next private nonce counting what waits here unprocessed."""
-        waiting = {e.nonce for e in self.entries.values()
-                   if e.group_id == group_id and e.sender == sender
-                   and e.state in (QUEUED, PENDING)}
+        """The sender's next private nonce counting what waits here unprocessed (a
+        worker thread: reads the group's store)."""
+        waiting = self._waiting.get((group_id, sender))
+        if not waiting:
+            return committed
+        for entry in list(waiting.values()):
+            if entry.nonce >= committed:
+                self._settle(entry)
+        for nonce in [n for n, e in waiting.items() if n < committed or e.state == REJECTED]:
+            del waiting[nonce]  # executed, or refused: no longer waiting
         nonce = committed
         while nonce in waiting:
             nonce += 1
@@ -301,8 +332,14 @@ class PrivateSubmitter:
     def _track(self, entry: PrivateEntry) -> None:
         self.entries[entry.hash] = entry
         self.entries.move_to_end(entry.hash)
+        self._waiting.setdefault((entry.group_id, entry.sender), {})[entry.nonce] = entry
         while len(self.entries) > MAX_TRACKED:
-            self.entries.popitem(last=False)
+            _, old = self.entries.popitem(last=False)
+            waiting = self._waiting.get((old.group_id, old.sender), {})
+            if waiting.get(old.nonce) is old:
+                del waiting[old.nonce]
+                if not waiting:
+                    del self._waiting[(old.group_id, old.sender)]
 
     # --- attestations (from the group processor's thread) ------------------------------------
 
@@ -394,6 +431,7 @@ class PrivateSubmitter:
                 entry.marker = marker_hash[0] if marker_hash else None
                 if error is None:
                     entry.state = PENDING
+                    entry.raw = b""  # sealed and journalled in its marker: not kept twice
                 else:
                     self._reject(entry, f"its marker was refused: {error}")
 
