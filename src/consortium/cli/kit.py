@@ -41,12 +41,11 @@ from consortium.cli.services import (
     namer,
     party,
     proposed,
-    required_account,
 )
 
 __all__ = ["DirOption", "FromOption", "JsonOption", "PasswordFileOption", "ReasonOption",
            "RpcOption", "Signing", "account", "add_reads", "add_writes", "chain_member_account",
            "console", "done", "endpoint", "err_console", "history_table", "members", "namer",
            "party", "password_or_prompt", "print_json", "proposed", "read_command",
-           "read_password", "report", "required_account", "resolve_dir", "rows", "signer", "table",
+           "read_password", "report", "resolve_dir", "rows", "signer", "table",
            "with_read_options", "with_reading", "with_signing", "write_command"]

@@ -49,15 +49,11 @@ def account(value: str | None, dir: Path, what: str, rpc: str | None = None) -> 
                       f"network in {dir} or of the chain's member registry)")
 
 
-def required_account(value: str, dir: Path, what: str, rpc: str | None = None) -> str:
-    found = account(value, dir, what, rpc)
+def party(value: str, signing: Signing, what: str) -> str:
+    """The account of `value` (see `account`) with a command's --dir and --rpc."""
+    found = account(value, signing.dir, what, signing.rpc)
     assert found is not None
     return found
-
-
-def party(value: str, signing: Signing, what: str) -> str:
-    """`required_account` with a signing command's --dir and --rpc."""
-    return required_account(value, signing.dir, what, signing.rpc)
 
 
 def namer(dir: Path) -> Any:
