@@ -74,6 +74,10 @@ class Peeker(NativeContract):
     def own(self, slot: int) -> int:
         return self.storage.get_uint(slot)
 
+    @method("put(uint256,uint256)")
+    def put(self, slot: int, value: int) -> None:
+        self.storage.set_uint(slot, value)
+
 
 ENGINES = ["py-evm", pytest.param("revm", marks=pytest.mark.skipif(
     not revm_engine.available(), reason="revm extension not built"))]
@@ -120,6 +124,20 @@ def test_public_reads_redirect_only_the_given_addresses(engine: str) -> None:
     assert asked == [(ELSEWHERE, 5)]
     assert ACTIVE.get() is None  # reset on leaving
     assert _call(world, _peek(ELSEWHERE)) == 7
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_native_whose_state_is_public_runs_read_only(engine: str) -> None:
+    world = _world(engine)
+    own = calldata("own(uint256)", ["uint256"], [5])
+    put = calldata("put(uint256,uint256)", ["uint256", "uint256"], [5, 1])
+    with public_reads([PEEKER], lambda address, slot: 2000 + slot):
+        assert _call(world, own) == 2005  # its own storage: the public state's
+        result = world.call(sender=b"\x01" * 20, to=PEEKER, value=0, data=put, gas=1_000_000)
+        assert result.status == 0  # and no writes
+    assert _call(world, own) == 9
+    result = world.call(sender=b"\x01" * 20, to=PEEKER, value=0, data=put, gas=1_000_000)
+    assert result.status == 1
 
 
 def test_cached_reader_asks_once_per_slot() -> None:
@@ -393,6 +411,10 @@ def test_private_natives_read_the_public_system_contracts(net: Net) -> None:
         assert not out.success and "no member role" in (out.error or "")
     # the public state has nothing of it
     assert a.ledger.get_storage_at(probe, 1) == bytes(32)
+    # Permissions itself, asked from the private state, answers from the public one
+    ask = calldata("hasRole(address,string)", ["address", "string"], [BOB.address, "member"])
+    out = a.reader().call({"to": "0x" + PERMISSIONS_ADDRESS.hex(), "data": ask})
+    assert out.success and out.output[-1] == 1
 
 
 def test_refused_private_transactions_say_why(net: Net) -> None:

@@ -25,6 +25,7 @@ from consortium.evm.native import (
     revert_output,
 )
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
+from consortium.evm.public_reads import host_for
 from consortium.evm.storage import (
     UINT256,
     BlockInfo,
@@ -127,7 +128,7 @@ def make_precompile(cls: type[NativeContract]) -> Callable[[ComputationAPI], Any
         if bytes(msg.storage_address) != bytes(cls.address):
             output = computation.output = delegatecall_refusal(cls)
             raise Revert(output)
-        contract = cls(PyEvmHost(computation))
+        contract = cls(host_for(PyEvmHost(computation)))  # a system contract in a private world
         try:
             computation.output = contract.dispatch(bytes(msg.data))
         except VMError:

@@ -38,6 +38,7 @@ from consortium.evm.native import (
     revert_output,
 )
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
+from consortium.evm.public_reads import host_for
 from consortium.evm.storage import BlockInfo, Host
 from consortium.evm.trie_records import rlp_length
 
@@ -177,7 +178,7 @@ def _server(cls: type[NativeContract]) -> Callable[[Any], tuple[int, bytes]]:
     def serve(frame: Any) -> tuple[int, bytes]:
         if frame.address != address:
             return 1, refusal
-        contract = cls(RevmHost(frame))
+        contract = cls(host_for(RevmHost(frame)))  # a system contract in a private world
         try:
             return 0, contract.dispatch(frame.input)
         except VMError as exc:  # out of gas, write protection, depth: the EVM's own errors
