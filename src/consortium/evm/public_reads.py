@@ -2,8 +2,8 @@
 call runs on a group's private state), native contracts that read another account's storage
 (`Host.sload_at`: Permissions' roles and freezes, Governance's members, say) for one of a
 given set of addresses read it from the *public* state of that block instead of the group's
-own state, which has no such accounts. Nothing else changes: a native's own storage, EVM
-code and every write stay in the private world.
+own state, which has no such accounts. Nothing else changes: the other natives' own
+storage, EVM code and every write stay in the private world.
 
 A native *at* one of those addresses called inside the private world (a private contract
 asking Permissions' `hasRole`, say) runs on `PublicHost`: its own storage read from the
