@@ -21,7 +21,6 @@ from consortium.api.rpc_error import (
     ExecutionRevertedError,
     InvalidParams,
     MethodNotFound,
-    NotFound,
     RpcError,
 )
 from consortium.errors import ConsortiumError
@@ -58,7 +57,6 @@ def _selector(signature: str) -> bytes:
 CREATE_GROUP = _selector("createGroup(bytes32,string,address[],bytes[])")
 PROPOSE_CHANGE = _selector(
     "proposeChange(bytes32,address[],address[],address[],bytes[],bytes[])")
-ROOT_AT = _selector("rootAt(bytes32,uint64)")
 
 
 def group_id_param(value: Any, where: str) -> bytes:
@@ -126,19 +124,18 @@ class PrivateMethods:
             if member == 0:
                 raise InvalidParams(f"{where}: {ref} is not a consortium member's account")
             return member, account
-        gov = _governance(self.ledger)
-        member = int(gov.member_named(ref))
+        member = int(view.gov.member_named(ref))
         if member == 0:
             raise InvalidParams(f"{where}: no consortium member is named {ref!r}")
-        accounts = [int(a) for a in gov.accounts(member)]
+        accounts = view.member_accounts(member)
         if not accounts:
             raise InvalidParams(f"{where}: member {ref!r} has no account")
-        return member, accounts[0].to_bytes(20, "big")
+        return member, bytes(accounts[0])
 
     def _node_key(self, view: Any, member: int, where: str) -> bytes:
         found = view.node_of_member(member)
         if found is None or not found[1]:
-            raise InvalidParams(f"{where}: member {_name(self.ledger, member)!r} has no "
+            raise InvalidParams(f"{where}: member {_name(view, member)!r} has no "
                                 "registered privacy node (consortium privacy register-node)")
         return bytes(found[1])
 
@@ -163,7 +160,7 @@ class PrivateMethods:
         member = submitter.my_member(view)
         return {"publicKey": hx(submitter.public_key), "address": hx(submitter.node_account),
                 "member": member or None,
-                "memberName": _name(self.ledger, member) if member else None,
+                "memberName": _name(view, member) if member else None,
                 "registered": member != 0}
 
     def priv_create_privacy_group(self, p: Params) -> dict[str, Any]:
@@ -193,7 +190,7 @@ class PrivateMethods:
             where = f"params[0].members[{i}]"
             member, account = self._member(view, ref, where)
             if member in seen:
-                raise InvalidParams(f"{where}: member {_name(self.ledger, member)!r} is named "
+                raise InvalidParams(f"{where}: member {_name(view, member)!r} is named "
                                     "twice")
             seen.add(member)
             accounts.append(account)
@@ -232,12 +229,12 @@ class PrivateMethods:
         current = tuple(int(m) for m in group.members)
         for member, _ in add:
             if member in current:
-                raise InvalidParams(f"params[0].add: {_name(self.ledger, member)!r} is "
+                raise InvalidParams(f"params[0].add: {_name(view, member)!r} is "
                                     "already in the group")
         removed = {m for m, _ in remove}
         for member in removed:
             if member not in current:
-                raise InvalidParams(f"params[0].remove: {_name(self.ledger, member)!r} is "
+                raise InvalidParams(f"params[0].remove: {_name(view, member)!r} is "
                                     "not in the group")
         after = [m for m in current if m not in removed] + [m for m, _ in add]
         if len(after) < 2:
@@ -249,7 +246,7 @@ class PrivateMethods:
         history = [bytes(k) for k in epochs if k is not None]
         key = new_key()
         added = dict(add)
-        holders = [added.get(m) or _account_of(self.ledger, m) for m in after]
+        holders = [added.get(m) or _account_of(view, m) for m in after]
         wrapped = [wrap_key(key, self._node_key(view, m, "keyHolders")) for m in after]
         histories = [pack_history(history, self._node_key(view, m, "params[0].add"))
                      for m, _ in add]
@@ -288,8 +285,8 @@ class PrivateMethods:
             "privacyGroupId": hx(group_id), "name": group.name,
             "status": STATUS.get(int(group.status), str(group.status)),
             "epoch": int(group.epoch),
-            "members": [{"id": int(m), "name": _name(self.ledger, int(m)),
-                         "account": hx(_account_of(self.ledger, int(m)))}
+            "members": [{"id": int(m), "name": _name(view, int(m)),
+                         "account": hx(_account_of(view, int(m)))}
                         for m in group.members],
             "createdAt": int(group.created_at), "activeAt": int(group.active_at) or None,
             "chainId": hex_quantity(submitter.group_chain_id(group_id)),
@@ -396,7 +393,7 @@ class PrivateMethods:
         height = self._height(reader, p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
         root = _private_root(reader, group_id, height)
         return {"height": height, "root": hx(root) if root is not None else None,
-                "attested": _attested(self.ledger, group_id, height)}
+                "attested": _attested(self._view(), group_id, height)}
 
     def priv_get_chain_id(self, p: Params) -> str:
         p.at_most(1)
@@ -427,27 +424,16 @@ def _privacy_address() -> str:
     return hx(bytes(PRIVACY_ADDRESS))
 
 
-def _governance(ledger: Any) -> Any:
-    from consortium.system.access import AccessView
-
-    height = ledger.latest_height()
-
-    def get_storage(address: bytes, slot: int) -> int:
-        return int.from_bytes(ledger.get_storage_at(hx(address), slot, height), "big")
-
-    return AccessView(get_storage).gov
-
-
-def _name(ledger: Any, member: int) -> str:
+def _name(view: Any, member: int) -> str:
     try:
-        return str(_governance(ledger).name(member))
+        return str(view.member_name(member))
     except ConsortiumError:
         return f"member {member}"
 
 
-def _account_of(ledger: Any, member: int) -> bytes:
-    accounts = [int(a) for a in _governance(ledger).accounts(member)]
-    return accounts[0].to_bytes(20, "big") if accounts else b"\x00" * 20
+def _account_of(view: Any, member: int) -> bytes:
+    accounts = view.member_accounts(member)
+    return bytes(accounts[0]) if accounts else b"\x00" * 20
 
 
 def _private_root(reader: Any, group_id: bytes, height: int) -> bytes | None:
@@ -462,21 +448,15 @@ def _private_root(reader: Any, group_id: bytes, height: int) -> bytes | None:
     return None if block is None else bytes(block[0].state_root)
 
 
-def _attested(ledger: Any, group_id: bytes, height: int) -> dict[str, Any] | None:
-    """Privacy.rootAt(group, height) read from the public state: the first root attested,
-    how many attested, whether one differed."""
-    from eth_abi import decode as abi_decode
-
-    data = hex_data(ROOT_AT + abi_encode(["bytes32", "uint64"], [group_id, height]))
-    call = {"to": _privacy_address(), "data": data, "input": data}
-    result = ledger.call(call, None)
-    if not result.success or len(result.output) < 96:
-        return None
-    first, count, mismatch = abi_decode(["bytes32", "uint32", "bool"], result.output)
-    if not count:
+def _attested(view: Any, group_id: bytes, height: int) -> dict[str, Any]:
+    """Privacy.rootAt(group, height) in the public state: the first root attested, how
+    many members attested, whether one differed."""
+    found = view.root_at(group_id, height)
+    if not found.attestations:
         return {"root": None, "attestations": 0, "mismatch": False}
-    return {"root": hx(first), "attestations": int(count), "mismatch": bool(mismatch)}
+    return {"root": hx(bytes(found.first)), "attestations": int(found.attestations),
+            "mismatch": bool(found.mismatch)}
 
 
 __all__ = ["PRIVATE_HEAVY_METHODS", "PRIVATE_METHODS", "PRIVATE_SUBMIT_METHODS",
-           "PrivateMethods", "NotFound"]
+           "PrivateMethods"]
