@@ -3,6 +3,7 @@ each group member's `PrivateGroups` processor following in-process ledgers."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -618,3 +619,46 @@ def test_a_state_synced_node_does_not_replay_an_older_group(net: Net) -> None:
     net.block([net.marker("a", [net.private(ALICE, data=token_deploy_data(5))])])
     assert c.groups.group_ids() == [] and not (c.dir / "private").exists()
     assert net.nodes["a"].groups.group_ids() == [GROUP]
+
+
+def test_the_thread_keeps_up_while_blocks_execute_and_readers_read(net: Net) -> None:
+    """The processor thread, public blocks on the main thread (revm on node a) and a reader
+    thread calling the private state at once: no deadlock, the same roots as node b's
+    processor run in step."""
+    a, b = net.nodes["a"], net.nodes["b"]
+    net.setup_group()
+    deploy = net.private(ALICE, data=token_deploy_data(10**6))
+    net.block([net.marker("a", [deploy])])
+    token = token_of(a.reader().private_receipt("0x" + keccak(deploy).hex()))
+    pay = calldata("transfer(address,uint256)", ["address", "uint256"], [BOB.address, 1])
+    a.groups.start()
+    stop, errors = threading.Event(), []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                balance(a.reader(), token, BOB.address)
+            except Exception as exc:  # reported below
+                errors.append(exc)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        for _ in range(12):
+            private = [net.private(ALICE, to=token, data=pay, gas=100_000) for _ in range(10)]
+            public = sign(ALICE, nonce=a.ledger.get_nonce(ALICE.address), to=BOB.address,
+                          gas=21_000)
+            net.block([net.marker("a", private), public], follow=False)
+            a.groups.notify()
+            b.groups.follow()
+        deadline = time.monotonic() + 120
+        while a.groups.processed_height(GROUP) < a.ledger.latest_height():
+            assert time.monotonic() < deadline, "the processor thread fell behind for good"
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+    assert not errors, errors
+    assert roots(a) == roots(b)
+    assert balance(a.reader(), token, BOB.address) == 120
