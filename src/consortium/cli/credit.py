@@ -16,7 +16,6 @@ import typer
 
 from consortium.apps.credit.surface import CREDIT
 from consortium.cli import kit
-from consortium.errors import ConfigError
 
 app = typer.Typer(help="Credit information sharing: consents, records, queries, blacklist.",
                   no_args_is_help=True)
@@ -40,13 +39,11 @@ def consent(
     uses: int = typer.Option(1, "--uses", help="Queries it serves (default one)."),
     *, signing: kit.Signing) -> None:
     """The data subject consents to a lender querying its credit."""
-    if (blocks is None) == (expires_at is None):
-        raise ConfigError("give either --blocks or --expires-at")
+    kit.one_of(blocks, expires_at, "give either --blocks or --expires-at")
     client = _client(signing.rpc, signing.dir)
-    expiry = expires_at if expires_at is not None else client.height() + 1 + int(blocks or 0)
-    out = client.grant_consent(signing.signer(),
-                               kit.party(grantee, signing, "--grantee"), purpose,
-                               expires_at=expiry, max_uses=uses)
+    out = client.grant_consent(signing.signer(), kit.party(grantee, signing, "--grantee"),
+                               purpose, expires_at=kit.height(client, expires_at, blocks, 1),
+                               max_uses=uses)
     kit.done(out, signing.json_out, "granted")
 
 

@@ -36,16 +36,18 @@ from consortium.cli.service_commands import (
 from consortium.cli.services import (
     account,
     done,
+    height,
     history_table,
     members,
     namer,
+    one_of,
     party,
     proposed,
 )
 
 __all__ = ["DirOption", "FromOption", "JsonOption", "PasswordFileOption", "ReasonOption",
            "RpcOption", "Signing", "account", "add_reads", "add_writes", "chain_member_account",
-           "console", "done", "endpoint", "err_console", "history_table", "members", "namer",
-           "party", "password_or_prompt", "print_json", "proposed", "read_command",
-           "read_password", "report", "resolve_dir", "rows", "signer", "table",
+           "console", "done", "endpoint", "err_console", "height", "history_table", "members",
+           "namer", "one_of", "party", "password_or_prompt", "print_json", "proposed",
+           "read_command", "read_password", "report", "resolve_dir", "rows", "signer", "table",
            "with_read_options", "with_reading", "with_signing", "write_command"]

@@ -80,11 +80,6 @@ def _isin(value: str) -> str:
     return isin
 
 
-def _one_of(a: Any, b: Any, message: str) -> None:
-    if (a is None) == (b is None):
-        raise ConfigError(message)
-
-
 # --- the declared writes and reads, with their tables --------------------------------------
 
 
@@ -232,7 +227,7 @@ def issue(isin: str = IsinArg,
     """An issuer agent issues an instrument (ISIN check digit verified)."""
     from consortium.apps.surface import hash_bytes, sha256_of
 
-    _one_of(doc, doc_hash, "give --doc FILE or --doc-hash 0x…")
+    kit.one_of(doc, doc_hash, "give --doc FILE or --doc-hash 0x…")
     raw = sha256_of(doc) if doc is not None else hash_bytes(doc_hash, "--doc-hash")
     _send(signing, f"{_isin(isin)} issued", "issue", _isin(isin), name, supply,
           currency=currency, document_hash_=raw, cycle=cycle,
@@ -261,9 +256,9 @@ def investor_set(account: str = typer.Argument(..., help="Account or member name
                  frozen: bool = typer.Option(False, "--frozen", help="Freeze it."),
                  *, signing: kit.Signing) -> None:
     """A custodian registers or updates an investor's eligibility."""
-    _one_of(kyc_expiry, kyc_blocks, "give --kyc-expiry HEIGHT or --kyc-blocks N")
+    kit.one_of(kyc_expiry, kyc_blocks, "give --kyc-expiry HEIGHT or --kyc-blocks N")
     client = _client(signing.rpc, signing.dir)
-    expiry = kyc_expiry if kyc_expiry is not None else client.height() + int(kyc_blocks or 0)
+    expiry = kit.height(client, kyc_expiry, kyc_blocks)
     investor = kit.party(account, signing, "account")
     _done(client.set_investor(signing.signer(), investor, kyc_expiry=expiry,
                               jurisdiction=jurisdiction, frozen=frozen), signing.json_out,
@@ -288,11 +283,6 @@ def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: accoun
 # --- orders, settlement and bilateral trades -------------------------------------------------
 
 
-def _height_or(client: Any, height: int | None, blocks: int | None) -> int:
-    """A height given, or the chain's height plus a number of blocks."""
-    return client.height() + blocks if blocks is not None else int(height or 0)
-
-
 @app.command("order")
 @kit.with_signing
 def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = IsinArg,
@@ -307,7 +297,7 @@ def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = Isin
         raise ConfigError(f"side must be buy or sell, not {side!r}")
     client = _client(signing.rpc, signing.dir)
     _done(client.place_order(signing.signer(), _isin(isin), side, quantity, price,
-                             _height_or(client, expiry, expires_in)),
+                             kit.height(client, expiry, expires_in)),
           signing.json_out, f"{side} {quantity} {_isin(isin)} at {price}")
 
 
@@ -333,10 +323,10 @@ def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units
             within: int | None = typer.Option(None, "--within", help="Or: blocks from now."),
             *, signing: kit.Signing) -> None:
     """Propose a bilateral trade; your leg is locked until accepted, cancelled or expired."""
-    _one_of(deadline, within, "give --deadline HEIGHT or --within BLOCKS")
+    kit.one_of(deadline, within, "give --deadline HEIGHT or --within BLOCKS")
     client = _client(signing.rpc, signing.dir)
     _done(client.propose(signing.signer(), _isin(isin), kit.party(with_, signing, "--with"), side,
-                         quantity, price, _height_or(client, deadline, within)),
+                         quantity, price, kit.height(client, deadline, within)),
           signing.json_out, f"proposed to {side} {quantity} {_isin(isin)} at {price}")
 
 

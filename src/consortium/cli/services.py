@@ -56,6 +56,18 @@ def party(value: str, signing: Signing, what: str) -> str:
     return found
 
 
+def one_of(a: Any, b: Any, message: str) -> None:
+    """Exactly one of two alternative options is given, else `message`."""
+    if (a is None) == (b is None):
+        raise ConfigError(message)
+
+
+def height(client: Any, at: int | None, blocks: int | None, after: int = 0) -> int:
+    """A height given (`at`, default 0), or the chain's height (+ `after`) plus `blocks`
+    (an option's "or: this many blocks from now")."""
+    return client.height() + after + blocks if blocks is not None else int(at or 0)
+
+
 def namer(dir: Path) -> Any:
     """account -> its member's name (the account itself when unknown)."""
     names = {a: n for n, a in members(dir).items()}
