@@ -18,15 +18,7 @@ RECORD_KINDS = ("loan_opened", "repaid", "overdue", "default")
 CURRENT, SUPERSEDED = "current", "superseded"
 
 # Query order states, stored as index + 1. Append only.
-QUERY_STATES = (
-    "created",
-    "accepted",
-    "delivered",
-    "confirmed",
-    "rejected",
-    "disputed",
-    "resolved",
-)
+QUERY_STATES = ("created", "accepted", "delivered", "confirmed", "rejected", "disputed", "resolved")
 REJECTABLE = ("created", "accepted")
 
 # Blacklist entries: listed, then removed (the states of its events).

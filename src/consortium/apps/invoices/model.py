@@ -15,16 +15,8 @@ from consortium.evm.native import native_address
 INVOICES_ADDRESS = native_address(0x2004)
 
 # Invoice states, stored as index + 1 (0: no such invoice). Append only.
-STATES = (
-    "issued",
-    "confirmed",
-    "financing_requested",
-    "financed",
-    "repaid",
-    "defaulted",
-    "cancelled",
-    "reimbursed",
-)
+STATES = ("issued", "confirmed", "financing_requested", "financed", "repaid", "defaulted",
+          "cancelled", "reimbursed")
 FINAL_STATES = ("repaid", "defaulted", "cancelled", "reimbursed")
 CANCELLABLE = ("issued", "confirmed", "financing_requested")  # never once financed
 

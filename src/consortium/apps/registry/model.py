@@ -16,15 +16,8 @@ from consortium.evm.native import native_address
 REGISTRY_ADDRESS = native_address(0x2003)
 
 # Asset states, stored as index + 1 (0: no such asset). Append only.
-ASSET_STATES = (
-    "applied",
-    "registered",
-    "transfer_pending",
-    "encumbered",
-    "frozen",
-    "retired",
-    "rejected",
-)
+ASSET_STATES = ("applied", "registered", "transfer_pending", "encumbered", "frozen", "retired",
+                "rejected")
 # Pledge states, stored as index + 1.
 PLEDGE_STATES = ("active", "released")
 
