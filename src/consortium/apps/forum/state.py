@@ -167,8 +167,7 @@ class ForumState(StateView):
 
     def add_post(self, channel: str, author: bytes, kind: str, parent: int, epoch: int,
                  content: bytes, height: int, proposals: list[int]) -> int:
-        post_id = self.post_count() + 1
-        self.s.set_uint(self.POST_COUNT, post_id)
+        post_id = self.next_id(self.POST_COUNT)
         Post.put_fields(self.s, Storage.at(self.POSTS, post_id), channel=channel,
                         author=author, kind=kind, parent=parent, epoch=epoch, content=content,
                         height=height, proposals=proposals)
@@ -199,8 +198,7 @@ class ForumState(StateView):
 
     def add_document(self, document: Document) -> int:
         """Store a new document (its id is the next one) and index it."""
-        document_id = self.document_count() + 1
-        self.s.set_uint(self.DOCUMENT_COUNT, document_id)
+        document_id = self.next_id(self.DOCUMENT_COUNT)
         document.store(self.s, Storage.at(self.DOCUMENTS, document_id))
         self.channel_documents(document.channel).append(document_id)
         if document.post:

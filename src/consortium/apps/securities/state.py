@@ -397,8 +397,7 @@ class SecuritiesState(Holdings):
     def add(self, what: str, **values: Any) -> int:
         """A new numbered record: its id, then the fields given, one write each."""
         count_slot, _, cls = self.NUMBERED[what]
-        n = self.s.get_uint(count_slot) + 1
-        self.s.set_uint(count_slot, n)
+        n = self.next_id(count_slot)
         cls.put_fields(self.s, self.base(what, n), **values)
         return n
 
