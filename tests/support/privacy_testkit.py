@@ -32,8 +32,10 @@ from tests.support.localnet import LocalNet, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Bank C", "Bank D"]
 VIA = {"Bank A": "node0", "Bank B": "node1", "Bank C": "node2", "Bank D": "node3"}
-# The invoices service inside a group: Bank A sells, Bank B buys and finances.
-ROLES = {"Bank A": ["seller"], "Bank B": ["buyer", "financing_bank"]}
+# The invoices service inside a group: Bank A sells, Bank B buys (and is a financing bank,
+# but may not finance what it buys), Bank C finances.
+ROLES = {"Bank A": ["seller"], "Bank B": ["buyer", "financing_bank"],
+         "Bank C": ["financing_bank"]}
 PRIVACY = "0x" + (0x1004).to_bytes(20, "big").hex()
 TOKEN_SOURCE = Path(__file__).resolve().parents[2] / "bench" / "contracts" / "BenchToken.sol"
 PRIVATE_GAS = 1_000_000
