@@ -43,7 +43,7 @@ from consortium.api.service_surface import rpc_mixin
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.apps.services import SURFACES
 from consortium.errors import ConsortiumError
-from consortium.ledger.types import LedgerReader
+from consortium.ledger.types import CallResult, LedgerReader
 
 log = logging.getLogger("consortium.api.jsonrpc")
 
@@ -459,13 +459,8 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
     @rpc("eth_call", LEDGER)
     def eth_call(self, p: Params) -> str:
         tx, height = self._call_params(p)
-        result = self.ledger.call(tx, height, budget=current_budget.get(),
-                                  gas_cap=self.gate.limits.rpc_gas_cap)
-        if result.success:
-            return hex_data(result.output)
-        if not result.error or result.error.startswith("execution reverted"):
-            raise ExecutionRevertedError(result.output, result.error)
-        raise RpcError(result.error)
+        return call_answer(self.ledger.call(tx, height, budget=current_budget.get(),
+                                            gas_cap=self.gate.limits.rpc_gas_cap))
 
     @rpc("eth_estimateGas", LEDGER)
     def eth_estimate_gas(self, p: Params) -> str:
@@ -864,6 +859,16 @@ def _percentiles(value: Any, where: str) -> list[float]:
             raise InvalidParams(f"{where}: percentiles must be increasing")
         last = float(v)
     return [float(v) for v in value]
+
+
+def call_answer(result: CallResult) -> str:
+    """An eth_call's answer: its output as hex; a revert as error 3 (`ExecutionRevertedError`)
+    with its data; any other failure as its error."""
+    if result.success:
+        return hex_data(result.output)
+    if not result.error or result.error.startswith("execution reverted"):
+        raise ExecutionRevertedError(result.output, result.error)
+    raise RpcError(result.error)
 
 
 def _with_base_fee(block: dict[str, Any] | None) -> dict[str, Any] | None:
