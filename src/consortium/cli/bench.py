@@ -201,6 +201,7 @@ def api_access(
 def privacy(
     txs: int = typer.Option(2_000, "--txs", help="ERC-20 transfers in each run."),
     batch: int = typer.Option(100, "--batch", help="JSON-RPC calls per request."),
+    rounds: int = typer.Option(3, "--rounds", help="Rounds, each a public and a private run."),
     timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
     out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -214,10 +215,10 @@ def privacy(
         summary_rows,
     )
 
-    cfg = PrivacyBenchConfig(txs=txs, batch=batch, timeout_commit=timeout_commit)
+    cfg = PrivacyBenchConfig(txs=txs, batch=batch, rounds=rounds, timeout_commit=timeout_commit)
     cfg.check()
     outcome = _run_table(cfg, out, run_privacy_bench, json_out,
-                         f"ERC-20 transfers, {txs:,} each way, 2 members on 2 validators",
+                         f"ERC-20 transfers, 2 members on 2 validators, {rounds} round(s)",
                          TABLE_COLUMNS, summary_rows)
     _verdict(outcome, lambda r: f"private / public: ×{r['ratio']} (goal ≥ {r['goal']}: "
              f"{'met' if r['met'] else 'missed'})")
