@@ -7,6 +7,7 @@ node's group processor."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -427,3 +428,143 @@ def test_api_without_privacy_answers_method_not_found(tmp_path: Path) -> None:
     finally:
         api.engine.close()
         ledger.close()
+
+
+# --- the SDK and the CLI over real HTTP ------------------------------------------------------
+
+
+class LiveGroupNodes:
+    """Two members' nodes (A and B), each a ledger, a stub engine, a privacy processor and an
+    API on a loopback port; every 50 ms what their engines admitted is committed on both."""
+
+    def __init__(self, home: Path) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from tests.support.services_api_testkit import SerialEngine
+
+        self.ledgers: list[Ledger] = []
+        self.engines: list[SerialEngine] = []
+        self.groups: list[PrivateGroups] = []
+        self.urls: dict[str, str] = {}
+        self.servers: list[Any] = []
+        self.stop = threading.Event()
+        threads = [threading.Thread(target=self._blocks, daemon=True)]
+        for name in "ab":
+            ledger = Ledger(home / name / "app", engine=ENGINE)
+            ledger.init_chain(privacy_state(), 1)
+            engine = SerialEngine(ledger)
+            node = PrivacyNode(NODE_KEYS[name])
+            node.groups = PrivateGroups(ledger, home / name / "app", NODE_KEYS[name],
+                                        on_block=node.on_block)
+            node.groups.start()
+            self.ledgers.append(ledger)
+            self.engines.append(engine)
+            self.groups.append(node.groups)
+            app = create_app(ledger, engine.url, node_name=name, privacy=node, console=False)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            self.urls[name] = f"http://127.0.0.1:{port}"
+            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                   log_level="warning"))
+            self.servers.append(server)
+            threads.append(threading.Thread(target=server.run, daemon=True))
+        self.threads = threads
+        for thread in threads:
+            thread.start()
+        wait(lambda: all(s.started for s in self.servers), "the API servers")
+        self.password = home / "password"
+        self.password.write_text("")
+        for name, account in ACCOUNTS.items():
+            keystore = Account.encrypt(account.key, "", kdf="pbkdf2", iterations=2)
+            (home / f"{name}.json").write_text(json.dumps(keystore))
+        self.home = home
+
+    def _blocks(self) -> None:
+        while not self.stop.is_set():
+            if any(engine.mempool for engine in self.engines):
+                for engine in self.engines:
+                    engine.lock.acquire()
+                try:
+                    pool = [raw for engine in self.engines for raw in engine.mempool]
+                    height = self.ledgers[0].info()[0] + 1
+                    for engine in self.engines:
+                        engine.mempool = []
+                        engine.ledger.finalize_block(ctx(height), pool)
+                        engine.ledger.commit()
+                finally:
+                    for engine in self.engines:
+                        engine.lock.release()
+                for groups in self.groups:
+                    groups.notify()
+            time.sleep(0.05)
+
+    def cli(self, capsys: Any, node: str, *argv: str, sign_as: str | None = None
+            ) -> tuple[int, str, str]:
+        from tests.support.services_api_testkit import run_cli
+
+        signing = ([] if sign_as is None else
+                   ["--from", str(self.home / f"{sign_as}.json"), "--password-file",
+                    str(self.password)])
+        return run_cli(capsys, "privacy", *argv, *signing, "--rpc", self.urls[node])
+
+    def close(self) -> None:
+        self.stop.set()
+        for server in self.servers:
+            server.should_exit = True
+        for thread in self.threads:
+            thread.join(timeout=10)
+        for groups, engine, ledger in zip(self.groups, self.engines, self.ledgers, strict=True):
+            groups.stop()
+            engine.close()
+            ledger.close()
+
+
+def test_sdk_and_cli(tmp_path: Path, capsys: Any) -> None:
+    from consortium.sdk.privacy import PrivacyClient
+    from tests.support.ledger_testkit import TOKEN_SOURCE, compile_vyper
+
+    nodes = LiveGroupNodes(tmp_path)
+    try:
+        code, out, err = nodes.cli(capsys, "a", "register-node", sign_as="a")
+        assert code == 0, err
+        assert "registered the node's privacy key" in out
+        code, out, err = nodes.cli(capsys, "b", "register-node", "--json", sign_as="b")
+        assert code == 0 and json.loads(out)["nodeAccount"] == \
+            "0x" + node_identity(NODE_KEYS["b"])[0].hex()
+        code, out, err = nodes.cli(capsys, "a", "create-group", "Deals", "--with", "Bank B",
+                                   "--json", sign_as="a")
+        assert code == 0, err
+        group = json.loads(out)["privacyGroupId"]
+        assert nodes.cli(capsys, "b", "join", group, sign_as="b")[0] == 0
+        code, out, _ = nodes.cli(capsys, "a", "groups", "--json")
+        [found] = json.loads(out)
+        assert (found["privacyGroupId"], found["status"]) == (group, "active")
+        assert nodes.cli(capsys, "b", "show", group)[0] == 0
+
+        bytecode, abi = compile_vyper(TOKEN_SOURCE)
+        client_a, client_b = PrivacyClient(nodes.urls["a"]), PrivacyClient(nodes.urls["b"])
+        token, receipt = client_a.deploy(ALICE, group, abi, bytecode, 1_000)
+        assert receipt["privacyGroupId"] == group and receipt["markerHash"]
+        sent = client_a.transact(ALICE, group, token, abi, "transfer", BOB.address, 250)
+        assert wait(lambda: client_b.receipt(sent["transactionHash"]), "B's receipt")
+        assert client_b.call(group, token, abi, "balanceOf", BOB.address) == 250
+        assert [entry["transactionHash"] for entry in client_b.get_logs(
+            group, {"fromBlock": "0x0", "address": token})][-1] == sent["transactionHash"]
+
+        code, out, _ = nodes.cli(capsys, "b", "receipt", sent["transactionHash"], "--json")
+        assert code == 0 and json.loads(out)["status"] == "0x1"
+        height = int(sent["blockNumber"], 16)
+        code, out, _ = nodes.cli(capsys, "a", "root", group, "--block", str(height), "--json")
+        assert code == 0 and json.loads(out)["height"] == height
+        code, _, err = nodes.cli(capsys, "a", "receipt", "0x" + "ab" * 32)
+        assert code == 1
+        code, _, err = nodes.cli(capsys, "a", "propose-change", group, sign_as="a")
+        assert code == 1 and "--add or --remove" in err
+        code, _, err = nodes.cli(capsys, "a", "show", "0x" + "11" * 32)
+        assert code == 1 and "unknown privacy group" in err
+    finally:
+        nodes.close()
