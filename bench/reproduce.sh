@@ -9,6 +9,7 @@
 #   20,000 transfers at 1,000,000 accounts               against 1,000 accounts (end to end)
 # About 15 minutes on 2 cores; --quick: small sizes, a smoke run of every row (~5 minutes).
 # --all then also reruns the other Performance tables (issues 11, 17, 18, 20: ~45 minutes).
+# --profile records node0 with py-spy in the first row (flame graph in bench/flamegraphs/).
 # On a shared machine compare the ratios, not the absolute figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,12 +19,13 @@ PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 export ETH_HASH_BACKEND=${ETH_HASH_BACKEND:-pysha3}
 
-QUICK=0 ALL=0
+QUICK=0 ALL=0 PROFILE=()
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
     --all) ALL=1 ;;
-    *) echo "usage: bench/reproduce.sh [--quick] [--all]" >&2; exit 2 ;;
+    --profile) PROFILE=(--profile) ;;
+    *) echo "usage: bench/reproduce.sh [--quick] [--all] [--profile]" >&2; exit 2 ;;
   esac
 done
 if [ $QUICK = 1 ]; then
@@ -46,13 +48,18 @@ run() {
   dir=$(mktemp -d -t consortium-reproduce-run-XXXXXX)
   "$BIN" bench "$@" --out "$dir"
   report=$(ls "$dir"/*.json)
+  if [ -d "$dir/flamegraphs" ]; then
+    mkdir -p bench/flamegraphs
+    mv "$dir"/flamegraphs/* bench/flamegraphs/
+    rmdir "$dir/flamegraphs"
+  fi
   mv "$dir"/* "$RESULTS"/
   rmdir "$dir"
   printf '%s\t%s\t%s\n' "$kind" "$label" "$RESULTS/$(basename "$report")" >> "$MANIFEST"
 }
 
 run kvstore "ERC-20, 1 validator, $ERC1 txs, 32 lanes" \
-  --workload erc20 --txs "$ERC1" --concurrency 32
+  --workload erc20 --txs "$ERC1" --concurrency 32 "${PROFILE[@]}"
 run kvstore "ERC-20, 4 validators, $ERC4 txs, 8 lanes" \
   --workload erc20 --validators 4 --txs "$ERC4" --concurrency 8
 # the services against ERC-20 at the same size and lanes (1 validator, 8 lanes)

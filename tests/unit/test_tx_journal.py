@@ -396,3 +396,37 @@ def test_an_unreadable_journal_is_a_clear_startup_error(tmp_path: Path) -> None:
     (path / "data.mdb").write_bytes(b"not an lmdb file" * 512)
     with pytest.raises(ConfigError, match="cannot open the transaction journal .*move it aside"):
         TxJournal(path)
+
+
+def test_journal_is_pruned_by_the_new_blocks_hashes(n: Node, monkeypatch: Any) -> None:
+    """After a first scan, each block's own hashes prune the journal (no lookup per young
+    entry); an entry a block committed before it was journalled waits until stale, then
+    goes by lookup, never with a wrong reason."""
+    now = [time.time()]
+    lt = local(n)
+    lt.clock = lambda: now[0]
+    n.client.portal.call(lt.on_block)  # the first scan: the starting height
+    raws = [sign(ALICE, nonce=i, to=BOB.address, gas=21_000) for i in range(3)]
+    for raw in raws:
+        send(n, raw)
+    wait_for(lambda: len(n.engine.mempool) == 3)
+    n.engine.commit_block()
+    looked_up: list[int] = []
+    real = lt._committed_heights
+
+    def counting(hashes: Any) -> list[int | None]:
+        looked_up.append(len(hashes))
+        return real(hashes)
+
+    monkeypatch.setattr(lt, "_committed_heights", counting)
+    n.client.portal.call(lt.on_block)
+    assert len(lt.journal) == 0 and sum(looked_up) == 0
+    # committed in the block scanned above, journalled only now (a late write)
+    late = JournalEntry(keccak(raws[1]), raws[1], ALICE.address, 1, now[0])
+    lt.journal.update(add=[late])
+    n.client.portal.call(lt.on_block)
+    assert late.hash in lt.journal  # young and not in a new block: kept for now
+    now[0] += STALE_SECONDS + 1
+    n.client.portal.call(lt.on_block)
+    assert late.hash not in lt.journal and sum(looked_up) == 1
+    assert n.rpc("consortium_getTransactionStatus", h(raws[1]))["status"] == "committed"

@@ -34,6 +34,7 @@ BLOCK_POLL_SECONDS = 0.2
 STALE_SECONDS = 5.0  # an entry not committed this long after acceptance is checked for validity
 CATCH_UP_WAIT_SECONDS = 120.0  # resubmission waits this long at most for the engine to sync
 REBROADCAST_SECONDS = 60.0  # an entry still pending this long is sent to the engine again
+MAX_SCAN_BLOCKS = 100  # new blocks read for their hashes; past that, entries looked up one by one
 MAX_DROPPED = 10_000  # reasons kept (in memory) for transactions dropped after acceptance
 
 COMMITTED, PENDING, QUEUED, REJECTED, UNKNOWN = (
@@ -66,6 +67,7 @@ class LocalTransactions:
         self._drain: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._height: int | None = None
+        self._scanned: int | None = None  # the last block whose hashes pruned the journal
         self._sent_at: dict[bytes, float] = {}  # rebroadcasts, by hash
 
     # --- eth_sendRawTransaction ---------------------------------------------------------
@@ -309,8 +311,10 @@ class LocalTransactions:
         entries = [e for e in self.journal.entries(ordered=False) if e.hash not in changes]
         live: list[JournalEntry] = []
         if entries:
-            live, done = await self._settle(entries, stale_after=STALE_SECONDS)
+            live, done = await self._settle(entries, stale_after=STALE_SECONDS, scan=True)
             changes.update({h: None for h in done})
+        else:  # nothing to prune in the blocks so far: the next scan starts after them
+            self._scanned = self.ledger.latest_height()
         if changes:
             await self._write(changes)
         if self.queue.senders():
@@ -334,25 +338,51 @@ class LocalTransactions:
                 self._sent_at[e.hash] = now
             await self._forward(again, journalled=True, still_pending_if_nonce_low=True)
 
-    async def _settle(self, entries: list[JournalEntry], *, stale_after: float | None
-                      ) -> tuple[list[JournalEntry], list[bytes]]:
-        """`_settled` in a worker thread; the reasons recorded on the event loop."""
+    async def _settle(self, entries: list[JournalEntry], *, stale_after: float | None,
+                      scan: bool = False) -> tuple[list[JournalEntry], list[bytes]]:
+        """`_settled` in a worker thread; the reasons recorded on the event loop. With
+        `scan`, young entries are settled against the hashes of the blocks committed since
+        the last scan instead of one lookup each."""
         live, done, reasons = await self.run_sync(
-            lambda: self._settled(entries, stale_after=stale_after))
+            lambda: self._settled(entries, stale_after=stale_after,
+                                  recent=self._new_commits() if scan else None))
         for tx_hash, why in reasons.items():
             self._drop(tx_hash, why)
         return live, done
 
-    def _settled(self, entries: list[JournalEntry], *, stale_after: float | None
+    def _new_commits(self) -> set[bytes] | None:
+        """The hashes committed by the blocks since the last call, or None when they cannot
+        be read in one go (no chain to read, the first call, too many blocks)."""
+        chain = getattr(self.ledger, "chain", None)
+        latest = self.ledger.latest_height()
+        since, self._scanned = self._scanned, latest
+        if chain is None or since is None or not 0 <= latest - since <= MAX_SCAN_BLOCKS:
+            return None
+        return chain.tx_hashes_in(since + 1, latest)  # type: ignore[no-any-return]
+
+    def _settled(self, entries: list[JournalEntry], *, stale_after: float | None,
+                 recent: set[bytes] | None = None
                  ) -> tuple[list[JournalEntry], list[bytes], dict[bytes, str]]:
         """Split entries into those still waiting and those done with: committed, refused by
         a block, or invalid (the sender's nonce used by another transaction). An entry
-        younger than `stale_after` seconds is only looked up by hash (cheap)."""
+        younger than `stale_after` seconds is only looked up by hash (cheap) — or, given
+        `recent` (the hashes of the blocks new since the last scan), not even that: one a
+        block committed before it was journalled waits to be stale, then is looked up."""
         now = self.clock()
         nonces: dict[bytes, int] = {}
         live: list[JournalEntry] = []
         done: list[bytes] = []
         reasons: dict[bytes, str] = {}
+        if stale_after is not None and recent is not None:
+            stale = []
+            for entry in entries:
+                if now - entry.accepted_at >= stale_after:
+                    stale.append(entry)
+                elif entry.hash in recent:
+                    done.append(entry.hash)
+                else:
+                    live.append(entry)
+            entries = stale
         heights = self._committed_heights([entry.hash for entry in entries])
         for entry, height in zip(entries, heights, strict=True):
             if height is not None:

@@ -213,6 +213,16 @@ class ChainReader:
                     break
         return out
 
+    def tx_hashes_in(self, first: int, last: int) -> set[bytes]:
+        """The hashes of the transactions blocks `first`..`last` committed (one read)."""
+        out: set[bytes] = set()
+        with self.store.env.begin(db=self.store.dbs["blocks"], buffers=False) as txn:
+            for height in range(first, last + 1):
+                raw = txn.get(u64(height))
+                if raw:
+                    out.update(BlockRecord.decode(raw).tx_hashes)
+        return out
+
     def tx_position(self, tx_hash: bytes) -> tuple[int, int] | None:
         return self.tx_positions([tx_hash])[0]
 
