@@ -25,6 +25,26 @@ from consortium.sdk.client import ConsortiumClient
 GAS_MARGIN = 200_000  # state may move between the estimate and the block (index sets)
 
 
+def decode_log(spec: EventSpec, topics: list[bytes], data: bytes) -> dict[str, Any]:
+    """One log of `spec` by its parameters' names: indexed ones from the topics (an address
+    as 0x hex, a number as an int, anything else as its 0x word), the rest from the data
+    (addresses and bytes as 0x hex)."""
+    values = iter(abi_decode([t for t, _, indexed in spec.params if not indexed], bytes(data)))
+    words = iter(topics[1:])
+    out: dict[str, Any] = {}
+    for type_str, name, indexed in spec.params:
+        if indexed:
+            raw = bytes(next(words))
+            out[name] = (hex0x(raw[12:]) if type_str == "address"
+                         else int.from_bytes(raw, "big") if type_str.startswith("uint")
+                         else hex0x(raw))
+        else:
+            value = next(values)
+            out[name] = (hex0x(value) if type_str == "address" or type_str.startswith("bytes")
+                         else value)
+    return out
+
+
 def revert_reason(exc: ConsortiumError) -> str:
     """The contract's reason in a refused or reverted call's error (else its message)."""
     marker = "execution reverted: "
@@ -130,10 +150,10 @@ class ServiceClient:
             topics = [bytes(t) for t in log["topics"]]
             kind = self._kinds.get(topics[0])
             if kind is not None:
-                old, new, reason = abi_decode(["string"] * 3, bytes(log["data"]))
+                e = decode_log(self.transitions[kind], topics, log["data"])
                 transitions.append({"object": kind, "id": self.object_id(kind, topics[1]),
-                                    "actor": hex0x(topics[2][12:]), "from": old, "state": new,
-                                    "reason": reason})
+                                    "actor": e["actor"], "from": e["fromState"],
+                                    "state": e["toState"], "reason": e["reason"]})
         out = {k: transitions[-1][k] for k in ("object", "id", "from", "state", "reason")
                } if transitions else {}
         return out | {"txHash": Web3.to_hex(tx_hash), "block": number,
@@ -158,4 +178,5 @@ class ServiceClient:
         return out
 
 
-__all__ = ["GAS_MARGIN", "ServiceClient", "account_hex", "hash_bytes", "revert_reason"]
+__all__ = ["GAS_MARGIN", "ServiceClient", "account_hex", "decode_log", "hash_bytes",
+           "revert_reason"]

@@ -15,10 +15,9 @@ from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.fingerprint import compute, date_number
 from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
 from consortium.apps.invoices.surface import INVOICES
-from consortium.apps.service_client import GAS_MARGIN, ServiceClient
+from consortium.apps.service_client import GAS_MARGIN, ServiceClient, decode_log
 from consortium.apps.surface import account_hex, with_writes
 from consortium.errors import ConfigError
-from consortium.evm.abi_codec import decode as abi_decode
 from consortium.sdk.client import ConsortiumClient
 
 
@@ -53,12 +52,13 @@ class InvoiceClient(ServiceClient):
         out: dict[str, Any] = {"fingerprint": "0x" + bytes(args[0]).hex(),
                                "txHash": Web3.to_hex(tx_hash), "block": number}
         for log in receipt["logs"]:
-            topic = bytes(log["topics"][0])
-            if topic == Invoices.InvoiceTransition.topic0:
-                _, out["state"], out["reason"] = abi_decode(["string"] * 3, bytes(log["data"]))
-            elif topic == Invoices.TrancheFinanced.topic0:
-                out["tranche"], _, out["financed"] = abi_decode(["uint256"] * 3,
-                                                                bytes(log["data"]))
+            topics = [bytes(t) for t in log["topics"]]
+            if topics[0] == Invoices.InvoiceTransition.topic0:
+                e = decode_log(Invoices.InvoiceTransition, topics, log["data"])
+                out["state"], out["reason"] = e["toState"], e["reason"]
+            elif topics[0] == Invoices.TrancheFinanced.topic0:
+                e = decode_log(Invoices.TrancheFinanced, topics, log["data"])
+                out["tranche"], out["financed"] = e["tranche"], e["financed"]
         return out
 
     def issue(self, account: LocalAccount, fingerprint: str | bytes, *, buyer: str,

@@ -21,10 +21,9 @@ from consortium.apps.securities.model import SECURITIES_ADDRESS, UNLIMITED, isin
 from consortium.apps.securities.reader import CASH, SECURITIES, SecuritiesReader
 from consortium.apps.securities.surface import CASH as CASH_SURFACE
 from consortium.apps.securities.surface import SECURITIES as SECURITIES_SURFACE
-from consortium.apps.service_client import ServiceClient, account_hex
+from consortium.apps.service_client import ServiceClient, account_hex, decode_log
 from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError, ExecutionReverted
-from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x
 from consortium.sdk.client import ConsortiumClient
@@ -47,20 +46,7 @@ def decode_event(topics: list[bytes], data: bytes) -> dict[str, Any] | None:
     spec = _EVENTS.get(bytes(topics[0])) if topics else None
     if spec is None:
         return None
-    out: dict[str, Any] = {"event": spec.name}
-    values = iter(abi_decode([t for t, _, indexed in spec.params if not indexed], bytes(data)))
-    rest = iter(topics[1:])
-    for type_str, name, indexed in spec.params:
-        if indexed:
-            raw = bytes(next(rest))
-            value: Any = (hex0x(raw[12:]) if type_str == "address"
-                          else int.from_bytes(raw, "big") if type_str.startswith("uint")
-                          else hex0x(raw))
-        else:
-            value = next(values)
-            if type_str == "address" or type_str.startswith("bytes"):
-                value = hex0x(value)
-        out[name] = value
+    out = {"event": spec.name} | decode_log(spec, topics, data)
     if spec.name == "Transition":
         out["id"] = transition_id(out["kind"], out["id"])
     return out
