@@ -11,9 +11,12 @@ Python import of the feature's internals."""
 from __future__ import annotations
 
 import base64
+import json
 import mmap
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -227,6 +230,19 @@ class PrivacyNet:
                                               "data": hexb(data)}))
 
     # -- group lifecycle (Privacy contract, docs/privacy.md)
+    def cli(self, member: str, *argv: str) -> dict[str, Any]:
+        """`consortium privacy ARGV --from MEMBER --json` through `member`'s node, as a user
+        runs it (a subprocess): its JSON answer; the block it made becomes the tip."""
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "consortium"), "privacy", *argv, "--from", member,
+             "--dir", str(self.net.root), "--rpc", self.synced(member), "--json"],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, f"consortium privacy {argv}: {proc.stderr or proc.stdout}"
+        out: dict[str, Any] = json.loads(proc.stdout)
+        if out.get("block") is not None:
+            self.tip = max(self.tip, quantity(out["block"]))
+        return out
+
     def register_node(self, member: str) -> dict[str, Any]:
         key: dict[str, Any] = self.rpc(member, "priv_getNodeKey")
         self.transact(member, PRIVACY, calldata("registerNode(bytes)", unhex(key["publicKey"])))
