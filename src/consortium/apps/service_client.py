@@ -15,34 +15,12 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from consortium.apps.service import ServiceReader
-from consortium.apps.surface import account_hex, hash_bytes
+from consortium.apps.surface import account_hex, decode_log, hash_bytes
 from consortium.errors import ConfigError, ConsortiumError
-from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import EventSpec, NativeCalls
-from consortium.evm.records import hex0x
 from consortium.sdk.client import ConsortiumClient
 
 GAS_MARGIN = 200_000  # state may move between the estimate and the block (index sets)
-
-
-def decode_log(spec: EventSpec, topics: list[bytes], data: bytes) -> dict[str, Any]:
-    """One log of `spec` by its parameters' names: indexed ones from the topics (an address
-    as 0x hex, a number as an int, anything else as its 0x word), the rest from the data
-    (addresses and bytes as 0x hex)."""
-    values = iter(abi_decode([t for t, _, indexed in spec.params if not indexed], bytes(data)))
-    words = iter(topics[1:])
-    out: dict[str, Any] = {}
-    for type_str, name, indexed in spec.params:
-        if indexed:
-            raw = bytes(next(words))
-            out[name] = (hex0x(raw[12:]) if type_str == "address"
-                         else int.from_bytes(raw, "big") if type_str.startswith("uint")
-                         else hex0x(raw))
-        else:
-            value = next(values)
-            out[name] = (hex0x(value) if type_str == "address" or type_str.startswith("bytes")
-                         else value)
-    return out
 
 
 def revert_reason(exc: ConsortiumError) -> str:

@@ -17,8 +17,11 @@ from typing import Any
 
 from consortium.errors import BadValue as BadValue
 from consortium.errors import ConfigError
+from consortium.evm.abi_codec import decode as abi_decode
+from consortium.evm.native import EventSpec
 from consortium.evm.records import account_hex as account_hex
 from consortium.evm.records import hash_bytes as hash_bytes
+from consortium.evm.records import hex0x
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,26 @@ def _id(value: Any) -> int:
     return value
 
 
+
+
+def decode_log(spec: EventSpec, topics: list[bytes], data: bytes) -> dict[str, Any]:
+    """One log of `spec` by its parameters' names: indexed ones from the topics (an address
+    as 0x hex, a number as an int, anything else as its 0x word), the rest from the data
+    (addresses and bytes as 0x hex)."""
+    values = iter(abi_decode([t for t, _, indexed in spec.params if not indexed], bytes(data)))
+    words = iter(topics[1:])
+    out: dict[str, Any] = {}
+    for type_str, name, indexed in spec.params:
+        if indexed:
+            raw = bytes(next(words))
+            out[name] = (hex0x(raw[12:]) if type_str == "address"
+                         else int.from_bytes(raw, "big") if type_str.startswith("uint")
+                         else hex0x(raw))
+        else:
+            value = next(values)
+            out[name] = (hex0x(value) if type_str == "address" or type_str.startswith("bytes")
+                         else value)
+    return out
 
 
 def json_of(record: Any, **blank: Any) -> Callable[[Any], dict[str, Any]]:
@@ -304,5 +327,5 @@ def with_writes(service: Service, *lead: Any) -> Callable[[type[Any]], type[Any]
 
 
 __all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "HASH32", "ID", "REASON", "TEXT", "BadValue",
-           "Kind", "Param", "Read", "Service", "Write", "account_hex", "choice", "document_hash",
-           "hash_bytes", "id_or_name", "json_of", "sha256_of", "with_writes"]
+           "Kind", "Param", "Read", "Service", "Write", "account_hex", "choice", "decode_log",
+           "document_hash", "hash_bytes", "id_or_name", "json_of", "sha256_of", "with_writes"]

@@ -11,8 +11,7 @@ from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.model import ASSET_STATES, REGISTRY_ADDRESS
 from consortium.apps.registry.state import Asset, AssetClass, Pledge
 from consortium.apps.service import ServiceReader, hex_of
-from consortium.apps.surface import json_of
-from consortium.evm.abi_codec import decode as abi_decode
+from consortium.apps.surface import decode_log, json_of
 from consortium.evm.native import NativeCalls
 
 CALLS = NativeCalls(Registry)
@@ -59,9 +58,8 @@ class RegistryReader(ServiceReader):
         spec = Registry.RegistrarApproval
         events = []
         for log in self._logs(REGISTRY_ADDRESS, [spec.topic0, asset_id.to_bytes(32, "big")]):
-            action, count, k = abi_decode(["string", "uint256", "uint256"], bytes(log["data"]))
-            events.append((action, int(count), int(k),
-                           "0x" + bytes(log["topics"][2])[12:].hex()))
+            e = decode_log(spec, log["topics"], log["data"])
+            events.append((e["action"], int(e["approvals"]), int(e["k"]), e["registrar"]))
         done = [i for i, (_, count, k, _) in enumerate(events) if count >= k]
         if not done:
             return []
