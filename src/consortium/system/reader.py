@@ -17,7 +17,7 @@ from consortium.system.governance import Governance
 from consortium.system.model import KIND_BY_NAME, ROLES, ProposalKind
 from consortium.system.nodes import Nodes
 from consortium.system.permissions import Permissions
-from consortium.system.state import Member, Proposal, TaskForce
+from consortium.system.state import Member, Office, Proposal, TaskForce
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
 Call = Callable[[bytes, bytes], bytes]
@@ -86,10 +86,10 @@ def proposal_json(t: Any) -> dict[str, Any]:
 
 
 def officer_json(t: Any) -> dict[str, Any]:
-    office, holder, term_end, elected, vacant = t
-    return {"office": office, "holder": None if vacant else hex0x(holder),
-            "lastHolder": hex0x(holder), "termEnd": term_end, "electedAt": elected,
-            "vacant": vacant}
+    o = Office.from_abi(t, proposal=0)
+    return {"office": o.office, "holder": None if o.vacant else hex0x(o.holder),
+            "lastHolder": hex0x(o.holder), "termEnd": o.term_end, "electedAt": o.elected,
+            "vacant": o.vacant}
 
 
 class SystemReader:
