@@ -57,7 +57,8 @@ from consortium.network.node_config import NodeConfig
 ENGINE_DBS = ("blockstore.db", "state.db", "evidence.db")
 LEVELDB_SKIP = {"LOCK", "LOG", "LOG.old"}
 # Files with secrets: in the archive only with include_keys.
-KEY_FILES = ("config/node_key.json", "config/priv_validator_key.json", "api-tokens.json")
+KEY_FILES = ("config/node_key.json", "config/priv_validator_key.json", "api-tokens.json",
+             "privacy_key.json")  # the node's privacy key: it opens its groups' keys
 CONFIG_FILES = ("consortium.toml", "config/config.toml", "config/genesis.json",
                 "config/addrbook.json", "data/priv_validator_state.json")
 PASS_ATTEMPTS = 50
