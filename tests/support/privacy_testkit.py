@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import mmap
 import os
 import stat
 import subprocess
@@ -139,21 +138,18 @@ def _files(root: Path) -> Iterable[Path]:
 
 def plaintext_search(root: Path, needles: Iterable[bytes]) -> dict[bytes, list[Path]]:
     """For each needle, every file under `root` that contains it (an empty list: none). Files
-    are read through mmap while the node runs (LMDB's data.mdb is readable while open; a file
-    growing meanwhile is read as it was)."""
+    are read while the node runs, each as it is at that moment (LMDB's data.mdb is readable
+    while open; read() rather than mmap, so a file truncated meanwhile cannot fault)."""
     wanted = list(dict.fromkeys(needles))
     hits: dict[bytes, list[Path]] = {n: [] for n in wanted}
     for path in _files(root):
         try:
-            with open(path, "rb") as fh:
-                if os.fstat(fh.fileno()).st_size == 0:
-                    continue
-                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                    for needle in wanted:
-                        if data.find(needle) >= 0:
-                            hits[needle].append(path)
-        except (OSError, ValueError):
+            data = path.read_bytes()
+        except OSError:  # removed meanwhile (a rotated WAL, a compacted table)
             continue
+        for needle in wanted:
+            if needle in data:
+                hits[needle].append(path)
     return hits
 
 
