@@ -99,12 +99,13 @@ def keyed_reads(one: str, many: str, args: tuple[str, str], returns: str,
             view(many, returns + "[]", args[1:], get_many))
 
 
-def transition(name: str, key: str) -> EventSpec:
-    """A service's transition event, `Name(<type> indexed <arg>, address indexed actor,
-    string fromState, string toState, string reason)` for `key` "<type> <arg>"."""
+def transition(key: str) -> EventSpec:
+    """A service's transition event, `<Name>(<type> indexed <arg>, address indexed actor,
+    string fromState, string toState, string reason)` for `key` "<type> <arg>", named by
+    the attribute it is assigned to."""
     type_, arg = key.split()
-    return event(f"{name}({type_} indexed {arg}, address indexed actor, string fromState, "
-                 "string toState, string reason)")
+    return event(f"{type_} indexed {arg}", "address indexed actor", "string fromState",
+                 "string toState", "string reason")
 
 
 def count_read(signature: str, slot: int) -> Any:

@@ -197,7 +197,8 @@ def method(signature: str, *, returns: str | Sequence[str] = (), view: bool = Fa
 
 @dataclass(frozen=True)
 class EventSpec:
-    """An event declared like Solidity: `event("Verified(address indexed caller, bool ok)")`."""
+    """An event declared like Solidity's parameter list, named by the class attribute it is
+    assigned to: `Verified = event("address indexed caller", "bool ok")`."""
 
     name: str
     params: tuple[tuple[str, str, bool], ...]  # (type, name, indexed)
@@ -241,6 +242,10 @@ class EventSpec:
                 topics.append(keccak(encoded))
         return topics, data.encode(data_values)
 
+    def __set_name__(self, owner: Any, name: str) -> None:
+        if not self.name:  # a contract's declaration says its name once: the attribute's
+            object.__setattr__(self, "name", name)
+
     def abi(self) -> dict[str, Any]:
         return {
             "type": "event",
@@ -250,15 +255,21 @@ class EventSpec:
         }
 
 
-def event(declaration: str) -> EventSpec:
-    name, _, rest = declaration.strip().partition("(")
-    params = []
-    for part in split_types(rest.rstrip().removesuffix(")")):
+def event(*params: str) -> EventSpec:
+    """`event("uint256 indexed id", "string reason")` as a contract's attribute: its
+    parameters, one a string ("type [indexed] name"), its name the attribute's. A whole
+    declaration, `event("Verified(address indexed caller, bool ok)")`, names it itself."""
+    name = ""
+    if len(params) == 1 and params[0].rstrip().endswith(")") and params[0][:1].isalpha():
+        name, _, rest = params[0].strip().partition("(")
+        params = tuple(split_types(rest.rstrip().removesuffix(")")))
+    parsed = []
+    for part in params:
         words = part.split()
         indexed = "indexed" in words
         words = [w for w in words if w != "indexed"]
-        params.append((words[0], words[1] if len(words) > 1 else "", indexed))
-    return EventSpec(name.strip(), tuple(params))
+        parsed.append((words[0], words[1] if len(words) > 1 else "", indexed))
+    return EventSpec(name.strip(), tuple(parsed))
 
 
 V = TypeVar("V")

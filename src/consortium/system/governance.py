@@ -105,28 +105,26 @@ def _proposer(kind: ProposalKind) -> Any:
 class Governance(NativeContract):
     address = GOVERNANCE_ADDRESS
 
-    MemberAdmitted = event("MemberAdmitted(uint256 indexed member, string name, string tier, "
-                           "uint256 weight, address[] accounts, bytes20[] nodeIds)")
-    MemberStatusChanged = event("MemberStatusChanged(uint256 indexed member, string status)")
-    MemberNodeAdded = event("MemberNodeAdded(uint256 indexed member, bytes20 nodeId)")
-    MemberNodeRemoved = event("MemberNodeRemoved(uint256 indexed member, bytes20 nodeId)")
-    ProposalCreated = event("ProposalCreated(uint256 indexed id, string kind, "
-                            "address indexed proposer, uint256 expiresAt)")
-    VoteCast = event("VoteCast(uint256 indexed id, uint256 indexed member, address voter, "
-                     "bool support, uint256 weight)")
-    ProposalExecuted = event("ProposalExecuted(uint256 indexed id)")
-    ProposalFailed = event("ProposalFailed(uint256 indexed id, string reason)")
-    ProposalRejected = event("ProposalRejected(uint256 indexed id)")
-    ProposalRevoked = event("ProposalRevoked(uint256 indexed id)")
-    RuleChanged = event("RuleChanged(string kind, uint256 participation, uint256 winRate, "
-                        "uint256 period)")
-    OfficerElected = event("OfficerElected(string office, address indexed holder, uint256 termEnd)")
-    TaskForceFormed = event("TaskForceFormed(string name, string charter)")
-    TaskForceMembersSet = event("TaskForceMembersSet(string name, address lead, address[] members)")
-    TaskForceDissolved = event("TaskForceDissolved(string name)")
-    SoftwareUpgradeScheduled = event("SoftwareUpgradeScheduled(string name, uint256 height, "
-                                     "string version)")
-    SoftwareUpgradeCancelled = event("SoftwareUpgradeCancelled(string name)")
+    MemberAdmitted = event("uint256 indexed member", "string name", "string tier", "uint256 weight",
+                           "address[] accounts", "bytes20[] nodeIds")
+    MemberStatusChanged = event("uint256 indexed member", "string status")
+    MemberNodeAdded = event("uint256 indexed member", "bytes20 nodeId")
+    MemberNodeRemoved = event("uint256 indexed member", "bytes20 nodeId")
+    ProposalCreated = event("uint256 indexed id", "string kind", "address indexed proposer",
+                            "uint256 expiresAt")
+    VoteCast = event("uint256 indexed id", "uint256 indexed member", "address voter",
+                     "bool support", "uint256 weight")
+    ProposalExecuted = event("uint256 indexed id")
+    ProposalFailed = event("uint256 indexed id", "string reason")
+    ProposalRejected = event("uint256 indexed id")
+    ProposalRevoked = event("uint256 indexed id")
+    RuleChanged = event("string kind", "uint256 participation", "uint256 winRate", "uint256 period")
+    OfficerElected = event("string office", "address indexed holder", "uint256 termEnd")
+    TaskForceFormed = event("string name", "string charter")
+    TaskForceMembersSet = event("string name", "address lead", "address[] members")
+    TaskForceDissolved = event("string name")
+    SoftwareUpgradeScheduled = event("string name", "uint256 height", "string version")
+    SoftwareUpgradeCancelled = event("string name")
 
     gov, upgrades = StateOf(GovernanceState), StateOf(UpgradeState)
     perms = StateOf(PermissionsState, PERMISSIONS_ADDRESS)

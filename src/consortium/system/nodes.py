@@ -19,9 +19,9 @@ from consortium.system.state import NodesState
 class Nodes(GovernedNative):
     address = NODES_ADDRESS
 
-    ValidatorUpdated = event("ValidatorUpdated(bytes32 indexed pubKey, uint256 power)")
-    NodeAdmitted = event("NodeAdmitted(bytes20 indexed nodeId, uint256 member)")
-    NodeRemoved = event("NodeRemoved(bytes20 indexed nodeId, uint256 member)")
+    ValidatorUpdated = event("bytes32 indexed pubKey", "uint256 power")
+    NodeAdmitted = event("bytes20 indexed nodeId", "uint256 member")
+    NodeRemoved = event("bytes20 indexed nodeId", "uint256 member")
 
     state = StateOf(NodesState)
 

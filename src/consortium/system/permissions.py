@@ -59,11 +59,11 @@ class GovernedNative(NativeContract):
 class Permissions(GovernedNative):
     address = PERMISSIONS_ADDRESS
 
-    RoleGranted = event("RoleGranted(address indexed account, string role, address by)")
-    RoleRevoked = event("RoleRevoked(address indexed account, string role, address by)")
-    Frozen = event("Frozen(address indexed target, address by)")
-    Unfrozen = event("Unfrozen(address indexed target, address by)")
-    DeployAllowlistSet = event("DeployAllowlistSet(address[] accounts)")
+    RoleGranted = event("address indexed account", "string role", "address by")
+    RoleRevoked = event("address indexed account", "string role", "address by")
+    Frozen = event("address indexed target", "address by")
+    Unfrozen = event("address indexed target", "address by")
+    DeployAllowlistSet = event("address[] accounts")
 
     state = StateOf(PermissionsState)
 

@@ -270,23 +270,21 @@ def _ids(values: Iterable[int]) -> list[int]:
 class Privacy(NativeContract):
     address = PRIVACY_ADDRESS
 
-    NodeRegistered = event("NodeRegistered(uint256 indexed member, address nodeAccount, "
-                           "bytes publicKey)")
-    GroupCreated = event("GroupCreated(bytes32 indexed groupId, string name, uint256[] members)")
-    GroupJoined = event("GroupJoined(bytes32 indexed groupId, uint256 member)")
-    GroupActivated = event("GroupActivated(bytes32 indexed groupId, uint64 height)")
-    ChangeProposed = event("ChangeProposed(bytes32 indexed groupId, uint32 change, "
-                           "uint256[] add, uint256[] remove)")
-    ChangeApproved = event("ChangeApproved(bytes32 indexed groupId, uint32 change, "
-                           "uint256 member)")
-    ChangeCancelled = event("ChangeCancelled(bytes32 indexed groupId, uint32 change)")
-    MembersChanged = event("MembersChanged(bytes32 indexed groupId, uint32 epoch, "
-                           "uint256[] members, uint64 height)")
-    PrivateBatch = event("PrivateBatch(bytes32 indexed groupId, uint32 epoch, uint64 seq)")
-    RootAttested = event("RootAttested(bytes32 indexed groupId, uint64 height, uint256 member, "
-                         "bytes32 root)")
-    RootMismatch = event("RootMismatch(bytes32 indexed groupId, uint64 height, uint256 member, "
-                         "bytes32 root, bytes32 first)")
+    NodeRegistered = event("uint256 indexed member", "address nodeAccount", "bytes publicKey")
+    GroupCreated = event("bytes32 indexed groupId", "string name", "uint256[] members")
+    GroupJoined = event("bytes32 indexed groupId", "uint256 member")
+    GroupActivated = event("bytes32 indexed groupId", "uint64 height")
+    ChangeProposed = event("bytes32 indexed groupId", "uint32 change", "uint256[] add",
+                           "uint256[] remove")
+    ChangeApproved = event("bytes32 indexed groupId", "uint32 change", "uint256 member")
+    ChangeCancelled = event("bytes32 indexed groupId", "uint32 change")
+    MembersChanged = event("bytes32 indexed groupId", "uint32 epoch", "uint256[] members",
+                           "uint64 height")
+    PrivateBatch = event("bytes32 indexed groupId", "uint32 epoch", "uint64 seq")
+    RootAttested = event("bytes32 indexed groupId", "uint64 height", "uint256 member",
+                         "bytes32 root")
+    RootMismatch = event("bytes32 indexed groupId", "uint64 height", "uint256 member",
+                         "bytes32 root", "bytes32 first")
 
     state = StateOf(PrivacyState)
     gov = StateOf(GovernanceState, GOVERNANCE_ADDRESS)

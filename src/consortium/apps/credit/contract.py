@@ -60,21 +60,21 @@ QUERY, ENTRY = QueryRecord.abi_type(), BlacklistEntry.abi_type()
 class Credit(ServiceContract):
     address = CREDIT_ADDRESS
 
-    ConsentTransition = transition("ConsentTransition", "uint256 consent")
-    RecordTransition = transition("RecordTransition", "uint256 record")
-    QueryTransition = transition("QueryTransition", "uint256 query")
-    BlacklistTransition = transition("BlacklistTransition", "address subject")
-    ConsentGranted = event("ConsentGranted(uint256 indexed consent, address indexed subject, "
-                           "address indexed grantee, string purpose, uint256 expiresAt, "
-                           "uint256 maxUses)")
-    CreditReported = event("CreditReported(uint256 indexed record, address indexed subject, "
-                           "address indexed reporter, string kind, bytes32 recordHash, "
-                           "uint256 supersedes)")
-    QueryCreated = event("QueryCreated(uint256 indexed query, address indexed subject, "
-                         "address indexed lender, address agency, uint256 consent, "
-                         "string purpose)")
-    ReportDelivered = event("ReportDelivered(uint256 indexed query, address indexed agency, "
-                            "bytes32 reportHash, string location)")
+    ConsentTransition = transition("uint256 consent")
+    RecordTransition = transition("uint256 record")
+    QueryTransition = transition("uint256 query")
+    BlacklistTransition = transition("address subject")
+    ConsentGranted = event("uint256 indexed consent", "address indexed subject",
+                           "address indexed grantee", "string purpose", "uint256 expiresAt",
+                           "uint256 maxUses")
+    CreditReported = event("uint256 indexed record", "address indexed subject",
+                           "address indexed reporter", "string kind", "bytes32 recordHash",
+                           "uint256 supersedes")
+    QueryCreated = event("uint256 indexed query", "address indexed subject",
+                         "address indexed lender", "address agency", "uint256 consent",
+                         "string purpose")
+    ReportDelivered = event("uint256 indexed query", "address indexed agency", "bytes32 reportHash",
+                            "string location")
 
     state = StateOf(CreditState)
 

@@ -42,18 +42,18 @@ def _ids(signature: str, arg: str, slot: int) -> Any:
 class Forum(ServiceContract):
     address = model.FORUM_ADDRESS
 
-    PostTransition = transition("PostTransition", "uint256 post")
-    DocumentTransition = transition("DocumentTransition", "uint256 document")
-    EpochTransition = transition("EpochTransition", "uint256 epoch")
-    Posted = event("Posted(uint256 indexed post, address indexed author, string channel, "
-                   "string kind, uint256 parent, uint256 epoch)")
-    KeyRotated = event("KeyRotated(string channel, uint256 epoch, address indexed actor, "
-                       "address[] members)")
-    KeyRegistered = event("KeyRegistered(address indexed account)")
-    DocumentAdded = event("DocumentAdded(uint256 indexed document, address indexed author, "
-                          "string channel, bytes32 sha256, uint256 size, bool onChain)")
-    MinutesLinked = event("MinutesLinked(uint256 indexed post, uint256 indexed proposal)")
-    RuleChanged = event("RuleChanged(string rule, uint256 value)")
+    PostTransition = transition("uint256 post")
+    DocumentTransition = transition("uint256 document")
+    EpochTransition = transition("uint256 epoch")
+    Posted = event("uint256 indexed post", "address indexed author", "string channel",
+                   "string kind", "uint256 parent", "uint256 epoch")
+    KeyRotated = event("string channel", "uint256 epoch", "address indexed actor",
+                       "address[] members")
+    KeyRegistered = event("address indexed account")
+    DocumentAdded = event("uint256 indexed document", "address indexed author", "string channel",
+                          "bytes32 sha256", "uint256 size", "bool onChain")
+    MinutesLinked = event("uint256 indexed post", "uint256 indexed proposal")
+    RuleChanged = event("string rule", "uint256 value")
 
     state = StateOf(ForumState)
 

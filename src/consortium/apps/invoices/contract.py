@@ -54,16 +54,16 @@ PAYMENT = PaymentRecord.abi_type()
 class Invoices(ServiceContract):
     address = INVOICES_ADDRESS
 
-    InvoiceTransition = transition("InvoiceTransition", "bytes32 fingerprint")
-    InvoiceIssued = event("InvoiceIssued(bytes32 indexed fingerprint, address indexed seller, "
-                          "address indexed buyer, uint256 amount, string currency, "
-                          "uint256 dueDate)")
-    TrancheFinanced = event("TrancheFinanced(bytes32 indexed fingerprint, address indexed bank, "
-                            "uint256 tranche, uint256 amount, uint256 financed)")
-    PaymentMade = event("PaymentMade(bytes32 indexed fingerprint, address indexed payee, "
-                        "uint256 amount, string currency)")
-    TaxVerification = event("TaxVerification(bytes32 indexed fingerprint, "
-                            "address indexed authority, bool verified, string reason)")
+    InvoiceTransition = transition("bytes32 fingerprint")
+    InvoiceIssued = event("bytes32 indexed fingerprint", "address indexed seller",
+                          "address indexed buyer", "uint256 amount", "string currency",
+                          "uint256 dueDate")
+    TrancheFinanced = event("bytes32 indexed fingerprint", "address indexed bank",
+                            "uint256 tranche", "uint256 amount", "uint256 financed")
+    PaymentMade = event("bytes32 indexed fingerprint", "address indexed payee", "uint256 amount",
+                        "string currency")
+    TaxVerification = event("bytes32 indexed fingerprint", "address indexed authority",
+                            "bool verified", "string reason")
 
     state = StateOf(InvoiceState)
 

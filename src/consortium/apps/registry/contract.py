@@ -45,20 +45,18 @@ CLASS, ASSET, PLEDGE = AssetClass.abi_type(), Asset.abi_type(), Pledge.abi_type(
 class Registry(ServiceContract):
     address = REGISTRY_ADDRESS
 
-    AssetTransition = transition("AssetTransition", "uint256 asset")
-    ClassTransition = transition("ClassTransition", "uint256 assetClass")
-    ClassCreated = event("ClassCreated(uint256 indexed assetClass, string name, "
-                         "bytes32 schemaHash, address[] registrars, uint256 k)")
-    AssetApplied = event("AssetApplied(uint256 indexed asset, uint256 indexed assetClass, "
-                         "address indexed owner, bytes32 externalIdHash, bytes32 metadataHash)")
-    RegistrarApproval = event("RegistrarApproval(uint256 indexed asset, "
-                              "address indexed registrar, string action, uint256 approvals, "
-                              "uint256 k)")
-    OwnerChanged = event("OwnerChanged(uint256 indexed asset, address indexed previousOwner, "
-                         "address indexed newOwner)")
-    Pledged = event("Pledged(uint256 indexed asset, address indexed securedParty, uint256 pledge)")
-    Released = event("Released(uint256 indexed asset, address indexed securedParty, "
-                     "uint256 pledge)")
+    AssetTransition = transition("uint256 asset")
+    ClassTransition = transition("uint256 assetClass")
+    ClassCreated = event("uint256 indexed assetClass", "string name", "bytes32 schemaHash",
+                         "address[] registrars", "uint256 k")
+    AssetApplied = event("uint256 indexed asset", "uint256 indexed assetClass",
+                         "address indexed owner", "bytes32 externalIdHash", "bytes32 metadataHash")
+    RegistrarApproval = event("uint256 indexed asset", "address indexed registrar", "string action",
+                              "uint256 approvals", "uint256 k")
+    OwnerChanged = event("uint256 indexed asset", "address indexed previousOwner",
+                         "address indexed newOwner")
+    Pledged = event("uint256 indexed asset", "address indexed securedParty", "uint256 pledge")
+    Released = event("uint256 indexed asset", "address indexed securedParty", "uint256 pledge")
 
     state = StateOf(RegistryState)
 

@@ -26,21 +26,18 @@ from consortium.evm.native import StateOf, event, method, register
 from consortium.system.permissions import as_address, hex_address
 
 C = CashState
+_AMOUNT = ("string currency", "uint256 amount")  # the tail of every moving event
 
 
 @register
 class CashTokens(ServiceContract):
     address = CASH_ADDRESS
 
-    TokenCreated = event("TokenCreated(string currency, address indexed issuer, string name)")
-    Transfer = event("Transfer(address indexed from, address indexed to, string currency, uint256 "
-                     "amount)")
-    Approval = event("Approval(address indexed owner, address indexed spender, string currency, "
-                     "uint256 amount)")
-    Locked = event("Locked(address indexed owner, address indexed holder, string currency, "
-                   "uint256 amount)")
-    Unlocked = event("Unlocked(address indexed owner, address indexed holder, string currency, "
-                     "uint256 amount)")
+    TokenCreated = event("string currency", "address indexed issuer", "string name")
+    Transfer = event("address indexed from", "address indexed to", *_AMOUNT)
+    Approval = event("address indexed owner", "address indexed spender", *_AMOUNT)
+    Locked = event("address indexed owner", "address indexed holder", *_AMOUNT)
+    Unlocked = event("address indexed owner", "address indexed holder", *_AMOUNT)
 
     state = StateOf(CashState)
 

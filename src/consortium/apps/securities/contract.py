@@ -117,27 +117,27 @@ def _isin_index(name: str, slot: int, sort: bool = False) -> Any:
 class Securities(ServiceContract):
     address = SECURITIES_ADDRESS
 
-    Transition = event("Transition(string kind, uint256 indexed id, address indexed actor, string "
-                       "fromState, string toState, string reason)")
-    InstrumentIssued = event("InstrumentIssued(string isin, address indexed agent, address "
-                             "indexed issuer, uint256 supply, string currency, bytes32 "
-                             "documentHash, string name)")
-    SecurityTransfer = event("SecurityTransfer(string isin, address indexed from, address indexed "
-                             "to, uint256 amount)")
-    OrderPlaced = event("OrderPlaced(uint256 indexed orderId, address indexed owner, string isin, "
-                        "string side, uint256 price, uint256 quantity, uint256 expiry)")
-    TradeExecuted = event("TradeExecuted(uint256 indexed tradeId, address indexed buyer, address "
-                          "indexed seller, string isin, uint256 price, uint256 quantity, uint256 "
-                          "buyOrder, uint256 sellOrder, uint256 settleHeight)")
-    ForcedTransfer = event("ForcedTransfer(uint256 indexed id, address indexed from, address "
-                           "indexed to, string isin, uint256 amount, address regulator, string "
-                           "reason)")
-    InvestorUpdated = event("InvestorUpdated(address indexed account, address indexed by, uint256 "
-                            "kycExpiry, string jurisdiction, bool frozen, bool regulatorFrozen)")
-    DividendDeclared = event("DividendDeclared(uint256 indexed dividendId, string isin, uint256 "
-                             "recordHeight, string currency, uint256 perShare, uint256 total)")
-    DividendPaid = event("DividendPaid(uint256 indexed dividendId, address indexed holder, "
-                         "uint256 shares, uint256 amount)")
+    Transition = event("string kind", "uint256 indexed id", "address indexed actor",
+                       "string fromState", "string toState", "string reason")
+    InstrumentIssued = event("string isin", "address indexed agent", "address indexed issuer",
+                             "uint256 supply", "string currency", "bytes32 documentHash",
+                             "string name")
+    SecurityTransfer = event("string isin", "address indexed from", "address indexed to",
+                             "uint256 amount")
+    OrderPlaced = event("uint256 indexed orderId", "address indexed owner", "string isin",
+                        "string side", "uint256 price", "uint256 quantity", "uint256 expiry")
+    TradeExecuted = event("uint256 indexed tradeId", "address indexed buyer",
+                          "address indexed seller", "string isin", "uint256 price",
+                          "uint256 quantity", "uint256 buyOrder", "uint256 sellOrder",
+                          "uint256 settleHeight")
+    ForcedTransfer = event("uint256 indexed id", "address indexed from", "address indexed to",
+                           "string isin", "uint256 amount", "address regulator", "string reason")
+    InvestorUpdated = event("address indexed account", "address indexed by", "uint256 kycExpiry",
+                            "string jurisdiction", "bool frozen", "bool regulatorFrozen")
+    DividendDeclared = event("uint256 indexed dividendId", "string isin", "uint256 recordHeight",
+                             "string currency", "uint256 perShare", "uint256 total")
+    DividendPaid = event("uint256 indexed dividendId", "address indexed holder", "uint256 shares",
+                         "uint256 amount")
 
     state = StateOf(SecuritiesState)
 
