@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_hash.auto import keccak
 from starlette.testclient import TestClient
 
 from consortium.api.app import create_app
@@ -346,17 +347,32 @@ def test_a_batch_keeps_its_order(net: Net) -> None:
 
 def test_refused_marker_rejects_its_private_transactions(net: Net) -> None:
     """A marker CheckTx refuses (here: Bank A registered another node key meanwhile, so
-    node A's account may no longer submit) marks its private transactions rejected."""
+    node A's account may no longer submit): distribute answers the reason, and the private
+    transaction's status and receipt say it was rejected."""
+    import threading
+
     a = net.apis["a"]
     register_all(net)
     group, chain_id = make_group(net)
-    a.app.state.jsonrpc.privacy.flush_seconds = 1.0
-    tx_hash = a.rpc("priv_distributeRawTransaction", private("a", chain_id, 0), group)
+    submitter = a.app.state.jsonrpc.privacy
+    submitter.flush_seconds = 2.0
+    submitter._checking.add(-1)  # a call still being checked holds the flush (≤ 2 s)
+    raw = private("a", chain_id, 0)
+    answers: list[dict[str, Any]] = []
+    caller = threading.Thread(target=lambda: answers.append(
+        a.raw("priv_distributeRawTransaction", raw, group)))
+    caller.start()
+    tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
+    wait(lambda: a.rpc("priv_getTransactionStatus", tx_hash)["status"] == "queued",
+         "the transaction queued")
     other = Account.from_key(b"\x42" * 32)
     net.block([net.public("a", "registerNode(bytes)", ["bytes"], [public_key_of(other.key)])])
-    status = wait(lambda: (s := a.rpc("priv_getTransactionStatus", tx_hash))["status"]
-                  == "rejected" and s, "the marker's refusal")
-    assert "marker was refused" in status["reason"]
+    submitter._checking.discard(-1)
+    caller.join(timeout=30)
+    [answer] = answers
+    assert "was not sent: its marker was refused" in answer["error"]["message"], answer
+    status = a.rpc("priv_getTransactionStatus", tx_hash)
+    assert status["status"] == "rejected" and "marker was refused" in status["reason"]
     assert "rejected" in a.error("priv_getTransactionReceipt", tx_hash)
 
 

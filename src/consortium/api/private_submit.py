@@ -2,7 +2,8 @@
 
 `PrivateSubmitter.distribute` checks a member's signed private transaction against its
 group (the group's chain id, fee 0, a sender of a group member, this node in the group with
-the current epoch key) and queues it; the flusher seals everything queued for a group into
+the current epoch key), queues it and answers once its marker is journalled (or refused:
+then with the reason); the flusher seals everything queued for a group into
 markers (`Privacy.submit`, at most MARKER_PLAINTEXT bytes of transactions each) that the
 node signs with its node account (its privacy key) and submits through the API's local
 transaction path (journal, CheckTx answer). Root attestations (`Privacy.attestRoot`) go out
@@ -17,6 +18,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ FLUSH_SECONDS = 0.05  # what arrives within this of the first queued transaction
 MARKER_GAS = 150_000  # Privacy.submit's own work; calldata costs the EIP-7623 floor on top
 ATTEST_GAS = 200_000
 ATTEST_WINDOW = 256  # heights further behind the chain's tip are not attested
+SEND_WAIT_SECONDS = 30.0  # distribute answers once the marker is journalled, or after this
 MAX_TRACKED = 100_000  # private transactions whose outcome this node remembers (in memory)
 QUEUED, PENDING, COMMITTED, REJECTED, UNKNOWN = (
     "queued", "pending", "committed", "rejected", "unknown")
@@ -148,6 +151,7 @@ class PrivateEntry:
     marker: bytes | None = None
     reason: str | None = None
     seq: int = 0  # arrival order on this node
+    sent: asyncio.Future[str | None] | None = None  # told None or why not, once sealed
 
 
 class PrivateSubmitter:
@@ -280,11 +284,18 @@ class PrivateSubmitter:
         try:
             stx = await self.run_sync(lambda: self._check_new(raw, group_id))
             entry = PrivateEntry(stx.hash, group_id, raw, stx.sender, stx.nonce, seq=seq)
+            entry.sent = asyncio.get_running_loop().create_future()
             self._track(entry)
             self._queues.setdefault(group_id, []).append(entry)
         finally:
             self._checking.discard(seq)
             self._poke()
+        try:  # answered once its marker is journalled ("accepted means committed or told")
+            refused = await asyncio.wait_for(asyncio.shield(entry.sent), SEND_WAIT_SECONDS)
+        except TimeoutError:
+            return stx.hash  # still queued: its status says what becomes of it
+        if refused is not None:
+            raise TxError(f"private transaction {hx(stx.hash)} was not sent: {refused}")
         return stx.hash
 
     def _check_new(self, raw: bytes, group_id: bytes) -> SignedTx:
@@ -367,7 +378,12 @@ class PrivateSubmitter:
             self._wake.set()
         while True:
             await self._wake.wait()
-            await asyncio.sleep(self.flush_seconds)
+            # as soon as every call that arrived is checked (its callers wait for the
+            # marker), at most flush_seconds while more keep arriving (they share it)
+            deadline = time.monotonic() + self.flush_seconds
+            await asyncio.sleep(0)
+            while self._checking and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
             self._wake.clear()
             try:
                 await self.flush()
@@ -393,7 +409,14 @@ class PrivateSubmitter:
         with self._attest_lock:
             attestations, self._attestations = self._attestations, []
         for group_id, entries in queues.items():
-            await self._send_group(group_id, entries)
+            try:
+                await self._send_group(group_id, entries)
+            except Exception as exc:
+                log.exception("sealing privacy group %s's transactions failed", hx(group_id))
+                for entry in entries:
+                    if entry.state == QUEUED:
+                        self._reject(entry, f"the node could not seal it: {exc}")
+                        _tell(entry, entry.reason)
         if attestations:
             attestations = await self.run_sync(lambda: self._unattested(attestations))
         for group_id, height, root in attestations:
@@ -418,6 +441,7 @@ class PrivateSubmitter:
         except ConsortiumError as exc:
             for entry in entries:
                 self._reject(entry, exc.message or str(exc))
+                _tell(entry, entry.reason)
             return
         for batch in _batches(entries):
             from consortium.system.privacy_payload import seal_batch
@@ -434,6 +458,7 @@ class PrivateSubmitter:
                     entry.raw = b""  # sealed and journalled in its marker: not kept twice
                 else:
                     self._reject(entry, f"its marker was refused: {error}")
+                _tell(entry, entry.reason)
 
     def _epoch_key(self, group_id: bytes) -> tuple[int, bytes]:
         group = self.privacy_view().group(group_id)
@@ -565,6 +590,13 @@ def _status(state: str, group_id: bytes | None = None, marker: bytes | None = No
     return {"status": state, "privacyGroupId": hx(group_id) if group_id else None,
             "markerHash": hx(marker) if marker else None,
             "blockNumber": hex(block) if block is not None else None, "reason": reason}
+
+
+def _tell(entry: PrivateEntry, refused: str | None) -> None:
+    """Answer the distribute call waiting for `entry`'s marker."""
+    if entry.sent is not None and not entry.sent.done():
+        entry.sent.set_result(refused)
+    entry.sent = None
 
 
 def _nonce_error(error: ConsortiumError) -> bool:
