@@ -161,6 +161,9 @@ def test_1_a_private_token_only_its_group_reads(g: Group) -> None:
     assert in_c["marker ciphertext"], "the search found the public ciphertext nowhere in node2"
     leaked = {k: v for k, v in in_c.items() if v and k in g.secrets}
     assert not leaked, f"Bank C's node holds plaintext of the group: {leaked}"
+    stores = {m: list(p.home(m).rglob(g.id[2:])) for m in ("Bank A", "Bank C")}
+    assert stores["Bank A"] and all(d.is_dir() for d in stores["Bank A"]), stores
+    assert stores["Bank C"] == [], f"Bank C's node has a store of the group: {stores}"
     in_a = search_named(p.home("Bank A"), g.secrets)
     for name in ("runtime code", "transfer calldata", "balance (minimal)"):
         assert in_a[name], f"{name} not found in Bank A's node: the search cannot see it"
