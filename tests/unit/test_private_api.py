@@ -301,6 +301,8 @@ def test_distribute_refusals(net: Net) -> None:
                                   private("a", chain_id, 0, gas_price=1), group)
     assert "not an account of a member" in a.error("priv_distributeRawTransaction",
                                                    private("c", chain_id, 0), group)
+    low = "0x" + sign(ALICE, nonce=0, gas=21_000, data=b"\x01" * 100, chain_id=chain_id).hex()
+    assert "intrinsic gas too low" in a.error("priv_distributeRawTransaction", low, group)
     assert "raw transaction" in a.error("priv_distributeRawTransaction", "0x", group)
     assert a.error("priv_distributeRawTransaction", "0x1234", group)
     assert "privacy group id" in a.error("priv_distributeRawTransaction",

@@ -259,6 +259,12 @@ class PrivateSubmitter:
         if stx.value != 0:
             raise TxError("a private transaction carries no value (private state has no "
                           "balances)")
+        if stx.gas < stx.min_gas:
+            raise TxError(f"intrinsic gas too low: gas {stx.gas}, this transaction needs at "
+                          f"least {stx.min_gas}")
+        limit = int(self.ledger.block_gas_limit)
+        if stx.gas > limit:
+            raise TxError(f"gas {stx.gas} is over the block gas limit {limit}")
         member = self._memo(("member", stx.sender),
                             lambda: int(view().member_of_account(stx.sender)))
         if member == 0 or member not in tuple(group.members):
