@@ -11,3 +11,6 @@ Bytes32: TypeAlias = bytes
 Text: TypeAlias = str
 Currency: TypeAlias = str
 Bool: TypeAlias = bool
+Bytes: TypeAlias = bytes  # stored as Solidity stores `bytes`
+IdSet: TypeAlias = tuple[int, ...]  # an enumerable set of ids (two slots: `SetOf(UINT)`)
+IdList: TypeAlias = tuple[int, ...]  # an append-only list of ids (`ListOf(UINT)`)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from consortium.errors import BadValue
 from consortium.evm.host import Storage
@@ -174,6 +174,52 @@ class StateView:
         n = self.s.get_uint(counter) + 1
         self.s.set_uint(counter, n)
         return n
+
+
+Key = int | bytes
+V = TypeVar("V")
+R = TypeVar("R", bound="Record")
+
+
+class Mapped(Generic[V]):
+    """A mapping of a `StateView`, Solidity's `mapping(k => v)` at one slot: a value of a
+    field type, or a record, at at(slot, keys…).
+
+        joined = Mapped(BOOL, 4)         # view.joined[group, member] = True
+        epochs = Mapped(Epoch, 6)        # view.epochs[group, n] -> Epoch (one sload a field)
+    """
+
+    @overload
+    def __init__(self: Mapped[R], of: type[R], slot: int) -> None: ...
+    @overload
+    def __init__(self: Mapped[Any], of: FieldType, slot: int) -> None: ...
+    def __init__(self, of: Any, slot: int) -> None:
+        self.of, self.slot = of, slot
+
+    def __get__(self, view: StateView, owner: Any = None) -> MappingIn[V]:
+        return MappingIn(view.s, self)
+
+
+class MappingIn(Generic[V]):
+    """A `Mapped` over one contract's storage."""
+
+    def __init__(self, storage: Storage, mapped: Mapped[V]) -> None:
+        self.s, self.of, self.mapping = storage, mapped.of, mapped.slot
+
+    def at(self, *keys: Key) -> int:
+        """The value's slot (a record's base)."""
+        return Storage.at(self.mapping, *keys)
+
+    def __getitem__(self, keys: Key | tuple[Key, ...]) -> V:
+        base = self.at(*keys) if isinstance(keys, tuple) else self.at(keys)
+        return self.of.load(self.s, base)  # type: ignore[no-any-return]
+
+    def __setitem__(self, keys: Key | tuple[Key, ...], value: V) -> None:
+        base = self.at(*keys) if isinstance(keys, tuple) else self.at(keys)
+        if isinstance(self.of, FieldType):
+            self.of.store(self.s, base, value)
+        else:
+            value.store(self.s, base)  # type: ignore[attr-defined]
 
 
 class FieldType:
@@ -361,8 +407,9 @@ class Choice(FieldType):
 
 
 class SetOf(FieldType):
-    """An enumerable set of addresses (or 32-byte words) kept at the field's two slots (a
-    `WordSet`): a tuple of the members in the ABI and JSON."""
+    """An enumerable set of addresses, 32-byte words or ids (`SetOf(UINT)`, answered as
+    ints) kept at the field's two slots (a `WordSet`): a tuple of the members in the ABI and
+    JSON."""
 
     slots = 2
 
@@ -374,6 +421,8 @@ class SetOf(FieldType):
         return WordSet(storage, slot)
 
     def load(self, storage: Storage, slot: int) -> Any:
+        if self.item is UINT:  # ids, as ints (tuple() reads the count twice: the gas recorded)
+            return tuple(self.words(storage, slot))
         width = 20 if self.item is ADDRESS else 32
         return tuple((w % 2 ** (8 * width)).to_bytes(width, "big")
                      for w in self.words(storage, slot))
@@ -382,7 +431,7 @@ class SetOf(FieldType):
         words = self.words(storage, slot)
         words.clear()
         for item in value:
-            words.add(int.from_bytes(bytes(item), "big"))
+            words.add(int(item) if self.item is UINT else int.from_bytes(bytes(item), "big"))
 
     def to_abi(self, value: Any) -> Any:
         return [self.item.to_abi(v) for v in value]
@@ -466,6 +515,9 @@ PLAIN: dict[str, FieldSpec] = {
                                        ("Address", ADDRESS), ("Bytes32", BYTES32),
                                        ("Text", STRING), ("Currency", CURRENCY))}
 PLAIN["Id"] = key()
+PLAIN["Bytes"] = FieldSpec(BYTES)
+PLAIN["IdSet"] = FieldSpec(SetOf(UINT))
+PLAIN["IdList"] = FieldSpec(ListOf(UINT))
 
 
 class Record:
@@ -601,6 +653,7 @@ __all__ = [
     "FieldSpec",
     "FieldType",
     "ListOf",
+    "Mapped",
     "Record",
     "SetOf",
     "StateView",

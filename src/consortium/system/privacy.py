@@ -35,24 +35,10 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from consortium.evm.field_types import Address, Bool, Bytes, Bytes32, Id, IdList, IdSet, Text, Uint
 from consortium.evm.host import SlotHost, Storage
 from consortium.evm.native import NativeContract, StateOf, event, method, native_address, register
-from consortium.evm.records import (
-    ADDRESS,
-    BOOL,
-    BYTES,
-    BYTES32,
-    STRING,
-    UINT,
-    ListOf,
-    Record,
-    SetOf,
-    StateView,
-    WordList,
-    WordSet,
-    field,
-    key,
-)
+from consortium.evm.records import BOOL, BYTES, UINT, Mapped, Record, StateView, WordList, WordSet
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
 from consortium.system.state import GovernanceState
@@ -86,180 +72,113 @@ def node_account_of(public_key: bytes) -> bytes:
     return keccak(bytes(public_key))[12:]
 
 
-class _MemberIds(SetOf):
-    """A set of member ids (a `WordSet` at two slots), answered as ints."""
-
-    def __init__(self) -> None:
-        super().__init__(UINT)
-
-    def load(self, storage: Storage, slot: int) -> Any:
-        return tuple(WordSet(storage, slot))
-
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        words = WordSet(storage, slot)
-        words.clear()
-        for item in value:
-            words.add(int(item))
-
-
-MEMBER_IDS = _MemberIds()
-
-
 class NodeKey(Record):
-    member: int = key(UINT)
-    account: bytes = field(ADDRESS)
-    public_key: bytes = field(BYTES)
+    member: Id
+    account: Address
+    public_key: Bytes
 
 
 class Group(Record):
-    group_id: bytes = key(BYTES32)
-    name: str = field(STRING)
-    status: int = field(UINT)  # index in GROUP_STATUSES
-    epoch: int = field(UINT)
-    members: tuple[int, ...] = field(MEMBER_IDS)  # two slots
-    created_at: int = field(UINT)
-    active_at: int = field(UINT)
-    joined: int = field(UINT)  # founding members joined (the creator included)
-    changes: int = field(UINT)  # membership changes proposed so far (numbered from 1)
-    open_change: int = field(UINT)  # 0: none
-    batches: int = field(UINT)  # markers submitted
+    name: Text
+    status: Uint  # index in GROUP_STATUSES
+    epoch: Uint
+    members: IdSet  # two slots
+    created_at: Uint
+    active_at: Uint
+    joined: Uint  # founding members joined (the creator included)
+    changes: Uint  # membership changes proposed so far (numbered from 1)
+    open_change: Uint  # 0: none
+    batches: Uint  # markers submitted
 
 
 class Epoch(Record):
-    change: int = field(UINT)
-    start: int = field(UINT)
+    change: Uint
+    start: Uint
 
 
 class History(Record):
-    change: int = field(UINT)  # 0: none
-    upto_epoch: int = field(UINT)
+    change: Uint  # 0: none
+    upto_epoch: Uint
 
 
 class Change(Record):
-    proposer: int = field(UINT)
-    add: tuple[int, ...] = field(ListOf(UINT))
-    remove: tuple[int, ...] = field(ListOf(UINT))
-    approvals: tuple[int, ...] = field(MEMBER_IDS)
+    proposer: Uint
+    add: IdList
+    remove: IdList
+    approvals: IdSet
 
 
 class Root(Record):
-    first: bytes = field(BYTES32)
-    attestations: int = field(UINT)
-    mismatch: bool = field(BOOL)
+    first: Bytes32
+    attestations: Uint
+    mismatch: Bool
 
 
 class PrivacyState(StateView):
-    NODES, NODE_MEMBER, GROUP_LIST, GROUPS, JOINED = 0, 1, 2, 3, 4
-    KEYS, EPOCHS, HISTORY, HISTORY_KEYS, CHANGES, ROOTS, ATTESTED = 5, 6, 7, 8, 9, 10, 11
+    """The layout of the module docstring, one `Mapped` a mapping (keys as listed there)."""
+
+    nodes = Mapped(NodeKey, 0)
+    node_member = Mapped(UINT, 1)
+    GROUP_LIST = 2
+    groups = Mapped(Group, 3)
+    joined = Mapped(BOOL, 4)
+    keys = Mapped(BYTES, 5)
+    epochs = Mapped(Epoch, 6)
+    history = Mapped(History, 7)
+    history_keys = Mapped(BYTES, 8)
+    changes = Mapped(Change, 9)
+    roots = Mapped(Root, 10)
+    attestations = Mapped(BOOL, 11)
 
     def enabled(self) -> bool:
         return self.s.get_uint(NATIVE_VERSION_SLOT) != 0
 
-    # --- node keys -------------------------------------------------------------------------
-
     def node(self, member_id: int) -> NodeKey:
-        return NodeKey.load(self.s, Storage.at(self.NODES, member_id), member=member_id)
+        return NodeKey.load(self.s, self.nodes.at(member_id), member=member_id)
 
     def node_account(self, member_id: int) -> bytes:
-        return bytes(NodeKey.get(self.s, Storage.at(self.NODES, member_id), "account"))
+        return bytes(NodeKey.get(self.s, self.nodes.at(member_id), "account"))
 
     def member_of_node(self, account: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.NODE_MEMBER, account))
+        return int(self.node_member[account])
 
     def set_node(self, member_id: int, account: bytes, public_key: bytes) -> None:
         old = self.node_account(member_id)
         if any(old):
-            self.s.set_uint(Storage.at(self.NODE_MEMBER, old), 0)
-        NodeKey.put_fields(self.s, Storage.at(self.NODES, member_id), account=account,
-                           public_key=public_key)
-        self.s.set_uint(Storage.at(self.NODE_MEMBER, account), member_id)
-
-    # --- groups ----------------------------------------------------------------------------
+            self.node_member[old] = 0
+        self.nodes[member_id] = NodeKey(member=member_id, account=account,
+                                        public_key=public_key)
+        self.node_member[account] = member_id
 
     def group_ids(self) -> WordList:
         return WordList(self.s, self.GROUP_LIST)
 
-    def _group(self, group_id: bytes) -> int:
-        return Storage.at(self.GROUPS, group_id)
-
-    def group(self, group_id: bytes) -> Group:
-        return Group.load(self.s, self._group(group_id), group_id=group_id)
-
-    def status(self, group_id: bytes) -> int:
-        return int(Group.get(self.s, self._group(group_id), "status"))
-
     def get(self, group_id: bytes, name: str) -> Any:
-        return Group.get(self.s, self._group(group_id), name)
+        """One field of a group (one sload)."""
+        return Group.get(self.s, self.groups.at(group_id), name)
 
     def put(self, group_id: bytes, **values: Any) -> None:
-        Group.put_fields(self.s, self._group(group_id), **values)
+        Group.put_fields(self.s, self.groups.at(group_id), **values)
+
+    def status(self, group_id: bytes) -> int:
+        return int(self.get(group_id, "status"))
 
     def members(self, group_id: bytes) -> WordSet:
-        return WordSet(self.s, Group.slot(self._group(group_id), "members"))
-
-    def joined(self, group_id: bytes, member_id: int) -> bool:
-        return self.s.get_bool(Storage.at(self.JOINED, group_id, member_id))
-
-    def set_joined(self, group_id: bytes, member_id: int) -> None:
-        self.s.set_bool(Storage.at(self.JOINED, group_id, member_id), True)
-
-    # --- keys ------------------------------------------------------------------------------
-
-    def wrapped_key(self, group_id: bytes, change: int, member_id: int) -> bytes:
-        return self.s.get_bytes(Storage.at(self.KEYS, group_id, change, member_id))
-
-    def set_wrapped_key(self, group_id: bytes, change: int, member_id: int,
-                        wrapped: bytes) -> None:
-        self.s.set_bytes(Storage.at(self.KEYS, group_id, change, member_id), wrapped)
-
-    def epoch(self, group_id: bytes, epoch: int) -> Epoch:
-        return Epoch.load(self.s, Storage.at(self.EPOCHS, group_id, epoch))
-
-    def set_epoch(self, group_id: bytes, epoch: int, change: int, start: int) -> None:
-        Epoch.put_fields(self.s, Storage.at(self.EPOCHS, group_id, epoch), change=change,
-                         start=start)
-
-    def history(self, group_id: bytes, member_id: int) -> History:
-        return History.load(self.s, Storage.at(self.HISTORY, group_id, member_id))
-
-    def set_history(self, group_id: bytes, member_id: int, change: int, upto: int) -> None:
-        History.put_fields(self.s, Storage.at(self.HISTORY, group_id, member_id),
-                           change=change, upto_epoch=upto)
-
-    def history_key(self, group_id: bytes, change: int, member_id: int) -> bytes:
-        return self.s.get_bytes(Storage.at(self.HISTORY_KEYS, group_id, change, member_id))
-
-    def set_history_key(self, group_id: bytes, change: int, member_id: int,
-                        wrapped: bytes) -> None:
-        self.s.set_bytes(Storage.at(self.HISTORY_KEYS, group_id, change, member_id), wrapped)
-
-    # --- changes and roots -----------------------------------------------------------------
-
-    def _change(self, group_id: bytes, change: int) -> int:
-        return Storage.at(self.CHANGES, group_id, change)
-
-    def change(self, group_id: bytes, change: int) -> Change:
-        return Change.load(self.s, self._change(group_id, change))
+        return self.index(Group.slot(self.groups.at(group_id), "members"))
 
     def approvals(self, group_id: bytes, change: int) -> WordSet:
-        return WordSet(self.s, Change.slot(self._change(group_id, change), "approvals"))
+        return self.index(Change.slot(self.changes.at(group_id, change), "approvals"))
 
     def add_change(self, group_id: bytes, change: int, proposer: int, add: list[int],
                    remove: list[int]) -> None:
-        Change.put_fields(self.s, self._change(group_id, change), proposer=proposer, add=add,
-                          remove=remove)
-
-    def root(self, group_id: bytes, height: int) -> Root:
-        return Root.load(self.s, Storage.at(self.ROOTS, group_id, height))
-
-    def set_root(self, group_id: bytes, height: int, root: Root) -> None:
-        root.store(self.s, Storage.at(self.ROOTS, group_id, height))
+        Change.put_fields(self.s, self.changes.at(group_id, change), proposer=proposer,
+                          add=add, remove=remove)
 
     def attested(self, group_id: bytes, height: int, member_id: int) -> bool:
-        return self.s.get_bool(Storage.at(self.ATTESTED, group_id, height, member_id))
+        return bool(self.attestations[group_id, height, member_id])
 
-    def set_attested(self, group_id: bytes, height: int, member_id: int) -> None:
-        self.s.set_bool(Storage.at(self.ATTESTED, group_id, height, member_id), True)
+
+GROUP_ID = "bytes32 indexed groupId"  # every group event's first parameter
 
 
 def _ids(values: Iterable[int]) -> list[int]:
@@ -271,20 +190,17 @@ class Privacy(NativeContract):
     address = PRIVACY_ADDRESS
 
     NodeRegistered = event("uint256 indexed member", "address nodeAccount", "bytes publicKey")
-    GroupCreated = event("bytes32 indexed groupId", "string name", "uint256[] members")
-    GroupJoined = event("bytes32 indexed groupId", "uint256 member")
-    GroupActivated = event("bytes32 indexed groupId", "uint64 height")
-    ChangeProposed = event("bytes32 indexed groupId", "uint32 change", "uint256[] add",
-                           "uint256[] remove")
-    ChangeApproved = event("bytes32 indexed groupId", "uint32 change", "uint256 member")
-    ChangeCancelled = event("bytes32 indexed groupId", "uint32 change")
-    MembersChanged = event("bytes32 indexed groupId", "uint32 epoch", "uint256[] members",
-                           "uint64 height")
-    PrivateBatch = event("bytes32 indexed groupId", "uint32 epoch", "uint64 seq")
-    RootAttested = event("bytes32 indexed groupId", "uint64 height", "uint256 member",
-                         "bytes32 root")
-    RootMismatch = event("bytes32 indexed groupId", "uint64 height", "uint256 member",
-                         "bytes32 root", "bytes32 first")
+    GroupCreated = event(GROUP_ID, "string name", "uint256[] members")
+    GroupJoined = event(GROUP_ID, "uint256 member")
+    GroupActivated = event(GROUP_ID, "uint64 height")
+    ChangeProposed = event(GROUP_ID, "uint32 change", "uint256[] add", "uint256[] remove")
+    ChangeApproved = event(GROUP_ID, "uint32 change", "uint256 member")
+    ChangeCancelled = event(GROUP_ID, "uint32 change")
+    MembersChanged = event(GROUP_ID, "uint32 epoch", "uint256[] members", "uint64 height")
+    PrivateBatch = event(GROUP_ID, "uint32 epoch", "uint64 seq")
+    RootAttested = event(GROUP_ID, "uint64 height", "uint256 member", "bytes32 root")
+    RootMismatch = event(GROUP_ID, "uint64 height", "uint256 member", "bytes32 root",
+                         "bytes32 first")
 
     state = StateOf(PrivacyState)
     gov = StateOf(GovernanceState, GOVERNANCE_ADDRESS)
@@ -309,10 +225,7 @@ class Privacy(NativeContract):
         member_id = self.gov.member_of(account)
         self.require(member_id != 0, f"{role} {hex_address(account)} is not a consortium "
                      "member's account")
-        status = self.gov.status(member_id)
-        self.require(status == "active", f"{role} {hex_address(account)} belongs to "
-                     f"{self._member_name(member_id)}, which is {status}")
-        return member_id
+        return self._require_active(member_id, f"{role} {hex_address(account)}")
 
     def _sender_member(self) -> int:
         return self._active_member(self.host.caller, "sender")
@@ -323,9 +236,13 @@ class Privacy(NativeContract):
         member_id = self.state.member_of_node(caller)
         self.require(member_id != 0, f"sender {hex_address(caller)} is not a registered "
                      "privacy node account (registerNode)")
+        return self._require_active(member_id, f"the privacy node {hex_address(caller)}")
+
+    def _require_active(self, member_id: int, who: str) -> int:
+        """`member_id` if its member is active (`who` is its account in the message)."""
         status = self.gov.status(member_id)
-        self.require(status == "active", f"the privacy node {hex_address(caller)} belongs "
-                     f"to {self._member_name(member_id)}, which is {status}")
+        self.require(status == "active", f"{who} belongs to {self._member_name(member_id)}, "
+                     f"which is {status}")
         return member_id
 
     def _group_label(self, group_id: bytes) -> str:
@@ -333,7 +250,7 @@ class Privacy(NativeContract):
         return f"group {name!r}" if name else f"group 0x{bytes(group_id).hex()}"
 
     def _require_group(self, group_id: bytes, status: str | None = "active") -> Group:
-        group = self.state.group(bytes(group_id))
+        group = self.state.groups[bytes(group_id)]
         self.require(group.status != 0, f"no privacy group 0x{bytes(group_id).hex()}")
         if status is not None:
             self.require(GROUP_STATUSES[group.status] == status,
@@ -425,10 +342,10 @@ class Privacy(NativeContract):
         st = self.state
         st.put(gid, name=name, status=1, epoch=0, members=ids, created_at=self.height,
                joined=1)
-        st.set_joined(gid, creator)
+        st.joined[gid, creator] = True
         for member_id, wrapped in zip(ids, wrapped_keys, strict=True):
-            st.set_wrapped_key(gid, 0, member_id, bytes(wrapped))
-        st.set_epoch(gid, 0, 0, self.height)
+            st.keys[gid, 0, member_id] = bytes(wrapped)
+        st.epochs[gid, 0] = Epoch(change=0, start=self.height)
         st.group_ids().append(int.from_bytes(gid, "big"))
         self.emit(self.GroupCreated, gid, name, ids)
 
@@ -439,9 +356,9 @@ class Privacy(NativeContract):
         group = self._require_group(gid, "pending")
         self._require_in(group, member_id, "join it")
         st = self.state
-        self.require(not st.joined(gid, member_id),
+        self.require(not st.joined[gid, member_id],
                      f"{self._member_name(member_id)} has already joined group {group.name!r}")
-        st.set_joined(gid, member_id)
+        st.joined[gid, member_id] = True
         joined = group.joined + 1
         st.put(gid, joined=joined)
         self.emit(self.GroupJoined, gid, member_id)
@@ -492,10 +409,10 @@ class Privacy(NativeContract):
         number = group.changes + 1
         st.add_change(gid, number, proposer, added, removed)
         for member_id, wrapped in zip(holders, wrapped_keys, strict=True):
-            st.set_wrapped_key(gid, number, member_id, bytes(wrapped))
+            st.keys[gid, number, member_id] = bytes(wrapped)
         for member_id, wrapped in zip(added, history_keys, strict=False):
             if wrapped:
-                st.set_history_key(gid, number, member_id, bytes(wrapped))
+                st.history_keys[gid, number, member_id] = bytes(wrapped)
         st.put(gid, changes=number, open_change=number)
         self.emit(self.ChangeProposed, gid, number, added, removed)
         if proposer not in removed:
@@ -509,13 +426,17 @@ class Privacy(NativeContract):
                      f"({len(after)}), one account each")
         return holders
 
-    @method("approveChange(bytes32)")
-    def approve_change(self, group_id: bytes) -> None:
+    def _open_change(self, group_id: bytes) -> tuple[int, bytes, Group, Change]:
+        """The sender's member id, the group's id, the group and its open change, or revert."""
         member_id = self._sender_member()
         gid = bytes(group_id)
         group = self._require_group(gid)
         self.require(group.open_change != 0, f"group {group.name!r} has no open change")
-        change = self.state.change(gid, group.open_change)
+        return member_id, gid, group, self.state.changes[gid, group.open_change]
+
+    @method("approveChange(bytes32)")
+    def approve_change(self, group_id: bytes) -> None:
+        member_id, gid, group, change = self._open_change(group_id)
         self.require(member_id in group.members and member_id not in change.remove,
                      f"{self._member_name(member_id)} does not stay in group {group.name!r}: "
                      "only staying members approve its change")
@@ -529,7 +450,7 @@ class Privacy(NativeContract):
         approvals = st.approvals(gid, number)
         approvals.add(member_id)
         self.emit(self.ChangeApproved, gid, number, member_id)
-        change = st.change(gid, number)
+        change = st.changes[gid, number]
         staying = [m for m in st.members(gid) if m not in change.remove]
         if all(m in approvals for m in staying):
             self._apply(gid, number, change)
@@ -543,19 +464,16 @@ class Privacy(NativeContract):
             members.add(member_id)
         epoch = int(st.get(gid, "epoch")) + 1
         st.put(gid, epoch=epoch, open_change=0)
-        st.set_epoch(gid, epoch, number, self.height)
+        st.epochs[gid, epoch] = Epoch(change=number, start=self.height)
         for member_id in change.add:
-            if st.history_key(gid, number, member_id):
-                st.set_history(gid, member_id, number, epoch - 1)
+            if st.history_keys[gid, number, member_id]:
+                st.history[gid, member_id] = History(change=number, upto_epoch=epoch - 1)
         self.emit(self.MembersChanged, gid, epoch, _ids(members), self.height)
 
     @method("cancelChange(bytes32)")
     def cancel_change(self, group_id: bytes) -> None:
-        member_id = self._sender_member()
-        gid = bytes(group_id)
-        group = self._require_group(gid)
-        self.require(group.open_change != 0, f"group {group.name!r} has no open change")
-        proposer = self.state.change(gid, group.open_change).proposer
+        member_id, gid, group, change = self._open_change(group_id)
+        proposer = change.proposer
         self.require(member_id == proposer, f"only {self._member_name(proposer)}, who "
                      f"proposed change {group.open_change}, may cancel it")
         self.state.put(gid, open_change=0)
@@ -603,8 +521,8 @@ class Privacy(NativeContract):
         self.require(not st.attested(gid, height, member_id),
                      f"{self._member_name(member_id)} has already attested height {height} "
                      f"of {self._group_label(gid)}")
-        st.set_attested(gid, height, member_id)
-        found = st.root(gid, height)
+        st.attestations[gid, height, member_id] = True
+        found = st.roots[gid, height]
         root = bytes(root)
         if found.attestations == 0:
             found = Root(first=root, attestations=1, mismatch=False)
@@ -614,7 +532,7 @@ class Privacy(NativeContract):
                                 mismatch=found.mismatch or differs)
             if differs:
                 self.emit(self.RootMismatch, gid, height, member_id, root, found.first)
-        st.set_root(gid, height, found)
+        st.roots[gid, height] = found
         self.emit(self.RootAttested, gid, height, member_id, root)
 
     # --- views -----------------------------------------------------------------------------
@@ -622,7 +540,7 @@ class Privacy(NativeContract):
     @method("group(bytes32)", returns=("string", "uint8", "uint32", "uint256[]", "uint64",
                                        "uint64"), view=True)
     def group(self, group_id: bytes) -> tuple[Any, ...]:
-        g = self.state.group(bytes(group_id))
+        g = self.state.groups[bytes(group_id)]
         return g.name, g.status, g.epoch, list(g.members), g.created_at, g.active_at
 
     @method("groupCount()", returns="uint256", view=True)
@@ -656,13 +574,13 @@ class Privacy(NativeContract):
         number = int(self.state.get(gid, "open_change"))
         if number == 0:
             return 0, 0, [], [], []
-        change = self.state.change(gid, number)
+        change = self.state.changes[gid, number]
         return (number, change.proposer, list(change.add), list(change.remove),
                 list(change.approvals))
 
     @method("rootAt(bytes32,uint64)", returns=("bytes32", "uint32", "bool"), view=True)
     def root_at(self, group_id: bytes, height: int) -> tuple[bytes, int, bool]:
-        found = self.state.root(bytes(group_id), height)
+        found = self.state.roots[bytes(group_id), height]
         return found.first, found.attestations, found.mismatch
 
 
@@ -671,20 +589,20 @@ def _epoch_key(st: PrivacyState, gid: bytes, epoch: int, member_id: int) -> byte
     it)."""
     if st.status(gid) == 0 or epoch > int(st.get(gid, "epoch")):
         return None
-    return st.wrapped_key(gid, st.epoch(gid, epoch).change, member_id) or None
+    return st.keys[gid, st.epochs[gid, epoch].change, member_id] or None
 
 
 def _epoch_start(st: PrivacyState, gid: bytes, epoch: int) -> int:
     if st.status(gid) == 0 or epoch > int(st.get(gid, "epoch")):
         return 0
-    return int(st.epoch(gid, epoch).start)
+    return int(st.epochs[gid, epoch].start)
 
 
 def _history_key(st: PrivacyState, gid: bytes, member_id: int) -> tuple[int, bytes] | None:
-    found = st.history(gid, member_id)
+    found = st.history[gid, member_id]
     if found.change == 0:
         return None
-    return int(found.upto_epoch), st.history_key(gid, found.change, member_id)
+    return int(found.upto_epoch), st.history_keys[gid, found.change, member_id]
 
 
 # --- the node's view (no EVM) -----------------------------------------------------------------
@@ -731,7 +649,7 @@ class PrivacyView:
         return self.state.member_of_node(bytes(node_account))
 
     def group(self, group_id: bytes) -> GroupInfo | None:
-        g = self.state.group(bytes(group_id))
+        g = self.state.groups[bytes(group_id)]
         if g.status == 0:
             return None
         return GroupInfo(bytes(group_id), g.name, g.status, g.epoch, tuple(g.members),
@@ -754,10 +672,10 @@ class PrivacyView:
 
     def pending_change(self, group_id: bytes) -> tuple[int, Change] | None:
         number = int(self.state.get(bytes(group_id), "open_change"))
-        return None if number == 0 else (number, self.state.change(bytes(group_id), number))
+        return None if number == 0 else (number, self.state.changes[bytes(group_id), number])
 
     def root_at(self, group_id: bytes, height: int) -> Root:
-        return self.state.root(bytes(group_id), height)
+        return self.state.roots[bytes(group_id), height]
 
     def batches(self, group_id: bytes) -> int:
         return int(self.state.get(bytes(group_id), "batches"))
