@@ -63,6 +63,18 @@ class ServiceContract(NativeContract):
             self.require(bool(text.strip()), f"a {what} is required")
         self.require(len(text.encode()) <= limit, f"the {what} is longer than {limit} bytes")
 
+    def require_account(self, account: str, missing: str) -> bytes:
+        """An address argument as 20 bytes; reverts with `missing` if it is zero."""
+        raw = as_address(account)
+        self.require(any(raw), missing)
+        return raw
+
+    def require_hash(self, value: bytes, what: str) -> bytes:
+        """A bytes32 argument as bytes; reverts "the <what> is zero" if it is."""
+        raw = bytes(value)
+        self.require(any(raw), f"the {what} is zero")
+        return raw
+
     def require_batch(self, ids: list[Any], what: str = "objects") -> None:
         self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} {what} in one read")
 

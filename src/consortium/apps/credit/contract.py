@@ -38,15 +38,7 @@ from consortium.apps.credit.state import (
     CreditState,
     QueryRecord,
 )
-from consortium.apps.service import (
-    ZERO_ADDRESS,
-    ZERO_HASH,
-    ServiceContract,
-    count_read,
-    index_read,
-    keyed_reads,
-    transition,
-)
+from consortium.apps.service import ServiceContract, count_read, index_read, keyed_reads, transition
 from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
@@ -130,8 +122,7 @@ class Credit(ServiceContract):
     @method("grantConsent(address,string,uint256,uint256)", returns="uint256")
     def grant_consent(self, grantee: str, purpose: str, expires_at: int, max_uses: int) -> int:
         subject = self.caller
-        grantee_raw = as_address(grantee)
-        self.require(grantee_raw != ZERO_ADDRESS, "a consent needs a grantee")
+        grantee_raw = self.require_account(grantee, "a consent needs a grantee")
         self.require(grantee_raw != subject, "a subject does not need its own consent")
         self.require(self.has_role(grantee_raw, LENDER),
                      f"grantee {hex_address(grantee_raw)} does not hold the lender role")
@@ -164,8 +155,7 @@ class Credit(ServiceContract):
     def report(self, subject: str, kind: str, record_hash: bytes) -> int:
         reporter = self.caller
         self.require_role(reporter, LENDER, "report a credit record")
-        subject_raw = as_address(subject)
-        self.require(subject_raw != ZERO_ADDRESS, "a credit record needs a subject")
+        subject_raw = self.require_account(subject, "a credit record needs a subject")
         self._check_record(kind, bytes(record_hash))
         return self._add_record(reporter, subject_raw, kind, bytes(record_hash), 0,
                                 f"{kind} reported")
@@ -240,7 +230,7 @@ class Credit(ServiceContract):
     def deliver_report(self, query_id: int, report_hash: bytes, location: str) -> None:
         q = self._as_party(query_id, CREDIT_AGENCY, "deliver its report")
         self._require_state(q, ("accepted",), "be delivered (accept it first)")
-        self.require(bytes(report_hash) != ZERO_HASH, "the report hash is zero")
+        self.require_hash(report_hash, "report hash")
         self.require_text(location, "report location", MAX_LOCATION, required=False)
         self.state.set_report(query_id, bytes(report_hash), location)
         self.emit(self.ReportDelivered, query_id, self.caller, bytes(report_hash), location)
@@ -308,7 +298,7 @@ class Credit(ServiceContract):
 
     def _check_record(self, kind: str, record_hash: bytes) -> None:
         self.require_known(kind, RECORD_KINDS, "record kind")
-        self.require(record_hash != ZERO_HASH, "the record hash is zero")
+        self.require_hash(record_hash, "record hash")
 
     def _add_record(self, reporter: bytes, subject: bytes, kind: str, record_hash: bytes,
                     supersedes: int, reason: str) -> int:

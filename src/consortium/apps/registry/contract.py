@@ -26,7 +26,6 @@ from consortium.apps.registry.model import (
 from consortium.apps.registry.state import Asset, AssetClass, Pledge, RegistryState
 from consortium.apps.service import (
     ZERO_ADDRESS,
-    ZERO_HASH,
     ServiceContract,
     count_read,
     index_read,
@@ -114,7 +113,7 @@ class Registry(ServiceContract):
         existing = self.state.class_named(name)
         self.require(existing == 0, f"an asset class named {name.strip()!r} already exists "
                                     f"(class {existing})")
-        self.require(bytes(schema_hash) != ZERO_HASH, "the schema hash is zero")
+        self.require_hash(schema_hash, "schema hash")
         raws = self._check_registrars(registrars, k)
         st = self.state
         class_id = st.add_class(name.strip(), bytes(schema_hash), self.height)
@@ -138,16 +137,14 @@ class Registry(ServiceContract):
               owner: str) -> int:
         cls = self._require_class(class_id)
         caller = self.caller
-        owner_raw = as_address(owner)
-        self.require(owner_raw != ZERO_ADDRESS, "an asset needs an owner")
+        owner_raw = self.require_account(owner, "an asset needs an owner")
         if caller != owner_raw:
             self.require(caller in cls.registrars and self.has_role(caller, REGISTRAR),
                          f"{hex_address(caller)} may not apply for {hex_address(owner_raw)}: an "
                          "asset is applied for by its owner, or by a registrar of class "
                          f"{cls.name!r}")
-        ext, meta = bytes(external_id_hash), bytes(metadata_hash)
-        self.require(ext != ZERO_HASH, "the external id hash is zero")
-        self.require(meta != ZERO_HASH, "the metadata hash is zero")
+        ext = self.require_hash(external_id_hash, "external id hash")
+        meta = self.require_hash(metadata_hash, "metadata hash")
         st = self.state
         holder = st.claimant(class_id, ext)
         if holder:
@@ -184,8 +181,7 @@ class Registry(ServiceContract):
     def request_transfer(self, asset_id: int, new_owner: str) -> None:
         a = self._as_owner(asset_id, "transfer it")
         self._require_state(a, ("registered",), "be transferred")
-        to = as_address(new_owner)
-        self.require(to != ZERO_ADDRESS, "a transfer needs a new owner")
+        to = self.require_account(new_owner, "a transfer needs a new owner")
         self.require(to != a.owner, f"{hex_address(to)} already owns asset {a.id}")
         self.state.set(a.id, "pending_owner", to)
         self._move(a, "transfer_pending", f"transfer to {hex_address(to)} requested")
@@ -218,8 +214,7 @@ class Registry(ServiceContract):
     def pledge(self, asset_id: int, secured_party: str) -> int:
         a = self._as_owner(asset_id, "pledge it")
         self._require_state(a, ("registered", "encumbered"), "be pledged")
-        party = as_address(secured_party)
-        self.require(party != ZERO_ADDRESS, "a pledge needs a secured party")
+        party = self.require_account(secured_party, "a pledge needs a secured party")
         self.require(party != a.owner, "an owner cannot pledge an asset to itself")
         index = self.state.add_pledge(a.id, party, self.height)
         self.emit(self.Pledged, a.id, party, index)
