@@ -344,6 +344,11 @@ class NativeContract:
         self.require(1 <= ident <= count, f"no {noun} {ident}")
         return ident
 
+    @staticmethod
+    def is_native(address: bytes) -> bool:
+        """Whether a native contract (system or service) is registered at `address`."""
+        return bytes(address) in _REGISTRY
+
     def emit(self, spec: EventSpec, *args: Any) -> None:
         topics, data = spec.encode(*args)
         self.host.emit(topics, data)

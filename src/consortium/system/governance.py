@@ -233,7 +233,7 @@ class Governance(NativeContract):
     @method("nativeVersion(address)", returns="uint256", view=True)
     def native_version(self, contract: str) -> int:
         raw = as_address(contract)
-        self.require(raw in registered_natives(), f"{contract} is not a native contract")
+        self.require(self.is_native(raw), f"{contract} is not a native contract")
         return native_version(Storage(self.host, raw))
 
     # --- proposing and voting ------------------------------------------------------------
@@ -406,7 +406,7 @@ class Governance(NativeContract):
             self._distinct(accounts, "account")
             for account in accounts:
                 raw = as_address(account)
-                self.require(raw != ZERO_ADDRESS and raw not in registered_natives(),
+                self.require(raw != ZERO_ADDRESS and not self.is_native(raw),
                              f"{account} cannot be a member account")
                 owner = gov.member_of(raw)
                 self.require(owner == 0, f"{account} already belongs to member {gov.name(owner)!r}")
@@ -495,7 +495,7 @@ class Governance(NativeContract):
             (target,) = args
             raw = as_address(target)
             self.require(raw != ZERO_ADDRESS, "cannot freeze the zero address")
-            self.require(raw not in registered_natives(),
+            self.require(not self.is_native(raw),
                          f"{target} is a system contract and cannot be frozen")
             frozen = self.perms.is_frozen(raw)
             if name == "freeze":
@@ -515,7 +515,7 @@ class Governance(NativeContract):
             contract, data = args
             raw = as_address(contract)
             self.require(
-                raw != ZERO_ADDRESS and raw not in registered_natives(),
+                raw != ZERO_ADDRESS and not self.is_native(raw),
                 f"{contract} is not a user contract (system and service contracts have "
                 "proposal kinds of their own: app-call)",
             )

@@ -13,14 +13,7 @@ from __future__ import annotations
 
 from consortium.evm.fork import SlotReader, install_call_guard
 from consortium.evm.host import Storage
-from consortium.evm.native import (
-    NativeContract,
-    StateOf,
-    event,
-    method,
-    register,
-    registered_natives,
-)
+from consortium.evm.native import NativeContract, StateOf, event, method, register
 from consortium.evm.records import address_word, hex0x, word_address
 from consortium.evm.records import as_address as as_address  # services import it from here
 from consortium.system.model import (
@@ -163,7 +156,7 @@ class Permissions(GovernedNative):
 
     def _set_frozen(self, target: bytes, frozen: bool) -> None:
         self.require(target != b"\x00" * 20, "cannot freeze the zero address")
-        self.require(target not in registered_natives(),
+        self.require(not self.is_native(target),
                      f"{hex_address(target)} is a system contract and cannot be frozen")
         current = self.state.is_frozen(target)
         if frozen:
