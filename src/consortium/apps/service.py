@@ -4,7 +4,6 @@ and with histories (`ServiceReader`)."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable
 from importlib import import_module
 from typing import Any, ClassVar
@@ -12,7 +11,14 @@ from typing import Any, ClassVar
 from consortium.apps.surface import Call, Logs
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
-from consortium.evm.native import EventSpec, NativeCalls, NativeContract, StateOf, event, method
+from consortium.evm.native import (
+    EventSpec,
+    NativeCalls,
+    NativeContract,
+    StateOf,
+    event,
+    view,
+)
 from consortium.evm.records import StateView, WordSet, hex0x
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, role_bit
 from consortium.system.permissions import as_address, hex_address
@@ -81,19 +87,6 @@ class ServiceContract(NativeContract):
     def require_known(self, value: str, names: tuple[str, ...], what: str) -> None:
         self.require(value in names, f"unknown {what} {value!r} ({what.split()[-1]}s: "
                                      f"{', '.join(names)})")
-
-
-def view(signature: str, returns: str | tuple[str, ...], args: tuple[str, ...],
-         answer: Callable[..., Any]) -> Any:
-    """A view answering `answer(contract, *arguments)`, its ABI inputs named `args`: the one
-    builder of the services' declared reads."""
-
-    def read(self: ServiceContract, *values: Any) -> Any:
-        return answer(self, *values)
-
-    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *args)])
-    return method(signature, returns=returns, view=True)(read)
 
 
 def keyed_reads(one: str, many: str, args: tuple[str, str], returns: str,

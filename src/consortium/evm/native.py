@@ -195,6 +195,19 @@ def method(signature: str, *, returns: str | Sequence[str] = (), view: bool = Fa
     return decorate
 
 
+def view(signature: str, returns: str | tuple[str, ...], args: tuple[str, ...],
+         answer: Callable[..., Any]) -> Any:
+    """A view answering `answer(contract, *arguments)`, its ABI inputs named `args`: the one
+    builder of the natives' one-line reads (`memberCount()`, a service's declared reads)."""
+
+    def read(self: NativeContract, *values: Any) -> Any:
+        return answer(self, *values)
+
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("self", *args)])
+    return method(signature, returns=returns, view=True)(read)
+
+
 @dataclass(frozen=True)
 class EventSpec:
     """An event declared like Solidity's parameter list, named by the class attribute it is

@@ -35,6 +35,7 @@ from consortium.evm.native import (
     register,
     registered_natives,
     revert_reason,
+    view,
 )
 from consortium.evm.records import address_word
 from consortium.system.model import (
@@ -136,9 +137,7 @@ class Governance(NativeContract):
 
     # --- reads ---------------------------------------------------------------------------
 
-    @method("memberCount()", returns="uint256", view=True)
-    def member_count(self) -> int:
-        return self.gov.member_count()
+    member_count = view("memberCount()", "uint256", (), lambda c: c.gov.member_count())
 
     @method("member(uint256)", returns=Member.abi_type(), view=True)
     def member(self, member_id: int) -> tuple[Any, ...]:
@@ -150,25 +149,14 @@ class Governance(NativeContract):
         gov = self.gov
         return [gov.member(i).abi_tuple() for i in range(1, gov.member_count() + 1)]
 
-    @method("memberOf(address)", returns="uint256", view=True)
-    def member_of(self, account: str) -> int:
-        return self.gov.member_of(as_address(account))
-
-    @method("memberByName(string)", returns="uint256", view=True)
-    def member_by_name(self, name: str) -> int:
-        return self.gov.member_named(name)
-
-    @method("totalWeight()", returns="uint256", view=True)
-    def total_weight(self) -> int:
-        return sum(w for _, w in self.gov.voting_members())
-
-    @method("adminMode()", returns="bool", view=True)
-    def admin_mode(self) -> bool:
-        return len(self.gov.voting_members()) == 1
-
-    @method("proposalCount()", returns="uint256", view=True)
-    def proposal_count(self) -> int:
-        return self.gov.proposal_count()
+    member_of = view("memberOf(address)", "uint256", ("account",),
+                     lambda c, account: c.gov.member_of(as_address(account)))
+    member_by_name = view("memberByName(string)", "uint256", ("name",),
+                          lambda c, name: c.gov.member_named(name))
+    total_weight = view("totalWeight()", "uint256", (),
+                        lambda c: sum(w for _, w in c.gov.voting_members()))
+    admin_mode = view("adminMode()", "bool", (), lambda c: len(c.gov.voting_members()) == 1)
+    proposal_count = view("proposalCount()", "uint256", (), lambda c: c.gov.proposal_count())
 
     @method("proposal(uint256)", returns=Proposal.abi_type(), view=True)
     def proposal(self, proposal_id: int) -> tuple[Any, ...]:
@@ -226,9 +214,8 @@ class Governance(NativeContract):
         """The scheduled upgrade (name, height, version, proposal); proposal 0: none."""
         return (self.upgrades.plan() or NO_PLAN).abi_tuple()
 
-    @method("appliedUpgrades()", returns="(string,uint256)[]", view=True)
-    def applied_upgrades(self) -> list[tuple[str, int]]:
-        return self.upgrades.applied()
+    applied_upgrades = view("appliedUpgrades()", "(string,uint256)[]", (),
+                            lambda c: c.upgrades.applied())
 
     @method("nativeVersion(address)", returns="uint256", view=True)
     def native_version(self, contract: str) -> int:
