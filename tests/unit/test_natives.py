@@ -147,6 +147,17 @@ def test_abi_export() -> None:
     }
 
 
+def test_an_event_is_named_by_its_attribute_as_if_declared_whole() -> None:
+    class Named:
+        Moved = event("address indexed from", "uint256 amount")
+
+    whole = event("Moved(address indexed from, uint256 amount)")
+    assert Named.Moved == whole and Named.Moved.topic0 == keccak(b"Moved(address,uint256)")
+    assert Named.Moved.abi() == whole.abi()
+    with pytest.raises(TypeError, match="named by the contract attribute"):
+        _ = event("uint256 amount").signature
+
+
 def test_storage_write_changes_the_state_root_and_emits(ledger: Ledger) -> None:
     before = ledger.info()[1]
     res, raw = send(ledger, calldata("store(uint256,string)", ["uint256", "string"],

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from eth_abi import decode, encode
 
+from consortium.evm.field_types import Bytes32, IdList, IdSet, Uint
 from consortium.evm.host import SlotHost, Storage
 from consortium.evm.records import (
     ADDRESS,
@@ -18,8 +19,10 @@ from consortium.evm.records import (
     STRING,
     UINT,
     Choice,
+    Mapped,
     Record,
     SetOf,
+    StateView,
     field,
     key,
 )
@@ -135,3 +138,33 @@ def test_a_currency_is_one_word_of_ascii_and_a_string_outside() -> None:
     price = Price.load(s, 100)
     assert price.currency == "CNY" and Price.abi_type() == "(uint256,string)"
     assert price.to_json() == {"amount": 5, "currency": "CNY"}
+
+
+class Pair(Record):
+    first: Bytes32
+    count: Uint
+    ids: IdSet  # two slots
+    later: IdList
+
+
+class PairState(StateView):
+    pairs = Mapped(Pair, 7)
+    flags = Mapped(BOOL, 8)
+
+
+def test_a_mapping_reads_and_writes_the_slots_a_hand_written_layout_uses() -> None:
+    slots = Slots()
+    st = PairState(slots.storage())
+    base = Storage.at(7, b"\x01" * 32, 3)
+    st.pairs[b"\x01" * 32, 3] = Pair(first=b"\x02" * 32, count=5, ids=(4, 9), later=(1,))
+    assert slots.words[base] == int.from_bytes(b"\x02" * 32, "big")
+    assert slots.words[base + 1] == 5
+    assert slots.words[base + 2] == 2 and slots.words[Storage.at(base + 3, 9)] == 2
+    assert slots.words[base + 4] == 1 and slots.words[Storage.at(base + 4, 0)] == 1
+    got = st.pairs[b"\x01" * 32, 3]
+    assert (got.count, got.ids, got.later) == (5, (4, 9), (1,))  # ids as ints
+    assert st.pairs.at(b"\x01" * 32, 3) == base
+    slots.writes.clear()
+    st.flags[A] = True
+    assert slots.writes == [Storage.at(8, A)] and st.flags[A] is True
+    assert st.flags[B] is False

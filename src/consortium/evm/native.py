@@ -218,6 +218,9 @@ class EventSpec:
 
     @property
     def signature(self) -> str:
+        if not self.name:
+            raise TypeError("an event declared by its parameters is named by the contract "
+                            "attribute it is assigned to")
         return f"{self.name}({','.join(t for t, _, _ in self.params)})"
 
     @cached_property
