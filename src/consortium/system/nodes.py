@@ -8,7 +8,7 @@ applies them two heights later). The node's peer filter admits exactly the node 
 
 from __future__ import annotations
 
-from consortium.evm.native import StateOf, event, method, register
+from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import word_address
 from consortium.system.model import MAX_POWER, NODES_ADDRESS
 from consortium.system.permissions import GovernedNative
@@ -27,13 +27,10 @@ class Nodes(GovernedNative):
 
     # --- reads ---------------------------------------------------------------------------
 
-    @method("validators()", returns="(bytes32,uint256)[]", view=True)
-    def validators(self) -> list[tuple[bytes, int]]:
-        return self.state.validator_powers()
-
-    @method("validatorPower(bytes32)", returns="uint256", view=True)
-    def validator_power(self, pub_key: bytes) -> int:
-        return self.state.power(pub_key)
+    validators = view("validators()", "(bytes32,uint256)[]", (),
+                      lambda c: c.state.validator_powers())
+    validator_power = view("validatorPower(bytes32)", "uint256", ("pub_key",),
+                           lambda c, pub_key: c.state.power(pub_key))
 
     @method("validatorOwner(bytes32)", returns="uint256", view=True)
     def validator_owner(self, pub_key: bytes) -> int:
@@ -48,9 +45,8 @@ class Nodes(GovernedNative):
             out.append((node_id, self.state.node_member(node_id)))
         return out
 
-    @method("isAdmitted(bytes20)", returns="bool", view=True)
-    def is_admitted(self, node_id: bytes) -> bool:
-        return self.state.is_admitted(node_id)
+    is_admitted = view("isAdmitted(bytes20)", "bool", ("node_id",),
+                       lambda c, node_id: c.state.is_admitted(node_id))
 
     # --- Governance's decisions ----------------------------------------------------------
 

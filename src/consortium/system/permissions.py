@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from consortium.evm.fork import SlotReader, install_call_guard
 from consortium.evm.host import Storage
-from consortium.evm.native import NativeContract, StateOf, event, method, register
+from consortium.evm.native import NativeContract, StateOf, event, method, register, view
 from consortium.evm.records import address_word, hex0x, word_address
 from consortium.evm.records import as_address as as_address  # services import it from here
 from consortium.system.model import (
@@ -62,9 +62,8 @@ class Permissions(GovernedNative):
 
     # --- reads ---------------------------------------------------------------------------
 
-    @method("roles(address)", returns="string[]", view=True)
-    def roles(self, account: str) -> list[str]:
-        return roles_of(self.state.role_bits(as_address(account)))
+    roles = view("roles(address)", "string[]", ("account",),
+                 lambda c, account: roles_of(c.state.role_bits(as_address(account))))
 
     @method("hasRole(address,string)", returns="bool", view=True)
     def has_role(self, account: str, role: str) -> bool:
@@ -82,17 +81,12 @@ class Permissions(GovernedNative):
                 out.append(account)
         return out
 
-    @method("isFrozen(address)", returns="bool", view=True)
-    def is_frozen(self, target: str) -> bool:
-        return self.state.is_frozen(as_address(target))
-
-    @method("frozen()", returns="address[]", view=True)
-    def frozen(self) -> list[bytes]:
-        return [word_address(w) for w in self.state.frozen()]
-
-    @method("deployAllowlist()", returns="address[]", view=True)
-    def deploy_allowlist(self) -> list[bytes]:
-        return [word_address(w) for w in self.state.allowlist()]
+    is_frozen = view("isFrozen(address)", "bool", ("target",),
+                     lambda c, target: c.state.is_frozen(as_address(target)))
+    frozen = view("frozen()", "address[]", (),
+                  lambda c: [word_address(w) for w in c.state.frozen()])
+    deploy_allowlist = view("deployAllowlist()", "address[]", (),
+                            lambda c: [word_address(w) for w in c.state.allowlist()])
 
     @method("canDeploy(address)", returns="bool", view=True)
     def can_deploy(self, account: str) -> bool:
