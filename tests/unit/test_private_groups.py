@@ -418,6 +418,27 @@ def test_private_natives_read_the_public_system_contracts(net: Net) -> None:
     assert out.success and out.output[-1] == 1
 
 
+def test_a_native_newer_than_the_group_gets_its_account(
+        net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group whose private genesis lacks a native's stub account (as one created before a
+    software upgrade added that service): the native gets it at its first use, so its state
+    is kept (an account-less one would be deleted as empty), the same on both engines."""
+    a, b = net.nodes["a"], net.nodes["b"]
+    every = private_groups.registered_natives
+    monkeypatch.setattr(private_groups, "registered_natives",
+                        lambda: {k: v for k, v in every().items() if k != ROLE_PROBE})
+    net.setup_group()
+    probe = "0x" + ROLE_PROBE.hex()
+    assert a.reader().get_code(probe) == b""
+    monkeypatch.undo()
+    record = net.private(ALICE, to=probe, data=selector("record()"))
+    net.block([net.marker("a", [record])])
+    for node in (a, b):
+        assert node.reader().get_code(probe) == NATIVE_STUB_CODE
+        assert int.from_bytes(node.reader().get_storage_at(probe, 1), "big") & role_bit("member")
+    assert roots(a) == roots(b)
+
+
 def test_refused_private_transactions_say_why(net: Net) -> None:
     a, b = net.nodes["a"], net.nodes["b"]
     net.setup_group()

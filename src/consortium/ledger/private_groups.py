@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+from eth.abc import AtomicDatabaseAPI
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
 
 from consortium.errors import ConsortiumError, MalformedTx, NotPermitted
-from consortium.evm.abc import WorldStateAPI
+from consortium.evm.abc import WorldFactory, WorldStateAPI
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.header import BlockEnv
 from consortium.evm.native import NATIVE_STUB_CODE, registered_natives
@@ -104,9 +105,27 @@ def block_markers(ledger: Ledger, height: int) -> list[Marker]:
 
 class _PrivateExecutor(BlockExecutor):
     """Block execution with the private admission rules: the sender's permission comes from
-    the public state (`permission`, set per block), and private transactions pay no fee."""
+    the public state (`permission`, set per block), and private transactions pay no fee.
+    A native the public state has an account for (`natives`, set per block) and the private
+    state not yet (a service a software upgrade added after the group began) gets its stub
+    account first, as genesis gives one, so it can hold state here too."""
 
     permission: Permission
+    natives: tuple[bytes, ...] = ()
+
+    def __init__(self, store: StateStore, senders: SenderCache, chain_id: int,
+                 gas_limit: int, world: WorldFactory) -> None:
+        super().__init__(store, senders, chain_id, gas_limit, self._stubbed)
+        self._factory = world
+
+    def _stubbed(self, db: AtomicDatabaseAPI, state_root: bytes,
+                 env: BlockEnv) -> WorldStateAPI:
+        world = self._factory(db, state_root, env)
+        for address in self.natives:
+            if not world.get_code(address):
+                world.set_nonce(address, 1)
+                world.set_code(address, NATIVE_STUB_CODE)
+        return world
 
     def _admit(self, stx: SignedTx, world: WorldStateAPI, access: AccessView,
                cumulative: int) -> None:
@@ -512,6 +531,8 @@ class PrivateGroups:
             return access.refusal(sender, creates)  # active, not frozen, may deploy
 
         group.executor.permission = permission
+        group.executor.natives = tuple(
+            address for address in sorted(registered_natives()) if public.get_code(address))
         group.senders.prime(raws, group.chain_id)  # signatures recovered with the GIL released
         recent = self.ledger.chain.recent_hashes(height - 1, 256)
         with public_reads(PUBLIC_SYSTEM, read):
