@@ -34,7 +34,7 @@ else
   ERC1=30000 ERC4=20000 SVC=5000 STATE_ACCOUNTS=1000000 STATE_TXS=20000 INPROC="--txs 2000 --rounds 3"
 fi
 
-RESULTS=bench/results
+RESULTS=${RESULTS:-bench/results}  # where the reports go
 mkdir -p "$RESULTS"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 MANIFEST=$(mktemp -t consortium-reproduce-XXXXXX)
