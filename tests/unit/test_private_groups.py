@@ -3,6 +3,7 @@ each group member's `PrivateGroups` processor following in-process ledgers."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -599,6 +600,35 @@ def test_the_thread_follows_commits(net: Net) -> None:
     assert a.groups.group_ids() == []  # closed
     a.groups.follow()  # after stop: nothing, no store reopened
     assert a.groups.group_ids() == []
+
+
+def nice_of(thread_id: int) -> int:
+    """A thread's nice value, from /proc (field 19 of its stat; the name may hold spaces)."""
+    stat = Path(f"/proc/self/task/{thread_id}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+def test_the_thread_runs_below_consensus(net: Net) -> None:
+    """The processor's thread (and every replay it runs) yields the cores to the threads
+    that commit the public chain, as the API's heavy reads do."""
+    a = net.nodes["a"]
+    net.setup_group()
+    here = threading.get_native_id()  # the thread committing blocks, as consensus does
+    a.groups.start()
+    thread = a.groups._thread
+    assert thread is not None and thread.native_id is not None
+    deadline = time.monotonic() + 20
+    while nice_of(thread.native_id) == nice_of(here):
+        assert time.monotonic() < deadline, "the processor's thread kept its priority"
+        time.sleep(0.01)
+    assert nice_of(thread.native_id) > nice_of(here)
+    assert nice_of(thread.native_id) == min(nice_of(here) + private_groups.LOW_PRIORITY, 19)
+    net.block([net.marker("a", [net.private(ALICE, data=token_deploy_data(5))])], follow=False)
+    a.groups.notify()
+    while a.groups.processed_height(GROUP) < a.ledger.latest_height():
+        assert time.monotonic() < deadline, "the processor did not follow the commit"
+        time.sleep(0.02)
+    assert nice_of(here) == os.getpriority(os.PRIO_PROCESS, here)  # unchanged
 
 
 def test_a_service_runs_inside_the_group(net: Net) -> None:

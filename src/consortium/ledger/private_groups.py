@@ -24,7 +24,9 @@ continues. Deterministic: every member's node computes the same private roots.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -66,6 +68,7 @@ log = logging.getLogger("consortium.privacy")
 
 SUBMIT_SELECTOR = keccak(b"submit(bytes32,uint32,bytes)")[:4]
 FOLLOW_INTERVAL = 1.0  # seconds between two looks at the chain when not notified
+LOW_PRIORITY = 10  # the processor's thread: this much nicer than the node (as heavy reads)
 # Heights without markers written in one LMDB transaction at most (a member added later
 # replays from the group's creation: mostly empty heights, one fsync per batch of them)
 CARRY_BATCH = 1024
@@ -81,6 +84,16 @@ class Marker:
     group_id: bytes
     epoch: int
     payload: bytes
+
+
+def lower_thread_priority() -> None:
+    """Rank the calling thread below consensus (niceness is per thread on Linux): private
+    execution, a replay of a group's history above all, must never take the cores from the
+    CometBFT and ABCI threads that commit the public chain (as `api.read_gate` does)."""
+    with contextlib.suppress(OSError, AttributeError):
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me)
+                                                + LOW_PRIORITY))
 
 
 def block_markers(ledger: Ledger, height: int) -> list[Marker]:
@@ -350,6 +363,7 @@ class PrivateGroups:
     # --- the work ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        lower_thread_priority()  # the replays of a whole group's history included
         while not self._stopping:
             self._wake.clear()
             try:
