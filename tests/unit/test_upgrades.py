@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from consortium import __version__
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, ExecutionReverted
 from consortium.ledger.ledger import Ledger
+from consortium.ledger.types import TxOutcome
 from consortium.ledger.upgrades import (
     UpgradeRequired,
     handler_for,
@@ -279,3 +280,79 @@ def test_a_node_without_the_handler_says_so_when_it_starts(
     assert _upgrade_stop(gov.ledger) == (
         f"upgrade 'v2' scheduled at height {at} needs consortium >= 0.2.0; "
         f"this node runs {__version__}; install it and restart")
+
+
+# --- this software's own upgrade: switching the Privacy contract on ------------------------
+
+
+def register_node(gov: Gov, bank: int) -> TxOutcome:
+    """Bank `bank` registers a privacy node key (Privacy.registerNode), in one block."""
+    from consortium.system.privacy import PRIVACY_ADDRESS
+    from consortium.system.sealing import public_key_of
+    from tests.support.ledger_testkit import calldata, sign
+
+    account = BANKS[bank]
+    data = calldata("registerNode(bytes)", ["bytes"], [public_key_of(bytes([0xA1 + bank]) * 32)])
+    raw = sign(account, nonce=gov.ledger.get_nonce(account.address),
+               to="0x" + PRIVACY_ADDRESS.hex(), data=data, gas=3_000_000)
+    (result,) = run_block(gov.ledger, [raw]).tx_results
+    return result
+
+
+def test_the_privacy_upgrade_switches_privacy_on_at_its_height(tmp_path: Path) -> None:
+    """A chain made without Privacy (its genesis does not name it) gets it, account and
+    version slot, at the planned height of upgrade "privacy", which this software handles:
+    registerNode reverts "not enabled" before and works after, on both engines alike."""
+    from consortium.ledger.executor import decode_revert_reason
+    from consortium.ledger.upgrades import PRIVACY_UPGRADE
+    from consortium.system.privacy import PRIVACY_ADDRESS
+
+    assert handler_for(PRIVACY_UPGRADE) is not None
+    roots = []
+    for engine in ("revm", "py-evm"):
+        ledger = Ledger(tmp_path / engine, engine=engine)
+        ledger.init_chain(governed_state(), 1)
+        gov = Gov(ledger)
+        assert ledger.get_code("0x" + PRIVACY_ADDRESS.hex()) == b""
+        schedule(gov, PRIVACY_UPGRADE, at=12, version="0.1.0")
+        before = register_node(gov, 0)
+        assert before.code == ExecutionReverted.abci_code
+        assert "the Privacy contract is not enabled on this chain" in str(
+            decode_revert_reason(before.data))
+        gov.advance(11 - height(gov))
+        assert ledger.get_code("0x" + PRIVACY_ADDRESS.hex()) == b""  # not before its height
+        after = register_node(gov, 1)  # block 12, the upgrade's: migrated before its txs
+        assert height(gov) == 12 and after.code == 0, after.log
+        assert ledger.get_code("0x" + PRIVACY_ADDRESS.hex()) != b""
+        assert gov.read.upgrades()["applied"] == [{"name": PRIVACY_UPGRADE, "height": 12}]
+        assert register_node(gov, 0).code == 0
+        roots.append(ledger.info())
+        ledger.close()
+    assert roots[0] == roots[1]
+
+
+def test_the_privacy_upgrade_changes_nothing_where_genesis_named_privacy(
+    tmp_path: Path
+) -> None:
+    """Applied to a chain that has Privacy from genesis, the upgrade only records itself:
+    Privacy's account and storage are those of the same chain without the upgrade."""
+    from consortium.ledger.upgrades import PRIVACY_UPGRADE
+    from consortium.system.privacy import PRIVACY_ADDRESS
+
+    roots = []
+    for planned in (False, True):
+        state = governed_state()
+        state.native_versions["Privacy"] = 1
+        ledger = Ledger(tmp_path / str(planned))
+        ledger.init_chain(state, 1)
+        gov = Gov(ledger)
+        assert register_node(gov, 0).code == 0
+        if planned:
+            schedule(gov, PRIVACY_UPGRADE, at=12, version="0.1.0")
+        gov.advance(12 - height(gov))
+        assert register_node(gov, 1).code == 0
+        world = ledger._state_at(None)
+        roots.append((world.storage_root(PRIVACY_ADDRESS), world.get_code(PRIVACY_ADDRESS),
+                      world.get_nonce(PRIVACY_ADDRESS)))
+        ledger.close()
+    assert roots[0] == roots[1]

@@ -114,7 +114,7 @@ class BlockExecutor:
                                 for a in (d.sender, d.tx.to) if a])
             system_before = [world.storage_root(a) for a in SYSTEM_ADDRESSES]
             # a software upgrade planned for this height: migrate first, or stop here
-            apply_due_upgrade(ctx.height, world.get_storage, world.set_storage)
+            apply_due_upgrade(ctx.height, world.get_storage, world.set_storage, world)
             access = AccessView(world.get_storage)
             for position, stx in enumerate(decoded):
                 try:

@@ -19,7 +19,9 @@ one as a plugin) by naming extra modules that register handlers in the environme
 
 A handler may move native contracts to a new version (`NativeMigration`): each contract's
 version is stored in its own storage, and a migration runs only from the version before its
-own, so the layout every version reads is known.
+own, so the layout every version reads is known. It may also install a native contract that
+the chain's genesis left out (`UpgradeContext.install_native`): this software's own handler
+`privacy` switches the Privacy contract on for a chain made without it (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ from dataclasses import dataclass, field
 
 from consortium import __version__
 from consortium.errors import ConfigError, ConsortiumError
+from consortium.evm.abc import WorldStateAPI
 from consortium.evm.host import SlotHost, Storage
+from consortium.evm.native import NATIVE_STUB_CODE
 from consortium.system.model import GOVERNANCE_ADDRESS
+from consortium.system.privacy import PRIVACY_ADDRESS
 from consortium.system.upgrade_plan import (
+    NATIVE_VERSION_SLOT,
     UpgradePlan,
     UpgradeState,
     native_version,
@@ -67,15 +73,29 @@ class UpgradeRequired(ConsortiumError):
 
 class UpgradeContext:
     """What a migration sees: the block's height and the state as it stands before the
-    block's transactions, one contract's storage at a time (no gas, no logs)."""
+    block's transactions, one contract's storage at a time (no gas, no logs), and the world
+    itself to give a native contract its account."""
 
-    def __init__(self, height: int, get: GetStorage, set_: SetStorage) -> None:
+    def __init__(self, height: int, get: GetStorage, set_: SetStorage,
+                 world: WorldStateAPI | None = None) -> None:
         self.height = height
         self._get = get
         self._set = set_
+        self._world = world
 
     def storage(self, address: bytes) -> Storage:
         return Storage(SlotHost(address, self._get, self._set))  # type: ignore[arg-type]
+
+    def install_native(self, address: bytes) -> None:
+        """Give the native contract at `address` the account genesis gives every native
+        (nonce 1, the one-byte stub code) if it has no code yet; deterministic, the same
+        writes on both engines."""
+        if self._world is None:
+            raise ConsortiumError("this upgrade installs a native contract: the executor "
+                                  "must pass its world to apply_due_upgrade")
+        if not self._world.get_code(address):
+            self._world.set_nonce(address, 1)
+            self._world.set_code(address, NATIVE_STUB_CODE)
 
 
 @dataclass(frozen=True)
@@ -157,17 +177,19 @@ def unprepared_plan(get: GetStorage) -> UpgradePlan | None:
     return plan if plan is not None and plan.name not in _HANDLERS else None
 
 
-def apply_due_upgrade(height: int, get: GetStorage, set_: SetStorage) -> UpgradePlan | None:
+def apply_due_upgrade(height: int, get: GetStorage, set_: SetStorage,
+                      world: WorldStateAPI | None = None) -> UpgradePlan | None:
     """Before the transactions of block `height`: if an upgrade is planned for it, run its
     handler (or raise `UpgradeRequired`), mark it applied and clear the plan. Answers the
-    plan applied, or None. Depends only on `height` and the state."""
+    plan applied, or None. Depends only on `height` and the state (`world`: the block's
+    world, for handlers that install a native contract)."""
     plan = scheduled_plan(get)
     if plan is None or plan.height != height:
         return None
     handler = _HANDLERS.get(plan.name)
     if handler is None:
         raise UpgradeRequired(plan)
-    ctx = UpgradeContext(height, get, set_)
+    ctx = UpgradeContext(height, get, set_, world)
     for step in handler.natives:
         storage = ctx.storage(step.contract)
         current = native_version(storage)
@@ -187,3 +209,22 @@ def apply_due_upgrade(height: int, get: GetStorage, set_: SetStorage) -> Upgrade
     log.warning("upgrade %r applied at height %d (plan of proposal %d)", plan.name, height,
                 plan.proposal)
     return plan
+
+
+# --- this software's own handlers ------------------------------------------------------------
+
+PRIVACY_UPGRADE = "privacy"
+
+
+def enable_privacy(ctx: UpgradeContext) -> None:
+    """Switch the Privacy contract on for a chain whose genesis did not name it: its account
+    and its version slot, as `native_versions: {"Privacy": 1}` gives them at genesis. On a
+    chain that has it already, nothing changes."""
+    storage = ctx.storage(PRIVACY_ADDRESS)
+    if storage.get_uint(NATIVE_VERSION_SLOT):
+        return
+    ctx.install_native(PRIVACY_ADDRESS)
+    set_native_version(storage, 1)
+
+
+register_upgrade(PRIVACY_UPGRADE, "0.1.0", migrate=enable_privacy)
