@@ -7,7 +7,9 @@ then with the reason); the flusher seals everything queued for a group into
 markers (`Privacy.submit`, at most MARKER_PLAINTEXT bytes of transactions each) that the
 node signs with its node account (its privacy key) and submits through the API's local
 transaction path (journal, CheckTx answer). Root attestations (`Privacy.attestRoot`) go out
-the same way, after each block in which a group had markers. The node's privacy key lives in
+the same way, after each block in which a group had markers, and at start for the recent
+heights with markers this node's member has not attested (the processor does not announce
+again a height it wrote just before a crash). The node's privacy key lives in
 `HOME/privacy_key.json` (mode 600), made at the first start like CometBFT's node key."""
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ class PrivateSubmitter:
         self._queues: dict[bytes, list[PrivateEntry]] = {}
         self._attestations: list[tuple[bytes, int, bytes]] = []
         self._attest_lock = threading.Lock()
+        self._attest_sent: set[tuple[bytes, int]] = set()  # (group, height) sent, recent ones
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._nonce: int | None = None
@@ -380,6 +383,16 @@ class PrivateSubmitter:
         """Seal and send what is queued, until cancelled."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        try:
+            missed = await self.run_sync(self.missed_attestations)
+        except Exception:
+            log.exception("looking for heights this node has not attested failed")
+            missed = []
+        if missed:
+            log.info("attesting %d recent private root(s) this node had not attested",
+                     len(missed))
+            with self._attest_lock:
+                self._attestations[:0] = missed
         if self._queues or self._attestations:
             self._wake.set()
         while True:
@@ -426,6 +439,9 @@ class PrivateSubmitter:
         if attestations:
             attestations = await self.run_sync(lambda: self._unattested(attestations))
         for group_id, height, root in attestations:
+            if (group_id, height) in self._attest_sent:
+                continue  # found at start and announced by the processor too
+            self._attest_sent.add((group_id, height))
             data = ATTEST + abi_encode(["bytes32", "uint64", "bytes32"], [group_id, height, root])
             error = await self._send_signed(data, ATTEST_GAS)
             if error is not None:
@@ -438,8 +454,36 @@ class PrivateSubmitter:
         it attested before its crash)."""
         view = self.privacy_view()
         member = self.my_member(view)
+        horizon = self.ledger.latest_height() - ATTEST_WINDOW
+        self._attest_sent = {(g, h) for g, h in self._attest_sent if h >= horizon}
         return [(g, h, r) for g, h, r in attestations
                 if member and not view.state.attested(g, h, member)]
+
+    def missed_attestations(self) -> list[tuple[bytes, int, bytes]]:
+        """(group, height, root) of the heights within ATTEST_WINDOW of the tip in which a
+        group this node keeps (and its member is in) had markers, that this node's store has
+        processed and its member has not attested: `on_block` is not repeated for a height
+        the processor wrote just before a crash. Reads the chain: call in a worker thread."""
+        from consortium.ledger.private_groups import block_markers
+
+        groups, tip = self.groups, self.ledger.latest_height()
+        if groups is None or not tip:
+            return []
+        view = self.privacy_view()
+        member = self.my_member(view) if view.enabled() else 0
+        readers = {}
+        for group_id in groups.group_ids() if member else ():
+            info, reader = view.group(group_id), groups.reader(group_id)
+            if info is not None and member in info.members and reader is not None:
+                readers[group_id] = (reader, groups.processed_height(group_id))
+        missed = []
+        for height in range(max(1, tip - ATTEST_WINDOW), tip + 1) if readers else ():
+            for group_id in sorted({m.group_id for m in block_markers(self.ledger, height)}):
+                reader, processed = readers.get(group_id, (None, 0))
+                if (reader is not None and reader.genesis_height <= height <= processed
+                        and not view.state.attested(group_id, height, member)):
+                    missed.append((group_id, height, reader.root_at(height)))
+        return missed
 
     async def _send_group(self, group_id: bytes, entries: list[PrivateEntry]) -> None:
         try:
