@@ -155,5 +155,9 @@ def test_demo_command_runs_end_to_end(tmp_path):
         # The securities scenario: price-time priority, DvP, a restricted transfer refused.
         assert "trade 1: 40 at 100 settled; trade 2: 30 at 101 settled" in words
         assert "(code 2): recipient is not a registered investor" in words
+        # The privacy group: Bank B reads the private token, Bank C's node holds none of it.
+        assert "Bank B reads its balance through node1: 250 PDT" in words
+        assert "agree on the private state root: yes" in words
+        assert "receipt none; balanceOf: this node is not a member's node" in words
     finally:
         subprocess.run([*CLI, "down", "--dir", str(net_dir)], capture_output=True, timeout=120)

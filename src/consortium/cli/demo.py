@@ -47,6 +47,7 @@ def demo(
         _invoice_scenario(network)
         _securities_scenario(network)
         _forum_scenario(network)
+        _privacy_scenario(network)
     console.print(
         f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
         f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
@@ -362,6 +363,79 @@ def _forum_scenario(network: Network) -> None:
     raw = forum(c).read.post(post_id)
     console.print(f"{c}, not in the task force, sees through {via[c].name} only ciphertext: "
                   f"{str(raw['content'])[:34]}…")  # type: ignore[index]
+
+
+def _privacy_scenario(network: Network) -> None:
+    """A privacy group (docs/privacy.md): Bank A and Bank B register their nodes' privacy
+    keys and form a group, Bank A deploys a private ERC-20 in it and pays Bank B, Bank B
+    reads its balance through its own node, and Bank C's node, outside the group, holds
+    none of it: the public chain carries only the marker's ciphertext."""
+    from consortium.contracts.compiler import compile_file
+    from consortium.errors import TxError
+    from consortium.sdk.privacy import PrivacyClient
+
+    console.rule("[bold]Privacy group")
+    banks = [m.name for m in network.members if m.name not in INVOICE_PARTIES]
+    own = {n.member: n for n in reversed(network.nodes)}  # each bank's (first) own node
+    if len(banks) < 3 or any(b not in own for b in banks[:3]):
+        console.print("(the privacy scenario needs three member banks with nodes)")
+        return
+    a, b, c = banks[:3]
+    via = {name: own[name] for name in (a, b, c)}
+    priv = {name: PrivacyClient(via[name].api_url) for name in (a, b, c)}
+    accounts = _dev_accounts(network)
+    try:
+        keys = {name: priv[name].node_key() for name in (a, b)}
+    except TxError as exc:
+        console.print(f"({exc.message}: run `consortium demo --fresh`, or switch it on with "
+                      "the `privacy` software upgrade, docs/privacy.md)")
+        return
+    tip = 0
+    for name in (a, b):
+        if keys[name]["registered"] and keys[name]["memberName"] == name:
+            continue
+        out = priv[name].register_node(accounts[name])
+        tip = max(tip, int(out["block"]))
+        console.print(f"{name} registers {via[name].name}'s privacy key: node account "
+                      f"{keys[name]['address'][:10]}… (block {out['block']})")
+    _wait_block(priv[a], tip)
+    desk = f"Desk {len(priv[a].find_groups([a, b])) + 1}"
+    made = priv[a].create_group(accounts[a], desk, [str(accounts[a].address), b])
+    group = made["privacyGroupId"]
+    console.print(f"{a} founds group {desk!r} {group[:10]}… with {b} (through "
+                  f"{via[a].name}): block {made['block']}")
+    _wait_block(priv[b], int(made["block"]))
+    out = priv[b].join(accounts[b], group)
+    console.print(f"{b} joins (through {via[b].name}): the group is active, block "
+                  f"{out['block']}")
+    _wait_block(priv[a], int(out["block"]))
+    token = compile_file(Path(__file__).resolve().parents[1] / "contracts/examples/Token.vy")
+    address, receipt = priv[a].deploy(accounts[a], group, token.abi, token.bytecode,
+                                      "Private Desk Token", "PDT", 10**6)
+    console.print(f"{a} deploys a private ERC-20 {address[:10]}… (through {via[a].name}): "
+                  f"block {int(receipt['blockNumber'], 16)}")
+    paid = priv[a].transact(accounts[a], group, address, token.abi, "transfer",
+                            accounts[b].address, 250)
+    console.print(f"{a} pays {b} 250 PDT privately (through {via[a].name}): block "
+                  f"{int(paid['blockNumber'], 16)}")
+    priv[b].wait_receipt(paid["transactionHash"])
+    balance = priv[b].call(group, address, token.abi, "balanceOf", accounts[b].address)
+    console.print(f"{b} reads its balance through {via[b].name}: {balance} PDT")
+    roots = {name: priv[name].root(group, int(paid["blockNumber"], 16))["root"]
+             for name in (a, b)}
+    console.print(f"{via[a].name} and {via[b].name} agree on the private state root: "
+                  f"{'yes' if roots[a] == roots[b] else 'NO'} ({str(roots[a])[:10]}…)")
+    _wait_block(priv[c], int(paid["blockNumber"], 16))
+    marker = priv[c].client.w3.eth.get_transaction(paid["markerHash"])
+    nothing = priv[c].receipt(paid["transactionHash"]) or "none"
+    try:
+        priv[c].call(group, address, token.abi, "balanceOf", accounts[b].address)
+        refused = "answered"
+    except TxError as exc:
+        refused = exc.message.split(" of privacy group")[0]
+    console.print(f"{c}'s {via[c].name}, outside the group: the marker is "
+                  f"{len(marker['input'])} bytes of ciphertext")
+    console.print(f"  priv_ answers: receipt {nothing}; balanceOf: {refused}")
 
 
 def _dev_accounts(network: Network) -> dict[str, Any]:
