@@ -7,6 +7,7 @@ import importlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -285,24 +286,70 @@ def test_a_node_without_the_handler_says_so_when_it_starts(
 # --- this software's own upgrade: switching the Privacy contract on ------------------------
 
 
-def register_node(gov: Gov, bank: int) -> TxOutcome:
-    """Bank `bank` registers a privacy node key (Privacy.registerNode), in one block."""
+def node_key(bank: int) -> bytes:
+    return bytes([0xA1 + bank]) * 32
+
+
+def privacy_tx(gov: Gov, account: Any, signature: str, types: list[str], args: list[Any],
+               gas: int = 3_000_000) -> TxOutcome:
+    """One call of the Privacy contract by `account`, in one block."""
     from consortium.system.privacy import PRIVACY_ADDRESS
-    from consortium.system.sealing import public_key_of
     from tests.support.ledger_testkit import calldata, sign
 
-    account = BANKS[bank]
-    data = calldata("registerNode(bytes)", ["bytes"], [public_key_of(bytes([0xA1 + bank]) * 32)])
     raw = sign(account, nonce=gov.ledger.get_nonce(account.address),
-               to="0x" + PRIVACY_ADDRESS.hex(), data=data, gas=3_000_000)
+               to="0x" + PRIVACY_ADDRESS.hex(), data=calldata(signature, types, args), gas=gas)
     (result,) = run_block(gov.ledger, [raw]).tx_results
     return result
+
+
+def register_node(gov: Gov, bank: int) -> TxOutcome:
+    """Bank `bank` registers a privacy node key (Privacy.registerNode), in one block."""
+    from consortium.system.sealing import public_key_of
+
+    return privacy_tx(gov, BANKS[bank], "registerNode(bytes)", ["bytes"],
+                      [public_key_of(node_key(bank))])
+
+
+def private_deploy_runs(gov: Gov, home: Path) -> bool:
+    """Banks A and B (nodes registered) form a group; Bank A's node seals a private deploy
+    in a marker; Bank A's privacy processor executes it: whether the deploy succeeded."""
+    from eth_account import Account
+    from eth_hash.auto import keccak
+
+    from consortium.ledger.private_groups import PrivateGroups
+    from consortium.system.privacy_payload import group_chain_id, seal_batch
+    from consortium.system.sealing import new_key, public_key_of, wrap_key
+    from tests.support.ledger_testkit import CHAIN_ID, sign, token_deploy_data
+
+    group, key = b"\x77" * 32, new_key()
+    assert privacy_tx(gov, BANKS[0], "createGroup(bytes32,string,address[],bytes[])",
+                      ["bytes32", "string", "address[]", "bytes[]"],
+                      [group, "desk", [BANKS[0].address, BANKS[1].address],
+                       [wrap_key(key, public_key_of(node_key(i))) for i in (0, 1)]]).code == 0
+    assert privacy_tx(gov, BANKS[1], "joinGroup(bytes32)", ["bytes32"], [group]).code == 0
+    deploy = sign(BANKS[0], nonce=0, data=token_deploy_data(5), gas=3_000_000,
+                  chain_id=group_chain_id(CHAIN_ID, group))
+    payload = seal_batch(key, group, 0, [deploy])
+    marker = privacy_tx(gov, Account.from_key(node_key(0)), "submit(bytes32,uint32,bytes)",
+                        ["bytes32", "uint32", "bytes"], [group, 0, payload],
+                        gas=1_000_000 + 64 * len(payload))
+    assert marker.code == 0, marker.log
+    groups = PrivateGroups(gov.ledger, home, node_key(0))
+    try:
+        groups.follow()
+        reader = groups.reader(group)
+        receipt = None if reader is None else reader.private_receipt(
+            "0x" + keccak(deploy).hex())
+        return receipt is not None and receipt.tx.status == 1
+    finally:
+        groups.stop()
 
 
 def test_the_privacy_upgrade_switches_privacy_on_at_its_height(tmp_path: Path) -> None:
     """A chain made without Privacy (its genesis does not name it) gets it, account and
     version slot, at the planned height of upgrade "privacy", which this software handles:
-    registerNode reverts "not enabled" before and works after, on both engines alike."""
+    registerNode reverts "not enabled" before and works after, a group's private
+    transaction executes, on both engines alike."""
     from consortium.ledger.executor import decode_revert_reason
     from consortium.ledger.upgrades import PRIVACY_UPGRADE
     from consortium.system.privacy import PRIVACY_ADDRESS
@@ -327,6 +374,8 @@ def test_the_privacy_upgrade_switches_privacy_on_at_its_height(tmp_path: Path) -
         assert gov.read.upgrades()["applied"] == [{"name": PRIVACY_UPGRADE, "height": 12}]
         assert register_node(gov, 0).code == 0
         roots.append(ledger.info())
+        # a group works from there on (its keys and sealing are random: after the roots)
+        assert private_deploy_runs(gov, tmp_path / engine)
         ledger.close()
     assert roots[0] == roots[1]
 
