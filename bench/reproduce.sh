@@ -6,6 +6,8 @@
 #   ERC-20, 4 validators, 20,000 txs, 8 lanes           against CometBFT's kvstore
 #   invoice, securities, credit, registry (1 validator)  against ERC-20 of this run (network,
 #                                                        and in process)
+#   securities-mix (1 validator: 50 % resting placements, 25 % cancels, 25 % crossing orders)
+#                                                        against 2,000 orders/s, beside ERC-20
 #   20,000 transfers at 1,000,000 accounts               against 1,000 accounts (end to end)
 # About 15 minutes on 2 cores; --quick: small sizes, a smoke run of every row (~5 minutes).
 # --all then also reruns the other Performance tables (issues 11, 17, 18, 20: ~45 minutes).
@@ -68,6 +70,8 @@ run erc20 "ERC-20, 1 validator, $SVC txs, 8 lanes (the services' reference)" \
 for svc in invoice securities credit registry; do
   run service "$svc, 1 validator, $SVC txs, 8 lanes" --workload "$svc" --txs "$SVC" --no-references
 done
+run mix "securities-mix, 1 validator, $SVC orders, 8 lanes" \
+  --workload securities-mix --txs "$SVC" --no-references
 # the same workloads on a ledger in process (FinalizeBlock + Commit, no network), CPU tx/s
 INPROC_JSON="$RESULTS/$STAMP-services-inprocess.json"
 # shellcheck disable=SC2086

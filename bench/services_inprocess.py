@@ -28,7 +28,7 @@ from consortium.ledger.types import BlockContext
 
 CHAIN_ID = 20251
 GAS_LIMIT = 1_000_000_000
-WORKLOADS = ("erc20", "invoice", "securities", "credit", "registry")
+WORKLOADS = ("erc20", "invoice", "securities", "securities-mix", "credit", "registry")
 
 
 def genesis(workload: Workload, accounts: list[BenchAccount]) -> dict[str, Any]:
@@ -60,6 +60,7 @@ def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
         try:
             ledger.init_chain(AppState.from_json(genesis(workload, accounts)), 1)
             height = 1
+            workload.plan(txs)
             setup = workload.prepare(accounts, CHAIN_ID)
             if setup.txs:
                 out = ledger.finalize_block(block_ctx(height), [t.raw for t in setup.txs])
@@ -119,11 +120,11 @@ def main() -> None:
         return
     for clock, table in (("wall", rates), ("cpu", cpu_rates)):
         ref = statistics.median(table["erc20"]) if "erc20" in table else None
-        print(f"{'workload':<12}{'tx/s ' + clock:>15}{'x erc20':>9}   rounds")
+        print(f"{'workload':<16}{'tx/s ' + clock:>15}{'x erc20':>9}   rounds")
         for name, r in table.items():
             med = statistics.median(r)
             ratio = f"{med / ref:.2f}" if ref else "-"
-            print(f"{name:<12}{med:>15,.0f}{ratio:>9}   {', '.join(f'{x:,.0f}' for x in r)}")
+            print(f"{name:<16}{med:>15,.0f}{ratio:>9}   {', '.join(f'{x:,.0f}' for x in r)}")
     if a.profile is not None:
         for name in a.only:
             run(name, a.txs, a.block, accounts, a.profile / f"{name}.html")

@@ -9,12 +9,15 @@ import pytest
 
 from consortium.apps.securities.bench import (
     ISIN,
+    MIX_CYCLE,
     ORDER_GAS,
+    SecuritiesMix,
     SecuritiesOrders,
     genesis_roles,
+    mix_plan,
     signed_order_txs,
 )
-from consortium.bench.workloads import BenchAccount
+from consortium.bench.workloads import BenchAccount, make_workload, presign
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
@@ -66,3 +69,49 @@ def test_orders_match_pairwise_and_settle(tmp_path: Path) -> None:
 def test_one_account_is_refused() -> None:
     with pytest.raises(ValueError, match="at least two accounts"):
         SecuritiesOrders().prepare(ACCOUNTS[:1], CHAIN_ID)
+
+
+def test_mix_plan_targets_each_senders_own_setup_orders() -> None:
+    plan = mix_plan(senders=3, count=40)
+    cancels = [i for i in range(40) if MIX_CYCLE[i % 8][0] == "cancel"]
+    assert sorted(plan.targets) == cancels and len(plan.pool) == len(cancels) == 10
+    assert sorted(plan.targets.values()) == list(range(1, 11))  # each setup order once
+    for i, order_id in plan.targets.items():
+        assert plan.pool[order_id - 1][0] == i % 3  # sent by the order's owner
+    kinds = [MIX_CYCLE[i % 8][0] for i in range(800)]
+    assert (kinds.count("rest"), kinds.count("cancel"), kinds.count("cross")) == (400, 200, 200)
+
+
+def test_mix_rests_cancels_and_matches_in_any_order(tmp_path: Path) -> None:
+    """Every transaction succeeds in signed order and with the senders' streams interleaved
+    otherwise (as a network may commit them): cancels only target the setup's orders."""
+    for name, reorder in (("signed", False), ("shuffled", True)):
+        ledger = bench_ledger(tmp_path / name)
+        try:
+            workload = make_workload("securities-mix")
+            assert isinstance(workload, SecuritiesMix)
+            workload.plan(48)
+            senders = ACCOUNTS[:3]  # 3, not 4: each sender rests, cancels and crosses
+            setup = workload.prepare(senders, CHAIN_ID)
+            orders = presign(workload, senders, 48, CHAIN_ID, setup.next_nonces(len(senders)))
+            if reorder:  # sender by sender (each sender's nonces stay in order)
+                orders.sort(key=lambda t: (-t.sender, t.nonce))
+            out = run_block(ledger, [t.raw for t in setup.txs])
+            assert all(r.code == 0 for r in out.tx_results)
+            out = run_block(ledger, [t.raw for t in orders])
+            assert [decode_revert_reason(r.data) or r.log for r in out.tx_results if r.code] == []
+            assert max(r.gas_used for r in out.tx_results) < workload.gas
+            read = Chain(ledger).read
+            trades = read.trades(isin=ISIN)
+            assert trades and all(t["state"] == "settled" for t in trades)
+            setup_orders = [read.order(n) for n in range(1, 13)]
+            assert [o and o["state"] for o in setup_orders] == ["cancelled"] * 12
+        finally:
+            ledger.close()
+
+
+def test_mix_without_a_plan_says_so() -> None:
+    workload = SecuritiesMix()
+    workload.prepare(ACCOUNTS, CHAIN_ID)
+    with pytest.raises(RuntimeError, match="plan"):
+        workload.call(1)

@@ -171,6 +171,7 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
                         timeout_commit=cfg.timeout_commit, roles=roles)
         chain_id = net.network.eth_chain_id
         accounts = net.accounts()
+        workload.plan(cfg.txs)
         setup = workload.prepare(accounts, chain_id)
         with ui.bar(f"signing {cfg.txs:,} {workload.name} transactions", cfg.txs) as advance:
             txs = presign(workload, accounts, cfg.txs, chain_id,

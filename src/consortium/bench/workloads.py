@@ -10,8 +10,9 @@ Workloads: `transfer` (value transfers), `erc20` (solc-optimized token transfers
 `bench/contracts/BenchToken.sol`), `native` (a state-less call of the Crypto native
 contract's `keccak(bytes)` at 0x…1003), and the finance services' writes, whose generators
 live beside each service (`consortium.apps.<service>.bench`, imported when chosen):
-`invoice` (Invoices.issue), `securities` (matching orders settled T+0), `credit`
-(Credit.report), `registry` (Registry.apply).
+`invoice` (Invoices.issue), `securities` (matching orders settled T+0), `securities-mix`
+(placements that rest, cancels, crossing orders), `credit` (Credit.report), `registry`
+(Registry.apply).
 
 Adding one: subclass `Workload`, make `prepare` return the setup transactions it needs,
 `genesis_roles` the roles its senders need at genesis (as `consortium init --role` grants
@@ -101,6 +102,10 @@ class Workload:
         `consortium init --role` grants them); none by default. `names` are the bench
         members in account order."""
         return {}
+
+    def plan(self, count: int) -> None:
+        """The run's size, told before `prepare` (a setup may depend on it: the orders a
+        securities mix cancels); nothing by default."""
 
     def prepare(self, accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
         """Setup transactions, committed before the run (none by default)."""
@@ -200,6 +205,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "native-small": NativeCallSmall,
     "invoice": _service("consortium.apps.invoices.bench", "InvoiceIssue"),
     "securities": _service("consortium.apps.securities.bench", "SecuritiesOrders"),
+    "securities-mix": _service("consortium.apps.securities.bench", "SecuritiesMix"),
     "credit": _service("consortium.apps.credit.bench", "CreditReport"),
     "registry": _service("consortium.apps.registry.bench", "AssetApply"),
 }

@@ -96,8 +96,8 @@ def bench(
     ctx: typer.Context,
     workload: str = typer.Option(
         "erc20", "--workload", "-w",
-        help="transfer | erc20 | native | native-small | invoice | securities | credit | "
-             "registry"),
+        help="transfer | erc20 | native | native-small | invoice | securities | "
+             "securities-mix | credit | registry"),
     validators: int = typer.Option(1, "--validators", "-n", help="Validator nodes."),
     txs: int = typer.Option(5_000, "--txs", help="Transactions in the measured run."),
     batch: int = typer.Option(100, "--batch", help="eth_sendRawTransaction calls per request."),

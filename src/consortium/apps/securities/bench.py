@@ -1,11 +1,15 @@
 """Benchmark workload of the securities service (`consortium bench --workload securities`):
 even transactions sell 1 unit at 100, odd ones buy 1 at 100, so with two or more senders each
 pair matches and settles T+0 (a placement, a fill, a cross-contract cash payment). The first
-account issues the cash token and the instrument and keeps the registry (`genesis_roles`)."""
+account issues the cash token and the instrument and keeps the registry (`genesis_roles`).
+
+`securities-mix` (`SecuritiesMix`) mixes what a venue sees: half placements that rest, a
+quarter cancels of resting orders, a quarter crossing orders that match."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from eth_keys.datatypes import PrivateKey
 
@@ -85,6 +89,85 @@ class SecuritiesOrders(Workload):
         return SECURITIES_ADDRESS, 0, order_call(i)
 
 
+# SecuritiesMix's cycle of 8 (index i mod 8): what each transaction does, its side and price.
+# Resting orders sit at 90 (bids) and 110 (asks); crossing orders take them (a buy at 110, a
+# sell at 90); cancels target orders placed in the setup at 80 and 120, which no order of the
+# run can reach, so every cancel finds its order open whatever order the network commits in.
+REST, CANCEL, CROSS = "rest", "cancel", "cross"
+MIX_CYCLE: tuple[tuple[str, int, int], ...] = (
+    (REST, SELL, 110), (CANCEL, 0, 0), (REST, BUY, 90), (CROSS, BUY, 110),
+    (REST, SELL, 110), (CANCEL, 0, 0), (REST, BUY, 90), (CROSS, SELL, 90),
+)
+MIX_SHARES = "50 % placements that rest, 25 % cancels, 25 % crossing orders that match"
+POOL_PRICES = {BUY: 80, SELL: 120}  # the setup's orders, there to be cancelled
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """Which setup order each cancel of the run targets: `targets[i]` for index i."""
+
+    senders: int
+    count: int
+    pool: tuple[tuple[int, int], ...]  # (sender, side) of the setup's orders, in id order
+    targets: dict[int, int]  # run index -> order id
+
+
+def mix_plan(senders: int, count: int, first_id: int = 1) -> MixPlan:
+    """The setup's orders to cancel and each cancel's target: the k-th cancel sent by sender
+    s (index i, sent by i mod `senders` as `presign` spreads them) cancels s's k-th setup
+    order. Setup orders get consecutive ids from `first_id` in the order listed."""
+    per_sender: list[list[int]] = [[] for _ in range(senders)]
+    for i in range(count):
+        if MIX_CYCLE[i % len(MIX_CYCLE)][0] == CANCEL:
+            per_sender[i % senders].append(i)
+    pool: list[tuple[int, int]] = []
+    targets: dict[int, int] = {}
+    for s, indices in enumerate(per_sender):
+        for k, i in enumerate(indices):
+            targets[i] = first_id + len(pool)
+            pool.append((s, BUY if k % 2 == 0 else SELL))
+    return MixPlan(senders, count, tuple(pool), targets)
+
+
+class SecuritiesMix(SecuritiesOrders):
+    """Placements that rest, cancels of resting orders and crossing orders that match, in
+    the proportions of `MIX_SHARES`. Call `plan(count)` before `prepare`: the setup places
+    the orders the run's cancels target."""
+
+    name = "securities-mix"
+    description = f"order flow: {MIX_SHARES} (Securities 0x…2001)"
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mix: MixPlan | None = None
+
+    def plan(self, count: int) -> None:
+        self.count = count
+
+    def prepare(self, accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
+        setup = super().prepare(accounts, chain_id)
+        self.mix = mix_plan(len(accounts), self.count)
+        nonces = setup.next_nonces(len(accounts))
+        keys = [PrivateKey(a.key) for a in accounts]
+        for sender, side in self.mix.pool:
+            setup.txs.append(sign(keys[sender], sender, nonces[sender], chain_id,
+                                  SECURITIES_ADDRESS, 0, SECURITIES.encode(
+                                      "placeOrder", ISIN, side, POOL_PRICES[side], 1, 0),
+                                  SETUP_GAS))
+            nonces[sender] += 1
+        return setup
+
+    def call(self, i: int) -> tuple[bytes, int, bytes]:
+        kind, side, price = MIX_CYCLE[i % len(MIX_CYCLE)]
+        if kind != CANCEL:
+            return SECURITIES_ADDRESS, 0, SECURITIES.encode("placeOrder", ISIN, side, price,
+                                                            1, 0)
+        if self.mix is None or i not in self.mix.targets:
+            raise RuntimeError(f"the securities mix's cancel {i} has no order: plan(count) "
+                               f"with the run's size, then prepare()")
+        return SECURITIES_ADDRESS, 0, SECURITIES.encode("cancelOrder", self.mix.targets[i])
+
+
 def signed_order_txs(accounts: Sequence[BenchAccount], n: int,
                      chain_id: int) -> tuple[list[PreSigned], list[PreSigned]]:
     """The setup transactions and `n` signed order placements that match pairwise,
@@ -95,4 +178,5 @@ def signed_order_txs(accounts: Sequence[BenchAccount], n: int,
     return setup.txs, orders
 
 
-__all__ = ["SecuritiesOrders", "genesis_roles", "order_call", "signed_order_txs"]
+__all__ = ["MIX_SHARES", "SecuritiesMix", "SecuritiesOrders", "genesis_roles", "mix_plan",
+           "order_call", "signed_order_txs"]
