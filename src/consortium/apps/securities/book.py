@@ -8,7 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from consortium.apps.securities.model import BUY, MAX_LEVELS
-from consortium.apps.securities.state import BookSide, Level, Order, SecuritiesState
+from consortium.apps.securities.state import (
+    LEVEL_WORDS,
+    ORDER_WORDS,
+    SIDE_WORDS,
+    SecuritiesState,
+)
 from consortium.evm.host import Storage
 
 
@@ -27,14 +32,24 @@ class OrderBook:
     def _lv(self, price: int) -> int:
         return Storage.at(SecuritiesState.LEVEL, self.isin, self.side, price)
 
+    # Level, BookSide and an order's links are plain words: one storage call each, the
+    # slots and values Record.get/put would use (word_fields)
     def _get(self, price: int, name: str) -> int:
-        return int(Level.get(self.s, self._lv(price), name))
+        return self.s.get_uint(self._lv(price) + LEVEL_WORDS[name])
 
     def _put(self, price: int, **values: int) -> None:
-        Level.put_fields(self.s, self._lv(price), **values)
+        base = self._lv(price)
+        for name, value in values.items():
+            self.s.set_uint(base + LEVEL_WORDS[name], value)
+
+    def _side(self, name: str) -> int:
+        return self.s.get_uint(self.base + SIDE_WORDS[name])
+
+    def _set_side(self, name: str, value: int) -> None:
+        self.s.set_uint(self.base + SIDE_WORDS[name], value)
 
     def _link(self, order_id: int, name: str) -> int:
-        return int(Order.get(self.s, self.st.base("order", order_id), name))
+        return self.s.get_uint(self.st.base("order", order_id) + ORDER_WORDS[name])
 
     def _relink(self, order_id: int, **values: Any) -> None:
         self.st.put("order", order_id, **values)
@@ -46,7 +61,7 @@ class OrderBook:
     # --- reads -------------------------------------------------------------------------------
 
     def best(self) -> int:
-        return int(BookSide.get(self.s, self.base, "best"))
+        return self._side("best")
 
     def head(self, price: int) -> int:
         return self._get(price, "head")
@@ -113,12 +128,12 @@ class OrderBook:
         if better:
             self._put(better, worse=price or worse)
         else:
-            BookSide.put(self.s, self.base, "best", price or worse)
+            self._set_side("best", price or worse)
         if worse:
             self._put(worse, better=price or better)
 
     def _insert_level(self, price: int) -> None:
-        levels = int(BookSide.get(self.s, self.base, "levels"))
+        levels = self._side("levels")
         if levels >= MAX_LEVELS:
             raise BookFull
         better, worse = 0, self.best()
@@ -126,11 +141,10 @@ class OrderBook:
             better, worse = worse, self._get(worse, "worse")
         self._put(price, better=better, worse=worse)
         self._neighbours(better, worse, price)
-        BookSide.put(self.s, self.base, "levels", levels + 1)
+        self._set_side("levels", levels + 1)
 
     def _remove_level(self, price: int) -> None:
         better, worse = self._get(price, "better"), self._get(price, "worse")
         self._neighbours(better, worse, 0)
         self._put(price, better=0, worse=0, head=0, tail=0)
-        BookSide.put(self.s, self.base, "levels",
-                     int(BookSide.get(self.s, self.base, "levels")) - 1)
+        self._set_side("levels", self._side("levels") - 1)

@@ -273,6 +273,18 @@ def answered(record: Any) -> Any:
     return record.with_(**more)
 
 
+def word_fields(record: type[Record]) -> dict[str, int]:
+    """The offsets of a record's fields stored as a plain word (no codec): the hot paths read
+    and write them with one storage call, the same slot and value `Record.get/put` would."""
+    return {s.name: s.offset for s in record.STORED
+            if type(s.type).load is FieldType.load and type(s.type).store is FieldType.store}
+
+
+ORDER_WORDS, LEVEL_WORDS, SIDE_WORDS = word_fields(Order), word_fields(Level), \
+    word_fields(BookSide)
+BALANCE, LOCKED = word_fields(Position)["balance"], word_fields(Position)["locked"]
+
+
 # the computed fields' blanks, for a record as stored
 BLANK: dict[type[Record], dict[str, Any]] = {
     Order: {"filled": 0, "next": 0, "prev": 0}, Trade: {"amount": 0},
@@ -291,16 +303,16 @@ class Holdings(StateView):
         return Storage.at(self.POSITIONS, w, account)
 
     def balance(self, w: int, account: bytes) -> int:
-        return int(Position.get(self.s, self._position(w, account), "balance"))
+        return self.s.get_uint(self._position(w, account) + BALANCE)
 
     def locked(self, w: int, account: bytes) -> int:
-        return int(Position.get(self.s, self._position(w, account), "locked"))
+        return self.s.get_uint(self._position(w, account) + LOCKED)
 
     def set_locked(self, w: int, account: bytes, value: int) -> None:
-        Position.put(self.s, self._position(w, account), "locked", value)
+        self.s.set_uint(self._position(w, account) + LOCKED, value)
 
     def _set_balance(self, w: int, account: bytes, value: int) -> None:
-        Position.put(self.s, self._position(w, account), "balance", value)
+        self.s.set_uint(self._position(w, account) + BALANCE, value)
         self.holders(w).add(address_word(account))
         self.held(account).add(w)
 
@@ -403,7 +415,16 @@ class SecuritiesState(Holdings):
 
     def put(self, what: str, n: int, **values: Any) -> None:
         """Some fields of a numbered record, one write each, in the order given."""
-        self.NUMBERED[what][2].put_fields(self.s, self.base(what, n), **values)
+        if what != "order":
+            self.NUMBERED[what][2].put_fields(self.s, self.base(what, n), **values)
+            return
+        base = Storage.at(self.ORDER, n)  # the matching loop's writes: word fields direct
+        for name, value in values.items():
+            offset = ORDER_WORDS.get(name)
+            if offset is None:
+                Order.put(self.s, base, name, value)
+            else:
+                self.s.set_uint(base + offset, value)
 
     def close(self, what: str, n: int, state: str, height: int) -> None:
         self.put(what, n, state=state, closed_at=height)
