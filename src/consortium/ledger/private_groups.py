@@ -149,11 +149,13 @@ class _PrivateExecutor(BlockExecutor):
         if bytes(tx.to) in PUBLIC_SYSTEM:
             raise NotPermitted(f"0x{bytes(tx.to).hex()} is a public system contract: send "
                                "this transaction on the public chain")
-        # only the gas limit of each transaction counts, not a private block's total: the
-        # markers already paid for their room in the public block
+        # a group's private block of one public height uses at most the block gas limit,
+        # as a public block: a marker pays for its bytes, not for the private gas it
+        # carries (120 KiB of looping transactions would each ask for the whole limit and
+        # stall every member's processor); what does not fit is refused, naming it
         check_admission(
             stx, permission=self.permission, block_gas_limit=self.gas_limit,
-            block_gas_used=0, next_nonce=world.get_nonce(stx.sender),
+            block_gas_used=cumulative, next_nonce=world.get_nonce(stx.sender),
             balance=world.get_balance(stx.sender),
             sender_has_code=bool(world.get_code(stx.sender)),
         )
