@@ -292,6 +292,7 @@ class PrivateSubmitter:
         self._checking.add(seq)
         try:
             stx = await self.run_sync(lambda: self._check_new(raw, group_id))
+            self._refuse_held(stx, group_id)  # again on the loop: a batch checks in parallel
             entry = PrivateEntry(stx.hash, group_id, raw, stx.sender, stx.nonce, seq=seq)
             entry.sent = asyncio.get_running_loop().create_future()
             self._track(entry)
@@ -311,17 +312,24 @@ class PrivateSubmitter:
         """`check`, and refuse what this node already holds: the same transaction, or
         another one with its nonce still waiting here."""
         stx = self.check(raw, group_id)
+        same = self._waiting.get((group_id, stx.sender), {}).get(stx.nonce)
+        if same is not None:
+            self._settle(same)
+        self._refuse_held(stx, group_id)
+        return stx
+
+    def _refuse_held(self, stx: SignedTx, group_id: bytes) -> None:
+        """Refuse a transaction this node holds, or one whose nonce another one waiting here
+        holds (run on the loop once more after the threaded check: two calls of one batch,
+        checked at once, must not both be queued)."""
         known = self.entries.get(stx.hash)
         if known is not None and known.state != REJECTED:
             raise TxError(f"already known: private transaction {hx(stx.hash)}")
         same = self._waiting.get((group_id, stx.sender), {}).get(stx.nonce)
-        if same is not None:
-            self._settle(same)
-            if same.state in (QUEUED, PENDING):
-                raise NonceTooLow(f"nonce too low: private nonce {stx.nonce} of "
-                                  f"{hx(stx.sender)} is taken by {hx(same.hash)}, which waits "
-                                  "on this node")
-        return stx
+        if same is not None and same.state in (QUEUED, PENDING):
+            raise NonceTooLow(f"nonce too low: private nonce {stx.nonce} of "
+                              f"{hx(stx.sender)} is taken by {hx(same.hash)}, which waits "
+                              "on this node")
 
     def _settle(self, entry: PrivateEntry) -> None:
         """Mark a sent transaction the group's execution refused as rejected (a read of
