@@ -75,16 +75,19 @@ def test_mix_plan_targets_each_senders_own_setup_orders() -> None:
     plan = mix_plan(senders=3, count=40)
     cancels = [i for i in range(40) if MIX_CYCLE[i % 8][0] == "cancel"]
     assert sorted(plan.targets) == cancels and len(plan.pool) == len(cancels) == 10
-    assert sorted(plan.targets.values()) == list(range(1, 11))  # each setup order once
+    assert sorted(plan.targets.values()) == list(range(1, 11))  # each pool order once
     for i, order_id in plan.targets.items():
         assert plan.pool[order_id - 1][0] == i % 3  # sent by the order's owner
+    crosses = [i for i in range(40) if MIX_CYCLE[i % 8][0] == "cross"]
+    assert [s for s, _, _ in plan.seeds] == [(i + 1) % 3 for i in crosses]  # not the crosser
     kinds = [MIX_CYCLE[i % 8][0] for i in range(800)]
     assert (kinds.count("rest"), kinds.count("cancel"), kinds.count("cross")) == (400, 200, 200)
 
 
 def test_mix_rests_cancels_and_matches_in_any_order(tmp_path: Path) -> None:
-    """Every transaction succeeds in signed order and with the senders' streams interleaved
-    otherwise (as a network may commit them): cancels only target the setup's orders."""
+    """Every transaction succeeds within its kind's gas limit, in signed order and with the
+    senders' streams interleaved otherwise (as a network may commit them): cancels only
+    target the pool's orders, crossing orders always trade, resting ones never do."""
     for name, reorder in (("signed", False), ("shuffled", True)):
         ledger = bench_ledger(tmp_path / name)
         try:
@@ -94,18 +97,21 @@ def test_mix_rests_cancels_and_matches_in_any_order(tmp_path: Path) -> None:
             senders = ACCOUNTS[:3]  # 3, not 4: each sender rests, cancels and crosses
             setup = workload.prepare(senders, CHAIN_ID)
             orders = presign(workload, senders, 48, CHAIN_ID, setup.next_nonces(len(senders)))
+            index = {t.raw: i for i, t in enumerate(orders)}
             if reorder:  # sender by sender (each sender's nonces stay in order)
                 orders.sort(key=lambda t: (-t.sender, t.nonce))
             out = run_block(ledger, [t.raw for t in setup.txs])
             assert all(r.code == 0 for r in out.tx_results)
             out = run_block(ledger, [t.raw for t in orders])
             assert [decode_revert_reason(r.data) or r.log for r in out.tx_results if r.code] == []
-            assert max(r.gas_used for r in out.tx_results) < workload.gas
+            for t, r in zip(orders, out.tx_results, strict=True):
+                assert r.gas_used < workload.gas_for(index[t.raw])
             read = Chain(ledger).read
             trades = read.trades(isin=ISIN)
-            assert trades and all(t["state"] == "settled" for t in trades)
-            setup_orders = [read.order(n) for n in range(1, 13)]
-            assert [o and o["state"] for o in setup_orders] == ["cancelled"] * 12
+            assert len(trades) == 12 and all(t["state"] == "settled" for t in trades)
+            assert {t["price"] for t in trades} == {90, 110}
+            pool = [read.order(n) for n in range(1, 13)]
+            assert [o and o["state"] for o in pool] == ["cancelled"] * 12
         finally:
             ledger.close()
 

@@ -115,6 +115,11 @@ class Workload:
         """The i-th transaction's recipient, value and calldata."""
         raise NotImplementedError
 
+    def gas_for(self, i: int) -> int:
+        """The i-th transaction's gas limit (`gas` unless its kinds need different ones: a
+        block holds what the sum of its limits allows)."""
+        return self.gas
+
 
 class ValueTransfer(Workload):
     name = "transfer"
@@ -244,7 +249,7 @@ def presign(
         s = j % n
         to, value, data = workload.call(j)
         out.append(sign(private[s], s, start_nonces[s] + j // n, chain_id, to, value, data,
-                        workload.gas))
+                        workload.gas_for(j)))
         if j % 500 == 499:
             progress(500)
     progress(count % 500)

@@ -91,8 +91,10 @@ class SecuritiesOrders(Workload):
 
 # SecuritiesMix's cycle of 8 (index i mod 8): what each transaction does, its side and price.
 # Resting orders sit at 90 (bids) and 110 (asks); crossing orders take them (a buy at 110, a
-# sell at 90); cancels target orders placed in the setup at 80 and 120, which no order of the
-# run can reach, so every cancel finds its order open whatever order the network commits in.
+# sell at 90) and always find one: the setup seeds each crossing order's counterpart, so no
+# crossing order rests and no resting order ever matches. Cancels target orders the setup
+# placed at 80 and 120, which no order of the run can reach, so every cancel finds its order
+# open whatever order the network commits the senders' transactions in.
 REST, CANCEL, CROSS = "rest", "cancel", "cross"
 MIX_CYCLE: tuple[tuple[str, int, int], ...] = (
     (REST, SELL, 110), (CANCEL, 0, 0), (REST, BUY, 90), (CROSS, BUY, 110),
@@ -100,39 +102,48 @@ MIX_CYCLE: tuple[tuple[str, int, int], ...] = (
 )
 MIX_SHARES = "50 % placements that rest, 25 % cancels, 25 % crossing orders that match"
 POOL_PRICES = {BUY: 80, SELL: 120}  # the setup's orders, there to be cancelled
+# Gas limits by kind, as a client's estimate would set them (used: a resting order ~0.51-0.63
+# M, a cancel ~0.23-0.41 M, a crossing order ~1.40-1.62 M): a block holds what the sum of
+# its limits allows, so one limit of 2 M for all would cap a block at 500 orders.
+MIX_GAS = {REST: 700_000, CANCEL: 500_000, CROSS: ORDER_GAS}
 
 
 @dataclass(frozen=True)
 class MixPlan:
-    """Which setup order each cancel of the run targets: `targets[i]` for index i."""
+    """The setup's orders: `pool` (sender, side) first, ids from 1, one per cancel of the
+    run (`targets[i]`: the order id index i cancels); then `seeds` (sender, side, price),
+    one resting counterpart per crossing order."""
 
-    senders: int
-    count: int
-    pool: tuple[tuple[int, int], ...]  # (sender, side) of the setup's orders, in id order
-    targets: dict[int, int]  # run index -> order id
+    pool: tuple[tuple[int, int], ...]
+    targets: dict[int, int]
+    seeds: tuple[tuple[int, int, int], ...]
 
 
-def mix_plan(senders: int, count: int, first_id: int = 1) -> MixPlan:
-    """The setup's orders to cancel and each cancel's target: the k-th cancel sent by sender
-    s (index i, sent by i mod `senders` as `presign` spreads them) cancels s's k-th setup
-    order. Setup orders get consecutive ids from `first_id` in the order listed."""
+def mix_plan(senders: int, count: int) -> MixPlan:
+    """The k-th cancel sent by sender s (index i, sent by i mod `senders` as `presign`
+    spreads them) cancels s's k-th pool order; crossing order i's seed belongs to the next
+    sender (not i's own: self-trade prevention would cancel it instead of trading)."""
     per_sender: list[list[int]] = [[] for _ in range(senders)]
+    seeds: list[tuple[int, int, int]] = []
     for i in range(count):
-        if MIX_CYCLE[i % len(MIX_CYCLE)][0] == CANCEL:
+        kind, side, price = MIX_CYCLE[i % len(MIX_CYCLE)]
+        if kind == CANCEL:
             per_sender[i % senders].append(i)
+        elif kind == CROSS:
+            seeds.append(((i + 1) % senders, BUY if side == SELL else SELL, price))
     pool: list[tuple[int, int]] = []
     targets: dict[int, int] = {}
     for s, indices in enumerate(per_sender):
         for k, i in enumerate(indices):
-            targets[i] = first_id + len(pool)
             pool.append((s, BUY if k % 2 == 0 else SELL))
-    return MixPlan(senders, count, tuple(pool), targets)
+            targets[i] = len(pool)
+    return MixPlan(tuple(pool), targets, tuple(seeds))
 
 
 class SecuritiesMix(SecuritiesOrders):
     """Placements that rest, cancels of resting orders and crossing orders that match, in
     the proportions of `MIX_SHARES`. Call `plan(count)` before `prepare`: the setup places
-    the orders the run's cancels target."""
+    the orders the run's cancels target and its crossing orders take."""
 
     name = "securities-mix"
     description = f"order flow: {MIX_SHARES} (Securities 0x…2001)"
@@ -149,11 +160,11 @@ class SecuritiesMix(SecuritiesOrders):
         self.mix = mix_plan(len(accounts), self.count)
         nonces = setup.next_nonces(len(accounts))
         keys = [PrivateKey(a.key) for a in accounts]
-        for sender, side in self.mix.pool:
+        orders = [(s, side, POOL_PRICES[side]) for s, side in self.mix.pool]
+        for sender, side, price in orders + list(self.mix.seeds):
             setup.txs.append(sign(keys[sender], sender, nonces[sender], chain_id,
                                   SECURITIES_ADDRESS, 0, SECURITIES.encode(
-                                      "placeOrder", ISIN, side, POOL_PRICES[side], 1, 0),
-                                  SETUP_GAS))
+                                      "placeOrder", ISIN, side, price, 1, 0), SETUP_GAS))
             nonces[sender] += 1
         return setup
 
@@ -166,6 +177,9 @@ class SecuritiesMix(SecuritiesOrders):
             raise RuntimeError(f"the securities mix's cancel {i} has no order: plan(count) "
                                f"with the run's size, then prepare()")
         return SECURITIES_ADDRESS, 0, SECURITIES.encode("cancelOrder", self.mix.targets[i])
+
+    def gas_for(self, i: int) -> int:
+        return MIX_GAS[MIX_CYCLE[i % len(MIX_CYCLE)][0]]
 
 
 def signed_order_txs(accounts: Sequence[BenchAccount], n: int,
