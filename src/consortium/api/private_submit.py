@@ -32,8 +32,15 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from consortium.api.local_txs import LocalTransactions
-from consortium.errors import ConfigError, ConsortiumError, NonceTooLow, TxError
-from consortium.ledger.transactions import SignedTx, decode_transaction
+from consortium.errors import (
+    ConfigError,
+    ConsortiumError,
+    InitcodeTooLarge,
+    NonceTooLow,
+    NotPermitted,
+    TxError,
+)
+from consortium.ledger.transactions import MAX_INITCODE_BYTES, SignedTx, decode_transaction
 
 log = logging.getLogger("consortium.api.private")
 
@@ -262,6 +269,14 @@ class PrivateSubmitter:
         if stx.value != 0:
             raise TxError("a private transaction carries no value (private state has no "
                           "balances)")
+        from consortium.ledger.private_ledger import PUBLIC_SYSTEM
+
+        if stx.is_creation and len(stx.tx.data) > MAX_INITCODE_BYTES:
+            raise InitcodeTooLarge(f"initcode is {len(stx.tx.data)} bytes, the limit is "
+                                   f"{MAX_INITCODE_BYTES} (EIP-3860)")
+        if not stx.is_creation and bytes(stx.tx.to) in PUBLIC_SYSTEM:
+            raise NotPermitted(f"{hx(bytes(stx.tx.to))} is a public system contract: send "
+                               "this transaction on the public chain")
         if stx.gas < stx.min_gas:
             raise TxError(f"intrinsic gas too low: gas {stx.gas}, this transaction needs at "
                           f"least {stx.min_gas}")
