@@ -484,3 +484,29 @@ def test_a_change_with_garbage_history_and_keys(group_net: tuple[Net, str, int])
     assert c_done < net.ledgers["a"].info()[0]  # stopped before the first marker it can't open
     assert "key" in net.apis["c"].error(
         "priv_distributeRawTransaction", private("c", chain_id, 0, to=BOB.address), group)
+
+
+def test_groups_a_member_never_joined_cost_its_node_nothing(
+        group_net: tuple[Net, str, int]) -> None:
+    """Any member can found groups naming another one, as many as it likes (each a public
+    transaction); the named member's node keeps no store for a group until the group is
+    active (every founder joined): else each would take an LMDB environment (64 GiB of
+    address space, file descriptors) and a share of the processor at every height."""
+    import os
+
+    net, group, chain_id = group_net
+    api = net.apis["a"]
+    fds = len(os.listdir("/proc/self/fd"))
+    txs = []
+    nonce = net.ledgers["a"].get_nonce(BOB.address)
+    for n in range(40):
+        made = api.rpc("priv_createPrivacyGroup", {"name": f"spam {n}",
+                                                   "members": ["Bank B", "Bank A"]})
+        txs.append(sign(BOB, nonce=nonce + n, to=made["to"],
+                        data=bytes.fromhex(made["data"][2:]), gas=3_000_000))
+    net.block(txs)
+    net.block()
+    assert len(net.ledgers["a"].chain.txs_of_block(net.ledgers["a"].info()[0] - 1)) == 40
+    assert net.groups["a"].group_ids() == [gid(group)]
+    assert len(os.listdir("/proc/self/fd")) < fds + 40
+    still_serves(net, group, chain_id)

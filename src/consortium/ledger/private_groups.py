@@ -396,7 +396,7 @@ class PrivateGroups:
             return group
 
     def _discover(self, latest: Any) -> None:
-        """Open a store for every group this node's member is in (at `latest`)."""
+        """Open a store for every active group this node's member is in (at `latest`)."""
         if not self._member:
             return
         for group_id in latest.groups():
@@ -404,7 +404,9 @@ class PrivateGroups:
             if group_id in self._groups and self._groups[group_id].created_at() is not None:
                 continue
             info = latest.group(group_id)
-            if info is None or self._member not in info.members:
+            # pending groups too wait (no markers before): any member may found any number
+            # naming this one, and each store takes an LMDB environment and processor time
+            if info is None or self._member not in info.members or int(info.status) != 2:
                 continue
             first = restored_height(self.ledger.store)
             if info.created_at < first:  # state-synced: the group's markers are not here
