@@ -510,3 +510,22 @@ def test_groups_a_member_never_joined_cost_its_node_nothing(
     assert net.groups["a"].group_ids() == [gid(group)]
     assert len(os.listdir("/proc/self/fd")) < fds + 40
     still_serves(net, group, chain_id)
+
+
+def test_reads_of_a_pending_group_say_why_there_is_nothing(
+        group_net: tuple[Net, str, int]) -> None:
+    net, group, chain_id = group_net
+    api = net.apis["a"]
+    made = api.rpc("priv_createPrivacyGroup", {"name": "later", "members": ["Bank B",
+                                                                          "Bank A"]})
+    net.block([net.send("b", made["to"], made["data"])])
+    pending = made["privacyGroupId"]
+    assert api.rpc("priv_getPrivacyGroup", pending)["status"] == "pending"
+    for method, params in (("priv_getStateRoot", [pending, "latest"]),
+                           ("priv_getCode", [pending, BOB.address, "latest"]),
+                           ("priv_call", [pending, {"to": BOB.address}, "latest"])):
+        assert "once every founding member has joined" in api.error(method, *params)
+    assert "not active yet" in api.error(
+        "priv_distributeRawTransaction",
+        private("a", int(made["chainId"], 16), 0, to=BOB.address), pending)
+    still_serves(net, group, chain_id)

@@ -113,8 +113,10 @@ class PrivateMethods:
             raise RpcError(f"this node is not a member's node of privacy group "
                            f"{hx(group_id)}: it holds none of its private state",
                            code=NOT_A_GROUP)
+        when = ("once every founding member has joined" if int(group.status) == 1
+                else "after the group's first block")
         raise RpcError(f"privacy group {hx(group_id)} has no private state on this node yet "
-                       "(it is processed after the group's first block)", code=NOT_A_GROUP)
+                       f"(it is processed {when})", code=NOT_A_GROUP)
 
     def _member(self, view: Any, ref: str, where: str) -> tuple[int, bytes]:
         """(member id, an account of it) of an account or a member name."""
@@ -180,6 +182,8 @@ class PrivateMethods:
         view = self._view()
         group_id = (group_id_param(spec["privacyGroupId"], "params[0].privacyGroupId")
                     if spec.get("privacyGroupId") is not None else os.urandom(32))
+        if not any(group_id):
+            raise InvalidParams("params[0].privacyGroupId: a privacy group id cannot be zero")
         if view.group(group_id) is not None and int(view.group(group_id).status) != 0:
             raise InvalidParams(f"params[0].privacyGroupId: group {hx(group_id)} exists")
         key = new_key()

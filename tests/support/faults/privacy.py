@@ -47,6 +47,8 @@ def privacy_rpc_cases(group: str, chain_id: int) -> list[tuple[str, list[Any], s
                                       "privacyGroupId": group}], "exists"),
         ("priv_createPrivacyGroup", [{"name": "g", "members": ["Bank A", "Bank B"],
                                       "admin": True}], "unknown field"),
+        ("priv_createPrivacyGroup", [{"name": "g", "members": ["Bank A", "Bank B"],
+                                      "privacyGroupId": "0x" + "00" * 32}], "cannot be zero"),
         ("priv_createPrivacyGroup", [{"name": "g", "members": ["Bank A", "Bank B"]}, 1],
          "too many arguments"),
         ("priv_proposeMembersChange", [{"privacyGroupId": UNKNOWN_GROUP, "add": ["Bank C"]}],
@@ -113,4 +115,4 @@ def privacy_rpc_cases(group: str, chain_id: int) -> list[tuple[str, list[Any], s
     ]
 
 
-PRIVACY_RPC_CASES = 70  # len(privacy_rpc_cases(...)): docs/reliability.md counts them
+PRIVACY_RPC_CASES = 71  # len(privacy_rpc_cases(...)): docs/reliability.md counts them
