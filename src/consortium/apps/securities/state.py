@@ -39,7 +39,8 @@ Securities (0x…2001)
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from consortium.apps.securities.model import (
     DIVIDEND_STATES,
@@ -73,6 +74,7 @@ from consortium.evm.records import (
 )
 
 ZERO = b"\x00" * 20
+R = TypeVar("R", bound=Record)
 
 
 class Code(FieldType):
@@ -285,6 +287,27 @@ ORDER_WORDS, LEVEL_WORDS, SIDE_WORDS = word_fields(Order), word_fields(Level), \
 BALANCE, LOCKED = word_fields(Position)["balance"], word_fields(Position)["locked"]
 
 
+def loader(record: type[R]) -> Callable[..., R]:
+    """`record.load` with its word fields read by one storage call each: the same slots, in
+    the same order, to the same values."""
+    words = word_fields(record)
+    plan = tuple((s.name, s.offset, None if s.name in words else s.type.load)
+                 for s in record.STORED)
+
+    def load(storage: Storage, base: int, **values: Any) -> R:
+        get = storage.get_uint
+        for name, offset, codec in plan:
+            values[name] = get(base + offset) if codec is None else codec(storage, base + offset)
+        return record(**values)
+
+    return load
+
+
+LOAD: dict[type[Record], Callable[..., Any]] = {
+    r: loader(r) for r in (Order, Trade, Proposal, Dividend, ForcedTransfer)}
+LOAD_INSTRUMENT, LOAD_INVESTOR = loader(Instrument), loader(Investor)
+
+
 # the computed fields' blanks, for a record as stored
 BLANK: dict[type[Record], dict[str, Any]] = {
     Order: {"filled": 0, "next": 0, "prev": 0}, Trade: {"amount": 0},
@@ -404,7 +427,7 @@ class SecuritiesState(Holdings):
 
     def load(self, what: str, n: int) -> Any:
         cls = self.NUMBERED[what][2]
-        return cls.load(self.s, self.base(what, n), id=n, **BLANK.get(cls, {}))
+        return LOAD[cls](self.s, self.base(what, n), id=n, **BLANK.get(cls, {}))
 
     def add(self, what: str, **values: Any) -> int:
         """A new numbered record: its id, then the fields given, one write each."""
@@ -438,7 +461,7 @@ class SecuritiesState(Holdings):
         return isin in self.index(self.INSTRUMENTS)
 
     def instrument(self, isin: int) -> Instrument:
-        return Instrument.load(self.s, self.instrument_base(isin), isin=code_text(isin, 12))
+        return LOAD_INSTRUMENT(self.s, self.instrument_base(isin), isin=code_text(isin, 12))
 
     def set_instrument(self, isin: int, **values: Any) -> None:
         Instrument.put_fields(self.s, self.instrument_base(isin), **values)
@@ -487,7 +510,7 @@ class SecuritiesState(Holdings):
     # --- investors ---------------------------------------------------------------------------
 
     def investor(self, account: bytes) -> Investor:
-        return Investor.load(self.s, Storage.at(self.INVESTOR, account), account=account,
+        return LOAD_INVESTOR(self.s, Storage.at(self.INVESTOR, account), account=account,
                              restriction=0)
 
     def set_investor(self, account: bytes, **values: Any) -> None:
