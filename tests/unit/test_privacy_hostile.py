@@ -529,3 +529,42 @@ def test_reads_of_a_pending_group_say_why_there_is_nothing(
         "priv_distributeRawTransaction",
         private("a", int(made["chainId"], 16), 0, to=BOB.address), pending)
     still_serves(net, group, chain_id)
+
+
+def test_a_founder_wrapping_different_keys_is_seen_in_the_attestations(
+        group_net: tuple[Net, str, int]) -> None:
+    """What a member's node cannot prevent: Bank B founds a group giving node A a key other
+    than its own. B's markers do not open on node A (skipped, logged), so the two private
+    states part; both nodes keep following, and the first attestations of the height show
+    the mismatch on chain for every member to see."""
+    from consortium.system.sealing import new_key, public_key_of, wrap_key
+
+    net, group, chain_id = group_net
+    bad = b"\x03" * 32
+    wrapped = [wrap_key(new_key(), public_key_of(NODE_KEYS["b"])),
+               wrap_key(new_key(), public_key_of(NODE_KEYS["a"]))]
+    net.block([sign(BOB, nonce=net.ledgers["a"].get_nonce(BOB.address), to=PRIVACY_HEX,
+                    gas=3_000_000, data=calldata(
+                        "createGroup(bytes32,string,address[],bytes[])",
+                        ["bytes32", "string", "address[]", "bytes[]"],
+                        [bad, "split", [BOB.address, ALICE.address], wrapped]))])
+    net.block([net.public("a", "joinGroup(bytes32)", ["bytes32"], [bad])])
+    raw = sign(BOB, nonce=0, to=ALICE.address, chain_id=group_chain_id_of(bad))
+    height = net.block([marker_from_b(net, "0x" + bad.hex(),
+                                      seal_batch(b_key_of(net, bad), bad, 0, [raw]))])
+    roots = {name: net.groups[name].reader(bad).root_at(height)  # type: ignore[union-attr]
+             for name in "ab"}
+    assert roots["a"] != roots["b"]
+    attest = []
+    for name in "ba":  # B's first: the root kept is the first attested
+        node = Account.from_key(NODE_KEYS[name])
+        attest.append(sign(node, nonce=net.ledgers["a"].get_nonce(node.address),
+                           to=PRIVACY_HEX, gas=3_000_000, data=calldata(
+                               "attestRoot(bytes32,uint64,bytes32)",
+                               ["bytes32", "uint64", "bytes32"], [bad, height, roots[name]])))
+    net.block(attest)
+    found = net.apis["a"].rpc("priv_getStateRoot", "0x" + bad.hex(), hex(height))
+    assert found["root"] == "0x" + roots["a"].hex()
+    assert found["attested"] == {"root": "0x" + roots["b"].hex(), "attestations": 2,
+                                 "mismatch": True}
+    still_serves(net, group, chain_id)
