@@ -202,6 +202,8 @@ def test_markers_that_open_to_garbage_are_skipped_alike(group_net: tuple[Net, st
         sealed_plain(net, group, rlp.encode([[b"nested"], b"x"])),  # not a list of bytes
         sealed_plain(net, group, rlp.encode(b"a single string")),
         sealed_plain(net, group, b""),
+        sealed_plain(net, group, rlp.encode([])),  # no transactions
+        sealed_plain(net, group, rlp.encode([b"", b"", b"\x02"])),  # empty ones, twice
         b"\x00" * 40,  # does not open
         bytes(range(256)) * 4,
     ]
@@ -209,6 +211,7 @@ def test_markers_that_open_to_garbage_are_skipped_alike(group_net: tuple[Net, st
     for payload in payloads[1:]:
         net.block([marker_from_b(net, group, payload)])
     assert agree(net, group) == before
+    assert rejection(net, group, b"")  # an empty item: refused with a reason
     still_serves(net, group, chain_id)
 
 
