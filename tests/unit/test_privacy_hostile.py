@@ -571,3 +571,32 @@ def test_a_founder_wrapping_different_keys_is_seen_in_the_attestations(
     assert found["attested"] == {"root": "0x" + roots["b"].hex(), "attestations": 2,
                                  "mismatch": True}
     still_serves(net, group, chain_id)
+
+
+def test_a_restarted_processor_after_hostile_markers_agrees(
+        group_net: tuple[Net, str, int], tmp_path: Path) -> None:
+    """Node A's processor, its thread running, sees garbage and looping markers, is stopped
+    and made again over the same stores: it resumes where it was, follows the blocks that
+    came meanwhile, and agrees with B."""
+    from consortium.ledger.private_groups import PrivateGroups
+
+    net, group, chain_id = group_net
+    key = b_key(net, group)
+    groups = net.groups["a"]
+    groups.start()
+    loops = [sign(BOB, nonce=n, data=LOOP_INITCODE, gas=GAS_LIMIT // 4, chain_id=chain_id)
+             for n in range(6)]
+    net.block([marker_from_b(net, group, seal_batch(key, gid(group), 0, [b"\x01", *loops]))])
+    net.block([marker_from_b(net, group, sealed_plain(net, group, b"\xc1"))])
+    assert groups._thread is not None and groups._thread.is_alive()
+    before = agree(net, group)
+    groups.stop()
+    net.block([marker_from_b(net, group, seal_batch(key, gid(group), 0, [loops[0]]))])
+    again = PrivateGroups(net.ledgers["a"], tmp_path / "a" / "app", NODE_KEYS["a"],
+                          on_block=net.privacy["a"].on_block)
+    net.groups["a"] = net.privacy["a"].groups = again
+    assert again.processed_height(gid(group)) == net.ledgers["a"].info()[0] - 1
+    reader = again.reader(gid(group))
+    assert reader is not None and reader.root_at(net.ledgers["a"].info()[0] - 1) == before
+    again.follow()
+    agree(net, group)
