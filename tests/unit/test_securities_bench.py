@@ -4,6 +4,7 @@ orders all execute, match pairwise and settle T+0 within their gas."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,9 @@ from consortium.apps.securities.bench import (
     mix_plan,
     signed_order_txs,
 )
+from consortium.bench.execution import engine_execution, execution_ceiling
 from consortium.bench.workloads import BenchAccount, make_workload, presign
+from consortium.evm.revm_engine import available
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
@@ -28,18 +31,23 @@ ACCOUNTS = [BenchAccount.from_key(bytes([0x70 + i]) * 32) for i in range(4)]
 NAMES = [f"Bench {i}" for i in range(len(ACCOUNTS))]
 
 
-def bench_ledger(path: Path) -> Ledger:
+def app_state() -> dict[str, Any]:
+    """The bench members, funded, with the roles the securities workloads need."""
     roles = genesis_roles(NAMES)
-    ledger = Ledger(path)
-    ledger.init_chain(AppState.from_json({
+    return {
         "eth_chain_id": CHAIN_ID,
         "block_gas_limit": GAS_LIMIT,
         "members": [{"name": n, "accounts": ["0x" + a.address.hex()]}
                     for n, a in zip(NAMES, ACCOUNTS, strict=True)],
-        "alloc": {},
+        "alloc": {"0x" + a.address.hex(): {"balance": hex(10**24)} for a in ACCOUNTS},
         "governance": {"roles": {"0x" + a.address.hex(): roles[n]
                                  for n, a in zip(NAMES, ACCOUNTS, strict=True)}},
-    }), 1)
+    }
+
+
+def bench_ledger(path: Path) -> Ledger:
+    ledger = Ledger(path)
+    ledger.init_chain(AppState.from_json(app_state()), 1)
     return ledger
 
 
@@ -121,3 +129,20 @@ def test_mix_without_a_plan_says_so() -> None:
     workload.prepare(ACCOUNTS, CHAIN_ID)
     with pytest.raises(RuntimeError, match="plan"):
         workload.call(1)
+
+
+def test_mix_runs_in_the_execution_references() -> None:
+    """`consortium bench --workload securities-mix` with references: the setup and the run
+    execute without a failure in the stock py-evm ceiling and in each engine in memory."""
+    workload = make_workload("securities-mix")
+    workload.plan(24)
+    senders = ACCOUNTS[:3]
+    setup = workload.prepare(senders, CHAIN_ID)
+    txs = presign(workload, senders, 24, CHAIN_ID, setup.next_nonces(len(senders)))
+    addresses = [a.address for a in senders]
+    state = app_state()
+    stock = execution_ceiling(addresses, setup.txs, txs, CHAIN_ID, app_state=state)
+    assert (stock.txs, stock.failed) == (24, 0)
+    for engine in ("revm", "py-evm") if available() else ("py-evm",):
+        own = engine_execution(engine, addresses, setup.txs, txs, CHAIN_ID, app_state=state)
+        assert (own.engine, own.txs, own.failed) == (engine, 24, 0)
