@@ -490,7 +490,7 @@ def test_a_change_with_garbage_history_and_keys(group_net: tuple[Net, str, int])
 
 
 def test_groups_a_member_never_joined_cost_its_node_nothing(
-        group_net: tuple[Net, str, int]) -> None:
+        group_net: tuple[Net, str, int], monkeypatch: pytest.MonkeyPatch) -> None:
     """Any member can found groups naming another one, as many as it likes (each a public
     transaction); the named member's node keeps no store for a group until the group is
     active (every founder joined): else each would take an LMDB environment (64 GiB of
@@ -512,6 +512,19 @@ def test_groups_a_member_never_joined_cost_its_node_nothing(
     assert len(net.ledgers["a"].chain.txs_of_block(net.ledgers["a"].info()[0] - 1)) == 40
     assert net.groups["a"].group_ids() == [gid(group)]
     assert len(os.listdir("/proc/self/fd")) < fds + 40
+    # and the processor does not read them all again at every block
+    from consortium.system.privacy import PrivacyView
+
+    looked: list[bytes] = []
+    real = PrivacyView.group
+
+    def counted(self: PrivacyView, group_id: bytes) -> Any:
+        looked.append(bytes(group_id))
+        return real(self, group_id)
+
+    monkeypatch.setattr(PrivacyView, "group", counted)
+    net.block()
+    assert len(looked) <= 3 * 2, len(looked)  # per node: its groups' execution views at most
     still_serves(net, group, chain_id)
 
 

@@ -60,7 +60,7 @@ from consortium.ledger.state_store import StateStore, u64
 from consortium.ledger.transactions import Permission, SenderCache, SignedTx, check_admission
 from consortium.ledger.types import BlockContext
 from consortium.system.access import AccessView
-from consortium.system.privacy import PRIVACY_ADDRESS, PrivacyView
+from consortium.system.privacy import PRIVACY_ADDRESS, Privacy, PrivacyView
 from consortium.system.privacy_payload import group_chain_id, open_batch, unpack_history
 from consortium.system.sealing import SealError, public_key_of, unwrap_key
 
@@ -228,6 +228,7 @@ class PrivateGroups:
         self._keys: dict[tuple[bytes, int], bytes] = {}
         self._member = 0
         self._unreachable: set[bytes] = set()  # groups older than this node's history
+        self._looked = (0, 0)  # (height, member) up to which every group was looked at
         self._lock = threading.RLock()  # one follow() at a time
         self._groups_lock = threading.Lock()  # the dict of groups: reads never wait on follow()
         self._wake = threading.Event()
@@ -253,7 +254,7 @@ class PrivateGroups:
                 return
             latest = self._view(target)
             self._member = latest.member_of_node(self.node_account)
-            self._discover(latest)
+            self._discover(latest, target)
             with self._groups_lock:
                 groups = [g for g in self._groups.values() if g.created_at() is not None]
             for group in groups:
@@ -395,12 +396,17 @@ class PrivateGroups:
                     group_id, self.root / group_id.hex(), self.ledger)
             return group
 
-    def _discover(self, latest: Any) -> None:
-        """Open a store for every active group this node's member is in (at `latest`)."""
+    def _discover(self, latest: Any, target: int) -> None:
+        """Open a store for every active group this node's member is in (at `latest`, the
+        public state after `target`). Once every group was looked at, only those a block
+        since activated or changed the members of: any member may found any number of
+        groups, and reading them all at every block would grow without bound."""
         if not self._member:
             return
-        for group_id in latest.groups():
-            group_id = bytes(group_id)
+        height, member = self._looked
+        ids = (self._changed_groups(height + 1, target) if height and member == self._member
+               else [bytes(g) for g in latest.groups()])
+        for group_id in ids:
             if group_id in self._groups and self._groups[group_id].created_at() is not None:
                 continue
             info = latest.group(group_id)
@@ -420,6 +426,17 @@ class PrivateGroups:
             self._genesis(group, info.created_at)
             log.info("privacy group 0x%s: following from height %d", group_id.hex(),
                      info.created_at)
+        self._looked = (target, self._member)
+
+    def _changed_groups(self, lo: int, hi: int) -> list[bytes]:
+        """The groups that became active or changed members in public blocks lo..hi (the
+        Privacy contract's GroupActivated and MembersChanged events)."""
+        chain = self.ledger.chain
+        positions = [pos for topic in (Privacy.GroupActivated.topic0,
+                                       Privacy.MembersChanged.topic0)
+                     for pos in chain.log_positions_by_topic(0, topic, lo, hi)]
+        return sorted({bytes(entry.topics[1]) for entry in chain.logs_at(positions)
+                       if bytes(entry.address) == PRIVACY_ADDRESS and len(entry.topics) > 1})
 
     def _genesis(self, group: _Group, created_at: int) -> None:
         """The group's first private block, at its creation height: an empty state but for
