@@ -77,9 +77,10 @@ def preflight(home: Path) -> NodeConfig:
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
     ports = engine_ports(home)
     require_cometbft()
-    from consortium.api.private_submit import load_privacy_key
+    from consortium.api.private_submit import PRIVACY_KEY_FILE, load_privacy_key
 
-    load_privacy_key(home)  # made at the first start; a malformed one stops the node here
+    if (home / PRIVACY_KEY_FILE).exists():  # a malformed one stops the node here; a missing
+        load_privacy_key(home, create=False)  # one is made at the start, not by a check
     metrics = [("metrics", cfg.metrics_listen[1])] if cfg.metrics_listen else []
     for what, port in (("API", cfg.api_port), ("RPC", ports["rpc"]), ("P2P", ports["p2p"]),
                        *metrics):
