@@ -3,7 +3,6 @@ Privacy native contract, its Python view and the admission of node accounts."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,12 @@ from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.privacy import PRIVACY_ADDRESS, Privacy, PrivacyView
 from consortium.system.privacy_payload import (
     group_chain_id,
+    key_commitment,
     marker_aad,
+    node_proof_signer,
     open_batch,
     pack_history,
+    prove_node,
     seal_batch,
     unpack_history,
 )
@@ -122,9 +124,14 @@ def view(chain: ServiceChain) -> PrivacyView:
     return PrivacyView(get)
 
 
+def proof(node_key: bytes, account: Any) -> bytes:
+    """`node_key`'s proof of possession for `account` (what priv_getNodeKey gives)."""
+    return prove_node(node_key, CHAIN_ID, bytes.fromhex(account.address[2:]))
+
+
 def register(chain: ServiceChain, *pairs: tuple[Any, bytes]) -> None:
     for account, node_key in pairs:
-        chain.ok(account, "registerNode", public_key_of(node_key))
+        chain.ok(account, "registerNode", public_key_of(node_key), proof(node_key, account))
 
 
 def send_node(chain: ServiceChain, node_key: bytes, name: str, *args: Any) -> TxOutcome:
@@ -143,7 +150,8 @@ def active_group(chain: ServiceChain, keys: dict[bytes, bytes] | None = None) ->
     if keys is not None:
         keys[b"0"] = key
     wrapped = [wrap_key(key, public_key_of(n)) for n in (NODE_A, NODE_B)]
-    chain.ok(A1, "createGroup", G1, "deal desk", [A1.address, B1.address], wrapped)
+    chain.ok(A1, "createGroup", G1, "deal desk", [A1.address, B1.address], wrapped,
+             key_commitment(G1, 0, key))
     chain.ok(B1, "joinGroup", G1)
     return key
 
@@ -156,18 +164,42 @@ def test_node_keys_register_replace_and_refuse(chain: ServiceChain) -> None:
     assert view(chain).node_of_member(1) == (bytes.fromhex(node_a[2:]), public_key_of(NODE_A))
     assert view(chain).node_of_member(2) is None
     # a node key is someone's only once; the member's own may be replaced
-    assert "already 'Bank A''s privacy node" in chain.refused(B1, "registerNode",
-                                                              public_key_of(NODE_A))
-    assert "64 bytes" in chain.refused(B1, "registerNode", b"\x04" + public_key_of(NODE_B))
-    assert "not a point of secp256k1" in chain.refused(B1, "registerNode", bytes(64))
-    assert "an account of 'Bank B'" in chain.refused(A1, "registerNode",
-                                                     public_key_of(bytes([0x73]) * 32))
-    chain.ok(A2, "registerNode", public_key_of(NODE_C))
+    # (node A's operator signing for B1: the proof holds, the key is taken)
+    assert "already 'Bank A''s privacy node" in chain.refused(
+        B1, "registerNode", public_key_of(NODE_A), proof(NODE_A, B1))
+    assert "64 bytes" in chain.refused(B1, "registerNode", b"\x04" + public_key_of(NODE_B),
+                                       proof(NODE_B, B1))
+    assert "not a point of secp256k1" in chain.refused(B1, "registerNode", bytes(64),
+                                                       proof(NODE_B, B1))
+    assert "an account of 'Bank B'" in chain.refused(
+        A1, "registerNode", public_key_of(bytes([0x73]) * 32), proof(bytes([0x73]) * 32, A1))
+    chain.ok(A2, "registerNode", public_key_of(NODE_C), proof(NODE_C, A2))
     assert chain.ok(A1, "memberOfNode", node_a) == 0
     assert view(chain).member_of_node(bytes.fromhex(node_account(NODE_C).address[2:])) == 1
     # a node account is admitted for Privacy only, and is no member's account there
-    result = send_node(chain, NODE_C, "registerNode", public_key_of(NODE_D))
+    result = send_node(chain, NODE_C, "registerNode", public_key_of(NODE_D),
+                       proof(NODE_D, node_account(NODE_C)))
     assert "is not a consortium member's account" in reason(result)
+
+
+def test_a_member_cannot_register_another_members_node_key(chain: ServiceChain) -> None:
+    """Hijack: Bank B registers Bank A's node key as its own, with no proof or A's own
+    proof (for A1's account), or a proof for another chain: refused, and A then registers."""
+    hijack = public_key_of(NODE_A)
+    for signature in (bytes(65), proof(NODE_A, A1), proof(NODE_B, B1),
+                      prove_node(NODE_A, CHAIN_ID + 1, bytes.fromhex(B1.address[2:]))):
+        assert "the signature does not prove possession of this node key" in chain.refused(
+            B1, "registerNode", hijack, signature)
+    assert "is 65 bytes (r ‖ s ‖ v), not 64" in chain.refused(
+        B1, "registerNode", hijack, proof(NODE_A, B1)[:64])
+    assert view(chain).member_of_node(bytes.fromhex(node_account(NODE_A).address[2:])) == 0
+    register(chain, (A1, NODE_A))  # the rightful owner is not refused
+    assert view(chain).node_of_member(1) is not None
+    assert node_proof_signer(proof(NODE_A, B1), CHAIN_ID,
+                             bytes.fromhex(B1.address[2:])) == public_key_of(NODE_A)
+    # the same proof in another sender's transaction proves nothing for it
+    assert "does not prove possession" in chain.refused(
+        A2, "registerNode", public_key_of(NODE_C), proof(NODE_C, A1))
 
 
 def test_group_creation_join_and_activation(chain: ServiceChain) -> None:
@@ -175,7 +207,9 @@ def test_group_creation_join_and_activation(chain: ServiceChain) -> None:
     key = new_key()
     wrapped = [wrap_key(key, public_key_of(n)) for n in (NODE_A, NODE_B, NODE_C)]
     members = [A1.address, B1.address, C1.address]
-    refused = functools.partial(chain.refused, A1, "createGroup")
+    def refused(*args: Any) -> str:
+        return chain.refused(A1, "createGroup", *args, key_commitment(G1, 0, key))
+
     assert "1 to 64 bytes" in refused(G1, "", members, wrapped)
     assert "2 to 64 members, not 1" in refused(G1, "x", members[:1], wrapped[:1])
     assert "3 members but 2 wrapped keys" in refused(G1, "x", members, wrapped[:2])
@@ -186,8 +220,13 @@ def test_group_creation_join_and_activation(chain: ServiceChain) -> None:
     assert "is not a consortium member's account" in refused(
         G1, "x", [A1.address, STRANGER.address], wrapped[:2])
     assert "cannot be zero" in refused(bytes(32), "x", members, wrapped)
-    chain.ok(A1, "createGroup", G1, "deal desk", members, wrapped)
+    assert "the key commitment is zero" in chain.refused(A1, "createGroup", G1, "deal desk",
+                                                         members, wrapped, bytes(32))
+    chain.ok(A1, "createGroup", G1, "deal desk", members, wrapped, key_commitment(G1, 0, key))
     created = chain.height
+    assert chain.ok(A1, "epochCommitment", G1, 0) == key_commitment(G1, 0, key)
+    assert view(chain).epoch_commitment(G1, 0) == key_commitment(G1, 0, key)
+    assert view(chain).epoch_commitment(G1, 1) is None
     assert "already exists (group 'deal desk')" in refused(G1, "again", members, wrapped)
     name, status, epoch, ids, created_at, active_at = chain.ok(A1, "group", G1)
     assert (name, status, epoch, ids, created_at, active_at) == (
@@ -243,9 +282,14 @@ def test_membership_changes_new_epochs_envelopes_and_history(chain: ServiceChain
     holders = [A1.address, B1.address, C1.address]
     wrapped = [wrap_key(epoch1, public_key_of(n)) for n in (NODE_A, NODE_B, NODE_C)]
     history = [pack_history([epoch0], public_key_of(NODE_C))]
-    propose = functools.partial(chain.refused, A1, "proposeChange", G1)
+    commit1 = key_commitment(G1, 1, epoch1)
+
+    def propose(*args: Any) -> str:
+        return chain.refused(A1, "proposeChange", G1, *args, commit1)
     assert "'Bank D' is not a member of group 'deal desk'" in chain.refused(
-        D1, "proposeChange", G1, [C1.address], [], holders, wrapped, history)
+        D1, "proposeChange", G1, [C1.address], [], holders, wrapped, history, commit1)
+    assert "the key commitment is zero" in chain.refused(
+        A1, "proposeChange", G1, [C1.address], [], holders, wrapped, history, bytes(32))
     assert "already in group" in propose([B1.address], [], holders, wrapped, [])
     assert "adds and removes no member" in propose([], [], holders[:2], wrapped[:2], [])
     assert "exactly the group's members after the change" in propose(
@@ -254,7 +298,8 @@ def test_membership_changes_new_epochs_envelopes_and_history(chain: ServiceChain
         [C1.address], [], holders, wrapped, history * 2)
     assert "leaves 1" in propose([], [B1.address], [A1.address], wrapped[:1], [])
     assert chain.ok(A1, "proposeChange", G1, [C1.address], [], holders, wrapped,
-                    history) == 1
+                    history, commit1) == 1
+    assert chain.ok(A1, "epochCommitment", G1, 1) == bytes(32)  # not begun yet
     assert chain.ok(A1, "pendingChange", G1) == (1, 1, (3,), (), (1,))
     assert "already has an open change (1)" in propose([D1.address], [], holders, wrapped, [])
     assert "does not stay" in chain.refused(C1, "approveChange", G1)
@@ -269,6 +314,8 @@ def test_membership_changes_new_epochs_envelopes_and_history(chain: ServiceChain
     assert info is not None and (info.epoch, info.members) == (1, (1, 2, 3))
     assert v.epoch_start(G1, 1) == applied and v.epoch_start(G1, 0) == info.created_at
     assert v.pending_change(G1) is None
+    assert v.epoch_commitment(G1, 1) == commit1
+    assert v.epoch_commitment(G1, 0) == key_commitment(G1, 0, epoch0)
     assert unwrap_key(v.epoch_key(G1, 1, 3) or b"", NODE_C) == epoch1
     assert v.epoch_key(G1, 0, 3) is None  # C had no envelope of epoch 0 …
     upto, wrapped_history = v.history_key(G1, 3) or (None, b"")
@@ -280,7 +327,7 @@ def test_membership_changes_new_epochs_envelopes_and_history(chain: ServiceChain
     epoch2 = new_key()
     wrapped2 = [wrap_key(epoch2, public_key_of(n)) for n in (NODE_C, NODE_A)]
     assert chain.ok(C1, "proposeChange", G1, [], [B1.address], [C1.address, A2.address],
-                    wrapped2, []) == 2
+                    wrapped2, [], key_commitment(G1, 2, epoch2)) == 2
     assert "does not stay" in chain.refused(B1, "approveChange", G1)
     chain.ok(A1, "approveChange", G1)
     info = view(chain).group(G1)
@@ -293,7 +340,7 @@ def test_membership_changes_new_epochs_envelopes_and_history(chain: ServiceChain
     assert send_node(chain, NODE_C, "submit", G1, 2, seal_batch(epoch2, G1, 2, [b"x"])).code == 0
     # a proposal can be cancelled by its proposer's member
     chain.ok(A1, "proposeChange", G1, [D1.address], [], [A1.address, C1.address, D1.address],
-             [b"k"] * 3, [])
+             [b"k"] * 3, [], keccak(b"k"))
     chain.ok(A2, "cancelChange", G1)
     assert chain.ok(A1, "pendingChange", G1)[0] == 0
     assert chain.ok(A1, "group", G1)[2] == 2
@@ -303,7 +350,8 @@ def test_attested_roots_keep_the_first_and_flag_a_mismatch(chain: ServiceChain) 
     active_group(chain)
     epoch1 = new_key()
     chain.ok(A1, "proposeChange", G1, [C1.address], [], [A1.address, B1.address, C1.address],
-             [wrap_key(epoch1, public_key_of(n)) for n in (NODE_A, NODE_B, NODE_C)], [])
+             [wrap_key(epoch1, public_key_of(n)) for n in (NODE_A, NODE_B, NODE_C)], [],
+             key_commitment(G1, 1, epoch1))
     chain.ok(B1, "approveChange", G1)
     height = chain.height - 1
     good, bad = keccak(b"root"), keccak(b"other")
@@ -331,7 +379,8 @@ def test_a_chain_whose_genesis_does_not_name_privacy(tmp_path: Path) -> None:
     try:
         assert chain.ledger.get_code("0x" + PRIVACY_ADDRESS.hex()) == b""
         assert "not enabled on this chain" in chain.refused(A1, "registerNode",
-                                                            public_key_of(NODE_A))
+                                                            public_key_of(NODE_A),
+                                                            proof(NODE_A, A1))
         assert not view(chain).enabled()
         without_root = chain.ledger.info()[1]
     finally:

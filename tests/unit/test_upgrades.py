@@ -304,10 +304,13 @@ def privacy_tx(gov: Gov, account: Any, signature: str, types: list[str], args: l
 
 def register_node(gov: Gov, bank: int) -> TxOutcome:
     """Bank `bank` registers a privacy node key (Privacy.registerNode), in one block."""
+    from consortium.system.privacy_payload import prove_node
     from consortium.system.sealing import public_key_of
+    from tests.support.ledger_testkit import CHAIN_ID
 
-    return privacy_tx(gov, BANKS[bank], "registerNode(bytes)", ["bytes"],
-                      [public_key_of(node_key(bank))])
+    proof = prove_node(node_key(bank), CHAIN_ID, bytes.fromhex(BANKS[bank].address[2:]))
+    return privacy_tx(gov, BANKS[bank], "registerNode(bytes,bytes)", ["bytes", "bytes"],
+                      [public_key_of(node_key(bank)), proof])
 
 
 def private_deploy_runs(gov: Gov, home: Path) -> bool:
@@ -317,15 +320,16 @@ def private_deploy_runs(gov: Gov, home: Path) -> bool:
     from eth_hash.auto import keccak
 
     from consortium.ledger.private_groups import PrivateGroups
-    from consortium.system.privacy_payload import group_chain_id, seal_batch
+    from consortium.system.privacy_payload import group_chain_id, key_commitment, seal_batch
     from consortium.system.sealing import new_key, public_key_of, wrap_key
     from tests.support.ledger_testkit import CHAIN_ID, sign, token_deploy_data
 
     group, key = b"\x77" * 32, new_key()
-    assert privacy_tx(gov, BANKS[0], "createGroup(bytes32,string,address[],bytes[])",
-                      ["bytes32", "string", "address[]", "bytes[]"],
+    assert privacy_tx(gov, BANKS[0], "createGroup(bytes32,string,address[],bytes[],bytes32)",
+                      ["bytes32", "string", "address[]", "bytes[]", "bytes32"],
                       [group, "desk", [BANKS[0].address, BANKS[1].address],
-                       [wrap_key(key, public_key_of(node_key(i))) for i in (0, 1)]]).code == 0
+                       [wrap_key(key, public_key_of(node_key(i))) for i in (0, 1)],
+                       key_commitment(group, 0, key)]).code == 0
     assert privacy_tx(gov, BANKS[1], "joinGroup(bytes32)", ["bytes32"], [group]).code == 0
     deploy = sign(BANKS[0], nonce=0, data=token_deploy_data(5), gas=3_000_000,
                   chain_id=group_chain_id(CHAIN_ID, group))

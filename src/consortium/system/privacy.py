@@ -24,6 +24,7 @@ Layout (Privacy's storage; `at(s, k…)` is Solidity's mapping slot):
   8  (group, change, member) -> the earlier epoch keys that change wrapped for it
   9  (group, change) -> `Change`            10 (group, height) -> `Root`
   11 (group, height, member) -> attested
+  12 (group, change) -> the commitment to the epoch key that change (0: the creation) began
   NATIVE_VERSION_SLOT: 1 (genesis writes it: the contract is enabled)
 """
 
@@ -38,9 +39,20 @@ from eth_hash.auto import keccak
 from consortium.evm.field_types import Address, Bool, Bytes, Bytes32, Id, IdList, IdSet, Text, Uint
 from consortium.evm.host import SlotHost, Storage
 from consortium.evm.native import NativeContract, StateOf, event, method, native_address, register
-from consortium.evm.records import BOOL, BYTES, UINT, Mapped, Record, StateView, WordList, WordSet
+from consortium.evm.records import (
+    BOOL,
+    BYTES,
+    BYTES32,
+    UINT,
+    Mapped,
+    Record,
+    StateView,
+    WordList,
+    WordSet,
+)
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address
+from consortium.system.privacy_payload import NODE_PROOF_BYTES, node_proof_signer
 from consortium.system.state import GovernanceState
 from consortium.system.upgrade_plan import NATIVE_VERSION_SLOT
 
@@ -54,6 +66,7 @@ MAX_WRAPPED_KEY = 512  # one ECIES-wrapped 32-byte key (129 bytes with eciespy)
 MAX_HISTORY_KEY = 64 * 1024  # every earlier epoch key wrapped at once (~2,000 epochs)
 MAX_PAYLOAD = 120 * 1024  # one marker's sealed batch
 ZERO_GROUP = bytes(32)
+NODE_PROOF_GAS = 3_000  # recovering the node key's signature: the ecrecover precompile's price
 
 # secp256k1: y² = x³ + 7 over p
 _P = 2**256 - 2**32 - 977
@@ -129,6 +142,7 @@ class PrivacyState(StateView):
     changes = Mapped(Change, 9)
     roots = Mapped(Root, 10)
     attestations = Mapped(BOOL, 11)
+    commitments = Mapped(BYTES32, 12)
 
     def enabled(self) -> bool:
         return self.s.get_uint(NATIVE_VERSION_SLOT) != 0
@@ -283,16 +297,31 @@ class Privacy(NativeContract):
             self.require((empty_ok and not wrapped) or 0 < len(wrapped) <= limit,
                          f"a wrapped {what} is 1 to {limit} bytes, not {len(wrapped)}")
 
+    def _require_commitment(self, commitment: bytes) -> None:
+        self.require(any(bytes(commitment)), "the key commitment is zero (give "
+                     "keccak('consortium-privacy-key' ‖ group ‖ epoch ‖ key))")
+
     # --- node keys -------------------------------------------------------------------------
 
-    @method("registerNode(bytes)")
-    def register_node(self, public_key: bytes) -> None:
+    @method("registerNode(bytes,bytes)")
+    def register_node(self, public_key: bytes, signature: bytes) -> None:
+        """`signature`: the node key's over privacy_payload.node_proof_digest(chain id, the
+        sender): without it any member could register another member's node key as its
+        own, taking that node account's mapping."""
         member_id = self._sender_member()
         key_ = bytes(public_key)
         self.require(len(key_) == PUBLIC_KEY_BYTES,
                      f"a privacy node key is {PUBLIC_KEY_BYTES} bytes (secp256k1, "
                      f"uncompressed, without the 04 prefix), not {len(key_)}")
         self.require(on_secp256k1(key_), "the privacy node key is not a point of secp256k1")
+        self.require(len(signature) == NODE_PROOF_BYTES, "the node key's signature is "
+                     f"{NODE_PROOF_BYTES} bytes (r ‖ s ‖ v), not {len(signature)}")
+        self.host.charge(NODE_PROOF_GAS)
+        signer = node_proof_signer(bytes(signature), self.host.block.chain_id,
+                                   bytes(self.host.caller))
+        self.require(signer == key_, "the signature does not prove possession of this node "
+                     f"key (the node signs for sender {hex_address(self.host.caller)} with "
+                     "priv_getNodeKey)")
         account = node_account_of(key_)
         holder = self.state.member_of_node(account)
         self.require(holder in (0, member_id), f"the node account {hex_address(account)} is "
@@ -318,9 +347,12 @@ class Privacy(NativeContract):
 
     # --- groups ----------------------------------------------------------------------------
 
-    @method("createGroup(bytes32,string,address[],bytes[])")
+    @method("createGroup(bytes32,string,address[],bytes[],bytes32)")
     def create_group(self, group_id: bytes, name: str, members: list[str],
-                     wrapped_keys: list[bytes]) -> None:
+                     wrapped_keys: list[bytes], key_commitment: bytes) -> None:
+        """`key_commitment`: privacy_payload.key_commitment(group, 0, key): each node uses
+        the key it opens only if it matches, so a founder cannot give members different
+        keys."""
         creator = self._sender_member()
         gid = bytes(group_id)
         self.require(gid != ZERO_GROUP, "a privacy group id cannot be zero")
@@ -339,7 +371,9 @@ class Privacy(NativeContract):
         for member_id in ids:
             self._require_node(member_id)
         self._require_wrapped([bytes(k) for k in wrapped_keys], MAX_WRAPPED_KEY, "group key")
+        self._require_commitment(key_commitment)
         st = self.state
+        st.commitments[gid, 0] = bytes(key_commitment)
         st.put(gid, name=name, status=1, epoch=0, members=ids, created_at=self.height,
                joined=1)
         st.joined[gid, creator] = True
@@ -368,11 +402,11 @@ class Privacy(NativeContract):
 
     # --- membership changes ----------------------------------------------------------------
 
-    @method("proposeChange(bytes32,address[],address[],address[],bytes[],bytes[])",
+    @method("proposeChange(bytes32,address[],address[],address[],bytes[],bytes[],bytes32)",
             returns="uint32")
     def propose_change(self, group_id: bytes, add: list[str], remove: list[str],
                        key_holders: list[str], wrapped_keys: list[bytes],
-                       history_keys: list[bytes]) -> int:
+                       history_keys: list[bytes], key_commitment: bytes) -> int:
         proposer = self._sender_member()
         gid = bytes(group_id)
         group = self._require_group(gid)
@@ -405,9 +439,11 @@ class Privacy(NativeContract):
         self._require_wrapped([bytes(k) for k in wrapped_keys], MAX_WRAPPED_KEY, "group key")
         self._require_wrapped([bytes(k) for k in history_keys], MAX_HISTORY_KEY,
                               "history key", empty_ok=True)
+        self._require_commitment(key_commitment)
         st = self.state
         number = group.changes + 1
         st.add_change(gid, number, proposer, added, removed)
+        st.commitments[gid, number] = bytes(key_commitment)
         for member_id, wrapped in zip(holders, wrapped_keys, strict=True):
             st.keys[gid, number, member_id] = bytes(wrapped)
         for member_id, wrapped in zip(added, history_keys, strict=False):
@@ -559,6 +595,10 @@ class Privacy(NativeContract):
     def epoch_key(self, group_id: bytes, epoch: int, member: int) -> bytes:
         return _epoch_key(self.state, bytes(group_id), epoch, member) or b""
 
+    @method("epochCommitment(bytes32,uint32)", returns="bytes32", view=True)
+    def epoch_commitment(self, group_id: bytes, epoch: int) -> bytes:
+        return _epoch_commitment(self.state, bytes(group_id), epoch) or bytes(32)
+
     @method("epochStart(bytes32,uint32)", returns="uint64", view=True)
     def epoch_start(self, group_id: bytes, epoch: int) -> int:
         return _epoch_start(self.state, bytes(group_id), epoch)
@@ -590,6 +630,13 @@ def _epoch_key(st: PrivacyState, gid: bytes, epoch: int, member_id: int) -> byte
     if st.status(gid) == 0 or epoch > int(st.get(gid, "epoch")):
         return None
     return st.keys[gid, st.epochs[gid, epoch].change, member_id] or None
+
+
+def _epoch_commitment(st: PrivacyState, gid: bytes, epoch: int) -> bytes | None:
+    """The commitment to the epoch's key, or None (no such epoch)."""
+    if st.status(gid) == 0 or epoch > int(st.get(gid, "epoch")):
+        return None
+    return bytes(st.commitments[gid, st.epochs[gid, epoch].change])
 
 
 def _epoch_start(st: PrivacyState, gid: bytes, epoch: int) -> int:
@@ -664,6 +711,9 @@ class PrivacyView:
 
     def epoch_start(self, group_id: bytes, epoch: int) -> int:
         return _epoch_start(self.state, bytes(group_id), epoch)
+
+    def epoch_commitment(self, group_id: bytes, epoch: int) -> bytes | None:
+        return _epoch_commitment(self.state, bytes(group_id), epoch)
 
     def history_key(self, group_id: bytes, member_id: int) -> tuple[int, bytes] | None:
         """(last epoch covered, the earlier epoch keys wrapped for the member's node) if a

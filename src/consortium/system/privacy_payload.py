@@ -64,3 +64,47 @@ def unpack_history(wrapped: bytes, private_key: bytes) -> list[bytes]:
     if not joined or len(joined) % KEY_BYTES:
         raise SealError(f"the history key is not a whole number of {KEY_BYTES}-byte keys")
     return [joined[i:i + KEY_BYTES] for i in range(0, len(joined), KEY_BYTES)]
+
+
+NODE_PROOF_DOMAIN = b"consortium-privacy-node"
+KEY_COMMITMENT_DOMAIN = b"consortium-privacy-key"
+NODE_PROOF_BYTES = 65  # r ‖ s ‖ v (v 0/1, or 27/28)
+
+
+def node_proof_digest(chain_id: int, account: bytes) -> bytes:
+    """What a node key signs to prove that the member sending `registerNode` from `account`
+    holds it: bound to the chain and the account, so a proof is good for nobody else."""
+    return keccak(NODE_PROOF_DOMAIN + int(chain_id).to_bytes(8, "big") + bytes(account))
+
+
+def prove_node(private_key: bytes, chain_id: int, account: bytes) -> bytes:
+    """The node key's 65-byte signature r ‖ s ‖ v (v 0/1) over `node_proof_digest`."""
+    from eth_keys.datatypes import PrivateKey
+
+    signature = PrivateKey(bytes(private_key)).sign_msg_hash(node_proof_digest(chain_id,
+                                                                                account))
+    return bytes(signature.to_bytes())
+
+
+def node_proof_signer(signature: bytes, chain_id: int, account: bytes) -> bytes | None:
+    """The 64-byte public key that made `signature` over `node_proof_digest`, or None if it
+    is not a valid 65-byte secp256k1 signature (deterministic on every node)."""
+    from eth_keys.datatypes import Signature
+    from eth_keys.exceptions import BadSignature, ValidationError
+
+    sig = bytes(signature)
+    if len(sig) != NODE_PROOF_BYTES or sig[64] not in (0, 1, 27, 28):
+        return None
+    try:
+        recovered = Signature(sig[:64] + bytes([sig[64] % 27])).recover_public_key_from_msg_hash(
+            node_proof_digest(chain_id, account))
+    except (BadSignature, ValidationError, ValueError):
+        return None
+    return bytes(recovered.to_bytes())
+
+
+def key_commitment(group_id: bytes, epoch: int, key: bytes) -> bytes:
+    """The commitment to a group's epoch key kept on chain: every member's node checks the
+    key it opens against it, so a founder or proposer cannot give members different keys."""
+    return keccak(KEY_COMMITMENT_DOMAIN + bytes(group_id) + int(epoch).to_bytes(4, "big")
+                  + bytes(key))
