@@ -240,8 +240,9 @@ class PrivacyNet:
         return out
 
     def register_node(self, member: str) -> dict[str, Any]:
-        key: dict[str, Any] = self.rpc(member, "priv_getNodeKey")
-        self.transact(member, PRIVACY, calldata("registerNode(bytes)", unhex(key["publicKey"])))
+        key: dict[str, Any] = self.rpc(member, "priv_getNodeKey", self.addr(member))
+        self.transact(member, PRIVACY, calldata("registerNode(bytes,bytes)",
+                                                unhex(key["publicKey"]), unhex(key["signature"])))
         return key
 
     def create_group(self, founder: str, members: list[str], name: str) -> tuple[str, int]:

@@ -18,6 +18,7 @@ import pytest
 import rlp
 from eth_account import Account
 
+from consortium.errors import TxError
 from consortium.system.privacy_payload import marker_aad, seal_batch
 from consortium.system.sealing import seal
 from tests.support.faults.privacy import PRIVACY_RPC_CASES, privacy_rpc_cases
@@ -312,12 +313,11 @@ def test_a_group_founded_with_garbage_keys(group_net: tuple[Net, str, int]) -> N
     from eth_abi import decode as abi_decode
 
     data = bytes.fromhex(made["data"][2:])
-    group_id, name, members, wrapped = abi_decode(
-        ["bytes32", "string", "address[]", "bytes[]"], data[4:])
+    types = ["bytes32", "string", "address[]", "bytes[]", "bytes32"]
+    group_id, name, members, wrapped, commitment = abi_decode(types, data[4:])
     for garbage in (b"\x04" + b"\x00" * 200, b"\x01"):
-        evil = calldata("createGroup(bytes32,string,address[],bytes[])",
-                        ["bytes32", "string", "address[]", "bytes[]"],
-                        [group_id, name, members, [wrapped[0], garbage]])
+        evil = calldata("createGroup(bytes32,string,address[],bytes[],bytes32)", types,
+                        [group_id, name, members, [wrapped[0], garbage], commitment])
         net.block([sign(BOB, nonce=net.ledgers["a"].get_nonce(BOB.address), to=PRIVACY_HEX,
                         data=evil, gas=3_000_000)])
         if api.rpc("priv_getPrivacyGroup", "0x" + bad.hex())["status"] == "pending":
@@ -364,8 +364,8 @@ def test_a_private_contract_cannot_write_the_public_system_contracts(
     net, group, chain_id = group_net
     public_before = net.ledgers["a"].info()
     writes = [
-        (PRIVACY_ADDRESS, calldata("registerNode(bytes)", ["bytes"],
-                                   [public_key_of(b"\x55" * 32)])),
+        (PRIVACY_ADDRESS, calldata("registerNode(bytes,bytes)", ["bytes", "bytes"],
+                                   [public_key_of(b"\x55" * 32), b"\x01" * 65])),
         (PRIVACY_ADDRESS, calldata("submit(bytes32,uint32,bytes)",
                                    ["bytes32", "uint32", "bytes"], [gid(group), 0, b"x"])),
         (GOVERNANCE_ADDRESS, calldata("vote(uint256,bool)", ["uint256", "bool"], [1, True])),
@@ -468,13 +468,15 @@ def test_a_change_with_garbage_history_and_keys(group_net: tuple[Net, str, int])
     made = net.apis["a"].rpc("priv_proposeMembersChange",
                              {"privacyGroupId": group, "add": ["Bank C"]})
     data = bytes.fromhex(made["data"][2:])
-    types = ["bytes32", "address[]", "address[]", "address[]", "bytes[]", "bytes[]"]
-    group_id, add, remove, holders, wrapped, histories = abi_decode(types, data[4:])
+    types = ["bytes32", "address[]", "address[]", "address[]", "bytes[]", "bytes[]", "bytes32"]
+    group_id, add, remove, holders, wrapped, histories, commitment = abi_decode(types,
+                                                                                data[4:])
     c_at = [i for i, h in enumerate(holders) if h.lower() == add[0].lower()][0]
     wrapped = list(wrapped)
     wrapped[c_at] = b"\x04" + b"\x01" * 128
-    evil = calldata("proposeChange(bytes32,address[],address[],address[],bytes[],bytes[])",
-                    types, [group_id, add, remove, holders, wrapped, [b"\x04" * 129]])
+    evil = calldata("proposeChange(bytes32,address[],address[],address[],bytes[],bytes[],"
+                    "bytes32)", types,
+                    [group_id, add, remove, holders, wrapped, [b"\x04" * 129], commitment])
     net.block([sign(BOB, nonce=net.ledgers["a"].get_nonce(BOB.address), to=PRIVACY_HEX,
                     data=evil, gas=3_000_000)])
     net.block([net.public("a", "approveChange(bytes32)", ["bytes32"], [gid(group)])])
@@ -547,42 +549,53 @@ def test_reads_of_a_pending_group_say_why_there_is_nothing(
     still_serves(net, group, chain_id)
 
 
-def test_a_founder_wrapping_different_keys_is_seen_in_the_attestations(
+def test_a_founder_wrapping_different_keys_is_refused_by_the_key_commitment(
         group_net: tuple[Net, str, int]) -> None:
-    """What a member's node cannot prevent: Bank B founds a group giving node A a key other
-    than its own. B's markers do not open on node A (skipped, logged), so the two private
-    states part; both nodes keep following, and the first attestations of the height show
-    the mismatch on chain for every member to see."""
+    """Bank B founds a group committing to its own key but giving node A another one. Node A
+    opens a key that does not match the commitment: it never uses it (no private state is
+    executed under it), its API says so (keyOpens false, keyProblem), and the SDK (and so
+    the CLI) refuses to send A's join. Joined anyway by hand, B's marker is never executed
+    on node A (A stops the group), while B's own node executes it."""
+    from consortium.sdk.privacy import PrivacyClient
+    from consortium.system.privacy_payload import key_commitment
     from consortium.system.sealing import new_key, public_key_of, wrap_key
 
     net, group, chain_id = group_net
     bad = b"\x03" * 32
-    wrapped = [wrap_key(new_key(), public_key_of(NODE_KEYS["b"])),
-               wrap_key(new_key(), public_key_of(NODE_KEYS["a"]))]
+    b_key_, other = new_key(), new_key()
+    wrapped = [wrap_key(b_key_, public_key_of(NODE_KEYS["b"])),
+               wrap_key(other, public_key_of(NODE_KEYS["a"]))]
     net.block([sign(BOB, nonce=net.ledgers["a"].get_nonce(BOB.address), to=PRIVACY_HEX,
                     gas=3_000_000, data=calldata(
-                        "createGroup(bytes32,string,address[],bytes[])",
-                        ["bytes32", "string", "address[]", "bytes[]"],
-                        [bad, "split", [BOB.address, ALICE.address], wrapped]))])
+                        "createGroup(bytes32,string,address[],bytes[],bytes32)",
+                        ["bytes32", "string", "address[]", "bytes[]", "bytes32"],
+                        [bad, "split", [BOB.address, ALICE.address], wrapped,
+                         key_commitment(bad, 0, b_key_)]))])
+    info = net.apis["a"].rpc("priv_getPrivacyGroup", "0x" + bad.hex())
+    assert info["thisNodeIsMember"] and info["keyOpens"] is False
+    assert "does not match the group's key commitment" in info["keyProblem"]
+    assert net.groups["a"].epoch_key(bad, 0) is None  # opened, not used
+    assert net.groups["b"].epoch_key(bad, 0) == b_key_
+    assert net.groups["b"].key_opens(bad) and not net.groups["b"].key_mismatch(bad)
+    # the SDK (what `consortium privacy join` runs) refuses to send A's join
+    client = PrivacyClient("http://127.0.0.1:1")  # never reached: answers from node A
+    client.rpc = net.apis["a"].rpc  # type: ignore[method-assign]
+    with pytest.raises(TxError, match="keyOpens false.*does not match"):
+        client.join(ALICE, "0x" + bad.hex())
+    assert net.apis["a"].rpc("priv_getPrivacyGroup", "0x" + bad.hex())["status"] == "pending"
+    # joined by hand: B's marker is executed on B's node only
     net.block([net.public("a", "joinGroup(bytes32)", ["bytes32"], [bad])])
     raw = sign(BOB, nonce=0, to=ALICE.address, chain_id=group_chain_id_of(bad))
-    height = net.block([marker_from_b(net, "0x" + bad.hex(),
-                                      seal_batch(b_key_of(net, bad), bad, 0, [raw]))])
-    roots = {name: net.groups[name].reader(bad).root_at(height)  # type: ignore[union-attr]
-             for name in "ab"}
-    assert roots["a"] != roots["b"]
-    attest = []
-    for name in "ba":  # B's first: the root kept is the first attested
-        node = Account.from_key(NODE_KEYS[name])
-        attest.append(sign(node, nonce=net.ledgers["a"].get_nonce(node.address),
-                           to=PRIVACY_HEX, gas=3_000_000, data=calldata(
-                               "attestRoot(bytes32,uint64,bytes32)",
-                               ["bytes32", "uint64", "bytes32"], [bad, height, roots[name]])))
-    net.block(attest)
-    found = net.apis["a"].rpc("priv_getStateRoot", "0x" + bad.hex(), hex(height))
-    assert found["root"] == "0x" + roots["a"].hex()
-    assert found["attested"] == {"root": "0x" + roots["b"].hex(), "attestations": 2,
-                                 "mismatch": True}
+    height = net.block([marker_from_b(net, "0x" + bad.hex(), seal_batch(b_key_, bad, 0,
+                                                                         [raw]))])
+    net.block()
+    b_reader = net.groups["b"].reader(bad)
+    assert b_reader is not None and int(b_reader.get_nonce(BOB.address)) == 1
+    assert net.groups["a"].processed_height(bad) < height  # stopped before the marker
+    a_reader = net.groups["a"].reader(bad)
+    assert a_reader is None or int(a_reader.get_nonce(BOB.address)) == 0
+    assert net.groups["a"].epoch_key(bad, 0) is None
+    assert not net.apis["a"].rpc("priv_getPrivacyGroup", "0x" + bad.hex())["keyOpens"]
     still_serves(net, group, chain_id)
 
 

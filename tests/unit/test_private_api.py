@@ -29,7 +29,7 @@ from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.private_groups import PrivateGroups
 from consortium.system.privacy import PRIVACY_ADDRESS
-from consortium.system.privacy_payload import group_chain_id
+from consortium.system.privacy_payload import group_chain_id, node_proof_signer, prove_node
 from consortium.system.sealing import public_key_of
 from tests.support.jsonrpc_testkit import StubEngine
 from tests.support.ledger_testkit import (
@@ -169,8 +169,13 @@ def net(tmp_path: Path) -> Iterator[Net]:
 
 
 def register_all(net: Net) -> None:
-    net.block([net.public(n, "registerNode(bytes)", ["bytes"], [public_key_of(NODE_KEYS[n])])
-               for n in NAMES])
+    net.block([net.public(n, "registerNode(bytes,bytes)", ["bytes", "bytes"],
+                          [public_key_of(NODE_KEYS[n]), proof(NODE_KEYS[n], n)]) for n in NAMES])
+
+
+def proof(node_key: bytes, who: str) -> bytes:
+    """The node key's proof of possession for `who`'s account (priv_getNodeKey's)."""
+    return prove_node(node_key, CHAIN_ID, bytes.fromhex(ACCOUNTS[who].address[2:]))
 
 
 def make_group(net: Net) -> tuple[str, int]:
@@ -219,9 +224,17 @@ def test_distribute_marker_receipt_reads_and_attestation(net: Net) -> None:
     account, public = node_identity(NODE_KEYS["a"])
     assert key == {"publicKey": "0x" + public.hex(), "address": "0x" + account.hex(),
                    "member": None, "memberName": None, "registered": False}
+    # the proof of possession the node gives for an account: its key's, for that account
+    proved = a.rpc("priv_getNodeKey", ACCOUNTS["a"].address)
+    assert proved["account"] == ACCOUNTS["a"].address.lower()
+    assert node_proof_signer(bytes.fromhex(proved["signature"][2:]), CHAIN_ID,
+                             bytes.fromhex(ACCOUNTS["a"].address[2:])) == public
+    assert proved["signature"] == "0x" + proof(NODE_KEYS["a"], "a").hex()
     register_all(net)
     assert a.rpc("priv_getNodeKey")["memberName"] == "Bank A"
     group, chain_id = make_group(net)
+    info = a.rpc("priv_getPrivacyGroup", group)
+    assert (info["keyOpens"], info["keyProblem"]) == (True, None)  # opened and committed
     assert chain_id == group_chain_id(CHAIN_ID, bytes.fromhex(group[2:]))
     assert a.rpc("priv_getChainId", group) == hex(chain_id)
     info = a.rpc("priv_getPrivacyGroup", group)
@@ -432,7 +445,8 @@ def test_refused_marker_rejects_its_private_transactions(net: Net) -> None:
     wait(lambda: a.rpc("priv_getTransactionStatus", tx_hash)["status"] == "queued",
          "the transaction queued")
     other = Account.from_key(b"\x42" * 32)
-    net.block([net.public("a", "registerNode(bytes)", ["bytes"], [public_key_of(other.key)])])
+    net.block([net.public("a", "registerNode(bytes,bytes)", ["bytes", "bytes"],
+                          [public_key_of(other.key), proof(other.key, "a")])])
     submitter._checking.discard(-1)
     caller.join(timeout=30)
     [answer] = answers

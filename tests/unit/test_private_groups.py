@@ -38,7 +38,13 @@ from consortium.ledger.snapshots import RESTORED_KEY
 from consortium.ledger.types import TxFilter
 from consortium.system.model import PERMISSIONS_ADDRESS, role_bit
 from consortium.system.privacy import PRIVACY_ADDRESS
-from consortium.system.privacy_payload import group_chain_id, pack_history, seal_batch
+from consortium.system.privacy_payload import (
+    group_chain_id,
+    key_commitment,
+    pack_history,
+    prove_node,
+    seal_batch,
+)
 from consortium.system.sealing import new_key, public_key_of, wrap_key
 from consortium.system.state import PermissionsState
 from tests.support.invoices_testkit import INVOICES, TODAY
@@ -250,13 +256,17 @@ class Net:
 
     def setup_group(self, founders: tuple[str, ...] = ("a", "b")) -> None:
         """Every node registers its key; `founders` create and join the group."""
-        self.block([self.public(MEMBERS[n], "registerNode(bytes)", ["bytes"],
-                                [public_key_of(NODE_KEYS[n])]) for n in self.nodes])
+        self.block([self.public(MEMBERS[n], "registerNode(bytes,bytes)", ["bytes", "bytes"],
+                                [public_key_of(NODE_KEYS[n]),
+                                 prove_node(NODE_KEYS[n], CHAIN_ID,
+                                            bytes.fromhex(MEMBERS[n].address[2:]))])
+                    for n in self.nodes])
         wrapped = [wrap_key(self.keys[0], public_key_of(NODE_KEYS[n])) for n in founders]
         self.block([self.public(
-            MEMBERS[founders[0]], "createGroup(bytes32,string,address[],bytes[])",
-            ["bytes32", "string", "address[]", "bytes[]"],
-            [GROUP, "desk", [MEMBERS[n].address for n in founders], wrapped])])
+            MEMBERS[founders[0]], "createGroup(bytes32,string,address[],bytes[],bytes32)",
+            ["bytes32", "string", "address[]", "bytes[]", "bytes32"],
+            [GROUP, "desk", [MEMBERS[n].address for n in founders], wrapped,
+             key_commitment(GROUP, 0, self.keys[0])])])
         self.block([self.public(MEMBERS[n], "joinGroup(bytes32)", ["bytes32"], [GROUP])
                     for n in founders[1:]])
 
@@ -545,12 +555,13 @@ def test_member_added_later_replays_and_a_removed_one_stops(
         wrapped = [wrap_key(key, public_key_of(NODE_KEYS[n])) for n in holders]
         history = [pack_history(net.keys[:-1], public_key_of(NODE_KEYS[n])) for n in add]
         net.block([net.public(ALICE, "proposeChange(bytes32,address[],address[],address[],"
-                              "bytes[],bytes[])",
+                              "bytes[],bytes[],bytes32)",
                               ["bytes32", "address[]", "address[]", "address[]", "bytes[]",
-                               "bytes[]"],
+                               "bytes[]", "bytes32"],
                               [GROUP, [MEMBERS[n].address for n in add],
                                [MEMBERS[n].address for n in remove],
-                               [MEMBERS[n].address for n in holders], wrapped, history])])
+                               [MEMBERS[n].address for n in holders], wrapped, history,
+                               key_commitment(GROUP, len(net.keys) - 1, key)])])
         approver = next(n for n in holders if n not in ("a", *add))
         net.block([net.public(MEMBERS[approver], "approveChange(bytes32)", ["bytes32"],
                               [GROUP])])

@@ -54,9 +54,9 @@ def _selector(signature: str) -> bytes:
     return keccak(signature.encode())[:4]
 
 
-CREATE_GROUP = _selector("createGroup(bytes32,string,address[],bytes[])")
+CREATE_GROUP = _selector("createGroup(bytes32,string,address[],bytes[],bytes32)")
 PROPOSE_CHANGE = _selector(
-    "proposeChange(bytes32,address[],address[],address[],bytes[],bytes[])")
+    "proposeChange(bytes32,address[],address[],address[],bytes[],bytes[],bytes32)")
 
 
 def group_id_param(value: Any, where: str) -> bytes:
@@ -155,19 +155,31 @@ class PrivateMethods:
     # --- the node and its groups -------------------------------------------------------------
 
     def priv_get_node_key(self, p: Params) -> dict[str, Any]:
-        """{publicKey, address (the node account), member, registered}."""
-        p.at_most(0)
+        """{publicKey, address (the node account), member, registered}; given an account,
+        also `signature`: the node key's proof of possession for that account to send
+        `Privacy.registerNode(publicKey, signature)` with."""
+        from consortium.system.privacy_payload import prove_node
+
+        p.at_most(1)
+        account = p.optional(0, enc.address, None)
         submitter = self._submitter()
         view = self._view()
         member = submitter.my_member(view)
-        return {"publicKey": hx(submitter.public_key), "address": hx(submitter.node_account),
-                "member": member or None,
-                "memberName": _name(view, member) if member else None,
-                "registered": member != 0}
+        out: dict[str, Any] = {
+            "publicKey": hx(submitter.public_key), "address": hx(submitter.node_account),
+            "member": member or None, "memberName": _name(view, member) if member else None,
+            "registered": member != 0}
+        if account is not None:
+            out["account"] = account
+            chain_id = int(submitter.ledger.eth_chain_id)
+            out["signature"] = hx(prove_node(submitter.node.key, chain_id,
+                                             bytes.fromhex(account[2:])))
+        return out
 
     def priv_create_privacy_group(self, p: Params) -> dict[str, Any]:
         """Calldata of `Privacy.createGroup` for the founder's account to sign and send:
         a fresh epoch-0 key wrapped for each founding member's registered node."""
+        from consortium.system.privacy_payload import key_commitment
         from consortium.system.sealing import new_key, wrap_key
 
         p.at_most(1)
@@ -199,8 +211,9 @@ class PrivateMethods:
             seen.add(member)
             accounts.append(account)
             wrapped.append(wrap_key(key, self._node_key(view, member, where)))
-        data = CREATE_GROUP + abi_encode(["bytes32", "string", "address[]", "bytes[]"],
-                                         [group_id, name.strip(), accounts, wrapped])
+        data = CREATE_GROUP + abi_encode(
+            ["bytes32", "string", "address[]", "bytes[]", "bytes32"],
+            [group_id, name.strip(), accounts, wrapped, key_commitment(group_id, 0, key)])
         return {"privacyGroupId": hx(group_id),
                 "chainId": hex_quantity(self._submitter().group_chain_id(group_id)),
                 "to": _privacy_address(), "data": hex_data(data)}
@@ -209,7 +222,7 @@ class PrivateMethods:
         """Calldata of `Privacy.proposeChange` for a member's account to sign and send: the
         next epoch's key wrapped for every member after the change, and the earlier epochs'
         keys for each added member (history re-encrypted)."""
-        from consortium.system.privacy_payload import pack_history
+        from consortium.system.privacy_payload import key_commitment, pack_history
         from consortium.system.sealing import new_key, wrap_key
 
         p.at_most(1)
@@ -254,10 +267,12 @@ class PrivateMethods:
         wrapped = [wrap_key(key, self._node_key(view, m, "keyHolders")) for m in after]
         histories = [pack_history(history, self._node_key(view, m, "params[0].add"))
                      for m, _ in add]
+        # the epoch the change begins: the current one + 1 (one open change at a time)
+        commitment = key_commitment(group_id, int(group.epoch) + 1, key)
         data = PROPOSE_CHANGE + abi_encode(
-            ["bytes32", "address[]", "address[]", "address[]", "bytes[]", "bytes[]"],
+            ["bytes32", "address[]", "address[]", "address[]", "bytes[]", "bytes[]", "bytes32"],
             [group_id, [a for _, a in add], [a for _, a in remove], holders, wrapped,
-             histories])
+             histories, commitment])
         return {"privacyGroupId": hx(group_id), "to": _privacy_address(),
                 "data": hex_data(data)}
 
@@ -285,6 +300,10 @@ class PrivateMethods:
         group_id = bytes(group.group_id)
         processed = (submitter.groups.processed_height(group_id)
                      if group_id in [bytes(g) for g in submitter.groups.group_ids()] else None)
+        member = submitter.my_member(view) in tuple(int(m) for m in group.members)
+        mismatch = bool(member and submitter.groups.key_mismatch(group_id))
+        change_mismatch = bool(member and not mismatch
+                               and submitter.groups.change_key_mismatch(group_id))
         return {
             "privacyGroupId": hx(group_id), "name": group.name,
             "status": STATUS.get(int(group.status), str(group.status)),
@@ -294,9 +313,15 @@ class PrivateMethods:
                         for m in group.members],
             "createdAt": int(group.created_at), "activeAt": int(group.active_at) or None,
             "chainId": hex_quantity(submitter.group_chain_id(group_id)),
-            "thisNodeIsMember": submitter.my_member(view) in tuple(int(m) for m in
-                                                                    group.members),
+            "thisNodeIsMember": member,
             "processedHeight": processed,
+            # whether this node opens the current epoch's key and it is the committed one
+            "keyOpens": bool(member and not mismatch and submitter.groups.key_opens(group_id)),
+            "keyProblem": ("the key this node opened does not match the group's key "
+                           "commitment: do not join or approve" if mismatch else
+                           "the key the open change wrapped for this node does not match "
+                           "the change's key commitment: do not approve" if change_mismatch
+                           else None),
         }
 
     # --- private transactions ----------------------------------------------------------------

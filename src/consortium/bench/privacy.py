@@ -166,9 +166,10 @@ def _reached(m: Member, height: int) -> bool:
 def _form_group(a: Member, b: Member, ui: Ui) -> tuple[str, int]:
     """Both members register their node's key; A founds the group, B joins; (id, chain id)."""
     for m in (a, b):
-        key = m.rpc("priv_getNodeKey")
-        _synced((a, b), m.transact(PRIVACY, _selector("registerNode(bytes)") + abi_encode(
-            ["bytes"], [bytes.fromhex(key["publicKey"][2:])])))
+        key = m.rpc("priv_getNodeKey", m.hex)  # with the node key's proof for m's account
+        _synced((a, b), m.transact(PRIVACY, _selector("registerNode(bytes,bytes)") + abi_encode(
+            ["bytes", "bytes"], [bytes.fromhex(key["publicKey"][2:]),
+                                 bytes.fromhex(key["signature"][2:])])))
     ui.step("nodes registered; founding the group")
     made = a.rpc("priv_createPrivacyGroup", {"name": "bench", "members": [a.hex, b.hex]})
     _synced((a, b), a.transact(bytes.fromhex(made["to"][2:]), bytes.fromhex(made["data"][2:])))

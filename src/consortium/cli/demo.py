@@ -406,7 +406,8 @@ def _privacy_scenario(network: Network) -> None:
                   f"{via[a].name}): block {made['block']}")
     _wait_block(priv[b], int(made["block"]))
     out = priv[b].join(accounts[b], group)
-    console.print(f"{b} joins (through {via[b].name}): the group is active, block "
+    console.print(f"{b} joins (through {via[b].name}, whose node checked the key it opened "
+                  f"against the group's key commitment): the group is active, block "
                   f"{out['block']}")
     _wait_block(priv[a], int(out["block"]))
     token = compile_file(Path(__file__).resolve().parents[1] / "contracts/examples/Token.vy")

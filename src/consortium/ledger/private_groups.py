@@ -61,7 +61,12 @@ from consortium.ledger.transactions import Permission, SenderCache, SignedTx, ch
 from consortium.ledger.types import BlockContext
 from consortium.system.access import AccessView
 from consortium.system.privacy import PRIVACY_ADDRESS, Privacy, PrivacyView
-from consortium.system.privacy_payload import group_chain_id, open_batch, unpack_history
+from consortium.system.privacy_payload import (
+    group_chain_id,
+    key_commitment,
+    open_batch,
+    unpack_history,
+)
 from consortium.system.sealing import SealError, public_key_of, unwrap_key
 
 log = logging.getLogger("consortium.privacy")
@@ -226,6 +231,7 @@ class PrivateGroups:
         self.on_block = on_block
         self._groups: dict[bytes, _Group] = {}
         self._keys: dict[tuple[bytes, int], bytes] = {}
+        self._mismatched: set[tuple[bytes, int]] = set()  # opened, not the committed key
         self._member = 0
         self._unreachable: set[bytes] = set()  # groups older than this node's history
         self._looked = (0, 0)  # (height, member) up to which every group was looked at
@@ -324,12 +330,44 @@ class PrivateGroups:
             return 0 if group is None else group.written()
 
     def key_opens(self, group_id: bytes) -> bool:
-        """Whether this node opens the group's current epoch key."""
+        """Whether this node opens the group's current epoch key (and it is the committed
+        one)."""
         height = self.ledger.store.committed()[0]
         if not height:
             return False
         info = self._view(height).group(bytes(group_id))
         return info is not None and self.epoch_key(group_id, info.epoch) is not None
+
+    def key_mismatch(self, group_id: bytes) -> bool:
+        """Whether a key this node opened for the group's current epoch is not the one the
+        chain's commitment names (a founder or proposer gave this member another key)."""
+        height = self.ledger.store.committed()[0]
+        info = self._view(height).group(bytes(group_id)) if height else None
+        if info is None:
+            return False
+        self.epoch_key(group_id, info.epoch)
+        return (bytes(group_id), int(info.epoch)) in self._mismatched
+
+    def change_key_mismatch(self, group_id: bytes) -> bool:
+        """Whether the key the group's open change wrapped for this node does not open or is
+        not the one the change committed to (approving it would make the group part)."""
+        height = self.ledger.store.committed()[0]
+        view = self._view(height) if height else None
+        info = view.group(bytes(group_id)) if view is not None else None
+        pending = view.pending_change(bytes(group_id)) if view is not None else None
+        member = view.member_of_node(self.node_account) if view is not None else 0
+        if view is None or info is None or pending is None or not member:
+            return False
+        gid, number = bytes(group_id), pending[0]
+        wrapped = view.state.keys[gid, number, member]
+        if not wrapped:
+            return False
+        try:
+            key = unwrap_key(wrapped, self._key)
+        except SealError:
+            return True
+        return bool(view.state.commitments[gid, number]
+                    != key_commitment(gid, int(info.epoch) + 1, key))
 
     def epoch_key(self, group_id: bytes, epoch: int) -> bytes | None:
         """This node's key of a group's epoch (to seal a batch), or None if it has none."""
@@ -350,7 +388,7 @@ class PrivateGroups:
                 key = unwrap_key(wrapped, self._key)
             except SealError:
                 key = None
-            if key is not None:
+            if key is not None and self._committed(view, group_id, epoch, key):
                 self._keys[(group_id, epoch)] = key
                 return key
         history = view.history_key(group_id, member)
@@ -360,8 +398,23 @@ class PrivateGroups:
             except SealError:
                 keys = []
             for i, key in enumerate(keys):
-                self._keys.setdefault((group_id, i), key)
+                if (group_id, i) not in self._keys and self._committed(view, group_id, i, key):
+                    self._keys[(group_id, i)] = key
         return self._keys.get((group_id, epoch))
+
+    def _committed(self, view: Any, group_id: bytes, epoch: int, key: bytes) -> bool:
+        """Whether `key` is the one the group's epoch committed to on chain; if not, it is
+        never used (logged once): a node that executed under another key than its fellow
+        members would part from them."""
+        if view.epoch_commitment(group_id, epoch) == key_commitment(group_id, epoch, key):
+            self._mismatched.discard((group_id, epoch))
+            return True
+        if (group_id, epoch) not in self._mismatched:
+            self._mismatched.add((group_id, epoch))
+            log.warning("privacy group 0x%s: the key of epoch %d this node opened does not "
+                        "match the key commitment on chain: it is not used (the group stops "
+                        "here on this node)", group_id.hex(), epoch)
+        return False
 
     # --- the work ---------------------------------------------------------------------------
 

@@ -71,9 +71,11 @@ class PrivacyClient:
 
     def register_node(self, account: LocalAccount) -> dict[str, Any]:
         """Register this node's privacy key for the account's member (Privacy.registerNode)."""
-        key = self.node_key()
+        key = dict(self.rpc("priv_getNodeKey", account.address))  # with the proof for it
         public = bytes.fromhex(key["publicKey"][2:])
-        out = self._public(account, _calldata("registerNode(bytes)", ["bytes"], [public]))
+        proof = bytes.fromhex(key["signature"][2:])
+        out = self._public(account, _calldata("registerNode(bytes,bytes)", ["bytes", "bytes"],
+                                              [public, proof]))
         return {**out, "nodeAccount": key["address"], "publicKey": key["publicKey"]}
 
     def create_group(self, account: LocalAccount, name: str, members: list[str],
@@ -89,7 +91,17 @@ class PrivacyClient:
         return {"privacyGroupId": made["privacyGroupId"], "chainId": int(made["chainId"], 16),
                 **out}
 
+    def _require_key(self, group_id: str, doing: str) -> None:
+        """Refuse to `doing` a group whose key this member's node opened but found not to
+        be the committed one: the member would follow a group it cannot read alike."""
+        group = self.group(group_id)
+        if group.get("thisNodeIsMember") and group.get("keyProblem"):
+            raise TxError(f"not sending: {doing} privacy group {group_id} refused: this "
+                          f"member's node says (priv_getPrivacyGroup … keyOpens false): "
+                          f"{group['keyProblem']}")
+
     def join(self, account: LocalAccount, group_id: str) -> dict[str, Any]:
+        self._require_key(group_id, "joining")
         return self._public(account, _calldata("joinGroup(bytes32)", ["bytes32"],
                                                [_group_bytes(group_id)]))
 
@@ -102,6 +114,7 @@ class PrivacyClient:
         return self._public(account, bytes.fromhex(made["data"][2:]))
 
     def approve(self, account: LocalAccount, group_id: str) -> dict[str, Any]:
+        self._require_key(group_id, "approving the change of")
         return self._public(account, _calldata("approveChange(bytes32)", ["bytes32"],
                                                [_group_bytes(group_id)]))
 
