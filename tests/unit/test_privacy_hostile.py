@@ -599,6 +599,41 @@ def test_a_founder_wrapping_different_keys_is_refused_by_the_key_commitment(
     still_serves(net, group, chain_id)
 
 
+def test_a_change_wrapping_another_key_for_a_member_is_not_approved_through_the_sdk(
+        group_net: tuple[Net, str, int]) -> None:
+    """Bank B proposes adding Bank C, committing to the new epoch's key but wrapping another
+    for node A: node A says the open change's key does not match (keyProblem) and the SDK
+    (the CLI's approve) refuses to send A's approval; the group stays at epoch 0."""
+    from eth_abi import decode as abi_decode
+
+    from consortium.sdk.privacy import PrivacyClient
+    from consortium.system.sealing import new_key, public_key_of, wrap_key
+
+    net, group, chain_id = group_net
+    made = net.apis["a"].rpc("priv_proposeMembersChange",
+                             {"privacyGroupId": group, "add": ["Bank C"]})
+    types = ["bytes32", "address[]", "address[]", "address[]", "bytes[]", "bytes[]", "bytes32"]
+    group_id, add, remove, holders, wrapped, histories, commitment = abi_decode(
+        types, bytes.fromhex(made["data"][2:])[4:])
+    a_at = [i for i, h in enumerate(holders) if h.lower() == ALICE.address.lower()][0]
+    wrapped = list(wrapped)
+    wrapped[a_at] = wrap_key(new_key(), public_key_of(NODE_KEYS["a"]))
+    evil = calldata("proposeChange(bytes32,address[],address[],address[],bytes[],bytes[],"
+                    "bytes32)", types,
+                    [group_id, add, remove, holders, wrapped, histories, commitment])
+    net.block([sign(BOB, nonce=net.ledgers["a"].get_nonce(BOB.address), to=PRIVACY_HEX,
+                    data=evil, gas=3_000_000)])
+    info = net.apis["a"].rpc("priv_getPrivacyGroup", group)
+    assert info["keyOpens"] is True  # epoch 0's key is still good …
+    assert "the open change wrapped for this node does not match" in info["keyProblem"]
+    client = PrivacyClient("http://127.0.0.1:1")  # never reached: answers from node A
+    client.rpc = net.apis["a"].rpc  # type: ignore[method-assign]
+    with pytest.raises(TxError, match="approving the change of .* does not match"):
+        client.approve(ALICE, group)
+    assert net.apis["a"].rpc("priv_getPrivacyGroup", group)["epoch"] == 0
+    still_serves(net, group, chain_id)
+
+
 def test_a_restarted_processor_after_hostile_markers_agrees(
         group_net: tuple[Net, str, int], tmp_path: Path) -> None:
     """Node A's processor, its thread running, sees garbage and looping markers, is stopped
