@@ -90,7 +90,8 @@ def node_proof_signer(signature: bytes, chain_id: int, account: bytes) -> bytes 
     """The 64-byte public key that made `signature` over `node_proof_digest`, or None if it
     is not a valid 65-byte secp256k1 signature (deterministic on every node)."""
     from eth_keys.datatypes import Signature
-    from eth_keys.exceptions import BadSignature, ValidationError
+    from eth_keys.exceptions import BadSignature
+    from eth_utils.exceptions import ValidationError
 
     sig = bytes(signature)
     if len(sig) != NODE_PROOF_BYTES or sig[64] not in (0, 1, 27, 28):
