@@ -240,7 +240,7 @@ class PrivacyNet:
         return out
 
     def register_node(self, member: str) -> dict[str, Any]:
-        key: dict[str, Any] = self.rpc(member, "priv_getNodeKey", self.addr(member))
+        key: dict[str, Any] = self.rpc(member, "priv_proveNodeKey", self.addr(member))
         self.transact(member, PRIVACY, calldata("registerNode(bytes,bytes)",
                                                 unhex(key["publicKey"]), unhex(key["signature"])))
         return key

@@ -174,7 +174,7 @@ def register_all(net: Net) -> None:
 
 
 def proof(node_key: bytes, who: str) -> bytes:
-    """The node key's proof of possession for `who`'s account (priv_getNodeKey's)."""
+    """The node key's proof of possession for `who`'s account (priv_proveNodeKey's)."""
     return prove_node(node_key, CHAIN_ID, bytes.fromhex(ACCOUNTS[who].address[2:]))
 
 
@@ -225,7 +225,7 @@ def test_distribute_marker_receipt_reads_and_attestation(net: Net) -> None:
     assert key == {"publicKey": "0x" + public.hex(), "address": "0x" + account.hex(),
                    "member": None, "memberName": None, "registered": False}
     # the proof of possession the node gives for an account: its key's, for that account
-    proved = a.rpc("priv_getNodeKey", ACCOUNTS["a"].address)
+    proved = a.rpc("priv_proveNodeKey", ACCOUNTS["a"].address)
     assert proved["account"] == ACCOUNTS["a"].address.lower()
     assert node_proof_signer(bytes.fromhex(proved["signature"][2:]), CHAIN_ID,
                              bytes.fromhex(ACCOUNTS["a"].address[2:])) == public
@@ -477,8 +477,9 @@ def test_propose_change_calldata_adds_with_history(net: Net) -> None:
 
 def test_scopes_and_method_table() -> None:
     assert set(PRIVATE_METHODS) == {
-        "priv_getNodeKey", "priv_createPrivacyGroup", "priv_proposeMembersChange",
-        "priv_getPrivacyGroup", "priv_findPrivacyGroup", "priv_distributeRawTransaction",
+        "priv_getNodeKey", "priv_proveNodeKey", "priv_createPrivacyGroup",
+        "priv_proposeMembersChange", "priv_getPrivacyGroup", "priv_findPrivacyGroup",
+        "priv_distributeRawTransaction",
         "priv_getTransactionStatus", "priv_getTransactionReceipt", "priv_call", "priv_getLogs",
         "priv_getTransactionCount", "priv_getCode", "priv_getStateRoot", "priv_getChainId"}
     for method in PRIVATE_METHODS:
@@ -486,7 +487,7 @@ def test_scopes_and_method_table() -> None:
         assert needed_for_call(call) == ("submit" if method in PRIVATE_SUBMIT_METHODS
                                          else "read"), method
     submit = {"priv_distributeRawTransaction", "priv_createPrivacyGroup",
-              "priv_proposeMembersChange"}
+              "priv_proposeMembersChange", "priv_proveNodeKey"}
     assert submit == PRIVATE_SUBMIT_METHODS
 
 

@@ -39,7 +39,8 @@ UNAUTHORIZED = -40100  # as Besu answers a JSON-RPC call without a valid credent
 FORBIDDEN = -40300  # a valid credential whose scope does not cover the call (403)
 SUBMIT_METHODS = frozenset({"eth_sendRawTransaction", "consortium_registerAbi",
                             "priv_distributeRawTransaction", "priv_createPrivacyGroup",
-                            "priv_proposeMembersChange"})  # privacy groups (private_rpc)
+                            "priv_proposeMembersChange",  # privacy groups (private_rpc)
+                            "priv_proveNodeKey"})
 ADMIN_PREFIXES = ("admin_",)
 OPEN_PATHS = frozenset({"/health"})
 # the console's sign-in and sign-out forms and its static files need no credential

@@ -28,6 +28,7 @@ from consortium.errors import ConsortiumError
 # rpc name -> (attribute, how it runs: "ledger" in a worker thread, "engine" on the loop)
 PRIVATE_METHODS: dict[str, tuple[str, str]] = {
     "priv_getNodeKey": ("priv_get_node_key", "ledger"),
+    "priv_proveNodeKey": ("priv_prove_node_key", "ledger"),
     "priv_createPrivacyGroup": ("priv_create_privacy_group", "ledger"),
     "priv_proposeMembersChange": ("priv_propose_members_change", "ledger"),
     "priv_getPrivacyGroup": ("priv_get_privacy_group", "ledger"),
@@ -44,7 +45,7 @@ PRIVATE_METHODS: dict[str, tuple[str, str]] = {
 }
 # what changes state or queues a transaction: the `submit` scope (api/auth.py)
 PRIVATE_SUBMIT_METHODS = frozenset({"priv_distributeRawTransaction", "priv_createPrivacyGroup",
-                                    "priv_proposeMembersChange"})
+                                    "priv_proposeMembersChange", "priv_proveNodeKey"})
 PRIVATE_HEAVY_METHODS = frozenset({"priv_call", "priv_getLogs"})  # through the read gate
 STATUS = {0: "none", 1: "pending", 2: "active"}
 NOT_A_GROUP = -32000
@@ -155,25 +156,30 @@ class PrivateMethods:
     # --- the node and its groups -------------------------------------------------------------
 
     def priv_get_node_key(self, p: Params) -> dict[str, Any]:
-        """{publicKey, address (the node account), member, registered}; given an account,
-        also `signature`: the node key's proof of possession for that account to send
-        `Privacy.registerNode(publicKey, signature)` with."""
-        from consortium.system.privacy_payload import prove_node
-
-        p.at_most(1)
-        account = p.optional(0, enc.address, None)
+        """{publicKey, address (the node account), member, memberName, registered}."""
+        p.at_most(0)
         submitter = self._submitter()
         view = self._view()
         member = submitter.my_member(view)
-        out: dict[str, Any] = {
+        return {
             "publicKey": hx(submitter.public_key), "address": hx(submitter.node_account),
             "member": member or None, "memberName": _name(view, member) if member else None,
             "registered": member != 0}
-        if account is not None:
-            out["account"] = account
-            chain_id = int(submitter.ledger.eth_chain_id)
-            out["signature"] = hx(prove_node(submitter.node.key, chain_id,
-                                             bytes.fromhex(account[2:])))
+
+    def priv_prove_node_key(self, p: Params) -> dict[str, Any]:
+        """priv_getNodeKey's answer plus {account, signature}: the node key's proof of
+        possession for `account` to send `Privacy.registerNode(publicKey, signature)` with.
+        The `submit` scope: whoever obtains a proof may register this node for its member."""
+        from consortium.system.privacy_payload import prove_node
+
+        p.at_most(1)
+        account = p.required(0, enc.address)
+        submitter = self._submitter()
+        out = self.priv_get_node_key(Params([], p.method))
+        chain_id = int(submitter.ledger.eth_chain_id)
+        out["account"] = account
+        out["signature"] = hx(prove_node(submitter.node.key, chain_id,
+                                         bytes.fromhex(account[2:])))
         return out
 
     def priv_create_privacy_group(self, p: Params) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def _reached(m: Member, height: int) -> bool:
 def _form_group(a: Member, b: Member, ui: Ui) -> tuple[str, int]:
     """Both members register their node's key; A founds the group, B joins; (id, chain id)."""
     for m in (a, b):
-        key = m.rpc("priv_getNodeKey", m.hex)  # with the node key's proof for m's account
+        key = m.rpc("priv_proveNodeKey", m.hex)  # with the node key's proof for m's account
         _synced((a, b), m.transact(PRIVACY, _selector("registerNode(bytes,bytes)") + abi_encode(
             ["bytes", "bytes"], [bytes.fromhex(key["publicKey"][2:]),
                                  bytes.fromhex(key["signature"][2:])])))

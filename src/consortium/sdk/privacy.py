@@ -71,7 +71,7 @@ class PrivacyClient:
 
     def register_node(self, account: LocalAccount) -> dict[str, Any]:
         """Register this node's privacy key for the account's member (Privacy.registerNode)."""
-        key = dict(self.rpc("priv_getNodeKey", account.address))  # with the proof for it
+        key = dict(self.rpc("priv_proveNodeKey", account.address))  # with the proof for it
         public = bytes.fromhex(key["publicKey"][2:])
         proof = bytes.fromhex(key["signature"][2:])
         out = self._public(account, _calldata("registerNode(bytes,bytes)", ["bytes", "bytes"],

@@ -321,7 +321,7 @@ class Privacy(NativeContract):
                                    bytes(self.host.caller))
         self.require(signer == key_, "the signature does not prove possession of this node "
                      f"key (the node signs for sender {hex_address(self.host.caller)} with "
-                     "priv_getNodeKey)")
+                     "priv_proveNodeKey)")
         account = node_account_of(key_)
         holder = self.state.member_of_node(account)
         self.require(holder in (0, member_id), f"the node account {hex_address(account)} is "

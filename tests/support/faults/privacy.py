@@ -26,9 +26,11 @@ def privacy_rpc_cases(group: str, chain_id: int) -> list[tuple[str, list[Any], s
     good = _raw(chain_id)
     call = {"to": BOB.address}
     return [
-        ("priv_getNodeKey", [ALICE.address, 1], "too many arguments"),
-        ("priv_getNodeKey", [1], "params[0]"),  # the account to prove the node key for
-        ("priv_getNodeKey", ["0x1234"], "address"),
+        ("priv_getNodeKey", [ALICE.address], "too many arguments"),
+        ("priv_proveNodeKey", [ALICE.address, 1], "too many arguments"),
+        ("priv_proveNodeKey", [], "params[0]"),  # the account to prove the node key for
+        ("priv_proveNodeKey", [1], "params[0]"),
+        ("priv_proveNodeKey", ["0x1234"], "address"),
         ("priv_createPrivacyGroup", [], "param"),
         ("priv_createPrivacyGroup", ["deals"], "object"),
         ("priv_createPrivacyGroup", [{"name": 5, "members": ["Bank A", "Bank B"]}], "name"),
@@ -117,4 +119,4 @@ def privacy_rpc_cases(group: str, chain_id: int) -> list[tuple[str, list[Any], s
     ]
 
 
-PRIVACY_RPC_CASES = 73  # len(privacy_rpc_cases(...)): docs/reliability.md counts them
+PRIVACY_RPC_CASES = 75  # len(privacy_rpc_cases(...)): docs/reliability.md counts them
