@@ -15,6 +15,7 @@ again a height it wrote just before a crash). The node's privacy key lives in
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from consortium.api.local_txs import LocalTransactions
+from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
 from consortium.errors import (
     ConfigError,
     ConsortiumError,
@@ -168,7 +170,8 @@ class PrivateSubmitter:
     this node's node account; sends the node's root attestations."""
 
     def __init__(self, ledger: Any, local_txs: LocalTransactions, node: PrivacyNode,
-                 run_sync: RunSync[Any], *, flush_seconds: float = FLUSH_SECONDS) -> None:
+                 run_sync: RunSync[Any], *, flush_seconds: float = FLUSH_SECONDS,
+                 held: NonceQueue | None = None) -> None:
         self.ledger = ledger
         self.local_txs = local_txs
         self.node = node
@@ -191,6 +194,9 @@ class PrivateSubmitter:
         # per (group, sender): the nonces of its private transactions not executed yet
         self._waiting: dict[tuple[bytes, bytes], dict[int, PrivateEntry]] = {}
         self._memo_values: dict[tuple[Any, ...], Any] = {}
+        # nonces ahead of their sender's next one, held until the gap fills (as the public
+        # path's NonceQueue does), keyed by group id + sender
+        self.held = held if held is not None else NonceQueue()
         node.listeners.append(self.on_block)
 
     # --- views of the public state ----------------------------------------------------------
@@ -306,12 +312,17 @@ class PrivateSubmitter:
         self._seq += 1
         self._checking.add(seq)
         try:
-            stx = await self.run_sync(lambda: self._check_new(raw, group_id))
+            stx, next_nonce = await self.run_sync(lambda: self._check_new(raw, group_id))
             self._refuse_held(stx, group_id)  # again on the loop: a batch checks in parallel
             entry = PrivateEntry(stx.hash, group_id, raw, stx.sender, stx.nonce, seq=seq)
+            next_nonce = self._next_waiting(group_id, stx.sender, next_nonce)
+            if stx.nonce > next_nonce:
+                self._hold(entry, next_nonce)
+                return stx.hash  # its status says "queued (held until nonce N arrives)"
             entry.sent = asyncio.get_running_loop().create_future()
-            self._track(entry)
-            self._queues.setdefault(group_id, []).append(entry)
+            self._enqueue(entry)
+            self._release(group_id, stx.sender,
+                          self._next_waiting(group_id, stx.sender, stx.nonce + 1), seq)
         finally:
             self._checking.discard(seq)
             self._poke()
@@ -323,15 +334,76 @@ class PrivateSubmitter:
             raise TxError(f"private transaction {hx(stx.hash)} was not sent: {refused}")
         return stx.hash
 
-    def _check_new(self, raw: bytes, group_id: bytes) -> SignedTx:
+    def _check_new(self, raw: bytes, group_id: bytes) -> tuple[SignedTx, int]:
         """`check`, and refuse what this node already holds: the same transaction, or
-        another one with its nonce still waiting here."""
+        another one with its nonce still waiting here; with the sender's next private nonce
+        (committed, and what waits here)."""
         stx = self.check(raw, group_id)
         same = self._waiting.get((group_id, stx.sender), {}).get(stx.nonce)
         if same is not None:
             self._settle(same)
         self._refuse_held(stx, group_id)
-        return stx
+        reader = self.groups.reader(group_id)
+        committed = int(reader.get_nonce(hx(stx.sender))) if reader is not None else 0
+        return stx, self.queued_nonce(group_id, stx.sender, committed)
+
+    def _next_waiting(self, group_id: bytes, sender: bytes, nonce: int) -> int:
+        """`nonce` past those queued or sent here since it was read (on the loop)."""
+        waiting = self._waiting.get((group_id, sender), {})
+        while nonce in waiting and waiting[nonce].state in (QUEUED, PENDING):
+            nonce += 1
+        return nonce
+
+    def _enqueue(self, entry: PrivateEntry) -> None:
+        self._track(entry)
+        self._queues.setdefault(entry.group_id, []).append(entry)
+
+    def _hold(self, entry: PrivateEntry, next_nonce: int) -> None:
+        """Hold a transaction whose nonce is ahead (NonceQueue's caps: QueueFull)."""
+        key = entry.group_id + entry.sender
+        try:
+            replaced = self.held.hold(HeldTx(entry.hash, entry.raw, key, entry.nonce,
+                                             time.time()))
+        except QueueFull as exc:
+            raise QueueFull(f"private {exc.message}".replace(
+                hx(key), f"{hx(entry.sender)} in group {hx(entry.group_id)}")) from None
+        if replaced is not None and replaced.hash in self.entries:
+            self._reject(self.entries[replaced.hash],
+                         f"replaced by {hx(entry.hash)} (same nonce) while held")
+        entry.reason = f"held until nonce {next_nonce} arrives"
+        self.entries[entry.hash] = entry
+        self.entries.move_to_end(entry.hash)
+
+    def _release(self, group_id: bytes, sender: bytes, next_nonce: int, seq: int) -> None:
+        """Queue the held transactions whose gap is filled now that `next_nonce` is next,
+        with the arrival number `seq` of what filled it (sent with it or after it; `flush`
+        orders one sender's by nonce)."""
+        for tx in self.held.release(group_id + sender, next_nonce):
+            entry = self.entries.get(tx.hash)
+            if entry is not None and entry.state == QUEUED:
+                entry.reason, entry.seq = None, seq
+                self._enqueue(entry)
+
+    async def release_committed(self) -> None:
+        """Release what a gap filled through another node (the group's committed nonce
+        moved past it) let go."""
+        for key in self.held.senders():
+            group_id, sender = key[:32], key[32:]
+            reader = self.groups.reader(group_id)
+            if reader is None:
+                continue
+            committed = await self.run_sync(functools.partial(_nonce_of, reader, sender))
+            self._release(group_id, sender, self._next_waiting(group_id, sender, committed),
+                          self._seq)
+            self._seq += 1
+
+    def expire_held(self, now: float | None = None) -> None:
+        """Drop the transactions held longer than the queue's `hold_seconds`."""
+        for tx in self.held.expire(time.time() if now is None else now):
+            entry = self.entries.get(tx.hash)
+            if entry is not None and entry.state == QUEUED:
+                self._reject(entry, f"dropped: {entry.reason or 'held'} for "
+                                    f"{self.held.hold_seconds:g} s, and it did not")
 
     def _refuse_held(self, stx: SignedTx, group_id: bytes) -> None:
         """Refuse a transaction this node holds, or one whose nonce another one waiting here
@@ -419,7 +491,15 @@ class PrivateSubmitter:
         if self._queues or self._attestations:
             self._wake.set()
         while True:
-            await self._wake.wait()
+            try:  # wake up now and then while transactions are held, to expire them
+                await asyncio.wait_for(self._wake.wait(), min(1.0, self.held.hold_seconds)
+                                       if len(self.held) else None)
+            except TimeoutError:
+                self.expire_held()
+                await self.release_committed()
+                if not self._queues:
+                    continue
+            self.expire_held()
             # as soon as every call that arrived is checked (its callers wait for the
             # marker), at most flush_seconds while more keep arriving (they share it)
             deadline = time.monotonic() + self.flush_seconds
@@ -442,7 +522,7 @@ class PrivateSubmitter:
         for group_id, entries in list(self._queues.items()):
             ready = sorted((e for e in entries if e.seq < horizon), key=lambda e: e.seq)
             if ready:
-                queues[group_id] = ready
+                queues[group_id] = _nonce_order(ready)
                 left = [e for e in entries if e.seq >= horizon]
                 if left:
                     self._queues[group_id] = left
@@ -674,6 +754,20 @@ def _tell(entry: PrivateEntry, refused: str | None) -> None:
 
 def _nonce_error(error: ConsortiumError) -> bool:
     return isinstance(error, NonceTooLow) or "nonce" in (error.message or "").lower()
+
+
+def _nonce_of(reader: Any, sender: bytes) -> int:
+    return int(reader.get_nonce(hx(sender)))
+
+
+def _nonce_order(entries: list[PrivateEntry]) -> list[PrivateEntry]:
+    """`entries` in arrival order, but each sender's in nonce order among its own places
+    (held transactions released by the one that filled their gap follow it)."""
+    by_sender: dict[bytes, list[PrivateEntry]] = {}
+    for entry in entries:
+        by_sender.setdefault(entry.sender, []).append(entry)
+    ordered = {s: iter(sorted(es, key=lambda e: e.nonce)) for s, es in by_sender.items()}
+    return [next(ordered[entry.sender]) for entry in entries]
 
 
 def _batches(entries: list[PrivateEntry]) -> list[list[PrivateEntry]]:
