@@ -30,12 +30,12 @@ from consortium.api.private_rpc import PRIVATE_HEAVY_METHODS, PRIVATE_METHODS, P
 from consortium.api.read_gate import ReadGate, current_budget
 from consortium.api.rpc_error import (
     INTERNAL_ERROR,
-    ExecutionRevertedError,
     InvalidParams,
     InvalidRequest,
     LimitExceeded,
     MethodNotFound,
     RpcError,
+    call_answer,
     rpc_error_for,
 )
 from consortium.api.service_reads import RunSync
@@ -43,7 +43,7 @@ from consortium.api.service_surface import rpc_mixin
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.apps.services import SURFACES
 from consortium.errors import ConsortiumError
-from consortium.ledger.types import CallResult, LedgerReader
+from consortium.ledger.types import LedgerReader
 
 log = logging.getLogger("consortium.api.jsonrpc")
 
@@ -859,16 +859,6 @@ def _percentiles(value: Any, where: str) -> list[float]:
             raise InvalidParams(f"{where}: percentiles must be increasing")
         last = float(v)
     return [float(v) for v in value]
-
-
-def call_answer(result: CallResult) -> str:
-    """An eth_call's answer: its output as hex; a revert as error 3 (`ExecutionRevertedError`)
-    with its data; any other failure as its error."""
-    if result.success:
-        return hex_data(result.output)
-    if not result.error or result.error.startswith("execution reverted"):
-        raise ExecutionRevertedError(result.output, result.error)
-    raise RpcError(result.error)
 
 
 def _with_base_fee(block: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -18,10 +18,10 @@ from consortium.api.eth_json import EthReads
 from consortium.api.private_submit import PrivateSubmitter, hx
 from consortium.api.read_gate import current_budget
 from consortium.api.rpc_error import (
-    ExecutionRevertedError,
     InvalidParams,
     MethodNotFound,
     RpcError,
+    call_answer,
 )
 from consortium.errors import ConsortiumError
 
@@ -377,13 +377,8 @@ class PrivateMethods:
         tx = p.required(1, enc.call_object)
         reader = self._reader(group_id)
         height = self._height(reader, p.optional(2, enc.block_ref, enc.LATEST), "params[2]")
-        result = reader.call(tx, height, budget=current_budget.get(),
-                             gas_cap=self.gate.limits.rpc_gas_cap)
-        if result.success:
-            return hex_data(result.output)
-        if not result.error or result.error.startswith("execution reverted"):
-            raise ExecutionRevertedError(result.output, result.error)
-        raise RpcError(result.error)
+        return call_answer(reader.call(tx, height, budget=current_budget.get(),
+                                       gas_cap=self.gate.limits.rpc_gas_cap))
 
     def priv_get_logs(self, p: Params) -> list[dict[str, Any]]:
         p.at_most(2)

@@ -106,3 +106,14 @@ def rpc_error_for(exc: ConsortiumError) -> RpcError:
         return ExecutionRevertedError(exc.data or b"", exc.message)
     data = "0x" + exc.data.hex() if exc.data else None
     return RpcError(exc.message or type(exc).__name__, code=exc.rpc_code, data=data)
+
+
+def call_answer(result: Any) -> str:
+    """An eth_call's answer (a `ledger.types.CallResult`, public or private): its output as
+    hex; a revert as error 3 (`ExecutionRevertedError`) with its data; any other failure as
+    its error."""
+    if result.success:
+        return "0x" + bytes(result.output).hex()
+    if not result.error or result.error.startswith("execution reverted"):
+        raise ExecutionRevertedError(result.output, result.error)
+    raise RpcError(result.error)
