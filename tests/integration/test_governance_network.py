@@ -31,8 +31,12 @@ OUTSIDER = "0x" + "5e" * 20
 class Consortium:
     def __init__(self, root: Path) -> None:
         self.net = LocalNet(root / "net", validators=4)
-        self.net.up()
-        self.net.wait_height(2)
+        try:
+            self.net.up()
+            self.net.wait_height(2)
+        except BaseException:
+            self.net.cleanup()  # a start that fails must not leave nodes running
+            raise
         self.keys = dev_accounts(self.net)
         self.gov = GovernanceClient(self.net.node("node0").api_url)
         self.joined: Network | None = None
@@ -70,8 +74,10 @@ class Consortium:
 @pytest.fixture(scope="module")
 def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
     consortium = Consortium(tmp_path_factory.mktemp("governance"))
-    yield consortium
-    consortium.close()
+    try:
+        yield consortium
+    finally:
+        consortium.close()
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
