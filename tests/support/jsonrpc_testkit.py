@@ -39,6 +39,8 @@ class StubEngine:
         self.catching_up = False
         self.peers = 3
         self.max_batch = 1000  # CometBFT's rpc.max_request_batch_size in the node config
+        # CometBFT's mempool lock: CheckTx never runs while a block is taken and committed
+        self.lock = threading.RLock()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,10 +86,11 @@ class StubEngine:
         if raw in self.seen:
             return {"jsonrpc": "2.0", "id": rid, "error": {
                 "code": -32603, "message": "Internal error", "data": "tx already exists in cache"}}
-        outcome = self.ledger.check_tx(raw)
-        if outcome.code == 0:
-            self.seen.add(raw)
-            self.mempool.append(raw)
+        with self.lock:
+            outcome = self.ledger.check_tx(raw)
+            if outcome.code == 0:
+                self.seen.add(raw)
+                self.mempool.append(raw)
         if req["method"] == "broadcast_tx_async":
             assert self.watch is not None and self.loop is not None
             if not self.silent:
@@ -101,8 +104,9 @@ class StubEngine:
 
     def commit_block(self) -> None:
         """Put the mempool in a block (as consensus would) and commit it."""
-        txs, self.mempool = self.mempool, []
-        run_block(self.ledger, txs)
+        with self.lock:
+            txs, self.mempool = self.mempool, []
+            run_block(self.ledger, txs)
 
     def close(self) -> None:
         self.server.shutdown()

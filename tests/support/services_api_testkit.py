@@ -26,17 +26,8 @@ from tests.support.services_testkit import PARTIES, services_ledger
 
 
 class SerialEngine(StubEngine):
-    """The stub engine with CometBFT's ordering: CheckTx never runs while a block commits,
-    and the transactions left in the mempool are rechecked after it (the ledger rebuilds its
-    pending nonces from that recheck)."""
-
-    def __init__(self, ledger: Any) -> None:
-        self.lock = threading.Lock()
-        super().__init__(ledger)
-
-    def answer(self, req: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return super().answer(req)
+    """The stub engine with CometBFT's recheck: the transactions left in the mempool are
+    rechecked after a block commits (the ledger rebuilds its pending nonces from that)."""
 
     def commit_block(self) -> None:
         with self.lock:

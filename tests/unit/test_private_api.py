@@ -125,15 +125,22 @@ class Net:
     def block(self, txs: list[bytes] | None = None) -> int:
         """Commit `txs` and everything the APIs' engines hold, on every ledger."""
         pool = list(txs or [])
-        for api in self.apis.values():
-            pool += api.engine.mempool
-            api.engine.mempool = []
-        height = self.ledgers["a"].info()[0] + 1
-        hashes = set()
-        for ledger in self.ledgers.values():
-            out = ledger.finalize_block(ctx(height), pool)
-            ledger.commit()
-            hashes.add(out.app_hash)
+        engines = [api.engine for api in self.apis.values()]
+        for engine in engines:  # no CheckTx (nor a flusher's submission) while the block is made
+            engine.lock.acquire()
+        try:
+            for engine in engines:
+                pool += engine.mempool
+                engine.mempool = []
+            height = self.ledgers["a"].info()[0] + 1
+            hashes = set()
+            for ledger in self.ledgers.values():
+                out = ledger.finalize_block(ctx(height), pool)
+                ledger.commit()
+                hashes.add(out.app_hash)
+        finally:
+            for engine in engines:
+                engine.lock.release()
         assert len(hashes) == 1
         for groups in self.groups.values():
             groups.follow()
