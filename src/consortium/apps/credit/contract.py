@@ -38,7 +38,14 @@ from consortium.apps.credit.state import (
     CreditState,
     QueryRecord,
 )
-from consortium.apps.service import ServiceContract, count_read, index_read, keyed_reads, transition
+from consortium.apps.service import (
+    ServiceContract,
+    count_read,
+    index_read,
+    keyed_reads,
+    transition,
+    view,
+)
 from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
@@ -104,9 +111,8 @@ class Credit(ServiceContract):
         self.require_known(state, QUERY_STATES, "query state")
         return sorted(self.state.queries_by_state(state))
 
-    @method("isBlacklisted(address)", returns="bool", view=True)
-    def is_blacklisted(self, subject: str) -> bool:
-        return self.state.is_blacklisted(as_address(subject))
+    is_blacklisted = view("isBlacklisted(address)", "bool", ("subject",),
+                          lambda c, subject: c.state.is_blacklisted(as_address(subject)))
 
     @method("blacklistEntry(address)", returns=ENTRY, view=True)
     def blacklist_entry(self, subject: str) -> tuple[Any, ...]:
@@ -114,10 +120,8 @@ class Credit(ServiceContract):
         self.require(self.state.is_blacklisted(raw), f"{hex_address(raw)} is not blacklisted")
         return self.state.entry(raw).abi_tuple()
 
-    @method("blacklist()", returns=ENTRY + "[]", view=True)
-    def blacklist(self) -> list[tuple[Any, ...]]:
-        st = self.state
-        return [st.entry(word_address(w)).abi_tuple() for w in st.blacklist()]
+    blacklist = view("blacklist()", ENTRY + "[]", (), lambda c: [
+        c.state.entry(word_address(w)).abi_tuple() for w in c.state.blacklist()])
 
     @method("grantConsent(address,string,uint256,uint256)", returns="uint256")
     def grant_consent(self, grantee: str, purpose: str, expires_at: int, max_uses: int) -> int:

@@ -61,13 +61,10 @@ class Forum(ServiceContract):
 
     # --- reads -------------------------------------------------------------------------------
 
-    @method("maxAttachmentBytes()", returns="uint256", view=True)
-    def max_attachment_bytes(self) -> int:
-        return self.state.max_attachment()
-
-    @method("keyOf(address)", returns="bytes", view=True)
-    def key_of(self, account: str) -> bytes:
-        return self.state.public_key(as_address(account))
+    max_attachment_bytes = view("maxAttachmentBytes()", "uint256", (),
+                                lambda c: c.state.max_attachment())
+    key_of = view("keyOf(address)", "bytes", ("account",),
+                  lambda c, account: c.state.public_key(as_address(account)))
 
     @method("channels()", returns=CHANNEL + "[]", view=True)
     def channels(self) -> list[tuple[Any, ...]]:
@@ -84,9 +81,8 @@ class Forum(ServiceContract):
 
     post_count = count_read("postCount()", ForumState.POST_COUNT)
 
-    @method("getPost(uint256)", returns=POST, view=True)
-    def post(self, post_id: int) -> tuple[Any, ...]:
-        return self._post_tuple(self._require_post(post_id))
+    post = view("getPost(uint256)", POST, ("post_id",),
+                lambda c, i: c._post_tuple(c._require_post(i)))
 
     @method("postsOf(uint256[])", returns=POST + "[]", view=True)
     def posts_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
@@ -96,13 +92,10 @@ class Forum(ServiceContract):
     channel_posts = _ids("channelPosts(string)", "name", ForumState.CHANNEL_POSTS)
     threads = _ids("threads(string)", "name", ForumState.CHANNEL_THREADS)
 
-    @method("replies(uint256)", returns="uint256[]", view=True)
-    def replies(self, post_id: int) -> list[int]:
-        return list(self.state.replies(self._require_post(post_id).id))
-
-    @method("pinned(string)", returns="uint256[]", view=True)
-    def pinned(self, name: str) -> list[int]:
-        return sorted(self.state.pinned(name))
+    replies = view("replies(uint256)", "uint256[]", ("post_id",),
+                   lambda c, i: list(c.state.replies(c._require_post(i).id)))
+    pinned = view("pinned(string)", "uint256[]", ("name",),
+                  lambda c, name: sorted(c.state.pinned(name)))
 
     minutes_of = _ids("minutesOf(uint256)", "proposal", ForumState.MINUTES_OF)
 
@@ -112,15 +105,14 @@ class Forum(ServiceContract):
                      f"channel {name!r} has no key epoch {number}")
         return self.state.epoch(name, number).abi_tuple()
 
-    @method("wrappedKey(string,uint256,address)", returns="bytes", view=True)
-    def wrapped_key(self, name: str, number: int, member: str) -> bytes:
-        return self.state.wrapped_key(name, number, as_address(member))
+    wrapped_key = view("wrappedKey(string,uint256,address)", "bytes",
+                       ("name", "number", "member"),
+                       lambda c, name, n, member: c.state.wrapped_key(name, n, as_address(member)))
 
     document_count = count_read("documentCount()", ForumState.DOCUMENT_COUNT)
 
-    @method("document(uint256)", returns=DOCUMENT, view=True)
-    def document(self, document_id: int) -> tuple[Any, ...]:
-        return self._require_document(document_id).abi_tuple()
+    document = view("document(uint256)", DOCUMENT, ("document_id",),
+                    lambda c, i: c._require_document(i).abi_tuple())
 
     @method("documentsOf(uint256[])", returns=DOCUMENT + "[]", view=True)
     def documents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
@@ -130,13 +122,10 @@ class Forum(ServiceContract):
     channel_documents = _ids("channelDocuments(string)", "name", ForumState.CHANNEL_DOCS)
     post_documents = _ids("postDocuments(uint256)", "post_id", ForumState.POST_DOCS)
 
-    @method("documentByHash(bytes32)", returns="uint256", view=True)
-    def document_by_hash(self, sha256: bytes) -> int:
-        return self.state.document_by_hash(bytes(sha256))
-
-    @method("hasBlob(bytes32)", returns="bool", view=True)
-    def has_blob(self, sha256: bytes) -> bool:
-        return self.state.has_blob(bytes(sha256))
+    document_by_hash = view("documentByHash(bytes32)", "uint256", ("sha256",),
+                            lambda c, sha: c.state.document_by_hash(bytes(sha)))
+    has_blob = view("hasBlob(bytes32)", "bool", ("sha256",),
+                    lambda c, sha: c.state.has_blob(bytes(sha)))
 
     @method("blob(bytes32)", returns="bytes", view=True)
     def blob(self, sha256: bytes) -> bytes:
@@ -345,7 +334,7 @@ class Forum(ServiceContract):
         self.require(0 < len(meta) <= model.MAX_META,
                      f"a document's metadata is 1 to {model.MAX_META} bytes, not {len(meta)}")
         if post_id:
-            self.require(1 <= post_id <= self.state.post_count(), f"no post {post_id}")
+            self.require_id(post_id, self.post_count(), "post")
             self.require(self.state.post_channel(post_id) == name,
                          f"post {post_id} is not in channel {name!r}")
 
@@ -365,13 +354,11 @@ class Forum(ServiceContract):
                      f"at most {model.MAX_BATCH_READ} {what} in one read")
 
     def _require_post(self, post_id: int) -> Post:
-        self.require(1 <= post_id <= self.state.post_count(), f"no post {post_id}")
-        return self.state.post(post_id)
+        return self.state.post(self.require_id(post_id, self.post_count(), "post"))
 
     def _require_document(self, document_id: int) -> Document:
-        self.require(1 <= document_id <= self.state.document_count(),
-                     f"no document {document_id}")
-        return self.state.document(document_id)
+        return self.state.document(self.require_id(document_id, self.document_count(),
+                                                   "document"))
 
     def _channel_tuple(self, name: str) -> tuple[Any, ...]:
         st = self.state

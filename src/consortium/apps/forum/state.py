@@ -155,9 +155,6 @@ class ForumState(StateView):
 
     # --- posts ---------------------------------------------------------------------------
 
-    def post_count(self) -> int:
-        return self.s.get_uint(self.POST_COUNT)
-
     def post(self, post_id: int) -> Post:
         return Post.load(self.s, Storage.at(self.POSTS, post_id), id=post_id, replies=0,
                          documents=0)
@@ -189,9 +186,6 @@ class ForumState(StateView):
         return WordSet(self.s, Storage.at(self.PINNED, channel))
 
     # --- documents -----------------------------------------------------------------------
-
-    def document_count(self) -> int:
-        return self.s.get_uint(self.DOCUMENT_COUNT)
 
     def document(self, document_id: int) -> Document:
         return Document.load(self.s, Storage.at(self.DOCUMENTS, document_id), id=document_id)

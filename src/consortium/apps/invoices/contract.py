@@ -39,6 +39,7 @@ from consortium.apps.service import (
     index_read,
     keyed_reads,
     transition,
+    view,
     words,
 )
 from consortium.evm.native import StateOf, event, method, register
@@ -67,22 +68,16 @@ class Invoices(ServiceContract):
 
     state = StateOf(InvoiceState)
 
-    @method("today()", returns="uint256", view=True)
-    def today(self) -> int:
-        """The chain's date: the UTC date of this block's time, yyyymmdd."""
-        return utc_date(self.host.block.timestamp)
-
-    @method("isRegistered(bytes32)", returns="bool", view=True)
-    def is_registered(self, fingerprint: bytes) -> bool:
-        return self.state.exists(bytes(fingerprint))
+    # the chain's date: the UTC date of this block's time, yyyymmdd
+    today = view("today()", "uint256", (), lambda c: utc_date(c.host.block.timestamp))
+    is_registered = view("isRegistered(bytes32)", "bool", ("fingerprint",),
+                         lambda c, fp: c.state.exists(bytes(fp)))
 
     invoice, invoices_of = keyed_reads(
         "invoice(bytes32)", "invoicesOf(bytes32[])", ("fingerprint", "fingerprints"), INVOICE,
         lambda c, f: c._require_invoice(bytes(f)).abi_tuple(), "invoices")
 
-    @method("invoiceCount()", returns="uint256", view=True)
-    def invoice_count(self) -> int:
-        return len(self.state.all())
+    invoice_count = view("invoiceCount()", "uint256", (), lambda c: len(c.state.all()))
 
     @method("invoiceList(uint256,uint256)", returns="bytes32[]", view=True)
     def invoice_list(self, offset: int, limit: int) -> list[bytes]:

@@ -31,6 +31,7 @@ from consortium.apps.service import (
     index_read,
     keyed_reads,
     transition,
+    view,
 )
 from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import address_word, word_address
@@ -61,18 +62,12 @@ class Registry(ServiceContract):
 
     class_count = count_read("classCount()", S.CLASS_COUNT)
 
-    @method("assetClass(uint256)", returns=CLASS, view=True)
-    def asset_class(self, class_id: int) -> tuple[Any, ...]:
-        return self._require_class(class_id).abi_tuple()
-
-    @method("classes()", returns=CLASS + "[]", view=True)
-    def classes(self) -> list[tuple[Any, ...]]:
-        st = self.state
-        return [st.asset_class(i).abi_tuple() for i in range(1, self.class_count() + 1)]
-
-    @method("classByName(string)", returns="uint256", view=True)
-    def class_by_name(self, name: str) -> int:
-        return self.state.class_named(name)
+    asset_class = view("assetClass(uint256)", CLASS, ("class_id",),
+                       lambda c, i: c._require_class(i).abi_tuple())
+    classes = view("classes()", CLASS + "[]", (), lambda c: [
+        c.state.asset_class(i).abi_tuple() for i in range(1, c.class_count() + 1)])
+    class_by_name = view("classByName(string)", "uint256", ("name",),
+                         lambda c, name: c.state.class_named(name))
 
     asset_count = count_read("assetCount()", S.ASSET_COUNT)
 
@@ -91,9 +86,9 @@ class Registry(ServiceContract):
     assets_by_secured_party = index_read("assetsBySecuredParty(address)", "party",
                                          S.BY_SECURED_PARTY)
 
-    @method("assetByExternalId(uint256,bytes32)", returns="uint256", view=True)
-    def asset_by_external_id(self, class_id: int, external_id_hash: bytes) -> int:
-        return self.state.claimant(class_id, bytes(external_id_hash))
+    asset_by_external_id = view("assetByExternalId(uint256,bytes32)", "uint256",
+                                ("class_id", "external_id_hash"),
+                                lambda c, i, ext: c.state.claimant(i, bytes(ext)))
 
     @method("approvals(uint256)", returns="address[]", view=True)
     def approvals(self, asset_id: int) -> list[bytes]:
