@@ -340,31 +340,26 @@ def holdings(account: str | None = typer.Argument(None, help="Account or member 
              at: int | None = typer.Option(None, "--at", help="At the end of this height."),
              *, opts: kit.Signing) -> None:
     """An account's holdings, or an instrument's holders (now, or --at a record height)."""
-    read = _client(opts.rpc, opts.dir).read
     if account is None and isin is None:
         raise ConfigError("give an account or --isin")
+    read = _client(opts.rpc, opts.dir).read
     rows: list[dict[str, Any]]
-    if account is not None:
-        holder = kit.party(account, opts, "account")
-        if at is not None:
-            rows = [{"isin": i, "account": holder, "balance": read.balance_at(i, holder, at),
-                     "height": at} for i in ([_isin(isin)] if isin else read.isins())]
-            rows = [r for r in rows if r["balance"]]
-        else:
-            rows = [h for h in read.holdings(holder) if not isin or h["isin"] == _isin(isin)]
-    else:
+    if account is None:
         code = _isin(str(isin))
         rows = read.holders(code) if at is None else read.holders_at(code, at)
-    show = kit.namer(opts.dir)
-    if opts.json_out:
-        kit.print_json(rows)
-    elif at is not None:
-        kit.table(f"Holdings at height {at}", ["isin", "account", "balance"],
-                  [[r["isin"], show(r["account"]), r["balance"]] for r in rows])
     else:
-        kit.table("Holdings", ["isin", "account", "balance", "locked", "free"],
-                  [[r["isin"], show(r["account"]), r["balance"], r["locked"], r["free"]]
-                   for r in rows])
+        holder = kit.party(account, opts, "account")
+        isins = [_isin(isin)] if isin else None
+        if at is None:
+            rows = [h for h in read.holdings(holder) if not isins or h["isin"] in isins]
+        else:
+            rows = [{"isin": i, "account": holder, "balance": b, "height": at}
+                    for i in isins or read.isins() if (b := read.balance_at(i, holder, at))]
+    show = kit.namer(opts.dir)
+    columns = ["isin", "account", "balance", *(["locked", "free"] if at is None else [])]
+    opts.show(rows, lambda: kit.table(
+        "Holdings" if at is None else f"Holdings at height {at}", columns,
+        [[show(r[c]) if c == "account" else r[c] for c in columns] for r in rows]))
 
 
 @dividend_app.command("show")

@@ -10,35 +10,36 @@ answered as what its events say happened. The plain writes come from `surface.py
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.contract import Securities
-from consortium.apps.securities.model import SECURITIES_ADDRESS, UNLIMITED, isin_word, side_number
+from consortium.apps.securities.model import (
+    SECURITIES_ADDRESS,
+    UNLIMITED,
+    isin_text,
+    isin_word,
+    side_number,
+)
 from consortium.apps.securities.reader import CASH, SECURITIES, SecuritiesReader
 from consortium.apps.securities.surface import CASH as CASH_SURFACE
 from consortium.apps.securities.surface import SECURITIES as SECURITIES_SURFACE
 from consortium.apps.service_client import ServiceClient, account_hex, decode_log
-from consortium.apps.surface import with_writes
+from consortium.apps.surface import sha256_of, with_writes
 from consortium.errors import ConfigError, ExecutionReverted
 from consortium.evm.native import EventSpec, NativeCalls
-from consortium.evm.records import hex0x
+from consortium.evm.records import hex0x, word_address
 from consortium.sdk.client import ConsortiumClient
 
 GAS_MARGIN = 300_000  # the book may move between the estimate and the block
 SETTLEMENT = hex0x(SECURITIES_ADDRESS)
-
-_EVENTS: dict[bytes, EventSpec] = {
-    e.topic0: e for cls in (CashTokens, Securities) for e in cls.events()
-}
-
-
-def document_hash(document: bytes) -> bytes:
-    """The hash an instrument keeps of its document (SHA-256 of the file's bytes)."""
-    return hashlib.sha256(document).digest()
+_EVENTS = {e.topic0: e for cls in (CashTokens, Securities) for e in cls.events()}
+document_hash = sha256_of  # the hash an instrument keeps of its document (bytes or a file)
+# a Transition's object id as users name it (an ISIN, a 0x account; else the number) and back
+_NAMED_IDS = {"instrument": (isin_text, isin_word),
+              "investor": (lambda w: hex0x(word_address(w)), lambda a: int(account_hex(a), 16))}
 
 
 def decode_event(topics: list[bytes], data: bytes) -> dict[str, Any] | None:
@@ -47,19 +48,9 @@ def decode_event(topics: list[bytes], data: bytes) -> dict[str, Any] | None:
     if spec is None:
         return None
     out = {"event": spec.name} | decode_log(spec, topics, data)
-    if spec.name == "Transition":
-        out["id"] = transition_id(out["kind"], out["id"])
+    if spec.name == "Transition" and out["kind"] in _NAMED_IDS:
+        out["id"] = _NAMED_IDS[out["kind"]][0](out["id"])
     return out
-
-
-def transition_id(kind: str, word: int) -> int | str:
-    """A Transition's object id as users name it: an instrument's ISIN, an investor's
-    0x account, otherwise the number."""
-    if kind == "instrument":
-        return word.to_bytes(12, "big").decode("ascii", errors="replace")
-    if kind == "investor":
-        return hex0x(word.to_bytes(32, "big")[12:])
-    return word
 
 
 class _Contract(ServiceClient):
@@ -196,21 +187,13 @@ class SecuritiesClient:
     def history(self, kind: str, object_id: int | str) -> list[dict[str, Any]]:
         """Every Transition of one object ("order" 3, "trade" 1, "proposal" 2, "dividend" 1,
         "instrument" ISIN, "investor" 0x…), oldest first."""
-        if kind == "instrument":
-            word = isin_word(str(object_id))
-        elif kind == "investor":
-            word = int(account_hex(str(object_id)), 16)
-        else:
-            word = int(object_id)
+        word = _NAMED_IDS[kind][1](str(object_id)) if kind in _NAMED_IDS else int(object_id)
         logs = self._on(SECURITIES)._logs(
             SECURITIES_ADDRESS, [Securities.Transition.topic0, word.to_bytes(32, "big")])
-        out = []
-        for log in logs:
-            e = decode_event(log["topics"], log["data"])
-            if e is not None and e["kind"] == kind:
-                out.append({"block": log["block"], "txHash": log["txHash"], "actor": e["actor"],
-                            "from": e["fromState"], "to": e["toState"], "reason": e["reason"]})
-        return out
+        return [{"block": log["block"], "txHash": log["txHash"], "actor": e["actor"],
+                 "from": e["fromState"], "to": e["toState"], "reason": e["reason"]}
+                for log in logs if (e := decode_event(log["topics"], log["data"])) is not None
+                and e["kind"] == kind]
 
 
 def _side(side: str) -> int:

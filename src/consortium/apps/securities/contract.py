@@ -66,11 +66,10 @@ from consortium.apps.securities.state import (
     answered,
 )
 from consortium.apps.securities.state import ForcedTransfer as ForcedRecord
-from consortium.apps.service import ServiceContract, index_read, view
-from consortium.evm.abi_codec import decode as abi_decode
+from consortium.apps.service import ServiceContract, count_read, index_read, keyed_reads, view
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
-from consortium.evm.native import ERROR_SELECTOR, StateOf, event, method, register
+from consortium.evm.native import ERROR_SELECTOR, StateOf, event, method, register, revert_reason
 from consortium.evm.records import Record, WordSet, address_word, word_address
 from consortium.system.permissions import as_address, hex_address
 
@@ -84,23 +83,16 @@ def _camel(what: str) -> str:
     return head + "".join(w.capitalize() for w in rest)
 
 
-def _count(what: str) -> Any:
-    return view(f"{_camel(what)}Count()", "uint256", (), lambda c: c.state.count(what))
-
-
 def _record(what: str, record: type[Record], arg: str = "") -> Any:
     return view(f"{_camel(what)}(uint256)", record.abi_type(), (arg or what + "_id",),
-                 lambda c, n: c._numbered(what, n).abi_tuple())
+                lambda c, n: c._numbered(what, n).abi_tuple())
 
 
-def _batch(what: str, record: type[Record]) -> Any:
-    """`<what>s(uint256[] ids)`: several by id, at most a batch."""
-
-    def answer(c: Securities, ids: list[int]) -> list[tuple[Any, ...]]:
-        c.require_batch(ids, what + "s")
-        return [c._numbered(what, i).abi_tuple() for i in ids]
-
-    return view(f"{what}s(uint256[])", record.abi_type() + "[]", ("ids",), answer)
+def _batched(what: str, record: type[Record]) -> tuple[Any, Any]:
+    """`<what>(uint256)` and `<what>s(uint256[] ids)`: one by id, or several (a batch)."""
+    return keyed_reads(f"{what}(uint256)", f"{what}s(uint256[])", (what + "_id", "ids"),
+                       record.abi_type(), lambda c, n: c._numbered(what, n).abi_tuple(),
+                       what + "s")
 
 
 def _isin_index(name: str, slot: int, sort: bool = False) -> Any:
@@ -204,13 +196,14 @@ class Securities(ServiceContract):
         return self._restriction(isin_word(isin), as_address(from_), as_address(to), value)
 
     # numbered records: how many, one by id, a batch; ISIN-keyed indexes
-    order_count, trade_count = _count("order"), _count("trade")
-    proposal_count, dividend_count = _count("proposal"), _count("dividend")
-    forced_transfer_count = _count("forced transfer")
-    order, trade = _record("order", Order), _record("trade", Trade)
+    order_count = count_read("orderCount()", S.ORDER_COUNT)
+    trade_count = count_read("tradeCount()", S.TRADE_COUNT)
+    proposal_count = count_read("proposalCount()", S.PROPOSAL_COUNT)
+    dividend_count = count_read("dividendCount()", S.DIVIDEND_COUNT)
+    forced_transfer_count = count_read("forcedTransferCount()", S.FORCED_COUNT)
+    (order, orders), (trade, trades) = _batched("order", Order), _batched("trade", Trade)
     proposal, dividend = _record("proposal", Proposal), _record("dividend", Dividend)
     forced_transfer = _record("forced transfer", ForcedRecord, "forced_id")
-    orders, trades = _batch("order", Order), _batch("trade", Trade)
     trades_of_instrument = _isin_index("tradesOfInstrument", S.TRADES_OF_ISIN)
     pending_trades = _isin_index("pendingTrades", S.PENDING, sort=True)
     dividends_of = _isin_index("dividendsOf", S.DIVIDENDS_OF)
@@ -870,11 +863,8 @@ class Securities(ServiceContract):
                                  spec.selector + abi_encode(list(spec.inputs), list(args)))
         if not ok:
             if out[:4] == ERROR_SELECTOR:
-                try:
-                    (reason,) = abi_decode(["string"], out[4:])
-                except Exception:
-                    reason = f"{spec.name} failed"
-                self.revert(str(reason))
+                reason = revert_reason(out)
+                self.revert(f"{spec.name} failed" if reason is None else reason)
             self.fail_without_reason()  # out of gas in the callee: pass it on
         return None
 

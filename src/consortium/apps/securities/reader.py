@@ -93,10 +93,6 @@ class SecuritiesReader(ServiceReader):
         return position(a, int(self._cash("balanceOf", currency, a)),
                         int(self._cash("lockedOf", currency, a)), currency=currency)
 
-    def allowance(self, currency: str, owner: str, spender: str | None = None) -> int:
-        target = spender or hex0x(SECURITIES_ADDRESS)
-        return int(self._cash("allowance", currency, owner.lower(), target.lower()))
-
     # --- instruments and holdings --------------------------------------------------------------
 
     def isins(self) -> list[str]:
@@ -219,15 +215,12 @@ class SecuritiesReader(ServiceReader):
     def dividend(self, dividend_id: int) -> dict[str, Any] | None:
         return self._numbered("dividend", Dividend, dividend_id)
 
-    def dividends(self, isin: str | None = None) -> list[dict[str, Any]]:
-        ids = self._matching("dividendCount", {"dividendsOf": isin})
-        return [record_json(Dividend, self._read("dividend", i)) for i in ids]
-
     def dividends_listed(self, isin: str | None = None) -> list[dict[str, Any]] | None:
         """Every dividend, or an instrument's; None for an unknown ISIN."""
         if isin is not None and isin not in self.isins():
             return None
-        return self.dividends(isin)
+        ids = self._matching("dividendCount", {"dividendsOf": isin})
+        return [record_json(Dividend, self._read("dividend", i)) for i in ids]
 
     def dividend_of(self, dividend_id: int, account: str) -> dict[str, Any]:
         shares, amount, paid = self._read("dividendOf", dividend_id, account.lower())
