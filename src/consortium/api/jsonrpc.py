@@ -10,6 +10,7 @@ are logged with their traceback and answered as -32603 without it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -73,12 +74,32 @@ NOT_OFFERED = {
 }
 
 
-def rpc(name: str, kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a handler of `JsonRpc` under its JSON-RPC method name."""
+@dataclass(frozen=True)
+class Opt:
+    """An optional positional parameter: its parser and the value when absent or null."""
+
+    parse: Callable[[Any, str], Any]
+    default: Any = None
+
+
+def rpc(name: str, kind: str, *params: Callable[[Any, str], Any] | Opt,
+        raw: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a handler of `JsonRpc` under its JSON-RPC method name. It is given the
+    values of `params` (one parser per position, at most that many given), or with `raw`
+    the `Params` themselves."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         _TABLE[name] = (fn.__name__, kind)
-        return fn
+        if raw:
+            return fn
+
+        @functools.wraps(fn)
+        def handler(self: Any, p: Params) -> Any:
+            p.at_most(len(params))
+            return fn(self, *(p.optional(i, x.parse, x.default) if isinstance(x, Opt)
+                              else p.required(i, x) for i, x in enumerate(params)))
+
+        return handler
 
     return register
 
@@ -143,6 +164,106 @@ def _is_heavy(item: Any) -> bool:
     # the services' reads (consortium_*) scan their records and histories
     return method in HEAVY_METHODS or (method.startswith("consortium_")
                                        and method not in LIGHT_CONSORTIUM_METHODS)
+
+
+# --- parameter parsers specific to methods ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _LogFilterSpec:
+    criteria: LogCriteria
+    from_block: BlockRef
+    to_block: BlockRef
+    block_hash: str | None
+    given_range: bool
+
+
+def _log_filter(value: Any, where: str) -> _LogFilterSpec:
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{where}: filter must be an object")
+    known = {"fromBlock", "toBlock", "address", "topics", "blockHash"}
+    unknown = set(value) - known
+    if unknown:
+        raise InvalidParams(f"{where}: unknown filter field {sorted(unknown)[0]}")
+    block_hash = None
+    if value.get("blockHash") is not None:
+        if value.get("fromBlock") is not None or value.get("toBlock") is not None:
+            raise InvalidParams(f"{where}: blockHash excludes fromBlock and toBlock")
+        block_hash = enc.hash32(value["blockHash"], f"{where}.blockHash", what="block hash")
+    addresses = ([] if value.get("address") is None
+                 else enc.list_of(enc.address)(value["address"], f"{where}.address"))
+    topics = enc.topics(value.get("topics"), f"{where}.topics")
+    return _LogFilterSpec(
+        LogCriteria.of(addresses, topics),
+        enc.block_ref(value.get("fromBlock"), f"{where}.fromBlock", allow_hash=False),
+        enc.block_ref(value.get("toBlock"), f"{where}.toBlock", allow_hash=False),
+        block_hash,
+        value.get("fromBlock") is not None or value.get("toBlock") is not None,
+    )
+
+
+def _tx_hash(value: Any, where: str) -> str:
+    return enc.hash32(value, where, what="transaction hash")
+
+
+def _filter_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) > 66:
+        raise InvalidParams(f"{where}: expected a 0x id")
+    return value.lower()
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidParams(f"{where}: expected a string")
+    return value
+
+
+def _storage_slot(value: Any, where: str) -> int:
+    if isinstance(value, str) and len(value) == 66:
+        return int.from_bytes(enc.data(value, where, size=32, what="storage slot"), "big")
+    return enc.quantity(value, where)
+
+
+def _percentiles(value: Any, where: str) -> list[float]:
+    if not isinstance(value, list):
+        raise InvalidParams(f"{where}: reward percentiles must be an array of numbers")
+    if len(value) > 100:
+        raise InvalidParams(f"{where}: at most 100 reward percentiles")
+    last = -1.0
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100:
+            raise InvalidParams(f"{where}[{i}]: percentile must be a number from 0 to 100")
+        if v < last:
+            raise InvalidParams(f"{where}: percentiles must be increasing")
+        last = float(v)
+    return [float(v) for v in value]
+
+
+def _with_base_fee(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    if block is not None and "baseFeePerGas" not in block:
+        block = {**block, "baseFeePerGas": "0x0"}
+    return block
+
+
+def _tx_at(block: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
+    if block is None:
+        return None
+    txs = block.get("transactions", [])
+    return txs[index] if index < len(txs) else None
+
+
+def _tx_count(block: dict[str, Any] | None) -> str | None:
+    return None if block is None else hex_quantity(len(block.get("transactions", ())))
+
+
+def _number(ref: BlockRef, latest: int) -> int:
+    """The height a block number or tag names (`latest` for every tag but earliest)."""
+    if ref.number is not None:
+        return ref.number
+    return 0 if ref.tag == "earliest" else latest
+
+
+_AT_BLOCK = Opt(enc.block_ref, enc.LATEST)  # a state read's block: default latest
 
 
 @dataclass
@@ -365,37 +486,31 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             self._chain_id = int(self.ledger.eth_chain_id)
         return self._chain_id
 
-    @rpc("web3_sha3", INLINE)
-    def web3_sha3(self, p: Params) -> str:
-        p.at_most(1)
-        return hex_data(keccak(p.required(0, enc.data)))
+    @rpc("web3_sha3", INLINE, enc.data)
+    def web3_sha3(self, data: bytes) -> str:
+        return hex_data(keccak(data))
 
     @rpc("net_version", INLINE)
-    def net_version(self, p: Params) -> str:
-        p.at_most(0)
+    def net_version(self) -> str:
         return str(self.chain_id)
 
     @rpc("net_peerCount", ENGINE)
-    async def net_peer_count(self, p: Params) -> str:
-        p.at_most(0)
+    async def net_peer_count(self) -> str:
         info = await self.engine.cached("net_info")
         return hex_quantity(int(info.get("n_peers", 0)))
 
     # --- chain ------------------------------------------------------------------------------
 
     @rpc("eth_chainId", INLINE)
-    def eth_chain_id(self, p: Params) -> str:
-        p.at_most(0)
+    def eth_chain_id(self) -> str:
         return hex_quantity(self.chain_id)
 
     @rpc("eth_blockNumber", INLINE)
-    def eth_block_number(self, p: Params) -> str:
-        p.at_most(0)
+    def eth_block_number(self) -> str:
         return hex_quantity(self.ledger.latest_height())
 
     @rpc("eth_syncing", ENGINE)
-    async def eth_syncing(self, p: Params) -> Any:
-        p.at_most(0)
+    async def eth_syncing(self) -> Any:
         status = await self.engine.cached("status")
         sync = (status or {}).get("sync_info", {})
         if not sync.get("catching_up"):
@@ -408,7 +523,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                                                           or 0))),
         }
 
-    @rpc("eth_feeHistory", LEDGER)
+    @rpc("eth_feeHistory", LEDGER, raw=True)
     def eth_fee_history(self, p: Params) -> dict[str, Any]:
         p.at_most(3)
         count = p.required(0, enc.quantity)
@@ -429,40 +544,33 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     # --- state --------------------------------------------------------------------------------
 
-    @rpc("eth_getBalance", LEDGER)
-    def eth_get_balance(self, p: Params) -> str:
-        return hex_quantity(self.ledger.get_balance(*self._account_at(p)))
+    @rpc("eth_getBalance", LEDGER, enc.address, _AT_BLOCK)
+    def eth_get_balance(self, addr: str, ref: BlockRef) -> str:
+        return hex_quantity(self.ledger.get_balance(addr, self._state_height(ref, "params[1]")))
 
-    @rpc("eth_getTransactionCount", LEDGER)
-    def eth_get_transaction_count(self, p: Params) -> str:
-        p.at_most(2)
-        addr = p.required(0, enc.address)
-        ref = p.optional(1, enc.block_ref, enc.LATEST)
+    @rpc("eth_getTransactionCount", LEDGER, enc.address, _AT_BLOCK)
+    def eth_get_transaction_count(self, addr: str, ref: BlockRef) -> str:
         if ref.tag == "pending":  # counting held transactions that follow without a gap
             return hex_quantity(self.local_txs.pending_count(
                 bytes.fromhex(addr[2:]), self.ledger.pending_nonce(addr)))
         return hex_quantity(self.ledger.get_nonce(addr, self._state_height(ref, "params[1]")))
 
-    @rpc("eth_getCode", LEDGER)
-    def eth_get_code(self, p: Params) -> str:
-        return hex_data(self.ledger.get_code(*self._account_at(p)))
+    @rpc("eth_getCode", LEDGER, enc.address, _AT_BLOCK)
+    def eth_get_code(self, addr: str, ref: BlockRef) -> str:
+        return hex_data(self.ledger.get_code(addr, self._state_height(ref, "params[1]")))
 
-    @rpc("eth_getStorageAt", LEDGER)
-    def eth_get_storage_at(self, p: Params) -> str:
-        p.at_most(3)
-        addr = p.required(0, enc.address)
-        slot = p.required(1, _storage_slot)
-        height = self._height_at(p, 2)
-        value = self.ledger.get_storage_at(addr, slot, height)
+    @rpc("eth_getStorageAt", LEDGER, enc.address, _storage_slot, _AT_BLOCK)
+    def eth_get_storage_at(self, addr: str, slot: int, ref: BlockRef) -> str:
+        value = self.ledger.get_storage_at(addr, slot, self._state_height(ref, "params[2]"))
         return hex_data(bytes(value).rjust(32, b"\x00"))
 
-    @rpc("eth_call", LEDGER)
+    @rpc("eth_call", LEDGER, raw=True)
     def eth_call(self, p: Params) -> str:
         tx, height = self._call_params(p)
         return call_answer(self.ledger.call(tx, height, budget=current_budget.get(),
                                             gas_cap=self.gate.limits.rpc_gas_cap))
 
-    @rpc("eth_estimateGas", LEDGER)
+    @rpc("eth_estimateGas", LEDGER, raw=True)
     def eth_estimate_gas(self, p: Params) -> str:
         tx, height = self._call_params(p)
         return hex_quantity(self.ledger.estimate_gas(tx, height, budget=current_budget.get(),
@@ -470,48 +578,34 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     # --- blocks -----------------------------------------------------------------------------
 
-    @rpc("eth_getBlockByNumber", LEDGER)
-    def eth_get_block_by_number(self, p: Params) -> dict[str, Any] | None:
-        p.at_most(2)
-        ref = p.required(0, _block_no_hash)
-        full = p.optional(1, enc.boolean, False)
+    @rpc("eth_getBlockByNumber", LEDGER, _block_no_hash, Opt(enc.boolean, False))
+    def eth_get_block_by_number(self, ref: BlockRef, full: bool) -> dict[str, Any] | None:
         return _with_base_fee(self._block_at(ref, full))
 
-    @rpc("eth_getBlockByHash", LEDGER)
-    def eth_get_block_by_hash(self, p: Params) -> dict[str, Any] | None:
-        p.at_most(2)
-        block_hash = p.required(0, _block_hash)
-        full = p.optional(1, enc.boolean, False)
+    @rpc("eth_getBlockByHash", LEDGER, _block_hash, Opt(enc.boolean, False))
+    def eth_get_block_by_hash(self, block_hash: str, full: bool) -> dict[str, Any] | None:
         return _with_base_fee(self.eth.get_block_by_hash(block_hash, full))
 
-    @rpc("eth_getBlockTransactionCountByNumber", LEDGER)
-    def eth_get_block_tx_count_by_number(self, p: Params) -> str | None:
-        p.at_most(1)
-        block = self._block_at(p.required(0, _block_no_hash), False)
-        return None if block is None else hex_quantity(len(block.get("transactions", ())))
+    @rpc("eth_getBlockTransactionCountByNumber", LEDGER, _block_no_hash)
+    def eth_get_block_tx_count_by_number(self, ref: BlockRef) -> str | None:
+        return _tx_count(self._block_at(ref, False))
 
-    @rpc("eth_getBlockTransactionCountByHash", LEDGER)
-    def eth_get_block_tx_count_by_hash(self, p: Params) -> str | None:
-        p.at_most(1)
-        block = self.eth.get_block_by_hash(p.required(0, _block_hash), False)
-        return None if block is None else hex_quantity(len(block.get("transactions", ())))
+    @rpc("eth_getBlockTransactionCountByHash", LEDGER, _block_hash)
+    def eth_get_block_tx_count_by_hash(self, block_hash: str) -> str | None:
+        return _tx_count(self.eth.get_block_by_hash(block_hash, False))
 
-    @rpc("eth_getTransactionByBlockNumberAndIndex", LEDGER)
-    def eth_get_tx_by_block_number_and_index(self, p: Params) -> dict[str, Any] | None:
-        p.at_most(2)
-        block = self._block_at(p.required(0, _block_no_hash), True)
-        return _tx_at(block, p.required(1, enc.quantity))
+    @rpc("eth_getTransactionByBlockNumberAndIndex", LEDGER, _block_no_hash, enc.quantity)
+    def eth_get_tx_by_block_number_and_index(self, ref: BlockRef,
+                                             index: int) -> dict[str, Any] | None:
+        return _tx_at(self._block_at(ref, True), index)
 
-    @rpc("eth_getTransactionByBlockHashAndIndex", LEDGER)
-    def eth_get_tx_by_block_hash_and_index(self, p: Params) -> dict[str, Any] | None:
-        p.at_most(2)
-        block = self.eth.get_block_by_hash(p.required(0, _block_hash), True)
-        return _tx_at(block, p.required(1, enc.quantity))
+    @rpc("eth_getTransactionByBlockHashAndIndex", LEDGER, _block_hash, enc.quantity)
+    def eth_get_tx_by_block_hash_and_index(self, block_hash: str,
+                                           index: int) -> dict[str, Any] | None:
+        return _tx_at(self.eth.get_block_by_hash(block_hash, True), index)
 
-    @rpc("eth_getBlockReceipts", LEDGER)
-    def eth_get_block_receipts(self, p: Params) -> list[dict[str, Any]] | None:
-        p.at_most(1)
-        ref = p.required(0, enc.block_ref)
+    @rpc("eth_getBlockReceipts", LEDGER, enc.block_ref)
+    def eth_get_block_receipts(self, ref: BlockRef) -> list[dict[str, Any]] | None:
         block = (self.eth.get_block_by_hash(ref.hash, False) if ref.hash
                  else self._block_at(ref, False, pending_view=False))
         if block is None:
@@ -526,23 +620,19 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     # --- transactions -------------------------------------------------------------------------
 
-    @rpc("eth_getTransactionByHash", LEDGER)
-    def eth_get_transaction_by_hash(self, p: Params) -> dict[str, Any] | None:
+    @rpc("eth_getTransactionByHash", LEDGER, _tx_hash)
+    def eth_get_transaction_by_hash(self, tx_hash: str) -> dict[str, Any] | None:
         """A committed transaction, or one this node accepted and has not committed yet
         (journalled or held: answered as pending, blockNumber null)."""
-        p.at_most(1)
-        tx_hash = p.required(0, _tx_hash)
         found = self.eth.get_transaction(tx_hash)
         if found is None:
             found = self.local_txs.pending_transaction(bytes.fromhex(tx_hash[2:]))
         return found
 
-    @rpc("eth_getTransactionReceipt", LEDGER)
-    def eth_get_transaction_receipt(self, p: Params) -> dict[str, Any] | None:
+    @rpc("eth_getTransactionReceipt", LEDGER, _tx_hash)
+    def eth_get_transaction_receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt; null while pending; an error naming the reason for a transaction a
         block refused or this node dropped, so a client waiting on a receipt learns why."""
-        p.at_most(1)
-        tx_hash = p.required(0, _tx_hash)
         receipt = self.eth.get_receipt(tx_hash)
         if receipt is None:
             why = self.local_txs.refusal(bytes.fromhex(tx_hash[2:]))
@@ -550,13 +640,12 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                 raise RpcError(why, code=-32000)
         return receipt
 
-    @rpc("consortium_getTransactionStatus", LEDGER)
-    def consortium_get_transaction_status(self, p: Params) -> dict[str, Any]:
+    @rpc("consortium_getTransactionStatus", LEDGER, _tx_hash)
+    def consortium_get_transaction_status(self, tx_hash: str) -> dict[str, Any]:
         """{"status": committed|pending|queued|rejected|unknown, "blockNumber", "reason"}."""
-        p.at_most(1)
-        return self.local_txs.status(bytes.fromhex(p.required(0, _tx_hash)[2:]))
+        return self.local_txs.status(bytes.fromhex(tx_hash[2:]))
 
-    @rpc("eth_sendRawTransaction", SEND)
+    @rpc("eth_sendRawTransaction", SEND, raw=True)
     def parse_raw_transaction(self, p: Params) -> bytes:
         """Validated here; submitted by `_send_raw` with the rest of the batch."""
         p.at_most(1)
@@ -585,20 +674,16 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     # --- logs and filters -----------------------------------------------------------------
 
-    @rpc("eth_getLogs", LEDGER)
-    def eth_get_logs(self, p: Params) -> list[dict[str, Any]]:
-        p.at_most(1)
-        spec = p.required(0, _log_filter)
+    @rpc("eth_getLogs", LEDGER, _log_filter)
+    def eth_get_logs(self, spec: _LogFilterSpec) -> list[dict[str, Any]]:
         if spec.block_hash is not None:
             block = self.eth.get_block_by_hash(spec.block_hash, False)
             if block is None:
                 raise RpcError(f"block {spec.block_hash} not found", code=-32000)
-            number = enc.quantity(block["number"], "block.number")
-            start, end = number, number
+            start = end = enc.quantity(block["number"], "block.number")
         else:
             latest = self.ledger.latest_height()
-            start = self._log_bound(spec.from_block, latest)
-            end = self._log_bound(spec.to_block, latest)
+            start, end = _number(spec.from_block, latest), _number(spec.to_block, latest)
             if start > end:
                 if start > latest:
                     return []
@@ -620,7 +705,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                 "query a smaller range"
             )
         entries = (ledger or self.ledger).get_logs(criteria.tx_filter(start, end),
-                                       budget=current_budget.get())
+                                                   budget=current_budget.get())
         if len(entries) > MAX_LOG_RESULTS:
             raise LimitExceeded(
                 f"query returned more than {MAX_LOG_RESULTS} logs; narrow the block range or "
@@ -628,15 +713,8 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             )
         return [log_json(e) for e in entries]
 
-    def _log_bound(self, ref: BlockRef, latest: int) -> int:
-        if ref.number is not None:
-            return ref.number
-        return 0 if ref.tag == "earliest" else latest
-
-    @rpc("eth_newFilter", LEDGER)
-    def eth_new_filter(self, p: Params) -> str:
-        p.at_most(1)
-        spec = p.required(0, _log_filter)
+    @rpc("eth_newFilter", LEDGER, _log_filter)
+    def eth_new_filter(self, spec: _LogFilterSpec) -> str:
         if spec.block_hash is not None:
             raise InvalidParams("params[0]: blockHash is not supported in filters; use "
                                 "eth_getLogs")
@@ -644,24 +722,20 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                                     from_block=spec.from_block, to_block=spec.to_block)
 
     @rpc("eth_newBlockFilter", LEDGER)
-    def eth_new_block_filter(self, p: Params) -> str:
-        p.at_most(0)
+    def eth_new_block_filter(self) -> str:
         return self.filters.install(BLOCKS, self.ledger.latest_height())
 
-    @rpc("eth_newPendingTransactionFilter", LEDGER)
+    @rpc("eth_newPendingTransactionFilter", LEDGER, raw=True)
     def eth_new_pending_tx_filter(self, p: Params) -> str:
-        p.at_most(1)
+        p.at_most(1)  # geth takes an optional "full transactions" flag: ignored here
         return self.filters.install(PENDING, self.ledger.latest_height())
 
-    @rpc("eth_uninstallFilter", INLINE)
-    def eth_uninstall_filter(self, p: Params) -> bool:
-        p.at_most(1)
-        return self.filters.uninstall(p.required(0, _filter_id))
+    @rpc("eth_uninstallFilter", INLINE, _filter_id)
+    def eth_uninstall_filter(self, filter_id: str) -> bool:
+        return self.filters.uninstall(filter_id)
 
-    @rpc("eth_getFilterChanges", LEDGER)
-    def eth_get_filter_changes(self, p: Params) -> list[Any]:
-        p.at_most(1)
-        filter_id = p.required(0, _filter_id)
+    @rpc("eth_getFilterChanges", LEDGER, _filter_id)
+    def eth_get_filter_changes(self, filter_id: str) -> list[Any]:
         flt = self.filters.get(filter_id)
         if flt.kind == PENDING:
             return []
@@ -669,11 +743,8 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         start, end = flt.last_height + 1, latest
         if flt.kind == BLOCKS:
             start = max(start, end - MAX_LOG_RESULTS + 1)
-            hashes = []
-            for height in range(start, end + 1):
-                block = self.eth.get_block(height, False)
-                if block is not None:
-                    hashes.append(block["hash"])
+            blocks = (self.eth.get_block(height, False) for height in range(start, end + 1))
+            hashes = [block["hash"] for block in blocks if block is not None]
             self.filters.advance(filter_id, end)
             return hashes
         if flt.from_block is not None and flt.from_block.number is not None:
@@ -684,21 +755,20 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         self.filters.advance(filter_id, latest)
         return logs
 
-    @rpc("eth_getFilterLogs", LEDGER)
-    def eth_get_filter_logs(self, p: Params) -> list[Any]:
-        p.at_most(1)
-        flt = self.filters.get(p.required(0, _filter_id))
+    @rpc("eth_getFilterLogs", LEDGER, _filter_id)
+    def eth_get_filter_logs(self, filter_id: str) -> list[Any]:
+        flt = self.filters.get(filter_id)
         if flt.kind != LOGS:
             raise InvalidParams("params[0]: not a log filter (eth_getFilterLogs needs one "
                                 "made by eth_newFilter)")
         latest = self.ledger.latest_height()
-        start = self._log_bound(flt.from_block or enc.LATEST, latest)
-        end = min(self._log_bound(flt.to_block or enc.LATEST, latest), latest)
+        start = _number(flt.from_block or enc.LATEST, latest)
+        end = min(_number(flt.to_block or enc.LATEST, latest), latest)
         return self._logs(flt.criteria, start, end)
 
     # --- subscriptions (WebSocket) ------------------------------------------------------------
 
-    @rpc("eth_subscribe", SOCKET)
+    @rpc("eth_subscribe", SOCKET, raw=True)
     def eth_subscribe(self, p: Params, conn: Connection) -> str:
         p.at_most(2)
         if self.hub is None:
@@ -715,7 +785,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             criteria = spec.criteria
         return self.hub.subscribe(conn, kind, criteria)
 
-    @rpc("eth_unsubscribe", SOCKET)
+    @rpc("eth_unsubscribe", SOCKET, raw=True)
     def eth_unsubscribe(self, p: Params, conn: Connection) -> bool:
         p.at_most(1)
         if self.hub is None:
@@ -732,27 +802,16 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                 raise RpcError(f"{where}: block {ref.hash} not found", code=-32000)
             return enc.quantity(block["number"], "block.number")
         latest = self.ledger.latest_height()
-        if ref.number is None:
-            return 0 if ref.tag == "earliest" else latest
-        if ref.number > latest:
+        if ref.number is not None and ref.number > latest:
             raise RpcError(f"{where}: block {ref.number} not found (latest is {latest})",
                            code=-32000)
-        return ref.number
-
-    def _height_at(self, p: Params, i: int) -> int | None:
-        """The state height params[i] names (a block reference, default latest)."""
-        return self._state_height(p.optional(i, enc.block_ref, enc.LATEST), f"params[{i}]")
-
-    def _account_at(self, p: Params) -> tuple[str, int | None]:
-        """A state read's params [account, block]: the account and the height of the block."""
-        p.at_most(2)
-        return p.required(0, enc.address), self._height_at(p, 1)
+        return _number(ref, latest)
 
     def _call_params(self, p: Params) -> tuple[dict[str, Any], int | None]:
         """eth_call's and eth_estimateGas's call object and state height (no overrides)."""
         p.at_most(3)
         tx = p.required(0, enc.call_object)
-        height = self._height_at(p, 1)
+        height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
         if len(p) > 2 and p.items[2] not in (None, {}):
             raise InvalidParams("params[2]: state overrides are not supported")
         return tx, height
@@ -767,13 +826,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                   pending_view: bool = True) -> dict[str, Any] | None:
         if ref.hash is not None:
             return self.eth.get_block_by_hash(ref.hash, full)
-        if ref.number is not None:
-            number = ref.number
-        elif ref.tag == "earliest":
-            number = 0
-        else:
-            number = self.ledger.latest_height()
-        block = self.eth.get_block(number, full)
+        block = self.eth.get_block(_number(ref, self.ledger.latest_height()), full)
         if ref.tag == "pending" and pending_view and block is not None:
             return self._pending_block(block, full)
         return block
@@ -786,89 +839,3 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         return {**latest, "number": hex_quantity(int(latest["number"], 16) + 1), "hash": None,
                 "parentHash": latest["hash"], "nonce": None, "gasUsed": "0x0",
                 "transactions": txs}
-
-
-# --- parameter parsers specific to methods ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _LogFilterSpec:
-    criteria: LogCriteria
-    from_block: BlockRef
-    to_block: BlockRef
-    block_hash: str | None
-    given_range: bool
-
-
-def _log_filter(value: Any, where: str) -> _LogFilterSpec:
-    if not isinstance(value, dict):
-        raise InvalidParams(f"{where}: filter must be an object")
-    known = {"fromBlock", "toBlock", "address", "topics", "blockHash"}
-    unknown = set(value) - known
-    if unknown:
-        raise InvalidParams(f"{where}: unknown filter field {sorted(unknown)[0]}")
-    block_hash = None
-    if value.get("blockHash") is not None:
-        if value.get("fromBlock") is not None or value.get("toBlock") is not None:
-            raise InvalidParams(f"{where}: blockHash excludes fromBlock and toBlock")
-        block_hash = enc.hash32(value["blockHash"], f"{where}.blockHash", what="block hash")
-    addresses = ([] if value.get("address") is None
-                 else enc.list_of(enc.address)(value["address"], f"{where}.address"))
-    topics = enc.topics(value.get("topics"), f"{where}.topics")
-    return _LogFilterSpec(
-        LogCriteria.of(addresses, topics),
-        enc.block_ref(value.get("fromBlock"), f"{where}.fromBlock", allow_hash=False),
-        enc.block_ref(value.get("toBlock"), f"{where}.toBlock", allow_hash=False),
-        block_hash,
-        value.get("fromBlock") is not None or value.get("toBlock") is not None,
-    )
-
-
-def _tx_hash(value: Any, where: str) -> str:
-    return enc.hash32(value, where, what="transaction hash")
-
-
-def _filter_id(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) > 66:
-        raise InvalidParams(f"{where}: expected a 0x id")
-    return value.lower()
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidParams(f"{where}: expected a string")
-    return value
-
-
-def _storage_slot(value: Any, where: str) -> int:
-    if isinstance(value, str) and len(value) == 66:
-        return int.from_bytes(enc.data(value, where, size=32, what="storage slot"), "big")
-    return enc.quantity(value, where)
-
-
-def _percentiles(value: Any, where: str) -> list[float]:
-    if not isinstance(value, list):
-        raise InvalidParams(f"{where}: reward percentiles must be an array of numbers")
-    if len(value) > 100:
-        raise InvalidParams(f"{where}: at most 100 reward percentiles")
-    last = -1.0
-    for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100:
-            raise InvalidParams(f"{where}[{i}]: percentile must be a number from 0 to 100")
-        if v < last:
-            raise InvalidParams(f"{where}: percentiles must be increasing")
-        last = float(v)
-    return [float(v) for v in value]
-
-
-def _with_base_fee(block: dict[str, Any] | None) -> dict[str, Any] | None:
-    if block is not None and "baseFeePerGas" not in block:
-        block = {**block, "baseFeePerGas": "0x0"}
-    return block
-
-
-def _tx_at(block: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
-    if block is None:
-        return None
-    txs = block.get("transactions", [])
-    return txs[index] if index < len(txs) else None
