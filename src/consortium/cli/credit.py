@@ -1,11 +1,5 @@
-"""`consortium credit …`: credit information sharing.
-
-Accounts are 0x addresses or member names; record and report hashes are SHA-256s of a file
-(hashed here: it never leaves this machine) or a 0x hash. The steps (revoke-consent, report,
-correct, order, accept … resolve, blacklist-add, unlist, propose-unlist) and the reads
-(consents, records, record, queries, query, blacklist) come from the declared surface;
-consent, verify and download (written only when it matches) are their own.
-"""
+"""`consortium credit …`: credit information sharing. The steps and reads come from the
+declared surface (apps/credit/surface.py); consent, verify and download are written here."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""`consortium forum …`: channels, threads, announcements, minutes, research documents and
-search. Channels are `consortium` (every member) and one per task force (its members,
-encrypted: reads with `--from` open what that member's key opens); accounts are 0x addresses
-or member names. Plain reads and writes (channels, rules, pin, unpin) come from the forum's
-declared surface; the commands that seal, open, upload or check hashes are written here."""
+"""`consortium forum …`: plain reads and writes (channels, rules, pin, unpin) come from the
+forum's declared surface; the commands that seal, open, upload or check hashes are written
+here (reads with `--from` open what that member's key opens)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""`consortium invoice …`: invoice management and financing.
-
-Fingerprints are computed here with the consortium key (`--key-file`, else
-$CONSORTIUM_KEY_FILE, else the local network's in --dir); only the fingerprint, the parties,
-the amount, the currency and the due date reach the chain. Accounts are 0x addresses or
-member names. The steps (confirm … reimburse) and `list`/`due` come from the declared surface
-(apps/invoices/surface.py); fingerprint, issue, verify-tax, show and import are their own.
-"""
+"""`consortium invoice …`: invoice management and financing. The steps and `list`/`due`
+come from the declared surface (apps/invoices/surface.py); the commands that compute
+fingerprints with the consortium key (which stays here), verify-tax and show are written here."""
 
 from __future__ import annotations
 

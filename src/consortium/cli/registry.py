@@ -1,12 +1,6 @@
-"""`consortium registry …`: the digital asset registry.
-
-Accounts are 0x addresses or member names; classes are ids or names. External ids are
-hashed here with the consortium key (`--key-file`, else $CONSORTIUM_KEY_FILE, else the local
-network's in --dir); metadata and schemas are referenced by SHA-256 (a file, hashed here, or
-a 0x hash). The steps (approve … unfreeze) and the reads (classes, class, assets, show) come
-from the declared surface (apps/registry/surface.py); the class proposals, apply, release
-and find are their own.
-"""
+"""`consortium registry …`: the digital asset registry. The steps and reads come from the
+declared surface (apps/registry/surface.py); apply, release and find, which hash external
+ids with the consortium key here, are written here."""
 
 from __future__ import annotations
 
@@ -48,9 +42,12 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
     return hash_of(find_key(key_file, kit.resolve_dir(dir)), str(external_id))
 
 
-def _class_rows(found: list[dict[str, Any]], show: Any) -> list[list[Any]]:
-    return [[c["id"], c["name"], f"{c['k']} of {len(c['registrars'])}",
-             ", ".join(str(show(r)) for r in c["registrars"]), c["schemaHash"]] for c in found]
+CLASS_COLUMNS = "id,name,k,registrars,schema"
+
+
+def _class_row(c: dict[str, Any], show: Any) -> list[Any]:
+    return [c["id"], c["name"], f"{c['k']} of {len(c['registrars'])}",
+            ", ".join(str(show(r)) for r in c["registrars"]), c["schemaHash"]]
 
 
 @app.command("apply")
@@ -113,16 +110,10 @@ def _show_asset(found: dict[str, Any], show: Any) -> None:
     kit.history_table("History", found.get("history", []), show)
 
 
-def _classes(found: list[dict[str, Any]], show: Any) -> None:
-    kit.table(f"Asset classes ({len(found)})", ["id", "name", "k", "registrars", "schema"],
-              _class_rows(found, show))
-
-
 kit.add_reads(app, REGISTRY, _client, tables={
-    "classes": _classes,
+    "classes": kit.rows("Asset classes", CLASS_COLUMNS, _class_row),
     "asset_class": lambda found, show: kit.table(
-        f"Asset class {found['name']}", ["id", "name", "k", "registrars", "schema"],
-        _class_rows([found], show)),
+        f"Asset class {found['name']}", CLASS_COLUMNS.split(","), [_class_row(found, show)]),
     "assets": kit.rows("Assets", "id,class,owner,state,approvals,pledges,external id hash",
                        lambda a, show: [a["id"], a["class"], show(a["owner"]), a["state"],
                                         f"{a['approvals']} of {a['k']}",

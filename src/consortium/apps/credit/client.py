@@ -82,7 +82,7 @@ class CreditClient(ServiceClient):
         return result
 
     def _query(self, query_id: int) -> dict[str, Any]:
-        found = self.read.query(int(query_id))
+        found: dict[str, Any] | None = self.read.query(int(query_id))
         if found is None:
             raise ConfigError(f"no query {query_id}")
         return found

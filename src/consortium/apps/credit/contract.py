@@ -1,13 +1,7 @@
-"""The Credit native contract (0x…2002): credit information sharing (docs/services/credit.md).
-
-Consents: a data subject lets one lender query its credit, for one purpose, until a height,
-for `maxUses` queries. Credit records: append-only, reported by lenders; a correction is a new
-record linked both ways to the original. Query orders: a lender asks a licensed agency for a
-report under a live consent (created -> accepted -> delivered -> confirmed, or rejected,
-disputed -> resolved by a mediator); the report stays off chain, its SHA-256 on it. The
-blacklist: a lender lists the subject of its own default record; the lender or a vote unlists.
-Every write emits a transition (object id, actor, from-state, to-state, reason); reads are
-open to every caller (the regulator reads everything).
+"""The Credit native contract (0x…2002): consents, append-only credit records (a correction
+is a new record linked both ways), query orders to licensed agencies (the report off chain,
+its SHA-256 on it) and the blacklist; rules in docs/services/credit.md. Every write emits a
+transition (object id, actor, from-state, to-state, reason); reads are open to every caller.
 """
 
 from __future__ import annotations

@@ -1,24 +1,8 @@
-"""Where the Credit contract keeps its state: a typed view over its EVM storage slots
-(`consortium.evm.host.Storage`), so the state root covers every consent, record and query.
-
-Layout (slots of 0x…2002; `at(s, k…)` is Solidity's mapping slot; a set keeps its count at s,
-item i at at(s, i) and item k's position + 1 at at(s + 1, k); ids count from 1):
-
-  0  consent count      1  consent id -> ConsentRecord
-  2  subject -> consent ids (set)        3  grantee -> consent ids (set)
-  4  record count       5  record id -> CreditRecord
-  6  subject -> record ids (set)         7  reporter -> record ids (set)
-  8  query count        9  query id -> QueryRecord
-  10 subject -> query ids (set)          11 lender -> query ids (set)
-  12 agency -> query ids (set)           13 state number -> query ids (set)
-  14 blacklisted subjects (set, 14/15)   16 subject -> BlacklistEntry
-
-A record's fields sit at consecutive slots from its base, in declaration order
-(`consortium.evm.records`).
-
-Only hashes, accounts, kinds, purposes and heights are stored: never a report or a record's
-contents.
-"""
+"""The Credit contract's state over the EVM storage of 0x…2002 (slots: `CreditState`), so the
+state root covers every consent, record and query. A set keeps its count at s, item i at
+at(s, i) and item k's position + 1 at at(s + 1, k); a record's fields sit at consecutive
+slots from its base. Only hashes, accounts, kinds, purposes and heights are stored: never a
+report or a record's contents."""
 
 from __future__ import annotations
 

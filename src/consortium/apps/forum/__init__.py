@@ -1,11 +1,6 @@
 """The consortium forum: the Forum native contract at 0x…2005 (a consortium-wide channel and
-one encrypted channel per task force: threads, pinned announcements, minutes linked to
-proposals, content-addressed documents) and a typed client with a local full-text search.
-
-    forum = ForumClient("http://127.0.0.1:8545")
-    forum.post(bank_a, "Risk", "Draft stress scenarios attached")    # encrypted
-    forum.read_channel(bank_b, "Risk")                                # decrypted for Bank B
-"""
+one encrypted channel per task force) and a typed client with a local full-text search:
+`ForumClient(url).post(bank_a, "Risk", "Draft stress scenarios attached")`."""
 
 from __future__ import annotations
 

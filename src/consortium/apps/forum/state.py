@@ -1,20 +1,7 @@
-"""Where the Forum contract keeps its state: its records (`consortium.evm.records`) over the
-EVM storage of 0x…2005, so the state root covers every post, key epoch and document.
-
-Layout (`at(s, k…)` is Solidity's mapping slot; a list keeps its length at its slot and
-item i at at(slot, i); ids count from 1):
-
-  0  post count          1  post id -> Post            2  channel -> its post ids (list)
-  3  channel -> its thread ids (list)     4  thread id -> its reply ids (list)
-  5  channel -> pinned post ids (set)     6  channel -> current key epoch (0: none yet)
-  7  (channel, epoch) -> KeyEpoch         8  (channel, epoch, member) -> its wrapped key
-  9  account -> registered public key (64 bytes)
-  10 document count      11 document id -> Document    12 sha256 -> blob kept on chain
-  13 channel -> its document ids (list)   14 post -> its document ids (list)
-  15 sha256 -> the first document with that hash
-  16 the rule forum.max_attachment_bytes (0: the default)
-  17 proposal id -> minutes that link it (list)
-"""
+"""The Forum contract's state over the EVM storage of 0x…2005 (slots: `ForumState`; a list
+keeps its length at its slot and item i at at(slot, i); the public keys are 64 bytes; the
+rule forum.max_attachment_bytes reads 0 as the default), so the state root covers every
+post, key epoch and document."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from eth_hash.auto import keccak
 
 from consortium.apps.invoices.model import BUYER, INVOICES_ADDRESS, SELLER
 from consortium.apps.invoices.reader import encode_call
-from consortium.bench.workloads import BenchAccount, PreSigned, Setup, Workload, presign
+from consortium.bench.workloads import BenchAccount, Setup, Workload
 
 ISSUE_GAS = 600_000  # an issue writes ~12 slots and 2 logs: ~0.5 M gas at NATIVE_GAS prices
 AMOUNT = 1_000_000
@@ -50,13 +50,4 @@ class InvoiceIssue(Workload):
                                                 CURRENCY, DUE_DATE)
 
 
-def signed_issue_txs(accounts: Sequence[BenchAccount], n: int,
-                     chain_id: int) -> list[PreSigned]:
-    """`n` signed `issue` transactions, round-robin over `accounts` (sellers and buyers),
-    nonces consecutive from 0."""
-    workload = InvoiceIssue()
-    setup = workload.prepare(accounts, chain_id)
-    return presign(workload, accounts, n, chain_id, setup.next_nonces(len(accounts)))
-
-
-__all__ = ["InvoiceIssue", "fingerprint", "signed_issue_txs"]
+__all__ = ["InvoiceIssue", "fingerprint"]

@@ -1,16 +1,8 @@
-"""The Invoices native contract (0x…2004): invoice management and financing
-(docs/services/invoices.md).
-
-An invoice is keyed by its fingerprint (HMAC-SHA256 of its identifying fields under the
-consortium key, computed off chain: `fingerprint.py`); the chain never sees the fields.
-issued -> confirmed (buyer) -> financing_requested (seller) -> financed (banks, one tranche
-each) -> repaid at maturity (buyer: each tranche to its bank, the rest to the seller) or
-defaulted (a bank, after the due date); cancelled (seller, never once financed); reimbursed
-(buyer, once); tax verified by the tax authority. Checked here: a fingerprint registered
-once, financing never over the face amount, every caller's role. Every write emits
-`InvoiceTransition` (from = to for a further tranche or a tax verification). Due dates are
-yyyymmdd; the chain's today is the UTC date of the block time.
-"""
+"""The Invoices native contract (0x…2004); rules in docs/services/invoices.md. An invoice is
+keyed by its fingerprint (computed off chain: `fingerprint.py`), so the chain never sees its
+fields. Checked here: a fingerprint registered once, financing never over the face amount,
+every caller's role. Every write emits `InvoiceTransition` (from = to for a further tranche
+or a tax verification)."""
 
 from __future__ import annotations
 

@@ -1,21 +1,10 @@
-"""Import invoices from a CSV file: every row is checked before anything is sent.
-
-The file has a header row naming its columns (any order, case-insensitive; UTF-8, an Excel
-BOM is fine):
-
-    seller_tax_id,invoice_number,issue_date,amount,currency,due_date,buyer[,seller]
-
-`amount` is an integer in the currency's smallest unit; dates are YYYY-MM-DD (or yyyymmdd);
-`buyer` and `seller` are 0x accounts (or names the caller's `resolve` knows, e.g. member
-names of a local network); `seller` defaults to the signer. Other columns are ignored.
-
-Each row is imported whole or not at all, and the whole file is checked first: every row
-off chain (fields, normalisation, accounts; a repeated fingerprint is "the same invoice as
-line N"), then on chain before anything is sent (a registered fingerprint is a duplicate;
-the issue call is dry-run, so role or party problems get the contract's reason); then each
-good row is one transaction. With `strict=True` nothing is sent when any row is refused.
-The report lists imported and refused rows by line number (the header is line 1).
-"""
+"""Import invoices from a CSV file (UTF-8, an Excel BOM is fine) with a header row naming its
+columns in any order: seller_tax_id, invoice_number, issue_date, amount, currency, due_date,
+buyer[, seller] (others ignored; `seller` defaults to the signer, accounts may be names the
+caller's `resolve` knows). Each row is imported whole or not at all, and the whole file is
+checked first: off chain (fields, accounts, a repeated fingerprint), then on chain (a
+registered fingerprint, a dry run of the issue call for the contract's reason); with
+`strict=True` nothing is sent when any row is refused. Lines count from the header, 1."""
 
 from __future__ import annotations
 

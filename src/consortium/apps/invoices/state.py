@@ -1,23 +1,7 @@
-"""Where the Invoices contract keeps its state: a typed view over its EVM storage slots
-(`consortium.evm.host.Storage`), so the state root covers every invoice.
-
-Layout (slots of 0x…2004; `at(s, k…)` is Solidity's mapping slot; a set keeps its count at s,
-item i at at(s, i) and item k's position + 1 at at(s + 1, k)):
-
-  0  every fingerprint, in registration order (set, 0/1)
-  2  fingerprint -> InvoiceRecord (currency: 3 ASCII bytes in a word; due date: yyyymmdd)
-  3  (fingerprint, i) -> tranche i: TrancheRecord
-  4  (fingerprint, i) -> payment i: PaymentRecord
-  5  seller -> its fingerprints (set)     6  buyer -> its fingerprints (set)
-  7  bank -> fingerprints it financed (set)
-  8  state number -> fingerprints in that state (set)
-
-A record's fields sit at consecutive slots from its base, in declaration order
-(`consortium.evm.records`).
-
-Only fingerprints, addresses, amounts, currency codes and dates are stored: never the fields
-a fingerprint is computed from.
-"""
+"""The Invoices contract's state over the EVM storage of 0x…2004 (slots: `InvoiceState`; a
+set keeps its count at s, item i at at(s, i) and item k's position + 1 at at(s + 1, k);
+slot 1 is the ALL set's positions). Only fingerprints, addresses, amounts, currency codes and
+dates are stored: never the fields a fingerprint is computed from."""
 
 from __future__ import annotations
 

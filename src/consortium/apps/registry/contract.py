@@ -1,13 +1,7 @@
-"""The Registry native contract (0x…2003): the digital asset registry
-(docs/services/registry.md).
-
-Asset classes are created by vote (Governance only). An asset is applied for by its owner
-(or a class registrar for it), registered or retired at the k-th distinct approval of its
-class's registrars, transferred (requested, accepted), pledged to secured parties (released
-by each), frozen and unfrozen by the authority (role `court`). Checked here, each with a
-reason: k distinct approvals per round (a state change starts a new one), external ids
-unique within a class, one owner, no transfer while encumbered or frozen. Every write emits
-`AssetTransition` (or `ClassTransition`) and detail events; reads are open to every caller.
+"""The Registry native contract (0x…2003); rules in docs/services/registry.md. Checked here,
+each with a reason: k distinct approvals per round (a state change starts a new one),
+external ids unique within a class, one owner, no transfer while encumbered or frozen.
+Every write emits `AssetTransition` (or `ClassTransition`); reads are open to every caller.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""External id hashes: an asset's external identifier (a land parcel number, a vehicle
-identification number, a patent number…) reaches the chain only as
-
-    HMAC-SHA256(consortium key, "consortium-asset-v1" 0x1F normalised external id)
-
-normalised (Unicode NFKC, trimmed, inner runs of whitespace made one space, upper-case) so the
-same id typed by two members collides — the registry refuses a second asset with the same
-external id in a class — while, without the consortium key (`consortium.key`, shared off chain
-like the invoice fingerprints' key), nobody links a hash to an id by guessing.
-"""
+"""External id hashes: an asset's external identifier (a parcel number, a VIN…) reaches the
+chain only as HMAC-SHA256(consortium key, "consortium-asset-v1" 0x1F normalised id), normalised
+like an invoice number, so the same id typed by two members collides while, without the
+consortium key, nobody links a hash to an id by guessing."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
 """The registry's vocabulary (contract, client, API, CLI): its address, asset and pledge
-states, roles and limits.
-
-    applied --k approvals--> registered --pledge--> encumbered --last release--> registered
-    registered --transfer requested--> transfer_pending --accepted--> registered (new owner)
-    registered --k approvals--> retired          applied --a registrar--> rejected
-    any state --the authority--> frozen --the authority--> the state it was frozen in
-
-An external id stays claimed within its class for good, unless its application is rejected.
+states, roles and limits. An asset moves applied -> registered (k approvals) -> retired
+(k approvals), or rejected; registered <-> encumbered (pledges), registered ->
+transfer_pending -> registered (new owner); the authority freezes any state and unfreezes
+back to it. An external id stays claimed within its class unless its application is rejected.
 """
 
 from __future__ import annotations

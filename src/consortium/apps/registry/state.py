@@ -1,24 +1,8 @@
-"""Where the Registry contract keeps its state: a typed view over its EVM storage slots
-(`consortium.evm.host.Storage`), so the state root covers every class, asset and pledge.
-
-Layout (slots of 0x…2003; `at(s, k…)` is Solidity's mapping slot; a set keeps its count at s,
-item i at at(s, i) and item k's position + 1 at at(s + 1, k); ids count from 1):
-
-  0  class count        1  class id -> name (string), schema hash, k, created at,
-                           registrars (set, +4/+5)
-  2  lower-case class name -> class id
-  3  asset count        4  asset id -> class, external id hash, metadata hash, owner, state,
-                           frozen from, pending owner, approval round, pledge count,
-                           applicant, created at, updated at
-  5  (class, external id hash) -> asset id (while claimed)
-  6  (asset, round) -> registrars who approved in that round (set)
-  7  (asset, i) -> pledge i: secured party, state, pledged at, released at
-  8  owner -> asset ids (set)            9  class -> asset ids (set)
-  10 state number -> asset ids (set)     11 secured party -> asset ids ever pledged (set)
-
-Approvals count within one round: every change of state starts a new one, so approvals to
-register never count toward retiring, nor approvals given before a freeze after it.
-"""
+"""The Registry contract's state over the EVM storage of 0x…2003 (slots: `RegistryState`;
+a set keeps its count at s, item i at at(s, i) and item k's position + 1 at at(s + 1, k)).
+Approvals count within one round (APPROVALS is keyed by asset and round): every change of
+state starts a new one, so approvals to register never count toward retiring, nor approvals
+given before a freeze after it."""
 
 from __future__ import annotations
 
@@ -83,8 +67,6 @@ class Pledge(Record):
     released_at: int = field(UINT, null_if_zero=True)
 
 
-# the records under their former names
-ClassRecord, AssetRecord, PledgeRecord = AssetClass, Asset, Pledge
 NOT_ANSWERED = {"approvals": 0, "k": 0, "active_pledges": 0}
 
 
