@@ -17,7 +17,9 @@ from typing import Any
 
 import typer
 
+from consortium.apps.securities.model import UNLIMITED, isin_problem
 from consortium.apps.securities.surface import CASH, SECURITIES
+from consortium.apps.surface import hash_bytes, sha256_of
 from consortium.cli import kit
 from consortium.errors import ConfigError
 
@@ -71,8 +73,6 @@ def _send(signing: kit.Signing, what: str, method: str, *args: Any, **kwargs: An
 
 
 def _isin(value: str) -> str:
-    from consortium.apps.securities.model import isin_problem
-
     isin = value.strip().upper()
     problem = isin_problem(isin)
     if problem:
@@ -181,8 +181,6 @@ def cash_approve(currency: str = typer.Argument(..., help="ISO 4217 code."),
                      None, "--amount", help="At most this much (default: unlimited)."),
                  *, signing: kit.Signing) -> None:
     """Let the settlement contract lock this account's cash for its orders and trades."""
-    from consortium.apps.securities.model import UNLIMITED
-
     _send(signing, f"the settlement contract may lock {amount if amount is not None else 'any'} "
           f"{currency.upper()}", "approve", currency, UNLIMITED if amount is None else amount)
 
@@ -225,8 +223,6 @@ def issue(isin: str = IsinArg,
           cycle: int = typer.Option(0, "--cycle", help="Settlement cycle in blocks (0: T+0)."),
           *, signing: kit.Signing) -> None:
     """An issuer agent issues an instrument (ISIN check digit verified)."""
-    from consortium.apps.surface import hash_bytes, sha256_of
-
     kit.one_of(doc, doc_hash, "give --doc FILE or --doc-hash 0x…")
     raw = sha256_of(doc) if doc is not None else hash_bytes(doc_hash, "--doc-hash")
     _send(signing, f"{_isin(isin)} issued", "issue", _isin(isin), name, supply,

@@ -43,10 +43,14 @@ def genesis_roles(names: Sequence[str]) -> dict[str, list[str]]:
             for i, name in enumerate(names)}
 
 
+def place(side: int, price: int) -> bytes:
+    """An order for one unit of `ISIN` at `price`, never expiring."""
+    return SECURITIES.encode("placeOrder", ISIN, side, price, 1, 0)
+
+
 def order_call(i: int) -> bytes:
     """The i-th order: a sell of 1 at 100 when i is even, a buy of 1 at 100 when odd."""
-    side = SELL if i % 2 == 0 else BUY
-    return SECURITIES.encode("placeOrder", ISIN, side, PRICE, 1, 0)
+    return place(SELL if i % 2 == 0 else BUY, PRICE)
 
 
 class SecuritiesOrders(Workload):
@@ -64,18 +68,16 @@ class SecuritiesOrders(Workload):
             raise ValueError("the securities workload needs at least two accounts "
                              "(an account's own orders never trade with each other)")
         first = PrivateKey(accounts[0].key)
-        calls: list[tuple[bytes, bytes]] = [
-            (CASH_ADDRESS, CASH.encode("createToken", CURRENCY, "bench cash")),
-        ]
-        calls += [(SECURITIES_ADDRESS, SECURITIES.encode(
-            "setInvestor", "0x" + a.address.hex(), KYC_EXPIRY, "CN", False)) for a in accounts]
-        calls += [(CASH_ADDRESS, CASH.encode("mint", CURRENCY, "0x" + a.address.hex(),
-                                             CASH_EACH)) for a in accounts]
+        hexes = ["0x" + a.address.hex() for a in accounts]
+        calls = [(CASH_ADDRESS, CASH.encode("createToken", CURRENCY, "bench cash"))]
+        calls += [(SECURITIES_ADDRESS, SECURITIES.encode("setInvestor", a, KYC_EXPIRY, "CN",
+                                                         False)) for a in hexes]
+        calls += [(CASH_ADDRESS, CASH.encode("mint", CURRENCY, a, CASH_EACH)) for a in hexes]
         calls.append((SECURITIES_ADDRESS, SECURITIES.encode(
-            "issue", ISIN, "bench instrument", "0x" + accounts[0].address.hex(),
-            UNITS_EACH * len(accounts), b"\x01" * 32, CURRENCY, 0)))
-        calls += [(SECURITIES_ADDRESS, SECURITIES.encode(
-            "transfer", ISIN, "0x" + a.address.hex(), UNITS_EACH)) for a in accounts[1:]]
+            "issue", ISIN, "bench instrument", hexes[0], UNITS_EACH * len(accounts),
+            b"\x01" * 32, CURRENCY, 0)))
+        calls += [(SECURITIES_ADDRESS, SECURITIES.encode("transfer", ISIN, a, UNITS_EACH))
+                  for a in hexes[1:]]
         txs = [sign(first, 0, nonce, chain_id, to, 0, data, SETUP_GAS)
                for nonce, (to, data) in enumerate(calls)]
         approve = CASH.encode("approve", CURRENCY, "0x" + SECURITIES_ADDRESS.hex(), UNLIMITED)
@@ -163,16 +165,14 @@ class SecuritiesMix(SecuritiesOrders):
         orders = [(s, side, POOL_PRICES[side]) for s, side in self.mix.pool]
         for sender, side, price in orders + list(self.mix.seeds):
             setup.txs.append(sign(keys[sender], sender, nonces[sender], chain_id,
-                                  SECURITIES_ADDRESS, 0, SECURITIES.encode(
-                                      "placeOrder", ISIN, side, price, 1, 0), SETUP_GAS))
+                                  SECURITIES_ADDRESS, 0, place(side, price), SETUP_GAS))
             nonces[sender] += 1
         return setup
 
     def call(self, i: int) -> tuple[bytes, int, bytes]:
         kind, side, price = MIX_CYCLE[i % len(MIX_CYCLE)]
         if kind != CANCEL:
-            return SECURITIES_ADDRESS, 0, SECURITIES.encode("placeOrder", ISIN, side, price,
-                                                            1, 0)
+            return SECURITIES_ADDRESS, 0, place(side, price)
         if self.mix is None or i not in self.mix.targets:
             raise RuntimeError(f"the securities mix's cancel {i} has no order: plan(count) "
                                f"with the run's size, then prepare()")

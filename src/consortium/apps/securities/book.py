@@ -5,8 +5,6 @@ number of slots. Placing walks at most `MAX_LEVELS` levels to find its place."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from consortium.apps.securities.model import BUY, MAX_LEVELS
 from consortium.apps.securities.state import (
     LEVEL_WORDS,
@@ -51,9 +49,6 @@ class OrderBook:
     def _link(self, order_id: int, name: str) -> int:
         return self.s.get_uint(self.st.base("order", order_id) + ORDER_WORDS[name])
 
-    def _relink(self, order_id: int, **values: Any) -> None:
-        self.st.put("order", order_id, **values)
-
     def better(self, a: int, b: int) -> bool:
         """Whether price `a` comes before price `b` on this side."""
         return a > b if self.side == BUY else a < b
@@ -91,8 +86,8 @@ class OrderBook:
             self._insert_level(price)
         tail = self._get(price, "tail")
         if tail:
-            self._relink(tail, next=order_id)
-            self._relink(order_id, prev=tail)
+            self.st.put("order", tail, next=order_id)
+            self.st.put("order", order_id, prev=tail)
         else:
             self._put(price, head=order_id)
         self._put(price, tail=order_id, count=count + 1)
@@ -105,17 +100,17 @@ class OrderBook:
         """Unlink an order (its `remaining` leaves the level's quantity)."""
         nxt, prv = self._link(order_id, "next"), self._link(order_id, "prev")
         if prv:
-            self._relink(prv, next=nxt)
+            self.st.put("order", prv, next=nxt)
         else:
             self._put(price, head=nxt)
         if nxt:
-            self._relink(nxt, prev=prv)
+            self.st.put("order", nxt, prev=prv)
         else:
             self._put(price, tail=prv)
         if nxt:
-            self._relink(order_id, next=0)
+            self.st.put("order", order_id, next=0)
         if prv:
-            self._relink(order_id, prev=0)
+            self.st.put("order", order_id, prev=0)
         count = self._get(price, "count") - 1
         self._put(price, count=count)
         self.reduce(price, remaining)

@@ -541,9 +541,8 @@ class Securities(ServiceContract):
         self.require(caller in (p.proposer, p.counterparty),
                      f"only the parties to proposal {proposal_id} may cancel it")
         self.require(p.state == "proposed", f"proposal {proposal_id} is {p.state}")
-        self._release_proposal(p)
         who = "the proposer" if caller == p.proposer else "the counterparty (declined)"
-        self._close("proposal", p, "cancelled", f"cancelled by {who}")
+        self._end_proposal(p, "cancelled", f"cancelled by {who}")
 
     @method("expireProposal(uint256)")
     def expire_proposal(self, proposal_id: int) -> None:
@@ -551,9 +550,8 @@ class Securities(ServiceContract):
         self.require(p.state == "proposed", f"proposal {proposal_id} is {p.state}")
         self.require(self.height >= p.deadline,
                      f"proposal {proposal_id} is open until height {p.deadline}")
-        self._release_proposal(p)
-        self._close("proposal", p, "expired",
-                    f"not accepted by its deadline {p.deadline}: nothing moved")
+        self._end_proposal(p, "expired",
+                           f"not accepted by its deadline {p.deadline}: nothing moved")
 
     # --- dividends -----------------------------------------------------------------------------
 
@@ -612,12 +610,6 @@ class Securities(ServiceContract):
 
     # --- helpers: eligibility ------------------------------------------------------------------
 
-    def _frozen(self, account: bytes) -> bool:
-        v = self.state.investor(account)
-        if v.frozen or v.regulator_frozen:
-            return True
-        return self.perms.is_frozen(account)
-
     def _eligibility(self, account: bytes, codes: tuple[int, ...]) -> tuple[int, Investor]:
         """The first of (not registered, KYC expired, frozen) that holds, else 0; and the
         investor."""
@@ -626,7 +618,9 @@ class Securities(ServiceContract):
             return codes[0], v
         if self.height >= v.kyc_expiry:
             return codes[1], v
-        return (codes[2] if self._frozen(account) else SUCCESS), v
+        again = self.state.investor(account)  # read anew: the gas the chain recorded
+        frozen = again.frozen or again.regulator_frozen or self.perms.is_frozen(account)
+        return (codes[2] if frozen else SUCCESS), v
 
     def _sender_code(self, account: bytes) -> int:
         return self._eligibility(account, SENDER_CODES)[0]
@@ -828,13 +822,15 @@ class Securities(ServiceContract):
         self.state.close(what, record.id, state, self.height)
         self._transition(what, record.id, record.state, state, reason)
 
-    def _release_proposal(self, p: Proposal) -> None:
+    def _end_proposal(self, p: Proposal, state: str, reason: str) -> None:
+        """Release the proposer's locked leg and close the proposal."""
         w = isin_word(p.isin)
         st = self.state
         if p.side == SELL:
             st.set_locked(w, p.proposer, st.locked(w, p.proposer) - p.quantity)
         else:
             self._cash("unlock", st.instrument(w).currency, p.proposer, p.price * p.quantity)
+        self._close("proposal", p, state, reason)
 
     def _pay_dividend(self, d: Dividend, account: bytes) -> int:
         st = self.state

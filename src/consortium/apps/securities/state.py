@@ -399,7 +399,6 @@ class CashState(Holdings):
         self._set_balance(currency, account, value)
 
 
-
 class SecuritiesState(Holdings):
     INSTRUMENTS, INSTRUMENT, POSITIONS, CHECKPOINTS, CHECKPOINT = 0, 2, 3, 4, 5
     SUPPLY_CHECKPOINTS, SUPPLY_CHECKPOINT, HOLDERS, HELD = 6, 7, 8, 10
