@@ -167,7 +167,7 @@ def test_a_write_takes_its_values_by_position_or_by_name_and_its_cli_arguments()
     import typer
 
     from consortium.apps.surface import TEXT, Write
-    from consortium.cli.service_commands import add_writes
+    from consortium.cli.kit import add_writes
 
     deliver = Write("deliver", "deliverReport", "Deliver.", "deliver", (
         Param("id", ID), Param("report", TEXT, "the file", positional=True),

@@ -75,12 +75,11 @@ def list_(
 
 
 def _add_balances(rows: list[dict], rpc: str | None, dir: Path) -> None:
-    from consortium.cli.common import endpoint
     from consortium.errors import NetworkError
     from consortium.sdk import ConsortiumClient
 
     try:
-        client = ConsortiumClient(endpoint(rpc, dir), timeout=5)
+        client = ConsortiumClient(kit.endpoint(rpc, dir), timeout=5)
         for row in rows:
             address = client.w3.to_checksum_address(row["address"])
             row["balance"] = client.w3.eth.get_balance(address)

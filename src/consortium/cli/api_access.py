@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from consortium.api.auth import TokenFile
-from consortium.cli.common import console, print_json, table
+from consortium.cli.kit import console, print_json, table
 from consortium.errors import ConfigError
 from consortium.network.node_config import CONFIG_FILE
 

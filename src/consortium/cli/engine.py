@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from consortium.cli.common import console, err_console
+from consortium.cli.kit import console, err_console
 from consortium.network import engine as engine_mod
 
 app = typer.Typer(help="The CometBFT consensus engine (pinned build).", no_args_is_help=True)

@@ -1,53 +1,465 @@
-"""One import for a command module: `from consortium.cli import kit`, then `kit.table`,
-`kit.Signing`, `kit.add_reads` — the shared options and consoles (`common`), accounts and
-outcomes (`services`) and the commands built from a service's declaration
-(`service_commands`)."""
+"""What every command shares, in one import (`from consortium.cli import kit`): consoles,
+JSON and tables; the options of a command that reads or signs (`Signing`); accounts named
+by 0x address or member name (of the local network in --dir, else of the chain's member
+registry); how a write's outcome is printed; and a service's commands built from its
+declared surface:
 
-from consortium.cli.common import (
-    DirOption,
-    FromOption,
-    JsonOption,
-    PasswordFileOption,
-    ReasonOption,
-    RpcOption,
-    Signing,
-    chain_member_account,
-    console,
-    endpoint,
-    err_console,
-    password_or_prompt,
-    print_json,
-    read_password,
-    report,
-    resolve_dir,
-    signer,
-    table,
-    with_read_options,
-    with_reading,
-    with_signing,
-)
-from consortium.cli.service_commands import (
-    add_reads,
-    add_writes,
-    read_command,
-    rows,
-    write_command,
-)
-from consortium.cli.services import (
-    account,
-    done,
-    height,
-    history_table,
-    members,
-    namer,
-    one_of,
-    party,
-    proposed,
-)
+    kit.add_writes(app, REGISTRY, client)
+    kit.add_reads(app, REGISTRY, client, tables={"asset": show_asset})
 
-__all__ = ["DirOption", "FromOption", "JsonOption", "PasswordFileOption", "ReasonOption",
-           "RpcOption", "Signing", "account", "add_reads", "add_writes", "chain_member_account",
-           "console", "done", "endpoint", "err_console", "height", "history_table", "members",
-           "namer", "one_of", "party", "password_or_prompt", "print_json", "proposed",
-           "read_command", "read_password", "report", "resolve_dir", "rows", "signer", "table",
-           "with_read_options", "with_reading", "with_signing", "write_command"]
+One command per `Write` with a `cli` name (the first required argument without a `flag`
+positional, the rest options; the signing options; the outcome as one line or its JSON, or
+the proposal) and one per `Read` with a `cli` name (required parameters positional; --dir,
+--rpc, --json; the service's table hook or a plain one; nothing found exits 1)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import keyword
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
+from consortium.errors import ConfigError
+from consortium.network.layout import DEFAULT_DIR
+
+console = Console()
+err_console = Console(stderr=True)
+
+DirOption = typer.Option(
+    DEFAULT_DIR, "--dir", help="Local network folder (made by `consortium init`)."
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+RpcOption = typer.Option(None, "--rpc", help="A node's API URL (instead of --dir).")
+FromOption = typer.Option(
+    ..., "--from", help="Signer: a member name, an address whose keystore is in DIR, or a file."
+)
+PasswordFileOption = typer.Option(None, "--password-file", help="File with the key's password.")
+ReasonOption = typer.Option(..., "--reason", help="Why (kept in the event).")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*["-" if v is None else str(v) for v in row])
+    console.print(t)
+
+
+def report(data: dict[str, object], json_out: bool, title: str, rows: list[list[Any]]) -> bool:
+    """A command's result as JSON (then True: nothing more to print) or as a table."""
+    if json_out:
+        print_json(data)
+        return True
+    table(title, ["", ""], rows)
+    return False
+
+
+def resolve_dir(path: Path) -> Path:
+    return path.expanduser().resolve()
+
+
+def endpoint(rpc: str | None, dir: Path) -> str:
+    """The API URL a command talks to: --rpc, else the first live node of --dir."""
+    if rpc:
+        if not rpc.startswith(("http://", "https://")):
+            raise ConfigError(f"--rpc must be an http(s) URL, got {rpc!r}")
+        return rpc.rstrip("/")
+    from consortium.network.layout import Network
+    from consortium.network.supervisor import api_url_of, first_live_node
+
+    network = Network.load(resolve_dir(dir))
+    return api_url_of(network, first_live_node(network))
+
+
+def read_password(password_file: Path | None) -> str | None:
+    if password_file is None:
+        return None
+    try:
+        return password_file.read_text().rstrip("\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read --password-file {password_file}: {exc}") from None
+
+
+def password_or_prompt(password_file: Path | None, prompt: str, confirm: bool) -> str:
+    """The --password-file's password, else asked for (hidden)."""
+    password = read_password(password_file)
+    if password is None:
+        password = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return password
+
+
+# --- accounts: 0x addresses or member names -------------------------------------------------
+
+
+def members(dir: Path) -> dict[str, str]:
+    """Member name -> account, from the local network in `dir` (empty without one)."""
+    from consortium.network.layout import Network
+
+    root = resolve_dir(dir)
+    if not (root / "network.json").is_file():
+        return {}
+    return {m.name: m.address.lower() for m in Network.load(root).members}
+
+
+def namer(dir: Path) -> Any:
+    """account -> its member's name (the account itself when unknown)."""
+    names = {a: n for n, a in members(dir).items()}
+    return lambda address: None if address is None else names.get(address, address)
+
+
+def chain_member_account(name: str, dir: Path, rpc: str | None) -> str | None:
+    """The first account of the member called `name` in the chain's member registry (the
+    node of --rpc, else of --dir), or None when no member has that name or no node is
+    reachable."""
+    from consortium.errors import ConsortiumError
+    from consortium.system.client import GovernanceClient
+
+    try:
+        member = GovernanceClient(endpoint(rpc, dir)).member(name)
+    except (ConsortiumError, OSError, ValueError):
+        return None
+    if member is None or not member["accounts"] or member["name"].lower() != name.lower():
+        return None
+    return str(member["accounts"][0]).lower()
+
+
+def account(value: str | None, dir: Path, what: str, rpc: str | None = None) -> str | None:
+    """A 0x account, or the account of a member name (the local network's in --dir, else
+    the chain's member registry); None stays None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower().startswith("0x") and len(text) == 42:
+        return text.lower()
+    for name, address in members(dir).items():
+        if name.lower() == text.lower():
+            return address
+    if text and not text.isdigit():
+        found = chain_member_account(text, dir, rpc)
+        if found is not None:
+            return found
+    raise ConfigError(f"{what} {value!r} is not a 0x account or a member name (of the local "
+                      f"network in {dir} or of the chain's member registry)")
+
+
+def signer(from_: str, dir: Path, password_file: Path | None,
+           rpc: str | None = None) -> Any:
+    """The --from account, its key unlocked: a keystore file, or a member name or address
+    whose keystore is in --dir. A name the local network does not know is looked up in the
+    chain's member registry and its account's keystore searched in --dir; without one, the
+    error says which options give it."""
+    from consortium.sdk import resolve_signer
+
+    root = resolve_dir(dir)
+    password = read_password(password_file)
+    try:
+        return resolve_signer(from_, root, password)
+    except ConfigError:
+        text = from_.strip()
+        if text.lower().startswith("0x") or text.endswith(".json") or text.isdigit():
+            raise
+        address = chain_member_account(text, dir, rpc)
+        if address is None:
+            raise
+    try:
+        return resolve_signer(address, root, password)
+    except ConfigError:
+        raise ConfigError(
+            f"--from {from_!r} is the member with account {address} on chain, but no keystore "
+            f"for it is in {root}: give --from with its keystore file (--from KEY.json), or "
+            "--dir with the network folder that holds its keystore"
+        ) from None
+
+
+# --- the options of a command that reads or signs -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Signing:
+    """The options of a command that signs a transaction: who signs (--from, with the key's
+    password in --password-file), which node (--rpc, else the first live node of --dir) and
+    how the outcome is printed (--json)."""
+
+    from_: str | None  # None: a read by nobody in particular (`with_reading`)
+    dir: Path
+    rpc: str | None
+    password_file: Path | None
+    json_out: bool
+
+    def show(self, found: Any, render: Callable[[], None]) -> None:
+        """Print `found` as JSON (--json), else render it (a table, a line)."""
+        if self.json_out:
+            print_json(found)
+        else:
+            render()
+
+    def signer(self) -> Any:
+        """The --from account, its key unlocked (a member name may come from the chain's
+        member registry; see `signer`); None for a read without --from."""
+        if self.from_ is None:
+            return None
+        return signer(self.from_, self.dir, self.password_file, self.rpc)
+
+
+def party(value: str, signing: Signing, what: str) -> str:
+    """The account of `value` (see `account`) with a command's --dir and --rpc."""
+    found = account(value, signing.dir, what, signing.rpc)
+    assert found is not None
+    return found
+
+
+def _parameter(name: str, default: Any, annotation: Any,
+               kind: Any = inspect.Parameter.POSITIONAL_OR_KEYWORD) -> inspect.Parameter:
+    return inspect.Parameter(name, kind, default=default, annotation=annotation)
+
+
+def _options(from_option: Any, from_type: Any) -> list[inspect.Parameter]:
+    return [_parameter(*option) for option in (
+        ("from_", from_option, from_type),
+        ("dir", DirOption, Path),
+        ("rpc", RpcOption, str | None),
+        ("password_file", PasswordFileOption, Path | None),
+        ("json_out", JsonOption, bool))]
+
+
+_SIGNING_PARAMETERS = _options(FromOption, str)
+_READING_PARAMETERS = _options(typer.Option(
+    None, "--from", help="Read as this member (its key opens what it may read)."), str | None)
+_READ_PARAMETERS = [p for p in _SIGNING_PARAMETERS if p.name in ("dir", "rpc", "json_out")]
+
+
+def with_signing(command: Callable[..., Any],
+                 _parameters: list[inspect.Parameter] = _SIGNING_PARAMETERS,
+                 _keyword: str = "signing") -> Callable[..., Any]:
+    """Give a command the signing options after its own (--from, --dir, --rpc,
+    --password-file, --json) as its keyword `signing`: `def accept(query_id: int = IdArg, *,
+    signing: Signing)`."""
+    own = inspect.signature(command, eval_str=True)
+    parameters = [p for p in own.parameters.values() if p.name != _keyword]
+
+    @functools.wraps(command)
+    def run(**options: Any) -> Any:
+        given = {"from_": None, "password_file": None} | {
+            p.name: options.pop(p.name) for p in _parameters}
+        return command(**options, **{_keyword: Signing(**given)})
+
+    return _typed(run, [*parameters, *_parameters], own.return_annotation)
+
+
+def with_read_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a read command --dir, --rpc and --json after its own, as its keyword `opts` (a
+    `Signing` without a signer): `def show(ref: str = RefArg, *, opts: Signing)`."""
+    return with_signing(command, _READ_PARAMETERS, "opts")
+
+
+def with_reading(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`with_signing` for a read that may be made as someone (--from optional): the key of
+    `signing.signer()`, or None, opens what it may."""
+    return with_signing(command, _READING_PARAMETERS)
+
+
+def _typed(run: Callable[..., Any], params: list[inspect.Parameter],
+           returns: Any = None) -> Callable[..., Any]:
+    """`run` with the signature Typer reads its options from."""
+    signature = inspect.Signature(params, return_annotation=returns)
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
+    return run
+
+
+# --- how a write's outcome is printed -------------------------------------------------------
+
+
+def one_of(a: Any, b: Any, message: str) -> None:
+    """Exactly one of two alternative options is given, else `message`."""
+    if (a is None) == (b is None):
+        raise ConfigError(message)
+
+
+def height(client: Any, at: int | None, blocks: int | None, after: int = 0) -> int:
+    """A height given (`at`, default 0), or the chain's height (+ `after`) plus `blocks`
+    (an option's "or: this many blocks from now")."""
+    return client.height() + after + blocks if blocks is not None else int(at or 0)
+
+
+def done(out: dict[str, Any], json_out: bool, what: str) -> None:
+    """Print a write's outcome: one line, or its JSON."""
+    if json_out:
+        print_json(out)
+        return
+    moved = f"{out.get('from') or '-'} -> {out.get('state', '?')}"
+    console.print(f"{what} {out.get('object', '')} {out.get('id', '')}: {moved} "
+                  f"(block {out['block']}, tx {out['txHash']})")
+
+
+def proposed(out: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(out)
+        return
+    table("Proposal (app-call)", ["proposal", "status", "block", "tx"],
+          [[out["proposal"], out["status"], out["block"], out["txHash"]]])
+    if out.get("status") == "open":
+        console.print(f"members vote with: consortium vote {out['proposal']} yes --from …")
+
+
+def history_table(title: str, history: list[dict[str, Any]], show: Any) -> None:
+    table(title, ["block", "actor", "from", "to", "reason"], [
+        [h["block"], show(h["actor"]), h["from"] or None, h["to"], h["reason"]]
+        for h in history
+    ])
+
+
+# --- a service's commands, built from its declared surface -----------------------------------
+
+ClientFactory = Callable[[str | None, Path], Any]  # (--rpc, --dir) -> the service's client
+# (the answer, account -> member name) -> None: prints a read's answer as tables
+TableHook = Callable[[Any, Callable[[Any], Any]], None]
+# (a write's outcome, --json, what it did: "approved") -> None: prints the outcome
+Outcome = Callable[[dict[str, Any], bool, str], None]
+
+
+def _positional(param: Param, first: bool) -> bool:
+    """A write's first parameter, when required and without a `flag`, is an argument (and
+    any declared `positional`)."""
+    return (first and param.required and param.flag is None) or param.positional
+
+
+def _cli(param: Param, positional: bool, name: str, annotation: Any, doc: str,
+         default: Any) -> inspect.Parameter:
+    """A parameter as a Typer argument (positional) or option."""
+    return _parameter(name, typer.Argument(..., help=doc or None) if positional
+                      else typer.Option(default, param.option, help=doc or None), annotation)
+
+
+def _command(run: Callable[..., None], params: list[inspect.Parameter], doc: str,
+             name: str, keyword: str) -> Callable[..., None]:
+    """`run` with the signature Typer reads its options from, its options after `params`
+    as its keyword `keyword` (a `Signing`)."""
+    options = _parameter(keyword, inspect.Parameter.empty, Signing,
+                         inspect.Parameter.KEYWORD_ONLY)
+    run.__doc__, run.__name__ = doc, name
+    return _typed(run, [*params, options])
+
+
+def write_command(write: Write, client: ClientFactory,
+                  outcome: Outcome = done) -> Callable[..., None]:
+    """The command that signs and sends `write`, and prints what it did (`outcome`)."""
+
+    def command(*, signing: Signing, **values: Any) -> None:
+        def given(param: Param, value: Any, first: bool) -> Any:
+            if param.kind is not ACCOUNT:
+                return value
+            if param.many:
+                return [given(dataclasses.replace(param, many=False), v, first) for v in value]
+            return party(value, signing, param.name.upper() if _positional(param, first)
+                         else param.option)
+
+        args = [given(p, values[p.name], i == 0) for i, p in enumerate(write.args)]
+        out = getattr(client(signing.rpc, signing.dir), write.client)(signing.signer(), *args)
+        if write.propose:
+            proposed(out, signing.json_out)
+        else:
+            outcome(out, signing.json_out, write.done)
+
+    params = []
+    for i, p in enumerate(write.args):
+        annotation: Any = int if p.kind.schema.get("type") == "integer" else str
+        params.append(_cli(p, _positional(p, i == 0), p.name,
+                           list[annotation] if p.many else annotation, p.doc,
+                           ... if p.required else p.default))
+    return with_signing(_command(command, params, write.summary, write.client, "signing"))
+
+
+def add_writes(app: typer.Typer, service: Service, client: ClientFactory,
+               outcome: Outcome = done) -> None:
+    """Register one command per declared write of `service` that has a `cli` name on `app`;
+    `outcome` prints what a write did (default: the services' one line, or its JSON)."""
+    for write in service.writes:
+        if write.cli:
+            app.command(write.cli)(write_command(write, client, outcome))
+
+
+def _python_name(param: Param) -> str:
+    """The command function's name for a parameter (its reader keyword: a Python name)."""
+    name = param.keyword.replace("-", "_")
+    return name if name.isidentifier() and not keyword.iskeyword(name) else f"{name}_"
+
+
+def plain_table(found: Any, show: Callable[[Any], Any]) -> None:
+    """A list of records as rows of their plain fields, one record as field/value rows."""
+    if isinstance(found, list):
+        columns = [k for k, v in (found[0] if found else {}).items()
+                   if not isinstance(v, list | dict)]
+        table(f"{len(found)} found", columns, [[row[c] for c in columns] for row in found])
+    else:
+        table("", ["field", "value"], [[k, v] for k, v in found.items()
+                                        if not isinstance(v, list | dict)])
+
+
+def rows(title: str, columns: str, row: Callable[[Any, Callable[[Any], Any]], list[Any]]
+         ) -> TableHook:
+    """A table hook for a list: "<title> (n)" over `columns` (comma-separated), one
+    `row(record, show)` per record found."""
+    return lambda found, show: table(f"{title} ({len(found)})", columns.split(","),
+                                     [row(x, show) for x in found])
+
+
+def read_command(read: Read, client: ClientFactory,
+                 show_table: TableHook = plain_table) -> Callable[..., None]:
+    """The command that makes `read` through the service's client and prints its answer."""
+    positional = [p for p in read.params if p.required]
+    options = [p for p in read.params if not p.required] + list(read.filters)
+
+    def command(*, opts: Signing, **values: Any) -> None:
+        def given(param: Param) -> Any:
+            value = values[_python_name(param)]
+            if value is not None and (param.cli_kind or param.kind) is ACCOUNT:
+                return account(value, opts.dir, param.option, opts.rpc)
+            if value is not None and param.cli_kind is None:
+                return param.kind.parse(value, param.option)
+            return value
+
+        args = [given(p) for p in read.params]
+        filters = {f.keyword: value for f in read.filters if (value := given(f)) is not None}
+        service_client = client(opts.rpc, opts.dir)
+        fn = getattr(service_client, read.name, None) or getattr(service_client.read, read.name)
+        found = fn(*args, **filters)
+        if found is None:
+            shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
+            raise ConfigError(f"no {read.noun or read.name} {shown}".rstrip())
+        opts.show(found, lambda: show_table(found, namer(opts.dir)))
+
+    params = []
+    for p in [*positional, *options]:
+        kind = p.cli_kind or p.kind
+        annotation: Any = int if kind is ID else str
+        doc = p.doc + (" (a 0x address or a member name)" if kind is ACCOUNT else "")
+        params.append(_cli(p, p in positional, _python_name(p),
+                           annotation if p in positional else annotation | None, doc,
+                           None if p.required else p.default))
+    return with_read_options(_command(command, params, read.summary + ".", read.name, "opts"))
+
+
+def add_reads(app: typer.Typer, service: Service, client: ClientFactory,
+              tables: dict[str, TableHook] | None = None) -> None:
+    """Register one command per declared read of `service` that has a `cli` name; `tables`
+    print a read's answer (by read name) where a plain table would not do."""
+    for read in service.reads:
+        if read.cli is not None:
+            app.command(read.cli)(read_command(read, client,
+                                               (tables or {}).get(read.name, plain_table)))
