@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import typer
@@ -20,24 +21,25 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from consortium.cli.common import console, err_console, print_json, table
+from consortium.cli.kit import console, err_console, print_json, table
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Benchmark the ledger.", add_completion=False)
 
-
-def _stop_cleanly_on_sigterm() -> None:
-    """SIGTERM (e.g. `timeout`) exits through the run's `finally` blocks, so the networks it
-    started are stopped and their folders removed, as on Ctrl-C."""
-    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
+OutOption = typer.Option(None, "--out", help="Results folder (default: bench/results).")
+JsonOption = typer.Option(False, "--json", help="Print the report as JSON.")
+BatchOption = typer.Option(100, "--batch", help="eth_sendRawTransaction calls per request.")
+TimeoutCommitOption = typer.Option("500ms", "--timeout-commit", help="Block interval.")
 
 
 def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool) -> Any:
     """Run a benchmark with the rich UI, its results in `out` if given; with `json_out`
-    print the report as JSON and answer None (nothing more to show)."""
+    print the report as JSON and answer None (nothing more to show). SIGTERM (`timeout`)
+    exits through the run's `finally` blocks, so the networks it started are stopped and
+    their folders removed, as on Ctrl-C."""
     if out is not None:
         cfg.out = out
-    _stop_cleanly_on_sigterm()
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
     outcome = run(cfg, _RichUi())
     if json_out:
         print_json(outcome.report)
@@ -46,22 +48,22 @@ def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: b
 
 
 def _run_table(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool,
-               title: str, columns: list[str],
-               rows: Callable[[dict[str, Any]], list[list[str]]]) -> Any:
-    """`_run`, then its report's summary table; None with `json_out`."""
+               bench: ModuleType, title: str,
+               verdict: Callable[[dict[str, Any]], str] | None = None) -> Any:
+    """`_run`, then its report's summary table (the `bench` module's `TABLE_COLUMNS` and
+    `summary_rows`) and, with a `verdict`, its figure against its goal and where the report
+    is; None with `json_out`."""
     outcome = _run(cfg, out, run, json_out)
     if outcome is not None:
-        table(title, columns, rows(outcome.report))
+        table(title, bench.TABLE_COLUMNS, bench.summary_rows(outcome.report))
+        if verdict is not None:
+            console.print(verdict(outcome.report))
+            console.print(f"report: {outcome.json_path}")
     return outcome
 
 
-def _verdict(outcome: Any, line: Callable[[dict[str, Any]], str]) -> None:
-    """After a benchmark's table (none with --json): its figure against its goal, and where
-    its report is."""
-    if outcome is None:
-        return
-    console.print(line(outcome.report))
-    console.print(f"report: {outcome.json_path}")
+def _met(met: Any) -> str:
+    return "met" if met else "missed"
 
 
 class _RichUi:
@@ -100,7 +102,7 @@ def bench(
              "securities-mix | credit | registry"),
     validators: int = typer.Option(1, "--validators", "-n", help="Validator nodes."),
     txs: int = typer.Option(5_000, "--txs", help="Transactions in the measured run."),
-    batch: int = typer.Option(100, "--batch", help="eth_sendRawTransaction calls per request."),
+    batch: int = BatchOption,
     concurrency: int = typer.Option(
         8, "--concurrency", "-c",
         help="Submitting lanes; without --rate each sends its next batch once the last is "
@@ -112,7 +114,7 @@ def bench(
         False, "--no-references", help="Skip the kvstore and py-evm reference runs."),
     profile: bool = typer.Option(
         False, "--profile", help="Record node0 with py-spy, the execution run with pyinstrument."),
-    timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
+    timeout_commit: str = TimeoutCommitOption,
     submit: str = typer.Option(
         "api", "--submit",
         help="api: eth_sendRawTransaction batches to the nodes' JSON-RPC; engine / "
@@ -122,14 +124,15 @@ def bench(
         "revm", "--engine",
         help="The nodes' execution engine: revm, py-evm, or both (a network run on each, "
              "the same signed transactions, one table with their ratio)."),
-    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path | None = OutOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Benchmark a local network: committed tx/s and latency, beside the engine's and
     py-evm's own ceilings measured in the same run. `consortium bench state`: large state."""
     if ctx.invoked_subcommand is not None:
         return
     from consortium.bench import BenchConfig, run_bench
+    from consortium.bench.report import TABLE_COLUMNS, summary_rows
 
     cfg = BenchConfig(
         workload=workload, validators=validators, txs=txs, batch=batch,
@@ -140,8 +143,6 @@ def bench(
     if outcome is None:
         return
     report = outcome.report
-    from consortium.bench.report import TABLE_COLUMNS, summary_rows
-
     table(f"{report['workload']['description']}, {txs:,} txs", TABLE_COLUMNS,
           summary_rows(report))
     ledger = report["ledger"]
@@ -170,31 +171,25 @@ def bench(
 @app.command("api-access")
 def api_access(
     txs: int = typer.Option(20_000, "--txs", help="Transfers in each measured run."),
-    batch: int = typer.Option(100, "--batch", help="eth_sendRawTransaction calls per request."),
+    batch: int = BatchOption,
     concurrency: int = typer.Option(8, "--concurrency", "-c", help="Submitting lanes."),
     rounds: int = typer.Option(2, "--rounds", help="Rounds, each one run of each API."),
-    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path | None = OutOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """What HTTPS and a bearer token on every request cost the node's throughput: ERC-20
     transfers on 1 validator over plain HTTP and over HTTPS + token, alternated in the same
     run (issue 18: goal, under 5 %)."""
-    from consortium.bench.api_access import (
-        TABLE_COLUMNS,
-        AccessConfig,
-        run_api_access_bench,
-        summary_rows,
-    )
+    from consortium.bench import api_access as bench
 
     if txs < 1 or batch < 1 or concurrency < 1 or rounds < 1:
         raise ConfigError("--txs, --batch, --concurrency and --rounds must be positive")
-    cfg = AccessConfig(txs=txs, batch=batch, concurrency=concurrency, rounds=rounds)
-    outcome = _run_table(cfg, out, run_api_access_bench, json_out,
-                         f"ERC-20 transfers on 1 validator, batches of {batch}, "
-                         f"{rounds} round(s)", TABLE_COLUMNS, summary_rows)
-    _verdict(outcome, lambda r: f"https + token / http: ×{r['ratio']} ({r['cost_percent']} % "
-             f"cost; goal under 5 %: {'met' if r['met'] else 'missed'}); the token check "
-             f"alone: {r['token_check_us_per_request']} µs a request")
+    cfg = bench.AccessConfig(txs=txs, batch=batch, concurrency=concurrency, rounds=rounds)
+    _run_table(cfg, out, bench.run_api_access_bench, json_out, bench,
+               f"ERC-20 transfers on 1 validator, batches of {batch}, {rounds} round(s)",
+               verdict=lambda r: f"https + token / http: ×{r['ratio']} ({r['cost_percent']} "
+               f"% cost; goal under 5 %: {_met(r['met'])}); the token check alone: "
+               f"{r['token_check_us_per_request']} µs a request")
 
 
 @app.command("privacy")
@@ -202,26 +197,21 @@ def privacy(
     txs: int = typer.Option(2_000, "--txs", help="ERC-20 transfers in each run."),
     batch: int = typer.Option(100, "--batch", help="JSON-RPC calls per request."),
     rounds: int = typer.Option(3, "--rounds", help="Rounds, each a public and a private run."),
-    timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
-    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    timeout_commit: str = TimeoutCommitOption,
+    out: Path | None = OutOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Private ERC-20 transfers/s in a group of two against public ones, on one 2-validator
     network in the same run (issue 22: goal ≥ 0.5×)."""
-    from consortium.bench.privacy import (
-        TABLE_COLUMNS,
-        PrivacyBenchConfig,
-        run_privacy_bench,
-        summary_rows,
-    )
+    from consortium.bench import privacy as bench
 
-    cfg = PrivacyBenchConfig(txs=txs, batch=batch, rounds=rounds, timeout_commit=timeout_commit)
+    cfg = bench.PrivacyBenchConfig(txs=txs, batch=batch, rounds=rounds,
+                                   timeout_commit=timeout_commit)
     cfg.check()
-    outcome = _run_table(cfg, out, run_privacy_bench, json_out,
-                         f"ERC-20 transfers, 2 members on 2 validators, {rounds} round(s)",
-                         TABLE_COLUMNS, summary_rows)
-    _verdict(outcome, lambda r: f"private / public: ×{r['ratio']} (goal ≥ {r['goal']}: "
-             f"{'met' if r['met'] else 'missed'})")
+    _run_table(cfg, out, bench.run_privacy_bench, json_out, bench,
+               f"ERC-20 transfers, 2 members on 2 validators, {rounds} round(s)",
+               verdict=lambda r: f"private / public: ×{r['ratio']} (goal ≥ {r['goal']}: "
+               f"{_met(r['met'])})")
 
 
 @app.command("call-flood")
@@ -231,29 +221,24 @@ def call_flood(
     batch: int = typer.Option(20, "--batch", help="eth_calls per flooding request."),
     validators: int = typer.Option(4, "--validators", help="Validators in the network."),
     flooded: int = typer.Option(2, "--flooded", help="Validators flooded."),
-    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path | None = OutOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Block rate of a network while worst-case eth_calls flood some of its validators,
     against quiet windows before and after, in the same run (issue 17: goal ≥ 0.9×)."""
-    from consortium.bench.call_flood import (
-        TABLE_COLUMNS,
-        FloodConfig,
-        run_call_flood_bench,
-        summary_rows,
-    )
+    from consortium.bench import call_flood as bench
 
     if not 0 < flooded <= validators:
         raise ConfigError(f"--flooded must be between 1 and --validators ({validators})")
     if window <= 0 or clients < 1 or batch < 1:
         raise ConfigError("--window, --clients and --batch must be positive")
-    cfg = FloodConfig(window=window, clients=clients, batch=batch, validators=validators,
-                      flooded=flooded)
-    outcome = _run_table(cfg, out, run_call_flood_bench, json_out,
-                         f"{validators} validators, {flooded} flooded by {clients} clients "
-                         f"each (batches of {batch} eth_calls)", TABLE_COLUMNS, summary_rows)
-    _verdict(outcome, lambda r: f"block rate flooded / quiet: ×{r['ratio']} (goal ≥ 0.9: "
-             f"{'met' if r['met'] else 'missed'})")
+    cfg = bench.FloodConfig(window=window, clients=clients, batch=batch, validators=validators,
+                            flooded=flooded)
+    _run_table(cfg, out, bench.run_call_flood_bench, json_out, bench,
+               f"{validators} validators, {flooded} flooded by {clients} clients "
+               f"each (batches of {batch} eth_calls)",
+               verdict=lambda r: f"block rate flooded / quiet: ×{r['ratio']} (goal ≥ 0.9: "
+               f"{_met(r['met'])})")
 
 
 @app.command("state-sync")
@@ -272,27 +257,22 @@ def state_sync(
              "written, against quiet blocks (in process; 0: skip)."),
     overhead_only: bool = typer.Option(
         False, "--overhead-only", help="Only that measurement, no joining networks."),
-    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path | None = OutOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Join time of a new node on a long chain with a large state: state sync against
     replay from genesis, in the same run (issue 21: goal ≥ 10× faster, flat in length)."""
-    from consortium.bench.state_sync import (
-        TABLE_COLUMNS,
-        StateSyncConfig,
-        run_state_sync_bench,
-        summary_rows,
-    )
+    from consortium.bench import state_sync as bench
 
-    cfg = StateSyncConfig(blocks=[] if overhead_only else sorted(blocks), accounts=accounts,
-                          snapshot_interval=snapshot_interval, tx_rate=tx_rate,
-                          overhead_accounts=overhead_accounts)
-    outcome = _run(cfg, out, run_state_sync_bench, json_out)
+    cfg = bench.StateSyncConfig(blocks=[] if overhead_only else sorted(blocks),
+                                accounts=accounts, snapshot_interval=snapshot_interval,
+                                tx_rate=tx_rate, overhead_accounts=overhead_accounts)
+    outcome = _run(cfg, out, bench.run_state_sync_bench, json_out)
     if outcome is None:
         return
     if outcome.report["runs"]:
-        table(f"joining a 1-validator chain with {accounts:,} accounts", TABLE_COLUMNS,
-              summary_rows(outcome.report))
+        table(f"joining a 1-validator chain with {accounts:,} accounts", bench.TABLE_COLUMNS,
+              bench.summary_rows(outcome.report))
     goal = outcome.report["goal"]
     growth = goal["state_sync_growth"]
     overhead = outcome.report["commit_overhead"]
@@ -302,8 +282,7 @@ def state_sync(
                       f"against {overhead['quiet_ms_median']} ms quiet "
                       f"(×{overhead['busy_over_quiet']})")
     if goal["met"] is not None:
-        console.print(f"state sync ≥ 10× faster than replay: "
-                      f"{'met' if goal['met'] else 'missed'}"
+        console.print(f"state sync ≥ 10× faster than replay: {_met(goal['met'])}"
                       + (f"; state-sync time, longest / shortest chain: ×{growth}"
                          if growth else ""))
     console.print(f"report: {outcome.json_path}")
@@ -321,26 +300,22 @@ def explorer(
         None, "--keep", help="Keep the long chain's ledger in this folder (reused if there)."),
     skip_cost: bool = typer.Option(False, "--skip-cost", help="Only the pages."),
     skip_pages: bool = typer.Option(False, "--skip-pages", help="Only the index cost."),
-    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path | None = OutOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """The explorer's costs (issue 20): the address index's extra commit time per block
     (goal under 5 %), and the console's and its reads' server time on a long chain (goal
     under 300 ms each), in process."""
-    from consortium.bench.explorer import (
-        TABLE_COLUMNS,
-        ExplorerConfig,
-        run_explorer_bench,
-        summary_rows,
-    )
+    from consortium.bench import explorer as bench
 
-    cfg = ExplorerConfig(cost_blocks=cost_blocks, block_txs=block_txs, blocks=blocks, txs=txs,
-                         rounds=rounds, keep=keep, skip_cost=skip_cost, skip_pages=skip_pages)
+    cfg = bench.ExplorerConfig(cost_blocks=cost_blocks, block_txs=block_txs, blocks=blocks,
+                               txs=txs, rounds=rounds, keep=keep, skip_cost=skip_cost,
+                               skip_pages=skip_pages)
     cfg.check()
-    outcome = _run_table(cfg, out, run_explorer_bench, json_out,
-                         f"explorer: index cost ({block_txs:,}-transfer blocks), pages on "
-                         f"{blocks:,} blocks", TABLE_COLUMNS, summary_rows)
-    _verdict(outcome, lambda r: "index cost and page times against issue 20's goals above")
+    _run_table(cfg, out, bench.run_explorer_bench, json_out, bench,
+               f"explorer: index cost ({block_txs:,}-transfer blocks), pages on "
+               f"{blocks:,} blocks",
+               verdict=lambda r: "index cost and page times against issue 20's goals above")
 
 
 @app.command("state")
@@ -373,47 +348,40 @@ def state(
         None, "--timeout-commit", help="--network: block interval (default 500ms)."),
     engine: str | None = typer.Option(
         None, "--engine", help="--network: the node's execution engine, revm or py-evm."),
-    out: Path | None = typer.Option(None, "--out", help="Results folder (default: bench/results)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path | None = OutOption,
+    json_out: bool = JsonOption,
 ) -> None:
     """Large state, in process (real LMDB, revm): a block's state root and the ledger's
     throughput (finalize + commit) with many accounts, beside a small state. With
     --network: the node's own throughput through JSON-RPC, end to end."""
-    network_only = {"--txs": txs, "--concurrency": concurrency, "--batch": batch,
-                    "--fill-per-tx": fill_per_tx, "--timeout-commit": timeout_commit,
-                    "--engine": engine, "--restart": restart or None}
+    network_only = {"txs": txs, "concurrency": concurrency, "batch": batch,
+                    "fill_per_tx": fill_per_tx, "timeout_commit": timeout_commit,
+                    "engine": engine, "restart": restart or None}
     if network:
         if blocks is not None or block_txs is not None:
             raise ConfigError("--blocks and --block-txs are for the in-process bench, "
                               "not --network (it measures --txs transfers)")
-        _state_network(accounts, small, senders, txs, concurrency, batch, fill_per_tx,
-                       restart, timeout_commit, engine, out, json_out)
+        _state_network(out, json_out, accounts=accounts, small=small, senders=senders,
+                       **network_only)
         return
-    given = [name for name, value in network_only.items() if value is not None]
+    given = ["--" + name.replace("_", "-") for name, value in network_only.items()
+             if value is not None]
     if given:
         raise ConfigError(f"{', '.join(given)}: only with --network")
-    from consortium.bench.state import TABLE_COLUMNS, StateConfig, run_state_bench, summary_rows
+    from consortium.bench import state as bench
 
-    defaults = StateConfig()
-    cfg = StateConfig(accounts=defaults.accounts if accounts is None else accounts,
-                      small=small, blocks=defaults.blocks if blocks is None else blocks,
-                      block_txs=defaults.block_txs if block_txs is None else block_txs,
-                      senders=senders)
-    outcome = _run_table(cfg, out, run_state_bench, json_out,
-                         f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)",
-                         TABLE_COLUMNS, summary_rows)
+    cfg = bench.StateConfig(**_given(accounts=accounts, small=small, blocks=blocks,
+                                     block_txs=block_txs, senders=senders))
+    outcome = _run_table(cfg, out, bench.run_state_bench, json_out, bench,
+                         f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)")
     if outcome is None:
         return
     report = outcome.report
     t = report["target"]
-    verdict = [
-        f"state root at {t['accounts']:,} accounts: {t['root_ms_median']:.1f} ms "
-        f"(target ≤ {t['root_ms_limit']:.0f} ms: {'met' if t['root_met'] else 'missed'})",
-        f"throughput (finalize + commit, warm) vs the small state: ×{t['tps_ratio']} "
-        f"(target ≥ 0.70: {'met' if t['tps_met'] else 'missed'})",
-    ]
-    for line in verdict:
-        console.print(line)
+    console.print(f"state root at {t['accounts']:,} accounts: {t['root_ms_median']:.1f} ms "
+                  f"(target ≤ {t['root_ms_limit']:.0f} ms: {_met(t['root_met'])})")
+    console.print(f"throughput (finalize + commit, warm) vs the small state: ×{t['tps_ratio']} "
+                  f"(target ≥ 0.70: {_met(t['tps_met'])})")
     load = report["machine"]
     others = report.get("machine_load", {}).get("others_cpu_percent", 0.0)
     console.print(f"load average at start / end: {load['loadavg_at_start'][0]} / "
@@ -422,33 +390,20 @@ def state(
     console.print(f"report: {outcome.json_path}")
 
 
-def _state_network(accounts: int | None, small: int, senders: int, txs: int | None,
-                   concurrency: int | None, batch: int | None, fill_per_tx: int | None,
-                   restart: bool, timeout_commit: str | None, engine: str | None,
-                   out: Path | None, json_out: bool) -> None:
-    """`consortium bench state --network`: run it, print its table and verdict."""
-    from consortium.bench.state_network import (
-        TABLE_COLUMNS,
-        StateNetworkConfig,
-        run_state_network_bench,
-        summary_rows,
-    )
+def _given(**options: Any) -> dict[str, Any]:
+    """The options given (not None): a config's defaults stand for the others."""
+    return {name: value for name, value in options.items() if value is not None}
 
-    d = StateNetworkConfig()
-    cfg = StateNetworkConfig(
-        accounts=d.accounts if accounts is None else accounts, small=small,
-        txs=d.txs if txs is None else txs,
-        concurrency=d.concurrency if concurrency is None else concurrency,
-        batch=d.batch if batch is None else batch, senders=senders,
-        fill_per_tx=d.fill_per_tx if fill_per_tx is None else fill_per_tx, restart=restart,
-        timeout_commit=d.timeout_commit if timeout_commit is None else timeout_commit,
-        engine=d.engine if engine is None else engine,
-    )
+
+def _state_network(out: Path | None, json_out: bool, **options: Any) -> None:
+    """`consortium bench state --network`: run it, print its table and verdict."""
+    from consortium.bench import state_network as bench
+
+    cfg = bench.StateNetworkConfig(**_given(**options))
     cfg.check()  # before the UI starts
-    outcome = _run_table(cfg, out, run_state_network_bench, json_out,
+    outcome = _run_table(cfg, out, bench.run_state_network_bench, json_out, bench,
                          f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, "
-                         f"concurrency {cfg.concurrency}, per state size", TABLE_COLUMNS,
-                         summary_rows)
+                         f"concurrency {cfg.concurrency}, per state size")
     if outcome is None:
         return
     report = outcome.report
@@ -462,7 +417,7 @@ def _state_network(accounts: int | None, small: int, senders: int, txs: int | No
     console.print(f"fill: {', '.join(_fill_line(r) for r in report['runs'])}")
     console.print(f"throughput at {t['accounts']:,} accounts vs {t['small']:,}: "
                   f"{t['large_tps']:,.0f} / {t['small_tps']:,.0f} tx/s = ×{t['tps_ratio']} "
-                  f"(target ≥ {t['tps_ratio_limit']:.2f}: {'met' if t['tps_met'] else 'missed'});"
+                  f"(target ≥ {t['tps_ratio_limit']:.2f}: {_met(t['tps_met'])});"
                   f" steady ×{t['tps_steady_ratio']}")
     for r in report["runs"]:
         _warn_run(f"{r['accounts']:,} accounts", r["ledger"])
