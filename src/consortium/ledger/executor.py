@@ -48,6 +48,11 @@ from consortium.ledger.types import (
 from consortium.ledger.upgrades import apply_due_upgrade
 from consortium.system.access import AccessView, touches_system, validator_updates
 from consortium.system.model import SYSTEM_ADDRESSES
+from consortium.system.privacy import PRIVACY_ADDRESS
+
+# the addresses whose logs may change what admission reads (`touches_system`) or register a
+# privacy node key (`registers_node`): the others' logs are not looked at again
+_WATCHED = frozenset((*SYSTEM_ADDRESSES, PRIVACY_ADDRESS))
 
 
 @dataclass
@@ -67,6 +72,7 @@ class PendingBlock:
     system_changed: bool = False  # the block changed the system contracts' storage
     rejections: list[RejectionRecord] = field(default_factory=list)  # refused transactions
     recipients: list[bytes] = field(default_factory=list)  # each of `txs`' `to` (b"": create)
+    watched_logs: bool = True  # some log came from a system contract or Privacy
 
 
 def hex0x(b: bytes) -> str:
@@ -105,6 +111,7 @@ class BlockExecutor:
         rejections: list[RejectionRecord] = []
         recipients: list[bytes] = []
         cumulative = 0
+        watched = False
         decoded = [self._decode(raw) for raw in raw_txs]
         with self.store.read() as txn, trie_db.reading(txn):
             world = self.world(trie_db, parent.state_root, env)
@@ -128,8 +135,10 @@ class BlockExecutor:
                     tx_hash = stx.hash if isinstance(stx, SignedTx) else keccak(raw_txs[position])
                     rejections.append(RejectionRecord(tx_hash, ctx.height, position, code, reason))
                     continue
-                if touches_system(result.logs):
-                    access.forget()
+                if result.logs and any(log[0] in _WATCHED for log in result.logs):
+                    watched = True
+                    if touches_system(result.logs):
+                        access.forget()
                 cumulative += result.gas_used
                 index = len(tx_records)
                 first_log = len(logs)
@@ -145,14 +154,14 @@ class BlockExecutor:
                     effective_gas_price=effective_gas_price(stx.tx),
                 ))
                 recipients.append(stx.tx.to)
-                results.append(_outcome(stx, result, logs[first_log:]))
+                results.append(_outcome(stx, result))
             state_root = world.persist()
             system_changed = system_before != [world.storage_root(a) for a in SYSTEM_ADDRESSES]
         _clear_caches()
         updates = tuple(
             ValidatorUpdate(key, power)
             for key, power in validator_updates((g.address, g.topics, g.data) for g in logs)
-        )
+        ) if watched else ()  # only the Nodes contract's logs change validators
 
         # each distinct address/topic once: a block repeats most of them
         bloom = block_bloom({part for log in logs for part in (log.address, *log.topics)})
@@ -172,6 +181,7 @@ class BlockExecutor:
             system_changed=system_changed,
             rejections=rejections,
             recipients=recipients,
+            watched_logs=watched,
         )
 
     def _decode(self, raw: bytes) -> SignedTx | TxError:
@@ -205,9 +215,9 @@ def block_bloom(items: Iterable[bytes]) -> bytes:
     return value.to_bytes(256, "big")
 
 
-def _outcome(stx: SignedTx, result: ExecResult, logs: Sequence[LogRecord]) -> TxOutcome:
+def _outcome(stx: SignedTx, result: ExecResult) -> TxOutcome:
     ref = (stx.hash, stx.sender, stx.nonce)
-    log_tuples = tuple((log.address, log.topics, log.data) for log in logs)
+    log_tuples = result.logs  # (address, topics, data) from either engine, as LogRecord keeps
     if result.status == 1:
         data = result.contract_address if result.contract_address else result.output
         return TxOutcome(code=0, data=data, gas_wanted=stx.gas, gas_used=result.gas_used,

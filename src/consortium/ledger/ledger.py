@@ -89,6 +89,8 @@ class Ledger(LedgerReads):
         self._executor: BlockExecutor | None = None
         self._check_state: WorldStateAPI | None = None
         self._recent_hashes: list[bytes] = []
+        # the newest committed block, the next one's parent (not decoded again per block)
+        self._last_block: BlockRecord | None = None
         try:
             self._load()
         except BaseException:
@@ -96,6 +98,7 @@ class Ledger(LedgerReads):
             raise
 
     def _load(self) -> None:
+        self._last_block = None
         address_index.prepare(self.store)
         raw = self.store.get("meta", b"genesis")
         if raw is None:
@@ -169,6 +172,7 @@ class Ledger(LedgerReads):
                 self._pending_nonces = {}
                 self._pending_costs = {}
             self._recent_hashes = []
+            self._last_block = block
             self._pending = None
             log.info("genesis at height %d, state root %s", genesis_height, root.hex())
             return root
@@ -273,7 +277,9 @@ class Ledger(LedgerReads):
                     f"finalize_block for height {ctx.height}, but the last committed height "
                     f"is {last}"
                 )
-            parent = self.chain.block(last)
+            parent = self._last_block
+            if parent is None or parent.number != last:
+                parent = self.chain.block(last)
             if parent is None:
                 raise ConsortiumError(f"block {last} is missing from the store")
             self._pending = None
@@ -305,6 +311,7 @@ class Ledger(LedgerReads):
                 txn.put(b"height", u64(pending.height), db=d["meta"])
                 txn.put(b"app_hash", pending.state_root, db=d["meta"])
             self._pending = None
+            self._last_block = pending.block
             pending.keep()
             self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
             for raw in pending.senders_used:
@@ -313,7 +320,8 @@ class Ledger(LedgerReads):
                 self._pending_nonces = {}
                 self._pending_costs = {}
                 self._check_state = None
-                if pending.system_changed or registers_node(pending.logs):
+                if pending.system_changed or (pending.watched_logs
+                                              and registers_node(pending.logs)):
                     self._access = None
 
     # --- transactions a block refused -------------------------------------------------------
