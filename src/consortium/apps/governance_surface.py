@@ -7,7 +7,7 @@ so an app-call proposal names its method."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from consortium.apps import surface as kinds
@@ -55,29 +55,60 @@ NAME_TEXT = kinds.Kind("name", _name, "expected a non-empty string", {"type": "s
 NUMBER = kinds.Kind("number", int, "expected a whole number", {"type": "integer", "minimum": 0})
 
 
-def _opt(name: str, kind: kinds.Kind, doc: str, flag: str, **default: Any) -> Param:
-    """A propose option (--flag), required unless given a default."""
-    return Param(name, kind, doc, flag=flag, **default)
+def _opt(name: str, kind: kinds.Kind, doc: str, flag: str = "", **more: Any) -> Param:
+    """A propose option (--flag, default: --<name in kebab case>), required unless given a
+    default."""
+    return Param(name, kind, doc, flag=flag or Param(name, kind).option, **more)
 
 
-MEMBER = _opt("member", kinds.TEXT, "Member id, name or account.", "--member")
-PUB_KEY = _opt("pub_key", kinds.TEXT, "ed25519 consensus key, base64.", "--pub-key")
-NODE_ID = _opt("node_id", kinds.TEXT, "The node id (40 hex digits).", "--node-id")
-NAME = _opt("name", kinds.TEXT, "The task force's name.", "--name")
-ROLE = (_opt("account", kinds.ACCOUNT, "The account.", "--account"),
-        _opt("role", kinds.TEXT, "committee, member, operator, regulator or auditor.", "--role"))
-LEAD = _opt("lead", kinds.ACCOUNT, "Its lead (one of its members): account or name.", "--lead")
-MEMBERS = Param("members", kinds.ACCOUNT, "A member account or name in it (repeatable).",
-                flag="--member", many=True)
-TARGET = _opt("target", kinds.ACCOUNT, "An account or contract address.", "--target")
-DATA = _opt("data", kinds.TEXT, "The ABI-encoded call, 0x hex.", "--data")
+# A proposal command's option per parameter of its kind (model.PROPOSAL_KINDS), in the kind's
+# order; `_propose` names the help where a kind says more.
+OPTIONS = {o.name: o for o in (
+    _opt("name", kinds.TEXT, "The task force's name."),
+    _opt("tier", kinds.TEXT, "founding, ordinary or observer.", default="ordinary"),
+    _opt("weight", NUMBER, "Committee weight (default 1; observers 0).", default=None),
+    _opt("accounts", kinds.TEXT, "Its account (repeatable).", "--account", many=True),
+    _opt("nodeIds", kinds.TEXT, "Its node id (repeatable).", "--node-id", default=[], many=True),
+    _opt("member", kinds.TEXT, "Member id, name or account."),
+    _opt("pubKey", kinds.TEXT, "ed25519 consensus key, base64."),
+    _opt("power", NUMBER, "Voting power.", default=10),
+    _opt("nodeId", kinds.TEXT, "The node id (40 hex digits)."),
+    _opt("account", kinds.ACCOUNT, "The account."),
+    _opt("role", kinds.TEXT, "committee, member, operator, regulator or auditor."),
+    _opt("office", kinds.TEXT, 'The office, e.g. "chair".'),
+    _opt("holder", kinds.ACCOUNT, "The member account that holds it."),
+    _opt("termBlocks", NUMBER, "Term length in blocks, from the election."),
+    _opt("charter", kinds.TEXT, "What it is for.", default=""),
+    _opt("lead", kinds.ACCOUNT, "Its lead (one of its members): account or name."),
+    _opt("members", kinds.ACCOUNT, "A member account or name in it (repeatable).", "--member",
+         many=True),
+    _opt("kind", kinds.TEXT, "The proposal kind, e.g. grant-role.", "--type"),
+    _opt("participation", kinds.TEXT, "Share of the weight that must vote: basis points (5001) "
+         "or percent (50.01%)."),
+    _opt("winRate", kinds.TEXT, "Share of the votes that must say yes."),
+    _opt("period", NUMBER, "Voting period in blocks."),
+    _opt("target", kinds.ACCOUNT, "An account or contract address."),
+    _opt("contract", kinds.ACCOUNT, "A finance service's contract."),
+    _opt("call", kinds.TEXT, "The ABI-encoded call, 0x hex.", "--data"),
+    _opt("height", NUMBER, "The first block run by the new version."),
+    _opt("version", kinds.TEXT, "The consortium version that carries the upgrade (0.2.0)."),
+)}
 PROPOSAL = Param("proposal", kinds.ID, "The proposal id.")
 
 
-def _propose(kind: str, summary: str, *args: Param) -> Write:
+def _propose(kind: str, summary: str, *more: Param, order: tuple[str, ...] = (),
+             **help: str | Param) -> Write:
+    """`propose <kind>`: an option per parameter of the kind, in the client's `order` (default:
+    the kind's), each as `OPTIONS` has it or as `help` says (its help text, or another
+    option), then `more` (the client's own)."""
+    def option(name: str) -> Param:
+        given = help.get(name, OPTIONS[name].doc)
+        return given if isinstance(given, Param) else replace(OPTIONS[name], doc=given)
+
+    args = [option(n) for n in order or KIND_BY_NAME[kind].params]
     return Write(kind, KIND_BY_NAME[kind].method, summary,
-                 "propose_" + kind.replace("-", "_").replace("taskforce", "task_force"), args,
-                 "Proposal")
+                 "propose_" + kind.replace("-", "_").replace("taskforce", "task_force"),
+                 (*args, *more), "Proposal")
 
 
 GOVERNANCE = _Governance(
@@ -125,58 +156,47 @@ GOVERNANCE = _Governance(
               (PROPOSAL, Param("choice", kinds.TEXT, "yes or no.", positional=True)), "Vote"),
         Write("revoke", "revoke", "Withdraw your own open proposal.", "revoke", (PROPOSAL,),
               "Revoked"),
-        _propose("suspend-member", "Suspend a member: its accounts may not transact.", MEMBER),
-        _propose("reinstate-member", "Reinstate a suspended member.", MEMBER),
+        _propose("admit-member", "Admit an institution with its accounts and node ids (the node "
+                 "may then peer).", order=("name", "tier", "accounts", "nodeIds", "weight"),
+                 name="The institution's name."),
+        _propose("suspend-member", "Suspend a member: its accounts may not transact."),
+        _propose("reinstate-member", "Reinstate a suspended member."),
         _propose("expel-member",
-                 "Expel a member (supermajority; it cannot vote on it; its nodes go).", MEMBER),
+                 "Expel a member (supermajority; it cannot vote on it; its nodes go)."),
         _propose("add-validator", "Make a node a validator (or change its power).",
-                 _opt("pub_key", kinds.TEXT, "ed25519 consensus key, base64 (as `consortium join` "
-                      "prints it).", "--pub-key"),
-                 _opt("power", NUMBER, "Voting power.", "--power", default=10),
                  _opt("member", kinds.TEXT, "The member whose validator it is (id, name or "
-                      "account): expelling it removes it.", "--member", default=None)),
-        _propose("remove-validator", "Remove a validator from the validator set.", PUB_KEY),
-        _propose("admit-node", "Admit another node of a member as a peer.", MEMBER, NODE_ID),
-        _propose("remove-node", "Stop admitting a node as a peer.", NODE_ID),
-        _propose("grant-role", "Grant a role to a member's account.", *ROLE),
-        _propose("revoke-role", "Revoke a role from an account.", *ROLE),
+                      "account): expelling it removes it.", default=None),
+                 pubKey="ed25519 consensus key, base64 (as `consortium join` prints it)."),
+        _propose("remove-validator", "Remove a validator from the validator set."),
+        _propose("admit-node", "Admit another node of a member as a peer."),
+        _propose("remove-node", "Stop admitting a node as a peer."),
+        _propose("grant-role", "Grant a role to a member's account."),
+        _propose("revoke-role", "Revoke a role from an account."),
         _propose("elect-officer", "Elect an officer for a term; the office is vacant once "
-                 "the term's height passes.",
-                 _opt("office", kinds.TEXT, 'The office, e.g. "chair".', "--office"),
-                 _opt("holder", kinds.ACCOUNT, "The member account that holds it.", "--holder"),
-                 _opt("term_blocks", NUMBER, "Term length in blocks, from the election.",
-                      "--term-blocks")),
-        _propose("form-taskforce", "Form a task force of consortium members' accounts.",
-                 NAME, _opt("charter", kinds.TEXT, "What it is for.", "--charter", default=""),
-                 LEAD, MEMBERS),
-        _propose("set-taskforce-members", "Replace a task force's lead and members.", NAME,
-                 LEAD, MEMBERS),
-        _propose("dissolve-taskforce", "Dissolve a task force.", NAME),
+                 "the term's height passes."),
+        _propose("form-taskforce", "Form a task force of consortium members' accounts."),
+        _propose("set-taskforce-members", "Replace a task force's lead and members."),
+        _propose("dissolve-taskforce", "Dissolve a task force."),
+        _propose("change-rule", "Change how a kind of proposal is decided (needs a "
+                 "supermajority). Open proposals keep the rule they were proposed under."),
         _propose("freeze", "Freeze an account (its transactions are refused) or a contract "
-                 "(calls to it revert).", TARGET),
-        _propose("unfreeze", "Unfreeze an account or contract.", TARGET),
+                 "(calls to it revert)."),
+        _propose("unfreeze", "Unfreeze an account or contract."),
         _propose("set-deploy-allowlist", "Set the accounts that may deploy contracts (empty: "
                  "every member account may).",
-                 Param("accounts", kinds.ACCOUNT, "An account that may deploy (repeatable; none: "
-                       "every member may).", flag="--account", default=[], many=True)),
+                 accounts=_opt("accounts", kinds.ACCOUNT, "An account that may deploy (repeatable; "
+                               "none: every member may).", "--account", default=[], many=True)),
         _propose("app-call", "Have Governance call a finance service's contract (e.g. create "
                  "an asset class; the services' own commands, like `consortium registry "
-                 "propose-class`, build the call).",
-                 _opt("contract", kinds.ACCOUNT, "A finance service's contract.", "--contract"),
-                 DATA),
+                 "propose-class`, build the call)."),
         _propose("contract-call", "Have Governance call a user contract that trusts its "
                  "address, e.g. upgrade an ERC-1967 proxy whose admin it is (the call is "
-                 "tried when proposed).",
-                 _opt("contract", kinds.ACCOUNT, "A user contract's address.", "--contract"), DATA),
+                 "tried when proposed).", contract="A user contract's address."),
         _propose("software-upgrade", "Schedule a software upgrade (supermajority): at HEIGHT, "
                  "nodes without its handler stop and say which version to install; the "
-                 "others migrate and go on.",
-                 _opt("name", kinds.TEXT, "The upgrade's name, as its handler knows it.", "--name"),
-                 _opt("height", NUMBER, "The first block run by the new version.", "--height"),
-                 _opt("version", kinds.TEXT, "The consortium version that carries the upgrade "
-                      "(0.2.0).", "--version")),
+                 "others migrate and go on.", name="The upgrade's name, as its handler knows it."),
         _propose("cancel-software-upgrade",
                  "Cancel the scheduled software upgrade before its height.",
-                 _opt("name", kinds.TEXT, "The scheduled upgrade's name.", "--name")),
+                 name="The scheduled upgrade's name."),
     ),
 )

@@ -1,16 +1,14 @@
 """Governance commands: members, proposals and votes, officers, task forces, roles.
 
 The plain reads and writes are built from governance's declared surface
-(`consortium.apps.governance_surface`, by `cli/service_commands.py`); written here are the
-tables, the proposals whose options the client takes in another order or form
-(admit-member, change-rule), `member show` (with each account's roles), `proposals`,
-`roles`, `upgrades` and the regulator's direct freezes. Signing commands take --from and
-print the proposal's id and status (or its JSON).
+(`consortium.apps.governance_surface`, by `cli/service_commands.py`), every `propose <kind>`
+among them; written here are the tables, `member show` (with each account's roles),
+`proposals`, `roles`, `upgrades` and the regulator's direct freezes. Signing commands take
+--from and print the proposal's id and status (or its JSON).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,9 @@ def _client(rpc: str | None, dir: Path) -> Any:
     return GovernanceClient(kit.endpoint(rpc, dir))
 
 
-def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
+def _outcome(outcome: dict[str, Any], json_out: bool, title: str) -> None:
+    """What a write did: a proposal (title "Proposal": "Proposal (<kind>)"), else its tx."""
+    title = f"Proposal ({outcome.get('kind')})" if title == "Proposal" else title
     if json_out:
         kit.print_json(outcome)
     elif "proposal" in outcome:
@@ -46,19 +46,6 @@ def _print_outcome(title: str, outcome: dict[str, Any], json_out: bool) -> None:
             outcome["txHash"]]])
     else:
         kit.table(title, ["block", "tx"], [[outcome["block"], outcome["txHash"]]])
-
-
-def _outcome(outcome: dict[str, Any], json_out: bool, what: str) -> None:
-    """A declared write's outcome: "Proposal (<kind>)", "Vote" or "Revoked"."""
-    title = f"Proposal ({outcome.get('kind')})" if what == "Proposal" else what
-    _print_outcome(title, outcome, json_out)
-
-
-def _submit(kind: str, signing: kit.Signing, *args: Any) -> None:
-    """Sign and send a proposal of `kind` through the client's propose_<kind>."""
-    signer = signing.signer()
-    method = getattr(_client(signing.rpc, signing.dir), "propose_" + kind.replace("-", "_"))
-    _print_outcome(f"Proposal ({kind})", method(signer, *args), signing.json_out)
 
 
 _WRITES = {w.cli: w for w in GOVERNANCE.writes}
@@ -122,76 +109,16 @@ def member_show(ref: str = typer.Argument(..., help="Member id, name or one of i
     if member is None:
         raise ConfigError(f"no member {ref!r}")
     member["roles"] = {a: client.roles(a)["roles"] for a in member["accounts"]}
-    if opts.json_out:
-        kit.print_json(member)
-        return
     accounts = [f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()]
-    kit.table(f"Member {member['id']}: {member['name']}", ["field", "value"], [
+    opts.show(member, lambda: kit.table(f"Member {member['id']}: {member['name']}", [
+        "field", "value"], [
         ["tier", member["tier"]], ["status", member["status"]], ["weight", member["weight"]],
         ["admitted at height", member["since"]], ["accounts", "\n".join(accounts)],
-        ["nodes", _lines(member["nodes"])]])
+        ["nodes", _lines(member["nodes"])]]))
 
 
-# --- proposals the client takes in another order or form ---------------------------------------
-
-@kit.with_signing
-def propose_admit_member(
-    name: str = typer.Option(..., "--name", help="The institution's name."),
-    account: list[str] = typer.Option(..., "--account", help="Its account (repeatable)."),
-    node_id: list[str] | None = typer.Option(None, "--node-id", help="Its node id (repeatable)."),
-    tier: str = typer.Option("ordinary", "--tier", help="founding, ordinary or observer."),
-    weight: int | None = typer.Option(
-        None, "--weight", help="Committee weight (default 1; observers 0)."
-    ),
-    *,
-    signing: kit.Signing,
-) -> None:
-    """Admit an institution with its accounts and node ids (the node may then peer)."""
-    _submit("admit-member", signing, name, tier, account, node_id or [], weight)
-
-
-def _rate(text: str, what: str) -> int:
-    """Basis points from "6667" or a percentage like "66.67%"."""
-    try:
-        if text.endswith("%"):
-            value = Decimal(text[:-1]) * 100
-            if value != value.to_integral_value():
-                raise ConfigError(f"{what} {text} is finer than a basis point (0.01%)")
-            return int(value)
-        return int(text)
-    except (InvalidOperation, ValueError):
-        raise ConfigError(
-            f"{what} must be basis points (6667) or a percentage (66.67%), got {text!r}"
-        ) from None
-
-
-@kit.with_signing
-def propose_change_rule(
-    type_: str = typer.Option(..., "--type", help="The proposal kind, e.g. grant-role."),
-    participation: str = typer.Option(
-        ...,
-        "--participation",
-        help="Share of the weight that must vote: basis points (5001) or percent (50.01%).",
-    ),
-    win_rate: str = typer.Option(..., "--win-rate", help="Share of the votes that must say yes."),
-    period: int = typer.Option(..., "--period", help="Voting period in blocks."),
-    *,
-    signing: kit.Signing,
-) -> None:
-    """Change how a kind of proposal is decided (needs a supermajority). Open proposals
-    keep the rule they were proposed under."""
-    _submit("change-rule", signing, type_, _rate(participation, "--participation"),
-            _rate(win_rate, "--win-rate"), period)
-
-
-_OWN = {"admit-member": propose_admit_member, "change-rule": propose_change_rule}
-for _kind in ("admit-member", "suspend-member", "reinstate-member", "expel-member",
-              "add-validator", "remove-validator", "admit-node", "remove-node", "grant-role",
-              "revoke-role", "elect-officer", "form-taskforce", "set-taskforce-members",
-              "dissolve-taskforce", "change-rule", "freeze", "unfreeze", "set-deploy-allowlist",
-              "app-call", "contract-call", "software-upgrade", "cancel-software-upgrade"):
-    propose_app.command(_kind)(_OWN.get(_kind)
-                               or kit.write_command(_WRITES[_kind], _client, _outcome))
+for _write in _WRITES.values():  # one `propose <kind>` per declared proposal kind
+    propose_app.command(_write.cli)(kit.write_command(_write, _client, _outcome))
 
 
 # --- reads with their own shapes ------------------------------------------------------------------
@@ -229,19 +156,15 @@ def proposals(
         found = client.read.proposal_with_votes(proposal)
         if found is None:
             raise ConfigError(f"no proposal {proposal}")
-        if opts.json_out:
-            kit.print_json(found)
-            return
         rule, note = found["rule"], f" ({found['note']})" if found["note"] else ""
-        kit.table(f"Proposal {proposal}: {found['kind']}", ["field", "value"], [
-            ["status", found["status"] + note],
-            ["params", _params(found["params"])],
+        opts.show(found, lambda: kit.table(f"Proposal {proposal}: {found['kind']}", [
+            "field", "value"], [
+            ["status", found["status"] + note], ["params", _params(found["params"])],
             ["proposer", found["proposer"]],
             ["proposed / expires", f"{found['createdAt']} / {found['expiresAt']}"],
             ["rule", f"participation {rule['participation']} bp, win rate {rule['winRate']} bp"],
             ["yes / no weight", f"{found['yesWeight']} / {found['noWeight']}"],
-            ["votes", _lines([f"{v['name']}: {v['vote']}" for v in found["votes"]])],
-        ])
+            ["votes", _lines([f"{v['name']}: {v['vote']}" for v in found["votes"]])]]))
         return
     items = client.proposals(open_only)
     opts.show(items, lambda: kit.table(
@@ -272,7 +195,7 @@ def _regulator_command(name: str, frozen: bool, doc: str) -> None:
     ) -> None:
         signer = signing.signer()
         outcome = _client(signing.rpc, signing.dir).regulator_freeze(signer, target, frozen)
-        _print_outcome(f"{name.capitalize()} {target}", outcome, signing.json_out)
+        _outcome(outcome, signing.json_out, f"{name.capitalize()} {target}")
 
     command.__doc__ = doc
     regulator_app.command(name)(kit.with_signing(command))

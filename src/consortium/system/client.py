@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
@@ -23,7 +24,13 @@ from consortium.errors import ConfigError
 from consortium.evm.records import account_hex
 from consortium.sdk.client import ConsortiumClient
 from consortium.system.governance import Governance
-from consortium.system.model import GOVERNANCE_ADDRESS, KIND_BY_NAME, PERMISSIONS_ADDRESS, TIERS
+from consortium.system.model import (
+    GOVERNANCE_ADDRESS,
+    KIND_BY_NAME,
+    PERMISSIONS_ADDRESS,
+    TIERS,
+    ProposalKind,
+)
 from consortium.system.reader import CALLS, SystemReader
 
 # Gas on top of the estimate: a vote may become the one that passes (and executes) its
@@ -34,19 +41,6 @@ _READS = frozenset({"members", "member", "proposals", "proposal", "officers", "t
                     "task_force", "rules", "roles", "validators", "nodes"})
 
 
-def _raw(value: str | bytes, size: int, what: str) -> bytes:
-    if isinstance(value, bytes):
-        raw = value
-    else:
-        try:
-            raw = bytes.fromhex(value.strip().lower().removeprefix("0x"))
-        except ValueError:
-            raw = b""
-    if len(raw) != size:
-        raise ConfigError(f"{value!r} is not {what}")
-    return raw
-
-
 def address_bytes(value: str | bytes) -> bytes:
     """A 0x account address (any case; `account_hex` is the one parser) as 20 bytes."""
     if isinstance(value, bytes) and len(value) == 20:
@@ -54,9 +48,28 @@ def address_bytes(value: str | bytes) -> bytes:
     return bytes.fromhex(account_hex(value)[2:])
 
 
-def node_id_bytes(value: str) -> bytes:
+def _fixed(value: str | bytes, size: int, what: str, parse: Callable[[str], bytes]) -> bytes:
+    """`size` bytes as given, or parsed from text (else a ConfigError: not `what`)."""
+    try:
+        raw = value if isinstance(value, bytes) else parse(value.strip())
+    except ValueError:
+        raw = b""
+    if len(raw) != size:
+        raise ConfigError(f"{value!r} is not {what}")
+    return raw
+
+
+def node_id_bytes(value: str | bytes) -> bytes:
     """A CometBFT node id (40 hex digits, as in ID@HOST:PORT) as 20 bytes."""
-    return _raw(value, 20, "a node id (40 hex digits)")
+    return _fixed(value, 20, "a node id (40 hex digits)",
+                  lambda text: bytes.fromhex(text.lower().removeprefix("0x")))
+
+
+def pub_key_bytes(value: str | bytes) -> bytes:
+    """An ed25519 consensus public key, base64 (as CometBFT prints it) or 0x hex."""
+    return _fixed(value, 32, "an ed25519 public key (base64 or 0x hex, 32 bytes)",
+                  lambda text: bytes.fromhex(text[2:]) if text.lower().startswith("0x")
+                  else base64.b64decode(text, validate=True))
 
 
 def call_bytes(value: str | bytes) -> bytes:
@@ -68,51 +81,39 @@ def call_bytes(value: str | bytes) -> bytes:
         raise ConfigError(f"--data {value!r} is not hex") from None
 
 
-def pub_key_bytes(value: str) -> bytes:
-    """An ed25519 consensus public key, base64 (as CometBFT prints it) or 0x hex."""
-    text = value.strip()
-    try:
-        raw = (bytes.fromhex(text[2:]) if text.lower().startswith("0x")
-               else base64.b64decode(text, validate=True))
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise ConfigError(f"{value!r} is not an ed25519 public key (base64 or 0x hex, 32 bytes)")
-    return raw
-
-
 def _same(value: Any) -> Any:
     return value
+
+
+def basis_points(value: str | int, what: str) -> int:
+    """Basis points from 6667, "6667" or a percentage like "66.67%"."""
+    text = str(value).strip()
+    try:
+        if text.endswith("%"):
+            points = Decimal(text[:-1]) * 100
+            if points != points.to_integral_value():
+                raise ConfigError(f"{what} {text} is finer than a basis point (0.01%)")
+            return int(points)
+        return int(text)
+    except (InvalidOperation, ValueError):
+        raise ConfigError(
+            f"{what} must be basis points (6667) or a percentage (66.67%), got {text!r}"
+        ) from None
 
 
 def _addresses(values: list[str]) -> list[bytes]:
     return [address_bytes(v) for v in values]
 
 
-# propose_<name>(account, *values): the kind, and how each value becomes its ABI argument
-# ("member": an id, name or account, resolved on chain)
-_PROPOSALS: dict[str, tuple[str, tuple[Callable[[Any], Any] | str, ...]]] = {
-    "suspend_member": ("suspend-member", ("member",)),
-    "reinstate_member": ("reinstate-member", ("member",)),
-    "expel_member": ("expel-member", ("member",)),
-    "remove_validator": ("remove-validator", (pub_key_bytes,)),
-    "admit_node": ("admit-node", ("member", node_id_bytes)),
-    "remove_node": ("remove-node", (node_id_bytes,)),
-    "grant_role": ("grant-role", (address_bytes, _same)),
-    "revoke_role": ("revoke-role", (address_bytes, _same)),
-    "elect_officer": ("elect-officer", (_same, address_bytes, _same)),
-    "form_task_force": ("form-taskforce", (_same, _same, address_bytes, _addresses)),
-    "set_task_force_members": ("set-taskforce-members", (_same, address_bytes, _addresses)),
-    "dissolve_task_force": ("dissolve-taskforce", (_same,)),
-    "change_rule": ("change-rule", (_same, _same, _same, _same)),
-    "freeze": ("freeze", (address_bytes,)),
-    "unfreeze": ("unfreeze", (address_bytes,)),
-    "set_deploy_allowlist": ("set-deploy-allowlist", (_addresses,)),
-    "app_call": ("app-call", (address_bytes, call_bytes)),
-    "contract_call": ("contract-call", (address_bytes, call_bytes)),
-    "software_upgrade": ("software-upgrade", (_same, _same, _same)),
-    "cancel_software_upgrade": ("cancel-software-upgrade", (_same,)),
-}
+# how a user's value becomes a proposal's ABI argument, by the parameter's ABI type (a
+# "member" uint256 is an id, name or account, resolved on chain; others go as given)
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "address": address_bytes, "address[]": _addresses, "bytes": call_bytes,
+    "bytes20": node_id_bytes, "bytes32": pub_key_bytes}
+_RATES = {"participation": "--participation", "winRate": "--win-rate"}  # change-rule's
+# propose_<name>(account, *values), one per kind (admit-member and add-validator: below)
+_PROPOSALS = {k.name.replace("-", "_").replace("taskforce", "task_force"): k
+              for k in KIND_BY_NAME.values()}
 
 
 class GovernanceClient:
@@ -127,7 +128,7 @@ class GovernanceClient:
         if name in _READS:
             return getattr(self.read, name)
         if name.startswith("propose_") and name[8:] in _PROPOSALS:
-            return partial(self._propose_values, *_PROPOSALS[name[8:]])
+            return partial(self._propose_values, _PROPOSALS[name[8:]])
         raise AttributeError(name)
 
     def _call(self, to: bytes, data: bytes, block: Any = "latest",
@@ -185,13 +186,16 @@ class GovernanceClient:
             raise ConfigError(f"unknown proposal kind {kind!r} (kinds: {', '.join(KIND_BY_NAME)})")
         return self._outcome(self.transact(account, GOVERNANCE_ADDRESS, k.method, *args), None)
 
-    def _propose_values(self, kind: str, parsers: tuple[Callable[[Any], Any] | str, ...],
-                        account: LocalAccount, *values: Any) -> dict[str, Any]:
-        if len(values) != len(parsers):
-            raise TypeError(f"propose {kind} takes {len(parsers)} values, got {len(values)}")
-        args = [self.member_id(v) if p == "member" else p(v)  # type: ignore[operator]
-                for p, v in zip(parsers, values, strict=True)]
-        return self.propose(account, kind, *args)
+    def _propose_values(self, kind: ProposalKind, account: LocalAccount,
+                        *values: Any) -> dict[str, Any]:
+        if len(values) != len(kind.types):
+            raise TypeError(f"propose {kind.name} takes {len(kind.types)} values, "
+                            f"got {len(values)}")
+        args = [self.member_id(v) if name == "member"
+                else basis_points(v, _RATES[name]) if name in _RATES
+                else _PARSERS.get(t, _same)(v)
+                for name, t, v in zip(kind.params, kind.types, values, strict=True)]
+        return self.propose(account, kind.name, *args)
 
     def vote(self, account: LocalAccount, proposal_id: int, support: bool | str) -> dict[str, Any]:
         """Vote yes (True, "yes") or no (False, "no")."""
