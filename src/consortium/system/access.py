@@ -52,42 +52,30 @@ class AccessView:
         key = (sender, creates, to == PRIVACY_ADDRESS)
         if key in self._refusals:
             return self._refusals[key]
-        member_id = self.gov.member_of(sender)
-        if member_id == 0:
-            reason = self._node_refusal(sender, creates, key[2])
-        else:
-            reason = self._refusal(sender, member_id, creates)
+        reason = self._refusal(sender, creates, key[2])
         if len(self._refusals) >= MAX_REMEMBERED:
             self._refusals = {}
         self._refusals[key] = reason
         return reason
 
-    def _node_refusal(self, sender: bytes, creates: bool, to_privacy: bool) -> str | None:
-        """A sender that is no member's account: a registered privacy node account of an
-        active member may call the Privacy contract, and nothing else."""
+    def _refusal(self, sender: bytes, creates: bool, to_privacy: bool) -> str | None:
+        """A member's account may send while its member is active and it is not frozen (and
+        deploy if the allowlist lets it); a registered privacy node account of an active
+        member may call the Privacy contract, and nothing else."""
         who = "0x" + sender.hex()
-        member_id = self.privacy.member_of_node(sender)
-        if member_id == 0:
+        member_id = self.gov.member_of(sender)
+        node = member_id == 0  # then a privacy node account, if one is registered
+        if node and (member_id := self.privacy.member_of_node(sender)) == 0:
             return f"sender {who} is not a consortium account (not a consortium member's account)"
-        name = self.gov.name(member_id)
-        status = self.gov.status(member_id)
+        name, status = self.gov.name(member_id), self.gov.status(member_id)
         if status != "active":
-            return f"sender {who} refused: member {status} ({name!r}'s privacy node, {status})"
+            whose = f"{name!r}'s privacy node, {status}" if node else f"{name!r} is {status}"
+            return f"sender {who} refused: member {status} ({whose})"
         if self.perms.is_frozen(sender):
             return f"sender {who} refused: account frozen"
-        if creates or not to_privacy:
+        if node and (creates or not to_privacy):
             return (f"{who} is the privacy node account of {name!r}: it may only call the "
                     "Privacy contract")
-        return None
-
-    def _refusal(self, sender: bytes, member_id: int, creates: bool) -> str | None:
-        who = "0x" + sender.hex()
-        status = self.gov.status(member_id)
-        if status != "active":
-            name = self.gov.name(member_id)
-            return f"sender {who} refused: member {status} ({name!r} is {status})"
-        if self.perms.is_frozen(sender):
-            return f"sender {who} refused: account frozen"
         if creates:
             allowlist = self.perms.allowlist()
             if len(allowlist) and address_word(sender) not in allowlist:

@@ -37,7 +37,7 @@ from consortium.evm.native import (
     revert_reason,
     view,
 )
-from consortium.evm.records import address_word
+from consortium.evm.records import StringSet, address_word
 from consortium.system.model import (
     BASIS_POINTS,
     EXPIRED,
@@ -138,17 +138,10 @@ class Governance(NativeContract):
     # --- reads ---------------------------------------------------------------------------
 
     member_count = view("memberCount()", "uint256", (), lambda c: c.gov.member_count())
-
-    @method("member(uint256)", returns=Member.abi_type(), view=True)
-    def member(self, member_id: int) -> tuple[Any, ...]:
-        self._require_member(member_id)
-        return self.gov.member(member_id).abi_tuple()
-
-    @method("members()", returns=Member.abi_type() + "[]", view=True)
-    def members(self) -> list[tuple[Any, ...]]:
-        gov = self.gov
-        return [gov.member(i).abi_tuple() for i in range(1, gov.member_count() + 1)]
-
+    member = view("member(uint256)", Member.abi_type(), ("member_id",),
+                  lambda c, i: c.gov.member(c._require_member(i)).abi_tuple())
+    members = view("members()", Member.abi_type() + "[]", (), lambda c: [
+        c.gov.member(i).abi_tuple() for i in range(1, c.gov.member_count() + 1)])
     member_of = view("memberOf(address)", "uint256", ("account",),
                      lambda c, account: c.gov.member_of(as_address(account)))
     member_by_name = view("memberByName(string)", "uint256", ("name",),
@@ -157,16 +150,10 @@ class Governance(NativeContract):
                         lambda c: sum(w for _, w in c.gov.voting_members()))
     admin_mode = view("adminMode()", "bool", (), lambda c: len(c.gov.voting_members()) == 1)
     proposal_count = view("proposalCount()", "uint256", (), lambda c: c.gov.proposal_count())
-
-    @method("proposal(uint256)", returns=Proposal.abi_type(), view=True)
-    def proposal(self, proposal_id: int) -> tuple[Any, ...]:
-        self._require_proposal(proposal_id)
-        return self._answer(self.gov.proposal(proposal_id))
-
-    @method("proposals()", returns=Proposal.abi_type() + "[]", view=True)
-    def proposals(self) -> list[tuple[Any, ...]]:
-        gov = self.gov
-        return [self._answer(gov.proposal(i)) for i in range(1, gov.proposal_count() + 1)]
+    proposal = view("proposal(uint256)", Proposal.abi_type(), ("proposal_id",),
+                    lambda c, i: c._answer(c.gov.proposal(c._require_proposal(i))))
+    proposals = view("proposals()", Proposal.abi_type() + "[]", (), lambda c: [
+        c._answer(c.gov.proposal(i)) for i in range(1, c.gov.proposal_count() + 1)])
 
     def _answer(self, p: Proposal) -> tuple[Any, ...]:
         expired = p.status == "open" and self.height >= p.expires
@@ -177,43 +164,24 @@ class Governance(NativeContract):
         vote = self.gov.vote_of(proposal_id, member_id)
         return vote != 0, vote == 1
 
-    @method("rule(string)", returns=RULE, view=True)
-    def rule(self, kind: str) -> tuple[Any, ...]:
-        return self._rule(self._kind(kind))
-
-    @method("rules()", returns=RULE + "[]", view=True)
-    def rules(self) -> list[tuple[Any, ...]]:
-        return [self._rule(k) for k in PROPOSAL_KINDS]
+    rule = view("rule(string)", RULE, ("kind",), lambda c, kind: c._rule(c._kind(kind)))
+    rules = view("rules()", RULE + "[]", (), lambda c: [c._rule(k) for k in PROPOSAL_KINDS])
 
     def _rule(self, kind: ProposalKind) -> tuple[Any, ...]:
         r = self.gov.rule(kind)
         return kind.name, r.participation, r.win_rate, r.period
 
-    @method("officers()", returns=Office.abi_type() + "[]", view=True)
-    def officers(self) -> list[tuple[Any, ...]]:
-        gov = self.gov
-        return [gov.office(o, self.height).abi_tuple() for o in gov.offices()]
-
-    @method("officer(string)", returns=Office.abi_type(), view=True)
-    def officer(self, office: str) -> tuple[Any, ...]:
-        self.require(office in self.gov.offices(), f"no office named {office!r}")
-        return self.gov.office(office, self.height).abi_tuple()
-
-    @method("taskForces()", returns=TaskForce.abi_type() + "[]", view=True)
-    def task_forces(self) -> list[tuple[Any, ...]]:
-        gov = self.gov
-        return [gov.task_force(n).abi_tuple() for n in gov.task_forces()]
-
-    @method("taskForce(string)", returns=TaskForce.abi_type(), view=True)
-    def task_force(self, name: str) -> tuple[Any, ...]:
-        self.require(name in self.gov.task_forces(), f"no task force named {name!r}")
-        return self.gov.task_force(name).abi_tuple()
-
-    @method("upgradePlan()", returns=("string", "uint256", "string", "uint256"), view=True)
-    def upgrade_plan(self) -> tuple[Any, ...]:
-        """The scheduled upgrade (name, height, version, proposal); proposal 0: none."""
-        return (self.upgrades.plan() or NO_PLAN).abi_tuple()
-
+    officers = view("officers()", Office.abi_type() + "[]", (), lambda c: [
+        c.gov.office(o, c.height).abi_tuple() for o in c.gov.offices()])
+    officer = view("officer(string)", Office.abi_type(), ("office",), lambda c, office: (
+        c.gov.office(c._named(office, c.gov.offices(), "office"), c.height).abi_tuple()))
+    task_forces = view("taskForces()", TaskForce.abi_type() + "[]", (), lambda c: [
+        c.gov.task_force(n).abi_tuple() for n in c.gov.task_forces()])
+    task_force = view("taskForce(string)", TaskForce.abi_type(), ("name",), lambda c, name: (
+        c.gov.task_force(c._named(name, c.gov.task_forces(), "task force")).abi_tuple()))
+    # the scheduled upgrade (name, height, version, proposal); proposal 0: none
+    upgrade_plan = view("upgradePlan()", ("string", "uint256", "string", "uint256"), (),
+                        lambda c: (c.upgrades.plan() or NO_PLAN).abi_tuple())
     applied_upgrades = view("appliedUpgrades()", "(string,uint256)[]", (),
                             lambda c: c.upgrades.applied())
 
@@ -354,11 +322,15 @@ class Governance(NativeContract):
         self.require(self.height < record.expires,
                      f"proposal {proposal_id} expired at height {record.expires}")
 
-    def _require_proposal(self, proposal_id: int) -> None:
-        self.require_id(proposal_id, self.gov.proposal_count(), "proposal")
+    def _require_proposal(self, proposal_id: int) -> int:
+        return self.require_id(proposal_id, self.gov.proposal_count(), "proposal")
 
-    def _require_member(self, member_id: int) -> None:
-        self.require_id(member_id, self.gov.member_count(), "member")
+    def _require_member(self, member_id: int) -> int:
+        return self.require_id(member_id, self.gov.member_count(), "member")
+
+    def _named(self, name: str, names: StringSet, what: str) -> str:
+        self.require(name in names, f"no {what} named {name!r}")
+        return name
 
     def _require_active_member(self, member_id: int) -> None:
         self._require_member(member_id)
@@ -447,10 +419,8 @@ class Governance(NativeContract):
             raw = as_address(account)
             self.require(gov.member_of(raw) != 0, f"{account} is not a consortium account")
             holds = bool(self.perms.role_bits(raw) & role_bit(role))
-            if name == "grant-role":
-                self.require(not holds, f"{account} already holds the {role} role")
-            else:
-                self.require(holds, f"{account} does not hold the {role} role")
+            self.require(holds != (name == "grant-role"), f"{account} "
+                         f"{'already holds' if holds else 'does not hold'} the {role} role")
         elif name == "elect-officer":
             office, holder, term_blocks = args
             self._check_name(office, "office")
@@ -466,7 +436,7 @@ class Governance(NativeContract):
             self._check_task_force_members(lead, members)
         elif name in ("set-taskforce-members", "dissolve-taskforce"):
             tf_name = args[0]
-            self.require(tf_name in gov.task_forces(), f"no task force named {tf_name!r}")
+            self._named(tf_name, gov.task_forces(), "task force")
             if name == "set-taskforce-members":
                 self._check_task_force_members(*args[1:])
         elif name == "change-rule":
@@ -485,10 +455,8 @@ class Governance(NativeContract):
             self.require(not self.is_native(raw),
                          f"{target} is a system contract and cannot be frozen")
             frozen = self.perms.is_frozen(raw)
-            if name == "freeze":
-                self.require(not frozen, f"{target} is already frozen")
-            else:
-                self.require(frozen, f"{target} is not frozen")
+            self.require(frozen != (name == "freeze"),
+                         f"{target} is {'already frozen' if frozen else 'not frozen'}")
         elif name == "set-deploy-allowlist":
             (accounts,) = args
             self.require(len(accounts) <= MAX_LIST, f"at most {MAX_LIST} accounts")

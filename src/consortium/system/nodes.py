@@ -32,19 +32,11 @@ class Nodes(GovernedNative):
     validator_power = view("validatorPower(bytes32)", "uint256", ("pub_key",),
                            lambda c, pub_key: c.state.power(pub_key))
 
-    @method("validatorOwner(bytes32)", returns="uint256", view=True)
-    def validator_owner(self, pub_key: bytes) -> int:
-        """The member whose validator this is (0: none recorded; see NodesState.owner)."""
-        return self.state.owner(pub_key)
-
-    @method("nodes()", returns="(bytes20,uint256)[]", view=True)
-    def nodes(self) -> list[tuple[bytes, int]]:
-        out = []
-        for word in self.state.nodes():
-            node_id = word_address(word)
-            out.append((node_id, self.state.node_member(node_id)))
-        return out
-
+    # the member whose validator this is (0: none recorded; see NodesState.owner)
+    validator_owner = view("validatorOwner(bytes32)", "uint256", ("pub_key",),
+                           lambda c, pub_key: c.state.owner(pub_key))
+    nodes = view("nodes()", "(bytes20,uint256)[]", (), lambda c: [
+        (word_address(w), c.state.node_member(word_address(w))) for w in c.state.nodes()])
     is_admitted = view("isAdmitted(bytes20)", "bool", ("node_id",),
                        lambda c, node_id: c.state.is_admitted(node_id))
 

@@ -74,12 +74,8 @@ class Permissions(GovernedNative):
     def accounts_with_role(self, role: str) -> list[bytes]:
         self._check_role(role)
         bit = role_bit(role)
-        out = []
-        for word in self.state.role_holders():
-            account = word_address(word)
-            if self.state.role_bits(account) & bit:
-                out.append(account)
-        return out
+        holders = (word_address(word) for word in self.state.role_holders())
+        return [account for account in holders if self.state.role_bits(account) & bit]
 
     is_frozen = view("isFrozen(address)", "bool", ("target",),
                      lambda c, target: c.state.is_frozen(as_address(target)))
@@ -111,10 +107,8 @@ class Permissions(GovernedNative):
         raw = as_address(account)
         bits = self.state.role_bits(raw)
         holds = bool(bits & role_bit(role))
-        if grant:
-            self.require(not holds, f"{account} already holds the {role} role")
-        else:
-            self.require(holds, f"{account} does not hold the {role} role")
+        self.require(holds != grant, f"{account} {'already holds' if holds else 'does not hold'} "
+                     f"the {role} role")
         self.state.set_role_bits(raw, bits | role_bit(role) if grant else bits & ~role_bit(role))
         self.emit(self.RoleGranted if grant else self.RoleRevoked, raw, role, self.host.caller)
 
@@ -153,14 +147,13 @@ class Permissions(GovernedNative):
         self.require(not self.is_native(target),
                      f"{hex_address(target)} is a system contract and cannot be frozen")
         current = self.state.is_frozen(target)
+        self.require(current != frozen, f"{hex_address(target)} is "
+                     f"{'already frozen' if current else 'not frozen'}")
         if frozen:
-            self.require(not current, f"{hex_address(target)} is already frozen")
             self.state.frozen().add(address_word(target))
-            self.emit(self.Frozen, target, self.host.caller)
         else:
-            self.require(current, f"{hex_address(target)} is not frozen")
             self.state.frozen().remove(address_word(target))
-            self.emit(self.Unfrozen, target, self.host.caller)
+        self.emit(self.Frozen if frozen else self.Unfrozen, target, self.host.caller)
 
     def _only_regulator(self) -> None:
         caller = self.host.caller

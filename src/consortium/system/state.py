@@ -201,11 +201,8 @@ class GovernanceState(StateView):
 
     def voting_members(self) -> list[tuple[int, int]]:
         """(member id, weight) of every active member with a vote (weight > 0), by id."""
-        out = []
-        for member_id in range(1, self.member_count() + 1):
-            if self.status(member_id) == "active" and (weight := self.weight(member_id)):
-                out.append((member_id, weight))
-        return out
+        return [(member_id, weight) for member_id in range(1, self.member_count() + 1)
+                if self.status(member_id) == "active" and (weight := self.weight(member_id))]
 
     # --- proposals ---------------------------------------------------------------------
 
@@ -354,12 +351,8 @@ class NodesState(StateView):
 
     def member_validators(self, member_id: int) -> list[tuple[bytes, int]]:
         """(public key, power) of the validators recorded as `member_id`'s, in set order."""
-        out = []
-        for word in self.validators():
-            key = word.to_bytes(32, "big")
-            if self.owner(key) == member_id:
-                out.append((key, self.power(key)))
-        return out
+        keys = (word.to_bytes(32, "big") for word in self.validators())
+        return [(key, self.power(key)) for key in keys if self.owner(key) == member_id]
 
     def total_power(self) -> int:
         return sum(power for _, power in self.validator_powers())
