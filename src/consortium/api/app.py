@@ -113,19 +113,12 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                metrics: NodeMetrics | None = None,
                console: bool = True,
                privacy: PrivacyNode | None = None) -> Starlette:
-    """Build the API of one node around its ledger and its engine's RPC address. `checks`
-    carries the CheckTx answers of the node's own ABCI app (then transactions are forwarded
-    with broadcast_tx_async); without it they go with broadcast_tx_sync. `journal` is the
-    directory of the durable journal of accepted transactions (in memory without it). `read_limits`
-    bound the expensive reads (gas cap, timeout, concurrency: `ReadGate`). With `tokens`
-    every route but /health needs a bearer token of a scope that covers it
-    (`consortium.api.auth`), with `client_certificates` a TLS client certificate whose
-    scope covers it (the server verifies it: `api_server(tls_client_ca=…)`);
-    `cors_origins` are the browser origins allowed (none: same origin only);
-    `client_limits` bound what one client address or credential may ask (`rate_limits`);
-    `metrics` are the node's (`GET /metrics`, and the API counts its requests there);
-    `console` serves the web console at /console (`[console] enabled`); `privacy` (the
-    node's privacy key and group processor) serves the priv_ methods (docs/privacy.md)."""
+    """Build the API of one node around its ledger and its engine's RPC address.
+    `checks`: the CheckTx answers of the node's own ABCI app (transactions then go with
+    broadcast_tx_async, else broadcast_tx_sync); `journal`: the directory of the durable
+    journal of accepted transactions (in memory without it); `tokens` or
+    `client_certificates`: the credentials every route but /health needs (`api.auth`);
+    `console`: serve the web console at /console; `privacy`: serve the priv_ methods."""
     offload = LedgerOffload()
     clients = ClientGate(client_limits)
     gate = ReadGate(read_limits)
@@ -156,29 +149,36 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(schema)
 
+    def refusal(scope: Any, payload: Any) -> tuple[Any, int, TooManyRequests | None] | None:
+        """Why a request (HTTP or WebSocket) is not run: its answer, HTTP status and the
+        rate limit it hit; or None. Checked in this order: JSON, scope, rate."""
+        if isinstance(payload, _Unparsable):
+            return _parse_error(payload.reason), 200, None
+        refused = _beyond_scope(scope, payload)
+        if refused is not None:
+            return refused, 403, None
+        try:
+            clients.charge(scope, len(payload) if isinstance(payload, list) else 1)
+        except TooManyRequests as err:
+            return too_many_body(err, _id_of(payload)), 429, err
+        return None
+
     async def rpc_http(request: Request) -> Response:
         max_body = clients.limits.max_body_bytes
         body = await _read_body(request, max_body)
         if body is None:
             return _json(_parse_error(f"request body over {max_body} bytes"), 413)
         payload = _loads(body)
-        if isinstance(payload, _Unparsable):
-            return _json(_parse_error(payload.reason))
-        refused = _beyond_scope(request.scope, payload)
+        refused = refusal(request.scope, payload)
         if refused is not None:
-            return _json(refused, 403)
-        try:
-            clients.charge(request.scope, len(payload) if isinstance(payload, list) else 1)
-        except TooManyRequests as err:
-            req_id = payload.get("id") if isinstance(payload, dict) else None
-            return _too_many(too_many_body(err, req_id), err)
+            answer, status, limit = refused
+            return _json(answer, status) if limit is None else _too_many(answer, limit)
         current_client.set(_client_of(request))
         current_disconnect.set(lambda: _disconnected(request))
         try:
             answer = await api.handle(payload)
         except TooManyRequests as err:
-            req_id = payload.get("id") if isinstance(payload, dict) else None
-            return _too_many(error_response(req_id, rpc_error_for(err)), err)
+            return _too_many(error_response(_id_of(payload), rpc_error_for(err)), err)
         if answer is None:
             return Response(status_code=204)
         return _json(answer)
@@ -211,8 +211,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                 try:
                     result = await api.handle(payload, conn)
                 except TooManyRequests as err:
-                    req_id = payload.get("id") if isinstance(payload, dict) else None
-                    result = error_response(req_id, rpc_error_for(err))
+                    result = error_response(_id_of(payload), rpc_error_for(err))
                 if result is not None:
                     conn.send(_encode(result).decode())
             except Exception:
@@ -234,19 +233,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                         conn.send(_dumps(_parse_error("parse error: binary frame is not UTF-8")))
                         continue
                 payload = _loads(text)
-                if isinstance(payload, _Unparsable):
-                    conn.send(_dumps(_parse_error(payload.reason)))
-                    continue
-                refused = _beyond_scope(websocket.scope, payload)
+                refused = refusal(websocket.scope, payload)
                 if refused is not None:
-                    conn.send(_dumps(refused))
-                    continue
-                try:
-                    clients.charge(websocket.scope,
-                                   len(payload) if isinstance(payload, list) else 1)
-                except TooManyRequests as err:
-                    req_id = payload.get("id") if isinstance(payload, dict) else None
-                    conn.send(_dumps(too_many_body(err, req_id)))
+                    conn.send(_dumps(refused[0]))
                     continue
                 await slots.acquire()
                 task = asyncio.create_task(answer(payload))
@@ -265,22 +254,17 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        poller = asyncio.create_task(hub.run())
-        keeper = asyncio.create_task(local_txs.run())  # resubmits the journal, then prunes
-        flusher = asyncio.create_task(api.privacy.run()) if api.privacy is not None else None
+        # the subscription poller; the journal keeper (resubmits, then prunes); privacy's
+        tasks = [asyncio.create_task(job.run()) for job in (hub, local_txs, api.privacy)
+                 if job is not None]
         try:
             yield
         finally:
-            poller.cancel()
-            keeper.cancel()
-            if flusher is not None:
-                flusher.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await flusher
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+                    await task
             await local_txs.aclose()
             await engine.aclose()
             gate.close()
@@ -320,14 +304,17 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     return app
 
 
+def _id_of(payload: Any) -> Any:
+    return payload.get("id") if isinstance(payload, dict) else None
+
+
 def _beyond_scope(scope: Any, payload: Any) -> dict[str, Any] | None:
     """The 403 answer to a JSON-RPC request (a batch: whole) that needs more than the
     scope of its token, or None."""
     has, needed = granted(scope), needed_for_call(payload)
     if covers(has, needed):
         return None
-    req_id = payload.get("id") if isinstance(payload, dict) else None
-    return refusal_body(FORBIDDEN, forbidden_message(needed, has), req_id)
+    return refusal_body(FORBIDDEN, forbidden_message(needed, has), _id_of(payload))
 
 
 def _client_of(request: Request) -> str:

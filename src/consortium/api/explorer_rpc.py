@@ -26,7 +26,7 @@ from consortium.api import encoding as enc
 from consortium.api.encoding import Params
 from consortium.api.explorer import DEFAULT_PAGE, Explorer, ExplorerError
 from consortium.api.rpc_error import InvalidParams
-from consortium.api.service_reads import RunSync
+from consortium.api.service_surface import RunSync
 
 T = TypeVar("T")
 

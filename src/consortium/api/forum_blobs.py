@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from consortium.api.service_reads import RunSync, ledger_call, path_param
+from consortium.api.service_surface import RunSync, ledger_call, path_param
 from consortium.apps.forum.blobs import BlobMismatch, node_blob_store, parse_sha
 from consortium.apps.forum.model import MAX_BLOB_FILE
 from consortium.apps.forum.reader import ForumReader

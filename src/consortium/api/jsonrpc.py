@@ -39,8 +39,7 @@ from consortium.api.rpc_error import (
     call_answer,
     rpc_error_for,
 )
-from consortium.api.service_reads import RunSync
-from consortium.api.service_surface import rpc_mixin
+from consortium.api.service_surface import RunSync, rpc_mixin
 from consortium.api.subscriptions import Connection, SubscriptionHub
 from consortium.apps.services import SURFACES
 from consortium.errors import ConsortiumError

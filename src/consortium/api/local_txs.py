@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from consortium.api.engine_client import EngineClient
-from consortium.api.eth_json import EthReads, tx_json
+from consortium.api.eth_json import EthReads, hx, tx_json
 from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
 from consortium.api.tx_journal import JournalEntry, TxJournal
 from consortium.errors import ConsortiumError, NonceTooHigh, NonceTooLow, TxError
@@ -41,12 +41,13 @@ COMMITTED, PENDING, QUEUED, REJECTED, UNKNOWN = (
     "committed", "pending", "queued", "rejected", "unknown")
 
 
-def hx(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
 def _entry(tx: SignedTx | HeldTx | JournalEntry, at: float) -> JournalEntry:
     return JournalEntry(tx.hash, tx.raw, tx.sender, tx.nonce, at)
+
+
+def _status(status: str, block: str | None = None, reason: str | None = None
+            ) -> dict[str, Any]:
+    return {"status": status, "blockNumber": block, "reason": reason}
 
 
 class LocalTransactions:
@@ -140,28 +141,24 @@ class LocalTransactions:
             known = self.journal.get(tx.hash)
             since = known.accepted_at if known is not None else now
             error = outcome.error
-            if error is None:
-                out.append(None)
-                touched.add(tx.sender)
-                if known is None:
-                    changes[tx.hash] = _entry(tx, since)
-                continue
-            if isinstance(error, NonceTooHigh):
+            if isinstance(error, NonceTooHigh):  # ahead of the sender's nonce: held
                 try:
                     replaced = self.queue.hold(HeldTx(tx.hash, tx.raw, tx.sender, tx.nonce,
                                                       since))
                 except QueueFull as full:
                     error = full
                 else:
-                    out.append(None)
-                    touched.add(tx.sender)
-                    if known is None:
-                        changes[tx.hash] = _entry(tx, since)
+                    error = None
                     if replaced is not None and replaced.hash != tx.hash:
                         self._drop(replaced.hash, f"replaced by {hx(tx.hash)} (same nonce "
                                                   f"{tx.nonce})")
                         changes[replaced.hash] = None
-                    continue
+            if error is None:
+                out.append(None)
+                touched.add(tx.sender)
+                if known is None:
+                    changes[tx.hash] = _entry(tx, since)
+                continue
             if outcome.already_known:
                 out.append(TxError(f"already known: transaction {hx(tx.hash)} is in the "
                                    "mempool"))
@@ -407,9 +404,6 @@ class LocalTransactions:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def _committed_height(self, tx_hash: bytes) -> int | None:
-        return self._committed_heights([tx_hash])[0]
-
     def _committed_heights(self, tx_hashes: Sequence[bytes]) -> list[int | None]:
         """The block that committed each transaction, None if none has: one read of the
         chain for the batch (per hash it was two LMDB transactions on admission's path)."""
@@ -430,24 +424,20 @@ class LocalTransactions:
 
     def status(self, tx_hash: bytes) -> dict[str, Any]:
         """consortium_getTransactionStatus: where a transaction is, and why if it failed."""
-        height = self._committed_height(tx_hash)
+        height = self._committed_heights([tx_hash])[0]
         if height is not None:
-            return {"status": COMMITTED, "blockNumber": hex(height), "reason": None}
+            return _status(COMMITTED, hex(height))
         rejection = self._rejection(tx_hash)
         if rejection is not None:
-            return {"status": REJECTED, "blockNumber": hex(int(rejection["blockNumber"])),
-                    "reason": rejection["reason"]}
+            return _status(REJECTED, hex(int(rejection["blockNumber"])), rejection["reason"])
         held = self.queue.get(tx_hash)
         if held is not None:
-            return {"status": QUEUED, "blockNumber": None,
-                    "reason": f"waiting for an earlier nonce of {hx(held.sender)} "
-                              f"(this one is {held.nonce})"}
+            return _status(QUEUED, None, f"waiting for an earlier nonce of {hx(held.sender)} "
+                                         f"(this one is {held.nonce})")
         if tx_hash in self.journal:
-            return {"status": PENDING, "blockNumber": None, "reason": None}
+            return _status(PENDING)
         why = self.dropped.get(tx_hash)
-        if why is not None:
-            return {"status": REJECTED, "blockNumber": None, "reason": why}
-        return {"status": UNKNOWN, "blockNumber": None, "reason": None}
+        return _status(UNKNOWN) if why is None else _status(REJECTED, None, why)
 
     def refusal(self, tx_hash: bytes) -> str | None:
         """Why a transaction accepted here will not commit (for eth_getTransactionReceipt),

@@ -17,7 +17,7 @@ from consortium import __version__
 from consortium.api import encoding as enc
 from consortium.api.eth_json import EthReads
 from consortium.api.rpc_error import RpcError
-from consortium.api.service_reads import RunSync, rest_read
+from consortium.api.service_surface import RunSync, path_param, rest_read
 from consortium.ledger.types import LedgerReader
 
 
@@ -87,9 +87,25 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _object(**types: str | list[str]) -> dict[str, Any]:
+    """An object schema of these properties, each of its JSON type(s)."""
+    return {"type": "object", "properties": {k: {"type": t} for k, t in types.items()}}
+
+
+def _get(summary: str, responses: dict[str, Any],
+         params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"get": {"summary": summary, **({"parameters": params} if params else {}),
+                    "responses": responses}}
+
+
+def _hex_param(name: str, digits: int) -> dict[str, Any]:
+    return path_param(name, {"type": "string", "pattern": f"^0x[0-9a-fA-F]{{{digits}}}$"})
+
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _NOT_FOUND = _ok("not found", _ERROR)
 _BAD = _ok("malformed parameter", _ERROR)
+_REQUEST = {"$ref": "#/components/schemas/JsonRpcRequest"}
 
 
 def openapi_schema(node_name: str) -> dict[str, Any]:
@@ -109,53 +125,33 @@ def openapi_schema(node_name: str) -> dict[str, Any]:
                 "summary": "Ethereum JSON-RPC 2.0 (single request or batch of up to 1000)",
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"oneOf": [
-                        {"$ref": "#/components/schemas/JsonRpcRequest"},
-                        {"type": "array", "maxItems": 1000,
-                         "items": {"$ref": "#/components/schemas/JsonRpcRequest"}},
+                        _REQUEST, {"type": "array", "maxItems": 1000, "items": _REQUEST},
                     ]}}}},
                 "responses": {"200": {"description": "JSON-RPC response(s)"},
                               "204": {"description": "only notifications were sent"}},
             }},
-            "/health": {"get": {
-                "summary": "Liveness: the node's name, height and app hash",
-                "responses": {"200": _ok("healthy", {"type": "object", "properties": {
-                    "ok": {"type": "boolean"}, "node": {"type": "string"},
-                    "height": {"type": "integer"}, "app_hash": {"type": "string"}}})},
-            }},
-            "/api/v1/status": {"get": {
-                "summary": "Chain status seen by this node",
-                "responses": {"200": _ok("status", {"$ref": "#/components/schemas/Status"})},
-            }},
-            "/api/v1/blocks/{ident}": {"get": {
-                "summary": "A block by decimal height, 'latest', or 0x hash",
-                "parameters": [
-                    {"name": "ident", "in": "path", "required": True,
-                     "schema": {"type": "string"}, "example": "latest"},
-                    {"name": "full", "in": "query", "required": False,
-                     "schema": {"type": "boolean", "default": False},
-                     "description": "include whole transactions instead of hashes"},
-                ],
-                "responses": {"200": _ok("the block, Ethereum JSON-RPC shaped",
-                                         {"type": "object"}),
-                              "400": _BAD, "404": _NOT_FOUND},
-            }},
-            "/api/v1/tx/{hash}": {"get": {
-                "summary": "A transaction and its receipt",
-                "parameters": [{"name": "hash", "in": "path", "required": True,
-                                "schema": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}}],
-                "responses": {"200": _ok("transaction and receipt", {
-                    "type": "object", "properties": {
-                        "transaction": {"type": "object"},
-                        "receipt": {"type": ["object", "null"]}}}),
-                              "400": _BAD, "404": _NOT_FOUND},
-            }},
-            "/api/v1/accounts/{address}": {"get": {
-                "summary": "An account's balance, nonce and code size at the latest block",
-                "parameters": [{"name": "address", "in": "path", "required": True,
-                                "schema": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}}],
-                "responses": {"200": _ok("account", {"$ref": "#/components/schemas/Account"}),
-                              "400": _BAD},
-            }},
+            "/health": _get("Liveness: the node's name, height and app hash", {
+                "200": _ok("healthy", _object(ok="boolean", node="string", height="integer",
+                                              app_hash="string"))}),
+            "/api/v1/status": _get("Chain status seen by this node", {
+                "200": _ok("status", {"$ref": "#/components/schemas/Status"})}),
+            "/api/v1/blocks/{ident}": _get("A block by decimal height, 'latest', or 0x hash", {
+                "200": _ok("the block, Ethereum JSON-RPC shaped", {"type": "object"}),
+                "400": _BAD, "404": _NOT_FOUND}, [
+                {"name": "ident", "in": "path", "required": True,
+                 "schema": {"type": "string"}, "example": "latest"},
+                {"name": "full", "in": "query", "required": False,
+                 "schema": {"type": "boolean", "default": False},
+                 "description": "include whole transactions instead of hashes"},
+            ]),
+            "/api/v1/tx/{hash}": _get("A transaction and its receipt", {
+                "200": _ok("transaction and receipt",
+                           _object(transaction="object", receipt=["object", "null"])),
+                "400": _BAD, "404": _NOT_FOUND}, [_hex_param("hash", 64)]),
+            "/api/v1/accounts/{address}": _get(
+                "An account's balance, nonce and code size at the latest block", {
+                    "200": _ok("account", {"$ref": "#/components/schemas/Account"}),
+                    "400": _BAD}, [_hex_param("address", 40)]),
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error"],
@@ -165,15 +161,12 @@ def openapi_schema(node_name: str) -> dict[str, Any]:
                                               "id": {"type": ["string", "integer", "null"]},
                                               "method": {"type": "string"},
                                               "params": {"type": "array"}}},
-            "Status": {"type": "object", "properties": {
-                "node": {"type": "string"}, "version": {"type": "string"},
-                "chain_id": {"type": "integer"}, "height": {"type": "integer"},
-                "app_hash": {"type": "string"},
-                "latest_block_hash": {"type": ["string", "null"]},
-                "latest_block_time": {"type": ["integer", "null"]}}},
-            "Account": {"type": "object", "properties": {
-                "address": {"type": "string"}, "balance": {"type": "string"},
-                "nonce": {"type": "integer"}, "pending_nonce": {"type": "integer"},
-                "code_size": {"type": "integer"}, "height": {"type": "integer"}}},
+            "Status": _object(node="string", version="string", chain_id="integer",
+                              height="integer", app_hash="string",
+                              latest_block_hash=["string", "null"],
+                              latest_block_time=["integer", "null"]),
+            "Account": _object(address="string", balance="string", nonce="integer",
+                               pending_nonce="integer", code_size="integer",
+                               height="integer"),
         }},
     }
