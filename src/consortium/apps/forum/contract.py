@@ -15,7 +15,14 @@ from eth_hash.auto import keccak
 from consortium.apps.forum import model
 from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_ATTACHMENT_RULE
 from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch, Post, member_digest
-from consortium.apps.service import ZERO_HASH, ServiceContract, count_read, transition, view
+from consortium.apps.service import (
+    ZERO_HASH,
+    ServiceContract,
+    count_read,
+    keyed_reads,
+    transition,
+    view,
+)
 from consortium.evm.host import Storage
 from consortium.evm.native import StateOf, event, method, register
 from consortium.evm.records import WordList, address_word
@@ -81,13 +88,8 @@ class Forum(ServiceContract):
 
     post_count = count_read("postCount()", ForumState.POST_COUNT)
 
-    post = view("getPost(uint256)", POST, ("post_id",),
-                lambda c, i: c._post_tuple(c._require_post(i)))
-
-    @method("postsOf(uint256[])", returns=POST + "[]", view=True)
-    def posts_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self._require_batch(ids, "posts")
-        return [self._post_tuple(self._require_post(i)) for i in ids]
+    post, posts_of = keyed_reads("getPost(uint256)", "postsOf(uint256[])", ("post_id", "ids"),
+                                 POST, lambda c, i: c._post_tuple(c._require_post(i)), "posts")
 
     channel_posts = _ids("channelPosts(string)", "name", ForumState.CHANNEL_POSTS)
     threads = _ids("threads(string)", "name", ForumState.CHANNEL_THREADS)
@@ -111,13 +113,9 @@ class Forum(ServiceContract):
 
     document_count = count_read("documentCount()", ForumState.DOCUMENT_COUNT)
 
-    document = view("document(uint256)", DOCUMENT, ("document_id",),
-                    lambda c, i: c._require_document(i).abi_tuple())
-
-    @method("documentsOf(uint256[])", returns=DOCUMENT + "[]", view=True)
-    def documents_of(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        self._require_batch(ids, "documents")
-        return [self._require_document(i).abi_tuple() for i in ids]
+    document, documents_of = keyed_reads(
+        "document(uint256)", "documentsOf(uint256[])", ("document_id", "ids"), DOCUMENT,
+        lambda c, i: c._require_document(i).abi_tuple(), "documents")
 
     channel_documents = _ids("channelDocuments(string)", "name", ForumState.CHANNEL_DOCS)
     post_documents = _ids("postDocuments(uint256)", "post_id", ForumState.POST_DOCS)
@@ -349,7 +347,8 @@ class Forum(ServiceContract):
                   f"{size} bytes in {name}" + ("" if on_chain else ", kept by the author's node"))
         return document_id
 
-    def _require_batch(self, ids: list[int], what: str) -> None:
+    def require_batch(self, ids: list[Any], what: str = "objects") -> None:
+        """The forum's own limit (its posts are up to 32 KiB each)."""
         self.require(len(ids) <= model.MAX_BATCH_READ,
                      f"at most {model.MAX_BATCH_READ} {what} in one read")
 

@@ -5,6 +5,7 @@ channel's read as {"title", "body"} and {"name", "type", "size", "sha256", …}.
 
 from __future__ import annotations
 
+from functools import partialmethod
 from typing import Any, ClassVar
 
 from consortium.apps.forum.contract import Forum
@@ -105,10 +106,15 @@ class ForumReader(ServiceReader):
     def posts_by_id(self, ids: list[int]) -> list[dict[str, Any]]:
         return [post_json(t) for t in self._batched("postsOf", ids)]
 
+    def _listed(self, name: str, key: int | str) -> list[dict[str, Any]]:
+        """The posts an id list of the contract names (`pinned(channel)`, say)."""
+        return self.posts_by_id(list(self._read(name, key)))
+
+    pinned, minutes_of = partialmethod(_listed, "pinned"), partialmethod(_listed, "minutesOf")
+
     def posts(self, channel: str, *, threads_only: bool = False) -> list[dict[str, Any]]:
         """A channel's posts (or only its thread openers), oldest first."""
-        return self.posts_by_id(list(self._read("threads" if threads_only else "channelPosts",
-                                                channel)))
+        return self._listed("threads" if threads_only else "channelPosts", channel)
 
     def posts_since(self, after: int) -> list[dict[str, Any]]:
         """Every post with an id above `after`, in every channel, oldest first."""
@@ -121,13 +127,7 @@ class ForumReader(ServiceReader):
             return None
         root = first if first["parent"] is None else self.post(int(first["parent"]))
         assert root is not None
-        return [root, *self.posts_by_id(list(self._read("replies", root["id"])))]
-
-    def pinned(self, channel: str) -> list[dict[str, Any]]:
-        return self.posts_by_id(list(self._read("pinned", channel)))
-
-    def minutes_of(self, proposal: int) -> list[dict[str, Any]]:
-        return self.posts_by_id(list(self._read("minutesOf", proposal)))
+        return [root, *self._listed("replies", root["id"])]
 
     def document(self, document_id: int) -> dict[str, Any] | None:
         if not 1 <= document_id <= int(self._read("documentCount")):

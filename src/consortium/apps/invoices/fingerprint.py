@@ -80,14 +80,6 @@ def normalised_text(value: str, what: str, sep: str, limit: int) -> str:
     return text
 
 
-def normalise_tax_id(value: str) -> str:
-    return normalised_text(value, "seller tax id", "", 64)
-
-
-def normalise_invoice_number(value: str) -> str:
-    return normalised_text(value, "invoice number", " ", 128)
-
-
 def parse_date(value: str | int | date, what: str = "date") -> date:
     """A calendar date from a `date`, an ISO / slashed / compact string, or yyyymmdd."""
     if isinstance(value, date):
@@ -103,10 +95,6 @@ def parse_date(value: str | int | date, what: str = "date") -> date:
             except ValueError:
                 break
     raise FieldError(f"{what} {text!r} is not a date (YYYY-MM-DD)")
-
-
-def normalise_date(value: str | int | date) -> str:
-    return parse_date(value, "issue date").isoformat()
 
 
 def date_number(value: str | int | date, what: str = "due date") -> int:
@@ -132,11 +120,12 @@ def normalise_amount(value: str | int) -> int:
     return amount
 
 
-def normalise(
-    seller_tax_id: str, invoice_number: str, issue_date: str | int | date, amount: str | int
-) -> InvoiceFields:
-    return InvoiceFields(normalise_tax_id(seller_tax_id), normalise_invoice_number(invoice_number),
-                         normalise_date(issue_date), normalise_amount(amount))
+def normalise(seller_tax_id: str, invoice_number: str, issue_date: str | int | date,
+              amount: str | int) -> InvoiceFields:
+    return InvoiceFields(normalised_text(seller_tax_id, "seller tax id", "", 64),
+                         normalised_text(invoice_number, "invoice number", " ", 128),
+                         parse_date(issue_date, "issue date").isoformat(),
+                         normalise_amount(amount))
 
 
 def fingerprint(key: bytes, fields: InvoiceFields) -> bytes:
@@ -146,13 +135,8 @@ def fingerprint(key: bytes, fields: InvoiceFields) -> bytes:
     return hmac.new(key, fields.message(), hashlib.sha256).digest()
 
 
-def compute(
-    key: bytes,
-    seller_tax_id: str,
-    invoice_number: str,
-    issue_date: str | int | date,
-    amount: str | int,
-) -> bytes:
+def compute(key: bytes, seller_tax_id: str, invoice_number: str, issue_date: str | int | date,
+            amount: str | int) -> bytes:
     return fingerprint(key, normalise(seller_tax_id, invoice_number, issue_date, amount))
 
 
