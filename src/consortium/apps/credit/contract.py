@@ -32,15 +32,8 @@ from consortium.apps.credit.state import (
     CreditState,
     QueryRecord,
 )
-from consortium.apps.service import (
-    ServiceContract,
-    count_read,
-    index_read,
-    keyed_reads,
-    transition,
-    view,
-)
-from consortium.evm.native import StateOf, event, method, register
+from consortium.apps.service import ServiceContract, count_read, index_read, keyed_reads, transition
+from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
 

@@ -15,16 +15,9 @@ from eth_hash.auto import keccak
 from consortium.apps.forum import model
 from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_ATTACHMENT_RULE
 from consortium.apps.forum.state import Channel, Document, ForumState, KeyEpoch, Post, member_digest
-from consortium.apps.service import (
-    ZERO_HASH,
-    ServiceContract,
-    count_read,
-    keyed_reads,
-    transition,
-    view,
-)
+from consortium.apps.service import ZERO_HASH, ServiceContract, count_read, keyed_reads, transition
 from consortium.evm.host import Storage
-from consortium.evm.native import StateOf, event, method, register
+from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import WordList, address_word
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.permissions import as_address, hex_address

@@ -31,10 +31,9 @@ from consortium.apps.service import (
     index_read,
     keyed_reads,
     transition,
-    view,
     words,
 )
-from consortium.evm.native import StateOf, event, method, register
+from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import hex0x as fp_hex
 from consortium.system.permissions import as_address, hex_address
 

@@ -25,9 +25,8 @@ from consortium.apps.service import (
     index_read,
     keyed_reads,
     transition,
-    view,
 )
-from consortium.evm.native import StateOf, event, method, register
+from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import address_word, word_address
 from consortium.system.permissions import as_address, hex_address
 
