@@ -302,11 +302,9 @@ def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = Isin
 def settle_due(isin: str = IsinArg, *, signing: kit.Signing) -> None:
     """Settle every due pending trade of an instrument; expire those past their deadline."""
     done = _client(signing.rpc, signing.dir).settle_due(signing.signer(), _isin(isin))
-    if signing.json_out:
-        kit.print_json([{k: v for k, v in d.items() if k != "events"} for d in done])
-        return
-    kit.table(f"Due trades of {_isin(isin)} ({len(done)})", ["trade", "action", "outcome"],
-              [[d["trade"], d["action"], d.get("refused") or f"block {d['block']}"] for d in done])
+    signing.show([{k: v for k, v in d.items() if k != "events"} for d in done], lambda: kit.table(
+        f"Due trades of {_isin(isin)} ({len(done)})", ["trade", "action", "outcome"],
+        [[d["trade"], d["action"], d.get("refused") or f"block {d['block']}"] for d in done]))
 
 
 @app.command("propose")
@@ -369,15 +367,13 @@ def dividend_show(dividend_id: int = typer.Argument(..., help="The id."), *,
         raise ConfigError(f"no dividend {dividend_id}")
     d["holders"] = [read.dividend_of(dividend_id, h["account"])
                     for h in read.holders_at(d["isin"], d["recordHeight"])]
-    if opts.json_out:
-        kit.print_json(d)
-        return
     show = kit.namer(opts.dir)
-    kit.table(f"Dividend {d['id']} on {d['isin']}: {d['perShare']} {d['currency']} per unit held "
-              f"at height {d['recordHeight']} ({d['state']}, {d['paid']} of {d['total']} paid)",
-              ["holder", "units at record", "amount", "paid"],
-              [[show(h["account"]), h["shares"], h["amount"], "yes" if h["paid"] else "no"]
-               for h in d["holders"]])
+    opts.show(d, lambda: kit.table(
+        f"Dividend {d['id']} on {d['isin']}: {d['perShare']} {d['currency']} per unit held at "
+        f"height {d['recordHeight']} ({d['state']}, {d['paid']} of {d['total']} paid)",
+        ["holder", "units at record", "amount", "paid"],
+        [[show(h["account"]), h["shares"], h["amount"], "yes" if h["paid"] else "no"]
+         for h in d["holders"]]))
 
 
 @app.command("history")
