@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import date
 
 from consortium.apps.currency import currency_problem as currency_problem  # re-exported
-from consortium.apps.currency import currency_text as currency_text
-from consortium.apps.currency import currency_word as currency_word
 from consortium.evm.native import native_address
 
 INVOICES_ADDRESS = native_address(0x2004)

@@ -56,23 +56,16 @@ class RegistryReader(ServiceReader):
         asset's own count is 0: who registered it is read from its RegistrarApproval events."""
         assert self._logs is not None
         spec = Registry.RegistrarApproval
-        events = []
+        run: list[tuple[str, int, str]] = []  # a round's approvals so far: counted 1, 2, …
+        approved: list[str] = []
         for log in self._logs(REGISTRY_ADDRESS, [spec.topic0, asset_id.to_bytes(32, "big")]):
             e = decode_log(spec, log["topics"], log["data"])
-            events.append((e["action"], int(e["approvals"]), int(e["k"]), e["registrar"]))
-        done = [i for i, (_, count, k, _) in enumerate(events) if count >= k]
-        if not done:
-            return []
-        # The completing approval was the count-th of its round: walk back through the
-        # approvals of the same action counted 1 less each.
-        last = done[-1]
-        run = [events[last]]
-        while run[0][1] > 1 and last - len(run) >= 0:
-            before = events[last - len(run)]
-            if before[0] != run[0][0] or before[1] != run[0][1] - 1:
-                break
-            run.insert(0, before)
-        return [registrar for _, _, _, registrar in run]
+            step = (e["action"], int(e["approvals"]), e["registrar"])
+            chained = bool(run) and run[-1][0] == step[0] and run[-1][1] == step[1] - 1
+            run = [*run, step] if chained else [step]
+            if step[1] >= int(e["k"]):
+                approved = [registrar for _, _, registrar in run]
+        return approved
 
     def asset_by_external_id(self, class_id: int, external_id_hash: bytes) -> int:
         """The asset holding an external id hash in a class, or 0."""
