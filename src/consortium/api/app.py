@@ -22,6 +22,7 @@ import anyio
 import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -135,10 +136,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     if privacy is not None:
         api.privacy = PrivateSubmitter(ledger, local_txs, privacy, offload)
     schema = openapi_schema(node_name)
-    schema["paths"].update(forum_blob_openapi_paths())
-    schema["paths"].update(explorer_openapi_paths())
-    for service in SURFACES:
-        schema["paths"].update(openapi_paths(service))
+    for paths in (forum_blob_openapi_paths(), explorer_openapi_paths(),
+                  *map(openapi_paths, SURFACES)):
+        schema["paths"].update(paths)
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
@@ -293,12 +293,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                     Middleware(RateLimited, gate=clients)],
         lifespan=lifespan,
     )
-    app.state.jsonrpc = api
-    app.state.engine = engine
-    app.state.local_txs = local_txs
-    app.state.hub = hub
-    app.state.gate = gate
-    app.state.clients = clients
+    app.state = State({"jsonrpc": api, "engine": engine, "local_txs": local_txs, "hub": hub,
+                       "gate": gate, "clients": clients})
     if metrics is not None:
         instrument(app, metrics)
     return app

@@ -23,10 +23,6 @@ def hx(b: bytes) -> str:
     return "0x" + bytes(b).hex()
 
 
-def qty(n: int) -> str:
-    return hex(n)
-
-
 def block_json(
     block: BlockRecord,
     txs: list[TxRecord] | None,
@@ -41,7 +37,7 @@ def block_json(
     else:
         transactions = [hx(h) for h in block.tx_hashes]
     return {
-        "number": qty(block.number),
+        "number": hex(block.number),
         "hash": hx(block.hash),
         "parentHash": hx(block.parent_hash),
         "nonce": "0x0000000000000000",
@@ -54,10 +50,10 @@ def block_json(
         "difficulty": "0x0",
         "totalDifficulty": "0x0",
         "extraData": "0x",
-        "size": qty(size),
-        "gasLimit": qty(block.gas_limit),
-        "gasUsed": qty(block.gas_used),
-        "timestamp": qty(block.timestamp),
+        "size": hex(size),
+        "gasLimit": hex(block.gas_limit),
+        "gasUsed": hex(block.gas_used),
+        "timestamp": hex(block.timestamp),
         "transactions": transactions,
         "uncles": [],
         "baseFeePerGas": "0x0",
@@ -75,35 +71,35 @@ def tx_json(rec: TxRecord, block: BlockRecord | None) -> dict[str, Any]:
     type_id = tx_type(rec.raw)
     out: dict[str, Any] = {
         "blockHash": hx(block.hash) if block else None,
-        "blockNumber": qty(rec.height),
+        "blockNumber": hex(rec.height),
         "from": hx(rec.sender),
-        "gas": qty(tx.gas),
-        "gasPrice": qty(rec.effective_gas_price),
+        "gas": hex(tx.gas),
+        "gasPrice": hex(rec.effective_gas_price),
         "hash": hx(rec.hash),
         "input": hx(tx.data),
-        "nonce": qty(tx.nonce),
+        "nonce": hex(tx.nonce),
         "to": hx(tx.to) if tx.to else None,
-        "transactionIndex": qty(rec.index),
-        "value": qty(tx.value),
-        "type": qty(type_id),
+        "transactionIndex": hex(rec.index),
+        "value": hex(tx.value),
+        "type": hex(type_id),
     }
     if type_id == 0:
-        out["chainId"] = qty((tx.v - 35) // 2)
-        out["v"] = qty(tx.v)
+        out["chainId"] = hex((tx.v - 35) // 2)
+        out["v"] = hex(tx.v)
     else:
-        out["chainId"] = qty(tx.chain_id)
+        out["chainId"] = hex(tx.chain_id)
         out["accessList"] = [
             {"address": hx(addr), "storageKeys": ["0x" + k.to_bytes(32, "big").hex()
                                                   for k in keys]}
             for addr, keys in tx.access_list
         ]
-        out["v"] = qty(tx.y_parity)
-        out["yParity"] = qty(tx.y_parity)
+        out["v"] = hex(tx.y_parity)
+        out["yParity"] = hex(tx.y_parity)
         if type_id == 2:
-            out["maxFeePerGas"] = qty(tx.max_fee_per_gas)
-            out["maxPriorityFeePerGas"] = qty(tx.max_priority_fee_per_gas)
-    out["r"] = qty(tx.r)
-    out["s"] = qty(tx.s)
+            out["maxFeePerGas"] = hex(tx.max_fee_per_gas)
+            out["maxPriorityFeePerGas"] = hex(tx.max_priority_fee_per_gas)
+    out["r"] = hex(tx.r)
+    out["s"] = hex(tx.s)
     return out
 
 
@@ -112,11 +108,11 @@ def log_json(log: LogRecord, block_hash: bytes) -> dict[str, Any]:
         "address": hx(log.address),
         "topics": [hx(t) for t in log.topics],
         "data": hx(log.data),
-        "blockNumber": qty(log.height),
+        "blockNumber": hex(log.height),
         "blockHash": hx(block_hash),
         "transactionHash": hx(log.tx_hash),
-        "transactionIndex": qty(log.tx_index),
-        "logIndex": qty(log.log_index),
+        "transactionIndex": hex(log.tx_index),
+        "logIndex": hex(log.log_index),
         "removed": False,
     }
 
@@ -125,19 +121,19 @@ def receipt_json(rec: TxRecord, block: BlockRecord, logs: list[LogRecord]) -> di
     tx: Any = PragueTransactionBuilder.decode(rec.raw)
     return {
         "transactionHash": hx(rec.hash),
-        "transactionIndex": qty(rec.index),
+        "transactionIndex": hex(rec.index),
         "blockHash": hx(block.hash),
-        "blockNumber": qty(rec.height),
+        "blockNumber": hex(rec.height),
         "from": hx(rec.sender),
         "to": hx(tx.to) if tx.to else None,
-        "cumulativeGasUsed": qty(rec.cumulative_gas_used),
-        "gasUsed": qty(rec.gas_used),
-        "effectiveGasPrice": qty(rec.effective_gas_price),
+        "cumulativeGasUsed": hex(rec.cumulative_gas_used),
+        "gasUsed": hex(rec.gas_used),
+        "effectiveGasPrice": hex(rec.effective_gas_price),
         "contractAddress": hx(rec.contract_address) if rec.contract_address else None,
         "logs": [log_json(log, block.hash) for log in logs],
         "logsBloom": hx(receipt_bloom(logs)),
-        "status": qty(rec.status),
-        "type": qty(tx_type(rec.raw)),
+        "status": hex(rec.status),
+        "type": hex(tx_type(rec.raw)),
     }
 
 

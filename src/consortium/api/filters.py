@@ -49,17 +49,9 @@ class LogCriteria:
     def matches(self, entry: LogEntry) -> bool:
         if self.addresses and entry.address not in self.addresses:
             return False
-        if len(self.topics) > len(entry.topics):
-            return False
-        for want, have in zip(self.topics, entry.topics, strict=False):
-            if want is None:
-                continue
-            if isinstance(want, str):
-                if want != have:
-                    return False
-            elif have not in want:
-                return False
-        return True
+        return len(self.topics) <= len(entry.topics) and all(
+            want is None or (have == want if isinstance(want, str) else have in want)
+            for want, have in zip(self.topics, entry.topics, strict=False))
 
 
 @dataclass

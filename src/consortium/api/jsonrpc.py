@@ -109,15 +109,11 @@ def _constants(answers: dict[str, Any],
     required; none if not named) parse."""
     attrs: dict[str, Any] = {}
     for name, value in answers.items():
-        def answer(self: Any, p: Params, value: Any = value,
-                   parsers: tuple[Any, ...] = params.get(name, ())) -> Any:
-            p.at_most(len(parsers))
-            for i, parse in enumerate(parsers):
-                p.required(i, parse)
+        def answer(self: Any, *_: Any, value: Any = value) -> Any:
             return value
 
-        attrs["constant_" + name] = answer
-        _TABLE[name] = ("constant_" + name, INLINE)
+        answer.__name__ = "constant_" + name
+        attrs[answer.__name__] = rpc(name, INLINE, *params.get(name, ()))(answer)
     return type("Constants", (), attrs)
 
 
@@ -236,12 +232,6 @@ def _percentiles(value: Any, where: str) -> list[float]:
             raise InvalidParams(f"{where}: percentiles must be increasing")
         last = float(v)
     return [float(v) for v in value]
-
-
-def _with_base_fee(block: dict[str, Any] | None) -> dict[str, Any] | None:
-    if block is not None and "baseFeePerGas" not in block:
-        block = {**block, "baseFeePerGas": "0x0"}
-    return block
 
 
 def _tx_at(block: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
@@ -579,11 +569,11 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     @rpc("eth_getBlockByNumber", LEDGER, _block_no_hash, Opt(enc.boolean, False))
     def eth_get_block_by_number(self, ref: BlockRef, full: bool) -> dict[str, Any] | None:
-        return _with_base_fee(self._block_at(ref, full))
+        return self._block_at(ref, full)
 
     @rpc("eth_getBlockByHash", LEDGER, _block_hash, Opt(enc.boolean, False))
     def eth_get_block_by_hash(self, block_hash: str, full: bool) -> dict[str, Any] | None:
-        return _with_base_fee(self.eth.get_block_by_hash(block_hash, full))
+        return self.eth.get_block_by_hash(block_hash, full)
 
     @rpc("eth_getBlockTransactionCountByNumber", LEDGER, _block_no_hash)
     def eth_get_block_tx_count_by_number(self, ref: BlockRef) -> str | None:

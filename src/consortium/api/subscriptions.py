@@ -222,6 +222,4 @@ class SubscriptionHub:
 
 def header_json(block: dict[str, Any]) -> dict[str, Any]:
     """A block as a newHeads notification carries it: the header fields only."""
-    head = {k: v for k, v in block.items() if k not in HEADER_DROP}
-    head.setdefault("baseFeePerGas", "0x0")
-    return head
+    return {k: v for k, v in block.items() if k not in HEADER_DROP}
