@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from consortium.apps.securities.book import BookFull, OrderBook
 from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.model import (
     BUY,
@@ -55,11 +54,13 @@ from consortium.apps.securities.model import (
 )
 from consortium.apps.securities.state import (
     ZERO,
+    BookFull,
     CashState,
     Dividend,
     Instrument,
     Investor,
     Order,
+    OrderBook,
     Proposal,
     SecuritiesState,
     Trade,
