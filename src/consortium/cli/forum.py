@@ -10,14 +10,16 @@ from typing import Any
 
 import typer
 
-from consortium.apps.forum.surface import FORUM
+from consortium.apps.forum.surface import CHANNEL, FORUM
+from consortium.apps.surface import AMOUNT, Param, Write
 from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="The consortium forum: channels, threads, announcements, minutes, "
                        "research documents, search.", no_args_is_help=True)
 
-ChannelArg = typer.Argument(..., help="'consortium' or a task force's name.")
+CHANNEL_HELP = "'consortium' or a task force's name."
+ChannelArg = typer.Argument(..., help=CHANNEL_HELP)
 BODY_WIDTH = 60
 
 
@@ -56,23 +58,20 @@ def _rules_table(found: dict[str, int], _names: Callable[[Any], Any]) -> None:
 
 kit.add_reads(app, FORUM, _client, tables={"channels": _channels_table, "rules": _rules_table})
 kit.add_writes(app, FORUM, _client)
-
-
-@app.command("register-key")
-@kit.with_signing
-def register_key(*, signing: kit.Signing) -> None:
-    """Register your account's public key, so channel keys can be wrapped for you."""
-    out = _client(signing.rpc, signing.dir).register_key(signing.signer())
-    kit.done(out, signing.json_out, "registered key")
-
-
-@app.command("rotate-key")
-@kit.with_signing
-def rotate_key(channel: str = ChannelArg, *, signing: kit.Signing) -> None:
-    """Publish a new channel key for the task force's current members (writes do this
-    themselves when membership changed)."""
-    out = _client(signing.rpc, signing.dir).rotate_key(signing.signer(), channel)
-    kit.done(out, signing.json_out, "rotated key")
+# The client's own flows with plain options (it makes the key or proposes the call): off the
+# surface, so neither the API nor the console offers them.
+for _write in (
+    Write("register-key", "registerKey", "Register your account's public key, so channel keys "
+          "can be wrapped for you.", "register_key", done="registered key"),
+    Write("rotate-key", "rotateKey", "Publish a new channel key for the task force's current "
+          "members (writes do this themselves when membership changed).", "rotate_key",
+          (Param("channel", CHANNEL, CHANNEL_HELP),), "rotated key"),
+    Write("propose-max-attachment", "setMaxAttachmentBytes", "Propose a new "
+          "forum.max_attachment_bytes (an app-call proposal; members vote).",
+          "propose_max_attachment", (Param("value", AMOUNT, "The new limit in bytes."),),
+          propose=True),
+):
+    app.command(_write.cli)(kit.write_command(_write, _client))
 
 
 @app.command("post")
@@ -227,12 +226,3 @@ def search(text: str = typer.Argument(..., help="Words that must all occur."),
         f"Search {text!r} ({len(hits)})", ["post", "channel", "author", "title", "match"],
         [[h["post"], h["channel"], show(h["author"]), h["title"] or None, h["snippet"]]
          for h in hits]))
-
-
-@app.command("propose-max-attachment")
-@kit.with_signing
-def propose_max_attachment(value: int = typer.Argument(..., help="The new limit in bytes."),
-                           *, signing: kit.Signing) -> None:
-    """Propose a new forum.max_attachment_bytes (an app-call proposal; members vote)."""
-    kit.proposed(_client(signing.rpc, signing.dir).propose_max_attachment(signing.signer(), value),
-                 signing.json_out)
