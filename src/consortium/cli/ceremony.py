@@ -1,9 +1,12 @@
 """The key ceremony across hosts: `consortium keygen` (each member), `consortium genesis`
-(the coordinator) and `consortium node setup` (each member); see docs/ceremony.md."""
+(the coordinator) and `consortium node setup` (each member); see docs/ceremony.md. Also
+`consortium node --home HOME`, which runs one node in the foreground."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sys
 from pathlib import Path
 
 import typer
@@ -25,11 +28,8 @@ node_app = typer.Typer(
 def keygen(
     name: str = typer.Option(..., "--name", help='The member institution, e.g. "Bank A".'),
     out: Path = typer.Option(..., "--out", help="The keys folder to create (mode 700)."),
-    external: str | None = typer.Option(
-        None,
-        "--external",
-        help="HOST:PORT the other nodes dial (default: this host's address, port 26656).",
-    ),
+    external: str | None = typer.Option(None, "--external", help="HOST:PORT the other nodes "
+                                        "dial (default: this host's address, port 26656)."),
     password_file: Path | None = kit.PasswordFileOption,
     json_out: bool = kit.JsonOption,
 ) -> None:
@@ -41,20 +41,14 @@ def keygen(
     password = kit.password_or_prompt(password_file, "Password for the keys", confirm=True)
     folder = kit.resolve_dir(out)
     card = make_keys(folder, name=name, p2p_address=external, password=password)
-    rows = [
+    kit.report(card.to_json(), json_out, f"Keys of {card.name} in {folder}", [
         ["node id", card.node_id],
         ["validator public key", card.validator_pub_key],
         ["account", card.account],
         ["encryption public key", card.encryption_pub_key],
         ["p2p address", card.p2p_address],
-    ]
-    if kit.report(card.to_json(), json_out, f"Keys of {card.name} in {folder}", rows):
-        return
-    kit.console.print(
-        f"\nSend {folder / CARD_FILE} (and only it) to the coordinator. The other files stay "
-        "on this host; the password opens the account and encryption keystores.",
-        soft_wrap=True,
-    )
+    ], f"\nSend {folder / CARD_FILE} (and only it) to the coordinator. The other files stay "
+       "on this host; the password opens the account and encryption keystores.")
 
 
 def genesis(
@@ -62,11 +56,9 @@ def genesis(
     chain_id: str = typer.Option(..., "--chain-id", help="The CometBFT chain id."),
     eth_chain_id: int = typer.Option(20251, "--eth-chain-id", help="EIP-155 chain id."),
     role: list[str] = typer.Option(
-        [], "--role", help='Genesis roles of a member, e.g. "Bank A=regulator" (repeatable).'
-    ),
+        [], "--role", help='Genesis roles of a member, e.g. "Bank A=regulator" (repeatable).'),
     timeout_commit: str = typer.Option(
-        "500ms", "--timeout-commit", help="The block interval the members set up with."
-    ),
+        "500ms", "--timeout-commit", help="The block interval the members set up with."),
     out: Path = typer.Option(..., "--out", help="The folder to create."),
     json_out: bool = kit.JsonOption,
 ) -> None:
@@ -76,18 +68,14 @@ def genesis(
     from consortium.network.init import check_timeout_commit, parse_roles
 
     check_timeout_commit(timeout_commit)
-    result = write_genesis(
-        kit.resolve_dir(out), card, chain_id=chain_id, eth_chain_id=eth_chain_id,
-        roles=parse_roles(role),
-    )
+    result = write_genesis(kit.resolve_dir(out), card, chain_id=chain_id,
+                           eth_chain_id=eth_chain_id, roles=parse_roles(role))
     if json_out:
         kit.print_json({**result.to_json(), "timeout_commit": timeout_commit})
         return
-    kit.table(
-        f"Genesis of {result.chain_id} in {result.out}",
-        ["member", "consortium key envelope"],
-        [[name, path] for name, path in result.envelopes.items()],
-    )
+    kit.table(f"Genesis of {result.chain_id} in {result.out}",
+              ["member", "consortium key envelope"],
+              [[name, path] for name, path in result.envelopes.items()])
     kit.console.print(
         f"\ngenesis sha256: [bold]{result.genesis_sha256}[/bold]\n"
         "Announce this hash to every member by a channel other than the one that carries the "
@@ -109,41 +97,37 @@ def node(
         return
     if home is None:
         raise ConfigError("consortium node needs --home HOME (or a subcommand: setup)")
-    from consortium.cli.network import node as run
+    from consortium.network.node import run_node
+    from consortium.network.node_config import NodeConfig
 
-    run(home)
+    level = NodeConfig.load(home.resolve()).log_level.upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise typer.Exit(run_node(home))
 
 
 @node_app.command("setup")
 def setup(
     genesis_file: Path = typer.Option(..., "--genesis", help="genesis.json from the coordinator."),
     genesis_hash: str = typer.Option(
-        ..., "--genesis-hash", help="The SHA-256 the coordinator announced."
-    ),
+        ..., "--genesis-hash", help="The SHA-256 the coordinator announced."),
     keys: Path = typer.Option(..., "--keys", help="This member's keys folder (from keygen)."),
     envelope: Path = typer.Option(
-        ..., "--consortium-key-envelope", help="This member's consortium-key.<member>.enc."
-    ),
+        ..., "--consortium-key-envelope", help="This member's consortium-key.<member>.enc."),
     listen: str = typer.Option("0.0.0.0:26656", "--listen", help="P2P listen HOST:PORT."),
     external: str | None = typer.Option(
-        None, "--external", help="HOST:PORT peers dial (default: the card's p2p_address)."
-    ),
+        None, "--external", help="HOST:PORT peers dial (default: the card's p2p_address)."),
     peers: str = typer.Option(
-        "", "--peers", help="NODE_ID@HOST:PORT,… (this node's own entry is skipped)."
-    ),
+        "", "--peers", help="NODE_ID@HOST:PORT,… (this node's own entry is skipped)."),
     rpc_port: int | None = typer.Option(
-        None, "--rpc-port", help="CometBFT RPC port on 127.0.0.1 (default: free from 26657)."
-    ),
+        None, "--rpc-port", help="CometBFT RPC port on 127.0.0.1 (default: free from 26657)."),
     api_host: str = typer.Option("127.0.0.1", "--api-host", help="API listen host."),
     api_port: int | None = typer.Option(
-        None, "--api-port", help="API port (default: free from 8545)."
-    ),
+        None, "--api-port", help="API port (default: free from 8545)."),
     timeout_commit: str = typer.Option(
-        "500ms", "--timeout-commit", help="Block interval; the coordinator's."
-    ),
+        "500ms", "--timeout-commit", help="Block interval; the coordinator's."),
     tls_cert: Path | None = typer.Option(
-        None, "--tls-cert", help="The API's TLS certificate (PEM; `consortium tls cert`)."
-    ),
+        None, "--tls-cert", help="The API's TLS certificate (PEM; `consortium tls cert`)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Its private key (PEM)."),
     out: Path = typer.Option(..., "--out", help="The node home to create (mode 700)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing home."),
@@ -158,37 +142,21 @@ def setup(
         raise ConfigError("--tls-cert and --tls-key go together: give both, or neither")
     password = kit.password_or_prompt(password_file, "Password of the keys", confirm=False)
     result = setup_node(
-        kit.resolve_dir(out),
-        genesis_file=genesis_file,
-        announced_hash=genesis_hash,
-        keys_dir=kit.resolve_dir(keys),
-        envelope_file=envelope,
-        password=password,
-        listen=listen,
-        external=external,
-        peers=peers.split(","),
-        rpc_port=rpc_port,
-        api_host=api_host,
-        api_port=api_port,
-        timeout_commit=timeout_commit,
-        force=force,
+        kit.resolve_dir(out), genesis_file=genesis_file, announced_hash=genesis_hash,
+        keys_dir=kit.resolve_dir(keys), envelope_file=envelope, password=password,
+        listen=listen, external=external, peers=peers.split(","), rpc_port=rpc_port,
+        api_host=api_host, api_port=api_port, timeout_commit=timeout_commit, force=force,
         tls=(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None,
     )
-    rows = [
+    kit.report(result.to_json(), json_out,
+               f"{result.name}'s node of {result.chain_id} in {result.root}", [
         ["node id", result.node_id],
         ["genesis sha256", result.genesis_sha256],
         ["p2p listen / external", f"{result.listen} / {result.external}"],
         ["peers", ", ".join(result.peers) or "-"],
         ["rpc / api", f"127.0.0.1:{result.rpc_port} / {result.api_host}:{result.api_port}"],
-    ]
-    title = f"{result.name}'s node of {result.chain_id} in {result.root}"
-    if kit.report(result.to_json(), json_out, title, rows):
-        return
-    kit.console.print(
-        f"\nStart it: consortium up --dir {result.root}   (or, in the foreground: "
-        f"consortium node --home {result.root})",
-        soft_wrap=True,
-    )
+    ], f"\nStart it: consortium up --dir {result.root}   (or, in the foreground: "
+       f"consortium node --home {result.root})")
 
 
 @key_app.command("seal")
@@ -196,8 +164,7 @@ def key_seal(
     home: Path = typer.Option(..., "--home", help="Your node's home (it holds the key)."),
     card: Path = typer.Option(..., "--card", help="The admitted newcomer's card.json."),
     out: Path | None = typer.Option(
-        None, "--out", help="The envelope (default: consortium-key.<member>.enc by the card)."
-    ),
+        None, "--out", help="The envelope (default: consortium-key.<member>.enc by the card)."),
     json_out: bool = kit.JsonOption,
 ) -> None:
     """Seal your node's consortium key to a newly admitted member's card (after its admission
@@ -205,13 +172,11 @@ def key_seal(
     from consortium.network.key_delivery import seal_for_card
 
     result = seal_for_card(kit.resolve_dir(home), card, out)
-    rows = [["member", result.member], ["node id", result.node_id],
-            ["chain / genesis", f"{result.chain_id} / {result.genesis_sha256[:16]}…"],
-            ["envelope", result.envelope]]
-    if kit.report(dataclasses.asdict(result), json_out, "consortium key sealed", rows):
-        return
-    kit.console.print(f"Send {result.envelope} to {result.member}; it runs `consortium key open`.",
-                      soft_wrap=True)
+    kit.report(dataclasses.asdict(result), json_out, "consortium key sealed", [
+        ["member", result.member], ["node id", result.node_id],
+        ["chain / genesis", f"{result.chain_id} / {result.genesis_sha256[:16]}…"],
+        ["envelope", result.envelope],
+    ], f"Send {result.envelope} to {result.member}; it runs `consortium key open`.")
 
 
 @key_app.command("open")
@@ -226,7 +191,6 @@ def key_open(
 
     password = kit.password_or_prompt(password_file, "Password of your keystores", confirm=False)
     path = open_into_join_dir(kit.resolve_dir(dir), envelope, password)
-    data: dict[str, object] = {"key_file": str(path)}
-    if kit.report(data, json_out, "consortium key installed", [["key file", str(path)]]):
-        return
-    kit.console.print("Restart the node to use it (invoice fingerprints, asset ids).")
+    kit.report({"key_file": str(path)}, json_out, "consortium key installed",
+               [["key file", str(path)]],
+               "Restart the node to use it (invoice fingerprints, asset ids).")

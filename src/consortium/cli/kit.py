@@ -60,12 +60,16 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     console.print(t)
 
 
-def report(data: dict[str, object], json_out: bool, title: str, rows: list[list[Any]]) -> bool:
-    """A command's result as JSON (then True: nothing more to print) or as a table."""
+def report(data: dict[str, object], json_out: bool, title: str, rows: list[list[Any]],
+           note: str = "") -> bool:
+    """A command's result as JSON (then True: nothing more to print) or as a table, then
+    `note` (what to do next)."""
     if json_out:
         print_json(data)
         return True
     table(title, ["", ""], rows)
+    if note:
+        console.print(note, soft_wrap=True)
     return False
 
 

@@ -37,41 +37,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(ceremony.key_app, name="key")
-app.add_typer(engine.app, name="engine")
-app.add_typer(accounts.app, name="account")
-app.add_typer(contracts.app, name="contract")
-app.add_typer(governance.member_app, name="member")
-app.add_typer(governance.propose_app, name="propose")
-app.add_typer(governance.taskforce_app, name="taskforce")
-app.add_typer(governance.regulator_app, name="regulator")
-app.add_typer(invoices.app, name="invoice")
-app.add_typer(securities.app, name="securities")
-app.add_typer(credit.app, name="credit")
-app.add_typer(registry.app, name="registry")
-app.add_typer(forum.app, name="forum")
-app.add_typer(privacy.app, name="privacy")
-app.add_typer(bench.app, name="bench")
-app.add_typer(ceremony.node_app, name="node")
-app.add_typer(api_access.token_app, name="api-token")
-app.add_typer(api_access.tls_app, name="tls")
+GROUPS = {
+    "key": ceremony.key_app, "engine": engine.app, "account": accounts.app,
+    "contract": contracts.app, "member": governance.member_app,
+    "propose": governance.propose_app, "taskforce": governance.taskforce_app,
+    "regulator": governance.regulator_app, "invoice": invoices.app, "securities": securities.app,
+    "credit": credit.app, "registry": registry.app, "forum": forum.app, "privacy": privacy.app,
+    "bench": bench.app, "node": ceremony.node_app, "api-token": api_access.token_app,
+    "tls": api_access.tls_app,
+}
+for name, group in GROUPS.items():
+    app.add_typer(group, name=name)
 for command in (
-    demo.demo,
-    network.init,
-    ceremony.keygen,
-    ceremony.genesis,
-    network.up,
-    network.down,
-    network.status,
-    network.logs,
-    join.join,
-    backup.backup,
-    backup.restore,
-    governance.vote,
-    governance.revoke,
-    governance.proposals,
-    governance.officers,
-    governance.roles,
+    demo.demo, network.init, ceremony.keygen, ceremony.genesis, network.up, network.down,
+    network.status, network.logs, join.join, backup.backup, backup.restore, governance.vote,
+    governance.revoke, governance.proposals, governance.officers, governance.roles,
     governance.upgrades,
 ):
     app.command()(command)

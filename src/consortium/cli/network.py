@@ -1,11 +1,10 @@
-"""Commands that create and run a local network: init, node, up, down, status, logs."""
+"""Commands that create and run a local network: init, up, down, status, logs."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import typer
@@ -24,8 +23,7 @@ def _progress(message: str) -> None:
 def init(
     validators: int = typer.Option(4, "--validators", "-n", help="Number of validator nodes."),
     members: str = typer.Option(
-        "", "--members", help='Comma-separated member institutions, e.g. "Bank A,Bank B".'
-    ),
+        "", "--members", help='Comma-separated member institutions, e.g. "Bank A,Bank B".'),
     dir: Path = kit.DirOption,
     chain_id: str = typer.Option("consortium-local", "--chain-id", help="CometBFT chain id."),
     eth_chain_id: int = typer.Option(20251, "--eth-chain-id", help="EIP-155 chain id."),
@@ -33,19 +31,15 @@ def init(
     api_port: int = typer.Option(8545, "--api-port", help="API port of the first node."),
     timeout_commit: str = typer.Option("500ms", "--timeout-commit", help="Block interval."),
     production: bool = typer.Option(
-        False, "--production", help="No dev keys; password-protected keystores only."
-    ),
+        False, "--production", help="No dev keys; password-protected keystores only."),
     password_file: Path | None = typer.Option(
-        None, "--password-file", help="File holding the keystore password."
-    ),
+        None, "--password-file", help="File holding the keystore password."),
     force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
     role: list[str] = typer.Option(
         [], "--role", help='Genesis roles of a member\'s account, e.g. "Bank A=financing_bank" '
-        '(repeatable; several roles comma-separated).'
-    ),
+        '(repeatable; several roles comma-separated).'),
     engine: str = typer.Option(
-        DEFAULT_ENGINE, "--engine", help="Execution engine of every node: revm or py-evm."
-    ),
+        DEFAULT_ENGINE, "--engine", help="Execution engine of every node: revm or py-evm."),
 ) -> None:
     """Create a local network: node homes, keys, member accounts and one genesis."""
     from consortium.network.init import init_network, parse_roles
@@ -61,38 +55,15 @@ def init(
         eth_chain_id=eth_chain_id, base_port=base_port, api_port=api_port,
         production=production, password=password, force=force, timeout_commit=timeout_commit,
         roles=roles, engine=engine, progress=_progress)
-    kit.table(
-        f"Network {network.chain_id} in {network.root}",
-        ["node", "member", "node id", "p2p", "rpc", "API"],
-        [[n.name, n.member, n.node_id, n.p2p_port, n.rpc_port, n.api_url] for n in network.nodes],
-    )
-    kit.table(
-        "Members",
-        ["member", "account", "keystore"],
-        [[m.name, m.address, m.keystore] for m in network.members],
-    )
+    kit.table(f"Network {network.chain_id} in {network.root}",
+              ["node", "member", "node id", "p2p", "rpc", "API"],
+              [[n.name, n.member, n.node_id, n.p2p_port, n.rpc_port, n.api_url]
+               for n in network.nodes])
+    kit.table("Members", ["member", "account", "keystore"],
+              [[m.name, m.address, m.keystore] for m in network.members])
     if not production:
         kit.err_console.print(
-            "[yellow]dev-accounts.json holds INSECURE private keys for local use only[/yellow]"
-        )
-
-
-def node(
-    home: Path = typer.Option(..., "--home", help="The node's home folder."),
-) -> None:
-    """Run one node in the foreground: ABCI server, API and its CometBFT engine."""
-    import logging
-
-    from consortium.network.node import run_node
-    from consortium.network.node_config import NodeConfig
-
-    level = NodeConfig.load(home.resolve()).log_level.upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    raise typer.Exit(run_node(home))
+            "[yellow]dev-accounts.json holds INSECURE private keys for local use only[/yellow]")
 
 
 NodesArg = typer.Argument(None, help="Node names (default: all).")
@@ -121,31 +92,18 @@ def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:
         kit.print_json({"chain_id": network.chain_id,
                         "nodes": [health_json(r, h) for r, h in rows]})
         return
-    kit.table(
-        f"{network.chain_id} ({network.root})",
-        ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
-         "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
-        [
-            [
-                r.name,
-                r.member,
-                ("catching up" if r.catching_up else "up") if r.height is not None
-                else ("starting" if r.running else "down"),
-                r.height,
-                h.behind,
+    kit.table(f"{network.chain_id} ({network.root})",
+              ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
+               "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
+              [[r.name, r.member,
+                (("catching up" if r.catching_up else "up") if r.height is not None
+                 else ("starting" if r.running else "down")),
+                r.height, h.behind,
                 None if h.last_block_age_s is None else f"{h.last_block_age_s:g} s",
-                r.peers,
-                h.mempool,
-                h.tx_per_s,
-                h.refused,
+                r.peers, h.mempool, h.tx_per_s, h.refused,
                 None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",
-                h.snapshot_height or None,
-                (r.app_hash or "")[:12] or None,
-                r.api_url,
-            ]
-            for r, h in rows
-        ],
-    )
+                h.snapshot_height or None, (r.app_hash or "")[:12] or None, r.api_url]
+               for r, h in rows])
 
 
 def logs(
@@ -166,13 +124,3 @@ def logs(
     for line in path.read_text(errors="replace").splitlines()[-lines:]:
         sys.stdout.write(line + "\n")
 
-
-def wait_height(network: Network, height: int, timeout: float = 60.0) -> None:
-    """Block until every running node has reached `height` (used by the demo)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        heights = [s.height or 0 for s in supervisor.network_status(network) if s.running]
-        if heights and min(heights) >= height:
-            return
-        time.sleep(0.3)
-    raise ConfigError(f"nodes did not reach height {height} within {timeout:.0f}s")
