@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from consortium.apps.forum.surface import CHANNEL, FORUM
-from consortium.apps.surface import AMOUNT, Param, Write
+from consortium.apps.surface import AMOUNT, ID, TEXT, Param, Write
 from consortium.cli import kit
 from consortium.errors import ConfigError
 
@@ -70,6 +70,12 @@ for _write in (
           "forum.max_attachment_bytes (an app-call proposal; members vote).",
           "propose_max_attachment", (Param("value", AMOUNT, "The new limit in bytes."),),
           propose=True),
+    Write("minutes", "postMinutes", "Post meeting minutes linked to the proposals whose "
+          "decisions they record.", "post_minutes",
+          (Param("channel", CHANNEL, CHANNEL_HELP), Param("text", TEXT, "The minutes.",
+                                                          positional=True),
+           Param("proposal", ID, "A proposal they record (repeatable).", many=True),
+           Param("title", TEXT, default="Minutes")), "minutes"),
 ):
     app.command(_write.cli)(kit.write_command(_write, _client))
 
@@ -94,18 +100,6 @@ def post(channel: str = ChannelArg, text: str = typer.Argument(..., help="The bo
     else:
         out = client.post(account, channel, text, title=title)
     kit.done(out, signing.json_out, "posted")
-
-
-@app.command("minutes")
-@kit.with_signing
-def minutes(channel: str = ChannelArg, text: str = typer.Argument(..., help="The minutes."),
-            proposal: list[int] = typer.Option(..., "--proposal",
-                                               help="A proposal they record (repeatable)."),
-            title: str = typer.Option("Minutes", "--title"), *, signing: kit.Signing) -> None:
-    """Post meeting minutes linked to the proposals whose decisions they record."""
-    out = _client(signing.rpc, signing.dir).post_minutes(signing.signer(), channel, text,
-                                                         proposal, title=title)
-    kit.done(out, signing.json_out, "minutes")
 
 
 @app.command("read")

@@ -161,7 +161,7 @@ class ForumClient(ServiceClient):
                           int(found["parent"] or found["id"]), post_content("", body))
 
     def post_minutes(self, account: LocalAccount, channel: str, body: str,
-                     proposals: list[int], *, title: str = "Minutes") -> dict[str, Any]:
+                     proposals: list[int], title: str = "Minutes") -> dict[str, Any]:
         """Meeting minutes linking the proposals whose decisions they record."""
         return self._post(account, channel, "postMinutes", channel, post_content(title, body),
                           [int(p) for p in proposals])
