@@ -123,7 +123,6 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     offload = LedgerOffload()
     clients = ClientGate(client_limits)
     gate = ReadGate(read_limits)
-    # no `prepare`: LocalTransactions decodes each batch (priming CheckTx's sender cache)
     engine = EngineClient(engine_rpc, checks=checks)
     local_txs = LocalTransactions(ledger, engine, offload, journal=TxJournal(journal))
     filters = FilterRegistry()

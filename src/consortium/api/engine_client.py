@@ -14,7 +14,7 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,12 +133,8 @@ class EngineClient:
     client is made per event loop (tests start several)."""
 
     def __init__(self, url: str, *, timeout: float = 15.0, status_ttl: float = 1.0,
-                 max_batch: int = MAX_ENGINE_BATCH, checks: CheckTxWatch | None = None,
-                 prepare: Callable[[list[bytes]], Awaitable[object]] | None = None) -> None:
+                 max_batch: int = MAX_ENGINE_BATCH, checks: CheckTxWatch | None = None) -> None:
         self.checks = checks
-        # run on each batch before it is posted, in order (the node primes CheckTx's
-        # sender cache: signatures recovered in a worker thread, not on the event loop)
-        self.prepare = prepare
         self.url = url.rstrip("/") + "/"
         self.max_batch = max_batch
         self.timeout = timeout
@@ -149,7 +145,6 @@ class EngineClient:
         self._sending = False
         self._cache: dict[str, tuple[float, Any]] = {}
         self._next_id = 0
-        self.posts = 0  # HTTP requests sent, for tests and metrics
 
     # --- transport -------------------------------------------------------------------------
 
@@ -172,7 +167,6 @@ class EngineClient:
 
     async def _post(self, payload: Any) -> Any:
         client = self._http()
-        self.posts += 1
         try:
             async with client.post(self.url, data=json_codec.dumps(payload),
                                    headers=_JSON_HEADERS) as response:
@@ -248,11 +242,6 @@ class EngineClient:
                 _settle(item, Broadcast(error=NetworkError("the API is shutting down")))
 
     async def _send(self, chunk: list[_Pending]) -> None:
-        if self.prepare is not None:
-            try:
-                await self.prepare([item.raw for item in chunk])
-            except Exception:  # only an optimisation: CheckTx decodes what was not primed
-                log.exception("preparing a batch for the engine failed")
         first = self._next_id + 1
         self._next_id += len(chunk)
         watch = self.checks
