@@ -155,17 +155,15 @@ def import_csv(invoices: InvoiceClient, account: LocalAccount, source: Path | st
     report = ImportReport(rows=count, refused=list(refused))
 
     # On chain, before sending anything: duplicates, then a dry run of each issue call.
-    ready: list[tuple[CsvInvoice, tuple[Any, ...], int]] = []
+    ready: list[tuple[CsvInvoice, int]] = []  # with the gas to send it with
     for done, row in enumerate(rows, start=1):
-        args = row.args
         try:
             if invoices.read.is_registered(row.fingerprint):
                 report.refused.append(Refusal(
                     row.line, f"invoice {row.number} is already registered on chain "
                               f"(a duplicate; fingerprint 0x{row.fingerprint.hex()[:16]}…)"))
             else:
-                gas = invoices.check(account, "issue", *args)
-                ready.append((row, args, gas + GAS_MARGIN))
+                ready.append((row, invoices.check(account, "issue", *row.args) + GAS_MARGIN))
         except ConsortiumError as exc:
             report.refused.append(Refusal(row.line, revert_reason(exc)))
         step("checking", done, len(rows))
@@ -176,19 +174,18 @@ def import_csv(invoices: InvoiceClient, account: LocalAccount, source: Path | st
     # Send every good row (consecutive nonces), then wait for the receipts.
     nonce = invoices.client._rpc(
         lambda: invoices.client.w3.eth.get_transaction_count(account.address, "pending"))
-    sent: list[tuple[CsvInvoice, tuple[Any, ...], bytes]] = []
-    for done, (row, args, gas) in enumerate(ready, start=1):
+    sent: list[tuple[CsvInvoice, bytes]] = []  # with its transaction's hash
+    for done, (row, gas) in enumerate(ready, start=1):
         try:
-            tx_hash = invoices.submit(account, "issue", *args, gas=gas, nonce=nonce)
+            sent.append((row, invoices.submit(account, "issue", *row.args, gas=gas, nonce=nonce)))
             nonce += 1
-            sent.append((row, args, tx_hash))
         except ConsortiumError as exc:
             report.refused.append(Refusal(row.line, revert_reason(exc)))
         step("sending", done, len(ready))
     report.sent = bool(sent)
-    for done, (row, args, tx_hash) in enumerate(sent, start=1):
+    for done, (row, tx_hash) in enumerate(sent, start=1):
         try:
-            out = invoices.outcome(tx_hash, "issue", args)
+            out = invoices.outcome(tx_hash, "issue", row.args)
             report.imported.append({"line": row.line, "invoiceNumber": row.number,
                                     "fingerprint": out["fingerprint"], "txHash": out["txHash"],
                                     "block": out["block"]})
