@@ -1,7 +1,7 @@
 """Governance's surface (`consortium.apps.surface`), declared once: its reads, served as the
 `consortium_*` JSON-RPC methods, the /api/v1 REST routes and their OpenAPI paths and (where
-a plain table does) CLI commands; its plain writes (vote, revoke and the proposal kinds
-with simple arguments) served as `consortium vote|revoke|propose …` commands. The contracts
+a plain table does) CLI commands; its writes (vote, revoke and one per proposal kind)
+served as `consortium vote|revoke|propose …` commands. The contracts
 stay in `consortium.system`; importing this package registers the services' contracts too,
 so an app-call proposal names its method."""
 
@@ -105,10 +105,9 @@ def _propose(kind: str, summary: str, *more: Param, order: tuple[str, ...] = (),
         given = help.get(name, OPTIONS[name].doc)
         return given if isinstance(given, Param) else replace(OPTIONS[name], doc=given)
 
-    args = [option(n) for n in order or KIND_BY_NAME[kind].params]
-    return Write(kind, KIND_BY_NAME[kind].method, summary,
-                 "propose_" + kind.replace("-", "_").replace("taskforce", "task_force"),
-                 (*args, *more), "Proposal")
+    spec = KIND_BY_NAME[kind]
+    args = [option(n) for n in order or spec.params]
+    return Write(kind, spec.method, summary, spec.client, (*args, *more), "Proposal")
 
 
 GOVERNANCE = _Governance(

@@ -19,14 +19,11 @@ from consortium.cli import kit
 from consortium.errors import ConfigError
 
 member_app = typer.Typer(help="Consortium members.", no_args_is_help=True)
-propose_app = typer.Typer(
-    help="Propose a consortium decision (one subcommand per kind); members then vote.",
-    no_args_is_help=True,
-)
+propose_app = typer.Typer(help="Propose a consortium decision (one subcommand per kind); "
+                          "members then vote.", no_args_is_help=True)
 taskforce_app = typer.Typer(help="Task forces.", no_args_is_help=True)
-regulator_app = typer.Typer(
-    help="What a regulator does directly, without a vote.", no_args_is_help=True
-)
+regulator_app = typer.Typer(help="What a regulator does directly, without a vote.",
+                            no_args_is_help=True)
 
 
 def _client(rpc: str | None, dir: Path) -> Any:
@@ -110,8 +107,8 @@ def member_show(ref: str = typer.Argument(..., help="Member id, name or one of i
         raise ConfigError(f"no member {ref!r}")
     member["roles"] = {a: client.roles(a)["roles"] for a in member["accounts"]}
     accounts = [f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()]
-    opts.show(member, lambda: kit.table(f"Member {member['id']}: {member['name']}", [
-        "field", "value"], [
+    opts.show(member, lambda: kit.table(f"Member {member['id']}: {member['name']}",
+                                        ["field", "value"], [
         ["tier", member["tier"]], ["status", member["status"]], ["weight", member["weight"]],
         ["admitted at height", member["since"]], ["accounts", "\n".join(accounts)],
         ["nodes", _lines(member["nodes"])]]))
@@ -157,8 +154,8 @@ def proposals(
         if found is None:
             raise ConfigError(f"no proposal {proposal}")
         rule, note = found["rule"], f" ({found['note']})" if found["note"] else ""
-        opts.show(found, lambda: kit.table(f"Proposal {proposal}: {found['kind']}", [
-            "field", "value"], [
+        opts.show(found, lambda: kit.table(f"Proposal {proposal}: {found['kind']}",
+                                           ["field", "value"], [
             ["status", found["status"] + note], ["params", _params(found["params"])],
             ["proposer", found["proposer"]],
             ["proposed / expires", f"{found['createdAt']} / {found['expiresAt']}"],
@@ -188,11 +185,8 @@ def roles(account: str | None = typer.Argument(None, help="One account's roles."
 
 
 def _regulator_command(name: str, frozen: bool, doc: str) -> None:
-    def command(
-        target: str = typer.Argument(..., help="An account or contract address."),
-        *,
-        signing: kit.Signing,
-    ) -> None:
+    def command(target: str = typer.Argument(..., help="An account or contract address."), *,
+                signing: kit.Signing) -> None:
         signer = signing.signer()
         outcome = _client(signing.rpc, signing.dir).regulator_freeze(signer, target, frozen)
         _outcome(outcome, signing.json_out, f"{name.capitalize()} {target}")

@@ -13,15 +13,5 @@ from consortium.system.nodes import Nodes
 from consortium.system.permissions import Permissions
 from consortium.system.privacy import PRIVACY_ADDRESS, Privacy
 
-__all__ = [
-    "CRYPTO_ADDRESS",
-    "GOVERNANCE_ADDRESS",
-    "NODES_ADDRESS",
-    "PERMISSIONS_ADDRESS",
-    "PRIVACY_ADDRESS",
-    "Crypto",
-    "Governance",
-    "Nodes",
-    "Permissions",
-    "Privacy",
-]
+__all__ = ["CRYPTO_ADDRESS", "GOVERNANCE_ADDRESS", "NODES_ADDRESS", "PERMISSIONS_ADDRESS",
+           "PRIVACY_ADDRESS", "Crypto", "Governance", "Nodes", "Permissions", "Privacy"]

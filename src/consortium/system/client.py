@@ -112,8 +112,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "bytes20": node_id_bytes, "bytes32": pub_key_bytes}
 _RATES = {"participation": "--participation", "winRate": "--win-rate"}  # change-rule's
 # propose_<name>(account, *values), one per kind (admit-member and add-validator: below)
-_PROPOSALS = {k.name.replace("-", "_").replace("taskforce", "task_force"): k
-              for k in KIND_BY_NAME.values()}
+_PROPOSALS = {k.client: k for k in KIND_BY_NAME.values()}
 
 
 class GovernanceClient:
@@ -127,8 +126,8 @@ class GovernanceClient:
     def __getattr__(self, name: str) -> Any:
         if name in _READS:
             return getattr(self.read, name)
-        if name.startswith("propose_") and name[8:] in _PROPOSALS:
-            return partial(self._propose_values, _PROPOSALS[name[8:]])
+        if name in _PROPOSALS:
+            return partial(self._propose_values, _PROPOSALS[name])
         raise AttributeError(name)
 
     def _call(self, to: bytes, data: bytes, block: Any = "latest",

@@ -200,9 +200,8 @@ class Governance(NativeContract):
         target = self._check(kind, args, proposing=member_id)
         rule = gov.rule(kind)
         payload = abi_encode(list(kind.types), list(args))
-        proposal_id = gov.add_proposal(
-            kind, proposer, member_id, self.height, rule, payload, target
-        )
+        proposal_id = gov.add_proposal(kind, proposer, member_id, self.height, rule, payload,
+                                       target)
         self.emit(self.ProposalCreated, proposal_id, kind.name, proposer, self.height + rule.period)
         voting = gov.voting_members()
         if len(voting) == 1 and voting[0][0] == member_id:  # admin mode
@@ -236,10 +235,8 @@ class Governance(NativeContract):
     def revoke(self, proposal_id: int) -> None:
         self._require_open(proposal_id)
         record = self.gov.proposal(proposal_id)
-        self.require(
-            self.host.caller == record.proposer,
-            f"only its proposer {hex_address(record.proposer)} may revoke proposal {proposal_id}",
-        )
+        self.require(self.host.caller == record.proposer, f"only its proposer "
+                     f"{hex_address(record.proposer)} may revoke proposal {proposal_id}")
         self.gov.close(proposal_id, "revoked", self.height)
         self.emit(self.ProposalRevoked, proposal_id)
 
@@ -340,10 +337,8 @@ class Governance(NativeContract):
     def _kind(self, name: str) -> ProposalKind:
         kind = KIND_BY_NAME.get(name)
         if kind is None:
-            self.revert(
-                f"unknown proposal kind {name!r} (kinds: "
-                f"{', '.join(k.name for k in PROPOSAL_KINDS)})"
-            )
+            self.revert(f"unknown proposal kind {name!r} (kinds: "
+                        f"{', '.join(k.name for k in PROPOSAL_KINDS)})")
         return kind
 
     # --- what each kind checks (when proposed, and again when it executes) ---------------
@@ -469,11 +464,9 @@ class Governance(NativeContract):
         elif name == "contract-call":
             contract, data = args
             raw = as_address(contract)
-            self.require(
-                raw != ZERO_ADDRESS and not self.is_native(raw),
-                f"{contract} is not a user contract (system and service contracts have "
-                "proposal kinds of their own: app-call)",
-            )
+            self.require(raw != ZERO_ADDRESS and not self.is_native(raw),
+                         f"{contract} is not a user contract (system and service contracts "
+                         "have proposal kinds of their own: app-call)")
             if proposing:
                 self._dry_run(raw, bytes(data), "the call")
         elif name == "software-upgrade":
@@ -496,31 +489,25 @@ class Governance(NativeContract):
         if not removed:
             return
         total = nodes.total_power()
-        self.require(
-            (total - removed) * 3 > total * 2,
-            f"expelling {member_name!r} would remove validators holding {removed} of the "
-            f"{total} voting power; the validators that stay must hold more than two thirds "
-            "of it to keep committing blocks (add validators first)",
-        )
+        self.require((total - removed) * 3 > total * 2,
+                     f"expelling {member_name!r} would remove validators holding {removed} of "
+                     f"the {total} voting power; the validators that stay must hold more than "
+                     "two thirds of it to keep committing blocks (add validators first)")
 
     def _check_upgrade_plan(self, upgrade: str, height: int, version: str) -> None:
         """A plan names a new upgrade, a height still ahead, and the version to install."""
         problem = upgrade_name_problem(upgrade) or version_problem(version)
         self.require(problem is None, str(problem))
-        self.require(
-            height > self.height,
-            f"the upgrade height {height} is not in the future (this block is {self.height})",
-        )
+        self.require(height > self.height, f"the upgrade height {height} is not in the future "
+                     f"(this block is {self.height})")
         self.require(height <= MAX_PERIOD, f"the upgrade height must be at most {MAX_PERIOD}")
         state = self.upgrades
         done = state.applied_at(upgrade)
         self.require(not done, f"upgrade {upgrade!r} was already applied at height {done}")
         plan = state.plan()
-        self.require(
-            plan is None,
-            "" if plan is None else f"upgrade {plan.name!r} is already scheduled at height "
-            f"{plan.height}: cancel it first (cancel-software-upgrade)",
-        )
+        if plan is not None:
+            self.revert(f"upgrade {plan.name!r} is already scheduled at height {plan.height}: "
+                        "cancel it first (cancel-software-upgrade)")
 
     def _check_app_call(self, contract: str, data: bytes, *, dry_run: bool) -> None:
         """An app-call names a method of a finance service's contract; when proposed, the
@@ -560,10 +547,8 @@ class Governance(NativeContract):
         member_id = gov.member_of(as_address(account))
         self.require(member_id != 0, f"{what} {account} is not a consortium account")
         status = gov.status(member_id)
-        self.require(
-            status == "active",
-            f"{what} {account} belongs to member {gov.name(member_id)!r}, which is {status}",
-        )
+        self.require(status == "active", f"{what} {account} belongs to member "
+                     f"{gov.name(member_id)!r}, which is {status}")
 
     def _check_task_force_members(self, lead: str, members: tuple[str, ...]) -> None:
         self.require(1 <= len(members) <= MAX_LIST, f"a task force needs 1 to {MAX_LIST} members")

@@ -59,12 +59,11 @@ EXPIRED = "expired"  # an open proposal at or past its expiry height (derived, n
 
 @dataclass(frozen=True)
 class ProposalKind:
-    """One type of proposal: its number, its name, the method that proposes it and the ABI
-    types and names of its parameters (the proposal's stored payload is their ABI encoding)."""
+    """One type of proposal: its number, its name, the ABI types and names of its parameters
+    (the proposal's stored payload is their ABI encoding) and the methods that propose it."""
 
     number: int
     name: str  # as the CLI and the rules name it: "admit-member"
-    method: str  # Governance's method: "proposeAdmitMember"
     types: tuple[str, ...]
     params: tuple[str, ...]
     supermajority: bool = False
@@ -74,50 +73,57 @@ class ProposalKind:
     added_later: bool = False
 
     @property
+    def method(self) -> str:
+        """Governance's method: "proposeAdmitMember" ("…TaskForce…" for "taskforce")."""
+        words = self.name.replace("taskforce", "task-force").split("-")
+        return "propose" + "".join(w.capitalize() for w in words)
+
+    @property
+    def client(self) -> str:
+        """The Python client's method: "propose_admit_member"."""
+        return "propose_" + self.name.replace("-", "_").replace("taskforce", "task_force")
+
+    @property
     def signature(self) -> str:
         return f"{self.method}({','.join(self.types)})"
 
 
 K = ProposalKind
 PROPOSAL_KINDS: tuple[ProposalKind, ...] = (
-    K(1, "admit-member", "proposeAdmitMember", ("string", "string", "uint256", "address[]",
-      "bytes20[]"), ("name", "tier", "weight", "accounts", "nodeIds")),
-    K(2, "suspend-member", "proposeSuspendMember", ("uint256",), ("member",)),
-    K(3, "reinstate-member", "proposeReinstateMember", ("uint256",), ("member",)),
-    K(4, "expel-member", "proposeExpelMember", ("uint256",), ("member",), supermajority=True),
-    K(5, "add-validator", "proposeAddValidator", ("bytes32", "uint256"), ("pubKey", "power")),
-    K(6, "remove-validator", "proposeRemoveValidator", ("bytes32",), ("pubKey",)),
-    K(7, "admit-node", "proposeAdmitNode", ("uint256", "bytes20"), ("member", "nodeId")),
-    K(8, "remove-node", "proposeRemoveNode", ("bytes20",), ("nodeId",)),
-    K(9, "grant-role", "proposeGrantRole", ("address", "string"), ("account", "role")),
-    K(10, "revoke-role", "proposeRevokeRole", ("address", "string"), ("account", "role")),
-    K(11, "elect-officer", "proposeElectOfficer", ("string", "address", "uint256"),
-      ("office", "holder", "termBlocks")),
-    K(12, "form-taskforce", "proposeFormTaskForce", ("string", "string", "address", "address[]"),
+    K(1, "admit-member", ("string", "string", "uint256", "address[]", "bytes20[]"),
+      ("name", "tier", "weight", "accounts", "nodeIds")),
+    K(2, "suspend-member", ("uint256",), ("member",)),
+    K(3, "reinstate-member", ("uint256",), ("member",)),
+    K(4, "expel-member", ("uint256",), ("member",), supermajority=True),
+    K(5, "add-validator", ("bytes32", "uint256"), ("pubKey", "power")),
+    K(6, "remove-validator", ("bytes32",), ("pubKey",)),
+    K(7, "admit-node", ("uint256", "bytes20"), ("member", "nodeId")),
+    K(8, "remove-node", ("bytes20",), ("nodeId",)),
+    K(9, "grant-role", ("address", "string"), ("account", "role")),
+    K(10, "revoke-role", ("address", "string"), ("account", "role")),
+    K(11, "elect-officer", ("string", "address", "uint256"), ("office", "holder", "termBlocks")),
+    K(12, "form-taskforce", ("string", "string", "address", "address[]"),
       ("name", "charter", "lead", "members")),
-    K(13, "set-taskforce-members", "proposeSetTaskForceMembers",
-      ("string", "address", "address[]"), ("name", "lead", "members")),
-    K(14, "dissolve-taskforce", "proposeDissolveTaskForce", ("string",), ("name",)),
-    K(15, "change-rule", "proposeChangeRule", ("string", "uint256", "uint256", "uint256"),
+    K(13, "set-taskforce-members", ("string", "address", "address[]"), ("name", "lead", "members")),
+    K(14, "dissolve-taskforce", ("string",), ("name",)),
+    K(15, "change-rule", ("string", "uint256", "uint256", "uint256"),
       ("kind", "participation", "winRate", "period"), supermajority=True),
-    K(16, "freeze", "proposeFreeze", ("address",), ("target",)),
-    K(17, "unfreeze", "proposeUnfreeze", ("address",), ("target",)),
-    K(18, "set-deploy-allowlist", "proposeSetDeployAllowlist", ("address[]",), ("accounts",)),
+    K(16, "freeze", ("address",), ("target",)),
+    K(17, "unfreeze", ("address",), ("target",)),
+    K(18, "set-deploy-allowlist", ("address[]",), ("accounts",)),
     # A finance service's governed action (create an asset class, lift a blacklisting…):
     # Governance calls the service's contract with `call`, as the caller the service trusts.
-    K(19, "app-call", "proposeAppCall", ("address", "bytes"), ("contract", "call")),
+    K(19, "app-call", ("address", "bytes"), ("contract", "call")),
     # Software upgrades (consortium.ledger.upgrades): the plan halts nodes without its
     # handler at its height, so scheduling one needs a supermajority; cancelling does not.
-    K(20, "software-upgrade", "proposeSoftwareUpgrade", ("string", "uint256", "string"),
+    K(20, "software-upgrade", ("string", "uint256", "string"),
       ("name", "height", "version"), supermajority=True, added_later=True),
-    K(21, "cancel-software-upgrade", "proposeCancelSoftwareUpgrade", ("string",), ("name",),
-      added_later=True),
+    K(21, "cancel-software-upgrade", ("string",), ("name",), added_later=True),
     # The consortium acting on a user contract that trusts Governance's address: e.g. the
     # admin of an ERC-1967 proxy upgrading it (docs/operations.md, Upgrades).
-    K(22, "contract-call", "proposeContractCall", ("address", "bytes"), ("contract", "call"),
-      added_later=True),
+    K(22, "contract-call", ("address", "bytes"), ("contract", "call"), added_later=True),
     # add-validator, recording whose validator it is (an expulsion then removes it)
-    K(23, "add-member-validator", "proposeAddMemberValidator", ("uint256", "bytes32", "uint256"),
+    K(23, "add-member-validator", ("uint256", "bytes32", "uint256"),
       ("member", "pubKey", "power"), added_later=True),
 )
 del K
