@@ -1,6 +1,5 @@
 """Credit information sharing (docs/services/credit.md): the Credit native contract at
-0x…2002 (consents, append-only credit records, query orders to licensed agencies with the
-reports' SHA-256 on chain, the shared blacklist) and a typed client."""
+0x…2002 and a typed client."""
 
 from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.model import (

@@ -1,7 +1,5 @@
-"""`CreditClient`: credit information sharing from Python, over a node's JSON-RPC
-(`CreditClient(url).create_query(bank_a, agency, consent_id, "mortgage")`). Reports never
-leave the agency and the lender: the chain holds their SHA-256, which `verify_report` and
-`download_report` check a received file against (`ReportMismatch`)."""
+"""`CreditClient`: credit information sharing over a node's JSON-RPC. Reports stay off chain:
+`verify_report` and `download_report` check a received file against the SHA-256 on chain."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Reads of the Credit contract as JSON-ready dicts (the records' `to_json`), the same for
-the client, the API and the CLI. Lists answer objects in id order; a history is an object's
-transitions, oldest first: {"block", "txHash", "actor", "from", "to", "reason"}."""
+"""Reads of the Credit contract as JSON-ready dicts, the same for the client, the API and
+the CLI; lists in id order."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Credit information sharing's surface: its reads (`consortium_credit*`, /api/v1/credit,
-`consortium credit …`; one object comes with its history) and plain writes. Granting a
-consent, the report checks and the blacklist vote have flows of their own (`client.py`,
-`cli/credit.py`)."""
+"""Credit's surface: its reads (one object with its history) and plain writes. Granting a
+consent and the report checks are the client's own flows."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""`ForumClient`: the forum from Python over a node's API. In a task force's channel it does
-the cryptography the contract cannot: it registers the writer's key once, publishes a new key
-epoch whenever the current one is not wrapped for the current members, seals what it writes
-and opens what the reader's key opens; documents are checked against their SHA-256 on chain."""
+"""`ForumClient`: the forum over a node's API, doing the cryptography the contract cannot
+(keys, sealing, opening); documents are checked against their SHA-256 on chain."""
 
 from __future__ import annotations
 

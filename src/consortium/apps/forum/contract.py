@@ -1,9 +1,7 @@
-"""The Forum native contract (0x…2005): channels, threads, announcements, minutes and documents
-on the consortium's ledger. `consortium` is plaintext for every active member account; each
-task force has a private channel whose posts and documents name a key epoch, refused unless
-it is the latest and was wrapped for the task force's current members (so a removed member
-gets no key for what follows; the keys are the client's, never here). Documents are kept on
-chain up to the voted rule forum.max_attachment_bytes, or anchored by their SHA-256."""
+"""The Forum native contract (0x…2005): a plaintext `consortium` channel and one private
+channel per task force, whose writes name the latest key epoch, wrapped for the task force's
+current members (the keys are the client's, never here). Documents are kept on chain up to
+the voted rule forum.max_attachment_bytes, or anchored by their SHA-256."""
 
 from __future__ import annotations
 

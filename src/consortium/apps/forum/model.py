@@ -1,7 +1,5 @@
-"""The forum's vocabulary, shared by the contract, client, API and CLI: its address, channel
-names, post kinds, its rule and limits. Channels: `consortium` (plaintext, every active
-member account posts) and one per Governance task force, named like it (encrypted under a
-channel key that rotates when its membership changes)."""
+"""The forum's vocabulary (contract, client, API, CLI): its address, channel names, post
+kinds, its rule and limits."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Reads of the Forum contract as JSON-ready dicts (the records' JSON), over any eth_call:
-the typed client, the node's API and the CLI answer the same shapes. Nothing here decrypts:
-a private post or document's metadata reads as its ciphertext (0x hex); the plaintext
-channel's read as {"title", "body"} and {"name", "type", "size", "sha256", …}."""
+"""Reads of the Forum contract as JSON-ready dicts, the same for the client, the API and the
+CLI. Nothing here decrypts: private posts and document metadata read as 0x ciphertext."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The private channels' cryptography, on the client only (the contract never sees a key):
-a channel key is 32 random bytes, wrapped for each member with ECIES over its secp256k1
-account key; content is sealed under it with AES-256-GCM bound to its channel, epoch and
-purpose. The primitives are the system's (`consortium.system.sealing`, shared with the
-privacy groups); this module keeps the forum's names and its binding."""
+"""The private channels' cryptography, on the client only: the system's primitives
+(`consortium.system.sealing`) under the forum's names, and what a sealed content is bound to."""
 
 from __future__ import annotations
 

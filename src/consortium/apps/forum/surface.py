@@ -1,8 +1,5 @@
-"""The forum's surface (`consortium.apps.surface`): its reads (JSON-RPC consortium_forum*,
-REST /api/v1/forum, the channels and rules commands), ciphertext only in private channels
-(decrypting is the member's client's business), and its plain writes (pin, unpin). Writes
-that seal, rotate keys or upload are the client's own flows; the node's store of document
-bytes is api/forum_blobs.py."""
+"""The forum's surface: its reads (ciphertext in private channels: decrypting is the member's
+client's business) and plain writes; sealing, key rotation and uploads are the client's."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""`InvoiceClient`: invoice management and financing from Python, over a node's JSON-RPC
-(`InvoiceClient(url, key=find_key(…)).issue(seller, fp, buyer=…, amount=…, currency="CNY",
-due_date="2025-06-30")`). The consortium key, needed only to compute fingerprints, stays on
-this machine: only the fingerprint, parties, amount, currency and due date are sent."""
+"""`InvoiceClient`: invoices over a node's JSON-RPC. The consortium key, needed only to compute
+fingerprints, stays on this machine: only the fingerprint, parties, amount, currency and due
+date are sent."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Reads of the Invoices contract as JSON-ready dicts (the records' `to_json`), the same for
-the client, the API and the CLI. One invoice comes with its tranches and payments; lists
-answer invoices without them, in the contract's index order (registration order)."""
+"""Reads of the Invoices contract as JSON-ready dicts, the same for the client, the API and
+the CLI; lists in registration order, without tranches and payments."""
 
 from __future__ import annotations
 

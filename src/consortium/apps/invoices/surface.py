@@ -1,7 +1,5 @@
-"""Invoices' surface: its reads (`consortium_invoice*`, /api/v1/invoices, `consortium invoice
-list|due`) and plain writes. Issuing with its fingerprint, the CSV import, the tax
-verification's --revoke and `show` with its history have flows of their own (`client.py`,
-`cli/invoices.py`)."""
+"""Invoices' surface: its reads and plain writes. Issuing by fingerprint, the CSV import and
+--revoke are the client's and CLI's own flows."""
 
 from __future__ import annotations
 

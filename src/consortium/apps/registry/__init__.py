@@ -1,6 +1,5 @@
 """The digital asset registry (docs/services/registry.md): the Registry native contract at
-0x…2003 (classes created by vote, assets registered and retired by k of n registrars,
-transfers, pledges, freezes by the authority), external id hashes and a typed client."""
+0x…2003, external id hashes and a typed client."""
 
 from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.external_id import external_id_hash, normalise_external_id

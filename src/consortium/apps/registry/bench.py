@@ -1,7 +1,5 @@
-"""Bench workload of the registry: owners applying for assets (`apply`), pre-signed for
-`consortium bench --workload registry`. The setup passes two proposals on a fresh network of
-the bench accounts: accounts[0] a registrar (proposal 1), then class 1 with it as registrar
-(proposal 2); each application has its own external id hash, its sender as owner."""
+"""Bench workload of the registry: owners applying for assets (`apply`), pre-signed. The setup
+passes two proposals on a fresh network: accounts[0] a registrar, then class 1 with it."""
 
 from __future__ import annotations
 

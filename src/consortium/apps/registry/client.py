@@ -1,7 +1,5 @@
-"""`RegistryClient`: the digital asset registry from Python, over a node's JSON-RPC
-(`RegistryClient(url, key=…).apply(owner, "Land title", "PARCEL-0042", metadata=b"…")`).
-External ids are hashed here under the consortium key; metadata and schemas are referenced
-by their SHA-256 (bytes, a file, or a 0x hash)."""
+"""`RegistryClient`: the asset registry over a node's JSON-RPC. External ids are hashed here
+under the consortium key; metadata and schemas are referenced by their SHA-256."""
 
 from __future__ import annotations
 

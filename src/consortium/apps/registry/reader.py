@@ -1,7 +1,5 @@
-"""Reads of the Registry contract as JSON-ready dicts (the records' `to_json`), the same for
-the client, the API and the CLI. `asset(id)` adds its pledges, who approved (`approvedBy`:
-the current round's registrars, else those whose approvals last completed its registration
-or retirement) and, given a log source, its history, oldest first."""
+"""Reads of the Registry contract as JSON-ready dicts, the same for the client, the API and
+the CLI. `asset(id)` adds its pledges, who approved and (given a log source) its history."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The digital asset registry's surface (`consortium.apps.surface`): its reads, served as
-the `consortium_asset*` JSON-RPC methods, the /api/v1/registry REST routes and their
-OpenAPI paths, and its plain writes, served as `consortium registry …` commands and
-`RegistryClient` methods. (Applying, finding by external id, releasing and the class
-proposals have flows of their own: `client.py` and `cli/registry.py`.)"""
+"""The registry's surface: its reads and plain writes. Applying, finding by external id and
+releasing hash or pick things on the client (`client.py`, `cli/registry.py`)."""
 
 from __future__ import annotations
 
