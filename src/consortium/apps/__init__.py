@@ -20,17 +20,6 @@ from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.contract import Securities
 from consortium.apps.securities.model import CASH_ADDRESS, SECURITIES_ADDRESS
 
-__all__ = [
-    "CASH_ADDRESS",
-    "CREDIT_ADDRESS",
-    "FORUM_ADDRESS",
-    "INVOICES_ADDRESS",
-    "REGISTRY_ADDRESS",
-    "SECURITIES_ADDRESS",
-    "CashTokens",
-    "Credit",
-    "Forum",
-    "Invoices",
-    "Registry",
-    "Securities",
-]
+__all__ = ["CASH_ADDRESS", "CREDIT_ADDRESS", "FORUM_ADDRESS", "INVOICES_ADDRESS",
+           "REGISTRY_ADDRESS", "SECURITIES_ADDRESS", "CashTokens", "Credit", "Forum", "Invoices",
+           "Registry", "Securities"]

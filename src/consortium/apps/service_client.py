@@ -64,15 +64,19 @@ class ServiceClient:
             self.read = self.reader(self._call, self._logs)
         self._kinds = {spec.topic0: kind for kind, spec in self.transitions.items()}
 
+    def _eth(self, method: str, *args: Any) -> Any:
+        """`w3.eth.<method>(*args)`, a node's error raised as the client's."""
+        return self.client._rpc(lambda: getattr(self.client.w3.eth, method)(*args))
+
     def _call(self, to: bytes, data: bytes, block: Any = "latest") -> bytes:
         tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
-        return bytes(self.client._rpc(lambda: self.client.w3.eth.call(tx, block)))  # type: ignore[arg-type]
+        return bytes(self._eth("call", tx, block))
 
     def _logs(self, address: bytes, topics: list[bytes | None]) -> list[dict[str, Any]]:
-        logs = self.client._rpc(lambda: self.client.w3.eth.get_logs({
+        logs = self._eth("get_logs", {
             "address": Web3.to_checksum_address(address), "fromBlock": 0, "toBlock": "latest",
             "topics": [None if t is None else Web3.to_hex(t) for t in topics],
-        }))
+        })
         return [{"block": int(log["blockNumber"]), "txHash": Web3.to_hex(log["transactionHash"]),
                  "topics": [bytes(t) for t in log["topics"]], "data": bytes(log["data"])}
                 for log in logs]
@@ -90,14 +94,7 @@ class ServiceClient:
     def check(self, account: LocalAccount, name: str, *args: Any) -> int:
         """Would `account` calling `name(*args)` succeed now? Answers the gas estimate, or
         raises ExecutionReverted with the contract's reason."""
-        tx = self._tx(account, name, *args)
-        return int(self.client._rpc(lambda: self.client.w3.eth.estimate_gas(tx)))  # type: ignore[arg-type]
-
-    def dry_run(self, account: LocalAccount | str, name: str, *args: Any) -> Any:
-        """The call's answer as `account` (an account or an address) without sending it."""
-        tx = self._tx(account, name, *args)
-        out = bytes(self.client._rpc(lambda: self.client.w3.eth.call(tx)))  # type: ignore[arg-type]
-        return self.calls.decode(name, out) if self.calls.specs[name].outputs else None
+        return int(self._eth("estimate_gas", self._tx(account, name, *args)))
 
     def submit(self, account: LocalAccount, name: str, *args: Any, gas: int,
                nonce: int | None = None) -> bytes:
@@ -115,8 +112,7 @@ class ServiceClient:
         number = int(receipt["blockNumber"])
         if receipt["status"] != 1:
             tx = self._tx(receipt["from"], name, *args)
-            raise self.client.reverted(tx_hash, number, lambda: self.client._rpc(
-                lambda: self.client.w3.eth.call(tx, number - 1)))  # type: ignore[arg-type]
+            raise self.client.reverted(tx_hash, number, lambda: self._eth("call", tx, number - 1))
         return receipt, number
 
     def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],

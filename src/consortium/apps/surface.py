@@ -1,7 +1,7 @@
 """A service's surface declared once: its reads (reader method, parameters, JSON-RPC name,
 REST path, CLI name) and plain writes (contract method, arguments, CLI and client names).
 The API builds its JSON-RPC methods, REST routes and OpenAPI paths from it, the client its
-methods (`with_writes`) and the CLI its commands (`cli/service_commands.py`).
+methods (`with_writes`) and the CLI its commands (`cli/kit.py`).
 
 Kinds parse what every transport hands them with one message for a bad value; this layer
 knows no transport: a bad value raises `BadValue` (JSON-RPC -32602, REST 400, CLI exit 1).
@@ -46,8 +46,6 @@ def _id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**256:
         raise ValueError(value)
     return value
-
-
 
 
 def decode_log(spec: EventSpec, topics: list[bytes], data: bytes) -> dict[str, Any]:
@@ -276,10 +274,8 @@ class Write:
             value = values[i] if i < len(values) else named.pop(param.name, param.default)
             if value is REQUIRED:
                 raise BadValue(f"{self.client}: {param.name} is required")
-            if param.many:
-                out.append([param.kind.parse(v, param.name) for v in value])
-            else:
-                out.append(param.kind.parse(value, param.name))
+            out.append([param.kind.parse(v, param.name) for v in value] if param.many
+                       else param.kind.parse(value, param.name))
         if named:
             raise BadValue(f"{self.client}: unknown argument {sorted(named)[0]!r}")
         return out
