@@ -105,6 +105,3 @@ def check(cert_path: Path = typer.Option(..., "--cert", help="A certificate (PEM
 
     check_signed_by(cert_path.expanduser(), ca_dir.expanduser())
     console.print(f"{cert_path} is signed by the CA in {ca_dir}")
-
-
-

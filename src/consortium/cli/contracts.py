@@ -21,10 +21,8 @@ def _artifact_dir(dir: Path) -> Path:
 def _load_abi(address: str, abi_file: Path | None, dir: Path) -> list[dict[str, Any]]:
     path = abi_file or _artifact_dir(dir) / f"{address.lower()}.json"
     if not path.is_file():
-        raise ConfigError(
-            f"no ABI for {address}: pass --abi FILE (an ABI or a deploy artifact) "
-            "or deploy it with `consortium contract deploy` first"
-        )
+        raise ConfigError(f"no ABI for {address}: pass --abi FILE (an ABI or a deploy artifact) "
+                          "or deploy it with `consortium contract deploy` first")
     try:
         data = json.loads(path.read_text())
     except ValueError as exc:
@@ -73,13 +71,6 @@ def _args(entry: dict[str, Any] | None, args: list[str]) -> list[Any]:
     return [coerce(i["type"], a) for i, a in zip(inputs, args, strict=True)]
 
 
-def _print(result: dict[str, Any], json_out: bool, title: str, columns: list[str]) -> None:
-    if json_out:
-        kit.print_json(result)
-    else:
-        kit.table(title, columns, [list(result.values())])
-
-
 @app.command()
 @kit.with_signing
 def deploy(
@@ -106,7 +97,8 @@ def deploy(
     result = {"contract": compiled.name, "address": address,
               "tx_hash": receipt["transactionHash"].hex(), "block": receipt["blockNumber"],
               "gas_used": receipt["gasUsed"]}
-    _print(result, signing.json_out, "Deployed", ["contract", "address", "tx", "block", "gas"])
+    signing.show(result, lambda: kit.table("Deployed", ["contract", "address", "tx", "block",
+                                                       "gas"], [list(result.values())]))
 
 
 AddressArg = typer.Argument(..., help="Contract address.")
@@ -147,4 +139,5 @@ def send(address: str = AddressArg, function: str = FunctionArg,
     result = {"tx_hash": receipt["transactionHash"].hex(), "block": receipt["blockNumber"],
               "status": receipt["status"], "gas_used": receipt["gasUsed"],
               "logs": len(receipt["logs"])}
-    _print(result, signing.json_out, "Sent", ["tx", "block", "status", "gas", "logs"])
+    signing.show(result, lambda: kit.table("Sent", ["tx", "block", "status", "gas", "logs"],
+                                           [list(result.values())]))

@@ -37,16 +37,16 @@ def demo(
     network = Network.load(root)
     supervisor.up(network, progress=progress)
     console.rule("[bold]Consensus")
-    _wait(network, _min_height(network) + 3)
+    height = _min_height(network) + 3
+    _wait_until(lambda: _min_height(network) >= height, 60, 0.3,
+                f"the network did not reach height {height} in 60s")
     show_status(dir=root, json=False)
     hashes = {s.app_hash for s in supervisor.network_status(network) if s.height}
     console.print(f"{len(network.nodes)} validators committing; app hashes seen: {len(hashes)}")
     if not network.production:
-        _evm_scenario(network)
-        _invoice_scenario(network)
-        _securities_scenario(network)
-        _forum_scenario(network)
-        _privacy_scenario(network)
+        for scenario in (_evm_scenario, _invoice_scenario, _securities_scenario, _forum_scenario,
+                         _privacy_scenario):
+            scenario(network)
     console.print(
         f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
         f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
@@ -427,24 +427,21 @@ def _vote_through(gov: Any, accounts: dict[str, Any], proposal: int) -> int:
     return last
 
 
-def _wait_block(client: object, number: int, timeout: float = 30) -> None:
-    """Wait until the client's node has block `number` (another node may have made it)."""
-    w3 = client.client.w3  # type: ignore[attr-defined]
+def _wait_until(reached: Callable[[], bool], timeout: float, pause: float, failed: str) -> None:
     deadline = time.monotonic() + timeout
-    while w3.eth.block_number < number:
+    while not reached():
         if time.monotonic() > deadline:
-            raise NetworkError(f"a node did not reach block {number} in {timeout:.0f}s")
-        time.sleep(0.1)
+            raise NetworkError(failed)
+        time.sleep(pause)
+
+
+def _wait_block(client: Any, number: int, timeout: float = 30) -> None:
+    """Wait until the client's node has block `number` (another node may have made it)."""
+    w3 = client.client.w3
+    _wait_until(lambda: w3.eth.block_number >= number, timeout, 0.1,
+                f"a node did not reach block {number} in {timeout:.0f}s")
 
 
 def _min_height(network: Network) -> int:
     heights = [s.height or 0 for s in supervisor.network_status(network)]
     return min(heights) if heights else 0
-
-
-def _wait(network: Network, height: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while _min_height(network) < height:
-        if time.monotonic() > deadline:
-            raise NetworkError(f"the network did not reach height {height} in {timeout:.0f}s")
-        time.sleep(0.3)

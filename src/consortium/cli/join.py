@@ -12,40 +12,30 @@ from consortium.cli import kit
 def join(
     genesis: Path = typer.Option(..., "--genesis", help="The consortium's genesis.json."),
     peer: str = typer.Option(
-        ..., "--peer", help="An existing node: NODE_ID@HOST:PORT (its P2P address)."
-    ),
+        ..., "--peer", help="An existing node: NODE_ID@HOST:PORT (its P2P address)."),
     dir: Path = typer.Option(..., "--dir", help="The new institution's folder (created)."),
     name: str = typer.Option(..., "--name", help='The institution, e.g. "Bank E".'),
     p2p_port: int | None = typer.Option(None, "--p2p-port", help="P2P port (default: free)."),
     rpc_port: int | None = typer.Option(
-        None, "--rpc-port", help="CometBFT RPC port (default: free)."
-    ),
+        None, "--rpc-port", help="CometBFT RPC port (default: free)."),
     api_port: int | None = typer.Option(
-        None, "--api-port", help="JSON-RPC/REST API port (default: free)."
-    ),
-    listen: str | None = typer.Option(
-        None,
-        "--listen",
-        help="P2P listen host (default: 127.0.0.1 for a loopback peer, else 0.0.0.0).",
-    ),
+        None, "--api-port", help="JSON-RPC/REST API port (default: free)."),
+    listen: str | None = typer.Option(None, "--listen", help="P2P listen host (default: "
+                                      "127.0.0.1 for a loopback peer, else 0.0.0.0)."),
     external_address: str = typer.Option(
-        "", "--external-address", help="HOST:PORT other machines reach this node's P2P at."
-    ),
+        "", "--external-address", help="HOST:PORT other machines reach this node's P2P at."),
     timeout_commit: str = typer.Option(
-        "500ms", "--timeout-commit", help="Block interval; use the consortium's."
-    ),
+        "500ms", "--timeout-commit", help="Block interval; use the consortium's."),
     password_file: Path | None = kit.PasswordFileOption,
     force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
     state_sync: bool = typer.Option(
         False, "--state-sync",
         help="Start from the trusted node's latest snapshot instead of replaying every block "
-             "from genesis (docs/state-sync.md).",
-    ),
+             "from genesis (docs/state-sync.md)."),
     trust_rpc: list[str] = typer.Option(
         [], "--trust-rpc",
         help="With --state-sync: the CometBFT RPC (http://HOST:PORT) of a node you trust, "
-             "which gives the block the light client starts from; once or twice.",
-    ),
+             "which gives the block the light client starts from; once or twice."),
     json_out: bool = kit.JsonOption,
 ) -> None:
     """Create a node home (keys, the genesis, the peer) and an account for a new institution,
