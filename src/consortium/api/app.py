@@ -1,9 +1,6 @@
-"""The node's API: one ASGI app serving Ethereum JSON-RPC over HTTP (POST /) and WebSocket
-(/, with eth_subscribe), the REST routes (/api/v1/…), /health and /openapi.json.
-
-This module wires routes and the app's lifetime (the subscription poller, the engine
-client); the methods live in `consortium.api.jsonrpc`.
-"""
+"""The node's API: one ASGI app serving Ethereum JSON-RPC over HTTP and WebSocket (POST and
+GET /, eth_subscribe), the REST routes (/api/v1/…), /health and /openapi.json; the methods
+live in `consortium.api.jsonrpc`."""
 
 from __future__ import annotations
 
@@ -104,16 +101,11 @@ def _parse_error(message: str) -> dict[str, Any]:
 
 
 def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
-               checks: CheckTxWatch | None = None,
-               journal: Path | None = None,
-               read_limits: ReadLimits | None = None,
-               tokens: TokenCheck | None = None,
-               client_certificates: bool = False,
-               cors_origins: Sequence[str] = (),
-               client_limits: ClientLimits | None = None,
-               metrics: NodeMetrics | None = None,
-               console: bool = True,
-               privacy: PrivacyNode | None = None) -> Starlette:
+               checks: CheckTxWatch | None = None, journal: Path | None = None,
+               read_limits: ReadLimits | None = None, tokens: TokenCheck | None = None,
+               client_certificates: bool = False, cors_origins: Sequence[str] = (),
+               client_limits: ClientLimits | None = None, metrics: NodeMetrics | None = None,
+               console: bool = True, privacy: PrivacyNode | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address.
     `checks`: the CheckTx answers of the node's own ABCI app (transactions then go with
     broadcast_tx_async, else broadcast_tx_sync); `journal`: the directory of the durable

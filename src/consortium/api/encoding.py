@@ -1,9 +1,6 @@
-"""Ethereum JSON-RPC value encoding: hex quantities and data, addresses, hashes, block
-parameters, call objects — parsed with errors that name the parameter and say why.
-
-Every parser takes `where` ("params[0]", "params[0].to"…) and raises `InvalidParams` with it,
-so a client reads "params[1]: block number must be a hex quantity" instead of a stack trace.
-"""
+"""Ethereum JSON-RPC values: hex quantities and data, addresses, hashes, block parameters,
+call objects. Every parser takes `where` ("params[0].to"…) and raises `InvalidParams` with
+it, so a client reads "params[1]: block number must be a hex quantity", not a stack trace."""
 
 from __future__ import annotations
 

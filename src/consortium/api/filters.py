@@ -1,10 +1,6 @@
-"""Polling filters (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter):
-in memory, per node, forgotten after five minutes without a poll.
-
-A filter remembers the last height whose changes it handed out; eth_getFilterChanges asks
-for the blocks after it. This module keeps that bookkeeping; the JSON-RPC layer reads the
-ledger for the blocks and logs of the range.
-"""
+"""Polling filters (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter): in
+memory, per node, forgotten after five minutes without a poll. A filter remembers the last
+height whose changes it handed out; the JSON-RPC layer reads the blocks and logs after it."""
 
 from __future__ import annotations
 

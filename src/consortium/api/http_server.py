@@ -68,25 +68,15 @@ def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = No
     if hub is not None:
         hub.max_subscriptions = limits.max_subscriptions_per_websocket
         hub.max_backlog = limits.websocket_max_backlog
-    config = _LimitedConfig(
-        _QuietDisconnects(app),
-        limits,
-        host=host,
-        port=port,
-        http=LimitedH11Protocol,
-        ws=LimitedWebSocketProtocol,
+    return _ApiServer(_LimitedConfig(
+        _QuietDisconnects(app), limits, host=host, port=port, log_level=log_level,
+        lifespan="on", http=LimitedH11Protocol, ws=LimitedWebSocketProtocol,
         ws_max_size=limits.websocket_max_message_bytes,
         ws_ping_interval=limits.websocket_ping_interval,
         ws_ping_timeout=limits.websocket_ping_interval,
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]  # any number
-        log_level=log_level,
-        lifespan="on",
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-        ssl_ca_certs=tls_client_ca,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if tls_client_ca else ssl.CERT_NONE,
-    )
-    return _ApiServer(config)
+        ssl_certfile=tls_cert, ssl_keyfile=tls_key, ssl_ca_certs=tls_client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if tls_client_ca else ssl.CERT_NONE))
 
 
 class _ApiServer(uvicorn.Server):

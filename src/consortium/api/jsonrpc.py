@@ -1,11 +1,7 @@
-"""The Ethereum JSON-RPC method table and its dispatcher.
-
-`JsonRpc.handle(body)` answers one request or a whole batch in one go: the calls that read
-the ledger run together in one worker thread (py-evm and LMDB reads block), the
-eth_sendRawTransaction calls of the batch leave for the engine in one HTTP POST, and the
-rest run on the event loop. Every failure becomes a JSON-RPC error object; unexpected ones
-are logged with their traceback and answered as -32603 without it.
-"""
+"""The Ethereum JSON-RPC method table and its dispatcher. `JsonRpc.handle(body)` answers a
+request or a whole batch in one go: its ledger reads together in one worker thread (py-evm
+and LMDB block), its eth_sendRawTransaction calls in one POST to the engine, the rest on the
+event loop. Unexpected failures are logged and answered as -32603 without a traceback."""
 
 from __future__ import annotations
 
@@ -279,18 +275,10 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
               PrivateMethods):
     """One node's JSON-RPC: the ledger it reads, the engine it submits to, its filters."""
 
-    def __init__(
-        self,
-        ledger: LedgerReader,
-        engine: EngineClient,
-        run_sync: RunSync[Any],
-        *,
-        hub: SubscriptionHub | None = None,
-        filters: FilterRegistry | None = None,
-        node_name: str = "node",
-        gate: ReadGate | None = None,
-        local_txs: LocalTransactions | None = None,
-    ) -> None:
+    def __init__(self, ledger: LedgerReader, engine: EngineClient, run_sync: RunSync[Any], *,
+                 hub: SubscriptionHub | None = None, filters: FilterRegistry | None = None,
+                 node_name: str = "node", gate: ReadGate | None = None,
+                 local_txs: LocalTransactions | None = None) -> None:
         self.ledger = ledger
         self.eth = EthReads(ledger)  # blocks, transactions, receipts in Ethereum JSON
         self.engine = engine

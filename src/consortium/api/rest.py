@@ -1,9 +1,6 @@
 """The small REST surface (`/api/v1/…`) for dashboards and scripts, and its OpenAPI schema.
-
-Blocks and transactions are the same Ethereum-shaped JSON the JSON-RPC answers; accounts and
-status use plain numbers (big amounts as decimal strings, so JavaScript loses no precision).
-Errors answer {"error": "<reason>"} with 400 (bad input) or 404 (not found).
-"""
+Blocks and transactions are shaped as JSON-RPC answers them; accounts and status use plain
+numbers (big amounts as decimal strings, so JavaScript loses no precision)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""JSON-RPC 2.0 errors as the API answers them, and the mapping from the node's own errors.
-
-Every failure a handler raises becomes one `RpcError`; `rpc_error_for` turns anything else
-(a `ConsortiumError` from the ledger, an unexpected exception) into one, so the dispatcher
-never lets a traceback reach a client.
-"""
+"""JSON-RPC 2.0 errors as the API answers them, and the mapping from the node's own errors
+(`rpc_error_for`), so that no traceback reaches a client."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
 """A service's JSON-RPC methods, REST routes and OpenAPI paths, built from its declared
-surface (`consortium.apps.surface.Service`): one declaration, every transport; and what they
-share with the node's other REST routes (reading the ledger, a GET endpoint around a read).
-
-JSON-RPC: `read.rpc(params…, [filter])`, a bad value answered -32602 naming it. REST: GET
-`/api/v1/<service><read.rest>`, path parameters in order, the filter as query keys; 400
-with the reason for bad input, 404 when a nullable read finds nothing. Reads run on the
-ledger within the request's budget (`ledger_call`).
-"""
+surface (`consortium.apps.surface.Service`), and what they share with the node's other REST
+routes. JSON-RPC: `read.rpc(params…, [filter])`, a bad value answered -32602. REST: GET
+`/api/v1/<service><read.rest>`, path parameters in order, the filter as query keys; 400 for
+bad input, 404 when a nullable read finds nothing. Reads run within the request's budget."""
 
 from __future__ import annotations
 

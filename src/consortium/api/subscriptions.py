@@ -1,11 +1,8 @@
-"""eth_subscribe over WebSocket: the connections, their subscriptions, and the background
-task that watches the ledger for new blocks and pushes `newHeads` and `logs` notifications.
-
-Each connection has one outgoing queue drained by one writer, so responses and
-notifications never interleave mid-message. A client that stops reading is disconnected
-once its backlog passes `max_backlog`, instead of growing the node's memory; a client that
-is gone (a write failed) loses its subscriptions at once, and nothing more is queued for it.
-"""
+"""eth_subscribe over WebSocket: the connections, their subscriptions, and the task that
+pushes `newHeads` and `logs` notifications for new blocks. One queue and one writer per
+connection, so messages never interleave; a client whose backlog passes `max_backlog` is
+disconnected (not buffered in the node's memory), and one that is gone loses its
+subscriptions at once."""
 
 from __future__ import annotations
 
@@ -92,13 +89,9 @@ class Connection:
 class SubscriptionHub:
     """The subscriptions of every connection, fed by one poller of the ledger."""
 
-    def __init__(
-        self,
-        ledger: LedgerReader,
-        run_sync: Callable[[Callable[[], Any]], Awaitable[Any]],
-        *,
-        interval: float = 0.1,
-    ) -> None:
+    def __init__(self, ledger: LedgerReader,
+                 run_sync: Callable[[Callable[[], Any]], Awaitable[Any]], *,
+                 interval: float = 0.1) -> None:
         self.ledger = ledger
         self._run_sync = run_sync
         self.interval = interval
