@@ -22,7 +22,6 @@ from consortium.cli import (
     forum,
     governance,
     invoices,
-    join,
     network,
     privacy,
     registry,
@@ -50,7 +49,7 @@ for name, group in GROUPS.items():
     app.add_typer(group, name=name)
 for command in (
     demo.demo, network.init, ceremony.keygen, ceremony.genesis, network.up, network.down,
-    network.status, network.logs, join.join, backup.backup, backup.restore, governance.vote,
+    network.status, network.logs, ceremony.join, backup.backup, backup.restore, governance.vote,
     governance.revoke, governance.proposals, governance.officers, governance.roles,
     governance.upgrades,
 ):
