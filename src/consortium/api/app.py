@@ -81,19 +81,13 @@ class LedgerOffload:
 
     def __init__(self, threads: int = LEDGER_THREADS) -> None:
         self.threads = threads
-        self._limiters: dict[int, anyio.CapacityLimiter] = {}
+        self._limiter: tuple[int, anyio.CapacityLimiter] | None = None  # (loop id, limiter)
 
     async def __call__(self, fn: Callable[[], T]) -> T:
         key = id(asyncio.get_running_loop())
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            self._limiters = {key: anyio.CapacityLimiter(self.threads)}
-            limiter = self._limiters[key]
-        return await anyio.to_thread.run_sync(fn, limiter=limiter)
-
-
-def _dumps(value: Any) -> str:
-    return json_codec.dumps(value).decode()
+        if self._limiter is None or self._limiter[0] != key:
+            self._limiter = (key, anyio.CapacityLimiter(self.threads))
+        return await anyio.to_thread.run_sync(fn, limiter=self._limiter[1])
 
 
 def _parse_error(message: str) -> dict[str, Any]:
@@ -216,17 +210,14 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")
-                if text is None:
-                    raw = message.get("bytes") or b""
-                    try:
-                        text = raw.decode()
-                    except UnicodeDecodeError:
-                        conn.send(_dumps(_parse_error("parse error: binary frame is not UTF-8")))
-                        continue
-                payload = _loads(text)
+                try:
+                    payload = _loads(text if text is not None
+                                     else (message.get("bytes") or b"").decode())
+                except UnicodeDecodeError:
+                    payload = _Unparsable("parse error: binary frame is not UTF-8")
                 refused = refusal(websocket.scope, payload)
                 if refused is not None:
-                    conn.send(_dumps(refused[0]))
+                    conn.send(_encode(refused[0]).decode())
                     continue
                 await slots.acquire()
                 task = asyncio.create_task(answer(payload))

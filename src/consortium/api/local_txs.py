@@ -249,8 +249,6 @@ class LocalTransactions:
         """Resubmit the journal (after a restart), then follow new blocks until cancelled."""
         try:
             await self.resubmit()
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("resubmitting the transaction journal failed")
         while True:
@@ -260,8 +258,6 @@ class LocalTransactions:
                 if height != self._height:
                     self._height = height
                     await self.on_block()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("transaction journal housekeeping failed; retrying")
 

@@ -153,8 +153,6 @@ class SubscriptionHub:
         while True:
             try:
                 await self.poll()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("subscription poll failed; retrying")
             ticks += 1
