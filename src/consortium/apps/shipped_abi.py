@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from consortium.evm.native import NativeContract
 
@@ -24,9 +23,6 @@ class ShippedAbi:
 
     def render(self) -> str:
         return json.dumps(self.contract.abi(), indent=2) + "\n"
-
-    def load(self) -> list[dict[str, Any]]:
-        return json.loads(self.path.read_text())  # type: ignore[no-any-return]
 
     def write(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)

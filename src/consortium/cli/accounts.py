@@ -25,11 +25,8 @@ def new(
     root = kit.resolve_dir(dir)
     if not root.is_dir():
         raise ConfigError(f"{root} does not exist; create a network with `consortium init`")
-    password = kit.read_password(password_file)
-    if password is None:
-        dev = (root / "dev-accounts.json").is_file()
-        password = "" if dev else typer.prompt("Password", hide_input=True,
-                                               confirmation_prompt=True)
+    dev = password_file is None and (root / "dev-accounts.json").is_file()
+    password = "" if dev else kit.password_or_prompt(password_file, "Password", confirm=True)
     acct = Account.create()
     folder = root / "keystores"
     folder.mkdir(exist_ok=True)

@@ -44,7 +44,6 @@ FromOption = typer.Option(
     ..., "--from", help="Signer: a member name, an address whose keystore is in DIR, or a file."
 )
 PasswordFileOption = typer.Option(None, "--password-file", help="File with the key's password.")
-ReasonOption = typer.Option(..., "--reason", help="Why (kept in the event).")
 
 
 def print_json(data: Any) -> None:
@@ -227,9 +226,9 @@ def party(value: str, signing: Signing, what: str) -> str:
     return found
 
 
-def _parameter(name: str, default: Any, annotation: Any,
-               kind: Any = inspect.Parameter.POSITIONAL_OR_KEYWORD) -> inspect.Parameter:
-    return inspect.Parameter(name, kind, default=default, annotation=annotation)
+def _parameter(name: str, default: Any, annotation: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                             annotation=annotation)
 
 
 def _options(from_option: Any, from_type: Any) -> list[inspect.Parameter]:
@@ -255,14 +254,7 @@ def with_signing(command: Callable[..., Any],
     signing: Signing)`."""
     own = inspect.signature(command, eval_str=True)
     parameters = [p for p in own.parameters.values() if p.name != _keyword]
-
-    @functools.wraps(command)
-    def run(**options: Any) -> Any:
-        given = {"from_": None, "password_file": None} | {
-            p.name: options.pop(p.name) for p in _parameters}
-        return command(**options, **{_keyword: Signing(**given)})
-
-    return _typed(run, [*parameters, *_parameters], own.return_annotation)
+    return _with_options(command, parameters, _parameters, _keyword, own.return_annotation)
 
 
 def with_read_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -277,11 +269,20 @@ def with_reading(command: Callable[..., Any]) -> Callable[..., Any]:
     return with_signing(command, _READING_PARAMETERS)
 
 
-def _typed(run: Callable[..., Any], params: list[inspect.Parameter],
-           returns: Any = None) -> Callable[..., Any]:
-    """`run` with the signature Typer reads its options from."""
-    signature = inspect.Signature(params, return_annotation=returns)
-    run.__signature__ = signature  # type: ignore[attr-defined]
+def _with_options(command: Callable[..., Any], own: list[inspect.Parameter],
+                  options: list[inspect.Parameter], keyword: str,
+                  returns: Any = None) -> Callable[..., Any]:
+    """`command` as Typer reads it: its `own` parameters, then `options`, which it is given
+    as one `Signing`, its keyword `keyword`."""
+
+    @functools.wraps(command)
+    def run(**values: Any) -> Any:
+        given = {"from_": None, "password_file": None} | {
+            p.name: values.pop(p.name) for p in options}
+        return command(**values, **{keyword: Signing(**given)})
+
+    params = [*own, *options]
+    run.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
     return run
 
@@ -350,16 +351,6 @@ def _cli(param: Param, positional: bool, name: str, annotation: Any, doc: str,
                       else typer.Option(default, param.option, help=doc or None), annotation)
 
 
-def _command(run: Callable[..., None], params: list[inspect.Parameter], doc: str,
-             name: str, keyword: str) -> Callable[..., None]:
-    """`run` with the signature Typer reads its options from, its options after `params`
-    as its keyword `keyword` (a `Signing`)."""
-    options = _parameter(keyword, inspect.Parameter.empty, Signing,
-                         inspect.Parameter.KEYWORD_ONLY)
-    run.__doc__, run.__name__ = doc, name
-    return _typed(run, [*params, options])
-
-
 def write_command(write: Write, client: ClientFactory,
                   outcome: Outcome = done) -> Callable[..., None]:
     """The command that signs and sends `write`, and prints what it did (`outcome`)."""
@@ -386,7 +377,8 @@ def write_command(write: Write, client: ClientFactory,
         params.append(_cli(p, _positional(p, i == 0), p.name,
                            list[annotation] if p.many else annotation, p.doc,
                            ... if p.required else p.default))
-    return with_signing(_command(command, params, write.summary, write.client, "signing"))
+    command.__doc__, command.__name__ = write.summary, write.client
+    return _with_options(command, params, _SIGNING_PARAMETERS, "signing")
 
 
 def add_writes(app: typer.Typer, service: Service, client: ClientFactory,
@@ -456,7 +448,8 @@ def read_command(read: Read, client: ClientFactory,
         params.append(_cli(p, p in positional, _python_name(p),
                            annotation if p in positional else annotation | None, doc,
                            None if p.required else p.default))
-    return with_read_options(_command(command, params, read.summary + ".", read.name, "opts"))
+    command.__doc__, command.__name__ = read.summary + ".", read.name
+    return _with_options(command, params, _READ_PARAMETERS, "opts")
 
 
 def add_reads(app: typer.Typer, service: Service, client: ClientFactory,
