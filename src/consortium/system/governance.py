@@ -248,8 +248,7 @@ class Governance(NativeContract):
         record = gov.proposal(proposal_id)
         self.require(record.status == "open", f"proposal {proposal_id} is {record.status}")
         args = abi_decode(list(record.spec.types), record.payload)
-        self._check(record.spec, args, proposing=0)
-        self._apply(record.spec, args, proposal_id)
+        self._check(record.spec, args, proposing=0, execute=proposal_id)
         gov.close(proposal_id, "executed", self.height)
         self.emit(self.ProposalExecuted, proposal_id)
 
@@ -341,12 +340,16 @@ class Governance(NativeContract):
                         f"{', '.join(k.name for k in PROPOSAL_KINDS)})")
         return kind
 
-    # --- what each kind checks (when proposed, and again when it executes) ---------------
+    # --- what each kind checks (when proposed, and again when it executes) and does ------
 
-    def _check(self, kind: ProposalKind, args: tuple[Any, ...], *, proposing: int) -> int:
-        """Refuse a proposal whose effect is impossible; answers the expulsion target."""
+    def _check(self, kind: ProposalKind, args: tuple[Any, ...], *, proposing: int,
+               execute: int = 0) -> int:
+        """Refuse a proposal whose effect is impossible (answers the expulsion target); with
+        `execute` (its id), then make the effect."""
         name = kind.name
         gov = self.gov
+        height = self.height
+        target = 0
         if name == "admit-member":
             member_name, tier, weight, accounts, node_ids = args
             self._check_name(member_name, "member name")
@@ -368,6 +371,17 @@ class Governance(NativeContract):
             self._distinct(node_ids, "node id")
             for node_id in node_ids:
                 self._check_new_node(node_id)
+            if execute:
+                member_id = gov.add_member(member_name.strip(), tier, weight, height)
+                raws = [as_address(a) for a in accounts]
+                for raw in raws:
+                    gov.add_account(member_id, raw)
+                    for role in ("member", "committee") if weight > 0 else ("member",):
+                        self._call_system(PERMISSIONS_ADDRESS, "grantRole", raw, role)
+                for node_id in node_ids:
+                    self._add_node(member_id, node_id)
+                self.emit(self.MemberAdmitted, member_id, member_name.strip(), tier, weight, raws,
+                          list(node_ids))
         elif name in STATUS_AFTER:
             (member_id,) = args
             self._require_member(member_id)
@@ -382,32 +396,55 @@ class Governance(NativeContract):
                 self.require(status != "expelled", f"member {member_name!r} is already expelled")
                 self.require(member_id != proposing, "a member cannot propose its own expulsion")
                 self._check_quorum_without(member_id, member_name)
-                return int(member_id)
-        elif name == "add-validator":
-            pub_key, power = args
+                target = int(member_id)
+            if execute:
+                gov.set_status(member_id, STATUS_AFTER[name])
+                if name == "expel-member":
+                    for word in list(gov.nodes(member_id)):
+                        node_id = word.to_bytes(32, "big")[12:]
+                        if self.node_set.is_admitted(node_id):
+                            self._call_system(NODES_ADDRESS, "removeNode", node_id)
+                    # its validators leave the set in the same execution (power 0 updates)
+                    for pub_key, _ in self.node_set.member_validators(member_id):
+                        self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, 0)
+                self.emit(self.MemberStatusChanged, member_id, STATUS_AFTER[name])
+        elif name in ("add-validator", "add-member-validator"):
+            owned = name == "add-member-validator"  # recording whose validator it is
+            member_id, pub_key, power = args if owned else (0, *args)
+            if owned:
+                self._require_active_member(member_id)
+                nodes = self.node_set
+                owner = nodes.owner(pub_key) if nodes.power(pub_key) else 0
+                self.require(owner in (0, member_id),
+                             f"0x{pub_key.hex()} is a validator of member {gov.name(owner)!r}")
             self.require(pub_key != b"\x00" * 32, "a validator public key cannot be zero")
             self.require(1 <= power <= MAX_POWER, f"power must be 1..{MAX_POWER}")
-        elif name == "add-member-validator":
-            member_id, pub_key, power = args
-            self._require_active_member(member_id)
-            nodes = self.node_set
-            owner = nodes.owner(pub_key) if nodes.power(pub_key) else 0
-            self.require(owner in (0, member_id),
-                         f"0x{pub_key.hex()} is a validator of member {gov.name(owner)!r}")
-            return self._check(KIND_BY_NAME["add-validator"], (pub_key, power), proposing=0)
+            if execute:
+                self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, power)
+                if owned:
+                    self._call_system(NODES_ADDRESS, "setValidatorOwner", pub_key, member_id)
         elif name == "remove-validator":
             (pub_key,) = args
             nodes = self.node_set
             self.require(nodes.power(pub_key) > 0, f"0x{pub_key.hex()} is not a validator")
             self.require(len(nodes.validators()) > 1, "cannot remove the last validator")
+            if execute:
+                self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, 0)
         elif name == "admit-node":
             member_id, node_id = args
             self._require_active_member(member_id)
             self._check_new_node(node_id)
+            if execute:
+                self._add_node(member_id, node_id)
         elif name == "remove-node":
             (node_id,) = args
             self.require(self.node_set.is_admitted(node_id),
                          f"node {node_id.hex()} is not admitted")
+            if execute:
+                owner = self.node_set.node_member(node_id)
+                self._call_system(NODES_ADDRESS, "removeNode", node_id)
+                if owner and gov.nodes(owner).remove(address_word(node_id)):
+                    self.emit(self.MemberNodeRemoved, owner, node_id)
         elif name in ("grant-role", "revoke-role"):
             account, role = args
             self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")
@@ -416,11 +453,20 @@ class Governance(NativeContract):
             holds = bool(self.perms.role_bits(raw) & role_bit(role))
             self.require(holds != (name == "grant-role"), f"{account} "
                          f"{'already holds' if holds else 'does not hold'} the {role} role")
+            if execute:
+                self._call_system(PERMISSIONS_ADDRESS, "grantRole" if name == "grant-role"
+                                  else "revokeRole", raw, role)
         elif name == "elect-officer":
             office, holder, term_blocks = args
             self._check_name(office, "office")
             self._require_active_account(holder, "officer")
             self.require(1 <= term_blocks <= MAX_PERIOD, f"the term must be 1..{MAX_PERIOD} blocks")
+            if execute:
+                record = Office(office=office, holder=as_address(holder),
+                                term_end=height + term_blocks, elected=height, vacant=False,
+                                proposal=execute)
+                gov.set_office(record)
+                self.emit(self.OfficerElected, office, record.holder, record.term_end)
         elif name == "form-taskforce":
             tf_name, charter, lead, members = args
             self._check_name(tf_name, "task force name")
@@ -429,11 +475,20 @@ class Governance(NativeContract):
             self.require(len(charter.encode()) <= MAX_TEXT,
                          f"the charter is longer than {MAX_TEXT} bytes")
             self._check_task_force_members(lead, members)
+            if execute:
+                gov.form_task_force(tf_name, charter, height)
+                self.emit(self.TaskForceFormed, tf_name, charter)
+                self._set_task_force_members(tf_name, lead, members)
         elif name in ("set-taskforce-members", "dissolve-taskforce"):
             tf_name = args[0]
             self._named(tf_name, gov.task_forces(), "task force")
             if name == "set-taskforce-members":
                 self._check_task_force_members(*args[1:])
+                if execute:
+                    self._set_task_force_members(*args)
+            elif execute:
+                gov.dissolve_task_force(tf_name)
+                self.emit(self.TaskForceDissolved, tf_name)
         elif name == "change-rule":
             kind_name, participation, win_rate, period = args
             changed = self._kind(kind_name)
@@ -443,15 +498,20 @@ class Governance(NativeContract):
                 self.require(win_rate >= SUPERMAJORITY.win_rate,
                              f"{changed.name} needs a supermajority: its win rate must be at "
                              f"least {SUPERMAJORITY.win_rate} basis points")
+            if execute:
+                gov.set_rule(changed, Rule(participation, win_rate, period))
+                self.emit(self.RuleChanged, kind_name, participation, win_rate, period)
         elif name in ("freeze", "unfreeze"):
-            (target,) = args
-            raw = as_address(target)
+            (target_account,) = args
+            raw = as_address(target_account)
             self.require(raw != ZERO_ADDRESS, "cannot freeze the zero address")
             self.require(not self.is_native(raw),
-                         f"{target} is a system contract and cannot be frozen")
+                         f"{target_account} is a system contract and cannot be frozen")
             frozen = self.perms.is_frozen(raw)
             self.require(frozen != (name == "freeze"),
-                         f"{target} is {'already frozen' if frozen else 'not frozen'}")
+                         f"{target_account} is {'already frozen' if frozen else 'not frozen'}")
+            if execute:
+                self._call_system(PERMISSIONS_ADDRESS, "setFrozen", raw, name == "freeze")
         elif name == "set-deploy-allowlist":
             (accounts,) = args
             self.require(len(accounts) <= MAX_LIST, f"at most {MAX_LIST} accounts")
@@ -459,26 +519,42 @@ class Governance(NativeContract):
             for account in accounts:
                 self.require(gov.member_of(as_address(account)) != 0,
                              f"{account} is not a consortium account")
-        elif name == "app-call":
-            self._check_app_call(*args, dry_run=proposing != 0)
-        elif name == "contract-call":
+            if execute:
+                self._call_system(PERMISSIONS_ADDRESS, "setDeployAllowlist",
+                                  [as_address(a) for a in accounts])
+        elif name in ("app-call", "contract-call"):
             contract, data = args
             raw = as_address(contract)
-            self.require(raw != ZERO_ADDRESS and not self.is_native(raw),
-                         f"{contract} is not a user contract (system and service contracts "
-                         "have proposal kinds of their own: app-call)")
-            if proposing:
-                self._dry_run(raw, bytes(data), "the call")
+            if name == "app-call":
+                self._check_app_call(contract, data, dry_run=proposing != 0)
+            else:
+                self.require(raw != ZERO_ADDRESS and not self.is_native(raw),
+                             f"{contract} is not a user contract (system and service contracts "
+                             "have proposal kinds of their own: app-call)")
+                if proposing:
+                    self._dry_run(raw, bytes(data), "the call")
+            if execute:
+                ok, output = self.host.call(raw, bytes(data))
+                if not ok:
+                    self._pass_on(output)
         elif name == "software-upgrade":
-            self._check_upgrade_plan(*args)
+            upgrade, upgrade_height, version = args
+            self._check_upgrade_plan(upgrade, upgrade_height, version)
+            if execute:
+                self.upgrades.set_plan(UpgradePlan(name=upgrade, height=upgrade_height,
+                                                   version=version, proposal=execute))
+                self.emit(self.SoftwareUpgradeScheduled, upgrade, upgrade_height, version)
         elif name == "cancel-software-upgrade":
             (upgrade,) = args
             plan = self.upgrades.plan()
             self.require(plan is not None and plan.name == upgrade,
                          f"no software upgrade named {upgrade!r} is scheduled")
+            if execute:
+                self.upgrades.clear_plan()
+                self.emit(self.SoftwareUpgradeCancelled, upgrade)
         else:
             self.revert(f"unknown proposal kind {name!r}")
-        return 0
+        return target
 
     def _check_quorum_without(self, member_id: int, member_name: str) -> None:
         """An expelled member's validators leave the set, but only two heights later, and
@@ -565,104 +641,10 @@ class Governance(NativeContract):
             self.require(key not in seen, f"{what} {shown} is listed twice")
             seen.append(key)
 
-    # --- what each kind does -------------------------------------------------------------
-
-    def _apply(self, kind: ProposalKind, args: tuple[Any, ...], proposal_id: int) -> None:
-        name = kind.name
-        gov = self.gov
-        height = self.height
-        if name == "admit-member":
-            member_name, tier, weight, accounts, node_ids = args
-            member_id = gov.add_member(member_name.strip(), tier, weight, height)
-            raws = [as_address(a) for a in accounts]
-            for raw in raws:
-                gov.add_account(member_id, raw)
-                for role in ("member", "committee") if weight > 0 else ("member",):
-                    self._call_system(PERMISSIONS_ADDRESS, "grantRole", raw, role)
-            for node_id in node_ids:
-                self._add_node(member_id, node_id)
-            self.emit(self.MemberAdmitted, member_id, member_name.strip(), tier, weight, raws,
-                      list(node_ids))
-        elif name in STATUS_AFTER:
-            (member_id,) = args
-            status = STATUS_AFTER[name]
-            gov.set_status(member_id, status)
-            if status == "expelled":
-                for word in list(gov.nodes(member_id)):
-                    node_id = word.to_bytes(32, "big")[12:]
-                    if self.node_set.is_admitted(node_id):
-                        self._call_system(NODES_ADDRESS, "removeNode", node_id)
-                # its validators leave the set in the same execution (power 0 updates)
-                for pub_key, _ in self.node_set.member_validators(member_id):
-                    self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, 0)
-            self.emit(self.MemberStatusChanged, member_id, status)
-        elif name == "add-validator":
-            pub_key, power = args
-            self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, power)
-        elif name == "add-member-validator":
-            member_id, pub_key, power = args
-            self._call_system(NODES_ADDRESS, "setValidatorPower", pub_key, power)
-            self._call_system(NODES_ADDRESS, "setValidatorOwner", pub_key, member_id)
-        elif name == "remove-validator":
-            self._call_system(NODES_ADDRESS, "setValidatorPower", args[0], 0)
-        elif name == "admit-node":
-            self._add_node(*args)
-        elif name == "remove-node":
-            (node_id,) = args
-            owner = self.node_set.node_member(node_id)
-            self._call_system(NODES_ADDRESS, "removeNode", node_id)
-            if owner and gov.nodes(owner).remove(address_word(node_id)):
-                self.emit(self.MemberNodeRemoved, owner, node_id)
-        elif name in ("grant-role", "revoke-role"):
-            account, role = args
-            method_name = "grantRole" if name == "grant-role" else "revokeRole"
-            self._call_system(PERMISSIONS_ADDRESS, method_name, as_address(account), role)
-        elif name == "elect-officer":
-            office, holder, term_blocks = args
-            record = Office(office=office, holder=as_address(holder),
-                            term_end=height + term_blocks, elected=height, vacant=False,
-                            proposal=proposal_id)
-            gov.set_office(record)
-            self.emit(self.OfficerElected, office, record.holder, record.term_end)
-        elif name in ("form-taskforce", "set-taskforce-members"):
-            if name == "form-taskforce":
-                tf_name, charter, lead, members = args
-                gov.form_task_force(tf_name, charter, height)
-                self.emit(self.TaskForceFormed, tf_name, charter)
-            else:
-                tf_name, lead, members = args
-            raws = [as_address(m) for m in members]
-            gov.set_task_force_members(tf_name, as_address(lead), raws)
-            self.emit(self.TaskForceMembersSet, tf_name, as_address(lead), raws)
-        elif name == "dissolve-taskforce":
-            (tf_name,) = args
-            gov.dissolve_task_force(tf_name)
-            self.emit(self.TaskForceDissolved, tf_name)
-        elif name == "change-rule":
-            kind_name, participation, win_rate, period = args
-            gov.set_rule(KIND_BY_NAME[kind_name], Rule(participation, win_rate, period))
-            self.emit(self.RuleChanged, kind_name, participation, win_rate, period)
-        elif name in ("freeze", "unfreeze"):
-            self._call_system(PERMISSIONS_ADDRESS, "setFrozen", as_address(args[0]),
-                              name == "freeze")
-        elif name == "set-deploy-allowlist":
-            self._call_system(PERMISSIONS_ADDRESS, "setDeployAllowlist",
-                              [as_address(a) for a in args[0]])
-        elif name in ("app-call", "contract-call"):
-            contract, data = args
-            ok, output = self.host.call(as_address(contract), bytes(data))
-            if not ok:
-                self._pass_on(output)
-        elif name == "software-upgrade":
-            upgrade, upgrade_height, version = args
-            self.upgrades.set_plan(UpgradePlan(name=upgrade, height=upgrade_height,
-                                               version=version, proposal=proposal_id))
-            self.emit(self.SoftwareUpgradeScheduled, upgrade, upgrade_height, version)
-        elif name == "cancel-software-upgrade":
-            self.upgrades.clear_plan()
-            self.emit(self.SoftwareUpgradeCancelled, args[0])
-        else:
-            self.revert(f"unknown proposal kind {name!r}")
+    def _set_task_force_members(self, tf_name: str, lead: str, members: tuple[str, ...]) -> None:
+        raws = [as_address(m) for m in members]
+        self.gov.set_task_force_members(tf_name, as_address(lead), raws)
+        self.emit(self.TaskForceMembersSet, tf_name, as_address(lead), raws)
 
     def _add_node(self, member_id: int, node_id: bytes) -> None:
         self._call_system(NODES_ADDRESS, "admitNode", node_id, member_id)
