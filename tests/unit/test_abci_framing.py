@@ -7,9 +7,13 @@ import pytest
 from consortium.abci.protocol import (
     FramingError,
     Request,
+    Response,
     decode_varint,
     encode_varint,
+    finalize_block_bytes,
     frame,
+    response_tag,
+    result_bytes,
     split_frames,
     types_pb2,
 )
@@ -42,3 +46,33 @@ def test_split_frames_keeps_partial_tail():
 def test_oversized_length_is_refused():
     with pytest.raises(FramingError):
         split_frames(bytearray(encode_varint(2**40)))
+
+
+@pytest.mark.parametrize("fields", [
+    {},
+    {"code": 0, "gas_wanted": 51_234},
+    {"code": 7, "log": "nonce too low: résumé", "codespace": "consortium"},
+    {"code": 0, "data": b"\x00" * 32, "gas_wanted": 2**62, "gas_used": 21_000},
+    {"code": 2**32 - 1, "data": bytes(range(256)) * 3, "log": "x" * 300, "gas_wanted": 1,
+     "gas_used": 2**63 - 1, "codespace": "consortium"},
+])
+def test_results_written_by_hand_are_protobufs_bytes(fields: dict) -> None:
+    """CheckTx's and FinalizeBlock's answers, written without protobuf objects, are the bytes
+    protobuf writes for the same fields (and parse back to them)."""
+    for message in (types_pb2.ExecTxResult, types_pb2.ResponseCheckTx):
+        assert result_bytes(**fields) == message(**fields).SerializeToString()
+    results = [result_bytes(**fields), result_bytes(code=3, log="refused")]
+    update = types_pb2.ValidatorUpdate(power=10)
+    update.pub_key.ed25519 = b"\x01" * 32
+    for app_hash in (b"", b"\xaa" * 32):
+        want = types_pb2.ResponseFinalizeBlock(
+            tx_results=[types_pb2.ExecTxResult(**fields),
+                        types_pb2.ExecTxResult(code=3, log="refused")],
+            validator_updates=[update], app_hash=app_hash)
+        got = finalize_block_bytes(results, [update.SerializeToString()], app_hash)
+        assert got == want.SerializeToString()
+        assert types_pb2.ResponseFinalizeBlock.FromString(got) == want
+    wrapped = response_tag("finalize_block") + encode_varint(len(got)) + got
+    assert wrapped == Response(finalize_block=want).SerializeToString()
+    with pytest.raises(ValueError):
+        result_bytes(code=0, gas_wanted=-1)

@@ -15,7 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from consortium.abci.protocol import FramingError, Request, Response, frame, split_frames, types_pb2
+from consortium.abci.protocol import (
+    FramingError,
+    Request,
+    Response,
+    encode_varint,
+    frame,
+    response_tag,
+    split_frames,
+    types_pb2,
+)
 
 log = logging.getLogger("consortium.abci")
 
@@ -34,11 +43,17 @@ class AbciServer:
         self.socket_path = socket_path
         self._server: asyncio.base_events.Server | None = None
         self._handlers: dict[str, Handler] = {}
+        # `<name>_wire` on the application's class, if defined, answers the response
+        # message already serialized (the hot calls: CheckTx, FinalizeBlock)
+        self._wire: dict[str, tuple[Callable[[Any], bytes], bytes]] = {}
         for field in Request.DESCRIPTOR.oneofs_by_name["value"].fields:
             handler = getattr(app, field.name, None)
             if handler is None:
                 raise TypeError(f"ABCI application lacks a handler for {field.name}")
             self._handlers[field.name] = handler
+            if callable(getattr(type(app), f"{field.name}_wire", None)):
+                self._wire[field.name] = (getattr(app, f"{field.name}_wire"),
+                                          response_tag(field.name))
         self.connections = 0
 
     async def start(self) -> None:
@@ -70,7 +85,7 @@ class AbciServer:
                 buf += chunk
                 out = bytearray()
                 for raw in split_frames(buf):
-                    out += frame(self._answer(raw).SerializeToString())
+                    out += frame(self._answer_bytes(raw))
                 if out:
                     writer.write(out)
                     await writer.drain()
@@ -82,23 +97,28 @@ class AbciServer:
             self.connections -= 1
             writer.close()
 
-    def _answer(self, raw: bytes) -> Any:
+    def _answer_bytes(self, raw: bytes) -> bytes:
+        """The serialized Response to one serialized Request."""
         request = Request()
         try:
             request.ParseFromString(raw)
         except Exception as exc:  # the engine sent something we cannot parse
             log.error("ABCI: undecodable request (%s)", type(exc).__name__)
-            return Response(exception=types_pb2.ResponseException(error="undecodable ABCI request"))
+            return _exception("undecodable ABCI request")
         kind = request.WhichOneof("value")
         if kind is None:
-            return Response(exception=types_pb2.ResponseException(error="empty ABCI request"))
+            return _exception("empty ABCI request")
         try:
+            wire = self._wire.get(kind)
+            if wire is not None:
+                inner = wire[0](getattr(request, kind))
+                return wire[1] + encode_varint(len(inner)) + inner
             result = self._handlers[kind](getattr(request, kind))
-            return Response(**{kind: result})
+            return bytes(Response(**{kind: result}).SerializeToString())
         except Exception as exc:
             log.exception("ABCI %s failed: %s", kind, exc)
-            return Response(
-                exception=types_pb2.ResponseException(
-                    error=f"{kind} failed: {type(exc).__name__}: {exc}"
-                )
-            )
+            return _exception(f"{kind} failed: {type(exc).__name__}: {exc}")
+
+
+def _exception(error: str) -> bytes:
+    return bytes(Response(exception=types_pb2.ResponseException(error=error)).SerializeToString())

@@ -256,7 +256,8 @@ class NodeProfiler:
     def __init__(self, pid: int, raw_path: Path, rate: int = 100) -> None:
         self.pid = pid
         self.raw_path = raw_path
-        self.rate = rate
+        # CONSORTIUM_PYSPY_RATE: more samples a second for a short run's finer shares
+        self.rate = int(os.environ.get("CONSORTIUM_PYSPY_RATE", rate))
         self._proc: subprocess.Popen[bytes] | None = None
         self.error = ""
 
