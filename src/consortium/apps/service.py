@@ -58,10 +58,8 @@ class ServiceContract(NativeContract):
         return self.host.caller == GOVERNANCE_ADDRESS
 
     def require_governance(self, action: str) -> None:
-        self.require(
-            self.by_governance(),
-            f"only the Governance contract may {action}: propose it (an app-call proposal)",
-        )
+        self.require(self.by_governance(), f"only the Governance contract may {action}: "
+                                           "propose it (an app-call proposal)")
 
     def require_text(self, text: str, what: str, limit: int = MAX_REASON, *,
                      required: bool = True) -> None:
@@ -132,21 +130,6 @@ def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
     return view(signature, returns, (arg,), read)
 
 
-def transition_history(logs: Logs, address: bytes, spec: EventSpec,
-                       object_id: int | bytes) -> list[dict[str, Any]]:
-    """An object's transitions, oldest first, from its contract's transition events
-    (`Name(<id> indexed, address indexed actor, string fromState, string toState,
-    string reason)`)."""
-    word = object_id if isinstance(object_id, bytes) else object_id.to_bytes(32, "big")
-    out = []
-    for log in logs(address, [spec.topic0, word.rjust(32, b"\x00")]):
-        old, new, reason = abi_decode(["string", "string", "string"], bytes(log["data"]))
-        out.append({"block": log["block"], "txHash": log["txHash"],
-                    "actor": hex0x(bytes(log["topics"][2])[12:]), "from": old, "to": new,
-                    "reason": reason})
-    return out
-
-
 class ServiceReader:
     """Reads of one service's contract through `call` (an eth_call: the client's web3 or
     the API's ledger) and `logs` (for histories), answered as JSON-ready dicts."""
@@ -195,13 +178,21 @@ class ServiceReader:
 
     def history(self, kind: str, object_id: int | str | bytes) -> list[dict[str, Any]]:
         """The transitions of one object of a kind (by its id, or its 0x address or 32-byte
-        key), oldest first: {"block", "txHash", "actor", "from", "to", "reason"}."""
+        key), oldest first, from the kind's transition events (`transition`): {"block",
+        "txHash", "actor", "from", "to", "reason"}."""
         if self._logs is None:
             raise ValueError("this reader has no log source for histories")
-        if kind not in self.histories:
-            raise ValueError(f"unknown kind {kind!r} (kinds: {', '.join(self.histories)})")
+        self._check(kind, tuple(self.histories), "kind")
         key = bytes.fromhex(object_id[2:]) if isinstance(object_id, str) else object_id
-        return transition_history(self._logs, self.address, self.histories[kind], key)
+        word = key if isinstance(key, bytes) else key.to_bytes(32, "big")
+        out = []
+        for log in self._logs(self.address, [self.histories[kind].topic0,
+                                             word.rjust(32, b"\x00")]):
+            old, new, reason = abi_decode(["string", "string", "string"], bytes(log["data"]))
+            out.append({"block": log["block"], "txHash": log["txHash"],
+                        "actor": hex0x(bytes(log["topics"][2])[12:]), "from": old, "to": new,
+                        "reason": reason})
+        return out
 
 
 def lowered(arg: Any) -> Any:
@@ -228,4 +219,4 @@ def words(index: Iterable[int]) -> list[bytes]:
 
 __all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
            "ServiceContract", "ServiceReader", "StateView", "count_read", "hex_of", "index_read",
-           "keyed_reads", "lazy_exports", "transition", "transition_history", "view", "words"]
+           "keyed_reads", "lazy_exports", "transition", "view", "words"]
