@@ -11,14 +11,7 @@ from typing import Any, ClassVar
 from consortium.apps.surface import Call, Logs
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
-from consortium.evm.native import (
-    EventSpec,
-    NativeCalls,
-    NativeContract,
-    StateOf,
-    event,
-    view,
-)
+from consortium.evm.native import EventSpec, NativeCalls, NativeContract, StateOf, event, view
 from consortium.evm.records import StateView, WordSet, hex0x
 from consortium.system.model import GOVERNANCE_ADDRESS, PERMISSIONS_ADDRESS, role_bit
 from consortium.system.permissions import as_address, hex_address

@@ -13,13 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from consortium.cli.kit import console, err_console, print_json, table
 from consortium.errors import ConfigError
@@ -134,11 +128,10 @@ def bench(
     from consortium.bench import BenchConfig, run_bench
     from consortium.bench.report import TABLE_COLUMNS, summary_rows
 
-    cfg = BenchConfig(
-        workload=workload, validators=validators, txs=txs, batch=batch,
-        concurrency=concurrency, rate=rate, senders=senders, references=not no_references,
-        profile=profile, timeout_commit=timeout_commit, submit=submit, engine=engine,
-    )
+    cfg = BenchConfig(workload=workload, validators=validators, txs=txs, batch=batch,
+                      concurrency=concurrency, rate=rate, senders=senders,
+                      references=not no_references, profile=profile,
+                      timeout_commit=timeout_commit, submit=submit, engine=engine)
     outcome = _run(cfg, out, run_bench, json_out)
     if outcome is None:
         return

@@ -15,15 +15,11 @@ import typer
 from consortium.cli import kit
 from consortium.errors import ConfigError
 
-key_app = typer.Typer(
-    help="The consortium key for a member admitted after the genesis: seal it to the "
-    "newcomer's card, open it into its node home.",
-    no_args_is_help=True,
-)
-node_app = typer.Typer(
-    help="Run a node (`consortium node --home HOME`) or set one up (`consortium node setup`).",
-    invoke_without_command=True,
-)
+key_app = typer.Typer(no_args_is_help=True, help="The consortium key for a member admitted "
+                      "after the genesis: seal it to the newcomer's card, open it into its "
+                      "node home.")
+node_app = typer.Typer(invoke_without_command=True, help="Run a node (`consortium node --home "
+                       "HOME`) or set one up (`consortium node setup`).")
 
 
 def keygen(
@@ -84,8 +80,7 @@ def genesis(
         f"  consortium node setup --genesis genesis.json --genesis-hash {result.genesis_sha256} "
         "--keys KEYS --consortium-key-envelope ENVELOPE --listen 0.0.0.0:26656 "
         f'--peers "$(paste -sd, peers.txt)" --timeout-commit {timeout_commit} --out HOME',
-        soft_wrap=True,
-    )
+        soft_wrap=True)
 
 
 @node_app.callback(invoke_without_command=True)
@@ -147,8 +142,7 @@ def setup(
         keys_dir=kit.resolve_dir(keys), envelope_file=envelope, password=password,
         listen=listen, external=external, peers=peers.split(","), rpc_port=rpc_port,
         api_host=api_host, api_port=api_port, timeout_commit=timeout_commit, force=force,
-        tls=(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None,
-    )
+        tls=(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None)
     kit.report(result.to_json(), json_out,
                f"{result.name}'s node of {result.chain_id} in {result.root}", [
         ["node id", result.node_id],
@@ -267,6 +261,4 @@ def join(
         f"  consortium up --dir {result.root}\n"
         "and, to make it a validator:\n"
         f"  consortium propose add-validator --pub-key {result.validator_pub_key} --power 10 "
-        "--from <member>",
-        soft_wrap=True,
-    )
+        "--from <member>", soft_wrap=True)

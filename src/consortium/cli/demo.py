@@ -47,10 +47,9 @@ def demo(
         for scenario in (_evm_scenario, _invoice_scenario, _securities_scenario, _forum_scenario,
                          _privacy_scenario):
             scenario(network)
-    console.print(
-        f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
-        f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir {dir}`."
-    )
+    console.print(f"\nThe network keeps running. Try `consortium status --dir {dir}`, "
+                  f"`consortium logs node0 --dir {dir}`; stop it with `consortium down --dir "
+                  f"{dir}`.")
     console.print(f"Console: {network.nodes[0].api_url}/console/")
 
 
@@ -152,19 +151,16 @@ def _evm_scenario(network: Network) -> None:
     a, b = members[0], members[1 % len(members)]
     via = [ConsortiumClient(nodes[i % len(nodes)].api_url) for i in range(4)]
     receipt = via[1].send(accounts[a], {"to": accounts[b].address, "value": 10**18, "gas": 21000})
-    console.print(
-        f"{a} paid {b} 1 unit through {nodes[1 % len(nodes)].name}: block {receipt['blockNumber']}"
-    )
+    console.print(f"{a} paid {b} 1 unit through {nodes[1 % len(nodes)].name}: block "
+                  f"{receipt['blockNumber']}")
     token = _token()
-    address, receipt = via[0].deploy(
-        accounts[a], token.abi, token.bytecode, "Consortium Deposit Token", "CDT", 10**9
-    )
+    address, receipt = via[0].deploy(accounts[a], token.abi, token.bytecode,
+                                     "Consortium Deposit Token", "CDT", 10**9)
     console.print(f"{a} deployed a Vyper ERC-20 at {address} through {nodes[0].name}")
     payees = members[1:4]
     for i, name in enumerate(payees, start=1):
-        via[(i + 1) % 4].transact(
-            accounts[a], address, token.abi, "transfer", accounts[name].address, 1000 * i
-        )
+        via[(i + 1) % 4].transact(accounts[a], address, token.abi, "transfer",
+                                  accounts[name].address, 1000 * i)
     table(f"Token balances read through {nodes[3 % len(nodes)].name}", ["member", "address", "CDT"],
           [[n, accounts[n].address, via[3].call(address, token.abi, "balanceOf",
                                                 accounts[n].address)] for n in [a, *payees]])

@@ -2,15 +2,7 @@
 JSON and tables; the options of a command that reads or signs (`Signing`); accounts named
 by 0x address or member name (of the local network in --dir, else of the chain's member
 registry); how a write's outcome is printed; and a service's commands built from its
-declared surface:
-
-    kit.add_writes(app, REGISTRY, client)
-    kit.add_reads(app, REGISTRY, client, tables={"asset": show_asset})
-
-One command per `Write` with a `cli` name (the first required argument without a `flag`
-positional, the rest options; the signing options; the outcome as one line or its JSON, or
-the proposal) and one per `Read` with a `cli` name (required parameters positional; --dir,
---rpc, --json; the service's table hook or a plain one; nothing found exits 1)."""
+declared surface (`add_writes`, `add_reads`)."""
 
 from __future__ import annotations
 
@@ -30,19 +22,17 @@ from rich.table import Table
 
 from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
 from consortium.errors import ConfigError
-from consortium.network.layout import DEFAULT_DIR
+from consortium.network.layout import DEFAULT_DIR, Network
 
 console = Console()
 err_console = Console(stderr=True)
 
-DirOption = typer.Option(
-    DEFAULT_DIR, "--dir", help="Local network folder (made by `consortium init`)."
-)
+DirOption = typer.Option(DEFAULT_DIR, "--dir",
+                         help="Local network folder (made by `consortium init`).")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 RpcOption = typer.Option(None, "--rpc", help="A node's API URL (instead of --dir).")
-FromOption = typer.Option(
-    ..., "--from", help="Signer: a member name, an address whose keystore is in DIR, or a file."
-)
+FromOption = typer.Option(..., "--from", help="Signer: a member name, an address whose "
+                         "keystore is in DIR, or a file.")
 PasswordFileOption = typer.Option(None, "--password-file", help="File with the key's password.")
 
 
@@ -82,7 +72,6 @@ def endpoint(rpc: str | None, dir: Path) -> str:
         if not rpc.startswith(("http://", "https://")):
             raise ConfigError(f"--rpc must be an http(s) URL, got {rpc!r}")
         return rpc.rstrip("/")
-    from consortium.network.layout import Network
     from consortium.network.supervisor import api_url_of, first_live_node
 
     network = Network.load(resolve_dir(dir))
@@ -111,8 +100,6 @@ def password_or_prompt(password_file: Path | None, prompt: str, confirm: bool) -
 
 def members(dir: Path) -> dict[str, str]:
     """Member name -> account, from the local network in `dir` (empty without one)."""
-    from consortium.network.layout import Network
-
     root = resolve_dir(dir)
     if not (root / "network.json").is_file():
         return {}
@@ -417,7 +404,8 @@ def rows(title: str, columns: str, row: Callable[[Any, Callable[[Any], Any]], li
 
 def read_command(read: Read, client: ClientFactory,
                  show_table: TableHook = plain_table) -> Callable[..., None]:
-    """The command that makes `read` through the service's client and prints its answer."""
+    """The command that makes `read` through the service's client and prints its answer
+    (its required parameters are arguments, the rest options; nothing found exits 1)."""
     positional = [p for p in read.params if p.required]
     options = [p for p in read.params if not p.required] + list(read.filters)
 
