@@ -127,8 +127,7 @@ class TokenFile:
         if expires_days is not None and expires_days < 1:
             raise ConfigError(f"--expires must be a number of days of at least 1, "
                               f"got {expires_days}")
-        with self._locked():
-            tokens = self.load()
+        with self._editing() as tokens:
             if any(t.name == name for t in tokens):
                 raise ConfigError(f"a token named {name!r} exists already in {self.path} "
                                   "(revoked tokens keep their name)")
@@ -138,30 +137,29 @@ class TokenFile:
                        else created + dt.timedelta(days=expires_days))
             tokens.append(Token(name, scope, hash_secret(secret), _iso(created) or "",
                                 _iso(expires)))
-            self._save(tokens)
         return secret
 
     def revoke(self, name: str) -> Token:
-        with self._locked():
-            tokens = self.load()
-            for i, token in enumerate(tokens):
-                if token.name == name:
-                    if token.revoked is not None:
-                        raise ConfigError(f"token {name!r} was revoked already "
-                                          f"({token.revoked})")
-                    tokens[i] = replace(token, revoked=_iso(_now()))
-                    self._save(tokens)
-                    return tokens[i]
-        raise ConfigError(f"no token named {name!r} in {self.path}")
+        with self._editing() as tokens:
+            i = next((i for i, t in enumerate(tokens) if t.name == name), None)
+            if i is None:
+                raise ConfigError(f"no token named {name!r} in {self.path}")
+            if tokens[i].revoked is not None:
+                raise ConfigError(f"token {name!r} was revoked already ({tokens[i].revoked})")
+            tokens[i] = replace(tokens[i], revoked=_iso(_now()))
+        return tokens[i]
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One writer at a time (two `api-token` commands at once would lose one's change):
-        an exclusive lock on the home folder."""
+    def _editing(self) -> Iterator[list[Token]]:
+        """The tokens, saved when the block ends without an error. One writer at a time
+        (two `api-token` commands at once would lose one's change): an exclusive lock on
+        the home folder."""
         fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            tokens = self.load()
+            yield tokens
+            self._save(tokens)
         finally:
             os.close(fd)
 

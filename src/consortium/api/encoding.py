@@ -52,10 +52,6 @@ def log_json(entry: LogEntry, *, removed: bool = False) -> dict[str, Any]:
 # --- input -------------------------------------------------------------------------------
 
 
-def _is_hex(text: str) -> bool:
-    return _HEX_DIGITS.fullmatch(text) is not None
-
-
 def quantity(value: Any, where: str, *, maximum: int = UINT256_MAX) -> int:
     """A QUANTITY: "0x" hex (JSON integers are accepted too, as many clients send them)."""
     if isinstance(value, bool):
@@ -66,7 +62,7 @@ def quantity(value: Any, where: str, *, maximum: int = UINT256_MAX) -> int:
         if not value.startswith(("0x", "0X")):
             raise InvalidParams(f"{where}: hex quantity must start with 0x, got {_show(value)}")
         digits = value[2:]
-        if not digits or len(digits) > 64 or not _is_hex(digits):
+        if not digits or len(digits) > 64 or not _HEX_DIGITS.fullmatch(digits):
             raise InvalidParams(f"{where}: {_show(value)} is not a hex quantity")
         n = int(digits, 16)
     else:
@@ -87,7 +83,7 @@ def data(value: Any, where: str, *, size: int | None = None, what: str = "data")
     digits = value[2:]
     if len(digits) % 2:
         raise InvalidParams(f"{where}: {what} has an odd number of hex digits")
-    if not _is_hex(digits):
+    if not _HEX_DIGITS.fullmatch(digits):
         raise InvalidParams(f"{where}: {what} is not valid hex")
     if size is not None and len(digits) != size * 2:
         raise InvalidParams(f"{where}: {what} must be {size} bytes hex, got {len(digits) // 2}")

@@ -182,12 +182,6 @@ class Admission:
             self.idle[transport] = proto
             self.idle.move_to_end(transport)
 
-    def went_busy(self, transport: asyncio.BaseTransport) -> None:
-        self.idle.pop(transport, None)
-
-    def is_idle(self, transport: asyncio.BaseTransport) -> bool:
-        return transport in self.idle
-
     def release(self, transport: asyncio.BaseTransport) -> None:
         """Forget a closed (or closing) connection; a second call does nothing."""
         host = self.hosts.pop(transport, None)
@@ -256,7 +250,7 @@ class LimitedH11Protocol(H11Protocol):
             self.write_stall = None
 
     def data_received(self, data: bytes) -> None:
-        self.admission.went_busy(self.transport)
+        self.admission.idle.pop(self.transport, None)  # busy: not evicted
         if self.reading is None and self.conn.their_state is h11.IDLE:
             self._expect(HEADERS)  # a later request on a keep-alive connection
         super().data_received(data)
@@ -309,7 +303,7 @@ class LimitedH11Protocol(H11Protocol):
         what, self.reading, self.deadline = self.reading, None, None
         if self.transport.is_closing():
             return
-        if what == HEADERS and self.admission.is_idle(self.transport):
+        if what == HEADERS and self.transport in self.admission.idle:
             self.timeout_keep_alive_handler()  # nothing of a request came: close quietly
             return
         cycle = self.cycle if what == BODY else None

@@ -251,6 +251,21 @@ def _number(ref: BlockRef, latest: int) -> int:
 _AT_BLOCK = Opt(enc.block_ref, enc.LATEST)  # a state read's block: default latest
 
 
+def _invalid(item: Any) -> tuple[Any, str] | None:
+    """Why a request is not JSON-RPC 2.0: (the id to answer with, the reason), or None."""
+    if not isinstance(item, dict):
+        return None, "expected a JSON-RPC 2.0 object"
+    req_id = item.get("id")
+    if req_id is not None and (isinstance(req_id, bool)
+                               or not isinstance(req_id, str | int | float)):
+        return None, "id must be a string, a number or null"
+    if item.get("jsonrpc", "2.0") != "2.0":
+        return req_id, '"jsonrpc" must be "2.0"'
+    if not isinstance(item.get("method"), str):
+        return req_id, "method must be a string"
+    return None
+
+
 @dataclass
 class _Call:
     index: int
@@ -375,26 +390,12 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         return answers
 
     def _parse(self, index: int, item: Any, answers: list[Any]) -> _Call | None:
-        if not isinstance(item, dict):
-            answers[index] = error_response(None, InvalidRequest(
-                "invalid request: expected a JSON-RPC 2.0 object"))
+        invalid = _invalid(item)
+        if invalid is not None:
+            answers[index] = error_response(invalid[0], InvalidRequest(
+                f"invalid request: {invalid[1]}"))
             return None
-        notification = "id" not in item
-        req_id = item.get("id")
-        if req_id is not None and (isinstance(req_id, bool)
-                                   or not isinstance(req_id, str | int | float)):
-            answers[index] = error_response(None, InvalidRequest(
-                "invalid request: id must be a string, a number or null"))
-            return None
-        if item.get("jsonrpc", "2.0") != "2.0":
-            answers[index] = error_response(req_id, InvalidRequest(
-                'invalid request: "jsonrpc" must be "2.0"'))
-            return None
-        method = item.get("method")
-        if not isinstance(method, str):
-            answers[index] = error_response(req_id, InvalidRequest(
-                "invalid request: method must be a string"))
-            return None
+        notification, req_id, method = "id" not in item, item.get("id"), item["method"]
         entry = _TABLE.get(method)
         if entry is None:
             if notification:
