@@ -96,8 +96,6 @@ def password_or_prompt(password_file: Path | None, prompt: str, confirm: bool) -
 
 
 # --- accounts: 0x addresses or member names -------------------------------------------------
-
-
 def members(dir: Path) -> dict[str, str]:
     """Member name -> account, from the local network in `dir` (empty without one)."""
     root = resolve_dir(dir)
@@ -177,8 +175,6 @@ def signer(from_: str, dir: Path, password_file: Path | None,
 
 
 # --- the options of a command that reads or signs -------------------------------------------
-
-
 @dataclasses.dataclass(frozen=True)
 class Signing:
     """The options of a command that signs a transaction: who signs (--from, with the key's
@@ -274,9 +270,7 @@ def _with_options(command: Callable[..., Any], own: list[inspect.Parameter],
     return run
 
 
-# --- how a write's outcome is printed -------------------------------------------------------
-
-
+# --- what the service commands share: alternative options, heights, outcomes --------------
 def one_of(a: Any, b: Any, message: str) -> None:
     """Exactly one of two alternative options is given, else `message`."""
     if (a is None) == (b is None):

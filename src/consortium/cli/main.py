@@ -18,7 +18,6 @@ from consortium.cli import (
     contracts,
     credit,
     demo,
-    engine,
     forum,
     governance,
     invoices,
@@ -37,7 +36,7 @@ app = typer.Typer(
     add_completion=False,
 )
 GROUPS = {
-    "key": ceremony.key_app, "engine": engine.app, "account": accounts.app,
+    "key": ceremony.key_app, "engine": network.engine_app, "account": accounts.app,
     "contract": contracts.app, "member": governance.member_app,
     "propose": governance.propose_app, "taskforce": governance.taskforce_app,
     "regulator": governance.regulator_app, "invoice": invoices.app, "securities": securities.app,

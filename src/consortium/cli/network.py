@@ -1,4 +1,5 @@
-"""Commands that create and run a local network: init, up, down, status, logs."""
+"""Commands that create and run a local network (init, up, down, status, logs) and install
+the CometBFT build its nodes run (`consortium engine install / version`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 
 from consortium.cli import kit
 from consortium.errors import ConfigError
+from consortium.network import engine as engine_mod
 from consortium.network import supervisor
 from consortium.network.layout import Network
 from consortium.network.node_config import DEFAULT_ENGINE
@@ -124,3 +126,22 @@ def logs(
     for line in path.read_text(errors="replace").splitlines()[-lines:]:
         sys.stdout.write(line + "\n")
 
+
+engine_app = typer.Typer(help="The CometBFT consensus engine (pinned build).",
+                         no_args_is_help=True)
+
+
+@engine_app.command("install")
+def engine_install(
+    force: bool = typer.Option(False, "--force", help="Rebuild even if present."),
+) -> None:
+    """Build the pinned CometBFT with `go install` and generate the ABCI protobuf classes."""
+    path = engine_mod.install(force=force, progress=lambda m: kit.err_console.print(f"· {m}"))
+    kit.console.print(f"CometBFT {engine_mod.COMETBFT_VERSION} ready at {path}")
+
+
+@engine_app.command("version")
+def engine_version() -> None:
+    """Print the installed engine version."""
+    binary = engine_mod.require_cometbft()
+    kit.console.print(f"cometbft {engine_mod.installed_version(binary)} ({binary})")
