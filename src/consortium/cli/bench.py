@@ -26,9 +26,13 @@ BatchOption = typer.Option(100, "--batch", help="eth_sendRawTransaction calls pe
 TimeoutCommitOption = typer.Option("500ms", "--timeout-commit", help="Block interval.")
 
 
-def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool) -> Any:
+def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool,
+         bench: ModuleType | None = None, title: str = "",
+         verdict: Callable[[dict[str, Any]], str] | None = None) -> Any:
     """Run a benchmark with the rich UI, its results in `out` if given; with `json_out`
-    print the report as JSON and answer None (nothing more to show). SIGTERM (`timeout`)
+    print the report as JSON and answer None (nothing more to show), else show the `bench`
+    module's summary table (`TABLE_COLUMNS`, `summary_rows`) under `title` if given and, with
+    a `verdict`, its figure against its goal and where the report is. SIGTERM (`timeout`)
     exits through the run's `finally` blocks, so the networks it started are stopped and
     their folders removed, as on Ctrl-C."""
     if out is not None:
@@ -38,21 +42,11 @@ def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: b
     if json_out:
         print_json(outcome.report)
         return None
-    return outcome
-
-
-def _run_table(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool,
-               bench: ModuleType, title: str,
-               verdict: Callable[[dict[str, Any]], str] | None = None) -> Any:
-    """`_run`, then its report's summary table (the `bench` module's `TABLE_COLUMNS` and
-    `summary_rows`) and, with a `verdict`, its figure against its goal and where the report
-    is; None with `json_out`."""
-    outcome = _run(cfg, out, run, json_out)
-    if outcome is not None:
+    if bench is not None:
         table(title, bench.TABLE_COLUMNS, bench.summary_rows(outcome.report))
-        if verdict is not None:
-            console.print(verdict(outcome.report))
-            console.print(f"report: {outcome.json_path}")
+    if verdict is not None:
+        console.print(verdict(outcome.report))
+        console.print(f"report: {outcome.json_path}")
     return outcome
 
 
@@ -178,11 +172,11 @@ def api_access(
     if txs < 1 or batch < 1 or concurrency < 1 or rounds < 1:
         raise ConfigError("--txs, --batch, --concurrency and --rounds must be positive")
     cfg = bench.AccessConfig(txs=txs, batch=batch, concurrency=concurrency, rounds=rounds)
-    _run_table(cfg, out, bench.run_api_access_bench, json_out, bench,
-               f"ERC-20 transfers on 1 validator, batches of {batch}, {rounds} round(s)",
-               verdict=lambda r: f"https + token / http: ×{r['ratio']} ({r['cost_percent']} "
-               f"% cost; goal under 5 %: {_met(r['met'])}); the token check alone: "
-               f"{r['token_check_us_per_request']} µs a request")
+    _run(cfg, out, bench.run_api_access_bench, json_out, bench,
+         f"ERC-20 transfers on 1 validator, batches of {batch}, {rounds} round(s)",
+         verdict=lambda r: f"https + token / http: ×{r['ratio']} ({r['cost_percent']} "
+         f"% cost; goal under 5 %: {_met(r['met'])}); the token check alone: "
+         f"{r['token_check_us_per_request']} µs a request")
 
 
 @app.command("privacy")
@@ -201,10 +195,10 @@ def privacy(
     cfg = bench.PrivacyBenchConfig(txs=txs, batch=batch, rounds=rounds,
                                    timeout_commit=timeout_commit)
     cfg.check()
-    _run_table(cfg, out, bench.run_privacy_bench, json_out, bench,
-               f"ERC-20 transfers, 2 members on 2 validators, {rounds} round(s)",
-               verdict=lambda r: f"private / public: ×{r['ratio']} (goal ≥ {r['goal']}: "
-               f"{_met(r['met'])})")
+    _run(cfg, out, bench.run_privacy_bench, json_out, bench,
+         f"ERC-20 transfers, 2 members on 2 validators, {rounds} round(s)",
+         verdict=lambda r: f"private / public: ×{r['ratio']} (goal ≥ {r['goal']}: "
+         f"{_met(r['met'])})")
 
 
 @app.command("call-flood")
@@ -227,11 +221,11 @@ def call_flood(
         raise ConfigError("--window, --clients and --batch must be positive")
     cfg = bench.FloodConfig(window=window, clients=clients, batch=batch, validators=validators,
                             flooded=flooded)
-    _run_table(cfg, out, bench.run_call_flood_bench, json_out, bench,
-               f"{validators} validators, {flooded} flooded by {clients} clients "
-               f"each (batches of {batch} eth_calls)",
-               verdict=lambda r: f"block rate flooded / quiet: ×{r['ratio']} (goal ≥ 0.9: "
-               f"{_met(r['met'])})")
+    _run(cfg, out, bench.run_call_flood_bench, json_out, bench,
+         f"{validators} validators, {flooded} flooded by {clients} clients "
+         f"each (batches of {batch} eth_calls)",
+         verdict=lambda r: f"block rate flooded / quiet: ×{r['ratio']} (goal ≥ 0.9: "
+         f"{_met(r['met'])})")
 
 
 @app.command("state-sync")
@@ -305,10 +299,9 @@ def explorer(
                                txs=txs, rounds=rounds, keep=keep, skip_cost=skip_cost,
                                skip_pages=skip_pages)
     cfg.check()
-    _run_table(cfg, out, bench.run_explorer_bench, json_out, bench,
-               f"explorer: index cost ({block_txs:,}-transfer blocks), pages on "
-               f"{blocks:,} blocks",
-               verdict=lambda r: "index cost and page times against issue 20's goals above")
+    _run(cfg, out, bench.run_explorer_bench, json_out, bench,
+         f"explorer: index cost ({block_txs:,}-transfer blocks), pages on {blocks:,} blocks",
+         verdict=lambda r: "index cost and page times against issue 20's goals above")
 
 
 @app.command("state")
@@ -365,8 +358,8 @@ def state(
 
     cfg = bench.StateConfig(**_given(accounts=accounts, small=small, blocks=blocks,
                                      block_txs=block_txs, senders=senders))
-    outcome = _run_table(cfg, out, bench.run_state_bench, json_out, bench,
-                         f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)")
+    outcome = _run(cfg, out, bench.run_state_bench, json_out, bench,
+                   f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)")
     if outcome is None:
         return
     report = outcome.report
@@ -394,9 +387,9 @@ def _state_network(out: Path | None, json_out: bool, **options: Any) -> None:
 
     cfg = bench.StateNetworkConfig(**_given(**options))
     cfg.check()  # before the UI starts
-    outcome = _run_table(cfg, out, bench.run_state_network_bench, json_out, bench,
-                         f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, "
-                         f"concurrency {cfg.concurrency}, per state size")
+    outcome = _run(cfg, out, bench.run_state_network_bench, json_out, bench,
+                   f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, "
+                   f"concurrency {cfg.concurrency}, per state size")
     if outcome is None:
         return
     report = outcome.report
