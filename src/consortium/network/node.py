@@ -235,6 +235,10 @@ async def _run(cfg: NodeConfig) -> int:
     # blocks allocate.
     gc.collect()
     gc.freeze()
+    # Young collections every 50,000 allocations instead of 700: a block's and a batch's
+    # short-lived objects no longer trigger ~1,000 collections and ~8 full ones per 30,000
+    # transfers (7-8 % of the node's CPU, pauses up to 26 ms; 2 % after), issue 23
+    gc.set_threshold(50_000, 20, 10)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
