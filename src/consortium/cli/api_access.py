@@ -53,9 +53,8 @@ def list_tokens(home: Path = HomeOption,
     if json_out:
         print_json(rows)
         return
-    table("API tokens", ["name", "scope", "state", "created", "expires", "revoked"],
-          [[r["name"], r["scope"], r["state"], r["created"], r["expires"], r["revoked"]]
-           for r in rows])
+    columns = ["name", "scope", "state", "created", "expires", "revoked"]
+    table("API tokens", columns, [[r[c] for c in columns] for r in rows])
 
 
 @token_app.command("revoke")

@@ -62,11 +62,9 @@ class _RichUi:
 
     @contextlib.contextmanager
     def bar(self, text: str, total: int) -> Iterator[Callable[[int], None]]:
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            console=err_console, transient=False,
-        ) as progress:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                      console=err_console, transient=False) as progress:
             task = progress.add_task(text, total=total, rate="")
             t0 = progress.get_time()
             done = 0

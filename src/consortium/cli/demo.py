@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import typer
 
-from consortium.cli.kit import DirOption, console, err_console, resolve_dir, table
+from consortium.cli.kit import DirOption, console, err_console, history_table, resolve_dir, table
 from consortium.cli.network import status as show_status
 from consortium.errors import NetworkError
 from consortium.network import supervisor
@@ -228,10 +229,8 @@ def _invoice_scenario(network: Network) -> None:
         ["paid at maturity", ", ".join(f"{p['amount']} to {label[p['payee']]}"
                                        for p in inv["payments"])],
     ])
-    table("Its history (one event per transition)", ["block", "actor", "from", "to", "reason"], [
-        [h["block"], label.get(h["actor"], h["actor"]), h["from"] or None, h["to"], h["reason"]]
-        for h in reader.history(fp)
-    ])
+    history_table("Its history (one event per transition)", reader.history(fp),
+                  lambda actor: label.get(actor, actor))
 
 
 def _fills(out: Any) -> str:
@@ -251,13 +250,12 @@ def _securities_scenario(network: Network) -> None:
 
     scene = _Scene(network, "Securities trading and settlement",
                    lambda node: SecuritiesClient(node.api_url), _fills)
-    seller, buyer, outsider = (name if name in scene.names else None
-                               for name in ("Acme Trading", "Globex Retail", "Tax Bureau"))
-    if len(scene.banks) < 2 or seller is None or buyer is None or outsider is None:
+    if len(scene.banks) < 2 or any(name not in scene.names for name in INVOICE_PARTIES):
         console.print("(the securities scenario needs the demo's members: run "
                       "`consortium demo --fresh`)")
         return
     bank_a, bank_b = scene.banks[:2]
+    seller, buyer, outsider = INVOICE_PARTIES  # Acme Trading, Globex Retail, Tax Bureau
     address, step = scene.address, scene.step
     scene.cast(bank_a, bank_b, seller, buyer)
     scene.grant([(bank_a, "cash_bank"), (bank_a, "custodian"), (bank_b, "issuer_agent"),
@@ -401,8 +399,6 @@ def _privacy_scenario(network: Network) -> None:
 
 def _dev_accounts(network: Network) -> dict[str, Any]:
     """Every member's account, from the dev network's keys (dev-accounts.json)."""
-    import json
-
     from eth_account import Account
 
     keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]

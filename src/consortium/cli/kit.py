@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, ConsortiumError
 from consortium.network.layout import DEFAULT_DIR, Network
 
 console = Console()
@@ -114,7 +114,6 @@ def chain_member_account(name: str, dir: Path, rpc: str | None) -> str | None:
     """The first account of the member called `name` in the chain's member registry (the
     node of --rpc, else of --dir), or None when no member has that name or no node is
     reachable."""
-    from consortium.errors import ConsortiumError
     from consortium.system.client import GovernanceClient
 
     try:
