@@ -5,7 +5,6 @@ from consortium.apps.forum.contract import Forum
 from consortium.apps.shipped_abi import shipped, write_all
 
 SHIPPED = shipped(Forum, __file__)
-ABI_FILE, render_abi, load_abi, write_abi = (SHIPPED.path, SHIPPED.render, SHIPPED.load,
-                                             SHIPPED.write)
+ABI_FILE, render_abi = SHIPPED.path, SHIPPED.render
 if __name__ == "__main__":
     write_all([SHIPPED])
