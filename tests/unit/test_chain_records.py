@@ -55,3 +55,57 @@ def test_a_ledger_in_another_record_format_is_refused(tmp_path: Path) -> None:
         StateStore(tmp_path)
     StateStore(tmp_path / "fresh").close()  # a new folder is stamped, then opens again
     StateStore(tmp_path / "fresh").close()
+
+
+def test_write_block_stores_what_one_put_per_record_stored(tmp_path: Path) -> None:
+    """write_block's batched writes leave every table as one put per record, in the order
+    of the block, did (the stored layout is unchanged)."""
+    import random
+
+    from consortium.ledger.chain_store import BlockRecord, write_block
+    from consortium.ledger.state_store import u32
+
+    def one_put_each(store: StateStore, txn, block, txs, logs) -> None:  # type: ignore[no-untyped-def]
+        d, h = store.dbs, u64(block.number)
+        txn.put(h, block.encode(), db=d["blocks"])
+        txn.put(block.hash, h, db=d["block_hash"])
+        for tx in txs:
+            txn.put(h + u32(tx.index), tx.encode(), db=d["txs"])
+            txn.put(tx.hash, h + u32(tx.index), db=d["tx_hash"])
+        for log in logs:
+            pos = h + u32(log.log_index)
+            txn.put(pos, log.encode(), db=d["logs"])
+            txn.put(log.address + pos, b"", db=d["log_addr"])
+            for i, topic in enumerate(log.topics):
+                txn.put(bytes([i]) + topic + pos, b"", db=d["log_topic"])
+
+    rnd = random.Random(7)
+    addresses = [rnd.randbytes(20) for _ in range(5)]
+    blocks = []
+    for height in range(1, 5):
+        txs: list[TxRecord] = []
+        logs: list[LogRecord] = []
+        for i in range((0, 1, 200, 50)[height - 1]):
+            tx_hash, first, count = rnd.randbytes(32), len(logs), rnd.choice((0, 1, 3))
+            logs += [LogRecord(height, first + j, i, tx_hash, rnd.choice(addresses),
+                               tuple(rnd.randbytes(32) for _ in range(rnd.choice((0, 1, 4)))),
+                               rnd.randbytes(rnd.choice((0, 32)))) for j in range(count)]
+            txs.append(TxRecord(tx_hash, rnd.randbytes(90), rnd.choice(addresses), height, i,
+                                1, 21_000, 21_000 * (i + 1), b"", first, count, 0))
+        blocks.append((BlockRecord(height, rnd.randbytes(32), rnd.randbytes(32), height,
+                                   b"\x01" * 20, 10**9, 5, rnd.randbytes(32), b"\x02" * 32,
+                                   b"\x00" * 256, tuple(t.hash for t in txs)), txs, logs))
+    tables = []
+    for name, write in (("one", one_put_each), ("batched", write_block)):
+        store = StateStore(tmp_path / name)
+        try:
+            for block, txs, logs in blocks:
+                with store.write() as txn:
+                    write(store, txn, block, txs, logs)
+            with store.env.begin(buffers=False) as txn:
+                tables.append({n: list(txn.cursor(db=db).iternext())
+                               for n, db in store.dbs.items()})
+        finally:
+            store.close()
+    assert tables[0] == tables[1]
+    assert len(tables[0]["log_topic"]) > 100

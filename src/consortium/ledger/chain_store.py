@@ -63,6 +63,7 @@ _TX = struct.Struct(">32s20sBQQII32sB")
 _LOG = struct.Struct(">20sI32sB")
 # height, index in the block's transaction list, ABCI code; then the reason (UTF-8)
 _REJECTION = struct.Struct(">QII")
+_TOPIC_POSITION = [bytes([i]) for i in range(256)]  # a log_topic key's first byte
 
 
 @dataclass(frozen=True)
@@ -203,16 +204,19 @@ def write_block(
     h = u64(block.number)
     txn.put(h, block.encode(), db=d["blocks"])
     txn.put(block.hash, h, db=d["block_hash"])
-    for tx in txs:
-        pos = h + u32(tx.index)
-        txn.put(pos, tx.encode(), db=d["txs"])
-        txn.put(tx.hash, pos, db=d["tx_hash"])
-    for log in logs:
-        pos = h + u32(log.log_index)
-        txn.put(pos, log.encode(), db=d["logs"])
-        txn.put(log.address + pos, b"", db=d["log_addr"])
-        for i, topic in enumerate(log.topics):
-            txn.put(bytes([i]) + topic + pos, b"", db=d["log_topic"])
+    # each table's entries in one C call (putmulti), the index keys sorted so that
+    # neighbouring keys share pages: the same records as one put each
+    rows = [(h + u32(tx.index), tx) for tx in txs]
+    txn.cursor(db=d["txs"]).putmulti([(pos, tx.encode()) for pos, tx in rows])
+    txn.cursor(db=d["tx_hash"]).putmulti(sorted([(tx.hash, pos) for pos, tx in rows]))
+    if not logs:
+        return
+    at = [(h + u32(log.log_index), log) for log in logs]
+    txn.cursor(db=d["logs"]).putmulti([(pos, log.encode()) for pos, log in at])
+    txn.cursor(db=d["log_addr"]).putmulti(sorted([(log.address + pos, b"") for pos, log in at]))
+    txn.cursor(db=d["log_topic"]).putmulti(sorted([
+        (_TOPIC_POSITION[i] + topic + pos, b"")
+        for pos, log in at for i, topic in enumerate(log.topics)]))
 
 
 class ChainReader:

@@ -314,8 +314,7 @@ class Ledger(LedgerReads):
             self._last_block = pending.block
             pending.keep()
             self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
-            for raw in pending.senders_used:
-                self.senders.pop(raw)
+            self.senders.pop_many(pending.senders_used)
             with self._mempool_lock:
                 self._pending_nonces = {}
                 self._pending_costs = {}

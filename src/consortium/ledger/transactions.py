@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -300,6 +300,13 @@ class SenderCache:
     def pop(self, raw: bytes) -> None:
         with self._lock:
             self._items.pop(raw, None)
+
+    def pop_many(self, raws: Iterable[bytes]) -> None:
+        """`pop` of a committed block's transactions, under one lock."""
+        with self._lock:
+            pop = self._items.pop
+            for raw in raws:
+                pop(raw, None)
 
     def prime(self, raws: Sequence[bytes], chain_id: int) -> int:
         """Decode `raws` ahead of CheckTx, so CheckTx finds them here: the node's API calls
