@@ -135,16 +135,18 @@ class BlockExecutor:
                     tx_hash = stx.hash if isinstance(stx, SignedTx) else keccak(raw_txs[position])
                     rejections.append(RejectionRecord(tx_hash, ctx.height, position, code, reason))
                     continue
-                if result.logs and any(log[0] in _WATCHED for log in result.logs):
-                    watched = True
-                    if touches_system(result.logs):
-                        access.forget()
                 cumulative += result.gas_used
                 index = len(tx_records)
                 first_log = len(logs)
+                hit = False
                 for address, topics, data in result.logs:
+                    hit = hit or address in _WATCHED
                     logs.append(LogRecord(ctx.height, len(logs), index, stx.hash, address,
                                           topics, data))
+                if hit:
+                    watched = True
+                    if touches_system(result.logs):
+                        access.forget()
                 tx_records.append(TxRecord(
                     hash=stx.hash, raw=stx.raw, sender=stx.sender, height=ctx.height,
                     index=index, status=result.status, gas_used=result.gas_used,
