@@ -82,17 +82,14 @@ class _RichUi:
 @app.callback(invoke_without_command=True)
 def bench(
     ctx: typer.Context,
-    workload: str = typer.Option(
-        "erc20", "--workload", "-w",
-        help="transfer | erc20 | native | native-small | invoice | securities | "
-             "securities-mix | credit | registry"),
+    workload: str = typer.Option("erc20", "--workload", "-w", help="transfer | erc20 | native | "
+                                 "native-small | invoice | securities | securities-mix | "
+                                 "credit | registry"),
     validators: int = typer.Option(1, "--validators", "-n", help="Validator nodes."),
     txs: int = typer.Option(5_000, "--txs", help="Transactions in the measured run."),
     batch: int = BatchOption,
-    concurrency: int = typer.Option(
-        8, "--concurrency", "-c",
-        help="Submitting lanes; without --rate each sends its next batch once the last is "
-             "answered."),
+    concurrency: int = typer.Option(8, "--concurrency", "-c", help="Submitting lanes; without "
+                                    "--rate each sends its next batch once the last is answered."),
     rate: float | None = typer.Option(
         None, "--rate", "-r", help="Submit at this many tx/s (open loop) instead."),
     senders: int = typer.Option(64, "--senders", help="Sending accounts (consortium members)."),
@@ -101,15 +98,13 @@ def bench(
     profile: bool = typer.Option(
         False, "--profile", help="Record node0 with py-spy, the execution run with pyinstrument."),
     timeout_commit: str = TimeoutCommitOption,
-    submit: str = typer.Option(
-        "api", "--submit",
-        help="api: eth_sendRawTransaction batches to the nodes' JSON-RPC; engine / "
-             "engine-async: broadcast_tx_sync / _async straight to CometBFT (diagnostics: "
-             "what the API's path costs)."),
-    engine: str = typer.Option(
-        "revm", "--engine",
-        help="The nodes' execution engine: revm, py-evm, or both (a network run on each, "
-             "the same signed transactions, one table with their ratio)."),
+    submit: str = typer.Option("api", "--submit", help="api: eth_sendRawTransaction batches to "
+                               "the nodes' JSON-RPC; engine / engine-async: broadcast_tx_sync / "
+                               "_async straight to CometBFT (diagnostics: what the API's path "
+                               "costs)."),
+    engine: str = typer.Option("revm", "--engine", help="The nodes' execution engine: revm, "
+                               "py-evm, or both (a network run on each, the same signed "
+                               "transactions, one table with their ratio)."),
     out: Path | None = OutOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -233,13 +228,12 @@ def state_sync(
     accounts: int = typer.Option(100_000, "--accounts", help="Accounts in the large state."),
     snapshot_interval: int = typer.Option(
         1_000, "--snapshot-interval", help="node0's [state_sync] snapshot_interval."),
-    tx_rate: int = typer.Option(
-        0, "--tx-rate", help="Value transfers per second while the chain grows (0: empty "
-                             "blocks)."),
-    overhead_accounts: int = typer.Option(
-        200_000, "--overhead-accounts",
-        help="Also time 1,000-transfer blocks at this many accounts while a snapshot is "
-             "written, against quiet blocks (in process; 0: skip)."),
+    tx_rate: int = typer.Option(0, "--tx-rate", help="Value transfers per second while the "
+                                "chain grows (0: empty blocks)."),
+    overhead_accounts: int = typer.Option(200_000, "--overhead-accounts", help="Also time "
+                                          "1,000-transfer blocks at this many accounts while a "
+                                          "snapshot is written, against quiet blocks (in "
+                                          "process; 0: skip)."),
     overhead_only: bool = typer.Option(
         False, "--overhead-only", help="Only that measurement, no joining networks."),
     out: Path | None = OutOption,
@@ -304,20 +298,18 @@ def explorer(
 
 @app.command("state")
 def state(
-    accounts: int | None = typer.Option(
-        None, "--accounts",
-        help="Accounts in the large state (default 100000; with --network 1000000; "
-             "issue #11: 1000000)."),
+    accounts: int | None = typer.Option(None, "--accounts", help="Accounts in the large state "
+                                        "(default 100000; with --network 1000000; issue #11: "
+                                        "1000000)."),
     small: int = typer.Option(1_000, "--small", help="Accounts in the small state compared."),
     blocks: int | None = typer.Option(
         None, "--blocks", help="Measured blocks per state (in process; default 5)."),
     block_txs: int | None = typer.Option(
         None, "--block-txs", help="Value transfers per block (in process; default 1000)."),
     senders: int = typer.Option(64, "--senders", help="Sending accounts (members)."),
-    network: bool = typer.Option(
-        False, "--network",
-        help="End to end instead: 1-validator networks filled through the chain, the node's "
-             "committed tx/s through JSON-RPC at each state size."),
+    network: bool = typer.Option(False, "--network", help="End to end instead: 1-validator "
+                                 "networks filled through the chain, the node's committed tx/s "
+                                 "through JSON-RPC at each state size."),
     txs: int | None = typer.Option(
         None, "--txs", help="--network: value transfers per measured run (default 20000)."),
     concurrency: int | None = typer.Option(

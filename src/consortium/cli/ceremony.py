@@ -210,14 +210,13 @@ def join(
         "500ms", "--timeout-commit", help="Block interval; use the consortium's."),
     password_file: Path | None = kit.PasswordFileOption,
     force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
-    state_sync: bool = typer.Option(
-        False, "--state-sync",
-        help="Start from the trusted node's latest snapshot instead of replaying every block "
-             "from genesis (docs/state-sync.md)."),
-    trust_rpc: list[str] = typer.Option(
-        [], "--trust-rpc",
-        help="With --state-sync: the CometBFT RPC (http://HOST:PORT) of a node you trust, "
-             "which gives the block the light client starts from; once or twice."),
+    state_sync: bool = typer.Option(False, "--state-sync", help="Start from the trusted node's "
+                                    "latest snapshot instead of replaying every block from "
+                                    "genesis (docs/state-sync.md)."),
+    trust_rpc: list[str] = typer.Option([], "--trust-rpc", help="With --state-sync: the CometBFT "
+                                        "RPC (http://HOST:PORT) of a node you trust, which "
+                                        "gives the block the light client starts from; once or "
+                                        "twice."),
     json_out: bool = kit.JsonOption,
 ) -> None:
     """Create a node home (keys, the genesis, the peer) and an account for a new institution,
