@@ -138,8 +138,7 @@ def receipt_json(rec: TxRecord, block: BlockRecord, logs: list[LogRecord]) -> di
 
 
 class EthReads:
-    """A ledger's blocks, transactions and receipts as Ethereum JSON-RPC answers them
-    (eth_getBlockByNumber, eth_getTransactionByHash, eth_getTransactionReceipt); None when
+    """A ledger's blocks, transactions and receipts as JSON-RPC answers them; None when
     not found."""
 
     def __init__(self, ledger: LedgerReader) -> None:

@@ -669,8 +669,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             end = min(end, latest)
         return self._logs(spec.criteria, start, end)
 
-    def _log_filter_param(self, value: Any, where: str) -> _LogFilterSpec:
-        return _log_filter(value, where)  # for priv_getLogs (api/private_rpc.py)
+    _log_filter_param = staticmethod(_log_filter)  # for priv_getLogs (api/private_rpc.py)
 
     def _logs(self, criteria: LogCriteria, start: int, end: int,
               ledger: LedgerReader | None = None) -> list[dict[str, Any]]:
