@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consortium.errors import BadValue as BadValue
-from consortium.errors import ConfigError
+from consortium.errors import BadValue, ConfigError
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.native import EventSpec
-from consortium.evm.records import account_hex as account_hex
-from consortium.evm.records import hash_bytes as hash_bytes
-from consortium.evm.records import hex0x
+from consortium.evm.records import account_hex, hash_bytes, hex0x
 
 
 @dataclass(frozen=True)

@@ -91,10 +91,14 @@ class _Scene:
         self.via: dict[str, NodeEntry] = {}
         self.tip = 0
 
-    def cast(self, *players: str) -> None:
-        """The players act through the nodes in turn."""
+    def cast(self, *players: str, roles: dict[str, list[str]] | None = None) -> None:
+        """The players act through the nodes in turn; with `roles` (by the demo's part, in
+        the players' order), each holds its part's roles (see `grant`)."""
         nodes = self.network.nodes
         self.via = {name: nodes[i % len(nodes)] for i, name in enumerate(players)}
+        if roles is not None:
+            self.grant([(name, role) for name, part in zip(players, roles.values(), strict=True)
+                        for role in part])
 
     def client(self, name: str) -> Any:
         out = self.make(self.via[name])
@@ -190,9 +194,7 @@ def _invoice_scenario(network: Network) -> None:
         return
     tax = "Tax Bureau" if "Tax Bureau" in names else buyer
     bank_a, bank_b = scene.banks[:2]
-    scene.cast(bank_a, bank_b, seller, buyer, tax)
-    scene.grant([(bank_a, "financing_bank"), (bank_b, "financing_bank"), (seller, "seller"),
-                 (buyer, "buyer"), (tax, "tax_authority")])
+    scene.cast(bank_a, bank_b, seller, buyer, tax, roles=INVOICE_ROLES)
     issuer = scene.client(seller)
     number = f"INV-2025-{len(issuer.invoices()) + 1:05d}"
     amount = 100_000_000  # 1,000,000.00 CNY in fen
@@ -257,9 +259,7 @@ def _securities_scenario(network: Network) -> None:
     bank_a, bank_b = scene.banks[:2]
     seller, buyer, outsider = INVOICE_PARTIES  # Acme Trading, Globex Retail, Tax Bureau
     address, step = scene.address, scene.step
-    scene.cast(bank_a, bank_b, seller, buyer)
-    scene.grant([(bank_a, "cash_bank"), (bank_a, "custodian"), (bank_b, "issuer_agent"),
-                 (bank_b, "investor"), (seller, "investor"), (buyer, "investor")])
+    scene.cast(bank_a, bank_b, seller, buyer, roles=SECURITIES_ROLES)
     reader = scene.client(bank_a).read
     if "CNY" not in [t["currency"] for t in reader.cash_tokens()]:
         step(bank_a, "issues digital CNY", "create_token", "CNY", f"{bank_a} digital CNY")

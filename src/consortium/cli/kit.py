@@ -215,11 +215,8 @@ def _parameter(name: str, default: Any, annotation: Any) -> inspect.Parameter:
 
 def _options(from_option: Any, from_type: Any) -> list[inspect.Parameter]:
     return [_parameter(*option) for option in (
-        ("from_", from_option, from_type),
-        ("dir", DirOption, Path),
-        ("rpc", RpcOption, str | None),
-        ("password_file", PasswordFileOption, Path | None),
-        ("json_out", JsonOption, bool))]
+        ("from_", from_option, from_type), ("dir", DirOption, Path), ("rpc", RpcOption, str | None),
+        ("password_file", PasswordFileOption, Path | None), ("json_out", JsonOption, bool))]
 
 
 _SIGNING_PARAMETERS = _options(FromOption, str)

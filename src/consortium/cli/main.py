@@ -28,13 +28,9 @@ from consortium.cli import (
 )
 from consortium.errors import ConsortiumError
 
-app = typer.Typer(
-    name="consortium",
-    help="Consortium: a permissioned blockchain for financial institutions.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = typer.Typer(name="consortium", no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False,
+                  help="Consortium: a permissioned blockchain for financial institutions.")
 GROUPS = {
     "key": ceremony.key_app, "engine": network.engine_app, "account": accounts.app,
     "contract": contracts.app, "member": governance.member_app,
