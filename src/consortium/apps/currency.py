@@ -12,9 +12,8 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 
 def currency_problem(code: str) -> str | None:
     """Why `code` is not an ISO 4217 alphabetic code (three upper-case letters), or None."""
-    if not _CURRENCY.fullmatch(code):
-        return f"currency {code!r} is not an ISO 4217 code (three capital letters, e.g. CNY)"
-    return None
+    return None if _CURRENCY.fullmatch(code) else (
+        f"currency {code!r} is not an ISO 4217 code (three capital letters, e.g. CNY)")
 
 
 __all__ = ["currency_problem", "currency_text", "currency_word"]

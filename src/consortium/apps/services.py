@@ -1,6 +1,5 @@
-"""Every service whose surface is declared (`consortium.apps.surface`): the API serves
-their reads from these declarations. (The others still have hand-written methods and
-routes; issue 19 moves them here one by one.)"""
+"""Every service's declared surface (`consortium.apps.surface`): the API, console and docs
+are built from these declarations."""
 
 from __future__ import annotations
 

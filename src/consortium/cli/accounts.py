@@ -30,8 +30,7 @@ def new(
     acct = Account.create()
     folder = root / "keystores"
     folder.mkdir(exist_ok=True)
-    stem = name or acct.address.lower()
-    path = folder / f"{stem}.json"
+    path = folder / f"{name or acct.address.lower()}.json"
     if path.exists():
         raise ConfigError(f"{path} already exists")
     path.write_text(json.dumps(Account.encrypt(acct.key, password), indent=2) + "\n")

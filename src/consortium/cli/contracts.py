@@ -14,12 +14,8 @@ from consortium.errors import ConfigError
 app = typer.Typer(help="Deploy and use EVM contracts (Vyper, Solidity).", no_args_is_help=True)
 
 
-def _artifact_dir(dir: Path) -> Path:
-    return kit.resolve_dir(dir) / "contracts"
-
-
 def _load_abi(address: str, abi_file: Path | None, dir: Path) -> list[dict[str, Any]]:
-    path = abi_file or _artifact_dir(dir) / f"{address.lower()}.json"
+    path = abi_file or kit.resolve_dir(dir) / "contracts" / f"{address.lower()}.json"
     if not path.is_file():
         raise ConfigError(f"no ABI for {address}: pass --abi FILE (an ABI or a deploy artifact) "
                           "or deploy it with `consortium contract deploy` first")
@@ -88,7 +84,7 @@ def deploy(
     values = _args(ctor, args or [])
     client = ConsortiumClient(kit.endpoint(signing.rpc, signing.dir))
     address, receipt = client.deploy(signing.signer(), compiled.abi, compiled.bytecode, *values)
-    folder = _artifact_dir(signing.dir)
+    folder = kit.resolve_dir(signing.dir) / "contracts"
     if folder.parent.is_dir():
         folder.mkdir(exist_ok=True)
         (folder / f"{address.lower()}.json").write_text(

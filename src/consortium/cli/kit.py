@@ -301,13 +301,10 @@ def proposed(out: dict[str, Any], json_out: bool) -> None:
 
 def history_table(title: str, history: list[dict[str, Any]], show: Any) -> None:
     table(title, ["block", "actor", "from", "to", "reason"], [
-        [h["block"], show(h["actor"]), h["from"] or None, h["to"], h["reason"]]
-        for h in history
-    ])
+        [h["block"], show(h["actor"]), h["from"] or None, h["to"], h["reason"]] for h in history])
 
 
 # --- a service's commands, built from its declared surface -----------------------------------
-
 ClientFactory = Callable[[str | None, Path], Any]  # (--rpc, --dir) -> the service's client
 # (the answer, account -> member name) -> None: prints a read's answer as tables
 TableHook = Callable[[Any, Callable[[Any], Any]], None]
