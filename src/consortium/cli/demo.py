@@ -351,15 +351,14 @@ def _privacy_scenario(network: Network) -> None:
         console.print(f"({exc.message}: run `consortium demo --fresh`, or switch it on with "
                       "the `privacy` software upgrade, docs/privacy.md)")
         return
-    tip = 0
     for name in (a, b):
         if keys[name]["registered"] and keys[name]["memberName"] == name:
             continue
         out = priv[name].register_node(accounts[name])
-        tip = max(tip, int(out["block"]))
+        scene.tip = max(scene.tip, int(out["block"]))
         console.print(f"{name} registers {via[name].name}'s privacy key: node account "
                       f"{keys[name]['address'][:10]}… (block {out['block']})")
-    _wait_block(priv[a], tip)
+    _wait_block(priv[a], scene.tip)
     desk = f"Desk {len(priv[a].find_groups([a, b])) + 1}"
     made = priv[a].create_group(accounts[a], desk, [str(accounts[a].address), b])
     group = made["privacyGroupId"]
