@@ -28,8 +28,10 @@ Stacks = dict[tuple[str, ...], int]  # root-first frames -> samples
 # Phases: the first frame (from the root) that names one of these, in the node's modules.
 PHASES: tuple[tuple[str, str, str], ...] = (
     ("FinalizeBlock (execution)", "consortium/ledger/application.py", "finalize_block"),
+    ("FinalizeBlock (execution)", "consortium/ledger/application.py", "finalize_block_wire"),
     ("Commit (LMDB write)", "consortium/ledger/application.py", "commit"),
     ("CheckTx", "consortium/ledger/application.py", "check_tx"),
+    ("CheckTx", "consortium/ledger/application.py", "check_tx_wire"),
     ("ABCI (other calls, framing)", "consortium/abci/", ""),
     ("JSON-RPC reads", "consortium/ledger/reads.py", ""),
     ("JSON-RPC / HTTP", "consortium/api/", ""),
