@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from consortium.cli.common import JsonOption, console, err_console, print_json
+from consortium.cli.kit import JsonOption, console, err_console, print_json
 from consortium.network.restore import DOUBLE_SIGN_CHECK_BLOCKS
 
 
