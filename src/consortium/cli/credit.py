@@ -17,12 +17,7 @@ app = typer.Typer(help="Credit information sharing: consents, records, queries, 
 IdArg = typer.Argument(..., help="The id (a number).")
 
 
-def _client(rpc: str | None, dir: Path) -> Any:
-    from consortium.apps.credit.client import CreditClient
-
-    return CreditClient(kit.endpoint(rpc, dir))
-
-
+_client = kit.client_of("consortium.apps.credit.client", "CreditClient")
 @app.command("consent")
 @kit.with_signing
 def consent(

@@ -23,12 +23,7 @@ ChannelArg = typer.Argument(..., help=CHANNEL_HELP)
 BODY_WIDTH = 60
 
 
-def _client(rpc: str | None, dir: Path) -> Any:
-    from consortium.apps.forum.client import ForumClient
-
-    return ForumClient(kit.endpoint(rpc, dir))
-
-
+_client = kit.client_of("consortium.apps.forum.client", "ForumClient")
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= BODY_WIDTH else text[:BODY_WIDTH - 1] + "…"

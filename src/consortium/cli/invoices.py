@@ -15,25 +15,11 @@ from consortium.errors import ConfigError
 
 app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True)
 
-KeyFileOption = typer.Option(
-    None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
-)
 FingerprintArg = typer.Argument(..., help=FP.doc)
 AmountOption = typer.Option(..., "--amount", help="Face amount, integer smallest unit.")
 
 
-def _client(rpc: str | None, dir: Path, key: bytes | None = None) -> Any:
-    from consortium.apps.invoices.client import InvoiceClient
-
-    return InvoiceClient(kit.endpoint(rpc, dir), key=key)
-
-
-def _key(key_file: Path | None, dir: Path) -> bytes:
-    from consortium.apps.invoices.fingerprint import find_key
-
-    return find_key(key_file, kit.resolve_dir(dir))
-
-
+_client = kit.client_of("consortium.apps.invoices.client", "InvoiceClient")
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     if json_out:
         kit.print_json(out)
@@ -48,8 +34,8 @@ def fingerprint_(
     tax_id: str = typer.Option(..., "--tax-id", help="The seller's tax id."),
     number: str = typer.Option(..., "--number", help="The invoice number."),
     issue_date: str = typer.Option(..., "--issue-date", help="Issue date, YYYY-MM-DD."),
-    amount: str = AmountOption, key_file: Path | None = KeyFileOption, dir: Path = kit.DirOption,
-    json_out: bool = kit.JsonOption,
+    amount: str = AmountOption, key_file: Path | None = kit.KeyFileOption,
+    dir: Path = kit.DirOption, json_out: bool = kit.JsonOption,
 ) -> None:
     """Compute an invoice's fingerprint locally (nothing is sent)."""
     from consortium.apps.invoices.fingerprint import FieldError, fingerprint, normalise
@@ -58,7 +44,7 @@ def fingerprint_(
         fields = normalise(tax_id, number, issue_date, amount)
     except FieldError as exc:
         raise ConfigError(str(exc)) from None
-    fp = "0x" + fingerprint(_key(key_file, dir), fields).hex()
+    fp = "0x" + fingerprint(kit.key_of(key_file, dir), fields).hex()
     if json_out:
         kit.print_json({"fingerprint": fp, "normalised": {
             "sellerTaxId": fields.seller_tax_id, "invoiceNumber": fields.invoice_number,
@@ -81,7 +67,7 @@ def issue(
         None, "--seller", help="The seller, when a financing bank enters it (default: --from)."),
     fingerprint: str | None = typer.Option(
         None, "--fingerprint", help="A fingerprint computed elsewhere (instead of the fields)."),
-    key_file: Path | None = KeyFileOption, *, signing: kit.Signing,
+    key_file: Path | None = kit.KeyFileOption, *, signing: kit.Signing,
 ) -> None:
     """Register an invoice by its fingerprint (refused if the same invoice is registered)."""
     from consortium.apps.invoices.fingerprint import FieldError, compute, normalise_amount
@@ -91,8 +77,8 @@ def issue(
         face = normalise_amount(amount)
         if fingerprint is None and not (tax_id and number and issue_date):
             raise ConfigError("give --tax-id, --number and --issue-date (or --fingerprint)")
-        fp = fingerprint or "0x" + compute(_key(key_file, dir), tax_id, number, issue_date,
-                                           face).hex()
+        fp = fingerprint or "0x" + compute(kit.key_of(key_file, dir), tax_id, number,
+                                           issue_date, face).hex()
     except FieldError as exc:
         raise ConfigError(str(exc)) from None
     out = _client(rpc, dir).issue(
@@ -166,7 +152,7 @@ def import_(
     file: Path = typer.Argument(..., help="CSV: seller_tax_id, invoice_number, issue_date, "
                                           "amount, currency, due_date, buyer[, seller]."),
     strict: bool = typer.Option(False, "--strict", help="Send nothing when any row is refused."),
-    key_file: Path | None = KeyFileOption, *, signing: kit.Signing,
+    key_file: Path | None = kit.KeyFileOption, *, signing: kit.Signing,
 ) -> None:
     """Import a CSV file: check every row, then issue the good ones; report refused rows.
 
@@ -178,7 +164,7 @@ def import_(
     from consortium.apps.invoices.csv_import import import_csv
 
     dir, json_out = signing.dir, signing.json_out
-    client, sender, key = _client(signing.rpc, dir), signing.signer(), _key(key_file, dir)
+    client, sender, key = _client(signing.rpc, dir), signing.signer(), kit.key_of(key_file, dir)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
                   console=kit.err_console, transient=json_out) as bar:
         tasks: dict[str, Any] = {}

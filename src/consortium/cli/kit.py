@@ -13,6 +13,7 @@ import json
 import keyword
 import sys
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ RpcOption = typer.Option(None, "--rpc", help="A node's API URL (instead of --dir
 FromOption = typer.Option(..., "--from", help="Signer: a member name, an address whose "
                          "keystore is in DIR, or a file.")
 PasswordFileOption = typer.Option(None, "--password-file", help="File with the key's password.")
+KeyFileOption = typer.Option(
+    None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
+)
 
 
 def print_json(data: Any) -> None:
@@ -76,6 +80,20 @@ def endpoint(rpc: str | None, dir: Path) -> str:
 
     network = Network.load(resolve_dir(dir))
     return api_url_of(network, first_live_node(network))
+
+
+def client_of(module: str, name: str) -> Callable[..., Any]:
+    """A service's client factory, `(--rpc, --dir, **options) -> client`: class `name` of
+    `module` (imported when a command runs) at the node `endpoint` names."""
+    return lambda rpc, dir, **options: getattr(import_module(module), name)(
+        endpoint(rpc, dir), **options)
+
+
+def key_of(key_file: Path | None, dir: Path) -> bytes:
+    """The consortium key: --key-file, else the local network's in --dir."""
+    from consortium.apps.invoices.fingerprint import find_key
+
+    return find_key(key_file, resolve_dir(dir))
 
 
 def read_password(password_file: Path | None) -> str | None:

@@ -16,22 +16,13 @@ from consortium.errors import ConfigError
 app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
                   no_args_is_help=True)
 
-KeyFileOption = typer.Option(
-    None, "--key-file", help="The consortium key file (default: the local network's in --dir)."
-)
 RegistrarOption = typer.Option(..., "--registrar", help="A registrar (repeatable).")
 KOption = typer.Option(..., "--k", help="Approvals needed to register or retire.")
 
 
-def _client(rpc: str | None, dir: Path) -> Any:
-    from consortium.apps.registry.client import RegistryClient
-
-    return RegistryClient(kit.endpoint(rpc, dir))
-
-
+_client = kit.client_of("consortium.apps.registry.client", "RegistryClient")
 def _external(external_id: str | None, external_id_hash: str | None, key_file: Path | None,
               dir: Path) -> bytes:
-    from consortium.apps.invoices.fingerprint import find_key
     from consortium.apps.registry.external_id import external_id_hash as hash_of
     from consortium.apps.surface import hash_bytes
 
@@ -39,7 +30,7 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
         raise ConfigError("give either --external-id or --external-id-hash")
     if external_id_hash is not None:
         return hash_bytes(external_id_hash, "external id hash")
-    return hash_of(find_key(key_file, kit.resolve_dir(dir)), str(external_id))
+    return hash_of(kit.key_of(key_file, dir), str(external_id))
 
 
 CLASS_COLUMNS = "id,name,k,registrars,schema"
@@ -61,7 +52,7 @@ def apply(
     metadata: str = typer.Option(..., "--metadata", help="Metadata file or its 0x SHA-256."),
     owner: str | None = typer.Option(None, "--owner",
                                      help="The owner, when a registrar applies for it."),
-    key_file: Path | None = KeyFileOption, *, signing: kit.Signing,
+    key_file: Path | None = kit.KeyFileOption, *, signing: kit.Signing,
 ) -> None:
     """Apply for an asset's registration (refused if its external id is taken)."""
     ext = _external(external_id, external_id_hash, key_file, signing.dir)
@@ -128,7 +119,7 @@ def find(
     asset_class: str = typer.Option(..., "--class", help="The class id or name."),
     external_id: str | None = typer.Option(None, "--external-id", help="Hashed here."),
     external_id_hash: str | None = typer.Option(None, "--external-id-hash", help="Or its hash."),
-    key_file: Path | None = KeyFileOption, *, opts: kit.Signing,
+    key_file: Path | None = kit.KeyFileOption, *, opts: kit.Signing,
 ) -> None:
     """The asset holding an external id in a class."""
     ext = _external(external_id, external_id_hash, key_file, opts.dir)

@@ -41,12 +41,7 @@ WRITES = {w.client: w for w in SECURITIES.writes}
 Show = Any  # account -> its member's name
 
 
-def _client(rpc: str | None, dir: Path) -> Any:
-    from consortium.apps.securities.client import SecuritiesClient
-
-    return SecuritiesClient(kit.endpoint(rpc, dir))
-
-
+_client = kit.client_of("consortium.apps.securities.client", "SecuritiesClient")
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     """A write's outcome: its JSON (without the raw events), or one line naming what it
     created, its trades, or else the states it moved."""
