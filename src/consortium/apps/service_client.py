@@ -64,16 +64,11 @@ class ServiceClient:
             self.read = self.reader(self._call, self._logs)
         self._kinds = {spec.topic0: kind for kind, spec in self.transitions.items()}
 
-    def _eth(self, method: str, *args: Any) -> Any:
-        """`w3.eth.<method>(*args)`, a node's error raised as the client's."""
-        return self.client._rpc(lambda: getattr(self.client.w3.eth, method)(*args))
-
     def _call(self, to: bytes, data: bytes, block: Any = "latest") -> bytes:
-        tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
-        return bytes(self._eth("call", tx, block))
+        return self.client.call_data(to, data, block)
 
     def _logs(self, address: bytes, topics: list[bytes | None]) -> list[dict[str, Any]]:
-        logs = self._eth("get_logs", {
+        logs = self.client.eth("get_logs", {
             "address": Web3.to_checksum_address(address), "fromBlock": 0, "toBlock": "latest",
             "topics": [None if t is None else Web3.to_hex(t) for t in topics],
         })
@@ -83,37 +78,25 @@ class ServiceClient:
 
     def height(self) -> int:
         """The latest block's height."""
-        return int(self.client._rpc(lambda: self.client.w3.eth.block_number))
-
-    def _tx(self, sender: LocalAccount | str, name: str, *args: Any) -> dict[str, Any]:
-        return {"to": Web3.to_checksum_address(self.address),
-                "data": Web3.to_hex(self.calls.encode(name, *args)),
-                "from": Web3.to_checksum_address(
-                    sender if isinstance(sender, str) else sender.address)}
+        return int(self.client.eth("get_block_number"))
 
     def check(self, account: LocalAccount, name: str, *args: Any) -> int:
         """Would `account` calling `name(*args)` succeed now? Answers the gas estimate, or
         raises ExecutionReverted with the contract's reason."""
-        return int(self._eth("estimate_gas", self._tx(account, name, *args)))
+        return self.client.estimate(account, self.address, self.calls.encode(name, *args))
 
     def submit(self, account: LocalAccount, name: str, *args: Any, gas: int,
                nonce: int | None = None) -> bytes:
         """Sign and send without waiting; answers the transaction hash."""
-        tx = self._tx(account, name, *args) | {"gas": gas}
-        if nonce is not None:
-            tx["nonce"] = nonce
-        return bytes(self.client.send(account, tx, wait=False)["transactionHash"])
+        return self.client.send_data(account, self.address, self.calls.encode(name, *args),
+                                     gas=gas, nonce=nonce)
 
     def receipt(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
                 timeout: float = 60) -> tuple[dict[str, Any], int]:
         """Wait for a sent call's receipt: it and its block number, or ExecutionReverted with
         why the call failed (the same call replayed on the state before its block)."""
-        receipt = self.client.wait_receipt(tx_hash, timeout)
-        number = int(receipt["blockNumber"])
-        if receipt["status"] != 1:
-            tx = self._tx(receipt["from"], name, *args)
-            raise self.client.reverted(tx_hash, number, lambda: self._eth("call", tx, number - 1))
-        return receipt, number
+        data = self.calls.encode(name, *args)
+        return self.client.confirm(tx_hash, self.address, data, timeout)
 
     def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
                 timeout: float = 60) -> dict[str, Any]:

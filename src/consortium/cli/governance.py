@@ -1,7 +1,7 @@
 """Governance commands: members, proposals and votes, officers, task forces, roles.
 
 The plain reads and writes are built from governance's declared surface
-(`consortium.apps.governance_surface`, by `cli/service_commands.py`), every `propose <kind>`
+(`consortium.apps.governance_surface`, by `cli/kit.py`), every `propose <kind>`
 among them; written here are the tables, `member show` (with each account's roles),
 `proposals`, `roles`, `upgrades` and the regulator's direct freezes. Signing commands take
 --from and print the proposal's id and status (or its JSON).

@@ -22,6 +22,15 @@ class TxFailed(TxError):
     """A transaction was included but reverted (receipt status 0)."""
 
 
+def call_tx(to: bytes, data: bytes, sender: LocalAccount | str | None = None) -> dict[str, Any]:
+    """The transaction fields of a call of `data` at `to` (from `sender`, if given)."""
+    tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
+    if sender is not None:
+        tx["from"] = Web3.to_checksum_address(sender if isinstance(sender, str)
+                                              else sender.address)
+    return tx
+
+
 def refusal_message(url: str, response: requests.Response | None) -> str:
     """One line for an HTTP refusal: the node's own reason (its JSON-RPC error body) and
     what to set when it is about the credential."""
@@ -77,17 +86,14 @@ class ConsortiumClient:
         except (ConnectionError, OSError) as exc:
             raise NetworkError(f"cannot reach {self.rpc_url}: {exc}") from None
 
-    def send(
-        self, account: LocalAccount, tx: dict[str, Any], *, wait: bool = True, timeout: float = 60
-    ) -> dict[str, Any]:
+    def send(self, account: LocalAccount, tx: dict[str, Any], *, wait: bool = True,
+             timeout: float = 60) -> dict[str, Any]:
         """Fill nonce, chain id, gas and fees; sign; submit; wait for the receipt."""
         tx = dict(tx)
         tx.setdefault("from", account.address)
         tx.setdefault("chainId", self.chain_id)
-        tx.setdefault(
-            "nonce",
-            self._rpc(lambda: self.w3.eth.get_transaction_count(account.address, "pending")),
-        )
+        tx.setdefault("nonce", self._rpc(
+            lambda: self.w3.eth.get_transaction_count(account.address, "pending")))
         tx.setdefault("maxFeePerGas", 0)
         tx.setdefault("maxPriorityFeePerGas", 0)
         if "gas" not in tx:
@@ -100,9 +106,46 @@ class ConsortiumClient:
         receipt = self.wait_receipt(tx_hash, timeout)
         if receipt["status"] != 1:
             raise TxFailed(
-                f"transaction {tx_hash.hex()} reverted in block {receipt['blockNumber']}"
-            )
+                f"transaction {tx_hash.hex()} reverted in block {receipt['blockNumber']}")
         return receipt
+
+    # --- a contract call given as (to, data): what every typed client (governance, the
+    # services) sends and reads
+
+    def eth(self, method: str, *args: Any) -> Any:
+        """`w3.eth.<method>(*args)`, a node's error raised as this client's."""
+        return self._rpc(lambda: getattr(self.w3.eth, method)(*args))
+
+    def call_data(self, to: bytes, data: bytes, block: Any = "latest",
+                  sender: LocalAccount | str | None = None) -> bytes:
+        """eth_call of `data` at `to` (from `sender`, an account or its address)."""
+        return bytes(self.eth("call", call_tx(to, data, sender), block))
+
+    def estimate(self, account: LocalAccount | str, to: bytes, data: bytes) -> int:
+        """The gas `account` calling `data` at `to` would use now, or ExecutionReverted with
+        the contract's reason."""
+        return int(self.eth("estimate_gas", call_tx(to, data, account)))
+
+    def send_data(self, account: LocalAccount, to: bytes, data: bytes, *, gas: int,
+                  nonce: int | None = None) -> bytes:
+        """Sign and send a call without waiting; answers the transaction hash."""
+        tx = call_tx(to, data, account) | {"gas": gas}
+        if nonce is not None:
+            tx["nonce"] = nonce
+        return bytes(self.send(account, tx, wait=False)["transactionHash"])
+
+    def confirm(self, tx_hash: bytes, to: bytes, data: bytes, timeout: float = 60, *,
+                replay_after: bool = False) -> tuple[dict[str, Any], int]:
+        """Wait for a sent call's receipt: it and its block number, or ExecutionReverted
+        saying why the call failed (replayed from its sender on the state before its block;
+        `replay_after`: after it)."""
+        receipt = self.wait_receipt(tx_hash, timeout)
+        number = int(receipt["blockNumber"])
+        if receipt["status"] != 1:
+            block = number if replay_after else number - 1
+            raise self.reverted(tx_hash, number,
+                                lambda: self.call_data(to, data, block, receipt["from"]))
+        return receipt, number
 
     def reverted(self, tx_hash: Any, number: int, replay: Callable[[], Any]) -> ExecutionReverted:
         """The error of a transaction that reverted in block `number`, saying why: the
@@ -135,21 +178,13 @@ class ConsortiumClient:
         except TransactionNotFound:
             return None
 
-    def deploy(
-        self, account: LocalAccount, abi: list[dict[str, Any]], bytecode: bytes, *args: Any
-    ) -> tuple[str, dict[str, Any]]:
+    def deploy(self, account: LocalAccount, abi: list[dict[str, Any]], bytecode: bytes,
+               *args: Any) -> tuple[str, dict[str, Any]]:
         factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
         # build_transaction with every field given only encodes (no node round trip)
-        data = factory.constructor(*args).build_transaction(
-            {
-                "from": account.address,
-                "nonce": 0,
-                "gas": 1,
-                "chainId": 1,
-                "maxFeePerGas": 0,
-                "maxPriorityFeePerGas": 0,
-            }
-        )["data"]
+        data = factory.constructor(*args).build_transaction({
+            "from": account.address, "nonce": 0, "gas": 1, "chainId": 1, "maxFeePerGas": 0,
+            "maxPriorityFeePerGas": 0})["data"]
         receipt = self.send(account, {"data": data})
         return receipt["contractAddress"], receipt
 
@@ -159,9 +194,8 @@ class ConsortiumClient:
     def call(self, address: str, abi: list[dict[str, Any]], fn: str, *args: Any) -> Any:
         return self._rpc(lambda: getattr(self.contract(address, abi).functions, fn)(*args).call())
 
-    def transact(
-        self, account: LocalAccount, address: str, abi: list[dict[str, Any]], fn: str, *args: Any
-    ) -> dict[str, Any]:
+    def transact(self, account: LocalAccount, address: str, abi: list[dict[str, Any]], fn: str,
+                 *args: Any) -> dict[str, Any]:
         data = self.contract(address, abi).encode_abi(fn, args=list(args))
         return self.send(account, {"to": Web3.to_checksum_address(address), "data": data})
 

@@ -121,7 +121,7 @@ class GovernanceClient:
 
     def __init__(self, client: ConsortiumClient | str) -> None:
         self.client = client if isinstance(client, ConsortiumClient) else ConsortiumClient(client)
-        self.read = SystemReader(self._call)
+        self.read = SystemReader(self.client.call_data)
 
     def __getattr__(self, name: str) -> Any:
         if name in _READS:
@@ -129,14 +129,6 @@ class GovernanceClient:
         if name in _PROPOSALS:
             return partial(self._propose_values, _PROPOSALS[name])
         raise AttributeError(name)
-
-    def _call(self, to: bytes, data: bytes, block: Any = "latest",
-              sender: str | None = None) -> bytes:
-        w3 = self.client.w3
-        tx = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data)}
-        if sender is not None:
-            tx["from"] = Web3.to_checksum_address(sender)
-        return bytes(self.client._rpc(lambda: w3.eth.call(tx, block)))  # type: ignore[arg-type]
 
     def member_id(self, ref: str | int) -> int:
         member_id = self.read.member_id(ref)
@@ -151,17 +143,10 @@ class GovernanceClient:
         Raises ExecutionReverted (with the contract's reason) if it would revert."""
         contract = "Governance" if to == GOVERNANCE_ADDRESS else "Permissions"
         data = CALLS[contract].encode(name, *args)
-        tx: dict[str, Any] = {"to": Web3.to_checksum_address(to), "data": Web3.to_hex(data),
-                              "from": account.address}
-        estimate = self.client._rpc(lambda: self.client.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
-        tx["gas"] = int(estimate) + EXECUTION_GAS
-        sent = self.client.send(account, tx, wait=False)
-        receipt = self.client.wait_receipt(sent["transactionHash"])
-        if receipt["status"] != 1:  # why: the same call on the state after its block (unchanged)
-            number = int(receipt["blockNumber"])
-            raise self.client.reverted(sent["transactionHash"], number,
-                                       lambda: self._call(to, data, number, tx["from"]))
-        return dict(receipt)
+        gas = self.client.estimate(account, to, data) + EXECUTION_GAS
+        sent = self.client.send_data(account, to, data, gas=gas)
+        # why: the same call on the state after its block (unchanged)
+        return self.client.confirm(sent, to, data, replay_after=True)[0]
 
     def _outcome(self, receipt: dict[str, Any], proposal_id: int | None) -> dict[str, Any]:
         for log in receipt["logs"] if proposal_id is None else ():
@@ -172,8 +157,8 @@ class GovernanceClient:
                                "block": receipt["blockNumber"]}
         if proposal_id is None:
             return out
-        proposal = SystemReader(
-            lambda to, data: self._call(to, data, receipt["blockNumber"])).proposal(proposal_id)
+        proposal = SystemReader(lambda to, data: self.client.call_data(
+            to, data, receipt["blockNumber"])).proposal(proposal_id)
         return {"proposal": proposal_id, "kind": proposal["kind"] if proposal else None,
                 "status": proposal["status"] if proposal else None, **out}
 
