@@ -29,6 +29,8 @@ class ServiceContract(NativeContract):
     """A service's contract: role checks against Permissions (0x…1001), the Governance
     caller, bounded texts. Not registered itself (it has no address)."""
 
+    batch_limit: ClassVar[int] = MAX_BATCH_READ  # objects one batched read answers
+
     @property
     def height(self) -> int:
         return self.host.block.number
@@ -73,7 +75,8 @@ class ServiceContract(NativeContract):
         return raw
 
     def require_batch(self, ids: list[Any], what: str = "objects") -> None:
-        self.require(len(ids) <= MAX_BATCH_READ, f"at most {MAX_BATCH_READ} {what} in one read")
+        limit = self.batch_limit
+        self.require(len(ids) <= limit, f"at most {limit} {what} in one read")
 
     def require_known(self, value: str, names: tuple[str, ...], what: str) -> None:
         self.require(value in names, f"unknown {what} {value!r} ({what.split()[-1]}s: "
@@ -83,7 +86,7 @@ class ServiceContract(NativeContract):
 def keyed_reads(one: str, many: str, args: tuple[str, str], returns: str,
                 answer: Callable[[Any, Any], tuple[Any, ...]], what: str = "objects"
                 ) -> tuple[Any, Any]:
-    """A record's two views, `one(key)` and `many(keys)` (at most `MAX_BATCH_READ`), each
+    """A record's two views, `one(key)` and `many(keys)` (at most `batch_limit`), each
     answering `answer(contract, key)`: `consent(uint256)` and `consentsOf(uint256[])`, say.
     `args` names their parameters in the ABI."""
 
@@ -109,6 +112,20 @@ def count_read(signature: str, slot: int) -> Any:
     return view(signature, "uint256", (), lambda c: c.storage.get_uint(slot))
 
 
+def state_read(signature: str, states: tuple[str, ...], what: str,
+               returns: str = "uint256[]") -> Any:
+    """A view answering the objects in one state, `assetsByState(string)` say, from the
+    contract state's `by_state(state)`: ids ascending, fingerprints (bytes32) as stored; an
+    unknown state reverts naming the `what`s."""
+
+    def read(self: Any, state: str) -> list[Any]:
+        self.require_known(state, states, what)
+        found = self.state.by_state(state)
+        return words(found) if returns == "bytes32[]" else sorted(found)
+
+    return view(signature, returns, ("state",), read)
+
+
 def index_read(signature: str, arg: str, slot: int, *, sort: bool = False,
                returns: str = "uint256[]") -> Any:
     """A view answering the members of the index (a `WordSet`) at `slot` keyed by its one
@@ -130,6 +147,7 @@ class ServiceReader:
     address: ClassVar[bytes]
     calls: ClassVar[NativeCalls]
     histories: ClassVar[dict[str, EventSpec]] = {}
+    batch_limit: ClassVar[int] = MAX_BATCH_READ  # objects one batched read asks for
 
     def __init__(self, call: Call, logs: Logs | None = None) -> None:
         self._call = call
@@ -140,20 +158,13 @@ class ServiceReader:
 
     def _many(self, name: str, ids: list[Any], shape: Callable[[Any], dict[str, Any]]
               ) -> list[dict[str, Any]]:
-        """The objects of `ids`, read `MAX_BATCH_READ` at a time by `name` (e.g. recordsOf)."""
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(ids), MAX_BATCH_READ):
-            out += [shape(t) for t in self._read(name, ids[start:start + MAX_BATCH_READ])]
-        return out
+        """The objects of `ids`, read `batch_limit` at a time by `name` (e.g. recordsOf)."""
+        step = self.batch_limit
+        return [shape(t) for start in range(0, len(ids), step)
+                for t in self._read(name, ids[start:start + step])]
 
     def _exists(self, count: str, object_id: int) -> bool:
         return 1 <= object_id <= int(self._read(count))
-
-    def _one(self, name: str, object_id: int, shape: Callable[[Any], dict[str, Any]]
-             ) -> dict[str, Any] | None:
-        """One object by id (`name(id)`), or None past its count (`<name>Count()`)."""
-        found = self._exists(name + "Count", object_id)
-        return shape(self._read(name, object_id)) if found else None
 
     def _matching(self, count: str, indexes: dict[str, Any]) -> list[int]:
         """Ids in every index given (method -> its argument; None: no filter), ascending;
@@ -188,6 +199,35 @@ class ServiceReader:
         return out
 
 
+Shape = Callable[[Any], dict[str, Any]]  # an ABI tuple -> its JSON
+
+
+def one(name: str, shape: Shape, count: str = "") -> Callable[..., dict[str, Any] | None]:
+    """A reader method answering one object by id, `name(id)` as `shape`, or None past its
+    count (`count()`, default `<name>Count()`)."""
+
+    def read(self: ServiceReader, object_id: int) -> dict[str, Any] | None:
+        found = self._exists(count or name + "Count", object_id)
+        return shape(self._read(name, object_id)) if found else None
+
+    return read
+
+
+def matching(count: str, many: str, shape: Shape, states: tuple[tuple[str, ...], str] = ((), ""),
+             **indexes: str) -> Callable[..., list[dict[str, Any]]]:
+    """A reader method answering the objects in every index its keywords name (keyword ->
+    the index view: `subject="recordsBySubject"`), every one without filters, in id order,
+    read by `many`; a `state` filter is checked against `states` (names, what they are)."""
+
+    def read(self: ServiceReader, **filters: Any) -> list[dict[str, Any]]:
+        if states[0]:
+            self._check(filters.get("state"), *states)
+        ids = self._matching(count, {indexes[k]: v for k, v in filters.items()})
+        return self._many(many, ids, shape)
+
+    return read
+
+
 def lowered(arg: Any) -> Any:
     """An account argument lower-case (others as they are)."""
     return arg.lower() if isinstance(arg, str) and arg.startswith("0x") else arg
@@ -212,4 +252,5 @@ def words(index: Iterable[int]) -> list[bytes]:
 
 __all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
            "ServiceContract", "ServiceReader", "StateView", "count_read", "hex_of", "index_read",
-           "keyed_reads", "lazy_exports", "transition", "view", "words"]
+           "keyed_reads", "lazy_exports", "matching", "one", "state_read", "transition", "view",
+           "words"]

@@ -32,7 +32,14 @@ from consortium.apps.credit.state import (
     CreditState,
     QueryRecord,
 )
-from consortium.apps.service import ServiceContract, count_read, index_read, keyed_reads, transition
+from consortium.apps.service import (
+    ServiceContract,
+    count_read,
+    index_read,
+    keyed_reads,
+    state_read,
+    transition,
+)
 from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import word_address
 from consortium.system.permissions import as_address, hex_address
@@ -93,10 +100,7 @@ class Credit(ServiceContract):
     queries_by_lender = index_read("queriesByLender(address)", "lender", S.QUERIES_BY_LENDER)
     queries_by_agency = index_read("queriesByAgency(address)", "agency", S.QUERIES_BY_AGENCY)
 
-    @method("queriesByState(string)", returns="uint256[]", view=True)
-    def queries_by_state(self, state: str) -> list[int]:
-        self.require_known(state, QUERY_STATES, "query state")
-        return sorted(self.state.queries_by_state(state))
+    queries_by_state = state_read("queriesByState(string)", QUERY_STATES, "query state")
 
     is_blacklisted = view("isBlacklisted(address)", "bool", ("subject",),
                           lambda c, subject: c.state.is_blacklisted(as_address(subject)))

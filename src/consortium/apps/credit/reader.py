@@ -3,13 +3,13 @@ the CLI; lists in id order."""
 
 from __future__ import annotations
 
-from functools import partialmethod
+from collections.abc import Callable
 from typing import Any
 
 from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.model import CREDIT_ADDRESS, QUERY_STATES
 from consortium.apps.credit.state import BlacklistEntry, ConsentRecord, CreditRecord, QueryRecord
-from consortium.apps.service import ServiceReader
+from consortium.apps.service import ServiceReader, matching, one
 from consortium.apps.surface import account_hex, json_of
 from consortium.evm.native import NativeCalls
 
@@ -24,36 +24,35 @@ SHAPES = {"consent": json_of(ConsentRecord), "record": json_of(CreditRecord),
 entry_json = json_of(BlacklistEntry)
 
 
-class CreditReader(ServiceReader):
-    address, calls, histories = CREDIT_ADDRESS, CALLS, HISTORY_EVENTS
+def detail(kind: str) -> Callable[[CreditReader, int], dict[str, Any] | None]:
+    """A reader method answering one object of `kind` with its history (a record with its
+    corrections first), or None."""
 
-    def _get(self, kind: str, object_id: int) -> dict[str, Any] | None:
-        return self._one(kind, object_id, SHAPES[kind])
-
-    def _detail(self, kind: str, object_id: int) -> dict[str, Any] | None:
-        """One object with its history (a record with its corrections first)."""
-        found = self._get(kind, object_id)
+    def read(self: CreditReader, object_id: int) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = getattr(self, kind)(object_id)
         if found is not None:
             if kind == "record":
                 found["corrections"] = self.corrections(object_id)
             found["history"] = self.history(kind, object_id)
         return found
 
-    consent, consent_detail = partialmethod(_get, "consent"), partialmethod(_detail, "consent")
-    record, record_detail = partialmethod(_get, "record"), partialmethod(_detail, "record")
-    query, query_detail = partialmethod(_get, "query"), partialmethod(_detail, "query")
+    return read
 
-    def consents(self, *, subject: str | None = None,
-                 grantee: str | None = None) -> list[dict[str, Any]]:
-        ids = self._matching("consentCount", {"consentsBySubject": subject,
-                                              "consentsByGrantee": grantee})
-        return self._many("consentsOf", ids, SHAPES["consent"])
 
-    def records(self, *, subject: str | None = None,
-                reporter: str | None = None) -> list[dict[str, Any]]:
-        ids = self._matching("recordCount", {"recordsBySubject": subject,
-                                             "recordsByReporter": reporter})
-        return self._many("recordsOf", ids, SHAPES["record"])
+class CreditReader(ServiceReader):
+    address, calls, histories = CREDIT_ADDRESS, CALLS, HISTORY_EVENTS
+
+    consent, record, query = (one(kind, SHAPES[kind]) for kind in ("consent", "record", "query"))
+    consents = matching("consentCount", "consentsOf", SHAPES["consent"],
+                        subject="consentsBySubject", grantee="consentsByGrantee")
+    records = matching("recordCount", "recordsOf", SHAPES["record"],
+                       subject="recordsBySubject", reporter="recordsByReporter")
+    queries = matching("queryCount", "queriesOf", SHAPES["query"], (QUERY_STATES, "query state"),
+                       subject="queriesBySubject", lender="queriesByLender",
+                       agency="queriesByAgency", state="queriesByState")
+
+    consent_detail, record_detail, query_detail = (
+        detail(kind) for kind in ("consent", "record", "query"))
 
     def corrections(self, record_id: int) -> list[dict[str, Any]]:
         """A record and every correction of it, oldest first (its chain of links)."""
@@ -66,14 +65,6 @@ class CreditReader(ServiceReader):
         while chain[-1]["supersededBy"]:
             chain.append(SHAPES["record"](self._read("record", chain[-1]["supersededBy"])))
         return chain
-
-    def queries(self, *, subject: str | None = None, lender: str | None = None,
-                agency: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        self._check(state, QUERY_STATES, "query state")
-        ids = self._matching("queryCount", {
-            "queriesBySubject": subject, "queriesByLender": lender, "queriesByAgency": agency,
-            "queriesByState": state})
-        return self._many("queriesOf", ids, SHAPES["query"])
 
     def blacklist(self) -> list[dict[str, Any]]:
         return [entry_json(t) for t in self._read("blacklist")]

@@ -132,7 +132,7 @@ class CreditState(StateView):
         self.index(self.RECORDS_BY_REPORTER, reporter).add(record_id)
         return record_id
 
-    def queries_by_state(self, state: str) -> WordSet:
+    def by_state(self, state: str) -> WordSet:
         return self.index(self.QUERIES_BY_STATE, QUERY_STATES.index(state) + 1)
 
     def query(self, query_id: int) -> QueryRecord:

@@ -54,6 +54,7 @@ class Forum(ServiceContract):
     RuleChanged = event("string rule", "uint256 value")
 
     state = StateOf(ForumState)
+    batch_limit = model.MAX_BATCH_READ  # its own: posts are up to 32 KiB each
 
     gov = StateOf(GovernanceState, GOVERNANCE_ADDRESS)
 
@@ -337,11 +338,6 @@ class Forum(ServiceContract):
         self.emit(self.DocumentTransition, document_id, self.caller, "", state,
                   f"{size} bytes in {name}" + ("" if on_chain else ", kept by the author's node"))
         return document_id
-
-    def require_batch(self, ids: list[Any], what: str = "objects") -> None:
-        """The forum's own limit (its posts are up to 32 KiB each)."""
-        self.require(len(ids) <= model.MAX_BATCH_READ,
-                     f"at most {model.MAX_BATCH_READ} {what} in one read")
 
     def _require_post(self, post_id: int) -> Post:
         return self.state.post(self.require_id(post_id, self.post_count(), "post"))

@@ -10,7 +10,7 @@ from consortium.apps.forum.contract import Forum
 from consortium.apps.forum.envelope import parse_meta, parse_post
 from consortium.apps.forum.model import FORUM_ADDRESS, MAX_ATTACHMENT_RULE, MAX_BATCH_READ
 from consortium.apps.forum.state import Channel, Document, KeyEpoch, Post
-from consortium.apps.service import ServiceReader
+from consortium.apps.service import ServiceReader, one
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x
 
@@ -45,12 +45,7 @@ class ForumReader(ServiceReader):
     address: ClassVar[bytes] = FORUM_ADDRESS
     calls: ClassVar[NativeCalls] = CALLS
     histories: ClassVar[dict[str, EventSpec]] = HISTORY_EVENTS
-
-    def _batched(self, name: str, ids: list[int]) -> list[Any]:
-        out: list[Any] = []
-        for start in range(0, len(ids), MAX_BATCH_READ):
-            out += list(self._read(name, ids[start:start + MAX_BATCH_READ]))
-        return out
+    batch_limit: ClassVar[int] = MAX_BATCH_READ
 
     def channels(self) -> list[dict[str, Any]]:
         return [Channel.from_abi(t).to_json() for t in self._read("channels")]
@@ -96,13 +91,10 @@ class ForumReader(ServiceReader):
     def post_count(self) -> int:
         return int(self._read("postCount"))
 
-    def post(self, post_id: int) -> dict[str, Any] | None:
-        if not 1 <= post_id <= self.post_count():
-            return None
-        return post_json(self._read("getPost", post_id))
+    post, document = one("getPost", post_json, "postCount"), one("document", document_json)
 
     def posts_by_id(self, ids: list[int]) -> list[dict[str, Any]]:
-        return [post_json(t) for t in self._batched("postsOf", ids)]
+        return self._many("postsOf", ids, post_json)
 
     def _listed(self, name: str, key: int | str) -> list[dict[str, Any]]:
         """The posts an id list of the contract names (`pinned(channel)`, say)."""
@@ -127,11 +119,6 @@ class ForumReader(ServiceReader):
         assert root is not None
         return [root, *self._listed("replies", root["id"])]
 
-    def document(self, document_id: int) -> dict[str, Any] | None:
-        if not 1 <= document_id <= int(self._read("documentCount")):
-            return None
-        return document_json(self._read("document", document_id))
-
     def documents(self, channel: str | None = None,
                   post: int | None = None) -> list[dict[str, Any]]:
         if post is not None:
@@ -140,7 +127,7 @@ class ForumReader(ServiceReader):
             ids = list(self._read("channelDocuments", channel))
         else:
             ids = list(range(1, int(self._read("documentCount")) + 1))
-        return [document_json(t) for t in self._batched("documentsOf", ids)]
+        return self._many("documentsOf", ids, document_json)
 
     def document_by_hash(self, sha256: bytes) -> int:
         return int(self._read("documentByHash", sha256))

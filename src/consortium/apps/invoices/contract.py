@@ -30,8 +30,8 @@ from consortium.apps.service import (
     ServiceContract,
     index_read,
     keyed_reads,
+    state_read,
     transition,
-    words,
 )
 from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import hex0x as fp_hex
@@ -83,10 +83,7 @@ class Invoices(ServiceContract):
     invoices_by_bank = index_read("invoicesByBank(address)", "bank", S.BY_BANK,
                                   returns="bytes32[]")
 
-    @method("invoicesByState(string)", returns="bytes32[]", view=True)
-    def invoices_by_state(self, state: str) -> list[bytes]:
-        self.require_known(state, STATES, "state")
-        return words(self.state.by_state(state))
+    invoices_by_state = state_read("invoicesByState(string)", STATES, "state", "bytes32[]")
 
     @method("tranches(bytes32)", returns=TRANCHE + "[]", view=True)
     def tranches(self, fingerprint: bytes) -> list[tuple[Any, ...]]:

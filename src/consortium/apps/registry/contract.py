@@ -24,6 +24,7 @@ from consortium.apps.service import (
     count_read,
     index_read,
     keyed_reads,
+    state_read,
     transition,
 )
 from consortium.evm.native import StateOf, event, method, register, view
@@ -71,10 +72,7 @@ class Registry(ServiceContract):
     assets_by_owner = index_read("assetsByOwner(address)", "owner", S.BY_OWNER, sort=True)
     assets_by_class = index_read("assetsByClass(uint256)", "class_id", S.BY_CLASS)
 
-    @method("assetsByState(string)", returns="uint256[]", view=True)
-    def assets_by_state(self, state: str) -> list[int]:
-        self.require_known(state, ASSET_STATES, "asset state")
-        return sorted(self.state.by_state(state))
+    assets_by_state = state_read("assetsByState(string)", ASSET_STATES, "asset state")
 
     assets_by_secured_party = index_read("assetsBySecuredParty(address)", "party",
                                          S.BY_SECURED_PARTY)

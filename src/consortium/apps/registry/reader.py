@@ -8,7 +8,7 @@ from typing import Any
 from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.model import ASSET_STATES, REGISTRY_ADDRESS
 from consortium.apps.registry.state import Asset, AssetClass, Pledge
-from consortium.apps.service import ServiceReader, hex_of
+from consortium.apps.service import ServiceReader, hex_of, matching
 from consortium.apps.surface import decode_log, json_of
 from consortium.evm.native import NativeCalls
 
@@ -69,15 +69,9 @@ class RegistryReader(ServiceReader):
         """The asset holding an external id hash in a class, or 0."""
         return int(self._read("assetByExternalId", class_id, external_id_hash))
 
-    def assets(self, *, asset_class: int | None = None, owner: str | None = None,
-               state: str | None = None,
-               secured_party: str | None = None) -> list[dict[str, Any]]:
-        """Assets matching every filter given (all without filters), in id order."""
-        self._check(state, ASSET_STATES, "asset state")
-        ids = self._matching("assetCount", {
-            "assetsByClass": asset_class, "assetsByOwner": owner, "assetsByState": state,
-            "assetsBySecuredParty": secured_party})
-        return self._many("assetsOf", ids, asset_json)
+    assets = matching("assetCount", "assetsOf", asset_json, (ASSET_STATES, "asset state"),
+                      asset_class="assetsByClass", owner="assetsByOwner", state="assetsByState",
+                      secured_party="assetsBySecuredParty")
 
 
 __all__ = ["CALLS", "RegistryReader", "asset_json", "class_json", "encode_call"]
