@@ -10,7 +10,7 @@ from typing import Any, cast
 import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import TxParams
 
@@ -89,13 +89,10 @@ class ConsortiumClient:
     def send(self, account: LocalAccount, tx: dict[str, Any], *, wait: bool = True,
              timeout: float = 60) -> dict[str, Any]:
         """Fill nonce, chain id, gas and fees; sign; submit; wait for the receipt."""
-        tx = dict(tx)
-        tx.setdefault("from", account.address)
+        tx = {"from": account.address, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, **tx}
         tx.setdefault("chainId", self.chain_id)
         tx.setdefault("nonce", self._rpc(
             lambda: self.w3.eth.get_transaction_count(account.address, "pending")))
-        tx.setdefault("maxFeePerGas", 0)
-        tx.setdefault("maxPriorityFeePerGas", 0)
         if "gas" not in tx:
             estimate = self._rpc(lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)))
             tx["gas"] = int(estimate * 1.2) + 10_000
@@ -171,8 +168,6 @@ class ConsortiumClient:
             time.sleep(0.1)
 
     def _receipt_or_none(self, tx_hash: Any) -> Any:
-        from web3.exceptions import TransactionNotFound
-
         try:
             return self.w3.eth.get_transaction_receipt(tx_hash)
         except TransactionNotFound:

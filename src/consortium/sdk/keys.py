@@ -41,23 +41,19 @@ def keystore_for(from_: str, network_dir: Path | None) -> Path:
                     continue
                 if "0x" + address.lower().removeprefix("0x") == from_.lower():
                     return file
-    raise ConfigError(
-        f"--from {from_!r} is not a member name, an address with a keystore in "
-        f"{network_dir}, or a keystore file"
-    )
+    raise ConfigError(f"--from {from_!r} is not a member name, an address with a keystore in "
+                      f"{network_dir}, or a keystore file")
 
 
-def resolve_signer(
-    from_: str, network_dir: Path | None, password: str | None = None
-) -> LocalAccount:
+def resolve_signer(from_: str, network_dir: Path | None,
+                   password: str | None = None) -> LocalAccount:
     """Load the signer. Development networks use empty keystore passwords."""
     path = keystore_for(from_, network_dir)
+    if password is None and network_dir is not None and (
+            network_dir / "dev-accounts.json").is_file():
+        password = ""
     if password is None:
-        dev = network_dir is not None and (network_dir / "dev-accounts.json").is_file()
-        if not dev:
-            import typer
+        import typer
 
-            password = typer.prompt(f"Password for {path.name}", hide_input=True)
-        else:
-            password = ""
+        password = typer.prompt(f"Password for {path.name}", hide_input=True)
     return load_keystore(path, password)

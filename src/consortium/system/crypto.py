@@ -22,10 +22,7 @@ CRYPTO_ADDRESS = native_address(0x1003)
 DEFAULT_SM2_USER_ID = b"1234567812345678"
 
 _CURVE = sm2.default_ecc_table
-_P = int(_CURVE["p"], 16)
-_N = int(_CURVE["n"], 16)
-_A = int(_CURVE["a"], 16)
-_B = int(_CURVE["b"], 16)
+_P, _N, _A, _B = (int(_CURVE[name], 16) for name in "pnab")
 _CURVE_BYTES = bytes.fromhex(_CURVE["a"] + _CURVE["b"] + _CURVE["g"])
 
 
