@@ -281,13 +281,15 @@ class Write:
 @dataclass(frozen=True)
 class Service:
     """A service's surface: its name (REST base /api/v1/<name>, OpenAPI tag, CLI group),
-    how to make its reader, its reads and its writes."""
+    how to make its reader, its reads and its writes (`local_writes`: the CLI's and the
+    client's alone, which the API and the console do not offer)."""
 
     name: str
     title: str
     reader: Callable[[Call, Logs | None], Any]
     reads: tuple[Read, ...]
     writes: tuple[Write, ...] = ()
+    local_writes: tuple[Write, ...] = ()
 
     @property
     def rest_base(self) -> str:
@@ -302,7 +304,7 @@ def with_writes(service: Service, *lead: Any) -> Callable[[type[Any]], type[Any]
     securities client's two contracts: which one)."""
 
     def decorate(cls: type[Any]) -> type[Any]:
-        for write in service.writes:
+        for write in (*service.writes, *service.local_writes):
             if write.client in cls.__dict__:
                 continue
 

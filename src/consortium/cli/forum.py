@@ -10,15 +10,13 @@ from typing import Any
 
 import typer
 
-from consortium.apps.forum.surface import CHANNEL, FORUM
-from consortium.apps.surface import AMOUNT, ID, TEXT, Param, Write
+from consortium.apps.forum.surface import CHANNEL_HELP, FORUM
 from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="The consortium forum: channels, threads, announcements, minutes, "
                        "research documents, search.", no_args_is_help=True)
 
-CHANNEL_HELP = "'consortium' or a task force's name."
 ChannelArg = typer.Argument(..., help=CHANNEL_HELP)
 BODY_WIDTH = 60
 
@@ -52,27 +50,7 @@ def _rules_table(found: dict[str, int], _names: Callable[[Any], Any]) -> None:
 
 
 kit.add_reads(app, FORUM, _client, tables={"channels": _channels_table, "rules": _rules_table})
-kit.add_writes(app, FORUM, _client)
-# The client's own flows with plain options (it makes the key or proposes the call): off the
-# surface, so neither the API nor the console offers them.
-for _write in (
-    Write("register-key", "registerKey", "Register your account's public key, so channel keys "
-          "can be wrapped for you.", "register_key", done="registered key"),
-    Write("rotate-key", "rotateKey", "Publish a new channel key for the task force's current "
-          "members (writes do this themselves when membership changed).", "rotate_key",
-          (Param("channel", CHANNEL, CHANNEL_HELP),), "rotated key"),
-    Write("propose-max-attachment", "setMaxAttachmentBytes", "Propose a new "
-          "forum.max_attachment_bytes (an app-call proposal; members vote).",
-          "propose_max_attachment", (Param("value", AMOUNT, "The new limit in bytes."),),
-          propose=True),
-    Write("minutes", "postMinutes", "Post meeting minutes linked to the proposals whose "
-          "decisions they record.", "post_minutes",
-          (Param("channel", CHANNEL, CHANNEL_HELP), Param("text", TEXT, "The minutes.",
-                                                          positional=True),
-           Param("proposal", ID, "A proposal they record (repeatable).", many=True),
-           Param("title", TEXT, default="Minutes")), "minutes"),
-):
-    app.command(_write.cli)(kit.write_command(_write, _client))
+kit.add_writes(app, FORUM, _client)  # pin, unpin and its local writes (register-key, …)
 
 
 @app.command("post")

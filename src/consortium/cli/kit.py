@@ -375,9 +375,10 @@ def write_command(write: Write, client: ClientFactory,
 
 def add_writes(app: typer.Typer, service: Service, client: ClientFactory,
                outcome: Outcome = done) -> None:
-    """Register one command per declared write of `service` that has a `cli` name on `app`;
-    `outcome` prints what a write did (default: the services' one line, or its JSON)."""
-    for write in service.writes:
+    """Register one command per declared write of `service` (its local ones too) that has a
+    `cli` name on `app`; `outcome` prints what a write did (default: the services' one line,
+    or its JSON)."""
+    for write in (*service.writes, *service.local_writes):
         if write.cli:
             app.command(write.cli)(write_command(write, client, outcome))
 

@@ -16,8 +16,6 @@ from consortium.errors import ConfigError
 app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
                   no_args_is_help=True)
 
-RegistrarOption = typer.Option(..., "--registrar", help="A registrar (repeatable).")
-KOption = typer.Option(..., "--k", help="Approvals needed to register or retire.")
 
 
 _client = kit.client_of("consortium.apps.registry.client", "RegistryClient")

@@ -31,7 +31,8 @@ Sealer = Callable[[bytes, str], bytes]  # (plaintext, purpose) -> what goes on c
 
 @with_writes(FORUM)
 class ForumClient(ServiceClient):
-    """The Forum contract through one node's API; pin and unpin come from its surface."""
+    """The Forum contract through one node's API; pin, unpin and propose_max_attachment
+    come from its surface."""
 
     reader = ForumReader
     read: ForumReader
@@ -313,7 +314,3 @@ class ForumClient(ServiceClient):
                 found.clear()
             self.update_index(account, found)
             return found.search(text, channel=channel, limit=limit)
-
-    def propose_max_attachment(self, committee: LocalAccount, value: int) -> dict[str, Any]:
-        """Propose a new forum.max_attachment_bytes (an app-call proposal; members vote)."""
-        return self.propose(committee, "setMaxAttachmentBytes", int(value))

@@ -10,6 +10,7 @@ from consortium.apps.forum.reader import ForumReader
 from consortium.apps.surface import Param, Read, Service, Write
 
 MAX_CHANNEL = 256  # bytes of a channel name in a request
+CHANNEL_HELP = "'consortium' or a task force's name."
 
 
 def _channel(value: Any) -> str:
@@ -59,5 +60,23 @@ FORUM = Service("forum", "Forum", ForumReader, reads=(
               (Param("post_id", kinds.ID, "The post id."),), "pinned"),
         Write("unpin", "unpin", "Unpin an announcement (officers in office only).", "unpin",
               (Param("post_id", kinds.ID, "The post id."),), "unpinned"),
+    ),
+    # the client's own flows with plain options (it makes the key or proposes the call)
+    local_writes=(
+        Write("register-key", "registerKey", "Register your account's public key, so channel "
+              "keys can be wrapped for you.", "register_key", done="registered key"),
+        Write("rotate-key", "rotateKey", "Publish a new channel key for the task force's "
+              "current members (writes do this themselves when membership changed).",
+              "rotate_key", (Param("channel", CHANNEL, CHANNEL_HELP),), "rotated key"),
+        Write("propose-max-attachment", "setMaxAttachmentBytes", "Propose a new "
+              "forum.max_attachment_bytes (an app-call proposal; members vote).",
+              "propose_max_attachment",
+              (Param("value", kinds.AMOUNT, "The new limit in bytes."),), propose=True),
+        Write("minutes", "postMinutes", "Post meeting minutes linked to the proposals whose "
+              "decisions they record.", "post_minutes",
+              (Param("channel", CHANNEL, CHANNEL_HELP),
+               Param("text", kinds.TEXT, "The minutes.", positional=True),
+               Param("proposal", kinds.ID, "A proposal they record (repeatable).", many=True),
+               Param("title", kinds.TEXT, default="Minutes")), "minutes"),
     ),
 )
