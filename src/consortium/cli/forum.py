@@ -36,13 +36,13 @@ def _posts_table(title: str, posts: list[dict[str, Any]], show: Callable[[Any], 
                 ", ".join(str(x) for x in p["proposals"]) or None] for p in posts])
 
 
-def _channels_table(found: list[dict[str, Any]], show: Callable[[Any], Any]) -> None:
-    kit.table(f"Channels ({len(found)})",
-              ["channel", "private", "key epoch", "members", "threads", "posts", "documents"],
-              [[c["name"], "yes" if c["private"] else "no", c["epoch"] if c["private"] else None,
-                ", ".join(str(show(m)) for m in c["members"])
-                or (None if c["private"] else "everyone"),
-                c["threads"], c["posts"], c["documents"]] for c in found])
+_channels_table = kit.rows(
+    "Channels", "channel,private,key epoch,members,threads,posts,documents",
+    lambda c, show: [c["name"], "yes" if c["private"] else "no",
+                     c["epoch"] if c["private"] else None,
+                     ", ".join(str(show(m)) for m in c["members"])
+                     or (None if c["private"] else "everyone"),
+                     c["threads"], c["posts"], c["documents"]])
 
 
 def _rules_table(found: dict[str, int], _names: Callable[[Any], Any]) -> None:

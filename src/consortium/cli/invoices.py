@@ -135,15 +135,11 @@ def show(fp: str = FingerprintArg, *, opts: kit.Signing) -> None:
     kit.history_table("History", inv["history"], name)
 
 
-def _list(found: list[dict[str, Any]], name: Any) -> None:
-    kit.table(f"Invoices ({len(found)})",
-              ["fingerprint", "state", "seller", "buyer", "amount", "due", "financed", "tax"],
-              [[i["fingerprint"], i["state"], name(i["seller"]), name(i["buyer"]),
-                f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
-                "yes" if i["taxVerified"] else "no"] for i in found])
-
-
-kit.add_reads(app, INVOICES, _client, tables={"invoices": _list})
+kit.add_reads(app, INVOICES, _client, tables={"invoices": kit.rows(
+    "Invoices", "fingerprint,state,seller,buyer,amount,due,financed,tax",
+    lambda i, name: [i["fingerprint"], i["state"], name(i["seller"]), name(i["buyer"]),
+                     f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
+                     "yes" if i["taxVerified"] else "no"])})
 
 
 @app.command("import")

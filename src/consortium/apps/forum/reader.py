@@ -4,14 +4,14 @@ CLI. Nothing here decrypts: private posts and document metadata read as 0x ciphe
 from __future__ import annotations
 
 from functools import partialmethod
-from typing import Any, ClassVar
+from typing import Any
 
 from consortium.apps.forum.contract import Forum
 from consortium.apps.forum.envelope import parse_meta, parse_post
 from consortium.apps.forum.model import FORUM_ADDRESS, MAX_ATTACHMENT_RULE, MAX_BATCH_READ
 from consortium.apps.forum.state import Channel, Document, KeyEpoch, Post
 from consortium.apps.service import ServiceReader, one
-from consortium.evm.native import EventSpec, NativeCalls
+from consortium.evm.native import NativeCalls
 from consortium.evm.records import hex0x
 
 CALLS = NativeCalls(Forum)
@@ -42,10 +42,8 @@ class ForumReader(ServiceReader):
     """Typed reads of the Forum contract (batches of the forum's own MAX_BATCH_READ: its
     posts are up to 32 KiB each)."""
 
-    address: ClassVar[bytes] = FORUM_ADDRESS
-    calls: ClassVar[NativeCalls] = CALLS
-    histories: ClassVar[dict[str, EventSpec]] = HISTORY_EVENTS
-    batch_limit: ClassVar[int] = MAX_BATCH_READ
+    address, calls, histories = FORUM_ADDRESS, CALLS, HISTORY_EVENTS
+    batch_limit = MAX_BATCH_READ
 
     def channels(self) -> list[dict[str, Any]]:
         return [Channel.from_abi(t).to_json() for t in self._read("channels")]
