@@ -48,11 +48,6 @@ def place(side: int, price: int) -> bytes:
     return SECURITIES.encode("placeOrder", ISIN, side, price, 1, 0)
 
 
-def order_call(i: int) -> bytes:
-    """The i-th order: a sell of 1 at 100 when i is even, a buy of 1 at 100 when odd."""
-    return place(SELL if i % 2 == 0 else BUY, PRICE)
-
-
 class SecuritiesOrders(Workload):
     name = "securities"
     description = "matching limit orders, T+0 delivery versus payment (Securities 0x…2001)"
@@ -78,17 +73,16 @@ class SecuritiesOrders(Workload):
             b"\x01" * 32, CURRENCY, 0)))
         calls += [(SECURITIES_ADDRESS, SECURITIES.encode("transfer", ISIN, a, UNITS_EACH))
                   for a in hexes[1:]]
+        approve = CASH.encode("approve", CURRENCY, "0x" + SECURITIES_ADDRESS.hex(), UNLIMITED)
+        calls.append((CASH_ADDRESS, approve))
         txs = [sign(first, 0, nonce, chain_id, to, 0, data, SETUP_GAS)
                for nonce, (to, data) in enumerate(calls)]
-        approve = CASH.encode("approve", CURRENCY, "0x" + SECURITIES_ADDRESS.hex(), UNLIMITED)
-        txs.append(sign(first, 0, len(calls), chain_id, CASH_ADDRESS, 0, approve, SETUP_GAS))
-        for index, account in enumerate(accounts[1:], start=1):
-            txs.append(sign(PrivateKey(account.key), index, 0, chain_id, CASH_ADDRESS, 0,
-                            approve, SETUP_GAS))
-        return Setup(txs)
+        return Setup(txs + [sign(PrivateKey(a.key), index, 0, chain_id, CASH_ADDRESS, 0, approve,
+                                 SETUP_GAS) for index, a in enumerate(accounts[1:], start=1)])
 
     def call(self, i: int) -> tuple[bytes, int, bytes]:
-        return SECURITIES_ADDRESS, 0, order_call(i)
+        """The i-th order: a sell of 1 at 100 when i is even, a buy of 1 at 100 when odd."""
+        return SECURITIES_ADDRESS, 0, place(SELL if i % 2 == 0 else BUY, PRICE)
 
 
 # SecuritiesMix's cycle of 8 (index i mod 8): what each transaction does, its side and price.
@@ -193,4 +187,4 @@ def signed_order_txs(accounts: Sequence[BenchAccount], n: int,
 
 
 __all__ = ["MIX_SHARES", "SecuritiesMix", "SecuritiesOrders", "genesis_roles", "mix_plan",
-           "order_call", "signed_order_txs"]
+           "signed_order_txs"]

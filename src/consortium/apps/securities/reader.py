@@ -10,6 +10,7 @@ of its declaration (`state.py`), plus these shapes —
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from consortium.apps.securities.cash import CashTokens
@@ -37,7 +38,7 @@ from consortium.apps.securities.state import (
     Trade,
     answered,
 )
-from consortium.apps.service import ServiceReader
+from consortium.apps.service import ServiceReader, one
 from consortium.evm.native import NativeCalls
 from consortium.evm.records import Record, hex0x
 
@@ -65,9 +66,11 @@ class SecuritiesReader(ServiceReader):
     def _cash(self, name: str, *args: Any) -> Any:
         return CASH.decode(name, self._call(CASH_ADDRESS, CASH.encode(name, *args)))
 
-    def _numbered(self, name: str, cls: type[Record], n: int) -> dict[str, Any] | None:
-        """One order, trade, proposal or dividend by id; None when there is no such."""
-        return record_json(cls, self._read(name, n)) if self._exists(name + "Count", n) else None
+    # one order, trade, proposal or dividend by id; None when there is no such
+    order = one("order", partial(record_json, Order))
+    trade = one("trade", partial(record_json, Trade))
+    proposal = one("proposal", partial(record_json, Proposal))
+    dividend = one("dividend", partial(record_json, Dividend))
 
     def _records(self, name: str, cls: type[Record], ids: list[int]) -> list[dict[str, Any]]:
         return self._many(name, ids, lambda t: record_json(cls, t))
@@ -149,9 +152,6 @@ class SecuritiesReader(ServiceReader):
 
     # --- orders and the book -------------------------------------------------------------------
 
-    def order(self, order_id: int) -> dict[str, Any] | None:
-        return self._numbered("order", Order, order_id)
-
     def orders(self, *, account: str | None = None, isin: str | None = None,
                state: str | None = None, side: str | None = None) -> list[dict[str, Any]]:
         self._check(state, ORDER_STATES, "order state")
@@ -190,9 +190,6 @@ class SecuritiesReader(ServiceReader):
 
     # --- trades --------------------------------------------------------------------------------
 
-    def trade(self, trade_id: int) -> dict[str, Any] | None:
-        return self._numbered("trade", Trade, trade_id)
-
     def trades(self, *, isin: str | None = None, account: str | None = None,
                state: str | None = None) -> list[dict[str, Any]]:
         self._check(state, TRADE_STATES, "trade state")
@@ -205,15 +202,9 @@ class SecuritiesReader(ServiceReader):
 
     # --- bilateral proposals, dividends and forced transfers -----------------------------------
 
-    def proposal(self, proposal_id: int) -> dict[str, Any] | None:
-        return self._numbered("proposal", Proposal, proposal_id)
-
     def proposals(self, account: str | None = None) -> list[dict[str, Any]]:
         ids = self._matching("proposalCount", {"proposalsOf": account})
         return [record_json(Proposal, self._read("proposal", i)) for i in ids]
-
-    def dividend(self, dividend_id: int) -> dict[str, Any] | None:
-        return self._numbered("dividend", Dividend, dividend_id)
 
     def dividends_listed(self, isin: str | None = None) -> list[dict[str, Any]] | None:
         """Every dividend, or an instrument's; None for an unknown ISIN."""
