@@ -12,10 +12,10 @@ from web3 import Web3
 
 from consortium.apps.invoices.contract import Invoices
 from consortium.apps.invoices.fingerprint import compute, date_number
-from consortium.apps.invoices.reader import InvoiceReader, fingerprint_bytes
+from consortium.apps.invoices.reader import FP_WHAT, InvoiceReader
 from consortium.apps.invoices.surface import INVOICES
 from consortium.apps.service_client import GAS_MARGIN, ServiceClient, decode_log
-from consortium.apps.surface import account_hex, with_writes
+from consortium.apps.surface import account_hex, hash_bytes, with_writes
 from consortium.errors import ConfigError
 from consortium.sdk.client import ConsortiumClient
 
@@ -43,7 +43,7 @@ class InvoiceClient(ServiceClient):
 
     def history(self, fingerprint: str | bytes) -> list[dict[str, Any]]:
         """Every transition of an invoice, oldest first."""
-        return self.read.history("invoice", _fp(fingerprint))
+        return self.read.history("invoice", hash_bytes(fingerprint, FP_WHAT))
 
     def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
                 timeout: float = 60) -> dict[str, Any]:
@@ -73,15 +73,8 @@ class InvoiceClient(ServiceClient):
                    amount: int, currency: str, due_date: str | int | date,
                    seller: str | None = None) -> tuple[Any, ...]:
         due = date_number(due_date) if not isinstance(due_date, int) else due_date
-        return (_fp(fingerprint), account_hex(seller or account.address), account_hex(buyer),
-                int(amount), currency.strip().upper(), due)
-
-
-def _fp(value: str | bytes) -> bytes:
-    try:
-        return fingerprint_bytes(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        return (hash_bytes(fingerprint, FP_WHAT), account_hex(seller or account.address),
+                account_hex(buyer), int(amount), currency.strip().upper(), due)
 
 
 __all__ = ["GAS_MARGIN", "InvoiceClient"]

@@ -16,10 +16,13 @@ CALLS = NativeCalls(Invoices)
 encode_call = CALLS.encode
 
 
+FP_WHAT = "invoice fingerprint"
+
+
 def fingerprint_bytes(value: str | bytes) -> bytes:
     """A fingerprint from 0x hex (64 digits) or 32 bytes; ValueError otherwise."""
     try:
-        return hash_bytes(value, "invoice fingerprint")
+        return hash_bytes(value, FP_WHAT)
     except BadValue as exc:
         raise ValueError(exc.message) from None
 
