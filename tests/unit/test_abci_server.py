@@ -4,6 +4,7 @@ ResponseException instead of hanging the engine."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from consortium.abci.protocol import Request, Response, frame, split_frames, types_pb2
@@ -60,3 +61,47 @@ def test_server_answers_and_reports_exceptions(tmp_path: Path):
     assert info.WhichOneof("value") == "exception"
     assert "info failed: RuntimeError: disk on fire" in info.exception.error
     assert flush.WhichOneof("value") == "flush"
+
+
+class BlockWaitsForCheckApp(EchoApp):
+    """FinalizeBlock returns only once a CheckTx was answered meanwhile."""
+
+    concurrent_calls = ("finalize_block",)
+
+    def __init__(self) -> None:
+        self.checked = threading.Event()
+
+    def finalize_block(self, req):
+        if not self.checked.wait(5):
+            raise RuntimeError("no CheckTx was answered while the block executed")
+        return types_pb2.ResponseFinalizeBlock(app_hash=b"\x01" * 32)
+
+    def check_tx(self, req):
+        self.checked.set()
+        return types_pb2.ResponseCheckTx(code=0, gas_wanted=len(req.tx))
+
+
+def test_checktx_is_answered_while_a_concurrent_finalize_block_runs(tmp_path: Path):
+    """A call the application lists in `concurrent_calls` runs on a worker thread: the
+    mempool connection's CheckTx is answered meanwhile, and the block's answer follows."""
+
+    async def run() -> tuple[list[Response], list[Response]]:
+        server = AbciServer(BlockWaitsForCheckApp(), tmp_path / "abci.sock")
+        await server.start()
+        try:
+            block = asyncio.create_task(_exchange(server.socket_path, [
+                Request(finalize_block=types_pb2.RequestFinalizeBlock(height=2)),
+                Request(flush=types_pb2.RequestFlush())]))
+            await asyncio.sleep(0.05)  # the block's request is in first
+            checks = await _exchange(server.socket_path, [
+                Request(check_tx=types_pb2.RequestCheckTx(tx=b"abc")),
+                Request(flush=types_pb2.RequestFlush())])
+            return await block, checks
+        finally:
+            await server.stop()
+
+    (finalized, flushed), (checked, _) = asyncio.run(run())
+    assert checked.check_tx.gas_wanted == 3
+    assert finalized.WhichOneof("value") == "finalize_block"
+    assert finalized.finalize_block.app_hash == b"\x01" * 32
+    assert flushed.WhichOneof("value") == "flush"

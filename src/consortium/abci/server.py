@@ -2,8 +2,11 @@
 
 CometBFT opens four connections (consensus, mempool, info, snapshot) and sends requests on
 each in order, answering Flush by flushing. The server reads the socket in large chunks,
-answers every complete frame, and writes the responses back in one go. All application calls
-happen on the event loop's one thread, so the application never sees two calls at once.
+answers every complete frame, and writes the responses back in one go. Application calls
+happen on the event loop's one thread, except those the application's class names in
+`concurrent_calls`: those run on a worker thread while the loop keeps answering the other
+connections (the ledger's FinalizeBlock, so that CheckTx is answered while a block executes
+instead of the mempool waiting for it). Each connection's answers stay in order.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,12 @@ class AbciServer:
             if callable(getattr(type(app), f"{field.name}_wire", None)):
                 self._wire[field.name] = (getattr(app, f"{field.name}_wire"),
                                           response_tag(field.name))
+        # the Request keys (its oneof field, first in the frame) of the calls answered on
+        # the worker thread
+        self._concurrent = tuple(
+            encode_varint(Request.DESCRIPTOR.fields_by_name[name].number << 3 | 2)
+            for name in getattr(type(app), "concurrent_calls", ()))
+        self._worker: ThreadPoolExecutor | None = None
         self.connections = 0
 
     async def start(self) -> None:
@@ -73,6 +83,9 @@ class AbciServer:
             self._server = None
         if self.socket_path.exists():
             self.socket_path.unlink()
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -85,7 +98,14 @@ class AbciServer:
                 buf += chunk
                 out = bytearray()
                 for raw in split_frames(buf):
-                    out += frame(self._answer_bytes(raw))
+                    if self._concurrent and raw.startswith(self._concurrent):
+                        if self._worker is None:
+                            self._worker = ThreadPoolExecutor(1, thread_name_prefix="abci-call")
+                        answer = await asyncio.get_running_loop().run_in_executor(
+                            self._worker, self._answer_bytes, raw)
+                    else:
+                        answer = self._answer_bytes(raw)
+                    out += frame(answer)
                 if out:
                     writer.write(out)
                     await writer.drain()

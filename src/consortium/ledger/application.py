@@ -56,6 +56,11 @@ class ConsortiumApp:
     # restored), and the restore in progress while this node state-syncs.
     snapshots: NodeSnapshots | None = None
     _restore: SnapshotRestore | None = None
+    # Answered on the ABCI server's worker thread, beside CheckTx on its loop: the ledger
+    # executes a block on pending state under its own lock, CheckTx reads the committed
+    # state under the mempool lock (`Ledger`), and CometBFT sends Commit, which swaps
+    # them, only after FinalizeBlock's answer.
+    concurrent_calls = ("finalize_block",)
 
     def __init__(self, ledger: Ledger,
                  on_check: Callable[[bytes, int, str], None] | None = None,
