@@ -76,8 +76,6 @@ def _isin(value: str) -> str:
 
 
 # --- the declared writes and reads, with their tables --------------------------------------
-
-
 def _instrument(inst: dict[str, Any], show: Show) -> None:
     kit.table(f"Instrument {inst['isin']}", ["field", "value"], [
         ["name", inst["name"]], ["issuer agent", show(inst["agent"])],
@@ -167,8 +165,6 @@ for name, write in (("declare", "declare_dividend"), ("distribute", "distribute_
 
 
 # --- cash ------------------------------------------------------------------------------------
-
-
 @cash_app.command("approve")
 @kit.with_signing
 def cash_approve(currency: str = typer.Argument(..., help="ISO 4217 code."),
@@ -203,8 +199,6 @@ def cash_balances(account: str | None = typer.Argument(
 
 
 # --- instruments and eligibility -------------------------------------------------------------
-
-
 @app.command("issue")
 @kit.with_signing
 def issue(isin: str = IsinArg,
@@ -272,8 +266,6 @@ def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: accoun
 
 
 # --- orders, settlement and bilateral trades -------------------------------------------------
-
-
 @app.command("order")
 @kit.with_signing
 def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = IsinArg,
@@ -320,8 +312,6 @@ def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units
 
 
 # --- holdings, dividends and histories -------------------------------------------------------
-
-
 @app.command("holdings")
 @kit.with_read_options
 def holdings(account: str | None = typer.Argument(None, help="Account or member name."),

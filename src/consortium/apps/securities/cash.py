@@ -42,7 +42,6 @@ class CashTokens(ServiceContract):
     state = StateOf(CashState)
 
     # --- reads -------------------------------------------------------------------------------
-
     currencies = view("currencies()", "string[]", (),
                       lambda c: [currency_text(w) for w in c.state.index(C.CURRENCIES)])
     token = view("token(string)", Token.abi_type(), ("currency",),
@@ -74,7 +73,6 @@ class CashTokens(ServiceContract):
                       for w, b, lk in c.state.positions_of(as_address(a))][:MAX_READ])
 
     # --- the issuing bank --------------------------------------------------------------------
-
     @method("createToken(string,string)")
     def create_token(self, currency: str, name: str) -> None:
         caller = self.caller
@@ -116,7 +114,6 @@ class CashTokens(ServiceContract):
         self.emit(self.Transfer, caller, ZERO, currency, amount)
 
     # --- holders -----------------------------------------------------------------------------
-
     @method("transfer(string,address,uint256)", returns="bool")
     def transfer(self, currency: str, to: str, amount: int) -> bool:
         c = self._require_token(currency)
@@ -136,7 +133,6 @@ class CashTokens(ServiceContract):
         return True
 
     # --- a lock holder (the settlement contract) ---------------------------------------------
-
     @method("lock(string,address,uint256)")
     def lock(self, currency: str, owner: str, amount: int) -> None:
         c = self._require_token(currency)
@@ -172,7 +168,6 @@ class CashTokens(ServiceContract):
         self._move(c, currency, src, dest, amount)
 
     # --- helpers -----------------------------------------------------------------------------
-
     def _release(self, c: int, currency: str, owner: bytes, amount: int) -> None:
         holder = self.caller
         st = self.state

@@ -85,7 +85,6 @@ class SecuritiesClient:
         return self._on(SECURITIES).height()
 
     # --- sending -------------------------------------------------------------------------------
-
     def check(self, account: LocalAccount, codec: NativeCalls, name: str, *args: Any) -> int:
         """Would `account` calling `name(*args)` succeed now? Answers the gas estimate, or
         raises ExecutionReverted with the contract's reason."""
@@ -112,7 +111,6 @@ class SecuritiesClient:
                             args)
 
     # --- writes with flows of their own --------------------------------------------------------
-
     def approve(self, account: LocalAccount, currency: str, amount: int = UNLIMITED,
                 spender: str = SETTLEMENT) -> dict[str, Any]:
         """Let the settlement contract (by default) lock up to `amount` of this cash
@@ -176,7 +174,6 @@ class SecuritiesClient:
         return done
 
     # --- reads ---------------------------------------------------------------------------------
-
     def instrument(self, isin: str) -> dict[str, Any] | None:
         """An instrument with its holders; None for an unknown ISIN."""
         found = self.read.instrument(isin)

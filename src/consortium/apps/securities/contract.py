@@ -135,7 +135,6 @@ class Securities(ServiceContract):
     state = StateOf(SecuritiesState)
 
     # --- reads ---------------------------------------------------------------------------------
-
     instruments = view("instruments()", "string[]", (),
                         lambda c: [isin_text(w) for w in c.state.index(S.INSTRUMENTS)])
     instrument = view("instrument(string)", Instrument.abi_type(), ("isin",),
@@ -170,14 +169,9 @@ class Securities(ServiceContract):
     def holders_at(self, isin: str, height: int) -> list[tuple[bytes, int]]:
         """The record-date snapshot: accounts holding at the end of block `height`."""
         w = self._isin(isin)
-        st = self.state
-        out = []
-        for word in st.holders(w):
-            a = word_address(word)
-            balance = st.balance_at(w, a, height)
-            if balance:
-                out.append((a, balance))
-        return out
+        at = [(a, self.state.balance_at(w, a, height)) for a in map(word_address,
+                                                                     self.state.holders(w))]
+        return [(a, balance) for a, balance in at if balance]
 
     @method("holdingsOf(address)", returns="(string,uint256,uint256)[]", view=True)
     def holdings_of(self, account: str) -> list[tuple[str, int, int]]:
@@ -247,7 +241,6 @@ class Securities(ServiceContract):
         return shares, shares * d.per_share, self.state.dividend_paid(d.id, a) is not None
 
     # --- the issuer agent ----------------------------------------------------------------------
-
     @method("issue(string,string,address,uint256,bytes32,string,uint256)")
     def issue(self, isin: str, name: str, issuer: str, supply: int, document_hash: bytes,
               currency: str, cycle: int) -> None:
@@ -338,7 +331,6 @@ class Securities(ServiceContract):
         self._unchanged(inst, "jurisdictions: " + (", ".join(allowed) if allowed else "any"))
 
     # --- the eligibility registry --------------------------------------------------------------
-
     @method("setInvestor(address,uint256,string,bool)")
     def set_investor(self, account: str, kyc_expiry: int, jurisdiction: str,
                      frozen: bool) -> None:
@@ -370,7 +362,6 @@ class Securities(ServiceContract):
         self._regulator_freeze(as_address(account), False, reason)
 
     # --- transfers -----------------------------------------------------------------------------
-
     @method("transfer(string,address,uint256)", returns="bool")
     def transfer(self, isin: str, to: str, amount: int) -> bool:
         w = self._isin(isin)
@@ -400,7 +391,6 @@ class Securities(ServiceContract):
         return n
 
     # --- the order book ------------------------------------------------------------------------
-
     @method("placeOrder(string,uint8,uint256,uint256,uint256)", returns="uint256")
     def place_order(self, isin: str, side: int, price: int, quantity: int, expiry: int) -> int:
         caller = self.caller
@@ -447,7 +437,6 @@ class Securities(ServiceContract):
         self._close_order(o, "expired", f"expired at height {o.expiry}", on_book=True)
 
     # --- settlement ----------------------------------------------------------------------------
-
     @method("settle(uint256)")
     def settle(self, trade_id: int) -> None:
         t = self._numbered("trade", trade_id)
@@ -480,7 +469,6 @@ class Securities(ServiceContract):
                     f"unsettled at its deadline {t.deadline}: both locks released")
 
     # --- bilateral trades ----------------------------------------------------------------------
-
     @method("propose(string,address,uint8,uint256,uint256,uint256)", returns="uint256")
     def propose(self, isin: str, counterparty: str, side: int, quantity: int, price: int,
                 deadline: int) -> int:
@@ -555,7 +543,6 @@ class Securities(ServiceContract):
                            f"not accepted by its deadline {p.deadline}: nothing moved")
 
     # --- dividends -----------------------------------------------------------------------------
-
     @method("declareDividend(string,uint256,string,uint256)", returns="uint256")
     def declare_dividend(self, isin: str, record_height: int, currency: str,
                          per_share: int) -> int:
@@ -610,7 +597,6 @@ class Securities(ServiceContract):
         return paid
 
     # --- helpers: eligibility ------------------------------------------------------------------
-
     def _eligibility(self, account: bytes, codes: tuple[int, ...]) -> tuple[int, Investor]:
         """The first of (not registered, KYC expired, frozen) that holds, else 0; and the
         investor."""
@@ -668,7 +654,6 @@ class Securities(ServiceContract):
                          self._detail(INSUFFICIENT, w, account, amount))
 
     # --- helpers: locks, matching, settlement --------------------------------------------------
-
     def _lock_leg(self, what: str, inst: Instrument, w: int, account: bytes, side: int,
                   price: int, quantity: int) -> None:
         """Check `account` may take this side and lock what it delivers."""
@@ -866,7 +851,6 @@ class Securities(ServiceContract):
         return None
 
     # --- helpers: lookups and roles ------------------------------------------------------------
-
     def _transition(self, kind: str, object_id: int, old: str, new: str, reason: str) -> None:
         self.emit(self.Transition, kind, object_id, self.caller, old, new, reason)
 

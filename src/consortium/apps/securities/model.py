@@ -15,7 +15,6 @@ CASH_ADDRESS = native_address(0x2000)
 SECURITIES_ADDRESS = native_address(0x2001)
 
 # --- roles (in Permissions; system/model.py ROLES holds them) --------------------------------
-
 ISSUER_AGENT = "issuer_agent"  # issues instruments, mints, redeems, pauses, declares dividends
 INVESTOR = "investor"  # places orders and takes part in bilateral trades
 CUSTODIAN = "custodian"  # keeps the investor eligibility registry
@@ -25,7 +24,6 @@ REGULATOR = "regulator"  # forced transfers, freezes investors, cancels any orde
 SECURITIES_ROLES = (ISSUER_AGENT, INVESTOR, CUSTODIAN, CASH_BANK, MARKET_OPERATOR)
 
 # --- sides and states (stored as index + 1; 0: none). Append only. ----------------------------
-
 SIDES = ("buy", "sell")
 BUY, SELL = 1, 2
 ORDER_STATES = ("open", "filled", "cancelled", "expired")
@@ -34,7 +32,6 @@ PROPOSAL_STATES = ("proposed", "accepted", "cancelled", "expired")
 DIVIDEND_STATES = ("declared", "paid")
 
 # --- bounds ----------------------------------------------------------------------------------
-
 MAX_AMOUNT = 2**128  # quantities, prices, supplies and per-share amounts stay below
 UNLIMITED = 2**256 - 1  # an allowance that is never used up (ERC-20's convention)
 # Matching work per order: each step fills one resting order, or removes one that cannot
@@ -48,7 +45,6 @@ MAX_DISTRIBUTE = 200  # holders paid in one distributeDividend call
 MAX_READ = 1000  # items in one list read
 
 # --- transfer restrictions (ERC-1404 style codes) --------------------------------------------
-
 SUCCESS = 0
 RESTRICTIONS: tuple[str, ...] = (
     "no restriction",  # 0
@@ -73,7 +69,6 @@ def restriction_message(code: int) -> str:
 
 
 # --- ISINs, currencies, jurisdictions --------------------------------------------------------
-
 _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
 _JURISDICTION = re.compile(r"[A-Z]{2}")
 

@@ -76,7 +76,6 @@ class SecuritiesReader(ServiceReader):
         return self._many(name, ids, lambda t: record_json(cls, t))
 
     # --- cash ---------------------------------------------------------------------------------
-
     def cash_tokens(self) -> list[dict[str, Any]]:
         return [record_json(Token, self._cash("token", c)) for c in self._cash("currencies")]
 
@@ -97,7 +96,6 @@ class SecuritiesReader(ServiceReader):
                         int(self._cash("lockedOf", currency, a)), currency=currency)
 
     # --- instruments and holdings --------------------------------------------------------------
-
     def isins(self) -> list[str]:
         return list(self._read("instruments"))
 
@@ -133,7 +131,6 @@ class SecuritiesReader(ServiceReader):
         return int(self._read("totalSupplyAt", isin, height))
 
     # --- eligibility ---------------------------------------------------------------------------
-
     def investor(self, account: str) -> dict[str, Any]:
         out = record_json(Investor, self._read("investor", account.lower()))
         code = out.pop("restriction")
@@ -151,7 +148,6 @@ class SecuritiesReader(ServiceReader):
                 "message": str(self._read("messageForTransferRestriction", code))}
 
     # --- orders and the book -------------------------------------------------------------------
-
     def orders(self, *, account: str | None = None, isin: str | None = None,
                state: str | None = None, side: str | None = None) -> list[dict[str, Any]]:
         self._check(state, ORDER_STATES, "order state")
@@ -189,7 +185,6 @@ class SecuritiesReader(ServiceReader):
         return self._records("orders", Order, ids)
 
     # --- trades --------------------------------------------------------------------------------
-
     def trades(self, *, isin: str | None = None, account: str | None = None,
                state: str | None = None) -> list[dict[str, Any]]:
         self._check(state, TRADE_STATES, "trade state")
@@ -201,7 +196,6 @@ class SecuritiesReader(ServiceReader):
         return [int(i) for i in self._read("pendingTrades", isin)]
 
     # --- bilateral proposals, dividends and forced transfers -----------------------------------
-
     def proposals(self, account: str | None = None) -> list[dict[str, Any]]:
         ids = self._matching("proposalCount", {"proposalsOf": account})
         return [record_json(Proposal, self._read("proposal", i)) for i in ids]

@@ -109,8 +109,6 @@ ISIN, JURISDICTION, SIDE, UINT8 = Code(12), Code(2), Side(), Small()
 
 
 # --- records -----------------------------------------------------------------------------------
-
-
 class Token(Record):
     currency: str = key(CURRENCY)
     name: str = field(STRING, at=3)
@@ -317,8 +315,6 @@ BLANK: dict[type[Record], dict[str, Any]] = {
 
 
 # --- views -------------------------------------------------------------------------------------
-
-
 class Holdings(StateView):
     """Positions per (currency or ISIN word, account), with who ever held what."""
 
@@ -419,7 +415,6 @@ class SecuritiesState(Holdings):
         "forced transfer": (FORCED_COUNT, FORCED, ForcedTransfer)}
 
     # --- numbered records: orders, trades, proposals, dividends, forced transfers -------------
-
     def count(self, what: str) -> int:
         return self.s.get_uint(self.NUMBERED[what][0])
 
@@ -454,7 +449,6 @@ class SecuritiesState(Holdings):
         self.put(what, n, state=state, closed_at=height)
 
     # --- instruments -------------------------------------------------------------------------
-
     def instrument_base(self, isin: int) -> int:
         return Storage.at(self.INSTRUMENT, isin)
 
@@ -468,7 +462,6 @@ class SecuritiesState(Holdings):
         Instrument.put_fields(self.s, self.instrument_base(isin), **values)
 
     # --- holdings and checkpoints ------------------------------------------------------------
-
     def set_balance(self, isin: int, account: bytes, value: int, height: int) -> None:
         """Set a balance and record it as the account's balance at `height`."""
         self._set_balance(isin, account, value)
@@ -509,7 +502,6 @@ class SecuritiesState(Holdings):
                               Storage.at(self.SUPPLY_CHECKPOINT, isin), height)
 
     # --- investors ---------------------------------------------------------------------------
-
     def investor(self, account: bytes) -> Investor:
         return LOAD_INVESTOR(self.s, Storage.at(self.INVESTOR, account), account=account,
                              restriction=0)
@@ -528,8 +520,6 @@ class SecuritiesState(Holdings):
 
 
 # --- the order book ----------------------------------------------------------------------------
-
-
 class BookFull(Exception):
     """A side already has `MAX_LEVELS` price levels."""
 
@@ -574,7 +564,6 @@ class OrderBook:
         return a > b if self.side == BUY else a < b
 
     # --- reads -------------------------------------------------------------------------------
-
     def best(self) -> int:
         return self._side("best")
 
@@ -598,7 +587,6 @@ class OrderBook:
         return out
 
     # --- changes -----------------------------------------------------------------------------
-
     def append(self, order_id: int, price: int, quantity: int) -> None:
         """Queue an order at the tail of its price level (creating the level in place)."""
         count = self._get(price, "count")
