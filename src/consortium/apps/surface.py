@@ -103,8 +103,6 @@ def _id_or_name(value: Any) -> int | str:
 ID = Kind("id", _id, "expected an id (a positive integer)", {"type": "integer", "minimum": 1})
 ACCOUNT = Kind("account", account_hex, "expected a 0x account address",
                {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"})
-HASH32 = Kind("hash", hash_bytes, "expected a 0x hash (64 hex digits)",
-              {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"})
 
 
 def _text(value: Any) -> str:
@@ -321,6 +319,6 @@ def with_writes(service: Service, *lead: Any) -> Callable[[type[Any]], type[Any]
     return decorate
 
 
-__all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "HASH32", "ID", "REASON", "TEXT", "BadValue",
+__all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "ID", "REASON", "TEXT", "BadValue",
            "Kind", "Param", "Read", "Service", "Write", "account_hex", "choice", "decode_log",
            "document_hash", "hash_bytes", "id_or_name", "json_of", "sha256_of", "with_writes"]
