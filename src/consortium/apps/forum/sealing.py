@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 from consortium.system.sealing import (
-    KEY_BYTES,
-    NONCE_BYTES,
-    SEAL_OVERHEAD,
-    TAG_BYTES,
     SealError,
     open_sealed,
     public_key_of,
@@ -17,10 +13,8 @@ from consortium.system.sealing import (
 )
 from consortium.system.sealing import new_key as new_channel_key
 
-__all__ = [
-    "KEY_BYTES", "NONCE_BYTES", "SEAL_OVERHEAD", "TAG_BYTES", "SealError", "context",
-    "new_channel_key", "open_sealed", "public_key_of", "seal", "unwrap_key", "wrap_key",
-]
+__all__ = ["SealError", "context", "new_channel_key", "open_sealed", "public_key_of", "seal",
+           "unwrap_key", "wrap_key"]
 
 
 def context(channel: str, epoch: int, purpose: str) -> bytes:
