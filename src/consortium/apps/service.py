@@ -220,6 +220,8 @@ def matching(count: str, many: str, shape: Shape, states: tuple[tuple[str, ...],
     read by `many`; a `state` filter is checked against `states` (names, what they are)."""
 
     def read(self: ServiceReader, **filters: Any) -> list[dict[str, Any]]:
+        if unknown := sorted(set(filters) - set(indexes)):
+            raise TypeError(f"unknown filter {unknown[0]!r} (filters: {', '.join(indexes)})")
         if states[0]:
             self._check(filters.get("state"), *states)
         ids = self._matching(count, {indexes[k]: v for k, v in filters.items()})
