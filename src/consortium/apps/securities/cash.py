@@ -140,11 +140,9 @@ class CashTokens(ServiceContract):
         self.require(amount > 0, "the amount must be above 0")
         st = self.state
         allowed = st.word(C.ALLOWANCES, c, who, holder)
-        self.require(
-            allowed >= amount,
-            f"{hex_address(who)} allows {hex_address(holder)} {allowed} {currency}, "
-            f"{amount} needed: approve the settlement contract first",
-        )
+        self.require(allowed >= amount,
+                     f"{hex_address(who)} allows {hex_address(holder)} {allowed} {currency}, "
+                     f"{amount} needed: approve the settlement contract first")
         self._require_free(c, currency, who, amount)
         if allowed != UNLIMITED:
             st.set_word(allowed - amount, C.ALLOWANCES, c, who, holder)
@@ -172,11 +170,8 @@ class CashTokens(ServiceContract):
         holder = self.caller
         st = self.state
         held = st.word(C.LOCKS, c, owner, holder)
-        self.require(
-            held >= amount,
-            f"{hex_address(holder)} holds {held} {currency} of {hex_address(owner)} locked, "
-            f"not {amount}",
-        )
+        self.require(held >= amount, f"{hex_address(holder)} holds {held} {currency} of "
+                                     f"{hex_address(owner)} locked, not {amount}")
         st.set_word(held - amount, C.LOCKS, c, owner, holder)
         st.set_locked(c, owner, st.locked(c, owner) - amount)
 
@@ -190,11 +185,9 @@ class CashTokens(ServiceContract):
     def _require_free(self, c: int, currency: str, account: bytes, amount: int) -> None:
         st = self.state
         free = st.balance(c, account) - st.locked(c, account)
-        self.require(
-            free >= amount,
-            f"{hex_address(account)} has {free} {currency} free (balance {st.balance(c, account)}"
-            f", locked {st.locked(c, account)}), {amount} needed",
-        )
+        self.require(free >= amount, f"{hex_address(account)} has {free} {currency} free "
+                                     f"(balance {st.balance(c, account)}, locked "
+                                     f"{st.locked(c, account)}), {amount} needed")
 
     def _require_token(self, currency: str) -> int:
         problem = currency_problem(currency)
@@ -208,10 +201,8 @@ class CashTokens(ServiceContract):
         c = self._require_token(currency)
         caller = self.caller
         issuer = self.state.issuer(c)
-        self.require(
-            caller == issuer,
-            f"only the {currency} token's issuing bank {hex_address(issuer)} may {action} it; "
-            f"{hex_address(caller)} is not",
-        )
+        self.require(caller == issuer, f"only the {currency} token's issuing bank "
+                                       f"{hex_address(issuer)} may {action} it; "
+                                       f"{hex_address(caller)} is not")
         self.require_role(caller, CASH_BANK, f"{action} a cash token")
         return c

@@ -309,10 +309,9 @@ class Securities(ServiceContract):
     def set_settlement_cycle(self, isin: str, cycle: int, window: int) -> None:
         inst = self._instrument(isin)
         caller = self.caller
-        self.require(
-            self._is_agent(caller, inst) or self.has_role(caller, MARKET_OPERATOR),
-            f"only {isin}'s issuer agent or a market operator may set its settlement cycle",
-        )
+        self.require(self._is_agent(caller, inst) or self.has_role(caller, MARKET_OPERATOR),
+                     f"only {isin}'s issuer agent or a market operator may set its settlement "
+                     "cycle")
         self.require(cycle <= MAX_CYCLE, f"the settlement cycle is at most {MAX_CYCLE} blocks")
         self.require(0 < window <= MAX_CYCLE, f"the window must be 1..{MAX_CYCLE} blocks")
         self.state.set_instrument(isin_word(isin), cycle=cycle, window=window)
@@ -341,10 +340,8 @@ class Securities(ServiceContract):
         self._valid(jurisdiction_problem(jurisdiction))
         st = self.state
         v = st.investor(a)
-        self.require(
-            not v.registered or v.custodian == caller,
-            f"investor {hex_address(a)} is kept by custodian {hex_address(v.custodian)}",
-        )
+        self.require(not v.registered or v.custodian == caller,
+                     f"investor {hex_address(a)} is kept by custodian {hex_address(v.custodian)}")
         st.set_investor(a, custodian=caller, kyc_expiry=kyc_expiry, jurisdiction=jurisdiction,
                         frozen=frozen, updated_at=self.height)
         self.emit(self.InvestorUpdated, a, caller, kyc_expiry, jurisdiction, frozen,
@@ -417,12 +414,10 @@ class Securities(ServiceContract):
     def cancel_order(self, order_id: int) -> None:
         o = self._numbered("order", order_id)
         caller = self.caller
-        self.require(
-            caller == o.owner or self.has_role(caller, MARKET_OPERATOR)
-            or self.has_role(caller, REGULATOR),
-            f"only the order's owner {hex_address(o.owner)}, a market operator or the regulator "
-            f"may cancel order {order_id}; {hex_address(caller)} may not",
-        )
+        self.require(caller == o.owner or self.has_role(caller, MARKET_OPERATOR)
+                     or self.has_role(caller, REGULATOR),
+                     f"only the order's owner {hex_address(o.owner)}, a market operator or the "
+                     f"regulator may cancel order {order_id}; {hex_address(caller)} may not")
         self.require(o.state == "open", f"order {order_id} is {o.state}: nothing to cancel")
         who = "its owner" if caller == o.owner else hex_address(caller)
         self._close_order(o, "cancelled", f"cancelled by {who}", on_book=True)
@@ -898,11 +893,9 @@ class Securities(ServiceContract):
     def _set_paused(self, isin: str, paused: bool, reason: str) -> None:
         inst = self._instrument(isin)
         caller = self.caller
-        self.require(
-            self._is_agent(caller, inst) or self.has_role(caller, REGULATOR),
-            f"only {isin}'s issuer agent or the regulator may "
-            f"{'pause' if paused else 'unpause'} it",
-        )
+        self.require(self._is_agent(caller, inst) or self.has_role(caller, REGULATOR),
+                     f"only {isin}'s issuer agent or the regulator may "
+                     f"{'pause' if paused else 'unpause'} it")
         self.require(inst.paused != paused, f"{isin} is already "
                                             f"{'paused' if paused else 'trading'}")
         self.require_text(reason, "reason", required=False)

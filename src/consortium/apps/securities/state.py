@@ -351,22 +351,17 @@ class Holdings(StateView):
 
     def positions(self, w: int) -> list[tuple[bytes, int, int]]:
         """Accounts holding `w` now: (account, balance, locked)."""
-        out = []
-        for word in self.holders(w):
-            account = word_address(word)
-            balance = self.balance(w, account)
-            if balance:
-                out.append((account, balance, self.locked(w, account)))
-        return out
+        return [(a, *held) for a in map(word_address, self.holders(w))
+                if (held := self._held(w, a))]
 
     def positions_of(self, account: bytes) -> list[tuple[int, int, int]]:
         """What `account` holds now: (word, balance, locked)."""
-        out = []
-        for w in self.held(account):
-            balance = self.balance(w, account)
-            if balance:
-                out.append((w, balance, self.locked(w, account)))
-        return out
+        return [(w, *held) for w in self.held(account) if (held := self._held(w, account))]
+
+    def _held(self, w: int, account: bytes) -> tuple[int, int] | None:
+        """(balance, locked) when the balance is not 0 (locked is then not read), else None."""
+        balance = self.balance(w, account)
+        return (balance, self.locked(w, account)) if balance else None
 
 
 class CashState(Holdings):
