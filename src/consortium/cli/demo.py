@@ -12,7 +12,7 @@ import typer
 
 from consortium.cli.kit import DirOption, console, err_console, history_table, resolve_dir, table
 from consortium.cli.network import status as show_status
-from consortium.errors import NetworkError
+from consortium.errors import ExecutionReverted, NetworkError
 from consortium.network import supervisor
 from consortium.network.init import default_member_names, init_network
 from consortium.network.layout import Network, NodeEntry
@@ -118,7 +118,6 @@ class _Scene:
     def refused(self, name: str, what: str, fn: str, *args: object, **kw: object) -> None:
         """As `step`, for a call the contract must refuse: its reason is printed."""
         from consortium.apps.service_client import revert_reason
-        from consortium.errors import ExecutionReverted
 
         try:
             getattr(self.client(name), fn)(self.accounts[name], *args, **kw)

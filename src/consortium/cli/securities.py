@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from consortium.apps.securities.model import UNLIMITED, isin_problem
+from consortium.apps.securities.model import UNLIMITED, isin_problem, side_number
 from consortium.apps.securities.surface import CASH, SECURITIES
 from consortium.apps.surface import hash_bytes, sha256_of
 from consortium.cli import kit
@@ -276,8 +276,7 @@ def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = Isin
                                                 help="Or: expires in this many blocks."),
           *, signing: kit.Signing) -> None:
     """Place a limit order: it locks what it delivers, matches, and the rest rests."""
-    if side not in ("buy", "sell"):
-        raise ConfigError(f"side must be buy or sell, not {side!r}")
+    side_number(side)  # buy or sell, refused before the signer and the node are asked
     client = _client(signing.rpc, signing.dir)
     _done(client.place_order(signing.signer(), _isin(isin), side, quantity, price,
                              kit.height(client, expiry, expires_in)),

@@ -139,7 +139,7 @@ class SecuritiesClient:
 
     def place_order(self, account: LocalAccount, isin: str, side: str, quantity: int,
                     price: int, expiry: int = 0) -> dict[str, Any]:
-        return self.transact(account, SECURITIES, "placeOrder", isin, _side(side), int(price),
+        return self.transact(account, SECURITIES, "placeOrder", isin, side_number(side), int(price),
                              int(quantity), int(expiry))
 
     def buy(self, account: LocalAccount, isin: str, quantity: int, *, price: int,
@@ -154,7 +154,7 @@ class SecuritiesClient:
                 quantity: int, price: int, deadline: int) -> dict[str, Any]:
         """Propose a bilateral trade; `side` is the proposer's (buy or sell)."""
         return self.transact(account, SECURITIES, "propose", isin, account_hex(counterparty),
-                             _side(side), int(quantity), int(price), int(deadline))
+                             side_number(side), int(quantity), int(price), int(deadline))
 
     def settle_due(self, account: LocalAccount, isin: str) -> list[dict[str, Any]]:
         """Settle every pending trade of `isin` that is due, expire those past their
@@ -191,13 +191,6 @@ class SecuritiesClient:
                  "from": e["fromState"], "to": e["toState"], "reason": e["reason"]}
                 for log in logs if (e := decode_event(log["topics"], log["data"])) is not None
                 and e["kind"] == kind]
-
-
-def _side(side: str) -> int:
-    try:
-        return side_number(side)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 # event -> the outcome's key for the id it created, and the event's field holding it

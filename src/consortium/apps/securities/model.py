@@ -9,6 +9,7 @@ import re
 from consortium.apps.currency import currency_problem as currency_problem  # re-exported
 from consortium.apps.currency import currency_text as currency_text
 from consortium.apps.currency import currency_word as currency_word
+from consortium.errors import ConfigError
 from consortium.evm.native import native_address
 
 CASH_ADDRESS = native_address(0x2000)
@@ -121,7 +122,7 @@ def jurisdiction_problem(code: str) -> str | None:
 
 def side_number(side: str) -> int:
     if side not in SIDES:
-        raise ValueError(f"side must be buy or sell, not {side!r}")
+        raise ConfigError(f"side must be buy or sell, not {side!r}")
     return SIDES.index(side) + 1
 
 

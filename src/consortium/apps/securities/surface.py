@@ -88,9 +88,7 @@ SECURITIES_WRITES = (
     Write("unfreeze", "unfreezeInvestor", "The regulator lifts its freeze.",
           "unfreeze_investor", (INVESTOR, REASON), "unfrozen"),
     Write("transfer", "transfer", "Transfer free units (refused with an ERC-1404 reason code "
-          "when restricted).", "transfer",
-          (ISIN_ARG, TO_ARG, UNITS),
-          "transferred"),
+          "when restricted).", "transfer", (ISIN_ARG, TO_ARG, UNITS), "transferred"),
     Write("force-transfer", "forceTransfer", "The regulator moves units without the "
           "eligibility check; the reason is logged.", "force_transfer", (
               ISIN_ARG, Param("src", kinds.ACCOUNT, "From: account or member.", positional=True),
@@ -194,9 +192,7 @@ SECURITIES = Service("securities", "Securities", SecuritiesReader, reads=(
              params=ONE, nullable=True, noun="dividend"),
         Read("forced_transfers", "The regulator's forced transfers",
              rpc="consortium_forcedTransfers", rest="/forced-transfers", cli="forced-transfers"),
-    ),
-    writes=SECURITIES_WRITES,
-)
+    ), writes=SECURITIES_WRITES)
 
 CASH = Service("cash", "Cash tokens", SecuritiesReader, reads=(
         Read("cash_tokens", "Every cash token", rpc="consortium_cashTokens", rest="/tokens",
@@ -206,6 +202,4 @@ CASH = Service("cash", "Cash tokens", SecuritiesReader, reads=(
              noun="cash token"),
         Read("cash_balances", "An account's cash", rpc="consortium_cashBalances",
              rest="/balances/{account}", params=ONE_ACCOUNT),
-    ),
-    writes=CASH_WRITES,
-)
+    ), writes=CASH_WRITES)
