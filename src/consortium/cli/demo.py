@@ -85,7 +85,10 @@ class _Scene:
         self.shown = shown
         self.names = [m.name for m in network.members]
         self.banks = [n for n in self.names if n not in INVOICE_PARTIES]
-        self.accounts = _dev_accounts(network)
+        from eth_account import Account
+
+        keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
+        self.accounts = {n: Account.from_key(k["private_key"]) for n, k in keys.items()}
         self.address = {n: str(a.address).lower() for n, a in self.accounts.items()}
         self.label = {a: n for n, a in self.address.items()}
         self.via: dict[str, NodeEntry] = {}
@@ -393,14 +396,6 @@ def _privacy_scenario(network: Network) -> None:
     console.print(f"{c}'s {via[c].name}, outside the group: the marker is "
                   f"{len(marker['input'])} bytes of ciphertext")
     console.print(f"  priv_ answers: receipt {nothing}; balanceOf: {refused}")
-
-
-def _dev_accounts(network: Network) -> dict[str, Any]:
-    """Every member's account, from the dev network's keys (dev-accounts.json)."""
-    from eth_account import Account
-
-    keys = json.loads((network.root / "dev-accounts.json").read_text())["accounts"]
-    return {name: Account.from_key(key["private_key"]) for name, key in keys.items()}
 
 
 def _voters(gov: Any) -> list[str]:

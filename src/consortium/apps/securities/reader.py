@@ -168,9 +168,7 @@ class SecuritiesReader(ServiceReader):
 
     def order_book(self, isin: str, levels: int = 10) -> dict[str, Any] | None:
         """The book's depth, at most MAX_LEVELS levels a side; None for an unknown ISIN."""
-        if isin not in self.isins():
-            return None
-        return self.book(isin, min(levels, MAX_LEVELS))
+        return self.book(isin, min(levels, MAX_LEVELS)) if isin in self.isins() else None
 
     def holders_of(self, isin: str, height: int | None = None) -> list[dict[str, Any]] | None:
         """Holders now, or at the end of block `height` (a record date); None for an
