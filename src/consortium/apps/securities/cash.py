@@ -10,15 +10,13 @@ is never used up (ERC-20's convention).
 
 from __future__ import annotations
 
+from consortium.apps.currency import currency_problem, currency_text, currency_word
 from consortium.apps.securities.model import (
     CASH_ADDRESS,
     CASH_BANK,
     MAX_AMOUNT,
     MAX_READ,
     UNLIMITED,
-    currency_problem,
-    currency_text,
-    currency_word,
 )
 from consortium.apps.securities.state import ZERO, CashState, Token
 from consortium.apps.service import ServiceContract, view

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from consortium.apps.currency import currency_problem, currency_word
 from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.model import (
     BUY,
@@ -42,8 +43,6 @@ from consortium.apps.securities.model import (
     SUCCESS,
     UNKNOWN_INSTRUMENT,
     code_text,
-    currency_problem,
-    currency_word,
     isin_problem,
     isin_text,
     isin_word,

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import re
 
-from consortium.apps.currency import currency_problem as currency_problem  # re-exported
-from consortium.apps.currency import currency_text as currency_text
-from consortium.apps.currency import currency_word as currency_word
 from consortium.errors import ConfigError
 from consortium.evm.native import native_address
 

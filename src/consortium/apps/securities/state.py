@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from consortium.apps.currency import currency_text
 from consortium.apps.securities.model import (
     BUY,
     DIVIDEND_STATES,
@@ -52,7 +53,6 @@ from consortium.apps.securities.model import (
     TRADE_STATES,
     code_text,
     code_word,
-    currency_text,
     side_text,
 )
 from consortium.evm.field_types import Address, Bool, Currency, Id, Text, Uint

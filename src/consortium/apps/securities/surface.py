@@ -12,12 +12,12 @@ from dataclasses import replace
 from typing import Any
 
 from consortium.apps import surface as kinds
+from consortium.apps.currency import currency_problem
 from consortium.apps.securities.model import (
     MAX_DISTRIBUTE,
     ORDER_STATES,
     SIDES,
     TRADE_STATES,
-    currency_problem,
     isin_problem,
     jurisdiction_problem,
 )
