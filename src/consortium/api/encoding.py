@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from consortium.api.eth_json import hx
 from consortium.api.rpc_error import InvalidParams
 from consortium.ledger.types import LogEntry
 
@@ -23,15 +24,8 @@ _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 
 # --- output ------------------------------------------------------------------------------
 
-
-def hex_quantity(n: int) -> str:
-    """An integer as a JSON-RPC QUANTITY: "0x0", "0x1f" (no leading zeros)."""
-    return hex(n)
-
-
-def hex_data(b: bytes) -> str:
-    """Bytes as JSON-RPC DATA: "0x" and two hex digits per byte."""
-    return "0x" + b.hex()
+hex_quantity = hex  # a QUANTITY: "0x0", "0x1f" (no leading zeros)
+hex_data = hx  # DATA: "0x" and two hex digits per byte
 
 
 def log_json(entry: LogEntry, *, removed: bool = False) -> dict[str, Any]:
@@ -239,12 +233,9 @@ class Params:
             return default
         return parse(self.items[index], f"params[{index}]")
 
-    def at_most(self, count: int) -> Params:
+    def at_most(self, count: int) -> None:
         if len(self.items) > count:
-            raise InvalidParams(
-                f"too many arguments, want at most {count}, got {len(self.items)}"
-            )
-        return self
+            raise InvalidParams(f"too many arguments, want at most {count}, got {len(self.items)}")
 
 
 def list_of(parse: Callable[[Any, str], T]) -> Callable[[Any, str], list[T]]:

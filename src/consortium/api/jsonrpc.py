@@ -59,13 +59,11 @@ ServiceReads, SERVICE_METHODS = rpc_mixin(SURFACES)  # governance's and the serv
 _TABLE.update({name: (attr, LEDGER) for name, attr in SERVICE_METHODS.items()})
 _TABLE.update(PRIVATE_METHODS)  # privacy groups' priv_* (api/private_rpc.py)
 
-NOT_OFFERED = {
-    "eth_sendTransaction": "this node holds no keys: sign locally and use "
-                           "eth_sendRawTransaction",
-    "eth_sign": "this node holds no keys: sign locally",
-    "eth_signTransaction": "this node holds no keys: sign locally",
-    "eth_signTypedData_v4": "this node holds no keys: sign locally",
-    "eth_mining": None, "eth_getWork": None, "eth_submitWork": None,
+_KEYLESS = ": this node holds no keys: sign locally"
+NOT_OFFERED = {  # method -> why, after "method M is not supported"
+    "eth_sendTransaction": _KEYLESS + " and use eth_sendRawTransaction", "eth_sign": _KEYLESS,
+    "eth_signTransaction": _KEYLESS, "eth_signTypedData_v4": _KEYLESS,
+    "eth_getWork": "", "eth_submitWork": "",
 }
 
 
@@ -113,12 +111,8 @@ def _constants(answers: dict[str, Any],
     return type("Constants", (), attrs)
 
 
-def _block_no_hash(value: Any, where: str) -> BlockRef:
-    return enc.block_ref(value, where, allow_hash=False)
-
-
-def _block_hash(value: Any, where: str) -> str:
-    return enc.hash32(value, where, what="block hash")
+_block_no_hash = functools.partial(enc.block_ref, allow_hash=False)
+_block_hash = functools.partial(enc.hash32, what="block hash")
 
 
 # what never changes on this chain: no keys held here, no fees, no mining, no uncles
@@ -193,8 +187,7 @@ def _log_filter(value: Any, where: str) -> _LogFilterSpec:
     )
 
 
-def _tx_hash(value: Any, where: str) -> str:
-    return enc.hash32(value, where, what="transaction hash")
+_tx_hash = functools.partial(enc.hash32, what="transaction hash")
 
 
 def _filter_id(value: Any, where: str) -> str:
@@ -305,7 +298,6 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         self.hub = hub
         self.filters = filters or FilterRegistry()
         self.node_name = node_name
-        self._chain_id: int | None = None
         self.max_batch = MAX_BATCH  # `[api] max_batch`
         # told (calls, their answers or None if refused whole, seconds) of every request:
         # the node's metrics (`consortium.api.metrics`)
@@ -329,26 +321,20 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         return (await self._run([body], conn))[0]
 
     async def _run(self, items: list[Any], conn: Connection | None) -> list[Any]:
-        if self.on_calls is None:
-            return await self._admit_and_dispatch(items, conn)
         started = time.perf_counter()
         answers: list[Any] | None = None
+        release = None
         try:
-            answers = await self._admit_and_dispatch(items, conn)
+            # A request with an expensive read is admitted whole or refused whole (429)
+            # before any of it runs, so a refused batch has done nothing.
+            release = self.gate.acquire() if any(map(_is_heavy, items)) else None
+            answers = await self._dispatch(items, conn, release)
             return answers
-        finally:
-            self.on_calls(items, answers, time.perf_counter() - started)
-
-    async def _admit_and_dispatch(self, items: list[Any],
-                                  conn: Connection | None) -> list[Any]:
-        # A request with an expensive read is admitted whole or refused whole (429) before
-        # any of it runs, so a refused batch has done nothing.
-        release = self.gate.acquire() if any(map(_is_heavy, items)) else None
-        try:
-            return await self._dispatch(items, conn, release)
         finally:
             if release is not None:
                 release()  # a no-op if its reads' thread already released it
+            if self.on_calls is not None:
+                self.on_calls(items, answers, time.perf_counter() - started)
 
     async def _dispatch(self, items: list[Any], conn: Connection | None,
                         release: Callable[[], None] | None) -> list[Any]:
@@ -398,15 +384,11 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         notification, req_id, method = "id" not in item, item.get("id"), item["method"]
         entry = _TABLE.get(method)
         if entry is None:
-            if notification:
-                return None
-            if method in NOT_OFFERED:
-                why = NOT_OFFERED[method]
-                err = MethodNotFound(f"method {method} is not supported" + (
-                    f": {why}" if why else ""))
-            else:
-                err = MethodNotFound(f"the method {method} does not exist/is not available")
-            answers[index] = error_response(req_id, err)
+            if not notification:
+                why = NOT_OFFERED.get(method)
+                answers[index] = error_response(req_id, MethodNotFound(
+                    f"the method {method} does not exist/is not available" if why is None
+                    else f"method {method} is not supported{why}"))
             return None
         attr, kind = entry
         return _Call(index, req_id, method, item.get("params"), notification, kind,
@@ -458,11 +440,9 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     # --- web3, net ------------------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def chain_id(self) -> int:
-        if self._chain_id is None:
-            self._chain_id = int(self.ledger.eth_chain_id)
-        return self._chain_id
+        return int(self.ledger.eth_chain_id)
 
     @rpc("web3_sha3", INLINE, enc.data)
     def web3_sha3(self, data: bytes) -> str:
@@ -588,13 +568,8 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
                  else self._block_at(ref, False, pending_view=False))
         if block is None:
             return None
-        receipts = []
-        for tx in block.get("transactions", ()):
-            tx_hash = tx if isinstance(tx, str) else tx["hash"]
-            receipt = self.eth.get_receipt(tx_hash)
-            if receipt is not None:
-                receipts.append(receipt)
-        return receipts
+        receipts = map(self.eth.get_receipt, block["transactions"])  # hashes: not full
+        return [receipt for receipt in receipts if receipt is not None]
 
     # --- transactions -------------------------------------------------------------------------
 
@@ -602,10 +577,8 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
     def eth_get_transaction_by_hash(self, tx_hash: str) -> dict[str, Any] | None:
         """A committed transaction, or one this node accepted and has not committed yet
         (journalled or held: answered as pending, blockNumber null)."""
-        found = self.eth.get_transaction(tx_hash)
-        if found is None:
-            found = self.local_txs.pending_transaction(bytes.fromhex(tx_hash[2:]))
-        return found
+        return (self.eth.get_transaction(tx_hash)
+                or self.local_txs.pending_transaction(bytes.fromhex(tx_hash[2:])))
 
     @rpc("eth_getTransactionReceipt", LEDGER, _tx_hash)
     def eth_get_transaction_receipt(self, tx_hash: str) -> dict[str, Any] | None:
