@@ -12,13 +12,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from consortium.api.engine_client import EngineClient
 from consortium.api.eth_json import EthReads, hx, tx_json
-from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
+from consortium.api.nonce_queue import NonceQueue, QueueFull
+from consortium.api.service_surface import RunSync
 from consortium.api.tx_journal import JournalEntry, TxJournal
 from consortium.errors import ConsortiumError, NonceTooHigh, NonceTooLow, TxError
 from consortium.ledger.chain_store import TxRecord
@@ -26,9 +27,6 @@ from consortium.ledger.transactions import SignedTx, decode_transaction
 from consortium.ledger.types import LedgerReader
 
 log = logging.getLogger("consortium.api.txs")
-
-T = TypeVar("T")
-RunSync = Callable[[Callable[[], T]], Awaitable[T]]
 
 BLOCK_POLL_SECONDS = 0.2
 STALE_SECONDS = 5.0  # an entry not committed this long after acceptance is checked for validity
@@ -39,10 +37,6 @@ MAX_DROPPED = 10_000  # reasons kept (in memory) for transactions dropped after 
 
 COMMITTED, PENDING, QUEUED, REJECTED, UNKNOWN = (
     "committed", "pending", "queued", "rejected", "unknown")
-
-
-def _entry(tx: SignedTx | HeldTx | JournalEntry, at: float) -> JournalEntry:
-    return JournalEntry(tx.hash, tx.raw, tx.sender, tx.nonce, at)
 
 
 def _status(status: str, block: str | None = None, reason: str | None = None
@@ -125,7 +119,7 @@ class LocalTransactions:
                     f"committed in block {height}")
         return out
 
-    async def _forward(self, txs: Sequence[SignedTx | HeldTx | JournalEntry], *,
+    async def _forward(self, txs: Sequence[SignedTx | JournalEntry], *,
                        journalled: bool, still_pending_if_nonce_low: bool = False
                        ) -> list[ConsortiumError | None]:
         """Send to CheckTx; journal what it accepted and hold what is ahead of its nonce.
@@ -139,12 +133,11 @@ class LocalTransactions:
         now = self.clock()
         for tx, outcome in zip(txs, outcomes, strict=True):
             known = self.journal.get(tx.hash)
-            since = known.accepted_at if known is not None else now
+            entry = known or JournalEntry(tx.hash, tx.raw, tx.sender, tx.nonce, now)
             error = outcome.error
             if isinstance(error, NonceTooHigh):  # ahead of the sender's nonce: held
                 try:
-                    replaced = self.queue.hold(HeldTx(tx.hash, tx.raw, tx.sender, tx.nonce,
-                                                      since))
+                    replaced = self.queue.hold(entry)
                 except QueueFull as full:
                     error = full
                 else:
@@ -157,7 +150,7 @@ class LocalTransactions:
                 out.append(None)
                 touched.add(tx.sender)
                 if known is None:
-                    changes[tx.hash] = _entry(tx, since)
+                    changes[tx.hash] = entry
                 continue
             if outcome.already_known:
                 out.append(TxError(f"already known: transaction {hx(tx.hash)} is in the "
@@ -232,7 +225,7 @@ class LocalTransactions:
             return
         nexts = await self.run_sync(
             lambda: {s: self.ledger.pending_nonce(hx(s)) for s in waiting})
-        ready: list[HeldTx] = []
+        ready: list[JournalEntry] = []
         for sender, next_nonce in nexts.items():
             ready.extend(self.queue.release(sender, next_nonce))
         if ready:
@@ -450,7 +443,7 @@ class LocalTransactions:
     def pending_transaction(self, tx_hash: bytes) -> dict[str, Any] | None:
         """A journalled or held transaction as eth_getTransactionByHash answers a pending
         one (blockHash, blockNumber and transactionIndex null), or None."""
-        entry: JournalEntry | HeldTx | None = self.journal.get(tx_hash) or self.queue.get(tx_hash)
+        entry = self.journal.get(tx_hash) or self.queue.get(tx_hash)
         if entry is None:
             return None
         stx = decode_transaction(entry.raw, self.ledger.eth_chain_id)

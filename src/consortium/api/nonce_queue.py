@@ -9,8 +9,7 @@ journal keeps held transactions across restarts, where they are held again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from consortium.api.tx_journal import JournalEntry
 from consortium.errors import TxError
 
 MAX_PER_SENDER = 64
@@ -22,13 +21,7 @@ class QueueFull(TxError):
     """The queue has no room for another held transaction."""
 
 
-@dataclass(frozen=True, slots=True)
-class HeldTx:
-    hash: bytes
-    raw: bytes
-    sender: bytes
-    nonce: int
-    held_at: float  # unix seconds (kept across restarts by the journal)
+HeldTx = JournalEntry  # held since it was accepted (a time the journal keeps across restarts)
 
 
 class NonceQueue:
@@ -102,7 +95,7 @@ class NonceQueue:
     def expire(self, now: float) -> list[HeldTx]:
         """Drop and answer the transactions held longer than `hold_seconds`."""
         cutoff = now - self.hold_seconds
-        old = [tx for tx in self._by_hash.values() if tx.held_at <= cutoff]
+        old = [tx for tx in self._by_hash.values() if tx.accepted_at <= cutoff]
         self._remove(old)
         return old
 
