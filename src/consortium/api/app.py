@@ -138,7 +138,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         """Why a request (HTTP or WebSocket) is not run: its answer, HTTP status and the
         rate limit it hit; or None. Checked in this order: JSON, scope, rate."""
         if isinstance(payload, _Unparsable):
-            return _parse_error(payload.reason), 200, None
+            return _parse_error(payload), 200, None
         refused = _beyond_scope(scope, payload)
         if refused is not None:
             return refused, 403, None
@@ -158,7 +158,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         if refused is not None:
             answer, status, limit = refused
             return _json(answer, status) if limit is None else _too_many(answer, limit)
-        current_client.set(_client_of(request))
+        # who the request counts against in the read limits: its peer address
+        current_client.set(request.client.host if request.client is not None else "unknown")
         current_disconnect.set(lambda: _disconnected(request))
         try:
             answer = await api.handle(payload)
@@ -244,9 +245,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.gather(*tasks, return_exceptions=True)
             await local_txs.aclose()
             await engine.aclose()
             gate.close()
@@ -295,11 +294,6 @@ def _beyond_scope(scope: Any, payload: Any) -> dict[str, Any] | None:
     return refusal_body(FORBIDDEN, forbidden_message(needed, has), _id_of(payload))
 
 
-def _client_of(request: Request) -> str:
-    """Who a request counts against in the read limits: its peer address."""
-    return request.client.host if request.client is not None else "unknown"
-
-
 async def _disconnected(request: Request) -> None:
     """Returns when the HTTP client has gone (its body was read already)."""
     while (await request.receive())["type"] != "http.disconnect":
@@ -322,11 +316,8 @@ async def _rest_timeout(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.message}, status_code=503)
 
 
-class _Unparsable:
-    """What `_loads` answers for input that is not JSON (or is nested too deeply)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+class _Unparsable(str):
+    """What `_loads` answers for input that is not JSON (or is nested too deeply): why."""
 
 
 class _NotJson(ValueError):

@@ -68,10 +68,6 @@ class CheckTxWatch:
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The loop the waiting futures live on (the API's); set when the API starts."""
-        self._loop = loop
-
     def expect(self, raw: bytes, fut: asyncio.Future[Broadcast]) -> None:
         if self._loop is None:
             self._loop = fut.get_loop()
@@ -172,29 +168,22 @@ class EngineClient:
                                    headers=_JSON_HEADERS) as response:
                 status, body = response.status, await response.read()
         except TimeoutError:
-            raise NetworkError(
-                f"engine RPC {self.url} did not answer within {self.timeout:g} s"
-            ) from None
+            raise NetworkError(f"engine RPC {self.url} did not answer within "
+                               f"{self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
-            raise NetworkError(
-                f"engine RPC {self.url} unreachable: {exc or type(exc).__name__}"
-            ) from None
+            raise NetworkError(f"engine RPC {self.url} unreachable: "
+                               f"{exc or type(exc).__name__}") from None
         try:
             return json_codec.engine_loads(body)
         except ValueError:
-            raise NetworkError(
-                f"engine RPC answered HTTP {status} with a non-JSON body"
-            ) from None
-
-    def _id(self) -> int:
-        self._next_id += 1
-        return self._next_id
+            raise NetworkError(f"engine RPC answered HTTP {status} with a non-JSON body"
+                               ) from None
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One engine RPC call; its `result`, or NetworkError with the engine's message."""
+        self._next_id += 1
         answer = await self._post(
-            {"jsonrpc": "2.0", "id": self._id(), "method": method, "params": params or {}}
-        )
+            {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params or {}})
         if not isinstance(answer, dict):
             raise NetworkError(f"engine RPC {method}: unexpected answer")
         if "error" in answer:
@@ -245,15 +234,10 @@ class EngineClient:
         first = self._next_id + 1
         self._next_id += len(chunk)
         watch = self.checks
-        payload = [
-            {
-                "jsonrpc": "2.0",
-                "id": first + i,
-                "method": "broadcast_tx_sync" if watch is None else "broadcast_tx_async",
-                "params": {"tx": base64.b64encode(item.raw).decode()},
-            }
-            for i, item in enumerate(chunk)
-        ]
+        method = "broadcast_tx_sync" if watch is None else "broadcast_tx_async"
+        payload = [{"jsonrpc": "2.0", "id": first + i, "method": method,
+                    "params": {"tx": base64.b64encode(item.raw).decode()}}
+                   for i, item in enumerate(chunk)]
         if watch is not None:  # before the POST: CheckTx may answer before the POST returns
             for item in chunk:
                 watch.expect(item.raw, item.future)
