@@ -123,8 +123,7 @@ def bench(
     if outcome is None:
         return
     report = outcome.report
-    table(f"{report['workload']['description']}, {txs:,} txs", TABLE_COLUMNS,
-          summary_rows(report))
+    table(f"{report['workload']['description']}, {txs:,} txs", TABLE_COLUMNS, summary_rows(report))
     ledger = report["ledger"]
     procs = ledger.get("processes", {})
     if procs:

@@ -209,8 +209,7 @@ def _invoice_scenario(network: Network) -> None:
     step(tax, "verifies it against the tax records", "set_tax_verified", fp, True, "matches")
     step(buyer, "confirms it", "confirm", fp)
     step(seller, "asks for financing", "request_financing", fp)
-    step(bank_a, f"finances a first tranche of {amount * 6 // 10}", "finance", fp,
-         amount * 6 // 10)
+    step(bank_a, f"finances a first tranche of {amount * 6 // 10}", "finance", fp, amount * 6 // 10)
     refused(bank_b, "enters the same invoice, typed its own way", "issue",
             scene.client(bank_b).fingerprint(" 91310000ma1fl4xx7j", number.lower(), "20250815",
                                              str(amount)),
@@ -269,8 +268,7 @@ def _securities_scenario(network: Network) -> None:
         if not reader.investor(address[name])["eligible"]:
             step(bank_a, f"registers {name} (KYC, CN)", "set_investor", address[name],
                  kyc_expiry=10**12, jurisdiction="CN")
-    step(bank_a, f"mints 1,000,000 CNY to {buyer}", "mint_cash", "CNY", address[buyer],
-         1_000_000)
+    step(bank_a, f"mints 1,000,000 CNY to {buyer}", "mint_cash", "CNY", address[buyer], 1_000_000)
     step(buyer, "lets the settlement contract lock its CNY", "approve", "CNY")
     stem = f"CNDEMO{len(reader.isins()) + 1:05d}"
     isin = stem + str(isin_check_digit(stem))

@@ -127,8 +127,7 @@ def logs(
         sys.stdout.write(line + "\n")
 
 
-engine_app = typer.Typer(help="The CometBFT consensus engine (pinned build).",
-                         no_args_is_help=True)
+engine_app = typer.Typer(help="The CometBFT consensus engine (pinned build).", no_args_is_help=True)
 
 
 @engine_app.command("install")

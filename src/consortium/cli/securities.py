@@ -29,11 +29,9 @@ cash_app = typer.Typer(help="Cash tokens: tokenised deposits that settle the cas
                        no_args_is_help=True)
 investor_app = typer.Typer(help="The investor eligibility registry (custodians).",
                            no_args_is_help=True)
-dividend_app = typer.Typer(help="Cash dividends on a record-date snapshot.",
-                           no_args_is_help=True)
-app.add_typer(cash_app, name="cash")
-app.add_typer(investor_app, name="investor")
-app.add_typer(dividend_app, name="dividend")
+dividend_app = typer.Typer(help="Cash dividends on a record-date snapshot.", no_args_is_help=True)
+for name, group in (("cash", cash_app), ("investor", investor_app), ("dividend", dividend_app)):
+    app.add_typer(group, name=name)
 
 IsinArg = typer.Argument(..., help="The instrument's ISIN, e.g. US0378331005.")
 READS = {r.name: r for r in SECURITIES.reads}
@@ -133,8 +131,7 @@ TABLES = {
     "proposals": kit.rows(
         "Bilateral trades", "id,isin,seller,buyer,qty,price,deadline,state,trade",
         lambda p, show: [p["id"], p["isin"], show(p["seller"]), show(p["buyer"]),
-                         p["quantity"], p["price"], p["deadline"], p["state"],
-                         p["trade"] or None]),
+                         p["quantity"], p["price"], p["deadline"], p["state"], p["trade"] or None]),
     "forced_transfers": kit.rows(
         "Forced transfers", "id,isin,from,to,amount,regulator,height,reason",
         lambda f, show: [f["id"], f["isin"], show(f["from"]), show(f["to"]), f["amount"],

@@ -107,8 +107,7 @@ class SecuritiesClient:
                  *args: Any) -> dict[str, Any]:
         """Check, send and wait for one call."""
         gas = self.check(account, codec, name, *args) + GAS_MARGIN
-        return self.outcome(self.submit(account, codec, name, *args, gas=gas), codec, name,
-                            args)
+        return self.outcome(self.submit(account, codec, name, *args, gas=gas), codec, name, args)
 
     # --- writes with flows of their own --------------------------------------------------------
     def approve(self, account: LocalAccount, currency: str, amount: int = UNLIMITED,

@@ -91,8 +91,7 @@ def _record(what: str, record: type[Record], arg: str = "") -> Any:
 def _batched(what: str, record: type[Record]) -> tuple[Any, Any]:
     """`<what>(uint256)` and `<what>s(uint256[] ids)`: one by id, or several (a batch)."""
     return keyed_reads(f"{what}(uint256)", f"{what}s(uint256[])", (what + "_id", "ids"),
-                       record.abi_type(), lambda c, n: c._numbered(what, n).abi_tuple(),
-                       what + "s")
+                       record.abi_type(), lambda c, n: c._numbered(what, n).abi_tuple(), what + "s")
 
 
 def _isin_index(name: str, slot: int, sort: bool = False) -> Any:
@@ -182,8 +181,7 @@ class Securities(ServiceContract):
         v = self.state.investor(a)
         return v.with_(restriction=self._sender_code(a)).abi_tuple()
 
-    @method("detectTransferRestriction(string,address,address,uint256)", returns="uint8",
-            view=True)
+    @method("detectTransferRestriction(string,address,address,uint256)", returns="uint8", view=True)
     def detect_transfer_restriction(self, isin: str, from_: str, to: str, value: int) -> int:
         if isin_problem(isin) or not self.state.instrument_exists(isin_word(isin)):
             return UNKNOWN_INSTRUMENT
@@ -538,8 +536,7 @@ class Securities(ServiceContract):
 
     # --- dividends -----------------------------------------------------------------------------
     @method("declareDividend(string,uint256,string,uint256)", returns="uint256")
-    def declare_dividend(self, isin: str, record_height: int, currency: str,
-                         per_share: int) -> int:
+    def declare_dividend(self, isin: str, record_height: int, currency: str, per_share: int) -> int:
         inst = self._as_agent(isin, "declare a dividend on")
         w = isin_word(isin)
         self.require(record_height < self.height,

@@ -121,8 +121,7 @@ class SecuritiesReader(ServiceReader):
                 for i, b, lk in self._read("holdingsOf", account.lower())]
 
     def holding(self, isin: str, account: str) -> dict[str, Any]:
-        return position(account.lower(), *self._read("holding", isin, account.lower()),
-                        isin=isin)
+        return position(account.lower(), *self._read("holding", isin, account.lower()), isin=isin)
 
     def balance_at(self, isin: str, account: str, height: int) -> int:
         return int(self._read("balanceOfAt", isin, account.lower(), height))
@@ -142,8 +141,7 @@ class SecuritiesReader(ServiceReader):
         return [self.investor(hex0x(a)) for a in self._read("investors")]
 
     def restriction(self, isin: str, src: str, dest: str, amount: int) -> dict[str, Any]:
-        code = int(self._read("detectTransferRestriction", isin, src.lower(), dest.lower(),
-                              amount))
+        code = int(self._read("detectTransferRestriction", isin, src.lower(), dest.lower(), amount))
         return {"code": code,
                 "message": str(self._read("messageForTransferRestriction", code))}
 

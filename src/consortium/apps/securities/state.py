@@ -526,10 +526,7 @@ class OrderBook:
     of slots. Placing walks at most `MAX_LEVELS` levels to find its place."""
 
     def __init__(self, state: SecuritiesState, isin: int, side: int) -> None:
-        self.st = state
-        self.s = state.s
-        self.isin = isin
-        self.side = side
+        self.st, self.s, self.isin, self.side = state, state.s, isin, side
         self.base = Storage.at(SecuritiesState.BOOK, isin, side)
 
     def _lv(self, price: int) -> int:
