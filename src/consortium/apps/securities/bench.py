@@ -143,10 +143,8 @@ class SecuritiesMix(SecuritiesOrders):
 
     name = "securities-mix"
     description = f"order flow: {MIX_SHARES} (Securities 0x…2001)"
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.mix: MixPlan | None = None
+    count = 0  # the run's size (`plan`)
+    mix: MixPlan | None = None  # the setup's orders (`prepare`)
 
     def plan(self, count: int) -> None:
         self.count = count

@@ -201,16 +201,13 @@ def summarise(out: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, An
     """A transaction's outcome from its decoded events: the ids it created, its trades and
     transitions, and the events themselves."""
     out["events"] = events
-    out["trades"] = [
-        {"id": e["tradeId"], "buyer": e["buyer"], "seller": e["seller"], "price": e["price"],
-         "quantity": e["quantity"], "settleHeight": e["settleHeight"]}
-        for e in events if e["event"] == "TradeExecuted"
-    ]
-    out["transitions"] = [
-        {"kind": e["kind"], "id": e["id"], "from": e["fromState"], "to": e["toState"],
-         "reason": e["reason"]}
-        for e in events if e["event"] == "Transition"
-    ]
+    out["trades"] = [{"id": e["tradeId"], "buyer": e["buyer"], "seller": e["seller"],
+                      "price": e["price"], "quantity": e["quantity"],
+                      "settleHeight": e["settleHeight"]}
+                     for e in events if e["event"] == "TradeExecuted"]
+    out["transitions"] = [{"kind": e["kind"], "id": e["id"], "from": e["fromState"],
+                           "to": e["toState"], "reason": e["reason"]}
+                          for e in events if e["event"] == "Transition"]
     for e in events:
         if e["event"] in CREATED:
             key, name = CREATED[e["event"]]
