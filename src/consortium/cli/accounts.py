@@ -9,7 +9,7 @@ import typer
 from eth_account import Account
 
 from consortium.cli import kit
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, NetworkError
 
 app = typer.Typer(help="Accounts and their keystores.", no_args_is_help=True)
 
@@ -71,7 +71,6 @@ def list_(
 
 
 def _add_balances(rows: list[dict], rpc: str | None, dir: Path) -> None:
-    from consortium.errors import NetworkError
     from consortium.sdk import ConsortiumClient
 
     try:

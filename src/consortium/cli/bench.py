@@ -29,12 +29,10 @@ TimeoutCommitOption = typer.Option("500ms", "--timeout-commit", help="Block inte
 def _run(cfg: Any, out: Path | None, run: Callable[[Any, Any], Any], json_out: bool,
          bench: ModuleType | None = None, title: str = "",
          verdict: Callable[[dict[str, Any]], str] | None = None) -> Any:
-    """Run a benchmark with the rich UI, its results in `out` if given; with `json_out`
-    print the report as JSON and answer None (nothing more to show), else show the `bench`
-    module's summary table (`TABLE_COLUMNS`, `summary_rows`) under `title` if given and, with
-    a `verdict`, its figure against its goal and where the report is. SIGTERM (`timeout`)
-    exits through the run's `finally` blocks, so the networks it started are stopped and
-    their folders removed, as on Ctrl-C."""
+    """Run a benchmark with the rich UI (results in `out` if given): its report as JSON
+    (answering None), else the `bench` module's table under `title` and the `verdict` line.
+    SIGTERM (`timeout`) exits through the run's `finally` blocks, so the networks it started
+    are stopped and their folders removed, as on Ctrl-C."""
     if out is not None:
         cfg.out = out
     signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))

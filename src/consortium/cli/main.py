@@ -42,12 +42,10 @@ GROUPS = {
 }
 for name, group in GROUPS.items():
     app.add_typer(group, name=name)
-for command in (
-    demo.demo, network.init, ceremony.keygen, ceremony.genesis, network.up, network.down,
-    network.status, network.logs, ceremony.join, backup.backup, backup.restore, governance.vote,
-    governance.revoke, governance.proposals, governance.officers, governance.roles,
-    governance.upgrades,
-):
+for command in (demo.demo, network.init, ceremony.keygen, ceremony.genesis, network.up,
+                network.down, network.status, network.logs, ceremony.join, backup.backup,
+                backup.restore, governance.vote, governance.revoke, governance.proposals,
+                governance.officers, governance.roles, governance.upgrades):
     app.command()(command)
 
 
