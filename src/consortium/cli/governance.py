@@ -9,7 +9,6 @@ among them; written here are the tables, `member show` (with each account's role
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -26,10 +25,7 @@ regulator_app = typer.Typer(help="What a regulator does directly, without a vote
                             no_args_is_help=True)
 
 
-def _client(rpc: str | None, dir: Path) -> Any:
-    from consortium.system.client import GovernanceClient
-
-    return GovernanceClient(kit.endpoint(rpc, dir))
+_client = kit.client_of("consortium.system.client", "GovernanceClient")
 
 
 def _outcome(outcome: dict[str, Any], json_out: bool, title: str) -> None:
