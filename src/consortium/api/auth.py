@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consortium.errors import ConfigError
@@ -317,7 +318,9 @@ class ApiAuth:
             has = None if token is None else token.scope
             credential = "" if token is None else f"token:{token.name}"
         if has is None and _console_page(scope):
-            await _to_sign_in(scope, send)
+            # a console page asked for without a credential: the sign-in form, then back
+            target = quote(scope["path"], safe="/")
+            await RedirectResponse(f"/console/login?next={target}", 303)(scope, receive, send)
             return
         if has is None:
             await deny(scope, send, 401, refusal_body(UNAUTHORIZED, f"unauthorized: {why}"),
@@ -350,15 +353,6 @@ def _cookie_token(headers: dict[str, str]) -> str | None:
 def _console_page(scope: Scope) -> bool:
     return (scope["type"] == "http" and scope["method"] == "GET"
             and (scope["path"] == "/console" or scope["path"].startswith("/console/")))
-
-
-async def _to_sign_in(scope: Scope, send: Send) -> None:
-    """A console page asked for without a credential: the sign-in form, then back."""
-    target = quote(scope["path"], safe="/")
-    await send({"type": "http.response.start", "status": 303,
-                "headers": [(b"location", f"/console/login?next={target}".encode()),
-                            (b"content-length", b"0")]})
-    await send({"type": "http.response.body", "body": b""})
 
 
 def _query_token(query: bytes) -> str | None:

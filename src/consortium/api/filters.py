@@ -31,9 +31,7 @@ class LogCriteria:
     @classmethod
     def of(cls, addresses: Sequence[str], topics: Sequence[str | Sequence[str] | None]
            ) -> LogCriteria:
-        norm: list[str | tuple[str, ...] | None] = []
-        for t in topics:
-            norm.append(t if t is None or isinstance(t, str) else tuple(t))
+        norm = [t if t is None or isinstance(t, str) else tuple(t) for t in topics]
         while norm and norm[-1] is None:
             norm.pop()
         return cls(tuple(addresses), tuple(norm))

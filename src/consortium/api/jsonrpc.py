@@ -224,14 +224,12 @@ def _percentiles(value: Any, where: str) -> list[float]:
 
 
 def _tx_at(block: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
-    if block is None:
-        return None
-    txs = block.get("transactions", [])
+    txs = [] if block is None else block["transactions"]
     return txs[index] if index < len(txs) else None
 
 
 def _tx_count(block: dict[str, Any] | None) -> str | None:
-    return None if block is None else hex_quantity(len(block.get("transactions", ())))
+    return None if block is None else hex_quantity(len(block["transactions"]))
 
 
 def _number(ref: BlockRef, latest: int) -> int:

@@ -449,10 +449,7 @@ class LocalTransactions:
         stx = decode_transaction(entry.raw, self.ledger.eth_chain_id)
         price = min(stx.tx.max_fee_per_gas, stx.tx.max_priority_fee_per_gas)
         record = TxRecord(entry.hash, entry.raw, entry.sender, 0, 0, 0, 0, 0, b"", 0, 0, price)
-        out = tx_json(record, None)
-        out["blockNumber"] = None
-        out["transactionIndex"] = None
-        return out
+        return {**tx_json(record, None), "blockNumber": None, "transactionIndex": None}
 
     def pending_block_transactions(self, full: bool) -> list[Any]:
         """The journalled transactions not held for a nonce gap (they wait in the mempool),

@@ -14,7 +14,7 @@ from consortium import __version__
 from consortium.api import encoding as enc
 from consortium.api.eth_json import EthReads
 from consortium.api.rpc_error import RpcError
-from consortium.api.service_surface import RunSync, path_param, rest_read
+from consortium.api.service_surface import RunSync, path_param, query_param, rest_read
 from consortium.ledger.types import LedgerReader
 
 
@@ -26,15 +26,10 @@ def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) ->
         height = ledger.latest_height()
         block = eth.get_block(height, False)
         _, app_hash = ledger.info()  # type: ignore[attr-defined]
-        return {
-            "node": node_name,
-            "version": __version__,
-            "chain_id": int(ledger.eth_chain_id),
-            "height": height,
-            "app_hash": app_hash.hex(),
-            "latest_block_hash": block["hash"] if block else None,
-            "latest_block_time": (int(block["timestamp"], 16) if block else None),
-        }
+        return {"node": node_name, "version": __version__, "chain_id": int(ledger.eth_chain_id),
+                "height": height, "app_hash": app_hash.hex(),
+                "latest_block_hash": block["hash"] if block else None,
+                "latest_block_time": int(block["timestamp"], 16) if block else None}
 
     def block(request: Request) -> dict[str, Any] | None:
         ident = request.path_params["ident"]
@@ -59,14 +54,9 @@ def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) ->
 
     def account(request: Request) -> dict[str, Any]:
         address = enc.address(request.path_params["address"], "address")
-        return {
-            "address": address,
-            "balance": str(ledger.get_balance(address)),
-            "nonce": ledger.get_nonce(address),
-            "pending_nonce": ledger.pending_nonce(address),
-            "code_size": len(ledger.get_code(address)),
-            "height": ledger.latest_height(),
-        }
+        return {"address": address, "balance": str(ledger.get_balance(address)),
+                "nonce": ledger.get_nonce(address), "pending_nonce": ledger.pending_nonce(address),
+                "code_size": len(ledger.get_code(address)), "height": ledger.latest_height()}
 
     def route(path: str, read: Callable[[Request], Any],
               what: Callable[[Request], str] | str = "") -> Route:
@@ -135,12 +125,9 @@ def openapi_schema(node_name: str) -> dict[str, Any]:
             "/api/v1/blocks/{ident}": _get("A block by decimal height, 'latest', or 0x hash", {
                 "200": _ok("the block, Ethereum JSON-RPC shaped", {"type": "object"}),
                 "400": _BAD, "404": _NOT_FOUND}, [
-                {"name": "ident", "in": "path", "required": True,
-                 "schema": {"type": "string"}, "example": "latest"},
-                {"name": "full", "in": "query", "required": False,
-                 "schema": {"type": "boolean", "default": False},
-                 "description": "include whole transactions instead of hashes"},
-            ]),
+                {**path_param("ident", {"type": "string"}), "example": "latest"},
+                query_param("full", "include whole transactions instead of hashes",
+                            {"type": "boolean", "default": False})]),
             "/api/v1/tx/{hash}": _get("A transaction and its receipt", {
                 "200": _ok("transaction and receipt",
                            _object(transaction="object", receipt=["object", "null"])),

@@ -79,12 +79,9 @@ class ExecutionRevertedError(RpcError):
 
     def __init__(self, output: bytes, fallback: str = "") -> None:
         reason = revert_reason(output)
-        if reason:
-            message = f"execution reverted: {reason}"
-        elif fallback.startswith("execution reverted"):
-            message = fallback
-        else:
-            message = "execution reverted"
+        message = (f"execution reverted: {reason}" if reason
+                   else fallback if fallback.startswith("execution reverted")
+                   else "execution reverted")
         super().__init__(message, data="0x" + output.hex())
 
 

@@ -129,16 +129,12 @@ def rpc_handlers(services: tuple[Service, ...]) -> dict[str, RpcHandler]:
 def rpc_mixin(services: tuple[Service, ...]) -> tuple[type, dict[str, str]]:
     """A class whose methods answer the services' reads (for `JsonRpc` to inherit: it sets
     `ledger`), and its method table: JSON-RPC name -> attribute."""
-    attrs: dict[str, Any] = {}
-    table: dict[str, str] = {}
-    for name, handler in rpc_handlers(services).items():
-        def answer(self: Any, p: Params, handler: RpcHandler = handler) -> Any:
-            return handler(self.ledger, p)
+    def answer(handler: RpcHandler) -> Callable[[Any, Params], Any]:
+        return lambda self, p: handler(self.ledger, p)
 
-        attr = "read_" + name
-        attrs[attr] = answer
-        table[name] = attr
-    return type("ServiceReads", (), attrs), table
+    handlers = rpc_handlers(services)
+    table = {name: "read_" + name for name in handlers}
+    return type("ServiceReads", (), {table[n]: answer(h) for n, h in handlers.items()}), table
 
 
 def _rest_arg(param: Param, found: dict[str, Any]) -> Any:

@@ -83,7 +83,7 @@ class TxJournal:
     def update(self, add: Iterable[JournalEntry] = (), remove: Iterable[bytes] = ()) -> None:
         """Add and remove entries in one durable write (blocking: call it off the event
         loop). Raises MempoolFull if the journal's file is full."""
-        add, remove = list(add), [h for h in remove]
+        add, remove = list(add), list(remove)
         if not add and not remove:
             return
         with self._lock:
