@@ -883,8 +883,7 @@ class Securities(ServiceContract):
         self.require(0 < quantity < MAX_AMOUNT, "the quantity must be above 0 and below 2**128")
 
     def _numbered(self, what: str, n: int) -> Any:
-        self.require(1 <= n <= self.state.count(what), f"no {what} {n}")
-        return self.state.load(what, n)
+        return self.state.load(what, self.require_id(n, self.state.count(what), what))
 
     def _set_paused(self, isin: str, paused: bool, reason: str) -> None:
         inst = self._instrument(isin)

@@ -82,9 +82,8 @@ class SecuritiesReader(ServiceReader):
     def cash_token(self, currency: str) -> dict[str, Any] | None:
         if currency not in self._cash("currencies"):
             return None
-        out = record_json(Token, self._cash("token", currency))
-        out["holders"] = [position(*h) for h in self._cash("holders", currency)]
-        return out
+        return record_json(Token, self._cash("token", currency)) | {
+            "holders": [position(*h) for h in self._cash("holders", currency)]}
 
     def cash_balances(self, account: str) -> list[dict[str, Any]]:
         return [position(account.lower(), b, lk, currency=c)
@@ -105,9 +104,8 @@ class SecuritiesReader(ServiceReader):
     def instrument(self, isin: str) -> dict[str, Any] | None:
         if isin not in self.isins():
             return None
-        out = record_json(Instrument, self._read("instrument", isin))
-        out["jurisdictions"] = list(self._read("jurisdictions", isin))
-        return out
+        return record_json(Instrument, self._read("instrument", isin)) | {
+            "jurisdictions": list(self._read("jurisdictions", isin))}
 
     def holders(self, isin: str) -> list[dict[str, Any]]:
         return [position(*h, isin=isin) for h in self._read("holders", isin)]
