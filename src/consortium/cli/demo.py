@@ -80,9 +80,7 @@ class _Scene:
                  make: Callable[[NodeEntry], Any] = lambda node: None,
                  shown: Callable[[Any], str] = lambda out: f"block {out['block']}") -> None:
         console.rule(f"[bold]{title}")
-        self.network = network
-        self.make = make
-        self.shown = shown
+        self.network, self.make, self.shown = network, make, shown
         self.names = [m.name for m in network.members]
         self.banks = [n for n in self.names if n not in INVOICE_PARTIES]
         from eth_account import Account

@@ -112,8 +112,7 @@ class SecuritiesClient:
     # --- writes with flows of their own --------------------------------------------------------
     def approve(self, account: LocalAccount, currency: str, amount: int = UNLIMITED,
                 spender: str = SETTLEMENT) -> dict[str, Any]:
-        """Let the settlement contract (by default) lock up to `amount` of this cash
-        (unlimited by default)."""
+        """Let the settlement contract (by default) lock up to `amount` (default: any)."""
         return self.transact(account, CASH, "approve", currency.strip().upper(),
                              account_hex(spender), int(amount))
 

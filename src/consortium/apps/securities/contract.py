@@ -178,8 +178,7 @@ class Securities(ServiceContract):
     @method("investor(address)", returns=Investor.abi_type(), view=True)
     def investor(self, account: str) -> tuple[Any, ...]:
         a = as_address(account)
-        v = self.state.investor(a)
-        return v.with_(restriction=self._sender_code(a)).abi_tuple()
+        return self.state.investor(a).with_(restriction=self._sender_code(a)).abi_tuple()
 
     @method("detectTransferRestriction(string,address,address,uint256)", returns="uint8", view=True)
     def detect_transfer_restriction(self, isin: str, from_: str, to: str, value: int) -> int:
