@@ -127,9 +127,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
 
     async def health(_: Request) -> JSONResponse:
         height, app_hash = ledger.info()
-        return JSONResponse(
-            {"ok": True, "node": node_name, "height": height, "app_hash": app_hash.hex()}
-        )
+        return JSONResponse({"ok": True, "node": node_name, "height": height,
+                             "app_hash": app_hash.hex()})
 
     async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(schema)

@@ -127,10 +127,8 @@ def block_ref(value: Any, where: str, *, allow_hash: bool = True) -> BlockRef:
             if len(value) == 66 and allow_hash:
                 return BlockRef(hash=hash32(value, where, what="block hash"))
             return BlockRef(number=quantity(value, where, maximum=UINT64_MAX))
-        raise InvalidParams(
-            f"{where}: block must be a hex number or one of {', '.join(BLOCK_TAGS)}, "
-            f"got {_show(value)}"
-        )
+        raise InvalidParams(f"{where}: block must be a hex number or one of "
+                            f"{', '.join(BLOCK_TAGS)}, got {_show(value)}")
     if isinstance(value, int) and not isinstance(value, bool):
         return BlockRef(number=quantity(value, where, maximum=UINT64_MAX))
     if isinstance(value, dict) and allow_hash:

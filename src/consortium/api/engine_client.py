@@ -149,8 +149,7 @@ class EngineClient:
         if self._client is None or self._loop is not loop:
             self._client = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
-                connector=aiohttp.TCPConnector(limit=64),
-            )
+                connector=aiohttp.TCPConnector(limit=64))
             self._loop = loop
             self._queue = []
             self._sending = False

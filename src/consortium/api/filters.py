@@ -79,10 +79,8 @@ class FilterRegistry:
         with self._lock:
             self._expire(now)
             if len(self._filters) >= self.max_filters:
-                raise LimitExceeded(
-                    f"too many filters installed on this node ({self.max_filters}); "
-                    "uninstall unused ones"
-                )
+                raise LimitExceeded(f"too many filters installed on this node "
+                                    f"({self.max_filters}); uninstall unused ones")
             filter_id = "0x" + secrets.token_hex(16)
             self._filters[filter_id] = Filter(kind, start_height, now,
                                               criteria or LogCriteria(), from_block, to_block)

@@ -63,8 +63,7 @@ def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = No
     `tls_client_ca` too, only to clients with a certificate that CA issued (the app finds
     it in its ASGI scope's state under `consortium.api.auth.PEER_CERT`)."""
     limits = limits or ApiLimits()
-    state = getattr(app, "state", None)
-    hub = getattr(state, "hub", None) if state is not None else None
+    hub = getattr(getattr(app, "state", None), "hub", None)
     if hub is not None:
         hub.max_subscriptions = limits.max_subscriptions_per_websocket
         hub.max_backlog = limits.websocket_max_backlog

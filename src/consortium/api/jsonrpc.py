@@ -182,9 +182,7 @@ def _log_filter(value: Any, where: str) -> _LogFilterSpec:
         LogCriteria.of(addresses, topics),
         enc.block_ref(value.get("fromBlock"), f"{where}.fromBlock", allow_hash=False),
         enc.block_ref(value.get("toBlock"), f"{where}.toBlock", allow_hash=False),
-        block_hash,
-        value.get("fromBlock") is not None or value.get("toBlock") is not None,
-    )
+        block_hash, value.get("fromBlock") is not None or value.get("toBlock") is not None)
 
 
 _tx_hash = functools.partial(enc.hash32, what="transaction hash")
@@ -472,12 +470,9 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         if not sync.get("catching_up"):
             return False
         current = self.ledger.latest_height()
-        return {
-            "startingBlock": hex_quantity(int(sync.get("earliest_block_height", 0) or 0)),
-            "currentBlock": hex_quantity(current),
-            "highestBlock": hex_quantity(max(current, int(sync.get("latest_block_height", 0)
-                                                          or 0))),
-        }
+        highest = max(current, int(sync.get("latest_block_height", 0) or 0))
+        return {"startingBlock": hex_quantity(int(sync.get("earliest_block_height", 0) or 0)),
+                "currentBlock": hex_quantity(current), "highestBlock": hex_quantity(highest)}
 
     @rpc("eth_feeHistory", LEDGER, raw=True)
     def eth_fee_history(self, p: Params) -> dict[str, Any]:
@@ -648,17 +643,13 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             return []
         span = end - start + 1
         if span > MAX_LOG_BLOCK_RANGE:
-            raise LimitExceeded(
-                f"block range of {span} blocks is over the limit of {MAX_LOG_BLOCK_RANGE}; "
-                "query a smaller range"
-            )
+            raise LimitExceeded(f"block range of {span} blocks is over the limit of "
+                                f"{MAX_LOG_BLOCK_RANGE}; query a smaller range")
         entries = (ledger or self.ledger).get_logs(criteria.tx_filter(start, end),
                                                    budget=current_budget.get())
         if len(entries) > MAX_LOG_RESULTS:
-            raise LimitExceeded(
-                f"query returned more than {MAX_LOG_RESULTS} logs; narrow the block range or "
-                "the address/topics filter"
-            )
+            raise LimitExceeded(f"query returned more than {MAX_LOG_RESULTS} logs; narrow the "
+                                "block range or the address/topics filter")
         return [log_json(e) for e in entries]
 
     @rpc("eth_newFilter", LEDGER, _log_filter)

@@ -225,9 +225,7 @@ class LocalTransactions:
             return
         nexts = await self.run_sync(
             lambda: {s: self.ledger.pending_nonce(hx(s)) for s in waiting})
-        ready: list[JournalEntry] = []
-        for sender, next_nonce in nexts.items():
-            ready.extend(self.queue.release(sender, next_nonce))
+        ready = [tx for sender, nonce in nexts.items() for tx in self.queue.release(sender, nonce)]
         if ready:
             await self._forward(ready, journalled=True)
 

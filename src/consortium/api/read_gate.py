@@ -71,18 +71,13 @@ class ReadGate:
         who = client if client is not None else current_client.get()
         limits = self.limits
         with self._lock:
-            if self._pending >= limits.max_heavy_reads:
+            busy = (f"on this node ({self._pending})" if self._pending >= limits.max_heavy_reads
+                    else f"for client {who} (at most {limits.max_heavy_reads_per_client})"
+                    if self._by_client[who] >= limits.max_heavy_reads_per_client else None)
+            if busy is not None:
                 self.refused += 1
-                raise TooManyRequests(
-                    f"too many expensive reads in progress on this node ({self._pending}); "
-                    f"retry in {limits.retry_after} s", retry_after=limits.retry_after)
-            if self._by_client[who] >= limits.max_heavy_reads_per_client:
-                self.refused += 1
-                raise TooManyRequests(
-                    f"too many expensive reads in progress for client {who} "
-                    f"(at most {limits.max_heavy_reads_per_client}); "
-                    f"retry in {limits.retry_after} s",
-                    retry_after=limits.retry_after)
+                raise TooManyRequests(f"too many expensive reads in progress {busy}; retry in "
+                                      f"{limits.retry_after} s", retry_after=limits.retry_after)
             self._pending += 1
             self._by_client[who] += 1
         released = False

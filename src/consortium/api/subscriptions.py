@@ -118,23 +118,17 @@ class SubscriptionHub:
 
     def subscribe(self, conn: Connection, kind: str, criteria: LogCriteria) -> str:
         if kind not in (NEW_HEADS, LOGS):
-            raise InvalidParams(
-                f"params[0]: unsupported subscription {kind!r}; this node offers "
-                f"{NEW_HEADS!r} and {LOGS!r}"
-            )
+            raise InvalidParams(f"params[0]: unsupported subscription {kind!r}; this node "
+                                f"offers {NEW_HEADS!r} and {LOGS!r}")
         if len(conn.subscriptions) >= self.max_subscriptions:
-            raise LimitExceeded(
-                f"at most {self.max_subscriptions} subscriptions per connection; "
-                "eth_unsubscribe one first"
-            )
+            raise LimitExceeded(f"at most {self.max_subscriptions} subscriptions per "
+                                "connection; eth_unsubscribe one first")
         cap = self.max_subscriptions_per_credential
         if cap and conn.credential and sum(
                 len(c.subscriptions) for c in self.connections
                 if c.credential == conn.credential) >= cap:
-            raise LimitExceeded(
-                f"at most {cap} subscriptions per credential ({conn.credential}); "
-                "eth_unsubscribe one first"
-            )
+            raise LimitExceeded(f"at most {cap} subscriptions per credential "
+                                f"({conn.credential}); eth_unsubscribe one first")
         sub_id = "0x" + secrets.token_hex(16)
         conn.subscriptions[sub_id] = Subscription(sub_id, kind, criteria,
                                                   self.ledger.latest_height())
@@ -178,9 +172,8 @@ class SubscriptionHub:
         start = max(last + 1, latest - MAX_CATCH_UP + 1)
         want_heads = any(s.kind == NEW_HEADS for _, s in subs)
         want_logs = any(s.kind == LOGS for _, s in subs)
-        heads, logs = await self._run_sync(
-            lambda: self._read(start, latest, want_heads, want_logs)
-        )
+        heads, logs = await self._run_sync(lambda: self._read(start, latest, want_heads,
+                                                              want_logs))
         for conn, sub in subs:
             prefix = ('{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
                       + sub.id + '","result":')
@@ -197,20 +190,15 @@ class SubscriptionHub:
 
     def _read(self, start: int, end: int, want_heads: bool, want_logs: bool
               ) -> tuple[list[tuple[int, str]], list[tuple[LogEntry, str]]]:
-        """The new blocks' headers and logs, each serialized once for all subscribers."""
-        heads: list[tuple[int, str]] = []
-        if want_heads:
-            for height in range(start, end + 1):
-                block = EthReads(self.ledger).get_block(height)
-                if block is not None:
-                    heads.append((height, json.dumps(header_json(block), separators=(",", ":"))))
-        logs: list[tuple[LogEntry, str]] = []
-        if want_logs:
-            for entry in self.ledger.get_logs(LogCriteria().tx_filter(start, end)):
-                logs.append((entry, json.dumps(log_json(entry), separators=(",", ":"))))
-        return heads, logs
+        """The new blocks' headers (a newHeads notification carries no more) and logs, each
+        serialized once for all subscribers."""
+        reads = EthReads(self.ledger)
+        blocks = [(h, reads.get_block(h)) for h in range(start, end + 1)] if want_heads else []
+        heads = [(h, _compact({k: v for k, v in block.items() if k not in HEADER_DROP}))
+                 for h, block in blocks if block is not None]
+        entries = self.ledger.get_logs(LogCriteria().tx_filter(start, end)) if want_logs else []
+        return heads, [(entry, _compact(log_json(entry))) for entry in entries]
 
 
-def header_json(block: dict[str, Any]) -> dict[str, Any]:
-    """A block as a newHeads notification carries it: the header fields only."""
-    return {k: v for k, v in block.items() if k not in HEADER_DROP}
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
