@@ -27,18 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from consortium.api import json_codec
-from consortium.api.auth import (
-    CREDENTIAL_KEY,
-    FORBIDDEN,
-    ApiAuth,
-    TokenCheck,
-    covers,
-    forbidden_message,
-    granted,
-    needed_for_call,
-    refusal_body,
-)
+from consortium.api import auth, json_codec, rate_limits
 from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.explorer_rpc import explorer_openapi_paths, explorer_routes
 from consortium.api.filters import FilterRegistry
@@ -47,13 +36,6 @@ from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.metrics import NodeMetrics, instrument
 from consortium.api.private_submit import PrivacyNode, PrivateSubmitter
-from consortium.api.rate_limits import (
-    LIMIT_EXCEEDED,
-    ClientGate,
-    ClientLimits,
-    RateLimited,
-    too_many_body,
-)
 from consortium.api.read_gate import ReadGate, ReadLimits, current_client, current_disconnect
 from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError, rpc_error_for
@@ -96,10 +78,11 @@ def _parse_error(message: str) -> dict[str, Any]:
 
 def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                checks: CheckTxWatch | None = None, journal: Path | None = None,
-               read_limits: ReadLimits | None = None, tokens: TokenCheck | None = None,
+               read_limits: ReadLimits | None = None, tokens: auth.TokenCheck | None = None,
                client_certificates: bool = False, cors_origins: Sequence[str] = (),
-               client_limits: ClientLimits | None = None, metrics: NodeMetrics | None = None,
-               console: bool = True, privacy: PrivacyNode | None = None) -> Starlette:
+               client_limits: rate_limits.ClientLimits | None = None,
+               metrics: NodeMetrics | None = None, console: bool = True,
+               privacy: PrivacyNode | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address.
     `checks`: the CheckTx answers of the node's own ABCI app (transactions then go with
     broadcast_tx_async, else broadcast_tx_sync); `journal`: the directory of the durable
@@ -107,7 +90,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     `client_certificates`: the credentials every route but /health needs (`api.auth`);
     `console`: serve the web console at /console; `privacy`: serve the priv_ methods."""
     offload = LedgerOffload()
-    clients = ClientGate(client_limits)
+    clients = rate_limits.ClientGate(client_limits)
     gate = ReadGate(read_limits)
     engine = EngineClient(engine_rpc, checks=checks)
     local_txs = LocalTransactions(ledger, engine, offload, journal=TxJournal(journal))
@@ -144,7 +127,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         try:
             clients.charge(scope, len(payload) if isinstance(payload, list) else 1)
         except TooManyRequests as err:
-            return too_many_body(err, _id_of(payload)), 429, err
+            return rate_limits.too_many_body(err, _id_of(payload)), 429, err
         return None
 
     async def rpc_http(request: Request) -> Response:
@@ -171,8 +154,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
     async def rpc_ws(websocket: WebSocket) -> None:
         refusal = clients.open_websocket(websocket.scope)
         if refusal is not None:
-            await websocket.send_denial_response(
-                JSONResponse(refusal_body(LIMIT_EXCEEDED, refusal), status_code=429))
+            body = auth.refusal_body(rate_limits.LIMIT_EXCEEDED, refusal)
+            await websocket.send_denial_response(JSONResponse(body, status_code=429))
             return
         try:
             await _serve_ws(websocket)
@@ -184,7 +167,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         peer = websocket.client
         conn = Connection(max_backlog=hub.max_backlog,
                           client=f"{peer.host}:{peer.port}" if peer else "client",
-                          credential=str(websocket.scope.get(CREDENTIAL_KEY) or ""))
+                          credential=str(websocket.scope.get(auth.CREDENTIAL_KEY) or ""))
         hub.attach(conn)
         writer = asyncio.create_task(_pump(websocket, conn, hub))
         conn.on_overflow = writer.cancel  # the writer closes the connection (1008)
@@ -268,9 +251,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                             CallCancelled: _rest_timeout},
         middleware=[Middleware(CORSMiddleware, allow_origins=list(cors_origins),
                                allow_methods=["GET", "POST", "PUT"], allow_headers=["*"]),
-                    *([Middleware(ApiAuth, check=tokens)]
+                    *([Middleware(auth.ApiAuth, check=tokens)]
                       if tokens is not None or client_certificates else []),
-                    Middleware(RateLimited, gate=clients)],
+                    Middleware(rate_limits.RateLimited, gate=clients)],
         lifespan=lifespan,
     )
     app.state = State({"jsonrpc": api, "engine": engine, "local_txs": local_txs, "hub": hub,
@@ -287,10 +270,10 @@ def _id_of(payload: Any) -> Any:
 def _beyond_scope(scope: Any, payload: Any) -> dict[str, Any] | None:
     """The 403 answer to a JSON-RPC request (a batch: whole) that needs more than the
     scope of its token, or None."""
-    has, needed = granted(scope), needed_for_call(payload)
-    if covers(has, needed):
+    has, needed = auth.granted(scope), auth.needed_for_call(payload)
+    if auth.covers(has, needed):
         return None
-    return refusal_body(FORBIDDEN, forbidden_message(needed, has), _id_of(payload))
+    return auth.refusal_body(auth.FORBIDDEN, auth.forbidden_message(needed, has), _id_of(payload))
 
 
 async def _disconnected(request: Request) -> None:
