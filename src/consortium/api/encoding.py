@@ -211,8 +211,7 @@ class Params:
     """A method's positional parameters, read one by one with a parser each."""
 
     def __init__(self, raw: Any, method: str) -> None:
-        if raw is None:
-            raw = []
+        raw = [] if raw is None else raw
         if not isinstance(raw, list):
             raise InvalidParams(f"{method}: params must be an array, got {_kind(raw)}")
         self.items: list[Any] = raw
@@ -269,10 +268,9 @@ def topics(value: Any, where: str) -> list[str | Sequence[str] | None]:
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-            list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number",
+             str: "a string", list: "an array", dict: "an object"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _show(value: str) -> str:

@@ -484,11 +484,8 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         oldest = newest - count + 1
         history: dict[str, Any] = {
             "oldestBlock": hex_quantity(oldest if count else newest),
-            "baseFeePerGas": ["0x0"] * (count + 1),
-            "gasUsedRatio": [0.0] * count,
-            "baseFeePerBlobGas": ["0x0"] * (count + 1),
-            "blobGasUsedRatio": [0.0] * count,
-        }
+            "baseFeePerGas": ["0x0"] * (count + 1), "gasUsedRatio": [0.0] * count,
+            "baseFeePerBlobGas": ["0x0"] * (count + 1), "blobGasUsedRatio": [0.0] * count}
         if percentiles is not None:
             history["reward"] = [["0x0"] * len(percentiles) for _ in range(count)]
         return history
