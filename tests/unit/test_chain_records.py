@@ -25,7 +25,7 @@ def test_tx_record_round_trips(contract: bytes) -> None:
 @pytest.mark.parametrize("count", [0, 1, 2, 55, 1000])
 @pytest.mark.parametrize("ints", [(0, 0, 0, 0), (1, 127, 128, 255), (256, 2**63, 10**9, 2**64 - 1)])
 def test_block_record_encodes_as_pyrlp_did(count: int, ints: tuple[int, ...]) -> None:
-    """The hand-written RLP of a block record is pyrlp's, byte for byte (stored blocks and
+    """The raw RLP of a block record is pyrlp's, byte for byte (stored blocks and
     their hashes must not change), for 32-byte hashes and for any other lengths."""
     for hashes in (tuple(i.to_bytes(32, "big") for i in range(count)),
                    tuple(bytes([i % 256]) * (i % 70) for i in range(count)) + (b"\x05", b"\x80")):

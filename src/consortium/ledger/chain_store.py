@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import lmdb
 import rlp
+from rlp.codec import encode_raw
 
 from consortium.ledger.state_store import StateStore, u32, u64
 
@@ -32,28 +33,9 @@ def _int(b: bytes) -> int:
     return int.from_bytes(b, "big")
 
 
-def _rlp_length(length: int, short: int) -> bytes:
-    """RLP's prefix of a payload of `length` bytes (`short`: 0x80 strings, 0xc0 lists)."""
-    if length < 56:
-        return bytes((short + length,))
-    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((short + 55 + len(size),)) + size
-
-
-def _rlp_bytes(b: bytes) -> bytes:
-    if len(b) == 1 and b[0] < 0x80:
-        return bytes(b)
-    return _rlp_length(len(b), 0x80) + b
-
-
-def _rlp_int(value: int) -> bytes:
-    if value < 0:
-        raise ValueError(f"RLP cannot encode the negative integer {value}")
-    return _rlp_bytes(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-
-def _rlp_list(payload: bytes) -> bytes:
-    return _rlp_length(len(payload), 0xc0) + payload
+def _be(value: int) -> bytes:
+    """An integer as RLP stores it: minimal big-endian bytes (0 is empty)."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 # hash, sender, status, gas used, cumulative gas used, first log, log count, effective gas
@@ -81,19 +63,13 @@ class BlockRecord:
     tx_hashes: tuple[bytes, ...]
 
     def encode(self) -> bytes:
-        """rlp.encode of the fields (ints as minimal big-endian), byte for byte, without
-        pyrlp's per-item sedes inference: a 1,000-transaction block's hash list cost 1.4 ms."""
-        hashes = self.tx_hashes
-        if all(len(h) == 32 for h in hashes):  # every stored block: 0xa0 + the hash
-            listed = b"\xa0" + b"\xa0".join(hashes) if hashes else b""
-        else:
-            listed = b"".join(_rlp_bytes(h) for h in hashes)
-        return _rlp_list(b"".join((
-            _rlp_int(self.number), _rlp_bytes(self.hash), _rlp_bytes(self.parent_hash),
-            _rlp_int(self.timestamp), _rlp_bytes(self.miner), _rlp_int(self.gas_limit),
-            _rlp_int(self.gas_used), _rlp_bytes(self.state_root), _rlp_bytes(self.prevrandao),
-            _rlp_bytes(self.bloom), _rlp_list(listed),
-        )))
+        """rlp.encode of the fields, through pyrlp's raw encoder: its sedes inference cost
+        1.3 ms for a 1,000-transaction block's hash list, the raw encoder half that."""
+        return encode_raw([
+            _be(self.number), self.hash, self.parent_hash, _be(self.timestamp), self.miner,
+            _be(self.gas_limit), _be(self.gas_used), self.state_root, self.prevrandao,
+            self.bloom, list(self.tx_hashes),
+        ])
 
     @classmethod
     def decode(cls, raw: bytes) -> BlockRecord:
