@@ -97,48 +97,8 @@ def split_frames(buf: bytearray) -> list[bytes]:
     return frames
 
 
-# --- hand-written protobuf for the per-transaction answers --------------------------------
-# A 1,000-transaction block's ExecTxResult messages built as protobuf objects, put into a
-# Response (which copies them) and serialized cost more of the consensus thread than the
-# block's execution by revm; the same bytes written directly cost a fraction. Fields go in
-# number order and proto3 defaults are left out, as protobuf serializes them
-# (tests/unit/test_abci_framing.py compares the bytes).
-
-
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
-
-
 def response_tag(kind: str) -> bytes:
-    """The key of `Response`'s field `kind` (a length-delimited message)."""
+    """The key of `Response`'s field `kind` (a length-delimited message): with the answer's
+    length it wraps an answer serialized on its own, as `Response(kind=answer)` would,
+    without copying a large answer into a Response first."""
     return encode_varint(Response.DESCRIPTOR.fields_by_name[kind].number << 3 | 2)
-
-
-def result_bytes(code: int = 0, data: bytes = b"", log: str = "", gas_wanted: int = 0,
-                 gas_used: int = 0, codespace: str = "") -> bytes:
-    """An ExecTxResult or a ResponseCheckTx (the same fields 1-8) without events or info."""
-    if not (0 <= code < 1 << 32 and 0 <= gas_wanted < 1 << 63 and 0 <= gas_used < 1 << 63):
-        raise ValueError("ABCI result field out of range")
-    out = b"\x08" + encode_varint(code) if code else b""
-    if data:
-        out += b"\x12" + encode_varint(len(data)) + data
-    if log:
-        text = log.encode()
-        out += b"\x1a" + encode_varint(len(text)) + text
-    if gas_wanted:
-        out += b"\x28" + encode_varint(gas_wanted)
-    if gas_used:
-        out += b"\x30" + encode_varint(gas_used)
-    if codespace:
-        out += b"\x42" + encode_varint(len(codespace)) + codespace.encode()
-    return out
-
-
-def finalize_block_bytes(results: list[bytes], validator_updates: list[bytes],
-                         app_hash: bytes) -> bytes:
-    """A ResponseFinalizeBlock from its serialized results and validator updates."""
-    parts = [b"\x12" + encode_varint(len(r)) + r for r in results]
-    parts += [_length_delimited(3, u) for u in validator_updates]
-    if app_hash:
-        parts.append(_length_delimited(5, app_hash))
-    return b"".join(parts)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from consortium import __version__
-from consortium.abci.protocol import finalize_block_bytes, result_bytes
 from consortium.abci.protocol import types_pb2 as abci
 from consortium.errors import ConfigError
 from consortium.ledger.genesis import AppState
@@ -156,10 +155,6 @@ class ConsortiumApp:
     def check_tx(self, req: Any) -> Any:
         """Before a transaction enters the mempool, and again (recheck) after each block for
         those still waiting. Stateless and quick: checks, never executes contract code."""
-        return abci.ResponseCheckTx.FromString(self.check_tx_wire(req))
-
-    def check_tx_wire(self, req: Any) -> bytes:
-        """`check_tx`'s answer serialized (what the ABCI server sends)."""
         recheck = req.type == abci.RECHECK
         gas_wanted, tx_hash = 0, "-"
         try:
@@ -174,8 +169,13 @@ class ConsortiumApp:
             self.observer.checked(code)
         if code:
             log.info("check_tx refused %s: %s", tx_hash or "-", text)
-            return result_bytes(code, log=text, codespace=CODESPACE)
-        return result_bytes(0, gas_wanted=gas_wanted)
+            return abci.ResponseCheckTx(code=code, log=text, codespace=CODESPACE)
+        return abci.ResponseCheckTx(code=0, gas_wanted=gas_wanted)
+
+    def check_tx_wire(self, req: Any) -> bytes:
+        """`check_tx`'s answer serialized (the ABCI server sends it without copying it into
+        a Response)."""
+        return bytes(self.check_tx(req).SerializeToString())
 
     # --- consensus connection, per block -----------------------------------------------------
 
@@ -201,11 +201,12 @@ class ConsortiumApp:
     def verify_vote_extension(self, req: Any) -> Any:
         return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.ACCEPT)
 
-    def finalize_block(self, req: Any) -> Any:
-        """`finalize_block_wire`'s answer as a ResponseFinalizeBlock message."""
-        return abci.ResponseFinalizeBlock.FromString(self.finalize_block_wire(req))
-
     def finalize_block_wire(self, req: Any) -> bytes:
+        """`finalize_block`'s answer serialized (the ABCI server sends it without copying a
+        1,000-result message into a Response)."""
+        return bytes(self.finalize_block(req).SerializeToString())
+
+    def finalize_block(self, req: Any) -> Any:
         """A decided block: execute its transactions in order on pending state and return one
         result per transaction and the new app hash. The results carry no ABCI events: the
         ledger indexes transactions and logs itself (eth_getTransactionReceipt, eth_getLogs,
@@ -232,18 +233,16 @@ class ConsortiumApp:
         if self.observer is not None:
             self.observer.finalized(req.height, len(req.txs), ctx.time_ns,
                                     time.perf_counter() - started)
-        results = [
-            result_bytes(r.code, r.data, r.log, r.gas_wanted, r.gas_used,
-                         CODESPACE if r.code else "")
-            for r in outcome.tx_results
-        ]
-        updates = [
-            abci.ValidatorUpdate(
-                pub_key=self._keys.PublicKey(ed25519=u.pub_key_ed25519), power=u.power
-            ).SerializeToString()
-            for u in outcome.validator_updates
-        ]
-        return finalize_block_bytes(results, updates, outcome.app_hash)
+        # filled in place (`add`): kwargs-built results copied into the list cost half again
+        answer = abci.ResponseFinalizeBlock(app_hash=outcome.app_hash)
+        add = answer.tx_results.add
+        for r in outcome.tx_results:
+            add(code=r.code, data=r.data, log=r.log, gas_wanted=r.gas_wanted,
+                gas_used=r.gas_used, codespace=CODESPACE if r.code else "")
+        for u in outcome.validator_updates:
+            update = answer.validator_updates.add(power=u.power)
+            update.pub_key.ed25519 = u.pub_key_ed25519
+        return answer
 
     def commit(self, req: Any) -> Any:
         """Persist the finalized block — state, receipts, indexes, height and app hash — in
