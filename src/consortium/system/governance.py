@@ -59,7 +59,7 @@ from consortium.system.model import (
     is_app_address,
     role_bit,
 )
-from consortium.system.nodes import Nodes
+from consortium.system.nodes import Nodes, check_new_node
 from consortium.system.permissions import Permissions, as_address, hex_address
 from consortium.system.state import (
     GovernanceState,
@@ -370,7 +370,7 @@ class Governance(NativeContract):
             self.require(len(node_ids) <= MAX_LIST, f"at most {MAX_LIST} node ids")
             self._distinct(node_ids, "node id")
             for node_id in node_ids:
-                self._check_new_node(node_id)
+                check_new_node(self, self.node_set, node_id)
             if execute:
                 member_id = gov.add_member(member_name.strip(), tier, weight, height)
                 raws = [as_address(a) for a in accounts]
@@ -433,7 +433,7 @@ class Governance(NativeContract):
         elif name == "admit-node":
             member_id, node_id = args
             self._require_active_member(member_id)
-            self._check_new_node(node_id)
+            check_new_node(self, self.node_set, node_id)
             if execute:
                 self._add_node(member_id, node_id)
         elif name == "remove-node":
@@ -612,11 +612,6 @@ class Governance(NativeContract):
     def _check_name(self, name: str, what: str) -> None:
         self.require(bool(name.strip()), f"the {what} is empty")
         self.require(len(name.encode()) <= MAX_NAME, f"the {what} is longer than {MAX_NAME} bytes")
-
-    def _check_new_node(self, node_id: bytes) -> None:
-        self.require(node_id != ZERO_ADDRESS, "a node id cannot be zero")
-        self.require(not self.node_set.is_admitted(node_id),
-                     f"node {node_id.hex()} is already admitted")
 
     def _require_active_account(self, account: str, what: str) -> None:
         gov = self.gov

@@ -8,11 +8,18 @@ applies them two heights later). The node's peer filter admits exactly the node 
 
 from __future__ import annotations
 
-from consortium.evm.native import StateOf, event, method, register, view
+from consortium.evm.native import NativeContract, StateOf, event, method, register, view
 from consortium.evm.records import word_address
 from consortium.system.model import MAX_POWER, NODES_ADDRESS
 from consortium.system.permissions import GovernedNative
 from consortium.system.state import NodesState
+
+
+def check_new_node(contract: NativeContract, nodes: NodesState, node_id: bytes) -> None:
+    """Refuse a node id that is zero or admitted already: Nodes admitting it, and Governance
+    when an admission is proposed."""
+    contract.require(node_id != b"\x00" * 20, "a node id cannot be zero")
+    contract.require(not nodes.is_admitted(node_id), f"node {node_id.hex()} is already admitted")
 
 
 @register
@@ -65,9 +72,7 @@ class Nodes(GovernedNative):
     @method("admitNode(bytes20,uint256)")
     def admit_node(self, node_id: bytes, member: int) -> None:
         self._only_governance()
-        self.require(node_id != b"\x00" * 20, "a node id cannot be zero")
-        self.require(not self.state.is_admitted(node_id),
-                     f"node {node_id.hex()} is already admitted")
+        check_new_node(self, self.state, node_id)
         self.state.admit(node_id, member)
         self.emit(self.NodeAdmitted, node_id, member)
 
