@@ -85,17 +85,16 @@ class Invoices(ServiceContract):
 
     invoices_by_state = state_read("invoicesByState(string)", STATES, "state", "bytes32[]")
 
-    @method("tranches(bytes32)", returns=TRANCHE + "[]", view=True)
-    def tranches(self, fingerprint: bytes) -> list[tuple[Any, ...]]:
-        inv = self._require_invoice(bytes(fingerprint))
-        return [self.state.tranche(inv.fingerprint, i).abi_tuple()
-                for i in range(inv.tranche_count)]
+    tranches = view("tranches(bytes32)", TRANCHE + "[]", ("fingerprint",),
+                    lambda c, fp: c._entries(fp, "tranche"))
+    payments = view("payments(bytes32)", PAYMENT + "[]", ("fingerprint",),
+                    lambda c, fp: c._entries(fp, "payment"))
 
-    @method("payments(bytes32)", returns=PAYMENT + "[]", view=True)
-    def payments(self, fingerprint: bytes) -> list[tuple[Any, ...]]:
+    def _entries(self, fingerprint: bytes, kind: str) -> list[tuple[Any, ...]]:
+        """An invoice's tranches or payments (`kind`), in order."""
         inv = self._require_invoice(bytes(fingerprint))
-        return [self.state.payment(inv.fingerprint, i).abi_tuple()
-                for i in range(inv.payment_count)]
+        load = getattr(self.state, kind)
+        return [load(inv.fingerprint, i).abi_tuple() for i in range(getattr(inv, kind + "_count"))]
 
     @method("issue(bytes32,address,address,uint256,string,uint256)")
     def issue(self, fingerprint: bytes, seller: str, buyer: str, amount: int, currency: str,
