@@ -56,6 +56,11 @@ class ServiceContract(NativeContract):
         self.require(self.by_governance(), f"only the Governance contract may {action}: "
                                            "propose it (an app-call proposal)")
 
+    def require_valid(self, problem: str | None) -> None:
+        """Revert with a model check's problem (`currency_problem(…)`, say), if it found one."""
+        if problem:
+            self.revert(problem)
+
     def require_text(self, text: str, what: str, limit: int = MAX_REASON, *,
                      required: bool = True) -> None:
         if required:

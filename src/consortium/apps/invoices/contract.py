@@ -120,9 +120,7 @@ class Invoices(ServiceContract):
         self.require(self.has_role(buyer_raw, BUYER),
                      f"buyer {hex_address(buyer_raw)} does not hold the buyer role")
         self.require(0 < amount < MAX_AMOUNT, "the face amount must be above 0 and below 2**128")
-        problem = currency_problem(currency) or date_problem(due_date)
-        if problem:
-            self.revert(problem)
+        self.require_valid(currency_problem(currency) or date_problem(due_date))
 
         word = int.from_bytes(fp, "big")
         st.add(fp, seller=seller_raw, buyer=buyer_raw, amount=amount, currency=currency,

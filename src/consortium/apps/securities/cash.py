@@ -75,9 +75,7 @@ class CashTokens(ServiceContract):
     def create_token(self, currency: str, name: str) -> None:
         caller = self.caller
         self.require_role(caller, CASH_BANK, "issue a cash token")
-        problem = currency_problem(currency)
-        if problem:
-            self.revert(problem)
+        self.require_valid(currency_problem(currency))
         self.require_text(name, "token name", required=False)
         c = currency_word(currency)
         st = self.state
@@ -188,9 +186,7 @@ class CashTokens(ServiceContract):
                                      f"{st.locked(c, account)}), {amount} needed")
 
     def _require_token(self, currency: str) -> int:
-        problem = currency_problem(currency)
-        if problem:
-            self.revert(problem)
+        self.require_valid(currency_problem(currency))
         c = currency_word(currency)
         self.require(self.state.exists(c), f"no {currency} cash token")
         return c

@@ -242,7 +242,7 @@ class Securities(ServiceContract):
               currency: str, cycle: int) -> None:
         caller = self.caller
         self.require_role(caller, ISSUER_AGENT, "issue an instrument")
-        self._valid(isin_problem(isin) or currency_problem(currency))
+        self.require_valid(isin_problem(isin) or currency_problem(currency))
         w = isin_word(isin)
         st = self.state
         if st.instrument_exists(w):
@@ -318,7 +318,7 @@ class Securities(ServiceContract):
         inst = self._as_agent(isin, "set the jurisdictions of")
         self.require(len(allowed) <= 64, "at most 64 jurisdictions")
         for code in allowed:
-            self._valid(jurisdiction_problem(code))
+            self.require_valid(jurisdiction_problem(code))
         js = self.state.index(S.JURISDICTIONS, isin_word(isin))
         js.clear()
         for code in allowed:
@@ -333,7 +333,7 @@ class Securities(ServiceContract):
         self.require_role(caller, CUSTODIAN, "keep the investor registry")
         a = as_address(account)
         self.require(a != ZERO, "the zero address cannot be an investor")
-        self._valid(jurisdiction_problem(jurisdiction))
+        self.require_valid(jurisdiction_problem(jurisdiction))
         st = self.state
         v = st.investor(a)
         self.require(not v.registered or v.custodian == caller,
@@ -542,7 +542,7 @@ class Securities(ServiceContract):
                      f"the record height must be a past block (the chain is at {self.height})")
         self.require(record_height >= inst.created_at,
                      f"{isin} was issued at height {inst.created_at}")
-        self._valid(currency_problem(currency))
+        self.require_valid(currency_problem(currency))
         self.require(0 < per_share < MAX_AMOUNT, "the amount per share must be above 0")
         st = self.state
         total = per_share * st.supply_at(w, record_height)
@@ -849,12 +849,8 @@ class Securities(ServiceContract):
         state = "paused" if inst.paused else "active"
         self._transition("instrument", isin_word(inst.isin), state, state, reason)
 
-    def _valid(self, problem: str | None) -> None:
-        if problem:
-            self.revert(problem)
-
     def _isin(self, isin: str) -> int:
-        self._valid(isin_problem(isin))
+        self.require_valid(isin_problem(isin))
         w = isin_word(isin)
         self.require(self.state.instrument_exists(w), f"no instrument {isin}")
         return w
