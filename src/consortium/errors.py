@@ -7,6 +7,10 @@ Codes are part of the protocol: never renumber one, only add.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ConsortiumError(Exception):
     """Base of every error this package raises on purpose."""
@@ -25,6 +29,13 @@ class ConsortiumError(Exception):
 
 class ConfigError(ConsortiumError):
     """A configuration file, genesis or CLI argument is malformed or inconsistent."""
+
+
+def known(value: T | None, message: str) -> T:
+    """`value`, or a ConfigError with `message` when a lookup found nothing (None)."""
+    if value is None:
+        raise ConfigError(message)
+    return value
 
 
 class BadValue(ConfigError):

@@ -12,7 +12,7 @@ import typer
 
 from consortium.apps.forum.surface import CHANNEL_HELP, FORUM
 from consortium.cli import kit
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, known
 
 app = typer.Typer(help="The consortium forum: channels, threads, announcements, minutes, "
                        "research documents, search.", no_args_is_help=True)
@@ -64,9 +64,7 @@ def post(channel: str = ChannelArg, text: str = typer.Argument(..., help="The bo
     client = _client(signing.rpc, signing.dir)
     account = signing.signer()
     if reply_to is not None:
-        found = client.read.post(reply_to)
-        if found is None:
-            raise ConfigError(f"no post {reply_to}")
+        found = known(client.read.post(reply_to), f"no post {reply_to}")
         if found["channel"] != channel:
             raise ConfigError(f"post {reply_to} is in channel {found['channel']!r}")
         out = client.reply(account, reply_to, text)

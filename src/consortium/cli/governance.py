@@ -15,7 +15,7 @@ import typer
 
 from consortium.apps.governance_surface import GOVERNANCE
 from consortium.cli import kit
-from consortium.errors import ConfigError
+from consortium.errors import known
 
 member_app = typer.Typer(help="Consortium members.", no_args_is_help=True)
 propose_app = typer.Typer(help="Propose a consortium decision (one subcommand per kind); "
@@ -98,9 +98,7 @@ def member_show(ref: str = typer.Argument(..., help="Member id, name or one of i
                 *, opts: kit.Signing) -> None:
     """One member, with each account's roles."""
     client = _client(opts.rpc, opts.dir)
-    member = client.member(ref)
-    if member is None:
-        raise ConfigError(f"no member {ref!r}")
+    member = known(client.member(ref), f"no member {ref!r}")
     member["roles"] = {a: client.roles(a)["roles"] for a in member["accounts"]}
     accounts = [f"{a} ({', '.join(r) or 'no roles'})" for a, r in member["roles"].items()]
     opts.show(member, lambda: kit.table(f"Member {member['id']}: {member['name']}",
@@ -146,9 +144,7 @@ def proposals(
     """Proposals with their status, tallies and expiry heights."""
     client = _client(opts.rpc, opts.dir)
     if proposal is not None:
-        found = client.read.proposal_with_votes(proposal)
-        if found is None:
-            raise ConfigError(f"no proposal {proposal}")
+        found = known(client.read.proposal_with_votes(proposal), f"no proposal {proposal}")
         rule, note = found["rule"], f" ({found['note']})" if found["note"] else ""
         opts.show(found, lambda: kit.table(f"Proposal {proposal}: {found['kind']}",
                                            ["field", "value"], [

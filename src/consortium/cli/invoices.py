@@ -11,7 +11,7 @@ import typer
 
 from consortium.apps.invoices.surface import FP, INVOICES
 from consortium.cli import kit
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, known
 
 app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True)
 
@@ -108,9 +108,7 @@ def verify_tax(fp: str = FingerprintArg,
 def show(fp: str = FingerprintArg, *, opts: kit.Signing) -> None:
     """One invoice: its fields, tranches, payments and history."""
     client = _client(opts.rpc, opts.dir)
-    inv = client.invoice(fp)
-    if inv is None:
-        raise ConfigError(f"no invoice {fp}")
+    inv = known(client.invoice(fp), f"no invoice {fp}")
     inv["history"] = client.history(fp)
     if opts.json_out:
         kit.print_json(inv)

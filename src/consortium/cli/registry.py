@@ -11,7 +11,7 @@ import typer
 
 from consortium.apps.registry.surface import REGISTRY
 from consortium.cli import kit
-from consortium.errors import ConfigError
+from consortium.errors import known
 
 app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
                   no_args_is_help=True)
@@ -24,8 +24,7 @@ def _external(external_id: str | None, external_id_hash: str | None, key_file: P
     from consortium.apps.registry.external_id import external_id_hash as hash_of
     from consortium.apps.surface import hash_bytes
 
-    if (external_id is None) == (external_id_hash is None):
-        raise ConfigError("give either --external-id or --external-id-hash")
+    kit.one_of(external_id, external_id_hash, "give either --external-id or --external-id-hash")
     if external_id_hash is not None:
         return hash_bytes(external_id_hash, "external id hash")
     return hash_of(kit.key_of(key_file, dir), str(external_id))
@@ -121,7 +120,6 @@ def find(
 ) -> None:
     """The asset holding an external id in a class."""
     ext = _external(external_id, external_id_hash, key_file, opts.dir)
-    found = _client(opts.rpc, opts.dir).find(asset_class, ext)
-    if found is None:
-        raise ConfigError(f"no asset holds that external id in class {asset_class!r}")
+    found = known(_client(opts.rpc, opts.dir).find(asset_class, ext),
+                  f"no asset holds that external id in class {asset_class!r}")
     opts.show(found, lambda: _show_asset(found, kit.namer(opts.dir)))

@@ -21,7 +21,7 @@ from consortium.apps.securities.model import UNLIMITED, isin_problem, side_numbe
 from consortium.apps.securities.surface import CASH, SECURITIES
 from consortium.apps.surface import hash_bytes, sha256_of
 from consortium.cli import kit
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, known
 
 app = typer.Typer(help="Securities trading and settlement (cash tokens, order books, DvP).",
                   no_args_is_help=True)
@@ -186,9 +186,7 @@ def cash_balances(account: str | None = typer.Argument(
         if currency is not None:
             rows = [r for r in rows if r["currency"] == currency.upper()]
     elif currency is not None:
-        token = read.cash_token(currency.upper())
-        if token is None:
-            raise ConfigError(f"no {currency.upper()} cash token")
+        token = known(read.cash_token(currency.upper()), f"no {currency.upper()} cash token")
         rows = [h | {"currency": token["currency"]} for h in token["holders"]]
     else:
         raise ConfigError("give an account or --currency")
@@ -343,9 +341,7 @@ def dividend_show(dividend_id: int = typer.Argument(..., help="The id."), *,
                   opts: kit.Signing) -> None:
     """One dividend with each record-date holder's entitlement."""
     read = _client(opts.rpc, opts.dir).read
-    d = read.dividend(dividend_id)
-    if d is None:
-        raise ConfigError(f"no dividend {dividend_id}")
+    d = known(read.dividend(dividend_id), f"no dividend {dividend_id}")
     d["holders"] = [read.dividend_of(dividend_id, h["account"])
                     for h in read.holders_at(d["isin"], d["recordHeight"])]
     show = kit.namer(opts.dir)

@@ -20,7 +20,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, known
 from consortium.evm.records import account_hex
 from consortium.sdk.client import ConsortiumClient
 from consortium.system.governance import Governance
@@ -165,9 +165,8 @@ class GovernanceClient:
     def propose(self, account: LocalAccount, kind: str, *args: Any) -> dict[str, Any]:
         """Propose (`kind` as in `model.PROPOSAL_KINDS`, args as its ABI types want them):
         answers {"proposal": id, "kind", "status", "txHash", "block"}."""
-        k = KIND_BY_NAME.get(kind)
-        if k is None:
-            raise ConfigError(f"unknown proposal kind {kind!r} (kinds: {', '.join(KIND_BY_NAME)})")
+        k = known(KIND_BY_NAME.get(kind),
+                  f"unknown proposal kind {kind!r} (kinds: {', '.join(KIND_BY_NAME)})")
         return self._outcome(self.transact(account, GOVERNANCE_ADDRESS, k.method, *args), None)
 
     def _propose_values(self, kind: ProposalKind, account: LocalAccount,

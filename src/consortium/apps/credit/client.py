@@ -14,7 +14,7 @@ from consortium.apps.credit.reader import CreditReader
 from consortium.apps.credit.surface import CREDIT
 from consortium.apps.service_client import ServiceClient
 from consortium.apps.surface import account_hex, sha256_of, with_writes
-from consortium.errors import ConfigError, ConsortiumError, NetworkError
+from consortium.errors import ConfigError, ConsortiumError, NetworkError, known
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a downloaded report is read at most this far
 
@@ -80,9 +80,7 @@ class CreditClient(ServiceClient):
         return result
 
     def _query(self, query_id: int) -> dict[str, Any]:
-        found: dict[str, Any] | None = self.read.query(int(query_id))
-        if found is None:
-            raise ConfigError(f"no query {query_id}")
+        found: dict[str, Any] = known(self.read.query(int(query_id)), f"no query {query_id}")
         return found
 
 

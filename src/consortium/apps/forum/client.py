@@ -21,7 +21,7 @@ from consortium.apps.forum.search import ForumIndex
 from consortium.apps.forum.surface import FORUM
 from consortium.apps.service_client import ServiceClient, account_hex
 from consortium.apps.surface import with_writes
-from consortium.errors import ConfigError, ExecutionReverted
+from consortium.errors import ConfigError, ExecutionReverted, known
 from consortium.sdk.client import ConsortiumClient
 
 BLOBS_PATH = "/api/v1/forum/blobs"
@@ -153,9 +153,7 @@ class ForumClient(ServiceClient):
 
     def reply(self, account: LocalAccount, post_id: int, body: str) -> dict[str, Any]:
         """Reply in the thread of `post_id` (its opening post or one of its replies)."""
-        found = self.read.post(int(post_id))
-        if found is None:
-            raise ConfigError(f"no post {post_id}")
+        found = known(self.read.post(int(post_id)), f"no post {post_id}")
         return self._post(account, found["channel"], "reply",
                           int(found["parent"] or found["id"]), post_content("", body))
 
@@ -187,9 +185,7 @@ class ForumClient(ServiceClient):
                 for p in self.read.posts(channel, threads_only=threads_only)]
 
     def thread(self, account: LocalAccount | None, post_id: int) -> list[dict[str, Any]]:
-        found = self.read.thread(int(post_id))
-        if found is None:
-            raise ConfigError(f"no post {post_id}")
+        found = known(self.read.thread(int(post_id)), f"no post {post_id}")
         return [self.open_post(account, p) for p in found]
 
     def pinned(self, account: LocalAccount | None, channel: str) -> list[dict[str, Any]]:
@@ -239,9 +235,8 @@ class ForumClient(ServiceClient):
 
     def document(self, account: LocalAccount | None, document_id: int) -> dict[str, Any]:
         """A document's record, its metadata opened for `account`."""
-        found: dict[str, Any] | None = self.read.document(int(document_id))
-        if found is None:
-            raise ConfigError(f"no document {document_id}")
+        found: dict[str, Any] = known(self.read.document(int(document_id)),
+                                      f"no document {document_id}")
         if "meta" not in found:
             sealed = bytes.fromhex(found["sealedMeta"][2:])
             found["meta"] = parse_meta(self._opened(account, found, sealed, "document-meta"))
@@ -256,9 +251,8 @@ class ForumClient(ServiceClient):
         doc = self.document(account, document_id)
         sha = str(doc["sha256"])
         if doc["onChain"]:
-            raw = self.read.blob(bytes.fromhex(sha[2:]))
-            if raw is None:
-                raise ConfigError(f"document {document_id}'s blob is not on chain")
+            raw = known(self.read.blob(bytes.fromhex(sha[2:])),
+                        f"document {document_id}'s blob is not on chain")
             data = verify_blob(raw, sha, f"{self.api_url} (on chain)")
         else:
             data = self._download(sha, [doc["meta"].get("location"), self.api_url, *sources])

@@ -16,7 +16,7 @@ from consortium.apps.invoices.reader import FP_WHAT, InvoiceReader
 from consortium.apps.invoices.surface import INVOICES
 from consortium.apps.service_client import GAS_MARGIN, ServiceClient, decode_log
 from consortium.apps.surface import account_hex, hash_bytes, with_writes
-from consortium.errors import ConfigError
+from consortium.errors import known
 from consortium.sdk.client import ConsortiumClient
 
 
@@ -37,9 +37,8 @@ class InvoiceClient(ServiceClient):
     def fingerprint(self, seller_tax_id: str, invoice_number: str,
                     issue_date: str | int | date, amount: str | int) -> str:
         """The invoice's fingerprint (0x hex) under the consortium key; computed here."""
-        if self.key is None:
-            raise ConfigError("computing a fingerprint needs the consortium key (key=…)")
-        return "0x" + compute(self.key, seller_tax_id, invoice_number, issue_date, amount).hex()
+        key = known(self.key, "computing a fingerprint needs the consortium key (key=…)")
+        return "0x" + compute(key, seller_tax_id, invoice_number, issue_date, amount).hex()
 
     def history(self, fingerprint: str | bytes) -> list[dict[str, Any]]:
         """Every transition of an invoice, oldest first."""

@@ -13,7 +13,7 @@ from consortium.apps.registry.reader import RegistryReader
 from consortium.apps.registry.surface import REGISTRY
 from consortium.apps.service_client import ServiceClient
 from consortium.apps.surface import account_hex, document_hash, hash_bytes, with_writes
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, known
 from consortium.sdk.client import ConsortiumClient
 
 
@@ -32,9 +32,8 @@ class RegistryClient(ServiceClient):
 
     def external_id_hash(self, external_id: str) -> bytes:
         """An external id's hash under the consortium key (computed here)."""
-        if self.key is None:
-            raise ConfigError("hashing an external id needs the consortium key (key=…)")
-        return external_id_hash(self.key, external_id)
+        key = known(self.key, "hashing an external id needs the consortium key (key=…)")
+        return external_id_hash(key, external_id)
 
     def _external(self, external_id: str | bytes) -> bytes:
         if isinstance(external_id, bytes):
@@ -42,9 +41,8 @@ class RegistryClient(ServiceClient):
         return self.external_id_hash(external_id)
 
     def class_id(self, ref: int | str) -> int:
-        found = self.read.asset_class(int(ref) if str(ref).isdigit() else ref)
-        if found is None:
-            raise ConfigError(f"no asset class {ref!r}")
+        found = known(self.read.asset_class(int(ref) if str(ref).isdigit() else ref),
+                      f"no asset class {ref!r}")
         return int(found["id"])
 
     def asset(self, asset_id: int) -> dict[str, Any] | None:
