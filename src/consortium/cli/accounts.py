@@ -35,10 +35,8 @@ def new(
         raise ConfigError(f"{path} already exists")
     path.write_text(json.dumps(Account.encrypt(acct.key, password), indent=2) + "\n")
     path.chmod(0o600)
-    if json_out:
-        kit.print_json({"address": acct.address, "keystore": str(path)})
-    else:
-        kit.console.print(f"account {acct.address}\nkeystore {path}")
+    kit.show({"address": acct.address, "keystore": str(path)}, json_out,
+             lambda: kit.console.print(f"account {acct.address}\nkeystore {path}"))
 
 
 @app.command("list")
@@ -62,12 +60,10 @@ def list_(
         rows.append({"address": address, "member": by_address.get(address),
                      "keystore": str(file.relative_to(root))})
     _add_balances(rows, rpc, dir)
-    if json_out:
-        kit.print_json(rows)
-        return
-    kit.table("Accounts", ["address", "member", "balance (wei)", "nonce", "keystore"],
-              [[r["address"], r["member"], r.get("balance"), r.get("nonce"), r["keystore"]]
-               for r in rows])
+    kit.show(rows, json_out, lambda: kit.table(
+        "Accounts", ["address", "member", "balance (wei)", "nonce", "keystore"],
+        [[r["address"], r["member"], r.get("balance"), r.get("nonce"), r["keystore"]]
+         for r in rows]))
 
 
 def _add_balances(rows: list[dict], rpc: str | None, dir: Path) -> None:

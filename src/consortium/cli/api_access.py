@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from consortium.api.auth import TokenFile
-from consortium.cli.kit import console, print_json, table
+from consortium.cli.kit import console, show, table
 from consortium.errors import ConfigError
 from consortium.network.node_config import CONFIG_FILE
 
@@ -50,11 +50,9 @@ def list_tokens(home: Path = HomeOption,
     """The node's tokens: name, scope, dates and state (never the secrets)."""
     rows = [{"name": t.name, "scope": t.scope, "created": t.created, "expires": t.expires,
              "revoked": t.revoked, "state": t.state()} for t in _tokens(home).load()]
-    if json_out:
-        print_json(rows)
-        return
     columns = ["name", "scope", "state", "created", "expires", "revoked"]
-    table("API tokens", columns, [[r[c] for c in columns] for r in rows])
+    show(rows, json_out, lambda: table("API tokens", columns, [[r[c] for c in columns]
+                                                             for r in rows]))
 
 
 @token_app.command("revoke")

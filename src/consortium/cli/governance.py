@@ -168,12 +168,9 @@ def roles(account: str | None = typer.Argument(None, help="One account's roles."
           opts: kit.Signing) -> None:
     """The accounts holding each role (or one account's roles)."""
     found = _client(opts.rpc, opts.dir).roles(account)
-    if opts.json_out:
-        kit.print_json(found)
-    elif account is not None:
-        kit.console.print(f"{found['account']}: {', '.join(found['roles']) or 'no roles'}")
-    else:
-        kit.table("Roles", ["role", "accounts"], [[r, _lines(a)] for r, a in found.items()])
+    opts.show(found, lambda: kit.console.print(
+        f"{found['account']}: {', '.join(found['roles']) or 'no roles'}") if account is not None
+        else kit.table("Roles", ["role", "accounts"], [[r, _lines(a)] for r, a in found.items()]))
 
 
 def _regulator_command(name: str, frozen: bool, doc: str) -> None:

@@ -45,12 +45,10 @@ def fingerprint_(
     except FieldError as exc:
         raise ConfigError(str(exc)) from None
     fp = "0x" + fingerprint(kit.key_of(key_file, dir), fields).hex()
-    if json_out:
-        kit.print_json({"fingerprint": fp, "normalised": {
-            "sellerTaxId": fields.seller_tax_id, "invoiceNumber": fields.invoice_number,
-            "issueDate": fields.issue_date, "amount": fields.amount}})
-    else:
-        kit.console.print(fp)
+    kit.show({"fingerprint": fp, "normalised": {
+        "sellerTaxId": fields.seller_tax_id, "invoiceNumber": fields.invoice_number,
+        "issueDate": fields.issue_date, "amount": fields.amount}}, json_out,
+        lambda: kit.console.print(fp))
 
 
 @app.command("issue")
@@ -168,9 +166,9 @@ def import_(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        known = {name.lower(): address for name, address in kit.members(dir).items()}
+        members = {name.lower(): address for name, address in kit.members(dir).items()}
         report = import_csv(client, sender, file, key=key, strict=strict, progress=progress,
-                            resolve=lambda name: known.get(name.strip().lower()))
+                            resolve=lambda name: members.get(name.strip().lower()))
     if json_out:
         kit.print_json(report.to_json())
     else:

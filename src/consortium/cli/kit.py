@@ -53,17 +53,22 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     console.print(t)
 
 
+def show(found: Any, json_out: bool, render: Callable[[], None]) -> None:
+    """Print `found` as JSON (--json), else render it (a table, a line)."""
+    if json_out:
+        print_json(found)
+    else:
+        render()
+
+
 def report(data: dict[str, object], json_out: bool, title: str, rows: list[list[Any]],
            note: str = "") -> bool:
     """A command's result as JSON (then True: nothing more to print) or as a table, then
     `note` (what to do next)."""
-    if json_out:
-        print_json(data)
-        return True
-    table(title, ["", ""], rows)
-    if note:
+    show(data, json_out, lambda: table(title, ["", ""], rows))
+    if note and not json_out:
         console.print(note, soft_wrap=True)
-    return False
+    return json_out
 
 
 def resolve_dir(path: Path) -> Path:
@@ -205,11 +210,7 @@ class Signing:
     json_out: bool
 
     def show(self, found: Any, render: Callable[[], None]) -> None:
-        """Print `found` as JSON (--json), else render it (a table, a line)."""
-        if self.json_out:
-            print_json(found)
-        else:
-            render()
+        show(found, self.json_out, render)
 
     def signer(self) -> Any:
         """The --from account, its key unlocked (a member name may come from the chain's
