@@ -6,6 +6,7 @@ anchored), 413 (too large) or 501 (this node keeps no files)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -27,9 +28,7 @@ def _error(message: str, status: int) -> JSONResponse:
 
 
 def forum_blob_routes(ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Route]:
-    def reader() -> ForumReader:
-        return ForumReader(ledger_call(ledger))
-
+    reader = partial(ForumReader, ledger_call(ledger))
     store = node_blob_store(ledger)
 
     async def get_blob(request: Request) -> Response:
