@@ -11,6 +11,9 @@ listed accounts may send contract-creating transactions.
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from consortium.evm.fork import SlotReader, install_call_guard
 from consortium.evm.host import Storage
 from consortium.evm.native import NativeContract, StateOf, event, method, register, view
@@ -38,6 +41,23 @@ def frozen_reason(read: SlotReader, address: bytes) -> str | None:
         PERMISSIONS_ADDRESS, Storage.at(PermissionsState.FROZEN + 1, address_word(address))
     )
     return f"contract frozen: {hex_address(address)}" if position else None
+
+
+def switch(on: str, off: str, args: tuple[str, ...], act: str) -> tuple[Any, Any]:
+    """Two writes that turn one thing on and off (`pin(uint256)` and `unpin(uint256)`, say):
+    each calls the contract's method `act` with its arguments, then True (on) or False.
+    `args` names their ABI inputs."""
+
+    def write(signature: str, flag: bool) -> Any:
+        def call(self: NativeContract, *values: Any) -> None:
+            getattr(self, act)(*values, flag)
+
+        call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+             for n in ("self", *args)])
+        return method(signature)(call)
+
+    return write(on, True), write(off, False)
 
 
 class GovernedNative(NativeContract):
@@ -93,13 +113,8 @@ class Permissions(GovernedNative):
 
     # --- Governance's decisions ----------------------------------------------------------
 
-    @method("grantRole(address,string)")
-    def grant_role(self, account: str, role: str) -> None:
-        self._set_role(account, role, True)
-
-    @method("revokeRole(address,string)")
-    def revoke_role(self, account: str, role: str) -> None:
-        self._set_role(account, role, False)
+    grant_role, revoke_role = switch("grantRole(address,string)", "revokeRole(address,string)",
+                                     ("account", "role"), "_set_role")
 
     def _set_role(self, account: str, role: str, grant: bool) -> None:
         self._only_governance()
@@ -130,15 +145,8 @@ class Permissions(GovernedNative):
 
     # --- the regulator, directly -----------------------------------------------------------
 
-    @method("freeze(address)")
-    def freeze(self, target: str) -> None:
-        self._only_regulator()
-        self._set_frozen(as_address(target), True)
-
-    @method("unfreeze(address)")
-    def unfreeze(self, target: str) -> None:
-        self._only_regulator()
-        self._set_frozen(as_address(target), False)
+    freeze, unfreeze = switch("freeze(address)", "unfreeze(address)", ("target",),
+                              "_by_regulator")
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -155,10 +163,11 @@ class Permissions(GovernedNative):
             self.state.frozen().remove(address_word(target))
         self.emit(self.Frozen if frozen else self.Unfrozen, target, self.host.caller)
 
-    def _only_regulator(self) -> None:
+    def _by_regulator(self, target: str, frozen: bool) -> None:
         caller = self.host.caller
         self.require(bool(self.state.role_bits(caller) & role_bit("regulator")),
                      f"{hex_address(caller)} does not hold the regulator role")
+        self._set_frozen(as_address(target), frozen)
 
     def _check_role(self, role: str) -> None:
         self.require(role in ROLES, f"unknown role {role!r} (roles: {', '.join(ROLES)})")

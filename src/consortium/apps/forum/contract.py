@@ -18,7 +18,7 @@ from consortium.evm.host import Storage
 from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import WordList, address_word
 from consortium.system.model import GOVERNANCE_ADDRESS
-from consortium.system.permissions import as_address, hex_address
+from consortium.system.permissions import as_address, hex_address, switch
 from consortium.system.state import GovernanceState
 
 CHANNEL, POST = Channel.abi_type(), Post.abi_type()
@@ -192,13 +192,7 @@ class Forum(ServiceContract):
             self.require(1 <= p <= count, f"no proposal {p} to link (there are {count})")
         return self._add_post(name, "minutes", 0, epoch, bytes(content), list(proposals))
 
-    @method("pin(uint256)")
-    def pin(self, post_id: int) -> None:
-        self._set_pin(post_id, True)
-
-    @method("unpin(uint256)")
-    def unpin(self, post_id: int) -> None:
-        self._set_pin(post_id, False)
+    pin, unpin = switch("pin(uint256)", "unpin(uint256)", ("post_id",), "_set_pin")
 
     # --- writes: documents -------------------------------------------------------------------
 

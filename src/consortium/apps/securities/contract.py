@@ -71,7 +71,7 @@ from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
 from consortium.evm.native import ERROR_SELECTOR, StateOf, event, method, register, revert_reason
 from consortium.evm.records import Record, WordSet, address_word, word_address
-from consortium.system.permissions import as_address, hex_address
+from consortium.system.permissions import as_address, hex_address, switch
 
 S = SecuritiesState
 _CASH = {spec.name: spec for spec in CashTokens.methods().values()}
@@ -293,13 +293,8 @@ class Securities(ServiceContract):
         st.set_supply(w, inst.supply - amount, self.height)
         self.emit(self.SecurityTransfer, isin, who, ZERO, amount)
 
-    @method("pause(string,string)")
-    def pause(self, isin: str, reason: str) -> None:
-        self._set_paused(isin, True, reason)
-
-    @method("unpause(string,string)")
-    def unpause(self, isin: str, reason: str) -> None:
-        self._set_paused(isin, False, reason)
+    pause, unpause = switch("pause(string,string)", "unpause(string,string)", ("isin", "reason"),
+                            "_set_paused")
 
     @method("setSettlementCycle(string,uint256,uint256)")
     def set_settlement_cycle(self, isin: str, cycle: int, window: int) -> None:
@@ -346,13 +341,9 @@ class Securities(ServiceContract):
         self._transition("investor", address_word(a), old, "frozen" if frozen else "active",
                          f"KYC until height {kyc_expiry}, jurisdiction {jurisdiction}")
 
-    @method("freezeInvestor(address,string)")
-    def freeze_investor(self, account: str, reason: str) -> None:
-        self._regulator_freeze(as_address(account), True, reason)
-
-    @method("unfreezeInvestor(address,string)")
-    def unfreeze_investor(self, account: str, reason: str) -> None:
-        self._regulator_freeze(as_address(account), False, reason)
+    freeze_investor, unfreeze_investor = switch(
+        "freezeInvestor(address,string)", "unfreezeInvestor(address,string)", ("account", "reason"),
+        "_regulator_freeze")
 
     # --- transfers -----------------------------------------------------------------------------
     @method("transfer(string,address,uint256)", returns="bool")
@@ -880,7 +871,7 @@ class Securities(ServiceContract):
     def _numbered(self, what: str, n: int) -> Any:
         return self.state.load(what, self.require_id(n, self.state.count(what), what))
 
-    def _set_paused(self, isin: str, paused: bool, reason: str) -> None:
+    def _set_paused(self, isin: str, reason: str, paused: bool) -> None:
         inst = self._instrument(isin)
         caller = self.caller
         self.require(self._is_agent(caller, inst) or self.has_role(caller, REGULATOR),
@@ -893,7 +884,8 @@ class Securities(ServiceContract):
         old, new = ("active", "paused") if paused else ("paused", "active")
         self._transition("instrument", isin_word(isin), old, new, reason)
 
-    def _regulator_freeze(self, account: bytes, frozen: bool, reason: str) -> None:
+    def _regulator_freeze(self, target: str, reason: str, frozen: bool) -> None:
+        account = as_address(target)
         caller = self.caller
         self.require_role(caller, REGULATOR, "freeze an investor" if frozen
                           else "unfreeze an investor")
