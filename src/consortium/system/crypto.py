@@ -17,6 +17,7 @@ from eth_hash.auto import keccak
 from gmssl import sm2, sm3
 
 from consortium.evm.native import NATIVE_GAS, NativeContract, method, native_address, register
+from consortium.evm.native import _words as _words  # calldata words, as the dispatcher counts
 
 CRYPTO_ADDRESS = native_address(0x1003)
 DEFAULT_SM2_USER_ID = b"1234567812345678"
@@ -91,10 +92,6 @@ def sm2_verify_digest(public_key: bytes, digest: bytes, signature: bytes) -> boo
         return bool(verifier.verify(signature.hex(), digest))
     except Exception:
         return False
-
-
-def _words(n: int) -> int:
-    return (n + 31) // 32
 
 
 @register
