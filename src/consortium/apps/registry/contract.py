@@ -29,7 +29,7 @@ from consortium.apps.service import (
 )
 from consortium.evm.native import StateOf, event, method, register, view
 from consortium.evm.records import address_word, word_address
-from consortium.system.permissions import as_address, hex_address
+from consortium.system.permissions import as_address, hex_address, switch
 
 S = RegistryState
 CLASS, ASSET, PLEDGE = AssetClass.abi_type(), Asset.abi_type(), Pledge.abi_type()
@@ -225,23 +225,18 @@ class Registry(ServiceContract):
                    f"pledge {pledge_index} released by {hex_address(p.secured_party)}"
                    + (f" ({left} left)" if left else ""))
 
-    @method("freeze(uint256,string)")
-    def freeze(self, asset_id: int, reason: str) -> None:
-        self.require_role(self.caller, COURT, "freeze an asset")
-        a = self._require_asset(asset_id)
-        self.require(a.state != "frozen", f"asset {a.id} is already frozen")
-        self.require_text(reason, "reason")
-        self.state.set(a.id, "frozen_from", a.state)
-        self._move(a, "frozen", reason)
+    freeze, unfreeze = switch("freeze(uint256,string)", "unfreeze(uint256,string)",
+                              ("asset_id", "reason"), "_court_freeze")
 
-    @method("unfreeze(uint256,string)")
-    def unfreeze(self, asset_id: int, reason: str) -> None:
-        self.require_role(self.caller, COURT, "unfreeze an asset")
+    def _court_freeze(self, asset_id: int, reason: str, frozen: bool) -> None:
+        """The court freezes an asset (it remembers the state it left) or unfreezes it."""
+        self.require_role(self.caller, COURT, f"{'freeze' if frozen else 'unfreeze'} an asset")
         a = self._require_asset(asset_id)
-        self.require(a.state == "frozen", f"asset {a.id} is not frozen")
+        self.require((a.state == "frozen") != frozen,
+                     f"asset {a.id} is {'already' if frozen else 'not'} frozen")
         self.require_text(reason, "reason")
-        self.state.set(a.id, "frozen_from", "")
-        self._move(a, a.frozen_from, reason)
+        self.state.set(a.id, "frozen_from", a.state if frozen else "")
+        self._move(a, "frozen" if frozen else a.frozen_from, reason)
 
     def _check_registrars(self, registrars: list[str], k: int) -> list[bytes]:
         raws = [as_address(r) for r in registrars]
