@@ -31,14 +31,9 @@ _client = kit.client_of("consortium.system.client", "GovernanceClient")
 def _outcome(outcome: dict[str, Any], json_out: bool, title: str) -> None:
     """What a write did: a proposal (title "Proposal": "Proposal (<kind>)"), else its tx."""
     title = f"Proposal ({outcome.get('kind')})" if title == "Proposal" else title
-    if json_out:
-        kit.print_json(outcome)
-    elif "proposal" in outcome:
-        kit.table(title, ["proposal", "kind", "status", "block", "tx"], [[
-            outcome["proposal"], outcome["kind"], outcome["status"], outcome["block"],
-            outcome["txHash"]]])
-    else:
-        kit.table(title, ["block", "tx"], [[outcome["block"], outcome["txHash"]]])
+    columns = [*(["proposal", "kind", "status"] if "proposal" in outcome else []), "block", "tx"]
+    kit.show(outcome, json_out, lambda: kit.table(
+        title, columns, [[outcome["txHash" if c == "tx" else c] for c in columns]]))
 
 
 _WRITES = {w.cli: w for w in GOVERNANCE.writes}

@@ -21,12 +21,10 @@ AmountOption = typer.Option(..., "--amount", help="Face amount, integer smallest
 
 _client = kit.client_of("consortium.apps.invoices.client", "InvoiceClient")
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
-    if json_out:
-        kit.print_json(out)
-        return
     extra = f", tranche {out['tranche']}" if "tranche" in out else ""
-    kit.console.print(f"invoice {out['fingerprint']} {what}: now {out.get('state', '?')}{extra} "
-                      f"(block {out['block']}, tx {out['txHash']})")
+    kit.show(out, json_out, lambda: kit.console.print(
+        f"invoice {out['fingerprint']} {what}: now {out.get('state', '?')}{extra} "
+        f"(block {out['block']}, tx {out['txHash']})"))
 
 
 @app.command("fingerprint")

@@ -300,21 +300,17 @@ def height(client: Any, at: int | None, blocks: int | None, after: int = 0) -> i
 
 def done(out: dict[str, Any], json_out: bool, what: str) -> None:
     """Print a write's outcome: one line, or its JSON."""
-    if json_out:
-        print_json(out)
-        return
     moved = f"{out.get('from') or '-'} -> {out.get('state', '?')}"
-    console.print(f"{what} {out.get('object', '')} {out.get('id', '')}: {moved} "
-                  f"(block {out['block']}, tx {out['txHash']})")
+    show(out, json_out, lambda: console.print(f"{what} {out.get('object', '')} "
+                                              f"{out.get('id', '')}: {moved} (block "
+                                              f"{out['block']}, tx {out['txHash']})"))
 
 
 def proposed(out: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(out)
-        return
-    table("Proposal (app-call)", ["proposal", "status", "block", "tx"],
-          [[out["proposal"], out["status"], out["block"], out["txHash"]]])
-    if out.get("status") == "open":
+    show(out, json_out, lambda: table("Proposal (app-call)", ["proposal", "status", "block", "tx"],
+                                      [[out["proposal"], out["status"], out["block"],
+                                        out["txHash"]]]))
+    if not json_out and out.get("status") == "open":
         console.print(f"members vote with: consortium vote {out['proposal']} yes --from …")
 
 

@@ -43,9 +43,6 @@ _client = kit.client_of("consortium.apps.securities.client", "SecuritiesClient")
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     """A write's outcome: its JSON (without the raw events), or one line naming what it
     created, its trades, or else the states it moved."""
-    if json_out:
-        kit.print_json({k: v for k, v in out.items() if k != "events"})
-        return
     extra = [f"order {out['orderId']} {out.get('orderState', '')}".rstrip()] \
         if "orderId" in out else []
     extra += [f"trade {t['id']}: {t['quantity']} at {t['price']} {t['state']}"
@@ -56,7 +53,8 @@ def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     extra = extra or [f"{t['kind']} {t['id']}: {t['from'] or '-'} -> {t['to']}"
                       for t in out.get("transitions", [])]
     detail = f" — {'; '.join(extra)}" if extra else ""
-    kit.console.print(f"{what}{detail} (block {out['block']}, tx {out['txHash']})")
+    kit.show({k: v for k, v in out.items() if k != "events"}, json_out, lambda: kit.console.print(
+        f"{what}{detail} (block {out['block']}, tx {out['txHash']})"))
 
 
 def _send(signing: kit.Signing, what: str, method: str, *args: Any, **kwargs: Any) -> None:

@@ -80,8 +80,7 @@ class CreditClient(ServiceClient):
         return result
 
     def _query(self, query_id: int) -> dict[str, Any]:
-        found: dict[str, Any] = known(self.read.query(int(query_id)), f"no query {query_id}")
-        return found
+        return known(self.read.query(int(query_id)), f"no query {query_id}")
 
 
 def _write_file(dest: Path, data: bytes) -> None:
