@@ -60,7 +60,7 @@ from consortium.system.model import (
     role_bit,
 )
 from consortium.system.nodes import Nodes, check_new_node
-from consortium.system.permissions import Permissions, as_address, hex_address
+from consortium.system.permissions import Permissions, as_address, check_freeze, hex_address
 from consortium.system.state import (
     GovernanceState,
     Member,
@@ -503,13 +503,8 @@ class Governance(NativeContract):
                 self.emit(self.RuleChanged, kind_name, participation, win_rate, period)
         elif name in ("freeze", "unfreeze"):
             (target_account,) = args
-            raw = as_address(target_account)
-            self.require(raw != ZERO_ADDRESS, "cannot freeze the zero address")
-            self.require(not self.is_native(raw),
-                         f"{target_account} is a system contract and cannot be frozen")
-            frozen = self.perms.is_frozen(raw)
-            self.require(frozen != (name == "freeze"),
-                         f"{target_account} is {'already frozen' if frozen else 'not frozen'}")
+            raw = as_address(target_account)  # its 0x hex as given: lower-case, decoded
+            check_freeze(self, self.perms, raw, name == "freeze")
             if execute:
                 self._call_system(PERMISSIONS_ADDRESS, "setFrozen", raw, name == "freeze")
         elif name == "set-deploy-allowlist":

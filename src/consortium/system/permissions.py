@@ -43,6 +43,18 @@ def frozen_reason(read: SlotReader, address: bytes) -> str | None:
     return f"contract frozen: {hex_address(address)}" if position else None
 
 
+def check_freeze(contract: NativeContract, state: PermissionsState, target: bytes,
+                 frozen: bool) -> None:
+    """Refuse to freeze the zero address, a system contract or a frozen address (or to
+    unfreeze one not frozen): Permissions when it acts, Governance when it is proposed."""
+    contract.require(target != b"\x00" * 20, "cannot freeze the zero address")
+    contract.require(not contract.is_native(target),
+                     f"{hex_address(target)} is a system contract and cannot be frozen")
+    current = state.is_frozen(target)
+    contract.require(current != frozen, f"{hex_address(target)} is "
+                     f"{'already frozen' if current else 'not frozen'}")
+
+
 def switch(on: str, off: str, args: tuple[str, ...], act: str) -> tuple[Any, Any]:
     """Two writes that turn one thing on and off (`pin(uint256)` and `unpin(uint256)`, say):
     each calls the contract's method `act` with its arguments, then True (on) or False.
@@ -151,12 +163,7 @@ class Permissions(GovernedNative):
     # --- helpers ---------------------------------------------------------------------------
 
     def _set_frozen(self, target: bytes, frozen: bool) -> None:
-        self.require(target != b"\x00" * 20, "cannot freeze the zero address")
-        self.require(not self.is_native(target),
-                     f"{hex_address(target)} is a system contract and cannot be frozen")
-        current = self.state.is_frozen(target)
-        self.require(current != frozen, f"{hex_address(target)} is "
-                     f"{'already frozen' if current else 'not frozen'}")
+        check_freeze(self, self.state, target, frozen)
         if frozen:
             self.state.frozen().add(address_word(target))
         else:
