@@ -93,8 +93,11 @@ def thread(post_id: int = typer.Argument(..., help="The post id."), *,
            signing: kit.Signing) -> None:
     """A thread: its opening post, then its replies."""
     posts = _client(signing.rpc, signing.dir).thread(signing.signer(), post_id)
-    signing.show(posts, lambda: _posts_table(f"Thread {posts[0]['id']} in #{posts[0]['channel']}",
-                                             posts, kit.namer(signing.dir)))
+    if signing.json_out:
+        kit.print_json(posts)
+        return
+    _posts_table(f"Thread {posts[0]['id']} in #{posts[0]['channel']}", posts,
+                 kit.namer(signing.dir))
     for p in posts:
         if p["readable"]:
             kit.console.print(f"[bold]{p['id']}[/bold] {p['title']}\n{p['body']}\n")
