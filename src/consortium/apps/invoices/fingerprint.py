@@ -128,11 +128,16 @@ def normalise(seller_tax_id: str, invoice_number: str, issue_date: str | int | d
                          normalise_amount(amount))
 
 
-def fingerprint(key: bytes, fields: InvoiceFields) -> bytes:
-    """The invoice's 32-byte fingerprint under the consortium key."""
+def keyed_hash(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256 of `message` under the consortium key (fingerprints, external ids)."""
     if len(key) != KEY_BYTES:
         raise ConfigError(f"the consortium key must be {KEY_BYTES} bytes")
-    return hmac.new(key, fields.message(), hashlib.sha256).digest()
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def fingerprint(key: bytes, fields: InvoiceFields) -> bytes:
+    """The invoice's 32-byte fingerprint under the consortium key."""
+    return keyed_hash(key, fields.message())
 
 
 def compute(key: bytes, seller_tax_id: str, invoice_number: str, issue_date: str | int | date,

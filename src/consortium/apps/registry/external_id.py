@@ -5,10 +5,7 @@ consortium key, nobody links a hash to an id by guessing."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from consortium.apps.invoices.fingerprint import KEY_BYTES, SEPARATOR, FieldError, normalised_text
+from consortium.apps.invoices.fingerprint import SEPARATOR, FieldError, keyed_hash, normalised_text
 from consortium.errors import ConfigError
 
 DOMAIN = "consortium-asset-v1"
@@ -24,7 +21,4 @@ def normalise_external_id(value: str) -> str:
 
 def external_id_hash(key: bytes, external_id: str) -> bytes:
     """The 32-byte hash of an external id under the consortium key."""
-    if len(key) != KEY_BYTES:
-        raise ConfigError(f"the consortium key must be {KEY_BYTES} bytes")
-    message = (DOMAIN + SEPARATOR + normalise_external_id(external_id)).encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return keyed_hash(key, (DOMAIN + SEPARATOR + normalise_external_id(external_id)).encode())
