@@ -176,7 +176,7 @@ class StateView:
         return n
 
 
-Key = int | bytes
+Key = int | bytes | str
 V = TypeVar("V")
 R = TypeVar("R", bound="Record")
 

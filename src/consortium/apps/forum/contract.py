@@ -63,7 +63,7 @@ class Forum(ServiceContract):
     max_attachment_bytes = view("maxAttachmentBytes()", "uint256", (),
                                 lambda c: c.state.max_attachment())
     key_of = view("keyOf(address)", "bytes", ("account",),
-                  lambda c, account: c.state.public_key(as_address(account)))
+                  lambda c, account: c.state.public_keys[as_address(account)])
 
     @method("channels()", returns=CHANNEL + "[]", view=True)
     def channels(self) -> list[tuple[Any, ...]]:
@@ -95,13 +95,13 @@ class Forum(ServiceContract):
 
     @method("epoch(string,uint256)", returns=EPOCH, view=True)
     def epoch(self, name: str, number: int) -> tuple[Any, ...]:
-        self.require(1 <= number <= self.state.epoch_count(name),
+        self.require(1 <= number <= self.state.epoch_counts[name],
                      f"channel {name!r} has no key epoch {number}")
         return self.state.epoch(name, number).abi_tuple()
 
     wrapped_key = view("wrappedKey(string,uint256,address)", "bytes",
                        ("name", "number", "member"),
-                       lambda c, name, n, member: c.state.wrapped_key(name, n, as_address(member)))
+                       lambda c, name, n, member: c.state.wrapped_keys[name, n, as_address(member)])
 
     document_count = count_read("documentCount()", ForumState.DOCUMENT_COUNT)
 
@@ -113,7 +113,7 @@ class Forum(ServiceContract):
     post_documents = _ids("postDocuments(uint256)", "post_id", ForumState.POST_DOCS)
 
     document_by_hash = view("documentByHash(bytes32)", "uint256", ("sha256",),
-                            lambda c, sha: c.state.document_by_hash(bytes(sha)))
+                            lambda c, sha: c.state.document_by_hash[bytes(sha)])
     has_blob = view("hasBlob(bytes32)", "bool", ("sha256",),
                     lambda c, sha: c.state.has_blob(bytes(sha)))
 
@@ -121,7 +121,7 @@ class Forum(ServiceContract):
     def blob(self, sha256: bytes) -> bytes:
         self.require(self.state.has_blob(bytes(sha256)),
                      f"no blob 0x{bytes(sha256).hex()} is kept on chain")
-        return self.state.blob(bytes(sha256))
+        return bytes(self.state.blobs[bytes(sha256)])
 
     # --- writes: keys ------------------------------------------------------------------------
 
@@ -135,9 +135,9 @@ class Forum(ServiceContract):
         self.require(self.gov.member_of(account) != 0,
                      f"{hex_address(account)} is not a consortium account")
         st = self.state
-        self.require(not st.public_key(account),
+        self.require(not st.public_keys[account],
                      f"the forum key of {hex_address(account)} is already registered")
-        st.set_public_key(account, key)
+        st.public_keys[account] = key
         self.emit(self.KeyRegistered, account)
 
     @method("rotateKey(string,address[],bytes[])", returns="uint256")
@@ -154,7 +154,7 @@ class Forum(ServiceContract):
                      f"({', '.join(sorted(hex_address(m) for m in current))})")
         st = self.state
         for member, key in zip(raws, wrapped, strict=True):
-            self.require(bool(st.public_key(member)),
+            self.require(bool(st.public_keys[member]),
                          f"{hex_address(member)} has registered no forum key (registerKey): "
                          "no channel key can be wrapped for it")
             self.require(0 < len(key) <= model.MAX_WRAPPED_KEY,
@@ -209,7 +209,7 @@ class Forum(ServiceContract):
         sha = hashlib.sha256(data).digest()
         st = self.state
         if not st.has_blob(sha):
-            st.store_blob(sha, data)
+            st.blobs[sha] = data
         return self._add_document(name, post_id, epoch, sha, len(data), True, bytes(meta))
 
     @method("anchor(string,uint256,uint256,bytes,bytes32,uint256)", returns="uint256")
@@ -267,7 +267,7 @@ class Forum(ServiceContract):
             return
         members = self._require_task_force_member(name, action)
         st = self.state
-        current = st.epoch_count(name)
+        current = st.epoch_counts[name]
         self.require(current > 0, f"channel {name!r} has no key yet: a member publishes the "
                                   "first one (rotateKey)")
         self.require(epoch == current,
@@ -344,7 +344,7 @@ class Forum(ServiceContract):
         st = self.state
         private = name != CONSORTIUM_CHANNEL
         live = name in self.gov.task_forces() if private else True
-        return Channel(name=name, private=private, epoch=st.epoch_count(name) if private else 0,
+        return Channel(name=name, private=private, epoch=st.epoch_counts[name] if private else 0,
                        posts=len(st.channel_posts(name)), threads=len(st.threads(name)),
                        documents=len(st.channel_documents(name)),
                        members=self._members(name) if private and live else ()).abi_tuple()

@@ -21,6 +21,7 @@ from consortium.evm.records import (
     UINT,
     Choice,
     ListOf,
+    Mapped,
     Record,
     SetOf,
     StateView,
@@ -102,6 +103,10 @@ class ForumState(StateView):
     channel_posts, threads = _lists(CHANNEL_POSTS), _lists(CHANNEL_THREADS)
     replies, minutes_of = _lists(REPLIES), _lists(MINUTES_OF)
     channel_documents, post_documents = _lists(CHANNEL_DOCS), _lists(POST_DOCS)
+    public_keys, blobs = Mapped(BYTES, PUBLIC_KEYS), Mapped(BYTES, BLOBS)  # by account, SHA-256
+    epoch_counts = Mapped(UINT, EPOCH_COUNT)  # by channel
+    wrapped_keys = Mapped(BYTES, WRAPPED)  # by channel, epoch, member
+    document_by_hash = Mapped(UINT, DOC_BY_HASH)  # the first document of a SHA-256
 
     def max_attachment(self) -> int:
         return self.s.get_uint(self.MAX_ATTACHMENT) or DEFAULT_MAX_ATTACHMENT
@@ -109,16 +114,7 @@ class ForumState(StateView):
     def set_max_attachment(self, value: int) -> None:
         self.s.set_uint(self.MAX_ATTACHMENT, value)
 
-    def public_key(self, account: bytes) -> bytes:
-        return self.s.get_bytes(Storage.at(self.PUBLIC_KEYS, account))
-
-    def set_public_key(self, account: bytes, public_key: bytes) -> None:
-        self.s.set_bytes(Storage.at(self.PUBLIC_KEYS, account), public_key)
-
     # --- key epochs ----------------------------------------------------------------------
-
-    def epoch_count(self, channel: str) -> int:
-        return self.s.get_uint(Storage.at(self.EPOCH_COUNT, channel))
 
     def epoch_digest(self, channel: str, epoch: int) -> bytes:
         return bytes(KeyEpoch.get(self.s, Storage.at(self.EPOCHS, channel, epoch), "digest"))
@@ -128,17 +124,14 @@ class ForumState(StateView):
 
     def add_epoch(self, channel: str, members: list[bytes], wrapped: list[bytes],
                   by: bytes, height: int) -> int:
-        epoch = self.epoch_count(channel) + 1
-        self.s.set_uint(Storage.at(self.EPOCH_COUNT, channel), epoch)
+        epoch: int = self.epoch_counts[channel] + 1
+        self.epoch_counts[channel] = epoch
         KeyEpoch.put_fields(self.s, Storage.at(self.EPOCHS, channel, epoch),
                             digest=member_digest(members), height=height, rotated_by=by,
                             members=members)
         for member, wrapped_key in zip(members, wrapped, strict=True):
-            self.s.set_bytes(Storage.at(self.WRAPPED, channel, epoch, member), wrapped_key)
+            self.wrapped_keys[channel, epoch, member] = wrapped_key
         return epoch
-
-    def wrapped_key(self, channel: str, epoch: int, member: bytes) -> bytes:
-        return self.s.get_bytes(Storage.at(self.WRAPPED, channel, epoch, member))
 
     # --- posts ---------------------------------------------------------------------------
 
@@ -184,19 +177,9 @@ class ForumState(StateView):
         self.channel_documents(document.channel).append(document_id)
         if document.post:
             self.post_documents(document.post).append(document_id)
-        hash_slot = Storage.at(self.DOC_BY_HASH, document.sha256)
-        if not self.s.get_uint(hash_slot):
-            self.s.set_uint(hash_slot, document_id)
+        if not self.document_by_hash[document.sha256]:
+            self.document_by_hash[document.sha256] = document_id
         return document_id
-
-    def document_by_hash(self, sha256: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.DOC_BY_HASH, sha256))
-
-    def blob(self, sha256: bytes) -> bytes:
-        return self.s.get_bytes(Storage.at(self.BLOBS, sha256))
 
     def has_blob(self, sha256: bytes) -> bool:
         return self.s.get_uint(Storage.at(self.BLOBS, sha256)) != 0
-
-    def store_blob(self, sha256: bytes, blob: bytes) -> None:
-        self.s.set_bytes(Storage.at(self.BLOBS, sha256), blob)
