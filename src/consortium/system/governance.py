@@ -441,7 +441,7 @@ class Governance(NativeContract):
             self.require(self.node_set.is_admitted(node_id),
                          f"node {node_id.hex()} is not admitted")
             if execute:
-                owner = self.node_set.node_member(node_id)
+                owner = self.node_set.node_member[node_id]
                 self._call_system(NODES_ADDRESS, "removeNode", node_id)
                 if owner and gov.nodes(owner).remove(address_word(node_id)):
                     self.emit(self.MemberNodeRemoved, owner, node_id)

@@ -43,7 +43,7 @@ class Nodes(GovernedNative):
     validator_owner = view("validatorOwner(bytes32)", "uint256", ("pub_key",),
                            lambda c, pub_key: c.state.owner(pub_key))
     nodes = view("nodes()", "(bytes20,uint256)[]", (), lambda c: [
-        (word_address(w), c.state.node_member(word_address(w))) for w in c.state.nodes()])
+        (word_address(w), c.state.node_member[word_address(w)]) for w in c.state.nodes()])
     is_admitted = view("isAdmitted(bytes20)", "bool", ("node_id",),
                        lambda c, node_id: c.state.is_admitted(node_id))
 
@@ -80,7 +80,7 @@ class Nodes(GovernedNative):
     def remove_node(self, node_id: bytes) -> None:
         self._only_governance()
         self.require(self.state.is_admitted(node_id), f"node {node_id.hex()} is not admitted")
-        member = self.state.node_member(node_id)
+        member = self.state.node_member[node_id]
         self.state.remove(node_id)
         self.emit(self.NodeRemoved, node_id, member)
 

@@ -45,6 +45,7 @@ from consortium.evm.records import (
     UINT,
     Choice,
     FieldType,
+    Mapped,
     Record,
     SetOf,
     StateView,
@@ -323,6 +324,7 @@ class PermissionsState(StateView):
 
 class NodesState(StateView):
     VALIDATORS, POWER, NODES, NODE_MEMBER, OWNER = 0, 2, 3, 5, 7
+    node_member = Mapped(UINT, NODE_MEMBER)  # [node id]: the member it was admitted for
 
     def validators(self) -> WordSet:
         return WordSet(self.s, self.VALIDATORS)
@@ -360,16 +362,13 @@ class NodesState(StateView):
     def nodes(self) -> WordSet:
         return WordSet(self.s, self.NODES)
 
-    def node_member(self, node_id: bytes) -> int:
-        return self.s.get_uint(Storage.at(self.NODE_MEMBER, node_id))
-
     def admit(self, node_id: bytes, member_id: int) -> None:
         self.nodes().add(address_word(node_id))
-        self.s.set_uint(Storage.at(self.NODE_MEMBER, node_id), member_id)
+        self.node_member[node_id] = member_id
 
     def remove(self, node_id: bytes) -> None:
         self.nodes().remove(address_word(node_id))
-        self.s.set_uint(Storage.at(self.NODE_MEMBER, node_id), 0)
+        self.node_member[node_id] = 0
 
     def is_admitted(self, node_id: bytes) -> bool:
         return address_word(node_id) in self.nodes()

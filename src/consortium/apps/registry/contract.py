@@ -79,7 +79,7 @@ class Registry(ServiceContract):
 
     asset_by_external_id = view("assetByExternalId(uint256,bytes32)", "uint256",
                                 ("class_id", "external_id_hash"),
-                                lambda c, i, ext: c.state.claimant(i, bytes(ext)))
+                                lambda c, i, ext: c.state.claimant[i, bytes(ext)])
 
     @method("approvals(uint256)", returns="address[]", view=True)
     def approvals(self, asset_id: int) -> list[bytes]:
@@ -132,7 +132,7 @@ class Registry(ServiceContract):
         ext = self.require_hash(external_id_hash, "external id hash")
         meta = self.require_hash(metadata_hash, "metadata hash")
         st = self.state
-        holder = st.claimant(class_id, ext)
+        holder = st.claimant[class_id, ext]
         if holder:
             self.revert(f"external id 0x{ext.hex()} is already registered in class "
                         f"{cls.name!r} (asset {holder}, {st.asset(holder).state})")
@@ -154,7 +154,7 @@ class Registry(ServiceContract):
         a, _ = self._as_registrar(asset_id, "reject its application")
         self._require_state(a, ("applied",), "be rejected")
         self.require_text(reason, "reason")
-        self.state.set_claimant(a.class_id, a.external_id_hash, 0)
+        self.state.claimant[a.class_id, a.external_id_hash] = 0
         self._move(a, "rejected", reason)
 
     @method("approveRetirement(uint256)")

@@ -16,6 +16,7 @@ from consortium.evm.records import (
     STRING,
     UINT,
     Choice,
+    Mapped,
     Record,
     SetOf,
     WordSet,
@@ -74,6 +75,7 @@ class RegistryState(StateView):
     CLASS_COUNT, CLASSES, CLASS_BY_NAME = 0, 1, 2
     ASSET_COUNT, ASSETS, BY_EXTERNAL_ID, APPROVALS, PLEDGES = 3, 4, 5, 6, 7
     BY_OWNER, BY_CLASS, BY_STATE, BY_SECURED_PARTY = 8, 9, 10, 11
+    claimant = Mapped(UINT, BY_EXTERNAL_ID)  # [class, external id hash]: its asset (0: none)
 
     def class_named(self, name: str) -> int:
         return self.s.get_uint(Storage.at(self.CLASS_BY_NAME, name.strip().lower()))
@@ -101,13 +103,6 @@ class RegistryState(StateView):
     def by_state(self, state: str) -> WordSet:
         return self.index(self.BY_STATE, ASSET_STATES.index(state) + 1)
 
-    def claimant(self, class_id: int, external_id_hash: bytes) -> int:
-        """The asset holding an external id in a class (0: none)."""
-        return self.s.get_uint(Storage.at(self.BY_EXTERNAL_ID, class_id, external_id_hash))
-
-    def set_claimant(self, class_id: int, external_id_hash: bytes, asset_id: int) -> None:
-        self.s.set_uint(Storage.at(self.BY_EXTERNAL_ID, class_id, external_id_hash), asset_id)
-
     def get(self, asset_id: int, field: str) -> int:
         return int(Asset.get(self.s, Storage.at(self.ASSETS, asset_id), field))
 
@@ -124,7 +119,7 @@ class RegistryState(StateView):
         Asset.put_fields(self.s, Storage.at(self.ASSETS, asset_id), class_id=class_id,
                          external_id_hash=external_id_hash, metadata_hash=metadata_hash,
                          owner=owner, applicant=applicant, created_at=height)
-        self.set_claimant(class_id, external_id_hash, asset_id)
+        self.claimant[class_id, external_id_hash] = asset_id
         self.index(self.BY_OWNER, owner).add(asset_id)
         self.index(self.BY_CLASS, class_id).add(asset_id)
         self.set_state(asset_id, "", "applied", height)
