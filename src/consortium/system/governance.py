@@ -161,7 +161,7 @@ class Governance(NativeContract):
 
     @method("voteOf(uint256,uint256)", returns=("bool", "bool"), view=True)
     def vote_of(self, proposal_id: int, member_id: int) -> tuple[bool, bool]:
-        vote = self.gov.vote_of(proposal_id, member_id)
+        vote = self.gov.vote_of[proposal_id, member_id]
         return vote != 0, vote == 1
 
     rule = view("rule(string)", RULE, ("kind",), lambda c, kind: c._rule(c._kind(kind)))
@@ -226,7 +226,7 @@ class Governance(NativeContract):
             self.revert(f"member {gov.name(member_id)!r} is the target of expulsion proposal "
                         f"{proposal_id} and cannot vote on it")
         member_id = self._voter(voter)
-        if gov.vote_of(proposal_id, member_id):
+        if gov.vote_of[proposal_id, member_id]:
             self.revert(f"member {gov.name(member_id)!r} already voted on proposal {proposal_id}")
         self._cast(proposal_id, member_id, voter, support, gov.weight(member_id))
         return gov.proposal_status(proposal_id)

@@ -151,6 +151,7 @@ class GovernanceState(StateView):
     MEMBER_COUNT, MEMBERS, ACCOUNT_MEMBER, NAME_MEMBER = 0, 1, 2, 3
     PROPOSAL_COUNT, PROPOSALS, VOTES, RULES = 4, 5, 6, 7
     OFFICE_SET, OFFICES, TASKFORCE_SET, TASKFORCES = 8, 10, 11, 13
+    vote_of = Mapped(UINT, VOTES)  # [proposal, member]: 0 no vote, 1 yes, 2 no
 
     # --- members -----------------------------------------------------------------------
 
@@ -233,13 +234,9 @@ class GovernanceState(StateView):
         return proposal_id
 
     def add_vote(self, proposal_id: int, member_id: int, support: bool, weight: int) -> None:
-        self.s.set_uint(Storage.at(self.VOTES, proposal_id, member_id), 1 if support else 2)
+        self.vote_of[proposal_id, member_id] = 1 if support else 2
         base, tally = self._proposal(proposal_id), "yes" if support else "no"
         Proposal.put(self.s, base, tally, Proposal.get(self.s, base, tally) + weight)
-
-    def vote_of(self, proposal_id: int, member_id: int) -> int:
-        """0 no vote, 1 yes, 2 no."""
-        return self.s.get_uint(Storage.at(self.VOTES, proposal_id, member_id))
 
     def close(self, proposal_id: int, status: str, height: int, note: str = "") -> None:
         base = self._proposal(proposal_id)
