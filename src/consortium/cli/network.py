@@ -90,22 +90,20 @@ def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:
 
     network = Network.load(kit.resolve_dir(dir))
     rows = network_health(network)
-    if json:
-        kit.print_json({"chain_id": network.chain_id,
-                        "nodes": [health_json(r, h) for r, h in rows]})
-        return
-    kit.table(f"{network.chain_id} ({network.root})",
-              ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
-               "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
-              [[r.name, r.member,
-                (("catching up" if r.catching_up else "up") if r.height is not None
-                 else ("starting" if r.running else "down")),
-                r.height, h.behind,
-                None if h.last_block_age_s is None else f"{h.last_block_age_s:g} s",
-                r.peers, h.mempool, h.tx_per_s, h.refused,
-                None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",
-                h.snapshot_height or None, (r.app_hash or "")[:12] or None, r.api_url]
-               for r, h in rows])
+    kit.show({"chain_id": network.chain_id,
+              "nodes": [health_json(r, h) for r, h in rows]}, json, lambda: kit.table(
+        f"{network.chain_id} ({network.root})",
+        ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
+         "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
+        [[r.name, r.member,
+          (("catching up" if r.catching_up else "up") if r.height is not None
+           else ("starting" if r.running else "down")),
+          r.height, h.behind,
+          None if h.last_block_age_s is None else f"{h.last_block_age_s:g} s",
+          r.peers, h.mempool, h.tx_per_s, h.refused,
+          None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",
+          h.snapshot_height or None, (r.app_hash or "")[:12] or None, r.api_url]
+         for r, h in rows]))
 
 
 def logs(
