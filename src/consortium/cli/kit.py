@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
-from consortium.errors import ConfigError, ConsortiumError
+from consortium.errors import ConfigError, ConsortiumError, known
 from consortium.network.layout import DEFAULT_DIR, Network
 
 console = Console()
@@ -425,10 +425,8 @@ def read_command(read: Read, client: ClientFactory,
         filters = {f.keyword: value for f in read.filters if (value := given(f)) is not None}
         service_client = client(opts.rpc, opts.dir)
         fn = getattr(service_client, read.name, None) or getattr(service_client.read, read.name)
-        found = fn(*args, **filters)
-        if found is None:
-            shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
-            raise ConfigError(f"no {read.noun or read.name} {shown}".rstrip())
+        shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
+        found = known(fn(*args, **filters), f"no {read.noun or read.name} {shown}".rstrip())
         opts.show(found, lambda: show_table(found, namer(opts.dir)))
 
     params = []

@@ -28,7 +28,7 @@ from consortium.apps.securities.surface import CASH as CASH_SURFACE
 from consortium.apps.securities.surface import SECURITIES as SECURITIES_SURFACE
 from consortium.apps.service_client import ServiceClient, account_hex, decode_log
 from consortium.apps.surface import sha256_of, with_writes
-from consortium.errors import ConfigError, ExecutionReverted
+from consortium.errors import ExecutionReverted, known
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x, word_address
 from consortium.sdk.client import ConsortiumClient
@@ -123,9 +123,8 @@ class SecuritiesClient:
         """Issue an instrument; its supply goes to `issuer` (the signer by default). Give the
         document (hashed here) or its 32-byte hash."""
         if document_hash_ is None:
-            if document is None:
-                raise ConfigError("give the instrument's document or its hash")
-            document_hash_ = document_hash(document)
+            document_hash_ = document_hash(known(document, "give the instrument's document or "
+                                                           "its hash"))
         return self.transact(account, SECURITIES, "issue", isin.strip().upper(), name,
                              account_hex(issuer or account.address), int(supply),
                              document_hash_, currency.strip().upper(), int(cycle))
