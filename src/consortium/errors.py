@@ -7,6 +7,8 @@ Codes are part of the protocol: never renumber one, only add.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -29,6 +31,16 @@ class ConsortiumError(Exception):
 
 class ConfigError(ConsortiumError):
     """A configuration file, genesis or CLI argument is malformed or inconsistent."""
+
+
+@contextmanager
+def as_config_error(kind: type[ValueError] = ValueError) -> Iterator[None]:
+    """A bad value (`kind`: a field, filter or argument refused) raised as a ConfigError
+    with its message, which the CLI prints on one line."""
+    try:
+        yield
+    except kind as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def known(value: T | None, message: str) -> T:

@@ -16,7 +16,7 @@ from web3 import Web3
 
 from consortium.apps.service import ServiceReader
 from consortium.apps.surface import account_hex, decode_log, hash_bytes
-from consortium.errors import ConfigError, ConsortiumError
+from consortium.errors import ConsortiumError, as_config_error
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.sdk.client import ConsortiumClient
 
@@ -47,10 +47,8 @@ class ServiceClient:
             if name not in cls.__dict__:
                 def forward(self: ServiceClient, *args: Any, _name: str = name,
                             **named: Any) -> Any:
-                    try:
+                    with as_config_error():
                         return getattr(self.read, _name)(*args, **named)
-                    except ValueError as exc:
-                        raise ConfigError(str(exc)) from None
 
                 forward.__name__ = forward.__qualname__ = name
                 forward.__doc__ = getattr(cls.reader, name, None).__doc__

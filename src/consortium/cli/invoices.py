@@ -11,7 +11,7 @@ import typer
 
 from consortium.apps.invoices.surface import FP, INVOICES
 from consortium.cli import kit
-from consortium.errors import ConfigError, known
+from consortium.errors import ConfigError, as_config_error, known
 
 app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True)
 
@@ -38,10 +38,8 @@ def fingerprint_(
     """Compute an invoice's fingerprint locally (nothing is sent)."""
     from consortium.apps.invoices.fingerprint import FieldError, fingerprint, normalise
 
-    try:
+    with as_config_error(FieldError):
         fields = normalise(tax_id, number, issue_date, amount)
-    except FieldError as exc:
-        raise ConfigError(str(exc)) from None
     fp = "0x" + fingerprint(kit.key_of(key_file, dir), fields).hex()
     kit.show({"fingerprint": fp, "normalised": {
         "sellerTaxId": fields.seller_tax_id, "invoiceNumber": fields.invoice_number,
@@ -69,14 +67,12 @@ def issue(
     from consortium.apps.invoices.fingerprint import FieldError, compute, normalise_amount
 
     dir, rpc = signing.dir, signing.rpc
-    try:
+    with as_config_error(FieldError):
         face = normalise_amount(amount)
         if fingerprint is None and not (tax_id and number and issue_date):
             raise ConfigError("give --tax-id, --number and --issue-date (or --fingerprint)")
         fp = fingerprint or "0x" + compute(kit.key_of(key_file, dir), tax_id, number,
                                            issue_date, face).hex()
-    except FieldError as exc:
-        raise ConfigError(str(exc)) from None
     out = _client(rpc, dir).issue(
         signing.signer(), fp, buyer=kit.account(buyer, dir, "--buyer", rpc), amount=face,
         currency=currency, due_date=due, seller=kit.account(seller, dir, "--seller", rpc))

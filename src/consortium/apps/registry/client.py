@@ -13,7 +13,7 @@ from consortium.apps.registry.reader import RegistryReader
 from consortium.apps.registry.surface import REGISTRY
 from consortium.apps.service_client import ServiceClient
 from consortium.apps.surface import account_hex, document_hash, hash_bytes, with_writes
-from consortium.errors import ConfigError, known
+from consortium.errors import ConfigError, as_config_error, known
 from consortium.sdk.client import ConsortiumClient
 
 
@@ -52,11 +52,9 @@ class RegistryClient(ServiceClient):
                state: str | None = None,
                secured_party: str | None = None) -> list[dict[str, Any]]:
         class_id = None if asset_class is None else self.class_id(asset_class)
-        try:
+        with as_config_error():
             return self.read.assets(asset_class=class_id, owner=owner, state=state,
                                     secured_party=secured_party)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
 
     def find(self, asset_class: int | str, external_id: str | bytes) -> dict[str, Any] | None:
         """The asset holding an external id (plain, hashed here; or its 0x hash as bytes)."""

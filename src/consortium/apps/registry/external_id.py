@@ -6,17 +6,15 @@ consortium key, nobody links a hash to an id by guessing."""
 from __future__ import annotations
 
 from consortium.apps.invoices.fingerprint import SEPARATOR, FieldError, keyed_hash, normalised_text
-from consortium.errors import ConfigError
+from consortium.errors import as_config_error
 
 DOMAIN = "consortium-asset-v1"
 MAX_EXTERNAL_ID = 256  # characters
 
 
 def normalise_external_id(value: str) -> str:
-    try:
+    with as_config_error(FieldError):
         return normalised_text(value, "the external id", " ", MAX_EXTERNAL_ID)
-    except FieldError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def external_id_hash(key: bytes, external_id: str) -> bytes:
