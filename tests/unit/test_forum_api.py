@@ -179,3 +179,5 @@ def test_cli_commands(live: LiveNode, forum: ForumClient, tmp_path: Path,
     assert code == 0 and [h["post"] for h in json.loads(out)] == [post_id]
     code, out, _ = live.cli(capsys, "forum", "thread", str(post_id))
     assert code == 0 and "Quarterly meeting in May" in out
+    code, out, _ = live.cli(capsys, "forum", "thread", str(post_id), "--json")
+    assert code == 0 and [p["id"] for p in json.loads(out)] == [post_id]  # JSON alone
