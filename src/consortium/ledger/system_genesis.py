@@ -68,7 +68,7 @@ def write_system_genesis(app_state: AppState, get: GetStorage, set_: SetStorage)
         for validator in member.validators:
             nodes.set_power(validator.pub_key_bytes, validator.power)
             if app_state.native_versions.get("Nodes", 1) >= 2:
-                nodes.set_owner(validator.pub_key_bytes, member_id)
+                nodes.owner[validator.pub_key_bytes] = member_id
 
     # only the versions the genesis lists: older genesis files keep their state root
     for contract, version in sorted(app_state.native_versions.items()):

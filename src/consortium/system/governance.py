@@ -414,7 +414,7 @@ class Governance(NativeContract):
             if owned:
                 self._require_active_member(member_id)
                 nodes = self.node_set
-                owner = nodes.owner(pub_key) if nodes.power(pub_key) else 0
+                owner = nodes.owner[pub_key] if nodes.power(pub_key) else 0
                 self.require(owner in (0, member_id),
                              f"0x{pub_key.hex()} is a validator of member {gov.name(owner)!r}")
             self.require(pub_key != b"\x00" * 32, "a validator public key cannot be zero")

@@ -41,7 +41,7 @@ class Nodes(GovernedNative):
 
     # the member whose validator this is (0: none recorded; see NodesState.owner)
     validator_owner = view("validatorOwner(bytes32)", "uint256", ("pub_key",),
-                           lambda c, pub_key: c.state.owner(pub_key))
+                           lambda c, pub_key: c.state.owner[pub_key])
     nodes = view("nodes()", "(bytes20,uint256)[]", (), lambda c: [
         (word_address(w), c.state.node_member[word_address(w)]) for w in c.state.nodes()])
     is_admitted = view("isAdmitted(bytes20)", "bool", ("node_id",),
@@ -67,7 +67,7 @@ class Nodes(GovernedNative):
         """Record whose validator this is (an expulsion of that member removes it)."""
         self._only_governance()
         self.require(self.state.power(pub_key) > 0, f"0x{pub_key.hex()} is not a validator")
-        self.state.set_owner(pub_key, member)
+        self.state.owner[pub_key] = member
 
     @method("admitNode(bytes20,uint256)")
     def admit_node(self, node_id: bytes, member: int) -> None:

@@ -322,6 +322,7 @@ class PermissionsState(StateView):
 class NodesState(StateView):
     VALIDATORS, POWER, NODES, NODE_MEMBER, OWNER = 0, 2, 3, 5, 7
     node_member = Mapped(UINT, NODE_MEMBER)  # [node id]: the member it was admitted for
+    owner = Mapped(UINT, OWNER)  # [validator key]: the member whose validator it is (0: none)
 
     def validators(self) -> WordSet:
         return WordSet(self.s, self.VALIDATORS)
@@ -337,13 +338,6 @@ class NodesState(StateView):
         else:
             self.validators().remove(word)
 
-    def owner(self, pub_key: bytes) -> int:
-        """The member whose validator this is (0: none recorded)."""
-        return self.s.get_uint(Storage.at(self.OWNER, pub_key))
-
-    def set_owner(self, pub_key: bytes, member_id: int) -> None:
-        self.s.set_uint(Storage.at(self.OWNER, pub_key), member_id)
-
     def validator_powers(self) -> list[tuple[bytes, int]]:
         """(public key, power) of every validator, in set order."""
         return [(k, self.power(k)) for k in (w.to_bytes(32, "big") for w in self.validators())]
@@ -351,7 +345,7 @@ class NodesState(StateView):
     def member_validators(self, member_id: int) -> list[tuple[bytes, int]]:
         """(public key, power) of the validators recorded as `member_id`'s, in set order."""
         keys = (word.to_bytes(32, "big") for word in self.validators())
-        return [(key, self.power(key)) for key in keys if self.owner(key) == member_id]
+        return [(key, self.power(key)) for key in keys if self.owner[key] == member_id]
 
     def total_power(self) -> int:
         return sum(power for _, power in self.validator_powers())
