@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from consortium.apps.securities import SecuritiesClient
 from consortium.errors import ExecutionReverted
+from tests.support.localnet import wait_for
 from tests.support.securities_testkit import (
     AGENT,
     ALICE,
@@ -159,6 +160,8 @@ def test_cli_commands(live: SecuritiesNode, capsys: pytest.CaptureFixture[str]) 
     code, out, err = live.cli(capsys, "securities", "forced-transfers", "--json")
     assert json.loads(out)[0]["reason"] == "court order"
     height = sec.height()
+    # the record height must be past when the declaration is checked (at the latest block)
+    wait_for(lambda: sec.height() > height, timeout=30, what="the next block")
     code, out, err = live.cli(capsys, "securities", "dividend", "declare", ISIN,
                               "--record-height", str(height), "--currency", "CNY", "--per-share",
                               "2", "--json", *live.signed("agent"))
