@@ -3,7 +3,7 @@ the CLI; lists in id order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partialmethod
 from typing import Any
 
 from consortium.apps.credit.contract import Credit
@@ -24,21 +24,6 @@ SHAPES = {"consent": json_of(ConsentRecord), "record": json_of(CreditRecord),
 entry_json = json_of(BlacklistEntry)
 
 
-def detail(kind: str) -> Callable[[CreditReader, int], dict[str, Any] | None]:
-    """A reader method answering one object of `kind` with its history (a record with its
-    corrections first), or None."""
-
-    def read(self: CreditReader, object_id: int) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = getattr(self, kind)(object_id)
-        if found is not None:
-            if kind == "record":
-                found["corrections"] = self.corrections(object_id)
-            found["history"] = self.history(kind, object_id)
-        return found
-
-    return read
-
-
 class CreditReader(ServiceReader):
     address, calls, histories = CREDIT_ADDRESS, CALLS, HISTORY_EVENTS
 
@@ -51,8 +36,19 @@ class CreditReader(ServiceReader):
                        subject="queriesBySubject", lender="queriesByLender",
                        agency="queriesByAgency", state="queriesByState")
 
-    consent_detail, record_detail, query_detail = (
-        detail(kind) for kind in ("consent", "record", "query"))
+    def _detail(self, kind: str, object_id: int) -> dict[str, Any] | None:
+        """One object of `kind` with its history (a record with its corrections first), or
+        None."""
+        found: dict[str, Any] | None = getattr(self, kind)(object_id)
+        if found is not None:
+            if kind == "record":
+                found["corrections"] = self.corrections(object_id)
+            found["history"] = self.history(kind, object_id)
+        return found
+
+    consent_detail = partialmethod(_detail, "consent")
+    record_detail = partialmethod(_detail, "record")
+    query_detail = partialmethod(_detail, "query")
 
     def corrections(self, record_id: int) -> list[dict[str, Any]]:
         """A record and every correction of it, oldest first (its chain of links)."""

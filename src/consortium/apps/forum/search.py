@@ -5,8 +5,8 @@ search). A cache of the chain: brought up to date before every search, rebuilt o
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 SCHEMA = """
@@ -25,10 +25,12 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"' for w in words)
 
 
-class ForumIndex:
-    """One reader's index file (created with mode 600: it holds decrypted text)."""
+class ForumIndex(closing["ForumIndex"]):
+    """One reader's index file (created with mode 600: it holds decrypted text); closed on
+    leaving a `with` block."""
 
     def __init__(self, path: Path, reader: str) -> None:
+        super().__init__(self)
         self.path = Path(path)
         self.reader = reader.lower()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,13 +40,6 @@ class ForumIndex:
         if self._meta("reader") not in (None, self.reader):
             self.clear()  # another reader's index: never serve its text to this one
         self._set_meta("reader", self.reader)
-
-    def __enter__(self) -> ForumIndex:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def close(self) -> None:
         self.db.commit()

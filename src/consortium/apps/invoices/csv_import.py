@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,7 @@ class ImportReport:
     sent: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "imported": self.imported,
-                "refused": [{"line": r.line, "reason": r.reason} for r in self.refused],
-                "sent": self.sent}
+        return asdict(self)
 
 
 def _account(value: str, what: str, resolve: Resolve | None) -> str:
