@@ -31,6 +31,7 @@ from consortium.bench.networks import LedgerNet, bench_member_names
 from consortium.bench.report import RunOutcome, default_out, machine, run_summary, write_json
 from consortium.bench.runner import QuietUi, _run, commit_setup
 from consortium.bench.workloads import make_workload, presign
+from consortium.errors import ConfigError
 from consortium.network.node_config import NodeConfig
 from consortium.network.tls import make_ca, make_cert
 
@@ -51,6 +52,10 @@ class AccessConfig:
     rounds: int = 2
     timeout_commit: str = "500ms"
     out: Path = field(default_factory=default_out)
+
+    def check(self) -> None:
+        if self.txs < 1 or self.batch < 1 or self.concurrency < 1 or self.rounds < 1:
+            raise ConfigError("--txs, --batch, --concurrency and --rounds must be positive")
 
 
 def token_check_cost(home: Path, requests: int = 100_000) -> float:
@@ -83,6 +88,7 @@ def _secure(net: LedgerNet, tls_dir: Path) -> str:
 
 
 def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> RunOutcome:
+    cfg.check()
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workload = make_workload("erc20")
     work = Path(tempfile.mkdtemp(prefix="consortium-bench-access-"))

@@ -30,6 +30,7 @@ from eth_account import Account
 from consortium.bench.networks import LedgerNet
 from consortium.bench.report import RunOutcome, default_out, machine, write_json
 from consortium.bench.stats import LatencySummary
+from consortium.errors import ConfigError
 
 # JUMPDEST PUSH1 32 PUSH1 0 KECCAK256 POP PUSH1 0 JUMP
 LOOP_RUNTIME = bytes.fromhex("5b602060002050600056")
@@ -52,6 +53,12 @@ class FloodConfig:
     tx_rate: float = 20.0  # value transfers per second, light load on every window
     timeout_commit: str = "500ms"
     out: Path = field(default_factory=default_out)
+
+    def check(self) -> None:
+        if not 0 < self.flooded <= self.validators:
+            raise ConfigError(f"--flooded must be between 1 and --validators ({self.validators})")
+        if self.window <= 0 or self.clients < 1 or self.batch < 1:
+            raise ConfigError("--window, --clients and --batch must be positive")
 
 
 @dataclass
@@ -189,6 +196,7 @@ def _measure(net: LedgerNet, cfg: FloodConfig, window: _Window,
 
 
 def run_call_flood_bench(cfg: FloodConfig, ui: Ui) -> RunOutcome:
+    cfg.check()
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="consortium-flood-") as tmp:
         net = LedgerNet(Path(tmp) / "net", validators=cfg.validators, accounts=2,
