@@ -204,11 +204,6 @@ class TokenCheck:
                 self._by_hash = {}
         return self._by_hash
 
-    def scope_of(self, authorization: str | None) -> tuple[str | None, str]:
-        """The scope a credential grants, or (None, why it is refused)."""
-        token, why = self.token_of(authorization)
-        return (None, why) if token is None else (token.scope, "")
-
     def token_of(self, authorization: str | None) -> tuple[Token | None, str]:
         """The active token an Authorization header carries, or (None, why not)."""
         if not authorization:

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 from consortium.api.eth_json import hx
 from consortium.api.rpc_error import InvalidParams
-from consortium.ledger.types import LogEntry
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -26,21 +25,6 @@ _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 
 hex_quantity = hex  # a QUANTITY: "0x0", "0x1f" (no leading zeros)
 hex_data = hx  # DATA: "0x" and two hex digits per byte
-
-
-def log_json(entry: LogEntry, *, removed: bool = False) -> dict[str, Any]:
-    """A log as eth_getLogs / eth_subscription("logs") answer it."""
-    return {
-        "address": entry.address,
-        "topics": list(entry.topics),
-        "data": hex_data(entry.data),
-        "blockNumber": hex(entry.block_number),
-        "blockHash": entry.block_hash,
-        "transactionHash": entry.tx_hash,
-        "transactionIndex": hex(entry.tx_index),
-        "logIndex": hex(entry.log_index),
-        "removed": removed,
-    }
 
 
 # --- input -------------------------------------------------------------------------------

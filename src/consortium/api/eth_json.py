@@ -13,7 +13,7 @@ from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
 from consortium.ledger.chain_store import BlockRecord, LogRecord, TxRecord
 from consortium.ledger.eth_encoding import receipt_bloom, tx_type
-from consortium.ledger.types import LedgerReader
+from consortium.ledger.types import LedgerReader, LogEntry
 
 HEADER_SIZE_ESTIMATE = 540
 ZERO32 = "0x" + "00" * 32
@@ -103,17 +103,18 @@ def tx_json(rec: TxRecord, block: BlockRecord | None) -> dict[str, Any]:
     return out
 
 
-def log_json(log: LogRecord, block_hash: bytes) -> dict[str, Any]:
+def log_json(entry: LogEntry, *, removed: bool = False) -> dict[str, Any]:
+    """A log as eth_getLogs, eth_subscription("logs") and receipts answer it."""
     return {
-        "address": hx(log.address),
-        "topics": [hx(t) for t in log.topics],
-        "data": hx(log.data),
-        "blockNumber": hex(log.height),
-        "blockHash": hx(block_hash),
-        "transactionHash": hx(log.tx_hash),
-        "transactionIndex": hex(log.tx_index),
-        "logIndex": hex(log.log_index),
-        "removed": False,
+        "address": entry.address,
+        "topics": list(entry.topics),
+        "data": hx(entry.data),
+        "blockNumber": hex(entry.block_number),
+        "blockHash": entry.block_hash,
+        "transactionHash": entry.tx_hash,
+        "transactionIndex": hex(entry.tx_index),
+        "logIndex": hex(entry.log_index),
+        "removed": removed,
     }
 
 
@@ -130,7 +131,9 @@ def receipt_json(rec: TxRecord, block: BlockRecord, logs: list[LogRecord]) -> di
         "gasUsed": hex(rec.gas_used),
         "effectiveGasPrice": hex(rec.effective_gas_price),
         "contractAddress": hx(rec.contract_address) if rec.contract_address else None,
-        "logs": [log_json(log, block.hash) for log in logs],
+        "logs": [log_json(LogEntry(hx(log.address), tuple(map(hx, log.topics)), log.data,
+                                   log.height, hx(block.hash), hx(log.tx_hash), log.tx_index,
+                                   log.log_index)) for log in logs],
         "logsBloom": hx(receipt_bloom(logs)),
         "status": hex(rec.status),
         "type": hex(tx_type(rec.raw)),

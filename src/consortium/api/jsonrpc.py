@@ -17,9 +17,9 @@ from eth_hash.auto import keccak
 
 from consortium import __version__
 from consortium.api import encoding as enc
-from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity, log_json
+from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity
 from consortium.api.engine_client import EngineClient
-from consortium.api.eth_json import EthReads
+from consortium.api.eth_json import EthReads, log_json
 from consortium.api.explorer_rpc import EXPLORER_METHODS, ExplorerMethods
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
 from consortium.api.local_txs import LocalTransactions

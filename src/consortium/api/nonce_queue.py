@@ -75,11 +75,8 @@ class NonceQueue:
         held = self._by_sender.get(sender)
         if not held:
             return []
-        out = [held[n] for n in sorted(held) if n < next_nonce]
-        nonce = next_nonce
-        while nonce in held:
-            out.append(held[nonce])
-            nonce += 1
+        out = [held[n] for n in sorted(held) if n < next_nonce] + [
+            held[next_nonce + i] for i in range(self.contiguous(sender, next_nonce))]
         self._remove(out)
         return out
 

@@ -59,7 +59,7 @@ class ReadGate:
     def __init__(self, limits: ReadLimits | None = None) -> None:
         self.limits = limits or ReadLimits()
         self._lock = threading.Lock()
-        self._pending = 0
+        self.pending = 0  # requests admitted and not yet released
         self._by_client: Counter[str] = Counter()
         self._pool = ThreadPoolExecutor(max_workers=self.limits.heavy_read_threads,
                                         thread_name_prefix="heavy-read",
@@ -71,14 +71,14 @@ class ReadGate:
         who = client if client is not None else current_client.get()
         limits = self.limits
         with self._lock:
-            busy = (f"on this node ({self._pending})" if self._pending >= limits.max_heavy_reads
+            busy = (f"on this node ({self.pending})" if self.pending >= limits.max_heavy_reads
                     else f"for client {who} (at most {limits.max_heavy_reads_per_client})"
                     if self._by_client[who] >= limits.max_heavy_reads_per_client else None)
             if busy is not None:
                 self.refused += 1
                 raise TooManyRequests(f"too many expensive reads in progress {busy}; retry in "
                                       f"{limits.retry_after} s", retry_after=limits.retry_after)
-            self._pending += 1
+            self.pending += 1
             self._by_client[who] += 1
         released = False
 
@@ -88,16 +88,12 @@ class ReadGate:
                 if released:
                     return
                 released = True
-                self._pending -= 1
+                self.pending -= 1
                 self._by_client[who] -= 1
                 if self._by_client[who] <= 0:
                     del self._by_client[who]
 
         return release
-
-    @property
-    def pending(self) -> int:
-        return self._pending
 
     async def run(self, fn: Callable[[], T], release: Callable[[], None]) -> T:
         """Run `fn` (the heavy reads of a request admitted by `acquire`, which find their

@@ -7,15 +7,14 @@ subscriptions at once."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from consortium.api.encoding import log_json
-from consortium.api.eth_json import EthReads
+from consortium.api import json_codec
+from consortium.api.eth_json import EthReads, log_json
 from consortium.api.filters import LogCriteria
 from consortium.api.rpc_error import InvalidParams, LimitExceeded
 from consortium.ledger.types import LedgerReader, LogEntry
@@ -194,11 +193,9 @@ class SubscriptionHub:
         serialized once for all subscribers."""
         reads = EthReads(self.ledger)
         blocks = [(h, reads.get_block(h)) for h in range(start, end + 1)] if want_heads else []
-        heads = [(h, _compact({k: v for k, v in block.items() if k not in HEADER_DROP}))
+        heads = [(h, json_codec.dumps({k: v for k, v in block.items()
+                                       if k not in HEADER_DROP}).decode())
                  for h, block in blocks if block is not None]
         entries = self.ledger.get_logs(LogCriteria().tx_filter(start, end)) if want_logs else []
-        return heads, [(entry, _compact(log_json(entry))) for entry in entries]
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+        return heads, [(entry, json_codec.dumps(log_json(entry)).decode())
+                       for entry in entries]
