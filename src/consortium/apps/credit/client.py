@@ -12,6 +12,7 @@ from eth_account.signers.local import LocalAccount
 from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.reader import CreditReader
 from consortium.apps.credit.surface import CREDIT
+from consortium.apps.forum.blobs import read_source
 from consortium.apps.service_client import ServiceClient
 from consortium.apps.surface import account_hex, sha256_of, with_writes
 from consortium.errors import ConfigError, ConsortiumError, NetworkError, known
@@ -53,11 +54,11 @@ class CreditClient(ServiceClient):
         """Check a received report (a file, or its bytes) against the hash its agency
         delivered on chain: {"query", "expected", "actual", "match"}."""
         q = self._query(query_id)
-        if q["reportHash"] is None:
-            raise ConfigError(f"query {query_id} is {q['state']}: no report was delivered yet")
+        expected = known(q["reportHash"], f"query {query_id} is {q['state']}: no report was "
+                                          "delivered yet")
         actual = "0x" + sha256_of(report).hex()
-        return {"query": q["id"], "expected": q["reportHash"], "actual": actual,
-                "match": actual == q["reportHash"], "location": q["location"]}
+        return {"query": q["id"], "expected": expected, "actual": actual,
+                "match": actual == expected, "location": q["location"]}
 
     def download_report(self, query_id: int, dest: str | Path,
                         source: str | None = None) -> dict[str, Any]:
@@ -65,9 +66,8 @@ class CreditClient(ServiceClient):
         URL or a file), check it against the hash on chain and only then write it to `dest`
         (through a temporary file beside it, moved into place). Raises ReportMismatch when
         they differ: nothing is written and a file already at `dest` is left as it was."""
-        where = source or self._query(query_id)["location"]
-        if not where:
-            raise ConfigError(f"query {query_id} names no report location: give the source")
+        where = known(source or self._query(query_id)["location"] or None,
+                      f"query {query_id} names no report location: give the source")
         data = _fetch(where)
         result = self.verify_report(query_id, data)
         if not result["match"]:
@@ -110,11 +110,7 @@ def _fetch(where: str) -> bytes:
                 return data
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot download {where}: {exc}") from None
-    path = Path(where.removeprefix("file://"))
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return read_source(Path(where.removeprefix("file://")))[0]
 
 
 __all__ = ["Credit", "CreditClient", "ReportMismatch", "sha256_of"]

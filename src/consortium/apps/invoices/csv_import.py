@@ -22,7 +22,7 @@ from consortium.apps.invoices.fingerprint import FieldError, date_number, finger
 from consortium.apps.invoices.model import currency_problem
 from consortium.apps.service_client import revert_reason
 from consortium.apps.surface import BadValue, account_hex
-from consortium.errors import ConfigError, ConsortiumError
+from consortium.errors import ConfigError, ConsortiumError, known
 
 REQUIRED = ("seller_tax_id", "invoice_number", "issue_date", "amount", "currency", "due_date",
             "buyer")
@@ -82,10 +82,7 @@ def read_rows(text: str, key: bytes, signer: str, resolve: Resolve | None = None
               ) -> tuple[list[CsvInvoice], list[Refusal], int]:
     """Validate every row off chain: (valid rows, refusals, number of data rows)."""
     reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ConfigError("the CSV file is empty (it needs a header row)") from None
+    header = known(next(reader, None), "the CSV file is empty (it needs a header row)")
     columns = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in columns]
     if missing:

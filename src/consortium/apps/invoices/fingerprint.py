@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import unicodedata
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -87,20 +88,15 @@ def parse_date(value: str | int | date, what: str = "date") -> date:
     if isinstance(value, bool):
         raise FieldError(f"{what} must be a date")
     text = str(value).strip()
-    for form in _DATE_FORMS:
-        m = form.fullmatch(text)
-        if m:
-            try:
-                return date(int(m[1]), int(m[2]), int(m[3]))
-            except ValueError:
-                break
+    for m in filter(None, (form.fullmatch(text) for form in _DATE_FORMS)):  # one at most
+        with suppress(ValueError):
+            return date(int(m[1]), int(m[2]), int(m[3]))
     raise FieldError(f"{what} {text!r} is not a date (YYYY-MM-DD)")
 
 
 def date_number(value: str | int | date, what: str = "due date") -> int:
     """A date as the yyyymmdd integer the contract stores (20250630)."""
-    d = parse_date(value, what)
-    return d.year * 10_000 + d.month * 100 + d.day
+    return int(parse_date(value, what).strftime("%Y%m%d"))
 
 
 def normalise_amount(value: str | int) -> int:

@@ -13,7 +13,7 @@ from consortium.apps.registry.reader import RegistryReader
 from consortium.apps.registry.surface import REGISTRY
 from consortium.apps.service_client import ServiceClient
 from consortium.apps.surface import account_hex, document_hash, hash_bytes, with_writes
-from consortium.errors import ConfigError, as_config_error, known
+from consortium.errors import as_config_error, known
 from consortium.sdk.client import ConsortiumClient
 
 
@@ -85,11 +85,8 @@ class RegistryClient(ServiceClient):
         signer with none is refused here: give `pledge` to have the contract say why)."""
         if pledge is None:
             me = secured_party.address.lower()
-            mine = [p["pledge"] for p in self.active_pledges(asset_id)
-                    if p["securedParty"] == me]
-            if not mine:
-                raise ConfigError(f"{me} holds no active pledge of asset {asset_id}")
-            pledge = mine[0]
+            mine = (p["pledge"] for p in self.active_pledges(asset_id) if p["securedParty"] == me)
+            pledge = known(next(mine, None), f"{me} holds no active pledge of asset {asset_id}")
         return self.transact(secured_party, "release", int(asset_id), int(pledge))
 
     def active_pledges(self, asset_id: int) -> list[dict[str, Any]]:
