@@ -110,24 +110,21 @@ class ForumClient(ServiceClient):
         return found
 
     def _sealed(self, account: LocalAccount, channel: str,
-                write: Callable[[int, Sealer], dict[str, Any]]) -> dict[str, Any]:
+                write: Callable[[int, Sealer], dict[str, Any]], retry: bool = True
+                ) -> dict[str, Any]:
         """`write(epoch, sealer)` under the channel's current epoch; once more if another
         member rotated the key meanwhile."""
-        for attempt in (1, 2):
-            epoch = self.current_epoch(account, channel)
-            if epoch == 0:
-                return write(0, lambda data, _purpose: data)
-            key = self.channel_key(account, channel, epoch)
-
-            def sealer(data: bytes, purpose: str, key: bytes = key, epoch: int = epoch) -> bytes:
-                return sealing.seal(key, data, context(channel, epoch, purpose))
-
-            try:
-                return write(epoch, sealer)
-            except ExecutionReverted as err:
-                if attempt == 2 or not any(s in err.message for s in STALE_EPOCH):
-                    raise
-        raise AssertionError("unreachable")
+        epoch = self.current_epoch(account, channel)
+        if epoch == 0:
+            return write(0, lambda data, _purpose: data)
+        key = self.channel_key(account, channel, epoch)
+        try:
+            return write(epoch, lambda data, purpose: sealing.seal(
+                key, data, context(channel, epoch, purpose)))
+        except ExecutionReverted as err:
+            if not retry or not any(s in err.message for s in STALE_EPOCH):
+                raise
+        return self._sealed(account, channel, write, retry=False)
 
     def _opened(self, account: LocalAccount | None, record: dict[str, Any], sealed: bytes,
                 purpose: str) -> bytes:

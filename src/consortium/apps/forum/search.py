@@ -21,8 +21,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 def fts_query(text: str) -> str:
     """A user's words as an FTS5 query: every word must occur (each quoted, so punctuation
     and FTS5 operators in the text are searched for, not interpreted)."""
-    words = [w.replace('"', '""') for w in text.split()]
-    return " ".join(f'"{w}"' for w in words)
+    return " ".join('"' + w.replace('"', '""') + '"' for w in text.split())
 
 
 class ForumIndex(closing["ForumIndex"]):
@@ -78,13 +77,9 @@ class ForumIndex(closing["ForumIndex"]):
         if not query:
             return []
         sql = ("SELECT post, channel, author, height, title, "
-               "snippet(posts, 1, '[', ']', '…', 12) FROM posts WHERE posts MATCH ?")
-        args: list[Any] = [query]
-        if channel is not None:
-            sql += " AND channel = ?"
-            args.append(channel)
-        sql += " ORDER BY rank LIMIT ?"
-        args.append(limit)
+               "snippet(posts, 1, '[', ']', '…', 12) FROM posts WHERE posts MATCH ?1 "
+               "AND (?2 IS NULL OR channel = ?2) ORDER BY rank LIMIT ?3")
+        args = (query, channel, limit)
         return [{"post": int(post), "channel": ch, "author": author, "height": int(height),
                  "title": title, "snippet": snippet}
                 for post, ch, author, height, title, snippet in self.db.execute(sql, args)]
