@@ -322,69 +322,57 @@ def state(
     network_only = {"txs": txs, "concurrency": concurrency, "batch": batch,
                     "fill_per_tx": fill_per_tx, "timeout_commit": timeout_commit,
                     "engine": engine, "restart": restart or None}
-    if network:
-        if blocks is not None or block_txs is not None:
-            raise ConfigError("--blocks and --block-txs are for the in-process bench, "
-                              "not --network (it measures --txs transfers)")
-        _state_network(out, json_out, accounts=accounts, small=small, senders=senders,
-                       **network_only)
-        return
+    if network and (blocks is not None or block_txs is not None):
+        raise ConfigError("--blocks and --block-txs are for the in-process bench, "
+                          "not --network (it measures --txs transfers)")
     given = ["--" + name.replace("_", "-") for name, value in network_only.items()
              if value is not None]
-    if given:
+    if given and not network:
         raise ConfigError(f"{', '.join(given)}: only with --network")
-    from consortium.bench import state as bench
+    from consortium.bench import state as in_process
+    from consortium.bench import state_network
 
-    cfg = bench.StateConfig(**_given(accounts=accounts, small=small, blocks=blocks,
-                                     block_txs=block_txs, senders=senders))
-    outcome = _run(cfg, out, bench.run_state_bench, json_out, bench,
-                   f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)")
+    # the options given (not None): a config's defaults stand for the others
+    options: dict[str, Any] = {name: value for name, value in dict(
+        accounts=accounts, small=small, blocks=blocks, block_txs=block_txs, senders=senders,
+        **network_only).items() if value is not None}
+    if network:
+        cfg: Any = state_network.StateNetworkConfig(**options)
+        outcome = _run(cfg, out, state_network.run_state_network_bench, json_out, state_network,
+                       f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, "
+                       f"concurrency {cfg.concurrency}, per state size")
+    else:
+        cfg = in_process.StateConfig(**options)
+        outcome = _run(cfg, out, in_process.run_state_bench, json_out, in_process,
+                       f"{cfg.block_txs:,}-transfer blocks, {cfg.blocks} per state (medians)")
     if outcome is None:
         return
     report = outcome.report
     t = report["target"]
-    console.print(f"state root at {t['accounts']:,} accounts: {t['root_ms_median']:.1f} ms "
-                  f"(target ≤ {t['root_ms_limit']:.0f} ms: {_met(t['root_met'])})")
-    console.print(f"throughput (finalize + commit, warm) vs the small state: ×{t['tps_ratio']} "
-                  f"(target ≥ 0.70: {_met(t['tps_met'])})")
-    load = report["machine"]
-    others = report.get("machine_load", {}).get("others_cpu_percent", 0.0)
-    console.print(f"load average at start / end: {load['loadavg_at_start'][0]} / "
-                  f"{load['loadavg_at_end'][0]}; other processes' CPU meanwhile: {others:.0f} %; "
-                  f"peak RSS {report['peak_rss_mb']:,} MB")
-    console.print(f"report: {outcome.json_path}")
-
-
-def _given(**options: Any) -> dict[str, Any]:
-    """The options given (not None): a config's defaults stand for the others."""
-    return {name: value for name, value in options.items() if value is not None}
-
-
-def _state_network(out: Path | None, json_out: bool, **options: Any) -> None:
-    """`consortium bench state --network`: run it, print its table and verdict."""
-    from consortium.bench import state_network as bench
-
-    cfg = bench.StateNetworkConfig(**_given(**options))
-    outcome = _run(cfg, out, bench.run_state_network_bench, json_out, bench,
-                   f"{cfg.txs:,} value transfers through JSON-RPC, 1 validator, "
-                   f"concurrency {cfg.concurrency}, per state size")
-    if outcome is None:
-        return
-    report = outcome.report
-    rows = [[f"{r['accounts']:,}", name, f"{p['cpu_percent']:.0f}", f"{p['peak_rss_mb']:.0f}",
-             f"{p.get('cpu_ms_per_tx', 0):.3f}"]
-            for r in report["runs"] for name, p in r["ledger"].get("processes", {}).items()]
-    if rows:
-        table("processes during the measured runs",
-              ["accounts", "process", "CPU %", "peak RSS MB", "CPU ms / tx"], rows)
-    t = report["target"]
-    console.print(f"fill: {', '.join(_fill_line(r) for r in report['runs'])}")
-    console.print(f"throughput at {t['accounts']:,} accounts vs {t['small']:,}: "
-                  f"{t['large_tps']:,.0f} / {t['small_tps']:,.0f} tx/s = ×{t['tps_ratio']} "
-                  f"(target ≥ {t['tps_ratio_limit']:.2f}: {_met(t['tps_met'])});"
-                  f" steady ×{t['tps_steady_ratio']}")
-    for r in report["runs"]:
-        _warn_run(f"{r['accounts']:,} accounts", r["ledger"])
+    if network:
+        rows = [[f"{r['accounts']:,}", name, f"{p['cpu_percent']:.0f}", f"{p['peak_rss_mb']:.0f}",
+                 f"{p.get('cpu_ms_per_tx', 0):.3f}"]
+                for r in report["runs"] for name, p in r["ledger"].get("processes", {}).items()]
+        if rows:
+            table("processes during the measured runs",
+                  ["accounts", "process", "CPU %", "peak RSS MB", "CPU ms / tx"], rows)
+        console.print(f"fill: {', '.join(_fill_line(r) for r in report['runs'])}")
+        console.print(f"throughput at {t['accounts']:,} accounts vs {t['small']:,}: "
+                      f"{t['large_tps']:,.0f} / {t['small_tps']:,.0f} tx/s = ×{t['tps_ratio']} "
+                      f"(target ≥ {t['tps_ratio_limit']:.2f}: {_met(t['tps_met'])});"
+                      f" steady ×{t['tps_steady_ratio']}")
+        for r in report["runs"]:
+            _warn_run(f"{r['accounts']:,} accounts", r["ledger"])
+    else:
+        console.print(f"state root at {t['accounts']:,} accounts: {t['root_ms_median']:.1f} ms "
+                      f"(target ≤ {t['root_ms_limit']:.0f} ms: {_met(t['root_met'])})")
+        console.print(f"throughput (finalize + commit, warm) vs the small state: ×{t['tps_ratio']} "
+                      f"(target ≥ 0.70: {_met(t['tps_met'])})")
+        load = report["machine"]
+        others = report.get("machine_load", {}).get("others_cpu_percent", 0.0)
+        console.print(f"load average at start / end: {load['loadavg_at_start'][0]} / "
+                      f"{load['loadavg_at_end'][0]}; other processes' CPU meanwhile: "
+                      f"{others:.0f} %; peak RSS {report['peak_rss_mb']:,} MB")
     console.print(f"report: {outcome.json_path}")
 
 
