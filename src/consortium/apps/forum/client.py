@@ -162,10 +162,9 @@ class ForumClient(ServiceClient):
 
     def open_post(self, account: LocalAccount | None, post: dict[str, Any]) -> dict[str, Any]:
         """A post as `account` reads it: opened, or `readable` false and why."""
-        out = dict(post)
         if not post["encrypted"]:
-            return out | {"readable": True}
-        out["title"], out["body"] = "", ""
+            return post | {"readable": True}
+        out = post | {"title": "", "body": ""}
         if account is None:
             return out | {"readable": False, "why": "no reader account given"}
         try:

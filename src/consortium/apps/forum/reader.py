@@ -31,11 +31,8 @@ def post_json(t: Any) -> dict[str, Any]:
 def document_json(t: Any) -> dict[str, Any]:
     out = Document.from_abi(t).to_json()
     height, meta = out.pop("height"), out.pop("meta")
-    if out["epoch"]:
-        out["sealedMeta"] = meta
-    else:
-        out["meta"] = parse_meta(bytes.fromhex(meta[2:]))
-    return out | {"height": height}
+    opened = {"sealedMeta": meta} if out["epoch"] else {"meta": parse_meta(bytes.fromhex(meta[2:]))}
+    return out | opened | {"height": height}
 
 
 class ForumReader(ServiceReader):
@@ -110,12 +107,10 @@ class ForumReader(ServiceReader):
 
     def thread(self, post_id: int) -> list[dict[str, Any]] | None:
         """A thread: its opening post, then its replies (given any post of it)."""
-        first = self.post(post_id)
-        if first is None:
-            return None
-        root = first if first["parent"] is None else self.post(int(first["parent"]))
-        assert root is not None
-        return [root, *self._listed("replies", root["id"])]
+        root = self.post(post_id)
+        if root is not None and root["parent"] is not None:
+            root = self.post(int(root["parent"]))
+        return None if root is None else [root, *self._listed("replies", root["id"])]
 
     def documents(self, channel: str | None = None,
                   post: int | None = None) -> list[dict[str, Any]]:

@@ -101,11 +101,10 @@ def read_rows(text: str, key: bytes, signer: str, resolve: Resolve | None = None
         count += 1
         if count > MAX_ROWS:
             raise ConfigError(f"the CSV file has more than {MAX_ROWS} rows: split it")
-        if len(record) != len(columns):
-            refused.append(Refusal(line, f"expected {len(columns)} fields, found {len(record)}"))
-            continue
-        value = {c: record[i] for c, i in where.items()}
         try:
+            if len(record) != len(columns):
+                raise FieldError(f"expected {len(columns)} fields, found {len(record)}")
+            value = {c: record[i] for c, i in where.items()}
             empty = [c for c in REQUIRED if not value[c].strip()]
             if empty:
                 raise FieldError(f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty")
@@ -119,13 +118,12 @@ def read_rows(text: str, key: bytes, signer: str, resolve: Resolve | None = None
             seller_text = value.get("seller", "").strip()
             seller = _account(seller_text, "seller", resolve) if seller_text else signer.lower()
             buyer = _account(value["buyer"], "buyer", resolve)
+            fp = fingerprint(key, fields)
+            if fp in seen:
+                raise FieldError(f"the same invoice as line {seen[fp]} (fingerprint "
+                                 f"0x{fp.hex()[:16]}…)")
         except FieldError as exc:
             refused.append(Refusal(line, str(exc)))
-            continue
-        fp = fingerprint(key, fields)
-        if fp in seen:
-            refused.append(Refusal(line, f"the same invoice as line {seen[fp]} (fingerprint "
-                                         f"0x{fp.hex()[:16]}…)"))
             continue
         seen[fp] = line
         rows.append(CsvInvoice(line, fields.invoice_number,
