@@ -246,16 +246,10 @@ def needed_for_call(payload: Any) -> str:
     """The scope a parsed JSON-RPC request (one call or a batch) needs: the largest of its
     calls'. Malformed calls need `read` (they get their JSON-RPC error)."""
     calls = payload if isinstance(payload, list) else [payload]
-    needed = "read"
-    for call in calls:
-        method = call.get("method") if isinstance(call, dict) else None
-        if not isinstance(method, str):
-            continue
-        if method.startswith(ADMIN_PREFIXES):
-            return "admin"
-        if method in SUBMIT_METHODS:
-            needed = "submit"
-    return needed
+    methods = [m for c in calls if isinstance(c, dict) and isinstance(m := c.get("method"), str)]
+    if any(m.startswith(ADMIN_PREFIXES) for m in methods):
+        return "admin"
+    return "submit" if any(m in SUBMIT_METHODS for m in methods) else "read"
 
 
 def needed_for_route(method: str, path: str) -> str:

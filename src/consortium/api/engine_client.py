@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from consortium.api import json_codec
 from consortium.errors import (
@@ -173,7 +174,7 @@ class EngineClient:
             raise NetworkError(f"engine RPC {self.url} unreachable: "
                                f"{exc or type(exc).__name__}") from None
         try:
-            return json_codec.engine_loads(body)
+            return orjson.loads(body)
         except ValueError:
             raise NetworkError(f"engine RPC answered HTTP {status} with a non-JSON body"
                                ) from None

@@ -68,7 +68,7 @@ def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = No
         hub.max_subscriptions = limits.max_subscriptions_per_websocket
         hub.max_backlog = limits.websocket_max_backlog
     return _ApiServer(_LimitedConfig(
-        _QuietDisconnects(app), limits, host=host, port=port, log_level=log_level,
+        _quiet_disconnects(app), limits, host=host, port=port, log_level=log_level,
         lifespan="on", http=LimitedH11Protocol, ws=LimitedWebSocketProtocol,
         ws_max_size=limits.websocket_max_message_bytes,
         ws_ping_interval=limits.websocket_ping_interval,
@@ -96,20 +96,19 @@ class _LimitedConfig(uvicorn.Config):
         self.admission = Admission(limits)
 
 
-class _QuietDisconnects:
+def _quiet_disconnects(app: ASGIApp) -> ASGIApp:
     """Starlette raises ClientDisconnect when a request's body stops coming (the client
     left, or its body timed out); uvicorn would log that as an application error, once per
     such client. It is the client's doing, so it ends the request quietly."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def quiet(scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
         except ClientDisconnect:
             if scope["type"] != "http":
                 raise
+
+    return quiet
 
 
 def _refuse(transport: asyncio.BaseTransport, status: int, text: str) -> None:
