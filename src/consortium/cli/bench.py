@@ -236,12 +236,10 @@ def state_sync(
     cfg = bench.StateSyncConfig(blocks=[] if overhead_only else sorted(blocks),
                                 accounts=accounts, snapshot_interval=snapshot_interval,
                                 tx_rate=tx_rate, overhead_accounts=overhead_accounts)
-    outcome = _run(cfg, out, bench.run_state_sync_bench, json_out)
+    outcome = _run(cfg, out, bench.run_state_sync_bench, json_out, bench if cfg.blocks else None,
+                   f"joining a 1-validator chain with {accounts:,} accounts")
     if outcome is None:
         return
-    if outcome.report["runs"]:
-        table(f"joining a 1-validator chain with {accounts:,} accounts", bench.TABLE_COLUMNS,
-              bench.summary_rows(outcome.report))
     goal = outcome.report["goal"]
     growth = goal["state_sync_growth"]
     overhead = outcome.report["commit_overhead"]
