@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,10 @@ from eth_account.signers.local import LocalAccount
 from consortium.apps.credit.contract import Credit
 from consortium.apps.credit.reader import CreditReader
 from consortium.apps.credit.surface import CREDIT
-from consortium.apps.forum.blobs import read_source
+from consortium.apps.forum.blobs import read_source, write_whole
 from consortium.apps.service_client import ServiceClient
 from consortium.apps.surface import account_hex, sha256_of, with_writes
-from consortium.errors import ConfigError, ConsortiumError, NetworkError, known
+from consortium.errors import ConsortiumError, NetworkError, known
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a downloaded report is read at most this far
 
@@ -75,24 +74,12 @@ class CreditClient(ServiceClient):
                 f"REPORT MISMATCH for query {query_id}: {where} has SHA-256 {result['actual']}, "
                 f"but the agency delivered {result['expected']} on chain — this is not the "
                 f"delivered report (nothing written to {dest})", result)
-        _write_file(Path(dest), data)
+        write_whole(Path(dest), data)
         result["file"] = str(dest)
         return result
 
     def _query(self, query_id: int) -> dict[str, Any]:
         return known(self.read.query(int(query_id)), f"no query {query_id}")
-
-
-def _write_file(dest: Path, data: bytes) -> None:
-    """Write `data` to `dest` whole or not at all: a temporary file beside it, moved into
-    place."""
-    tmp = dest.with_name(f".{dest.name}.partial")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {dest}: {exc}") from None
 
 
 def _fetch(where: str) -> bytes:

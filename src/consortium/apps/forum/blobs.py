@@ -60,11 +60,20 @@ class BlobStore:
         """Keep `data` under its hash (checked first); written atomically."""
         verify_blob(data, parse_sha(sha), "the upload")
         self.root.mkdir(parents=True, exist_ok=True)
-        target = self.path(sha)
-        partial = target.with_suffix(".partial")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-        return target
+        write_whole(self.path(sha), data)
+        return self.path(sha)
+
+
+def write_whole(dest: Path, data: bytes) -> None:
+    """Write `data` to `dest` whole or not at all: a temporary file beside it, moved into
+    place."""
+    tmp = dest.with_name(f".{dest.name}.partial")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {dest}: {exc}") from None
 
 
 def node_blob_store(ledger: Any) -> BlobStore | None:

@@ -260,10 +260,9 @@ class ForumClient(ServiceClient):
         return data, doc
 
     def _download(self, sha: str, sources: list[Any]) -> bytes:
-        tried: list[str] = []
+        tried = list(dict.fromkeys(s.rstrip("/") for s in sources if s))
         refused: list[BlobMismatch] = []
-        for source in dict.fromkeys(s.rstrip("/") for s in sources if s):
-            tried.append(source)
+        for source in tried:
             url = f"{source}{BLOBS_PATH}/{sha}"
             try:
                 answer = httpx.get(url, timeout=self.timeout, **self.client.http_options(url))

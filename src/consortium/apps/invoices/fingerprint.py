@@ -102,13 +102,11 @@ def date_number(value: str | int | date, what: str = "due date") -> int:
 def normalise_amount(value: str | int) -> int:
     if isinstance(value, bool):
         raise FieldError("amount must be an integer")
-    if isinstance(value, int):
-        amount = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-        amount = int(value)
-    else:
+    digits = isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value)
+    if not (isinstance(value, int) or digits):
         raise FieldError(f"amount {value!r} is not an integer in the currency's smallest unit (no "
                          "fractions)")
+    amount = int(value)
     if amount <= 0:
         raise FieldError("amount must be above 0")
     if amount >= 2**128:
