@@ -32,10 +32,6 @@ def block_json(
     """`txs` are needed (in order) when `full_transactions`; `roots` is (transactionsRoot,
     receiptsRoot)."""
     size = HEADER_SIZE_ESTIMATE + sum(len(t.raw) for t in txs or ())
-    if full_transactions:
-        transactions: list[Any] = [tx_json(t, block) for t in txs or ()]
-    else:
-        transactions = [hx(h) for h in block.tx_hashes]
     return {
         "number": hex(block.number),
         "hash": hx(block.hash),
@@ -54,7 +50,8 @@ def block_json(
         "gasLimit": hex(block.gas_limit),
         "gasUsed": hex(block.gas_used),
         "timestamp": hex(block.timestamp),
-        "transactions": transactions,
+        "transactions": ([tx_json(t, block) for t in txs or ()] if full_transactions
+                         else [hx(h) for h in block.tx_hashes]),
         "uncles": [],
         "baseFeePerGas": "0x0",
         "mixHash": hx(block.prevrandao),

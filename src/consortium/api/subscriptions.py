@@ -55,27 +55,19 @@ class Connection:
         """Queue an answer to the client's request and arm the subscriptions it may have
         created. Answers count toward the backlog too: a client that sends requests and
         never reads the answers is dropped like one that never reads notifications."""
-        if self._full():
-            return
-        self.queue.put_nowait(text)
-        for sub in self.subscriptions.values():
+        self.notify(text)
+        for sub in self.subscriptions.values():  # none once the connection is gone
             sub.ready = True
 
     def notify(self, text: str) -> None:
         """Queue a notification; past the backlog limit, drop the connection instead."""
-        if not self._full():
+        if not self.gone and self.queue.qsize() >= self.max_backlog:
+            self.overflowed = True
+            self.close()
+            if self.on_overflow is not None:
+                self.on_overflow()
+        if not self.gone:
             self.queue.put_nowait(text)
-
-    def _full(self) -> bool:
-        if self.gone:
-            return True
-        if self.queue.qsize() < self.max_backlog:
-            return False
-        self.overflowed = True
-        self.close()
-        if self.on_overflow is not None:
-            self.on_overflow()
-        return True
 
     def close(self) -> None:
         """Stop queueing: the writer ends at the marker, the subscriptions are dropped."""
@@ -178,14 +170,11 @@ class SubscriptionHub:
                       + sub.id + '","result":')
             if conn.gone:  # dropped by an earlier notification of this poll
                 continue
-            if sub.kind == NEW_HEADS:
-                for height, head in heads:
-                    if height > sub.after:
-                        conn.notify(prefix + head + "}}")
-            else:
-                for entry, text in logs:
-                    if entry.block_number > sub.after and sub.criteria.matches(entry):
-                        conn.notify(prefix + text + "}}")
+            for text in ([head for height, head in heads if height > sub.after]
+                         if sub.kind == NEW_HEADS else
+                         [text for entry, text in logs if entry.block_number > sub.after
+                          and sub.criteria.matches(entry)]):
+                conn.notify(prefix + text + "}}")
 
     def _read(self, start: int, end: int, want_heads: bool, want_logs: bool
               ) -> tuple[list[tuple[int, str]], list[tuple[LogEntry, str]]]:
