@@ -33,8 +33,7 @@ def verify_blob(data: bytes, expected: str, where: str) -> bytes:
 
 def parse_sha(value: str) -> str:
     """A 0x SHA-256 (64 hex digits), lower-case; ValueError otherwise."""
-    text = value.strip().lower()
-    digits = text.removeprefix("0x")
+    digits = value.strip().lower().removeprefix("0x")
     if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
         raise ValueError(f"{value!r} is not a SHA-256 (0x and 64 hex digits)")
     return "0x" + digits

@@ -234,9 +234,8 @@ class ForumClient(ServiceClient):
         found: dict[str, Any] = known(self.read.document(int(document_id)),
                                       f"no document {document_id}")
         if "meta" not in found:
-            sealed = bytes.fromhex(found["sealedMeta"][2:])
+            sealed = bytes.fromhex(found.pop("sealedMeta")[2:])
             found["meta"] = parse_meta(self._opened(account, found, sealed, "document-meta"))
-            del found["sealedMeta"]
         return found
 
     def fetch(self, account: LocalAccount | None, document_id: int,

@@ -152,11 +152,9 @@ def import_csv(invoices: InvoiceClient, account: LocalAccount, source: Path | st
     for done, row in enumerate(rows, start=1):
         try:
             if invoices.read.is_registered(row.fingerprint):
-                report.refused.append(Refusal(
-                    row.line, f"invoice {row.number} is already registered on chain "
-                              f"(a duplicate; fingerprint 0x{row.fingerprint.hex()[:16]}…)"))
-            else:
-                ready.append((row, invoices.check(account, "issue", *row.args) + GAS_MARGIN))
+                raise ConfigError(f"invoice {row.number} is already registered on chain (a "
+                                  f"duplicate; fingerprint 0x{row.fingerprint.hex()[:16]}…)")
+            ready.append((row, invoices.check(account, "issue", *row.args) + GAS_MARGIN))
         except ConsortiumError as exc:
             report.refused.append(Refusal(row.line, revert_reason(exc)))
         step("checking", done, len(rows))
@@ -165,8 +163,7 @@ def import_csv(invoices: InvoiceClient, account: LocalAccount, source: Path | st
         return report
 
     # Send every good row (consecutive nonces), then wait for the receipts.
-    nonce = invoices.client._rpc(
-        lambda: invoices.client.w3.eth.get_transaction_count(account.address, "pending"))
+    nonce = int(invoices.client.eth("get_transaction_count", account.address, "pending"))
     sent: list[tuple[CsvInvoice, bytes]] = []  # with its transaction's hash
     for done, (row, gas) in enumerate(ready, start=1):
         try:
