@@ -191,32 +191,29 @@ def _access_list(value: Any, where: str) -> list[dict[str, Any]]:
 # --- positional parameters ------------------------------------------------------------------
 
 
-class Params:
+class Params(list[Any]):
     """A method's positional parameters, read one by one with a parser each."""
 
     def __init__(self, raw: Any, method: str) -> None:
         raw = [] if raw is None else raw
         if not isinstance(raw, list):
             raise InvalidParams(f"{method}: params must be an array, got {_kind(raw)}")
-        self.items: list[Any] = raw
+        super().__init__(raw)
         self.method = method
 
-    def __len__(self) -> int:
-        return len(self.items)
-
     def required(self, index: int, parse: Callable[[Any, str], T]) -> T:
-        if index >= len(self.items):
+        if index >= len(self):
             raise InvalidParams(f"params[{index}]: missing value for required argument")
-        return parse(self.items[index], f"params[{index}]")
+        return parse(self[index], f"params[{index}]")
 
     def optional(self, index: int, parse: Callable[[Any, str], T], default: D) -> T | D:
-        if index >= len(self.items) or self.items[index] is None:
+        if index >= len(self) or self[index] is None:
             return default
-        return parse(self.items[index], f"params[{index}]")
+        return parse(self[index], f"params[{index}]")
 
     def at_most(self, count: int) -> None:
-        if len(self.items) > count:
-            raise InvalidParams(f"too many arguments, want at most {count}, got {len(self.items)}")
+        if len(self) > count:
+            raise InvalidParams(f"too many arguments, want at most {count}, got {len(self)}")
 
 
 def list_of(parse: Callable[[Any, str], T]) -> Callable[[Any, str], list[T]]:

@@ -711,7 +711,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             raise MethodNotFound("subscriptions are not enabled on this node")
         kind = p.required(0, _string)
         criteria = LogCriteria()
-        if len(p) > 1 and p.items[1] is not None:
+        if len(p) > 1 and p[1] is not None:
             if kind != "logs":
                 raise InvalidParams(f"params[1]: {kind} takes no options")
             spec = p.required(1, _log_filter)
@@ -748,7 +748,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         p.at_most(3)
         tx = p.required(0, enc.call_object)
         height = self._state_height(p.optional(1, enc.block_ref, enc.LATEST), "params[1]")
-        if len(p) > 2 and p.items[2] not in (None, {}):
+        if len(p) > 2 and p[2] not in (None, {}):
             raise InvalidParams("params[2]: state overrides are not supported")
         return tx, height
 

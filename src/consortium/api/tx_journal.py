@@ -99,8 +99,7 @@ class TxJournal:
                                       "full") from None
             for tx_hash in remove:
                 self._entries.pop(tx_hash, None)
-            for entry in add:
-                self._entries[entry.hash] = entry
+            self._entries.update((entry.hash, entry) for entry in add)
 
     def close(self) -> None:
         with self._lock:
