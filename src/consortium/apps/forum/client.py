@@ -40,11 +40,8 @@ class ForumClient(ServiceClient):
     def __init__(self, client: ConsortiumClient | str, timeout: float = 30.0) -> None:
         super().__init__(client)
         self.timeout = timeout
+        self.api_url = str(self.client.rpc_url).rstrip("/")
         self._keys: dict[tuple[str, str, int], bytes] = {}  # (reader, channel, epoch) -> key
-
-    @property
-    def api_url(self) -> str:
-        return str(self.client.rpc_url).rstrip("/")
 
     # --- keys ----------------------------------------------------------------------------
 

@@ -154,13 +154,11 @@ def read_key(path: Path) -> bytes:
         text = path.read_text().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the consortium key {path}: {exc}") from None
-    try:
+    with suppress(ValueError):
         key = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        key = b""
-    if len(key) != KEY_BYTES:
-        raise ConfigError(f"{path} does not hold a consortium key ({KEY_BYTES} bytes in hex)")
-    return key
+        if len(key) == KEY_BYTES:
+            return key
+    raise ConfigError(f"{path} does not hold a consortium key ({KEY_BYTES} bytes in hex)")
 
 
 def key_from_node_home(home: Path) -> bytes:
