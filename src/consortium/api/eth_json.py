@@ -90,8 +90,7 @@ def tx_json(rec: TxRecord, block: BlockRecord | None) -> dict[str, Any]:
                                                   for k in keys]}
             for addr, keys in tx.access_list
         ]
-        out["v"] = hex(tx.y_parity)
-        out["yParity"] = hex(tx.y_parity)
+        out["v"] = out["yParity"] = hex(tx.y_parity)
         if type_id == 2:
             out["maxFeePerGas"] = hex(tx.max_fee_per_gas)
             out["maxPriorityFeePerGas"] = hex(tx.max_priority_fee_per_gas)

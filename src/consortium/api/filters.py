@@ -37,8 +37,7 @@ class LogCriteria:
         return cls(tuple(addresses), tuple(norm))
 
     def tx_filter(self, from_block: int, to_block: int) -> TxFilter:
-        topics: list[str | Sequence[str] | None] = list(self.topics)
-        return TxFilter(from_block, to_block, list(self.addresses), topics)
+        return TxFilter(from_block, to_block, list(self.addresses), list(self.topics))
 
     def matches(self, entry: LogEntry) -> bool:
         if self.addresses and entry.address not in self.addresses:

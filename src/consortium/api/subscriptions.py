@@ -7,6 +7,7 @@ subscriptions at once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -133,14 +134,12 @@ class SubscriptionHub:
 
     async def run(self) -> None:
         """Poll the ledger's height every `interval` seconds until cancelled."""
-        ticks = 0
         ticks_per_housekeeping = max(int(10 / self.interval), 1)
-        while True:
+        for ticks in itertools.count(1):
             try:
                 await self.poll()
             except Exception:
                 log.exception("subscription poll failed; retrying")
-            ticks += 1
             if ticks % ticks_per_housekeeping == 0:
                 for job in self.on_tick:
                     try:
