@@ -10,7 +10,8 @@ from typing import Any
 
 import typer
 
-from consortium.cli.kit import DirOption, console, err_console, history_table, resolve_dir, table
+from consortium.cli.kit import DirOption, console, history_table, resolve_dir, table
+from consortium.cli.network import progress
 from consortium.cli.network import status as show_status
 from consortium.errors import ExecutionReverted, NetworkError
 from consortium.network import supervisor
@@ -25,10 +26,6 @@ def demo(
 ) -> None:
     """Create (if needed) and start a local consortium, then run the demo scenario."""
     root = resolve_dir(dir)
-
-    def progress(message: str) -> None:
-        err_console.print(f"· {message}")
-
     if fresh or not (root / "network.json").is_file():
         if fresh and (root / "network.json").is_file():
             supervisor.down(Network.load(root))

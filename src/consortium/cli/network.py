@@ -18,7 +18,7 @@ from consortium.network.layout import Network
 from consortium.network.node_config import DEFAULT_ENGINE
 
 
-def _progress(message: str) -> None:
+def progress(message: str) -> None:
     kit.err_console.print(f"[dim]·[/dim] {message}")
 
 
@@ -56,7 +56,7 @@ def init(
         kit.resolve_dir(dir), validators=validators, members=names, chain_id=chain_id,
         eth_chain_id=eth_chain_id, base_port=base_port, api_port=api_port,
         production=production, password=password, force=force, timeout_commit=timeout_commit,
-        roles=roles, engine=engine, progress=_progress)
+        roles=roles, engine=engine, progress=progress)
     kit.table(f"Network {network.chain_id} in {network.root}",
               ["node", "member", "node id", "p2p", "rpc", "API"],
               [[n.name, n.member, n.node_id, n.p2p_port, n.rpc_port, n.api_url]
@@ -73,13 +73,13 @@ NodesArg = typer.Argument(None, help="Node names (default: all).")
 
 def up(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
     """Start the nodes of a local network in the background."""
-    started = supervisor.up(Network.load(kit.resolve_dir(dir)), nodes or None, progress=_progress)
+    started = supervisor.up(Network.load(kit.resolve_dir(dir)), nodes or None, progress=progress)
     kit.console.print(f"{len(started)} node(s) started; `consortium status --dir {dir}` shows them")
 
 
 def down(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
     """Stop the nodes of a local network."""
-    stopped = supervisor.down(Network.load(kit.resolve_dir(dir)), nodes or None, progress=_progress)
+    stopped = supervisor.down(Network.load(kit.resolve_dir(dir)), nodes or None, progress=progress)
     kit.console.print(f"{len(stopped)} node(s) stopped")
 
 
@@ -133,7 +133,7 @@ def engine_install(
     force: bool = typer.Option(False, "--force", help="Rebuild even if present."),
 ) -> None:
     """Build the pinned CometBFT with `go install` and generate the ABCI protobuf classes."""
-    path = engine_mod.install(force=force, progress=lambda m: kit.err_console.print(f"· {m}"))
+    path = engine_mod.install(force=force, progress=progress)
     kit.console.print(f"CometBFT {engine_mod.COMETBFT_VERSION} ready at {path}")
 
 
