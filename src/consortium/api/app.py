@@ -32,6 +32,7 @@ from consortium.api.engine_client import CheckTxWatch, EngineClient
 from consortium.api.explorer_rpc import explorer_openapi_paths, explorer_routes
 from consortium.api.filters import FilterRegistry
 from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_routes
+from consortium.api.http_server import read_body
 from consortium.api.jsonrpc import JsonRpc, error_response
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.metrics import NodeMetrics, instrument
@@ -132,7 +133,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
 
     async def rpc_http(request: Request) -> Response:
         max_body = clients.limits.max_body_bytes
-        body = await _read_body(request, max_body)
+        body = await read_body(request, max_body)
         if body is None:
             return _json(_parse_error(f"request body over {max_body} bytes"), 413)
         payload = _loads(body)
@@ -380,21 +381,6 @@ def _too_deep(raw: bytes) -> bool:
     if len(brackets) > MAX_JSON_BRACKETS:
         return True
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None once it passes `limit` bytes (declared or streamed)."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _encode(value: Any) -> bytes:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from consortium.api.http_server import read_body
 from consortium.api.service_surface import RunSync, ledger_call, path_param
 from consortium.apps.forum.blobs import BlobMismatch, node_blob_store, parse_sha
 from consortium.apps.forum.model import MAX_BLOB_FILE
@@ -50,12 +51,9 @@ def forum_blob_routes(ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Rout
             sha = parse_sha(request.path_params["sha"])
         except ValueError as err:
             return _error(str(err), 400)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BLOB_FILE:
-                return _error(f"a document file is at most {MAX_BLOB_FILE} bytes", 413)
-        data = bytes(body)
+        data = await read_body(request, MAX_BLOB_FILE)
+        if data is None:
+            return _error(f"a document file is at most {MAX_BLOB_FILE} bytes", 413)
 
         def anchored() -> dict[str, Any] | None:
             r = reader()

@@ -21,7 +21,7 @@ from typing import Any
 
 import h11
 import uvicorn
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.utils import ClientDisconnected
@@ -356,3 +356,18 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().keepalive_timeout()
         if self.transport.get_write_buffer_size():  # unanswered pings and unread writes
             self.transport.abort()
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it passes `limit` bytes (declared or streamed)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
