@@ -332,11 +332,9 @@ def _cookie_token(headers: dict[str, str]) -> str | None:
     origin = headers.get("origin")
     if origin is not None and origin.partition("://")[2] != headers.get("host"):
         return None
-    for part in headers.get("cookie", "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == CONSOLE_COOKIE and value:
-            return f"Bearer {value}"
-    return None
+    pairs = (part.strip().partition("=") for part in headers.get("cookie", "").split(";"))
+    value = next((v for name, _, v in pairs if name == CONSOLE_COOKIE and v), None)
+    return None if value is None else f"Bearer {value}"
 
 
 def _console_page(scope: Scope) -> bool:
