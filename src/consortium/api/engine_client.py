@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 
 from consortium.api import json_codec
 from consortium.errors import (
@@ -174,7 +173,7 @@ class EngineClient:
             raise NetworkError(f"engine RPC {self.url} unreachable: "
                                f"{exc or type(exc).__name__}") from None
         try:
-            return orjson.loads(body)
+            return json_codec.engine_loads(body)
         except ValueError:
             raise NetworkError(f"engine RPC answered HTTP {status} with a non-JSON body"
                                ) from None

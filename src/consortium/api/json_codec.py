@@ -17,3 +17,8 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
         return json.dumps(value, separators=(",", ":")).encode()
+
+
+def engine_loads(raw: bytes) -> Any:
+    """An answer of the engine's RPC (raises ValueError if it is not JSON)."""
+    return orjson.loads(raw)
