@@ -134,8 +134,8 @@ def block_ref(value: Any, where: str, *, allow_hash: bool = True) -> BlockRef:
 
 _CALL_QUANTITIES = ("gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "value", "nonce",
                     "type", "chainId")
-_CALL_IGNORED = frozenset(("accessList", "blobVersionedHashes", "maxFeePerBlobGas",
-                           "authorizationList", "sidecars"))
+_CALL_IGNORED = frozenset(("blobVersionedHashes", "maxFeePerBlobGas", "authorizationList",
+                           "sidecars"))
 
 
 def call_object(value: Any, where: str) -> dict[str, Any]:
@@ -147,7 +147,7 @@ def call_object(value: Any, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, raw in value.items():
         at = f"{where}.{key}"
-        if raw is None:
+        if raw is None or key in _CALL_IGNORED:
             continue
         if key in ("from", "to"):
             out[key] = address(raw, at)
@@ -157,8 +157,6 @@ def call_object(value: Any, where: str) -> dict[str, Any]:
             out[key] = hex_data(data(raw, at))
         elif key == "accessList":
             out[key] = _access_list(raw, at)
-        elif key in _CALL_IGNORED:
-            continue
         else:
             raise InvalidParams(f"{at}: unknown transaction field")
     if "data" in out and "input" in out and out["data"] != out["input"]:
