@@ -23,8 +23,6 @@ _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 
 # --- output ------------------------------------------------------------------------------
 
-hex_quantity = hex  # a QUANTITY: "0x0", "0x1f" (no leading zeros)
-hex_data = hx  # DATA: "0x" and two hex digits per byte
 
 
 # --- input -------------------------------------------------------------------------------
@@ -152,9 +150,9 @@ def call_object(value: Any, where: str) -> dict[str, Any]:
         if key in ("from", "to"):
             out[key] = address(raw, at)
         elif key in _CALL_QUANTITIES:
-            out[key] = hex_quantity(quantity(raw, at))
+            out[key] = hex(quantity(raw, at))
         elif key in ("data", "input"):
-            out[key] = hex_data(data(raw, at))
+            out[key] = hx(data(raw, at))
         elif key == "accessList":
             out[key] = _access_list(raw, at)
         else:

@@ -17,9 +17,9 @@ from eth_hash.auto import keccak
 
 from consortium import __version__
 from consortium.api import encoding as enc
-from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity
+from consortium.api.encoding import BlockRef, Params
 from consortium.api.engine_client import EngineClient
-from consortium.api.eth_json import EthReads, log_json
+from consortium.api.eth_json import EthReads, hx, log_json
 from consortium.api.explorer_rpc import EXPLORER_METHODS, ExplorerMethods
 from consortium.api.filters import BLOCKS, LOGS, PENDING, FilterRegistry, LogCriteria
 from consortium.api.local_txs import LocalTransactions
@@ -227,7 +227,7 @@ def _tx_at(block: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
 
 
 def _tx_count(block: dict[str, Any] | None) -> str | None:
-    return None if block is None else hex_quantity(len(block["transactions"]))
+    return None if block is None else hex(len(block["transactions"]))
 
 
 def _number(ref: BlockRef, latest: int) -> int:
@@ -442,7 +442,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     @rpc("web3_sha3", INLINE, enc.data)
     def web3_sha3(self, data: bytes) -> str:
-        return hex_data(keccak(data))
+        return hx(keccak(data))
 
     @rpc("net_version", INLINE)
     def net_version(self) -> str:
@@ -451,17 +451,17 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
     @rpc("net_peerCount", ENGINE)
     async def net_peer_count(self) -> str:
         info = await self.engine.cached("net_info")
-        return hex_quantity(int(info.get("n_peers", 0)))
+        return hex(int(info.get("n_peers", 0)))
 
     # --- chain ------------------------------------------------------------------------------
 
     @rpc("eth_chainId", INLINE)
     def eth_chain_id(self) -> str:
-        return hex_quantity(self.chain_id)
+        return hex(self.chain_id)
 
     @rpc("eth_blockNumber", INLINE)
     def eth_block_number(self) -> str:
-        return hex_quantity(self.ledger.latest_height())
+        return hex(self.ledger.latest_height())
 
     @rpc("eth_syncing", ENGINE)
     async def eth_syncing(self) -> Any:
@@ -471,8 +471,8 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             return False
         current = self.ledger.latest_height()
         highest = max(current, int(sync.get("latest_block_height", 0) or 0))
-        return {"startingBlock": hex_quantity(int(sync.get("earliest_block_height", 0) or 0)),
-                "currentBlock": hex_quantity(current), "highestBlock": hex_quantity(highest)}
+        return {"startingBlock": hex(int(sync.get("earliest_block_height", 0) or 0)),
+                "currentBlock": hex(current), "highestBlock": hex(highest)}
 
     @rpc("eth_feeHistory", LEDGER, raw=True)
     def eth_fee_history(self, p: Params) -> dict[str, Any]:
@@ -483,7 +483,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         count = min(count, MAX_FEE_HISTORY, newest + 1)
         oldest = newest - count + 1
         history: dict[str, Any] = {
-            "oldestBlock": hex_quantity(oldest if count else newest),
+            "oldestBlock": hex(oldest if count else newest),
             "baseFeePerGas": ["0x0"] * (count + 1), "gasUsedRatio": [0.0] * count,
             "baseFeePerBlobGas": ["0x0"] * (count + 1), "blobGasUsedRatio": [0.0] * count}
         if percentiles is not None:
@@ -494,23 +494,23 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
 
     @rpc("eth_getBalance", LEDGER, enc.address, _AT_BLOCK)
     def eth_get_balance(self, addr: str, ref: BlockRef) -> str:
-        return hex_quantity(self.ledger.get_balance(addr, self._state_height(ref, "params[1]")))
+        return hex(self.ledger.get_balance(addr, self._state_height(ref, "params[1]")))
 
     @rpc("eth_getTransactionCount", LEDGER, enc.address, _AT_BLOCK)
     def eth_get_transaction_count(self, addr: str, ref: BlockRef) -> str:
         if ref.tag == "pending":  # counting held transactions that follow without a gap
-            return hex_quantity(self.local_txs.pending_count(
+            return hex(self.local_txs.pending_count(
                 bytes.fromhex(addr[2:]), self.ledger.pending_nonce(addr)))
-        return hex_quantity(self.ledger.get_nonce(addr, self._state_height(ref, "params[1]")))
+        return hex(self.ledger.get_nonce(addr, self._state_height(ref, "params[1]")))
 
     @rpc("eth_getCode", LEDGER, enc.address, _AT_BLOCK)
     def eth_get_code(self, addr: str, ref: BlockRef) -> str:
-        return hex_data(self.ledger.get_code(addr, self._state_height(ref, "params[1]")))
+        return hx(self.ledger.get_code(addr, self._state_height(ref, "params[1]")))
 
     @rpc("eth_getStorageAt", LEDGER, enc.address, _storage_slot, _AT_BLOCK)
     def eth_get_storage_at(self, addr: str, slot: int, ref: BlockRef) -> str:
         value = self.ledger.get_storage_at(addr, slot, self._state_height(ref, "params[2]"))
-        return hex_data(bytes(value).rjust(32, b"\x00"))
+        return hx(bytes(value).rjust(32, b"\x00"))
 
     @rpc("eth_call", LEDGER, raw=True)
     def eth_call(self, p: Params) -> str:
@@ -521,7 +521,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
     @rpc("eth_estimateGas", LEDGER, raw=True)
     def eth_estimate_gas(self, p: Params) -> str:
         tx, height = self._call_params(p)
-        return hex_quantity(self.ledger.estimate_gas(tx, height, budget=current_budget.get(),
+        return hex(self.ledger.estimate_gas(tx, height, budget=current_budget.get(),
                                                      gas_cap=self.gate.limits.rpc_gas_cap))
 
     # --- blocks -----------------------------------------------------------------------------
@@ -609,7 +609,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         for (call, raw), error in zip(sends, errors, strict=True):
             if error is None:
                 if not call.notification:
-                    answers[call.index] = _result(call.id, hex_data(keccak(raw)))
+                    answers[call.index] = _result(call.id, hx(keccak(raw)))
             else:
                 self._fail(call, answers, rpc_error_for(error))
 
@@ -772,6 +772,6 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         accepted that wait in the mempool (not those held for a nonce gap), in nonce order
         per sender; hash and nonce null, as geth answers a pending block."""
         txs = self.local_txs.pending_block_transactions(full)
-        return {**latest, "number": hex_quantity(int(latest["number"], 16) + 1), "hash": None,
+        return {**latest, "number": hex(int(latest["number"], 16) + 1), "hash": None,
                 "parentHash": latest["hash"], "nonce": None, "gasUsed": "0x0",
                 "transactions": txs}

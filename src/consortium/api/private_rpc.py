@@ -13,7 +13,7 @@ from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
 
 from consortium.api import encoding as enc
-from consortium.api.encoding import BlockRef, Params, hex_data, hex_quantity
+from consortium.api.encoding import BlockRef, Params
 from consortium.api.eth_json import EthReads
 from consortium.api.private_submit import PrivateSubmitter, hx
 from consortium.api.read_gate import current_budget
@@ -221,8 +221,8 @@ class PrivateMethods:
             ["bytes32", "string", "address[]", "bytes[]", "bytes32"],
             [group_id, name.strip(), accounts, wrapped, key_commitment(group_id, 0, key)])
         return {"privacyGroupId": hx(group_id),
-                "chainId": hex_quantity(self._submitter().group_chain_id(group_id)),
-                "to": _privacy_address(), "data": hex_data(data)}
+                "chainId": hex(self._submitter().group_chain_id(group_id)),
+                "to": _privacy_address(), "data": hx(data)}
 
     def priv_propose_members_change(self, p: Params) -> dict[str, Any]:
         """Calldata of `Privacy.proposeChange` for a member's account to sign and send: the
@@ -280,7 +280,7 @@ class PrivateMethods:
             [group_id, [a for _, a in add], [a for _, a in remove], holders, wrapped,
              histories, commitment])
         return {"privacyGroupId": hx(group_id), "to": _privacy_address(),
-                "data": hex_data(data)}
+                "data": hx(data)}
 
     def priv_get_privacy_group(self, p: Params) -> dict[str, Any]:
         p.at_most(1)
@@ -318,7 +318,7 @@ class PrivateMethods:
                          "account": hx(_account_of(view, int(m)))}
                         for m in group.members],
             "createdAt": int(group.created_at), "activeAt": int(group.active_at) or None,
-            "chainId": hex_quantity(submitter.group_chain_id(group_id)),
+            "chainId": hex(submitter.group_chain_id(group_id)),
             "thisNodeIsMember": member,
             "processedHeight": processed,
             # whether this node opens the current epoch's key and it is the committed one
@@ -403,7 +403,7 @@ class PrivateMethods:
         group_id = p.required(1, group_id_param)
         reader = self._reader(group_id)
         committed = int(reader.get_nonce(address))
-        return hex_quantity(self._submitter().queued_nonce(
+        return hex(self._submitter().queued_nonce(
             group_id, bytes.fromhex(address[2:]), committed))
 
     def priv_get_code(self, p: Params) -> str:
@@ -412,7 +412,7 @@ class PrivateMethods:
         address = p.required(1, enc.address)
         reader = self._reader(group_id)
         height = self._height(reader, p.optional(2, enc.block_ref, enc.LATEST), "params[2]")
-        return hex_data(reader.get_code(address, height))
+        return hx(reader.get_code(address, height))
 
     def priv_get_state_root(self, p: Params) -> dict[str, Any]:
         """{height, root, attested: {root, attestations, mismatch}}: this node's private root
@@ -429,7 +429,7 @@ class PrivateMethods:
         p.at_most(1)
         group_id = p.required(0, group_id_param)
         self._group(self._view(), group_id)
-        return hex_quantity(self._submitter().group_chain_id(group_id))
+        return hex(self._submitter().group_chain_id(group_id))
 
 
 # --- helpers ---------------------------------------------------------------------------------

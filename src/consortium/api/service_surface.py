@@ -16,15 +16,14 @@ from starlette.routing import Route
 from consortium.api.encoding import Params
 from consortium.api.read_gate import current_budget
 from consortium.api.rpc_error import ExecutionRevertedError, InvalidParams, RpcError
-from consortium.apps.service import LogSource
-from consortium.apps.surface import BadValue, Param, Read, Service
+from consortium.apps.surface import BadValue, Logs, Param, Read, Service
 from consortium.ledger.types import LedgerReader, TxFilter
 
 T = TypeVar("T")
 RunSync = Callable[[Callable[[], T]], Awaitable[T]]
 
 
-def ledger_logs(ledger: LedgerReader) -> LogSource:
+def ledger_logs(ledger: LedgerReader) -> Logs:
     """A reader's log source over the ledger's log index (every block to the latest)."""
 
     def logs(address: bytes, topics: list[bytes | None]) -> list[dict[str, Any]]:

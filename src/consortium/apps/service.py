@@ -21,8 +21,6 @@ ZERO_ADDRESS = b"\x00" * 20
 ZERO_HASH = b"\x00" * 32
 MAX_REASON = 256  # bytes of a reason string
 MAX_BATCH_READ = 1000  # objects read in one call
-LogSource = Logs
-hex_of = hex0x  # an address or hash as lower-case 0x hex
 
 
 class ServiceContract(NativeContract):
@@ -257,7 +255,7 @@ def words(index: Iterable[int]) -> list[bytes]:
     return [w.to_bytes(32, "big") for w in index]
 
 
-__all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH", "LogSource",
-           "ServiceContract", "ServiceReader", "StateView", "count_read", "hex_of", "index_read",
+__all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH",
+           "ServiceContract", "ServiceReader", "StateView", "count_read", "index_read",
            "keyed_reads", "lazy_exports", "matching", "one", "state_read", "transition", "view",
            "words"]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from eth_hash.auto import keccak
 
 from consortium.apps.credit.model import CREDIT_ADDRESS, RECORD_KINDS
-from consortium.apps.credit.reader import encode_call
+from consortium.apps.credit.reader import CALLS
 from consortium.bench.workloads import BenchAccount, PreSigned, Workload, presign
 
 REPORT_GAS = 400_000  # a report writes ~9 slots and 2 logs (~260k gas at NATIVE_GAS prices)
@@ -20,7 +20,7 @@ def report_call(i: int) -> bytes:
     subject = keccak(b"consortium-bench-subject" + (i % 4096).to_bytes(4, "big"))[-20:]
     record_hash = keccak(b"consortium-bench-record" + i.to_bytes(8, "big"))
     kind = RECORD_KINDS[i % len(RECORD_KINDS)]
-    return encode_call("report", "0x" + subject.hex(), kind, record_hash)
+    return CALLS.encode("report", "0x" + subject.hex(), kind, record_hash)
 
 
 class CreditReport(Workload):

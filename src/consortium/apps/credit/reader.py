@@ -14,7 +14,6 @@ from consortium.apps.surface import account_hex, json_of
 from consortium.evm.native import NativeCalls
 
 CALLS = NativeCalls(Credit)
-encode_call = CALLS.encode
 HISTORY_EVENTS = {"consent": Credit.ConsentTransition, "record": Credit.RecordTransition,
                   "query": Credit.QueryTransition, "blacklist": Credit.BlacklistTransition}
 
@@ -72,4 +71,4 @@ class CreditReader(ServiceReader):
         return entry_json(self._read("blacklistEntry", subject))
 
 
-__all__ = ["CALLS", "CreditReader", "encode_call"]
+__all__ = ["CALLS", "CreditReader"]

@@ -9,7 +9,7 @@ from eth_hash.auto import keccak
 from eth_keys.datatypes import PrivateKey
 
 from consortium.apps.registry.model import REGISTRY_ADDRESS
-from consortium.apps.registry.reader import encode_call
+from consortium.apps.registry.reader import CALLS
 from consortium.bench.workloads import BenchAccount, PreSigned, Setup, Workload, presign, sign
 from consortium.system.abi_files import function
 from consortium.system.model import BASIS_POINTS, GOVERNANCE_ADDRESS, SIMPLE_MAJORITY
@@ -31,7 +31,7 @@ def class_setup(accounts: Sequence[BenchAccount], chain_id: int) -> Setup:
     registrar = "0x" + accounts[0].address.hex()
     proposals = [
         function("Governance", "proposeGrantRole").encode(registrar, "registrar"),
-        function("Governance", "proposeAppCall").encode(REGISTRY_ADDRESS, encode_call(
+        function("Governance", "proposeAppCall").encode(REGISTRY_ADDRESS, CALLS.encode(
             "createClass", CLASS_NAME, keccak(b"bench schema"), [registrar], 1)),
     ]
     voters = [] if len(accounts) == 1 else list(range(votes_needed(len(accounts))))
@@ -70,7 +70,7 @@ class AssetApply(Workload):
         external = keccak(b"consortium-bench-asset" + i.to_bytes(8, "big"))
         metadata = keccak(b"consortium-bench-metadata" + i.to_bytes(8, "big"))
         owner = self.owners[i % len(self.owners)]  # presign's sender of the i-th transaction
-        return REGISTRY_ADDRESS, 0, encode_call("apply", self.class_id, external, metadata,
+        return REGISTRY_ADDRESS, 0, CALLS.encode("apply", self.class_id, external, metadata,
                                                 owner)
 
 

@@ -8,12 +8,12 @@ from typing import Any
 from consortium.apps.registry.contract import Registry
 from consortium.apps.registry.model import ASSET_STATES, REGISTRY_ADDRESS
 from consortium.apps.registry.state import Asset, AssetClass, Pledge
-from consortium.apps.service import ServiceReader, hex_of, matching
+from consortium.apps.service import ServiceReader, matching
 from consortium.apps.surface import decode_log, json_of
 from consortium.evm.native import NativeCalls
+from consortium.evm.records import hex0x
 
 CALLS = NativeCalls(Registry)
-encode_call = CALLS.encode
 HISTORY_EVENTS = {"asset": Registry.AssetTransition, "class": Registry.ClassTransition}
 
 
@@ -38,7 +38,7 @@ class RegistryReader(ServiceReader):
         if not self._exists("assetCount", asset_id):
             return None
         out = asset_json(self._read("asset", asset_id))
-        out["approvedBy"] = [hex_of(a) for a in self._read("approvals", asset_id)]
+        out["approvedBy"] = [hex0x(a) for a in self._read("approvals", asset_id)]
         if history and not out["approvedBy"] and self._logs is not None:
             out["approvedBy"] = self.last_approvals(asset_id)
             out["approvals"] = len(out["approvedBy"])
@@ -74,4 +74,4 @@ class RegistryReader(ServiceReader):
                       secured_party="assetsBySecuredParty")
 
 
-__all__ = ["CALLS", "RegistryReader", "asset_json", "class_json", "encode_call"]
+__all__ = ["CALLS", "RegistryReader", "asset_json", "class_json"]
