@@ -59,8 +59,7 @@ class CashTokens(ServiceContract):
 
     @method("freeBalanceOf(string,address)", returns="uint256", view=True)
     def free_balance_of(self, currency: str, account: str) -> int:
-        c, a = self._require_token(currency), as_address(account)
-        return self.state.balance(c, a) - self.state.locked(c, a)
+        return self.state.free(self._require_token(currency), as_address(account))
 
     holders = view(  # accounts with a balance: (account, balance, locked)
         "holders(string)", "(address,uint256,uint256)[]", ("currency",),
@@ -136,13 +135,13 @@ class CashTokens(ServiceContract):
         self.require(amount > 0, "the amount must be above 0")
         st = self.state
         allowed = st.word(C.ALLOWANCES, c, who, holder)
-        self.require(allowed >= amount,
-                     f"{hex_address(who)} allows {hex_address(holder)} {allowed} {currency}, "
-                     f"{amount} needed: approve the settlement contract first")
+        if allowed < amount:
+            self.revert(f"{hex_address(who)} allows {hex_address(holder)} {allowed} {currency}, "
+                        f"{amount} needed: approve the settlement contract first")
         self._require_free(c, currency, who, amount)
         if allowed != UNLIMITED:
             st.set_word(allowed - amount, C.ALLOWANCES, c, who, holder)
-        st.set_locked(c, who, st.locked(c, who) + amount)
+        st.add_locked(c, who, amount)
         st.set_word(st.word(C.LOCKS, c, who, holder) + amount, C.LOCKS, c, who, holder)
         self.emit(self.Locked, who, holder, currency, amount)
 
@@ -166,10 +165,11 @@ class CashTokens(ServiceContract):
         holder = self.caller
         st = self.state
         held = st.word(C.LOCKS, c, owner, holder)
-        self.require(held >= amount, f"{hex_address(holder)} holds {held} {currency} of "
-                                     f"{hex_address(owner)} locked, not {amount}")
+        if held < amount:
+            self.revert(f"{hex_address(holder)} holds {held} {currency} of "
+                        f"{hex_address(owner)} locked, not {amount}")
         st.set_word(held - amount, C.LOCKS, c, owner, holder)
-        st.set_locked(c, owner, st.locked(c, owner) - amount)
+        st.add_locked(c, owner, -amount)
 
     def _move(self, c: int, currency: str, src: bytes, dest: bytes, amount: int) -> None:
         st = self.state
@@ -180,15 +180,18 @@ class CashTokens(ServiceContract):
 
     def _require_free(self, c: int, currency: str, account: bytes, amount: int) -> None:
         st = self.state
-        free = st.balance(c, account) - st.locked(c, account)
-        self.require(free >= amount, f"{hex_address(account)} has {free} {currency} free "
-                                     f"(balance {st.balance(c, account)}, locked "
-                                     f"{st.locked(c, account)}), {amount} needed")
+        free = st.free(c, account)
+        # the message's reads, made whether or not it refuses: the gas the chain recorded
+        balance, locked = st.balance(c, account), st.locked(c, account)
+        if free < amount:
+            self.revert(f"{hex_address(account)} has {free} {currency} free (balance {balance}, "
+                        f"locked {locked}), {amount} needed")
 
     def _require_token(self, currency: str) -> int:
         self.require_valid(currency_problem(currency))
         c = currency_word(currency)
-        self.require(self.state.exists(c), f"no {currency} cash token")
+        if not self.state.exists(c):
+            self.revert(f"no {currency} cash token")
         return c
 
     def _require_issuer(self, currency: str, action: str) -> int:

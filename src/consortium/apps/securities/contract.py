@@ -52,6 +52,11 @@ from consortium.apps.securities.model import (
     side_text,
 )
 from consortium.apps.securities.state import (
+    CUSTODIAN_WORD,
+    FROZEN_WORD,
+    JURISDICTION_WORD,
+    KYC_WORD,
+    REGULATOR_FROZEN_WORD,
     ZERO,
     BookFull,
     CashState,
@@ -67,7 +72,6 @@ from consortium.apps.securities.state import (
 )
 from consortium.apps.securities.state import ForcedTransfer as ForcedRecord
 from consortium.apps.service import ServiceContract, count_read, index_read, keyed_reads, view
-from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.host import Storage
 from consortium.evm.native import ERROR_SELECTOR, StateOf, event, method, register, revert_reason
 from consortium.evm.records import Record, WordSet, address_word, word_address
@@ -383,8 +387,8 @@ class Securities(ServiceContract):
         inst = self.state.instrument(w)
         self._side(side)
         self._require_terms(price, quantity)
-        self.require(expiry == 0 or expiry > self.height,
-                     f"expiry height {expiry} has passed (the chain is at {self.height})")
+        if expiry and expiry <= self.height:
+            self.revert(f"expiry height {expiry} has passed (the chain is at {self.height})")
         self._lock_leg("order", inst, w, caller, side, price, quantity)
         st = self.state
         order_id = st.add("order", isin=isin, owner=caller, side=side, price=price,
@@ -401,11 +405,13 @@ class Securities(ServiceContract):
     def cancel_order(self, order_id: int) -> None:
         o = self._numbered("order", order_id)
         caller = self.caller
-        self.require(caller == o.owner or self.has_role(caller, MARKET_OPERATOR)
-                     or self.has_role(caller, REGULATOR),
-                     f"only the order's owner {hex_address(o.owner)}, a market operator or the "
-                     f"regulator may cancel order {order_id}; {hex_address(caller)} may not")
-        self.require(o.state == "open", f"order {order_id} is {o.state}: nothing to cancel")
+        if not (caller == o.owner or self.has_role(caller, MARKET_OPERATOR)
+                or self.has_role(caller, REGULATOR)):
+            self.revert(f"only the order's owner {hex_address(o.owner)}, a market operator or "
+                        f"the regulator may cancel order {order_id}; {hex_address(caller)} may "
+                        "not")
+        if o.state != "open":
+            self.revert(f"order {order_id} is {o.state}: nothing to cancel")
         who = "its owner" if caller == o.owner else hex_address(caller)
         self._close_order(o, "cancelled", f"cancelled by {who}", on_book=True)
 
@@ -444,7 +450,7 @@ class Securities(ServiceContract):
                      f"trade {trade_id} can settle until height {t.deadline}")
         w = isin_word(t.isin)
         st = self.state
-        st.set_locked(w, t.seller, st.locked(w, t.seller) - t.quantity)
+        st.add_locked(w, t.seller, -t.quantity)
         self._cash("unlock", st.instrument(w).currency, t.buyer, t.price * t.quantity)
         st.index(S.PENDING, w).remove(trade_id)
         self._close("trade", t, "expired",
@@ -578,27 +584,31 @@ class Securities(ServiceContract):
         return paid
 
     # --- helpers: eligibility ------------------------------------------------------------------
-    def _eligibility(self, account: bytes, codes: tuple[int, ...]) -> tuple[int, Investor]:
+    def _eligibility(self, account: bytes, codes: tuple[int, ...]) -> tuple[int, int]:
         """The first of (not registered, KYC expired, frozen) that holds, else 0; and the
-        investor."""
-        v = self.state.investor(account)
-        if not v.registered:
-            return codes[0], v
-        if self.height >= v.kyc_expiry:
-            return codes[1], v
-        again = self.state.investor(account)  # read anew: the gas the chain recorded
-        frozen = again.frozen or again.regulator_frozen or self.perms.is_frozen(account)
-        return (codes[2] if frozen else SUCCESS), v
+        investor's jurisdiction (its word). The investor's words, not its record: the same
+        reads, without making it."""
+        st = self.state
+        v = st.investor_words(account)
+        jurisdiction = v[JURISDICTION_WORD]
+        if word_address(v[CUSTODIAN_WORD]) == ZERO:
+            return codes[0], jurisdiction
+        if self.height >= v[KYC_WORD]:
+            return codes[1], jurisdiction
+        again = st.investor_words(account)  # read anew: the gas the chain recorded
+        frozen = again[FROZEN_WORD] or again[REGULATOR_FROZEN_WORD] or \
+            self.perms.is_frozen(account)
+        return (codes[2] if frozen else SUCCESS), jurisdiction
 
     def _sender_code(self, account: bytes) -> int:
         return self._eligibility(account, SENDER_CODES)[0]
 
     def _recipient_code(self, w: int, account: bytes) -> int:
-        code, v = self._eligibility(account, RECIPIENT_CODES)
+        code, jurisdiction = self._eligibility(account, RECIPIENT_CODES)
         if code:
             return code
         allowed = self.state.index(S.JURISDICTIONS, w)
-        if len(allowed) and jurisdiction_word(v.jurisdiction) not in allowed:
+        if len(allowed) and jurisdiction not in allowed:
             return JURISDICTION
         return SUCCESS
 
@@ -612,7 +622,7 @@ class Securities(ServiceContract):
         code = self._sender_code(src) or self._recipient_code(w, dest)
         if code:
             return code
-        if not locked and st.balance(w, src) - st.locked(w, src) < value:
+        if not locked and st.free(w, src) < value:
             return INSUFFICIENT
         return SUCCESS
 
@@ -630,7 +640,7 @@ class Securities(ServiceContract):
 
     def _require_free(self, w: int, account: bytes, amount: int, what: str) -> None:
         st = self.state
-        if st.balance(w, account) - st.locked(w, account) < amount:
+        if st.free(w, account) < amount:
             self._refuse(f"{what} refused", INSUFFICIENT,
                          self._detail(INSUFFICIENT, w, account, amount))
 
@@ -642,8 +652,7 @@ class Securities(ServiceContract):
             self._refuse(f"{what} refused", PAUSED, f" ({inst.isin})")
         if side == SELL:
             code = self._sender_code(account)
-            if not code and self.state.balance(w, account) - self.state.locked(w, account) \
-                    < quantity:
+            if not code and self.state.free(w, account) < quantity:
                 code = INSUFFICIENT
         else:
             code = self._recipient_code(w, account)
@@ -651,7 +660,7 @@ class Securities(ServiceContract):
             self._refuse(f"{what} refused", code,
                          self._detail(code, w, account, quantity) or f" ({hex_address(account)})")
         if side == SELL:
-            self.state.set_locked(w, account, self.state.locked(w, account) + quantity)
+            self.state.add_locked(w, account, quantity)
         else:
             self._cash("lock", inst.currency, account, price * quantity)
 
@@ -731,7 +740,7 @@ class Securities(ServiceContract):
         if on_book:
             OrderBook(st, w, o.side).remove(o.id, o.price, o.remaining)
         if o.side == SELL:
-            st.set_locked(w, o.owner, st.locked(w, o.owner) - o.remaining)
+            st.add_locked(w, o.owner, -o.remaining)
         elif o.cash_locked:
             self._cash("unlock", st.instrument(w).currency, o.owner, o.cash_locked)
             st.put("order", o.id, cash_locked=0)
@@ -778,7 +787,7 @@ class Securities(ServiceContract):
               from_locked: bool) -> None:
         st = self.state
         if from_locked:
-            st.set_locked(w, src, st.locked(w, src) - amount)
+            st.add_locked(w, src, -amount)
         if src != dest:
             st.set_balance(w, src, st.balance(w, src) - amount, self.height)
             st.set_balance(w, dest, st.balance(w, dest) + amount, self.height)
@@ -794,7 +803,7 @@ class Securities(ServiceContract):
         w = isin_word(p.isin)
         st = self.state
         if p.side == SELL:
-            st.set_locked(w, p.proposer, st.locked(w, p.proposer) - p.quantity)
+            st.add_locked(w, p.proposer, -p.quantity)
         else:
             self._cash("unlock", st.instrument(w).currency, p.proposer, p.price * p.quantity)
         self._close("proposal", p, state, reason)
@@ -822,8 +831,7 @@ class Securities(ServiceContract):
     def _cash(self, name: str, *args: Any) -> Any:
         """Call CashTokens as this contract; a refusal there reverts here with its reason."""
         spec = _CASH[name]
-        ok, out = self.host.call(CASH_ADDRESS,
-                                 spec.selector + abi_encode(list(spec.inputs), list(args)))
+        ok, out = self.host.call(CASH_ADDRESS, spec.selector + spec.args.encode(args))
         if not ok:
             if out[:4] == ERROR_SELECTOR:
                 reason = revert_reason(out)
@@ -843,7 +851,8 @@ class Securities(ServiceContract):
     def _isin(self, isin: str) -> int:
         self.require_valid(isin_problem(isin))
         w = isin_word(isin)
-        self.require(self.state.instrument_exists(w), f"no instrument {isin}")
+        if not self.state.instrument_exists(w):
+            self.revert(f"no instrument {isin}")
         return w
 
     def _instrument(self, isin: str) -> Instrument:

@@ -5,6 +5,7 @@ of q at p moves q units and p × q cash. Heights are block numbers."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from consortium.errors import ConfigError
 from consortium.evm.native import native_address
@@ -84,6 +85,7 @@ def isin_check_digit(first11: str) -> int:
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=1024)  # every order checks its ISIN: a venue trades a few, again and again
 def isin_problem(isin: str) -> str | None:
     """Why `isin` is not an ISIN (2 letters, 9 letters or digits, a check digit), or None."""
     if not _ISIN.fullmatch(isin):

@@ -285,6 +285,10 @@ def word_fields(record: type[Record]) -> dict[str, int]:
 ORDER_WORDS, LEVEL_WORDS, SIDE_WORDS = word_fields(Order), word_fields(Level), \
     word_fields(BookSide)
 BALANCE, LOCKED = word_fields(Position)["balance"], word_fields(Position)["locked"]
+_NEXT, _PREV = ORDER_WORDS["next"], ORDER_WORDS["prev"]
+_WORSE, _BETTER, _HEAD, _TAIL, _COUNT, _QUANTITY = (LEVEL_WORDS[n] for n in (
+    "worse", "better", "head", "tail", "count", "quantity"))
+_BEST, _LEVELS = SIDE_WORDS["best"], SIDE_WORDS["levels"]
 
 
 def loader(record: type[R]) -> Callable[..., R]:
@@ -329,8 +333,15 @@ class Holdings(StateView):
     def locked(self, w: int, account: bytes) -> int:
         return self.s.get_uint(self._position(w, account) + LOCKED)
 
-    def set_locked(self, w: int, account: bytes, value: int) -> None:
-        self.s.set_uint(self._position(w, account) + LOCKED, value)
+    def free(self, w: int, account: bytes) -> int:
+        """Balance less locked (read in that order)."""
+        at = self._position(w, account)
+        return self.s.get_uint(at + BALANCE) - self.s.get_uint(at + LOCKED)
+
+    def add_locked(self, w: int, account: bytes, amount: int) -> None:
+        """Lock `amount` more (less, when negative): one read, one write."""
+        at = self._position(w, account) + LOCKED
+        self.s.set_uint(at, self.s.get_uint(at) + amount)
 
     def _set_balance(self, w: int, account: bytes, value: int) -> None:
         self.s.set_uint(self._position(w, account) + BALANCE, value)
@@ -432,7 +443,7 @@ class SecuritiesState(Holdings):
         if what != "order":
             self.NUMBERED[what][2].put_fields(self.s, self.base(what, n), **values)
             return
-        base = Storage.at(self.ORDER, n)  # the matching loop's writes: word fields direct
+        base = order_base(n)  # the matching loop's writes: word fields direct
         for name, value in values.items():
             offset = ORDER_WORDS.get(name)
             if offset is None:
@@ -501,6 +512,12 @@ class SecuritiesState(Holdings):
         return LOAD_INVESTOR(self.s, Storage.at(self.INVESTOR, account), account=account,
                              restriction=0)
 
+    def investor_words(self, account: bytes) -> list[int]:
+        """The investor record's stored words as `investor` reads them (the same slots, in
+        the same order), without making the record: the eligibility checks' read."""
+        get, base = self.s.get_uint, Storage.at(self.INVESTOR, account)
+        return [get(base + spec.offset) for spec in Investor.STORED]
+
     def set_investor(self, account: bytes, **values: Any) -> None:
         Investor.put_fields(self.s, Storage.at(self.INVESTOR, account), **values)
         self.index(self.INVESTORS).add(address_word(account))
@@ -514,6 +531,17 @@ class SecuritiesState(Holdings):
         self.set_word(amount + 1, self.DIVIDEND_PAID, dividend_id, account)
 
 
+def order_base(n: int) -> int:
+    """The base slot of order `n`."""
+    return Storage.at(SecuritiesState.ORDER, n)
+
+
+# where `SecuritiesState.investor_words` answers each field
+CUSTODIAN_WORD, KYC_WORD, JURISDICTION_WORD, FROZEN_WORD, REGULATOR_FROZEN_WORD = (
+    [s.name for s in Investor.STORED].index(n)
+    for n in ("custodian", "kyc_expiry", "jurisdiction", "frozen", "regulator_frozen"))
+
+
 # --- the order book ----------------------------------------------------------------------------
 class BookFull(Exception):
     """A side already has `MAX_LEVELS` price levels."""
@@ -523,33 +551,19 @@ class OrderBook:
     """An instrument's order book (slots 20, 21): per side, a linked list of price levels
     from the best price down (bids highest first, asks lowest first), each level a first-in
     first-out queue of order ids — price-time priority, read and changed in a bounded number
-    of slots. Placing walks at most `MAX_LEVELS` levels to find its place."""
+    of slots. Placing walks at most `MAX_LEVELS` levels to find its place.
+
+    Level, BookSide and an order's links are plain words (`word_fields`): each is read or
+    written by one storage call at the slot and to the value Record.get/put would use, and a
+    change finds its level's slot once."""
 
     def __init__(self, state: SecuritiesState, isin: int, side: int) -> None:
-        self.st, self.s, self.isin, self.side = state, state.s, isin, side
+        self.s, self.isin, self.side = state.s, isin, side
         self.base = Storage.at(SecuritiesState.BOOK, isin, side)
 
-    def _lv(self, price: int) -> int:
+    def level(self, price: int) -> int:
+        """The base slot of the level at `price`."""
         return Storage.at(SecuritiesState.LEVEL, self.isin, self.side, price)
-
-    # Level, BookSide and an order's links are plain words: one storage call each, the
-    # slots and values Record.get/put would use (word_fields)
-    def _get(self, price: int, name: str) -> int:
-        return self.s.get_uint(self._lv(price) + LEVEL_WORDS[name])
-
-    def _put(self, price: int, **values: int) -> None:
-        base = self._lv(price)
-        for name, value in values.items():
-            self.s.set_uint(base + LEVEL_WORDS[name], value)
-
-    def _side(self, name: str) -> int:
-        return self.s.get_uint(self.base + SIDE_WORDS[name])
-
-    def _set_side(self, name: str, value: int) -> None:
-        self.s.set_uint(self.base + SIDE_WORDS[name], value)
-
-    def _link(self, order_id: int, name: str) -> int:
-        return self.s.get_uint(self.st.base("order", order_id) + ORDER_WORDS[name])
 
     def better(self, a: int, b: int) -> bool:
         """Whether price `a` comes before price `b` on this side."""
@@ -557,17 +571,17 @@ class OrderBook:
 
     # --- reads -------------------------------------------------------------------------------
     def best(self) -> int:
-        return self._side("best")
+        return self.s.get_uint(self.base + _BEST)
 
     def head(self, price: int) -> int:
-        return self._get(price, "head")
+        return self.s.get_uint(self.level(price) + _HEAD)
 
     def prices(self, limit: int) -> list[int]:
         out: list[int] = []
         price = self.best()
         while price and len(out) < limit:
             out.append(price)
-            price = self._get(price, "worse")
+            price = self.s.get_uint(self.level(price) + _WORSE)
         return out
 
     def orders_at(self, price: int, limit: int) -> list[int]:
@@ -575,71 +589,72 @@ class OrderBook:
         order = self.head(price)
         while order and len(out) < limit:
             out.append(order)
-            order = self._link(order, "next")
+            order = self.s.get_uint(order_base(order) + _NEXT)
         return out
 
     # --- changes -----------------------------------------------------------------------------
     def append(self, order_id: int, price: int, quantity: int) -> None:
         """Queue an order at the tail of its price level (creating the level in place)."""
-        count = self._get(price, "count")
+        get, put, lv = self.s.get_uint, self.s.set_uint, self.level(price)
+        count = get(lv + _COUNT)
         if count == 0:
-            self._insert_level(price)
-        tail = self._get(price, "tail")
+            self._insert_level(price, lv)
+        tail = get(lv + _TAIL)
         if tail:
-            self.st.put("order", tail, next=order_id)
-            self.st.put("order", order_id, prev=tail)
+            put(order_base(tail) + _NEXT, order_id)
+            put(order_base(order_id) + _PREV, tail)
         else:
-            self._put(price, head=order_id)
-        self._put(price, tail=order_id, count=count + 1)
-        self.reduce(price, -quantity)
+            put(lv + _HEAD, order_id)
+        put(lv + _TAIL, order_id)
+        put(lv + _COUNT, count + 1)
+        put(lv + _QUANTITY, get(lv + _QUANTITY) + quantity)
 
     def reduce(self, price: int, quantity: int) -> None:
-        self._put(price, quantity=self._get(price, "quantity") - quantity)
+        lv = self.level(price)
+        self.s.set_uint(lv + _QUANTITY, self.s.get_uint(lv + _QUANTITY) - quantity)
 
     def remove(self, order_id: int, price: int, remaining: int) -> None:
         """Unlink an order (its `remaining` leaves the level's quantity)."""
-        nxt, prv = self._link(order_id, "next"), self._link(order_id, "prev")
-        if prv:
-            self.st.put("order", prv, next=nxt)
-        else:
-            self._put(price, head=nxt)
+        get, put, lv = self.s.get_uint, self.s.set_uint, self.level(price)
+        base = order_base(order_id)
+        nxt, prv = get(base + _NEXT), get(base + _PREV)
+        put(order_base(prv) + _NEXT if prv else lv + _HEAD, nxt)
+        put(order_base(nxt) + _PREV if nxt else lv + _TAIL, prv)
         if nxt:
-            self.st.put("order", nxt, prev=prv)
-        else:
-            self._put(price, tail=prv)
-        if nxt:
-            self.st.put("order", order_id, next=0)
+            put(base + _NEXT, 0)
         if prv:
-            self.st.put("order", order_id, prev=0)
-        count = self._get(price, "count") - 1
-        self._put(price, count=count)
-        self.reduce(price, remaining)
+            put(base + _PREV, 0)
+        count = get(lv + _COUNT) - 1
+        put(lv + _COUNT, count)
+        put(lv + _QUANTITY, get(lv + _QUANTITY) - remaining)
         if count == 0:
-            self._remove_level(price)
+            self._remove_level(lv)
 
     def _neighbours(self, better: int, worse: int, price: int) -> None:
         """Point `better`'s worse link (or the side's best) and `worse`'s better link at
         `price` (0: at each other, unlinking the level between them)."""
-        if better:
-            self._put(better, worse=price or worse)
-        else:
-            self._set_side("best", price or worse)
+        put = self.s.set_uint
+        put(self.level(better) + _WORSE if better else self.base + _BEST, price or worse)
         if worse:
-            self._put(worse, better=price or better)
+            put(self.level(worse) + _BETTER, price or better)
 
-    def _insert_level(self, price: int) -> None:
-        levels = self._side("levels")
+    def _insert_level(self, price: int, lv: int) -> None:
+        get, put = self.s.get_uint, self.s.set_uint
+        levels = get(self.base + _LEVELS)
         if levels >= MAX_LEVELS:
             raise BookFull
         better, worse = 0, self.best()
         while worse and not self.better(price, worse):
-            better, worse = worse, self._get(worse, "worse")
-        self._put(price, better=better, worse=worse)
+            better, worse = worse, get(self.level(worse) + _WORSE)
+        put(lv + _BETTER, better)
+        put(lv + _WORSE, worse)
         self._neighbours(better, worse, price)
-        self._set_side("levels", levels + 1)
+        put(self.base + _LEVELS, levels + 1)
 
-    def _remove_level(self, price: int) -> None:
-        better, worse = self._get(price, "better"), self._get(price, "worse")
+    def _remove_level(self, lv: int) -> None:
+        get, put = self.s.get_uint, self.s.set_uint
+        better, worse = get(lv + _BETTER), get(lv + _WORSE)
         self._neighbours(better, worse, 0)
-        self._put(price, better=0, worse=0, head=0, tail=0)
-        self._set_side("levels", self._side("levels") - 1)
+        for offset in (_BETTER, _WORSE, _HEAD, _TAIL):
+            put(lv + offset, 0)
+        put(self.base + _LEVELS, get(self.base + _LEVELS) - 1)
