@@ -110,25 +110,22 @@ class Invoices(ServiceContract):
                          "by its seller, or entered by a financing bank")
         self.require(fp != b"\x00" * 32, "the fingerprint is zero")
         st = self.state
-        existing = st.state(fp)
-        self.require(not existing,
-                     f"invoice {fp_hex(fp)} is already registered (a duplicate; it is {existing})")
+        # the reasons below are formatted only on a revert: issue is the hottest call
+        if existing := st.state(fp):
+            self.revert(f"invoice {fp_hex(fp)} is already registered (a duplicate; it is "
+                        f"{existing})")
         self.require(ZERO_ADDRESS not in (seller_raw, buyer_raw), "seller and buyer are required")
         self.require(seller_raw != buyer_raw, "the seller and the buyer are the same account")
-        self.require(self.has_role(seller_raw, SELLER),
-                     f"seller {hex_address(seller_raw)} does not hold the seller role")
-        self.require(self.has_role(buyer_raw, BUYER),
-                     f"buyer {hex_address(buyer_raw)} does not hold the buyer role")
+        if not self.has_role(seller_raw, SELLER):
+            self.revert(f"seller {hex_address(seller_raw)} does not hold the seller role")
+        if not self.has_role(buyer_raw, BUYER):
+            self.revert(f"buyer {hex_address(buyer_raw)} does not hold the buyer role")
         self.require(0 < amount < MAX_AMOUNT, "the face amount must be above 0 and below 2**128")
         self.require_valid(currency_problem(currency) or date_problem(due_date))
 
-        word = int.from_bytes(fp, "big")
-        st.add(fp, seller=seller_raw, buyer=buyer_raw, amount=amount, currency=currency,
-               due_date=due_date, assignee=seller_raw, registrant=caller, issued_at=self.height)
-        st.all().add(word)
-        st.index(S.BY_SELLER, seller_raw).add(word)
-        st.index(S.BY_BUYER, buyer_raw).add(word)
-        st.set_state(fp, "", "issued", self.height)
+        st.issue(fp, seller=seller_raw, buyer=buyer_raw, amount=amount, currency=currency,
+                 due_date=due_date, assignee=seller_raw, registrant=caller,
+                 issued_at=self.height)
         self.emit(self.InvoiceIssued, fp, seller_raw, buyer_raw, amount, currency, due_date)
         reason = ("issued by the seller"
                   if caller == seller_raw

@@ -95,17 +95,32 @@ class InvoiceState(StateView):
         """One stored field of an invoice (one write)."""
         InvoiceRecord.put(self.s, self.base(fingerprint), field, value)
 
-    def add(self, fingerprint: bytes, **values: object) -> None:
-        """A new invoice's first fields, one write each, in the order given."""
-        InvoiceRecord.put_fields(self.s, self.base(fingerprint), **values)
+    def issue(self, fingerprint: bytes, *, seller: bytes, buyer: bytes, issued_at: int,
+              **values: object) -> None:
+        """A new invoice: its first fields (seller, buyer, `values`, issued_at; one write
+        each, in that order), then in the set of all invoices, in its seller's and its
+        buyer's indexes, and issued."""
+        base = self.base(fingerprint)
+        InvoiceRecord.put_fields(self.s, base, seller=seller, buyer=buyer, **values,
+                                 issued_at=issued_at)
+        word = int.from_bytes(fingerprint, "big")
+        self.all().add(word)
+        self.index(self.BY_SELLER, seller).add(word)
+        self.index(self.BY_BUYER, buyer).add(word)
+        self._set_state_at(base, word, "", "issued", issued_at)
 
     def invoice(self, fingerprint: bytes) -> InvoiceRecord:
         return InvoiceRecord.load(self.s, self.base(fingerprint), fingerprint=fingerprint)
 
     def set_state(self, fingerprint: bytes, old: str, new: str, height: int) -> None:
-        self.restate(self.BY_STATE, STATES, int.from_bytes(fingerprint, "big"), old, new)
-        self.set(fingerprint, "state", new)
-        self.set(fingerprint, "updated_at", height)
+        self._set_state_at(self.base(fingerprint), int.from_bytes(fingerprint, "big"), old, new,
+                      height)
+
+    def _set_state_at(self, base: int, word: int, old: str, new: str, height: int) -> None:
+        """`set_state` of the invoice at `base` (its fingerprint `word`), its slot found
+        once."""
+        self.restate(self.BY_STATE, STATES, word, old, new)
+        InvoiceRecord.put_fields(self.s, base, state=new, updated_at=height)
 
     def tranche(self, fingerprint: bytes, i: int) -> TrancheRecord:
         return TrancheRecord.load(self.s, Storage.at(self.TRANCHES, fingerprint, i), index=i)

@@ -103,34 +103,45 @@ class RegistryState(StateView):
     def by_state(self, state: str) -> WordSet:
         return self.index(self.BY_STATE, ASSET_STATES.index(state) + 1)
 
+    @staticmethod
+    def base(asset_id: int) -> int:
+        return Storage.at(RegistryState.ASSETS, asset_id)
+
     def get(self, asset_id: int, field: str) -> int:
-        return int(Asset.get(self.s, Storage.at(self.ASSETS, asset_id), field))
+        return int(Asset.get(self.s, self.base(asset_id), field))
 
     def set(self, asset_id: int, field: str, value: object) -> None:
         """One stored field of an asset (a number, a state name, an address)."""
-        Asset.put(self.s, Storage.at(self.ASSETS, asset_id), field, value)
+        Asset.put(self.s, self.base(asset_id), field, value)
 
     def asset(self, asset_id: int) -> Asset:
-        return Asset.load(self.s, Storage.at(self.ASSETS, asset_id), id=asset_id, **NOT_ANSWERED)
+        return Asset.load(self.s, self.base(asset_id), id=asset_id, **NOT_ANSWERED)
 
     def add_asset(self, class_id: int, external_id_hash: bytes, metadata_hash: bytes,
                   owner: bytes, applicant: bytes, height: int) -> int:
         asset_id = self.next_id(self.ASSET_COUNT)
-        Asset.put_fields(self.s, Storage.at(self.ASSETS, asset_id), class_id=class_id,
-                         external_id_hash=external_id_hash, metadata_hash=metadata_hash,
-                         owner=owner, applicant=applicant, created_at=height)
+        base = self.base(asset_id)
+        Asset.put_fields(self.s, base, class_id=class_id, external_id_hash=external_id_hash,
+                         metadata_hash=metadata_hash, owner=owner, applicant=applicant,
+                         created_at=height)
         self.claimant[class_id, external_id_hash] = asset_id
         self.index(self.BY_OWNER, owner).add(asset_id)
         self.index(self.BY_CLASS, class_id).add(asset_id)
-        self.set_state(asset_id, "", "applied", height)
+        self._set_state_at(base, asset_id, "", "applied", height)
         return asset_id
 
     def set_state(self, asset_id: int, old: str, new: str, height: int) -> None:
         """Move an asset to `new`: a new approval round starts."""
+        self._set_state_at(self.base(asset_id), asset_id, old, new, height)
+
+    def _set_state_at(self, base: int, asset_id: int, old: str, new: str, height: int) -> None:
+        """`set_state` of the asset at `base`: its state, round and update height written
+        (the round read between), in that order."""
+        s = self.s
         self.restate(self.BY_STATE, ASSET_STATES, asset_id, old, new)
-        self.set(asset_id, "state", new)
-        self.set(asset_id, "round", self.get(asset_id, "round") + 1)
-        self.set(asset_id, "updated_at", height)
+        Asset.put(s, base, "state", new)
+        Asset.put(s, base, "round", Asset.get(s, base, "round") + 1)
+        Asset.put(s, base, "updated_at", height)
 
     def set_owner(self, asset_id: int, old: bytes, new: bytes) -> None:
         self.index(self.BY_OWNER, old).remove(asset_id)
