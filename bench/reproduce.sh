@@ -4,6 +4,7 @@
 # bench/results/<UTC time>-reproduce.json):
 #   ERC-20, 1 validator, 30,000 txs, 32 lanes           against CometBFT's kvstore
 #   ERC-20, 4 validators, 20,000 txs, 8 lanes           against CometBFT's kvstore
+#   ERC-20 at half the goal rate (0.25 x kvstore), 1 and 4 validators: p99 against 1 s
 #   invoice, securities, credit, registry (1 validator)  against ERC-20 of this run (network,
 #                                                        and in process)
 #   securities-mix (1 validator: 50 % resting placements, 25 % cancels, 25 % crossing orders)
@@ -31,9 +32,9 @@ for arg in "$@"; do
   esac
 done
 if [ $QUICK = 1 ]; then
-  ERC1=5000 ERC4=3000 SVC=1000 STATE_ACCOUNTS=100000 STATE_TXS=5000 INPROC="--txs 500 --rounds 1"
+  LAT_SECONDS=2 ERC1=5000 ERC4=3000 SVC=1000 STATE_ACCOUNTS=100000 STATE_TXS=5000 INPROC="--txs 500 --rounds 1"
 else
-  ERC1=30000 ERC4=20000 SVC=5000 STATE_ACCOUNTS=1000000 STATE_TXS=20000 INPROC="--txs 2000 --rounds 3"
+  LAT_SECONDS=8 ERC1=30000 ERC4=20000 SVC=5000 STATE_ACCOUNTS=1000000 STATE_TXS=20000 INPROC="--txs 2000 --rounds 3"
 fi
 
 RESULTS=${RESULTS:-bench/results}  # where the reports go
@@ -60,10 +61,24 @@ run() {
   printf '%s\t%s\t%s\n' "$kind" "$label" "$RESULTS/$(basename "$report")" >> "$MANIFEST"
 }
 
+# quarter_kvstore: 0.25 x the kvstore figure of the last run (half the goal of 0.5 x kvstore)
+quarter_kvstore() {
+  "$PY" -c 'import json, sys; print(max(1, round(0.25 * json.load(open(sys.argv[1]))
+            ["engine_ceiling"]["tps"])))' "$(tail -n 1 "$MANIFEST" | cut -f3)"
+}
+# latency V: ERC-20 on V validators sent at half the goal rate for ~$LAT_SECONDS s, batches of 100
+latency() {
+  local rate
+  rate=$(quarter_kvstore)
+  run latency "ERC-20, $1 validator(s), at half the goal rate" --workload erc20 \
+    --validators "$1" --txs $((rate * LAT_SECONDS)) --rate "$rate" --no-references
+}
 run kvstore "ERC-20, 1 validator, $ERC1 txs, 32 lanes" \
   --workload erc20 --txs "$ERC1" --concurrency 32 "${PROFILE[@]}"
+latency 1
 run kvstore "ERC-20, 4 validators, $ERC4 txs, 8 lanes" \
   --workload erc20 --validators 4 --txs "$ERC4" --concurrency 8
+latency 4
 # the services against ERC-20 at the same size and lanes (1 validator, 8 lanes)
 run erc20 "ERC-20, 1 validator, $SVC txs, 8 lanes (the services' reference)" \
   --workload erc20 --txs "$SVC" --no-references
