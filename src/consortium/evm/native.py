@@ -60,12 +60,18 @@ NATIVE_GAS: dict[str, int] = {
 }
 
 
+# the prices every call and event pays, read once (the schedule above is their one source)
+_CALL_GAS, _WORD_GAS = NATIVE_GAS["call"], NATIVE_GAS["word"]
+_LOG_GAS, _TOPIC_GAS, _LOG_BYTE_GAS = NATIVE_GAS["log"], NATIVE_GAS["log_topic"], \
+    NATIVE_GAS["log_byte"]
+
+
 def log_gas(topics: Sequence[bytes], data: bytes) -> int:
     """A native's log costs the same on both engines; at most 4 topics, as LOG4."""
-    if len(topics) > 4:
+    n = len(topics)
+    if n > 4:
         raise ValueError("at most 4 topics")
-    return (NATIVE_GAS["log"] + NATIVE_GAS["log_topic"] * len(topics)
-            + NATIVE_GAS["log_byte"] * len(data))
+    return _LOG_GAS + _TOPIC_GAS * n + _LOG_BYTE_GAS * len(data)
 
 
 def child_gas(available: int, asked: int | None) -> int:
@@ -228,35 +234,29 @@ class EventSpec:
         return keccak(self.signature.encode())
 
     @cached_property
-    def _plan(self) -> tuple[tuple[tuple[int, Encoder | None], ...], TypeList]:
-        """Per parameter: 0 data, 1 an indexed value type (its codec), 2 an indexed
-        dynamic value (hashed); and the data's codec. Made once per event."""
-        kinds: list[tuple[int, Encoder | None]] = []
-        data_types = []
-        for type_str, _, indexed in self.params:
+    def _plan(self) -> tuple[int, tuple[tuple[int, Encoder], ...], tuple[int, ...], TypeList]:
+        """The parameter count; the indexed parameters' places with their topic's codec (a
+        value type's own, a dynamic value's hash); the data parameters' places and the data's
+        codec. Made once per event."""
+        topics: list[tuple[int, Encoder]] = []
+        data: list[int] = []
+        for i, (type_str, _, indexed) in enumerate(self.params):
             if not indexed:
-                kinds.append((0, None))
-                data_types.append(type_str)
+                data.append(i)
             elif type_str in ("bytes", "string") or type_str.endswith("]"):
-                kinds.append((2, None))
+                topics.append((i, _hashed_topic))
             else:
-                kinds.append((1, value_encoder(type_str)))
-        return tuple(kinds), type_list(tuple(data_types))
+                topics.append((i, value_encoder(type_str)))
+        data_types = tuple(self.params[i][0] for i in data)
+        return len(self.params), tuple(topics), tuple(data), type_list(data_types)
 
     def encode(self, *args: Any) -> tuple[list[bytes], bytes]:
-        if len(args) != len(self.params):
-            raise TypeError(f"{self.name} takes {len(self.params)} values")
-        kinds, data = self._plan
-        topics, data_values = [self.topic0], []
-        for (kind, codec), value in zip(kinds, args, strict=True):
-            if kind == 0:
-                data_values.append(value)
-            elif kind == 1:
-                topics.append(codec(value))  # type: ignore[misc]
-            else:
-                encoded = value.encode() if isinstance(value, str) else bytes(value)
-                topics.append(keccak(encoded))
-        return topics, data.encode(data_values)
+        count, topic_plan, data_plan, data = self._plan
+        if len(args) != count:
+            raise TypeError(f"{self.name} takes {count} values")
+        topics = [self.topic0]
+        topics += [codec(args[i]) for i, codec in topic_plan]
+        return topics, data.encode([args[i] for i in data_plan])
 
     def __set_name__(self, owner: Any, name: str) -> None:
         if not self.name:  # a contract's declaration says its name once: the attribute's
@@ -269,6 +269,11 @@ class EventSpec:
             "anonymous": False,
             "inputs": [{"name": n, "type": t, "indexed": i} for t, n, i in self.params],
         }
+
+
+def _hashed_topic(value: Any) -> bytes:
+    """An indexed dynamic value's topic: the keccak of its bytes (a string's UTF-8)."""
+    return keccak(value.encode() if isinstance(value, str) else bytes(value))
 
 
 def event(*params: str) -> EventSpec:
@@ -316,6 +321,23 @@ class StateOf(Generic[V]):
         return view
 
 
+class _OwnStorage:
+    """`contract.storage`: typed access to the native's own storage slots, made on first use
+    (a call that reads no storage pays nothing for it) and kept for the call: what
+    functools.cached_property does, without the lock it takes on each first use (3.11)."""
+
+    @overload
+    def __get__(self, contract: None, owner: Any = None) -> _OwnStorage: ...
+    @overload
+    def __get__(self, contract: NativeContract, owner: Any = None) -> Storage: ...
+    def __get__(self, contract: NativeContract | None,
+                owner: Any = None) -> Storage | _OwnStorage:
+        if contract is None:
+            return self
+        storage = contract.__dict__["storage"] = Storage(contract.host)
+        return storage
+
+
 class NativeContract:
     """Base of every native contract. Subclasses set `address` and declare methods."""
 
@@ -325,11 +347,7 @@ class NativeContract:
     def __init__(self, host: Host) -> None:
         self.host = host
 
-    @cached_property
-    def storage(self) -> Storage:
-        """Typed access to this native's own storage slots (made on first use: a call
-        that reads no storage pays nothing for it)."""
-        return Storage(self.host)
+    storage = _OwnStorage()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -366,8 +384,7 @@ class NativeContract:
         return bytes(address) in _REGISTRY
 
     def emit(self, spec: EventSpec, *args: Any) -> None:
-        topics, data = spec.encode(*args)
-        self.host.emit(topics, data)
+        self.host.emit(*spec.encode(*args))
 
     # --- description -----------------------------------------------------------------------
 
@@ -390,7 +407,7 @@ class NativeContract:
 
     def dispatch(self, calldata: bytes) -> bytes:
         host = self.host
-        host.charge(NATIVE_GAS["call"] + NATIVE_GAS["word"] * _words(len(calldata)))
+        host.charge(_CALL_GAS + _WORD_GAS * _words(len(calldata)))
         if len(calldata) < 4:
             self.revert(f"{type(self).__name__}: no method selector in call data")
         calldata = bytes(calldata)
@@ -408,7 +425,7 @@ class NativeContract:
             return b""
         values = (result,) if len(spec.outputs) == 1 else tuple(result)
         output = spec.results.encode(values)
-        host.charge(NATIVE_GAS["word"] * _words(len(output)))
+        host.charge(_WORD_GAS * _words(len(output)))
         return output
 
 

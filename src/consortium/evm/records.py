@@ -33,7 +33,7 @@ gas, and with it every receipt, stays what the hand-written accessors charged.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from consortium.errors import BadValue
@@ -80,26 +80,32 @@ class _StoredSet(Generic[T]):
         return self.s.get_uint(Storage.at(self.slot + 1, key)) != 0
 
     def add(self, key: T) -> bool:
-        if key in self:
+        # the reads and writes of `key in self`, `len(self)` and the stores, in their order;
+        # the key's index slot found once
+        s, slot = self.s, self.slot
+        index = Storage.at(slot + 1, key)
+        if s.get_uint(index):
             return False
-        n = len(self)
-        self._put(Storage.at(self.slot, n), key)
-        self.s.set_uint(Storage.at(self.slot + 1, key), n + 1)
-        self.s.set_uint(self.slot, n + 1)
+        n = s.get_uint(slot)
+        self._put(Storage.at(slot, n), key)
+        s.set_uint(index, n + 1)
+        s.set_uint(slot, n + 1)
         return True
 
     def remove(self, key: T) -> bool:
-        position = self.s.get_uint(Storage.at(self.slot + 1, key))
+        s, slot = self.s, self.slot
+        index = Storage.at(slot + 1, key)
+        position = s.get_uint(index)
         if position == 0:
             return False
-        last = len(self) - 1
+        last = s.get_uint(slot) - 1
         if position - 1 != last:
             moved = self.item(last)
-            self._put(Storage.at(self.slot, position - 1), moved)
-            self.s.set_uint(Storage.at(self.slot + 1, moved), position)
-        self._put(Storage.at(self.slot, last), self.EMPTY)
-        self.s.set_uint(Storage.at(self.slot + 1, key), 0)
-        self.s.set_uint(self.slot, last)
+            self._put(Storage.at(slot, position - 1), moved)
+            s.set_uint(Storage.at(slot + 1, moved), position)
+        self._put(Storage.at(slot, last), self.EMPTY)
+        s.set_uint(index, 0)
+        s.set_uint(slot, last)
         return True
 
     def clear(self) -> None:
@@ -177,6 +183,8 @@ class StateView:
 
 
 Key = int | bytes | str
+Reader = Callable[[Storage, int], Any]  # a field's load: (storage, slot) -> value
+Writer = Callable[[Storage, int, Any], None]  # a field's store: (storage, slot, value)
 V = TypeVar("V")
 R = TypeVar("R", bound="Record")
 
@@ -245,6 +253,12 @@ class FieldType:
 
     def is_zero(self, value: Any) -> bool:
         return not value
+
+    @property
+    def plain(self) -> bool:
+        """Stored as the word itself (no codec): a record reads it with the storage's own
+        `get_uint` and writes it with `Storage.set_uint`, one call less each."""
+        return type(self).load is FieldType.load and type(self).store is FieldType.store
 
 
 class _Uint(FieldType):
@@ -527,6 +541,11 @@ class Record:
     BY_NAME: ClassVar[dict[str, FieldSpec]] = {}
     SLOTS: ClassVar[int] = 0  # slots a stored record spans from its base
     STORED: ClassVar[tuple[FieldSpec, ...]] = ()  # the stored fields, in slot order
+    # made once per record, for the hot paths: per field its offset and its codec's read
+    # (None: a plain word, read by `storage.get_uint`) and write functions
+    _READ: ClassVar[dict[str, tuple[int, Reader | None]]] = {}
+    _WRITE: ClassVar[dict[str, tuple[int, Writer]]] = {}
+    _LOAD: ClassVar[tuple[tuple[str, int, Reader | None], ...]] = ()
 
     if TYPE_CHECKING:
         def __init__(self, **values: Any) -> None: ...
@@ -552,6 +571,10 @@ class Record:
         cls.BY_NAME = {s.name: s for s in specs}
         cls.STORED = tuple(s for s in specs if s.stored)
         cls.SLOTS = max((s.offset + s.type.slots for s in specs if s.stored), default=0)
+        cls._READ = {s.name: (s.offset, None if s.type.plain else s.type.load) for s in specs}
+        cls._WRITE = {s.name: (s.offset, Storage.set_uint if s.type.plain else s.type.store)
+                      for s in specs}
+        cls._LOAD = tuple((s.name, *cls._READ[s.name]) for s in cls.STORED)
         dataclasses.dataclass(frozen=True)(cls)
 
     def with_(self, **changes: Any) -> Self:
@@ -568,33 +591,38 @@ class Record:
     def load(cls, storage: Storage, base: int, **values: Any) -> Self:
         """The record at `base`: every stored field read once; keys and computed fields
         from `values`."""
-        for spec in cls.STORED:
-            values[spec.name] = spec.type.load(storage, base + spec.offset)
+        get = storage.get_uint
+        for name, offset, read in cls._LOAD:
+            values[name] = get(base + offset) if read is None else read(storage, base + offset)
         return cls(**values)
 
     def store(self, storage: Storage, base: int) -> None:
         """Write every stored field (a new record)."""
+        write = self._WRITE
         for spec in self.STORED:
-            spec.type.store(storage, base + spec.offset, getattr(self, spec.name))
+            offset, put = write[spec.name]
+            put(storage, base + offset, getattr(self, spec.name))
 
     @classmethod
     def get(cls, storage: Storage, base: int, name: str) -> Any:
         """One stored field (one read)."""
-        spec = cls.BY_NAME[name]
-        return spec.type.load(storage, base + spec.offset)
+        offset, read = cls._READ[name]
+        return storage.get_uint(base + offset) if read is None else read(storage, base + offset)
 
     @classmethod
     def put(cls, storage: Storage, base: int, name: str, value: Any) -> None:
         """One stored field (one write)."""
-        spec = cls.BY_NAME[name]
-        spec.type.store(storage, base + spec.offset, value)
+        offset, write = cls._WRITE[name]
+        write(storage, base + offset, value)
 
     @classmethod
     def put_fields(cls, storage: Storage, base: int, **values: Any) -> None:
         """Some stored fields, one write each, in the order given (a record's first writes,
         a transition's)."""
+        plan = cls._WRITE
         for name, value in values.items():
-            cls.put(storage, base, name, value)
+            offset, write = plan[name]
+            write(storage, base + offset, value)
 
     @classmethod
     def slot(cls, base: int, name: str) -> int:
