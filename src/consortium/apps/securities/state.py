@@ -293,7 +293,10 @@ _BEST, _LEVELS = SIDE_WORDS["best"], SIDE_WORDS["levels"]
 
 def loader(record: type[R]) -> Callable[..., R]:
     """`record.load` with its word fields read by one storage call each: the same slots, in
-    the same order, to the same values."""
+    the same order, to the same values. The record is made with its fields set at once: a
+    frozen dataclass's `__init__` sets each through `object.__setattr__`, a tenth of an order's
+    load; every field is given (stored ones read, the others by the caller), so the record is
+    the one `record(**values)` makes."""
     words = word_fields(record)
     plan = tuple((s.name, s.offset, None if s.name in words else s.type.load)
                  for s in record.STORED)
@@ -302,7 +305,9 @@ def loader(record: type[R]) -> Callable[..., R]:
         get = storage.get_uint
         for name, offset, codec in plan:
             values[name] = get(base + offset) if codec is None else codec(storage, base + offset)
-        return record(**values)
+        made = object.__new__(record)
+        made.__dict__.update(values)
+        return made
 
     return load
 
