@@ -39,6 +39,12 @@ COMMITTED, PENDING, QUEUED, REJECTED, UNKNOWN = (
     "committed", "pending", "queued", "rejected", "unknown")
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as seen (it was reported another way)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 def _status(status: str, block: str | None = None, reason: str | None = None
             ) -> dict[str, Any]:
     return {"status": status, "blockNumber": block, "reason": reason}
@@ -126,14 +132,26 @@ class LocalTransactions:
         `journalled` transactions (resubmitted, released) leave the journal if refused —
         but for "nonce too low" with `still_pending_if_nonce_low`: a rebroadcast one may
         be that nonce's pending transaction itself, out of the engine's cache."""
-        outcomes = await self.engine.broadcast([tx.raw for tx in txs])
+        now = self.clock()
+        known = [self.journal.get(tx.hash) for tx in txs]
+        entries = [k or JournalEntry(tx.hash, tx.raw, tx.sender, tx.nonce, now)
+                   for tx, k in zip(txs, known, strict=True)]
+        # Journalled while CheckTx runs instead of after it (the write is off the answer's
+        # path); a refused one is removed again below. A crash in between leaves refused
+        # entries, which resubmission after the restart refuses and drops.
+        early: dict[bytes, JournalEntry | None] = {
+            e.hash: e for e, k in zip(entries, known, strict=True) if k is None}
+        ahead = asyncio.ensure_future(self._write(early)) if early else None
+        try:
+            outcomes = await self.engine.broadcast([tx.raw for tx in txs])
+        except BaseException:  # cancelled: the entries stay, housekeeping settles them
+            if ahead is not None:
+                ahead.add_done_callback(_retrieve)
+            raise
         changes: dict[bytes, JournalEntry | None] = {}
         touched: set[bytes] = set()
         out: list[ConsortiumError | None] = []
-        now = self.clock()
-        for tx, outcome in zip(txs, outcomes, strict=True):
-            known = self.journal.get(tx.hash)
-            entry = known or JournalEntry(tx.hash, tx.raw, tx.sender, tx.nonce, now)
+        for tx, outcome, entry, was in zip(txs, outcomes, entries, known, strict=True):
             error = outcome.error
             if isinstance(error, NonceTooHigh):  # ahead of the sender's nonce: held
                 try:
@@ -149,28 +167,30 @@ class LocalTransactions:
             if error is None:
                 out.append(None)
                 touched.add(tx.sender)
-                if known is None:
-                    changes[tx.hash] = entry
                 continue
             if outcome.already_known:
                 out.append(TxError(f"already known: transaction {hx(tx.hash)} is in the "
                                    "mempool"))
-                continue  # in the mempool: a journalled one stays journalled
+                continue  # in the mempool: journalled (now, or before) it stays
             out.append(error)
             if still_pending_if_nonce_low and isinstance(error, NonceTooLow):
                 continue  # the nonce check of `_settled` decides once a block uses it
-            if journalled or known is not None:
+            if journalled or was is not None:
                 self._drop(tx.hash, error.message or type(error).__name__)
-                changes[tx.hash] = None
-        if changes:
+            changes[tx.hash] = None  # journalled before, or just now as `early`
+        failure: ConsortiumError | None = None
+        for write in ([ahead] if ahead is not None else []) + (
+                [asyncio.ensure_future(self._write(changes))] if changes else []):
             try:
-                await self._write(changes)
+                await write
             except ConsortiumError as exc:
-                out = [exc if e is None else e for e in out]
+                failure = failure or exc
             except Exception:
                 log.exception("writing the transaction journal failed")
-                failure = TxError("the node could not journal the transaction; send it again")
-                out = [failure if e is None else e for e in out]
+                failure = failure or TxError(
+                    "the node could not journal the transaction; send it again")
+        if failure is not None:
+            out = [failure if e is None else e for e in out]
         if touched:
             self._spawn(self._release(touched))
         return out
