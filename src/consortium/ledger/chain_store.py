@@ -2,9 +2,10 @@
 
 Blocks are RLP lists; transactions and logs, written thousands per block, are fixed-layout
 binary records (`struct`), several times cheaper to encode than RLP in Python. Everything of
-one block is written by `write_block` inside the caller's LMDB write transaction. Logs are
-indexed by address and by (topic position, topic), each key ending in (height, log index), so
-an eth_getLogs query over many blocks reads only the matching index entries.
+one block is written by `write_block` (or `block_rows`, then `write_rows`) inside the caller's
+LMDB write transaction. Logs are indexed by address and by (topic position, topic), each key
+ending in (height, log index), so an eth_getLogs query over many blocks reads only the
+matching index entries.
 
 A transaction a block carried but execution refused (it became invalid after CheckTx admitted
 it: a nonce taken by another node's transaction, a balance spent meanwhile) leaves a
@@ -166,33 +167,43 @@ class RejectionRecord:
                    raw[_REJECTION.size:].decode("utf-8", "replace"))
 
 
-def write_block(
-    store: StateStore,
-    txn: lmdb.Transaction,
-    block: BlockRecord,
-    txs: Sequence[TxRecord],
-    logs: Sequence[LogRecord],
-    rejections: Sequence[RejectionRecord] = (),
-) -> None:
-    d = store.dbs
-    for rejected in rejections:  # a later rejection of the same hash replaces an earlier one
-        txn.put(rejected.hash, rejected.encode(), db=d["rejections"])
+BlockRows = list[tuple[str, list[tuple[bytes, bytes]]]]
+"""A block's records encoded for their tables, in write order: (table, rows)."""
+
+
+def block_rows(block: BlockRecord, txs: Sequence[TxRecord], logs: Sequence[LogRecord],
+               rejections: Sequence[RejectionRecord] = ()) -> BlockRows:
+    """Everything `write_block` puts, encoded: the ledger makes these when the block is
+    finalized, so that Commit (while the engine holds its mempool) only writes them."""
     h = u64(block.number)
-    txn.put(h, block.encode(), db=d["blocks"])
-    txn.put(block.hash, h, db=d["block_hash"])
-    # each table's entries in one C call (putmulti), the index keys sorted so that
-    # neighbouring keys share pages: the same records as one put each
     rows = [(h + u32(tx.index), tx) for tx in txs]
-    txn.cursor(db=d["txs"]).putmulti([(pos, tx.encode()) for pos, tx in rows])
-    txn.cursor(db=d["tx_hash"]).putmulti(sorted([(tx.hash, pos) for pos, tx in rows]))
-    if not logs:
-        return
-    at = [(h + u32(log.log_index), log) for log in logs]
-    txn.cursor(db=d["logs"]).putmulti([(pos, log.encode()) for pos, log in at])
-    txn.cursor(db=d["log_addr"]).putmulti(sorted([(log.address + pos, b"") for pos, log in at]))
-    txn.cursor(db=d["log_topic"]).putmulti(sorted([
-        (_TOPIC_POSITION[i] + topic + pos, b"")
-        for pos, log in at for i, topic in enumerate(log.topics)]))
+    # a later rejection of the same hash replaces an earlier one (rows are put in order);
+    # the index keys are sorted so that neighbouring keys share pages
+    out: BlockRows = [("rejections", [(r.hash, r.encode()) for r in rejections]),
+                      ("blocks", [(h, block.encode())]), ("block_hash", [(block.hash, h)]),
+                      ("txs", [(pos, tx.encode()) for pos, tx in rows]),
+                      ("tx_hash", sorted([(tx.hash, pos) for pos, tx in rows]))]
+    if logs:
+        at = [(h + u32(log.log_index), log) for log in logs]
+        out += [("logs", [(pos, log.encode()) for pos, log in at]),
+                ("log_addr", sorted([(log.address + pos, b"") for pos, log in at])),
+                ("log_topic", sorted([(_TOPIC_POSITION[i] + topic + pos, b"")
+                                      for pos, log in at for i, topic in enumerate(log.topics)]))]
+    return out
+
+
+def write_rows(store: StateStore, txn: lmdb.Transaction, rows: BlockRows) -> None:
+    """Put `block_rows`' output in the caller's write transaction: each table's rows in
+    one C call (putmulti), the same records as one put each."""
+    for table, items in rows:
+        if items:
+            txn.cursor(db=store.dbs[table]).putmulti(items)
+
+
+def write_block(store: StateStore, txn: lmdb.Transaction, block: BlockRecord,
+                txs: Sequence[TxRecord], logs: Sequence[LogRecord],
+                rejections: Sequence[RejectionRecord] = ()) -> None:
+    write_rows(store, txn, block_rows(block, txs, logs, rejections))
 
 
 class ChainReader:

@@ -31,7 +31,13 @@ from consortium.evm.abc import (
 from consortium.evm.engine import WorldState
 from consortium.evm.header import BlockEnv, as_address, block_timestamp
 from consortium.evm.native import revert_reason as decode_revert_reason  # one decoder
-from consortium.ledger.chain_store import BlockRecord, LogRecord, RejectionRecord, TxRecord
+from consortium.ledger.chain_store import (
+    BlockRecord,
+    BlockRows,
+    LogRecord,
+    RejectionRecord,
+    TxRecord,
+)
 from consortium.ledger.state_store import StateStore, TrieNodeDB
 from consortium.ledger.transactions import (
     SenderCache,
@@ -73,6 +79,10 @@ class PendingBlock:
     rejections: list[RejectionRecord] = field(default_factory=list)  # refused transactions
     recipients: list[bytes] = field(default_factory=list)  # each of `txs`' `to` (b"": create)
     watched_logs: bool = True  # some log came from a system contract or Privacy
+    # the block's records encoded (`chain_store.block_rows`, and the address index's), made
+    # after execution so that Commit only writes them
+    rows: BlockRows = field(default_factory=list)
+    index_entries: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def hex0x(b: bytes) -> str:

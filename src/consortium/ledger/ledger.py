@@ -27,7 +27,13 @@ from consortium.evm.revm_engine import (
     world_factory,
 )
 from consortium.ledger import address_index
-from consortium.ledger.chain_store import BlockRecord, ChainReader, write_block
+from consortium.ledger.chain_store import (
+    BlockRecord,
+    ChainReader,
+    block_rows,
+    write_block,
+    write_rows,
+)
 from consortium.ledger.executor import BlockExecutor, PendingBlock, hex0x
 from consortium.ledger.genesis import AppState
 from consortium.ledger.genesis_state import build_genesis
@@ -284,6 +290,13 @@ class Ledger(LedgerReads):
                 raise ConsortiumError(f"block {last} is missing from the store")
             self._pending = None
             pending = self._executor.execute(ctx, txs, parent, self._recent_hashes)
+            # encoded now, outside Commit: CometBFT holds its mempool (CheckTx waits) while
+            # Commit runs
+            pending.rows = block_rows(pending.block, pending.txs, pending.logs,
+                                      pending.rejections)
+            if self.index_addresses:
+                pending.index_entries = address_index.block_entries(pending.txs,
+                                                                    pending.recipients)
             self._pending = pending
             return pending.outcome
 
@@ -303,11 +316,9 @@ class Ledger(LedgerReads):
                 pending.trie_db.flush_into(txn, self.store)
                 self.store.put_root(txn, pending.height, pending.state_root,
                                     pending.trie_db.location(pending.state_root))
-                write_block(self.store, txn, pending.block, pending.txs, pending.logs,
-                            pending.rejections)
+                write_rows(self.store, txn, pending.rows)
                 if self.index_addresses:
-                    address_index.write_entries(self.store, txn, address_index.block_entries(
-                        pending.txs, pending.recipients))
+                    address_index.write_entries(self.store, txn, pending.index_entries)
                 txn.put(b"height", u64(pending.height), db=d["meta"])
                 txn.put(b"app_hash", pending.state_root, db=d["meta"])
             self._pending = None
