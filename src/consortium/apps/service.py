@@ -42,9 +42,10 @@ class ServiceContract(NativeContract):
     def has_role(self, account: bytes, role: str) -> bool:
         return bool(self.perms.role_bits(account) & role_bit(role))
 
+    # the checks below format their reason only when they revert: every write makes some
     def require_role(self, account: bytes, role: str, action: str) -> None:
-        self.require(self.has_role(account, role),
-                     f"{hex_address(account)} does not hold the {role} role needed to {action}")
+        if not self.has_role(account, role):
+            self.revert(f"{hex_address(account)} does not hold the {role} role needed to {action}")
 
     def by_governance(self) -> bool:
         """Whether this call is Governance's (an app-call proposal that passed)."""
@@ -61,9 +62,10 @@ class ServiceContract(NativeContract):
 
     def require_text(self, text: str, what: str, limit: int = MAX_REASON, *,
                      required: bool = True) -> None:
-        if required:
-            self.require(bool(text.strip()), f"a {what} is required")
-        self.require(len(text.encode()) <= limit, f"the {what} is longer than {limit} bytes")
+        if required and not text.strip():
+            self.revert(f"a {what} is required")
+        if len(text.encode()) > limit:
+            self.revert(f"the {what} is longer than {limit} bytes")
 
     def require_account(self, account: str, missing: str) -> bytes:
         """An address argument as 20 bytes; reverts with `missing` if it is zero."""
@@ -74,16 +76,18 @@ class ServiceContract(NativeContract):
     def require_hash(self, value: bytes, what: str) -> bytes:
         """A bytes32 argument as bytes; reverts "the <what> is zero" if it is."""
         raw = bytes(value)
-        self.require(any(raw), f"the {what} is zero")
+        if not any(raw):
+            self.revert(f"the {what} is zero")
         return raw
 
     def require_batch(self, ids: list[Any], what: str = "objects") -> None:
         limit = self.batch_limit
-        self.require(len(ids) <= limit, f"at most {limit} {what} in one read")
+        if len(ids) > limit:
+            self.revert(f"at most {limit} {what} in one read")
 
     def require_known(self, value: str, names: tuple[str, ...], what: str) -> None:
-        self.require(value in names, f"unknown {what} {value!r} ({what.split()[-1]}s: "
-                                     f"{', '.join(names)})")
+        if value not in names:
+            self.revert(f"unknown {what} {value!r} ({what.split()[-1]}s: {', '.join(names)})")
 
 
 def keyed_reads(one: str, many: str, args: tuple[str, str], returns: str,

@@ -375,7 +375,8 @@ class NativeContract:
 
     def require_id(self, ident: int, count: int, noun: str) -> int:
         """`ident` if it names one of `count` objects numbered from 1, else "no <noun> <id>"."""
-        self.require(1 <= ident <= count, f"no {noun} {ident}")
+        if not 1 <= ident <= count:
+            self.revert(f"no {noun} {ident}")
         return ident
 
     @staticmethod
