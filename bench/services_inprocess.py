@@ -2,8 +2,9 @@
 
 A fresh `Ledger` (revm, LMDB in a temporary folder) per workload, the bench's genesis (its
 members and the workload's roles), the setup committed, senders recovered before the clock
-(as CheckTx does on a node), then the timed part: FinalizeBlock + Commit of blocks of
-`--block` transactions. No network, no RPC: what the ledger's own work per transaction is.
+(as CheckTx does on a node), the collector set as a node sets it, then the timed part:
+FinalizeBlock + Commit of blocks of `--block` transactions. No network, no RPC: what the
+ledger's own work per transaction is.
 Rounds alternate the workloads so that a loaded machine weighs on all of them alike.
 
     .venv/bin/python bench/services_inprocess.py [--txs 2000] [--rounds 3]
@@ -13,6 +14,7 @@ Rounds alternate the workloads so that a loaded machine weighs on all of them al
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import tempfile
@@ -25,6 +27,7 @@ from consortium.bench.workloads import BenchAccount, Workload, make_workload, pr
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import BlockContext
+from consortium.network.node import settle_gc
 
 CHAIN_ID = 20251
 GAS_LIMIT = 1_000_000_000
@@ -70,6 +73,7 @@ def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
             signed = [t.raw for t in presign(workload, accounts, txs, CHAIN_ID,
                                              setup.next_nonces(len(accounts)))]
             ledger.prime_senders(signed)
+            settle_gc()  # the node's collector settings
             profiler = None
             if profile is not None:
                 from pyinstrument import Profiler
@@ -93,6 +97,7 @@ def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
                 raise RuntimeError(f"{name}: {failed} transactions failed")
             return txs / seconds, txs / cpu
         finally:
+            gc.unfreeze()  # each run starts from the same collector state
             ledger.close()
 
 
