@@ -486,9 +486,8 @@ class NativeCalls:
 
     def encode(self, name: str, *args: Any) -> bytes:
         spec = self.specs[name]
-        return spec.selector + abi_encode(list(spec.inputs), list(args))
+        return spec.selector + spec.args.encode(args)  # the method's own codecs, made once
 
     def decode(self, name: str, output: bytes) -> Any:
-        spec = self.specs[name]
-        values = abi_decode(list(spec.outputs), output)
+        values = self.specs[name].results.decode(output)
         return values[0] if len(values) == 1 else values
