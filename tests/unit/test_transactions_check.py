@@ -156,18 +156,44 @@ def test_nonces_replay_and_gaps(ledger: Ledger) -> None:
     assert ledger.get_nonce(ALICE.address) == 0
 
 
-def test_commit_resets_pending_nonces_and_recheck_rebuilds(ledger: Ledger) -> None:
+def test_commit_carries_pending_nonces_over_and_a_recheck_rebuilds_them(
+        ledger: Ledger) -> None:
     txs = [transfer(nonce=n) for n in range(3)]
     for raw in txs:
         assert ledger.check_tx(raw).code == 0
     run_block(ledger, txs[:1])
-    assert ledger.pending_nonce(ALICE.address) == 1  # committed nonce, pending reset
-    # the engine rechecks what is left in its mempool, in order
-    assert ledger.check_tx(txs[1], recheck=True).code == 0
-    assert ledger.check_tx(txs[2], recheck=True).code == 0
+    # the engine (recheck off) still holds nonces 1 and 2: the next one is 3
     assert ledger.pending_nonce(ALICE.address) == 3
-    # the included one is now a replay
+    assert ledger.check_tx(transfer(nonce=3)).code == 0
+    assert ledger.check_tx(transfer(nonce=1)).code == NonceTooLow.abci_code
+    run_block(ledger, txs[1:])
+    # with recheck on, the engine's first recheck starts over from the committed state
     assert ledger.check_tx(txs[0], recheck=True).code == NonceTooLow.abci_code
+    assert ledger.pending_nonce(ALICE.address) == 3
+    assert ledger.check_tx(transfer(nonce=3), recheck=True).code == 0
+    assert ledger.pending_nonce(ALICE.address) == 4
+
+
+def test_a_sender_a_block_refused_starts_over_from_its_committed_nonce(
+        ledger: Ledger) -> None:
+    txs = [transfer(nonce=n) for n in range(3)]
+    for raw in txs:
+        assert ledger.check_tx(raw).code == 0
+    out = run_block(ledger, txs[1:2])  # nonce 1 before 0: the block refuses it
+    assert out.tx_results[0].code == NonceTooHigh.abci_code
+    # nonce 1 left the mempool unused: 2 would wait on it forever, 0 is next again
+    assert ledger.pending_nonce(ALICE.address) == 0
+    assert ledger.check_tx(transfer(nonce=0, gas=21_001)).code == 0
+
+
+def test_a_carried_nonce_behind_the_chain_gives_way_to_the_committed_one(
+        ledger: Ledger) -> None:
+    assert ledger.check_tx(transfer(nonce=0)).code == 0
+    # the sender's transactions reached the chain through another node meanwhile
+    run_block(ledger, [transfer(nonce=n, gas=21_002) for n in range(3)])
+    assert ledger.pending_nonce(ALICE.address) == 3
+    assert ledger.check_tx(transfer(nonce=1)).code == NonceTooLow.abci_code
+    assert ledger.check_tx(transfer(nonce=3)).code == 0
 
 
 def test_committed_replay_is_refused(ledger: Ledger) -> None:

@@ -77,6 +77,7 @@ class PendingBlock:
     senders_used: list[bytes] = field(default_factory=list)  # raw txs, to drop from the cache
     system_changed: bool = False  # the block changed the system contracts' storage
     rejections: list[RejectionRecord] = field(default_factory=list)  # refused transactions
+    refused_senders: set[bytes] = field(default_factory=set)  # the senders of those
     recipients: list[bytes] = field(default_factory=list)  # each of `txs`' `to` (b"": create)
     watched_logs: bool = True  # some log came from a system contract or Privacy
     # the block's records encoded (`chain_store.block_rows`, and the address index's), made
@@ -119,6 +120,7 @@ class BlockExecutor:
         tx_records: list[TxRecord] = []
         logs: list[LogRecord] = []
         rejections: list[RejectionRecord] = []
+        refused: set[bytes] = set()
         recipients: list[bytes] = []
         cumulative = 0
         watched = False
@@ -142,7 +144,11 @@ class BlockExecutor:
                     code, reason = ((err.abci_code, err.message) if isinstance(err, TxError)
                                     else (TxError.abci_code, str(err)))
                     results.append(TxOutcome(code=code, log=reason))
-                    tx_hash = stx.hash if isinstance(stx, SignedTx) else keccak(raw_txs[position])
+                    if isinstance(stx, SignedTx):
+                        tx_hash = stx.hash
+                        refused.add(stx.sender)
+                    else:
+                        tx_hash = keccak(raw_txs[position])
                     rejections.append(RejectionRecord(tx_hash, ctx.height, position, code, reason))
                     continue
                 cumulative += result.gas_used
@@ -192,6 +198,7 @@ class BlockExecutor:
             senders_used=[t.raw for t in tx_records],
             system_changed=system_changed,
             rejections=rejections,
+            refused_senders=refused,
             recipients=recipients,
             watched_logs=watched,
         )

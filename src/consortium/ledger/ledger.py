@@ -87,6 +87,7 @@ class Ledger(LedgerReads):
         # what each sender's admitted, uncommitted transactions may spend (gas × fee cap +
         # value): a balance that covers one of them is not counted again for the next
         self._pending_costs: dict[bytes, int] = {}
+        self._recheck_resets = False  # set by Commit (`_carry_pending`)
         # The system contracts' answers (member accounts, frozen accounts, admitted nodes) as
         # of the committed state; kept across blocks that do not change those contracts.
         self._access: AccessView | None = None
@@ -187,8 +188,8 @@ class Ledger(LedgerReads):
 
     def check_tx(self, raw: bytes, *, recheck: bool = False) -> CheckOutcome:
         """Admit a transaction to the mempool or say why not. Never executes code.
-        Accepted transactions bump the sender's pending nonce; Commit resets the pending
-        nonces and the engine's recheck of the remaining mempool rebuilds them in order."""
+        Accepted transactions bump the sender's pending nonce, which Commit carries over
+        (`_carry_pending`); a recheck after a Commit rebuilds them in order instead."""
         raw = bytes(raw)
         if len(raw) > MAX_TX_BYTES:
             return CheckOutcome(
@@ -198,6 +199,10 @@ class Ledger(LedgerReads):
         with self._mempool_lock:
             if self._app_state is None:
                 return CheckOutcome(code=TxError.abci_code, log="ledger not initialised")
+            if recheck and self._recheck_resets:  # the first recheck after a Commit
+                self._recheck_resets = False
+                self._pending_nonces = {}
+                self._pending_costs = {}
             try:
                 stx = self.senders.decode(raw, self._app_state.eth_chain_id)
             except TxError as err:
@@ -224,9 +229,9 @@ class Ledger(LedgerReads):
     def _check(self, stx: SignedTx) -> None:
         assert self._app_state is not None
         state = self._committed_state()
-        next_nonce = self._pending_nonces.get(stx.sender)
-        if next_nonce is None:
-            next_nonce = state.get_nonce(stx.sender)
+        # a carried pending nonce may trail the committed one (the sender's transactions
+        # reached the chain through other nodes)
+        next_nonce = max(self._pending_nonces.get(stx.sender, 0), state.get_nonce(stx.sender))
         check_admission(
             stx, permission=self._committed_access().refusal,
             block_gas_limit=self._app_state.block_gas_limit,
@@ -327,12 +332,28 @@ class Ledger(LedgerReads):
             self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
             self.senders.pop_many(pending.senders_used)
             with self._mempool_lock:
-                self._pending_nonces = {}
-                self._pending_costs = {}
+                self._carry_pending(pending)
                 self._check_state = None
                 if pending.system_changed or (pending.watched_logs
                                               and registers_node(pending.logs)):
                     self._access = None
+
+    def _carry_pending(self, pending: PendingBlock) -> None:
+        """After a block (with the mempool lock): what CheckTx admitted and the block did not
+        take is still in the engine's mempool, so each sender's pending nonce stays (nodes
+        run with CometBFT's recheck off: it would CheckTx the whole mempool again, holding
+        it, after every block). A sender the block refused a transaction of starts over
+        from its committed nonce (the refused nonce is a gap its later transactions would
+        wait on forever); the senders the block took transactions of drop their pending
+        cost, now paid from their balances (counting less only lets a block refuse what
+        CheckTx admitted, and says why). With recheck on, the engine's first recheck still
+        starts both maps over and rebuilds them."""
+        for sender in pending.refused_senders:
+            self._pending_nonces.pop(sender, None)
+            self._pending_costs.pop(sender, None)
+        for tx in pending.txs:
+            self._pending_costs.pop(tx.sender, None)
+        self._recheck_resets = True
 
     # --- transactions a block refused -------------------------------------------------------
 

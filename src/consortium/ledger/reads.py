@@ -93,9 +93,7 @@ class LedgerReads:
 
     def pending_nonce(self, address: str) -> int:
         """The next nonce counting transactions admitted to this node's mempool."""
-        raw = _address(address)
-        pending = self._pending_nonces.get(raw)
-        return pending if pending is not None else self.get_nonce(address)
+        return max(self._pending_nonces.get(_address(address), 0), self.get_nonce(address))
 
     def get_code(self, address: str, height: int | None = None) -> bytes:
         return self._state_at(height).get_code(_address(address))
