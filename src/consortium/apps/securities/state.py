@@ -39,8 +39,7 @@ Securities (0x…2001)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from consortium.apps.currency import currency_text
 from consortium.apps.securities.model import (
@@ -76,7 +75,6 @@ from consortium.evm.records import (
 )
 
 ZERO = b"\x00" * 20
-R = TypeVar("R", bound=Record)
 
 
 class Code(FieldType):
@@ -278,8 +276,7 @@ def answered(record: Any) -> Any:
 def word_fields(record: type[Record]) -> dict[str, int]:
     """The offsets of a record's fields stored as a plain word (no codec): the hot paths read
     and write them with one storage call, the same slot and value `Record.get/put` would."""
-    return {s.name: s.offset for s in record.STORED
-            if type(s.type).load is FieldType.load and type(s.type).store is FieldType.store}
+    return {s.name: s.offset for s in record.STORED if s.type.plain}
 
 
 ORDER_WORDS, LEVEL_WORDS, SIDE_WORDS = word_fields(Order), word_fields(Level), \
@@ -289,32 +286,6 @@ _NEXT, _PREV = ORDER_WORDS["next"], ORDER_WORDS["prev"]
 _WORSE, _BETTER, _HEAD, _TAIL, _COUNT, _QUANTITY = (LEVEL_WORDS[n] for n in (
     "worse", "better", "head", "tail", "count", "quantity"))
 _BEST, _LEVELS = SIDE_WORDS["best"], SIDE_WORDS["levels"]
-
-
-def loader(record: type[R]) -> Callable[..., R]:
-    """`record.load` with its word fields read by one storage call each: the same slots, in
-    the same order, to the same values. The record is made with its fields set at once: a
-    frozen dataclass's `__init__` sets each through `object.__setattr__`, a tenth of an order's
-    load; every field is given (stored ones read, the others by the caller), so the record is
-    the one `record(**values)` makes."""
-    words = word_fields(record)
-    plan = tuple((s.name, s.offset, None if s.name in words else s.type.load)
-                 for s in record.STORED)
-
-    def load(storage: Storage, base: int, **values: Any) -> R:
-        get = storage.get_uint
-        for name, offset, codec in plan:
-            values[name] = get(base + offset) if codec is None else codec(storage, base + offset)
-        made = object.__new__(record)
-        made.__dict__.update(values)
-        return made
-
-    return load
-
-
-LOAD: dict[type[Record], Callable[..., Any]] = {
-    r: loader(r) for r in (Order, Trade, Proposal, Dividend, ForcedTransfer)}
-LOAD_INSTRUMENT, LOAD_INVESTOR = loader(Instrument), loader(Investor)
 
 
 # the computed fields' blanks, for a record as stored
@@ -434,7 +405,7 @@ class SecuritiesState(Holdings):
 
     def load(self, what: str, n: int) -> Any:
         cls = self.NUMBERED[what][2]
-        return LOAD[cls](self.s, self.base(what, n), id=n, **BLANK.get(cls, {}))
+        return cls.load(self.s, self.base(what, n), id=n, **BLANK.get(cls, {}))
 
     def add(self, what: str, **values: Any) -> int:
         """A new numbered record: its id, then the fields given, one write each."""
@@ -467,7 +438,7 @@ class SecuritiesState(Holdings):
         return isin in self.index(self.INSTRUMENTS)
 
     def instrument(self, isin: int) -> Instrument:
-        return LOAD_INSTRUMENT(self.s, self.instrument_base(isin), isin=code_text(isin, 12))
+        return Instrument.load(self.s, self.instrument_base(isin), isin=code_text(isin, 12))
 
     def set_instrument(self, isin: int, **values: Any) -> None:
         Instrument.put_fields(self.s, self.instrument_base(isin), **values)
@@ -514,7 +485,7 @@ class SecuritiesState(Holdings):
 
     # --- investors ---------------------------------------------------------------------------
     def investor(self, account: bytes) -> Investor:
-        return LOAD_INVESTOR(self.s, Storage.at(self.INVESTOR, account), account=account,
+        return Investor.load(self.s, Storage.at(self.INVESTOR, account), account=account,
                              restriction=0)
 
     def investor_words(self, account: bytes) -> list[int]:
