@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -43,6 +43,18 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
     """Mark a future's exception as seen (it was reported another way)."""
     if not fut.cancelled():
         fut.exception()
+
+
+async def _journal_failure(write: Awaitable[None]) -> ConsortiumError | None:
+    """None once a journal write is durable, else the error answered instead of acceptance."""
+    try:
+        await write
+    except ConsortiumError as exc:
+        return exc
+    except Exception:
+        log.exception("writing the transaction journal failed")
+        return TxError("the node could not journal the transaction; send it again")
+    return None
 
 
 def _status(status: str, block: str | None = None, reason: str | None = None
@@ -179,16 +191,10 @@ class LocalTransactions:
                 self._drop(tx.hash, error.message or type(error).__name__)
             changes[tx.hash] = None  # journalled before, or just now as `early`
         failure: ConsortiumError | None = None
-        for write in ([ahead] if ahead is not None else []) + (
-                [asyncio.ensure_future(self._write(changes))] if changes else []):
-            try:
-                await write
-            except ConsortiumError as exc:
-                failure = failure or exc
-            except Exception:
-                log.exception("writing the transaction journal failed")
-                failure = failure or TxError(
-                    "the node could not journal the transaction; send it again")
+        for write in (ahead, self._write(changes) if changes else None):
+            if write is not None:
+                error = await _journal_failure(write)
+                failure = failure or error
         if failure is not None:
             out = [failure if e is None else e for e in out]
         if touched:

@@ -421,7 +421,7 @@ def write_cometbft_config(
     mempool["size"] = 50000
     mempool["cache_size"] = 100000
     # No CheckTx of the whole mempool again after every block: CometBFT holds its mempool
-    # (no admission) until those answers are in, ~half of all CheckTx calls at full load.
+    # (no admission) until those answers are in: about one recheck per transaction at full load.
     # The ledger carries each sender's pending nonce over the block instead, and execution
     # refuses (with the reason kept for the client) what the block made invalid.
     mempool["recheck"] = False
