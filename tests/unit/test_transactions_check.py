@@ -156,11 +156,17 @@ def test_nonces_replay_and_gaps(ledger: Ledger) -> None:
     assert ledger.get_nonce(ALICE.address) == 0
 
 
-def test_commit_carries_pending_nonces_over_and_a_recheck_rebuilds_them(
-        ledger: Ledger) -> None:
-    txs = [transfer(nonce=n) for n in range(3)]
+def admitted(ledger: Ledger, count: int) -> list[bytes]:
+    """Alice's transfers with nonces 0..count-1, each admitted by CheckTx."""
+    txs = [transfer(nonce=n) for n in range(count)]
     for raw in txs:
         assert ledger.check_tx(raw).code == 0
+    return txs
+
+
+def test_commit_carries_pending_nonces_over_and_a_recheck_rebuilds_them(
+        ledger: Ledger) -> None:
+    txs = admitted(ledger, 3)
     run_block(ledger, txs[:1])
     # the engine (recheck off) still holds nonces 1 and 2: the next one is 3
     assert ledger.pending_nonce(ALICE.address) == 3
@@ -176,9 +182,7 @@ def test_commit_carries_pending_nonces_over_and_a_recheck_rebuilds_them(
 
 def test_a_sender_a_block_refused_starts_over_from_its_committed_nonce(
         ledger: Ledger) -> None:
-    txs = [transfer(nonce=n) for n in range(3)]
-    for raw in txs:
-        assert ledger.check_tx(raw).code == 0
+    txs = admitted(ledger, 3)
     out = run_block(ledger, txs[1:2])  # nonce 1 before 0: the block refuses it
     assert out.tx_results[0].code == NonceTooHigh.abci_code
     # nonce 1 left the mempool unused: 2 would wait on it forever, 0 is next again
