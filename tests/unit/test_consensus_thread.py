@@ -14,7 +14,7 @@ from test_abci_server import EchoApp
 from consortium.abci.consensus_thread import ConsensusThread
 from consortium.abci.protocol import Request, Response, frame, split_frames, types_pb2
 from consortium.abci.server import AbciServer
-from consortium.api.engine_client import Broadcast, CheckTxWatch
+from consortium.api.engine_client import Broadcast, CheckTxWatch, _Batch, _Pending
 from consortium.errors import NonceTooLow
 
 
@@ -82,9 +82,9 @@ def test_checktx_answers_cross_threads_to_the_api_loop() -> None:
     async def run() -> tuple[Broadcast, Broadcast, int]:
         loop = asyncio.get_running_loop()
         watch = CheckTxWatch(loop)
-        ok, bad = loop.create_future(), loop.create_future()
-        watch.expect(b"tx-ok", ok)
-        watch.expect(b"tx-bad", bad)
+        batch = _Batch(2, loop.create_future())
+        watch.expect(_Pending(b"tx-ok", batch, 0))
+        watch.expect(_Pending(b"tx-bad", batch, 1))
 
         def consensus_thread() -> None:  # CheckTx answers arrive on another thread
             watch.resolve(b"tx-ok", 0, "")
@@ -93,7 +93,7 @@ def test_checktx_answers_cross_threads_to_the_api_loop() -> None:
 
         worker = threading.Thread(target=consensus_thread)
         worker.start()
-        results = await asyncio.wait_for(asyncio.gather(ok, bad), 5)
+        results = await asyncio.wait_for(batch.future, 5)
         worker.join()
         return results[0], results[1], len(watch)
 

@@ -45,10 +45,45 @@ class Broadcast:
     already_known: bool = False
 
 
-@dataclass
+class _Batch:
+    """One `broadcast` call's transactions: their answers as they come, and one future that
+    completes with all of them (a future per transaction and a gather over them cost more
+    than the rest of the answer's path)."""
+
+    __slots__ = ("answers", "future", "left")
+
+    def __init__(self, count: int, future: asyncio.Future[list[Broadcast]]) -> None:
+        self.answers: list[Broadcast | None] = [None] * count
+        self.left = count
+        self.future = future
+
+    def settle(self, index: int, result: Broadcast) -> None:
+        """The answer for the transaction at `index`; the first one given counts."""
+        if self.answers[index] is not None:
+            return
+        self.answers[index] = result
+        self.left -= 1
+        if not self.left and not self.future.done():
+            self.future.set_result(self.answers)  # type: ignore[arg-type]  # all set now
+
+    def settled(self, index: int) -> bool:
+        return self.answers[index] is not None
+
+
+@dataclass(frozen=True)
 class _Pending:
+    """A transaction queued for the engine: its bytes and its place in its `_Batch`."""
+
     raw: bytes
-    future: asyncio.Future[Broadcast]
+    batch: _Batch
+    index: int
+
+    def settle(self, result: Broadcast) -> None:
+        self.batch.settle(self.index, result)
+
+    @property
+    def done(self) -> bool:
+        return self.batch.settled(self.index) or self.batch.future.done()
 
 
 class CheckTxWatch:
@@ -56,10 +91,10 @@ class CheckTxWatch:
     from its check_tx — in a node, on the consensus thread's own event loop (see
     `consortium.abci.consensus_thread`), not on the API's. The answers are handed to the
     API's loop in one `call_soon_threadsafe` per burst (a wake-up costs a pipe write; a
-    batch of 100 answers pays one), and only that loop touches the waiting futures."""
+    batch of 100 answers pays one), and only that loop touches the waiting batches."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._waiting: dict[bytes, list[asyncio.Future[Broadcast]]] = {}
+        self._waiting: dict[bytes, list[_Pending]] = {}
         self._loop = loop
         self._lock = threading.Lock()
         self._told: list[tuple[bytes, int, str]] = []
@@ -68,17 +103,21 @@ class CheckTxWatch:
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def expect(self, raw: bytes, fut: asyncio.Future[Broadcast]) -> None:
+    def expect(self, item: _Pending) -> None:
         if self._loop is None:
-            self._loop = fut.get_loop()
-        self._waiting.setdefault(raw, []).append(fut)
+            self._loop = item.batch.future.get_loop()
+        waiting = self._waiting.get(item.raw)
+        if waiting is None:
+            self._waiting[item.raw] = [item]
+        else:  # the same bytes submitted again before CheckTx answered the first
+            waiting.append(item)
 
-    def forget(self, raw: bytes, fut: asyncio.Future[Broadcast]) -> None:
-        futs = self._waiting.get(raw)
-        if futs and fut in futs:
-            futs.remove(fut)
-            if not futs:
-                del self._waiting[raw]
+    def forget(self, item: _Pending) -> None:
+        waiting = self._waiting.get(item.raw)
+        if waiting and item in waiting:
+            waiting.remove(item)
+            if not waiting:
+                del self._waiting[item.raw]
 
     def resolve(self, raw: bytes, code: int, log_text: str) -> None:
         """Told by CheckTx, from any thread."""
@@ -108,13 +147,12 @@ class CheckTxWatch:
             self._settle(raw, code, log_text)
 
     def _settle(self, raw: bytes, code: int, log_text: str) -> None:
-        futs = self._waiting.pop(raw, None)
-        if not futs:
+        waiting = self._waiting.pop(raw, None)
+        if not waiting:
             return  # a transaction from a peer, or one whose wait already expired
-        result = Broadcast() if code == 0 else Broadcast(error=error_for_abci_code(code, log_text))
-        for fut in futs:
-            if not fut.done():
-                fut.set_result(result)
+        result = _ACCEPTED if code == 0 else Broadcast(error=error_for_abci_code(code, log_text))
+        for item in waiting:
+            item.settle(result)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -209,14 +247,13 @@ class EngineClient:
         if not raws:
             return []
         self._http()
-        loop = asyncio.get_running_loop()
-        items = [_Pending(raw, loop.create_future()) for raw in raws]
-        self._queue.extend(items)
+        batch = _Batch(len(raws), asyncio.get_running_loop().create_future())
+        self._queue.extend(_Pending(raw, batch, i) for i, raw in enumerate(raws))
         if not self._sending:
             self._sending = True
             task = asyncio.ensure_future(self._drain())  # starts next turn: same-turn
             task.add_done_callback(_log_unexpected)  # submissions join the first POST
-        return list(await asyncio.gather(*(item.future for item in items)))
+        return list(await batch.future)
 
     async def _drain(self) -> None:
         try:
@@ -227,7 +264,7 @@ class EngineClient:
         finally:
             self._sending = False
             for item in self._queue:  # only if cancelled: never leave a client waiting
-                _settle(item, Broadcast(error=NetworkError("the API is shutting down")))
+                item.settle(Broadcast(error=NetworkError("the API is shutting down")))
 
     async def _send(self, chunk: list[_Pending]) -> None:
         first = self._next_id + 1
@@ -239,7 +276,7 @@ class EngineClient:
                    for i, item in enumerate(chunk)]
         if watch is not None:  # before the POST: CheckTx may answer before the POST returns
             for item in chunk:
-                watch.expect(item.raw, item.future)
+                watch.expect(item)
         try:
             answer = await self._post(payload)
         except ConsortiumError as exc:
@@ -261,31 +298,29 @@ class EngineClient:
         for i, item in enumerate(chunk):
             out = _outcome(by_id.get(first + i))
             if watch is None:
-                _settle(item, out)
+                item.settle(out)
             elif out.error is not None:  # refused before CheckTx (cache, full, too large)
-                watch.forget(item.raw, item.future)
-                _settle(item, out)
+                watch.forget(item)
+                item.settle(out)
         if watch is not None:
             asyncio.get_running_loop().call_later(self.timeout, self._expire, chunk)
 
     def _fail(self, chunk: list[_Pending], error: ConsortiumError) -> None:
         for item in chunk:
             if self.checks is not None:
-                self.checks.forget(item.raw, item.future)
-            _settle(item, Broadcast(error=error))
+                self.checks.forget(item)
+            item.settle(Broadcast(error=error))
 
     def _expire(self, chunk: list[_Pending]) -> None:
         """Accepted by the engine's RPC but no CheckTx answer within the timeout."""
-        late = [item for item in chunk if not item.future.done()]
+        late = [item for item in chunk if not item.done]
         if late:
             self._fail(late, NetworkError(
                 f"the engine accepted the transaction but gave no CheckTx answer within "
                 f"{self.timeout:g} s"))
 
 
-def _settle(item: _Pending, result: Broadcast) -> None:
-    if not item.future.done():
-        item.future.set_result(result)
+_ACCEPTED = Broadcast()
 
 
 def _log_unexpected(task: asyncio.Future[None]) -> None:
@@ -304,7 +339,7 @@ def _outcome(answer: dict[str, Any] | None) -> Broadcast:
     result = answer.get("result") or {}
     code = int(result.get("code", 0) or 0)
     if code == 0:
-        return Broadcast()
+        return _ACCEPTED
     return Broadcast(error=error_for_abci_code(code, str(result.get("log") or "")))
 
 

@@ -599,19 +599,19 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         """The batch's transactions go through `LocalTransactions.submit`: journalled (or
         held for an earlier nonce) before their hashes are answered."""
         try:
-            errors = await self.local_txs.submit([raw for _, raw in sends])
+            outcomes = await self.local_txs.submit([raw for _, raw in sends])
         except Exception as exc:
             log.error("broadcast failed", exc_info=exc)
             for call, _ in sends:
                 self._fail(call, answers, RpcError("internal error submitting the transaction",
                                                    code=INTERNAL_ERROR))
             return
-        for (call, raw), error in zip(sends, errors, strict=True):
-            if error is None:
+        for (call, _), outcome in zip(sends, outcomes, strict=True):
+            if isinstance(outcome, bytes):  # its hash
                 if not call.notification:
-                    answers[call.index] = _result(call.id, hx(keccak(raw)))
+                    answers[call.index] = _result(call.id, hx(outcome))
             else:
-                self._fail(call, answers, rpc_error_for(error))
+                self._fail(call, answers, rpc_error_for(outcome))
 
     # --- logs and filters -----------------------------------------------------------------
 

@@ -85,11 +85,11 @@ class LocalTransactions:
 
     # --- eth_sendRawTransaction ---------------------------------------------------------
 
-    async def submit(self, raws: Sequence[bytes]) -> list[ConsortiumError | None]:
-        """Submit a client's transactions; per transaction None (accepted or held: answer
-        its hash) or the error to answer."""
+    async def submit(self, raws: Sequence[bytes]) -> list[bytes | ConsortiumError]:
+        """Submit a client's transactions; per transaction its hash (accepted or held: the
+        answer) or the error to answer."""
         inspected = await self.run_sync(lambda: self._inspect(raws))
-        out: list[ConsortiumError | None] = []
+        out: list[bytes | ConsortiumError] = []
         fresh: list[tuple[int, SignedTx]] = []
         for i, item in enumerate(inspected):
             if isinstance(item, ConsortiumError):
@@ -98,12 +98,13 @@ class LocalTransactions:
                 out.append(TxError(f"already known: transaction {hx(item.hash)} waits for "
                                    f"an earlier nonce of {hx(item.sender)}"))
             else:
-                out.append(None)
+                out.append(item.hash)
                 fresh.append((i, item))
         if fresh:
             results = await self._forward([tx for _, tx in fresh], journalled=False)
             for (i, _), result in zip(fresh, results, strict=True):
-                out[i] = result
+                if result is not None:
+                    out[i] = result
         return out
 
     def _inspect(self, raws: Sequence[bytes]) -> list[SignedTx | ConsortiumError]:
@@ -129,6 +130,16 @@ class LocalTransactions:
             except TxError as err:
                 out.append(err)
         decoded = [(i, stx) for i, stx in enumerate(out) if isinstance(stx, SignedTx)]
+        # A committed transaction used its sender's nonce: only one below the committed
+        # nonce can be, so only those are looked up by hash (a fresh batch: none at all).
+        nonces = getattr(self.ledger, "committed_nonces", None)
+        if nonces is not None and decoded:
+            try:
+                committed = nonces(stx.sender for _, stx in decoded)
+            except ConsortiumError:  # no state to read yet: every hash is looked up
+                pass
+            else:
+                decoded = [(i, stx) for i, stx in decoded if stx.nonce < committed[stx.sender]]
         heights = self._committed_heights([stx.hash for _, stx in decoded])
         for (i, stx), height in zip(decoded, heights, strict=True):
             if height is not None:

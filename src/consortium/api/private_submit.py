@@ -644,7 +644,7 @@ class PrivateSubmitter:
             if hash_out is not None:
                 hash_out[:] = [keccak(raw)]
             [error] = await self.local_txs.submit([raw])
-            if error is None:
+            if isinstance(error, bytes):  # accepted: its hash
                 self._nonce = nonce + 1
                 return None
             self._nonce = None  # resync from the chain
