@@ -91,6 +91,12 @@ class LedgerReads:
     def get_nonce(self, address: str, height: int | None = None) -> int:
         return self._state_at(height).get_nonce(_address(address))
 
+    def committed_nonces(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        """The latest committed nonce of each 20-byte address, read from one state (the
+        API's admission asks it for every batch's senders)."""
+        state = self._state_at(None)
+        return {a: state.get_nonce(a) for a in set(addresses)}
+
     def pending_nonce(self, address: str) -> int:
         """The next nonce counting transactions admitted to this node's mempool."""
         return max(self._pending_nonces.get(_address(address), 0), self.get_nonce(address))
