@@ -170,7 +170,7 @@ def _byte_string(text: bool) -> _Codec:
         else:
             raise _NotCanonical
         n = len(raw)
-        return n.to_bytes(WORD, "big") + raw + bytes(-n % WORD)
+        return n.to_bytes(WORD, "big") + raw.ljust(n + -n % WORD, b"\x00")
 
     def dec(data: bytes, pos: int) -> tuple[Any, int]:
         start = pos + WORD
@@ -200,13 +200,15 @@ def _sequence_codec(items: Callable[[int], Sequence[_Codec]], count: int | None)
     parts = items(count if count is not None else 0)
     dynamic = any(c.dynamic for c in parts)
     head = sum(c.size for c in parts)
+    arity = len(parts)
+    encode = _picking_encoder(parts, range(arity))
 
     def enc(v: Any) -> bytes:
         if type(v) is not tuple and type(v) is not list:
             raise _NotCanonical
-        if len(v) != len(parts):
+        if len(v) != arity:
             raise _NotCanonical
-        return _encode_parts(parts, v, head)
+        return encode(v)
 
     def dec(data: bytes, pos: int) -> tuple[Any, int]:
         return _decode_parts(parts, data, pos, head)
@@ -215,19 +217,32 @@ def _sequence_codec(items: Callable[[int], Sequence[_Codec]], count: int | None)
     return _Codec(dynamic, size, enc, dec, head)
 
 
-def _encode_parts(parts: Sequence[_Codec], values: Sequence[Any], head: int) -> bytes:
-    heads: list[bytes] = []
-    tails: list[bytes] = []
-    offset = head
-    for codec, value in zip(parts, values, strict=True):
-        encoded = codec.encode(value)
-        if codec.dynamic:
-            heads.append(offset.to_bytes(WORD, "big"))
-            tails.append(encoded)
-            offset += len(encoded)
-        else:
-            heads.append(encoded)
-    return b"".join(heads) + b"".join(tails)
+def _picking_encoder(parts: Sequence[_Codec], places: Sequence[int]
+                     ) -> Callable[[Sequence[Any]], bytes]:
+    """The encoding of `parts` with part k's value at `values[places[k]]`, its plan (each
+    part's encoder and whether it goes to the tail) made once: a tuple's, or an event's data
+    taken from all of the event's arguments."""
+    plan = tuple((place, c.encode, c.dynamic) for place, c in zip(places, parts, strict=True))
+    if not any(c.dynamic for c in parts):
+        return lambda values: b"".join([encode(values[place]) for place, encode, _ in plan])
+    head = sum(c.size for c in parts)
+
+    def encode_with_tails(values: Sequence[Any]) -> bytes:
+        heads: list[bytes] = []
+        tails: list[bytes] = []
+        offset = head
+        for place, encode, dynamic in plan:
+            encoded = encode(values[place])
+            if dynamic:
+                heads.append(offset.to_bytes(WORD, "big"))
+                tails.append(encoded)
+                offset += len(encoded)
+            else:
+                heads.append(encoded)
+        heads += tails
+        return b"".join(heads)
+
+    return encode_with_tails
 
 
 def _decode_parts(parts: Sequence[_Codec], data: bytes, pos: int,
@@ -255,7 +270,7 @@ def _dynamic_array(item: _Codec) -> _Codec:
         if type(v) is not tuple and type(v) is not list:
             raise _NotCanonical
         n = len(v)
-        return n.to_bytes(WORD, "big") + _encode_parts([item] * n, v, item.size * n)
+        return n.to_bytes(WORD, "big") + _picking_encoder([item] * n, range(n))(v)
 
     def dec(data: bytes, pos: int) -> tuple[Any, int]:
         start = pos + WORD
@@ -299,16 +314,22 @@ def _compile(t: ABIType) -> _Codec:
 
 
 @lru_cache(maxsize=4096)
-def _codec(types: tuple[str, ...]) -> _Codec | None:
-    """The compiled codec of a type list (as a tuple), or None: eth-abi handles it."""
+def _parts(types: tuple[str, ...]) -> list[_Codec] | None:
+    """The compiled codecs of a type list's types, or None: eth-abi handles it."""
     try:
         parsed = [parse(t) for t in types]
         for p in parsed:
             p.validate()
-        parts = [_compile(p) for p in parsed]
+        return [_compile(p) for p in parsed]
     except Exception:
         return None
-    return _sequence_codec(lambda _n: parts, len(parts))
+
+
+@lru_cache(maxsize=4096)
+def _codec(types: tuple[str, ...]) -> _Codec | None:
+    """The compiled codec of a type list (as a tuple), or None: eth-abi handles it."""
+    parts = _parts(types)
+    return None if parts is None else _sequence_codec(lambda _n: parts, len(parts))
 
 
 class TypeList:
@@ -374,6 +395,28 @@ def value_encoder(type_str: str) -> Encoder:
     return enc
 
 
+def picking_encoder(types: tuple[str, ...], places: tuple[int, ...]
+                    ) -> Callable[[Sequence[Any]], bytes]:
+    """`lambda values: encode(types, [values[i] for i in places])`, planned once: an event's
+    data, its non-indexed arguments taken from all of them without a list in between."""
+
+    def slow(values: Sequence[Any]) -> bytes:
+        return _eth_encode(list(types), [values[i] for i in places])
+
+    parts = _parts(types)
+    if parts is None:
+        return slow
+    fast = _picking_encoder(parts, places)
+
+    def enc(values: Sequence[Any]) -> bytes:
+        try:
+            return fast(values)
+        except _NotCanonical:
+            return slow(values)
+
+    return enc
+
+
 def encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
     """`eth_abi.encode(types, values)`."""
     return type_list(tuple(types)).encode(values)
@@ -384,4 +427,4 @@ def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
     return type_list(tuple(types)).decode(data)
 
 
-__all__ = ["TypeList", "decode", "encode", "type_list", "value_encoder"]
+__all__ = ["TypeList", "decode", "encode", "picking_encoder", "type_list", "value_encoder"]

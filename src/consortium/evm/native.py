@@ -31,7 +31,13 @@ from typing import Any, ClassVar, Generic, NoReturn, TypeVar, overload
 
 from eth_hash.auto import keccak
 
-from consortium.evm.abi_codec import Encoder, TypeList, type_list, value_encoder
+from consortium.evm.abi_codec import (
+    Encoder,
+    TypeList,
+    picking_encoder,
+    type_list,
+    value_encoder,
+)
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.abi_codec import encode as abi_encode
 from consortium.evm.storage import Host, Storage
@@ -234,10 +240,11 @@ class EventSpec:
         return keccak(self.signature.encode())
 
     @cached_property
-    def _plan(self) -> tuple[int, tuple[tuple[int, Encoder], ...], tuple[int, ...], TypeList]:
+    def _plan(self) -> tuple[int, tuple[tuple[int, Encoder], ...],
+                             Callable[[Sequence[Any]], bytes]]:
         """The parameter count; the indexed parameters' places with their topic's codec (a
-        value type's own, a dynamic value's hash); the data parameters' places and the data's
-        codec. Made once per event."""
+        value type's own, a dynamic value's hash); the data's encoder, which takes the other
+        parameters from all of them. Made once per event."""
         topics: list[tuple[int, Encoder]] = []
         data: list[int] = []
         for i, (type_str, _, indexed) in enumerate(self.params):
@@ -248,15 +255,15 @@ class EventSpec:
             else:
                 topics.append((i, value_encoder(type_str)))
         data_types = tuple(self.params[i][0] for i in data)
-        return len(self.params), tuple(topics), tuple(data), type_list(data_types)
+        return len(self.params), tuple(topics), picking_encoder(data_types, tuple(data))
 
     def encode(self, *args: Any) -> tuple[list[bytes], bytes]:
-        count, topic_plan, data_plan, data = self._plan
+        count, topic_plan, data = self._plan
         if len(args) != count:
             raise TypeError(f"{self.name} takes {count} values")
         topics = [self.topic0]
         topics += [codec(args[i]) for i, codec in topic_plan]
-        return topics, data.encode([args[i] for i in data_plan])
+        return topics, data(args)
 
     def __set_name__(self, owner: Any, name: str) -> None:
         if not self.name:  # a contract's declaration says its name once: the attribute's
