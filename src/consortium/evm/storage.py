@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover
 
 UINT256 = 2**256
 _SLOT_CACHE_MAX = 1 << 16  # mapping slots remembered (a pure function of slot and key)
-_slot_cache: dict[tuple[int, type, Any], int] = {}
+_slot_cache: dict[tuple[int, tuple[Any, ...]], int] = {}
 _HASHABLE = frozenset({int, bool, bytes, str})
 
 
@@ -84,21 +84,23 @@ class Storage:
 
     @staticmethod
     def at(slot: int, *keys: int | bytes | str | bool) -> int:
-        for key in keys:
-            # memoized: the same (slot, key) recurs within a call and across calls
-            kind = key.__class__
-            if kind not in _HASHABLE:  # a bytearray, memoryview …: not remembered
-                slot = int.from_bytes(_hash(_word(key) + slot.to_bytes(32, "big")), "big")
-                continue
-            entry = (slot, kind, key)
+        # memoized by (slot, keys), one look-up for a nested key too: the same entries recur
+        # within a call and across calls. A key equal to a remembered one of another kind
+        # (True and 1, a memoryview and its bytes) has the same slot.
+        entry = (slot, keys)
+        try:
             found = _slot_cache.get(entry)
-            if found is None:
-                found = int.from_bytes(_hash(_word(key) + slot.to_bytes(32, "big")), "big")
+        except TypeError:  # a bytearray …: not remembered
+            return _fold(slot, keys)
+        if found is None:
+            # a nested key's outer entries are remembered on the way
+            found = _fold(slot, keys) if len(keys) < 2 else \
+                Storage.at(Storage.at(slot, *keys[:-1]), keys[-1])
+            if all(key.__class__ in _HASHABLE for key in keys):
                 if len(_slot_cache) >= _SLOT_CACHE_MAX:
                     _slot_cache.clear()
                 _slot_cache[entry] = found
-            slot = found
-        return slot
+        return found
 
     def get_uint(self, slot: int) -> int:
         return self.host.sload(slot)
@@ -203,6 +205,13 @@ class SlotHost:
         if self._set is None:
             raise ReadOnlyStorage(f"0x{self.address.hex()}'s storage is read-only here")
         self._set(self.address, slot, value)
+
+
+def _fold(slot: int, keys: tuple[int | bytes | str | bool, ...]) -> int:
+    """Solidity's mapping slot of `keys` under `slot`, hashed key by key."""
+    for key in keys:
+        slot = int.from_bytes(_hash(_word(key) + slot.to_bytes(32, "big")), "big")
+    return slot
 
 
 def _hash(data: bytes) -> bytes:
