@@ -270,3 +270,46 @@ def test_flamegraph_is_an_svg_with_every_frame() -> None:
     assert "ConsortiumApp.finalize_block" in svg and "100 samples" in svg
     merged = profiling.merge([profiling.parse_collapsed(RAW)] * 2)
     assert sum(merged.values()) == 200
+
+
+def test_a_nodes_cpu_is_split_by_thread_from_its_metrics() -> None:
+    """The monitor reads a node's thread CPU from its /metrics at both ends of the window;
+    the report gives it per transaction. Here the "node" is this process."""
+    import socket
+    import threading
+
+    import psutil
+
+    from consortium.api.metrics import NodeMetrics
+    from consortium.bench.resources import ResourceMonitor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop_server = NodeMetrics("node0").serve("127.0.0.1", port)
+    try:
+        monitor = ResourceMonitor({"node0": psutil.Process()}, metrics={
+            "node0": f"http://127.0.0.1:{port}/metrics", "gone": "http://127.0.0.1:9/x"})
+        monitor.start()
+        burnt, done = threading.Event(), threading.Event()
+
+        def burn() -> None:
+            sum(range(10**7))
+            burnt.set()
+            done.wait(10)  # alive at the second reading (an ended thread counts as of the
+            # reading before it ended: none here)
+
+        burner = threading.Thread(target=burn, name="burner_0")
+        burner.start()
+        assert burnt.wait(30)
+        usage = monitor.stop()
+        done.set()
+        burner.join()
+    finally:
+        stop_server()
+    split = usage["node0"].threads
+    assert split is not None and split["burner"] > 1.0, split  # percent of the window
+    assert "gone" not in usage  # a node that does not answer: no figures, no error
+    summary = run_summary(_result(), 11, usage)
+    per_tx = summary["processes"]["node0"]["threads_cpu_ms_per_tx"]
+    assert per_tx["burner"] > 0 and list(per_tx)[0] == "burner"  # busiest first

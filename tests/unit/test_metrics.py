@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from consortium.abci.protocol import types_pb2
 from consortium.api.app import create_app
 from consortium.api.auth import TokenCheck, TokenFile
 from consortium.api.jsonrpc import method_names
-from consortium.api.metrics import NodeMetrics, refusal_reasons
+from consortium.api.metrics import NodeMetrics, refusal_reasons, thread_label
 from consortium.api.metrics_probe import EngineView, node_metrics, parse_block_time
 from consortium.errors import ConfigError, NetworkError
 from consortium.ledger.application import ConsortiumApp
@@ -282,3 +283,40 @@ def test_a_metrics_port_that_cannot_be_opened_is_one_clear_error() -> None:
     metrics = NodeMetrics("node0")
     with pytest.raises(NetworkError, match="metrics.listen 192.0.2.1:9464 cannot be opened"):
         metrics.serve("192.0.2.1", 9464)  # an address this host does not have
+
+
+def _thread_cpu(metrics: NodeMetrics) -> dict[str, float]:
+    text = metrics.exposition().decode()
+    return {s.labels["thread"]: s.value for f in text_string_to_metric_families(text)
+            if f.name == "consortium_thread_cpu_seconds" for s in f.samples
+            if s.name.endswith("_total")}
+
+
+def test_thread_cpu_is_counted_by_thread_name_and_survives_the_thread() -> None:
+    assert thread_label("abci-call_0") == "abci-call" and thread_label("asyncio_12") == "asyncio"
+    assert thread_label("AnyIO worker thread") == "AnyIO worker thread"
+    metrics = NodeMetrics("n")
+    go, stop = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        go.wait()
+        while not stop.is_set():
+            sum(range(1000))
+
+    pool = [threading.Thread(target=burn, name=f"burner_{i}") for i in range(2)]
+    for t in pool:
+        t.start()
+    before = _thread_cpu(metrics)
+    assert before["burner"] == pytest.approx(0.0, abs=0.05)  # two threads, one label
+    go.set()
+    deadline = time.monotonic() + 10
+    while _thread_cpu(metrics)["burner"] < 0.2:  # the threads share the GIL: ~0.5 s
+        assert time.monotonic() < deadline, "the burners' CPU was never counted"
+        time.sleep(0.05)
+    stop.set()
+    for t in pool:
+        t.join()
+    during = _thread_cpu(metrics)["burner"]
+    after = _thread_cpu(metrics)  # the threads ended: their time stays
+    assert after["burner"] >= during >= 0.2
+    assert "MainThread" in after

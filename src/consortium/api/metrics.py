@@ -8,6 +8,7 @@ lists them."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
@@ -84,6 +85,57 @@ class _CheckCounts(Collector):
         return self.collect()
 
 
+def thread_label(name: str) -> str:
+    """A thread's name without the pool's running number ("abci-call_0" -> "abci-call"),
+    so that a pool's threads add up under one label."""
+    return re.sub(r"[-_]\d+$", "", name) or name
+
+
+class _ThreadCpu(Collector):
+    """CPU seconds of this process's threads by name (`thread_label`): which part of the
+    node is busy — the API's event loop ("MainThread"), its worker threads, the consensus
+    thread ("abci"), block execution ("abci-call"). A thread that ended counts with what it
+    had used at the scrape before it ended."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, tuple[str, float]] = {}  # ident -> (label, CPU seconds)
+        self._ended: dict[str, float] = {}
+
+    def totals(self) -> dict[str, float]:
+        now: dict[int, tuple[str, float]] = {}
+        for thread in threading.enumerate():
+            if thread.ident is None:
+                continue
+            try:
+                clock = time.pthread_getcpuclockid(thread.ident)
+                now[thread.ident] = (thread_label(thread.name), time.clock_gettime(clock))
+            except (OSError, AttributeError):  # ended meanwhile, or no per-thread clocks
+                continue
+        with self._lock:
+            for ident, (label, seconds) in self._live.items():
+                later = now.get(ident)
+                # gone, or its ident reused by a new thread (whose clock starts again)
+                if later is None or later[0] != label or later[1] < seconds:
+                    self._ended[label] = self._ended.get(label, 0.0) + seconds
+            self._live = now
+            totals = dict(self._ended)
+        for label, seconds in now.values():
+            totals[label] = totals.get(label, 0.0) + seconds
+        return totals
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            f"{PREFIX}_thread_cpu_seconds", "CPU time of the node process's threads, by "
+            "thread name (a pool's threads together).", labels=["thread"])
+        for label, seconds in sorted(self.totals().items()):
+            family.add_metric([label], seconds)
+        yield family
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(f"{PREFIX}_thread_cpu_seconds", "", labels=["thread"])
+
+
 class NodeMetrics:
     """The metrics of one node, on their own registry. Also the ABCI application's
     observer (`checked`, `finalized`, `committed`) and the JSON-RPC dispatcher's
@@ -110,6 +162,7 @@ class NodeMetrics:
                            "(including those execution refused).", registry=reg)
         self.checks = _CheckCounts()
         reg.register(self.checks)
+        reg.register(_ThreadCpu())
         self.rpc_requests = Counter(
             f"{PREFIX}_rpc_calls", "JSON-RPC calls (HTTP and WebSocket; each call of a batch), "
             "by method (\"other\": a method this node does not serve) and status (ok, error, "

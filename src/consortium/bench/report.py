@@ -141,6 +141,9 @@ def run_summary(result: LoadResult, txs: int,
             doc = p.to_json()
             if committed:  # CPU per transaction: robust to other load on the machine
                 doc["cpu_ms_per_tx"] = round(10 * p.cpu_percent * seconds / committed, 3)
+                if p.threads:
+                    doc["threads_cpu_ms_per_tx"] = {
+                        k: round(10 * v * seconds / committed, 3) for k, v in p.threads.items()}
             out["processes"][name] = doc
     if machine_load:
         out["machine_load"] = machine_load

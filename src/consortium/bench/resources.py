@@ -1,8 +1,11 @@
-"""CPU and peak memory of the processes under test, sampled with psutil.
+"""CPU and peak memory of the processes under test, sampled with psutil; a node's CPU split
+by thread, from its own metrics.
 
 CPU is the process's user + system time over the measured window divided by the window
 (100 % = one core busy); peak memory is the highest resident set size seen, sampled every
-quarter second.
+quarter second. The split by thread (`consortium_thread_cpu_seconds_total` read at both ends
+of the window) says which part of a node is busy: its API, its consensus thread, block
+execution.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 
 @dataclass
@@ -21,10 +26,31 @@ class ProcessUsage:
     name: str
     cpu_percent: float
     peak_rss_mb: float
+    threads: dict[str, float] | None = None  # CPU % by thread name (a node's own figures)
 
     def to_json(self) -> dict[str, Any]:
-        return {"cpu_percent": round(self.cpu_percent, 1),
-                "peak_rss_mb": round(self.peak_rss_mb, 1)}
+        doc: dict[str, Any] = {"cpu_percent": round(self.cpu_percent, 1),
+                               "peak_rss_mb": round(self.peak_rss_mb, 1)}
+        if self.threads:
+            doc["threads_cpu_percent"] = {k: round(v, 1) for k, v in self.threads.items()}
+        return doc
+
+
+THREAD_CPU = "consortium_thread_cpu_seconds"
+
+
+def thread_cpu(metrics_url: str) -> dict[str, float]:
+    """A node's CPU seconds so far by thread name, from its /metrics; empty if it does not
+    answer (an older node, auth on)."""
+    try:
+        response = httpx.get(metrics_url, timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError:
+        return {}
+    return {sample.labels["thread"]: sample.value
+            for family in text_string_to_metric_families(response.text)
+            if family.name == THREAD_CPU for sample in family.samples
+            if sample.name == THREAD_CPU + "_total"}
 
 
 def process_tree(name: str, pid: int) -> dict[str, psutil.Process]:
@@ -46,9 +72,12 @@ def process_tree(name: str, pid: int) -> dict[str, psutil.Process]:
 class ResourceMonitor:
     """Samples a fixed set of processes between `start()` and `stop()`."""
 
-    def __init__(self, processes: dict[str, psutil.Process], interval: float = 0.25) -> None:
+    def __init__(self, processes: dict[str, psutil.Process], interval: float = 0.25, *,
+                 metrics: dict[str, str] | None = None) -> None:
         self.processes = processes
         self.interval = interval
+        self.metrics = metrics or {}  # process name -> its /metrics URL (nodes)
+        self._threads0: dict[str, dict[str, float]] = {}
         self._cpu0: dict[str, float] = {}
         self._peak: dict[str, int] = {}
         self._cpu_last: dict[str, float] = {}
@@ -66,6 +95,7 @@ class ResourceMonitor:
             cpu = self._cpu(proc)
             if cpu is not None:
                 self._cpu0[name] = cpu
+        self._threads0 = {name: thread_cpu(url) for name, url in self.metrics.items()}
         self._sample()
         self._thread = threading.Thread(target=self._loop, name="bench-resources", daemon=True)
         self._thread.start()
@@ -76,16 +106,26 @@ class ResourceMonitor:
         if self._thread is not None:
             self._thread.join()
         self._sample()
+        threads = {name: self._thread_split(name, url, wall) for name, url in self.metrics.items()}
         out = {}
         for name in self.processes:
             if name not in self._cpu0:
                 continue
             used = self._cpu_last.get(name, self._cpu0[name]) - self._cpu0[name]
             out[name] = ProcessUsage(name, 100 * used / wall if wall > 0 else 0.0,
-                                     self._peak.get(name, 0) / 2**20)
+                                     self._peak.get(name, 0) / 2**20, threads.get(name))
         self.machine = self._machine(wall, sum(p.cpu_percent for p in out.values()))
         self.usage = out
         return out
+
+    def _thread_split(self, name: str, url: str, wall: float) -> dict[str, float] | None:
+        """CPU % of the window by thread name, busiest first (None without figures)."""
+        before, after = self._threads0.get(name) or {}, thread_cpu(url)
+        if not before or not after or wall <= 0:
+            return None
+        used = {k: 100 * (v - before.get(k, 0.0)) / wall for k, v in after.items()}
+        return dict(sorted(((k, v) for k, v in used.items() if v >= 0.05),
+                           key=lambda kv: -kv[1]))
 
     def _machine(self, wall: float, ours: float) -> dict[str, float]:
         """How busy the whole machine was, and how much of it was other processes' work

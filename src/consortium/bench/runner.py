@@ -333,7 +333,8 @@ def _ledger_run(cfg: BenchConfig, net: LedgerNet, txs: list[PreSigned], name: st
     items = eth_txs([(t.raw, t.hash, t.sender) for t in txs])
     lanes = plan_lanes(target, items, urls, cfg.concurrency, cfg.batch)
     pids = net.pids()
-    monitor = ResourceMonitor(node_processes(pids))
+    monitor = ResourceMonitor(node_processes(pids), metrics={
+        node.name: node.api_url.rstrip("/") + "/metrics" for node in net.network.nodes})
     profiler = None
     if profile:
         profiler = profiling.NodeProfiler(pids["node0"], flame_base.with_suffix(".node0.txt"))

@@ -128,6 +128,10 @@ def bench(
         table("processes during the consortium run", ["process", "CPU %", "peak RSS MB"],
               [[n, f"{p['cpu_percent']:.0f}", f"{p['peak_rss_mb']:.0f}"]
                for n, p in procs.items()])
+        split = (procs.get("node0") or {}).get("threads_cpu_ms_per_tx")
+        if split:
+            table("node0's CPU by thread", ["thread", "CPU ms / tx"],
+                  [[name, f"{ms:.3f}"] for name, ms in split.items()])
     prof = report.get("profile")
     if prof and prof.get("phases"):
         table("node0: where the time goes (py-spy samples)", ["phase", "%"],
