@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from importlib import import_module
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from consortium.apps.surface import Call, Logs
 from consortium.evm.abi_codec import decode as abi_decode
@@ -23,15 +23,29 @@ MAX_REASON = 256  # bytes of a reason string
 MAX_BATCH_READ = 1000  # objects read in one call
 
 
+class _Height:
+    """`contract.height`: the block's number, read from the host on first use and kept for
+    the call (a contract lives one call; an order asks for it about seven times)."""
+
+    @overload
+    def __get__(self, contract: None, owner: Any = None) -> _Height: ...
+    @overload
+    def __get__(self, contract: ServiceContract, owner: Any = None) -> int: ...
+    def __get__(self, contract: ServiceContract | None, owner: Any = None) -> int | _Height:
+        if contract is None:
+            return self
+        height: int = contract.host.block.number
+        contract.__dict__["height"] = height
+        return height
+
+
 class ServiceContract(NativeContract):
     """A service's contract: role checks against Permissions (0x…1001), the Governance
     caller, bounded texts. Not registered itself (it has no address)."""
 
     batch_limit: ClassVar[int] = MAX_BATCH_READ  # objects one batched read answers
 
-    @property
-    def height(self) -> int:
-        return self.host.block.number
+    height = _Height()
 
     @property
     def caller(self) -> bytes:

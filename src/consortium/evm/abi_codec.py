@@ -210,8 +210,10 @@ def _sequence_codec(items: Callable[[int], Sequence[_Codec]], count: int | None)
             raise _NotCanonical
         return encode(v)
 
+    plan = _decoding_plan(parts)
+
     def dec(data: bytes, pos: int) -> tuple[Any, int]:
-        return _decode_parts(parts, data, pos, head)
+        return _decode_parts(plan, data, pos, head)
 
     size = WORD if dynamic else head
     return _Codec(dynamic, size, enc, dec, head)
@@ -245,27 +247,34 @@ def _picking_encoder(parts: Sequence[_Codec], places: Sequence[int]
     return encode_with_tails
 
 
-def _decode_parts(parts: Sequence[_Codec], data: bytes, pos: int,
+def _decoding_plan(parts: Sequence[_Codec]) -> tuple[tuple[Decoder, bool], ...]:
+    """Each part's decoder and whether it is in the tail, for `_decode_parts`."""
+    return tuple((c.decode, c.dynamic) for c in parts)
+
+
+def _decode_parts(plan: Sequence[tuple[Decoder, bool]], data: bytes, pos: int,
                   head: int) -> tuple[tuple[Any, ...], int]:
     out = []
     at = pos
     tail = pos + head
     if tail > len(data):
         raise _NotCanonical
-    for codec in parts:
-        if codec.dynamic:
+    for decode, dynamic in plan:
+        if dynamic:
             offset = int.from_bytes(data[at:at + WORD], "big")
             if pos + offset != tail:
                 raise _NotCanonical
-            value, tail = codec.decode(data, tail)
+            value, tail = decode(data, tail)
             at += WORD
         else:
-            value, at = codec.decode(data, at)
+            value, at = decode(data, at)
         out.append(value)
     return tuple(out), tail
 
 
 def _dynamic_array(item: _Codec) -> _Codec:
+    plan = _decoding_plan([item])
+
     def enc(v: Any) -> bytes:
         if type(v) is not tuple and type(v) is not list:
             raise _NotCanonical
@@ -277,7 +286,7 @@ def _dynamic_array(item: _Codec) -> _Codec:
         n = int.from_bytes(data[pos:start], "big")
         if start > len(data) or n * item.min_size > len(data) - start:
             raise _NotCanonical
-        return _decode_parts([item] * n, data, start, item.size * n)
+        return _decode_parts(plan * n, data, start, item.size * n)
 
     return _Codec(True, WORD, enc, dec, WORD)
 

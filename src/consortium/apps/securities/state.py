@@ -492,7 +492,7 @@ class SecuritiesState(Holdings):
         """The investor record's stored words as `investor` reads them (the same slots, in
         the same order), without making the record: the eligibility checks' read."""
         get, base = self.s.get_uint, Storage.at(self.INVESTOR, account)
-        return [get(base + spec.offset) for spec in Investor.STORED]
+        return [get(base + offset) for offset in INVESTOR_OFFSETS]
 
     def set_investor(self, account: bytes, **values: Any) -> None:
         Investor.put_fields(self.s, Storage.at(self.INVESTOR, account), **values)
@@ -512,7 +512,9 @@ def order_base(n: int) -> int:
     return Storage.at(SecuritiesState.ORDER, n)
 
 
-# where `SecuritiesState.investor_words` answers each field
+# the investor record's stored words, in order, and where `SecuritiesState.investor_words`
+# answers each field
+INVESTOR_OFFSETS = tuple(s.offset for s in Investor.STORED)
 CUSTODIAN_WORD, KYC_WORD, JURISDICTION_WORD, FROZEN_WORD, REGULATOR_FROZEN_WORD = (
     [s.name for s in Investor.STORED].index(n)
     for n in ("custodian", "kyc_expiry", "jurisdiction", "frozen", "regulator_frozen"))
