@@ -59,11 +59,15 @@ def data(value: Any, where: str, *, size: int | None = None, what: str = "data")
     digits = value[2:]
     if len(digits) % 2:
         raise InvalidParams(f"{where}: {what} has an odd number of hex digits")
-    if not _HEX_DIGITS.fullmatch(digits):
+    try:
+        out = bytes.fromhex(digits)
+    except ValueError:
+        out = b""
+    if len(out) * 2 != len(digits):  # not hex, or spaces (which fromhex skips)
         raise InvalidParams(f"{where}: {what} is not valid hex")
-    if size is not None and len(digits) != size * 2:
-        raise InvalidParams(f"{where}: {what} must be {size} bytes hex, got {len(digits) // 2}")
-    return bytes.fromhex(digits)
+    if size is not None and len(out) != size:
+        raise InvalidParams(f"{where}: {what} must be {size} bytes hex, got {len(out)}")
+    return out
 
 
 def address(value: Any, where: str) -> str:
