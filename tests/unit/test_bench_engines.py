@@ -81,10 +81,10 @@ def test_networks_cap_block_gas_at_the_ledgers_limit(tmp_path: Path) -> None:
     from consortium.bench.networks import LedgerNet
 
     net = LedgerNet(tmp_path / "net", validators=2, accounts=2, timeout_commit="200ms",
-                    roles={"Bench 0001": ["seller"]})
+                    roles={"Bench 0001": ["seller"]}, block_gas_limit=4_000_000_000)
     for node in net.network.nodes:
         doc = json.loads((net.network.node_home(node) / "config" / "genesis.json").read_text())
-        assert doc["consensus_params"]["block"]["max_gas"] == str(
-            doc["app_state"]["block_gas_limit"])
+        assert doc["app_state"]["block_gas_limit"] == 4_000_000_000  # as asked (default 1e9)
+        assert doc["consensus_params"]["block"]["max_gas"] == "4000000000"
     assert net.app_state()["governance"]["roles"] == {
         "0x" + net.accounts()[1].address.hex(): ["seller"]}

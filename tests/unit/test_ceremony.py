@@ -131,6 +131,8 @@ def test_genesis_is_made_from_the_cards_alone(ceremony: Ceremony) -> None:
     ]
     assert genesis["app_state"]["alloc"] == {}
     assert genesis["app_state"]["governance"]["roles"] == {cards[0].account: ["regulator"]}
+    assert genesis["app_state"]["block_gas_limit"] == 10**9  # the default
+    assert genesis["consensus_params"]["block"]["max_gas"] == str(10**9)
     peers = (ceremony.coordinator / "peers.txt").read_text().split()
     assert peers == [f"{c.node_id}@{c.p2p_address}" for c in cards]
     assert sorted(p.name for p in ceremony.coordinator.iterdir()) == sorted(
@@ -428,6 +430,8 @@ def test_genesis_refuses_bad_options(
     _fails(capsys, [*argv, "--role", "Bank A=emperor"], "unknown role 'emperor'")
     _fails(capsys, [*argv[:2], "bad chain!", *argv[3:]], "--chain-id may use")
     _fails(capsys, [*argv, "--card", str(tmp_path / "missing.json")], "cannot read the card")
+    _fails(capsys, [*argv, "--block-gas-limit", "21000"],
+           "--block-gas-limit must be between 30,000,000 and")
     assert not (tmp_path / "out").exists()
 
 

@@ -24,6 +24,7 @@ import tomlkit
 
 from consortium.bench.workloads import BenchAccount
 from consortium.errors import NetworkError
+from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT
 from consortium.network import supervisor
 from consortium.network.engine import require_cometbft
 from consortium.network.init import init_network
@@ -65,14 +66,15 @@ class LedgerNet:
     """A consortium network whose member accounts are the bench accounts."""
 
     def __init__(self, root: Path, *, validators: int, accounts: int,
-                 timeout_commit: str, roles: dict[str, list[str]] | None = None) -> None:
+                 timeout_commit: str, roles: dict[str, list[str]] | None = None,
+                 block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT) -> None:
         """`roles`: genesis roles by member name (`bench_member_names`), as `consortium init
         --role` grants them."""
         base = free_base_port()
         self.network: Network = init_network(
             root, validators=validators, members=bench_member_names(accounts),
             base_port=base, api_port=base + 90, timeout_commit=timeout_commit,
-            roles=roles or None,
+            roles=roles or None, block_gas_limit=block_gas_limit,
         )
 
     def app_state(self) -> dict[str, Any]:

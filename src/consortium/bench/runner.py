@@ -51,6 +51,8 @@ from consortium.bench.resources import ResourceMonitor, process_tree
 from consortium.bench.stats import ratio
 from consortium.bench.workloads import PreSigned, make_workload, presign
 from consortium.errors import ConfigError, NetworkError
+from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT
+from consortium.network.init import check_block_gas_limit
 from consortium.network.node_config import DEFAULT_ENGINE, ENGINES
 
 BOTH = "both"  # --engine both: revm, then py-evm
@@ -76,10 +78,12 @@ class BenchConfig:
     # the nodes' execution engine: "revm", "py-evm", or "both" (a network run on each,
     # revm first, the same signed transactions)
     engine: str = DEFAULT_ENGINE
+    block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT  # the bench network's genesis
 
     def check(self) -> None:
         if not 1 <= self.validators <= 16:
             raise ConfigError("--validators must be between 1 and 16")
+        check_block_gas_limit(self.block_gas_limit)
         check_load(self.txs, self.batch, self.concurrency, self.senders)
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("--rate must be positive")
@@ -168,7 +172,8 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
                 f"{senders} member accounts")
         roles = workload.genesis_roles(bench_member_names(senders))
         net = LedgerNet(work / "ledger", validators=cfg.validators, accounts=senders,
-                        timeout_commit=cfg.timeout_commit, roles=roles)
+                        timeout_commit=cfg.timeout_commit, roles=roles,
+                        block_gas_limit=cfg.block_gas_limit)
         chain_id = net.network.eth_chain_id
         accounts = net.accounts()
         workload.plan(cfg.txs)

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from consortium.cli.kit import console, err_console, print_json, table
+from consortium.cli.kit import BlockGasLimitOption, console, err_console, print_json, table
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Benchmark the ledger.", add_completion=False)
@@ -103,6 +103,7 @@ def bench(
     engine: str = typer.Option("revm", "--engine", help="The nodes' execution engine: revm, "
                                "py-evm, or both (a network run on each, the same signed "
                                "transactions, one table with their ratio)."),
+    block_gas_limit: int = BlockGasLimitOption,
     out: Path | None = OutOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -116,7 +117,8 @@ def bench(
     cfg = BenchConfig(workload=workload, validators=validators, txs=txs, batch=batch,
                       concurrency=concurrency, rate=rate, senders=senders,
                       references=not no_references, profile=profile,
-                      timeout_commit=timeout_commit, submit=submit, engine=engine)
+                      timeout_commit=timeout_commit, submit=submit, engine=engine,
+                      block_gas_limit=block_gas_limit)
     outcome = _run(cfg, out, run_bench, json_out)
     if outcome is None:
         return

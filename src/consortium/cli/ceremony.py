@@ -56,6 +56,7 @@ def genesis(
         [], "--role", help='Genesis roles of a member, e.g. "Bank A=regulator" (repeatable).'),
     timeout_commit: str = typer.Option(
         "500ms", "--timeout-commit", help="The block interval the members set up with."),
+    block_gas_limit: int = kit.BlockGasLimitOption,
     out: Path = typer.Option(..., "--out", help="The folder to create."),
     json_out: bool = kit.JsonOption,
 ) -> None:
@@ -66,7 +67,8 @@ def genesis(
 
     check_timeout_commit(timeout_commit)
     result = write_genesis(kit.resolve_dir(out), card, chain_id=chain_id,
-                           eth_chain_id=eth_chain_id, roles=parse_roles(role))
+                           eth_chain_id=eth_chain_id, roles=parse_roles(role),
+                           block_gas_limit=block_gas_limit)
     if json_out:
         kit.print_json({**result.to_json(), "timeout_commit": timeout_commit})
         return

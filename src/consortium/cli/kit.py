@@ -23,6 +23,7 @@ from rich.table import Table
 
 from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
 from consortium.errors import ConfigError, ConsortiumError, known
+from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT
 from consortium.network.layout import DEFAULT_DIR, Network
 
 console = Console()
@@ -31,6 +32,9 @@ err_console = Console(stderr=True)
 DirOption = typer.Option(DEFAULT_DIR, "--dir",
                          help="Local network folder (made by `consortium init`).")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+BlockGasLimitOption = typer.Option(
+    DEFAULT_BLOCK_GAS_LIMIT, "--block-gas-limit",
+    help="Gas every block may use in all, fixed at genesis (bounds a block's execution time).")
 RpcOption = typer.Option(None, "--rpc", help="A node's API URL (instead of --dir).")
 FromOption = typer.Option(..., "--from", help="Signer: a member name, an address whose "
                          "keystore is in DIR, or a file.")

@@ -42,6 +42,7 @@ def init(
         '(repeatable; several roles comma-separated).'),
     engine: str = typer.Option(
         DEFAULT_ENGINE, "--engine", help="Execution engine of every node: revm or py-evm."),
+    block_gas_limit: int = kit.BlockGasLimitOption,
 ) -> None:
     """Create a local network: node homes, keys, member accounts and one genesis."""
     from consortium.network.init import init_network, parse_roles
@@ -56,7 +57,7 @@ def init(
         kit.resolve_dir(dir), validators=validators, members=names, chain_id=chain_id,
         eth_chain_id=eth_chain_id, base_port=base_port, api_port=api_port,
         production=production, password=password, force=force, timeout_commit=timeout_commit,
-        roles=roles, engine=engine, progress=progress)
+        roles=roles, engine=engine, block_gas_limit=block_gas_limit, progress=progress)
     kit.table(f"Network {network.chain_id} in {network.root}",
               ["node", "member", "node id", "p2p", "rpc", "API"],
               [[n.name, n.member, n.node_id, n.p2p_port, n.rpc_port, n.api_url]

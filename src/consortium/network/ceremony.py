@@ -31,7 +31,7 @@ import ecies
 
 from consortium.apps.invoices.fingerprint import KEY_BYTES, new_key
 from consortium.errors import ConfigError
-from consortium.ledger.genesis import DEFAULT_ETH_CHAIN_ID, AppState
+from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_ETH_CHAIN_ID, AppState
 from consortium.network.cards import (
     ACCOUNT_FILE,
     CARD_FILE,
@@ -158,6 +158,7 @@ def assemble_genesis(
     chain_id: str,
     eth_chain_id: int = DEFAULT_ETH_CHAIN_ID,
     roles: dict[str, list[str]] | None = None,
+    block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT,
 ) -> bytes:
     """genesis.json's bytes from the cards: every card a founding member with its account,
     node and validator (equal power), CometBFT's default consensus parameters."""
@@ -172,6 +173,7 @@ def assemble_genesis(
         eth_chain_id=eth_chain_id,
         roles=roles or {},
         dev_balances=False,
+        block_gas_limit=block_gas_limit,
     )
     with tempfile.TemporaryDirectory(prefix="consortium-genesis-") as scratch:
         cometbft_init(Path(scratch), "the genesis template")  # its keys are thrown away
@@ -189,11 +191,13 @@ def write_genesis(
     chain_id: str,
     eth_chain_id: int = DEFAULT_ETH_CHAIN_ID,
     roles: dict[str, list[str]] | None = None,
+    block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT,
 ) -> GenesisResult:
     """The coordinator's output folder: genesis.json, peers.txt and one envelope per member.
     The consortium key exists only in memory here and inside the envelopes."""
     cards = read_cards(card_files)
-    genesis = assemble_genesis(cards, chain_id=chain_id, eth_chain_id=eth_chain_id, roles=roles)
+    genesis = assemble_genesis(cards, chain_id=chain_id, eth_chain_id=eth_chain_id, roles=roles,
+                               block_gas_limit=block_gas_limit)
     digest = genesis_hash(genesis)
     key = new_key()
     envelopes: dict[str, str] = {}

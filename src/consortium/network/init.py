@@ -93,6 +93,7 @@ def init_network(
     timeout_commit: str = "500ms",
     roles: dict[str, list[str]] | None = None,
     engine: str = DEFAULT_ENGINE,
+    block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT,
     progress: Progress = lambda _msg: None,
 ) -> Network:
     """Create every node home, key and account of a local network under `root`.
@@ -101,9 +102,11 @@ def init_network(
     (member name -> roles, e.g. {"Bank A": ["financing_bank"]}); later changes are
     grant-role / revoke-role proposals. Every node home gets the same consortium key
     (`consortium.key`, named by `[consortium] key_file` in consortium.toml). `engine` is every
-    node's execution engine (`[node] engine`: "revm" or "py-evm")."""
+    node's execution engine (`[node] engine`: "revm" or "py-evm"); `block_gas_limit` the gas
+    a block may use in all (genesis, for the chain's life)."""
     if validators < 1 or validators > 64:
         raise ConfigError("--validators must be between 1 and 64")
+    check_block_gas_limit(block_gas_limit)
     if engine not in ENGINES:
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}")
     names = members if members else default_member_names(validators)
@@ -169,6 +172,7 @@ def init_network(
             eth_chain_id=eth_chain_id,
             roles=roles,
             dev_balances=not production,
+            block_gas_limit=block_gas_limit,
         )
         template = json.loads((root / node_entries[0].home / "config" / "genesis.json").read_text())
         genesis = genesis_document(
@@ -221,6 +225,19 @@ def check_timeout_commit(value: str) -> None:
         raise ConfigError(f"--timeout-commit must be a duration like 500ms or 1s, got {value!r}")
 
 
+MIN_BLOCK_GAS_LIMIT = 30_000_000  # a deployment of the largest initcode must fit a block
+MAX_BLOCK_GAS_LIMIT = 10**15  # far above any block a node executes in seconds; CometBFT's
+# sum of a proposal's gas wanted (an int64) cannot overflow below it
+
+
+def check_block_gas_limit(limit: int) -> None:
+    """The gas every block may use in all (the genesis's `block_gas_limit`; CometBFT's
+    `max_gas` reaps proposals by it)."""
+    if not MIN_BLOCK_GAS_LIMIT <= limit <= MAX_BLOCK_GAS_LIMIT:
+        raise ConfigError(f"--block-gas-limit must be between {MIN_BLOCK_GAS_LIMIT:,} and "
+                          f"{MAX_BLOCK_GAS_LIMIT:,}, got {limit:,}")
+
+
 def check_chain_id(chain_id: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,50}", chain_id):
         raise ConfigError("--chain-id may use letters, digits, '.', '_' and '-' (at most 50)")
@@ -253,13 +270,16 @@ def genesis_app_state(
     eth_chain_id: int,
     roles: dict[str, list[str]],
     dev_balances: bool,
+    block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT,
 ) -> AppState:
     """The ledger's `app_state`: the members, their accounts, nodes and validators, their
-    genesis roles (checked by name) and, on a development network, a balance per account."""
+    genesis roles (checked by name), the block gas limit and, on a development network, a
+    balance per account."""
     roles = _check_roles(roles, [m.name for m in members])
+    check_block_gas_limit(block_gas_limit)
     return AppState(
         eth_chain_id=eth_chain_id,
-        block_gas_limit=DEFAULT_BLOCK_GAS_LIMIT,
+        block_gas_limit=block_gas_limit,
         members=tuple(
             GenesisMember(
                 name=m.name,
