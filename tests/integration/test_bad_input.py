@@ -122,3 +122,26 @@ def test_missing_go_for_engine_install(tmp_path: Path):
     )
     one_error_line(proc, "Go is not installed", "1.22")
     assert not (tmp_path / "engine").exists()
+
+
+def test_up_that_fails_on_one_node_leaves_none_running(net_dir: Path):
+    """node1's genesis is broken (a file the preflight finds, which its engine cannot read):
+    `consortium up` names node1, and node0, started beside it, is stopped again."""
+    import psutil
+
+    from consortium.network.layout import Network
+    from consortium.network.supervisor import node_pid
+
+    network = Network.load(net_dir)
+    node1 = network.node_home(network.node("node1"))
+    (node1 / "config" / "genesis.json").write_text("{")
+    proc = run("up", "--dir", str(net_dir))
+    assert proc.returncode != 0
+    *progress, error = proc.stderr.strip().splitlines()
+    assert error.startswith("error: node1 exited") and "error reading GenesisDoc" in error, error
+    assert "· stopping node0 again" in progress, progress
+    assert all(node_pid(network.node_home(n)) is None for n in network.nodes)
+    homes = [str(network.node_home(n)) for n in network.nodes]
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if any(h in " ".join(p.info["cmdline"] or []) for h in homes)]
+    assert not left, left

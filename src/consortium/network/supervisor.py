@@ -6,6 +6,7 @@ Each node runs as its own background process (`consortium node --home …`) writ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import psutil
 
 from consortium.errors import ConfigError, NetworkError
 from consortium.network.layout import JsonFields, Network, NodeEntry
-from consortium.network.node import preflight
+from consortium.network.node import engine_ports, preflight
 from consortium.network.node_config import NodeConfig
 
 START_TIMEOUT = 90.0
@@ -87,24 +88,65 @@ def up(
             preflight(network.node_home(node))  # every check before anything starts
             to_start.append(node)
     started: list[tuple[NodeEntry, subprocess.Popen[bytes]]] = []
-    for node in to_start:
-        started.append((node, start_node(network, node)))
-        progress(f"starting {node.name} ({node.member})")
-    deadline = time.monotonic() + START_TIMEOUT
-    for node, proc in started:
-        while True:
-            if proc.poll() is not None:
-                raise NetworkError(
-                    f"{node.name} exited with code {proc.returncode}: "
-                    f"{last_log_line(network.node_home(node))}"
-                )
-            if _api_alive(network, node):
-                progress(f"{node.name} is up: API {api_url_of(network, node)}")
-                break
-            if time.monotonic() > deadline:
-                raise NetworkError(f"{node.name} did not answer within {START_TIMEOUT:.0f}s")
-            time.sleep(0.2)
+    try:
+        for node in to_start:
+            started.append((node, start_node(network, node)))
+            progress(f"starting {node.name} ({node.member})")
+        deadline = time.monotonic() + START_TIMEOUT
+        for node, proc in started:
+            _wait_up(network, node, proc, deadline, progress)
+    except _NodeExited:
+        # all or nothing: the nodes this call started stop again (their logs say how far
+        # they got), rather than run on unannounced beside the error. A node that is only
+        # slow (a long replay) is left running: the timeout's message says so.
+        _stop_started(started, progress)
+        raise
     return [n.name for n, _ in started]
+
+
+class _NodeExited(NetworkError):
+    """A node `up` started exited before it was up."""
+
+
+def _wait_up(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
+             deadline: float, progress: Progress) -> None:
+    """Until the node's API and its engine's RPC both answer: an API alone may answer for
+    the moment its engine takes to fail (e.g. on a genesis it cannot read)."""
+    while True:
+        if proc.poll() is not None:
+            raise _NodeExited(
+                f"{node.name} exited with code {proc.returncode}: "
+                f"{last_log_line(network.node_home(node))}"
+            )
+        if _api_alive(network, node) and _engine_alive(network, node):
+            progress(f"{node.name} is up: API {api_url_of(network, node)}")
+            return
+        if time.monotonic() > deadline:
+            raise NetworkError(
+                f"{node.name} did not answer within {START_TIMEOUT:.0f}s; it is still "
+                f"starting (its log: {network.node_home(node) / 'node.log'}), or stop it with "
+                f"consortium down {node.name}")
+        time.sleep(0.2)
+
+
+def _stop_started(started: list[tuple[NodeEntry, subprocess.Popen[bytes]]],
+                  progress: Progress) -> None:
+    """SIGTERM each started node (it stops its engine first, as `down` does); SIGKILL the
+    process group (the node and its engine) of one still running after STOP_TIMEOUT."""
+    live = [proc for _, proc in started if proc.poll() is None]
+    if live:
+        progress("stopping " + ", ".join(n.name for n, p in started if p in live) + " again")
+    for proc in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for proc in live:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def down(
@@ -161,12 +203,28 @@ def _api_alive(network: Network, node: NodeEntry) -> bool:
         return False
 
 
+def _engine_alive(network: Network, node: NodeEntry) -> bool:
+    """Whether the node's engine (CometBFT) answers /status on its RPC, where the node itself
+    reaches it (loopback, its config.toml's port)."""
+    try:
+        port = engine_ports(network.node_home(node))["rpc"]
+    except ConfigError:
+        port = node.rpc_port
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/status", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def last_log_line(home: Path) -> str:
+    """What a node that stopped said last: the first error of its log's last lines (the
+    cause; what follows it is the node stopping), else its last line."""
     try:
         lines = (home / "node.log").read_text(errors="replace").strip().splitlines()
     except OSError:
         return "(no log)"
-    return lines[-1] if lines else "(empty log)"
+    errors = [line for line in lines[-20:] if "ERROR" in line]
+    return errors[0] if errors else lines[-1] if lines else "(empty log)"
 
 
 @dataclass
