@@ -11,6 +11,7 @@ decryption. The generated forms' checks refuse what can be refused before signin
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,37 @@ def test_forms_check_before_signing(page: Any) -> None:
     # every problem at once, nothing half-checked
     both = check(page, amount + isin, {"amount": "x", "isin": "XX"})
     assert "amount:" in both and "isin:" in both
+
+
+def test_a_busy_node_is_asked_again_after_its_retry_after(page: Any) -> None:
+    """A 429 (read gate, rate limit) means nothing ran: the console's rpc() sends the call
+    again after the node's Retry-After, and shows the refusal only after 5 more 429s."""
+    busy = {"left": 2, "posts": 0}
+
+    def node(route: Any) -> None:
+        if route.request.method != "POST":
+            route.fallback()
+            return
+        busy["posts"] += 1
+        call = json.loads(route.request.post_data or "{}")
+        if busy["left"] != 0:
+            busy["left"] -= 1
+            refusal = {"code": -32005, "message": "too many expensive reads; retry in 1 s"}
+            route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
+                          body=json.dumps({"jsonrpc": "2.0", "id": call.get("id"),
+                                           "error": refusal}))
+        else:
+            route.fulfill(content_type="application/json",
+                          body=json.dumps({"jsonrpc": "2.0", "id": call["id"], "result": "0x4e9b"}))
+
+    page.route(f"{ORIGIN}/", node)
+    try:
+        started = time.monotonic()
+        assert page.evaluate("() => window.wallet.rpc('eth_chainId')") == "0x4e9b"
+        assert busy["posts"] == 3 and time.monotonic() - started >= 1.9  # waited 1 s twice
+        busy.update(left=-1, posts=0)  # busy for good
+        got = page.evaluate("""async () => { try { return await window.wallet.rpc('eth_chainId'); }
+            catch (e) { return 'refused: ' + e.message; } }""")
+        assert got == "refused: too many expensive reads; retry in 1 s" and busy["posts"] == 6
+    finally:
+        page.unroute(f"{ORIGIN}/", node)

@@ -35,18 +35,28 @@ export class RpcError extends Error {
 }
 
 let rpcId = 0;
+// A 429 (the node's read gate or rate limit) means nothing of the call ran: sent again after
+// the node's Retry-After, up to this many times, before the refusal is shown.
+const BUSY_RETRIES = 5;
+const MAX_RETRY_SECONDS = 10;
 
 /** Call the node's JSON-RPC; the result, or an RpcError with the node's message. */
 export async function rpc(method, params = []) {
   let response;
-  try {
-    response = await fetch(RPC_URL, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
-    });
-  } catch (err) {
-    throw new RpcError(`the node did not answer (${err.message})`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch(RPC_URL, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
+      });
+    } catch (err) {
+      throw new RpcError(`the node did not answer (${err.message})`);
+    }
+    if (response.status !== 429 || attempt >= BUSY_RETRIES) break;
+    const wait = Math.min(MAX_RETRY_SECONDS, Number(response.headers.get("retry-after")) || 1);
+    await response.text(); // the refusal's body, read so the connection is reused
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
   }
   const text = await response.text();
   let body;
