@@ -655,6 +655,34 @@ impl NativeFrame {
         conv::u256_to_py(py, &value)
     }
 
+    /// `charge(gas)`, then `sload(slot)` if it was there (else None, nothing read): the
+    /// hottest pair a native makes, in one crossing.
+    fn charged_sload<'py>(
+        &self,
+        py: Python<'py>,
+        gas: u128,
+        slot: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if !self.charge(gas)? {
+            return Ok(None);
+        }
+        self.sload(py, slot).map(Some)
+    }
+
+    /// `charge(gas)`, then `sstore(slot, value)` if it was there; whether it was.
+    fn charged_sstore(
+        &self,
+        gas: u128,
+        slot: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        if !self.charge(gas)? {
+            return Ok(false);
+        }
+        self.sstore(slot, value)?;
+        Ok(true)
+    }
+
     /// A slot of any account, as the transaction sees it (nothing warmed).
     fn peek<'py>(
         &self,

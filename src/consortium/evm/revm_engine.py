@@ -121,10 +121,10 @@ class RevmHost:
             raise OutOfGas("native contract")
 
     def sload(self, slot: int) -> int:
-        f = self._f  # charge(SLOAD_GAS), inlined: the hottest call a native makes
-        if not f.charge(_SLOAD_GAS):
+        value = self._f.charged_sload(_SLOAD_GAS, slot)  # charge, then read: one crossing
+        if value is None:
             raise OutOfGas("native contract")
-        return f.sload(slot)  # type: ignore[no-any-return]
+        return value  # type: ignore[no-any-return]
 
     def sload_at(self, address: bytes, slot: int) -> int:
         self.charge(NATIVE_GAS["sload"])
@@ -136,10 +136,8 @@ class RevmHost:
     def sstore(self, slot: int, value: int) -> None:
         if self.is_static:
             raise WriteProtection("native contract write inside a static call")
-        f = self._f
-        if not f.charge(_SSTORE_GAS):
+        if not self._f.charged_sstore(_SSTORE_GAS, slot, value):  # charge, then write
             raise OutOfGas("native contract")
-        f.sstore(slot, value)
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
         if self.is_static:
