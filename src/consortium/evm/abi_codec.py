@@ -156,21 +156,38 @@ def _fixed_bytes(n: int) -> _Codec:
     return _Codec(False, WORD, enc, dec, WORD)
 
 
+def _padded(raw: bytes) -> bytes:
+    """`bytes` and `string`'s encoding: the length, then the bytes padded to whole words."""
+    n = len(raw)
+    return n.to_bytes(WORD, "big") + raw.ljust(n + -n % WORD, b"\x00")
+
+
+_TEXTS_MAX = 1 << 12  # strings' encodings remembered (a pure function of the string)
+_texts: dict[str, bytes] = {}
+
+
+def _text(v: Any) -> bytes:
+    """A string's encoding, remembered: the same states, ISINs, currencies and kinds recur in
+    nearly every event a native emits."""
+    if type(v) is not str:
+        raise _NotCanonical
+    found = _texts.get(v)
+    if found is None:
+        try:
+            found = _padded(v.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise _NotCanonical from None
+        if len(_texts) >= _TEXTS_MAX:
+            _texts.clear()
+        _texts[v] = found
+    return found
+
+
 def _byte_string(text: bool) -> _Codec:
     def enc(v: Any) -> bytes:
-        if text:
-            if type(v) is not str:
-                raise _NotCanonical
-            try:
-                raw = v.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _NotCanonical from None
-        elif type(v) is bytes:
-            raw = v
-        else:
+        if type(v) is not bytes:
             raise _NotCanonical
-        n = len(raw)
-        return n.to_bytes(WORD, "big") + raw.ljust(n + -n % WORD, b"\x00")
+        return _padded(v)
 
     def dec(data: bytes, pos: int) -> tuple[Any, int]:
         start = pos + WORD
@@ -188,7 +205,7 @@ def _byte_string(text: bool) -> _Codec:
         except UnicodeDecodeError:
             raise _NotCanonical from None
 
-    return _Codec(True, WORD, enc, dec, WORD)
+    return _Codec(True, WORD, _text if text else enc, dec, WORD)
 
 
 # --- tuples and arrays ---------------------------------------------------------------------
