@@ -10,6 +10,8 @@ is never used up (ERC-20's convention).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from consortium.apps.currency import currency_problem, currency_text, currency_word
 from consortium.apps.securities.model import (
     CASH_ADDRESS,
@@ -24,6 +26,8 @@ from consortium.evm.native import StateOf, event, method, register
 from consortium.system.permissions import as_address, hex_address
 
 C = CashState
+# every lock, unlock and payment checks its currency: a venue settles in a few, again and again
+_currency_problem = lru_cache(maxsize=256)(currency_problem)
 _AMOUNT = ("string currency", "uint256 amount")  # the tail of every moving event
 
 
@@ -188,7 +192,7 @@ class CashTokens(ServiceContract):
                         f"locked {locked}), {amount} needed")
 
     def _require_token(self, currency: str) -> int:
-        self.require_valid(currency_problem(currency))
+        self.require_valid(_currency_problem(currency))
         c = currency_word(currency)
         if not self.state.exists(c):
             self.revert(f"no {currency} cash token")
