@@ -143,8 +143,9 @@ class RevmHost:
         if self.is_static:
             raise WriteProtection("native contract log inside a static call")
         self.charge(log_gas(topics, data))
-        # as py-evm does: a topic is a 256-bit number
-        words = [int.from_bytes(t, "big").to_bytes(32, "big") for t in topics]
+        # as py-evm does: a topic is a 256-bit number (32 bytes as they are: an event's)
+        words = [t if type(t) is bytes and len(t) == 32
+                 else int.from_bytes(t, "big").to_bytes(32, "big") for t in topics]
         self._f.log(words, bytes(data))
 
     def call(self, to: bytes, data: bytes, value: int = 0,
