@@ -338,8 +338,10 @@ def _ledger_run(cfg: BenchConfig, net: LedgerNet, txs: list[PreSigned], name: st
     items = eth_txs([(t.raw, t.hash, t.sender) for t in txs])
     lanes = plan_lanes(target, items, urls, cfg.concurrency, cfg.batch)
     pids = net.pids()
+    node0 = net.network.nodes[0]  # the report splits node0's CPU by thread
     monitor = ResourceMonitor(node_processes(pids), metrics={
-        node.name: node.api_url.rstrip("/") + "/metrics" for node in net.network.nodes})
+        node0.name: node0.api_url.rstrip("/") + "/metrics"})
+    monitor.read_threads()  # before the window: a scrape is work for the node
     profiler = None
     if profile:
         profiler = profiling.NodeProfiler(pids["node0"], flame_base.with_suffix(".node0.txt"))
