@@ -131,22 +131,13 @@ def _wait_up(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
 
 def _stop_started(started: list[tuple[NodeEntry, subprocess.Popen[bytes]]],
                   progress: Progress) -> None:
-    """SIGTERM each started node (it stops its engine first, as `down` does); SIGKILL the
-    process group (the node and its engine) of one still running after STOP_TIMEOUT."""
-    live = [proc for _, proc in started if proc.poll() is None]
+    """Stop again, as `down` does, the nodes this `up` started that still run."""
+    live = {node.name: proc for node, proc in started if proc.poll() is None}
     if live:
-        progress("stopping " + ", ".join(n.name for n, p in started if p in live) + " again")
-    for proc in live:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    for proc in live:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        progress("stopping " + ", ".join(live) + " again")
+        _stop({name: proc.pid for name, proc in live.items()}, progress)
+    for proc in live.values():
+        proc.poll()  # reaped by _stop: lets the Popen know
 
 
 def down(
@@ -158,9 +149,18 @@ def down(
     for node in nodes:
         pid = node_pid(network.node_home(node))
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
             pids[node.name] = pid
             progress(f"stopping {node.name}")
+    _stop(pids, progress)
+    return list(pids)
+
+
+def _stop(pids: dict[str, int], progress: Progress) -> None:
+    """SIGTERM each node (it stops its engine first), then wait; SIGKILL the tree of one
+    still running after STOP_TIMEOUT."""
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     for name, pid in pids.items():
         try:
@@ -171,7 +171,6 @@ def down(
         except psutil.TimeoutExpired:
             progress(f"{name} did not stop in time; killing it")
             _kill_tree(pid)
-    return list(pids)
 
 
 def _kill_tree(pid: int) -> None:
