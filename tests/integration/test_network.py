@@ -13,7 +13,7 @@ from consortium.network.engine import require_cometbft
 from consortium.network.init import node_id_from_key, write_cometbft_config
 from consortium.network.layout import NodeEntry
 from consortium.network.node_config import NodeConfig
-from tests.support.localnet import wait_for
+from tests.support.localnet import DUMP_DONE, wait_for
 
 CLI = [sys.executable, "-m", "consortium.cli.main"]
 
@@ -43,6 +43,13 @@ def test_four_validators_commit_and_agree(localnet):
         assert node["api_url"].startswith("http://127.0.0.1:")
     health = httpx.get(f"{net.node('node2').api_url}/health", timeout=5).json()
     assert health["ok"] and health["height"] >= 5
+    # SIGUSR1: each node writes its threads' stacks to its log and goes on (what a failed
+    # test's report carries, tests/conftest.py)
+    dump = net.diagnose()
+    assert dump.count("--- node0: its threads") == 1
+    assert dump.count(DUMP_DONE) >= 4 * 3  # main, ABCI, private groups at least, per node
+    assert "consensus_thread.py" in dump and "private_groups.py" in dump
+    net.wait_height(status["nodes"][0]["height"] + 2)
 
 
 def test_crash_tolerance_and_catch_up(localnet):

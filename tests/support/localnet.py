@@ -3,9 +3,11 @@ node processes on free loopback ports, and cleans them up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,12 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last_exc})")
 
 
+# The networks running now: a failing test's report shows what their nodes were doing
+# (tests/conftest.py)
+LIVE: weakref.WeakSet[LocalNet] = weakref.WeakSet()
+DUMP_DONE = "(most recent call first)"  # faulthandler's header of each thread's stack
+
+
 class LocalNet:
     def __init__(
         self,
@@ -56,6 +64,7 @@ class LocalNet:
             roles=roles,
         )
         self.root = root
+        LIVE.add(self)
 
     # --- processes -----------------------------------------------------------------------
 
@@ -75,6 +84,7 @@ class LocalNet:
         psutil.wait_procs(procs, timeout=10)
 
     def cleanup(self) -> None:
+        LIVE.discard(self)
         try:
             supervisor.down(self.network)
         finally:
@@ -111,5 +121,35 @@ class LocalNet:
             f"{', '.join(names)} to reach height {height}",
         )
 
+    def diagnose(self, lines: int = 40) -> str:
+        """Each running node's last log lines and its thread stacks (SIGUSR1: the node's
+        faulthandler writes them to node.log): what a failed test leaves to read."""
+        out = []
+        for node in self.network.nodes:
+            home = self.network.node_home(node)
+            pid, log = supervisor.node_pid(home), home / "node.log"
+            start = log.stat().st_size if log.exists() else 0
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGUSR1)
+                with contextlib.suppress(AssertionError):
+                    # one signal handler writes all the threads at once
+                    wait_for(lambda p=log, at=start: DUMP_DONE in _read_from(p, at), 5,
+                             "a stack dump")
+            raw = log.read_bytes() if log.exists() else b""
+            tail = raw[:start].decode(errors="replace").splitlines()[-lines:]
+            dump = raw[start:].decode(errors="replace")
+            state = f"pid {pid}" if pid is not None else "not running"
+            out.append(f"--- {node.name} ({state}): the end of {log}\n" + "\n".join(tail)
+                       + f"\n--- {node.name}: its threads\n{dump}")
+        return "\n".join(out)
+
     def log(self, name: str) -> str:
         return (self.network.node_home(self.node(name)) / "node.log").read_text(errors="replace")
+
+
+def _read_from(path: Path, offset: int) -> str:
+    """A file's text from byte `offset` on."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")

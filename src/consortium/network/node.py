@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import faulthandler
 import fcntl
 import gc
 import logging
@@ -176,6 +177,9 @@ def run_node(home: Path) -> int:
 
     load_upgrade_modules()  # CONSORTIUM_UPGRADE_MODULES: extra upgrade handlers
     lock = _lock_home(cfg)
+    # SIGUSR1 writes every thread's stack to the log (node.log), even while a thread holds the
+    # GIL: what a node that stopped answering is doing (docs/operations.md)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return asyncio.run(_run(cfg))
     finally:
