@@ -24,10 +24,9 @@ continues. Deterministic: every member's node computes the same private roots.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,7 +72,12 @@ log = logging.getLogger("consortium.privacy")
 
 SUBMIT_SELECTOR = keccak(b"submit(bytes32,uint32,bytes)")[:4]
 FOLLOW_INTERVAL = 1.0  # seconds between two looks at the chain when not notified
-LOW_PRIORITY = 10  # the processor's thread: this much nicer than the node (as heavy reads)
+# A catch-up (a replay of a group's history above all: more than PACE_LAG heights behind)
+# uses at most this share of one core: after each PACE_BURST seconds of the thread's CPU it
+# sleeps as long as the share leaves. Following the tip is not paced.
+REPLAY_SHARE = 0.5
+PACE_BURST = 0.05
+PACE_LAG = 32
 # Heights without markers written in one LMDB transaction at most (a member added later
 # replays from the group's creation: mostly empty heights, one fsync per batch of them)
 CARRY_BATCH = 1024
@@ -91,14 +95,32 @@ class Marker:
     payload: bytes
 
 
-def lower_thread_priority() -> None:
-    """Rank the calling thread below consensus (niceness is per thread on Linux): private
-    execution, a replay of a group's history above all, must never take the cores from the
-    CometBFT and ABCI threads that commit the public chain (as `api.read_gate` does)."""
-    with contextlib.suppress(OSError, AttributeError):
-        me = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me)
-                                                + LOW_PRIORITY))
+class Pacer:
+    """Keeps a thread's long run of work to `share` of one core: `step()` after each piece
+    sleeps, once the thread's CPU since the last rest reaches `burst` seconds, as long as
+    the share leaves. Sleeping lets go of the GIL, so the node's ABCI and API threads run
+    meanwhile. (Why not a lower priority for the thread: a thread niced below the node that
+    holds the GIL is itself preempted on a busy machine, and every thread of the node then
+    waits for it: the replay that was to yield stalls the node instead.)"""
+
+    def __init__(self, share: float = REPLAY_SHARE, burst: float = PACE_BURST,
+                 cpu: Callable[[], float] = time.thread_time,
+                 sleep: Callable[[float], object] = time.sleep) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], not {share}")
+        self.share, self.burst, self._cpu, self._sleep = share, burst, cpu, sleep
+        self._mark = cpu()
+
+    def start(self) -> None:
+        """A run of work begins: what came before it does not count."""
+        self._mark = self._cpu()
+
+    def step(self) -> None:
+        used = self._cpu() - self._mark
+        if used >= self.burst:
+            if self.share < 1:
+                self._sleep(used * (1 - self.share) / self.share)
+            self._mark = self._cpu()
 
 
 def block_markers(ledger: Ledger, height: int) -> list[Marker]:
@@ -242,14 +264,17 @@ class PrivateGroups:
         self._closed = False
         self._opened = False
         self._thread: threading.Thread | None = None
+        self._halt = threading.Event()  # set by stop(): ends a pacing sleep at once
+        self._pacer = Pacer(sleep=self._halt.wait)  # the thread's catch-ups
         if ledger._app_state is not None:  # else at the first follow(), after InitChain
             self._open_existing()
 
     # --- the interface ---------------------------------------------------------------------
 
-    def follow(self) -> None:
+    def follow(self, pace: bool = False) -> None:
         """Process every committed public block up to the ledger's height, for every group
-        this node is in (thread-safe; does nothing when up to date)."""
+        this node is in (thread-safe; does nothing when up to date). With `pace`, a
+        catch-up takes at most `REPLAY_SHARE` of a core (`Pacer`): the processor's thread."""
         with self._lock:
             if self._closed or self.ledger._app_state is None:
                 return
@@ -265,6 +290,7 @@ class PrivateGroups:
                 groups = [g for g in self._groups.values() if g.created_at() is not None]
             for group in groups:
                 group.stuck_at = 0  # a key may have come: try again
+            self._pacer.start()
             try:
                 while not self._stopping:
                     behind = [(g.processed(), g) for g in groups
@@ -273,6 +299,8 @@ class PrivateGroups:
                         return
                     height = min(done for done, _ in behind) + 1
                     self._process(height, [g for done, g in behind if done == height - 1])
+                    if pace and target - height > PACE_LAG:
+                        self._pacer.step()
             finally:
                 for group in groups:
                     self._flush(group)
@@ -282,6 +310,7 @@ class PrivateGroups:
         if self._thread is not None:
             return
         self._stopping = False
+        self._halt.clear()
         self._thread = threading.Thread(target=self._run, name="private-groups", daemon=True)
         self._thread.start()
 
@@ -292,6 +321,7 @@ class PrivateGroups:
     def stop(self) -> None:
         """Stop the thread (after the block it is processing) and close the stores."""
         self._stopping = True
+        self._halt.set()
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
@@ -419,11 +449,10 @@ class PrivateGroups:
     # --- the work ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        lower_thread_priority()  # the replays of a whole group's history included
         while not self._stopping:
             self._wake.clear()
             try:
-                self.follow()
+                self.follow(pace=True)
             except Exception:  # logged, retried: the next block may be readable
                 log.exception("private groups: following the chain failed")
             self._wake.wait(FOLLOW_INTERVAL)
