@@ -417,6 +417,12 @@ def parse_transactions(raws: list[bytes]) -> list[tuple[Any, bytes] | None]:
     return _native.decode_txs(raws)  # type: ignore[union-attr,no-any-return]
 
 
+def log_bloom(items: list[bytes]) -> bytes | None:
+    """The 2,048-bit log bloom of `items` computed in Rust (eth_bloom's, bit for bit), or
+    None without the extension (the caller computes it in Python)."""
+    return None if _native is None else _native.log_bloom(items)  # type: ignore[no-any-return]
+
+
 def transaction_batch_parser(
     engine: str,
 ) -> Callable[[list[bytes]], list[tuple[Any, bytes] | None]] | None:

@@ -31,6 +31,7 @@ from consortium.evm.abc import (
 from consortium.evm.engine import WorldState
 from consortium.evm.header import BlockEnv, as_address, block_timestamp
 from consortium.evm.native import revert_reason as decode_revert_reason  # one decoder
+from consortium.evm.revm_engine import log_bloom
 from consortium.ledger.chain_store import (
     BlockRecord,
     BlockRows,
@@ -224,8 +225,12 @@ class BlockExecutor:
 
 def block_bloom(items: Iterable[bytes]) -> bytes:
     """The 2,048-bit log bloom of `items`, as eth_bloom's BloomFilter computes it (three bits
-    from the first six bytes of each item's keccak), in one int without its per-item
-    generators: 1.4 ms instead of 2.3 for a 1,000-transfer block's 1,067 items."""
+    from the first six bytes of each item's keccak): in Rust (0.1 µs an item), else in one
+    int without eth_bloom's per-item generators (1.3 µs an item)."""
+    items = list(items)
+    native = log_bloom(items)
+    if native is not None:
+        return native
     value = 0
     for item in items:
         h = keccak(item)
