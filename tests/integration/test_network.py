@@ -47,7 +47,7 @@ def test_four_validators_commit_and_agree(localnet):
     # test's report carries, tests/conftest.py)
     dump = net.diagnose()
     assert dump.count("--- node0: its threads") == 1
-    assert dump.count(DUMP_DONE) >= 4 * 3  # main, ABCI, private groups at least, per node
+    assert dump.count(DUMP_DONE.decode()) >= 4 * 3  # main, ABCI, private groups at least, per node
     assert "consensus_thread.py" in dump and "private_groups.py" in dump
     net.wait_height(status["nodes"][0]["height"] + 2)
 

@@ -41,7 +41,7 @@ def wait_for(
 # The networks running now: a failing test's report shows what their nodes were doing
 # (tests/conftest.py)
 LIVE: weakref.WeakSet[LocalNet] = weakref.WeakSet()
-DUMP_DONE = "(most recent call first)"  # faulthandler's header of each thread's stack
+DUMP_DONE = b"(most recent call first)"  # faulthandler's header of each thread's stack
 
 
 class LocalNet:
@@ -134,7 +134,7 @@ class LocalNet:
                     os.kill(pid, signal.SIGUSR1)
                 with contextlib.suppress(AssertionError):
                     # one signal handler writes all the threads at once
-                    wait_for(lambda p=log, at=start: DUMP_DONE in _read_from(p, at), 5,
+                    wait_for(lambda p=log, at=start: DUMP_DONE in p.read_bytes()[at:], 5,
                              "a stack dump")
             raw = log.read_bytes() if log.exists() else b""
             tail = raw[:start].decode(errors="replace").splitlines()[-lines:]
@@ -146,10 +146,3 @@ class LocalNet:
 
     def log(self, name: str) -> str:
         return (self.network.node_home(self.node(name)) / "node.log").read_text(errors="replace")
-
-
-def _read_from(path: Path, offset: int) -> str:
-    """A file's text from byte `offset` on."""
-    with path.open("rb") as f:
-        f.seek(offset)
-        return f.read().decode(errors="replace")

@@ -260,11 +260,10 @@ class PrivateGroups:
         self._lock = threading.RLock()  # one follow() at a time
         self._groups_lock = threading.Lock()  # the dict of groups: reads never wait on follow()
         self._wake = threading.Event()
-        self._stopping = False
         self._closed = False
         self._opened = False
         self._thread: threading.Thread | None = None
-        self._halt = threading.Event()  # set by stop(): ends a pacing sleep at once
+        self._halt = threading.Event()  # set by stop(): ends the loops and a pacing sleep
         self._pacer = Pacer(sleep=self._halt.wait)  # the thread's catch-ups
         if ledger._app_state is not None:  # else at the first follow(), after InitChain
             self._open_existing()
@@ -292,7 +291,7 @@ class PrivateGroups:
                 group.stuck_at = 0  # a key may have come: try again
             self._pacer.start()
             try:
-                while not self._stopping:
+                while not self._halt.is_set():
                     behind = [(g.processed(), g) for g in groups
                               if not g.stuck_at and g.processed() < target]
                     if not behind:
@@ -309,7 +308,6 @@ class PrivateGroups:
         """Follow the chain in a daemon thread: on `notify()`, and every second."""
         if self._thread is not None:
             return
-        self._stopping = False
         self._halt.clear()
         self._thread = threading.Thread(target=self._run, name="private-groups", daemon=True)
         self._thread.start()
@@ -320,7 +318,6 @@ class PrivateGroups:
 
     def stop(self) -> None:
         """Stop the thread (after the block it is processing) and close the stores."""
-        self._stopping = True
         self._halt.set()
         self._wake.set()
         thread, self._thread = self._thread, None
@@ -449,7 +446,7 @@ class PrivateGroups:
     # --- the work ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping:
+        while not self._halt.is_set():
             self._wake.clear()
             try:
                 self.follow(pace=True)
