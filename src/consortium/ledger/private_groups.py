@@ -347,7 +347,8 @@ class PrivateGroups:
                 if created is None:
                     return None
                 group.reader = PrivateLedger(group.group_id, group.store, group.app_state,
-                                             created, self.ledger._world, self._public_reader)
+                                             created, self.ledger._world, self._public_reader,
+                                             group.markers)
             return group.reader
 
     def processed_height(self, group_id: bytes) -> int:

@@ -13,7 +13,7 @@ transaction (or rejection) knows the public marker transaction that carried it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from consortium.errors import ConsortiumError
 from consortium.evm.abc import ExecResult, WorldFactory
@@ -52,10 +52,13 @@ class PrivateLedger(LedgerReads):
 
     def __init__(self, group_id: bytes, store: StateStore, app_state: AppState,
                  genesis_height: int, world: WorldFactory,
-                 public_reader: Callable[[int], PublicReader]) -> None:
+                 public_reader: Callable[[int], PublicReader], markers: Any) -> None:
         """`app_state`: the public chain's, with the group's chain id; `genesis_height`: the
         group's creation height (its first private block); `public_reader(height)`: reads of
-        the public state after that height."""
+        the public state after that height; `markers`: the store's MARKERS_DB handle, opened
+        by the processor's thread (LMDB opens a database in a write transaction, and py-lmdb
+        waits for the writer's lock holding the GIL: opened from an API thread while the
+        processor writes, the whole node deadlocked)."""
         super().__init__()
         self.group_id = bytes(group_id)
         self.store = store
@@ -65,7 +68,7 @@ class PrivateLedger(LedgerReads):
         self._world = world
         self._pending_nonces = {}  # private transactions have no mempool here
         self._public_reader = public_reader
-        self._markers = store.env.open_db(MARKERS_DB)
+        self._markers = markers
 
     def _last_height(self) -> int:
         """The last public height this group's store has processed."""
