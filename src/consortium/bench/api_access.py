@@ -121,11 +121,10 @@ def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> RunOutcome:
             for mode in (PLAIN, SECURED) if n % 2 == 0 else (SECURED, PLAIN):
                 shutil.rmtree(net.network.root)
                 shutil.copytree(pristine, net.network.root, symlinks=True)
-                options: dict[str, Any] = {}
+                headers: dict[str, str] = {}
                 if mode == SECURED:
                     token = _secure(net, work / "tls")
-                    options = {"verify": verify,
-                               "headers": {"Authorization": f"Bearer {token}"}}
+                    headers = {"Authorization": f"Bearer {token}"}
                 urls = [NodeConfig.load(net.network.node_home(node)).api_url
                         for node in net.network.nodes]
                 ui.step(f"round {n + 1}: {mode}, {cfg.txs:,} transfers at {urls[0]}")
@@ -133,7 +132,8 @@ def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> RunOutcome:
                 try:
                     target = EthTarget(net.rpc_urls[0])
                     lanes = plan_lanes(target, items, urls, cfg.concurrency, cfg.batch)
-                    result = _run(LoadRun(target, lanes, urls[0], client_options=options))
+                    result = _run(LoadRun(target, lanes, urls[0], headers=headers,
+                                          ssl_context=verify if headers else None))
                 finally:
                     net.down()
                 summary = run_summary(result, cfg.txs)
