@@ -81,6 +81,11 @@ def test_rates() -> None:
     times = [5.0] * 5 + [5.0 + 0.01 * i for i in range(100)]
     assert steady_rate(times) == pytest.approx(100, rel=0.05)
     assert steady_rate([1.0, 2.0]) == 0
+    # blocks of 1,000 every 0.5 s: 2,000/s; the first block of the window is not counted
+    # (its commits were made before the window opened)
+    blocks = [0.5 * (b + 1) for b in range(10) for _ in range(1000)]
+    assert steady_rate(blocks) == pytest.approx(2000)
+    assert steady_rate([3.0] * 50) == 0  # one block: no rate to tell
 
 
 def test_time_series_bins_by_commit_time() -> None:

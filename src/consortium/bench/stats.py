@@ -5,6 +5,7 @@ Pure functions over plain lists, so they are tested without a network.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -62,13 +63,19 @@ def rate(count: int, seconds: float) -> float:
 
 def steady_rate(commit_times: Sequence[float], trim: float = 0.1) -> float:
     """The commit rate between the `trim` and `1 - trim` quantiles of the commit times: the
-    sustained rate, without the ramp-up and the tail of the run."""
+    sustained rate, without the ramp-up and the tail of the run.
+
+    Commits come in blocks, all of a block's at one time, and a block holds what arrived
+    since the one before: so the window runs from the block holding the first quantile to the
+    block holding the last, and counts the commits after its first block (that block's were
+    made before the window opened). 0 when both quantiles fall in one block."""
     times = sorted(commit_times)
     if len(times) < 10:
         return 0.0
-    first = int(len(times) * trim)
-    last = int(len(times) * (1 - trim)) - 1
-    return rate(last - first, times[last] - times[first])
+    start = times[int(len(times) * trim)]
+    end = times[int(len(times) * (1 - trim)) - 1]
+    inside = bisect.bisect_right(times, end) - bisect.bisect_right(times, start)
+    return rate(inside, end - start)
 
 
 @dataclass(frozen=True)
