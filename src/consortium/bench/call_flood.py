@@ -12,6 +12,10 @@ non-empty and one probe per flooded node measures `eth_blockNumber`'s latency.
 The figure is the block rate (heights per second) while flooded against the mean of the two
 quiet windows (the machine's speed drifts over minutes; bracketing cancels most of it).
 Goal: ≥ 0.9×.
+
+`--calls native` floods with a service read instead (`consortium_members`: a native
+contract's view and its decoding, Python that holds the interpreter's lock throughout,
+where the looping call spends its time in revm without it).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ LOOP_RUNTIME = bytes.fromhex("5b602060002050600056")
 # PUSH10 <runtime> PUSH1 0 MSTORE PUSH1 10 PUSH1 22 RETURN
 LOOP_INITCODE = bytes.fromhex("69" + LOOP_RUNTIME.hex() + "600052600a6016f3")
 DEPLOY_TIMEOUT = 60.0
+CALL_KINDS = ("loop", "native")
 
 
 class Ui(Protocol):
@@ -52,9 +57,13 @@ class FloodConfig:
     batch: int = 20  # eth_calls per flooding request
     tx_rate: float = 20.0  # value transfers per second, light load on every window
     timeout_commit: str = "500ms"
+    calls: str = "loop"  # CALL_KINDS: the looping contract, or a native service read
     out: Path = field(default_factory=default_out)
 
     def check(self) -> None:
+        if self.calls not in CALL_KINDS:
+            raise ConfigError(f"--calls must be one of {', '.join(CALL_KINDS)}, "
+                              f"not {self.calls!r}")
         if not 0 < self.flooded <= self.validators:
             raise ConfigError(f"--flooded must be between 1 and --validators ({self.validators})")
         if self.window <= 0 or self.clients < 1 or self.batch < 1:
@@ -141,10 +150,16 @@ class _Transfers(threading.Thread):
                 self.sent += 1
 
 
-def _flood(url: str, target: str, batch: int, gas: int, window: _Window,
-           stop: threading.Event, lock: threading.Lock) -> None:
-    body = [{"jsonrpc": "2.0", "id": i, "method": "eth_call",
+def _flood_body(calls: str, target: str, batch: int, gas: int) -> list[dict[str, Any]]:
+    if calls == "native":
+        return [{"jsonrpc": "2.0", "id": i, "method": "consortium_members", "params": []}
+                for i in range(batch)]
+    return [{"jsonrpc": "2.0", "id": i, "method": "eth_call",
              "params": [{"to": target, "gas": hex(gas)}, "latest"]} for i in range(batch)]
+
+
+def _flood(url: str, body: list[dict[str, Any]], window: _Window,
+           stop: threading.Event, lock: threading.Lock) -> None:
     with httpx.Client() as client:
         while not stop.is_set():
             outcome = "other_errors"
@@ -213,6 +228,7 @@ def run_call_flood_bench(cfg: FloodConfig, ui: Ui) -> RunOutcome:
             windows = [_Window("quiet"), _Window("flooded"), _Window("quiet again")]
             lock = threading.Lock()
             gas = 10**9  # the block gas limit: the node's gas cap decides
+            body = _flood_body(cfg.calls, target, cfg.batch, gas)
             for window in windows:
                 ui.step(f"{window.name}: {cfg.window:.0f} s")
 
@@ -220,7 +236,7 @@ def run_call_flood_bench(cfg: FloodConfig, ui: Ui) -> RunOutcome:
                     if w.name != "flooded":
                         return []
                     return [threading.Thread(target=_flood, daemon=True,
-                                             args=(url, target, cfg.batch, gas, w, stop, lock))
+                                             args=(url, body, w, stop, lock))
                             for url in net.api_urls[:cfg.flooded] for _ in range(cfg.clients)]
 
                 _measure(net, cfg, window, flood)

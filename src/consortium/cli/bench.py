@@ -201,6 +201,9 @@ def call_flood(
     batch: int = typer.Option(20, "--batch", help="eth_calls per flooding request."),
     validators: int = typer.Option(4, "--validators", help="Validators in the network."),
     flooded: int = typer.Option(2, "--flooded", help="Validators flooded."),
+    calls: str = typer.Option("loop", "--calls",
+                              help="What floods: loop (an EVM contract that loops until its "
+                                   "gas is gone) or native (a service read, Python)."),
     out: Path | None = OutOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -209,10 +212,11 @@ def call_flood(
     from consortium.bench import call_flood as bench
 
     cfg = bench.FloodConfig(window=window, clients=clients, batch=batch, validators=validators,
-                            flooded=flooded)
+                            flooded=flooded, calls=calls)
+    what = "eth_calls" if calls == "loop" else "consortium_members reads"
     _run(cfg, out, bench.run_call_flood_bench, json_out, bench,
          f"{validators} validators, {flooded} flooded by {clients} clients "
-         f"each (batches of {batch} eth_calls)",
+         f"each (batches of {batch} {what})",
          verdict=lambda r: f"block rate flooded / quiet: ×{r['ratio']} (goal ≥ 0.9: "
          f"{_met(r['met'])})")
 
