@@ -1,5 +1,5 @@
 """Bounded reads at the API (issue 17): expensive reads are admitted per node and per client
-(429 beyond), run below consensus's CPU priority, stop at the timeout, and stop when their
+(429 beyond), run at the node's own priority, stop at the timeout, and stop when their
 client goes away — while cheap reads on the same node keep answering at once."""
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def test_limits_per_client_and_per_node() -> None:
         gate.close()
 
 
-def test_reads_run_below_consensus_with_a_budget_and_hold_their_place_until_done() -> None:
+def test_reads_run_at_the_nodes_priority_with_a_budget_and_hold_their_place_until_done(
+) -> None:
     gate = ReadGate(ReadLimits(call_timeout=30))
     seen: dict[str, Any] = {}
     started = threading.Event()
@@ -81,7 +82,9 @@ def test_reads_run_below_consensus_with_a_budget_and_hold_their_place_until_done
         asyncio.run(scenario())
     finally:
         gate.close()
-    assert seen["nice"] >= os.getpriority(os.PRIO_PROCESS, 0) + 1, seen
+    # not niced: a thread holding the GIL below the node's priority stalls the whole node on
+    # a busy machine (revm lowers it to SCHED_IDLE only while it runs without the GIL)
+    assert seen["nice"] == os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), seen
     assert seen["stopped_by"] == "cancel"
     assert gate.pending == 0
 

@@ -289,7 +289,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
         self.run_sync = run_sync
         # what this node accepted and has not committed: journal, held nonces, drop reasons
         self.local_txs = local_txs or LocalTransactions(ledger, engine, run_sync)
-        # heavy reads (HEAVY_METHODS): admitted, timed and run on low-priority threads
+        # heavy reads (HEAVY_METHODS): admitted, timed and run on threads of their own
         self.gate = gate if gate is not None else ReadGate()
         self.hub = hub
         self.filters = filters or FilterRegistry()

@@ -1,17 +1,23 @@
 """Admission for the reads that can cost seconds of CPU (`eth_call`, `eth_estimateGas`,
 `eth_getLogs`, the services' scans): unbounded, one client could keep a validator's cores
 busy for minutes. They are bounded node-wide and per client address (429 at once past
-either), run on worker threads of their own below consensus (nice +10, SCHED_IDLE while revm
-runs without the GIL), and share one `CallBudget` per request, cancelled when its client
-disconnects (`consortium.evm.budget`)."""
+either), run on worker threads of their own, below consensus while revm executes without
+the GIL (SCHED_IDLE, `priority.rs`) and at the node's own priority whenever they hold it, and
+share one `CallBudget` per request, cancelled when its client disconnects
+(`consortium.evm.budget`).
+
+Why not niced throughout: a thread that holds Python's lock at a lower priority than the
+rest of the machine is the one the kernel leaves waiting when the cores are busy, and every
+thread of the node then waits for it to let go (they ran at nice +10 until 2026-12-06; with
+four CPU-bound processes beside a node, a 1.6 ms service read took p50 870–910 ms niced
+against 82–337 ms not, and a flood of such reads on two of four validators left the block
+rate at x0.97–1.03 either way, the looping call and the service read alike)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -26,7 +32,6 @@ log = logging.getLogger("consortium.api")
 
 T = TypeVar("T")
 
-LOW_PRIORITY = 10  # nice value of the heavy-read threads
 RPC_GAS_CAP = 50_000_000  # as geth's --rpc.gascap
 CALL_TIMEOUT = 5.0  # as geth's --rpc.evmtimeout
 
@@ -62,8 +67,7 @@ class ReadGate:
         self.pending = 0  # requests admitted and not yet released
         self._by_client: Counter[str] = Counter()
         self._pool = ThreadPoolExecutor(max_workers=self.limits.heavy_read_threads,
-                                        thread_name_prefix="heavy-read",
-                                        initializer=_lower_priority)
+                                        thread_name_prefix="heavy-read")
         self.refused = 0  # requests answered 429, for tests and metrics
 
     def acquire(self, client: str | None = None) -> Callable[[], None]:
@@ -97,7 +101,7 @@ class ReadGate:
 
     async def run(self, fn: Callable[[], T], release: Callable[[], None]) -> T:
         """Run `fn` (the heavy reads of a request admitted by `acquire`, which find their
-        budget in `current_budget`) on a low-priority thread; `release` is called when the
+        budget in `current_budget`) on a heavy-read thread; `release` is called when the
         thread has really finished. If the caller is cancelled, or its HTTP client goes
         away (`current_disconnect`), the budget is cancelled, which stops the EVM at its
         next check."""
@@ -134,11 +138,3 @@ class ReadGate:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-
-def _lower_priority() -> None:
-    """Rank this worker thread below the node's consensus threads (Linux niceness is per
-    thread). While a call executes in revm the engine lowers the thread further, to
-    SCHED_IDLE, and raises it back here whenever it takes the GIL, so a worker never holds
-    the GIL that the consensus thread waits for at idle priority (`priority.rs`)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
