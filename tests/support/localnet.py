@@ -114,12 +114,27 @@ class LocalNet:
         return r.json()["result"]["block"]["header"]["app_hash"]
 
     def wait_height(self, height: int, names: list[str] | None = None, timeout: float = 60) -> None:
+        """Wait until every node named reaches `height`; failing, the error carries each
+        node's height, consensus round and thread stacks (a network that never comes up
+        fails in a fixture, where no test report would collect them)."""
         names = names or [n.name for n in self.network.nodes]
-        wait_for(
-            lambda: all(self.height(n) >= height for n in names),
-            timeout,
-            f"{', '.join(names)} to reach height {height}",
-        )
+        try:
+            wait_for(
+                lambda: all(self.height(n) >= height for n in names),
+                timeout,
+                f"{', '.join(names)} to reach height {height}",
+            )
+        except AssertionError as exc:
+            heights = ", ".join(f"{n} {self.height(n)}" for n in names)
+            raise AssertionError(f"{exc}; heights: {heights}\n{self.diagnose()}") from None
+
+    def round_state(self, name: str) -> str:
+        """CometBFT's consensus round of a node (height/round/step), or why it has none."""
+        try:
+            r = httpx.get(f"{self.node(name).rpc_url}/consensus_state", timeout=2)
+            return str(r.json()["result"]["round_state"]["height/round/step"])
+        except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+            return f"unknown ({type(exc).__name__})"
 
     def diagnose(self, lines: int = 40) -> str:
         """Each running node's last log lines and its thread stacks (SIGUSR1: the node's
@@ -139,7 +154,8 @@ class LocalNet:
             raw = log.read_bytes() if log.exists() else b""
             tail = raw[:start].decode(errors="replace").splitlines()[-lines:]
             dump = raw[start:].decode(errors="replace")
-            state = f"pid {pid}" if pid is not None else "not running"
+            state = (f"pid {pid}, consensus at {self.round_state(node.name)}" if pid is not None
+                     else "not running")
             out.append(f"--- {node.name} ({state}): the end of {log}\n" + "\n".join(tail)
                        + f"\n--- {node.name}: its threads\n{dump}")
         return "\n".join(out)
