@@ -180,10 +180,16 @@ def init_network(
         )
         consortium_key = new_key()  # shared by the members, never on chain
         network = Network(root, chain_id, eth_chain_id, production, node_entries, member_entries)
-        for node in node_entries:
+        for index, node in enumerate(node_entries):
             home = network.node_home(node)
             (home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
-            peers = [p for p in node_entries if p is not node]
+            # each pair of nodes is dialed by one side only (the later node dials the
+            # earlier): two nodes dialing each other at once can each keep its own outbound
+            # connection and refuse the other's as a duplicate, and CometBFT 0.38 has been
+            # seen to stay split that way (a 2-validator test network stuck at height 0 for
+            # 90 s; cometbft#3697). Either side's restart is still redialed: the later node
+            # dials at start, and keeps redialing an earlier one that went away.
+            peers = list(node_entries[:index])
             write_cometbft_config(home, node, peers, timeout_commit=timeout_commit)
             write_key(home / KEY_FILE_NAME, consortium_key)
             NodeConfig(
