@@ -6,12 +6,9 @@ the GIL (SCHED_IDLE, `priority.rs`) and at the node's own priority whenever they
 share one `CallBudget` per request, cancelled when its client disconnects
 (`consortium.evm.budget`).
 
-Why not niced throughout: a thread that holds Python's lock at a lower priority than the
-rest of the machine is the one the kernel leaves waiting when the cores are busy, and every
-thread of the node then waits for it to let go (they ran at nice +10 until 2026-12-06; with
-four CPU-bound processes beside a node, a 1.6 ms service read took p50 870–910 ms niced
-against 82–337 ms not, and a flood of such reads on two of four validators left the block
-rate at x0.97–1.03 either way, the looping call and the service read alike)."""
+Not niced otherwise: a thread holding Python's lock below the machine's other work is the
+one the kernel leaves waiting on busy cores, and every thread of the node waits with it
+(docs/reliability.md has the measurements)."""
 
 from __future__ import annotations
 

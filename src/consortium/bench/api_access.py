@@ -122,9 +122,10 @@ def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> RunOutcome:
                 shutil.rmtree(net.network.root)
                 shutil.copytree(pristine, net.network.root, symlinks=True)
                 headers: dict[str, str] = {}
+                tls: ssl.SSLContext | None = None
                 if mode == SECURED:
                     token = _secure(net, work / "tls")
-                    headers = {"Authorization": f"Bearer {token}"}
+                    headers, tls = {"Authorization": f"Bearer {token}"}, verify
                 urls = [NodeConfig.load(net.network.node_home(node)).api_url
                         for node in net.network.nodes]
                 ui.step(f"round {n + 1}: {mode}, {cfg.txs:,} transfers at {urls[0]}")
@@ -133,7 +134,7 @@ def run_api_access_bench(cfg: AccessConfig, ui: Ui) -> RunOutcome:
                     target = EthTarget(net.rpc_urls[0])
                     lanes = plan_lanes(target, items, urls, cfg.concurrency, cfg.batch)
                     result = _run(LoadRun(target, lanes, urls[0], headers=headers,
-                                          ssl_context=verify if headers else None))
+                                          ssl_context=tls))
                 finally:
                     net.down()
                 summary = run_summary(result, cfg.txs)
