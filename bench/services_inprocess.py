@@ -9,6 +9,8 @@ Rounds alternate the workloads so that a loaded machine weighs on all of them al
 
     .venv/bin/python bench/services_inprocess.py [--txs 2000] [--rounds 3]
         [--profile DIR]    # one more pass per workload under pyinstrument: DIR/<name>.html
+        [--breakdown]      # one more pass per workload with timers: µs a tx by part
+                           # (bench/host_breakdown.py)
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import json
 import statistics
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
+
+from host_breakdown import Breakdown  # bench/, beside this script
 
 from consortium.bench.networks import bench_member_names
 from consortium.bench.workloads import BenchAccount, Workload, make_workload, presign
@@ -54,7 +59,7 @@ def block_ctx(height: int) -> BlockContext:
 
 
 def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
-        profile: Path | None = None) -> tuple[float, float]:
+        profile: Path | None = None, breakdown: Breakdown | None = None) -> tuple[float, float]:
     """Committed tx/s of `txs` transactions of workload `name` (fresh ledger): by the wall
     clock, and by this process's CPU time (steadier on a shared machine)."""
     workload = make_workload(name)
@@ -80,13 +85,14 @@ def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
                 profiler = Profiler(interval=0.002)
                 profiler.start()
             failed = 0
-            start, cpu = time.perf_counter(), time.process_time()
-            for i in range(0, len(signed), block):
-                out = ledger.finalize_block(block_ctx(height), signed[i:i + block])
-                ledger.commit()
-                height += 1
-                failed += sum(r.code != 0 for r in out.tx_results)
-            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            with breakdown.timing() if breakdown is not None else nullcontext():
+                start, cpu = time.perf_counter(), time.process_time()
+                for i in range(0, len(signed), block):
+                    out = ledger.finalize_block(block_ctx(height), signed[i:i + block])
+                    ledger.commit()
+                    height += 1
+                    failed += sum(r.code != 0 for r in out.tx_results)
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             if profiler is not None and profile is not None:
                 profiler.stop()
                 profile.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +115,8 @@ def main() -> None:
     p.add_argument("--senders", type=int, default=64)
     p.add_argument("--only", nargs="*", default=list(WORKLOADS))
     p.add_argument("--profile", type=Path)
+    p.add_argument("--breakdown", action="store_true",
+                   help="one more pass per workload with timers: µs a transaction by part")
     p.add_argument("--json", action="store_true",
                    help='print {"wall"|"cpu": {workload: [tx/s, …]}} only')
     a = p.parse_args()
@@ -133,6 +141,15 @@ def main() -> None:
     if a.profile is not None:
         for name in a.only:
             run(name, a.txs, a.block, accounts, a.profile / f"{name}.html")
+    if a.breakdown:
+        for name in a.only:
+            parts = Breakdown()
+            wall, _ = run(name, a.txs, a.block, accounts, breakdown=parts)
+            total_ns = round(1e9 * a.txs / wall)
+            print(f"\n{name}: {a.txs:,} txs with timers, {1e6 / wall:,.1f} µs a tx")
+            print(f"  {'part':<40}{'µs/tx':>8}{'share':>8}{'calls/tx':>10}")
+            for part, us, share, calls in parts.table(total_ns, a.txs):
+                print(f"  {part:<40}{us:>8.1f}{share:>8.0%}{calls:>10.2f}")
 
 
 if __name__ == "__main__":

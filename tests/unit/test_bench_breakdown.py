@@ -1,0 +1,50 @@
+"""bench/services_inprocess.py --breakdown: the timed parts of a service transaction on a real
+in-process ledger add up to the run, count what the contract does, and leave the engine's
+classes as they were."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_modules() -> tuple[Any, Any]:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import host_breakdown
+        import services_inprocess
+    finally:
+        sys.path.remove(str(BENCH))
+    return host_breakdown, services_inprocess
+
+
+def test_breakdown_of_invoice_issues(bench_modules: tuple[Any, Any]) -> None:
+    host_breakdown, services_inprocess = bench_modules
+    before = {(owner, name): getattr(owner, name) for owner, name, _ in host_breakdown.PARTS}
+    accounts = [services_inprocess.BenchAccount.from_key((i + 1).to_bytes(32, "big"))
+                for i in range(8)]
+    parts = host_breakdown.Breakdown()
+    txs = 40
+    wall, _cpu = services_inprocess.run("invoice", txs, 20, accounts, breakdown=parts)
+    # the engine's classes and the ledger module are back as they were
+    assert {(o, n): getattr(o, n) for o, n in before} == before
+    table = {part: (us, share, calls) for part, us, share, calls
+             in parts.table(round(1e9 * txs / wall), txs)}
+    # an invoice issue: one dispatch, 22 slot writes, 2 events, no nested call
+    assert table["the contract's own code"][2] == 1
+    assert table["storage writes"][2] == 22
+    assert table["events (encode + log)"][2] == 2
+    assert table["calls into other contracts"][2] == 0
+    assert parts.calls["state trie (persist)"] == txs // 20  # one a block
+    assert parts.calls["Commit (LMDB write)"] == txs // 20
+    # exclusive parts and the rest make the whole run
+    assert sum(share for _us, share, _calls in table.values()) == pytest.approx(1.0)
+    rest = table.pop("the rest (engine, admission, receipts)")
+    assert all(us >= 0 for us, _share, _calls in table.values()) and rest[0] > 0
+    assert table["the contract's own code"][0] > 0 and table["state trie (persist)"][0] > 0
