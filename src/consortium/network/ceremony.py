@@ -53,7 +53,6 @@ from consortium.network.init import (
     check_chain_id,
     check_timeout_commit,
     cometbft_init,
-    dialed_peers,
     fresh_folder,
     genesis_app_state,
     genesis_document,
@@ -285,7 +284,11 @@ def setup_node(
     external_address = dialable_address(external, "--external") if external else card.p2p_address
     dialled = [parse_peer(text, "--peers") for text in peers if text.strip()]
     others = [str(peer) for peer in dialled if peer.node_id != card.node_id]
-    dials = [str(peer) for peer in dialed_peers(card.node_id, dialled)]
+    # each pair of nodes is dialed by one side only, the node whose id sorts later (every
+    # member orders the ids alike): two nodes dialing each other at once can leave
+    # CometBFT 0.38 half-connected (init_network's rule; cometbft#3697). The earlier nodes
+    # are dialed by the later ones, which keep redialing a node that went away.
+    dials = [str(peer) for peer in dialled if peer.node_id < card.node_id]
     ports = _PortPicker()
     ports.taken.add(p2p_port)
     with fresh_folder(out, force=force, mode=0o700):

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import tomlkit
 from eth_account import Account
@@ -180,10 +180,16 @@ def init_network(
         )
         consortium_key = new_key()  # shared by the members, never on chain
         network = Network(root, chain_id, eth_chain_id, production, node_entries, member_entries)
-        for node in node_entries:
+        for index, node in enumerate(node_entries):
             home = network.node_home(node)
             (home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
-            peers = dialed_peers(node.node_id, node_entries)
+            # each pair of nodes is dialed by one side only (the later node dials the
+            # earlier): two nodes dialing each other at once can each keep its own outbound
+            # connection and refuse the other's as a duplicate, and CometBFT 0.38 has been
+            # seen to stay split that way (a 2-validator test network stuck at height 0 for
+            # 90 s; cometbft#3697). Either side's restart is still redialed: the later node
+            # dials at start, and keeps redialing an earlier one that went away.
+            peers = list(node_entries[:index])
             write_cometbft_config(home, node, peers, timeout_commit=timeout_commit)
             write_key(home / KEY_FILE_NAME, consortium_key)
             NodeConfig(
@@ -217,25 +223,6 @@ def _check_roles(roles: dict[str, list[str]], names: list[str]) -> dict[str, lis
                 raise ConfigError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         out[member] = list(dict.fromkeys([*out.get(member, []), *wanted]))
     return out
-
-
-class _HasNodeId(Protocol):
-    @property
-    def node_id(self) -> str: ...
-
-
-_Node = TypeVar("_Node", bound=_HasNodeId)
-
-
-def dialed_peers(node_id: str, nodes: Sequence[_Node]) -> list[_Node]:
-    """The nodes node `node_id` dials (its persistent peers): each pair of nodes is dialed
-    by one side only, the node whose id sorts later. Two nodes dialing each other at once
-    can each keep its own outbound connection and refuse the other's as a duplicate, and
-    CometBFT 0.38 has been seen to stay split that way (a 2-validator test network stuck at
-    height 0 for 90 s; cometbft#3697). Either side's restart is still redialed: the later
-    node dials at start, and keeps redialing an earlier one that went away. Every node
-    orders the ids alike, on one host or across a ceremony's members."""
-    return [n for n in nodes if n.node_id < node_id]
 
 
 def check_timeout_commit(value: str) -> None:
