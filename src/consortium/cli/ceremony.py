@@ -151,7 +151,6 @@ def setup(
         ["genesis sha256", result.genesis_sha256],
         ["p2p listen / external", f"{result.listen} / {result.external}"],
         ["peers", ", ".join(result.peers) or "-"],
-        ["dials", ", ".join(result.dials) or "- (the other nodes dial it)"],
         ["rpc / api", f"127.0.0.1:{result.rpc_port} / {result.api_host}:{result.api_port}"],
     ], f"\nStart it: consortium up --dir {result.root}   (or, in the foreground: "
        f"consortium node --home {result.root})")

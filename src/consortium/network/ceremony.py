@@ -226,8 +226,7 @@ class SetupResult(JsonFields):
     node_id: str
     listen: str
     external: str
-    peers: list[str]  # the other nodes of --peers
-    dials: list[str]  # those this node dials (the others dial it)
+    peers: list[str]
     p2p_port: int
     rpc_port: int
     api_host: str
@@ -284,11 +283,6 @@ def setup_node(
     external_address = dialable_address(external, "--external") if external else card.p2p_address
     dialled = [parse_peer(text, "--peers") for text in peers if text.strip()]
     others = [str(peer) for peer in dialled if peer.node_id != card.node_id]
-    # each pair of nodes is dialed by one side only, the node whose id sorts later (every
-    # member orders the ids alike): two nodes dialing each other at once can leave
-    # CometBFT 0.38 half-connected (init_network's rule; cometbft#3697). The earlier nodes
-    # are dialed by the later ones, which keep redialing a node that went away.
-    dials = [str(peer) for peer in dialled if peer.node_id < card.node_id]
     ports = _PortPicker()
     ports.taken.add(p2p_port)
     with fresh_folder(out, force=force, mode=0o700):
@@ -307,7 +301,7 @@ def setup_node(
             api_port=port_option(api_port, DEFAULT_API_PORT, "--api-port", ports),
         )
         write_node_home(
-            out, entry, genesis, dials, listen_host=listen_host,
+            out, entry, genesis, others, listen_host=listen_host,
             external_address=external_address, timeout_commit=timeout_commit,
             api_host=api_host, consortium_key=consortium_key,
         )
@@ -324,7 +318,7 @@ def setup_node(
         ).save()
     return SetupResult(
         card.name, str(out), chain_id, digest, card.node_id, f"{listen_host}:{p2p_port}",
-        external_address, others, dials, p2p_port, entry.rpc_port, api_host, entry.api_port,
+        external_address, others, p2p_port, entry.rpc_port, api_host, entry.api_port,
     )
 
 
