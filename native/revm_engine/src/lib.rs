@@ -613,9 +613,12 @@ impl World {
     }
 
     /// Lets the shared caches learn the last `persist` (its nodes, its accounts and slots):
-    /// call it once those nodes are in the store, so later worlds find them by place.
-    fn keep(&mut self) {
-        self.db().keep();
+    /// call it once those nodes are in the store, so later worlds find them by place. A few
+    /// milliseconds a block of service transactions, so the GIL is released meanwhile (the
+    /// API's threads run beside it; nothing in it calls back into Python).
+    fn keep(&mut self, py: Python<'_>) {
+        let db = self.db();
+        py.detach(|| db.keep());
     }
 
     /// The state root recomputed from every stored leaf with alloy-trie's HashBuilder (every

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use revm::bytecode::Bytecode;
 use revm::database_interface::{DBErrorMarker, Database};
-use revm::primitives::map::{AddressMap, B256Map};
+use revm::primitives::map::{AddressMap, B256Map, U256Map};
 use revm::primitives::{keccak256, Address, Bytes, B256, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, EvmState};
 
@@ -87,22 +87,30 @@ impl Acct {
 /// Decoded trie nodes by hash, in two generations: when the young one is full the old one is
 /// dropped, so the nodes in use stay and memory stays bounded.
 /// (Keys are keccak hashes: their first bytes are as good a hash as any.)
+///
+/// A dropped generation is emptied on a thread of its own (a quarter million nodes take
+/// 50-150 ms to free, which the block's commit, holding this cache's lock, would otherwise
+/// wait for every few blocks) and its table kept as `spare` for the next young one: a fresh
+/// 20 MB table costs the first block that fills it ~40 ms of page faults here. The first
+/// generation grows as used (a small state never needs the room).
+#[derive(Default)]
 pub struct NodeCache {
     young: B256Map<Arc<Node>>,
     old: B256Map<Arc<Node>>,
-}
-
-impl Default for NodeCache {
-    fn default() -> Self {
-        // the first generation grows as used (a small state never needs the room)
-        NodeCache { young: B256Map::default(), old: B256Map::default() }
-    }
+    spare: Arc<Mutex<Option<B256Map<Arc<Node>>>>>,
 }
 
 /// A full-size generation at once: the young one is replaced when full, and growing the
 /// replacement from nothing would rehash it a dozen times.
 fn new_generation() -> B256Map<Arc<Node>> {
     B256Map::with_capacity_and_hasher(NODE_CACHE_GENERATION, Default::default())
+}
+
+/// Frees `old` on a thread of its own (see `NodeCache`). Freeing memory changes nothing any
+/// node computes.
+fn drop_elsewhere<T: Send + 'static>(old: T) {
+    // without a thread to be had it is freed here, with the closure the failed spawn drops
+    let _ = std::thread::Builder::new().name("cache-free".into()).spawn(move || drop(old));
 }
 
 impl NodeCache {
@@ -117,9 +125,26 @@ impl NodeCache {
 
     fn insert(&mut self, h: B256, n: Arc<Node>) {
         if self.young.len() >= NODE_CACHE_GENERATION {
-            self.old = std::mem::replace(&mut self.young, new_generation());
+            self.next_generation();
         }
         self.young.insert(h, n);
+    }
+
+    /// The young generation becomes the old one; the old one is emptied elsewhere, to be
+    /// the spare table of the next turn (a new table while it is not ready yet).
+    fn next_generation(&mut self) {
+        let fresh = self.spare.lock().unwrap().take().unwrap_or_else(new_generation);
+        let young = std::mem::replace(&mut self.young, fresh);
+        let mut old = std::mem::replace(&mut self.old, young);
+        if old.capacity() < NODE_CACHE_GENERATION {
+            drop_elsewhere(old); // the first generation, grown as used: not worth keeping
+            return;
+        }
+        let spare = self.spare.clone();
+        let _ = std::thread::Builder::new().name("cache-free".into()).spawn(move || {
+            old.clear(); // the nodes freed, the table's memory kept
+            *spare.lock().unwrap() = Some(old);
+        });
     }
 
     fn contains(&self, h: &B256) -> bool {
@@ -136,15 +161,19 @@ impl NodeCache {
 pub struct FlatCache {
     pub root: B256,
     accounts: AddressMap<Option<Acct>>,
-    slots: AddressMap<HashMap<U256, U256>>,
+    slots: AddressMap<U256Map<U256>>, // a fast hasher: a million slots rehash as the map grows
     entries: usize,
 }
 
 impl FlatCache {
     fn reset(&mut self, root: B256) {
         self.root = root;
-        self.accounts.clear();
-        self.slots.clear();
+        if self.entries >= 10_000 {
+            drop_elsewhere((std::mem::take(&mut self.accounts), std::mem::take(&mut self.slots)));
+        } else {
+            self.accounts.clear();
+            self.slots.clear();
+        }
         self.entries = 0;
     }
 }
@@ -849,5 +878,49 @@ impl Database for BlockDb {
         }
         let depth = (current - number - 1) as usize;
         Ok(self.chain.prev_hashes.get(depth).copied().unwrap_or(B256::ZERO))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn key(i: usize) -> B256 {
+        B256::from(U256::from(i))
+    }
+
+    #[test]
+    fn a_full_generation_ages_and_the_dropped_ones_table_is_reused() {
+        let g = NODE_CACHE_GENERATION;
+        let node = Arc::new(Node::Branch { children: Box::default() });
+        let mut cache = NodeCache::default();
+        for i in 0..=2 * g {
+            cache.insert(key(i), node.clone());
+        }
+        // key g opened the second generation, key 2g the third: the first is gone
+        assert_eq!(cache.len(), g + 1);
+        assert!(!cache.contains(&key(0)) && !cache.contains(&key(g - 1)));
+        assert!(cache.contains(&key(g)) && cache.contains(&key(2 * g)));
+        // emptied on its own thread, its table kept for the next turn
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while cache.spare.lock().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the dropped generation was never emptied");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (len, room) = {
+            let spare = cache.spare.lock().unwrap();
+            let table = spare.as_ref().unwrap();
+            (table.len(), table.capacity())
+        };
+        assert_eq!(len, 0);
+        assert!(room >= g);
+        assert_eq!(Arc::strong_count(&node), 1 + g + 1); // the first generation's let go
+        for i in 2 * g + 1..=3 * g {
+            cache.insert(key(i), node.clone());
+        }
+        assert!(cache.spare.lock().unwrap().is_none(), "the next turn took the spare table");
+        assert!(cache.contains(&key(3 * g)) && cache.contains(&key(2 * g)));
+        assert!(!cache.contains(&key(2 * g - 1)));
     }
 }
