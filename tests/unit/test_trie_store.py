@@ -168,3 +168,54 @@ def test_warm_and_prefetch_fetch_in_batches(tmp_path: Path) -> None:
         assert [k for k in singles if len(k) == 40] == []  # no node fetched one at a time
     finally:
         ledger.close()
+
+
+def test_a_world_reads_its_persisted_block_without_the_store(tmp_path: Path) -> None:
+    """Between a block's persist and its commit (FinalizeBlock reads the system contracts'
+    storage roots there) the world finds its new nodes in the engine: nothing is fetched
+    through Python, so the block's records stay one batch in persist's order and Commit
+    appends them without indexing or sorting them."""
+    _run(tmp_path / "l", ["revm"])
+    ledger = Ledger(tmp_path / "l")
+    try:
+        db = ledger.store.trie_db(1, write_height=2)
+        fetched: list[bytes] = []
+        fetch, fetch_many = db.fetch, db.fetch_many
+
+        def one(key: bytes) -> bytes | None:
+            fetched.append(key)
+            return fetch(key)
+
+        def many(keys: list[bytes]) -> list[bytes | None]:
+            fetched.extend(keys)
+            return fetch_many(keys)
+
+        db.fetch, db.fetch_many = one, many  # type: ignore[method-assign]
+        env = BlockEnv(2, 0, ZERO_ADDRESS, ZERO_HASH, 10**9, 20251)
+        world = revm.RevmWorldState(db, ledger.store.root_at(1), env,  # type: ignore[arg-type]
+                                    engine=revm.new_engine())
+        contract = bytes.fromhex("00000000000000000000000000000000000c0ffe")
+        for slot in range(200):
+            world.set_storage(contract, slot, slot + 1)
+        world.set_balance(contract, 5)
+        root = world.persist()
+        fetched.clear()
+        storage_root = world.storage_root(contract)
+        assert storage_root != revm.EMPTY_ROOT
+        assert world.get_balance(contract) == 5
+        assert world.get_storage(contract, 199) == 200
+        assert [k for k in fetched if len(k) == 40] == []  # read from the engine
+        overlay = db._overlay
+        assert len(overlay.batches) == 1 and not overlay.records  # never indexed
+        with ledger.store.write() as txn:
+            stored = db.flush_into(txn, ledger.store)
+        assert stored == len(overlay.batches[0])
+        world.keep()
+        again = ledger.store.trie_db(1)
+        again.anchor(root, 2)  # the flushed block, read back from the store
+        reopened = revm.RevmWorldState(again, root, env,  # type: ignore[arg-type]
+                                       engine=revm.new_engine())
+        assert reopened.storage_root(contract) == storage_root
+        assert reopened.get_storage(contract, 0) == 1
+    finally:
+        ledger.close()

@@ -204,9 +204,11 @@ impl From<TrieError> for DbError {
     }
 }
 
-/// The trie's view of the store: the shared node cache, then Python's `fetch`.
+/// The trie's view of the store: the shared node cache, the world's own persisted block
+/// not yet kept (its nodes by hash, ascending), then Python's `fetch`.
 struct Source<'a> {
     shared: &'a Shared,
+    unkept: &'a [NewNode],
     fetch: &'a Py<PyAny>,
     err: &'a mut Option<PyErr>,
 }
@@ -215,6 +217,11 @@ impl NodeSource for Source<'_> {
     fn load(&mut self, hash: &B256, at: Height) -> Result<Arc<Node>, TrieError> {
         if let Some(n) = self.shared.nodes.lock().unwrap().get(hash) {
             return Ok(n);
+        }
+        // a read between persist and keep (the block's system storage roots): without this
+        // it went through Python, which indexed the whole block's records to find a few
+        if let Ok(i) = self.unkept.binary_search_by(|n| n.hash.cmp(hash)) {
+            return Ok(self.unkept[i].node.clone());
         }
         let raw = fetch_raw(self.fetch, &node_key(hash, at), self.err)?
             .ok_or(TrieError::Missing(*hash, at))?;
@@ -488,7 +495,8 @@ impl BlockDb {
     }
 
     fn source(&mut self) -> Source<'_> {
-        Source { shared: &self.shared, fetch: &self.fetch, err: &mut self.err }
+        let unkept = self.unkept.as_ref().map_or(&[][..], |u| u.nodes.as_slice());
+        Source { shared: &self.shared, unkept, fetch: &self.fetch, err: &mut self.err }
     }
 
     /// Whether a budgeted call must stop now (never, without a budget).
@@ -716,7 +724,8 @@ impl BlockDb {
             .collect();
         changes.sort_unstable_by_key(|c| c.0);
         let shared = self.shared.clone();
-        let mut src = Source { shared: &shared, fetch: &self.fetch, err: &mut self.err };
+        let unkept = self.unkept.as_ref().map_or(&[][..], |u| u.nodes.as_slice());
+        let mut src = Source { shared: &shared, unkept, fetch: &self.fetch, err: &mut self.err };
         let mut trie = Child::from_root(self.root, self.root_at);
         for (hashed, address, acct) in changes {
             let path = trie::key_nibbles(&hashed);
