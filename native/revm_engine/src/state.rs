@@ -106,11 +106,11 @@ fn new_generation() -> B256Map<Arc<Node>> {
     B256Map::with_capacity_and_hasher(NODE_CACHE_GENERATION, Default::default())
 }
 
-/// Frees `old` on a thread of its own (see `NodeCache`). Freeing memory changes nothing any
-/// node computes.
-fn drop_elsewhere<T: Send + 'static>(old: T) {
-    // without a thread to be had it is freed here, with the closure the failed spawn drops
-    let _ = std::thread::Builder::new().name("cache-free".into()).spawn(move || drop(old));
+/// Runs `free` (memory freed, nothing any node computes) on a thread of its own (see
+/// `NodeCache`); without a thread to be had, what it holds is freed here with the closure
+/// the failed spawn drops.
+fn free_elsewhere(free: impl FnOnce() + Send + 'static) {
+    let _ = std::thread::Builder::new().name("cache-free".into()).spawn(free);
 }
 
 impl NodeCache {
@@ -137,11 +137,11 @@ impl NodeCache {
         let young = std::mem::replace(&mut self.young, fresh);
         let mut old = std::mem::replace(&mut self.old, young);
         if old.capacity() < NODE_CACHE_GENERATION {
-            drop_elsewhere(old); // the first generation, grown as used: not worth keeping
+            free_elsewhere(move || drop(old)); // the first generation, grown as used
             return;
         }
         let spare = self.spare.clone();
-        let _ = std::thread::Builder::new().name("cache-free".into()).spawn(move || {
+        free_elsewhere(move || {
             old.clear(); // the nodes freed, the table's memory kept
             *spare.lock().unwrap() = Some(old);
         });
@@ -169,7 +169,8 @@ impl FlatCache {
     fn reset(&mut self, root: B256) {
         self.root = root;
         if self.entries >= 10_000 {
-            drop_elsewhere((std::mem::take(&mut self.accounts), std::mem::take(&mut self.slots)));
+            let old = (std::mem::take(&mut self.accounts), std::mem::take(&mut self.slots));
+            free_elsewhere(move || drop(old));
         } else {
             self.accounts.clear();
             self.slots.clear();
