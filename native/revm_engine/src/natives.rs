@@ -563,6 +563,36 @@ impl NativeFrame {
     fn db_error(&self, e: impl std::fmt::Display) -> PyErr {
         PyRuntimeError::new_err(format!("engine storage read failed: {e}"))
     }
+
+    /// `charged_sload` without Python values: None when the gas ran out.
+    fn charged_read(&self, gas: u128, key: U256) -> PyResult<Option<U256>> {
+        if !self.charge(gas)? {
+            return Ok(None);
+        }
+        let journal = self.ctx()?.journal_mut();
+        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
+        Ok(Some(journal.sload(self.call.address, key).map_err(|e| self.db_error(e))?.data))
+    }
+
+    /// `charged_sstore` without Python values: false when the gas ran out.
+    fn charged_write(&self, gas: u128, key: U256, value: U256) -> PyResult<bool> {
+        if !self.charge(gas)? {
+            return Ok(false);
+        }
+        let journal = self.ctx()?.journal_mut();
+        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
+        journal.sstore(self.call.address, key, value).map_err(|e| self.db_error(e))?;
+        Ok(true)
+    }
+}
+
+/// Solidity's slot of mapping entry [key] at `slot`: keccak256(key . slot), both 32-byte
+/// words (`consortium.evm.storage.Storage.at` of an integer key).
+fn mapping_slot(slot: U256, key: U256) -> U256 {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(&key.to_be_bytes::<32>());
+    buf[32..].copy_from_slice(&slot.to_be_bytes::<32>());
+    U256::from_be_bytes(revm::primitives::keccak256(buf).0)
 }
 
 #[pymethods]
@@ -681,6 +711,56 @@ impl NativeFrame {
         }
         self.sstore(slot, value)?;
         Ok(true)
+    }
+
+    /// `WordSet.add(key)` (`add`) or `WordSet.remove(key)` of the set at `slot`
+    /// (`consortium.evm.records`) in one crossing: the same reads and writes in the same
+    /// order, each charged as `charged_sload` / `charged_sstore` charge it. First the key's
+    /// position (at(slot + 1, key)); if the key is to be added and is not there, or to be
+    /// removed and is, the count, then for an add the item, the position and the count; for
+    /// a remove (when the key is not the last item) the last item, moved into the key's place
+    /// with its position, then the last place emptied, the key's position and the count.
+    /// Whether the set changed; None when the gas ran out (what was written stays in the
+    /// journal: the frame reverts). A key with a position has a count of at least that
+    /// position (the set's own writes keep it so).
+    fn word_set(
+        &self,
+        add: bool,
+        sload_gas: u128,
+        sstore_gas: u128,
+        slot: &Bound<'_, PyAny>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<bool>> {
+        let (slot, key) = (conv::u256_from_py(slot)?, conv::u256_from_py(key)?);
+        let one = U256::from(1);
+        let positions = slot.wrapping_add(one);
+        let index = mapping_slot(positions, key);
+        let Some(position) = self.charged_read(sload_gas, index)? else { return Ok(None) };
+        if position.is_zero() != add {
+            return Ok(Some(false));
+        }
+        let Some(n) = self.charged_read(sload_gas, slot)? else { return Ok(None) };
+        let mut writes = Vec::with_capacity(5);
+        if add {
+            let count = n.wrapping_add(one);
+            writes.extend([(mapping_slot(slot, n), key), (index, count), (slot, count)]);
+        } else {
+            let last = n.wrapping_sub(one);
+            if position.wrapping_sub(one) != last {
+                let Some(moved) = self.charged_read(sload_gas, mapping_slot(slot, last))? else {
+                    return Ok(None);
+                };
+                writes.push((mapping_slot(slot, position.wrapping_sub(one)), moved));
+                writes.push((mapping_slot(positions, moved), position));
+            }
+            writes.extend([(mapping_slot(slot, last), U256::ZERO), (index, U256::ZERO), (slot, last)]);
+        }
+        for (at, value) in writes {
+            if !self.charged_write(sstore_gas, at, value)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(true))
     }
 
     /// A slot of any account, as the transaction sees it (nothing warmed).

@@ -39,7 +39,7 @@ from consortium.evm.native import (
 )
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.public_reads import host_for
-from consortium.evm.storage import BlockInfo, Host
+from consortium.evm.storage import BlockInfo, Host, WordSetOps
 from consortium.evm.trie_records import rlp_length
 
 log = logging.getLogger("consortium.evm")
@@ -139,6 +139,13 @@ class RevmHost:
         if not self._f.charged_sstore(_SSTORE_GAS, slot, value):  # charge, then write
             raise OutOfGas("native contract")
 
+    @property
+    def word_sets(self) -> WordSetOps | None:
+        """`WordSet.add`/`remove` in one crossing each (the same reads, writes and gas as
+        one `sload`/`sstore` at a time); None inside a static call, where a write must fail
+        at the exact write the slot-by-slot path reaches."""
+        return None if self.is_static else _WordSetOps(self._f)
+
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
         if self.is_static:
             raise WriteProtection("native contract log inside a static call")
@@ -165,6 +172,27 @@ class RevmHost:
             raise InsufficientFunds(f"Insufficient funds for a call of {value} wei")
         f.refund(left)
         return status == 0, output
+
+
+class _WordSetOps:
+    """A frame's word-set operations (`WordSetOps`), raising OutOfGas as `sload`/`sstore`."""
+
+    __slots__ = ("_f",)
+
+    def __init__(self, frame: Any) -> None:
+        self._f = frame
+
+    def add(self, slot: int, key: int) -> bool:
+        return self._apply(True, slot, key)
+
+    def remove(self, slot: int, key: int) -> bool:
+        return self._apply(False, slot, key)
+
+    def _apply(self, add: bool, slot: int, key: int) -> bool:
+        done = self._f.word_set(add, _SLOAD_GAS, _SSTORE_GAS, slot, key)
+        if done is None:
+            raise OutOfGas("native contract")
+        return done  # type: ignore[no-any-return]
 
 
 def _server(cls: type[NativeContract]) -> Callable[[Any], tuple[int, bytes]]:

@@ -69,6 +69,15 @@ class Host(Protocol):
              gas: int | None = None) -> tuple[bool, bytes]: ...
 
 
+class WordSetOps(Protocol):
+    """A host's `WordSet.add`/`remove` in one step each (`Storage.word_sets`): exactly the
+    reads, writes and gas of the set's slot-by-slot code (`consortium.evm.records`)."""
+
+    def add(self, slot: int, key: int) -> bool: ...
+
+    def remove(self, slot: int, key: int) -> bool: ...
+
+
 class Storage:
     """Typed values over the native's EVM storage slots, laid out as Solidity does:
     `at(slot, key, …)` is the slot of mapping entry [key]…; dynamic bytes/strings keep their
@@ -81,6 +90,9 @@ class Storage:
         self.host: Any = host if address is None else _ForeignSlots(host, bytes(address))
         # the hottest read, one call less: the host's own sload (gas and all) is get_uint
         self.get_uint = self.host.sload  # type: ignore[method-assign]
+        # the engine's own set operations, when the host has them (its own storage only)
+        self.word_sets: WordSetOps | None = (
+            getattr(host, "word_sets", None) if address is None else None)
 
     @staticmethod
     def at(slot: int, *keys: int | bytes | str | bool) -> int:
