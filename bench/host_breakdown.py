@@ -22,7 +22,7 @@ from typing import Any
 
 import consortium.ledger.ledger as ledger_module
 from consortium.evm.native import NativeContract
-from consortium.evm.revm_engine import RevmHost, RevmWorldState
+from consortium.evm.revm_engine import EngineWordSets, RevmHost, RevmWorldState
 from consortium.ledger.ledger import Ledger
 
 _now = time.perf_counter_ns
@@ -32,6 +32,8 @@ PARTS: tuple[tuple[Any, str, str], ...] = (
     (RevmHost, "sload", "storage reads"),
     (RevmHost, "sload_at", "storage reads"),
     (RevmHost, "sstore", "storage writes"),
+    (RevmHost, "_sstores", "storage writes"),  # a record's fields, one call
+    (EngineWordSets, "_apply", "set add/remove (one engine call)"),
     (NativeContract, "emit", "events (encode + log)"),
     (RevmHost, "call", "calls into other contracts"),
     (NativeContract, "dispatch", "the contract's own code"),

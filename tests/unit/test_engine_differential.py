@@ -33,10 +33,12 @@ import consortium.system  # noqa: F401  (system natives)
 from consortium.evm import fork, native
 from consortium.evm import revm_engine as revm
 from consortium.evm.engine import EMPTY_ROOT, ExecResult, InvalidTransaction, WorldState
+from consortium.evm.field_types import Address, Bool, Text, Uint
 from consortium.evm.header import BlockEnv
 from consortium.evm.host import Storage
 from consortium.evm.native import NativeContract, event, method, native_address
-from consortium.evm.records import WordSet
+from consortium.evm.records import Choice, Record, WordSet
+from consortium.evm.records import field as stored
 from consortium.ledger.genesis_state import build_genesis
 from consortium.ledger.transactions import SignedTx, decode_transaction
 from consortium.system.crypto import CRYPTO_ADDRESS
@@ -54,6 +56,14 @@ pytestmark = pytest.mark.skipif(not revm.available(), reason=revm.UNAVAILABLE)
 
 GAS_LIMIT = 1_000_000_000
 PROBE_ADDRESS = native_address(0xF0F0)
+
+
+class ProbeRecord(Record):
+    amount: Uint
+    owner: Address
+    note: Text
+    state: str = stored(Choice(("open", "closed")))
+    flag: Bool
 
 
 class Probe(NativeContract):
@@ -145,6 +155,22 @@ class Probe(NativeContract):
         slot by slot on py-evm; tight gas stops either part way, a static call at a write."""
         members = WordSet(self.storage, 9)
         return members.add(key) if add else members.remove(key)
+
+    @method("spoilSet(uint256)")
+    def spoil_set(self, count: int) -> None:
+        """The word set's count overwritten (0 with keys in it, or the largest word): the
+        state its own writes never leave, which both paths must refuse alike."""
+        self.storage.set_uint(9, count)
+
+    @method("putRecord(uint256,uint256)")
+    def put_record(self, key: int, amount: int) -> None:
+        """A record's fields (one batch on revm: `Storage.sstores`; one at a time on py-evm),
+        a string between them; amount 0 stores -1 (refused by the first field), key 3 an
+        unknown state (refused by a field after the string)."""
+        ProbeRecord.put_fields(self.storage, Storage.at(20, key), amount=amount - 1,
+                               owner=self.host.caller, note="n" * (amount % 40),
+                               state=("open", "closed", "open", "lost")[key % 4],
+                               flag=bool(amount % 2))
 
     @method("callGovernance(bytes)", returns="bool")
     def call_governance(self, data: bytes) -> bool:
@@ -469,7 +495,11 @@ class Stream:
 
     def _probe_call(self) -> tuple[bytes, int]:
         rng = self.rng
-        choice = rng.randrange(15)
+        choice = rng.randrange(18)
+        if choice == 17:
+            return call_data("spoilSet(uint256)", rng.choice((0, 1, 2**256 - 1))), 0
+        if choice >= 15:
+            return call_data("putRecord(uint256,uint256)", rng.randrange(4), rng.randrange(50)), 0
         if choice >= 13:  # a small set, so that adds find keys there and removes move items
             return call_data("setOp(uint256,bool)", rng.randrange(4), rng.random() < 0.6), 0
         if choice == 12:
@@ -637,15 +667,16 @@ def _seed() -> int:
 
 
 def test_differential_1k(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine_set_ops: dict[str, int] = {"add": 0, "remove": 0}
-    for name in engine_set_ops:  # counted: the revm side takes the engine's set operations
-        def counted(self: Any, slot: int, key: int, _op: Any = getattr(revm._WordSetOps, name),
-                    _name: str = name) -> bool:
-            engine_set_ops[_name] += 1
-            return _op(self, slot, key)  # type: ignore[no-any-return]
-        monkeypatch.setattr(revm._WordSetOps, name, counted)
+    # counted: the revm side takes the engine's set operations and batched writes
+    engine_ops: dict[str, int] = {"add": 0, "remove": 0, "_sstores": 0}
+    for name in engine_ops:
+        owner = revm.RevmHost if name == "_sstores" else revm.EngineWordSets
+        def counted(*args: Any, _op: Any = getattr(owner, name), _name: str = name) -> Any:
+            engine_ops[_name] += 1
+            return _op(*args)
+        monkeypatch.setattr(owner, name, counted)
     kinds = run_differential(_seed(), int(os.environ.get("DIFF_TXS", 1_000)))
-    assert engine_set_ops["add"] > 0 and engine_set_ops["remove"] > 0, engine_set_ops
+    assert all(engine_ops.values()), engine_ops
     # the stream exercises what it claims to (a 1,000-transaction run hits all of these)
     assert kinds.get("lab: halt", 0) + kinds.get("probe: halt", 0) > 0
     assert any(k.endswith("revert") for k in kinds)

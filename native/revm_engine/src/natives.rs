@@ -30,7 +30,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use revm::context::{BlockEnv, CfgEnv, Context, Evm, Journal, TxEnv};
@@ -740,6 +740,10 @@ impl NativeFrame {
             return Ok(Some(false));
         }
         let Some(n) = self.charged_read(sload_gas, slot)? else { return Ok(None) };
+        // a count the set's own writes never leave (none with a key in it, or the largest
+        // word): the slot-by-slot code refuses the write of count - 1 or count + 1 where it
+        // comes, after the writes before it, and so does this
+        let refused = if add { n == U256::MAX } else { n.is_zero() };
         let mut writes = Vec::with_capacity(5);
         if add {
             let count = n.wrapping_add(one);
@@ -755,12 +759,32 @@ impl NativeFrame {
             }
             writes.extend([(mapping_slot(slot, last), U256::ZERO), (index, U256::ZERO), (slot, last)]);
         }
-        for (at, value) in writes {
-            if !self.charged_write(sstore_gas, at, value)? {
+        for (i, (at, value)) in writes.iter().enumerate() {
+            // add: its position and count are count + 1; remove: its count is count - 1
+            if refused && (i + 1 == writes.len() || (add && i == 1)) {
+                return Err(PyValueError::new_err("uint256 out of range"));
+            }
+            if !self.charged_write(sstore_gas, *at, *value)? {
                 return Ok(None);
             }
         }
         Ok(Some(true))
+    }
+
+    /// `charged_sstore` of each (slot, value) in order, in one crossing (a record's fields);
+    /// false when the gas ran out (the writes before it stay in the journal: the frame
+    /// reverts).
+    fn charged_sstores(
+        &self,
+        gas: u128,
+        writes: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
+    ) -> PyResult<bool> {
+        for (slot, value) in &writes {
+            if !self.charged_sstore(gas, slot, value)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// A slot of any account, as the transaction sees it (nothing warmed).

@@ -33,7 +33,7 @@ gas, and with it every receipt, stays what the hand-written accessors charged.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from consortium.errors import BadValue
@@ -278,6 +278,19 @@ class FieldType:
         `get_uint` and writes it with `Storage.set_uint`, one call less each."""
         return type(self).load is FieldType.load and type(self).store is FieldType.store
 
+    def word(self, value: Any) -> int:
+        """The one word `store` writes for `value`, refusing what it refuses, as it does."""
+        if not 0 <= value < UINT256:
+            raise ValueError("uint256 out of range")
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def one_word(self) -> bool:
+        """`store` writes just `word(value)` at the field's slot: the class that defines
+        `store` defines `word` too (a record's fields are then written in one batch)."""
+        owner = next(k for k in type(self).__mro__ if "store" in k.__dict__)
+        return "word" in owner.__dict__
+
 
 class _Uint(FieldType):
     pass
@@ -292,6 +305,11 @@ class _Int(FieldType):
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_int(slot, value)
 
+    def word(self, value: Any) -> int:
+        if not -(UINT256 // 2) <= value < UINT256 // 2:
+            raise ValueError("int256 out of range")
+        return value % UINT256  # type: ignore[no-any-return]
+
 
 class _Bool(FieldType):
     abi = "bool"
@@ -301,6 +319,9 @@ class _Bool(FieldType):
 
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_bool(slot, bool(value))
+
+    def word(self, value: Any) -> int:
+        return 1 if value else 0
 
 
 _HEX = "0123456789abcdef"
@@ -346,6 +367,12 @@ class _Address(FieldType):
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_address(slot, bytes(value))
 
+    def word(self, value: Any) -> int:
+        raw = bytes(value)
+        if len(raw) != 20:
+            raise ValueError("address must be 20 bytes")
+        return int.from_bytes(raw, "big")
+
     def from_abi(self, value: Any) -> Any:
         return as_address(value)
 
@@ -364,6 +391,12 @@ class _Bytes32(_Address):
 
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_bytes32(slot, bytes(value))
+
+    def word(self, value: Any) -> int:
+        raw = bytes(value)
+        if len(raw) != 32:
+            raise ValueError("bytes32 must be 32 bytes")
+        return int.from_bytes(raw, "big")
 
 
 class _Bytes(_Bytes32):
@@ -406,6 +439,9 @@ class _Currency(FieldType):
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_uint(slot, currency_word(value))
 
+    def word(self, value: Any) -> int:
+        return super().word(currency_word(value))
+
 
 UINT: FieldType = _Uint()
 INT: FieldType = _Int()
@@ -436,6 +472,9 @@ class Choice(FieldType):
 
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_uint(slot, self.number(value))
+
+    def word(self, value: Any) -> int:
+        return super().word(self.number(value))
 
 
 class SetOf(FieldType):
@@ -564,6 +603,7 @@ class Record:
     _READ: ClassVar[dict[str, tuple[int, Reader | None]]] = {}
     _WRITE: ClassVar[dict[str, tuple[int, Writer]]] = {}
     _LOAD: ClassVar[tuple[tuple[str, int, Reader | None], ...]] = ()
+    _WORD: ClassVar[dict[str, Callable[[Any], int] | None]] = {}  # one-word fields' `word`
     _NAMES: ClassVar[frozenset[str]] = frozenset()  # every field's name
 
     if TYPE_CHECKING:
@@ -593,6 +633,7 @@ class Record:
         cls._READ = {s.name: (s.offset, None if s.type.plain else s.type.load) for s in specs}
         cls._WRITE = {s.name: (s.offset, Storage.set_uint if s.type.plain else s.type.store)
                       for s in specs}
+        cls._WORD = {s.name: s.type.word if s.type.one_word else None for s in specs}
         cls._LOAD = tuple((s.name, *cls._READ[s.name]) for s in cls.STORED)
         cls._NAMES = frozenset(s.name for s in specs)
         dataclasses.dataclass(frozen=True)(cls)
@@ -624,10 +665,7 @@ class Record:
 
     def store(self, storage: Storage, base: int) -> None:
         """Write every stored field (a new record)."""
-        write = self._WRITE
-        for spec in self.STORED:
-            offset, put = write[spec.name]
-            put(storage, base + offset, getattr(self, spec.name))
+        self._write(storage, base, ((s.name, getattr(self, s.name)) for s in self.STORED))
 
     @classmethod
     def get(cls, storage: Storage, base: int, name: str) -> Any:
@@ -645,10 +683,34 @@ class Record:
     def put_fields(cls, storage: Storage, base: int, **values: Any) -> None:
         """Some stored fields, one write each, in the order given (a record's first writes,
         a transition's)."""
-        plan = cls._WRITE
-        for name, value in values.items():
-            offset, write = plan[name]
-            write(storage, base + offset, value)
+        cls._write(storage, base, values.items())
+
+    @classmethod
+    def _write(cls, storage: Storage, base: int, items: Iterable[tuple[str, Any]]) -> None:
+        """Fields in order, one write each. With the engine's batch (`Storage.sstores`), runs
+        of one-word fields go in one call: the same writes, gas and order, and whatever a
+        field's value makes `store` raise is raised after the writes before it."""
+        plan, batch_write = cls._WRITE, storage.sstores
+        if batch_write is None:
+            for name, value in items:
+                offset, write = plan[name]
+                write(storage, base + offset, value)
+            return
+        words, batch = cls._WORD, []
+        try:
+            for name, value in items:
+                word = words[name]
+                if word is not None:
+                    batch.append((base + plan[name][0], word(value)))
+                    continue
+                if batch:
+                    pending, batch = batch, []
+                    batch_write(pending)
+                offset, write = plan[name]
+                write(storage, base + offset, value)
+        finally:
+            if batch:
+                batch_write(batch)
 
     @classmethod
     def slot(cls, base: int, name: str) -> int:

@@ -140,11 +140,21 @@ class RevmHost:
             raise OutOfGas("native contract")
 
     @property
+    def sstores(self) -> Callable[[list[tuple[int, int]]], None] | None:
+        """`sstore` of each (slot, value) in order, in one crossing (None inside a static
+        call: see `word_sets`)."""
+        return None if self.is_static else self._sstores
+
+    def _sstores(self, writes: list[tuple[int, int]]) -> None:
+        if not self._f.charged_sstores(_SSTORE_GAS, writes):
+            raise OutOfGas("native contract")
+
+    @property
     def word_sets(self) -> WordSetOps | None:
         """`WordSet.add`/`remove` in one crossing each (the same reads, writes and gas as
         one `sload`/`sstore` at a time); None inside a static call, where a write must fail
         at the exact write the slot-by-slot path reaches."""
-        return None if self.is_static else _WordSetOps(self._f)
+        return None if self.is_static else EngineWordSets(self._f)
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
         if self.is_static:
@@ -174,7 +184,7 @@ class RevmHost:
         return status == 0, output
 
 
-class _WordSetOps:
+class EngineWordSets:
     """A frame's word-set operations (`WordSetOps`), raising OutOfGas as `sload`/`sstore`."""
 
     __slots__ = ("_f",)

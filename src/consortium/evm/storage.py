@@ -90,9 +90,12 @@ class Storage:
         self.host: Any = host if address is None else _ForeignSlots(host, bytes(address))
         # the hottest read, one call less: the host's own sload (gas and all) is get_uint
         self.get_uint = self.host.sload  # type: ignore[method-assign]
-        # the engine's own set operations, when the host has them (its own storage only)
-        self.word_sets: WordSetOps | None = (
-            getattr(host, "word_sets", None) if address is None else None)
+        # the engine's own set operations and batched writes, when the host has them (its
+        # own storage only): `sstores([(slot, value), …])` writes each in order, charged each
+        own = address is None
+        self.word_sets: WordSetOps | None = getattr(host, "word_sets", None) if own else None
+        self.sstores: Callable[[list[tuple[int, int]]], None] | None = (
+            getattr(host, "sstores", None) if own else None)
 
     @staticmethod
     def at(slot: int, *keys: int | bytes | str | bool) -> int:
