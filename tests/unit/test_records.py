@@ -168,3 +168,33 @@ def test_a_mapping_reads_and_writes_the_slots_a_hand_written_layout_uses() -> No
     st.flags[A] = True
     assert slots.writes == [Storage.at(8, A)] and st.flags[A] is True
     assert st.flags[B] is False
+
+
+def test_a_one_word_field_type_stores_exactly_its_word() -> None:
+    """Records batch the writes of one-word fields (`FieldType.word`, on an engine with
+    `Storage.sstores`): for every such type of the framework and the services, `store` writes
+    just `word(value)` at the field's slot, and a value `store` refuses `word` refuses too."""
+    from consortium.apps.invoices.state import DATE
+    from consortium.apps.securities.state import ISIN, JURISDICTION, SIDE, UINT8
+    from consortium.evm.records import INT
+
+    samples: list[tuple[Any, list[Any]]] = [
+        (UINT, [0, 7, 2**256 - 1, -1, 2**256]), (INT, [0, -5, 2**255 - 1, -(2**255), 2**255]),
+        (BOOL, [True, False, 0, 3]), (ADDRESS, [A, b"\x01" * 19]), (BYTES32, [b"\x02" * 32, A]),
+        (CURRENCY, ["CNY", "USD"]), (Choice(STATES), ["applied", "retired", "", "lost"]),
+        (DATE, [20250630]), (ISIN, ["US0378331005"]), (JURISDICTION, ["CN"]), (SIDE, [1, 2]),
+        (UINT8, [3]),
+    ]
+    for ftype, values in samples:
+        assert ftype.one_word, ftype
+        for value in values:
+            slots = Slots()
+            try:
+                ftype.store(slots.storage(), 5, value)
+            except Exception as exc:
+                with pytest.raises(type(exc)):
+                    ftype.word(value)
+                continue
+            assert slots.writes == [5] and slots.words == {5: ftype.word(value)}, (ftype, value)
+    # a type stored in more than one slot, or by a codec of its own, is written as before
+    assert not STRING.one_word and not SetOf(ADDRESS).one_word

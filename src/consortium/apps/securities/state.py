@@ -91,6 +91,9 @@ class Code(FieldType):
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         storage.set_uint(slot, code_word(value))
 
+    def word(self, value: Any) -> int:
+        return super().word(code_word(value))
+
 
 class Small(FieldType):
     abi = "uint8"
