@@ -88,13 +88,15 @@ def up(
             preflight(network.node_home(node))  # every check before anything starts
             to_start.append(node)
     started: list[tuple[NodeEntry, subprocess.Popen[bytes]]] = []
+    log_starts: dict[str, int] = {}  # where each node's log was: a failure quotes what follows
     try:
         for node in to_start:
+            log_starts[node.name] = log_size(network.node_home(node))
             started.append((node, start_node(network, node)))
             progress(f"starting {node.name} ({node.member})")
         deadline = time.monotonic() + START_TIMEOUT
         for node, proc in started:
-            _wait_up(network, node, proc, deadline, progress)
+            _wait_up(network, node, proc, deadline, progress, log_starts[node.name])
     except _NodeExited:
         # all or nothing: the nodes this call started stop again (their logs say how far
         # they got), rather than run on unannounced beside the error. A node that is only
@@ -109,14 +111,15 @@ class _NodeExited(NetworkError):
 
 
 def _wait_up(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
-             deadline: float, progress: Progress) -> None:
+             deadline: float, progress: Progress, log_start: int = 0) -> None:
     """Until the node's API and its engine's RPC both answer: an API alone may answer for
-    the moment its engine takes to fail (e.g. on a genesis it cannot read)."""
+    the moment its engine takes to fail (e.g. on a genesis it cannot read). A node that
+    exits is quoted from what this start wrote to its log (from byte `log_start`)."""
     while True:
         if proc.poll() is not None:
             raise _NodeExited(
                 f"{node.name} exited with code {proc.returncode}: "
-                f"{last_log_line(network.node_home(node))}"
+                f"{last_log_line(network.node_home(node), since=log_start)}"
             )
         if _api_alive(network, node) and _engine_alive(network, node):
             progress(f"{node.name} is up: API {api_url_of(network, node)}")
@@ -215,11 +218,23 @@ def _engine_alive(network: Network, node: NodeEntry) -> bool:
         return False
 
 
-def last_log_line(home: Path) -> str:
-    """What a node that stopped said last: the first error of its log's last lines (the
-    cause; what follows it is the node stopping), else its last line."""
+def log_size(home: Path) -> int:
+    """The size of a node's log, 0 before it has one (where a start's lines begin)."""
     try:
-        lines = (home / "node.log").read_text(errors="replace").strip().splitlines()
+        return (home / "node.log").stat().st_size
+    except OSError:
+        return 0
+
+
+def last_log_line(home: Path, since: int = 0) -> str:
+    """What a node that stopped said last: the first error of its log's last lines (the
+    cause; what follows it is the node stopping), else its last line. With `since`, only
+    what the log gained from that byte on (one start's lines: an earlier run's error is
+    not this one's cause)."""
+    try:
+        with (home / "node.log").open("rb") as f:
+            f.seek(since)
+            lines = f.read().decode(errors="replace").strip().splitlines()
     except OSError:
         return "(no log)"
     errors = [line for line in lines[-20:] if "ERROR" in line]
