@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consortium.network.supervisor import log_size, last_log_line
+from consortium.network.supervisor import last_log_line, log_size
 
 EARLIER = (
     "2026-12-06 13:51:17,861 ERROR consortium.node: node node0 stops for a software upgrade "
