@@ -564,14 +564,27 @@ impl NativeFrame {
         PyRuntimeError::new_err(format!("engine storage read failed: {e}"))
     }
 
+    /// A slot of the native's own storage (journaled): what `sload` answers.
+    fn read(&self, key: U256) -> PyResult<U256> {
+        let journal = self.ctx()?.journal_mut();
+        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
+        Ok(journal.sload(self.call.address, key).map_err(|e| self.db_error(e))?.data)
+    }
+
+    /// A write of the native's own storage (journaled): what `sstore` does.
+    fn write(&self, key: U256, value: U256) -> PyResult<()> {
+        let journal = self.ctx()?.journal_mut();
+        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
+        journal.sstore(self.call.address, key, value).map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+
     /// `charged_sload` without Python values: None when the gas ran out.
     fn charged_read(&self, gas: u128, key: U256) -> PyResult<Option<U256>> {
         if !self.charge(gas)? {
             return Ok(None);
         }
-        let journal = self.ctx()?.journal_mut();
-        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
-        Ok(Some(journal.sload(self.call.address, key).map_err(|e| self.db_error(e))?.data))
+        self.read(key).map(Some)
     }
 
     /// `charged_sstore` without Python values: false when the gas ran out.
@@ -579,9 +592,7 @@ impl NativeFrame {
         if !self.charge(gas)? {
             return Ok(false);
         }
-        let journal = self.ctx()?.journal_mut();
-        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
-        journal.sstore(self.call.address, key, value).map_err(|e| self.db_error(e))?;
+        self.write(key, value)?;
         Ok(true)
     }
 }
@@ -677,11 +688,7 @@ impl NativeFrame {
 
     /// A slot of the native's own storage (journaled).
     fn sload<'py>(&self, py: Python<'py>, slot: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let key = conv::u256_from_py(slot)?;
-        let ctx = self.ctx()?;
-        let journal = ctx.journal_mut();
-        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
-        let value = journal.sload(self.call.address, key).map_err(|e| self.db_error(e))?.data;
+        let value = self.read(conv::u256_from_py(slot)?)?;
         conv::u256_to_py(py, &value)
     }
 
@@ -801,13 +808,7 @@ impl NativeFrame {
     }
 
     fn sstore(&self, slot: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = conv::u256_from_py(slot)?;
-        let value = conv::u256_from_py(value)?;
-        let ctx = self.ctx()?;
-        let journal = ctx.journal_mut();
-        journal.load_account(self.call.address).map_err(|e| self.db_error(e))?;
-        journal.sstore(self.call.address, key, value).map_err(|e| self.db_error(e))?;
-        Ok(())
+        self.write(conv::u256_from_py(slot)?, conv::u256_from_py(value)?)
     }
 
     fn log(&self, topics: Vec<Vec<u8>>, data: &[u8]) -> PyResult<()> {

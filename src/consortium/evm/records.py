@@ -258,7 +258,8 @@ class FieldType:
         return storage.get_uint(slot)
 
     def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_uint(slot, value)
+        """A one-word type says only its `word`; a type in more slots overrides this."""
+        storage.set_uint(slot, self.word(value))
 
     def to_abi(self, value: Any) -> Any:
         return value
@@ -276,20 +277,21 @@ class FieldType:
     def plain(self) -> bool:
         """Stored as the word itself (no codec): a record reads it with the storage's own
         `get_uint` and writes it with `Storage.set_uint`, one call less each."""
-        return type(self).load is FieldType.load and type(self).store is FieldType.store
+        return (type(self).load is FieldType.load and type(self).store is FieldType.store
+                and type(self).word is FieldType.word)
 
     def word(self, value: Any) -> int:
-        """The one word `store` writes for `value`, refusing what it refuses, as it does."""
+        """The one word stored for `value` (a type stored in one slot); raises for a value
+        the type refuses."""
         if not 0 <= value < UINT256:
             raise ValueError("uint256 out of range")
         return value  # type: ignore[no-any-return]
 
     @property
     def one_word(self) -> bool:
-        """`store` writes just `word(value)` at the field's slot: the class that defines
-        `store` defines `word` too (a record's fields are then written in one batch)."""
-        owner = next(k for k in type(self).__mro__ if "store" in k.__dict__)
-        return "word" in owner.__dict__
+        """Stored as `word(value)` in one slot (`store` not overridden): a record's fields of
+        such types are written in one batch."""
+        return type(self).store is FieldType.store
 
 
 class _Uint(FieldType):
@@ -302,9 +304,6 @@ class _Int(FieldType):
     def load(self, storage: Storage, slot: int) -> Any:
         return storage.get_int(slot)
 
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_int(slot, value)
-
     def word(self, value: Any) -> int:
         if not -(UINT256 // 2) <= value < UINT256 // 2:
             raise ValueError("int256 out of range")
@@ -316,9 +315,6 @@ class _Bool(FieldType):
 
     def load(self, storage: Storage, slot: int) -> Any:
         return storage.get_bool(slot)
-
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_bool(slot, bool(value))
 
     def word(self, value: Any) -> int:
         return 1 if value else 0
@@ -364,9 +360,6 @@ class _Address(FieldType):
     def load(self, storage: Storage, slot: int) -> Any:
         return storage.get_address(slot)
 
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_address(slot, bytes(value))
-
     def word(self, value: Any) -> int:
         raw = bytes(value)
         if len(raw) != 20:
@@ -388,9 +381,6 @@ class _Bytes32(_Address):
 
     def load(self, storage: Storage, slot: int) -> Any:
         return storage.get_bytes32(slot)
-
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_bytes32(slot, bytes(value))
 
     def word(self, value: Any) -> int:
         raw = bytes(value)
@@ -436,9 +426,6 @@ class _Currency(FieldType):
     def load(self, storage: Storage, slot: int) -> Any:
         return currency_text(storage.get_uint(slot))
 
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_uint(slot, currency_word(value))
-
     def word(self, value: Any) -> int:
         return super().word(currency_word(value))
 
@@ -469,9 +456,6 @@ class Choice(FieldType):
     def load(self, storage: Storage, slot: int) -> Any:
         raw = storage.get_uint(slot)
         return self.names[raw - 1] if raw else ""
-
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_uint(slot, self.number(value))
 
     def word(self, value: Any) -> int:
         return super().word(self.number(value))

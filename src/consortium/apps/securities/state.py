@@ -88,9 +88,6 @@ class Code(FieldType):
     def load(self, storage: Storage, slot: int) -> Any:
         return code_text(storage.get_uint(slot), self.width)
 
-    def store(self, storage: Storage, slot: int, value: Any) -> None:
-        storage.set_uint(slot, code_word(value))
-
     def word(self, value: Any) -> int:
         return super().word(code_word(value))
 
