@@ -7,8 +7,12 @@ bash scripts/install.sh
 export ETH_HASH_BACKEND=pysha3
 .venv/bin/ruff check .
 .venv/bin/mypy src
-# the revm extension's own Rust tests (~45 s the first time on 2 cores)
+# the revm extension's own Rust tests (~45 s the first time on 2 cores), after its format
+# (rustfmt.toml) where rustfmt is installed
 if command -v cargo >/dev/null; then
+  if cargo fmt --version >/dev/null 2>&1; then
+    (cd native/revm_engine && cargo fmt --check)
+  fi
   (cd native/revm_engine && CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" cargo test --quiet)
 fi
 if [ "$#" -eq 0 ]; then set -- -m "not slow"; fi

@@ -89,7 +89,9 @@ impl CallBudget {
                 // a deadline past what Instant can hold is no deadline
                 Instant::now().checked_add(Duration::from_secs_f64(t.min(1e9)))
             }
-            Some(t) => return Err(PyValueError::new_err(format!("timeout_s must be >= 0, not {t}"))),
+            Some(t) => {
+                return Err(PyValueError::new_err(format!("timeout_s must be >= 0, not {t}")))
+            }
         };
         Ok(CallBudget { cancel: Arc::new(AtomicBool::new(false)), deadline })
     }

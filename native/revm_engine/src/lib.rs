@@ -24,11 +24,11 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
-use revm::context::result::{EVMError, ExecutionResult, HaltReason, Output};
 use revm::context::result::ResultAndState;
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, Output};
 use revm::context::{BlockEnv, CfgEnv, Context, ContextSetters, TxEnv};
-use revm::context_interface::{ContextTr, JournalTr};
 use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::context_interface::{ContextTr, JournalTr};
 use revm::handler::{EthFrame, Handler, MainnetHandler};
 use revm::interpreter::interpreter::EthInterpreter;
 use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
@@ -339,7 +339,11 @@ impl World {
     }
 
     /// An account's storage root as of the root the world sits on (the last `persist()`).
-    fn storage_root<'py>(&mut self, py: Python<'py>, address: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    fn storage_root<'py>(
+        &mut self,
+        py: Python<'py>,
+        address: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let a = conv::address(address)?;
         let db = self.db();
         let root = db.storage_root(&a).map_err(|e| db.py_error(e))?;
@@ -587,7 +591,8 @@ impl World {
                             sorted.sort();
                             let slots = PyList::empty(py);
                             for (k, v) in sorted {
-                                slots.append((conv::u256_to_py(py, k)?, conv::u256_to_py(py, v)?))?;
+                                slots
+                                    .append((conv::u256_to_py(py, k)?, conv::u256_to_py(py, v)?))?;
                             }
                             (o.cleared, slots)
                         }
@@ -666,20 +671,18 @@ fn decode_tx<'py>(
 ) -> PyResult<Option<(Bound<'py, txs::RawTx>, Bound<'py, PyBytes>)>> {
     match txs::decode(raw) {
         None => Ok(None),
-        Some((tx, sender)) => {
-            Ok(Some((Bound::new(py, tx)?, PyBytes::new(py, sender.as_slice()))))
-        }
+        Some((tx, sender)) => Ok(Some((Bound::new(py, tx)?, PyBytes::new(py, sender.as_slice())))),
     }
 }
+
+/// A transaction `decode_txs` decoded, with its recovered sender.
+type DecodedTx<'py> = (Bound<'py, txs::RawTx>, Bound<'py, PyBytes>);
 
 /// `decode_tx` for a whole batch, with the GIL released while it decodes and recovers: the
 /// node's API primes CheckTx's sender cache from a worker thread this way, so signature
 /// recovery runs beside the event loop instead of on it.
 #[pyfunction]
-fn decode_txs<'py>(
-    py: Python<'py>,
-    raws: Vec<Vec<u8>>,
-) -> PyResult<Vec<Option<(Bound<'py, txs::RawTx>, Bound<'py, PyBytes>)>>> {
+fn decode_txs<'py>(py: Python<'py>, raws: Vec<Vec<u8>>) -> PyResult<Vec<Option<DecodedTx<'py>>>> {
     let decoded: Vec<Option<(txs::RawTx, revm::primitives::Address)>> =
         py.detach(|| raws.iter().map(|raw| txs::decode(raw)).collect());
     decoded

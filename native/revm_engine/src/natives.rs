@@ -33,23 +33,22 @@ use std::sync::Arc;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use revm::bytecode::opcode::JUMPDEST;
 use revm::context::{BlockEnv, CfgEnv, Context, Evm, Journal, TxEnv};
 use revm::context_interface::context::ContextError;
 use revm::context_interface::{ContextTr, FrameStack, JournalTr, LocalContextTr};
 use revm::database_interface::Database;
-use revm::handler::instructions::EthInstructions;
 use revm::handler::evm::{ContextDbError, FrameInitResult};
+use revm::handler::instructions::EthInstructions;
 use revm::handler::{
     EthFrame, EthPrecompiles, EvmTr, FrameData, FrameResult, ItemOrResult, PrecompileProvider,
 };
 use revm::interpreter::interpreter::EthInterpreter;
-use revm::bytecode::opcode::JUMPDEST;
-use revm::interpreter::{
-    CallInput, CallInputs, CallScheme, CallValue, FrameInput, Gas, Instruction,
-    InstructionContext, InstructionExecResult, InstructionResult, InterpreterResult,
-    SharedMemory,
-};
 use revm::interpreter::interpreter_action::FrameInit;
+use revm::interpreter::{
+    CallInput, CallInputs, CallScheme, CallValue, FrameInput, Gas, Instruction, InstructionContext,
+    InstructionExecResult, InstructionResult, InterpreterResult, SharedMemory,
+};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, AddressSet, Bytes, Log, B256, U256};
 
@@ -127,7 +126,9 @@ where
         let jumpdest = if on {
             Instruction::new(budgeted_jumpdest::<C>)
         } else {
-            Instruction::new(revm::interpreter::instructions::control::jumpdest::<EthInterpreter, C>)
+            Instruction::new(
+                revm::interpreter::instructions::control::jumpdest::<EthInterpreter, C>,
+            )
         };
         self.evm.instruction.instruction_table_mut()[JUMPDEST as usize] = jumpdest;
     }
@@ -206,12 +207,15 @@ where
             }
         };
         let action = revm::interpreter::InterpreterAction::Return(result);
-        let result = frame.process_next_action::<C, ContextDbError<C>>(&mut self.evm.ctx, action)?;
+        let result =
+            frame.process_next_action::<C, ContextDbError<C>>(&mut self.evm.ctx, action)?;
         frame.set_finished(true);
         self.evm.frame_stack.pop();
         match result {
             ItemOrResult::Result(result) => Ok(ItemOrResult::Result(result)),
-            ItemOrResult::Item(_) => Err(ContextError::Custom("a refused creation continued".into())),
+            ItemOrResult::Item(_) => {
+                Err(ContextError::Custom("a refused creation continued".into()))
+            }
         }
     }
 
@@ -764,7 +768,11 @@ impl NativeFrame {
                 writes.push((mapping_slot(slot, position.wrapping_sub(one)), moved));
                 writes.push((mapping_slot(positions, moved), position));
             }
-            writes.extend([(mapping_slot(slot, last), U256::ZERO), (index, U256::ZERO), (slot, last)]);
+            writes.extend([
+                (mapping_slot(slot, last), U256::ZERO),
+                (index, U256::ZERO),
+                (slot, last),
+            ]);
         }
         for (i, (at, value)) in writes.iter().enumerate() {
             // add: its position and count are count + 1; remove: its count is count - 1

@@ -507,9 +507,7 @@ impl BlockDb {
 
     /// Takes the Python error a callback raised, or makes one from `e`.
     pub fn py_error(&mut self, e: impl std::fmt::Display) -> PyErr {
-        self.err
-            .take()
-            .unwrap_or_else(|| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+        self.err.take().unwrap_or_else(|| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
     }
 
     // --- reads ---------------------------------------------------------------------------
@@ -718,11 +716,8 @@ impl BlockDb {
     ) -> Result<(B256, Height, Vec<NewNode>, HashMap<Address, (B256, Height)>), TrieError> {
         let mut out: Vec<NewNode> = Vec::new();
         let mut storage_roots = HashMap::new();
-        let mut changes: Vec<(B256, Address, Option<Acct>)> = self
-            .accounts
-            .iter()
-            .map(|(a, acct)| (keccak256(a), *a, *acct))
-            .collect();
+        let mut changes: Vec<(B256, Address, Option<Acct>)> =
+            self.accounts.iter().map(|(a, acct)| (keccak256(a), *a, *acct)).collect();
         changes.sort_unstable_by_key(|c| c.0);
         let shared = self.shared.clone();
         let unkept = self.unkept.as_ref().map_or(&[][..], |u| u.nodes.as_slice());

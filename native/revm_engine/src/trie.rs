@@ -61,9 +61,18 @@ pub type Nibbles = Vec<u8>;
 #[derive(Debug, Clone)]
 pub enum Node {
     /// `sub`: where the trie the value roots is stored (an account leaf's storage root).
-    Leaf { key: Nibbles, value: Vec<u8>, sub: Option<Height> },
-    Ext { key: Nibbles, child: Child },
-    Branch { children: Box<[Child; 16]> },
+    Leaf {
+        key: Nibbles,
+        value: Vec<u8>,
+        sub: Option<Height>,
+    },
+    Ext {
+        key: Nibbles,
+        child: Child,
+    },
+    Branch {
+        children: Box<[Child; 16]>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,12 +129,15 @@ fn resolve<S: NodeSource>(src: &mut S, child: &Child) -> Result<Option<Arc<Node>
     })
 }
 
+/// A value found in the trie, with its leaf's `sub`.
+pub type Found = (Vec<u8>, Option<Height>);
+
 /// The value stored under `path` and its leaf's `sub`, if any.
 pub fn get<S: NodeSource>(
     src: &mut S,
     root: &Child,
     path: &[u8],
-) -> Result<Option<(Vec<u8>, Option<Height>)>, TrieError> {
+) -> Result<Option<Found>, TrieError> {
     let mut child = root.clone();
     let mut path = path;
     loop {
@@ -234,8 +246,11 @@ pub fn insert<S: NodeSource>(
                     return Err(TrieError::Corrupt("keys of different lengths"));
                 }
                 let mut children = empty_children();
-                children[key[p] as usize] =
-                    if p + 1 == key.len() { next.clone() } else { ext(&key[p + 1..], next.clone()) };
+                children[key[p] as usize] = if p + 1 == key.len() {
+                    next.clone()
+                } else {
+                    ext(&key[p + 1..], next.clone())
+                };
                 children[path[p] as usize] = leaf(&path[p + 1..], value, sub);
                 ext(&key[..p], branch(children))
             }
@@ -495,7 +510,8 @@ fn encode_branch_parallel(
     let high = low.split_off(8);
     let encode_half = |half: Vec<Child>| {
         let mut out = Vec::new();
-        let refs = half.into_iter().map(|c| child_ref(c, at, &mut out)).collect::<Result<Vec<_>, _>>();
+        let refs =
+            half.into_iter().map(|c| child_ref(c, at, &mut out)).collect::<Result<Vec<_>, _>>();
         refs.map(|r| (r, out))
     };
     let (first, second) = std::thread::scope(|scope| {
@@ -658,8 +674,7 @@ mod tests {
         let mut store = MemStore::default();
         let (mut root, mut root_at) = (EMPTY_ROOT, 0);
         let mut model: Model = BTreeMap::new();
-        let keys: Vec<B256> =
-            (0..400u64).map(|i| keccak256(i.to_be_bytes())).collect();
+        let keys: Vec<B256> = (0..400u64).map(|i| keccak256(i.to_be_bytes())).collect();
         for height in 1..=60u64 {
             let mut trie = Child::from_root(root, root_at);
             for _ in 0..(1 + rng.next() % 40) {

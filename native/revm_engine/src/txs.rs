@@ -103,7 +103,6 @@ pub fn recover(raw: &[u8]) -> Result<Address, String> {
     envelope.recover_signer().map_err(|e| format!("bad signature: {e}"))
 }
 
-
 /// A decoded signed transaction with the attributes of py-evm's transaction objects that the
 /// ledger reads (for CheckTx without py-evm's decoder): `decode_tx` makes it, `sender` is
 /// the recovered sender (py-evm's code sets it as `tx.__dict__["sender"]` too).
