@@ -31,6 +31,7 @@ _now = time.perf_counter_ns
 PARTS: tuple[tuple[Any, str, str], ...] = (
     (RevmHost, "sload", "storage reads"),
     (RevmHost, "sload_at", "storage reads"),
+    (RevmHost, "_sloads", "storage reads"),  # a record's one-word fields, one call
     (RevmHost, "sstore", "storage writes"),
     (RevmHost, "_sstores", "storage writes"),  # a record's fields, one call
     (EngineWordSets, "_apply", "set add/remove (one engine call)"),

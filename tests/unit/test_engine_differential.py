@@ -33,7 +33,7 @@ import consortium.system  # noqa: F401  (system natives)
 from consortium.evm import fork, native
 from consortium.evm import revm_engine as revm
 from consortium.evm.engine import EMPTY_ROOT, ExecResult, InvalidTransaction, WorldState
-from consortium.evm.field_types import Address, Bool, Text, Uint
+from consortium.evm.field_types import Address, Bool, Int, Text, Uint
 from consortium.evm.header import BlockEnv
 from consortium.evm.host import Storage
 from consortium.evm.native import NativeContract, event, method, native_address
@@ -64,6 +64,17 @@ class ProbeRecord(Record):
     note: Text
     state: str = stored(Choice(("open", "closed")))
     flag: Bool
+
+
+class ProbeRow(Record):
+    """Read in two batches on revm (`Storage.sloads`): amount, owner and state (a choice,
+    whose decoder refuses an unknown number, ends the first), then flag and delta."""
+
+    amount: Uint
+    owner: Address
+    state: str = stored(Choice(("open", "closed")))
+    flag: Bool
+    delta: Int
 
 
 class Probe(NativeContract):
@@ -171,6 +182,25 @@ class Probe(NativeContract):
                                owner=self.host.caller, note="n" * (amount % 40),
                                state=("open", "closed", "open", "lost")[key % 4],
                                flag=bool(amount % 2))
+
+    @method("putRow(uint256,uint256)")
+    def put_row(self, key: int, amount: int) -> None:
+        ProbeRow.put_fields(self.storage, Storage.at(21, key), amount=amount,
+                            owner=self.host.caller, state=("open", "closed")[amount % 2],
+                            flag=amount % 3 == 0, delta=-amount)
+
+    @method("spoilRow(uint256,uint256)")
+    def spoil_row(self, key: int, state: int) -> None:
+        """A row's state number overwritten (3 or the largest word: no state's)."""
+        self.storage.set_uint(Storage.at(21, key) + 2, state)
+
+    @method("getRow(uint256)", returns="uint256", view=True)
+    def get_row(self, key: int) -> int:
+        """A row read whole (two engine calls on revm, one read each on py-evm): tight gas
+        stops either part way; a spoiled state raises after the reads before it."""
+        row = ProbeRow.load(self.storage, Storage.at(21, key))
+        return (row.amount + len(row.state) + row.flag - row.delta
+                + row.owner[-1])
 
     @method("callGovernance(bytes)", returns="bool")
     def call_governance(self, data: bytes) -> bool:
@@ -495,7 +525,14 @@ class Stream:
 
     def _probe_call(self) -> tuple[bytes, int]:
         rng = self.rng
-        choice = rng.randrange(18)
+        choice = rng.randrange(21)
+        if choice == 20:
+            return call_data("spoilRow(uint256,uint256)", rng.randrange(3),
+                             rng.choice((0, 1, 3, 2**256 - 1))), 0
+        if choice == 19:
+            return call_data("putRow(uint256,uint256)", rng.randrange(3), rng.randrange(9)), 0
+        if choice == 18:
+            return call_data("getRow(uint256)", rng.randrange(3)), 0
         if choice == 17:
             return call_data("spoilSet(uint256)", rng.choice((0, 1, 2**256 - 1))), 0
         if choice >= 15:
@@ -667,10 +704,10 @@ def _seed() -> int:
 
 
 def test_differential_1k(monkeypatch: pytest.MonkeyPatch) -> None:
-    # counted: the revm side takes the engine's set operations and batched writes
-    engine_ops: dict[str, int] = {"add": 0, "remove": 0, "_sstores": 0}
+    # counted: the revm side takes the engine's set operations and batched writes and reads
+    engine_ops: dict[str, int] = {"add": 0, "remove": 0, "_sstores": 0, "_sloads": 0}
     for name in engine_ops:
-        owner = revm.RevmHost if name == "_sstores" else revm.EngineWordSets
+        owner = revm.RevmHost if name in ("_sstores", "_sloads") else revm.EngineWordSets
         def counted(*args: Any, _op: Any = getattr(owner, name), _name: str = name) -> Any:
             engine_ops[_name] += 1
             return _op(*args)

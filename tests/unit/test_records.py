@@ -198,3 +198,70 @@ def test_a_one_word_field_type_stores_exactly_its_word() -> None:
             assert slots.writes == [5] and slots.words == {5: ftype.word(value)}, (ftype, value)
     # a type stored in more than one slot, or by a codec of its own, is written as before
     assert not STRING.one_word and not SetOf(ADDRESS).one_word
+
+
+class BatchSlots(Slots):
+    """`Slots` whose storage also reads in batches (`Storage.sloads`, as the engine does),
+    each batch noted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[int]] = []
+
+    def storage(self) -> Storage:
+        plain = super().storage()
+        slots = self
+
+        class Host(SlotHost):
+            def sloads(self, wanted: list[int]) -> list[int]:
+                slots.batches.append(list(wanted))
+                return [self.sload(slot) for slot in wanted]
+
+        return Storage(Host(b"\x00" * 20, plain.host._get, plain.host._set))  # type: ignore[arg-type]
+
+
+def test_a_record_reads_runs_of_one_word_fields_in_one_batch() -> None:
+    """With `Storage.sloads` a record's one-word fields are read in runs: a run ends at a
+    field of more slots and at a field whose decoder may refuse the word (a choice), so the
+    reads, their order and where a refusal comes are those of one read at a time."""
+    asset = Asset(id=3, owner=A, state="retired", registrars=(B,), name="bond",
+                  hash=b"\x05" * 32, pending=B, flagged=True, approvals=0)
+    one, batched = Slots(), BatchSlots()
+    for slots in (one, batched):
+        asset.store(slots.storage(), 100)
+        slots.reads.clear()
+    loaded = Asset.load(batched.storage(), 100, id=3, approvals=0)
+    assert loaded == Asset.load(one.storage(), 100, id=3, approvals=0) == asset
+    assert batched.reads == one.reads
+    assert batched.batches == [[100, 101], [105, 106, 120]]  # owner state | hash pending flag
+    # a state no name has: refused after owner's and state's reads, before any other
+    batched.words[101] = 9
+    batched.reads.clear()
+    with pytest.raises(IndexError):
+        Asset.load(batched.storage(), 100, id=3, approvals=0)
+    assert batched.reads == [100, 101]
+
+
+def test_a_one_word_field_type_reads_back_its_word() -> None:
+    """A one-word type's `value` is the inverse of its `word`, and says whether some word
+    makes it raise (`ends_reads`): the types whose decoding can fail end a batch of reads."""
+    from consortium.apps.invoices.state import DATE
+    from consortium.apps.securities.state import ISIN, JURISDICTION, SIDE, UINT8
+    from consortium.evm.records import INT
+
+    total = [(UINT, [0, 2**256 - 1]), (INT, [-5, 2**255 - 1, -(2**255)]), (BOOL, [True, False]),
+             (ADDRESS, [A]), (BYTES32, [b"\x02" * 32]), (DATE, [20250630]), (SIDE, [2]),
+             (UINT8, [3])]
+    partial = [(CURRENCY, ["CNY", ""]), (Choice(STATES), ["applied", ""]),
+               (ISIN, ["US0378331005"]), (JURISDICTION, ["CN"])]
+    for ftype, values in total + partial:
+        assert ftype.read_word and ftype.ends_reads == any(ftype is p for p, _ in partial)
+        for value in values:
+            slots = Slots()
+            ftype.store(slots.storage(), 5, value)
+            assert ftype.value(ftype.word(value)) == value
+            assert ftype.load(slots.storage(), 5) == value and slots.reads == [5]
+    for ftype, _ in partial:
+        with pytest.raises((IndexError, OverflowError)):
+            ftype.value(2**256 - 1)
+    assert not STRING.read_word and not SetOf(ADDRESS).read_word

@@ -786,6 +786,25 @@ impl NativeFrame {
         Ok(Some(true))
     }
 
+    /// `charged_sload` of each slot in order, in one crossing (a record's fields): the words
+    /// read; None when the gas ran out (the reads before it charged, as one at a time).
+    fn charged_sloads<'py>(
+        &self,
+        py: Python<'py>,
+        gas: u128,
+        slots: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Vec<Bound<'py, PyAny>>>> {
+        let mut words = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            // charged before the slot is read as a word, as `charged_sload` does
+            if !self.charge(gas)? {
+                return Ok(None);
+            }
+            words.push(conv::u256_to_py(py, &self.read(conv::u256_from_py(slot)?)?)?);
+        }
+        Ok(Some(words))
+    }
+
     /// `charged_sstore` of each (slot, value) in order, in one crossing (a record's fields);
     /// false when the gas ran out (the writes before it stay in the journal: the frame
     /// reverts).

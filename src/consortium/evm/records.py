@@ -27,7 +27,9 @@ appended (or given an explicit `at=`). A field with `stored=False` is computed b
 contract for its answer (ABI and JSON) and has no slot.
 
 Every load, get, store and put reads or writes exactly the slots it names and no other, so
-gas, and with it every receipt, stays what the hand-written accessors charged.
+gas, and with it every receipt, stays what the hand-written accessors charged. On an engine
+that offers batches (`Storage.sloads`, `Storage.sstores`: revm) runs of one-word fields go to
+it in one call, the same reads and writes in the same order.
 """
 
 from __future__ import annotations
@@ -202,6 +204,11 @@ class StateView:
 
 Key = int | bytes | str
 Reader = Callable[[Storage, int], Any]  # a field's load: (storage, slot) -> value
+Decoder = Callable[[int], Any]  # a one-word field's value: word -> value
+# how a record's stored fields are read, step by step: a run of one-word fields read in one
+# batch (names, offsets, their decoders: None for the word itself; no reader), or one field
+# of more slots (its name, its offset, no decoder, its reader)
+ReadStep = tuple[tuple[str, ...], tuple[int, ...], tuple[Decoder | None, ...], Reader | None]
 Writer = Callable[[Storage, int, Any], None]  # a field's store: (storage, slot, value)
 V = TypeVar("V")
 R = TypeVar("R", bound="Record")
@@ -253,9 +260,16 @@ class FieldType:
 
     abi: str = "uint256"
     slots: int = 1
+    # `value` answers every word (no stored word makes it raise): see `ends_reads`
+    value_total: bool = False
 
     def load(self, storage: Storage, slot: int) -> Any:
-        return storage.get_uint(slot)
+        """A one-word type says only its `value`; a type in more slots overrides this."""
+        return self.value(storage.get_uint(slot))
+
+    def value(self, word: int) -> Any:
+        """The value stored as `word` (a type stored in one slot: the inverse of `word`)."""
+        return word
 
     def store(self, storage: Storage, slot: int, value: Any) -> None:
         """A one-word type says only its `word`; a type in more slots overrides this."""
@@ -277,8 +291,9 @@ class FieldType:
     def plain(self) -> bool:
         """Stored as the word itself (no codec): a record reads it with the storage's own
         `get_uint` and writes it with `Storage.set_uint`, one call less each."""
-        return (type(self).load is FieldType.load and type(self).store is FieldType.store
-                and type(self).word is FieldType.word)
+        kind = type(self)
+        return (kind.load is FieldType.load and kind.store is FieldType.store
+                and kind.word is FieldType.word and kind.value is FieldType.value)
 
     def word(self, value: Any) -> int:
         """The one word stored for `value` (a type stored in one slot); raises for a value
@@ -293,6 +308,19 @@ class FieldType:
         such types are written in one batch."""
         return type(self).store is FieldType.store
 
+    @property
+    def read_word(self) -> bool:
+        """Read as `value(word)` of one slot (`load` not overridden): a record's fields of
+        such types are read in one batch."""
+        return type(self).load is FieldType.load
+
+    @property
+    def ends_reads(self) -> bool:
+        """Its `value` may raise for a stored word (a corrupt or unknown one: it is
+        overridden without `value_total`): a batch of reads ends at such a field, so that
+        what it raises comes after exactly the reads before it, as one read at a time."""
+        return type(self).value is not FieldType.value and not self.value_total
+
 
 class _Uint(FieldType):
     pass
@@ -300,9 +328,10 @@ class _Uint(FieldType):
 
 class _Int(FieldType):
     abi = "int256"
+    value_total = True
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        return storage.get_int(slot)
+    def value(self, word: int) -> Any:
+        return word - UINT256 if word >= UINT256 // 2 else word
 
     def word(self, value: Any) -> int:
         if not -(UINT256 // 2) <= value < UINT256 // 2:
@@ -312,9 +341,10 @@ class _Int(FieldType):
 
 class _Bool(FieldType):
     abi = "bool"
+    value_total = True
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        return storage.get_bool(slot)
+    def value(self, word: int) -> Any:
+        return word != 0
 
     def word(self, value: Any) -> int:
         return 1 if value else 0
@@ -356,9 +386,10 @@ def hex0x(value: bytes | str) -> str:
 
 class _Address(FieldType):
     abi = "address"
+    value_total = True
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        return storage.get_address(slot)
+    def value(self, word: int) -> Any:
+        return (word % 2**160).to_bytes(20, "big")
 
     def word(self, value: Any) -> int:
         raw = bytes(value)
@@ -379,8 +410,8 @@ class _Address(FieldType):
 class _Bytes32(_Address):
     abi = "bytes32"
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        return storage.get_bytes32(slot)
+    def value(self, word: int) -> Any:
+        return word.to_bytes(32, "big")
 
     def word(self, value: Any) -> int:
         raw = bytes(value)
@@ -423,8 +454,8 @@ class _Currency(FieldType):
 
     abi = "string"
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        return currency_text(storage.get_uint(slot))
+    def value(self, word: int) -> Any:
+        return currency_text(word)
 
     def word(self, value: Any) -> int:
         return super().word(currency_word(value))
@@ -453,9 +484,8 @@ class Choice(FieldType):
     def number(self, name: str) -> int:
         return self.names.index(name) + 1 if name else 0
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        raw = storage.get_uint(slot)
-        return self.names[raw - 1] if raw else ""
+    def value(self, word: int) -> Any:
+        return self.names[word - 1] if word else ""
 
     def word(self, value: Any) -> int:
         return super().word(self.number(value))
@@ -575,6 +605,38 @@ PLAIN["IdSet"] = FieldSpec(SetOf(UINT))
 PLAIN["IdList"] = FieldSpec(ListOf(UINT))
 
 
+def _read_plan(spec: FieldSpec) -> tuple[int, Reader | None, Decoder | None]:
+    """A field's (offset, reader, decoder), as `Record._READ` keeps them."""
+    kind = spec.type
+    if not kind.read_word:
+        return spec.offset, kind.load, None
+    return spec.offset, None, None if type(kind).value is FieldType.value else kind.value
+
+
+def _read_steps(stored: Iterable[FieldSpec]) -> tuple[ReadStep, ...]:
+    """`Record._STEPS`: runs of one-word fields, each ended by a field of more slots or by
+    a field whose decoder may raise (`FieldType.ends_reads`, the run's last)."""
+    steps: list[ReadStep] = []
+    run: list[FieldSpec] = []
+
+    def close() -> None:
+        if run:
+            steps.append((tuple(s.name for s in run), tuple(s.offset for s in run),
+                          tuple(_read_plan(s)[2] for s in run), None))
+            run.clear()
+
+    for spec in stored:
+        if not spec.type.read_word:
+            close()
+            steps.append(((spec.name,), (spec.offset,), (), spec.type.load))
+            continue
+        run.append(spec)
+        if spec.type.ends_reads:
+            close()
+    close()
+    return tuple(steps)
+
+
 class Record:
     """Base of declared records; subclasses become frozen dataclasses (see the module)."""
 
@@ -582,11 +644,13 @@ class Record:
     BY_NAME: ClassVar[dict[str, FieldSpec]] = {}
     SLOTS: ClassVar[int] = 0  # slots a stored record spans from its base
     STORED: ClassVar[tuple[FieldSpec, ...]] = ()  # the stored fields, in slot order
-    # made once per record, for the hot paths: per field its offset and its codec's read
-    # (None: a plain word, read by `storage.get_uint`) and write functions
-    _READ: ClassVar[dict[str, tuple[int, Reader | None]]] = {}
+    # made once per record, for the hot paths: per field its offset, its codec's read (None:
+    # one word, read by `storage.get_uint`) with the word's decoder (None: the word itself),
+    # and its write function
+    _READ: ClassVar[dict[str, tuple[int, Reader | None, Decoder | None]]] = {}
     _WRITE: ClassVar[dict[str, tuple[int, Writer]]] = {}
-    _LOAD: ClassVar[tuple[tuple[str, int, Reader | None], ...]] = ()
+    _LOAD: ClassVar[tuple[tuple[str, int, Reader | None, Decoder | None], ...]] = ()
+    _STEPS: ClassVar[tuple[ReadStep, ...]] = ()  # `load`'s reads with the engine's batches
     _WORD: ClassVar[dict[str, Callable[[Any], int] | None]] = {}  # one-word fields' `word`
     _NAMES: ClassVar[frozenset[str]] = frozenset()  # every field's name
 
@@ -614,11 +678,12 @@ class Record:
         cls.BY_NAME = {s.name: s for s in specs}
         cls.STORED = tuple(s for s in specs if s.stored)
         cls.SLOTS = max((s.offset + s.type.slots for s in specs if s.stored), default=0)
-        cls._READ = {s.name: (s.offset, None if s.type.plain else s.type.load) for s in specs}
+        cls._READ = {s.name: _read_plan(s) for s in specs}
         cls._WRITE = {s.name: (s.offset, Storage.set_uint if s.type.plain else s.type.store)
                       for s in specs}
         cls._WORD = {s.name: s.type.word if s.type.one_word else None for s in specs}
         cls._LOAD = tuple((s.name, *cls._READ[s.name]) for s in cls.STORED)
+        cls._STEPS = _read_steps(cls.STORED)
         cls._NAMES = frozenset(s.name for s in specs)
         dataclasses.dataclass(frozen=True)(cls)
 
@@ -634,11 +699,27 @@ class Record:
 
     @classmethod
     def load(cls, storage: Storage, base: int, **values: Any) -> Self:
-        """The record at `base`: every stored field read once; keys and computed fields
-        from `values`."""
-        get = storage.get_uint
-        for name, offset, read in cls._LOAD:
-            values[name] = get(base + offset) if read is None else read(storage, base + offset)
+        """The record at `base`: every stored field read once, in slot order; keys and
+        computed fields from `values`. With the engine's batch (`Storage.sloads`), runs of
+        one-word fields are read in one call: the same reads, gas and order, and whatever a
+        stored word makes a field's decoder raise is raised after the reads before it."""
+        get, sloads = storage.get_uint, storage.sloads
+        if sloads is None:
+            for name, offset, read, value in cls._LOAD:
+                if read is not None:
+                    values[name] = read(storage, base + offset)
+                else:
+                    word = get(base + offset)
+                    values[name] = word if value is None else value(word)
+        else:
+            for names, offsets, decoders, read in cls._STEPS:
+                if read is not None:
+                    values[names[0]] = read(storage, base + offsets[0])
+                    continue
+                words = (sloads([base + offset for offset in offsets]) if len(offsets) > 1
+                         else [get(base + offsets[0])])
+                for name, value, word in zip(names, decoders, words, strict=True):
+                    values[name] = word if value is None else value(word)
         if values.keys() != cls._NAMES:
             return cls(**values)  # the dataclass's own complaint
         # every field named: the record made without the frozen dataclass's __init__ (an
@@ -654,8 +735,11 @@ class Record:
     @classmethod
     def get(cls, storage: Storage, base: int, name: str) -> Any:
         """One stored field (one read)."""
-        offset, read = cls._READ[name]
-        return storage.get_uint(base + offset) if read is None else read(storage, base + offset)
+        offset, read, value = cls._READ[name]
+        if read is not None:
+            return read(storage, base + offset)
+        word = storage.get_uint(base + offset)
+        return word if value is None else value(word)
 
     @classmethod
     def put(cls, storage: Storage, base: int, name: str, value: Any) -> None:

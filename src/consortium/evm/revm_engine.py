@@ -140,6 +140,17 @@ class RevmHost:
             raise OutOfGas("native contract")
 
     @property
+    def sloads(self) -> Callable[[list[int]], list[int]]:
+        """`sload` of each slot in order, in one crossing: the words read."""
+        return self._sloads
+
+    def _sloads(self, slots: list[int]) -> list[int]:
+        words = self._f.charged_sloads(_SLOAD_GAS, slots)
+        if words is None:
+            raise OutOfGas("native contract")
+        return words  # type: ignore[no-any-return]
+
+    @property
     def sstores(self) -> Callable[[list[tuple[int, int]]], None] | None:
         """`sstore` of each (slot, value) in order, in one crossing (None inside a static
         call: see `word_sets`)."""

@@ -91,8 +91,11 @@ class Storage:
         # the hottest read, one call less: the host's own sload (gas and all) is get_uint
         self.get_uint = self.host.sload  # type: ignore[method-assign]
         # the engine's own set operations and batched writes, when the host has them (its
-        # own storage only): `sstores([(slot, value), …])` writes each in order, charged each
+        # own storage only): `sloads([slot, …])` reads each in order and `sstores([(slot,
+        # value), …])` writes each in order, charged each as one `sload`/`sstore` is
         own = address is None
+        self.sloads: Callable[[list[int]], list[int]] | None = (
+            getattr(host, "sloads", None) if own else None)
         self.word_sets: WordSetOps | None = getattr(host, "word_sets", None) if own else None
         self.sstores: Callable[[list[tuple[int, int]]], None] | None = (
             getattr(host, "sstores", None) if own else None)

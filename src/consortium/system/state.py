@@ -72,9 +72,10 @@ class _NodeId(FieldType):
     """A CometBFT node id: 20 bytes, 40 hex digits in JSON (as in ID@HOST:PORT)."""
 
     abi = "bytes20"
+    value_total = True
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        return storage.get_address(slot)
+    def value(self, word: int) -> Any:
+        return (word % 2**160).to_bytes(20, "big")
 
     def from_abi(self, value: Any) -> Any:
         return bytes(value)

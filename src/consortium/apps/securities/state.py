@@ -85,8 +85,8 @@ class Code(FieldType):
     def __init__(self, width: int) -> None:
         self.width = width
 
-    def load(self, storage: Storage, slot: int) -> Any:
-        return code_text(storage.get_uint(slot), self.width)
+    def value(self, word: int) -> Any:
+        return code_text(word, self.width)
 
     def word(self, value: Any) -> int:
         return super().word(code_word(value))
@@ -491,7 +491,10 @@ class SecuritiesState(Holdings):
     def investor_words(self, account: bytes) -> list[int]:
         """The investor record's stored words as `investor` reads them (the same slots, in
         the same order), without making the record: the eligibility checks' read."""
-        get, base = self.s.get_uint, Storage.at(self.INVESTOR, account)
+        base, sloads = Storage.at(self.INVESTOR, account), self.s.sloads
+        if sloads is not None:  # in one engine call
+            return sloads([base + offset for offset in INVESTOR_OFFSETS])
+        get = self.s.get_uint
         return [get(base + offset) for offset in INVESTOR_OFFSETS]
 
     def set_investor(self, account: bytes, **values: Any) -> None:
