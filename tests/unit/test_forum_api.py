@@ -1,7 +1,11 @@
 """The forum through a node's API (a real server over the services' ledger): the typed
 client's automatic key epochs and decryption per reader, documents kept on chain and on the
 author's node with every download checked, the per-reader search index, the JSON-RPC and
-REST reads (ciphertext only in private channels), and the `consortium forum` commands."""
+REST reads (ciphertext only in private channels), and the `consortium forum` commands.
+
+The tests are steps of one story over one node (module-scoped fixtures): each starts where
+the one before it left the forum (Research's members, its posts), so run the module, not one
+of its tests alone."""
 
 from __future__ import annotations
 
