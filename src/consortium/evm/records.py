@@ -643,7 +643,7 @@ class Record:
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
     BY_NAME: ClassVar[dict[str, FieldSpec]] = {}
     SLOTS: ClassVar[int] = 0  # slots a stored record spans from its base
-    STORED: ClassVar[tuple[FieldSpec, ...]] = ()  # the stored fields, in slot order
+    STORED: ClassVar[tuple[FieldSpec, ...]] = ()  # the stored fields, in declared order
     # made once per record, for the hot paths: per field its offset, its codec's read (None:
     # one word, read by `storage.get_uint`) with the word's decoder (None: the word itself),
     # and its write function
@@ -699,7 +699,7 @@ class Record:
 
     @classmethod
     def load(cls, storage: Storage, base: int, **values: Any) -> Self:
-        """The record at `base`: every stored field read once, in slot order; keys and
+        """The record at `base`: every stored field read once, in declared order; keys and
         computed fields from `values`. With the engine's batch (`Storage.sloads`), runs of
         one-word fields are read in one call: the same reads, gas and order, and whatever a
         stored word makes a field's decoder raise is raised after the reads before it."""
