@@ -177,13 +177,14 @@ def test_a_one_word_field_type_stores_exactly_its_word() -> None:
     from consortium.apps.invoices.state import DATE
     from consortium.apps.securities.state import ISIN, JURISDICTION, SIDE, UINT8
     from consortium.evm.records import INT
+    from consortium.system.state import NODE_ID
 
     samples: list[tuple[Any, list[Any]]] = [
         (UINT, [0, 7, 2**256 - 1, -1, 2**256]), (INT, [0, -5, 2**255 - 1, -(2**255), 2**255]),
         (BOOL, [True, False, 0, 3]), (ADDRESS, [A, b"\x01" * 19]), (BYTES32, [b"\x02" * 32, A]),
         (CURRENCY, ["CNY", "USD"]), (Choice(STATES), ["applied", "retired", "", "lost"]),
         (DATE, [20250630]), (ISIN, ["US0378331005"]), (JURISDICTION, ["CN"]), (SIDE, [1, 2]),
-        (UINT8, [3]),
+        (UINT8, [3]), (NODE_ID, [b"\x03" * 20, b"\x03" * 21]),
     ]
     for ftype, values in samples:
         assert ftype.one_word, ftype
@@ -248,10 +249,11 @@ def test_a_one_word_field_type_reads_back_its_word() -> None:
     from consortium.apps.invoices.state import DATE
     from consortium.apps.securities.state import ISIN, JURISDICTION, SIDE, UINT8
     from consortium.evm.records import INT
+    from consortium.system.state import NODE_ID
 
     total = [(UINT, [0, 2**256 - 1]), (INT, [-5, 2**255 - 1, -(2**255)]), (BOOL, [True, False]),
              (ADDRESS, [A]), (BYTES32, [b"\x02" * 32]), (DATE, [20250630]), (SIDE, [2]),
-             (UINT8, [3])]
+             (UINT8, [3]), (NODE_ID, [b"\x03" * 20])]
     partial = [(CURRENCY, ["CNY", ""]), (Choice(STATES), ["applied", ""]),
                (ISIN, ["US0378331005"]), (JURISDICTION, ["CN"])]
     for ftype, values in total + partial:

@@ -77,6 +77,12 @@ class _NodeId(FieldType):
     def value(self, word: int) -> Any:
         return (word % 2**160).to_bytes(20, "big")
 
+    def word(self, value: Any) -> int:
+        raw = bytes(value)
+        if len(raw) != 20:
+            raise ValueError("node id must be 20 bytes")
+        return int.from_bytes(raw, "big")
+
     def from_abi(self, value: Any) -> Any:
         return bytes(value)
 
