@@ -19,6 +19,7 @@ from consortium.evm.records import (
     STRING,
     UINT,
     Choice,
+    FieldType,
     Mapped,
     Record,
     SetOf,
@@ -199,6 +200,31 @@ def test_a_one_word_field_type_stores_exactly_its_word() -> None:
             assert slots.writes == [5] and slots.words == {5: ftype.word(value)}, (ftype, value)
     # a type stored in more than one slot, or by a codec of its own, is written as before
     assert not STRING.one_word and not SetOf(ADDRESS).one_word
+    # and the samples cover every kind of one-word type the packages declare
+    assert {type(t) for t in _declared_one_word_types()} <= {type(t) for t, _ in samples}
+
+
+def _declared_one_word_types() -> list[FieldType]:
+    """Every one-word field type of the framework's, the system's and the services' modules
+    and of the records they declare (a choice is made inside its record's declaration)."""
+    import importlib
+    import pkgutil
+
+    import consortium.apps
+    import consortium.evm.records
+    import consortium.system
+
+    modules: list[Any] = [consortium.evm.records]
+    for package in (consortium.apps, consortium.system):
+        modules += [importlib.import_module(m.name) for m in
+                    pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+    found = [v for m in modules for v in vars(m).values() if isinstance(v, FieldType)]
+    records: list[type[Record]] = [Record]
+    while records:
+        cls = records.pop()
+        records += cls.__subclasses__()
+        found += [spec.type for spec in cls.FIELDS]
+    return [t for t in found if t.one_word]
 
 
 class BatchSlots(Slots):
