@@ -26,6 +26,11 @@ layout is consensus-critical: declaration order is storage order, so a field is 
 appended (or given an explicit `at=`). A field with `stored=False` is computed by the
 contract for its answer (ABI and JSON) and has no slot.
 
+A field type of one slot says how a value becomes its word and back — `word(value)` (raising
+for a value it refuses) and `value(word)` — and sets `value_total` when no stored word makes
+`value` raise; a type of more slots (`slots`, or a string's data) overrides `load` and
+`store` instead.
+
 Every load, get, store and put reads or writes exactly the slots it names and no other, so
 gas, and with it every receipt, stays what the hand-written accessors charged. On an engine
 that offers batches (`Storage.sloads`, `Storage.sstores`: revm) runs of one-word fields go to
