@@ -3,8 +3,9 @@
 A fresh `Ledger` (revm, LMDB in a temporary folder) per workload, the bench's genesis (its
 members and the workload's roles), the setup committed, senders recovered before the clock
 (as CheckTx does on a node), the collector set as a node sets it, then the timed part:
-FinalizeBlock + Commit of blocks of `--block` transactions. No network, no RPC: what the
-ledger's own work per transaction is.
+FinalizeBlock + Commit of blocks of at most `--block` transactions whose gas limits fit the
+block gas limit (as CometBFT reaps a proposal). No network, no RPC: what the ledger's own work
+per transaction is.
 Rounds alternate the workloads so that a loaded machine weighs on all of them alike.
 
     .venv/bin/python bench/services_inprocess.py [--txs 2000] [--rounds 3]
@@ -58,6 +59,20 @@ def block_ctx(height: int) -> BlockContext:
                         prevrandao=bytes([height % 256]) * 32)
 
 
+def blocks(count: int, block: int, gas: list[int], limit: int = GAS_LIMIT) -> list[range]:
+    """The runs of `count` transactions (gas limits `gas`) that make blocks: at most `block`
+    each and their gas limits summed within `limit`, as CometBFT reaps a proposal."""
+    out, start, used = [], 0, 0
+    for i in range(count):
+        if i > start and (i - start == block or used + gas[i] > limit):
+            out.append(range(start, i))
+            start, used = i, 0
+        used += gas[i]
+    if count > start:
+        out.append(range(start, count))
+    return out
+
+
 def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
         profile: Path | None = None, breakdown: Breakdown | None = None) -> tuple[float, float]:
     """Committed tx/s of `txs` transactions of workload `name` (fresh ledger): by the wall
@@ -78,6 +93,7 @@ def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
             signed = [t.raw for t in presign(workload, accounts, txs, CHAIN_ID,
                                              setup.next_nonces(len(accounts)))]
             ledger.prime_senders(signed)
+            runs = blocks(len(signed), block, [workload.gas_for(j) for j in range(txs)])
             settle_gc()  # the node's collector settings
             profiler = None
             if profile is not None:
@@ -87,8 +103,8 @@ def run(name: str, txs: int, block: int, accounts: list[BenchAccount],
             failed = 0
             with breakdown.timing() if breakdown is not None else nullcontext():
                 start, cpu = time.perf_counter(), time.process_time()
-                for i in range(0, len(signed), block):
-                    out = ledger.finalize_block(block_ctx(height), signed[i:i + block])
+                for r in runs:
+                    out = ledger.finalize_block(block_ctx(height), signed[r.start:r.stop])
                     ledger.commit()
                     height += 1
                     failed += sum(r.code != 0 for r in out.tx_results)

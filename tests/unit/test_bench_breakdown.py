@@ -50,3 +50,15 @@ def test_breakdown_of_invoice_issues(bench_modules: tuple[Any, Any]) -> None:
     rest = table.pop("the rest (engine, admission, receipts)")
     assert all(us >= 0 for us, _share, _calls in table.values()) and rest[0] > 0
     assert table["the contract's own code"][0] > 0 and table["state trie (persist)"][0] > 0
+
+
+def test_blocks_are_reaped_by_count_and_by_gas_limits(bench_modules: tuple[Any, Any]) -> None:
+    """As CometBFT reaps a proposal: at most `block` transactions, their gas limits within
+    the block gas limit (1,000 orders at 2 M each did not fit 1e9 and failed)."""
+    _, services_inprocess = bench_modules
+    blocks = services_inprocess.blocks
+    assert blocks(5, 2, [1] * 5, limit=10) == [range(0, 2), range(2, 4), range(4, 5)]
+    assert blocks(5, 10, [4, 4, 4, 1, 10], limit=10) == [range(0, 2), range(2, 4), range(4, 5)]
+    assert blocks(0, 10, [], limit=10) == []
+    one = blocks(1000, 1000, [2_000_000] * 1000)
+    assert [len(r) for r in one] == [500, 500]
