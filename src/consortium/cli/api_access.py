@@ -89,9 +89,12 @@ def cert(
     from consortium.network.tls import make_cert
 
     key, crt = make_cert(ca_dir.expanduser(), name, host, out.expanduser(), client_scope)
-    use = ("give them to the client" if client_scope
-           else "set [api] tls_cert and tls_key to them")
-    console.print(f"key {key}, certificate {crt}; {use}")
+    if client_scope:
+        use = "give them to the client"
+    else:  # the paths as the node reads them (relative ones from its home): absolute here
+        use = (f"set them in the [api] section of the node's {CONFIG_FILE} (then restart "
+               f'it):\n  tls_cert = "{crt.resolve()}"\n  tls_key = "{key.resolve()}"')
+    console.print(f"key {key}, certificate {crt}; {use}", markup=False, highlight=False)
 
 
 @tls_app.command("check")

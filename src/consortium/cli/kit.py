@@ -12,13 +12,14 @@ import inspect
 import json
 import keyword
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
@@ -30,7 +31,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 DirOption = typer.Option(DEFAULT_DIR, "--dir",
-                         help="Local network folder (made by `consortium init`).")
+                         help="The network folder: a local network (`consortium init`), a "
+                         "member's node home (`consortium node setup --out`) or the folder "
+                         "`consortium join --dir` made.")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 BlockGasLimitOption = typer.Option(
     DEFAULT_BLOCK_GAS_LIMIT, "--block-gas-limit",
@@ -48,13 +51,36 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title)
-    for col in columns:
-        t.add_column(col)
-    for row in rows:
-        t.add_row(*["-" if v is None else str(v) for v in row])
-    console.print(t)
+def table(title: str, columns: list[str], rows: list[list[Any]], *,
+          optional: Sequence[str] = ()) -> None:
+    """`rows` under `columns` (no header row when every column title is empty: a list of
+    name/value pairs). A cell too wide is folded onto more lines, never cut to `…`; the
+    `optional` columns are left out, in that order, while the table would be wider than
+    the terminal, and its caption names them. Cells are plain text, not Rich markup."""
+    cells = [["-" if v is None else escape(str(v)) for v in row] for row in rows]
+    kept = list(range(len(columns)))
+    dropped: list[str] = []
+
+    def build() -> Table:
+        t = Table(title=title, show_header=any(columns))
+        for i in kept:
+            t.add_column(columns[i], overflow="fold")
+        for row in cells:
+            t.add_row(*[row[i] for i in kept])
+        if dropped:
+            t.caption = (f"not shown at {console.width} columns: {', '.join(dropped)} "
+                         "(a wider terminal shows them)")
+        return t
+
+    shown = build()
+    for name in optional:
+        natural = console.measure(shown, options=console.options.update_width(1 << 16))
+        if natural.maximum <= console.width:
+            break
+        kept.remove(columns.index(name))
+        dropped.append(name)
+        shown = build()
+    console.print(shown)
 
 
 def show(found: Any, json_out: bool, render: Callable[[], None]) -> None:
@@ -176,13 +202,23 @@ def signer(from_: str, dir: Path, password_file: Path | None,
     """The --from account, its key unlocked: a keystore file, or a member name or address
     whose keystore is in --dir. A name the local network does not know is looked up in the
     chain's member registry and its account's keystore searched in --dir; without one, the
-    error says which options give it."""
+    error says which options give it. Finding the keystore and opening it are apart: a
+    keystore that is found but that the password does not open is named as such (`wrong
+    password for keystore PATH`), never as one missing."""
     from consortium.sdk import resolve_signer
+    from consortium.sdk.keys import keystore_for
+
+    def keystore(name: str) -> None:
+        """Whether `name` has a keystore file in --dir (ConfigError: not)."""
+        path = keystore_for(name, root)
+        if not path.is_file():
+            raise ConfigError(f"the keystore of --from {name!r} ({path}) does not exist: "
+                              "put it back, or give --from with its keystore file")
 
     root = resolve_dir(dir)
     password = read_password(password_file)
     try:
-        return resolve_signer(from_, root, password)
+        keystore(from_)
     except ConfigError:
         text = from_.strip()
         if text.lower().startswith("0x") or text.endswith(".json") or text.isdigit():
@@ -190,14 +226,16 @@ def signer(from_: str, dir: Path, password_file: Path | None,
         address = chain_member_account(text, dir, rpc)
         if address is None:
             raise
-    try:
-        return resolve_signer(address, root, password)
-    except ConfigError:
-        raise ConfigError(
-            f"--from {from_!r} is the member with account {address} on chain, but no keystore "
-            f"for it is in {root}: give --from with its keystore file (--from KEY.json), or "
-            "--dir with the network folder that holds its keystore"
-        ) from None
+        try:
+            keystore(address)
+        except ConfigError:
+            raise ConfigError(
+                f"--from {from_!r} is the member with account {address} on chain, but no "
+                f"keystore for it is in {root}: give --from with its keystore file (--from "
+                "KEY.json), or --dir with the network folder that holds its keystore"
+            ) from None
+        from_ = address
+    return resolve_signer(from_, root, password)
 
 
 # --- the options of a command that reads or signs -------------------------------------------
@@ -315,7 +353,8 @@ def proposed(out: dict[str, Any], json_out: bool) -> None:
                                       [[out["proposal"], out["status"], out["block"],
                                         out["txHash"]]]))
     if not json_out and out.get("status") == "open":
-        console.print(f"members vote with: consortium vote {out['proposal']} yes --from …")
+        console.print(f"members vote with: consortium vote {out['proposal']} yes --from … "
+                      "(the proposer too: proposing is not a vote)")
 
 
 def history_table(title: str, history: list[dict[str, Any]], show: Any) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,6 +17,10 @@ from consortium.network import engine as engine_mod
 from consortium.network import supervisor
 from consortium.network.layout import Network
 from consortium.network.node_config import DEFAULT_ENGINE
+
+if TYPE_CHECKING:
+    from consortium.network.health import NodeHealth
+    from consortium.network.supervisor import NodeStatus
 
 
 def progress(message: str) -> None:
@@ -73,13 +78,15 @@ NodesArg = typer.Argument(None, help="Node names (default: all).")
 
 
 def up(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
-    """Start the nodes of a local network in the background."""
+    """Start the nodes of a network folder in the background: a local network's, a node
+    home's (`node setup`) or a `join` folder's."""
     started = supervisor.up(Network.load(kit.resolve_dir(dir)), nodes or None, progress=progress)
     kit.console.print(f"{len(started)} node(s) started; `consortium status --dir {dir}` shows them")
 
 
 def down(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
-    """Stop the nodes of a local network."""
+    """Stop the nodes of a network folder (a local network, a node home or a `join`
+    folder)."""
     stopped = supervisor.down(Network.load(kit.resolve_dir(dir)), nodes or None, progress=progress)
     kit.console.print(f"{len(stopped)} node(s) stopped")
 
@@ -92,8 +99,16 @@ def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:
     network = Network.load(kit.resolve_dir(dir))
     rows = network_health(network)
     kit.show({"chain_id": network.chain_id,
-              "nodes": [health_json(r, h) for r, h in rows]}, json, lambda: kit.table(
-        f"{network.chain_id} ({network.root})",
+              "nodes": [health_json(r, h) for r, h in rows]}, json,
+             lambda: status_table(f"{network.chain_id} ({network.root})", rows))
+
+
+def status_table(title: str, rows: list[tuple[NodeStatus, NodeHealth]]) -> None:
+    """`status`'s table. A narrow terminal (80 columns) shows node, state, height, behind,
+    block age, peers and app hash: the other columns go first, in `optional`'s order, and
+    the caption names them (--json has every figure)."""
+    kit.table(
+        title,
         ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
          "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
         [[r.name, r.member,
@@ -104,17 +119,21 @@ def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:
           r.peers, h.mempool, h.tx_per_s, h.refused,
           None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",
           h.snapshot_height or None, (r.app_hash or "")[:12] or None, r.api_url]
-         for r, h in rows]))
+         for r, h in rows],
+        optional=["API", "snapshot", "LMDB", "member", "refused", "tx/s", "mempool"])
 
 
 def logs(
-    node_name: str = typer.Argument("node0", metavar="NODE", help="Node name."),
+    node_name: str | None = typer.Argument(
+        None, metavar="NODE", help="Node name (default: the folder's only node, else node0)."),
     dir: Path = kit.DirOption,
     lines: int = typer.Option(40, "--lines", "-n", help="Lines to show."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
 ) -> None:
-    """Show a node's log."""
+    """Show a node's log (a node home or a `join` folder holds one node: no NODE needed)."""
     network = Network.load(kit.resolve_dir(dir))
+    if node_name is None:  # a folder of one node: that one; else node0, `init`'s first
+        node_name = network.nodes[0].name if len(network.nodes) == 1 else "node0"
     path = network.node_home(network.node(node_name)) / "node.log"
     if not path.is_file():
         raise ConfigError(f"{node_name} has no log yet ({path})")

@@ -4,13 +4,16 @@ transactions per second, CheckTx refusals, the size of its LMDB file and its new
 snapshot.
 
 Read from the node's engine (CometBFT RPC: status, mempool, the newest block headers) and
-from the node's own `/metrics` (with `CONSORTIUM_API_TOKEN` as bearer token when set; the
-figures stay empty when the API refuses or does not answer).
+from the node's own `/metrics` at the API its home's settings name (`api_url_of`: https with
+TLS, its listen address), with `CONSORTIUM_API_TOKEN` as bearer token when set and the
+certificate checked against `CONSORTIUM_API_CA` when set (else the system's CAs); the
+figures stay empty when the API refuses or does not answer.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,9 +22,13 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from consortium.api.metrics_probe import parse_block_time
+from consortium.errors import ConfigError
 from consortium.network.layout import Network, NodeEntry
 from consortium.network.supervisor import NodeStatus, network_status
 
+# What a client presents to an API with auth or a private CA (the SDK's ApiCredentials
+# reads the same; not imported from it: the SDK package would load web3 into `status`)
+TOKEN_ENV, CA_ENV = "CONSORTIUM_API_TOKEN", "CONSORTIUM_API_CA"
 RATE_BLOCKS = 20  # transactions per second over at most this many newest blocks
 TIMEOUT = 2.0
 
@@ -63,12 +70,40 @@ def engine_health(rpc_url: str, height: int, now: float | None = None) -> NodeHe
     return health
 
 
-def metrics_health(api_url: str, health: NodeHealth) -> None:
-    """Fill `health` from the node's /metrics: refusals, LMDB size, newest snapshot."""
-    token = os.environ.get("CONSORTIUM_API_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+@dataclass(frozen=True)
+class Credentials:
+    """The bearer token /metrics is asked with, and what checks the node's certificate:
+    the CA of `CONSORTIUM_API_CA`, else the system's CAs (True)."""
+
+    token: str | None = None
+    verify: ssl.SSLContext | bool = True
+
+    @classmethod
+    def from_env(cls) -> Credentials:
+        """`CONSORTIUM_API_TOKEN` and `CONSORTIUM_API_CA`; a CA file that does not exist or
+        does not load is refused, rather than every node's figures left empty unexplained."""
+        token = (os.environ.get(TOKEN_ENV) or "").strip() or None
+        ca_file = os.environ.get(CA_ENV) or None
+        if ca_file is None:
+            return cls(token)
+        if not os.path.isfile(ca_file):
+            raise ConfigError(f"{CA_ENV}: the CA certificate {ca_file} does not exist")
+        try:
+            return cls(token, ssl.create_default_context(cafile=ca_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"{CA_ENV}: {ca_file} is not a PEM CA certificate ({exc})") \
+                from None
+
+
+def metrics_health(api_url: str, health: NodeHealth,
+                   credentials: Credentials | None = None) -> None:
+    """Fill `health` from the node's /metrics: refusals, LMDB size, newest snapshot.
+    `credentials`: the token and CA to present (default: from the environment)."""
+    credentials = credentials or Credentials.from_env()
+    headers = {"Authorization": f"Bearer {credentials.token}"} if credentials.token else {}
     try:
-        answer = httpx.get(f"{api_url}/metrics", headers=headers, timeout=TIMEOUT)
+        answer = httpx.get(f"{api_url}/metrics", headers=headers, verify=credentials.verify,
+                           timeout=TIMEOUT)
     except httpx.HTTPError:
         return
     if answer.status_code != 200:
@@ -89,21 +124,27 @@ def metrics_health(api_url: str, health: NodeHealth) -> None:
     health.refused = int(refused)
 
 
-def node_health(node: NodeEntry, status: NodeStatus, top: int | None) -> NodeHealth:
+def node_health(node: NodeEntry, status: NodeStatus, top: int | None,
+                credentials: Credentials | None = None) -> NodeHealth:
+    """`status.api_url` is where the node's API is (`supervisor.api_url_of`), not the
+    layout's loopback http URL: a node serving TLS, or listening on another address, answers
+    only there."""
     if status.height is None:
         return NodeHealth()
     health = engine_health(node.rpc_url, status.height)
     health.behind = None if top is None else top - status.height
-    metrics_health(node.api_url, health)
+    metrics_health(status.api_url or node.api_url, health, credentials)
     return health
 
 
 def network_health(network: Network) -> list[tuple[NodeStatus, NodeHealth]]:
-    """Every node's status and health, `behind` measured against the highest of them."""
+    """Every node's status and health, `behind` measured against the highest of them.
+    A `CONSORTIUM_API_CA` that names no file is refused (ConfigError) before any request."""
+    credentials = Credentials.from_env()
     statuses = network_status(network)
     heights = [s.height for s in statuses if s.height is not None]
     top = max(heights) if heights else None
-    return [(status, node_health(node, status, top))
+    return [(status, node_health(node, status, top, credentials))
             for node, status in zip(network.nodes, statuses, strict=True)]
 
 

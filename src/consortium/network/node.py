@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+import psutil
+
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.network.engine import require_cometbft
 from consortium.network.node_config import NodeConfig, read_toml
@@ -70,9 +72,42 @@ def _lock_home(cfg: NodeConfig) -> IO[str]:
     return handle
 
 
+def running_pid(home: Path) -> int | None:
+    """The pid of the node process running on `home` (its node.pid names a live process
+    that is a `node`, not a zombie), if one is."""
+    try:
+        pid = int((home / "node.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if not any(part == "node" for part in proc.cmdline()):
+            return None
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return pid
+
+
+def _stop_command(home: Path, name: str, pid: int) -> str:
+    """How to stop the node on `home`: `consortium down` on the network folder that holds
+    it (a node home of its own, or a local network's `nodes/NAME`), else its pid."""
+    if (home / "network.json").is_file():
+        return f"`consortium down --dir {home}`"
+    if (home.parent.parent / "network.json").is_file() and home.parent.name == "nodes":
+        return f"`consortium down --dir {home.parent.parent} {name}`"
+    return f"`kill {pid}`"
+
+
 def preflight(home: Path) -> NodeConfig:
-    """Every check that can fail before anything starts: config, engine, ports."""
+    """Every check that can fail before anything starts: not running yet, config, engine,
+    ports."""
     cfg = NodeConfig.load(home)
+    pid = running_pid(home)
+    if pid is not None:  # its own ports would be named as taken: say what takes them
+        raise NetworkError(f"{cfg.name} is already running (pid {pid}); stop it first with "
+                           f"{_stop_command(home, cfg.name, pid)}")
     check_api_access(cfg)
     if not (home / "config" / "genesis.json").is_file():
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")

@@ -21,7 +21,7 @@ import psutil
 
 from consortium.errors import ConfigError, NetworkError
 from consortium.network.layout import JsonFields, Network, NodeEntry
-from consortium.network.node import engine_ports, preflight
+from consortium.network.node import engine_ports, preflight, running_pid
 from consortium.network.node_config import NodeConfig
 
 START_TIMEOUT = 90.0
@@ -32,20 +32,7 @@ Progress = Callable[[str], None]
 
 def node_pid(home: Path) -> int | None:
     """The pid of the node process running on `home`, if one is alive."""
-    pid_file = home / "node.pid"
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        if not any(part == "node" for part in proc.cmdline()):
-            return None
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-    return pid
+    return running_pid(home)
 
 
 def running_nodes(network: Network) -> list[str]:
@@ -261,7 +248,7 @@ def node_status(network: Network, node: NodeEntry, timeout: float = 2.0) -> Node
         name=node.name,
         member=node.member,
         running=node_pid(network.node_home(node)) is not None,
-        api_url=node.api_url,
+        api_url=api_url_of(network, node),  # https with TLS, the configured host
         rpc_url=node.rpc_url,
         node_id=node.node_id,
     )

@@ -3,9 +3,12 @@ application repeats — send a signed transaction and wait for its receipt, depl
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -15,7 +18,7 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import TxParams
 
 from consortium.errors import ConsortiumError, ExecutionReverted, NetworkError, TxError
-from consortium.sdk.credentials import TOKEN_ENV, ApiCredentials, same_origin
+from consortium.sdk.credentials import CA_ENV, TOKEN_ENV, ApiCredentials, same_origin
 
 
 class TxFailed(TxError):
@@ -43,6 +46,50 @@ def refusal_message(url: str, response: requests.Response | None) -> str:
     hint = {401: f" (set {TOKEN_ENV} to a token of this node)",
             403: " (a token of a larger scope is needed)"}.get(response.status_code, "")
     return f"{url} answered HTTP {response.status_code}: {reason}{hint}"
+
+
+# What the TLS library says of a certificate from a CA the client does not trust
+UNKNOWN_CA = ("unable to get local issuer certificate", "self-signed certificate",
+              "self signed certificate", "unable to verify the first certificate")
+# What a plain-HTTP request to a TLS port ends with: the server drops the connection
+DROPPED = ("RemoteDisconnected", "Connection reset by peer", "Connection aborted",
+           "BadStatusLine")
+
+
+def unreachable_message(url: str, exc: BaseException) -> str:
+    """One line for a request to `url` that failed before any answer: the cause and, for
+    the TLS mistakes an operator makes, what to set (the CA of `CONSORTIUM_API_CA`, an
+    https URL)."""
+    text = str(exc)
+    scheme = urlsplit(url).scheme
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        found = re.search(r"certificate verify failed: (.+?)\.?(?: \(_ssl\.c:\d+\)|'\)|$)",
+                          text)
+        reason = found.group(1).strip() if found else "certificate verify failed"
+        if any(what in reason for what in UNKNOWN_CA):
+            ca = os.environ.get(CA_ENV)
+            hint = (f"it is not signed by the CA in {CA_ENV} ({ca}): set {CA_ENV} to the "
+                    "consortium's CA certificate file" if ca else
+                    f"set {CA_ENV} to the consortium's CA certificate file (the ca.pem of "
+                    "`consortium tls ca`)")
+        elif "mismatch" in reason.lower():
+            hint = (f"it was not made for {urlsplit(url).hostname}: dial a host name or "
+                    "address it names, or make one that names this one (`consortium tls "
+                    "cert --host`)")
+        elif "expired" in reason:
+            hint = "give the node a new certificate (`consortium tls cert`)"
+        else:
+            hint = f"check it with `consortium tls check` ({CA_ENV} names the CA to trust)"
+        return f"cannot reach {url}: its TLS certificate is refused ({reason}); {hint}"
+    if scheme == "http" and any(what in text for what in DROPPED):
+        https = "https" + url[len("http"):]
+        return (f"cannot reach {url}: the node closed the connection without an answer; if "
+                f"its API serves TLS (tls_cert in its consortium.toml), use {https}")
+    if scheme == "https" and ("WRONG_VERSION_NUMBER" in text or "record layer" in text):
+        plain = "http" + url[len("https"):]
+        return (f"cannot reach {url}: the node does not answer TLS there; if its API serves "
+                f"plain HTTP (no tls_cert in its consortium.toml), use {plain}")
+    return f"cannot reach {url}: {exc}"
 
 
 class ConsortiumClient:
@@ -84,7 +131,7 @@ class ConsortiumClient:
         except requests.HTTPError as exc:
             raise NetworkError(refusal_message(self.rpc_url, exc.response)) from None
         except (ConnectionError, OSError) as exc:
-            raise NetworkError(f"cannot reach {self.rpc_url}: {exc}") from None
+            raise NetworkError(unreachable_message(self.rpc_url, exc)) from None
 
     def send(self, account: LocalAccount, tx: dict[str, Any], *, wait: bool = True,
              timeout: float = 60) -> dict[str, Any]:
