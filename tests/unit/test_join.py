@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import tomllib
 from pathlib import Path
 
@@ -113,3 +114,88 @@ def test_join_refusals(tmp_path: Path, genesis: Path) -> None:
     with pytest.raises(ConfigError, match="not a consortium genesis"):
         join_network(tmp_path / "y", genesis_file=tmp_path / "bad.json", peer=PEER, name="E")
     assert parse_peer(PEER.upper().replace("@127.0.0.1", "@127.0.0.1")).node_id == "ab" * 20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _join_argv(genesis: Path, folder: Path, *options: str) -> list[str]:
+    (folder.parent / "pw").write_text("")
+    return ["join", "--genesis", str(genesis), "--peer", "cd" * 20 + "@10.1.2.3:26656",
+            "--dir", str(folder), "--name", "Bank E", "--password-file",
+            str(folder.parent / "pw"), *options]
+
+
+def test_join_listen_takes_host_port_as_node_setup_does(
+    tmp_path: Path, genesis: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--listen HOST:PORT` (node setup's form) and `--external` (keygen's and node setup's
+    name) work; HOST alone, with --p2p-port, still does."""
+    port = _free_port()
+    argv = _join_argv(genesis, tmp_path / "e", "--listen", f"0.0.0.0:{port}",
+                      "--external", "198.51.100.7:26656", "--json")
+    assert main(argv) == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    p2p = tomllib.loads((Path(result["home"]) / "config" / "config.toml").read_text())["p2p"]
+    assert p2p["laddr"] == f"tcp://0.0.0.0:{port}" and result["p2p_port"] == port
+    assert p2p["external_address"] == "198.51.100.7:26656"
+    assert result["card"]["p2p_address"] == "198.51.100.7:26656"
+    for i, (listen, laddr_host) in enumerate((("10.1.2.4", "10.1.2.4"), ("::", "[::]"))):
+        port = _free_port()
+        joined = join_network(tmp_path / f"host-{i}", genesis_file=genesis, peer=PEER,
+                              name="Bank E", listen=listen, p2p_port=port)
+        p2p = tomllib.loads((Path(joined.home) / "config" / "config.toml").read_text())["p2p"]
+        assert p2p["laddr"] == f"tcp://{laddr_host}:{port}", listen
+
+
+@pytest.mark.parametrize(
+    "listen",
+    ["0.0.0.0:26656:26650", "tcp://0.0.0.0:26656", "0.0.0.0:0", "0.0.0.0:", ":26656",
+     "0.0.0.0:99999", "a host", "[::]:26656:1"],
+)
+def test_join_refuses_a_listen_address_it_cannot_use(
+    tmp_path: Path, genesis: Path, capsys: pytest.CaptureFixture[str], listen: str
+) -> None:
+    assert main(_join_argv(genesis, tmp_path / "e", "--listen", listen)) == 1
+    err = capsys.readouterr().err
+    assert f"--listen must be HOST:PORT (e.g. 0.0.0.0:26656) or HOST, got {listen!r}" in err
+    assert not (tmp_path / "e").exists()
+    port = _free_port()
+    with pytest.raises(ConfigError, match="name different ports: give the port once"):
+        join_network(tmp_path / "f", genesis_file=genesis, peer=PEER, name="Bank E",
+                     listen=f"0.0.0.0:{port}", p2p_port=port + 1)
+    assert not (tmp_path / "f").exists()
+
+
+def test_join_prints_the_admission_as_operations_wants_it(
+    tmp_path: Path, genesis: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The admission names the tier; the add-validator names the member (so expel-member
+    removes the validator); the members vote, the proposer too; the block interval shows."""
+    assert main(_join_argv(genesis, tmp_path / "e", "--timeout-commit", "1s")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert 'consortium propose admit-member --name "Bank E" --tier ordinary --account 0x' in out
+    assert "the proposer too" in out and "consortium vote <proposal> yes --from <member>" in out
+    assert '--power 10 --member "Bank E" --from <member>' in out
+    assert "block interval (timeout_commit) │ 1s" in out
+
+
+def test_logs_of_a_join_folder_follow_its_one_node(
+    tmp_path: Path, genesis: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = join_network(tmp_path / "e", genesis_file=genesis, peer=PEER, name="Bank E")
+    (Path(result.home) / "node.log").write_text("first\nlast line of bank-e\n")
+    assert main(["logs", "--dir", str(tmp_path / "e"), "-n", "1"]) == 0
+    assert capsys.readouterr().out == "last line of bank-e\n"
+
+
+def test_join_takes_a_genesis_saved_with_a_byte_order_mark(tmp_path: Path, genesis: Path) -> None:
+    """A genesis a Windows editor saved: read, and written into the home without the mark
+    (CometBFT refuses it)."""
+    marked = tmp_path / "marked.json"
+    marked.write_bytes(b"\xef\xbb\xbf" + genesis.read_bytes())
+    result = join_network(tmp_path / "e", genesis_file=marked, peer=PEER, name="Bank E")
+    assert (Path(result.home) / "config" / "genesis.json").read_bytes() == genesis.read_bytes()

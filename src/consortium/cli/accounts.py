@@ -24,7 +24,9 @@ def new(
     """Create an account and write its V3 keystore into DIR/keystores/."""
     root = kit.resolve_dir(dir)
     if not root.is_dir():
-        raise ConfigError(f"{root} does not exist; create a network with `consortium init`")
+        raise ConfigError(f"{root} does not exist: give --dir a local network (`consortium init`), "
+                          "a node home (`consortium node setup --out`) or a `consortium join` "
+                          "folder")
     dev = password_file is None and (root / "dev-accounts.json").is_file()
     password = "" if dev else kit.password_or_prompt(password_file, "Password", confirm=True)
     acct = Account.create()

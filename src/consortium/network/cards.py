@@ -33,6 +33,7 @@ import re
 import shutil
 import socket
 import unicodedata
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,9 @@ class MemberCard:
         unknown = sorted(set(data) - set(_FIELDS))
         if unknown:
             raise ConfigError(f"{where}: unknown field {unknown[0]!r} in a member card")
+        missing = [name for name in _FIELDS if data.get(name) is None]
+        if missing:
+            raise ConfigError(f"card {where} has no {missing[0]}")
         if data.get("version") != CARD_VERSION:
             raise ConfigError(
                 f"{where}: card version {data.get('version')!r}, this program reads version "
@@ -175,11 +179,14 @@ class MemberCard:
 
 
 def read_json(path: Path, what: str) -> Any:
-    """A JSON file, or one line naming the file and what is wrong with it."""
+    """A JSON file, or one line naming the file and what is wrong with it. UTF-8, with or
+    without the byte-order mark Windows editors put first."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
     except ValueError as exc:
         raise ConfigError(f"{what} {path} is not JSON: {exc}") from None
 
@@ -194,10 +201,27 @@ def check_member_name(value: Any, what: str) -> str:
 
 
 def check_distinct(cards: list[tuple[str, MemberCard]]) -> None:
-    """No two cards share a name, node id, validator key, account, encryption key or
-    address: each names a different member."""
-    checks = (
-        ("name", lambda c: slug(c.name)),
+    """Each card names a different member: no card is given twice, and no two share a name
+    (as files and nodes spell it, `slug`), node id, validator key, account, encryption key
+    or address."""
+    clash = _first_clash(cards, lambda c: c)
+    if clash:
+        (earlier, _), (where, card) = clash
+        if Path(earlier).resolve() == Path(where).resolve():
+            raise ConfigError(f"card {where} is given twice: give each member's card once")
+        raise ConfigError(f"cards {earlier} and {where} are the same card ({card.name}'s): "
+                          "give each member's card once")
+    clash = _first_clash(cards, lambda c: slug(c.name))
+    if clash:
+        (earlier, other), (where, card) = clash
+        if other.name.casefold() == card.name.casefold():
+            raise ConfigError(f"cards {earlier} and {where} have the same name ({card.name})")
+        raise ConfigError(
+            f"cards {earlier} and {where} have names that differ only in accents, "
+            f"punctuation or case ({other.name!r} and {card.name!r} would both name "
+            f"{slug(card.name)!r} files and nodes): one member must change its name"
+        )
+    checks: tuple[tuple[str, Callable[[MemberCard], str]], ...] = (
         ("node id", lambda c: c.node_id),
         ("validator key", lambda c: c.validator_pub_key),
         ("account", lambda c: c.account),
@@ -205,13 +229,22 @@ def check_distinct(cards: list[tuple[str, MemberCard]]) -> None:
         ("p2p address", lambda c: c.p2p_address.lower()),
     )
     for what, key in checks:
-        seen: dict[str, str] = {}
-        for where, card in cards:
-            value = key(card)
-            if value in seen:
-                shown = card.name if what == "name" else value
-                raise ConfigError(f"cards {seen[value]} and {where} have the same {what} ({shown})")
-            seen[value] = where
+        clash = _first_clash(cards, key)
+        if clash:
+            (earlier, card), (where, _) = clash
+            raise ConfigError(f"cards {earlier} and {where} have the same {what} ({key(card)})")
+
+
+def _first_clash(
+    cards: list[tuple[str, MemberCard]], key: Callable[[MemberCard], Hashable]
+) -> tuple[tuple[str, MemberCard], tuple[str, MemberCard]] | None:
+    """The first two cards (in order) with the same `key`, if any."""
+    seen: dict[Hashable, int] = {}
+    for i, (_, card) in enumerate(cards):
+        first = seen.setdefault(key(card), i)
+        if first != i:
+            return cards[first], cards[i]
+    return None
 
 
 def new_encryption_key() -> tuple[bytes, str]:

@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,39 @@ def default_member_names(count: int) -> list[str]:
     return [f"Bank {chr(ord('A') + i)}" if i < 26 else f"Member {i + 1}" for i in range(count)]
 
 
+SLUG_HASH_DIGITS = 8  # of SHA-256, after a slug that had to leave letters out
+# Latin letters that NFKD does not decompose into an ASCII letter and an accent
+_LATIN_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
+                                "þ": "th", "ı": "i", "ħ": "h", "ŧ": "t", "ŀ": "l"})
+
+
 def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "member"
+    """A member's name as files and nodes spell it (keystores, key envelopes, node names,
+    which CometBFT takes as monikers: non-empty ASCII only): lower-case ASCII letters and
+    digits, words joined by '-'.
+
+    An ASCII name's slug is what it always was ("Bank A" -> "bank-a"), so the files of
+    existing networks keep their names. Accents are dropped ("Société Générale" ->
+    "societe-generale"). A name with letters ASCII cannot spell (Chinese, Cyrillic, …) keeps
+    its ASCII part, else "member", and gets 8 hex digits of its SHA-256 (NFC, case-folded):
+    "工商银行" and "建设银行" must not name the same files or be refused as one name."""
+    if name.isascii():
+        return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "member"
+    kept: list[str] = []
+    spelled_out = True
+    for ch in unicodedata.normalize("NFKD", name.casefold().translate(_LATIN_LETTERS)):
+        kind = unicodedata.category(ch)[0]
+        if ch.isascii():
+            kept.append(ch)
+        elif kind in "PZ":  # punctuation and spaces part words, as in ASCII
+            kept.append(" ")
+        elif kind != "M":  # a combining mark is an accent, dropped
+            spelled_out = False
+    base = re.sub(r"[^a-z0-9]+", "-", "".join(kept)).strip("-")
+    if spelled_out:
+        return base or "member"
+    digest = hashlib.sha256(unicodedata.normalize("NFC", name).casefold().encode()).hexdigest()
+    return f"{base or 'member'}-{digest[:SLUG_HASH_DIGITS]}"
 
 
 class _PortPicker:
@@ -115,8 +147,14 @@ def init_network(
         raise ConfigError("--members has an empty name")
     if len(set(n.lower() for n in names)) != len(names):
         raise ConfigError("--members lists a name twice")
-    if len(set(slug(n) for n in names)) != len(names):
-        raise ConfigError("--members has names that differ only in punctuation or case")
+    slugs: dict[str, str] = {}
+    for n in names:
+        other = slugs.setdefault(slug(n), n)
+        if other != n:
+            raise ConfigError(
+                f"--members has names that differ only in accents, punctuation or case "
+                f"({other!r} and {n!r} would both name {slug(n)!r} files): change one"
+            )
     if production and not password:
         raise ConfigError("--production needs a keystore password (--password-file)")
     roles = _check_roles(roles or {}, names)

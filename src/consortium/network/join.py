@@ -16,7 +16,11 @@ it connects and syncs; a second vote (add-validator with the printed key) makes 
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import ipaddress
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,7 @@ from consortium.network.cards import (
     dialable_address,
     new_encryption_key,
     outbound_host,
+    parse_host_port,
     parse_peer,
     read_json,
 )
@@ -74,6 +79,7 @@ class JoinResult(JsonFields):
     api_port: int
     card: dict[str, object]  # the member card (also in ROOT/card.json)
     card_file: str
+    timeout_commit: str = "500ms"  # the block interval it was set up with
     # state sync: the trusted block (0: the node replays the chain from genesis)
     state_sync_trust_height: int = 0
     state_sync_snapshots: tuple[int, ...] = ()
@@ -102,6 +108,13 @@ def join_network(
     name = check_member_name(name, "--name")
     the_peer = parse_peer(peer)
     check_timeout_commit(timeout_commit)
+    listen_host, listen_port = parse_listen(listen) if listen else (None, None)
+    if listen_port is not None:
+        if p2p_port is not None and p2p_port != listen_port:
+            raise ConfigError(f"--listen {listen} and --p2p-port {p2p_port} name different "
+                              "ports: give the port once")
+        p2p_port = listen_port
+    external = dialable_address(external_address, "--external") if external_address else ""
     genesis = _read_genesis(genesis_file)
     app_state = AppState.from_json(genesis.get("app_state", {}))
     for member in app_state.members:
@@ -120,16 +133,19 @@ def join_network(
             home=f"nodes/{node_name}",
             node_id=node_id_from_key(home / "config" / "node_key.json"),
             validator_pub_key=_validator_pub_key(home),
-            p2p_port=port_option(p2p_port, DEFAULT_BASE_PORT, "--p2p-port", ports),
+            p2p_port=port_option(p2p_port, DEFAULT_BASE_PORT,
+                                 "--p2p-port" if listen_port is None else "--listen's port",
+                                 ports),
             rpc_port=port_option(rpc_port, DEFAULT_BASE_PORT + 1, "--rpc-port", ports),
             api_port=port_option(api_port, DEFAULT_API_PORT, "--api-port", ports),
             validator=False,
             prometheus_port=ports.pick(DEFAULT_BASE_PORT + 2),
         )
-        host = listen or ("127.0.0.1" if the_peer.is_loopback else "0.0.0.0")
+        host = listen_host or ("127.0.0.1" if the_peer.is_loopback else "0.0.0.0")
         write_node_home(
-            home, entry, genesis_file.read_bytes(), [str(the_peer)],
-            listen_host=host, external_address=external_address,
+            # a byte-order mark, which reading the genesis forgave, CometBFT would refuse
+            home, entry, genesis_file.read_bytes().removeprefix(codecs.BOM_UTF8),
+            [str(the_peer)], listen_host=host, external_address=external,
             timeout_commit=timeout_commit,
         )
         if trust is not None:
@@ -147,7 +163,7 @@ def join_network(
             validator_pub_key=entry.validator_pub_key,
             account=account.lower(),
             encryption_pub_key=public,
-            p2p_address=_p2p_address(external_address, host, entry.p2p_port, the_peer),
+            p2p_address=_p2p_address(external, host, entry.p2p_port, the_peer),
         )
         card.save(root / CARD_FILE)
         network = Network(
@@ -175,6 +191,7 @@ def join_network(
         api_port=entry.api_port,
         card=card.to_json(),
         card_file=str(root / CARD_FILE),
+        timeout_commit=timeout_commit,
         state_sync_trust_height=trust.height if trust else 0,
         state_sync_snapshots=trust.snapshot_heights if trust else (),
     )
@@ -214,12 +231,36 @@ def _validator_pub_key(home: Path) -> str:
                ["pub_key"]["value"])
 
 
+def parse_listen(text: str) -> tuple[str, int | None]:
+    """`--listen`: HOST:PORT, as `node setup --listen` takes it, or HOST alone (the port is
+    then --p2p-port's). A bare IPv6 address is bracketed, as CometBFT's address wants it;
+    anything else (a scheme, a second port, an empty host) is refused here rather than by
+    CometBFT when the node starts."""
+    text = text.strip()
+    if _is_ipv6(text):
+        return f"[{text}]", None
+    if re.fullmatch(r"[A-Za-z0-9.-]+", text) or (
+        text.startswith("[") and text.endswith("]") and _is_ipv6(text[1:-1])
+    ):
+        return text, None
+    with contextlib.suppress(ConfigError):
+        return parse_host_port(text, "--listen")
+    raise ConfigError(f"--listen must be HOST:PORT (e.g. 0.0.0.0:26656) or HOST, got {text!r}")
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
 def _p2p_address(external: str, host: str, port: int, peer: Peer) -> str:
     """What the card tells the other members to dial: the external address, else the
     listen address, else this host's address on the route to the peer."""
     if external:
-        return dialable_address(external, "--external-address")
-    if host not in ("0.0.0.0", "::"):
+        return external
+    if host.strip("[]") not in ("0.0.0.0", "::"):
         return f"{host}:{port}"
     return f"{outbound_host(peer.host)}:{port}"
 

@@ -102,10 +102,7 @@ class Network:
     def load(cls, root: Path) -> Network:
         path = root / NETWORK_FILE
         if not path.is_file():
-            raise NetworkError(
-                f"{root} is not a consortium network folder (no {NETWORK_FILE}); "
-                "create one with `consortium init`"
-            )
+            raise NetworkError(_not_a_network_folder(root))
         try:
             data: dict[str, Any] = json.loads(path.read_text())
             return cls(
@@ -118,3 +115,15 @@ class Network:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is malformed: {exc}") from None
+
+
+def _not_a_network_folder(root: Path) -> str:
+    """Why `root` is no network folder, and what to give instead: a node home inside a
+    network folder (`consortium init`'s or `consortium join`'s DIR/nodes/NAME) names that
+    folder; anything else names the three kinds of folder --dir takes."""
+    outer = root.parent.parent
+    if root.parent.name == "nodes" and (outer / NETWORK_FILE).is_file():
+        return f"{root} is a node home inside the network folder {outer}: give --dir {outer}"
+    return (f"{root} is not a consortium network folder (no {NETWORK_FILE}): give --dir a "
+            "local network (made by `consortium init`), a member's node home (`consortium node "
+            "setup --out`) or the folder `consortium join --dir` made")

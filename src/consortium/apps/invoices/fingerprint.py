@@ -188,4 +188,5 @@ def find_key(key_file: Path | None = None, network_dir: Path | None = None) -> b
             if (home / "consortium.toml").is_file():
                 return key_from_node_home(home)
     raise ConfigError("no consortium key: pass --key-file, set $CONSORTIUM_KEY_FILE, or use "
-                      "--dir with a local network made by `consortium init`")
+                      "--dir with a folder that holds a node (`consortium init`, `node setup` "
+                      "or `join` made it)")
