@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import lmdb
@@ -40,6 +41,12 @@ def _home(tmp_path: Path, height: int = 7) -> Path:
     (home / "config" / "priv_validator_key.json").write_text('{"priv_key": "validator"}')
     (home / "consortium.key").write_text("shared secret")
     _state(home / "data" / "priv_validator_state.json", 40, 0, 3)
+    _databases(home, height)
+    return home
+
+
+def _databases(home: Path, height: int) -> None:
+    """What a node that ran has in its home: a ledger at `height` and CometBFT's folders."""
     env = lmdb.open(str(home / "app"), max_dbs=4)
     meta = env.open_db(b"meta")
     with env.begin(write=True) as txn:
@@ -56,7 +63,6 @@ def _home(tmp_path: Path, height: int = 7) -> Path:
         (folder / "000003.log").write_bytes(b"journal")
         (folder / "LOCK").write_bytes(b"")
         (folder / "LOG").write_text("text log")
-    return home
 
 
 def _uvarint(n: int) -> bytes:
@@ -139,7 +145,10 @@ def test_backup_writes_a_manifest_of_every_member_and_restores_them(tmp_path):
         home / "data" / "state.db" / "MANIFEST-000002").read_bytes()
     assert not (new / "config" / "priv_validator_key.json").exists()  # CometBFT makes one
     assert not (new / "data" / "priv_validator_state.json").exists()
-    assert any("new node id" in w for w in done.warnings)
+    missing = {m.file: m for m in done.missing}
+    assert "new node id" in missing["config/node_key.json"].what
+    assert set(missing) == {"config/node_key.json", "consortium.key"}  # the keys left out
+    assert not done.warnings  # the home had no privacy key: nothing to lose
     assert (new / "app" / "data.mdb").stat().st_mode & 0o077 == 0
     # the engine is pointed at the new home's ABCI socket, not the backed-up home's
     config = tomlkit.parse((new / "config" / "config.toml").read_text())
@@ -244,7 +253,7 @@ def test_a_validator_restore_keeps_the_newest_signing_state_or_checks_for_double
     backup_node(home, plain)
     restored = restore_node(plain, tmp_path / "from-vault", keys_from=keys)
     assert (restored.home / "config" / "node_key.json").read_text() == '{"priv_key": "vault node"}'
-    assert not any("new node id" in w for w in restored.warnings)
+    assert [m.file for m in restored.missing] == ["consortium.key"]
 
 
 def test_copy_leveldb_reuses_tables_and_drops_what_compaction_removed(tmp_path):
@@ -285,3 +294,150 @@ def test_live_tables_follows_edits_across_blocks():
     tables = live_tables(manifest)
     assert tables == {n: n * 1000 for n in range(2000, 6000)} | {7000: 1}
     assert live_tables(manifest[:-3]) == big  # the last edit torn: as goleveldb reads it
+
+
+# --- a home made by `consortium node setup` (report B6) -------------------------------------
+
+PASSWORD = "correct horse"
+SECRETS = ["api-tokens.json", "config/node_key.json", "config/priv_validator_key.json",
+           "consortium.key", "keystores/bank-c.json", "privacy_key.json", "tls/node.key"]
+
+
+@dataclass
+class Member:
+    """Bank C's keys folder (keygen), its envelope from the genesis and its node home (node
+    setup, with the API's TLS files), which has run: ledger, engine databases, a privacy
+    key and API tokens."""
+
+    keys: Path
+    envelope: Path
+    home: Path
+
+
+@pytest.fixture(scope="module")
+def member(tmp_path_factory: pytest.TempPathFactory) -> Member:
+    from consortium.api.auth import TokenFile
+    from consortium.network.cards import CARD_FILE, keygen
+    from consortium.network.ceremony import setup_node, write_genesis
+    from consortium.network.tls import make_ca, make_cert
+
+    root = tmp_path_factory.mktemp("member")
+    keys = root / "bank-c-keys"
+    keygen(keys, name="Bank C", p2p_address="127.0.0.1:40300", password=PASSWORD)
+    genesis = write_genesis(root / "coordinator", [keys / CARD_FILE], chain_id=CHAIN)
+    make_ca(root / "ca")
+    tls_key, tls_cert = make_cert(root / "ca", "node", ["127.0.0.1"], root / "api-tls")
+    home = root / "bank-c-node"
+    setup_node(home, genesis_file=Path(genesis.genesis), announced_hash=genesis.genesis_sha256,
+               keys_dir=keys, envelope_file=Path(genesis.envelopes["Bank C"]),
+               password=PASSWORD, listen="127.0.0.1:40300", rpc_port=40301, api_port=40302,
+               tls=(tls_cert, tls_key))
+    _databases(home, 9)
+    _state(home / "data" / "priv_validator_state.json", 9, 0, 3)
+    (home / "privacy_key.json").write_text('{"privacy": "the node\'s own"}')
+    TokenFile(home).create("ops", "admin")
+    return Member(keys, Path(genesis.envelopes["Bank C"]), home)
+
+
+def _bytes(home: Path, rel: str) -> bytes:
+    return (home / rel).read_bytes()
+
+
+def test_a_setup_home_round_trip_names_what_to_bring_back(
+        member: Member, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "c.tar"
+    manifest = backup_node(member.home, out)
+    names = {n.removeprefix("home/") for n in manifest.files}
+    # public: the network folder's files and the API's certificate are archived ...
+    assert {"network.json", "card.json", "tls/node.pem", "consortium.toml"} <= names
+    # ... secrets are not, and the manifest says which the home had
+    assert not names & set(SECRETS)
+    assert manifest.left_out == SECRETS
+
+    new = tmp_path / "restored"
+    assert main(["restore", str(out), "--home", str(new)]) == 0
+    said = capsys.readouterr()
+    for rel in ("network.json", "card.json", "tls/node.pem"):
+        assert _bytes(new, rel) == _bytes(member.home, rel)
+    for rel in SECRETS:
+        assert not (new / rel).exists()
+    # the closing message names each missing file and how to bring it back
+    for rel in ("tls/node.key", "config/node_key.json", "consortium.key", "privacy_key.json",
+                "api-tokens.json", "keystores/bank-c.json"):
+        assert f"  {rel}: " in said.out, said.out
+    assert "does not start without it" in said.out  # the TLS key
+    assert (f"consortium key open --dir {new} --envelope consortium-key.bank-c.enc --keys KEYS"
+            in said.out)
+    assert f"Then start it with `consortium up --dir {new}`" in said.out
+    assert "WARNING: no privacy key (privacy_key.json)" in said.err
+    assert "makes a NEW one" in said.err
+    # the folder is a network folder again: down/status, and key open with the keys folder
+    assert main(["down", "--dir", str(new)]) == 0
+    capsys.readouterr()
+    argv = ["key", "open", "--dir", str(new), "--envelope", str(member.envelope)]
+    (tmp_path / "pw").write_text(PASSWORD)
+    assert main([*argv, "--password-file", str(tmp_path / "pw")]) == 1
+    assert "give --keys KEYS" in capsys.readouterr().err
+    assert main([*argv, "--keys", str(member.keys), "--password-file",
+                 str(tmp_path / "pw")]) == 0
+    capsys.readouterr()
+    assert _bytes(new, "consortium.key") == _bytes(member.home, "consortium.key")
+    assert (new / "consortium.key").stat().st_mode & 0o077 == 0
+
+    # --keys-from the old home brings back every secret, the privacy key included
+    old = tmp_path / "from-old-home"
+    done = restore_node(out, old, as_validator=True, keys_from=member.home,
+                        validator_state=member.home / "data" / "priv_validator_state.json")
+    assert done.missing == [] and done.warnings == []
+    assert done.network_folder
+    for rel in SECRETS:
+        assert _bytes(old, rel) == _bytes(member.home, rel), rel
+        assert (old / rel).stat().st_mode & 0o077 == 0
+
+    # --keys-from the keys folder: the node key and the account keystore (its account.json)
+    keys = restore_node(out, tmp_path / "from-keys", keys_from=member.keys)
+    assert _bytes(keys.home, "keystores/bank-c.json") == _bytes(member.home,
+                                                                "keystores/bank-c.json")
+    assert _bytes(keys.home, "config/node_key.json") == _bytes(member.home,
+                                                               "config/node_key.json")
+    assert [m.file for m in keys.missing] == ["tls/node.key", "consortium.key",
+                                              "privacy_key.json", "api-tokens.json"]
+
+
+def test_with_keys_the_archive_holds_every_secret_of_a_setup_home(
+        member: Member, tmp_path: Path) -> None:
+    out = tmp_path / "keys.tar"
+    manifest = backup_node(member.home, out, include_keys=True)
+    assert manifest.left_out == []
+    assert set(SECRETS) <= {n.removeprefix("home/") for n in manifest.files}
+    done = restore_node(out, tmp_path / "new", as_validator=True,
+                        validator_state=member.home / "data" / "priv_validator_state.json")
+    assert done.missing == [] and done.warnings == []
+    for rel in SECRETS:
+        assert _bytes(done.home, rel) == _bytes(member.home, rel), rel
+
+
+def test_an_older_archive_gets_the_folder_files_from_the_old_home(
+        member: Member, tmp_path: Path) -> None:
+    """An archive of an earlier version: no network.json, card.json or certificate, and no
+    record of what it left out (so the privacy key is warned about whatever the home had)."""
+    staging = tmp_path / "staging"
+    manifest = read_archive(backup_node(member.home, tmp_path / "new.tar") and
+                            tmp_path / "new.tar", staging, lambda _: None)
+    for rel in ("network.json", "card.json", "tls/node.pem"):
+        (staging / rel).unlink()
+    manifest.left_out, manifest.files = None, {}
+    older = tmp_path / "older.tar"
+    write_archive(staging, manifest, older, lambda _: None)
+    assert '"left_out": null' in read_manifest(older).to_json().decode()
+
+    blind = restore_node(older, tmp_path / "blind")
+    assert not blind.network_folder
+    privacy = next(m for m in blind.missing if m.file == "privacy_key.json")
+    assert "does not say whether the node had one" in privacy.what
+    assert any("WARNING: no privacy key" in w for w in blind.warnings)
+
+    done = restore_node(older, tmp_path / "with-old-home", keys_from=member.home)
+    assert done.network_folder and done.missing == [] and done.warnings == []
+    for rel in ("network.json", "card.json", "tls/node.pem", "privacy_key.json"):
+        assert _bytes(done.home, rel) == _bytes(member.home, rel), rel

@@ -19,8 +19,9 @@ def backup(
     out: Path = typer.Option(..., "--out", help="The archive file to write (must not exist)."),
     include_keys: bool = typer.Option(
         False, "--include-keys",
-        help="Also archive the node key, validator key, consortium key and API tokens "
-             "(the archive is then as secret as the keys)."),
+        help="Also archive the secrets: node, validator, consortium and privacy keys, API "
+             "tokens, the API's TLS key, the account keystores (the archive is then as secret "
+             "as the keys)."),
     json_out: bool = JsonOption,
 ) -> None:
     """Archive a node's ledger, CometBFT data and configuration, consistently, while it runs."""
@@ -54,8 +55,9 @@ def restore(
         help="The replaced node's newest data/priv_validator_state.json (with --as-validator)."),
     keys_from: Path | None = typer.Option(
         None, "--keys-from",
-        help="A folder (or old node home) holding node_key.json, priv_validator_key.json, "
-             "consortium.key, api-tokens.json."),
+        help="An old node home, or a folder (e.g. the `consortium keygen` one), holding any "
+             "of node_key.json, priv_validator_key.json, consortium.key, privacy_key.json, "
+             "api-tokens.json, the TLS files, the account keystore (keygen's account.json)."),
     chain_id: str | None = typer.Option(
         None, "--chain-id", help="Refuse an archive of any other chain."),
     double_sign_check: int = typer.Option(
@@ -84,11 +86,23 @@ def restore(
                         chain_id=chain_id, double_sign_check=double_sign_check,
                         progress=_progress)
     for warning in done.warnings:
-        err_console.print(f"! {warning}", style="bold yellow", highlight=False)
+        err_console.print(f"! {warning}", style="bold yellow", highlight=False, markup=False,
+                          soft_wrap=True)
     m = done.manifest
     console.print(
         f"restored {m.node} of {m.chain_id} into {done.home}: ledger at height "
         f"{m.ledger_height}, engine at {m.engine_height or '?'}; "
         + ("it signs as the validator" if done.validator
-           else "it runs as a full node and signs nothing (--as-validator to sign)")
-        + f". Start it with `consortium node --home {done.home}`", highlight=False)
+           else "it runs as a full node and signs nothing (--as-validator to sign)") + ".",
+        highlight=False, soft_wrap=True)
+    if done.missing:
+        console.print("Not in the archive, and not brought back; bring these back first:",
+                      highlight=False)
+        for item in done.missing:
+            console.print(f"  {item.file}: {item.what}.\n      How: {item.how}.",
+                          highlight=False, soft_wrap=True, markup=False)
+    start = (f"`consortium up --dir {done.home}` (or in the foreground `consortium node "
+             f"--home {done.home}`)" if done.network_folder
+             else f"`consortium node --home {done.home}`")
+    console.print(f"{'Then start' if done.missing else 'Start'} it with {start}.",
+                  highlight=False, soft_wrap=True, markup=False)

@@ -23,11 +23,19 @@ ahead of it, and needs its own block store and state within one height of each o
 
 A node that is stopped is copied the same way while holding the engine's database locks;
 its engine height is then not known (null in the manifest).
+
+Besides the databases and settings, the archive holds what a home made by `consortium node
+setup` needs to be operated again, being public: `network.json` and `card.json` (`consortium
+up/status/down --dir`, `key open` read them) and the API's TLS certificate (and client CA)
+named in consortium.toml. Secrets — node, validator, consortium and privacy keys, API tokens,
+the TLS key, the account keystores — only with `include_keys`; without it the manifest lists
+those the home held (`left_out`), so a restore can say exactly which to bring back.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import tempfile
 import threading
@@ -61,6 +69,9 @@ KEY_FILES = ("config/node_key.json", "config/priv_validator_key.json", "api-toke
              "privacy_key.json")  # the node's privacy key: it opens its groups' keys
 CONFIG_FILES = ("consortium.toml", "config/config.toml", "config/genesis.json",
                 "config/addrbook.json", "data/priv_validator_state.json")
+# A `consortium node setup` home is also its one-node network folder: these public files
+# describe it (the node, the member, its keystore's place; the member's card).
+FOLDER_FILES = ("network.json", "card.json")
 PASS_ATTEMPTS = 50
 FOLDER_ATTEMPTS = 50
 
@@ -83,8 +94,8 @@ def backup_node(home: Path, out: Path, *, include_keys: bool = False,
         engine_height = _copy_engine(home, staging / "data", progress)
         progress("engine: block store at height "
                  + (str(engine_height) if engine_height is not None else "? (node stopped)"))
-        keys = cfg.consortium_key_path.relative_to(home).as_posix()
-        for rel in CONFIG_FILES + ((*KEY_FILES, keys) if include_keys else ()):
+        public, secret = home_files(home, cfg)
+        for rel in (*CONFIG_FILES, *public, *(secret if include_keys else ())):
             if (home / rel).is_file():
                 (staging / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(home / rel, staging / rel)
@@ -93,11 +104,37 @@ def backup_node(home: Path, out: Path, *, include_keys: bool = False,
             software_version=__version__, engine_version=COMETBFT_VERSION,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             ledger_height=height, ledger_app_hash=app_hash.hex(),
-            engine_height=engine_height, includes_keys=include_keys)
+            engine_height=engine_height, includes_keys=include_keys,
+            left_out=[] if include_keys else sorted(r for r in secret if (home / r).is_file()))
         write_archive(staging, manifest, out, progress)
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def home_files(home: Path, cfg: NodeConfig) -> tuple[list[str], list[str]]:
+    """The home's files besides the databases and CONFIG_FILES, relative to it: (public:
+    always archived, secret: only with --include-keys). Files consortium.toml names outside
+    the home are neither: they are not the home's."""
+    access = cfg.api_access
+    public = [*FOLDER_FILES, *_inside(home, access.tls_cert, access.tls_client_ca)]
+    keystores = sorted(f"keystores/{p.name}" for p in (home / "keystores").glob("*.json")
+                       if p.is_file())
+    secret = [*KEY_FILES, *_inside(home, str(cfg.consortium_key_path), access.tls_key),
+              *keystores]
+    return public, secret
+
+
+def _inside(home: Path, *named: str | None) -> list[str]:
+    """The paths among `named` (relative to the home, or absolute) that lie in the home."""
+    found = []
+    for value in named:
+        if value is None:
+            continue
+        path = Path(os.path.normpath(home / value))
+        if path.is_relative_to(home):
+            found.append(path.relative_to(home).as_posix())
+    return found
 
 
 def _chain_id(home: Path) -> str:

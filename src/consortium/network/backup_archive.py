@@ -19,7 +19,10 @@ from typing import IO, Any
 
 from consortium.errors import ConsortiumError
 
-FORMAT = "consortium-backup/1"
+# /2 added the manifest's left_out (a /1 reader would refuse it as malformed); /1 reads
+# with left_out None
+FORMAT = "consortium-backup/2"
+READABLE = ("consortium-backup/1", FORMAT)
 MANIFEST_NAME = "manifest.json"
 HOME_PREFIX = "home/"
 CHUNK = 1 << 20
@@ -46,6 +49,9 @@ class Manifest:
     ledger_app_hash: str
     engine_height: int | None  # the engine's block store height; None when taken offline
     includes_keys: bool
+    # the secret files the home held that the archive leaves out (relative to the home), for
+    # the restore to name; None in an archive of an earlier version, which did not record it
+    left_out: list[str] | None = None
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     format: str = FORMAT
 
@@ -56,11 +62,18 @@ class Manifest:
     def from_json(cls, raw: bytes, where: str) -> Manifest:
         try:
             data = json.loads(raw)
-            if not isinstance(data, dict) or data.get("format") != FORMAT:
+            if not isinstance(data, dict) or data.get("format") not in READABLE:
                 found = data.get("format") if isinstance(data, dict) else None
                 raise BackupError(
-                    f"{where} is not a {FORMAT} archive (its manifest says {found!r})")
+                    f"{where} is not a {' or '.join(READABLE)} archive (its manifest says "
+                    f"{found!r})")
+            if data["format"] != FORMAT and "left_out" in data:
+                raise BackupError(f"{where}: a {data['format']} manifest has no left_out")
             manifest = cls(**data)
+            if manifest.left_out is not None and (
+                    not isinstance(manifest.left_out, list)
+                    or not all(isinstance(n, str) for n in manifest.left_out)):
+                raise BackupError(f"{where}: the manifest's left_out is malformed")
             for name, entry in manifest.files.items():
                 _check_member_name(name, where)
                 if not isinstance(entry.get("size"), int) or not isinstance(

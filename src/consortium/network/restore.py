@@ -18,6 +18,14 @@ loudly and sets CometBFT's `consensus.double_sign_check_height`, so the engine r
 start while the key's signature is in any of the last blocks (the original still running,
 or stopped only moments ago). A restored validator replaces the original node; it never
 runs beside it.
+
+Files the archive does not hold. An archive made without keys lacks the home's secrets (its
+manifest lists those the home had: `left_out`); `keys_from` (an old home or a keys folder)
+brings back what it holds of them. What is still missing is named in `Restored.missing`
+with how to bring it back, so an operator never learns it from a node that does not start
+(TLS files) or, worse, starts without it: a node without its privacy key makes a new one at
+its first start and can no longer open its privacy groups' data, so that one is also a loud
+warning.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomlkit
 
@@ -45,9 +53,26 @@ from consortium.network.backup_archive import (
 VALIDATOR_KEY = "config/priv_validator_key.json"
 VALIDATOR_STATE = "data/priv_validator_state.json"
 NODE_KEY = "config/node_key.json"
+PRIVACY_KEY = "privacy_key.json"
+API_TOKENS = "api-tokens.json"
+NETWORK_FILE = "network.json"
+CARD_FILE = "card.json"
+KEYGEN_ACCOUNT = "account.json"  # the account keystore in a `consortium keygen` folder
 DOUBLE_SIGN_CHECK_BLOCKS = 10
 
+if TYPE_CHECKING:
+    from consortium.network.node_config import NodeConfig
+
 Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A file the restored home needs and does not have: what it is for, how to get it."""
+
+    file: str  # relative to the home, or absolute when consortium.toml names it so
+    what: str
+    how: str
 
 
 @dataclass
@@ -56,6 +81,12 @@ class Restored:
     home: Path
     validator: bool
     warnings: list[str] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
+
+    @property
+    def network_folder(self) -> bool:
+        """Whether the home is its own one-node network folder (`consortium up --dir`)."""
+        return (self.home / NETWORK_FILE).is_file()
 
 
 def check_archive(archive: Path, progress: Progress = lambda _: None) -> Manifest:
@@ -97,7 +128,13 @@ def restore_node(
         if manifest.software_version != __version__:
             warn(f"the archive was made by consortium {manifest.software_version}, "
                  f"this is {__version__}")
-        _install_keys(staging, keys_from, as_validator, warn)
+        _install_keys(staging, keys_from, as_validator)
+        restored.missing = _missing(staging, home, manifest)
+        if any(m.file == PRIVACY_KEY for m in restored.missing):
+            warn(f"WARNING: no privacy key ({PRIVACY_KEY}): started like this, the node makes "
+                 "a NEW one and can no longer open its privacy groups' keys, so it loses "
+                 "their private data. Before the first start copy the old home's "
+                 f"{PRIVACY_KEY} into {home} (or restore again with --keys-from OLD_HOME)")
         check: int | None = None
         if as_validator:
             if not _install_signing_state(staging, validator_state, double_sign_check, warn):
@@ -133,32 +170,167 @@ def _key_source(keys_from: Path, rel: str) -> Path | None:
     return None
 
 
-def _install_keys(staging: Path, keys_from: Path | None, as_validator: bool,
-                  warn: Warn) -> None:
-    key_file = _consortium_key_file(staging)
-    for rel in (NODE_KEY, VALIDATOR_KEY, key_file, "api-tokens.json"):
-        source = _key_source(keys_from, rel) if keys_from is not None else None
-        if source is not None:
-            shutil.copyfile(source, staging / rel)
-            (staging / rel).chmod(0o600)
+def _install_keys(staging: Path, keys_from: Path | None, as_validator: bool) -> None:
+    """Bring what `keys_from` holds of the home's keys into it (they win over the archive's),
+    and the network folder's files an older archive lacks; drop the validator key unless the
+    restore signs."""
+    if keys_from is not None:
+        _install_folder_files(staging, keys_from)
+        cfg = _config(staging)
+        access = cfg.api_access
+        named = [p for p in (access.tls_cert, access.tls_key, access.tls_client_ca)
+                 if p is not None and not Path(p).is_absolute()]
+        key_file = _consortium_key_file(staging)
+        for rel in (NODE_KEY, VALIDATOR_KEY, API_TOKENS, PRIVACY_KEY, *named,
+                    *(() if Path(key_file).is_absolute() else (key_file,))):
+            source = _key_source(keys_from, rel)
+            if source is not None:
+                _install(source, staging / rel)
+        for _, address, rel in _keystores(staging):
+            source = _keystore_source(keys_from, rel, address)
+            if source is not None:
+                _install(source, staging / rel)
     if not as_validator:
         (staging / VALIDATOR_KEY).unlink(missing_ok=True)
     elif not (staging / VALIDATOR_KEY).is_file():
         raise BackupError("--as-validator needs the validator key: the archive has none "
                           "(back up with --include-keys) and --keys-from gave none")
-    if not (staging / NODE_KEY).is_file():
-        warn("no node key (neither in the archive nor --keys-from): the node gets a new node "
-             "id, which the consortium's peer filters refuse until it is registered")
-    if not (staging / key_file).is_file():
-        warn(f"no consortium key ({key_file}): invoice fingerprints need it; copy it from "
-             "another node of your institution")
+
+
+def _install(source: Path, target: Path) -> None:
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(0o600)
+
+
+def _install_folder_files(staging: Path, keys_from: Path) -> None:
+    """network.json and card.json from an old `node setup` home when the archive (of an
+    earlier version) lacks them: only a one-node folder that is its own node home, of the
+    same node."""
+    if not (staging / NETWORK_FILE).is_file():
+        try:
+            old = json.loads((keys_from / NETWORK_FILE).read_text())
+            nodes = old["nodes"]
+            own = len(nodes) == 1 and nodes[0]["home"] in (".", "")
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            own = False
+        if own:
+            shutil.copyfile(keys_from / NETWORK_FILE, staging / NETWORK_FILE)
+    if (staging / NETWORK_FILE).is_file() and not (staging / CARD_FILE).is_file():
+        try:
+            node_id = json.loads((staging / NETWORK_FILE).read_text())["nodes"][0]["node_id"]
+            card = json.loads((keys_from / CARD_FILE).read_text())
+            same = card["node_id"].lower() == str(node_id).lower()
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            same = False
+        if same:
+            shutil.copyfile(keys_from / CARD_FILE, staging / CARD_FILE)
+
+
+def _keystores(home: Path) -> list[tuple[str, str, str]]:
+    """(member, account, keystore path) of each member network.json names (none without)."""
+    try:
+        data = json.loads((home / NETWORK_FILE).read_text())
+        return [(str(m["name"]), str(m["address"]).lower(), str(m["keystore"]))
+                for m in data.get("members", [])
+                if not Path(str(m["keystore"])).is_absolute()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def _keystore_source(keys_from: Path, rel: str, address: str) -> Path | None:
+    """The member's account keystore in an old home (`rel`), or the `consortium keygen`
+    folder's account.json when it is that account's."""
+    found = _key_source(keys_from, rel)
+    if found is not None:
+        return found
+    candidate = keys_from / KEYGEN_ACCOUNT
+    try:
+        keystore_address = str(json.loads(candidate.read_text())["address"]).lower()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return candidate if "0x" + keystore_address.removeprefix("0x") == address else None
+
+
+def _config(staging: Path) -> NodeConfig:
+    from consortium.network.node_config import NodeConfig
+
+    return NodeConfig.load(staging)
 
 
 def _consortium_key_file(staging: Path) -> str:
-    from consortium.network.node_config import NodeConfig
+    """The consortium key's path relative to the home (absolute when configured outside)."""
+    path = _config(staging).consortium_key_path
+    return path.relative_to(staging).as_posix() if path.is_relative_to(staging) else str(path)
 
-    cfg = NodeConfig.load(staging)
-    return cfg.consortium_key_path.relative_to(staging).as_posix()
+
+def _envelope_name(staging: Path) -> str | None:
+    """The genesis envelope's file name of a `node setup` home's member (None: no card)."""
+    from consortium.network.ceremony import envelope_file_name
+
+    try:
+        return envelope_file_name(str(json.loads((staging / CARD_FILE).read_text())["name"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _missing(staging: Path, home: Path, manifest: Manifest) -> list[Missing]:
+    """What the restored home lacks that it needs, and how to bring each back."""
+    cfg = _config(staging)
+    access = cfg.api_access
+    left_out = manifest.left_out  # None: an older archive, which did not record it
+    envelope = _envelope_name(staging)
+    copy = "copy it from the old home, or restore again with --keys-from OLD_HOME"
+    out: list[Missing] = []
+
+    def absent(rel: str) -> bool:
+        return not (staging / rel).is_file() if not Path(rel).is_absolute() \
+            else not Path(rel).is_file()
+
+    for option, value, what in (
+            ("tls_cert", access.tls_cert, "the API's TLS certificate"),
+            ("tls_key", access.tls_key, "the API's TLS key"),
+            ("tls_client_ca", access.tls_client_ca, "the CA of the API's client certificates")):
+        if value is not None and absent(value):
+            out.append(Missing(value, f"{what} ([api] {option} in consortium.toml); the node "
+                               "does not start without it",
+                               f"{copy}; or make a new certificate and key with `consortium "
+                               "tls cert` and set [api] tls_cert / tls_key to them"))
+    if absent(NODE_KEY):
+        out.append(Missing(NODE_KEY, "the node key: without it the node gets a new node id, "
+                           "which the consortium's peer filters refuse until it is registered",
+                           "restore again with --keys-from KEYS (the `consortium keygen` "
+                           "folder holds node_key.json) or --keys-from OLD_HOME"))
+    key_file = _consortium_key_file(staging)
+    if absent(key_file):
+        how = (f"`consortium key open --dir {home} --envelope {envelope} --keys KEYS` (your "
+               "envelope from the genesis, your `consortium keygen` folder), or copy it from "
+               "the old home or another node of your institution"
+               if envelope is not None else
+               "copy it from the old home or another node of your institution (or "
+               "--keys-from); a `consortium join` member: `consortium key open` of the "
+               "envelope a member sealed to it")
+        out.append(Missing(key_file, "the consortium key ([consortium] key_file): invoice "
+                           "fingerprints and asset ids need it", how))
+    if absent(PRIVACY_KEY) and (left_out is None or PRIVACY_KEY in left_out):
+        out.append(Missing(PRIVACY_KEY, "the node's privacy key: without it the node makes a "
+                           "new one and loses its privacy groups' data"
+                           + (" (the archive does not say whether the node had one)"
+                              if left_out is None else ""), copy))
+    tokens_used = access.mode(cfg.api_host) == "token"
+    if absent(API_TOKENS) and (API_TOKENS in left_out if left_out is not None
+                               else tokens_used):
+        out.append(Missing(API_TOKENS, "the API tokens: without them the node accepts no "
+                           "token (every client gets 401)",
+                           f"{copy}; or create new ones with `consortium api-token create "
+                           f"--home {home}`"))
+    for member, _, rel in _keystores(staging):
+        if absent(rel):
+            out.append(Missing(rel, f"{member}'s account keystore (network.json): `--from "
+                               f'"{member}"` signs with it',
+                               "restore again with --keys-from KEYS (the `consortium keygen` "
+                               "folder's account.json) or --keys-from OLD_HOME, or copy it"))
+    return out
 
 
 def _configure_engine(staging: Path, home: Path, double_sign_check: int | None) -> None:
