@@ -320,6 +320,7 @@ def _setup_argv(
         "--keys": str(ceremony.keys[name]),
         "--consortium-key-envelope": str(ceremony.envelope(name)),
         "--listen": f"127.0.0.1:{_free_port()}",
+        "--peers": ",".join((ceremony.coordinator / "peers.txt").read_text().split()),
         "--password-file": str(tmp_path / "pw"),
         "--out": str(tmp_path / "home"),
         **changes,
@@ -400,7 +401,7 @@ def test_setup_that_fails_midway_leaves_no_partial_home(
            "--timeout-commit must be a duration")
     keys = str(ceremony.keys["Bank A"])
     _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--out": keys, "--force": ""}),
-           "--out must not be or hold the --keys folder")
+           "--out must not be, hold or be inside the --keys folder")
     assert (ceremony.keys["Bank A"] / NODE_KEY_FILE).is_file()
 
 
@@ -517,34 +518,192 @@ def test_setup_installs_the_api_certificate_and_refuses_a_mismatched_pair(
     assert _mode(home / "tls" / "node.key") == 0o600
 
 
-def test_a_later_member_gets_the_consortium_key_sealed_to_its_card(
+# --- node setup never costs a validator its signing state; ports and peers checked first ---
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _commit_ledger(home: Path, height: int) -> None:
+    """What a node that committed `height` blocks leaves in app/: the ledger's own store."""
+    from consortium.ledger.state_store import StateStore, u64
+
+    store = StateStore(home / "app")
+    try:
+        with store.write() as txn:
+            txn.put(b"height", u64(height), db=store.dbs["meta"])
+    finally:
+        store.close()
+
+
+def test_setup_never_replaces_a_home_whose_validator_signed_or_that_holds_a_ledger(
     ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "pw").write_text("joiner's password")
-    result = join_network(
-        tmp_path / "bank-e", genesis_file=ceremony.coordinator / "genesis.json",
-        peer=MemberCard.load(ceremony.keys["Bank A"] / CARD_FILE).peer, name="Bank E",
-        password="joiner's password",
-    )
-    card, bank_a = Path(result.card_file), ceremony.homes["Bank A"]
-    envelope = tmp_path / "for-bank-e.enc"
-    assert main(["key", "seal", "--home", str(bank_a), "--card", str(card),
-                 "--out", str(envelope), "--json"]) == 0
-    sealed = json.loads(capsys.readouterr().out)
-    assert sealed["member"] == "Bank E" and sealed["node_id"] == result.node_id
-    assert key_from_node_home(bank_a).hex() not in envelope.read_text()  # never in clear
-    _fails(capsys, ["key", "seal", "--home", str(bank_a), "--card", str(card),
-                    "--out", str(envelope)], "exists already")
-    # another member's envelope, and a wrong password, do not open
-    _fails(capsys, ["key", "open", "--dir", str(tmp_path / "bank-e"), "--envelope",
-                    str(ceremony.envelope("Bank B")), "--password-file", str(tmp_path / "pw")],
-           "is the envelope of 'Bank B', not of 'Bank E'")
-    (tmp_path / "bad").write_text("wrong")
-    argv = ["key", "open", "--dir", str(tmp_path / "bank-e"), "--envelope", str(envelope)]
-    assert main([*argv, "--password-file", str(tmp_path / "bad")]) != 0
+    home = tmp_path / "home"
+    argv = _setup_argv(ceremony, tmp_path)
+    assert main(argv) == 0, capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0, capsys.readouterr().err  # never started: replaced
     capsys.readouterr()
-    assert main([*argv, "--password-file", str(tmp_path / "pw")]) == 0
-    home = Path(result.home)
-    assert key_from_node_home(home) == key_from_node_home(bank_a)
-    assert _mode(home / "consortium.key") == 0o600
-    assert main([*argv, "--password-file", str(tmp_path / "pw")]) == 0  # again: no change
+    state = home / "data" / "priv_validator_state.json"
+    assert json.loads(state.read_text())["height"] == "0"
+
+    state.write_text('{"height": "309", "round": 0, "step": 3}')
+    _commit_ledger(home, 309)
+    before = _files(home)
+    for force in ([], ["--force"]):
+        _fails(capsys, [*argv, *force], f"{home} holds a validator's signing state at height "
+               "309 (data/priv_validator_state.json) and a ledger at height 309 (app/data.mdb)",
+               "would let this validator sign twice", "move it aside and copy its "
+               "data/priv_validator_state.json into the new home")
+    assert _files(home) == before  # nothing erased, nothing written
+
+    state.write_text('{"height": "12", "round": 1, "step": 2}')  # signed, ledger at 0
+    shutil.rmtree(home / "app")
+    _commit_ledger(home, 0)
+    _fails(capsys, [*argv, "--force"], "signing state at height 12", "sign twice")
+    state.write_text("{not json")
+    _fails(capsys, [*argv, "--force"], "signing state that cannot be read", "sign twice")
+
+    state.write_text('{"height": "0", "round": 0, "step": 0}')  # a ledger only
+    _commit_ledger(home, 7)
+    _fails(capsys, [*argv, "--force"], "holds a ledger at height 7 (app/data.mdb)",
+           "throw that chain data away")
+    shutil.rmtree(home / "app")
+    (home / "data" / "blockstore.db").mkdir()  # blocks, and no ledger to tell how many
+    _fails(capsys, [*argv, "--force"], "a block store and no ledger beside it")
+    assert (home / "data" / "blockstore.db").is_dir() and (home / "network.json").is_file()
+
+    _commit_ledger(home, 0)  # started, but never committed nor signed a block: replaced
+    assert main([*argv, "--force"]) == 0, capsys.readouterr().err
+    assert not (home / "app").exists() and not (home / "data" / "blockstore.db").exists()
+
+
+def test_setup_force_keeps_the_tls_files_it_is_given_from_the_old_home(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from consortium.network.tls import make_ca, make_cert
+
+    make_ca(tmp_path / "ca")
+    key, cert = make_cert(tmp_path / "ca", "node", ["10.0.0.5"], tmp_path / "tls")
+    home = tmp_path / "home"
+    argv = _setup_argv(ceremony, tmp_path, **{"--tls-cert": str(cert), "--tls-key": str(key)})
+    assert main(argv) == 0, capsys.readouterr().err
+    again = _setup_argv(ceremony, tmp_path, **{"--tls-cert": str(home / "tls" / "node.pem"),
+                                               "--tls-key": str(home / "tls" / "node.key")})
+    assert main([*again, "--force"]) == 0, capsys.readouterr().err
+    assert (home / "tls" / "node.pem").read_bytes() == cert.read_bytes()
+    assert (home / "tls" / "node.key").read_bytes() == key.read_bytes()
+    assert _mode(home / "tls" / "node.key") == 0o600
+
+
+def _listener(host: str, port: int = 0) -> socket.socket:
+    s = socket.socket()
+    s.bind((host, port))
+    s.listen()
+    return s
+
+
+def test_setup_refuses_ports_in_use_where_the_node_listens(
+    ceremony: Ceremony,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 127.0.0.2 stands for the host's own address (10.0.0.1): free on 127.0.0.1, in use there.
+    with _listener("127.0.0.2") as busy:
+        port = busy.getsockname()[1]
+        _fails(capsys, _setup_argv(ceremony, tmp_path, **{
+            "--api-host": "127.0.0.2", "--api-port": str(port)}),
+            f"--api-port {port} is in use on 127.0.0.2")
+        _fails(capsys, _setup_argv(ceremony, tmp_path, **{
+            "--api-host": "0.0.0.0", "--api-port": str(port)}),
+            f"--api-port {port} is in use on this host")
+        _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--listen": f"127.0.0.2:{port}"}),
+               f"--listen port {port} is in use on 127.0.0.2", "choose another port")
+        _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--listen": f"0.0.0.0:{port}"}),
+               f"--listen port {port} is in use on this host")
+        assert not (tmp_path / "home").exists()
+        # Without --api-port, the first port free on --api-host too.
+        import consortium.network.ceremony as ceremony_module
+
+        monkeypatch.setattr(ceremony_module, "DEFAULT_API_PORT", port)
+        argv = _setup_argv(ceremony, tmp_path, **{"--api-host": "127.0.0.2"})
+        assert main([*argv, "--json"]) == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["api_port"] not in (port, 0)
+    with _listener("127.0.0.1") as busy:
+        port = busy.getsockname()[1]
+        _fails(capsys, _setup_argv(ceremony, tmp_path, **{
+            "--listen": f"127.0.0.1:{port}", "--out": str(tmp_path / "other")}),
+            f"--listen port {port} is in use on 127.0.0.1")
+        assert not (tmp_path / "other").exists()
+        # A port refused with --force leaves the home it would replace as it was.
+        before = _files(tmp_path / "home")
+        _fails(capsys, [*_setup_argv(ceremony, tmp_path, **{"--api-port": str(port)}),
+                        "--force"], f"--api-port {port} is in use")
+        assert _files(tmp_path / "home") == before
+
+
+def _no_peers(argv: list[str], peers: str = "") -> list[str]:
+    """argv with `--peers PEERS` (`--peers ""` by default, as a shell passes it)."""
+    at = argv.index("--peers")
+    return [*argv[:at + 1], peers, *argv[at + 2:]]
+
+
+def test_setup_checks_every_peer_against_the_genesis(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cards = {n: MemberCard.load(ceremony.keys[n] / CARD_FILE) for n in NAMES}
+    b = cards["Bank B"]
+    typo = ("0" if b.node_id[5] != "0" else "1").join((b.node_id[:5], b.node_id[6:]))
+    peers = [cards["Bank A"].peer, f"{typo}@{b.p2p_address}", cards["Bank C"].peer]
+    _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--peers": ",".join(peers)}),
+           f"--peers {typo}@{b.p2p_address}: no member of", f"has node id {typo}",
+           f"did you mean {b.node_id} (Bank B's node)?")
+    stranger = "ab" * 20
+    _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--peers": f"{stranger}@10.0.0.9:26656"}),
+           f"has node id {stranger}", "copy the entries of peers.txt")
+    for nobody in ("", cards["Bank A"].peer):  # none at all, or only itself
+        _fails(capsys, _no_peers(_setup_argv(ceremony, tmp_path), nobody),
+               "--peers names no other node of the genesis (Bank B, Bank C, Bank D)",
+               "may never reach consensus", '--peers "$(paste -sd, peers.txt)"')
+    assert not (tmp_path / "home").exists()
+    # One other node is enough; a genesis of this node alone needs none.
+    assert main(_setup_argv(ceremony, tmp_path, **{"--peers": cards["Bank D"].peer})) == 0
+    solo = write_genesis(tmp_path / "solo", [ceremony.keys["Bank A"] / CARD_FILE],
+                         chain_id="solo-1")
+    argv = _setup_argv(ceremony, tmp_path, **{
+        "--genesis": solo.genesis, "--genesis-hash": solo.genesis_sha256,
+        "--consortium-key-envelope": solo.envelopes["Bank A"],
+        "--out": str(tmp_path / "solo-home")})
+    assert main(_no_peers(argv)) == 0, capsys.readouterr().err
+
+
+def test_setup_refuses_a_home_inside_the_keys_folder(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(ceremony.keys["Bank A"], keys)
+    before = _files(keys)
+    for inside in (keys / "node", keys / "a" / "b"):
+        _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--keys": str(keys),
+                                                          "--out": str(inside)}),
+               "--out must not be, hold or be inside the --keys folder")
+    assert _files(keys) == before and sorted(p.name for p in keys.iterdir()) == sorted(
+        p.name for p in ceremony.keys["Bank A"].iterdir())
+
+
+def test_setup_never_replaces_a_network_folder_whose_node_signed(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "bank-e"  # `join` (like `init`) keeps the node home under nodes/
+    join_network(folder, genesis_file=ceremony.coordinator / "genesis.json",
+                 peer=MemberCard.load(ceremony.keys["Bank A"] / CARD_FILE).peer,
+                 name="Bank E", password="")
+    state = folder / "nodes" / "bank-e" / "data" / "priv_validator_state.json"
+    state.write_text('{"height": "5", "round": 0, "step": 3}')
+    before = _files(folder)
+    _fails(capsys, [*_setup_argv(ceremony, tmp_path, **{"--out": str(folder)}), "--force"],
+           f"{folder / 'nodes' / 'bank-e'} holds a validator's signing state at height 5",
+           "sign twice")
+    assert _files(folder) == before

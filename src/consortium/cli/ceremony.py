@@ -112,23 +112,28 @@ def setup(
     keys: Path = typer.Option(..., "--keys", help="This member's keys folder (from keygen)."),
     envelope: Path = typer.Option(
         ..., "--consortium-key-envelope", help="This member's consortium-key.<member>.enc."),
-    listen: str = typer.Option("0.0.0.0:26656", "--listen", help="P2P listen HOST:PORT."),
+    listen: str = typer.Option(
+        "0.0.0.0:26656", "--listen", help="P2P listen HOST:PORT (the port must be free)."),
     external: str | None = typer.Option(
         None, "--external", help="HOST:PORT peers dial (default: the card's p2p_address)."),
     peers: str = typer.Option(
-        "", "--peers", help="NODE_ID@HOST:PORT,… (this node's own entry is skipped)."),
+        "", "--peers", help="NODE_ID@HOST:PORT,… of the genesis' nodes, from peers.txt (this "
+        "node's own entry is skipped); needed unless the genesis has this node alone."),
     rpc_port: int | None = typer.Option(
         None, "--rpc-port", help="CometBFT RPC port on 127.0.0.1 (default: free from 26657)."),
     api_host: str = typer.Option("127.0.0.1", "--api-host", help="API listen host."),
     api_port: int | None = typer.Option(
-        None, "--api-port", help="API port (default: free from 8545)."),
+        None, "--api-port", help="API port, free on --api-host (default: free from 8545)."),
     timeout_commit: str = typer.Option(
         "500ms", "--timeout-commit", help="Block interval; the coordinator's."),
     tls_cert: Path | None = typer.Option(
         None, "--tls-cert", help="The API's TLS certificate (PEM; `consortium tls cert`)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Its private key (PEM)."),
     out: Path = typer.Option(..., "--out", help="The node home to create (mode 700)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing home."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing home that has no running node and never "
+        "committed or signed a block (e.g. set up with wrong options); a home whose validator "
+        "signed or that holds a ledger is never replaced."),
     password_file: Path | None = kit.PasswordFileOption,
     json_out: bool = kit.JsonOption,
 ) -> None:
@@ -164,13 +169,16 @@ def key_seal(
         None, "--out", help="The envelope (default: consortium-key.<member>.enc by the card)."),
     json_out: bool = kit.JsonOption,
 ) -> None:
-    """Seal your node's consortium key to a newly admitted member's card (after its admission
-    passed): only that member's encryption key opens it, for this chain and its node."""
+    """Seal your node's consortium key to a newly admitted member's card: refused unless the
+    chain your node serves has the card's name, account and node id as an active member (your
+    node must answer: CONSORTIUM_API_TOKEN / CONSORTIUM_API_CA as for any client command).
+    Only that member's encryption key opens it, for this chain and its node."""
     from consortium.network.key_delivery import seal_for_card
 
     result = seal_for_card(kit.resolve_dir(home), card, out)
     kit.report(dataclasses.asdict(result), json_out, "consortium key sealed", [
         ["member", result.member], ["node id", result.node_id],
+        ["admitted on chain", f"checked at {result.checked_at}, height {result.checked_height}"],
         ["chain / genesis", f"{result.chain_id} / {result.genesis_sha256[:16]}…"],
         ["envelope", result.envelope],
     ], f"Send {result.envelope} to {result.member}; it runs `consortium key open`.")
@@ -178,16 +186,23 @@ def key_seal(
 
 @key_app.command("open")
 def key_open(
-    dir: Path = typer.Option(..., "--dir", help="The folder `consortium join` made."),
-    envelope: Path = typer.Option(..., "--envelope", help="The envelope a member sealed."),
+    dir: Path = typer.Option(..., "--dir", help="The folder `consortium join` or `consortium "
+                             "node setup` made (or a restored node home)."),
+    envelope: Path = typer.Option(..., "--envelope", help="The envelope a member sealed, or "
+                                  "your consortium-key.<member>.enc from the genesis."),
+    keys: Path | None = typer.Option(None, "--keys", help="Your keys folder from `consortium "
+                                     "keygen` (its encryption key); needed for a `node setup` "
+                                     "home."),
     password_file: Path | None = kit.PasswordFileOption,
     json_out: bool = kit.JsonOption,
 ) -> None:
-    """Open the consortium key sealed to you and install it in your node home."""
-    from consortium.network.key_delivery import open_into_join_dir
+    """Open the consortium key sealed to you and install it in your node home (also how a
+    restored home gets its key back)."""
+    from consortium.network.key_delivery import open_into_home
 
     password = kit.password_or_prompt(password_file, "Password of your keystores", confirm=False)
-    path = open_into_join_dir(kit.resolve_dir(dir), envelope, password)
+    path = open_into_home(kit.resolve_dir(dir), envelope, password,
+                          kit.resolve_dir(keys) if keys is not None else None)
     kit.report({"key_file": str(path)}, json_out, "consortium key installed",
                [["key file", str(path)]],
                "Restart the node to use it (invoice fingerprints, asset ids).")
@@ -204,12 +219,17 @@ def join(
         None, "--rpc-port", help="CometBFT RPC port (default: free)."),
     api_port: int | None = typer.Option(
         None, "--api-port", help="JSON-RPC/REST API port (default: free)."),
-    listen: str | None = typer.Option(None, "--listen", help="P2P listen host (default: "
-                                      "127.0.0.1 for a loopback peer, else 0.0.0.0)."),
+    listen: str | None = typer.Option(None, "--listen", help="P2P listen HOST:PORT, as node "
+                                      "setup takes it, or HOST alone with --p2p-port "
+                                      "(default: 127.0.0.1 for a loopback peer, else 0.0.0.0)."),
     external_address: str = typer.Option(
-        "", "--external-address", help="HOST:PORT other machines reach this node's P2P at."),
+        "", "--external", "--external-address", help="HOST:PORT other machines dial this "
+        "node's P2P at (default: the --listen address, or this host's address towards the "
+        "peer)."),
     timeout_commit: str = typer.Option(
-        "500ms", "--timeout-commit", help="Block interval; use the consortium's."),
+        "500ms", "--timeout-commit", help="Block interval: the consortium's, as its members "
+        "set up with (`timeout_commit` in a member node's config/config.toml; the genesis "
+        "does not hold it)."),
     password_file: Path | None = kit.PasswordFileOption,
     force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
     state_sync: bool = typer.Option(False, "--state-sync", help="Start from the trusted node's "
@@ -245,6 +265,7 @@ def join(
         ["node home", result.home],
         ["ports (p2p / rpc / api)", f"{result.p2p_port} / {result.rpc_port} / {result.api_port}"],
         ["peer", result.peer],
+        ["block interval (timeout_commit)", result.timeout_commit],
         ["member card", result.card_file],
     ]
     if result.state_sync_trust_height:
@@ -256,10 +277,13 @@ def join(
     kit.print_json(result.card)
     kit.console.print(
         f"\nSend {result.card_file} to the consortium (the other files stay here). "
-        "Next: a member proposes the admission, the members vote, then start the node:\n"
-        f'  consortium propose admit-member --name "{result.name}" --account {result.account} '
-        f"--node-id {result.node_id} --from <member>\n"
+        "Next: a member proposes the admission and the members vote on it, the proposer too "
+        "(proposing is not a vote); then start the node:\n"
+        f'  consortium propose admit-member --name "{result.name}" --tier ordinary '
+        f"--account {result.account} --node-id {result.node_id} --from <member>\n"
+        "  consortium vote <proposal> yes --from <member>      # each member, until it passes\n"
         f"  consortium up --dir {result.root}\n"
-        "and, to make it a validator:\n"
+        "and, to make it a validator once it has caught up (with --member, expelling "
+        f"{result.name} removes it too):\n"
         f"  consortium propose add-validator --pub-key {result.validator_pub_key} --power 10 "
-        "--from <member>", soft_wrap=True)
+        f'--member "{result.name}" --from <member>', soft_wrap=True, markup=False)

@@ -7,7 +7,8 @@
    and writes it only inside one envelope per member, ECIES-encrypted to the card's
    encryption key; it prints the genesis hash for the members to compare.
 3. Each member: `consortium node setup` (`setup_node`) checks the announced hash, refuses a
-   genesis without its own card, opens its envelope and writes its node home.
+   genesis without its own card, opens its envelope and writes its node home. It never
+   replaces a home whose validator signed or that holds a ledger (`refuse_chain_data`).
 
 An envelope (`consortium-key.<member slug>.enc`, JSON) names its member, chain and genesis
 hash in clear; the ciphertext holds the same names beside the key, so an envelope cannot be
@@ -17,10 +18,13 @@ opened as another member's or for another genesis.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import errno
 import hashlib
 import json
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ from typing import Any
 import ecies
 
 from consortium.apps.invoices.fingerprint import KEY_BYTES, new_key
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_ETH_CHAIN_ID, AppState
 from consortium.network.cards import (
     ACCOUNT_FILE,
@@ -39,6 +43,7 @@ from consortium.network.cards import (
     VALIDATOR_KEY_FILE,
     MemberCard,
     MemberKeys,
+    Peer,
     check_distinct,
     dialable_address,
     open_member_keys,
@@ -50,6 +55,7 @@ from consortium.network.init import (
     DEFAULT_API_PORT,
     FoundingMember,
     _PortPicker,
+    _refuse_if_running,
     check_chain_id,
     check_timeout_commit,
     cometbft_init,
@@ -61,6 +67,7 @@ from consortium.network.init import (
 from consortium.network.join import port_option, write_node_home
 from consortium.network.layout import JsonFields, MemberEntry, Network, NodeEntry
 from consortium.network.node_config import NodeConfig
+from consortium.network.ports import port_free
 from consortium.network.tls import check_server_files
 
 ENVELOPE_VERSION = 1
@@ -68,6 +75,9 @@ ENVELOPE_KIND = "consortium-key"
 GENESIS_FILE = "genesis.json"
 PEERS_FILE = "peers.txt"
 DEFAULT_RPC_PORT = 26657
+SIGNING_STATE_FILE = "data/priv_validator_state.json"  # what the validator last signed
+BLOCK_STORE_DIR = "data/blockstore.db"
+LEDGER_FILE = "app/data.mdb"
 
 
 def envelope_file_name(member: str) -> str:
@@ -254,12 +264,19 @@ def setup_node(
     """A member's node home at `out`, a one-node network folder (`consortium up --dir OUT`)
     that is itself the node home (`consortium node --home OUT`). With `tls` (certificate,
     key: PEM files, checked first) the API serves HTTPS and WSS only, from copies of them
-    in `OUT/tls/`."""
+    in `OUT/tls/`. Every check runs before an existing `out` is replaced (`force`), so a
+    refusal leaves it as it was; one whose node ran is never replaced (`refuse_chain_data`)."""
     check_timeout_commit(timeout_commit)
     if tls is not None:
         check_server_files(*tls)
-    if out.resolve() == keys_dir.resolve() or out.resolve() in keys_dir.resolve().parents:
-        raise ConfigError("--out must not be or hold the --keys folder: keep the keys apart")
+    home, keys_home = out.resolve(), keys_dir.resolve()
+    if home == keys_home or home in keys_home.parents or keys_home in home.parents:
+        raise ConfigError("--out must not be, hold or be inside the --keys folder: keep the "
+                          "keys apart (e.g. --out beside the keys folder)")
+    if out.is_dir() and any(out.iterdir()):
+        if (out / "network.json").is_file():
+            _refuse_if_running(out)
+        refuse_chain_data(out)
     genesis = _read_bytes(genesis_file, "--genesis")
     digest = genesis_hash(genesis)
     wanted = announced_hash.strip().lower().removeprefix("0x")
@@ -282,9 +299,14 @@ def setup_node(
     listen_host, p2p_port = parse_host_port(listen, "--listen")
     external_address = dialable_address(external, "--external") if external else card.p2p_address
     dialled = [parse_peer(text, "--peers") for text in peers if text.strip()]
-    others = [str(peer) for peer in dialled if peer.node_id != card.node_id]
+    others = _genesis_peers(dialled, card, app_state, genesis_file)
+    _require_port_free("--listen port", listen_host, p2p_port)
     ports = _PortPicker()
     ports.taken.add(p2p_port)
+    rpc = port_option(rpc_port, DEFAULT_RPC_PORT, "--rpc-port", ports)
+    api = _api_port(api_port, api_host, ports)
+    tls_files = None if tls is None else (_read_bytes(tls[0], "--tls-cert"),
+                                          _read_bytes(tls[1], "--tls-key"))
     with fresh_folder(out, force=force, mode=0o700):
         cometbft_init(out, card.name)
         for file in (NODE_KEY_FILE, VALIDATOR_KEY_FILE):
@@ -297,8 +319,8 @@ def setup_node(
             node_id=card.node_id,
             validator_pub_key=card.validator_pub_key,
             p2p_port=p2p_port,
-            rpc_port=port_option(rpc_port, DEFAULT_RPC_PORT, "--rpc-port", ports),
-            api_port=port_option(api_port, DEFAULT_API_PORT, "--api-port", ports),
+            rpc_port=rpc,
+            api_port=api,
         )
         write_node_home(
             out, entry, genesis, others, listen_host=listen_host,
@@ -310,8 +332,8 @@ def setup_node(
         shutil.copyfile(keys_dir / ACCOUNT_FILE, out / keystore)
         (out / keystore).chmod(0o600)
         shutil.copyfile(keys_dir / CARD_FILE, out / CARD_FILE)
-        if tls is not None:
-            _install_api_tls(out, *tls)
+        if tls_files is not None:
+            _install_api_tls(out, *tls_files)
         Network(
             out, chain_id, app_state.eth_chain_id, True, [entry],
             [MemberEntry(name=card.name, address=card.account, keystore=keystore)],
@@ -322,14 +344,179 @@ def setup_node(
     )
 
 
-def _install_api_tls(home: Path, cert: Path, key: Path) -> None:
-    """Copy the API's certificate and key into HOME/tls/ (the key mode 600) and name them
-    in the node's `[api]` settings."""
+# --- what node setup checks before it writes ----------------------------------------------
+
+
+def refuse_chain_data(out: Path) -> None:
+    """Refuse to set up over a home whose node ran: with or without --force.
+
+    A new home starts the validator's signing state at height 0, so the validator would sign
+    again at heights it already signed, possibly differently (double signing, which CometBFT
+    can only detect afterwards); and the ledger and blocks would be gone. A home that was set
+    up but never started, or started but never committed a block, may be replaced. The
+    node homes a network.json in `out` lists (`init`, `join`) are checked too: all would go."""
+    homes = [out]
+    if (out / "network.json").is_file():
+        try:
+            network = Network.load(out)
+        except ConsortiumError:
+            network = None
+        inside = out.resolve()
+        homes += [] if network is None else [
+            network.node_home(n) for n in network.nodes
+            if inside in network.node_home(n).resolve().parents]
+    for home in homes:
+        _refuse_node_home(home)
+
+
+def _refuse_node_home(home: Path) -> None:
+    lost: list[str] = []
+    signed = _signing_height(home / SIGNING_STATE_FILE)
+    if signed is None or signed > 0:
+        at = "that cannot be read" if signed is None else f"at height {signed}"
+        lost.append(f"a validator's signing state {at} ({SIGNING_STATE_FILE})")
+    if (home / LEDGER_FILE).exists():
+        height = _ledger_height(home / LEDGER_FILE)
+        if height is None or height > 0:
+            at = "that cannot be read" if height is None else f"at height {height}"
+            lost.append(f"a ledger {at} ({LEDGER_FILE})")
+    elif (home / BLOCK_STORE_DIR).exists():
+        lost.append(f"a block store and no ledger beside it ({BLOCK_STORE_DIR})")
+    if not lost:
+        return
+    held = " and ".join(lost)
+    if signed != 0:
+        raise ConfigError(
+            f"{home} holds {held}: setting up over it would let this validator sign twice; "
+            f"keep that home (change its settings in place), or move it aside and copy its "
+            f"{SIGNING_STATE_FILE} into the new home before the new home's first start"
+        )
+    raise ConfigError(
+        f"{home} holds {held}: setting up over it would throw that chain data away; keep "
+        "that home, or move it aside"
+    )
+
+
+def _signing_height(path: Path) -> int | None:
+    """The height the validator last signed at: 0 without the file (`cometbft init` writes
+    one at 0), None when it cannot be read (never guessed to be 0)."""
+    if not path.exists():
+        return 0
+    try:
+        return int(json.loads(path.read_text())["height"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _ledger_height(data_file: Path) -> int | None:
+    """The ledger's last committed height (0 for one never committed to), None when it
+    cannot be read. Read-only and without LMDB's lock file: nothing in the home changes."""
+    import lmdb
+
+    from consortium.ledger.state_store import MAP_SIZE
+
+    try:
+        env = lmdb.open(str(data_file.parent), readonly=True, lock=False, subdir=True,
+                        max_dbs=32, map_size=MAP_SIZE)
+    except lmdb.Error:
+        return None
+    try:
+        with env.begin(buffers=False) as txn:
+            try:
+                meta = env.open_db(b"meta", txn=txn, create=False)
+            except lmdb.NotFoundError:
+                return 0  # the app never opened it
+            raw = txn.get(b"height", db=meta)
+    except lmdb.Error:
+        return None
+    finally:
+        env.close()
+    return int.from_bytes(raw, "big") if raw else 0
+
+
+def _genesis_peers(
+    dialled: Sequence[Peer], card: MemberCard, app_state: AppState, genesis_file: Path
+) -> list[str]:
+    """The --peers this node dials: each a node of the genesis (every other node's peer
+    filter refuses any other, and a typo in an id would only show as a peer that never
+    connects), its own entry skipped; at least one when the genesis has other nodes."""
+    owners = {node: m.name for m in app_state.members for node in m.nodes}
+    others: list[str] = []
+    for peer in dialled:
+        if peer.node_id == card.node_id:
+            continue
+        if peer.node_id not in owners:
+            close = difflib.get_close_matches(peer.node_id, list(owners), n=1, cutoff=0.8)
+            hint = (f"did you mean {close[0]} ({owners[close[0]]}'s node)?" if close else
+                    f"copy the entries of {PEERS_FILE} from the coordinator")
+            raise ConfigError(
+                f"--peers {peer}: no member of {genesis_file} has node id {peer.node_id}; {hint}"
+            )
+        others.append(str(peer))
+    missing = sorted({name for node, name in owners.items() if node != card.node_id})
+    if not others and missing:
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if missing[5:] else "")
+        raise ConfigError(
+            f"--peers names no other node of the genesis ({listed}): a validator that dials no "
+            f'peer may never reach consensus; give --peers "$(paste -sd, {PEERS_FILE})" with '
+            f"the {PEERS_FILE} the coordinator sent"
+        )
+    return others
+
+
+def _api_port(wanted: int | None, host: str, ports: _PortPicker) -> int:
+    """--api-port, or the first port from 8545: free on loopback (as the node's start checks)
+    and on --api-host, where the API listens."""
+    if wanted is not None:
+        port = port_option(wanted, DEFAULT_API_PORT, "--api-port", ports)
+        _require_port_free("--api-port", host, port)
+        return port
+    start = DEFAULT_API_PORT
+    while not _bindable(host, port := ports.pick(start)):
+        start = port + 1
+    return port
+
+
+def _require_port_free(option: str, host: str, port: int) -> None:
+    """Refuse a port something already listens on, on loopback (the node's start checks it
+    there) or on `host` (where the node will listen; 0.0.0.0: any address of this host)."""
+    for where in dict.fromkeys(("127.0.0.1", host)):
+        if not (port_free(port) if where == "127.0.0.1" else _bindable(where, port)):
+            on = "this host" if where in ("0.0.0.0", "::", "[::]", "") else where
+            raise NetworkError(f"{option} {port} is in use on {on}: choose another port, or "
+                               "stop what listens there")
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether nothing listens on `port` at `host` (every address it resolves to). Only
+    'address in use' counts: a host that is not this one's is for the node's start to
+    report, as before."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]") or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        return True
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return False
+    return True
+
+
+def _install_api_tls(home: Path, cert: bytes, key: bytes) -> None:
+    """Write the API's certificate and key into HOME/tls/ (the key mode 600) and name them
+    in the node's `[api]` settings. Their bytes were read before the home was replaced:
+    the files given may be the old home's own tls/ copies."""
     folder = home / "tls"
     folder.mkdir(mode=0o700, exist_ok=True)
-    shutil.copyfile(cert, folder / "node.pem")
-    shutil.copyfile(key, folder / "node.key")
+    (folder / "node.pem").write_bytes(cert)
+    (folder / "node.key").touch(mode=0o600)
     (folder / "node.key").chmod(0o600)
+    (folder / "node.key").write_bytes(key)
     cfg = NodeConfig.load(home)
     dataclasses.replace(cfg, api_access=dataclasses.replace(
         cfg.api_access, tls_cert="tls/node.pem", tls_key="tls/node.key")).save()
