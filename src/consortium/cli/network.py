@@ -31,7 +31,8 @@ def init(
     validators: int = typer.Option(4, "--validators", "-n", help="Number of validator nodes."),
     members: str = typer.Option(
         "", "--members", help='Comma-separated member institutions, e.g. "Bank A,Bank B".'),
-    dir: Path = kit.DirOption,
+    dir: Path = typer.Option(kit.DEFAULT_DIR, "--dir", help="The folder to make the local "
+                             "network in (its nodes' homes go in DIR/nodes/)."),
     chain_id: str = typer.Option("consortium-local", "--chain-id", help="CometBFT chain id."),
     eth_chain_id: int = typer.Option(20251, "--eth-chain-id", help="EIP-155 chain id."),
     base_port: int = typer.Option(26650, "--base-port", help="First CometBFT port."),
