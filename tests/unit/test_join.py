@@ -199,3 +199,43 @@ def test_join_takes_a_genesis_saved_with_a_byte_order_mark(tmp_path: Path, genes
     marked.write_bytes(b"\xef\xbb\xbf" + genesis.read_bytes())
     result = join_network(tmp_path / "e", genesis_file=marked, peer=PEER, name="Bank E")
     assert (Path(result.home) / "config" / "genesis.json").read_bytes() == genesis.read_bytes()
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_join_force_never_replaces_a_home_whose_validator_signed_or_that_holds_a_ledger(
+    tmp_path: Path, genesis: Path
+) -> None:
+    """`join --force` replaces a folder whose node never ran, as `node setup --force` does,
+    but not one whose validator signed (it would sign those heights again from a new home)
+    or whose ledger committed blocks: refused before anything of it is deleted."""
+    from consortium.ledger.state_store import StateStore, u64
+
+    folder = tmp_path / "bank-e"
+    first = join_network(folder, genesis_file=genesis, peer=PEER, name="Bank E")
+    again = join_network(folder, genesis_file=genesis, peer=PEER, name="Bank E", force=True)
+    assert again.node_id != first.node_id  # never started: replaced
+    home = Path(again.home)
+    state = home / "data" / "priv_validator_state.json"
+
+    state.write_text('{"height": "5", "round": 0, "step": 3}')
+    before = _files(folder)
+    with pytest.raises(ConfigError, match=f"{home} holds a validator's signing state at "
+                       r"height 5 .*would let this validator sign twice"):
+        join_network(folder, genesis_file=genesis, peer=PEER, name="Bank E", force=True)
+    assert _files(folder) == before  # nothing erased, nothing written
+
+    state.write_text('{"height": "0", "round": 0, "step": 0}')
+    store = StateStore(home / "app")
+    try:
+        with store.write() as txn:
+            txn.put(b"height", u64(7), db=store.dbs["meta"])
+    finally:
+        store.close()
+    before = _files(folder)
+    with pytest.raises(ConfigError, match=r"holds a ledger at height 7 \(app/data.mdb\).*"
+                       "throw that chain data away"):
+        join_network(folder, genesis_file=genesis, peer=PEER, name="Bank E", force=True)
+    assert _files(folder) == before

@@ -6,7 +6,12 @@ body (408) and for a client that stops reading; caps on connections node-wide (t
 idle keep-alive closed to make room, else 503) and per client address (429); caps on
 WebSockets (429 at the handshake, close 1009 over `ws_max_size`), no writes once one failed,
 and a ping that closes (1011) a client that stopped reading. Per-connection subscription
-limits are the subscription hub's, set from the same `ApiLimits`."""
+limits are the subscription hub's, set from the same `ApiLimits`.
+
+Stopping is bounded: a connection still open `CLOSE_GRACE` after it began closing at
+shutdown is aborted, and requests still being answered get `SHUTDOWN_TIMEOUT`. Without that,
+asyncio waits up to 30 s for a TLS client's close_notify, which an idle keep-alive client
+(not reading) never sends, and the server would wait that long to stop."""
 
 from __future__ import annotations
 
@@ -30,6 +35,9 @@ from uvicorn.server import ServerState
 from websockets.http11 import Request as WsRequest
 
 from consortium.api.auth import PEER_CERT
+
+CLOSE_GRACE = 1.0  # s a connection closing at shutdown has to finish before it is aborted
+SHUTDOWN_TIMEOUT = 4  # s answers still running at shutdown get (the node waits 5 s for all)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ def api_server(app: ASGIApp, host: str, port: int, limits: ApiLimits | None = No
         ws_ping_interval=limits.websocket_ping_interval,
         ws_ping_timeout=limits.websocket_ping_interval,
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]  # any number
+        timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
         ssl_certfile=tls_cert, ssl_keyfile=tls_key, ssl_ca_certs=tls_client_ca,
         ssl_cert_reqs=ssl.CERT_REQUIRED if tls_client_ca else ssl.CERT_NONE))
 
@@ -197,6 +206,36 @@ class Admission:
                 del self.websockets_per_client[host]
 
 
+class _ShutdownWatch:
+    """Ends a connection that lingers once the server stops: checked every `CLOSE_GRACE`
+    s, it is aborted when it was already closing at the previous check (so a response
+    written just before its close still had that long to reach the client). A TLS close
+    otherwise waits up to 30 s for the client's close_notify (asyncio's SSL shutdown
+    timeout), which an idle keep-alive client, not reading, never sends."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport
+                 ) -> None:
+        self.loop, self.transport = loop, transport
+        self.was_closing = transport.is_closing()
+        self.timer: asyncio.TimerHandle | None = loop.call_later(CLOSE_GRACE, self._check)
+
+    def _check(self) -> None:
+        closing = self.transport.is_closing()
+        if closing and self.was_closing:
+            self.timer = None
+            if isinstance(self.transport, asyncio.WriteTransport):
+                self.transport.abort()
+            return
+        self.was_closing = closing
+        self.timer = self.loop.call_later(CLOSE_GRACE, self._check)
+
+    def cancel(self) -> None:
+        """The connection is gone: nothing to end."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 HEADERS, BODY = "headers", "body"
 
 
@@ -214,6 +253,7 @@ class LimitedH11Protocol(H11Protocol):
         self.deadline: asyncio.TimerHandle | None = None
         self.write_stall: asyncio.TimerHandle | None = None
         self.upgraded = False
+        self.shutdown_watch: _ShutdownWatch | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -230,8 +270,16 @@ class LimitedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._expect(None)
         self.resume_writing()
+        if self.shutdown_watch is not None:
+            self.shutdown_watch.cancel()
         self.admission.release(self.transport)
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server stops: uvicorn closes an idle connection (lets a busy one finish its
+        response); either is aborted if it lingers (`_ShutdownWatch`)."""
+        super().shutdown()
+        self.shutdown_watch = _ShutdownWatch(self.loop, self.transport)
 
     def pause_writing(self) -> None:
         """The client reads slower than the node answers: it has `write_timeout` to catch
@@ -319,6 +367,8 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol with the connection caps, and no writes to a
     connection once it is failing."""
 
+    shutdown_watch: _ShutdownWatch | None = None
+
     @property
     def admission(self) -> Admission:
         assert isinstance(self.config, _LimitedConfig), "built by api_server"
@@ -336,8 +386,16 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.shutdown_watch is not None:
+            self.shutdown_watch.cancel()
         self.admission.release(self.transport)
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server stops: uvicorn sends close 1012; the connection is aborted if it
+        lingers (`_ShutdownWatch`)."""
+        super().shutdown()
+        self.shutdown_watch = _ShutdownWatch(self.loop, self.transport)
 
     async def send(self, message: Any) -> None:
         if message["type"] == "websocket.send" and self.transport.is_closing():

@@ -231,7 +231,9 @@ def join(
         "set up with (`timeout_commit` in a member node's config/config.toml; the genesis "
         "does not hold it)."),
     password_file: Path | None = kit.PasswordFileOption,
-    force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing folder whose node never ran (one whose "
+        "validator signed or whose ledger holds blocks is never replaced)."),
     state_sync: bool = typer.Option(False, "--state-sync", help="Start from the trusted node's "
                                     "latest snapshot instead of replaying every block from "
                                     "genesis (docs/state-sync.md)."),

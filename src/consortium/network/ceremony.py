@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import errno
 import hashlib
 import json
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from typing import Any
 import ecies
 
 from consortium.apps.invoices.fingerprint import KEY_BYTES, new_key
-from consortium.errors import ConfigError, ConsortiumError, NetworkError
+from consortium.errors import ConfigError, NetworkError
 from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_ETH_CHAIN_ID, AppState
 from consortium.network.cards import (
     ACCOUNT_FILE,
@@ -51,6 +49,7 @@ from consortium.network.cards import (
     parse_peer,
     read_json,
 )
+from consortium.network.chain_data import refuse_chain_data
 from consortium.network.init import (
     DEFAULT_API_PORT,
     FoundingMember,
@@ -75,9 +74,6 @@ ENVELOPE_KIND = "consortium-key"
 GENESIS_FILE = "genesis.json"
 PEERS_FILE = "peers.txt"
 DEFAULT_RPC_PORT = 26657
-SIGNING_STATE_FILE = "data/priv_validator_state.json"  # what the validator last signed
-BLOCK_STORE_DIR = "data/blockstore.db"
-LEDGER_FILE = "app/data.mdb"
 
 
 def envelope_file_name(member: str) -> str:
@@ -347,93 +343,6 @@ def setup_node(
 # --- what node setup checks before it writes ----------------------------------------------
 
 
-def refuse_chain_data(out: Path) -> None:
-    """Refuse to set up over a home whose node ran: with or without --force.
-
-    A new home starts the validator's signing state at height 0, so the validator would sign
-    again at heights it already signed, possibly differently (double signing, which CometBFT
-    can only detect afterwards); and the ledger and blocks would be gone. A home that was set
-    up but never started, or started but never committed a block, may be replaced. The
-    node homes a network.json in `out` lists (`init`, `join`) are checked too: all would go."""
-    homes = [out]
-    if (out / "network.json").is_file():
-        try:
-            network = Network.load(out)
-        except ConsortiumError:
-            network = None
-        inside = out.resolve()
-        homes += [] if network is None else [
-            network.node_home(n) for n in network.nodes
-            if inside in network.node_home(n).resolve().parents]
-    for home in homes:
-        _refuse_node_home(home)
-
-
-def _refuse_node_home(home: Path) -> None:
-    lost: list[str] = []
-    signed = _signing_height(home / SIGNING_STATE_FILE)
-    if signed is None or signed > 0:
-        at = "that cannot be read" if signed is None else f"at height {signed}"
-        lost.append(f"a validator's signing state {at} ({SIGNING_STATE_FILE})")
-    if (home / LEDGER_FILE).exists():
-        height = _ledger_height(home / LEDGER_FILE)
-        if height is None or height > 0:
-            at = "that cannot be read" if height is None else f"at height {height}"
-            lost.append(f"a ledger {at} ({LEDGER_FILE})")
-    elif (home / BLOCK_STORE_DIR).exists():
-        lost.append(f"a block store and no ledger beside it ({BLOCK_STORE_DIR})")
-    if not lost:
-        return
-    held = " and ".join(lost)
-    if signed != 0:
-        raise ConfigError(
-            f"{home} holds {held}: setting up over it would let this validator sign twice; "
-            f"keep that home (change its settings in place), or move it aside and copy its "
-            f"{SIGNING_STATE_FILE} into the new home before the new home's first start"
-        )
-    raise ConfigError(
-        f"{home} holds {held}: setting up over it would throw that chain data away; keep "
-        "that home, or move it aside"
-    )
-
-
-def _signing_height(path: Path) -> int | None:
-    """The height the validator last signed at: 0 without the file (`cometbft init` writes
-    one at 0), None when it cannot be read (never guessed to be 0)."""
-    if not path.exists():
-        return 0
-    try:
-        return int(json.loads(path.read_text())["height"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _ledger_height(data_file: Path) -> int | None:
-    """The ledger's last committed height (0 for one never committed to), None when it
-    cannot be read. Read-only and without LMDB's lock file: nothing in the home changes."""
-    import lmdb
-
-    from consortium.ledger.state_store import MAP_SIZE
-
-    try:
-        env = lmdb.open(str(data_file.parent), readonly=True, lock=False, subdir=True,
-                        max_dbs=32, map_size=MAP_SIZE)
-    except lmdb.Error:
-        return None
-    try:
-        with env.begin(buffers=False) as txn:
-            try:
-                meta = env.open_db(b"meta", txn=txn, create=False)
-            except lmdb.NotFoundError:
-                return 0  # the app never opened it
-            raw = txn.get(b"height", db=meta)
-    except lmdb.Error:
-        return None
-    finally:
-        env.close()
-    return int.from_bytes(raw, "big") if raw else 0
-
-
 def _genesis_peers(
     dialled: Sequence[Peer], card: MemberCard, app_state: AppState, genesis_file: Path
 ) -> list[str]:
@@ -472,7 +381,7 @@ def _api_port(wanted: int | None, host: str, ports: _PortPicker) -> int:
         _require_port_free("--api-port", host, port)
         return port
     start = DEFAULT_API_PORT
-    while not _bindable(host, port := ports.pick(start)):
+    while not port_free(port := ports.pick(start), host):
         start = port + 1
     return port
 
@@ -481,30 +390,10 @@ def _require_port_free(option: str, host: str, port: int) -> None:
     """Refuse a port something already listens on, on loopback (the node's start checks it
     there) or on `host` (where the node will listen; 0.0.0.0: any address of this host)."""
     for where in dict.fromkeys(("127.0.0.1", host)):
-        if not (port_free(port) if where == "127.0.0.1" else _bindable(where, port)):
+        if not port_free(port, where):
             on = "this host" if where in ("0.0.0.0", "::", "[::]", "") else where
             raise NetworkError(f"{option} {port} is in use on {on}: choose another port, or "
                                "stop what listens there")
-
-
-def _bindable(host: str, port: int) -> bool:
-    """Whether nothing listens on `port` at `host` (every address it resolves to). Only
-    'address in use' counts: a host that is not this one's is for the node's start to
-    report, as before."""
-    try:
-        infos = socket.getaddrinfo(host.strip("[]") or None, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError):
-        return True
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(address)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return False
-    return True
 
 
 def _install_api_tls(home: Path, cert: bytes, key: bytes) -> None:

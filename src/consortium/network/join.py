@@ -42,10 +42,12 @@ from consortium.network.cards import (
     parse_peer,
     read_json,
 )
+from consortium.network.chain_data import refuse_chain_data
 from consortium.network.init import (
     DEFAULT_API_PORT,
     DEFAULT_BASE_PORT,
     _PortPicker,
+    _refuse_if_running,
     check_timeout_commit,
     cometbft_init,
     fresh_folder,
@@ -120,8 +122,14 @@ def join_network(
     for member in app_state.members:
         if member.name.lower() == name.lower():
             raise ConfigError(f"the genesis already has a member named {member.name!r}")
-    trust = fetch_trust(state_sync_rpc) if state_sync_rpc else None
     root = root.expanduser().resolve()
+    if force and root.is_dir() and any(root.iterdir()):
+        # --force replaces a folder, never a node home whose node ran (checked before any
+        # of it is deleted): its validator would sign twice, its ledger would be gone
+        if (root / "network.json").is_file():
+            _refuse_if_running(root)
+        refuse_chain_data(root)
+    trust = fetch_trust(state_sync_rpc) if state_sync_rpc else None
     with fresh_folder(root, force=force):
         node_name = slug(name)
         home = root / "nodes" / node_name

@@ -27,7 +27,7 @@ import psutil
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.network.engine import require_cometbft
 from consortium.network.node_config import NodeConfig, read_toml
-from consortium.network.ports import port_free
+from consortium.network.ports import LOOPBACK, port_free
 
 if TYPE_CHECKING:
     from consortium.api.metrics import NodeMetrics
@@ -117,11 +117,16 @@ def preflight(home: Path) -> NodeConfig:
 
     if (home / PRIVACY_KEY_FILE).exists():  # a malformed one stops the node here; a missing
         load_privacy_key(home, create=False)  # one is made at the start, not by a check
-    metrics = [("metrics", cfg.metrics_listen[1])] if cfg.metrics_listen else []
-    for what, port in (("API", cfg.api_port), ("RPC", ports["rpc"]), ("P2P", ports["p2p"]),
-                       *metrics):
-        if not port_free(port):
-            raise NetworkError(f"{what} port {port} of node {cfg.name} is already in use")
+    metrics = ([("metrics", cfg.metrics_listen[1], cfg.metrics_listen[0])]
+               if cfg.metrics_listen else [])
+    for what, port, host in (("API", cfg.api_port, cfg.api_host),
+                             ("RPC", ports["rpc"], LOOPBACK), ("P2P", ports["p2p"], LOOPBACK),
+                             *metrics):
+        for where in dict.fromkeys((LOOPBACK, host)):  # loopback as before, and its host
+            if not port_free(port, where):
+                on = "" if where == LOOPBACK else f" on {where}"
+                raise NetworkError(f"{what} port {port} of node {cfg.name} is already in use"
+                                   f"{on}: choose another port, or stop what listens there")
     from consortium.network.state_sync import prepare_state_sync
 
     trust = prepare_state_sync(home, cfg.app_dir)  # [state_sync] enable, empty ledger

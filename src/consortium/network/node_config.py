@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tomlkit
+from tomlkit.exceptions import TOMLKitError
 
 from consortium.api.auth import ApiAccess, parse_access
 from consortium.api.http_server import ApiLimits
@@ -98,33 +99,36 @@ class NodeConfig:
         return self.home / "node.pid"
 
     def save(self) -> None:
-        doc = tomlkit.document()
-        doc.add(tomlkit.comment("Consortium node settings; CometBFT's own are in config/"))
-        node = tomlkit.table()
-        node["name"] = self.name
-        node["member"] = self.member
-        node["engine"] = self.engine
-        node["log_level"] = self.log_level
-        api = tomlkit.table()
-        api["host"] = self.api_host
-        api["port"] = self.api_port
-        access = self.api_access
-        for key, value, default in (("auth", access.auth, None),
-                                    ("allow_open", access.allow_open, False),
-                                    ("tls_cert", access.tls_cert, None),
-                                    ("tls_key", access.tls_key, None),
-                                    ("cors_origins", list(access.cors_origins), [])):
-            if value != default:
-                api[key] = value
-        doc["node"] = node
-        doc["api"] = api
-        if self.consortium_key_file is not None:
-            members = tomlkit.table()
-            members["key_file"] = self.consortium_key_file
-            doc["consortium"] = members
-        if not self.console_enabled:
-            doc["console"] = {"enabled": False}
-        (self.home / CONFIG_FILE).write_text(tomlkit.dumps(doc))
+        """Write `HOME/consortium.toml`. An existing file is updated in place (a tomlkit
+        round trip): only the settings that differ from what it says now are written, so
+        every other key, comment and table of the operator's stays as it was, including
+        keys this class does not model."""
+        path = self.home / CONFIG_FILE
+        wanted = _settings(self)
+        if path.is_file():
+            current = _settings(NodeConfig.load(self.home))
+            try:
+                doc = tomlkit.parse(path.read_text())
+            except TOMLKitError as exc:
+                raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        else:
+            current = _settings(NodeConfig(self.home, self.name, self.member))
+            for always in _ALWAYS_WRITTEN:
+                current.pop(always)
+            doc = tomlkit.document()
+            doc.add(tomlkit.comment("Consortium node settings; CometBFT's own are in config/"))
+        for (name, key), value in wanted.items():
+            if (name, key) in current and current[name, key] == value:
+                continue
+            table: Any = doc.get(name)
+            if value is None:
+                if table is not None and key in table:
+                    del table[key]
+                continue
+            if table is None:
+                table = doc[name] = tomlkit.table()
+            table[key] = value
+        path.write_text(tomlkit.dumps(doc))
 
     @classmethod
     def load(cls, home: Path) -> NodeConfig:
@@ -156,6 +160,37 @@ class NodeConfig:
         if cfg.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"{path}: node.log_level must be debug, info, warning or error")
         return cfg
+
+
+# what a new consortium.toml always names; the other settings only when not the default
+_ALWAYS_WRITTEN = (("node", "name"), ("node", "member"), ("node", "engine"),
+                   ("node", "log_level"), ("api", "host"), ("api", "port"))
+
+
+def _settings(cfg: NodeConfig) -> dict[tuple[str, str], Any]:
+    """Every setting of `cfg` as (table, key) -> its TOML value (None: the key is absent),
+    in the order a new file lists them: what `save` compares with the file's."""
+    access = cfg.api_access
+    listen = None
+    if cfg.metrics_listen is not None:
+        host, port = cfg.metrics_listen
+        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    settings: dict[tuple[str, str], Any] = {
+        ("node", "name"): cfg.name, ("node", "member"): cfg.member,
+        ("node", "engine"): cfg.engine, ("node", "log_level"): cfg.log_level,
+        ("api", "host"): cfg.api_host, ("api", "port"): cfg.api_port,
+        ("api", "auth"): access.auth, ("api", "allow_open"): access.allow_open,
+        ("api", "tls_cert"): access.tls_cert, ("api", "tls_key"): access.tls_key,
+        ("api", "tls_client_ca"): access.tls_client_ca,
+        ("api", "cors_origins"): list(access.cors_origins),
+    }
+    for limits in (cfg.api_limits, cfg.read_limits, cfg.client_limits):
+        for spec in fields(limits):
+            settings["api", spec.name] = getattr(limits, spec.name)
+    settings["consortium", "key_file"] = cfg.consortium_key_file
+    settings["metrics", "listen"] = listen
+    settings["console", "enabled"] = cfg.console_enabled
+    return settings
 
 
 def read_toml(path: Path, missing: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 from eth_account.signers.local import LocalAccount
+from requests.adapters import HTTPAdapter
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
@@ -92,6 +93,32 @@ def unreachable_message(url: str, exc: BaseException) -> str:
     return f"cannot reach {url}: {exc}"
 
 
+class TlsRefused(requests.RequestException):
+    """The node's TLS certificate was refused, or it answered no TLS: a mistake of
+    configuration that no retry mends. Not a `requests.ConnectionError`, which web3 retries
+    (five times, about 3 s) before the error shows."""
+
+
+# What TLS says when the certificate is refused (unknown CA, wrong host, expired) and when
+# the port speaks no TLS
+TLS_REFUSALS = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER")
+
+
+class _FailFastTls(HTTPAdapter):
+    """requests' adapter raising `TlsRefused` instead of its SSLError when the node's
+    certificate is refused or its port speaks no TLS, so the client says so at once; other
+    TLS errors (a connection cut during the handshake) stay connection errors, retried."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:
+        try:
+            return super().send(request, *args, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            if not any(what in str(exc) for what in TLS_REFUSALS):
+                raise
+            raise TlsRefused(*exc.args, request=exc.request, response=exc.response) from exc
+
+
 class ConsortiumClient:
     def __init__(self, rpc_url: str, timeout: float = 30.0,
                  credentials: ApiCredentials | None = None) -> None:
@@ -99,14 +126,19 @@ class ConsortiumClient:
         the environment, `CONSORTIUM_API_TOKEN` and `CONSORTIUM_API_CA`)."""
         self.rpc_url = rpc_url
         self.credentials = credentials or ApiCredentials.from_env()
-        request: dict[str, Any] = {"timeout": timeout, "verify": self.credentials.verify()}
+        # requests takes the CA as a file path (httpx, in http_options, a context)
+        request: dict[str, Any] = {"timeout": timeout,
+                                   "verify": self.credentials.ca_cert or True}
         if self.credentials.token:
             request["headers"] = {"Content-Type": "application/json",
                                   **self.credentials.headers()}
         # Retry what may pass on a second try (no connection yet, a timeout), not a refusal:
-        # web3 would repeat a 401 or 403 five times before saying so.
+        # web3 would repeat a 401 or 403 five times before saying so, and a refused TLS
+        # certificate (`_FailFastTls`) too.
         retry = ExceptionRetryConfiguration(errors=(requests.ConnectionError, requests.Timeout))
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs=request,
+        session = requests.Session()
+        session.mount("https://", _FailFastTls())
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs=request, session=session,
                                          exception_retry_configuration=retry))
 
     def http_options(self, url: str) -> dict[str, Any]:

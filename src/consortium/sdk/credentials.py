@@ -10,6 +10,7 @@ secrets out of shell history and process listings, where a `--token` option woul
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,9 +37,11 @@ class ApiCredentials:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def verify(self) -> str | bool:
-        """What `requests`/`httpx` take as `verify`: the CA file, or the system's CAs."""
-        return self.ca_cert or True
+    def verify(self) -> ssl.SSLContext | bool:
+        """What `httpx` takes as `verify`: a context trusting the CA file, or True (its
+        default CAs). httpx 0.28+ deprecates a file path there; `requests` (web3) takes
+        `ca_cert` itself."""
+        return ssl.create_default_context(cafile=self.ca_cert) if self.ca_cert else True
 
 
 def same_origin(url: str, base: str) -> bool:

@@ -29,6 +29,7 @@ import hmac
 import os
 import re
 import secrets
+import tempfile
 import unicodedata
 from contextlib import suppress
 from dataclasses import dataclass
@@ -144,9 +145,21 @@ def new_key() -> bytes:
 
 
 def write_key(path: Path, key: bytes) -> None:
-    """Write a key file (hex, one line), readable by its owner only."""
-    path.write_text(key.hex() + "\n")
-    path.chmod(0o600)
+    """Write a key file (hex, one line), readable by its owner only from its first byte:
+    a temporary file of mode 600 beside it, renamed over `path`, so the key is never
+    readable by others (as a file written under the umask, then chmodded, briefly is) and
+    a key file already there is replaced whole or not at all."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:  # mkstemp makes it 600
+            out.write(key.hex() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 def read_key(path: Path) -> bytes:
