@@ -42,7 +42,11 @@ from consortium.api.rest import openapi_schema, rest_routes
 from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError, rpc_error_for
 from consortium.api.service_surface import openapi_paths
 from consortium.api.service_surface import rest_routes as service_rest_routes
-from consortium.api.subscriptions import Connection, SubscriptionHub
+from consortium.api.subscriptions import (
+    POLICY_VIOLATION,
+    Connection,
+    SubscriptionHub,
+)
 from consortium.api.tx_journal import TxJournal
 from consortium.apps.services import SURFACES
 from consortium.console.app import Console
@@ -168,7 +172,8 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         peer = websocket.client
         conn = Connection(max_backlog=hub.max_backlog,
                           client=f"{peer.host}:{peer.port}" if peer else "client",
-                          credential=str(websocket.scope.get(auth.CREDENTIAL_KEY) or ""))
+                          credential=str(websocket.scope.get(auth.CREDENTIAL_KEY) or ""),
+                          live=auth.live_credential(websocket.scope, tokens))
         hub.attach(conn)
         writer = asyncio.create_task(_pump(websocket, conn, hub))
         conn.on_overflow = writer.cancel  # the writer closes the connection (1008)
@@ -199,6 +204,13 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                                      else (message.get("bytes") or b"").decode())
                 except UnicodeDecodeError:
                     payload = _Unparsable("parse error: binary frame is not UTF-8")
+                # the credential again, per message: revoked or expired ends the connection
+                has = conn.credential_scope(_id_of(payload))
+                if has is None:
+                    log.info("WebSocket client %s closed: %s", conn.client, conn.ended)
+                    break
+                if conn.live is not None:
+                    websocket.scope[auth.SCOPE_KEY] = has  # as the token file says now
                 refused = refusal(websocket.scope, payload)
                 if refused is not None:
                     conn.send(_encode(refused[0]).decode())
@@ -214,6 +226,9 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             for task in list(tasks):
                 task.cancel()
             conn.close()
+            if conn.ended is not None:  # the writer sends the last error, then closes
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(asyncio.shield(writer), 10)
             writer.cancel()
             with contextlib.suppress(BaseException):
                 await writer
@@ -274,7 +289,8 @@ def _beyond_scope(scope: Any, payload: Any) -> dict[str, Any] | None:
     has, needed = auth.granted(scope), auth.needed_for_call(payload)
     if auth.covers(has, needed):
         return None
-    return auth.refusal_body(auth.FORBIDDEN, auth.forbidden_message(needed, has), _id_of(payload))
+    message = auth.forbidden_message(needed, has, str(scope.get(auth.CREDENTIAL_KEY) or ""))
+    return auth.refusal_body(auth.FORBIDDEN, message, _id_of(payload))
 
 
 async def _disconnected(request: Request) -> None:
@@ -397,14 +413,24 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(_encode(value), status_code=status, media_type="application/json")
 
 
+def _close_reason(text: str) -> str:
+    """A WebSocket close reason: at most 123 bytes of UTF-8."""
+    raw = text.encode()
+    return text if len(raw) <= 123 else raw[:120].decode(errors="ignore") + "..."
+
+
 async def _pump(websocket: WebSocket, conn: Connection, hub: SubscriptionHub) -> None:
     """The connection's one writer: answers and notifications, in queue order. It ends at
-    the queue's end marker; when a write fails (the client is gone: its subscriptions go at
-    once, nothing more is queued, one log line); or when cancelled because the backlog
-    overflowed (`Connection.on_overflow`: closed with 1008, one log line)."""
+    the queue's end marker (closing with 1008 and the reason when the node ended the
+    connection: its credential was revoked or expired); when a write fails (the client is
+    gone: its subscriptions go at once, nothing more is queued, one log line); or when
+    cancelled because the backlog overflowed (`Connection.on_overflow`: closed with 1008,
+    one log line)."""
     try:
         while (text := await conn.queue.get()) is not None:
             await websocket.send_text(text)
+        if conn.ended is not None:  # its credential was revoked or expired
+            await websocket.close(code=POLICY_VIOLATION, reason=_close_reason(conn.ended))
     except asyncio.CancelledError:
         if not conn.overflowed:
             raise

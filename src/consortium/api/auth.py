@@ -8,6 +8,7 @@ bad token, 403 naming the scope needed; a batch is refused whole. docs/api-acces
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import fcntl
@@ -19,7 +20,9 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterator
+import ssl
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,8 @@ OPEN_PREFIXES = ("/console/login", "/console/logout", "/console/static/")
 CONSOLE_COOKIE = "consortium_token"
 SCOPE_KEY = "consortium.api_scope"  # where the middleware leaves the token's scope
 CREDENTIAL_KEY = "consortium.api_credential"  # and who it is: "token:NAME" or "cert:SUBJECT"
+# the token's SHA-256, so that a long-lived connection (a WebSocket) can check it again
+TOKEN_HASH_KEY = "consortium.api_token_sha256"
 PEER_CERT = "consortium.peer_cert"  # the client certificate, in the ASGI scope's state
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -188,6 +193,7 @@ class TokenCheck:
         self.file = TokenFile(home)
         self._seen: tuple[int, int, int] | None = None
         self._by_hash: dict[str, Token] = {}
+        self._broken: str | None = None  # why the file does not parse, while it does not
 
     def _current(self) -> dict[str, Token]:
         try:
@@ -199,10 +205,20 @@ class TokenCheck:
             self._seen = key
             try:
                 self._by_hash = {t.sha256: t for t in self.file.load()}
+                self._broken = None
             except ConfigError as exc:  # refuse every token until the file is mended
                 log.error("%s; every token is refused until it is fixed", exc.message)
                 self._by_hash = {}
+                self._broken = exc.message
         return self._by_hash
+
+    def _unknown(self) -> str:
+        """Why a token is not found: unknown, or every token is refused (the file is bad;
+        its name, not its path or contents, goes to the client, the log says more)."""
+        if self._broken is not None:
+            return (f"the node's token file {TOKENS_FILE} is not valid, so every token is "
+                    "refused until its operator fixes it (the node's log says why)")
+        return "unknown token"
 
     def token_of(self, authorization: str | None) -> tuple[Token | None, str]:
         """The active token an Authorization header carries, or (None, why not)."""
@@ -212,9 +228,15 @@ class TokenCheck:
         secret = secret.strip()
         if kind.lower() != "bearer" or not secret or " " in secret:
             return None, "malformed Authorization header: expected 'Bearer <token>'"
-        token = self._current().get(hash_secret(secret))
+        return self.recheck(hash_secret(secret))
+
+    def recheck(self, sha256: str) -> tuple[Token | None, str]:
+        """The token with this hash as the file says now (one stat unless it changed), or
+        (None, why not): what a WebSocket checks again per message and while it is open,
+        so a revocation or an expiry ends it too."""
+        token = self._current().get(sha256)
         if token is None:
-            return None, "unknown token"
+            return None, self._unknown()
         state = token.state()
         if state != "active":
             return None, f"token {token.name!r} is {state}"
@@ -270,8 +292,49 @@ def refusal_body(code: int, message: str, req_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
 
 
-def forbidden_message(needed: str, has: str) -> str:
-    return f"forbidden: this call needs the {needed!r} scope; the token has {has!r}"
+def forbidden_message(needed: str, has: str, credential: str = "") -> str:
+    """`credential`: CREDENTIAL_KEY's value (a client certificate's is "cert:…")."""
+    held = "client certificate" if credential.startswith("cert:") else "token"
+    return f"forbidden: this call needs the {needed!r} scope; the {held} has {has!r}"
+
+
+def certificate_expiry(cert: dict[str, Any] | None) -> float | None:
+    """When a verified client certificate expires (seconds since the epoch), if it says."""
+    not_after = (cert or {}).get("notAfter")
+    if not not_after:
+        return None
+    try:
+        return float(ssl.cert_time_to_seconds(str(not_after)))
+    except ValueError:
+        return None
+
+
+LiveCheck = Callable[[], tuple[str | None, str]]
+
+
+def live_credential(scope: Scope, check: TokenCheck | None) -> LiveCheck | None:
+    """For a connection that stays open (a WebSocket): a function answering the scope its
+    credential grants now, or (None, why not) once the token is revoked, expired or gone
+    from the token file, or the client certificate has expired; None when nothing is to be
+    checked (auth off). Cheap: one stat of the token file (HTTP pays it per request)."""
+    if SCOPE_KEY not in scope:
+        return None  # auth is off (or an open path)
+    sha256 = scope.get(TOKEN_HASH_KEY)
+    if check is not None and isinstance(sha256, str):
+        def token_now() -> tuple[str | None, str]:
+            token, why = check.recheck(sha256)
+            return (None, why) if token is None else (token.scope, "")
+        return token_now
+    expires = certificate_expiry(scope.get("state", {}).get(PEER_CERT))
+    if check is None and expires is not None:
+        has = str(scope[SCOPE_KEY])
+
+        def certificate_now() -> tuple[str | None, str]:
+            if time.time() >= expires:
+                return None, "the client certificate has expired"
+            return has, ""
+        return certificate_now
+    return None
 
 
 class ApiAuth:
@@ -301,25 +364,35 @@ class ApiAuth:
             authorization = headers.get("authorization")
             if authorization is None and scope["type"] == "websocket":
                 authorization = _query_token(scope.get("query_string", b""))
+            foreign_cookie = False
             if authorization is None:
                 authorization = _cookie_token(headers)
+                foreign_cookie = authorization is None and _has_cookie(headers)
             token, why = self.check.token_of(authorization)
+            if foreign_cookie:
+                why = ("the console's cookie is accepted only from this node's own origin, "
+                       f"not from {headers.get('origin')!r}; send Authorization: Bearer "
+                       "<token> instead")
             has = None if token is None else token.scope
             credential = "" if token is None else f"token:{token.name}"
+            if token is not None:
+                scope[TOKEN_HASH_KEY] = token.sha256
         if has is None and _console_page(scope):
             # a console page asked for without a credential: the sign-in form, then back
             target = quote(scope["path"], safe="/")
             await RedirectResponse(f"/console/login?next={target}", 303)(scope, receive, send)
             return
         if has is None:
-            await deny(scope, send, 401, refusal_body(UNAUTHORIZED, f"unauthorized: {why}"),
+            req_id = await _call_id(scope, receive)
+            await deny(scope, send, 401,
+                       refusal_body(UNAUTHORIZED, f"unauthorized: {why}", req_id),
                        [(b"www-authenticate", b'Bearer realm="consortium"')])
             return
         if scope["type"] == "http" and not (scope["method"] == "POST" and scope["path"] == "/"):
             needed = needed_for_route(scope["method"], scope["path"])
             if not covers(has, needed):
                 await deny(scope, send, 403,
-                           refusal_body(FORBIDDEN, forbidden_message(needed, has)))
+                           refusal_body(FORBIDDEN, forbidden_message(needed, has, credential)))
                 return
         scope[SCOPE_KEY] = has
         scope[CREDENTIAL_KEY] = credential
@@ -335,6 +408,54 @@ def _cookie_token(headers: dict[str, str]) -> str | None:
     pairs = (part.strip().partition("=") for part in headers.get("cookie", "").split(";"))
     value = next((v for name, _, v in pairs if name == CONSOLE_COOKIE and v), None)
     return None if value is None else f"Bearer {value}"
+
+
+ID_BODY_LIMIT = 64 * 1024  # a refused JSON-RPC call's body read for its id, at most
+ID_READ_SECONDS = 5.0
+
+
+async def _call_id(scope: Scope, receive: Receive) -> Any:
+    """The id of a refused JSON-RPC call (POST /), so its 401 answers it as a 403 does; None
+    for anything else: a batch, a body over ID_BODY_LIMIT or slower than ID_READ_SECONDS,
+    or one nesting more than a few arrays/objects (never parsed: an unauthenticated client
+    must not reach the JSON decoder with deep input, app._too_deep's concern)."""
+    if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/":
+        return None
+    body = bytearray()
+
+    async def read() -> bool:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return False
+            body.extend(message.get("body", b""))
+            if len(body) > ID_BODY_LIMIT:
+                return False
+            if not message.get("more_body", False):
+                return True
+
+    try:
+        if not await asyncio.wait_for(read(), ID_READ_SECONDS):
+            return None
+    except TimeoutError:
+        return None
+    raw = bytes(body).strip()
+    if not raw.startswith(b"{") or raw.count(b"{") + raw.count(b"[") > 16:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    req_id = doc.get("id") if isinstance(doc, dict) else None
+    if isinstance(req_id, bool) or not isinstance(req_id, str | int):
+        return None  # JSON-RPC ids are strings or numbers (null: no id)
+    return req_id
+
+
+def _has_cookie(headers: dict[str, str]) -> bool:
+    """Whether the request carries the console's cookie (whatever its origin)."""
+    pairs = (part.strip().partition("=") for part in headers.get("cookie", "").split(";"))
+    return any(name == CONSOLE_COOKIE and v for name, _, v in pairs)
 
 
 def _console_page(scope: Scope) -> bool:

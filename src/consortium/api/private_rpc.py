@@ -104,16 +104,21 @@ class PrivateMethods:
         return group
 
     def _reader(self, group_id: bytes) -> Any:
-        """The group's private state on this node, or an error saying why there is none."""
+        """The group's private state on this node, or an error saying why there is none.
+        Only while this node's member is in the group: a node whose member left (was
+        removed) keeps its store up to its removal, but that copy is frozen there, and
+        answering from it as `latest` would give stale balances and nonces as current."""
         submitter = self._submitter()
+        view = self._view()
+        group = submitter._memo(("group", group_id), lambda: view.group(group_id))
+        if group is None or int(group.status) == 0:
+            raise RpcError(f"unknown privacy group {hx(group_id)}", code=NOT_A_GROUP)
+        mine = submitter._memo(("mine",), lambda: submitter.my_member(view))
+        if mine == 0 or mine not in tuple(int(m) for m in group.members):
+            raise RpcError(_not_a_member(view, group, mine), code=NOT_A_GROUP)
         reader = submitter.groups.reader(group_id)
         if reader is not None:
             return reader
-        group = self._group(self._view(), group_id)
-        if submitter.my_member(self._view()) not in tuple(group.members):
-            raise RpcError(f"this node is not a member's node of privacy group "
-                           f"{hx(group_id)}: it holds none of its private state",
-                           code=NOT_A_GROUP)
         when = ("once every founding member has joined" if int(group.status) == 1
                 else "after the group's first block")
         raise RpcError(f"privacy group {hx(group_id)} has no private state on this node yet "
@@ -198,15 +203,15 @@ class PrivateMethods:
         if not 2 <= len(refs) <= 64:
             raise InvalidParams("params[0].members: a group has 2 to 64 members")
         view = self._view()
+        submitter = self._submitter()
         group_id = (group_id_param(spec["privacyGroupId"], "params[0].privacyGroupId")
                     if spec.get("privacyGroupId") is not None else os.urandom(32))
         if not any(group_id):
             raise InvalidParams("params[0].privacyGroupId: a privacy group id cannot be zero")
         if view.group(group_id) is not None and int(view.group(group_id).status) != 0:
             raise InvalidParams(f"params[0].privacyGroupId: group {hx(group_id)} exists")
-        key = new_key()
         accounts: list[bytes] = []
-        wrapped: list[bytes] = []
+        node_keys: list[bytes] = []
         seen: set[int] = set()
         for i, ref in enumerate(refs):
             where = f"params[0].members[{i}]"
@@ -216,12 +221,25 @@ class PrivateMethods:
                                     "twice")
             seen.add(member)
             accounts.append(account)
-            wrapped.append(wrap_key(key, self._node_key(view, member, where)))
+            node_keys.append(self._node_key(view, member, where))
+        # the node that makes the key sees it: only a founding member's own node may (as
+        # only a member's node may propose a change, which makes the next epoch's key)
+        mine = submitter.my_member(view)
+        if mine == 0:
+            raise RpcError("this node is not any member's registered privacy node "
+                           "(consortium privacy register-node): it does not make group keys",
+                           code=NOT_A_GROUP)
+        if mine not in seen:
+            raise RpcError(f"this node is {_name(view, mine)!r}'s node, which is not among "
+                           "the group's members: the node that makes a group's key sees it, "
+                           "so ask a founding member's own node", code=NOT_A_GROUP)
+        key = new_key()
+        wrapped = [wrap_key(key, node_key) for node_key in node_keys]
         data = CREATE_GROUP + abi_encode(
             ["bytes32", "string", "address[]", "bytes[]", "bytes32"],
             [group_id, name.strip(), accounts, wrapped, key_commitment(group_id, 0, key)])
         return {"privacyGroupId": hx(group_id),
-                "chainId": hex(self._submitter().group_chain_id(group_id)),
+                "chainId": hex(submitter.group_chain_id(group_id)),
                 "to": _privacy_address(), "data": hx(data)}
 
     def priv_propose_members_change(self, p: Params) -> dict[str, Any]:
@@ -459,6 +477,22 @@ def _name(view: Any, member: int) -> str:
         return str(view.member_name(member))
     except ConsortiumError:
         return f"member {member}"
+
+
+def _not_a_member(view: Any, group: Any, member: int) -> str:
+    """Why a node whose member is not in a group serves none of its private state: it never
+    was, or its member left at some height (its copy stops there)."""
+    group_id = bytes(group.group_id)
+    head = f"this node is not a member's node of privacy group {hx(group_id)}"
+    if member:
+        # the last epoch whose key was wrapped for the member: it left when the next began
+        for epoch in range(int(group.epoch) - 1, -1, -1):
+            if view.epoch_key(group_id, epoch, member):
+                left = int(view.epoch_start(group_id, epoch + 1))
+                return (f"{head} ({group.name!r}): its member {_name(view, member)!r} left "
+                        f"it at height {left} (epoch {epoch + 1}), so the private state this "
+                        f"node kept stops there and is not served")
+    return f"{head}: it holds none of its private state"
 
 
 def _account_of(view: Any, member: int) -> bytes:

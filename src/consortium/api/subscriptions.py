@@ -2,7 +2,9 @@
 pushes `newHeads` and `logs` notifications for new blocks. One queue and one writer per
 connection, so messages never interleave; a client whose backlog passes `max_backlog` is
 disconnected (not buffered in the node's memory), and one that is gone loses its
-subscriptions at once."""
+subscriptions at once. A connection's credential (its token, or client certificate) is checked
+again before each push and every CREDENTIAL_CHECK_SECONDS: once it is revoked or expired the
+connection gets a last JSON-RPC error and is closed (1008), its subscriptions gone."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import asyncio
 import itertools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,9 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 256  # geth: none; Infura/Alchemy: a few hund
 MAX_BACKLOG = 10_000  # queued messages before a slow client is disconnected (geth: 20,000)
 MAX_CATCH_UP = 1000  # blocks pushed per poll when the poller falls behind
 HEADER_DROP = ("transactions", "uncles", "size", "totalDifficulty")
+CREDENTIAL_CHECK_SECONDS = 1.0  # an idle connection's credential is checked this often
+UNAUTHORIZED = -40100  # api/auth.py's code for a credential that is not (or no longer) valid
+POLICY_VIOLATION = 1008  # the WebSocket close code of a connection whose credential ended
 
 
 @dataclass
@@ -42,7 +47,8 @@ class Connection:
     """One WebSocket client: its outgoing messages and its subscriptions."""
 
     def __init__(self, *, max_backlog: int = MAX_BACKLOG, client: str = "client",
-                 on_overflow: Callable[[], object] | None = None, credential: str = "") -> None:
+                 on_overflow: Callable[[], object] | None = None, credential: str = "",
+                 live: Callable[[], tuple[str | None, str]] | None = None) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.subscriptions: dict[str, Subscription] = {}
         self.max_backlog = max_backlog
@@ -51,6 +57,35 @@ class Connection:
         self.on_overflow = on_overflow  # told once, when the backlog overflows
         self.overflowed = False
         self.gone = False  # closed, dropped, or a write to it failed: nothing more is queued
+        # the credential's scope now, or (None, why not): auth.live_credential; None: no auth
+        self.live = live
+        self.ended: str | None = None  # why the node ended it (the WebSocket close reason)
+
+    def credential_scope(self, req_id: Any = None) -> str | None:
+        """The scope the connection's credential grants now ("admin" without auth); None,
+        after ending the connection with a last error (answering `req_id`), once it is
+        revoked or expired."""
+        if self.ended is not None:
+            return None
+        if self.live is None:
+            return "admin"
+        has, why = self.live()
+        if has is None:
+            self.end(f"unauthorized: {why}", req_id)
+        return has
+
+    def end(self, reason: str, req_id: Any = None) -> None:
+        """Queue a last JSON-RPC error saying why, then close (the writer closes the
+        WebSocket with POLICY_VIOLATION and `reason`); the subscriptions go at once."""
+        if self.gone:
+            return
+        self.ended = reason
+        self.subscriptions.clear()
+        self.queue.put_nowait(json_codec.dumps({
+            "jsonrpc": "2.0", "id": req_id,
+            "error": {"code": UNAUTHORIZED, "message": reason + "; the connection is closed"},
+        }).decode())
+        self.close()
 
     def send(self, text: str) -> None:
         """Queue an answer to the client's request and arm the subscriptions it may have
@@ -135,8 +170,11 @@ class SubscriptionHub:
     async def run(self) -> None:
         """Poll the ledger's height every `interval` seconds until cancelled."""
         ticks_per_housekeeping = max(int(10 / self.interval), 1)
+        ticks_per_check = max(int(CREDENTIAL_CHECK_SECONDS / self.interval), 1)
         for ticks in itertools.count(1):
             try:
+                if ticks % ticks_per_check == 0:
+                    self.check_credentials()
                 await self.poll()
             except Exception:
                 log.exception("subscription poll failed; retrying")
@@ -148,13 +186,23 @@ class SubscriptionHub:
                         log.exception("API housekeeping failed")
             await asyncio.sleep(self.interval)
 
+    def check_credentials(self, connections: Iterable[Connection] | None = None) -> None:
+        """End the connections whose credential was revoked or expired (one stat of the
+        token file each, as an HTTP request pays)."""
+        for conn in list(self.connections if connections is None else connections):
+            if not conn.gone and conn.live is not None and conn.credential_scope() is None:
+                self.detach(conn)
+                log.info("WebSocket client %s closed: %s", conn.client, conn.ended)
+
     async def poll(self) -> None:
-        """Push notifications for every block committed since the last poll."""
+        """Push notifications for every block committed since the last poll (to the
+        connections whose credential is still valid)."""
         latest = self.ledger.latest_height()
         last = self.last_height
         self.last_height = latest
         if last is None or latest <= last:
             return
+        self.check_credentials([c for c in self.connections if c.subscriptions])
         subs = [(c, s) for c in self.connections if not c.gone
                 for s in c.subscriptions.values() if s.ready]
         if not subs:
