@@ -94,11 +94,12 @@ def path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 RpcHandler = Callable[[LedgerReader, Params], Any]
 
 
-def _rpc_parser(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
-    """`parse` with its BadValue answered as JSON-RPC's invalid params (-32602)."""
+def _rpc_parser(parse: Callable[[Any, str], Any], name: str = "") -> Callable[[Any, str], Any]:
+    """`parse` with its BadValue answered as JSON-RPC's invalid params (-32602), the
+    parameter named beside its position ("params[3] (amount): …")."""
     def run(value: Any, where: str) -> Any:
         try:
-            return parse(value, where)
+            return parse(value, f"{where} ({name})" if name else where)
         except BadValue as err:
             raise InvalidParams(err.message) from None
 
@@ -106,7 +107,7 @@ def _rpc_parser(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
 
 
 def rpc_handler(service: Service, read: Read) -> RpcHandler:
-    parsers = [(param, _rpc_parser(param.kind.parse)) for param in read.params]
+    parsers = [(param, _rpc_parser(param.kind.parse, param.name)) for param in read.params]
     filters = _rpc_parser(read.parse_filters) if read.filters else None
 
     def handle(ledger: LedgerReader, p: Params) -> Any:
@@ -114,10 +115,21 @@ def rpc_handler(service: Service, read: Read) -> RpcHandler:
         args = [p.required(i, parse) if param.required else p.optional(i, parse, param.default)
                 for i, (param, parse) in enumerate(parsers)]
         found: dict[str, Any] = p.optional(len(parsers), filters, {}) if filters else {}
-        reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
-        return read.run(reader, args, found)
+        try:
+            return _run(service, read, ledger, args, found)
+        except BadValue as err:
+            raise InvalidParams(err.message) from None
 
     return handle
+
+
+def _run(service: Service, read: Read, ledger: LedgerReader, args: list[Any],
+         found: dict[str, Any]) -> Any:
+    """The read on the ledger, its values parsed: a height above the chain's, or a value
+    the contract's ABI cannot hold, is BadValue (a bad parameter, never an internal error)."""
+    read.check_heights(args, found, lambda: ledger.latest_height())
+    reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
+    return read.run(reader, args, found)
 
 
 def rpc_handlers(services: tuple[Service, ...]) -> dict[str, RpcHandler]:
@@ -156,10 +168,9 @@ def rest_routes(service: Service, ledger: LedgerReader, run_sync: RunSync[Any]) 
                 args = [_rest_arg(p, path if p in read.path_params else query)
                         for p in read.params]
                 found = read.parse_filters(query, "query") if read.filters else {}
+                return _run(service, read, ledger, args, found)
             except BadValue as err:
                 raise ValueError(err.message) from None
-            reader = service.reader(ledger_call(ledger), ledger_logs(ledger))
-            return read.run(reader, args, found)
 
         routes.append(Route(service.rest_base + read.rest,
                             rest_read(run_sync, run, read.noun or read.name),

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from importlib import import_module
 from typing import Any, ClassVar, overload
 
-from consortium.apps.surface import Call, Logs
+from consortium.apps.surface import Call, Logs, encoded
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
 from consortium.evm.native import EventSpec, NativeCalls, NativeContract, StateOf, event, view
@@ -175,7 +175,8 @@ class ServiceReader:
         self._logs = logs
 
     def _read(self, name: str, *args: Any) -> Any:
-        return self.calls.decode(name, self._call(self.address, self.calls.encode(name, *args)))
+        # a value the ABI cannot hold is BadValue naming it (the API's 400 / -32602)
+        return self.calls.decode(name, self._call(self.address, encoded(self.calls, name, *args)))
 
     def _many(self, name: str, ids: list[Any], shape: Callable[[Any], dict[str, Any]]
               ) -> list[dict[str, Any]]:

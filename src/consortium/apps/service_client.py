@@ -15,12 +15,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from consortium.apps.service import ServiceReader
-from consortium.apps.surface import account_hex, decode_log, hash_bytes
-from consortium.errors import ConsortiumError, as_config_error
+from consortium.apps.surface import account_hex, decode_log, encoded, hash_bytes
+from consortium.errors import ConsortiumError, ExecutionReverted, as_config_error
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.sdk.client import ConsortiumClient
 
 GAS_MARGIN = 200_000  # state may move between the estimate and the block (index sets)
+NO_REASON = "execution reverted"  # a reverted transaction's error when no replay says why
 
 
 def revert_reason(exc: ConsortiumError) -> str:
@@ -81,20 +82,30 @@ class ServiceClient:
     def check(self, account: LocalAccount, name: str, *args: Any) -> int:
         """Would `account` calling `name(*args)` succeed now? Answers the gas estimate, or
         raises ExecutionReverted with the contract's reason."""
-        return self.client.estimate(account, self.address, self.calls.encode(name, *args))
+        return self.client.estimate(account, self.address, encoded(self.calls, name, *args))
 
     def submit(self, account: LocalAccount, name: str, *args: Any, gas: int,
                nonce: int | None = None) -> bytes:
         """Sign and send without waiting; answers the transaction hash."""
-        return self.client.send_data(account, self.address, self.calls.encode(name, *args),
+        return self.client.send_data(account, self.address, encoded(self.calls, name, *args),
                                      gas=gas, nonce=nonce)
 
     def receipt(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
                 timeout: float = 60) -> tuple[dict[str, Any], int]:
         """Wait for a sent call's receipt: it and its block number, or ExecutionReverted with
-        why the call failed (the same call replayed on the state before its block)."""
-        data = self.calls.encode(name, *args)
-        return self.client.confirm(tx_hash, self.address, data, timeout)
+        why the call failed: the same call replayed on the state before its block, else (that
+        replay passes: what failed was the block's own height, an order's expiry say, or a
+        transaction before it in the block) on the state of its block, at its height."""
+        data = encoded(self.calls, name, *args)
+        try:
+            return self.client.confirm(tx_hash, self.address, data, timeout)
+        except ExecutionReverted as err:
+            if not err.message.endswith(f": {NO_REASON}"):
+                raise
+            receipt = self.client.wait_receipt(tx_hash, timeout)
+            number = int(receipt["blockNumber"])
+            raise self.client.reverted(tx_hash, number, lambda: self.client.call_data(
+                self.address, data, number, receipt["from"])) from None
 
     def outcome(self, tx_hash: bytes, name: str, args: tuple[Any, ...],
                 timeout: float = 60) -> dict[str, Any]:
@@ -129,7 +140,7 @@ class ServiceClient:
         from consortium.system.client import GovernanceClient
 
         out: dict[str, Any] = GovernanceClient(self.client).propose_app_call(
-            account, self.address, self.calls.encode(name, *args))
+            account, self.address, encoded(self.calls, name, *args))
         return out
 
 

@@ -15,10 +15,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_abi.exceptions import EncodingError
+
 from consortium.errors import BadValue, ConfigError
 from consortium.evm.abi_codec import decode as abi_decode
-from consortium.evm.native import EventSpec
+from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import account_hex, hash_bytes, hex0x
+
+UINT256_MAX = 2**256 - 1  # the largest number a contract's uint256 argument holds
+
+
+class OutOfRange(ValueError):
+    """A number of the right form that its kind cannot hold; its message (what the number
+    is and the range) is kept after "<where>: ", not replaced by the kind's refusal."""
+
+
+def shown_number(number: int) -> str:
+    """A number as a message shows it: whole up to 24 digits, else its ends and length."""
+    digits = str(number)
+    return digits if len(digits) <= 24 else f"{digits[:6]}…{digits[-4:]} ({len(digits)} digits)"
+
+
+def uint_problem(number: int, bits: int = 256, least: int = 0) -> str | None:
+    """Why `number` does not fit an unsigned `bits`-bit argument from `least` (None: it
+    does)."""
+    if number < least:
+        return (f"must be above 0, not {shown_number(number)}" if least == 1
+                else f"must be {least} or more, not {shown_number(number)}")
+    if number > 2**bits - 1:
+        return f"{shown_number(number)} is out of range: {least} to 2**{bits}-1"
+    return None
 
 
 @dataclass(frozen=True)
@@ -33,6 +59,8 @@ class Kind:
     def parse(self, value: Any, where: str) -> Any:
         try:
             return self.parse_value(value)
+        except OutOfRange as err:
+            raise BadValue(f"{where}: {err}") from None
         except (ValueError, TypeError, BadValue):
             raise BadValue(f"{where}: {self.refusal}") from None
 
@@ -122,6 +150,8 @@ def whole_number(value: Any) -> int:
     number = int(value, 16) if hexadecimal else int(value)
     if number < 0:
         raise ValueError(value)
+    if number > UINT256_MAX:  # what a contract's uint256 holds: never an ABI traceback
+        raise OutOfRange(uint_problem(number))
     return number
 
 
@@ -137,6 +167,10 @@ def _flag(value: Any) -> bool:
 AMOUNT = Kind("amount", whole_number, "expected an amount (a whole number, 0 or more)",
               {"type": "integer", "minimum": 0})
 FLAG = Kind("flag", _flag, "expected true or false", {"type": "boolean"})
+# a block height: a read at one above the chain's is refused by the API and the CLI
+# ("height N is in the future; the chain is at M"), not answered with today's state
+HEIGHT = Kind("height", whole_number, "expected a block height (a whole number, 0 or more)",
+              {"type": "integer", "minimum": 0})
 DOCUMENT = Kind("hash or file", document_hash, "expected a 0x SHA-256 or a file",
                 {"type": "string"})
 
@@ -227,6 +261,18 @@ class Read:
     def run(self, reader: Any, args: list[Any], filters: dict[str, Any]) -> Any:
         return getattr(reader, self.name)(*args, **filters)
 
+    def check_heights(self, args: list[Any], filters: dict[str, Any],
+                      latest: Callable[[], int]) -> None:
+        """Refuse a HEIGHT parameter above the chain's height (`latest()`, asked only when
+        one is given): a read there would answer today's state under a future height."""
+        given = [(p.name, value) for p, value in zip(self.params, args, strict=False)
+                 if p.kind is HEIGHT and value is not None]
+        given += [(f.name, filters[f.keyword]) for f in self.filters
+                  if f.kind is HEIGHT and filters.get(f.keyword) is not None]
+        chain = latest() if given else 0
+        for where, height in given:
+            future_height(where, height, chain)
+
     @property
     def path_params(self) -> tuple[Param, ...]:
         """The positional parameters the REST path names ("/assets/{id}")."""
@@ -237,6 +283,34 @@ class Read:
         """The other positional parameters (optional, or required where the path names
         none: "/restriction?isin=…"), then the filter's keys: REST query keys."""
         return tuple(p for p in self.params if p not in self.path_params) + self.filters
+
+
+def future_height(where: str, height: int, latest: int) -> None:
+    """BadValue when `height` is above the chain's (`latest`)."""
+    if height > latest:
+        raise BadValue(f"{where}: height {height} is in the future; the chain is at {latest}")
+
+
+def encoded(calls: NativeCalls, name: str, *args: Any) -> bytes:
+    """`calls.encode(name, *args)`; an argument its ABI type cannot hold (a number of 2**256
+    or more, a negative one) is refused as BadValue naming it and the range, never with the
+    ABI encoder's traceback."""
+    try:
+        return calls.encode(name, *args)
+    except EncodingError as err:
+        raise BadValue(encoding_problem(calls, name, args) or f"{name}: {err}") from None
+
+
+def encoding_problem(calls: NativeCalls, name: str, args: tuple[Any, ...]) -> str | None:
+    """Which argument of `name(*args)` its unsigned-integer type cannot hold, and why."""
+    spec = calls.specs[name]
+    names = [p["name"] or f"argument {i + 1}" for i, p in enumerate(spec.abi()["inputs"])]
+    for type_str, arg, value in zip(spec.inputs, names, args, strict=False):
+        if type_str.startswith("uint") and type_str[4:].isdigit() and isinstance(value, int):
+            problem = uint_problem(value, int(type_str[4:]))
+            if problem:
+                return f"{name}: {arg} {problem}"
+    return None
 
 
 # (to, calldata) -> return data, and (address, topics) -> logs: what a reader reads through
@@ -319,6 +393,8 @@ def with_writes(service: Service, *lead: Any) -> Callable[[type[Any]], type[Any]
     return decorate
 
 
-__all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "ID", "REASON", "TEXT", "BadValue",
-           "Kind", "Param", "Read", "Service", "Write", "account_hex", "choice", "decode_log",
-           "document_hash", "hash_bytes", "id_or_name", "json_of", "sha256_of", "with_writes"]
+__all__ = ["ACCOUNT", "AMOUNT", "DOCUMENT", "FLAG", "HEIGHT", "ID", "REASON", "TEXT",
+           "UINT256_MAX", "BadValue", "Kind", "OutOfRange", "Param", "Read", "Service", "Write",
+           "account_hex", "choice", "decode_log", "document_hash", "encoded", "encoding_problem",
+           "future_height", "hash_bytes", "id_or_name", "json_of", "sha256_of", "shown_number",
+           "uint_problem", "with_writes"]

@@ -11,8 +11,8 @@ import typer
 from consortium.apps.credit.surface import CREDIT
 from consortium.cli import kit
 
-app = typer.Typer(help="Credit information sharing: consents, records, queries, blacklist.",
-                  no_args_is_help=True)
+app = kit.ServiceTyper(help="Credit information sharing: consents, records, queries, blacklist.",
+                       no_args_is_help=True)
 
 IdArg = typer.Argument(..., help="The id (a number).")
 
@@ -25,14 +25,15 @@ def consent(
     purpose: str = typer.Option(..., "--purpose", help="What the query is for."),
     blocks: int | None = typer.Option(None, "--blocks", help="Valid for this many blocks."),
     expires_at: int | None = typer.Option(None, "--expires-at", help="Or: expiry height."),
-    uses: int = typer.Option(1, "--uses", help="Queries it serves (default one)."),
+    uses: int = typer.Option(1, "--uses", help="Queries it serves (default one).",
+                             parser=kit.POSITIVE),
     *, signing: kit.Signing) -> None:
     """The data subject consents to a lender querying its credit."""
     kit.one_of(blocks, expires_at, "give either --blocks or --expires-at")
     client = _client(signing.rpc, signing.dir)
+    expiry = kit.height(client, expires_at, blocks, 1, option="--blocks")  # before the key
     out = client.grant_consent(signing.signer(), kit.party(grantee, signing, "--grantee"),
-                               purpose, expires_at=kit.height(client, expires_at, blocks, 1),
-                               max_uses=uses)
+                               purpose, expires_at=expiry, max_uses=uses)
     kit.done(out, signing.json_out, "granted")
 
 

@@ -14,7 +14,7 @@ from consortium.apps.forum.surface import CHANNEL_HELP, FORUM
 from consortium.cli import kit
 from consortium.errors import ConfigError, known
 
-app = typer.Typer(help="The consortium forum: channels, threads, announcements, minutes, "
+app = kit.ServiceTyper(help="The consortium forum: channels, threads, announcements, minutes, "
                        "research documents, search.", no_args_is_help=True)
 
 ChannelArg = typer.Argument(..., help=CHANNEL_HELP)

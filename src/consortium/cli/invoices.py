@@ -4,6 +4,7 @@ fingerprints with the consortium key (which stays here), verify-tax and show are
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,27 @@ from consortium.apps.invoices.surface import FP, INVOICES
 from consortium.cli import kit
 from consortium.errors import ConfigError, as_config_error, known
 
-app = typer.Typer(help="Invoice management and financing.", no_args_is_help=True)
+app = kit.ServiceTyper(help="Invoice management and financing.", no_args_is_help=True)
 
 FingerprintArg = typer.Argument(..., help=FP.doc)
 AmountOption = typer.Option(..., "--amount", help="Face amount, integer smallest unit.")
 
 
 _client = kit.client_of("consortium.apps.invoices.client", "InvoiceClient")
+def _amount(text: str) -> int:
+    """--amount as `normalise_amount` reads it; a negative amount and one that is no number
+    at all are told as such, not as a fraction (FieldError)."""
+    from consortium.apps.invoices.fingerprint import FieldError, normalise_amount
+
+    given = text.strip()
+    if re.fullmatch(r"-\s*\d+(\.\d*)?", given):
+        raise FieldError(f"amount must be above 0, not {given}")
+    if not re.fullmatch(r"\d+(\.\d*)?|\.\d+", given):
+        raise FieldError(f"amount {text!r} is not a number: give an integer in the currency's "
+                         "smallest unit")
+    return normalise_amount(given)
+
+
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     extra = f", tranche {out['tranche']}" if "tranche" in out else ""
     kit.show(out, json_out, lambda: kit.console.print(
@@ -39,7 +54,7 @@ def fingerprint_(
     from consortium.apps.invoices.fingerprint import FieldError, fingerprint, normalise
 
     with as_config_error(FieldError):
-        fields = normalise(tax_id, number, issue_date, amount)
+        fields = normalise(tax_id, number, issue_date, _amount(amount))
     fp = "0x" + fingerprint(kit.key_of(key_file, dir), fields).hex()
     kit.show({"fingerprint": fp, "normalised": {
         "sellerTaxId": fields.seller_tax_id, "invoiceNumber": fields.invoice_number,
@@ -64,18 +79,22 @@ def issue(
     key_file: Path | None = kit.KeyFileOption, *, signing: kit.Signing,
 ) -> None:
     """Register an invoice by its fingerprint (refused if the same invoice is registered)."""
-    from consortium.apps.invoices.fingerprint import FieldError, compute, normalise_amount
+    from consortium.apps.invoices.fingerprint import FieldError, compute, parse_date
 
     dir, rpc = signing.dir, signing.rpc
     with as_config_error(FieldError):
-        face = normalise_amount(amount)
+        face = _amount(amount)
+        due_date = parse_date(due, "due date")
+        if issue_date and due_date < parse_date(issue_date, "issue date"):
+            raise ConfigError(f"the due date {due_date} is before the issue date "
+                              f"{parse_date(issue_date)}")
         if fingerprint is None and not (tax_id and number and issue_date):
             raise ConfigError("give --tax-id, --number and --issue-date (or --fingerprint)")
         fp = fingerprint or "0x" + compute(kit.key_of(key_file, dir), tax_id, number,
                                            issue_date, face).hex()
     out = _client(rpc, dir).issue(
         signing.signer(), fp, buyer=kit.account(buyer, dir, "--buyer", rpc), amount=face,
-        currency=currency, due_date=due, seller=kit.account(seller, dir, "--seller", rpc))
+        currency=currency, due_date=due_date, seller=kit.account(seller, dir, "--seller", rpc))
     _done(out, signing.json_out, "issued")
 
 
@@ -125,11 +144,19 @@ def show(fp: str = FingerprintArg, *, opts: kit.Signing) -> None:
     kit.history_table("History", inv["history"], name)
 
 
-kit.add_reads(app, INVOICES, _client, tables={"invoices": kit.rows(
-    "Invoices", "fingerprint,state,seller,buyer,amount,due,financed,tax",
-    lambda i, name: [i["fingerprint"], i["state"], name(i["seller"]), name(i["buyer"]),
-                     f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
-                     "yes" if i["taxVerified"] else "no"])})
+INVOICE_COLUMNS = "fingerprint,state,seller,buyer,amount,due,financed,tax"
+
+
+def _invoice_row(i: dict[str, Any], name: Any) -> list[Any]:
+    return [i["fingerprint"], i["state"], name(i["seller"]), name(i["buyer"]),
+            f"{i['amount']} {i['currency']}", i["dueDate"], i["financed"] or None,
+            "yes" if i["taxVerified"] else "no"]
+
+
+# `list` and `due` print the same table (`due` soonest first)
+kit.add_reads(app, INVOICES, _client, tables={
+    "invoices": kit.rows("Invoices", INVOICE_COLUMNS, _invoice_row),
+    "by_due_date": kit.rows("Invoices due", INVOICE_COLUMNS, _invoice_row)})
 
 
 @app.command("import")

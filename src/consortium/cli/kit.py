@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import keyword
+import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -22,7 +23,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from consortium.apps.surface import ACCOUNT, ID, Param, Read, Service, Write
+# typer 0.29 carries its own copy of click (cli/main.py catches its UsageError likewise)
+from typer._click.core import Context
+from typer._click.exceptions import BadParameter
+from typer._click.parser import _OptionParser, _ParsingState
+
+from consortium.apps.surface import (
+    ACCOUNT,
+    ID,
+    UINT256_MAX,
+    Param,
+    Read,
+    Service,
+    Write,
+    future_height,
+    shown_number,
+    uint_problem,
+)
 from consortium.errors import ConfigError, ConsortiumError, known
 from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT
 from consortium.network.layout import DEFAULT_DIR, Network
@@ -334,10 +351,30 @@ def one_of(a: Any, b: Any, message: str) -> None:
         raise ConfigError(message)
 
 
-def height(client: Any, at: int | None, blocks: int | None, after: int = 0) -> int:
+def height(client: Any, at: int | None, blocks: int | None, after: int = 0,
+           option: str = "") -> int:
     """A height given (`at`, default 0), or the chain's height (+ `after`) plus `blocks`
-    (an option's "or: this many blocks from now")."""
-    return client.height() + after + blocks if blocks is not None else int(at or 0)
+    (an option's "or: this many blocks from now"). A deadline or expiry `option` ("--blocks")
+    that cannot lie beyond the block the transaction lands in (the next, at the earliest) is
+    refused before anything is sent, as is one past 2**256-1."""
+    if blocks is None:
+        return int(at or 0)
+    if option and after + blocks < 2:
+        raise ConfigError(f"{option} {blocks} is too few blocks: the transaction lands in the "
+                          f"next block at the earliest, already at or past that height (give "
+                          f"{2 - after} or more)")
+    found = client.height() + after + blocks
+    if found > UINT256_MAX:
+        raise ConfigError(f"{option or 'the height'}: {shown_number(blocks)} blocks from now "
+                          "is out of range: a height is at most 2**256-1")
+    return int(found)
+
+
+def past_height(client: Any, at: int | None, option: str) -> None:
+    """Refuse a read `--at` a height the chain has not reached ("height N is in the future;
+    the chain is at M"), rather than answer today's state under that height."""
+    if at is not None:
+        future_height(option, at, client.height())
 
 
 def done(out: dict[str, Any], json_out: bool, what: str) -> None:
@@ -362,6 +399,75 @@ def history_table(title: str, history: list[dict[str, Any]], show: Any) -> None:
         [h["block"], show(h["actor"]), h["from"] or None, h["to"], h["reason"]] for h in history])
 
 
+# --- numbers: whole, in a contract's uint256 range; negative ones are values, not options ---
+def whole(least: int = 0) -> Callable[[Any], int]:
+    """An integer argument's parser (typer's `parser=`): a whole number from `least` (1:
+    "must be above 0") to 2**256-1, each mistake its own one-line message naming the option."""
+
+    def parse(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            if not re.fullmatch(r"[+-]?\d+", text):
+                raise BadParameter(f"{text!r} is not a whole number")
+            number = int(text)
+        problem = uint_problem(number, least=least)
+        if problem:
+            raise BadParameter(problem)
+        return number
+
+    return parse
+
+
+NUMBER, POSITIVE = whole(0), whole(1)
+_NEGATIVE_NUMBER = re.compile(r"-\d[\d.]*")  # "-5", "-1.5": never an option's name
+
+
+class _Parser(_OptionParser):
+    """Click's parser, but a negative number where an argument is expected is that argument
+    ("-5" is refused by its range, not as "No such option: -5")."""
+
+    def _process_opts(self, arg: str, state: _ParsingState) -> None:
+        if _NEGATIVE_NUMBER.fullmatch(arg) and arg not in self._short_opt:
+            state.largs.append(arg)
+            return
+        super()._process_opts(arg, state)
+
+
+class ServiceCommand(typer.core.TyperCommand):
+    """A service command: negative numbers parse as arguments, and every integer it is
+    given, however declared, is checked against a contract's uint256 range (one line
+    naming the option: "Invalid value for '--price': 115792…9936 (78 digits) is out of
+    range: 0 to 2**256-1"), never an ABI encoder's traceback."""
+
+    def make_parser(self, ctx: Context) -> _OptionParser:
+        parser = _Parser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        for param in self.get_params(ctx):
+            value = ctx.params.get(param.name or "")
+            for number in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(number, int) and not isinstance(number, bool):
+                    problem = uint_problem(number)
+                    if problem:
+                        raise BadParameter(problem, ctx=ctx,
+                                           param=param)  # type: ignore[arg-type]
+        return rest
+
+
+class ServiceTyper(typer.Typer):
+    """A service's command group: its commands are `ServiceCommand`s unless told."""
+
+    def command(self, name: str | None = None, *, cls: Any = None,  # type: ignore[override]
+                **options: Any) -> Any:
+        return super().command(name, cls=cls or ServiceCommand, **options)
+
+
 # --- a service's commands, built from its declared surface -----------------------------------
 ClientFactory = Callable[[str | None, Path], Any]  # (--rpc, --dir) -> the service's client
 # (the answer, account -> member name) -> None: prints a read's answer as tables
@@ -378,9 +484,19 @@ def _positional(param: Param, first: bool) -> bool:
 
 def _cli(param: Param, positional: bool, name: str, annotation: Any, doc: str,
          default: Any) -> inspect.Parameter:
-    """A parameter as a Typer argument (positional) or option."""
-    return _parameter(name, typer.Argument(..., help=doc or None) if positional
-                      else typer.Option(default, param.option, help=doc or None), annotation)
+    """A parameter as a Typer argument (positional) or option; a number is parsed by
+    `whole` (an id, and a write's amount, above 0)."""
+    kind = param.cli_kind or param.kind
+    parser = _number_parser(param) if kind.schema.get("type") == "integer" else None
+    return _parameter(name, typer.Argument(..., help=doc or None, parser=parser) if positional
+                      else typer.Option(default, param.option, help=doc or None, parser=parser),
+                      annotation)
+
+
+def _number_parser(param: Param) -> Callable[[Any], int]:
+    """An integer kind's CLI parser: an id, and an amount ("amount": units, cash, a
+    tranche; a contract moves none of 0), above 0, other numbers 0 or more."""
+    return POSITIVE if param.kind is ID or param.name == "amount" else NUMBER
 
 
 def write_command(write: Write, client: ClientFactory,
@@ -420,7 +536,7 @@ def add_writes(app: typer.Typer, service: Service, client: ClientFactory,
     or its JSON)."""
     for write in (*service.writes, *service.local_writes):
         if write.cli:
-            app.command(write.cli)(write_command(write, client, outcome))
+            app.command(write.cli, cls=ServiceCommand)(write_command(write, client, outcome))
 
 
 def _python_name(param: Param) -> str:
@@ -467,6 +583,8 @@ def read_command(read: Read, client: ClientFactory,
         args = [given(p) for p in read.params]
         filters = {f.keyword: value for f in read.filters if (value := given(f)) is not None}
         service_client = client(opts.rpc, opts.dir)
+        # a height above the chain's is refused (the client's height() read only then)
+        read.check_heights(args, filters, lambda: service_client.height())
         fn = getattr(service_client, read.name, None) or getattr(service_client.read, read.name)
         shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
         found = known(fn(*args, **filters), f"no {read.noun or read.name} {shown}".rstrip())
@@ -475,7 +593,7 @@ def read_command(read: Read, client: ClientFactory,
     params = []
     for p in [*positional, *options]:
         kind = p.cli_kind or p.kind
-        annotation: Any = int if kind is ID else str
+        annotation: Any = int if kind.schema.get("type") == "integer" else str
         doc = p.doc + (" (a 0x address or a member name)" if kind is ACCOUNT else "")
         params.append(_cli(p, p in positional, _python_name(p),
                            annotation if p in positional else annotation | None, doc,
@@ -490,5 +608,5 @@ def add_reads(app: typer.Typer, service: Service, client: ClientFactory,
     print a read's answer (by read name) where a plain table would not do."""
     for read in service.reads:
         if read.cli is not None:
-            app.command(read.cli)(read_command(read, client,
-                                               (tables or {}).get(read.name, plain_table)))
+            app.command(read.cli, cls=ServiceCommand)(read_command(
+                read, client, (tables or {}).get(read.name, plain_table)))

@@ -13,8 +13,8 @@ from consortium.apps.registry.surface import REGISTRY
 from consortium.cli import kit
 from consortium.errors import known
 
-app = typer.Typer(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
-                  no_args_is_help=True)
+app = kit.ServiceTyper(help="Digital asset registry: classes, assets, transfers, pledges, freezes.",
+                       no_args_is_help=True)
 
 
 
@@ -98,14 +98,29 @@ def _show_asset(found: dict[str, Any], show: Any) -> None:
     kit.history_table("History", found.get("history", []), show)
 
 
-kit.add_reads(app, REGISTRY, _client, tables={
+_reading: dict[str, Any] = {}  # the client of the read being printed (for class names)
+
+
+def _read_client(rpc: str | None, dir: Path) -> Any:
+    _reading["client"] = client = _client(rpc, dir)
+    return client
+
+
+def _assets_table(found: list[dict[str, Any]], show: Any) -> None:
+    """Assets with their class's name (its id when the classes cannot be read)."""
+    names = {c["id"]: c["name"] for c in _reading["client"].read.classes()} if found else {}
+    kit.table(f"Assets ({len(found)})",
+              ["id", "class", "owner", "state", "approvals", "pledges", "external id hash"],
+              [[a["id"], names.get(a["class"], a["class"]), show(a["owner"]), a["state"],
+                f"{a['approvals']} of {a['k']}", a["activePledges"] or None,
+                a["externalIdHash"]] for a in found])
+
+
+kit.add_reads(app, REGISTRY, _read_client, tables={
     "classes": kit.rows("Asset classes", CLASS_COLUMNS, _class_row),
     "asset_class": lambda found, show: kit.table(
         f"Asset class {found['name']}", CLASS_COLUMNS.split(","), [_class_row(found, show)]),
-    "assets": kit.rows("Assets", "id,class,owner,state,approvals,pledges,external id hash",
-                       lambda a, show: [a["id"], a["class"], show(a["owner"]), a["state"],
-                                        f"{a['approvals']} of {a['k']}",
-                                        a["activePledges"] or None, a["externalIdHash"]]),
+    "assets": _assets_table,
     "asset": _show_asset,
 })
 

@@ -23,13 +23,14 @@ from consortium.apps.surface import hash_bytes, sha256_of
 from consortium.cli import kit
 from consortium.errors import ConfigError, known
 
-app = typer.Typer(help="Securities trading and settlement (cash tokens, order books, DvP).",
-                  no_args_is_help=True)
-cash_app = typer.Typer(help="Cash tokens: tokenised deposits that settle the cash leg.",
+app = kit.ServiceTyper(help="Securities trading and settlement (cash tokens, order books, DvP).",
                        no_args_is_help=True)
-investor_app = typer.Typer(help="The investor eligibility registry (custodians).",
-                           no_args_is_help=True)
-dividend_app = typer.Typer(help="Cash dividends on a record-date snapshot.", no_args_is_help=True)
+cash_app = kit.ServiceTyper(help="Cash tokens: tokenised deposits that settle the cash leg.",
+                            no_args_is_help=True)
+investor_app = kit.ServiceTyper(help="The investor eligibility registry (custodians).",
+                                no_args_is_help=True)
+dividend_app = kit.ServiceTyper(help="Cash dividends on a record-date snapshot.",
+                                no_args_is_help=True)
 for name, group in (("cash", cash_app), ("investor", investor_app), ("dividend", dividend_app)):
     app.add_typer(group, name=name)
 
@@ -40,6 +41,16 @@ Show = Any  # account -> its member's name
 
 
 _client = kit.client_of("consortium.apps.securities.client", "SecuritiesClient")
+
+# A state as the tables name it, by kind: an instrument's events say "active" (on chain, kept)
+# where its tables say "trading" (as `unpause` does: "trading again").
+SHOWN_STATES = {"instrument": {"active": "trading"}}
+
+
+def _state(kind: str, state: str) -> str:
+    return SHOWN_STATES.get(kind, {}).get(state, state)
+
+
 def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     """A write's outcome: its JSON (without the raw events), or one line naming what it
     created, its trades, or else the states it moved."""
@@ -50,8 +61,8 @@ def _done(out: dict[str, Any], json_out: bool, what: str) -> None:
     extra += [f"{label} {out[key]}" for key, label in (
         ("proposalId", "proposal"), ("dividendId", "dividend"),
         ("forcedTransferId", "forced transfer")) if key in out]
-    extra = extra or [f"{t['kind']} {t['id']}: {t['from'] or '-'} -> {t['to']}"
-                      for t in out.get("transitions", [])]
+    extra = extra or [f"{t['kind']} {t['id']}: {_state(t['kind'], t['from']) or '-'} -> "
+                      f"{_state(t['kind'], t['to'])}" for t in out.get("transitions", [])]
     detail = f" — {'; '.join(extra)}" if extra else ""
     kit.show({k: v for k, v in out.items() if k != "events"}, json_out, lambda: kit.console.print(
         f"{what}{detail} (block {out['block']}, tx {out['txHash']})"))
@@ -196,7 +207,8 @@ def cash_balances(account: str | None = typer.Argument(
 @kit.with_signing
 def issue(isin: str = IsinArg,
           name: str = typer.Option(..., "--name", help="The instrument's name."),
-          supply: int = typer.Option(..., "--supply", help="Units issued to --issuer."),
+          supply: int = typer.Option(..., "--supply", help="Units issued to --issuer.",
+                                     parser=kit.POSITIVE),
           currency: str = typer.Option(..., "--currency", help="The cash token it trades in."),
           doc: Path | None = typer.Option(None, "--doc", help="The document (hashed here)."),
           doc_hash: str | None = typer.Option(None, "--doc-hash", help="Or its SHA-256, 0x…"),
@@ -236,7 +248,7 @@ def investor_set(account: str = typer.Argument(..., help="Account or member name
     """A custodian registers or updates an investor's eligibility."""
     kit.one_of(kyc_expiry, kyc_blocks, "give --kyc-expiry HEIGHT or --kyc-blocks N")
     client = _client(signing.rpc, signing.dir)
-    expiry = kit.height(client, kyc_expiry, kyc_blocks)
+    expiry = kit.height(client, kyc_expiry, kyc_blocks, option="--kyc-blocks")
     investor = kit.party(account, signing, "account")
     _done(client.set_investor(signing.signer(), investor, kyc_expiry=expiry,
                               jurisdiction=jurisdiction, frozen=frozen), signing.json_out,
@@ -248,7 +260,8 @@ def investor_set(account: str = typer.Argument(..., help="Account or member name
 @kit.with_read_options
 def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: account or member."),
           dest: str = typer.Argument(..., help="To: account or member."),
-          amount: int = typer.Argument(..., help="Units."), *, opts: kit.Signing) -> None:
+          amount: int = typer.Argument(..., help="Units.", parser=kit.POSITIVE), *,
+          opts: kit.Signing) -> None:
     """Would a transfer pass? detectTransferRestriction's code and message (exit 1 when
     restricted, with or without --json)."""
     out = _client(opts.rpc, opts.dir).read.restriction(
@@ -262,8 +275,9 @@ def check(isin: str = IsinArg, src: str = typer.Argument(..., help="From: accoun
 @app.command("order")
 @kit.with_signing
 def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = IsinArg,
-          quantity: int = typer.Argument(..., help="Units."),
-          price: int = typer.Option(..., "--price", help="Limit: cash units per unit."),
+          quantity: int = typer.Argument(..., help="Units.", parser=kit.POSITIVE),
+          price: int = typer.Option(..., "--price", help="Limit: cash units per unit.",
+                                    parser=kit.POSITIVE),
           expiry: int = typer.Option(0, "--expiry", help="Expires at this height (0: never)."),
           expires_in: int | None = typer.Option(None, "--expires-in",
                                                 help="Or: expires in this many blocks."),
@@ -271,8 +285,8 @@ def order(side: str = typer.Argument(..., help="buy or sell."), isin: str = Isin
     """Place a limit order: it locks what it delivers, matches, and the rest rests."""
     side_number(side)  # buy or sell, refused before the signer and the node are asked
     client = _client(signing.rpc, signing.dir)
-    _done(client.place_order(signing.signer(), _isin(isin), side, quantity, price,
-                             kit.height(client, expiry, expires_in)),
+    expires = kit.height(client, expiry, expires_in, option="--expires-in")  # before the key
+    _done(client.place_order(signing.signer(), _isin(isin), side, quantity, price, expires),
           signing.json_out, f"{side} {quantity} {_isin(isin)} at {price}")
 
 
@@ -288,8 +302,10 @@ def settle_due(isin: str = IsinArg, *, signing: kit.Signing) -> None:
 
 @app.command("propose")
 @kit.with_signing
-def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units."),
-            price: int = typer.Option(..., "--price", help="Cash units per unit."),
+def propose(isin: str = IsinArg,
+            quantity: int = typer.Argument(..., help="Units.", parser=kit.POSITIVE),
+            price: int = typer.Option(..., "--price", help="Cash units per unit.",
+                                      parser=kit.POSITIVE),
             side: str = typer.Option(..., "--side", help="Your side: buy or sell."),
             with_: str = typer.Option(..., "--with", help="The counterparty."),
             deadline: int | None = typer.Option(None, "--deadline", help="Accept before."),
@@ -298,8 +314,9 @@ def propose(isin: str = IsinArg, quantity: int = typer.Argument(..., help="Units
     """Propose a bilateral trade; your leg is locked until accepted, cancelled or expired."""
     kit.one_of(deadline, within, "give --deadline HEIGHT or --within BLOCKS")
     client = _client(signing.rpc, signing.dir)
+    until = kit.height(client, deadline, within, option="--within")  # before the key
     _done(client.propose(signing.signer(), _isin(isin), kit.party(with_, signing, "--with"), side,
-                         quantity, price, kit.height(client, deadline, within)),
+                         quantity, price, until),
           signing.json_out, f"proposed to {side} {quantity} {_isin(isin)} at {price}")
 
 
@@ -313,7 +330,9 @@ def holdings(account: str | None = typer.Argument(None, help="Account or member 
     """An account's holdings, or an instrument's holders (now, or --at a record height)."""
     if account is None and isin is None:
         raise ConfigError("give an account or --isin")
-    read = _client(opts.rpc, opts.dir).read
+    client = _client(opts.rpc, opts.dir)
+    kit.past_height(client, at, "--at")  # not today's holdings under a future height
+    read = client.read
     rows: list[dict[str, Any]]
     if account is None:
         code = _isin(str(isin))
@@ -366,5 +385,6 @@ def history(kind: str = typer.Argument(..., help="order, trade, proposal, divide
     ref = (kit.party(object_id, opts, "account") if kind == "investor"
            else _isin(object_id) if kind == "instrument" else int(object_id))
     found = _client(opts.rpc, opts.dir).history(kind, ref)
-    opts.show(found, lambda: kit.history_table(f"History of {kind} {object_id}", found,
+    shown = [h | {"from": _state(kind, h["from"]), "to": _state(kind, h["to"])} for h in found]
+    opts.show(found, lambda: kit.history_table(f"History of {kind} {object_id}", shown,
                                                kit.namer(opts.dir)))

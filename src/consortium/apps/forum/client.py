@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 from consortium.apps.forum import sealing
 from consortium.apps.forum.blobs import BlobMismatch, read_source, sha256_hex, verify_blob
 from consortium.apps.forum.envelope import document_meta, parse_meta, parse_post, post_content
+from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_CONTENT
 from consortium.apps.forum.reader import ForumReader
 from consortium.apps.forum.sealing import SealError, context
 from consortium.apps.forum.search import ForumIndex
@@ -23,8 +24,12 @@ from consortium.apps.service_client import ServiceClient, account_hex
 from consortium.apps.surface import with_writes
 from consortium.errors import ConfigError, ExecutionReverted, known
 from consortium.sdk.client import ConsortiumClient
+from consortium.system.sealing import SEAL_OVERHEAD
 
 BLOBS_PATH = "/api/v1/forum/blobs"
+# what a post's title and body become before the contract's MAX_CONTENT is counted: the
+# JSON around them, and in a task force's channel the seal (nonce and tag)
+POST_WRAPPER = len(post_content("", ""))
 STALE_EPOCH = ("is not the current epoch", "changed since key epoch")  # another rotated first
 Sealer = Callable[[bytes, str], bytes]  # (plaintext, purpose) -> what goes on chain
 
@@ -140,21 +145,45 @@ class ForumClient(ServiceClient):
         return self._sealed(account, channel, lambda epoch, sealer: self.transact(
             account, method, first, epoch, sealer(content, "post"), *rest))
 
+    def content(self, channel: str, title: str, body: str, what: str = "post") -> bytes:
+        """A post's content from its title and body, refused here in the user's terms
+        (ConfigError) when empty or over what a post holds: the contract counts the JSON
+        envelope, sealed in a task force's channel, and would name that size instead."""
+        if not (title.strip() or body.strip()):
+            raise ConfigError(f"a {what} needs a title or a body" if what == "post"
+                              else f"a {what} needs a body")  # "reply", "set of minutes"
+        content = post_content(title, body)
+        private = channel != CONSORTIUM_CHANNEL and bool(self._channel(channel)["private"])
+        overhead = POST_WRAPPER + (SEAL_OVERHEAD if private else 0)
+        if len(content) + overhead - POST_WRAPPER > MAX_CONTENT:
+            plain = len(title.encode()) + len(body.encode())
+            escaped = len(content) - POST_WRAPPER - plain
+            where = f"task force {channel!r}'s channel (encrypted)" if private else \
+                f"channel {channel!r}"
+            extra = (f" ({escaped} more once its quotes, backslashes and control characters "
+                     "are escaped)") if escaped else ""
+            raise ConfigError(f"{plain} bytes of title and body{extra} are more than a "
+                              f"{what} in {where} holds: at most {MAX_CONTENT - overhead} "
+                              "bytes")
+        return content
+
     def post(self, account: LocalAccount, channel: str, body: str, *,
              title: str = "") -> dict[str, Any]:
-        """Open a thread in a channel (encrypted in a task force's)."""
-        return self._post(account, channel, "post", channel, post_content(title, body))
+        """Open a thread in a channel (encrypted in a task force's); refused here when it has
+        neither title nor body, or is over the size a post holds (`content`)."""
+        return self._post(account, channel, "post", channel, self.content(channel, title, body))
 
     def reply(self, account: LocalAccount, post_id: int, body: str) -> dict[str, Any]:
         """Reply in the thread of `post_id` (its opening post or one of its replies)."""
         found = known(self.read.post(int(post_id)), f"no post {post_id}")
-        return self._post(account, found["channel"], "reply",
-                          int(found["parent"] or found["id"]), post_content("", body))
+        return self._post(account, found["channel"], "reply", int(found["parent"] or found["id"]),
+                          self.content(found["channel"], "", body, "reply"))
 
     def post_minutes(self, account: LocalAccount, channel: str, body: str,
                      proposals: list[int], title: str = "Minutes") -> dict[str, Any]:
         """Meeting minutes linking the proposals whose decisions they record."""
-        return self._post(account, channel, "postMinutes", channel, post_content(title, body),
+        return self._post(account, channel, "postMinutes", channel,
+                          self.content(channel, title, body, "set of minutes"),
                           [int(p) for p in proposals])
 
     def open_post(self, account: LocalAccount | None, post: dict[str, Any]) -> dict[str, Any]:

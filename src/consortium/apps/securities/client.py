@@ -28,12 +28,13 @@ from consortium.apps.securities.surface import CASH as CASH_SURFACE
 from consortium.apps.securities.surface import SECURITIES as SECURITIES_SURFACE
 from consortium.apps.service_client import ServiceClient, account_hex, decode_log
 from consortium.apps.surface import sha256_of, with_writes
-from consortium.errors import ExecutionReverted, known
+from consortium.errors import BadValue, ExecutionReverted, known
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x, word_address
 from consortium.sdk.client import ConsortiumClient
 
 GAS_MARGIN = 300_000  # the book may move between the estimate and the block
+_CASH_TRANSFER = next(w for w in CASH_SURFACE.writes if w.client == "transfer_cash")
 SETTLEMENT = hex0x(SECURITIES_ADDRESS)
 _EVENTS = {e.topic0: e for cls in (CashTokens, Securities) for e in cls.events()}
 document_hash = sha256_of  # the hash an instrument keeps of its document (bytes or a file)
@@ -110,6 +111,16 @@ class SecuritiesClient:
         return self.outcome(self.submit(account, codec, name, *args, gas=gas), codec, name, args)
 
     # --- writes with flows of their own --------------------------------------------------------
+    def transfer_cash(self, account: LocalAccount, *values: Any, **named: Any) -> dict[str, Any]:
+        """Transfer free cash (currency, to, amount: the declared write), refused here when it
+        would move nothing, as a mint of 0 is: an amount of 0, or to the sender itself."""
+        currency, to, amount = _CASH_TRANSFER.call_args(values, named)
+        if amount == 0:
+            raise BadValue("amount: must be above 0 (a transfer of 0 moves nothing)")
+        if to == account_hex(account.address):
+            raise BadValue(f"to: {to} is the sender: a transfer to oneself moves nothing")
+        return self.transact(account, CASH, _CASH_TRANSFER.method, currency, to, amount)
+
     def approve(self, account: LocalAccount, currency: str, amount: int = UNLIMITED,
                 spender: str = SETTLEMENT) -> dict[str, Any]:
         """Let the settlement contract (by default) lock up to `amount` (default: any)."""

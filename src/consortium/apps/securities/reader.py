@@ -6,6 +6,14 @@ of its declaration (`state.py`), plus these shapes —
                  "asks": [...]}
     holding     {"isin", "account", "balance", "locked", "free"}
     investor    its record and "registered", "restriction" (its code), "eligible", "reason"
+
+An open order past its expiry height, a pending trade past its deadline and a proposal past its
+deadline read as "expired" (and a state filter goes by that), as a credit consent does: the
+state derived at the latest block, while the stored one changes only when someone sends
+expireOrder / expireTrade / expireProposal, which releases the locks (until then "closedAt"
+stays 0). The reader learns which heights have passed from dry runs of those writes (the
+contract's own test, at the block its reads answer), a few per list: the deadlines that have
+passed are a prefix of them sorted.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from consortium.apps.securities.state import (
     answered,
 )
 from consortium.apps.service import ServiceReader, one
+from consortium.errors import ExecutionReverted
 from consortium.evm.native import NativeCalls
 from consortium.evm.records import Record, hex0x
 
@@ -49,6 +58,28 @@ SECURITIES = NativeCalls(Securities)
 def record_json(cls: type[Record], values: Any) -> dict[str, Any]:
     """A record's JSON from its ABI tuple, its computed fields filled in."""
     return answered(cls.from_abi(values, **BLANK.get(cls, {}))).to_json()  # type: ignore[no-any-return]
+
+
+EXPIRED = "expired"
+# kind -> the state it can expire from, the field holding its height (0: never) and the
+# write that closes it from that height on (anyone may send it)
+EXPIRES = {"order": ("open", "expiry", "expireOrder"),
+           "trade": ("pending", "deadline", "expireTrade"),
+           "proposal": ("proposed", "deadline", "expireProposal")}
+
+
+def _reverted(err: Exception) -> bool:
+    """Did this eth_call revert (the client's ExecutionReverted, the node API's
+    JSON-RPC error 3)?"""
+    return isinstance(err, ExecutionReverted) or (
+        type(err).__name__ == "ExecutionRevertedError"
+        and getattr(err, "code", None) == ExecutionReverted.rpc_code)
+
+
+def _may_read_as(stored: str, state: str | None, live: str) -> bool:
+    """May an object stored in `stored` read as `state` (None: any)? A live one may read
+    as expired."""
+    return state is None or stored == state or (state == EXPIRED and stored == live)
 
 
 def position(account: Any, balance: int, locked: int, **key: str) -> dict[str, Any]:
@@ -67,13 +98,61 @@ class SecuritiesReader(ServiceReader):
         return CASH.decode(name, self._call(CASH_ADDRESS, CASH.encode(name, *args)))
 
     # one order, trade, proposal or dividend by id; None when there is no such
-    order = one("order", partial(record_json, Order))
-    trade = one("trade", partial(record_json, Trade))
-    proposal = one("proposal", partial(record_json, Proposal))
+    _order = one("order", partial(record_json, Order))
+    _trade = one("trade", partial(record_json, Trade))
+    _proposal = one("proposal", partial(record_json, Proposal))
     dividend = one("dividend", partial(record_json, Dividend))
+
+    def order(self, order_id: int) -> dict[str, Any] | None:
+        return self._one_derived("order", self._order(order_id))
+
+    def trade(self, trade_id: int) -> dict[str, Any] | None:
+        return self._one_derived("trade", self._trade(trade_id))
+
+    def proposal(self, proposal_id: int) -> dict[str, Any] | None:
+        return self._one_derived("proposal", self._proposal(proposal_id))
+
+    def _one_derived(self, kind: str, found: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if found is None else self._derived(kind, [found])[0]
 
     def _records(self, name: str, cls: type[Record], ids: list[int]) -> list[dict[str, Any]]:
         return self._many(name, ids, lambda t: record_json(cls, t))
+
+    # --- states derived from heights ----------------------------------------------------------
+    def _derived(self, kind: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`found` (orders, trades or proposals) with those past their height reading
+        "expired". Whether a height has passed is the contract's own answer: a dry run of
+        the write that expires the object succeeds. The heights that have passed are a
+        prefix of the distinct heights sorted, so a binary search asks about log2(n) of
+        them."""
+        live, field, write = EXPIRES[kind]
+        first: dict[int, int] = {}  # each distinct height -> an object that expires at it
+        for item in found:
+            if item["state"] == live and item[field]:
+                first.setdefault(item[field], item["id"])
+        heights = sorted(first)
+        lo, hi = 0, len(heights)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._closable(write, first[heights[mid]]):
+                lo = mid + 1
+            else:
+                hi = mid
+        passed = set(heights[:lo])
+        for item in found:
+            if item["state"] == live and item[field] in passed:
+                item["state"] = EXPIRED
+        return found
+
+    def _closable(self, write: str, object_id: int) -> bool:
+        """Would `write(object_id)` (expireOrder…) succeed now? A dry run (eth_call)."""
+        try:
+            self._call(self.address, self.calls.encode(write, object_id))
+        except Exception as err:
+            if _reverted(err):
+                return False
+            raise
+        return True
 
     # --- cash ---------------------------------------------------------------------------------
     def cash_tokens(self) -> list[dict[str, Any]]:
@@ -148,9 +227,10 @@ class SecuritiesReader(ServiceReader):
                state: str | None = None, side: str | None = None) -> list[dict[str, Any]]:
         self._check(state, ORDER_STATES, "order state")
         ids = self._matching("orderCount", {"ordersOf": account})
-        return [o for o in self._records("orders", Order, ids)
-                if (isin is None or o["isin"] == isin) and (state is None or o["state"] == state)
-                and (side is None or o["side"] == side)]
+        found = [o for o in self._records("orders", Order, ids)
+                 if (isin is None or o["isin"] == isin) and (side is None or o["side"] == side)
+                 and _may_read_as(o["state"], state, "open")]
+        return [o for o in self._derived("order", found) if state is None or o["state"] == state]
 
     def book(self, isin: str, levels: int = 10) -> dict[str, Any]:
         inst = record_json(Instrument, self._read("instrument", isin))
@@ -176,15 +256,17 @@ class SecuritiesReader(ServiceReader):
     def book_orders(self, isin: str, side: str, limit: int = MAX_READ) -> list[dict[str, Any]]:
         ids = [int(i) for i in self._read("bookOrders", isin, BUY if side == "buy" else SELL,
                                           limit)]
-        return self._records("orders", Order, ids)
+        return self._derived("order", self._records("orders", Order, ids))
 
     # --- trades --------------------------------------------------------------------------------
     def trades(self, *, isin: str | None = None, account: str | None = None,
                state: str | None = None) -> list[dict[str, Any]]:
         self._check(state, TRADE_STATES, "trade state")
         ids = self._matching("tradeCount", {"tradesOf": account, "tradesOfInstrument": isin})
-        return [t for t in self._records("trades", Trade, ids)
-                if (isin is None or t["isin"] == isin) and (state is None or t["state"] == state)]
+        found = [t for t in self._records("trades", Trade, ids)
+                 if (isin is None or t["isin"] == isin)
+                 and _may_read_as(t["state"], state, "pending")]
+        return [t for t in self._derived("trade", found) if state is None or t["state"] == state]
 
     def pending_trades(self, isin: str) -> list[int]:
         return [int(i) for i in self._read("pendingTrades", isin)]
@@ -192,7 +274,8 @@ class SecuritiesReader(ServiceReader):
     # --- bilateral proposals, dividends and forced transfers -----------------------------------
     def proposals(self, account: str | None = None) -> list[dict[str, Any]]:
         ids = self._matching("proposalCount", {"proposalsOf": account})
-        return [record_json(Proposal, self._read("proposal", i)) for i in ids]
+        return self._derived("proposal", [record_json(Proposal, self._read("proposal", i))
+                                          for i in ids])
 
     def dividends_listed(self, isin: str | None = None) -> list[dict[str, Any]] | None:
         """Every dividend, or an instrument's; None for an unknown ISIN."""

@@ -2,6 +2,8 @@
 REST under /api/v1/securities and /api/v1/cash, OpenAPI, some CLI commands) in the shapes of
 `SecuritiesReader`, and their plain writes (`SecuritiesClient` methods and CLI commands). An
 unknown instrument's book, holders or dividends are "not found" (REST 404, JSON-RPC null).
+Orders, trades and proposals past their expiry height or deadline read "expired" (the reader
+derives it; see `reader.py`).
 Issuing, placing orders, proposing, approving cash and the investor registry have flows of
 their own (`client.py`, `cli/securities.py`)."""
 
@@ -156,17 +158,20 @@ SECURITIES = Service("securities", "Securities", SecuritiesReader, reads=(
              nullable=True, noun="instrument", cli="book"),
         Read("holders_of", "Holders now, or at the end of block `height` (record-date "
              "snapshot)", rpc="consortium_holders", rest="/instruments/{isin}/holders",
-             params=(*ONE_ISIN, Param("height", COUNT, default=None)), nullable=True,
+             params=(*ONE_ISIN, Param("height", kinds.HEIGHT, default=None)), nullable=True,
              noun="instrument"),
         Read("orders", "Orders matching every filter given", rpc="consortium_orders",
              rest="/orders", cli="orders", filters=(
-                 *WHO_WHAT, Param("state", kinds.choice(ORDER_STATES)),
+                 *WHO_WHAT, Param("state", kinds.choice(ORDER_STATES),
+                                  "as read: an open order past its expiry reads expired"),
                  Param("side", kinds.choice(SIDES)))),
         Read("order", "One order", rpc="consortium_order", rest="/orders/{id}", params=ONE,
              nullable=True, noun="order"),
         Read("trades", "Trades matching every filter given", rpc="consortium_trades",
              rest="/trades", cli="trades",
-             filters=(*WHO_WHAT, Param("state", kinds.choice(TRADE_STATES)))),
+             filters=(*WHO_WHAT, Param("state", kinds.choice(TRADE_STATES),
+                                       "as read: a pending trade past its deadline reads "
+                                       "expired"))),
         Read("trade", "One trade", rpc="consortium_trade", rest="/trades/{id}", params=ONE,
              nullable=True, noun="trade"),
         Read("holdings", "An account's holdings", rpc="consortium_holdings",
