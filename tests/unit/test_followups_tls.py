@@ -6,7 +6,6 @@ file path there is deprecated)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import ssl
 import threading
@@ -16,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
@@ -27,29 +25,9 @@ from consortium.errors import NetworkError
 from consortium.network.tls import make_ca, make_cert
 from consortium.sdk.client import ConsortiumClient
 from consortium.sdk.credentials import ApiCredentials
+from tests.support.rpc_stub import rpc_app
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def rpc_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A node's API at its smallest: every JSON-RPC request answers "0x1"."""
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    ident = json.loads(body)["id"] if body else None
-    answer = json.dumps({"jsonrpc": "2.0", "id": ident, "result": "0x1"}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(answer)).encode())]})
-    await send({"type": "http.response.body", "body": answer})
 
 
 class Served:

@@ -47,6 +47,9 @@ SUBMIT_METHODS = frozenset({"eth_sendRawTransaction", "consortium_registerAbi",
                             "priv_proveNodeKey"})
 ADMIN_PREFIXES = ("admin_",)
 OPEN_PATHS = frozenset({"/health"})
+# POST routes that change nothing (the console's check of an invoice CSV import answers the
+# rows by the CLI's rules and writes nothing): a read's scope, as the pages they serve
+READ_POSTS = frozenset({"/console/invoices/check"})
 # the console's sign-in and sign-out forms and its static files need no credential
 OPEN_PREFIXES = ("/console/login", "/console/logout", "/console/static/")
 # the console keeps the API token in this cookie (HttpOnly, SameSite=Strict), accepted only
@@ -276,7 +279,7 @@ def needed_for_call(payload: Any) -> str:
 
 def needed_for_route(method: str, path: str) -> str:
     """The scope an HTTP request to a route other than JSON-RPC's POST / needs."""
-    if method in ("GET", "HEAD", "OPTIONS"):
+    if method in ("GET", "HEAD", "OPTIONS") or (method == "POST" and path in READ_POSTS):
         return "read"
     if method == "PUT" and path.startswith("/api/v1/forum/blobs/"):
         return "submit"

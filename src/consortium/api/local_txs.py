@@ -18,7 +18,7 @@ from typing import Any
 
 from consortium.api.engine_client import EngineClient
 from consortium.api.eth_json import EthReads, hx, tx_json
-from consortium.api.nonce_queue import NonceQueue, QueueFull
+from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
 from consortium.api.service_surface import RunSync
 from consortium.api.tx_journal import JournalEntry, TxJournal
 from consortium.errors import ConsortiumError, NonceTooHigh, NonceTooLow, TxError
@@ -60,6 +60,16 @@ async def _journal_failure(write: Awaitable[None]) -> ConsortiumError | None:
 def _status(status: str, block: str | None = None, reason: str | None = None
             ) -> dict[str, Any]:
     return {"status": status, "blockNumber": block, "reason": reason}
+
+
+def _expired(hold: float, tx: HeldTx, missing: int) -> str:
+    """Why a transaction held past `hold` seconds was dropped (the receipt's error says
+    "transaction 0x… was dropped: " before it): the nonce it waited for, then its own."""
+    if missing >= tx.nonce:  # the gap filled as it expired
+        return (f"held {hold:g} s for an earlier nonce of {hx(tx.sender)} (its own nonce is "
+                f"{tx.nonce})")
+    return (f"held {hold:g} s until nonce {missing} of {hx(tx.sender)} arrives, and it did "
+            f"not (its own nonce is {tx.nonce})")
 
 
 class LocalTransactions:
@@ -266,6 +276,20 @@ class LocalTransactions:
         if ready:
             await self._forward(ready, journalled=True)
 
+    def missing_nonce(self, sender: bytes) -> int:
+        """The first nonce of `sender` that neither the chain, the mempool nor the held
+        transactions have: what a held transaction of theirs waits for."""
+        return self.pending_count(sender, self.ledger.pending_nonce(hx(sender)))
+
+    def held_reason(self, held: HeldTx) -> str:
+        """Why a held transaction waits, naming the nonce it waits for (as the private path
+        says: "held until nonce 3 arrives")."""
+        missing = self.missing_nonce(held.sender)
+        if missing >= held.nonce:  # its gap just filled: released at the next block
+            return f"held for an earlier nonce of {hx(held.sender)}; its gap has just filled"
+        return (f"held until nonce {missing} of {hx(held.sender)} arrives (its own nonce is "
+                f"{held.nonce})")
+
     def pending_count(self, address: bytes, pending_nonce: int) -> int:
         """The sender's next nonce counting the held transactions that follow without a gap
         (as geth's pending nonce does)."""
@@ -325,10 +349,15 @@ class LocalTransactions:
         held transactions whose gap the block filled."""
         changes: dict[bytes, JournalEntry | None] = {}
         hold = self.queue.hold_seconds
-        for tx in self.queue.expire(self.clock()):
-            self._drop(tx.hash, f"held {hold:g} s waiting for an earlier nonce of "
-                                f"{hx(tx.sender)} (nonce {tx.nonce}); dropped")
-            changes[tx.hash] = None
+        expired = self.queue.expire(self.clock())
+        if expired:
+            senders = {tx.sender for tx in expired}
+            nexts = await self.run_sync(
+                lambda: {s: self.ledger.pending_nonce(hx(s)) for s in senders})
+            for tx in expired:
+                missing = self.pending_count(tx.sender, nexts[tx.sender])
+                self._drop(tx.hash, _expired(hold, tx, missing))
+                changes[tx.hash] = None
         entries = [e for e in self.journal.entries(ordered=False) if e.hash not in changes]
         live: list[JournalEntry] = []
         if entries:
@@ -456,8 +485,7 @@ class LocalTransactions:
             return _status(REJECTED, hex(int(rejection["blockNumber"])), rejection["reason"])
         held = self.queue.get(tx_hash)
         if held is not None:
-            return _status(QUEUED, None, f"waiting for an earlier nonce of {hx(held.sender)} "
-                                         f"(this one is {held.nonce})")
+            return _status(QUEUED, None, self.held_reason(held))
         if tx_hash in self.journal:
             return _status(PENDING)
         why = self.dropped.get(tx_hash)

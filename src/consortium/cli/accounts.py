@@ -16,7 +16,8 @@ app = typer.Typer(help="Accounts and their keystores.", no_args_is_help=True)
 
 @app.command()
 def new(
-    name: str = typer.Option("", "--name", help="A label for the keystore file name."),
+    name: str = typer.Option("", "--name", help="A name for the account: its keystore is "
+                             "DIR/keystores/NAME.json, and `--from NAME` signs with it."),
     dir: Path = kit.DirOption,
     password_file: Path | None = kit.PasswordFileOption,
     json_out: bool = kit.JsonOption,
@@ -27,6 +28,8 @@ def new(
         raise ConfigError(f"{root} does not exist: give --dir a local network (`consortium init`), "
                           "a node home (`consortium node setup --out`) or a `consortium join` "
                           "folder")
+    if name:
+        _check_name(name, root)
     dev = password_file is None and (root / "dev-accounts.json").is_file()
     password = "" if dev else kit.password_or_prompt(password_file, "Password", confirm=True)
     acct = Account.create()
@@ -39,6 +42,24 @@ def new(
     path.chmod(0o600)
     kit.show({"address": acct.address, "keystore": str(path)}, json_out,
              lambda: kit.console.print(f"account {acct.address}\nkeystore {path}"))
+
+
+def _check_name(name: str, root: Path) -> None:
+    """Refuse a --name that --from could not find the account by: not a plain file name,
+    one read as an address, or a member's name (--from takes the member's account)."""
+    from consortium.network.layout import Network
+    from consortium.sdk.keys import account_name_problem
+
+    problem = account_name_problem(name)
+    if problem:
+        raise ConfigError(f"--name: {problem}")
+    try:
+        member = Network.load(root).member(name)
+    except (ConfigError, NetworkError):
+        return  # no network description here: no member names to clash with
+    if member is not None:
+        raise ConfigError(f"--name {name!r} is the name of the member {member.name}: --from "
+                          f"{name!r} signs as that member; choose another name")
 
 
 @app.command("list")

@@ -15,7 +15,8 @@ import typer
 
 from consortium.apps.governance_surface import GOVERNANCE
 from consortium.cli import kit
-from consortium.errors import known
+from consortium.errors import BadValue, ConfigError, known
+from consortium.evm.records import account_hex
 
 member_app = typer.Typer(help="Consortium members.", no_args_is_help=True)
 propose_app = typer.Typer(help="Propose a consortium decision (one subcommand per kind); "
@@ -63,13 +64,14 @@ def _officers_table(items: list[dict[str, Any]], show: Any) -> None:
 
 def _task_forces_table(items: list[dict[str, Any]], show: Any) -> None:
     kit.table("Task forces", ["name", "lead", "members", "charter"],
-              [[t["name"], t["lead"], len(t["members"]), t["charter"]] for t in items])
+              [[t["name"], show(t["lead"]), len(t["members"]), t["charter"]] for t in items])
 
 
 def _task_force_table(found: dict[str, Any], show: Any) -> None:
     kit.table(f"Task force {found['name']}", ["field", "value"], [
-        ["charter", found["charter"]], ["lead", found["lead"]],
-        ["members", "\n".join(found["members"])], ["formed at", found["formedAt"]]])
+        ["charter", found["charter"]], ["lead", show(found["lead"])],
+        ["members", "\n".join(str(show(m)) for m in found["members"])],
+        ["formed at", found["formedAt"]]])
 
 
 def _read(rest: str, hook: Any, doc: str) -> Any:
@@ -126,8 +128,22 @@ def upgrades(*, opts: kit.Signing) -> None:
               [[c, v] for c, v in info["nativeVersions"].items()])
 
 
-def _params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items())
+SHORT_HEX = 18  # characters of a long hex value a list shows ("0x" and 8 bytes)
+
+
+def _params(params: dict[str, Any], *, short: bool = False) -> str:
+    """A proposal's parameters as k=v. `short` (the list): an app-call's decoded `method`
+    first and its raw calldata left out, other long hex values cut to their first bytes."""
+    if short and "method" in params:
+        params = {"method": params["method"]} | {
+            k: v for k, v in params.items() if k not in ("method", "call")}
+    return ", ".join(f"{k}={_short(v) if short else v}" for k, v in params.items())
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("0x") and len(value) > SHORT_HEX + 24:
+        return f"{value[:SHORT_HEX]}… ({(len(value) - 2) // 2} bytes)"
+    return value
 
 
 @kit.with_read_options
@@ -154,14 +170,19 @@ def proposals(
     opts.show(items, lambda: kit.table(
         "Proposals" + (" (open)" if open_only else ""),
         ["id", "kind", "status", "params", "yes", "no", "expires"],
-        [[p["id"], p["kind"], p["status"], _params(p["params"]), p["yesWeight"], p["noWeight"],
-          p["expiresAt"]] for p in items]))
+        [[p["id"], p["kind"], p["status"], _params(p["params"], short=True), p["yesWeight"],
+          p["noWeight"], p["expiresAt"]] for p in items]))
 
 
 @kit.with_read_options
 def roles(account: str | None = typer.Argument(None, help="One account's roles."), *,
           opts: kit.Signing) -> None:
     """The accounts holding each role (or one account's roles)."""
+    if account is not None:  # said here, naming the argument, not by the ABI encoder
+        try:
+            account = account_hex(account)
+        except BadValue as exc:
+            raise ConfigError(f"ACCOUNT: {exc.message}") from None
     found = _client(opts.rpc, opts.dir).roles(account)
     opts.show(found, lambda: kit.console.print(
         f"{found['account']}: {', '.join(found['roles']) or 'no roles'}") if account is not None

@@ -4,6 +4,7 @@ the CometBFT build its nodes run (`consortium engine install / version`)."""
 from __future__ import annotations
 
 import contextlib
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from consortium.cli import kit
-from consortium.errors import ConfigError
+from consortium.errors import ConfigError, NetworkError
 from consortium.network import engine as engine_mod
 from consortium.network import supervisor
-from consortium.network.layout import Network
+from consortium.network.layout import NETWORK_FILE, Network
 from consortium.network.node_config import DEFAULT_ENGINE
 
 if TYPE_CHECKING:
@@ -88,8 +89,34 @@ def up(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
 def down(dir: Path = kit.DirOption, nodes: list[str] | None = NodesArg) -> None:
     """Stop the nodes of a network folder (a local network, a node home or a `join`
     folder)."""
-    stopped = supervisor.down(Network.load(kit.resolve_dir(dir)), nodes or None, progress=progress)
+    root = kit.resolve_dir(dir)
+    try:
+        network = Network.load(root)
+    except NetworkError as exc:
+        raise NetworkError(_down_refusal(root, nodes or [], exc)) from None
+    stopped = supervisor.down(network, nodes or None, progress=progress)
     kit.console.print(f"{len(stopped)} node(s) stopped")
+
+
+def _down_refusal(root: Path, nodes: list[str], exc: NetworkError) -> str:
+    """Why `down` found no network at `root`, and the command that stops what was meant: a
+    node's own home (DIR/nodes/NAME) names its network folder and node; a node name with no
+    network folder (e.g. none in the current directory) asks for --dir NETWORK_FOLDER."""
+    outer = root.parent.parent
+    if root.parent.name == "nodes" and (outer / NETWORK_FILE).is_file():
+        with contextlib.suppress(ConfigError, NetworkError):
+            network = Network.load(outer)
+            for node in network.nodes:
+                if network.node_home(node).resolve() == root:
+                    return (f"{root} is the home of node {node.name} of the network folder "
+                            f"{outer}: stop it with `consortium down --dir "
+                            f"{shlex.quote(str(outer))} {node.name}`")
+    if nodes:
+        names = " ".join(nodes)
+        return (f"no network folder at {root} (no {NETWORK_FILE}) to stop {names} in: give "
+                f"--dir NETWORK_FOLDER, the folder whose nodes/ holds {nodes[0]} (`consortium "
+                f"down --dir NETWORK_FOLDER {names}`)")
+    return str(exc)
 
 
 def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -115,7 +119,7 @@ def _wait_up(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
             raise NetworkError(
                 f"{node.name} did not answer within {START_TIMEOUT:.0f}s; it is still "
                 f"starting (its log: {network.node_home(node) / 'node.log'}), or stop it with "
-                f"consortium down {node.name}")
+                f"`consortium down --dir {shlex.quote(str(network.root))} {node.name}`")
         time.sleep(0.2)
 
 
@@ -184,11 +188,44 @@ def api_url_of(network: Network, node: NodeEntry) -> str:
 
 def _api_alive(network: Network, node: NodeEntry) -> bool:
     """Whether the node's API answers /health. Over TLS the certificate is not checked:
-    the probe sends no credential and trusts nothing but the status code."""
+    the probe sends no credential and trusts nothing but the status code. An API that takes
+    only client certificates (`auth = "mtls"`) refuses every connection without one, /health
+    too, and the supervisor holds none (only the CA's certificate is in the node's home): it
+    is up when its TLS listener completes a handshake (`_tls_listening`), which uvicorn opens
+    only once the app has started."""
+    url = api_url_of(network, node)
+    if _takes_client_certificates(network, node):
+        return _tls_listening(url)
     try:
-        return httpx.get(f"{api_url_of(network, node)}/health", timeout=1.0,
-                         verify=False).status_code == 200
+        return httpx.get(f"{url}/health", timeout=1.0, verify=False).status_code == 200
     except httpx.HTTPError:
+        return False
+
+
+def _takes_client_certificates(network: Network, node: NodeEntry) -> bool:
+    """Whether the node's API serves only clients with a certificate (`auth = "mtls"`)."""
+    try:
+        cfg = NodeConfig.load(network.node_home(node))
+    except ConfigError:
+        return False
+    return cfg.api_access.mode(cfg.api_host) == "mtls"
+
+
+def _tls_listening(url: str, timeout: float = 1.0) -> bool:
+    """Whether a TLS server at `url` completes a handshake (TLS 1.3: the client's side ends
+    before the server checks the client's certificate, so a server asking for one is seen
+    too). Its certificate is not checked: the probe trusts nothing it is told."""
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        return False
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as raw, \
+                context.wrap_socket(raw) as tls:
+            return tls.getpeercert(binary_form=True) is not None
+    except (OSError, ssl.SSLError):
         return False
 
 

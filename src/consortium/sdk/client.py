@@ -19,7 +19,14 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import TxParams
 
 from consortium.errors import ConsortiumError, ExecutionReverted, NetworkError, TxError
-from consortium.sdk.credentials import CA_ENV, TOKEN_ENV, ApiCredentials, same_origin
+from consortium.sdk.credentials import (
+    CA_ENV,
+    CERT_ENV,
+    KEY_ENV,
+    TOKEN_ENV,
+    ApiCredentials,
+    same_origin,
+)
 
 
 class TxFailed(TxError):
@@ -57,12 +64,24 @@ DROPPED = ("RemoteDisconnected", "Connection reset by peer", "Connection aborted
            "BadStatusLine")
 
 
-def unreachable_message(url: str, exc: BaseException) -> str:
+# What a TLS connection ends with when the server wants a client certificate and gets none
+# (or one it does not take): it closes the connection (EOF, no HTTP answer) or sends an alert
+CLIENT_CERT_REFUSALS = ("EOF occurred in violation of protocol", "UNEXPECTED_EOF",
+                        "CERTIFICATE_REQUIRED", "certificate required", "UNKNOWN_CA",
+                        "unknown ca", "BAD_CERTIFICATE", "bad certificate",
+                        "UNSUPPORTED_CERTIFICATE", "unsupported certificate")
+
+
+def unreachable_message(url: str, exc: BaseException,
+                        credentials: ApiCredentials | None = None) -> str:
     """One line for a request to `url` that failed before any answer: the cause and, for
     the TLS mistakes an operator makes, what to set (the CA of `CONSORTIUM_API_CA`, an
-    https URL)."""
+    https URL, the client certificate of `CONSORTIUM_API_CERT` a node with `auth = "mtls"`
+    asks for). `credentials`: what the request presented (default: the environment's)."""
     text = str(exc)
     scheme = urlsplit(url).scheme
+    client_cert = (credentials.client_cert if credentials is not None
+                   else os.environ.get(CERT_ENV) or None)
     if "CERTIFICATE_VERIFY_FAILED" in text:
         found = re.search(r"certificate verify failed: (.+?)\.?(?: \(_ssl\.c:\d+\)|'\)|$)",
                           text)
@@ -82,6 +101,16 @@ def unreachable_message(url: str, exc: BaseException) -> str:
         else:
             hint = f"check it with `consortium tls check` ({CA_ENV} names the CA to trust)"
         return f"cannot reach {url}: its TLS certificate is refused ({reason}); {hint}"
+    if scheme == "https" and any(what in text for what in (*CLIENT_CERT_REFUSALS, *DROPPED)):
+        if client_cert is None:
+            return (f"cannot reach {url}: the node closed the TLS connection without an "
+                    "answer, as a node does that asks for a client certificate (auth = "
+                    f"\"mtls\"): set {CERT_ENV} and {KEY_ENV} to one (the .pem and .key "
+                    "`consortium tls cert --client-scope` wrote)")
+        return (f"cannot reach {url}: the node closed the TLS connection without an answer; "
+                f"if it takes client certificates (auth = \"mtls\"), it refused the one in "
+                f"{CERT_ENV} ({client_cert}): it must be a client certificate of the CA in "
+                "its api.tls_client_ca (`consortium tls check --ca … --cert …`)")
     if scheme == "http" and any(what in text for what in DROPPED):
         https = "https" + url[len("http"):]
         return (f"cannot reach {url}: the node closed the connection without an answer; if "
@@ -122,13 +151,16 @@ class _FailFastTls(HTTPAdapter):
 class ConsortiumClient:
     def __init__(self, rpc_url: str, timeout: float = 30.0,
                  credentials: ApiCredentials | None = None) -> None:
-        """`credentials`: the token and CA for a node whose API needs them (default: from
-        the environment, `CONSORTIUM_API_TOKEN` and `CONSORTIUM_API_CA`)."""
+        """`credentials`: the token or client certificate, and the CA, for a node whose API
+        needs them (default: from the environment, `CONSORTIUM_API_TOKEN`,
+        `CONSORTIUM_API_CERT` and `CONSORTIUM_API_KEY`, `CONSORTIUM_API_CA`)."""
         self.rpc_url = rpc_url
         self.credentials = credentials or ApiCredentials.from_env()
         # requests takes the CA as a file path (httpx, in http_options, a context)
         request: dict[str, Any] = {"timeout": timeout,
                                    "verify": self.credentials.ca_cert or True}
+        if self.credentials.client_cert is not None:  # a node with auth = "mtls"
+            request["cert"] = self.credentials.cert()
         if self.credentials.token:
             request["headers"] = {"Content-Type": "application/json",
                                   **self.credentials.headers()}
@@ -163,7 +195,8 @@ class ConsortiumClient:
         except requests.HTTPError as exc:
             raise NetworkError(refusal_message(self.rpc_url, exc.response)) from None
         except (ConnectionError, OSError) as exc:
-            raise NetworkError(unreachable_message(self.rpc_url, exc)) from None
+            raise NetworkError(unreachable_message(
+                self.rpc_url, exc, self.credentials)) from None
 
     def send(self, account: LocalAccount, tx: dict[str, Any], *, wait: bool = True,
              timeout: float = 60) -> dict[str, Any]:

@@ -23,8 +23,21 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
         raise ConfigError(f"wrong password for keystore {path}") from None
 
 
+def account_name_problem(name: str) -> str | None:
+    """Why `name` cannot name an account's keystore (DIR/keystores/NAME.json), or None."""
+    if not name.strip() or name != name.strip():
+        return "an account name must not be empty or begin or end with spaces"
+    if "/" in name or "\\" in name or name.startswith("."):
+        return f"an account name is a plain file name (no / and no leading .), not {name!r}"
+    if name.lower().startswith("0x"):
+        return (f"an account name must not begin with 0x (--from would read it as an "
+                f"address): {name!r}")
+    return None
+
+
 def keystore_for(from_: str, network_dir: Path | None) -> Path:
-    """The keystore file `--from` names: a member name, an address in DIR, or a file."""
+    """The keystore file `--from` names: a member name, an account name that `consortium
+    account new --name` gave (DIR/keystores/NAME.json), an address in DIR, or a file."""
     path = Path(from_).expanduser()
     if path.suffix == ".json" and path.is_file():
         return path
@@ -33,6 +46,9 @@ def keystore_for(from_: str, network_dir: Path | None) -> Path:
         member = network.member(from_)
         if member is not None:
             return network.root / member.keystore
+        named = network.root / "keystores" / f"{from_}.json"
+        if account_name_problem(from_) is None and named.is_file():
+            return named
         if from_.lower().startswith("0x"):
             for file in sorted((network.root / "keystores").glob("*.json")):
                 try:
@@ -41,8 +57,9 @@ def keystore_for(from_: str, network_dir: Path | None) -> Path:
                     continue
                 if "0x" + address.lower().removeprefix("0x") == from_.lower():
                     return file
-    raise ConfigError(f"--from {from_!r} is not a member name, an address with a keystore in "
-                      f"{network_dir}, or a keystore file")
+    raise ConfigError(f"--from {from_!r} is not a member name, an account name (`consortium "
+                      f"account new --name`), an address with a keystore in {network_dir}, "
+                      "or a keystore file")
 
 
 def resolve_signer(from_: str, network_dir: Path | None,
