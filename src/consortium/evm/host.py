@@ -27,6 +27,7 @@ from consortium.evm.native import (
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.public_reads import host_for
 from consortium.evm.storage import (
+    NATIVE_VERSION_SLOT,
     UINT256,
     BlockInfo,
     Host,
@@ -82,6 +83,13 @@ class PyEvmHost:
         if public is not None and address in public.addresses:
             return public.read(bytes(address), slot)
         return int(self._state.get_storage(Address(bytes(address)), slot))
+
+    def native_version(self) -> int:
+        """Without gas (`Host.native_version`)."""
+        public = PUBLIC_READS.get()  # a privacy group's world: the public chain's version
+        if public is not None:
+            return public.read(self.address, NATIVE_VERSION_SLOT) or 1
+        return int(self._state.get_storage(self._msg.storage_address, NATIVE_VERSION_SLOT)) or 1
 
     def sstore(self, slot: int, value: int) -> None:
         if self.is_static:

@@ -98,6 +98,9 @@ class PublicHost:
     def sload_at(self, address: bytes, slot: int) -> int:
         return self._host.sload_at(address, slot)
 
+    def native_version(self) -> int:
+        return self._host.native_version()  # the public chain's, without gas
+
     def sstore(self, slot: int, value: int) -> None:
         raise WriteProtection("a public system contract is read-only inside a privacy group")
 

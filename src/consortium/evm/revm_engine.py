@@ -39,7 +39,7 @@ from consortium.evm.native import (
 )
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.public_reads import host_for
-from consortium.evm.storage import BlockInfo, Host, WordSetOps
+from consortium.evm.storage import NATIVE_VERSION_SLOT, BlockInfo, Host, WordSetOps
 from consortium.evm.trie_records import rlp_length
 
 log = logging.getLogger("consortium.evm")
@@ -132,6 +132,13 @@ class RevmHost:
         if public is not None and address in public.addresses:
             return public.read(bytes(address), slot)
         return self._f.peek(bytes(address), slot)  # type: ignore[no-any-return]
+
+    def native_version(self) -> int:
+        """Without gas (`Host.native_version`): the frame's uncharged read."""
+        public = PUBLIC_READS.get()  # a privacy group's world: the public chain's version
+        if public is not None:
+            return public.read(self.address, NATIVE_VERSION_SLOT) or 1
+        return self._f.peek(self.address, NATIVE_VERSION_SLOT) or 1  # type: ignore[no-any-return]
 
     def sstore(self, slot: int, value: int) -> None:
         if self.is_static:

@@ -22,6 +22,10 @@ UINT256 = 2**256
 _SLOT_CACHE_MAX = 1 << 16  # mapping slots remembered (a pure function of slot and key)
 _slot_cache: dict[tuple[int, tuple[Any, ...]], int] = {}
 _HASHABLE = frozenset({int, bool, bytes, str})
+# Where a native contract's version sits in its own storage (a hashed slot, like ERC-1967's,
+# so it never meets a contract's numbered slots); unset reads as version 1
+# (`consortium.system.upgrade_plan`, `Host.native_version`).
+NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,13 @@ class Host(Protocol):
     def sstore(self, slot: int, value: int) -> None: ...
 
     def sload_at(self, address: bytes, slot: int) -> int: ...  # another account's storage
+
+    # The native's version (its NATIVE_VERSION_SLOT; unset: 1), read without gas: a chain
+    # rule, as an EVM fork's rules cost a contract nothing, so a rule gated on a version
+    # leaves the gas of every call unchanged on a chain still at the version before. In a
+    # privacy group's world it is the public chain's (the version is the chain's, not the
+    # group's).
+    def native_version(self) -> int: ...
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None: ...
 
@@ -218,6 +229,9 @@ class SlotHost:
 
     def sload_at(self, address: bytes, slot: int) -> int:
         return self._get(bytes(address), slot)
+
+    def native_version(self) -> int:
+        return self._get(self.address, NATIVE_VERSION_SLOT) or 1
 
     def sstore(self, slot: int, value: int) -> None:
         if self._set is None:

@@ -16,6 +16,9 @@ Governance fields (all optional, so older genesis files still load):
   removes its validators); `consortium init` writes it, older genesis files lack it and
   keep their genesis state. `{"Privacy": 1}` gives the chain the Privacy contract (privacy
   groups); without it there is no account at its address and its calls revert.
+  `{"Securities": 2}`: the Securities service's `mint` checks the recipient's eligibility
+  (version 1, unlisted, mints unchecked: chains made before; the software upgrade
+  `securities-mint-eligibility` moves them to 2).
 The ledger moves all of it into the system contracts' storage at genesis.
 """
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from consortium.evm.host import SlotHost, Storage
+from consortium.evm.native import native_address
 from consortium.evm.records import address_word
 from consortium.ledger.genesis import AppState
 from consortium.system.model import (
@@ -42,6 +43,9 @@ NATIVE_ADDRESSES = {
     "Permissions": PERMISSIONS_ADDRESS,
     "Nodes": NODES_ADDRESS,
     "Privacy": PRIVACY_ADDRESS,
+    # a service's versioned contract, by its fixed address (the ledger never imports the
+    # services: `consortium.apps.securities.model.SECURITIES_ADDRESS`, a test checks both)
+    "Securities": native_address(0x2001),
 }
 
 

@@ -20,8 +20,10 @@ one as a plugin) by naming extra modules that register handlers in the environme
 A handler may move native contracts to a new version (`NativeMigration`): each contract's
 version is stored in its own storage, and a migration runs only from the version before its
 own, so the layout every version reads is known. It may also install a native contract that
-the chain's genesis left out (`UpgradeContext.install_native`): this software's own handler
-`privacy` switches the Privacy contract on for a chain made without it (docs/privacy.md).
+the chain's genesis left out (`UpgradeContext.install_native`). This software's own handlers
+(docs/operations.md lists them): `privacy` switches the Privacy contract on for a chain made
+without it (docs/privacy.md); `securities-mint-eligibility` moves the Securities contract to
+version 2, whose `mint` checks the recipient's eligibility (docs/services/securities.md).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from consortium.errors import ConfigError, ConsortiumError
 from consortium.evm.abc import WorldStateAPI
 from consortium.evm.host import SlotHost, Storage
 from consortium.evm.native import NATIVE_STUB_CODE
+from consortium.ledger.system_genesis import NATIVE_ADDRESSES
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.privacy import PRIVACY_ADDRESS
 from consortium.system.upgrade_plan import (
@@ -228,3 +231,20 @@ def enable_privacy(ctx: UpgradeContext) -> None:
 
 
 register_upgrade(PRIVACY_UPGRADE, "0.1.0", migrate=enable_privacy)
+
+SECURITIES_MINT_UPGRADE = "securities-mint-eligibility"
+
+
+def securities_mint_eligibility(ctx: UpgradeContext) -> None:
+    """Securities 1 -> 2: from this height on a `mint` checks its recipient's eligibility
+    (as a transfer's recipient; the instrument's issuer account only for a freeze). Nothing
+    stored changes but the contract's version. A chain made at version 2 (genesis
+    `native_versions: {"Securities": 2}`) stays as it is: voting the upgrade there changes
+    nothing, rather than stopping every node at its height as a `NativeMigration` from 1
+    would."""
+    storage = ctx.storage(NATIVE_ADDRESSES["Securities"])
+    if native_version(storage) < 2:  # this upgrade's version, whatever comes after it
+        set_native_version(storage, 2)
+
+
+register_upgrade(SECURITIES_MINT_UPGRADE, "0.1.0", migrate=securities_mint_eligibility)

@@ -341,8 +341,9 @@ def genesis_app_state(
             roles={m.account.lower(): tuple(roles[m.name]) for m in members if roles.get(m.name)}
         ),
         # Nodes 2 records the founders' validators as theirs: expelling removes them;
-        # Privacy: the chain has privacy groups (docs/privacy.md)
-        native_versions={"Nodes": 2, "Privacy": 1},
+        # Privacy: the chain has privacy groups (docs/privacy.md); Securities 2: a mint
+        # checks its recipient's eligibility (docs/services/securities.md)
+        native_versions={"Nodes": 2, "Privacy": 1, "Securities": 2},
     )
 
 

@@ -7,8 +7,9 @@ Layout, in Governance's storage (0x…1000), beside `state.GovernanceState`'s sl
   20 plan: name (string), 21 height, 22 version (string), 23 proposal id (0: no plan)
   24 applied upgrade name -> height it was applied at
   25 applied upgrade names (string set, 25/26)
-A native contract's version sits in its own storage at `NATIVE_VERSION_SLOT`; unset (every
-chain created before versions existed) reads as version 1. Nothing here is written unless an
+A native contract's version sits in its own storage at `NATIVE_VERSION_SLOT` (a hashed slot,
+defined beside the engines' gas-free `Host.native_version`); unset (every chain created
+before versions existed) reads as version 1. Nothing here is written unless an
 upgrade is planned or applied: a chain that never plans one keeps its app hash.
 """
 
@@ -16,17 +17,17 @@ from __future__ import annotations
 
 import re
 
-from eth_hash.auto import keccak
-
 from consortium.evm.host import Storage
 from consortium.evm.records import STRING, UINT, Record, StringSet, field
+from consortium.evm.storage import NATIVE_VERSION_SLOT as NATIVE_VERSION_SLOT  # re-exported
 
-# a hashed slot, like ERC-1967's, so it never meets a contract's numbered slots
-NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1
-# The newest layout version of each system contract, the one a new chain starts at.
+# The newest version of each versioned native contract, the one a new chain starts at.
 # Nodes 2 records each validator's owner (`NodesState.owner`). Privacy exists only on chains
-# whose genesis names it (`consortium.system.privacy`).
-LATEST_NATIVE_VERSIONS = {"Governance": 1, "Permissions": 1, "Nodes": 2, "Privacy": 1}
+# whose genesis names it (`consortium.system.privacy`). Securities (the service at 0x…2001)
+# 2: `mint` checks the recipient's eligibility (`consortium.apps.securities.contract`; older
+# chains move to it by the software upgrade `securities-mint-eligibility`).
+LATEST_NATIVE_VERSIONS = {"Governance": 1, "Permissions": 1, "Nodes": 2, "Privacy": 1,
+                          "Securities": 2}
 MAX_UPGRADE_NAME = 64
 UPGRADE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # 1.2.3, optionally followed by a pre-release or local part: 1.2.3rc1, 1.2.3-beta.2, 1.2.3+abc

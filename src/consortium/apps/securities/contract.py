@@ -4,12 +4,14 @@ and cash dividends (docs/services/securities.md). Cash moves in CashTokens (0x�
 as the holder of the locks its users allowed this contract.
 
 Every transfer but the regulator's `forceTransfer` passes `detectTransferRestriction`
-(ERC-1404: a non-zero code refuses with its message). An order locks what it may deliver and
-matches the other side in price-time priority at the resting price, in at most
-`MAX_MATCH_STEPS` steps (its rest is cancelled if it still crosses: the book never rests
-crossed, gas stays bounded). Fills settle T+0 in the same transaction, or pend T+n with both
-locks until `settle` (from height + n) or `expireTrade` (from height + n + window). A dividend
-pays each holder per-share × its balance at the record height (checkpointed), once.
+(ERC-1404: a non-zero code refuses with its message), and from contract version 2 on a
+`mint` passes its recipient's half (the instrument's issuer account: a freeze only). An
+order locks what it may deliver and matches the other side in price-time priority at the
+resting price, in at most `MAX_MATCH_STEPS` steps (its rest is cancelled if it still
+crosses: the book never rests crossed, gas stays bounded). Fills settle T+0 in the same
+transaction, or pend T+n with both locks until `settle` (from height + n) or `expireTrade`
+(from height + n + window). A dividend pays each holder per-share × its balance at the
+record height (checkpointed), once.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ from consortium.evm.records import Record, WordSet, address_word, word_address
 from consortium.system.permissions import as_address, hex_address, switch
 
 S = SecuritiesState
+# The contract's version (`Host.native_version`) from which `mint` checks its recipient's
+# eligibility: new chains start at it (genesis `native_versions`), older ones reach it by the
+# software upgrade `securities-mint-eligibility` (`consortium.ledger.upgrades`); before it,
+# a mint is unchecked, as the chain recorded it.
+MINT_CHECKS_RECIPIENT = 2
 _CASH = {spec.name: spec for spec in CashTokens.methods().values()}
 IDS = "uint256[]"
 
@@ -280,6 +287,10 @@ class Securities(ServiceContract):
         self.require(dest != ZERO, "cannot mint to the zero address")
         self.require(amount > 0, "the amount must be above 0")
         self.require(inst.supply + amount < MAX_AMOUNT, "the supply would reach 2**128")
+        if self.host.native_version() >= MINT_CHECKS_RECIPIENT:  # read without gas
+            code = self._mint_code(w, inst, dest)
+            if code:
+                self._refuse("mint refused", code, f" ({hex_address(dest)})")
         st = self.state
         st.set_supply(w, inst.supply + amount, self.height)
         st.set_balance(w, dest, st.balance(w, dest) + amount, self.height)
@@ -611,6 +622,18 @@ class Securities(ServiceContract):
         if len(allowed) and jurisdiction not in allowed:
             return JURISDICTION
         return SUCCESS
+
+    def _mint_code(self, w: int, inst: Instrument, dest: bytes) -> int:
+        """What refuses a mint to `dest` (version 2 on): a transfer's recipient check, but
+        the instrument's own issuer account, which `issue` credits without one, needs no
+        registration, KYC or jurisdiction: only a freeze (its own, the regulator's or in
+        Permissions) refuses new units there. Its units reach investors only through checked
+        transfers (the issuer as a sender must be eligible) or a forced transfer."""
+        if dest != inst.issuer:
+            return self._recipient_code(w, dest)
+        v = self.state.investor_words(dest)
+        frozen = v[FROZEN_WORD] or v[REGULATOR_FROZEN_WORD] or self.perms.is_frozen(dest)
+        return RECIPIENT_CODES[2] if frozen else SUCCESS
 
     def _restriction(self, w: int, src: bytes, dest: bytes, value: int, *,
                      locked: bool = False) -> int:
