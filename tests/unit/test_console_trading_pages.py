@@ -92,3 +92,30 @@ def test_csv_check_answers_the_clis_refusals(api: Node) -> None:
     assert header.status_code == 400 and "the CSV header lacks" in header.json()["error"]
     bad = api.client.post("/console/invoices/check", content=b"not json")
     assert bad.status_code == 400 and "expected {csv, signer}" in bad.json()["error"]
+
+
+def test_lapsed_orders_and_trades_get_an_expire_button() -> None:
+    """Past its height an order or trade reads "expired" but holds its lock until someone
+    expires it on chain (closedAt 0): the pages offer Expire for it, Cancel/Settle while it
+    can still be cancelled or settled, nothing once it is closed."""
+    from consortium.console.securities import due_forms, order_form
+
+    def order(state: str, closed: int = 0) -> dict[str, object]:
+        return {"id": 1, "state": state, "closedAt": closed}
+
+    assert order_form(order("open")).fixed == {"order_id": 1}  # type: ignore[union-attr]
+    assert order_form(order("open")).title == "Cancel"  # type: ignore[union-attr]
+    assert order_form(order("expired")).title == "Expire"  # type: ignore[union-attr]
+    assert order_form(order("expired", closed=9)) is None
+    assert order_form(order("filled", closed=9)) is None
+
+    def trade(n: int, state: str, settle: int, deadline: int, closed: int = 0) -> dict:
+        return {"id": n, "state": state, "settleHeight": settle, "deadline": deadline,
+                "closedAt": closed}
+
+    forms = due_forms([trade(1, "pending", 10, 20), trade(2, "pending", 12, 20),
+                       trade(3, "expired", 5, 9), trade(4, "expired", 5, 9, closed=9)],
+                      height=10)
+    assert {n: f.title for n, f in forms.items()} == {1: "Settle", 3: "Expire"}
+    late = due_forms([trade(1, "pending", 10, 11)], height=10)  # next block: its deadline
+    assert late[1].title == "Expire"

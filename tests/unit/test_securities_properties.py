@@ -136,6 +136,12 @@ def trade_events(outcome: Any) -> list[tuple[int, str, str]]:
     return found
 
 
+def holds(x: dict[str, Any], state: str) -> bool:
+    """Whether a record still holds its lock: in `state`, or read "expired" past its height
+    but not yet expired on chain (closedAt 0: expireOrder/Trade/Proposal releases it)."""
+    return x["state"] == state or (x["state"] == "expired" and x["closedAt"] == 0)
+
+
 def check_invariants(c: Chain, cash_supply: int) -> None:
     r = c.read
     accounts = [low(t) for t in TRADERS]
@@ -150,12 +156,12 @@ def check_invariants(c: Chain, cash_supply: int) -> None:
             assert 0 <= h["locked"] <= h["balance"]
             expected = (
                 sum(o["remaining"] for o in orders if o["isin"] == isin
-                    and o["owner"] == account and o["side"] == "sell" and o["state"] == "open")
+                    and o["owner"] == account and o["side"] == "sell" and holds(o, "open"))
                 + sum(t["quantity"] for t in trades if t["isin"] == isin
-                      and t["seller"] == account and t["state"] == "pending")
+                      and t["seller"] == account and holds(t, "pending"))
                 + sum(p["quantity"] for p in proposals if p["isin"] == isin
                       and p["proposer"] == account and p["side"] == "sell"
-                      and p["state"] == "proposed")
+                      and holds(p, "proposed"))
             )
             assert h["locked"] == expected, (isin, account, h, expected)
     token = r.cash_token("CNY")
@@ -166,16 +172,16 @@ def check_invariants(c: Chain, cash_supply: int) -> None:
         assert 0 <= b["locked"] <= b["balance"]
         expected = (
             sum(o["cashLocked"] for o in orders if o["owner"] == account
-                and o["side"] == "buy" and o["state"] == "open")
+                and o["side"] == "buy" and holds(o, "open"))
             + sum(t["amount"] for t in trades if t["buyer"] == account
-                  and t["state"] == "pending")
+                  and holds(t, "pending"))
             + sum(p["amount"] for p in proposals if p["proposer"] == account
-                  and p["side"] == "buy" and p["state"] == "proposed")
+                  and p["side"] == "buy" and holds(p, "proposed"))
         )
         assert b["locked"] == expected, (account, b, expected)
         # every order's cash lock is at its own limit price
         for o in orders:
-            if o["owner"] == account and o["side"] == "buy" and o["state"] == "open":
+            if o["owner"] == account and o["side"] == "buy" and holds(o, "open"):
                 assert o["cashLocked"] == o["price"] * o["remaining"]
 
 
@@ -205,11 +211,12 @@ def test_random_concurrent_activity_keeps_every_invariant(
                 c.block([])
                 check_invariants(c, cash_supply)
             r = c.read
-            closing = [c.tx(ALICE, "expireTrade", t["id"]) for t in r.trades(state="pending")]
+            closing = [c.tx(ALICE, "expireTrade", t["id"]) for t in r.trades()
+                       if holds(t, "pending")]
             closing += [c.tx(ALICE, "expireProposal", p["id"]) for p in r.proposals()
-                        if p["state"] == "proposed"]
-            closing += [c.tx(ALICE, "expireOrder", o["id"]) for o in r.orders(state="open")
-                        if o["expiry"]]
+                        if holds(p, "proposed")]
+            closing += [c.tx(ALICE, "expireOrder", o["id"]) for o in r.orders()
+                        if holds(o, "open") and o["expiry"]]
             outcome = c.block(closing)
             assert all(x.code == 0 for x in outcome.tx_results)
             for trade_id, old, new in trade_events(outcome):

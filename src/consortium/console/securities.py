@@ -206,14 +206,41 @@ async def book_context(console: Console, request: Request, isin: str) -> dict[st
     return book or {"isin": isin, "bids": [], "asks": [], "currency": "", "paused": False}
 
 
+def unclosed(row: dict[str, Any]) -> bool:
+    """A row read "expired" past its height that nobody expired on chain yet (closedAt 0):
+    it still holds its lock, and anyone may close it."""
+    return row["state"] == "expired" and not row.get("closedAt")
+
+
+def order_form(o: dict[str, Any]) -> Form | None:
+    """An order's button: Cancel while open, Expire once past its expiry but not closed."""
+    if o["state"] == "open":
+        return row_form("cancel", "cancelOrder", {"order_id": o["id"]}, "Cancel")
+    if unclosed(o):
+        return row_form("expire", "expireOrder", {"order_id": o["id"]}, "Expire")
+    return None
+
+
+def due_forms(trades: list[dict[str, Any]], height: int) -> dict[int, Form]:
+    """The due page's buttons for the next block (height + 1): Settle from a trade's settle
+    height until its deadline, Expire from its deadline (a lapsed trade reads "expired" and
+    holds both locks until then); none before its settle height."""
+    forms = {}
+    for t in trades:
+        if t["state"] == "pending" and t["settleHeight"] <= height + 1 < t["deadline"]:
+            forms[t["id"]] = row_form("settle", "settle", {"trade_id": t["id"]}, "Settle")
+        elif (t["state"] == "pending" or unclosed(t)) and t["deadline"] <= height + 1:
+            forms[t["id"]] = row_form("expire", "expireTrade", {"trade_id": t["id"]}, "Expire")
+    return forms
+
+
 async def orders_context(console: Console, request: Request, isin: str) -> dict[str, Any]:
     orders = await console.rpc("consortium_orders", {"isin": isin, "state": "open"},
                                request=request)
     return {"part": "orders", "rows": orders, "error": "",
             "csv": csv_path("securities/orders", {"isin": isin, "state": "open"}),
             "names": await member_names(console, request),
-            "forms": {o["id"]: row_form("cancel", "cancelOrder", {"order_id": o["id"]},
-                                        "Cancel") for o in orders}}
+            "forms": {o["id"]: form for o in orders if (form := order_form(o))}}
 
 
 async def part_context(console: Console, request: Request, name: str,
@@ -237,9 +264,8 @@ async def part_context(console: Console, request: Request, name: str,
             elif name == "orders":
                 out["rows"] = list(reversed(await console.rpc(
                     "consortium_orders", {"account": account}, request=request)))
-                out["forms"] = {o["id"]: row_form("cancel", "cancelOrder",
-                                                  {"order_id": o["id"]}, "Cancel")
-                                for o in out["rows"] if o["state"] == "open"}
+                out["forms"] = {o["id"]: form for o in out["rows"]
+                                if (form := order_form(o))}
             else:
                 out["rows"] = list(reversed(await console.rpc(
                     "consortium_bilateralTrades", account, request=request)))
@@ -251,14 +277,12 @@ async def part_context(console: Console, request: Request, name: str,
             height = hexint(await console.rpc("eth_blockNumber"))
             pending = await console.rpc("consortium_trades", {"state": "pending"},
                                         request=request)
+            # past their deadline they read "expired" but hold both locks until expired
+            lapsed = [t for t in await console.rpc("consortium_trades", {"state": "expired"},
+                                                   request=request) if unclosed(t)]
             out["height"] = height
-            out["rows"] = pending
-            out["forms"] = {t["id"]: row_form("settle", "settle", {"trade_id": t["id"]},
-                                              "Settle") if t["settleHeight"] <= height + 1
-                            else row_form("expire", "expireTrade", {"trade_id": t["id"]},
-                                          "Expire")
-                            for t in pending
-                            if t["settleHeight"] <= height + 1 or t["deadline"] <= height + 1}
+            out["rows"] = pending + lapsed
+            out["forms"] = due_forms(out["rows"], height)
         elif name == "dividends":
             out["rows"] = list(reversed(await console.rpc("consortium_dividends",
                                                           request=request) or []))
