@@ -69,7 +69,8 @@ def _id(name: str) -> tuple[Param]:
 
 
 SECURITIES_WRITES = (
-    Write("mint", "mint", "The instrument's issuer agent issues more units.", "mint",
+    Write("mint", "mint", "The instrument's issuer agent issues more units (to an eligible "
+          "investor, or its issuer account).", "mint",
           (ISIN_ARG, TO, UNITS), "minted"),
     Write("redeem", "redeem", "The instrument's issuer agent redeems (burns) a holder's free "
           "units.", "redeem", (ISIN_ARG, Param("holder", kinds.ACCOUNT, "Account or member name."),
