@@ -318,6 +318,8 @@ def test_client_certificates_of_the_ca_are_credentials_with_their_scope(
     assert cli(["tls", "cert", "--ca", str(ca), "--name", "reader", "--client-scope", "read",
                 "--out", str(certs)]) == 0
     writer = make_cert(ca, "writer", [], certs, client_scope="submit")
+    with pytest.raises(ConfigError, match="^--client-scope must be one of read"):
+        make_cert(ca, "root", [], certs, client_scope="superuser")  # the option's own name
     stranger = make_cert(other, "stranger", [], certs, client_scope="admin")
     node1 = make_cert(ca, "node1", ["127.0.0.1"], certs)  # a server's: not for clients
 

@@ -76,3 +76,12 @@ def test_account_new_refuses_a_name_from_could_not_find(
     assert why in capsys.readouterr().err
     assert sorted(p.name for p in (network / "keystores").iterdir()) == ["bank-a.json"]
     assert not (network.parent / "ops.json").exists()
+
+
+def test_a_negative_privacy_root_block_names_the_option(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`--block -1` was sent to the node as '-0x1' and refused there by JSON-RPC path."""
+    code = main(["privacy", "root", "0x" + "11" * 32, "--block", "-1", *NOWHERE])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: Invalid value for '--block': must be 0 or "
+                                        "more, not -1"), err

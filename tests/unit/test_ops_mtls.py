@@ -186,3 +186,37 @@ def test_client_certificate_settings_are_checked(files: Files,
     monkeypatch.delenv("CONSORTIUM_API_KEY")
     assert ApiCredentials.from_env().cert() == str(both)
     assert json.dumps(ApiCredentials().cert()) == "null"
+
+
+def test_status_credentials_carry_the_client_certificate(
+    files: Files, mtls_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`consortium status` asks an mTLS node's /metrics with CONSORTIUM_API_CERT/KEY (without
+    them the node closes the handshake and the figures stay empty); a certificate that does
+    not load is named."""
+    import contextlib
+    import ssl
+
+    from consortium.network.health import Credentials
+
+    monkeypatch.setenv("CONSORTIUM_API_CA", str(files.ca))
+    bare = Credentials.from_env()
+    monkeypatch.setenv("CONSORTIUM_API_CERT", str(files.client_cert))
+    monkeypatch.setenv("CONSORTIUM_API_KEY", str(files.client_key))
+    with_cert = Credentials.from_env()
+
+    def handshake(context: ssl.SSLContext) -> bytes:
+        with socket.create_connection(("127.0.0.1", mtls_server), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            return tls.recv(64)
+
+    assert isinstance(with_cert.verify, ssl.SSLContext)
+    assert handshake(with_cert.verify).startswith(b"HTTP/1.1 ")
+    assert isinstance(bare.verify, ssl.SSLContext)
+    # without a certificate the node closes the connection: no answer
+    with contextlib.suppress(ssl.SSLError, ConnectionError):
+        assert handshake(bare.verify) == b""
+    monkeypatch.setenv("CONSORTIUM_API_CERT", str(files.ca.parent / "missing.pem"))
+    with pytest.raises(ConfigError, match="CONSORTIUM_API_CERT .*missing.pem"):
+        Credentials.from_env()

@@ -149,7 +149,7 @@ def receipt(tx_hash: str = typer.Argument(..., help="The private transaction's h
 @app.command("root")
 def root(group: str = GroupArg,
          block: int | None = typer.Option(None, "--block", help="A public height (default: "
-                                                                "the last processed)."),
+                                          "the last processed).", parser=kit.NUMBER),
          dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
          json_out: bool = kit.JsonOption) -> None:
     """The group's private state root on this node, and what the members attested on chain."""

@@ -29,6 +29,7 @@ from consortium.network.supervisor import NodeStatus, network_status
 # What a client presents to an API with auth or a private CA (the SDK's ApiCredentials
 # reads the same; not imported from it: the SDK package would load web3 into `status`)
 TOKEN_ENV, CA_ENV = "CONSORTIUM_API_TOKEN", "CONSORTIUM_API_CA"
+CERT_ENV, KEY_ENV = "CONSORTIUM_API_CERT", "CONSORTIUM_API_KEY"  # as the SDK reads them
 RATE_BLOCKS = 20  # transactions per second over at most this many newest blocks
 TIMEOUT = 2.0
 
@@ -80,19 +81,29 @@ class Credentials:
 
     @classmethod
     def from_env(cls) -> Credentials:
-        """`CONSORTIUM_API_TOKEN` and `CONSORTIUM_API_CA`; a CA file that does not exist or
-        does not load is refused, rather than every node's figures left empty unexplained."""
+        """`CONSORTIUM_API_TOKEN` and `CONSORTIUM_API_CA`, and for a node that asks for a
+        client certificate (`auth = "mtls"`) `CONSORTIUM_API_CERT` / `CONSORTIUM_API_KEY`; a
+        file that does not exist or does not load is refused, rather than every node's
+        figures left empty unexplained."""
         token = (os.environ.get(TOKEN_ENV) or "").strip() or None
         ca_file = os.environ.get(CA_ENV) or None
-        if ca_file is None:
+        cert, key = os.environ.get(CERT_ENV) or None, os.environ.get(KEY_ENV) or None
+        if ca_file is None and cert is None:
             return cls(token)
-        if not os.path.isfile(ca_file):
+        if ca_file is not None and not os.path.isfile(ca_file):
             raise ConfigError(f"{CA_ENV}: the CA certificate {ca_file} does not exist")
         try:
-            return cls(token, ssl.create_default_context(cafile=ca_file))
+            context = ssl.create_default_context(cafile=ca_file)
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(f"{CA_ENV}: {ca_file} is not a PEM CA certificate ({exc})") \
                 from None
+        if cert is not None:
+            try:
+                context.load_cert_chain(cert, key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ConfigError(f"{CERT_ENV} {cert} and {KEY_ENV} {key or '(in it)'} do not "
+                                  f"load as a client certificate and its key ({exc})") from None
+        return cls(token, context)
 
 
 def metrics_health(api_url: str, health: NodeHealth,

@@ -113,7 +113,8 @@ def make_cert(ca_dir: Path, name: str, hosts: list[str], out: Path,
     client certificate instead, whose organizational unit is that API scope (`auth =
     "mtls"`); `hosts` may then be empty."""
     if client_scope is not None and client_scope not in SCOPES:
-        raise ConfigError(f"--scope must be one of {', '.join(SCOPES)}, got {client_scope!r}")
+        raise ConfigError(f"--client-scope must be one of {', '.join(SCOPES)}, got "
+                          f"{client_scope!r}")
     if not hosts and client_scope is None:
         raise ConfigError("give at least one --host (a name or IP address clients dial)")
     if not name or "/" in name or name.startswith("."):
