@@ -390,7 +390,10 @@ def hex0x(value: bytes | str) -> str:
 
 
 class _Address(FieldType):
+    """20 bytes in one word; a subclass names what they are (`noun`) and its ABI and JSON."""
+
     abi = "address"
+    noun = "address"
     value_total = True
 
     def value(self, word: int) -> Any:
@@ -399,7 +402,7 @@ class _Address(FieldType):
     def word(self, value: Any) -> int:
         raw = bytes(value)
         if len(raw) != 20:
-            raise ValueError("address must be 20 bytes")
+            raise ValueError(f"{self.noun} must be 20 bytes")
         return int.from_bytes(raw, "big")
 
     def from_abi(self, value: Any) -> Any:
