@@ -707,3 +707,44 @@ def test_setup_never_replaces_a_network_folder_whose_node_signed(
            f"{folder / 'nodes' / 'bank-e'} holds a validator's signing state at height 5",
            "sign twice")
     assert _files(folder) == before
+
+
+def test_setup_force_never_replaces_a_folder_it_did_not_make(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --out (someone's documents, a project) is not a node home: --force
+    replaces only a folder with network.json, and leaves this one as it was."""
+    folder = tmp_path / "documents"
+    (folder / "reports").mkdir(parents=True)
+    (folder / "reports" / "q3.txt").write_text("quarterly figures")
+    before = _files(folder)
+    _fails(capsys, [*_setup_argv(ceremony, tmp_path, **{"--out": str(folder)}), "--force"],
+           f"{folder} is not a network folder or node home (it has no network.json)",
+           "it is not replaced, even with --force")
+    assert _files(folder) == before
+
+
+def test_setup_takes_a_peer_once_and_refuses_two_addresses_for_one_node(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = (ceremony.coordinator / "peers.txt").read_text().split()
+    other = next(e for e in entries if not e.startswith(_card(ceremony, "Bank A")["node_id"]))
+    node_id = other.split("@")[0]
+    moved = f"{node_id}@127.0.0.1:1"
+    _fails(capsys, _setup_argv(ceremony, tmp_path, **{"--peers": ",".join([*entries, moved])}),
+           f"--peers gives node {node_id} twice", "127.0.0.1:1")
+    assert not (tmp_path / "home").exists()
+    assert main(_setup_argv(ceremony, tmp_path, **{"--peers": ",".join([*entries, other]),
+                                                   "--json": ""})) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["peers"].count(other) == 1
+
+
+def test_setup_warns_when_the_api_host_is_not_this_hosts(
+    ceremony: Ceremony, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A floating address may come later, so it is said, not refused."""
+    assert main(_setup_argv(ceremony, tmp_path, **{"--api-host": "192.0.2.7"})) == 0
+    err = capsys.readouterr().err
+    assert "--api-host: 192.0.2.7 is not an address of this host now" in err
+    assert (tmp_path / "home" / "network.json").is_file()

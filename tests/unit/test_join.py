@@ -239,3 +239,35 @@ def test_join_force_never_replaces_a_home_whose_validator_signed_or_that_holds_a
                        "throw that chain data away"):
         join_network(folder, genesis_file=genesis, peer=PEER, name="Bank E", force=True)
     assert _files(folder) == before
+
+
+def test_join_refuses_a_name_that_differs_from_a_member_only_in_spelling(
+    tmp_path: Path, genesis: Path
+) -> None:
+    """'Bank-A' makes the same node folder name as 'Bank A' (and confuses people)."""
+    taken = governed_state().members[0].name
+    close = taken.replace(" ", "-").upper() if " " in taken else f" {taken.upper()} "
+    with pytest.raises(ConfigError, match=f"already has a member named {taken!r}"):
+        join_network(tmp_path / "x", genesis_file=genesis, peer=PEER, name=close)
+    assert not (tmp_path / "x").exists()
+
+
+def test_join_refuses_a_loopback_listen_with_a_peer_on_another_host(
+    tmp_path: Path, genesis: Path
+) -> None:
+    remote = "ab" * 20 + "@10.20.30.40:26656"
+    with pytest.raises(ConfigError, match="accepts connections from this host only"):
+        join_network(tmp_path / "x", genesis_file=genesis, peer=remote, name="Bank E",
+                     listen="127.0.0.1:26700")
+    assert not (tmp_path / "x").exists()
+
+
+def test_init_force_never_replaces_a_folder_it_did_not_make(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.md").write_text("keep me")
+    assert main(["init", "--dir", str(folder), "--force", "-n", "1"]) != 0
+    assert "is not a network folder or node home" in capsys.readouterr().err
+    assert (folder / "notes.md").read_text() == "keep me"

@@ -140,6 +140,7 @@ def setup(
     """Write this member's node home from the agreed genesis, its keys and its consortium key
     envelope, after checking the genesis hash and that the genesis holds its card."""
     from consortium.network.ceremony import setup_node
+    from consortium.network.ports import foreign_host
 
     if (tls_cert is None) != (tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together: give both, or neither")
@@ -150,6 +151,14 @@ def setup(
         listen=listen, external=external, peers=peers.split(","), rpc_port=rpc_port,
         api_host=api_host, api_port=api_port, timeout_commit=timeout_commit, force=force,
         tls=(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None)
+    for option, host in (("--listen", result.listen.rpartition(":")[0]),
+                         ("--api-host", result.api_host)):
+        problem = foreign_host(host)
+        if problem:  # a floating address may come later: said, not refused
+            kit.err_console.print(
+                f"! {option}: {problem} now; the node will not start until it is (or set "
+                "it up again with another address)", style="bold yellow", highlight=False,
+                markup=False)
     kit.report(result.to_json(), json_out,
                f"{result.name}'s node of {result.chain_id} in {result.root}", [
         ["node id", result.node_id],

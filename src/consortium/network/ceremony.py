@@ -351,9 +351,17 @@ def _genesis_peers(
     connects), its own entry skipped; at least one when the genesis has other nodes."""
     owners = {node: m.name for m in app_state.members for node in m.nodes}
     others: list[str] = []
+    given: dict[str, Peer] = {}
     for peer in dialled:
         if peer.node_id == card.node_id:
             continue
+        if peer.node_id in given:  # one address a node: CometBFT would dial both, one fails
+            if str(given[peer.node_id]) == str(peer):
+                continue  # the same entry twice: once is enough
+            raise ConfigError(f"--peers gives node {peer.node_id} twice, at "
+                              f"{given[peer.node_id].host}:{given[peer.node_id].port} and "
+                              f"{peer.host}:{peer.port}: keep the address its owner announced")
+        given[peer.node_id] = peer
         if peer.node_id not in owners:
             close = difflib.get_close_matches(peer.node_id, list(owners), n=1, cutoff=0.8)
             hint = (f"did you mean {close[0]} ({owners[close[0]]}'s node)?" if close else

@@ -416,17 +416,23 @@ def fresh_folder(
 ) -> Iterator[Path]:
     """Make `root` for a command to fill, and leave nothing behind if the command fails.
 
-    An existing non-empty folder is refused (with `refusal` as advice) unless `force`, and
-    never replaced while nodes run in it; on any error what was written is removed, so bad
-    input leaves no partial folder."""
+    An existing non-empty folder is refused (with `refusal` as advice) unless `force`;
+    `force` replaces only a folder this tool made (a network folder or node home: it holds
+    network.json), never any other (a mistyped --out or --dir must not delete a user's
+    files), and never while nodes run in it. On any error what was written is removed, so
+    bad input leaves no partial folder."""
     if root.exists() and not root.is_dir():
         raise NetworkError(f"{root} exists and is not a folder")
     existed = root.exists()
     if existed and any(root.iterdir()):
         if not force:
             raise NetworkError(f"{root} already exists; {refusal}")
-        if (root / "network.json").is_file():
-            _refuse_if_running(root)
+        if not (root / "network.json").is_file():
+            raise NetworkError(
+                f"{root} is not a network folder or node home (it has no network.json), so "
+                "it is not replaced, even with --force: choose another folder, or empty it "
+                "yourself")
+        _refuse_if_running(root)
         shutil.rmtree(root)
         existed = False
     root.mkdir(parents=True, exist_ok=True)

@@ -116,12 +116,21 @@ def join_network(
             raise ConfigError(f"--listen {listen} and --p2p-port {p2p_port} name different "
                               "ports: give the port once")
         p2p_port = listen_port
+    if listen_host is not None and _is_loopback(listen_host) and not the_peer.is_loopback:
+        raise ConfigError(
+            f"--listen {listen} accepts connections from this host only, but the peer "
+            f"{the_peer.host} is another host's and the other members must dial this node: "
+            "listen on 0.0.0.0 (or this host's address) and give --external HOST:PORT if "
+            "they reach it by another address")
     external = dialable_address(external_address, "--external") if external_address else ""
     genesis = _read_genesis(genesis_file)
     app_state = AppState.from_json(genesis.get("app_state", {}))
     for member in app_state.members:
-        if member.name.lower() == name.lower():
-            raise ConfigError(f"the genesis already has a member named {member.name!r}")
+        # the same name but for case, spaces or punctuation makes the same node folder name
+        # and confuses people: one member, one name
+        if member.name.lower() == name.lower() or slug(member.name) == slug(name):
+            raise ConfigError(f"the genesis already has a member named {member.name!r}; "
+                              f"{name!r} is too close to it: choose another name")
     root = root.expanduser().resolve()
     if force and root.is_dir() and any(root.iterdir()):
         # --force replaces a folder, never a node home whose node ran (checked before any
@@ -259,6 +268,15 @@ def parse_listen(text: str) -> tuple[str, int | None]:
 def _is_ipv6(text: str) -> bool:
     try:
         return isinstance(ipaddress.ip_address(text), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 

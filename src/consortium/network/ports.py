@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import socket
 
-__all__ = ["LOOPBACK", "port_free"]
+__all__ = ["LOOPBACK", "foreign_host", "port_free"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -41,3 +41,25 @@ def port_free(port: int, host: str = LOOPBACK) -> bool:
                 if exc.errno == errno.EADDRINUSE:
                     return False
     return True
+
+
+def foreign_host(host: str) -> str | None:
+    """Why a server of this host could not listen on `host` now (it names no address of
+    this host, or cannot be resolved), or None when it could. Not a refusal by itself: an
+    address may come later (a floating service address), so callers warn."""
+    if host.strip("[]") in ("", "0.0.0.0", "::", LOOPBACK, "localhost"):
+        return None
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), 0, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        return f"{host} cannot be resolved here"
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as s:
+            try:
+                s.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    continue
+            return None
+    return f"{host} is not an address of this host"
