@@ -121,7 +121,7 @@ def test_an_endless_call_stops_at_the_timeout_and_the_node_keeps_answering(
         looping_node: Any) -> None:
     node = looping_node
     node.app.state.gate.limits = ReadLimits(call_timeout=1.0, rpc_gas_cap=10**9)
-    quick: list[float] = []
+    quick: list[tuple[float, float]] = []  # (start, end) of each cheap read
     done = threading.Event()
 
     def cheap_reads() -> None:
@@ -129,7 +129,7 @@ def test_an_endless_call_stops_at_the_timeout_and_the_node_keeps_answering(
             start = time.monotonic()
             r = _post(node.url, {"jsonrpc": "2.0", "id": 9, "method": "eth_blockNumber"})
             assert r.status_code == 200
-            quick.append(time.monotonic() - start)
+            quick.append((start, time.monotonic()))
             time.sleep(0.02)
 
     reader = threading.Thread(target=cheap_reads)
@@ -137,14 +137,20 @@ def test_an_endless_call_stops_at_the_timeout_and_the_node_keeps_answering(
     try:
         start = time.monotonic()
         answer = _post(node.url, _loop_call(node)).json()
-        took = time.monotonic() - start
+        end = time.monotonic()
     finally:
         done.set()
         reader.join(10)
+    took = end - start
     assert "timeout = 1s" in answer["error"]["message"], answer
     assert answer["error"]["code"] == -32000
     assert 0.9 < took < 3.0, took
-    assert len(quick) >= 5 and max(quick) < 0.5, quick
+    # reads went on while the call ran: several began and ended inside it (a node that
+    # served the call on its only thread would have answered at most one, after it), and
+    # none waited for the call's end (robust to a loaded machine, unlike a fixed bound)
+    inside = [(a, b) for a, b in quick if start <= a and b <= end]
+    assert len(inside) >= 3, (quick, start, end)
+    assert max(b - a for a, b in quick) < took, (quick, took)
 
 
 def test_a_call_is_capped_at_the_rpc_gas_cap(looping_node: Any) -> None:
