@@ -10,20 +10,15 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 
 from tests.support.evmutil import CONTRACTS as CONTRACTS_DIR
 from tests.support.evmutil import EXAMPLES, compiled, deploy, dev_accounts, receipt, send, web3_for
-from tests.support.localnet import wait_for
+from tests.support.localnet import running_net, wait_for
 
 SM3_ABC = bytes.fromhex("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    from tests.support.localnet import LocalNet
-
-    network = LocalNet(tmp_path_factory.mktemp("evm") / "net", validators=4)
-    network.up()
-    network.wait_height(2)
-    yield network
-    network.cleanup()
+    with running_net(tmp_path_factory.mktemp("evm") / "net", validators=4) as network:
+        yield network
 
 
 def test_web3_token_flow(net):

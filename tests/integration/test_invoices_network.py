@@ -23,7 +23,7 @@ from consortium.cli.main import main
 from consortium.errors import ExecutionReverted
 from consortium.system.client import GovernanceClient
 from tests.support.evmutil import dev_accounts, web3_for
-from tests.support.localnet import LocalNet, wait_for
+from tests.support.localnet import LocalNet, running_net, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Acme Trading", "Globex Retail", "Tax Bureau"]
 ROLES = {
@@ -117,12 +117,9 @@ class Consortium:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
-    network = LocalNet(tmp_path_factory.mktemp("invoices") / "net", validators=3,
-                       members=MEMBERS, roles=ROLES)
-    network.up()
-    network.wait_height(2)
-    yield network
-    network.cleanup()
+    with running_net(tmp_path_factory.mktemp("invoices") / "net", validators=3,
+                     members=MEMBERS, roles=ROLES) as network:
+        yield network
 
 
 @pytest.fixture(scope="module")

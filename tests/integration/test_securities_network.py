@@ -16,7 +16,7 @@ from consortium.apps.securities.model import SECURITIES_ADDRESS
 from consortium.apps.securities.reader import SECURITIES
 from consortium.errors import ExecutionReverted
 from tests.support.evmutil import dev_accounts, web3_for
-from tests.support.localnet import LocalNet, wait_for
+from tests.support.localnet import LocalNet, running_net, wait_for
 
 MEMBERS = ["Bank A", "Bank B", "Issuer Co", "Alice Fund", "Bob Capital", "Carol Partners",
            "Regulator", "Dave Trading", "Erin Securities"]
@@ -105,12 +105,9 @@ class Market:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
-    network = LocalNet(tmp_path_factory.mktemp("securities") / "net", validators=3,
-                       members=MEMBERS, roles=ROLES)
-    network.up()
-    network.wait_height(2)
-    yield network
-    network.cleanup()
+    with running_net(tmp_path_factory.mktemp("securities") / "net", validators=3,
+                     members=MEMBERS, roles=ROLES) as network:
+        yield network
 
 
 @pytest.fixture(scope="module")

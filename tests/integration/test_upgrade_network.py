@@ -31,7 +31,7 @@ from consortium.network import supervisor
 from consortium.system.client import GovernanceClient
 from consortium.system.model import GOVERNANCE_ADDRESS
 from tests.support.evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
-from tests.support.localnet import LocalNet, wait_for
+from tests.support.localnet import LocalNet, running_net, wait_for
 
 # in the default run (about 50 s): upgrades, the proxy vote and expel, end to end
 
@@ -53,13 +53,8 @@ def exit_code(pid: int, timeout: float) -> int | None:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
-    network = LocalNet(tmp_path_factory.mktemp("upgrade") / "net", validators=4)
-    try:
-        network.up()
-        network.wait_height(2)
+    with running_net(tmp_path_factory.mktemp("upgrade") / "net", validators=4) as network:
         yield network
-    finally:
-        network.cleanup()
 
 
 def test_old_node_halts_at_the_height_new_nodes_migrate_and_go_on(

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +162,16 @@ class LocalNet:
 
     def log(self, name: str) -> str:
         return (self.network.node_home(self.node(name)) / "node.log").read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_net(root: Path, **options: Any) -> Iterator[LocalNet]:
+    """A network (`LocalNet(root, **options)`) up at height 2 for a module's tests, and
+    stopped after them, even when it fails to come up (no node outlives its fixture)."""
+    network = LocalNet(root, **options)
+    try:
+        network.up()
+        network.wait_height(2)
+        yield network
+    finally:
+        network.cleanup()
