@@ -208,5 +208,5 @@ def test_cli_import(live: InvoiceNode, tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1, err
     report = json.loads(out)
     assert [r["line"] for r in report["imported"]] == [2]
-    assert report["refused"] == [{"line": 3, "reason": "amount '-5' is not an integer in the "
-                                  "currency's smallest unit (no fractions)"}]
+    assert report["refused"] == [{"line": 3, "reason": "amount -5 is negative: an amount is "
+                                  "above 0 (an integer in the currency's smallest unit)"}]

@@ -224,7 +224,7 @@ def test_only_a_card_admitted_on_chain_is_sealed(
         bank_a = MemberCard.load(sealer.keys / CARD_FILE)
         borrowed, _, _ = _card(tmp_path / "borrowed", "Bank X", account=bank_a.account)
         _refused(capsys, ["key", "seal", "--home", home, "--card", str(borrowed)],
-                 "names 'Bank X'", "is member 'Bank A''s")
+                 "names 'Bank X'", "is that of member 'Bank A' on chain")
         assert not envelope.exists()
         assert list((tmp_path / "borrowed").iterdir()) == [borrowed]
 

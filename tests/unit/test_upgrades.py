@@ -69,7 +69,9 @@ def slot(gov: Gov, number: int) -> int:
 def test_a_passed_proposal_stores_the_plan(gov: Gov) -> None:
     assert gov.read.upgrades() == {
         "plan": None, "applied": [],
-        "nativeVersions": {"Governance": 1, "Permissions": 1, "Nodes": 1},
+        # every contract native_versions versions; this genesis did not enable Privacy
+        "nativeVersions": {"Governance": 1, "Permissions": 1, "Nodes": 1, "Privacy": 0,
+                           "Securities": 1},
     }
     proposal = gov.propose(BANKS[0], "software-upgrade", "v2", 100, "0.2.0")
     gov.vote(BANKS[0], proposal)
@@ -172,7 +174,8 @@ def test_the_handler_migrates_exactly_at_the_height_then_never_again(
     info = gov.read.upgrades()
     assert info["plan"] is None
     assert info["applied"] == [{"name": "v2", "height": at}]
-    assert info["nativeVersions"] == {"Governance": 2, "Permissions": 1, "Nodes": 1}
+    assert info["nativeVersions"] == {"Governance": 2, "Permissions": 1, "Nodes": 1,
+                                      "Privacy": 0, "Securities": 1}
     # the layout version 1 wrote reads as before
     assert [m["name"] for m in gov.read.members()] == ["Bank A", "Bank B", "Bank C", "Bank D"]
     ledger.close()

@@ -230,9 +230,10 @@ class PrivateMethods:
                            "(consortium privacy register-node): it does not make group keys",
                            code=NOT_A_GROUP)
         if mine not in seen:
-            raise RpcError(f"this node is {_name(view, mine)!r}'s node, which is not among "
-                           "the group's members: the node that makes a group's key sees it, "
-                           "so ask a founding member's own node", code=NOT_A_GROUP)
+            # "the node of member 'Bank C'" (a quoted name then 's read 'Bank C''s)
+            raise RpcError(f"this node is the node of member {_name(view, mine)!r}, which is "
+                           "not among the group's members: the node that makes a group's key "
+                           "sees it, so ask a founding member's own node", code=NOT_A_GROUP)
         key = new_key()
         wrapped = [wrap_key(key, node_key) for node_key in node_keys]
         data = CREATE_GROUP + abi_encode(

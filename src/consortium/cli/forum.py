@@ -119,13 +119,50 @@ def attach(channel: str = ChannelArg, file: Path = typer.Argument(..., help="The
     if on_chain and on_node:
         raise ConfigError("give --on-chain or --on-node, not both")
     keep = "chain" if on_chain else "node" if on_node else "auto"
-    out = _client(signing.rpc, signing.dir).attach(signing.signer(), channel, file, name=name,
-                                                   media_type=media_type, post=post_id,
-                                                   keep=keep)
+    client = _client(signing.rpc, signing.dir)
+    _check_size(client, channel, file, keep)
+    out = client.attach(signing.signer(), channel, file, name=name, media_type=media_type,
+                        post=post_id, keep=keep)
     where = "on chain" if out["onChain"] else "anchored, kept by this node"
     signing.show(out, lambda: kit.console.print(
         f"document {out['document']}: {out['size']} bytes {where}, SHA-256 {out['sha256']} "
         f"(block {out['block']}, tx {out['txHash']})"))
+
+
+def _check_size(client: Any, channel: str, file: Path, keep: str) -> None:
+    """Refuse, before anything is sent, a FILE that is empty or over what it would be kept
+    under, in the user's terms: the file's size against the limit; in a task force's
+    channel the encrypted size counts (the file plus the seal's nonce and tag), so the
+    message says how large a file may be. On chain the limit is the rule
+    forum.max_attachment_bytes; anchored, the bytes one node keeps for a document."""
+    from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_ATTACHMENT_RULE, MAX_BLOB_FILE
+    from consortium.system.sealing import SEAL_OVERHEAD
+
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        raise ConfigError(f"cannot read FILE {file}: {exc.strerror or exc}") from None
+    if not file.is_file():
+        raise ConfigError(f"FILE {file} is not a file")
+    if size == 0:
+        raise ConfigError(f"FILE {file} is empty: there is no document to attach")
+    found = client.read.channel(channel) if channel != CONSORTIUM_CHANNEL else None
+    overhead = SEAL_OVERHEAD if found is not None and found["private"] else 0
+    stored = size + overhead
+    chain_limit = int(client.read.max_attachment())
+    on_chain = keep == "chain" or (keep == "auto" and stored <= chain_limit)
+    limit, what = ((chain_limit, f"the forum's on-chain limit of {chain_limit} bytes (rule "
+                                 f"{MAX_ATTACHMENT_RULE})") if on_chain else
+                   (MAX_BLOB_FILE, f"the {MAX_BLOB_FILE} bytes a node keeps for one "
+                                   "anchored document"))
+    if stored <= limit:
+        return
+    sealed = (f"; encrypted for task force channel {channel!r} it is {stored} bytes, and the "
+              f"encrypted size counts ({overhead} bytes more than the file), so a file of at "
+              f"most {limit - overhead} bytes fits") if overhead else ""
+    hint = ("; leave out --on-chain to anchor it by its SHA-256 (your node keeps the bytes)"
+            if on_chain else "; split it, or share it outside the forum")
+    raise ConfigError(f"FILE {file} is {size} bytes, over {what}{sealed}{hint}")
 
 
 @app.command("documents")

@@ -114,7 +114,8 @@ for _write in _WRITES.values():  # one `propose <kind>` per declared proposal ki
 
 @kit.with_read_options
 def upgrades(*, opts: kit.Signing) -> None:
-    """The scheduled software upgrade, the applied ones and the system contracts' versions."""
+    """The scheduled software upgrade, the applied ones and the layout version of every native
+    contract genesis `native_versions` sets (the system contracts, Privacy, Securities)."""
     info = _client(opts.rpc, opts.dir).read.upgrades()
     if opts.json_out:
         kit.print_json(info)
@@ -124,8 +125,8 @@ def upgrades(*, opts: kit.Signing) -> None:
         plan) else []
     rows += [["applied", a["name"], a["height"], "", ""] for a in info["applied"]]
     kit.table("Software upgrades", ["state", "name", "height", "version", "proposal"], rows)
-    kit.table("System contract versions", ["contract", "version"],
-              [[c, v] for c, v in info["nativeVersions"].items()])
+    kit.table("Native contract versions", ["contract", "version"],
+              [[c, v or "not enabled on this chain"] for c, v in info["nativeVersions"].items()])
 
 
 SHORT_HEX = 18  # characters of a long hex value a list shows ("0x" and 8 bytes)
@@ -148,7 +149,8 @@ def _short(value: Any) -> Any:
 
 @kit.with_read_options
 def proposals(
-    proposal: int | None = typer.Argument(None, help="Show this proposal with its votes."),
+    proposal: int | None = typer.Argument(None, help="Show this proposal (its id, from 1) "
+                                          "with its votes.", parser=kit.POSITIVE),
     open_only: bool = typer.Option(False, "--open", help="Only the open ones."),
     *, opts: kit.Signing,
 ) -> None:

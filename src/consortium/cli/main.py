@@ -21,6 +21,7 @@ from consortium.cli import (
     forum,
     governance,
     invoices,
+    kit,
     network,
     privacy,
     registry,
@@ -44,9 +45,12 @@ for name, group in GROUPS.items():
     app.add_typer(group, name=name)
 for command in (demo.demo, network.init, ceremony.keygen, ceremony.genesis, network.up,
                 network.down, network.status, network.logs, ceremony.join, backup.backup,
-                backup.restore, governance.vote, governance.revoke, governance.proposals,
-                governance.officers, governance.roles, governance.upgrades):
+                backup.restore, governance.officers, governance.roles, governance.upgrades):
     app.command()(command)
+# a proposal id is a whole number from 1: "-1" is that argument, refused by its range (not
+# "No such option: -1")
+for command in (governance.vote, governance.revoke, governance.proposals):
+    app.command(cls=kit.ServiceCommand)(command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,23 +5,68 @@ that need its privacy key (register-node, create-group, propose-change)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
+# typer 0.29 carries its own copy of click (as cli/kit.py)
+from typer._click.exceptions import BadParameter
+
 from consortium.cli import kit
+from consortium.errors import ConfigError
 
 app = typer.Typer(help="Privacy groups: contracts and data only a group's members read.",
                   no_args_is_help=True)
 
-GroupArg = typer.Argument(..., help="The privacy group's id (0x + 64 hex).")
+_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+
+
+def _hex32(noun: str) -> Callable[[str], str]:
+    """An argument's parser: a 32-byte 0x hash (a group id, a transaction hash), refused
+    here naming the argument rather than by the node ("params[0]: …")."""
+
+    def parse(value: str) -> str:
+        text = str(value).strip()
+        if not _HASH.fullmatch(text):
+            raise BadParameter(f"{text!r} is not {noun}: 0x and 64 hex digits")
+        return text.lower()
+
+    return parse
+
+
+GroupArg = typer.Argument(..., help="The privacy group's id (0x + 64 hex).",
+                          parser=_hex32("a privacy group id"))
 
 
 def _client(rpc: str | None, dir: Path) -> Any:
     from consortium.sdk.privacy import PrivacyClient
 
     return PrivacyClient(kit.endpoint(rpc, dir))
+
+
+def _members(values: list[str], option: str, signing: kit.Signing,
+             governance: Any) -> list[dict[str, Any]]:
+    """The consortium members `values` name (accounts or member names), each as the chain's
+    member record; one that names no member, or a member named twice, is refused naming
+    `option`."""
+    found: list[dict[str, Any]] = []
+    for value in values:
+        account = kit.party(value, signing, option)
+        member = governance.read.member(account)
+        if member is None:
+            raise ConfigError(f"{option} {value!r} ({account}) is not a consortium member's "
+                              "account")
+        if any(m["id"] == member["id"] for m in found):
+            raise ConfigError(f"{option} {value!r}: member {member['name']!r} is given twice")
+        found.append(member | {"given": value, "account": account})
+    return found
+
+
+def _names(members: list[dict[str, Any]]) -> str:
+    return ", ".join(repr(m["name"]) for m in members) or "none"
 
 
 def _sent(out: dict[str, Any], json_out: bool, what: str) -> None:
@@ -49,9 +94,26 @@ def create_group(name: str = typer.Argument(..., help="The group's name (≤ 64 
                  *, signing: kit.Signing) -> None:
     """Found a group of your member and the --with members; it is active once each of them
     has joined (`consortium privacy join`)."""
+    from consortium.system.client import GovernanceClient
+    from consortium.system.privacy import MAX_GROUP_NAME
+
+    size = len(name.encode())
+    if not name.strip() or size > MAX_GROUP_NAME:
+        raise ConfigError(f"NAME {name!r}: a privacy group's name is 1 to {MAX_GROUP_NAME} "
+                          "bytes, not blank" + (f" (this one is {size})" if name.strip() else ""))
+    governance = GovernanceClient(kit.endpoint(signing.rpc, signing.dir))
+    others = _members(with_, "--with", signing, governance)
     account = signing.signer()
-    out = _client(signing.rpc, signing.dir).create_group(account, name,
-                                                         [account.address, *with_])
+    founder = governance.read.member(account.address)
+    if founder is not None:
+        for m in others:
+            if m["id"] == founder["id"]:
+                raise ConfigError(
+                    f"--with {m['given']!r} is the founder's own member {m['name']!r} (--from "
+                    f"{signing.from_!r}): the founder is in the group already; give --with "
+                    "for each other member")
+    out = _client(signing.rpc, signing.dir).create_group(
+        account, name, [account.address, *(m["account"] for m in others)])
     _sent(out, signing.json_out, f"created privacy group {name!r}")
 
 
@@ -74,11 +136,38 @@ def propose_change(group: str = GroupArg,
     """Propose adding or removing members: added ones get every earlier key (they read the
     history), removed ones no key from the change on; applies when every staying member
     has approved (you approve by proposing)."""
-    if not add and not remove:
-        from consortium.errors import ConfigError
+    from consortium.system.client import GovernanceClient
+    from consortium.system.privacy import MIN_MEMBERS
 
+    if not add and not remove:
         raise ConfigError("give --add or --remove (at least one member)")
-    out = _client(signing.rpc, signing.dir).propose_change(signing.signer(), group, add, remove)
+    client = _client(signing.rpc, signing.dir)
+    governance = GovernanceClient(kit.endpoint(signing.rpc, signing.dir))
+    added = _members(add, "--add", signing, governance)
+    removed = _members(remove, "--remove", signing, governance)
+    found = client.group(group)
+    label = f"privacy group {found['name']!r} ({group})"
+    current = list(found["members"])
+    ids = {m["id"] for m in current}
+    for m in removed:
+        if m["id"] in {a["id"] for a in added}:
+            raise ConfigError(f"member {m['name']!r} is given to both --add and --remove")
+        if m["id"] not in ids:
+            raise ConfigError(f"--remove {m['given']!r}: member {m['name']!r} is not in "
+                              f"{label} (its members: {_names(current)})")
+    for m in added:
+        if m["id"] in ids:
+            raise ConfigError(f"--add {m['given']!r}: member {m['name']!r} is in {label} "
+                              "already")
+    gone = {m["id"] for m in removed}
+    after = [m for m in current if m["id"] not in gone] + added
+    if len(after) < MIN_MEMBERS:
+        raise ConfigError(
+            f"refused: removing {_names(removed)} would leave {label} with "
+            f"{len(after)} member{'' if len(after) == 1 else 's'} ({_names(after)}); a group "
+            f"keeps at least {MIN_MEMBERS} members: --add another member in the same change")
+    out = client.propose_change(signing.signer(), group, [m["account"] for m in added],
+                                [m["account"] for m in removed])
     _sent(out, signing.json_out, f"proposed a membership change of {group}")
 
 
@@ -96,7 +185,8 @@ def groups(member: list[str] = typer.Option([], "--member", help="Only groups ho
            dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
            json_out: bool = kit.JsonOption) -> None:
     """The privacy groups on chain (their names and members are public; their state is not)."""
-    found = _client(rpc, dir).find_groups(member)
+    accounts = [kit.account(m, dir, "--member", rpc) or m for m in member]
+    found = _client(rpc, dir).find_groups(accounts)
     if json_out:
         kit.print_json(found)
         return
@@ -123,7 +213,8 @@ def show(group: str = GroupArg, dir: Path = kit.DirOption, rpc: str | None = kit
 
 
 @app.command("receipt")
-def receipt(tx_hash: str = typer.Argument(..., help="The private transaction's hash."),
+def receipt(tx_hash: str = typer.Argument(..., help="The private transaction's hash.",
+                                          parser=_hex32("a transaction hash")),
             dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
             json_out: bool = kit.JsonOption) -> None:
     """A private transaction's receipt on this node (its status while it has none)."""

@@ -122,7 +122,8 @@ def check_admitted(card: MemberCard, card_file: Path, chain: ChainMembers) -> No
             if card.account in _lower(m["accounts"]) or card.node_id in _lower(m["nodes"]):
                 raise ConfigError(
                     f"refused: {card_file} names {card.name!r}, but its account or node id "
-                    f"is member {m['name']!r}'s {where}; this card is not an admitted member's")
+                    f"is that of member {m['name']!r} {where}; this card is not an admitted "
+                    "member's")
         raise ConfigError(
             f"refused: {card.name} ({card_file}) is not admitted yet: no member of that name "
             f"{where}. Seal only after its admit-member proposal has passed (`consortium "

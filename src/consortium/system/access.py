@@ -69,7 +69,7 @@ class AccessView:
             return f"sender {who} is not a consortium account (not a consortium member's account)"
         name, status = self.gov.name(member_id), self.gov.status(member_id)
         if status != "active":
-            whose = f"{name!r}'s privacy node, {status}" if node else f"{name!r} is {status}"
+            whose = f"the privacy node of {name!r}, {status}" if node else f"{name!r} is {status}"
             return f"sender {who} refused: member {status} ({whose})"
         if self.perms.is_frozen(sender):
             return f"sender {who} refused: account frozen"

@@ -10,13 +10,15 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from consortium.errors import ConsortiumError
 from consortium.evm.abi_codec import decode as abi_decode
-from consortium.evm.native import NativeCalls, NativeContract, registered_natives
+from consortium.evm.native import NativeCalls, NativeContract, native_address, registered_natives
 from consortium.evm.records import as_address, hex0x
 from consortium.system.governance import Governance
 from consortium.system.model import KIND_BY_NAME, ROLES, ProposalKind
 from consortium.system.nodes import Nodes
 from consortium.system.permissions import Permissions
+from consortium.system.privacy import PRIVACY_ADDRESS, Privacy
 from consortium.system.state import Member, Office, Proposal, TaskForce
 
 # (to, calldata) -> return data; raises the caller's error when the call reverts
@@ -24,6 +26,14 @@ Call = Callable[[bytes, bytes], bytes]
 CONTRACTS: dict[str, type[NativeContract]] = {
     "Governance": Governance, "Permissions": Permissions, "Nodes": Nodes}
 CALLS = {name: NativeCalls(cls) for name, cls in CONTRACTS.items()}
+# every native contract whose layout version genesis `native_versions` (and a software
+# upgrade) sets, at its address: the system contracts, Privacy (opt-in: a chain whose
+# genesis does not name it has none) and the Securities service (its fixed address; the
+# system layer never imports the services, `consortium.ledger.system_genesis.NATIVE_ADDRESSES`
+# lists the same, a test checks both)
+PRIVACY_CALLS = NativeCalls(Privacy)
+VERSIONED: dict[str, bytes] = {**{name: cls.address for name, cls in CONTRACTS.items()},
+                               "Privacy": PRIVACY_ADDRESS, "Securities": native_address(0x2001)}
 
 
 def validator_address(pub_key: bytes) -> str:
@@ -134,14 +144,29 @@ class SystemReader:
 
     def upgrades(self) -> dict[str, Any]:
         """{"plan": {"name", "height", "version", "proposal"} | None, "applied": [{"name",
-        "height"}], "nativeVersions": {"Governance": 1, …}}."""
+        "height"}], "nativeVersions": {"Governance": 1, …, "Privacy": 1, "Securities": 2}}:
+        every native contract `native_versions` versions (`VERSIONED`); Privacy 0 on a
+        chain that has not enabled it."""
         name, height, version, proposal = self._read("Governance", "upgradePlan")
         plan = ({"name": name, "height": height, "version": version, "proposal": proposal}
                 if proposal else None)
         applied = [{"name": n, "height": h} for n, h in self._read("Governance", "appliedUpgrades")]
-        versions = {c: int(self._read("Governance", "nativeVersion", CONTRACTS[c].address))
-                    for c in CONTRACTS}
+        versions = {c: int(self._read("Governance", "nativeVersion", address))
+                    for c, address in VERSIONED.items()}
+        if not self._privacy_enabled():
+            versions["Privacy"] = 0
         return {"plan": plan, "applied": applied, "nativeVersions": versions}
+
+    def _privacy_enabled(self) -> bool:
+        """Whether the Privacy contract is enabled (its genesis named it, or the upgrade
+        `privacy` ran): its version slot reads 1 either way, its calls revert until then."""
+        try:
+            self._call(PRIVACY_ADDRESS, PRIVACY_CALLS.encode("groupCount"))
+        except ConsortiumError as exc:
+            if "not enabled" in exc.message:
+                return False
+            raise
+        return True
 
     # --- proposals and rules -----------------------------------------------------------------
 

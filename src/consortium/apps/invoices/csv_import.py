@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +19,13 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from consortium.apps.invoices.client import GAS_MARGIN, InvoiceClient
-from consortium.apps.invoices.fingerprint import FieldError, date_number, fingerprint, normalise
+from consortium.apps.invoices.fingerprint import (
+    FieldError,
+    date_number,
+    fingerprint,
+    normalise,
+    parse_date,
+)
 from consortium.apps.invoices.model import currency_problem
 from consortium.apps.service_client import revert_reason
 from consortium.apps.surface import BadValue, account_hex
@@ -28,6 +35,9 @@ REQUIRED = ("seller_tax_id", "invoice_number", "issue_date", "amount", "currency
             "buyer")
 OPTIONAL = ("seller",)
 MAX_ROWS = 100_000
+# a negative amount ("-500", "- 12.5", with a Unicode minus too): refused as negative, not
+# as "not an integer"
+_NEGATIVE = re.compile(r"[-\u2212]\s*\d+(\.\d*)?")
 
 # stage ("checking", "sending", "confirming"), done, total
 Progress = Callable[[str, int, int], None]
@@ -108,13 +118,21 @@ def read_rows(text: str, key: bytes, signer: str, resolve: Resolve | None = None
             empty = [c for c in REQUIRED if not value[c].strip()]
             if empty:
                 raise FieldError(f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty")
+            amount = value["amount"].strip()
+            if _NEGATIVE.fullmatch(amount):
+                raise FieldError(f"amount {amount} is negative: an amount is above 0 (an "
+                                 "integer in the currency's smallest unit)")
             fields = normalise(value["seller_tax_id"], value["invoice_number"],
                                value["issue_date"], value["amount"])
             currency = value["currency"].strip().upper()
             problem = currency_problem(currency)
             if problem:
                 raise FieldError(problem)
-            due = date_number(value["due_date"], "due date")
+            due_date = parse_date(value["due_date"], "due date")
+            if due_date.isoformat() < fields.issue_date:  # the contract never sees the latter
+                raise FieldError(f"due_date {due_date.isoformat()} is before issue_date "
+                                 f"{fields.issue_date}")
+            due = date_number(due_date)
             seller_text = value.get("seller", "").strip()
             seller = _account(seller_text, "seller", resolve) if seller_text else signer.lower()
             buyer = _account(value["buyer"], "buyer", resolve)
