@@ -20,7 +20,7 @@ import pytest
 from consortium.apps.forum import BlobMismatch, ForumClient
 from consortium.apps.forum.blobs import BLOB_DIR_NAME
 from consortium.apps.forum.sealing import SealError
-from consortium.errors import ExecutionReverted
+from consortium.errors import ConfigError, ExecutionReverted
 from consortium.system.client import GovernanceClient
 from tests.support.services_api_testkit import LiveNode
 from tests.support.services_testkit import BANK_A, BANK_B, BANK_C, BORROWER, low
@@ -141,6 +141,21 @@ def test_documents_round_trip_and_tampering_is_refused(live: LiveNode,
         forum.attach(BANK_A, "consortium", big, name="big.bin", keep="chain")
     auto = forum.attach(BANK_A, "consortium", big, name="big.bin")
     assert not auto["onChain"] and forum.fetch(None, auto["document"])[0] == big
+
+
+def test_a_document_too_large_for_a_node_is_refused_before_it_is_anchored(
+        live: LiveNode, forum: ForumClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anchored first and uploaded after, an oversized file left a document on chain whose
+    bytes no node would keep: the client refuses it before the anchor (the node's limit,
+    lowered here so the test sends kilobytes, not 64 MiB)."""
+    _story_so_far(live, forum)
+    monkeypatch.setattr("consortium.apps.forum.client.MAX_BLOB_FILE", 100_000)
+    before = len(forum.read.documents())
+    with pytest.raises(ConfigError, match="over the 100000 bytes a node keeps"):
+        forum.attach(BANK_A, "consortium", b"y" * 100_001, name="huge.bin", keep="node")
+    assert len(forum.read.documents()) == before
+    kept = forum.attach(BANK_A, "consortium", b"y" * 99_000, name="fits.bin", keep="node")
+    assert not kept["onChain"] and len(forum.read.documents()) == before + 1
 
 
 def test_json_rpc_and_rest_show_ciphertext_only(live: LiveNode, forum: ForumClient) -> None:

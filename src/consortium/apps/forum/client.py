@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from consortium.apps.forum import sealing
 from consortium.apps.forum.blobs import BlobMismatch, read_source, sha256_hex, verify_blob
 from consortium.apps.forum.envelope import document_meta, parse_meta, parse_post, post_content
-from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_CONTENT
+from consortium.apps.forum.model import CONSORTIUM_CHANNEL, MAX_BLOB_FILE, MAX_CONTENT
 from consortium.apps.forum.reader import ForumReader
 from consortium.apps.forum.sealing import SealError, context
 from consortium.apps.forum.search import ForumIndex
@@ -235,6 +235,10 @@ class ForumClient(ServiceClient):
             if on_chain:
                 out = self.transact(account, "attach", channel, int(post), epoch, meta, blob)
             else:
+                if len(blob) > MAX_BLOB_FILE:  # before the anchor: no document without bytes
+                    raise ConfigError(
+                        f"{name} is {len(plain)} bytes ({len(blob)} as kept), over the "
+                        f"{MAX_BLOB_FILE} bytes a node keeps for one anchored document")
                 out = self.transact(account, "anchor", channel, int(post), epoch, meta,
                                     hashlib.sha256(blob).digest(), len(blob))
                 self.upload(blob)
