@@ -45,6 +45,7 @@ def genesis(workload: Workload, accounts: list[BenchAccount]) -> dict[str, Any]:
     roles = workload.genesis_roles(names)
     return {
         "eth_chain_id": CHAIN_ID, "block_gas_limit": GAS_LIMIT,
+        "native_gas": 2,  # as `consortium init` makes a chain
         "members": [{"name": n, "accounts": ["0x" + a.address.hex()]}
                     for n, a in zip(names, accounts, strict=True)],
         "alloc": {"0x" + a.address.hex(): {"balance": hex(10**24)} for a in accounts},

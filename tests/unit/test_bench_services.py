@@ -30,6 +30,7 @@ def genesis(workload: Workload) -> dict[str, Any]:
     return {
         "eth_chain_id": CHAIN_ID,
         "block_gas_limit": GAS_LIMIT,
+        "native_gas": 2,  # as `init_network` writes it: the workloads' gas limits assume it
         "members": [{"name": n, "accounts": ["0x" + a.address.hex()]}
                     for n, a in zip(NAMES, ACCOUNTS, strict=True)],
         "alloc": {"0x" + a.address.hex(): {"balance": hex(10**24)} for a in ACCOUNTS},

@@ -375,11 +375,16 @@ def test_upgrades_table_shows_privacy_not_enabled(
             def upgrades() -> dict[str, Any]:
                 return {"plan": None, "applied": [], "nativeVersions": versions}
 
+        @staticmethod
+        def native_gas_schedule() -> int:
+            return 1
+
     monkeypatch.setattr(governance_cli, "_client", lambda *_: Client())
     monkeypatch.setenv("COLUMNS", "200")  # one line per row
     code, out, _ = run(capsys, "upgrades", *NODE)
     assert code == 0
     assert "Securities" in out and "not enabled on this chain" in out
+    assert "Native gas schedule: 1 (every native write 20,000 gas" in out
 
 
 # --- 6. proposals -1: the argument's range, not "No such option" ------------------------------

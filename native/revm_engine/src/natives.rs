@@ -525,6 +525,7 @@ fn run_native(
             live: Cell::new(true),
             remaining: Cell::new(call.gas),
             refunded: Cell::new(0),
+            write_prices: Cell::new(None),
             call,
         },
     )?;
@@ -550,6 +551,11 @@ pub struct NativeFrame {
     live: Cell<bool>,
     remaining: Cell<u64>,
     refunded: Cell<i64>,
+    /// Set by `price_writes` (the chain's native gas schedule 2): a write that changes a
+    /// slot already set, or clears it, costs the first price and one that leaves the slot
+    /// as it is the second, by the slot's present value; a write that sets an empty slot
+    /// costs what the caller passes. None (schedule 1): every write what the caller passes.
+    write_prices: Cell<Option<(u128, u128)>>,
     call: Call,
 }
 
@@ -591,9 +597,24 @@ impl NativeFrame {
         self.read(key).map(Some)
     }
 
-    /// `charged_sstore` without Python values: false when the gas ran out.
+    /// `charged_sstore` without Python values: false when the gas ran out. `gas` is the
+    /// price of a write to an empty slot; with `write_prices` set the others are priced by
+    /// the slot's present value, read first (a read costs nothing here: only the charge).
     fn charged_write(&self, gas: u128, key: U256, value: U256) -> PyResult<bool> {
-        if !self.charge(gas)? {
+        let price = match self.write_prices.get() {
+            None => gas,
+            Some((change, same)) => {
+                let present = self.read(key)?;
+                if present == value {
+                    same
+                } else if present.is_zero() {
+                    gas
+                } else {
+                    change
+                }
+            }
+        };
+        if !self.charge(price)? {
             return Ok(false);
         }
         self.write(key, value)?;
@@ -710,18 +731,41 @@ impl NativeFrame {
         self.sload(py, slot).map(Some)
     }
 
-    /// `charge(gas)`, then `sstore(slot, value)` if it was there; whether it was.
+    /// `charge(gas)`, then `sstore(slot, value)` if it was there; whether it was (`gas`:
+    /// a write's price, or with `price_writes` a write's to an empty slot).
     fn charged_sstore(
         &self,
         gas: u128,
         slot: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
-        if !self.charge(gas)? {
-            return Ok(false);
+        let Some((change, _)) = self.write_prices.get() else {
+            if !self.charge(gas)? {
+                return Ok(false);
+            }
+            self.sstore(slot, value)?;
+            return Ok(true);
+        };
+        let key = conv::u256_from_py(slot)?;
+        match conv::u256_from_py(value) {
+            Ok(value) => self.charged_write(gas, key, value),
+            Err(refused) => {
+                // a value no slot holds: priced as a change (never "the same"), then
+                // refused after the charge, as the slot-by-slot path refuses it
+                let price = if self.read(key)?.is_zero() { gas } else { change };
+                if !self.charge(price)? {
+                    return Ok(false);
+                }
+                Err(refused)
+            }
         }
-        self.sstore(slot, value)?;
-        Ok(true)
+    }
+
+    /// From now on this frame's writes are priced by the slot's present value: `change`
+    /// for one that changes or clears a set slot, `same` for one that leaves it as it is
+    /// (the chain's native gas schedule 2; `consortium.evm.native.write_gas`).
+    fn price_writes(&self, change: u128, same: u128) {
+        self.write_prices.set(Some((change, same)));
     }
 
     /// `WordSet.add(key)` (`add`) or `WordSet.remove(key)` of the set at `slot`

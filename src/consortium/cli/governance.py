@@ -116,7 +116,8 @@ for _write in _WRITES.values():  # one `propose <kind>` per declared proposal ki
 def upgrades(*, opts: kit.Signing) -> None:
     """The scheduled software upgrade, the applied ones and the layout version of every native
     contract genesis `native_versions` sets (the system contracts, Privacy, Securities)."""
-    info = _client(opts.rpc, opts.dir).read.upgrades()
+    client = _client(opts.rpc, opts.dir)
+    info = client.read.upgrades() | {"nativeGas": client.native_gas_schedule()}
     if opts.json_out:
         kit.print_json(info)
         return
@@ -127,6 +128,9 @@ def upgrades(*, opts: kit.Signing) -> None:
     kit.table("Software upgrades", ["state", "name", "height", "version", "proposal"], rows)
     kit.table("Native contract versions", ["contract", "version"],
               [[c, v or "not enabled on this chain"] for c, v in info["nativeVersions"].items()])
+    kit.console.print(f"Native gas schedule: {info['nativeGas']}" + (
+        "" if info["nativeGas"] >= 2 else " (every native write 20,000 gas; the upgrade "
+        "native-gas-2 prices writes as the EVM's SSTORE)"), highlight=False)
 
 
 SHORT_HEX = 18  # characters of a long hex value a list shows ("0x" and 8 bytes)

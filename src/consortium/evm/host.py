@@ -17,16 +17,19 @@ from eth_typing import Address
 from consortium.evm.fork import install_precompile
 from consortium.evm.native import (
     NATIVE_GAS,
+    NATIVE_GAS_ADDRESS,
     NativeContract,
     child_gas,
     delegatecall_refusal,
     log_gas,
     on_register,
     revert_output,
+    write_gas,
 )
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.public_reads import host_for
 from consortium.evm.storage import (
+    NATIVE_GAS_SLOT,
     NATIVE_VERSION_SLOT,
     UINT256,
     BlockInfo,
@@ -57,6 +60,7 @@ class PyEvmHost:
         self._msg = msg = computation.msg
         self._state = computation.state
         self.address = bytes(msg.storage_address)
+        self._gas_schedule: int | None = None  # read at the first write
         self.caller = bytes(msg.sender)
         self.origin = bytes(computation.transaction_context.origin)
         self.value = int(msg.value)
@@ -94,8 +98,24 @@ class PyEvmHost:
     def sstore(self, slot: int, value: int) -> None:
         if self.is_static:
             raise WriteProtection("native contract write inside a static call")
-        self.charge(NATIVE_GAS["sstore"])
-        self._state.set_storage(self._msg.storage_address, slot, value)
+        address = self._msg.storage_address
+        schedule = self._gas_schedule
+        if schedule is None:
+            schedule = self._gas_schedule = self._read_gas_schedule()
+        if schedule < 2:
+            self.charge(NATIVE_GAS["sstore"])
+        else:  # priced by what the slot holds now (`write_gas`)
+            self.charge(write_gas(schedule, int(self._state.get_storage(address, slot)),
+                                  value))
+        self._state.set_storage(address, slot, value)
+
+    def _read_gas_schedule(self) -> int:
+        """The chain's native gas schedule, without gas (a privacy group's world: the public
+        chain's)."""
+        public = PUBLIC_READS.get()
+        if public is not None:
+            return public.read(NATIVE_GAS_ADDRESS, NATIVE_GAS_SLOT) or 1
+        return int(self._state.get_storage(Address(NATIVE_GAS_ADDRESS), NATIVE_GAS_SLOT)) or 1
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
         if self.is_static:

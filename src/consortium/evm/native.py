@@ -50,7 +50,9 @@ NATIVE_GAS: dict[str, int] = {
     "call": 700,  # every call into a native
     "word": 3,  # per 32-byte word of input and of output
     "sload": 2_100,
-    "sstore": 20_000,  # any write, zero or not: simple and conservative
+    "sstore": 20_000,  # any write under gas schedule 1; setting an empty slot under 2
+    "sstore_change": 2_900,  # schedule 2: changing or clearing a set slot (EIP-2929's reset)
+    "sstore_same": 100,  # schedule 2: writing the value a slot holds (EIP-2929's warm read)
     "log": 375,
     "log_topic": 375,
     "log_byte": 8,
@@ -64,6 +66,26 @@ NATIVE_GAS: dict[str, int] = {
     # so a verification is priced like 10 ms of EVM work
     "sm2_verify": 500_000,
 }
+
+
+# The chain's native gas schedule (genesis `native_gas`, the software upgrade
+# `native-gas-2`; read without gas at `NATIVE_GAS_SLOT` of `NATIVE_GAS_ADDRESS`, unset: 1)
+# decides what a native's storage write pays. 1: every write `sstore` (20,000). 2: by the
+# slot's present value, as the EVM prices SSTORE (EIP-2200/2929, without refunds): setting
+# an empty slot `sstore`, changing or clearing a set one `sstore_change`, leaving it as it
+# is `sstore_same`. Everything else is the same under both.
+NATIVE_GAS_SCHEDULES = (1, 2)
+NATIVE_GAS_ADDRESS = (0x1000).to_bytes(20, "big")  # Governance's account holds the schedule
+
+
+def write_gas(schedule: int, present: int, value: int) -> int:
+    """What writing `value` over `present` costs a native under gas schedule `schedule`
+    (a value no slot holds, a negative one say, is never "the same")."""
+    if schedule < 2:
+        return NATIVE_GAS["sstore"]
+    if present == value:
+        return NATIVE_GAS["sstore_same"]
+    return NATIVE_GAS["sstore"] if present == 0 else NATIVE_GAS["sstore_change"]
 
 
 # the prices every call and event pays, read once (the schedule above is their one source)

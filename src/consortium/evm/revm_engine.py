@@ -30,6 +30,7 @@ from consortium.evm.fork import CALL_GUARDS, ERROR_SELECTOR, call_guard_gates
 from consortium.evm.header import BLOCKHASH_WINDOW, BlockEnv
 from consortium.evm.native import (
     NATIVE_GAS,
+    NATIVE_GAS_ADDRESS,
     NativeContract,
     child_gas,
     delegatecall_refusal,
@@ -39,7 +40,13 @@ from consortium.evm.native import (
 )
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.public_reads import host_for
-from consortium.evm.storage import NATIVE_VERSION_SLOT, BlockInfo, Host, WordSetOps
+from consortium.evm.storage import (
+    NATIVE_GAS_SLOT,
+    NATIVE_VERSION_SLOT,
+    BlockInfo,
+    Host,
+    WordSetOps,
+)
 from consortium.evm.trie_records import rlp_length
 
 log = logging.getLogger("consortium.evm")
@@ -95,7 +102,8 @@ class RevmHost:
     """`consortium.evm.host.Host` over a revm call (the extension's `NativeFrame`); a call's
     identity is fixed, so it is read once (a write's static check then reads a slot)."""
 
-    __slots__ = ("_f", "address", "caller", "origin", "value", "is_static", "_block")
+    __slots__ = ("_f", "address", "caller", "origin", "value", "is_static", "_block",
+                 "_priced")
 
     def __init__(self, frame: Any) -> None:
         self._f = frame
@@ -105,6 +113,7 @@ class RevmHost:
         self.value: int = frame.value
         self.is_static: bool = frame.is_static
         self._block: BlockInfo | None = None
+        self._priced = False  # the chain's gas schedule told to the frame (first write)
 
     @property
     def block(self) -> BlockInfo:
@@ -143,8 +152,21 @@ class RevmHost:
     def sstore(self, slot: int, value: int) -> None:
         if self.is_static:
             raise WriteProtection("native contract write inside a static call")
+        if not self._priced:
+            self._price_writes()
         if not self._f.charged_sstore(_SSTORE_GAS, slot, value):  # charge, then write
             raise OutOfGas("native contract")
+
+    def _price_writes(self) -> None:
+        """Tell the frame the chain's native gas schedule, read without gas (a privacy
+        group's world: the public chain's): under 2 it prices each write by the slot's
+        present value (`consortium.evm.native.write_gas`)."""
+        self._priced = True
+        public = PUBLIC_READS.get()
+        schedule = (public.read(NATIVE_GAS_ADDRESS, NATIVE_GAS_SLOT) if public is not None
+                    else self._f.peek(NATIVE_GAS_ADDRESS, NATIVE_GAS_SLOT)) or 1
+        if schedule >= 2:
+            self._f.price_writes(NATIVE_GAS["sstore_change"], NATIVE_GAS["sstore_same"])
 
     @property
     def sloads(self) -> Callable[[list[int]], list[int]]:
@@ -164,6 +186,8 @@ class RevmHost:
         return None if self.is_static else self._sstores
 
     def _sstores(self, writes: list[tuple[int, int]]) -> None:
+        if not self._priced:
+            self._price_writes()
         if not self._f.charged_sstores(_SSTORE_GAS, writes):
             raise OutOfGas("native contract")
 
@@ -172,7 +196,7 @@ class RevmHost:
         """`WordSet.add`/`remove` in one crossing each (the same reads, writes and gas as
         one `sload`/`sstore` at a time); None inside a static call, where a write must fail
         at the exact write the slot-by-slot path reaches."""
-        return None if self.is_static else EngineWordSets(self._f)
+        return None if self.is_static else EngineWordSets(self)
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
         if self.is_static:
@@ -205,10 +229,10 @@ class RevmHost:
 class EngineWordSets:
     """A frame's word-set operations (`WordSetOps`), raising OutOfGas as `sload`/`sstore`."""
 
-    __slots__ = ("_f",)
+    __slots__ = ("_host",)
 
-    def __init__(self, frame: Any) -> None:
-        self._f = frame
+    def __init__(self, host: RevmHost) -> None:
+        self._host = host
 
     def add(self, slot: int, key: int) -> bool:
         return self._apply(True, slot, key)
@@ -217,7 +241,10 @@ class EngineWordSets:
         return self._apply(False, slot, key)
 
     def _apply(self, add: bool, slot: int, key: int) -> bool:
-        done = self._f.word_set(add, _SLOAD_GAS, _SSTORE_GAS, slot, key)
+        host = self._host
+        if not host._priced:
+            host._price_writes()
+        done = host._f.word_set(add, _SLOAD_GAS, _SSTORE_GAS, slot, key)
         if done is None:
             raise OutOfGas("native contract")
         return done  # type: ignore[no-any-return]

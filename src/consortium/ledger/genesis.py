@@ -19,6 +19,11 @@ Governance fields (all optional, so older genesis files still load):
   `{"Securities": 2}`: the Securities service's `mint` checks the recipient's eligibility
   (version 1, unlisted, mints unchecked: chains made before; the software upgrade
   `securities-mint-eligibility` moves them to 2).
+- `native_gas` (`2`): the native contracts' gas schedule (`consortium.evm.native.write_gas`):
+  2 prices a storage write by the slot's present value as the EVM does (20,000 to set an
+  empty slot, 2,900 to change or clear one, 100 to leave it); 1, or unlisted (chains made
+  before), 20,000 for any write. `consortium init` and the key ceremony write 2; the
+  software upgrade `native-gas-2` moves an older chain to it.
 The ledger moves all of it into the system contracts' storage at genesis.
 """
 
@@ -104,6 +109,7 @@ class AppState:
     alloc: dict[str, int] = field(default_factory=dict)  # address -> wei
     governance: GovernanceGenesis = field(default_factory=GovernanceGenesis)
     native_versions: dict[str, int] = field(default_factory=dict)  # contract -> version
+    native_gas: int = 1  # the natives' gas schedule (1: unlisted, as chains made before it)
 
     def member_accounts(self) -> set[str]:
         return {a for m in self.members for a in m.accounts}
@@ -122,6 +128,8 @@ class AppState:
             doc["governance"] = self.governance.to_json()
         if self.native_versions:
             doc["native_versions"] = dict(sorted(self.native_versions.items()))
+        if self.native_gas != 1:
+            doc["native_gas"] = self.native_gas
         return doc
 
     @classmethod
@@ -179,7 +187,14 @@ class AppState:
             alloc[_address(addr, where)] = _int(entry.get("balance", 0), f"{where}.balance")
         governance = _governance(data.get("governance", {}))
         versions = _native_versions(data.get("native_versions", {}))
-        return cls(chain_id, gas_limit, tuple(members), alloc, governance, versions)
+        native_gas = _int(data.get("native_gas", 1), "app_state.native_gas")
+        from consortium.evm.native import NATIVE_GAS_SCHEDULES
+
+        if native_gas not in NATIVE_GAS_SCHEDULES:
+            known = ", ".join(map(str, NATIVE_GAS_SCHEDULES))
+            raise ConfigError(f"genesis app_state.native_gas: schedules {known} exist, not "
+                              f"{native_gas}")
+        return cls(chain_id, gas_limit, tuple(members), alloc, governance, versions, native_gas)
 
 
 def _member_json(m: GenesisMember) -> dict[str, Any]:

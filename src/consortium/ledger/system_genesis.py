@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from consortium.evm.host import SlotHost, Storage
-from consortium.evm.native import native_address
+from consortium.evm.native import NATIVE_GAS_ADDRESS, native_address
 from consortium.evm.records import address_word
+from consortium.evm.storage import NATIVE_GAS_SLOT
 from consortium.ledger.genesis import AppState
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,
@@ -77,6 +78,8 @@ def write_system_genesis(app_state: AppState, get: GetStorage, set_: SetStorage)
     # only the versions the genesis lists: older genesis files keep their state root
     for contract, version in sorted(app_state.native_versions.items()):
         set_native_version(storage(NATIVE_ADDRESSES[contract]), version)
+    if app_state.native_gas != 1:  # likewise: unlisted, nothing written
+        storage(NATIVE_GAS_ADDRESS).set_uint(NATIVE_GAS_SLOT, app_state.native_gas)
 
     governance = app_state.governance
     for account, roles in sorted(governance.roles.items()):

@@ -23,7 +23,9 @@ own, so the layout every version reads is known. It may also install a native co
 the chain's genesis left out (`UpgradeContext.install_native`). This software's own handlers
 (docs/operations.md lists them): `privacy` switches the Privacy contract on for a chain made
 without it (docs/privacy.md); `securities-mint-eligibility` moves the Securities contract to
-version 2, whose `mint` checks the recipient's eligibility (docs/services/securities.md).
+version 2, whose `mint` checks the recipient's eligibility (docs/services/securities.md);
+`native-gas-2` moves the natives to gas schedule 2, a write priced by the slot's present
+value as the EVM prices SSTORE (docs/evm.md).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from consortium import __version__
 from consortium.errors import ConfigError, ConsortiumError
 from consortium.evm.abc import WorldStateAPI
 from consortium.evm.host import SlotHost, Storage
-from consortium.evm.native import NATIVE_STUB_CODE
+from consortium.evm.native import NATIVE_GAS_ADDRESS, NATIVE_STUB_CODE
+from consortium.evm.storage import NATIVE_GAS_SLOT
 from consortium.ledger.system_genesis import NATIVE_ADDRESSES
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.privacy import PRIVACY_ADDRESS
@@ -248,3 +251,18 @@ def securities_mint_eligibility(ctx: UpgradeContext) -> None:
 
 
 register_upgrade(SECURITIES_MINT_UPGRADE, "0.1.0", migrate=securities_mint_eligibility)
+
+NATIVE_GAS_UPGRADE = "native-gas-2"
+
+
+def native_gas_2(ctx: UpgradeContext) -> None:
+    """Native gas schedule 1 -> 2: from this height on a native's storage write is priced
+    by the slot's present value, as the EVM prices SSTORE (`consortium.evm.native.
+    write_gas`), instead of 20,000 for any write. Nothing else changes. A chain made at 2
+    (genesis `native_gas: 2`) stays as it is."""
+    storage = ctx.storage(NATIVE_GAS_ADDRESS)
+    if (storage.get_uint(NATIVE_GAS_SLOT) or 1) < 2:
+        storage.set_uint(NATIVE_GAS_SLOT, 2)
+
+
+register_upgrade(NATIVE_GAS_UPGRADE, "0.1.0", migrate=native_gas_2)

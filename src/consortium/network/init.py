@@ -344,6 +344,7 @@ def genesis_app_state(
         # Privacy: the chain has privacy groups (docs/privacy.md); Securities 2: a mint
         # checks its recipient's eligibility (docs/services/securities.md)
         native_versions={"Nodes": 2, "Privacy": 1, "Securities": 2},
+        native_gas=2,  # natives' writes priced as the EVM's SSTORE (docs/evm.md)
     )
 
 

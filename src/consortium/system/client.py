@@ -21,7 +21,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from consortium.errors import ConfigError, known
+from consortium.evm.native import NATIVE_GAS_ADDRESS
 from consortium.evm.records import account_hex
+from consortium.evm.storage import NATIVE_GAS_SLOT
 from consortium.sdk.client import ConsortiumClient
 from consortium.system.governance import Governance
 from consortium.system.model import (
@@ -129,6 +131,13 @@ class GovernanceClient:
         if name in _PROPOSALS:
             return partial(self._propose_values, _PROPOSALS[name])
         raise AttributeError(name)
+
+    def native_gas_schedule(self) -> int:
+        """The chain's gas schedule for native contracts (`consortium.evm.native.write_gas`;
+        unset: 1), from its slot in Governance's storage."""
+        raw = self.client.eth("get_storage_at", Web3.to_checksum_address(NATIVE_GAS_ADDRESS),
+                              NATIVE_GAS_SLOT)
+        return int.from_bytes(bytes(raw), "big") or 1
 
     def member_id(self, ref: str | int) -> int:
         member_id = self.read.member_id(ref)
