@@ -2,11 +2,13 @@
 
 Mapping from a CometBFT block to the EVM's block fields:
 - number      = the CometBFT height;
-- timestamp   = max(block time in whole seconds, parent timestamp + 1). py-evm (and Solidity
-                code) expects strictly increasing whole seconds while CometBFT can commit
-                several blocks in one second; under sustained sub-second blocks the EVM clock
-                runs ahead of wall time by at most the number of extra blocks, and falls
-                back in step as soon as blocks are slower than one per second;
+- timestamp   = the block time in whole seconds, never below the parent's (clock rule 2:
+                chains made now, or from the software upgrade `evm-clock-2` on): blocks
+                within one second share it, as in Ethermint and other sub-second EVM chains.
+                Clock rule 1 (chains made before) takes max(block time, parent + 1): a strictly
+                increasing clock which, under sub-second blocks (an idle chain makes one
+                every ~0.55 s), runs ahead of wall time without bound (~0.45 s a block, hours
+                a day). The rule sits at `CLOCK_RULE_SLOT` of 0x…1000's storage (unset: 1);
 - coinbase    = the proposer's 20-byte CometBFT address (gas fees, if any, go there);
 - prevrandao  = supplied by the caller from consensus data (mixHash in the header);
 - gas limit   = the genesis block gas limit, constant (no EIP-1559 drift);
@@ -20,15 +22,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth.vm.execution_context import ExecutionContext
+from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber, Hash32
 
 ZERO_HASH = b"\x00" * 32
 ZERO_ADDRESS = b"\x00" * 20
 BLOCKHASH_WINDOW = 256
+CLOCK_RULES = (1, 2)
+CLOCK_RULE_ADDRESS = (0x1000).to_bytes(20, "big")  # Governance's account holds the rule
+CLOCK_RULE_SLOT = int.from_bytes(keccak(b"consortium.evm.clock"), "big") - 1
 
 
-def block_timestamp(time_ns: int, parent_timestamp: int) -> int:
-    """The EVM timestamp of a block whose consensus time is `time_ns`."""
+def block_timestamp(time_ns: int, parent_timestamp: int, rule: int = 1) -> int:
+    """The EVM timestamp of a block whose consensus time is `time_ns`, under clock rule
+    `rule` (see the module's description)."""
+    if rule >= 2:
+        return max(time_ns // 1_000_000_000, parent_timestamp)
     return max(time_ns // 1_000_000_000, parent_timestamp + 1)
 
 

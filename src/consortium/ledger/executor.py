@@ -29,7 +29,13 @@ from consortium.evm.abc import (
     WorldStateAPI,
 )
 from consortium.evm.engine import WorldState
-from consortium.evm.header import BlockEnv, as_address, block_timestamp
+from consortium.evm.header import (
+    CLOCK_RULE_ADDRESS,
+    CLOCK_RULE_SLOT,
+    BlockEnv,
+    as_address,
+    block_timestamp,
+)
 from consortium.evm.native import revert_reason as decode_revert_reason  # one decoder
 from consortium.evm.revm_engine import log_bloom
 from consortium.ledger.chain_store import (
@@ -77,6 +83,7 @@ class PendingBlock:
     keep: Callable[[], None] = lambda: None
     senders_used: list[bytes] = field(default_factory=list)  # raw txs, to drop from the cache
     system_changed: bool = False  # the block changed the system contracts' storage
+    clock_rule: int = 1  # the EVM clock rule of the block's state (`block_timestamp`)
     rejections: list[RejectionRecord] = field(default_factory=list)  # refused transactions
     refused_senders: set[bytes] = field(default_factory=set)  # the senders of those
     recipients: list[bytes] = field(default_factory=list)  # each of `txs`' `to` (b"": create)
@@ -106,10 +113,13 @@ class BlockExecutor:
         raw_txs: Sequence[bytes],
         parent: BlockRecord,
         prev_hashes: Sequence[bytes],
+        clock_rule: int = 1,
     ) -> PendingBlock:
+        """`clock_rule`: the EVM clock rule of the parent's state (`block_timestamp`); the
+        block's own is in the result (`PendingBlock.clock_rule`: an upgrade may change it)."""
         env = BlockEnv(
             number=ctx.height,
-            timestamp=block_timestamp(ctx.time_ns, parent.timestamp),
+            timestamp=block_timestamp(ctx.time_ns, parent.timestamp, clock_rule),
             coinbase=as_address(ctx.proposer),
             prevrandao=bytes(ctx.prevrandao).rjust(32, b"\x00")[-32:],
             gas_limit=self.gas_limit,
@@ -176,6 +186,8 @@ class BlockExecutor:
                 results.append(_outcome(stx, result))
             state_root = world.persist()
             system_changed = system_before != [world.storage_root(a) for a in SYSTEM_ADDRESSES]
+            if system_changed:  # the rule sits in Governance's storage
+                clock_rule = world.get_storage(CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT) or 1
         _clear_caches()
         updates = tuple(
             ValidatorUpdate(key, power)
@@ -198,6 +210,7 @@ class BlockExecutor:
                                  validator_updates=updates),
             senders_used=[t.raw for t in tx_records],
             system_changed=system_changed,
+            clock_rule=clock_rule,
             rejections=rejections,
             refused_senders=refused,
             recipients=recipients,

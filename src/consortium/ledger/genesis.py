@@ -24,6 +24,11 @@ Governance fields (all optional, so older genesis files still load):
   empty slot, 2,900 to change or clear one, 100 to leave it); 1, or unlisted (chains made
   before), 20,000 for any write. `consortium init` and the key ceremony write 2; the
   software upgrade `native-gas-2` moves an older chain to it.
+- `evm_clock` (`2`): the EVM clock rule (`consortium.evm.header.block_timestamp`): 2 takes
+  the block time in whole seconds, never below the parent's (blocks within a second share
+  it); 1, or unlisted (chains made before), forces each block a second past its parent,
+  which runs ahead of wall time under sub-second blocks. `consortium init` and the key
+  ceremony write 2; the software upgrade `evm-clock-2` moves an older chain to it.
 The ledger moves all of it into the system contracts' storage at genesis.
 """
 
@@ -110,6 +115,7 @@ class AppState:
     governance: GovernanceGenesis = field(default_factory=GovernanceGenesis)
     native_versions: dict[str, int] = field(default_factory=dict)  # contract -> version
     native_gas: int = 1  # the natives' gas schedule (1: unlisted, as chains made before it)
+    evm_clock: int = 1  # the EVM clock rule (1: unlisted, as chains made before it)
 
     def member_accounts(self) -> set[str]:
         return {a for m in self.members for a in m.accounts}
@@ -130,6 +136,8 @@ class AppState:
             doc["native_versions"] = dict(sorted(self.native_versions.items()))
         if self.native_gas != 1:
             doc["native_gas"] = self.native_gas
+        if self.evm_clock != 1:
+            doc["evm_clock"] = self.evm_clock
         return doc
 
     @classmethod
@@ -194,7 +202,15 @@ class AppState:
             known = ", ".join(map(str, NATIVE_GAS_SCHEDULES))
             raise ConfigError(f"genesis app_state.native_gas: schedules {known} exist, not "
                               f"{native_gas}")
-        return cls(chain_id, gas_limit, tuple(members), alloc, governance, versions, native_gas)
+        evm_clock = _int(data.get("evm_clock", 1), "app_state.evm_clock")
+        from consortium.evm.header import CLOCK_RULES
+
+        if evm_clock not in CLOCK_RULES:
+            known = ", ".join(map(str, CLOCK_RULES))
+            raise ConfigError(f"genesis app_state.evm_clock: rules {known} exist, not "
+                              f"{evm_clock}")
+        return cls(chain_id, gas_limit, tuple(members), alloc, governance, versions, native_gas,
+                   evm_clock)
 
 
 def _member_json(m: GenesisMember) -> dict[str, Any]:

@@ -19,7 +19,13 @@ import consortium.system  # noqa: F401  (the system contracts: the chain's own r
 from consortium.errors import ConsortiumError, TxError, TxTooLarge
 from consortium.evm.abc import CachingWorldStateAPI, WorldStateAPI
 from consortium.evm.engine import EMPTY_ROOT
-from consortium.evm.header import ZERO_ADDRESS, ZERO_HASH, BlockEnv
+from consortium.evm.header import (
+    CLOCK_RULE_ADDRESS,
+    CLOCK_RULE_SLOT,
+    ZERO_ADDRESS,
+    ZERO_HASH,
+    BlockEnv,
+)
 from consortium.evm.native import NativeContract, register
 from consortium.evm.revm_engine import (
     transaction_batch_parser,
@@ -98,6 +104,7 @@ class Ledger(LedgerReads):
         self._recent_hashes: list[bytes] = []
         # the newest committed block, the next one's parent (not decoded again per block)
         self._last_block: BlockRecord | None = None
+        self._clock_rule = 1  # the committed state's EVM clock rule (`block_timestamp`)
         try:
             self._load()
         except BaseException:
@@ -115,6 +122,7 @@ class Ledger(LedgerReads):
         self._configure(app_state, int(doc["genesis_height"]))
         height, _ = self.store.committed()
         self._recent_hashes = self.chain.recent_hashes(self._last_height(), BLOCKHASH_WINDOW)
+        self._clock_rule = self._read_clock_rule()
         warmed = self._warm()
         log.info("ledger opened at height %d (engine %s%s)", height, self.engine,
                  f", {warmed:,} trie nodes cached" if warmed else "")
@@ -180,6 +188,7 @@ class Ledger(LedgerReads):
                 self._pending_costs = {}
             self._recent_hashes = []
             self._last_block = block
+            self._clock_rule = app_state.evm_clock
             self._pending = None
             log.info("genesis at height %d, state root %s", genesis_height, root.hex())
             return root
@@ -262,6 +271,13 @@ class Ledger(LedgerReads):
         with self.store.read() as txn, db.reading(txn):
             return world.warm(WARM_NODES)
 
+    def _read_clock_rule(self) -> int:
+        """The committed state's EVM clock rule (unset: 1)."""
+        db = self.store.trie_db(self._last_height())
+        world = self._committed_world(db)
+        with self.store.read() as txn, db.reading(txn):
+            return world.get_storage(CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT) or 1
+
     def _committed_world(self, db: TrieNodeDB | None = None) -> WorldStateAPI:
         """A read-only world at the committed state root (over `db` if given)."""
         height = self._last_height()
@@ -294,7 +310,8 @@ class Ledger(LedgerReads):
             if parent is None:
                 raise ConsortiumError(f"block {last} is missing from the store")
             self._pending = None
-            pending = self._executor.execute(ctx, txs, parent, self._recent_hashes)
+            pending = self._executor.execute(ctx, txs, parent, self._recent_hashes,
+                                             self._clock_rule)
             # encoded now, outside Commit: CometBFT holds its mempool (CheckTx waits) while
             # Commit runs
             pending.rows = block_rows(pending.block, pending.txs, pending.logs,
@@ -328,6 +345,7 @@ class Ledger(LedgerReads):
                 txn.put(b"app_hash", pending.state_root, db=d["meta"])
             self._pending = None
             self._last_block = pending.block
+            self._clock_rule = pending.clock_rule
             pending.keep()
             self._recent_hashes = [pending.block.hash, *self._recent_hashes][:BLOCKHASH_WINDOW]
             self.senders.pop_many(pending.senders_used)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from consortium.evm.header import CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT
 from consortium.evm.host import SlotHost, Storage
 from consortium.evm.native import NATIVE_GAS_ADDRESS, native_address
 from consortium.evm.records import address_word
@@ -80,6 +81,8 @@ def write_system_genesis(app_state: AppState, get: GetStorage, set_: SetStorage)
         set_native_version(storage(NATIVE_ADDRESSES[contract]), version)
     if app_state.native_gas != 1:  # likewise: unlisted, nothing written
         storage(NATIVE_GAS_ADDRESS).set_uint(NATIVE_GAS_SLOT, app_state.native_gas)
+    if app_state.evm_clock != 1:
+        storage(CLOCK_RULE_ADDRESS).set_uint(CLOCK_RULE_SLOT, app_state.evm_clock)
 
     governance = app_state.governance
     for account, roles in sorted(governance.roles.items()):

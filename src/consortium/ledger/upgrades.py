@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from consortium import __version__
 from consortium.errors import ConfigError, ConsortiumError
 from consortium.evm.abc import WorldStateAPI
+from consortium.evm.header import CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT
 from consortium.evm.host import SlotHost, Storage
 from consortium.evm.native import NATIVE_GAS_ADDRESS, NATIVE_STUB_CODE
 from consortium.evm.storage import NATIVE_GAS_SLOT
@@ -266,3 +267,19 @@ def native_gas_2(ctx: UpgradeContext) -> None:
 
 
 register_upgrade(NATIVE_GAS_UPGRADE, "0.1.0", migrate=native_gas_2)
+
+EVM_CLOCK_UPGRADE = "evm-clock-2"
+
+
+def evm_clock_2(ctx: UpgradeContext) -> None:
+    """EVM clock rule 1 -> 2: from the block after this height on, a block's timestamp is
+    its consensus time in whole seconds, never below its parent's (`consortium.evm.header.
+    block_timestamp`), instead of at least a second past its parent, which ran ahead of wall
+    time under sub-second blocks; a clock that ran ahead stays where it is until wall time
+    catches up (it never goes back). Nothing else changes. A chain made at 2 stays as it is."""
+    storage = ctx.storage(CLOCK_RULE_ADDRESS)
+    if (storage.get_uint(CLOCK_RULE_SLOT) or 1) < 2:
+        storage.set_uint(CLOCK_RULE_SLOT, 2)
+
+
+register_upgrade(EVM_CLOCK_UPGRADE, "0.1.0", migrate=evm_clock_2)

@@ -345,6 +345,7 @@ def genesis_app_state(
         # checks its recipient's eligibility (docs/services/securities.md)
         native_versions={"Nodes": 2, "Privacy": 1, "Securities": 2},
         native_gas=2,  # natives' writes priced as the EVM's SSTORE (docs/evm.md)
+        evm_clock=2,  # the EVM's clock keeps wall time under sub-second blocks (docs/evm.md)
     )
 
 
