@@ -92,6 +92,13 @@ class LocalTransactions:
         self._height: int | None = None
         self._scanned: int | None = None  # the last block whose hashes pruned the journal
         self._sent_at: dict[bytes, float] = {}  # rebroadcasts, by hash
+        # What the journal held at start and the engine's mempool does not have yet (it did
+        # not survive the restart): counted in the pending nonce and kept from new
+        # transactions until `resubmit` has sent it again, so no client takes those nonces
+        # meanwhile. sender -> nonce -> hash
+        self._replaying: dict[bytes, dict[int, bytes]] = {}
+        for e in self.journal.entries(ordered=False):
+            self._replaying.setdefault(e.sender, {})[e.nonce] = e.hash
 
     # --- eth_sendRawTransaction ---------------------------------------------------------
 
@@ -107,6 +114,12 @@ class LocalTransactions:
             elif self.queue.get(item.hash) is not None:
                 out.append(TxError(f"already known: transaction {hx(item.hash)} waits for "
                                    f"an earlier nonce of {hx(item.sender)}"))
+            elif (taken := self._replaying.get(item.sender, {}).get(item.nonce)) is not None:
+                out.append(TxError(f"already known: transaction {hx(item.hash)} is in the "
+                                   "node's journal") if taken == item.hash else NonceTooLow(
+                    f"nonce too low: nonce {item.nonce} of {hx(item.sender)} is taken by "
+                    f"transaction {hx(taken)}, which this node accepted before its restart "
+                    "and is sending again"))
             else:
                 out.append(item.hash)
                 fresh.append((i, item))
@@ -292,8 +305,19 @@ class LocalTransactions:
 
     def pending_count(self, address: bytes, pending_nonce: int) -> int:
         """The sender's next nonce counting the held transactions that follow without a gap
-        (as geth's pending nonce does)."""
-        return pending_nonce + self.queue.contiguous(address, pending_nonce)
+        (as geth's pending nonce does), and, after a restart until they are resubmitted,
+        the journalled ones the engine's mempool lost."""
+        replaying = self._replaying.get(address)
+        if not replaying:
+            return pending_nonce + self.queue.contiguous(address, pending_nonce)
+        nonce = pending_nonce
+        while True:
+            if nonce in replaying:
+                nonce += 1
+            elif (held := self.queue.contiguous(address, nonce)) > 0:
+                nonce += held
+            else:
+                return nonce
 
     # --- the node's lifetime ----------------------------------------------------------------
 
@@ -303,6 +327,8 @@ class LocalTransactions:
             await self.resubmit()
         except Exception:
             log.exception("resubmitting the transaction journal failed")
+        finally:  # sent again (or dropped): the mempool and the held queue count them now
+            self._replaying.clear()
         while True:
             await asyncio.sleep(BLOCK_POLL_SECONDS)
             try:
@@ -325,6 +351,7 @@ class LocalTransactions:
         if done:
             await self._write({h: None for h in done})
         results = await self._forward(live, journalled=True) if live else []
+        self._replaying.clear()
         kept = sum(1 for r in results if r is None or "already known" in str(r))
         log.info("transaction journal: %d entries; %d resubmitted, %d committed or made "
                  "invalid meanwhile, %d refused now", len(entries), kept, len(done),

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -178,3 +179,97 @@ def generate_protos(force: bool = False, progress: Progress = lambda _msg: None)
     tmp.rename(out)
     progress(f"protobuf classes written to {out}")
     return out
+
+
+# --- the running engine's output ---------------------------------------------------------------
+
+# What CometBFT logs when its consensus routine panics (a block it cannot save: a full disk;
+# an application that fails a block): the process goes on running and answering its RPC,
+# but it never commits again (cometbft consensus/state.go, receiveRoutine).
+CONSENSUS_FAILURE = b"CONSENSUS FAILURE!!!"
+MAX_LINE = 1 << 20  # a line longer than this is passed on (and checked) in pieces
+MAX_REASON = 300
+
+
+def consensus_failure(line: bytes) -> str | None:
+    """What a consensus failure logged in `line` says (its `err=`, shortened), else None."""
+    at = line.find(CONSENSUS_FAILURE)
+    if at < 0:
+        return None
+    text = line[at + len(CONSENSUS_FAILURE):].decode(errors="replace")
+    text = text.split(" stack=", 1)[0]  # the goroutine's stack follows the error
+    err = re.search(r'\berr"?[=:]"((?:[^"\\]|\\.)*)"|\berr=(\S+)', text)  # logfmt, JSON
+    reason = (err.group(1) or err.group(2)) if err else text.strip()
+    reason = reason.replace("\\n", " ").replace('\\"', '"').strip()
+    if len(reason) > MAX_REASON:
+        reason = reason[:MAX_REASON] + "…"
+    return reason or "no reason given"
+
+
+class EngineOutput:
+    """Passes what the engine writes to a pipe on to `sink` (a file descriptor: the node's
+    own stdout or stderr, i.e. node.log) line by line, on a thread of its own, and calls
+    `on_failure(reason)` once when the engine logs a consensus failure.
+
+    A thread, not the event loop: the engine blocks when its pipe is full, and it must never
+    wait on a busy API. A sink that cannot be written (a full disk, a closed terminal) loses
+    those lines, never the engine's progress or the failure's detection."""
+
+    def __init__(self, source: int, sink: int, on_failure: Callable[[str], None],
+                 name: str = "engine-output") -> None:
+        self.source = source
+        self.sink = sink
+        self.on_failure = on_failure
+        self.failure: str | None = None
+        self.lost = 0  # bytes the sink did not take
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        pending = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.source, 1 << 16)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                pending += chunk
+                cut = pending.rfind(b"\n") + 1
+                if cut == 0 and len(pending) >= MAX_LINE:
+                    cut = len(pending)
+                if cut:
+                    lines, pending = pending[:cut], pending[cut:]
+                    self._write(lines)
+                    self._check(lines)
+            if pending:
+                self._write(pending)
+                self._check(pending)
+        finally:
+            os.close(self.source)
+
+    def _check(self, lines: bytes) -> None:
+        if self.failure is not None or CONSENSUS_FAILURE not in lines:
+            return
+        for line in lines.split(b"\n"):
+            reason = consensus_failure(line)
+            if reason is not None:
+                self.failure = reason
+                self.on_failure(reason)
+                return
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.sink, view)
+            except OSError:
+                self.lost += len(view)
+                return
+            view = view[written:]

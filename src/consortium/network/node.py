@@ -14,8 +14,10 @@ import ctypes.util
 import faulthandler
 import fcntl
 import gc
+import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from typing import IO, TYPE_CHECKING
 import psutil
 
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
-from consortium.network.engine import require_cometbft
+from consortium.network.engine import EngineOutput, require_cometbft
 from consortium.network.node_config import NodeConfig, read_toml
 from consortium.network.ports import LOOPBACK, port_free
 
@@ -36,7 +38,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("consortium.node")
 
 ENGINE_STOP_TIMEOUT = 15.0
+ENGINE_FAILURE_EXIT_CODE = 1  # the engine logged a consensus failure: it commits no more
 PR_SET_PDEATHSIG = 1
+SIG_IGN = 1  # <signal.h>'s SIG_IGN, for libc's signal()
+VALIDATOR_KEY = "config/priv_validator_key.json"  # CometBFT's defaults (config.toml may
+VALIDATOR_STATE = "data/priv_validator_state.json"  # name others)
+# CometBFT's temporary files (its address book is written through one, then renamed); a
+# stop or kill in between leaves one behind in config/
+ENGINE_TEMP_FILE = re.compile(r"write-file-atomic-\d+")
+
+
+def describe_exit(code: int | None) -> str:
+    """`code N`, and for a negative N (a process killed by a signal) the signal's name:
+    `code -7 (SIGBUS)`."""
+    if code is None or code >= 0:
+        return f"code {code}"
+    try:
+        return f"code {code} ({signal.Signals(-code).name})"
+    except ValueError:
+        return f"code {code} (signal {-code})"
 
 
 def engine_ports(home: Path) -> dict[str, int]:
@@ -55,10 +75,16 @@ def engine_ports(home: Path) -> dict[str, int]:
     return ports
 
 
-def _die_with_parent() -> None:
-    """In the engine child: get SIGTERM if the node process dies, even by SIGKILL."""
+def _engine_child_setup() -> None:
+    """In the engine child, before it execs: get SIGTERM if the node process dies, even by
+    SIGKILL; and ignore SIGHUP, as the node does (an ignored signal stays ignored across
+    exec, and Go keeps it so while the program does not ask for it: CometBFT asks only for
+    SIGINT and SIGTERM)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal(signal.SIGHUP, SIG_IGN)
 
 
 def _lock_home(cfg: NodeConfig) -> IO[str]:
@@ -112,6 +138,8 @@ def preflight(home: Path) -> NodeConfig:
     if not (home / "config" / "genesis.json").is_file():
         raise ConfigError(f"{home} has no genesis (config/genesis.json is missing)")
     ports = engine_ports(home)
+    check_ledger_files(cfg)
+    check_validator_key(home, cfg.name)
     require_cometbft()
     from consortium.api.private_submit import PRIVACY_KEY_FILE, load_privacy_key
 
@@ -134,6 +162,122 @@ def preflight(home: Path) -> NodeConfig:
         log.info("state sync from %s, trusting block %d (%s)", trust.rpc_servers[0],
                  trust.height, trust.hash)
     return cfg
+
+
+def check_ledger_files(cfg: NodeConfig) -> None:
+    """Refuse LMDB files cut short (the ledger's, the transaction journal's): opened, they
+    would kill the node with SIGBUS at the first read past their end."""
+    from consortium.ledger.lmdb_file import lmdb_damage
+
+    ledger = cfg.app_dir / "data.mdb"
+    damage = lmdb_damage(ledger)
+    if damage is not None:
+        raise ConfigError(
+            f"the ledger {ledger} is damaged: it {damage}; restore the node from a backup "
+            f"(`consortium restore ARCHIVE --home NEW`), or remove {cfg.app_dir} to replay "
+            "the chain from genesis")
+    journal = cfg.app_dir / "tx-journal" / "data.mdb"
+    damage = lmdb_damage(journal)
+    if damage is not None:
+        raise ConfigError(
+            f"the transaction journal {journal} is damaged: it {damage}; move "
+            f"{journal.parent} aside to start without the transactions it kept")
+
+
+def _engine_file(home: Path, key: str, default: str) -> Path:
+    """A file CometBFT's config.toml names (relative to the home), else its default."""
+    try:
+        value = read_toml(home / "config" / "config.toml", "").get(key)
+    except ConfigError:
+        value = None
+    return home / (value if isinstance(value, str) and value else default)
+
+
+def _network_entry(home: Path) -> tuple[Path, bool] | None:
+    """(network.json, the node's `validator` flag) of the network folder that holds `home`:
+    the home itself (`node setup`, restore of one) or a local network's `nodes/NAME`."""
+    from consortium.network.layout import Network
+
+    folders = [home]
+    if home.parent.name == "nodes":
+        folders.append(home.parent.parent)
+    for root in folders:
+        if not (root / "network.json").is_file():
+            continue
+        try:
+            network = Network.load(root)
+        except ConsortiumError:
+            continue
+        for node in network.nodes:
+            if (root / node.home).resolve() == home.resolve():
+                return root / "network.json", node.validator
+    return None
+
+
+def check_validator_key(home: Path, name: str) -> None:
+    """Refuse a validator's home whose validator key is missing: CometBFT would make a new
+    key silently and the node would run on, signing nothing. A validator is a node that has
+    signed (its signing state is past height 0) or that its network.json says is one.
+
+    A home with neither the key nor its signing state is a fresh-key home, as `consortium
+    restore` makes by default (it leaves both out): CometBFT makes both, and it starts."""
+    key = _engine_file(home, "priv_validator_key_file", VALIDATOR_KEY)
+    state = _engine_file(home, "priv_validator_state_file", VALIDATOR_STATE)
+    if key.is_file() or not state.is_file():
+        return
+    why: str | None = None
+    try:
+        signed = int(json.loads(state.read_text()).get("height", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        signed = 0
+    if signed > 0:
+        why = f"its signing state ({state.name}) says it signed at height {signed}"
+    else:
+        entry = _network_entry(home)
+        if entry is not None and entry[1]:
+            why = f"{entry[0]} lists it as a validator"
+    if why is None:
+        return
+    raise ConfigError(
+        f"validator key {key} is missing, and {name} is a validator ({why}): started "
+        "without it, CometBFT would make a new key and the node would sign nothing. Restore "
+        f"the key from a backup (copy the old {key.name} there, or `consortium restore "
+        "ARCHIVE --as-validator`); to run this home as a full node with a new key instead, "
+        f"also move {state} aside")
+
+
+def remove_engine_temp_files(home: Path) -> list[str]:
+    """Remove CometBFT's leftover temporary files (`config/write-file-atomic-*`), only
+    while no engine runs on `home`; answers the names removed."""
+    config = home / "config"
+    try:
+        stale = [p for p in config.iterdir()
+                 if ENGINE_TEMP_FILE.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+    except OSError:
+        return []
+    if not stale or _engine_running(home):
+        return []
+    removed = []
+    for path in stale:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def _engine_running(home: Path) -> bool:
+    """Whether a CometBFT process runs with `--home` this home (a previous node's engine
+    still stopping, say)."""
+    target = str(home.resolve())
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "--home" not in cmdline or "start" not in cmdline:
+            continue
+        at = cmdline.index("--home")
+        if at + 1 < len(cmdline) and cmdline[at + 1] in (target, str(home)) and \
+                "node" not in cmdline:
+            return True
+    return False
 
 
 def check_api_access(cfg: NodeConfig) -> None:
@@ -195,6 +339,15 @@ class _Observer:
         self.on_commit()
 
 
+def _fileno(stream: IO[str]) -> int:
+    """The file descriptor under a standard stream (1 or 2 when it has none, e.g. a test's
+    capture): where the engine's output goes on."""
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return 1 if stream is sys.stdout else 2
+
+
 def settle_gc() -> None:
     """The node's collector settings, once what lives as long as the node exists (bench
     scripts that run the ledger in process use them too)."""
@@ -217,6 +370,14 @@ def run_node(home: Path) -> int:
 
     load_upgrade_modules()  # CONSORTIUM_UPGRADE_MODULES: extra upgrade handlers
     lock = _lock_home(cfg)
+    # SIGHUP (logrotate's postrotate, a closed terminal) must not stop a node: ignored here
+    # already, logged once the loop runs (`_run`); node.log is appended to, so copytruncate
+    # rotates it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    removed = remove_engine_temp_files(home)
+    if removed:
+        log.info("removed %d leftover engine temp file(s) from %s: %s", len(removed),
+                 home / "config", ", ".join(sorted(removed)))
     # SIGUSR1 writes every thread's stack to the log (node.log), even while a thread holds the
     # GIL: what a node that stopped answering is doing (docs/operations.md)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -293,6 +454,13 @@ async def _run(cfg: NodeConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning(
+        "SIGHUP ignored: node %s keeps running (stop it with SIGTERM; rotate node.log with "
+        "copytruncate)", cfg.name))
+    failed = asyncio.Event()  # the engine logged a consensus failure: it commits no more
+
+    def on_failure(reason: str) -> None:
+        loop.call_soon_threadsafe(failed.set)
 
     stop_metrics = metrics.serve(*cfg.metrics_listen) if cfg.metrics_listen else None
     cfg.pid_file.write_text(f"{os.getpid()}\n")
@@ -300,14 +468,31 @@ async def _run(cfg: NodeConfig) -> int:
         groups.start()
     await asyncio.to_thread(consensus.start)
     api_task = asyncio.create_task(api.serve())
-    engine = await asyncio.create_subprocess_exec(
-        str(binary),
-        "start",
-        "--home",
-        str(cfg.home),
-        stdin=asyncio.subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
-    )
+    # The engine's output passes through the node (into its own stdout and stderr: node.log)
+    # so the node sees a consensus failure, after which the engine runs on but never commits
+    outputs: list[EngineOutput] = []
+    ends: list[int] = []
+    for sink in (sys.stdout, sys.stderr):
+        read_end, write_end = os.pipe()
+        ends.append(write_end)
+        outputs.append(EngineOutput(read_end, _fileno(sink), on_failure,
+                                    name=f"engine-{'stdout' if sink is sys.stdout else 'stderr'}"))
+    try:
+        engine = await asyncio.create_subprocess_exec(
+            str(binary),
+            "start",
+            "--home",
+            str(cfg.home),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=ends[0],
+            stderr=ends[1],
+            preexec_fn=_engine_child_setup,
+        )
+    finally:
+        for end in ends:
+            os.close(end)
+    for output in outputs:
+        output.start()
     log.info(
         "node %s (%s) started: engine pid %d, execution on %s, API %s://%s:%d (auth %s)",
         cfg.name,
@@ -322,8 +507,10 @@ async def _run(cfg: NodeConfig) -> int:
     engine_done = asyncio.create_task(engine.wait())
     stop_wait = asyncio.create_task(stop.wait())
     halt_wait = asyncio.create_task(halted.wait())
+    failed_wait = asyncio.create_task(failed.wait())
     done, _ = await asyncio.wait(
-        {engine_done, stop_wait, api_task, halt_wait}, return_when=asyncio.FIRST_COMPLETED
+        {engine_done, stop_wait, api_task, halt_wait, failed_wait},
+        return_when=asyncio.FIRST_COMPLETED
     )
     code = 0
     if halted.is_set():  # the engine may have died of the unanswered block meanwhile
@@ -331,9 +518,15 @@ async def _run(cfg: NodeConfig) -> int:
 
         code = UPGRADE_EXIT_CODE
         log.error("node %s stops for a software upgrade (exit code %d)", cfg.name, code)
+    elif failed.is_set():
+        code = ENGINE_FAILURE_EXIT_CODE
+        reason = next((o.failure for o in outputs if o.failure is not None), "")
+        log.error("engine halted: CONSENSUS FAILURE (%s); it commits no more blocks; stopping "
+                  "node %s", reason, cfg.name)
     elif engine_done in done:
         code = engine.returncode or 1
-        log.error("engine exited with code %s; stopping node %s", engine.returncode, cfg.name)
+        log.error("engine exited with %s; stopping node %s", describe_exit(engine.returncode),
+                  cfg.name)
     elif api_task in done:
         code = 1
         log.error("API server stopped unexpectedly; stopping node %s", cfg.name)
@@ -349,6 +542,9 @@ async def _run(cfg: NodeConfig) -> int:
             await engine.wait()
     stop_wait.cancel()
     halt_wait.cancel()
+    failed_wait.cancel()
+    for output in outputs:  # the engine is gone: its pipes end
+        await asyncio.to_thread(output.join, 5)
     api.should_exit = True
     with contextlib.suppress(Exception):
         await asyncio.wait_for(api_task, 5)
