@@ -1,6 +1,7 @@
 """`NodeConfig.save` changes only what changed: a command that saves a node's
 consortium.toml (`consortium key open` naming the key file, `node setup` adding TLS) must not
-erase the operator's other settings, comments or keys this software does not model."""
+erase the operator's other settings or comments (a key or section this software does not
+know is refused when the file is loaded: tests/unit/test_operator_faults.py)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,10 @@ cors_origins = ["https://console.bank-a.example"]
 max_connections = 50
 call_timeout = 3
 requests_per_second_per_client = 20
-a_later_setting = "this version does not know it"
 
 [metrics]
 listen = "0.0.0.0:9464"  # Prometheus
-
-[ops]
-owner = "infra team"
+# [ops] owner = "infra team"
 """
 
 

@@ -36,8 +36,12 @@ def test_a_negative_number_to_propose_is_one_line_naming_its_option(
 
 def test_roles_of_a_malformed_account_names_the_argument(
         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["roles", "0xyz", *NOWHERE]) == 1
+    assert capsys.readouterr().err == "error: ACCOUNT: '0xyz' is not a 0x account address\n"
+    # not 0x…: a member name, looked up as every account option does (none is called xyz)
     assert main(["roles", "xyz", *NOWHERE]) == 1
-    assert capsys.readouterr().err == "error: ACCOUNT: 'xyz' is not a 0x account address\n"
+    assert capsys.readouterr().err.startswith(
+        "error: ACCOUNT 'xyz' is not a 0x account or a member name")
 
 
 @pytest.fixture

@@ -34,9 +34,11 @@ def backup(
                    | {"archive": str(out), "members": len(manifest.files)})
         return
     size = sum(e["size"] for e in manifest.files.values())
+    engine = (f", engine at height {manifest.engine_height}"  # null: taken while stopped
+              if manifest.engine_height is not None else " (node stopped)")
     console.print(
         f"backup of {manifest.node} ({manifest.chain_id}) written to {out}: ledger at height "
-        f"{manifest.ledger_height}, engine at height {manifest.engine_height or '?'}, "
+        f"{manifest.ledger_height}{engine}, "
         f"{len(manifest.files)} files, {size / (1 << 20):,.1f} MiB"
         + ("; it holds the node's KEYS: keep it secret" if manifest.includes_keys else ""),
         highlight=False)
@@ -75,7 +77,9 @@ def restore(
         manifest = check_archive(archive, progress=_progress)
         console.print(
             f"{archive} is intact: {manifest.node} of {manifest.chain_id}, ledger height "
-            f"{manifest.ledger_height}, engine height {manifest.engine_height or '?'}, taken "
+            f"{manifest.ledger_height}"
+            + (f", engine height {manifest.engine_height}" if manifest.engine_height is not None
+               else " (backed up while the node was stopped)") + ", taken "
             f"{manifest.created_at}" + (", holds keys" if manifest.includes_keys else ""),
             highlight=False)
         return
@@ -91,7 +95,9 @@ def restore(
     m = done.manifest
     console.print(
         f"restored {m.node} of {m.chain_id} into {done.home}: ledger at height "
-        f"{m.ledger_height}, engine at {m.engine_height or '?'}; "
+        f"{m.ledger_height}"
+        + (f", engine at {m.engine_height}" if m.engine_height is not None
+           else " (backed up while the node was stopped)") + "; "
         + ("it signs as the validator" if done.validator
            else "it runs as a full node and signs nothing (--as-validator to sign)") + ".",
         highlight=False, soft_wrap=True)
@@ -101,8 +107,12 @@ def restore(
         for item in done.missing:
             console.print(f"  {item.file}: {item.what}.\n      How: {item.how}.",
                           highlight=False, soft_wrap=True, markup=False)
-    start = (f"`consortium up --dir {done.home}` (or in the foreground `consortium node "
-             f"--home {done.home}`)" if done.network_folder
-             else f"`consortium node --home {done.home}`")
-    console.print(f"{'Then start' if done.missing else 'Start'} it with {start}.",
+    console.print(f"{'Then start' if done.missing else 'Start'} it with {done.start_command}.",
                   highlight=False, soft_wrap=True, markup=False)
+    if done.double_sign_check is not None:
+        console.print(
+            f"Once it signs blocks again, set double_sign_check_height back to 0 under "
+            f"[consensus] in {done.home / 'config' / 'config.toml'} (restore set it to "
+            f"{done.double_sign_check}): until then, a restart soon after it signed stops "
+            "at CometBFT's double-sign check (\"found signature from the same key\").",
+            highlight=False, soft_wrap=True, markup=False)

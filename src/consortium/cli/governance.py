@@ -181,14 +181,18 @@ def proposals(
 
 
 @kit.with_read_options
-def roles(account: str | None = typer.Argument(None, help="One account's roles."), *,
+def roles(account: str | None = typer.Argument(
+              None, help="One account's roles: a 0x address or a member name."), *,
           opts: kit.Signing) -> None:
     """The accounts holding each role (or one account's roles)."""
     if account is not None:  # said here, naming the argument, not by the ABI encoder
-        try:
-            account = account_hex(account)
-        except BadValue as exc:
-            raise ConfigError(f"ACCOUNT: {exc.message}") from None
+        if account.strip().lower().startswith("0x"):
+            try:
+                account = account_hex(account)
+            except BadValue as exc:
+                raise ConfigError(f"ACCOUNT: {exc.message}") from None
+        else:  # a member name, as every account option takes (cli.md)
+            account = kit.account(account, opts.dir, "ACCOUNT", opts.rpc)
     found = _client(opts.rpc, opts.dir).roles(account)
     opts.show(found, lambda: kit.console.print(
         f"{found['account']}: {', '.join(found['roles']) or 'no roles'}") if account is not None

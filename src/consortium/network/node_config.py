@@ -25,6 +25,7 @@ answers 404 there.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -134,6 +135,7 @@ class NodeConfig:
     def load(cls, home: Path) -> NodeConfig:
         path = home / CONFIG_FILE
         data = read_toml(path, f"{home} is not a node home: {CONFIG_FILE} is missing")
+        check_known(data, path)
         node = _table(data, "node", path)
         api = _table(data, "api", path)
         shared = _table(data, "consortium", path)
@@ -191,6 +193,49 @@ def _settings(cfg: NodeConfig) -> dict[tuple[str, str], Any]:
     settings["metrics", "listen"] = listen
     settings["console", "enabled"] = cfg.console_enabled
     return settings
+
+
+def known_settings() -> dict[str, tuple[str, ...]]:
+    """Every section of consortium.toml and the keys it takes (`[state_sync]`'s are read
+    by `ledger.snapshots.SnapshotConfig` and `network.state_sync.JoinSettings`)."""
+    limits = tuple(f.name for cls in (ApiLimits, ReadLimits, ClientLimits) for f in fields(cls))
+    return {
+        "node": ("name", "member", "engine", "log_level"),
+        "api": ("host", "port", "auth", "allow_open", "tls_cert", "tls_key", "tls_client_ca",
+                "cors_origins", *limits),
+        "consortium": ("key_file",),
+        "metrics": ("listen",),
+        "console": ("enabled",),
+        "state_sync": ("enable", "rpc_servers", "trust_period", "snapshot_interval",
+                       "snapshot_keep", "snapshot_chunk_bytes"),
+    }
+
+
+def check_known(data: dict[str, Any], path: Path) -> None:
+    """Refuse a section or key consortium.toml does not take (a typo would otherwise be
+    ignored, its default used): one line naming each, with the nearest known name."""
+    known = known_settings()
+
+    def near(name: str, names: list[str]) -> str | None:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    problems = []
+    for section, value in data.items():
+        if section not in known:
+            guess = near(section, list(known))
+            problems.append(f"unknown section [{section}] " + (
+                f"(did you mean [{guess}]?)" if guess else f"(sections: {', '.join(known)})"))
+        elif isinstance(value, dict):
+            for key in value:
+                if key not in known[section]:
+                    guess = near(key, list(known[section]))
+                    problems.append(f"unknown key {section}.{key}" + (
+                        f" (did you mean {section}.{guess}?)" if guess else ""))
+        else:
+            problems.append(f"{section} must be a section ([{section}]), not a key")
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
 
 
 def read_toml(path: Path, missing: str) -> dict[str, Any]:

@@ -82,11 +82,50 @@ class Restored:
     validator: bool
     warnings: list[str] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
+    # the `consensus.double_sign_check_height` restore set (no newest signing state): to be
+    # set back to 0 once the node signs again, or a quick restart later waits as long
+    double_sign_check: int | None = None
 
     @property
     def network_folder(self) -> bool:
         """Whether the home is its own one-node network folder (`consortium up --dir`)."""
         return (self.home / NETWORK_FILE).is_file()
+
+    @property
+    def start_command(self) -> str:
+        """How to start the restored node: `consortium up` on the network folder that holds
+        it (its own, or a local network's `nodes/NAME`), else in the foreground."""
+        foreground = f"consortium node --home {_quote(self.home)}"
+        if self.network_folder:
+            return (f"`consortium up --dir {_quote(self.home)}` (or in the foreground "
+                    f"`{foreground}`)")
+        place = _place_in_network(self.home)
+        if place is not None:
+            root, name = place
+            return f"`consortium up {name} --dir {_quote(root)}`"
+        return f"`{foreground}`"
+
+
+def _quote(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _place_in_network(home: Path) -> tuple[Path, str] | None:
+    """The network folder and node name whose home `home` is (a local network's or a
+    `join` folder's `nodes/NAME`), if it is one's."""
+    root = home.parent.parent
+    if home.parent.name != "nodes" or not (root / NETWORK_FILE).is_file():
+        return None
+    try:
+        nodes = json.loads((root / NETWORK_FILE).read_text()).get("nodes", [])
+        for node in nodes:
+            if (root / node["home"]).resolve() == home.resolve():
+                return root, str(node["name"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return None
 
 
 def check_archive(archive: Path, progress: Progress = lambda _: None) -> Manifest:
@@ -138,7 +177,7 @@ def restore_node(
         check: int | None = None
         if as_validator:
             if not _install_signing_state(staging, validator_state, double_sign_check, warn):
-                check = double_sign_check
+                check = restored.double_sign_check = double_sign_check
         else:
             (staging / VALIDATOR_STATE).unlink(missing_ok=True)  # CometBFT makes both anew
         _configure_engine(staging, home, check)

@@ -42,14 +42,27 @@ class Trust:
     snapshot_heights: tuple[int, ...]
 
 
+EXPECTED_RPC = ("give the CometBFT RPC of a node you trust (its config/config.toml [rpc] "
+                "laddr, e.g. http://10.0.0.5:26657), not its API")
+
+
 def _get(url: str, path: str, params: dict[str, Any] | None = None) -> Any:
+    """One CometBFT RPC answer's `result`; every failure is one line naming the URL and
+    what was expected (httpx's own messages run to several lines, with a link)."""
     try:
         r = httpx.get(f"{url.rstrip('/')}{path}", params=params, timeout=RPC_TIMEOUT)
-        r.raise_for_status()
+    except httpx.HTTPError as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise NetworkError(f"the trusted node's RPC at {url} is unreachable "
+                           f"({type(exc).__name__}: {detail}); {EXPECTED_RPC}") from None
+    if r.status_code != 200:
+        raise NetworkError(f"{url} is not a CometBFT RPC: GET {path} answered HTTP "
+                           f"{r.status_code} {r.reason_phrase}; {EXPECTED_RPC}")
+    try:
         doc = r.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise NetworkError(f"the trusted node's RPC at {url} is unreachable or not CometBFT "
-                           f"({type(exc).__name__}: {exc})") from None
+    except ValueError:
+        raise NetworkError(f"{url} is not a CometBFT RPC: GET {path} did not answer JSON; "
+                           f"{EXPECTED_RPC}") from None
     if not isinstance(doc, dict) or "result" not in doc:
         raise NetworkError(f"the trusted node's RPC at {url} answered {path} with an error: "
                            f"{doc.get('error') if isinstance(doc, dict) else doc!r}")

@@ -7,7 +7,10 @@ Each node runs as its own background process (`consortium node --home …`) writ
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -30,6 +33,13 @@ from consortium.network.node_config import NodeConfig
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
+# After a validator's API and engine answer, how long `up` waits for its engine to join
+# consensus: CometBFT's double-sign check (`double_sign_check_height`) runs only then, when
+# block sync has caught up, and stops the node if its key signed a recent block.
+SETTLE_TIMEOUT = 30.0
+SETTLE_GRACE = 2.0  # alive this long after joining consensus: past the check
+NO_PEERS_GRACE = 8.0  # catching up with no peer this long: it waits for them, not for us
+LAST_EXIT_FILE = "last-exit.json"  # {"code", "reason", "at"}: how the node's last run ended
 
 Progress = Callable[[str], None]
 
@@ -103,17 +113,17 @@ class _NodeExited(NetworkError):
 
 def _wait_up(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
              deadline: float, progress: Progress, log_start: int = 0) -> None:
-    """Until the node's API and its engine's RPC both answer: an API alone may answer for
-    the moment its engine takes to fail (e.g. on a genesis it cannot read). A node that
-    exits is quoted from what this start wrote to its log (from byte `log_start`)."""
+    """Until the node's API and its engine's RPC both answer (an API alone may answer for
+    the moment its engine takes to fail, e.g. on a genesis it cannot read), and a
+    validator's engine has passed its switch to consensus, where CometBFT's double-sign
+    check may still stop it (`_settle`). A node that exits is quoted from what this start
+    wrote to its log (from byte `log_start`): its most telling line (`failure_cause`)."""
     while True:
         if proc.poll() is not None:
-            raise _NodeExited(
-                f"{node.name} exited with code {proc.returncode}: "
-                f"{last_log_line(network.node_home(node), since=log_start)}"
-            )
+            raise _exited(network, node, proc, log_start)
         if _api_alive(network, node) and _engine_alive(network, node):
-            progress(f"{node.name} is up: API {api_url_of(network, node)}")
+            note = _settle(network, node, proc, deadline, log_start)
+            progress(f"{node.name} is up: API {api_url_of(network, node)}{note}")
             return
         if time.monotonic() > deadline:
             raise NetworkError(
@@ -121,6 +131,67 @@ def _wait_up(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
                 f"starting (its log: {network.node_home(node) / 'node.log'}), or stop it with "
                 f"`consortium down --dir {shlex.quote(str(network.root))} {node.name}`")
         time.sleep(0.2)
+
+
+def _exited(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
+            log_start: int) -> _NodeExited:
+    return _NodeExited(f"{node.name} exited with code {proc.returncode}: "
+                       f"{last_log_line(network.node_home(node), since=log_start)}")
+
+
+def _settle(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
+            deadline: float, log_start: int) -> str:
+    """After the API and the engine answer: a validator's engine may still stop at its
+    switch to consensus (CometBFT's double-sign check runs when block sync has caught up),
+    seconds later. Wait until it has joined consensus and lives `SETTLE_GRACE` beyond (or
+    it has no peer to catch up from, or `SETTLE_TIMEOUT`); a node that exits meanwhile is
+    reported with its log's cause. Returns a note for the "is up" line ("" when settled)."""
+    began = time.monotonic()
+    end = min(deadline, began + SETTLE_TIMEOUT)
+    joined: float | None = None
+    engine_gone: float | None = None
+    while True:
+        if proc.poll() is not None:
+            raise _exited(network, node, proc, log_start)
+        now = time.monotonic()
+        state = _engine_state(network, node)
+        if state is None:  # the engine stopped answering: the node is stopping with it
+            engine_gone = engine_gone or now
+            if now - engine_gone > STOP_TIMEOUT or now > deadline:
+                return " (its engine stopped answering; see `consortium logs`)"
+        else:
+            engine_gone = None
+            power, catching_up, peers = state
+            if power <= 0:  # a full node: no double-sign check to pass
+                return ""
+            if not catching_up:
+                joined = joined or now
+                if now - joined >= SETTLE_GRACE:
+                    return ""
+            elif peers == 0 and now - began >= NO_PEERS_GRACE:
+                return (" (no peer yet to catch up from: it joins consensus, and runs its "
+                        "double-sign check, once it has caught up)")
+            if now > end:
+                return (" (still catching up: it joins consensus, and runs its double-sign "
+                        "check, once caught up; `consortium status` shows it)")
+        time.sleep(0.2)
+
+
+def _engine_state(network: Network, node: NodeEntry) -> tuple[int, bool, int] | None:
+    """The engine's (voting power, catching up, peers), or None when it does not answer."""
+    try:
+        port = engine_ports(network.node_home(node))["rpc"]
+    except ConfigError:
+        port = node.rpc_port
+    try:
+        with httpx.Client(timeout=1.0) as client:
+            status = client.get(f"http://127.0.0.1:{port}/status").json()["result"]
+            peers = int(client.get(f"http://127.0.0.1:{port}/net_info").json()["result"]
+                        ["n_peers"])
+        return (int(status["validator_info"]["voting_power"]),
+                bool(status["sync_info"]["catching_up"]), peers)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _stop_started(started: list[tuple[NodeEntry, subprocess.Popen[bytes]]],
@@ -250,19 +321,247 @@ def log_size(home: Path) -> int:
         return 0
 
 
-def last_log_line(home: Path, since: int = 0) -> str:
-    """What a node that stopped said last: the first error of its log's last lines (the
-    cause; what follows it is the node stopping), else its last line. With `since`, only
-    what the log gained from that byte on (one start's lines: an earlier run's error is
-    not this one's cause)."""
+LOG_TAIL_BYTES = 4 << 20  # how much of a log's end is read for a cause
+_PYTHON_LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\w+) ([\w.]+): (.*)$")
+_COMET_LOG = re.compile(r"^([DIEW])\[[^\]]*\] (.*)$")
+_GO_FILE_ERROR = re.compile(
+    r"^(?:\w+ )?(?:open|stat|lstat|read|write|mkdir|remove|rename|create) /\S*: .+|"
+    r"(?:no such file or directory|permission denied|no space left on device|"
+    r"is a directory|not a directory|input/output error)")
+# what the node logs as a consequence of a failure, never its cause
+_CONSEQUENCES = ("engine exited with code", "stopping node", "stops for a software upgrade",
+                 "API server stopped unexpectedly")
+DOUBLE_SIGN = "found signature from the same key"
+
+
+def _tail_lines(home: Path, since: int = 0) -> list[str] | None:
+    """The lines of a node's log from byte `since` (at most its last LOG_TAIL_BYTES), or
+    None without a log."""
     try:
         with (home / "node.log").open("rb") as f:
-            f.seek(since)
-            lines = f.read().decode(errors="replace").strip().splitlines()
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(since, size - LOG_TAIL_BYTES))
+            return f.read().decode(errors="replace").strip().splitlines()
     except OSError:
+        return None
+
+
+def _panic(lines: list[str], at: int) -> str:
+    """A Go panic's message: its line, the next when the first breaks off mid-sentence, and a
+    closing hint among its continuation lines (Go indents them with a tab), e.g. "Did you
+    reset CometBFT without resetting your application's data?"."""
+    first = lines[at].strip()
+    more = []
+    for line in lines[at + 1:at + 200]:
+        if not line.startswith("\t"):
+            break
+        more.append(line.strip())
+    text = first
+    if more and more[0] and first[-1:] not in ".?!)":
+        text += " " + more[0]
+    hints = [m for m in more[1:] if re.fullmatch(r"[A-Z][^{}=:]{8,200}[.?!]", m)]
+    if hints:
+        text += " " + hints[-1]
+    return text
+
+
+def _with_detail(lines: list[str], at: int) -> str:
+    """CometBFT's `ERROR: …` line, with the detail lines that follow one ending in ":"
+    ("ERROR: 1 error(s) decoding:" then "* error decoding 'consensus.timeout_commit': …")."""
+    text = lines[at].strip()
+    if text.endswith(":"):
+        detail = []
+        for line in lines[at + 1:at + 8]:
+            if _PYTHON_LOG.match(line) or _COMET_LOG.match(line):
+                break
+            if line.strip():
+                detail.append(line.strip())
+        text = " ".join([text, *detail[:3]])
+    return text
+
+
+def failure_cause(lines: list[str]) -> str | None:
+    """The most telling line(s) of what a node logged before it stopped, None if nothing
+    says why. In order: the node's own stop message or error line (`consortium node NODE
+    stopped: …`, `error: …`), CometBFT's `panic:` (its message and hint), its `ERROR:` with
+    the detail line after it, a Go error naming a file (`open …/priv_validator_state.json:
+    no such file or directory`), CometBFT's `E[…] CONSENSUS FAILURE!!!`, a
+    Python traceback's last line, the node's own ERROR lines other than the consequences
+    (`engine exited with code 1; stopping node`), then those."""
+    for line in lines:
+        if line.startswith(("consortium node ", "error: ")):
+            return line.strip()
+    for i, line in enumerate(lines):
+        if line.startswith("panic: "):
+            return _panic(lines, i)
+    for i, line in enumerate(lines):
+        if line.startswith("ERROR: "):
+            return _with_detail(lines, i)
+    for line in lines:
+        if not _PYTHON_LOG.match(line) and not _COMET_LOG.match(line) \
+                and _GO_FILE_ERROR.search(line):
+            return line.strip()
+    for line in lines:  # CometBFT's own errors are mostly a peer's noise; not this one
+        comet = _COMET_LOG.match(line)
+        if comet and comet.group(1) == "E" and "CONSENSUS FAILURE" in line:
+            return re.sub(r"\s+stack=.*$", "", re.sub(r"\s{2,}", " ", comet.group(2))).strip()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last):"):
+            for after in lines[i + 1:]:
+                if after and not after[0].isspace():
+                    return after.strip()
+    ours = [line for line in lines if (m := _PYTHON_LOG.match(line))
+            and m.group(1) in ("ERROR", "CRITICAL")]
+    causes = [line for line in ours if not any(c in line for c in _CONSEQUENCES)]
+    found = causes or ours
+    return found[0] if found else None
+
+
+def explain(cause: str) -> str:
+    """A cause with what to do, where it needs it (CometBFT's double-sign check)."""
+    if DOUBLE_SIGN in cause:
+        return (f"{cause} (CometBFT's double-sign check, consensus.double_sign_check_height in "
+                "config/config.toml: this validator key signed one of the last blocks; make "
+                "sure no other node runs with it, let the other validators commit that many "
+                "blocks without it, then start it again; docs/operations.md)")
+    return cause
+
+
+def last_log_line(home: Path, since: int = 0) -> str:
+    """Why a node stopped, quoted from its log: the most telling line(s) (`failure_cause`),
+    else its last line. With `since`, only what the log gained from that byte on (one
+    start's lines: an earlier run's error is not this one's cause)."""
+    lines = _tail_lines(home, since)
+    if lines is None:
         return "(no log)"
-    errors = [line for line in lines[-20:] if "ERROR" in line]
-    return errors[0] if errors else lines[-1] if lines else "(empty log)"
+    cause = failure_cause(lines[-4000:])
+    if cause is not None:
+        return explain(cause)
+    return lines[-1] if lines else "(empty log)"
+
+
+@dataclass
+class LastExit(JsonFields):
+    """How a stopped node's last run ended: its exit code (None: not known) and why."""
+
+    code: int | None
+    reason: str
+    at: str | None = None  # when, as the node recorded it (ISO 8601), if it did
+
+    @property
+    def label(self) -> str:
+        """A word or two for `status`'s state column ("" for a stop on request)."""
+        if self.code == 0:
+            return ""
+        if DOUBLE_SIGN in self.reason:
+            return "double-sign"
+        if self.code == 3:
+            return "upgrade"
+        if self.code is None:
+            return "killed?"
+        return f"exit {self.code}"
+
+
+_LEDGER_OPENED = re.compile(r" INFO consortium\.ledger: ledger opened at height ")
+_STARTED = re.compile(r" INFO consortium\.node: node \S+ \(.*\) started: ")
+_CLEAN_STOP = re.compile(r" INFO consortium\.node: stopping node \S+$")
+_ENGINE_EXIT = re.compile(r"engine exited with code (-?\d+)(?: \([^)]*\))?; stopping node")
+_NODE_STOPPED = re.compile(r" INFO consortium\.node: node \S+ stopped$")
+
+
+def last_exit(home: Path) -> LastExit | None:
+    """Why the node on `home` (not running) stopped: the record its `consortium node`
+    process leaves (`last-exit.json`: its exit code and reason), made more precise by its
+    log's last run when the engine failed; else from the log alone (a node `consortium up`
+    started writes its node.log). None when neither says."""
+    record = _exit_record(home)
+    lines = _tail_lines(home) or []
+    opened = [i for i, line in enumerate(lines) if _LEDGER_OPENED.search(line)]
+    started = [i for i, line in enumerate(lines) if _STARTED.search(line)]
+    begin = (opened or started or [0])[-1]  # the last run: from its ledger's opening
+    run = lines[begin:]
+    cause = failure_cause(run)
+    if record is not None:
+        if record.code not in (0, 3) and cause is not None and _same_run(home):
+            record.reason = explain(cause)
+        return record
+    if not run:
+        return None
+    for line in reversed(run):
+        if _CLEAN_STOP.search(line):
+            return LastExit(0, "stopped on request (consortium down, SIGTERM or Ctrl-C)")
+        if (m := _ENGINE_EXIT.search(line)) is not None:
+            code = int(m.group(1))
+            return LastExit(code,
+                            explain(cause or line.strip()))
+        if line.startswith("consortium node ") and " stopped: " in line:
+            return LastExit(3 if "upgrade" in line else 1, line.strip())
+        if "stops for a software upgrade" in line:
+            return LastExit(3, cause or line.strip())
+        if line.startswith("error: "):
+            return LastExit(1, line.strip())
+        if "engine halted: CONSENSUS FAILURE" in line:
+            logged = _PYTHON_LOG.match(line)
+            return LastExit(1, logged.group(3) if logged else line.strip())
+    if any(_NODE_STOPPED.search(line) for line in run):  # it stopped, saying why elsewhere
+        return LastExit(None, explain(cause) if cause else "stopped")
+    if started and started[-1] >= begin:
+        return LastExit(None, "no stop was logged: the process was killed (e.g. kill -9 or "
+                              "SIGHUP) or crashed; last line: " + run[-1].strip()[:200])
+    return None
+
+
+def record_exit(home: Path, code: int, reason: str) -> None:
+    """Leave `last-exit.json` in the home: how this run of the node ended (what `status`
+    shows of a node that is down). Never fails the exit it records."""
+    from datetime import UTC, datetime
+
+    data = {"code": code, "reason": reason,
+            "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    with contextlib.suppress(OSError):
+        (home / LAST_EXIT_FILE).write_text(json.dumps(data) + "\n")
+
+
+class ExitReason(logging.Handler):
+    """Catches what a node process logs at ERROR and above, for its exit record: the
+    first CRITICAL (an upgrade it has no handler for), else the first error that is not a
+    consequence (`engine exited with code 1; stopping node`), else that."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[tuple[int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.messages.append((record.levelno, record.getMessage()))
+
+    def reason(self, code: int) -> str:
+        if code == 0:
+            return "stopped on request (consortium down, SIGTERM or Ctrl-C)"
+        critical = [m for level, m in self.messages if level >= logging.CRITICAL]
+        causes = [m for _, m in self.messages if not any(c in m for c in _CONSEQUENCES)]
+        found = critical or causes or [m for _, m in self.messages]
+        return found[0] if found else f"exited with code {code}"
+
+
+def _same_run(home: Path) -> bool:
+    """Whether node.log was last written by the run that left the exit record (a node run
+    in the foreground logs elsewhere: an older node.log is another run's)."""
+    try:
+        record = (home / LAST_EXIT_FILE).stat().st_mtime
+        return abs(record - (home / "node.log").stat().st_mtime) < 30
+    except OSError:
+        return False
+
+
+def _exit_record(home: Path) -> LastExit | None:
+    try:
+        data = json.loads((home / LAST_EXIT_FILE).read_text())
+        code = data["code"]
+        return LastExit(code if isinstance(code, int) else None, str(data["reason"]),
+                        data.get("at"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass
@@ -278,6 +577,7 @@ class NodeStatus(JsonFields):
     api_url: str = ""
     rpc_url: str = ""
     node_id: str = ""
+    last_exit: LastExit | None = None  # a node that is not running: how its last run ended
 
 
 def node_status(network: Network, node: NodeEntry, timeout: float = 2.0) -> NodeStatus:
@@ -289,6 +589,8 @@ def node_status(network: Network, node: NodeEntry, timeout: float = 2.0) -> Node
         rpc_url=node.rpc_url,
         node_id=node.node_id,
     )
+    if not status.running:
+        status.last_exit = last_exit(network.node_home(node))
     try:
         with httpx.Client(timeout=timeout) as client:
             info = client.get(f"{node.rpc_url}/status").json()["result"]
