@@ -19,6 +19,7 @@ frozen by the court.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -99,12 +100,19 @@ def test_credit_report_delivered_downloaded_and_checked(
 
     # the Borrower gives Bank A a consent, valid for 1000 blocks from now
     consent = borrower.locator("#consent form")
-    borrower.locator("#consent-blocks").fill("1000")
-    expect(borrower.locator("#consent-height")).to_contain_text("expires at")
+    # one input, in blocks from now (as the docs and `credit consent --blocks` say)
+    expect(consent.get_by_label("valid for (blocks from now)")).to_be_visible()
+    assert borrower.locator("#consent-blocks").count() == 0
+    start = int(borrower.evaluate("""async () => (await (await fetch('/', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({jsonrpc: '2.0',
+        id: 1, method: 'eth_blockNumber', params: []})})).json()).result"""), 16)
+    consent.locator("input[name=expires_at]").fill("1000")
     consent.locator("input[name=grantee]").fill("Bank A")
     consent.locator("input[name=purpose]").fill("mortgage")
     consent.get_by_role("button", name="Give consent").click()
     expect(consent.locator(".outcome")).to_contain_text("Granted in block", timeout=WAIT_MS)
+    expires = int(re.search(r"expiresAt=(\d+)", consent.locator(".outcome").inner_text())[1])
+    assert start + 1001 <= expires <= start + 1001 + 30  # the height read when it was sent
     expect(bank.locator("#result-consents")).to_contain_text("mortgage", timeout=WAIT_MS)
 
     # Bank A orders a report under it from its page, Agency X accepts from its own

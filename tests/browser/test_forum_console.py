@@ -257,3 +257,28 @@ def test_a_joining_member_writes_under_a_key_its_page_publishes(
     assert forum.read.public_key(c) is not None  # registered from the page
     opened = [p for p in forum.read_channel(keys["Bank A"], "Risk") if p["title"] == "Joining"]
     assert [(p["body"], p["epoch"]) for p in opened] == [(JOINED, channel["epoch"])]
+
+
+def test_an_anchored_document_downloads_from_the_node_that_keeps_it(
+        console: Callable[[str, str], Any], net: LocalNet,
+        shot: Callable[[Any, str], Path]) -> None:
+    """Bank C anchors a document through node 0, which alone keeps its bytes; node 1's
+    console downloads it from node 0 (its blob GET allows any origin), checked against the
+    hash on chain, as `consortium forum fetch` does."""
+    keys = dev_accounts(net)
+    data = os.urandom(80_000)
+    forum = ForumClient(net.node("node0").api_url)
+    doc = forum.attach(keys["Bank C"], "consortium", data, name="annex.bin", keep="node")
+    doc_id = int(doc.get("document", doc.get("id", 0)))
+    assert httpx.get(f"{net.node('node1').api_url}/api/v1/forum/blobs/0x"
+                     f"{hashlib.sha256(data).hexdigest()}").status_code == 404
+    page = console("node1", "/forum/channel/consortium")
+    row = page.locator("table.forum-documents tr", has_text="annex.bin")
+    expect(row).to_be_visible(timeout=WAIT_MS)
+    with page.expect_download() as download:
+        row.get_by_role("button", name="Download").click()
+    assert Path(download.value.path()).read_bytes() == data
+    expect(row.locator(".outcome")).to_contain_text(
+        f"from {net.node('node0').api_url}, the node that keeps it, SHA-256 matches the chain")
+    shot(page, "downloaded-from-keeper")
+    assert doc_id >= 1

@@ -71,8 +71,14 @@ def test_propose_and_vote_from_two_nodes(console: Callable[[str, str], Any], net
     row_a.get_by_role("button", name="Vote yes").click()
     expect(a.locator("#vote-outcome-text")).to_contain_text("Voted yes in block", timeout=WAIT_MS)
     expect(row_a).to_contain_text("yes 1 · no 0 of 2", timeout=WAIT_MS)
-    # a second vote: the contract's dry run refuses it, in words, before anything is signed
-    proposal_row(a, 1).get_by_role("button", name="Vote yes").click()
+    # a member votes once: its buttons give way to how it voted
+    expect(proposal_row(a, 1).get_by_role("button", name="Vote yes")).to_be_hidden()
+    expect(proposal_row(a, 1).get_by_role("button", name="Vote no")).to_be_hidden()
+    expect(proposal_row(a, 1).locator(".voted")).to_have_text(
+        "Bank A voted yes: a member votes once.")
+    # and a second vote sent anyway (the hidden form submitted) is refused by the contract's
+    # dry run, in words, before anything is signed
+    a.evaluate("document.querySelector('#proposal-1 .vote-buttons form').requestSubmit()")
     expect(a.locator("#vote-outcome-text")).to_contain_text(
         "Refused: execution reverted: member 'Bank A' already voted on proposal 1",
         timeout=WAIT_MS)

@@ -1,7 +1,8 @@
 """The console's credit and registry pages over a real ledger (stub engine), without a
 browser: they render with the generic service page's tables and forms plus their own (the
 report check, the consent and apply forms with their inputs), the credit page alone may fetch
-a report from an http(s) location, and the asset part is a partial refusing bad ids in a line."""
+a report from an http(s) location, and the asset part (what a page keeps live) is a partial
+refusing bad ids in a line."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def test_credit_page(api: Node) -> None:
         assert text in page.text, text
     consent = form_spec(page.text, "credit.give-consent")
     assert consent["fragment"]["name"] == "grantConsent"
-    assert [f["label"] for f in consent["fields"]] == ["lender", "purpose", "expires at block",
-                                                      "uses"]
+    assert [f["label"] for f in consent["fields"]] == ["lender", "purpose",
+                                                      "valid for (blocks from now)", "uses"]
     assert "connect-src 'self' ws: wss: http: https:" in page.headers["content-security-policy"]
     # every other console page keeps to its own origin
     other = api.client.get("/console/registry")
@@ -58,12 +59,12 @@ def test_registry_page_and_asset_part(api: Node) -> None:
                      "metadata_hash": "digest", "owner": "account"}
     for bad, words in (("0", "asset id: expected a positive"), ("x1", "expected a positive"),
                        ("7", "no asset 7")):
-        answer = api.client.get(f"/console/registry/asset/{bad}")
+        answer = api.client.get(f"/console/registry/asset/{bad}/part")
         assert answer.status_code == 404 and words in answer.text and "<html" not in answer.text
     assert "/console/credit" in api.client.get("/console/services").text
     for path, words in (("/console/credit/query/3", "no query 3"),
                         ("/console/credit/record/x", "record id: expected a positive")):
-        answer = api.client.get(path)
+        answer = api.client.get(path + "/part")
         assert answer.status_code == 404 and words in answer.text and "<html" not in answer.text
     assert api.client.get("/console/credit/secrets/1").status_code == 404
 

@@ -94,6 +94,39 @@ def test_csv_check_answers_the_clis_refusals(api: Node) -> None:
     assert bad.status_code == 400 and "expected {csv, signer}" in bad.json()["error"]
 
 
+def test_csv_check_refuses_what_the_cli_refuses_in_its_words(api: Node) -> None:
+    """A due date before the issue date and a negative amount are refused as the CLI's
+    `invoice import` refuses them (the same read_rows), and a repeated row quotes no
+    fingerprint of the node's own: a slot the page fills with the real one, and the row's
+    fingerprint message to compute it from (so it is the CLI's fingerprint)."""
+    from consortium.apps.invoices.csv_import import read_rows
+
+    signer = "0x" + "11" * 20
+    buyer = "0x" + "22" * 20
+    text = (HEADER + f"91310000MA1FL4XX7J,INV-1,2026-01-02,100,CNY,2026-03-01,{buyer}\n"
+            f"91310000MA1FL4XX7J,INV-2,2026-01-02,-5,CNY,2026-03-01,{buyer}\n"
+            f"91310000MA1FL4XX7J,INV-3,2026-12-01,100,CNY,2026-11-01,{buyer}\n"
+            f"91310000MA1FL4XX7J,inv-1,2026-01-02,100,cny,2026-03-01,{buyer}\n")
+    answer = api.client.post("/console/invoices/check", json={"csv": text, "signer": signer})
+    assert answer.status_code == 200, answer.text
+    refused = {r["line"]: r for r in answer.json()["refused"]}
+    assert [g["line"] for g in answer.json()["good"]] == [2]
+    key = bytes(range(1, 33))
+    _, cli, _ = read_rows(text, key, signer)  # what `consortium invoice import` says
+    cli_reasons = {r.line: r.reason for r in cli}
+    assert refused[3]["reason"] == cli_reasons[3]
+    assert refused[3]["reason"].startswith("amount -5 is negative")
+    assert refused[4]["reason"] == cli_reasons[4] == (
+        "due_date 2026-11-01 is before issue_date 2026-12-01")
+    repeat = refused[5]
+    assert "fingerprintOf" not in refused[3] and "fingerprintOf" not in refused[4]
+    assert repeat["reason"] == "the same invoice as line 2 (fingerprint {fingerprint}…)"
+    real = compute(key, "91310000MA1FL4XX7J", "INV-1", "2026-01-02", 100)
+    page_mac = hmac.new(key, repeat["fingerprintOf"].encode(), hashlib.sha256).hexdigest()
+    filled = repeat["reason"].replace("{fingerprint}", "0x" + page_mac[:16])
+    assert filled == cli_reasons[5] and ("0x" + real.hex()[:16]) in filled
+
+
 def test_lapsed_orders_and_trades_get_an_expire_button() -> None:
     """Past its height an order or trade reads "expired" but holds its lock until someone
     expires it on chain (closedAt 0): the pages offer Expire for it, Cancel/Settle while it

@@ -24,8 +24,17 @@ PATH = "/api/v1/forum/blobs/{sha}"
 SHA_SCHEMA = {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}
 
 
-def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+# A document's bytes may be read from any origin, without credentials: the console of
+# another node downloads an anchored document from the node that keeps it (its location).
+# Nothing is exposed that the asker does not hold already: the path is the SHA-256 on chain
+# (unguessable without reading the chain), the bytes are a public channel's document or a
+# task force's ciphertext, and the reader checks them against that hash. A node asking for
+# a token still asks for one: a browser sends none across origins.
+CROSS_ORIGIN_READ = {"Access-Control-Allow-Origin": "*"}
+
+
+def _error(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def forum_blob_routes(ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Route]:
@@ -36,13 +45,13 @@ def forum_blob_routes(ledger: LedgerReader, run_sync: RunSync[Any]) -> list[Rout
         try:
             sha = parse_sha(request.path_params["sha"])
         except ValueError as err:
-            return _error(str(err), 400)
+            return _error(str(err), 400, CROSS_ORIGIN_READ)
         data = store.get(sha) if store is not None else None
         if data is None:
             data = await run_sync(lambda: reader().blob(bytes.fromhex(sha[2:])))
         if data is None:
-            return _error(f"this node keeps no document {sha}", 404)
-        return Response(data, media_type="application/octet-stream")
+            return _error(f"this node keeps no document {sha}", 404, CROSS_ORIGIN_READ)
+        return Response(data, media_type="application/octet-stream", headers=CROSS_ORIGIN_READ)
 
     async def put_blob(request: Request) -> Response:
         if store is None:

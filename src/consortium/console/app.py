@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from consortium.api.auth import CONSOLE_COOKIE, CREDENTIAL_KEY, TokenCheck
+from consortium.api.auth import CONSOLE_COOKIE, CREDENTIAL_KEY, TokenCheck, hash_secret
 from consortium.api.jsonrpc import JsonRpc, method_names
 from consortium.api.read_gate import current_client
+from consortium.errors import ConsortiumError
 
 log = logging.getLogger("consortium.console")
 
@@ -186,7 +187,8 @@ def login_routes(console: Console) -> list[BaseRoute]:
     async def login_form(request: Request) -> Response:
         if console.tokens is None:
             return RedirectResponse(PREFIX + "/", status_code=303)
-        return console.page(request, "login.html", next=_next(request.query_params.get("next")))
+        return console.page(request, "login.html", next=_next(request.query_params.get("next")),
+                            error=signed_out_reason(console.tokens, request))
 
     async def login(request: Request) -> Response:
         if console.tokens is None:
@@ -200,7 +202,11 @@ def login_routes(console: Console) -> list[BaseRoute]:
         form = {k: v[0] for k, v in parse_qs(body).items()}
         secret = form.get("token", "").strip()
         target = _next(form.get("next"))
-        token, why = console.tokens.token_of(f"Bearer {secret}" if secret else None)
+        if not secret:
+            return console.page(request, "login.html", status=401, next=target,
+                                error="Not signed in: enter a token (`consortium api-token "
+                                      "create` makes one).")
+        token, why = console.tokens.token_of(f"Bearer {secret}")
         if token is None:
             return console.page(request, "login.html", status=401, next=target,
                                 error=f"Not signed in: {why}.")
@@ -214,9 +220,36 @@ def login_routes(console: Console) -> list[BaseRoute]:
         response.delete_cookie(CONSOLE_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
+    async def session(request: Request) -> Response:
+        """204 while the browser's credential admits it: what a page asks when its live
+        updates stop (the API redirects it to the sign-in form, or refuses it, otherwise)."""
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
     return [Route("/login", login_form, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
-            Route("/logout", logout, methods=["POST"])]
+            Route("/logout", logout, methods=["POST"]),
+            Route("/session", session, methods=["GET"])]
+
+
+def signed_out_reason(tokens: TokenCheck, request: Request) -> str:
+    """Why the token this browser keeps (its cookie) no longer signs it in: revoked, expired
+    or unknown; empty without a cookie or with one still valid."""
+    secret = request.cookies.get(CONSOLE_COOKIE, "").strip()
+    if not secret:
+        return ""
+    token, why = tokens.token_of(f"Bearer {secret}")
+    if token is not None:
+        return ""
+    try:
+        found = next((t for t in tokens.file.load() if t.sha256 == hash_secret(secret)), None)
+    except ConsortiumError:
+        found = None
+    state = found.state() if found is not None else ""
+    if found is not None and state == "revoked":
+        return f"Signed out: your token {found.name!r} was revoked. Sign in with another token."
+    if found is not None and state == "expired":
+        return f"Signed out: your token {found.name!r} has expired. Sign in with another token."
+    return f"Signed out: the token this browser kept is refused ({why}). Sign in again."
 
 
 def _next(target: str | None) -> str:

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from consortium.console.app import Console
 from consortium.console.forms import Form, relabelled_form
-from consortium.console.registry import whole_part
+from consortium.console.registry import whole_page, whole_part
 from consortium.console.services import declared, page_context
 
 # what the page shows whole (fields, corrections, history), by the read answering it
@@ -24,9 +24,13 @@ def consent_form() -> Form | None:
     """grantConsent as the subject gives it (no role: the subject's own account)."""
     docs = {"grantee": ("lender", "The lender allowed to query: account or member."),
             "purpose": ("purpose", "What the query is for (the order must state the same)."),
-            "expires_at": ("expires at block", "Filled from 'valid for' below, or a height."),
+            "expires_at": ("valid for (blocks from now)",
+                           "It expires this many blocks after the next block (as `consortium "
+                           "credit consent --blocks`); the height is read when you send."),
             "max_uses": ("uses", "Queries it serves.")}
-    return relabelled_form("credit", "grantConsent", docs, {"max_uses": {"default": "1"}},
+    return relabelled_form("credit", "grantConsent", docs,
+                           {"max_uses": {"default": "1"},
+                            "expires_at": {"kind": "blocks-from-now"}},
                            key="credit.give-consent", title="Give consent",
                            summary="The data subject lets a lender query its credit.",
                            done="granted")
@@ -49,7 +53,15 @@ def routes(console: Console) -> list[BaseRoute]:
         kind = request.path_params["kind"]
         if kind not in WHOLE:
             return console.not_found(request, "credit object", kind)
+        return await whole_page(console, request, WHOLE[kind], kind, request.path_params["id"],
+                                service="credit", back=("/credit", "Credit"))
+
+    async def one_part(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        if kind not in WHOLE:
+            return console.not_found(request, "credit object", kind)
         return await whole_part(console, request, WHOLE[kind], kind, request.path_params["id"])
 
     return [Route("/credit", page, methods=["GET"]),
-            Route("/credit/{kind}/{id}", one, methods=["GET"])]
+            Route("/credit/{kind}/{id}", one, methods=["GET"]),
+            Route("/credit/{kind}/{id}/part", one_part, methods=["GET"])]

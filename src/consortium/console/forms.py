@@ -36,9 +36,11 @@ from consortium.evm.native import native_address
 #   flag      a checkbox;   text: any text;   texts: one per line
 #   hash      0x + 64 hex digits;   digest: that, or a file whose SHA-256 the page takes
 #   bytes     0x hex;   node-id(s): 40 hex digits;   pubkey: ed25519 key, base64 or 0x hex
+#   blocks-from-now  a positive number of blocks -> the height that many blocks after the
+#             next (read when sent: the CLI's --blocks), for an expiry height argument
 INPUT_KINDS = ("account", "accounts", "member", "id", "integer", "amount", "basis-points",
                "isin", "currency", "date", "choice", "flag", "text", "texts", "hash", "digest",
-               "bytes", "node-id", "node-ids", "pubkey")
+               "bytes", "node-id", "node-ids", "pubkey", "blocks-from-now")
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,18 @@ def routes(console: Console) -> list[BaseRoute]:
             return console.not_found(request, "channel", name)
         rules = await console.rpc("consortium_forumRules", request=request)
         officers = await console.rpc("consortium_officers", request=request)
-        return console.page(request, "forum_channel.html", active="forum", **state,
-                            forum=service_contracts()["forum"].address, rules=rules,
-                            max_file=MAX_BLOB_FILE,
-                            officers=sorted({o["holder"] for o in officers if o["holder"]}),
-                            events_json=script_json({}))
+        response = console.page(request, "forum_channel.html", active="forum", **state,
+                                forum=service_contracts()["forum"].address, rules=rules,
+                                max_file=MAX_BLOB_FILE,
+                                officers=sorted({o["holder"] for o in officers if o["holder"]}),
+                                events_json=script_json({}))
+        # an anchored document another node keeps is downloaded from that node's API (its
+        # blob GET allows any origin, without credentials; the bytes are checked against the
+        # hash on chain): this page may fetch from http(s) origins; scripts stay 'self' only
+        policy = response.headers["Content-Security-Policy"]
+        response.headers["Content-Security-Policy"] = policy.replace(
+            "connect-src 'self' ws: wss:", "connect-src 'self' ws: wss: http: https:")
+        return response
 
     async def posts(request: Request) -> Response:
         state = await channel_state(console, request, request.path_params["name"])

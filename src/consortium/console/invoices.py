@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from consortium.apps.invoices.csv_import import REQUIRED, read_rows
-from consortium.apps.invoices.fingerprint import FieldError, normalise
+from consortium.apps.invoices.fingerprint import FieldError, keyed_hash, normalise
 from consortium.apps.invoices.model import FINAL_STATES, STATES
 from consortium.apps.surface import BadValue, account_hex
 from consortium.console.app import SECURITY_HEADERS, Console, ConsoleRpcError
@@ -41,8 +41,14 @@ MAX_CSV_BYTES = 2_000_000  # a larger file: the CLI's `invoice import`
 # read_rows computes fingerprints to find repeated rows; any fixed key finds the same
 # repeats, and the real fingerprints are computed in the page
 CHECK_KEY = bytes(32)
+# where a refusal quotes a row's fingerprint: the page writes the real one's first 16 hex
+# digits there (0x…), as the CLI quotes it
+FINGERPRINT_SLOT = "{fingerprint}"
 ROLES = ("seller", "buyer", "bank")
-TITLES = {"request-financing": "Request financing", "default": "Mark defaulted"}
+# (reimburse is the consumer path issued -> reimbursed, which the contract allows the buyer
+# in state issued: its title says so, as the other path's confirm is beside it)
+TITLES = {"request-financing": "Request financing", "default": "Mark defaulted",
+          "reimburse": "Reimbursed (consumer invoice: ends it)"}
 
 # Which of an invoice's writes its row offers in which state, and to whom: ("account", the
 # invoice's field that must be the signer) or ("role", a role the signer must hold).
@@ -178,10 +184,24 @@ async def check_csv(console: Console, request: Request, text: str,
     rows, refused, count = read_rows(text, CHECK_KEY, signer, names.get)
     fields = _fields_by_line(text)
     return {"rows": count,
-            "refused": [{"line": r.line, "reason": r.reason} for r in refused],
+            "refused": [_refusal(r.line, r.reason, fields) for r in refused],
             "good": [{"line": r.line, "number": r.number, "message": fields[r.line],
                       "seller": r.args[1], "buyer": r.args[2], "amount": str(r.args[3]),
                       "currency": r.args[4], "dueDate": r.args[5]} for r in rows]}
+
+
+def _refusal(line: int, reason: str, fields: dict[int, str]) -> dict[str, Any]:
+    """A refused row as the page shows it. read_rows quotes a repeated row's fingerprint,
+    which it computed under CHECK_KEY: that one is replaced by FINGERPRINT_SLOT and the row's
+    fingerprint message given, so the page puts in the real fingerprint (HMAC under the
+    consortium key, which only the page has) and the wording stays the CLI's."""
+    message = fields.get(line)
+    if message is not None:
+        placeholder = "0x" + keyed_hash(CHECK_KEY, message.encode("utf-8")).hex()[:16]
+        if placeholder in reason:
+            return {"line": line, "reason": reason.replace(placeholder, FINGERPRINT_SLOT),
+                    "fingerprintOf": message}
+    return {"line": line, "reason": reason}
 
 
 def _records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:

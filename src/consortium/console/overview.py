@@ -4,7 +4,9 @@ transactions, which `static/js/overview.js` keeps live over the node's WebSocket
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import re
 import time
 from typing import Any
 
@@ -42,6 +44,7 @@ def routes(console: Console) -> list[BaseRoute]:
             blocks=blocks[:RECENT_BLOCKS],
             transactions=[tx for b in full for tx in b["transactions"]][:RECENT_TXS],
             events=await recent_events(console, latest), event_names=event_names(),
+            event_blocks=min(EVENT_BLOCKS, latest + 1),
             **await consensus(console, blocks))
 
     async def consensus_part(request: Request) -> Response:
@@ -117,13 +120,35 @@ async def _blocks(console: Console, heights: list[int], full: bool) -> list[dict
 
 
 def health(status: dict[str, Any], last: dict[str, Any] | None) -> dict[str, Any]:
-    """Whether the node is catching up and how old its last block is."""
+    """Whether the node is catching up and how old its last block is: by the engine's time
+    of its latest block (the EVM timestamp runs ahead of the clock on a chain faster than a
+    block a second: each block's is at least its parent's + 1), else by that timestamp."""
     sync = status.get("sync_info", {})
-    age = None if last is None else max(0, int(time.time()) - hexint(last["timestamp"]))
+    committed = consensus_time(sync.get("latest_block_time"))
+    if committed is not None:
+        age: int | None = max(0, int(time.time() - committed))
+    else:
+        age = None if last is None else max(0, int(time.time()) - hexint(last["timestamp"]))
     return {"catching_up": bool(sync.get("catching_up")), "age": age,
             "engine_height": int(sync.get("latest_block_height") or 0),
             "engine_up": bool(status),
             "moniker": status.get("node_info", {}).get("moniker", "")}
+
+
+def consensus_time(text: Any) -> float | None:
+    """CometBFT's RFC 3339 time ("2025-05-01T12:00:00.123456789Z") as POSIX seconds."""
+    if not isinstance(text, str) or not text:
+        return None
+    found = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+                         text.strip())
+    if found is None:
+        return None
+    zone = "+00:00" if found.group(3) == "Z" else found.group(3)
+    try:
+        when = dt.datetime.fromisoformat(found.group(1) + zone)
+    except ValueError:
+        return None
+    return when.timestamp() + float(found.group(2) or 0)
 
 
 def validator_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:

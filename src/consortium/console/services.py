@@ -77,6 +77,14 @@ def routes(console: Console) -> list[BaseRoute]:
             method_form_route(console, "/services/{service}/call/{method}", method_forms)]
 
 
+# A table's column whose values are ids of objects with a page of their own: the page's
+# path (the id appended), by the read's key
+OBJECT_LINKS = {"registry.assets": ("id", "/registry/asset/"),
+                "credit.queries": ("id", "/credit/query/"),
+                "credit.records": ("id", "/credit/record/"),
+                "credit.consents": ("id", "/credit/consent/")}
+
+
 async def page_context(console: Console, request: Request, service: Service) -> dict[str, Any]:
     """What service.html shows of a service (pages of their own extend it: credit, registry)."""
     tables = [read_table(service, r) for r in service.reads]
@@ -123,7 +131,10 @@ async def answer(console: Console, request: Request, service: Service, table: Ta
     if value is None:
         return {"error": "not found"}
     columns, rows = table_rows(value)
-    return {"columns": columns, "rows": rows[:limit], "more": max(0, len(rows) - limit)}
+    links = {columns.index(c): path for c, path in [OBJECT_LINKS.get(table.key, ("", ""))]
+             if c in columns}
+    return {"columns": columns, "rows": rows[:limit], "more": max(0, len(rows) - limit),
+            "links": links}
 
 
 async def accounts_by_name(console: Console, request: Request, table: TableSpec,

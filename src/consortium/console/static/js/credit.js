@@ -1,5 +1,6 @@
-// The credit page (console/credit.py): a delivered report checked against its hash on chain,
-// and a consent's expiry counted in blocks from now.
+// The credit page (console/credit.py): a delivered report checked against its hash on chain.
+// (A consent's expiry, in blocks from now, is its form's "blocks-from-now" input:
+// sign_forms.js.)
 //
 // A report file (picked, or fetched from the location the agency delivered) is hashed here
 // with WebCrypto and compared with the query's reportHash: a match is said (and a download
@@ -100,18 +101,3 @@ document.getElementById("report-download")?.addEventListener("click", () => guar
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   out.textContent += ` — saved as ${name}`;
 }));
-
-// a consent's expiry: "valid for N blocks" sets the height it expires at (as the CLI's --blocks)
-const blocks = document.getElementById("consent-blocks");
-blocks?.addEventListener("input", async () => {
-  const form = document.querySelector("#consent form");
-  const n = blocks.value.trim();
-  const note = document.getElementById("consent-height");
-  if (!/^[0-9]+$/.test(n)) {
-    note.textContent = n ? `expected a whole number of blocks, got "${n}"` : "";
-    return;
-  }
-  const height = Number(BigInt(await rpc("eth_blockNumber", [])));
-  form.elements.namedItem("expires_at").value = String(height + 1 + Number(n));
-  note.textContent = `now at block ${height}: expires at ${height + 1 + Number(n)}`;
-});

@@ -25,8 +25,10 @@ export function utc(seconds) {
   return new Date(seconds * 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 }
 
-// prepend `row` to `tbody`, keeping at most `keep` rows, flashing it
+// prepend `row` to `tbody` (in place of its placeholder line), keeping at most `keep` rows,
+// flashing it
 export function prependRow(tbody, row, keep = 20) {
+  tbody.querySelector('tr.empty-row')?.remove(); // "No transactions in the latest blocks."
   row.classList.add('fresh');
   tbody.prepend(row);
   while (tbody.rows.length > keep) tbody.deleteRow(tbody.rows.length - 1);

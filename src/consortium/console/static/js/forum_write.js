@@ -173,8 +173,45 @@ async function attachFrom(form) {
   }
 }
 
-/** A document's bytes from this node, checked against the hash on chain, opened in a task
- * force's channel and checked again against the plaintext's hash; saved as its file. */
+/** The node API that keeps an anchored document, as its metadata names it (an http(s) URL),
+ * or null. */
+function keeperOf(meta) {
+  try {
+    const url = new URL(String(meta?.location || ""));
+    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+    return url.href.replace(/\/+$/, "");
+  } catch {
+    return null;
+  }
+}
+
+/** An anchored document's bytes: from this node, else from the node that keeps it (its blob
+ * GET allows any origin; no credential is sent there), as `consortium forum fetch` does.
+ * [bytes, where from]; an Error saying which node was asked and what it answered. */
+async function blobBytes(doc, meta) {
+  const own = await fetch(BLOBS + doc.sha256).catch((err) => err);
+  if (own instanceof Response && own.ok) return [new Uint8Array(await own.arrayBuffer()), "this node"];
+  const ownSays = own instanceof Response ? `HTTP ${own.status}` : `it did not answer: ${own.message}`;
+  const cli = `outside the browser, \`consortium forum fetch ${doc.id} --out FILE\` asks the node that keeps it (with your API token) and any \`--source URL\``;
+  const keeper = keeperOf(meta);
+  if (!keeper || new URL(keeper).origin === location.origin) {
+    throw new Error(`this node keeps no copy (${ownSays})${keeper ? ", and it is the node the document names" : ", and the document names no node that keeps it"}; ${cli}`);
+  }
+  let answer;
+  try {
+    answer = await fetch(keeper + BLOBS + doc.sha256, { mode: "cors", credentials: "omit" });
+  } catch (err) {
+    throw new Error(`this node keeps no copy (${ownSays}); the node that keeps it, ${keeper}, was asked but could not be read from this page (it is down, or it asks for an API token: ${err.message}); ${cli}`);
+  }
+  if (!answer.ok) {
+    throw new Error(`this node keeps no copy (${ownSays}); the node that keeps it, ${keeper}, was asked and answered HTTP ${answer.status}; ${cli}`);
+  }
+  return [new Uint8Array(await answer.arrayBuffer()), keeper];
+}
+
+/** A document's bytes (from this node or the one that keeps it), checked against the hash
+ * on chain, opened in a task force's channel and checked again against the plaintext's
+ * hash; saved as its file. */
 const downloads = new Map(); // document id -> [state, text]: kept across live re-renders
 
 function downloadSays(id, state, text) {
@@ -189,16 +226,12 @@ async function download(button) {
     downloadSays(id, "checking", "Downloading…");
     const doc = await wallet.rpc("consortium_forumDocument", [Number(id)]);
     if (!doc) throw new Error(`no document ${id}`);
-    const answer = await fetch(BLOBS + doc.sha256);
     let meta = doc.meta;
     if (doc.sealedMeta) meta = JSON.parse(new TextDecoder().decode(await openRecord(doc, "document-meta", doc.sealedMeta)));
-    if (!answer.ok) {
-      throw new Error(`this node keeps no copy${meta?.location ? `; it is kept by ${meta.location}` : ""} (HTTP ${answer.status})`);
-    }
-    let data = new Uint8Array(await answer.arrayBuffer());
+    let [data, source] = await blobBytes(doc, meta);
     const got = await sha256Hex(data);
     if (got !== doc.sha256.toLowerCase()) {
-      throw new Error(`refused: the bytes served hash to ${got}, not ${doc.sha256} as on chain`);
+      throw new Error(`refused: the bytes ${source} served hash to ${got}, not ${doc.sha256} as on chain`);
     }
     if (doc.epoch) data = await openRecord(doc, "document", data);
     if (typeof meta?.sha256 === "string" && (await sha256Hex(data)) !== meta.sha256.toLowerCase()) {
@@ -211,7 +244,7 @@ async function download(button) {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-    downloadSays(id, "done", `${data.length} bytes, SHA-256 matches the chain`);
+    downloadSays(id, "done", `${data.length} bytes${source === "this node" ? "" : ` from ${source}, the node that keeps it`}, SHA-256 matches the chain`);
   } catch (err) {
     downloadSays(id, "refused", err.message);
   }

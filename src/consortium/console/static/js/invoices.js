@@ -108,6 +108,14 @@ async function checkOnChain(row, spec, who) {
   return { fp, data };
 }
 
+/** A refusal of the node's check as the CLI words it: a repeated row's real fingerprint
+ * (under the consortium key, which only this page has) in the place the node marks. */
+async function quoted(refusal) {
+  if (!refusal.fingerprintOf) return { line: refusal.line, reason: refusal.reason };
+  const fp = await fingerprint(refusal.fingerprintOf);
+  return { line: refusal.line, reason: refusal.reason.replace("{fingerprint}", fp.slice(0, 18)) };
+}
+
 /** Check and import CSV text; answers the report {rows, imported, refused, sent}. */
 async function importCsv(text, strict, form) {
   const who = wallet.current();
@@ -123,7 +131,7 @@ async function importCsv(text, strict, form) {
   const checked = await answer.json();
   if (checked.error) throw new Error(checked.error);
   const spec = issueSpec();
-  const report = { rows: checked.rows, imported: [], refused: [...checked.refused], sent: false };
+  const report = { rows: checked.rows, imported: [], refused: await Promise.all(checked.refused.map(quoted)), sent: false };
   const ready = [];
   for (const row of checked.good) {
     try {

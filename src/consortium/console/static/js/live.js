@@ -4,10 +4,12 @@
 // `data-live-on="logs"` with `data-live-address="0x… 0x…"`: a log of one of those contracts
 // (eth_subscribe logs) — and after this page's own transaction. After a reconnect every part
 // is read again whole, so nothing that happened meanwhile is missed. One read per part in
-// flight, at most one a second: a fast chain does not flood the node.
+// flight, at most one a second: a fast chain does not flood the node. A read redirected to
+// the sign-in form (the token revoked or expired) takes the whole page there (session.js).
 
 import { NodeSocket } from "./rpc.js";
 import { applyRoles } from "./sign_forms.js";
+import { checkSession, signInAgain, signedOut } from "./session.js";
 
 const MIN_INTERVAL_MS = 1000;
 const parts = new Map(); // element -> {busy, again, last, timer}
@@ -36,6 +38,10 @@ export function refresh(el) {
   (async () => {
     try {
       const response = await fetch(url, { headers: { accept: "text/html" } });
+      if (signedOut(response)) {
+        signInAgain(); // never the sign-in form inside the page
+        return;
+      }
       const html = await response.text();
       if (url === el.dataset.liveUrl) {
         el.innerHTML = html; // the server's answer, an error page's text included
@@ -76,6 +82,7 @@ function connect() {
   });
   socket.on("close", () => {
     document.body.dataset.live = "reconnecting";
+    checkSession(); // a revoked or expired token closes it too: then the sign-in form
   });
   if (wanted.some((el) => el.dataset.liveOn === "heads")) {
     socket.subscribe(["newHeads"], () => {

@@ -4,6 +4,7 @@
 // tables keep the latest ROWS).
 import { NodeSocket, hex, num } from './rpc.js';
 import { el, link, prependRow, short, utc } from './dom.js';
+import { checkSession, signInAgain } from './session.js';
 
 const ROWS = 20;
 const blocks = document.querySelector('#latest-blocks tbody');
@@ -17,6 +18,9 @@ const eventNames = JSON.parse(document.getElementById('event-names').textContent
 let last = Math.max(0, ...[...blocks.rows].map((r) => Number(r.dataset.number || 0)),
   Number(height.textContent) || 0);
 let queue = Promise.resolve();
+// when this node's last block came: the server's age of it at load (by the engine's time),
+// then each block's arrival. Counted here every second, whether or not the node answers.
+let lastAt = age.dataset.age === '' ? null : Date.now() - 1000 * Number(age.dataset.age);
 
 function showBlock(block) {
   const n = num(block.number);
@@ -34,13 +38,14 @@ function showBlock(block) {
         : el('span', { class: 'muted' }, 'create'))), ROWS);
   }
   height.textContent = n;
-  age.dataset.timestamp = num(block.timestamp);
+  lastAt = Date.now();
   tick();
 }
 
 // an event row, in (block, log index) order, once (the subscription and a catch-up may
 // both bring it)
 function showLog(log) {
+  events.querySelector('tr.empty-row')?.remove();
   const key = `${log.blockHash}:${num(log.logIndex)}`;
   if ([...events.rows].some((r) => r.dataset.key === key)) return;
   const topic = log.topics[0] || '';
@@ -84,15 +89,46 @@ function schedule(target) {
 }
 
 function tick() {
-  const ts = Number(age.dataset.timestamp);
-  if (ts) age.textContent = `${Math.max(0, Math.round(Date.now() / 1000 - ts))} s ago`;
+  if (lastAt !== null) age.textContent = `${Math.max(0, Math.round((Date.now() - lastAt) / 1000))} s ago`;
 }
+
+// While the node does not answer (its socket closed, the consensus part's refresh failed)
+// its sync state and peers are unknown: not the last values it gave. The next refresh that
+// succeeds replaces the part whole.
+function consensusUnknown() {
+  const part = document.getElementById('consensus');
+  if (!part) return;
+  for (const value of part.querySelectorAll('[data-when-down]')) {
+    value.replaceChildren(el('span', { class: 'warn' }, value.dataset.whenDown));
+  }
+  part.querySelector('#consensus-stale')?.removeAttribute('hidden');
+}
+
+document.body.addEventListener('htmx:sendError', consensusUnknown);
+document.body.addEventListener('htmx:responseError', (event) => {
+  if (event.detail.xhr.status === 401) signInAgain();
+  else consensusUnknown();
+});
+// the token revoked or expired: the node redirects the part's read to the sign-in form,
+// which goes whole (never inside the page)
+document.body.addEventListener('htmx:beforeSwap', (event) => {
+  const url = event.detail.xhr.responseURL;
+  if (url && new URL(url).pathname === `${document.body.dataset.prefix || '/console'}/login`) {
+    event.detail.shouldSwap = false;
+    signInAgain();
+  }
+});
 
 const sock = new NodeSocket();
 sock.subscribe(['newHeads'], (head) => schedule(num(head.number)));
 sock.subscribe(['logs', {}], (log) => { if (!log.removed) showLog(log); });
 sock.on('open', () => { liveState.textContent = 'live'; liveState.className = 'value live-state ok'; schedule(null); });
-sock.on('close', () => { liveState.textContent = 'reconnecting…'; liveState.className = 'value live-state warn'; });
+sock.on('close', () => {
+  liveState.textContent = 'reconnecting…';
+  liveState.className = 'value live-state warn';
+  consensusUnknown();
+  checkSession(); // a revoked or expired token closes it too: then the sign-in form
+});
 setInterval(tick, 1000);
 // for the browser tests (and curious users): the socket and the last block shown
 window.consoleLive = { socket: sock, get last() { return last; } };

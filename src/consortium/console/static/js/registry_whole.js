@@ -1,6 +1,7 @@
 // "Show one object whole" forms (the registry's asset, credit's query, record or consent):
 // a form.whole-form with data-url (the partial's base: …/asset/, or …/credit/ + its kind
 // select) fills its data-target element, which live.js keeps live on the contract's logs.
+// Imported by an object's page of its own (object.html) for live.js alone.
 
 import { refresh } from "./live.js";
 
@@ -17,6 +18,7 @@ document.addEventListener("submit", (event) => {
       className: "error", role: "alert", textContent: `id: expected a positive whole number, got "${id}"` }));
     return;
   }
-  target.dataset.liveUrl = `${form.dataset.url}${kind ? `${kind}/` : ""}${id}`;
+  // the object's partial, kept live here; its page of its own is the same path without /part
+  target.dataset.liveUrl = `${form.dataset.url}${kind ? `${kind}/` : ""}${id}/part`;
   refresh(target);
 });

@@ -8,7 +8,9 @@
 // A refusal from the node (not a member, frozen, nonce) is shown the same way. Elements with
 // `data-roles="a b"` show only to a signed-in account holding one of those roles (and able
 // to transact at all: an active member's, not frozen),
-// `data-lacks="a"` only to one that holds none of them, `data-account="0x…"` only to it.
+// `data-lacks="a"` only to one that holds none of them, `data-account="0x… 0x…"` only to
+// those, `data-not-account="0x…"` to any other, `data-unless-member="1 3"` to anyone but
+// those members' accounts, `data-if-member="1 3"` to those members' accounts only.
 
 import * as wallet from "./wallet.js";
 
@@ -130,6 +132,13 @@ async function valueOf(field, form) {
       return whole(field, text);
     case "amount":
       return whole(field, text, { unit: " in the smallest unit" });
+    case "blocks-from-now": {
+      // as the CLI's --blocks: the height this many blocks after the next one
+      const blocks = whole(field, text, { positive: true, unit: " of blocks" });
+      const height = BigInt(await wallet.rpc("eth_blockNumber", []));
+      if (height + 1n + blocks > MAX_UINT) fail(field, "too many blocks");
+      return height + 1n + blocks;
+    }
     case "basis-points": {
       let bp;
       if (text.endsWith("%")) {
@@ -319,7 +328,10 @@ export async function submit(form) {
     document.dispatchEvent(new CustomEvent("consortium:done", { detail: { form, spec, receipt, events } }));
     return receipt;
   } catch (err) {
-    const where = err instanceof InputError ? "Not sent, check" : err instanceof wallet.TxFailed ? "Failed" : "Refused";
+    // "Refused" only for what the node or the contract answered: a node that did not
+    // answer refused nothing, and a transaction may be on its way
+    const where = err instanceof InputError ? "Not sent, check" : err instanceof wallet.TxFailed ? "Failed"
+      : err instanceof wallet.Unconfirmed ? "Not confirmed" : err.unreachable ? "Not sent" : "Refused";
     say(form, `${where}: ${err.message}`, "refused", err.receipt?.transactionHash || null);
     // the node may have refused the account itself (frozen, suspended): read it again
     if (!(err instanceof InputError)) wallet.refresh().catch(() => {});
@@ -344,9 +356,23 @@ export function applyRoles(root = document) {
     // a hint for a signed-in account without a role ("you need the committee role to…")
     el.hidden = !who || el.dataset.lacks.split(/\s+/).some((r) => held.has(r));
   }
+  const me = who?.address.toLowerCase();
+  const listed = (text) => text.toLowerCase().split(/\s+/).filter(Boolean);
   for (const el of root.querySelectorAll("[data-account]")) {
     // the signed-in account's own things (a proposal it made: its revoke button)
-    el.hidden = !who || el.dataset.account.toLowerCase() !== who.address.toLowerCase();
+    el.hidden = !who || !listed(el.dataset.account).includes(me);
+  }
+  for (const el of root.querySelectorAll("[data-not-account]")) {
+    // why another account is not offered it ("only the secured party … may release it")
+    el.hidden = !who || listed(el.dataset.notAccount).includes(me);
+  }
+  // what the signed-in account's member did already (a vote: a member votes once)
+  const member = who?.member ? String(who.member.id) : null;
+  for (const el of root.querySelectorAll("[data-unless-member]")) {
+    el.hidden = member !== null && listed(el.dataset.unlessMember).includes(member);
+  }
+  for (const el of root.querySelectorAll("[data-if-member]")) {
+    el.hidden = member === null || !listed(el.dataset.ifMember).includes(member);
   }
 }
 

@@ -14,6 +14,8 @@
 // then chain id (eth_chainId), nonce (eth_getTransactionCount "pending") and fee, signed here
 // and sent to the node's own JSON-RPC (same origin), then its receipt.
 
+import { signInAgain } from "./session.js";
+
 const RPC_URL = document.querySelector('meta[name="consortium-rpc"]')?.content || "/";
 const RECEIPT_TIMEOUT_MS = 120_000;
 const DEFAULT_GAS_MARGIN = 200_000n; // state may move between the dry run and the block
@@ -51,13 +53,16 @@ export async function rpc(method, params = []) {
         body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
       });
     } catch (err) {
-      throw new RpcError(`the node did not answer (${err.message})`);
+      const unreachable = new RpcError(`the node did not answer (${err.message})`);
+      unreachable.unreachable = true; // the request may or may not have reached it
+      throw unreachable;
     }
     if (response.status !== 429 || attempt >= BUSY_RETRIES) break;
     const wait = Math.min(MAX_RETRY_SECONDS, Number(response.headers.get("retry-after")) || 1);
     await response.text(); // the refusal's body, read so the connection is reused
     await new Promise((resolve) => setTimeout(resolve, wait * 1000));
   }
+  if (response.status === 401) signInAgain(); // the token was revoked or expired
   const text = await response.text();
   let body;
   try {
@@ -310,6 +315,16 @@ export function publicKey() {
 
 // --- transactions --------------------------------------------------------------------------------
 
+/** A transaction that may have been sent, or was, but whose outcome the page could not
+ * learn (the node stopped answering): `hash` is what to look for before sending again. */
+export class Unconfirmed extends Error {
+  constructor(message, hash) {
+    super(message);
+    this.name = "Unconfirmed";
+    this.hash = hash;
+  }
+}
+
 /** A transaction that reached a block and reverted there (`reason` in words). */
 export class TxFailed extends Error {
   constructor(message, receipt) {
@@ -375,7 +390,13 @@ async function sign(who, to, data, gasLimit) {
     maxFeePerGas: BigInt(gasPrice),
     maxPriorityFeePerGas: 0n,
   });
-  return rpc("eth_sendRawTransaction", [raw]);
+  const hash = lib.keccak256(raw); // a typed transaction's hash: known before it is sent
+  try {
+    return await rpc("eth_sendRawTransaction", [raw]);
+  } catch (err) {
+    if (!err.unreachable) throw err;
+    throw new Unconfirmed(`${err.message} while the transaction was being sent: it may or may not have been sent. Before sending it again, search for ${hash} (the search box at the top): if the search finds it, it was sent`, hash);
+  }
 }
 
 /** Wait for a transaction's receipt (polling the node). */
@@ -408,12 +429,24 @@ async function revertReason(from, to, data, block) {
  */
 export async function transact(to, data, { margin = DEFAULT_GAS_MARGIN, stage = () => {} } = {}) {
   const who = requireSession();
-  stage("checking");
-  const gas = await dryRun(to, data);
+  let gas;
+  try {
+    stage("checking");
+    gas = await dryRun(to, data);
+  } catch (err) {
+    if (err.unreachable) err.message += ": nothing was signed or sent";
+    throw err;
+  }
   stage("signing");
   const hash = await sign(who, to, data, gas + BigInt(margin));
   stage("sent", hash);
-  const receipt = await waitReceipt(hash);
+  let receipt;
+  try {
+    receipt = await waitReceipt(hash);
+  } catch (err) {
+    if (!err.unreachable) throw err;
+    throw new Unconfirmed(`sent as ${hash}, but ${err.message} while the page waited for its block: search for ${hash} (the search box at the top) to see whether it was included before sending it again`, hash);
+  }
   if (BigInt(receipt.status) !== 1n) {
     const reason = await revertReason(who.address, to, data, receipt.blockNumber);
     throw new TxFailed(
