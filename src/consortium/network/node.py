@@ -374,6 +374,10 @@ def run_node(home: Path) -> int:
     # already, logged once the loop runs (`_run`); node.log is appended to, so copytruncate
     # rotates it
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if not cfg.consortium_key_path.is_file():  # it runs; its users' invoice and asset ids do not
+        log.warning("no consortium key at %s: this node cannot make invoice fingerprints or "
+                    "asset ids for its users; `consortium key open` installs it "
+                    "(docs/ceremony.md)", cfg.consortium_key_path)
     removed = remove_engine_temp_files(home)
     if removed:
         log.info("removed %d leftover engine temp file(s) from %s: %s", len(removed),
