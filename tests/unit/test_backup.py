@@ -5,6 +5,7 @@ restores a running node)."""
 from __future__ import annotations
 
 import json
+import socket
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,18 @@ from consortium.network.node_config import NodeConfig
 from consortium.network.restore import check_archive, restore_node
 
 CHAIN = "backup-test"
+
+
+def _free_ports(n: int) -> list[int]:
+    """`n` distinct ports free on loopback now."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _home(tmp_path: Path, height: int = 7) -> Path:
@@ -323,14 +336,15 @@ def member(tmp_path_factory: pytest.TempPathFactory) -> Member:
 
     root = tmp_path_factory.mktemp("member")
     keys = root / "bank-c-keys"
-    keygen(keys, name="Bank C", p2p_address="127.0.0.1:40300", password=PASSWORD)
+    p2p, rpc, api = _free_ports(3)  # fixed ports may be someone's ephemeral ones
+    keygen(keys, name="Bank C", p2p_address=f"127.0.0.1:{p2p}", password=PASSWORD)
     genesis = write_genesis(root / "coordinator", [keys / CARD_FILE], chain_id=CHAIN)
     make_ca(root / "ca")
     tls_key, tls_cert = make_cert(root / "ca", "node", ["127.0.0.1"], root / "api-tls")
     home = root / "bank-c-node"
     setup_node(home, genesis_file=Path(genesis.genesis), announced_hash=genesis.genesis_sha256,
                keys_dir=keys, envelope_file=Path(genesis.envelopes["Bank C"]),
-               password=PASSWORD, listen="127.0.0.1:40300", rpc_port=40301, api_port=40302,
+               password=PASSWORD, listen=f"127.0.0.1:{p2p}", rpc_port=rpc, api_port=api,
                tls=(tls_cert, tls_key))
     _databases(home, 9)
     _state(home / "data" / "priv_validator_state.json", 9, 0, 3)

@@ -81,14 +81,15 @@ class Sealer:
 def sealer(tmp_path_factory: pytest.TempPathFactory) -> Sealer:
     root = tmp_path_factory.mktemp("seal")
     keys = root / "bank-a-keys"
-    keygen(keys, name="Bank A", p2p_address="127.0.0.1:40100", password=PASSWORD)
+    p2p = f"127.0.0.1:{_free_port()}"  # a fixed port may be someone's ephemeral port
+    keygen(keys, name="Bank A", p2p_address=p2p, password=PASSWORD)
     genesis = write_genesis(root / "coordinator", [keys / CARD_FILE], chain_id="seal-1")
     make_ca(root / "ca")
     tls_key, tls_cert = make_cert(root / "ca", "node", ["127.0.0.1"], root / "api-tls")
     home = root / "bank-a-node"
     setup_node(home, genesis_file=Path(genesis.genesis), announced_hash=genesis.genesis_sha256,
                keys_dir=keys, envelope_file=Path(genesis.envelopes["Bank A"]),
-               password=PASSWORD, listen="127.0.0.1:40100", rpc_port=_free_port(),
+               password=PASSWORD, listen=p2p, rpc_port=_free_port(),
                api_port=_free_port(), tls=(tls_cert, tls_key))
     cfg = NodeConfig.load(home)  # tokens, as a node beyond loopback has them
     dataclasses.replace(cfg, api_access=dataclasses.replace(cfg.api_access, auth="token")).save()
