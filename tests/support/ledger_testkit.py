@@ -161,3 +161,13 @@ def token_deploy_data(supply: int) -> bytes:
 
 def contract_address(sender: str, nonce: int) -> str:
     return "0x" + keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:].hex()
+
+
+def new_chain_state() -> AppState:
+    """The `app_state` `consortium init` and the ceremony write today, for one founder: what
+    a chain made now starts with (its gas schedule, clock rule, contract versions)."""
+    from consortium.network.init import FoundingMember, genesis_app_state
+
+    founder = FoundingMember(name="Bank A", account="0x" + "11" * 20, node_ids=("ab" * 20,),
+                             validator_pub_keys=())
+    return genesis_app_state([founder], eth_chain_id=CHAIN_ID, roles={}, dev_balances=False)

@@ -17,10 +17,9 @@ from consortium.evm.header import CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT, block_tim
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.upgrades import EVM_CLOCK_UPGRADE
-from consortium.network.init import FoundingMember, genesis_app_state
 from consortium.system.model import GOVERNANCE_ADDRESS
 from tests.support.governance_testkit import BANKS, Gov
-from tests.support.ledger_testkit import T0, ctx, parties_state
+from tests.support.ledger_testkit import T0, ctx, new_chain_state, parties_state
 
 ENGINES = ("revm", "py-evm")
 VOTERS = {f"Bank {i}": (BANKS[i], []) for i in range(4)}
@@ -76,9 +75,7 @@ def test_the_rule_is_read_back_from_the_state_after_a_restart(tmp_path: Path) ->
 
 
 def test_new_chains_start_at_rule_2_and_old_genesis_files_keep_1() -> None:
-    founder = FoundingMember(name="Bank A", account="0x" + "11" * 20, node_ids=("ab" * 20,),
-                             validator_pub_keys=())
-    new = genesis_app_state([founder], eth_chain_id=20251, roles={}, dev_balances=False)
+    new = new_chain_state()
     assert new.evm_clock == 2 and AppState.from_json(new.to_json()).evm_clock == 2
     old = new.to_json()
     del old["evm_clock"]

@@ -30,11 +30,10 @@ from consortium.evm.storage import NATIVE_GAS_SLOT
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.upgrades import NATIVE_GAS_UPGRADE
-from consortium.network.init import FoundingMember, genesis_app_state
 from consortium.system.client import GovernanceClient
 from consortium.system.model import GOVERNANCE_ADDRESS
 from tests.support.governance_testkit import BANKS, Gov
-from tests.support.ledger_testkit import parties_state, run_block, sign
+from tests.support.ledger_testkit import new_chain_state, parties_state, run_block, sign
 from tests.support.services_api_testkit import LiveNode
 
 ENGINES = ("revm", "py-evm")
@@ -150,9 +149,7 @@ def test_the_price_of_a_write() -> None:
 
 
 def test_new_chains_start_at_schedule_2_and_old_genesis_files_keep_1() -> None:
-    founder = FoundingMember(name="Bank A", account="0x" + "11" * 20, node_ids=("ab" * 20,),
-                             validator_pub_keys=())
-    new = genesis_app_state([founder], eth_chain_id=20251, roles={}, dev_balances=False)
+    new = new_chain_state()
     assert new.native_gas == 2 and AppState.from_json(new.to_json()).native_gas == 2
     old = new.to_json()
     del old["native_gas"]
