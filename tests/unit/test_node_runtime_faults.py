@@ -90,6 +90,8 @@ def test_pending_nonce_counts_the_journal_before_it_is_replayed(
     assert api.stub.mempool == []  # nothing resubmitted yet
     assert api.call("eth_getTransactionCount", ALICE.address, "pending")["result"] == "0x5"
     assert api.call("eth_getTransactionCount", ALICE.address, "latest")["result"] == "0x0"
+    account = api.client.get(f"/api/v1/accounts/{ALICE.address}").json()  # REST says the same
+    assert (account["nonce"], account["pending_nonce"]) == (0, 5)
     # a client that took its nonce from elsewhere and reuses a journalled one is refused,
     # not accepted in place of the transaction the node already answered for
     reuse = sign(ALICE, nonce=2, to=BOB.address, value=99, gas=21_000)
@@ -101,6 +103,7 @@ def test_pending_nonce_counts_the_journal_before_it_is_replayed(
     answer = api.call("eth_sendRawTransaction", "0x" + following.hex())
     assert answer["result"] == "0x" + keccak(following).hex(), answer
     assert api.call("eth_getTransactionCount", ALICE.address, "pending")["result"] == "0x6"
+    assert api.client.get(f"/api/v1/accounts/{ALICE.address}").json()["pending_nonce"] == 6
     api.stub.catching_up = False  # the replay runs: every accepted one reaches the mempool
     wait_for(lambda: len(api.stub.mempool) == 6)
     assert api.stub.mempool == [*raws, following]

@@ -254,7 +254,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
             WebSocketRoute("/", rpc_ws),
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-            *rest_routes(ledger, offload, node_name),
+            *rest_routes(ledger, offload, node_name, local_txs.next_nonce),
             # the services' reads scan their records: admitted like eth_call
             *forum_blob_routes(ledger, gate.run_admitted),
             *explorer_routes(ledger, gate.run_admitted),  # the explorer's CSV export

@@ -499,8 +499,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
     @rpc("eth_getTransactionCount", LEDGER, enc.address, _AT_BLOCK)
     def eth_get_transaction_count(self, addr: str, ref: BlockRef) -> str:
         if ref.tag == "pending":  # counting held transactions that follow without a gap
-            return hex(self.local_txs.pending_count(
-                bytes.fromhex(addr[2:]), self.ledger.pending_nonce(addr)))
+            return hex(self.local_txs.next_nonce(addr))
         return hex(self.ledger.get_nonce(addr, self._state_height(ref, "params[1]")))
 
     @rpc("eth_getCode", LEDGER, enc.address, _AT_BLOCK)

@@ -303,6 +303,11 @@ class LocalTransactions:
         return (f"held until nonce {missing} of {hx(held.sender)} arrives (its own nonce is "
                 f"{held.nonce})")
 
+    def next_nonce(self, address: str) -> int:
+        """The nonce a client's next transaction takes: the ledger's pending nonce (its
+        mempool) and this node's held and journalled ones (`pending_count`)."""
+        return self.pending_count(bytes.fromhex(address[2:]), self.ledger.pending_nonce(address))
+
     def pending_count(self, address: bytes, pending_nonce: int) -> int:
         """The sender's next nonce counting the held transactions that follow without a gap
         (as geth's pending nonce does), and, after a restart until they are resubmitted,

@@ -18,8 +18,10 @@ from consortium.api.service_surface import RunSync, path_param, query_param, res
 from consortium.ledger.types import LedgerReader
 
 
-def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) -> list[Route]:
-    """The /api/v1 routes of one node."""
+def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str,
+                next_nonce: Callable[[str], int]) -> list[Route]:
+    """The /api/v1 routes of one node; `next_nonce` counts this node's held and journalled
+    transactions, as JSON-RPC's pending transaction count does."""
     eth = EthReads(ledger)
 
     def status(request: Request) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def rest_routes(ledger: LedgerReader, run_sync: RunSync[Any], node_name: str) ->
     def account(request: Request) -> dict[str, Any]:
         address = enc.address(request.path_params["address"], "address")
         return {"address": address, "balance": str(ledger.get_balance(address)),
-                "nonce": ledger.get_nonce(address), "pending_nonce": ledger.pending_nonce(address),
+                "nonce": ledger.get_nonce(address), "pending_nonce": next_nonce(address),
                 "code_size": len(ledger.get_code(address)), "height": ledger.latest_height()}
 
     def route(path: str, read: Callable[[Request], Any],
@@ -133,7 +135,8 @@ def openapi_schema(node_name: str) -> dict[str, Any]:
                            _object(transaction="object", receipt=["object", "null"])),
                 "400": _BAD, "404": _NOT_FOUND}, [_hex_param("hash", 64)]),
             "/api/v1/accounts/{address}": _get(
-                "An account's balance, nonce and code size at the latest block", {
+                "An account's balance, nonce and code size at the latest block, and the nonce its "
+                "next transaction takes (pending_nonce: counting those this node accepted)", {
                     "200": _ok("account", {"$ref": "#/components/schemas/Account"}),
                     "400": _BAD}, [_hex_param("address", 40)]),
         },
