@@ -12,6 +12,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
+from consortium.evm.chain_rules import ChainRule
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import BlockContext, BlockOutcome
@@ -171,3 +172,9 @@ def new_chain_state() -> AppState:
     founder = FoundingMember(name="Bank A", account="0x" + "11" * 20, node_ids=("ab" * 20,),
                              validator_pub_keys=())
     return genesis_app_state([founder], eth_chain_id=CHAIN_ID, roles={}, dev_balances=False)
+
+
+def chain_rule(ledger: Ledger, rule: ChainRule) -> int:
+    """The version of `rule` the ledger's latest state holds, read as any node's reader does."""
+    return rule.read(lambda address, slot: int.from_bytes(
+        ledger.get_storage_at("0x" + address.hex(), slot), "big"))

@@ -376,15 +376,16 @@ def test_upgrades_table_shows_privacy_not_enabled(
                 return {"plan": None, "applied": [], "nativeVersions": versions}
 
         @staticmethod
-        def native_gas_schedule() -> int:
-            return 1
+        def chain_rules() -> dict[str, int]:
+            return {"native_gas": 1, "evm_clock": 2}
 
     monkeypatch.setattr(governance_cli, "_client", lambda *_: Client())
     monkeypatch.setenv("COLUMNS", "200")  # one line per row
     code, out, _ = run(capsys, "upgrades", *NODE)
     assert code == 0
     assert "Securities" in out and "not enabled on this chain" in out
-    assert "Native gas schedule: 1 (every native write 20,000 gas" in out
+    assert "native_gas │ 1       │ every native storage write 20,000 gas" in out
+    assert "evm_clock  │ 2       │ the EVM clock follows block time" in out
 
 
 # --- 6. proposals -1: the argument's range, not "No such option" ------------------------------

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from consortium.evm.chain_rules import NATIVE_GAS_RULE
 from consortium.evm.field_types import Uint
 from consortium.evm.native import (
     NATIVE_GAS,
-    NATIVE_GAS_ADDRESS,
     NativeCalls,
     NativeContract,
     method,
@@ -26,14 +26,18 @@ from consortium.evm.native import (
     write_gas,
 )
 from consortium.evm.records import Record, WordSet
-from consortium.evm.storage import NATIVE_GAS_SLOT
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.upgrades import NATIVE_GAS_UPGRADE
 from consortium.system.client import GovernanceClient
-from consortium.system.model import GOVERNANCE_ADDRESS
 from tests.support.governance_testkit import BANKS, Gov
-from tests.support.ledger_testkit import new_chain_state, parties_state, run_block, sign
+from tests.support.ledger_testkit import (
+    chain_rule,
+    new_chain_state,
+    parties_state,
+    run_block,
+    sign,
+)
 from tests.support.services_api_testkit import LiveNode
 
 ENGINES = ("revm", "py-evm")
@@ -145,7 +149,6 @@ def test_the_price_of_a_write() -> None:
     assert [write_gas(1, p, v) for p, v in ((0, 1), (1, 2), (2, 2), (2, 0))] == [FRESH] * 4
     assert [write_gas(2, p, v) for p, v in ((0, 1), (1, 2), (2, 2), (2, 0), (0, 0), (0, -1))] \
         == [FRESH, CHANGE, SAME, CHANGE, SAME, FRESH]
-    assert NATIVE_GAS_ADDRESS == GOVERNANCE_ADDRESS  # the schedule sits in its storage
 
 
 def test_new_chains_start_at_schedule_2_and_old_genesis_files_keep_1() -> None:
@@ -159,8 +162,7 @@ def test_new_chains_start_at_schedule_2_and_old_genesis_files_keep_1() -> None:
 
 
 def _schedule(ledger: Ledger) -> int:
-    raw = ledger.get_storage_at("0x" + NATIVE_GAS_ADDRESS.hex(), NATIVE_GAS_SLOT)
-    return int.from_bytes(raw, "big") or 1
+    return chain_rule(ledger, NATIVE_GAS_RULE)
 
 
 def test_the_upgrade_switches_the_price_at_its_height_on_both_engines(tmp_path: Path) -> None:
@@ -209,7 +211,7 @@ def test_the_upgrade_changes_nothing_on_a_chain_made_at_schedule_2(tmp_path: Pat
 
 @pytest.mark.parametrize("schedule", (1, 2))
 def test_a_client_reads_the_schedule_over_the_api(tmp_path: Path, schedule: int) -> None:
-    """`consortium upgrades` shows it (`GovernanceClient.native_gas_schedule`)."""
+    """`consortium upgrades` shows it (`GovernanceClient.chain_rules`)."""
 
     def ledger_at(path: Path) -> Ledger:
         ledger = Ledger(path)
@@ -218,6 +220,7 @@ def test_a_client_reads_the_schedule_over_the_api(tmp_path: Path, schedule: int)
 
     node = LiveNode(tmp_path, ledger=ledger_at, parties={"Bank 0": SENDER})
     try:
-        assert GovernanceClient(node.url).native_gas_schedule() == schedule
+        assert GovernanceClient(node.url).chain_rules() == {"native_gas": schedule,
+                                                            "evm_clock": 1}
     finally:
         node.close()

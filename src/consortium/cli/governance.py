@@ -114,10 +114,11 @@ for _write in _WRITES.values():  # one `propose <kind>` per declared proposal ki
 
 @kit.with_read_options
 def upgrades(*, opts: kit.Signing) -> None:
-    """The scheduled software upgrade, the applied ones and the layout version of every native
-    contract genesis `native_versions` sets (the system contracts, Privacy, Securities)."""
+    """The scheduled software upgrade, the applied ones, the layout version of every native
+    contract genesis `native_versions` sets (the system contracts, Privacy, Securities) and
+    the chain rules' versions (the natives' gas schedule, the EVM clock)."""
     client = _client(opts.rpc, opts.dir)
-    info = client.read.upgrades() | {"nativeGas": client.native_gas_schedule()}
+    info = client.read.upgrades() | {"chainRules": client.chain_rules()}
     if opts.json_out:
         kit.print_json(info)
         return
@@ -128,9 +129,20 @@ def upgrades(*, opts: kit.Signing) -> None:
     kit.table("Software upgrades", ["state", "name", "height", "version", "proposal"], rows)
     kit.table("Native contract versions", ["contract", "version"],
               [[c, v or "not enabled on this chain"] for c, v in info["nativeVersions"].items()])
-    kit.console.print(f"Native gas schedule: {info['nativeGas']}" + (
-        "" if info["nativeGas"] >= 2 else " (every native write 20,000 gas; the upgrade "
-        "native-gas-2 prices writes as the EVM's SSTORE)"), highlight=False)
+    kit.table("Chain rules", ["rule", "version", "what"], [
+        [key, version, _RULE_WORDS.get((key, version), "")]
+        for key, version in info["chainRules"].items()])
+
+
+# what each chain rule's versions do (`consortium.evm.chain_rules`)
+_RULE_WORDS = {
+    ("native_gas", 1): "every native storage write 20,000 gas (the upgrade native-gas-2 "
+                       "prices writes as the EVM's SSTORE)",
+    ("native_gas", 2): "native writes priced as the EVM's SSTORE",
+    ("evm_clock", 1): "each block's EVM time at least a second past its parent's, ahead of "
+                      "wall time under sub-second blocks (the upgrade evm-clock-2)",
+    ("evm_clock", 2): "the EVM clock follows block time in whole seconds",
+}
 
 
 SHORT_HEX = 18  # characters of a long hex value a list shows ("0x" and 8 bytes)

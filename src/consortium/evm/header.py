@@ -8,7 +8,7 @@ Mapping from a CometBFT block to the EVM's block fields:
                 Clock rule 1 (chains made before) takes max(block time, parent + 1): a strictly
                 increasing clock which, under sub-second blocks (an idle chain makes one
                 every ~0.55 s), runs ahead of wall time without bound (~0.45 s a block, hours
-                a day). The rule sits at `CLOCK_RULE_SLOT` of 0x…1000's storage (unset: 1);
+                a day). The rule is the chain rule `consortium.evm.chain_rules.EVM_CLOCK_RULE`;
 - coinbase    = the proposer's 20-byte CometBFT address (gas fees, if any, go there);
 - prevrandao  = supplied by the caller from consensus data (mixHash in the header);
 - gas limit   = the genesis block gas limit, constant (no EIP-1559 drift);
@@ -22,15 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth.vm.execution_context import ExecutionContext
-from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber, Hash32
 
 ZERO_HASH = b"\x00" * 32
 ZERO_ADDRESS = b"\x00" * 20
 BLOCKHASH_WINDOW = 256
-CLOCK_RULES = (1, 2)
-CLOCK_RULE_ADDRESS = (0x1000).to_bytes(20, "big")  # Governance's account holds the rule
-CLOCK_RULE_SLOT = int.from_bytes(keccak(b"consortium.evm.clock"), "big") - 1
 
 
 def block_timestamp(time_ns: int, parent_timestamp: int, rule: int = 1) -> int:

@@ -14,10 +14,10 @@ from eth.abc import ComputationAPI
 from eth.exceptions import Revert, VMError, WriteProtection
 from eth_typing import Address
 
+from consortium.evm.chain_rules import NATIVE_GAS_RULE
 from consortium.evm.fork import install_precompile
 from consortium.evm.native import (
     NATIVE_GAS,
-    NATIVE_GAS_ADDRESS,
     NativeContract,
     child_gas,
     delegatecall_refusal,
@@ -29,7 +29,6 @@ from consortium.evm.native import (
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.public_reads import host_for
 from consortium.evm.storage import (
-    NATIVE_GAS_SLOT,
     NATIVE_VERSION_SLOT,
     UINT256,
     BlockInfo,
@@ -114,8 +113,9 @@ class PyEvmHost:
         chain's)."""
         public = PUBLIC_READS.get()
         if public is not None:
-            return public.read(NATIVE_GAS_ADDRESS, NATIVE_GAS_SLOT) or 1
-        return int(self._state.get_storage(Address(NATIVE_GAS_ADDRESS), NATIVE_GAS_SLOT)) or 1
+            return NATIVE_GAS_RULE.read(public.read)
+        return NATIVE_GAS_RULE.read(
+            lambda address, slot: self._state.get_storage(Address(address), slot))
 
     def emit(self, topics: Sequence[bytes], data: bytes) -> None:
         if self.is_static:

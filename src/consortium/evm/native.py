@@ -68,15 +68,11 @@ NATIVE_GAS: dict[str, int] = {
 }
 
 
-# The chain's native gas schedule (genesis `native_gas`, the software upgrade
-# `native-gas-2`; read without gas at `NATIVE_GAS_SLOT` of `NATIVE_GAS_ADDRESS`, unset: 1)
+# The chain's native gas schedule (the chain rule `consortium.evm.chain_rules.NATIVE_GAS_RULE`)
 # decides what a native's storage write pays. 1: every write `sstore` (20,000). 2: by the
 # slot's present value, as the EVM prices SSTORE (EIP-2200/2929, without refunds): setting
 # an empty slot `sstore`, changing or clearing a set one `sstore_change`, leaving it as it
 # is `sstore_same`. Everything else is the same under both.
-NATIVE_GAS_SCHEDULES = (1, 2)
-NATIVE_GAS_ADDRESS = (0x1000).to_bytes(20, "big")  # Governance's account holds the schedule
-
 
 def write_gas(schedule: int, present: int, value: int) -> int:
     """What writing `value` over `present` costs a native under gas schedule `schedule`

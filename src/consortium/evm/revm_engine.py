@@ -25,12 +25,12 @@ from consortium.evm.abc import (
     WorldFactory,
 )
 from consortium.evm.budget import CallBudget
+from consortium.evm.chain_rules import NATIVE_GAS_RULE
 from consortium.evm.engine import EMPTY_ROOT, WorldState
 from consortium.evm.fork import CALL_GUARDS, ERROR_SELECTOR, call_guard_gates
 from consortium.evm.header import BLOCKHASH_WINDOW, BlockEnv
 from consortium.evm.native import (
     NATIVE_GAS,
-    NATIVE_GAS_ADDRESS,
     NativeContract,
     child_gas,
     delegatecall_refusal,
@@ -41,7 +41,6 @@ from consortium.evm.native import (
 from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.public_reads import host_for
 from consortium.evm.storage import (
-    NATIVE_GAS_SLOT,
     NATIVE_VERSION_SLOT,
     BlockInfo,
     Host,
@@ -163,8 +162,7 @@ class RevmHost:
         present value (`consortium.evm.native.write_gas`)."""
         self._priced = True
         public = PUBLIC_READS.get()
-        schedule = (public.read(NATIVE_GAS_ADDRESS, NATIVE_GAS_SLOT) if public is not None
-                    else self._f.peek(NATIVE_GAS_ADDRESS, NATIVE_GAS_SLOT)) or 1
+        schedule = NATIVE_GAS_RULE.read(public.read if public is not None else self._f.peek)
         if schedule >= 2:
             self._f.price_writes(NATIVE_GAS["sstore_change"], NATIVE_GAS["sstore_same"])
 

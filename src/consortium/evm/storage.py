@@ -26,9 +26,6 @@ _HASHABLE = frozenset({int, bool, bytes, str})
 # so it never meets a contract's numbered slots); unset reads as version 1
 # (`consortium.system.upgrade_plan`, `Host.native_version`).
 NATIVE_VERSION_SLOT = int.from_bytes(keccak(b"consortium.native.version"), "big") - 1
-# Where the chain's native gas schedule sits, in the storage of the account at 0x…1000
-# (Governance's; `consortium.evm.native.NATIVE_GAS_ADDRESS`); unset reads as schedule 1
-NATIVE_GAS_SLOT = int.from_bytes(keccak(b"consortium.native.gas"), "big") - 1
 
 
 @dataclass(frozen=True)

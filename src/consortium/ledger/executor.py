@@ -28,10 +28,9 @@ from consortium.evm.abc import (
     WorldFactory,
     WorldStateAPI,
 )
+from consortium.evm.chain_rules import EVM_CLOCK_RULE
 from consortium.evm.engine import WorldState
 from consortium.evm.header import (
-    CLOCK_RULE_ADDRESS,
-    CLOCK_RULE_SLOT,
     BlockEnv,
     as_address,
     block_timestamp,
@@ -187,7 +186,7 @@ class BlockExecutor:
             state_root = world.persist()
             system_changed = system_before != [world.storage_root(a) for a in SYSTEM_ADDRESSES]
             if system_changed:  # the rule sits in Governance's storage
-                clock_rule = world.get_storage(CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT) or 1
+                clock_rule = EVM_CLOCK_RULE.read(world.get_storage)
         _clear_caches()
         updates = tuple(
             ValidatorUpdate(key, power)

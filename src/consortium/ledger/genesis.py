@@ -19,16 +19,17 @@ Governance fields (all optional, so older genesis files still load):
   `{"Securities": 2}`: the Securities service's `mint` checks the recipient's eligibility
   (version 1, unlisted, mints unchecked: chains made before; the software upgrade
   `securities-mint-eligibility` moves them to 2).
+Chain rules (`consortium.evm.chain_rules`: a version each, unlisted = 1, what chains made
+before the rule ran under; `consortium init` and the key ceremony write the newest; a
+software upgrade moves an older chain on):
 - `native_gas` (`2`): the native contracts' gas schedule (`consortium.evm.native.write_gas`):
   2 prices a storage write by the slot's present value as the EVM does (20,000 to set an
   empty slot, 2,900 to change or clear one, 100 to leave it); 1, or unlisted (chains made
-  before), 20,000 for any write. `consortium init` and the key ceremony write 2; the
-  software upgrade `native-gas-2` moves an older chain to it.
+  before), 20,000 for any write; the upgrade `native-gas-2`.
 - `evm_clock` (`2`): the EVM clock rule (`consortium.evm.header.block_timestamp`): 2 takes
   the block time in whole seconds, never below the parent's (blocks within a second share
   it); 1, or unlisted (chains made before), forces each block a second past its parent,
-  which runs ahead of wall time under sub-second blocks. `consortium init` and the key
-  ceremony write 2; the software upgrade `evm-clock-2` moves an older chain to it.
+  which runs ahead of wall time under sub-second blocks; the upgrade `evm-clock-2`.
 The ledger moves all of it into the system contracts' storage at genesis.
 """
 
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consortium.errors import ConfigError
+from consortium.evm.chain_rules import CHAIN_RULES
 
 DEFAULT_ETH_CHAIN_ID = 20251
 DEFAULT_BLOCK_GAS_LIMIT = 1_000_000_000
@@ -134,11 +136,13 @@ class AppState:
             doc["governance"] = self.governance.to_json()
         if self.native_versions:
             doc["native_versions"] = dict(sorted(self.native_versions.items()))
-        if self.native_gas != 1:
-            doc["native_gas"] = self.native_gas
-        if self.evm_clock != 1:
-            doc["evm_clock"] = self.evm_clock
+        doc.update(self.chain_rules())
         return doc
+
+    def chain_rules(self) -> dict[str, int]:
+        """The chain rules this genesis sets (`consortium.evm.chain_rules`): those not 1."""
+        return {rule.key: version for rule in CHAIN_RULES
+                if (version := getattr(self, rule.key)) != 1}
 
     @classmethod
     def from_json(cls, data: Any) -> AppState:
@@ -195,22 +199,12 @@ class AppState:
             alloc[_address(addr, where)] = _int(entry.get("balance", 0), f"{where}.balance")
         governance = _governance(data.get("governance", {}))
         versions = _native_versions(data.get("native_versions", {}))
-        native_gas = _int(data.get("native_gas", 1), "app_state.native_gas")
-        from consortium.evm.native import NATIVE_GAS_SCHEDULES
-
-        if native_gas not in NATIVE_GAS_SCHEDULES:
-            known = ", ".join(map(str, NATIVE_GAS_SCHEDULES))
-            raise ConfigError(f"genesis app_state.native_gas: schedules {known} exist, not "
-                              f"{native_gas}")
-        evm_clock = _int(data.get("evm_clock", 1), "app_state.evm_clock")
-        from consortium.evm.header import CLOCK_RULES
-
-        if evm_clock not in CLOCK_RULES:
-            known = ", ".join(map(str, CLOCK_RULES))
-            raise ConfigError(f"genesis app_state.evm_clock: rules {known} exist, not "
-                              f"{evm_clock}")
-        return cls(chain_id, gas_limit, tuple(members), alloc, governance, versions, native_gas,
-                   evm_clock)
+        rules = {}
+        for rule in CHAIN_RULES:
+            rules[rule.key] = version = _int(data.get(rule.key, 1), f"app_state.{rule.key}")
+            if (problem := rule.problem(version)) is not None:
+                raise ConfigError(f"genesis app_state.{rule.key}: {problem}")
+        return cls(chain_id, gas_limit, tuple(members), alloc, governance, versions, **rules)
 
 
 def _member_json(m: GenesisMember) -> dict[str, Any]:

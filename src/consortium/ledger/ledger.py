@@ -18,10 +18,9 @@ import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash
 import consortium.system  # noqa: F401  (the system contracts: the chain's own rules)
 from consortium.errors import ConsortiumError, TxError, TxTooLarge
 from consortium.evm.abc import CachingWorldStateAPI, WorldStateAPI
+from consortium.evm.chain_rules import EVM_CLOCK_RULE
 from consortium.evm.engine import EMPTY_ROOT
 from consortium.evm.header import (
-    CLOCK_RULE_ADDRESS,
-    CLOCK_RULE_SLOT,
     ZERO_ADDRESS,
     ZERO_HASH,
     BlockEnv,
@@ -276,7 +275,7 @@ class Ledger(LedgerReads):
         db = self.store.trie_db(self._last_height())
         world = self._committed_world(db)
         with self.store.read() as txn, db.reading(txn):
-            return world.get_storage(CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT) or 1
+            return EVM_CLOCK_RULE.read(world.get_storage)
 
     def _committed_world(self, db: TrieNodeDB | None = None) -> WorldStateAPI:
         """A read-only world at the committed state root (over `db` if given)."""

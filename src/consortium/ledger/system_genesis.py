@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from consortium.evm.header import CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT
+from consortium.evm.chain_rules import CHAIN_RULES, RULES_ADDRESS
 from consortium.evm.host import SlotHost, Storage
-from consortium.evm.native import NATIVE_GAS_ADDRESS, native_address
+from consortium.evm.native import native_address
 from consortium.evm.records import address_word
-from consortium.evm.storage import NATIVE_GAS_SLOT
 from consortium.ledger.genesis import AppState
 from consortium.system.model import (
     GOVERNANCE_ADDRESS,
@@ -79,10 +78,9 @@ def write_system_genesis(app_state: AppState, get: GetStorage, set_: SetStorage)
     # only the versions the genesis lists: older genesis files keep their state root
     for contract, version in sorted(app_state.native_versions.items()):
         set_native_version(storage(NATIVE_ADDRESSES[contract]), version)
-    if app_state.native_gas != 1:  # likewise: unlisted, nothing written
-        storage(NATIVE_GAS_ADDRESS).set_uint(NATIVE_GAS_SLOT, app_state.native_gas)
-    if app_state.evm_clock != 1:
-        storage(CLOCK_RULE_ADDRESS).set_uint(CLOCK_RULE_SLOT, app_state.evm_clock)
+    rules = {rule.key: rule for rule in CHAIN_RULES}
+    for key, rule_version in app_state.chain_rules().items():  # likewise: those at 1 unlisted
+        storage(RULES_ADDRESS).set_uint(rules[key].slot, rule_version)
 
     governance = app_state.governance
     for account, roles in sorted(governance.roles.items()):

@@ -24,8 +24,8 @@ the chain's genesis left out (`UpgradeContext.install_native`). This software's 
 (docs/operations.md lists them): `privacy` switches the Privacy contract on for a chain made
 without it (docs/privacy.md); `securities-mint-eligibility` moves the Securities contract to
 version 2, whose `mint` checks the recipient's eligibility (docs/services/securities.md);
-`native-gas-2` moves the natives to gas schedule 2, a write priced by the slot's present
-value as the EVM prices SSTORE (docs/evm.md).
+each chain rule's upgrade moves the chain to the rule's newest version
+(`consortium.evm.chain_rules`: `native-gas-2`, `evm-clock-2`; docs/evm.md).
 """
 
 from __future__ import annotations
@@ -39,10 +39,15 @@ from dataclasses import dataclass, field
 from consortium import __version__
 from consortium.errors import ConfigError, ConsortiumError
 from consortium.evm.abc import WorldStateAPI
-from consortium.evm.header import CLOCK_RULE_ADDRESS, CLOCK_RULE_SLOT
+from consortium.evm.chain_rules import (
+    CHAIN_RULES,
+    EVM_CLOCK_RULE,
+    NATIVE_GAS_RULE,
+    RULES_ADDRESS,
+    ChainRule,
+)
 from consortium.evm.host import SlotHost, Storage
-from consortium.evm.native import NATIVE_GAS_ADDRESS, NATIVE_STUB_CODE
-from consortium.evm.storage import NATIVE_GAS_SLOT
+from consortium.evm.native import NATIVE_STUB_CODE
 from consortium.ledger.system_genesis import NATIVE_ADDRESSES
 from consortium.system.model import GOVERNANCE_ADDRESS
 from consortium.system.privacy import PRIVACY_ADDRESS
@@ -253,33 +258,26 @@ def securities_mint_eligibility(ctx: UpgradeContext) -> None:
 
 register_upgrade(SECURITIES_MINT_UPGRADE, "0.1.0", migrate=securities_mint_eligibility)
 
-NATIVE_GAS_UPGRADE = "native-gas-2"
+
+def chain_rule_upgrade(rule: ChainRule, version: int) -> Callable[[UpgradeContext], None]:
+    """The migration that moves the chain to `version` of `rule` at the upgrade's height (a
+    chain made at it or past it stays as it is)."""
+    def migrate(ctx: UpgradeContext) -> None:
+        storage = ctx.storage(RULES_ADDRESS)
+        if rule.read(lambda _, slot: storage.get_uint(slot)) < version:
+            storage.set_uint(rule.slot, version)
+    return migrate
 
 
-def native_gas_2(ctx: UpgradeContext) -> None:
-    """Native gas schedule 1 -> 2: from this height on a native's storage write is priced
-    by the slot's present value, as the EVM prices SSTORE (`consortium.evm.native.
-    write_gas`), instead of 20,000 for any write. Nothing else changes. A chain made at 2
-    (genesis `native_gas: 2`) stays as it is."""
-    storage = ctx.storage(NATIVE_GAS_ADDRESS)
-    if (storage.get_uint(NATIVE_GAS_SLOT) or 1) < 2:
-        storage.set_uint(NATIVE_GAS_SLOT, 2)
-
-
-register_upgrade(NATIVE_GAS_UPGRADE, "0.1.0", migrate=native_gas_2)
-
-EVM_CLOCK_UPGRADE = "evm-clock-2"
-
-
-def evm_clock_2(ctx: UpgradeContext) -> None:
-    """EVM clock rule 1 -> 2: from the block after this height on, a block's timestamp is
-    its consensus time in whole seconds, never below its parent's (`consortium.evm.header.
-    block_timestamp`), instead of at least a second past its parent, which ran ahead of wall
-    time under sub-second blocks; a clock that ran ahead stays where it is until wall time
-    catches up (it never goes back). Nothing else changes. A chain made at 2 stays as it is."""
-    storage = ctx.storage(CLOCK_RULE_ADDRESS)
-    if (storage.get_uint(CLOCK_RULE_SLOT) or 1) < 2:
-        storage.set_uint(CLOCK_RULE_SLOT, 2)
-
-
-register_upgrade(EVM_CLOCK_UPGRADE, "0.1.0", migrate=evm_clock_2)
+# `native-gas-2`: from this height on a native's storage write is priced by the slot's
+# present value, as the EVM prices SSTORE (`consortium.evm.native.write_gas`), instead of
+# 20,000 for any write. `evm-clock-2`: from the block after this height on, a block's
+# timestamp is its consensus time in whole seconds, never below its parent's
+# (`consortium.evm.header.block_timestamp`), instead of at least a second past its parent,
+# which ran ahead of wall time under sub-second blocks; a clock that ran ahead stays where
+# it is until wall time catches up (it never goes back). Nothing else changes.
+for _rule in CHAIN_RULES:
+    for _version in _rule.versions[1:]:
+        register_upgrade(_rule.upgrade(_version), "0.1.0",
+                         migrate=chain_rule_upgrade(_rule, _version))
+NATIVE_GAS_UPGRADE, EVM_CLOCK_UPGRADE = NATIVE_GAS_RULE.upgrade(2), EVM_CLOCK_RULE.upgrade(2)

@@ -21,9 +21,8 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from consortium.errors import ConfigError, known
-from consortium.evm.native import NATIVE_GAS_ADDRESS
+from consortium.evm.chain_rules import CHAIN_RULES, RULES_ADDRESS
 from consortium.evm.records import account_hex
-from consortium.evm.storage import NATIVE_GAS_SLOT
 from consortium.sdk.client import ConsortiumClient
 from consortium.system.governance import Governance
 from consortium.system.model import (
@@ -132,12 +131,14 @@ class GovernanceClient:
             return partial(self._propose_values, _PROPOSALS[name])
         raise AttributeError(name)
 
-    def native_gas_schedule(self) -> int:
-        """The chain's gas schedule for native contracts (`consortium.evm.native.write_gas`;
-        unset: 1), from its slot in Governance's storage."""
-        raw = self.client.eth("get_storage_at", Web3.to_checksum_address(NATIVE_GAS_ADDRESS),
-                              NATIVE_GAS_SLOT)
-        return int.from_bytes(bytes(raw), "big") or 1
+    def chain_rules(self) -> dict[str, int]:
+        """The version of each chain rule the chain runs (`consortium.evm.chain_rules`: the
+        natives' gas schedule, the EVM clock; unset: 1), from their slots in storage."""
+        where = Web3.to_checksum_address(RULES_ADDRESS)
+
+        def read(_: bytes, slot: int) -> int:
+            return int.from_bytes(bytes(self.client.eth("get_storage_at", where, slot)), "big")
+        return {rule.key: rule.read(read) for rule in CHAIN_RULES}
 
     def member_id(self, ref: str | int) -> int:
         member_id = self.read.member_id(ref)
