@@ -4,12 +4,16 @@ or a transaction sent — never a traceback, never "No such option: -5"."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from eth_account import Account
 
+from consortium.apps.credit.client import CreditClient
 from consortium.apps.forum.client import ForumClient
+from consortium.apps.invoices.client import InvoiceClient
+from consortium.apps.registry.client import RegistryClient
 from consortium.apps.securities.client import SecuritiesClient
 from consortium.apps.surface import BadValue
 from consortium.cli import securities as securities_cli
@@ -168,8 +172,42 @@ def test_the_python_client_refuses_a_cash_transfer_that_moves_nothing() -> None:
         sec.transfer_cash(me, "CNY", me.address, 5)
     with pytest.raises(BadValue, match=r"amount: .* out of range: 0 to 2\*\*256-1"):
         sec.transfer_cash(me, "CNY", TWO, 2**256)
-    with pytest.raises(BadValue, match=r"placeOrder: quantity .* out of range"):
+    with pytest.raises(BadValue, match=r"^quantity: .* out of range: 0 to 2\*\*256-1"):
         sec.sell(me, ISIN, 2**256, price=1)
+
+
+@pytest.mark.parametrize(("send", "refused"), [
+    (lambda sec, me: sec.buy(me, ISIN, 1.5, price=100), "quantity"),
+    (lambda sec, me: sec.buy(me, ISIN, 1, price=100.5), "price"),
+    (lambda sec, me: sec.sell(me, ISIN, 1, price=100, expiry=7.5), "expiry"),
+    (lambda sec, me: sec.propose(me, ISIN, TWO, "sell", 2.9, 100, 50), "quantity"),
+    (lambda sec, me: sec.issue(me, ISIN, "Apple", 10.7, currency="CNY", document=b"x"),
+     "supply"),
+    (lambda sec, me: sec.issue(me, ISIN, "Apple", 10, currency="CNY", document=b"x",
+                               cycle=1.5), "cycle"),
+    (lambda sec, me: sec.approve(me, "CNY", 10.9), "amount"),
+    (lambda sec, me: sec.buy(me, ISIN, True, price=100), "quantity"),
+])
+def test_the_python_clients_refuse_a_fraction_never_truncate_it(
+        send: Callable[[SecuritiesClient, Any], Any], refused: str) -> None:
+    """A fraction is refused, never rounded (docs/services/README.md): the hand-written
+    client methods parse their numbers as the declared writes do (int() placed 1.5 as 1)."""
+    with pytest.raises(BadValue, match=f"^{refused}: expected"):
+        send(SecuritiesClient("http://127.0.0.1:9"), Account.create())
+
+
+def test_the_other_services_clients_refuse_fractions_too() -> None:
+    me = Account.create()
+    with pytest.raises(BadValue, match="^amount: expected"):
+        InvoiceClient("http://127.0.0.1:9").issue(me, "0x" + "11" * 32, buyer=TWO, amount=9.5,
+                                                  currency="CNY", due_date="2027-01-31")
+    with pytest.raises(BadValue, match="^max_uses: expected"):
+        CreditClient("http://127.0.0.1:9").grant_consent(me, TWO, "loan", expires_at=100,
+                                                         max_uses=1.5)
+    with pytest.raises(BadValue, match="^k: expected"):
+        RegistryClient("http://127.0.0.1:9").propose_registrars(me, 1, [TWO], 1.5)
+    with pytest.raises(BadValue, match="^pledge: expected"):
+        RegistryClient("http://127.0.0.1:9").release(me, 1, 2.5)
 
 
 def test_forum_posts_are_refused_empty_or_oversized_in_the_user_s_terms(

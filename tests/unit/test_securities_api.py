@@ -64,7 +64,7 @@ def test_client_flow_and_refusal_reasons(live: SecuritiesNode) -> None:
     out = sec.sell(ALICE, ISIN, 10, price=101)
     assert out["orderState"] == "open" and out["trades"] == []
     sell_id = out["orderId"]
-    out = sec.buy(BOB, ISIN, 4, price=102)
+    out = out_buy = sec.buy(BOB, ISIN, 4, price=102)
     (trade,) = out["trades"]
     assert (trade["quantity"], trade["price"], trade["state"]) == (4, 101, "settled")
     assert out["orderState"] == "filled"
@@ -76,7 +76,18 @@ def test_client_flow_and_refusal_reasons(live: SecuritiesNode) -> None:
         sec.transfer(ALICE, ISIN, DAVE.address, 1)
     out = sec.cancel_order(ALICE, sell_id)
     assert out["transitions"][0]["to"] == "cancelled"
-    assert [h["to"] for h in sec.history("order", sell_id)] == ["open", "cancelled"]
+    # an order's history has its fills (a partial fill is no Transition), in order
+    history = sec.history("order", sell_id)
+    assert [h["to"] for h in history] == ["open", "open", "cancelled"]
+    fill = history[1]
+    assert fill["reason"] == (f"filled 4 at 101 by trade {trade['id']} against order "
+                              f"{out_buy['orderId']}")
+    assert (fill["trade"], fill["actor"]) == (trade["id"], BOB.address.lower())
+    taker = sec.history("order", out_buy["orderId"])  # filled on placement
+    assert [(h["from"], h["to"]) for h in taker] == [("", "open"), ("open", "open"),
+                                                     ("open", "filled")]
+    assert taker[1]["reason"].startswith(f"filled 4 at 101 by trade {trade['id']} against "
+                                         f"order {sell_id}")
 
 
 def test_json_rpc_and_rest(live: SecuritiesNode) -> None:

@@ -71,7 +71,8 @@ class ServiceClient:
             "address": Web3.to_checksum_address(address), "fromBlock": 0, "toBlock": "latest",
             "topics": [None if t is None else Web3.to_hex(t) for t in topics],
         })
-        return [{"block": int(log["blockNumber"]), "txHash": Web3.to_hex(log["transactionHash"]),
+        return [{"block": int(log["blockNumber"]), "index": int(log["logIndex"]),
+                 "txHash": Web3.to_hex(log["transactionHash"]),
                  "topics": [bytes(t) for t in log["topics"]], "data": bytes(log["data"])}
                 for log in logs]
 

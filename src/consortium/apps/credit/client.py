@@ -13,7 +13,7 @@ from consortium.apps.credit.reader import CreditReader
 from consortium.apps.credit.surface import CREDIT
 from consortium.apps.forum.blobs import read_source, write_whole
 from consortium.apps.service_client import ServiceClient
-from consortium.apps.surface import account_hex, sha256_of, with_writes
+from consortium.apps.surface import AMOUNT, HEIGHT, account_hex, sha256_of, with_writes
 from consortium.errors import ConsortiumError, NetworkError, known
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a downloaded report is read at most this far
@@ -47,7 +47,8 @@ class CreditClient(ServiceClient):
         """The subject lets `grantee` (a lender) query its credit for `purpose` until block
         `expires_at`, for `max_uses` queries (one by default)."""
         return self.transact(subject, "grantConsent", account_hex(grantee), purpose,
-                             int(expires_at), int(max_uses))
+                             HEIGHT.parse(expires_at, "expires_at"),
+                             AMOUNT.parse(max_uses, "max_uses"))
 
     def verify_report(self, query_id: int, report: str | Path | bytes) -> dict[str, Any]:
         """Check a received report (a file, or its bytes) against the hash its agency

@@ -15,7 +15,7 @@ from consortium.apps.invoices.fingerprint import compute, date_number
 from consortium.apps.invoices.reader import FP_WHAT, InvoiceReader
 from consortium.apps.invoices.surface import INVOICES
 from consortium.apps.service_client import GAS_MARGIN, ServiceClient, decode_log
-from consortium.apps.surface import account_hex, hash_bytes, with_writes
+from consortium.apps.surface import AMOUNT, account_hex, hash_bytes, with_writes
 from consortium.errors import known
 from consortium.sdk.client import ConsortiumClient
 
@@ -73,7 +73,8 @@ class InvoiceClient(ServiceClient):
                    seller: str | None = None) -> tuple[Any, ...]:
         due = date_number(due_date) if not isinstance(due_date, int) else due_date
         return (hash_bytes(fingerprint, FP_WHAT), account_hex(seller or account.address),
-                account_hex(buyer), int(amount), currency.strip().upper(), due)
+                account_hex(buyer), AMOUNT.parse(amount, "amount"), currency.strip().upper(),
+                due)
 
 
 __all__ = ["GAS_MARGIN", "InvoiceClient"]

@@ -12,7 +12,14 @@ from consortium.apps.registry.external_id import external_id_hash
 from consortium.apps.registry.reader import RegistryReader
 from consortium.apps.registry.surface import REGISTRY
 from consortium.apps.service_client import ServiceClient
-from consortium.apps.surface import account_hex, document_hash, hash_bytes, with_writes
+from consortium.apps.surface import (
+    AMOUNT,
+    ID,
+    account_hex,
+    document_hash,
+    hash_bytes,
+    with_writes,
+)
 from consortium.errors import as_config_error, known
 from consortium.sdk.client import ConsortiumClient
 
@@ -67,8 +74,9 @@ class RegistryClient(ServiceClient):
 
     def propose_registrars(self, committee: LocalAccount, asset_class: int | str,
                            registrars: list[str], k: int) -> dict[str, Any]:
+        k = AMOUNT.parse(k, "k")  # before the class's look-up: a bad value costs no call
         return self.propose(committee, "setClassRegistrars", self.class_id(asset_class),
-                            [account_hex(r) for r in registrars], int(k))
+                            [account_hex(r) for r in registrars], k)
 
     def apply(self, account: LocalAccount, asset_class: int | str, external_id: str | bytes, *,
               metadata: str | bytes | Path, owner: str | None = None) -> dict[str, Any]:
@@ -87,7 +95,8 @@ class RegistryClient(ServiceClient):
             me = secured_party.address.lower()
             mine = (p["pledge"] for p in self.active_pledges(asset_id) if p["securedParty"] == me)
             pledge = known(next(mine, None), f"{me} holds no active pledge of asset {asset_id}")
-        return self.transact(secured_party, "release", int(asset_id), int(pledge))
+        return self.transact(secured_party, "release", ID.parse(asset_id, "asset_id"),
+                             AMOUNT.parse(pledge, "pledge"))  # pledges count from 0
 
     def active_pledges(self, asset_id: int) -> list[dict[str, Any]]:
         """The asset's active pledges, oldest first ([] for no such asset)."""

@@ -25,15 +25,19 @@ from consortium.apps.securities.model import (
 )
 from consortium.apps.securities.reader import CASH, SECURITIES, SecuritiesReader
 from consortium.apps.securities.surface import CASH as CASH_SURFACE
+from consortium.apps.securities.surface import COUNT
 from consortium.apps.securities.surface import SECURITIES as SECURITIES_SURFACE
 from consortium.apps.service_client import ServiceClient, account_hex, decode_log
-from consortium.apps.surface import sha256_of, with_writes
+from consortium.apps.surface import AMOUNT, HEIGHT, sha256_of, with_writes
 from consortium.errors import BadValue, ExecutionReverted, known
 from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x, word_address
 from consortium.sdk.client import ConsortiumClient
 
-GAS_MARGIN = 300_000  # the book may move between the estimate and the block
+# the book may move between the estimate and the block: a placement estimated against a book
+# it did not cross may meet a crossing order first; one fill costs ~450,000 more (native gas
+# schedule 2), so the margin covers one fill more than estimated
+GAS_MARGIN = 600_000
 _CASH_TRANSFER = next(w for w in CASH_SURFACE.writes if w.client == "transfer_cash")
 SETTLEMENT = hex0x(SECURITIES_ADDRESS)
 _EVENTS = {e.topic0: e for cls in (CashTokens, Securities) for e in cls.events()}
@@ -125,7 +129,7 @@ class SecuritiesClient:
                 spender: str = SETTLEMENT) -> dict[str, Any]:
         """Let the settlement contract (by default) lock up to `amount` (default: any)."""
         return self.transact(account, CASH, "approve", currency.strip().upper(),
-                             account_hex(spender), int(amount))
+                             account_hex(spender), AMOUNT.parse(amount, "amount"))
 
     def issue(self, account: LocalAccount, isin: str, name: str, supply: int, *,
               currency: str, document: bytes | None = None,
@@ -137,8 +141,9 @@ class SecuritiesClient:
             document_hash_ = document_hash(known(document, "give the instrument's document or "
                                                            "its hash"))
         return self.transact(account, SECURITIES, "issue", isin.strip().upper(), name,
-                             account_hex(issuer or account.address), int(supply),
-                             document_hash_, currency.strip().upper(), int(cycle))
+                             account_hex(issuer or account.address),
+                             AMOUNT.parse(supply, "supply"), document_hash_,
+                             currency.strip().upper(), COUNT.parse(cycle, "cycle"))
 
     def set_jurisdictions(self, account: LocalAccount, isin: str,
                           allowed: list[str]) -> dict[str, Any]:
@@ -147,8 +152,9 @@ class SecuritiesClient:
 
     def place_order(self, account: LocalAccount, isin: str, side: str, quantity: int,
                     price: int, expiry: int = 0) -> dict[str, Any]:
-        return self.transact(account, SECURITIES, "placeOrder", isin, side_number(side), int(price),
-                             int(quantity), int(expiry))
+        return self.transact(account, SECURITIES, "placeOrder", isin, side_number(side),
+                             AMOUNT.parse(price, "price"), AMOUNT.parse(quantity, "quantity"),
+                             HEIGHT.parse(expiry, "expiry"))
 
     def buy(self, account: LocalAccount, isin: str, quantity: int, *, price: int,
             expiry: int = 0) -> dict[str, Any]:
@@ -162,7 +168,8 @@ class SecuritiesClient:
                 quantity: int, price: int, deadline: int) -> dict[str, Any]:
         """Propose a bilateral trade; `side` is the proposer's (buy or sell)."""
         return self.transact(account, SECURITIES, "propose", isin, account_hex(counterparty),
-                             side_number(side), int(quantity), int(price), int(deadline))
+                             side_number(side), AMOUNT.parse(quantity, "quantity"),
+                             AMOUNT.parse(price, "price"), HEIGHT.parse(deadline, "deadline"))
 
     def settle_due(self, account: LocalAccount, isin: str) -> list[dict[str, Any]]:
         """Settle every pending trade of `isin` that is due, expire those past their
@@ -191,14 +198,45 @@ class SecuritiesClient:
 
     def history(self, kind: str, object_id: int | str) -> list[dict[str, Any]]:
         """Every Transition of one object ("order" 3, "trade" 1, "proposal" 2, "dividend" 1,
-        "instrument" ISIN, "investor" 0x…), oldest first."""
+        "instrument" ISIN, "investor" 0x…), oldest first; an order's fills among them (a
+        partial fill changes no state, so no Transition tells it)."""
         word = _NAMED_IDS[kind][1](str(object_id)) if kind in _NAMED_IDS else int(object_id)
         logs = self._on(SECURITIES)._logs(
             SECURITIES_ADDRESS, [Securities.Transition.topic0, word.to_bytes(32, "big")])
-        return [{"block": log["block"], "txHash": log["txHash"], "actor": e["actor"],
-                 "from": e["fromState"], "to": e["toState"], "reason": e["reason"]}
-                for log in logs if (e := decode_event(log["topics"], log["data"])) is not None
-                and e["kind"] == kind]
+        found = [(log["block"], log["index"], {
+            "block": log["block"], "txHash": log["txHash"], "actor": e["actor"],
+            "from": e["fromState"], "to": e["toState"], "reason": e["reason"]})
+            for log in logs if (e := decode_event(log["topics"], log["data"])) is not None
+            and e["kind"] == kind]
+        if kind == "order":
+            found += self._fills(word)
+        return [entry for _, _, entry in sorted(found, key=lambda f: (f[0], f[1]))]
+
+    def _fills(self, order_id: int) -> list[tuple[int, int, dict[str, Any]]]:
+        """An order's fills as history entries: TradeExecuted names its orders unindexed, so
+        the trades of the order's owner on its side are read and those of the order kept.
+        The actor is the counterparty; the state stays open until the last fill's
+        Transition."""
+        order = self.read.order(order_id)
+        if order is None:
+            return []
+        buying = order["side"] == "buy"
+        owner = bytes(12) + bytes.fromhex(order["owner"][2:])
+        topics: list[bytes | None] = [Securities.TradeExecuted.topic0, None,
+                                      owner if buying else None, None if buying else owner]
+        fills = []
+        for log in self._on(SECURITIES)._logs(SECURITIES_ADDRESS, topics):
+            e = decode_event(log["topics"], log["data"])
+            if e is None or e["buyOrder" if buying else "sellOrder"] != order_id:
+                continue
+            other = e["sellOrder"] if buying else e["buyOrder"]
+            against = f"order {other}" if other else "a bilateral proposal"
+            fills.append((log["block"], log["index"], {
+                "block": log["block"], "txHash": log["txHash"],
+                "actor": e["seller" if buying else "buyer"], "from": "open", "to": "open",
+                "reason": f"filled {e['quantity']} at {e['price']} by trade {e['tradeId']} "
+                          f"against {against}", "trade": e["tradeId"]}))
+        return fills
 
 
 # event -> the outcome's key for the id it created, and the event's field holding it
