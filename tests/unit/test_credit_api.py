@@ -99,8 +99,13 @@ def test_json_rpc_and_rest(live: LiveNode, credit: CreditClient) -> None:
     record = live.rpc("consortium_creditRecord", first)["result"]
     assert record["supersededBy"] == fixed and record["state"] == "superseded"
     assert [r["id"] for r in record["corrections"]] == [first, fixed]
-    assert live.rpc("consortium_creditRecords", {"reporter": BANK_B.address})["result"][1][
-        "supersedes"] == first
+    by_b = live.rpc("consortium_creditRecords", {"reporter": BANK_B.address})["result"]
+    assert by_b[1]["supersedes"] == first
+    # a page at a time (`matching` reads: ids ascending from `after`, at most `limit`)
+    pages = [live.rpc("consortium_creditRecords", {"reporter": BANK_B.address, "limit": 1,
+                                                   "after": after})["result"]
+             for after in (0, by_b[0]["id"])]
+    assert pages == [by_b[:1], by_b[1:2]]
     assert live.rpc("consortium_creditBlacklist")["result"] == []
 
     http = TestClient(live.app)

@@ -101,6 +101,9 @@ def test_json_rpc_and_rest(live: LiveNode, registry: RegistryClient) -> None:
     assert live.rpc("consortium_asset", 999)["result"] is None
     listed = live.rpc("consortium_assets", {"class": 1, "state": "applied"})["result"]
     assert asset in [a["id"] for a in listed]
+    every = live.rpc("consortium_assets", {})["result"]
+    assert live.rpc("consortium_assets", {"limit": 1, "after": every[0]["id"]})["result"] == \
+        every[1:2]
     assert live.rpc("consortium_assets", {"state": "lost"})["error"]["code"] == -32602
     assert live.rpc("consortium_assets", {"class": 0})["error"]["code"] == -32602
 

@@ -139,3 +139,47 @@ def test_instrument_states_read_alike(live: Node, capsys: pytest.CaptureFixture[
                               "US0378331005")
     assert code == 0, err
     assert "trading" in out and "active" not in out
+
+
+def test_order_lists_come_a_page_at_a_time(live: Node,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A list read answers at most `limit` objects in id order from `after` (a book's
+    orders grow without end: one answer of all of them would outgrow a read's time), the
+    filters applied on the way; the same through the client, JSON-RPC, REST and the CLI."""
+    sec, http = live.client, TestClient(live.app)
+    placed = [sec.sell(ALICE, ISIN, 1, price=900 + i)["orderId"] for i in range(7)]
+    for order_id in placed[1::2]:  # 3 of them cancelled
+        sec.cancel_order(ALICE, order_id)
+    mine = [o["id"] for o in sec.read.orders(account=low(ALICE))]
+    assert mine[-7:] == placed
+    first = sec.read.orders(account=low(ALICE), limit=3)
+    assert [o["id"] for o in first] == mine[:3]
+    rest = sec.read.orders(account=low(ALICE), after=first[-1]["id"], limit=1000)
+    assert [o["id"] for o in rest] == mine[3:]
+    # a state filter skips what it leaves out on the way to a full page
+    opened = [o["id"] for o in sec.read.orders(account=low(ALICE), state="open")]
+    assert placed[0::2] == [i for i in opened if i in placed]
+    page = sec.read.orders(account=low(ALICE), state="open", after=placed[0], limit=2)
+    assert [o["id"] for o in page] == placed[2::2][:2]
+
+    answer = live.rpc("consortium_orders", {"account": low(ALICE), "after": placed[0],
+                                            "limit": 2, "state": "open"})["result"]
+    assert answer == page
+    assert http.get("/api/v1/securities/orders", params={
+        "account": low(ALICE), "after": placed[0], "limit": 2, "state": "open"}).json() == page
+    for bad in (0, 1001):
+        err = live.rpc("consortium_orders", {"limit": bad})["error"]
+        assert err["code"] == -32602 and err["message"].endswith(
+            f"limit: must be 1 to 1000, not {bad}"), err
+        refused = http.get("/api/v1/securities/orders", params={"limit": bad})
+        assert refused.status_code == 400 and "must be 1 to 1000" in refused.json()["error"]
+    trades = sec.read.trades(limit=1)
+    assert len(trades) == 1 and trades == sec.read.trades()[:1]
+
+    code, out, err = live.cli(capsys, "securities", "orders", "--account", low(ALICE),
+                              "--limit", "2", "--json")
+    assert code == 0 and [o["id"] for o in json.loads(out)] == mine[:2]
+    assert f"a full page of 2: the next with --after {mine[1]}" in err
+    code, out, err = live.cli(capsys, "securities", "orders", "--account", low(ALICE),
+                              "--after", str(mine[-2]), "--json")
+    assert code == 0 and [o["id"] for o in json.loads(out)] == mine[-1:] and "full page" not in err

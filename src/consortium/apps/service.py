@@ -4,11 +4,12 @@ and with histories (`ServiceReader`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import bisect
+from collections.abc import Callable, Iterable, Sequence
 from importlib import import_module
 from typing import Any, ClassVar, overload
 
-from consortium.apps.surface import Call, Logs, encoded
+from consortium.apps.surface import PAGE_LIMIT, Call, Logs, encoded
 from consortium.evm.abi_codec import decode as abi_decode
 from consortium.evm.host import Storage
 from consortium.evm.native import EventSpec, NativeCalls, NativeContract, StateOf, event, view
@@ -188,13 +189,30 @@ class ServiceReader:
     def _exists(self, count: str, object_id: int) -> bool:
         return 1 <= object_id <= int(self._read(count))
 
-    def _matching(self, count: str, indexes: dict[str, Any]) -> list[int]:
+    def _matching(self, count: str, indexes: dict[str, Any]) -> Sequence[int]:
         """Ids in every index given (method -> its argument; None: no filter), ascending;
         every id 1..count() without one."""
         lists = [self._read(m, lowered(arg)) for m, arg in indexes.items() if arg is not None]
         if not lists:
-            return list(range(1, int(self._read(count)) + 1))
+            return range(1, int(self._read(count)) + 1)
         return sorted(set(lists[0]).intersection(*lists[1:]))
+
+    def _page(self, ids: Sequence[int], read: Callable[[list[int]], list[dict[str, Any]]],
+              after: int = 0, limit: int = PAGE_LIMIT,
+              keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        """One page of a list read: the objects of the ascending `ids` above `after` that
+        `keep` accepts, at most `limit`. They are read a batch at a time (the first the
+        page's size, then doubling), so a page costs what it holds and what the filters
+        pass over on the way, not the whole list; the next page starts after its last id."""
+        if not 1 <= limit <= PAGE_LIMIT:
+            raise ValueError(f"limit must be 1 to {PAGE_LIMIT}, not {limit}")
+        start, step = bisect.bisect_right(ids, after), limit
+        out: list[dict[str, Any]] = []
+        while start < len(ids) and len(out) < limit:
+            batch = read(list(ids[start:start + step]))
+            out += batch if keep is None else [o for o in batch if keep(o)]
+            start, step = start + step, min(step * 2, self.batch_limit)
+        return out[:limit]
 
     @staticmethod
     def _check(value: str | None, names: tuple[str, ...], what: str) -> None:
@@ -239,15 +257,17 @@ def matching(count: str, many: str, shape: Shape, states: tuple[tuple[str, ...],
              **indexes: str) -> Callable[..., list[dict[str, Any]]]:
     """A reader method answering the objects in every index its keywords name (keyword ->
     the index view: `subject="recordsBySubject"`), every one without filters, in id order,
-    read by `many`; a `state` filter is checked against `states` (names, what they are)."""
+    read by `many`, a page at a time (`after`, `limit`: `ServiceReader._page`); a `state`
+    filter is checked against `states` (names, what they are)."""
 
-    def read(self: ServiceReader, **filters: Any) -> list[dict[str, Any]]:
+    def read(self: ServiceReader, *, after: int = 0, limit: int = PAGE_LIMIT,
+             **filters: Any) -> list[dict[str, Any]]:
         if unknown := sorted(set(filters) - set(indexes)):
             raise TypeError(f"unknown filter {unknown[0]!r} (filters: {', '.join(indexes)})")
         if states[0]:
             self._check(filters.get("state"), *states)
         ids = self._matching(count, {indexes[k]: v for k, v in filters.items()})
-        return self._many(many, ids, shape)
+        return self._page(ids, lambda batch: self._many(many, batch, shape), after, limit)
 
     return read
 
@@ -274,7 +294,7 @@ def words(index: Iterable[int]) -> list[bytes]:
     return [w.to_bytes(32, "big") for w in index]
 
 
-__all__ = ["MAX_BATCH_READ", "MAX_REASON", "ZERO_ADDRESS", "ZERO_HASH",
+__all__ = ["MAX_BATCH_READ", "MAX_REASON", "PAGE_LIMIT", "ZERO_ADDRESS", "ZERO_HASH",
            "ServiceContract", "ServiceReader", "StateView", "count_read", "index_read",
            "keyed_reads", "lazy_exports", "matching", "one", "state_read", "transition", "view",
            "words"]

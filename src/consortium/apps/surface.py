@@ -23,6 +23,7 @@ from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import account_hex, hash_bytes, hex0x
 
 UINT256_MAX = 2**256 - 1  # the largest number a contract's uint256 argument holds
+PAGE_LIMIT = 1000  # objects in one page of a list read (its default and its most)
 
 
 class OutOfRange(ValueError):
@@ -175,6 +176,15 @@ DOCUMENT = Kind("hash or file", document_hash, "expected a 0x SHA-256 or a file"
                 {"type": "string"})
 
 
+def _page_size(value: Any) -> int:
+    number = whole_number(value)
+    if not 1 <= number <= PAGE_LIMIT:
+        raise OutOfRange(f"must be 1 to {PAGE_LIMIT}, not {shown_number(number)}")
+    return number
+
+
+
+
 def id_or_name(what: str) -> Kind:
     """A `what`'s id, or its name ("a class id or name")."""
     return Kind("id or name", _id_or_name, f"expected a {what} id or name",
@@ -230,6 +240,16 @@ class Param:
 
 
 REASON = Param("reason", TEXT, "Why (kept in the event).")  # a write's logged reason
+
+
+# a list read's page: ids ascending, at most `limit`; the next page starts after the last id
+# of this one, and a page shorter than `limit` is the last
+PAGE = (Param("after", Kind("id", whole_number, "expected an id (0 or more)",
+                            {"type": "integer", "minimum": 0}),
+              "only ids above it: the last id of the page before (default 0: from the first)"),
+        Param("limit", Kind("page size", _page_size, f"expected a page size (1 to {PAGE_LIMIT})",
+                            {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT}),
+              f"at most this many (default {PAGE_LIMIT}, the most); fewer: the last page"))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typer._click.parser import _OptionParser, _ParsingState
 from consortium.apps.surface import (
     ACCOUNT,
     ID,
+    PAGE_LIMIT,
     UINT256_MAX,
     Param,
     Read,
@@ -589,6 +590,10 @@ def read_command(read: Read, client: ClientFactory,
         shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
         found = known(fn(*args, **filters), f"no {read.noun or read.name} {shown}".rstrip())
         opts.show(found, lambda: show_table(found, namer(opts.dir)))
+        if (any(f.name == "limit" for f in read.filters) and found
+                and len(found) == filters.get("limit", PAGE_LIMIT)):
+            err_console.print(f"a full page of {len(found)}: the next with --after "
+                              f"{found[-1]['id']}", highlight=False)
 
     params = []
     for p in [*positional, *options]:

@@ -25,12 +25,13 @@ RECORD = Param("record", kinds.DOCUMENT, "The record document (hashed here) or i
 
 CREDIT = Service("credit", "Credit information sharing", CreditReader, reads=(
         Read("consents", "Consents matching every filter given", rpc="consortium_creditConsents",
-             rest="/consents", filters=_accounts("subject", "grantee"), cli="consents"),
+             rest="/consents", filters=(*_accounts("subject", "grantee"), *kinds.PAGE),
+             cli="consents"),
         Read("consent_detail", "One consent with its history", rpc="consortium_creditConsent",
              rest="/consents/{id}", params=ONE, nullable=True, noun="consent"),
         Read("records", "Credit records matching every filter given",
              rpc="consortium_creditRecords", rest="/records",
-             filters=_accounts("subject", "reporter"), cli="records"),
+             filters=(*_accounts("subject", "reporter"), *kinds.PAGE), cli="records"),
         Read("record_detail", "One credit record with its corrections and history",
              rpc="consortium_creditRecord", rest="/records/{id}", params=ONE, nullable=True,
              noun="credit record", cli="record"),
@@ -40,7 +41,7 @@ CREDIT = Service("credit", "Credit information sharing", CreditReader, reads=(
                  *_accounts("subject", "lender", "agency"),
                  # the CLI hands the client its text: an unknown state is named with the list
                  Param("state", kinds.choice(QUERY_STATES), "the query state",
-                       cli_kind=kinds.TEXT))),
+                       cli_kind=kinds.TEXT), *kinds.PAGE)),
         Read("query_detail", "One query order with its history", rpc="consortium_creditQuery",
              rest="/queries/{id}", params=ONE, nullable=True, noun="query", cli="query"),
         Read("blacklist", "Blacklisted subjects with the reporting member and reason",

@@ -15,6 +15,7 @@ from consortium.apps.service_client import ServiceClient
 from consortium.apps.surface import (
     AMOUNT,
     ID,
+    PAGE_LIMIT,
     account_hex,
     document_hash,
     hash_bytes,
@@ -56,12 +57,14 @@ class RegistryClient(ServiceClient):
         return self.read.asset(int(asset_id))
 
     def assets(self, *, asset_class: int | str | None = None, owner: str | None = None,
-               state: str | None = None,
-               secured_party: str | None = None) -> list[dict[str, Any]]:
+               state: str | None = None, secured_party: str | None = None, after: int = 0,
+               limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
+        """Assets matching every filter given, in id order, a page at a time (`after` the
+        last id of the page before, at most `limit`)."""
         class_id = None if asset_class is None else self.class_id(asset_class)
         with as_config_error():
             return self.read.assets(asset_class=class_id, owner=owner, state=state,
-                                    secured_party=secured_party)
+                                    secured_party=secured_party, after=after, limit=limit)
 
     def find(self, asset_class: int | str, external_id: str | bytes) -> dict[str, Any] | None:
         """The asset holding an external id (plain, hashed here; or its 0x hash as bytes)."""

@@ -27,6 +27,7 @@ REGISTRY = Service("registry", "Digital asset registry", RegistryReader, reads=(
                  Param("state", kinds.choice(ASSET_STATES), "the asset state"),
                  Param("securedParty", kinds.ACCOUNT, "a secured party's account",
                        arg="secured_party"),
+                 *kinds.PAGE,
              )),
         Read("asset", "One asset with its approvals, pledges and full history",
              rpc="consortium_asset", rest="/assets/{id}", params=(Param("id", kinds.ID),),

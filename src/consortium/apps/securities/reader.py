@@ -46,7 +46,7 @@ from consortium.apps.securities.state import (
     Trade,
     answered,
 )
-from consortium.apps.service import ServiceReader, one
+from consortium.apps.service import PAGE_LIMIT, ServiceReader, one
 from consortium.errors import ExecutionReverted
 from consortium.evm.native import NativeCalls
 from consortium.evm.records import Record, hex0x
@@ -224,13 +224,20 @@ class SecuritiesReader(ServiceReader):
 
     # --- orders and the book -------------------------------------------------------------------
     def orders(self, *, account: str | None = None, isin: str | None = None,
-               state: str | None = None, side: str | None = None) -> list[dict[str, Any]]:
+               state: str | None = None, side: str | None = None, after: int = 0,
+               limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
+        """Orders matching every filter given, in id order, a page at a time (`after` the
+        last id of the page before, at most `limit`)."""
         self._check(state, ORDER_STATES, "order state")
-        ids = self._matching("orderCount", {"ordersOf": account})
-        found = [o for o in self._records("orders", Order, ids)
-                 if (isin is None or o["isin"] == isin) and (side is None or o["side"] == side)
-                 and _may_read_as(o["state"], state, "open")]
-        return [o for o in self._derived("order", found) if state is None or o["state"] == state]
+
+        def read(ids: list[int]) -> list[dict[str, Any]]:
+            return self._derived("order", [
+                o for o in self._records("orders", Order, ids)
+                if (isin is None or o["isin"] == isin) and (side is None or o["side"] == side)
+                and _may_read_as(o["state"], state, "open")])
+
+        return self._page(self._matching("orderCount", {"ordersOf": account}), read, after,
+                          limit, keep=lambda o: state is None or o["state"] == state)
 
     def book(self, isin: str, levels: int = 10) -> dict[str, Any]:
         inst = record_json(Instrument, self._read("instrument", isin))
@@ -260,13 +267,20 @@ class SecuritiesReader(ServiceReader):
 
     # --- trades --------------------------------------------------------------------------------
     def trades(self, *, isin: str | None = None, account: str | None = None,
-               state: str | None = None) -> list[dict[str, Any]]:
+               state: str | None = None, after: int = 0,
+               limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
+        """Trades matching every filter given, in id order, a page at a time (as `orders`)."""
         self._check(state, TRADE_STATES, "trade state")
+
+        def read(ids: list[int]) -> list[dict[str, Any]]:
+            return self._derived("trade", [
+                t for t in self._records("trades", Trade, ids)
+                if (isin is None or t["isin"] == isin)
+                and _may_read_as(t["state"], state, "pending")])
+
         ids = self._matching("tradeCount", {"tradesOf": account, "tradesOfInstrument": isin})
-        found = [t for t in self._records("trades", Trade, ids)
-                 if (isin is None or t["isin"] == isin)
-                 and _may_read_as(t["state"], state, "pending")]
-        return [t for t in self._derived("trade", found) if state is None or t["state"] == state]
+        return self._page(ids, read, after, limit,
+                          keep=lambda t: state is None or t["state"] == state)
 
     def pending_trades(self, isin: str) -> list[int]:
         return [int(i) for i in self._read("pendingTrades", isin)]

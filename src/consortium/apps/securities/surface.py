@@ -165,14 +165,14 @@ SECURITIES = Service("securities", "Securities", SecuritiesReader, reads=(
              rest="/orders", cli="orders", filters=(
                  *WHO_WHAT, Param("state", kinds.choice(ORDER_STATES),
                                   "as read: an open order past its expiry reads expired"),
-                 Param("side", kinds.choice(SIDES)))),
+                 Param("side", kinds.choice(SIDES)), *kinds.PAGE)),
         Read("order", "One order", rpc="consortium_order", rest="/orders/{id}", params=ONE,
              nullable=True, noun="order"),
         Read("trades", "Trades matching every filter given", rpc="consortium_trades",
              rest="/trades", cli="trades",
              filters=(*WHO_WHAT, Param("state", kinds.choice(TRADE_STATES),
                                        "as read: a pending trade past its deadline reads "
-                                       "expired"))),
+                                       "expired"), *kinds.PAGE)),
         Read("trade", "One trade", rpc="consortium_trade", rest="/trades/{id}", params=ONE,
              nullable=True, noun="trade"),
         Read("holdings", "An account's holdings", rpc="consortium_holdings",
