@@ -6,6 +6,8 @@ names (P9). On a real ledger behind the API, a block every 50 ms."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +185,24 @@ def test_order_lists_come_a_page_at_a_time(live: Node,
     code, out, err = live.cli(capsys, "securities", "orders", "--account", low(ALICE),
                               "--after", str(mine[-2]), "--json")
     assert code == 0 and [o["id"] for o in json.loads(out)] == mine[-1:] and "full page" not in err
+
+
+def test_the_csv_export_of_a_paged_list_is_whole(live: Node,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's CSV of a list read a page at a time pages through it (here pages of 2),
+    and an empty answer keeps the header of the read's objects."""
+    from consortium.console import csv_export
+
+    sec, http = live.client, TestClient(live.app)
+    if len(sec.read.orders(account=low(ALICE))) < 3:
+        for i in range(3):
+            sec.sell(ALICE, ISIN, 1, price=950 + i)
+    mine = [o["id"] for o in sec.read.orders(account=low(ALICE))]
+    monkeypatch.setattr(csv_export, "PAGE_LIMIT", 2)
+    answer = http.get("/console/csv/services/securities/orders", params={"account": low(ALICE)})
+    assert answer.status_code == 200, answer.text
+    header, *rows = list(csv.reader(io.StringIO(answer.text)))
+    assert [int(r[header.index("id")]) for r in rows] == mine
+    empty = http.get("/console/csv/services/securities/orders",
+                     params={"isin": "US0378331005"})  # a valid ISIN no order names
+    assert empty.status_code == 200 and list(csv.reader(io.StringIO(empty.text))) == [header]

@@ -8,6 +8,9 @@ column beside them where the page names them, amounts in smallest units.
 
 A bad read or list is the 404 page; a bad parameter is one line with status 400 (a download
 must not save an HTML page as a .csv). At most MAX_ROWS rows; a last line says it was cut.
+A read that answers a page at a time (`limit`, `after`) is exported whole — page after page —
+unless the query names a `limit`; an empty answer still has its header (the columns of the
+read's first object, whatever the filters).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from consortium.apps.surface import BadValue
+from consortium.apps.surface import PAGE_LIMIT, BadValue
 from consortium.console.app import Console
 from consortium.console.forms import read_table
 from consortium.console.governance import governance_state, params_text
@@ -34,14 +37,15 @@ BLOCK_RANGE = ("fromBlock", "toBlock")
 def csv_response(name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  more: int = 0) -> Response:
     """`rows` under `columns` as a CSV attachment `name`.csv; `more` rows left out are told
-    on a last line (as are rows past MAX_ROWS)."""
-    more += max(0, len(rows) - MAX_ROWS)
+    on a last line (as are rows past MAX_ROWS; -1: some, not counted)."""
+    more = -1 if more < 0 else more + max(0, len(rows) - MAX_ROWS)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     writer.writerows(["" if v is None else str(v) for v in row] for row in rows[:MAX_ROWS])
     if more:
-        writer.writerow([f"cut: {more} more rows not listed (at most {MAX_ROWS}); "
+        count = "" if more < 0 else f"{more} "
+        writer.writerow([f"cut: {count}more rows not listed (at most {MAX_ROWS}); "
                          "narrow the filters or the block range"])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
@@ -93,9 +97,16 @@ def routes(console: Console) -> list[BaseRoute]:
         why = unknown_keys(query, [f.name for f in (*table.params, *table.filters)])
         if why:
             return refused(why)
-        result = await answer(console, request, service, table, query, limit=MAX_ROWS)
+        paged = any(f.name == "limit" for f in table.filters)
+        if paged and "limit" not in query:
+            result = await every_page(console, request, service, table, query)
+        else:
+            result = await answer(console, request, service, table, query, limit=MAX_ROWS)
         if "error" in result:
             return refused(result["error"], 404 if result["error"] == "not found" else 400)
+        if paged and not result["columns"]:  # its header, from any object of the read
+            probe = await answer(console, request, service, table, {"limit": "1"}, limit=1)
+            result["columns"] = probe.get("columns", [])
         return csv_response(key.replace(".", "-"), result["columns"], result["rows"],
                             result["more"])
 
@@ -118,6 +129,27 @@ def routes(console: Console) -> list[BaseRoute]:
 
     return [Route("/csv/services/{service}/{read}", service_read, methods=["GET"]),
             Route("/csv/governance/{list}", governance_list, methods=["GET"])]
+
+
+async def every_page(console: Console, request: Request, service: Any, table: Any,
+                     query: dict[str, str]) -> dict[str, Any]:
+    """A paged read's answer page after page (from `after`, if given) up to MAX_ROWS rows
+    (then "more": 1, told as cut): what the export promises, its whole list."""
+    columns: list[str] = []
+    rows: list[list[Any]] = []
+    after = query.get("after", "0")
+    while True:
+        page = await answer(console, request, service, table,
+                            {**query, "after": after, "limit": str(PAGE_LIMIT)}, limit=PAGE_LIMIT)
+        if "error" in page:
+            return page
+        columns = columns or page["columns"]
+        rows += page["rows"]
+        if len(page["rows"]) < PAGE_LIMIT or "id" not in page["columns"]:
+            return {"columns": columns, "rows": rows, "more": 0}
+        if len(rows) >= MAX_ROWS:
+            return {"columns": columns, "rows": rows[:MAX_ROWS], "more": -1}
+        after = str(page["rows"][-1][page["columns"].index("id")])
 
 
 # --- governance's lists, as its page shows them ------------------------------------------------

@@ -25,12 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from consortium.apps.securities.model import isin_problem
+from consortium.apps.securities.model import GAS_MARGIN, isin_problem
 from consortium.apps.surface import BadValue, account_hex
 from consortium.console.app import Console, ConsoleRpcError, hexint
 from consortium.console.forms import Field, Form, script_json, service_contracts, service_forms
 
-GAS_MARGIN = 300_000  # the book may move between the dry run and the block (as the client)
 UNLIMITED = str(2**256 - 1)  # an allowance never used up; text, so JS keeps every digit
 SIDE = ("buy", "sell")
 LEVELS = 10

@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from consortium.apps.securities.cash import CashTokens
 from consortium.apps.securities.contract import Securities
 from consortium.apps.securities.model import (
+    GAS_MARGIN,
     SECURITIES_ADDRESS,
     UNLIMITED,
     isin_text,
@@ -34,10 +35,6 @@ from consortium.evm.native import EventSpec, NativeCalls
 from consortium.evm.records import hex0x, word_address
 from consortium.sdk.client import ConsortiumClient
 
-# the book may move between the estimate and the block: a placement estimated against a book
-# it did not cross may meet a crossing order first; one fill costs ~450,000 more (native gas
-# schedule 2), so the margin covers one fill more than estimated
-GAS_MARGIN = 600_000
 _CASH_TRANSFER = next(w for w in CASH_SURFACE.writes if w.client == "transfer_cash")
 SETTLEMENT = hex0x(SECURITIES_ADDRESS)
 _EVENTS = {e.topic0: e for cls in (CashTokens, Securities) for e in cls.events()}

@@ -42,6 +42,11 @@ DEFAULT_SETTLEMENT_WINDOW = 100  # blocks after the settlement height before a t
 MAX_CYCLE = 1_000_000  # a settlement cycle or window, in blocks
 MAX_DISTRIBUTE = 200  # holders paid in one distributeDividend call
 MAX_READ = 1000  # items in one list read
+# what a client adds to a write's gas estimate: the book may move between the estimate and
+# the block, and a placement estimated against a book it did not cross may meet a crossing
+# order first; one fill costs ~450,000 more (native gas schedule 2), so the margin covers
+# one fill more than estimated (the Python client, the CLI and the console)
+GAS_MARGIN = 600_000
 
 # --- transfer restrictions (ERC-1404 style codes) --------------------------------------------
 SUCCESS = 0
