@@ -3,8 +3,10 @@
 Bank A signs in on node 0's console with its keystore file (decrypted in the page), proposes a
 role grant and votes for it; Bank B, signed in on node 1's console in a second browser
 context, votes; the proposal executes and both pages show it — and the role it granted —
-without a reload. On the way: a mistyped address is refused before anything is signed, and a
-second vote is refused by the contract's dry run, with its reason in words.
+without a reload. On the way: a mistyped address is refused before anything is signed, a
+second vote is refused by the contract's dry run, with its reason in words, and a receipt's
+events read as a short list (accounts by their member's name), the raw logs folded under it.
+The app-call builder has the look of the forms around it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,23 @@ def test_propose_and_vote_from_two_nodes(console: Callable[[str, str], Any], net
     form.get_by_role("button", name="Propose").click()
     expect(form.locator(".outcome")).to_contain_text("Proposed in block", timeout=WAIT_MS)
     expect(form.locator(".outcome")).to_contain_text("ProposalCreated")
+    # the receipt's events: a short list, each its name and key fields, an account by its
+    # member's name; the raw logs folded away until asked for
+    event = form.locator(".outcome ul.events li.event")
+    expect(event).to_have_count(1)
+    expect(event.locator(".event-name")).to_have_text("ProposalCreated")
+    expect(event).to_contain_text("kind=grant-role")
+    expect(event).to_contain_text("proposer=Bank A", timeout=WAIT_MS)
+    raw = form.locator(".outcome details.raw-events")
+    expect(raw.locator("pre")).to_be_hidden()
+    a_address = a.evaluate("document.querySelector('#signed-in .who').title")
+    assert a_address.lower() not in form.locator(".outcome").inner_text().lower()
+    raw.locator("summary").click()
+    expect(raw.locator("pre")).to_contain_text("ProposalCreated(id=1, kind=grant-role, "
+                                               "proposer=0x")
+    assert a_address.lower() in raw.locator("pre").inner_text().lower()
+    expect(raw.locator("pre")).to_contain_text("topics 0x")
+    shot(a, "a-receipt")
     row_a = proposal_row(a, 1)
     expect(row_a).to_contain_text("grant-role", timeout=WAIT_MS)
     expect(row_a).to_contain_text("auditor")
@@ -172,6 +191,19 @@ def test_an_app_call_proposal_creates_an_asset_class(
     a.locator("#proposal-kind").select_option("governance.app-call")
     a.locator("#app-call-method").select_option("registry/createClass")
     build = a.locator("form.app-call-args")
+    # the builder's form looks like the proposal form under it: laid out and styled alike
+    look = """f => {
+        const field = getComputedStyle(f.querySelector('.field'));
+        const input = getComputedStyle(f.querySelector('input[type=text]'));
+        return {display: getComputedStyle(f).display, columns: field.gridTemplateColumns,
+                padding: input.padding, border: input.border, radius: input.borderRadius}; }"""
+    expect(build.get_by_label("name")).to_be_visible()
+    built = build.evaluate(look)
+    assert built == a.locator("form[data-key='governance.app-call']").evaluate(look), built
+    assert built["display"] == "grid" and built["radius"] == "4px", built
+    method = a.locator(".app-call-builder > .field").evaluate(
+        "f => getComputedStyle(f).gridTemplateColumns")
+    assert method == built["columns"], (method, built)
     build.get_by_label("name").fill("Land")
     build.get_by_label("schema hash").fill("0x" + "ab" * 31)  # one byte short
     build.get_by_label("registrars").fill("Bank A")

@@ -1,7 +1,9 @@
-"""The overview in chromium, on a real 4-validator network: validators with their power,
-new blocks, a transaction and a contract's event arriving without a reload, and after the
-page's WebSocket drops it catches up from the last block it showed: the block numbers stay
-contiguous and an event committed meanwhile is shown (eth_getLogs)."""
+"""The overview in chromium, on a real 4-validator network: validators named for their
+members with their power, peers with their members, new blocks, a transaction and a
+contract's event arriving without a reload, and after the page's WebSocket drops it catches up
+from the last block it showed: the block numbers stay contiguous and an event committed
+meanwhile is shown (eth_getLogs). On a phone's width (390 px) the page does not overflow
+sideways: a wide table scrolls in its own box, which says so."""
 
 from __future__ import annotations
 
@@ -32,12 +34,18 @@ def test_overview_shows_validators_and_live_blocks(console_net: LocalNet, page: 
     validators = page.locator("#validators tbody tr")
     expect(validators).to_have_count(4)
     expect(validators.first.locator("td").nth(1)).to_have_text("10")  # voting power
+    # each validator named for its member, its address beside it, whole in the title
+    names = validators.locator("td.validator .owner").all_inner_texts()
+    assert sorted(names) == ["Bank A", "Bank B", "Bank C", "Bank D"], names
+    title = validators.first.locator("code").get_attribute("title") or ""
+    assert re.fullmatch(r"address [0-9A-F]{40}, key \S{44}", title), title
     peers = page.locator("#peers tbody tr")
     # the network is up once 3 of 4 validators vote: a peer that connects just after the
     # page rendered shows at the consensus part's next refresh (htmx, every 5 s)
     expect(peers).to_have_count(3, timeout=15_000)
     expect(peers.first.locator("td").first).to_have_text(re.compile(r"^node[0-3]$"))
     expect(peers.first.locator("td").nth(1)).to_have_text(re.compile(r"^\d+$"))  # its height
+    expect(peers.first.locator("td.member .owner")).to_have_text(re.compile(r"^Bank [A-D]$"))
     expect(page.locator("#live-state")).to_have_text("live")
     expect(page.get_by_text("in sync")).to_be_visible()
     shot(page, "loaded")
@@ -91,3 +99,40 @@ def test_overview_shows_validators_and_live_blocks(console_net: LocalNet, page: 
     newest = [n for n in numbers if n > before - 2]
     assert newest == list(range(newest[0], newest[0] - len(newest), -1)), numbers
     shot(page, "after-reconnect")
+
+
+def test_the_overview_fits_a_phone(console_net: LocalNet, browser: Any,
+                                   shot: Callable[[Any, str], Path]) -> None:
+    """At 390 px the page never scrolls sideways; the peers' table, wider than that (its cells
+    do not wrap), scrolls in its own box, with a "scroll →" hint while more of it is to the
+    right, "← scroll" once scrolled to its end."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{console_net.node('node0').api_url}/console/")
+        expect(page.locator("#live-state")).to_have_text("live", timeout=20_000)
+        expect(page.locator("#peers tbody tr")).to_have_count(3, timeout=15_000)
+        box = page.locator(".table-scroll", has=page.locator("#peers"))
+        expect(box).to_have_attribute("data-more", "right")
+        shot(page, "phone")
+        sizes = page.evaluate("""() => ({page: document.scrollingElement.scrollWidth,
+                                         viewport: window.innerWidth})""")
+        assert sizes["page"] <= sizes["viewport"] == 390, sizes
+        widths = box.evaluate("b => ({scroll: b.scrollWidth, client: b.clientWidth, "
+                              "overflow: getComputedStyle(b).overflowX})")
+        assert widths["scroll"] > widths["client"] and widths["overflow"] == "auto", widths
+        hint = box.evaluate("b => getComputedStyle(b, '::before').content")
+        assert hint == '"scroll →"', hint
+        # the box scrolls (the page does not) and its hint turns round; asked again until it
+        # holds, as the part is re-rendered every 5 s (a new box, scrolled back to its start)
+        page.wait_for_function("""() => {
+            const b = document.querySelector('#peers').closest('.table-scroll');
+            b.scrollLeft = b.scrollWidth;
+            return b.scrollLeft > 0 && b.dataset.more === 'left'; }""", timeout=10_000)
+        assert page.evaluate("window.scrollX") == 0
+        shot(page, "phone-scrolled")
+        assert errors == [], errors
+    finally:
+        context.close()

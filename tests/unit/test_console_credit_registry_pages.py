@@ -1,8 +1,9 @@
 """The console's credit and registry pages over a real ledger (stub engine), without a
 browser: they render with the generic service page's tables and forms plus their own (the
-report check, the consent and apply forms with their inputs), the credit page alone may fetch
-a report from an http(s) location, and the asset part (what a page keeps live) is a partial
-refusing bad ids in a line."""
+report check, the consent and apply forms with their inputs), one object by id shown in one
+section only (the page's own, not also the generic read's table), the credit page alone may
+fetch a report from an http(s) location, and the asset part (what a page keeps live) is a
+partial refusing bad ids in a line."""
 
 from __future__ import annotations
 
@@ -67,6 +68,28 @@ def test_registry_page_and_asset_part(api: Node) -> None:
         answer = api.client.get(path + "/part")
         assert answer.status_code == 404 and words in answer.text and "<html" not in answer.text
     assert api.client.get("/console/credit/secrets/1").status_code == 404
+
+
+def test_one_object_is_one_section(api: Node) -> None:
+    """The registry page showed one asset twice, under near-identical titles: the generic
+    table of the `asset` read and the page's own asset section. The page's own stays (and
+    says how it differs from the assets table); the generic service page keeps its table.
+    Credit's query, record and consent likewise."""
+    def titles(html: str) -> list[str]:
+        return [unescape(re.sub(r"<[^>]+>", "", t)).strip()
+                for t in re.findall(r"<h2>(.*?)</h2>", html, re.S)]
+
+    registry = api.client.get("/console/registry").text
+    assert 'id="read-asset"' not in registry and 'id="asset-view"' in registry
+    assert 'id="read-assets"' in registry  # the list by filter stays
+    assert [t for t in titles(registry) if "asset" in t.lower() and "class" not in t.lower()] == [
+        "Assets matching every filter given",
+        "One asset whole: its fields, approvals, pledges and full history", "Apply for an asset"]
+    assert 'id="read-asset"' in api.client.get("/console/services/registry").text
+    credit = api.client.get("/console/credit").text
+    for read in ("query_detail", "record_detail", "consent_detail"):
+        assert f'id="read-{read}"' not in credit, read
+    assert 'id="credit-whole"' in credit and 'id="read-consents"' in credit
 
 
 def test_whole_tables() -> None:

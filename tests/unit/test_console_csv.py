@@ -1,7 +1,8 @@
 """CSV downloads of the console's tables over a real governed ledger: a declared read's table
 and governance's proposals and members come as text/csv attachments with the page's columns
 and rows (accounts as 0x addresses beside their member's name); a block range narrows the
-proposals; an unknown read or list is the 404 page, a bad parameter one line with 400."""
+proposals; an unknown read or list is the 404 page, a bad parameter one line with 400; the
+explorer's export refuses a range given backwards (400 naming both ends)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def test_bad_reads_and_parameters(chain: tuple[TestClient, Gov, list[int]]) -> N
     for path, params, message in (
             ("/console/csv/services/registry/assets", {"state": "melted"}, "filter.state: one of"),
             ("/console/csv/services/registry/assets", {"colour": "red"},
-             "colour: unknown parameter (this table takes class, owner, state, securedParty)"),
+             "colour: unknown parameter (this table takes class, owner, state, securedParty, "
+             "after, limit)"),
             ("/console/csv/services/securities/instrument", {}, "isin: required"),
             ("/console/csv/governance/proposals", {"fromBlock": "two"},
              "fromBlock: expected a block number, not 'two'"),
@@ -106,6 +108,24 @@ def test_bad_reads_and_parameters(chain: tuple[TestClient, Gov, list[int]]) -> N
     missing = client.get("/console/csv/services/securities/instrument",
                          params={"isin": "US0378331005"})
     assert missing.status_code == 404 and missing.text == "not found\n"
+
+
+def test_the_explorer_export_refuses_a_range_given_backwards(
+        chain: tuple[TestClient, Gov, list[int]]) -> None:
+    """The explorer's CSV (linked from the console's export form) answered a backwards range
+    with a header alone, as if nothing had happened: 400 naming both ends instead."""
+    client = chain[0]
+    for params, message in (({"fromBlock": "2", "toBlock": "1"},
+                             "toBlock: 1 is before fromBlock 2"),
+                            ({"fromBlock": "0x9", "toBlock": "3"},
+                             "toBlock: 3 is before fromBlock 9"),
+                            ({"fromDate": "2023-11-15", "toDate": "2023-11-14"},
+                             "toDate: 2023-11-14 is before fromDate 2023-11-15")):
+        answer = client.get("/api/v1/explorer/export.csv", params=params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.json() == {"error": message}
+    same = client.get("/api/v1/explorer/export.csv", params={"fromBlock": "2", "toBlock": "2"})
+    assert same.status_code == 200 and rows_of(same)[0][0] == "blockNumber"
 
 
 def test_rows_past_the_bound_are_cut_with_a_last_line(monkeypatch: pytest.MonkeyPatch) -> None:

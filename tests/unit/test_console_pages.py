@@ -1,7 +1,8 @@
 """The console's governance and service pages over a real ledger (stub engine): they render
 what the node's reads answer, carry a form per proposal kind and per declared write, a
 section per declared read; a read's partial parses its parameters by their declared kinds
-(a bad value is told in a line); unknown services and reads get the 404 page."""
+(a bad value is told in a line); unknown services and reads get the 404 page; the app-call
+builder and its method's form carry the generated forms' look (console-form)."""
 
 from __future__ import annotations
 
@@ -123,3 +124,20 @@ def test_a_contract_method_no_declaration_covers_is_a_form(api: Node) -> None:
     declared = api.client.get("/console/services/invoices")
     assert '<option value="confirm">' not in declared.text  # a declared write: its own form
     assert api.client.get("/console/services/invoices/call/nope").status_code == 404
+
+
+def test_the_app_call_builder_has_the_forms_look(api: Node) -> None:
+    """The app-call builder and the method form it fetches carry the class every generated
+    form is styled by (console-form), not a look of their own (they had none)."""
+    page = api.client.get("/console/governance").text
+    builder = re.search(r'<div class="([^"]+)" data-roles="committee" hidden>\s*<h3>Build the call',
+                        page)
+    assert builder and builder.group(1).split() == ["app-call-builder", "console-form"]
+    assert re.search(r'<div class="field">\s*<label for="app-call-method">', page)
+    part = api.client.get("/console/governance/app-call/registry/createClass").text
+    assert re.search(r'<form class="console-form app-call-args"', part), part
+    assert 'class="field field-text"' in part
+    proposal = re.search(r'<form class="([^"]+)"[^>]*data-key="governance.app-call"', page, re.S)
+    assert proposal and proposal.group(1).split() == ["console-form", "sign-form"]
+    css = api.client.get("/console/static/css/sign.css").text
+    assert ".console-form .field {" in css and "form.sign-form .field" not in css

@@ -490,16 +490,22 @@ class Explorer:
                      from_date: str | None = None, to_date: str | None = None
                      ) -> tuple[int, int]:
         """The heights an export covers (dates map to heights by block timestamps, UTC,
-        both days included); raises ExplorerError beyond `MAX_EXPORT_BLOCKS`."""
+        both days included); raises ExplorerError for a range given backwards or beyond
+        `MAX_EXPORT_BLOCKS`."""
         latest = self.ledger.latest_height()
         if (from_date or to_date) and (from_block is not None or to_block is not None):
             raise ExplorerError("give fromBlock/toBlock or fromDate/toDate, not both")
         if from_date or to_date:
             start = _day(from_date, "fromDate") if from_date else None
             end = _day(to_date, "toDate") + 86_400 if to_date else None
+            if start is not None and end is not None and start >= end:
+                raise ExplorerError(f"toDate: {to_date} is before fromDate {from_date}")
             lo = self._first_at_or_after(start) if start is not None else 1
             hi = (self._first_at_or_after(end) - 1) if end is not None else latest
         else:
+            if from_block is not None and to_block is not None and from_block > to_block:
+                # backwards, it would export a header alone, as if nothing happened
+                raise ExplorerError(f"toBlock: {to_block} is before fromBlock {from_block}")
             if (from_block is not None and to_block is not None
                     and to_block - from_block + 1 > MAX_EXPORT_BLOCKS):
                 raise ExplorerError(f"the range asks for {to_block - from_block + 1} blocks; "

@@ -18,6 +18,8 @@ from consortium.console.services import declared, page_context
 # what the page shows whole (fields, corrections, history), by the read answering it
 WHOLE = {"query": "consortium_creditQuery", "record": "consortium_creditRecord",
          "consent": "consortium_creditConsent"}
+# the declared reads of one object each, which the page's "whole" section shows instead
+SHOWN_WHOLE = frozenset({"credit.query_detail", "credit.record_detail", "credit.consent_detail"})
 
 
 def consent_form() -> Form | None:
@@ -41,7 +43,8 @@ def routes(console: Console) -> list[BaseRoute]:
         service = declared()["credit"]
         response = console.page(request, "credit.html", active="services",
                                 consent=consent_form(),
-                                **await page_context(console, request, service))
+                                **await page_context(console, request, service,
+                                                     shown_whole=SHOWN_WHOLE))
         # the report's location is the agency's server: this page alone may fetch from
         # http(s) origins (the server must allow it by CORS); scripts stay 'self' only
         policy = response.headers["Content-Security-Policy"]

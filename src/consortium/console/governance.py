@@ -1,6 +1,7 @@
-"""The governance page: members, nodes, validators, roles, officers with their terms, task
-forces and rules; proposals with their tallies against the rule snapshotted when each was
-proposed, vote and revoke buttons, and a form for every kind of proposal.
+"""The governance page: members, nodes and validators (named for their members), roles,
+officers with their terms, task forces and rules; proposals with their tallies against the
+rule snapshotted when each was proposed, vote and revoke buttons, and a form for every kind
+of proposal.
 
 Everything is read through the node's `consortium_*` JSON-RPC methods (in process), the
 same answers a client gets; the forms come from `console.forms` and are signed in the page
@@ -28,6 +29,7 @@ from consortium.console.forms import (
     script_json,
     vote_form,
 )
+from consortium.console.owners import node_owners, validator_owners
 from consortium.console.services import method_form_route
 
 BASIS_POINTS = 10_000
@@ -76,11 +78,17 @@ async def governance_state(console: Console, request: Request,
              for pid in open_ids}
     roles = await rpc("consortium_roles")
     names = {a: m["name"] for m in members for a in m["accounts"]}
+    validators = await rpc("consortium_validators")
+    nodes = await rpc("consortium_nodes")
+    validator_names = await validator_owners(console, request,
+                                             [v["pubKey"] for v in validators], members)
+    # a proposal's accounts, validator keys and node ids, each with its member's name
+    known = {**names, **validator_names, **node_owners(nodes, members)}
     shown = sorted(proposals, key=lambda p: (p["status"] != "open", -p["id"]))
-    open_rows = [proposal_row(p, members, votes.get(p["id"], []), names)
+    open_rows = [proposal_row(p, members, votes.get(p["id"], []), known)
                  for p in shown if p["status"] == "open"]
     closed = [p for p in shown if p["status"] != "open"]
-    closed_rows = [proposal_row(p, members, [], names)
+    closed_rows = [proposal_row(p, members, [], known)
                    for p in (closed if all_proposals else closed[:CLOSED_SHOWN])]
     return {
         "height": height,
@@ -92,8 +100,9 @@ async def governance_state(console: Console, request: Request,
         "rules": await rpc("consortium_rules"),
         "officers": await rpc("consortium_officers"),
         "task_forces": await rpc("consortium_taskForces"),
-        "validators": await rpc("consortium_validators"),
-        "nodes": await rpc("consortium_nodes"),
+        "validators": validators,
+        "validator_names": validator_names,
+        "nodes": nodes,
         "frozen": await rpc("consortium_frozen"),
         "member_names": {m["id"]: m["name"] for m in members},
     }
@@ -135,7 +144,8 @@ def tally(p: dict[str, Any], total: int) -> dict[str, Any]:
 
 
 def params_text(params: dict[str, Any], names: dict[str, str]) -> list[tuple[str, str]]:
-    """A proposal's parameters as (name, text), accounts with their member's name."""
+    """A proposal's parameters as (name, text), accounts, validator keys and node ids with
+    their member's name."""
     def show(value: Any) -> str:
         if isinstance(value, list):
             return ", ".join(show(v) for v in value) or "(none)"

@@ -1,6 +1,7 @@
-"""The overview page: consensus (validators with power, heights, peers of this node), a
-block-time chart drawn server-side as SVG, chain health, and the latest blocks and
-transactions, which `static/js/overview.js` keeps live over the node's WebSocket."""
+"""The overview page: consensus (validators with power, heights, peers of this node, each
+named for its member where the chain records it), a block-time chart drawn server-side as
+SVG, chain health, and the latest blocks and transactions, which `static/js/overview.js`
+keeps live over the node's WebSocket."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from consortium.api.explorer import shipped_abis, standard_abis
 from consortium.console.app import Console, ConsoleRpcError, hexint
+from consortium.console.owners import owners
 
 RECENT_BLOCKS = 20  # rows of the latest-blocks table
 RECENT_TXS = 20  # rows of the latest-transactions table
@@ -45,14 +47,14 @@ def routes(console: Console) -> list[BaseRoute]:
             transactions=[tx for b in full for tx in b["transactions"]][:RECENT_TXS],
             events=await recent_events(console, latest), event_names=event_names(),
             event_blocks=min(EVENT_BLOCKS, latest + 1),
-            **await consensus(console, blocks))
+            **await consensus(console, blocks, request))
 
     async def consensus_part(request: Request) -> Response:
         """The consensus part alone, for the page to refresh (htmx, every few seconds)."""
         latest = hexint(await console.rpc("eth_blockNumber", request=request))
         blocks = await _recent_blocks(console, latest, CHART_BLOCKS + 1, full=False)
-        return console.page(request, "overview_consensus.html", **await consensus(console,
-                                                                                   blocks))
+        return console.page(request, "overview_consensus.html",
+                            **await consensus(console, blocks, request))
 
     return [Route("/", overview, methods=["GET"]),
             Route("/overview/consensus", consensus_part, methods=["GET"])]
@@ -89,17 +91,23 @@ def event_names() -> dict[str, str]:
     return names
 
 
-async def consensus(console: Console, blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the consensus part shows: sync state, validators, peers with their heights, the
-    block-time chart over `blocks` (newest first)."""
+async def consensus(console: Console, blocks: list[dict[str, Any]],
+                    request: Request | None = None) -> dict[str, Any]:
+    """What the consensus part shows: sync state, validators and peers (named for their
+    members), peers' heights, the block-time chart over `blocks` (newest first)."""
     status = await console.engine("status") or {}
-    validators = await console.engine("validators") or {}
+    validators = validator_rows(await console.engine("validators") or {})
     net_info = await console.engine("net_info") or {}
     state = await console.engine("dump_consensus_state") or {}
+    named = await owners(console, request, [v["pub_key"] for v in validators])
+    for row in validators:
+        row["member"] = named.validators.get(row["pub_key"], "")
+    peers = peer_rows(net_info, peer_heights(state))
+    for row in peers:
+        row["member"] = named.nodes.get(str(row["id"]).lower(), "")
     return {"chart": block_time_chart(blocks[: CHART_BLOCKS + 1]),
             "health": health(status, blocks[0] if blocks else None),
-            "validators": validator_rows(validators),
-            "peers": peer_rows(net_info, peer_heights(state))}
+            "validators": validators, "peers": peers}
 
 
 async def _recent_blocks(console: Console, latest: int, count: int,

@@ -3,7 +3,8 @@ declared reads and writes — approve, reject, transfer, pledge, freeze …) and
 alone: applying for an asset as `consortium registry apply` does (the external id hashed in
 the page under the consortium key file the user picks, the deed hashed in the page: neither
 reaches the node; static/js/registry.js), and one asset shown whole — approvals, pledges and
-its full history of transitions — live on the contract's logs (/registry/asset/{id})."""
+its full history of transitions — live on the contract's logs (/registry/asset/{id}): in
+place of the generic page's table of the `asset` read, which showed the same asset flat."""
 
 from __future__ import annotations
 
@@ -147,8 +148,9 @@ async def whole_page(console: Console, request: Request, rpc: str, noun: str, te
 def routes(console: Console) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         service = declared()["registry"]
-        return console.page(request, "registry.html", active="services",
-                            apply=apply_form(), **await page_context(console, request, service))
+        return console.page(request, "registry.html", active="services", apply=apply_form(),
+                            **await page_context(console, request, service,
+                                                 shown_whole=frozenset({"registry.asset"})))
 
     async def asset(request: Request) -> Response:
         return await whole_page(console, request, "consortium_asset", "asset",

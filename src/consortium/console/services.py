@@ -85,9 +85,13 @@ OBJECT_LINKS = {"registry.assets": ("id", "/registry/asset/"),
                 "credit.consents": ("id", "/credit/consent/")}
 
 
-async def page_context(console: Console, request: Request, service: Service) -> dict[str, Any]:
-    """What service.html shows of a service (pages of their own extend it: credit, registry)."""
-    tables = [read_table(service, r) for r in service.reads]
+async def page_context(console: Console, request: Request, service: Service,
+                       shown_whole: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """What service.html shows of a service (pages of their own extend it: credit, registry).
+    `shown_whole`: reads (their keys) such a page shows whole in a section of its own, left
+    out of the tables so one object is not offered twice under two near-identical titles."""
+    tables = [read_table(service, r) for r in service.reads
+              if f"{service.name}.{r.name}" not in shown_whole]
     initial = {t.key: await answer(console, request, service, t, {})
                for t in tables if not t.needs_input}
     contract = service_contracts().get(service.name)

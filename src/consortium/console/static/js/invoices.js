@@ -79,8 +79,10 @@ function say(form, text, state) {
   out.setAttribute("role", state === "refused" ? "alert" : "status");
 }
 
+// a table in its own scrolling box (div.table-scroll: tables.js, console.css)
 function table(caption, columns, rows) {
-  const t = document.createElement("table");
+  const box = Object.assign(document.createElement("div"), { className: "table-scroll" });
+  const t = box.appendChild(document.createElement("table"));
   t.createCaption().textContent = caption;
   const head = t.createTHead().insertRow();
   for (const c of columns) head.appendChild(document.createElement("th")).textContent = c;
@@ -93,7 +95,7 @@ function table(caption, columns, rows) {
       else td.textContent = String(value);
     }
   }
-  return t;
+  return box;
 }
 
 async function checkOnChain(row, spec, who) {

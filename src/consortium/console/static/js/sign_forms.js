@@ -260,7 +260,9 @@ function shown(value) {
   return String(value);
 }
 
-/** A receipt's logs decoded with the page's event ABIs: "ProposalCreated(id=4, …)". */
+/** A receipt's logs decoded with the page's event ABIs: each event's name, its arguments
+ * (`fields`: [{name, type, value}]), its raw log and its whole text ("ProposalCreated(id=4,
+ * …)", for the raw view). */
 export function describeLogs(receipt) {
   const out = [];
   for (const log of receipt.logs || []) {
@@ -272,19 +274,80 @@ export function describeLogs(receipt) {
       parsed = null;
     }
     if (!parsed) continue;
-    const args = parsed.fragment.inputs.map((input, i) => `${input.name}=${shown(parsed.args[i])}`);
-    out.push({ name: parsed.name, args: parsed.args, text: `${parsed.name}(${args.join(", ")})` });
+    const fields = parsed.fragment.inputs.map((input, i) => ({ name: input.name, type: input.type, value: parsed.args[i] }));
+    const text = `${parsed.name}(${fields.map((f) => `${f.name}=${shown(f.value)}`).join(", ")})`;
+    out.push({ name: parsed.name, args: parsed.args, fields, log, text });
   }
   return out;
 }
 
-// --- submitting ------------------------------------------------------------------------------------
+// --- the outcome: a line, then the events as a short list, the raw logs folded away -------------
 
-function say(form, text, state, tx = null) {
+const KEY_FIELDS = 6; // arguments an event shows in the list; the raw view has them all
+const memberNames = new Map(); // address (lower-case) -> Promise of its member's name ("": none)
+
+function memberName(address) {
+  const key = address.toLowerCase();
+  if (!memberNames.has(key)) {
+    memberNames.set(key, wallet.rpc("consortium_member", [key]).then((m) => m?.name || "", () => ""));
+  }
+  return memberNames.get(key);
+}
+
+/** One argument as the list shows it: long hex shortened and long text cut (whole in the
+ * title), an account replaced by its member's name once the node answers it. */
+function keyField(field) {
+  const value = shown(field.value);
+  const span = Object.assign(document.createElement("span"), { className: "value" });
+  if (/^0x[0-9a-fA-F]{16,}$/.test(value)) {
+    span.textContent = `${value.slice(0, 8)}…${value.slice(-4)}`;
+    span.title = value;
+    if (field.type === "address") {
+      memberName(value).then((name) => { if (name) span.textContent = name; });
+    }
+  } else if (value.length > 40) {
+    span.textContent = `${value.slice(0, 37)}…`;
+    span.title = value;
+  } else {
+    span.textContent = value;
+  }
+  return [`${field.name}=`, span];
+}
+
+/** The events as a list: "ProposalCreated(id=4, kind=grant-role, proposer=Bank A)", without
+ * payload bytes or empty texts; the raw logs in a <details>, filled when opened. Line breaks
+ * between the parts (collapsed on the page), so the text reads as the page shows it. */
+function eventList(events) {
+  const box = Object.assign(document.createElement("div"), { className: "receipt" });
+  const list = box.appendChild(Object.assign(document.createElement("ul"), { className: "events" }));
+  for (const e of events) {
+    const shownFields = e.fields.filter((f) => f.type !== "bytes" && shown(f.value) !== "");
+    if (list.firstChild) list.append("\n");
+    const item = list.appendChild(Object.assign(document.createElement("li"), { className: "event" }));
+    item.append(Object.assign(document.createElement("span"), { className: "event-name", textContent: e.name }), "(");
+    shownFields.slice(0, KEY_FIELDS).forEach((f, i) => item.append(...(i ? [", "] : []), ...keyField(f)));
+    if (shownFields.length > KEY_FIELDS) item.append(", …");
+    item.append(")");
+  }
+  box.append("\n");
+  const raw = box.appendChild(document.createElement("details"));
+  raw.className = "raw-events";
+  raw.append(Object.assign(document.createElement("summary"), { textContent: "raw events" }));
+  const pre = raw.appendChild(document.createElement("pre"));
+  // filled on opening: closed, the outcome's text is what it shows
+  raw.addEventListener("toggle", () => {
+    if (!raw.open || pre.textContent) return;
+    pre.textContent = events.map((e) => `${e.text}\n  address ${e.log.address}\n  topics ${e.log.topics.join(" ")}` +
+      `\n  data ${e.log.data}`).join("\n");
+  });
+  return box;
+}
+
+function say(form, text, state, tx = null, events = []) {
   // a form re-rendered live (a vote button) reports to a place of the page that stays
   const out = (form.dataset.outcome && document.querySelector(form.dataset.outcome)) ||
     form.querySelector(".outcome") ||
-    form.appendChild(Object.assign(document.createElement("p"), { className: "outcome" }));
+    form.appendChild(Object.assign(document.createElement("div"), { className: "outcome" }));
   out.textContent = text;
   out.dataset.state = state;
   out.setAttribute("role", state === "refused" ? "alert" : "status");
@@ -294,9 +357,11 @@ function say(form, text, state, tx = null) {
       href: `${document.body.dataset.prefix || "/console"}/tx/${tx}`,
       textContent: " View the transaction",
       className: "tx-link",
+      title: tx,
     });
     out.append(link);
   }
+  if (events.length) out.append("\n", eventList(events));
 }
 
 /** Check, dry-run, sign, send and wait for one form; the receipt, or null if refused. */
@@ -322,8 +387,9 @@ export async function submit(form) {
     });
     const events = describeLogs(receipt);
     const block = BigInt(receipt.blockNumber);
-    say(form, `${spec.done[0].toUpperCase()}${spec.done.slice(1)} in block ${block} (tx ${receipt.transactionHash})` +
-      (events.length ? `: ${events.map((e) => e.text).join("; ")}.` : "."), "done", receipt.transactionHash);
+    const hash = receipt.transactionHash;
+    say(form, `${spec.done[0].toUpperCase()}${spec.done.slice(1)} in block ${block} (tx ${hash.slice(0, 10)}…${hash.slice(-4)}).`,
+      "done", hash, events);
     // on the document: a live part may have re-rendered (detached) the form meanwhile
     document.dispatchEvent(new CustomEvent("consortium:done", { detail: { form, spec, receipt, events } }));
     return receipt;
