@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -238,3 +239,46 @@ def test_cli_conventions(live: SecuritiesNode, capsys: pytest.CaptureFixture[str
     assert code == 1 and err.count("\n") == 1, err
     assert f"account {low(AGENT)} on chain, but no keystore" in err
     assert "--from KEY.json" in err and "--dir" in err
+
+
+def test_a_transaction_s_status_from_the_cli(live: SecuritiesNode,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`consortium tx HASH`: what a user asks after a write timed out."""
+    sec = live.client
+    if not sec.read.isins():
+        test_client_flow_and_refusal_reasons(live)
+    done = sec.transfer(AGENT, ISIN, ALICE.address, 1)
+    code, out, err = live.cli(capsys, "tx", done["txHash"], "--json")
+    assert code == 0, err
+    found = json.loads(out)
+    assert (found["status"], found["success"], int(found["blockNumber"], 16)) == (
+        "committed", True, done["block"])
+    assert found["from"].lower() == AGENT.address.lower()
+    code, out, err = live.cli(capsys, "tx", done["txHash"])
+    assert code == 0 and "committed (success)" in out
+    code, out, err = live.cli(capsys, "tx", "0x" + "ab" * 32)
+    assert code == 1 and "unknown" in out
+    code, out, err = live.cli(capsys, "tx", "0x12")
+    assert code == 1 and "is not a transaction hash" in err
+
+
+@pytest.mark.parametrize(("status", "says"), [
+    ({"status": "pending", "blockNumber": None, "reason": None},
+     "but the node holds it (pending): it may still commit (the chain may be halted or slow), "
+     "so do not send it again; follow it with `consortium tx 0x"),
+    ({"status": "queued", "blockNumber": None, "reason": "held until nonce 5 of 0xab arrives"},
+     "(queued: held until nonce 5 of 0xab arrives)"),
+    ({"status": "unknown", "blockNumber": None, "reason": None},
+     "after 60s and the node reports it unknown"),
+    ({"status": "committed", "blockNumber": "0x2a", "reason": None},
+     "committed in block 42 just after 60s"),
+])
+def test_a_write_that_times_out_says_whether_it_may_still_commit(
+        status: dict[str, Any], says: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CLI write during a halt said "no receipt after 60s" and committed later: a user
+    who sent it again would have posted twice."""
+    from consortium.sdk import ConsortiumClient
+
+    client = ConsortiumClient("http://127.0.0.1:9")
+    monkeypatch.setattr(client, "transaction_status", lambda tx_hash: status)
+    assert says in client.unconfirmed("0x" + "cd" * 32, 60)

@@ -26,6 +26,7 @@ from consortium.cli import (
     privacy,
     registry,
     securities,
+    transactions,
 )
 from consortium.errors import ConsortiumError
 
@@ -45,7 +46,8 @@ for name, group in GROUPS.items():
     app.add_typer(group, name=name)
 for command in (demo.demo, network.init, ceremony.keygen, ceremony.genesis, network.up,
                 network.down, network.status, network.logs, ceremony.join, backup.backup,
-                backup.restore, governance.officers, governance.roles, governance.upgrades):
+                backup.restore, governance.officers, governance.roles, governance.upgrades,
+                transactions.tx):
     app.command()(command)
 # a proposal id is a whole number from 1: "-1" is that argument, refused by its range (not
 # "No such option: -1")

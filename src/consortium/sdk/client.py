@@ -270,14 +270,46 @@ class ConsortiumClient:
             f"transaction {Web3.to_hex(tx_hash)} reverted in block {number}: {reason}")
 
     def wait_receipt(self, tx_hash: Any, timeout: float = 60) -> dict[str, Any]:
+        """The receipt once the transaction commits; past `timeout`, an error saying what
+        the node knows of it — above all whether it may still commit (then sending it again
+        would do it twice)."""
         deadline = time.monotonic() + timeout
         while True:
             receipt = self._rpc(lambda: self._receipt_or_none(tx_hash))
             if receipt is not None:
                 return dict(receipt)
             if time.monotonic() > deadline:
-                raise NetworkError(f"no receipt for {Web3.to_hex(tx_hash)} after {timeout:.0f}s")
+                raise NetworkError(self.unconfirmed(Web3.to_hex(tx_hash), timeout))
             time.sleep(0.1)
+
+    def transaction_status(self, tx_hash: str) -> dict[str, Any]:
+        """What this node knows of a transaction (`consortium_getTransactionStatus`):
+        {"status": committed | pending | queued | rejected | unknown, "blockNumber",
+        "reason"}."""
+        answer = self._rpc(lambda: self.w3.provider.make_request(
+            "consortium_getTransactionStatus", [tx_hash]))  # type: ignore[arg-type]
+        if answer.get("error"):
+            raise TxError(str(answer["error"].get("message") or answer["error"]))
+        return dict(answer["result"])
+
+    def unconfirmed(self, tx_hash: str, timeout: float) -> str:
+        """Why a transaction has no receipt after `timeout` seconds, in the user's terms."""
+        try:
+            status = self.transaction_status(tx_hash)
+        except ConsortiumError:
+            status = {"status": "unknown"}
+        state, reason = status.get("status"), status.get("reason")
+        if state in ("pending", "queued"):
+            return (f"transaction {tx_hash} has no receipt after {timeout:.0f}s but the node "
+                    f"holds it ({state}{': ' + reason if reason else ''}): it may still "
+                    "commit (the chain may be halted or slow), so do not send it again; "
+                    f"follow it with `consortium tx {tx_hash}`")
+        if state == "committed":  # committed since the last poll
+            return (f"transaction {tx_hash} committed in block "
+                    f"{int(status.get('blockNumber') or '0x0', 16)} just after {timeout:.0f}s "
+                    f"of waiting: see `consortium tx {tx_hash}`")
+        return (f"no receipt for {tx_hash} after {timeout:.0f}s and the node reports it "
+                f"{state}{': ' + reason if reason else ''}")
 
     def _receipt_or_none(self, tx_hash: Any) -> Any:
         try:

@@ -409,7 +409,14 @@ export async function waitReceipt(hash, timeoutMs = RECEIPT_TIMEOUT_MS) {
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 1.5, 1000);
   }
-  throw new Error(`transaction ${hash} has no receipt after ${timeoutMs / 1000} s`);
+  // accepted but not committed (the chain halted or slow): it may still commit, so the user
+  // must not send it again; a rejected or dropped one has a receipt error above instead
+  let status = {};
+  try { status = await rpc("consortium_getTransactionStatus", [hash]); } catch { /* unknown */ }
+  if (status.status === "pending" || status.status === "queued") {
+    throw new Unconfirmed(`transaction ${hash} has no receipt after ${timeoutMs / 1000} s but the node holds it (${status.status}${status.reason ? ": " + status.reason : ""}): it may still commit, so do not send it again; search for ${hash} (the search box at the top) to follow it`, hash);
+  }
+  throw new Error(`transaction ${hash} has no receipt after ${timeoutMs / 1000} s (the node reports it ${status.status || "unknown"})`);
 }
 
 async function revertReason(from, to, data, block) {
