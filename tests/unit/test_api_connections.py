@@ -237,6 +237,48 @@ def test_a_keep_alive_connection_gets_the_header_deadline_for_its_next_request(
         sock.close()
 
 
+def _head(size: int, method: bytes = b"GET", path: bytes = b"/health") -> bytes:
+    """A request's line and headers of exactly `size` bytes (a padding header fills it)."""
+    start = method + b" " + path + b" HTTP/1.1\r\nHost: node\r\nConnection: close\r\nX-Pad: "
+    return start + b"a" * (size - len(start) - 4) + b"\r\n\r\n"
+
+
+def test_headers_over_16_kib_are_refused_with_431_saying_so(tmp_path: Path) -> None:
+    """The limit holds however the headers arrive: in one read (100,000 bytes were answered
+    200), or in pieces; the request is not run, and other clients are served."""
+    with serving(tmp_path) as (srv, _):
+        post = b"POST / HTTP/1.1\r\nHost: node\r\nConnection: close\r\nContent-Length: 0\r\n"
+        oversized = {
+            "exactly one byte over": [_head(16 * 1024 + 1)],
+            "in one read": [_head(100_000)],
+            "over 150 KB": [_head(150_000)],
+            "in pieces": [_head(40_000)[:10_000], _head(40_000)[10_000:]],
+            "still incomplete at 20,000 bytes": [_head(40_000)[:20_000]],
+            "a JSON-RPC call": [post + b"X-Pad: " + b"a" * 20_000 + b"\r\n\r\n"],
+        }
+        for how, pieces in oversized.items():
+            sock = open_socket(srv.port)
+            sock.setblocking(True)
+            for piece in pieces:
+                sock.sendall(piece)
+                time.sleep(0.1)
+            sock.setblocking(False)
+            got = read_until_closed([sock], timeout=20)[sock]
+            sock.close()
+            assert got.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), (
+                how, got[:200])
+            assert got.endswith(b"\r\n\r\nrequest line and headers over 16 KiB "
+                                b"(16384 bytes)\n"), (how, got)
+        sock = open_socket(srv.port)  # at the limit: served
+        sock.setblocking(True)
+        sock.sendall(_head(16 * 1024))
+        sock.setblocking(False)
+        got = read_until_closed([sock], timeout=20)[sock]
+        sock.close()
+        assert got.startswith(b"HTTP/1.1 200 ") and b'"ok":true' in got, got[:300]
+        assert rpc(srv.url, "eth_blockNumber")["result"] == "0x0"
+
+
 def test_a_slow_body_is_cut(tmp_path: Path) -> None:
     with serving(tmp_path, body_timeout=1.5) as (srv, records):
         sock = open_socket(srv.port)

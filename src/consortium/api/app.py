@@ -33,13 +33,19 @@ from consortium.api.explorer_rpc import explorer_openapi_paths, explorer_routes
 from consortium.api.filters import FilterRegistry
 from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_routes
 from consortium.api.http_server import read_body
-from consortium.api.jsonrpc import JsonRpc, error_response
+from consortium.api.jsonrpc import MAX_BATCH, JsonRpc, batch_too_large, error_response
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.metrics import NodeMetrics, instrument
 from consortium.api.private_submit import PrivacyNode, PrivateSubmitter
 from consortium.api.read_gate import ReadGate, ReadLimits, current_client, current_disconnect
 from consortium.api.rest import openapi_schema, rest_routes
-from consortium.api.rpc_error import INTERNAL_ERROR, PARSE_ERROR, RpcError, rpc_error_for
+from consortium.api.rpc_error import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    RpcError,
+    rpc_error_for,
+)
 from consortium.api.service_surface import openapi_paths
 from consortium.api.service_surface import rest_routes as service_rest_routes
 from consortium.api.subscriptions import (
@@ -59,7 +65,7 @@ T = TypeVar("T")
 LEDGER_THREADS = 8  # ledger reads (py-evm, LMDB) run in at most this many worker threads
 WS_IN_FLIGHT = 32  # requests of one WebSocket connection answered concurrently
 MAX_JSON_DEPTH = 64  # arrays/objects nested in one request
-MAX_JSON_BRACKETS = 1_000_000  # arrays/objects in one request (a 1000-call batch: ~10,000)
+MAX_JSON_CONTAINERS = 500_000  # arrays and objects in one request (a 1000-call batch: ~5,000)
 
 
 class LedgerOffload:
@@ -78,7 +84,8 @@ class LedgerOffload:
 
 
 def _parse_error(message: str) -> dict[str, Any]:
-    return error_response(None, RpcError(message, code=PARSE_ERROR))
+    code = message.code if isinstance(message, _Unparsable) else PARSE_ERROR
+    return error_response(None, RpcError(message, code=code))
 
 
 def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
@@ -140,7 +147,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
         body = await read_body(request, max_body)
         if body is None:
             return _json(_parse_error(f"request body over {max_body} bytes"), 413)
-        payload = _loads(body)
+        payload = _loads(body, api.max_batch)
         refused = refusal(request.scope, payload)
         if refused is not None:
             answer, status, limit = refused
@@ -201,7 +208,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                 text = message.get("text")
                 try:
                     payload = _loads(text if text is not None
-                                     else (message.get("bytes") or b"").decode())
+                                     else (message.get("bytes") or b"").decode(), api.max_batch)
                 except UnicodeDecodeError:
                     payload = _Unparsable("parse error: binary frame is not UTF-8")
                 # the credential again, per message: revoked or expired ends the connection
@@ -316,7 +323,16 @@ async def _rest_timeout(request: Request, exc: Exception) -> Response:
 
 
 class _Unparsable(str):
-    """What `_loads` answers for input that is not JSON (or is nested too deeply): why."""
+    """What `_loads` answers for input it does not decode (not JSON, or too large or deep a
+    structure): why, answered as a JSON-RPC error with `code`."""
+
+    code = PARSE_ERROR
+
+
+class _BatchTooLarge(_Unparsable):
+    """A batch of more requests than allowed, counted without decoding it."""
+
+    code = INVALID_REQUEST
 
 
 class _NotJson(ValueError):
@@ -353,13 +369,16 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite,
                             object_pairs_hook=_unique_keys)
 
 
-def _loads(text: str | bytes) -> Any:
+def _loads(text: str | bytes, max_batch: int = MAX_BATCH) -> Any:
     """A request body (HTTP) or text message (WebSocket) as JSON, or `_Unparsable` with
     the reason: strictly RFC 8259 (UTF-8, no NaN/Infinity, no lone surrogates, no
-    duplicate keys), nested at most MAX_JSON_DEPTH deep."""
+    duplicate keys), at most MAX_JSON_CONTAINERS arrays and objects (`_shape_refusal`: a
+    larger batch of over `max_batch` requests is refused as that), nested at most
+    MAX_JSON_DEPTH deep."""
     raw = text.encode(errors="surrogatepass") if isinstance(text, str) else text
-    if _too_deep(raw):
-        return _Unparsable(f"parse error: arrays and objects nest deeper than {MAX_JSON_DEPTH}")
+    refused = _shape_refusal(raw, max_batch)
+    if refused is not None:
+        return refused
     try:
         doc = raw.decode()
     except UnicodeDecodeError as exc:
@@ -375,28 +394,76 @@ def _loads(text: str | bytes) -> Any:
 
 
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"\\')
+_BATCH_START = re.compile(rb"[ \t\r\n]*\[")  # JSON whitespace, then an array
+_NOT_SHAPE = bytes(b for b in range(256) if b not in b"[]{},")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{},"\\')
+_AS_ARRAYS = bytes.maketrans(b"{}", b"[]")
 _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
-def _too_deep(raw: bytes) -> bool:
-    """Whether arrays/objects nest deeper than MAX_JSON_DEPTH. Checked before json.loads:
-    py-evm's dependencies raise the recursion limit to 100,000, so the C decoder would
-    overflow the thread's stack (a segfault, taking the node down) before raising
-    RecursionError on input like "[[[[...". No legitimate request nests more than ~8."""
-    # Only brackets, quotes and backslashes matter: a batch of 100 signed transactions is
-    # 30 KB, mostly hex, and ~2 KB of these.
+def _shape_refusal(raw: bytes, max_batch: int) -> _Unparsable | None:
+    """Why a body is refused before it is decoded, from its arrays and objects alone: more
+    than MAX_JSON_CONTAINERS of them (a batch of more than `max_batch` requests is refused
+    as that instead, when `_batch_size` can count them), or nested deeper than
+    MAX_JSON_DEPTH; None when neither.
+
+    Checked before json.loads: py-evm's dependencies raise the recursion limit to 100,000,
+    so the C decoder would overflow the thread's stack (a segfault, taking the node down)
+    before raising RecursionError on input like "[[[[...". No legitimate request nests more
+    than ~8. The cap on their number bounds this check's own time (a Python step per
+    bracket) and what decoding would build."""
+    shape = _shape(raw)
+    if shape is None:
+        return None
+    opened = shape.count(b"[") + shape.count(b"{")
+    closed = shape.count(b"]") + shape.count(b"}")
+    if opened > MAX_JSON_CONTAINERS:
+        size = _batch_size(raw, shape)
+        if size is not None and size > max_batch:
+            return _BatchTooLarge(batch_too_large(size, max_batch).message)
+        return _Unparsable(f"parse error: too many arrays and objects: {opened}, at most "
+                           f"{MAX_JSON_CONTAINERS}")
+    if closed > MAX_JSON_CONTAINERS:
+        return _Unparsable(f"parse error: not valid JSON: {closed} closing brackets for "
+                           f"{opened} arrays and objects")
+    brackets = shape.translate(None, b",")
+    if max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH:
+        return _Unparsable(f"parse error: arrays and objects nest deeper than {MAX_JSON_DEPTH}")
+    return None
+
+
+def _shape(raw: bytes) -> bytes | None:
+    """The body's brackets and commas outside its strings; None when it has at most
+    MAX_JSON_DEPTH opening brackets in all (then nothing in it can be refused for them)."""
+    # Only brackets, commas, quotes and backslashes matter: a batch of 100 signed
+    # transactions is 30 KB, mostly hex, and ~2 KB of these.
     structure = raw.translate(None, _NOT_STRUCTURE)
     if structure.count(b"[") + structure.count(b"{") <= MAX_JSON_DEPTH:
-        return False
+        return None
     if b"\\" in structure:  # an escape may hide a quote: find the strings in the body
-        brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
-    else:  # strings are what lies between pairs of quotes; brackets in them do not nest
-        brackets = b"".join(structure.split(b'"')[::2])
-    if len(brackets) > MAX_JSON_BRACKETS:
-        return True
-    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
+        return _JSON_STRING.sub(b"", raw).translate(None, _NOT_SHAPE)
+    # strings are what lies between pairs of quotes; brackets in them do not nest
+    return b"".join(structure.split(b'"')[::2])
+
+
+def _batch_size(raw: bytes, shape: bytes) -> int | None:
+    """How many elements a body that is an array has, counted on its `_shape` without
+    decoding it: the commas between them. Each pass drops every empty array or object and a
+    comma at either end of every one; none of that is a comma between the batch's elements,
+    and once no bracket is left only those remain. None when the body is not an array, or
+    counting would take long: a pass that leaves over 7/8 of the brackets and commas (long
+    arrays or deep nesting in its elements), or more than three times their number read."""
+    if _BATCH_START.match(raw) is None or shape[:1] != b"[" or shape[-1:] != b"]":
+        return None
+    inner = shape[1:-1].translate(_AS_ARRAYS)
+    budget = 3 * len(inner)
+    while b"[" in inner or b"]" in inner:
+        budget -= len(inner)
+        reduced = inner.replace(b"[]", b"").replace(b"[,", b"[").replace(b",]", b"]")
+        if budget < 0 or len(reduced) * 8 > len(inner) * 7:
+            return None
+        inner = reduced
+    return inner.count(b",") + 1
 
 
 def _encode(value: Any) -> bytes:

@@ -421,7 +421,7 @@ async def _call_id(scope: Scope, receive: Receive) -> Any:
     """The id of a refused JSON-RPC call (POST /), so its 401 answers it as a 403 does; None
     for anything else: a batch, a body over ID_BODY_LIMIT or slower than ID_READ_SECONDS,
     or one nesting more than a few arrays/objects (never parsed: an unauthenticated client
-    must not reach the JSON decoder with deep input, app._too_deep's concern)."""
+    must not reach the JSON decoder with deep input, app._shape_refusal's concern)."""
     if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/":
         return None
     body = bytearray()

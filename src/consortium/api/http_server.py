@@ -2,11 +2,12 @@
 
 Stock uvicorn keeps a half-sent request, a trickling body or a vanished WebSocket reader for
 ever and caps nothing per client. These subclasses add deadlines for a request's headers and
-body (408) and for a client that stops reading; caps on connections node-wide (the longest
-idle keep-alive closed to make room, else 503) and per client address (429); caps on
-WebSockets (429 at the handshake, close 1009 over `ws_max_size`), no writes once one failed,
-and a ping that closes (1011) a client that stopped reading. Per-connection subscription
-limits are the subscription hub's, set from the same `ApiLimits`.
+body (408) and for a client that stops reading; a cap on a request's headers (431, however
+they arrive: h11 alone bounds only headers still incomplete); caps on connections node-wide
+(the longest idle keep-alive closed to make room, else 503) and per client address (429);
+caps on WebSockets (429 at the handshake, close 1009 over `ws_max_size`), no writes once one
+failed, and a ping that closes (1011) a client that stopped reading. Per-connection
+subscription limits are the subscription hub's, set from the same `ApiLimits`.
 
 Stopping is bounded: a connection still open `CLOSE_GRACE` after it began closing at
 shutdown is aborted, and requests still being answered get `SHUTDOWN_TIMEOUT`. Without that,
@@ -37,6 +38,9 @@ from websockets.http11 import Request as WsRequest
 from consortium.api.auth import PEER_CERT
 
 CLOSE_GRACE = 1.0  # s a connection closing at shutdown has to finish before it is aborted
+MAX_HEADER_BYTES = 16 * 1024  # a request's line and headers, to the blank line that ends them
+HEADERS_TOO_LARGE = (431, f"request line and headers over {MAX_HEADER_BYTES // 1024} KiB "
+                          f"({MAX_HEADER_BYTES} bytes)")
 SHUTDOWN_TIMEOUT = 4  # s answers still running at shutdown get (the node waits 5 s for all)
 
 
@@ -239,6 +243,34 @@ class _ShutdownWatch:
 HEADERS, BODY = "headers", "body"
 
 
+class _HeadLimitedConnection(h11.Connection):
+    """h11's server side, holding every request's line and headers to MAX_HEADER_BYTES. h11
+    refuses headers that grow past its `max_incomplete_event_size` before they are complete,
+    but parses complete ones of any size: headers of 100 KB that came in one read passed.
+    Here their size is what parsing them took from the receive buffer; `refusal` says why a
+    RemoteProtocolError was raised when it was their size."""
+
+    def __init__(self) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self.refusal: tuple[int, str] | None = None
+
+    def next_event(self) -> Any:
+        if self.their_state is not h11.IDLE:  # not reading a request's headers
+            return super().next_event()
+        buffered = len(self._receive_buffer)  # h11 has no public size of it (only a copy)
+        try:
+            event = super().next_event()
+        except h11.RemoteProtocolError as exc:
+            if exc.error_status_hint == 431:  # incomplete, and already over the limit
+                self.refusal = HEADERS_TOO_LARGE
+            raise
+        if (isinstance(event, h11.Request)
+                and buffered - len(self._receive_buffer) > MAX_HEADER_BYTES):
+            self.refusal = HEADERS_TOO_LARGE
+            raise h11.RemoteProtocolError(HEADERS_TOO_LARGE[1], error_status_hint=431)
+        return event
+
+
 class LimitedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with header and body deadlines and the connection caps."""
 
@@ -247,6 +279,7 @@ class LimitedH11Protocol(H11Protocol):
                  ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         assert isinstance(config, _LimitedConfig), "built by api_server"
+        self.conn = _HeadLimitedConnection()
         self.limits = config.limits
         self.admission = config.admission
         self.reading: str | None = None  # HEADERS or BODY while a deadline runs
@@ -304,6 +337,16 @@ class LimitedH11Protocol(H11Protocol):
     def handle_events(self) -> None:
         super().handle_events()
         self._follow()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request h11 refused; 431 with the reason when it was the
+        size of its headers (the request is not run)."""
+        refusal = self.conn.refusal if isinstance(self.conn, _HeadLimitedConnection) else None
+        if refusal is None:
+            super().send_400_response(msg)
+            return
+        self._expect(None)
+        _refuse(self.transport, *refusal)
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self.upgraded = True

@@ -140,15 +140,15 @@ HEAVY_METHODS = frozenset({"eth_call", "eth_estimateGas", "eth_getLogs", "eth_ge
 LIGHT_CONSORTIUM_METHODS = frozenset({"consortium_getTransactionStatus"})
 
 
-def _is_heavy(item: Any) -> bool:
-    if not isinstance(item, dict):
-        return False
-    method = item.get("method")
-    if not isinstance(method, str):
-        return False
+def _heavy_method(method: str) -> bool:
     # the services' reads (consortium_*) scan their records and histories
     return method in HEAVY_METHODS or (method.startswith("consortium_")
                                        and method not in LIGHT_CONSORTIUM_METHODS)
+
+
+def _is_heavy(item: Any) -> bool:
+    method = item.get("method") if isinstance(item, dict) else None
+    return isinstance(method, str) and _heavy_method(method)
 
 
 # --- parameter parsers specific to methods ------------------------------------------------------
@@ -274,6 +274,11 @@ def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
 
 
+def batch_too_large(size: int, limit: int) -> InvalidRequest:
+    """The answer to a batch of more than `limit` (`[api] max_batch`) requests."""
+    return InvalidRequest(f"batch of {size} requests is over the limit of {limit}; split it")
+
+
 class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
               ServiceReads,  # type: ignore[valid-type,misc]  # made from the declarations
               PrivateMethods):
@@ -308,9 +313,7 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
             if not body:
                 return error_response(None, InvalidRequest("invalid request: empty batch"))
             if len(body) > self.max_batch:
-                return error_response(None, InvalidRequest(
-                    f"batch of {len(body)} requests is over the limit of {self.max_batch}; "
-                    "split it"))
+                return error_response(None, batch_too_large(len(body), self.max_batch))
             answers = await self._run(body, conn)
             out = [a for a in answers if a is not None]
             return out or None
@@ -417,8 +420,15 @@ class JsonRpc(ExplorerMethods, Constants,  # type: ignore[valid-type,misc]
     async def _run_ledger(self, calls: list[_Call], answers: list[Any],
                           release: Callable[[], None] | None = None) -> None:
         def work() -> None:
+            budget = current_budget.get()  # the request's, when it was admitted as heavy
             for call in calls:
-                self._finish(call, answers)
+                if budget is not None and budget.expired and _heavy_method(call.method):
+                    # the request's time is spent (or its client left): the expensive
+                    # calls still to run answer as the one it stopped, without running
+                    error = budget.error(cancelled=budget.cancelled)
+                    self._fail(call, answers, rpc_error_for(error))
+                else:
+                    self._finish(call, answers)
 
         if release is None:
             await self.run_sync(work)
