@@ -122,14 +122,19 @@ def _down_refusal(root: Path, nodes: list[str], exc: NetworkError) -> str:
 def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:
     """Every node's height (and how far behind the highest node), newest block's age,
     peers, mempool, recent tx/s, CheckTx refusals, LMDB size, newest snapshot and API; a
-    node that is down, why its last run ended."""
-    from consortium.network.health import health_json, network_health
+    node that is down, why its last run ended; a chain with no new block for a while, a
+    line saying so with the validators that answer."""
+    from consortium.network.health import chain_health, health_json, network_health
 
     network = Network.load(kit.resolve_dir(dir))
     rows = network_health(network)
+    chain = chain_health(network, rows)
 
     def show() -> None:
         status_table(f"{network.chain_id} ({network.root})", rows)
+        if chain.warning is not None:
+            kit.console.print(chain.warning, style="yellow", highlight=False, markup=False,
+                              soft_wrap=True)
         for r, _ in rows:  # why a node is down, in full (the table has a word or two)
             if not r.running and r.last_exit is not None and r.last_exit.code != 0:
                 code = "" if r.last_exit.code is None else f" (exit code {r.last_exit.code})"
@@ -137,19 +142,8 @@ def status(dir: Path = kit.DirOption, json: bool = kit.JsonOption) -> None:
                 kit.console.print(f"{r.name} stopped{at}{code}: {r.last_exit.reason}",
                                   highlight=False, markup=False, soft_wrap=True)
 
-    kit.show({"chain_id": network.chain_id,
+    kit.show({"chain_id": network.chain_id, "chain": chain.to_json(),
               "nodes": [health_json(r, h) for r, h in rows]}, json, show)
-
-
-def _state(r: NodeStatus) -> str:
-    """A node's state: up, catching up, starting, or down with a word on why (its last
-    exit: an upgrade it has no handler for, the double-sign check, an exit code)."""
-    if r.height is not None:
-        return "catching up" if r.catching_up else "up"
-    if r.running:
-        return "starting"
-    label = r.last_exit.label if r.last_exit is not None else ""
-    return f"down ({label})" if label else "down"
 
 
 def status_table(title: str, rows: list[tuple[NodeStatus, NodeHealth]]) -> None:
@@ -160,7 +154,7 @@ def status_table(title: str, rows: list[tuple[NodeStatus, NodeHealth]]) -> None:
         title,
         ["node", "member", "state", "height", "behind", "block age", "peers", "mempool",
          "tx/s", "refused", "LMDB", "snapshot", "app hash", "API"],
-        [[r.name, r.member, _state(r), r.height, h.behind,
+        [[r.name, r.member, r.state, r.height, h.behind,
           None if h.last_block_age_s is None else f"{h.last_block_age_s:g} s",
           r.peers, h.mempool, h.tx_per_s, h.refused,
           None if h.lmdb_bytes is None else f"{h.lmdb_bytes / 2**20:,.1f} MiB",

@@ -320,6 +320,22 @@ def _upgrade_stop(ledger: Ledger) -> str | None:
     return None
 
 
+def open_ledger(cfg: NodeConfig, opener: Callable[[], Ledger]) -> Ledger:
+    """The node's ledger from `opener`; what LMDB or the OS refuses (a file it may not
+    write, a directory in a file's place, a full disk) stops the node in one line naming
+    the folder, with the free space of its disk after a storage error."""
+    import lmdb
+
+    from consortium.network.disk_space import data_dirs, disk_note
+
+    try:
+        return opener()
+    except (lmdb.Error, OSError) as exc:
+        raise NetworkError(disk_note(
+            f"the ledger at {cfg.app_dir} cannot be opened: {_exception_line(exc)}",
+            data_dirs(cfg.home))) from None
+
+
 class _Observer:
     """The ABCI app's observer: the node's metrics count blocks and CheckTx answers, and
     the privacy groups' processor hears of each commit (quick: it only wakes a thread)."""
@@ -363,9 +379,32 @@ def settle_gc() -> None:
 
 
 def run_node(home: Path) -> int:
-    """Run a node until it is told to stop or its engine dies; returns the exit code."""
+    """Run a node until it is told to stop or its engine dies; returns the exit code. An
+    exception nothing expected (not a ConsortiumError: `consortium node` records those)
+    leaves its exit record too (`last-exit.json`, what `status` shows), then goes on up."""
     home = home.resolve()
-    cfg = preflight(home)
+    # the first line of every run: where `status` finds this run in node.log
+    log.info("starting node in %s (pid %d)", home, os.getpid())
+    try:
+        return _run_locked(home, preflight(home))
+    except Exception as exc:
+        if not isinstance(exc, ConsortiumError):
+            from consortium.network.supervisor import record_exit
+
+            record_exit(home, 1, _exception_line(exc))
+        raise
+
+
+def _exception_line(exc: BaseException) -> str:
+    """An exception as Python's traceback ends with it: `lmdb.Error: /x/app: Is a
+    directory`."""
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else \
+        f"{kind.__module__}.{kind.__qualname__}"
+    return f"{name}: {exc}" if str(exc) else name
+
+
+def _run_locked(home: Path, cfg: NodeConfig) -> int:
     from consortium.ledger.upgrades import load_upgrade_modules
 
     load_upgrade_modules()  # CONSORTIUM_UPGRADE_MODULES: extra upgrade handlers
@@ -408,7 +447,8 @@ async def _run(cfg: NodeConfig) -> int:
 
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
-    ledger = Ledger(cfg.app_dir, engine=cfg.engine, natives=chain_natives())
+    ledger = open_ledger(cfg, lambda: Ledger(cfg.app_dir, engine=cfg.engine,
+                                             natives=chain_natives()))
     stop_reason = _upgrade_stop(ledger)
     if stop_reason is not None:  # the next block is an upgrade's this node cannot run
         from consortium.ledger.upgrades import UPGRADE_EXIT_CODE

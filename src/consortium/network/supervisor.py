@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 
 from consortium.errors import ConfigError, NetworkError
+from consortium.network.disk_space import NOTE, data_dirs, disk_note
 from consortium.network.layout import JsonFields, Network, NodeEntry
 from consortium.network.node import engine_ports, preflight, running_pid
 from consortium.network.node_config import NodeConfig
@@ -40,6 +42,7 @@ SETTLE_TIMEOUT = 30.0
 SETTLE_GRACE = 2.0  # alive this long after joining consensus: past the check
 NO_PEERS_GRACE = 8.0  # catching up with no peer this long: it waits for them, not for us
 LAST_EXIT_FILE = "last-exit.json"  # {"code", "reason", "at"}: how the node's last run ended
+API_GRACE = 10.0  # after a node logged "started", its API answers within this (else: hung)
 
 Progress = Callable[[str], None]
 
@@ -53,12 +56,22 @@ def running_nodes(network: Network) -> list[str]:
     return [n.name for n in network.nodes if node_pid(network.node_home(n)) is not None]
 
 
+def _open_log(network: Network, node: NodeEntry) -> BinaryIO:
+    """The node's node.log, opened to append to; one line naming it and the OS's error
+    when it cannot be (a directory in its place, no permission, a read-only disk)."""
+    path = NodeConfig.load(network.node_home(node)).log_file
+    try:
+        return open(path, "ab")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise NetworkError(f"cannot open {path}, the log of {node.name}: "
+                           f"{exc.strerror or exc}") from None
+
+
 def start_node(network: Network, node: NodeEntry) -> subprocess.Popen[bytes]:
     """Start one node in the background, its output appended to its node.log."""
     home = network.node_home(node)
     preflight(home)
-    log_file = NodeConfig.load(home).log_file
-    with open(log_file, "ab") as out:
+    with _open_log(network, node) as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "consortium.cli.main", "node", "--home", str(home)],
             stdin=subprocess.DEVNULL,
@@ -86,7 +99,8 @@ def up(
         if node_pid(network.node_home(node)) is not None:
             progress(f"{node.name} is already running")
         else:
-            preflight(network.node_home(node))  # every check before anything starts
+            _open_log(network, node).close()  # every check before anything starts
+            preflight(network.node_home(node))
             to_start.append(node)
     started: list[tuple[NodeEntry, subprocess.Popen[bytes]]] = []
     log_starts: dict[str, int] = {}  # where each node's log was: a failure quotes what follows
@@ -135,8 +149,9 @@ def _wait_up(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
 
 def _exited(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
             log_start: int) -> _NodeExited:
-    return _NodeExited(f"{node.name} exited with code {proc.returncode}: "
-                       f"{last_log_line(network.node_home(node), since=log_start)}")
+    home = network.node_home(node)
+    cause = disk_note(last_log_line(home, since=log_start), data_dirs(home))
+    return _NodeExited(f"{node.name} exited with code {proc.returncode}: {cause}")
 
 
 def _settle(network: Network, node: NodeEntry, proc: subprocess.Popen[bytes],
@@ -257,7 +272,7 @@ def api_url_of(network: Network, node: NodeEntry) -> str:
         return node.api_url
 
 
-def _api_alive(network: Network, node: NodeEntry) -> bool:
+def _api_alive(network: Network, node: NodeEntry, timeout: float = 1.0) -> bool:
     """Whether the node's API answers /health. Over TLS the certificate is not checked:
     the probe sends no credential and trusts nothing but the status code. An API that takes
     only client certificates (`auth = "mtls"`) refuses every connection without one, /health
@@ -266,9 +281,9 @@ def _api_alive(network: Network, node: NodeEntry) -> bool:
     only once the app has started."""
     url = api_url_of(network, node)
     if _takes_client_certificates(network, node):
-        return _tls_listening(url)
+        return _tls_listening(url, timeout)
     try:
-        return httpx.get(f"{url}/health", timeout=1.0, verify=False).status_code == 200
+        return httpx.get(f"{url}/health", timeout=timeout, verify=False).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -462,6 +477,8 @@ class LastExit(JsonFields):
         return f"exit {self.code}"
 
 
+# the first line a node logs (`run_node`): where its run begins in node.log
+_STARTING = re.compile(r" INFO consortium\.node: starting node in .* \(pid (\d+)\)$")
 _LEDGER_OPENED = re.compile(r" INFO consortium\.ledger: ledger opened at height ")
 _STARTED = re.compile(r" INFO consortium\.node: node \S+ \(.*\) started: ")
 _CLEAN_STOP = re.compile(r" INFO consortium\.node: stopping node \S+$")
@@ -469,16 +486,46 @@ _ENGINE_EXIT = re.compile(r"engine exited with code (-?\d+)(?: \([^)]*\))?; stop
 _NODE_STOPPED = re.compile(r" INFO consortium\.node: node \S+ stopped$")
 
 
+def _last_run(lines: list[str]) -> int:
+    """Where the log's last run begins: the line a node logs first (`starting node in …`),
+    else (a log from before it) its ledger's opening, else its start."""
+    for marker in (_STARTING, _LEDGER_OPENED, _STARTED):
+        found = [i for i, line in enumerate(lines) if marker.search(line)]
+        if found:
+            return found[-1]
+    return 0
+
+
+def _uncaught(run: list[str]) -> str | None:
+    """The exception of a Python traceback that ends the run (nothing caught it: the
+    process exited with code 1), None when no traceback ends it."""
+    at = [i for i, line in enumerate(run) if line.startswith("Traceback (most recent call")]
+    if not at or any(_PYTHON_LOG.match(line) for line in run[at[-1]:]):
+        return None
+    return next((line.strip() for line in run[at[-1] + 1:] if line and not line[0].isspace()),
+                None)
+
+
 def last_exit(home: Path) -> LastExit | None:
     """Why the node on `home` (not running) stopped: the record its `consortium node`
     process leaves (`last-exit.json`: its exit code and reason), made more precise by its
     log's last run when the engine failed; else from the log alone (a node `consortium up`
-    started writes its node.log). None when neither says."""
+    started writes its node.log). None when neither says. A failure on a full disk or a
+    storage error says how much space the disk holding the node's data had when it stopped
+    (or, without a record saying it, has now: `disk_note`)."""
     record = _exit_record(home)
+    noted = NOTE.search(record.reason) if record is not None else None
+    found = _last_exit(home, record)
+    if found is not None and found.code not in (0, 3) and not NOTE.search(found.reason):
+        found.reason = (found.reason + noted.group(0) if noted is not None
+                        else disk_note(found.reason, data_dirs(home)))
+    return found
+
+
+def _last_exit(home: Path, record: LastExit | None) -> LastExit | None:
     lines = _tail_lines(home) or []
-    opened = [i for i, line in enumerate(lines) if _LEDGER_OPENED.search(line)]
     started = [i for i, line in enumerate(lines) if _STARTED.search(line)]
-    begin = (opened or started or [0])[-1]  # the last run: from its ledger's opening
+    begin = _last_run(lines)
     run = lines[begin:]
     cause = failure_cause(run)
     if record is not None:
@@ -487,6 +534,9 @@ def last_exit(home: Path) -> LastExit | None:
         return record
     if not run:
         return None
+    crash = _uncaught(run)
+    if crash is not None:
+        return LastExit(1, explain(crash))
     for line in reversed(run):
         if _CLEAN_STOP.search(line):
             return LastExit(0, "stopped on request (consortium down, SIGTERM or Ctrl-C)")
@@ -516,6 +566,8 @@ def record_exit(home: Path, code: int, reason: str) -> None:
     shows of a node that is down). Never fails the exit it records."""
     from datetime import UTC, datetime
 
+    if code not in (0, 3):  # on a full disk or a storage error: the space the disk has left
+        reason = disk_note(reason, data_dirs(home))
     data = {"code": code, "reason": reason,
             "at": datetime.now(UTC).isoformat(timespec="seconds")}
     with contextlib.suppress(OSError):
@@ -578,32 +630,126 @@ class NodeStatus(JsonFields):
     rpc_url: str = ""
     node_id: str = ""
     last_exit: LastExit | None = None  # a node that is not running: how its last run ended
+    answers: dict[str, bool] | None = None  # a running node: whether its API and RPC answered
+    # a running node that had started and does not answer: "SIGSTOP" (it or its engine is
+    # stopped) or what does not answer ("API", "RPC", "API, RPC")
+    unresponsive: str | None = None
+
+    @property
+    def state(self) -> str:
+        """up, catching up, starting, not answering (why), or down with a word on why (its
+        last exit: an upgrade it has no handler for, the double-sign check, an exit code)."""
+        if self.unresponsive:
+            return ("not answering" if self.unresponsive == "API, RPC"
+                    else f"not answering ({self.unresponsive})")
+        if self.height is not None and (self.answers is None or self.answers["api"]):
+            return "catching up" if self.catching_up else "up"
+        if self.running:
+            return "starting"
+        label = self.last_exit.label if self.last_exit is not None else ""
+        return f"down ({label})" if label else "down"
 
 
 def node_status(network: Network, node: NodeEntry, timeout: float = 2.0) -> NodeStatus:
+    """A node's status from its engine's RPC; a running one is asked at its API too, and
+    one that had started and does not answer within `timeout` is `unresponsive`."""
+    home = network.node_home(node)
+    pid = node_pid(home)
     status = NodeStatus(
         name=node.name,
         member=node.member,
-        running=node_pid(network.node_home(node)) is not None,
+        running=pid is not None,
         api_url=api_url_of(network, node),  # https with TLS, the configured host
         rpc_url=node.rpc_url,
         node_id=node.node_id,
     )
-    if not status.running:
-        status.last_exit = last_exit(network.node_home(node))
+    if pid is None:
+        status.last_exit = last_exit(home)
+    _engine_status(status, node, timeout)
+    if pid is not None:
+        api, rpc = _api_alive(network, node, timeout), status.height is not None
+        status.answers = {"api": api, "rpc": rpc}
+        if not (api and rpc):
+            status.unresponsive = _unresponsive(home, pid, api=api, rpc=rpc)
+    return status
+
+
+def _engine_status(status: NodeStatus, node: NodeEntry, timeout: float) -> None:
+    """Fill `status` from the engine's /status and /net_info (left empty if it does not
+    answer)."""
     try:
         with httpx.Client(timeout=timeout) as client:
             info = client.get(f"{node.rpc_url}/status").json()["result"]
             net = client.get(f"{node.rpc_url}/net_info").json()["result"]
     except (httpx.HTTPError, ValueError, KeyError):
-        return status
+        return
     sync = info["sync_info"]
     status.height = int(sync["latest_block_height"])
     status.app_hash = sync["latest_app_hash"].lower()
     status.catching_up = bool(sync["catching_up"])
     status.voting_power = int(info["validator_info"]["voting_power"])
     status.peers = int(net["n_peers"])
-    return status
+
+
+_ENGINE_STARTED = re.compile(r"^I\[[^\]]*\] Started node\b")  # CometBFT's, RPC listening
+
+
+def _unresponsive(home: Path, pid: int, *, api: bool, rpc: bool) -> str | None:
+    """Why a running node that does not answer at its API or RPC counts as not answering,
+    None while it is starting. "SIGSTOP": the node or its engine is stopped; else its API once
+    this run logged "started" `API_GRACE` ago, its RPC once CometBFT logged "Started node"
+    (after its handshake's replay, with the RPC listening). Without this run's lines in its
+    log (another log, rotated away): once the process is older than `START_TIMEOUT`."""
+    if _stopped(pid):
+        return "SIGSTOP"
+    missing = [what for what, ok in (("API", api), ("RPC", rpc)) if not ok]
+    run = _run_of(home, pid)
+    if run is None:
+        try:
+            age = time.time() - psutil.Process(pid).create_time()
+        except psutil.Error:
+            return None
+        return ", ".join(missing) if age > START_TIMEOUT else None
+    late = []
+    if not api:
+        started = next((line for line in run if _STARTED.search(line)), None)
+        at = _logged_at(started) if started is not None else None
+        if at is not None and time.time() - at > API_GRACE:
+            late.append("API")
+    if not rpc and any(_ENGINE_STARTED.match(line) for line in run):
+        late.append("RPC")
+    return ", ".join(late) or None
+
+
+def _stopped(pid: int) -> bool:
+    """Whether the node process or a child (its engine) is stopped (SIGSTOP, a debugger)."""
+    try:
+        proc = psutil.Process(pid)
+        return any(p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+                   for p in (proc, *proc.children()))
+    except psutil.Error:
+        return False
+
+
+def _run_of(home: Path, pid: int) -> list[str] | None:
+    """The lines the node process `pid` wrote to node.log from its first (`starting node
+    in … (pid N)`), None when the log's last LOG_TAIL_BYTES hold no such line."""
+    lines = _tail_lines(home) or []
+    for i in range(len(lines) - 1, -1, -1):
+        found = _STARTING.search(lines[i])
+        if found is not None:
+            return lines[i:] if int(found.group(1)) == pid else None
+    return None
+
+
+def _logged_at(line: str) -> float | None:
+    """The time of a line the node logged (its local time, to the second), None if none."""
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S").timestamp()
+    except ValueError:
+        return None
 
 
 def network_status(network: Network) -> list[NodeStatus]:
