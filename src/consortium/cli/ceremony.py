@@ -96,7 +96,7 @@ def node(
     if home is None:
         raise ConfigError("consortium node needs --home HOME (or a subcommand: setup)")
     from consortium.errors import ConsortiumError
-    from consortium.network.node import run_node, running_pid
+    from consortium.network.node import exception_line, run_node, running_pid
     from consortium.network.node_config import NodeConfig
     from consortium.network.supervisor import LAST_EXIT_FILE, ExitReason, record_exit
 
@@ -115,6 +115,9 @@ def node(
         code = run_node(home)
     except ConsortiumError as exc:
         record_exit(home, 1, f"error: {exc.message}")
+        raise
+    except Exception as exc:  # nothing expected it: its traceback's last line is the reason
+        record_exit(home, 1, exception_line(exc))
         raise
     record_exit(home, code, reasons.reason(code))
     raise typer.Exit(code)

@@ -332,7 +332,7 @@ def open_ledger(cfg: NodeConfig, opener: Callable[[], Ledger]) -> Ledger:
         return opener()
     except (lmdb.Error, OSError) as exc:
         raise NetworkError(disk_note(
-            f"the ledger at {cfg.app_dir} cannot be opened: {_exception_line(exc)}",
+            f"the ledger at {cfg.app_dir} cannot be opened: {exception_line(exc)}",
             data_dirs(cfg.home))) from None
 
 
@@ -379,23 +379,16 @@ def settle_gc() -> None:
 
 
 def run_node(home: Path) -> int:
-    """Run a node until it is told to stop or its engine dies; returns the exit code. An
-    exception nothing expected (not a ConsortiumError: `consortium node` records those)
-    leaves its exit record too (`last-exit.json`, what `status` shows), then goes on up."""
+    """Run a node until it is told to stop or its engine dies; returns the exit code
+    (`consortium node` records how the run ended, an unexpected exception's line too)."""
     home = home.resolve()
-    # the first line of every run: where `status` finds this run in node.log
-    log.info("starting node in %s (pid %d)", home, os.getpid())
-    try:
-        return _run_locked(home, preflight(home))
-    except Exception as exc:
-        if not isinstance(exc, ConsortiumError):
-            from consortium.network.supervisor import record_exit
-
-            record_exit(home, 1, _exception_line(exc))
-        raise
+    if running_pid(home) is None:  # a second start on a running home is refused, not a run
+        # the first line of every run: where `status` finds this run in node.log
+        log.info("starting node in %s (pid %d)", home, os.getpid())
+    return _run_locked(home, preflight(home))
 
 
-def _exception_line(exc: BaseException) -> str:
+def exception_line(exc: BaseException) -> str:
     """An exception as Python's traceback ends with it: `lmdb.Error: /x/app: Is a
     directory`."""
     kind = type(exc)
