@@ -259,7 +259,7 @@ def test_a_transaction_s_status_from_the_cli(live: SecuritiesNode,
     code, out, err = live.cli(capsys, "tx", "0x" + "ab" * 32)
     assert code == 1 and "unknown" in out
     code, out, err = live.cli(capsys, "tx", "0x12")
-    assert code == 1 and "is not a transaction hash" in err
+    assert code == 2 and "is not a transaction hash" in err  # an argument refused: usage error
 
 
 @pytest.mark.parametrize(("status", "says"), [

@@ -266,6 +266,11 @@ class Read:
     noun: str = ""  # what it finds, for "<noun> not found" (default: its name)
     cli: str | None = None  # its command in the service's CLI group, if it has one
 
+    @property
+    def paged(self) -> bool:
+        """Answers a page at a time (its filters end with `PAGE`)."""
+        return self.filters[-len(PAGE):] == PAGE
+
     def parse_filters(self, value: Any, where: str) -> dict[str, Any]:
         """A filter object's keys, parsed, as the reader's keyword arguments."""
         known = [f.name for f in self.filters]

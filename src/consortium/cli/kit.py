@@ -590,7 +590,7 @@ def read_command(read: Read, client: ClientFactory,
         shown = " ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
         found = known(fn(*args, **filters), f"no {read.noun or read.name} {shown}".rstrip())
         opts.show(found, lambda: show_table(found, namer(opts.dir)))
-        if (any(f.name == "limit" for f in read.filters) and found
+        if (read.paged and found
                 and len(found) == filters.get("limit", PAGE_LIMIT)):
             err_console.print(f"a full page of {len(found)}: the next with --after "
                               f"{found[-1]['id']}", highlight=False)
@@ -615,3 +615,19 @@ def add_reads(app: typer.Typer, service: Service, client: ClientFactory,
         if read.cli is not None:
             app.command(read.cli, cls=ServiceCommand)(read_command(
                 read, client, (tables or {}).get(read.name, plain_table)))
+
+
+_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
+
+
+def hex32(noun: str) -> Callable[[str], str]:
+    """An argument's parser: a 32-byte 0x hash (a group id, a transaction hash), refused
+    here naming the argument rather than by the node ("params[0]: …")."""
+
+    def parse(value: str) -> str:
+        text = str(value).strip()
+        if not _HEX32.fullmatch(text):
+            raise BadParameter(f"{text!r} is not {noun}: 0x and 64 hex digits")
+        return text.lower()
+
+    return parse

@@ -5,40 +5,22 @@ that need its privacy key (register-node, create-group, propose-change)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 # typer 0.29 carries its own copy of click (as cli/kit.py)
-from typer._click.exceptions import BadParameter
-
 from consortium.cli import kit
 from consortium.errors import ConfigError
 
 app = typer.Typer(help="Privacy groups: contracts and data only a group's members read.",
                   no_args_is_help=True)
 
-_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
-
-
-def _hex32(noun: str) -> Callable[[str], str]:
-    """An argument's parser: a 32-byte 0x hash (a group id, a transaction hash), refused
-    here naming the argument rather than by the node ("params[0]: …")."""
-
-    def parse(value: str) -> str:
-        text = str(value).strip()
-        if not _HASH.fullmatch(text):
-            raise BadParameter(f"{text!r} is not {noun}: 0x and 64 hex digits")
-        return text.lower()
-
-    return parse
 
 
 GroupArg = typer.Argument(..., help="The privacy group's id (0x + 64 hex).",
-                          parser=_hex32("a privacy group id"))
+                          parser=kit.hex32("a privacy group id"))
 
 
 def _client(rpc: str | None, dir: Path) -> Any:
@@ -214,7 +196,7 @@ def show(group: str = GroupArg, dir: Path = kit.DirOption, rpc: str | None = kit
 
 @app.command("receipt")
 def receipt(tx_hash: str = typer.Argument(..., help="The private transaction's hash.",
-                                          parser=_hex32("a transaction hash")),
+                                          parser=kit.hex32("a transaction hash")),
             dir: Path = kit.DirOption, rpc: str | None = kit.RpcOption,
             json_out: bool = kit.JsonOption) -> None:
     """A private transaction's receipt on this node (its status while it has none)."""

@@ -11,17 +11,9 @@ import typer
 from eth_typing import HexStr
 
 from consortium.cli import kit
-from consortium.errors import BadValue
 
-TxHashArg = typer.Argument(..., help="The transaction's hash (0x and 64 hex digits).")
-
-
-def _tx_hash(text: str) -> str:
-    value = text.strip().lower()
-    digits = value.removeprefix("0x")
-    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
-        raise BadValue(f"{text!r} is not a transaction hash (0x and 64 hex digits)")
-    return "0x" + digits
+TxHashArg = typer.Argument(..., help="The transaction's hash (0x and 64 hex digits).",
+                           parser=kit.hex32("a transaction hash"))
 
 
 @kit.with_read_options
@@ -33,7 +25,7 @@ def tx(tx_hash: str = TxHashArg,
     with its receipt once committed; exit 1 unless committed."""
     from consortium.sdk import ConsortiumClient
 
-    hashed = _tx_hash(tx_hash)
+    hashed = tx_hash
     client = ConsortiumClient(kit.endpoint(opts.rpc, opts.dir))
     deadline = time.monotonic() + wait
     status = client.transaction_status(hashed)

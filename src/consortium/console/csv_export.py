@@ -97,7 +97,7 @@ def routes(console: Console) -> list[BaseRoute]:
         why = unknown_keys(query, [f.name for f in (*table.params, *table.filters)])
         if why:
             return refused(why)
-        paged = any(f.name == "limit" for f in table.filters)
+        paged = read.paged
         if paged and "limit" not in query:
             result = await every_page(console, request, service, table, query)
         else:
