@@ -33,6 +33,7 @@ from consortium.bench.workloads import BenchAccount, Workload, make_workload, pr
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.types import BlockContext
+from consortium.network.init import NEW_CHAIN_NATIVE_VERSIONS
 from consortium.network.node import settle_gc
 
 CHAIN_ID = 20251
@@ -46,6 +47,7 @@ def genesis(workload: Workload, accounts: list[BenchAccount]) -> dict[str, Any]:
     return {
         "eth_chain_id": CHAIN_ID, "block_gas_limit": GAS_LIMIT,
         "native_gas": 2,  # as `consortium init` makes a chain
+        "native_versions": NEW_CHAIN_NATIVE_VERSIONS,
         "members": [{"name": n, "accounts": ["0x" + a.address.hex()]}
                     for n, a in zip(names, accounts, strict=True)],
         "alloc": {"0x" + a.address.hex(): {"balance": hex(10**24)} for a in accounts},

@@ -4,6 +4,7 @@ signed transactions (one block each) and read through eth_call."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,17 @@ PARTIES = {
 }
 
 
-def invoice_state() -> AppState:
-    return parties_state(PARTIES)
+def invoice_state(layout: int = 2) -> AppState:
+    """The parties' genesis, Invoices at `layout` (2, as `consortium init` makes a chain; 1,
+    a chain made before it)."""
+    state = parties_state(PARTIES)
+    if layout == 1:
+        return state
+    return dataclasses.replace(state, native_versions={"Invoices": layout})
 
 
-def invoice_ledger(path: Path) -> Ledger:
-    return parties_ledger(path, invoice_state())
+def invoice_ledger(path: Path, layout: int = 2) -> Ledger:
+    return parties_ledger(path, invoice_state(layout))
 
 
 class Chain:

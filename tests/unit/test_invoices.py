@@ -35,9 +35,11 @@ def fp_of(number: str, amount: int = 1_000_000) -> bytes:
     return compute(KEY, "91310000MA1FL4XX7J", number, "2023-10-01", amount)
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[Chain]:
-    ledger = invoice_ledger(tmp_path)
+@pytest.fixture(params=(1, 2), ids=("layout1", "layout2"))
+def chain(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """Every rule on both storage layouts (a chain made before `invoices-layout-2`, and one
+    made at it)."""
+    ledger = invoice_ledger(tmp_path, request.param)
     yield Chain(ledger)
     ledger.close()
 

@@ -293,3 +293,85 @@ def test_a_one_word_field_type_reads_back_its_word() -> None:
         with pytest.raises((IndexError, OverflowError)):
             ftype.value(2**256 - 1)
     assert not STRING.read_word and not SetOf(ADDRESS).read_word
+
+
+# --- packed records ----------------------------------------------------------------------------
+
+
+class Packed(Record, packed=True):
+    """Fields placed first-fit: owner 0:0, buyer 1:0, amount 2:0, currency 0:160, state 0:184,
+    height 0:192 (word 0 full), paid 2:128, flag 1:160."""
+
+    id: int = key(UINT)
+    owner: bytes = field(ADDRESS)
+    buyer: bytes = field(ADDRESS)
+    amount: int = field(UINT, bits=128)
+    currency: str = field(CURRENCY)
+    state: str = field(Choice(STATES))
+    height: int = field(UINT, bits=64)
+    paid: int = field(UINT, bits=128)
+    flag: bool = field(BOOL)
+    note: int = field(UINT, stored=False)
+
+
+def test_a_packed_record_fills_the_first_word_with_room() -> None:
+    place = {f.name: (f.offset, f.shift) for f in Packed.stored_fields()}
+    assert place == {"owner": (0, 0), "buyer": (1, 0), "amount": (2, 0), "currency": (0, 160),
+                     "state": (0, 184), "height": (0, 192), "paid": (2, 128), "flag": (1, 160)}
+    assert Packed.SLOTS == 3
+    # the ABI and JSON follow the declaration, not the packing
+    assert Packed.abi_type() == ("(uint256,address,address,uint256,string,string,uint256,"
+                                 "uint256,bool,uint256)")
+
+
+def test_a_packed_record_round_trips_in_its_words() -> None:
+    slots = Slots()
+    s = slots.storage()
+    base = Storage.at(9, 1)
+    record = Packed(id=1, owner=A, buyer=B, amount=2**128 - 1, currency="CNY",
+                    state="retired", height=2**64 - 1, paid=5, flag=True, note=0)
+    record.store(s, base)
+    assert slots.reads == [] and slots.writes == [base, base + 1, base + 2]
+    assert slots.words[base] == (int.from_bytes(A, "big") | int.from_bytes(b"CNY", "big") << 160
+                                 | 3 << 184 | (2**64 - 1) << 192)
+    assert slots.words[base + 1] == int.from_bytes(B, "big") | 1 << 160
+    assert slots.words[base + 2] == 2**128 - 1 | 5 << 128
+    assert Packed.load(s, base, id=1, note=0) == record
+    assert slots.reads == [base, base + 1, base + 2]
+
+
+def test_a_packed_field_alone_reads_its_word_then_writes_it() -> None:
+    slots = Slots()
+    s = slots.storage()
+    Packed(id=1, owner=A, buyer=B, amount=7, currency="EUR", state="applied", height=3,
+           paid=0, flag=False, note=0).store(s, 0)
+    slots.reads.clear(), slots.writes.clear()
+    Packed.put(s, 0, "state", "registered")
+    assert slots.reads == [0] and slots.writes == [0]
+    assert Packed.get(s, 0, "state") == "registered" and Packed.get(s, 0, "owner") == A
+    assert Packed.get(s, 0, "currency") == "EUR"
+    slots.reads.clear(), slots.writes.clear()
+    # both fields of word 2 given: no read of it; word 0 partly given: read
+    Packed.put_fields(s, 0, paid=9, height=4, amount=8)
+    assert slots.reads == [0] and slots.writes == [0, 2]
+    loaded = Packed.load(s, 0, id=1, note=0)
+    assert (loaded.buyer, loaded.height, loaded.amount, loaded.paid) == (B, 4, 8, 9)
+
+
+def test_a_value_wider_than_its_bits_is_refused_before_any_write() -> None:
+    slots = Slots()
+    s = slots.storage()
+    with pytest.raises(ValueError, match="Packed.height does not fit its 64 bits"):
+        Packed.put_fields(s, 0, amount=1, height=2**64)
+    with pytest.raises(ValueError, match="amount does not fit its 128 bits"):
+        Packed.put(s, 0, "amount", -1)
+    assert slots.writes == [] and slots.reads == []
+
+
+def test_a_packed_record_refuses_fields_of_more_than_a_word() -> None:
+    with pytest.raises(TypeError, match="one word each"):
+        class _Bad(Record, packed=True):
+            name: str = field(STRING)
+    with pytest.raises(TypeError, match="packed record only"):
+        class _Loose(Record):
+            height: int = field(UINT, bits=64)

@@ -26,6 +26,15 @@ layout is consensus-critical: declaration order is storage order, so a field is 
 appended (or given an explicit `at=`). A field with `stored=False` is computed by the
 contract for its answer (ABI and JSON) and has no slot.
 
+A packed record (`class Tranche(Record, packed=True)`) shares words between its fields, as
+Solidity packs a struct but filling the first word with room: each field, in declaration
+order, takes its type's `bits` (an address 160, a `Choice` or a bool 8, a currency 24; a
+uint 256 unless `field(UINT, bits=64)`) at the lowest free bits of the first word that has
+them, else a new word. Every field of a packed record is one word's worth (no strings or
+sets), a value wider than its bits is refused (`ValueError`) before anything is written, and
+a write that sets only some of a word's fields reads that word first. Each slot is a fresh
+trie leaf and 20,000 gas: an invoice in five words instead of fourteen (issue 23).
+
 A field type of one slot says how a value becomes its word and back — `word(value)` (raising
 for a value it refuses) and `value(word)` — and sets `value_total` when no stored word makes
 `value` raise; a type of more slots (`slots`, or a string's data) overrides `load` and
@@ -177,9 +186,14 @@ class WordList:
         return (self.s.get_uint(Storage.at(self.slot, i)) for i in range(len(self)))
 
     def append(self, word: int) -> None:
+        """The item, then the length (one call where the engine batches writes)."""
         n = len(self)
-        self.s.set_uint(Storage.at(self.slot, n), word)
-        self.s.set_uint(self.slot, n + 1)
+        writes = [(Storage.at(self.slot, n), word), (self.slot, n + 1)]
+        if self.s.sstores is not None and 0 <= word < UINT256:
+            self.s.sstores(writes)
+            return
+        for slot, value in writes:
+            self.s.set_uint(slot, value)
 
 
 class StateView:
@@ -265,6 +279,7 @@ class FieldType:
 
     abi: str = "uint256"
     slots: int = 1
+    bits: int = 256  # its width in a packed record's word (`Record`, packed=True)
     # `value` answers every word (no stored word makes it raise): see `ends_reads`
     value_total: bool = False
 
@@ -346,6 +361,7 @@ class _Int(FieldType):
 
 class _Bool(FieldType):
     abi = "bool"
+    bits = 8
     value_total = True
 
     def value(self, word: int) -> Any:
@@ -394,6 +410,7 @@ class _Address(FieldType):
 
     abi = "address"
     noun = "address"
+    bits = 160
     value_total = True
 
     def value(self, word: int) -> Any:
@@ -417,6 +434,7 @@ class _Address(FieldType):
 
 class _Bytes32(_Address):
     abi = "bytes32"
+    bits = 256
 
     def value(self, word: int) -> Any:
         return word.to_bytes(32, "big")
@@ -461,6 +479,7 @@ class _Currency(FieldType):
     """An ISO 4217 code, stored as its ASCII in one word (0 = none)."""
 
     abi = "string"
+    bits = 24  # three ASCII letters
 
     def value(self, word: int) -> Any:
         return currency_text(word)
@@ -485,8 +504,11 @@ class Choice(FieldType):
     ABI and JSON. Names are only ever appended: their numbers are stored."""
 
     abi = "string"
+    bits = 8  # up to 255 names
 
     def __init__(self, names: tuple[str, ...]) -> None:
+        if len(names) > 255:
+            raise ValueError("a Choice has at most 255 names")
         self.names = names
 
     def number(self, name: str) -> int:
@@ -578,6 +600,12 @@ class FieldSpec:
     in_json: bool = True  # part of the JSON
     name: str = ""  # set when the record class is made
     offset: int = -1  # the resolved offset (stored fields)
+    bits: int | None = None  # a packed record's width for it (None: its type's `bits`)
+    shift: int = 0  # a packed record's field: its lowest bit in the word at `offset`
+
+    @property
+    def width(self) -> int:
+        return self.type.bits if self.bits is None else self.bits
 
     @property
     def json_name(self) -> str:
@@ -589,9 +617,11 @@ class FieldSpec:
 
 def field(type_: FieldType, *, at: int | None = None, stored: bool = True,
           json: str | None = None, null_if_zero: bool = False, in_abi: bool = True,
-          in_json: bool = True) -> Any:
-    """A record field (see the module docstring)."""
-    return FieldSpec(type_, at, stored, False, json, null_if_zero, in_abi, in_json)
+          in_json: bool = True, bits: int | None = None) -> Any:
+    """A record field (see the module docstring); `bits`: its width in a packed record."""
+    if bits is not None and not 0 < bits <= 256:
+        raise ValueError(f"a field's bits are 1 to 256, not {bits}")
+    return FieldSpec(type_, at, stored, False, json, null_if_zero, in_abi, in_json, bits=bits)
 
 
 def key(type_: FieldType = UINT, *, json: str | None = None, in_abi: bool = True) -> Any:
@@ -611,6 +641,40 @@ PLAIN["Id"] = key()
 PLAIN["Bytes"] = FieldSpec(BYTES)
 PLAIN["IdSet"] = FieldSpec(SetOf(UINT))
 PLAIN["IdList"] = FieldSpec(ListOf(UINT))
+
+
+# a packed record's field, for its hot paths: (word offset, shift, mask, the type's `word`
+# or None for the word itself, its `value` or None)
+Packing = tuple[int, int, int, Callable[[Any], int] | None, Decoder | None]
+
+
+def _pack(cls_name: str, specs: list[FieldSpec]) -> list[FieldSpec]:
+    """A packed record's stored fields placed first-fit (module docstring): each at the
+    lowest free bits of the first word with room for its width."""
+    used: list[int] = []  # bits taken in each word so far
+    placed = []
+    for spec in specs:
+        if not spec.stored:
+            placed.append(spec)
+            continue
+        kind = spec.type
+        if spec.at is not None or not (kind.one_word and kind.read_word):
+            raise TypeError(f"{cls_name}.{spec.name}: a packed record's fields are one word "
+                            "each and placed by the packing (no at=, strings or sets)")
+        width = spec.width
+        word = next((i for i, taken in enumerate(used) if taken + width <= 256), len(used))
+        if word == len(used):
+            used.append(0)
+        placed.append(dataclasses.replace(spec, offset=word, shift=used[word]))
+        used[word] += width
+    return placed
+
+
+def _packing(spec: FieldSpec) -> Packing:
+    kind = spec.type
+    plain = type(kind).word is FieldType.word
+    decoder = None if type(kind).value is FieldType.value else kind.value
+    return spec.offset, spec.shift, (1 << spec.width) - 1, None if plain else kind.word, decoder
 
 
 def _read_plan(spec: FieldSpec) -> tuple[int, Reader | None, Decoder | None]:
@@ -661,11 +725,14 @@ class Record:
     _STEPS: ClassVar[tuple[ReadStep, ...]] = ()  # `load`'s reads with the engine's batches
     _WORD: ClassVar[dict[str, Callable[[Any], int] | None]] = {}  # one-word fields' `word`
     _NAMES: ClassVar[frozenset[str]] = frozenset()  # every field's name
+    PACKED: ClassVar[bool] = False  # fields share words (module docstring)
+    _PACK: ClassVar[dict[str, Packing]] = {}  # a packed record's stored fields
+    _WORD_MASKS: ClassVar[tuple[int, ...]] = ()  # a packed record's bits in use, by word
 
     if TYPE_CHECKING:
         def __init__(self, **values: Any) -> None: ...
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, packed: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         specs: list[FieldSpec] = []
         offset = 0
@@ -682,6 +749,11 @@ class Record:
             specs.append(dataclasses.replace(spec, name=name, offset=resolved))
             if name in cls.__dict__:
                 delattr(cls, name)  # the dataclass sees a plain, required field
+        if packed:
+            specs = _pack(cls.__name__, specs)
+        elif any(s.bits is not None for s in specs):
+            raise TypeError(f"{cls.__name__}: a field's bits count in a packed record only")
+        cls.PACKED = packed
         cls.FIELDS = tuple(specs)
         cls.BY_NAME = {s.name: s for s in specs}
         cls.STORED = tuple(s for s in specs if s.stored)
@@ -693,6 +765,10 @@ class Record:
         cls._LOAD = tuple((s.name, *cls._READ[s.name]) for s in cls.STORED)
         cls._STEPS = _read_steps(cls.STORED)
         cls._NAMES = frozenset(s.name for s in specs)
+        cls._PACK = {s.name: _packing(s) for s in cls.STORED} if packed else {}
+        cls._WORD_MASKS = tuple(
+            sum(((1 << s.width) - 1) << s.shift for s in cls.STORED if s.offset == i)
+            for i in range(cls.SLOTS)) if packed else ()
         dataclasses.dataclass(frozen=True)(cls)
 
     def with_(self, **changes: Any) -> Self:
@@ -710,9 +786,15 @@ class Record:
         """The record at `base`: every stored field read once, in declared order; keys and
         computed fields from `values`. With the engine's batch (`Storage.sloads`), runs of
         one-word fields are read in one call: the same reads, gas and order, and whatever a
-        stored word makes a field's decoder raise is raised after the reads before it."""
+        stored word makes a field's decoder raise is raised after the reads before it. A
+        packed record reads all its words, then decodes."""
         get, sloads = storage.get_uint, storage.sloads
-        if sloads is None:
+        if cls.PACKED:
+            words = cls._read_words(storage, [base + i for i in range(cls.SLOTS)])
+            for name, (offset, shift, mask, _, value) in cls._PACK.items():
+                part = (words[offset] >> shift) & mask
+                values[name] = part if value is None else value(part)
+        elif sloads is None:
             for name, offset, read, value in cls._LOAD:
                 if read is not None:
                     values[name] = read(storage, base + offset)
@@ -740,9 +822,21 @@ class Record:
         """Write every stored field (a new record)."""
         self._write(storage, base, ((s.name, getattr(self, s.name)) for s in self.STORED))
 
+    @staticmethod
+    def _read_words(storage: Storage, slots: list[int]) -> list[int]:
+        """Words in order, in one call where the engine batches reads."""
+        sloads = storage.sloads
+        if sloads is not None and len(slots) > 1:
+            return sloads(slots)
+        return [storage.get_uint(slot) for slot in slots]
+
     @classmethod
     def get(cls, storage: Storage, base: int, name: str) -> Any:
         """One stored field (one read)."""
+        if cls.PACKED:
+            offset, shift, mask, _, decode = cls._PACK[name]
+            part = (storage.get_uint(base + offset) >> shift) & mask
+            return part if decode is None else decode(part)
         offset, read, value = cls._READ[name]
         if read is not None:
             return read(storage, base + offset)
@@ -751,7 +845,11 @@ class Record:
 
     @classmethod
     def put(cls, storage: Storage, base: int, name: str, value: Any) -> None:
-        """One stored field (one write)."""
+        """One stored field (one write; in a packed record a read of its word first, unless
+        the field fills it)."""
+        if cls.PACKED:
+            cls._write_packed(storage, base, ((name, value),))
+            return
         offset, write = cls._WRITE[name]
         write(storage, base + offset, value)
 
@@ -766,6 +864,9 @@ class Record:
         """Fields in order, one write each. With the engine's batch (`Storage.sstores`), runs
         of one-word fields go in one call: the same writes, gas and order, and whatever a
         field's value makes `store` raise is raised after the writes before it."""
+        if cls.PACKED:
+            cls._write_packed(storage, base, items)
+            return
         plan, batch_write = cls._WRITE, storage.sstores
         if batch_write is None:
             for name, value in items:
@@ -787,6 +888,37 @@ class Record:
         finally:
             if batch:
                 batch_write(batch)
+
+    @classmethod
+    def _write_packed(cls, storage: Storage, base: int,
+                      items: Iterable[tuple[str, Any]]) -> None:
+        """A packed record's fields: every value checked first (nothing written if one is
+        refused), then the words only partly given read (in order), then every word touched
+        written once (in order)."""
+        pack = cls._PACK
+        words: dict[int, int] = {}  # word offset -> the bits given
+        given: dict[int, int] = {}  # word offset -> the mask of the bits given
+        for name, value in items:
+            offset, shift, mask, word, _ = pack[name]
+            part = value if word is None else word(value)
+            if part.__class__ is not int or not 0 <= part <= mask:
+                spec = cls.BY_NAME[name]
+                raise ValueError(f"{cls.__name__}.{name} does not fit its {spec.width} bits")
+            mask <<= shift
+            words[offset] = (words.get(offset, 0) & ~mask) | (part << shift)
+            given[offset] = given.get(offset, 0) | mask
+        offsets = sorted(words)
+        full = cls._WORD_MASKS
+        partial = [o for o in offsets if given[o] != full[o]]
+        if partial:
+            old = cls._read_words(storage, [base + o for o in partial])
+            for offset, stored in zip(partial, old, strict=True):
+                words[offset] |= stored & ~given[offset]
+        if storage.sstores is not None and len(offsets) > 1:
+            storage.sstores([(base + o, words[o]) for o in offsets])
+        else:
+            for offset in offsets:
+                storage.set_uint(base + offset, words[offset])
 
     @classmethod
     def slot(cls, base: int, name: str) -> int:
@@ -831,6 +963,21 @@ class Record:
         return out
 
 
+def packed_copy(record: type[R], name: str, **bits: int) -> type[R]:
+    """`record`'s fields, ABI and JSON as a packed record (`bits`: widths by field name):
+    a new layout version of a record whose answers stay the same."""
+    unknown = set(bits) - {s.name for s in record.STORED}
+    if unknown:
+        raise TypeError(f"{record.__name__} has no stored field {', '.join(sorted(unknown))}")
+    namespace: dict[str, Any] = {
+        "__annotations__": {s.name: record.__annotations__[s.name] for s in record.FIELDS},
+        "__module__": record.__module__, "__doc__": f"{record.__name__}, packed.",
+        **{s.name: dataclasses.replace(s, bits=bits.get(s.name), offset=-1, shift=0)
+           for s in record.FIELDS},
+    }
+    return type(name, (Record,), namespace, packed=True)  # type: ignore[return-value]
+
+
 __all__ = [
     "ADDRESS",
     "PLAIN",
@@ -853,4 +1000,5 @@ __all__ = [
     "field",
     "hex0x",
     "key",
+    "packed_copy",
 ]

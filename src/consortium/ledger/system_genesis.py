@@ -47,6 +47,7 @@ NATIVE_ADDRESSES = {
     # a service's versioned contract, by its fixed address (the ledger never imports the
     # services: `consortium.apps.securities.model.SECURITIES_ADDRESS`, a test checks both)
     "Securities": native_address(0x2001),
+    "Invoices": native_address(0x2004),
 }
 
 

@@ -308,6 +308,10 @@ class FoundingMember:
     validator_pub_keys: tuple[str, ...]  # base64 ed25519
 
 
+# The native contracts' versions a new chain starts at (genesis `native_versions`).
+NEW_CHAIN_NATIVE_VERSIONS = {"Nodes": 2, "Privacy": 1, "Securities": 2, "Invoices": 2}
+
+
 def genesis_app_state(
     members: Sequence[FoundingMember],
     *,
@@ -342,8 +346,9 @@ def genesis_app_state(
         ),
         # Nodes 2 records the founders' validators as theirs: expelling removes them;
         # Privacy: the chain has privacy groups (docs/privacy.md); Securities 2: a mint
-        # checks its recipient's eligibility (docs/services/securities.md)
-        native_versions={"Nodes": 2, "Privacy": 1, "Securities": 2},
+        # checks its recipient's eligibility (docs/services/securities.md); Invoices 2: its
+        # storage packed (docs/services/invoices.md)
+        native_versions=dict(NEW_CHAIN_NATIVE_VERSIONS),
         native_gas=2,  # natives' writes priced as the EVM's SSTORE (docs/evm.md)
         evm_clock=2,  # the EVM's clock keeps wall time under sub-second blocks (docs/evm.md)
     )

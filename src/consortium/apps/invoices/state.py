@@ -1,7 +1,15 @@
 """The Invoices contract's state over the EVM storage of 0x…2004 (slots: `InvoiceState`; a
 set keeps its count at s, item i at at(s, i) and item k's position + 1 at at(s + 1, k);
 slot 1 is the ALL set's positions). Only fingerprints, addresses, amounts, currency codes and
-dates are stored: never the fields a fingerprint is computed from."""
+dates are stored: never the fields a fingerprint is computed from.
+
+Layout 2 (the contract's version 2, issue 23): the same records packed into shared words (an
+invoice in 5 slots instead of 14, a tranche or a payment in 2), and the indexes an invoice
+never leaves — every invoice, by seller, by buyer — as append-only lists (the set's count and
+items, no positions): an issue writes 14 slots instead of 22. New chains start at it; older
+ones move to it by the software upgrade `invoices-layout-2` (`consortium.apps.invoices.
+upgrade`). A privacy group's invoices keep layout 1: public upgrades do not migrate private
+state."""
 
 from __future__ import annotations
 
@@ -11,16 +19,22 @@ from consortium.apps.invoices.model import STATES, TRANCHE_STATES, show_date
 from consortium.apps.service import StateView
 from consortium.evm.field_types import Address, Bool, Currency, Uint
 from consortium.evm.host import Storage
+from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.records import (
     BYTES32,
     UINT,
     Choice,
     FieldType,
     Record,
+    WordList,
     WordSet,
     field,
     key,
+    packed_copy,
 )
+
+# the contract's version whose storage is layout 2 (module docstring)
+PACKED_LAYOUT = 2
 
 
 class _Date(FieldType):
@@ -67,9 +81,37 @@ class PaymentRecord(Record):
     height: Uint
 
 
+# layout 2's records: the same fields, answers and JSON; amounts below 2**128 (the contract's
+# own limit), heights below 2**64, dates (yyyymmdd) and counts below 2**32
+_AMOUNT, _HEIGHT, _SMALL = 128, 64, 32
+PackedInvoice = packed_copy(
+    InvoiceRecord, "PackedInvoice", amount=_AMOUNT, due_date=_SMALL, tranche_count=_SMALL,
+    financed=_AMOUNT, issued_at=_HEIGHT, updated_at=_HEIGHT, payment_count=_SMALL)
+PackedTranche = packed_copy(TrancheRecord, "PackedTranche", amount=_AMOUNT, height=_HEIGHT)
+PackedPayment = packed_copy(PaymentRecord, "PackedPayment", amount=_AMOUNT, height=_HEIGHT)
+
+
+def storage_layout(storage: Storage) -> int:
+    """1 or 2: how this contract's storage is laid out (its version, without gas; a
+    privacy group's world always 1)."""
+    if PUBLIC_READS.get() is not None:
+        return 1
+    version = getattr(storage.host, "native_version", None)
+    return 1 if version is None else min(int(version()), PACKED_LAYOUT)
+
+
 class InvoiceState(StateView):
     ALL, INVOICES, TRANCHES, PAYMENTS = 0, 2, 3, 4
     BY_SELLER, BY_BUYER, BY_BANK, BY_STATE = 5, 6, 7, 8
+
+    def __init__(self, storage: Storage, layout: int | None = None) -> None:
+        super().__init__(storage)
+        self.packed = (storage_layout(storage) if layout is None else layout) >= PACKED_LAYOUT
+        self.record: type[InvoiceRecord] = PackedInvoice if self.packed else InvoiceRecord
+        self.tranche_record: type[TrancheRecord] = (PackedTranche if self.packed
+                                                    else TrancheRecord)
+        self.payment_record: type[PaymentRecord] = (PackedPayment if self.packed
+                                                    else PaymentRecord)
 
     @staticmethod
     def base(fingerprint: bytes) -> int:
@@ -89,28 +131,39 @@ class InvoiceState(StateView):
 
     def get(self, fingerprint: bytes, field: str) -> Any:
         """One stored field of an invoice (one read)."""
-        return InvoiceRecord.get(self.s, self.base(fingerprint), field)
+        return self.record.get(self.s, self.base(fingerprint), field)
 
     def set(self, fingerprint: bytes, field: str, value: object) -> None:
-        """One stored field of an invoice (one write)."""
-        InvoiceRecord.put(self.s, self.base(fingerprint), field, value)
+        """One stored field of an invoice (one write; layout 2: its word read first)."""
+        self.record.put(self.s, self.base(fingerprint), field, value)
 
     def issue(self, fingerprint: bytes, *, seller: bytes, buyer: bytes, issued_at: int,
               **values: object) -> None:
         """A new invoice: its first fields (seller, buyer, `values`, issued_at; one write
         each, in that order), then in the set of all invoices, in its seller's and its
-        buyer's indexes, and issued."""
+        buyer's indexes, and issued. Layout 2: the whole record in its five words, then the
+        indexes."""
         base = self.base(fingerprint)
+        word = int.from_bytes(fingerprint, "big")
+        if self.packed:
+            PackedInvoice(fingerprint=fingerprint, seller=seller, buyer=buyer, **values,
+                          tax_verified=False, state="issued", tranche_count=0, financed=0,
+                          issued_at=issued_at, updated_at=issued_at,
+                          payment_count=0).store(self.s, base)
+            for index in (self.ALL, Storage.at(self.BY_SELLER, seller),
+                          Storage.at(self.BY_BUYER, buyer)):
+                WordList(self.s, index).append(word)
+            self.restate(self.BY_STATE, STATES, word, "", "issued")
+            return
         InvoiceRecord.put_fields(self.s, base, seller=seller, buyer=buyer, **values,
                                  issued_at=issued_at)
-        word = int.from_bytes(fingerprint, "big")
         self.all().add(word)
         self.index(self.BY_SELLER, seller).add(word)
         self.index(self.BY_BUYER, buyer).add(word)
         self._set_state_at(base, word, "", "issued", issued_at)
 
     def invoice(self, fingerprint: bytes) -> InvoiceRecord:
-        return InvoiceRecord.load(self.s, self.base(fingerprint), fingerprint=fingerprint)
+        return self.record.load(self.s, self.base(fingerprint), fingerprint=fingerprint)
 
     def set_state(self, fingerprint: bytes, old: str, new: str, height: int) -> None:
         self._set_state_at(self.base(fingerprint), int.from_bytes(fingerprint, "big"), old, new,
@@ -120,26 +173,28 @@ class InvoiceState(StateView):
         """`set_state` of the invoice at `base` (its fingerprint `word`), its slot found
         once."""
         self.restate(self.BY_STATE, STATES, word, old, new)
-        InvoiceRecord.put_fields(self.s, base, state=new, updated_at=height)
+        self.record.put_fields(self.s, base, state=new, updated_at=height)
 
     def tranche(self, fingerprint: bytes, i: int) -> TrancheRecord:
-        return TrancheRecord.load(self.s, Storage.at(self.TRANCHES, fingerprint, i), index=i)
+        return self.tranche_record.load(self.s, Storage.at(self.TRANCHES, fingerprint, i),
+                                        index=i)
 
     def add_tranche(self, fingerprint: bytes, bank: bytes, amount: int, height: int) -> int:
         i = self.get(fingerprint, "tranche_count")
-        TrancheRecord(index=i, bank=bank, amount=amount, state="active", height=height).store(
+        self.tranche_record(index=i, bank=bank, amount=amount, state="active", height=height).store(
             self.s, Storage.at(self.TRANCHES, fingerprint, i))
         self.set(fingerprint, "tranche_count", i + 1)
         return int(i)
 
     def set_tranche_state(self, fingerprint: bytes, i: int, state: str) -> None:
-        TrancheRecord.put(self.s, Storage.at(self.TRANCHES, fingerprint, i), "state", state)
+        self.tranche_record.put(self.s, Storage.at(self.TRANCHES, fingerprint, i), "state",
+                                state)
 
     def payment(self, fingerprint: bytes, i: int) -> PaymentRecord:
-        return PaymentRecord.load(self.s, Storage.at(self.PAYMENTS, fingerprint, i))
+        return self.payment_record.load(self.s, Storage.at(self.PAYMENTS, fingerprint, i))
 
     def add_payment(self, fingerprint: bytes, payee: bytes, amount: int, height: int) -> None:
         i = self.get(fingerprint, "payment_count")
-        PaymentRecord(payee=payee, amount=amount, height=height).store(
+        self.payment_record(payee=payee, amount=amount, height=height).store(
             self.s, Storage.at(self.PAYMENTS, fingerprint, i))
         self.set(fingerprint, "payment_count", i + 1)
