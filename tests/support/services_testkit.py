@@ -6,6 +6,7 @@ app-call proposals, and read through eth_call and the ledger's log index."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,16 @@ PARTIES: dict[str, tuple[Any, list[str], bool]] = {  # name: (account, roles, vo
 }
 
 
-def services_state() -> AppState:
-    return parties_state({name: (acct, roles) for name, (acct, roles, _) in PARTIES.items()},
-                         frozenset(name for name, (_, _, votes) in PARTIES.items() if not votes))
+def services_state(native_versions: dict[str, int] | None = None) -> AppState:
+    """The parties' genesis; `native_versions` as genesis sets them (none: every contract
+    at 1, a chain made before them)."""
+    state = parties_state({name: (acct, roles) for name, (acct, roles, _) in PARTIES.items()},
+                          frozenset(name for name, (_, _, votes) in PARTIES.items() if not votes))
+    return dataclasses.replace(state, native_versions=dict(native_versions or {}))
 
 
-def services_ledger(path: Path) -> Ledger:
-    return parties_ledger(path, services_state())
+def services_ledger(path: Path, native_versions: dict[str, int] | None = None) -> Ledger:
+    return parties_ledger(path, services_state(native_versions))
 
 
 def low(acct: Any) -> str:

@@ -357,11 +357,11 @@ def test_upgrades_reads_every_native_contract_native_versions_sets(tmp_path: Pat
     assert set(NATIVE_ADDRESSES) == set(LATEST_NATIVE_VERSIONS)
     ledger = Ledger(tmp_path / "ledger")
     ledger.init_chain(dataclasses.replace(governed_state(), native_versions={
-        "Nodes": 2, "Privacy": 1, "Securities": 2, "Invoices": 2}), 1)
+        "Nodes": 2, "Privacy": 1, "Securities": 2, "Invoices": 2, "Registry": 2}), 1)
     try:
         assert Gov(ledger).read.upgrades()["nativeVersions"] == {
             "Governance": 1, "Permissions": 1, "Nodes": 2, "Privacy": 1, "Securities": 2,
-            "Invoices": 2}
+            "Invoices": 2, "Registry": 2}
     finally:
         ledger.close()
 

@@ -68,9 +68,11 @@ class RegistryChain(ServiceChain):
         return str(found["state"])
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[RegistryChain]:
-    ledger = services_ledger(tmp_path)
+@pytest.fixture(params=(1, 2), ids=("layout1", "layout2"))
+def chain(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RegistryChain]:
+    """Every rule on both storage layouts (a chain made before `registry-layout-2`, and one
+    made at it)."""
+    ledger = services_ledger(tmp_path, {"Registry": request.param})
     yield RegistryChain(ledger)
     ledger.close()
 

@@ -15,16 +15,21 @@ from consortium.bench.workloads import BenchAccount
 from consortium.errors import ExecutionReverted
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
+from consortium.network.init import NEW_CHAIN_NATIVE_VERSIONS
 from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
 
 ACCOUNTS = [BenchAccount.from_key(bytes([0x90 + i]) * 32) for i in range(3)]
 
 
 def bench_ledger(path: Path, roles: list[str]) -> Ledger:
+    """A chain as `consortium init` makes the bench's (the workloads' gas limits are sized
+    for its gas schedule and layouts)."""
     ledger = Ledger(path)
     ledger.init_chain(AppState.from_json({
         "eth_chain_id": CHAIN_ID,
         "block_gas_limit": GAS_LIMIT,
+        "native_gas": 2,
+        "native_versions": NEW_CHAIN_NATIVE_VERSIONS,
         "members": [{"name": f"Bench {i:04d}", "accounts": ["0x" + a.address.hex()]}
                     for i, a in enumerate(ACCOUNTS)],
         "alloc": {},

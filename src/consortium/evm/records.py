@@ -964,7 +964,8 @@ class Record:
 
 
 def packed_copy(record: type[R], name: str, **bits: int) -> type[R]:
-    """`record`'s fields, ABI and JSON as a packed record (`bits`: widths by field name):
+    """`record`'s fields, ABI and JSON as a packed record (`bits`: widths by field name),
+    placed by the packing in declaration order (an `at=` of `record` does not carry over):
     a new layout version of a record whose answers stay the same."""
     unknown = set(bits) - {s.name for s in record.STORED}
     if unknown:
@@ -972,7 +973,7 @@ def packed_copy(record: type[R], name: str, **bits: int) -> type[R]:
     namespace: dict[str, Any] = {
         "__annotations__": {s.name: record.__annotations__[s.name] for s in record.FIELDS},
         "__module__": record.__module__, "__doc__": f"{record.__name__}, packed.",
-        **{s.name: dataclasses.replace(s, bits=bits.get(s.name), offset=-1, shift=0)
+        **{s.name: dataclasses.replace(s, bits=bits.get(s.name), at=None, offset=-1, shift=0)
            for s in record.FIELDS},
     }
     return type(name, (Record,), namespace, packed=True)  # type: ignore[return-value]

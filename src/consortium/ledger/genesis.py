@@ -19,7 +19,8 @@ Governance fields (all optional, so older genesis files still load):
   `{"Securities": 2}`: the Securities service's `mint` checks the recipient's eligibility
   (version 1, unlisted, mints unchecked: chains made before; the software upgrade
   `securities-mint-eligibility` moves them to 2). `{"Invoices": 2}`: invoices stored packed
-  (version 1, unlisted: chains made before; the upgrade `invoices-layout-2` moves them).
+  (version 1, unlisted: chains made before; the upgrade `invoices-layout-2` moves them);
+  `{"Registry": 2}` likewise for assets (`registry-layout-2`).
 Chain rules (`consortium.evm.chain_rules`: a version each, unlisted = 1, what chains made
 before the rule ran under; `consortium init` and the key ceremony write the newest; a
 software upgrade moves an older chain on):

@@ -48,6 +48,7 @@ NATIVE_ADDRESSES = {
     # services: `consortium.apps.securities.model.SECURITIES_ADDRESS`, a test checks both)
     "Securities": native_address(0x2001),
     "Invoices": native_address(0x2004),
+    "Registry": native_address(0x2003),
 }
 
 

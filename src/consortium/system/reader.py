@@ -34,7 +34,8 @@ CALLS = {name: NativeCalls(cls) for name, cls in CONTRACTS.items()}
 PRIVACY_CALLS = NativeCalls(Privacy)
 VERSIONED: dict[str, bytes] = {**{name: cls.address for name, cls in CONTRACTS.items()},
                                "Privacy": PRIVACY_ADDRESS, "Securities": native_address(0x2001),
-                               "Invoices": native_address(0x2004)}
+                               "Invoices": native_address(0x2004),
+                               "Registry": native_address(0x2003)}
 
 
 def validator_address(pub_key: bytes) -> str:

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from consortium.apps.invoices.model import STATES, TRANCHE_STATES, show_date
+from consortium.apps.layout import layout_version
 from consortium.apps.service import StateView
 from consortium.evm.field_types import Address, Bool, Currency, Uint
 from consortium.evm.host import Storage
-from consortium.evm.public_reads import ACTIVE as PUBLIC_READS
 from consortium.evm.records import (
     BYTES32,
     UINT,
@@ -91,22 +91,15 @@ PackedTranche = packed_copy(TrancheRecord, "PackedTranche", amount=_AMOUNT, heig
 PackedPayment = packed_copy(PaymentRecord, "PackedPayment", amount=_AMOUNT, height=_HEIGHT)
 
 
-def storage_layout(storage: Storage) -> int:
-    """1 or 2: how this contract's storage is laid out (its version, without gas; a
-    privacy group's world always 1)."""
-    if PUBLIC_READS.get() is not None:
-        return 1
-    version = getattr(storage.host, "native_version", None)
-    return 1 if version is None else min(int(version()), PACKED_LAYOUT)
-
-
 class InvoiceState(StateView):
     ALL, INVOICES, TRANCHES, PAYMENTS = 0, 2, 3, 4
     BY_SELLER, BY_BUYER, BY_BANK, BY_STATE = 5, 6, 7, 8
 
     def __init__(self, storage: Storage, layout: int | None = None) -> None:
         super().__init__(storage)
-        self.packed = (storage_layout(storage) if layout is None else layout) >= PACKED_LAYOUT
+        if layout is None:
+            layout = layout_version(storage, PACKED_LAYOUT)
+        self.packed = layout >= PACKED_LAYOUT
         self.record: type[InvoiceRecord] = PackedInvoice if self.packed else InvoiceRecord
         self.tranche_record: type[TrancheRecord] = (PackedTranche if self.packed
                                                     else TrancheRecord)
@@ -146,10 +139,10 @@ class InvoiceState(StateView):
         base = self.base(fingerprint)
         word = int.from_bytes(fingerprint, "big")
         if self.packed:
-            PackedInvoice(fingerprint=fingerprint, seller=seller, buyer=buyer, **values,
-                          tax_verified=False, state="issued", tranche_count=0, financed=0,
-                          issued_at=issued_at, updated_at=issued_at,
-                          payment_count=0).store(self.s, base)
+            PackedInvoice.put_fields(  # every field: no word read
+                self.s, base, seller=seller, buyer=buyer, **values, tax_verified=False,
+                state="issued", tranche_count=0, financed=0, issued_at=issued_at,
+                updated_at=issued_at, payment_count=0)
             for index in (self.ALL, Storage.at(self.BY_SELLER, seller),
                           Storage.at(self.BY_BUYER, buyer)):
                 WordList(self.s, index).append(word)

@@ -21,30 +21,11 @@ from consortium.apps.invoices.state import (
     PaymentRecord,
     TrancheRecord,
 )
+from consortium.apps.layout import forget_position, register_layout_upgrade, repack
 from consortium.evm.host import Storage
-from consortium.evm.records import Record, WordList
-from consortium.ledger.upgrades import UpgradeContext, register_upgrade
-from consortium.system.upgrade_plan import native_version, set_native_version
+from consortium.evm.records import WordList
 
 INVOICES_LAYOUT_UPGRADE = "invoices-layout-2"
-
-
-def _repack(storage: Storage, base: int, old: type[Record], new: type[Record],
-            **keys: object) -> Record:
-    """The record at `base` read in `old`'s layout, written in `new`'s; `old`'s words past
-    `new`'s cleared."""
-    record = old.load(storage, base, **keys)
-    for offset in range(new.SLOTS, old.SLOTS):
-        if storage.get_uint(base + offset):
-            storage.set_uint(base + offset, 0)
-    new(**{f.name: getattr(record, f.name) for f in old.FIELDS}).store(storage, base)
-    return record
-
-
-def _forget_position(storage: Storage, set_slot: int, word: int) -> None:
-    position = Storage.at(set_slot + 1, word)
-    if storage.get_uint(position):
-        storage.set_uint(position, 0)
 
 
 def migrate_to_layout_2(storage: Storage) -> int:
@@ -55,26 +36,18 @@ def migrate_to_layout_2(storage: Storage) -> int:
     words = list(every)
     for word in words:
         fp = word.to_bytes(32, "big")
-        invoice = _repack(storage, S.base(fp), InvoiceRecord, PackedInvoice, fingerprint=fp)
+        invoice = repack(storage, S.base(fp), InvoiceRecord, PackedInvoice, fingerprint=fp)
         assert isinstance(invoice, InvoiceRecord)
         for i in range(invoice.tranche_count):
-            _repack(storage, Storage.at(S.TRANCHES, fp, i), TrancheRecord, PackedTranche,
+            repack(storage, Storage.at(S.TRANCHES, fp, i), TrancheRecord, PackedTranche,
                     index=i)
         for i in range(invoice.payment_count):
-            _repack(storage, Storage.at(S.PAYMENTS, fp, i), PaymentRecord, PackedPayment)
-        _forget_position(storage, S.ALL, word)
-        _forget_position(storage, Storage.at(S.BY_SELLER, invoice.seller), word)
-        _forget_position(storage, Storage.at(S.BY_BUYER, invoice.buyer), word)
+            repack(storage, Storage.at(S.PAYMENTS, fp, i), PaymentRecord, PackedPayment)
+        forget_position(storage, S.ALL, word)
+        forget_position(storage, Storage.at(S.BY_SELLER, invoice.seller), word)
+        forget_position(storage, Storage.at(S.BY_BUYER, invoice.buyer), word)
     return len(words)
 
 
-def invoices_layout_2(ctx: UpgradeContext) -> None:
-    """Invoices 1 -> 2 at the upgrade's height (a chain at 2 already: nothing)."""
-    storage = ctx.storage(INVOICES_ADDRESS)
-    if native_version(storage) >= PACKED_LAYOUT:
-        return
-    migrate_to_layout_2(storage)
-    set_native_version(storage, PACKED_LAYOUT)
-
-
-register_upgrade(INVOICES_LAYOUT_UPGRADE, "0.1.0", migrate=invoices_layout_2)
+register_layout_upgrade(INVOICES_LAYOUT_UPGRADE, INVOICES_ADDRESS, PACKED_LAYOUT,
+                        migrate_to_layout_2)

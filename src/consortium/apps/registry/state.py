@@ -2,10 +2,17 @@
 a set keeps its count at s, item i at at(s, i) and item k's position + 1 at at(s + 1, k)).
 Approvals count within one round (APPROVALS is keyed by asset and round): every change of
 state starts a new one, so approvals to register never count toward retiring, nor approvals
-given before a freeze after it."""
+given before a freeze after it.
+
+Layout 2 (the contract's version 2, issue 23): an asset packed into 5 words instead of 12, a
+pledge into 2 instead of 4, and the assets of a class (an asset never changes class) an
+append-only list: an application writes 15 slots instead of 20. New chains start at it;
+older ones move to it by the software upgrade `registry-layout-2`
+(`consortium.apps.registry.upgrade`)."""
 
 from __future__ import annotations
 
+from consortium.apps.layout import layout_version
 from consortium.apps.registry.model import ASSET_STATES, PLEDGE_STATES
 from consortium.apps.service import StateView
 from consortium.evm.field_types import Address, Id, Uint
@@ -19,10 +26,15 @@ from consortium.evm.records import (
     Mapped,
     Record,
     SetOf,
+    WordList,
     WordSet,
     field,
     key,
+    packed_copy,
 )
+
+# the contract's version whose storage is layout 2 (module docstring)
+PACKED_LAYOUT = 2
 
 
 class AssetClass(Record):
@@ -70,12 +82,26 @@ class Pledge(Record):
 
 NOT_ANSWERED = {"approvals": 0, "k": 0, "active_pledges": 0}
 
+# layout 2's records: the same fields, answers and JSON; class ids and heights below 2**64,
+# rounds and pledge counts below 2**32
+PackedAsset = packed_copy(Asset, "PackedAsset", class_id=64, created_at=64, updated_at=64,
+                          round=32, pledge_count=32)
+PackedPledge = packed_copy(Pledge, "PackedPledge", pledged_at=64, released_at=64)
+
 
 class RegistryState(StateView):
     CLASS_COUNT, CLASSES, CLASS_BY_NAME = 0, 1, 2
     ASSET_COUNT, ASSETS, BY_EXTERNAL_ID, APPROVALS, PLEDGES = 3, 4, 5, 6, 7
     BY_OWNER, BY_CLASS, BY_STATE, BY_SECURED_PARTY = 8, 9, 10, 11
     claimant = Mapped(UINT, BY_EXTERNAL_ID)  # [class, external id hash]: its asset (0: none)
+
+    def __init__(self, storage: Storage, layout: int | None = None) -> None:
+        super().__init__(storage)
+        if layout is None:
+            layout = layout_version(storage, PACKED_LAYOUT)
+        self.packed = layout >= PACKED_LAYOUT
+        self.record: type[Asset] = PackedAsset if self.packed else Asset
+        self.pledge_record: type[Pledge] = PackedPledge if self.packed else Pledge
 
     def class_named(self, name: str) -> int:
         return self.s.get_uint(Storage.at(self.CLASS_BY_NAME, name.strip().lower()))
@@ -108,19 +134,30 @@ class RegistryState(StateView):
         return Storage.at(RegistryState.ASSETS, asset_id)
 
     def get(self, asset_id: int, field: str) -> int:
-        return int(Asset.get(self.s, self.base(asset_id), field))
+        return int(self.record.get(self.s, self.base(asset_id), field))
 
     def set(self, asset_id: int, field: str, value: object) -> None:
         """One stored field of an asset (a number, a state name, an address)."""
-        Asset.put(self.s, self.base(asset_id), field, value)
+        self.record.put(self.s, self.base(asset_id), field, value)
 
     def asset(self, asset_id: int) -> Asset:
-        return Asset.load(self.s, self.base(asset_id), id=asset_id, **NOT_ANSWERED)
+        return self.record.load(self.s, self.base(asset_id), id=asset_id, **NOT_ANSWERED)
 
     def add_asset(self, class_id: int, external_id_hash: bytes, metadata_hash: bytes,
                   owner: bytes, applicant: bytes, height: int) -> int:
         asset_id = self.next_id(self.ASSET_COUNT)
         base = self.base(asset_id)
+        if self.packed:  # the whole asset, applied, in its five words; then its indexes
+            PackedAsset.put_fields(
+                self.s, base, class_id=class_id, external_id_hash=external_id_hash,
+                metadata_hash=metadata_hash, owner=owner, state="applied", frozen_from="",
+                pending_owner=bytes(20), applicant=applicant, created_at=height,
+                updated_at=height, round=1, pledge_count=0)
+            self.claimant[class_id, external_id_hash] = asset_id
+            self.index(self.BY_OWNER, owner).add(asset_id)
+            WordList(self.s, Storage.at(self.BY_CLASS, class_id)).append(asset_id)
+            self.restate(self.BY_STATE, ASSET_STATES, asset_id, "", "applied")
+            return asset_id
         Asset.put_fields(self.s, base, class_id=class_id, external_id_hash=external_id_hash,
                          metadata_hash=metadata_hash, owner=owner, applicant=applicant,
                          created_at=height)
@@ -139,6 +176,10 @@ class RegistryState(StateView):
         (the round read between), in that order."""
         s = self.s
         self.restate(self.BY_STATE, ASSET_STATES, asset_id, old, new)
+        if self.packed:
+            round_ = PackedAsset.get(s, base, "round")
+            PackedAsset.put_fields(s, base, state=new, round=round_ + 1, updated_at=height)
+            return
         Asset.put(s, base, "state", new)
         Asset.put(s, base, "round", Asset.get(s, base, "round") + 1)
         Asset.put(s, base, "updated_at", height)
@@ -152,19 +193,19 @@ class RegistryState(StateView):
         return self.index(self.APPROVALS, asset_id, round_)
 
     def pledge(self, asset_id: int, i: int) -> Pledge:
-        return Pledge.load(self.s, Storage.at(self.PLEDGES, asset_id, i), index=i)
+        return self.pledge_record.load(self.s, Storage.at(self.PLEDGES, asset_id, i), index=i)
 
     def add_pledge(self, asset_id: int, party: bytes, height: int) -> int:
         i = self.get(asset_id, "pledge_count")
-        Pledge.put_fields(self.s, Storage.at(self.PLEDGES, asset_id, i), secured_party=party,
-                          state="active", pledged_at=height)
+        self.pledge_record.put_fields(self.s, Storage.at(self.PLEDGES, asset_id, i),
+                                      secured_party=party, state="active", pledged_at=height)
         self.set(asset_id, "pledge_count", i + 1)
         self.index(self.BY_SECURED_PARTY, party).add(asset_id)
         return i
 
     def release_pledge(self, asset_id: int, i: int, height: int) -> None:
-        Pledge.put_fields(self.s, Storage.at(self.PLEDGES, asset_id, i), state="released",
-                          released_at=height)
+        self.pledge_record.put_fields(self.s, Storage.at(self.PLEDGES, asset_id, i),
+                                      state="released", released_at=height)
 
     def active_pledges(self, asset_id: int) -> list[Pledge]:
         count = self.get(asset_id, "pledge_count")
