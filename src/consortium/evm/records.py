@@ -895,20 +895,18 @@ class Record:
         """A packed record's fields: every value checked first (nothing written if one is
         refused), then the words only partly given read (in order), then every word touched
         written once (in order)."""
-        pack = cls._PACK
-        words: dict[int, int] = {}  # word offset -> the bits given
-        given: dict[int, int] = {}  # word offset -> the mask of the bits given
-        for name, value in items:
+        pack, full = cls._PACK, cls._WORD_MASKS
+        words = [0] * len(full)  # by word: the bits given
+        given = [0] * len(full)  # by word: the mask of the bits given
+        for name, value in items:  # each name once (keyword arguments, a record's fields)
             offset, shift, mask, word, _ = pack[name]
             part = value if word is None else word(value)
-            if part.__class__ is not int or not 0 <= part <= mask:
+            if part.__class__ is not int or part < 0 or part > mask:
                 spec = cls.BY_NAME[name]
                 raise ValueError(f"{cls.__name__}.{name} does not fit its {spec.width} bits")
-            mask <<= shift
-            words[offset] = (words.get(offset, 0) & ~mask) | (part << shift)
-            given[offset] = given.get(offset, 0) | mask
-        offsets = sorted(words)
-        full = cls._WORD_MASKS
+            words[offset] |= part << shift
+            given[offset] |= mask << shift
+        offsets = [o for o, bits in enumerate(given) if bits]
         partial = [o for o in offsets if given[o] != full[o]]
         if partial:
             old = cls._read_words(storage, [base + o for o in partial])
