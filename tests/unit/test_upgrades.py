@@ -71,7 +71,7 @@ def test_a_passed_proposal_stores_the_plan(gov: Gov) -> None:
         "plan": None, "applied": [],
         # every contract native_versions versions; this genesis did not enable Privacy
         "nativeVersions": {"Governance": 1, "Permissions": 1, "Nodes": 1, "Privacy": 0,
-                           "Securities": 1},
+                           "Securities": 1, "Invoices": 1, "Registry": 1},
     }
     proposal = gov.propose(BANKS[0], "software-upgrade", "v2", 100, "0.2.0")
     gov.vote(BANKS[0], proposal)
@@ -175,7 +175,8 @@ def test_the_handler_migrates_exactly_at_the_height_then_never_again(
     assert info["plan"] is None
     assert info["applied"] == [{"name": "v2", "height": at}]
     assert info["nativeVersions"] == {"Governance": 2, "Permissions": 1, "Nodes": 1,
-                                      "Privacy": 0, "Securities": 1}
+                                      "Privacy": 0, "Securities": 1, "Invoices": 1,
+                                      "Registry": 1}
     # the layout version 1 wrote reads as before
     assert [m["name"] for m in gov.read.members()] == ["Bank A", "Bank B", "Bank C", "Bank D"]
     ledger.close()

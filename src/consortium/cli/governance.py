@@ -115,8 +115,9 @@ for _write in _WRITES.values():  # one `propose <kind>` per declared proposal ki
 @kit.with_read_options
 def upgrades(*, opts: kit.Signing) -> None:
     """The scheduled software upgrade, the applied ones, the layout version of every native
-    contract genesis `native_versions` sets (the system contracts, Privacy, Securities) and
-    the chain rules' versions (the natives' gas schedule, the EVM clock)."""
+    contract genesis `native_versions` sets (the system contracts, Privacy, the services
+    Securities, Invoices and Registry) and the chain rules' versions (the natives' gas
+    schedule, the EVM clock)."""
     client = _client(opts.rpc, opts.dir)
     info = client.read.upgrades() | {"chainRules": client.chain_rules()}
     if opts.json_out:

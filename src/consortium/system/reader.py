@@ -146,7 +146,7 @@ class SystemReader:
 
     def upgrades(self) -> dict[str, Any]:
         """{"plan": {"name", "height", "version", "proposal"} | None, "applied": [{"name",
-        "height"}], "nativeVersions": {"Governance": 1, …, "Privacy": 1, "Securities": 2}}:
+        "height"}], "nativeVersions": {"Governance": 1, …, "Securities": 2, "Invoices": 2, …}}:
         every native contract `native_versions` versions (`VERSIONED`); Privacy 0 on a
         chain that has not enabled it."""
         name, height, version, proposal = self._read("Governance", "upgradePlan")
