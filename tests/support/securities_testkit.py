@@ -5,6 +5,7 @@ send CashTokens / Securities calls as signed transactions and read through eth_c
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,16 @@ PARTIES = {
 }
 
 
-def securities_state() -> AppState:
-    return parties_state(PARTIES)
+def securities_state(version: int = 1) -> AppState:
+    """The parties' genesis, Securities at `version` (1: a chain made before versions)."""
+    state = parties_state(PARTIES)
+    if version == 1:
+        return state
+    return dataclasses.replace(state, native_versions={"Securities": version})
 
 
-def securities_ledger(path: Path) -> Ledger:
-    return parties_ledger(path, securities_state())
+def securities_ledger(path: Path, version: int = 1) -> Ledger:
+    return parties_ledger(path, securities_state(version))
 
 
 def low(acct: Any) -> str:

@@ -40,9 +40,11 @@ from tests.support.securities_testkit import (
 )
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[Chain]:
-    ledger = securities_ledger(tmp_path)
+@pytest.fixture(params=(1, 3), ids=("layout1", "layout3"))
+def chain(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """Every rule on a chain made before versions and on one at layout 3 (trades and
+    checkpoints packed)."""
+    ledger = securities_ledger(tmp_path, request.param)
     yield Chain(ledger)
     ledger.close()
 

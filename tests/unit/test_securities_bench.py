@@ -24,6 +24,7 @@ from consortium.evm.revm_engine import available
 from consortium.ledger.executor import decode_revert_reason
 from consortium.ledger.genesis import AppState
 from consortium.ledger.ledger import Ledger
+from consortium.network.init import NEW_CHAIN_NATIVE_VERSIONS
 from tests.support.ledger_testkit import CHAIN_ID, GAS_LIMIT, run_block
 from tests.support.securities_testkit import Chain
 
@@ -37,7 +38,9 @@ def app_state() -> dict[str, Any]:
     return {
         "eth_chain_id": CHAIN_ID,
         "block_gas_limit": GAS_LIMIT,
-        "native_gas": 2,  # as `init_network` writes it: the workloads' gas limits assume it
+        # as `init_network` writes them: the workloads' gas limits assume them
+        "native_gas": 2,
+        "native_versions": NEW_CHAIN_NATIVE_VERSIONS,
         "members": [{"name": n, "accounts": ["0x" + a.address.hex()]}
                     for n, a in zip(NAMES, ACCOUNTS, strict=True)],
         "alloc": {"0x" + a.address.hex(): {"balance": hex(10**24)} for a in ACCOUNTS},

@@ -964,7 +964,8 @@ class Record:
 def packed_copy(record: type[R], name: str, **bits: int) -> type[R]:
     """`record`'s fields, ABI and JSON as a packed record (`bits`: widths by field name),
     placed by the packing in declaration order (an `at=` of `record` does not carry over):
-    a new layout version of a record whose answers stay the same."""
+    a new layout version of a record whose answers stay the same. A subclass of `record`:
+    its methods, properties and isinstance checks hold for either layout."""
     unknown = set(bits) - {s.name for s in record.STORED}
     if unknown:
         raise TypeError(f"{record.__name__} has no stored field {', '.join(sorted(unknown))}")
@@ -974,7 +975,7 @@ def packed_copy(record: type[R], name: str, **bits: int) -> type[R]:
         **{s.name: dataclasses.replace(s, bits=bits.get(s.name), at=None, offset=-1, shift=0)
            for s in record.FIELDS},
     }
-    return type(name, (Record,), namespace, packed=True)  # type: ignore[return-value]
+    return type(name, (record,), namespace, packed=True)
 
 
 __all__ = [

@@ -13,9 +13,11 @@ from consortium.apps.securities.model import (
     isin_problem,
 )
 from consortium.apps.securities.reader import SecuritiesReader
+from consortium.apps.securities.upgrade import SECURITIES_LAYOUT_UPGRADE  # registers it
 from consortium.apps.service import lazy_exports
 
 _LAZY = {"SecuritiesClient": "client", "document_hash": "client"}
-__all__ = ["CASH_ADDRESS", "RESTRICTIONS", "SECURITIES_ADDRESS", "SECURITIES_ROLES",
-           "CashTokens", "Securities", "SecuritiesReader", "isin_problem", *_LAZY]
+__all__ = ["CASH_ADDRESS", "RESTRICTIONS", "SECURITIES_ADDRESS", "SECURITIES_LAYOUT_UPGRADE",
+           "SECURITIES_ROLES", "CashTokens", "Securities", "SecuritiesReader", "isin_problem",
+           *_LAZY]
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Any
 
 from consortium.apps.currency import currency_text
+from consortium.apps.layout import layout_version
 from consortium.apps.securities.model import (
     BUY,
     DIVIDEND_STATES,
@@ -71,6 +72,7 @@ from consortium.evm.records import (
     address_word,
     field,
     key,
+    packed_copy,
     word_address,
 )
 
@@ -84,6 +86,7 @@ class Code(FieldType):
 
     def __init__(self, width: int) -> None:
         self.width = width
+        self.bits = 8 * width  # its ASCII, in a packed record
 
     def value(self, word: int) -> Any:
         return code_text(word, self.width)
@@ -94,6 +97,7 @@ class Code(FieldType):
 
 class Small(FieldType):
     abi = "uint8"
+    bits = 8
 
 
 class Side(Small):
@@ -293,6 +297,19 @@ BLANK: dict[type[Record], dict[str, Any]] = {
     Order: {"filled": 0, "next": 0, "prev": 0}, Trade: {"amount": 0},
     Proposal: {"seller": ZERO, "buyer": ZERO, "amount": 0}}
 
+# Layout 3 (the contract's version 3, issue 23): a trade packed into 5 words instead of 13
+# and a balance or supply checkpoint into one instead of two — a matching order writes 10
+# fresh slots fewer. Prices, quantities, balances and supplies are below 2**128 (the
+# contract's own limit), ids and heights below 2**64. New chains start at it; older ones
+# move to it by the software upgrade `securities-layout-3` (`consortium.apps.securities.
+# upgrade`). Version 2 (a mint checks its recipient) holds at 3 too.
+PACKED_LAYOUT = 3
+PackedTrade = packed_copy(Trade, "PackedTrade", price=128, quantity=128, buy_order=64,
+                          sell_order=64, traded_at=64, settle_height=64, deadline=64,
+                          closed_at=64, proposal=64)
+PackedCheckpoint = packed_copy(Checkpoint, "PackedCheckpoint", height=64, value=128)
+BLANK[PackedTrade] = BLANK[Trade]
+
 
 # --- views -------------------------------------------------------------------------------------
 class Holdings(StateView):
@@ -389,27 +406,37 @@ class SecuritiesState(Holdings):
     DIVIDEND_COUNT, DIVIDEND, DIVIDEND_PAID, DIVIDENDS_OF = 36, 37, 38, 39
     FORCED_COUNT, FORCED = 41, 42
 
-    # numbered records: name -> (count slot, mapping slot, record)
+    # numbered records: name -> (count slot, mapping slot, record) in layouts 1-2, and 3
     NUMBERED: dict[str, tuple[int, int, type[Record]]] = {
         "order": (ORDER_COUNT, ORDER, Order), "trade": (TRADE_COUNT, TRADE, Trade),
         "proposal": (PROPOSAL_COUNT, PROPOSAL, Proposal),
         "dividend": (DIVIDEND_COUNT, DIVIDEND, Dividend),
         "forced transfer": (FORCED_COUNT, FORCED, ForcedTransfer)}
+    PACKED_NUMBERED = NUMBERED | {"trade": (TRADE_COUNT, TRADE, PackedTrade)}
+
+    def __init__(self, storage: Storage, layout: int | None = None) -> None:
+        super().__init__(storage)
+        if layout is None:
+            layout = layout_version(storage, PACKED_LAYOUT)
+        self.packed = layout >= PACKED_LAYOUT
+        self.numbered = self.PACKED_NUMBERED if self.packed else self.NUMBERED
+        self.checkpoint_record: type[Checkpoint] = (PackedCheckpoint if self.packed
+                                                    else Checkpoint)
 
     # --- numbered records: orders, trades, proposals, dividends, forced transfers -------------
     def count(self, what: str) -> int:
-        return self.s.get_uint(self.NUMBERED[what][0])
+        return self.s.get_uint(self.numbered[what][0])
 
     def base(self, what: str, n: int) -> int:
-        return Storage.at(self.NUMBERED[what][1], n)
+        return Storage.at(self.numbered[what][1], n)
 
     def load(self, what: str, n: int) -> Any:
-        cls = self.NUMBERED[what][2]
+        cls = self.numbered[what][2]
         return cls.load(self.s, self.base(what, n), id=n, **BLANK.get(cls, {}))
 
     def add(self, what: str, **values: Any) -> int:
         """A new numbered record: its id, then the fields given, one write each."""
-        count_slot, _, cls = self.NUMBERED[what]
+        count_slot, _, cls = self.numbered[what]
         n = self.next_id(count_slot)
         cls.put_fields(self.s, self.base(what, n), **values)
         return n
@@ -417,7 +444,7 @@ class SecuritiesState(Holdings):
     def put(self, what: str, n: int, **values: Any) -> None:
         """Some fields of a numbered record, one write each, in the order given."""
         if what != "order":
-            self.NUMBERED[what][2].put_fields(self.s, self.base(what, n), **values)
+            self.numbered[what][2].put_fields(self.s, self.base(what, n), **values)
             return
         base = order_base(n)  # the matching loop's writes: word fields direct
         for name, value in values.items():
@@ -458,10 +485,11 @@ class SecuritiesState(Holdings):
     def _checkpoint(self, count_slot: int, entries: int, height: int, value: int) -> None:
         """Record `value` at `height` (checkpoint i at at(entries, i): height, value)."""
         n = self.s.get_uint(count_slot)
-        if n and Checkpoint.get(self.s, Storage.at(entries, n - 1), "height") == height:
-            Checkpoint.put(self.s, Storage.at(entries, n - 1), "value", value)
+        if n and self.checkpoint_record.get(self.s, Storage.at(entries, n - 1), "height") == height:
+            self.checkpoint_record.put(self.s, Storage.at(entries, n - 1), "value", value)
             return
-        Checkpoint.put_fields(self.s, Storage.at(entries, n), height=height, value=value)
+        self.checkpoint_record.put_fields(self.s, Storage.at(entries, n), height=height,
+                                          value=value)
         self.s.set_uint(count_slot, n + 1)
 
     def _value_at(self, count_slot: int, entries: int, height: int) -> int:
@@ -469,11 +497,13 @@ class SecuritiesState(Holdings):
         lo, hi = 0, self.s.get_uint(count_slot)
         while lo < hi:
             mid = (lo + hi) // 2
-            if Checkpoint.get(self.s, Storage.at(entries, mid), "height") <= height:
+            if self.checkpoint_record.get(self.s, Storage.at(entries, mid), "height") <= height:
                 lo = mid + 1
             else:
                 hi = mid
-        return int(Checkpoint.get(self.s, Storage.at(entries, lo - 1), "value")) if lo else 0
+        if not lo:
+            return 0
+        return int(self.checkpoint_record.get(self.s, Storage.at(entries, lo - 1), "value"))
 
     def balance_at(self, isin: int, account: bytes, height: int) -> int:
         return self._value_at(Storage.at(self.CHECKPOINTS, isin, account),

@@ -1,0 +1,53 @@
+"""The software upgrade `securities-layout-3`: the Securities contract to version 3, its
+trades and its balance and supply checkpoints rewritten to layout 3
+(`consortium.apps.securities.state`) at the upgrade's height.
+
+Every trade (ids 1 to the trade count) and every checkpoint — of each instrument's supply,
+and of each account that ever held it (its holders) — is read in the old layout and written
+packed at the same slots, the words the old layout used beyond them cleared. No gas, no logs;
+every view answers the same. Version 3 keeps version 2's rule (a mint checks its recipient),
+so a chain still at 1 gets that rule at this height too. Deterministic: the same writes on
+every node, part of the block's app hash. A chain made at version 3 stays as it is."""
+
+from __future__ import annotations
+
+from consortium.apps.layout import register_layout_upgrade, repack
+from consortium.apps.securities.model import SECURITIES_ADDRESS
+from consortium.apps.securities.state import (
+    PACKED_LAYOUT,
+    Checkpoint,
+    PackedCheckpoint,
+    PackedTrade,
+    SecuritiesState,
+    Trade,
+)
+from consortium.evm.host import Storage
+from consortium.evm.records import WordSet, word_address
+
+SECURITIES_LAYOUT_UPGRADE = "securities-layout-3"
+
+
+def _checkpoints(storage: Storage, count_slot: int, entries: int) -> None:
+    for i in range(storage.get_uint(count_slot)):
+        repack(storage, Storage.at(entries, i), Checkpoint, PackedCheckpoint)
+
+
+def migrate_to_layout_3(storage: Storage) -> int:
+    """Rewrite the Securities contract's trades and checkpoints in layout 3; answers how
+    many trades were moved."""
+    S = SecuritiesState
+    trades = storage.get_uint(S.TRADE_COUNT)
+    for n in range(1, trades + 1):
+        repack(storage, Storage.at(S.TRADE, n), Trade, PackedTrade, id=n, amount=0)
+    for isin in WordSet(storage, S.INSTRUMENTS):
+        _checkpoints(storage, Storage.at(S.SUPPLY_CHECKPOINTS, isin),
+                     Storage.at(S.SUPPLY_CHECKPOINT, isin))
+        for holder in WordSet(storage, Storage.at(S.HOLDERS, isin)):
+            account = word_address(holder)
+            _checkpoints(storage, Storage.at(S.CHECKPOINTS, isin, account),
+                         Storage.at(S.CHECKPOINT, isin, account))
+    return trades
+
+
+register_layout_upgrade(SECURITIES_LAYOUT_UPGRADE, SECURITIES_ADDRESS, PACKED_LAYOUT,
+                        migrate_to_layout_3)
