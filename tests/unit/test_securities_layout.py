@@ -77,6 +77,10 @@ def history(c: Chain) -> int:
     c.order(BOB, "sell", 5, 50, isin=ISIN_2)
     c.order(CAROL, "buy", 5, 50, isin=ISIN_2)  # pending: T+2
     c.ok(AGENT, "mint", ISIN, ALICE.address, 25)  # the supply moves too
+    # resting orders queued at one price (linked to each other) and at a worse one
+    for acct, price in ((ALICE, 120), (CAROL, 120), (BOB, 120), (CAROL, 121)):
+        c.order(acct, "sell", 2, price)
+    c.order(BOB, "buy", 1, 90)
     return middle
 
 
@@ -90,6 +94,8 @@ def answers(c: Chain, middle: int) -> dict[str, Any]:
                      for isin in (ISIN, ISIN_2)],
         "supply": [read.supply_at(isin, h) for isin in (ISIN, ISIN_2) for h in (middle, 10**6)],
         "holders": read.holders_at(ISIN, middle),
+        "orders": read.orders(),
+        "book": read.book(ISIN),
     }
 
 
@@ -115,9 +121,9 @@ def test_a_matching_order_writes_fewer_slots_at_layout_3(tmp_path: Path, engine:
             assert c.read.trades()[0]["quantity"] == 10
         finally:
             c.ledger.close()
-    # a new trade's 11 writes are 5 words, two balance checkpoints' 4 are 2 (gas schedule 1:
-    # 20,000 a write)
-    assert used[2] - used[3] > 8 * 19_000, used
+    # the order's writes, a new trade's 11 writes in 5 words, two balance checkpoints' 4 in 2
+    # (gas schedule 1: 20,000 a write)
+    assert used[2] - used[3] > 10 * 19_000, used
 
 
 # The gas of a resting sell, a matching buy, a buy crossing two prices, a T+2 sell and its
@@ -171,12 +177,19 @@ def test_the_upgrade_repacks_trades_and_checkpoints_on_both_engines(tmp_path: Pa
                 entries = Storage.at(S.CHECKPOINT, isin, raw)
                 assert count and all(slot(c, Storage.at(entries, i) + 1) == 0
                                      for i in range(count))
-            # and it goes on in layout 3: the pending trade settles, a new one matches
-            c.order(ALICE, "sell", 3, 90)
-            c.order(BOB, "buy", 3, 90)
+            for n in range(1, 11):
+                base = Storage.at(SecuritiesState.ORDER, n)
+                assert [slot(c, base + i) for i in range(7, 13)] == [0] * 6
+            # and it goes on in layout 3: a buy takes the queue at 120 in its order (the links
+            # moved with the orders), Carol's first one is cancelled out of the middle
+            resting = [o["id"] for o in before["orders"] if o["state"] == "open"]
+            c.ok(CAROL, "cancelOrder", resting[1])
+            c.order(AGENT, "buy", 4, 120)
             trades = c.read.trades()
-            assert len(trades) == 4 and trades[-1]["quantity"] == 3
-            assert c.read.balance_at(ISIN, low(BOB), 10**6) == before["balances"][0][5] + 3
+            assert [t["sellOrder"] for t in trades[-2:]] == [resting[0], resting[2]]
+            book = c.read.book(ISIN)
+            assert [(lv["price"], lv["quantity"]) for lv in book["asks"]] == [(121, 2)]
+            assert c.read.balance_at(ISIN, low(AGENT), 10**6) == before["balances"][0][1] + 4
             applied = Gov(c.ledger).read.upgrades()["applied"]
             assert applied == [{"name": SECURITIES_LAYOUT_UPGRADE, "height": at}]
         assert len({c.ledger.info() for c in chains}) == 1  # the same app hash

@@ -278,15 +278,15 @@ def answered(record: Any) -> Any:
 
 
 def word_fields(record: type[Record]) -> dict[str, int]:
-    """The offsets of a record's fields stored as a plain word (no codec): the hot paths read
-    and write them with one storage call, the same slot and value `Record.get/put` would."""
-    return {s.name: s.offset for s in record.STORED if s.type.plain}
+    """The offsets of a record's fields stored as a plain word (no codec) of their own (a
+    packed record's narrower fields share words): the hot paths read and write them with one
+    storage call, the same slot and value `Record.get/put` would."""
+    return {s.name: s.offset for s in record.STORED if s.type.plain and s.width == 256}
 
 
 ORDER_WORDS, LEVEL_WORDS, SIDE_WORDS = word_fields(Order), word_fields(Level), \
     word_fields(BookSide)
 BALANCE, LOCKED = word_fields(Position)["balance"], word_fields(Position)["locked"]
-_NEXT, _PREV = ORDER_WORDS["next"], ORDER_WORDS["prev"]
 _WORSE, _BETTER, _HEAD, _TAIL, _COUNT, _QUANTITY = (LEVEL_WORDS[n] for n in (
     "worse", "better", "head", "tail", "count", "quantity"))
 _BEST, _LEVELS = SIDE_WORDS["best"], SIDE_WORDS["levels"]
@@ -297,18 +297,23 @@ BLANK: dict[type[Record], dict[str, Any]] = {
     Order: {"filled": 0, "next": 0, "prev": 0}, Trade: {"amount": 0},
     Proposal: {"seller": ZERO, "buyer": ZERO, "amount": 0}}
 
-# Layout 3 (the contract's version 3, issue 23): a trade packed into 5 words instead of 13
-# and a balance or supply checkpoint into one instead of two — a matching order writes 10
-# fresh slots fewer. Prices, quantities, balances and supplies are below 2**128 (the
-# contract's own limit), ids and heights below 2**64. New chains start at it; older ones
-# move to it by the software upgrade `securities-layout-3` (`consortium.apps.securities.
-# upgrade`). Version 2 (a mint checks its recipient) holds at 3 too.
+# Layout 3 (the contract's version 3, issue 23): an order packed into 7 words instead of 13
+# (its links to the orders queued beside it keep a word each, as the book reads and writes
+# them directly), a trade into 5 instead of 13 and a balance or supply checkpoint into one
+# instead of two — a matching order writes ~16 fresh slots fewer. Prices, quantities,
+# balances and supplies are below 2**128 (the contract's own limit), ids and heights below
+# 2**64. New chains start at it; older ones move to it by the software upgrade
+# `securities-layout-3` (`consortium.apps.securities.upgrade`). Version 2's rule (a mint
+# checks its recipient) holds at 3 too.
 PACKED_LAYOUT = 3
+PackedOrder = packed_copy(Order, "PackedOrder", price=128, quantity=128, remaining=128,
+                          cash_locked=128, expiry=64, placed_at=64, closed_at=64)
+PACKED_ORDER_WORDS = word_fields(PackedOrder)  # its links, each a word of its own
 PackedTrade = packed_copy(Trade, "PackedTrade", price=128, quantity=128, buy_order=64,
                           sell_order=64, traded_at=64, settle_height=64, deadline=64,
                           closed_at=64, proposal=64)
 PackedCheckpoint = packed_copy(Checkpoint, "PackedCheckpoint", height=64, value=128)
-BLANK[PackedTrade] = BLANK[Trade]
+BLANK[PackedTrade], BLANK[PackedOrder] = BLANK[Trade], BLANK[Order]
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -412,7 +417,8 @@ class SecuritiesState(Holdings):
         "proposal": (PROPOSAL_COUNT, PROPOSAL, Proposal),
         "dividend": (DIVIDEND_COUNT, DIVIDEND, Dividend),
         "forced transfer": (FORCED_COUNT, FORCED, ForcedTransfer)}
-    PACKED_NUMBERED = NUMBERED | {"trade": (TRADE_COUNT, TRADE, PackedTrade)}
+    PACKED_NUMBERED = NUMBERED | {"order": (ORDER_COUNT, ORDER, PackedOrder),
+                                  "trade": (TRADE_COUNT, TRADE, PackedTrade)}
 
     def __init__(self, storage: Storage, layout: int | None = None) -> None:
         super().__init__(storage)
@@ -422,6 +428,10 @@ class SecuritiesState(Holdings):
         self.numbered = self.PACKED_NUMBERED if self.packed else self.NUMBERED
         self.checkpoint_record: type[Checkpoint] = (PackedCheckpoint if self.packed
                                                     else Checkpoint)
+        self.order_record: type[Order] = PackedOrder if self.packed else Order
+        self.order_words = PACKED_ORDER_WORDS if self.packed else ORDER_WORDS
+        # where an order's links to its neighbours in a level's queue are
+        self.order_links = (self.order_words["next"], self.order_words["prev"])
 
     # --- numbered records: orders, trades, proposals, dividends, forced transfers -------------
     def count(self, what: str) -> int:
@@ -447,10 +457,11 @@ class SecuritiesState(Holdings):
             self.numbered[what][2].put_fields(self.s, self.base(what, n), **values)
             return
         base = order_base(n)  # the matching loop's writes: word fields direct
+        words, record = self.order_words, self.order_record
         for name, value in values.items():
-            offset = ORDER_WORDS.get(name)
+            offset = words.get(name)
             if offset is None:
-                Order.put(self.s, base, name, value)
+                record.put(self.s, base, name, value)
             else:
                 self.s.set_uint(base + offset, value)
 
@@ -571,6 +582,7 @@ class OrderBook:
     def __init__(self, state: SecuritiesState, isin: int, side: int) -> None:
         self.s, self.isin, self.side = state.s, isin, side
         self.base = Storage.at(SecuritiesState.BOOK, isin, side)
+        self._next, self._prev = state.order_links  # an order's links (by its layout)
 
     def level(self, price: int) -> int:
         """The base slot of the level at `price`."""
@@ -600,7 +612,7 @@ class OrderBook:
         order = self.head(price)
         while order and len(out) < limit:
             out.append(order)
-            order = self.s.get_uint(order_base(order) + _NEXT)
+            order = self.s.get_uint(order_base(order) + self._next)
         return out
 
     # --- changes -----------------------------------------------------------------------------
@@ -612,8 +624,8 @@ class OrderBook:
             self._insert_level(price, lv)
         tail = get(lv + _TAIL)
         if tail:
-            put(order_base(tail) + _NEXT, order_id)
-            put(order_base(order_id) + _PREV, tail)
+            put(order_base(tail) + self._next, order_id)
+            put(order_base(order_id) + self._prev, tail)
         else:
             put(lv + _HEAD, order_id)
         put(lv + _TAIL, order_id)
@@ -628,13 +640,13 @@ class OrderBook:
         """Unlink an order (its `remaining` leaves the level's quantity)."""
         get, put, lv = self.s.get_uint, self.s.set_uint, self.level(price)
         base = order_base(order_id)
-        nxt, prv = get(base + _NEXT), get(base + _PREV)
-        put(order_base(prv) + _NEXT if prv else lv + _HEAD, nxt)
-        put(order_base(nxt) + _PREV if nxt else lv + _TAIL, prv)
+        nxt, prv = get(base + self._next), get(base + self._prev)
+        put(order_base(prv) + self._next if prv else lv + _HEAD, nxt)
+        put(order_base(nxt) + self._prev if nxt else lv + _TAIL, prv)
         if nxt:
-            put(base + _NEXT, 0)
+            put(base + self._next, 0)
         if prv:
-            put(base + _PREV, 0)
+            put(base + self._prev, 0)
         count = get(lv + _COUNT) - 1
         put(lv + _COUNT, count)
         put(lv + _QUANTITY, get(lv + _QUANTITY) - remaining)

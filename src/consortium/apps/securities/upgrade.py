@@ -1,8 +1,9 @@
 """The software upgrade `securities-layout-3`: the Securities contract to version 3, its
-trades and its balance and supply checkpoints rewritten to layout 3
+orders, trades and balance and supply checkpoints rewritten to layout 3
 (`consortium.apps.securities.state`) at the upgrade's height.
 
-Every trade (ids 1 to the trade count) and every checkpoint — of each instrument's supply,
+Every order and trade (ids 1 to their counts; an order's links to its neighbours in the book
+move with it) and every checkpoint — of each instrument's supply,
 and of each account that ever held it (its holders) — is read in the old layout and written
 packed at the same slots, the words the old layout used beyond them cleared. No gas, no logs;
 every view answers the same. Version 3 keeps version 2's rule (a mint checks its recipient),
@@ -14,9 +15,12 @@ from __future__ import annotations
 from consortium.apps.layout import register_layout_upgrade, repack
 from consortium.apps.securities.model import SECURITIES_ADDRESS
 from consortium.apps.securities.state import (
+    BLANK,
     PACKED_LAYOUT,
     Checkpoint,
+    Order,
     PackedCheckpoint,
+    PackedOrder,
     PackedTrade,
     SecuritiesState,
     Trade,
@@ -33,9 +37,11 @@ def _checkpoints(storage: Storage, count_slot: int, entries: int) -> None:
 
 
 def migrate_to_layout_3(storage: Storage) -> int:
-    """Rewrite the Securities contract's trades and checkpoints in layout 3; answers how
-    many trades were moved."""
+    """Rewrite the Securities contract's orders, trades and checkpoints in layout 3;
+    answers how many trades were moved."""
     S = SecuritiesState
+    for n in range(1, storage.get_uint(S.ORDER_COUNT) + 1):
+        repack(storage, Storage.at(S.ORDER, n), Order, PackedOrder, id=n, **BLANK[Order])
     trades = storage.get_uint(S.TRADE_COUNT)
     for n in range(1, trades + 1):
         repack(storage, Storage.at(S.TRADE, n), Trade, PackedTrade, id=n, amount=0)
