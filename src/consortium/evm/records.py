@@ -847,8 +847,18 @@ class Record:
     def put(cls, storage: Storage, base: int, name: str, value: Any) -> None:
         """One stored field (one write; in a packed record a read of its word first, unless
         the field fills it)."""
-        if cls.PACKED:
-            cls._write_packed(storage, base, ((name, value),))
+        if cls.PACKED:  # one field: its word read unless the field fills it, then written
+            offset, shift, mask, word, _ = cls._PACK[name]
+            part = value if word is None else word(value)
+            if part.__class__ is not int or part < 0 or part > mask:
+                spec = cls.BY_NAME[name]
+                raise ValueError(f"{cls.__name__}.{name} does not fit its {spec.width} bits")
+            slot, bits = base + offset, mask << shift
+            if bits != cls._WORD_MASKS[offset]:
+                part = (storage.get_uint(slot) & ~bits) | (part << shift)
+            else:
+                part <<= shift
+            storage.set_uint(slot, part)
             return
         offset, write = cls._WRITE[name]
         write(storage, base + offset, value)

@@ -452,8 +452,9 @@ class SecuritiesState(Holdings):
         return n
 
     def put(self, what: str, n: int, **values: Any) -> None:
-        """Some fields of a numbered record, one write each, in the order given."""
-        if what != "order":
+        """Some fields of a numbered record, one write each, in the order given (layout 3:
+        one write a word touched, an order's packed fields in one go)."""
+        if what != "order" or self.packed:
             self.numbered[what][2].put_fields(self.s, self.base(what, n), **values)
             return
         base = order_base(n)  # the matching loop's writes: word fields direct
