@@ -561,7 +561,10 @@ async def _run(cfg: NodeConfig) -> int:
         log.error("engine halted: CONSENSUS FAILURE (%s); it commits no more blocks; stopping "
                   "node %s", reason, cfg.name)
     elif engine_done in done:
-        code = engine.returncode or 1
+        # the engine's own failure code; 1 when it ended by a signal (as a stop after the
+        # ledger failed can end it): a node's exit code is never 256 less a signal number
+        returned = engine.returncode or 0
+        code = returned if returned > 0 else 1
         log.error("engine exited with %s; stopping node %s", describe_exit(engine.returncode),
                   cfg.name)
     elif api_task in done:
