@@ -848,11 +848,7 @@ class Record:
         """One stored field (one write; in a packed record a read of its word first, unless
         the field fills it)."""
         if cls.PACKED:  # one field: its word read unless the field fills it, then written
-            offset, shift, mask, word, _ = cls._PACK[name]
-            part = value if word is None else word(value)
-            if part.__class__ is not int or part < 0 or part > mask:
-                spec = cls.BY_NAME[name]
-                raise ValueError(f"{cls.__name__}.{name} does not fit its {spec.width} bits")
+            offset, shift, mask, part = cls._packed_part(name, value)
             slot, bits = base + offset, mask << shift
             if bits != cls._WORD_MASKS[offset]:
                 part = (storage.get_uint(slot) & ~bits) | (part << shift)
@@ -900,20 +896,27 @@ class Record:
                 batch_write(batch)
 
     @classmethod
+    def _packed_part(cls, name: str, value: Any) -> tuple[int, int, int, int]:
+        """A packed field's (word offset, shift, mask) and `value`'s bits, refused
+        (`ValueError`) when they do not fit its width."""
+        offset, shift, mask, word, _ = cls._PACK[name]
+        part = value if word is None else word(value)
+        if part.__class__ is not int or part < 0 or part > mask:
+            spec = cls.BY_NAME[name]
+            raise ValueError(f"{cls.__name__}.{name} does not fit its {spec.width} bits")
+        return offset, shift, mask, part
+
+    @classmethod
     def _write_packed(cls, storage: Storage, base: int,
                       items: Iterable[tuple[str, Any]]) -> None:
         """A packed record's fields: every value checked first (nothing written if one is
         refused), then the words only partly given read (in order), then every word touched
         written once (in order)."""
-        pack, full = cls._PACK, cls._WORD_MASKS
+        full = cls._WORD_MASKS
         words = [0] * len(full)  # by word: the bits given
         given = [0] * len(full)  # by word: the mask of the bits given
         for name, value in items:  # each name once (keyword arguments, a record's fields)
-            offset, shift, mask, word, _ = pack[name]
-            part = value if word is None else word(value)
-            if part.__class__ is not int or part < 0 or part > mask:
-                spec = cls.BY_NAME[name]
-                raise ValueError(f"{cls.__name__}.{name} does not fit its {spec.width} bits")
+            offset, shift, mask, part = cls._packed_part(name, value)
             words[offset] |= part << shift
             given[offset] |= mask << shift
         offsets = [o for o, bits in enumerate(given) if bits]
