@@ -53,6 +53,7 @@ class Ceremony:
     coordinator: Path
     homes: dict[str, Path]
     digest: str
+    p2p_ports: list[int]  # free when the module began: fixed ports were taken by other tests
 
     def envelope(self, name: str) -> Path:
         return self.coordinator / envelope_file_name(name)
@@ -67,10 +68,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ceremony(tmp_path_factory: pytest.TempPathFactory) -> Ceremony:
     root = tmp_path_factory.mktemp("ceremony")
+    ports = [_free_port() for _ in NAMES]
     keys = {}
     for i, name in enumerate(NAMES):
         keys[name] = root / f"host{i}" / "keys"
-        keygen(keys[name], name=name, p2p_address=f"127.0.0.1:{40000 + i}", password=PASSWORD)
+        keygen(keys[name], name=name, p2p_address=f"127.0.0.1:{ports[i]}", password=PASSWORD)
     coordinator = root / "coordinator" / "out"
     result = write_genesis(
         coordinator,
@@ -88,12 +90,12 @@ def ceremony(tmp_path_factory: pytest.TempPathFactory) -> Ceremony:
             keys_dir=keys[name],
             envelope_file=coordinator / envelope_file_name(name),
             password=PASSWORD,
-            listen=f"127.0.0.1:{40000 + i}",
+            listen=f"127.0.0.1:{ports[i]}",
             peers=result.peers,
             rpc_port=_free_port(),
             api_port=_free_port(),
         )
-    return Ceremony(root, keys, coordinator, homes, result.genesis_sha256)
+    return Ceremony(root, keys, coordinator, homes, result.genesis_sha256, ports)
 
 
 def _mode(path: Path) -> int:
@@ -107,7 +109,7 @@ def test_keygen_makes_private_keys_and_a_public_card(ceremony: Ceremony) -> None
         assert _mode(folder / secret) == 0o600, secret
     card = MemberCard.load(folder / CARD_FILE)
     assert json.loads((folder / CARD_FILE).read_text())["version"] == 1
-    assert card.name == "Bank A" and card.p2p_address == "127.0.0.1:40000"
+    assert card.name == "Bank A" and card.p2p_address == f"127.0.0.1:{ceremony.p2p_ports[0]}"
     assert len(base64.b64decode(card.validator_pub_key)) == 32
     assert len(bytes.fromhex(card.encryption_pub_key)) == 33
     keystore = json.loads((folder / ACCOUNT_FILE).read_text())
@@ -188,7 +190,7 @@ def test_node_homes_are_one_node_network_folders(ceremony: Ceremony) -> None:
         assert genesis_hash((home / "config" / "genesis.json").read_bytes()) == ceremony.digest
         config = tomllib.loads((home / "config" / "config.toml").read_text())
         assert config["filter_peers"] is True
-        assert config["p2p"]["laddr"] == f"tcp://127.0.0.1:{40000 + i}"
+        assert config["p2p"]["laddr"] == f"tcp://127.0.0.1:{ceremony.p2p_ports[i]}"
         assert config["p2p"]["external_address"] == cards[name].p2p_address
         assert sorted(config["p2p"]["persistent_peers"].split(",")) == sorted(
             c.peer for n, c in cards.items() if n != name
