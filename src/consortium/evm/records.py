@@ -728,6 +728,7 @@ class Record:
     PACKED: ClassVar[bool] = False  # fields share words (module docstring)
     _PACK: ClassVar[dict[str, Packing]] = {}  # a packed record's stored fields
     _WORD_MASKS: ClassVar[tuple[int, ...]] = ()  # a packed record's bits in use, by word
+    _PACK_PLANS: ClassVar[dict[tuple[str, ...], Any]] = {}  # see `_pack_plan`
 
     if TYPE_CHECKING:
         def __init__(self, **values: Any) -> None: ...
@@ -766,6 +767,7 @@ class Record:
         cls._STEPS = _read_steps(cls.STORED)
         cls._NAMES = frozenset(s.name for s in specs)
         cls._PACK = {s.name: _packing(s) for s in cls.STORED} if packed else {}
+        cls._PACK_PLANS = {}  # names written together -> `_pack_plan`
         cls._WORD_MASKS = tuple(
             sum(((1 << s.width) - 1) << s.shift for s in cls.STORED if s.offset == i)
             for i in range(cls.SLOTS)) if packed else ()
@@ -863,6 +865,9 @@ class Record:
     def put_fields(cls, storage: Storage, base: int, **values: Any) -> None:
         """Some stored fields, one write each, in the order given (a record's first writes,
         a transition's)."""
+        if cls.PACKED:  # the names are the plan's key
+            cls._write_packed(storage, base, tuple(values), values.values())
+            return
         cls._write(storage, base, values.items())
 
     @classmethod
@@ -871,7 +876,8 @@ class Record:
         of one-word fields go in one call: the same writes, gas and order, and whatever a
         field's value makes `store` raise is raised after the writes before it."""
         if cls.PACKED:
-            cls._write_packed(storage, base, items)
+            pairs = tuple(items)
+            cls._write_packed(storage, base, tuple(n for n, _ in pairs), (v for _, v in pairs))
             return
         plan, batch_write = cls._WRITE, storage.sstores
         if batch_write is None:
@@ -907,29 +913,55 @@ class Record:
         return offset, shift, mask, part
 
     @classmethod
-    def _write_packed(cls, storage: Storage, base: int,
-                      items: Iterable[tuple[str, Any]]) -> None:
+    def _write_packed(cls, storage: Storage, base: int, names: tuple[str, ...],
+                      values: Iterable[Any]) -> None:
         """A packed record's fields: every value checked first (nothing written if one is
         refused), then the words only partly given read (in order), then every word touched
-        written once (in order)."""
-        full = cls._WORD_MASKS
-        words = [0] * len(full)  # by word: the bits given
-        given = [0] * len(full)  # by word: the mask of the bits given
-        for name, value in items:  # each name once (keyword arguments, a record's fields)
-            offset, shift, mask, part = cls._packed_part(name, value)
-            words[offset] |= part << shift
-            given[offset] |= mask << shift
-        offsets = [o for o, bits in enumerate(given) if bits]
-        partial = [o for o in offsets if given[o] != full[o]]
+        written once (in order). The plan for a set of names (which words, which of them
+        read first) is made once per record class and names."""
+        plan = cls._PACK_PLANS.get(names)
+        if plan is None:
+            plan = cls._pack_plan(names)
+        parts, slots, partial, keep = plan
+        words = [0] * len(slots)
+        for (index, shift, mask, word, name), value in zip(parts, values, strict=True):
+            part = value if word is None else word(value)
+            if part.__class__ is not int or part < 0 or part > mask:
+                cls._packed_part(name, value)  # raises: the value does not fit
+            words[index] |= part << shift
         if partial:
-            old = cls._read_words(storage, [base + o for o in partial])
-            for offset, stored in zip(partial, old, strict=True):
-                words[offset] |= stored & ~given[offset]
-        if storage.sstores is not None and len(offsets) > 1:
-            storage.sstores([(base + o, words[o]) for o in offsets])
+            old = cls._read_words(storage, [base + slots[i] for i in partial])
+            for i, stored in zip(partial, old, strict=True):
+                words[i] |= stored & keep[i]
+        if storage.sstores is not None and len(slots) > 1:
+            storage.sstores([(base + o, w) for o, w in zip(slots, words, strict=True)])
         else:
-            for offset in offsets:
-                storage.set_uint(base + offset, words[offset])
+            for offset, word_value in zip(slots, words, strict=True):
+                storage.set_uint(base + offset, word_value)
+
+    @classmethod
+    def _pack_plan(cls, names: tuple[str, ...]) -> tuple[
+            tuple[tuple[int, int, int, Any, str], ...], tuple[int, ...], tuple[int, ...],
+            tuple[int, ...]]:
+        """For `_write_packed`: each name's (index among the words touched, shift, mask,
+        encoder, name); the words touched (offsets, ascending); the indexes of those only
+        partly given (read first); by index, the bits kept from the stored word."""
+        if len(set(names)) != len(names):
+            raise ValueError(f"{cls.__name__}: a field named twice in one write")
+        given: dict[int, int] = {}
+        for name in names:
+            offset, shift, mask, _, _ = cls._PACK[name]
+            given[offset] = given.get(offset, 0) | (mask << shift)
+        slots = tuple(sorted(given))
+        index = {offset: i for i, offset in enumerate(slots)}
+        parts = tuple((index[cls._PACK[n][0]], cls._PACK[n][1], cls._PACK[n][2],
+                       cls._PACK[n][3], n) for n in names)
+        full = cls._WORD_MASKS
+        partial = tuple(i for i, o in enumerate(slots) if given[o] != full[o])
+        keep = tuple(~given[o] for o in slots)
+        plan = (parts, slots, partial, keep)
+        cls._PACK_PLANS[names] = plan
+        return plan
 
     @classmethod
     def slot(cls, base: int, name: str) -> int:
