@@ -20,6 +20,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -29,6 +30,7 @@ import lmdb
 import pytest
 
 from consortium.cli.main import main
+from consortium.errors import NetworkError
 from consortium.network import health, supervisor
 from consortium.network.disk_space import disk_note
 from consortium.network.health import ChainHealth, NodeHealth, chain_health
@@ -282,3 +284,50 @@ def test_a_stalled_chain_gets_one_warning_line(tmp_path: Path) -> None:
     fresh = [(r, NodeHealth(last_block_age_s=0.4)) for r, _ in rows[:2]]
     assert chain_health(network, fresh + rows[2:]).warning is None
     assert ChainHealth().to_json()["warning"] is None
+
+
+# --- 5. every node asked at once ---------------------------------------------------------------
+
+def test_status_and_health_ask_every_node_at_once(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen node takes its timeouts (~4 s): asked one after another, thirty of them made
+    `status` wait minutes. Each stand-in below returns only once every node is being asked
+    (a barrier), so asking one at a time fails; the answers keep the nodes' order."""
+    base = random.randrange(37000, 37800, 100)
+    network = init_network(tmp_path / "net", validators=4, base_port=base, api_port=base + 90)
+    together = threading.Barrier(len(network.nodes), timeout=10)
+
+    def status(net: Network, node: NodeEntry, timeout: float = 2.0) -> supervisor.NodeStatus:
+        together.wait()
+        return supervisor.NodeStatus(node.name, node.member, True, height=int(node.name[4:]))
+
+    monkeypatch.setattr(supervisor, "node_status", status)
+    statuses = supervisor.network_status(network)
+    assert [s.name for s in statuses] == [n.name for n in network.nodes]
+
+    def node_health(node: NodeEntry, status: supervisor.NodeStatus, top: int | None,
+                    credentials: object = None) -> NodeHealth:
+        assert status.name == node.name
+        together.wait()
+        return NodeHealth(behind=None if top is None or status.height is None
+                          else top - status.height)
+
+    monkeypatch.setattr(health, "node_health", node_health)
+    rows = health.network_health(network)
+    assert [(s.name, h.behind) for s, h in rows] == [
+        (n.name, 3 - i) for i, n in enumerate(network.nodes)]
+
+
+def test_the_first_failing_node_in_order_is_the_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    base = random.randrange(37000, 37800, 100)
+    network = init_network(tmp_path / "net", validators=3, base_port=base, api_port=base + 90)
+
+    def status(net: Network, node: NodeEntry, timeout: float = 2.0) -> supervisor.NodeStatus:
+        if node.name != "node0":
+            raise NetworkError(f"{node.name} failed")
+        return supervisor.NodeStatus(node.name, node.member, True)
+
+    monkeypatch.setattr(supervisor, "node_status", status)
+    with pytest.raises(NetworkError, match="node1 failed"):
+        supervisor.network_status(network)

@@ -27,7 +27,7 @@ from consortium.api.metrics_probe import parse_block_time
 from consortium.errors import ConfigError
 from consortium.network.layout import JsonFields, Network, NodeEntry
 from consortium.network.node_config import read_toml
-from consortium.network.supervisor import NodeStatus, network_status
+from consortium.network.supervisor import NodeStatus, each_node, network_status
 
 # What a client presents to an API with auth or a private CA (the SDK's ApiCredentials
 # reads the same; not imported from it: the SDK package would load web3 into `status`)
@@ -165,8 +165,9 @@ def network_health(network: Network) -> list[tuple[NodeStatus, NodeHealth]]:
     statuses = network_status(network)
     heights = [s.height for s in statuses if s.height is not None]
     top = max(heights) if heights else None
-    return [(status, node_health(node, status, top, credentials))
-            for node, status in zip(network.nodes, statuses, strict=True)]
+    pairs = list(zip(network.nodes, statuses, strict=True))
+    healths = each_node(pairs, lambda p: node_health(p[0], p[1], top, credentials))
+    return list(zip(statuses, healths, strict=True))
 
 
 def health_json(status: NodeStatus, health: NodeHealth) -> dict[str, Any]:
