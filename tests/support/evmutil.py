@@ -7,9 +7,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
 import consortium.contracts
 from consortium.contracts.compiler import CompiledContract, compile_file
@@ -30,8 +32,18 @@ def dev_accounts(net: LocalNet) -> dict[str, LocalAccount]:
     return {name: Account.from_key(a["private_key"]) for name, a in data["accounts"].items()}
 
 
+# A pooled keep-alive connection the node closes after 5 s idle can be reset just as the
+# client sends on it (HTTP/1.1's race; it failed a privacy test's receipt read once in CI).
+# web3's default retries only the builtin ConnectionError, not requests': reads are retried
+# on requests' connection errors; a send is not (a second one would be "already known").
+READ_RETRY = ExceptionRetryConfiguration(
+    errors=(requests.ConnectionError,), retries=3, backoff_factor=0.1,
+    method_allowlist=[m for m in REQUEST_RETRY_ALLOWLIST if m != "eth_sendRawTransaction"])
+
+
 def web3_for(net: LocalNet, node: str) -> Web3:
-    return Web3(Web3.HTTPProvider(net.node(node).api_url, request_kwargs={"timeout": 30}))
+    return Web3(Web3.HTTPProvider(net.node(node).api_url, request_kwargs={"timeout": 30},
+                                  exception_retry_configuration=READ_RETRY))
 
 
 def send(w3: Web3, acct: LocalAccount, tx: dict[str, Any], nonce: int | None = None) -> bytes:
