@@ -149,3 +149,22 @@ def test_web3_websocket_subscriptions(served: Served) -> None:
     heads = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert [h["number"] for h in heads] == [1, 2]
     assert all(h["baseFeePerGas"] == 0 for h in heads)
+
+
+def test_the_sdk_takes_its_own_transaction_already_known_as_sent(served: Served) -> None:
+    """web3 sends a raw transaction again after a connection error; when the first try had
+    reached the node, the node answers "already known" with that very hash. The SDK's send
+    answers the hash then (the node holds the transaction), and still refuses another
+    transaction the node refuses."""
+    from consortium.errors import TxError
+    from consortium.sdk.client import ConsortiumClient
+
+    client = ConsortiumClient(served.http)
+    tx = {"to": "0x" + "22" * 20, "value": 1, "gas": 21_000, "nonce": 0}
+    first = client.send(ALICE, dict(tx), wait=False)["transactionHash"]
+    again = client.send(ALICE, dict(tx), wait=False)["transactionHash"]  # the same signature
+    assert bytes(again) == bytes(first)
+    with pytest.raises(TxError, match="already known|nonce"):
+        client.send(ALICE, dict(tx, value=2), wait=False)  # another transaction, nonce 0
+    served.mine()
+    assert client.wait_receipt(first, 10)["status"] == 1

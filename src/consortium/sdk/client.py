@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from requests.adapters import HTTPAdapter
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
@@ -209,7 +210,7 @@ class ConsortiumClient:
             estimate = self._rpc(lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)))
             tx["gas"] = int(estimate * 1.2) + 10_000
         signed = account.sign_transaction(tx)
-        tx_hash = self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        tx_hash = self._submit(signed.raw_transaction, bytes(signed.hash))
         if not wait:
             return {"transactionHash": tx_hash}
         receipt = self.wait_receipt(tx_hash, timeout)
@@ -217,6 +218,18 @@ class ConsortiumClient:
             raise TxFailed(
                 f"transaction {tx_hash.hex()} reverted in block {receipt['blockNumber']}")
         return receipt
+
+    def _submit(self, raw: bytes, tx_hash: bytes) -> Any:
+        """eth_sendRawTransaction of `raw`; its hash. web3 sends it again after a connection
+        error (a keep-alive connection the node closed as it was sent): when the first try
+        had reached the node, the second is "already known" with this very hash — the node
+        holds the transaction, which is what the send was for."""
+        try:
+            return self._rpc(lambda: self.w3.eth.send_raw_transaction(raw))
+        except TxError as exc:
+            if exc.message.startswith("already known") and "0x" + tx_hash.hex() in exc.message:
+                return HexBytes(tx_hash)
+            raise
 
     # --- a contract call given as (to, data): what every typed client (governance, the
     # services) sends and reads
