@@ -84,10 +84,14 @@ def test_occupied_port(net_dir: Path):
     api_port = json.loads((net_dir / "network.json").read_text())["nodes"][0]["api_port"]
     before = tree_digest(net_dir)
     with socket.socket() as blocker:
+        # as the node's own check binds (SO_REUSEADDR): without it, an earlier test's
+        # connections to this port in TIME_WAIT refused the blocker, and the port was free
+        # again for `up` (CI at 91ead35)
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             blocker.bind(("127.0.0.1", api_port))
             blocker.listen()
-        except OSError as exc:  # another process took it meanwhile: occupied all the same
+        except OSError as exc:  # another process listens there: occupied all the same
             assert exc.errno == errno.EADDRINUSE, exc
         proc = run("up", "--dir", str(net_dir))
     one_error_line(proc, f"port {api_port}", "in use")
