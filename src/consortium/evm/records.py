@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, Self, TypeVar, overload
 
 from consortium.errors import BadValue
 from consortium.evm.host import Storage
@@ -729,6 +729,7 @@ class Record:
     _PACK: ClassVar[dict[str, Packing]] = {}  # a packed record's stored fields
     _WORD_MASKS: ClassVar[tuple[int, ...]] = ()  # a packed record's bits in use, by word
     _PACK_PLANS: ClassVar[dict[tuple[str, ...], Any]] = {}  # see `_pack_plan`
+    _STORED_NAMES: ClassVar[tuple[str, ...]] = ()  # the stored fields' names, in order
 
     if TYPE_CHECKING:
         def __init__(self, **values: Any) -> None: ...
@@ -768,6 +769,7 @@ class Record:
         cls._NAMES = frozenset(s.name for s in specs)
         cls._PACK = {s.name: _packing(s) for s in cls.STORED} if packed else {}
         cls._PACK_PLANS = {}  # names written together -> `_pack_plan`
+        cls._STORED_NAMES = tuple(s.name for s in cls.STORED)
         cls._WORD_MASKS = tuple(
             sum(((1 << s.width) - 1) << s.shift for s in cls.STORED if s.offset == i)
             for i in range(cls.SLOTS)) if packed else ()
@@ -822,6 +824,10 @@ class Record:
 
     def store(self, storage: Storage, base: int) -> None:
         """Write every stored field (a new record)."""
+        if self.PACKED:
+            names = self._STORED_NAMES
+            self._write_packed(storage, base, names, [getattr(self, n) for n in names])
+            return
         self._write(storage, base, ((s.name, getattr(self, s.name)) for s in self.STORED))
 
     @staticmethod
@@ -875,10 +881,6 @@ class Record:
         """Fields in order, one write each. With the engine's batch (`Storage.sstores`), runs
         of one-word fields go in one call: the same writes, gas and order, and whatever a
         field's value makes `store` raise is raised after the writes before it."""
-        if cls.PACKED:
-            pairs = tuple(items)
-            cls._write_packed(storage, base, tuple(n for n, _ in pairs), (v for _, v in pairs))
-            return
         plan, batch_write = cls._WRITE, storage.sstores
         if batch_write is None:
             for name, value in items:
@@ -908,9 +910,12 @@ class Record:
         offset, shift, mask, word, _ = cls._PACK[name]
         part = value if word is None else word(value)
         if part.__class__ is not int or part < 0 or part > mask:
-            spec = cls.BY_NAME[name]
-            raise ValueError(f"{cls.__name__}.{name} does not fit its {spec.width} bits")
+            cls._too_wide(name)
         return offset, shift, mask, part
+
+    @classmethod
+    def _too_wide(cls, name: str) -> NoReturn:
+        raise ValueError(f"{cls.__name__}.{name} does not fit its {cls.BY_NAME[name].width} bits")
 
     @classmethod
     def _write_packed(cls, storage: Storage, base: int, names: tuple[str, ...],
@@ -927,7 +932,7 @@ class Record:
         for (index, shift, mask, word, name), value in zip(parts, values, strict=True):
             part = value if word is None else word(value)
             if part.__class__ is not int or part < 0 or part > mask:
-                cls._packed_part(name, value)  # raises: the value does not fit
+                cls._too_wide(name)
             words[index] |= part << shift
         if partial:
             old = cls._read_words(storage, [base + slots[i] for i in partial])
@@ -954,8 +959,8 @@ class Record:
             given[offset] = given.get(offset, 0) | (mask << shift)
         slots = tuple(sorted(given))
         index = {offset: i for i, offset in enumerate(slots)}
-        parts = tuple((index[cls._PACK[n][0]], cls._PACK[n][1], cls._PACK[n][2],
-                       cls._PACK[n][3], n) for n in names)
+        parts = tuple((index[offset], shift, mask, word, n)
+                      for n in names for offset, shift, mask, word, _ in (cls._PACK[n],))
         full = cls._WORD_MASKS
         partial = tuple(i for i, o in enumerate(slots) if given[o] != full[o])
         keep = tuple(~given[o] for o in slots)
