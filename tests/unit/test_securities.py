@@ -40,10 +40,10 @@ from tests.support.securities_testkit import (
 )
 
 
-@pytest.fixture(params=(1, 3), ids=("layout1", "layout3"))
+@pytest.fixture(params=(1, 3, 4), ids=("layout1", "layout3", "layout4"))
 def chain(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chain]:
-    """Every rule on a chain made before versions and on one at layout 3 (trades and
-    checkpoints packed)."""
+    """Every rule on a chain made before versions, on one at layout 3 (orders, trades and
+    checkpoints packed) and on one at layout 4 (an order's lean path)."""
     ledger = securities_ledger(tmp_path, request.param)
     yield Chain(ledger)
     ledger.close()

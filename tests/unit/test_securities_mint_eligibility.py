@@ -91,12 +91,12 @@ def balance(chain: Chain, account: object, isin: str = ISIN) -> int:
 
 
 def test_new_chains_start_at_the_checked_mint() -> None:
-    """`consortium init` writes the newest Securities version (3, which keeps 2's checked
+    """`consortium init` writes the newest Securities version (4, which keeps 2's checked
     mint) at the address the ledger writes it to; the upgrade's handler ships with this
     software."""
     member = FoundingMember("Bank A", "0x" + "11" * 20, ("ab" * 20,), ())
     state = genesis_app_state([member], eth_chain_id=1, roles={}, dev_balances=False)
-    assert state.native_versions["Securities"] == LATEST_NATIVE_VERSIONS["Securities"] == 3
+    assert state.native_versions["Securities"] == LATEST_NATIVE_VERSIONS["Securities"] == 4
     assert MINT_CHECKS_RECIPIENT == 2
     assert NATIVE_ADDRESSES["Securities"] == SECURITIES_ADDRESS
     assert AppState.from_json(state.to_json()).native_versions == state.native_versions

@@ -21,7 +21,8 @@ Governance fields (all optional, so older genesis files still load):
   `securities-mint-eligibility` moves them to 2). `{"Invoices": 2}`: invoices stored packed
   (version 1, unlisted: chains made before; the upgrade `invoices-layout-2` moves them);
   `{"Registry": 2}` likewise for assets (`registry-layout-2`); `{"Securities": 3}` keeps 2's
-  rule and packs trades and checkpoints (`securities-layout-3`).
+  rule and packs trades and checkpoints (`securities-layout-3`); `{"Securities": 4}` an
+  order's lean path: each record written once, its indexes lists (`securities-layout-4`).
 Chain rules (`consortium.evm.chain_rules`: a version each, unlisted = 1, what chains made
 before the rule ran under; `consortium init` and the key ceremony write the newest; a
 software upgrade moves an older chain on):

@@ -309,7 +309,7 @@ class FoundingMember:
 
 
 # The native contracts' versions a new chain starts at (genesis `native_versions`).
-NEW_CHAIN_NATIVE_VERSIONS = {"Nodes": 2, "Privacy": 1, "Securities": 3, "Invoices": 2,
+NEW_CHAIN_NATIVE_VERSIONS = {"Nodes": 2, "Privacy": 1, "Securities": 4, "Invoices": 2,
                              "Registry": 2}
 
 
@@ -348,7 +348,8 @@ def genesis_app_state(
         # Nodes 2 records the founders' validators as theirs: expelling removes them;
         # Privacy: the chain has privacy groups (docs/privacy.md); Securities 2: a mint
         # checks its recipient's eligibility (docs/services/securities.md), 3 also packs its
-        # trades; Invoices 2 and Registry 2: their storage packed (docs/services/*.md)
+        # trades, 4 makes an order's path lean; Invoices 2 and Registry 2: their storage
+        # packed (docs/services/*.md)
         native_versions=dict(NEW_CHAIN_NATIVE_VERSIONS),
         native_gas=2,  # natives' writes priced as the EVM's SSTORE (docs/evm.md)
         evm_clock=2,  # the EVM's clock keeps wall time under sub-second blocks (docs/evm.md)

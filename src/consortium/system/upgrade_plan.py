@@ -29,9 +29,10 @@ from consortium.evm.storage import NATIVE_VERSION_SLOT as NATIVE_VERSION_SLOT  #
 # 2: its records packed, its append-only indexes lists (`consortium.apps.invoices.state`;
 # older chains move to it by the software upgrade `invoices-layout-2`); Registry (0x…2003) 2
 # likewise (`registry-layout-2`); Securities 3: its trades and checkpoints packed
-# (`securities-layout-3`).
+# (`securities-layout-3`); Securities 4: an order's lean path, its per-account and per-ISIN
+# indexes lists (`securities-layout-4`).
 LATEST_NATIVE_VERSIONS = {"Governance": 1, "Permissions": 1, "Nodes": 2, "Privacy": 1,
-                          "Securities": 3, "Invoices": 2, "Registry": 2}
+                          "Securities": 4, "Invoices": 2, "Registry": 2}
 MAX_UPGRADE_NAME = 64
 UPGRADE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # 1.2.3, optionally followed by a pre-release or local part: 1.2.3rc1, 1.2.3-beta.2, 1.2.3+abc

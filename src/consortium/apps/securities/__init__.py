@@ -13,11 +13,15 @@ from consortium.apps.securities.model import (
     isin_problem,
 )
 from consortium.apps.securities.reader import SecuritiesReader
-from consortium.apps.securities.upgrade import SECURITIES_LAYOUT_UPGRADE  # registers it
+from consortium.apps.securities.upgrade import (  # registers them
+    SECURITIES_LAYOUT_UPGRADE,
+    SECURITIES_LEAN_UPGRADE,
+)
 from consortium.apps.service import lazy_exports
 
 _LAZY = {"SecuritiesClient": "client", "document_hash": "client"}
 __all__ = ["CASH_ADDRESS", "RESTRICTIONS", "SECURITIES_ADDRESS", "SECURITIES_LAYOUT_UPGRADE",
+           "SECURITIES_LEAN_UPGRADE",
            "SECURITIES_ROLES", "CashTokens", "Securities", "SecuritiesReader", "isin_problem",
            *_LAZY]
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -64,6 +64,7 @@ from consortium.apps.securities.state import (
     CashState,
     Dividend,
     Instrument,
+    InstrumentTerms,
     Investor,
     Order,
     OrderBook,
@@ -86,6 +87,7 @@ S = SecuritiesState
 # a mint is unchecked, as the chain recorded it.
 MINT_CHECKS_RECIPIENT = 2
 _CASH = {spec.name: spec for spec in CashTokens.methods().values()}
+Terms = Instrument | InstrumentTerms  # what an order's path reads of its instrument
 IDS = "uint256[]"
 
 
@@ -395,21 +397,24 @@ class Securities(ServiceContract):
         caller = self.caller
         self.require_role(caller, INVESTOR, "place an order")
         w = self._isin(isin)
-        inst = self.state.instrument(w)
+        st = self.state
+        inst = st.terms(w)
         self._side(side)
         self._require_terms(price, quantity)
         if expiry and expiry <= self.height:
             self.revert(f"expiry height {expiry} has passed (the chain is at {self.height})")
         self._lock_leg("order", inst, w, caller, side, price, quantity)
-        st = self.state
-        order_id = st.add("order", isin=isin, owner=caller, side=side, price=price,
-                          quantity=quantity, expiry=expiry, placed_at=self.height)
-        st.index(S.ORDERS_OF, caller).add(order_id)
+        placed = dict(isin=isin, owner=caller, side=side, price=price, quantity=quantity,
+                      expiry=expiry, placed_at=self.height)
+        # layout 4: the order written once, when its matching is done (`_match`)
+        order_id = st.new_id("order") if st.lean else st.add("order", **placed)
+        st.enroll(S.ORDERS_OF, caller, order_id)
         self.emit(self.OrderPlaced, order_id, caller, isin, side_text(side), price, quantity,
                   expiry)
         self._transition("order", order_id, "", "open",
                          f"{side_text(side)} {quantity} {isin} at {price}")
-        self._match(inst, order_id, caller, side, price, quantity)
+        self._match(inst, order_id, caller, side, price, quantity,
+                    placed if st.lean else None)
         return order_id
 
     @method("cancelOrder(uint256)")
@@ -449,7 +454,7 @@ class Securities(ServiceContract):
         code = self._restriction(w, t.seller, t.buyer, t.quantity, locked=True)
         if code:
             self._refuse(f"trade {trade_id} cannot settle: transfer restricted", code)
-        self._deliver(self.state.instrument(w), t)
+        self._deliver(self.state.instrument(w), t.isin, t.seller, t.buyer, t.price, t.quantity)
         self.state.index(S.PENDING, w).remove(trade_id)
         self._close("trade", t, "settled", "delivery versus payment")
 
@@ -606,7 +611,8 @@ class Securities(ServiceContract):
             return codes[0], jurisdiction
         if self.height >= v[KYC_WORD]:
             return codes[1], jurisdiction
-        again = st.investor_words(account)  # read anew: the gas the chain recorded
+        # layouts 1-3 read them anew: the gas their chains recorded
+        again = v if st.lean else st.investor_words(account)
         frozen = again[FROZEN_WORD] or again[REGULATOR_FROZEN_WORD] or \
             self.perms.is_frozen(account)
         return (codes[2] if frozen else SUCCESS), jurisdiction
@@ -668,7 +674,7 @@ class Securities(ServiceContract):
                          self._detail(INSUFFICIENT, w, account, amount))
 
     # --- helpers: locks, matching, settlement --------------------------------------------------
-    def _lock_leg(self, what: str, inst: Instrument, w: int, account: bytes, side: int,
+    def _lock_leg(self, what: str, inst: Terms, w: int, account: bytes, side: int,
                   price: int, quantity: int) -> None:
         """Check `account` may take this side and lock what it delivers."""
         if inst.paused:
@@ -687,8 +693,11 @@ class Securities(ServiceContract):
         else:
             self._cash("lock", inst.currency, account, price * quantity)
 
-    def _match(self, inst: Instrument, order_id: int, owner: bytes, side: int,
-               limit: int, quantity: int) -> None:
+    def _match(self, inst: Terms, order_id: int, owner: bytes, side: int, limit: int,
+               quantity: int, unwritten: dict[str, Any] | None = None) -> None:
+        """Match a new order against the other side, then rest, fill or cancel it. Layout 4
+        (`unwritten`: the new order's first fields, not yet stored): every record it changes
+        written once."""
         st = self.state
         w = isin_word(inst.isin)
         other = OrderBook(st, w, BUY if side == SELL else SELL)
@@ -711,12 +720,23 @@ class Securities(ServiceContract):
                 self._close_order(r, state, reason, on_book=True)
                 continue
             q = min(remaining, r.remaining)
-            st.put("order", r.id, remaining=r.remaining - q)
+            filled = r.remaining == q
+            changes: dict[str, Any] = {"remaining": r.remaining - q}
             if r.side == BUY:
-                st.put("order", r.id, cash_locked=r.cash_locked - r.price * q)
-            if r.remaining == q:
+                changes["cash_locked"] = r.cash_locked - r.price * q
+            if st.lean:  # one write, its closing with it
+                st.put("order", r.id, **changes,
+                       **({"state": "filled", "closed_at": self.height} if filled else {}))
+            else:
+                for name, value in changes.items():
+                    st.put("order", r.id, **{name: value})
+            if filled:
                 other.remove(r.id, r.price, q)
-                self._close("order", r, "filled", f"filled by order {order_id}")
+                reason = f"filled by order {order_id}"
+                if st.lean:
+                    self._transition("order", r.id, r.state, "filled", reason)
+                else:
+                    self._close("order", r, "filled", reason)
             else:
                 other.reduce(r.price, q)
             remaining -= q
@@ -728,12 +748,19 @@ class Securities(ServiceContract):
             else:
                 buyer, seller, buy_id, sell_id = r.owner, owner, r.id, order_id
             self._new_trade(inst, w, buyer, seller, r.price, q, buy_id, sell_id, 0)
-        st.put("order", order_id, remaining=remaining, cash_locked=cash)
+        if unwritten is not None:
+            st.put("order", order_id, **unwritten, remaining=remaining, cash_locked=cash,
+                   state="open" if remaining else "filled",
+                   closed_at=0 if remaining else self.height)
+        else:
+            st.put("order", order_id, remaining=remaining, cash_locked=cash)
+            if not remaining:
+                st.close("order", order_id, "filled", self.height)
         if not remaining:
-            st.close("order", order_id, "filled", self.height)
             self._transition("order", order_id, "open", "filled", "filled on placement")
             return
-        st.put("order", order_id, state="open")
+        if unwritten is None:
+            st.put("order", order_id, state="open")
         if not note:
             try:
                 OrderBook(st, w, side).append(order_id, limit, remaining)
@@ -769,42 +796,55 @@ class Securities(ServiceContract):
             st.put("order", o.id, cash_locked=0)
         self._close("order", o, state, reason)
 
-    def _new_trade(self, inst: Instrument, w: int, buyer: bytes, seller: bytes,
+    def _new_trade(self, inst: Terms, w: int, buyer: bytes, seller: bytes,
                    price: int, quantity: int, buy_order: int, sell_order: int,
                    proposal: int) -> int:
-        """Record a fill; settle it now (T+0) or leave it pending with both legs locked."""
+        """Record a fill; settle it now (T+0) or leave it pending with both legs locked.
+        Layout 4: the trade written once, in its state, and not read back."""
         st = self.state
         values: dict[str, Any] = dict(
             isin=inst.isin, buyer=buyer, seller=seller, price=price, quantity=quantity,
             buy_order=buy_order, sell_order=sell_order, traded_at=self.height)
-        if proposal:
+        if proposal or st.lean:
             values["proposal"] = proposal
         settle_at = self.height + inst.cycle
         deadline = settle_at + inst.window if inst.cycle else self.height
-        n = st.add("trade", **values, settle_height=settle_at, deadline=deadline)
-        st.index(S.TRADES_OF_ISIN, w).add(n)
+        now = inst.cycle == 0
+        if st.lean:
+            n = st.new_id("trade")
+            st.put("trade", n, **values, state="settled" if now else "pending",
+                   settle_height=settle_at, deadline=deadline,
+                   closed_at=self.height if now else 0)
+        else:
+            n = st.add("trade", **values, settle_height=settle_at, deadline=deadline)
+        st.enroll(S.TRADES_OF_ISIN, w, n)
         for party in (buyer, seller):
-            st.index(S.TRADES_OF, party).add(n)
+            st.enroll(S.TRADES_OF, party, n)
         self.emit(self.TradeExecuted, n, buyer, seller, inst.isin, price, quantity, buy_order,
                   sell_order, settle_at)
-        t = st.load("trade", n)
-        if inst.cycle == 0:
-            self._deliver(inst, t)
-            self._close("trade", t, "settled", "T+0: delivery versus payment in the matching "
-                                               "transaction")
+        if not st.lean:
+            st.load("trade", n)  # read back: the gas layouts 1-3 recorded
+        if now:
+            self._deliver(inst, inst.isin, seller, buyer, price, quantity)
+            if not st.lean:
+                st.close("trade", n, "settled", self.height)
+            self._transition("trade", n, "", "settled",
+                             "T+0: delivery versus payment in the matching transaction")
         else:
-            st.put("trade", n, state="pending")
+            if not st.lean:
+                st.put("trade", n, state="pending")
             st.index(S.PENDING, w).add(n)
             self._transition("trade", n, "", "pending",
                              f"T+{inst.cycle}: settles from height {settle_at}, expires at "
                              f"{deadline}")
         return n
 
-    def _deliver(self, inst: Instrument, t: Trade) -> None:
+    def _deliver(self, inst: Terms, isin: str, seller: bytes, buyer: bytes, price: int,
+                 quantity: int) -> None:
         """Delivery versus payment: the seller's locked units to the buyer, the buyer's
         locked cash to the seller — both in this transaction, or neither."""
-        self._move(isin_word(t.isin), t.isin, t.seller, t.buyer, t.quantity, from_locked=True)
-        self._cash("transferLocked", inst.currency, t.buyer, t.seller, t.price * t.quantity)
+        self._move(isin_word(isin), isin, seller, buyer, quantity, from_locked=True)
+        self._cash("transferLocked", inst.currency, buyer, seller, price * quantity)
 
     def _move(self, w: int, isin: str, src: bytes, dest: bytes, amount: int, *,
               from_locked: bool) -> None:

@@ -68,6 +68,7 @@ from consortium.evm.records import (
     FieldType,
     Record,
     StateView,
+    WordList,
     WordSet,
     address_word,
     field,
@@ -315,6 +316,27 @@ PackedTrade = packed_copy(Trade, "PackedTrade", price=128, quantity=128, buy_ord
 PackedCheckpoint = packed_copy(Checkpoint, "PackedCheckpoint", height=64, value=128)
 BLANK[PackedTrade], BLANK[PackedOrder] = BLANK[Trade], BLANK[Order]
 
+# Layout 4 (the contract's version 4, issue 23): an order's path does less, in the same
+# slots. A new order is written once, when its matching is done; a resting order it fills
+# once, with its closing; a trade once, settled or pending, and not read back; an order reads
+# only the instrument's terms (`InstrumentTerms`) and each account's investor words once;
+# the per-account orders and trades and the per-ISIN trades are append-only lists (their
+# ids only ever join them), so an id adds one fresh slot, not two. New chains start at it;
+# older ones move to it by the software upgrade `securities-layout-4`, which clears the
+# positions the three sets kept (`consortium.apps.securities.upgrade`).
+LEAN_LAYOUT = 4
+
+
+class InstrumentTerms(Record):
+    """What an order reads of an instrument (layout 4): the fields its path uses, at the
+    instrument's slots."""
+
+    isin: str = key(ISIN)
+    paused: bool = field(BOOL, at=3)
+    currency: str = field(CURRENCY, at=5)
+    cycle: int = field(UINT, at=6)
+    window: int = field(UINT, at=7)
+
 
 # --- views -------------------------------------------------------------------------------------
 class Holdings(StateView):
@@ -423,8 +445,9 @@ class SecuritiesState(Holdings):
     def __init__(self, storage: Storage, layout: int | None = None) -> None:
         super().__init__(storage)
         if layout is None:
-            layout = layout_version(storage, PACKED_LAYOUT)
+            layout = layout_version(storage, LEAN_LAYOUT)
         self.packed = layout >= PACKED_LAYOUT
+        self.lean = layout >= LEAN_LAYOUT
         self.numbered = self.PACKED_NUMBERED if self.packed else self.NUMBERED
         self.checkpoint_record: type[Checkpoint] = (PackedCheckpoint if self.packed
                                                     else Checkpoint)
@@ -443,6 +466,19 @@ class SecuritiesState(Holdings):
     def load(self, what: str, n: int) -> Any:
         cls = self.numbered[what][2]
         return cls.load(self.s, self.base(what, n), id=n, **BLANK.get(cls, {}))
+
+    def new_id(self, what: str) -> int:
+        """A new numbered record's id (its fields written by `put`)."""
+        return self.next_id(self.numbered[what][0])
+
+    def enroll(self, mapping: int, key: int | bytes, n: int) -> None:
+        """Id `n` into the index of `key` that only ever grows (orders or trades of an
+        account, trades of an ISIN): a set, or in layout 4 an append-only list."""
+        slot = Storage.at(mapping, key)
+        if self.lean:
+            WordList(self.s, slot).append(n)
+        else:
+            WordSet(self.s, slot).add(n)
 
     def add(self, what: str, **values: Any) -> int:
         """A new numbered record: its id, then the fields given, one write each."""
@@ -478,6 +514,14 @@ class SecuritiesState(Holdings):
 
     def instrument(self, isin: int) -> Instrument:
         return Instrument.load(self.s, self.instrument_base(isin), isin=code_text(isin, 12))
+
+    def terms(self, isin: int) -> Instrument | InstrumentTerms:
+        """What an order's path reads of an instrument: the whole record, or in layout 4
+        its terms only."""
+        if self.lean:
+            return InstrumentTerms.load(self.s, self.instrument_base(isin),
+                                        isin=code_text(isin, 12))
+        return self.instrument(isin)
 
     def set_instrument(self, isin: int, **values: Any) -> None:
         Instrument.put_fields(self.s, self.instrument_base(isin), **values)
