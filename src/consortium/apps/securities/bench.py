@@ -34,9 +34,10 @@ UNITS_EACH = 10**9  # units each account receives (a sell needs 1)
 CASH_EACH = 10**15  # cash each account receives (a buy locks 100)
 # measured under native gas schedule 2 and layout 4 (new chains'): ~0.33-0.36 M gas for a
 # resting order, up to ~0.71 M for a matching one (layout 3: ~0.40 M and ~0.88 M; layout 2:
-# ~0.46 M and ~1.0-1.15 M; schedule 1, older chains': ~0.6 M and ~1.6 M); kept at layout 3's
-# limit, so that runs of either layout fill blocks alike
-ORDER_GAS = 1_050_000
+# ~0.46 M and ~1.0-1.15 M; schedule 1, older chains': ~0.6 M and ~1.6 M). The limit each
+# order is sent with, as a client sends a placement of one fill: a block holds what the sum
+# of its transactions' limits allows (layout 3 needed 1,050,000)
+ORDER_GAS = 800_000
 SETUP_GAS = 3_000_000
 KYC_EXPIRY = 2**63  # far beyond any benchmark
 
@@ -106,7 +107,7 @@ POOL_PRICES = {BUY: 80, SELL: 120}  # the setup's orders, there to be cancelled
 # 2, layout 4: a resting order ~0.23-0.31 M, a cancel ~0.08-0.13 M, a crossing order
 # ~0.54-0.70 M; layout 3: ~0.30-0.38, the same, ~0.72-0.87): a
 # block holds what the sum of its limits allows, so one limit for all would cap it lower.
-MIX_GAS = {REST: 500_000, CANCEL: 200_000, CROSS: ORDER_GAS}
+MIX_GAS = {REST: 400_000, CANCEL: 200_000, CROSS: ORDER_GAS}
 
 
 @dataclass(frozen=True)
