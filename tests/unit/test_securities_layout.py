@@ -41,7 +41,7 @@ from tests.support.securities_testkit import (
 )
 
 ENGINES = ("revm", "py-evm")
-VOTERS = {f"Bank {i}": (BANKS[i], []) for i in range(4)}
+VOTERS: dict[str, tuple[Any, list[str]]] = {f"Bank {i}": (BANKS[i], []) for i in range(4)}
 ADDRESS = "0x" + SECURITIES_ADDRESS.hex()
 
 
