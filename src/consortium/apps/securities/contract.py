@@ -413,8 +413,7 @@ class Securities(ServiceContract):
                   expiry)
         self._transition("order", order_id, "", "open",
                          f"{side_text(side)} {quantity} {isin} at {price}")
-        self._match(inst, order_id, caller, side, price, quantity,
-                    placed if st.lean else None)
+        self._match(inst, order_id, caller, side, price, quantity, placed)
         return order_id
 
     @method("cancelOrder(uint256)")
@@ -694,10 +693,10 @@ class Securities(ServiceContract):
             self._cash("lock", inst.currency, account, price * quantity)
 
     def _match(self, inst: Terms, order_id: int, owner: bytes, side: int, limit: int,
-               quantity: int, unwritten: dict[str, Any] | None = None) -> None:
-        """Match a new order against the other side, then rest, fill or cancel it. Layout 4
-        (`unwritten`: the new order's first fields, not yet stored): every record it changes
-        written once."""
+               quantity: int, placed: dict[str, Any]) -> None:
+        """Match a new order against the other side, then rest, fill or cancel it. Layout 4:
+        every record it changes written once, the new order (`placed`: its first fields, not
+        yet stored) at the end."""
         st = self.state
         w = isin_word(inst.isin)
         other = OrderBook(st, w, BUY if side == SELL else SELL)
@@ -725,8 +724,9 @@ class Securities(ServiceContract):
             if r.side == BUY:
                 changes["cash_locked"] = r.cash_locked - r.price * q
             if st.lean:  # one write, its closing with it
-                st.put("order", r.id, **changes,
-                       **({"state": "filled", "closed_at": self.height} if filled else {}))
+                if filled:
+                    changes.update(state="filled", closed_at=self.height)
+                st.put("order", r.id, **changes)
             else:
                 for name, value in changes.items():
                     st.put("order", r.id, **{name: value})
@@ -748,19 +748,19 @@ class Securities(ServiceContract):
             else:
                 buyer, seller, buy_id, sell_id = r.owner, owner, r.id, order_id
             self._new_trade(inst, w, buyer, seller, r.price, q, buy_id, sell_id, 0)
-        if unwritten is not None:
-            st.put("order", order_id, **unwritten, remaining=remaining, cash_locked=cash,
+        if st.lean:
+            st.put("order", order_id, **placed, remaining=remaining, cash_locked=cash,
                    state="open" if remaining else "filled",
                    closed_at=0 if remaining else self.height)
-        else:
+        else:  # layouts 1-3: the writes their chains recorded
             st.put("order", order_id, remaining=remaining, cash_locked=cash)
-            if not remaining:
+            if remaining:
+                st.put("order", order_id, state="open")
+            else:
                 st.close("order", order_id, "filled", self.height)
         if not remaining:
             self._transition("order", order_id, "open", "filled", "filled on placement")
             return
-        if unwritten is None:
-            st.put("order", order_id, state="open")
         if not note:
             try:
                 OrderBook(st, w, side).append(order_id, limit, remaining)

@@ -327,15 +327,19 @@ BLANK[PackedTrade], BLANK[PackedOrder] = BLANK[Trade], BLANK[Order]
 LEAN_LAYOUT = 4
 
 
+def _instrument_at(name: str) -> int:
+    return Instrument.BY_NAME[name].offset
+
+
 class InstrumentTerms(Record):
     """What an order reads of an instrument (layout 4): the fields its path uses, at the
-    instrument's slots."""
+    instrument's own slots."""
 
     isin: str = key(ISIN)
-    paused: bool = field(BOOL, at=3)
-    currency: str = field(CURRENCY, at=5)
-    cycle: int = field(UINT, at=6)
-    window: int = field(UINT, at=7)
+    paused: bool = field(BOOL, at=_instrument_at("paused"))
+    currency: str = field(CURRENCY, at=_instrument_at("currency"))
+    cycle: int = field(UINT, at=_instrument_at("cycle"))
+    window: int = field(UINT, at=_instrument_at("window"))
 
 
 # --- views -------------------------------------------------------------------------------------

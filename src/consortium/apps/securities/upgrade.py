@@ -80,12 +80,10 @@ def migrate_to_layout_4(storage: Storage) -> int:
         owner = PackedOrder.get(storage, Storage.at(S.ORDER, n), "owner")
         forget_position(storage, Storage.at(S.ORDERS_OF, owner), n)
     for n in range(1, trades + 1):
-        base = Storage.at(S.TRADE, n)
-        forget_position(storage, Storage.at(S.TRADES_OF_ISIN, isin_word(
-            PackedTrade.get(storage, base, "isin"))), n)
-        for party in ("buyer", "seller"):
-            forget_position(storage, Storage.at(S.TRADES_OF, PackedTrade.get(storage, base,
-                                                                             party)), n)
+        t = PackedTrade.load(storage, Storage.at(S.TRADE, n), id=n, amount=0)
+        forget_position(storage, Storage.at(S.TRADES_OF_ISIN, isin_word(t.isin)), n)
+        for party in (t.buyer, t.seller):
+            forget_position(storage, Storage.at(S.TRADES_OF, party), n)
     return orders + trades
 
 
