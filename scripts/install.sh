@@ -17,7 +17,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "· installing Python packages"
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[test,compile]"
 if command -v npm >/dev/null; then
   if [ ! -d node_modules/solc ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "· installing Node packages (solc-js, ethers)"
@@ -43,6 +43,10 @@ if command -v cargo >/dev/null; then
 else
   echo "· cargo not found: the revm execution engine is not built (nodes run py-evm)" >&2
 fi
+# The native contracts' framework modules compiled with Cython (~1 min on 2 cores, again only
+# when their sources change); without a C compiler they run as Python, the same results
+.venv/bin/python scripts/compile_hot_paths.py \
+  || echo "· the framework modules were not compiled: they run as Python (slower)" >&2
 # The console's third-party browser code (htmx, ethers): pinned npm tarballs checked against
 # their sha512, never committed (scripts/vendor_console.py)
 .venv/bin/python scripts/vendor_console.py

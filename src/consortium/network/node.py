@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING
 
 import psutil
 
+from consortium import compiled
 from consortium.errors import ConfigError, ConsortiumError, NetworkError
 from consortium.network.engine import EngineOutput, require_cometbft
 from consortium.network.node_config import NodeConfig, read_toml
@@ -385,6 +386,7 @@ def run_node(home: Path) -> int:
     if running_pid(home) is None:  # a second start on a running home is refused, not a run
         # the first line of every run: where `status` finds this run in node.log
         log.info("starting node in %s (pid %d)", home, os.getpid())
+        log.info("%s", compiled.describe())
     return _run_locked(home, preflight(home))
 
 
