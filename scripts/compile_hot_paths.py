@@ -113,7 +113,11 @@ def main() -> int:
     print(f"· compiling {len(HOT_MODULES)} framework modules with Cython {Cython.__version__} "
           "(about a minute)", flush=True)
     started = time.monotonic()
-    build(out, manifest)
+    try:
+        build(out, manifest)
+    except Exception as exc:  # no C compiler or Python headers, say: one line, not a trace
+        print(f"error: compiling failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     print(f"· compiled modules written to {out} in {time.monotonic() - started:.0f} s")
     return 0
 
