@@ -7,7 +7,7 @@ Writes `<engine dir>/compiled/` (`.engine/compiled` in a checkout): one extensio
 Skips the build when the manifest already names this tree's sources, this Cython and this
 interpreter. The package loads a copy only while its source is unchanged
 (`consortium.compiled`); without copies everything runs as Python, the same results.
-~40 s on 2 cores.
+~50 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from consortium.compiled import (
     MANIFEST,
     abi_tag,
     compiled_dir,
+    module_file,
     source_digest,
     source_path,
 )
@@ -40,8 +41,8 @@ DIRECTIVES = {"language_level": 3, "binding": True, "annotation_typing": False,
 def wanted_manifest(cython_version: str) -> dict[str, object]:
     modules = {}
     for name in HOT_MODULES:
-        relative = Path(*name.split(".")).with_suffix(abi_tag())
-        modules[name] = {"file": str(relative), "sha256": source_digest(source_path(name))}
+        modules[name] = {"file": str(module_file(name, abi_tag())),
+                         "sha256": source_digest(source_path(name))}
     return {"abi": abi_tag(), "cython": cython_version, "directives": DIRECTIVES,
             "modules": modules}
 
@@ -51,19 +52,18 @@ def build(out: Path, manifest: dict[str, object]) -> None:
     from setuptools import Distribution
     from setuptools.command.build_ext import build_ext
 
-    src = source_path(HOT_MODULES[0]).parents[len(HOT_MODULES[0].split(".")) - 1]
     with tempfile.TemporaryDirectory(prefix="consortium-compile-") as tmp:
         work = Path(tmp)
         # the sources as a package tree of their own (cythonize names modules by it)
         for name in HOT_MODULES:
-            target = work / "src" / Path(*name.split(".")).with_suffix(".py")
+            target = work / "src" / module_file(name, ".py")
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src / Path(*name.split(".")).with_suffix(".py"), target)
+            shutil.copyfile(source_path(name), target)
             for parent in target.parents:
                 if parent == work / "src":
                     break
                 (parent / "__init__.py").touch()
-        paths = [str(work / "src" / Path(*n.split(".")).with_suffix(".py")) for n in HOT_MODULES]
+        paths = [str(work / "src" / module_file(n, ".py")) for n in HOT_MODULES]
         extensions = cythonize(paths, compiler_directives=DIRECTIVES, quiet=True,
                                build_dir=str(work / "c"))
         for ext in extensions:  # named from the package tree above

@@ -50,10 +50,14 @@ def compiled_dir() -> Path:
     return engine_dir() / "compiled"
 
 
+def module_file(module: str, suffix: str) -> Path:
+    """A module's file relative to the package root (`consortium/evm/records` + suffix)."""
+    return Path(*module.split(".")).with_suffix(suffix)
+
+
 def source_path(module: str) -> Path:
     """The module's source file in this tree (not imported: the finder runs before it)."""
-    package_root = Path(__file__).resolve().parent.parent  # src/
-    return package_root.joinpath(*module.split(".")).with_suffix(".py")
+    return Path(__file__).resolve().parent.parent / module_file(module, ".py")  # src/…
 
 
 def source_digest(path: Path) -> str:
@@ -75,18 +79,24 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         self.loaded: list[str] = []
         self.stale: list[str] = []
 
-    def find_spec(self, fullname: str, path: Any = None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        entry = self.entries.get(fullname)
+    def fresh(self, name: str) -> Path | None:
+        """The compiled copy of `name` when it is built from the source in this tree."""
+        entry = self.entries.get(name)
         if entry is None:
             return None
         binary = self.folder / entry["file"]
-        source = source_path(fullname)
         try:
-            fresh = binary.is_file() and source_digest(source) == entry["sha256"]
+            same = binary.is_file() and source_digest(source_path(name)) == entry["sha256"]
         except OSError:
-            fresh = False
-        if not fresh:
+            same = False
+        return binary if same else None
+
+    def find_spec(self, fullname: str, path: Any = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.entries:
+            return None
+        binary = self.fresh(fullname)
+        if binary is None:
             self.stale.append(fullname)
             return None
         loader = importlib.machinery.ExtensionFileLoader(fullname, str(binary))
@@ -99,10 +109,14 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
 _finder: CompiledFinder | None = None
 
 
+def _pure() -> bool:
+    return os.environ.get(PURE_ENV, "") not in ("", "0")
+
+
 def install() -> CompiledFinder | None:
     """Put the finder first on `sys.meta_path` when copies are built and not turned off."""
     global _finder
-    if _finder is not None or os.environ.get(PURE_ENV, "") not in ("", "0"):
+    if _finder is not None or _pure():
         return _finder
     folder = compiled_dir()
     try:
@@ -126,20 +140,13 @@ def status() -> dict[str, list[str]]:
 
 def describe() -> str:
     """One line for a node's log: whether the framework runs compiled, and why not."""
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+    if _pure():
         return f"framework modules run as Python ({PURE_ENV} is set)"
     finder = _finder
     if finder is None or not finder.entries:
         return ("framework modules run as Python (not compiled for this interpreter: "
                 "scripts/compile_hot_paths.py)")
-    stale = []
-    for name in HOT_MODULES:
-        entry = finder.entries.get(name)
-        try:
-            if entry is None or source_digest(source_path(name)) != entry["sha256"]:
-                stale.append(name)
-        except OSError:
-            stale.append(name)
+    stale = [name for name in HOT_MODULES if finder.fresh(name) is None]
     if not stale:
         return f"framework modules run compiled ({len(HOT_MODULES)} modules)"
     return (f"framework modules run compiled but for {', '.join(stale)} (edited since built: "

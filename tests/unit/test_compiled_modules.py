@@ -107,6 +107,7 @@ def test_compiled_and_pure_commit_the_same_blocks() -> None:
 
 def test_the_node_log_line_says_what_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(compiled.PURE_ENV, raising=False)
+    (tmp_path / "x.so").write_bytes(b"")  # the copies are there; only their sources differ
     fresh = {name: {"file": "x.so", "sha256": compiled.source_digest(compiled.source_path(name))}
              for name in compiled.HOT_MODULES}
     finder = compiled.CompiledFinder(tmp_path, {"abi": compiled.abi_tag(), "modules": fresh})
