@@ -20,7 +20,7 @@ BUILT = (compiled.compiled_dir() / compiled.MANIFEST).is_file()
 needs_build = pytest.mark.skipif(not BUILT, reason="scripts/compile_hot_paths.py not run")
 
 
-def _manifest(folder: Path, module: str, digest: str, file: str) -> dict[str, object]:
+def _manifest(module: str, digest: str, file: str) -> dict[str, object]:
     return {"abi": compiled.abi_tag(), "modules": {module: {"file": file, "sha256": digest}}}
 
 
@@ -28,13 +28,12 @@ def test_a_copy_of_another_source_is_not_loaded(tmp_path: Path) -> None:
     module = "consortium.evm.records"
     binary = tmp_path / "records.so"
     binary.write_bytes(b"not loaded")
-    stale = compiled.CompiledFinder(tmp_path, _manifest(tmp_path, module, "0" * 64,
-                                                         "records.so"))
+    stale = compiled.CompiledFinder(tmp_path, _manifest(module, "0" * 64, "records.so"))
     assert stale.find_spec(module) is None
     assert stale.stale == [module]
     # the right source but no binary: Python's own finder answers
     digest = compiled.source_digest(compiled.source_path(module))
-    missing = compiled.CompiledFinder(tmp_path, _manifest(tmp_path, module, digest, "gone.so"))
+    missing = compiled.CompiledFinder(tmp_path, _manifest(module, digest, "gone.so"))
     assert missing.find_spec(module) is None
     # built for another interpreter: nothing of it is used
     other = compiled.CompiledFinder(tmp_path, {"abi": ".cpython-312-x.so", "modules": {
@@ -48,7 +47,7 @@ def test_the_copy_of_an_unchanged_source_is_found(tmp_path: Path) -> None:
     module = "consortium.evm.records"
     digest = compiled.source_digest(compiled.source_path(module))
     (tmp_path / "records.so").write_bytes(b"")
-    finder = compiled.CompiledFinder(tmp_path, _manifest(tmp_path, module, digest, "records.so"))
+    finder = compiled.CompiledFinder(tmp_path, _manifest(module, digest, "records.so"))
     spec = finder.find_spec(module)
     assert spec is not None and spec.origin == str(tmp_path / "records.so")
     assert finder.loaded == [module]

@@ -299,11 +299,17 @@ class ConsortiumClient:
         """What this node knows of a transaction (`consortium_getTransactionStatus`):
         {"status": committed | pending | queued | rejected | unknown, "blockNumber",
         "reason"}."""
+        return dict(self.request("consortium_getTransactionStatus", tx_hash))
+
+    def request(self, method: str, *params: Any) -> Any:
+        """One JSON-RPC call of a method web3 does not know (`consortium_*`, `priv_*`): its
+        result, or a TxError with the node's message."""
         answer = self._rpc(lambda: self.w3.provider.make_request(
-            "consortium_getTransactionStatus", [tx_hash]))  # type: ignore[arg-type]
-        if answer.get("error"):
-            raise TxError(str(answer["error"].get("message") or answer["error"]))
-        return dict(answer["result"])
+            method, list(params)))  # type: ignore[arg-type]
+        error = answer.get("error")
+        if error:
+            raise TxError(str(error.get("message") or error))
+        return answer.get("result")
 
     def unconfirmed(self, tx_hash: str, timeout: float) -> str:
         """Why a transaction has no receipt after `timeout` seconds, in the user's terms."""

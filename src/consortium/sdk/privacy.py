@@ -50,12 +50,7 @@ class PrivacyClient:
 
     def rpc(self, method: str, *params: Any) -> Any:
         """One call; its result, or a TxError with the node's message."""
-        answer = self.client._rpc(
-            lambda: self.client.w3.provider.make_request(method, list(params)))  # type: ignore[arg-type]
-        error = answer.get("error")
-        if error:
-            raise TxError(str(error.get("message") or error))
-        return answer.get("result")
+        return self.client.request(method, *params)
 
     def _public(self, account: LocalAccount, data: bytes, wait: bool = True) -> dict[str, Any]:
         receipt = self.client.send(account, {"to": Web3.to_checksum_address(PRIVACY_ADDRESS),
