@@ -51,7 +51,8 @@ def start(core: int, env: dict[str, str], args: list[str], common: list[str],
     return subprocess.Popen(
         ["taskset", "-c", str(core), str(cli), "bench", *common, *args, "--no-references",
          "--out", str(out.parent), "--json"],
-        stdout=out.open("wb"), stderr=subprocess.DEVNULL, env=os.environ | env, cwd=ROOT)
+        stdout=out.open("wb"), stderr=out.with_suffix(".err").open("wb"), env=os.environ | env,
+        cwd=ROOT)
 
 
 def summary(path: Path) -> dict[str, Any]:
@@ -87,9 +88,12 @@ def main() -> int:
             procs = {name: start(core, *variants[name], common, outs[name])
                      for core, name in zip(cores, variants, strict=True)}
             codes = {name: proc.wait() for name, proc in procs.items()}
-            if any(codes.values()):
-                print(f"pair {n + 1}: a run failed ({codes}); `consortium bench` with the same "
-                      "options says why", file=sys.stderr)
+            failed = [name for name, code in codes.items() if code]
+            if failed:
+                for name in failed:
+                    tail = outs[name].with_suffix(".err").read_text(errors="replace")
+                    print(f"pair {n + 1}: the {name} run failed (exit code {codes[name]}):\n"
+                          + "\n".join(tail.strip().splitlines()[-8:]), file=sys.stderr)
                 return 1
             row = {name: summary(outs[name]) for name in variants}
             row["ratio"] = round(row[a.name_b]["tps"] / row[a.name_a]["tps"], 3)
