@@ -105,3 +105,43 @@ def test_checktx_is_answered_while_a_concurrent_finalize_block_runs(tmp_path: Pa
     assert finalized.WhichOneof("value") == "finalize_block"
     assert finalized.finalize_block.app_hash == b"\x01" * 32
     assert flushed.WhichOneof("value") == "flush"
+
+
+class BatchApp(EchoApp):
+    """Records the batches it is handed and what each CheckTx found batched before it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[bytes]] = []
+        self.seen: list[int] = []
+
+    def check_tx_batch(self, txs: list[bytes]) -> None:
+        self.batches.append(list(txs))
+
+    def check_tx(self, req):
+        self.seen.append(len(self.batches))
+        return types_pb2.ResponseCheckTx()
+
+
+def test_check_tx_requests_of_one_read_reach_the_app_as_a_batch_first(tmp_path: Path):
+    app = BatchApp()
+
+    def check(tx: bytes, kind: int = types_pb2.NEW) -> Request:
+        return Request(check_tx=types_pb2.RequestCheckTx(tx=tx, type=kind))
+
+    async def run(requests: list[Request]) -> list[Response]:
+        server = AbciServer(app, tmp_path / "abci.sock")
+        await server.start()
+        try:
+            return await _exchange(server.socket_path, requests)
+        finally:
+            await server.stop()
+
+    answers = asyncio.run(run([check(b"a"), Request(echo=types_pb2.RequestEcho(message="x")),
+                               check(b"b"), check(b"c", types_pb2.RECHECK), check(b"d")]))
+    assert [a.WhichOneof("value") for a in answers] == \
+        ["check_tx", "echo", "check_tx", "check_tx", "check_tx"]
+    assert app.batches == [[b"a", b"b", b"d"]]  # new transactions only, rechecks not
+    assert app.seen == [1, 1, 1, 1]  # every CheckTx answered after the batch
+    # one CheckTx alone: no batch
+    asyncio.run(run([check(b"e")]))
+    assert len(app.batches) == 1 and app.seen[-1] == 1

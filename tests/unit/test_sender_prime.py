@@ -3,12 +3,17 @@ primed transactions are found by CheckTx; bad ones are left for CheckTx to refus
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from consortium.abci.protocol import Request, Response, frame, split_frames, types_pb2
+from consortium.abci.server import AbciServer
 from consortium.evm import revm_engine
-from tests.support.ledger_testkit import ALICE, BOB, new_ledger, sign
+from consortium.ledger.application import ConsortiumApp
+from tests.support.ledger_testkit import ALICE, BOB, new_ledger, run_block, sign
 
 
 @pytest.mark.skipif(not revm_engine.available(), reason="revm extension not built")
@@ -39,5 +44,94 @@ def test_prime_without_a_batch_parser_does_nothing(tmp_path: Path) -> None:
         raw = sign(ALICE, nonce=0, to=BOB.address, gas=21_000)
         assert ledger.prime_senders([raw]) == 0
         assert ledger.check_tx(raw).code == 0
+    finally:
+        ledger.close()
+
+
+@pytest.mark.skipif(not revm_engine.available(), reason="revm extension not built")
+def test_priming_again_decodes_only_the_new_ones(tmp_path: Path) -> None:
+    ledger = new_ledger(tmp_path)
+    try:
+        batches: list[int] = []
+        parse_many = ledger.senders.parse_many
+        assert parse_many is not None
+
+        def counting(raws: list[bytes]) -> list[Any]:
+            batches.append(len(raws))
+            return parse_many(raws)
+
+        ledger.senders.parse_many = counting
+        raws = [sign(ALICE, nonce=i, to=BOB.address, value=1, gas=21_000) for i in range(4)]
+        assert ledger.prime_senders(raws[:3]) == 3
+        assert ledger.prime_senders(raws) == 1  # three were cached: not recovered again
+        assert ledger.prime_senders(raws) == 0
+        assert batches == [3, 1]
+    finally:
+        ledger.close()
+
+
+@pytest.mark.skipif(not revm_engine.available(), reason="revm extension not built")
+def test_check_tx_requests_read_together_are_recovered_together(tmp_path: Path) -> None:
+    """Transactions from peers reach CheckTx unprimed: the ABCI server hands the ledger
+    those one read brought in one batch (senders recovered with the GIL released), and no
+    CheckTx then recovers its own."""
+    ledger = new_ledger(tmp_path)
+    try:
+        singles: list[bytes] = []
+        parse = ledger.senders.parse
+        assert parse is not None
+
+        def counting(raw: bytes) -> Any:
+            singles.append(raw)
+            return parse(raw)
+
+        ledger.senders.parse = counting
+        app = ConsortiumApp(ledger)
+        raws = [sign(ALICE, nonce=i, to=BOB.address, value=1, gas=21_000) for i in range(6)]
+        requests = [Request(check_tx=types_pb2.RequestCheckTx(tx=raw, type=types_pb2.NEW))
+                    for raw in raws]
+        requests.insert(3, Request(check_tx=types_pb2.RequestCheckTx(tx=b"\x02\xc0")))
+
+        async def run() -> list[Response]:
+            server = AbciServer(app, tmp_path / "abci.sock")
+            await server.start()
+            try:
+                reader, writer = await asyncio.open_unix_connection(str(server.socket_path))
+                writer.write(b"".join(frame(r.SerializeToString()) for r in requests))
+                await writer.drain()
+                buf, out = bytearray(), []
+                while len(out) < len(requests):
+                    buf += await asyncio.wait_for(reader.read(65536), 10)
+                    out += [Response.FromString(raw) for raw in split_frames(buf)]
+                writer.close()
+                return out
+            finally:
+                await server.stop()
+
+        answers = asyncio.run(run())
+        codes = [a.check_tx.code for a in answers]
+        assert codes[:3] == [0, 0, 0] and codes[4:] == [0, 0, 0]
+        assert codes[3] != 0  # the garbage is refused by its own CheckTx
+        assert singles == [b"\x02\xc0"]  # only what the batch could not decode
+        assert all(ledger.senders.get(raw) is not None for raw in raws)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.skipif(not revm_engine.available(), reason="revm extension not built")
+def test_a_block_of_unseen_transactions_is_recovered_in_one_batch(tmp_path: Path) -> None:
+    """Another validator's transactions this node's CheckTx never saw, or a block replayed:
+    FinalizeBlock recovers them together, then executes them as one by one would."""
+    ledger = new_ledger(tmp_path)
+    try:
+        singles: list[bytes] = []
+        parse = ledger.senders.parse
+        assert parse is not None
+        ledger.senders.parse = lambda raw: singles.append(raw) or parse(raw)
+        raws = [sign(ALICE, nonce=i, to=BOB.address, value=1, gas=21_000) for i in range(5)]
+        out = run_block(ledger, [*raws, b"\x02\xc0"])
+        assert [r.code for r in out.tx_results[:5]] == [0] * 5
+        assert out.tx_results[5].code != 0  # refused by its own decoding, with its reason
+        assert singles == [b"\x02\xc0"]
     finally:
         ledger.close()

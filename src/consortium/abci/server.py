@@ -65,6 +65,13 @@ class AbciServer:
             for name in getattr(type(app), "concurrent_calls", ()))
         self._worker: ThreadPoolExecutor | None = None
         self.connections = 0
+        # `check_tx_batch(txs)` on the application's class, if defined, sees the new
+        # transactions of the CheckTx requests one read brought before each is answered
+        batch = getattr(app, "check_tx_batch", None)
+        self._check_batch: Callable[[list[bytes]], None] | None = \
+            batch if callable(getattr(type(app), "check_tx_batch", None)) else None
+        self._check_key = encode_varint(
+            Request.DESCRIPTOR.fields_by_name["check_tx"].number << 3 | 2)
 
     async def start(self) -> None:
         if self.socket_path.exists():
@@ -97,14 +104,16 @@ class AbciServer:
                     return
                 buf += chunk
                 out = bytearray()
-                for raw in split_frames(buf):
+                frames = split_frames(buf)
+                parsed = self._check_batch_ahead(frames) if len(frames) > 1 else {}
+                for i, raw in enumerate(frames):
                     if self._concurrent and raw.startswith(self._concurrent):
                         if self._worker is None:
                             self._worker = ThreadPoolExecutor(1, thread_name_prefix="abci-call")
                         answer = await asyncio.get_running_loop().run_in_executor(
                             self._worker, self._answer_bytes, raw)
                     else:
-                        answer = self._answer_bytes(raw)
+                        answer = self._answer_bytes(raw, parsed.get(i))
                     out += frame(answer)
                 if out:
                     writer.write(out)
@@ -117,14 +126,37 @@ class AbciServer:
             self.connections -= 1
             writer.close()
 
-    def _answer_bytes(self, raw: bytes) -> bytes:
-        """The serialized Response to one serialized Request."""
-        request = Request()
-        try:
-            request.ParseFromString(raw)
-        except Exception as exc:  # the engine sent something we cannot parse
-            log.error("ABCI: undecodable request (%s)", type(exc).__name__)
-            return _exception("undecodable ABCI request")
+    def _check_batch_ahead(self, frames: list[bytes]) -> dict[int, Any]:
+        """Hand the application the new transactions of the CheckTx requests among
+        `frames` together (`check_tx_batch`); the requests parsed for it, by position,
+        so that each is parsed once."""
+        if self._check_batch is None:
+            return {}
+        parsed: dict[int, Any] = {}
+        txs: list[bytes] = []
+        for i, raw in enumerate(frames):
+            if raw.startswith(self._check_key):
+                request = Request()
+                try:
+                    request.ParseFromString(raw)
+                except Exception:  # answered (refused) as it comes, below
+                    continue
+                parsed[i] = request
+                if request.check_tx.type != types_pb2.RECHECK:
+                    txs.append(request.check_tx.tx)
+        if len(txs) > 1:
+            self._check_batch(txs)
+        return parsed
+
+    def _answer_bytes(self, raw: bytes, request: Any = None) -> bytes:
+        """The serialized Response to one serialized Request (`request`: parsed already)."""
+        if request is None:
+            request = Request()
+            try:
+                request.ParseFromString(raw)
+            except Exception as exc:  # the engine sent something we cannot parse
+                log.error("ABCI: undecodable request (%s)", type(exc).__name__)
+                return _exception("undecodable ABCI request")
         kind = request.WhichOneof("value")
         if kind is None:
             return _exception("empty ABCI request")

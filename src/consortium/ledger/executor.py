@@ -125,6 +125,10 @@ class BlockExecutor:
             chain_id=self.chain_id,
             prev_hashes=tuple(prev_hashes),
         )
+        # what no CheckTx of this node decoded (another validator's transactions not yet
+        # gossiped here, a block replayed after a restart): recovered in one call with the
+        # GIL released, not one by one with it held; the rest is found in the cache
+        self.senders.prime(raw_txs, self.chain_id)
         trie_db = self.store.trie_db(parent.number, write_height=ctx.height)
         results: list[TxOutcome] = []
         tx_records: list[TxRecord] = []

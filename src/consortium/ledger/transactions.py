@@ -310,13 +310,19 @@ class SenderCache:
 
     def prime(self, raws: Sequence[bytes], chain_id: int) -> int:
         """Decode `raws` ahead of CheckTx, so CheckTx finds them here: the node's API calls
-        this from a worker thread, where the batch parser recovers signatures with the GIL
-        released, beside the event loop that runs CheckTx. Returns how many were cached;
-        a transaction that does not decode is left for CheckTx to refuse with its reason."""
+        this from a worker thread, and the ABCI server for a batch of CheckTx requests
+        (transactions from peers), the batch parser recovering signatures with the GIL
+        released. Those already here are not decoded again. Returns how many were newly
+        cached; a transaction that does not decode is left for CheckTx to refuse with its
+        reason."""
         if self.parse_many is None or not raws:
             return 0
+        with self._lock:
+            fresh = [raw for raw in raws if raw not in self._items]
+        if not fresh:
+            return 0
         cached = 0
-        for raw, parsed in zip(raws, self.parse_many(list(raws)), strict=True):
+        for raw, parsed in zip(fresh, self.parse_many(fresh), strict=True):
             if parsed is None:
                 continue
             try:
