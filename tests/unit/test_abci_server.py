@@ -145,3 +145,24 @@ def test_check_tx_requests_of_one_read_reach_the_app_as_a_batch_first(tmp_path: 
     # one CheckTx alone: no batch
     asyncio.run(run([check(b"e")]))
     assert len(app.batches) == 1 and app.seen[-1] == 1
+
+
+def test_a_failing_batch_step_still_answers_every_check_tx(tmp_path: Path):
+    class Failing(BatchApp):
+        def check_tx_batch(self, txs: list[bytes]) -> None:
+            raise RuntimeError("out of memory")
+
+    app = Failing()
+
+    async def run() -> list[Response]:
+        server = AbciServer(app, tmp_path / "abci.sock")
+        await server.start()
+        try:
+            return await _exchange(server.socket_path, [
+                Request(check_tx=types_pb2.RequestCheckTx(tx=tx)) for tx in (b"a", b"b")])
+        finally:
+            await server.stop()
+
+    answers = asyncio.run(run())
+    assert [a.WhichOneof("value") for a in answers] == ["check_tx", "check_tx"]
+    assert app.seen == [0, 0]

@@ -6,7 +6,9 @@ answers every complete frame, and writes the responses back in one go. Applicati
 happen on the event loop's one thread, except those the application's class names in
 `concurrent_calls`: those run on a worker thread while the loop keeps answering the other
 connections (the ledger's FinalizeBlock, so that CheckTx is answered while a block executes
-instead of the mempool waiting for it). Each connection's answers stay in order.
+instead of the mempool waiting for it). Each connection's answers stay in order. An
+application's `check_tx_batch`, if it has one, first sees the new transactions of all the
+CheckTx requests a read brought (the ledger recovers their senders together).
 """
 
 from __future__ import annotations
@@ -145,7 +147,10 @@ class AbciServer:
                 if request.check_tx.type != types_pb2.RECHECK:
                     txs.append(request.check_tx.tx)
         if len(txs) > 1:
-            self._check_batch(txs)
+            try:
+                self._check_batch(txs)
+            except Exception:  # only a preparation: each CheckTx still answers for itself
+                log.exception("ABCI check_tx_batch failed")
         return parsed
 
     def _answer_bytes(self, raw: bytes, request: Any = None) -> bytes:
