@@ -135,3 +135,17 @@ def test_a_block_of_unseen_transactions_is_recovered_in_one_batch(tmp_path: Path
         assert singles == [b"\x02\xc0"]
     finally:
         ledger.close()
+
+
+def test_a_block_executes_when_recovering_ahead_fails(tmp_path: Path) -> None:
+    ledger = new_ledger(tmp_path)
+    try:
+        def broken(raws: list[bytes]) -> list[Any]:
+            raise RuntimeError("no memory for the batch")
+
+        ledger.senders.parse_many = broken
+        raws = [sign(ALICE, nonce=i, to=BOB.address, value=1, gas=21_000) for i in range(3)]
+        out = run_block(ledger, raws)
+        assert [r.code for r in out.tx_results] == [0, 0, 0]
+    finally:
+        ledger.close()
