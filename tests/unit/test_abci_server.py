@@ -7,8 +7,9 @@ import asyncio
 import threading
 from pathlib import Path
 
-from consortium.abci.protocol import Request, Response, frame, split_frames, types_pb2
+from consortium.abci.protocol import Request, Response, types_pb2
 from consortium.abci.server import AbciServer
+from tests.support.abci_testkit import exchange, serve_once
 
 
 class EchoApp:
@@ -25,38 +26,12 @@ class EchoApp:
         return handler
 
 
-async def _exchange(sock: Path, requests: list[Request]) -> list[Response]:
-    reader, writer = await asyncio.open_unix_connection(str(sock))
-    writer.write(b"".join(frame(r.SerializeToString()) for r in requests))
-    await writer.drain()
-    buf, out = bytearray(), []
-    while len(out) < len(requests):
-        buf += await asyncio.wait_for(reader.read(65536), 5)
-        for raw in split_frames(buf):
-            resp = Response()
-            resp.ParseFromString(raw)
-            out.append(resp)
-    writer.close()
-    return out
-
-
 def test_server_answers_and_reports_exceptions(tmp_path: Path):
-    async def run() -> list[Response]:
-        server = AbciServer(EchoApp(), tmp_path / "abci.sock")
-        await server.start()
-        try:
-            return await _exchange(
-                server.socket_path,
-                [
-                    Request(echo=types_pb2.RequestEcho(message="hello")),
-                    Request(info=types_pb2.RequestInfo()),
-                    Request(flush=types_pb2.RequestFlush()),
-                ],
-            )
-        finally:
-            await server.stop()
-
-    echo, info, flush = asyncio.run(run())
+    echo, info, flush = serve_once(EchoApp(), tmp_path / "abci.sock", [
+        Request(echo=types_pb2.RequestEcho(message="hello")),
+        Request(info=types_pb2.RequestInfo()),
+        Request(flush=types_pb2.RequestFlush()),
+    ])
     assert echo.echo.message == "hello"
     assert info.WhichOneof("value") == "exception"
     assert "info failed: RuntimeError: disk on fire" in info.exception.error
@@ -89,11 +64,11 @@ def test_checktx_is_answered_while_a_concurrent_finalize_block_runs(tmp_path: Pa
         server = AbciServer(BlockWaitsForCheckApp(), tmp_path / "abci.sock")
         await server.start()
         try:
-            block = asyncio.create_task(_exchange(server.socket_path, [
+            block = asyncio.create_task(exchange(server.socket_path, [
                 Request(finalize_block=types_pb2.RequestFinalizeBlock(height=2)),
                 Request(flush=types_pb2.RequestFlush())]))
             await asyncio.sleep(0.05)  # the block's request is in first
-            checks = await _exchange(server.socket_path, [
+            checks = await exchange(server.socket_path, [
                 Request(check_tx=types_pb2.RequestCheckTx(tx=b"abc")),
                 Request(flush=types_pb2.RequestFlush())])
             return await block, checks
@@ -128,22 +103,16 @@ def test_check_tx_requests_of_one_read_reach_the_app_as_a_batch_first(tmp_path: 
     def check(tx: bytes, kind: int = types_pb2.NEW) -> Request:
         return Request(check_tx=types_pb2.RequestCheckTx(tx=tx, type=kind))
 
-    async def run(requests: list[Request]) -> list[Response]:
-        server = AbciServer(app, tmp_path / "abci.sock")
-        await server.start()
-        try:
-            return await _exchange(server.socket_path, requests)
-        finally:
-            await server.stop()
-
-    answers = asyncio.run(run([check(b"a"), Request(echo=types_pb2.RequestEcho(message="x")),
-                               check(b"b"), check(b"c", types_pb2.RECHECK), check(b"d")]))
+    sock = tmp_path / "abci.sock"
+    answers = serve_once(app, sock, [
+        check(b"a"), Request(echo=types_pb2.RequestEcho(message="x")), check(b"b"),
+        check(b"c", types_pb2.RECHECK), check(b"d")])
     assert [a.WhichOneof("value") for a in answers] == \
         ["check_tx", "echo", "check_tx", "check_tx", "check_tx"]
     assert app.batches == [[b"a", b"b", b"d"]]  # new transactions only, rechecks not
     assert app.seen == [1, 1, 1, 1]  # every CheckTx answered after the batch
     # one CheckTx alone: no batch
-    asyncio.run(run([check(b"e")]))
+    serve_once(app, sock, [check(b"e")])
     assert len(app.batches) == 1 and app.seen[-1] == 1
 
 
@@ -153,16 +122,7 @@ def test_a_failing_batch_step_still_answers_every_check_tx(tmp_path: Path):
             raise RuntimeError("out of memory")
 
     app = Failing()
-
-    async def run() -> list[Response]:
-        server = AbciServer(app, tmp_path / "abci.sock")
-        await server.start()
-        try:
-            return await _exchange(server.socket_path, [
-                Request(check_tx=types_pb2.RequestCheckTx(tx=tx)) for tx in (b"a", b"b")])
-        finally:
-            await server.stop()
-
-    answers = asyncio.run(run())
+    answers = serve_once(app, tmp_path / "abci.sock", [
+        Request(check_tx=types_pb2.RequestCheckTx(tx=tx)) for tx in (b"a", b"b")])
     assert [a.WhichOneof("value") for a in answers] == ["check_tx", "check_tx"]
     assert app.seen == [0, 0]

@@ -3,16 +3,15 @@ primed transactions are found by CheckTx; bad ones are left for CheckTx to refus
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from consortium.abci.protocol import Request, Response, frame, split_frames, types_pb2
-from consortium.abci.server import AbciServer
+from consortium.abci.protocol import Request, types_pb2
 from consortium.evm import revm_engine
 from consortium.ledger.application import ConsortiumApp
+from tests.support.abci_testkit import serve_once
 from tests.support.ledger_testkit import ALICE, BOB, new_ledger, run_block, sign
 
 
@@ -92,23 +91,7 @@ def test_check_tx_requests_read_together_are_recovered_together(tmp_path: Path) 
                     for raw in raws]
         requests.insert(3, Request(check_tx=types_pb2.RequestCheckTx(tx=b"\x02\xc0")))
 
-        async def run() -> list[Response]:
-            server = AbciServer(app, tmp_path / "abci.sock")
-            await server.start()
-            try:
-                reader, writer = await asyncio.open_unix_connection(str(server.socket_path))
-                writer.write(b"".join(frame(r.SerializeToString()) for r in requests))
-                await writer.drain()
-                buf, out = bytearray(), []
-                while len(out) < len(requests):
-                    buf += await asyncio.wait_for(reader.read(65536), 10)
-                    out += [Response.FromString(raw) for raw in split_frames(buf)]
-                writer.close()
-                return out
-            finally:
-                await server.stop()
-
-        answers = asyncio.run(run())
+        answers = serve_once(app, tmp_path / "abci.sock", requests)
         codes = [a.check_tx.code for a in answers]
         assert codes[:3] == [0, 0, 0] and codes[4:] == [0, 0, 0]
         assert codes[3] != 0  # the garbage is refused by its own CheckTx

@@ -178,10 +178,7 @@ class ConsortiumApp:
         one call with the GIL released, instead of each CheckTx recovering its own with the
         lock held while a block executes beside it. Only an optimisation: each CheckTx still
         decodes and refuses what is wrong."""
-        try:
-            self.ledger.prime_senders(txs)
-        except Exception:
-            log.exception("decoding a batch of CheckTx requests ahead failed")
+        self.ledger.prime_senders(txs)
 
     def check_tx_wire(self, req: Any) -> bytes:
         """`check_tx`'s answer serialized (the ABCI server sends it without copying it into

@@ -13,7 +13,6 @@ are the transactions' order.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -66,8 +65,6 @@ from consortium.system.privacy import PRIVACY_ADDRESS
 # the addresses whose logs may change what admission reads (`touches_system`) or register a
 # privacy node key (`registers_node`): the others' logs are not looked at again
 _WATCHED = frozenset((*SYSTEM_ADDRESSES, PRIVACY_ADDRESS))
-
-log = logging.getLogger("consortium.ledger")
 
 
 @dataclass
@@ -131,10 +128,7 @@ class BlockExecutor:
         # what no CheckTx of this node decoded (another validator's transactions not yet
         # gossiped here, a block replayed after a restart): recovered in one call with the
         # GIL released, not one by one with it held; the rest is found in the cache
-        try:
-            self.senders.prime(raw_txs, self.chain_id)
-        except Exception:  # only a shortcut: `_decode` below decodes each as it comes
-            log.exception("recovering a block's senders ahead failed")
+        self.senders.prime(raw_txs, self.chain_id)
         trie_db = self.store.trie_db(parent.number, write_height=ctx.height)
         results: list[TxOutcome] = []
         tx_records: list[TxRecord] = []

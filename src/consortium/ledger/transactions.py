@@ -22,6 +22,7 @@ engine for a rule CheckTx did not check:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -59,6 +60,8 @@ ACCEPTED_TYPES = {0: "legacy", 1: "EIP-2930", 2: "EIP-1559"}
 MAX_INITCODE_BYTES = 2 * 24_576  # EIP-3860: twice EIP-170's code size limit
 INITCODE_WORD_GAS = 2  # EIP-3860: per 32-byte word of initcode, part of the intrinsic gas
 BASE_FEE = 0  # this chain's base fee per gas: fees are priority fees only
+
+log = logging.getLogger("consortium.ledger")
 
 
 @dataclass(slots=True)  # not frozen: made per transaction, 5x cheaper
@@ -314,22 +317,25 @@ class SenderCache:
         (transactions from peers), the batch parser recovering signatures with the GIL
         released. Those already here are not decoded again. Returns how many were newly
         cached; a transaction that does not decode is left for CheckTx to refuse with its
-        reason."""
+        reason. Only a shortcut, so it never raises (its callers — the API, the ABCI server,
+        FinalizeBlock — go on without it): a failure is logged, and what it did not cache is
+        decoded on its own when asked for."""
         if self.parse_many is None or not raws:
             return 0
         with self._lock:
             fresh = [raw for raw in raws if raw not in self._items]
-        if not fresh:
-            return 0
         cached = 0
-        for raw, parsed in zip(fresh, self.parse_many(fresh), strict=True):
-            if parsed is None:
-                continue
-            try:
-                self.put(decode_transaction(raw, chain_id, _given(parsed)))
-            except TxError:
-                continue
-            cached += 1
+        try:
+            for raw, parsed in zip(fresh, self.parse_many(fresh) if fresh else (), strict=True):
+                if parsed is None:
+                    continue
+                try:
+                    self.put(decode_transaction(raw, chain_id, _given(parsed)))
+                except TxError:
+                    continue
+                cached += 1
+        except Exception:
+            log.exception("recovering a batch of %d transactions ahead failed", len(fresh))
         return cached
 
     def decode(self, raw: bytes, chain_id: int) -> SignedTx:
