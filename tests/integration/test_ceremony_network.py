@@ -141,8 +141,12 @@ def test_four_members_ceremony_commits_with_one_consortium_key(
     validators = _rpc(rpc[0], "validators")
     assert int(str(validators["total"])) == 4
     for name, host in hosts.items():
-        status = json.loads(cli("status", "--dir", str(host / "home"), "--json"))
-        (node,) = status["nodes"]
+        # +2/3 commit before the last pair of nodes connects: the count is waited for
+        def connected(home: Path = host / "home") -> dict | None:
+            (node,) = json.loads(cli("status", "--dir", str(home), "--json"))["nodes"]
+            return node if node["peers"] == 3 else None
+
+        node = wait_for(connected, 60, f"{name}'s node to have its three peers")
         assert node["member"] == name and node["peers"] == 3 and node["voting_power"] == 10
 
     # 5. The consortium key every member decrypted is the same: fingerprints agree.

@@ -145,7 +145,12 @@ def test_four_hosts_commit_agree_and_keep_their_keys(consortium: Consortium) -> 
         assert isinstance(p2p, dict)
         assert p2p["laddr"] == f"tcp://{net.hosts.address(i)}:{P2P}"
         assert p2p["addr_book_strict"] is False and config["filter_peers"] is True
-        peers = net.rpc(i, "net_info")
+        # +2/3 commit before the last pair of hosts connects: the count is waited for
+        def connected(i: int = i) -> dict | None:
+            info = net.rpc(i, "net_info")
+            return info if int(info["n_peers"]) == 3 else None
+
+        peers = wait_for(connected, 60, f"host {i} to have its three peers")
         assert int(peers["n_peers"]) == 3
         remote = {p["remote_ip"] for p in peers["peers"]}
         assert remote == {net.hosts.address(j) for j in range(4) if j != i}
