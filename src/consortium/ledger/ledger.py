@@ -372,24 +372,6 @@ class Ledger(LedgerReads):
             self._pending_costs.pop(tx.sender, None)
         self._recheck_resets = True
 
-    # --- transactions a block refused -------------------------------------------------------
-
-    def transaction_rejection(self, tx_hash: str) -> dict | None:
-        """Why a block's execution refused the transaction `tx_hash` (0x hex), or None if no
-        block refused it or one committed it since: {"hash", "blockNumber", "index" (in the
-        consensus block's transaction list), "code" (ABCI), "reason"}, numbers as ints."""
-        try:
-            raw = bytes.fromhex(tx_hash.removeprefix("0x"))
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            raise ConsortiumError(f"invalid 32-byte hash {tx_hash!r}")
-        found = self.chain.rejection(raw)
-        return None if found is None else {
-            "hash": hex0x(found.hash), "blockNumber": found.height, "index": found.index,
-            "code": found.code, "reason": found.reason,
-        }
-
     # --- peers and accounts ----------------------------------------------------------------
 
     def is_admitted_node(self, node_id: str) -> bool:

@@ -165,6 +165,24 @@ class LedgerReads:
                 cache.items.popitem(last=False)
         return roots
 
+    # --- transactions a block refused -------------------------------------------------------
+
+    def transaction_rejection(self, tx_hash: str) -> dict | None:
+        """Why a block's execution refused the transaction `tx_hash` (0x hex), or None if no
+        block refused it or one committed it since: {"hash", "blockNumber", "index" (in the
+        consensus block's transaction list), "code" (ABCI), "reason"}, numbers as ints."""
+        try:
+            raw = bytes.fromhex(tx_hash.removeprefix("0x"))
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ConsortiumError(f"invalid 32-byte hash {tx_hash!r}")
+        found = self.chain.rejection(raw)
+        return None if found is None else {
+            "hash": "0x" + found.hash.hex(), "blockNumber": found.height, "index": found.index,
+            "code": found.code, "reason": found.reason,
+        }
+
     # --- logs ------------------------------------------------------------------------------
 
     def get_logs(self, flt: TxFilter, *, budget: CallBudget | None = None) -> list[LogEntry]:

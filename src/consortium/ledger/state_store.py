@@ -85,9 +85,11 @@ def u32(n: int) -> bytes:
 class StateStore:
     """Owns the LMDB environment of one node directory (one per process per path)."""
 
-    def __init__(self, path: Path, *, map_size: int = MAP_SIZE) -> None:
+    def __init__(self, path: Path, *, map_size: int = MAP_SIZE, readonly: bool = False) -> None:
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        if not readonly:
+            path.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         key = os.path.realpath(path)
         with _open_lock:
             if key in _open_paths:
@@ -97,21 +99,23 @@ class StateStore:
         try:
             self.env = lmdb.open(
                 str(path), map_size=map_size, max_dbs=len(DB_NAMES) + 2, subdir=True,
-                readahead=False, max_readers=512,
+                readahead=False, max_readers=512, readonly=readonly,
             )
         except BaseException:
             with _open_lock:
                 _open_paths.discard(key)
             raise
-        self.dbs: dict[str, Any] = {name: self.env.open_db(name.encode()) for name in DB_NAMES}
+        self.dbs: dict[str, Any] = {
+            name: self.env.open_db(name.encode(), create=not readonly) for name in DB_NAMES}
         self._check_format(path)
         self._engine: Any = None
 
     def _check_format(self, path: Path) -> None:
-        with self.env.begin(db=self.dbs["meta"], write=True, buffers=False) as txn:
+        with self.env.begin(db=self.dbs["meta"], write=not self.readonly, buffers=False) as txn:
             found = txn.get(b"format")
             if found is None and txn.get(b"height") is None:
-                txn.put(b"format", FORMAT)  # a new ledger
+                if not self.readonly:
+                    txn.put(b"format", FORMAT)  # a new ledger
                 return
         if found != FORMAT:
             self.close()

@@ -1,0 +1,89 @@
+"""A read-only view of a running node's ledger from another process.
+
+LMDB serves many processes at once: the node writes, a view reads every committed block the
+moment its write transaction commits, through the same `LedgerReads` the node's own API
+uses. What only the node's memory holds (its mempool's pending nonces, the sender cache
+CheckTx fills) is not here: `pending_nonce` counts what this process itself sent
+(`note_sent`) over the committed nonce."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
+import consortium.system  # noqa: F401  (the system contracts: the chain's own rules)
+from consortium.errors import ConsortiumError
+from consortium.evm.revm_engine import (
+    transaction_batch_parser,
+    transaction_parser,
+    world_factory,
+)
+from consortium.ledger.chain_store import ChainReader
+from consortium.ledger.genesis import AppState
+from consortium.ledger.reads import LedgerReads, _address
+from consortium.ledger.state_store import StateStore
+from consortium.ledger.transactions import SenderCache
+
+log = logging.getLogger("consortium.ledger.view")
+
+
+class LedgerView(LedgerReads):
+    """Committed blocks, state, receipts and logs of the ledger at `path`, never written."""
+
+    def __init__(self, path: Path, engine: str = "revm") -> None:
+        super().__init__()
+        if not (Path(path) / "data.mdb").is_file():
+            raise ConsortiumError(f"no ledger at {path}: start its node first")
+        self._world, self.engine = world_factory(engine)
+        self.store = StateStore(Path(path), readonly=True)
+        self.chain = ChainReader(self.store)
+        self.senders = SenderCache(parse=transaction_parser(self.engine),
+                                   parse_many=transaction_batch_parser(self.engine))
+        self._pending_nonces: dict[bytes, int] = {}
+        self._sent_lock = threading.Lock()
+        self._app_state: AppState | None = None
+        self._genesis_height = 0
+        self._load_genesis()
+
+    def _load_genesis(self) -> None:
+        raw = self.store.get("meta", b"genesis")
+        if raw is None:
+            return
+        doc = json.loads(raw)
+        self._app_state = AppState.from_json(doc["app_state"])
+        self._genesis_height = int(doc["genesis_height"])
+
+    def _app(self) -> AppState:
+        if self._app_state is None:
+            self._load_genesis()  # the node may have run InitChain since this view opened
+        return super()._app()
+
+    def _last_height(self) -> int:
+        height, _ = self.store.committed()
+        if self._app_state is None:
+            self._load_genesis()
+        return height if height else self._genesis_height
+
+    def info(self) -> tuple[int, bytes]:
+        return self.store.committed()
+
+    def prime_senders(self, raws: list[bytes]) -> int:
+        """Recover a batch's senders with the GIL released (`SenderCache.prime`)."""
+        if self._app_state is None:
+            return 0
+        return self.senders.prime(raws, self._app_state.eth_chain_id)
+
+    def note_sent(self, sender: bytes, nonce: int) -> None:
+        """A transaction of `sender` with `nonce` went to the engine from this process."""
+        with self._sent_lock:
+            if nonce + 1 > self._pending_nonces.get(sender, 0):
+                self._pending_nonces[sender] = nonce + 1
+
+    def pending_nonce(self, address: str) -> int:
+        return max(self._pending_nonces.get(_address(address), 0), self.get_nonce(address))
+
+    def close(self) -> None:
+        self.store.close()
