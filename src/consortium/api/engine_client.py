@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from consortium.api import json_codec
+from consortium.api.bursts import LoopBursts
 from consortium.errors import (
     ConsortiumError,
     MempoolFull,
@@ -99,9 +99,7 @@ class CheckTxWatch:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._waiting: dict[bytes, list[_Pending]] = {}
         self._loop = loop
-        self._lock = threading.Lock()
-        self._told: list[tuple[bytes, int, str]] = []
-        self._scheduled = False
+        self._told: LoopBursts[tuple[bytes, int, str]] = LoopBursts(self._settle_all)
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -130,22 +128,9 @@ class CheckTxWatch:
         if _running_loop() is loop:
             self._settle(raw, code, log_text)
             return
-        with self._lock:
-            self._told.append((raw, code, log_text))
-            if self._scheduled:
-                return
-            self._scheduled = True
-        try:
-            loop.call_soon_threadsafe(self._drain_told)
-        except RuntimeError:  # the API's loop is closed: the node is stopping
-            with self._lock:
-                self._told.clear()
-                self._scheduled = False
+        self._told.tell(loop, (raw, code, log_text))
 
-    def _drain_told(self) -> None:
-        with self._lock:
-            told, self._told = self._told, []
-            self._scheduled = False
+    def _settle_all(self, told: list[tuple[bytes, int, str]]) -> None:
         for raw, code, log_text in told:
             self._settle(raw, code, log_text)
 

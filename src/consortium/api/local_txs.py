@@ -193,6 +193,8 @@ class LocalTransactions:
             raise
         changes: dict[bytes, JournalEntry | None] = {}
         touched: set[bytes] = set()
+        # a ledger read from another process learns its pending nonces from what it sent
+        sent = getattr(self.ledger, "note_sent", None)
         out: list[ConsortiumError | None] = []
         for tx, outcome, entry, was in zip(txs, outcomes, entries, known, strict=True):
             error = outcome.error
@@ -210,6 +212,8 @@ class LocalTransactions:
             if error is None:
                 out.append(None)
                 touched.add(tx.sender)
+                if sent is not None and outcome.error is None:
+                    sent(tx.sender, tx.nonce)
                 continue
             if outcome.already_known:
                 out.append(TxError(f"already known: transaction {hx(tx.hash)} is in the "
