@@ -15,10 +15,9 @@ from eth_account import Account
 from prometheus_client.parser import text_string_to_metric_families
 
 from consortium.network.init import port_free
-from tests.support.evmutil import dev_accounts
+from tests.support.evmutil import dev_accounts, transfer_hex
 from tests.support.localnet import wait_for
 
-CHAIN_ID = 20251
 TRANSFERS = 5
 BLOCK_NUMBER_CALLS = 3
 
@@ -42,13 +41,6 @@ def _rpc(url: str, method: str, *params: Any) -> dict[str, Any]:
     return answer
 
 
-def _transfer(acct: Any, to: str, nonce: int) -> str:
-    raw = acct.sign_transaction({"to": to, "value": 1, "gas": 21_000, "maxFeePerGas": 0,
-                                 "maxPriorityFeePerGas": 0, "nonce": nonce,
-                                 "chainId": CHAIN_ID}).raw_transaction
-    return "0x" + bytes(raw).hex()
-
-
 def test_metrics_move_under_a_small_load(localnet):
     net = localnet(validators=1, start=False)
     node = net.node("node0")
@@ -68,11 +60,11 @@ def test_metrics_move_under_a_small_load(localnet):
     nonce = int(_rpc(url, "eth_getTransactionCount", sender.address, "pending")["result"], 16)
     hashes = []
     for i in range(TRANSFERS):
-        answer = _rpc(url, "eth_sendRawTransaction", _transfer(sender, to, nonce + i))
+        answer = _rpc(url, "eth_sendRawTransaction", transfer_hex(sender, to, nonce + i))
         assert "result" in answer, answer
         hashes.append(answer["result"])
     outsider = Account.create()  # not a member's account: CheckTx refuses it
-    refused = _rpc(url, "eth_sendRawTransaction", _transfer(outsider, to, 0))
+    refused = _rpc(url, "eth_sendRawTransaction", transfer_hex(outsider, to, 0))
     assert "error" in refused, refused
     for _ in range(BLOCK_NUMBER_CALLS):
         assert "result" in _rpc(url, "eth_blockNumber")

@@ -27,6 +27,15 @@ def compiled(name: str) -> CompiledContract:
     return compile_file(path if path.is_file() else EXAMPLES / name)
 
 
+def transfer_hex(acct: Any, to: str, nonce: int, *, value: int = 1,
+                 chain_id: int = 20251) -> str:
+    """A signed, free plain transfer as eth_sendRawTransaction takes it (0x hex)."""
+    raw = acct.sign_transaction({"to": to, "value": value, "gas": 21_000, "maxFeePerGas": 0,
+                                 "maxPriorityFeePerGas": 0, "nonce": nonce,
+                                 "chainId": chain_id}).raw_transaction
+    return "0x" + bytes(raw).hex()
+
+
 def dev_accounts(net: LocalNet) -> dict[str, LocalAccount]:
     data = json.loads((net.root / "dev-accounts.json").read_text())
     return {name: Account.from_key(a["private_key"]) for name, a in data["accounts"].items()}

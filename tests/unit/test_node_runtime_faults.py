@@ -30,7 +30,7 @@ from consortium.ledger.lmdb_file import lmdb_damage
 from consortium.ledger.transactions import decode_transaction
 from consortium.network.engine import EngineOutput, consensus_failure
 from consortium.network.node import (
-    _engine_child_setup,
+    _child_setup,
     check_ledger_files,
     check_validator_key,
     describe_exit,
@@ -230,7 +230,7 @@ def test_homes_with_their_key_or_fresh_from_restore_start(tmp_path: Path) -> Non
 
 
 def test_the_engine_child_starts_with_sighup_ignored() -> None:
-    proc = subprocess.Popen(["sleep", "30"], preexec_fn=_engine_child_setup)
+    proc = subprocess.Popen(["sleep", "30"], preexec_fn=_child_setup)
     try:
         wait_for(lambda: "SigIgn" in Path(f"/proc/{proc.pid}/status").read_text()
                  and "sleep" in Path(f"/proc/{proc.pid}/comm").read_text())

@@ -83,12 +83,15 @@ class LedgerNet:
         doc: dict[str, Any] = json.loads((home / "config" / "genesis.json").read_text())
         return doc["app_state"]  # type: ignore[no-any-return]
 
-    def set_engine(self, engine: str) -> None:
-        """Run every node with execution engine `engine` (its consortium.toml setting)."""
+    def set_engine(self, engine: str, *, api_process: str = "node") -> None:
+        """Run every node with execution engine `engine` and its API where `api_process`
+        says (their consortium.toml settings)."""
         for node in self.network.nodes:
             path = self.network.node_home(node) / "consortium.toml"
             doc = tomlkit.parse(path.read_text())
             doc["node"]["engine"] = engine
+            if api_process != "node":
+                doc["api"]["process"] = api_process
             path.write_text(tomlkit.dumps(doc))
 
     def accounts(self) -> list[BenchAccount]:

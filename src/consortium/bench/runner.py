@@ -53,7 +53,7 @@ from consortium.bench.workloads import PreSigned, make_workload, presign
 from consortium.errors import ConfigError, NetworkError
 from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT
 from consortium.network.init import check_block_gas_limit
-from consortium.network.node_config import DEFAULT_ENGINE, ENGINES
+from consortium.network.node_config import API_PROCESSES, DEFAULT_ENGINE, ENGINES
 
 BOTH = "both"  # --engine both: revm, then py-evm
 
@@ -79,6 +79,7 @@ class BenchConfig:
     # revm first, the same signed transactions)
     engine: str = DEFAULT_ENGINE
     block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT  # the bench network's genesis
+    api_process: str = "node"  # where each node's API runs (`[api] process`)
 
     def check(self) -> None:
         if not 1 <= self.validators <= 16:
@@ -91,6 +92,8 @@ class BenchConfig:
             raise ConfigError("--submit must be api, engine or engine-async")
         if self.engine not in (*ENGINES, BOTH):
             raise ConfigError(f"--engine must be one of {', '.join(ENGINES)} or {BOTH}")
+        if self.api_process not in API_PROCESSES:
+            raise ConfigError(f"--api-process must be one of {', '.join(API_PROCESSES)}")
 
     def engines(self) -> list[str]:
         """The engines to run the network with, in order."""
@@ -214,7 +217,7 @@ def run_bench(cfg: BenchConfig, ui: Ui | None = None) -> BenchOutcome:
             if n:
                 shutil.rmtree(net.network.root)
                 shutil.copytree(work / "pristine", net.network.root, symlinks=True)
-            net.set_engine(engine)
+            net.set_engine(engine, api_process=cfg.api_process)
             profiled = cfg.profile and n == 0
             ui.step(f"starting the consortium network ({engine})")
             net.up()

@@ -104,6 +104,9 @@ def bench(
                                "py-evm, or both (a network run on each, the same signed "
                                "transactions, one table with their ratio)."),
     block_gas_limit: int = BlockGasLimitOption,
+    api_process: str = typer.Option("node", "--api-process", help="Where each node serves "
+                                    "its API: node (in the node's process) or own (a process of "
+                                    "its own: `[api] process`)."),
     out: Path | None = OutOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -118,7 +121,7 @@ def bench(
                       concurrency=concurrency, rate=rate, senders=senders,
                       references=not no_references, profile=profile,
                       timeout_commit=timeout_commit, submit=submit, engine=engine,
-                      block_gas_limit=block_gas_limit)
+                      block_gas_limit=block_gas_limit, api_process=api_process)
     outcome = _run(cfg, out, run_bench, json_out)
     if outcome is None:
         return

@@ -22,7 +22,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import psutil
 
@@ -76,11 +76,11 @@ def engine_ports(home: Path) -> dict[str, int]:
     return ports
 
 
-def _engine_child_setup() -> None:
-    """In the engine child, before it execs: get SIGTERM if the node process dies, even by
-    SIGKILL; and ignore SIGHUP, as the node does (an ignored signal stays ignored across
-    exec, and Go keeps it so while the program does not ask for it: CometBFT asks only for
-    SIGINT and SIGTERM)."""
+def _child_setup() -> None:
+    """In the engine child (and the API's own process), before it execs: get SIGTERM if the
+    node process dies, even by SIGKILL; and ignore SIGHUP, as the node does (an ignored
+    signal stays ignored across exec, and Go keeps it so while the program does not ask for
+    it: CometBFT asks only for SIGINT and SIGTERM)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
@@ -429,16 +429,15 @@ async def _run(cfg: NodeConfig) -> int:
     # Imported here: loading the ledger pulls in py-evm and the generated protobuf classes.
     from consortium.abci.consensus_thread import ConsensusThread
     from consortium.abci.server import AbciServer
-    from consortium.api.app import create_app
-    from consortium.api.auth import TokenCheck
+    from consortium.api.check_relay import CheckTxRelay
     from consortium.api.engine_client import CheckTxWatch
-    from consortium.api.http_server import api_server
     from consortium.api.metrics_probe import node_metrics
     from consortium.api.private_submit import load_privacy_key, privacy_node
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
     from consortium.ledger.snapshots import NodeSnapshots
     from consortium.natives import chain_natives
+    from consortium.network.api_process import node_api, start_api_process
 
     binary = require_cometbft()
     engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
@@ -464,8 +463,14 @@ async def _run(cfg: NodeConfig) -> int:
         print(f"consortium node {cfg.name} stopped: {reason}", file=sys.stderr, flush=True)
         halt_loop.call_soon_threadsafe(halted.set)
 
+    own_process = cfg.api_process == "own"
+    relay: CheckTxRelay | None = None
+    if own_process:  # the API's own process hears CheckTx answers over a socket
+        relay = CheckTxRelay(asyncio.get_running_loop(), cfg.checks_socket)
+        await relay.start()
     consensus = ConsensusThread(
-        AbciServer(ConsortiumApp(ledger, on_check=checks.resolve, on_halt=on_halt),
+        AbciServer(ConsortiumApp(ledger, on_check=relay.resolve if relay else checks.resolve,
+                                 on_halt=on_halt),
                    cfg.abci_socket))
     # state sync: snapshots every [state_sync] snapshot_interval blocks, served to peers
     snapshots = NodeSnapshots.for_home(cfg.home, cfg.app_dir)
@@ -473,21 +478,12 @@ async def _run(cfg: NodeConfig) -> int:
     groups = privacy.groups  # None: this software has no privacy groups
     consensus.server.app.observer = _Observer(
         metrics, groups.notify if groups is not None else lambda: None)
-    access = cfg.api_access
-    mode = access.mode(cfg.api_host)
-    tokens = TokenCheck(cfg.home) if mode == "token" else None
-    tls = [str(cfg.home / p) if p else None
-           for p in (access.tls_cert, access.tls_key, access.tls_client_ca)]
-    api = api_server(create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks,
-                                journal=cfg.app_dir / "tx-journal",
-                                read_limits=cfg.read_limits, tokens=tokens,
-                                client_certificates=mode == "mtls",
-                                cors_origins=access.cors_origins,
-                                client_limits=cfg.client_limits, metrics=metrics,
-                                console=cfg.console_enabled,
-                                privacy=privacy if groups is not None else None),
-                     cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
-                     tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
+    api = None if own_process else node_api(
+        cfg, ledger, engine_rpc, checks, metrics=metrics,
+        privacy=privacy if groups is not None else None)
+    if own_process and groups is not None:
+        log.warning("node %s serves its API in its own process ([api] process = \"own\"): "
+                    "the privacy groups' priv_ methods are not served there yet", cfg.name)
     settle_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -506,7 +502,12 @@ async def _run(cfg: NodeConfig) -> int:
     if groups is not None:
         groups.start()
     await asyncio.to_thread(consensus.start)
-    api_task = asyncio.create_task(api.serve())
+    api_child: asyncio.subprocess.Process | None = None
+    if api is None:
+        api_child = await start_api_process(cfg, _child_setup)
+        api_task: asyncio.Task[Any] = asyncio.create_task(api_child.wait())
+    else:
+        api_task = asyncio.create_task(api.serve())
     # The engine's output passes through the node (into its own stdout and stderr: node.log)
     # so the node sees a consensus failure, after which the engine runs on but never commits
     outputs: list[EngineOutput] = []
@@ -525,15 +526,16 @@ async def _run(cfg: NodeConfig) -> int:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=ends[0],
             stderr=ends[1],
-            preexec_fn=_engine_child_setup,
+            preexec_fn=_child_setup,
         )
     finally:
         for end in ends:
             os.close(end)
     for output in outputs:
         output.start()
+    access = cfg.api_access
     log.info(
-        "node %s (%s) started: engine pid %d, execution on %s, API %s://%s:%d (auth %s)",
+        "node %s (%s) started: engine pid %d, execution on %s, API %s://%s:%d (auth %s%s)",
         cfg.name,
         cfg.member,
         engine.pid,
@@ -541,7 +543,8 @@ async def _run(cfg: NodeConfig) -> int:
         "https" if access.tls_cert else "http",
         cfg.api_host,
         cfg.api_port,
-        mode,
+        access.mode(cfg.api_host),
+        "" if api_child is None else f"; in its own process, pid {api_child.pid}",
     )
     engine_done = asyncio.create_task(engine.wait())
     stop_wait = asyncio.create_task(stop.wait())
@@ -587,9 +590,17 @@ async def _run(cfg: NodeConfig) -> int:
     failed_wait.cancel()
     for output in outputs:  # the engine is gone: its pipes end
         await asyncio.to_thread(output.join, 5)
-    api.should_exit = True
+    if api is not None:
+        api.should_exit = True
+    elif api_child is not None and api_child.returncode is None:
+        api_child.terminate()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(api_task, 5)
+    if api_child is not None and api_child.returncode is None:
+        api_child.kill()
+        await api_child.wait()
+    if relay is not None:
+        await relay.stop()
     await asyncio.to_thread(consensus.stop)
     if groups is not None:
         await asyncio.to_thread(groups.stop)

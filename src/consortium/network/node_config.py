@@ -43,6 +43,7 @@ from consortium.errors import ConfigError
 
 CONFIG_FILE = "consortium.toml"
 MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, keep a margin
+API_PROCESSES = ("node", "own")  # where the API runs (`[api] process`)
 ENGINES = ("revm", "py-evm")  # revm falls back to py-evm, with a log line, if not built
 DEFAULT_ENGINE = "revm"  # the differential suite (tests/unit/test_engine_differential.py) passes
 
@@ -63,6 +64,9 @@ class NodeConfig:
     api_access: ApiAccess = field(default_factory=ApiAccess)
     metrics_listen: tuple[str, int] | None = None  # `[metrics] listen`: a port of their own
     console_enabled: bool = True  # `[console] enabled`: the web console at /console
+    # `[api] process`: "node" serves the API in the node's process; "own" in a process of
+    # its own (`network.api_process`), off the interpreter lock blocks execute under
+    api_process: str = "node"
 
     @property
     def consortium_key_path(self) -> Path:
@@ -85,11 +89,20 @@ class NodeConfig:
     @property
     def abci_socket(self) -> Path:
         """The ABCI unix socket, inside the home unless that path is too long for a socket."""
-        path = self.home / "abci.sock"
+        return self._socket("abci")
+
+    @property
+    def checks_socket(self) -> Path:
+        """Where an API in its own process hears CheckTx answers (`api.check_relay`)."""
+        return self._socket("checktx")
+
+    def _socket(self, name: str) -> Path:
+        path = self.home / f"{name}.sock"
         if len(str(path)) <= MAX_UNIX_SOCKET_PATH:
             return path
         digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
-        return Path("/tmp") / f"consortium-{digest}.sock"
+        suffix = "" if name == "abci" else f"-{name}"  # the ABCI socket's name as it was
+        return Path("/tmp") / f"consortium-{digest}{suffix}.sock"
 
     @property
     def log_file(self) -> Path:
@@ -156,7 +169,11 @@ class NodeConfig:
             api_access=parse_access(api, path),
             metrics_listen=_listen(_table(data, "metrics", path), path),
             console_enabled=_enabled(_table(data, "console", path), path),
+            api_process=_str(api, "process", path, "node"),
         )
+        if cfg.api_process not in API_PROCESSES:
+            raise ConfigError(f"{path}: api.process must be one of {', '.join(API_PROCESSES)} "
+                              f"(not {cfg.api_process!r})")
         if cfg.engine not in ENGINES:
             raise ConfigError(f"{path}: node.engine must be one of {', '.join(ENGINES)}")
         if cfg.log_level not in ("debug", "info", "warning", "error"):
@@ -185,6 +202,7 @@ def _settings(cfg: NodeConfig) -> dict[tuple[str, str], Any]:
         ("api", "tls_cert"): access.tls_cert, ("api", "tls_key"): access.tls_key,
         ("api", "tls_client_ca"): access.tls_client_ca,
         ("api", "cors_origins"): list(access.cors_origins),
+        ("api", "process"): None if cfg.api_process == "node" else cfg.api_process,
     }
     for limits in (cfg.api_limits, cfg.read_limits, cfg.client_limits):
         for spec in fields(limits):
@@ -202,7 +220,7 @@ def known_settings() -> dict[str, tuple[str, ...]]:
     return {
         "node": ("name", "member", "engine", "log_level"),
         "api": ("host", "port", "auth", "allow_open", "tls_cert", "tls_key", "tls_client_ca",
-                "cors_origins", *limits),
+                "cors_origins", "process", *limits),
         "consortium": ("key_file",),
         "metrics": ("listen",),
         "console": ("enabled",),

@@ -1,0 +1,106 @@
+"""Where a node's API runs: in the node's process (`[api] process = "node"`, the default) or
+in a process of its own (`"own"`), whose interpreter lock is not the one blocks execute
+under — the API's HTTP, JSON-RPC and admission then use the machine's other core instead of
+waiting for FinalizeBlock and making it wait.
+
+The API's own process reads the node's ledger through a `LedgerView` (LMDB serves both
+processes; the node alone writes), hears CheckTx answers over the node's check socket
+(`api.check_relay`) and owns the journal of accepted transactions. The node starts it
+(`python -m consortium.network.api_process HOME`) with the engine and stops it first; it
+gets SIGTERM if the node dies. Not served there yet: the privacy groups' priv_ methods and
+the node's /metrics (`[metrics] listen` still serves them from the node)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from consortium.api.engine_client import CheckTxWatch
+    from consortium.network.node_config import NodeConfig
+
+log = logging.getLogger("consortium.api_process")
+
+
+def node_api(cfg: NodeConfig, ledger: Any, engine_rpc: str, checks: CheckTxWatch, *,
+             metrics: Any = None, privacy: Any = None) -> uvicorn.Server:
+    """The node's API server as its consortium.toml sets it, over `ledger` (the node's
+    `Ledger`, or a `LedgerView` in the API's own process)."""
+    from consortium.api.app import create_app
+    from consortium.api.auth import TokenCheck
+    from consortium.api.http_server import api_server
+
+    access = cfg.api_access
+    mode = access.mode(cfg.api_host)
+    tokens = TokenCheck(cfg.home) if mode == "token" else None
+    tls = [str(cfg.home / p) if p else None
+           for p in (access.tls_cert, access.tls_key, access.tls_client_ca)]
+    return api_server(create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks,
+                                 journal=cfg.app_dir / "tx-journal",
+                                 read_limits=cfg.read_limits, tokens=tokens,
+                                 client_certificates=mode == "mtls",
+                                 cors_origins=access.cors_origins,
+                                 client_limits=cfg.client_limits, metrics=metrics,
+                                 console=cfg.console_enabled, privacy=privacy),
+                      cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
+                      tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
+
+
+async def start_api_process(cfg: NodeConfig, preexec: Any) -> asyncio.subprocess.Process:
+    """Start the API's own process for the node at `cfg.home` (output into the node's)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "consortium.network.api_process", str(cfg.home),
+        stdin=asyncio.subprocess.DEVNULL, preexec_fn=preexec)
+
+
+def main(home: Path) -> int:
+    """The API's own process: serve until SIGTERM (from the node, or on its death)."""
+    from consortium.api.check_relay import follow_checks
+    from consortium.api.engine_client import CheckTxWatch
+    from consortium.ledger.view import LedgerView
+    from consortium.network.node import engine_ports
+    from consortium.network.node_config import NodeConfig
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = NodeConfig.load(home)
+    engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
+    view = LedgerView(cfg.app_dir, engine=cfg.engine)
+
+    async def run() -> None:
+        checks = CheckTxWatch(asyncio.get_running_loop())
+        server = node_api(cfg, view, engine_rpc, checks)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        follow = asyncio.create_task(follow_checks(cfg.checks_socket, checks))
+        serve = asyncio.create_task(server.serve())
+        done, _ = await asyncio.wait({follow, serve}, return_when=asyncio.FIRST_COMPLETED)
+        if follow in done:  # the node went (or never listened): no CheckTx answers come
+            log.error("the node's CheckTx answers stopped (%s); the API stops",
+                      follow.exception() or "connection closed")
+            server.should_exit = True
+            await serve
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await follow
+
+    log.info("API of node %s in its own process (pid %d), reading %s", cfg.name,
+             os.getpid(), cfg.app_dir)
+    try:
+        asyncio.run(run())
+    finally:
+        view.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,79 @@
+"""`[api] process = "own"` on a real 2-validator network: node0 serves its API from a process
+of its own (reading the ledger through LMDB, hearing CheckTx answers over the node's check
+socket), node1 from its node's process. Transfers sent to node0 are answered with their
+hashes, counted in its pending nonce, refused with CheckTx's reason when stale, committed
+and read back from both; the API's process dies with its node, even a killed one."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from typing import Any
+
+import httpx
+import psutil
+import tomlkit
+
+from consortium.network import supervisor
+from tests.support.evmutil import dev_accounts, transfer_hex
+from tests.support.localnet import wait_for
+
+
+def _rpc(url: str, payload: Any) -> Any:
+    return httpx.post(url, json=payload, timeout=30).json()
+
+
+def _call(url: str, method: str, *params: Any) -> Any:
+    answer = _rpc(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def test_api_in_its_own_process_admits_answers_and_dies_with_its_node(localnet):
+    net = localnet(validators=2, start=False)
+    home = net.network.node_home(net.node("node0"))
+    config = home / "consortium.toml"
+    doc = tomlkit.parse(config.read_text())
+    doc["api"]["process"] = "own"  # type: ignore[index]
+    config.write_text(tomlkit.dumps(doc))
+    net.up()
+    net.wait_height(2)
+    own, other = net.node("node0").api_url, net.node("node1").api_url
+
+    # the node names its API's process, a child of its own
+    node_pid = supervisor.node_pid(home)
+    assert node_pid is not None
+    found = wait_for(lambda: re.search(r"in its own process, pid (\d+)", net.log("node0")), 30,
+                     "node0's log to name its API's process")
+    api_pid = int(found.group(1))
+    assert psutil.Process(api_pid).ppid() == node_pid
+    assert "consortium.network.api_process" in " ".join(psutil.Process(api_pid).cmdline())
+
+    # a batch of transfers: hashes answered, the pending nonce counts them, all commit
+    accounts = list(dev_accounts(net).values())
+    sender, receiver = accounts[0], accounts[1]
+    before = int(_call(other, "eth_getBalance", receiver.address, "latest"), 16)
+    batch = [{"jsonrpc": "2.0", "id": n, "method": "eth_sendRawTransaction",
+              "params": [transfer_hex(sender, receiver.address, n, value=7)]} for n in range(5)]
+    answers = sorted(_rpc(own, batch), key=lambda a: a["id"])
+    hashes = [a.get("result") for a in answers]
+    assert all(isinstance(h, str) and len(h) == 66 for h in hashes), answers
+    assert int(_call(own, "eth_getTransactionCount", sender.address, "pending"), 16) == 5
+    receipts = [wait_for(lambda h=h: _call(own, "eth_getTransactionReceipt", h), 60,
+                         f"the receipt of {h} on node0") for h in hashes]
+    assert [r["status"] for r in receipts] == ["0x1"] * 5
+    wait_for(lambda: int(_call(other, "eth_getBalance", receiver.address, "latest"), 16)
+             == before + 35, 60, "node1 to show the five transfers")
+    assert int(_call(own, "eth_getBalance", receiver.address, "latest"), 16) == before + 35
+
+    # a stale nonce: refused with CheckTx's reason, heard over the check socket
+    refused = _rpc(own, {"jsonrpc": "2.0", "id": 9, "method": "eth_sendRawTransaction",
+                         "params": [transfer_hex(sender, receiver.address, 0, value=7)]})
+    assert "error" in refused and "nonce too low" in refused["error"]["message"], refused
+
+    # the node killed outright: its API's process gets SIGTERM and goes
+    api = psutil.Process(api_pid)
+    os.kill(node_pid, signal.SIGKILL)
+    gone, _ = psutil.wait_procs([api], timeout=20)
+    assert gone, "the API's process outlived its killed node"

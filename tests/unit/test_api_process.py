@@ -1,0 +1,107 @@
+"""The parts of an API in a process of its own (`[api] process = "own"`): the setting, the
+read-only ledger view it reads through, and the CheckTx answers it hears over a unix socket.
+A node running it end to end: tests/integration/test_api_process_network.py."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from consortium.api.check_relay import CheckTxRelay, follow_checks
+from consortium.errors import ConfigError, ConsortiumError
+from consortium.ledger.state_store import StateStore
+from consortium.ledger.view import LedgerView
+from consortium.network.node_config import CONFIG_FILE, NodeConfig
+from tests.support.ledger_testkit import ALICE, BOB, CHAIN_ID, new_ledger, run_block, sign
+
+NODE_FILE = '[node]\nname = "node0"\nmember = "Bank A"\n\n[api]\nport = 8545\n'
+
+
+def _home(tmp_path: Path, api_extra: str = "") -> Path:
+    (tmp_path / CONFIG_FILE).write_text(NODE_FILE + api_extra)
+    return tmp_path
+
+
+def test_the_api_runs_in_the_nodes_process_unless_set_otherwise(tmp_path: Path) -> None:
+    assert NodeConfig.load(_home(tmp_path)).api_process == "node"
+    cfg = NodeConfig.load(_home(tmp_path, 'process = "own"\n'))
+    assert cfg.api_process == "own"
+    cfg.save()  # written back as set
+    assert 'process = "own"' in (tmp_path / CONFIG_FILE).read_text()
+    with pytest.raises(ConfigError, match=r"api\.process must be one of node, own"):
+        NodeConfig.load(_home(tmp_path, 'process = "thread"\n'))
+
+
+def test_a_view_reads_what_the_node_committed_and_writes_nothing(tmp_path: Path) -> None:
+    ledger = new_ledger(tmp_path / "app")
+    tx = sign(ALICE, nonce=0, to=BOB.address, value=5, gas=21_000)
+    run_block(ledger, [tx])
+    height, app_hash = ledger.info()
+    balance = ledger.get_balance(BOB.address)
+    ledger.close()  # LMDB opens a folder once per process: the node is another process
+
+    view = LedgerView(tmp_path / "app")
+    try:
+        assert view.info() == (height, app_hash) and view.latest_height() == height
+        assert view.eth_chain_id == CHAIN_ID
+        assert view.get_balance(BOB.address) == balance
+        assert view.get_nonce(ALICE.address) == 1
+        found = view.receipt_record("0x" + view.senders.decode(tx, CHAIN_ID).hash.hex())
+        assert found is not None and found[0].status == 1
+        # what this process sent counts in the pending nonce, over the committed one
+        assert view.pending_nonce(ALICE.address) == 1
+        view.note_sent(bytes.fromhex(ALICE.address[2:]), 3)
+        assert view.pending_nonce(ALICE.address) == 4
+        with pytest.raises(lmdb.ReadonlyError), view.store.write() as txn:
+            txn.put(b"height", b"x", db=view.store.dbs["meta"])
+    finally:
+        view.close()
+    store = StateStore(tmp_path / "app")
+    assert store.committed() == (height, app_hash)  # unchanged
+    store.close()
+
+
+def test_a_view_of_no_ledger_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConsortiumError, match="no ledger at .*start its node first"):
+        LedgerView(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
+
+
+class _Heard:
+    def __init__(self) -> None:
+        self.answers: list[tuple[bytes, int, str]] = []
+
+    def resolve(self, raw: bytes, code: int, log_text: str) -> None:
+        self.answers.append((raw, code, log_text))
+
+
+def test_checktx_answers_cross_the_socket_in_order(tmp_path: Path) -> None:
+    told = [(b"\x02" + bytes([i]) * 100, i % 3, "nonce too low" if i % 3 else "")
+            for i in range(250)]
+
+    async def scenario() -> list[tuple[bytes, int, str]]:
+        relay = CheckTxRelay(asyncio.get_running_loop(), tmp_path / "checktx.sock")
+        await relay.start()
+        heard = _Heard()
+        follow = asyncio.create_task(follow_checks(tmp_path / "checktx.sock", heard))  # type: ignore[arg-type]
+        async with asyncio.timeout(10):
+            while not relay.listeners:  # the API's process connected
+                await asyncio.sleep(0.01)
+        # CheckTx tells from the consensus thread, not the relay's loop
+        thread = threading.Thread(target=lambda: [relay.resolve(*t) for t in told])
+        thread.start()
+        await asyncio.to_thread(thread.join)
+        async with asyncio.timeout(10):
+            while len(heard.answers) < len(told):
+                await asyncio.sleep(0.01)
+        await relay.stop()
+        with pytest.raises(asyncio.IncompleteReadError):  # the node went: it says so
+            async with asyncio.timeout(10):
+                await follow
+        return heard.answers
+
+    assert asyncio.run(scenario()) == told
