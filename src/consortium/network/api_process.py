@@ -6,7 +6,7 @@ waiting for FinalizeBlock and making it wait.
 The API's own process reads the node's ledger through a `LedgerView` (LMDB serves both
 processes; the node alone writes), hears CheckTx answers over the node's check socket
 (`api.check_relay`) and owns the journal of accepted transactions. The node starts it
-(`python -m consortium.network.api_process HOME`) with the engine and stops it first; it
+(`python -m consortium.network.api_process HOME ENGINE_RPC`) with the engine and stops it first; it
 gets SIGTERM if the node dies. Not served there yet: the privacy groups' priv_ methods and
 the node's /metrics (`[metrics] listen` still serves them from the node)."""
 
@@ -54,25 +54,24 @@ def node_api(cfg: NodeConfig, ledger: Any, engine_rpc: str, checks: CheckTxWatch
                       tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
 
 
-async def start_api_process(cfg: NodeConfig, preexec: Any) -> asyncio.subprocess.Process:
+async def start_api_process(cfg: NodeConfig, engine_rpc: str, preexec: Any
+                            ) -> asyncio.subprocess.Process:
     """Start the API's own process for the node at `cfg.home` (output into the node's)."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "consortium.network.api_process", str(cfg.home),
+        sys.executable, "-m", "consortium.network.api_process", str(cfg.home), engine_rpc,
         stdin=asyncio.subprocess.DEVNULL, preexec_fn=preexec)
 
 
-def main(home: Path) -> int:
+def main(home: Path, engine_rpc: str) -> int:
     """The API's own process: serve until SIGTERM (from the node, or on its death)."""
     from consortium.api.check_relay import follow_checks
     from consortium.api.engine_client import CheckTxWatch
     from consortium.ledger.view import LedgerView
-    from consortium.network.node import engine_ports
     from consortium.network.node_config import NodeConfig
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = NodeConfig.load(home)
-    engine_rpc = f"http://127.0.0.1:{engine_ports(cfg.home)['rpc']}"
     view = LedgerView(cfg.app_dir, engine=cfg.engine)
 
     async def run() -> None:
@@ -103,4 +102,4 @@ def main(home: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2]))

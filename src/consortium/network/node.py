@@ -504,7 +504,7 @@ async def _run(cfg: NodeConfig) -> int:
     await asyncio.to_thread(consensus.start)
     api_child: asyncio.subprocess.Process | None = None
     if api is None:
-        api_child = await start_api_process(cfg, _child_setup)
+        api_child = await start_api_process(cfg, engine_rpc, _child_setup)
         api_task: asyncio.Task[Any] = asyncio.create_task(api_child.wait())
     else:
         api_task = asyncio.create_task(api.serve())
