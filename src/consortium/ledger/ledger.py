@@ -226,14 +226,6 @@ class Ledger(LedgerReads):
             return CheckOutcome(code=0, gas_wanted=stx.gas, sender=hex0x(stx.sender),
                                 nonce=stx.nonce, tx_hash=tx_hash)
 
-    def prime_senders(self, raws: Sequence[bytes]) -> int:
-        """Decode and recover transactions about to be submitted, off the event loop (see
-        `SenderCache.prime`); thread-safe."""
-        app_state = self._app_state
-        if app_state is None:
-            return 0
-        return self.senders.prime(raws, app_state.eth_chain_id)
-
     def _check(self, stx: SignedTx) -> None:
         assert self._app_state is not None
         state = self._committed_state()

@@ -39,6 +39,7 @@ from consortium.ledger.eth_encoding import encode_receipt, trie_root, tx_type
 from consortium.ledger.genesis import AppState
 from consortium.ledger.snapshots import restored_height
 from consortium.ledger.state_store import StateStore
+from consortium.ledger.transactions import SenderCache
 from consortium.ledger.types import CallResult, LogEntry, TxFilter
 
 MAX_LOG_RESULTS = 10_000
@@ -60,6 +61,7 @@ class LedgerReads:
     store: StateStore
     chain: ChainReader
     _app_state: AppState | None
+    senders: SenderCache
     _pending_nonces: dict[bytes, int]
     _genesis_height: int
     _world: WorldFactory  # the node's engine (revm or py-evm): reads run on it too
@@ -82,6 +84,14 @@ class LedgerReads:
 
     def latest_height(self) -> int:
         return self._last_height()
+
+    def prime_senders(self, raws: Sequence[bytes]) -> int:
+        """Decode and recover transactions about to be submitted, off the event loop (see
+        `SenderCache.prime`); thread-safe."""
+        app_state = self._app_state
+        if app_state is None:
+            return 0
+        return self.senders.prime(raws, app_state.eth_chain_id)
 
     # --- account state -------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ CheckTx fills) is not here: `pending_nonce` counts what this process itself sent
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from pathlib import Path
 
@@ -26,8 +25,6 @@ from consortium.ledger.genesis import AppState
 from consortium.ledger.reads import LedgerReads, _address
 from consortium.ledger.state_store import StateStore
 from consortium.ledger.transactions import SenderCache
-
-log = logging.getLogger("consortium.ledger.view")
 
 
 class LedgerView(LedgerReads):
@@ -69,12 +66,6 @@ class LedgerView(LedgerReads):
 
     def info(self) -> tuple[int, bytes]:
         return self.store.committed()
-
-    def prime_senders(self, raws: list[bytes]) -> int:
-        """Recover a batch's senders with the GIL released (`SenderCache.prime`)."""
-        if self._app_state is None:
-            return 0
-        return self.senders.prime(raws, self._app_state.eth_chain_id)
 
     def note_sent(self, sender: bytes, nonce: int) -> None:
         """A transaction of `sender` with `nonce` went to the engine from this process."""
