@@ -54,8 +54,17 @@ def test_a_view_reads_what_the_node_committed_and_writes_nothing(tmp_path: Path)
         assert found is not None and found[0].status == 1
         # what this process sent counts in the pending nonce, over the committed one
         assert view.pending_nonce(ALICE.address) == 1
-        view.note_sent(bytes.fromhex(ALICE.address[2:]), 3)
+        alice = bytes.fromhex(ALICE.address[2:])
+        view.note_sent(alice, 3)
         assert view.pending_nonce(ALICE.address) == 4
+        # one that will not commit lowers it to its nonce, as the node's recheck would;
+        # a nonce the chain already passed (1 committed) tells nothing
+        view.note_gone(alice, 0)
+        assert view.pending_nonce(ALICE.address) == 4
+        view.note_gone(alice, 2)
+        assert view.pending_nonce(ALICE.address) == 2
+        view.note_gone(alice, 3)  # after the gap: no change
+        assert view.pending_nonce(ALICE.address) == 2
         with pytest.raises(lmdb.ReadonlyError), view.store.write() as txn:
             txn.put(b"height", b"x", db=view.store.dbs["meta"])
     finally:

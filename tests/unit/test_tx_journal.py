@@ -339,6 +339,32 @@ def test_receipt_of_a_transaction_a_block_refused_names_the_reason(n: Node) -> N
     assert n.rpc("consortium_getTransactionStatus", "0x" + "ab" * 32)["status"] == "unknown"
 
 
+def test_a_transaction_a_block_refused_is_told_to_a_ledger_that_counts_what_it_sent(
+        n: Node) -> None:
+    """The API of its own process counts its pending nonces from what it sent
+    (`LedgerView.note_sent`); a transaction a block refused is told to it (`note_gone`)."""
+    gone: list[tuple[bytes, int]] = []
+    n.ledger.note_gone = lambda sender, nonce: gone.append((sender, nonce))  # type: ignore[attr-defined]
+    now = [time.time()]
+    local(n).clock = lambda: now[0]
+    mine = sign(ALICE, nonce=0, to=BOB.address, value=1, gas=21_000)
+    send(n, mine)
+    # another node's proposal fills the block's gas first (a creation that halts takes all
+    # its gas): this one does not fit
+    full = sign(BOB, nonce=0, data=b"\xfe", gas=n.ledger.block_gas_limit - 10_000)
+    n.engine.mempool = []
+    run_block(n.ledger, [full, mine])
+    assert n.ledger.transaction_rejection(h(full)) is None  # committed (failed, as meant)
+    assert "does not fit in the block" in n.ledger.transaction_rejection(h(mine))["reason"]
+    n.client.portal.call(local(n).on_block)
+    assert gone == []  # young: looked up by hash only
+    now[0] += STALE_SECONDS + 1
+    n.client.portal.call(local(n).on_block)
+    assert gone == [(bytes.fromhex(ALICE.address[2:]), 0)]
+    assert n.rpc("consortium_getTransactionStatus", h(mine))["status"] == "rejected"
+    assert len(local(n).journal) == 0
+
+
 # --- resubmission after a restart -----------------------------------------------------------
 
 

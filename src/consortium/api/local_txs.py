@@ -224,6 +224,7 @@ class LocalTransactions:
                 continue  # the nonce check of `_settled` decides once a block uses it
             if journalled or was is not None:
                 self._drop(tx.hash, error.message or type(error).__name__)
+                self._gone(tx.sender, tx.nonce)
             changes[tx.hash] = None  # journalled before, or just now as `early`
         failure: ConsortiumError | None = None
         for write in (ahead, self._write(changes) if changes else None):
@@ -235,6 +236,13 @@ class LocalTransactions:
         if touched:
             self._spawn(self._release(touched))
         return out
+
+    def _gone(self, sender: bytes, nonce: int) -> None:
+        """A transaction sent to the engine will not commit: a ledger read from another
+        process lowers the pending nonce it counts (the node's own mempool does it there)."""
+        gone = getattr(self.ledger, "note_gone", None)
+        if gone is not None:
+            gone(sender, nonce)
 
     def _drop(self, tx_hash: bytes, why: str) -> None:
         self.dropped[tx_hash] = why
@@ -477,6 +485,7 @@ class LocalTransactions:
             rejection = self._rejection(entry.hash)
             if rejection is not None:
                 done.append(entry.hash)
+                self._gone(entry.sender, entry.nonce)
                 continue
             if entry.sender not in nonces:
                 nonces[entry.sender] = self.ledger.get_nonce(hx(entry.sender))

@@ -113,12 +113,10 @@ class Ledger(LedgerReads):
     def _load(self) -> None:
         self._last_block = None
         address_index.prepare(self.store)
-        raw = self.store.get("meta", b"genesis")
-        if raw is None:
+        genesis = self._stored_genesis()
+        if genesis is None:
             return
-        doc = json.loads(raw)
-        app_state = AppState.from_json(doc["app_state"])
-        self._configure(app_state, int(doc["genesis_height"]))
+        self._configure(*genesis)
         height, _ = self.store.committed()
         self._recent_hashes = self.chain.recent_hashes(self._last_height(), BLOCKHASH_WINDOW)
         self._clock_rule = self._read_clock_rule()

@@ -12,6 +12,7 @@ estimate's search); eth_getLogs by `MAX_LOG_RESULTS` and the budget, checked as 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -71,6 +72,15 @@ class LedgerReads:
 
     def _last_height(self) -> int:  # provided by Ledger
         raise NotImplementedError
+
+    def _stored_genesis(self) -> tuple[AppState, int] | None:
+        """The chain's genesis (its app state and height) as InitChain stored it, or None
+        before InitChain."""
+        raw = self.store.get("meta", b"genesis")
+        if raw is None:
+            return None
+        doc = json.loads(raw)
+        return AppState.from_json(doc["app_state"]), int(doc["genesis_height"])
 
     # --- chain facts ---------------------------------------------------------------------
 

@@ -4,11 +4,11 @@ LMDB serves many processes at once: the node writes, a view reads every committe
 moment its write transaction commits, through the same `LedgerReads` the node's own API
 uses. What only the node's memory holds (its mempool's pending nonces, the sender cache
 CheckTx fills) is not here: `pending_nonce` counts what this process itself sent
-(`note_sent`) over the committed nonce."""
+(`note_sent`) over the committed nonce, back to the first it learns will not commit
+(`note_gone`)."""
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from consortium.evm.revm_engine import (
 )
 from consortium.ledger.chain_store import ChainReader
 from consortium.ledger.genesis import AppState
-from consortium.ledger.reads import LedgerReads, _address
+from consortium.ledger.reads import LedgerReads
 from consortium.ledger.state_store import StateStore
 from consortium.ledger.transactions import SenderCache
 
@@ -46,12 +46,9 @@ class LedgerView(LedgerReads):
         self._load_genesis()
 
     def _load_genesis(self) -> None:
-        raw = self.store.get("meta", b"genesis")
-        if raw is None:
-            return
-        doc = json.loads(raw)
-        self._app_state = AppState.from_json(doc["app_state"])
-        self._genesis_height = int(doc["genesis_height"])
+        genesis = self._stored_genesis()
+        if genesis is not None:
+            self._app_state, self._genesis_height = genesis
 
     def _app(self) -> AppState:
         if self._app_state is None:
@@ -73,8 +70,16 @@ class LedgerView(LedgerReads):
             if nonce + 1 > self._pending_nonces.get(sender, 0):
                 self._pending_nonces[sender] = nonce + 1
 
-    def pending_nonce(self, address: str) -> int:
-        return max(self._pending_nonces.get(_address(address), 0), self.get_nonce(address))
+    def note_gone(self, sender: bytes, nonce: int) -> None:
+        """A transaction of `sender` with `nonce` this process sent will not commit (a block
+        refused it, or the mempool lost it and refused it again): the chain's next nonce for
+        the sender is at most `nonce` now, as the node's mempool counts after its recheck
+        (the sender's later transactions there wait on the gap). A nonce the chain already
+        passed tells nothing: those after it may still be pending."""
+        committed = self._state_at(None).get_nonce(sender)
+        with self._sent_lock:
+            if committed <= nonce < self._pending_nonces.get(sender, 0):
+                self._pending_nonces[sender] = nonce
 
     def close(self) -> None:
         self.store.close()
