@@ -11,7 +11,14 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from consortium.api.check_relay import CheckTxRelay, follow_checks
+from consortium.api.check_relay import (
+    MAX_SENT_TX_BYTES,
+    CheckTxRelay,
+    SenderTeller,
+    decode_senders,
+    encode_senders,
+    follow_checks,
+)
 from consortium.errors import ConfigError, ConsortiumError
 from consortium.ledger.state_store import StateStore
 from consortium.ledger.view import LedgerView
@@ -114,3 +121,50 @@ def test_checktx_answers_cross_the_socket_in_order(tmp_path: Path) -> None:
         return heard.answers
 
     assert asyncio.run(scenario()) == told
+
+
+class _Sent:
+    def __init__(self, raw: bytes, sender: bytes) -> None:
+        self.raw, self.sender = raw, sender
+
+
+def test_senders_cross_the_socket_to_the_node(tmp_path: Path) -> None:
+    """The API's process tells its node each sender it recovered, on the CheckTx answers'
+    connection (only the node's user may open it), whole frames in any cut."""
+    sent = [_Sent(bytes([i % 256]) * (50 + i), bytes([i % 256]) * 20) for i in range(300)]
+    wire = bytearray(encode_senders([(t.raw, t.sender) for t in sent]))
+    heard: list[tuple[bytes, bytes]] = []
+    buf = bytearray()
+    for at in range(0, len(wire), 777):  # a read may end anywhere
+        buf += wire[at:at + 777]
+        heard += decode_senders(buf)
+    assert heard == [(t.raw, t.sender) for t in sent] and not buf
+    with pytest.raises(ValueError):
+        decode_senders(bytearray(encode_senders([(b"x" * (MAX_SENT_TX_BYTES + 1), b"a" * 20)])))
+
+    async def scenario() -> list[tuple[bytes, bytes]]:
+        got: list[tuple[bytes, bytes]] = []
+        relay = CheckTxRelay(asyncio.get_running_loop(), tmp_path / "checktx.sock",
+                             on_senders=got.extend)
+        await relay.start()
+        assert (tmp_path / "checktx.sock").stat().st_mode & 0o777 == 0o600
+        teller = SenderTeller()
+        teller.tell(sent[:1])  # not connected yet: nothing written, nothing kept
+        follow = asyncio.create_task(follow_checks(tmp_path / "checktx.sock", _Heard(),  # type: ignore[arg-type]
+                                                   teller))
+        async with asyncio.timeout(10):
+            while not relay.listeners:
+                await asyncio.sleep(0.01)
+        for at in range(0, len(sent), 64):
+            teller.tell(sent[at:at + 64])
+        async with asyncio.timeout(10):
+            while len(got) < len(sent):
+                await asyncio.sleep(0.01)
+        await relay.stop()
+        with pytest.raises(asyncio.IncompleteReadError):
+            async with asyncio.timeout(10):
+                await follow
+        assert teller.told == len(sent)
+        return got
+
+    assert asyncio.run(scenario()) == [(t.raw, t.sender) for t in sent]

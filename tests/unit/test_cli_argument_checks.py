@@ -404,3 +404,26 @@ def test_a_negative_proposal_id_is_refused_naming_the_argument(
         capsys: pytest.CaptureFixture[str], argv: list[str], says: str) -> None:
     code, _, err = run(capsys, *argv, *NODE)
     assert code == 2 and says in one_error(err) and "No such option" not in err
+
+
+def test_no_help_text_loses_a_bracketed_name_to_rich_markup() -> None:
+    """`--help` is rendered with Rich, which takes "[api]" for a style and drops it: a
+    config section named in a help text is written "\\[api]" so that it shows."""
+    import re
+
+    import typer
+
+    from consortium.cli.main import app
+
+    unescaped = re.compile(r"(?<!\\)\[[a-z_.]+\]")
+    lost: list[str] = []
+
+    def walk(command: Any, path: str) -> None:
+        texts = [("", command.help or "")]
+        texts += [(p.name, getattr(p, "help", None) or "") for p in command.params]
+        lost.extend(f"{path} {name}".strip() for name, text in texts if unescaped.search(text))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "consortium")
+    assert lost == []

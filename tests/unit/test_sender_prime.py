@@ -55,9 +55,9 @@ def test_priming_again_decodes_only_the_new_ones(tmp_path: Path) -> None:
         parse_many = ledger.senders.parse_many
         assert parse_many is not None
 
-        def counting(raws: list[bytes]) -> list[Any]:
+        def counting(raws: list[bytes], senders: Any = None) -> list[Any]:
             batches.append(len(raws))
-            return parse_many(raws)
+            return parse_many(raws, senders)
 
         ledger.senders.parse_many = counting
         raws = [sign(ALICE, nonce=i, to=BOB.address, value=1, gas=21_000) for i in range(4)]
@@ -130,5 +130,33 @@ def test_a_block_executes_when_recovering_ahead_fails(tmp_path: Path) -> None:
         raws = [sign(ALICE, nonce=i, to=BOB.address, value=1, gas=21_000) for i in range(3)]
         out = run_block(ledger, raws)
         assert [r.code for r in out.tx_results] == [0, 0, 0]
+    finally:
+        ledger.close()
+
+
+@pytest.mark.skipif(not revm_engine.available(), reason="revm extension not built")
+def test_senders_the_api_process_recovered_are_taken_not_recovered_again(
+        tmp_path: Path) -> None:
+    """The node's API in a process of its own tells the node each sender it recovered
+    (`SenderCache.know`): priming and CheckTx take it as it is — a sender told wrongly would
+    be taken too, which is why only the node's own process may tell them — and use each
+    once; what was not told is recovered."""
+    ledger = new_ledger(tmp_path)
+    try:
+        alice, bob = (bytes.fromhex(a.address[2:]) for a in (ALICE, BOB))
+        raws = [sign(ALICE, nonce=i, to=BOB.address, value=1, gas=21_000) for i in range(4)]
+        told = sign(ALICE, nonce=4, to=BOB.address, gas=21_000)
+        cache = ledger.senders
+        cache.know([(raws[0], alice), (raws[1], bob), (told, bob), (raws[2], b"short")])
+        assert ledger.prime_senders(raws) == 4 and cache.given == 2
+        senders = [cache.get(raw).sender for raw in raws]  # type: ignore[union-attr]
+        assert senders == [alice, bob, alice, alice]  # told, told (taken as told), recovered
+        # CheckTx decoding one on its own takes a told sender too, once
+        assert ledger.check_tx(told).code != 0  # as BOB: nonce 4 is not BOB's next
+        assert cache.given == 3 and cache.get(told).sender == bob  # type: ignore[union-attr]
+        cache.pop(told)
+        assert ledger.check_tx(told).code != 0  # ALICE's nonce 4 before her 0..3 committed
+        assert cache.get(told).sender == alice  # type: ignore[union-attr]
+        assert cache.given == 3
     finally:
         ledger.close()

@@ -669,7 +669,7 @@ fn decode_tx<'py>(
     py: Python<'py>,
     raw: &[u8],
 ) -> PyResult<Option<(Bound<'py, txs::RawTx>, Bound<'py, PyBytes>)>> {
-    match txs::decode(raw) {
+    match txs::decode(raw, None) {
         None => Ok(None),
         Some((tx, sender)) => Ok(Some((Bound::new(py, tx)?, PyBytes::new(py, sender.as_slice())))),
     }
@@ -680,11 +680,34 @@ type DecodedTx<'py> = (Bound<'py, txs::RawTx>, Bound<'py, PyBytes>);
 
 /// `decode_tx` for a whole batch, with the GIL released while it decodes and recovers: the
 /// node's API primes CheckTx's sender cache from a worker thread this way, so signature
-/// recovery runs beside the event loop instead of on it.
+/// recovery runs beside the event loop instead of on it. `senders`, when given, has one
+/// entry per raw: a 20-byte sender already recovered (taken as it is), or None.
 #[pyfunction]
-fn decode_txs<'py>(py: Python<'py>, raws: Vec<Vec<u8>>) -> PyResult<Vec<Option<DecodedTx<'py>>>> {
-    let decoded: Vec<Option<(txs::RawTx, revm::primitives::Address)>> =
-        py.detach(|| raws.iter().map(|raw| txs::decode(raw)).collect());
+#[pyo3(signature = (raws, senders=None))]
+fn decode_txs<'py>(
+    py: Python<'py>,
+    raws: Vec<Vec<u8>>,
+    senders: Option<Vec<Option<Vec<u8>>>>,
+) -> PyResult<Vec<Option<DecodedTx<'py>>>> {
+    let known: Vec<Option<revm::primitives::Address>> = match senders {
+        None => vec![None; raws.len()],
+        Some(given) => {
+            if given.len() != raws.len() {
+                return Err(PyValueError::new_err(format!(
+                    "{} senders for {} transactions",
+                    given.len(),
+                    raws.len()
+                )));
+            }
+            given
+                .iter()
+                .map(|s| s.as_deref().map(conv::address).transpose())
+                .collect::<PyResult<_>>()?
+        }
+    };
+    let decoded: Vec<Option<(txs::RawTx, revm::primitives::Address)>> = py.detach(|| {
+        raws.iter().zip(known).map(|(raw, sender)| txs::decode(raw, sender)).collect()
+    });
     decoded
         .into_iter()
         .map(|item| match item {

@@ -219,8 +219,9 @@ impl RawTx {
 
 /// `raw` decoded and its sender recovered in Rust: (transaction, sender), or None when the
 /// bytes are not the canonical encoding of an accepted transaction type or the signature does
-/// not recover (the caller then takes py-evm's path, which says why).
-pub fn decode(raw: &[u8]) -> Option<(RawTx, Address)> {
+/// not recover (the caller then takes py-evm's path, which says why). With `known`, that
+/// sender is taken instead of recovering it (the node's own API process recovered it).
+pub fn decode(raw: &[u8], known: Option<Address>) -> Option<(RawTx, Address)> {
     use alloy_eips::eip2718::Encodable2718;
 
     let envelope = TxEnvelope::decode_2718(&mut &raw[..]).ok()?;
@@ -228,7 +229,10 @@ pub fn decode(raw: &[u8]) -> Option<(RawTx, Address)> {
     if type_id > 2 || envelope.encoded_2718() != raw {
         return None; // other types, or not canonical: py-evm's decoder decides
     }
-    let sender = envelope.recover_signer().ok()?;
+    let sender = match known {
+        Some(sender) => sender,
+        None => envelope.recover_signer().ok()?,
+    };
     let signature = envelope.signature();
     let chain_id = envelope.chain_id();
     let parity = signature.v() as u8;

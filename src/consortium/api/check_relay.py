@@ -1,15 +1,24 @@
 """CheckTx answers across a process boundary: the node's ABCI app tells every answer to a
 `CheckTxRelay` (from the consensus thread), which writes them in bursts to the API process
 connected on a unix socket; there `follow_checks` hands them to that process's
-`CheckTxWatch`, as the ABCI app hands them to an API in the node's own process."""
+`CheckTxWatch`, as the ABCI app hands them to an API in the node's own process.
+
+The other way, the API process tells the node the sender it recovered of each transaction
+it is about to send (`SenderTeller`), so that the node's CheckTx takes it instead of
+recovering the signature again (`SenderCache.know`): one recovery a transaction, not two.
+The socket is the node user's alone (mode 0600): what arrives on it is trusted as the
+node's own code is."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import struct
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from consortium.api.bursts import LoopBursts
 from consortium.api.engine_client import CheckTxWatch
@@ -17,6 +26,8 @@ from consortium.api.engine_client import CheckTxWatch
 log = logging.getLogger("consortium.api.check_relay")
 
 _HEAD = struct.Struct(">IIH")  # raw length, code, log length
+_SENT = struct.Struct(">I20s")  # the API's way: raw length, sender; then the raw
+MAX_SENT_TX_BYTES = 1 << 20  # larger is no transaction CheckTx admits: the link is closed
 # What may wait unread for the API's process: past it answers are dropped (logged), and a
 # client whose answer was dropped gets the engine client's timeout instead
 MAX_BACKLOG_BYTES = 64 << 20
@@ -32,12 +43,39 @@ def encode(items: list[tuple[bytes, int, str]]) -> bytes:
     return b"".join(parts)
 
 
-class CheckTxRelay:
-    """The node's side: a unix socket server; `resolve` is the ABCI app's `on_check`."""
+def encode_senders(txs: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """(raw, sender) pairs as the API process writes them to the node."""
+    return b"".join(_SENT.pack(len(raw), sender) + raw for raw, sender in txs)
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, path: Path) -> None:
+
+def decode_senders(buf: bytearray) -> list[tuple[bytes, bytes]]:
+    """The whole (raw, sender) frames at the start of `buf`, taken out of it (a partial one
+    stays for the next read). Raises ValueError on a length no transaction has."""
+    out: list[tuple[bytes, bytes]] = []
+    at = 0
+    while len(buf) - at >= _SENT.size:
+        n, sender = _SENT.unpack_from(buf, at)
+        if n > MAX_SENT_TX_BYTES:
+            raise ValueError(f"a transaction of {n} bytes")
+        end = at + _SENT.size + n
+        if end > len(buf):
+            break
+        out.append((bytes(buf[at + _SENT.size:end]), sender))
+        at = end
+    del buf[:at]
+    return out
+
+
+class CheckTxRelay:
+    """The node's side: a unix socket server; `resolve` is the ABCI app's `on_check`;
+    `on_senders` hears the senders the API process recovered."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, path: Path,
+                 on_senders: Callable[[list[tuple[bytes, bytes]]], None] | None = None
+                 ) -> None:
         self._loop = loop
         self.path = path
+        self._on_senders = on_senders
         self._told: LoopBursts[tuple[bytes, int, str]] = LoopBursts(self._send)
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.base_events.Server | None = None
@@ -46,14 +84,25 @@ class CheckTxRelay:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         self._server = await asyncio.start_unix_server(self._connected, str(self.path))
+        os.chmod(self.path, 0o600)  # the node's user alone: senders told here are trusted
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                          ) -> None:
         self._writers.append(writer)
-        with contextlib.suppress(Exception):
-            await reader.read()  # until the API process goes
-        self._writers.remove(writer)
-        writer.close()
+        buf = bytearray()
+        try:
+            while chunk := await reader.read(1 << 20):  # until the API process goes
+                buf += chunk
+                pairs = decode_senders(buf)
+                if pairs and self._on_senders is not None:
+                    self._on_senders(pairs)
+        except ValueError as exc:
+            log.warning("the API's process sent what is no transaction (%s): link closed", exc)
+        except Exception:  # noqa: S110 (a broken link ends like a closed one)
+            pass
+        finally:
+            self._writers.remove(writer)
+            writer.close()
 
     @property
     def listeners(self) -> int:
@@ -81,17 +130,45 @@ class CheckTxRelay:
             w.close()
 
 
-async def follow_checks(path: Path, watch: CheckTxWatch) -> None:
+class _Sent(Protocol):
+    raw: bytes
+    sender: bytes
+
+
+class SenderTeller:
+    """The API process's side of the senders: `tell` (on the API's loop, before the
+    transactions go to the engine) writes them to the node once `follow_checks` is
+    connected; before that, and after the node went, it writes nothing."""
+
+    def __init__(self) -> None:
+        self.writer: asyncio.StreamWriter | None = None
+        self.told = 0
+
+    def tell(self, txs: Sequence[_Sent]) -> None:
+        writer = self.writer
+        if writer is None or writer.is_closing() or not txs:
+            return
+        if writer.transport.get_write_buffer_size() > MAX_BACKLOG_BYTES:
+            return  # the node reads none: it recovers them itself
+        writer.write(encode_senders([(tx.raw, tx.sender) for tx in txs]))
+        self.told += len(txs)
+
+
+async def follow_checks(path: Path, watch: CheckTxWatch,
+                        senders: SenderTeller | None = None) -> None:
     """The API process's side: read the node's CheckTx answers until it goes (raises
-    asyncio.IncompleteReadError then; ConnectionError if it never listened)."""
+    asyncio.IncompleteReadError then; ConnectionError if it never listened). `senders`
+    writes on the same connection."""
     for _ in range(200):
         try:
-            reader, _writer = await asyncio.open_unix_connection(str(path))
+            reader, writer = await asyncio.open_unix_connection(str(path))
             break
         except OSError:
             await asyncio.sleep(0.05)
     else:
         raise ConnectionError(f"no CheckTx relay at {path}")
+    if senders is not None:
+        senders.writer = writer
     while True:
         head = await reader.readexactly(_HEAD.size)
         n, code, m = _HEAD.unpack(head)

@@ -92,6 +92,9 @@ class LocalTransactions:
         self._height: int | None = None
         self._scanned: int | None = None  # the last block whose hashes pruned the journal
         self._sent_at: dict[bytes, float] = {}  # rebroadcasts, by hash
+        # told each batch's senders before it goes to the engine (the API in a process of
+        # its own tells its node: `check_relay.SenderTeller`)
+        self.before_broadcast: Callable[[Sequence[SignedTx | JournalEntry]], None] | None = None
         # What the journal held at start and the engine's mempool does not have yet (it did
         # not survive the restart): counted in the pending nonce and kept from new
         # transactions until `resubmit` has sent it again, so no client takes those nonces
@@ -185,6 +188,8 @@ class LocalTransactions:
         early: dict[bytes, JournalEntry | None] = {
             e.hash: e for e, k in zip(entries, known, strict=True) if k is None}
         ahead = asyncio.ensure_future(self._write(early)) if early else None
+        if self.before_broadcast is not None:
+            self.before_broadcast(txs)
         try:
             outcomes = await self.engine.broadcast([tx.raw for tx in txs])
         except BaseException:  # cancelled: the entries stay, housekeeping settles them

@@ -106,7 +106,7 @@ def bench(
     block_gas_limit: int = BlockGasLimitOption,
     api_process: str = typer.Option("node", "--api-process", help="Where each node serves "
                                     "its API: node (in the node's process) or own (a process of "
-                                    "its own: `[api] process`)."),
+                                    "its own: `\\[api] process`)."),
     out: Path | None = OutOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -230,7 +230,7 @@ def state_sync(
         [20_000], "--blocks", help="Chain length to measure; repeat for several (flatness)."),
     accounts: int = typer.Option(100_000, "--accounts", help="Accounts in the large state."),
     snapshot_interval: int = typer.Option(
-        1_000, "--snapshot-interval", help="node0's [state_sync] snapshot_interval."),
+        1_000, "--snapshot-interval", help="node0's \\[state_sync] snapshot_interval."),
     tx_rate: int = typer.Option(0, "--tx-rate", help="Value transfers per second while the "
                                 "chain grows (0: empty blocks)."),
     overhead_accounts: int = typer.Option(200_000, "--overhead-accounts", help="Also time "

@@ -492,10 +492,12 @@ def parse_transaction(raw: bytes) -> tuple[Any, bytes] | None:
     return _native.decode_tx(raw)  # type: ignore[union-attr,no-any-return]
 
 
-def parse_transactions(raws: list[bytes]) -> list[tuple[Any, bytes] | None]:
+def parse_transactions(raws: list[bytes], senders: list[bytes | None] | None = None
+                       ) -> list[tuple[Any, bytes] | None]:
     """`parse_transaction` for a batch, with the GIL released while Rust decodes and
-    recovers (from a worker thread this runs beside the event loop)."""
-    return _native.decode_txs(raws)  # type: ignore[union-attr,no-any-return]
+    recovers (from a worker thread this runs beside the event loop). `senders` (one per
+    raw, or None) are taken as they are instead of recovered."""
+    return _native.decode_txs(raws, senders)  # type: ignore[union-attr,no-any-return]
 
 
 def log_bloom(items: list[bytes]) -> bytes | None:
@@ -506,7 +508,7 @@ def log_bloom(items: list[bytes]) -> bytes | None:
 
 def transaction_batch_parser(
     engine: str,
-) -> Callable[[list[bytes]], list[tuple[Any, bytes] | None]] | None:
+) -> Callable[[list[bytes], list[bytes | None] | None], list[tuple[Any, bytes] | None]] | None:
     """The batch decoder to prime the sender cache with, for engine `engine`, or None."""
     return parse_transactions if engine == "revm" and _native is not None else None
 

@@ -110,8 +110,10 @@ def effective_gas_price(tx: Any) -> int:
 # attributes of py-evm's transaction objects, or None to take py-evm's path. It must accept
 # only what py-evm decodes to the same fields; every check below still runs on its answer.
 Parser = Callable[[bytes], "tuple[Any, bytes] | None"]
-# The same for a batch, releasing the GIL while it recovers (see `SenderCache.prime`).
-BatchParser = Callable[[list[bytes]], "list[tuple[Any, bytes] | None]"]
+# The same for a batch, releasing the GIL while it recovers (see `SenderCache.prime`); given
+# one sender per transaction (or None), it takes those instead of recovering them.
+BatchParser = Callable[[list[bytes], "list[bytes | None] | None"],
+                       "list[tuple[Any, bytes] | None]"]
 
 
 def decode_transaction(raw: bytes, chain_id: int, parse: Parser | None = None) -> SignedTx:
@@ -273,6 +275,11 @@ def _given(parsed: tuple[Any, bytes]) -> Parser:
     return lambda _raw: parsed
 
 
+def _given_batch(parse_many: BatchParser, senders: list[bytes | None]) -> Parser:
+    """A parser of one transaction whose sender is known (`SenderCache.know`)."""
+    return lambda raw: parse_many([raw], senders)[0]
+
+
 class SenderCache:
     """Bounded LRU of decoded transactions by their raw bytes (thread-safe)."""
 
@@ -282,6 +289,8 @@ class SenderCache:
         self.parse = parse  # a faster decoder (see `decode_transaction`), if any
         self.parse_many = parse_many
         self._items: OrderedDict[bytes, SignedTx] = OrderedDict()
+        self._known: OrderedDict[bytes, bytes] = OrderedDict()  # raw -> sender (`know`)
+        self.given = 0  # decodings that took a known sender instead of recovering it
         self._lock = threading.Lock()
 
     # Keyed by the raw bytes, not the hash: a lookup then costs a bytes hash, not a keccak.
@@ -311,6 +320,29 @@ class SenderCache:
             for raw in raws:
                 pop(raw, None)
 
+    def know(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        """Senders already recovered, by raw transaction: the node's API in a process of its
+        own recovers each sender it sends and tells it here (over the node's socket) before
+        the engine asks CheckTx, so the node need not recover it again. Trusted as the
+        node's own code is (only a process of the node's user reaches that socket); kept
+        until used, the oldest forgotten past `capacity`."""
+        with self._lock:
+            known = self._known
+            for raw, sender in pairs:
+                if len(sender) == 20:
+                    known[raw] = sender
+            while len(known) > self.capacity:
+                known.popitem(last=False)
+
+    def _take_known(self, raws: Sequence[bytes]) -> list[bytes | None] | None:
+        """The known senders of `raws` (taken), None when none is known."""
+        with self._lock:
+            if not self._known:
+                return None
+            pop = self._known.pop
+            senders = [pop(raw, None) for raw in raws]
+        return senders if any(s is not None for s in senders) else None
+
     def prime(self, raws: Sequence[bytes], chain_id: int) -> int:
         """Decode `raws` ahead of CheckTx, so CheckTx finds them here: the node's API calls
         this from a worker thread, and the ABCI server for a batch of CheckTx requests
@@ -326,7 +358,11 @@ class SenderCache:
             fresh = [raw for raw in raws if raw not in self._items]
         cached = 0
         try:
-            for raw, parsed in zip(fresh, self.parse_many(fresh) if fresh else (), strict=True):
+            senders = self._take_known(fresh)
+            if senders is not None:
+                self.given += sum(s is not None for s in senders)
+            parsed_all = self.parse_many(fresh, senders) if fresh else ()
+            for raw, parsed in zip(fresh, parsed_all, strict=True):
                 if parsed is None:
                     continue
                 try:
@@ -343,6 +379,11 @@ class SenderCache:
         item = self.get(raw)
         if item is not None and item.chain_id == chain_id:
             return item
-        item = decode_transaction(raw, chain_id, self.parse)
+        parse = self.parse
+        senders = self._take_known([raw]) if self.parse_many is not None else None
+        if senders is not None and self.parse_many is not None:
+            self.given += 1
+            parse = _given_batch(self.parse_many, senders)
+        item = decode_transaction(raw, chain_id, parse)
         self.put(item)
         return item

@@ -5,10 +5,12 @@ waiting for FinalizeBlock and making it wait.
 
 The API's own process reads the node's ledger through a `LedgerView` (LMDB serves both
 processes; the node alone writes), hears CheckTx answers over the node's check socket
-(`api.check_relay`) and owns the journal of accepted transactions. The node starts it
-(`python -m consortium.network.api_process HOME ENGINE_RPC`) with the engine and stops it first; it
-gets SIGTERM if the node dies. Not served there yet: the privacy groups' priv_ methods and
-the node's /metrics (`[metrics] listen` still serves them from the node)."""
+(`api.check_relay`), tells it there the sender of each transaction it sends (the node's
+CheckTx then need not recover it) and owns the journal of accepted transactions. The node
+starts it (`python -m consortium.network.api_process HOME ENGINE_RPC`) with the engine and
+stops it first; it gets SIGTERM if the node dies. Not served there yet: the privacy
+groups' priv_ methods and the node's /metrics (`[metrics] listen` still serves them from
+the node)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import uvicorn
 
+    from consortium.api.check_relay import SenderTeller
     from consortium.api.engine_client import CheckTxWatch
     from consortium.network.node_config import NodeConfig
 
@@ -31,9 +34,11 @@ log = logging.getLogger("consortium.api_process")
 
 
 def node_api(cfg: NodeConfig, ledger: Any, engine_rpc: str, checks: CheckTxWatch, *,
-             metrics: Any = None, privacy: Any = None) -> uvicorn.Server:
+             metrics: Any = None, privacy: Any = None,
+             senders: SenderTeller | None = None) -> uvicorn.Server:
     """The node's API server as its consortium.toml sets it, over `ledger` (the node's
-    `Ledger`, or a `LedgerView` in the API's own process)."""
+    `Ledger`, or a `LedgerView` in the API's own process, which tells its node the
+    senders it recovered through `senders`)."""
     from consortium.api.app import create_app
     from consortium.api.auth import TokenCheck
     from consortium.api.http_server import api_server
@@ -43,14 +48,14 @@ def node_api(cfg: NodeConfig, ledger: Any, engine_rpc: str, checks: CheckTxWatch
     tokens = TokenCheck(cfg.home) if mode == "token" else None
     tls = [str(cfg.home / p) if p else None
            for p in (access.tls_cert, access.tls_key, access.tls_client_ca)]
-    return api_server(create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks,
-                                 journal=cfg.app_dir / "tx-journal",
-                                 read_limits=cfg.read_limits, tokens=tokens,
-                                 client_certificates=mode == "mtls",
-                                 cors_origins=access.cors_origins,
-                                 client_limits=cfg.client_limits, metrics=metrics,
-                                 console=cfg.console_enabled, privacy=privacy),
-                      cfg.api_host, cfg.api_port, cfg.api_limits,  # owns no signal handlers
+    app = create_app(ledger, engine_rpc, node_name=cfg.name, checks=checks,
+                     journal=cfg.app_dir / "tx-journal", read_limits=cfg.read_limits,
+                     tokens=tokens, client_certificates=mode == "mtls",
+                     cors_origins=access.cors_origins, client_limits=cfg.client_limits,
+                     metrics=metrics, console=cfg.console_enabled, privacy=privacy)
+    if senders is not None:
+        app.state.local_txs.before_broadcast = senders.tell
+    return api_server(app, cfg.api_host, cfg.api_port, cfg.api_limits,  # no signal handlers
                       tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
 
 
@@ -64,7 +69,7 @@ async def start_api_process(cfg: NodeConfig, engine_rpc: str, preexec: Any
 
 def main(home: Path, engine_rpc: str) -> int:
     """The API's own process: serve until SIGTERM (from the node, or on its death)."""
-    from consortium.api.check_relay import follow_checks
+    from consortium.api.check_relay import SenderTeller, follow_checks
     from consortium.api.engine_client import CheckTxWatch
     from consortium.ledger.view import LedgerView
     from consortium.network.node_config import NodeConfig
@@ -76,11 +81,12 @@ def main(home: Path, engine_rpc: str) -> int:
 
     async def run() -> None:
         checks = CheckTxWatch(asyncio.get_running_loop())
-        server = node_api(cfg, view, engine_rpc, checks)
+        senders = SenderTeller()
+        server = node_api(cfg, view, engine_rpc, checks, senders=senders)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        follow = asyncio.create_task(follow_checks(cfg.checks_socket, checks))
+        follow = asyncio.create_task(follow_checks(cfg.checks_socket, checks, senders))
         serve = asyncio.create_task(server.serve())
         done, _ = await asyncio.wait({follow, serve}, return_when=asyncio.FIRST_COMPLETED)
         if follow in done:  # the node went (or never listened): no CheckTx answers come
@@ -91,6 +97,7 @@ def main(home: Path, engine_rpc: str) -> int:
         follow.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await follow
+        log.info("told the node %d senders it need not recover", senders.told)
 
     log.info("API of node %s in its own process (pid %d), reading %s", cfg.name,
              os.getpid(), cfg.app_dir)

@@ -466,7 +466,8 @@ async def _run(cfg: NodeConfig) -> int:
     own_process = cfg.api_process == "own"
     relay: CheckTxRelay | None = None
     if own_process:  # the API's own process hears CheckTx answers over a socket
-        relay = CheckTxRelay(asyncio.get_running_loop(), cfg.checks_socket)
+        relay = CheckTxRelay(asyncio.get_running_loop(), cfg.checks_socket,
+                             on_senders=ledger.senders.know)
         await relay.start()
     consensus = ConsensusThread(
         AbciServer(ConsortiumApp(ledger, on_check=relay.resolve if relay else checks.resolve,
@@ -601,6 +602,8 @@ async def _run(cfg: NodeConfig) -> int:
         await api_child.wait()
     if relay is not None:
         await relay.stop()
+        log.info("senders its API's process recovered, taken by CheckTx: %d",
+                 ledger.senders.given)
     await asyncio.to_thread(consensus.stop)
     if groups is not None:
         await asyncio.to_thread(groups.stop)
