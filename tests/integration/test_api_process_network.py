@@ -16,6 +16,7 @@ import psutil
 import tomlkit
 
 from consortium.network import supervisor
+from consortium.network.init import port_free
 from tests.support.evmutil import dev_accounts, transfer_hex
 from tests.support.localnet import wait_for
 
@@ -36,6 +37,10 @@ def test_api_in_its_own_process_admits_answers_and_dies_with_its_node(localnet):
     config = home / "consortium.toml"
     doc = tomlkit.parse(config.read_text())
     doc["api"]["process"] = "own"  # type: ignore[index]
+    node0 = net.node("node0")
+    metrics_port = next(p for p in range(node0.api_port + 1000, node0.api_port + 1100)
+                        if port_free(p))
+    doc["metrics"] = {"listen": f"127.0.0.1:{metrics_port}"}  # the node's own metrics
     config.write_text(tomlkit.dumps(doc))
     net.up()
     net.wait_height(2)
@@ -66,6 +71,11 @@ def test_api_in_its_own_process_admits_answers_and_dies_with_its_node(localnet):
     wait_for(lambda: int(_call(other, "eth_getBalance", receiver.address, "latest"), 16)
              == before + 35, 60, "node1 to show the five transfers")
     assert int(_call(own, "eth_getBalance", receiver.address, "latest"), 16) == before + 35
+    # the node's CheckTx took the senders its API's process recovered (one that arrived
+    # after its CheckTx would have been recovered: the race is the API's to win, not sure)
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    given = re.search(r"^consortium_checktx_senders_given_total (\S+)$", scraped, re.M)
+    assert given is not None and 1 <= float(given.group(1)) <= 5, scraped[-2000:]
 
     # a stale nonce: refused with CheckTx's reason, heard over the check socket
     refused = _rpc(own, {"jsonrpc": "2.0", "id": 9, "method": "eth_sendRawTransaction",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from consortium.api.metrics import PREFIX, NodeMetrics
@@ -96,7 +96,7 @@ class NodeProbe(Collector):
         self.metrics = metrics
         self.snapshot_height = snapshot_height
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         def gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
             family = GaugeMetricFamily(f"{PREFIX}_{name}", doc)
             if value is not None:
@@ -139,8 +139,14 @@ class NodeProbe(Collector):
         snapshot = self.snapshot_height() if self.snapshot_height is not None else None
         yield gauge("snapshot_height", "Height of the newest state-sync snapshot this node "
                     "offers (0: none).", snapshot or 0)
+        given = CounterMetricFamily(
+            f"{PREFIX}_checktx_senders_given", "Transactions whose sender CheckTx took as the "
+            "API's own process told it instead of recovering the signature ([api] process = "
+            "\"own\").")
+        given.add_metric([], getattr(getattr(self.ledger, "senders", None), "given", 0))
+        yield given
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
+    def describe(self) -> Iterator[Metric]:
         return iter(())  # collect() reads the node: not at registration
 
 

@@ -316,9 +316,10 @@ class SenderCache:
     def pop_many(self, raws: Iterable[bytes]) -> None:
         """`pop` of a committed block's transactions, under one lock."""
         with self._lock:
-            pop = self._items.pop
+            pop, forget = self._items.pop, self._known.pop
             for raw in raws:
                 pop(raw, None)
+                forget(raw, None)  # told after its CheckTx had recovered it: not needed now
 
     def know(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
         """Senders already recovered, by raw transaction: the node's API in a process of its
