@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import psutil
 import tomlkit
+from prometheus_client.parser import text_string_to_metric_families
 
 from consortium.network import supervisor
 from consortium.network.init import port_free
@@ -76,6 +77,14 @@ def test_api_in_its_own_process_admits_answers_and_dies_with_its_node(localnet):
     scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
     given = re.search(r"^consortium_checktx_senders_given_total (\S+)$", scraped, re.M)
     assert given is not None and 1 <= float(given.group(1)) <= 5, scraped[-2000:]
+    # the API's port serves the node's families too, its own calls counted by itself
+    api_scrape = httpx.get(f"{own}/metrics", timeout=10).text
+    found = {f.name: f for f in text_string_to_metric_families(api_scrape)}
+    assert found["consortium_checktx_senders_given"].samples[0].value == float(given.group(1))
+    assert found["consortium_height"].samples[0].value >= 2
+    sends = [s.value for s in found["consortium_rpc_calls"].samples
+             if s.labels == {"method": "eth_sendRawTransaction", "status": "ok"}]
+    assert sends == [5.0], found["consortium_rpc_calls"].samples
 
     # a stale nonce: refused with CheckTx's reason, heard over the check socket
     refused = _rpc(own, {"jsonrpc": "2.0", "id": 9, "method": "eth_sendRawTransaction",

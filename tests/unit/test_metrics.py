@@ -320,3 +320,55 @@ def test_thread_cpu_is_counted_by_thread_name_and_survives_the_thread() -> None:
     after = _thread_cpu(metrics)  # the threads ended: their time stays
     assert after["burner"] >= during >= 0.2
     assert "MainThread" in after
+
+
+def test_an_api_in_its_own_process_serves_the_nodes_families_with_its_own(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`[api] process = "own"`: the API's process counts its requests and JSON-RPC calls,
+    and adds every other family as its node counts it, read over the node's metrics socket
+    at each scrape — one family a name, the API's own counts winning over the node's
+    zeros; without the node, its own alone."""
+    import asyncio
+
+    from consortium.api.metrics_probe import api_metrics
+    from consortium.api.metrics_relay import serve_node_metrics
+
+    ledger = new_ledger(tmp_path / "ledger")
+    node = node_metrics("node0", ledger, None, tmp_path / "snapshots")
+    node.finalized(7, 3, 1_700_000_000 * 10**9, 0.02)
+    node.checked(0)
+    node.rpc_calls([{"method": "eth_chainId"}], [{"result": "0x1"}], 0.001)  # not the API's
+    socket_path = tmp_path / "metrics.sock"
+    api = api_metrics("node0", "revm", socket_path)
+    api.rpc_calls([{"method": "eth_sendRawTransaction"}] * 2, [{"result": "0x"}] * 2, 0.002)
+
+    async def scrape_while_served() -> bytes:
+        server = await serve_node_metrics(socket_path, node.exposition)
+        try:
+            assert socket_path.stat().st_mode & 0o777 == 0o600
+            return await asyncio.to_thread(api.exposition)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    try:
+        text = asyncio.run(scrape_while_served()).decode()
+    finally:
+        ledger.close()
+    names = [f.name for f in text_string_to_metric_families(text)]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    got = samples(text)
+    assert got[("consortium_transactions_total", ())] == 3  # the node's
+    assert got[("consortium_checktx_accepted_total", ())] == 1
+    assert ("consortium_height", ()) in got and ("consortium_lmdb_size_bytes", ()) in got
+    calls = {k: v for k, v in got.items() if k[0] == "consortium_rpc_calls_total"}
+    assert calls == {("consortium_rpc_calls_total",
+                      (("method", "eth_sendRawTransaction"), ("status", "ok"))): 2}
+    assert sum(1 for n in names if n == "consortium_node_info") == 1
+
+    socket_path.unlink(missing_ok=True)  # the node gone: the API's own families, a warning
+    alone = samples(api.exposition())
+    assert ("consortium_transactions_total", ()) not in alone
+    assert alone[("consortium_rpc_calls_total",
+                  (("method", "eth_sendRawTransaction"), ("status", "ok")))] == 2
+    assert "the node's metrics cannot be read" in caplog.text

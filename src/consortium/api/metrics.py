@@ -142,10 +142,12 @@ class NodeMetrics:
     (`rpc_calls`)."""
 
     def __init__(self, node_name: str, *, engine: str = "",
-                 rpc_methods: Collection[str] = ()) -> None:
+                 rpc_methods: Collection[str] = (), api_only: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.rpc_methods = frozenset(rpc_methods)
-        reg = self.registry
+        # `api_only`: an API in a process of its own, which exports only what it counts
+        # (`metrics_relay` adds the node's); the node's families stay off its registry
+        reg = CollectorRegistry() if api_only else self.registry
         info = Gauge(f"{PREFIX}_node_info", "Always 1; the node's name, software version and "
                      "execution engine as labels.", ["node", "version", "engine"], registry=reg)
         info.labels(node_name, __version__, engine).set(1)
@@ -163,6 +165,7 @@ class NodeMetrics:
         self.checks = _CheckCounts()
         reg.register(self.checks)
         reg.register(_ThreadCpu())
+        reg = self.registry
         self.rpc_requests = Counter(
             f"{PREFIX}_rpc_calls", "JSON-RPC calls (HTTP and WebSocket; each call of a batch), "
             "by method (\"other\": a method this node does not serve) and status (ok, error, "

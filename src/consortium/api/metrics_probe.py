@@ -131,11 +131,6 @@ class NodeProbe(Collector):
                     None if usage is None else usage.free)
         yield gauge("disk_size_bytes", "Size of the file system of the ledger's data.",
                     None if usage is None else usage.total)
-        hub = getattr(self.metrics, "hub", None)
-        yield gauge("websocket_connections", "Open WebSocket connections to the API.",
-                    None if hub is None else len(hub.connections))
-        yield gauge("websocket_subscriptions", "eth_subscribe subscriptions open on the API.",
-                    None if hub is None else _subscriptions(hub))
         snapshot = self.snapshot_height() if self.snapshot_height is not None else None
         yield gauge("snapshot_height", "Height of the newest state-sync snapshot this node "
                     "offers (0: none).", snapshot or 0)
@@ -148,6 +143,29 @@ class NodeProbe(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # collect() reads the node: not at registration
+
+
+class Connections(Collector):
+    """The API's WebSocket connections and subscriptions (its hub's, once `instrument`
+    gave `metrics` one), read at scrape time."""
+
+    def __init__(self, metrics: Any) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        hub = getattr(self.metrics, "hub", None)
+        for name, doc, value in (
+                ("websocket_connections", "Open WebSocket connections to the API.",
+                 None if hub is None else len(hub.connections)),
+                ("websocket_subscriptions", "eth_subscribe subscriptions open on the API.",
+                 None if hub is None else _subscriptions(hub))):
+            family = GaugeMetricFamily(f"{PREFIX}_{name}", doc)
+            if value is not None:
+                family.add_metric([], value)
+            yield family
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 def _file_size(path: Path) -> float | None:
@@ -196,4 +214,19 @@ def node_metrics(name: str, ledger: Any, engine_rpc: str | None,
     engine = EngineView(engine_rpc) if engine_rpc else None
     newest = None if snapshots is None else (lambda: newest_snapshot(snapshots))
     metrics.registry.register(NodeProbe(ledger, engine, metrics, newest))
+    metrics.registry.register(Connections(metrics))
+    return metrics
+
+
+def api_metrics(name: str, engine: str, node_metrics_socket: Path) -> NodeMetrics:
+    """The metrics of an API in a process of its own: what it counts (requests, JSON-RPC
+    calls, WebSockets) and, read from its node at each scrape, everything else
+    (`metrics_relay`)."""
+    from consortium.api.jsonrpc import method_names
+    from consortium.api.metrics_relay import NodeFamilies, read_node_metrics
+
+    metrics = NodeMetrics(name, engine=engine, rpc_methods=method_names(), api_only=True)
+    metrics.registry.register(Connections(metrics))
+    own = {family.name for family in metrics.registry.collect()}
+    metrics.registry.register(NodeFamilies(lambda: read_node_metrics(node_metrics_socket), own))
     return metrics

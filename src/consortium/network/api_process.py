@@ -8,9 +8,9 @@ processes; the node alone writes), hears CheckTx answers over the node's check s
 (`api.check_relay`), tells it there the sender of each transaction it sends (the node's
 CheckTx then need not recover it) and owns the journal of accepted transactions. The node
 starts it (`python -m consortium.network.api_process HOME ENGINE_RPC`) with the engine and
-stops it first; it gets SIGTERM if the node dies. Not served there yet: the privacy
-groups' priv_ methods and the node's /metrics (`[metrics] listen` still serves them from
-the node)."""
+stops it first; it gets SIGTERM if the node dies. Its /metrics adds the node's families,
+read from the node's metrics socket at each scrape (`api.metrics_relay`). Not served there
+yet: the privacy groups' priv_ methods."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def main(home: Path, engine_rpc: str) -> int:
     """The API's own process: serve until SIGTERM (from the node, or on its death)."""
     from consortium.api.check_relay import SenderTeller, follow_checks
     from consortium.api.engine_client import CheckTxWatch
+    from consortium.api.metrics_probe import api_metrics
     from consortium.ledger.view import LedgerView
     from consortium.network.node_config import NodeConfig
 
@@ -82,7 +83,8 @@ def main(home: Path, engine_rpc: str) -> int:
     async def run() -> None:
         checks = CheckTxWatch(asyncio.get_running_loop())
         senders = SenderTeller()
-        server = node_api(cfg, view, engine_rpc, checks, senders=senders)
+        metrics = api_metrics(cfg.name, view.engine, cfg.metrics_socket)
+        server = node_api(cfg, view, engine_rpc, checks, metrics=metrics, senders=senders)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -432,6 +432,7 @@ async def _run(cfg: NodeConfig) -> int:
     from consortium.api.check_relay import CheckTxRelay
     from consortium.api.engine_client import CheckTxWatch
     from consortium.api.metrics_probe import node_metrics
+    from consortium.api.metrics_relay import serve_node_metrics
     from consortium.api.private_submit import load_privacy_key, privacy_node
     from consortium.ledger.application import ConsortiumApp
     from consortium.ledger.ledger import Ledger
@@ -465,10 +466,12 @@ async def _run(cfg: NodeConfig) -> int:
 
     own_process = cfg.api_process == "own"
     relay: CheckTxRelay | None = None
-    if own_process:  # the API's own process hears CheckTx answers over a socket
+    metrics_server: asyncio.base_events.Server | None = None
+    if own_process:  # the API's own process hears CheckTx answers and reads metrics here
         relay = CheckTxRelay(asyncio.get_running_loop(), cfg.checks_socket,
                              on_senders=ledger.senders.know)
         await relay.start()
+        metrics_server = await serve_node_metrics(cfg.metrics_socket, metrics.exposition)
     consensus = ConsensusThread(
         AbciServer(ConsortiumApp(ledger, on_check=relay.resolve if relay else checks.resolve,
                                  on_halt=on_halt),
@@ -600,6 +603,8 @@ async def _run(cfg: NodeConfig) -> int:
     if api_child is not None and api_child.returncode is None:
         api_child.kill()
         await api_child.wait()
+    if metrics_server is not None:
+        metrics_server.close()
     if relay is not None:
         await relay.stop()
         log.info("senders its API's process recovered, taken by CheckTx: %d",

@@ -96,6 +96,11 @@ class NodeConfig:
         """Where an API in its own process hears CheckTx answers (`api.check_relay`)."""
         return self._socket("checktx")
 
+    @property
+    def metrics_socket(self) -> Path:
+        """Where an API in its own process reads the node's metrics (`api.metrics_relay`)."""
+        return self._socket("metrics")
+
     def _socket(self, name: str) -> Path:
         path = self.home / f"{name}.sock"
         if len(str(path)) <= MAX_UNIX_SOCKET_PATH:
