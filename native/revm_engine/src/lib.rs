@@ -705,9 +705,8 @@ fn decode_txs<'py>(
                 .collect::<PyResult<_>>()?
         }
     };
-    let decoded: Vec<Option<(txs::RawTx, revm::primitives::Address)>> = py.detach(|| {
-        raws.iter().zip(known).map(|(raw, sender)| txs::decode(raw, sender)).collect()
-    });
+    let decoded: Vec<Option<(txs::RawTx, revm::primitives::Address)>> = py
+        .detach(|| raws.iter().zip(known).map(|(raw, sender)| txs::decode(raw, sender)).collect());
     decoded
         .into_iter()
         .map(|item| match item {
