@@ -103,12 +103,17 @@ def test_checktx_answers_cross_the_socket_in_order(tmp_path: Path) -> None:
         relay = CheckTxRelay(asyncio.get_running_loop(), tmp_path / "checktx.sock")
         await relay.start()
         heard = _Heard()
-        follow = asyncio.create_task(follow_checks(tmp_path / "checktx.sock", heard))  # type: ignore[arg-type]
+        follow = asyncio.create_task(follow_checks(
+            tmp_path / "checktx.sock", heard, None,  # type: ignore[arg-type]
+            lambda *block: private.append(block)))
         async with asyncio.timeout(10):
             while not relay.listeners:  # the API's process connected
                 await asyncio.sleep(0.01)
-        # CheckTx tells from the consensus thread, not the relay's loop
-        thread = threading.Thread(target=lambda: [relay.resolve(*t) for t in told])
+        # CheckTx tells from the consensus thread, not the relay's loop; the privacy
+        # groups' processor its heights from its own, between them
+        thread = threading.Thread(target=lambda: [
+            (relay.resolve(*t), i == 100 and relay.private_block(*PRIVATE))
+            for i, t in enumerate(told)])
         thread.start()
         await asyncio.to_thread(thread.join)
         async with asyncio.timeout(10):
@@ -120,7 +125,12 @@ def test_checktx_answers_cross_the_socket_in_order(tmp_path: Path) -> None:
                 await follow
         return heard.answers
 
+    private: list[tuple[bytes, int, bytes, bool]] = []
     assert asyncio.run(scenario()) == told
+    assert private == [PRIVATE]
+
+
+PRIVATE = (b"\x22" * 32, 123_456, b"\x33" * 32, True)  # a group's height its processor ran
 
 
 class _Sent:

@@ -7,7 +7,8 @@ The other way, the API process tells the node the sender it recovered of each tr
 it is about to send (`SenderTeller`), so that the node's CheckTx takes it instead of
 recovering the signature again (`SenderCache.know`): one recovery a transaction, not two.
 The socket is the node user's alone (mode 0600): what arrives on it is trusted as the
-node's own code is."""
+node's own code is. The node also tells there each privacy-group height its processor
+executed (`private_block`), which the API's process attests as the node's own API would."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from consortium.api.engine_client import CheckTxWatch
 
 log = logging.getLogger("consortium.api.check_relay")
 
-_HEAD = struct.Struct(">IIH")  # raw length, code, log length
+_HEAD = struct.Struct(">BIIH")  # kind, raw length, code, log length; then raw and log
+_ANSWER, _PRIVATE_BLOCK = 0, 1  # kinds: a CheckTx answer; a private block processed
+_PRIVATE = struct.Struct(">32sQ32s?")  # group id, height, private root, had markers
 _SENT = struct.Struct(">I20s")  # the API's way: raw length, sender; then the raw
 MAX_SENT_TX_BYTES = 1 << 20  # larger is no transaction CheckTx admits: the link is closed
 # What may wait unread for the API's process: past it answers are dropped (logged), and a
@@ -37,7 +40,7 @@ def encode(items: list[tuple[bytes, int, str]]) -> bytes:
     parts = []
     for raw, code, text in items:
         t = text.encode()[:65535]
-        parts.append(_HEAD.pack(len(raw), code, len(t)))
+        parts.append(_HEAD.pack(_ANSWER, len(raw), code, len(t)))
         parts.append(raw)
         parts.append(t)
     return b"".join(parts)
@@ -109,6 +112,19 @@ class CheckTxRelay:
         """How many API processes are connected."""
         return len(self._writers)
 
+    def private_block(self, group_id: bytes, height: int, root: bytes,
+                      had_markers: bool) -> None:
+        """A privacy group's height the node's processor executed (its thread): told to
+        the API's process, whose submitter attests the roots (`PrivacyNode.on_block`)."""
+        body = _PRIVATE.pack(group_id, height, root, had_markers)
+        frame = _HEAD.pack(_PRIVATE_BLOCK, len(body), 0, 0) + body
+        self._loop.call_soon_threadsafe(self._write, frame)
+
+    def _write(self, frame: bytes) -> None:
+        for w in self._writers:
+            if w.transport.get_write_buffer_size() <= MAX_BACKLOG_BYTES:
+                w.write(frame)
+
     def resolve(self, raw: bytes, code: int, log_text: str) -> None:
         """Told by CheckTx (any thread): sent with the rest of its burst."""
         if self._writers:
@@ -154,11 +170,16 @@ class SenderTeller:
         self.told += len(txs)
 
 
+PrivateBlock = Callable[[bytes, int, bytes, bool], None]
+
+
 async def follow_checks(path: Path, watch: CheckTxWatch,
-                        senders: SenderTeller | None = None) -> None:
+                        senders: SenderTeller | None = None,
+                        on_private_block: PrivateBlock | None = None) -> None:
     """The API process's side: read the node's CheckTx answers until it goes (raises
-    asyncio.IncompleteReadError then; ConnectionError if it never listened). `senders`
-    writes on the same connection."""
+    asyncio.IncompleteReadError then; ConnectionError if it never listened), and the
+    privacy groups' processed heights (`on_private_block`). `senders` writes on the same
+    connection."""
     for _ in range(200):
         try:
             reader, writer = await asyncio.open_unix_connection(str(path))
@@ -171,6 +192,9 @@ async def follow_checks(path: Path, watch: CheckTxWatch,
         senders.writer = writer
     while True:
         head = await reader.readexactly(_HEAD.size)
-        n, code, m = _HEAD.unpack(head)
+        kind, n, code, m = _HEAD.unpack(head)
         body = await reader.readexactly(n + m)
-        watch.resolve(body[:n], code, body[n:].decode(errors="replace"))
+        if kind == _ANSWER:
+            watch.resolve(body[:n], code, body[n:].decode(errors="replace"))
+        elif kind == _PRIVATE_BLOCK and on_private_block is not None and n == _PRIVATE.size:
+            on_private_block(*_PRIVATE.unpack(body))

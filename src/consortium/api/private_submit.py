@@ -132,17 +132,21 @@ class PrivacyNode:
                 log.exception("a private block listener failed")
 
 
-def privacy_node(ledger: Any, ledger_dir: Path, key: bytes) -> PrivacyNode:
+def privacy_node(ledger: Any, ledger_dir: Path, key: bytes, *,
+                 readonly: bool = False) -> PrivacyNode:
     """The group processor over `ledger` (not started; group stores in
     `ledger_dir`/private/), its listeners hooked; without one
-    (software without it) `groups` stays None and the node serves no priv_ methods."""
+    (software without it) `groups` stays None and the node serves no priv_ methods.
+    `readonly`: the reads of the stores only, for the node's API in a process of its own
+    (the node tells it the processed heights: `on_block`)."""
     node = PrivacyNode(key)
     try:
         from consortium.ledger.private_groups import PrivateGroups
     except ImportError:
         log.warning("this software has no privacy groups processor: priv_ methods are off")
         return node
-    node.groups = PrivateGroups(ledger, ledger_dir, key, on_block=node.on_block)
+    node.groups = PrivateGroups(ledger, ledger_dir, key, on_block=node.on_block,
+                                readonly=readonly)
     return node
 
 

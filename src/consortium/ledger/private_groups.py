@@ -191,14 +191,15 @@ class _PrivateExecutor(BlockExecutor):
 class _Group:
     """One group's store on this node, its reads and its executor."""
 
-    def __init__(self, group_id: bytes, path: Path, ledger: Ledger) -> None:
+    def __init__(self, group_id: bytes, path: Path, ledger: Ledger, readonly: bool = False
+                 ) -> None:
         app = ledger._app_state
         assert app is not None
         self.group_id = group_id
         self.chain_id = group_chain_id(app.eth_chain_id, group_id)
-        self.store = StateStore(path)
+        self.store = StateStore(path, readonly=readonly)
         try:
-            self.markers = self.store.env.open_db(MARKERS_DB)
+            self.markers = self.store.env.open_db(MARKERS_DB, create=not readonly)
         except BaseException:
             self.store.close()
             raise
@@ -239,12 +240,16 @@ class PrivateGroups:
     public chain by `follow()` (a thread of its own with `start()`)."""
 
     def __init__(self, ledger: Ledger, home_dir: Path, privacy_key: bytes,
-                 on_block: OnBlock | None = None) -> None:
+                 on_block: OnBlock | None = None, *, readonly: bool = False) -> None:
         """`home_dir`: the node's home (the group stores live beside the ledger's own store,
         in `<ledger dir>/private/`, wherever that is); `privacy_key`: this node's 32-byte
         secp256k1 privacy key; `on_block(group id, height, private root, had markers)` after
-        each height a group's store processed (from this object's thread)."""
+        each height a group's store processed (from this object's thread). `readonly`: the
+        reads of the stores the node's own processor writes, from another process (the
+        node's API in a process of its own, over a `LedgerView`): it never follows the
+        chain, and finds the groups the processor started as they appear."""
         self.ledger = ledger
+        self.readonly = readonly
         self.home_dir = Path(home_dir)
         self.root = Path(ledger.store.env.path()) / "private"
         self._key = bytes(privacy_key)
@@ -275,7 +280,7 @@ class PrivateGroups:
         this node is in (thread-safe; does nothing when up to date). With `pace`, a
         catch-up takes at most `REPLAY_SHARE` of a core (`Pacer`): the processor's thread."""
         with self._lock:
-            if self._closed or self.ledger._app_state is None:
+            if self._closed or self.ledger._app_state is None or self.readonly:
                 return
             if not self._opened:
                 self._open_existing()
@@ -306,7 +311,7 @@ class PrivateGroups:
 
     def start(self) -> None:
         """Follow the chain in a daemon thread: on `notify()`, and every second."""
-        if self._thread is not None:
+        if self._thread is not None or self.readonly:
             return
         self._halt.clear()
         self._thread = threading.Thread(target=self._run, name="private-groups", daemon=True)
@@ -333,11 +338,24 @@ class PrivateGroups:
 
     def group_ids(self) -> list[bytes]:
         """The groups this node has a store for (it is or was in them)."""
+        self._find_new()
         with self._groups_lock:
             return sorted(self._groups)
 
+    def _find_new(self, group_id: bytes | None = None) -> None:
+        """Read-only: open the stores the node's processor started since (all, or the one
+        of `group_id` if it is not open yet)."""
+        if not self.readonly or self._closed or self.ledger._app_state is None:
+            return
+        if group_id is not None:
+            with self._groups_lock:
+                if bytes(group_id) in self._groups:
+                    return
+        self._open_existing()
+
     def reader(self, group_id: bytes) -> PrivateLedger | None:
         """The reads of one group's private store, or None if this node has none."""
+        self._find_new(group_id)
         with self._groups_lock:
             group = self._groups.get(bytes(group_id))
             if group is None:
@@ -353,6 +371,7 @@ class PrivateGroups:
 
     def processed_height(self, group_id: bytes) -> int:
         """The last public height this node's store of the group has processed (0: none)."""
+        self._find_new(group_id)
         with self._groups_lock:
             group = self._groups.get(bytes(group_id))
             return 0 if group is None else group.written()
@@ -466,14 +485,21 @@ class PrivateGroups:
             except ValueError:
                 continue
             if len(group_id) == 32 and path.is_dir():
-                self._open(group_id)
+                if not self.readonly:
+                    self._open(group_id)
+                    continue
+                if (path / "data.mdb").is_file():
+                    try:  # read-only: a store the processor is still making waits
+                        self._open(group_id)
+                    except lmdb.Error:
+                        continue
 
     def _open(self, group_id: bytes) -> _Group:
         with self._groups_lock:
             group = self._groups.get(group_id)
             if group is None:
                 group = self._groups[group_id] = _Group(
-                    group_id, self.root / group_id.hex(), self.ledger)
+                    group_id, self.root / group_id.hex(), self.ledger, self.readonly)
             return group
 
     def _discover(self, latest: Any, target: int) -> None:

@@ -9,8 +9,9 @@ processes; the node alone writes), hears CheckTx answers over the node's check s
 CheckTx then need not recover it) and owns the journal of accepted transactions. The node
 starts it (`python -m consortium.network.api_process HOME ENGINE_RPC`) with the engine and
 stops it first; it gets SIGTERM if the node dies. Its /metrics adds the node's families,
-read from the node's metrics socket at each scrape (`api.metrics_relay`). Not served there
-yet: the privacy groups' priv_ methods."""
+read from the node's metrics socket at each scrape (`api.metrics_relay`); its priv_
+methods read the privacy groups' stores the node's processor writes (read-only), and
+attest the heights the node tells it over the check socket."""
 
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ def main(home: Path, engine_rpc: str) -> int:
     from consortium.api.check_relay import SenderTeller, follow_checks
     from consortium.api.engine_client import CheckTxWatch
     from consortium.api.metrics_probe import api_metrics
+    from consortium.api.private_submit import load_privacy_key, privacy_node
     from consortium.ledger.view import LedgerView
     from consortium.network.node_config import NodeConfig
 
@@ -79,16 +81,20 @@ def main(home: Path, engine_rpc: str) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = NodeConfig.load(home)
     view = LedgerView(cfg.app_dir, engine=cfg.engine)
+    # the privacy groups' stores, read as the node's processor writes them
+    privacy = privacy_node(view, cfg.app_dir, load_privacy_key(cfg.home), readonly=True)
 
     async def run() -> None:
         checks = CheckTxWatch(asyncio.get_running_loop())
         senders = SenderTeller()
         metrics = api_metrics(cfg.name, view.engine, cfg.metrics_socket)
-        server = node_api(cfg, view, engine_rpc, checks, metrics=metrics, senders=senders)
+        server = node_api(cfg, view, engine_rpc, checks, metrics=metrics, senders=senders,
+                          privacy=privacy if privacy.groups is not None else None)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        follow = asyncio.create_task(follow_checks(cfg.checks_socket, checks, senders))
+        follow = asyncio.create_task(follow_checks(cfg.checks_socket, checks, senders,
+                                                   privacy.on_block))
         serve = asyncio.create_task(server.serve())
         done, _ = await asyncio.wait({follow, serve}, return_when=asyncio.FIRST_COMPLETED)
         if follow in done:  # the node went (or never listened): no CheckTx answers come
@@ -106,6 +112,8 @@ def main(home: Path, engine_rpc: str) -> int:
     try:
         asyncio.run(run())
     finally:
+        if privacy.groups is not None:
+            privacy.groups.stop()
         view.close()
     return 0
 
