@@ -237,6 +237,26 @@ def test_abis_are_checked_against_the_deployed_code(chain: Any) -> None:
     assert shipped["name"] == "Governance"
 
 
+def test_an_api_in_its_own_process_refuses_to_register_an_abi_clearly(
+        tmp_path: Path) -> None:
+    """The API's own process reads the ledger read-only: registering an ABI (a write to
+    the node's store) is refused in words, not as an internal error, and stores nothing."""
+    from consortium.ledger.view import LedgerView
+
+    ledger = new_ledger(tmp_path / "ledger")
+    token = token_chain(ledger)
+    ledger.close()  # the node is another process
+    view = LedgerView(tmp_path / "ledger")
+    try:
+        _, abi = compile_vyper(TOKEN_SOURCE)
+        ex = Explorer(view)
+        with pytest.raises(ExplorerError, match=r"process of its own .*cannot write the ABI"):
+            ex.register_abi(token, abi, "Token")
+        assert ex.get_abi(token) is None
+    finally:
+        view.close()
+
+
 def test_selector_scan_skips_push_data() -> None:
     # PUSH4 0xa9059cbb; PUSH5 whose data holds 0x63 then a fake selector; PUSH3 0x00fdd58e
     code = bytes.fromhex("63a9059cbb" + "64" + "6312345678" + "62fdd58e")

@@ -289,6 +289,11 @@ class Explorer:
         """Store `abi` for the contract at `address` once every function selector it
         declares is in the deployed runtime code; raises ExplorerError naming what is not."""
         raw_address = _address(address)
+        if getattr(self.ledger.store, "readonly", False):
+            raise ExplorerError("this node serves its API from a process of its own ([api] "
+                                "process = \"own\"), which cannot write the ABI registry "
+                                "yet: register the ABI through a node whose API runs in its "
+                                "node's process")
         if raw_address in shipped_abis():
             raise ExplorerError(f"{address} is a shipped contract "
                                 f"({shipped_abis()[raw_address].name}): its ABI is known "
