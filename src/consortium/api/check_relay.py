@@ -118,12 +118,16 @@ class CheckTxRelay:
         the API's process, whose submitter attests the roots (`PrivacyNode.on_block`)."""
         body = _PRIVATE.pack(group_id, height, root, had_markers)
         frame = _HEAD.pack(_PRIVATE_BLOCK, len(body), 0, 0) + body
-        self._loop.call_soon_threadsafe(self._write, frame)
+        self._loop.call_soon_threadsafe(self._write, frame, "a private block's height")
 
-    def _write(self, frame: bytes) -> None:
+    def _write(self, frame: bytes, what: str) -> None:
+        """`frame` to every API process connected, but one that reads nothing (its backlog
+        past `MAX_BACKLOG_BYTES`): dropped there, with a warning."""
         for w in self._writers:
-            if w.transport.get_write_buffer_size() <= MAX_BACKLOG_BYTES:
-                w.write(frame)
+            if w.transport.get_write_buffer_size() > MAX_BACKLOG_BYTES:
+                log.warning("the API's process reads nothing from its node: %s dropped", what)
+                continue
+            w.write(frame)
 
     def resolve(self, raw: bytes, code: int, log_text: str) -> None:
         """Told by CheckTx (any thread): sent with the rest of its burst."""
@@ -131,13 +135,7 @@ class CheckTxRelay:
             self._told.tell(self._loop, (raw, code, log_text))
 
     def _send(self, told: list[tuple[bytes, int, str]]) -> None:
-        frame = encode(told)
-        for w in self._writers:
-            if w.transport.get_write_buffer_size() > MAX_BACKLOG_BYTES:
-                log.warning("the API's process reads no CheckTx answers: %d dropped",
-                            len(told))
-                continue
-            w.write(frame)
+        self._write(encode(told), f"{len(told)} CheckTx answers")
 
     async def stop(self) -> None:
         if self._server is not None:

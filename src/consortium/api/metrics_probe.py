@@ -84,6 +84,14 @@ class EngineView:
         return figures
 
 
+def gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
+    """A scrape-time gauge, without a sample when `value` is None (not known now)."""
+    family = GaugeMetricFamily(f"{PREFIX}_{name}", doc)
+    if value is not None:
+        family.add_metric([], value)
+    return family
+
+
 class NodeProbe(Collector):
     """Scrape-time gauges of one node. `metrics` is the node's `NodeMetrics` (its `hub`,
     set by `instrument`, gives the WebSocket figures; its last block time is preferred
@@ -97,12 +105,6 @@ class NodeProbe(Collector):
         self.snapshot_height = snapshot_height
 
     def collect(self) -> Iterator[Metric]:
-        def gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
-            family = GaugeMetricFamily(f"{PREFIX}_{name}", doc)
-            if value is not None:
-                family.add_metric([], value)
-            return family
-
         height, _ = self.ledger.info()
         yield gauge("height", "Height of the newest block this node committed.", height)
         engine = self.engine.read() if self.engine is not None else {}
@@ -154,15 +156,10 @@ class Connections(Collector):
 
     def collect(self) -> Iterator[Metric]:
         hub = getattr(self.metrics, "hub", None)
-        for name, doc, value in (
-                ("websocket_connections", "Open WebSocket connections to the API.",
-                 None if hub is None else len(hub.connections)),
-                ("websocket_subscriptions", "eth_subscribe subscriptions open on the API.",
-                 None if hub is None else _subscriptions(hub))):
-            family = GaugeMetricFamily(f"{PREFIX}_{name}", doc)
-            if value is not None:
-                family.add_metric([], value)
-            yield family
+        yield gauge("websocket_connections", "Open WebSocket connections to the API.",
+                    None if hub is None else len(hub.connections))
+        yield gauge("websocket_subscriptions", "eth_subscribe subscriptions open on the API.",
+                    None if hub is None else _subscriptions(hub))
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

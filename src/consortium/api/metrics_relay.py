@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -47,8 +48,6 @@ async def serve_node_metrics(path: Path, exposition: Callable[[], bytes]
 def read_node_metrics(path: Path, timeout: float = READ_TIMEOUT) -> str:
     """The node's metrics text, read from its socket (blocking: the scrape's worker thread).
     Raises OSError when the node does not answer."""
-    import socket
-
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(path))

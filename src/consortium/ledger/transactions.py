@@ -275,11 +275,6 @@ def _given(parsed: tuple[Any, bytes]) -> Parser:
     return lambda _raw: parsed
 
 
-def _given_batch(parse_many: BatchParser, senders: list[bytes | None]) -> Parser:
-    """A parser of one transaction whose sender is known (`SenderCache.know`)."""
-    return lambda raw: parse_many([raw], senders)[0]
-
-
 class SenderCache:
     """Bounded LRU of decoded transactions by their raw bytes (thread-safe)."""
 
@@ -380,11 +375,10 @@ class SenderCache:
         item = self.get(raw)
         if item is not None and item.chain_id == chain_id:
             return item
-        parse = self.parse
-        senders = self._take_known([raw]) if self.parse_many is not None else None
-        if senders is not None and self.parse_many is not None:
-            self.given += 1
-            parse = _given_batch(self.parse_many, senders)
-        item = decode_transaction(raw, chain_id, parse)
+        if self._known and self.prime([raw], chain_id):  # its sender told (`know`)
+            item = self.get(raw)
+            if item is not None:
+                return item
+        item = decode_transaction(raw, chain_id, self.parse)
         self.put(item)
         return item
