@@ -45,7 +45,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 # What a test's network runs: the node processes and their engines (and any CLI they call)
-OURS = ("consortium.cli.main", "cometbft")
+OURS = ("consortium.cli.main", "consortium.network.node_process", "cometbft")
 # This test run's mark: set here, in the pytest process, before any test starts a process,
 # it is in the environment of every process the run starts (children inherit it; the tests,
 # the supervisor and `ip netns exec` pass os.environ on). Made of this process's pid, so a

@@ -26,11 +26,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from eth_abi import encode as abi_encode
-from eth_account import Account
 from eth_hash.auto import keccak
+from eth_keys import keys
+from eth_typing import HexStr
+from eth_utils import ValidationError
 
 from consortium.api.local_txs import LocalTransactions
 from consortium.api.nonce_queue import HeldTx, NonceQueue, QueueFull
@@ -43,6 +45,9 @@ from consortium.errors import (
     TxError,
 )
 from consortium.ledger.transactions import MAX_INITCODE_BYTES, SignedTx, decode_transaction
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 log = logging.getLogger("consortium.api.private")
 
@@ -85,7 +90,7 @@ def load_privacy_key(home: Path, *, create: bool = True) -> bytes:
         if not create:
             raise ConfigError(f"{path} does not exist (a node makes it at its first start)")
         key = secrets.token_bytes(32)
-        Account.from_key(key)  # a valid scalar (the odds otherwise are nil, but check)
+        keys.PrivateKey(key)  # a valid scalar (the odds otherwise are nil, but check)
         tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -102,8 +107,8 @@ def load_privacy_key(home: Path, *, create: bool = True) -> bytes:
         key = bytes.fromhex(text.removeprefix("0x"))
         if len(key) != 32:
             raise ValueError("not 32 bytes")
-        Account.from_key(key)
-    except (OSError, ValueError, KeyError) as exc:
+        keys.PrivateKey(key)  # a scalar of the curve
+    except (OSError, ValueError, KeyError, ValidationError) as exc:
         raise ConfigError(f"{path} is not a privacy key ({{\"private_key\": \"<64 hex>\"}} "
                           f"on secp256k1): {exc}") from None
     return key
@@ -111,7 +116,7 @@ def load_privacy_key(home: Path, *, create: bool = True) -> bytes:
 
 def node_identity(key: bytes) -> tuple[bytes, bytes]:
     """(node account, 64-byte public key) of a privacy key."""
-    public = Account.from_key(key)._key_obj.public_key.to_bytes()
+    public = keys.PrivateKey(key).public_key.to_bytes()
     return keccak(public)[12:], public
 
 
@@ -182,7 +187,6 @@ class PrivateSubmitter:
         self.groups = node.groups
         self.run_sync = run_sync
         self.flush_seconds = flush_seconds
-        self.account = Account.from_key(node.key)
         self.node_account, self.public_key = node_identity(node.key)
         self.entries: OrderedDict[bytes, PrivateEntry] = OrderedDict()
         self._queues: dict[bytes, list[PrivateEntry]] = {}
@@ -631,6 +635,14 @@ class PrivateSubmitter:
         entry.state = REJECTED
         entry.reason = why
 
+    @functools.cached_property
+    def account(self) -> LocalAccount:
+        """The node account that signs Privacy's calls (eth_account loaded at the first: a
+        node that never sends one does not pay its import, a tenth of a start)."""
+        from eth_account import Account
+
+        return Account.from_key(self.node.key)
+
     async def _send_signed(self, data: bytes, gas: int,
                            hash_out: list[bytes] | None = None) -> str | None:
         """Sign a call of Privacy from the node account and submit it locally; None when
@@ -641,7 +653,7 @@ class PrivateSubmitter:
         for attempt in (1, 2):
             nonce = await self._next_nonce()
             signed = self.account.sign_transaction({
-                "to": "0x" + bytes(PRIVACY_ADDRESS).hex(), "data": data, "gas": gas,
+                "to": HexStr("0x" + bytes(PRIVACY_ADDRESS).hex()), "data": data, "gas": gas,
                 "nonce": nonce, "chainId": int(self.ledger.eth_chain_id),
                 "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "value": 0})
             raw = bytes(signed.raw_transaction)

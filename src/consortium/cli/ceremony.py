@@ -6,8 +6,6 @@ key a member sealed to it; `consortium node --home HOME` runs one node in the fo
 from __future__ import annotations
 
 import dataclasses
-import logging
-import sys
 from pathlib import Path
 
 import typer
@@ -95,32 +93,9 @@ def node(
         return
     if home is None:
         raise ConfigError("consortium node needs --home HOME (or a subcommand: setup)")
-    from consortium.errors import ConsortiumError
-    from consortium.network.node import exception_line, run_node, running_pid
-    from consortium.network.node_config import NodeConfig
-    from consortium.network.supervisor import LAST_EXIT_FILE, ExitReason, record_exit
+    from consortium.network.node_process import serve
 
-    home = home.resolve()
-    level = NodeConfig.load(home).log_level.upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if running_pid(home) is not None:  # refused by run_node; that node's record stays
-        raise typer.Exit(run_node(home))
-    # how this run ends, for `consortium status` (last-exit.json; an earlier run's goes now,
-    # so a node killed before it could write one is not shown with a stale reason)
-    (home / LAST_EXIT_FILE).unlink(missing_ok=True)
-    reasons = ExitReason()
-    logging.getLogger("consortium").addHandler(reasons)
-    try:
-        code = run_node(home)
-    except ConsortiumError as exc:
-        record_exit(home, 1, f"error: {exc.message}")
-        raise
-    except Exception as exc:  # nothing expected it: its traceback's last line is the reason
-        record_exit(home, 1, exception_line(exc))
-        raise
-    record_exit(home, code, reasons.reason(code))
-    raise typer.Exit(code)
+    raise typer.Exit(serve(home))
 
 
 @node_app.command("setup")

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("consortium.node")
 
+# a node process's command line has one of these (`consortium node`, the supervisor's entry)
+NODE_COMMAND_WORDS = frozenset({"node", "consortium.network.node_process"})
 ENGINE_STOP_TIMEOUT = 15.0
 ENGINE_FAILURE_EXIT_CODE = 1  # the engine logged a consensus failure: it commits no more
 PR_SET_PDEATHSIG = 1
@@ -101,7 +103,8 @@ def _lock_home(cfg: NodeConfig) -> IO[str]:
 
 def running_pid(home: Path) -> int | None:
     """The pid of the node process running on `home` (its node.pid names a live process
-    that is a `node`, not a zombie), if one is."""
+    that is a node: `consortium node …` or `python -m consortium.network.node_process …`,
+    not a zombie), if one is."""
     try:
         pid = int((home / "node.pid").read_text().strip())
     except (OSError, ValueError):
@@ -110,7 +113,7 @@ def running_pid(home: Path) -> int | None:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
-        if not any(part == "node" for part in proc.cmdline()):
+        if not any(part in NODE_COMMAND_WORDS for part in proc.cmdline()):
             return None
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None

@@ -74,7 +74,7 @@ def start_node(network: Network, node: NodeEntry) -> subprocess.Popen[bytes]:
     preflight(home)
     with _open_log(network, node) as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "consortium.cli.main", "node", "--home", str(home)],
+            [sys.executable, "-m", "consortium.network.node_process", str(home)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -14,11 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
-
-from consortium.apps.invoices.client import GAS_MARGIN, InvoiceClient
 from consortium.apps.invoices.fingerprint import (
     FieldError,
     date_number,
@@ -27,9 +24,13 @@ from consortium.apps.invoices.fingerprint import (
     parse_date,
 )
 from consortium.apps.invoices.model import currency_problem
-from consortium.apps.service_client import revert_reason
 from consortium.apps.surface import BadValue, account_hex
 from consortium.errors import ConfigError, ConsortiumError, known
+
+if TYPE_CHECKING:  # the sending side's (web3's) imports: the console reads rows only
+    from eth_account.signers.local import LocalAccount
+
+    from consortium.apps.invoices.client import InvoiceClient
 
 REQUIRED = ("seller_tax_id", "invoice_number", "issue_date", "amount", "currency", "due_date",
             "buyer")
@@ -154,6 +155,9 @@ def import_csv(invoices: InvoiceClient, account: LocalAccount, source: Path | st
                progress: Progress | None = None) -> ImportReport:
     """Check every row of the CSV file (a path, or its text), then issue the good ones as
     `account`. See the module's docstring for the semantics."""
+    from consortium.apps.invoices.client import GAS_MARGIN
+    from consortium.apps.service_client import revert_reason
+
     if isinstance(source, Path):
         try:
             text = source.read_text(encoding="utf-8-sig")
