@@ -1,6 +1,7 @@
 """Issue 20's explorer backend on a real 3-validator network: every node keeps the address
 index in its own commits (the same entries everywhere), decodes the same transaction, keeps
-its ABI registry to itself, and exports CSV."""
+its ABI registry to itself (node2's API runs in a process of its own, which hands the ABIs
+registered there to its node to store), and exports CSV."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 from typing import Any
 
 import httpx
+import tomlkit
 
 from tests.support.evmutil import compiled, deploy, dev_accounts, receipt, send, web3_for
 
@@ -22,7 +24,12 @@ def _rpc(url: str, method: str, *params: Any) -> Any:
 
 
 def test_explorer_reads_on_every_node(localnet: Any) -> None:
-    net = localnet(validators=3)
+    net = localnet(validators=3, start=False)
+    config = net.network.node_home(net.node("node2")) / "consortium.toml"
+    doc = tomlkit.parse(config.read_text())
+    doc["api"]["process"] = "own"  # type: ignore[index]
+    config.write_text(tomlkit.dumps(doc))
+    net.up()
     net.wait_height(2)
     accounts = dev_accounts(net)
     alice = accounts["Bank A"]
@@ -61,6 +68,15 @@ def test_explorer_reads_on_every_node(localnet: Any) -> None:
                                         "method": "consortium_registerAbi",
                                         "params": [bob.address, token.abi]}).json()
     assert "no contract is deployed" in refused["error"]["message"]
+    # node2's API, in its own process, checks it there; its node stores it
+    assert _rpc(urls[2], "consortium_getAbi", token_address) is None
+    done = _rpc(urls[2], "consortium_registerAbi", token_address, token.abi, "Coin on 2")
+    assert done["functions"] >= 1
+    kept = _rpc(urls[2], "consortium_getAbi", token_address)
+    assert kept["source"] == "registered" and kept["name"] == "Coin on 2"
+    assert _rpc(urls[2], "consortium_decodeTransaction", tx_hash)["call"]["contract"] == \
+        "Coin on 2"
+    assert _rpc(urls[1], "consortium_getAbi", token_address) is None
 
     exported = httpx.get(f"{urls[1]}/api/v1/explorer/export.csv", params={
         "kind": "events", "address": token_address, "fromBlock": 1,

@@ -12,10 +12,11 @@ import lmdb
 import pytest
 
 from consortium.api.check_relay import (
-    MAX_SENT_TX_BYTES,
+    MAX_UP_BODY_BYTES,
     CheckTxRelay,
-    SenderTeller,
-    decode_senders,
+    NodeLink,
+    decode_up,
+    encode_abi,
     encode_senders,
     follow_checks,
 )
@@ -147,10 +148,12 @@ def test_senders_cross_the_socket_to_the_node(tmp_path: Path) -> None:
     buf = bytearray()
     for at in range(0, len(wire), 777):  # a read may end anywhere
         buf += wire[at:at + 777]
-        heard += decode_senders(buf)
+        heard += [(body, sender) for _kind, sender, body in decode_up(buf)]
     assert heard == [(t.raw, t.sender) for t in sent] and not buf
-    with pytest.raises(ValueError):
-        decode_senders(bytearray(encode_senders([(b"x" * (MAX_SENT_TX_BYTES + 1), b"a" * 20)])))
+    with pytest.raises(ValueError, match="bytes"):
+        decode_up(bytearray(encode_senders([(b"x" * (MAX_UP_BODY_BYTES + 1), b"a" * 20)])))
+    with pytest.raises(ValueError, match="kind 7"):
+        decode_up(bytearray(b"\x07" + encode_abi(b"a" * 20, b"{}")[1:]))
 
     async def scenario() -> list[tuple[bytes, bytes]]:
         got: list[tuple[bytes, bytes]] = []
@@ -158,7 +161,7 @@ def test_senders_cross_the_socket_to_the_node(tmp_path: Path) -> None:
                              on_senders=got.extend)
         await relay.start()
         assert (tmp_path / "checktx.sock").stat().st_mode & 0o777 == 0o600
-        teller = SenderTeller()
+        teller = NodeLink()
         teller.tell(sent[:1])  # not connected yet: nothing written, nothing kept
         follow = asyncio.create_task(follow_checks(tmp_path / "checktx.sock", _Heard(),  # type: ignore[arg-type]
                                                    teller))
@@ -178,3 +181,58 @@ def test_senders_cross_the_socket_to_the_node(tmp_path: Path) -> None:
         return got
 
     assert asyncio.run(scenario()) == [(t.raw, t.sender) for t in sent]
+
+
+def test_an_abi_crosses_the_socket_and_the_node_acknowledges_it(tmp_path: Path) -> None:
+    """An ABI registered with the API's process is handed to its node, which stores it on a
+    worker thread and acknowledges it, in order among the senders; what the node refuses
+    comes back as the reason; a link that closes fails whatever still waits."""
+    stored: list[tuple[bytes, bytes]] = []
+    senders: list[tuple[bytes, bytes]] = []
+    node_thread = threading.get_ident()
+
+    def store(address: bytes, document: bytes) -> None:
+        assert threading.get_ident() != node_thread  # not on the node's loop
+        if document == b"refuse":
+            raise OSError("No space left on device")
+        stored.append((address, document))
+
+    async def scenario() -> None:
+        relay = CheckTxRelay(asyncio.get_running_loop(), tmp_path / "checktx.sock",
+                             on_senders=senders.extend, on_abi=store)
+        await relay.start()
+        link = NodeLink()
+        with pytest.raises(ConsortiumError, match="no link to its node"):
+            await link.store_abi(b"\x01" * 20, b"{}")
+        follow = asyncio.create_task(follow_checks(tmp_path / "checktx.sock", _Heard(),  # type: ignore[arg-type]
+                                                   link))
+        async with asyncio.timeout(10):
+            while not relay.listeners:
+                await asyncio.sleep(0.01)
+        link.tell([_Sent(b"tx-1", b"\x0a" * 20)])
+        first = asyncio.create_task(link.store_abi(b"\x01" * 20, b'{"abi": 1}'))
+        link.tell([_Sent(b"tx-2", b"\x0b" * 20)])
+        second = asyncio.create_task(link.store_abi(b"\x02" * 20, b"refuse"))
+        await first
+        with pytest.raises(ConsortiumError, match="did not store the ABI: No space left"):
+            await second
+        assert stored == [(b"\x01" * 20, b'{"abi": 1}')]
+        assert senders == [(b"tx-1", b"\x0a" * 20), (b"tx-2", b"\x0b" * 20)]
+        # from a worker thread, as JSON-RPC's reads run
+        write = link.abi_writer(asyncio.get_running_loop())
+        await asyncio.to_thread(write, b"\x03" * 20, b"[]")
+        assert stored[-1] == (b"\x03" * 20, b"[]")
+
+        hold = threading.Event()
+        relay._on_abi = lambda _a, _d: hold.wait(10)  # a node that does not answer in time
+        waiting = asyncio.create_task(link.store_abi(b"\x04" * 20, b"{}"))
+        await asyncio.sleep(0)
+        await relay.stop()
+        with pytest.raises(ConsortiumError, match="link to the node closed"):
+            async with asyncio.timeout(10):
+                await waiting
+        hold.set()
+        with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
+            await follow
+
+    asyncio.run(scenario())

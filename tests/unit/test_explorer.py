@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from consortium.api.explorer import (
     ExplorerError,
     selectors_in_code,
 )
+from consortium.errors import ConsortiumError
 from consortium.ledger import address_index
 from consortium.ledger.ledger import Ledger
 from consortium.ledger.snapshots import restore_snapshot, write_snapshot
@@ -237,10 +239,11 @@ def test_abis_are_checked_against_the_deployed_code(chain: Any) -> None:
     assert shipped["name"] == "Governance"
 
 
-def test_an_api_in_its_own_process_refuses_to_register_an_abi_clearly(
-        tmp_path: Path) -> None:
-    """The API's own process reads the ledger read-only: registering an ABI (a write to
-    the node's store) is refused in words, not as an internal error, and stores nothing."""
+def test_an_api_in_its_own_process_hands_the_abi_to_its_node(tmp_path: Path) -> None:
+    """The API's own process reads the ledger read-only: an ABI registered there is checked
+    there, then handed to the node to store (`LedgerView.abi_writer`, the check socket's
+    link); unlinked, or refused by the node, it is refused in words and nothing is kept.
+    The link itself: tests/unit/test_api_process.py; a node: test_api_process_network."""
     from consortium.ledger.view import LedgerView
 
     ledger = new_ledger(tmp_path / "ledger")
@@ -250,9 +253,25 @@ def test_an_api_in_its_own_process_refuses_to_register_an_abi_clearly(
     try:
         _, abi = compile_vyper(TOKEN_SOURCE)
         ex = Explorer(view)
-        with pytest.raises(ExplorerError, match=r"process of its own .*cannot write the ABI"):
+        with pytest.raises(ConsortiumError, match="read-only and linked to no node"):
             ex.register_abi(token, abi, "Token")
-        assert ex.get_abi(token) is None
+
+        def refused(address: bytes, document: bytes) -> None:
+            raise ConsortiumError("the node did not store the ABI: disk full")
+        view.abi_writer = refused
+        with pytest.raises(ConsortiumError, match="disk full"):
+            ex.register_abi(token, abi, "Token")
+        assert ex.get_abi(token) is None and ex.abi_for(bytes.fromhex(token[2:])) is None
+
+        handed: list[tuple[bytes, bytes]] = []
+        view.abi_writer = lambda address, document: handed.append((address, document))
+        with pytest.raises(ExplorerError, match="no selector"):  # checked here, not handed
+            ex.register_abi(token, [{"type": "function", "name": "nope", "inputs": []}])
+        assert not handed
+        assert ex.register_abi(token, abi, "Token")["functions"] == 3
+        [(address, document)] = handed
+        assert address == bytes.fromhex(token[2:])
+        assert json.loads(document) == {"address": token, "name": "Token", "abi": abi}
     finally:
         view.close()
 

@@ -3,12 +3,14 @@
 connected on a unix socket; there `follow_checks` hands them to that process's
 `CheckTxWatch`, as the ABCI app hands them to an API in the node's own process.
 
-The other way, the API process tells the node the sender it recovered of each transaction
-it is about to send (`SenderTeller`), so that the node's CheckTx takes it instead of
-recovering the signature again (`SenderCache.know`): one recovery a transaction, not two.
-The socket is the node user's alone (mode 0600): what arrives on it is trusted as the
-node's own code is. The node also tells there each privacy-group height its processor
-executed (`private_block`), which the API's process attests as the node's own API would."""
+The other way (`NodeLink`), the API process tells the node the sender it recovered of each
+transaction it is about to send, so that the node's CheckTx takes it instead of recovering
+the signature again (`SenderCache.know`): one recovery a transaction, not two; and it hands
+the node each ABI registered with the explorer, which the node stores (the API's process
+reads the ledger's store, never writes it) and acknowledges, in order. The socket is the
+node user's alone (mode 0600): what arrives on it is trusted as the node's own code is. The
+node also tells there each privacy-group height its processor executed (`private_block`),
+which the API's process attests as the node's own API would."""
 
 from __future__ import annotations
 
@@ -17,20 +19,26 @@ import contextlib
 import logging
 import os
 import struct
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from consortium.api.bursts import LoopBursts
 from consortium.api.engine_client import CheckTxWatch
+from consortium.errors import ConsortiumError
 
 log = logging.getLogger("consortium.api.check_relay")
 
 _HEAD = struct.Struct(">BIIH")  # kind, raw length, code, log length; then raw and log
-_ANSWER, _PRIVATE_BLOCK = 0, 1  # kinds: a CheckTx answer; a private block processed
+# the node's kinds: a CheckTx answer; a private block processed; an ABI stored (code 0, or 1
+# and the log saying why not; the raw is the address)
+_ANSWER, _PRIVATE_BLOCK, _ABI_STORED = 0, 1, 2
 _PRIVATE = struct.Struct(">32sQ32s?")  # group id, height, private root, had markers
-_SENT = struct.Struct(">I20s")  # the API's way: raw length, sender; then the raw
-MAX_SENT_TX_BYTES = 1 << 20  # larger is no transaction CheckTx admits: the link is closed
+_UP = struct.Struct(">BI20s")  # the API's way: kind, body length, address; then the body
+_SENDER, _ABI = 0, 1  # the API's kinds: a raw transaction and its sender; an ABI document
+MAX_UP_BODY_BYTES = 1 << 20  # no transaction CheckTx admits is larger, nor an ABI's document
+ABI_STORE_TIMEOUT = 30.0  # for the node's acknowledgement of an ABI it was handed
 # What may wait unread for the API's process: past it answers are dropped (logged), and a
 # client whose answer was dropped gets the engine client's timeout instead
 MAX_BACKLOG_BYTES = 64 << 20
@@ -48,22 +56,30 @@ def encode(items: list[tuple[bytes, int, str]]) -> bytes:
 
 def encode_senders(txs: Sequence[tuple[bytes, bytes]]) -> bytes:
     """(raw, sender) pairs as the API process writes them to the node."""
-    return b"".join(_SENT.pack(len(raw), sender) + raw for raw, sender in txs)
+    return b"".join(_UP.pack(_SENDER, len(raw), sender) + raw for raw, sender in txs)
 
 
-def decode_senders(buf: bytearray) -> list[tuple[bytes, bytes]]:
-    """The whole (raw, sender) frames at the start of `buf`, taken out of it (a partial one
-    stays for the next read). Raises ValueError on a length no transaction has."""
-    out: list[tuple[bytes, bytes]] = []
+def encode_abi(address: bytes, document: bytes) -> bytes:
+    """An ABI document for the node to store for `address`."""
+    return _UP.pack(_ABI, len(document), address) + document
+
+
+def decode_up(buf: bytearray) -> list[tuple[int, bytes, bytes]]:
+    """The whole (kind, address or sender, body) frames at the start of `buf`, taken out of
+    it (a partial one stays for the next read). Raises ValueError on a kind or a length the
+    API process never sends."""
+    out: list[tuple[int, bytes, bytes]] = []
     at = 0
-    while len(buf) - at >= _SENT.size:
-        n, sender = _SENT.unpack_from(buf, at)
-        if n > MAX_SENT_TX_BYTES:
-            raise ValueError(f"a transaction of {n} bytes")
-        end = at + _SENT.size + n
+    while len(buf) - at >= _UP.size:
+        kind, n, address = _UP.unpack_from(buf, at)
+        if kind not in (_SENDER, _ABI):
+            raise ValueError(f"a frame of kind {kind}")
+        if n > MAX_UP_BODY_BYTES:
+            raise ValueError(f"a frame of {n} bytes")
+        end = at + _UP.size + n
         if end > len(buf):
             break
-        out.append((bytes(buf[at + _SENT.size:end]), sender))
+        out.append((kind, address, bytes(buf[at + _UP.size:end])))
         at = end
     del buf[:at]
     return out
@@ -71,14 +87,16 @@ def decode_senders(buf: bytearray) -> list[tuple[bytes, bytes]]:
 
 class CheckTxRelay:
     """The node's side: a unix socket server; `resolve` is the ABCI app's `on_check`;
-    `on_senders` hears the senders the API process recovered."""
+    `on_senders` hears the senders the API process recovered, `on_abi` stores an ABI it was
+    handed (on a worker thread; what it raises is told back as the reason)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, path: Path,
-                 on_senders: Callable[[list[tuple[bytes, bytes]]], None] | None = None
-                 ) -> None:
+                 on_senders: Callable[[list[tuple[bytes, bytes]]], None] | None = None,
+                 on_abi: Callable[[bytes, bytes], None] | None = None) -> None:
         self._loop = loop
         self.path = path
         self._on_senders = on_senders
+        self._on_abi = on_abi
         self._told: LoopBursts[tuple[bytes, int, str]] = LoopBursts(self._send)
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.base_events.Server | None = None
@@ -96,7 +114,15 @@ class CheckTxRelay:
         try:
             while chunk := await reader.read(1 << 20):  # until the API process goes
                 buf += chunk
-                pairs = decode_senders(buf)
+                pairs = []
+                for kind, address, body in decode_up(buf):
+                    if kind == _SENDER:
+                        pairs.append((body, address))
+                        continue
+                    if pairs and self._on_senders is not None:  # in the order they came
+                        self._on_senders(pairs)
+                    pairs = []
+                    writer.write(await self._store_abi(address, body))
                 if pairs and self._on_senders is not None:
                     self._on_senders(pairs)
         except ValueError as exc:
@@ -106,6 +132,19 @@ class CheckTxRelay:
         finally:
             self._writers.remove(writer)
             writer.close()
+
+    async def _store_abi(self, address: bytes, document: bytes) -> bytes:
+        """Store an ABI the API's process was handed; the acknowledgement frame."""
+        why = "this node stores no ABI"
+        if self._on_abi is not None:
+            try:
+                await self._loop.run_in_executor(None, self._on_abi, address, document)
+                return _HEAD.pack(_ABI_STORED, len(address), 0, 0) + address
+            except Exception as exc:  # noqa: BLE001 (told to the API's process, as its reason)
+                log.warning("storing the ABI of 0x%s failed: %s", address.hex(), exc)
+                why = str(exc) or type(exc).__name__
+        text = why.encode()[:65535]
+        return _HEAD.pack(_ABI_STORED, len(address), 1, len(text)) + address + text
 
     @property
     def listeners(self) -> int:
@@ -149,14 +188,17 @@ class _Sent(Protocol):
     sender: bytes
 
 
-class SenderTeller:
-    """The API process's side of the senders: `tell` (on the API's loop, before the
-    transactions go to the engine) writes them to the node once `follow_checks` is
-    connected; before that, and after the node went, it writes nothing."""
+class NodeLink:
+    """The API process's way to its node, on the CheckTx answers' connection once
+    `follow_checks` has it: `tell` (on the API's loop, before the transactions go to the
+    engine) writes the senders it recovered; before the link, and after the node went, it
+    writes nothing (the node recovers them). `store_abi` hands the node an ABI to store and
+    waits for its acknowledgement."""
 
     def __init__(self) -> None:
         self.writer: asyncio.StreamWriter | None = None
         self.told = 0
+        self._abis: deque[asyncio.Future[None]] = deque()  # acknowledged in order
 
     def tell(self, txs: Sequence[_Sent]) -> None:
         writer = self.writer
@@ -167,17 +209,65 @@ class SenderTeller:
         writer.write(encode_senders([(tx.raw, tx.sender) for tx in txs]))
         self.told += len(txs)
 
+    async def store_abi(self, address: bytes, document: bytes,
+                        timeout: float = ABI_STORE_TIMEOUT) -> None:
+        """Have the node store `document` as the ABI of `address`; raises ConsortiumError
+        naming why it was not stored."""
+        writer = self.writer
+        if writer is None or writer.is_closing():
+            raise ConsortiumError("the API's process has no link to its node (starting or "
+                                  "stopping): the ABI was not stored")
+        if len(document) > MAX_UP_BODY_BYTES:
+            raise ConsortiumError(f"the ABI's document is over {MAX_UP_BODY_BYTES} bytes")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._abis.append(done)
+        writer.write(encode_abi(address, document))
+        try:
+            async with asyncio.timeout(timeout):
+                await done
+        except TimeoutError:
+            raise ConsortiumError(f"the node did not acknowledge the ABI within {timeout:.0f} "
+                                  "s: it may be stored or not; read it back with "
+                                  "consortium_getAbi") from None
+
+    def abi_writer(self, loop: asyncio.AbstractEventLoop) -> Callable[[bytes, bytes], None]:
+        """`store_abi` for a worker thread of the API (where JSON-RPC's reads run)."""
+        def write(address: bytes, document: bytes) -> None:
+            asyncio.run_coroutine_threadsafe(self.store_abi(address, document), loop).result()
+        return write
+
+    def abi_stored(self, error: str | None) -> None:
+        """The node's acknowledgement of the oldest ABI not yet acknowledged."""
+        if not self._abis:
+            return
+        done = self._abis.popleft()
+        if done.done():  # its caller stopped waiting
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(ConsortiumError(f"the node did not store the ABI: {error}"))
+
+    def closed(self) -> None:
+        """The link is gone: whatever waits for an acknowledgement learns it."""
+        self.writer = None
+        while self._abis:
+            done = self._abis.popleft()
+            if not done.done():
+                done.set_exception(ConsortiumError(
+                    "the link to the node closed before it acknowledged the ABI: it may "
+                    "be stored or not; read it back with consortium_getAbi"))
+
 
 PrivateBlock = Callable[[bytes, int, bytes, bool], None]
 
 
-async def follow_checks(path: Path, watch: CheckTxWatch,
-                        senders: SenderTeller | None = None,
+async def follow_checks(path: Path, watch: CheckTxWatch, link: NodeLink | None = None,
                         on_private_block: PrivateBlock | None = None) -> None:
     """The API process's side: read the node's CheckTx answers until it goes (raises
-    asyncio.IncompleteReadError then; ConnectionError if it never listened), and the
-    privacy groups' processed heights (`on_private_block`). `senders` writes on the same
-    connection."""
+    asyncio.IncompleteReadError then; ConnectionError if it never listened), the privacy
+    groups' processed heights (`on_private_block`) and the ABIs' acknowledgements. `link`
+    writes on the same connection."""
     for _ in range(200):
         try:
             reader, writer = await asyncio.open_unix_connection(str(path))
@@ -186,13 +276,20 @@ async def follow_checks(path: Path, watch: CheckTxWatch,
             await asyncio.sleep(0.05)
     else:
         raise ConnectionError(f"no CheckTx relay at {path}")
-    if senders is not None:
-        senders.writer = writer
-    while True:
-        head = await reader.readexactly(_HEAD.size)
-        kind, n, code, m = _HEAD.unpack(head)
-        body = await reader.readexactly(n + m)
-        if kind == _ANSWER:
-            watch.resolve(body[:n], code, body[n:].decode(errors="replace"))
-        elif kind == _PRIVATE_BLOCK and on_private_block is not None and n == _PRIVATE.size:
-            on_private_block(*_PRIVATE.unpack(body))
+    if link is not None:
+        link.writer = writer
+    try:
+        while True:
+            head = await reader.readexactly(_HEAD.size)
+            kind, n, code, m = _HEAD.unpack(head)
+            body = await reader.readexactly(n + m)
+            if kind == _ANSWER:
+                watch.resolve(body[:n], code, body[n:].decode(errors="replace"))
+            elif kind == _PRIVATE_BLOCK and on_private_block is not None and \
+                    n == _PRIVATE.size:
+                on_private_block(*_PRIVATE.unpack(body))
+            elif kind == _ABI_STORED and link is not None:
+                link.abi_stored(None if code == 0 else body[n:].decode(errors="replace"))
+    finally:
+        if link is not None:
+            link.closed()

@@ -93,7 +93,7 @@ class LocalTransactions:
         self._scanned: int | None = None  # the last block whose hashes pruned the journal
         self._sent_at: dict[bytes, float] = {}  # rebroadcasts, by hash
         # told each batch's senders before it goes to the engine (the API in a process of
-        # its own tells its node: `check_relay.SenderTeller`)
+        # its own tells its node: `check_relay.NodeLink`)
         self.before_broadcast: Callable[[Sequence[SignedTx | JournalEntry]], None] | None = None
         # What the journal held at start and the engine's mempool does not have yet (it did
         # not survive the restart): counted in the pending nonce and kept from new

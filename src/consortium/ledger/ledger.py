@@ -31,7 +31,7 @@ from consortium.evm.revm_engine import (
     transaction_parser,
     world_factory,
 )
-from consortium.ledger import address_index
+from consortium.ledger import abi_registry, address_index
 from consortium.ledger.chain_store import (
     BlockRecord,
     ChainReader,
@@ -383,6 +383,11 @@ class Ledger(LedgerReads):
             if self._app_state is None:
                 return False
             return self._committed_access().is_member_account(raw)
+
+    def store_abi(self, address: bytes, document: bytes) -> None:
+        """Keep an ABI registered with this node's explorer (node-local, never consensus;
+        `abi_registry`), told by its API in this process or in its own (`check_relay`)."""
+        abi_registry.put_abi(self.store, address, document)
 
     def close(self) -> None:
         with self._lock, self._mempool_lock:

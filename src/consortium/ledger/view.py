@@ -5,11 +5,13 @@ moment its write transaction commits, through the same `LedgerReads` the node's 
 uses. What only the node's memory holds (its mempool's pending nonces, the sender cache
 CheckTx fills) is not here: `pending_nonce` counts what this process itself sent
 (`note_sent`) over the committed nonce, back to the first it learns will not commit
-(`note_gone`)."""
+(`note_gone`). An ABI registered with the explorer is handed to the node to store
+(`store_abi`)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
@@ -41,6 +43,9 @@ class LedgerView(LedgerReads):
                                    parse_many=transaction_batch_parser(self.engine))
         self._pending_nonces: dict[bytes, int] = {}
         self._sent_lock = threading.Lock()
+        # how an ABI registered here reaches the node, which stores it (the API's process
+        # links it: `check_relay.NodeLink.abi_writer`)
+        self.abi_writer: Callable[[bytes, bytes], None] | None = None
         self._app_state: AppState | None = None
         self._genesis_height = 0
         self._load_genesis()
@@ -80,6 +85,14 @@ class LedgerView(LedgerReads):
         with self._sent_lock:
             if committed <= nonce < self._pending_nonces.get(sender, 0):
                 self._pending_nonces[sender] = nonce
+
+    def store_abi(self, address: bytes, document: bytes) -> None:
+        """Have the node store an ABI registered with the explorer: this view writes
+        nothing. Raises ConsortiumError naming why it was not stored."""
+        if self.abi_writer is None:
+            raise ConsortiumError("this ledger view is read-only and linked to no node: the "
+                                  "ABI was not stored")
+        self.abi_writer(address, document)
 
     def close(self) -> None:
         self.store.close()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import uvicorn
 
-    from consortium.api.check_relay import SenderTeller
+    from consortium.api.check_relay import NodeLink
     from consortium.api.engine_client import CheckTxWatch
     from consortium.network.node_config import NodeConfig
 
@@ -36,10 +36,10 @@ log = logging.getLogger("consortium.api_process")
 
 def node_api(cfg: NodeConfig, ledger: Any, engine_rpc: str, checks: CheckTxWatch, *,
              metrics: Any = None, privacy: Any = None,
-             senders: SenderTeller | None = None) -> uvicorn.Server:
+             link: NodeLink | None = None) -> uvicorn.Server:
     """The node's API server as its consortium.toml sets it, over `ledger` (the node's
     `Ledger`, or a `LedgerView` in the API's own process, which tells its node the
-    senders it recovered through `senders`)."""
+    senders it recovered, and hands it the ABIs to store, through `link`)."""
     from consortium.api.app import create_app
     from consortium.api.auth import TokenCheck
     from consortium.api.http_server import api_server
@@ -54,8 +54,8 @@ def node_api(cfg: NodeConfig, ledger: Any, engine_rpc: str, checks: CheckTxWatch
                      tokens=tokens, client_certificates=mode == "mtls",
                      cors_origins=access.cors_origins, client_limits=cfg.client_limits,
                      metrics=metrics, console=cfg.console_enabled, privacy=privacy)
-    if senders is not None:
-        app.state.local_txs.before_broadcast = senders.tell
+    if link is not None:
+        app.state.local_txs.before_broadcast = link.tell
     return api_server(app, cfg.api_host, cfg.api_port, cfg.api_limits,  # no signal handlers
                       tls_cert=tls[0], tls_key=tls[1], tls_client_ca=tls[2])
 
@@ -70,7 +70,7 @@ async def start_api_process(cfg: NodeConfig, engine_rpc: str, preexec: Any
 
 def main(home: Path, engine_rpc: str) -> int:
     """The API's own process: serve until SIGTERM (from the node, or on its death)."""
-    from consortium.api.check_relay import SenderTeller, follow_checks
+    from consortium.api.check_relay import NodeLink, follow_checks
     from consortium.api.engine_client import CheckTxWatch
     from consortium.api.metrics_probe import api_metrics
     from consortium.api.private_submit import load_privacy_key, privacy_node
@@ -86,14 +86,15 @@ def main(home: Path, engine_rpc: str) -> int:
 
     async def run() -> None:
         checks = CheckTxWatch(asyncio.get_running_loop())
-        senders = SenderTeller()
+        link = NodeLink()
+        view.abi_writer = link.abi_writer(asyncio.get_running_loop())
         metrics = api_metrics(cfg.name, view.engine, cfg.metrics_socket)
-        server = node_api(cfg, view, engine_rpc, checks, metrics=metrics, senders=senders,
+        server = node_api(cfg, view, engine_rpc, checks, metrics=metrics, link=link,
                           privacy=privacy if privacy.groups is not None else None)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        follow = asyncio.create_task(follow_checks(cfg.checks_socket, checks, senders,
+        follow = asyncio.create_task(follow_checks(cfg.checks_socket, checks, link,
                                                    privacy.on_block))
         serve = asyncio.create_task(server.serve())
         done, _ = await asyncio.wait({follow, serve}, return_when=asyncio.FIRST_COMPLETED)
@@ -105,7 +106,7 @@ def main(home: Path, engine_rpc: str) -> int:
         follow.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await follow
-        log.info("told the node %d senders it need not recover", senders.told)
+        log.info("told the node %d senders it need not recover", link.told)
 
     log.info("API of node %s in its own process (pid %d), reading %s", cfg.name,
              os.getpid(), cfg.app_dir)
