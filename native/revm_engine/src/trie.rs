@@ -679,7 +679,7 @@ mod tests {
             let mut trie = Child::from_root(root, root_at);
             for _ in 0..(1 + rng.next() % 40) {
                 let key = key_nibbles(&keys[(rng.next() % keys.len() as u64) as usize]);
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     if let Some(t) = delete(&mut store, &trie, &key).unwrap() {
                         trie = t;
                     }
@@ -689,7 +689,8 @@ mod tests {
                     // some of them with a sub-trie location (as account leaves have)
                     let len = 1 + (rng.next() % 40) as usize;
                     let value: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-                    let sub = (len >= 32 && rng.next() % 2 == 0).then(|| rng.next() % 1000);
+                    let sub =
+                        (len >= 32 && rng.next().is_multiple_of(2)).then(|| rng.next() % 1000);
                     trie = insert(&mut store, trie, &key, value.clone(), sub).unwrap();
                     model.insert(key, (value, sub));
                 }
