@@ -1,8 +1,9 @@
-"""`[api] process = "own"` on a real 2-validator network: node0 serves its API from a process
+"""`[api] process = "own"` on a real 3-validator network: node0 serves its API from a process
 of its own (reading the ledger through LMDB, hearing CheckTx answers over the node's check
 socket), node1 from its node's process. Transfers sent to node0 are answered with their
 hashes, counted in its pending nonce, refused with CheckTx's reason when stale, committed
-and read back from both; the API's process dies with its node, even a killed one."""
+and read back from both; a transfer sent to node1 is counted in node0's pending nonce once
+node0's mempool has it; the API's process dies with its node, even a killed one."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _call(url: str, method: str, *params: Any) -> Any:
 
 
 def test_api_in_its_own_process_admits_answers_and_dies_with_its_node(localnet):
-    net = localnet(validators=2, start=False)
+    net = localnet(validators=3, start=False)
     home = net.network.node_home(net.node("node0"))
     config = home / "consortium.toml"
     doc = tomlkit.parse(config.read_text())
@@ -90,6 +91,20 @@ def test_api_in_its_own_process_admits_answers_and_dies_with_its_node(localnet):
     refused = _rpc(own, {"jsonrpc": "2.0", "id": 9, "method": "eth_sendRawTransaction",
                          "params": [transfer_hex(sender, receiver.address, 0, value=7)]})
     assert "error" in refused and "nonce too low" in refused["error"]["message"], refused
+
+    # the pending nonce counts the node's mempool, peers' transactions too: with node2 down
+    # no block commits (2 of 3 votes are not more than two thirds); a transfer sent to node1
+    # reaches node0's mempool, and node0's API asks its node
+    net.down(["node2"])
+    committed = int(_call(own, "eth_getTransactionCount", sender.address, "latest"), 16)
+    assert committed == 5
+    _call(other, "eth_sendRawTransaction", transfer_hex(sender, receiver.address, 5, value=7))
+    wait_for(lambda: int(_call(own, "eth_getTransactionCount", sender.address, "pending"),
+                         16) == 6, 30, "node0's API to count a transfer its node heard from node1")
+    assert int(_call(own, "eth_getTransactionCount", sender.address, "latest"), 16) == 5
+    net.up(["node2"])
+    wait_for(lambda: int(_call(own, "eth_getTransactionCount", sender.address, "latest"), 16)
+             == 6, 60, "the transfer sent to node1 to commit")
 
     # the node killed outright: its API's process gets SIGTERM and goes
     api = psutil.Process(api_pid)

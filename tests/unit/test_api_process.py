@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import lmdb
 import pytest
@@ -72,6 +73,22 @@ def test_a_view_reads_what_the_node_committed_and_writes_nothing(tmp_path: Path)
         view.note_gone(alice, 2)
         assert view.pending_nonce(ALICE.address) == 2
         view.note_gone(alice, 3)  # after the gap: no change
+        assert view.pending_nonce(ALICE.address) == 2
+        # linked to its node: the node's mempool counts too (its peers' transactions), and
+        # without its answer, this process's count
+        told: list[int] | None = [7]
+
+        class Node:
+            def store_abi(self, address: bytes, document: bytes) -> None: ...
+
+            def pending_nonces(self, addresses: Any) -> list[int] | None:
+                assert list(addresses) == [alice]
+                return told
+        view.node = Node()
+        assert view.pending_nonce(ALICE.address) == 7
+        told = [0]
+        assert view.pending_nonce(ALICE.address) == 2
+        told = None
         assert view.pending_nonce(ALICE.address) == 2
         with pytest.raises(lmdb.ReadonlyError), view.store.write() as txn:
             txn.put(b"height", b"x", db=view.store.dbs["meta"])
@@ -219,8 +236,8 @@ def test_an_abi_crosses_the_socket_and_the_node_acknowledges_it(tmp_path: Path) 
         assert stored == [(b"\x01" * 20, b'{"abi": 1}')]
         assert senders == [(b"tx-1", b"\x0a" * 20), (b"tx-2", b"\x0b" * 20)]
         # from a worker thread, as JSON-RPC's reads run
-        write = link.abi_writer(asyncio.get_running_loop())
-        await asyncio.to_thread(write, b"\x03" * 20, b"[]")
+        requests = link.from_thread(asyncio.get_running_loop())
+        await asyncio.to_thread(requests.store_abi, b"\x03" * 20, b"[]")
         assert stored[-1] == (b"\x03" * 20, b"[]")
 
         hold = threading.Event()
@@ -228,11 +245,49 @@ def test_an_abi_crosses_the_socket_and_the_node_acknowledges_it(tmp_path: Path) 
         waiting = asyncio.create_task(link.store_abi(b"\x04" * 20, b"{}"))
         await asyncio.sleep(0)
         await relay.stop()
-        with pytest.raises(ConsortiumError, match="link to the node closed"):
+        with pytest.raises(ConsortiumError, match="link to the node closed.*may be stored"):
             async with asyncio.timeout(10):
                 await waiting
         hold.set()
         with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
             await follow
+
+    asyncio.run(scenario())
+
+
+def test_the_nodes_pending_nonces_cross_the_socket(tmp_path: Path) -> None:
+    """The API's process asks its node the mempool's pending nonces (its peers'
+    transactions count there); from a worker thread it waits for the answer, on the link's
+    own loop, or when the node cannot say, it gets None (and counts its own)."""
+    mempool = {b"\x01" * 20: 5, b"\x02" * 20: 0}
+
+    def read(addresses: list[bytes]) -> list[int]:
+        if b"\xee" * 20 in addresses:
+            raise RuntimeError("the ledger is closing")
+        return [mempool.get(a, 0) for a in addresses]
+
+    async def scenario() -> None:
+        relay = CheckTxRelay(asyncio.get_running_loop(), tmp_path / "checktx.sock",
+                             pending_nonces=read)
+        await relay.start()
+        link = NodeLink()
+        follow = asyncio.create_task(follow_checks(tmp_path / "checktx.sock", _Heard(),  # type: ignore[arg-type]
+                                                   link))
+        async with asyncio.timeout(10):
+            while not relay.listeners:
+                await asyncio.sleep(0.01)
+        asked = [b"\x02" * 20, b"\x01" * 20, b"\x03" * 20]
+        assert await link.pending_nonces(asked) == [0, 5, 0]
+        with pytest.raises(ConsortiumError, match="did not read its pending nonces: the ledger"):
+            await link.pending_nonces([b"\xee" * 20])
+        requests = link.from_thread(asyncio.get_running_loop())
+        assert await asyncio.to_thread(requests.pending_nonces, asked[1:2]) == [5]
+        assert await asyncio.to_thread(requests.pending_nonces, [b"\xee" * 20]) is None
+        assert requests.pending_nonces(asked) is None  # on the loop: it would wait on itself
+        await relay.stop()
+        with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
+            async with asyncio.timeout(10):
+                await follow
+        assert await asyncio.to_thread(requests.pending_nonces, asked) is None  # no link
 
     asyncio.run(scenario())

@@ -241,9 +241,9 @@ def test_abis_are_checked_against_the_deployed_code(chain: Any) -> None:
 
 def test_an_api_in_its_own_process_hands_the_abi_to_its_node(tmp_path: Path) -> None:
     """The API's own process reads the ledger read-only: an ABI registered there is checked
-    there, then handed to the node to store (`LedgerView.abi_writer`, the check socket's
-    link); unlinked, or refused by the node, it is refused in words and nothing is kept.
-    The link itself: tests/unit/test_api_process.py; a node: test_api_process_network."""
+    there, then handed to the node to store (`LedgerView.node`, the check socket's link);
+    unlinked, or refused by the node, it is refused in words and nothing is kept. The link
+    itself: tests/unit/test_api_process.py; a node: test_explorer_network."""
     from consortium.ledger.view import LedgerView
 
     ledger = new_ledger(tmp_path / "ledger")
@@ -256,20 +256,30 @@ def test_an_api_in_its_own_process_hands_the_abi_to_its_node(tmp_path: Path) -> 
         with pytest.raises(ConsortiumError, match="read-only and linked to no node"):
             ex.register_abi(token, abi, "Token")
 
-        def refused(address: bytes, document: bytes) -> None:
-            raise ConsortiumError("the node did not store the ABI: disk full")
-        view.abi_writer = refused
+        class Node:
+            def __init__(self) -> None:
+                self.handed: list[tuple[bytes, bytes]] = []
+                self.full = True
+
+            def store_abi(self, address: bytes, document: bytes) -> None:
+                if self.full:
+                    raise ConsortiumError("the node did not store the ABI: disk full")
+                self.handed.append((address, document))
+
+            def pending_nonces(self, addresses: Any) -> list[int] | None:
+                return None
+
+        node = view.node = Node()
         with pytest.raises(ConsortiumError, match="disk full"):
             ex.register_abi(token, abi, "Token")
         assert ex.get_abi(token) is None and ex.abi_for(bytes.fromhex(token[2:])) is None
 
-        handed: list[tuple[bytes, bytes]] = []
-        view.abi_writer = lambda address, document: handed.append((address, document))
+        node.full = False
         with pytest.raises(ExplorerError, match="no selector"):  # checked here, not handed
             ex.register_abi(token, [{"type": "function", "name": "nope", "inputs": []}])
-        assert not handed
+        assert not node.handed
         assert ex.register_abi(token, abi, "Token")["functions"] == 3
-        [(address, document)] = handed
+        [(address, document)] = node.handed
         assert address == bytes.fromhex(token[2:])
         assert json.loads(document) == {"address": token, "name": "Token", "abi": abi}
     finally:

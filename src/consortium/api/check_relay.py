@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import struct
@@ -31,14 +32,18 @@ from consortium.errors import ConsortiumError
 log = logging.getLogger("consortium.api.check_relay")
 
 _HEAD = struct.Struct(">BIIH")  # kind, raw length, code, log length; then raw and log
-# the node's kinds: a CheckTx answer; a private block processed; an ABI stored (code 0, or 1
-# and the log saying why not; the raw is the address)
-_ANSWER, _PRIVATE_BLOCK, _ABI_STORED = 0, 1, 2
+# the node's kinds: a CheckTx answer; a private block processed; the answer to a request of
+# the API's process (code 0 and its result as the raw, or 1 and the log saying why not)
+_ANSWER, _PRIVATE_BLOCK, _ABI_STORED, _NONCES = 0, 1, 2, 3
 _PRIVATE = struct.Struct(">32sQ32s?")  # group id, height, private root, had markers
 _UP = struct.Struct(">BI20s")  # the API's way: kind, body length, address; then the body
-_SENDER, _ABI = 0, 1  # the API's kinds: a raw transaction and its sender; an ABI document
+# the API's kinds: a raw transaction and its sender; an ABI document for the address; the
+# mempool's pending nonces of the addresses the body lists (20 bytes each)
+_SENDER, _ABI, _ASK_NONCES = 0, 1, 2
+_ANSWER_KIND = {_ABI: _ABI_STORED, _ASK_NONCES: _NONCES}  # a request's answer
 MAX_UP_BODY_BYTES = 1 << 20  # no transaction CheckTx admits is larger, nor an ABI's document
 ABI_STORE_TIMEOUT = 30.0  # for the node's acknowledgement of an ABI it was handed
+NONCES_TIMEOUT = 5.0  # for the node's pending nonces (past it: what the API's process sent)
 # What may wait unread for the API's process: past it answers are dropped (logged), and a
 # client whose answer was dropped gets the engine client's timeout instead
 MAX_BACKLOG_BYTES = 64 << 20
@@ -64,6 +69,12 @@ def encode_abi(address: bytes, document: bytes) -> bytes:
     return _UP.pack(_ABI, len(document), address) + document
 
 
+def encode_ask_nonces(addresses: Sequence[bytes]) -> bytes:
+    """A request for the pending nonces of `addresses` in the node's mempool."""
+    body = b"".join(addresses)
+    return _UP.pack(_ASK_NONCES, len(body), bytes(20)) + body
+
+
 def decode_up(buf: bytearray) -> list[tuple[int, bytes, bytes]]:
     """The whole (kind, address or sender, body) frames at the start of `buf`, taken out of
     it (a partial one stays for the next read). Raises ValueError on a kind or a length the
@@ -72,7 +83,7 @@ def decode_up(buf: bytearray) -> list[tuple[int, bytes, bytes]]:
     at = 0
     while len(buf) - at >= _UP.size:
         kind, n, address = _UP.unpack_from(buf, at)
-        if kind not in (_SENDER, _ABI):
+        if kind not in (_SENDER, _ABI, _ASK_NONCES):
             raise ValueError(f"a frame of kind {kind}")
         if n > MAX_UP_BODY_BYTES:
             raise ValueError(f"a frame of {n} bytes")
@@ -85,18 +96,32 @@ def decode_up(buf: bytearray) -> list[tuple[int, bytes, bytes]]:
     return out
 
 
+def _store_abi(store: Callable[[bytes, bytes], None], address: bytes, document: bytes
+               ) -> bytes:
+    store(address, document)
+    return b""
+
+
+def _read_nonces(read: Callable[[list[bytes]], list[int]], body: bytes) -> bytes:
+    asked = [body[i:i + 20] for i in range(0, len(body) - len(body) % 20, 20)]
+    return b"".join(n.to_bytes(8, "big") for n in read(asked))
+
+
 class CheckTxRelay:
     """The node's side: a unix socket server; `resolve` is the ABCI app's `on_check`;
-    `on_senders` hears the senders the API process recovered, `on_abi` stores an ABI it was
-    handed (on a worker thread; what it raises is told back as the reason)."""
+    `on_senders` hears the senders the API process recovered; on a worker thread, `on_abi`
+    stores an ABI it was handed and `pending_nonces` reads the mempool's pending nonces of
+    addresses (what either raises is told back as the reason)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, path: Path,
                  on_senders: Callable[[list[tuple[bytes, bytes]]], None] | None = None,
-                 on_abi: Callable[[bytes, bytes], None] | None = None) -> None:
+                 on_abi: Callable[[bytes, bytes], None] | None = None,
+                 pending_nonces: Callable[[list[bytes]], list[int]] | None = None) -> None:
         self._loop = loop
         self.path = path
         self._on_senders = on_senders
         self._on_abi = on_abi
+        self._pending_nonces = pending_nonces
         self._told: LoopBursts[tuple[bytes, int, str]] = LoopBursts(self._send)
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.base_events.Server | None = None
@@ -122,7 +147,7 @@ class CheckTxRelay:
                     if pairs and self._on_senders is not None:  # in the order they came
                         self._on_senders(pairs)
                     pairs = []
-                    writer.write(await self._store_abi(address, body))
+                    writer.write(await self._answer(kind, address, body))
                 if pairs and self._on_senders is not None:
                     self._on_senders(pairs)
         except ValueError as exc:
@@ -133,18 +158,25 @@ class CheckTxRelay:
             self._writers.remove(writer)
             writer.close()
 
-    async def _store_abi(self, address: bytes, document: bytes) -> bytes:
-        """Store an ABI the API's process was handed; the acknowledgement frame."""
-        why = "this node stores no ABI"
-        if self._on_abi is not None:
+    async def _answer(self, kind: int, address: bytes, body: bytes) -> bytes:
+        """Do what the API's process asked (on a worker thread); the answer's frame."""
+        answer = _ANSWER_KIND[kind]
+        why = "this node does not do that"
+        work: Callable[[], bytes] | None = None
+        if kind == _ABI and self._on_abi is not None:
+            work = functools.partial(_store_abi, self._on_abi, address, body)
+        elif kind == _ASK_NONCES and self._pending_nonces is not None:
+            work = functools.partial(_read_nonces, self._pending_nonces, body)
+        if work is not None:
             try:
-                await self._loop.run_in_executor(None, self._on_abi, address, document)
-                return _HEAD.pack(_ABI_STORED, len(address), 0, 0) + address
+                result = await self._loop.run_in_executor(None, work)
+                return _HEAD.pack(answer, len(result), 0, 0) + result
             except Exception as exc:  # noqa: BLE001 (told to the API's process, as its reason)
-                log.warning("storing the ABI of 0x%s failed: %s", address.hex(), exc)
+                log.warning("a request of the API's process failed (kind %d, 0x%s): %s",
+                            kind, address.hex(), exc)
                 why = str(exc) or type(exc).__name__
         text = why.encode()[:65535]
-        return _HEAD.pack(_ABI_STORED, len(address), 1, len(text)) + address + text
+        return _HEAD.pack(answer, 0, 1, len(text)) + text
 
     @property
     def listeners(self) -> int:
@@ -192,13 +224,16 @@ class NodeLink:
     """The API process's way to its node, on the CheckTx answers' connection once
     `follow_checks` has it: `tell` (on the API's loop, before the transactions go to the
     engine) writes the senders it recovered; before the link, and after the node went, it
-    writes nothing (the node recovers them). `store_abi` hands the node an ABI to store and
-    waits for its acknowledgement."""
+    writes nothing (the node recovers them). `store_abi` hands the node an ABI to store,
+    `pending_nonces` asks its mempool's pending nonces; each waits for the node's answer
+    (answered in the order asked, kind by kind)."""
 
     def __init__(self) -> None:
         self.writer: asyncio.StreamWriter | None = None
         self.told = 0
-        self._abis: deque[asyncio.Future[None]] = deque()  # acknowledged in order
+        # per answer kind, the requests not answered yet: (future, what a refusal says)
+        self._waiting: dict[int, deque[tuple[asyncio.Future[bytes], str]]] = {
+            kind: deque() for kind in _ANSWER_KIND.values()}
 
     def tell(self, txs: Sequence[_Sent]) -> None:
         writer = self.writer
@@ -209,54 +244,107 @@ class NodeLink:
         writer.write(encode_senders([(tx.raw, tx.sender) for tx in txs]))
         self.told += len(txs)
 
+    async def _ask(self, frame: bytes, answer: int, timeout: float, refused: str,
+                   what: str) -> bytes:
+        """Write a request; its answer's result. Raises ConsortiumError naming why not
+        (`refused`: the node's refusal's first words; `what`: what an unanswered one
+        means)."""
+        writer = self.writer
+        if writer is None or writer.is_closing():
+            raise ConsortiumError(f"the API's process has no link to its node (starting or "
+                                  f"stopping): {what}")
+        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting[answer].append((done, refused))
+        writer.write(frame)
+        try:
+            async with asyncio.timeout(timeout):
+                return await done
+        except TimeoutError:
+            raise ConsortiumError(f"the node did not answer within {timeout:.0f} s: "
+                                  f"{what}") from None
+
     async def store_abi(self, address: bytes, document: bytes,
                         timeout: float = ABI_STORE_TIMEOUT) -> None:
         """Have the node store `document` as the ABI of `address`; raises ConsortiumError
-        naming why it was not stored."""
-        writer = self.writer
-        if writer is None or writer.is_closing():
-            raise ConsortiumError("the API's process has no link to its node (starting or "
-                                  "stopping): the ABI was not stored")
+        naming why it was not stored (or may not have been)."""
         if len(document) > MAX_UP_BODY_BYTES:
             raise ConsortiumError(f"the ABI's document is over {MAX_UP_BODY_BYTES} bytes")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._abis.append(done)
-        writer.write(encode_abi(address, document))
-        try:
-            async with asyncio.timeout(timeout):
-                await done
-        except TimeoutError:
-            raise ConsortiumError(f"the node did not acknowledge the ABI within {timeout:.0f} "
-                                  "s: it may be stored or not; read it back with "
-                                  "consortium_getAbi") from None
+        await self._ask(encode_abi(address, document), _ABI_STORED, timeout,
+                        "the node did not store the ABI",
+                        "the ABI may be stored or not; read it back with consortium_getAbi")
 
-    def abi_writer(self, loop: asyncio.AbstractEventLoop) -> Callable[[bytes, bytes], None]:
-        """`store_abi` for a worker thread of the API (where JSON-RPC's reads run)."""
-        def write(address: bytes, document: bytes) -> None:
-            asyncio.run_coroutine_threadsafe(self.store_abi(address, document), loop).result()
-        return write
+    async def pending_nonces(self, addresses: Sequence[bytes],
+                             timeout: float = NONCES_TIMEOUT) -> list[int]:
+        """The next nonce of each address counting what the node's mempool admitted (its
+        peers' transactions too); raises ConsortiumError if the node does not say."""
+        got = await self._ask(encode_ask_nonces(addresses), _NONCES, timeout,
+                              "the node did not read its pending nonces", "no pending nonces")
+        if len(got) != 8 * len(addresses):
+            raise ConsortiumError(f"the node answered {len(got)} bytes for "
+                                  f"{len(addresses)} pending nonces")
+        return [int.from_bytes(got[i:i + 8], "big") for i in range(0, len(got), 8)]
 
-    def abi_stored(self, error: str | None) -> None:
-        """The node's acknowledgement of the oldest ABI not yet acknowledged."""
-        if not self._abis:
+    def from_thread(self, loop: asyncio.AbstractEventLoop) -> NodeRequests:
+        """`store_abi` and `pending_nonces` for a worker thread of the API (where JSON-RPC's
+        reads run), the link's loop being `loop`."""
+        return NodeRequests(self, loop)
+
+    def answered(self, kind: int, result: bytes, error: str | None) -> None:
+        """The node's answer to the oldest request of its kind not yet answered."""
+        waiting = self._waiting.get(kind)
+        if not waiting:
             return
-        done = self._abis.popleft()
+        done, refused = waiting.popleft()
         if done.done():  # its caller stopped waiting
             return
         if error is None:
-            done.set_result(None)
+            done.set_result(result)
         else:
-            done.set_exception(ConsortiumError(f"the node did not store the ABI: {error}"))
+            done.set_exception(ConsortiumError(f"{refused}: {error}"))
 
     def closed(self) -> None:
-        """The link is gone: whatever waits for an acknowledgement learns it."""
+        """The link is gone: whatever waits for an answer learns it."""
         self.writer = None
-        while self._abis:
-            done = self._abis.popleft()
-            if not done.done():
-                done.set_exception(ConsortiumError(
-                    "the link to the node closed before it acknowledged the ABI: it may "
-                    "be stored or not; read it back with consortium_getAbi"))
+        for waiting in self._waiting.values():
+            while waiting:
+                done, _ = waiting.popleft()
+                if not done.done():
+                    done.set_exception(ConsortiumError(
+                        "the link to the node closed before it answered (an ABI handed to "
+                        "it may be stored or not: consortium_getAbi tells)"))
+
+
+class NodeRequests:
+    """A `NodeLink`'s requests from a worker thread: each waits there for the node's answer
+    (never call them on the link's own loop, whose thread they would wait on)."""
+
+    def __init__(self, link: NodeLink, loop: asyncio.AbstractEventLoop) -> None:
+        self.link, self.loop = link, loop
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def store_abi(self, address: bytes, document: bytes) -> None:
+        if self._on_loop():
+            raise ConsortiumError("an ABI is stored from a worker thread, not the API's loop")
+        asyncio.run_coroutine_threadsafe(self.link.store_abi(address, document),
+                                         self.loop).result()
+
+    def pending_nonces(self, addresses: Sequence[bytes]) -> list[int] | None:
+        """The node's pending nonces, or None when it cannot say now (no link, no answer in
+        time, or asked on the API's loop itself)."""
+        if self._on_loop():
+            return None
+        try:
+            return asyncio.run_coroutine_threadsafe(self.link.pending_nonces(addresses),
+                                                    self.loop).result()
+        except ConsortiumError as exc:
+            log.warning("the node's pending nonces unknown (%s): counting this API's own",
+                        exc.message)
+            return None
 
 
 PrivateBlock = Callable[[bytes, int, bytes, bool], None]
@@ -288,8 +376,9 @@ async def follow_checks(path: Path, watch: CheckTxWatch, link: NodeLink | None =
             elif kind == _PRIVATE_BLOCK and on_private_block is not None and \
                     n == _PRIVATE.size:
                 on_private_block(*_PRIVATE.unpack(body))
-            elif kind == _ABI_STORED and link is not None:
-                link.abi_stored(None if code == 0 else body[n:].decode(errors="replace"))
+            elif kind in (_ABI_STORED, _NONCES) and link is not None:
+                link.answered(kind, body[:n],
+                              None if code == 0 else body[n:].decode(errors="replace"))
     finally:
         if link is not None:
             link.closed()

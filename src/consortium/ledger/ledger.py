@@ -384,6 +384,13 @@ class Ledger(LedgerReads):
                 return False
             return self._committed_access().is_member_account(raw)
 
+    def pending_nonces(self, addresses: Sequence[bytes]) -> list[int]:
+        """The next nonce of each 20-byte address counting what the mempool admitted, read
+        from one committed state (asked by the node's API in its own process)."""
+        state = self._state_at(None)
+        pending = self._pending_nonces
+        return [max(pending.get(a, 0), state.get_nonce(a)) for a in addresses]
+
     def store_abi(self, address: bytes, document: bytes) -> None:
         """Keep an ABI registered with this node's explorer (node-local, never consensus;
         `abi_registry`), told by its API in this process or in its own (`check_relay`)."""

@@ -5,14 +5,16 @@ moment its write transaction commits, through the same `LedgerReads` the node's 
 uses. What only the node's memory holds (its mempool's pending nonces, the sender cache
 CheckTx fills) is not here: `pending_nonce` counts what this process itself sent
 (`note_sent`) over the committed nonce, back to the first it learns will not commit
-(`note_gone`). An ABI registered with the explorer is handed to the node to store
-(`store_abi`)."""
+(`note_gone`), and, when the API's process links the view to its node (`node`), what the
+node's mempool admitted (its peers' transactions too). An ABI registered with the explorer
+is handed to the node to store (`store_abi`)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import consortium.evm  # noqa: F401  (selects the keccak backend before eth_hash loads)
 import consortium.system  # noqa: F401  (the system contracts: the chain's own rules)
@@ -29,6 +31,14 @@ from consortium.ledger.state_store import StateStore
 from consortium.ledger.transactions import SenderCache
 
 
+class NodeRequests(Protocol):
+    """What a view asks the node it reads (over the API process's link to it)."""
+
+    def store_abi(self, address: bytes, document: bytes) -> None: ...
+
+    def pending_nonces(self, addresses: Sequence[bytes]) -> list[int] | None: ...
+
+
 class LedgerView(LedgerReads):
     """Committed blocks, state, receipts and logs of the ledger at `path`, never written."""
 
@@ -43,9 +53,9 @@ class LedgerView(LedgerReads):
                                    parse_many=transaction_batch_parser(self.engine))
         self._pending_nonces: dict[bytes, int] = {}
         self._sent_lock = threading.Lock()
-        # how an ABI registered here reaches the node, which stores it (the API's process
-        # links it: `check_relay.NodeLink.abi_writer`)
-        self.abi_writer: Callable[[bytes, bytes], None] | None = None
+        # the node this view reads, when the API's process links it (`check_relay`): it
+        # stores the ABIs registered here and says its mempool's pending nonces
+        self.node: NodeRequests | None = None
         self._app_state: AppState | None = None
         self._genesis_height = 0
         self._load_genesis()
@@ -69,6 +79,15 @@ class LedgerView(LedgerReads):
     def info(self) -> tuple[int, bytes]:
         return self.store.committed()
 
+    def pending_nonce(self, address: str) -> int:
+        """The next nonce counting what this process sent and, asked over the link, what
+        the node's mempool admitted; without the node's answer, this process's count."""
+        own = super().pending_nonce(address)
+        if self.node is None:
+            return own
+        told = self.node.pending_nonces([bytes.fromhex(address.lower().removeprefix("0x"))])
+        return own if told is None else max(own, told[0])
+
     def note_sent(self, sender: bytes, nonce: int) -> None:
         """A transaction of `sender` with `nonce` went to the engine from this process."""
         with self._sent_lock:
@@ -89,10 +108,10 @@ class LedgerView(LedgerReads):
     def store_abi(self, address: bytes, document: bytes) -> None:
         """Have the node store an ABI registered with the explorer: this view writes
         nothing. Raises ConsortiumError naming why it was not stored."""
-        if self.abi_writer is None:
+        if self.node is None:
             raise ConsortiumError("this ledger view is read-only and linked to no node: the "
                                   "ABI was not stored")
-        self.abi_writer(address, document)
+        self.node.store_abi(address, document)
 
     def close(self) -> None:
         self.store.close()

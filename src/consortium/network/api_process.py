@@ -87,7 +87,7 @@ def main(home: Path, engine_rpc: str) -> int:
     async def run() -> None:
         checks = CheckTxWatch(asyncio.get_running_loop())
         link = NodeLink()
-        view.abi_writer = link.abi_writer(asyncio.get_running_loop())
+        view.node = link.from_thread(asyncio.get_running_loop())
         metrics = api_metrics(cfg.name, view.engine, cfg.metrics_socket)
         server = node_api(cfg, view, engine_rpc, checks, metrics=metrics, link=link,
                           privacy=privacy if privacy.groups is not None else None)

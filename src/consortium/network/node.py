@@ -472,7 +472,8 @@ async def _run(cfg: NodeConfig) -> int:
     metrics_server: asyncio.base_events.Server | None = None
     if own_process:  # the API's own process hears CheckTx answers and reads metrics here
         relay = CheckTxRelay(asyncio.get_running_loop(), cfg.checks_socket,
-                             on_senders=ledger.senders.know, on_abi=ledger.store_abi)
+                             on_senders=ledger.senders.know, on_abi=ledger.store_abi,
+                             pending_nonces=ledger.pending_nonces)
         await relay.start()
         metrics_server = await serve_node_metrics(cfg.metrics_socket, metrics.exposition)
     consensus = ConsensusThread(
