@@ -44,6 +44,7 @@ from consortium.errors import ConfigError
 CONFIG_FILE = "consortium.toml"
 MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, keep a margin
 API_PROCESSES = ("node", "own")  # where the API runs (`[api] process`)
+DEFAULT_API_PROCESS = "node"
 ENGINES = ("revm", "py-evm")  # revm falls back to py-evm, with a log line, if not built
 DEFAULT_ENGINE = "revm"  # the differential suite (tests/unit/test_engine_differential.py) passes
 
@@ -66,7 +67,7 @@ class NodeConfig:
     console_enabled: bool = True  # `[console] enabled`: the web console at /console
     # `[api] process`: "node" serves the API in the node's process; "own" in a process of
     # its own (`network.api_process`), off the interpreter lock blocks execute under
-    api_process: str = "node"
+    api_process: str = DEFAULT_API_PROCESS
 
     @property
     def consortium_key_path(self) -> Path:
@@ -174,7 +175,7 @@ class NodeConfig:
             api_access=parse_access(api, path),
             metrics_listen=_listen(_table(data, "metrics", path), path),
             console_enabled=_enabled(_table(data, "console", path), path),
-            api_process=_str(api, "process", path, "node"),
+            api_process=_str(api, "process", path, DEFAULT_API_PROCESS),
         )
         if cfg.api_process not in API_PROCESSES:
             raise ConfigError(f"{path}: api.process must be one of {', '.join(API_PROCESSES)} "
@@ -207,7 +208,7 @@ def _settings(cfg: NodeConfig) -> dict[tuple[str, str], Any]:
         ("api", "tls_cert"): access.tls_cert, ("api", "tls_key"): access.tls_key,
         ("api", "tls_client_ca"): access.tls_client_ca,
         ("api", "cors_origins"): list(access.cors_origins),
-        ("api", "process"): None if cfg.api_process == "node" else cfg.api_process,
+        ("api", "process"): None if cfg.api_process == DEFAULT_API_PROCESS else cfg.api_process,
     }
     for limits in (cfg.api_limits, cfg.read_limits, cfg.client_limits):
         for spec in fields(limits):
