@@ -339,7 +339,7 @@ def test_an_api_in_its_own_process_serves_the_nodes_families_with_its_own(
     node.checked(0)
     node.rpc_calls([{"method": "eth_chainId"}], [{"result": "0x1"}], 0.001)  # not the API's
     socket_path = tmp_path / "metrics.sock"
-    api = api_metrics("node0", "revm", socket_path)
+    api = api_metrics(socket_path)
     api.rpc_calls([{"method": "eth_sendRawTransaction"}] * 2, [{"result": "0x"}] * 2, 0.002)
 
     async def scrape_while_served() -> bytes:

@@ -35,7 +35,7 @@ from consortium.api.forum_blobs import forum_blob_openapi_paths, forum_blob_rout
 from consortium.api.http_server import read_body
 from consortium.api.jsonrpc import MAX_BATCH, JsonRpc, batch_too_large, error_response
 from consortium.api.local_txs import LocalTransactions
-from consortium.api.metrics import NodeMetrics, instrument
+from consortium.api.metrics import ApiMetrics, instrument
 from consortium.api.private_submit import PrivacyNode, PrivateSubmitter
 from consortium.api.read_gate import ReadGate, ReadLimits, current_client, current_disconnect
 from consortium.api.rest import openapi_schema, rest_routes
@@ -93,7 +93,7 @@ def create_app(ledger: Any, engine_rpc: str, *, node_name: str = "node",
                read_limits: ReadLimits | None = None, tokens: auth.TokenCheck | None = None,
                client_certificates: bool = False, cors_origins: Sequence[str] = (),
                client_limits: rate_limits.ClientLimits | None = None,
-               metrics: NodeMetrics | None = None, console: bool = True,
+               metrics: ApiMetrics | None = None, console: bool = True,
                privacy: PrivacyNode | None = None) -> Starlette:
     """Build the API of one node around its ledger and its engine's RPC address.
     `checks`: the CheckTx answers of the node's own ABCI app (transactions then go with

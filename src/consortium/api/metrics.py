@@ -136,35 +136,15 @@ class _ThreadCpu(Collector):
         yield CounterMetricFamily(f"{PREFIX}_thread_cpu_seconds", "", labels=["thread"])
 
 
-class NodeMetrics:
-    """The metrics of one node, on their own registry. Also the ABCI application's
-    observer (`checked`, `finalized`, `committed`) and the JSON-RPC dispatcher's
-    (`rpc_calls`)."""
+class ApiMetrics:
+    """What an API counts, on its own registry: its HTTP requests and JSON-RPC calls (the
+    dispatcher's observer, `rpc_calls`), its WebSockets at scrape time (`hub`, set by
+    `instrument`). An API in a process of its own exports these and, read from its node,
+    the rest (`metrics_probe.api_metrics`)."""
 
-    def __init__(self, node_name: str, *, engine: str = "",
-                 rpc_methods: Collection[str] = (), api_only: bool = False) -> None:
+    def __init__(self, *, rpc_methods: Collection[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.rpc_methods = frozenset(rpc_methods)
-        # `api_only`: an API in a process of its own, which exports only what it counts
-        # (`metrics_relay` adds the node's); the node's families stay off its registry
-        reg = CollectorRegistry() if api_only else self.registry
-        info = Gauge(f"{PREFIX}_node_info", "Always 1; the node's name, software version and "
-                     "execution engine as labels.", ["node", "version", "engine"], registry=reg)
-        info.labels(node_name, __version__, engine).set(1)
-        self.block_seconds = Histogram(
-            f"{PREFIX}_block_execution_seconds", "Time to execute a block's transactions "
-            "(FinalizeBlock).", buckets=BLOCK_SECONDS, registry=reg)
-        self.commit_seconds = Histogram(
-            f"{PREFIX}_block_commit_seconds", "Time to persist a block (Commit: one LMDB "
-            "transaction).", buckets=BLOCK_SECONDS, registry=reg)
-        self.block_txs = Histogram(
-            f"{PREFIX}_block_transactions", "Transactions per block.", buckets=BLOCK_TXS,
-            registry=reg)
-        self.txs = Counter(f"{PREFIX}_transactions", "Transactions in executed blocks "
-                           "(including those execution refused).", registry=reg)
-        self.checks = _CheckCounts()
-        reg.register(self.checks)
-        reg.register(_ThreadCpu())
         reg = self.registry
         self.rpc_requests = Counter(
             f"{PREFIX}_rpc_calls", "JSON-RPC calls (HTTP and WebSocket; each call of a batch), "
@@ -183,26 +163,7 @@ class NodeMetrics:
             "route.", ["route"], buckets=REQUEST_SECONDS, registry=reg)
         self._rpc_children: dict[tuple[str, str], Any] = {}
         self._rpc_timers: dict[str, Any] = {}
-        self._block_time = 0.0
-        self.last_block_time = 0.0  # header time of the newest block committed (Unix s)
         self.hub: Any = None  # the API's SubscriptionHub (`instrument`), for the probe
-
-    # --- the ABCI application's observer (consensus thread) ---------------------------
-
-    def checked(self, code: int) -> None:
-        """One first CheckTx answered with `code` (0: accepted)."""
-        self.checks.by_code[code if 0 <= code < MAX_CODE else MAX_CODE] += 1
-
-    def finalized(self, height: int, txs: int, time_ns: int, seconds: float) -> None:
-        """A block executed (not yet committed)."""
-        self.block_seconds.observe(seconds)
-        self.block_txs.observe(txs)
-        self.txs.inc(txs)
-        self._block_time = time_ns / 1e9
-
-    def committed(self, seconds: float) -> None:
-        self.commit_seconds.observe(seconds)
-        self.last_block_time = self._block_time
 
     # --- the JSON-RPC dispatcher's observer (API loop) --------------------------------
 
@@ -258,6 +219,53 @@ class NodeMetrics:
         return stop
 
 
+class NodeMetrics(ApiMetrics):
+    """The metrics of one node, on one registry: its API's (`ApiMetrics`, when the API runs
+    in the node's process) and its blocks', CheckTx's and threads'. Also the ABCI
+    application's observer (`checked`, `finalized`, `committed`)."""
+
+    def __init__(self, node_name: str, *, engine: str = "",
+                 rpc_methods: Collection[str] = ()) -> None:
+        super().__init__(rpc_methods=rpc_methods)
+        reg = self.registry
+        info = Gauge(f"{PREFIX}_node_info", "Always 1; the node's name, software version and "
+                     "execution engine as labels.", ["node", "version", "engine"], registry=reg)
+        info.labels(node_name, __version__, engine).set(1)
+        self.block_seconds = Histogram(
+            f"{PREFIX}_block_execution_seconds", "Time to execute a block's transactions "
+            "(FinalizeBlock).", buckets=BLOCK_SECONDS, registry=reg)
+        self.commit_seconds = Histogram(
+            f"{PREFIX}_block_commit_seconds", "Time to persist a block (Commit: one LMDB "
+            "transaction).", buckets=BLOCK_SECONDS, registry=reg)
+        self.block_txs = Histogram(
+            f"{PREFIX}_block_transactions", "Transactions per block.", buckets=BLOCK_TXS,
+            registry=reg)
+        self.txs = Counter(f"{PREFIX}_transactions", "Transactions in executed blocks "
+                           "(including those execution refused).", registry=reg)
+        self.checks = _CheckCounts()
+        reg.register(self.checks)
+        reg.register(_ThreadCpu())
+        self._block_time = 0.0
+        self.last_block_time = 0.0  # header time of the newest block committed (Unix s)
+
+    # --- the ABCI application's observer (consensus thread) ---------------------------
+
+    def checked(self, code: int) -> None:
+        """One first CheckTx answered with `code` (0: accepted)."""
+        self.checks.by_code[code if 0 <= code < MAX_CODE else MAX_CODE] += 1
+
+    def finalized(self, height: int, txs: int, time_ns: int, seconds: float) -> None:
+        """A block executed (not yet committed)."""
+        self.block_seconds.observe(seconds)
+        self.block_txs.observe(txs)
+        self.txs.inc(txs)
+        self._block_time = time_ns / 1e9
+
+    def committed(self, seconds: float) -> None:
+        self.commit_seconds.observe(seconds)
+        self.last_block_time = self._block_time
+
+
 def exported_names(registry: CollectorRegistry) -> set[str]:
     """Every sample name a registry can export (a counter's `_total`, a histogram's
     `_bucket`, `_sum` and `_count`), whether or not it has samples yet: what dashboards and
@@ -286,7 +294,7 @@ class RequestMetrics:
     """ASGI middleware: counts and times every HTTP request by route and status
     (WebSockets are counted at scrape time, their calls by the dispatcher)."""
 
-    def __init__(self, app: ASGIApp, metrics: NodeMetrics,
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics,
                  routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
@@ -313,7 +321,7 @@ class RequestMetrics:
             self.metrics.http_seconds.labels(route).observe(time.perf_counter() - started)
 
 
-def instrument(app: Starlette, metrics: NodeMetrics) -> None:
+def instrument(app: Starlette, metrics: ApiMetrics) -> None:
     """Give an API app (`consortium.api.app.create_app`) its metrics: `GET /metrics`,
     request counts and latency, and the JSON-RPC dispatcher's calls."""
 

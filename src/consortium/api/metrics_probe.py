@@ -23,7 +23,7 @@ import httpx
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from consortium.api.metrics import PREFIX, NodeMetrics
+from consortium.api.metrics import PREFIX, ApiMetrics, NodeMetrics
 
 log = logging.getLogger("consortium.api.metrics")
 
@@ -215,14 +215,14 @@ def node_metrics(name: str, ledger: Any, engine_rpc: str | None,
     return metrics
 
 
-def api_metrics(name: str, engine: str, node_metrics_socket: Path) -> NodeMetrics:
+def api_metrics(node_metrics_socket: Path) -> ApiMetrics:
     """The metrics of an API in a process of its own: what it counts (requests, JSON-RPC
     calls, WebSockets) and, read from its node at each scrape, everything else
     (`metrics_relay`)."""
     from consortium.api.jsonrpc import method_names
     from consortium.api.metrics_relay import NodeFamilies, read_node_metrics
 
-    metrics = NodeMetrics(name, engine=engine, rpc_methods=method_names(), api_only=True)
+    metrics = ApiMetrics(rpc_methods=method_names())
     metrics.registry.register(Connections(metrics))
     own = {family.name for family in metrics.registry.collect()}
     metrics.registry.register(NodeFamilies(lambda: read_node_metrics(node_metrics_socket), own))

@@ -88,7 +88,7 @@ def main(home: Path, engine_rpc: str) -> int:
         checks = CheckTxWatch(asyncio.get_running_loop())
         link = NodeLink()
         view.node = link.from_thread(asyncio.get_running_loop())
-        metrics = api_metrics(cfg.name, view.engine, cfg.metrics_socket)
+        metrics = api_metrics(cfg.metrics_socket)
         server = node_api(cfg, view, engine_rpc, checks, metrics=metrics, link=link,
                           privacy=privacy if privacy.groups is not None else None)
         loop = asyncio.get_running_loop()
