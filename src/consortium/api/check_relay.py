@@ -7,10 +7,11 @@ The other way (`NodeLink`), the API process tells the node the sender it recover
 transaction it is about to send, so that the node's CheckTx takes it instead of recovering
 the signature again (`SenderCache.know`): one recovery a transaction, not two; and it hands
 the node each ABI registered with the explorer, which the node stores (the API's process
-reads the ledger's store, never writes it) and acknowledges, in order. The socket is the
-node user's alone (mode 0600): what arrives on it is trusted as the node's own code is. The
-node also tells there each privacy-group height its processor executed (`private_block`),
-which the API's process attests as the node's own API would."""
+reads the ledger's store, never writes it), and asks its mempool's pending nonces; the node
+answers each request, in order. The socket is the node user's alone (mode 0600): what
+arrives on it is trusted as the node's own code is. The node also tells there each
+privacy-group height its processor executed (`private_block`), which the API's process
+attests as the node's own API would."""
 
 from __future__ import annotations
 
@@ -277,6 +278,8 @@ class NodeLink:
                              timeout: float = NONCES_TIMEOUT) -> list[int]:
         """The next nonce of each address counting what the node's mempool admitted (its
         peers' transactions too); raises ConsortiumError if the node does not say."""
+        if 20 * len(addresses) > MAX_UP_BODY_BYTES:
+            raise ConsortiumError(f"{len(addresses)} addresses are too many for one request")
         got = await self._ask(encode_ask_nonces(addresses), _NONCES, timeout,
                               "the node did not read its pending nonces", "no pending nonces")
         if len(got) != 8 * len(addresses):
