@@ -1,9 +1,10 @@
-"""`[api] process = "own"` on a real 3-validator network: node0 serves its API from a process
-of its own (reading the ledger through LMDB, hearing CheckTx answers over the node's check
-socket), node1 from its node's process. Transfers sent to node0 are answered with their
-hashes, counted in its pending nonce, refused with CheckTx's reason when stale, committed
-and read back from both; a transfer sent to node1 is counted in node0's pending nonce once
-node0's mempool has it; the API's process dies with its node, even a killed one."""
+"""`[api] process` on a real 3-validator network: node0 serves its API from a process of its
+own (the default: reading the ledger through LMDB, hearing CheckTx answers over the node's
+check socket), node1 from its node's process (`"node"`). Transfers sent to node0 are
+answered with their hashes, counted in its pending nonce, refused with CheckTx's reason when
+stale, committed and read back from both; a transfer sent to node1 is counted in node0's
+pending nonce once node0's mempool has it; the API's process dies with its node, even a
+killed one."""
 
 from __future__ import annotations
 
@@ -44,9 +45,14 @@ def test_api_in_its_own_process_admits_answers_and_dies_with_its_node(localnet):
                         if port_free(p))
     doc["metrics"] = {"listen": f"127.0.0.1:{metrics_port}"}  # the node's own metrics
     config.write_text(tomlkit.dumps(doc))
+    config1 = net.network.node_home(net.node("node1")) / "consortium.toml"
+    doc1 = tomlkit.parse(config1.read_text())
+    doc1["api"]["process"] = "node"  # type: ignore[index]
+    config1.write_text(tomlkit.dumps(doc1))
     net.up()
     net.wait_height(2)
     own, other = net.node("node0").api_url, net.node("node1").api_url
+    assert "in its own process" not in net.log("node1")
 
     # the node names its API's process, a child of its own
     node_pid = supervisor.node_pid(home)

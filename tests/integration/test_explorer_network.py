@@ -1,7 +1,8 @@
 """Issue 20's explorer backend on a real 3-validator network: every node keeps the address
 index in its own commits (the same entries everywhere), decodes the same transaction, keeps
-its ABI registry to itself (node2's API runs in a process of its own, which hands the ABIs
-registered there to its node to store), and exports CSV."""
+its ABI registry to itself (node0's API runs in a process of its own, the default, which
+hands the ABIs registered there to its node to store; node2's in its node's process), and
+exports CSV."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_explorer_reads_on_every_node(localnet: Any) -> None:
     net = localnet(validators=3, start=False)
     config = net.network.node_home(net.node("node2")) / "consortium.toml"
     doc = tomlkit.parse(config.read_text())
-    doc["api"]["process"] = "own"  # type: ignore[index]
+    doc["api"]["process"] = "node"  # type: ignore[index]
     config.write_text(tomlkit.dumps(doc))
     net.up()
     net.wait_height(2)
@@ -68,7 +69,7 @@ def test_explorer_reads_on_every_node(localnet: Any) -> None:
                                         "method": "consortium_registerAbi",
                                         "params": [bob.address, token.abi]}).json()
     assert "no contract is deployed" in refused["error"]["message"]
-    # node2's API, in its own process, checks it there; its node stores it
+    # node2's API, in its node's process, stores it itself
     assert _rpc(urls[2], "consortium_getAbi", token_address) is None
     done = _rpc(urls[2], "consortium_registerAbi", token_address, token.abi, "Coin on 2")
     assert done["functions"] >= 1

@@ -4,8 +4,9 @@ group "Deals" starts with Banks A and B; a private ERC-20 and an invoice live on
 Bank C's node holds only ciphertext until Bank C is added (history re-encrypted: its node
 replays the group from its creation); then Bank B is removed and reads nothing after.
 Bank D is never in the group: at the end its home holds none of the group's values.
-Bank B's node serves its API from a process of its own (`[api] process = "own"`): its
-priv_ methods read the group's store the node's processor writes, and attest its roots.
+Bank B's node serves its API from the node's own process (`[api] process = "node"`), the
+others from a process of their own (the default), whose priv_ methods read the group's store
+the node's processor writes, and attest its roots.
 
 The tests build on each other in order (module-scoped network); the first covers the core.
 The whole file takes about a minute on a quiet 2-core machine."""
@@ -88,13 +89,14 @@ class Group:
 def g(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
     p = new_privacy_net(tmp_path_factory.mktemp("privacy") / "net")
     config = p.net.network.node_home(p.net.node("node1")) / "consortium.toml"
-    config.write_text(config.read_text().replace("[api]\n", '[api]\nprocess = "own"\n', 1))
-    assert 'process = "own"' in config.read_text()
+    config.write_text(config.read_text().replace("[api]\n", '[api]\nprocess = "node"\n', 1))
+    assert 'process = "node"' in config.read_text()
     p.net.up()
     try:
         p.net.wait_height(2)
-        wait_for(lambda: "in its own process" in p.net.log("node1"), 30,
-                 "Bank B's node to serve its API from a process of its own")
+        wait_for(lambda: "in its own process" in p.net.log("node0"), 30,
+                 "Bank A's node to serve its API from a process of its own")
+        assert "in its own process" not in p.net.log("node1")  # Bank B's: in the node's
         # Formed with the CLI, as members would: each registers its node, A founds, B joins.
         for member in ("Bank A", "Bank B", "Bank C"):
             key = p.cli(member, "register-node")

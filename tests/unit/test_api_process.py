@@ -35,12 +35,15 @@ def _home(tmp_path: Path, api_extra: str = "") -> Path:
     return tmp_path
 
 
-def test_the_api_runs_in_the_nodes_process_unless_set_otherwise(tmp_path: Path) -> None:
-    assert NodeConfig.load(_home(tmp_path)).api_process == "node"
-    cfg = NodeConfig.load(_home(tmp_path, 'process = "own"\n'))
+def test_the_api_runs_in_a_process_of_its_own_unless_set_otherwise(tmp_path: Path) -> None:
+    cfg = NodeConfig.load(_home(tmp_path))
     assert cfg.api_process == "own"
+    cfg.save()  # the default is not written
+    assert "process" not in (tmp_path / CONFIG_FILE).read_text()
+    cfg = NodeConfig.load(_home(tmp_path, 'process = "node"\n'))
+    assert cfg.api_process == "node"
     cfg.save()  # written back as set
-    assert 'process = "own"' in (tmp_path / CONFIG_FILE).read_text()
+    assert 'process = "node"' in (tmp_path / CONFIG_FILE).read_text()
     with pytest.raises(ConfigError, match=r"api\.process must be one of node, own"):
         NodeConfig.load(_home(tmp_path, 'process = "thread"\n'))
 

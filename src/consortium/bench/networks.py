@@ -29,6 +29,7 @@ from consortium.network import supervisor
 from consortium.network.engine import require_cometbft
 from consortium.network.init import init_network
 from consortium.network.layout import Network
+from consortium.network.node_config import DEFAULT_API_PROCESS
 
 START_TIMEOUT = 90.0
 
@@ -83,15 +84,14 @@ class LedgerNet:
         doc: dict[str, Any] = json.loads((home / "config" / "genesis.json").read_text())
         return doc["app_state"]  # type: ignore[no-any-return]
 
-    def set_engine(self, engine: str, *, api_process: str = "node") -> None:
+    def set_engine(self, engine: str, *, api_process: str = DEFAULT_API_PROCESS) -> None:
         """Run every node with execution engine `engine` and its API where `api_process`
         says (their consortium.toml settings)."""
         for node in self.network.nodes:
             path = self.network.node_home(node) / "consortium.toml"
             doc = tomlkit.parse(path.read_text())
             doc["node"]["engine"] = engine
-            if api_process != "node":
-                doc["api"]["process"] = api_process
+            doc["api"]["process"] = api_process
             path.write_text(tomlkit.dumps(doc))
 
     def accounts(self) -> list[BenchAccount]:

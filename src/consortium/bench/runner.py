@@ -53,7 +53,12 @@ from consortium.bench.workloads import PreSigned, make_workload, presign
 from consortium.errors import ConfigError, NetworkError
 from consortium.ledger.genesis import DEFAULT_BLOCK_GAS_LIMIT
 from consortium.network.init import check_block_gas_limit
-from consortium.network.node_config import API_PROCESSES, DEFAULT_ENGINE, ENGINES
+from consortium.network.node_config import (
+    API_PROCESSES,
+    DEFAULT_API_PROCESS,
+    DEFAULT_ENGINE,
+    ENGINES,
+)
 
 BOTH = "both"  # --engine both: revm, then py-evm
 
@@ -79,7 +84,7 @@ class BenchConfig:
     # revm first, the same signed transactions)
     engine: str = DEFAULT_ENGINE
     block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT  # the bench network's genesis
-    api_process: str = "node"  # where each node's API runs (`[api] process`)
+    api_process: str = DEFAULT_API_PROCESS  # where each node's API runs (`[api] process`)
 
     def check(self) -> None:
         if not 1 <= self.validators <= 16:

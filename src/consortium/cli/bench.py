@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from consortium.cli.kit import BlockGasLimitOption, console, err_console, print_json, table
 from consortium.errors import ConfigError
+from consortium.network.node_config import DEFAULT_API_PROCESS
 
 app = typer.Typer(help="Benchmark the ledger.", add_completion=False)
 
@@ -104,9 +105,9 @@ def bench(
                                "py-evm, or both (a network run on each, the same signed "
                                "transactions, one table with their ratio)."),
     block_gas_limit: int = BlockGasLimitOption,
-    api_process: str = typer.Option("node", "--api-process", help="Where each node serves "
-                                    "its API: node (in the node's process) or own (a process of "
-                                    "its own: `\\[api] process`)."),
+    api_process: str = typer.Option(DEFAULT_API_PROCESS, "--api-process", help="Where each "
+                                    "node serves its API: own (a process of its own) or node "
+                                    "(in the node's process): `\\[api] process`."),
     out: Path | None = OutOption,
     json_out: bool = JsonOption,
 ) -> None:

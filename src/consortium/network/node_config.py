@@ -44,7 +44,7 @@ from consortium.errors import ConfigError
 CONFIG_FILE = "consortium.toml"
 MAX_UNIX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, keep a margin
 API_PROCESSES = ("node", "own")  # where the API runs (`[api] process`)
-DEFAULT_API_PROCESS = "node"
+DEFAULT_API_PROCESS = "own"  # consensus apart from every client request
 ENGINES = ("revm", "py-evm")  # revm falls back to py-evm, with a log line, if not built
 DEFAULT_ENGINE = "revm"  # the differential suite (tests/unit/test_engine_differential.py) passes
 
